@@ -1,0 +1,58 @@
+// Run-time support for the generated proto modules: a typed codec over a
+// protobufjs reflected type. 64-bit integers decode as JS numbers (Raft terms
+// and indexes stay far below 2^53), never as Long objects.
+import protobuf from 'protobufjs';
+
+protobuf.util.Long = undefined as unknown as typeof protobuf.util.Long;
+protobuf.configure();
+
+const EMPTY = new Uint8Array(0);
+
+export interface Codec<T> {
+  /** A message with every field at its proto3 default, overridden by `init`. */
+  create(init?: Partial<T>): T;
+  encode(m: T): Uint8Array;
+  decode(b: Uint8Array): T;
+  /** Bytes the message takes on the wire. */
+  size(m: T): number;
+  readonly type: protobuf.Type;
+}
+
+export function makeCodec<T>(type: protobuf.Type): Codec<T> {
+  // A plain object with every default filled in: proto3 semantics, so scalars
+  // and repeated fields are never undefined.
+  const defaults: Record<string, unknown> = {};
+  const repeated: string[] = [];
+  for (const f of type.fieldsArray) {
+    f.resolve();
+    if (f.repeated) repeated.push(f.name);
+    else if (f.resolvedType instanceof protobuf.Type) continue;
+    else if (f.resolvedType instanceof protobuf.Enum) defaults[f.name] = 0;
+    else if (f.type === 'bool') defaults[f.name] = false;
+    else if (f.type === 'string') defaults[f.name] = '';
+    else if (f.type === 'bytes') {
+      defaults[f.name] = EMPTY;
+      // Decoded messages read unset fields from the prototype: make an unset
+      // bytes field a Uint8Array there too (protobufjs defaults it to []).
+      (type.ctor.prototype as Record<string, unknown>)[f.name] = EMPTY;
+    }
+    else defaults[f.name] = 0;
+  }
+  return {
+    type,
+    create(init?: Partial<T>): T {
+      const o: Record<string, unknown> = { ...defaults };
+      for (const r of repeated) o[r] = [];
+      return Object.assign(o, init) as T;
+    },
+    encode(m: T): Uint8Array {
+      return type.encode(m as unknown as protobuf.Message).finish();
+    },
+    decode(b: Uint8Array): T {
+      return type.decode(b) as unknown as T;
+    },
+    size(m: T): number {
+      return type.encode(m as unknown as protobuf.Message).len;
+    },
+  };
+}
