@@ -2,7 +2,7 @@
 // messages and proposals, takes a Ready batch (what to persist, send and
 // apply), does the work, and calls advance(). No step may happen between
 // ready() and advance() except applyConfChange: the driver queues them.
-import { ConfChange, ConfState, Entry, EntryType, HardState, Message, MessageType, Snapshot } from '../../proto/gen/raft.js';
+import { ConfChange, ConfChangeSingle, ConfChangeType, ConfState, Entry, EntryType, HardState, Message, MessageType, Snapshot } from '../../proto/gen/raft.js';
 import { RaftError, invariant } from './errors.js';
 import { NONE, Raft, type RaftConfig, type ReadState, type SoftState, StateType, isLocalMsg, isResponseMsg } from './raft.js';
 import { payloadSize, snapIndex } from './storage.js';
@@ -56,6 +56,33 @@ export class RawNode {
     this.raft = new Raft(config);
     this.prevSoft = this.raft.softState();
     this.prevHard = this.raft.hardState();
+  }
+
+  /**
+   * Starts a brand-new cluster: the initial members become conf change entries 1..n of term 1,
+   * committed, so the configuration is persisted through the log like any later change.
+   * Only valid on empty storage.
+   */
+  bootstrap(voters: string[]): void {
+    const r = this.raft;
+    invariant(r.raftLog.lastIndex() === 0, 'bootstrap needs empty storage');
+    invariant(voters.length > 0, 'bootstrap needs at least one voter');
+    r.becomeFollower(1, NONE);
+    const ents = voters.map((id, i) =>
+      Entry.create({
+        term: 1,
+        index: i + 1,
+        type: EntryType.ENTRY_CONF_CHANGE,
+        data: ConfChange.encode(ConfChange.create({ changes: [ConfChangeSingle.create({ type: ConfChangeType.CONF_ADD_NODE, nodeId: id })] })),
+      }),
+    );
+    r.raftLog.append(ents);
+    // Committed by fiat: every member bootstraps with the same entries. They are applied again
+    // from the first Ready (adding an existing voter is a no-op).
+    r.raftLog.committed = ents.length;
+    for (const id of voters) {
+      r.applyConfChange(ConfChange.create({ changes: [ConfChangeSingle.create({ type: ConfChangeType.CONF_ADD_NODE, nodeId: id })] }));
+    }
   }
 
   tick(): void {
