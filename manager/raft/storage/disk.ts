@@ -1,0 +1,141 @@
+// DiskStorage: the durable state of one Raft member, a WAL plus snapshot
+// files under one directory (`<dir>/wal`, `<dir>/snap`). It implements the
+// driver's Persistence: what persist() returns from is on disk.
+//
+// Ordering, and why:
+// - A snapshot file is durable before the WAL marker that names it, so a marker never points at
+//   nothing. A file without a marker (a crash in between) is ignored on restart.
+// - The marker precedes the entries and hard state of the same Ready, all under one fsync; a
+//   received snapshot always syncs (etcd issue #10219: a member must not restart behind a
+//   snapshot it already acknowledged).
+// - The WAL is released only up to the oldest snapshot file kept, so if the newest file is found
+//   corrupt on restart, the previous one plus the WAL still rebuild the same state.
+import path from 'node:path';
+import pino from 'pino';
+import { type Entry, HardState, type Snapshot } from '../../../proto/gen/raft.js';
+import { StorageError } from './errors.js';
+import { SnapshotStore } from './snapshots.js';
+import type { Vfs } from './vfs.js';
+import { type SnapshotMark, Wal, type WalStats } from './wal.js';
+
+const SILENT = pino({ level: 'silent' });
+
+export interface DiskStorageOptions {
+  /** WAL segment size. Default 64 MiB. */
+  segmentBytes?: number;
+  /** WAL preallocation step. Default 256 KiB. */
+  preallocBytes?: number;
+  /** Snapshot files kept by compact(); at least 2 leaves a fallback if the newest is damaged. Default 2. */
+  keepSnapshots?: number;
+  logger?: pino.Logger;
+}
+
+/** The state a restarting member loads: the snapshot, then the entries after it, and the hard state. */
+export interface LoadedState {
+  hardState: HardState;
+  snapshot: Snapshot | null;
+  entries: Entry[];
+}
+
+/** What one Raft Ready asks to persist. */
+export interface PersistBatch {
+  hardState?: HardState | null;
+  entries: Entry[];
+  snapshot?: Snapshot | null;
+  mustSync: boolean;
+}
+
+function markOf(s: Snapshot): SnapshotMark {
+  return { index: s.metadata?.index ?? 0, term: s.metadata?.term ?? 0 };
+}
+
+export class DiskStorage {
+  private constructor(
+    readonly wal: Wal,
+    readonly snapshots: SnapshotStore,
+    private readonly keepSnapshots: number,
+    private readonly log: pino.Logger,
+  ) {}
+
+  /** Opens (creating if needed) the storage in `dir` and loads it. Throws WalCorruptError / WalInconsistentError when it cannot be trusted. */
+  static async open(vfs: Vfs, dir: string, opts: DiskStorageOptions = {}): Promise<{ storage: DiskStorage; state: LoadedState }> {
+    const keep = opts.keepSnapshots ?? 2;
+    if (!(keep >= 1)) throw new StorageError('STORAGE_OPTIONS', `keepSnapshots must be at least 1 (got ${keep})`);
+    const log = (opts.logger ?? SILENT).child({ component: 'raft-storage' });
+    const fresh = !(await vfs.exists(dir));
+    await vfs.mkdirp(dir);
+    if (fresh) await vfs.syncDir(path.dirname(dir));
+    const snapshots = await SnapshotStore.open(vfs, path.join(dir, 'snap'), { logger: opts.logger });
+    let snapshot: Snapshot | null = null;
+    const { wal, state } = await Wal.open(vfs, path.join(dir, 'wal'), {
+      segmentBytes: opts.segmentBytes,
+      preallocBytes: opts.preallocBytes,
+      logger: opts.logger,
+      // Only snapshots the WAL recorded: a file written just before a crash, without its marker, may
+      // be ahead of the hard state (a snapshot received from the leader but never acknowledged).
+      chooseSnapshot: async (markers) => {
+        snapshot = await snapshots.loadLatest((m) => markers.some((k) => k.index === m.index && k.term === m.term));
+        return snapshot ? markOf(snapshot) : null;
+      },
+    });
+    let hardState = state.hardState;
+    const snap = snapshot as Snapshot | null;
+    if (snap) {
+      // A crash can tear the batch after a received snapshot's marker, losing the hard state written
+      // with it. The snapshot holds only committed entries, and the leader that sent it had a term at
+      // least its own, so raising commit and term is what that hard state said anyway. The vote is
+      // cleared with a raised term: no vote in that term was ever durable, so none was ever sent.
+      const m = markOf(snap);
+      if (hardState.term < m.term) {
+        log.warn({ term: hardState.term, snapshotTerm: m.term }, 'hard state is older than the snapshot (torn after the marker); raising its term');
+        hardState = HardState.create({ term: m.term, vote: '', commit: hardState.commit });
+      }
+      if (hardState.commit < m.index) {
+        log.warn({ commit: hardState.commit, snapshotIndex: m.index }, 'hard state commit is behind the snapshot (torn after the marker); raising it');
+        hardState = HardState.create({ term: hardState.term, vote: hardState.vote, commit: m.index });
+      }
+    }
+    log.info({ snapshot: snap ? markOf(snap) : null, entries: state.entries.length, commit: hardState.commit, term: hardState.term }, 'loaded raft storage');
+    return { storage: new DiskStorage(wal, snapshots, keep, log), state: { hardState, snapshot: snap, entries: state.entries } };
+  }
+
+  /** Persists one Ready: the snapshot (file, then WAL marker), then entries and hard state, with one WAL fsync. */
+  async persist(batch: PersistBatch): Promise<void> {
+    const snap = batch.snapshot;
+    if (snap && markOf(snap).index > 0) {
+      await this.snapshots.save(snap);
+      // The leader's snapshot replaced this member's whole log: replay must not resurrect entries from before it.
+      await this.wal.saveSnapshotMarker(markOf(snap), { replacesLog: true, sync: false });
+      await this.wal.save(batch.hardState ?? null, batch.entries, true);
+      return;
+    }
+    await this.wal.save(batch.hardState ?? null, batch.entries, batch.mustSync);
+  }
+
+  /**
+   * Stores a snapshot taken locally: file, WAL marker, then the WAL released up to `releaseTo`
+   * (default: the snapshot's index; entries ≥ releaseTo are kept, for slow followers) but never
+   * past the oldest snapshot file kept, and snapshot files beyond `keepSnapshots` deleted.
+   */
+  async compact(snapshot: Snapshot, releaseTo?: number): Promise<void> {
+    const m = markOf(snapshot);
+    const latest = this.wal.snapshotMark;
+    if (latest && m.index <= latest.index) {
+      this.log.debug({ index: m.index, latest: latest.index }, 'compaction skipped: a newer snapshot is already stored');
+      return;
+    }
+    await this.snapshots.save(snapshot);
+    await this.wal.saveSnapshotMarker(m);
+    const kept = await this.snapshots.purge(this.keepSnapshots);
+    const oldest = kept[kept.length - 1]?.index ?? m.index;
+    await this.wal.releaseTo(Math.min(releaseTo ?? m.index, oldest + 1));
+  }
+
+  get stats(): WalStats {
+    return this.wal.stats;
+  }
+
+  close(): Promise<void> {
+    return this.wal.close();
+  }
+}
