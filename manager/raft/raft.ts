@@ -932,8 +932,11 @@ export class Raft {
     const cs = s.metadata?.confState ?? ConfState.create();
     const found = [cs.voters, cs.learners, cs.votersOutgoing].some((set) => set.includes(this.id));
     if (!found) {
-      this.logger.warn(`${this.id} attempted to restore snapshot but it is not in the ConfState ${JSON.stringify(cs)}; should never happen`);
-      return false;
+      // A member added after the leader's latest snapshot receives that snapshot: it is not in its
+      // configuration yet, and learns it is a member from the log entries that follow (as a
+      // brand-new member with an empty log does). etcd refuses here and relies on the application
+      // taking a fresh snapshot; accepting is as safe, since only a leader that tracks us sends one.
+      this.logger.info(`${this.id} restoring snapshot [index: ${idx}] whose configuration does not include it yet`);
     }
     if (this.raftLog.matchTerm(idx, snapTerm(s))) {
       // We already have the entry the snapshot ends at: fast-forward the commit index instead.

@@ -1,0 +1,11 @@
+// `npm run bench -- NAME`: runs one benchmark by name.
+const benches: Record<string, () => Promise<void>> = {
+  raft: async () => (await import('./raft.js')).main(),
+};
+
+const name = process.argv[2];
+if (!name || !benches[name]) {
+  console.error(`usage: npm run bench -- NAME, where NAME is one of: ${Object.keys(benches).join(', ')}${name ? ` (got "${name}")` : ''}`);
+  process.exit(2);
+}
+await benches[name]!();

@@ -1,0 +1,128 @@
+// The receiving half of the Raft transport: the RaftTransport gRPC service.
+// Batches are checked against the cluster id and delivered message by
+// message; snapshots are reassembled into one buffer before delivery.
+import * as grpc from '@grpc/grpc-js';
+import { constants as bufferConstants } from 'node:buffer';
+import type pino from 'pino';
+import { BatchAck, type Message, type MessageBatch, MessageType, Snapshot, SnapshotAck, type SnapshotChunk } from '../../../proto/gen/raft.js';
+
+export interface ReceiverEnv {
+  readonly id: string;
+  readonly cluster: string;
+  readonly log: pino.Logger;
+  count(what: 'received' | 'dropped' | 'batchesReceived', n: number): void;
+  deliver(m: Message): void;
+}
+
+function status(code: grpc.status, details: string): grpc.ServiceError {
+  return Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() });
+}
+
+function wrongCluster(theirs: string, ours: string): grpc.ServiceError {
+  return status(
+    grpc.status.FAILED_PRECONDITION,
+    `raft transport: sender belongs to cluster "${theirs}" but this member belongs to cluster "${ours}"; ` +
+      'the peer address probably points at a member of another cluster: fix the member list',
+  );
+}
+
+/** The service implementation to register with `server.addService(RaftTransportService, ...)`. */
+export function receiverHandlers(env: ReceiverEnv): grpc.UntypedServiceImplementation {
+  return {
+    send: (call: grpc.ServerReadableStream<MessageBatch, BatchAck>, cb: grpc.sendUnaryData<BatchAck>) => receiveBatches(env, call, cb),
+    sendSnapshot: (call: grpc.ServerReadableStream<SnapshotChunk, SnapshotAck>, cb: grpc.sendUnaryData<SnapshotAck>) => receiveSnapshot(env, call, cb),
+  };
+}
+
+function receiveBatches(env: ReceiverEnv, call: grpc.ServerReadableStream<MessageBatch, BatchAck>, cb: grpc.sendUnaryData<BatchAck>): void {
+  // Headers at once tell the sender that the stream is open, so it can start
+  // writing (it keeps messages in its own bounded queue until then).
+  call.sendMetadata(new grpc.Metadata());
+  let done = false;
+  const finish = (err: grpc.ServiceError | null): void => {
+    if (done) return;
+    done = true;
+    cb(err, err ? undefined : BatchAck.create());
+  };
+  call.on('data', (b: MessageBatch) => {
+    if (done) return;
+    if (b.cluster !== env.cluster) {
+      env.log.warn({ theirs: b.cluster, peer: call.getPeer() }, 'raft batch from another cluster refused');
+      finish(wrongCluster(b.cluster, env.cluster));
+      return;
+    }
+    env.count('batchesReceived', 1);
+    for (const m of b.messages) {
+      if (m.to !== env.id) {
+        // An address reused by another member, or a stale member list on the sender.
+        env.log.debug({ to: m.to, from: m.from, type: MessageType[m.type] }, 'raft message for another member dropped');
+        env.count('dropped', 1);
+        continue;
+      }
+      env.count('received', 1);
+      env.deliver(m);
+    }
+  });
+  call.on('end', () => finish(null));
+  call.on('error', () => (done = true));
+  call.on('cancelled', () => (done = true));
+}
+
+function receiveSnapshot(env: ReceiverEnv, call: grpc.ServerReadableStream<SnapshotChunk, SnapshotAck>, cb: grpc.sendUnaryData<SnapshotAck>): void {
+  let header: Message | null = null;
+  let buf: Buffer | null = null;
+  let total = 0;
+  let received = 0;
+  let done = false;
+  const finish = (err: grpc.ServiceError | null, ack?: SnapshotAck): void => {
+    if (done) return;
+    done = true;
+    buf = null;
+    if (err) env.log.warn({ err: err.details, peer: call.getPeer() }, 'raft snapshot refused');
+    cb(err, ack);
+  };
+  call.on('data', (c: SnapshotChunk) => {
+    if (done) return;
+    if (!header) {
+      if (c.cluster !== env.cluster) return finish(wrongCluster(c.cluster, env.cluster));
+      const m = c.message;
+      if (!m || m.type !== MessageType.MSG_SNAP) return finish(status(grpc.status.INVALID_ARGUMENT, 'raft snapshot stream must start with a chunk carrying the MsgSnap message'));
+      if (m.to !== env.id) {
+        env.count('dropped', 1);
+        return finish(null, SnapshotAck.create({ ok: false, error: `snapshot for member "${m.to}" reached member "${env.id}"` }));
+      }
+      if (c.total > bufferConstants.MAX_LENGTH) {
+        return finish(status(grpc.status.RESOURCE_EXHAUSTED, `raft snapshot of ${c.total} bytes exceeds the largest buffer this process can hold (${bufferConstants.MAX_LENGTH})`));
+      }
+      header = m;
+      total = c.total;
+      // The only full copy on this side: chunks are copied in as they arrive.
+      // allocUnsafe is safe because delivery requires every byte to be written.
+      buf = Buffer.allocUnsafe(total);
+    }
+    if (c.data.length === 0) return;
+    if (!buf || c.offset !== received || received + c.data.length > total) {
+      return finish(status(grpc.status.INVALID_ARGUMENT, `raft snapshot chunk at offset ${c.offset} (${c.data.length} bytes) does not continue the ${received} of ${total} bytes received`));
+    }
+    buf.set(c.data, received);
+    received += c.data.length;
+  });
+  call.on('end', () => {
+    if (done) return;
+    if (!header || !buf) return finish(status(grpc.status.INVALID_ARGUMENT, 'raft snapshot stream ended before its first chunk'));
+    if (received !== total) return finish(status(grpc.status.DATA_LOSS, `raft snapshot stream ended after ${received} of ${total} bytes`));
+    header.snapshot = Snapshot.create({ metadata: header.snapshot?.metadata ?? null, data: buf });
+    env.count('received', 1);
+    env.log.info({ from: header.from, bytes: total, index: header.snapshot.metadata?.index }, 'raft snapshot received');
+    env.deliver(header);
+    finish(null, SnapshotAck.create({ ok: true }));
+  });
+  call.on('error', () => {
+    done = true;
+    buf = null;
+  });
+  call.on('cancelled', () => {
+    done = true;
+    buf = null;
+  });
+}

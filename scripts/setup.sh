@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Prepares this checkout on Debian 12 (run as root): the apt packages the tests
+# and the daemon need, Node.js ≥ 20 check, `npm ci` when the lock file changed,
+# and the generated proto code. Idempotent; a second run installs nothing and
+# needs no network. scripts/test.sh and scripts/demo.sh source it.
+set -euo pipefail
+
+TSSWARM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# ca-certificates, git: npm over https, a clean clone. iproute2, nftables,
+# iptables: networking (namespaces, vxlan, service load balancing). runc,
+# busybox-static: running containers and a tiny image for tests.
+TSSWARM_APT_PACKAGES=(ca-certificates git iproute2 nftables iptables runc busybox-static)
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+warn() { printf '\033[1;33mWARNING: %s\033[0m\n' "$*" >&2; }
+
+installed() {
+  [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = installed ]
+}
+
+node_major() {
+  command -v node >/dev/null 2>&1 || { echo 0; return; }
+  node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0
+}
+
+apt_install() {
+  local missing=() p
+  for p in "$@"; do installed "$p" || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if ! command -v apt-get >/dev/null 2>&1; then
+    warn "no apt-get here: install these packages yourself: ${missing[*]}"
+    return 0
+  fi
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 || { echo "error: installing ${missing[*]} needs root: rerun as root" >&2; exit 1; }
+    sudo=(sudo)
+  fi
+  say "apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+tsswarm_setup() {
+  cd "$TSSWARM_ROOT"
+  local pkgs=("${TSSWARM_APT_PACKAGES[@]}")
+  if [ "$(node_major)" -lt 20 ]; then
+    warn "Node.js >= 20 is required (found: $(node --version 2>/dev/null || echo none)); trying Debian's nodejs and npm"
+    pkgs+=(nodejs npm)
+  fi
+  apt_install "${pkgs[@]}"
+  if [ "$(node_major)" -lt 20 ]; then
+    warn "tsswarm requires Node.js >= 20 but this machine has $(node --version 2>/dev/null || echo none)" \
+      "(Debian 12's own nodejs is 18). Install Node.js 20 or newer (nodejs.org or NodeSource) and rerun;" \
+      "going on, but expect failures."
+  fi
+  command -v node >/dev/null 2>&1 || { echo "error: no node command even after installing nodejs: install Node.js >= 20 and rerun" >&2; exit 1; }
+  command -v npm >/dev/null 2>&1 || apt_install npm
+
+  # npm ci only when node_modules is missing or the dependency set changed.
+  local stamp=node_modules/.tsswarm-install-stamp want
+  want="$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1) node-$(node --version)"
+  if [ ! -d node_modules ] || [ "$(cat "$stamp" 2>/dev/null || true)" != "$want" ]; then
+    say "npm ci"
+    npm ci --no-audit --no-fund
+    echo "$want" >"$stamp"
+  fi
+
+  say "generating proto code"
+  ./node_modules/.bin/tsx proto/gen.ts
+}
+
+# Run directly (`bash scripts/setup.sh`), it only prepares.
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  tsswarm_setup
+fi

@@ -1,0 +1,656 @@
+// A deterministic simulation of a Raft cluster: the real RaftNode driver and
+// the real WAL over a simulated disk, a simulated network, virtual time, and
+// one seeded random source for everything (delays, loss, duplication,
+// reordering, partitions, crashes, torn writes, membership changes, leader
+// transfers). Raft's safety properties are checked after every event, the
+// clients' history is checked for linearizability at the end, and liveness
+// (a leader and a commit within a bound once faults heal) is checked last.
+import { ConfChange, ConfChangeSingle, ConfChangeTransition, ConfChangeType, Entry, HardState, Message, MessageType, Snapshot } from '../../proto/gen/raft.js';
+import { RaftNode, type StateMachine } from '../../manager/raft/node.js';
+import { StateType } from '../../manager/raft/raft.js';
+import { DiskStorage } from '../../manager/raft/storage/index.js';
+import { type Operation, checkLinearizable, kvModel, type KvInput, type KvOutput } from '../lib/linearizability.js';
+import { Rng } from '../lib/rng.js';
+import { SimDisk } from './simdisk.js';
+
+export interface SimOptions {
+  seed: number;
+  /** Virtual milliseconds of faults and client load. */
+  faultMs?: number;
+  /** Virtual milliseconds allowed for recovery after faults heal (the liveness bound). */
+  recoverMs?: number;
+  clients?: number;
+  keys?: number;
+  verbose?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface SimResult {
+  seed: number;
+  ok: boolean;
+  error?: string;
+  events: number;
+  ops: number;
+  committed: number;
+  leaders: number;
+  crashes: number;
+  confChanges: number;
+  transfers: number;
+  elapsedMs: number;
+}
+
+const TICK_MS = 10;
+const ELECTION_TICK = 10;
+
+class SimFailure extends Error {}
+
+class KvMachine implements StateMachine {
+  data = new Map<string, string>();
+  constructor(private readonly onApply: (data: Uint8Array, index: number) => void) {}
+  apply(data: Uint8Array, index: number): void {
+    this.onApply(data, index);
+    const op = JSON.parse(new TextDecoder().decode(data)) as { k: string; v: string };
+    this.data.set(op.k, op.v);
+  }
+  restore(data: Uint8Array): void {
+    this.data = data.length === 0 ? new Map() : new Map(JSON.parse(new TextDecoder().decode(data)) as [string, string][]);
+  }
+  snapshot(): Uint8Array {
+    return new TextEncoder().encode(JSON.stringify([...this.data]));
+  }
+}
+
+interface SimNode {
+  id: string;
+  disk: SimDisk;
+  raft?: RaftNode;
+  kv?: KvMachine;
+  /** Member of the cluster (not yet removed). */
+  member: boolean;
+  /** Highest commit index seen durable in a hard state (must never regress across restarts). */
+  durableCommit: number;
+  nextTickAt: number;
+  tickSkew: number;
+  lastApplied: number;
+  booting: boolean;
+  /** Seen in an applied configuration: only then can its absence mean it was removed. */
+  joined: boolean;
+}
+
+interface Flight {
+  at: number;
+  seq: number;
+  from: string;
+  to: string;
+  bytes: Uint8Array;
+}
+
+export class Simulation {
+  readonly rng: Rng;
+  now = 0;
+  private nodes = new Map<string, SimNode>();
+  private flights: Flight[] = [];
+  private flightSeq = 0;
+  private cut = new Set<string>(); // "a>b" pairs that cannot talk
+  private dropP = 0;
+  private dupP = 0;
+  private history: Operation<KvInput, KvOutput>[] = [];
+  /** index -> data (hex) of every entry applied anywhere: state machine safety. */
+  private appliedAt = new Map<number, string>();
+  /** index -> highest leader term seen when the entry was first applied (it was committed in a term ≤ that). */
+  private appliedTerm = new Map<number, number>();
+  private maxLeaderTerm = 0;
+  /** term -> leader id: election safety. */
+  private leaderOf = new Map<number, string>();
+  private events = 0;
+  private crashes = 0;
+  private confChanges = 0;
+  private transfers = 0;
+  private nextNodeNum = 4;
+  private faulty = true;
+  private opSeq = 0;
+  private readonly o: Required<Omit<SimOptions, 'log' | 'verbose'>> & Pick<SimOptions, 'log' | 'verbose'>;
+
+  constructor(o: SimOptions) {
+    this.o = { faultMs: 6_000, recoverMs: 5_000, clients: 4, keys: 4, ...o };
+    this.rng = new Rng(o.seed);
+  }
+
+  private log(s: string): void {
+    if (this.o.verbose) (this.o.log ?? console.error)(`[${this.now.toString().padStart(6)}] ${s}`);
+  }
+
+  // -------------------------------------------------------------- nodes
+
+  private async startNode(n: SimNode, bootstrap?: string[]): Promise<void> {
+    const { storage, state } = await DiskStorage.open(n.disk.session(), '/wal');
+    if (state.hardState.commit < n.durableCommit) {
+      throw new SimFailure(`${n.id}: durable commit regressed from ${n.durableCommit} to ${state.hardState.commit} after restart`);
+    }
+    const kv = new KvMachine((data, index) => this.onApply(n, data, index));
+    n.kv = kv;
+    n.lastApplied = 0;
+    const nonce = BigInt(this.rng.int(0x7fffffff)) * 0x100000000n + BigInt(this.rng.int(0x7fffffff));
+    let written = state.hardState.commit;
+    const persistence = {
+      persist: async (b: { hardState?: HardState | null; entries: Entry[]; snapshot?: Snapshot | null; mustSync: boolean }) => {
+        await storage.persist(b);
+        if (b.hardState) written = b.hardState.commit;
+        // A synced write makes every earlier write durable too.
+        if (b.mustSync) n.durableCommit = Math.max(n.durableCommit, written);
+      },
+      compact: (snap: Snapshot, releaseTo: number) => storage.compact(snap, releaseTo),
+    };
+    n.raft = await RaftNode.open({
+      id: n.id,
+      loaded: state,
+      persistence,
+      transport: { send: (msgs) => this.sendAll(n.id, msgs) },
+      stateMachine: kv,
+      bootstrap,
+      electionTick: ELECTION_TICK,
+      heartbeatTick: 1,
+      preVote: true,
+      checkQuorum: true,
+      maxSizePerMsg: 4096,
+      maxInflightMsgs: 16,
+      snapshotEntries: 40 + this.rng.int(40),
+      keepEntries: this.rng.int(20),
+      rand: (k) => this.rng.int(k),
+      nonce,
+      schedule: (fn) => queueMicrotask(fn),
+      onFatal: (e) => {
+        this.failure ??= new SimFailure(`${n.id}: raft loop died: ${e.stack ?? e.message}`);
+      },
+    });
+  }
+
+  private onApply(n: SimNode, data: Uint8Array, index: number): void {
+    const hex = Buffer.from(data).toString('hex');
+    const prev = this.appliedAt.get(index);
+    if (prev !== undefined && prev !== hex) {
+      throw new SimFailure(`state machine safety: ${n.id} applied a different entry at index ${index}`);
+    }
+    if (prev === undefined) this.appliedTerm.set(index, this.maxLeaderTerm);
+    this.appliedAt.set(index, hex);
+    if (index <= n.lastApplied) throw new SimFailure(`${n.id} applied index ${index} after ${n.lastApplied}`);
+    n.lastApplied = index;
+  }
+
+  private newNode(id: string): SimNode {
+    const n: SimNode = {
+      id,
+      disk: new SimDisk(),
+      member: true,
+      durableCommit: 0,
+      nextTickAt: this.now + this.rng.int(TICK_MS),
+      tickSkew: this.rng.int(3) - 1,
+      lastApplied: 0,
+      booting: false,
+      joined: false,
+    };
+    this.nodes.set(id, n);
+    return n;
+  }
+
+  private crash(n: SimNode): void {
+    if (!n.raft) return;
+    this.log(`crash ${n.id}`);
+    this.crashes++;
+    n.raft = undefined;
+    n.kv = undefined;
+    n.disk.crash(() => this.rng.next());
+  }
+
+  // -------------------------------------------------------------- network
+
+  private sendAll(from: string, msgs: Message[]): void {
+    for (const m of msgs) this.sendOne(from, m);
+  }
+
+  private sendOne(from: string, m: Message): void {
+    const bytes = Message.encode(m);
+    if (this.faulty && this.rng.chance(this.dropP)) return;
+    const copies = this.faulty && this.rng.chance(this.dupP) ? 2 : 1;
+    for (let i = 0; i < copies; i++) {
+      // Delays of 1-20 ms reorder messages between the same pair as well.
+      const delay = 1 + this.rng.int(this.faulty ? 20 : 5);
+      this.flights.push({ at: this.now + delay, seq: this.flightSeq++, from, to: m.to, bytes });
+    }
+  }
+
+  private deliver(f: Flight): void {
+    const n = this.nodes.get(f.to);
+    const m = Message.decode(f.bytes);
+    const sender = this.nodes.get(f.from);
+    if (this.cut.has(`${f.from}>${f.to}`) || !n?.raft) {
+      // Lost on the wire; the sender's transport notices an unreachable peer now and then.
+      if (sender?.raft && this.rng.chance(0.3)) sender.raft.reportUnreachable(f.to);
+      if (m.type === MessageType.MSG_SNAP && sender?.raft) sender.raft.reportSnapshot(f.to, false);
+      return;
+    }
+    n.raft.step(m);
+    if (m.type === MessageType.MSG_SNAP && sender?.raft) sender.raft.reportSnapshot(f.to, true);
+  }
+
+  // -------------------------------------------------------------- clients
+
+  private clientBusy: boolean[] = [];
+
+  private startOp(client: number): void {
+    const live = [...this.nodes.values()].filter((n) => n.raft && n.member);
+    if (live.length === 0) return;
+    const node = this.rng.pick(live);
+    const key = `k${this.rng.int(this.o.keys)}`;
+    const isPut = this.rng.chance(0.6);
+    const call = this.now;
+    const timeout = call + 2000;
+    this.clientBusy[client] = true;
+    const raft = node.raft!;
+    const kv = node.kv!;
+    let done = false;
+    const finish = (): void => {
+      this.clientBusy[client] = false;
+    };
+    if (isPut) {
+      const value = `v${++this.opSeq}`;
+      const op: Operation<KvInput, KvOutput> = { clientId: client, input: { op: 'put', key, value }, call, output: { ok: true }, ret: Infinity };
+      this.history.push(op);
+      this.timers.push({
+        at: timeout,
+        fn: () => {
+          if (!done) {
+            done = true;
+            finish();
+          }
+        },
+      });
+      raft.propose(new TextEncoder().encode(JSON.stringify({ k: key, v: value }))).then(
+        () => {
+          if (done) return;
+          done = true;
+          op.ret = this.now;
+          finish();
+        },
+        (e: Error & { code?: string }) => {
+          if (done) return;
+          done = true;
+          // A dropped proposal was never appended: it did not happen. Any other failure (a stop)
+          // leaves the outcome unknown, which the checker allows either way.
+          if (e.code === 'PROPOSAL_DROPPED') this.history.splice(this.history.indexOf(op), 1);
+          finish();
+        },
+      );
+    } else {
+      raft.readBarrier().then(
+        () => {
+          if (done) return;
+          done = true;
+          const v = kv.data.get(key);
+          this.history.push({ clientId: client, input: { op: 'get', key }, call, output: { value: v ?? null }, ret: this.now });
+          finish();
+        },
+        () => {
+          if (done) return;
+          done = true;
+          finish();
+        },
+      );
+      this.timers.push({
+        at: timeout,
+        fn: () => {
+          if (!done) {
+            done = true;
+            finish();
+          }
+        },
+      });
+    }
+  }
+
+  private timers: { at: number; fn: () => void }[] = [];
+
+  // -------------------------------------------------------------- faults
+
+  private injectFault(): void {
+    const ids = [...this.nodes.keys()].sort();
+    const r = this.rng.int(100);
+    if (r < 15) {
+      // Partition: a random group against the rest, possibly one-way.
+      const a = ids.filter(() => this.rng.chance(0.4));
+      const oneWay = this.rng.chance(0.2);
+      for (const x of a) {
+        for (const y of ids) {
+          if (a.includes(y)) continue;
+          this.cut.add(`${x}>${y}`);
+          if (!oneWay) this.cut.add(`${y}>${x}`);
+        }
+      }
+      this.log(`partition [${a.join(' ')}] | rest${oneWay ? ' (one-way)' : ''}`);
+    } else if (r < 30) {
+      this.cut.clear();
+      this.log('heal partitions');
+    } else if (r < 42) {
+      const live = ids.map((id) => this.nodes.get(id)!).filter((n) => n.raft);
+      if (live.length > 0) this.crash(this.rng.pick(live));
+    } else if (r < 58) {
+      const down = ids.map((id) => this.nodes.get(id)!).filter((n) => !n.raft && n.member && !n.booting);
+      if (down.length > 0) this.restart(this.rng.pick(down));
+    } else if (r < 66) {
+      this.dropP = this.rng.chance(0.5) ? 0 : this.rng.next() * 0.2;
+      this.dupP = this.rng.chance(0.5) ? 0 : this.rng.next() * 0.1;
+      this.log(`network drop=${this.dropP.toFixed(2)} dup=${this.dupP.toFixed(2)}`);
+    } else if (r < 78) {
+      this.membershipChange();
+    } else if (r < 86) {
+      const leader = this.leader();
+      if (leader) {
+        const voters = leader.raft!.status().config.voters.filter((v) => v !== leader.id);
+        if (voters.length > 0) {
+          const to = this.rng.pick(voters);
+          this.log(`transfer leadership ${leader.id} -> ${to}`);
+          this.transfers++;
+          leader.raft!.transferLeadership(to);
+        }
+      }
+    }
+  }
+
+  private restart(n: SimNode): void {
+    n.booting = true;
+    this.log(`restart ${n.id}`);
+    void this.startNode(n).then(
+      () => {
+        n.booting = false;
+      },
+      (e: Error) => {
+        this.failure ??= e;
+      },
+    );
+  }
+
+  private failure: Error | undefined;
+
+  private leader(): SimNode | undefined {
+    let best: SimNode | undefined;
+    for (const n of this.nodes.values()) {
+      if (n.raft?.isLeader && (!best || n.raft.status().term > best.raft!.status().term)) best = n;
+    }
+    return best;
+  }
+
+  private membershipChange(): void {
+    const leader = this.leader();
+    if (!leader) return;
+    const cs = leader.raft!.status().config;
+    if (cs.votersOutgoing.length > 0) return;
+    const members = [...cs.voters, ...cs.learners];
+    const r = this.rng.int(4);
+    let cc: ConfChange | undefined;
+    let desc = '';
+    if (r === 0 && members.length < 6) {
+      const id = `n${this.nextNodeNum++}`;
+      const n = this.newNode(id);
+      n.booting = true;
+      void this.startNode(n).then(() => {
+        n.booting = false;
+      });
+      cc = ConfChange.create({ changes: [ConfChangeSingle.create({ type: ConfChangeType.CONF_ADD_LEARNER_NODE, nodeId: id })] });
+      desc = `add learner ${id}`;
+    } else if (r === 1 && cs.learners.length > 0) {
+      const id = this.rng.pick(cs.learners);
+      cc = ConfChange.create({ changes: [ConfChangeSingle.create({ type: ConfChangeType.CONF_ADD_NODE, nodeId: id })] });
+      desc = `promote ${id}`;
+    } else if (r === 2 && cs.voters.length > 3) {
+      const id = this.rng.pick(cs.voters);
+      cc = ConfChange.create({ changes: [ConfChangeSingle.create({ type: ConfChangeType.CONF_REMOVE_NODE, nodeId: id })] });
+      desc = `remove ${id}`;
+    } else if (r === 3 && cs.learners.length > 0 && cs.voters.length > 3) {
+      // Swap a voter for a learner in one joint change.
+      const add = this.rng.pick(cs.learners);
+      const rm = this.rng.pick(cs.voters);
+      cc = ConfChange.create({
+        transition: this.rng.chance(0.5) ? ConfChangeTransition.TRANSITION_AUTO : ConfChangeTransition.TRANSITION_JOINT_IMPLICIT,
+        changes: [
+          ConfChangeSingle.create({ type: ConfChangeType.CONF_ADD_NODE, nodeId: add }),
+          ConfChangeSingle.create({ type: ConfChangeType.CONF_REMOVE_NODE, nodeId: rm }),
+        ],
+      });
+      desc = `joint: add ${add}, remove ${rm}`;
+    }
+    if (!cc) return;
+    this.log(`conf change on ${leader.id}: ${desc}`);
+    this.confChanges++;
+    leader.raft!.proposeConfChange(cc).then(
+      () => undefined,
+      () => undefined,
+    );
+  }
+
+  /** Members removed from every live node's config are shut down (as SwarmKit stops a removed manager). */
+  private retireRemoved(): void {
+    const leader = this.leader();
+    if (!leader) return;
+    const cs = leader.raft!.status().config;
+    const inConfig = new Set([...cs.voters, ...cs.learners, ...cs.votersOutgoing, ...cs.learnersNext]);
+    for (const n of this.nodes.values()) {
+      if (inConfig.has(n.id)) n.joined = true;
+      if (!n.member || n.booting || !n.joined) continue;
+      if (!inConfig.has(n.id) && n.id !== leader.id) {
+        // The leader's configuration is applied state: the removal is committed.
+        n.member = false;
+        this.log(`retire ${n.id}`);
+        if (n.raft) void n.raft.stop();
+        n.raft = undefined;
+      }
+    }
+  }
+
+  // -------------------------------------------------------------- invariants
+
+  private check(): void {
+    const live = [...this.nodes.values()].filter((n) => n.raft);
+    for (const n of live) {
+      const r = n.raft!.rn.raft;
+      if (r.state === StateType.Leader) {
+        const prev = this.leaderOf.get(r.term);
+        if (prev !== undefined && prev !== n.id) throw new SimFailure(`election safety: ${prev} and ${n.id} both leader in term ${r.term}`);
+        this.leaderOf.set(r.term, n.id);
+        this.maxLeaderTerm = Math.max(this.maxLeaderTerm, r.term);
+        // Leader completeness: every entry applied anywhere is in this leader's log (unless compacted).
+        const log = r.raftLog;
+        const first = log.firstIndex();
+        const last = log.lastIndex();
+        for (const [idx, hex] of this.appliedAt) {
+          // Only entries committed before this leader's term must be in its log (a stale leader of
+          // an older term may lack what a newer one committed).
+          if (idx < first || this.appliedTerm.get(idx)! >= r.term) continue;
+          if (idx > last) throw new SimFailure(`leader completeness: leader ${n.id} (term ${r.term}) lacks committed index ${idx} (last ${last})`);
+          const e = log.slice(idx, idx + 1, Number.MAX_SAFE_INTEGER)[0]!;
+          const dataHex = Buffer.from(e.data).toString('hex');
+          // The applied payload is the entry data without the driver's 12-byte proposal header.
+          if (!dataHex.endsWith(hex) || dataHex.length !== hex.length + 24) {
+            throw new SimFailure(`leader completeness: leader ${n.id} (term ${r.term}) has another entry at committed index ${idx}`);
+          }
+        }
+      }
+    }
+    // Log matching: if two logs hold an entry with the same index and term, they are identical up to it.
+    for (let i = 0; i < live.length; i++) {
+      for (let j = i + 1; j < live.length; j++) this.checkLogMatching(live[i]!, live[j]!);
+    }
+  }
+
+  private checkLogMatching(a: SimNode, b: SimNode): void {
+    const la = a.raft!.rn.raft.raftLog;
+    const lb = b.raft!.rn.raft.raftLog;
+    const lo = Math.max(la.firstIndex(), lb.firstIndex());
+    let hi = Math.min(la.lastIndex(), lb.lastIndex());
+    if (hi < lo) return;
+    const ea = la.slice(lo, hi + 1, Number.MAX_SAFE_INTEGER);
+    const eb = lb.slice(lo, hi + 1, Number.MAX_SAFE_INTEGER);
+    // Highest index where the terms agree; everything below must agree too.
+    let k = hi - lo;
+    while (k >= 0 && ea[k]!.term !== eb[k]!.term) k--;
+    for (let x = k; x >= 0; x--) {
+      const p = ea[x]!;
+      const q = eb[x]!;
+      if (p.term !== q.term || Buffer.compare(p.data, q.data) !== 0 || p.type !== q.type) {
+        throw new SimFailure(`log matching: ${a.id} and ${b.id} agree at index ${lo + k} but differ at index ${lo + x}`);
+      }
+    }
+    hi = 0;
+  }
+
+  // -------------------------------------------------------------- run
+
+  async run(): Promise<SimResult> {
+    const start = Date.now();
+    let error: string | undefined;
+    try {
+      await this.runInner();
+    } catch (e) {
+      error = e instanceof SimFailure ? e.message : (e as Error).stack ?? String(e);
+    }
+    const result: SimResult = {
+      seed: this.o.seed,
+      ok: error === undefined,
+      error,
+      events: this.events,
+      ops: this.history.length,
+      committed: this.appliedAt.size,
+      leaders: this.leaderOf.size,
+      crashes: this.crashes,
+      confChanges: this.confChanges,
+      transfers: this.transfers,
+      elapsedMs: Date.now() - start,
+    };
+    await this.shutdown();
+    return result;
+  }
+
+  private async shutdown(): Promise<void> {
+    for (const n of this.nodes.values()) {
+      const r = n.raft;
+      n.raft = undefined;
+      if (r) await Promise.race([r.stop(), settle()]);
+    }
+  }
+
+  private async runInner(): Promise<void> {
+    const founders = ['n1', 'n2', 'n3'];
+    for (const id of founders) this.newNode(id).joined = true;
+    for (const id of founders) await this.startNode(this.nodes.get(id)!, founders);
+    this.clientBusy = new Array<boolean>(this.o.clients).fill(false);
+    const nextOp = Array.from({ length: this.o.clients }, () => this.rng.int(50));
+    let nextFault = 200 + this.rng.int(300);
+    const faultEnd = this.o.faultMs;
+    const end = faultEnd + this.o.recoverMs;
+    let healedAt = -1;
+    let committedAt = -1;
+    let nextProbe = 0;
+    while (this.now < end) {
+      // Jump to the next thing that happens.
+      let t = end;
+      for (const n of this.nodes.values()) if (n.raft) t = Math.min(t, n.nextTickAt);
+      for (const f of this.flights) t = Math.min(t, f.at);
+      for (const x of this.timers) t = Math.min(t, x.at);
+      if (this.now < faultEnd) {
+        t = Math.min(t, nextFault, faultEnd);
+        for (let c = 0; c < this.o.clients; c++) if (!this.clientBusy[c]) t = Math.min(t, Math.max(nextOp[c]!, this.now + 1));
+      } else if (committedAt < 0) {
+        t = Math.min(t, Math.max(nextProbe, this.now + 1));
+      }
+      this.now = Math.max(t, this.now + 1);
+      if (this.failure) throw this.failure;
+      if (healedAt < 0 && this.now >= faultEnd) {
+        healedAt = this.now;
+        this.heal();
+      }
+      for (const n of [...this.nodes.values()]) {
+        if (n.raft && this.now >= n.nextTickAt) {
+          n.nextTickAt = this.now + TICK_MS + (this.faulty ? n.tickSkew : 0);
+          n.raft.tick();
+        }
+      }
+      if (this.flights.length > 0) {
+        const due = this.flights.filter((f) => f.at <= this.now);
+        if (due.length > 0) {
+          this.flights = this.flights.filter((f) => f.at > this.now);
+          due.sort((x, y) => x.at - y.at || x.seq - y.seq);
+          for (const f of due) this.deliver(f);
+        }
+      }
+      if (this.timers.length > 0) {
+        const due = this.timers.filter((x) => x.at <= this.now);
+        if (due.length > 0) {
+          this.timers = this.timers.filter((x) => x.at > this.now);
+          for (const x of due) x.fn();
+        }
+      }
+      if (this.now < faultEnd) {
+        for (let c = 0; c < this.o.clients; c++) {
+          if (!this.clientBusy[c] && this.now >= nextOp[c]!) {
+            this.startOp(c);
+            nextOp[c] = this.now + 1 + this.rng.int(40);
+          }
+        }
+        if (this.now >= nextFault) {
+          this.injectFault();
+          nextFault = this.now + 100 + this.rng.int(500);
+        }
+      } else if (committedAt < 0 && this.now >= nextProbe) {
+        // Liveness probe: propose on whoever leads now; retry every 300 ms until one commits.
+        nextProbe = this.now + 300;
+        const l = this.leader();
+        if (l) {
+          l.raft!.propose(new TextEncoder().encode(JSON.stringify({ k: 'liveness', v: String(this.now) }))).then(
+            () => {
+              if (committedAt < 0) {
+                committedAt = this.now;
+                this.log(`liveness: a proposal committed ${committedAt - healedAt} ms after healing`);
+              }
+            },
+            () => undefined,
+          );
+        }
+      }
+      await settle();
+      this.events++;
+      if (this.failure) throw this.failure;
+      this.retireRemoved();
+      this.check();
+      if (committedAt >= 0 && this.now - committedAt > 200) break;
+    }
+    if (committedAt < 0) {
+      for (const n of this.nodes.values()) {
+        const st = n.raft?.status();
+        if (n.raft?.isLeader) for (const [id, pr] of n.raft.rn.raft.trk.progress) this.log(`  progress ${id}: ${pr.describe()} first=${n.raft.rn.raft.raftLog.firstIndex()}`);
+        if (n.raft) this.log(`  ${n.id} inReady=${n.raft.rn.inProgress} hasReady=${n.raft.rn.hasReady()} unstable=${n.raft.rn.raft.raftLog.unstableEntries().length} snap=${n.raft.rn.raft.raftLog.hasPendingSnapshot()}`);
+        this.log(`${n.id}: member=${n.member} ${st ? `${st.raftState} term=${st.term} lead=${st.lead} commit=${st.commit} applied=${st.applied} voters=${st.config.voters} out=${st.config.votersOutgoing} learners=${st.config.learners}` : 'down'}`);
+      }
+      throw new SimFailure(`liveness: no proposal committed within ${this.o.recoverMs} ms (${this.o.recoverMs / TICK_MS} ticks) after faults healed`);
+    }
+    const res = checkLinearizable(kvModel, this.history.filter((h) => !(h.input.op === 'get' && h.ret === Infinity)));
+    if (res.ok === false) throw new SimFailure(`linearizability: ${res.explanation}`);
+    if (res.ok === 'unknown') this.log(`linearizability: undecided (${res.reason})`);
+  }
+
+  private heal(): void {
+    this.log('heal everything: no partitions, no loss, restart crashed members');
+    this.faulty = false;
+    this.cut.clear();
+    this.dropP = 0;
+    this.dupP = 0;
+    for (const n of this.nodes.values()) if (!n.raft && n.member && !n.booting) this.restart(n);
+  }
+}
+
+/** Lets every queued microtask (driver loops, simulated disk) run to completion. */
+function settle(): Promise<void> {
+  return new Promise((r) => setImmediate(r));
+}
+
+export async function runSeed(o: SimOptions): Promise<SimResult> {
+  return new Simulation(o).run();
+}
