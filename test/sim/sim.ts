@@ -249,62 +249,37 @@ export class Simulation {
     const raft = node.raft!;
     const kv = node.kv!;
     let done = false;
-    const finish = (): void => {
+    // Ends the operation once: on its answer, its failure, or its timeout (after which a late answer
+    // is ignored and a put's outcome stays unknown).
+    const finish = (record?: () => void): void => {
+      if (done) return;
+      done = true;
+      record?.();
       this.clientBusy[client] = false;
     };
+    this.timers.push({ at: timeout, fn: () => finish() });
     if (isPut) {
       const value = `v${++this.opSeq}`;
       const op: Operation<KvInput, KvOutput> = { clientId: client, input: { op: 'put', key, value }, call, output: { ok: true }, ret: Infinity };
       this.history.push(op);
-      this.timers.push({
-        at: timeout,
-        fn: () => {
-          if (!done) {
-            done = true;
-            finish();
-          }
-        },
-      });
       raft.propose(new TextEncoder().encode(JSON.stringify({ k: key, v: value }))).then(
-        () => {
-          if (done) return;
-          done = true;
-          op.ret = this.now;
-          finish();
-        },
-        (e: Error & { code?: string }) => {
-          if (done) return;
-          done = true;
+        () => finish(() => (op.ret = this.now)),
+        (e: Error & { code?: string }) =>
           // A dropped proposal was never appended: it did not happen. Any other failure (a stop)
           // leaves the outcome unknown, which the checker allows either way.
-          if (e.code === 'PROPOSAL_DROPPED') this.history.splice(this.history.indexOf(op), 1);
-          finish();
-        },
+          finish(() => {
+            if (e.code === 'PROPOSAL_DROPPED') this.history.splice(this.history.indexOf(op), 1);
+          }),
       );
     } else {
       raft.readBarrier().then(
-        () => {
-          if (done) return;
-          done = true;
-          const v = kv.data.get(key);
-          this.history.push({ clientId: client, input: { op: 'get', key }, call, output: { value: v ?? null }, ret: this.now });
-          finish();
-        },
-        () => {
-          if (done) return;
-          done = true;
-          finish();
-        },
+        () =>
+          finish(() => {
+            const v = kv.data.get(key);
+            this.history.push({ clientId: client, input: { op: 'get', key }, call, output: { value: v ?? null }, ret: this.now });
+          }),
+        () => finish(),
       );
-      this.timers.push({
-        at: timeout,
-        fn: () => {
-          if (!done) {
-            done = true;
-            finish();
-          }
-        },
-      });
     }
   }
 
@@ -485,7 +460,7 @@ export class Simulation {
     const la = a.raft!.rn.raft.raftLog;
     const lb = b.raft!.rn.raft.raftLog;
     const lo = Math.max(la.firstIndex(), lb.firstIndex());
-    let hi = Math.min(la.lastIndex(), lb.lastIndex());
+    const hi = Math.min(la.lastIndex(), lb.lastIndex());
     if (hi < lo) return;
     const ea = la.slice(lo, hi + 1, Number.MAX_SAFE_INTEGER);
     const eb = lb.slice(lo, hi + 1, Number.MAX_SAFE_INTEGER);
@@ -499,7 +474,6 @@ export class Simulation {
         throw new SimFailure(`log matching: ${a.id} and ${b.id} agree at index ${lo + k} but differ at index ${lo + x}`);
       }
     }
-    hi = 0;
   }
 
   // -------------------------------------------------------------- run
