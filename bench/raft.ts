@@ -13,6 +13,8 @@ import { Report, percentile } from './report.js';
 const SECS = Number(process.env.BENCH_SECS ?? 8);
 const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,16,128').split(',').map(Number);
 const VALUE = new Uint8Array(256).fill(120);
+/** `BENCH_SYSTEMS=tsswarm` runs one side only (profiling); the default runs both. */
+const SYSTEMS = (process.env.BENCH_SYSTEMS ?? 'tsswarm,etcd').split(',');
 
 interface Result {
   writesPerS: number;
@@ -158,8 +160,8 @@ async function benchEtcd(report: Report): Promise<void> {
 export async function main(): Promise<void> {
   const report = new Report('raft');
   process.stderr.write(`raft: 3 members on loopback, 256-byte puts to the leader, ${SECS} s per case, concurrency ${CONCURRENCY.join('/')}\n`);
-  await benchTsswarm(report);
-  await benchEtcd(report);
+  if (SYSTEMS.includes('tsswarm')) await benchTsswarm(report);
+  if (SYSTEMS.includes('etcd')) await benchEtcd(report);
   report.table();
   const get = (s: string, c: string, m: string): number | undefined => report.figures.find((f) => f.system === s && f.case === c && f.metric === m)?.value;
   const t128 = get('tsswarm', 'c128', 'writes_per_s');

@@ -385,8 +385,16 @@ export class RaftNode {
     if (rd.messages.length > 0) this.o.transport.send(rd.messages);
     // 2. Persist: snapshot, entries, hard state; one fsync.
     if (rd.snapshot) this.storage.applySnapshot(rd.snapshot);
+    let unsynced: Promise<void> | null = null;
     if (rd.entries.length > 0 || rd.hardState || rd.snapshot) {
-      await this.o.persistence.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, mustSync: rd.mustSync });
+      const write = this.o.persistence.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, mustSync: rd.mustSync });
+      if (rd.mustSync || rd.entries.length > 0 || rd.snapshot) {
+        await write;
+      } else {
+        // Only the commit index moved: that write promises nothing (a restarted member learns its
+        // commit from the leader again), so applying does not wait for it; it completes before advance.
+        unsynced = write;
+      }
       if (rd.mustSync) this.stats.fsyncs++;
       this.stats.entriesPersisted += rd.entries.length;
     }
@@ -395,12 +403,16 @@ export class RaftNode {
     // 3. Acks and votes: what they promise is durable now.
     if (rd.messagesAfterPersist.length > 0) this.o.transport.send(rd.messagesAfterPersist);
     // 4. Apply.
-    if (rd.snapshot) {
-      await this.o.stateMachine.restore(rd.snapshot.data, snapIndex(rd.snapshot));
-      this.confState = rd.snapshot.metadata?.confState ?? ConfState.create();
-      this.snapshotIndex = snapIndex(rd.snapshot);
+    try {
+      if (rd.snapshot) {
+        await this.o.stateMachine.restore(rd.snapshot.data, snapIndex(rd.snapshot));
+        this.confState = rd.snapshot.metadata?.confState ?? ConfState.create();
+        this.snapshotIndex = snapIndex(rd.snapshot);
+      }
+      for (const e of rd.committedEntries) await this.applyEntry(e);
+    } finally {
+      if (unsynced) await unsynced;
     }
-    for (const e of rd.committedEntries) await this.applyEntry(e);
     for (const rs of rd.readStates) {
       const ctx = new TextDecoder().decode(rs.requestCtx);
       const b = this.reads.find((x) => x.ctx === ctx);

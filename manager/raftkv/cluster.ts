@@ -91,7 +91,9 @@ export class LocalCluster {
   /** Starts (or restarts) one member's process and waits until it serves. */
   spawn(m: LocalMember): Promise<void> {
     const peers = this.members.map((x) => `${x.id}=${x.raft}`).join(',');
-    const proc = spawn(process.execPath, ['--import', 'tsx', join(here, 'main.ts'), '--id', m.id, '--dir', m.dir, '--raft', m.raft, '--kv', m.kv, '--peers', peers], {
+    // RAFTKV_NODE_ARGS passes extra flags to each member's node (e.g. `--cpu-prof --cpu-prof-dir=/tmp/x`).
+    const nodeArgs = (process.env.RAFTKV_NODE_ARGS ?? '').split(' ').filter(Boolean);
+    const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(here, 'main.ts'), '--id', m.id, '--dir', m.dir, '--raft', m.raft, '--kv', m.kv, '--peers', peers], {
       stdio: ['ignore', 'pipe', this.logFd],
       env: { ...process.env },
     });

@@ -2,6 +2,7 @@
 // own process: WAL on disk, gRPC transport to its peers, and a gRPC KV API for
 // clients. The raft-demo (the main job at this stage) and the Raft benchmark
 // run three of these.
+import { serverNoDelay } from '../../lib/grpc.js';
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import type pino from 'pino';
@@ -169,6 +170,7 @@ export async function startMember(o: MemberOptions): Promise<Member> {
   const kvPort = await new Promise<number>((resolve, reject) =>
     server.bindAsync(o.kvListen, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
   );
+  serverNoDelay(server);
   const host = o.kvListen.slice(0, o.kvListen.lastIndexOf(':'));
   log.info({ raft: raftAddress, kv: `${host}:${kvPort}` }, 'member started');
   return {

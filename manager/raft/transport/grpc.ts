@@ -4,6 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
 import { type Message, RaftTransportService } from '../../../proto/gen/raft.js';
+import { serverNoDelay } from '../../../lib/grpc.js';
 import { Peer, type PeerEnv } from './peer.js';
 import { receiverHandlers } from './receiver.js';
 import { TransportError, WIRE_MAX_BYTES, serverOptions } from './wire.js';
@@ -139,6 +140,7 @@ export class GrpcTransport {
       this.server = null;
       throw new TransportError('LISTEN_FAILED', `cannot listen for Raft traffic on ${this.opts.listen}: ${(err as Error).message}`);
     }
+    serverNoDelay(server);
     const addr = `${this.opts.listen.slice(0, this.opts.listen.lastIndexOf(':'))}:${port}`;
     this.log.info({ addr }, 'raft transport listening');
     return addr;
