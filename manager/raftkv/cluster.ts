@@ -8,7 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { GetRequest, GetResponse, KVService, PutRequest, PutResponse, StatusRequest, StatusResponse } from '../../proto/gen/raftkv.js';
+import { GetRequest, GetResponse, KVService, PutRequest, PutResponse, StatusRequest, StatusResponse, WriteRequest, WriteResponse } from '../../proto/gen/raftkv.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -50,7 +50,58 @@ export class KvClient {
   status(timeoutMs = 2000): Promise<StatusResponse> {
     return this.call(this.c.status, StatusRequest.create(), timeoutMs);
   }
+  /**
+   * Puts over the pipelined Write stream: one stream carries every write in
+   * flight; a broken stream fails its pending writes and the next write opens
+   * a new one. Deadlines are checked by one sweep timer, not a timer per write.
+   */
+  write(key: string, value: Uint8Array, timeoutMs = 5000): Promise<number> {
+    const s = this.openWriter();
+    const id = ++this.writeSeq;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, deadline: Date.now() + timeoutMs });
+      s.write(WriteRequest.create({ id, put: { key, value } }));
+    });
+  }
+  private writeSeq = 0;
+  private writer: grpc.ClientDuplexStream<WriteRequest, WriteResponse> | null = null;
+  private readonly pending = new Map<number, { resolve: (index: number) => void; reject: (e: Error) => void; deadline: number }>();
+  private sweep: NodeJS.Timeout | null = null;
+  private openWriter(): grpc.ClientDuplexStream<WriteRequest, WriteResponse> {
+    if (this.writer) return this.writer;
+    const s = (this.c as unknown as { write(): grpc.ClientDuplexStream<WriteRequest, WriteResponse> }).write();
+    this.writer = s;
+    s.on('data', (r: WriteResponse) => {
+      const p = this.pending.get(r.id);
+      if (!p) return;
+      this.pending.delete(r.id);
+      if (r.error) p.reject(Object.assign(new Error(r.error), { code: r.code }));
+      else p.resolve(r.index);
+    });
+    const fail = (e: Error): void => {
+      if (this.writer !== s) return;
+      this.writer = null;
+      for (const p of this.pending.values()) p.reject(e);
+      this.pending.clear();
+    };
+    s.on('error', fail);
+    s.on('end', () => fail(new Error(`write stream to ${this.address} ended`)));
+    this.sweep ??= setInterval(() => {
+      const now = Date.now();
+      for (const [id, p] of this.pending) {
+        if (p.deadline > now) continue;
+        this.pending.delete(id);
+        p.reject(Object.assign(new Error(`write ${id} to ${this.address} timed out`), { code: grpc.status.DEADLINE_EXCEEDED }));
+      }
+    }, 250);
+    this.sweep.unref();
+    return s;
+  }
   close(): void {
+    if (this.sweep) clearInterval(this.sweep);
+    this.sweep = null;
+    this.writer?.cancel();
+    this.writer = null;
     this.c.close();
   }
 }

@@ -6,7 +6,7 @@ import { serverNoDelay } from '../../lib/grpc.js';
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import type pino from 'pino';
-import { GetRequest, GetResponse, KVService, PutRequest, PutResponse, StatusRequest, StatusResponse } from '../../proto/gen/raftkv.js';
+import { GetRequest, GetResponse, KVService, PutRequest, PutResponse, StatusRequest, StatusResponse, WriteRequest, WriteResponse } from '../../proto/gen/raftkv.js';
 import { RaftError } from '../raft/errors.js';
 import { RaftNode, type StateMachine } from '../raft/node.js';
 import { DiskStorage, realVfs } from '../raft/storage/index.js';
@@ -101,7 +101,9 @@ export async function startMember(o: MemberOptions): Promise<Member> {
     bootstrap: o.bootstrap ?? Object.keys(o.peers).sort(),
     electionTick: 10,
     heartbeatTick: 1,
-    snapshotEntries: 10_000,
+    // etcd 3.4's --snapshot-count default. Capturing the whole state is synchronous: with 128k keys
+    // (35 MB) every 10,000 entries it stalled commits every 1.5 s at c128 (p99 226 ms, 34 ms without).
+    snapshotEntries: Number(process.env.RAFTKV_SNAPSHOT_ENTRIES ?? 100_000),
     keepEntries: 500,
     maxSizePerMsg: 1 << 20,
     maxInflightMsgs: 256,
@@ -137,6 +139,26 @@ export async function startMember(o: MemberOptions): Promise<Member> {
         (index) => cb(null, PutResponse.create({ index })),
         (e: unknown) => cb(toStatus(e)),
       );
+    },
+    write: (call: grpc.ServerDuplexStream<WriteRequest, WriteResponse>) => {
+      call.on('data', (req: WriteRequest) => {
+        const put = req.put;
+        if (!put || put.key === '') {
+          call.write(WriteResponse.create({ id: req.id, error: 'key must not be empty: give the key to write', code: grpc.status.INVALID_ARGUMENT }));
+          return;
+        }
+        n.propose(PutRequest.encode(put)).then(
+          (index) => {
+            if (!call.destroyed) call.write(WriteResponse.create({ id: req.id, index }));
+          },
+          (e: unknown) => {
+            const st = toStatus(e);
+            if (!call.destroyed) call.write(WriteResponse.create({ id: req.id, error: st.details ?? st.message, code: st.code }));
+          },
+        );
+      });
+      call.on('end', () => call.end());
+      call.on('error', () => undefined); // the client went away; its writes still commit
     },
     get: (call: grpc.ServerUnaryCall<GetRequest, GetResponse>, cb: grpc.sendUnaryData<GetResponse>) => {
       n.readBarrier().then(
