@@ -428,8 +428,10 @@ export class RaftNode {
     if (e.type === EntryType.ENTRY_CONF_CHANGE) {
       const cc = ConfChange.decode(e.data);
       this.confState = this.rn.applyConfChange(cc);
-      this.o.onConfChange?.(this.confState, cc, e.index);
       const id = this.unwrapId(cc.context);
+      // Proposed changes carry our 12-byte proposal id before the caller's context; bootstrap ones carry nothing.
+      const context = cc.context.length >= HEADER ? cc.context.subarray(HEADER) : new Uint8Array(0);
+      this.o.onConfChange?.(this.confState, { ...cc, context }, e.index);
       if (id !== undefined) this.resolve(id, e.index);
       return;
     }

@@ -6,7 +6,7 @@ import pino from 'pino';
 import { type Message, RaftTransportService } from '../../../proto/gen/raft.js';
 import { serverNoDelay } from '../../../lib/grpc.js';
 import { Peer, type PeerEnv } from './peer.js';
-import { receiverHandlers } from './receiver.js';
+import { type RaftCall, receiverHandlers } from './receiver.js';
 import { TransportError, WIRE_MAX_BYTES, serverOptions } from './wire.js';
 
 export interface TransportHandler {
@@ -25,8 +25,17 @@ export interface TransportOptions {
   cluster: string;
   /** host:port to listen on; port 0 picks a free one (start() returns it). */
   listen: string;
-  /** mTLS later; insecure by default. */
+  /** Credentials of our server and of the streams we open; insecure by default. */
   credentials?: { server: grpc.ServerCredentials; client: grpc.ChannelCredentials };
+  /**
+   * A server owned by the caller (who binds and shuts it down), to share one
+   * port with other services; `listen` is then only reported by start().
+   */
+  server?: grpc.Server;
+  /** Channel options for the streams we open (e.g. grpc.ssl_target_name_override for mTLS). */
+  channelOptions?: grpc.ChannelOptions;
+  /** Checks who opened a stream to us (e.g. its mTLS certificate's role); an error refuses it. */
+  authorize?: (call: RaftCall) => grpc.ServiceError | null;
   logger?: pino.Logger;
   /** Bytes of snapshot data per SnapshotChunk. Default 1 MiB. */
   snapshotChunkBytes?: number;
@@ -90,6 +99,7 @@ export class GrpcTransport {
     const env: PeerEnv = {
       cluster: opts.cluster,
       credentials: this.credentials.client,
+      channelOptions: opts.channelOptions,
       log: this.log,
       limits: {
         // Room is left under the gRPC limit for the framing around the data.
@@ -118,17 +128,20 @@ export class GrpcTransport {
   }
 
   private async listen(): Promise<string> {
+    const handlers = receiverHandlers({
+      id: this.opts.id,
+      cluster: this.opts.cluster,
+      log: this.log,
+      count: (what, n) => void (this.counters[what] += n),
+      deliver: (m) => this.notify(() => this.handler.onMessage(m)),
+      authorize: this.opts.authorize,
+    });
+    if (this.opts.server) {
+      this.opts.server.addService(RaftTransportService, handlers);
+      return this.opts.listen;
+    }
     const server = new grpc.Server(serverOptions());
-    server.addService(
-      RaftTransportService,
-      receiverHandlers({
-        id: this.opts.id,
-        cluster: this.opts.cluster,
-        log: this.log,
-        count: (what, n) => void (this.counters[what] += n),
-        deliver: (m) => this.notify(() => this.handler.onMessage(m)),
-      }),
-    );
+    server.addService(RaftTransportService, handlers);
     this.server = server;
     let port: number;
     try {

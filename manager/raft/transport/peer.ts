@@ -21,6 +21,7 @@ import {
 export interface PeerEnv {
   readonly cluster: string;
   readonly credentials: grpc.ChannelCredentials;
+  readonly channelOptions?: grpc.ChannelOptions;
   readonly log: pino.Logger;
   readonly limits: {
     readonly maxBatchBytes: number;
@@ -256,7 +257,7 @@ export class Peer {
     // backoff rather than by the channel's own reconnect schedule.
     let client: grpc.Client;
     try {
-      client = new grpc.Client(this.addr, this.env.credentials, channelOptions(this.env.limits.backoff));
+      client = new grpc.Client(this.addr, this.env.credentials, { ...channelOptions(this.env.limits.backoff), ...this.env.channelOptions });
     } catch (err) {
       // Only an unparsable target throws; retrying keeps the peer's state machine uniform.
       this.log.error({ err: errText(err), addr: this.addr }, 'cannot open a channel to raft peer');

@@ -6,12 +6,17 @@ import { constants as bufferConstants } from 'node:buffer';
 import type pino from 'pino';
 import { BatchAck, type Message, type MessageBatch, MessageType, Snapshot, SnapshotAck, type SnapshotChunk } from '../../../proto/gen/raft.js';
 
+/** What authorize() may look at: who is calling (address, and the TLS peer certificate). */
+export type RaftCall = Pick<grpc.ServerReadableStream<unknown, unknown>, 'getPeer' | 'getAuthContext'>;
+
 export interface ReceiverEnv {
   readonly id: string;
   readonly cluster: string;
   readonly log: pino.Logger;
   count(what: 'received' | 'dropped' | 'batchesReceived', n: number): void;
   deliver(m: Message): void;
+  /** Checks the caller of a stream (e.g. its mTLS certificate); an error refuses the stream. */
+  authorize?(call: RaftCall): grpc.ServiceError | null;
 }
 
 function status(code: grpc.status, details: string): grpc.ServiceError {
@@ -28,9 +33,20 @@ function wrongCluster(theirs: string, ours: string): grpc.ServiceError {
 
 /** The service implementation to register with `server.addService(RaftTransportService, ...)`. */
 export function receiverHandlers(env: ReceiverEnv): grpc.UntypedServiceImplementation {
+  const refused = (call: RaftCall, cb: (e: grpc.ServiceError) => void): boolean => {
+    const err = env.authorize?.(call) ?? null;
+    if (!err) return false;
+    env.log.warn({ peer: call.getPeer(), err: err.details }, 'raft stream refused');
+    cb(err);
+    return true;
+  };
   return {
-    send: (call: grpc.ServerReadableStream<MessageBatch, BatchAck>, cb: grpc.sendUnaryData<BatchAck>) => receiveBatches(env, call, cb),
-    sendSnapshot: (call: grpc.ServerReadableStream<SnapshotChunk, SnapshotAck>, cb: grpc.sendUnaryData<SnapshotAck>) => receiveSnapshot(env, call, cb),
+    send: (call: grpc.ServerReadableStream<MessageBatch, BatchAck>, cb: grpc.sendUnaryData<BatchAck>) => {
+      if (!refused(call, cb)) receiveBatches(env, call, cb);
+    },
+    sendSnapshot: (call: grpc.ServerReadableStream<SnapshotChunk, SnapshotAck>, cb: grpc.sendUnaryData<SnapshotAck>) => {
+      if (!refused(call, cb)) receiveSnapshot(env, call, cb);
+    },
   };
 }
 

@@ -1,0 +1,339 @@
+// The manager's Raft member: the Raft library wired to its WAL, to the gRPC
+// transport on the manager's shared (mTLS) server, and to the replicated
+// store. It also keeps the member list (raft id → address, node id) inside
+// the replicated state, so every manager can route to every other one after
+// a restart or a snapshot, and it promotes caught-up learners to voters.
+import type * as grpc from '@grpc/grpc-js';
+import { randomBytes } from 'node:crypto';
+import type pino from 'pino';
+import { type ConfChange, ConfChangeTransition, ConfChangeType, type ConfState } from '../../proto/gen/raft.js';
+import { RaftError } from '../raft/errors.js';
+import { RaftNode, type StateMachine } from '../raft/node.js';
+import { StateType } from '../raft/raft.js';
+import { DiskStorage, realVfs } from '../raft/storage/index.js';
+import { GrpcTransport, type RaftCall } from '../raft/transport/index.js';
+import { decodeMember, encodeMember, type MemberRecord, decodeState, encodeState, ENTRY_MEMBER, ENTRY_STORE } from './format.js';
+
+export interface ConsensusOptions {
+  /** Directory of the WAL and snapshot files. */
+  dir: string;
+  /** This member's Raft id (fresh for every membership, never reused). */
+  raftId: string;
+  nodeId: string;
+  /** host:port other managers reach us at. */
+  advertiseAddr: string;
+  clusterId: string;
+  /** The manager's server: the Raft transport adds its service to it. */
+  server: grpc.Server;
+  credentials: { server: grpc.ServerCredentials; client: grpc.ChannelCredentials };
+  channelOptions?: grpc.ChannelOptions;
+  authorize?: (call: RaftCall) => grpc.ServiceError | null;
+  /** The replicated store. */
+  store: StateMachine;
+  logger: pino.Logger;
+  /** First start of the first manager: a one-member cluster. */
+  bootstrap?: boolean;
+  /** Known members at first start of a joining manager (from the join answer). */
+  members?: MemberRecord[];
+  tickMs?: number;
+  electionTick?: number;
+  snapshotEntries?: number;
+}
+
+export class NotLeaderError extends RaftError {
+  constructor(readonly leaderAddr: string) {
+    super('NOT_LEADER', leaderAddr ? `this manager is not the leader; the leader is at ${leaderAddr}` : 'there is no leader at the moment (an election is under way, or quorum is lost)');
+  }
+}
+
+export class Consensus {
+  readonly node: RaftNode;
+  private readonly o: ConsensusOptions;
+  private readonly transport: GrpcTransport;
+  private readonly log: pino.Logger;
+  private members = new Map<string, MemberRecord>();
+  private conf: ConfState | null = null;
+  private ticker: NodeJS.Timeout | null = null;
+  private promoter: NodeJS.Timeout | null = null;
+  private leaderListeners: ((leader: string, term: number) => void)[] = [];
+  private closed = false;
+
+  private constructor(o: ConsensusOptions, node: RaftNode, transport: GrpcTransport, members: Map<string, MemberRecord>) {
+    this.o = o;
+    this.node = node;
+    this.transport = transport;
+    this.members = members;
+    this.log = o.logger.child({ component: 'raft' });
+  }
+
+  static async open(o: ConsensusOptions): Promise<Consensus> {
+    const log = o.logger.child({ component: 'raft' });
+    const { storage, state } = await DiskStorage.open(realVfs, o.dir, { logger: log });
+    const members = new Map<string, MemberRecord>();
+    for (const m of o.members ?? []) members.set(m.raftId, m);
+    members.set(o.raftId, { raftId: o.raftId, nodeId: o.nodeId, addr: o.advertiseAddr });
+    let self: Consensus | undefined;
+    const transport = new GrpcTransport(
+      {
+        id: o.raftId,
+        cluster: o.clusterId,
+        listen: o.advertiseAddr,
+        server: o.server,
+        credentials: o.credentials,
+        channelOptions: o.channelOptions,
+        authorize: o.authorize,
+        logger: log,
+      },
+      {
+        onMessage: (m) => self?.node.step(m),
+        onUnreachable: (peer) => self?.node.reportUnreachable(peer),
+        onSnapshotStatus: (peer, ok) => self?.node.reportSnapshot(peer, ok),
+      },
+    );
+    await transport.start();
+    const wrapper: StateMachine = {
+      apply: async (data, index) => {
+        if (data.length === 0) return;
+        if (data[0] === ENTRY_MEMBER) {
+          self?.learnMember(decodeMember(data.subarray(1)));
+          return;
+        }
+        await o.store.apply(data.subarray(1), index);
+      },
+      snapshot: async () => encodeState([...(self?.members ?? members).values()], await o.store.snapshot()),
+      restore: async (data, index) => {
+        const st = decodeState(data);
+        const target = self?.members ?? members;
+        for (const m of st.members) target.set(m.raftId, m);
+        target.set(o.raftId, { raftId: o.raftId, nodeId: o.nodeId, addr: o.advertiseAddr });
+        await o.store.restore(st.store, index);
+        self?.syncPeers();
+      },
+    };
+    const node = await RaftNode.open({
+      id: o.raftId,
+      loaded: state,
+      persistence: storage,
+      transport,
+      stateMachine: wrapper,
+      bootstrap: o.bootstrap ? [o.raftId] : undefined,
+      electionTick: o.electionTick ?? 10,
+      heartbeatTick: 1,
+      preVote: true,
+      checkQuorum: true,
+      maxSizePerMsg: 1 << 20,
+      maxInflightMsgs: 256,
+      snapshotEntries: o.snapshotEntries ?? 10_000,
+      keepEntries: 500,
+      rand: (n) => Math.floor(Math.random() * n),
+      nonce: randomBytes(8).readBigUInt64BE() >> 1n,
+      logger: { debug: (m) => log.debug(m), info: (m) => log.info(m), warn: (m) => log.warn(m) },
+      onLeaderChange: (lead, term) => self?.leaderChanged(lead, term),
+      onConfChange: (cs, cc) => self?.confChanged(cs, cc),
+      onFatal: (err) => {
+        log.fatal({ err }, 'raft failed; the manager must stop');
+        process.exit(70);
+      },
+    });
+    self = new Consensus(o, node, transport, members);
+    self.conf = node.status().config;
+    self.syncPeers();
+    const c = self;
+    self.ticker = setInterval(() => c.node.tick(), o.tickMs ?? 100);
+    self.promoter = setInterval(() => void c.promoteCaughtUpLearners(), 500);
+    if (o.bootstrap) {
+      // One voter: no need to wait an election timeout.
+      node.campaign();
+    }
+    const saved = storage;
+    self.closeStorage = () => saved.close();
+    return self;
+  }
+
+  private closeStorage: () => Promise<void> = async () => undefined;
+
+  // ------------------------------------------------------------ state
+
+  get raftId(): string {
+    return this.o.raftId;
+  }
+
+  get isLeader(): boolean {
+    return this.node.isLeader;
+  }
+
+  /** Raft id of the current leader, '' when none is known. */
+  get leader(): string {
+    return this.node.leader;
+  }
+
+  /** The leader's manager address, '' when none is known. */
+  get leaderAddr(): string {
+    return this.members.get(this.node.leader)?.addr ?? '';
+  }
+
+  leaderNodeId(): string {
+    return this.members.get(this.node.leader)?.nodeId ?? '';
+  }
+
+  memberList(): MemberRecord[] {
+    const cs = this.conf;
+    const inConf = new Set([...(cs?.voters ?? []), ...(cs?.learners ?? [])]);
+    return [...this.members.values()].filter((m) => inConf.has(m.raftId));
+  }
+
+  isVoter(raftId: string): boolean {
+    return this.conf?.voters.includes(raftId) ?? false;
+  }
+
+  status() {
+    return this.node.status();
+  }
+
+  onLeaderChange(fn: (leader: string, term: number) => void): void {
+    this.leaderListeners.push(fn);
+  }
+
+  /** Proposes a store transaction; resolves with its index once applied here. Refused at once when not leader. */
+  proposeStore(data: Uint8Array): Promise<number> {
+    if (!this.node.isLeader) return Promise.reject(new NotLeaderError(this.leaderAddr));
+    const framed = new Uint8Array(data.length + 1);
+    framed[0] = ENTRY_STORE;
+    framed.set(data, 1);
+    return this.node.propose(framed);
+  }
+
+  readBarrier(): Promise<number> {
+    return this.node.readBarrier();
+  }
+
+  // ------------------------------------------------------------ membership
+
+  /** Adds a manager as a learner; it is promoted to voter once caught up. Leader only. */
+  async addLearner(m: MemberRecord): Promise<void> {
+    if (!this.node.isLeader) throw new NotLeaderError(this.leaderAddr);
+    if (this.conf?.voters.includes(m.raftId) || this.conf?.learners.includes(m.raftId)) return;
+    this.members.set(m.raftId, m);
+    this.syncPeers();
+    await this.node.proposeConfChange({
+      transition: ConfChangeTransition.TRANSITION_AUTO,
+      changes: [{ type: ConfChangeType.CONF_ADD_LEARNER_NODE, nodeId: m.raftId }],
+      context: encodeMember(m),
+    });
+  }
+
+  /** Removes a member (voter or learner). Leader only. */
+  async removeMember(raftId: string): Promise<void> {
+    if (!this.node.isLeader) throw new NotLeaderError(this.leaderAddr);
+    const m = this.members.get(raftId);
+    await this.node.proposeConfChange({
+      transition: ConfChangeTransition.TRANSITION_AUTO,
+      changes: [{ type: ConfChangeType.CONF_REMOVE_NODE, nodeId: raftId }],
+      context: m ? encodeMember(m) : new Uint8Array(0),
+    });
+  }
+
+  /** Hands leadership to another voter (e.g. before this manager is demoted or leaves). */
+  transferLeadership(to: string): void {
+    this.node.transferLeadership(to);
+  }
+
+  /** Whether removing `raftId` keeps a reachable majority of the remaining voters (a safety check for demote/remove). */
+  quorumSafeWithout(raftId: string, reachable: (raftId: string) => boolean): boolean {
+    const voters = (this.conf?.voters ?? []).filter((v) => v !== raftId);
+    if (voters.length === 0) return false;
+    const up = voters.filter((v) => v === this.o.raftId || reachable(v)).length;
+    return up > voters.length / 2;
+  }
+
+  private async promoteCaughtUpLearners(): Promise<void> {
+    if (!this.node.isLeader || this.closed) return;
+    const st = this.node.status();
+    for (const l of st.config.learners) {
+      const p = st.progress[l];
+      if (!p || p.match + 100 < st.commit || !p.recentActive) continue;
+      this.log.info({ learner: l, match: p.match, commit: st.commit }, 'learner caught up: promoting to voter');
+      try {
+        await this.node.proposeConfChange({
+          transition: ConfChangeTransition.TRANSITION_AUTO,
+          changes: [{ type: ConfChangeType.CONF_ADD_NODE, nodeId: l }],
+          context: encodeMember(this.members.get(l) ?? { raftId: l, nodeId: '', addr: '' }),
+        });
+      } catch (err) {
+        this.log.debug({ err, learner: l }, 'promotion not proposed (will retry)');
+      }
+      return; // one change at a time
+    }
+  }
+
+  private learnMember(m: MemberRecord): void {
+    if (!m.raftId || !m.addr) return;
+    const old = this.members.get(m.raftId);
+    if (m.raftId === this.o.raftId) return; // our own address is what we were started with
+    this.members.set(m.raftId, m);
+    if (!old || old.addr !== m.addr) this.syncPeers();
+  }
+
+  /** Makes the transport's peers match the configuration's members. */
+  private syncPeers(): void {
+    const cs = this.conf ?? this.node?.status().config;
+    const want = new Set([...(cs?.voters ?? []), ...(cs?.learners ?? [])]);
+    // Before the first conf change is applied (a joining member), talk to every known member.
+    if (want.size === 0) for (const id of this.members.keys()) want.add(id);
+    for (const id of want) {
+      if (id === this.o.raftId) continue;
+      const m = this.members.get(id);
+      if (m?.addr) this.transport.addPeer(id, m.addr);
+    }
+  }
+
+  private confChanged(cs: ConfState, cc: ConfChange): void {
+    this.conf = cs;
+    if (cc.context.length > 0) {
+      try {
+        const m = decodeMember(cc.context);
+        if (m.raftId) this.members.set(m.raftId, m.raftId === this.o.raftId ? { ...m, addr: this.o.advertiseAddr } : m);
+      } catch {
+        // an old or foreign context: the member list stays as it is
+      }
+    }
+    const inConf = new Set([...cs.voters, ...cs.learners]);
+    for (const ch of cc.changes) {
+      if (ch.type === ConfChangeType.CONF_REMOVE_NODE && !inConf.has(ch.nodeId)) {
+        this.transport.removePeer(ch.nodeId);
+        this.log.info({ member: ch.nodeId }, 'raft member removed');
+      }
+    }
+    this.syncPeers();
+    if (cs.voters.length > 0 && !inConf.has(this.o.raftId)) this.log.warn('this manager was removed from the raft group');
+  }
+
+  private leaderChanged(lead: string, term: number): void {
+    this.log.info({ leader: lead, term, leaderAddr: this.members.get(lead)?.addr }, 'raft leader changed');
+    if (lead === this.o.raftId && this.members.get(this.o.raftId)) {
+      // Make sure every member can route to us after a restart with a new address.
+      const me = this.members.get(this.o.raftId)!;
+      const framed = new Uint8Array([ENTRY_MEMBER, ...encodeMember(me)]);
+      this.node.propose(framed).catch(() => undefined);
+    }
+    for (const f of this.leaderListeners) f(lead, term);
+  }
+
+  get state(): StateType {
+    return this.node.status().raftState;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ticker) clearInterval(this.ticker);
+    if (this.promoter) clearInterval(this.promoter);
+    await this.node.stop();
+    await this.transport.stop();
+    await this.closeStorage();
+  }
+}
+
+export function newRaftId(): string {
+  return randomBytes(8).toString('hex');
+}

@@ -1,0 +1,126 @@
+// The manager's Raft member on real WALs and a real gRPC server on loopback:
+// a one-manager cluster grows by learners that are promoted once caught up,
+// every manager learns every other one's address from the log, and a
+// restarted manager rejoins from its own disk.
+import * as grpc from '@grpc/grpc-js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Consensus, type MemberRecord, NotLeaderError } from '../../../manager/consensus/index.js';
+import type { StateMachine } from '../../../manager/raft/node.js';
+
+class ListSM implements StateMachine {
+  items: string[] = [];
+  apply(d: Uint8Array): void {
+    this.items.push(new TextDecoder().decode(d));
+  }
+  snapshot(): Uint8Array {
+    return new TextEncoder().encode(JSON.stringify(this.items));
+  }
+  restore(d: Uint8Array): void {
+    this.items = d.length ? (JSON.parse(new TextDecoder().decode(d)) as string[]) : [];
+  }
+}
+
+async function until(what: string, f: () => boolean, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!f()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+const root = mkdtempSync(join(tmpdir(), 'tss-test-consensus-'));
+const log = pino({ level: 'silent' });
+
+interface M {
+  c: Consensus;
+  sm: ListSM;
+  server: grpc.Server;
+  rec: MemberRecord;
+}
+
+async function start(rec: MemberRecord, opts: { bootstrap?: boolean; members?: MemberRecord[] }): Promise<M> {
+  const server = new grpc.Server();
+  const port = await new Promise<number>((res, rej) => server.bindAsync(rec.addr, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  const addr = `127.0.0.1:${port}`;
+  const r = { ...rec, addr };
+  const sm = new ListSM();
+  const c = await Consensus.open({
+    dir: join(root, r.nodeId),
+    raftId: r.raftId,
+    nodeId: r.nodeId,
+    advertiseAddr: addr,
+    clusterId: 'c1',
+    server,
+    credentials: { server: grpc.ServerCredentials.createInsecure(), client: grpc.credentials.createInsecure() },
+    store: sm,
+    logger: log,
+    tickMs: 20,
+    ...opts,
+  });
+  return { c, sm, server, rec: r };
+}
+
+async function stop(m: M): Promise<void> {
+  await m.c.close();
+  m.server.forceShutdown();
+}
+
+describe('manager consensus', () => {
+  const all: M[] = [];
+  afterAll(async () => {
+    for (const m of all) await stop(m).catch(() => undefined);
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('grows from one manager to three: learners are promoted once caught up, and writes reach all', async () => {
+    const m1 = await start({ raftId: 'r1', nodeId: 'n1', addr: '127.0.0.1:0' }, { bootstrap: true });
+    all.push(m1);
+    await until('m1 leads', () => m1.c.isLeader);
+    for (let i = 0; i < 20; i++) await m1.c.proposeStore(new TextEncoder().encode(`a${i}`));
+    for (const [raftId, nodeId] of [['r2', 'n2'], ['r3', 'n3']] as const) {
+      const m = await start({ raftId, nodeId, addr: '127.0.0.1:0' }, { members: m1.c.memberList() });
+      all.push(m);
+      await m1.c.addLearner(m.rec);
+      await until(`${raftId} promoted`, () => m1.c.status().config.voters.includes(raftId));
+    }
+    await m1.c.proposeStore(new TextEncoder().encode('last'));
+    for (const m of all) await until(`${m.rec.raftId} applied everything`, () => m.sm.items.length === 21);
+    expect(all.map((m) => m.sm.items)).toEqual([m1.sm.items, m1.sm.items, m1.sm.items]);
+    for (const m of all) expect(m.c.memberList().map((x) => x.raftId).sort()).toEqual(['r1', 'r2', 'r3']);
+    // Everyone knows where the leader is.
+    for (const m of all) expect(m.c.leaderAddr).toBe(m1.rec.addr);
+  });
+
+  it('a follower refuses a store write with NotLeaderError naming the leader address', async () => {
+    const follower = all.find((m) => !m.c.isLeader)!;
+    const leader = all.find((m) => m.c.isLeader)!;
+    await expect(follower.c.proposeStore(new Uint8Array([1]))).rejects.toBeInstanceOf(NotLeaderError);
+    await expect(follower.c.proposeStore(new Uint8Array([1]))).rejects.toThrow(leader.rec.addr);
+  });
+
+  it('after the leader stops, the others elect a new one; the old leader restarts from disk and catches up', async () => {
+    const old = all.find((m) => m.c.isLeader)!;
+    await stop(old);
+    const rest = all.filter((m) => m !== old);
+    await until('new leader', () => rest.some((m) => m.c.isLeader));
+    const lead = rest.find((m) => m.c.isLeader)!;
+    await lead.c.proposeStore(new TextEncoder().encode('after-failover'));
+    const again = await start({ ...old.rec, addr: old.rec.addr }, {});
+    all[all.indexOf(old)] = again;
+    await until('restarted member caught up', () => again.sm.items.includes('after-failover'));
+    expect(again.sm.items.length).toBe(22);
+    expect(again.c.leaderAddr).toBe(lead.rec.addr);
+  });
+
+  it('a removed member leaves the configuration of every remaining member', async () => {
+    const lead = all.find((m) => m.c.isLeader)!;
+    const victim = all.find((m) => !m.c.isLeader)!;
+    await lead.c.removeMember(victim.rec.raftId);
+    for (const m of all.filter((x) => x !== victim)) await until('conf without victim', () => !m.c.status().config.voters.includes(victim.rec.raftId));
+    expect(lead.c.memberList().map((x) => x.raftId)).not.toContain(victim.rec.raftId);
+  });
+});
