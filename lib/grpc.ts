@@ -1,5 +1,7 @@
 // Small helpers around @grpc/grpc-js shared by every gRPC server in tsswarm.
 import type * as grpc from '@grpc/grpc-js';
+import { Metadata, status as Status } from '@grpc/grpc-js';
+import { type ErrorCode, TsswarmError, errorCodes } from './errors.js';
 import type { Socket } from 'node:net';
 
 /**
@@ -21,3 +23,68 @@ export function serverNoDelay(server: grpc.Server): void {
   }
 }
 const noDelaySet = new WeakSet<object>();
+
+// ------------------------------------------------------------------ errors across gRPC
+
+const CODE_KEY = 'tsswarm-code';
+
+/** A thrown value as a gRPC error: a TsswarmError keeps its stable code (in metadata) and message. */
+export function toServiceError(err: unknown): grpc.ServiceError {
+  const md = new Metadata();
+  let code: number = Status.UNKNOWN;
+  let message = err instanceof Error ? err.message : String(err);
+  if (err instanceof TsswarmError) {
+    code = err.grpcStatus;
+    md.set(CODE_KEY, err.code);
+  } else if (err && typeof err === 'object' && typeof (err as { code?: unknown }).code === 'number') {
+    code = (err as { code: number }).code; // already a gRPC error (e.g. from a forwarded call)
+    message = (err as { details?: string }).details ?? message;
+    const c = (err as { metadata?: grpc.Metadata }).metadata?.get(CODE_KEY)[0];
+    if (typeof c === 'string') md.set(CODE_KEY, c);
+  } else {
+    message = `internal error: ${message}`;
+  }
+  return Object.assign(new Error(message), { code, details: message, metadata: md });
+}
+
+/** A gRPC error from a call as a TsswarmError with the code the server gave (or one derived from the status). */
+export function fromServiceError(e: unknown, what: string): TsswarmError {
+  const se = e as Partial<grpc.ServiceError>;
+  const named = se.metadata?.get(CODE_KEY)[0];
+  if (typeof named === 'string' && named in errorCodes) return new TsswarmError(named as ErrorCode, se.details ?? se.message ?? String(e));
+  const byStatus: Partial<Record<number, ErrorCode>> = {
+    [Status.INVALID_ARGUMENT]: 'INVALID_ARGUMENT',
+    [Status.NOT_FOUND]: 'NOT_FOUND',
+    [Status.ALREADY_EXISTS]: 'ALREADY_EXISTS',
+    [Status.PERMISSION_DENIED]: 'PERMISSION_DENIED',
+    [Status.UNAUTHENTICATED]: 'UNAUTHENTICATED',
+    [Status.FAILED_PRECONDITION]: 'FAILED_PRECONDITION',
+    [Status.ABORTED]: 'CONFLICT',
+    [Status.DEADLINE_EXCEEDED]: 'DEADLINE_EXCEEDED',
+    [Status.UNAVAILABLE]: 'UNAVAILABLE',
+    [Status.UNIMPLEMENTED]: 'UNIMPLEMENTED',
+  };
+  const code = byStatus[se.code ?? -1] ?? 'INTERNAL';
+  return new TsswarmError(code, `${what}: ${se.details || se.message || String(e)}`);
+}
+
+/** A unary handler written as an async function; what it throws becomes a gRPC error with a stable code. */
+export function unary<Req, Res>(fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+  return (call, cb) => {
+    fn(call.request, call).then(
+      (res) => cb(null, res),
+      (err: unknown) => cb(toServiceError(err)),
+    );
+  };
+}
+
+type UnaryMethod<Req, Res> = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: Res) => void) => unknown;
+
+/** Calls a unary method of a generic client as a promise, with a deadline; errors become TsswarmErrors. */
+export function callUnary<Req, Res>(client: grpc.Client, method: string, req: Req, timeoutMs: number, what = method): Promise<Res> {
+  const fn = (client as unknown as Record<string, UnaryMethod<Req, Res>>)[method];
+  if (typeof fn !== 'function') return Promise.reject(new TsswarmError('INTERNAL', `no method ${method} on this client`));
+  return new Promise((resolve, reject) => {
+    fn.call(client, req, new Metadata(), { deadline: Date.now() + timeoutMs }, (e, r) => (e ? reject(fromServiceError(e, what)) : resolve(r as Res)));
+  });
+}

@@ -27,16 +27,23 @@ export class MemoryCertificateProvider implements grpc.experimental.CertificateP
     return this.id !== null;
   }
 
+  // grpc-js starts listening for updates only after add*Listener returns: the
+  // current material is handed over a microtask later, or it would be missed
+  // and the server would drop every connection for "unloaded credentials".
   addCaCertificateListener(l: CaListener): void {
     this.caListeners.add(l);
-    if (this.ca) l({ caCertificate: this.ca });
+    queueMicrotask(() => {
+      if (this.ca && this.caListeners.has(l)) l({ caCertificate: this.ca });
+    });
   }
   removeCaCertificateListener(l: CaListener): void {
     this.caListeners.delete(l);
   }
   addIdentityCertificateListener(l: IdListener): void {
     this.idListeners.add(l);
-    if (this.id) l(this.id);
+    queueMicrotask(() => {
+      if (this.id && this.idListeners.has(l)) l(this.id);
+    });
   }
   removeIdentityCertificateListener(l: IdListener): void {
     this.idListeners.delete(l);

@@ -54,6 +54,11 @@ export class HeartbeatTracker {
     return out;
   }
 
+  /** Marks a node DOWN on other evidence (e.g. Raft lost it); its next beat brings it back. */
+  markDown(node: string): void {
+    this.down.add(node);
+  }
+
   isDown(node: string): boolean {
     return this.down.has(node);
   }

@@ -1,0 +1,53 @@
+// The cluster's certificate authority and join tokens: the root CA, node keys
+// and CSRs, node certificates carrying node id / role / cluster, their
+// verification and renewal timing, and Swarm-style join tokens. Pure library
+// code: PEM strings, Buffers and plain objects in and out; time and
+// randomness are arguments.
+export {
+  type CertAndKey,
+  type CreateRootCAOptions,
+  createCSR,
+  createRootCA,
+  DEFAULT_BACKDATE_MS,
+  DEFAULT_NODE_CERT_VALIDITY_MS,
+  DEFAULT_ROOT_CA_NAME,
+  DEFAULT_ROOT_CA_VALIDITY_MS,
+  generateNodeKey,
+  keyMatchesCert,
+  type NodeCertInfo,
+  type NodeKey,
+  type NodeRole,
+  normalizeSerial,
+  parseNodeCert,
+  roleOU,
+  type SignNodeCSROptions,
+  signNodeCSR,
+  type VerifyNodeCertOptions,
+  verifyNodeCert,
+} from './x509.js';
+export {
+  CA_DIGEST_LENGTH,
+  caDigest,
+  checkCAPin,
+  JOIN_SECRET_LENGTH,
+  JOIN_TOKEN_PREFIX,
+  type JoinToken,
+  makeJoinToken,
+  parseJoinToken,
+  roleForToken,
+} from './tokens.js';
+export { needsRenewal, type RenewalOptions, renewalTime, type Validity } from './renewal.js';
+export {
+  BadCAError,
+  BadCertificateError,
+  BadCSRError,
+  CAError,
+  type CAErrorReason,
+  CAMismatchError,
+  CertificateExpiredError,
+  CertificateNotYetValidError,
+  CertificateRevokedError,
+  InvalidJoinTokenError,
+  UntrustedCertificateError,
+  WrongClusterError,
+} from './errors.js';
