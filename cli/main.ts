@@ -5,7 +5,11 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { TsswarmError } from '../lib/errors.js';
 import { group, findCommand, leaf, passThrough, type Command, type Io } from './command.js';
+import { setHost } from './client.js';
+import { closeClients, clusterCommands } from './cluster.js';
 import { raftDemo } from './raft-demo.js';
+import { makeSandboxCommand } from './sandbox.js';
+import { bootstrapCluster } from '../deploy/sandbox/bootstrap.js';
 import { tsswarmVersion, versionCommand } from './version.js';
 
 const helpCommand = leaf({
@@ -35,7 +39,8 @@ const raftDemoCommand = passThrough({
 });
 
 /** The top-level commands, in the order help lists them. */
-const commands: readonly Command[] = [versionCommand, helpCommand, raftDemoCommand];
+const sandboxCommand = makeSandboxCommand({ bootstrap: (sb) => bootstrapCluster(sb, (line) => process.stderr.write(`${line}\n`)) });
+const commands: readonly Command[] = [...clusterCommands, sandboxCommand, versionCommand, helpCommand, raftDemoCommand];
 
 const subcommandsOf = new Map<Command, () => readonly Command[]>();
 
@@ -44,9 +49,11 @@ const root: Command = group({
   summary: 'A Docker-Swarm-style orchestrator: Raft-replicated managers, runc workers, VXLAN overlays.',
   flags: {
     version: { type: 'boolean', short: 'v', description: 'Print version information and quit' },
+    host: { type: 'string', short: 'H', valueName: 'SOCKET', description: 'Daemon socket to connect to (unix:///path; default TSSWARM_HOST or unix:///run/tsswarm/tsswarm.sock)' },
   },
   subcommands: () => commands,
   before(flags, io) {
+    setHost(flags.host);
     if (!flags.version) return undefined;
     io.stdout.write(`tsswarm version ${tsswarmVersion()}\n`);
     return 0;
@@ -68,6 +75,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       io.stderr.write(`tsswarm: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
     }
     return 1;
+  } finally {
+    closeClients();
   }
 }
 

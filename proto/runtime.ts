@@ -23,9 +23,11 @@ export function makeCodec<T>(type: protobuf.Type): Codec<T> {
   // and repeated fields are never undefined.
   const defaults: Record<string, unknown> = {};
   const repeated: string[] = [];
+  const maps: string[] = [];
   for (const f of type.fieldsArray) {
     f.resolve();
-    if (f.repeated) repeated.push(f.name);
+    if (f.map) maps.push(f.name);
+    else if (f.repeated) repeated.push(f.name);
     else if (f.resolvedType instanceof protobuf.Type) continue;
     else if (f.resolvedType instanceof protobuf.Enum) defaults[f.name] = 0;
     else if (f.type === 'bool') defaults[f.name] = false;
@@ -43,6 +45,7 @@ export function makeCodec<T>(type: protobuf.Type): Codec<T> {
     create(init?: Partial<T>): T {
       const o: Record<string, unknown> = { ...defaults };
       for (const r of repeated) o[r] = [];
+      for (const r of maps) o[r] = {};
       return Object.assign(o, init) as T;
     },
     encode(m: T): Uint8Array {

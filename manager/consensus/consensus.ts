@@ -251,7 +251,8 @@ export class Consensus {
     const st = this.node.status();
     for (const l of st.config.learners) {
       const p = st.progress[l];
-      if (!p || p.match + 100 < st.commit || !p.recentActive) continue;
+      // Caught up: it has acknowledged appends (replicating, not probing) and is within 100 entries of the commit.
+      if (!p || p.match === 0 || p.state !== 'Replicate' || p.match + 100 < st.commit || !p.recentActive) continue;
       this.log.info({ learner: l, match: p.match, commit: st.commit }, 'learner caught up: promoting to voter');
       try {
         await this.node.proposeConfChange({
@@ -305,7 +306,7 @@ export class Consensus {
       }
     }
     this.syncPeers();
-    if (cs.voters.length > 0 && !inConf.has(this.o.raftId)) this.log.warn('this manager was removed from the raft group');
+    if (cc.changes.some((ch) => ch.type === ConfChangeType.CONF_REMOVE_NODE && ch.nodeId === this.o.raftId)) this.log.warn('this manager was removed from the raft group');
   }
 
   private leaderChanged(lead: string, term: number): void {

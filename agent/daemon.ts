@@ -1,0 +1,473 @@
+// `tsswarm daemon`: one per host. Serves the local CLI on a unix socket
+// (Daemon + Control services), keeps the node's identity and certificates in
+// its state directory, runs the agent's session with the managers, and, when
+// the node is a manager, the manager on the node's mTLS port. A manager that
+// is not the leader forwards the CLI's calls to the leader.
+import * as grpc from '@grpc/grpc-js';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { hostname as osHostname } from 'node:os';
+import { dirname } from 'node:path';
+import type pino from 'pino';
+import { TsswarmError, UsageError } from '../lib/errors.js';
+import { callUnary, serverNoDelay, unary } from '../lib/grpc.js';
+import { createRegistry, serveMetrics, type MetricsServer } from '../lib/metrics.js';
+import { MemoryCertificateProvider, channelCredentials, serverCredentials, untrustedChannelCredentials } from '../lib/tls.js';
+import { checkCAPin, createCSR, createRootCA, generateNodeKey, parseJoinToken, parseNodeCert, signNodeCSR } from '../manager/ca/index.js';
+import { newRaftId } from '../manager/consensus/index.js';
+import { Manager, newNodeId } from '../manager/manager.js';
+import {
+  ControlService,
+  DaemonService,
+  type GetJoinTokensResponse,
+  type InfoResponse,
+  type InitRequest,
+  type InitResponse,
+  type IssueNodeCertificateResponse,
+  type JoinRaftResponse,
+  type JoinRequest,
+  type JoinResponse,
+  NodeCAService,
+  RaftMembershipService,
+} from '../proto/gen/control.js';
+import { AgentSession } from './session.js';
+import { type NodeState, StateDir } from './state.js';
+
+export interface DaemonOptions {
+  nodeName?: string;
+  stateDir: string;
+  /** host:port the manager services listen on (managers only). */
+  listenAddr: string;
+  /** host:port (or host) other nodes reach this node at. */
+  advertiseAddr?: string;
+  socketPath: string;
+  logger: pino.Logger;
+  heartbeatPeriodMs?: number;
+  metricsAddr?: string;
+  version: string;
+}
+
+const CALL_MS = 5000;
+const DEFAULT_PORT = 4242;
+
+function withPort(addr: string, port: number): string {
+  if (!addr) return '';
+  return /:\d+$/.test(addr) ? addr : `${addr}:${port}`;
+}
+
+export class Daemon {
+  private readonly o: DaemonOptions;
+  private readonly state: StateDir;
+  private readonly log: pino.Logger;
+  private readonly tls = new MemoryCertificateProvider();
+  private local: grpc.Server | null = null;
+  private nodeServer: grpc.Server | null = null;
+  private manager: Manager | null = null;
+  private session: AgentSession | null = null;
+  private node: NodeState | null = null;
+  private metrics: MetricsServer | null = null;
+  private busy: Promise<unknown> = Promise.resolve();
+  readonly nodeName: string;
+
+  constructor(o: DaemonOptions) {
+    this.o = o;
+    this.state = new StateDir(o.stateDir);
+    this.log = o.logger.child({ component: 'daemon' });
+    this.nodeName = o.nodeName || osHostname();
+  }
+
+  private get listenAddr(): string {
+    return withPort(this.o.listenAddr, DEFAULT_PORT);
+  }
+
+  private get advertiseAddr(): string {
+    const a = this.o.advertiseAddr || this.o.listenAddr.replace(/:\d+$/, '');
+    if (!a || a.startsWith('0.0.0.0')) throw new UsageError('--advertise-addr is needed: the listen address does not say how other nodes reach this one', { field: '--advertise-addr' });
+    return withPort(a, Number(/:(\d+)$/.exec(this.listenAddr)?.[1] ?? DEFAULT_PORT));
+  }
+
+  async start(): Promise<void> {
+    await this.serveLocal();
+    if (this.o.metricsAddr) {
+      const reg = createRegistry({ prefix: 'tsswarm_' } as never);
+      this.metrics = await serveMetrics(reg, this.o.metricsAddr);
+    }
+    this.node = this.state.loadNode();
+    const certs = this.state.loadCerts();
+    if (this.node && certs) {
+      this.setTls(certs.caPem, certs.certPem, certs.keyPem);
+      this.log.info({ node: this.node.nodeId, role: this.node.role }, 'resuming cluster membership');
+      await this.startNodeServices();
+    }
+    this.log.info({ socket: this.o.socketPath, node: this.nodeName }, 'daemon ready');
+  }
+
+  private caPem = '';
+  private setTls(ca: string, cert?: string, key?: string): void {
+    this.caPem = ca;
+    this.tls.set(ca, cert, key);
+  }
+
+  // ------------------------------------------------------------ local API
+
+  private async serveLocal(): Promise<void> {
+    mkdirSync(dirname(this.o.socketPath), { recursive: true });
+    if (existsSync(this.o.socketPath)) rmSync(this.o.socketPath);
+    const s = new grpc.Server();
+    const serial = <T>(f: () => Promise<T>): Promise<T> => {
+      const p = this.busy.then(f, f);
+      this.busy = p.catch(() => undefined);
+      return p;
+    };
+    s.addService(DaemonService, {
+      init: unary((req: InitRequest) => serial(() => this.init(req))),
+      join: unary((req: JoinRequest) => serial(() => this.join(req))),
+      leave: unary((req: { force: boolean }) => serial(() => this.leave(req.force))),
+      info: unary(async () => this.info()),
+    });
+    const fwd = (method: string) => unary(async (req: unknown) => this.control(method, req));
+    s.addService(ControlService, {
+      listNodes: fwd('listNodes'),
+      getNode: fwd('getNode'),
+      updateNode: fwd('updateNode'),
+      removeNode: fwd('removeNode'),
+      getJoinTokens: fwd('getJoinTokens'),
+      rotateJoinToken: fwd('rotateJoinToken'),
+      info: unary(async () => this.info()),
+    });
+    await new Promise<void>((res, rej) => s.bindAsync(`unix://${this.o.socketPath}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
+    this.local = s;
+  }
+
+  /** A Control call from the CLI: served by our manager when it leads, else forwarded to the leader. */
+  private async control(method: string, req: unknown): Promise<unknown> {
+    if (!this.node) throw new TsswarmError('FAILED_PRECONDITION', 'This node is not part of a cluster: run `tsswarm init` or `tsswarm join` first');
+    if (this.node.role !== 'manager' || !this.manager) {
+      throw new TsswarmError(
+        'PERMISSION_DENIED',
+        "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.",
+      );
+    }
+    const m = this.manager;
+    const reads = new Set(['listNodes', 'getNode', 'getJoinTokens']);
+    if (m.consensus.isLeader || (reads.has(method) && !m.consensus.leaderAddr)) return this.controlLocal(method, req);
+    const leader = m.consensus.leaderAddr;
+    if (!leader) return this.controlLocal(method, req); // a write without a leader: the manager says why
+    try {
+      return await this.forward(leader, method, req);
+    } catch (e) {
+      // The leader went away mid-call: a read is served from our (possibly stale) state.
+      if (reads.has(method) && (e as TsswarmError).code === 'UNAVAILABLE') return this.controlLocal(method, req);
+      throw e;
+    }
+  }
+
+  private async controlLocal(method: string, req: unknown): Promise<unknown> {
+    const m = this.manager!;
+    switch (method) {
+      case 'listNodes':
+        return m.listNodes();
+      case 'getNode': {
+        const r = await m.readView(() => m.findNode((req as { ref: string }).ref));
+        return { node: m.decorate(r.value), stale: r.stale };
+      }
+      case 'updateNode':
+        return { node: await m.updateNode(req as never) };
+      case 'removeNode':
+        await m.removeNode((req as { ref: string }).ref, (req as { force: boolean }).force);
+        return {};
+      case 'getJoinTokens':
+        return m.joinTokens();
+      case 'rotateJoinToken':
+        return m.rotateJoinToken((req as { role: string }).role);
+    }
+    throw new TsswarmError('UNIMPLEMENTED', `unknown control method ${method}`);
+  }
+
+  private forwardClients = new Map<string, grpc.Client>();
+  private forward(addr: string, method: string, req: unknown): Promise<unknown> {
+    let c = this.forwardClients.get(addr);
+    if (!c) {
+      const Ctor = grpc.makeGenericClientConstructor(ControlService, 'Control');
+      c = new Ctor(addr, channelCredentials(this.tls));
+      this.forwardClients.set(addr, c);
+    }
+    return callUnary(c, method, req, CALL_MS, `forwarding to the leader at ${addr}`);
+  }
+
+  info(): InfoResponse {
+    const base: InfoResponse = {
+      state: this.node ? 'active' : 'inactive',
+      nodeId: this.node?.nodeId ?? '',
+      nodeName: this.nodeName,
+      role: this.node?.role ?? '',
+      clusterId: this.node?.clusterId ?? '',
+      nodeAddr: this.node?.advertiseAddr ?? '',
+      isManager: false,
+      managers: [],
+      leaderNodeId: '',
+      leaderAddr: '',
+      raftTerm: 0,
+      raftCommit: 0,
+      raftApplied: 0,
+      raftState: '',
+      nodes: 0,
+      error: '',
+      version: this.o.version,
+      stale: false,
+      certExpiryMs: 0,
+    };
+    const certs = this.state.loadCerts();
+    if (certs) base.certExpiryMs = parseNodeCert(certs.certPem).notAfter.getTime();
+    return this.manager ? this.manager.info(base) : base;
+  }
+
+  // ------------------------------------------------------------ init / join / leave
+
+  private async init(req: InitRequest): Promise<InitResponse> {
+    if (this.node) throw new TsswarmError('FAILED_PRECONDITION', 'This node is already part of a cluster. Use `tsswarm leave` to leave it first');
+    if (req.forceNewCluster) throw new TsswarmError('UNIMPLEMENTED', '--force-new-cluster is not available yet in this version');
+    const advertise = req.advertiseAddr ? withPort(req.advertiseAddr, DEFAULT_PORT) : this.advertiseAddr;
+    const now = Date.now();
+    const clusterId = newNodeId();
+    const nodeId = newNodeId();
+    const ca = createRootCA({ commonName: `tsswarm-root-ca-${clusterId.slice(0, 8)}`, now });
+    const key = generateNodeKey();
+    const cert = signNodeCSR(ca, createCSR(key.privateKeyPem, { nodeId }), { nodeId, role: 'manager', clusterId, now });
+    const info = parseNodeCert(cert);
+    this.state.saveCerts({ caPem: ca.certPem, certPem: cert, keyPem: key.privateKeyPem });
+    this.setTls(ca.certPem, cert, key.privateKeyPem);
+    this.node = { nodeId, clusterId, role: 'manager', managerAddrs: [advertise], listenAddr: this.listenAddr, advertiseAddr: advertise, raftId: newRaftId() };
+    this.state.saveNode(this.node);
+    await this.startNodeServices({ clusterId, caCertPem: ca.certPem, caKeyPem: ca.keyPem, hostname: this.nodeName, certSerial: info.serial, certExpiryMs: info.notAfter.getTime() });
+    const t = await this.waitFor('the new cluster to elect its first leader', async () => (this.manager?.cluster() ? this.manager.joinTokens() : null));
+    this.log.info({ cluster: clusterId, node: nodeId, addr: advertise }, 'cluster initialised');
+    return { nodeId, clusterId, workerToken: t.worker, managerToken: t.manager, addr: advertise };
+  }
+
+  private async join(req: JoinRequest): Promise<JoinResponse> {
+    if (this.node) throw new TsswarmError('FAILED_PRECONDITION', 'This node is already part of a cluster. Use `tsswarm leave` to leave it first');
+    const token = parseJoinToken(req.token);
+    void token;
+    let remote = withPort(req.remoteAddr, DEFAULT_PORT);
+    if (!remote) throw new UsageError('the address of a manager is required: tsswarm join --token TOKEN HOST:PORT', { field: 'HOST:PORT' });
+    const advertise = req.advertiseAddr ? withPort(req.advertiseAddr, DEFAULT_PORT) : this.advertiseAddr;
+    // 1. The CA, fetched without trust and checked against the digest pinned in the token.
+    const caPem = (await callUnary<object, { certPem: string }>(this.client(NodeCAService, 'NodeCA', remote, untrustedChannelCredentials()), 'getRootCA', {}, CALL_MS, `reaching the manager at ${remote}`)).certPem;
+    checkCAPin(req.token, caPem);
+    // 2. A certificate for our key, from the leader (a follower points us to it).
+    const key = generateNodeKey();
+    const csr = createCSR(key.privateKeyPem, { nodeId: 'pending' });
+    this.setTls(caPem);
+    let issued: IssueNodeCertificateResponse | undefined;
+    for (let hop = 0; hop < 3 && !issued; hop++) {
+      try {
+        issued = await callUnary<object, IssueNodeCertificateResponse>(
+          this.client(NodeCAService, 'NodeCA', remote, channelCredentials(this.tls)),
+          'issueNodeCertificate',
+          { token: req.token, csrPem: csr, hostname: this.nodeName, addr: advertise, nodeId: '' },
+          CALL_MS,
+          `joining through ${remote}`,
+        );
+      } catch (e) {
+        const hint = /leader is at (\S+?)(?:[;,\s]|$)/.exec((e as Error).message)?.[1];
+        if (!hint) throw e;
+        remote = hint;
+      }
+    }
+    if (!issued) throw new TsswarmError('UNAVAILABLE', 'could not reach the leader to join; retry');
+    const role = issued.role === 'manager' ? 'manager' : 'worker';
+    this.state.saveCerts({ caPem: issued.caCertPem, certPem: issued.certPem, keyPem: key.privateKeyPem });
+    this.setTls(issued.caCertPem, issued.certPem, key.privateKeyPem);
+    this.node = {
+      nodeId: issued.nodeId,
+      clusterId: issued.clusterId,
+      role,
+      managerAddrs: issued.managerAddrs.length ? issued.managerAddrs : [remote],
+      listenAddr: this.listenAddr,
+      advertiseAddr: advertise,
+    };
+    this.state.saveNode(this.node);
+    await this.startNodeServices();
+    this.log.info({ node: issued.nodeId, role }, 'joined the cluster');
+    return { nodeId: issued.nodeId, role, clusterId: issued.clusterId };
+  }
+
+  private async leave(force: boolean): Promise<object> {
+    if (!this.node) throw new TsswarmError('FAILED_PRECONDITION', 'This node is not part of a cluster');
+    if (this.node.role === 'manager' && !force) {
+      throw new TsswarmError(
+        'FAILED_PRECONDITION',
+        'This node is a manager: leaving may cost the cluster its quorum. Demote it first (`tsswarm node demote NODE` on another manager), or use `tsswarm leave --force`',
+      );
+    }
+    await this.stopNodeServices();
+    this.state.wipe();
+    this.node = null;
+    this.log.info('left the cluster');
+    return {};
+  }
+
+  // ------------------------------------------------------------ node services
+
+  private client(def: grpc.ServiceDefinition, name: string, addr: string, creds: grpc.ChannelCredentials): grpc.Client {
+    const Ctor = grpc.makeGenericClientConstructor(def, name);
+    return new Ctor(addr, creds);
+  }
+
+  private async startNodeServices(bootstrap?: Parameters<typeof Manager.start>[0]['bootstrap']): Promise<void> {
+    const node = this.node!;
+    if (node.role === 'manager') await this.startManager(bootstrap);
+    this.session = new AgentSession({
+      nodeId: node.nodeId,
+      addr: node.advertiseAddr,
+      description: { hostname: this.nodeName, platform: { os: process.platform, architecture: process.arch } } as never,
+      credentials: () => channelCredentials(this.tls),
+      managers: () => {
+        const own = this.manager ? [node.advertiseAddr] : [];
+        return [...own, ...node.managerAddrs.filter((a) => a !== node.advertiseAddr)];
+      },
+      logger: this.o.logger.child({ component: 'agent' }),
+      onWelcome: (w) => {
+        if (w.managerAddrs.length && w.managerAddrs.join() !== node.managerAddrs.join()) {
+          node.managerAddrs = w.managerAddrs;
+          this.state.saveNode(node);
+        }
+        if (w.desiredRole && w.desiredRole !== node.role) void this.changeRole(w.desiredRole as 'worker' | 'manager');
+      },
+    });
+    this.session.start();
+  }
+
+  private roleChange: Promise<void> | null = null;
+  private changeRole(want: 'worker' | 'manager'): Promise<void> {
+    this.roleChange ??= (async () => {
+      const node = this.node!;
+      this.log.info({ from: node.role, to: want }, 'the managers changed this node\'s role: renewing its certificate');
+      const key = generateNodeKey();
+      const csr = createCSR(key.privateKeyPem, { nodeId: node.nodeId });
+      const addr = this.session?.connectedTo || node.managerAddrs[0]!;
+      const issued = await callUnary<object, IssueNodeCertificateResponse>(
+        this.client(NodeCAService, 'NodeCA', addr, channelCredentials(this.tls)),
+        'issueNodeCertificate',
+        { token: '', csrPem: csr, hostname: this.nodeName, addr: node.advertiseAddr, nodeId: node.nodeId },
+        CALL_MS,
+        'renewing the certificate',
+      );
+      if (issued.role !== want) return;
+      this.state.saveCerts({ caPem: issued.caCertPem, certPem: issued.certPem, keyPem: key.privateKeyPem });
+      this.setTls(issued.caCertPem, issued.certPem, key.privateKeyPem);
+      node.role = want;
+      if (want === 'manager') {
+        node.raftId = undefined;
+        this.state.saveNode(node);
+        await this.startManager();
+      } else {
+        await this.stopManager();
+        rmSync(this.state.raftDir, { recursive: true, force: true });
+        node.raftId = undefined;
+        this.state.saveNode(node);
+      }
+      this.session?.restart();
+    })()
+      .catch((err: unknown) => this.log.warn({ err }, 'role change failed; will retry on the next heartbeat'))
+      .finally(() => {
+        this.roleChange = null;
+      });
+    return this.roleChange;
+  }
+
+  private async startManager(bootstrap?: Parameters<typeof Manager.start>[0]['bootstrap']): Promise<void> {
+    const node = this.node!;
+    if (!this.nodeServer) {
+      const s = new grpc.Server({ 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_permit_without_calls': 1 } as grpc.ServerOptions);
+      await new Promise<void>((res, rej) =>
+        s.bindAsync(this.listenAddr, serverCredentials(this.tls), (e) => (e ? rej(new TsswarmError('UNAVAILABLE', `cannot listen on ${this.listenAddr}: ${e.message}`)) : res())),
+      );
+      serverNoDelay(s);
+      this.nodeServer = s;
+    }
+    let members: JoinRaftResponse['members'] | undefined;
+    const fresh = !node.raftId || !existsSync(this.state.raftDir);
+    if (!bootstrap && fresh) {
+      // A new manager: ask the leader to add us to the Raft group (as a learner first).
+      node.raftId = newRaftId();
+      rmSync(this.state.raftDir, { recursive: true, force: true });
+      members = await this.askToJoinRaft(node.raftId);
+    }
+    if (!node.raftId) node.raftId = newRaftId();
+    this.state.saveNode(node);
+    this.manager = await Manager.start({
+      raftDir: this.state.raftDir,
+      nodeId: node.nodeId,
+      raftId: node.raftId,
+      clusterId: node.clusterId,
+      advertiseAddr: node.advertiseAddr,
+      server: this.nodeServer,
+      credentials: { server: serverCredentials(this.tls), client: channelCredentials(this.tls) },
+      logger: this.o.logger.child({ node: node.nodeId }),
+      bootstrap,
+      members: members?.map((m) => ({ raftId: m.raftId, nodeId: m.nodeId, addr: m.addr })),
+      heartbeatPeriodMs: this.o.heartbeatPeriodMs,
+      version: this.o.version,
+      caCertPem: () => this.caPem,
+    });
+  }
+
+  private async askToJoinRaft(raftId: string): Promise<JoinRaftResponse['members']> {
+    const node = this.node!;
+    let addrs = [...node.managerAddrs];
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const addr = addrs[attempt % addrs.length]!;
+      try {
+        const r = await callUnary<object, JoinRaftResponse>(this.client(RaftMembershipService, 'RaftMembership', addr, channelCredentials(this.tls)), 'joinRaft', { raftId, addr: node.advertiseAddr }, CALL_MS, `joining the managers through ${addr}`);
+        return r.members;
+      } catch (e) {
+        const hint = /leader is at (\S+?)(?:[;,\s]|$)/.exec((e as Error).message)?.[1];
+        if (hint) addrs = [hint, ...addrs.filter((a) => a !== hint)];
+        else await new Promise((r) => setTimeout(r, 250));
+        this.log.debug({ err: e, addr }, 'joining the raft group: retrying');
+      }
+    }
+    throw new TsswarmError('UNAVAILABLE', 'could not join the managers\' raft group: no leader answered');
+  }
+
+  private async stopManager(): Promise<void> {
+    const m = this.manager;
+    this.manager = null;
+    await m?.close();
+    const s = this.nodeServer;
+    this.nodeServer = null;
+    if (s) await new Promise<void>((r) => s.tryShutdown(() => r()));
+  }
+
+  private async stopNodeServices(): Promise<void> {
+    this.session?.stop();
+    this.session = null;
+    await this.stopManager();
+  }
+
+  private async waitFor<T>(what: string, f: () => Promise<T | null>, ms = 15_000): Promise<T> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const v = await f().catch(() => null);
+      if (v) return v;
+      if (Date.now() > end) throw new TsswarmError('UNAVAILABLE', `timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.stopNodeServices();
+    for (const c of this.forwardClients.values()) c.close();
+    const l = this.local;
+    this.local = null;
+    if (l) await new Promise<void>((r) => l.tryShutdown(() => r()));
+    await this.metrics?.close();
+    rmSync(this.o.socketPath, { force: true });
+  }
+
+  /** Tokens, for the sandbox and tests (through the same path as the CLI). */
+  joinTokens(): Promise<GetJoinTokensResponse> {
+    return this.control('getJoinTokens', {}) as Promise<GetJoinTokensResponse>;
+  }
+}

@@ -1,0 +1,155 @@
+// The agent's one session with the managers: a bidirectional Dispatcher
+// stream to the leader, a heartbeat every period, and failover. When the
+// stream fails the agent tries the next manager it knows (a follower points
+// it at the leader), backing off up to 2 s; it never gives up on its own.
+import * as grpc from '@grpc/grpc-js';
+import type pino from 'pino';
+import { type AgentMessage, DispatcherService, type ManagerMessage } from '../proto/gen/control.js';
+import type { NodeDescription } from '../proto/gen/objects.js';
+
+export interface SessionOptions {
+  nodeId: string;
+  addr: string;
+  description: NodeDescription;
+  credentials: () => grpc.ChannelCredentials;
+  managers: () => string[];
+  logger: pino.Logger;
+  /** Called with what the managers tell us: manager list, desired role, heartbeat period. */
+  onWelcome?: (w: { managerAddrs: string[]; desiredRole: string; heartbeatPeriodMs: number }) => void;
+  onAssignments?: (m: ManagerMessage) => void;
+}
+
+const LEADER_HINT = /leader is at (\S+?)(?:[;,\s]|$)/;
+
+export class AgentSession {
+  private stopped = false;
+  private stream: grpc.ClientDuplexStream<AgentMessage, ManagerMessage> | null = null;
+  private client: grpc.Client | null = null;
+  private beat: NodeJS.Timeout | null = null;
+  private retry: NodeJS.Timeout | null = null;
+  private periodMs = 5000;
+  private next = 0;
+  private hint = '';
+  private backoffMs = 100;
+  /** host:port of the manager the session is open with, '' when none. */
+  connectedTo = '';
+  private readonly Ctor = grpc.makeGenericClientConstructor(DispatcherService, 'Dispatcher');
+
+  constructor(private readonly o: SessionOptions) {}
+
+  start(): void {
+    this.connect();
+  }
+
+  private pick(): string {
+    if (this.hint) {
+      const h = this.hint;
+      this.hint = '';
+      return h;
+    }
+    const ms = this.o.managers();
+    if (ms.length === 0) return '';
+    const a = ms[this.next % ms.length]!;
+    this.next++;
+    return a;
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const addr = this.pick();
+    if (!addr) {
+      this.scheduleRetry('no manager address known');
+      return;
+    }
+    this.o.logger.debug({ manager: addr }, 'opening a session');
+    const client = new this.Ctor(addr, this.o.credentials(), {
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 1000,
+      'grpc.keepalive_time_ms': 2000,
+      'grpc.keepalive_timeout_ms': 2000,
+    });
+    this.client = client;
+    const stream = (client as unknown as { session(): grpc.ClientDuplexStream<AgentMessage, ManagerMessage> }).session();
+    this.stream = stream;
+    let welcomed = false;
+    stream.on('data', (m: ManagerMessage) => {
+      if (m.welcome) {
+        welcomed = true;
+        this.connectedTo = addr;
+        this.backoffMs = 100;
+        this.periodMs = m.welcome.heartbeatPeriodMs || this.periodMs;
+        this.o.logger.info({ manager: addr, session: m.welcome.sessionId }, 'session with the managers open');
+        this.o.onWelcome?.({ managerAddrs: m.welcome.managerAddrs, desiredRole: m.welcome.desiredRole, heartbeatPeriodMs: this.periodMs });
+        this.armHeartbeat();
+      } else if (m.heartbeatAck) {
+        if (m.heartbeatAck.heartbeatPeriodMs && m.heartbeatAck.heartbeatPeriodMs !== this.periodMs) {
+          this.periodMs = m.heartbeatAck.heartbeatPeriodMs;
+          this.armHeartbeat();
+        }
+        this.o.onWelcome?.({ managerAddrs: m.heartbeatAck.managerAddrs, desiredRole: m.heartbeatAck.desiredRole, heartbeatPeriodMs: this.periodMs });
+      } else if (m.assignments) {
+        this.o.onAssignments?.(m);
+      }
+    });
+    const fail = (why: string): void => {
+      if (this.stream !== stream) return;
+      this.stream = null;
+      this.connectedTo = '';
+      if (this.beat) clearInterval(this.beat);
+      this.beat = null;
+      client.close();
+      const hint = LEADER_HINT.exec(why)?.[1];
+      if (hint && hint !== addr) {
+        this.hint = hint;
+        this.backoffMs = 0;
+      }
+      if (welcomed) this.o.logger.warn({ manager: addr, why }, 'session with the managers lost; trying another manager');
+      else this.o.logger.debug({ manager: addr, why }, 'session refused');
+      this.scheduleRetry(why);
+    };
+    stream.on('error', (e: grpc.ServiceError) => fail(e.details || e.message));
+    stream.on('end', () => fail('the manager ended the session'));
+    stream.write({ hello: { description: this.o.description, addr: this.o.addr } } as AgentMessage);
+  }
+
+  private armHeartbeat(): void {
+    if (this.beat) clearInterval(this.beat);
+    this.beat = setInterval(() => this.stream?.write({ heartbeat: {} } as AgentMessage), this.periodMs);
+  }
+
+  private scheduleRetry(why: string): void {
+    if (this.stopped) return;
+    const d = this.backoffMs;
+    this.backoffMs = Math.min(2000, Math.max(100, this.backoffMs * 2));
+    this.retry = setTimeout(() => this.connect(), d);
+    this.o.logger.trace({ why, inMs: d }, 'session retry scheduled');
+  }
+
+  /** Sends a message on the open session (e.g. task status); false when no session is open. */
+  send(m: AgentMessage): boolean {
+    if (!this.stream || !this.connectedTo) return false;
+    this.stream.write(m);
+    return true;
+  }
+
+  /** Re-opens the session (e.g. after a new certificate). */
+  restart(): void {
+    const s = this.stream;
+    this.stream = null;
+    if (this.beat) clearInterval(this.beat);
+    this.beat = null;
+    s?.cancel();
+    this.client?.close();
+    if (this.retry) clearTimeout(this.retry);
+    this.connect();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.beat) clearInterval(this.beat);
+    if (this.retry) clearTimeout(this.retry);
+    this.stream?.cancel();
+    this.stream = null;
+    this.client?.close();
+  }
+}

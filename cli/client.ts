@@ -1,0 +1,55 @@
+// How the CLI reaches its local daemon: gRPC over a unix socket, from
+// --host/-H, else TSSWARM_HOST, else /run/tsswarm/tsswarm.sock. A daemon that
+// is not running gives docker's kind of message, naming the socket.
+import * as grpc from '@grpc/grpc-js';
+import { TsswarmError, UsageError } from '../lib/errors.js';
+import { callUnary } from '../lib/grpc.js';
+import { ControlService, DaemonService } from '../proto/gen/control.js';
+
+export const DEFAULT_SOCKET = '/run/tsswarm/tsswarm.sock';
+let hostFlag: string | undefined;
+
+export function setHost(h: string | undefined): void {
+  hostFlag = h;
+}
+
+/** The socket path the CLI talks to. */
+export function socketPath(env: NodeJS.ProcessEnv = process.env): string {
+  const h = hostFlag ?? env.TSSWARM_HOST ?? `unix://${DEFAULT_SOCKET}`;
+  if (h.startsWith('unix://')) return h.slice('unix://'.length);
+  if (h.startsWith('/')) return h;
+  throw new UsageError(`--host must be unix:///path/to/tsswarm.sock (got "${h}")`, { field: '--host' });
+}
+
+const clients = new Map<string, grpc.Client>();
+function client(def: grpc.ServiceDefinition, name: string): grpc.Client {
+  const path = socketPath();
+  const key = `${name}@${path}`;
+  let c = clients.get(key);
+  if (!c) {
+    const Ctor = grpc.makeGenericClientConstructor(def, name);
+    c = new Ctor(`unix://${path}`, grpc.credentials.createInsecure());
+    clients.set(key, c);
+  }
+  return c;
+}
+
+export function closeClients(): void {
+  for (const c of clients.values()) c.close();
+  clients.clear();
+}
+
+async function call<Res>(def: grpc.ServiceDefinition, name: string, method: string, req: object, timeoutMs: number): Promise<Res> {
+  try {
+    return await callUnary<object, Res>(client(def, name), method, req, timeoutMs, 'tsswarm daemon');
+  } catch (e) {
+    const err = e as TsswarmError;
+    if (err.code === 'UNAVAILABLE' && /No connection established|ENOENT|ECONNREFUSED|connect/i.test(err.message)) {
+      throw new TsswarmError('UNAVAILABLE', `Cannot connect to the tsswarm daemon at unix://${socketPath()}. Is the tsswarm daemon running? (start it with \`tsswarm daemon\`, or point --host/TSSWARM_HOST at its socket)`);
+    }
+    throw err;
+  }
+}
+
+export const daemonApi = <Res>(method: string, req: object = {}, timeoutMs = 30_000): Promise<Res> => call<Res>(DaemonService, 'Daemon', method, req, timeoutMs);
+export const controlApi = <Res>(method: string, req: object = {}, timeoutMs = 15_000): Promise<Res> => call<Res>(ControlService, 'Control', method, req, timeoutMs);

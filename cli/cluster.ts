@@ -1,0 +1,340 @@
+// Cluster verbs of the `tsswarm` command, in the docker CLI's spirit:
+// daemon, init, join, join-token, leave, info, and `node ls | inspect |
+// update | promote | demote | rm`. Each talks to the local daemon.
+import { oneOf } from './args.js';
+import { closeClients, controlApi, daemonApi, socketPath } from './client.js';
+import { group, leaf, type Command, type Io } from './command.js';
+import { ago, table } from './table.js';
+import { tsswarmVersion } from './version.js';
+import type { GetJoinTokensResponse, InfoResponse, InitResponse, JoinResponse } from '../proto/gen/control.js';
+import { type Node, NodeAvailability, NodeRole, NodeState } from '../proto/gen/objects.js';
+import { TsswarmError, UsageError } from '../lib/errors.js';
+
+const formatFlag = { format: { type: 'string', short: 'f', valueName: 'FORMAT', description: 'Output format: table/text (default) or json' } } as const;
+
+function json(io: Io, v: unknown): void {
+  io.stdout.write(JSON.stringify(v, null, 2) + '\n');
+}
+
+function noArgs(positionals: string[], path: string): void {
+  if (positionals.length) throw new UsageError(`"${path}" accepts no arguments (got "${positionals.join(' ')}")`);
+}
+
+const stateName = (s: NodeState | undefined): string => ({ [NodeState.UNKNOWN]: 'Unknown', [NodeState.READY]: 'Ready', [NodeState.DOWN]: 'Down', [NodeState.DISCONNECTED]: 'Disconnected' })[s ?? NodeState.UNKNOWN] ?? 'Unknown';
+const availName = (a: NodeAvailability | undefined): string => ({ [NodeAvailability.ACTIVE]: 'Active', [NodeAvailability.PAUSE]: 'Pause', [NodeAvailability.DRAIN]: 'Drain' })[a ?? NodeAvailability.ACTIVE] ?? 'Active';
+function managerStatus(n: Node): string {
+  const m = n.managerStatus;
+  if (!m || !m.raftId) return '';
+  if (m.leader) return 'Leader';
+  return m.reachability === 'reachable' ? 'Reachable' : 'Unreachable';
+}
+
+/** A node as `--format json` shows it: readable names instead of enum numbers. */
+function nodeJson(n: Node): object {
+  return {
+    ID: n.meta?.id,
+    Version: n.meta?.version,
+    CreatedAt: n.meta?.createdAt ? new Date(n.meta.createdAt).toISOString() : undefined,
+    UpdatedAt: n.meta?.updatedAt ? new Date(n.meta.updatedAt).toISOString() : undefined,
+    Spec: { Name: n.spec?.name, Role: n.spec?.role === NodeRole.MANAGER ? 'manager' : 'worker', Availability: availName(n.spec?.availability).toLowerCase(), Labels: n.spec?.labels ?? {} },
+    Description: n.description,
+    Status: { State: stateName(n.status?.state).toLowerCase(), Message: n.status?.message, Addr: n.status?.addr },
+    ManagerStatus: n.managerStatus?.raftId ? { Leader: !!n.managerStatus.leader, Reachability: n.managerStatus.reachability, Addr: n.managerStatus.addr } : undefined,
+    Certificate: n.certificate ? { Serial: n.certificate.serial, Expiry: n.certificate.expiryMs ? new Date(n.certificate.expiryMs).toISOString() : undefined } : undefined,
+  };
+}
+
+function staleNote(io: Io, stale: boolean): void {
+  if (stale) io.stderr.write('WARNING: no leader could confirm this answer (quorum lost?): it shows this manager\'s last known state\n');
+}
+
+// ------------------------------------------------------------------ daemon, init, join, leave, info
+
+const daemonCommand = leaf({
+  name: 'daemon',
+  summary: 'Run the tsswarm daemon on this host (agent, and manager when the node is one)',
+  flags: {
+    'node-name': { type: 'string', valueName: 'NAME', description: 'Name of this node (default: the hostname)' },
+    'state-dir': { type: 'string', valueName: 'DIR', description: 'State directory (default /var/lib/tsswarm)' },
+    'listen-addr': { type: 'string', valueName: 'HOST:PORT', description: 'Address the manager services listen on (default 0.0.0.0:4242)' },
+    'advertise-addr': { type: 'string', valueName: 'HOST[:PORT]', description: 'Address other nodes reach this node at' },
+    'metrics-addr': { type: 'string', valueName: 'HOST:PORT', description: 'Serve Prometheus metrics at this address' },
+    'heartbeat-period': { type: 'string', valueName: 'MS', description: 'Agent heartbeat period in ms for a new cluster (default 5000)' },
+    'log-level': { type: 'string', valueName: 'LEVEL', description: 'trace, debug, info (default), warn, error' },
+  },
+  async run({ flags, positionals, path }) {
+    noArgs(positionals, path);
+    const { Daemon } = await import('../agent/daemon.js');
+    const { createLogger } = await import('../lib/log.js');
+    const logger = createLogger({ level: flags['log-level'], base: { host: flags['node-name'] } });
+    const hb = flags['heartbeat-period'] ? Number(flags['heartbeat-period']) : undefined;
+    if (hb !== undefined && !(Number.isInteger(hb) && hb >= 100)) throw UsageError.invalid('--heartbeat-period', 'a whole number of milliseconds ≥ 100', flags['heartbeat-period']);
+    const d = new Daemon({
+      nodeName: flags['node-name'],
+      stateDir: flags['state-dir'] ?? '/var/lib/tsswarm',
+      listenAddr: flags['listen-addr'] ?? '0.0.0.0:4242',
+      advertiseAddr: flags['advertise-addr'],
+      socketPath: socketPath(),
+      logger,
+      heartbeatPeriodMs: hb,
+      metricsAddr: flags['metrics-addr'],
+      version: tsswarmVersion(),
+    });
+    await d.start();
+    await new Promise<void>((resolve) => {
+      const stop = (): void => {
+        logger.info('stopping');
+        void d.stop().finally(resolve);
+      };
+      process.once('SIGTERM', stop);
+      process.once('SIGINT', stop);
+    });
+    return 0;
+  },
+});
+
+function joinCommandLine(token: string, addr: string): string {
+  return `    tsswarm join --token ${token} ${addr}`;
+}
+
+const initCommand = leaf({
+  name: 'init',
+  summary: 'Initialize a cluster: this node becomes its first manager',
+  flags: {
+    'advertise-addr': { type: 'string', valueName: 'HOST[:PORT]', description: 'Address other nodes reach this manager at' },
+    'force-new-cluster': { type: 'boolean', description: 'Recover from a lost quorum, keeping this manager\'s state' },
+  },
+  async run({ flags, positionals, io, path }) {
+    noArgs(positionals, path);
+    const r = await daemonApi<InitResponse>('init', { advertiseAddr: flags['advertise-addr'] ?? '', forceNewCluster: flags['force-new-cluster'] });
+    io.stdout.write(`Swarm initialized: current node (${r.nodeId}) is now a manager.\n\nTo add a worker to this cluster, run the following command:\n\n${joinCommandLine(r.workerToken, r.addr)}\n\nTo add a manager to this cluster, run 'tsswarm join-token manager' and follow the instructions.\n\n`);
+    return 0;
+  },
+});
+
+const joinCommand = leaf({
+  name: 'join',
+  summary: 'Join a cluster as a node (worker or manager, as the token says)',
+  usage: '--token TOKEN HOST:PORT',
+  flags: {
+    token: { type: 'string', valueName: 'TOKEN', description: 'Join token from `tsswarm join-token worker|manager`' },
+    'advertise-addr': { type: 'string', valueName: 'HOST[:PORT]', description: 'Address other nodes reach this node at' },
+  },
+  async run({ flags, positionals, io }) {
+    if (!flags.token) throw new UsageError('--token is required: get one with `tsswarm join-token worker` on a manager', { field: '--token' });
+    if (positionals.length !== 1) throw new UsageError('give exactly one manager address: tsswarm join --token TOKEN HOST:PORT', { field: 'HOST:PORT' });
+    const r = await daemonApi<JoinResponse>('join', { token: flags.token, remoteAddr: positionals[0], advertiseAddr: flags['advertise-addr'] ?? '' });
+    io.stdout.write(r.role === 'manager' ? 'This node joined a swarm as a manager.\n' : 'This node joined a swarm as a worker.\n');
+    return 0;
+  },
+});
+
+const joinTokenCommand = leaf({
+  name: 'join-token',
+  summary: 'Show (or rotate) the join token for workers or managers',
+  usage: '[OPTIONS] (worker|manager)',
+  flags: {
+    rotate: { type: 'boolean', description: 'Replace the token: the old one stops working' },
+    quiet: { type: 'boolean', short: 'q', description: 'Only print the token' },
+  },
+  async run({ flags, positionals, io }) {
+    if (positionals.length !== 1) throw new UsageError('say which token: tsswarm join-token worker|manager');
+    const role = oneOf('role', positionals[0]!, ['worker', 'manager']);
+    const t = flags.rotate ? await controlApi<GetJoinTokensResponse>('rotateJoinToken', { role }) : await controlApi<GetJoinTokensResponse>('getJoinTokens');
+    const token = role === 'worker' ? t.worker : t.manager;
+    if (flags.quiet) {
+      io.stdout.write(`${token}\n`);
+      return 0;
+    }
+    if (flags.rotate) io.stdout.write(`Successfully rotated ${role} join token.\n\n`);
+    io.stdout.write(`To add a ${role} to this cluster, run the following command:\n\n${joinCommandLine(token, t.managerAddrs[0] ?? 'MANAGER-ADDR')}\n\n`);
+    return 0;
+  },
+});
+
+const leaveCommand = leaf({
+  name: 'leave',
+  summary: 'Leave the cluster',
+  flags: { force: { type: 'boolean', short: 'f', description: 'Leave even if this node is a manager' } },
+  async run({ flags, positionals, io, path }) {
+    noArgs(positionals, path);
+    await daemonApi('leave', { force: flags.force });
+    io.stdout.write('Node left the swarm.\n');
+    return 0;
+  },
+});
+
+const infoCommand = leaf({
+  name: 'info',
+  summary: 'Show cluster-wide information: cluster id, managers, leader, Raft status',
+  flags: formatFlag,
+  async run({ flags, positionals, io, path }) {
+    noArgs(positionals, path);
+    const format = oneOf('--format', flags.format ?? 'text', ['text', 'json']);
+    const i = await daemonApi<InfoResponse>('info');
+    if (format === 'json') {
+      json(io, i);
+      return 0;
+    }
+    const lines = [`Server Version: ${i.version}`, `Swarm: ${i.state}`];
+    if (i.state === 'active') {
+      lines.push(` NodeID: ${i.nodeId}`, ` Node Name: ${i.nodeName}`, ` Node Address: ${i.nodeAddr}`, ` Is Manager: ${i.isManager}`, ` ClusterID: ${i.clusterId}`);
+      if (i.isManager) {
+        lines.push(` Managers: ${i.managers.length}`, ` Nodes: ${i.nodes}`, ` Leader: ${i.leaderNodeId || '(none: no quorum or election under way)'} ${i.leaderAddr}`);
+        lines.push(' Raft:', `  State: ${i.raftState}`, `  Term: ${i.raftTerm}`, `  Commit: ${i.raftCommit}`, `  Applied: ${i.raftApplied}`);
+        lines.push(' Manager Addresses:');
+        for (const m of i.managers) lines.push(`  ${m.addr}${m.leader ? ' (leader)' : ''}${m.reachable ? '' : ' (unreachable)'}${m.voter ? '' : ' (learner)'}`);
+      }
+      if (i.certExpiryMs) lines.push(` Certificate Expiry: ${new Date(i.certExpiryMs).toISOString()}`);
+    }
+    io.stdout.write(lines.join('\n') + '\n');
+    return 0;
+  },
+});
+
+// ------------------------------------------------------------------ node
+
+const nodeLs = leaf({
+  name: 'ls',
+  summary: 'List nodes in the cluster',
+  flags: { ...formatFlag, quiet: { type: 'boolean', short: 'q', description: 'Only display IDs' } },
+  async run({ flags, positionals, io, path }) {
+    noArgs(positionals, path);
+    const format = oneOf('--format', flags.format ?? 'table', ['table', 'json']);
+    const [r, me] = await Promise.all([controlApi<{ nodes: Node[]; stale: boolean }>('listNodes'), daemonApi<InfoResponse>('info')]);
+    staleNote(io, r.stale);
+    if (format === 'json') {
+      json(io, r.nodes.map(nodeJson));
+      return 0;
+    }
+    if (flags.quiet) {
+      io.stdout.write(r.nodes.map((n) => `${n.meta!.id}\n`).join(''));
+      return 0;
+    }
+    const rows = r.nodes.map((n) => [
+      `${n.meta!.id}${n.meta!.id === me.nodeId ? ' *' : ''}`,
+      n.description?.hostname || n.spec?.name || '',
+      stateName(n.status?.state),
+      availName(n.spec?.availability),
+      managerStatus(n),
+      n.description?.engineVersion || me.version,
+    ]);
+    io.stdout.write(table(['ID', 'HOSTNAME', 'STATUS', 'AVAILABILITY', 'MANAGER STATUS', 'ENGINE VERSION'], rows));
+    return 0;
+  },
+});
+
+const nodeInspect = leaf({
+  name: 'inspect',
+  summary: 'Display detailed information on one or more nodes (JSON; `self` is this node)',
+  usage: 'NODE [NODE...]',
+  flags: { pretty: { type: 'boolean', description: 'Print in a human friendly format' } },
+  async run({ flags, positionals, io }) {
+    if (!positionals.length) throw new UsageError('give at least one node (id, id prefix, name, or `self`)');
+    const me = positionals.includes('self') ? await daemonApi<InfoResponse>('info') : undefined;
+    const nodes: Node[] = [];
+    for (const ref of positionals) nodes.push((await controlApi<{ node: Node }>('getNode', { ref: ref === 'self' ? me!.nodeId : ref })).node);
+    if (!flags.pretty) {
+      json(io, nodes.map(nodeJson));
+      return 0;
+    }
+    for (const n of nodes) {
+      io.stdout.write(
+        [
+          `ID:\t\t\t${n.meta!.id}`,
+          `Hostname:\t\t${n.description?.hostname ?? n.spec?.name}`,
+          `Joined at:\t\t${new Date(n.meta!.createdAt).toISOString()} (${ago(n.meta!.createdAt)})`,
+          'Status:',
+          ` State:\t\t\t${stateName(n.status?.state)}`,
+          ` Availability:\t\t${availName(n.spec?.availability)}`,
+          ` Address:\t\t${n.status?.addr}`,
+          ...(n.managerStatus?.raftId ? ['Manager Status:', ` Address:\t\t${n.managerStatus.addr}`, ` Raft Status:\t\t${managerStatus(n)}`, ` Leader:\t\t${n.managerStatus.leader ? 'Yes' : 'No'}`] : []),
+          ...(Object.keys(n.spec?.labels ?? {}).length ? ['Labels:', ...Object.entries(n.spec!.labels).map(([k, v]) => ` - ${k}=${v}`)] : []),
+        ].join('\n') + '\n',
+      );
+    }
+    return 0;
+  },
+});
+
+function parseLabel(s: string): [string, string] {
+  const i = s.indexOf('=');
+  if (i === 0) throw UsageError.invalid('--label-add', 'KEY=VALUE or KEY', s);
+  return i < 0 ? [s, ''] : [s.slice(0, i), s.slice(i + 1)];
+}
+
+async function updateNode(ref: string, change: object): Promise<void> {
+  // Read the version, then write against it: a concurrent change is refused, and retried once.
+  for (let attempt = 0; ; attempt++) {
+    const { node } = await controlApi<{ node: Node }>('getNode', { ref });
+    try {
+      await controlApi('updateNode', { ref: node.meta!.id, version: node.meta!.version, ...change });
+      return;
+    } catch (e) {
+      if (attempt < 5 && ((e as TsswarmError).code === 'CONFLICT' || /handing leadership over/.test((e as Error).message))) {
+        await new Promise((r) => setTimeout(r, 300));
+        continue;
+      }
+      throw e;
+    }
+  }
+}
+
+const nodeUpdate = leaf({
+  name: 'update',
+  summary: 'Update a node: availability, labels',
+  usage: '[OPTIONS] NODE',
+  flags: {
+    availability: { type: 'string', valueName: 'STATE', description: 'active, pause or drain' },
+    'label-add': { type: 'string', multiple: true, valueName: 'KEY=VALUE', description: 'Add or update a node label' },
+    'label-rm': { type: 'string', multiple: true, valueName: 'KEY', description: 'Remove a node label' },
+    role: { type: 'string', valueName: 'ROLE', description: 'worker or manager' },
+  },
+  async run({ flags, positionals, io }) {
+    if (positionals.length !== 1) throw new UsageError('give exactly one node to update');
+    const availability = flags.availability ? oneOf('--availability', flags.availability, ['active', 'pause', 'drain']) : '';
+    const role = flags.role ? oneOf('--role', flags.role, ['worker', 'manager']) : '';
+    await updateNode(positionals[0]!, { availability, role, labelAdd: Object.fromEntries(flags['label-add'].map(parseLabel)), labelRm: flags['label-rm'] });
+    io.stdout.write(`${positionals[0]}\n`);
+    return 0;
+  },
+});
+
+function roleCommand(name: 'promote' | 'demote'): Command {
+  return leaf({
+    name,
+    summary: name === 'promote' ? 'Promote one or more nodes to manager' : 'Demote one or more nodes from manager to worker',
+    usage: 'NODE [NODE...]',
+    flags: {},
+    async run({ positionals, io }) {
+      if (!positionals.length) throw new UsageError(`give at least one node to ${name}`);
+      for (const ref of positionals) {
+        await updateNode(ref, { role: name === 'promote' ? 'manager' : 'worker', labelRm: [], labelAdd: {} });
+        io.stdout.write(`Node ${ref} ${name}d to ${name === 'promote' ? 'a manager' : 'a worker'} in the swarm.\n`);
+      }
+      return 0;
+    },
+  });
+}
+
+const nodeRm = leaf({
+  name: 'rm',
+  summary: 'Remove one or more nodes from the cluster (their certificates are revoked)',
+  usage: '[OPTIONS] NODE [NODE...]',
+  flags: { force: { type: 'boolean', short: 'f', description: 'Remove a node that is not down' } },
+  async run({ flags, positionals, io }) {
+    if (!positionals.length) throw new UsageError('give at least one node to remove');
+    for (const ref of positionals) {
+      await controlApi('removeNode', { ref, force: flags.force });
+      io.stdout.write(`${ref}\n`);
+    }
+    return 0;
+  },
+});
+
+const nodeCommands = [nodeLs, nodeInspect, nodeUpdate, roleCommand('promote'), roleCommand('demote'), nodeRm];
+const nodeCommand = group({ name: 'node', summary: 'Manage the nodes of the cluster', subcommands: () => nodeCommands });
+
+export const clusterCommands: readonly Command[] = [daemonCommand, initCommand, joinCommand, joinTokenCommand, leaveCommand, infoCommand, nodeCommand];
+export { closeClients };
+void TsswarmError;

@@ -1,0 +1,153 @@
+// The dispatcher: runs on the leader, holds one Session stream per agent,
+// and turns sessions and heartbeats into node states in the store (READY on
+// hello, DOWN after the grace period, READY again on return). Followers refuse
+// sessions with the leader's address, so agents find the leader in one hop.
+// Managers are also judged by Raft: a manager whose Raft member has been
+// silent for two election timeouts and that has no session is DOWN at once,
+// so losing the old leader shows in seconds, not after a heartbeat grace.
+import * as grpc from '@grpc/grpc-js';
+import { randomBytes } from 'node:crypto';
+import type pino from 'pino';
+import { TsswarmError } from '../../lib/errors.js';
+import { toServiceError } from '../../lib/grpc.js';
+import type { AgentMessage, ManagerMessage } from '../../proto/gen/control.js';
+import { HeartbeatTracker } from './heartbeats.js';
+
+export interface NodeLiveness {
+  /** Marks a node READY (with what its hello said) or DOWN with a reason; idempotent. */
+  setState(nodeId: string, state: 'ready' | 'down', info: { message: string; addr?: string; description?: AgentMessage['hello'] }): Promise<void>;
+  /** Node ids known to the store. */
+  nodeIds(): string[];
+  /** The role the managers want the node to have. */
+  desiredRole(nodeId: string): string;
+  managerAddrs(): string[];
+  leaderAddr(): string;
+  isLeader(): boolean;
+  /** Manager nodes whose Raft member has been silent (unreachable) for a while. */
+  silentManagers(): string[];
+}
+
+export interface DispatcherOptions {
+  heartbeatPeriodMs: number;
+  graceMultiplier: number;
+  logger: pino.Logger;
+  liveness: NodeLiveness;
+}
+
+interface Session {
+  id: string;
+  nodeId: string;
+  stream: grpc.ServerDuplexStream<AgentMessage, ManagerMessage>;
+}
+
+export class Dispatcher {
+  private readonly sessions = new Map<string, Session>();
+  private readonly tracker: HeartbeatTracker;
+  private timer: NodeJS.Timeout | null = null;
+  private leaderSince = 0;
+  private readonly log: pino.Logger;
+
+  constructor(private readonly o: DispatcherOptions) {
+    this.tracker = new HeartbeatTracker({ periodMs: o.heartbeatPeriodMs, graceMultiplier: o.graceMultiplier });
+    this.log = o.logger.child({ component: 'dispatcher' });
+  }
+
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  hasSession(nodeId: string): boolean {
+    return this.sessions.has(nodeId);
+  }
+
+  /** Leadership gained: every node gets a fresh grace period; the liveness loop starts. */
+  becameLeader(): void {
+    this.leaderSince = Date.now();
+    this.tracker.reset(this.o.liveness.nodeIds(), this.leaderSince);
+    if (!this.timer) this.timer = setInterval(() => void this.check(), 250);
+    this.log.info({ nodes: this.o.liveness.nodeIds().length, graceMs: this.tracker.graceMs }, 'dispatcher started: every node has a fresh grace period');
+  }
+
+  /** Leadership lost: sessions are closed with the new leader's address so agents move there. */
+  lostLeadership(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    const hint = this.o.liveness.leaderAddr();
+    for (const s of this.sessions.values()) {
+      s.stream.emit('error', toServiceError(new TsswarmError('NOT_LEADER', hint ? `this manager is no longer the leader; the leader is at ${hint}` : 'this manager is no longer the leader')));
+    }
+    this.sessions.clear();
+  }
+
+  forget(nodeId: string): void {
+    this.tracker.forget(nodeId);
+    const s = this.sessions.get(nodeId);
+    if (s) {
+      this.sessions.delete(nodeId);
+      s.stream.end();
+    }
+  }
+
+  private async check(): Promise<void> {
+    if (!this.o.liveness.isLeader()) return;
+    const now = Date.now();
+    for (const n of this.tracker.expired(now)) {
+      if (this.sessions.has(n)) continue; // a live stream that is slow to beat is still judged by the tracker next time
+      this.log.warn({ node: n }, 'node missed its heartbeats: DOWN');
+      await this.o.liveness.setState(n, 'down', { message: 'heartbeat failure' }).catch((err: unknown) => this.log.warn({ err, node: n }, 'could not mark node DOWN'));
+    }
+    // Two election timeouts after we took over, Raft's view of the managers is fresh.
+    if (now - this.leaderSince < 2500) return;
+    for (const n of this.o.liveness.silentManagers()) {
+      if (this.sessions.has(n) || this.tracker.isDown(n)) continue;
+      this.tracker.markDown(n);
+      this.log.warn({ node: n }, 'manager unreachable over Raft and without a session: DOWN');
+      await this.o.liveness.setState(n, 'down', { message: 'manager unreachable' }).catch((err: unknown) => this.log.warn({ err, node: n }, 'could not mark node DOWN'));
+    }
+  }
+
+  /** The Dispatcher.Session handler; `nodeId` is the caller's, from its certificate. */
+  session(stream: grpc.ServerDuplexStream<AgentMessage, ManagerMessage>, nodeId: string): void {
+    const liveness = this.o.liveness;
+    if (!liveness.isLeader()) {
+      const hint = liveness.leaderAddr();
+      // grpc-js ends a server stream with a status when it emits 'error' (destroy() would leave the client hanging).
+      stream.emit('error', toServiceError(new TsswarmError('NOT_LEADER', hint ? `this manager is not the leader; the leader is at ${hint}` : 'there is no leader at the moment')));
+      return;
+    }
+    const s: Session = { id: randomBytes(8).toString('hex'), nodeId, stream };
+    const old = this.sessions.get(nodeId);
+    if (old) old.stream.end(); // the node reconnected: its old stream is dead or about to be
+    this.sessions.set(nodeId, s);
+    const period = this.o.heartbeatPeriodMs;
+    const ack = (): ManagerMessage => ({ heartbeatAck: { heartbeatPeriodMs: period, managerAddrs: liveness.managerAddrs(), desiredRole: liveness.desiredRole(nodeId) } }) as ManagerMessage;
+    stream.on('data', (m: AgentMessage) => {
+      if (m.hello) {
+        this.tracker.beat(nodeId, Date.now());
+        void liveness.setState(nodeId, 'ready', { message: '', addr: m.hello.addr, description: m.hello }).catch((err: unknown) => this.log.warn({ err, node: nodeId }, 'could not mark node READY'));
+        stream.write({ welcome: { sessionId: s.id, heartbeatPeriodMs: period, managerAddrs: liveness.managerAddrs(), desiredRole: liveness.desiredRole(nodeId) } } as ManagerMessage);
+      } else if (m.heartbeat) {
+        if (this.tracker.beat(nodeId, Date.now())) {
+          void liveness.setState(nodeId, 'ready', { message: '' }).catch((err: unknown) => this.log.warn({ err, node: nodeId }, 'could not mark node READY'));
+        }
+        stream.write(ack());
+      }
+    });
+    const done = (): void => {
+      if (this.sessions.get(nodeId) === s) this.sessions.delete(nodeId);
+    };
+    stream.on('end', () => {
+      done();
+      stream.end();
+    });
+    stream.on('error', done);
+    stream.on('cancelled', done);
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    for (const s of this.sessions.values()) s.stream.end();
+    this.sessions.clear();
+  }
+}

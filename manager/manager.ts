@@ -1,0 +1,517 @@
+// A manager: the replicated store on the manager's Raft member, the CA, the
+// dispatcher, Raft membership for joining managers, and the Control API
+// implementation. Its gRPC services share the daemon's mTLS server; every call
+// is authorized from the caller's certificate (manager/authz.ts). Writes are
+// served by the leader only: a follower answers NOT_LEADER with the leader's
+// address, and the daemon forwards for the CLI.
+import * as grpc from '@grpc/grpc-js';
+import { randomBytes } from 'node:crypto';
+import type pino from 'pino';
+import { TsswarmError, UsageError } from '../lib/errors.js';
+import { toServiceError, unary } from '../lib/grpc.js';
+import {
+  type AgentMessage,
+  ControlService,
+  DispatcherService,
+  type ManagerMessage,
+  type GetJoinTokensResponse,
+  type InfoResponse,
+  type IssueNodeCertificateRequest,
+  type IssueNodeCertificateResponse,
+  type JoinRaftRequest,
+  type JoinRaftResponse,
+  type ManagerInfo,
+  NodeCAService,
+  RaftMembershipService,
+  type UpdateNodeRequest,
+} from '../proto/gen/control.js';
+import { Cluster, ClusterSpec, ManagerStatus, Meta, Node, NodeAvailability, NodeCertificate, NodeDescription, NodeRole, NodeSpec, NodeState, NodeStatus } from '../proto/gen/objects.js';
+import { type AuthzContext, type Caller, callerOf, requireRole } from './authz.js';
+import { makeJoinToken, parseNodeCert, roleForToken, signNodeCSR } from './ca/index.js';
+import { Consensus, type MemberRecord } from './consensus/index.js';
+import { Dispatcher } from './dispatcher/dispatcher.js';
+import { MemoryStore } from './store/index.js';
+
+export interface ManagerBootstrap {
+  clusterId: string;
+  caCertPem: string;
+  caKeyPem: string;
+  hostname: string;
+  certSerial: string;
+  certExpiryMs: number;
+}
+
+export interface ManagerOptions {
+  raftDir: string;
+  nodeId: string;
+  raftId: string;
+  clusterId: string;
+  advertiseAddr: string;
+  server: grpc.Server;
+  credentials: { server: grpc.ServerCredentials; client: grpc.ChannelCredentials };
+  logger: pino.Logger;
+  /** First manager of a new cluster. */
+  bootstrap?: ManagerBootstrap;
+  /** A joining manager: the members the leader told us of. */
+  members?: MemberRecord[];
+  heartbeatPeriodMs?: number;
+  version: string;
+  /** The cluster's CA certificate as this node knows it. */
+  caCertPem: () => string;
+}
+
+const READ_TIMEOUT_MS = 2000;
+export const DEFAULT_HEARTBEAT_MS = 5000;
+
+export function newNodeId(): string {
+  // 25 base-36 characters, like Swarm's ids.
+  let s = '';
+  while (s.length < 25) s += BigInt('0x' + randomBytes(16).toString('hex')).toString(36);
+  return s.slice(0, 25);
+}
+
+export class Manager {
+  readonly store: MemoryStore;
+  readonly consensus: Consensus;
+  readonly dispatcher: Dispatcher;
+  private readonly o: ManagerOptions;
+  private readonly log: pino.Logger;
+  readonly authz: AuthzContext;
+
+  private constructor(o: ManagerOptions, store: MemoryStore, consensus: Consensus) {
+    this.o = o;
+    this.store = store;
+    this.consensus = consensus;
+    this.log = o.logger.child({ component: 'manager' });
+    this.authz = {
+      // The node's own copy of the CA (from joining): a new manager must authorize Raft traffic before its store holds the cluster.
+      caCertPem: o.caCertPem,
+      clusterId: () => o.clusterId,
+      revoked: (serial) => this.cluster()?.spec?.revokedSerials.includes(serial) ?? false,
+    };
+    this.dispatcher = new Dispatcher({
+      heartbeatPeriodMs: o.heartbeatPeriodMs ?? DEFAULT_HEARTBEAT_MS,
+      graceMultiplier: 3,
+      logger: o.logger,
+      liveness: {
+        setState: (id, state, info) => this.setNodeState(id, state, info),
+        nodeIds: () => this.store.view((tx) => tx.nodes.list().map((n) => n.meta!.id)),
+        desiredRole: (id) => {
+          const n = this.store.view((tx) => tx.nodes.get(id));
+          return n?.spec?.role === NodeRole.MANAGER ? 'manager' : 'worker';
+        },
+        managerAddrs: () => this.managerAddrs(),
+        leaderAddr: () => this.consensus.leaderAddr,
+        isLeader: () => this.consensus.isLeader,
+        silentManagers: () => this.silentManagers(),
+      },
+    });
+  }
+
+  static async start(o: ManagerOptions): Promise<Manager> {
+    let self: Manager | undefined;
+    const store = new MemoryStore({ propose: (data: Uint8Array) => self!.consensus.proposeStore(data) });
+    const authzForRaft = (call: Parameters<typeof callerOf>[0]): grpc.ServiceError | null => {
+      try {
+        requireRole(call, self!.authz, ['manager']);
+        return null;
+      } catch (e) {
+        return Object.assign(new Error((e as Error).message), { code: grpc.status.PERMISSION_DENIED, details: (e as Error).message, metadata: new grpc.Metadata() });
+      }
+    };
+    const consensus = await Consensus.open({
+      dir: o.raftDir,
+      raftId: o.raftId,
+      nodeId: o.nodeId,
+      advertiseAddr: o.advertiseAddr,
+      clusterId: o.clusterId,
+      server: o.server,
+      credentials: o.credentials,
+      authorize: (call) => (self ? authzForRaft(call) : null),
+      store,
+      logger: o.logger,
+      bootstrap: !!o.bootstrap,
+      members: o.members,
+    });
+    self = new Manager(o, store, consensus);
+    const m = self;
+    consensus.onLeaderChange((lead) => {
+      if (lead === o.raftId) {
+        void m.onBecameLeader();
+      } else {
+        m.dispatcher.lostLeadership();
+      }
+    });
+    m.registerServices();
+    if (consensus.isLeader) void m.onBecameLeader();
+    return m;
+  }
+
+  // ------------------------------------------------------------ leader duties
+
+  private async onBecameLeader(): Promise<void> {
+    const b = this.o.bootstrap;
+    if (b && !this.cluster()) {
+      const now = Date.now();
+      await this.store.update((tx) => {
+        tx.cluster.create(
+          Cluster.create({
+            meta: Meta.create({ id: this.o.clusterId }),
+            spec: ClusterSpec.create({
+              name: 'default',
+              heartbeatPeriodMs: this.o.heartbeatPeriodMs ?? DEFAULT_HEARTBEAT_MS,
+              rootCaCertPem: b.caCertPem,
+              rootCaKeyPem: b.caKeyPem,
+              workerToken: makeJoinToken(b.caCertPem, 'worker'),
+              managerToken: makeJoinToken(b.caCertPem, 'manager'),
+            }),
+          }),
+        );
+        tx.nodes.create(
+          Node.create({
+            meta: Meta.create({ id: this.o.nodeId, createdAt: now, updatedAt: now }),
+            spec: NodeSpec.create({ name: b.hostname, role: NodeRole.MANAGER, availability: NodeAvailability.ACTIVE }),
+            role: NodeRole.MANAGER,
+            status: NodeStatus.create({ state: NodeState.UNKNOWN, addr: this.o.advertiseAddr }),
+            description: NodeDescription.create({ hostname: b.hostname }),
+            managerStatus: ManagerStatus.create({ raftId: this.o.raftId, addr: this.o.advertiseAddr }),
+            certificate: NodeCertificate.create({ serial: b.certSerial, expiryMs: b.certExpiryMs, role: NodeRole.MANAGER }),
+          }),
+        );
+      });
+      this.log.info({ cluster: this.o.clusterId }, 'cluster created');
+    }
+    if (this.consensus.isLeader) this.dispatcher.becameLeader();
+  }
+
+  private async setNodeState(id: string, state: 'ready' | 'down', info: { message: string; addr?: string; description?: { description?: unknown; addr?: string } | null }): Promise<void> {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const n = this.store.view((tx) => tx.nodes.get(id));
+      if (!n) return;
+      const want = state === 'ready' ? NodeState.READY : NodeState.DOWN;
+      const desc = info.description?.description as Node['description'] | undefined;
+      if (n.status?.state === want && !desc && (!info.addr || info.addr === n.status?.addr)) return;
+      const next = Node.create({ ...n, status: { ...n.status, state: want, message: info.message, addr: info.addr || n.status?.addr || '' } });
+      if (desc) next.description = { ...desc, hostname: desc.hostname || n.description?.hostname || '' };
+      try {
+        await this.store.update((tx) => tx.nodes.update(next));
+        this.log.info({ node: id, name: n.spec?.name, state }, `node ${state === 'ready' ? 'READY' : 'DOWN'}`);
+        return;
+      } catch (e) {
+        if ((e as TsswarmError).code !== 'CONFLICT') throw e;
+      }
+    }
+  }
+
+  private silentManagers(): string[] {
+    const st = this.consensus.status();
+    const out: string[] = [];
+    for (const m of this.consensus.memberList()) {
+      if (m.raftId === this.o.raftId) continue;
+      const p = st.progress[m.raftId];
+      if (p && !p.recentActive && m.nodeId) out.push(m.nodeId);
+    }
+    return out;
+  }
+
+  managerAddrs(): string[] {
+    return this.consensus.memberList().filter((m) => this.consensus.isVoter(m.raftId)).map((m) => m.addr);
+  }
+
+  cluster(): Cluster | undefined {
+    return this.store.view((tx) => tx.cluster.list()[0]);
+  }
+
+  private requireLeader(): void {
+    if (!this.consensus.isLeader) {
+      const addr = this.consensus.leaderAddr;
+      throw new TsswarmError(
+        'NOT_LEADER',
+        addr
+          ? `this manager is not the leader; the leader is at ${addr}`
+          : `no leader: quorum is lost or an election is under way (${this.reachableManagers()} of ${this.consensus.memberList().length} managers reachable). Writes are refused until a majority of managers is back; if they are lost for good, run \`tsswarm init --force-new-cluster\` on a surviving manager`,
+      );
+    }
+  }
+
+  private reachableManagers(): number {
+    const st = this.consensus.status();
+    return this.consensus.memberList().filter((m) => m.raftId === this.o.raftId || st.progress[m.raftId]?.recentActive).length;
+  }
+
+  /** A linearizable view when a leader can confirm it, else the local (possibly stale) one. */
+  async readView<T>(fn: (tx: Parameters<Parameters<MemoryStore['view']>[0]>[0]) => T): Promise<{ value: T; stale: boolean }> {
+    let stale = false;
+    try {
+      await Promise.race([
+        this.consensus.readBarrier(),
+        new Promise((_, rej) => setTimeout(() => rej(new Error('read barrier timed out')), READ_TIMEOUT_MS).unref()),
+      ]);
+    } catch {
+      stale = true;
+    }
+    return { value: this.store.view(fn), stale };
+  }
+
+  // ------------------------------------------------------------ Control API (callers: local daemon or a manager)
+
+  decorate(n: Node): Node {
+    const out = Node.create(n);
+    const raftId = n.managerStatus?.raftId;
+    if (raftId && this.consensus.memberList().some((m) => m.raftId === raftId)) {
+      const st = this.consensus.status();
+      out.managerStatus = {
+        ...n.managerStatus!,
+        leader: st.lead === raftId,
+        reachability: raftId === this.o.raftId || st.progress[raftId]?.recentActive || st.lead === raftId ? 'reachable' : 'unreachable',
+        addr: this.consensus.memberList().find((m) => m.raftId === raftId)?.addr ?? n.managerStatus!.addr,
+      };
+    } else if (out.managerStatus) {
+      out.managerStatus = null;
+    }
+    return out;
+  }
+
+  findNode(ref: string): Node {
+    const nodes = this.store.view((tx) => tx.nodes.list());
+    const exact = nodes.find((n) => n.meta!.id === ref) ?? nodes.find((n) => n.spec?.name === ref);
+    if (exact) return exact;
+    const byPrefix = nodes.filter((n) => n.meta!.id.startsWith(ref));
+    if (byPrefix.length === 1) return byPrefix[0]!;
+    if (byPrefix.length > 1) throw new UsageError(`node reference "${ref}" is ambiguous: it matches ${byPrefix.length} node ids; give more characters`);
+    throw new TsswarmError('NOT_FOUND', `node ${ref} not found: see \`tsswarm node ls\` for the nodes of this cluster`);
+  }
+
+  async listNodes(): Promise<{ nodes: Node[]; stale: boolean }> {
+    const r = await this.readView((tx) => tx.nodes.list());
+    return { nodes: r.value.map((n) => this.decorate(n)).sort((a, b) => (a.spec?.name ?? '').localeCompare(b.spec?.name ?? '')), stale: r.stale };
+  }
+
+  async updateNode(req: UpdateNodeRequest): Promise<Node> {
+    this.requireLeader();
+    const n = this.findNode(req.ref);
+    if (req.version && req.version !== n.meta!.version) {
+      throw new TsswarmError('CONFLICT', `node ${n.spec?.name} changed since it was read (version ${req.version}, now ${n.meta!.version}): read it again and retry`);
+    }
+    const spec = { ...n.spec!, labels: { ...(n.spec?.labels ?? {}) } };
+    if (req.availability) {
+      const a = { active: NodeAvailability.ACTIVE, pause: NodeAvailability.PAUSE, drain: NodeAvailability.DRAIN }[req.availability];
+      if (a === undefined) throw UsageError.invalid('--availability', 'one of active, pause, drain', req.availability);
+      spec.availability = a;
+    }
+    for (const [k, v] of Object.entries(req.labelAdd ?? {})) spec.labels[k] = v;
+    for (const k of req.labelRm) {
+      if (!(k in spec.labels)) throw new UsageError(`--label-rm ${k}: node ${spec.name} has no label "${k}"`, { field: '--label-rm' });
+      delete spec.labels[k];
+    }
+    if (req.role) {
+      const role = { worker: NodeRole.WORKER, manager: NodeRole.MANAGER }[req.role];
+      if (role === undefined) throw UsageError.invalid('--role', 'worker or manager', req.role);
+      if (role === NodeRole.WORKER && spec.role === NodeRole.MANAGER) await this.demoteChecks(n);
+      spec.role = role;
+    }
+    await this.store.update((tx) => tx.nodes.update(Node.create({ ...n, spec })));
+    if (req.role === 'worker' && n.managerStatus?.raftId) {
+      await this.consensus.removeMember(n.managerStatus.raftId).catch((err: unknown) => this.log.warn({ err }, 'removing the demoted manager from raft failed'));
+    }
+    return this.decorate(this.store.view((tx) => tx.nodes.get(n.meta!.id))!);
+  }
+
+  private async demoteChecks(n: Node): Promise<void> {
+    const voters = this.consensus.status().config.voters;
+    if (voters.length <= 1) throw new TsswarmError('FAILED_PRECONDITION', `cannot demote ${n.spec?.name}: it is the last manager. Promote another node first`);
+    const raftId = n.managerStatus?.raftId ?? '';
+    const st = this.consensus.status();
+    if (!this.consensus.quorumSafeWithout(raftId, (r) => st.progress[r]?.recentActive ?? false)) {
+      throw new TsswarmError('FAILED_PRECONDITION', `cannot demote ${n.spec?.name}: the remaining managers would not have a reachable majority. Bring the unreachable managers back first`);
+    }
+    if (raftId === this.o.raftId) {
+      // Hand over leadership first; the CLI retries on the new leader.
+      const to = voters.find((v) => v !== raftId && st.progress[v]?.recentActive);
+      if (to) this.consensus.transferLeadership(to);
+      throw new TsswarmError('NOT_LEADER', 'this manager is handing leadership over before it is demoted; retry in a moment');
+    }
+  }
+
+  async removeNode(ref: string, force: boolean): Promise<void> {
+    this.requireLeader();
+    const n = this.findNode(ref);
+    if (n.spec?.role === NodeRole.MANAGER || this.consensus.memberList().some((m) => m.nodeId === n.meta!.id)) {
+      throw new TsswarmError('FAILED_PRECONDITION', `node ${n.spec?.name} is a manager: demote it first (\`tsswarm node demote ${n.spec?.name}\`), then remove it`);
+    }
+    if (!force && n.status?.state !== NodeState.DOWN) {
+      throw new TsswarmError('FAILED_PRECONDITION', `node ${n.spec?.name} is not down and can't be removed; stop it (or make it leave) first, or use --force`);
+    }
+    const c = this.cluster()!;
+    const serial = n.certificate?.serial;
+    await this.store.update((tx) => {
+      tx.nodes.delete(n.meta!.id, n.meta!.version);
+      if (serial) tx.cluster.update(Cluster.create({ ...c, spec: { ...c.spec!, revokedSerials: [...c.spec!.revokedSerials, serial] } }));
+    });
+    this.dispatcher.forget(n.meta!.id);
+  }
+
+  joinTokens(): GetJoinTokensResponse {
+    const c = this.cluster();
+    if (!c) throw new TsswarmError('UNAVAILABLE', 'the cluster is still being created; retry in a moment');
+    return { worker: c.spec!.workerToken, manager: c.spec!.managerToken, managerAddrs: this.managerAddrs() };
+  }
+
+  async rotateJoinToken(role: string): Promise<GetJoinTokensResponse> {
+    this.requireLeader();
+    if (role !== 'worker' && role !== 'manager') throw UsageError.invalid('role', 'worker or manager', role);
+    const c = this.cluster()!;
+    const tok = makeJoinToken(c.spec!.rootCaCertPem, role);
+    await this.store.update((tx) => tx.cluster.update(Cluster.create({ ...c, spec: { ...c.spec!, ...(role === 'worker' ? { workerToken: tok } : { managerToken: tok }) } })));
+    return this.joinTokens();
+  }
+
+  info(base: Partial<InfoResponse>): InfoResponse {
+    const st = this.consensus.status();
+    const members = this.consensus.memberList();
+    const managers: ManagerInfo[] = members.map((m) => ({
+      nodeId: m.nodeId,
+      raftId: m.raftId,
+      addr: m.addr,
+      leader: st.lead === m.raftId,
+      reachable: m.raftId === this.o.raftId || st.lead === m.raftId || (st.progress[m.raftId]?.recentActive ?? false),
+      voter: st.config.voters.includes(m.raftId),
+    }));
+    return {
+      ...(base as InfoResponse),
+      isManager: true,
+      managers,
+      leaderNodeId: this.consensus.leaderNodeId(),
+      leaderAddr: this.consensus.leaderAddr,
+      raftTerm: st.term,
+      raftCommit: st.commit,
+      raftApplied: st.applied,
+      raftState: String(st.raftState),
+      nodes: this.store.view((tx) => tx.nodes.list().length),
+    };
+  }
+
+  // ------------------------------------------------------------ CA and Raft membership
+
+  private async issueCertificate(req: IssueNodeCertificateRequest, caller: Caller | null): Promise<IssueNodeCertificateResponse> {
+    this.requireLeader();
+    const c = this.cluster();
+    if (!c) throw new TsswarmError('UNAVAILABLE', 'the cluster is still being created; retry in a moment');
+    const spec = c.spec!;
+    const ca = { certPem: spec.rootCaCertPem, keyPem: spec.rootCaKeyPem };
+    const now = Date.now();
+    let nodeId: string;
+    let role: 'worker' | 'manager';
+    let existing: Node | undefined;
+    if (req.nodeId) {
+      // Renewal or role change: the node proves who it is with its current certificate.
+      if (!caller || caller.nodeId !== req.nodeId) throw new TsswarmError('PERMISSION_DENIED', 'a node may only renew its own certificate');
+      existing = this.store.view((tx) => tx.nodes.get(req.nodeId));
+      if (!existing) throw new TsswarmError('PERMISSION_DENIED', `node ${req.nodeId} was removed from the cluster: join it again with a token`);
+      nodeId = req.nodeId;
+      role = existing.spec?.role === NodeRole.MANAGER ? 'manager' : 'worker';
+    } else {
+      role = roleForToken(req.token, { workerToken: spec.workerToken, managerToken: spec.managerToken });
+      nodeId = newNodeId();
+    }
+    const cert = signNodeCSR(ca, req.csrPem, { nodeId, role, clusterId: this.o.clusterId, now });
+    const info = parseNodeCert(cert);
+    const roleEnum = role === 'manager' ? NodeRole.MANAGER : NodeRole.WORKER;
+    if (existing) {
+      const e = existing;
+      await this.store.update((tx) => tx.nodes.update(Node.create({ ...e, role: roleEnum, certificate: { serial: info.serial, expiryMs: info.notAfter.getTime(), role: roleEnum } })));
+    } else {
+      const name = req.hostname || nodeId;
+      await this.store.update((tx) =>
+        tx.nodes.create(
+          Node.create({
+            meta: Meta.create({ id: nodeId, createdAt: now, updatedAt: now }),
+            spec: NodeSpec.create({ name, role: roleEnum, availability: NodeAvailability.ACTIVE }),
+            role: roleEnum,
+            status: { state: NodeState.UNKNOWN, addr: req.addr, message: 'joined; waiting for its first session' },
+            description: NodeDescription.create({ hostname: name }),
+            certificate: { serial: info.serial, expiryMs: info.notAfter.getTime(), role: roleEnum },
+          }),
+        ),
+      );
+      this.log.info({ node: nodeId, name, role }, 'node joined');
+    }
+    return { nodeId, certPem: cert, caCertPem: spec.rootCaCertPem, role, clusterId: this.o.clusterId, managerAddrs: this.managerAddrs() };
+  }
+
+  private async joinRaft(req: JoinRaftRequest, caller: Caller): Promise<JoinRaftResponse> {
+    this.requireLeader();
+    const n = this.store.view((tx) => tx.nodes.get(caller.nodeId));
+    if (!n || n.spec?.role !== NodeRole.MANAGER) throw new TsswarmError('PERMISSION_DENIED', `node ${caller.nodeId} is not a manager: promote it first`);
+    if (!req.raftId || !req.addr) throw new UsageError('joining the raft group needs a raft id and an address');
+    // A node rejoining with a new raft id replaces its old membership.
+    const old = n.managerStatus?.raftId;
+    if (old && old !== req.raftId && this.consensus.memberList().some((m) => m.raftId === old)) await this.consensus.removeMember(old);
+    await this.consensus.addLearner({ raftId: req.raftId, nodeId: caller.nodeId, addr: req.addr });
+    await this.store.update((tx) => tx.nodes.update(Node.create({ ...n, managerStatus: ManagerStatus.create({ raftId: req.raftId, addr: req.addr }) })));
+    return { members: this.consensus.memberList().map((m) => ({ raftId: m.raftId, nodeId: m.nodeId, addr: m.addr })), clusterId: this.o.clusterId };
+  }
+
+  // ------------------------------------------------------------ services
+
+  private registerServices(): void {
+    const s = this.o.server;
+    const manager = (call: Parameters<typeof callerOf>[0]): Caller => requireRole(call, this.authz, ['manager']);
+    s.addService(ControlService, {
+      listNodes: unary(async (_req, call) => {
+        manager(call);
+        return this.listNodes();
+      }),
+      getNode: unary(async (req: { ref: string }, call) => {
+        manager(call);
+        const r = await this.readView(() => this.findNode(req.ref));
+        return { node: this.decorate(r.value), stale: r.stale };
+      }),
+      updateNode: unary(async (req: UpdateNodeRequest, call) => {
+        manager(call);
+        return { node: await this.updateNode(req) };
+      }),
+      removeNode: unary(async (req: { ref: string; force: boolean }, call) => {
+        manager(call);
+        await this.removeNode(req.ref, req.force);
+        return {};
+      }),
+      getJoinTokens: unary(async (_req, call) => {
+        manager(call);
+        return this.joinTokens();
+      }),
+      rotateJoinToken: unary(async (req: { role: string }, call) => {
+        manager(call);
+        return this.rotateJoinToken(req.role);
+      }),
+      info: unary(async (_req, call) => {
+        manager(call);
+        return this.info({ state: 'active', version: this.o.version });
+      }),
+    });
+    s.addService(NodeCAService, {
+      getRootCA: unary(async () => ({ certPem: this.authz.caCertPem() })),
+      issueNodeCertificate: unary(async (req: IssueNodeCertificateRequest, call) => this.issueCertificate(req, callerOf(call, this.authz))),
+    });
+    s.addService(RaftMembershipService, {
+      joinRaft: unary(async (req: JoinRaftRequest, call) => this.joinRaft(req, manager(call))),
+    });
+    s.addService(DispatcherService, {
+      session: (stream: grpc.ServerDuplexStream<AgentMessage, ManagerMessage>) => {
+        let caller: Caller;
+        try {
+          caller = requireRole(stream, this.authz, ['worker', 'manager']);
+        } catch (e) {
+          stream.emit('error', toServiceError(e));
+          return;
+        }
+        this.dispatcher.session(stream, caller.nodeId);
+      },
+    });
+  }
+
+  async close(): Promise<void> {
+    this.dispatcher.close();
+    await this.consensus.close();
+  }
+}
