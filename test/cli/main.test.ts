@@ -78,7 +78,7 @@ describe('tsswarm', () => {
     expect(r.err).toBe(
       'tsswarm: unknown command "verson" for "tsswarm"; known commands: daemon, help, info, init, join, join-token, leave, node, raft-demo, sandbox, version. Did you mean "version"? Run \'tsswarm --help\' for usage.\n',
     );
-    expect((await run('help', 'nope')).err).toMatch(/^tsswarm: unknown command "nope" for "tsswarm"; known commands: help, raft-demo, version\./);
+    expect((await run('help', 'nope')).err).toMatch(/^tsswarm: unknown command "nope" for "tsswarm"; known commands: daemon, help, info, init, join, join-token, leave, node, raft-demo, sandbox, version\./);
   });
 
   it('an unknown flag of a command is exit code 1 naming the flag', async () => {
