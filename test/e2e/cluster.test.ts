@@ -1,0 +1,199 @@
+// End to end on a sandbox of real daemons in network namespaces: 3 managers,
+// 2 workers, and one host left out of the cluster to try bad tokens with.
+// Faults are real: SIGKILL of a daemon, a host cut off the underlay.
+import { execFileSync } from 'node:child_process';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DAEMON_PORT, defaultDaemonCommand, Sandbox } from '../../deploy/sandbox/index.js';
+
+const root = `/tmp/tss-e2e-${process.pid}`;
+const canRun = process.getuid?.() === 0 && (() => {
+  try {
+    execFileSync('nsenter', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+const sb = new Sandbox({
+  root,
+  prefix: `tss-e${process.pid % 1000}-`,
+  // A 1 s heartbeat (grace 3 s) keeps the DOWN checks short; everything else is default.
+  daemonCommand: (h) => {
+    const d = defaultDaemonCommand(h);
+    return { ...d, argv: [...d.argv, '--heartbeat-period', '1000'] };
+  },
+});
+
+async function ts(host: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const r = await sb.execCapture(host, ['tsswarm', ...args], { timeoutMs: 30_000 });
+  return { code: r.code, out: r.stdout, err: r.stderr };
+}
+
+async function ok(host: string, ...args: string[]): Promise<string> {
+  const r = await ts(host, ...args);
+  if (r.code !== 0) throw new Error(`${host}: tsswarm ${args.join(' ')} failed (${r.code}): ${r.err}`);
+  return r.out;
+}
+
+interface NodeJson {
+  ID: string;
+  Version: number;
+  Spec: { Name: string; Role: string; Availability: string; Labels: Record<string, string> };
+  Status: { State: string };
+  ManagerStatus?: { Leader: boolean; Reachability: string };
+}
+
+async function nodes(host: string): Promise<NodeJson[]> {
+  return JSON.parse(await ok(host, 'node', 'ls', '--format', 'json')) as NodeJson[];
+}
+
+async function until<T>(what: string, f: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+const byName = (ns: NodeJson[], name: string): NodeJson | undefined => ns.find((n) => n.Spec.Name === name);
+const acked: string[] = [];
+
+async function label(host: string, target: string, key: string): Promise<void> {
+  await ok(host, 'node', 'update', '--label-add', `${key}=1`, target);
+  acked.push(key);
+}
+
+describe.skipIf(!canRun)('cluster on a sandbox: 3 managers, 2 workers', () => {
+  let names: string[] = [];
+  let mgrToken = '';
+  let workerToken = '';
+
+  beforeAll(async () => {
+    await sb.up({
+      managers: 3,
+      workers: 3,
+      bootstrap: async (s) => {
+        const hs = s.hosts();
+        await ok(hs[0]!.name, 'init', '--advertise-addr', hs[0]!.addr);
+        mgrToken = (await ok(hs[0]!.name, 'join-token', '-q', 'manager')).trim();
+        workerToken = (await ok(hs[0]!.name, 'join-token', '-q', 'worker')).trim();
+        // The last worker stays out: it is where bad tokens are tried.
+        for (const h of hs.slice(1, -1)) await ok(h.name, 'join', '--token', h.role === 'manager' ? mgrToken : workerToken, `${hs[0]!.addr}:${DAEMON_PORT}`);
+      },
+    });
+    names = sb.hosts().map((h) => h.name);
+  }, 120_000);
+
+  afterAll(async () => {
+    await sb.down();
+  }, 60_000);
+
+  it('every joined node becomes READY and the three managers have one leader', async () => {
+    const ns = await until('5 nodes READY with 3 managers', async () => {
+      const ns = await nodes(names[0]!);
+      return ns.length === 5 && ns.every((n) => n.Status.State === 'ready') && ns.filter((n) => n.ManagerStatus).length === 3 && ns;
+    });
+    expect(ns.filter((n) => n.ManagerStatus?.Leader)).toHaveLength(1);
+    expect(ns.filter((n) => n.Spec.Role === 'worker').map((n) => n.Spec.Name).sort()).toEqual([names[3], names[4]]);
+  }, 60_000);
+
+  it('a worker cannot list nodes', async () => {
+    const r = await ts(names[3]!, 'node', 'ls');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/not a swarm manager/);
+  }, 30_000);
+
+  it('a wrong token and a token pinning another CA are refused, and the node stays out', async () => {
+    const outsider = names[5]!;
+    const addr = `${sb.host(names[0]!).addr}:${DAEMON_PORT}`;
+    const wrongSecret = workerToken.replace(/-([0-9a-z]+)$/, (_m, s: string) => `-${s.split('').reverse().join('')}`);
+    const r1 = await ts(outsider, 'join', '--token', wrongSecret, addr);
+    expect(r1.code).toBe(1);
+    expect(r1.err).toMatch(/invalid join token/i);
+    const parts = workerToken.split('-');
+    parts[2] = parts[2]!.replace(/^./, (c) => (c === '0' ? '1' : '0'));
+    const r2 = await ts(outsider, 'join', '--token', parts.join('-'), addr);
+    expect(r2.code).toBe(1);
+    expect(r2.err).toMatch(/CA/);
+    expect((await nodes(names[0]!)).length).toBe(5);
+  }, 60_000);
+
+  it('drain, promote and demote work', async () => {
+    await ok(names[1]!, 'node', 'update', '--availability', 'drain', names[4]!);
+    expect(byName(await nodes(names[2]!), names[4]!)!.Spec.Availability).toBe('drain');
+    await ok(names[0]!, 'node', 'promote', names[3]!);
+    await until(`${names[3]} a reachable manager`, async () => byName(await nodes(names[0]!), names[3]!)?.ManagerStatus?.Reachability === 'reachable');
+    await until(`${names[3]} can list nodes`, async () => (await ts(names[3]!, 'node', 'ls')).code === 0);
+    await ok(names[0]!, 'node', 'demote', names[3]!);
+    await until(`${names[3]} a worker again`, async () => {
+      const n = byName(await nodes(names[0]!), names[3]!);
+      return n && !n.ManagerStatus && (await ts(names[3]!, 'node', 'ls')).code === 1;
+    });
+    await label(names[0]!, names[3]!, 'after-demote');
+  }, 90_000);
+
+  it('a stopped worker goes DOWN and comes back READY', async () => {
+    await sb.stop(names[4]!);
+    await until(`${names[4]} DOWN`, async () => byName(await nodes(names[0]!), names[4]!)?.Status.State === 'down');
+    await sb.start(names[4]!);
+    await until(`${names[4]} READY`, async () => byName(await nodes(names[0]!), names[4]!)?.Status.State === 'ready');
+  }, 90_000);
+
+  it('a manager cut off from the others cannot write; the majority can', async () => {
+    const ns = await nodes(names[0]!);
+    const leader = ns.find((n) => n.ManagerStatus?.Leader)!.Spec.Name;
+    const follower = names.slice(0, 3).find((n) => n !== leader)!;
+    const other = names.slice(0, 3).find((n) => n !== leader && n !== follower)!;
+    await sb.cut(follower);
+    try {
+      const t0 = Date.now();
+      const r = await ts(follower, 'node', 'update', '--label-add', 'cut=1', names[3]!);
+      expect(r.code).toBe(1);
+      expect(Date.now() - t0).toBeLessThan(25_000);
+      await label(other, names[3]!, 'during-cut');
+    } finally {
+      await sb.heal(follower);
+    }
+    await until(`${follower} back`, async () => (await ts(follower, 'node', 'ls')).code === 0);
+  }, 90_000);
+
+  it('after SIGKILL of the leader a new one is elected, the CLI keeps working through another manager, and the old leader rejoins', async () => {
+    const ns = await nodes(names[0]!);
+    const leader = ns.find((n) => n.ManagerStatus?.Leader)!.Spec.Name;
+    const survivor = names.slice(0, 3).find((n) => n !== leader)!;
+    await sb.stop(leader, { kill: true });
+    await until('a write through a surviving manager', async () => {
+      await label(survivor, names[3]!, 'after-failover');
+      return true;
+    });
+    const after = await nodes(survivor);
+    const newLeader = after.find((n) => n.ManagerStatus?.Leader)!.Spec.Name;
+    expect(newLeader).not.toBe(leader);
+    await until(`${leader} DOWN`, async () => byName(await nodes(survivor), leader)?.Status.State === 'down');
+    await sb.start(leader);
+    await until(`${leader} back, READY and reachable`, async () => {
+      const n = byName(await nodes(survivor), leader);
+      return n?.Status.State === 'ready' && n.ManagerStatus?.Reachability === 'reachable';
+    });
+    // It rejoined with its state: it serves the labels written while it was down.
+    await until('the restarted manager has every write', async () => {
+      const labels = byName(await nodes(leader), names[3]!)!.Spec.Labels;
+      return acked.every((k) => k in labels);
+    });
+  }, 120_000);
+
+  it('nothing acknowledged was lost, as seen from every manager', async () => {
+    for (const m of names.slice(0, 3)) {
+      const labels = byName(await nodes(m), names[3]!)!.Spec.Labels;
+      for (const k of acked) expect(labels, `${m} has ${k}`).toHaveProperty(k);
+    }
+  }, 60_000);
+});
