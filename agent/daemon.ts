@@ -10,7 +10,8 @@ import { dirname } from 'node:path';
 import type pino from 'pino';
 import { TsswarmError, UsageError } from '../lib/errors.js';
 import { callUnary, serverNoDelay, unary } from '../lib/grpc.js';
-import { createRegistry, serveMetrics, type MetricsServer } from '../lib/metrics.js';
+import { Gauge } from 'prom-client';
+import { createRegistry, type Registry, serveMetrics, type MetricsServer } from '../lib/metrics.js';
 import { MemoryCertificateProvider, channelCredentials, serverCredentials, untrustedChannelCredentials } from '../lib/tls.js';
 import { checkCAPin, createCSR, createRootCA, generateNodeKey, parseJoinToken, parseNodeCert, signNodeCSR } from '../manager/ca/index.js';
 import { newRaftId } from '../manager/consensus/index.js';
@@ -88,8 +89,10 @@ export class Daemon {
   async start(): Promise<void> {
     await this.serveLocal();
     if (this.o.metricsAddr) {
-      const reg = createRegistry({ prefix: 'tsswarm_' } as never);
+      const reg = createRegistry({ labels: { host: this.nodeName } });
+      this.registerMetrics(reg);
       this.metrics = await serveMetrics(reg, this.o.metricsAddr);
+      this.log.info({ addr: this.metrics.address }, 'serving Prometheus metrics at /metrics');
     }
     this.node = this.state.loadNode();
     const certs = this.state.loadCerts();
@@ -105,6 +108,37 @@ export class Daemon {
   private setTls(ca: string, cert?: string, key?: string): void {
     this.caPem = ca;
     this.tls.set(ca, cert, key);
+  }
+
+  /** Gauges read at scrape time from the live state, so they cannot drift from it. */
+  private registerMetrics(reg: Registry): void {
+    const m = (): Manager | null => this.manager;
+    const self = this;
+    new Gauge({ name: 'tsswarm_session_connected', help: '1 when the agent has a session with a manager', registers: [reg], collect() {
+      this.set(self.session?.connectedTo ? 1 : 0);
+    } });
+    new Gauge({ name: 'tsswarm_raft_is_leader', help: '1 when this manager is the Raft leader', registers: [reg], collect() {
+      this.set(m()?.consensus.isLeader ? 1 : 0);
+    } });
+    new Gauge({ name: 'tsswarm_raft_term', help: 'Current Raft term (managers)', registers: [reg], collect() {
+      const mm = m();
+      if (mm) this.set(mm.consensus.status().term);
+    } });
+    new Gauge({ name: 'tsswarm_raft_applied_index', help: 'Last Raft index applied to the store (managers)', registers: [reg], collect() {
+      const mm = m();
+      if (mm) this.set(mm.consensus.status().applied);
+    } });
+    new Gauge({ name: 'tsswarm_dispatcher_sessions', help: 'Agent sessions held by this manager (the leader holds them all)', registers: [reg], collect() {
+      this.set(m()?.dispatcher.sessionCount ?? 0);
+    } });
+    new Gauge({ name: 'tsswarm_nodes', help: 'Nodes in the store by state (managers)', labelNames: ['state'], registers: [reg], collect() {
+      this.reset();
+      const mm = m();
+      if (!mm) return;
+      const counts: Record<string, number> = { unknown: 0, down: 0, ready: 0, disconnected: 0 };
+      for (const n of mm.store.view((tx) => tx.nodes.list())) counts[['unknown', 'down', 'ready', 'disconnected'][n.status?.state ?? 0] ?? 'unknown']!++;
+      for (const [state, v] of Object.entries(counts)) this.set({ state }, v);
+    } });
   }
 
   // ------------------------------------------------------------ local API

@@ -70,6 +70,8 @@ export function defaultDaemonCommand(host: SandboxHost): DaemonLaunch {
       `${host.addr}:${DAEMON_PORT}`,
       '--advertise-addr',
       host.addr,
+      '--metrics-addr',
+      `${host.addr}:9323`,
     ],
   };
 }
