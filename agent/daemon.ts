@@ -156,7 +156,7 @@ export class Daemon {
       init: unary((req: InitRequest) => serial(() => this.init(req))),
       join: unary((req: JoinRequest) => serial(() => this.join(req))),
       leave: unary((req: { force: boolean }) => serial(() => this.leave(req.force))),
-      info: unary(async () => this.info()),
+      info: unary(async () => this.clusterInfo()),
     });
     const fwd = (method: string) => unary(async (req: unknown) => this.control(method, req));
     s.addService(ControlService, {
@@ -166,7 +166,7 @@ export class Daemon {
       removeNode: fwd('removeNode'),
       getJoinTokens: fwd('getJoinTokens'),
       rotateJoinToken: fwd('rotateJoinToken'),
-      info: unary(async () => this.info()),
+      info: unary(async () => this.clusterInfo()),
     });
     await new Promise<void>((res, rej) => s.bindAsync(`unix://${this.o.socketPath}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
     this.local = s;
@@ -226,6 +226,24 @@ export class Daemon {
       this.forwardClients.set(addr, c);
     }
     return callUnary(c, method, req, CALL_MS, `forwarding to the leader at ${addr}`);
+  }
+
+  /**
+   * info() with the cluster-wide part (managers' reachability, node count) from the leader when
+   * this manager follows: only the leader tracks the others' progress. Marked stale without one.
+   */
+  private async clusterInfo(): Promise<InfoResponse> {
+    const local = this.info();
+    const m = this.manager;
+    if (!m || m.consensus.isLeader) return local;
+    const leader = m.consensus.leaderAddr;
+    if (!leader) return { ...local, stale: true };
+    try {
+      const l = (await this.forward(leader, 'info', {})) as InfoResponse;
+      return { ...local, managers: l.managers, nodes: l.nodes, leaderNodeId: l.leaderNodeId, leaderAddr: l.leaderAddr };
+    } catch {
+      return { ...local, stale: true };
+    }
   }
 
   info(): InfoResponse {

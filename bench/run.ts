@@ -1,6 +1,7 @@
 // `npm run bench -- NAME`: runs one benchmark by name.
 const benches: Record<string, () => Promise<void>> = {
   raft: async () => (await import('./raft.js')).main(),
+  failover: async () => (await import('./failover.js')).main(),
 };
 
 const name = process.argv[2];

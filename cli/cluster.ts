@@ -172,6 +172,7 @@ const infoCommand = leaf({
     noArgs(positionals, path);
     const format = oneOf('--format', flags.format ?? 'text', ['text', 'json']);
     const i = await daemonApi<InfoResponse>('info');
+    staleNote(io, i.stale);
     if (format === 'json') {
       json(io, i);
       return 0;
