@@ -97,13 +97,21 @@ describe.skipIf(!canRun)('cluster on a sandbox: 3 managers, 2 workers', () => {
   }, 60_000);
 
   it('every joined node becomes READY and the three managers have one leader', async () => {
-    const ns = await until('5 nodes READY with 3 managers', async () => {
-      const ns = await nodes(names[0]!);
-      return ns.length === 5 && ns.every((n) => n.Status.State === 'ready') && ns.filter((n) => n.ManagerStatus).length === 3 && ns;
+    let seen: NodeJson[] = [];
+    const ns = await until(
+      '5 nodes READY with 3 managers',
+      async () => {
+        const ns = await nodes(names[0]!);
+        seen = ns;
+        return ns.length === 5 && ns.every((n) => n.Status.State === 'ready') && ns.filter((n) => n.ManagerStatus).length === 3 && ns;
+      },
+      90_000,
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}; last seen: ${JSON.stringify(seen.map((n) => [n.Spec.Name, n.Status.State, n.ManagerStatus?.Reachability ?? '-']))}`);
     });
     expect(ns.filter((n) => n.ManagerStatus?.Leader)).toHaveLength(1);
     expect(ns.filter((n) => n.Spec.Role === 'worker').map((n) => n.Spec.Name).sort()).toEqual([names[3], names[4]]);
-  }, 60_000);
+  }, 120_000);
 
   it('a worker cannot list nodes', async () => {
     const r = await ts(names[3]!, 'node', 'ls');

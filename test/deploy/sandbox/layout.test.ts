@@ -83,6 +83,8 @@ describe('sandbox layout', () => {
       '10.77.0.11:4242',
       '--advertise-addr',
       '10.77.0.11',
+      '--metrics-addr',
+      '10.77.0.11:9323',
     ]);
     expect(tsswarmBin).toMatch(/\/bin\/tsswarm\.mjs$/);
   });
