@@ -276,8 +276,8 @@ export class Daemon {
   // ------------------------------------------------------------ init / join / leave
 
   private async init(req: InitRequest): Promise<InitResponse> {
+    if (req.forceNewCluster) return this.forceNewCluster();
     if (this.node) throw new TsswarmError('FAILED_PRECONDITION', 'This node is already part of a cluster. Use `tsswarm leave` to leave it first');
-    if (req.forceNewCluster) throw new TsswarmError('UNIMPLEMENTED', '--force-new-cluster is not available yet in this version');
     const advertise = req.advertiseAddr ? withPort(req.advertiseAddr, DEFAULT_PORT) : this.advertiseAddr;
     const now = Date.now();
     const clusterId = newNodeId();
@@ -294,6 +294,21 @@ export class Daemon {
     const t = await this.waitFor('the new cluster to elect its first leader', async () => (this.manager?.cluster() ? this.manager.joinTokens() : null));
     this.log.info({ cluster: clusterId, node: nodeId, addr: advertise }, 'cluster initialised');
     return { nodeId, clusterId, workerToken: t.worker, managerToken: t.manager, addr: advertise };
+  }
+
+  /** `init --force-new-cluster`: this manager alone becomes the cluster, keeping the state it had committed. */
+  private async forceNewCluster(): Promise<InitResponse> {
+    const node = this.node;
+    if (!node || node.role !== 'manager' || !node.raftId || !existsSync(this.state.raftDir)) {
+      throw new TsswarmError('FAILED_PRECONDITION', '--force-new-cluster needs a node that was a manager of a cluster and still has its state directory');
+    }
+    this.log.warn('forcing a new cluster from this manager\'s state');
+    this.session?.stop();
+    this.session = null;
+    await this.stopManager();
+    await this.startNodeServices(undefined, true);
+    const t = await this.waitFor('this manager to lead the new cluster', async () => (this.manager?.consensus.isLeader ? this.manager.joinTokens() : null));
+    return { nodeId: node.nodeId, clusterId: node.clusterId, workerToken: t.worker, managerToken: t.manager, addr: node.advertiseAddr };
   }
 
   private async join(req: JoinRequest): Promise<JoinResponse> {
@@ -366,9 +381,9 @@ export class Daemon {
     return new Ctor(addr, creds);
   }
 
-  private async startNodeServices(bootstrap?: Parameters<typeof Manager.start>[0]['bootstrap']): Promise<void> {
+  private async startNodeServices(bootstrap?: Parameters<typeof Manager.start>[0]['bootstrap'], forceNewCluster = false): Promise<void> {
     const node = this.node!;
-    if (node.role === 'manager') await this.startManager(bootstrap);
+    if (node.role === 'manager') await this.startManager(bootstrap, forceNewCluster);
     this.session = new AgentSession({
       nodeId: node.nodeId,
       addr: node.advertiseAddr,
@@ -428,7 +443,7 @@ export class Daemon {
     return this.roleChange;
   }
 
-  private async startManager(bootstrap?: Parameters<typeof Manager.start>[0]['bootstrap']): Promise<void> {
+  private async startManager(bootstrap?: Parameters<typeof Manager.start>[0]['bootstrap'], forceNewCluster = false): Promise<void> {
     const node = this.node!;
     if (!this.nodeServer) {
       const s = new grpc.Server({ 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_permit_without_calls': 1 } as grpc.ServerOptions);
@@ -458,6 +473,7 @@ export class Daemon {
       credentials: { server: serverCredentials(this.tls), client: channelCredentials(this.tls) },
       logger: this.o.logger.child({ node: node.nodeId }),
       bootstrap,
+      forceNewCluster,
       members: members?.map((m) => ({ raftId: m.raftId, nodeId: m.nodeId, addr: m.addr })),
       heartbeatPeriodMs: this.o.heartbeatPeriodMs,
       version: this.o.version,

@@ -54,6 +54,8 @@ export interface ManagerOptions {
   bootstrap?: ManagerBootstrap;
   /** A joining manager: the members the leader told us of. */
   members?: MemberRecord[];
+  /** Disaster recovery: restart as a one-manager cluster keeping the committed state. */
+  forceNewCluster?: boolean;
   heartbeatPeriodMs?: number;
   version: string;
   /** The cluster's CA certificate as this node knows it. */
@@ -132,6 +134,7 @@ export class Manager {
       logger: o.logger,
       bootstrap: !!o.bootstrap,
       members: o.members,
+      forceNewCluster: o.forceNewCluster,
     });
     self = new Manager(o, store, consensus);
     const m = self;

@@ -11,7 +11,9 @@ import { RaftError } from '../raft/errors.js';
 import { RaftNode, type StateMachine } from '../raft/node.js';
 import { StateType } from '../raft/raft.js';
 import { DiskStorage, realVfs } from '../raft/storage/index.js';
+import { forceNewCluster } from '../raft/recovery.js';
 import { GrpcTransport, type RaftCall } from '../raft/transport/index.js';
+import { rename } from 'node:fs/promises';
 import { decodeMember, encodeMember, type MemberRecord, decodeState, encodeState, ENTRY_MEMBER, ENTRY_STORE } from './format.js';
 
 export interface ConsensusOptions {
@@ -35,6 +37,8 @@ export interface ConsensusOptions {
   bootstrap?: boolean;
   /** Known members at first start of a joining manager (from the join answer). */
   members?: MemberRecord[];
+  /** Rewrite this member's state as a one-manager cluster keeping its committed state (quorum lost for good). */
+  forceNewCluster?: boolean;
   tickMs?: number;
   electionTick?: number;
   snapshotEntries?: number;
@@ -68,29 +72,10 @@ export class Consensus {
 
   static async open(o: ConsensusOptions): Promise<Consensus> {
     const log = o.logger.child({ component: 'raft' });
-    const { storage, state } = await DiskStorage.open(realVfs, o.dir, { logger: log });
     const members = new Map<string, MemberRecord>();
     for (const m of o.members ?? []) members.set(m.raftId, m);
     members.set(o.raftId, { raftId: o.raftId, nodeId: o.nodeId, addr: o.advertiseAddr });
     let self: Consensus | undefined;
-    const transport = new GrpcTransport(
-      {
-        id: o.raftId,
-        cluster: o.clusterId,
-        listen: o.advertiseAddr,
-        server: o.server,
-        credentials: o.credentials,
-        channelOptions: o.channelOptions,
-        authorize: o.authorize,
-        logger: log,
-      },
-      {
-        onMessage: (m) => self?.node.step(m),
-        onUnreachable: (peer) => self?.node.reportUnreachable(peer),
-        onSnapshotStatus: (peer, ok) => self?.node.reportSnapshot(peer, ok),
-      },
-    );
-    await transport.start();
     const wrapper: StateMachine = {
       apply: async (data, index) => {
         if (data.length === 0) return;
@@ -110,6 +95,40 @@ export class Consensus {
         self?.syncPeers();
       },
     };
+    if (o.forceNewCluster) {
+      const r = await forceNewCluster(realVfs, o.dir, o.raftId, wrapper, {
+        rename: (from, to) => rename(from, to),
+        onConfChange: (cc) => {
+          if (cc.context.length === 0) return;
+          try {
+            const m = decodeMember(cc.context);
+            if (m.raftId && m.raftId !== o.raftId) members.set(m.raftId, m);
+          } catch {
+            // not a member record
+          }
+        },
+      });
+      log.warn({ index: r.index, backup: r.backupDir }, 'forced a new one-manager cluster from this manager\'s state; the old raft state is kept in the backup directory');
+    }
+    const { storage, state } = await DiskStorage.open(realVfs, o.dir, { logger: log });
+    const transport = new GrpcTransport(
+      {
+        id: o.raftId,
+        cluster: o.clusterId,
+        listen: o.advertiseAddr,
+        server: o.server,
+        credentials: o.credentials,
+        channelOptions: o.channelOptions,
+        authorize: o.authorize,
+        logger: log,
+      },
+      {
+        onMessage: (m) => self?.node.step(m),
+        onUnreachable: (peer) => self?.node.reportUnreachable(peer),
+        onSnapshotStatus: (peer, ok) => self?.node.reportSnapshot(peer, ok),
+      },
+    );
+    await transport.start();
     const node = await RaftNode.open({
       id: o.raftId,
       loaded: state,
@@ -141,7 +160,7 @@ export class Consensus {
     const c = self;
     self.ticker = setInterval(() => c.node.tick(), o.tickMs ?? 100);
     self.promoter = setInterval(() => void c.promoteCaughtUpLearners(), 500);
-    if (o.bootstrap) {
+    if (o.bootstrap || o.forceNewCluster) {
       // One voter: no need to wait an election timeout.
       node.campaign();
     }

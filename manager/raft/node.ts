@@ -89,7 +89,9 @@ type Input =
   | { kind: 'unreachable'; id: string }
   | { kind: 'snapStatus'; id: string; ok: boolean };
 
-const HEADER = 12; // 8-byte nonce + 4-byte sequence, prefixed to every proposal's data
+/** 8-byte nonce + 4-byte sequence, prefixed to every proposal's data (and to a proposed conf change's context). */
+export const PROPOSAL_HEADER = 12;
+const HEADER = PROPOSAL_HEADER;
 
 export interface NodeStats {
   readies: number;

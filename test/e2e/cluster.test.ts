@@ -204,4 +204,26 @@ describe.skipIf(!canRun)('cluster on a sandbox: 3 managers, 2 workers', () => {
       for (const k of acked) expect(labels, `${m} has ${k}`).toHaveProperty(k);
     }
   }, 60_000);
+
+  it('with two of three managers gone, writes are refused saying quorum is lost; init --force-new-cluster on the survivor recovers with its state', async () => {
+    const [keep, ...gone] = names.slice(0, 3) as [string, string, string];
+    for (const g of gone) await sb.stop(g, { kill: true });
+    const r = await until('a write refused for lost quorum', async () => {
+      const r = await ts(keep, 'node', 'update', '--label-add', 'noquorum=1', names[3]!);
+      return r.code !== 0 && /quorum/i.test(r.err) && r;
+    });
+    expect(r.err).toMatch(/force-new-cluster/);
+    // Still readable, marked as possibly stale.
+    const read = await ts(keep, 'node', 'ls');
+    expect(read.code).toBe(0);
+    await ok(keep, 'init', '--force-new-cluster');
+    await until('a write on the recovered cluster', async () => {
+      await label(keep, names[3]!, 'after-force');
+      return true;
+    });
+    const labels = byName(await nodes(keep), names[3]!)!.Spec.Labels;
+    for (const k of acked) expect(labels).toHaveProperty(k);
+    const info = JSON.parse(await ok(keep, 'info', '--format', 'json')) as { managers: unknown[] };
+    expect(info.managers).toHaveLength(1);
+  }, 120_000);
 });
