@@ -13,7 +13,7 @@ import { callUnary, serverNoDelay, unary } from '../lib/grpc.js';
 import { Gauge } from 'prom-client';
 import { createRegistry, type Registry, serveMetrics, type MetricsServer } from '../lib/metrics.js';
 import { MemoryCertificateProvider, channelCredentials, serverCredentials, untrustedChannelCredentials } from '../lib/tls.js';
-import { checkCAPin, createCSR, createRootCA, generateNodeKey, parseJoinToken, parseNodeCert, signNodeCSR } from '../manager/ca/index.js';
+import { checkCAPin, createCSR, createRootCA, generateNodeKey, needsRenewal, parseJoinToken, parseNodeCert, signNodeCSR } from '../manager/ca/index.js';
 import { newRaftId } from '../manager/consensus/index.js';
 import { Manager, newNodeId } from '../manager/manager.js';
 import {
@@ -403,6 +403,43 @@ export class Daemon {
       },
     });
     this.session.start();
+    this.scheduleRenewal();
+  }
+
+  /** A new key and certificate from the managers (same node id; the role is what the managers want now). */
+  private async renewCertificate(): Promise<IssueNodeCertificateResponse> {
+    const node = this.node!;
+    const key = generateNodeKey();
+    const csr = createCSR(key.privateKeyPem, { nodeId: node.nodeId });
+    const addr = this.session?.connectedTo || node.managerAddrs[0]!;
+    const issued = await callUnary<object, IssueNodeCertificateResponse>(
+      this.client(NodeCAService, 'NodeCA', addr, channelCredentials(this.tls)),
+      'issueNodeCertificate',
+      { token: '', csrPem: csr, hostname: this.nodeName, addr: node.advertiseAddr, nodeId: node.nodeId },
+      CALL_MS,
+      'renewing the certificate',
+    );
+    this.state.saveCerts({ caPem: issued.caCertPem, certPem: issued.certPem, keyPem: key.privateKeyPem });
+    this.setTls(issued.caCertPem, issued.certPem, key.privateKeyPem);
+    return issued;
+  }
+
+  /** Renews the certificate once less than a third of its validity is left (jittered), as Swarm does. */
+  private renewTimer: NodeJS.Timeout | null = null;
+  private scheduleRenewal(): void {
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.renewTimer = setInterval(() => {
+      const certs = this.state.loadCerts();
+      if (!certs || !this.node || this.roleChange) return;
+      const info = parseNodeCert(certs.certPem);
+      if (!needsRenewal(info, Date.now())) return;
+      this.log.info({ expiry: info.notAfter.toISOString() }, 'renewing the node certificate before it expires');
+      this.renewCertificate().then(
+        () => this.session?.restart(),
+        (err: unknown) => this.log.warn({ err }, 'certificate renewal failed; will retry'),
+      );
+    }, 60_000);
+    this.renewTimer.unref();
   }
 
   private roleChange: Promise<void> | null = null;
@@ -410,19 +447,8 @@ export class Daemon {
     this.roleChange ??= (async () => {
       const node = this.node!;
       this.log.info({ from: node.role, to: want }, 'the managers changed this node\'s role: renewing its certificate');
-      const key = generateNodeKey();
-      const csr = createCSR(key.privateKeyPem, { nodeId: node.nodeId });
-      const addr = this.session?.connectedTo || node.managerAddrs[0]!;
-      const issued = await callUnary<object, IssueNodeCertificateResponse>(
-        this.client(NodeCAService, 'NodeCA', addr, channelCredentials(this.tls)),
-        'issueNodeCertificate',
-        { token: '', csrPem: csr, hostname: this.nodeName, addr: node.advertiseAddr, nodeId: node.nodeId },
-        CALL_MS,
-        'renewing the certificate',
-      );
+      const issued = await this.renewCertificate();
       if (issued.role !== want) return;
-      this.state.saveCerts({ caPem: issued.caCertPem, certPem: issued.certPem, keyPem: key.privateKeyPem });
-      this.setTls(issued.caCertPem, issued.certPem, key.privateKeyPem);
       node.role = want;
       if (want === 'manager') {
         node.raftId = undefined;
@@ -509,6 +535,8 @@ export class Daemon {
   }
 
   private async stopNodeServices(): Promise<void> {
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.renewTimer = null;
     this.session?.stop();
     this.session = null;
     await this.stopManager();

@@ -91,7 +91,7 @@ export class AgentSession {
         this.o.onAssignments?.(m);
       }
     });
-    const fail = (why: string): void => {
+    const fail = (why: string, code?: number): void => {
       if (this.stream !== stream) return;
       this.stream = null;
       this.connectedTo = '';
@@ -104,10 +104,11 @@ export class AgentSession {
         this.backoffMs = 0;
       }
       if (welcomed) this.o.logger.warn({ manager: addr, why }, 'session with the managers lost; trying another manager');
+      else if (code === grpc.status.PERMISSION_DENIED || code === grpc.status.UNAUTHENTICATED) this.o.logger.warn({ manager: addr, why }, 'the managers refused this node');
       else this.o.logger.debug({ manager: addr, why }, 'session refused');
       this.scheduleRetry(why);
     };
-    stream.on('error', (e: grpc.ServiceError) => fail(e.details || e.message));
+    stream.on('error', (e: grpc.ServiceError) => fail(e.details || e.message, e.code));
     stream.on('end', () => fail('the manager ended the session'));
     stream.write({ hello: { description: this.o.description, addr: this.o.addr } } as AgentMessage);
   }

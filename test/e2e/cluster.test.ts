@@ -205,6 +205,23 @@ describe.skipIf(!canRun)('cluster on a sandbox: 3 managers, 2 workers', () => {
     }
   }, 60_000);
 
+  it('node rm revokes: the removed node\'s certificate is refused from then on', async () => {
+    const victim = names[4]!;
+    await sb.stop(victim);
+    await until(`${victim} DOWN`, async () => byName(await nodes(names[0]!), victim)?.Status.State === 'down');
+    const refused = await ts(names[0]!, 'node', 'rm', names[3]!);
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/not down/);
+    await ok(names[0]!, 'node', 'rm', victim);
+    await sb.start(victim);
+    // Its daemon comes back with its old certificate: every session is refused, and it stays out.
+    await until(`${victim} refused for its revoked certificate`, async () => {
+      const r = await sb.execCapture(victim, ['sh', '-c', `grep -c revoked ${sb.host(victim).logFile} || true`]);
+      return Number(r.stdout.trim()) > 0;
+    });
+    expect(byName(await nodes(names[0]!), victim)).toBeUndefined();
+  }, 90_000);
+
   it('with two of three managers gone, writes are refused saying quorum is lost; init --force-new-cluster on the survivor recovers with its state', async () => {
     const [keep, ...gone] = names.slice(0, 3) as [string, string, string];
     for (const g of gone) await sb.stop(g, { kill: true });
