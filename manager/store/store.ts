@@ -30,6 +30,57 @@ type ObjOf<T extends TableName> = (typeof tables)[T] extends Codec<infer O> ? O 
 /** Tables whose objects' spec.name is unique. */
 const uniqueNames: ReadonlySet<TableName> = new Set(['nodes', 'services', 'networks', 'secrets', 'configs']);
 
+type KeyFn = (o: Obj) => string | undefined;
+const byName: KeyFn = (o) => o.spec?.name || undefined;
+/** Secondary indexes per table: index name → the key an object is found under. */
+const indexDefs: Record<TableName, Record<string, KeyFn>> = {
+  cluster: {},
+  nodes: { name: byName },
+  services: { name: byName },
+  networks: { name: byName },
+  secrets: { name: byName },
+  configs: { name: byName },
+  tasks: {
+    service: (o) => (o as Task).serviceId || undefined,
+    node: (o) => (o as Task).nodeId || undefined,
+    desiredState: (o) => String((o as Task).desiredState),
+    slot: (o) => ((o as Task).serviceId ? `${(o as Task).serviceId}/${(o as Task).slot}` : undefined),
+  },
+};
+
+/** index name → key → ids, kept in step with one table's rows. */
+class Indexes {
+  private readonly maps = new Map<string, Map<string, Set<string>>>();
+  constructor(private readonly defs: Record<string, KeyFn>) {
+    for (const name of Object.keys(defs)) this.maps.set(name, new Map());
+  }
+  add(o: Obj): void {
+    for (const [name, fn] of Object.entries(this.defs)) {
+      const k = fn(o);
+      if (k === undefined) continue;
+      const m = this.maps.get(name)!;
+      let set = m.get(k);
+      if (!set) m.set(k, (set = new Set()));
+      set.add(o.meta!.id);
+    }
+  }
+  remove(o: Obj): void {
+    for (const [name, fn] of Object.entries(this.defs)) {
+      const k = fn(o);
+      if (k === undefined) continue;
+      const m = this.maps.get(name)!;
+      const set = m.get(k);
+      set?.delete(o.meta!.id);
+      if (set?.size === 0) m.delete(k);
+    }
+  }
+  ids(name: string, key: string): string[] {
+    const m = this.maps.get(name);
+    if (!m) throw new TsswarmError('INVALID_ARGUMENT', `no index "${name}" on this table (indexes: ${[...this.maps.keys()].join(', ') || 'none'})`);
+    return [...(m.get(key) ?? [])];
+  }
+}
+
 export interface Proposer {
   /** Replicates `data`; resolves with its log index once applied on this member. */
   propose(data: Uint8Array): Promise<number>;
@@ -57,16 +108,22 @@ function normalize<T>(codec: Codec<T>, bytes: Uint8Array): T {
 
 /** Read access to one table. */
 export class TableView<O extends Obj> {
-  constructor(private readonly rows: Map<string, O>) {}
+  constructor(
+    private readonly rows: Map<string, O>,
+    private readonly idx: Indexes,
+  ) {}
   get(id: string): O | undefined {
     return this.rows.get(id);
   }
   list(): O[] {
     return [...this.rows.values()];
   }
+  /** Objects under `key` in a secondary index (tasks: service, node, desiredState, slot "service/slot"). */
+  by(index: string, key: string): O[] {
+    return this.idx.ids(index, key).map((id) => this.rows.get(id)!);
+  }
   byName(name: string): O | undefined {
-    for (const o of this.rows.values()) if (o.spec?.name === name) return o;
-    return undefined;
+    return this.by('name', name)[0];
   }
   find(pred: (o: O) => boolean): O[] {
     return this.list().filter(pred);
@@ -88,6 +145,9 @@ export class TableWriter<O extends Obj> {
   }
   list(): O[] {
     return this.view.list();
+  }
+  by(index: string, key: string): O[] {
+    return this.view.by(index, key);
   }
   byName(name: string): O | undefined {
     return this.view.byName(name);
@@ -117,12 +177,20 @@ type Result = { ok: true } | { ok: false; error: TsswarmError };
 
 export class MemoryStore {
   private data = new Map<TableName, Map<string, Obj>>();
+  private idx = new Map<TableName, Indexes>();
   private readonly waiting = new Map<string, Result>();
   private readonly watchers = new Set<(events: ChangeEvent[]) => void>();
   appliedIndex = 0;
 
   constructor(private readonly proposer: Proposer) {
-    for (const t of Object.keys(tables) as TableName[]) this.data.set(t, new Map());
+    this.reset();
+  }
+
+  private reset(): void {
+    for (const t of Object.keys(tables) as TableName[]) {
+      this.data.set(t, new Map());
+      this.idx.set(t, new Indexes(indexDefs[t]));
+    }
   }
 
   private rows(t: TableName): Map<string, Obj> {
@@ -131,7 +199,7 @@ export class MemoryStore {
 
   private readTx(): ReadTx {
     const out: Partial<Record<TableName, TableView<Obj>>> = {};
-    for (const t of Object.keys(tables) as TableName[]) out[t] = new TableView(this.rows(t));
+    for (const t of Object.keys(tables) as TableName[]) out[t] = new TableView(this.rows(t), this.idx.get(t)!);
     return out as unknown as ReadTx;
   }
 
@@ -204,7 +272,7 @@ export class MemoryStore {
         const name = o.spec?.name;
         if (name) {
           const key = `${table}/${name}`;
-          const holder = names.get(key) ?? [...this.rows(table).values()].find((x) => x.spec?.name === name)?.meta?.id;
+          const holder = names.get(key) ?? this.idx.get(table)!.ids('name', name)[0];
           if (holder && holder !== a.id) return { ok: false, error: new TsswarmError('ALREADY_EXISTS', `${table}: the name "${name}" is already in use; choose another name`) };
           names.set(key, a.id);
         }
@@ -221,6 +289,7 @@ export class MemoryStore {
       if (a.kind === Kind.DELETE) {
         const old = rows.get(a.id)!;
         rows.delete(a.id);
+        this.idx.get(table)!.remove(old);
         events.push({ kind: 'delete', table, object: old, index });
         continue;
       }
@@ -230,7 +299,9 @@ export class MemoryStore {
       // Versions and times are set here, from the log, so every replica stores the same bytes.
       o.meta = { id: a.id, version: index, createdAt: old?.meta?.createdAt || o.meta?.createdAt || 0, updatedAt: o.meta?.updatedAt || 0 };
       const stored = normalize(codec, codec.encode(o));
+      if (old) this.idx.get(table)!.remove(old);
       rows.set(a.id, stored);
+      this.idx.get(table)!.add(stored);
       events.push({ kind: a.kind === Kind.CREATE ? 'create' : 'update', table, object: stored, index });
     }
     return events;
@@ -246,7 +317,7 @@ export class MemoryStore {
   }
 
   restore(data: Uint8Array, index: number): void {
-    for (const t of Object.keys(tables) as TableName[]) this.data.set(t, new Map());
+    this.reset();
     this.appliedIndex = index;
     if (data.length === 0) return;
     for (const st of StoreSnapshot.decode(data).tables) {
@@ -256,6 +327,7 @@ export class MemoryStore {
       for (const b of st.objects) {
         const o = normalize(codec, b);
         this.rows(table).set(o.meta!.id, o);
+        this.idx.get(table)!.add(o);
       }
     }
   }

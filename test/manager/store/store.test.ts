@@ -3,7 +3,7 @@
 // identical, watchers see committed changes in order, snapshots round-trip.
 import { describe, expect, it } from 'vitest';
 import { LocalProposer, MemoryStore } from '../../../manager/store/index.js';
-import { Meta, Node, NodeSpec, NodeRole } from '../../../proto/gen/objects.js';
+import { Meta, Node, NodeRole, NodeSpec, Task, TaskState } from '../../../proto/gen/objects.js';
 
 function newStore(): MemoryStore {
   const p = new LocalProposer();
@@ -102,5 +102,32 @@ describe('store', () => {
     stop();
     await s.update((tx) => tx.nodes.create(node('c', 'h3')));
     expect(seen).toEqual(['create:a', 'delete:a']);
+  });
+
+  it('task indexes by service, node, desired state and slot follow creates, updates and deletes, and survive a snapshot', async () => {
+    const s = newStore();
+    const task = (id: string, svc: string, node: string, slot: number): Task =>
+      Task.create({ meta: Meta.create({ id }), serviceId: svc, nodeId: node, slot, desiredState: TaskState.RUNNING });
+    await s.update((tx) => {
+      tx.tasks.create(task('t1', 's1', 'n1', 1));
+      tx.tasks.create(task('t2', 's1', 'n2', 2));
+      tx.tasks.create(task('t3', 's2', 'n1', 1));
+    });
+    const ids = (f: (tx: Parameters<Parameters<MemoryStore['view']>[0]>[0]) => Task[]): string[] => s.view((tx) => f(tx).map((t) => t.meta!.id).sort());
+    expect(ids((tx) => tx.tasks.by('service', 's1'))).toEqual(['t1', 't2']);
+    expect(ids((tx) => tx.tasks.by('node', 'n1'))).toEqual(['t1', 't3']);
+    expect(ids((tx) => tx.tasks.by('slot', 's1/2'))).toEqual(['t2']);
+    const t2 = s.view((tx) => tx.tasks.get('t2'))!;
+    await s.update((tx) => tx.tasks.update(Task.create({ ...t2, nodeId: 'n1', desiredState: TaskState.SHUTDOWN })));
+    expect(ids((tx) => tx.tasks.by('node', 'n1'))).toEqual(['t1', 't2', 't3']);
+    expect(ids((tx) => tx.tasks.by('node', 'n2'))).toEqual([]);
+    expect(ids((tx) => tx.tasks.by('desiredState', String(TaskState.SHUTDOWN)))).toEqual(['t2']);
+    const t1 = s.view((tx) => tx.tasks.get('t1'))!;
+    await s.update((tx) => tx.tasks.delete('t1', t1.meta!.version));
+    expect(ids((tx) => tx.tasks.by('service', 's1'))).toEqual(['t2']);
+    const r = newStore();
+    r.restore(s.snapshot(), 9);
+    expect(r.view((tx) => tx.tasks.by('node', 'n1').map((t) => t.meta!.id).sort())).toEqual(['t2', 't3']);
+    expect(() => s.view((tx) => tx.tasks.by('nope', 'x'))).toThrow(/no index "nope"/);
   });
 });
