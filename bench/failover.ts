@@ -83,15 +83,8 @@ export async function main(): Promise<void> {
   process.stderr.write('failover: 3 managers, SIGKILL of the leader\'s daemon; default settings\n');
   await tsswarmFailover(report);
   if (process.env.BENCH_SYSTEMS?.split(',').includes('swarm') ?? true) {
-    // The Swarm side lives in its own module (it drives dockerds through a shell recipe).
-    const swarmModule = './failover-swarm.js';
-    try {
-      const { swarmFailover } = (await import(swarmModule)) as { swarmFailover: (r: Report) => Promise<void> };
-      await swarmFailover(report);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ERR_MODULE_NOT_FOUND') throw e;
-      report.error('swarm', 'm3', 'bench/failover-swarm.ts is missing from this checkout');
-    }
+    const { swarmFailover } = await import('./failover-swarm.js');
+    await swarmFailover(report);
   }
   report.table();
   const get = (s: string, m: string): number | undefined => report.figures.find((f) => f.system === s && f.metric === m)?.value;
