@@ -15,7 +15,7 @@ import { createRegistry, type Registry, serveMetrics, type MetricsServer } from 
 import { MemoryCertificateProvider, channelCredentials, serverCredentials, untrustedChannelCredentials } from '../lib/tls.js';
 import { checkCAPin, createCSR, createRootCA, generateNodeKey, needsRenewal, parseJoinToken, parseNodeCert, signNodeCSR } from '../manager/ca/index.js';
 import { newRaftId } from '../manager/consensus/index.js';
-import { Manager, newNodeId } from '../manager/manager.js';
+import { Manager, certValidity, newNodeId } from '../manager/manager.js';
 import {
   ControlService,
   DaemonService,
@@ -284,13 +284,15 @@ export class Daemon {
     const nodeId = newNodeId();
     const ca = createRootCA({ commonName: `tsswarm-root-ca-${clusterId.slice(0, 8)}`, now });
     const key = generateNodeKey();
-    const cert = signNodeCSR(ca, createCSR(key.privateKeyPem, { nodeId }), { nodeId, role: 'manager', clusterId, now });
+    const validity = Number(req.certExpiryMs) || 0;
+    if (validity !== 0 && validity < 10_000) throw UsageError.invalid('--cert-expiry', 'at least 10s', `${validity}ms`);
+    const cert = signNodeCSR(ca, createCSR(key.privateKeyPem, { nodeId }), { nodeId, role: 'manager', clusterId, now, ...certValidity(validity) });
     const info = parseNodeCert(cert);
     this.state.saveCerts({ caPem: ca.certPem, certPem: cert, keyPem: key.privateKeyPem });
     this.setTls(ca.certPem, cert, key.privateKeyPem);
     this.node = { nodeId, clusterId, role: 'manager', managerAddrs: [advertise], listenAddr: this.listenAddr, advertiseAddr: advertise, raftId: newRaftId() };
     this.state.saveNode(this.node);
-    await this.startNodeServices({ clusterId, caCertPem: ca.certPem, caKeyPem: ca.keyPem, hostname: this.nodeName, certSerial: info.serial, certExpiryMs: info.notAfter.getTime() });
+    await this.startNodeServices({ clusterId, caCertPem: ca.certPem, caKeyPem: ca.keyPem, hostname: this.nodeName, certSerial: info.serial, certExpiryMs: info.notAfter.getTime(), nodeCertValidityMs: validity });
     const t = await this.waitFor('the new cluster to elect its first leader', async () => (this.manager?.cluster() ? this.manager.joinTokens() : null));
     this.log.info({ cluster: clusterId, node: nodeId, addr: advertise }, 'cluster initialised');
     return { nodeId, clusterId, workerToken: t.worker, managerToken: t.manager, addr: advertise };
@@ -428,6 +430,10 @@ export class Daemon {
   private renewTimer: NodeJS.Timeout | null = null;
   private scheduleRenewal(): void {
     if (this.renewTimer) clearInterval(this.renewTimer);
+    const certs0 = this.state.loadCerts();
+    const c0 = certs0 ? parseNodeCert(certs0.certPem) : null;
+    // Look at least ten times per validity period (once a minute for the usual 90 days).
+    const every = c0 ? Math.max(1000, Math.min(60_000, Math.floor((c0.notAfter.getTime() - c0.notBefore.getTime()) / 10))) : 60_000;
     this.renewTimer = setInterval(() => {
       const certs = this.state.loadCerts();
       if (!certs || !this.node || this.roleChange) return;
@@ -435,10 +441,13 @@ export class Daemon {
       if (!needsRenewal(info, Date.now())) return;
       this.log.info({ expiry: info.notAfter.toISOString() }, 'renewing the node certificate before it expires');
       this.renewCertificate().then(
-        () => this.session?.restart(),
+        () => {
+          this.session?.restart();
+          this.scheduleRenewal();
+        },
         (err: unknown) => this.log.warn({ err }, 'certificate renewal failed; will retry'),
       );
-    }, 60_000);
+    }, every);
     this.renewTimer.unref();
   }
 

@@ -93,6 +93,14 @@ const daemonCommand = leaf({
   },
 });
 
+/** "90s", "15m", "2160h", "90d" → milliseconds. */
+export function parseDuration(field: string, v: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/.exec(v.trim());
+  if (!m) throw UsageError.invalid(field, 'a duration such as 90s, 15m, 2160h or 90d', v);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as 'ms' | 's' | 'm' | 'h' | 'd'];
+  return Math.round(Number(m[1]) * unit);
+}
+
 function joinCommandLine(token: string, addr: string): string {
   return `    tsswarm join --token ${token} ${addr}`;
 }
@@ -103,10 +111,12 @@ const initCommand = leaf({
   flags: {
     'advertise-addr': { type: 'string', valueName: 'HOST[:PORT]', description: 'Address other nodes reach this manager at' },
     'force-new-cluster': { type: 'boolean', description: 'Recover from a lost quorum, keeping this manager\'s state' },
+    'cert-expiry': { type: 'string', valueName: 'DURATION', description: 'Validity of node certificates, e.g. 2160h (default 90 days); nodes renew with a third left' },
   },
   async run({ flags, positionals, io, path }) {
     noArgs(positionals, path);
-    const r = await daemonApi<InitResponse>('init', { advertiseAddr: flags['advertise-addr'] ?? '', forceNewCluster: flags['force-new-cluster'] });
+    const certExpiryMs = flags['cert-expiry'] ? parseDuration('--cert-expiry', flags['cert-expiry']) : 0;
+    const r = await daemonApi<InitResponse>('init', { advertiseAddr: flags['advertise-addr'] ?? '', forceNewCluster: flags['force-new-cluster'], certExpiryMs });
     io.stdout.write(`Swarm initialized: current node (${r.nodeId}) is now a manager.\n\nTo add a worker to this cluster, run the following command:\n\n${joinCommandLine(r.workerToken, r.addr)}\n\nTo add a manager to this cluster, run 'tsswarm join-token manager' and follow the instructions.\n\n`);
     return 0;
   },

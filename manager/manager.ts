@@ -39,6 +39,8 @@ export interface ManagerBootstrap {
   hostname: string;
   certSerial: string;
   certExpiryMs: number;
+  /** Validity of node certificates (0: the CA's default, 90 days). */
+  nodeCertValidityMs: number;
 }
 
 export interface ManagerOptions {
@@ -64,6 +66,12 @@ export interface ManagerOptions {
 
 const READ_TIMEOUT_MS = 2000;
 export const DEFAULT_HEARTBEAT_MS = 5000;
+
+/** Validity options for a node certificate: short validities are backdated less, so renewal timing stays meaningful. */
+export function certValidity(validityMs: number): { validityMs?: number; backdateMs?: number } {
+  if (!validityMs) return {};
+  return { validityMs, backdateMs: Math.min(3_600_000, Math.floor(validityMs / 10)) };
+}
 
 export function newNodeId(): string {
   // 25 base-36 characters, like Swarm's ids.
@@ -167,6 +175,7 @@ export class Manager {
               rootCaKeyPem: b.caKeyPem,
               workerToken: makeJoinToken(b.caCertPem, 'worker'),
               managerToken: makeJoinToken(b.caCertPem, 'manager'),
+              nodeCertExpiryMs: b.nodeCertValidityMs,
             }),
           }),
         );
@@ -417,7 +426,7 @@ export class Manager {
       role = roleForToken(req.token, { workerToken: spec.workerToken, managerToken: spec.managerToken });
       nodeId = newNodeId();
     }
-    const cert = signNodeCSR(ca, req.csrPem, { nodeId, role, clusterId: this.o.clusterId, now });
+    const cert = signNodeCSR(ca, req.csrPem, { nodeId, role, clusterId: this.o.clusterId, now, ...certValidity(spec.nodeCertExpiryMs) });
     const info = parseNodeCert(cert);
     const roleEnum = role === 'manager' ? NodeRole.MANAGER : NodeRole.WORKER;
     if (existing) {

@@ -46,6 +46,11 @@ export class Dispatcher {
   private timer: NodeJS.Timeout | null = null;
   private leaderSince = 0;
   private readonly log: pino.Logger;
+  /** What each node's state should be, by the latest evidence; writes converge the store to it. */
+  private readonly want = new Map<string, { state: 'ready' | 'down'; info: Parameters<NodeLiveness['setState']>[2] }>();
+  private readonly writing = new Set<string>();
+  /** Nodes heard from (hello or heartbeat) since this manager became leader. */
+  private readonly heard = new Set<string>();
 
   constructor(private readonly o: DispatcherOptions) {
     this.tracker = new HeartbeatTracker({ periodMs: o.heartbeatPeriodMs, graceMultiplier: o.graceMultiplier });
@@ -60,9 +65,35 @@ export class Dispatcher {
     return this.sessions.has(nodeId);
   }
 
+  /**
+   * Records the state a node should have and converges the store to it, one write at a time per
+   * node: evidence that arrives while a write is in flight (a heartbeat during a DOWN write) is
+   * applied after it, never lost to a race.
+   */
+  private request(nodeId: string, state: 'ready' | 'down', info: Parameters<NodeLiveness['setState']>[2]): void {
+    const prev = this.want.get(nodeId);
+    // A READY with a description (hello) keeps its description if a bare heartbeat follows.
+    this.want.set(nodeId, { state, info: state === 'ready' && prev?.state === 'ready' && prev.info.description && !info.description ? prev.info : info });
+    if (this.writing.has(nodeId)) return;
+    this.writing.add(nodeId);
+    void (async () => {
+      try {
+        for (;;) {
+          const w = this.want.get(nodeId);
+          if (!w) break;
+          this.want.delete(nodeId);
+          await this.o.liveness.setState(nodeId, w.state, w.info).catch((err: unknown) => this.log.warn({ err, node: nodeId }, `could not mark node ${w.state}`));
+        }
+      } finally {
+        this.writing.delete(nodeId);
+      }
+    })();
+  }
+
   /** Leadership gained: every node gets a fresh grace period; the liveness loop starts. */
   becameLeader(): void {
     this.leaderSince = Date.now();
+    this.heard.clear();
     this.tracker.reset(this.o.liveness.nodeIds(), this.leaderSince);
     if (!this.timer) this.timer = setInterval(() => void this.check(), 250);
     this.log.info({ nodes: this.o.liveness.nodeIds().length, graceMs: this.tracker.graceMs }, 'dispatcher started: every node has a fresh grace period');
@@ -94,15 +125,16 @@ export class Dispatcher {
     for (const n of this.tracker.expired(now)) {
       if (this.sessions.has(n)) continue; // a live stream that is slow to beat is still judged by the tracker next time
       this.log.warn({ node: n }, 'node missed its heartbeats: DOWN');
-      await this.o.liveness.setState(n, 'down', { message: 'heartbeat failure' }).catch((err: unknown) => this.log.warn({ err, node: n }, 'could not mark node DOWN'));
+      this.request(n, 'down', { message: 'heartbeat failure' });
     }
     // Two election timeouts after we took over, Raft's view of the managers is fresh.
     if (now - this.leaderSince < 2500) return;
     for (const n of this.o.liveness.silentManagers()) {
-      if (this.sessions.has(n) || this.tracker.isDown(n)) continue;
+      // Only managers not heard from since we took over: one that had a session is judged by its heartbeats.
+      if (this.sessions.has(n) || this.heard.has(n) || this.tracker.isDown(n)) continue;
       this.tracker.markDown(n);
       this.log.warn({ node: n }, 'manager unreachable over Raft and without a session: DOWN');
-      await this.o.liveness.setState(n, 'down', { message: 'manager unreachable' }).catch((err: unknown) => this.log.warn({ err, node: n }, 'could not mark node DOWN'));
+      this.request(n, 'down', { message: 'manager unreachable' });
     }
   }
 
@@ -124,12 +156,12 @@ export class Dispatcher {
     stream.on('data', (m: AgentMessage) => {
       if (m.hello) {
         this.tracker.beat(nodeId, Date.now());
-        void liveness.setState(nodeId, 'ready', { message: '', addr: m.hello.addr, description: m.hello }).catch((err: unknown) => this.log.warn({ err, node: nodeId }, 'could not mark node READY'));
+        this.heard.add(nodeId);
+        this.request(nodeId, 'ready', { message: '', addr: m.hello.addr, description: m.hello });
         stream.write({ welcome: { sessionId: s.id, heartbeatPeriodMs: period, managerAddrs: liveness.managerAddrs(), desiredRole: liveness.desiredRole(nodeId) } } as ManagerMessage);
       } else if (m.heartbeat) {
-        if (this.tracker.beat(nodeId, Date.now())) {
-          void liveness.setState(nodeId, 'ready', { message: '' }).catch((err: unknown) => this.log.warn({ err, node: nodeId }, 'could not mark node READY'));
-        }
+        this.heard.add(nodeId);
+        if (this.tracker.beat(nodeId, Date.now())) this.request(nodeId, 'ready', { message: '' });
         stream.write(ack());
       }
     });
