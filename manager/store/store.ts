@@ -1,345 +1,524 @@
 // The replicated state machine of the managers: in-memory tables of cluster
-// objects, changed only by transactions that go through Raft. A writer reads
-// (view), builds a transaction of creates/updates/deletes carrying the
-// versions it read, and proposes it as one entry; every replica applies it
-// deterministically and refuses it whole if any version is stale (optimistic
-// concurrency: never merged blindly). Versions are the Raft index of the
-// write, so all replicas agree. Watchers get change events after apply.
+// objects with secondary indexes, changed only by optimistic transactions that
+// go through Raft as one entry each, with change events after each apply.
 import { randomBytes } from 'node:crypto';
+import type protobuf from 'protobufjs';
 import { TsswarmError } from '../../lib/errors.js';
-import { Cluster, Config, Network, Node, Secret, Service, StoreAction, StoreSnapshot, StoreTransaction, Task, Kind } from '../../proto/gen/objects.js';
-import type { Codec } from '../../proto/runtime.js';
+import { Meta, StoreAction, StoreActionKind, StoreSnapshot, StoreTransaction } from '../../proto/gen/objects.js';
+import type { StateMachine } from '../raft/node.js';
+import { AlreadyExistsError, InvalidTransactionError, ObjectNotFoundError, OutcomeUnknownError, VersionConflictError, WatchResetError } from './errors.js';
+import { forReader, type IndexName, nameKey, nameOf, normalize, type StoreObject, type TableDef, tableDefs, type TableName, tableNames, tableOfActionField, type Tables } from './schema.js';
+import { type ChangeEvent, passes, type Register, type Sink, type StoreEvent, Subscription, Watch, type WatchFilter, type WatchOptions } from './watch.js';
 
-interface Obj {
-  meta?: { id: string; version: number; createdAt: number; updatedAt: number } | null;
-  spec?: { name?: string } | null;
-}
-
-export const tables = {
-  cluster: Cluster,
-  nodes: Node,
-  services: Service,
-  tasks: Task,
-  networks: Network,
-  secrets: Secret,
-  configs: Config,
-} as const;
-export type TableName = keyof typeof tables;
-type ObjOf<T extends TableName> = (typeof tables)[T] extends Codec<infer O> ? O & Obj : never;
-
-/** Tables whose objects' spec.name is unique. */
-const uniqueNames: ReadonlySet<TableName> = new Set(['nodes', 'services', 'networks', 'secrets', 'configs']);
-
-type KeyFn = (o: Obj) => string | undefined;
-const byName: KeyFn = (o) => o.spec?.name || undefined;
-/** Secondary indexes per table: index name → the key an object is found under. */
-const indexDefs: Record<TableName, Record<string, KeyFn>> = {
-  cluster: {},
-  nodes: { name: byName },
-  services: { name: byName },
-  networks: { name: byName },
-  secrets: { name: byName },
-  configs: { name: byName },
-  tasks: {
-    service: (o) => (o as Task).serviceId || undefined,
-    node: (o) => (o as Task).nodeId || undefined,
-    desiredState: (o) => String((o as Task).desiredState),
-    slot: (o) => ((o as Task).serviceId ? `${(o as Task).serviceId}/${(o as Task).slot}` : undefined),
-  },
-};
-
-/** index name → key → ids, kept in step with one table's rows. */
-class Indexes {
-  private readonly maps = new Map<string, Map<string, Set<string>>>();
-  constructor(private readonly defs: Record<string, KeyFn>) {
-    for (const name of Object.keys(defs)) this.maps.set(name, new Map());
-  }
-  add(o: Obj): void {
-    for (const [name, fn] of Object.entries(this.defs)) {
-      const k = fn(o);
-      if (k === undefined) continue;
-      const m = this.maps.get(name)!;
-      let set = m.get(k);
-      if (!set) m.set(k, (set = new Set()));
-      set.add(o.meta!.id);
-    }
-  }
-  remove(o: Obj): void {
-    for (const [name, fn] of Object.entries(this.defs)) {
-      const k = fn(o);
-      if (k === undefined) continue;
-      const m = this.maps.get(name)!;
-      const set = m.get(k);
-      set?.delete(o.meta!.id);
-      if (set?.size === 0) m.delete(k);
-    }
-  }
-  ids(name: string, key: string): string[] {
-    const m = this.maps.get(name);
-    if (!m) throw new TsswarmError('INVALID_ARGUMENT', `no index "${name}" on this table (indexes: ${[...this.maps.keys()].join(', ') || 'none'})`);
-    return [...(m.get(key) ?? [])];
-  }
-}
-
+/** The Raft side, as the store sees it. */
 export interface Proposer {
-  /** Replicates `data`; resolves with its log index once applied on this member. */
+  /**
+   * Replicates `data` as one log entry; resolves with its index once it has
+   * been applied on this member; rejects if this member cannot propose (not leader).
+   */
   propose(data: Uint8Array): Promise<number>;
 }
 
-export interface ChangeEvent {
-  kind: 'create' | 'update' | 'delete';
-  table: TableName;
-  object: Obj;
+/** What applying one log entry came to; the same on every replica. */
+export interface TxOutcome {
   index: number;
+  /** Why the transaction was refused, or null if it applied. */
+  error: TsswarmError | null;
 }
 
-function deepFreeze<T>(o: T): T {
-  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
-    Object.freeze(o);
-    for (const v of Object.values(o as object)) deepFreeze(v);
+// ------------------------------------------------------------------ tables
+
+/** One table's rows (frozen, normalized objects) and its secondary indexes. */
+class TableState<T extends TableName> {
+  readonly rows = new Map<string, Tables[T]>();
+  /** index name → key → ids */
+  private readonly idx = new Map<string, Map<string, Set<string>>>();
+
+  constructor(readonly def: TableDef<T>) {
+    for (const name of Object.keys(def.indexes)) this.idx.set(name, new Map());
   }
-  return o;
+
+  put(o: Tables[T]): void {
+    const id = o.meta!.id;
+    const old = this.rows.get(id);
+    if (old) this.unindex(old);
+    this.rows.set(id, o);
+    this.index(o);
+  }
+
+  remove(id: string): void {
+    const old = this.rows.get(id);
+    if (!old) return;
+    this.unindex(old);
+    this.rows.delete(id);
+  }
+
+  private keys(o: Tables[T]): Array<[string, string]> {
+    const out: Array<[string, string]> = [];
+    for (const [name, fn] of Object.entries(this.def.indexes) as Array<[string, (o: Tables[T]) => string | undefined]>) {
+      const k = fn(o);
+      if (k !== undefined) out.push([name, k]);
+    }
+    return out;
+  }
+
+  private index(o: Tables[T]): void {
+    for (const [name, k] of this.keys(o)) {
+      const m = this.idx.get(name)!;
+      let ids = m.get(k);
+      if (!ids) m.set(k, (ids = new Set()));
+      ids.add(o.meta!.id);
+    }
+  }
+
+  private unindex(o: Tables[T]): void {
+    for (const [name, k] of this.keys(o)) {
+      const m = this.idx.get(name)!;
+      const ids = m.get(k);
+      ids?.delete(o.meta!.id);
+      if (ids?.size === 0) m.delete(k);
+    }
+  }
+
+  /** Ids under `key` in an index, sorted, so that every replica answers in the same order. */
+  ids(index: string, key: string | number): string[] {
+    const m = this.idx.get(index);
+    if (!m) {
+      throw new TsswarmError('INVALID_ARGUMENT', `${this.def.name} has no index "${index}" (its indexes: ${[...this.idx.keys()].join(', ') || 'none'})`);
+    }
+    const k = index === 'name' ? nameKey(String(key)) : String(key);
+    return [...(m.get(k) ?? [])].sort();
+  }
 }
 
-/** A plain object with every field at its proto3 default: what readers get, frozen. */
-function normalize<T>(codec: Codec<T>, bytes: Uint8Array): T {
-  return deepFreeze(codec.type.toObject(codec.type.decode(bytes), { defaults: true, arrays: true, objects: true }) as T);
+type States = { [T in TableName]: TableState<T> };
+
+function newStates(): States {
+  const s: Partial<Record<TableName, TableState<TableName>>> = {};
+  for (const t of tableNames) s[t] = new TableState(tableDefs[t] as TableDef<TableName>);
+  return s as States;
 }
 
-/** Read access to one table. */
-export class TableView<O extends Obj> {
-  constructor(
-    private readonly rows: Map<string, O>,
-    private readonly idx: Indexes,
-  ) {}
-  get(id: string): O | undefined {
-    return this.rows.get(id);
+// ------------------------------------------------------------------ reading
+
+/**
+ * Read access to one table over the current applied state. Objects are frozen
+ * (those holding bytes are copies): build a changed copy, e.g. `Node.create({ ...n, spec })`.
+ */
+export class TableReader<T extends TableName> {
+  constructor(protected readonly state: () => TableState<T>) {}
+
+  get table(): T {
+    return this.state().def.name;
   }
-  list(): O[] {
-    return [...this.rows.values()];
+
+  get(id: string): Tables[T] | undefined {
+    const o = this.state().rows.get(id);
+    return o && forReader(this.table, o);
   }
-  /** Objects under `key` in a secondary index (tasks: service, node, desiredState, slot "service/slot"). */
-  by(index: string, key: string): O[] {
-    return this.idx.ids(index, key).map((id) => this.rows.get(id)!);
+
+  /** Every object, in the order of their creation (the same on every replica). */
+  list(): Tables[T][] {
+    return [...this.state().rows.values()].map((o) => forReader(this.table, o));
   }
-  byName(name: string): O | undefined {
-    return this.by('name', name)[0];
+
+  count(): number {
+    return this.state().rows.size;
   }
-  find(pred: (o: O) => boolean): O[] {
+
+  /**
+   * Objects under `key` in a secondary index, by id. Keys: a name (any case),
+   * a service or node id, a TaskState, or taskSlotKey(serviceId, slot).
+   */
+  by(index: IndexName<T>, key: string | number): Tables[T][] {
+    const st = this.state();
+    return st.ids(index, key).map((id) => forReader(this.table, st.rows.get(id)!));
+  }
+
+  /** The object of that name (any case); where names repeat (nodes), the one with the lowest id. */
+  byName(name: string): Tables[T] | undefined {
+    return this.by('name' as IndexName<T>, name)[0];
+  }
+
+  filter(pred: (o: Tables[T]) => boolean): Tables[T][] {
     return this.list().filter(pred);
   }
 }
 
-export type ReadTx = { [T in TableName]: TableView<ObjOf<T>> };
+export type ReadTx = { readonly [T in TableName]: TableReader<T> };
 
-/** Write access: each call adds an action; nothing changes until the transaction commits. */
-export class TableWriter<O extends Obj> {
-  constructor(
-    private readonly table: TableName,
-    private readonly codec: Codec<O>,
-    private readonly actions: StoreAction[],
-    private readonly view: TableView<O>,
-  ) {}
-  get(id: string): O | undefined {
-    return this.view.get(id);
+// ------------------------------------------------------------------ names
+
+/**
+ * Unique names within a transaction: a name freed by one action (rename,
+ * removal) may be taken by a later one. Used alike when a transaction is
+ * built (to fail early) and when it is applied (to decide).
+ */
+class NameCheck {
+  private readonly overlay = new Map<string, string | null>();
+
+  constructor(private readonly states: () => States) {}
+
+  private holder(table: TableName, key: string): string | null {
+    const k = `${table}\0${key}`;
+    if (this.overlay.has(k)) return this.overlay.get(k)!;
+    return this.states()[table].ids('name', key)[0] ?? null;
   }
-  list(): O[] {
-    return this.view.list();
-  }
-  by(index: string, key: string): O[] {
-    return this.view.by(index, key);
-  }
-  byName(name: string): O | undefined {
-    return this.view.byName(name);
-  }
-  create(o: O): void {
-    const id = o.meta?.id;
-    if (!id) throw new TsswarmError('INVALID_ARGUMENT', `${this.table}: an object needs meta.id`);
-    const now = Date.now();
-    const stamped = { ...o, meta: { ...o.meta!, createdAt: o.meta!.createdAt || now, updatedAt: now } };
-    this.actions.push(StoreAction.create({ kind: Kind.CREATE, table: this.table, id, version: 0, object: this.codec.encode(stamped) }));
-  }
-  /** Writes `o` over the stored object; `o.meta.version` must be the version read. */
-  update(o: O): void {
-    const id = o.meta?.id;
-    if (!id) throw new TsswarmError('INVALID_ARGUMENT', `${this.table}: an object needs meta.id`);
-    const stamped = { ...o, meta: { ...o.meta!, updatedAt: Date.now() } };
-    this.actions.push(StoreAction.create({ kind: Kind.UPDATE, table: this.table, id, version: o.meta!.version, object: this.codec.encode(stamped) }));
-  }
-  delete(id: string, version: number): void {
-    this.actions.push(StoreAction.create({ kind: Kind.DELETE, table: this.table, id, version }));
+
+  /** Records that `id` goes from name `prev` to `next` ('' for none); returns the conflict, if any. */
+  move(table: TableName, id: string, prev: string, next: string): AlreadyExistsError | null {
+    if (!tableDefs[table].uniqueName) return null;
+    const pk = nameKey(prev);
+    const nk = nameKey(next);
+    if (pk === nk) return null;
+    if (nk) {
+      const h = this.holder(table, nk);
+      if (h !== null && h !== id) return AlreadyExistsError.forName(table, id, next, h);
+    }
+    if (pk) this.overlay.set(`${table}\0${pk}`, null);
+    if (nk) this.overlay.set(`${table}\0${nk}`, id);
+    return null;
   }
 }
 
-export type WriteTx = { [T in TableName]: TableWriter<ObjOf<T>> };
+// ------------------------------------------------------------------ writing
 
-type Result = { ok: true } | { ok: false; error: TsswarmError };
+interface PendingAction {
+  kind: StoreActionKind;
+  table: TableName;
+  /** Stamped object (create, update), or only its meta (remove). */
+  object: StoreObject;
+  /** The version the writer read (0 for a create). */
+  readVersion: number;
+}
 
-export class MemoryStore {
-  private data = new Map<TableName, Map<string, Obj>>();
-  private idx = new Map<TableName, Indexes>();
-  private readonly waiting = new Map<string, Result>();
-  private readonly watchers = new Set<(events: ChangeEvent[]) => void>();
-  appliedIndex = 0;
+/** Collects one transaction. Each object appears once: a second write to it folds into the first. */
+class TxBuilder {
+  readonly pending = new Map<string, PendingAction>();
+  readonly names: NameCheck;
+  closed = false;
+
+  constructor(states: () => States) {
+    this.names = new NameCheck(states);
+  }
+
+  actions(): StoreAction[] {
+    return [...this.pending.values()].map((p) => StoreAction.create({ kind: p.kind, [tableDefs[p.table].actionField]: p.object }));
+  }
+}
+
+/** Write access to one table inside `update`: reads show the committed state; writes apply when the transaction commits. */
+export class TableWriter<T extends TableName> extends TableReader<T> {
+  constructor(
+    state: () => TableState<T>,
+    private readonly b: TxBuilder,
+  ) {
+    super(state);
+  }
+
+  private begin(o: { meta?: { id: string } | null } | string, verb: string): string {
+    if (this.b.closed) throw new InvalidTransactionError(`${this.table}: ${verb} after the transaction was committed: make every change inside the update() callback`);
+    const id = typeof o === 'string' ? o : o.meta?.id;
+    if (!id) throw new InvalidTransactionError(`${this.table}: ${verb} needs meta.id`);
+    return id;
+  }
+
+  /** Adds an object; fails at once if its id or (unique) name is taken. meta.createdAt defaults to now. */
+  create(o: Tables[T]): void {
+    const id = this.begin(o, 'create');
+    const key = `${this.table}\0${id}`;
+    const p = this.b.pending.get(key);
+    if (p?.kind === StoreActionKind.REMOVE) throw new InvalidTransactionError(`${this.table}: ${id} is removed in this transaction and cannot be created again in it: update it instead`);
+    if (p || this.state().rows.has(id)) throw AlreadyExistsError.forId(this.table, id);
+    const err = this.b.names.move(this.table, id, '', nameOf(o));
+    if (err) throw err;
+    const now = Date.now();
+    const meta = Meta.create({ id, version: 0, createdAt: o.meta!.createdAt || now, updatedAt: now });
+    this.b.pending.set(key, { kind: StoreActionKind.CREATE, table: this.table, object: { ...o, meta } as StoreObject, readVersion: 0 });
+  }
+
+  /** Replaces the stored object; `o.meta.version` must be the version read, or the transaction is refused. */
+  update(o: Tables[T]): void {
+    const id = this.begin(o, 'update');
+    const key = `${this.table}\0${id}`;
+    const p = this.b.pending.get(key);
+    const cur = this.state().rows.get(id);
+    if (p?.kind === StoreActionKind.REMOVE || (!p && !cur)) throw new ObjectNotFoundError(this.table, id);
+    const readVersion = o.meta!.version;
+    if (!p && readVersion !== cur!.meta!.version) throw new VersionConflictError(this.table, id, readVersion, cur!.meta!.version);
+    const err = this.b.names.move(this.table, id, nameOf(p ? p.object : cur!), nameOf(o));
+    if (err) throw err;
+    const kind = p?.kind ?? StoreActionKind.UPDATE;
+    const version = p ? p.readVersion : readVersion;
+    const createdAt = p ? p.object.meta!.createdAt : cur!.meta!.createdAt;
+    const meta = Meta.create({ id, version, createdAt, updatedAt: Date.now() });
+    this.b.pending.set(key, { kind, table: this.table, object: { ...o, meta } as StoreObject, readVersion: version });
+  }
+
+  /** Removes an object: give the object read, or its id and the version read. */
+  delete(o: Tables[T] | string, version?: number): void {
+    const id = this.begin(o, 'delete');
+    const readVersion = typeof o === 'string' ? version : o.meta!.version;
+    if (readVersion === undefined) throw new InvalidTransactionError(`${this.table}: delete("${id}") needs the version read, for the conflict check`);
+    const key = `${this.table}\0${id}`;
+    const p = this.b.pending.get(key);
+    const cur = this.state().rows.get(id);
+    if (p?.kind === StoreActionKind.REMOVE || (!p && !cur)) throw new ObjectNotFoundError(this.table, id);
+    if (!p && readVersion !== cur!.meta!.version) throw new VersionConflictError(this.table, id, readVersion, cur!.meta!.version);
+    this.b.names.move(this.table, id, nameOf(p ? p.object : cur!), '');
+    if (p?.kind === StoreActionKind.CREATE) {
+      this.b.pending.delete(key);
+      return;
+    }
+    const v = p ? p.readVersion : readVersion;
+    this.b.pending.set(key, { kind: StoreActionKind.REMOVE, table: this.table, object: { meta: Meta.create({ id, version: v }) } as StoreObject, readVersion: v });
+  }
+}
+
+export type WriteTx = { readonly [T in TableName]: TableWriter<T> };
+
+// ------------------------------------------------------------------ apply
+
+/** An action checked against the state, ready to commit. */
+interface Checked {
+  kind: StoreActionKind;
+  table: TableName;
+  id: string;
+  target: protobuf.Message & StoreObject;
+  cur: StoreObject | undefined;
+}
+
+const kindNames: Partial<Record<StoreActionKind, string>> = {
+  [StoreActionKind.CREATE]: 'create',
+  [StoreActionKind.UPDATE]: 'update',
+  [StoreActionKind.REMOVE]: 'remove',
+};
+
+function hex(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+}
+
+/**
+ * A writer reads (view), builds a transaction of creates/updates/removes
+ * carrying the versions it read, and proposes it as one log entry. Every
+ * replica checks it again at apply, against the same state, and refuses it
+ * whole if any version is stale or a name is taken (never merged). Versions
+ * are the Raft index of the write, so all replicas agree byte for byte. The
+ * proposing store finds the outcome of its own entry by its request id,
+ * recorded at apply, and settles the writer's promise with it.
+ */
+export class MemoryStore implements StateMachine {
+  private states: States = newStates();
+  private readonly reader: ReadTx;
+  private readonly sinks = new Set<Sink>();
+  /** request id (hex) → slot the apply fills: only for entries this store proposed and still waits for. */
+  private readonly waiting = new Map<string, { outcome?: TxOutcome }>();
+  private applied = 0;
+  private last: TxOutcome | null = null;
+  private readonly register: Register = (sink) => {
+    this.sinks.add(sink);
+    return () => this.sinks.delete(sink);
+  };
 
   constructor(private readonly proposer: Proposer) {
-    this.reset();
+    const r: Partial<Record<TableName, TableReader<TableName>>> = {};
+    for (const t of tableNames) r[t] = new TableReader(() => this.states[t] as TableState<TableName>);
+    this.reader = r as ReadTx;
   }
 
-  private reset(): void {
-    for (const t of Object.keys(tables) as TableName[]) {
-      this.data.set(t, new Map());
-      this.idx.set(t, new Indexes(indexDefs[t]));
-    }
+  /** Index of the last log entry applied (or restored). */
+  get appliedIndex(): number {
+    return this.applied;
   }
 
-  private rows(t: TableName): Map<string, Obj> {
-    return this.data.get(t)!;
+  /** The outcome of the last entry applied; null after a restore. */
+  get lastOutcome(): TxOutcome | null {
+    return this.last;
   }
 
-  private readTx(): ReadTx {
-    const out: Partial<Record<TableName, TableView<Obj>>> = {};
-    for (const t of Object.keys(tables) as TableName[]) out[t] = new TableView(this.rows(t), this.idx.get(t)!);
-    return out as unknown as ReadTx;
+  /** Runs `fn` over the current applied state. */
+  view<R>(fn: (tx: ReadTx) => R): R {
+    return fn(this.reader);
   }
 
-  view<T>(fn: (tx: ReadTx) => T): T {
-    return fn(this.readTx());
-  }
-
-  /** Runs `fn` to build a transaction and commits it through Raft; rejects if it was refused at apply. */
+  /**
+   * Runs `fn` to build a transaction and commits it through the proposer.
+   * Resolves with the log index (every written object's new version); an
+   * empty transaction proposes nothing and resolves with the applied index.
+   * Rejects with VersionConflictError, AlreadyExistsError, ObjectNotFoundError
+   * or InvalidTransactionError (nothing applied), or with the proposer's error.
+   */
   async update(fn: (tx: WriteTx) => void | Promise<void>): Promise<number> {
-    const actions: StoreAction[] = [];
-    const read = this.readTx();
-    const w: Partial<Record<TableName, TableWriter<Obj>>> = {};
-    for (const t of Object.keys(tables) as TableName[]) w[t] = new TableWriter(t, tables[t] as unknown as Codec<Obj>, actions, read[t] as TableView<Obj>);
-    await fn(w as unknown as WriteTx);
-    if (actions.length === 0) return this.appliedIndex;
-    const requestId = randomBytes(12).toString('hex');
-    const index = await this.proposer.propose(StoreTransaction.encode(StoreTransaction.create({ actions, requestId })));
-    const r = this.waiting.get(requestId);
-    this.waiting.delete(requestId);
-    if (r && !r.ok) throw r.error;
+    const b = new TxBuilder(() => this.states);
+    const w: Partial<Record<TableName, TableWriter<TableName>>> = {};
+    for (const t of tableNames) w[t] = new TableWriter(() => this.states[t] as TableState<TableName>, b);
+    try {
+      await fn(w as WriteTx);
+    } finally {
+      b.closed = true;
+    }
+    const actions = b.actions();
+    if (actions.length === 0) return this.applied;
+    const requestId = randomBytes(16);
+    const slot: { outcome?: TxOutcome } = {};
+    const key = hex(requestId);
+    this.waiting.set(key, slot);
+    let index: number;
+    try {
+      index = await this.proposer.propose(StoreTransaction.encode(StoreTransaction.create({ actions, requestId })));
+    } finally {
+      this.waiting.delete(key);
+    }
+    if (!slot.outcome) throw new OutcomeUnknownError(index);
+    if (slot.outcome.error) throw slot.outcome.error;
     return index;
   }
 
-  /** Called for every change batch after it is applied, in commit order. Returns an unsubscribe. */
-  watch(fn: (events: ChangeEvent[]) => void): () => void {
-    this.watchers.add(fn);
-    return () => this.watchers.delete(fn);
+  /** Change events after each apply, as an async iterable; see Watch. */
+  watch(filter?: WatchOptions, signal?: AbortSignal): Watch {
+    return new Watch(this.register, filter, signal);
+  }
+
+  /** Change events through a callback, run synchronously after each apply. */
+  subscribe(fn: (e: StoreEvent) => void, filter?: WatchFilter): Subscription {
+    return new Subscription(this.register, fn, filter);
+  }
+
+  /** Reads the state and starts watching from exactly that state: no change is missed or seen twice. */
+  viewAndWatch<R>(fn: (tx: ReadTx) => R, filter?: WatchOptions, signal?: AbortSignal): { value: R; watch: Watch } {
+    // Applies run synchronously, so nothing can come between these two lines.
+    const value = this.view(fn);
+    return { value, watch: this.watch(filter, signal) };
   }
 
   // ------------------------------------------------------------ state machine
 
+  /** Applies one committed entry. Never throws: a refused transaction is recorded (lastOutcome) and changes nothing. */
   apply(data: Uint8Array, index: number): void {
-    this.appliedIndex = index;
-    const tx = StoreTransaction.decode(data);
-    const result = this.check(tx);
-    if (result.ok) {
-      const events = this.commit(tx, index);
-      for (const w of this.watchers) {
-        try {
-          w(events);
-        } catch {
-          // a watcher's failure is its own
-        }
-      }
+    // The one error apply throws: the driver broke the log order, and going on would fork the replicas.
+    if (index <= this.applied) throw new TsswarmError('INTERNAL', `store: entry ${index} applied after entry ${this.applied}: the log must be applied in order, once`);
+    this.applied = index;
+    let tx: StoreTransaction | null = null;
+    let error: TsswarmError | null = null;
+    let events: ChangeEvent[] = [];
+    try {
+      tx = StoreTransaction.decode(data);
+    } catch (e) {
+      error = new InvalidTransactionError(`log entry ${index} is not a store transaction (${(e as Error).message})`);
     }
-    // Only the proposer waits; on other replicas nobody reads this entry.
-    if (tx.requestId) {
-      this.waiting.set(tx.requestId, result);
-      if (this.waiting.size > 10_000) this.waiting.delete(this.waiting.keys().next().value as string);
+    if (tx) {
+      const checked = this.check(tx);
+      if (Array.isArray(checked)) events = this.commit(checked, index);
+      else error = checked;
     }
+    const outcome: TxOutcome = { index, error };
+    this.last = outcome;
+    if (tx && tx.requestId.length > 0) {
+      const slot = this.waiting.get(hex(tx.requestId));
+      if (slot) slot.outcome = outcome;
+    }
+    this.emit(events, index);
   }
 
-  /** Deterministic validation against the applied state: versions, existence, unique names. */
-  private check(tx: StoreTransaction): Result {
-    const names = new Map<string, string>(); // table/name → id, including this transaction's own creates
-    for (const a of tx.actions) {
-      const table = a.table as TableName;
-      if (!(table in tables)) return { ok: false, error: new TsswarmError('INVALID_ARGUMENT', `unknown table ${a.table}`) };
-      const cur = this.rows(table).get(a.id);
-      if (a.kind === Kind.CREATE) {
-        if (cur) return { ok: false, error: new TsswarmError('ALREADY_EXISTS', `${table}: an object with id ${a.id} already exists`) };
+  /** Deterministic validation against the applied state: shape, ids, versions, unique names. */
+  private check(tx: StoreTransaction): Checked[] | TsswarmError {
+    const out: Checked[] = [];
+    const seen = new Set<string>();
+    const names = new NameCheck(() => this.states);
+    for (const [i, a] of tx.actions.entries()) {
+      const kind = a.kind;
+      if (!kindNames[kind]) return new InvalidTransactionError(`action ${i}: unknown kind ${kind}`);
+      const set = Object.keys(a).filter((f) => f !== 'kind' && (a as unknown as Record<string, unknown>)[f] != null);
+      const field = set.length === 1 ? set[0]! : undefined;
+      const table = field === undefined ? undefined : tableOfActionField.get(field);
+      if (!table) return new InvalidTransactionError(`action ${i}: it must carry exactly one object (got: ${set.join(', ') || 'none'})`);
+      const target = (a as unknown as Record<string, protobuf.Message & StoreObject>)[field!]!;
+      const id = target.meta?.id;
+      if (!id) return new InvalidTransactionError(`action ${i}: ${table} ${kindNames[kind]} without meta.id`);
+      if (seen.has(`${table}\0${id}`)) return new InvalidTransactionError(`action ${i}: ${table} ${id} appears twice in one transaction`);
+      seen.add(`${table}\0${id}`);
+      const cur = this.states[table].rows.get(id);
+      if (kind === StoreActionKind.CREATE) {
+        if (cur) return AlreadyExistsError.forId(table, id);
       } else {
-        if (!cur) return { ok: false, error: new TsswarmError('NOT_FOUND', `${table}: object ${a.id} not found (it may have been removed meanwhile)`) };
-        if (a.version !== cur.meta!.version) {
-          return { ok: false, error: new TsswarmError('CONFLICT', `${table}: ${cur.spec?.name || a.id} changed since it was read (version ${a.version}, now ${cur.meta!.version}): read it again and retry`) };
-        }
+        if (!cur) return new ObjectNotFoundError(table, id);
+        const read = target.meta!.version;
+        if (read !== cur.meta!.version) return new VersionConflictError(table, id, read, cur.meta!.version);
       }
-      if (a.kind !== Kind.DELETE && uniqueNames.has(table)) {
-        const o = (tables[table] as unknown as Codec<Obj>).decode(a.object);
-        const name = o.spec?.name;
-        if (name) {
-          const key = `${table}/${name}`;
-          const holder = names.get(key) ?? this.idx.get(table)!.ids('name', name)[0];
-          if (holder && holder !== a.id) return { ok: false, error: new TsswarmError('ALREADY_EXISTS', `${table}: the name "${name}" is already in use; choose another name`) };
-          names.set(key, a.id);
-        }
-      }
+      const conflict = names.move(table, id, cur ? nameOf(cur) : '', kind === StoreActionKind.REMOVE ? '' : nameOf(target));
+      if (conflict) return conflict;
+      out.push({ kind, table, id, target, cur });
     }
-    return { ok: true };
+    return out;
   }
 
-  private commit(tx: StoreTransaction, index: number): ChangeEvent[] {
+  private commit(actions: Checked[], index: number): ChangeEvent[] {
     const events: ChangeEvent[] = [];
-    for (const a of tx.actions) {
-      const table = a.table as TableName;
-      const rows = this.rows(table);
-      if (a.kind === Kind.DELETE) {
-        const old = rows.get(a.id)!;
-        rows.delete(a.id);
-        this.idx.get(table)!.remove(old);
-        events.push({ kind: 'delete', table, object: old, index });
+    for (const { kind, table, id, target, cur } of actions) {
+      const st = this.states[table] as TableState<TableName>;
+      if (kind === StoreActionKind.REMOVE) {
+        st.remove(id);
+        events.push({ kind: 'delete', table, object: cur!, index } as ChangeEvent);
         continue;
       }
-      const codec = tables[table] as unknown as Codec<Obj>;
-      const o = codec.decode(a.object);
-      const old = rows.get(a.id);
-      // Versions and times are set here, from the log, so every replica stores the same bytes.
-      o.meta = { id: a.id, version: index, createdAt: old?.meta?.createdAt || o.meta?.createdAt || 0, updatedAt: o.meta?.updatedAt || 0 };
-      const stored = normalize(codec, codec.encode(o));
-      if (old) this.idx.get(table)!.remove(old);
-      rows.set(a.id, stored);
-      this.idx.get(table)!.add(stored);
-      events.push({ kind: a.kind === Kind.CREATE ? 'create' : 'update', table, object: stored, index });
+      // Version and creation time come from the log and the state, so every replica stores the same bytes.
+      const m = target.meta!;
+      target.meta = Meta.create({ id, version: index, createdAt: cur ? cur.meta!.createdAt : m.createdAt, updatedAt: m.updatedAt });
+      const stored = normalize(table, target);
+      st.put(stored);
+      events.push((cur ? { kind: 'update', table, object: stored, old: cur, index } : { kind: 'create', table, object: stored, index }) as ChangeEvent);
     }
     return events;
   }
 
-  snapshot(): Uint8Array {
-    const snap = StoreSnapshot.create({ tables: [] });
-    for (const t of Object.keys(tables) as TableName[]) {
-      const codec = tables[t] as unknown as Codec<Obj>;
-      snap.tables.push({ table: t, objects: [...this.rows(t).values()].map((o) => codec.encode(o)) });
+  private emit(events: ChangeEvent[], index: number): void {
+    if (this.sinks.size === 0) return;
+    for (const sink of this.sinks) {
+      const f = sink.filter;
+      let delivered = false;
+      try {
+        for (const e of events) {
+          if (!passes(f, e)) continue;
+          delivered = true;
+          sink.push(tableDefs[e.table].hasBytes ? ({ ...e, object: forReader(e.table, e.object), ...(e.old ? { old: forReader(e.table, e.old) } : {}) } as ChangeEvent) : e);
+        }
+      } catch (err) {
+        sink.fail(err instanceof Error ? err : new Error(String(err)));
+        continue;
+      }
+      const commits = f.commits ?? 'relevant';
+      if (commits === 'all' || (commits === 'relevant' && delivered)) sink.push({ kind: 'commit', index });
     }
-    return StoreSnapshot.encode(snap);
   }
 
+  /** The whole state, tables in their creation order. */
+  snapshot(): Uint8Array {
+    const snap = StoreSnapshot.create({ format: 1 }) as unknown as Record<string, unknown>;
+    for (const t of tableNames) snap[tableDefs[t].snapshotField] = [...this.states[t].rows.values()];
+    return StoreSnapshot.encode(snap as unknown as StoreSnapshot);
+  }
+
+  /** Replaces the whole state; watchers are closed with WatchResetError (their view is gone). Throws on an unreadable snapshot, keeping the state. */
   restore(data: Uint8Array, index: number): void {
-    this.reset();
-    this.appliedIndex = index;
-    if (data.length === 0) return;
-    for (const st of StoreSnapshot.decode(data).tables) {
-      const table = st.table as TableName;
-      if (!(table in tables)) continue;
-      const codec = tables[table] as unknown as Codec<Obj>;
-      for (const b of st.objects) {
-        const o = normalize(codec, b);
-        this.rows(table).set(o.meta!.id, o);
-        this.idx.get(table)!.add(o);
+    const states = newStates();
+    if (data.length > 0) {
+      let snap: StoreSnapshot;
+      try {
+        snap = StoreSnapshot.decode(data);
+      } catch (e) {
+        throw new TsswarmError('INTERNAL', `the store snapshot at index ${index} cannot be decoded (${(e as Error).message}): it was written by an incompatible version`, { cause: e });
+      }
+      if (snap.format !== 1) throw new TsswarmError('INTERNAL', `the store snapshot at index ${index} has format ${snap.format}; this version reads format 1`);
+      for (const t of tableNames) {
+        const st = states[t] as TableState<TableName>;
+        for (const o of snap[tableDefs[t].snapshotField] as StoreObject[]) st.put(normalize(t, o as Tables[TableName]));
       }
     }
-  }
-}
-
-/** Applies transactions locally with increasing indexes: for tests and single-process tools, no Raft. */
-export class LocalProposer implements Proposer {
-  private index = 0;
-  store: MemoryStore | null = null;
-  async propose(data: Uint8Array): Promise<number> {
-    const i = ++this.index;
-    this.store!.apply(data, i);
-    return i;
+    this.states = states;
+    this.applied = index;
+    this.last = null;
+    if (this.sinks.size === 0) return;
+    const err = new WatchResetError(index);
+    for (const sink of [...this.sinks]) sink.fail(err);
   }
 }
