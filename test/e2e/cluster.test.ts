@@ -4,6 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAEMON_PORT, defaultDaemonCommand, Sandbox } from '../../deploy/sandbox/index.js';
+import { until as poll } from './helpers.js';
 
 const root = `/tmp/tss-e2e-${process.pid}`;
 const canRun = process.getuid?.() === 0 && (() => {
@@ -48,21 +49,8 @@ async function nodes(host: string): Promise<NodeJson[]> {
   return JSON.parse(await ok(host, 'node', 'ls', '--format', 'json')) as NodeJson[];
 }
 
-async function until<T>(what: string, f: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
 
+const until = poll;
 const byName = (ns: NodeJson[], name: string): NodeJson | undefined => ns.find((n) => n.Spec.Name === name);
 const acked: string[] = [];
 

@@ -4,6 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAEMON_PORT, defaultDaemonCommand, Sandbox } from '../../deploy/sandbox/index.js';
+import { until as poll } from './helpers.js';
 
 const canRun = process.getuid?.() === 0 && (() => {
   try {
@@ -38,20 +39,8 @@ interface NodeJson {
 
 const nodes = async (host: string): Promise<NodeJson[]> => JSON.parse(await ok(host, 'node', 'ls', '--format', 'json')) as NodeJson[];
 
-async function until<T>(what: string, f: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
+
+const until = <T>(what: string, f: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> => poll(what, f, ms, 500);
 
 describe.skipIf(!canRun)('five managers with short-lived certificates', () => {
   let names: string[] = [];
