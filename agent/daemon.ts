@@ -321,7 +321,7 @@ export class Daemon {
     if (!remote) throw new UsageError('the address of a manager is required: tsswarm join --token TOKEN HOST:PORT', { field: 'HOST:PORT' });
     const advertise = req.advertiseAddr ? withPort(req.advertiseAddr, DEFAULT_PORT) : this.advertiseAddr;
     // 1. The CA, fetched without trust and checked against the digest pinned in the token.
-    const caPem = (await callUnary<object, { certPem: string }>(this.client(NodeCAService, 'NodeCA', remote, untrustedChannelCredentials()), 'getRootCA', {}, CALL_MS, `reaching the manager at ${remote}`)).certPem;
+    const caPem = (await this.callOnce<{ certPem: string }>(NodeCAService, 'NodeCA', remote, untrustedChannelCredentials(), 'getRootCA', {}, `reaching the manager at ${remote}`)).certPem;
     checkCAPin(req.token, caPem);
     // 2. A certificate for our key, from the leader (a follower points us to it).
     const key = generateNodeKey();
@@ -330,11 +330,13 @@ export class Daemon {
     let issued: IssueNodeCertificateResponse | undefined;
     for (let hop = 0; hop < 3 && !issued; hop++) {
       try {
-        issued = await callUnary<object, IssueNodeCertificateResponse>(
-          this.client(NodeCAService, 'NodeCA', remote, channelCredentials(this.tls)),
+        issued = await this.callOnce<IssueNodeCertificateResponse>(
+          NodeCAService,
+          'NodeCA',
+          remote,
+          channelCredentials(this.tls),
           'issueNodeCertificate',
           { token: req.token, csrPem: csr, hostname: this.nodeName, addr: advertise, nodeId: '' },
-          CALL_MS,
           `joining through ${remote}`,
         );
       } catch (e) {
@@ -378,9 +380,15 @@ export class Daemon {
 
   // ------------------------------------------------------------ node services
 
-  private client(def: grpc.ServiceDefinition, name: string, addr: string, creds: grpc.ChannelCredentials): grpc.Client {
+  /** One unary call on a short-lived client, closed afterwards (joining, renewal: rare calls to varying managers). */
+  private async callOnce<Res>(def: grpc.ServiceDefinition, name: string, addr: string, creds: grpc.ChannelCredentials, method: string, req: object, what: string): Promise<Res> {
     const Ctor = grpc.makeGenericClientConstructor(def, name);
-    return new Ctor(addr, creds);
+    const c = new Ctor(addr, creds);
+    try {
+      return await callUnary<object, Res>(c, method, req, CALL_MS, what);
+    } finally {
+      c.close();
+    }
   }
 
   private async startNodeServices(bootstrap?: Parameters<typeof Manager.start>[0]['bootstrap'], forceNewCluster = false): Promise<void> {
@@ -414,11 +422,13 @@ export class Daemon {
     const key = generateNodeKey();
     const csr = createCSR(key.privateKeyPem, { nodeId: node.nodeId });
     const addr = this.session?.connectedTo || node.managerAddrs[0]!;
-    const issued = await callUnary<object, IssueNodeCertificateResponse>(
-      this.client(NodeCAService, 'NodeCA', addr, channelCredentials(this.tls)),
+    const issued = await this.callOnce<IssueNodeCertificateResponse>(
+      NodeCAService,
+      'NodeCA',
+      addr,
+      channelCredentials(this.tls),
       'issueNodeCertificate',
       { token: '', csrPem: csr, hostname: this.nodeName, addr: node.advertiseAddr, nodeId: node.nodeId },
-      CALL_MS,
       'renewing the certificate',
     );
     this.state.saveCerts({ caPem: issued.caCertPem, certPem: issued.certPem, keyPem: key.privateKeyPem });
@@ -522,7 +532,7 @@ export class Daemon {
     for (let attempt = 0; attempt < 20; attempt++) {
       const addr = addrs[attempt % addrs.length]!;
       try {
-        const r = await callUnary<object, JoinRaftResponse>(this.client(RaftMembershipService, 'RaftMembership', addr, channelCredentials(this.tls)), 'joinRaft', { raftId, addr: node.advertiseAddr }, CALL_MS, `joining the managers through ${addr}`);
+        const r = await this.callOnce<JoinRaftResponse>(RaftMembershipService, 'RaftMembership', addr, channelCredentials(this.tls), 'joinRaft', { raftId, addr: node.advertiseAddr }, `joining the managers through ${addr}`);
         return r.members;
       } catch (e) {
         const hint = /leader is at (\S+?)(?:[;,\s]|$)/.exec((e as Error).message)?.[1];

@@ -1,20 +1,12 @@
 // End to end on a sandbox of real daemons in network namespaces: 3 managers,
 // 2 workers, and one host left out of the cluster to try bad tokens with.
 // Faults are real: SIGKILL of a daemon, a host cut off the underlay.
-import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAEMON_PORT, defaultDaemonCommand, Sandbox } from '../../deploy/sandbox/index.js';
-import { until as poll } from './helpers.js';
+import { canRunSandbox, until as poll } from './helpers.js';
 
 const root = `/tmp/tss-e2e-${process.pid}`;
-const canRun = process.getuid?.() === 0 && (() => {
-  try {
-    execFileSync('nsenter', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const canRun = canRunSandbox;
 
 const sb = new Sandbox({
   root,

@@ -1,19 +1,11 @@
 // Five managers and a worker on a sandbox, with 30 s node certificates: every
 // node renews its certificate before it expires and stays READY, and the
 // cluster survives the loss of its leader.
-import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAEMON_PORT, defaultDaemonCommand, Sandbox } from '../../deploy/sandbox/index.js';
-import { until as poll } from './helpers.js';
+import { canRunSandbox, until as poll } from './helpers.js';
 
-const canRun = process.getuid?.() === 0 && (() => {
-  try {
-    execFileSync('nsenter', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const canRun = canRunSandbox;
 
 const sb = new Sandbox({
   root: `/tmp/tss-e2e5-${process.pid}`,
