@@ -87,16 +87,6 @@ export class StateDir {
     writeAtomic(this.cert('node.pem'), c.certPem, 0o644);
   }
 
-  /** The CA's key: only on managers. */
-  loadCAKey(): string | null {
-    const f = this.cert('ca.key');
-    return existsSync(f) ? readFileSync(f, 'utf8') : null;
-  }
-
-  saveCAKey(pem: string): void {
-    writeAtomic(this.cert('ca.key'), pem);
-  }
-
   /** Forget the cluster (leave): identity, certificates and Raft state. */
   wipe(): void {
     for (const p of ['node.json', 'certificates', 'raft']) rmSync(join(this.dir, p), { recursive: true, force: true });
