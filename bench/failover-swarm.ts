@@ -4,88 +4,244 @@
 // figures as tsswarm's, polled through a surviving manager. Every docker call
 // is bounded by `timeout`, because Swarm's commands hang while there is no
 // leader. The cluster is always torn down.
+//
+// The write probe and the node-ls probe run as two independent loops, so a
+// hung attempt of one never delays the other. A write attempt starts every
+// POLL_MS even while earlier ones still hang (at most ATTEMPT_S / POLL_MS in
+// flight), so the first successful write is seen within about POLL_MS of the
+// moment Swarm can take it, not up to ATTEMPT_S later.
+//
+// Run alone: `npx tsx bench/failover-swarm.ts` (prints the JSON lines on
+// stdout and the table on stderr).
 import { execFile, execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import type { Report } from './report.js';
+import { Report } from './report.js';
 
 const script = fileURLToPath(new URL('./peers/swarm-peer.sh', import.meta.url));
+const STATE = '/run/tssdk';
 const CAP_S = 120;
+const POLL_MS = 200;
+const ATTEMPT_S = 2;
+const MAX_INFLIGHT = Math.ceil((ATTEMPT_S * 1000) / POLL_MS);
 
-function sh(args: string[], timeoutS: number): Promise<{ code: number; out: string }> {
+const log = (l: string): void => void process.stderr.write(`swarm: ${l}\n`);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Out {
+  code: number;
+  out: string;
+  err: string;
+}
+
+/** `timeout -k 1 S cmd...`: exit code 124 when the attempt was cut off. */
+function bounded(args: string[], timeoutS: number): Promise<Out> {
   return new Promise((resolve) => {
-    execFile('timeout', [String(timeoutS), ...args], { encoding: 'utf8' }, (err, stdout) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out: stdout });
+    execFile('timeout', ['-k', '1', String(timeoutS), ...args], { encoding: 'utf8' }, (err, stdout, stderr) => {
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+      resolve({ code, out: stdout, err: stderr });
     });
   });
 }
 
-const dk = (k: number, args: string[], timeoutS = 2): Promise<{ code: number; out: string }> => sh(['docker', '-H', `unix:///run/tssdk/h${k}.sock`, ...args], timeoutS);
+const dk = (k: number, args: string[], timeoutS = ATTEMPT_S): Promise<Out> => bounded(['docker', '-H', `unix://${STATE}/h${k}.sock`, ...args], timeoutS);
+
+const firstLine = (r: Out): string => (r.code === 124 ? `timed out after ${ATTEMPT_S} s` : (r.err.trim() || r.out.trim()).split('\n')[0]!.slice(0, 160));
 
 function haveDockerd(): boolean {
   try {
     execFileSync('dockerd', ['--version'], { stdio: 'ignore' });
+    execFileSync('docker', ['--version'], { stdio: 'ignore' });
     return true;
   } catch {
     return false;
   }
 }
 
-export async function swarmFailover(report: Report): Promise<void> {
-  if (!haveDockerd()) {
-    process.stderr.write('swarm: installing docker.io (Debian) for the peer\n');
+function ensureDocker(): boolean {
+  if (haveDockerd()) return true;
+  log('installing docker.io (Debian) for the peer');
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  for (const pre of [[], [['apt-get', 'update']]] as string[][][]) {
     try {
-      execFileSync('apt-get', ['install', '-y', '--no-install-recommends', 'docker.io'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+      for (const [cmd, ...a] of pre) execFileSync(cmd!, a, { stdio: 'ignore', env });
+      execFileSync('apt-get', ['install', '-y', '--no-install-recommends', 'docker.io'], { stdio: 'ignore', env });
     } catch {
-      // reported below
+      // retried after apt-get update, then reported by the caller
     }
+    if (haveDockerd()) return true;
   }
-  if (!haveDockerd()) {
+  return false;
+}
+
+function tssdkNamespaces(): string[] {
+  try {
+    return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
+      .split('\n')
+      .map((l) => l.split(' ')[0]!)
+      .filter((n) => n.startsWith('tssdk-'));
+  } catch {
+    return [];
+  }
+}
+
+/** The pid in hK's pidfile, checked to be /usr/sbin/dockerd living in netns tssdk-hK (never a root-netns dockerd). */
+function nodeDockerdPid(k: number): number {
+  const pid = Number(readFileSync(`${STATE}/h${k}.dockerd.pid`, 'utf8').trim());
+  if (!Number.isInteger(pid) || pid <= 1) throw new Error(`bad pid in ${STATE}/h${k}.dockerd.pid`);
+  if (readlinkSync(`/proc/${pid}/exe`) !== '/usr/sbin/dockerd') throw new Error(`pid ${pid} of h${k} is not /usr/sbin/dockerd`);
+  if (statSync(`/proc/${pid}/ns/net`).ino !== statSync(`/run/netns/tssdk-h${k}`).ino) throw new Error(`pid ${pid} is not in netns tssdk-h${k}`);
+  return pid;
+}
+
+function down(): void {
+  try {
+    execFileSync('bash', [script, 'down'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  } catch {
+    log(`teardown reported an error; run: bash ${script} down`);
+  }
+}
+
+/** Node number K of each "tssdk-hK <rest>" line. */
+function parseNodes(out: string): { k: number; rest: string }[] {
+  return out
+    .split('\n')
+    .map((l) => /^tssdk-h(\d+)\s*(.*)$/.exec(l.trim()))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ k: Number(m[1]), rest: m[2]! }));
+}
+
+export async function swarmFailover(report: Report): Promise<void> {
+  if (!ensureDocker()) {
     report.error('swarm', 'm3', 'dockerd not installed and apt-get install docker.io failed');
     return;
   }
+  if (process.getuid?.() !== 0) {
+    report.error('swarm', 'm3', 'the Docker Swarm peer needs root (network namespaces, dockerd)');
+    return;
+  }
+  // Someone else's cluster (another run) is never ours to tear down.
+  const stale = tssdkNamespaces();
+  if (stale.length > 0 || existsSync(STATE)) {
+    report.error('swarm', 'm3', `tssdk-* namespaces or ${STATE} already exist (${stale.join(' ') || STATE}); not touching them; run bench/peers/swarm-peer.sh down if they are stale`);
+    return;
+  }
+  const onSignal = (sig: NodeJS.Signals): void => {
+    log(`${sig}: tearing down`);
+    down();
+    process.exit(130);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  const started = performance.now();
   try {
-    process.stderr.write('swarm: starting 3 dockerds (all managers) in namespaces tssdk-h1..3\n');
+    log('starting 3 dockerds (all managers) in namespaces tssdk-h1..3');
     execFileSync('bash', [script, 'up', '3', '--managers', '3'], { stdio: ['ignore', 'ignore', 'inherit'] });
-    const ls = await dk(1, ['node', 'ls', '--format', '{{.Hostname}} {{.ManagerStatus}}'], 10);
-    const leaderLine = ls.out.split('\n').find((l) => /Leader/.test(l));
-    const leader = Number(/tssdk-h(\d+)/.exec(leaderLine ?? '')?.[1]);
-    if (!leader) throw new Error(`no leader in docker node ls: ${ls.out.trim()}`);
+
+    // All three managers in the Raft group (Leader + 2 Reachable) before the kill.
+    let leader = 0;
+    const readyBy = performance.now() + 60_000;
+    for (;;) {
+      const r = await dk(1, ['node', 'ls', '--format', '{{.Hostname}} {{.Status}} {{.ManagerStatus}}'], 10);
+      const nodes = parseNodes(r.out);
+      const ok = nodes.length === 3 && nodes.every((n) => /^Ready (Leader|Reachable)$/.test(n.rest));
+      leader = nodes.find((n) => /Leader/.test(n.rest))?.k ?? 0;
+      if (ok && leader) break;
+      if (performance.now() > readyBy) throw new Error(`the 3 managers were not Ready/Reachable within 60 s: ${r.out.trim().replace(/\n/g, ' | ') || firstLine(r)}`);
+      await sleep(POLL_MS);
+    }
     const survivor = [1, 2, 3].find((k) => k !== leader)!;
-    const pid = Number(readFileSync(`/run/tssdk/h${leader}.dockerd.pid`, 'utf8').trim());
-    process.stderr.write(`swarm: SIGKILL of the leader's dockerd (tssdk-h${leader}, pid ${pid})\n`);
+    const pid = nodeDockerdPid(leader);
+    log(`cluster ready after ${((performance.now() - started) / 1000).toFixed(1)} s; leader tssdk-h${leader}, polling through tssdk-h${survivor}`);
+
+    log(`SIGKILL of the leader's dockerd (tssdk-h${leader}, pid ${pid})`);
     process.kill(pid, 'SIGKILL');
     const t0 = performance.now();
-    let write: number | undefined;
-    let down: number | undefined;
-    let i = 0;
-    while ((write === undefined || down === undefined) && performance.now() - t0 < CAP_S * 1000) {
-      if (write === undefined) {
-        const r = await dk(survivor, ['node', 'update', '--label-add', `tssbench=${i++}`, `tssdk-h${survivor}`]);
+    const deadline = t0 + CAP_S * 1000;
+    const since = (): number => (performance.now() - t0) / 1000;
+    const st: { write?: number; down?: number; newLeader?: number; attempts: number; lastWriteErr: string; lastLsErr: string } = { attempts: 0, lastWriteErr: '', lastLsErr: '' };
+
+    const writeLoop = async (): Promise<void> => {
+      const inflight = new Set<Promise<void>>();
+      while (st.write === undefined && performance.now() < deadline) {
+        if (inflight.size < MAX_INFLIGHT) {
+          const n = st.attempts++;
+          const p: Promise<void> = dk(survivor, ['node', 'update', '--label-add', `tssbench=${n}`, `tssdk-h${survivor}`]).then((r) => {
+            inflight.delete(p);
+            if (r.code === 0) {
+              if (st.write === undefined) {
+                st.write = since();
+                log(`a write (node update, attempt ${n}) succeeded after ${st.write.toFixed(2)} s`);
+              }
+            } else st.lastWriteErr = firstLine(r);
+          });
+          inflight.add(p);
+        }
+        await sleep(POLL_MS);
+      }
+      await Promise.all(inflight); // each one ends within ATTEMPT_S + 1
+    };
+
+    const downLoop = async (): Promise<void> => {
+      while (st.down === undefined && performance.now() < deadline) {
+        const r = await dk(survivor, ['node', 'ls', '--format', '{{.Hostname}} {{.Status}} {{.ManagerStatus}}']);
         if (r.code === 0) {
-          write = (performance.now() - t0) / 1000;
-          process.stderr.write(`swarm: a write succeeded after ${write.toFixed(2)} s\n`);
-        }
+          st.lastLsErr = '';
+          const nodes = parseNodes(r.out);
+          const nl = nodes.find((x) => x.k !== leader && /Leader/.test(x.rest));
+          if (st.newLeader === undefined && nl) {
+            st.newLeader = since();
+            log(`node ls shows a new leader (tssdk-h${nl.k}) after ${st.newLeader.toFixed(2)} s`);
+          }
+          if (nodes.some((x) => x.k === leader && /^Down\b/.test(x.rest))) {
+            st.down = since();
+            log(`node ls shows the old leader tssdk-h${leader} Down after ${st.down.toFixed(2)} s`);
+          }
+        } else st.lastLsErr = firstLine(r);
+        if (st.down === undefined) await sleep(POLL_MS);
       }
-      if (down === undefined) {
-        const r = await dk(survivor, ['node', 'ls', '--format', '{{.Hostname}} {{.Status}}']);
-        if (r.code === 0 && r.out.split('\n').some((l) => l.startsWith(`tssdk-h${leader} `) && /Down/.test(l))) {
-          down = (performance.now() - t0) / 1000;
-          process.stderr.write(`swarm: the old leader shows Down after ${down.toFixed(2)} s\n`);
-        }
-      }
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    if (write === undefined || down === undefined) throw new Error(`not recovered within ${CAP_S} s (write ${write ?? 'never'}, down ${down ?? 'never'})`);
-    report.add('swarm', 'm3', 'write_recovery_s', Number(write.toFixed(2)), 's');
-    report.add('swarm', 'm3', 'leader_down_seen_s', Number(down.toFixed(2)), 's');
-  } catch (e) {
-    report.error('swarm', 'm3', (e as Error).message);
-  } finally {
+    };
+
+    const progress = setInterval(() => {
+      log(
+        `t=${since().toFixed(0)} s: write ${st.write === undefined ? `not yet (${st.attempts} attempts; last: ${st.lastWriteErr || '-'})` : `ok at ${st.write.toFixed(2)} s`}, ` +
+          `old leader Down ${st.down === undefined ? `not yet${st.lastLsErr ? ` (node ls: ${st.lastLsErr})` : ''}` : `at ${st.down.toFixed(2)} s`}`,
+      );
+    }, 5000);
     try {
-      execFileSync('bash', [script, 'down'], { stdio: ['ignore', 'ignore', 'inherit'] });
-    } catch {
-      process.stderr.write('swarm: teardown reported an error; run bench/peers/swarm-peer.sh down\n');
+      await Promise.all([writeLoop(), downLoop()]);
+    } finally {
+      clearInterval(progress);
     }
+
+    if (st.write !== undefined) report.add('swarm', 'm3', 'write_recovery_s', st.write, 's');
+    else report.error('swarm', 'm3', `no write succeeded within ${CAP_S} s of the leader's SIGKILL (last: ${st.lastWriteErr})`);
+    if (st.down !== undefined) report.add('swarm', 'm3', 'leader_down_seen_s', st.down, 's');
+    else report.error('swarm', 'm3', `old leader not shown Down within ${CAP_S} s of its SIGKILL`);
+  } catch (e) {
+    report.error('swarm', 'm3', (e as Error).message.split('\n')[0]!);
+  } finally {
+    log('tearing down');
+    down();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   }
+}
+
+// `npx tsx bench/failover-swarm.ts`: the Swarm side alone.
+const self = fileURLToPath(import.meta.url);
+const invoked = process.argv[1];
+const isMain = invoked !== undefined && (() => {
+  try {
+    return realpathSync(invoked) === realpathSync(self);
+  } catch {
+    return false;
+  }
+})();
+if (isMain) {
+  const report = new Report('failover');
+  process.stderr.write('failover (swarm only): 3 managers, SIGKILL of the leader\'s dockerd\n');
+  await swarmFailover(report);
+  report.table();
 }
