@@ -5,18 +5,20 @@
 // is not the leader forwards the CLI's calls to the leader.
 import * as grpc from '@grpc/grpc-js';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { hostname as osHostname } from 'node:os';
-import { dirname } from 'node:path';
+import { availableParallelism, hostname as osHostname, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
 import type pino from 'pino';
 import { TsswarmError, UsageError } from '../lib/errors.js';
-import { callUnary, serverNoDelay, unary } from '../lib/grpc.js';
+import { callStream, callUnary, serverNoDelay, serverStream, unary } from '../lib/grpc.js';
 import { Gauge } from 'prom-client';
 import { createRegistry, type Registry, serveMetrics, type MetricsServer } from '../lib/metrics.js';
 import { MemoryCertificateProvider, channelCredentials, serverCredentials, untrustedChannelCredentials } from '../lib/tls.js';
 import { checkCAPin, createCSR, createRootCA, generateNodeKey, needsRenewal, parseJoinToken, parseNodeCert, signNodeCSR } from '../manager/ca/index.js';
 import { newRaftId } from '../manager/consensus/index.js';
-import { Manager, certValidity, newNodeId } from '../manager/manager.js';
+import { Manager, SERVICE_METHODS, SERVICE_READS, certValidity, newNodeId } from '../manager/manager.js';
 import {
+  type AgentMessage,
+  type Assignments as ManagerMessageAssignments,
   ControlService,
   DaemonService,
   type GetJoinTokensResponse,
@@ -30,7 +32,12 @@ import {
   NodeCAService,
   RaftMembershipService,
 } from '../proto/gen/control.js';
+import { NodeDescription, TaskState, TaskStatus } from '../proto/gen/objects.js';
+import { Runtime } from './runtime/index.js';
 import { AgentSession } from './session.js';
+import { Worker } from './worker/worker.js';
+import { NetworkAgent } from './networking.js';
+import { answerDataplane } from './dataplane.js';
 import { type NodeState, StateDir } from './state.js';
 
 export interface DaemonOptions {
@@ -45,9 +52,22 @@ export interface DaemonOptions {
   heartbeatPeriodMs?: number;
   metricsAddr?: string;
   version: string;
+  /** Service load balancer backend: nft, iptables or ipvs; undefined: detected. */
+  lbBackend?: string;
 }
 
 const CALL_MS = 5000;
+
+/** What this host offers, as the scheduler sees it (architecture named as docker does). */
+export function nodeDescription(hostname: string): NodeDescription {
+  const arch = ({ x64: 'x86_64', arm64: 'aarch64', arm: 'armv7l', ia32: 'i386' } as Record<string, string>)[process.arch] ?? process.arch;
+  return NodeDescription.create({
+    hostname,
+    platform: { os: process.platform, architecture: arch },
+    resources: { nanoCpus: availableParallelism() * 1e9, memoryBytes: totalmem(), pids: 0 },
+    engineVersion: '',
+  });
+}
 const DEFAULT_PORT = 4242;
 
 function withPort(addr: string, port: number): string {
@@ -64,6 +84,10 @@ export class Daemon {
   private nodeServer: grpc.Server | null = null;
   private manager: Manager | null = null;
   private session: AgentSession | null = null;
+  private runtime: Runtime | null = null;
+  private runtimeError: Error | null = null;
+  private worker: Worker | null = null;
+  private network: NetworkAgent | null = null;
   private node: NodeState | null = null;
   private metrics: MetricsServer | null = null;
   private busy: Promise<unknown> = Promise.resolve();
@@ -87,6 +111,19 @@ export class Daemon {
   }
 
   async start(): Promise<void> {
+    const rt = new Runtime({ root: join(this.o.stateDir, 'runtime'), logger: this.o.logger });
+    try {
+      await rt.init();
+      this.runtime = rt;
+    } catch (e) {
+      // The daemon still serves the cluster; tasks sent here are rejected with this reason.
+      this.runtimeError = e as Error;
+      this.log.error({ err: e }, 'the container runtime is not usable: this node cannot run tasks');
+    }
+    // Membership is known before the socket answers: a CLI call in between must not see an
+    // inactive node (an `init` then would start a new cluster over an existing member).
+    this.node = this.state.loadNode();
+    const certs = this.state.loadCerts();
     await this.serveLocal();
     if (this.o.metricsAddr) {
       const reg = createRegistry({ labels: { host: this.nodeName } });
@@ -94,8 +131,6 @@ export class Daemon {
       this.metrics = await serveMetrics(reg, this.o.metricsAddr);
       this.log.info({ addr: this.metrics.address }, 'serving Prometheus metrics at /metrics');
     }
-    this.node = this.state.loadNode();
-    const certs = this.state.loadCerts();
     if (this.node && certs) {
       this.setTls(certs.caPem, certs.certPem, certs.keyPem);
       this.log.info({ node: this.node.nodeId, role: this.node.role }, 'resuming cluster membership');
@@ -157,6 +192,10 @@ export class Daemon {
       join: unary((req: JoinRequest) => serial(() => this.join(req))),
       leave: unary((req: { force: boolean }) => serial(() => this.leave(req.force))),
       info: unary(async () => this.clusterInfo()),
+      loadImage: unary(async (req: { path: string; tag: string }) => ({ images: await this.images().load(req.path, req.tag || undefined) })),
+      pullImage: unary(async (req: { reference: string; insecure: boolean }) => ({ images: await this.images().pull(req.reference, { insecure: req.insecure }) })),
+      listImages: unary(async () => ({ images: this.images().list() })),
+      removeImage: unary(async (req: { reference: string; force: boolean }) => ({ removed: await this.images().remove(req.reference, req.force) })),
     });
     const fwd = (method: string) => unary(async (req: unknown) => this.control(method, req));
     s.addService(ControlService, {
@@ -166,14 +205,30 @@ export class Daemon {
       removeNode: fwd('removeNode'),
       getJoinTokens: fwd('getJoinTokens'),
       rotateJoinToken: fwd('rotateJoinToken'),
+      ...Object.fromEntries(SERVICE_METHODS.map((name) => [name, fwd(name)])),
       info: unary(async () => this.clusterInfo()),
+      serviceLogs: serverStream((req, write, signal) => this.controlStream('serviceLogs', req, write, signal)),
+      exec: serverStream((req, write, signal) => this.controlStream('exec', req, write, signal)),
     });
     await new Promise<void>((res, rej) => s.bindAsync(`unix://${this.o.socketPath}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
     this.local = s;
   }
 
-  /** A Control call from the CLI: served by our manager when it leads, else forwarded to the leader. */
-  private async control(method: string, req: unknown): Promise<unknown> {
+  /** Without a usable runtime every task sent here is rejected, with the reason, so `service ps` shows it and the managers place it elsewhere. */
+  private rejectAll(a: NonNullable<ManagerMessageAssignments>): void {
+    const why = `this node cannot run containers: ${this.runtimeError?.message ?? 'the container runtime did not start'}`;
+    const updates = a.tasks
+      .filter((t) => (t.status?.state ?? 0) < TaskState.COMPLETE && t.desiredState <= TaskState.RUNNING)
+      .map((t) => ({ taskId: t.meta!.id, status: TaskStatus.create({ state: TaskState.REJECTED, timestamp: Date.now(), message: 'rejected', err: why }) }));
+    if (updates.length) this.session?.send({ taskStatus: { updates } } as AgentMessage);
+  }
+
+  private images(): Runtime['images'] {
+    if (!this.runtime) throw new TsswarmError('FAILED_PRECONDITION', `this node's container runtime is not usable: ${this.runtimeError?.message ?? 'not started'}`);
+    return this.runtime.images;
+  }
+
+  private requireManager(): Manager {
     if (!this.node) throw new TsswarmError('FAILED_PRECONDITION', 'This node is not part of a cluster: run `tsswarm init` or `tsswarm join` first');
     if (this.node.role !== 'manager' || !this.manager) {
       throw new TsswarmError(
@@ -181,8 +236,25 @@ export class Daemon {
         "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.",
       );
     }
-    const m = this.manager;
-    const reads = new Set(['listNodes', 'getNode', 'getJoinTokens']);
+    return this.manager;
+  }
+
+  /** A streaming Control call (logs, exec): served by our manager when it leads, else streamed from the leader. */
+  private async controlStream(method: 'serviceLogs' | 'exec', req: unknown, write: (m: unknown) => void, signal: AbortSignal): Promise<void> {
+    const m = this.requireManager();
+    if (m.consensus.isLeader) {
+      if (method === 'serviceLogs') return m.relay.logs(req as never, write, signal);
+      return m.relay.exec(req as never, write, signal);
+    }
+    const leader = m.consensus.leaderAddr;
+    if (!leader) m.requireLeader();
+    await callStream(this.forwardClient(leader), method, req, write, signal, `streaming from the leader at ${leader}`);
+  }
+
+  /** A Control call from the CLI: served by our manager when it leads, else forwarded to the leader. */
+  private async control(method: string, req: unknown): Promise<unknown> {
+    const m = this.requireManager();
+    const reads = new Set(['listNodes', 'getNode', 'getJoinTokens', ...SERVICE_READS]);
     if (m.consensus.isLeader || (reads.has(method) && !m.consensus.leaderAddr)) return this.controlLocal(method, req);
     const leader = m.consensus.leaderAddr;
     if (!leader) return this.controlLocal(method, req); // a write without a leader: the manager says why
@@ -197,6 +269,8 @@ export class Daemon {
 
   private async controlLocal(method: string, req: unknown): Promise<unknown> {
     const m = this.manager!;
+    const svc = m.serviceCall(method, req);
+    if (svc) return svc;
     switch (method) {
       case 'listNodes':
         return m.listNodes();
@@ -218,14 +292,18 @@ export class Daemon {
   }
 
   private forwardClients = new Map<string, grpc.Client>();
-  private forward(addr: string, method: string, req: unknown): Promise<unknown> {
+  private forwardClient(addr: string): grpc.Client {
     let c = this.forwardClients.get(addr);
     if (!c) {
       const Ctor = grpc.makeGenericClientConstructor(ControlService, 'Control');
       c = new Ctor(addr, channelCredentials(this.tls));
       this.forwardClients.set(addr, c);
     }
-    return callUnary(c, method, req, CALL_MS, `forwarding to the leader at ${addr}`);
+    return c;
+  }
+
+  private forward(addr: string, method: string, req: unknown): Promise<unknown> {
+    return callUnary(this.forwardClient(addr), method, req, CALL_MS, `forwarding to the leader at ${addr}`);
   }
 
   /**
@@ -397,13 +475,23 @@ export class Daemon {
     this.session = new AgentSession({
       nodeId: node.nodeId,
       addr: node.advertiseAddr,
-      description: { hostname: this.nodeName, platform: { os: process.platform, architecture: process.arch } } as never,
+      description: nodeDescription(this.nodeName),
       credentials: () => channelCredentials(this.tls),
       managers: () => {
         const own = this.manager ? [node.advertiseAddr] : [];
         return [...own, ...node.managerAddrs.filter((a) => a !== node.advertiseAddr)];
       },
       logger: this.o.logger.child({ component: 'agent' }),
+      onAssignments: (m) => (this.worker ? this.worker.assignments(m.assignments!) : this.rejectAll(m.assignments!)),
+      onNetworks: (m) => {
+        void this.network?.apply(m.networks!).catch((err: unknown) => this.o.logger.warn({ err }, 'applying the managers\' network state failed'));
+      },
+      onOpen: () => this.worker?.sessionOpened(),
+      onRelay: (r) => {
+        // `network inspect --dataplane`: one report, whether or not this node runs containers.
+        if (r.dataplane) void answerDataplane(this.network, r, { nodeId: node.nodeId, lbBackend: this.o.lbBackend }, (relay) => this.session?.send({ relay } as AgentMessage));
+        else this.worker?.relay(r);
+      },
       onWelcome: (w) => {
         if (w.managerAddrs.length && w.managerAddrs.join() !== node.managerAddrs.join()) {
           node.managerAddrs = w.managerAddrs;
@@ -412,6 +500,12 @@ export class Daemon {
         if (w.desiredRole && w.desiredRole !== node.role) void this.changeRole(w.desiredRole as 'worker' | 'manager');
       },
     });
+    if (this.runtime) {
+      // The VTEP is the advertised address.
+      this.network = new NetworkAgent({ nodeId: node.nodeId, vtep: node.advertiseAddr.replace(/:\d+$/, ''), logger: this.o.logger, lbBackend: this.o.lbBackend });
+      this.worker = new Worker({ runtime: this.runtime, nodeId: node.nodeId, logger: this.o.logger, send: (m) => this.session?.send(m) ?? false, network: this.network });
+      this.worker.start();
+    }
     this.session.start();
     this.scheduleRenewal();
   }
@@ -558,6 +652,11 @@ export class Daemon {
     this.renewTimer = null;
     this.session?.stop();
     this.session = null;
+    // Containers keep running: a restarted daemon adopts them.
+    await this.worker?.close();
+    this.worker = null;
+    await this.network?.close().catch((err: unknown) => this.o.logger.warn({ err }, 'closing networking failed'));
+    this.network = null;
     await this.stopManager();
   }
 
@@ -578,6 +677,7 @@ export class Daemon {
     this.local = null;
     if (l) await new Promise<void>((r) => l.tryShutdown(() => r()));
     await this.metrics?.close();
+    this.runtime?.close();
     rmSync(this.o.socketPath, { force: true });
   }
 

@@ -17,6 +17,12 @@ export interface SessionOptions {
   /** Called with what the managers tell us: manager list, desired role, heartbeat period. */
   onWelcome?: (w: { managerAddrs: string[]; desiredRole: string; heartbeatPeriodMs: number }) => void;
   onAssignments?: (m: ManagerMessage) => void;
+  /** The overlay networks this node's tasks use (agent/networking.ts). */
+  onNetworks?: (m: ManagerMessage) => void;
+  /** A session opened (after the welcome): queued reports can go. */
+  onOpen?: () => void;
+  /** The managers relay a log or exec request for one of our tasks. */
+  onRelay?: (r: NonNullable<ManagerMessage['relay']>) => void;
 }
 
 const LEADER_HINT = /leader is at (\S+?)(?:[;,\s]|$)/;
@@ -81,14 +87,19 @@ export class AgentSession {
         this.o.logger.info({ manager: addr, session: m.welcome.sessionId }, 'session with the managers open');
         this.o.onWelcome?.({ managerAddrs: m.welcome.managerAddrs, desiredRole: m.welcome.desiredRole, heartbeatPeriodMs: this.periodMs });
         this.armHeartbeat();
+        this.o.onOpen?.();
       } else if (m.heartbeatAck) {
         if (m.heartbeatAck.heartbeatPeriodMs && m.heartbeatAck.heartbeatPeriodMs !== this.periodMs) {
           this.periodMs = m.heartbeatAck.heartbeatPeriodMs;
           this.armHeartbeat();
         }
         this.o.onWelcome?.({ managerAddrs: m.heartbeatAck.managerAddrs, desiredRole: m.heartbeatAck.desiredRole, heartbeatPeriodMs: this.periodMs });
+      } else if (m.networks) {
+        this.o.onNetworks?.(m);
       } else if (m.assignments) {
         this.o.onAssignments?.(m);
+      } else if (m.relay) {
+        this.o.onRelay?.(m.relay);
       }
     });
     const fail = (why: string, code?: number): void => {

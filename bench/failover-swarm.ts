@@ -13,13 +13,11 @@
 //
 // Run alone: `npx tsx bench/failover-swarm.ts` (prints the JSON lines on
 // stdout and the table on stderr).
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Report } from './report.js';
+import { type Out, dk as dkB, firstLine as firstLineB, nodeDockerdPid, parseNodes, swarmDown, swarmPreflight, swarmUp, teardownOnSignal } from './swarm-peer.js';
 
-const script = fileURLToPath(new URL('./peers/swarm-peer.sh', import.meta.url));
-const STATE = '/run/tssdk';
 const CAP_S = 120;
 const POLL_MS = 200;
 const ATTEMPT_S = 2;
@@ -27,116 +25,21 @@ const MAX_INFLIGHT = Math.ceil((ATTEMPT_S * 1000) / POLL_MS);
 
 const log = (l: string): void => void process.stderr.write(`swarm: ${l}\n`);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-interface Out {
-  code: number;
-  out: string;
-  err: string;
-}
-
-/** `timeout -k 1 S cmd...`: exit code 124 when the attempt was cut off. */
-function bounded(args: string[], timeoutS: number): Promise<Out> {
-  return new Promise((resolve) => {
-    execFile('timeout', ['-k', '1', String(timeoutS), ...args], { encoding: 'utf8' }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
-      resolve({ code, out: stdout, err: stderr });
-    });
-  });
-}
-
-const dk = (k: number, args: string[], timeoutS = ATTEMPT_S): Promise<Out> => bounded(['docker', '-H', `unix://${STATE}/h${k}.sock`, ...args], timeoutS);
-
-const firstLine = (r: Out): string => (r.code === 124 ? `timed out after ${ATTEMPT_S} s` : (r.err.trim() || r.out.trim()).split('\n')[0]!.slice(0, 160));
-
-function haveDockerd(): boolean {
-  try {
-    execFileSync('dockerd', ['--version'], { stdio: 'ignore' });
-    execFileSync('docker', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function ensureDocker(): boolean {
-  if (haveDockerd()) return true;
-  log('installing docker.io (Debian) for the peer');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  for (const pre of [[], [['apt-get', 'update']]] as string[][][]) {
-    try {
-      for (const [cmd, ...a] of pre) execFileSync(cmd!, a, { stdio: 'ignore', env });
-      execFileSync('apt-get', ['install', '-y', '--no-install-recommends', 'docker.io'], { stdio: 'ignore', env });
-    } catch {
-      // retried after apt-get update, then reported by the caller
-    }
-    if (haveDockerd()) return true;
-  }
-  return false;
-}
-
-function tssdkNamespaces(): string[] {
-  try {
-    return execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' })
-      .split('\n')
-      .map((l) => l.split(' ')[0]!)
-      .filter((n) => n.startsWith('tssdk-'));
-  } catch {
-    return [];
-  }
-}
-
-/** The pid in hK's pidfile, checked to be /usr/sbin/dockerd living in netns tssdk-hK (never a root-netns dockerd). */
-function nodeDockerdPid(k: number): number {
-  const pid = Number(readFileSync(`${STATE}/h${k}.dockerd.pid`, 'utf8').trim());
-  if (!Number.isInteger(pid) || pid <= 1) throw new Error(`bad pid in ${STATE}/h${k}.dockerd.pid`);
-  if (readlinkSync(`/proc/${pid}/exe`) !== '/usr/sbin/dockerd') throw new Error(`pid ${pid} of h${k} is not /usr/sbin/dockerd`);
-  if (statSync(`/proc/${pid}/ns/net`).ino !== statSync(`/run/netns/tssdk-h${k}`).ino) throw new Error(`pid ${pid} is not in netns tssdk-h${k}`);
-  return pid;
-}
-
-function down(): void {
-  try {
-    execFileSync('bash', [script, 'down'], { stdio: ['ignore', 'ignore', 'inherit'] });
-  } catch {
-    log(`teardown reported an error; run: bash ${script} down`);
-  }
-}
-
-/** Node number K of each "tssdk-hK <rest>" line. */
-function parseNodes(out: string): { k: number; rest: string }[] {
-  return out
-    .split('\n')
-    .map((l) => /^tssdk-h(\d+)\s*(.*)$/.exec(l.trim()))
-    .filter((m): m is RegExpExecArray => m !== null)
-    .map((m) => ({ k: Number(m[1]), rest: m[2]! }));
-}
+const dk = (k: number, args: string[], timeoutS = ATTEMPT_S): Promise<Out> => dkB(k, args, timeoutS);
+const firstLine = (r: Out): string => firstLineB(r, ATTEMPT_S);
+const down = (): void => swarmDown(log);
 
 export async function swarmFailover(report: Report): Promise<void> {
-  if (!ensureDocker()) {
-    report.error('swarm', 'm3', 'dockerd not installed and apt-get install docker.io failed');
+  const why = swarmPreflight(log);
+  if (why) {
+    report.error('swarm', 'm3', why);
     return;
   }
-  if (process.getuid?.() !== 0) {
-    report.error('swarm', 'm3', 'the Docker Swarm peer needs root (network namespaces, dockerd)');
-    return;
-  }
-  // Someone else's cluster (another run) is never ours to tear down.
-  const stale = tssdkNamespaces();
-  if (stale.length > 0 || existsSync(STATE)) {
-    report.error('swarm', 'm3', `tssdk-* namespaces or ${STATE} already exist (${stale.join(' ') || STATE}); not touching them; run bench/peers/swarm-peer.sh down if they are stale`);
-    return;
-  }
-  const onSignal = (sig: NodeJS.Signals): void => {
-    log(`${sig}: tearing down`);
-    down();
-    process.exit(130);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const untrap = teardownOnSignal(log);
   const started = performance.now();
   try {
     log('starting 3 dockerds (all managers) in namespaces tssdk-h1..3');
-    execFileSync('bash', [script, 'up', '3', '--managers', '3'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    swarmUp(3, 3);
 
     // All three managers in the Raft group (Leader + 2 Reachable) before the kill.
     let leader = 0;
@@ -223,8 +126,7 @@ export async function swarmFailover(report: Report): Promise<void> {
   } finally {
     log('tearing down');
     down();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    untrap();
     log(`done in ${((performance.now() - started) / 1000).toFixed(0)} s`);
   }
 }

@@ -2,6 +2,10 @@
 const benches: Record<string, () => Promise<void>> = {
   raft: async () => (await import('./raft.js')).main(),
   failover: async () => (await import('./failover.js')).main(),
+  schedule: async () => (await import('./schedule.js')).main(),
+  converge: async () => (await import('./converge.js')).main(),
+  lb: async () => (await import('./lb.js')).main(),
+  overlay: async () => (await import('./overlay.js')).main(),
 };
 
 const name = process.argv[2];

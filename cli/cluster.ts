@@ -2,7 +2,7 @@
 // daemon, init, join, join-token, leave, info, and `node ls | inspect |
 // update | promote | demote | rm`. Each talks to the local daemon.
 import { oneOf } from './args.js';
-import { closeClients, controlApi, daemonApi, socketPath } from './client.js';
+import { closeClients, controlApi, daemonApi, DEFAULT_SOCKET, socketPath } from './client.js';
 import { group, leaf, type Command, type Io } from './command.js';
 import { ago, table } from './table.js';
 import { tsswarmVersion } from './version.js';
@@ -53,7 +53,9 @@ function staleNote(io: Io, stale: boolean): void {
 const daemonCommand = leaf({
   name: 'daemon',
   summary: 'Run the tsswarm daemon on this host (agent, and manager when the node is one)',
+  description: 'Settings come from --config FILE (JSON, as deploy/install.sh writes to /etc/tsswarm/daemon.json), and flags override it.',
   flags: {
+    config: { type: 'string', valueName: 'FILE', description: 'Read settings from this JSON file (keys: advertiseAddr, listenAddr, stateDir, socket, socketGroup, nodeName, metricsAddr, heartbeatPeriodMs, logLevel, lbBackend)' },
     'node-name': { type: 'string', valueName: 'NAME', description: 'Name of this node (default: the hostname)' },
     'state-dir': { type: 'string', valueName: 'DIR', description: 'State directory (default /var/lib/tsswarm)' },
     'listen-addr': { type: 'string', valueName: 'HOST:PORT', description: 'Address the manager services listen on (default 0.0.0.0:4242)' },
@@ -61,30 +63,59 @@ const daemonCommand = leaf({
     'metrics-addr': { type: 'string', valueName: 'HOST:PORT', description: 'Serve Prometheus metrics at this address' },
     'heartbeat-period': { type: 'string', valueName: 'MS', description: 'Agent heartbeat period in ms for a new cluster (default 5000)' },
     'log-level': { type: 'string', valueName: 'LEVEL', description: 'trace, debug, info (default), warn, error' },
+    'lb-backend': { type: 'string', valueName: 'BACKEND', description: 'Service load balancer: auto (default), nftables, iptables or ipvs' },
   },
   async run({ flags, positionals, path }) {
     noArgs(positionals, path);
     const { Daemon } = await import('../agent/daemon.js');
     const { createLogger } = await import('../lib/log.js');
-    const logger = createLogger({ level: flags['log-level'], base: { host: flags['node-name'] } });
-    const hb = flags['heartbeat-period'] ? Number(flags['heartbeat-period']) : undefined;
-    if (hb !== undefined && !(Number.isInteger(hb) && hb >= 100)) throw UsageError.invalid('--heartbeat-period', 'a whole number of milliseconds ≥ 100', flags['heartbeat-period']);
+    const { groupId, readDaemonConfig, resolveDaemonConfig } = await import('./daemon-config.js');
+    // --host or TSSWARM_HOST, when either was given, names the socket for the CLI and the daemon alike.
+    const chosen = socketPath();
+    const cfg = resolveDaemonConfig({
+      flags,
+      file: flags.config ? readDaemonConfig(flags.config) : undefined,
+      socketOverride: chosen !== DEFAULT_SOCKET ? chosen : undefined,
+    });
+    const { chmodSync, chownSync, readFileSync, statSync } = await import('node:fs');
+    const socketGid = cfg.socketGroup ? groupId(cfg.socketGroup, readFileSync('/etc/group', 'utf8'), flags.config ? `"socketGroup" in ${flags.config}` : 'socketGroup') : undefined;
+    const logger = createLogger({ level: cfg.logLevel, base: { host: cfg.nodeName } });
+    if (flags.config) logger.info({ config: flags.config }, 'settings read from the config file (flags override it)');
+    if (cfg.lbBackend) logger.info({ lbBackend: cfg.lbBackend }, 'load balancer backend chosen');
     const d = new Daemon({
-      nodeName: flags['node-name'],
-      stateDir: flags['state-dir'] ?? '/var/lib/tsswarm',
-      listenAddr: flags['listen-addr'] ?? '0.0.0.0:4242',
-      advertiseAddr: flags['advertise-addr'],
-      socketPath: socketPath(),
+      nodeName: cfg.nodeName,
+      stateDir: cfg.stateDir,
+      listenAddr: cfg.listenAddr,
+      advertiseAddr: cfg.advertiseAddr,
+      socketPath: cfg.socket ?? DEFAULT_SOCKET,
       logger,
-      heartbeatPeriodMs: hb,
-      metricsAddr: flags['metrics-addr'],
+      heartbeatPeriodMs: cfg.heartbeatPeriodMs,
+      metricsAddr: cfg.metricsAddr,
       version: tsswarmVersion(),
+      // The load balancer's names for its backends; auto: detected on each namespace.
+      lbBackend: cfg.lbBackend === 'nftables' ? 'nft' : cfg.lbBackend === 'auto' ? undefined : cfg.lbBackend,
     });
     await d.start();
+    if (socketGid !== undefined) {
+      // Members of the group may use the CLI without root (they can do anything the daemon can).
+      const sock = cfg.socket ?? DEFAULT_SOCKET;
+      try {
+        chownSync(sock, statSync(sock).uid, socketGid);
+        chmodSync(sock, 0o660);
+      } catch (err) {
+        logger.error({ err, socket: sock, group: cfg.socketGroup }, 'cannot give the socket to its group: only root can use it');
+      }
+    }
     await new Promise<void>((resolve) => {
       const stop = (): void => {
         logger.info('stopping');
-        void d.stop().finally(resolve);
+        // Exit as soon as the daemon is down: container steps still in flight (a stop waiting out
+        // its grace period) are abandoned on purpose; the containers stay, and the next daemon
+        // compares them with the managers' orders again.
+        void d.stop().finally(() => {
+          resolve();
+          process.exit(0);
+        });
       };
       process.once('SIGTERM', stop);
       process.once('SIGINT', stop);

@@ -1,7 +1,7 @@
 // The command tree of the tsswarm CLI: leaf commands with typed flags, and
 // groups (`tsswarm node ls`, `tsswarm service create`) that dispatch to their
 // subcommands. Later verbs add a file under cli/ and one line in cli/main.ts.
-import { UsageError } from '../lib/errors.js';
+import { TsswarmError, UsageError } from '../lib/errors.js';
 import { defineFlags, formatFlags, parseArgs, type FlagDefs, type FlagValues } from './args.js';
 
 export interface Writer {
@@ -162,4 +162,22 @@ function editDistance(a: string, b: string): number {
     prev = cur;
   }
   return prev[b.length]!;
+}
+
+/**
+ * A verb over several objects, as docker runs them: each one in turn; a failure
+ * is printed (`tsswarm: ...`) and the rest still run; exit code 1 if any failed.
+ */
+export async function forEachArg<T>(io: Io, args: readonly T[], fn: (arg: T) => Promise<void>): Promise<number> {
+  let code = 0;
+  for (const a of args) {
+    try {
+      await fn(a);
+    } catch (e) {
+      if (!(e instanceof TsswarmError)) throw e;
+      io.stderr.write(`tsswarm: ${e.message}\n`);
+      code = 1;
+    }
+  }
+  return code;
 }

@@ -7,8 +7,11 @@ import { TsswarmError } from '../lib/errors.js';
 import { group, findCommand, leaf, passThrough, type Command, type Io } from './command.js';
 import { setHost } from './client.js';
 import { closeClients, clusterCommands } from './cluster.js';
+import { imageCommand } from './image.js';
+import { networkCommand } from './network.js';
 import { raftDemo } from './raft-demo.js';
 import { makeSandboxCommand } from './sandbox.js';
+import { serviceCommand } from './service.js';
 import { bootstrapCluster } from '../deploy/sandbox/bootstrap.js';
 import { tsswarmVersion, versionCommand } from './version.js';
 
@@ -40,7 +43,7 @@ const raftDemoCommand = passThrough({
 
 /** The top-level commands, in the order help lists them. */
 const sandboxCommand = makeSandboxCommand({ bootstrap: (sb) => bootstrapCluster(sb, (line) => process.stderr.write(`${line}\n`)) });
-const commands: readonly Command[] = [...clusterCommands, sandboxCommand, versionCommand, helpCommand, raftDemoCommand];
+const commands: readonly Command[] = [...clusterCommands, serviceCommand, networkCommand, imageCommand, sandboxCommand, versionCommand, helpCommand, raftDemoCommand];
 
 const subcommandsOf = new Map<Command, () => readonly Command[]>();
 

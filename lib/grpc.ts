@@ -88,3 +88,54 @@ export function callUnary<Req, Res>(client: grpc.Client, method: string, req: Re
     fn.call(client, req, new Metadata(), { deadline: Date.now() + timeoutMs }, (e, r) => (e ? reject(fromServiceError(e, what)) : resolve(r as Res)));
   });
 }
+
+// ------------------------------------------------------------------ server streams
+
+/**
+ * A server-streaming handler written as an async function that writes messages; it ends the
+ * stream when it returns, and ends it with a status when it throws. `signal` aborts when the
+ * caller goes away.
+ */
+export function serverStream<Req, Res>(
+  fn: (req: Req, write: (m: Res) => void, signal: AbortSignal, call: grpc.ServerWritableStream<Req, Res>) => Promise<void>,
+): grpc.handleServerStreamingCall<Req, Res> {
+  return (call) => {
+    const ac = new AbortController();
+    call.on('cancelled', () => ac.abort());
+    call.on('close', () => ac.abort());
+    fn(call.request, (m) => {
+      if (!ac.signal.aborted) call.write(m);
+    }, ac.signal, call).then(
+      () => {
+        if (!call.cancelled) call.end();
+      },
+      // grpc-js sends the status when a server stream emits 'error' (destroy() would leave the client hanging).
+      (err: unknown) => {
+        if (!call.cancelled) call.emit('error', toServiceError(err));
+      },
+    );
+  };
+}
+
+type StreamMethod<Req, Res> = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions) => grpc.ClientReadableStream<Res>;
+
+/** Calls a server-streaming method of a generic client: each message to `onData`; resolves at the end; errors become TsswarmErrors. */
+export function callStream<Req, Res>(client: grpc.Client, method: string, req: Req, onData: (m: Res) => void, signal?: AbortSignal, what = method): Promise<void> {
+  const fn = (client as unknown as Record<string, StreamMethod<Req, Res>>)[method];
+  if (typeof fn !== 'function') return Promise.reject(new TsswarmError('INTERNAL', `no method ${method} on this client`));
+  return new Promise((resolve, reject) => {
+    const s = fn.call(client, req, new Metadata(), {});
+    const onAbort = (): void => s.cancel();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    s.on('data', onData);
+    s.on('error', (e: grpc.ServiceError) => {
+      signal?.removeEventListener('abort', onAbort);
+      if (e.code === Status.CANCELLED && signal?.aborted) resolve();
+      else reject(fromServiceError(e, what));
+    });
+    s.on('end', () => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    });
+  });
+}

@@ -6,10 +6,15 @@
 // address, and the daemon forwards for the CLI.
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
+import { newId } from '../lib/ids.js';
 import type pino from 'pino';
 import { TsswarmError, UsageError } from '../lib/errors.js';
-import { toServiceError, unary } from '../lib/grpc.js';
+import { serverStream, toServiceError, unary } from '../lib/grpc.js';
 import {
+  type ExecOutput,
+  type ExecRequest,
+  type LogChunk,
+  type ServiceLogsRequest,
   type AgentMessage,
   ControlService,
   DispatcherService,
@@ -31,6 +36,11 @@ import { makeJoinToken, parseNodeCert, roleForToken, signNodeCSR } from './ca/in
 import { Consensus, type MemberRecord } from './consensus/index.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
 import { MemoryStore } from './store/index.js';
+import { TaskRelay } from './relay.js';
+import { inspectDataplane } from './dataplane.js';
+import { NetworkApi, ServiceApi } from './controlapi/index.js';
+import { ensureIngressNetwork } from './allocator/index.js';
+import { type Orchestration, startOrchestration } from './orchestrator/index.js';
 
 export interface ManagerBootstrap {
   clusterId: string;
@@ -73,17 +83,21 @@ export function certValidity(validityMs: number): { validityMs?: number; backdat
   return { validityMs, backdateMs: Math.min(3_600_000, Math.floor(validityMs / 10)) };
 }
 
-export function newNodeId(): string {
-  // 25 base-36 characters, like Swarm's ids.
-  let s = '';
-  while (s.length < 25) s += BigInt('0x' + randomBytes(16).toString('hex')).toString(36);
-  return s.slice(0, 25);
-}
+/** Node ids are ordinary object ids. */
+export const newNodeId = newId;
+
+/** Control methods served by ServiceApi and NetworkApi; writes among them go to the leader. */
+export const SERVICE_METHODS = ['createService', 'getService', 'listServices', 'updateService', 'removeService', 'listTasks', 'getTask', 'createNetwork', 'getNetwork', 'listNetworks', 'removeNetwork', 'inspectDataplane'] as const;
+export const SERVICE_READS = new Set<string>(['getService', 'listServices', 'listTasks', 'getTask', 'getNetwork', 'listNetworks']);
 
 export class Manager {
   readonly store: MemoryStore;
   readonly consensus: Consensus;
   readonly dispatcher: Dispatcher;
+  readonly relay: TaskRelay;
+  readonly services: ServiceApi;
+  readonly networks: NetworkApi;
+  private orchestration: Orchestration | null = null;
   private readonly o: ManagerOptions;
   private readonly log: pino.Logger;
   readonly authz: AuthzContext;
@@ -103,6 +117,7 @@ export class Manager {
       heartbeatPeriodMs: o.heartbeatPeriodMs ?? DEFAULT_HEARTBEAT_MS,
       graceMultiplier: 3,
       logger: o.logger,
+      store,
       liveness: {
         setState: (id, state, info) => this.setNodeState(id, state, info),
         nodeIds: () => this.store.view((tx) => tx.nodes.list().map((n) => n.meta!.id)),
@@ -116,6 +131,46 @@ export class Manager {
         silentManagers: () => this.silentManagers(),
       },
     });
+    this.relay = new TaskRelay(store, this.dispatcher, o.logger);
+    this.services = new ServiceApi({ store, logger: o.logger, read: async (fn) => (await this.readView(fn)).value });
+    this.networks = new NetworkApi({ store, logger: o.logger, read: async (fn) => (await this.readView(fn)).value });
+  }
+
+  /** The service and task calls of the Control API, by gRPC method name (writes only on the leader). */
+  serviceCall(method: string, req: unknown): Promise<unknown> | undefined {
+    const a = this.services;
+    const write = <T>(f: () => Promise<T>): Promise<T> => {
+      this.requireLeader();
+      return f();
+    };
+    switch (method) {
+      case 'createService':
+        return write(() => a.createService(req as never));
+      case 'updateService':
+        return write(() => a.updateService(req as never));
+      case 'removeService':
+        return write(() => a.removeService(req as never));
+      case 'getService':
+        return a.getService(req as never);
+      case 'listServices':
+        return a.listServices(req as never);
+      case 'listTasks':
+        return a.listTasks(req as never);
+      case 'getTask':
+        return a.getTask(req as never);
+      case 'createNetwork':
+        return write(() => this.networks.createNetwork(req as never));
+      case 'removeNetwork':
+        return write(() => this.networks.removeNetwork(req as never));
+      case 'getNetwork':
+        return this.networks.getNetwork(req as never);
+      case 'listNetworks':
+        return this.networks.listNetworks(req as never);
+      case 'inspectDataplane':
+        // Only the leader holds the agents' sessions.
+        return write(() => inspectDataplane(this.store, this.dispatcher, req as never));
+    }
+    return undefined;
   }
 
   static async start(o: ManagerOptions): Promise<Manager> {
@@ -151,6 +206,7 @@ export class Manager {
         void m.onBecameLeader();
       } else {
         m.dispatcher.lostLeadership();
+        void m.stopOrchestration();
       }
     });
     m.registerServices();
@@ -193,13 +249,33 @@ export class Manager {
       });
       this.log.info({ cluster: this.o.clusterId }, 'cluster created');
     }
-    if (this.consensus.isLeader) this.dispatcher.becameLeader();
+    if (this.consensus.isLeader) {
+      this.dispatcher.becameLeader();
+      if (!this.orchestration) {
+        this.orchestration = startOrchestration({ store: this.store, logger: this.o.logger });
+        this.log.info('orchestrator and scheduler started');
+        ensureIngressNetwork(this.store, this.o.logger).catch((err: unknown) => this.log.warn({ err }, 'creating the ingress network failed; the next leader tries again'));
+      }
+    }
+  }
+
+  private async stopOrchestration(): Promise<void> {
+    const o = this.orchestration;
+    this.orchestration = null;
+    await o?.stop();
   }
 
   private async setNodeState(id: string, state: 'ready' | 'down', info: { message: string; addr?: string; description?: { description?: unknown; addr?: string } | null }): Promise<void> {
-    for (let attempt = 0; attempt < 3; attempt++) {
+    for (let attempt = 0, missing = 0; attempt < 3; attempt++) {
       const n = this.store.view((tx) => tx.nodes.get(id));
-      if (!n) return;
+      if (!n) {
+        // The first manager's own agent can say hello before the bootstrap transaction that
+        // creates its node has applied: wait for it (a READY lost here was never sent again).
+        if (++missing > 100 || !this.consensus.isLeader) return;
+        attempt--;
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
       const want = state === 'ready' ? NodeState.READY : NodeState.DOWN;
       const desc = info.description?.description as Node['description'] | undefined;
       if (n.status?.state === want && !desc && (!info.addr || info.addr === n.status?.addr)) return;
@@ -234,7 +310,7 @@ export class Manager {
     return this.store.view((tx) => tx.cluster.list()[0]);
   }
 
-  private requireLeader(): void {
+  requireLeader(): void {
     if (!this.consensus.isLeader) {
       const addr = this.consensus.leaderAddr;
       throw new TsswarmError(
@@ -500,6 +576,25 @@ export class Manager {
         manager(call);
         return this.info({ state: 'active', version: this.o.version });
       }),
+      ...Object.fromEntries(
+        SERVICE_METHODS.map((name) => [
+          name,
+          unary(async (req: unknown, call) => {
+            manager(call);
+            return this.serviceCall(name, req)!;
+          }),
+        ]),
+      ),
+      serviceLogs: serverStream(async (req: ServiceLogsRequest, write: (c: LogChunk) => void, signal, call) => {
+        manager(call);
+        this.requireLeader();
+        await this.relay.logs(req, write, signal);
+      }),
+      exec: serverStream(async (req: ExecRequest, write: (o: ExecOutput) => void, signal, call) => {
+        manager(call);
+        this.requireLeader();
+        await this.relay.exec(req, write, signal);
+      }),
     });
     s.addService(NodeCAService, {
       getRootCA: unary(async () => ({ certPem: this.authz.caCertPem() })),
@@ -523,6 +618,7 @@ export class Manager {
   }
 
   async close(): Promise<void> {
+    await this.stopOrchestration();
     this.dispatcher.close();
     await this.consensus.close();
   }

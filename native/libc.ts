@@ -140,3 +140,117 @@ export function withNetns<T>(nsPath: string, fn: () => T): T {
     closeSync(home);
   }
 }
+
+const cstr = (s: string): Buffer => Buffer.from(`${s}\0`);
+
+/**
+ * mount(2) of a filesystem that needs no device, e.g. an overlayfs rootfs:
+ * one syscall instead of a `mount` process (which the agent would have to fork).
+ */
+export function mount(source: string, target: string, fstype: string, data: string, flags = 0): void {
+  call(
+    'mount',
+    [['buffer', cstr(source)], ['buffer', cstr(target)], ['buffer', cstr(fstype)], ['i64', flags], ['buffer', cstr(data)]],
+    () => `mount(${source}, ${target}, ${fstype})`,
+  );
+}
+
+export const MNT_DETACH = 2;
+
+/** umount2(2); `flags` MNT_DETACH for a lazy unmount. */
+export function umount(target: string, flags = 0): void {
+  call('umount2', [['buffer', cstr(target)], ['i32', flags]], () => `umount2(${target}, ${flags})`);
+}
+
+// Sockets made by hand, so that one can be created inside another network
+// namespace (a socket belongs to the namespace of the thread that called
+// socket(2)) and then handed to Node by descriptor. Node's own sockets are
+// created after an asynchronous address lookup, too late for withNetns.
+export const AF_INET = 2;
+export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const SOCK_NONBLOCK = 0o4000;
+export const SOCK_CLOEXEC = 0o2000000;
+export const SOL_SOCKET = 1;
+export const SO_REUSEADDR = 2;
+
+/** socket(2); returns the new descriptor. */
+export function socket(domain: number, type: number, protocol = 0): number {
+  return call('socket', [['i32', domain], ['i32', type], ['i32', protocol]], () => `socket(${domain}, ${type}, ${protocol})`);
+}
+
+/** setsockopt(2) with an int option value. */
+export function setsockoptInt(fd: number, level: number, name: number, value: number): void {
+  const v = Buffer.alloc(4);
+  v.writeInt32LE(value, 0);
+  call(
+    'setsockopt',
+    [['i32', fd], ['i32', level], ['i32', name], ['buffer', v], ['i32', 4]],
+    () => `setsockopt(fd ${fd}, ${level}, ${name}, ${value})`,
+  );
+}
+
+/** bind(2) of an AF_INET socket to `address:port` (dotted quad). */
+export function bindInet4(fd: number, address: string, port: number): void {
+  const parts = address.split('.').map(Number);
+  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) {
+    throw new TsswarmError('INVALID_ARGUMENT', `bind address must be an IPv4 dotted quad such as 127.0.0.11 (got "${address}")`);
+  }
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new TsswarmError('INVALID_ARGUMENT', `bind port must be a whole number 0-65535 (got ${port})`);
+  }
+  // struct sockaddr_in: family (host order), port and address (network order), 8 bytes of zero.
+  const sa = Buffer.alloc(16);
+  sa.writeUInt16LE(AF_INET, 0);
+  sa.writeUInt16BE(port, 2);
+  for (let i = 0; i < 4; i++) sa[4 + i] = parts[i]!;
+  call('bind', [['i32', fd], ['buffer', sa], ['i32', sa.length]], () => `bind(fd ${fd}, ${address}:${port})`);
+}
+
+/**
+ * A non-blocking, close-on-exec (children such as runc never inherit it)
+ * IPv4 socket bound to `address:port`, in the calling thread's network
+ * namespace. TCP sockets get SO_REUSEADDR so a restarted server can bind
+ * while old connections sit in TIME_WAIT. The caller owns the descriptor
+ * (hand it to dgram `bind({fd})` or net `listen({fd})`).
+ */
+export function boundInet4Socket(kind: 'udp' | 'tcp', address: string, port: number): number {
+  const fd = socket(AF_INET, (kind === 'udp' ? SOCK_DGRAM : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC);
+  try {
+    if (kind === 'tcp') setsockoptInt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+    bindInet4(fd, address, port);
+    return fd;
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+}
+
+const SIOCGIFFLAGS = 0x8913;
+const SIOCSIFFLAGS = 0x8914;
+const IFF_UP = 0x1;
+
+/**
+ * Sets the interface `name` of the calling thread's network namespace up
+ * (SIOCSIFFLAGS), e.g. `lo` in a namespace made without it. Returns whether
+ * it was down. One ioctl instead of an `ip link set` process per container.
+ */
+export function setInterfaceUp(name: string): boolean {
+  if (Buffer.byteLength(name) > 15) {
+    throw new TsswarmError('INVALID_ARGUMENT', `interface name must be at most 15 bytes (got "${name}")`);
+  }
+  const fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC);
+  try {
+    // struct ifreq: ifr_name[16], then a union whose ifr_flags is a short.
+    const ifr = Buffer.alloc(40);
+    ifr.write(name, 0, 'utf8');
+    call('ioctl', [['i32', fd], ['i64', SIOCGIFFLAGS], ['buffer', ifr]], () => `ioctl(SIOCGIFFLAGS, ${name})`);
+    const flags = ifr.readUInt16LE(16);
+    if (flags & IFF_UP) return false;
+    ifr.writeUInt16LE(flags | IFF_UP, 16);
+    call('ioctl', [['i32', fd], ['i64', SIOCSIFFLAGS], ['buffer', ifr]], () => `ioctl(SIOCSIFFLAGS, ${name})`);
+    return true;
+  } finally {
+    closeSync(fd);
+  }
+}

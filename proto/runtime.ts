@@ -40,13 +40,18 @@ export function makeCodec<T>(type: protobuf.Type): Codec<T> {
     }
     else defaults[f.name] = 0;
   }
+  // One object literal per type, compiled once: a spread of a defaults object
+  // built key by key gave slow dictionary-mode objects (8 µs per Task.create).
+  const parts: string[] = [];
+  for (const [k, v] of Object.entries(defaults)) parts.push(`${JSON.stringify(k)}: ${v === EMPTY ? 'E' : JSON.stringify(v)}`);
+  for (const r of repeated) parts.push(`${JSON.stringify(r)}: []`);
+  for (const r of maps) parts.push(`${JSON.stringify(r)}: {}`);
+  const fresh = new Function('E', `return function fresh() { return { ${parts.join(', ')} }; };`)(EMPTY) as () => Record<string, unknown>;
   return {
     type,
     create(init?: Partial<T>): T {
-      const o: Record<string, unknown> = { ...defaults };
-      for (const r of repeated) o[r] = [];
-      for (const r of maps) o[r] = {};
-      return Object.assign(o, init) as T;
+      const o = fresh();
+      return (init ? Object.assign(o, init) : o) as T;
     },
     encode(m: T): Uint8Array {
       return type.encode(m as unknown as protobuf.Message).finish();

@@ -9,8 +9,15 @@ TSSWARM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 # ca-certificates, git: npm over https, a clean clone. iproute2, nftables,
 # iptables: networking (namespaces, vxlan, service load balancing). runc,
-# busybox-static: running containers and a tiny image for tests.
-TSSWARM_APT_PACKAGES=(ca-certificates git iproute2 nftables iptables runc busybox-static)
+# busybox-static: running containers and a tiny image for tests. conmon:
+# the per-container monitor (exit codes, logs, containers outliving the agent).
+# attr: setfattr for overlay opaque directories when unpacking image layers.
+# docker-registry: a local OCI registry, for the image-pull test.
+# The deploy lint test needs three linters: the shellcheck package (every
+# script), vagrant (`vagrant validate` on the Vagrantfile) and cloud-init
+# (`cloud-init schema` on the multipass cloud-config). iperf3: throughput in
+# the overlay benchmark.
+TSSWARM_APT_PACKAGES=(ca-certificates git iproute2 nftables iptables runc conmon attr busybox-static docker-registry shellcheck vagrant cloud-init iperf3 conntrack)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 warn() { printf '\033[1;33mWARNING: %s\033[0m\n' "$*" >&2; }

@@ -3,6 +3,7 @@
 # every test with vitest. Extra arguments go to vitest
 # (`bash scripts/test.sh test/cli`, `bash scripts/test.sh -t "leader"`).
 set -euo pipefail
+# shellcheck source=scripts/setup.sh
 source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
 tsswarm_setup
 

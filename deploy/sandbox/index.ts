@@ -27,3 +27,4 @@ export {
   type SandboxHost,
 } from './layout.js';
 export type { RunResult } from './kernel.js';
+export { SANDBOX_IMAGE, preloadImages } from './images.js';

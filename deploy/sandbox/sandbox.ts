@@ -1,8 +1,9 @@
 // A cluster of hosts on one machine: network namespaces on an underlay bridge,
 // one daemon per host. `Sandbox` reads state.json afresh for every operation,
 // so a new object (a new CLI process, or one after a crash) can run any of them.
+import { defaultNameTag, vniOfNetnsName } from '../../agent/network/names.js';
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TsswarmError, UsageError } from '../../lib/errors.js';
@@ -41,6 +42,7 @@ import {
 } from './layout.js';
 import { cutElementArgs, cutTableRuleset, deleteNamespacesProgram, hostProgram, namespacesProgram, parseCutSet, underlayProgram, CUT_SET, CUT_TABLE } from './plan.js';
 import { readState, stateFile, writeState, type HostRecord, type SandboxState } from './state.js';
+import { preloadImages } from './images.js';
 
 /** What runs as a host's daemon. TSSWARM_HOST (the host's socket) is always added to `env`. */
 export interface DaemonLaunch {
@@ -60,6 +62,8 @@ export function defaultDaemonCommand(host: SandboxHost): DaemonLaunch {
   return {
     argv: [
       process.execPath,
+      // TSSWARM_SANDBOX_NODE_ARGS: extra node flags for every daemon, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` (NODE_OPTIONS refuses --cpu-prof).
+      ...(process.env.TSSWARM_SANDBOX_NODE_ARGS ?? '').split(' ').filter(Boolean),
       tsswarmBin,
       'daemon',
       '--node-name',
@@ -101,6 +105,8 @@ export interface UpOptions {
   bootstrap?: (sandbox: Sandbox) => Promise<void> | void;
   /** Leave whatever was made when up fails, to look at it (then `down`). */
   keepOnFailure?: boolean;
+  /** Load the sandbox's busybox image on every host before bootstrapping (default: when the daemons are real tsswarm daemons, i.e. no custom daemonCommand). */
+  preloadImages?: boolean;
 }
 
 export interface HostStatus {
@@ -254,6 +260,7 @@ export class Sandbox {
         ? `Look around, then run ${this.hint('down')}`
         : `The sandbox was removed; fix the daemon, then run ${this.hint('up')} again`;
       await Promise.all(records.map((h) => waitForSocket(h, { timeoutMs: this.opts.readyTimeoutMs ?? 30_000, fix, signal: abort.signal })));
+      if (o.preloadImages ?? !this.opts.daemonCommand) await preloadImages(this, (l) => this.progress(l));
       if (o.bootstrap) {
         this.progress('Bootstrapping the cluster');
         await o.bootstrap(this);
@@ -299,7 +306,11 @@ export class Sandbox {
     const state = this.tryState();
     const prefix = state?.prefix ?? this.configuredPrefix();
     const recorded = state ? [state.underlay.namespace, ...state.hosts.map((h) => h.name)] : [];
-    const names = [...new Set([...recorded, ...listNetns().filter((n) => isSandboxNamespace(prefix, n))])].filter(netnsExists);
+    const hostNs = [...new Set([...recorded, ...listNetns().filter((n) => isSandboxNamespace(prefix, n))])];
+    // The agents' per-network namespaces (tss-ov-VNI-TAG, the tag made from the host namespace's name) outlive their daemons on purpose (live restore): they go with the sandbox.
+    const tags = hostNs.map((n) => defaultNameTag(n));
+    const overlays = listNetns().filter((n) => tags.some((t) => vniOfNetnsName(n, t) !== undefined));
+    const names = [...new Set([...hostNs, ...overlays])].filter(netnsExists);
     const keys = new Set(names.map(netnsKey).filter((k): k is string => k !== undefined));
     const leaders = (state?.hosts ?? []).filter((h) => daemonAlive(h.daemon)).map((h) => h.daemon.pid!);
     const targets = (): number[] => [...new Set([...pidsInNetns(keys), ...leaders.flatMap(groupMembers)])];
@@ -318,6 +329,9 @@ export class Sandbox {
       }
     }
 
+    // Containers live in namespaces of their own, outside the hosts': runc removes them (and their cgroups).
+    await this.removeContainers(state);
+
     if (names.length) {
       this.progress(`Deleting namespaces ${names.join(', ')}`);
       // -force: go on past a name that vanished meanwhile; what is left is checked below.
@@ -332,6 +346,19 @@ export class Sandbox {
     ].filter(Boolean);
     if (problems.length) throw new TsswarmError('INTERNAL', `sandbox down left ${problems.join('; ')}`);
     return { existed, namespaces: names, processes: victims.length };
+  }
+
+  /** Deletes every container the hosts' agents made (each host has its own runc root in its state directory). */
+  private async removeContainers(state: SandboxState | undefined): Promise<void> {
+    const dirs = new Set([...(state?.hosts.map((h) => h.stateDir) ?? [])]);
+    for (const dir of dirs) {
+      const runcRoot = join(dir, 'runtime', 'runc');
+      if (!existsSync(runcRoot)) continue;
+      const r = await run(['runc', '--root', runcRoot, 'list', '-q']);
+      const ids = r.stdout.split('\n').filter((x) => x.startsWith('tss'));
+      if (ids.length) this.progress(`Removing ${ids.length} container${ids.length === 1 ? '' : 's'} of ${dir}`);
+      for (const id of ids) await run(['runc', '--root', runcRoot, 'delete', '-f', id]);
+    }
   }
 
   private rootExists(): boolean {
@@ -354,7 +381,7 @@ export class Sandbox {
     // A daemon that died holding mounts (container rootfs) must not make rm walk into them.
     // (A failed umount shows up as an rm error below.)
     for (const m of mountsUnder(this.root)) await run(['umount', '-l', m]);
-    const ours = new Set(['state.json', 'state.json.tmp', 'bin', ...(state?.hosts.map((h) => h.name) ?? [])]);
+    const ours = new Set(['state.json', 'state.json.tmp', 'bin', 'images', ...(state?.hosts.map((h) => h.name) ?? [])]);
     for (const e of entries) {
       if (ours.has(e) || isSandboxNamespace(prefix, e)) rmSync(join(this.root, e), { recursive: true, force: true });
     }

@@ -10,8 +10,12 @@ import { randomBytes } from 'node:crypto';
 import type pino from 'pino';
 import { TsswarmError } from '../../lib/errors.js';
 import { toServiceError } from '../../lib/grpc.js';
-import type { AgentMessage, ManagerMessage } from '../../proto/gen/control.js';
+import type { AgentMessage, ManagerMessage, RelayData, RelayRequest } from '../../proto/gen/control.js';
+import type { MemoryStore } from '../store/index.js';
+import { AssignmentFeed } from './assignments.js';
+import { NetworkFeed } from './networks.js';
 import { HeartbeatTracker } from './heartbeats.js';
+import { StatusWriter } from './status.js';
 
 export interface NodeLiveness {
   /** Marks a node READY (with what its hello said) or DOWN with a reason; idempotent. */
@@ -32,13 +36,19 @@ export interface DispatcherOptions {
   graceMultiplier: number;
   logger: pino.Logger;
   liveness: NodeLiveness;
+  /** The store tasks are read from and their status written to (no store: sessions carry no tasks). */
+  store?: MemoryStore;
 }
 
 interface Session {
   id: string;
   nodeId: string;
   stream: grpc.ServerDuplexStream<AgentMessage, ManagerMessage>;
+  detach?: () => void;
 }
+
+/** A relayed stream's receiver: data until `end`. */
+export type RelayHandler = (d: RelayData) => void;
 
 export class Dispatcher {
   private readonly sessions = new Map<string, Session>();
@@ -51,10 +61,43 @@ export class Dispatcher {
   private readonly writing = new Set<string>();
   /** Nodes heard from (hello or heartbeat) since this manager became leader. */
   private readonly heard = new Set<string>();
+  private readonly feed: AssignmentFeed | null;
+  private readonly netFeed: NetworkFeed | null;
+  private readonly statuses: StatusWriter | null;
+  /** request id → its receiver and the node serving it. */
+  private readonly relays = new Map<string, { nodeId: string; fn: RelayHandler }>();
 
   constructor(private readonly o: DispatcherOptions) {
     this.tracker = new HeartbeatTracker({ periodMs: o.heartbeatPeriodMs, graceMultiplier: o.graceMultiplier });
     this.log = o.logger.child({ component: 'dispatcher' });
+    this.feed = o.store ? new AssignmentFeed(o.store, o.logger) : null;
+    this.netFeed = o.store ? new NetworkFeed(o.store, o.logger) : null;
+    this.statuses = o.store ? new StatusWriter(o.store, o.logger) : null;
+  }
+
+  /**
+   * Asks a node's agent for a task's logs or an exec in it; data arrives through `fn` until
+   * a message with `end`. Returns a cancel function, or null when the node has no session.
+   */
+  relay(nodeId: string, req: Omit<RelayRequest, 'requestId' | 'cancel'>, fn: RelayHandler): (() => void) | null {
+    const s = this.sessions.get(nodeId);
+    if (!s) return null;
+    const requestId = randomBytes(8).toString('hex');
+    this.relays.set(requestId, { nodeId, fn });
+    s.stream.write({ relay: { ...req, requestId, cancel: false } } as ManagerMessage);
+    return () => {
+      if (!this.relays.delete(requestId)) return;
+      this.sessions.get(nodeId)?.stream.write({ relay: { requestId, taskId: req.taskId, cancel: true } } as ManagerMessage);
+    };
+  }
+
+  /** Ends the relays a node was serving (its session is gone). */
+  private endRelays(nodeId: string, why: string): void {
+    for (const [id, r] of this.relays) {
+      if (r.nodeId !== nodeId) continue;
+      this.relays.delete(id);
+      r.fn({ requestId: id, end: true, error: why } as RelayData);
+    }
   }
 
   get sessionCount(): number {
@@ -82,7 +125,12 @@ export class Dispatcher {
           const w = this.want.get(nodeId);
           if (!w) break;
           this.want.delete(nodeId);
-          await this.o.liveness.setState(nodeId, w.state, w.info).catch((err: unknown) => this.log.warn({ err, node: nodeId }, `could not mark node ${w.state}`));
+          await this.o.liveness.setState(nodeId, w.state, w.info).catch(async (err: unknown) => {
+            this.log.warn({ err, node: nodeId }, `could not mark node ${w.state}; trying again`);
+            // Not lost: the same evidence is written again unless newer evidence came meanwhile.
+            await new Promise((r) => setTimeout(r, 200));
+            if (!this.want.has(nodeId) && this.o.liveness.isLeader()) this.want.set(nodeId, w);
+          });
         }
       } finally {
         this.writing.delete(nodeId);
@@ -105,9 +153,13 @@ export class Dispatcher {
     this.timer = null;
     const hint = this.o.liveness.leaderAddr();
     for (const s of this.sessions.values()) {
+      s.detach?.();
+      this.endRelays(s.nodeId, 'the manager lost the leadership');
       s.stream.emit('error', toServiceError(new TsswarmError('NOT_LEADER', hint ? `this manager is no longer the leader; the leader is at ${hint}` : 'this manager is no longer the leader')));
     }
     this.sessions.clear();
+    // Agents report again to the next leader when their session reopens.
+    this.statuses?.clear();
   }
 
   forget(nodeId: string): void {
@@ -115,6 +167,8 @@ export class Dispatcher {
     const s = this.sessions.get(nodeId);
     if (s) {
       this.sessions.delete(nodeId);
+      s.detach?.();
+      this.endRelays(nodeId, 'the node was removed');
       s.stream.end();
     }
   }
@@ -149,7 +203,12 @@ export class Dispatcher {
     }
     const s: Session = { id: randomBytes(8).toString('hex'), nodeId, stream };
     const old = this.sessions.get(nodeId);
-    if (old) old.stream.end(); // the node reconnected: its old stream is dead or about to be
+    if (old) {
+      // The node reconnected: its old stream is dead or about to be.
+      old.detach?.();
+      this.endRelays(nodeId, 'the node reconnected');
+      old.stream.end();
+    }
     this.sessions.set(nodeId, s);
     const period = this.o.heartbeatPeriodMs;
     const ack = (): ManagerMessage => ({ heartbeatAck: { heartbeatPeriodMs: period, managerAddrs: liveness.managerAddrs(), desiredRole: liveness.desiredRole(nodeId) } }) as ManagerMessage;
@@ -159,6 +218,23 @@ export class Dispatcher {
         this.heard.add(nodeId);
         this.request(nodeId, 'ready', { message: '', addr: m.hello.addr, description: m.hello });
         stream.write({ welcome: { sessionId: s.id, heartbeatPeriodMs: period, managerAddrs: liveness.managerAddrs(), desiredRole: liveness.desiredRole(nodeId) } } as ManagerMessage);
+        if (this.feed && !s.detach) {
+          // Networks first: a task's overlay is known before the task arrives to use it.
+          const offNets = this.netFeed?.attach(nodeId, (n) => stream.write({ networks: n } as ManagerMessage));
+          const offTasks = this.feed.attach(nodeId, (a) => stream.write({ assignments: a } as ManagerMessage));
+          s.detach = () => {
+            offTasks();
+            offNets?.();
+          };
+        }
+      } else if (m.taskStatus) {
+        this.statuses?.push(nodeId, m.taskStatus.updates);
+      } else if (m.relay) {
+        const r = this.relays.get(m.relay.requestId);
+        if (r && r.nodeId === nodeId) {
+          if (m.relay.end) this.relays.delete(m.relay.requestId);
+          r.fn(m.relay);
+        }
       } else if (m.heartbeat) {
         this.heard.add(nodeId);
         if (this.tracker.beat(nodeId, Date.now())) this.request(nodeId, 'ready', { message: '' });
@@ -166,7 +242,12 @@ export class Dispatcher {
       }
     });
     const done = (): void => {
-      if (this.sessions.get(nodeId) === s) this.sessions.delete(nodeId);
+      s.detach?.();
+      s.detach = undefined;
+      if (this.sessions.get(nodeId) === s) {
+        this.sessions.delete(nodeId);
+        this.endRelays(nodeId, 'the node\'s session ended');
+      }
     };
     stream.on('end', () => {
       done();
@@ -179,7 +260,14 @@ export class Dispatcher {
   close(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    for (const s of this.sessions.values()) s.stream.end();
+    for (const s of this.sessions.values()) {
+      s.detach?.();
+      this.endRelays(s.nodeId, 'the manager is shutting down');
+      s.stream.end();
+    }
     this.sessions.clear();
+    this.feed?.close();
+    this.netFeed?.close();
+    this.statuses?.close();
   }
 }

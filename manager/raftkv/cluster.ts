@@ -12,15 +12,26 @@ import { GetRequest, GetResponse, KVService, PutRequest, PutResponse, StatusRequ
 
 const here = dirname(fileURLToPath(import.meta.url));
 
+/**
+ * A loopback TCP port that is free now, picked below the kernel's ephemeral
+ * range (net.ipv4.ip_local_port_range, 32768-60999 here): a port taken from
+ * that range by a bind to 0 can be handed, between our check and the
+ * member's bind, to the local end of any outgoing connection on the machine
+ * (a CI run has hundreds), and the member then dies with EADDRINUSE.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  for (let i = 0; i < 200; i++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await canBind(port)) return port;
+  }
+  throw new Error('no free loopback port found in 20000-31999 after 200 tries');
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const port = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => resolve(port));
-    });
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
 }
 
@@ -128,15 +139,31 @@ export class LocalCluster {
     this.root = mkdtempSync(join(tmpdir(), opts.prefix ?? 'tss-raftkv-'));
   }
 
+  /**
+   * Starts every member. A member that dies before it serves (most often a
+   * port some other process took since we picked it) fails the attempt; the
+   * cluster is then started again on fresh ports, up to three times, and the
+   * last error quotes the member's stderr.
+   */
   async start(): Promise<void> {
-    const ids = Array.from({ length: this.size }, (_, i) => String(i + 1));
-    const ports = [];
-    for (let i = 0; i < this.size * 2; i++) ports.push(await freePort());
-    for (const [i, id] of ids.entries()) {
-      const kv = `127.0.0.1:${ports[2 * i]}`;
-      this.members.push({ id, raft: `127.0.0.1:${ports[2 * i + 1]}`, kv, dir: join(this.root, `m${id}`), client: new KvClient(kv) });
+    let last: Error | null = null;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const ids = Array.from({ length: this.size }, (_, i) => String(i + 1));
+      const ports = new Set<number>();
+      while (ports.size < this.size * 2) ports.add(await freePort());
+      const p = [...ports];
+      this.members.length = 0;
+      for (const [i, id] of ids.entries()) {
+        const kv = `127.0.0.1:${p[2 * i]}`;
+        this.members.push({ id, raft: `127.0.0.1:${p[2 * i + 1]}`, kv, dir: join(this.root, `a${attempt}-m${id}`), client: new KvClient(kv) });
+      }
+      const results = await Promise.allSettled(this.members.map((m) => this.spawn(m)));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (!failed) return;
+      last = failed.reason as Error;
+      await this.stopAll();
     }
-    await Promise.all(this.members.map((m) => this.spawn(m)));
+    throw last!;
   }
 
   /** Starts (or restarts) one member's process and waits until it serves. */
@@ -145,17 +172,26 @@ export class LocalCluster {
     // RAFTKV_NODE_ARGS passes extra flags to each member's node (e.g. `--cpu-prof --cpu-prof-dir=/tmp/x`).
     const nodeArgs = (process.env.RAFTKV_NODE_ARGS ?? '').split(' ').filter(Boolean);
     const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(here, 'main.ts'), '--id', m.id, '--dir', m.dir, '--raft', m.raft, '--kv', m.kv, '--peers', peers], {
-      stdio: ['ignore', 'pipe', this.logFd],
+      stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env },
     });
     m.proc = proc;
+    // stderr is kept (its last 4 KiB) to explain an early exit, and echoed when logs were asked for.
+    let err = '';
+    proc.stderr!.on('data', (d: Buffer) => {
+      if (this.logFd === 'inherit') process.stderr.write(d);
+      err = (err + d.toString()).slice(-4096);
+    });
     return new Promise((resolve, reject) => {
       let buf = '';
       proc.stdout!.on('data', (d: Buffer) => {
         buf += d.toString();
         if (buf.includes('"ready":true')) resolve();
       });
-      proc.once('exit', (code) => reject(new Error(`member ${m.id} exited with code ${code} before it was ready`)));
+      proc.once('exit', (code, signal) => {
+        const why = err.trim() ? `; its stderr ends:\n${err.trim()}` : '';
+        reject(new Error(`member ${m.id} (raft ${m.raft}, kv ${m.kv}) exited with ${signal ?? `code ${code}`} before it was ready${why}`));
+      });
     });
   }
 
@@ -188,11 +224,16 @@ export class LocalCluster {
   }
 
   async close(): Promise<void> {
+    await this.stopAll();
+    rmSync(this.root, { recursive: true, force: true });
+  }
+
+  private async stopAll(): Promise<void> {
     for (const m of this.members) {
       m.client.close();
       const p = m.proc;
       m.proc = undefined;
-      if (p && p.exitCode === null) {
+      if (p && p.exitCode === null && p.signalCode === null) {
         await new Promise<void>((r) => {
           const t = setTimeout(() => p.kill('SIGKILL'), 3000);
           p.once('exit', () => {
@@ -203,6 +244,5 @@ export class LocalCluster {
         });
       }
     }
-    rmSync(this.root, { recursive: true, force: true });
   }
 }

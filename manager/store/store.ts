@@ -2,12 +2,12 @@
 // objects with secondary indexes, changed only by optimistic transactions that
 // go through Raft as one entry each, with change events after each apply.
 import { randomBytes } from 'node:crypto';
-import type protobuf from 'protobufjs';
+import protobuf from 'protobufjs';
 import { TsswarmError } from '../../lib/errors.js';
 import { Meta, StoreAction, StoreActionKind, StoreSnapshot, StoreTransaction } from '../../proto/gen/objects.js';
 import type { StateMachine } from '../raft/node.js';
 import { AlreadyExistsError, InvalidTransactionError, ObjectNotFoundError, OutcomeUnknownError, VersionConflictError, WatchResetError } from './errors.js';
-import { forReader, type IndexName, nameKey, nameOf, normalize, type StoreObject, type TableDef, tableDefs, type TableName, tableNames, tableOfActionField, type Tables } from './schema.js';
+import { actionFields, brandOf, forReader, type IndexName, nameKey, nameOf, normalize, normalizeLocal, NotWireStable, type StoreObject, type TableDef, tableDefs, type TableName, tableNames, tableOfActionField, type Tables } from './schema.js';
 import { type ChangeEvent, passes, type Register, type Sink, type StoreEvent, Subscription, Watch, type WatchFilter, type WatchOptions } from './watch.js';
 
 /** The Raft side, as the store sees it. */
@@ -31,64 +31,61 @@ export interface TxOutcome {
 /** One table's rows (frozen, normalized objects) and its secondary indexes. */
 class TableState<T extends TableName> {
   readonly rows = new Map<string, Tables[T]>();
-  /** index name → key → ids */
-  private readonly idx = new Map<string, Map<string, Set<string>>>();
+  /** Per index: its key function and its key → ids map. */
+  private readonly idx: Array<{ name: string; fn: (o: Tables[T]) => string | undefined; keys: Map<string, Set<string>> }> = [];
+  private readonly byName = new Map<string, Map<string, Set<string>>>();
 
   constructor(readonly def: TableDef<T>) {
-    for (const name of Object.keys(def.indexes)) this.idx.set(name, new Map());
+    for (const [name, fn] of Object.entries(def.indexes) as Array<[string, (o: Tables[T]) => string | undefined]>) {
+      const keys = new Map<string, Set<string>>();
+      this.idx.push({ name, fn, keys });
+      this.byName.set(name, keys);
+    }
   }
 
+  /** Stores `o`, moving it only in the indexes whose key changed. */
   put(o: Tables[T]): void {
     const id = o.meta!.id;
     const old = this.rows.get(id);
-    if (old) this.unindex(old);
     this.rows.set(id, o);
-    this.index(o);
+    for (const { fn, keys } of this.idx) {
+      const k = fn(o);
+      const ko = old ? fn(old) : undefined;
+      if (old && k === ko) continue;
+      if (ko !== undefined) drop(keys, ko, id);
+      if (k !== undefined) {
+        let ids = keys.get(k);
+        if (!ids) keys.set(k, (ids = new Set()));
+        ids.add(id);
+      }
+    }
   }
 
   remove(id: string): void {
     const old = this.rows.get(id);
     if (!old) return;
-    this.unindex(old);
+    for (const { fn, keys } of this.idx) {
+      const k = fn(old);
+      if (k !== undefined) drop(keys, k, id);
+    }
     this.rows.delete(id);
-  }
-
-  private keys(o: Tables[T]): Array<[string, string]> {
-    const out: Array<[string, string]> = [];
-    for (const [name, fn] of Object.entries(this.def.indexes) as Array<[string, (o: Tables[T]) => string | undefined]>) {
-      const k = fn(o);
-      if (k !== undefined) out.push([name, k]);
-    }
-    return out;
-  }
-
-  private index(o: Tables[T]): void {
-    for (const [name, k] of this.keys(o)) {
-      const m = this.idx.get(name)!;
-      let ids = m.get(k);
-      if (!ids) m.set(k, (ids = new Set()));
-      ids.add(o.meta!.id);
-    }
-  }
-
-  private unindex(o: Tables[T]): void {
-    for (const [name, k] of this.keys(o)) {
-      const m = this.idx.get(name)!;
-      const ids = m.get(k);
-      ids?.delete(o.meta!.id);
-      if (ids?.size === 0) m.delete(k);
-    }
   }
 
   /** Ids under `key` in an index, sorted, so that every replica answers in the same order. */
   ids(index: string, key: string | number): string[] {
-    const m = this.idx.get(index);
+    const m = this.byName.get(index);
     if (!m) {
-      throw new TsswarmError('INVALID_ARGUMENT', `${this.def.name} has no index "${index}" (its indexes: ${[...this.idx.keys()].join(', ') || 'none'})`);
+      throw new TsswarmError('INVALID_ARGUMENT', `${this.def.name} has no index "${index}" (its indexes: ${[...this.byName.keys()].join(', ') || 'none'})`);
     }
     const k = index === 'name' ? nameKey(String(key)) : String(key);
     return [...(m.get(k) ?? [])].sort();
   }
+}
+
+function drop(keys: Map<string, Set<string>>, k: string, id: string): void {
+  const ids = keys.get(k);
+  ids?.delete(id);
+  if (ids?.size === 0) keys.delete(k);
 }
 
 type States = { [T in TableName]: TableState<T> };
@@ -279,13 +276,150 @@ export type WriteTx = { readonly [T in TableName]: TableWriter<T> };
 
 // ------------------------------------------------------------------ apply
 
-/** An action checked against the state, ready to commit. */
-interface Checked {
+/** An action read from a transaction: its object normalized (null for a removal), its meta as written. */
+interface ParsedAction {
   kind: StoreActionKind;
   table: TableName;
   id: string;
-  target: protobuf.Message & StoreObject;
+  target: StoreObject | null;
+  meta: { version: number; createdAt: number; updatedAt: number };
+}
+
+interface Parsed {
+  actions: ParsedAction[];
+  requestId: Uint8Array | null;
+}
+
+/** An action checked against the state, ready to commit. */
+interface ParsedChecked extends ParsedAction {
   cur: StoreObject | undefined;
+}
+type Checked = ParsedChecked;
+
+/** What a writer waiting for its own entry leaves for apply. */
+interface Waiting {
+  outcome?: TxOutcome;
+  /** The transaction's actions as the writer built them. */
+  actions?: StoreAction[];
+}
+
+const REQUEST_ID_BYTES = 16;
+/** Field 2 (request_id), wire type 2 (length-delimited), then its length. */
+const REQUEST_ID_PREFIX = [(2 << 3) | 2, REQUEST_ID_BYTES] as const;
+
+/**
+ * A transaction's bytes with the request id written first (protobuf readers
+ * take fields in any order), so that apply can tell its own entries from the
+ * first 18 bytes without decoding the rest.
+ */
+function encodeTransaction(requestId: Uint8Array, actions: StoreAction[]): Uint8Array {
+  const w = protobuf.Writer.create();
+  w.uint32(REQUEST_ID_PREFIX[0]).bytes(requestId);
+  for (const a of actions) {
+    w.uint32(ACTIONS_TAG).fork();
+    if (a.kind !== 0) w.uint32(KIND_TAG).int32(a.kind);
+    for (const t of tableNames) {
+      const o = (a as unknown as Record<string, StoreObject | undefined>)[tableDefs[t].actionField];
+      if (o == null) continue;
+      w.uint32(actionTags[t]);
+      encodeObject(t, o, w);
+    }
+    w.ldelim();
+  }
+  return w.finish();
+}
+
+const ACTIONS_TAG = (StoreTransaction.type.fields.actions!.id << 3) | 2;
+const KIND_TAG = (StoreAction.type.fields.kind!.id << 3) | 0;
+const actionTags = Object.fromEntries(tableNames.map((t) => [t, (StoreAction.type.fields[tableDefs[t].actionField]!.id << 3) | 2])) as Record<TableName, number>;
+
+/** The large sub-messages whose bytes are worth keeping: specs, shared by every task of a service version. */
+const cachedFields = Object.fromEntries(
+  tableNames.map((t) => [t, tableDefs[t].codec.type.fieldsArray.filter((f) => (f.name === 'spec' || f.name === 'previousSpec') && f.resolvedType instanceof protobuf.Type)]),
+) as Record<TableName, protobuf.Field[]>;
+const encodedSpecs = new WeakMap<object, Uint8Array>();
+
+/**
+ * Writes one object, length-delimited. A spec that is a stored (canonical,
+ * immutable) object is encoded once and its bytes reused: a burst of 10,000
+ * task writes otherwise re-encodes the same service spec 10,000 times. The
+ * spec goes after the other fields; protobuf readers take fields in any order.
+ */
+function encodeObject(table: TableName, o: StoreObject, w: protobuf.Writer): void {
+  const type = tableDefs[table].codec.type;
+  let rest = o as unknown as Record<string, unknown>;
+  const tail: Array<[number, Uint8Array]> = [];
+  for (const f of cachedFields[table]) {
+    const v = rest[f.name] as object | null | undefined;
+    if (v == null || brandOf(v) !== f.resolvedType) continue;
+    let bytes = encodedSpecs.get(v);
+    if (!bytes) encodedSpecs.set(v, (bytes = (f.resolvedType as protobuf.Type).encode(v as protobuf.Message).finish()));
+    if (rest === (o as unknown)) rest = { ...rest };
+    rest[f.name] = null;
+    tail.push([(f.id << 3) | 2, bytes]);
+  }
+  w.fork();
+  type.encode(rest as unknown as protobuf.Message, w);
+  for (const [tag, bytes] of tail) w.uint32(tag).bytes(bytes);
+  w.ldelim();
+}
+
+function ownRequestId(data: Uint8Array): Uint8Array | null {
+  if (data.length < 2 + REQUEST_ID_BYTES || data[0] !== REQUEST_ID_PREFIX[0] || data[1] !== REQUEST_ID_PREFIX[1]) return null;
+  return data.subarray(2, 2 + REQUEST_ID_BYTES);
+}
+
+/**
+ * Shape checks and normalization of a transaction's actions. `local`: the
+ * writer's own objects (normalizeLocal); null when one of them would not
+ * survive the wire unchanged, so the caller decodes the bytes instead.
+ */
+function parseActions(actions: StoreAction[], local: true, index: number, states: States): Parsed | TsswarmError | null;
+function parseActions(actions: StoreAction[], local: false, index: number, states: States): Parsed | TsswarmError;
+function parseActions(actions: StoreAction[], local: boolean, index: number, states: States): Parsed | TsswarmError | null {
+  const out: ParsedAction[] = [];
+  for (const [i, a] of actions.entries()) {
+    const kind = a.kind;
+    if (!kindNames[kind]) return new InvalidTransactionError(`action ${i}: unknown kind ${kind}`);
+    let field: string | undefined;
+    let count = 0;
+    for (const f of actionFields) {
+      if ((a as unknown as Record<string, unknown>)[f] != null) {
+        field = f;
+        count++;
+      }
+    }
+    const table = count === 1 ? tableOfActionField.get(field!) : undefined;
+    if (!table) {
+      const set = actionFields.filter((f) => (a as unknown as Record<string, unknown>)[f] != null);
+      return new InvalidTransactionError(`action ${i}: it must carry exactly one object (got: ${set.join(', ') || 'none'})`);
+    }
+    const obj = (a as unknown as Record<string, StoreObject>)[field!]!;
+    const id = obj.meta?.id;
+    if (!id) return new InvalidTransactionError(`action ${i}: ${table} ${kindNames[kind]} without meta.id`);
+    const meta = { version: Number(obj.meta!.version ?? 0), createdAt: Number(obj.meta!.createdAt ?? 0), updatedAt: Number(obj.meta!.updatedAt ?? 0) };
+    let target: StoreObject | null = null;
+    if (kind !== StoreActionKind.REMOVE) {
+      // The meta it will be stored with, decided here so the object is built
+      // once: version and creation time come from the log and the state, so
+      // every replica stores the same bytes. (Should the transaction be
+      // refused, nothing built here is kept.) The object is this store's own
+      // copy (the writer's pending action, or a decoded message).
+      const cur = states[table].rows.get(id);
+      (obj as { meta: Meta }).meta = Meta.create({ id, version: index, createdAt: cur ? cur.meta!.createdAt : meta.createdAt, updatedAt: meta.updatedAt });
+      if (!local) target = normalize(table, obj);
+      else {
+        try {
+          target = normalizeLocal(table, obj);
+        } catch (e) {
+          if (e instanceof NotWireStable) return null;
+          throw e;
+        }
+      }
+    }
+    out.push({ kind, table, id, target, meta });
+  }
+  return { actions: out, requestId: null };
 }
 
 const kindNames: Partial<Record<StoreActionKind, string>> = {
@@ -312,7 +446,7 @@ export class MemoryStore implements StateMachine {
   private readonly reader: ReadTx;
   private readonly sinks = new Set<Sink>();
   /** request id (hex) → slot the apply fills: only for entries this store proposed and still waits for. */
-  private readonly waiting = new Map<string, { outcome?: TxOutcome }>();
+  private readonly waiting = new Map<string, Waiting>();
   private applied = 0;
   private last: TxOutcome | null = null;
   private readonly register: Register = (sink) => {
@@ -359,13 +493,13 @@ export class MemoryStore implements StateMachine {
     }
     const actions = b.actions();
     if (actions.length === 0) return this.applied;
-    const requestId = randomBytes(16);
-    const slot: { outcome?: TxOutcome } = {};
+    const requestId = randomBytes(REQUEST_ID_BYTES);
+    const slot: Waiting = { actions };
     const key = hex(requestId);
     this.waiting.set(key, slot);
     let index: number;
     try {
-      index = await this.proposer.propose(StoreTransaction.encode(StoreTransaction.create({ actions, requestId })));
+      index = await this.proposer.propose(encodeTransaction(requestId, actions));
     } finally {
       this.waiting.delete(key);
     }
@@ -398,56 +532,64 @@ export class MemoryStore implements StateMachine {
     // The one error apply throws: the driver broke the log order, and going on would fork the replicas.
     if (index <= this.applied) throw new TsswarmError('INTERNAL', `store: entry ${index} applied after entry ${this.applied}: the log must be applied in order, once`);
     this.applied = index;
-    let tx: StoreTransaction | null = null;
     let error: TsswarmError | null = null;
     let events: ChangeEvent[] = [];
-    try {
-      tx = StoreTransaction.decode(data);
-    } catch (e) {
-      error = new InvalidTransactionError(`log entry ${index} is not a store transaction (${(e as Error).message})`);
+    // This store's own entry: its writer's objects are at hand, so the bytes
+    // need no decoding (the other replicas decode them and store equal values).
+    const own = ownRequestId(data);
+    const slot = own ? this.waiting.get(hex(own)) : undefined;
+    let parsed: Parsed | TsswarmError | null = slot?.actions ? parseActions(slot.actions, true, index, this.states) : null;
+    if (parsed === null) {
+      let tx: StoreTransaction | null = null;
+      try {
+        tx = StoreTransaction.decode(data);
+      } catch (e) {
+        parsed = new InvalidTransactionError(`log entry ${index} is not a store transaction (${(e as Error).message})`);
+      }
+      if (tx) {
+        parsed = parseActions(tx.actions, false, index, this.states);
+        if (!(parsed instanceof TsswarmError) && tx.requestId.length > 0) parsed.requestId = tx.requestId;
+      }
     }
-    if (tx) {
-      const checked = this.check(tx);
+    if (parsed instanceof TsswarmError) error = parsed;
+    else if (parsed) {
+      const checked = this.check(parsed);
       if (Array.isArray(checked)) events = this.commit(checked, index);
       else error = checked;
     }
     const outcome: TxOutcome = { index, error };
     this.last = outcome;
-    if (tx && tx.requestId.length > 0) {
-      const slot = this.waiting.get(hex(tx.requestId));
-      if (slot) slot.outcome = outcome;
+    if (own) {
+      const s = slot ?? this.waiting.get(hex(own));
+      if (s) s.outcome = outcome;
+    } else if (parsed && !(parsed instanceof TsswarmError) && parsed.requestId) {
+      const s = this.waiting.get(hex(parsed.requestId));
+      if (s) s.outcome = outcome;
     }
     this.emit(events, index);
   }
 
-  /** Deterministic validation against the applied state: shape, ids, versions, unique names. */
-  private check(tx: StoreTransaction): Checked[] | TsswarmError {
+  /** Deterministic validation against the applied state: ids, versions, unique names. */
+  private check(parsed: Parsed): Checked[] | TsswarmError {
     const out: Checked[] = [];
     const seen = new Set<string>();
     const names = new NameCheck(() => this.states);
-    for (const [i, a] of tx.actions.entries()) {
-      const kind = a.kind;
-      if (!kindNames[kind]) return new InvalidTransactionError(`action ${i}: unknown kind ${kind}`);
-      const set = Object.keys(a).filter((f) => f !== 'kind' && (a as unknown as Record<string, unknown>)[f] != null);
-      const field = set.length === 1 ? set[0]! : undefined;
-      const table = field === undefined ? undefined : tableOfActionField.get(field);
-      if (!table) return new InvalidTransactionError(`action ${i}: it must carry exactly one object (got: ${set.join(', ') || 'none'})`);
-      const target = (a as unknown as Record<string, protobuf.Message & StoreObject>)[field!]!;
-      const id = target.meta?.id;
-      if (!id) return new InvalidTransactionError(`action ${i}: ${table} ${kindNames[kind]} without meta.id`);
-      if (seen.has(`${table}\0${id}`)) return new InvalidTransactionError(`action ${i}: ${table} ${id} appears twice in one transaction`);
-      seen.add(`${table}\0${id}`);
+    for (const [i, a] of parsed.actions.entries()) {
+      const { kind, table, id, target } = a;
+      const key = `${table}\0${id}`;
+      if (seen.has(key)) return new InvalidTransactionError(`action ${i}: ${table} ${id} appears twice in one transaction`);
+      seen.add(key);
       const cur = this.states[table].rows.get(id);
       if (kind === StoreActionKind.CREATE) {
         if (cur) return AlreadyExistsError.forId(table, id);
       } else {
         if (!cur) return new ObjectNotFoundError(table, id);
-        const read = target.meta!.version;
+        const read = a.meta.version;
         if (read !== cur.meta!.version) return new VersionConflictError(table, id, read, cur.meta!.version);
       }
-      const conflict = names.move(table, id, cur ? nameOf(cur) : '', kind === StoreActionKind.REMOVE ? '' : nameOf(target));
+      const conflict = names.move(table, id, cur ? nameOf(cur) : '', kind === StoreActionKind.REMOVE ? '' : nameOf(target!));
       if (conflict) return conflict;
-      out.push({ kind, table, id, target, cur });
+      out.push({ kind, table, id, target, meta: a.meta, cur });
     }
     return out;
   }
@@ -461,10 +603,7 @@ export class MemoryStore implements StateMachine {
         events.push({ kind: 'delete', table, object: cur!, index } as ChangeEvent);
         continue;
       }
-      // Version and creation time come from the log and the state, so every replica stores the same bytes.
-      const m = target.meta!;
-      target.meta = Meta.create({ id, version: index, createdAt: cur ? cur.meta!.createdAt : m.createdAt, updatedAt: m.updatedAt });
-      const stored = normalize(table, target);
+      const stored = target!;
       st.put(stored);
       events.push((cur ? { kind: 'update', table, object: stored, old: cur, index } : { kind: 'create', table, object: stored, index }) as ChangeEvent);
     }

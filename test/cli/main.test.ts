@@ -76,9 +76,9 @@ describe('tsswarm', () => {
     expect(r.code).toBe(1);
     expect(r.out).toBe('');
     expect(r.err).toBe(
-      'tsswarm: unknown command "verson" for "tsswarm"; known commands: daemon, help, info, init, join, join-token, leave, node, raft-demo, sandbox, version. Did you mean "version"? Run \'tsswarm --help\' for usage.\n',
+      'tsswarm: unknown command "verson" for "tsswarm"; known commands: daemon, help, image, info, init, join, join-token, leave, network, node, raft-demo, sandbox, service, version. Did you mean "version"? Run \'tsswarm --help\' for usage.\n',
     );
-    expect((await run('help', 'nope')).err).toMatch(/^tsswarm: unknown command "nope" for "tsswarm"; known commands: daemon, help, info, init, join, join-token, leave, node, raft-demo, sandbox, version\./);
+    expect((await run('help', 'nope')).err).toMatch(/^tsswarm: unknown command "nope" for "tsswarm"; known commands: daemon, help, image, info, init, join, join-token, leave, network, node, raft-demo, sandbox, service, version\./);
   });
 
   it('an unknown flag of a command is exit code 1 naming the flag', async () => {

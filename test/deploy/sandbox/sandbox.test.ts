@@ -26,7 +26,7 @@ describe.skipIf(blocker !== '')(`sandbox on the real kernel${blocker ? ` (skippe
   const { prefix, root } = names;
   const ns = (s: string): string => `${prefix}${s}`;
   // Host 3 ignores SIGTERM, so stop must fall back to SIGKILL.
-  const options = { root, prefix, daemonCommand: fakeDaemonCommand([3]), stopTimeoutMs: 1000, readyTimeoutMs: 15_000 };
+  const options = { root, prefix, daemonCommand: fakeDaemonCommand([3]), stopTimeoutMs: 4000, readyTimeoutMs: 15_000 };
   const sb = new Sandbox(options);
   let rootLinksBefore: string[] = [];
 
@@ -150,14 +150,15 @@ describe.skipIf(blocker !== '')(`sandbox on the real kernel${blocker ? ` (skippe
   it('stop kills a daemon that ignores SIGTERM after the grace period, and stop --kill kills at once', async () => {
     const t0 = Date.now();
     expect(await sb.stop('h3')).toBe(true);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(3900);
     expect((await sb.ls())[2]!.running).toBe(false);
     expect(readFileSync(sb.host('h3').logFile, 'utf8')).toContain('ignoring SIGTERM');
     await sb.start('h3');
 
     const t1 = Date.now();
     expect(await sb.stop('h3', { kill: true })).toBe(true);
-    expect(Date.now() - t1).toBeLessThan(900);
+    // Far below the 4 s grace even on a loaded machine: the kill path does not wait for it.
+    expect(Date.now() - t1).toBeLessThan(3900);
     await sb.start('h3');
     expect(await connect(sb, 'h1', 'h3')).toBe(ns('h3'));
   });

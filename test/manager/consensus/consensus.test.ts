@@ -24,12 +24,29 @@ class ListSM implements StateMachine {
   }
 }
 
-async function until(what: string, f: () => boolean, ms = 15_000): Promise<void> {
+async function until(what: string, f: () => boolean, ms = 30_000): Promise<void> {
   const end = Date.now() + ms;
   while (!f()) {
     if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+/**
+ * The leader, once exactly one member leads and every member names its
+ * address; undefined before. Leadership may move on a loaded machine, so
+ * tests wait for agreement instead of reading one moment.
+ */
+function agreedLeader(ms: M[]): M | undefined {
+  const leaders = ms.filter((m) => m.c.isLeader);
+  if (leaders.length !== 1) return undefined;
+  const lead = leaders[0]!;
+  return ms.every((m) => m.c.leaderAddr === lead.rec.addr) ? lead : undefined;
+}
+
+async function waitForLeader(ms: M[]): Promise<M> {
+  await until('one leader whose address every member names', () => agreedLeader(ms) !== undefined);
+  return agreedLeader(ms)!;
 }
 
 const root = mkdtempSync(join(tmpdir(), 'tss-test-consensus-'));
@@ -58,7 +75,9 @@ async function start(rec: MemberRecord, opts: { bootstrap?: boolean; members?: M
     credentials: { server: grpc.ServerCredentials.createInsecure(), client: grpc.credentials.createInsecure() },
     store: sm,
     logger: log,
-    tickMs: 20,
+    // 10 ticks of 100 ms to an election: a 20 ms tick let a loaded machine's
+    // event-loop stalls pass for a dead leader and move leadership mid-test.
+    tickMs: 100,
     ...opts,
   });
   return { c, sm, server, rec: r };
@@ -91,19 +110,21 @@ describe('manager consensus', () => {
     for (const m of all) await until(`${m.rec.raftId} applied everything`, () => m.sm.items.length === 21);
     expect(all.map((m) => m.sm.items)).toEqual([m1.sm.items, m1.sm.items, m1.sm.items]);
     for (const m of all) expect(m.c.memberList().map((x) => x.raftId).sort()).toEqual(['r1', 'r2', 'r3']);
-    // Everyone knows where the leader is.
-    for (const m of all) expect(m.c.leaderAddr).toBe(m1.rec.addr);
+    // Everyone knows where the leader is (learned from the log: m1's address for
+    // m2 and m3, theirs for m1 should leadership have moved).
+    const lead = await waitForLeader(all);
+    for (const m of all) expect(m.c.leaderAddr).toBe(lead.rec.addr);
   });
 
   it('a follower refuses a store write with NotLeaderError naming the leader address', async () => {
-    const follower = all.find((m) => !m.c.isLeader)!;
-    const leader = all.find((m) => m.c.isLeader)!;
+    const leader = await waitForLeader(all);
+    const follower = all.find((m) => m !== leader)!;
     await expect(follower.c.proposeStore(new Uint8Array([1]))).rejects.toBeInstanceOf(NotLeaderError);
     await expect(follower.c.proposeStore(new Uint8Array([1]))).rejects.toThrow(leader.rec.addr);
   });
 
   it('after the leader stops, the others elect a new one; the old leader restarts from disk and catches up', async () => {
-    const old = all.find((m) => m.c.isLeader)!;
+    const old = await waitForLeader(all);
     await stop(old);
     const rest = all.filter((m) => m !== old);
     await until('new leader', () => rest.some((m) => m.c.isLeader));
@@ -113,12 +134,14 @@ describe('manager consensus', () => {
     all[all.indexOf(old)] = again;
     await until('restarted member caught up', () => again.sm.items.includes('after-failover'));
     expect(again.sm.items.length).toBe(22);
-    expect(again.c.leaderAddr).toBe(lead.rec.addr);
+    // The restarted member learns where the leader is (whoever leads by then).
+    const now = await waitForLeader(all);
+    expect(again.c.leaderAddr).toBe(now.rec.addr);
   });
 
   it('a removed member leaves the configuration of every remaining member', async () => {
-    const lead = all.find((m) => m.c.isLeader)!;
-    const victim = all.find((m) => !m.c.isLeader)!;
+    const lead = await waitForLeader(all);
+    const victim = all.find((m) => m !== lead)!;
     await lead.c.removeMember(victim.rec.raftId);
     for (const m of all.filter((x) => x !== victim)) await until('conf without victim', () => !m.c.status().config.voters.includes(victim.rec.raftId));
     expect(lead.c.memberList().map((x) => x.raftId)).not.toContain(victim.rec.raftId);

@@ -160,3 +160,31 @@ describe('store replication', () => {
     expect((leader as unknown as { waiting: Map<string, unknown> }).waiting.size).toBe(0);
   });
 });
+
+describe('the proposing store applies its own writes without decoding them', () => {
+  it('a task update that keeps the spec shares the stored spec object, and a follower fed the same log stores an equal task', async () => {
+    const { store, log } = recordingStore();
+    await store.update((tx) => {
+      tx.services.create(service('s1', 'web'));
+      tx.tasks.create(Task.create({ ...task('t1', 's1', '', 1), spec: service('s1', 'web').spec!.task }));
+    });
+    const before = store.view((tx) => tx.tasks.get('t1'))!;
+    await store.update((tx) => tx.tasks.update(Task.create({ ...before, status: { state: TaskState.PENDING, message: 'pending' } as Task['status'] })));
+    const after = store.view((tx) => tx.tasks.get('t1'))!;
+    expect(after.spec).toBe(before.spec);
+    expect(after.status!.state).toBe(TaskState.PENDING);
+    const f = follower();
+    log.forEach((d, i) => f.apply(d, i + 1));
+    expect(f.view((tx) => tx.tasks.get('t1'))).toStrictEqual(after);
+  });
+
+  it('values the wire would change (a fraction in an integer field, a negative unsigned) are stored as a follower stores them', async () => {
+    const { store, log } = recordingStore();
+    await store.update((tx) => tx.tasks.create(Task.create({ ...task('t1', 's1', 'n1', 1), slot: 2.5, restartAttempt: -1 })));
+    const f = follower();
+    log.forEach((d, i) => f.apply(d, i + 1));
+    const mine = store.view((tx) => tx.tasks.get('t1'))!;
+    expect(mine).toStrictEqual(f.view((tx) => tx.tasks.get('t1')));
+    expect(Number.isInteger(mine.slot)).toBe(true);
+  });
+});

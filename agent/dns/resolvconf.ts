@@ -1,0 +1,74 @@
+// resolv.conf both ways: the host's file read for the upstream servers the
+// embedded DNS forwards to, and the file a container gets (pointing at the
+// embedded server). Pure text in, text out.
+import { isIP } from 'node:net';
+
+/** Where the embedded server listens inside every container. */
+export const EMBEDDED_DNS_ADDRESS = '127.0.0.11';
+
+export interface Upstream {
+  address: string;
+  port: number;
+}
+
+export interface ResolvConf {
+  nameservers: string[];
+  search: string[];
+  options: string[];
+}
+
+/** Parses resolv.conf(5): nameserver, search/domain and options lines; comments with # or ;. */
+export function parseResolvConf(text: string): ResolvConf {
+  const out: ResolvConf = { nameservers: [], search: [], options: [] };
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/[#;].*$/, '').trim();
+    if (line === '') continue;
+    const [key, ...args] = line.split(/\s+/);
+    if (key === 'nameserver' && args[0]) {
+      // A scoped IPv6 address (fe80::1%eth0) keeps its zone for the socket.
+      const addr = args[0];
+      if (isIP(addr.split('%')[0]!)) out.nameservers.push(addr);
+    } else if (key === 'search' || key === 'domain') {
+      out.search = args; // the last search/domain line wins, as in glibc
+    } else if (key === 'options') {
+      out.options.push(...args);
+    }
+  }
+  return out;
+}
+
+/** glibc reads at most three nameservers; so do we. */
+export const MAX_UPSTREAMS = 3;
+
+/**
+ * The servers to forward to: the host's nameservers minus our own address
+ * (a host whose resolv.conf points at 127.0.0.11 would loop), port 53.
+ * The forwarder's sockets live in the agent's (host) namespace, so loopback
+ * resolvers such as systemd-resolved's 127.0.0.53 work.
+ */
+export function upstreamsFrom(conf: ResolvConf): Upstream[] {
+  return conf.nameservers
+    .filter((a) => a !== EMBEDDED_DNS_ADDRESS)
+    .slice(0, MAX_UPSTREAMS)
+    .map((address) => ({ address, port: 53 }));
+}
+
+export interface ContainerResolvConfOptions {
+  /** Search domains (e.g. the host's); none by default. */
+  search?: readonly string[];
+  /** Extra options (e.g. `timeout:2`); `ndots:0` is always there. */
+  options?: readonly string[];
+}
+
+/**
+ * The /etc/resolv.conf the runtime bind-mounts into a container: only the
+ * embedded server, and ndots:0 so a bare service name (`web`) is asked as is
+ * first instead of after every search domain.
+ */
+export function containerResolvConf(opts: ContainerResolvConfOptions = {}): string {
+  const lines = ['# written by tsswarm: the embedded DNS server answers service names and forwards the rest', `nameserver ${EMBEDDED_DNS_ADDRESS}`];
+  if (opts.search && opts.search.length > 0) lines.push(`search ${opts.search.join(' ')}`);
+  const options = ['ndots:0', ...(opts.options ?? []).filter((o) => !o.startsWith('ndots:'))];
+  lines.push(`options ${options.join(' ')}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,125 @@
+// The OCI runtime config (config.json) for a container, built in code: the
+// process (entrypoint and cmd resolved as docker does, env, cwd, user),
+// namespaces, the usual /proc /dev /sys mounts, the user's mounts, cgroup
+// limits and docker's default capabilities. Pure, so it is unit-tested.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TsswarmError } from '../../lib/errors.js';
+import type { ResolvedImage } from './images.js';
+import type { ContainerConfig } from './types.js';
+
+const CAPS = [
+  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID',
+  'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+];
+const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const CPU_PERIOD = 100_000;
+
+/** Docker's rule: the entrypoint, then cmd; a service's command replaces the entrypoint (and drops the image's cmd), its args replace cmd. */
+export function processArgs(c: Pick<ContainerConfig, 'command' | 'args'>, img: Pick<ResolvedImage, 'entrypoint' | 'cmd'>): string[] {
+  const entry = c.command?.length ? c.command : img.entrypoint;
+  const cmd = c.args?.length ? c.args : c.command?.length ? [] : img.cmd;
+  return [...entry, ...cmd];
+}
+
+/** KEY=VALUE lists merged, later keys winning, PATH defaulted. */
+export function mergeEnv(...lists: (readonly string[] | undefined)[]): string[] {
+  const m = new Map<string, string>();
+  for (const l of lists) for (const e of l ?? []) m.set(e.split('=')[0]!, e);
+  if (!m.has('PATH')) m.set('PATH', DEFAULT_PATH);
+  return [...m.values()];
+}
+
+/** `uid`, `uid:gid`, `name`, `name:group` → numeric ids, looked up in the rootfs's passwd and group files. */
+export function resolveUser(user: string, rootfs: string | null): { uid: number; gid: number } {
+  if (!user) return { uid: 0, gid: 0 };
+  const [u, g] = user.split(':') as [string, string | undefined];
+  const read = (f: string): string[][] => {
+    if (!rootfs) return [];
+    try {
+      return readFileSync(join(rootfs, 'etc', f), 'utf8').split('\n').filter(Boolean).map((l) => l.split(':'));
+    } catch {
+      return [];
+    }
+  };
+  let uid: number;
+  let gid = 0;
+  if (/^\d+$/.test(u)) {
+    uid = Number(u);
+    gid = Number(read('passwd').find((p) => Number(p[2]) === uid)?.[3] ?? 0);
+  } else {
+    const p = read('passwd').find((x) => x[0] === u);
+    if (!p) throw new TsswarmError('INVALID_ARGUMENT', `user "${u}" is not in the image's /etc/passwd: give a numeric uid (--user 1000:1000)`);
+    uid = Number(p[2]);
+    gid = Number(p[3]);
+  }
+  if (g !== undefined) {
+    if (/^\d+$/.test(g)) gid = Number(g);
+    else {
+      const gr = read('group').find((x) => x[0] === g);
+      if (!gr) throw new TsswarmError('INVALID_ARGUMENT', `group "${g}" is not in the image's /etc/group: give a numeric gid`);
+      gid = Number(gr[2]);
+    }
+  }
+  return { uid, gid };
+}
+
+export interface SpecPaths {
+  rootfs: string;
+  hostname: string;
+  /** Files bind-mounted over /etc/<name>. */
+  etcFiles: Record<string, string>;
+  volumesDir: string;
+}
+
+export function ociConfig(c: ContainerConfig, img: ResolvedImage, p: SpecPaths, readUsersFrom: string | null = p.rootfs): Record<string, unknown> {
+  const args = processArgs(c, img);
+  if (args.length === 0) throw new TsswarmError('INVALID_ARGUMENT', `image ${c.image} has no command and none was given: add one after the image name`);
+  const user = resolveUser(c.user || img.user, readUsersFrom);
+  const mounts: Record<string, unknown>[] = [
+    { destination: '/proc', type: 'proc', source: 'proc' },
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+    { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
+  ];
+  for (const [name, src] of Object.entries(p.etcFiles)) mounts.push({ destination: `/etc/${name}`, type: 'bind', source: src, options: ['rbind', 'rprivate'] });
+  for (const m of c.mounts ?? []) {
+    if (!m.target.startsWith('/')) throw new TsswarmError('INVALID_ARGUMENT', `mount target "${m.target}" must be an absolute path`);
+    const ro = m.readOnly ? ['ro'] : ['rw'];
+    if (m.type === 'tmpfs') mounts.push({ destination: m.target, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', ...ro] });
+    else if (m.type === 'volume') mounts.push({ destination: m.target, type: 'bind', source: join(p.volumesDir, m.source), options: ['rbind', 'rprivate', ...ro] });
+    else mounts.push({ destination: m.target, type: 'bind', source: m.source, options: ['rbind', 'rprivate', ...ro] });
+  }
+  const resources: Record<string, unknown> = { devices: [{ allow: false, access: 'rwm' }] };
+  const l = c.limits ?? {};
+  if (l.memoryBytes) resources.memory = { limit: l.memoryBytes };
+  if (l.nanoCpus) resources.cpu = { quota: Math.max(1000, Math.round((l.nanoCpus / 1e9) * CPU_PERIOD)), period: CPU_PERIOD };
+  if (l.pids) resources.pids = { limit: l.pids };
+  const ns: Record<string, unknown>[] = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
+  ns.push(c.netnsPath ? { type: 'network', path: c.netnsPath } : { type: 'network' });
+  return {
+    ociVersion: '1.0.2',
+    process: {
+      terminal: false,
+      user: { uid: user.uid, gid: user.gid },
+      args,
+      env: mergeEnv(img.env, [`HOSTNAME=${p.hostname}`], c.env),
+      cwd: c.workdir || img.workdir || '/',
+      capabilities: { bounding: CAPS, effective: CAPS, permitted: CAPS },
+      noNewPrivileges: false,
+    },
+    root: { path: p.rootfs, readonly: !!c.readOnly },
+    hostname: p.hostname,
+    mounts,
+    linux: {
+      cgroupsPath: `/tss/${c.id}`,
+      resources,
+      namespaces: ns,
+      maskedPaths: ['/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/sys/firmware', '/proc/scsi'],
+      readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
+    },
+  };
+}

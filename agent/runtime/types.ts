@@ -1,0 +1,61 @@
+// Shapes the runtime takes and gives: what to run, what is running.
+
+export interface MountConfig {
+  type: 'bind' | 'volume' | 'tmpfs';
+  source: string;
+  target: string;
+  readOnly?: boolean;
+}
+
+export interface ContainerConfig {
+  /** Must start with `tss`. */
+  id: string;
+  /** An image reference in this node's image store. */
+  image: string;
+  /** Replaces the image's entrypoint when non-empty. */
+  command?: string[];
+  /** Replaces the image's cmd when non-empty. */
+  args?: string[];
+  /** KEY=VALUE, over the image's env. */
+  env?: string[];
+  workdir?: string;
+  /** `uid`, `uid:gid`, or a name from the image's /etc/passwd. */
+  user?: string;
+  hostname?: string;
+  mounts?: MountConfig[];
+  limits?: { nanoCpus?: number; memoryBytes?: number; pids?: number };
+  labels?: Record<string, string>;
+  /** Join this network namespace; default: a new one with loopback only. */
+  netnsPath?: string;
+  /** The container's /etc/resolv.conf; default: the host's (a container on overlay networks gets the embedded DNS server's). */
+  resolvConf?: string;
+  readOnly?: boolean;
+}
+
+export interface ContainerState {
+  id: string;
+  status: 'created' | 'running' | 'stopped' | 'unknown';
+  pid: number;
+  exitCode?: number;
+  /** Unix ms. */
+  startedAt?: number;
+  /** Unix ms, when stopped (the time conmon recorded the exit). */
+  finishedAt?: number;
+  labels: Record<string, string>;
+  image: string;
+}
+
+export interface LogLine {
+  stream: 'stdout' | 'stderr';
+  /** Unix ms. */
+  time: number;
+  /** Newline-terminated. */
+  line: Buffer;
+}
+
+export interface ExecHandle {
+  stdout: NodeJS.ReadableStream;
+  stderr: NodeJS.ReadableStream;
+  exit: Promise<number>;
+  kill(signal?: string): void;
+}

@@ -1,0 +1,352 @@
+// One task on this node: drives its container from what the managers want
+// (desired state) and reports what is (observed state), only ever forwards:
+// ASSIGNED → ACCEPTED → PREPARING → READY → STARTING → RUNNING → COMPLETE |
+// FAILED | SHUTDOWN | REJECTED. Every step runs in one queue per task, so an
+// exit event, a new desired state and a health change never interleave.
+import type pino from 'pino';
+import { MountType, type PortConfig, type Task, TaskState, type TaskStatus } from '../../proto/gen/objects.js';
+import type { ContainerConfig, ContainerState, HealthMonitor, Runtime } from '../runtime/index.js';
+
+export const TERMINAL = new Set([TaskState.COMPLETE, TaskState.FAILED, TaskState.SHUTDOWN, TaskState.REJECTED, TaskState.ORPHANED, TaskState.REMOVE]);
+const DEFAULT_GRACE_MS = 10_000;
+/** How long a task on overlay networks keeps running after it left the VIP backends, before it is signalled (ms). */
+export const LB_DRAIN_MS = Number(process.env.TSSWARM_LB_DRAIN_MS ?? 500);
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** The container of a task: named like Swarm's `web.1.<task id>`, with the tss prefix. */
+export function containerIdOf(t: Task): string {
+  const slot = t.slot ? String(t.slot) : t.nodeId.slice(0, 12);
+  const name = (t.serviceName || 'task').replace(/[^A-Za-z0-9_.-]/g, '_');
+  return `tss-${name}.${slot}.${t.meta!.id}`;
+}
+
+export const TASK_LABEL = 'tsswarm.task.id';
+
+/** What the runtime is asked to run for a task. */
+export function containerConfig(t: Task, nodeId: string): ContainerConfig {
+  const c = t.spec?.container;
+  const limits = t.spec?.resources?.limits;
+  return {
+    id: containerIdOf(t),
+    image: c?.image ?? '',
+    command: c?.command ?? [],
+    args: c?.args ?? [],
+    env: c?.env ?? [],
+    workdir: c?.dir || undefined,
+    user: c?.user || undefined,
+    hostname: c?.hostname || t.meta!.id.slice(0, 12),
+    mounts: (c?.mounts ?? []).map((m) => ({
+      type: m.type === MountType.VOLUME ? 'volume' : m.type === MountType.TMPFS ? 'tmpfs' : 'bind',
+      source: m.source,
+      target: m.target,
+      readOnly: m.readOnly,
+    })),
+    limits: { nanoCpus: limits?.nanoCpus || undefined, memoryBytes: limits?.memoryBytes || undefined, pids: limits?.pids || undefined },
+    labels: {
+      [TASK_LABEL]: t.meta!.id,
+      'tsswarm.service.id': t.serviceId,
+      'tsswarm.service.name': t.serviceName,
+      'tsswarm.task.slot': String(t.slot),
+      'tsswarm.node.id': nodeId,
+    },
+    readOnly: c?.readOnly || undefined,
+  };
+}
+
+export interface TaskHost {
+  runtime: Runtime;
+  nodeId: string;
+  logger: pino.Logger;
+  report(taskId: string, status: TaskStatus): void;
+  /** The runner is done (task removed and its container gone). */
+  forget(taskId: string): void;
+  /** Runs a container operation (create, start) within the worker's limit of concurrent ones. */
+  limit<T>(fn: () => Promise<T>): Promise<T>;
+  /** Health monitors are made here (tests may swap them). */
+  health(t: Task, containerId: string, onChange: (status: 'starting' | 'healthy' | 'unhealthy', output: string) => void): HealthMonitor | null;
+  /** Overlay networking (absent: tasks run with loopback only). */
+  network?: TaskNetworking;
+}
+
+/** What the worker needs from overlay networking (agent/networking.ts). */
+export interface TaskNetworking {
+  /** Whether the task is attached to overlay networks. */
+  uses(t: Task): boolean;
+  /** The container's resolv.conf, or undefined for the host's. */
+  resolvConf(t: Task): string | undefined;
+  /** Joins the created container (its init pid) to the task's networks, before it starts; idempotent. Returns its host-mode ports as bound on this node (for its status). */
+  attach(t: Task, pid: number): Promise<PortConfig[] | void>;
+  /** The container has stopped or is going away. */
+  detach(t: Task): Promise<void>;
+}
+
+export class TaskRunner {
+  task: Task;
+  /** The state last reported (or the managers' copy of it, on adoption). */
+  private cur: TaskState;
+  private status: TaskStatus;
+  private queue: Promise<void> = Promise.resolve();
+  private removed = false;
+  private health: HealthMonitor | null = null;
+  readonly containerId: string;
+  private readonly log: pino.Logger;
+
+  constructor(
+    task: Task,
+    private readonly host: TaskHost,
+  ) {
+    this.task = task;
+    this.cur = task.status?.state ?? TaskState.ASSIGNED;
+    this.status = { ...(task.status ?? ({} as TaskStatus)) } as TaskStatus;
+    this.containerId = containerIdOf(task);
+    this.log = host.logger.child({ task: task.meta!.id, service: task.serviceName, slot: task.slot });
+  }
+
+  get state(): TaskState {
+    return this.cur;
+  }
+
+  get lastStatus(): TaskStatus {
+    return this.status;
+  }
+
+  /** A newer copy of the task from the managers (desired state may have changed). */
+  update(t: Task): void {
+    // The managers' copy may lag behind what we reported; never go back to it.
+    this.task = t;
+    this.kick();
+  }
+
+  /** The task is no longer assigned here: stop and remove its container, then forget it. */
+  remove(): void {
+    this.removed = true;
+    this.kick();
+  }
+
+  /** The container's main process exited with `code`. */
+  exited(code: number): void {
+    this.run(async () => {
+      if (TERMINAL.has(this.cur)) return;
+      this.stopHealth();
+      this.leaveNetworks();
+      if (this.task.desiredState >= TaskState.SHUTDOWN) this.report(TaskState.SHUTDOWN, 'shutdown', { exitCode: code, pid: 0 });
+      else if (code === 0) this.report(TaskState.COMPLETE, 'finished', { exitCode: 0, pid: 0 });
+      else this.report(TaskState.FAILED, 'started', { exitCode: code, err: `task: non-zero exit (${code})`, pid: 0 });
+    });
+    this.kick();
+  }
+
+  private kick(): void {
+    this.run(() => this.reconcile());
+  }
+
+  private run(fn: () => Promise<void>): void {
+    this.queue = this.queue.then(fn).catch((err: unknown) => this.log.error({ err }, 'task step failed'));
+  }
+
+  /** Resolves when every step queued so far is done (tests, shutdown). */
+  settled(): Promise<void> {
+    return this.queue;
+  }
+
+  private report(state: TaskState, message: string, extra: Partial<TaskStatus> = {}): void {
+    if (state < this.cur) return;
+    this.cur = state;
+    this.status = {
+      ...this.status,
+      state,
+      message,
+      err: '',
+      timestamp: Date.now(),
+      containerId: this.containerId,
+      ...extra,
+    } as TaskStatus;
+    this.host.report(this.task.meta!.id, this.status);
+  }
+
+  private fail(state: TaskState.FAILED | TaskState.REJECTED, err: string, extra: Partial<TaskStatus> = {}): void {
+    this.log.warn({ err }, state === TaskState.REJECTED ? 'task rejected' : 'task failed');
+    this.report(state, state === TaskState.REJECTED ? 'rejected' : 'failed', { err, ...extra });
+  }
+
+  private async inspect(): Promise<ContainerState | undefined> {
+    return this.host.runtime.inspect(this.containerId).catch(() => undefined);
+  }
+
+  private async reconcile(): Promise<void> {
+    const rt = this.host.runtime;
+    const want = this.task.desiredState;
+    if (this.removed || want >= TaskState.REMOVE) {
+      await this.stopContainer();
+      if (!TERMINAL.has(this.cur)) this.report(TaskState.SHUTDOWN, 'shutdown');
+      await rt.remove(this.containerId).catch((err: unknown) => this.log.warn({ err }, 'could not remove the container'));
+      if (this.removed) this.host.forget(this.task.meta!.id);
+      return;
+    }
+    if (TERMINAL.has(this.cur)) return;
+    if (want >= TaskState.SHUTDOWN) {
+      const exitCode = await this.stopContainer();
+      this.report(TaskState.SHUTDOWN, 'shutdown', exitCode === undefined ? {} : { exitCode, pid: 0 });
+      return;
+    }
+    // Desired READY or RUNNING: walk forward as far as allowed.
+    if (this.cur <= TaskState.ASSIGNED) this.report(TaskState.ACCEPTED, 'accepted');
+    if (this.cur === TaskState.ACCEPTED) {
+      this.report(TaskState.PREPARING, 'preparing');
+    }
+    if (this.cur === TaskState.PREPARING) {
+      if (!(await this.prepare())) return;
+      this.report(TaskState.READY, 'prepared');
+    }
+    if (want < TaskState.RUNNING) return;
+    if (this.cur === TaskState.READY) this.report(TaskState.STARTING, 'starting');
+    if (this.cur === TaskState.STARTING) {
+      const c = await this.inspect();
+      if (!c) {
+        // Adopted at STARTING without a container (the agent died mid-create): make it again.
+        if (!(await this.prepare())) return;
+      }
+      if (!c || c.status === 'created') {
+        if (!(await this.joinNetworks(c ?? (await this.inspect())))) return;
+        try {
+          // Not queued behind other tasks' creates: a start is a FIFO read (see Runtime.start), and a
+          // FIFO-ordered limit made every container of a burst wait for the last create before starting.
+          const s = await rt.start(this.containerId);
+          this.report(TaskState.RUNNING, 'started', { pid: s.pid, startedAt: s.startedAt ?? Date.now(), exitCode: 0 });
+          this.startHealth();
+        } catch (e) {
+          this.fail(TaskState.FAILED, `starting the container failed: ${(e as Error).message}`);
+        }
+        return;
+      }
+      if (c.status === 'running') {
+        if (!(await this.joinNetworks(c))) return;
+        this.report(TaskState.RUNNING, 'started', { pid: c.pid, startedAt: c.startedAt ?? Date.now() });
+        this.startHealth();
+        return;
+      }
+      this.exitedFrom(c);
+      return;
+    }
+    if (this.cur === TaskState.RUNNING && !this.health) {
+      // Adopted while running (agent restart, or a new leader's copy): check the container is still there.
+      const c = await this.inspect();
+      if (!c) this.fail(TaskState.FAILED, 'the container is gone (removed outside tsswarm?)');
+      else if (c.status === 'running') {
+        // Its veths live in its namespace; DNS sockets and the VIP table are opened again.
+        if (!(await this.joinNetworks(c))) return;
+        this.startHealth();
+      } else this.exitedFrom(c);
+    }
+  }
+
+  /** Joins the container to the task's overlay networks; false (task failed, container stopped) when that fails. */
+  private async joinNetworks(c: ContainerState | undefined): Promise<boolean> {
+    const net = this.host.network;
+    if (!net?.uses(this.task)) return true;
+    try {
+      if (!c?.pid) throw new Error('the container has no process to join');
+      const ports = await net.attach(this.task, c.pid);
+      if (ports && ports.length > 0) this.status = { ...this.status, portStatus: ports } as TaskStatus;
+      return true;
+    } catch (e) {
+      await this.stopContainer();
+      this.fail(TaskState.FAILED, `joining the task's networks failed: ${(e as Error).message}`, { pid: 0 });
+      return false;
+    }
+  }
+
+  private leaveNetworks(): void {
+    const net = this.host.network;
+    if (net?.uses(this.task)) void net.detach(this.task).catch((err: unknown) => this.log.warn({ err }, 'leaving the networks failed'));
+  }
+
+  private exitedFrom(c: ContainerState): void {
+    this.leaveNetworks();
+    const code = c.exitCode ?? -1;
+    if (code === 0) this.report(TaskState.COMPLETE, 'finished', { exitCode: 0, pid: 0 });
+    else this.fail(TaskState.FAILED, code < 0 ? 'the container stopped and its exit code is unknown' : `task: non-zero exit (${code})`, { exitCode: code, pid: 0 });
+  }
+
+  /** Makes the container (idempotent); false when the task was rejected. */
+  private async prepare(): Promise<boolean> {
+    const rt = this.host.runtime;
+    const existing = await this.inspect();
+    if (existing) return true;
+    const cfg = containerConfig(this.task, this.host.nodeId);
+    cfg.resolvConf = this.host.network?.resolvConf(this.task);
+    if (!cfg.image) {
+      this.fail(TaskState.REJECTED, 'the task has no image');
+      return false;
+    }
+    if (!rt.images.resolve(cfg.image)) {
+      try {
+        await rt.images.pull(cfg.image, { insecure: /^(localhost|127\.0\.0\.1)(:\d+)?\//.test(cfg.image) });
+      } catch (e) {
+        this.fail(TaskState.REJECTED, `image ${cfg.image} is not on node ${this.host.nodeId.slice(0, 12)} and could not be pulled (${(e as Error).message}): load it on every node with \`tsswarm image load -i FILE\``);
+        return false;
+      }
+    }
+    try {
+      await this.host.limit(() => rt.create(cfg));
+      return true;
+    } catch (e) {
+      await rt.remove(cfg.id).catch(() => undefined);
+      this.fail(TaskState.REJECTED, `creating the container failed: ${(e as Error).message}`);
+      return false;
+    }
+  }
+
+  /** Stops the container if it runs; the exit code when it ran. */
+  private async stopContainer(): Promise<number | undefined> {
+    this.stopHealth();
+    const c = await this.inspect();
+    if (!c || c.status === 'stopped') {
+      this.leaveNetworks();
+      return c?.exitCode;
+    }
+    const spec = this.task.spec?.container;
+    const grace = spec?.stopGracePeriodMs || DEFAULT_GRACE_MS;
+    // The managers took the task out of every VIP's backends in the same
+    // transaction that asked for the stop; give the other hosts a moment to
+    // apply that before the container gets its signal, so no new connection
+    // is sent to a process that is going away (connections in flight then
+    // have the stop grace period to finish).
+    if (c.status === 'running' && this.host.network?.uses(this.task) && this.task.desiredState > TaskState.RUNNING) await sleep(LB_DRAIN_MS);
+    try {
+      await this.host.runtime.stop(this.containerId, grace, spec?.stopSignal || undefined);
+    } catch (err) {
+      this.log.warn({ err }, 'stopping the container failed');
+    }
+    this.leaveNetworks();
+    return (await this.inspect())?.exitCode;
+  }
+
+  private startHealth(): void {
+    if (this.health) return;
+    this.health = this.host.health(this.task, this.containerId, (h, output) =>
+      this.run(async () => {
+        if (this.cur !== TaskState.RUNNING) return;
+        if (h !== 'unhealthy') {
+          this.report(TaskState.RUNNING, 'started', { health: h });
+          return;
+        }
+        // Swarm's rule: an unhealthy container is a failed task (the orchestrator replaces it).
+        this.report(TaskState.RUNNING, 'started', { health: h });
+        this.log.warn({ output }, 'container unhealthy: stopping it');
+        await this.stopContainer();
+        this.fail(TaskState.FAILED, `task: container unhealthy${output ? ` (${output.trim().slice(0, 200)})` : ''}`, { pid: 0 });
+      }),
+    );
+    this.health?.start();
+  }
+
+  private stopHealth(): void {
+    this.health?.stop();
+    this.health = null;
+  }
+
+  close(): void {
+    this.stopHealth();
+  }
+}

@@ -1,0 +1,220 @@
+// The daemon's configuration: `tsswarm daemon --config FILE` reads a JSON file
+// (what deploy/install.sh writes to /etc/tsswarm/daemon.json), and flags on the
+// command line override it. Pure parsing and merging, unit-tested; the daemon
+// command only reads the file and hands the result to the Daemon.
+import { readFileSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { UsageError } from '../lib/errors.js';
+import { logLevels, type LogLevel } from '../lib/log.js';
+
+/** Load-balancer backends for service VIPs; `auto` lets the daemon pick what the kernel supports. */
+export const LB_BACKENDS = ['auto', 'nftables', 'iptables', 'ipvs'] as const;
+export type LbBackend = (typeof LB_BACKENDS)[number];
+
+export const DEFAULT_STATE_DIR = '/var/lib/tsswarm';
+export const DEFAULT_LISTEN_ADDR = '0.0.0.0:4242';
+
+/** What a daemon runs with, once the file and the flags are merged. */
+export interface DaemonConfig {
+  nodeName?: string;
+  stateDir: string;
+  listenAddr: string;
+  advertiseAddr?: string;
+  metricsAddr?: string;
+  /** Path of the local API's unix socket; undefined: the CLI's default. */
+  socket?: string;
+  /** A group (name or gid) whose members may use the socket (mode 0660), as docker's group; undefined: root only. */
+  socketGroup?: string;
+  heartbeatPeriodMs?: number;
+  /** Undefined: TSSWARM_LOG_LEVEL, else info. */
+  logLevel?: LogLevel;
+  /** Undefined: the load balancer's own choice. Passed through; the LB reads it. */
+  lbBackend?: LbBackend;
+}
+
+/** The keys a config file may hold, each with its check. */
+export type DaemonConfigFile = Partial<DaemonConfig>;
+
+/** The daemon command's flags, as strings from the command line. */
+export interface DaemonFlags {
+  'node-name'?: string;
+  'state-dir'?: string;
+  'listen-addr'?: string;
+  'advertise-addr'?: string;
+  'metrics-addr'?: string;
+  'heartbeat-period'?: string;
+  'log-level'?: string;
+  'lb-backend'?: string;
+}
+
+type Check = (v: unknown, field: string) => unknown;
+
+const portOk = (p: string): boolean => /^\d{1,5}$/.test(p) && Number(p) >= 1 && Number(p) <= 65535;
+
+/** HOST:PORT, with [v6]:PORT for IPv6. */
+function hostPort(v: unknown, field: string): string {
+  const s = str(v, field);
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):([^:]*)$/.exec(s);
+  if (!m || !portOk(m[2]!)) throw UsageError.invalid(field, 'HOST:PORT with a port from 1 to 65535, e.g. 0.0.0.0:4242', s);
+  return s;
+}
+
+/** HOST or HOST:PORT. */
+function hostMaybePort(v: unknown, field: string): string {
+  const s = str(v, field);
+  if (/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+)$/.test(s)) return s;
+  // A bare IPv6 address has no port to split off.
+  if (/^[0-9a-fA-F:]+$/.test(s) && s.includes('::')) return s;
+  return hostPort(s, field);
+}
+
+function str(v: unknown, field: string): string {
+  if (typeof v !== 'string' || v.trim() === '') throw UsageError.invalid(field, 'a non-empty string', typeof v === 'string' ? v : JSON.stringify(v));
+  return v.trim();
+}
+
+function absPath(v: unknown, field: string): string {
+  const s = str(v, field);
+  if (!isAbsolute(s)) throw UsageError.invalid(field, 'an absolute path', s);
+  return s;
+}
+
+function socket(v: unknown, field: string): string {
+  const s = str(v, field);
+  return absPath(s.startsWith('unix://') ? s.slice('unix://'.length) : s, field);
+}
+
+function groupName(v: unknown, field: string): string {
+  const s = typeof v === 'number' && Number.isInteger(v) && v >= 0 ? String(v) : str(v, field);
+  if (!/^[A-Za-z_][A-Za-z0-9_.-]*\$?$|^\d+$/.test(s)) throw UsageError.invalid(field, 'a group name or a numeric gid', s);
+  return s;
+}
+
+function oneOfList<T extends string>(list: readonly T[]): (v: unknown, field: string) => T {
+  return (v, field) => {
+    const s = typeof v === 'string' ? v.trim().toLowerCase() : '';
+    if (!(list as readonly string[]).includes(s)) throw UsageError.invalid(field, `one of ${list.join(', ')}`, typeof v === 'string' ? v : JSON.stringify(v));
+    return s as T;
+  };
+}
+
+function heartbeatMs(v: unknown, field: string): number {
+  // A JSON number in the file; the flag's text is converted before it gets here.
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 100) throw UsageError.invalid(field, 'a whole number of milliseconds ≥ 100', typeof v === 'string' ? v : JSON.stringify(v));
+  return v;
+}
+
+/** Every key a config file may hold, its check, and the flag that overrides it. */
+const KEYS: Record<keyof DaemonConfig, { check: Check; flag?: keyof DaemonFlags; flagCheck?: Check }> = {
+  nodeName: { check: str, flag: 'node-name' },
+  // A relative path means nothing in a file read by a service; on the command line it is the shell's.
+  stateDir: { check: absPath, flag: 'state-dir', flagCheck: (v, field) => resolve(str(v, field)) },
+  listenAddr: { check: hostPort, flag: 'listen-addr' },
+  advertiseAddr: { check: hostMaybePort, flag: 'advertise-addr' },
+  metricsAddr: { check: hostPort, flag: 'metrics-addr' },
+  socket: { check: socket },
+  socketGroup: { check: groupName },
+  heartbeatPeriodMs: {
+    check: heartbeatMs,
+    flag: 'heartbeat-period',
+    flagCheck: (v, field) => (typeof v === 'string' && /^\d+$/.test(v.trim()) ? heartbeatMs(Number(v), field) : heartbeatMs(v, field)),
+  },
+  logLevel: { check: oneOfList(logLevels), flag: 'log-level' },
+  lbBackend: { check: oneOfList(LB_BACKENDS), flag: 'lb-backend' },
+};
+
+export const CONFIG_KEYS = Object.keys(KEYS) as (keyof DaemonConfig)[];
+
+/** A key one or two edits away from `k`, for "did you mean". */
+function nearKey(k: string): string | undefined {
+  const lower = k.toLowerCase();
+  return CONFIG_KEYS.find((c) => c.toLowerCase() === lower || editDistance(c.toLowerCase(), lower) <= 2);
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
+
+/** Parses and checks a config file's text; every error names the file and the key. */
+export function parseDaemonConfig(text: string, file: string): DaemonConfigFile {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`${file} is not valid JSON (${(err as Error).message}): fix it, or pass settings as flags instead of --config`, { field: '--config' });
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
+    throw new UsageError(`${file} must hold a JSON object such as {"advertiseAddr": "192.168.56.11"} (got ${Array.isArray(doc) ? 'an array' : JSON.stringify(doc)})`, { field: '--config' });
+  }
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(doc)) {
+    const spec = KEYS[key as keyof DaemonConfig];
+    if (!spec) {
+      const near = nearKey(key);
+      throw new UsageError(`unknown key "${key}" in ${file}${near ? ` (did you mean "${near}"?)` : ''}; known keys: ${CONFIG_KEYS.join(', ')}`, { field: key });
+    }
+    // null stands for "not set", so a generated file may carry every key.
+    if (value === null) continue;
+    out[key] = spec.check(value, `"${key}" in ${file}`);
+  }
+  return out as DaemonConfigFile;
+}
+
+/** Reads and parses a config file (the only I/O here). */
+export function readDaemonConfig(file: string): DaemonConfigFile {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message;
+    throw new UsageError(`--config ${file}: cannot read it (${why}): give the path of a daemon.json, or leave --config out`, { field: '--config', cause: err });
+  }
+  return parseDaemonConfig(text, file);
+}
+
+export interface ResolveInput {
+  flags: DaemonFlags;
+  /** The parsed file, when --config was given. */
+  file?: DaemonConfigFile;
+  /**
+   * A socket chosen outside the file (the global --host flag or TSSWARM_HOST):
+   * it wins over the file's `socket`, so that the CLI and the daemon agree.
+   */
+  socketOverride?: string;
+}
+
+/** Flags over file over defaults; a flag's value gets the same check as the file's, named by the flag. */
+export function resolveDaemonConfig({ flags, file = {}, socketOverride }: ResolveInput): DaemonConfig {
+  const merged: Record<string, unknown> = { ...file };
+  for (const [key, spec] of Object.entries(KEYS)) {
+    const v = spec.flag ? flags[spec.flag] : undefined;
+    if (v !== undefined) merged[key] = (spec.flagCheck ?? spec.check)(v, `--${spec.flag}`);
+  }
+  if (socketOverride) merged.socket = socket(socketOverride, '--host');
+  const c = merged as Partial<DaemonConfig>;
+  return {
+    ...c,
+    stateDir: c.stateDir ?? DEFAULT_STATE_DIR,
+    listenAddr: c.listenAddr ?? DEFAULT_LISTEN_ADDR,
+  };
+}
+
+/**
+ * The gid of a group given by name or number, from the text of /etc/group
+ * (passed in, so this stays pure); the error says how to make the group.
+ */
+export function groupId(group: string, etcGroup: string, field = 'socketGroup'): number {
+  if (/^\d+$/.test(group)) return Number(group);
+  for (const line of etcGroup.split('\n')) {
+    const [name, , gid] = line.split(':');
+    if (name === group && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
+  }
+  throw new UsageError(`${field} names the group "${group}", which /etc/group does not have: create it (groupadd --system ${group}), or drop the setting to keep the socket root's`, { field });
+}

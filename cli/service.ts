@@ -1,0 +1,1131 @@
+// `tsswarm service create|ls|ps|inspect|update|scale|rollback|rm|logs|exec`,
+// in the docker CLI's spirit. Command lines become specs in pure functions
+// (serviceCreateSpec, serviceUpdateSpec), so flag handling is tested without a
+// daemon; the commands call the Control API on the local daemon's socket and,
+// unless --detach, follow the tasks with cli/progress.ts.
+import * as grpc from '@grpc/grpc-js';
+import type protobuf from 'protobufjs';
+import { TsswarmError, UsageError } from '../lib/errors.js';
+import { callStream } from '../lib/grpc.js';
+import { DEFAULT_RESTART, DEFAULT_UPDATE, parseConstraint, parseSpreadPreference, plainSpec } from '../manager/controlapi/index.js';
+import {
+  ControlService,
+  type ExecOutput,
+  type ExecRequest,
+  type ListServicesResponse,
+  type ListNetworksResponse,
+  type ListTasksResponse,
+  type LogChunk,
+  type NetworkResponse,
+  type ServiceLogsRequest,
+  type ServiceResponse,
+} from '../proto/gen/control.js';
+import {
+  ContainerSpec,
+  EndpointMode,
+  type HealthConfig,
+  type Mount,
+  MountType,
+  type NetworkAttachmentConfig,
+  type Node,
+  type PortConfig,
+  PortProtocol,
+  PublishMode,
+  type Resources,
+  RestartCondition,
+  Service,
+  ServiceSpec,
+  Task,
+  TaskSpec,
+  TaskState,
+  type UpdateConfig,
+  UpdateFailureAction,
+  UpdateOrder,
+  UpdateState,
+} from '../proto/gen/objects.js';
+import { type FlagDefs, oneOf, parseArgs, wholeNumber } from './args.js';
+import { controlApi, socketPath } from './client.js';
+import { type Command, forEachArg, group, type Io, leaf } from './command.js';
+import { type Operation, type Snapshot, watchProgress } from './progress.js';
+import { ago, table } from './table.js';
+
+// ------------------------------------------------------------------ value parsers
+
+const durationUnits: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Go/docker durations: `5s`, `1m30s`, `300ms`, `1.5h`, `0` → milliseconds (≥ 0). */
+export function parseDuration(field: string, v: string): number {
+  const s = v.trim();
+  const fail = (): UsageError => UsageError.invalid(field, 'a duration such as 5s, 1m30s or 300ms', v);
+  if (s === '0') return 0;
+  if (!/^(\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)((\d+(\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h))*$/.test(s)) throw fail();
+  let ms = 0;
+  for (const m of s.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/g)) ms += Number(m[1]) * durationUnits[m[2]!]!;
+  if (!Number.isFinite(ms)) throw fail();
+  return Math.round(ms);
+}
+
+/** docker's sizes: `64M`, `1g`, `512k`, `1.5GiB`, `1048576` (bytes); multiples of 1024. */
+export function parseSize(field: string, v: string): number {
+  const m = /^(\d+(?:\.\d+)?) ?([kKmMgGtTpP])?[iI]?[bB]?$/.exec(v.trim());
+  if (!m) throw UsageError.invalid(field, 'a size such as 64M, 1.5g or 1048576 (bytes)', v);
+  const unit = { k: 1, m: 2, g: 3, t: 4, p: 5 }[(m[2] ?? '').toLowerCase() as 'k'] ?? 0;
+  return Math.round(Number(m[1]) * 1024 ** unit);
+}
+
+/** `0.5` CPUs → 500000000 nano CPUs. */
+export function parseCpus(field: string, v: string): number {
+  const n = /^\d*\.?\d+$/.test(v.trim()) ? Number(v) : NaN;
+  if (!(n > 0)) throw UsageError.invalid(field, 'a number of CPUs > 0 such as 0.5 or 2', v);
+  return Math.round(n * 1e9);
+}
+
+/** One CSV record, with double quotes as in docker's `--mount "type=bind,src=/a b,dst=/x"`. */
+export function splitCsv(s: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let quoted = false;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i]!;
+    if (quoted) {
+      if (ch === '"' && s[i + 1] === '"') {
+        cur += '"';
+        i++;
+      } else if (ch === '"') quoted = false;
+      else cur += ch;
+    } else if (ch === '"') quoted = true;
+    else if (ch === ',') {
+      out.push(cur);
+      cur = '';
+    } else cur += ch;
+  }
+  out.push(cur);
+  return out;
+}
+
+/** `type=bind,source=/srv,target=/data,readonly` (src/dst/destination/ro aliases; default type volume). */
+export function parseMount(field: string, v: string): Mount {
+  const m: Mount = { type: MountType.VOLUME, source: '', target: '', readOnly: false };
+  for (const part of splitCsv(v)) {
+    const item = part.trim();
+    if (!item) continue;
+    const eq = item.indexOf('=');
+    const key = (eq < 0 ? item : item.slice(0, eq)).toLowerCase();
+    const val = eq < 0 ? undefined : item.slice(eq + 1);
+    switch (key) {
+      case 'type': {
+        const t = { bind: MountType.BIND, volume: MountType.VOLUME, tmpfs: MountType.TMPFS }[val ?? ''];
+        if (t === undefined) throw new UsageError(`${field} type must be bind, volume or tmpfs (got ${JSON.stringify(val ?? '')} in "${v}")`, { field });
+        m.type = t;
+        break;
+      }
+      case 'source':
+      case 'src':
+        m.source = val ?? '';
+        break;
+      case 'target':
+      case 'destination':
+      case 'dst':
+        m.target = val ?? '';
+        break;
+      case 'readonly':
+      case 'ro':
+        if (val === undefined || val === 'true' || val === '1') m.readOnly = true;
+        else if (val === 'false' || val === '0') m.readOnly = false;
+        else throw new UsageError(`${field} ${key} must be true or false (got "${val}" in "${v}")`, { field });
+        break;
+      default:
+        throw new UsageError(`${field}: unknown option "${key}" in "${v}": use type, source (src), target (dst), readonly (ro)`, { field });
+    }
+  }
+  if (!m.target) throw new UsageError(`${field} needs target=PATH, where the mount appears in the container (got "${v}")`, { field });
+  if (m.type === MountType.TMPFS && m.source) throw new UsageError(`${field}: a tmpfs mount takes no source (got "${v}")`, { field });
+  if (m.type === MountType.BIND && !m.source) throw new UsageError(`${field}: a bind mount needs source=/host/path (got "${v}")`, { field });
+  return m;
+}
+
+/**
+ * A published port: `published=8080,target=80[,protocol=tcp|udp|sctp][,mode=ingress|host]`
+ * or docker's short form `[PUBLISHED:]TARGET[/PROTOCOL]` (ingress mode; no published port: one from 30000-32767).
+ */
+export function parsePublish(field: string, v: string): PortConfig {
+  const p: PortConfig = { name: '', protocol: PortProtocol.TCP, targetPort: 0, publishedPort: 0, publishMode: PublishMode.INGRESS };
+  const portNumber = (what: string, x: string): number => {
+    const n = /^\d+$/.test(x.trim()) ? Number(x) : NaN;
+    if (!(n >= 1 && n <= 65535)) throw new UsageError(`${field} ${what} must be a port from 1 to 65535 (got "${x}" in "${v}")`, { field });
+    return n;
+  };
+  const protocol = (x: string): PortProtocol => {
+    const pr = { tcp: PortProtocol.TCP, udp: PortProtocol.UDP, sctp: PortProtocol.SCTP }[x.toLowerCase()];
+    if (pr === undefined) throw new UsageError(`${field} protocol must be tcp, udp or sctp (got "${x}" in "${v}")`, { field });
+    return pr;
+  };
+  if (v.includes('=')) {
+    for (const part of splitCsv(v)) {
+      const item = part.trim();
+      if (!item) continue;
+      const eq = item.indexOf('=');
+      const key = (eq < 0 ? item : item.slice(0, eq)).toLowerCase();
+      const val = eq < 0 ? '' : item.slice(eq + 1);
+      if (key === 'published') p.publishedPort = portNumber('published', val);
+      else if (key === 'target') p.targetPort = portNumber('target', val);
+      else if (key === 'protocol') p.protocol = protocol(val);
+      else if (key === 'mode') {
+        const m = { ingress: PublishMode.INGRESS, host: PublishMode.HOST }[val.toLowerCase()];
+        if (m === undefined) throw new UsageError(`${field} mode must be ingress or host (got "${val}" in "${v}")`, { field });
+        p.publishMode = m;
+      } else throw new UsageError(`${field}: unknown option "${key}" in "${v}": use published, target, protocol, mode`, { field });
+    }
+    if (!p.targetPort) throw new UsageError(`${field} needs target=PORT, the port the container listens on (got "${v}")`, { field });
+    return p;
+  }
+  const m = /^(?:([^:/]*):)?([^:/]+)(?:\/(\w+))?$/.exec(v.trim());
+  if (!m) throw UsageError.invalid(field, 'published=P,target=T[,protocol=tcp|udp][,mode=ingress|host] or [PUBLISHED:]TARGET[/PROTOCOL], e.g. 8080:80', v);
+  if (m[1]) p.publishedPort = portNumber('published port', m[1]);
+  p.targetPort = portNumber('target port', m[2]!);
+  if (m[3]) p.protocol = protocol(m[3]);
+  return p;
+}
+
+/** `--network NAME` or `--network name=NAME,alias=A[,alias=B]`. */
+export function parseNetworkFlag(field: string, v: string): NetworkAttachmentConfig {
+  if (!v.includes('=')) {
+    if (!v.trim()) throw UsageError.invalid(field, 'a network name or id', v);
+    return { target: v.trim(), aliases: [] };
+  }
+  const n: NetworkAttachmentConfig = { target: '', aliases: [] };
+  for (const part of splitCsv(v)) {
+    const item = part.trim();
+    if (!item) continue;
+    const eq = item.indexOf('=');
+    const key = (eq < 0 ? item : item.slice(0, eq)).toLowerCase();
+    const val = eq < 0 ? '' : item.slice(eq + 1);
+    if (key === 'name' || key === 'target') n.target = val;
+    else if (key === 'alias') n.aliases.push(val);
+    else throw new UsageError(`${field}: unknown option "${key}" in "${v}": use name and alias`, { field });
+  }
+  if (!n.target) throw new UsageError(`${field} needs name=NETWORK (got "${v}")`, { field });
+  return n;
+}
+
+const portKey = (p: PortConfig): string => (p.publishedPort ? `${p.protocol}/published/${p.publishedPort}` : `${p.protocol}/target/${p.targetPort}/${p.publishMode}`);
+
+/** Splits a command line like a shell would (quotes and backslashes, no expansion): `--args "sh -c 'echo hi'"`. */
+export function shellSplit(field: string, s: string): string[] {
+  const out: string[] = [];
+  let cur = '';
+  let has = false;
+  let q: '"' | "'" | null = null;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i]!;
+    if (q) {
+      if (ch === q) q = null;
+      else if (ch === '\\' && q === '"' && i + 1 < s.length) cur += s[++i];
+      else cur += ch;
+    } else if (ch === '"' || ch === "'") {
+      q = ch;
+      has = true;
+    } else if (ch === '\\' && i + 1 < s.length) {
+      cur += s[++i];
+      has = true;
+    } else if (/\s/.test(ch)) {
+      if (has) out.push(cur);
+      cur = '';
+      has = false;
+    } else {
+      cur += ch;
+      has = true;
+    }
+  }
+  if (q) throw new UsageError(`${field} has an unterminated ${q} quote (got ${JSON.stringify(s)})`, { field });
+  if (has) out.push(cur);
+  return out;
+}
+
+function keyValue(field: string, s: string): [string, string] {
+  const eq = s.indexOf('=');
+  if (eq === 0 || s === '') throw UsageError.invalid(field, 'KEY=VALUE or KEY', s);
+  return eq < 0 ? [s, ''] : [s.slice(0, eq), s.slice(eq + 1)];
+}
+
+/** `-e KEY=VALUE`, or `-e KEY` taking KEY from the CLI's environment (skipped when unset, as docker does). */
+function envEntry(field: string, s: string, env: NodeJS.ProcessEnv): string | null {
+  const eq = s.indexOf('=');
+  if (eq === 0 || s === '' || /\s/.test(eq < 0 ? s : s.slice(0, eq))) throw UsageError.invalid(field, 'KEY=VALUE or KEY', s);
+  if (eq > 0) return s;
+  return env[s] === undefined ? null : `${s}=${env[s]}`;
+}
+
+const envKey = (e: string): string => (e.includes('=') ? e.slice(0, e.indexOf('=')) : e);
+
+function ratio(field: string, v: string): number {
+  const n = /^\d*\.?\d+$/.test(v.trim()) ? Number(v) : NaN;
+  if (!(n >= 0 && n <= 1)) throw UsageError.invalid(field, 'a number from 0 to 1', v);
+  return n;
+}
+
+// ------------------------------------------------------------------ flags
+
+const str = (valueName: string, description: string, short?: string) => ({ type: 'string', valueName, description, ...(short ? { short } : {}) }) as const;
+const many = (valueName: string, description: string, short?: string) => ({ type: 'string', multiple: true, valueName, description, ...(short ? { short } : {}) }) as const;
+const bool = (description: string, short?: string) => ({ type: 'boolean', description, ...(short ? { short } : {}) }) as const;
+
+function updateConfigFlags<P extends 'update' | 'rollback'>(p: P) {
+  const what = p === 'update' ? 'update' : 'rollback';
+  return {
+    [`${p}-parallelism`]: str('N', `Tasks changed at once during a ${what} (0: all at once; default 1)`),
+    [`${p}-delay`]: str('DURATION', `Delay between ${what} batches (e.g. 10s)`),
+    [`${p}-failure-action`]: str('ACTION', p === 'update' ? 'On update failure: pause (default), continue or rollback' : 'On rollback failure: pause (default) or continue'),
+    [`${p}-monitor`]: str('DURATION', `How long each new task is watched for failure (default 5s)`),
+    [`${p}-max-failure-ratio`]: str('RATIO', `Failure rate tolerated during a ${what} (0 to 1)`),
+    [`${p}-order`]: str('ORDER', 'stop-first (default) or start-first'),
+  } as Record<`${P}-${'parallelism' | 'delay' | 'failure-action' | 'monitor' | 'max-failure-ratio' | 'order'}`, ReturnType<typeof str>>;
+}
+
+/** Flags create and update share. */
+const specFlags = {
+  name: str('NAME', 'Service name'),
+  replicas: str('N', 'Number of tasks (replicated mode)'),
+  mode: str('MODE', 'replicated (default) or global'),
+  env: many('KEY=VALUE', 'Set an environment variable (KEY alone: take it from this shell)', 'e'),
+  workdir: str('DIR', 'Working directory inside the container', 'w'),
+  user: str('USER[:GROUP]', 'User (name or uid, optional group)', 'u'),
+  hostname: str('NAME', 'Container hostname'),
+  entrypoint: str('CMD', 'Override the image entrypoint'),
+  mount: many('SPEC', 'Attach a mount: type=bind|volume|tmpfs,source=...,target=...[,readonly]'),
+  constraint: many('EXPR', 'Placement constraint, e.g. node.role==worker'),
+  network: many('NETWORK', 'Attach to a network: NAME, or name=NAME,alias=ALIAS'),
+  publish: many('SPEC', 'Publish a port: published=8080,target=80[,protocol=tcp|udp][,mode=ingress|host], or 8080:80[/udp]', 'p'),
+  'endpoint-mode': str('MODE', 'vip (default: a virtual IP per network) or dnsrr (DNS round robin)'),
+  'placement-pref': many('PREF', 'Placement preference: spread=node.labels.KEY'),
+  'max-replicas': str('N', 'Maximum tasks per node (0: no limit)'),
+  'reserve-cpu': str('CPUS', 'Reserve CPUs, e.g. 0.5'),
+  'reserve-memory': str('SIZE', 'Reserve memory, e.g. 64M'),
+  'limit-cpu': str('CPUS', 'Limit CPUs, e.g. 1.5'),
+  'limit-memory': str('SIZE', 'Limit memory, e.g. 256M'),
+  'limit-pids': str('N', 'Limit the number of processes (0: no limit)'),
+  'restart-condition': str('COND', 'Restart when: none, on-failure or any (default)'),
+  'restart-delay': str('DURATION', 'Delay between restart attempts (default 5s)'),
+  'restart-max-attempts': str('N', 'Maximum restarts before giving up (0: no limit)'),
+  'restart-window': str('DURATION', 'Window used to count restart attempts (0: forever)'),
+  ...updateConfigFlags('update'),
+  ...updateConfigFlags('rollback'),
+  'health-cmd': str('CMD', 'Command (run by /bin/sh) that checks health'),
+  'health-interval': str('DURATION', 'Time between health checks'),
+  'health-timeout': str('DURATION', 'Maximum time a check may take'),
+  'health-retries': str('N', 'Consecutive failures that make a task unhealthy'),
+  'health-start-period': str('DURATION', 'Start period during which failures do not count'),
+  'no-healthcheck': bool("Disable the image's health check"),
+  'stop-grace-period': str('DURATION', 'Time to wait before killing a task being stopped (default 10s)'),
+  'stop-signal': str('SIGNAL', 'Signal that stops a task'),
+  label: many('KEY=VALUE', 'Service label'),
+  'container-label': many('KEY=VALUE', 'Container label'),
+  init: bool('Run an init inside each container'),
+  'read-only': bool("Mount the container's root filesystem read-only"),
+  tty: bool('Allocate a pseudo-TTY', 't'),
+  detach: bool('Exit at once instead of waiting for the service to converge', 'd'),
+  quiet: bool('Suppress progress output', 'q'),
+} as const satisfies FlagDefs;
+
+const updateOnlyFlags = {
+  image: str('IMAGE', 'New image'),
+  args: str('"CMD ARG..."', 'New command arguments (one string, split like a shell)'),
+  'env-add': many('KEY=VALUE', 'Add or update an environment variable'),
+  'env-rm': many('KEY', 'Remove an environment variable'),
+  'mount-add': many('SPEC', 'Add or update a mount (by target)'),
+  'mount-rm': many('TARGET', 'Remove the mount at this target'),
+  'constraint-add': many('EXPR', 'Add a placement constraint'),
+  'network-add': many('NETWORK', 'Attach to a network'),
+  'network-rm': many('NETWORK', 'Detach from a network'),
+  'publish-add': many('SPEC', 'Publish a port (as --publish)'),
+  'publish-rm': many('TARGET[/PROTOCOL]', 'Stop publishing the ports of this target port'),
+  'constraint-rm': many('EXPR', 'Remove a placement constraint'),
+  'placement-pref-add': many('PREF', 'Add a placement preference'),
+  'placement-pref-rm': many('PREF', 'Remove a placement preference'),
+  'label-add': many('KEY=VALUE', 'Add or update a service label'),
+  'label-rm': many('KEY', 'Remove a service label'),
+  'container-label-add': many('KEY=VALUE', 'Add or update a container label'),
+  'container-label-rm': many('KEY', 'Remove a container label'),
+  force: bool('Replace the tasks even if nothing changed'),
+  rollback: bool('Roll back to the previous spec'),
+} as const satisfies FlagDefs;
+
+const updateFlags = { ...specFlags, ...updateOnlyFlags } as const;
+
+/** Parsed flags, loosely typed so that create and update share the code below. */
+type Flags = Record<string, string | boolean | string[] | undefined>;
+const s = (f: Flags, k: string): string | undefined => f[k] as string | undefined;
+const l = (f: Flags, k: string): string[] => (f[k] as string[] | undefined) ?? [];
+const b = (f: Flags, k: string): boolean => f[k] === true;
+
+function resources(r: Resources | null | undefined): Resources {
+  return { nanoCpus: r?.nanoCpus ?? 0, memoryBytes: r?.memoryBytes ?? 0, pids: r?.pids ?? 0 };
+}
+
+function applyUpdateConfig(f: Flags, p: 'update' | 'rollback', cur: UpdateConfig | null | undefined): UpdateConfig | null | undefined {
+  const keys = ['parallelism', 'delay', 'failure-action', 'monitor', 'max-failure-ratio', 'order'].map((k) => `${p}-${k}`);
+  if (!keys.some((k) => s(f, k) !== undefined)) return cur;
+  const u: UpdateConfig = { ...DEFAULT_UPDATE, ...(cur ?? {}) };
+  const v = (k: string): string | undefined => s(f, `${p}-${k}`);
+  if (v('parallelism') !== undefined) u.parallelism = wholeNumber(`--${p}-parallelism`, v('parallelism')!);
+  if (v('delay') !== undefined) u.delayMs = parseDuration(`--${p}-delay`, v('delay')!);
+  if (v('monitor') !== undefined) u.monitorMs = parseDuration(`--${p}-monitor`, v('monitor')!);
+  if (v('max-failure-ratio') !== undefined) u.maxFailureRatio = ratio(`--${p}-max-failure-ratio`, v('max-failure-ratio')!);
+  if (v('failure-action') !== undefined) {
+    const choices = p === 'update' ? (['pause', 'continue', 'rollback'] as const) : (['pause', 'continue'] as const);
+    const a = oneOf(`--${p}-failure-action`, v('failure-action')!, choices);
+    u.failureAction = { pause: UpdateFailureAction.PAUSE, continue: UpdateFailureAction.CONTINUE, rollback: UpdateFailureAction.ROLLBACK }[a];
+  }
+  if (v('order') !== undefined) u.order = oneOf(`--${p}-order`, v('order')!, ['stop-first', 'start-first'] as const) === 'start-first' ? UpdateOrder.START_FIRST : UpdateOrder.STOP_FIRST;
+  return u;
+}
+
+/** Add-or-replace by key, keeping order. */
+function upsert<T>(list: T[], items: T[], key: (t: T) => string): T[] {
+  const out = [...list];
+  for (const it of items) {
+    const i = out.findIndex((x) => key(x) === key(it));
+    if (i >= 0) out[i] = it;
+    else out.push(it);
+  }
+  return out;
+}
+
+/**
+ * Applies the flags create and update share to a (plain, mutable) spec: lists
+ * are added to (replacing entries with the same key; update's `--env-add`
+ * etc. do the same as `--env`), single values replace.
+ */
+function applySpecFlags(spec: ServiceSpec, f: Flags, env: NodeJS.ProcessEnv, ids?: ReadonlyMap<string, string>): void {
+  const task = (spec.task ??= TaskSpec.create());
+  const c = (task.container ??= ContainerSpec.create());
+  const both = (a: string, bName: string): [string, string[]][] => [
+    [`--${a}`, l(f, a)],
+    [`--${bName}`, l(f, bName)],
+  ];
+
+  if (s(f, 'name') !== undefined) spec.name = s(f, 'name')!;
+  const mode = s(f, 'mode') === undefined ? undefined : oneOf('--mode', s(f, 'mode')!, ['replicated', 'global'] as const);
+  if (mode === 'global') {
+    if (s(f, 'replicas') !== undefined) throw new UsageError(`--replicas can only be used with replicated mode (got --mode global --replicas ${s(f, 'replicas')})`, { field: '--replicas' });
+    spec.global = {};
+    spec.replicated = null;
+  } else if (mode === 'replicated' && !spec.replicated) {
+    spec.replicated = { replicas: 1 };
+    spec.global = null;
+  }
+  if (s(f, 'replicas') !== undefined) {
+    const n = wholeNumber('--replicas', s(f, 'replicas')!);
+    if (spec.global) throw new UsageError(`--replicas can only be used with replicated services: service ${spec.name} is global`, { field: '--replicas' });
+    spec.replicated = { replicas: n };
+  }
+
+  for (const [field, vals] of both('env', 'env-add')) {
+    const entries = vals.map((v) => envEntry(field, v, env)).filter((e): e is string => e !== null);
+    c.env = upsert(c.env, entries, envKey);
+  }
+  if (s(f, 'workdir') !== undefined) {
+    const w = s(f, 'workdir')!;
+    if (w && !w.startsWith('/')) throw UsageError.invalid('--workdir', 'an absolute path', w);
+    c.dir = w;
+  }
+  if (s(f, 'user') !== undefined) c.user = s(f, 'user')!;
+  if (s(f, 'hostname') !== undefined) c.hostname = s(f, 'hostname')!;
+  if (s(f, 'entrypoint') !== undefined) c.command = shellSplit('--entrypoint', s(f, 'entrypoint')!);
+  if (s(f, 'stop-grace-period') !== undefined) c.stopGracePeriodMs = parseDuration('--stop-grace-period', s(f, 'stop-grace-period')!);
+  if (s(f, 'stop-signal') !== undefined) c.stopSignal = s(f, 'stop-signal')!;
+  if (b(f, 'init')) c.init = true;
+  if (b(f, 'read-only')) c.readOnly = true;
+  if (b(f, 'tty')) c.tty = true;
+
+  for (const [field, vals] of both('mount', 'mount-add')) c.mounts = upsert(c.mounts, vals.map((v) => parseMount(field, v)), (m) => m.target);
+  for (const [field, vals] of both('label', 'label-add')) for (const v of vals) spec.labels[keyValue(field, v)[0]] = keyValue(field, v)[1];
+  for (const [field, vals] of both('container-label', 'container-label-add')) for (const v of vals) c.labels[keyValue(field, v)[0]] = keyValue(field, v)[1];
+
+  // networks and endpoint (`ids` maps names to ids when the caller resolved them)
+  for (const [field, vals] of both('network', 'network-add')) {
+    const add = vals.map((v) => parseNetworkFlag(field, v)).map((n) => ({ ...n, target: ids?.get(n.target) ?? n.target }));
+    task.networks = upsert(task.networks, add, (n) => n.target.toLowerCase());
+  }
+  const ports = both('publish', 'publish-add').flatMap(([field, vals]) => vals.map((v) => parsePublish(field, v)));
+  if (ports.length || s(f, 'endpoint-mode') !== undefined) {
+    const ep = (spec.endpoint ??= { mode: EndpointMode.VIP, ports: [] });
+    ep.ports = upsert(ep.ports, ports, portKey);
+    if (s(f, 'endpoint-mode') !== undefined) ep.mode = oneOf('--endpoint-mode', s(f, 'endpoint-mode')!, ['vip', 'dnsrr'] as const) === 'dnsrr' ? EndpointMode.DNSRR : EndpointMode.VIP;
+  }
+
+  // placement
+  const cons = both('constraint', 'constraint-add').flatMap(([field, vals]) => vals.map((v) => (parseConstraint(v, field), v.trim())));
+  const prefs = both('placement-pref', 'placement-pref-add').flatMap(([field, vals]) => vals.map((v) => `node.labels.${parseSpreadPreference(v, field)}`));
+  if (cons.length || prefs.length || s(f, 'max-replicas') !== undefined) {
+    const p = (task.placement ??= { constraints: [], preferences: [], maxReplicas: 0, platforms: [] });
+    for (const x of cons) if (!p.constraints.includes(x)) p.constraints.push(x);
+    for (const x of prefs) if (!p.preferences.some((q) => q.spread === x)) p.preferences.push({ spread: x });
+    if (s(f, 'max-replicas') !== undefined) p.maxReplicas = wholeNumber('--max-replicas', s(f, 'max-replicas')!);
+  }
+
+  // resources
+  const res = { 'reserve-cpu': 0, 'reserve-memory': 0, 'limit-cpu': 0, 'limit-memory': 0, 'limit-pids': 0 };
+  if (Object.keys(res).some((k) => s(f, k) !== undefined)) {
+    const r = (task.resources ??= { limits: null, reservations: null });
+    const lim = resources(r.limits);
+    const rsv = resources(r.reservations);
+    if (s(f, 'reserve-cpu') !== undefined) rsv.nanoCpus = parseCpus('--reserve-cpu', s(f, 'reserve-cpu')!);
+    if (s(f, 'reserve-memory') !== undefined) rsv.memoryBytes = parseSize('--reserve-memory', s(f, 'reserve-memory')!);
+    if (s(f, 'limit-cpu') !== undefined) lim.nanoCpus = parseCpus('--limit-cpu', s(f, 'limit-cpu')!);
+    if (s(f, 'limit-memory') !== undefined) lim.memoryBytes = parseSize('--limit-memory', s(f, 'limit-memory')!);
+    if (s(f, 'limit-pids') !== undefined) lim.pids = wholeNumber('--limit-pids', s(f, 'limit-pids')!);
+    if (lim.nanoCpus > 0 && rsv.nanoCpus > lim.nanoCpus) throw new UsageError(`--reserve-cpu (${rsv.nanoCpus / 1e9}) must not be more than --limit-cpu (${lim.nanoCpus / 1e9})`, { field: '--reserve-cpu' });
+    if (lim.memoryBytes > 0 && rsv.memoryBytes > lim.memoryBytes) throw new UsageError(`--reserve-memory must not be more than --limit-memory`, { field: '--reserve-memory' });
+    r.limits = lim.nanoCpus || lim.memoryBytes || lim.pids ? lim : null;
+    r.reservations = rsv.nanoCpus || rsv.memoryBytes ? rsv : null;
+  }
+
+  // restart policy
+  if (['restart-condition', 'restart-delay', 'restart-max-attempts', 'restart-window'].some((k) => s(f, k) !== undefined)) {
+    const r = { ...DEFAULT_RESTART, ...(task.restart ?? {}) };
+    if (s(f, 'restart-condition') !== undefined) {
+      const cond = oneOf('--restart-condition', s(f, 'restart-condition')!, ['none', 'on-failure', 'any'] as const);
+      r.condition = { none: RestartCondition.NONE, 'on-failure': RestartCondition.ON_FAILURE, any: RestartCondition.ANY }[cond];
+    }
+    if (s(f, 'restart-delay') !== undefined) r.delayMs = parseDuration('--restart-delay', s(f, 'restart-delay')!);
+    if (s(f, 'restart-max-attempts') !== undefined) r.maxAttempts = wholeNumber('--restart-max-attempts', s(f, 'restart-max-attempts')!);
+    if (s(f, 'restart-window') !== undefined) r.windowMs = parseDuration('--restart-window', s(f, 'restart-window')!);
+    task.restart = r;
+  }
+
+  spec.update = applyUpdateConfig(f, 'update', spec.update);
+  spec.rollback = applyUpdateConfig(f, 'rollback', spec.rollback);
+
+  // health check
+  const healthKeys = ['health-cmd', 'health-interval', 'health-timeout', 'health-retries', 'health-start-period'];
+  const given = healthKeys.filter((k) => s(f, k) !== undefined);
+  if (b(f, 'no-healthcheck')) {
+    if (given.length) throw new UsageError(`--no-healthcheck conflicts with --${given[0]}: give one or the other`, { field: '--no-healthcheck' });
+    c.healthcheck = { test: ['NONE'], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0 };
+  } else if (given.length) {
+    const h: HealthConfig = { test: [], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0, ...(c.healthcheck ?? {}) };
+    if (h.test[0] === 'NONE') h.test = [];
+    if (s(f, 'health-cmd') !== undefined) h.test = s(f, 'health-cmd') ? ['CMD-SHELL', s(f, 'health-cmd')!] : [];
+    if (s(f, 'health-interval') !== undefined) h.intervalMs = parseDuration('--health-interval', s(f, 'health-interval')!);
+    if (s(f, 'health-timeout') !== undefined) h.timeoutMs = parseDuration('--health-timeout', s(f, 'health-timeout')!);
+    if (s(f, 'health-start-period') !== undefined) h.startPeriodMs = parseDuration('--health-start-period', s(f, 'health-start-period')!);
+    if (s(f, 'health-retries') !== undefined) h.retries = wholeNumber('--health-retries', s(f, 'health-retries')!);
+    c.healthcheck = h;
+  }
+}
+
+export interface CreateOptions {
+  spec: ServiceSpec;
+  detach: boolean;
+  quiet: boolean;
+}
+
+/** `service create` flags and `IMAGE [COMMAND [ARG...]]` → the spec to send. Pure (env only for `-e KEY`). */
+export function serviceCreateSpec(flags: Flags, args: readonly string[], env: NodeJS.ProcessEnv = {}): CreateOptions {
+  const [image, ...cmd] = args;
+  if (!image) throw new UsageError('give the image to run: tsswarm service create [OPTIONS] IMAGE [COMMAND] [ARG...]', { field: 'IMAGE' });
+  const spec = ServiceSpec.create({ task: TaskSpec.create({ container: ContainerSpec.create({ image, args: cmd }) }) });
+  applySpecFlags(spec, flags, env);
+  if (!spec.replicated && !spec.global) spec.replicated = { replicas: 1 };
+  return { spec, detach: b(flags, 'detach'), quiet: b(flags, 'quiet') };
+}
+
+/** Parses a `service create` command line (after `create`) into a spec, without a daemon. */
+export function parseCreateArgv(argv: readonly string[], env: NodeJS.ProcessEnv = {}): CreateOptions {
+  const p = parseArgs(argv, { ...specFlags, help: { type: 'boolean', description: '' } }, { command: 'tsswarm service create', stopAtPositional: true });
+  return serviceCreateSpec(p.flags, [...p.positionals, ...p.rest], env);
+}
+
+/**
+ * `service update` flags applied to the service's current spec → the new spec.
+ * Pure. `networkIds` maps the names given to --network/--network-add/--network-rm
+ * to ids (the stored spec holds ids), when the caller looked them up.
+ */
+export function serviceUpdateSpec(current: ServiceSpec, flags: Flags, env: NodeJS.ProcessEnv = {}, networkIds?: ReadonlyMap<string, string>): ServiceSpec {
+  const spec = plainSpec(current);
+  const task = (spec.task ??= TaskSpec.create());
+  const c = (task.container ??= ContainerSpec.create());
+  if (s(flags, 'image') !== undefined) {
+    if (!s(flags, 'image')) throw UsageError.invalid('--image', 'an image reference', '');
+    c.image = s(flags, 'image')!;
+  }
+  if (s(flags, 'args') !== undefined) c.args = shellSplit('--args', s(flags, 'args')!);
+  for (const k of l(flags, 'env-rm')) c.env = c.env.filter((e) => envKey(e) !== k);
+  for (const t of l(flags, 'mount-rm')) {
+    if (!c.mounts.some((m) => m.target === t)) throw new UsageError(`--mount-rm ${t}: the service has no mount at ${t} (its targets: ${c.mounts.map((m) => m.target).join(', ') || 'none'})`, { field: '--mount-rm' });
+    c.mounts = c.mounts.filter((m) => m.target !== t);
+  }
+  if (task.placement) {
+    for (const x of l(flags, 'constraint-rm')) {
+      const key = (v: string): string => v.replace(/\s+/g, '');
+      task.placement.constraints = task.placement.constraints.filter((y) => key(y) !== key(x));
+    }
+    for (const x of l(flags, 'placement-pref-rm')) {
+      const spread = `node.labels.${parseSpreadPreference(x, '--placement-pref-rm')}`;
+      task.placement.preferences = task.placement.preferences.filter((q) => q.spread !== spread);
+    }
+  }
+  for (const x of l(flags, 'network-rm')) {
+    const gone = new Set([x.toLowerCase(), (networkIds?.get(x) ?? x).toLowerCase()]);
+    if (!task.networks.some((n) => gone.has(n.target.toLowerCase()))) throw new UsageError(`--network-rm ${x}: the service is not attached to network ${x}`, { field: '--network-rm' });
+    task.networks = task.networks.filter((n) => !gone.has(n.target.toLowerCase()));
+  }
+  for (const x of l(flags, 'publish-rm')) {
+    const m = /^(\d+)(?:\/(tcp|udp|sctp))?$/i.exec(x.trim());
+    if (!m) throw UsageError.invalid('--publish-rm', 'a target port, optionally with its protocol: 80 or 53/udp', x);
+    const proto = m[2] ? { tcp: PortProtocol.TCP, udp: PortProtocol.UDP, sctp: PortProtocol.SCTP }[m[2].toLowerCase() as 'tcp'] : undefined;
+    const hit = (p: PortConfig): boolean => p.targetPort === Number(m[1]) && (proto === undefined || p.protocol === proto);
+    if (!spec.endpoint?.ports.some(hit)) throw new UsageError(`--publish-rm ${x}: the service publishes no port with target ${x}`, { field: '--publish-rm' });
+    spec.endpoint.ports = spec.endpoint.ports.filter((p) => !hit(p));
+  }
+  for (const k of l(flags, 'label-rm')) delete spec.labels[k];
+  for (const k of l(flags, 'container-label-rm')) delete c.labels[k];
+  applySpecFlags(spec, flags, env, networkIds);
+  if (b(flags, 'force')) task.forceUpdate = (task.forceUpdate ?? 0) + 1;
+  return spec;
+}
+
+/** Parses a `service update` command line (after `update`): the service ref and the new spec from `current`. */
+export function parseUpdateArgv(argv: readonly string[], current: ServiceSpec, env: NodeJS.ProcessEnv = {}, networkIds?: ReadonlyMap<string, string>): ServiceSpec {
+  const p = parseArgs(argv, { ...updateFlags, help: { type: 'boolean', description: '' } }, { command: 'tsswarm service update' });
+  return serviceUpdateSpec(current, p.flags, env, networkIds);
+}
+
+// ------------------------------------------------------------------ output helpers
+
+function json(io: Io, v: unknown): void {
+  io.stdout.write(JSON.stringify(v, null, 2) + '\n');
+}
+
+/** A service as `inspect` shows it: enum names, not numbers. */
+export function serviceJson(svc: Service): object {
+  return Service.type.toObject(svc as unknown as protobuf.Message, { defaults: true, arrays: true, objects: true, enums: String });
+}
+
+const capital = (w: string): string => (w ? w[0]!.toUpperCase() + w.slice(1) : w);
+const word = (st: TaskState | undefined): string => (TaskState[st ?? TaskState.NEW] ?? 'unknown').toLowerCase();
+const shortId = (id: string, noTrunc = false): string => (noTrunc ? id : id.slice(0, 12));
+const modeOf = (s: ServiceSpec | null | undefined): string => (s?.global ? 'global' : 'replicated');
+
+function nodeNames(nodes: Node[]): Map<string, string> {
+  return new Map(nodes.map((n) => [n.meta!.id, n.description?.hostname || n.spec?.name || n.meta!.id]));
+}
+
+function stripDigest(image: string, noTrunc: boolean): string {
+  return noTrunc ? image : image.replace(/@sha256:[0-9a-f]+$/, '');
+}
+
+/** `service ls` rows. */
+export function serviceRows(r: ListServicesResponse): string[][] {
+  return r.services.map((x) => {
+    const svc = x.service!;
+    return [shortId(svc.meta!.id), svc.spec!.name, modeOf(svc.spec), `${x.running}/${x.desired}`, stripDigest(svc.spec!.task?.container?.image ?? '', false)];
+  });
+}
+
+export interface PsOptions {
+  noTrunc?: boolean;
+  now?: number;
+  nodes?: ReadonlyMap<string, string>;
+}
+
+/**
+ * `service ps` rows: tasks grouped by slot (global: node), newest first; older
+ * tasks of a slot are shown as `\_ web.1`, as docker does.
+ */
+export function taskRows(tasks: readonly Task[], o: PsOptions = {}): string[][] {
+  const now = o.now ?? Date.now();
+  const groupKey = (t: Task): string => `${t.serviceName}\0${t.slot ? String(t.slot).padStart(10, '0') : t.nodeId}`;
+  const sorted = [...tasks].sort((a, b) => groupKey(a).localeCompare(groupKey(b)) || (b.meta?.createdAt ?? 0) - (a.meta?.createdAt ?? 0) || (b.meta?.version ?? 0) - (a.meta?.version ?? 0));
+  let prev = '';
+  return sorted.map((t) => {
+    const k = groupKey(t);
+    const name = `${t.serviceName}.${t.slot || t.nodeId}`;
+    const shown = k === prev ? ` \\_ ${name}` : name;
+    prev = k;
+    const st = t.status;
+    const err = st?.err ? (o.noTrunc || st.err.length <= 30 ? `"${st.err}"` : `"${st.err.slice(0, 29)}…"`) : '';
+    return [
+      shortId(t.meta!.id, o.noTrunc),
+      shown,
+      stripDigest(t.spec?.container?.image ?? '', !!o.noTrunc),
+      t.nodeId ? (o.nodes?.get(t.nodeId) ?? shortId(t.nodeId, o.noTrunc)) : '',
+      capital(word(t.desiredState)),
+      st?.timestamp ? `${capital(word(st.state))} ${ago(st.timestamp, now).replace(/^L/, 'l')}` : capital(word(st?.state)),
+      err,
+      // As docker service ps: the node ports of host-mode publishing, the picked ones included.
+      (st?.portStatus ?? []).map((p) => `*:${p.publishedPort}->${p.targetPort}/${(PortProtocol[p.protocol] ?? '').toLowerCase()}`).join(','),
+    ];
+  });
+}
+
+/** `web.1.abcdef123456@node1    | line` for each line of a chunk. */
+export function formatLogChunk(c: LogChunk, o: { nodes?: ReadonlyMap<string, string>; timestamps?: boolean; noTrunc?: boolean; noTaskIds?: boolean } = {}): string {
+  const node = o.nodes?.get(c.nodeId) ?? shortId(c.nodeId, o.noTrunc);
+  const who = `${c.serviceName}.${c.slot || shortId(c.nodeId, o.noTrunc)}${o.noTaskIds ? '' : `.${shortId(c.taskId, o.noTrunc)}`}@${node}`;
+  const text = Buffer.from(c.data).toString('utf8');
+  const lines = text.endsWith('\n') ? text.slice(0, -1).split('\n') : text.split('\n');
+  const ts = o.timestamps && c.time ? `${new Date(c.time).toISOString()} ` : '';
+  return lines.map((line) => `${who}    | ${ts}${line}\n`).join('');
+}
+
+// ------------------------------------------------------------------ calls
+
+function isTTY(io: Io): boolean {
+  return (io.stdout as { isTTY?: boolean }).isTTY === true;
+}
+
+async function listNodeNames(): Promise<Map<string, string>> {
+  try {
+    return nodeNames((await controlApi<{ nodes: Node[] }>('listNodes')).nodes);
+  } catch {
+    return new Map();
+  }
+}
+
+/** A leader election or a restarting daemon should not end the watch: such errors are retried for a while. */
+const TRANSIENT_RETRIES = 20;
+const TRANSIENT_DELAY_MS = 500;
+
+async function snapshotOf(id: string, names: { map: Map<string, string> | null }): Promise<Snapshot> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await readSnapshot(id, names);
+    } catch (e) {
+      const code = (e as TsswarmError).code;
+      if (attempt >= TRANSIENT_RETRIES || (code !== 'UNAVAILABLE' && code !== 'NOT_LEADER' && code !== 'DEADLINE_EXCEEDED')) throw e;
+      await new Promise((r) => setTimeout(r, TRANSIENT_DELAY_MS));
+    }
+  }
+}
+
+async function readSnapshot(id: string, names: { map: Map<string, string> | null }): Promise<Snapshot> {
+  const [s, t] = await Promise.all([controlApi<ServiceResponse>('getService', { ref: id }), controlApi<ListTasksResponse>('listTasks', { services: [id], nodes: [], desiredRunning: false })]);
+  if (s.service!.spec?.global && (names.map === null || t.tasks.some((x) => x.nodeId && !names.map!.has(x.nodeId)))) names.map = await listNodeNames();
+  return { service: s.service!, tasks: t.tasks, nodeNames: names.map ?? undefined };
+}
+
+/** Ctrl-C while watching stops the watch, not the service. */
+function interruptSignal(): { signal: AbortSignal; done: () => void } {
+  const ac = new AbortController();
+  const onInt = (): void => ac.abort();
+  process.once('SIGINT', onInt);
+  return { signal: ac.signal, done: () => process.removeListener('SIGINT', onInt) };
+}
+
+/** Waits for a service to converge, showing progress unless quiet; the exit code. */
+async function follow(io: Io, svc: Service, op: Operation, quiet: boolean): Promise<number> {
+  const names = { map: null as Map<string, string> | null };
+  const sink = quiet ? { write: () => true } : io.stdout;
+  const { signal, done } = interruptSignal();
+  try {
+    const r = await watchProgress({ op, initial: svc.updateStatus, fetch: () => snapshotOf(svc.meta!.id, names), out: sink, isTTY: !quiet && isTTY(io), signal });
+    if (r === null) {
+      io.stderr.write(`stopped watching; service ${svc.spec!.name} keeps converging (see \`tsswarm service ps ${svc.spec!.name}\`)\n`);
+      return 0;
+    }
+    if (!r.ok) {
+      io.stderr.write(`tsswarm: ${r.message}\n`);
+      return 1;
+    }
+    return 0;
+  } finally {
+    done();
+  }
+}
+
+function warn(io: Io, warnings: readonly string[]): void {
+  for (const w of warnings) io.stderr.write(`WARNING: ${w}\n`);
+}
+
+/** A Control client for the two streaming calls (cli/client.ts does unary calls only). */
+async function controlStream<Req extends object, Res>(method: 'serviceLogs' | 'exec', req: Req, onData: (m: Res) => void, signal: AbortSignal): Promise<void> {
+  const path = socketPath();
+  const Ctor = grpc.makeGenericClientConstructor(ControlService, 'Control');
+  const client = new Ctor(`unix://${path}`, grpc.credentials.createInsecure());
+  try {
+    await callStream<Req, Res>(client, method, req, onData, signal, 'tsswarm daemon');
+  } catch (e) {
+    const err = e as TsswarmError;
+    if (err.code === 'UNAVAILABLE' && /No connection established|ENOENT|ECONNREFUSED|connect/i.test(err.message)) {
+      throw new TsswarmError('UNAVAILABLE', `Cannot connect to the tsswarm daemon at unix://${path}. Is the tsswarm daemon running? (start it with \`tsswarm daemon\`, or point --host/TSSWARM_HOST at its socket)`);
+    }
+    throw err;
+  } finally {
+    client.close();
+  }
+}
+
+// ------------------------------------------------------------------ commands
+
+const createCommand = leaf({
+  name: 'create',
+  summary: 'Create a new service',
+  usage: '[OPTIONS] IMAGE [COMMAND] [ARG...]',
+  flags: specFlags,
+  stopAtPositional: true,
+  async run({ flags, positionals, rest, io }) {
+    const o = serviceCreateSpec(flags, [...positionals, ...rest], process.env);
+    const r = await controlApi<ServiceResponse>('createService', { spec: o.spec });
+    warn(io, r.warnings);
+    io.stdout.write(`${r.service!.meta!.id}\n`);
+    return o.detach ? 0 : follow(io, r.service!, 'create', o.quiet);
+  },
+});
+
+const lsCommand = leaf({
+  name: 'ls',
+  summary: 'List services',
+  flags: {
+    quiet: bool('Only display IDs', 'q'),
+    format: str('FORMAT', 'Output format: table (default) or json', 'f'),
+  },
+  async run({ flags, positionals, io }) {
+    if (positionals.length) throw new UsageError(`"tsswarm service ls" accepts no arguments (got "${positionals.join(' ')}")`);
+    const format = oneOf('--format', flags.format ?? 'table', ['table', 'json']);
+    const r = await controlApi<ListServicesResponse>('listServices');
+    if (format === 'json') json(io, r.services.map((x) => ({ ...serviceJson(x.service!), Replicas: { running: x.running, desired: x.desired } })));
+    else if (flags.quiet) io.stdout.write(r.services.map((x) => `${x.service!.meta!.id}\n`).join(''));
+    else io.stdout.write(table(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE'], serviceRows(r)));
+    return 0;
+  },
+});
+
+/** `-f desired-state=running` etc. */
+export function parsePsFilters(filters: readonly string[]): { desired?: string; node: string[]; id: string[]; name: string[] } {
+  const out = { desired: undefined as string | undefined, node: [] as string[], id: [] as string[], name: [] as string[] };
+  for (const f of filters) {
+    const eq = f.indexOf('=');
+    const k = f.slice(0, eq);
+    const v = f.slice(eq + 1);
+    if (eq <= 0 || !v) throw UsageError.invalid('--filter', 'KEY=VALUE with KEY one of desired-state, id, name, node', f);
+    if (k === 'desired-state') out.desired = oneOf('--filter desired-state', v, ['running', 'shutdown', 'accepted', 'ready']);
+    else if (k === 'node' || k === 'id' || k === 'name') out[k].push(v);
+    else throw UsageError.invalid('--filter', 'KEY=VALUE with KEY one of desired-state, id, name, node', f);
+  }
+  return out;
+}
+
+const psCommand = leaf({
+  name: 'ps',
+  summary: 'List the tasks of one or more services',
+  usage: '[OPTIONS] SERVICE [SERVICE...]',
+  flags: {
+    'no-trunc': bool('Do not truncate output'),
+    filter: many('KEY=VALUE', 'Filter: desired-state=running|shutdown|accepted|ready, node=, id=, name=', 'f'),
+    quiet: bool('Only display task IDs', 'q'),
+    format: str('FORMAT', 'Output format: table (default) or json'),
+  },
+  async run({ flags, positionals, io }) {
+    if (!positionals.length) throw new UsageError('give at least one service: tsswarm service ps SERVICE [SERVICE...]');
+    const f = parsePsFilters(flags.filter);
+    const r = await controlApi<ListTasksResponse>('listTasks', { services: positionals, nodes: f.node, desiredRunning: f.desired === 'running' });
+    let tasks = r.tasks;
+    if (f.desired === 'shutdown') tasks = tasks.filter((t) => t.desiredState > TaskState.RUNNING);
+    if (f.desired === 'accepted') tasks = tasks.filter((t) => t.desiredState === TaskState.ACCEPTED);
+    if (f.desired === 'ready') tasks = tasks.filter((t) => t.desiredState === TaskState.READY);
+    if (f.id.length) tasks = tasks.filter((t) => f.id.some((p) => t.meta!.id.startsWith(p)));
+    if (f.name.length) tasks = tasks.filter((t) => f.name.some((n) => `${t.serviceName}.${t.slot || t.nodeId}`.startsWith(n)));
+    if (flags.format === 'json') {
+      // Every field, enums as numbers (JSON.stringify of a decoded message would drop defaults and name enums).
+      json(io, tasks.map((x) => Task.type.toObject(x as unknown as protobuf.Message, { defaults: true, arrays: true, objects: true })));
+      return 0;
+    }
+    const noTrunc = flags['no-trunc'];
+    if (flags.quiet) {
+      io.stdout.write(tasks.map((t) => `${shortId(t.meta!.id, noTrunc)}\n`).join(''));
+      return 0;
+    }
+    const rows = taskRows(tasks, { noTrunc, nodes: await listNodeNames() });
+    io.stdout.write(table(['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR', 'PORTS'], rows));
+    return 0;
+  },
+});
+
+const ms = (n: number): string => (n % 1000 === 0 ? `${n / 1000}s` : `${n}ms`);
+
+/** `service inspect --pretty`; `networks` maps network ids to names. */
+export function prettyService(svc: Service, networks: ReadonlyMap<string, string> = new Map()): string {
+  const sp = svc.spec!;
+  const t = sp.task;
+  const c = t?.container;
+  const out: string[] = [`ID:\t\t${svc.meta!.id}`, `Name:\t\t${sp.name}`];
+  if (Object.keys(sp.labels).length) out.push('Labels:', ...Object.entries(sp.labels).map(([k, v]) => ` ${k}=${v}`));
+  out.push(`Service Mode:\t${sp.global ? 'Global' : 'Replicated'}`);
+  if (sp.replicated) out.push(` Replicas:\t${sp.replicated.replicas}`);
+  const us = svc.updateStatus;
+  if (us) out.push('UpdateStatus:', ` State:\t\t${(UpdateState[us.state] ?? '').toLowerCase()}`, ...(us.startedAt ? [` Started:\t${ago(us.startedAt)}`] : []), ...(us.message ? [` Message:\t${us.message}`] : []));
+  const p = t?.placement;
+  if (p?.constraints.length) out.push('Placement:', ` Constraints:\t[${p.constraints.join(' ')}]`);
+  if (p?.preferences.length) out.push(' Preferences:', ...p.preferences.map((x) => `  Spread:\t${x.spread}`));
+  for (const [title, u] of [['UpdateConfig', sp.update], ['RollbackConfig', sp.rollback]] as const) {
+    if (!u) continue;
+    out.push(`${title}:`, ` Parallelism:\t${u.parallelism}`);
+    if (u.delayMs) out.push(` Delay:\t\t${ms(u.delayMs)}`);
+    out.push(` On failure:\t${(UpdateFailureAction[u.failureAction] ?? '').toLowerCase()}`, ` Monitoring Period: ${ms(u.monitorMs)}`, ` Max failure ratio: ${u.maxFailureRatio}`, ` Update order:      ${u.order === UpdateOrder.START_FIRST ? 'start-first' : 'stop-first'}`);
+  }
+  if (c) {
+    out.push('ContainerSpec:', ` Image:\t\t${c.image}`);
+    if (c.command.length) out.push(` Command:\t${c.command.join(' ')}`);
+    if (c.args.length) out.push(` Args:\t\t${c.args.join(' ')}`);
+    if (c.env.length) out.push(` Env:\t\t${c.env.join(' ')}`);
+    if (c.dir) out.push(` Dir:\t\t${c.dir}`);
+    if (c.user) out.push(` User:\t\t${c.user}`);
+    if (c.hostname) out.push(` Hostname:\t${c.hostname}`);
+    if (c.healthcheck?.test.length) out.push(` Healthcheck:\t${c.healthcheck.test.join(' ')}`);
+    if (c.mounts.length) {
+      out.push('Mounts:');
+      for (const m of c.mounts) out.push(` Target:\t${m.target}`, `  Source:\t${m.source}`, `  ReadOnly:\t${m.readOnly}`, `  Type:\t\t${(MountType[m.type] ?? '').toLowerCase()}`);
+    }
+  }
+  const r = t?.resources;
+  if (r?.limits || r?.reservations) {
+    out.push('Resources:');
+    for (const [title, x] of [['Reservations', r.reservations], ['Limits', r.limits]] as const) {
+      if (!x) continue;
+      out.push(` ${title}:`);
+      if (x.nanoCpus) out.push(`  CPU:\t\t${x.nanoCpus / 1e9}`);
+      if (x.memoryBytes) out.push(`  Memory:\t${x.memoryBytes} B`);
+      if (x.pids) out.push(`  Pids:\t\t${x.pids}`);
+    }
+  }
+  const rp = t?.restart;
+  if (rp) out.push('RestartPolicy:', ` Condition:\t${(RestartCondition[rp.condition] ?? '').toLowerCase().replace('_', '-')}`, ` Delay:\t\t${ms(rp.delayMs)}`, ` Max attempts:\t${rp.maxAttempts}`, ` Window:\t${ms(rp.windowMs)}`);
+  const netName = (id: string): string => networks.get(id) ?? id;
+  if (t?.networks.length) out.push(`Networks:\t${t.networks.map((n) => netName(n.target) + (n.aliases.length ? ` (aliases: ${n.aliases.join(', ')})` : '')).join(' ')}`);
+  out.push(`Endpoint Mode:\t${sp.endpoint?.mode === EndpointMode.DNSRR ? 'dnsrr' : 'vip'}`);
+  // The allocated ports (published ports filled in) when there are, else the asked-for ones.
+  const ports = svc.endpoint?.ports.length ? svc.endpoint.ports : (sp.endpoint?.ports ?? []);
+  if (ports.length) {
+    out.push('Ports:');
+    for (const p of ports) {
+      out.push(` PublishedPort = ${p.publishedPort || '(being allocated)'}`, `  Protocol = ${(PortProtocol[p.protocol] ?? '').toLowerCase()}`, `  TargetPort = ${p.targetPort}`, `  PublishMode = ${(PublishMode[p.publishMode] ?? '').toLowerCase()}`);
+    }
+  }
+  const vips = svc.endpoint?.virtualIps ?? [];
+  if (vips.length) out.push('Virtual IPs:', ...vips.map((v) => ` ${v.addr}\ton ${netName(v.networkId)}`));
+  return out.join('\n') + '\n';
+}
+
+const inspectCommand = leaf({
+  name: 'inspect',
+  summary: 'Display detailed information on one or more services (JSON unless --pretty)',
+  usage: '[OPTIONS] SERVICE [SERVICE...]',
+  flags: { pretty: bool('Print in a human friendly format') },
+  async run({ flags, positionals, io }) {
+    if (!positionals.length) throw new UsageError('give at least one service (id, id prefix or name)');
+    const svcs: Service[] = [];
+    for (const ref of positionals) svcs.push((await controlApi<ServiceResponse>('getService', { ref })).service!);
+    const names = flags.pretty ? await networkNames() : new Map<string, string>();
+    if (flags.pretty) io.stdout.write(svcs.map((x) => prettyService(x, names)).join('\n'));
+    else json(io, svcs.map(serviceJson));
+    return 0;
+  },
+});
+
+/** Network names given on the command line → ids (the stored spec holds ids). */
+async function resolveNetworks(values: readonly string[]): Promise<Map<string, string>> {
+  const ids = new Map<string, string>();
+  for (const v of values) {
+    const name = parseNetworkFlag('--network', v).target;
+    if (ids.has(name)) continue;
+    const r = await controlApi<NetworkResponse>('getNetwork', { ref: name });
+    ids.set(name, r.network!.meta!.id);
+  }
+  return ids;
+}
+
+async function networkNames(): Promise<Map<string, string>> {
+  try {
+    return new Map((await controlApi<ListNetworksResponse>('listNetworks')).networks.map((n) => [n.meta!.id, n.spec!.name]));
+  } catch {
+    return new Map();
+  }
+}
+
+const retryable = (e: unknown): boolean => (e as TsswarmError).code === 'CONFLICT';
+
+const updateCommand = leaf({
+  name: 'update',
+  summary: 'Update a service',
+  usage: '[OPTIONS] SERVICE',
+  flags: updateFlags,
+  async run({ flags, positionals, io }) {
+    if (positionals.length !== 1) throw new UsageError('give exactly one service to update: tsswarm service update [OPTIONS] SERVICE');
+    const ref = positionals[0]!;
+    let r: ServiceResponse;
+    let op: Operation = 'update';
+    if (flags.rollback) {
+      const { service } = await controlApi<ServiceResponse>('getService', { ref });
+      const unchanged = JSON.stringify(serviceUpdateSpec(service!.spec!, { ...flags, rollback: false, detach: false, quiet: false })) === JSON.stringify(plainSpec(service!.spec!));
+      if (!unchanged) throw new UsageError('--rollback cannot be combined with other changes: roll back first, then update', { field: '--rollback' });
+      r = await controlApi<ServiceResponse>('updateService', { ref: service!.meta!.id, version: service!.meta!.version, spec: null, rollback: true });
+      op = 'rollback';
+    } else {
+      // Read the version, then write against it: a concurrent change is refused, and retried.
+      const networkIds = await resolveNetworks([...flags.network, ...flags['network-add'], ...flags['network-rm']]);
+      for (let attempt = 0; ; attempt++) {
+        const { service } = await controlApi<ServiceResponse>('getService', { ref });
+        const spec = serviceUpdateSpec(service!.spec!, flags, process.env, networkIds);
+        try {
+          r = await controlApi<ServiceResponse>('updateService', { ref: service!.meta!.id, version: service!.meta!.version, spec, rollback: false });
+          break;
+        } catch (e) {
+          if (attempt < 3 && retryable(e)) continue;
+          throw e;
+        }
+      }
+    }
+    warn(io, r.warnings);
+    io.stdout.write(`${r.service!.spec!.name}\n`);
+    return flags.detach ? 0 : follow(io, r.service!, op, flags.quiet);
+  },
+});
+
+/** `web=5` → ['web', 5]. */
+export function parseScaleArg(a: string): [string, number] {
+  const eq = a.lastIndexOf('=');
+  if (eq <= 0) throw new UsageError(`invalid scale specifier "${a}": write SERVICE=REPLICAS, e.g. web=5`, { field: 'SERVICE=REPLICAS' });
+  return [a.slice(0, eq), wholeNumber(`replicas for ${a.slice(0, eq)}`, a.slice(eq + 1))];
+}
+
+const scaleCommand = leaf({
+  name: 'scale',
+  summary: 'Scale one or more replicated services',
+  usage: 'SERVICE=REPLICAS [SERVICE=REPLICAS...]',
+  flags: { detach: bool('Exit at once instead of waiting for the services to converge', 'd') },
+  async run({ flags, positionals, io }) {
+    if (!positionals.length) throw new UsageError('give at least one SERVICE=REPLICAS, e.g. tsswarm service scale web=5');
+    const wanted = positionals.map(parseScaleArg);
+    let followed = 0;
+    const failed = await forEachArg(io, wanted, async ([ref, n]) => {
+      let r!: ServiceResponse;
+      for (let attempt = 0; ; attempt++) {
+        const { service } = await controlApi<ServiceResponse>('getService', { ref });
+        if (service!.spec!.global) throw new UsageError(`scale works on replicated services only: service ${service!.spec!.name} is global`);
+        const spec = plainSpec(service!.spec!);
+        spec.replicated = { replicas: n };
+        try {
+          r = await controlApi<ServiceResponse>('updateService', { ref: service!.meta!.id, version: service!.meta!.version, spec, rollback: false });
+          break;
+        } catch (e) {
+          if (attempt < 3 && retryable(e)) continue;
+          throw e;
+        }
+      }
+      io.stdout.write(`${r.service!.spec!.name} scaled to ${n}\n`);
+      if (!flags.detach) followed = Math.max(followed, await follow(io, r.service!, 'scale', false));
+    });
+    return Math.max(failed, followed);
+  },
+});
+
+const rollbackCommand = leaf({
+  name: 'rollback',
+  summary: "Return a service to its previous spec",
+  usage: '[OPTIONS] SERVICE',
+  flags: { detach: bool('Exit at once instead of waiting for the service to converge', 'd'), quiet: bool('Suppress progress output', 'q') },
+  async run({ flags, positionals, io }) {
+    if (positionals.length !== 1) throw new UsageError('give exactly one service to roll back');
+    const r = await controlApi<ServiceResponse>('updateService', { ref: positionals[0], version: 0, spec: null, rollback: true });
+    io.stdout.write(`${r.service!.spec!.name}\n`);
+    return flags.detach ? 0 : follow(io, r.service!, 'rollback', flags.quiet);
+  },
+});
+
+const rmCommand = leaf({
+  name: 'rm',
+  summary: 'Remove one or more services',
+  usage: 'SERVICE [SERVICE...]',
+  flags: {},
+  async run({ positionals, io }) {
+    if (!positionals.length) throw new UsageError('give at least one service to remove');
+    return forEachArg(io, positionals, async (ref) => {
+      await controlApi('removeService', { ref });
+      io.stdout.write(`${ref}\n`);
+    });
+  },
+});
+
+const logsCommand = leaf({
+  name: 'logs',
+  summary: 'Fetch the logs of a service or task',
+  usage: '[OPTIONS] SERVICE|TASK',
+  flags: {
+    follow: bool('Follow log output', 'f'),
+    tail: str('N', 'Number of lines to show from the end of the logs of each task (default all)', 'n'),
+    timestamps: bool('Show timestamps', 't'),
+    'no-trunc': bool('Do not truncate ids'),
+    'no-task-ids': bool('Do not include task ids'),
+  },
+  async run({ flags, positionals, io }) {
+    if (positionals.length !== 1) throw new UsageError('give exactly one service or task: tsswarm service logs [OPTIONS] SERVICE|TASK');
+    const tail = flags.tail === undefined || flags.tail === 'all' ? 0 : wholeNumber('--tail', flags.tail);
+    const nodes = await listNodeNames();
+    const req: ServiceLogsRequest = { ref: positionals[0]!, follow: flags.follow, tail, timestamps: flags.timestamps };
+    const fmt = { nodes, timestamps: flags.timestamps, noTrunc: flags['no-trunc'], noTaskIds: flags['no-task-ids'] };
+    const { signal, done } = interruptSignal();
+    try {
+      await controlStream<ServiceLogsRequest, LogChunk>('serviceLogs', req, (c) => (c.stream === 'stderr' ? io.stderr : io.stdout).write(formatLogChunk(c, fmt)), signal);
+    } finally {
+      done();
+    }
+    return 0;
+  },
+});
+
+const execCommand = leaf({
+  name: 'exec',
+  summary: "Run a command in a service's running task (or a given task)",
+  usage: '[OPTIONS] SERVICE|TASK [--] COMMAND [ARG...]',
+  description: 'Output is streamed; the exit code is the command\'s. Without --slot the lowest running slot is used.',
+  flags: {
+    slot: str('N', 'Run in the task of this slot'),
+    env: many('KEY=VALUE', 'Set an environment variable', 'e'),
+    user: str('USER', 'User to run the command as', 'u'),
+    workdir: str('DIR', 'Working directory for the command', 'w'),
+  },
+  stopAtPositional: true,
+  async run({ flags, positionals, rest, io }) {
+    const [ref, ...after] = positionals;
+    if (!ref || ref === '--') throw new UsageError('give a service or task and a command: tsswarm service exec SERVICE -- CMD [ARG...]');
+    const cmd = after[0] === '--' ? [...after.slice(1), ...rest] : [...after, ...rest];
+    if (!cmd.length) throw new UsageError('give the command to run: tsswarm service exec SERVICE -- CMD [ARG...]', { field: 'COMMAND' });
+    const req: ExecRequest = {
+      ref,
+      slot: flags.slot === undefined ? 0 : wholeNumber('--slot', flags.slot, { min: 1 }),
+      cmd,
+      env: flags.env.map((e) => envEntry('--env', e, process.env)).filter((e): e is string => e !== null),
+      user: flags.user ?? '',
+      workdir: flags.workdir ?? '',
+    };
+    let exit: number | null = null;
+    const { signal, done } = interruptSignal();
+    const raw = (w: { write(c: string): unknown }, bytes: Uint8Array): void => {
+      if (bytes.length) (w.write as (c: Uint8Array | string) => unknown).call(w, Buffer.from(bytes));
+    };
+    try {
+      await controlStream<ExecRequest, ExecOutput>(
+        'exec',
+        req,
+        (m) => {
+          raw(io.stdout, m.stdout);
+          raw(io.stderr, m.stderr);
+          if (m.exited) exit = m.exitCode;
+        },
+        signal,
+      );
+    } finally {
+      done();
+    }
+    if (signal.aborted) return 130;
+    if (exit === null) throw new TsswarmError('INTERNAL', 'the exec stream ended without the command\'s exit code');
+    return exit;
+  },
+});
+
+const serviceCommands: readonly Command[] = [createCommand, inspectCommand, logsCommand, lsCommand, psCommand, rmCommand, rollbackCommand, scaleCommand, updateCommand, execCommand];
+
+export const serviceCommand: Command = group({ name: 'service', summary: 'Manage services', subcommands: () => serviceCommands });
+

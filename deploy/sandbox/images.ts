@@ -1,0 +1,25 @@
+// The image every sandbox host has from the start: a busybox image built from
+// Debian's busybox-static (no registry needed), loaded into each host's
+// daemon with `tsswarm image load`, as a user would on a real node.
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { TsswarmError } from '../../lib/errors.js';
+import { buildBusyboxImage } from '../images/busybox.js';
+import type { Sandbox } from './sandbox.js';
+
+export const SANDBOX_IMAGE = 'tsswarm/busybox:latest';
+
+/** Builds the image tarball once per sandbox and loads it on every host. */
+export async function preloadImages(sb: Sandbox, progress: (line: string) => void = () => undefined): Promise<void> {
+  const dir = join(sb.root, 'images');
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, 'busybox-oci.tar');
+  if (!existsSync(path)) await buildBusyboxImage({ outPath: path, format: 'oci', tag: SANDBOX_IMAGE });
+  progress(`Loading ${SANDBOX_IMAGE} on every host`);
+  await Promise.all(
+    sb.hosts().map(async (h) => {
+      const r = await sb.execCapture(h.name, ['tsswarm', 'image', 'load', '-i', path], { timeoutMs: 120_000 });
+      if (r.code !== 0) throw new TsswarmError('UNAVAILABLE', `${h.name}: loading ${SANDBOX_IMAGE} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
+    }),
+  );
+}

@@ -1,0 +1,174 @@
+// The service and task verbs of the Control API: create, get, list, update
+// (also scale and rollback), remove, list/get tasks. They only write services;
+// the orchestrators make, replace and remove the tasks in reaction.
+import type protobuf from 'protobufjs';
+import { TsswarmError } from '../../lib/errors.js';
+import { newId } from '../../lib/ids.js';
+import type { Logger } from '../../lib/log.js';
+import type {
+  CreateServiceRequest,
+  GetServiceRequest,
+  GetTaskRequest,
+  GetTaskResponse,
+  ListServicesRequest,
+  ListServicesResponse,
+  ListTasksRequest,
+  ListTasksResponse,
+  RemoveServiceRequest,
+  RemoveServiceResponse,
+  ServiceResponse,
+  ServiceSummary,
+  UpdateServiceRequest,
+} from '../../proto/gen/control.js';
+import { Meta, Service, type ServiceSpec, type Task, TaskSpec, TaskState, type UpdateStatus, UpdateState } from '../../proto/gen/objects.js';
+import type { MemoryStore, ReadTx } from '../store/index.js';
+import { randomServiceName } from './names.js';
+import { resolveServiceNetworking } from './network.js';
+import { findNode, findService, findTask } from './refs.js';
+import { plainSpec, validateServiceSpec } from './validate.js';
+
+export interface ServiceApiOptions {
+  store: MemoryStore;
+  logger: Logger;
+  /** A linearizable read (the manager's read barrier); default: the local store's view. */
+  read?: <R>(fn: (tx: ReadTx) => R) => Promise<R>;
+  /** Clock for meta and update status times (tests inject one). */
+  now?: () => number;
+}
+
+/** JSON with sorted keys: two specs are the same when their canonical forms are. */
+function canonical(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
+  if (v !== null && typeof v === 'object' && !(v instanceof Uint8Array)) {
+    return `{${Object.keys(v)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
+      .join(',')}}`;
+  }
+  return JSON.stringify(v instanceof Uint8Array ? [...v] : v) ?? 'null';
+}
+
+/** Whether two task specs ask for the same tasks (a change means a rolling update). */
+export function sameTaskSpec(a: TaskSpec | null | undefined, b: TaskSpec | null | undefined): boolean {
+  const norm = (t: TaskSpec | null | undefined): unknown => (t ? TaskSpec.type.toObject(t as unknown as protobuf.Message, { defaults: true, arrays: true, objects: true }) : null);
+  return canonical(norm(a)) === canonical(norm(b));
+}
+
+const isGlobal = (s: ServiceSpec | null | undefined): boolean => s?.global !== null && s?.global !== undefined;
+const modeName = (s: ServiceSpec | null | undefined): string => (isGlobal(s) ? 'global' : 'replicated');
+const wantsRunning = (t: Task): boolean => t.desiredState === TaskState.RUNNING || t.desiredState === TaskState.READY;
+
+export class ServiceApi {
+  private readonly store: MemoryStore;
+  private readonly log: Logger;
+  private readonly read: <R>(fn: (tx: ReadTx) => R) => Promise<R>;
+  private readonly now: () => number;
+
+  constructor(o: ServiceApiOptions) {
+    this.store = o.store;
+    // A child logger, not componentLogger: this module is also loaded by the CLI, which need not load pino.
+    this.log = o.logger.child({ component: 'controlapi' });
+    this.read = o.read ?? (async (fn) => o.store.view(fn));
+    this.now = o.now ?? Date.now;
+  }
+
+  async createService(req: CreateServiceRequest): Promise<ServiceResponse> {
+    if (!req.spec) throw new TsswarmError('INVALID_ARGUMENT', 'spec is required: send the service spec');
+    const raw = plainSpec(req.spec);
+    if (!raw.name) raw.name = this.freeName();
+    const { spec, warnings } = validateServiceSpec(raw);
+    warnings.push(...this.store.view((tx) => resolveServiceNetworking(tx, spec, '')));
+    const now = this.now();
+    const id = newId();
+    const service = Service.create({ meta: Meta.create({ id, createdAt: now, updatedAt: now }), spec, previousSpec: null, updateStatus: null, endpoint: null });
+    await this.store.update((tx) => tx.services.create(service));
+    this.log.info({ service: id, name: spec.name }, 'service created');
+    return { service: this.store.view((tx) => tx.services.get(id))!, warnings };
+  }
+
+  async getService(req: GetServiceRequest): Promise<ServiceResponse> {
+    return { service: await this.read((tx) => findService(tx, req.ref)), warnings: [] };
+  }
+
+  async listServices(_req: ListServicesRequest = {}): Promise<ListServicesResponse> {
+    const services = await this.read((tx) =>
+      tx.services.list().map((s): ServiceSummary => {
+        const tasks = tx.tasks.by('service', s.meta!.id);
+        const running = tasks.filter((t) => t.desiredState === TaskState.RUNNING && t.status?.state === TaskState.RUNNING).length;
+        const desired = isGlobal(s.spec) ? tasks.filter((t) => t.desiredState === TaskState.RUNNING).length : (s.spec?.replicated?.replicas ?? 0);
+        return { service: s, running, desired };
+      }),
+    );
+    return { services: services.sort((a, b) => (a.service!.spec?.name ?? '').localeCompare(b.service!.spec?.name ?? '')) };
+  }
+
+  /** Update, scale (a spec with other replicas) and rollback (`rollback`). */
+  async updateService(req: UpdateServiceRequest): Promise<ServiceResponse> {
+    const cur = this.store.view((tx) => findService(tx, req.ref));
+    const name = cur.spec!.name;
+    const version = cur.meta!.version;
+    if (req.version && req.version !== version) {
+      throw new TsswarmError('CONFLICT', `service ${name} changed since it was read (version ${req.version}, now ${version}): read it again and retry`);
+    }
+    const now = this.now();
+    let next: Service;
+    let warnings: string[] = [];
+    if (req.rollback) {
+      if (!cur.previousSpec) throw new TsswarmError('FAILED_PRECONDITION', `service ${name} has no previous spec to roll back to: it was never updated`);
+      const changed = !sameTaskSpec(cur.previousSpec.task, cur.spec!.task);
+      // With the same tasks there is nothing for the updater to do: the rollback is complete at once.
+      const updateStatus: UpdateStatus = changed
+        ? { state: UpdateState.ROLLBACK_STARTED, startedAt: now, completedAt: 0, message: 'manually requested rollback' }
+        : { state: UpdateState.ROLLBACK_COMPLETED, startedAt: now, completedAt: now, message: 'manually requested rollback' };
+      next = Service.create({ ...cur, spec: cur.previousSpec, previousSpec: cur.spec, updateStatus });
+    } else {
+      if (!req.spec) throw new TsswarmError('INVALID_ARGUMENT', 'spec is required: send the new service spec (or set rollback)');
+      const raw = plainSpec(req.spec);
+      if (!raw.name) raw.name = name;
+      const v = validateServiceSpec(raw);
+      const spec = v.spec;
+      warnings = [...v.warnings, ...this.store.view((tx) => resolveServiceNetworking(tx, spec, cur.meta!.id))];
+      if (spec.name !== name) throw new TsswarmError('INVALID_ARGUMENT', `spec.name: renaming a service is not supported (${name} → ${spec.name}): create a new service instead`);
+      if (isGlobal(spec) !== isGlobal(cur.spec)) {
+        throw new TsswarmError('INVALID_ARGUMENT', `spec.mode: service ${name} is ${modeName(cur.spec)} and cannot become ${modeName(spec)}: remove it and create it again`);
+      }
+      const updateStatus = sameTaskSpec(spec.task, cur.spec!.task) ? (cur.updateStatus ?? null) : { state: UpdateState.UPDATING, startedAt: now, completedAt: 0, message: 'update in progress' };
+      next = Service.create({ ...cur, spec, previousSpec: cur.spec, updateStatus });
+    }
+    next.meta = Meta.create({ ...cur.meta!, updatedAt: now });
+    await this.store.update((tx) => tx.services.update(next));
+    this.log.info({ service: cur.meta!.id, name, rollback: req.rollback, updateState: next.updateStatus?.state }, req.rollback ? 'service rollback requested' : 'service updated');
+    return { service: this.store.view((tx) => tx.services.get(cur.meta!.id))!, warnings };
+  }
+
+  async removeService(req: RemoveServiceRequest): Promise<RemoveServiceResponse> {
+    const s = this.store.view((tx) => findService(tx, req.ref));
+    await this.store.update((tx) => tx.services.delete(s));
+    this.log.info({ service: s.meta!.id, name: s.spec?.name }, 'service removed');
+    return {};
+  }
+
+  async listTasks(req: ListTasksRequest): Promise<ListTasksResponse> {
+    const tasks = await this.read((tx) => {
+      const sids = [...new Set(req.services.map((r) => findService(tx, r).meta!.id))];
+      const nids = new Set(req.nodes.map((r) => findNode(tx, r).meta!.id));
+      let ts = sids.length ? sids.flatMap((id) => tx.tasks.by('service', id)) : tx.tasks.list();
+      if (nids.size) ts = ts.filter((t) => nids.has(t.nodeId));
+      if (req.desiredRunning) ts = ts.filter(wantsRunning);
+      return ts;
+    });
+    return { tasks };
+  }
+
+  async getTask(req: GetTaskRequest): Promise<GetTaskResponse> {
+    return { task: await this.read((tx) => findTask(tx, req.ref)) };
+  }
+
+  /** A random name no service has (names compare without case). */
+  private freeName(): string {
+    for (let i = 0; ; i++) {
+      const n = randomServiceName() + (i > 10 ? `_${i}` : '');
+      if (!this.store.view((tx) => tx.services.byName(n))) return n;
+    }
+  }
+}

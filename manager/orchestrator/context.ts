@@ -1,0 +1,158 @@
+// What every orchestration phase shares while it reconciles one service inside
+// the pass's transaction: the service's tasks grouped by slot (by node for a
+// global service), the writes made so far (a task written twice is written
+// once, in its latest form), and the clock.
+import { newId } from '../../lib/ids.js';
+import type { WriteTx } from '../store/index.js';
+import { Meta, type Node, PublishMode, type Service, type ServiceSpec, Task, TaskState } from '../../proto/gen/objects.js';
+
+/** Time as the orchestration sees it; tests inject a manual one. */
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+export const DEFAULT_HISTORY = 5;
+
+export const isTerminal = (s: TaskState | undefined): boolean => (s ?? 0) > TaskState.RUNNING;
+/** The task should run (or get ready to): the "current" task of its slot. */
+export const isCurrent = (t: Task): boolean => t.desiredState <= TaskState.RUNNING;
+export const isGlobal = (s: ServiceSpec | null | undefined): boolean => s?.global !== null && s?.global !== undefined;
+
+/** Whether a service's tasks need the allocator (network addresses, or ports published through the mesh). */
+export function needsAllocation(spec: ServiceSpec | null | undefined): boolean {
+  return (spec?.task?.networks?.length ?? 0) > 0 || (spec?.endpoint?.ports?.length ?? 0) > 0;
+}
+
+/** One orchestration pass (one transaction) over every service that changed. */
+export interface Pass {
+  now: number;
+  nodes: Map<string, Node>;
+  history: number;
+  /** Tasks created so far in this pass (all services). */
+  created: number;
+  /** Services that still need tasks after this pass's share was used up. */
+  more: string[];
+  /** Earliest time something becomes due (restart delay, update delay or monitor). */
+  wake: number;
+}
+
+/** One service's tasks and pending writes within a pass. */
+export class ServiceContext {
+  readonly global: boolean;
+  /** slot number (global: node id) → every task of it, newest last. */
+  readonly slots = new Map<string, Task[]>();
+  private readonly writes = new Map<string, Task>();
+  private readonly fresh = new Map<string, Task>();
+
+  constructor(
+    readonly tx: WriteTx,
+    readonly serviceId: string,
+    readonly svc: Service | undefined,
+    tasks: readonly Task[],
+    readonly p: Pass,
+  ) {
+    this.global = isGlobal(svc?.spec);
+    for (const t of tasks) this.addToSlot(t);
+  }
+
+  get spec(): ServiceSpec {
+    return this.svc!.spec!;
+  }
+
+  key(t: Task): string {
+    return this.global ? t.nodeId : String(t.slot);
+  }
+
+  private addToSlot(t: Task): void {
+    const k = this.key(t);
+    let l = this.slots.get(k);
+    if (!l) this.slots.set(k, (l = []));
+    l.push(t);
+  }
+
+  isFresh(t: Task): boolean {
+    return this.fresh.has(t.meta!.id);
+  }
+
+  /** The task as this pass last wrote it. */
+  latest(t: Task): Task {
+    const id = t.meta!.id;
+    return this.fresh.get(id) ?? this.writes.get(id) ?? t;
+  }
+
+  /** Current tasks of a slot (desired ≤ RUNNING), as last written. */
+  current(k: string): Task[] {
+    const l = this.slots.get(k);
+    if (!l) return [];
+    // Called for every slot in every phase: no intermediate arrays.
+    const out: Task[] = [];
+    for (const t of l) {
+      const x = this.latest(t);
+      if (isCurrent(x)) out.push(x);
+    }
+    return out;
+  }
+
+  private put(t: Task): void {
+    (this.fresh.has(t.meta!.id) ? this.fresh : this.writes).set(t.meta!.id, t);
+  }
+
+  /** Raises a task's desired state (READY → RUNNING is the one allowed step that is not up). */
+  setDesired(t: Task, d: TaskState, message?: string): void {
+    const cur = this.latest(t);
+    if (cur.desiredState >= d && !(d === TaskState.RUNNING && cur.desiredState === TaskState.READY)) return;
+    this.put(Task.create({ ...cur, desiredState: d, status: message && !isTerminal(cur.status?.state) ? { ...cur.status!, message } : cur.status }));
+  }
+
+  /** Rewrites a task's observed status (only for states no agent reports any more, e.g. ORPHANED). */
+  setStatus(t: Task, status: Partial<NonNullable<Task['status']>>): void {
+    const cur = this.latest(t);
+    this.put(Task.create({ ...cur, status: { ...cur.status!, ...status } }));
+  }
+
+  /** A new task of this service's current spec, state NEW (the allocator takes it from there). */
+  newTask(slot: number, nodeId: string, desired: TaskState, restartAttempt: number): Task {
+    const svc = this.svc!;
+    const now = this.p.now;
+    const t = Task.create({
+      meta: Meta.create({ id: newId(), createdAt: now, updatedAt: now }),
+      serviceId: this.serviceId,
+      slot,
+      nodeId,
+      desiredState: desired,
+      // A task with nothing to allocate (no networks, no published ports) starts PENDING: the
+      // allocator's NEW → PENDING write would change nothing else, and a third of the store
+      // writes of a big scale-up went to it. Tasks that need addresses start NEW, for the allocator.
+      status: (needsAllocation(svc.spec) ? { state: TaskState.NEW, timestamp: now, message: 'created' } : { state: TaskState.PENDING, timestamp: now, message: 'pending task scheduling' }) as Task['status'],
+      spec: svc.spec!.task,
+      serviceVersion: svc.meta!.version,
+      serviceName: svc.spec!.name,
+      restartAttempt,
+      hostPorts: (svc.spec!.endpoint?.ports ?? []).filter((p) => p.publishMode === PublishMode.HOST),
+    });
+    this.fresh.set(t.meta!.id, t);
+    this.p.created++;
+    this.addToSlot(t);
+    return t;
+  }
+
+  /** Deletes a task read from the store (and forgets any write to it). */
+  delete(t: Task): void {
+    this.writes.delete(t.meta!.id);
+    this.tx.tasks.delete(t);
+  }
+
+  /** Puts this service's writes into the transaction. */
+  flush(): void {
+    for (const t of this.writes.values()) this.tx.tasks.update(t);
+    for (const t of this.fresh.values()) this.tx.tasks.create(t);
+  }
+}

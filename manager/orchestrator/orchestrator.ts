@@ -1,0 +1,180 @@
+// The orchestrator, on the leader, level-triggered: after any change to a
+// service, its tasks or the nodes, the service is reconciled against the store
+// in one transaction together with every other service that changed, phase by
+// phase (each in its own file):
+// - replicated.ts / global.ts: one current task per slot, or per eligible node;
+// - restart.ts: ended, unhealthy, lost or drained tasks replaced per policy;
+// - update.ts: rolling updates and rollbacks;
+// - reaper.ts: old tasks beyond the history limit, removed services' tasks.
+// One transaction per burst keeps the phases from racing each other for the
+// same tasks. Everything is derived from the store and the clock, so a new
+// leader carries on where the old one stopped.
+import type pino from 'pino';
+import type { TsswarmError } from '../../lib/errors.js';
+import type { MemoryStore, StoreEvent, Subscription } from '../store/index.js';
+import { CREATE_CHUNK } from './chunk.js';
+import { type Clock, DEFAULT_HISTORY, type Pass, ServiceContext, systemClock } from './context.js';
+import { reconcileGlobal } from './global.js';
+import { reapHistory, removeServiceTasks } from './reaper.js';
+import { reconcileReplicated } from './replicated.js';
+import { orphanLostTasks } from './restart.js';
+import { rollingUpdate } from './update.js';
+
+export { CREATE_CHUNK };
+
+export interface OrchestratorOptions {
+  store: MemoryStore;
+  logger: pino.Logger;
+  /** Injected time (tests); default the system clock. */
+  clock?: Clock;
+}
+
+/** Pause after a failed pass before the next one (ms). */
+const RETRY_MS = 50;
+
+export class Orchestrator {
+  private readonly store: MemoryStore;
+  private readonly log: pino.Logger;
+  private readonly clock: Clock;
+  private sub: Subscription | null = null;
+  private dirty = new Set<string>();
+  private all = true;
+  private timer: unknown = null;
+  private wakeTimer: unknown = null;
+  private wakeAt = Infinity;
+  private running: Promise<void> | null = null;
+  private stopped = true;
+  /** Passes run (tests, metrics). */
+  passes = 0;
+
+  constructor(o: OrchestratorOptions) {
+    this.store = o.store;
+    this.log = o.logger.child({ component: 'orchestrator' });
+    this.clock = o.clock ?? systemClock;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.all = true;
+    this.sub = this.store.subscribe((e) => this.onEvent(e), { tables: ['services', 'tasks', 'nodes', 'cluster'], commits: 'none' });
+    this.kick();
+  }
+
+  private onEvent(e: StoreEvent): void {
+    if (e.kind === 'commit') return;
+    if (e.table === 'services') this.dirty.add(e.object.meta!.id);
+    else if (e.table === 'tasks') {
+      // The allocator's and the scheduler's moves (NEW → PENDING → ASSIGNED) change nothing here.
+      if (e.kind === 'update' && e.old.desiredState === e.object.desiredState && stateOnlyAdvancedBeforeRun(e.old.status?.state ?? 0, e.object.status?.state ?? 0) && e.old.status?.health === e.object.status?.health) return;
+      this.dirty.add(e.object.serviceId);
+    } else if (e.table === 'nodes') {
+      // Readiness, availability, labels, role and removal change where tasks may run.
+      const o = e.kind === 'update' ? e.old : undefined;
+      const n = e.object;
+      if (!o || o.status?.state !== n.status?.state || o.spec?.availability !== n.spec?.availability || JSON.stringify(o.spec?.labels) !== JSON.stringify(n.spec?.labels) || o.spec?.role !== n.spec?.role) this.all = true;
+    } else this.all = true;
+    this.kick();
+  }
+
+  private kick(delayMs = 1): void {
+    if (this.stopped || this.running || this.timer) return;
+    this.timer = setTimeout(() => this.pass(), delayMs);
+  }
+
+  private pass(): void {
+    this.timer = null;
+    if (this.stopped) return;
+    this.running = this.run()
+      .catch((err: unknown) => {
+        if ((err as TsswarmError).code !== 'CONFLICT') this.log.warn({ err }, 'orchestration pass failed; retrying');
+        this.all = true;
+        return new Promise<void>((r) => setTimeout(r, RETRY_MS));
+      })
+      .finally(() => {
+        this.running = null;
+        if (this.all || this.dirty.size) this.kick();
+      });
+  }
+
+  private async run(): Promise<void> {
+    const store = this.store;
+    const ids = this.all ? store.view((tx) => [...new Set([...tx.services.list().map((s) => s.meta!.id), ...tx.tasks.list().map((t) => t.serviceId)])]) : [...this.dirty];
+    this.all = false;
+    this.dirty = new Set();
+    this.passes++;
+    const p: Pass = {
+      now: this.clock.now(),
+      nodes: new Map(store.view((tx) => tx.nodes.list()).map((n) => [n.meta!.id, n])),
+      history: store.view((tx) => tx.cluster.list()[0]?.spec?.taskHistoryLimit) || DEFAULT_HISTORY,
+      created: 0,
+      more: [],
+      wake: Infinity,
+    };
+    const left: string[] = [];
+    await store.update((tx) => {
+      for (const id of ids) {
+        if (p.created >= CREATE_CHUNK) {
+          left.push(id);
+          continue;
+        }
+        const svc = tx.services.get(id);
+        const c = new ServiceContext(tx, id, svc, tx.tasks.by('service', id), p);
+        if (!svc) removeServiceTasks(c);
+        else {
+          if (c.global) reconcileGlobal(c);
+          else reconcileReplicated(c);
+          rollingUpdate(c);
+          orphanLostTasks(c);
+          reapHistory(c);
+        }
+        c.flush();
+      }
+    });
+    for (const id of [...left, ...p.more]) this.dirty.add(id);
+    if (p.wake < Infinity) this.wake(p.wake);
+  }
+
+  /** A pass over everything at `at` (restart delays, update delays and monitors). */
+  private wake(at: number): void {
+    if (at >= this.wakeAt && this.wakeTimer) return;
+    if (this.wakeTimer) this.clock.clearTimeout(this.wakeTimer);
+    this.wakeAt = at;
+    this.wakeTimer = this.clock.setTimeout(() => {
+      this.wakeTimer = null;
+      this.wakeAt = Infinity;
+      this.all = true;
+      this.kick();
+    }, Math.min(2 ** 31 - 1, Math.max(1, at - this.clock.now())));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.sub?.close();
+    this.sub = null;
+    if (this.timer) clearTimeout(this.timer as NodeJS.Timeout);
+    if (this.wakeTimer) this.clock.clearTimeout(this.wakeTimer);
+    this.timer = null;
+    this.wakeTimer = null;
+    this.wakeAt = Infinity;
+    await this.running?.catch(() => undefined);
+  }
+
+  /** Resolves when no pass is running or due (tests, benchmarks). */
+  async idle(): Promise<void> {
+    for (;;) {
+      if (this.running) await this.running;
+      else if (this.timer) await new Promise((r) => setTimeout(r, 2));
+      else return;
+    }
+  }
+
+  /** Whether anything is left running (tests check stop()). */
+  get busy(): boolean {
+    return !!(this.sub || this.timer || this.wakeTimer || this.running);
+  }
+}
+
+/** NEW → PENDING → ASSIGNED → ... up to RUNNING: progress the orchestrator need not look at. */
+function stateOnlyAdvancedBeforeRun(from: number, to: number): boolean {
+  return from === to || (to < 5 /* READY */ && to > from);
+}

@@ -1,0 +1,126 @@
+// Rolling updates and rollbacks of one service. A slot whose current task runs
+// another TaskSpec (forceUpdate included) is replaced in slot order, at most
+// `parallelism` at a time, waiting `delay` after each new task runs. stop-first
+// shuts the old task down with its successor's creation; start-first once the
+// successor runs. A new task that fails within `monitor` of its start counts
+// against maxFailureRatio, and the failure action then pauses, goes on, or
+// rolls back (spec := previousSpec, run with the rollback config). All of it is
+// read back from the store (updateStatus.startedAt, task times), so a new
+// leader continues an update where the old one was.
+import { sameTaskSpec } from '../controlapi/index.js';
+import { Service, type Task, TaskState, UpdateFailureAction, UpdateOrder, UpdateState } from '../../proto/gen/objects.js';
+import { isTerminal, type ServiceContext } from './context.js';
+
+const DEFAULT_MONITOR_MS = 5000;
+
+export function rollingUpdate(c: ServiceContext): void {
+  const { svc, p } = c;
+  if (!svc) return;
+  const spec = svc.spec!;
+  const st = svc.updateStatus?.state ?? UpdateState.UPDATE_UNKNOWN;
+  const rollingBack = st === UpdateState.ROLLBACK_STARTED || st === UpdateState.ROLLBACK_PAUSED;
+  const paused = st === UpdateState.PAUSED || st === UpdateState.ROLLBACK_PAUSED;
+  const inUpdate = st === UpdateState.UPDATING || st === UpdateState.ROLLBACK_STARTED;
+  const cfg = (rollingBack ? spec.rollback : spec.update) ?? undefined;
+  const par = cfg?.parallelism || Infinity;
+  const delay = Math.max(0, cfg?.delayMs ?? 0);
+  const monitor = cfg ? Math.max(0, cfg.monitorMs) : DEFAULT_MONITOR_MS;
+  const startedAt = svc.updateStatus?.startedAt ?? 0;
+  // Tasks made from this very version of the service match without a deep compare; the others
+  // are compared once per service version they were made from (a version has one spec).
+  const byVersion = new Map<number, boolean>();
+  const matches = (t: Task): boolean => {
+    if (t.serviceVersion === svc.meta!.version) return true;
+    let m = byVersion.get(t.serviceVersion);
+    if (m === undefined) byVersion.set(t.serviceVersion, (m = sameTaskSpec(t.spec, spec.task)));
+    return m;
+  };
+  const ranFor = (t: Task): number => (t.status?.state === TaskState.RUNNING ? p.now - (t.status?.startedAt || t.status?.timestamp || p.now) : -1);
+
+  const outdated: Task[] = [];
+  /** New tasks not yet running, or running for less than the delay: the batch is not over. */
+  let inFlight = 0;
+  /** New tasks still within their monitor window: the update is not over. */
+  let watched = 0;
+  for (const k of c.slots.keys()) {
+    const cur = c.current(k);
+    const good = cur.filter(matches);
+    const old = cur.filter((t) => !matches(t));
+    for (const g of good) {
+      const s = g.status?.state ?? 0;
+      if (isTerminal(s)) continue;
+      const ran = ranFor(g);
+      const ofThisUpdate = inUpdate && (g.meta?.createdAt ?? 0) >= startedAt;
+      if (s < TaskState.RUNNING || (ofThisUpdate && ran < delay)) {
+        inFlight++;
+        if (ran >= 0) p.wake = Math.min(p.wake, p.now + (delay - ran));
+      }
+      if (ofThisUpdate && (s < TaskState.RUNNING || ran < monitor)) {
+        watched++;
+        if (ran >= 0) p.wake = Math.min(p.wake, p.now + (monitor - ran));
+      }
+    }
+    if (!old.length) continue;
+    // start-first: the old task goes once its successor runs.
+    if (good.some((g) => g.status?.state === TaskState.RUNNING)) {
+      for (const o of old) c.setDesired(o, TaskState.SHUTDOWN, 'replaced by an updated task');
+      continue;
+    }
+    if (good.length) continue; // a successor is on its way
+    outdated.push(...old);
+  }
+
+  // Failures among the tasks this update made: ended before running `monitor` ms.
+  if (inUpdate && cfg?.failureAction !== UpdateFailureAction.CONTINUE) {
+    const made: Task[] = [];
+    for (const list of c.slots.values()) for (const t0 of list) {
+      const t = c.latest(t0);
+      if (startedAt > 0 && (t.meta?.createdAt ?? 0) >= startedAt && matches(t) && !c.isFresh(t)) made.push(t);
+    }
+    const failed = made.filter((t) => {
+      const s = t.status?.state;
+      if (s !== TaskState.FAILED && s !== TaskState.REJECTED && !(s === TaskState.RUNNING && t.status?.health === 'unhealthy')) return false;
+      const ran = t.status?.startedAt ? (t.status?.timestamp ?? 0) - t.status.startedAt : 0;
+      return ran < monitor;
+    });
+    if (failed.length && failed.length / Math.max(1, made.length) > (cfg?.maxFailureRatio ?? 0)) {
+      const f = failed[0]!;
+      const why = `task ${f.meta!.id}${f.status?.err ? ` (${f.status.err})` : ''}`;
+      if (cfg?.failureAction === UpdateFailureAction.ROLLBACK && !rollingBack && svc.previousSpec) {
+        c.tx.services.update(
+          Service.create({
+            ...svc,
+            spec: svc.previousSpec,
+            previousSpec: svc.spec,
+            updateStatus: { state: UpdateState.ROLLBACK_STARTED, startedAt: p.now, completedAt: 0, message: `update rolled back due to failure or early termination of ${why}` },
+          }),
+        );
+      } else {
+        const verb = rollingBack ? 'rollback' : 'update';
+        c.tx.services.update(
+          Service.create({ ...svc, updateStatus: { ...svc.updateStatus!, state: rollingBack ? UpdateState.ROLLBACK_PAUSED : UpdateState.PAUSED, message: `${verb} paused due to failure or early termination of ${why}` } }),
+        );
+      }
+      return;
+    }
+  }
+  if (paused) return;
+  if (!outdated.length) {
+    if (inUpdate && watched === 0) {
+      const done = rollingBack ? UpdateState.ROLLBACK_COMPLETED : UpdateState.COMPLETED;
+      // A rollback keeps the reason it started with (the CLI shows it); otherwise say it is over.
+      const message = rollingBack ? svc.updateStatus?.message || 'rollback completed' : 'update completed';
+      c.tx.services.update(Service.create({ ...svc, updateStatus: { ...svc.updateStatus!, state: done, completedAt: p.now, message } }));
+    }
+    return;
+  }
+  // A spec change outside an update (e.g. the first spec of a service restored
+  // from a snapshot) is still rolled out gradually, with the update config.
+  outdated.sort((a, b) => a.slot - b.slot || a.nodeId.localeCompare(b.nodeId));
+  const room = par === Infinity ? outdated.length : Math.max(0, par - inFlight);
+  const startFirst = cfg?.order === UpdateOrder.START_FIRST;
+  for (const t of outdated.slice(0, room)) {
+    if (!startFirst) c.setDesired(t, TaskState.SHUTDOWN, 'replaced by an updated task');
+    c.newTask(t.slot, c.global ? t.nodeId : '', TaskState.RUNNING, 0);
+  }
+}

@@ -1,0 +1,150 @@
+// The scheduler's shell, on the leader: gathers PENDING tasks as they appear
+// (a burst of thousands becomes one pass), runs the pure `schedule`, and
+// writes the decisions in a few large transactions. A task no node fits keeps
+// waiting with the reason in its status, rewritten only when the reason
+// changes; any change to nodes or placed tasks triggers another pass.
+import type pino from 'pino';
+import type { TsswarmError } from '../../lib/errors.js';
+import type { MemoryStore, StoreEvent, Subscription } from '../store/index.js';
+import { Task, TaskState } from '../../proto/gen/objects.js';
+import { holdsNode, schedule } from './schedule.js';
+
+/** Decisions per store transaction. */
+export const SCHEDULE_CHUNK = 5000;
+/** How long a pass waits for more work after the first event (ms). */
+const GATHER_MS = 5;
+
+export interface SchedulerOptions {
+  store: MemoryStore;
+  logger: pino.Logger;
+  /** Injected time for status timestamps (tests); default the system clock. */
+  clock?: { now(): number };
+}
+
+const waiting = (t: Task): boolean => t.status?.state === TaskState.PENDING && t.desiredState <= TaskState.RUNNING;
+
+export class Scheduler {
+  private sub: Subscription | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private again = false;
+  private stopped = false;
+  private readonly log: pino.Logger;
+  /** Passes run and tasks assigned, for metrics and tests. */
+  passes = 0;
+  assigned = 0;
+
+  private readonly now: () => number;
+
+  constructor(private readonly o: SchedulerOptions) {
+    this.log = o.logger.child({ component: 'scheduler' });
+    this.now = o.clock ? () => o.clock!.now() : Date.now;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.sub = this.o.store.subscribe((e) => this.onEvent(e), { tables: ['tasks', 'nodes'], commits: 'none' });
+    this.kick();
+  }
+
+  private onEvent(e: StoreEvent): void {
+    if (e.kind === 'commit') return;
+    if (e.table === 'nodes') return this.kick();
+    if (e.table !== 'tasks') return;
+    const t = e.object;
+    // New work, or a place freed that a waiting task may take.
+    const freed = e.kind === 'delete' ? holdsNode(t) : e.kind === 'update' && holdsNode(e.old) && !holdsNode(t);
+    if (waiting(t) || freed) this.kick();
+  }
+
+  private kick(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (!this.timer) this.timer = setTimeout(() => this.pass(), GATHER_MS);
+  }
+
+  private pass(): void {
+    this.timer = null;
+    this.running = this.run()
+      .catch((err: unknown) => {
+        this.log.warn({ err }, 'scheduling pass failed; retrying');
+        this.again = true;
+      })
+      .finally(() => {
+        this.running = null;
+        if (this.again && !this.stopped) {
+          this.again = false;
+          this.kick();
+        }
+      });
+  }
+
+  /** One pass: resolves when its decisions are committed. */
+  private async run(): Promise<void> {
+    const store = this.o.store;
+    const { nodes, placed, pending } = store.view((tx) => {
+      const all = tx.tasks.list();
+      return {
+        nodes: tx.nodes.list(),
+        placed: all.filter(holdsNode),
+        pending: all.filter(waiting),
+      };
+    });
+    if (!pending.length) return;
+    this.passes++;
+    const r = schedule(nodes, placed, pending);
+    const now = this.now();
+    const writes: Task[] = [];
+    for (const t of pending) {
+      const id = t.meta!.id;
+      const nodeId = r.assignments.get(id);
+      if (nodeId) {
+        writes.push(Task.create({ ...t, nodeId, status: { ...t.status!, state: TaskState.ASSIGNED, timestamp: now, message: 'scheduler assigned task to node', err: '' } }));
+        continue;
+      }
+      const why = r.unschedulable.get(id);
+      if (why && why !== t.status?.err) writes.push(Task.create({ ...t, status: { ...t.status!, timestamp: now, message: 'pending task scheduling', err: why } }));
+    }
+    let conflicts = 0;
+    for (let i = 0; i < writes.length; i += SCHEDULE_CHUNK) {
+      const chunk = writes.slice(i, i + SCHEDULE_CHUNK);
+      try {
+        await store.update((tx) => {
+          for (const w of chunk) {
+            const cur = tx.tasks.get(w.meta!.id);
+            // Changed meanwhile (removed, shut down, already placed): the next pass looks again.
+            if (!cur || cur.meta!.version !== w.meta!.version || cur.status?.state !== TaskState.PENDING) continue;
+            tx.tasks.update(w);
+          }
+        });
+        for (const w of chunk) if (w.status?.state === TaskState.ASSIGNED) this.assigned++;
+      } catch (e) {
+        if ((e as TsswarmError).code !== 'CONFLICT') throw e;
+        conflicts++;
+      }
+    }
+    if (conflicts) this.again = true;
+    if (r.unschedulable.size) this.log.debug({ waiting: r.unschedulable.size }, 'tasks wait for a suitable node');
+  }
+
+  /** Resolves when no pass is running or due (tests, benchmarks). */
+  async idle(): Promise<void> {
+    for (;;) {
+      if (this.running) await this.running;
+      else if (this.timer || this.again) await new Promise((r) => setTimeout(r, GATHER_MS + 1));
+      else return;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.sub?.close();
+    this.sub = null;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.running?.catch(() => undefined);
+  }
+}

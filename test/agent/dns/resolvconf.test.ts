@@ -1,0 +1,49 @@
+// agent/dns/resolvconf.ts: the host's resolv.conf read for upstreams, and the
+// file a container gets.
+import { describe, expect, it } from 'vitest';
+import { containerResolvConf, parseResolvConf, upstreamsFrom } from '../../../agent/dns/resolvconf.js';
+
+describe('host resolv.conf', () => {
+  it('reads nameservers, the last search line and options, skipping comments and junk', () => {
+    const conf = parseResolvConf(
+      [
+        '# generated',
+        'nameserver 10.255.255.53',
+        'nameserver not-an-ip',
+        '; comment',
+        'domain old.example',
+        'search a.example b.example',
+        'nameserver fe80::1%eth0',
+        'options edns0 timeout:2   # trailing',
+        'options rotate',
+      ].join('\n'),
+    );
+    expect(conf).toEqual({
+      nameservers: ['10.255.255.53', 'fe80::1%eth0'],
+      search: ['a.example', 'b.example'],
+      options: ['edns0', 'timeout:2', 'rotate'],
+    });
+  });
+
+  it('upstreams leave out 127.0.0.11 (it would loop) and keep at most three, on port 53', () => {
+    const conf = parseResolvConf('nameserver 127.0.0.11\nnameserver 127.0.0.53\nnameserver 1.1.1.1\nnameserver 8.8.8.8\nnameserver 9.9.9.9\n');
+    expect(upstreamsFrom(conf)).toEqual([
+      { address: '127.0.0.53', port: 53 },
+      { address: '1.1.1.1', port: 53 },
+      { address: '8.8.8.8', port: 53 },
+    ]);
+  });
+});
+
+describe('container resolv.conf', () => {
+  it('points at 127.0.0.11 with ndots:0', () => {
+    expect(containerResolvConf()).toBe(
+      '# written by tsswarm: the embedded DNS server answers service names and forwards the rest\nnameserver 127.0.0.11\noptions ndots:0\n',
+    );
+  });
+
+  it('carries search domains and extra options, and never a second ndots', () => {
+    const text = containerResolvConf({ search: ['corp.example'], options: ['ndots:5', 'timeout:2'] });
+    expect(text.split('\n').slice(1)).toEqual(['nameserver 127.0.0.11', 'search corp.example', 'options ndots:0 timeout:2', '']);
+  });
+});

@@ -1,0 +1,120 @@
+// The health monitor with a fake clock and a fake exec: docker's rules for
+// starting, healthy and unhealthy, the start period and the probe timeout.
+import { PassThrough } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { HealthMonitor, type HealthClock, type HealthExec } from '../../../agent/runtime/index.js';
+
+class FakeClock implements HealthClock {
+  t = 0;
+  private timers: { at: number; fn: () => void; id: number }[] = [];
+  private next = 1;
+  now(): number {
+    return this.t;
+  }
+  setTimeout(fn: () => void, ms: number): unknown {
+    const id = this.next++;
+    this.timers.push({ at: this.t + ms, fn, id });
+    return id;
+  }
+  clearTimeout(id: unknown): void {
+    this.timers = this.timers.filter((x) => x.id !== id);
+  }
+  get pending(): number {
+    return this.timers.length;
+  }
+  /** Moves time forward, firing due timers in order and letting probes settle. */
+  async advance(ms: number): Promise<void> {
+    const end = this.t + ms;
+    for (;;) {
+      this.timers.sort((a, b) => a.at - b.at);
+      const due = this.timers[0];
+      if (!due || due.at > end) break;
+      this.timers.shift();
+      this.t = due.at;
+      due.fn();
+      for (let i = 0; i < 5; i++) await Promise.resolve();
+    }
+    this.t = end;
+  }
+}
+
+/** Each probe answers with the next result: an exit code, or 'hang' (exits only when aborted). */
+function fakeExec(results: (number | 'hang')[], calls: string[][]): HealthExec {
+  return {
+    exec: (_id, o) => {
+      calls.push(o.cmd);
+      const r = results.shift() ?? 0;
+      const stdout = new PassThrough();
+      const stderr = new PassThrough();
+      const exit = new Promise<number>((res) => {
+        if (r === 'hang') o.signal?.addEventListener('abort', () => res(137));
+        else {
+          stdout.end(`probe ${calls.length}\n`);
+          res(r);
+        }
+      });
+      return { stdout, stderr, exit, kill: () => undefined };
+    },
+  };
+}
+
+const cfg = (over: Partial<{ test: string[]; intervalMs: number; timeoutMs: number; retries: number; startPeriodMs: number }> = {}) => ({
+  test: ['CMD-SHELL', 'test -f /ok'],
+  intervalMs: 1000,
+  timeoutMs: 500,
+  retries: 3,
+  startPeriodMs: 0,
+  ...over,
+});
+
+describe('HealthMonitor', () => {
+  it('is starting, then healthy after one success, then unhealthy after `retries` failures in a row', async () => {
+    const clock = new FakeClock();
+    const calls: string[][] = [];
+    const seen: string[] = [];
+    const m = new HealthMonitor(fakeExec([0, 1, 1, 0, 1, 1, 1], calls), 'tss-h', cfg(), (s) => seen.push(s), clock);
+    m.start();
+    expect(seen).toEqual(['starting']);
+    await clock.advance(1000);
+    expect(seen).toEqual(['starting', 'healthy']);
+    await clock.advance(3000); // fail, fail, success: the count starts over
+    expect(seen).toEqual(['starting', 'healthy']);
+    await clock.advance(2000);
+    expect(seen).toEqual(['starting', 'healthy']);
+    await clock.advance(1000);
+    expect(seen).toEqual(['starting', 'healthy', 'unhealthy']);
+    expect(calls[0]).toEqual(['/bin/sh', '-c', 'test -f /ok']);
+    m.stop();
+    expect(clock.pending).toBe(0);
+  });
+
+  it('failures in the start period do not count; a probe that outlives its timeout is a failure', async () => {
+    const clock = new FakeClock();
+    const seen: string[] = [];
+    const m = new HealthMonitor(fakeExec([1, 1, 1, 'hang', 'hang'], []), 'tss-h', cfg({ retries: 2, startPeriodMs: 3500 }), (s, out) => seen.push(`${s}${out ? `:${out.trim()}` : ''}`), clock);
+    m.start();
+    await clock.advance(3000); // three failures inside the start period
+    expect(seen).toEqual(['starting']);
+    await clock.advance(1000 + 500); // a hang at 4000, aborted at 4500
+    expect(seen).toEqual(['starting']);
+    await clock.advance(1500);
+    expect(seen).toEqual(['starting', 'unhealthy']);
+    m.stop();
+  });
+
+  it('NONE disables the check; defaults are docker\'s', async () => {
+    const clock = new FakeClock();
+    const calls: string[][] = [];
+    const m = new HealthMonitor(fakeExec([], calls), 'tss-h', cfg({ test: ['NONE'] }), () => undefined, clock);
+    m.start();
+    await clock.advance(100_000);
+    expect(calls).toHaveLength(0);
+    const d = new HealthMonitor(fakeExec([0], calls), 'tss-h', { test: ['CMD', 'true'], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0 }, () => undefined, clock);
+    d.start();
+    await clock.advance(29_999);
+    expect(calls).toHaveLength(0);
+    await clock.advance(1);
+    expect(calls).toEqual([['true']]);
+    d.stop();
+  });
+});

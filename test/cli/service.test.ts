@@ -1,0 +1,274 @@
+// cli/service.ts without a daemon: command lines → specs, value parsers
+// (durations, sizes, CPUs, mounts), and the ls/ps/logs output formats.
+import { describe, expect, it } from 'vitest';
+import {
+  formatLogChunk,
+  parseCpus,
+  parseCreateArgv,
+  parseDuration,
+  parseMount,
+  parsePsFilters,
+  parseScaleArg,
+  parseSize,
+  parseUpdateArgv,
+  prettyService,
+  serviceCommand,
+  serviceRows,
+  shellSplit,
+  taskRows,
+} from '../../cli/service.js';
+import { closeClients, setHost } from '../../cli/client.js';
+import type { Command } from '../../cli/command.js';
+import { TsswarmError } from '../../lib/errors.js';
+import { validateServiceSpec } from '../../manager/controlapi/index.js';
+import { ContainerSpec, Meta, MountType, RestartCondition, Service, ServiceSpec, type Task, TaskSpec, TaskState, UpdateFailureAction, UpdateOrder } from '../../proto/gen/objects.js';
+import { runCommand } from './run-command.js';
+
+const msgOf = (fn: () => unknown): string => {
+  try {
+    fn();
+  } catch (e) {
+    return (e as Error).message;
+  }
+  throw new Error('expected an error');
+};
+
+describe('value parsers', () => {
+  it('durations like docker: 5s, 1m30s, 300ms, 1.5h, 0', () => {
+    expect(parseDuration('--x', '5s')).toBe(5000);
+    expect(parseDuration('--x', '1m30s')).toBe(90_000);
+    expect(parseDuration('--x', '300ms')).toBe(300);
+    expect(parseDuration('--x', '1.5h')).toBe(5_400_000);
+    expect(parseDuration('--x', '0')).toBe(0);
+    expect(parseDuration('--x', '2000us')).toBe(2);
+    expect(msgOf(() => parseDuration('--restart-delay', '5'))).toBe('--restart-delay must be a duration such as 5s, 1m30s or 300ms (got "5")');
+    expect(msgOf(() => parseDuration('--x', '-1s'))).toMatch(/--x/);
+    expect(msgOf(() => parseDuration('--x', '1d'))).toMatch(/--x/);
+  });
+
+  it('sizes: 64M, 1g, 512k, 1.5GiB, plain bytes', () => {
+    expect(parseSize('--x', '64M')).toBe(64 * 1024 * 1024);
+    expect(parseSize('--x', '1g')).toBe(1024 ** 3);
+    expect(parseSize('--x', '512k')).toBe(512 * 1024);
+    expect(parseSize('--x', '1.5GiB')).toBe(1.5 * 1024 ** 3);
+    expect(parseSize('--x', '1048576')).toBe(1048576);
+    expect(parseSize('--x', '10mb')).toBe(10 * 1024 * 1024);
+    expect(msgOf(() => parseSize('--limit-memory', 'lots'))).toMatch(/^--limit-memory must be a size such as 64M/);
+  });
+
+  it('CPUs are decimal, > 0, in nano CPUs', () => {
+    expect(parseCpus('--x', '0.5')).toBe(500_000_000);
+    expect(parseCpus('--x', '2')).toBe(2e9);
+    expect(parseCpus('--x', '.25')).toBe(250_000_000);
+    expect(msgOf(() => parseCpus('--reserve-cpu', '0'))).toMatch(/^--reserve-cpu must be a number of CPUs > 0/);
+    expect(msgOf(() => parseCpus('--reserve-cpu', 'x'))).toMatch(/got "x"/);
+  });
+
+  it('mounts in docker csv syntax with aliases', () => {
+    expect(parseMount('--mount', 'type=bind,source=/srv/data,target=/data,readonly')).toEqual({ type: MountType.BIND, source: '/srv/data', target: '/data', readOnly: true });
+    expect(parseMount('--mount', 'src=pg,dst=/var/lib/pg')).toEqual({ type: MountType.VOLUME, source: 'pg', target: '/var/lib/pg', readOnly: false });
+    expect(parseMount('--mount', 'type=tmpfs,destination=/tmp,ro=false')).toEqual({ type: MountType.TMPFS, source: '', target: '/tmp', readOnly: false });
+    expect(parseMount('--mount', 'type=bind,"source=/a,b",target=/x')).toEqual({ type: MountType.BIND, source: '/a,b', target: '/x', readOnly: false });
+    expect(msgOf(() => parseMount('--mount', 'type=nfs,target=/x'))).toMatch(/^--mount type must be bind, volume or tmpfs/);
+    expect(msgOf(() => parseMount('--mount', 'source=x'))).toMatch(/^--mount needs target=PATH/);
+    expect(msgOf(() => parseMount('--mount', 'target=/x,colour=red'))).toMatch(/unknown option "colour"/);
+    expect(msgOf(() => parseMount('--mount-add', 'type=bind,target=/x'))).toMatch(/^--mount-add: a bind mount needs source/);
+  });
+
+  it('shell-like splitting for --args and --entrypoint', () => {
+    expect(shellSplit('--args', `sh -c 'echo "hi there"' x\\ y`)).toEqual(['sh', '-c', 'echo "hi there"', 'x y']);
+    expect(shellSplit('--args', '')).toEqual([]);
+    expect(msgOf(() => shellSplit('--args', "echo 'x"))).toMatch(/^--args has an unterminated ' quote/);
+  });
+
+  it('scale specifiers and ps filters', () => {
+    expect(parseScaleArg('web=5')).toEqual(['web', 5]);
+    expect(msgOf(() => parseScaleArg('web'))).toMatch(/SERVICE=REPLICAS/);
+    expect(msgOf(() => parseScaleArg('web=-1'))).toMatch(/whole number ≥ 0 \(got "-1"\)/);
+    expect(parsePsFilters(['desired-state=running', 'node=n1'])).toMatchObject({ desired: 'running', node: ['n1'] });
+    expect(msgOf(() => parsePsFilters(['colour=red']))).toMatch(/^--filter must be KEY=VALUE/);
+  });
+});
+
+describe('service create command line → spec', () => {
+  it('maps every flag family into the spec', () => {
+    const { spec, detach, quiet } = parseCreateArgv(
+      [
+        '--name', 'web', '--replicas', '3', '-e', 'A=1', '--env', 'FROM_SHELL', '--env', 'UNSET', '-w', '/app', '-u', '1000:1000', '--hostname', 'web-host',
+        '--mount', 'type=bind,src=/srv,dst=/data,ro', '--mount', 'type=tmpfs,target=/tmp',
+        '--constraint', 'node.role==worker', '--constraint', 'node.labels.zone!=east', '--placement-pref', 'spread=node.labels.zone',
+        '--reserve-cpu', '0.5', '--reserve-memory', '64M', '--limit-cpu', '1', '--limit-memory', '128m', '--limit-pids', '100',
+        '--restart-condition', 'on-failure', '--restart-max-attempts', '3',
+        '--update-parallelism', '2', '--update-delay', '10s', '--update-failure-action', 'rollback', '--update-order', 'start-first', '--update-max-failure-ratio', '0.25',
+        '--rollback-parallelism', '0', '--rollback-monitor', '1m30s',
+        '--health-cmd', 'curl -f http://localhost/', '--health-interval', '5s', '--health-retries', '2',
+        '--stop-grace-period', '30s', '--stop-signal', 'SIGQUIT', '--label', 'team=a', '--container-label', 'x=y', '-d', '-q',
+        'nginx:1.25', 'nginx', '-g', 'daemon off;', '--not-a-flag',
+      ],
+      { FROM_SHELL: 'yes' },
+    );
+    expect(detach).toBe(true);
+    expect(quiet).toBe(true);
+    expect(spec.name).toBe('web');
+    expect(spec.replicated).toEqual({ replicas: 3 });
+    expect(spec.labels).toEqual({ team: 'a' });
+    const c = spec.task!.container!;
+    expect(c.image).toBe('nginx:1.25');
+    expect(c.args).toEqual(['nginx', '-g', 'daemon off;', '--not-a-flag']);
+    expect(c.env).toEqual(['A=1', 'FROM_SHELL=yes']);
+    expect([c.dir, c.user, c.hostname, c.stopGracePeriodMs, c.stopSignal]).toEqual(['/app', '1000:1000', 'web-host', 30_000, 'SIGQUIT']);
+    expect(c.labels).toEqual({ x: 'y' });
+    expect(c.mounts).toEqual([
+      { type: MountType.BIND, source: '/srv', target: '/data', readOnly: true },
+      { type: MountType.TMPFS, source: '', target: '/tmp', readOnly: false },
+    ]);
+    expect(c.healthcheck).toEqual({ test: ['CMD-SHELL', 'curl -f http://localhost/'], intervalMs: 5000, timeoutMs: 0, retries: 2, startPeriodMs: 0 });
+    expect(spec.task!.placement).toMatchObject({ constraints: ['node.role==worker', 'node.labels.zone!=east'], preferences: [{ spread: 'node.labels.zone' }] });
+    expect(spec.task!.resources).toEqual({ reservations: { nanoCpus: 5e8, memoryBytes: 64 << 20, pids: 0 }, limits: { nanoCpus: 1e9, memoryBytes: 128 << 20, pids: 100 } });
+    expect(spec.task!.restart).toEqual({ condition: RestartCondition.ON_FAILURE, delayMs: 5000, maxAttempts: 3, windowMs: 0 });
+    expect(spec.update).toEqual({ parallelism: 2, delayMs: 10_000, failureAction: UpdateFailureAction.ROLLBACK, monitorMs: 5000, maxFailureRatio: 0.25, order: UpdateOrder.START_FIRST });
+    expect(spec.rollback).toMatchObject({ parallelism: 0, monitorMs: 90_000, failureAction: UpdateFailureAction.PAUSE });
+    // And the API accepts it as it is.
+    expect(() => validateServiceSpec(spec)).not.toThrow();
+  });
+
+  it('leaves absent parts absent so the API fills its defaults; mode default replicated 1', () => {
+    const { spec, detach } = parseCreateArgv(['busybox']);
+    expect(detach).toBe(false);
+    expect(spec.replicated).toEqual({ replicas: 1 });
+    expect(spec.task!.restart ?? null).toBeNull();
+    expect(spec.update ?? null).toBeNull();
+    expect(spec.task!.container!.args).toEqual([]);
+    expect(parseCreateArgv(['--mode', 'global', 'busybox']).spec.global).toEqual({});
+    expect(parseCreateArgv(['--replicas', '0', 'busybox']).spec.replicated).toEqual({ replicas: 0 });
+    expect(parseCreateArgv(['--no-healthcheck', 'busybox']).spec.task!.container!.healthcheck!.test).toEqual(['NONE']);
+    expect(parseCreateArgv(['--name', 'x', '--', 'busybox', 'ls', '-l']).spec.task!.container!.args).toEqual(['ls', '-l']);
+  });
+
+  it('errors name the flag', () => {
+    expect(msgOf(() => parseCreateArgv(['--replicas', '-1', 'busybox']))).toBe('--replicas must be a whole number ≥ 0 (got "-1")');
+    expect(msgOf(() => parseCreateArgv(['--mode', 'global', '--replicas', '2', 'busybox']))).toMatch(/^--replicas can only be used with replicated mode/);
+    expect(msgOf(() => parseCreateArgv(['--mode', 'both', 'busybox']))).toMatch(/^--mode must be one of replicated, global/);
+    expect(msgOf(() => parseCreateArgv(['--constraint', 'node.colour==red', 'busybox']))).toMatch(/^--constraint: constraint "node.colour==red" has an unknown key/);
+    expect(msgOf(() => parseCreateArgv(['--constraint', 'node.role', 'busybox']))).toMatch(/no operator/);
+    expect(msgOf(() => parseCreateArgv(['--placement-pref', 'spread=node.id', 'busybox']))).toMatch(/^--placement-pref: placement preference/);
+    expect(msgOf(() => parseCreateArgv(['--reserve-cpu', '2', '--limit-cpu', '1', 'busybox']))).toMatch(/^--reserve-cpu \(2\) must not be more than --limit-cpu/);
+    expect(msgOf(() => parseCreateArgv(['--restart-condition', 'sometimes', 'busybox']))).toMatch(/^--restart-condition must be one of none, on-failure, any/);
+    expect(msgOf(() => parseCreateArgv(['--update-max-failure-ratio', '2', 'busybox']))).toMatch(/^--update-max-failure-ratio must be a number from 0 to 1/);
+    expect(msgOf(() => parseCreateArgv(['--rollback-failure-action', 'rollback', 'busybox']))).toMatch(/^--rollback-failure-action must be one of pause, continue/);
+    expect(msgOf(() => parseCreateArgv(['--no-healthcheck', '--health-cmd', 'true', 'busybox']))).toMatch(/^--no-healthcheck conflicts with --health-cmd/);
+    expect(msgOf(() => parseCreateArgv(['--workdir', 'app', 'busybox']))).toMatch(/^--workdir must be an absolute path/);
+    expect(msgOf(() => parseCreateArgv(['-e', '=x', 'busybox']))).toMatch(/^--env must be KEY=VALUE or KEY/);
+    expect(msgOf(() => parseCreateArgv(['--name', 'web']))).toMatch(/give the image/);
+  });
+});
+
+describe('service update command line → spec', () => {
+  const current = validateServiceSpec(
+    ServiceSpec.create({
+      name: 'web',
+      labels: { team: 'a', old: '1' },
+      replicated: { replicas: 2 },
+      task: TaskSpec.create({
+        container: ContainerSpec.create({ image: 'nginx:1.24', env: ['A=1', 'B=2'], mounts: [{ type: MountType.VOLUME, source: 'vol', target: '/v', readOnly: false }] }),
+        placement: { constraints: ['node.role==worker'], preferences: [], maxReplicas: 0, platforms: [] },
+      }),
+    }),
+  ).spec;
+
+  it('changes only what the flags say', () => {
+    const s = parseUpdateArgv(
+      ['--image', 'nginx:1.25', '--env-add', 'B=3', '--env-add', 'C=4', '--env-rm', 'A', '--mount-rm', '/v', '--mount-add', 'type=tmpfs,target=/t', '--constraint-rm', 'node.role == worker', '--constraint-add', 'node.labels.ssd==true', '--label-rm', 'old', '--label-add', 'v=2', '--replicas', '4', '--update-parallelism', '3', '--args', 'nginx -g "daemon off;"', 'web'],
+      current,
+    );
+    const c = s.task!.container!;
+    expect(c.image).toBe('nginx:1.25');
+    expect(c.env).toEqual(['B=3', 'C=4']);
+    expect(c.mounts).toEqual([{ type: MountType.TMPFS, source: '', target: '/t', readOnly: false }]);
+    expect(c.args).toEqual(['nginx', '-g', 'daemon off;']);
+    expect(s.task!.placement!.constraints).toEqual(['node.labels.ssd==true']);
+    expect(s.labels).toEqual({ team: 'a', v: '2' });
+    expect(s.replicated).toEqual({ replicas: 4 });
+    expect(s.update!.parallelism).toBe(3);
+    expect(s.update!.monitorMs).toBe(current.update!.monitorMs);
+    expect(s.task!.restart).toEqual(current.task!.restart);
+    expect(current.task!.container!.image).toBe('nginx:1.24');
+  });
+
+  it('--force bumps force_update; no flags changes nothing', () => {
+    expect(parseUpdateArgv(['--force', 'web'], current).task!.forceUpdate).toBe(1);
+    expect(JSON.stringify(parseUpdateArgv(['web'], current))).toBe(JSON.stringify(current));
+  });
+
+  it('refuses removing a mount that is not there, and replicas on a global service', () => {
+    expect(msgOf(() => parseUpdateArgv(['--mount-rm', '/nope', 'web'], current))).toMatch(/^--mount-rm \/nope: the service has no mount at \/nope \(its targets: \/v\)/);
+    const global = validateServiceSpec(ServiceSpec.create({ name: 'g', global: {}, task: TaskSpec.create({ container: ContainerSpec.create({ image: 'x' }) }) })).spec;
+    expect(msgOf(() => parseUpdateArgv(['--replicas', '2', 'g'], global))).toMatch(/^--replicas can only be used with replicated services: service g is global/);
+  });
+});
+
+describe('output', () => {
+  const svc = Service.create({ meta: Meta.create({ id: 'abcdefghijklmnopqrstuvwxy' }), spec: validateServiceSpec(ServiceSpec.create({ name: 'web', replicated: { replicas: 3 }, task: TaskSpec.create({ container: ContainerSpec.create({ image: 'nginx:1.25@sha256:abcd' }) }) })).spec });
+
+  it('ls shows ID NAME MODE REPLICAS IMAGE with running/desired', () => {
+    expect(serviceRows({ services: [{ service: svc, running: 2, desired: 3 }] })).toEqual([['abcdefghijkl', 'web', 'replicated', '2/3', 'nginx:1.25']]);
+  });
+
+  it('ps groups tasks by slot, newest first, older ones as \\_ web.1', () => {
+    const t = (id: string, slot: number, created: number, desired: TaskState, state: TaskState, err = ''): Task =>
+      ({ meta: Meta.create({ id, createdAt: created }), serviceId: 's', serviceName: 'web', slot, nodeId: 'node1id', desiredState: desired, status: { state, timestamp: 95_000, message: '', err, exitCode: 0, containerId: '', health: '', pid: 0, startedAt: 0, portStatus: [] }, spec: svc.spec!.task, serviceVersion: 1, networks: [], restartAttempt: 0, hostPorts: [] }) as Task;
+    const rows = taskRows(
+      [t('old1aaaaaaaaaaaa', 1, 1, TaskState.SHUTDOWN, TaskState.FAILED, 'task: non-zero exit (1): the process ended badly'), t('new1aaaaaaaaaaaa', 1, 2, TaskState.RUNNING, TaskState.RUNNING), t('new2aaaaaaaaaaaa', 2, 2, TaskState.RUNNING, TaskState.PENDING)],
+      { now: 100_000, nodes: new Map([['node1id', 'host1']]) },
+    );
+    expect(rows).toEqual([
+      ['new1aaaaaaaa', 'web.1', 'nginx:1.25', 'host1', 'Running', 'Running 5 seconds ago', '', ''],
+      ['old1aaaaaaaa', ' \\_ web.1', 'nginx:1.25', 'host1', 'Shutdown', 'Failed 5 seconds ago', '"task: non-zero exit (1): the …"', ''],
+      ['new2aaaaaaaa', 'web.2', 'nginx:1.25', 'host1', 'Running', 'Pending 5 seconds ago', '', ''],
+    ]);
+    expect(taskRows([t('old1aaaaaaaaaaaa', 1, 1, TaskState.SHUTDOWN, TaskState.FAILED, 'a long error that goes on and on and on')], { noTrunc: true, now: 100_000 })[0]![6]).toBe('"a long error that goes on and on and on"');
+    const withPorts = t('new3aaaaaaaaaaaa', 3, 2, TaskState.RUNNING, TaskState.RUNNING);
+    withPorts.status!.portStatus = [
+      { name: '', protocol: 0, targetPort: 80, publishedPort: 40001, publishMode: 1 },
+      { name: '', protocol: 1, targetPort: 53, publishedPort: 5353, publishMode: 1 },
+    ] as never;
+    expect(taskRows([withPorts], { now: 100_000 })[0]![7]).toBe('*:40001->80/tcp,*:5353->53/udp');
+  });
+
+  it('logs lines are prefixed with service.slot.task@node', () => {
+    const chunk = { taskId: 'k6s0zwl9ivuzqqqqqqqqqqqqq', nodeId: 'n1', slot: 1, stream: 'stdout', data: new TextEncoder().encode('hello\nworld\n'), time: 0, serviceName: 'web' };
+    expect(formatLogChunk(chunk, { nodes: new Map([['n1', 'node1']]) })).toBe('web.1.k6s0zwl9ivuz@node1    | hello\nweb.1.k6s0zwl9ivuz@node1    | world\n');
+    expect(formatLogChunk({ ...chunk, time: Date.UTC(2026, 0, 2, 3, 4, 5) }, { timestamps: true, noTaskIds: true })).toBe('web.1@n1    | 2026-01-02T03:04:05.000Z hello\nweb.1@n1    | 2026-01-02T03:04:05.000Z world\n');
+  });
+
+  it('inspect --pretty shows the spec in docker terms', () => {
+    const out = prettyService(svc);
+    expect(out).toMatch(/^ID:\t\tabcdefghijklmnopqrstuvwxy\nName:\t\tweb\nService Mode:\tReplicated\n Replicas:\t3\n/);
+    expect(out).toMatch(/RestartPolicy:\n Condition:\tany\n Delay:\t\t5s/);
+    expect(out).toMatch(/ Update order:      stop-first/);
+  });
+});
+
+describe('tsswarm service (no daemon needed)', () => {
+  const run = async (...argv: string[]): Promise<{ code: number; out: string; err: string }> => {
+    const host = argv[0] === '-H' ? argv[1] : undefined;
+    return runCommand({ service: serviceCommand }, host, host ? argv.slice(2) : argv);
+  };
+
+  it('a bad flag value fails before any call, naming the flag', async () => {
+    const r = await run('-H', 'unix:///nonexistent/tsswarm.sock', 'service', 'create', '--replicas', '-1', 'busybox');
+    expect(r).toEqual({ code: 1, out: '', err: 'tsswarm: --replicas must be a whole number ≥ 0 (got "-1")\n' });
+  });
+
+  it('lists its subcommands', async () => {
+    const r = await run('service', '--help');
+    for (const c of ['create', 'ls', 'ps', 'inspect', 'update', 'scale', 'rollback', 'rm', 'logs', 'exec']) expect(r.out).toMatch(new RegExp(`^  ${c} `, 'm'));
+  });
+
+  it('exec needs a command', async () => {
+    const r = await run('-H', 'unix:///nonexistent/tsswarm.sock', 'service', 'exec', 'web', '--');
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/give the command to run/);
+  });
+});
+
