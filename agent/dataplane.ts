@@ -10,13 +10,16 @@ import {
   chooseLbBackend,
   describeFrontend,
   desiredFrontends,
+  frontendKey,
   detectLbBackends,
   netnsPath,
   nftTable,
   parseIptablesSave,
   parseNftJson,
+  IpvsDriver,
   runIn,
   type IptState,
+  type IpvsState,
   type LbBackendKind,
   type LbTable,
   type NftState,
@@ -168,6 +171,32 @@ export function iptVipRows(st: IptState): VipRow[] {
   );
 }
 
+/** Rows from IPVS read back (`ipvsadm -S -n` and the mark table): a destination of weight w counts w times, as a slot does. */
+export function ipvsVipRows(st: IpvsState): VipRow[] {
+  const rows: VipRow[] = [];
+  const spread = (dests: Map<string, number>, addressOnly: boolean): string[] => {
+    const out: string[] = [];
+    for (const [d, w] of dests) for (let i = 0; i < w; i++) out.push(addressOnly ? d.replace(/:0$/, '') : d);
+    return out.sort();
+  };
+  const marked = new Set<string>();
+  for (const [key, { fe, mark }] of st.marks) {
+    marked.add(String(mark));
+    const svc = st.services.get(`fwm ${mark}`);
+    rows.push({ key, frontend: describeFrontend(fe), backends: svc ? spread(svc.dests, fe.kind === 'vip-any') : [], ...(svc ? {} : { problem: `mark ${mark} has no IPVS service` }) });
+  }
+  for (const svc of st.services.values()) {
+    if (svc.proto === 'fwm') {
+      if (!marked.has(svc.addr)) rows.push({ key: `fwm ${svc.addr}`, frontend: `firewall mark ${svc.addr}`, backends: spread(svc.dests, false), problem: 'no mark rule sends packets to it' });
+      continue;
+    }
+    const [vip, port] = svc.addr.split(':');
+    const fe = { kind: 'vip' as const, vip: vip!, proto: svc.proto, port: Number(port) };
+    rows.push({ key: frontendKey(fe), frontend: describeFrontend(fe), backends: spread(svc.dests, false) });
+  }
+  return sortRows(rows);
+}
+
 const rowText = (r: VipRow): string => r.backends.join(', ') || '(none)';
 
 /**
@@ -222,8 +251,11 @@ async function readVips(netns: string, kind: LbBackendKind): Promise<{ rows: Vip
       if (r.code !== 0) throw new TsswarmError('INTERNAL', `iptables-save -t nat: ${r.stderr.trim() || `exit status ${r.code}`}`);
       return { rows: iptVipRows(parseIptablesSave(r.stdout)) };
     }
-    case 'ipvs':
-      throw new TsswarmError('UNIMPLEMENTED', 'reading the VIP table back is not done for the ipvs backend');
+    case 'ipvs': {
+      const st = await new IpvsDriver({ netns }).read();
+      if (st.markTable === 'broken') return { rows: ipvsVipRows(st), tableProblem: 'table ip tss-lbmark is not as the agent builds it (a map or hook changed)' };
+      return { rows: ipvsVipRows(st) };
+    }
   }
 }
 

@@ -28,8 +28,6 @@ export interface LbApplyResult {
   ops: number;
   /** True when the kernel was read back first (reconcile, or an update whose cached view proved stale). */
   readBack: boolean;
-  /** Frontends the backend cannot program, with the reason (ipvs and ingress ports). */
-  unsupported: string[];
 }
 
 export class ServiceLoadBalancer {
@@ -231,14 +229,14 @@ export class ServiceLoadBalancer {
       if (this.cached === undefined) return this.reconcileNow(this.desired());
       const p = this.driver.planChanges(changes, this.cached);
       try {
-        await this.driver.apply(p.program);
+        await this.driver.apply(p);
       } catch (err) {
         this.log.warn({ err: (err as Error).message }, 'incremental load-balancer change failed; reading the kernel back and reconciling');
         this.cached = undefined;
         return this.reconcileNow(this.desired());
       }
       p.commit(this.cached);
-      return { backend: this.driver.kind, ops: p.ops, readBack: false, unsupported: p.unsupported };
+      return { backend: this.driver.kind, ops: p.ops, readBack: false };
     });
   }
 
@@ -261,14 +259,14 @@ export class ServiceLoadBalancer {
       if (this.cached === undefined) return this.reconcileNow(desired);
       const p = this.driver.plan(desired, this.cached);
       try {
-        await this.driver.apply(p.program);
+        await this.driver.apply(p);
       } catch (err) {
         this.log.warn({ err: (err as Error).message }, 'load-balancer update failed; reading the kernel back and reconciling');
         this.cached = undefined;
         return this.reconcileNow(desired);
       }
       this.cached = p.next;
-      return { backend: this.driver.kind, ops: p.ops, readBack: false, unsupported: p.unsupported };
+      return { backend: this.driver.kind, ops: p.ops, readBack: false };
     });
   }
 
@@ -291,17 +289,17 @@ export class ServiceLoadBalancer {
     const actual = await this.driver.read();
     let p = this.driver.plan(desired, actual);
     try {
-      await this.driver.apply(p.program);
+      await this.driver.apply(p);
     } catch (err) {
       // Something we cannot see in the read-back (an older layout, a rule
       // edited by hand) made the program fail: rewrite everything we own.
       this.log.warn({ err: (err as Error).message }, 'reconcile program failed; rebuilding everything this backend owns');
       p = this.driver.plan(desired, this.driver.distrust(actual));
-      await this.driver.apply(p.program);
+      await this.driver.apply(p);
     }
     this.cached = p.next;
     if (p.ops > 0) this.log.info({ ops: p.ops }, 'load balancer reconciled: kernel state repaired');
-    return { backend: this.driver.kind, ops: p.ops, readBack: true, unsupported: p.unsupported };
+    return { backend: this.driver.kind, ops: p.ops, readBack: true };
   }
 
   /** Removes every table, chain, rule or IPVS service this backend owns in the namespace. */

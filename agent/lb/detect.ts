@@ -39,7 +39,9 @@ export async function detectLbBackends(netns?: string): Promise<LbDetection> {
     works(undefined, 'iptables-restore', ['--version']),
     ipvs(netns),
   ]);
-  return { nft, iptables: !save.ok ? save : restore, ipvs: ip };
+  // The ipvs backend marks every-port VIPs and ingress ports with nft.
+  const ipvsOk: Availability = !ip.ok ? ip : nft.ok ? ip : { ok: false, reason: `the ipvs backend sets its firewall marks with nft, which cannot run here (${nft.reason})` };
+  return { nft, iptables: !save.ok ? save : restore, ipvs: ipvsOk };
 }
 
 export function chooseLbBackend(det: LbDetection, override?: string): LbBackendKind {

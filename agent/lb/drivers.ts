@@ -3,18 +3,25 @@
 // target namespace. Nothing here decides what to program.
 import type { FrontendChange } from './frontends.js';
 import { emptyIptState, iptTeardown, parseIptablesSave, planIptables, planIptablesChanges, type IptState } from './iptables.js';
-import { ipvsTeardown, parseIpvsSave, planIpvs, planIpvsChanges, type IpvsState } from './ipvs.js';
+import { ipvsTeardown, markTable, parseIpvsSave, parseMarkTable, planIpvs, planIpvsChanges, type IpvsState } from './ipvs.js';
 import { LbCommandError, mustRunIn, runIn } from './exec.js';
 import { NftContext } from './libnftables.js';
 import { nftTable, nftTeardown, parseNftJson, planNft, planNftChanges, type ChangePlan, type NftState, type Plan } from './nft.js';
 import type { LbBackendKind, LbTable } from './types.js';
 
+/** What a driver applies: its program, and for ipvs the nft program of its firewall marks. */
+export interface Program {
+  program: string;
+  /** ipvs only: run after `program`. */
+  marks?: string;
+}
+
 export interface DriverPlan<S> extends Plan<S> {
-  unsupported: string[];
+  marks?: string;
 }
 
 export interface DriverChangePlan<S> extends ChangePlan<S> {
-  unsupported: string[];
+  marks?: string;
 }
 
 export interface LbDriver<S> {
@@ -26,8 +33,8 @@ export interface LbDriver<S> {
   plan(desired: LbTable, actual: S): DriverPlan<S>;
   /** A plan for a few frontends against a state a full plan produced. */
   planChanges(changes: FrontendChange[], actual: S): DriverChangePlan<S>;
-  /** Applies a program atomically (nft, iptables) or in one run (ipvsadm-restore). */
-  apply(program: string): Promise<void>;
+  /** Applies a program atomically (nft, iptables) or in one run (ipvsadm-restore, then nft for the marks). */
+  apply(p: Program): Promise<void>;
   /** `actual` marked so that a plan against it rewrites everything (after a program built on it failed). */
   distrust(actual: S): S;
   /** Removes everything this backend owns in the namespace. */
@@ -73,14 +80,14 @@ export class NftDriver implements LbDriver<NftState> {
   }
 
   plan(desired: LbTable, actual: NftState): DriverPlan<NftState> {
-    return { ...planNft(desired, actual), unsupported: [] };
+    return planNft(desired, actual);
   }
 
   planChanges(changes: FrontendChange[], actual: NftState): DriverChangePlan<NftState> {
-    return { ...planNftChanges(changes, actual), unsupported: [] };
+    return planNftChanges(changes, actual);
   }
 
-  async apply(program: string): Promise<void> {
+  async apply({ program }: Program): Promise<void> {
     if (program === '') return;
     if (this.o.via === 'process') {
       await mustRunIn(this.o.netns, 'nft', ['-f', '-'], program);
@@ -96,7 +103,7 @@ export class NftDriver implements LbDriver<NftState> {
   }
 
   async teardown(): Promise<void> {
-    await this.apply(nftTeardown());
+    await this.apply({ program: nftTeardown() });
   }
 
   close(): void {
@@ -120,14 +127,14 @@ export class IptablesDriver implements LbDriver<IptState> {
   }
 
   plan(desired: LbTable, actual: IptState): DriverPlan<IptState> {
-    return { ...planIptables(desired, actual), unsupported: [] };
+    return planIptables(desired, actual);
   }
 
   planChanges(changes: FrontendChange[], actual: IptState): DriverChangePlan<IptState> {
-    return { ...planIptablesChanges(changes, actual), unsupported: [] };
+    return planIptablesChanges(changes, actual);
   }
 
-  async apply(program: string): Promise<void> {
+  async apply({ program }: Program): Promise<void> {
     if (program !== '') await mustRunIn(this.o.netns, 'iptables-restore', ['--noflush'], program);
   }
 
@@ -136,7 +143,7 @@ export class IptablesDriver implements LbDriver<IptState> {
   }
 
   async teardown(): Promise<void> {
-    await this.apply(iptTeardown(await this.read()));
+    await this.apply({ program: iptTeardown(await this.read()) });
   }
 
   close(): void {}
@@ -147,10 +154,14 @@ export class IpvsDriver implements LbDriver<IpvsState> {
   get netns(): string | undefined {
     return this.o.netns;
   }
+  private tuned = false;
   constructor(private readonly o: { netns?: string } = {}) {}
 
   async read(): Promise<IpvsState> {
-    return parseIpvsSave(await mustRunIn(this.o.netns, 'ipvsadm', ['-S', '-n']));
+    const st = parseIpvsSave(await mustRunIn(this.o.netns, 'ipvsadm', ['-S', '-n']));
+    const r = await runIn(this.o.netns, 'nft', ['-j', 'list', 'table', 'ip', markTable]);
+    if (r.code !== 0 && !/No such file or directory/.test(r.stderr)) throw new LbCommandError(`nft -j list table ip ${markTable}`, r);
+    return parseMarkTable(r.code === 0 ? r.stdout : '', st);
   }
 
   plan(desired: LbTable, actual: IpvsState): DriverPlan<IpvsState> {
@@ -161,12 +172,20 @@ export class IpvsDriver implements LbDriver<IpvsState> {
     return planIpvsChanges(changes, actual);
   }
 
-  async apply(program: string): Promise<void> {
+  async apply({ program, marks = '' }: Program): Promise<void> {
+    if (program !== '' && !this.tuned) {
+      // As Docker sets them: conntrack for IPVS connections, so that the
+      // routing mesh's masquerade applies to them; and a connection whose
+      // destination was removed is dropped at its next packet, not black-holed.
+      this.tuned = true;
+      await runIn(this.o.netns, 'sysctl', ['-qw', 'net.ipv4.vs.conntrack=1', 'net.ipv4.vs.expire_nodest_conn=1']);
+    }
     if (program !== '') await mustRunIn(this.o.netns, 'ipvsadm-restore', [], program);
+    if (marks !== '') await mustRunIn(this.o.netns, 'nft', ['-f', '-'], marks);
   }
 
   distrust(actual: IpvsState): IpvsState {
-    return actual;
+    return { ...actual, markTable: actual.markTable === 'absent' ? 'absent' : 'broken' };
   }
 
   async teardown(): Promise<void> {

@@ -4,8 +4,8 @@
 // (per-process names, removed in afterAll).
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countDifferences, dataplaneReport, diffFdb, diffNeigh, diffVips, expectedVipRows, iptVipRows, nftVipRows, type VipRow } from '../../agent/dataplane.js';
-import { emptyIptState, emptyNftState, ServiceLoadBalancer, type LbTable } from '../../agent/lb/index.js';
+import { countDifferences, dataplaneReport, diffFdb, diffNeigh, diffVips, expectedVipRows, iptVipRows, ipvsVipRows, nftVipRows, type VipRow } from '../../agent/dataplane.js';
+import { emptyIptState, emptyIpvsState, emptyNftState, planIpvs, ServiceLoadBalancer, type LbTable } from '../../agent/lb/index.js';
 import type { NetworkAgent } from '../../agent/networking.js';
 
 const table = (backends: string[], port = 80, vip = '10.0.1.2'): LbTable => ({
@@ -132,6 +132,24 @@ describe('VIP diff', () => {
     const st = emptyIptState();
     st.frontends.set('vip 10.0.1.2 tcp 80', { fe: { kind: 'vip', vip: '10.0.1.2', proto: 'tcp', port: 80 }, chain: 'TSS-SVC-X', slots: ['10.0.1.4:80'], rulesOk: false });
     expect(iptVipRows(st)[0]!.problem).toMatch(/not as planned/);
+  });
+
+  it('reads ipvs state: what IPVS holds matches the expected rows (a weight counts as slots), and a mark without its service is a problem', () => {
+    const t: LbTable = {
+      services: [
+        { id: 'a', vip: '10.0.1.2', ports: [{ protocol: 'tcp', port: 80 }], backends: [{ ip: '10.0.1.4', weight: 2 }] },
+        { id: 'b', vip: '10.0.1.3', ports: [], backends: [{ ip: '10.0.1.5' }, { ip: '10.0.1.6' }] },
+      ],
+      ingress: [{ protocol: 'udp', publishedPort: 5353, targetPort: 53, serviceId: 'a' }],
+    };
+    const st = planIpvs(t, emptyIpvsState()).next;
+    expect(diffVips(expectedVipRows(t), ipvsVipRows(st))).toEqual([]);
+    // The every-port VIP's IPVS service deleted by hand: its row is wrong, with the reason.
+    const mark = st.marks.get('vip-any 10.0.1.3')!.mark;
+    st.services.delete(`fwm ${mark}`);
+    expect(diffVips(expectedVipRows(t), ipvsVipRows(st))).toEqual([
+      { section: 'vip', kind: 'wrong', key: '10.0.1.3 (every tcp and udp port)', expected: '10.0.1.5, 10.0.1.6', actual: `(none) (mark ${mark} has no IPVS service)` },
+    ]);
   });
 
   it('counts every difference of a report, a container it could not read included', () => {

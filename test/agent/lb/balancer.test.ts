@@ -12,6 +12,7 @@ import {
   type LbDriver,
   type LbService,
   type NftState,
+  type Program,
 } from '../../../agent/lb/index.js';
 
 /** Applies nothing; remembers programs; reads back what it was last told the kernel holds. */
@@ -27,12 +28,12 @@ class RecordingDriver implements LbDriver<NftState> {
   }
   plan(desired: Parameters<typeof planNft>[0], actual: NftState) {
     const p = planNft(desired, actual);
-    return { ...p, unsupported: [], next: p.next };
+    return p;
   }
   planChanges(changes: FrontendChange[], actual: NftState) {
-    return { ...planNftChanges(changes, actual), unsupported: [] };
+    return planNftChanges(changes, actual);
   }
-  async apply(program: string): Promise<void> {
+  async apply({ program }: Program): Promise<void> {
     if (this.failNext) {
       this.failNext = false;
       throw new Error('Could not process rule: No such file or directory');

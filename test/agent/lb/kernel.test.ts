@@ -246,8 +246,6 @@ describe.each([
 
 describe('ipvs in a tss namespace', () => {
   it.skipIf(!!ipvsBlocker)(`connections to the VIP reach every backend and a removed one gets none${ipvsBlocker ? ` (skipped: ${ipvsBlocker})` : ''}`, async () => {
-    // IPVS answers for local addresses only: the VIP goes on the client's loopback.
-    await ip('-n', client, 'addr', 'add', `${VIP}/32`, 'dev', 'lo');
     const lb = await ServiceLoadBalancer.open({ netns: client, lbBackend: 'ipvs' });
     try {
       const noIngress = { ingress: [] };
@@ -261,7 +259,26 @@ describe('ipvs in a tss namespace', () => {
     } finally {
       await lb.teardown().catch(() => undefined);
       await lb.close();
-      await ip('-n', client, 'addr', 'del', `${VIP}/32`, 'dev', 'lo').catch(() => undefined);
+    }
+  });
+
+  it.skipIf(!!ipvsBlocker)(`firewall-mark services: every port of a VIP and a published ingress port reach every backend${ipvsBlocker ? ` (skipped: ${ipvsBlocker})` : ''}`, async () => {
+    // Local clients: IPVS schedules them at LOCAL_OUT, after the mangle-priority mark; the VIP needs no local address.
+    const lb = await ServiceLoadBalancer.open({ netns: client, lbBackend: 'ipvs' });
+    const anySvc: LbService = { id: 'web-any', vip: VIP_ANY, ports: [], backends: backends.map((b) => ({ ip: b.ip })) };
+    try {
+      await lb.update({ services: [anySvc, ...table(all).services], ingress: table(all).ingress });
+      const with8080 = all.map((n) => `${n}-8080`);
+      expect([...(await spread(VIP_ANY, 8080, 60, with8080)).keys()].sort()).toEqual(with8080);
+      expect([...(await udpSpread(VIP_ANY, 30)).keys()].sort()).toEqual(all.map((n) => `${n}-udp`));
+      expect([...(await spread(NODE, 8080, 60, all)).keys()].sort()).toEqual(all);
+      expect((await lb.reconcile()).ops).toBe(0);
+      await lb.teardown();
+      expect((await inNs(client, 'ipvsadm', '-S', '-n')).stdout.trim()).toBe('');
+      expect((await inNs(client, 'nft', 'list', 'tables')).stdout).not.toContain('tss-lbmark');
+    } finally {
+      await lb.teardown().catch(() => undefined);
+      await lb.close();
     }
   });
 });

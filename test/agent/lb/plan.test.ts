@@ -8,6 +8,9 @@ import {
   emptyIpvsState,
   emptyNftState,
   iptChainName,
+  ipvsTeardown,
+  MARK_BASE,
+  parseMarkTable,
   iptTeardown,
   nftTeardown,
   parseIptablesSave,
@@ -512,22 +515,88 @@ describe('every-port VIPs (a service with ports: [])', () => {
     ]);
   });
 
-  it('ipvs: an every-port VIP is reported unsupported with the reason, and nothing is programmed for it', () => {
+  it('ipvs: an every-port VIP is a firewall-mark service whose destinations keep the port, marked by VIP in the mark table', () => {
     const p = planIpvs({ services: [...web(['10.1.0.2']).services, ...anyWeb(three, '10.9.0.2').services], ingress: [] }, emptyIpvsState());
-    expect(lines(p.program)).toEqual(['-A -t 10.9.0.1:80 -s wrr', '-a -t 10.9.0.1:80 -r 10.1.0.2:80 -m -w 1']);
-    expect(p.unsupported).toEqual([
-      'VIP 10.9.0.2 with every port (ports: []): the ipvs backend forwards listed ports only (every port needs a firewall mark that ipvsadm-restore cannot set); list the service\'s ports or use lbBackend nft or iptables',
+    const m = MARK_BASE + 1;
+    expect(lines(p.program)).toEqual([
+      '-A -t 10.9.0.1:80 -s wrr', '-a -t 10.9.0.1:80 -r 10.1.0.2:80 -m -w 1',
+      `-A -f ${m} -s wrr`, `-a -f ${m} -r 10.1.0.2:0 -m -w 1`, `-a -f ${m} -r 10.1.0.3:0 -m -w 1`, `-a -f ${m} -r 10.1.0.4:0 -m -w 1`,
     ]);
-    expect(planIpvsChanges(fronts(three), emptyIpvsState())).toMatchObject({ program: '', unsupported: [expect.stringMatching(/^VIP 10\.9\.0\.1 with every port/)] });
+    expect(p.marks).toContain('type ipv4_addr : mark\n\t\telements = { 10.9.0.2 : 0x74530001 }');
+    expect(p.marks).toContain('meta l4proto { tcp, udp } meta mark set ip daddr map @tss-vip-marks');
+    expect(p.marks).not.toContain('delete table');
+    // One service at a time against an empty namespace: the table comes with the first mark; the result equals the full plan.
+    const st = emptyIpvsState();
+    const c = planIpvsChanges(fronts(three), st);
+    expect(lines(c.marks).slice(-1)).toEqual([`add element ip tss-lbmark tss-vip-marks { 10.9.0.1 : 0x74530001 }`]);
+    expect(lines(c.program)).toEqual([`-A -f ${m} -s wrr`, `-a -f ${m} -r 10.1.0.2:0 -m -w 1`, `-a -f ${m} -r 10.1.0.3:0 -m -w 1`, `-a -f ${m} -r 10.1.0.4:0 -m -w 1`]);
+    c.commit(st);
+    expect(st).toEqual(planIpvs(anyWeb(three), emptyIpvsState()).next);
+    // Removed: its service, then its mark element.
+    const gone = planIpvsChanges(fronts([]), st);
+    expect(lines(gone.program)).toEqual([`-D -f ${m}`]);
+    expect(lines(gone.marks)).toEqual(['delete element ip tss-lbmark tss-vip-marks { 10.9.0.1 }']);
+    gone.commit(st);
+    expect(st.marks.size).toBe(0);
+    expect(st.services.size).toBe(0);
+  });
+
+  it('ipvs: marks stay with their frontend; a new one takes the lowest free mark, never one given up in the same plan', () => {
+    const two = (vips: string[]): LbTable => ({ services: vips.map((vip, i) => ({ id: `s${i}`, vip, ports: [], backends: [{ ip: '10.1.0.2' }] })), ingress: [] });
+    const st = planIpvs(two(['10.9.0.1', '10.9.0.2']), emptyIpvsState()).next;
+    expect([...st.marks.values()].map((x) => x.mark - MARK_BASE)).toEqual([1, 2]);
+    // 10.9.0.1 goes and 10.9.0.3 comes in one plan: 10.9.0.2 keeps mark 2, the new VIP gets 3, not the freed 1.
+    const p = planIpvs(two(['10.9.0.2', '10.9.0.3']), st);
+    expect(lines(p.marks)).toEqual(['delete element ip tss-lbmark tss-vip-marks { 10.9.0.1 }', 'add element ip tss-lbmark tss-vip-marks { 10.9.0.3 : 0x74530003 }']);
+    expect(lines(p.program)).toEqual([`-D -f ${MARK_BASE + 1}`, `-A -f ${MARK_BASE + 3} -s wrr`, `-a -f ${MARK_BASE + 3} -r 10.1.0.2:0 -m -w 1`]);
+    // Later, mark 1 is free again.
+    const q = planIpvs(two(['10.9.0.2', '10.9.0.3', '10.9.0.4']), p.next);
+    expect(lines(q.marks)).toEqual(['add element ip tss-lbmark tss-vip-marks { 10.9.0.4 : 0x74530001 }']);
   });
 });
 
 describe('planIpvs (the ipvsadm-restore input)', () => {
-  it('adds a wrr service per VIP port with masquerading destinations, and reports ingress ports as unsupported', () => {
+  it('adds a wrr service per VIP port with masquerading destinations, and an ingress port as a firewall-mark service to the target port', () => {
     const t = web(['10.1.0.2', '10.1.0.3'], { ingress: [{ protocol: 'tcp', publishedPort: 8080, targetPort: 80, serviceId: 'web' }] });
     const p = planIpvs(t, emptyIpvsState());
-    expect(lines(p.program)).toEqual(['-A -t 10.9.0.1:80 -s wrr', '-a -t 10.9.0.1:80 -r 10.1.0.2:80 -m -w 1', '-a -t 10.9.0.1:80 -r 10.1.0.3:80 -m -w 1']);
-    expect(p.unsupported).toEqual(['ingress tcp port 8080: the ipvs backend does not publish ingress ports; use lbBackend nft or iptables']);
+    const m = MARK_BASE + 1;
+    expect(lines(p.program)).toEqual([
+      '-A -t 10.9.0.1:80 -s wrr', '-a -t 10.9.0.1:80 -r 10.1.0.2:80 -m -w 1', '-a -t 10.9.0.1:80 -r 10.1.0.3:80 -m -w 1',
+      `-A -f ${m} -s wrr`, `-a -f ${m} -r 10.1.0.2:80 -m -w 1`, `-a -f ${m} -r 10.1.0.3:80 -m -w 1`,
+    ]);
+    expect(p.marks).toContain('type inet_proto . inet_service : mark\n\t\telements = { tcp . 8080 : 0x74530001 }');
+    expect(p.marks).toContain('fib daddr type local ip daddr != 127.0.0.0/8 meta mark set meta l4proto . th dport map @tss-port-marks');
+    expect(ipvsTeardown(p.next)).toEqual({ program: ['-D -t 10.9.0.1:80', `-D -f ${m}`, ''].join('\n'), marks: 'delete table ip tss-lbmark\n' });
+    expect(ipvsTeardown(emptyIpvsState())).toEqual({ program: '', marks: '' });
+  });
+
+  it('parses fwmark services and the mark table back, so the same table plans nothing; a changed mark table is rebuilt whole', () => {
+    const t = web(['10.1.0.2'], { ingress: [{ protocol: 'udp', publishedPort: 5353, targetPort: 53, serviceId: 'web' }] });
+    const m = MARK_BASE + 1;
+    const saved = ['-A -t 10.9.0.1:80 -s wrr', '-a -t 10.9.0.1:80 -r 10.1.0.2:80 -m -w 1', `-A -f ${m} -s wrr`, `-a -f ${m} -r 10.1.0.2:53 -m -w 1`, ''].join('\n');
+    const json = (ruleCount: number) =>
+      JSON.stringify({
+        nftables: [
+          { table: { family: 'ip', name: 'tss-lbmark' } },
+          { map: { family: 'ip', name: 'tss-vip-marks', table: 'tss-lbmark', type: 'ipv4_addr', map: 'mark' } },
+          { map: { family: 'ip', name: 'tss-port-marks', table: 'tss-lbmark', type: ['inet_proto', 'inet_service'], map: 'mark', elem: [[{ concat: ['udp', 5353] }, m]] } },
+          { chain: { family: 'ip', table: 'tss-lbmark', name: 'tss-mark-prerouting', type: 'filter', hook: 'prerouting', prio: -150 } },
+          { chain: { family: 'ip', table: 'tss-lbmark', name: 'tss-mark-output', type: 'route', hook: 'output', prio: -150 } },
+          ...Array.from({ length: ruleCount }, (_, i) => ({ rule: { family: 'ip', table: 'tss-lbmark', chain: i % 2 ? 'tss-mark-output' : 'tss-mark-prerouting', expr: [] } })),
+        ],
+      });
+    const st = parseMarkTable(json(4), parseIpvsSave(saved));
+    expect(st.markTable).toBe('ok');
+    expect(planIpvs(t, st)).toMatchObject({ program: '', marks: '', ops: 0 });
+    // A hook rule deleted by hand: the table is rebuilt in one transaction, marks given afresh.
+    const broken = parseMarkTable(json(3), parseIpvsSave(saved));
+    expect(broken.markTable).toBe('broken');
+    const p = planIpvs(t, broken);
+    expect(lines(p.marks).slice(0, 2)).toEqual(['add table ip tss-lbmark', 'delete table ip tss-lbmark']);
+    expect(p.marks).toContain('elements = { udp . 5353 : 0x74530001 }');
+    expect(parseMarkTable('').markTable).toBe('absent');
+    // Another program's firewall-mark service is not ours: never read, so never deleted.
+    expect(planIpvs(t, parseMarkTable(json(4), parseIpvsSave(`${saved}-A -f 7 -s rr\n-a -f 7 -r 10.5.0.1:0 -m -w 1\n`))).program).toBe('');
   });
 
   it('parses ipvsadm -S -n and changes only what differs: a drained weight, a gone backend, a gone service', () => {
