@@ -48,6 +48,7 @@ import { controlApi, socketPath } from './client.js';
 import { type Command, forEachArg, group, type Io, leaf } from './command.js';
 import { type Operation, type Snapshot, watchProgress } from './progress.js';
 import { ago, table } from './table.js';
+import { parseProtocol, protocolName } from '../lib/ports.js';
 
 // ------------------------------------------------------------------ value parsers
 
@@ -156,7 +157,7 @@ export function parsePublish(field: string, v: string): PortConfig {
     return n;
   };
   const protocol = (x: string): PortProtocol => {
-    const pr = { tcp: PortProtocol.TCP, udp: PortProtocol.UDP, sctp: PortProtocol.SCTP }[x.toLowerCase()];
+    const pr = parseProtocol(x);
     if (pr === undefined) throw new UsageError(`${field} protocol must be tcp, udp or sctp (got "${x}" in "${v}")`, { field });
     return pr;
   };
@@ -574,7 +575,7 @@ export function serviceUpdateSpec(current: ServiceSpec, flags: Flags, env: NodeJ
   for (const x of l(flags, 'publish-rm')) {
     const m = /^(\d+)(?:\/(tcp|udp|sctp))?$/i.exec(x.trim());
     if (!m) throw UsageError.invalid('--publish-rm', 'a target port, optionally with its protocol: 80 or 53/udp', x);
-    const proto = m[2] ? { tcp: PortProtocol.TCP, udp: PortProtocol.UDP, sctp: PortProtocol.SCTP }[m[2].toLowerCase() as 'tcp'] : undefined;
+    const proto = m[2] ? parseProtocol(m[2]) : undefined;
     const hit = (p: PortConfig): boolean => p.targetPort === Number(m[1]) && (proto === undefined || p.protocol === proto);
     if (!spec.endpoint?.ports.some(hit)) throw new UsageError(`--publish-rm ${x}: the service publishes no port with target ${x}`, { field: '--publish-rm' });
     spec.endpoint.ports = spec.endpoint.ports.filter((p) => !hit(p));
@@ -655,7 +656,7 @@ export function taskRows(tasks: readonly Task[], o: PsOptions = {}): string[][] 
       st?.timestamp ? `${capital(word(st.state))} ${ago(st.timestamp, now).replace(/^L/, 'l')}` : capital(word(st?.state)),
       err,
       // As docker service ps: the node ports of host-mode publishing, the picked ones included.
-      (st?.portStatus ?? []).map((p) => `*:${p.publishedPort}->${p.targetPort}/${(PortProtocol[p.protocol] ?? '').toLowerCase()}`).join(','),
+      (st?.portStatus ?? []).map((p) => `*:${p.publishedPort}->${p.targetPort}/${protocolName(p.protocol)}`).join(','),
     ];
   });
 }
@@ -900,7 +901,7 @@ export function prettyService(svc: Service, networks: ReadonlyMap<string, string
   if (ports.length) {
     out.push('Ports:');
     for (const p of ports) {
-      out.push(` PublishedPort = ${p.publishedPort || '(being allocated)'}`, `  Protocol = ${(PortProtocol[p.protocol] ?? '').toLowerCase()}`, `  TargetPort = ${p.targetPort}`, `  PublishMode = ${(PublishMode[p.publishMode] ?? '').toLowerCase()}`);
+      out.push(` PublishedPort = ${p.publishedPort || '(being allocated)'}`, `  Protocol = ${protocolName(p.protocol)}`, `  TargetPort = ${p.targetPort}`, `  PublishMode = ${(PublishMode[p.publishMode] ?? '').toLowerCase()}`);
     }
   }
   const vips = svc.endpoint?.virtualIps ?? [];

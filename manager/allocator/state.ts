@@ -20,6 +20,7 @@ import {
 } from '../../proto/gen/objects.js';
 import { AddressPool, AllocationError, DEFAULT_POOL, DEFAULT_SUBNET_BITS, IntPool, portPool, SubnetPool, vniPool } from './ipam.js';
 import { addrOf, type Cidr, cidrOf, contains, formatCidr, formatIp, parseCidr, parseIp } from './ipnet.js';
+import { protocolName } from '../../lib/ports.js';
 
 /** A task keeps its addresses until it is both ended and no longer wanted (Swarm's rule). */
 export const taskDead = (t: Task): boolean => t.desiredState > TaskState.RUNNING && (t.status?.state ?? 0) > TaskState.RUNNING;
@@ -210,7 +211,7 @@ export class AllocatorState {
           continue;
         }
         const pool = this.ports[p.protocol] ?? this.ports[PortProtocol.TCP];
-        const proto = (PortProtocol[p.protocol] ?? 'TCP').toLowerCase();
+        const proto = protocolName(p.protocol);
         let published = p.publishedPort;
         if (published) {
           const holder = pool.owner(published);

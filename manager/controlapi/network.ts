@@ -7,9 +7,10 @@ import { TsswarmError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import type { Logger } from '../../lib/log.js';
 import type { CreateNetworkRequest, GetNetworkRequest, ListNetworksRequest, ListNetworksResponse, NetworkResponse, RemoveNetworkRequest, RemoveNetworkResponse } from '../../proto/gen/control.js';
-import { Meta, Network, NetworkSpec, PortProtocol, PublishMode, type Service, type ServiceSpec, type Task } from '../../proto/gen/objects.js';
+import { Meta, Network, NetworkSpec, PublishMode, type Service, type ServiceSpec, type Task } from '../../proto/gen/objects.js';
 import { type Cidr, contains, formatIp, ingressNetwork, INGRESS_NAME, overlaps, parseCidr, parseIp, publishesIngress, sizeOf, taskDead, VNI_MAX } from '../allocator/index.js';
 import type { MemoryStore, ReadTx } from '../store/index.js';
+import { protocolName } from '../../lib/ports.js';
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const MAX_LISTED = 5;
@@ -98,7 +99,6 @@ export function networkUsers(tx: ReadTx, n: Network): { services: Service[]; tas
   return { services, tasks };
 }
 
-const protoName = (p: PortProtocol): string => (PortProtocol[p] ?? 'TCP').toLowerCase();
 
 /**
  * The network checks of a (validated) service spec against the store:
@@ -133,7 +133,7 @@ export function resolveServiceNetworking(tx: ReadTx, spec: ServiceSpec, selfId: 
     if (holder) {
       throw new TsswarmError(
         'INVALID_ARGUMENT',
-        `spec.endpoint.ports[${i}].publishedPort (--publish ${p.publishedPort}:${p.targetPort}/${protoName(p.protocol)}): port ${p.publishedPort}/${protoName(p.protocol)} is already published by service ${holder.spec?.name}: choose another port, or leave published out to get a free one from 30000-32767`,
+        `spec.endpoint.ports[${i}].publishedPort (--publish ${p.publishedPort}:${p.targetPort}/${protocolName(p.protocol)}): port ${p.publishedPort}/${protocolName(p.protocol)} is already published by service ${holder.spec?.name}: choose another port, or leave published out to get a free one from 30000-32767`,
       );
     }
   });

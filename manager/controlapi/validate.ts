@@ -18,6 +18,7 @@ import {
   UpdateOrder,
 } from '../../proto/gen/objects.js';
 import { parseConstraints, parseSpreadPreference } from './constraints.js';
+import { protocolName } from '../../lib/ports.js';
 
 /** Swarm's restart policy when none is given. */
 export const DEFAULT_RESTART: Readonly<RestartPolicy> = Object.freeze({ condition: RestartCondition.ANY, delayMs: 5_000, maxAttempts: 0, windowMs: 0 });
@@ -95,7 +96,6 @@ function checkHealth(field: string, h: HealthConfig): void {
   nonNegative(`${field}.retries`, h.retries, 'give how many failures in a row make the task unhealthy');
 }
 
-const protoName = (p: PortProtocol): string => (PortProtocol[p] ?? String(p)).toLowerCase();
 
 /** Endpoint mode and published ports: ranges, enums, one service port per published port, no routing mesh under dnsrr. */
 function checkEndpoint(spec: ServiceSpec): void {
@@ -113,7 +113,7 @@ function checkEndpoint(spec: ServiceSpec): void {
       throw bad('spec.endpoint.mode', `dnsrr cannot be used with ports published in ingress mode (ports[${i}]): the routing mesh needs a VIP; use --endpoint-mode vip, or publish with mode=host`);
     }
     if (port.publishedPort) {
-      const key = `${port.publishedPort}/${protoName(port.protocol)}`;
+      const key = `${port.publishedPort}/${protocolName(port.protocol)}`;
       const prev = published.get(key);
       if (prev !== undefined) throw bad(`${f}.publishedPort`, `${key} is also published by ports[${prev}]: a published port leads to one target; choose another published port`);
       published.set(key, i);

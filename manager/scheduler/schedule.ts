@@ -9,6 +9,7 @@
 // costs about T log N.
 import { type Node, NodeAvailability, NodeState, type Task, TaskState } from '../../proto/gen/objects.js';
 import { type Constraint, matchConstraint, parseConstraint, parseSpreadPreference } from './constraint.js';
+import { protocolName } from '../../lib/ports.js';
 
 export interface ScheduleResult {
   /** task id → node id */
@@ -29,7 +30,7 @@ interface NodeLoad {
 
 /** The host-mode ports a task publishes on its node, as `protocol/port`. */
 function hostPortsOf(t: Task): string[] {
-  return t.hostPorts.filter((p) => p.publishedPort > 0).map((p) => `${['tcp', 'udp', 'sctp'][p.protocol] ?? p.protocol}/${p.publishedPort}`);
+  return t.hostPorts.filter((p) => p.publishedPort > 0).map((p) => `${protocolName(p.protocol)}/${p.publishedPort}`);
 }
 
 /** Tasks that hold a place on their node (count for spread and reservations). */
