@@ -86,7 +86,14 @@ async function underlayMtu(ip: string): Promise<number> {
 
 const onOverlay = (t: Task): boolean => t.networks.some((a) => a.addresses.length > 0);
 
-const protoName = (p: PortProtocol): 'tcp' | 'udp' => (p === PortProtocol.UDP ? 'udp' : 'tcp');
+/** The load balancer's name for a port's protocol; undefined for one it cannot forward (SCTP, refused when a spec is stored). */
+const lbProtocol = (p: PortProtocol): 'tcp' | 'udp' | undefined => (p === PortProtocol.UDP ? 'udp' : p === PortProtocol.TCP ? 'tcp' : undefined);
+/** A port the load balancer can forward, with its protocol's name. */
+const lbPorts = <P extends { protocol: PortProtocol }>(ports: P[]): Array<P & { lb: 'tcp' | 'udp' }> =>
+  ports.flatMap((p) => {
+    const lb = lbProtocol(p.protocol);
+    return lb ? [{ ...p, lb }] : [];
+  });
 
 /** The host's interface on the ingress network, and the nft table that masquerades mesh traffic through it. */
 export const MESH_IF = 'tss_ingress';
@@ -247,11 +254,11 @@ export class NetworkAgent {
     const services: LbService[] = [];
     const ingress: LbTable['ingress'] = [];
     for (const s of v.services.values()) {
-      const published = s.ports.filter((p) => p.publishMode === PublishMode.INGRESS && p.publishedPort > 0 && p.targetPort > 0);
+      const published = lbPorts(s.ports.filter((p) => p.publishMode === PublishMode.INGRESS && p.publishedPort > 0 && p.targetPort > 0));
       if (!published.length || !s.vip) continue;
       const backends = [...v.endpoints.values()].filter((e) => e.serviceId === s.serviceId && e.serving).map((e) => ({ ip: e.ip }));
-      services.push({ id: s.serviceId, vip: s.vip, ports: published.map((p) => ({ protocol: protoName(p.protocol), port: p.targetPort })), backends });
-      for (const p of published) ingress.push({ protocol: protoName(p.protocol), publishedPort: p.publishedPort, targetPort: p.targetPort, serviceId: s.serviceId });
+      services.push({ id: s.serviceId, vip: s.vip, ports: published.map((p) => ({ protocol: p.lb, port: p.targetPort })), backends });
+      for (const p of published) ingress.push({ protocol: p.lb, publishedPort: p.publishedPort, targetPort: p.targetPort, serviceId: s.serviceId });
     }
     this.meshTable = { services, ingress };
     await this.programHost();
@@ -266,11 +273,11 @@ export class NetworkAgent {
     const services = [...this.meshTable.services];
     const ingress = [...this.meshTable.ingress];
     for (const lt of this.tasks.values()) {
-      const ports = lt.hostPorts.filter((p) => p.publishedPort > 0 && p.targetPort > 0);
+      const ports = lbPorts(lt.hostPorts.filter((p) => p.publishedPort > 0 && p.targetPort > 0));
       if (!lt.egressIp || ports.length === 0) continue;
       const id = `host:${lt.task.meta!.id}`;
-      services.push({ id, vip: lt.egressIp, ports: ports.map((p) => ({ protocol: protoName(p.protocol), port: p.targetPort })), backends: [{ ip: lt.egressIp }] });
-      for (const p of ports) ingress.push({ protocol: protoName(p.protocol), publishedPort: p.publishedPort, targetPort: p.targetPort, serviceId: id });
+      services.push({ id, vip: lt.egressIp, ports: ports.map((p) => ({ protocol: p.lb, port: p.targetPort })), backends: [{ ip: lt.egressIp }] });
+      for (const p of ports) ingress.push({ protocol: p.lb, publishedPort: p.publishedPort, targetPort: p.targetPort, serviceId: id });
     }
     if (!this.hostLb && services.length === 0) return;
     try {

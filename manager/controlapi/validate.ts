@@ -106,6 +106,7 @@ function checkEndpoint(spec: ServiceSpec): void {
   ep.ports.forEach((port, i) => {
     const f = `spec.endpoint.ports[${i}]`;
     if (!(port.protocol in PortProtocol)) throw bad(`${f}.protocol`, `must be tcp, udp or sctp (got ${port.protocol})`);
+    if (port.protocol === PortProtocol.SCTP) throw bad(`${f}.protocol`, 'sctp cannot be published: the routing mesh and host-mode ports forward tcp and udp only; publish the port as tcp or udp');
     if (!(port.publishMode in PublishMode)) throw bad(`${f}.publishMode`, `must be ingress or host (got ${port.publishMode})`);
     if (!(Number.isInteger(port.targetPort) && port.targetPort >= 1 && port.targetPort <= 65535)) throw bad(`${f}.targetPort`, `must be from 1 to 65535 (got ${port.targetPort}): the port the container listens on, e.g. target=80`);
     if (!(Number.isInteger(port.publishedPort) && port.publishedPort >= 0 && port.publishedPort <= 65535)) throw bad(`${f}.publishedPort`, `must be from 1 to 65535, or 0 to have one picked (ingress mode: from 30000-32767 by the managers; host mode: a free port by each node) (got ${port.publishedPort})`);

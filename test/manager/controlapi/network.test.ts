@@ -206,6 +206,7 @@ describe('validateServiceSpec: endpoint', () => {
     await fails(sspec('w', [], [port(0, 0)]), /^spec.endpoint.ports\[0\].targetPort must be from 1 to 65535/);
     await fails(sspec('w', [], [port(70000, 80)]), /^spec.endpoint.ports\[0\].publishedPort must be from 1 to 65535, or 0/);
     await fails(sspec('w', [], [{ ...port(80, 80), protocol: 7 as PortProtocol }]), /^spec.endpoint.ports\[0\].protocol must be tcp, udp or sctp/);
+    await fails(sspec('w', [], [{ ...port(80, 80), protocol: PortProtocol.SCTP }]), /^spec.endpoint.ports\[0\].protocol sctp cannot be published: the routing mesh and host-mode ports forward tcp and udp only/);
     await fails(sspec('w', [], [{ ...port(80, 80), publishMode: 5 as PublishMode }]), /^spec.endpoint.ports\[0\].publishMode must be ingress or host/);
     await fails(ServiceSpec.create({ ...sspec('w'), endpoint: { mode: 9 as EndpointMode, ports: [] } }), /^spec.endpoint.mode must be vip or dnsrr/);
     const badAlias = sspec('w', ['a']);
