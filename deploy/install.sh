@@ -151,7 +151,7 @@ systemd_running() { [ -d /run/systemd/system ]; }
 
 # ------------------------------------------------------------------ packages
 
-PACKAGES=(ca-certificates iproute2 nftables iptables runc conmon attr conntrack)
+PACKAGES=(ca-certificates iproute2 nftables iptables runc conmon attr conntrack ipvsadm)
 
 installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = installed ]

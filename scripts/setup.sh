@@ -16,8 +16,9 @@ TSSWARM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # The deploy lint test needs three linters: the shellcheck package (every
 # script), vagrant (`vagrant validate` on the Vagrantfile) and cloud-init
 # (`cloud-init schema` on the multipass cloud-config). iperf3: throughput in
-# the overlay benchmark.
-TSSWARM_APT_PACKAGES=(ca-certificates git iproute2 nftables iptables runc conmon attr busybox-static docker-registry shellcheck vagrant cloud-init iperf3 conntrack)
+# the overlay benchmark. ipvsadm: the IPVS load-balancer backend's tool (the
+# IPVS kernel tests then skip for the kernel's reason, not the tool's).
+TSSWARM_APT_PACKAGES=(ca-certificates git iproute2 nftables iptables runc conmon attr busybox-static docker-registry shellcheck vagrant cloud-init iperf3 conntrack ipvsadm)
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 warn() { printf '\033[1;33mWARNING: %s\033[0m\n' "$*" >&2; }
