@@ -126,8 +126,9 @@ export class ServiceLoadBalancer {
    */
   upsertService(svc: LbService): Promise<LbApplyResult> {
     validateService(svc, `service ${svc.id}`);
-    const before = new Map(this.services);
     const old = this.services.get(svc.id);
+    // Only this service can lose backends: a copy of the whole table would make one change O(table).
+    const before = new Map(old ? [[svc.id, old]] : []);
     const fronts = vipFrontends(svc);
     for (const f of fronts) {
       const owner = this.vipOwner.get(f.key);
@@ -154,8 +155,8 @@ export class ServiceLoadBalancer {
 
   /** Removes a service's VIP ports and the ingress ports published for it. */
   removeService(id: string): Promise<LbApplyResult> {
-    const before = new Map(this.services);
     const old = this.services.get(id);
+    const before = new Map(old ? [[id, old]] : []);
     const changes: FrontendChange[] = [];
     if (old) {
       for (const f of vipFrontends(old)) {
@@ -183,6 +184,7 @@ export class ServiceLoadBalancer {
    * command the entries time out (30 s for UDP) and a warning says so once.
    */
   private async afterward(done: Promise<LbApplyResult>, before: ReadonlyMap<string, LbService>): Promise<LbApplyResult> {
+    // `before`: the services the call may have changed, as they were (all of them for update and reconcile).
     const r = await done;
     if (!this.clearUdp) return r;
     const gone: Array<[string, string]> = [];
