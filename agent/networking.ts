@@ -343,16 +343,27 @@ export class NetworkAgent {
   }
 
   /** The VIP table of one container: every service with a VIP on its networks, backends serving on that network. */
-  private lbTable(lt: LocalTask): LbTable {
+  private lbTable(lt: LocalTask, serving = new Map<string, Map<string, Array<{ ip: string }>>>()): LbTable {
     const services: LbService[] = [];
     const seenVip = new Set<string>();
     for (const netId of lt.ips.keys()) {
       const v = this.nets.get(netId);
       if (!v) continue;
+      // One pass over the network's endpoints, shared by the containers of one refresh (not one pass per service).
+      let byService = serving.get(netId);
+      if (!byService) {
+        serving.set(netId, (byService = new Map()));
+        for (const e of v.endpoints.values()) {
+          if (!e.serving) continue;
+          const l = byService.get(e.serviceId);
+          if (l) l.push({ ip: e.ip });
+          else byService.set(e.serviceId, [{ ip: e.ip }]);
+        }
+      }
       for (const s of v.services.values()) {
         if (!s.vip || seenVip.has(s.vip)) continue;
         seenVip.add(s.vip);
-        const backends = [...v.endpoints.values()].filter((e) => e.serviceId === s.serviceId && e.serving).map((e) => ({ ip: e.ip }));
+        const backends = [...(byService.get(s.serviceId) ?? [])];
         // As in Swarm, a VIP forwards every TCP and UDP port to the same port of a task (ports: []).
         services.push({ id: `${s.serviceId}@${netId}`, vip: s.vip, ports: [], backends });
       }
@@ -361,10 +372,11 @@ export class NetworkAgent {
   }
 
   private async refreshLb(): Promise<void> {
+    const serving = new Map<string, Map<string, Array<{ ip: string }>>>();
     for (const lt of this.tasks.values()) {
       if (!lt.lb) continue;
       try {
-        await lt.lb.update(this.lbTable(lt));
+        await lt.lb.update(this.lbTable(lt, serving));
       } catch (err) {
         this.log.warn({ err, task: lt.task.meta!.id }, 'programming the VIP load balancer failed');
       }
