@@ -1,8 +1,9 @@
 // The IPVS planner: plan(desired, actual) → the `ipvsadm-restore` input plus
 // an nft program for firewall marks, and the parsers of `ipvsadm -S -n` and of
 // the mark table. IPVS services carry no owner tag, so this backend owns every
-// IPVS service of the namespace it runs in: use it only in a namespace of the
-// agent's own (as Docker's lb-<net> sandbox).
+// address-port IPVS service of the namespace it runs in, and the firewall-mark
+// services in its mark range: use it only in a namespace of the agent's own
+// (as Docker's lb-<net> sandbox).
 //
 // A VIP port is an IPVS service `-t vip:port`. A VIP forwarding every port and
 // a published ingress port cannot be one (IPVS keys services by address and
