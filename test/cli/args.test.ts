@@ -1,6 +1,6 @@
 // cli/args.ts: the flag forms the CLI accepts, and errors that name the flag.
 import { describe, expect, it } from 'vitest';
-import { UsageError } from '../../lib/errors.js';
+import { usageError } from './usage-error.js';
 import { defineFlags, formatFlags, oneOf, parseArgs, wholeNumber } from '../../cli/args.js';
 
 const flags = defineFlags({
@@ -10,16 +10,6 @@ const flags = defineFlags({
   quiet: { type: 'boolean', short: 'q', description: 'Only display IDs' },
   all: { type: 'boolean', short: 'a', description: 'Show all' },
 });
-
-function usageError(fn: () => unknown): UsageError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof UsageError) return e;
-    throw e;
-  }
-  throw new Error('expected a UsageError');
-}
 
 describe('parseArgs', () => {
   it('reads --flag value and --flag=value, and keeps positionals in order', () => {

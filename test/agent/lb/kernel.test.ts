@@ -161,12 +161,22 @@ afterAll(cleanup);
 
 const all = ['b1', 'b2', 'b3'];
 
-describe.each([
+/** The nft and iptables drivers, each tested against the same traffic. */
+const drivers = [
   { name: 'nft (libnftables in process)', make: (): LbDriver<unknown> => new NftDriver({ netns: client, via: 'libnftables' }) as LbDriver<unknown> },
   { name: 'nft (nft -f process)', make: (): LbDriver<unknown> => new NftDriver({ netns: client, via: 'process' }) as LbDriver<unknown> },
   { name: 'iptables', make: (): LbDriver<unknown> => new IptablesDriver({ netns: client }) as LbDriver<unknown> },
-])('$name in a tss namespace', ({ name, make }) => {
-  const skip = blocker ?? (name.startsWith('nft') ? (detection!.nft.ok ? undefined : detection!.nft.reason) : detection!.iptables.ok ? undefined : detection!.iptables.reason);
+];
+
+/** Why a driver's tests cannot run here, if they cannot. */
+function skipFor(name: string): string | undefined {
+  if (blocker) return blocker;
+  const a = detection![name.startsWith('nft') ? 'nft' : 'iptables'];
+  return a.ok ? undefined : a.reason;
+}
+
+describe.each(drivers)('$name in a tss namespace', ({ name, make }) => {
+  const skip = skipFor(name);
   let lb: ServiceLoadBalancer;
   beforeAll(() => {
     if (!skip) lb = new ServiceLoadBalancer(make());
@@ -283,12 +293,8 @@ describe('ipvs in a tss namespace', () => {
   });
 });
 
-describe.each([
-  { name: 'nft (libnftables in process)', make: (): LbDriver<unknown> => new NftDriver({ netns: client, via: 'libnftables' }) as LbDriver<unknown> },
-  { name: 'nft (nft -f process)', make: (): LbDriver<unknown> => new NftDriver({ netns: client, via: 'process' }) as LbDriver<unknown> },
-  { name: 'iptables', make: (): LbDriver<unknown> => new IptablesDriver({ netns: client }) as LbDriver<unknown> },
-])('$name: a VIP forwarding every port (ports: [])', ({ name, make }) => {
-  const skip = blocker ?? (name.startsWith('nft') ? (detection!.nft.ok ? undefined : detection!.nft.reason) : detection!.iptables.ok ? undefined : detection!.iptables.reason);
+describe.each(drivers)('$name: a VIP forwarding every port (ports: [])', ({ name, make }) => {
+  const skip = skipFor(name);
   const nft = name.startsWith('nft');
   const anySvc = (names: string[]): LbService => ({ id: 'web-any', vip: VIP_ANY, ports: [], backends: backends.filter((b) => names.includes(b.name)).map((b) => ({ ip: b.ip })) });
   const suffixed = (names: string[], sfx: string) => names.map((n) => `${n}${sfx}`);
