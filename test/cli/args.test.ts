@@ -1,6 +1,6 @@
 // cli/args.ts: the flag forms the CLI accepts, and errors that name the flag.
 import { describe, expect, it } from 'vitest';
-import { usageError } from './usage-error.js';
+import { usageError } from '../errors.js';
 import { defineFlags, formatFlags, oneOf, parseArgs, wholeNumber } from '../../cli/args.js';
 
 const flags = defineFlags({

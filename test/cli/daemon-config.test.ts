@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { usageError } from './usage-error.js';
+import { usageError } from '../errors.js';
 import { groupId, parseDaemonConfig, readDaemonConfig, resolveDaemonConfig } from '../../cli/daemon-config.js';
 
 const FILE = '/etc/tsswarm/daemon.json';

@@ -17,15 +17,9 @@ import { localStore } from '../../manager/store/index.js';
 import { ControlService } from '../../proto/gen/control.js';
 import { EndpointMode, PortProtocol, PublishMode, ServiceSpec, TaskSpec } from '../../proto/gen/objects.js';
 import { runCommand } from './run-command.js';
+import { thrownMessage } from '../errors.js';
 
-const msg = (f: () => unknown): string => {
-  try {
-    f();
-  } catch (e) {
-    return (e as Error).message;
-  }
-  throw new Error('expected an error');
-};
+const msg = thrownMessage;
 
 describe('network and port flags to specs', () => {
   it('network create: overlay by default, with subnet, gateway, attachable, labels', () => {

@@ -3,15 +3,9 @@
 // held, VXLAN ids from 4096, published ports from 30000-32767.
 import { describe, expect, it } from 'vitest';
 import { AddressPool, AllocationError, DEFAULT_POOL, formatCidr, formatIp, IntPool, parseCidr, parseIp, portPool, SubnetPool, vniPool } from '../../../manager/allocator/index.js';
+import { thrownMessage } from '../../errors.js';
 
-const msg = (f: () => unknown): string => {
-  try {
-    f();
-  } catch (e) {
-    return (e as Error).message;
-  }
-  throw new Error('expected an error');
-};
+const msg = thrownMessage;
 
 describe('ipnet', () => {
   it('parses and formats IPv4 addresses and subnets', () => {
