@@ -104,15 +104,22 @@ export function splitCsv(s: string): string[] {
   return out;
 }
 
-/** `type=bind,source=/srv,target=/data,readonly` (src/dst/destination/ro aliases; default type volume). */
-export function parseMount(field: string, v: string): Mount {
-  const m: Mount = { type: MountType.VOLUME, source: '', target: '', readOnly: false };
-  for (const part of splitCsv(v)) {
+/** The `key=value` items of one CSV record, keys lower-cased; a bare key (`readonly`) has no value; empty items are skipped. */
+export function csvOptions(s: string): Array<[key: string, value: string | undefined]> {
+  const out: Array<[string, string | undefined]> = [];
+  for (const part of splitCsv(s)) {
     const item = part.trim();
     if (!item) continue;
     const eq = item.indexOf('=');
-    const key = (eq < 0 ? item : item.slice(0, eq)).toLowerCase();
-    const val = eq < 0 ? undefined : item.slice(eq + 1);
+    out.push(eq < 0 ? [item.toLowerCase(), undefined] : [item.slice(0, eq).toLowerCase(), item.slice(eq + 1)]);
+  }
+  return out;
+}
+
+/** `type=bind,source=/srv,target=/data,readonly` (src/dst/destination/ro aliases; default type volume). */
+export function parseMount(field: string, v: string): Mount {
+  const m: Mount = { type: MountType.VOLUME, source: '', target: '', readOnly: false };
+  for (const [key, val] of csvOptions(v)) {
     switch (key) {
       case 'type': {
         const t = { bind: MountType.BIND, volume: MountType.VOLUME, tmpfs: MountType.TMPFS }[val ?? ''];
@@ -162,12 +169,8 @@ export function parsePublish(field: string, v: string): PortConfig {
     return pr;
   };
   if (v.includes('=')) {
-    for (const part of splitCsv(v)) {
-      const item = part.trim();
-      if (!item) continue;
-      const eq = item.indexOf('=');
-      const key = (eq < 0 ? item : item.slice(0, eq)).toLowerCase();
-      const val = eq < 0 ? '' : item.slice(eq + 1);
+    for (const [key, value] of csvOptions(v)) {
+      const val = value ?? '';
       if (key === 'published') p.publishedPort = portNumber('published', val);
       else if (key === 'target') p.targetPort = portNumber('target', val);
       else if (key === 'protocol') p.protocol = protocol(val);
@@ -195,12 +198,8 @@ export function parseNetworkFlag(field: string, v: string): NetworkAttachmentCon
     return { target: v.trim(), aliases: [] };
   }
   const n: NetworkAttachmentConfig = { target: '', aliases: [] };
-  for (const part of splitCsv(v)) {
-    const item = part.trim();
-    if (!item) continue;
-    const eq = item.indexOf('=');
-    const key = (eq < 0 ? item : item.slice(0, eq)).toLowerCase();
-    const val = eq < 0 ? '' : item.slice(eq + 1);
+  for (const [key, value] of csvOptions(v)) {
+    const val = value ?? '';
     if (key === 'name' || key === 'target') n.target = val;
     else if (key === 'alias') n.aliases.push(val);
     else throw new UsageError(`${field}: unknown option "${key}" in "${v}": use name and alias`, { field });
