@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { countDifferences, dataplaneReport, diffFdb, diffNeigh, diffVips, expectedVipRows, iptVipRows, ipvsVipRows, nftVipRows, type VipRow } from '../../agent/dataplane.js';
 import { emptyIptState, emptyIpvsState, emptyNftState, planIpvs, ServiceLoadBalancer, type LbTable } from '../../agent/lb/index.js';
 import type { NetworkAgent } from '../../agent/networking.js';
+import { have, isRoot } from '../have.js';
 
 const table = (backends: string[], port = 80, vip = '10.0.1.2'): LbTable => ({
   services: [{ id: 'web@n', vip, ports: [{ protocol: 'tcp', port }], backends: backends.map((ip) => ({ ip })) }],
@@ -168,15 +169,6 @@ describe('VIP diff', () => {
 
 // ---------------------------------------------------------------- for real
 
-const isRoot = process.getuid?.() === 0;
-const have = (bin: string, args = ['--version']): boolean => {
-  try {
-    execFileSync(bin, args, { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
 const canRun = isRoot && have('ip', ['-V']) && have('bridge', ['-V']) && have('nft') && have('nsenter');
 if (!canRun) console.log('dataplane kernel tests skipped: need root, iproute2, nftables and nsenter');
 

@@ -9,16 +9,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OverlayPlane, macOf, type NetworkSpec, type Peer } from '../../../agent/network/index.js';
 import { readFdb, readLinks, readNeigh } from '../../../agent/network/kernel.js';
+import { have, isRoot } from '../../have.js';
 
-const isRoot = process.getuid?.() === 0;
-const have = (bin: string, args = ['--version']): boolean => {
-  try {
-    execFileSync(bin, args, { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
 const canRun = isRoot && have('ip', ['-V']) && have('bridge', ['-V']) && have('nft') && have('busybox', ['true']);
 if (!canRun) console.log('overlay kernel tests skipped: need root, iproute2, nftables and busybox-static');
 

@@ -11,16 +11,9 @@ import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildBusyboxImage } from '../../../deploy/images/busybox.js';
 import { HealthMonitor, HealthState, Runtime, canonicalRef, healthCommand, mergeEnv, normalizeRef, ociConfig, parsePullRef, processArgs, readTar, resolveUser, unpackLayer, writeTar } from '../../../agent/runtime/index.js';
+import { have } from '../../have.js';
 
 const log = pino({ level: 'silent' });
-const have = (bin: string): boolean => {
-  try {
-    execFileSync(bin, ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-};
 const canRun = process.getuid?.() === 0 && have('runc') && have('conmon') && existsSync('/bin/busybox');
 if (!canRun) console.log('runtime tests on runc skipped: need root, runc, conmon and busybox-static');
 const isRoot = process.getuid?.() === 0;
