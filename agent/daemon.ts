@@ -9,11 +9,12 @@ import { availableParallelism, hostname as osHostname, totalmem } from 'node:os'
 import { dirname, join } from 'node:path';
 import type pino from 'pino';
 import { TsswarmError, UsageError } from '../lib/errors.js';
-import { callStream, callUnary, serverNoDelay, serverStream, unary } from '../lib/grpc.js';
-import { Gauge } from 'prom-client';
+import { nodeAddrError, resolveAdvertiseAddr } from '../lib/addr.js';
+import { callStream, callUnary, grpcChannelOptions, grpcServerOptions, serverNoDelay, serverStream, unary } from '../lib/grpc.js';
+import { Counter, Gauge } from 'prom-client';
 import { createRegistry, type Registry, serveMetrics, type MetricsServer } from '../lib/metrics.js';
 import { MemoryCertificateProvider, channelCredentials, serverCredentials, untrustedChannelCredentials } from '../lib/tls.js';
-import { checkCAPin, createCSR, createRootCA, generateNodeKey, needsRenewal, parseJoinToken, parseNodeCert, signNodeCSR } from '../manager/ca/index.js';
+import { checkCAPin, checkManagerCert, createCSR, createRootCA, generateNodeKey, needsRenewal, parseJoinToken, parseNodeCert, signNodeCSR } from '../manager/ca/index.js';
 import { newRaftId } from '../manager/consensus/index.js';
 import { Manager, SERVICE_METHODS, SERVICE_READS, certValidity, newNodeId } from '../manager/manager.js';
 import {
@@ -92,6 +93,8 @@ export class Daemon {
   private metrics: MetricsServer | null = null;
   private busy: Promise<unknown> = Promise.resolve();
   readonly nodeName: string;
+  /** `--advertise-addr` resolved at start (an IPv4 address, with the port when given). */
+  private advertise = '';
 
   constructor(o: DaemonOptions) {
     this.o = o;
@@ -105,12 +108,23 @@ export class Daemon {
   }
 
   private get advertiseAddr(): string {
-    const a = this.o.advertiseAddr || this.o.listenAddr.replace(/:\d+$/, '');
+    const a = this.advertise || this.o.advertiseAddr || this.o.listenAddr.replace(/:\d+$/, '');
     if (!a || a.startsWith('0.0.0.0')) throw new UsageError('--advertise-addr is needed: the listen address does not say how other nodes reach this one', { field: '--advertise-addr' });
-    return withPort(a, Number(/:(\d+)$/.exec(this.listenAddr)?.[1] ?? DEFAULT_PORT));
+    const full = withPort(a, Number(/:(\d+)$/.exec(this.listenAddr)?.[1] ?? DEFAULT_PORT));
+    // The managers refuse anything but an IPv4 address: say so here, naming the flag to fix.
+    const bad = nodeAddrError('--advertise-addr', full);
+    if (bad) throw new UsageError(this.o.advertiseAddr ? bad.message : `${bad.message} (taken from --listen-addr: give --advertise-addr)`, { field: '--advertise-addr' });
+    return full;
+  }
+
+  /** `--advertise-addr` of init/join, as an IPv4 address with the default port when it has none. */
+  private async advertiseFor(given: string): Promise<string> {
+    return given ? withPort(await resolveAdvertiseAddr('--advertise-addr', given), DEFAULT_PORT) : this.advertiseAddr;
   }
 
   async start(): Promise<void> {
+    // A host name or interface becomes its IPv4 address once, before anything is served.
+    if (this.o.advertiseAddr) this.advertise = await resolveAdvertiseAddr('--advertise-addr', this.o.advertiseAddr);
     const rt = new Runtime({ root: join(this.o.stateDir, 'runtime'), logger: this.o.logger });
     try {
       await rt.init();
@@ -137,6 +151,16 @@ export class Daemon {
       await this.startNodeServices();
     }
     this.log.info({ socket: this.o.socketPath, node: this.nodeName }, 'daemon ready');
+  }
+
+  /**
+   * Credentials for calling a manager: besides our CA, the server's
+   * certificate must say manager, of our cluster (any cluster while joining,
+   * when the join token has pinned the CA), or the handshake fails.
+   */
+  private managerCredentials(addr?: string): grpc.ChannelCredentials {
+    const pin = { clusterId: () => this.node?.clusterId ?? '', addr };
+    return channelCredentials(this.tls, (cert, host) => checkManagerCert(cert.raw, pin, host));
   }
 
   private caPem = '';
@@ -166,6 +190,10 @@ export class Daemon {
     new Gauge({ name: 'tsswarm_dispatcher_sessions', help: 'Agent sessions held by this manager (the leader holds them all)', registers: [reg], collect() {
       this.set(m()?.dispatcher.sessionCount ?? 0);
     } });
+    new Counter({ name: 'tsswarm_dispatcher_stalled_sessions_total', help: 'Agent sessions this manager dropped because the node stopped reading and its send queue passed the cap', registers: [reg], collect() {
+      this.reset();
+      this.inc(m()?.dispatcher.stalledDisconnects ?? 0);
+    } });
     new Gauge({ name: 'tsswarm_nodes', help: 'Nodes in the store by state (managers)', labelNames: ['state'], registers: [reg], collect() {
       this.reset();
       const mm = m();
@@ -181,7 +209,7 @@ export class Daemon {
   private async serveLocal(): Promise<void> {
     mkdirSync(dirname(this.o.socketPath), { recursive: true });
     if (existsSync(this.o.socketPath)) rmSync(this.o.socketPath);
-    const s = new grpc.Server();
+    const s = new grpc.Server(grpcServerOptions());
     const serial = <T>(f: () => Promise<T>): Promise<T> => {
       const p = this.busy.then(f, f);
       this.busy = p.catch(() => undefined);
@@ -296,7 +324,7 @@ export class Daemon {
     let c = this.forwardClients.get(addr);
     if (!c) {
       const Ctor = grpc.makeGenericClientConstructor(ControlService, 'Control');
-      c = new Ctor(addr, channelCredentials(this.tls));
+      c = new Ctor(addr, this.managerCredentials(addr), grpcChannelOptions());
       this.forwardClients.set(addr, c);
     }
     return c;
@@ -356,7 +384,7 @@ export class Daemon {
   private async init(req: InitRequest): Promise<InitResponse> {
     if (req.forceNewCluster) return this.forceNewCluster();
     if (this.node) throw new TsswarmError('FAILED_PRECONDITION', 'This node is already part of a cluster. Use `tsswarm leave` to leave it first');
-    const advertise = req.advertiseAddr ? withPort(req.advertiseAddr, DEFAULT_PORT) : this.advertiseAddr;
+    const advertise = await this.advertiseFor(req.advertiseAddr);
     const now = Date.now();
     const clusterId = newNodeId();
     const nodeId = newNodeId();
@@ -397,7 +425,7 @@ export class Daemon {
     void token;
     let remote = withPort(req.remoteAddr, DEFAULT_PORT);
     if (!remote) throw new UsageError('the address of a manager is required: tsswarm join --token TOKEN HOST:PORT', { field: 'HOST:PORT' });
-    const advertise = req.advertiseAddr ? withPort(req.advertiseAddr, DEFAULT_PORT) : this.advertiseAddr;
+    const advertise = await this.advertiseFor(req.advertiseAddr);
     // 1. The CA, fetched without trust and checked against the digest pinned in the token.
     const caPem = (await this.callOnce<{ certPem: string }>(NodeCAService, 'NodeCA', remote, untrustedChannelCredentials(), 'getRootCA', {}, `reaching the manager at ${remote}`)).certPem;
     checkCAPin(req.token, caPem);
@@ -412,7 +440,7 @@ export class Daemon {
           NodeCAService,
           'NodeCA',
           remote,
-          channelCredentials(this.tls),
+          this.managerCredentials(remote),
           'issueNodeCertificate',
           { token: req.token, csrPem: csr, hostname: this.nodeName, addr: advertise, nodeId: '' },
           `joining through ${remote}`,
@@ -461,7 +489,7 @@ export class Daemon {
   /** One unary call on a short-lived client, closed afterwards (joining, renewal: rare calls to varying managers). */
   private async callOnce<Res>(def: grpc.ServiceDefinition, name: string, addr: string, creds: grpc.ChannelCredentials, method: string, req: object, what: string): Promise<Res> {
     const Ctor = grpc.makeGenericClientConstructor(def, name);
-    const c = new Ctor(addr, creds);
+    const c = new Ctor(addr, creds, grpcChannelOptions());
     try {
       return await callUnary<object, Res>(c, method, req, CALL_MS, what);
     } finally {
@@ -476,7 +504,7 @@ export class Daemon {
       nodeId: node.nodeId,
       addr: node.advertiseAddr,
       description: nodeDescription(this.nodeName),
-      credentials: () => channelCredentials(this.tls),
+      credentials: () => this.managerCredentials(),
       managers: () => {
         const own = this.manager ? [node.advertiseAddr] : [];
         return [...own, ...node.managerAddrs.filter((a) => a !== node.advertiseAddr)];
@@ -503,7 +531,15 @@ export class Daemon {
     if (this.runtime) {
       // The VTEP is the advertised address.
       this.network = new NetworkAgent({ nodeId: node.nodeId, vtep: node.advertiseAddr.replace(/:\d+$/, ''), logger: this.o.logger, lbBackend: this.o.lbBackend });
-      this.worker = new Worker({ runtime: this.runtime, nodeId: node.nodeId, logger: this.o.logger, send: (m) => this.session?.send(m) ?? false, network: this.network });
+      const platform = nodeDescription(this.nodeName).platform;
+      this.worker = new Worker({
+        runtime: this.runtime,
+        nodeId: node.nodeId,
+        logger: this.o.logger,
+        send: (m) => this.session?.send(m) ?? false,
+        network: this.network,
+        node: { hostname: this.nodeName, os: platform?.os ?? '', architecture: platform?.architecture ?? '' },
+      });
       this.worker.start();
     }
     this.session.start();
@@ -520,13 +556,16 @@ export class Daemon {
       NodeCAService,
       'NodeCA',
       addr,
-      channelCredentials(this.tls),
+      this.managerCredentials(addr),
       'issueNodeCertificate',
       { token: '', csrPem: csr, hostname: this.nodeName, addr: node.advertiseAddr, nodeId: node.nodeId },
       'renewing the certificate',
     );
     this.state.saveCerts({ caPem: issued.caCertPem, certPem: issued.certPem, keyPem: key.privateKeyPem });
     this.setTls(issued.caCertPem, issued.certPem, key.privateKeyPem);
+    // The managers revoked the replaced certificate: cached connections that presented it are dropped.
+    for (const c of this.forwardClients.values()) c.close();
+    this.forwardClients.clear();
     return issued;
   }
 
@@ -585,7 +624,7 @@ export class Daemon {
   private async startManager(bootstrap?: Parameters<typeof Manager.start>[0]['bootstrap'], forceNewCluster = false): Promise<void> {
     const node = this.node!;
     if (!this.nodeServer) {
-      const s = new grpc.Server({ 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_permit_without_calls': 1 } as grpc.ServerOptions);
+      const s = new grpc.Server(grpcServerOptions({ 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_permit_without_calls': 1 }));
       await new Promise<void>((res, rej) =>
         s.bindAsync(this.listenAddr, serverCredentials(this.tls), (e) => (e ? rej(new TsswarmError('UNAVAILABLE', `cannot listen on ${this.listenAddr}: ${e.message}`)) : res())),
       );
@@ -609,7 +648,7 @@ export class Daemon {
       clusterId: node.clusterId,
       advertiseAddr: node.advertiseAddr,
       server: this.nodeServer,
-      credentials: { server: serverCredentials(this.tls), client: channelCredentials(this.tls) },
+      credentials: { server: serverCredentials(this.tls), client: this.managerCredentials() },
       logger: this.o.logger.child({ node: node.nodeId }),
       bootstrap,
       forceNewCluster,
@@ -626,7 +665,7 @@ export class Daemon {
     for (let attempt = 0; attempt < 20; attempt++) {
       const addr = addrs[attempt % addrs.length]!;
       try {
-        const r = await this.callOnce<JoinRaftResponse>(RaftMembershipService, 'RaftMembership', addr, channelCredentials(this.tls), 'joinRaft', { raftId, addr: node.advertiseAddr }, `joining the managers through ${addr}`);
+        const r = await this.callOnce<JoinRaftResponse>(RaftMembershipService, 'RaftMembership', addr, this.managerCredentials(addr), 'joinRaft', { raftId, addr: node.advertiseAddr }, `joining the managers through ${addr}`);
         return r.members;
       } catch (e) {
         const hint = /leader is at (\S+?)(?:[;,\s]|$)/.exec((e as Error).message)?.[1];

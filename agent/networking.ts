@@ -31,6 +31,8 @@ export interface NetworkAgentOptions {
    * runs in (the sandbox's host namespaces), else `host`.
    */
   nameTag?: string;
+  /** The namespace holding the underlay (the VTEP's interface); default: this process's. Tests run a node in a tss namespace. */
+  hostNetns?: string;
 }
 
 interface NetView {
@@ -38,6 +40,8 @@ interface NetView {
   endpoints: Map<string, NetworkEndpoint>;
   services: Map<string, NetworkService>;
   ensured: boolean;
+  /** Why the last attempt to program it failed (cleared by a success): what its tasks fail with. */
+  error?: string;
 }
 
 interface LocalTask {
@@ -163,7 +167,8 @@ export class NetworkAgent {
   repair(): Promise<void> {
     return this.serial(async () => {
       const plane = await this.planeOf();
-      for (const [id, v] of this.nets) if (v.ensured) await this.program(plane, id, v);
+      // A network that failed is tried again here; it still never holds up the others.
+      for (const [id, v] of this.nets) if (v.ensured || v.error) await this.programOne(plane, id, v);
       for (const lt of this.tasks.values()) {
         if (lt.lb) await lt.lb.reconcile(this.lbTable(lt)).catch((err: unknown) => this.log.warn({ err, task: lt.task.meta!.id }, 'repairing a VIP table failed'));
       }
@@ -176,7 +181,7 @@ export class NetworkAgent {
       this.startRepair();
       const mtu = await underlayMtu(this.o.vtep);
       const nameTag = this.o.nameTag ?? defaultNameTag(ownNetnsName());
-      this.plane = new OverlayPlane({ vtep: this.o.vtep, underlayMtu: mtu, nameTag }, { log: this.log });
+      this.plane = new OverlayPlane({ vtep: this.o.vtep, underlayMtu: mtu, nameTag, ...(this.o.hostNetns ? { hostNetns: this.o.hostNetns } : {}) }, { log: this.log });
       await this.dns.loadResolvConf();
       this.log.info({ vtep: this.o.vtep, underlayMtu: mtu }, 'overlay data plane ready');
     }
@@ -213,14 +218,31 @@ export class NetworkAgent {
         for (const t of st.removedEndpoints) v.endpoints.delete(t);
         for (const s of st.services) v.services.set(s.serviceId, s);
         for (const s of st.removedServices) v.services.delete(s);
-        await this.program(plane, id, v);
+        await this.programOne(plane, id, v);
       }
       const gone = [...u.removedNetworks];
       if (u.reset) for (const id of this.nets.keys()) if (!seen.has(id)) gone.push(id);
       for (const id of gone) await this.dropNetwork(plane, id);
       await this.refreshLb();
-      await this.refreshMesh(plane);
+      await this.refreshMesh(plane).catch((err: unknown) => this.log.error({ err }, 'programming the routing mesh failed'));
     });
+  }
+
+  /**
+   * Programs one network, keeping its failure to itself: a bad subnet, a
+   * kernel error or a VNI another device holds is logged with the network id
+   * and kept as the reason its tasks fail with, and the caller goes on with
+   * the other networks.
+   */
+  private async programOne(plane: OverlayPlane, id: string, v: NetView): Promise<void> {
+    try {
+      await this.program(plane, id, v);
+      if (v.error) this.log.info({ network: id }, 'network programmed after an earlier failure');
+      v.error = undefined;
+    } catch (err) {
+      v.error = (err as Error).message;
+      this.log.error({ err, network: id, name: v.network.spec?.name, vni: v.network.status?.vni }, 'programming the network failed; other networks are unaffected');
+    }
   }
 
   /**
@@ -312,7 +334,13 @@ export class NetworkAgent {
       this.log.warn({ network: id }, 'network not allocated yet; waiting');
       return;
     }
-    await plane.ensureNetwork({ id, vni: s.vni, subnet: s.subnet, gateway: s.gateway });
+    try {
+      await plane.ensureNetwork({ id, vni: s.vni, subnet: s.subnet, gateway: s.gateway });
+    } catch (err) {
+      // Its devices may be half made: no container joins it until an ensure succeeds.
+      v.ensured = false;
+      throw err;
+    }
     v.ensured = true;
     const peers: Peer[] = [];
     for (const e of v.endpoints.values()) if (e.nodeId !== this.o.nodeId && e.vtep) peers.push({ ip: e.ip, mac: e.mac, vtep: e.vtep });
@@ -392,7 +420,7 @@ export class NetworkAgent {
    * host-mode ports as bound here, with any port this node picked (its status
    * reports them).
    */
-  attach(t: Task, pid: number): Promise<PortConfig[]> {
+  attach(t: Task, pid: number, hostname?: string): Promise<PortConfig[]> {
     return this.serial(async () => {
       const plane = await this.planeOf();
       const netns = `/proc/${pid}/ns/net`;
@@ -403,6 +431,9 @@ export class NetworkAgent {
         const address = a.addresses[0];
         if (!address) continue;
         const v = this.nets.get(a.networkId);
+        if (v?.error && !v.ensured) {
+          throw new TsswarmError('FAILED_PRECONDITION', `network ${v.network.spec?.name || a.networkId.slice(0, 12)} (${a.networkId.slice(0, 12)}) could not be set up on this node: ${v.error}`);
+        }
         if (!v?.ensured) {
           throw new TsswarmError('FAILED_PRECONDITION', `network ${a.networkId.slice(0, 12)} is not programmed on this node yet (no state from the managers)`);
         }
@@ -418,7 +449,8 @@ export class NetworkAgent {
       const lt: LocalTask = { task: t, netns, ips, lb: prev?.netns === netns ? prev.lb : null, egressIp: egress.ip, hostPorts };
       this.tasks.set(t.meta!.id, lt);
       if (ips.size > 0) {
-        await this.dns.attach(netns, { hostname: t.spec?.container?.hostname || t.meta!.id.slice(0, 12), endpoints });
+        // The container's own name answers in DNS: its expanded hostname, not the template.
+        await this.dns.attach(netns, { hostname: hostname || t.spec?.container?.hostname || t.meta!.id.slice(0, 12), endpoints });
         if (!lt.lb) lt.lb = await ServiceLoadBalancer.open({ netns, lbBackend: this.o.lbBackend, log: this.log });
         await lt.lb.update(this.lbTable(lt));
       }
@@ -469,8 +501,8 @@ export class NetworkAgent {
   }
 
   /** What this node holds (tests, `network inspect --dataplane`). */
-  view(): Array<{ id: string; endpoints: number; services: number; ensured: boolean }> {
-    return [...this.nets].map(([id, v]) => ({ id, endpoints: v.endpoints.size, services: v.services.size, ensured: v.ensured }));
+  view(): Array<{ id: string; endpoints: number; services: number; ensured: boolean; error?: string }> {
+    return [...this.nets].map(([id, v]) => ({ id, endpoints: v.endpoints.size, services: v.services.size, ensured: v.ensured, ...(v.error ? { error: v.error } : {}) }));
   }
 
   /**

@@ -4,6 +4,8 @@
 // it at the leader), backing off up to 2 s; it never gives up on its own.
 import * as grpc from '@grpc/grpc-js';
 import type pino from 'pino';
+import { grpcChannelOptions } from '../lib/grpc.js';
+import { PartAssembler } from '../lib/parts.js';
 import { type AgentMessage, DispatcherService, type ManagerMessage } from '../proto/gen/control.js';
 import type { NodeDescription } from '../proto/gen/objects.js';
 
@@ -68,17 +70,25 @@ export class AgentSession {
       return;
     }
     this.o.logger.debug({ manager: addr }, 'opening a session');
-    const client = new this.Ctor(addr, this.o.credentials(), {
-      'grpc.initial_reconnect_backoff_ms': 100,
-      'grpc.max_reconnect_backoff_ms': 1000,
-      'grpc.keepalive_time_ms': 2000,
-      'grpc.keepalive_timeout_ms': 2000,
-    });
+    const client = new this.Ctor(
+      addr,
+      this.o.credentials(),
+      grpcChannelOptions({
+        'grpc.initial_reconnect_backoff_ms': 100,
+        'grpc.max_reconnect_backoff_ms': 1000,
+        'grpc.keepalive_time_ms': 2000,
+        'grpc.keepalive_timeout_ms': 2000,
+      }),
+    );
     this.client = client;
     const stream = (client as unknown as { session(): grpc.ClientDuplexStream<AgentMessage, ManagerMessage> }).session();
     this.stream = stream;
     let welcomed = false;
-    stream.on('data', (m: ManagerMessage) => {
+    // Parts of a large assignments or networks message are applied only once all have come (lib/parts.ts).
+    const parts = new PartAssembler();
+    stream.on('data', (raw: ManagerMessage) => {
+      const m = parts.push(raw);
+      if (!m) return;
       if (m.welcome) {
         welcomed = true;
         this.connectedTo = addr;

@@ -3,7 +3,7 @@
 // is not running gives docker's kind of message, naming the socket.
 import * as grpc from '@grpc/grpc-js';
 import { TsswarmError, UsageError } from '../lib/errors.js';
-import { callUnary } from '../lib/grpc.js';
+import { callUnary, grpcChannelOptions } from '../lib/grpc.js';
 import { ControlService, DaemonService } from '../proto/gen/control.js';
 
 export const DEFAULT_SOCKET = '/run/tsswarm/tsswarm.sock';
@@ -28,7 +28,7 @@ function client(def: grpc.ServiceDefinition, name: string): grpc.Client {
   let c = clients.get(key);
   if (!c) {
     const Ctor = grpc.makeGenericClientConstructor(def, name);
-    c = new Ctor(`unix://${path}`, grpc.credentials.createInsecure());
+    c = new Ctor(`unix://${path}`, grpc.credentials.createInsecure(), grpcChannelOptions());
     clients.set(key, c);
   }
   return c;

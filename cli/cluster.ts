@@ -59,7 +59,7 @@ const daemonCommand = leaf({
     'node-name': { type: 'string', valueName: 'NAME', description: 'Name of this node (default: the hostname)' },
     'state-dir': { type: 'string', valueName: 'DIR', description: 'State directory (default /var/lib/tsswarm)' },
     'listen-addr': { type: 'string', valueName: 'HOST:PORT', description: 'Address the manager services listen on (default 0.0.0.0:4242)' },
-    'advertise-addr': { type: 'string', valueName: 'HOST[:PORT]', description: 'Address other nodes reach this node at' },
+    'advertise-addr': { type: 'string', valueName: 'ADDR[:PORT]', description: 'Address other nodes reach this node at: an IPv4 address, or an interface or host name resolved to one at start' },
     'metrics-addr': { type: 'string', valueName: 'HOST:PORT', description: 'Serve Prometheus metrics at this address' },
     'heartbeat-period': { type: 'string', valueName: 'MS', description: 'Agent heartbeat period in ms for a new cluster (default 5000)' },
     'log-level': { type: 'string', valueName: 'LEVEL', description: 'trace, debug, info (default), warn, error' },
@@ -77,6 +77,11 @@ const daemonCommand = leaf({
       file: flags.config ? readDaemonConfig(flags.config) : undefined,
       socketOverride: chosen !== DEFAULT_SOCKET ? chosen : undefined,
     });
+    if (cfg.advertiseAddr) {
+      // Resolved before anything starts: a name that does not resolve is refused here, not at join.
+      const { resolveAdvertiseAddr } = await import('../lib/addr.js');
+      cfg.advertiseAddr = await resolveAdvertiseAddr(flags['advertise-addr'] !== undefined || !flags.config ? '--advertise-addr' : `"advertiseAddr" in ${flags.config}`, cfg.advertiseAddr);
+    }
     const { chmodSync, chownSync, readFileSync, statSync } = await import('node:fs');
     const socketGid = cfg.socketGroup ? groupId(cfg.socketGroup, readFileSync('/etc/group', 'utf8'), flags.config ? `"socketGroup" in ${flags.config}` : 'socketGroup') : undefined;
     const logger = createLogger({ level: cfg.logLevel, base: { host: cfg.nodeName } });

@@ -5,9 +5,10 @@
 // unless --detach, follow the tasks with cli/progress.ts.
 import * as grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
+import { normalizeCapability } from '../lib/capabilities.js';
 import { TsswarmError, UsageError } from '../lib/errors.js';
-import { callStream } from '../lib/grpc.js';
-import { DEFAULT_RESTART, DEFAULT_UPDATE, parseConstraint, parseSpreadPreference, plainSpec } from '../manager/controlapi/index.js';
+import { callStream, grpcChannelOptions } from '../lib/grpc.js';
+import { DEFAULT_RESTART, DEFAULT_UPDATE, parseConstraint, parseSpreadPreference, plainSpec, SPEC_LIMITS } from '../manager/controlapi/index.js';
 import {
   ControlService,
   type ExecOutput,
@@ -23,6 +24,7 @@ import {
 import {
   ContainerSpec,
   EndpointMode,
+  SeccompMode,
   type HealthConfig,
   type Mount,
   MountType,
@@ -63,6 +65,8 @@ export function parseDuration(field: string, v: string): number {
   let ms = 0;
   for (const m of s.matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/g)) ms += Number(m[1]) * durationUnits[m[2]!]!;
   if (!Number.isFinite(ms)) throw fail();
+  // Longer than Node's longest timer (about 24.8 days) would fire at once: the server refuses it too.
+  if (ms > SPEC_LIMITS.durationMs) throw UsageError.invalid(field, `a duration of at most ${SPEC_LIMITS.durationMs}ms (about 24 days)`, v);
   return Math.round(ms);
 }
 
@@ -74,10 +78,19 @@ export function parseSize(field: string, v: string): number {
   return Math.round(Number(m[1]) * 1024 ** unit);
 }
 
+/** A memory flag: a size of at most 1 PiB (2^50 bytes), the server's limit. */
+function memorySize(field: string, v: string): number {
+  const n = parseSize(field, v);
+  if (n > SPEC_LIMITS.memoryBytes) throw UsageError.invalid(field, 'a size of at most 1P (2^50 bytes)', v);
+  return n;
+}
+
 /** `0.5` CPUs → 500000000 nano CPUs. */
 export function parseCpus(field: string, v: string): number {
   const n = /^\d*\.?\d+$/.test(v.trim()) ? Number(v) : NaN;
   if (!(n > 0)) throw UsageError.invalid(field, 'a number of CPUs > 0 such as 0.5 or 2', v);
+  const max = SPEC_LIMITS.nanoCpus / 1e9;
+  if (n > max) throw UsageError.invalid(field, `a number of CPUs from 0 to ${max}`, v);
   return Math.round(n * 1e9);
 }
 
@@ -322,6 +335,9 @@ const specFlags = {
   'container-label': many('KEY=VALUE', 'Container label'),
   init: bool('Run an init inside each container'),
   'read-only': bool("Mount the container's root filesystem read-only"),
+  'cap-add': many('CAP', 'Add a Linux capability to the default set (NET_ADMIN, CAP_SYS_PTRACE, or ALL)'),
+  'cap-drop': many('CAP', 'Drop a Linux capability from the default set (CHOWN, or ALL)'),
+  'security-opt': many('OPT', 'Security option: seccomp=unconfined, seccomp=builtin, no-new-privileges[=true|false]'),
   tty: bool('Allocate a pseudo-TTY', 't'),
   detach: bool('Exit at once instead of waiting for the service to converge', 'd'),
   quiet: bool('Suppress progress output', 'q'),
@@ -367,7 +383,7 @@ function applyUpdateConfig(f: Flags, p: 'update' | 'rollback', cur: UpdateConfig
   if (!keys.some((k) => s(f, k) !== undefined)) return cur;
   const u: UpdateConfig = { ...DEFAULT_UPDATE, ...(cur ?? {}) };
   const v = (k: string): string | undefined => s(f, `${p}-${k}`);
-  if (v('parallelism') !== undefined) u.parallelism = wholeNumber(`--${p}-parallelism`, v('parallelism')!);
+  if (v('parallelism') !== undefined) u.parallelism = wholeNumber(`--${p}-parallelism`, v('parallelism')!, { max: SPEC_LIMITS.replicas });
   if (v('delay') !== undefined) u.delayMs = parseDuration(`--${p}-delay`, v('delay')!);
   if (v('monitor') !== undefined) u.monitorMs = parseDuration(`--${p}-monitor`, v('monitor')!);
   if (v('max-failure-ratio') !== undefined) u.maxFailureRatio = ratio(`--${p}-max-failure-ratio`, v('max-failure-ratio')!);
@@ -415,7 +431,7 @@ function applySpecFlags(spec: ServiceSpec, f: Flags, env: NodeJS.ProcessEnv, ids
     spec.global = null;
   }
   if (s(f, 'replicas') !== undefined) {
-    const n = wholeNumber('--replicas', s(f, 'replicas')!);
+    const n = wholeNumber('--replicas', s(f, 'replicas')!, { max: SPEC_LIMITS.replicas });
     if (spec.global) throw new UsageError(`--replicas can only be used with replicated services: service ${spec.name} is global`, { field: '--replicas' });
     spec.replicated = { replicas: n };
   }
@@ -461,7 +477,7 @@ function applySpecFlags(spec: ServiceSpec, f: Flags, env: NodeJS.ProcessEnv, ids
     const p = (task.placement ??= { constraints: [], preferences: [], maxReplicas: 0, platforms: [] });
     for (const x of cons) if (!p.constraints.includes(x)) p.constraints.push(x);
     for (const x of prefs) if (!p.preferences.some((q) => q.spread === x)) p.preferences.push({ spread: x });
-    if (s(f, 'max-replicas') !== undefined) p.maxReplicas = wholeNumber('--max-replicas', s(f, 'max-replicas')!);
+    if (s(f, 'max-replicas') !== undefined) p.maxReplicas = wholeNumber('--max-replicas', s(f, 'max-replicas')!, { max: SPEC_LIMITS.replicas });
   }
 
   // resources
@@ -471,10 +487,10 @@ function applySpecFlags(spec: ServiceSpec, f: Flags, env: NodeJS.ProcessEnv, ids
     const lim = resources(r.limits);
     const rsv = resources(r.reservations);
     if (s(f, 'reserve-cpu') !== undefined) rsv.nanoCpus = parseCpus('--reserve-cpu', s(f, 'reserve-cpu')!);
-    if (s(f, 'reserve-memory') !== undefined) rsv.memoryBytes = parseSize('--reserve-memory', s(f, 'reserve-memory')!);
+    if (s(f, 'reserve-memory') !== undefined) rsv.memoryBytes = memorySize('--reserve-memory', s(f, 'reserve-memory')!);
     if (s(f, 'limit-cpu') !== undefined) lim.nanoCpus = parseCpus('--limit-cpu', s(f, 'limit-cpu')!);
-    if (s(f, 'limit-memory') !== undefined) lim.memoryBytes = parseSize('--limit-memory', s(f, 'limit-memory')!);
-    if (s(f, 'limit-pids') !== undefined) lim.pids = wholeNumber('--limit-pids', s(f, 'limit-pids')!);
+    if (s(f, 'limit-memory') !== undefined) lim.memoryBytes = memorySize('--limit-memory', s(f, 'limit-memory')!);
+    if (s(f, 'limit-pids') !== undefined) lim.pids = wholeNumber('--limit-pids', s(f, 'limit-pids')!, { max: SPEC_LIMITS.pids });
     if (lim.nanoCpus > 0 && rsv.nanoCpus > lim.nanoCpus) throw new UsageError(`--reserve-cpu (${rsv.nanoCpus / 1e9}) must not be more than --limit-cpu (${lim.nanoCpus / 1e9})`, { field: '--reserve-cpu' });
     if (lim.memoryBytes > 0 && rsv.memoryBytes > lim.memoryBytes) throw new UsageError(`--reserve-memory must not be more than --limit-memory`, { field: '--reserve-memory' });
     r.limits = lim.nanoCpus || lim.memoryBytes || lim.pids ? lim : null;
@@ -489,7 +505,7 @@ function applySpecFlags(spec: ServiceSpec, f: Flags, env: NodeJS.ProcessEnv, ids
       r.condition = { none: RestartCondition.NONE, 'on-failure': RestartCondition.ON_FAILURE, any: RestartCondition.ANY }[cond];
     }
     if (s(f, 'restart-delay') !== undefined) r.delayMs = parseDuration('--restart-delay', s(f, 'restart-delay')!);
-    if (s(f, 'restart-max-attempts') !== undefined) r.maxAttempts = wholeNumber('--restart-max-attempts', s(f, 'restart-max-attempts')!);
+    if (s(f, 'restart-max-attempts') !== undefined) r.maxAttempts = wholeNumber('--restart-max-attempts', s(f, 'restart-max-attempts')!, { max: SPEC_LIMITS.restartAttempts });
     if (s(f, 'restart-window') !== undefined) r.windowMs = parseDuration('--restart-window', s(f, 'restart-window')!);
     task.restart = r;
   }
@@ -510,8 +526,113 @@ function applySpecFlags(spec: ServiceSpec, f: Flags, env: NodeJS.ProcessEnv, ids
     if (s(f, 'health-interval') !== undefined) h.intervalMs = parseDuration('--health-interval', s(f, 'health-interval')!);
     if (s(f, 'health-timeout') !== undefined) h.timeoutMs = parseDuration('--health-timeout', s(f, 'health-timeout')!);
     if (s(f, 'health-start-period') !== undefined) h.startPeriodMs = parseDuration('--health-start-period', s(f, 'health-start-period')!);
-    if (s(f, 'health-retries') !== undefined) h.retries = wholeNumber('--health-retries', s(f, 'health-retries')!);
+    if (s(f, 'health-retries') !== undefined) h.retries = wholeNumber('--health-retries', s(f, 'health-retries')!, { max: SPEC_LIMITS.healthRetries });
     c.healthcheck = h;
+  }
+}
+
+// ------------------------------------------------------------------ capabilities and security options
+
+const ALL_CAPS = 'ALL';
+const RESET_CAPS = 'RESET';
+
+/** Normalized capability names of one flag (`net_admin` → `CAP_NET_ADMIN`); `RESET` passes only on update. */
+function capabilityFlag(field: string, vals: readonly string[], allowReset: boolean): Set<string> {
+  const out = new Set<string>();
+  for (const v of vals) {
+    if (v.trim().toUpperCase() === RESET_CAPS) {
+      if (!allowReset) throw new UsageError(`${field} RESET clears the service's list on service update only: on create, leave the flag out`, { field });
+      out.add(RESET_CAPS);
+      continue;
+    }
+    try {
+      out.add(normalizeCapability(field, v));
+    } catch (e) {
+      throw new UsageError((e as Error).message, { field });
+    }
+  }
+  return out;
+}
+
+/** As the docker CLI stores a list: sorted, and ALL alone when present. */
+const capList = (set: ReadonlySet<string>): string[] => (set.has(ALL_CAPS) ? [ALL_CAPS] : [...set].sort());
+
+/**
+ * `service create --cap-add/--cap-drop` → the lists to store, by the docker
+ * CLI's rule: adding wins over dropping the same capability, ALL stands for
+ * every capability in its list.
+ */
+export function createCapabilities(add: readonly string[], drop: readonly string[]): { add: string[]; drop: string[] } {
+  const a = capabilityFlag('--cap-add', add, false);
+  const d = capabilityFlag('--cap-drop', drop, false);
+  for (const c of a) d.delete(c);
+  return { add: capList(a), drop: capList(d) };
+}
+
+/**
+ * `service update --cap-add/--cap-drop` applied to the service's lists, as the
+ * docker CLI does: dropping a capability the service adds removes it from the
+ * add list (and the reverse); otherwise it joins the other list. Adding wins
+ * when one update names a capability in both; RESET empties that list first.
+ */
+export function updateCapabilities(curAdd: readonly string[], curDrop: readonly string[], add: readonly string[], drop: readonly string[]): { add: string[]; drop: string[] } {
+  const toAdd = capabilityFlag('--cap-add', add, true);
+  const toDrop = capabilityFlag('--cap-drop', drop, true);
+  const a = toAdd.has(RESET_CAPS) ? new Set<string>() : new Set(curAdd);
+  const d = toDrop.has(RESET_CAPS) ? new Set<string>() : new Set(curDrop);
+  toAdd.delete(RESET_CAPS);
+  toDrop.delete(RESET_CAPS);
+  for (const c of toDrop) {
+    if (toAdd.has(c)) continue;
+    if (a.has(c)) a.delete(c);
+    else d.add(c);
+  }
+  for (const c of toAdd) {
+    if (d.has(c)) d.delete(c);
+    else a.add(c);
+  }
+  return { add: capList(a), drop: capList(d) };
+}
+
+const SECURITY_OPT_HELP = 'tsswarm supports seccomp=unconfined, seccomp=builtin (the default profile), no-new-privileges and no-new-privileges=true|false';
+
+/** One `--security-opt`: the setting it changes. Anything we cannot honour (AppArmor, SELinux labels, a custom seccomp profile) is refused. */
+export function parseSecurityOpt(field: string, v: string): { seccomp: SeccompMode } | { noNewPrivileges: boolean } {
+  const opt = v.trim();
+  const eq = opt.indexOf('=');
+  const key = (eq < 0 ? opt : opt.slice(0, eq)).toLowerCase();
+  const val = eq < 0 ? undefined : opt.slice(eq + 1);
+  if (key === 'no-new-privileges') {
+    if (val === undefined) return { noNewPrivileges: true };
+    const bv = { true: true, '1': true, false: false, '0': false }[val.toLowerCase()];
+    if (bv === undefined) throw new UsageError(`${field} no-new-privileges takes true or false (got "${v}")`, { field });
+    return { noNewPrivileges: bv };
+  }
+  if (key === 'seccomp') {
+    if (val === 'unconfined') return { seccomp: SeccompMode.SECCOMP_UNCONFINED };
+    if (val === 'builtin') return { seccomp: SeccompMode.SECCOMP_DEFAULT };
+    throw new UsageError(`${field} "${v}": custom seccomp profiles are not supported; ${SECURITY_OPT_HELP}`, { field });
+  }
+  throw new UsageError(`${field} "${v}" is not supported: ${SECURITY_OPT_HELP}`, { field });
+}
+
+/**
+ * `--cap-add`, `--cap-drop` and `--security-opt` (create and update). Each
+ * `--security-opt` sets its own setting and leaves the others as they are, so
+ * on update `seccomp=builtin` and `no-new-privileges=false` undo earlier ones.
+ */
+function applySecurityFlags(c: ContainerSpec, f: Flags, mode: 'create' | 'update'): void {
+  const add = l(f, 'cap-add');
+  const drop = l(f, 'cap-drop');
+  if (add.length || drop.length) {
+    const r = mode === 'create' ? createCapabilities(add, drop) : updateCapabilities(c.capabilityAdd ?? [], c.capabilityDrop ?? [], add, drop);
+    c.capabilityAdd = r.add;
+    c.capabilityDrop = r.drop;
+  }
+  for (const v of l(f, 'security-opt')) {
+    const o = parseSecurityOpt('--security-opt', v);
+    if ('seccomp' in o) c.seccomp = o.seccomp;
+    else c.noNewPrivileges = o.noNewPrivileges;
   }
 }
 
@@ -527,6 +648,7 @@ export function serviceCreateSpec(flags: Flags, args: readonly string[], env: No
   if (!image) throw new UsageError('give the image to run: tsswarm service create [OPTIONS] IMAGE [COMMAND] [ARG...]', { field: 'IMAGE' });
   const spec = ServiceSpec.create({ task: TaskSpec.create({ container: ContainerSpec.create({ image, args: cmd }) }) });
   applySpecFlags(spec, flags, env);
+  applySecurityFlags(spec.task!.container!, flags, 'create');
   if (!spec.replicated && !spec.global) spec.replicated = { replicas: 1 };
   return { spec, detach: b(flags, 'detach'), quiet: b(flags, 'quiet') };
 }
@@ -582,6 +704,7 @@ export function serviceUpdateSpec(current: ServiceSpec, flags: Flags, env: NodeJ
   for (const k of l(flags, 'label-rm')) delete spec.labels[k];
   for (const k of l(flags, 'container-label-rm')) delete c.labels[k];
   applySpecFlags(spec, flags, env, networkIds);
+  applySecurityFlags(c, flags, 'update');
   if (b(flags, 'force')) task.forceUpdate = (task.forceUpdate ?? 0) + 1;
   return spec;
 }
@@ -743,7 +866,7 @@ function warn(io: Io, warnings: readonly string[]): void {
 async function controlStream<Req extends object, Res>(method: 'serviceLogs' | 'exec', req: Req, onData: (m: Res) => void, signal: AbortSignal): Promise<void> {
   const path = socketPath();
   const Ctor = grpc.makeGenericClientConstructor(ControlService, 'Control');
-  const client = new Ctor(`unix://${path}`, grpc.credentials.createInsecure());
+  const client = new Ctor(`unix://${path}`, grpc.credentials.createInsecure(), grpcChannelOptions());
   try {
     await callStream<Req, Res>(client, method, req, onData, signal, 'tsswarm daemon');
   } catch (e) {
@@ -987,7 +1110,7 @@ const updateCommand = leaf({
 export function parseScaleArg(a: string): [string, number] {
   const eq = a.lastIndexOf('=');
   if (eq <= 0) throw new UsageError(`invalid scale specifier "${a}": write SERVICE=REPLICAS, e.g. web=5`, { field: 'SERVICE=REPLICAS' });
-  return [a.slice(0, eq), wholeNumber(`replicas for ${a.slice(0, eq)}`, a.slice(eq + 1))];
+  return [a.slice(0, eq), wholeNumber(`replicas for ${a.slice(0, eq)}`, a.slice(eq + 1), { max: SPEC_LIMITS.replicas })];
 }
 
 const scaleCommand = leaf({

@@ -43,6 +43,8 @@ export const errorCodes = {
   UNAVAILABLE: GrpcStatus.UNAVAILABLE,
   PERMISSION_DENIED: GrpcStatus.PERMISSION_DENIED,
   UNAUTHENTICATED: GrpcStatus.UNAUTHENTICATED,
+  /** A rate or size limit: the message says how long to wait or what to shrink. */
+  RESOURCE_EXHAUSTED: GrpcStatus.RESOURCE_EXHAUSTED,
   DEADLINE_EXCEEDED: GrpcStatus.DEADLINE_EXCEEDED,
   CANCELLED: GrpcStatus.CANCELLED,
   UNIMPLEMENTED: GrpcStatus.UNIMPLEMENTED,

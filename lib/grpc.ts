@@ -3,6 +3,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { Metadata, status as Status } from '@grpc/grpc-js';
 import { type ErrorCode, TsswarmError, errorCodes } from './errors.js';
 import type { Socket } from 'node:net';
+import { constants as http2Constants } from 'node:http2';
 
 /**
  * Turns Nagle's algorithm off on the server's accepted connections. grpc-js
@@ -23,6 +24,58 @@ export function serverNoDelay(server: grpc.Server): void {
   }
 }
 const noDelaySet = new WeakSet<object>();
+
+// ------------------------------------------------------------------ message size
+
+/**
+ * The largest gRPC message any tsswarm server or client sends or accepts, on
+ * every channel: the manager port, the Raft transport, agent sessions, the
+ * local socket and the CLI. 16 MiB because:
+ * - it is above the largest message the leader ever sends: a Raft batch is
+ *   at most 4 MiB (transport default) or one message alone, a MsgApp carries
+ *   at most maxSizePerMsg (1 MiB) or one entry, and an entry is at most the
+ *   store's 1.5 MiB cap plus framing; snapshot and assignment chunks are 1 MiB;
+ * - grpc-js's default receive limit (4 MiB) is what `service ps` on a large
+ *   cluster already hit: 16 MiB holds about 80,000 tasks in one reply;
+ * - it stays small enough that a caller not yet authenticated (a join) makes
+ *   a manager buffer at most 16 MiB per call, not the 2 GiB grpc-js allows
+ *   for sends by default.
+ */
+export const MAX_MESSAGE_BYTES = 16 << 20;
+
+type Limits = { 'grpc.max_send_message_length': number; 'grpc.max_receive_message_length': number };
+
+/** The send and receive limits as gRPC options; `max` is for tests that need a small limit. */
+export function messageLimits(max: number = MAX_MESSAGE_BYTES): Limits {
+  return { 'grpc.max_send_message_length': max, 'grpc.max_receive_message_length': max };
+}
+
+/** Options for every grpc.Server: `extra` first, so no caller can lift the message limits. */
+export function grpcServerOptions(extra: grpc.ServerOptions = {}, max?: number): grpc.ServerOptions {
+  return { ...extra, ...messageLimits(max) };
+}
+
+/** Options for every client channel: `extra` first, so no caller can lift the message limits. */
+export function grpcChannelOptions(extra: grpc.ChannelOptions = {}, max?: number): grpc.ChannelOptions {
+  return { ...extra, ...messageLimits(max) };
+}
+
+/**
+ * Ends a server call at once with RST_STREAM(ENHANCE_YOUR_CALM), which the
+ * grpc-js client reports as RESOURCE_EXHAUSTED. For a peer that stopped
+ * reading: a status would wait behind the data it does not read, and so would
+ * the memory of that data, for as long as the peer answers keepalive pings.
+ * grpc-js has no API for this; returns false when its internals changed, and
+ * the caller falls back to ending the call with a status.
+ */
+export function resetServerCall(call: grpc.ServerDuplexStream<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>): boolean {
+  let c = (call as unknown as { call?: unknown }).call as { nextCall?: unknown; stream?: { close?: (code: number) => void; destroyed?: boolean } } | undefined;
+  for (let i = 0; c && !c.stream && c.nextCall && i < 16; i++) c = c.nextCall as typeof c;
+  const h2 = c?.stream;
+  if (typeof h2?.close !== 'function') return false;
+  if (!h2.destroyed) h2.close(http2Constants.NGHTTP2_ENHANCE_YOUR_CALM);
+  return true;
+}
 
 // ------------------------------------------------------------------ errors across gRPC
 

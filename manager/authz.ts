@@ -1,16 +1,21 @@
 // Who is calling: every manager service checks the caller's mTLS certificate
 // per call (the TLS layer requests one but lets calls without it through, so
 // joining can work on the same port). A certificate must be signed by this
-// cluster's CA, unexpired and not revoked; its role decides what it may call.
+// cluster's CA, unexpired and not revoked; then the store has the last word:
+// the node must still exist, with the role the call needs (a removed node's
+// every certificate, and a demoted manager's manager certificate, stop
+// working at once, whatever they say).
 import { X509Certificate } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
 import { TsswarmError } from '../lib/errors.js';
 import { peerCertificate } from '../lib/tls.js';
 import { parseNodeCert } from './ca/index.js';
 
+export type Role = 'worker' | 'manager';
+
 export interface Caller {
   nodeId: string;
-  role: 'worker' | 'manager';
+  role: Role;
   serial: string;
 }
 
@@ -18,7 +23,17 @@ export interface AuthzContext {
   caCertPem: () => string;
   clusterId: () => string;
   revoked: (serial: string) => boolean;
+  /** When a renewal replaced this certificate (ms), undefined when it was not replaced. */
+  replacedAt?: (serial: string) => number | undefined;
+  /**
+   * The node's role in the store (the role it is meant to have: spec.role),
+   * null when the store does not hold the node. Absent: the certificate alone decides.
+   */
+  storeRole?: (nodeId: string) => Role | null;
 }
+
+/** How long a certificate replaced by a renewal may still renew (the answer carrying its successor may have been lost). */
+export const REPLACED_RENEWAL_GRACE_MS = 120_000;
 
 function derToPem(der: Buffer): string {
   const b64 = der.toString('base64').replace(/.{64}/g, '$&\n');
@@ -27,8 +42,17 @@ function derToPem(der: Buffer): string {
 
 const verified = new Map<string, { ca: string; until: number }>();
 
-/** The verified caller, or null when the call carries no certificate. Throws for a bad certificate. */
-export function callerOf(call: { getAuthContext(): { sslPeerCertificate?: PeerCertificate } | null }, ctx: AuthzContext, now = Date.now()): Caller | null {
+/**
+ * The verified caller, or null when the call carries no certificate. Throws
+ * for a bad certificate. `renewal`: the call renews the caller's own
+ * certificate, which a just-replaced certificate may still do for a grace.
+ */
+export function callerOf(
+  call: { getAuthContext(): { sslPeerCertificate?: PeerCertificate } | null },
+  ctx: AuthzContext,
+  now = Date.now(),
+  opts: { renewal?: boolean } = {},
+): Caller | null {
   const pc = peerCertificate(call);
   if (!pc) return null;
   const pem = derToPem(pc.raw);
@@ -45,20 +69,44 @@ export function callerOf(call: { getAuthContext(): { sslPeerCertificate?: PeerCe
   }
   const info = parseNodeCert(pem);
   if (now > (verified.get(key)?.until ?? 0)) throw new TsswarmError('UNAUTHENTICATED', `the certificate of node ${info.nodeId} expired: the node must renew it (restart its daemon) or join again`);
-  if (ctx.revoked(info.serial)) throw new TsswarmError('PERMISSION_DENIED', `node ${info.nodeId} was removed from the cluster; its certificate is revoked. Join it again with a token`);
   if (info.clusterId && info.clusterId !== ctx.clusterId()) throw new TsswarmError('UNAUTHENTICATED', `node ${info.nodeId} belongs to cluster ${info.clusterId}, not this one`);
+  const replaced = ctx.replacedAt?.(info.serial);
+  if (replaced !== undefined) {
+    if (!(opts.renewal && now - replaced < REPLACED_RENEWAL_GRACE_MS)) {
+      throw new TsswarmError(
+        'PERMISSION_DENIED',
+        `the certificate of node ${info.nodeId} (serial ${info.serial}) was replaced by a renewal and is revoked: the node must use its new certificate (restart its daemon), or leave and join again`,
+      );
+    }
+  } else if (ctx.revoked(info.serial)) {
+    throw new TsswarmError('PERMISSION_DENIED', `node ${info.nodeId} was removed from the cluster; its certificate is revoked. Join it again with a token`);
+  }
   return { nodeId: info.nodeId, role: info.role, serial: info.serial };
 }
 
-/** The caller, who must present a valid certificate with one of the roles. */
-export function requireRole(call: Parameters<typeof callerOf>[0], ctx: AuthzContext, roles: readonly ('worker' | 'manager')[]): Caller {
-  const c = callerOf(call, ctx);
-  if (!c) throw new TsswarmError('UNAUTHENTICATED', 'this call needs a node certificate: join the node to the cluster first');
-  if (!roles.includes(c.role)) {
+const NOT_A_MANAGER =
+  "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.";
+
+/** Refuses a caller the store does not know (removed), or knows with a role the call does not allow (demoted). */
+export function requireStoreRole(c: Caller, ctx: AuthzContext, roles: readonly Role[]): void {
+  if (!ctx.storeRole) return;
+  const r = ctx.storeRole(c.nodeId);
+  if (r === null) {
     throw new TsswarmError(
       'PERMISSION_DENIED',
-      "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.",
+      `node ${c.nodeId} is not a member of this cluster (it was removed, or this manager has not caught up yet): its certificates are refused; join it again with a token`,
     );
   }
+  if (!roles.includes(r)) {
+    throw new TsswarmError('PERMISSION_DENIED', `${NOT_A_MANAGER} (node ${c.nodeId} was demoted to ${r}: its ${c.role} certificate no longer grants manager calls)`);
+  }
+}
+
+/** The caller, who must present a valid certificate with one of the roles, and hold one of them in the store. */
+export function requireRole(call: Parameters<typeof callerOf>[0], ctx: AuthzContext, roles: readonly Role[]): Caller {
+  const c = callerOf(call, ctx);
+  if (!c) throw new TsswarmError('UNAUTHENTICATED', 'this call needs a node certificate: join the node to the cluster first');
+  if (!roles.includes(c.role)) throw new TsswarmError('PERMISSION_DENIED', NOT_A_MANAGER);
+  requireStoreRole(c, ctx, roles);
   return c;
 }

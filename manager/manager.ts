@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { newId } from '../lib/ids.js';
 import type pino from 'pino';
 import { TsswarmError, UsageError } from '../lib/errors.js';
+import { parseNodeAddr } from '../lib/addr.js';
 import { serverStream, toServiceError, unary } from '../lib/grpc.js';
 import {
   type ExecOutput,
@@ -30,15 +31,16 @@ import {
   RaftMembershipService,
   type UpdateNodeRequest,
 } from '../proto/gen/control.js';
-import { Cluster, ClusterSpec, ManagerStatus, Meta, Node, NodeAvailability, NodeCertificate, NodeDescription, NodeRole, NodeSpec, NodeState, NodeStatus } from '../proto/gen/objects.js';
-import { type AuthzContext, type Caller, callerOf, requireRole } from './authz.js';
+import { Cluster, ClusterSpec, RevokedCertificate, ManagerStatus, Meta, Node, NodeAvailability, NodeCertificate, NodeDescription, NodeRole, NodeSpec, NodeState, NodeStatus } from '../proto/gen/objects.js';
+import { type AuthzContext, type Caller, callerOf, requireRole, requireStoreRole } from './authz.js';
 import { makeJoinToken, parseNodeCert, roleForToken, signNodeCSR } from './ca/index.js';
 import { Consensus, type MemberRecord } from './consensus/index.js';
 import { Dispatcher } from './dispatcher/dispatcher.js';
-import { MemoryStore } from './store/index.js';
+import { nodeHostnameError } from './dispatcher/limits.js';
+import { MemoryStore, VersionConflictError } from './store/index.js';
 import { TaskRelay } from './relay.js';
 import { inspectDataplane } from './dataplane.js';
-import { NetworkApi, ServiceApi } from './controlapi/index.js';
+import { findNode, NetworkApi, ServiceApi } from './controlapi/index.js';
 import { ensureIngressNetwork } from './allocator/index.js';
 import { type Orchestration, startOrchestration } from './orchestrator/index.js';
 
@@ -75,6 +77,40 @@ export interface ManagerOptions {
 }
 
 const READ_TIMEOUT_MS = 2000;
+
+/** At most one renewal per node in this window (shorter for short-lived certificates, so renewal keeps up). */
+export function renewalWindowMs(validityMs: number): number {
+  return Math.min(10_000, Math.floor((validityMs || 90 * 24 * 3_600_000) / 6));
+}
+
+/**
+ * The authorization context of a manager: the certificate checks against the
+ * node's own copy of the CA (a new manager must authorize Raft traffic before
+ * its store holds the cluster), revocations from the cluster object, and the
+ * node's role from the store.
+ */
+function makeAuthz(o: ManagerOptions, store: MemoryStore): AuthzContext {
+  const spec = (): ClusterSpec | undefined => store.view((tx) => tx.cluster.list()[0])?.spec ?? undefined;
+  return {
+    caCertPem: o.caCertPem,
+    clusterId: () => o.clusterId,
+    revoked: (serial) => {
+      const s = spec();
+      return !!s && (s.revokedSerials.includes(serial) || s.revokedCertificates.some((r) => r.serial === serial));
+    },
+    replacedAt: (serial) => {
+      const r = spec()?.revokedCertificates.find((x) => x.serial === serial && x.replacedAtMs > 0);
+      return r ? r.replacedAtMs : undefined;
+    },
+    storeRole: (nodeId) => {
+      const n = store.view((tx) => tx.nodes.get(nodeId));
+      if (n) return n.spec?.role === NodeRole.MANAGER ? 'manager' : 'worker';
+      // The first manager's own agent can call before the bootstrap transaction that creates its node has applied.
+      if (nodeId === o.nodeId && o.bootstrap && !spec()) return 'manager';
+      return null;
+    },
+  };
+}
 export const DEFAULT_HEARTBEAT_MS = 5000;
 
 /** Validity options for a node certificate: short validities are backdated less, so renewal timing stays meaningful. */
@@ -102,17 +138,15 @@ export class Manager {
   private readonly log: pino.Logger;
   readonly authz: AuthzContext;
 
-  private constructor(o: ManagerOptions, store: MemoryStore, consensus: Consensus) {
+  /** Last renewal per node id (leader only; a new leader starts afresh, which only loosens the limit once). */
+  private readonly renewals = new Map<string, number>();
+
+  private constructor(o: ManagerOptions, store: MemoryStore, consensus: Consensus, authz: AuthzContext) {
     this.o = o;
     this.store = store;
     this.consensus = consensus;
     this.log = o.logger.child({ component: 'manager' });
-    this.authz = {
-      // The node's own copy of the CA (from joining): a new manager must authorize Raft traffic before its store holds the cluster.
-      caCertPem: o.caCertPem,
-      clusterId: () => o.clusterId,
-      revoked: (serial) => this.cluster()?.spec?.revokedSerials.includes(serial) ?? false,
-    };
+    this.authz = authz;
     this.dispatcher = new Dispatcher({
       heartbeatPeriodMs: o.heartbeatPeriodMs ?? DEFAULT_HEARTBEAT_MS,
       graceMultiplier: 3,
@@ -176,13 +210,32 @@ export class Manager {
   static async start(o: ManagerOptions): Promise<Manager> {
     let self: Manager | undefined;
     const store = new MemoryStore({ propose: (data: Uint8Array) => self!.consensus.proposeStore(data) });
+    const authz = makeAuthz(o, store);
+    // Raft traffic needs a manager certificate; the membership (not the store,
+    // which a joining manager does not hold yet, and which a demoted manager
+    // leaves before its removal from the group commits) decides who may speak.
+    // A node the store no longer holds (removed) is refused outright, once the store holds the cluster at all.
+    const raftAuthz: AuthzContext = {
+      ...authz,
+      storeRole: (nodeId) => (store.view((tx) => tx.cluster.list().length === 0) || authz.storeRole!(nodeId) !== null ? 'manager' : null),
+    };
     const authzForRaft = (call: Parameters<typeof callerOf>[0]): grpc.ServiceError | null => {
       try {
-        requireRole(call, self!.authz, ['manager']);
+        requireRole(call, raftAuthz, ['manager']);
         return null;
       } catch (e) {
         return Object.assign(new Error((e as Error).message), { code: grpc.status.PERMISSION_DENIED, details: (e as Error).message, metadata: new grpc.Metadata() });
       }
+    };
+    let consensusRef: Consensus | undefined;
+    const raftSenders = (call: Parameters<typeof callerOf>[0]): ((from: string) => boolean) => {
+      let nodeId = '';
+      try {
+        nodeId = callerOf(call, raftAuthz)?.nodeId ?? '';
+      } catch {
+        // authorize() refused this stream already
+      }
+      return (from) => nodeId !== '' && consensusRef?.memberNodeId(from) === nodeId;
     };
     const consensus = await Consensus.open({
       dir: o.raftDir,
@@ -192,14 +245,16 @@ export class Manager {
       clusterId: o.clusterId,
       server: o.server,
       credentials: o.credentials,
-      authorize: (call) => (self ? authzForRaft(call) : null),
+      authorize: authzForRaft,
+      senders: raftSenders,
       store,
       logger: o.logger,
       bootstrap: !!o.bootstrap,
       members: o.members,
       forceNewCluster: o.forceNewCluster,
     });
-    self = new Manager(o, store, consensus);
+    consensusRef = consensus;
+    self = new Manager(o, store, consensus, authz);
     const m = self;
     consensus.onLeaderChange((lead) => {
       if (lead === o.raftId) {
@@ -360,14 +415,9 @@ export class Manager {
     return out;
   }
 
+  /** A node by full id, name (or hostname), or unique id prefix, as Docker looks it up (controlapi/refs.ts). */
   findNode(ref: string): Node {
-    const nodes = this.store.view((tx) => tx.nodes.list());
-    const exact = nodes.find((n) => n.meta!.id === ref) ?? nodes.find((n) => n.spec?.name === ref);
-    if (exact) return exact;
-    const byPrefix = nodes.filter((n) => n.meta!.id.startsWith(ref));
-    if (byPrefix.length === 1) return byPrefix[0]!;
-    if (byPrefix.length > 1) throw new UsageError(`node reference "${ref}" is ambiguous: it matches ${byPrefix.length} node ids; give more characters`);
-    throw new TsswarmError('NOT_FOUND', `node ${ref} not found: see \`tsswarm node ls\` for the nodes of this cluster`);
+    return this.store.view((tx) => findNode(tx, ref));
   }
 
   async listNodes(): Promise<{ nodes: Node[]; stale: boolean }> {
@@ -422,6 +472,17 @@ export class Manager {
   }
 
   async removeNode(ref: string, force: boolean): Promise<void> {
+    // The node's own state writes (a heartbeat, the grace of a new leader) may land between the read and the delete: read again and retry.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.removeNodeOnce(ref, force);
+      } catch (e) {
+        if (!(e instanceof VersionConflictError) || attempt >= 5) throw e;
+      }
+    }
+  }
+
+  private async removeNodeOnce(ref: string, force: boolean): Promise<void> {
     this.requireLeader();
     const n = this.findNode(ref);
     if (n.spec?.role === NodeRole.MANAGER || this.consensus.memberList().some((m) => m.nodeId === n.meta!.id)) {
@@ -430,11 +491,13 @@ export class Manager {
     if (!force && n.status?.state !== NodeState.DOWN) {
       throw new TsswarmError('FAILED_PRECONDITION', `node ${n.spec?.name} is not down and can't be removed; stop it (or make it leave) first, or use --force`);
     }
+    // Every certificate of the node is refused once it is gone from the store;
+    // its last serial is also listed, for anything that checks the certificate alone.
     const c = this.cluster()!;
-    const serial = n.certificate?.serial;
+    const cert = n.certificate;
     await this.store.update((tx) => {
       tx.nodes.delete(n.meta!.id, n.meta!.version);
-      if (serial) tx.cluster.update(Cluster.create({ ...c, spec: { ...c.spec!, revokedSerials: [...c.spec!.revokedSerials, serial] } }));
+      if (cert?.serial) tx.cluster.update(withRevoked(c, { serial: cert.serial, nodeId: n.meta!.id, expiryMs: cert.expiryMs, replacedAtMs: 0 }, Date.now()));
     });
     this.dispatcher.forget(n.meta!.id);
   }
@@ -496,10 +559,22 @@ export class Manager {
       if (!caller || caller.nodeId !== req.nodeId) throw new TsswarmError('PERMISSION_DENIED', 'a node may only renew its own certificate');
       existing = this.store.view((tx) => tx.nodes.get(req.nodeId));
       if (!existing) throw new TsswarmError('PERMISSION_DENIED', `node ${req.nodeId} was removed from the cluster: join it again with a token`);
+      const window = renewalWindowMs(spec.nodeCertExpiryMs);
+      const last = this.renewals.get(req.nodeId) ?? -Infinity;
+      if (now - last < window) {
+        throw new TsswarmError('RESOURCE_EXHAUSTED', `node ${req.nodeId} renewed its certificate ${now - last} ms ago: one renewal per ${window} ms is allowed; retry in ${window - (now - last)} ms`);
+      }
+      this.renewals.set(req.nodeId, now);
+      if (this.renewals.size > 100_000) this.renewals.delete(this.renewals.keys().next().value as string);
       nodeId = req.nodeId;
+      // What the managers want it to be: a promoted worker gets a manager certificate, a demoted manager a worker one.
       role = existing.spec?.role === NodeRole.MANAGER ? 'manager' : 'worker';
     } else {
       role = roleForToken(req.token, { workerToken: spec.workerToken, managerToken: spec.managerToken });
+      // The address others will dial: an IPv4 address now, never a name resolved later by whoever reads it.
+      parseNodeAddr("addr (the joining node's --advertise-addr)", req.addr);
+      const badName = req.hostname ? nodeHostnameError("hostname (the joining node's name)", req.hostname) : undefined;
+      if (badName) throw badName;
       nodeId = newNodeId();
     }
     const cert = signNodeCSR(ca, req.csrPem, { nodeId, role, clusterId: this.o.clusterId, now, ...certValidity(spec.nodeCertExpiryMs) });
@@ -507,7 +582,18 @@ export class Manager {
     const roleEnum = role === 'manager' ? NodeRole.MANAGER : NodeRole.WORKER;
     if (existing) {
       const e = existing;
-      await this.store.update((tx) => tx.nodes.update(Node.create({ ...e, role: roleEnum, certificate: { serial: info.serial, expiryMs: info.notAfter.getTime(), role: roleEnum } })));
+      // The certificates this one replaces are revoked: the one on record and the one presented (they differ when an answer was lost).
+      const replaced = new Map<string, number>();
+      if (e.certificate?.serial) replaced.set(e.certificate.serial, e.certificate.expiryMs);
+      if (caller && !replaced.has(caller.serial)) replaced.set(caller.serial, 0);
+      await this.store.update((tx) => {
+        const cur = tx.cluster.list()[0] ?? c;
+        let next = cur;
+        for (const [serial, expiryMs] of replaced) next = withRevoked(next, { serial, nodeId, expiryMs: expiryMs || now + (spec.nodeCertExpiryMs || 90 * 24 * 3_600_000), replacedAtMs: now }, now);
+        if (next !== cur) tx.cluster.update(next);
+        tx.nodes.update(Node.create({ ...e, role: roleEnum, certificate: { serial: info.serial, expiryMs: info.notAfter.getTime(), role: roleEnum } }));
+      });
+      this.log.info({ node: nodeId, role, revoked: [...replaced.keys()] }, 'node certificate renewed; the replaced one is revoked');
     } else {
       const name = req.hostname || nodeId;
       await this.store.update((tx) =>
@@ -527,8 +613,10 @@ export class Manager {
     return { nodeId, certPem: cert, caCertPem: spec.rootCaCertPem, role, clusterId: this.o.clusterId, managerAddrs: this.managerAddrs() };
   }
 
-  private async joinRaft(req: JoinRaftRequest, caller: Caller): Promise<JoinRaftResponse> {
+  private async joinRaft(req: JoinRaftRequest, call: Parameters<typeof callerOf>[0]): Promise<JoinRaftResponse> {
+    // The leader first: a follower whose store lags must point a just-promoted node to it, not refuse it.
     this.requireLeader();
+    const caller = requireRole(call, this.authz, ['manager']);
     const n = this.store.view((tx) => tx.nodes.get(caller.nodeId));
     if (!n || n.spec?.role !== NodeRole.MANAGER) throw new TsswarmError('PERMISSION_DENIED', `node ${caller.nodeId} is not a manager: promote it first`);
     if (!req.raftId || !req.addr) throw new UsageError('joining the raft group needs a raft id and an address');
@@ -598,16 +686,22 @@ export class Manager {
     });
     s.addService(NodeCAService, {
       getRootCA: unary(async () => ({ certPem: this.authz.caCertPem() })),
-      issueNodeCertificate: unary(async (req: IssueNodeCertificateRequest, call) => this.issueCertificate(req, callerOf(call, this.authz))),
+      // Without a certificate: joining with a token. With one: renewal, which the store must still allow.
+      issueNodeCertificate: unary(async (req: IssueNodeCertificateRequest, call) => {
+        const caller = callerOf(call, this.authz, Date.now(), { renewal: true });
+        if (caller) requireStoreRole(caller, this.authz, ['worker', 'manager']);
+        return this.issueCertificate(req, caller);
+      }),
     });
     s.addService(RaftMembershipService, {
-      joinRaft: unary(async (req: JoinRaftRequest, call) => this.joinRaft(req, manager(call))),
+      joinRaft: unary(async (req: JoinRaftRequest, call) => this.joinRaft(req, call)),
     });
     s.addService(DispatcherService, {
       session: (stream: grpc.ServerDuplexStream<AgentMessage, ManagerMessage>) => {
         let caller: Caller;
         try {
-          caller = requireRole(stream, this.authz, ['worker', 'manager']);
+          // A follower answers NOT_LEADER (the dispatcher) whatever its store holds: it may lag behind the leader's.
+          caller = requireRole(stream, this.consensus.isLeader ? this.authz : { ...this.authz, storeRole: undefined }, ['worker', 'manager']);
         } catch (e) {
           stream.emit('error', toServiceError(e));
           return;
@@ -622,4 +716,10 @@ export class Manager {
     this.dispatcher.close();
     await this.consensus.close();
   }
+}
+
+/** The cluster with one more revoked certificate, expired entries pruned (an expired certificate is refused anyway). */
+function withRevoked(c: Cluster, r: RevokedCertificate, now: number): Cluster {
+  const kept = c.spec!.revokedCertificates.filter((x) => x.expiryMs > now && x.serial !== r.serial);
+  return Cluster.create({ ...c, spec: { ...c.spec!, revokedCertificates: [...kept, RevokedCertificate.create(r)] } });
 }

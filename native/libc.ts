@@ -254,3 +254,38 @@ export function setInterfaceUp(name: string): boolean {
     closeSync(fd);
   }
 }
+
+// Filesystem calls an image layer needs, made on paths whose parents the
+// caller has already resolved to real directories: none of them follows a
+// symlink in its last component (mknod never does; the l*xattr calls are the
+// non-following forms), unlike the mknod and setfattr commands they replace.
+export const S_IFCHR = 0o020000;
+
+/** mknod(2): a device node, FIFO or (with S_IFCHR and dev 0) an overlay whiteout. Fails with EEXIST on anything already there, a symlink included. */
+export function mknod(path: string, mode: number, dev = 0): void {
+  call('mknod', [['buffer', cstr(path)], ['i32', mode], ['i64', dev]], () => `mknod(${path}, 0o${mode.toString(8)}, ${dev})`);
+}
+
+/** lsetxattr(2): sets an extended attribute on `path` itself, never on what a symlink there points at. */
+export function lsetxattr(path: string, name: string, value: Buffer | string, flags = 0): void {
+  const v = Buffer.isBuffer(value) ? value : Buffer.from(value);
+  // ffi-rs cannot pass an empty array as a pointer; a one-byte buffer with size 0 is the same call.
+  const arg = v.length ? v : Buffer.alloc(1);
+  call(
+    'lsetxattr',
+    [['buffer', cstr(path)], ['buffer', cstr(name)], ['buffer', arg], ['i64', v.length], ['i32', flags]],
+    () => `lsetxattr(${path}, ${name})`,
+  );
+}
+
+/** lgetxattr(2): the value of an extended attribute of `path` itself (at most `max` bytes), or undefined when it has none (ENODATA). */
+export function lgetxattr(path: string, name: string, max = 4096): Buffer | undefined {
+  const out = Buffer.alloc(max);
+  try {
+    const n = call('lgetxattr', [['buffer', cstr(path)], ['buffer', cstr(name)], ['buffer', out], ['i64', max]], () => `lgetxattr(${path}, ${name})`);
+    return out.subarray(0, n);
+  } catch (err) {
+    if (err instanceof SyscallError && err.errnoCode === 'ENODATA') return undefined;
+    throw err;
+  }
+}

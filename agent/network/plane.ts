@@ -363,19 +363,27 @@ export class OverlayPlane {
   reconcile(): Promise<Map<string, PeerSyncResult>> {
     return this.serial(async () => {
       const out = new Map<string, PeerSyncResult>();
+      const failed: string[] = [];
       for (const n of [...this.networks.values()]) {
-        await this.ensureNetworkNow(n.spec);
-        for (const [ip, a] of [...n.attached]) {
-          if (netnsExists(netnsPath(a.containerNetns))) await this.attachNow(a);
-          else n.attached.delete(ip);
+        // Each network on its own: one that cannot be repaired leaves the others repaired.
+        try {
+          await this.ensureNetworkNow(n.spec);
+          for (const [ip, a] of [...n.attached]) {
+            if (netnsExists(netnsPath(a.containerNetns))) await this.attachNow(a);
+            else n.attached.delete(ip);
+          }
+          if (n.peers) out.set(n.spec.id, await this.syncPeers(n, desiredPeerState(n.peers, this.vtep, { flood: this.flood })));
+        } catch (err) {
+          this.log.error({ err, network: n.spec.id, vni: n.spec.vni }, 'reconciling the network failed; going on with the others');
+          failed.push(`${n.spec.id}: ${(err as Error).message}`);
         }
-        if (n.peers) out.set(n.spec.id, await this.syncPeers(n, desiredPeerState(n.peers, this.vtep, { flood: this.flood })));
       }
       if (this.egressAttached.size) this.egressReady = false;
       for (const [path, e] of [...this.egressAttached]) {
         if (netnsExists(path)) await this.attachEgressNow(e);
         else this.egressAttached.delete(path);
       }
+      if (failed.length) throw new TsswarmError('INTERNAL', `reconciling ${failed.length} of ${this.networks.size} networks failed (the others are reconciled): ${failed.join('; ')}`);
       return out;
     });
   }

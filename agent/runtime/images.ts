@@ -1,18 +1,43 @@
 // The node's image store: imports OCI image layouts and `docker save`
-// tarballs, pulls from OCI distribution registries, keeps blobs by digest and
-// unpacks each layer once (by diff id) into a directory that every container
-// using it shares as an overlayfs lower layer. OCI whiteouts become overlay
-// whiteouts (a 0:0 character device; an opaque-directory xattr).
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join, posix } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+// tarballs, pulls from OCI distribution registries, keeps configs by digest and
+// unpacks each layer once (by verified diff id) into a directory that every
+// container using it shares as an overlayfs lower layer. Everything an archive
+// or registry says is untrusted: digests are checked for form before they name
+// a path, blobs and layers are streamed under caps (blobs.ts), and a load or
+// pull that fails leaves the store exactly as it found it.
+import { randomBytes } from 'node:crypto';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, posix } from 'node:path';
 import type pino from 'pino';
 import { TsswarmError } from '../../lib/errors.js';
 import type { ImageSummary } from '../../proto/gen/control.js';
 import type { HealthConfig } from '../../proto/gen/objects.js';
+import {
+  ByteBudget,
+  DEFAULT_IMAGE_LIMITS,
+  ImageCapError,
+  type ImageLimits,
+  type Json,
+  asArray,
+  asObject,
+  asString,
+  checkDigest,
+  isDigest,
+  maybeGunzip,
+  metered,
+  openRegular,
+  optNumber,
+  optString,
+  optStrings,
+  parseJson,
+  randomName,
+  readCapped,
+  writeFileStream,
+} from './blobs.js';
 import { unpackLayer } from './layer.js';
-import { cleanName, readTar } from './tar.js';
+import { TarError, cleanName, readTarStream } from './tar.js';
+
+export { DEFAULT_IMAGE_LIMITS, type ImageLimits } from './blobs.js';
 
 /** What a container needs from an image. */
 export interface ResolvedImage {
@@ -39,7 +64,6 @@ interface ImageRecord {
   config: { Entrypoint?: string[] | null; Cmd?: string[] | null; Env?: string[] | null; WorkingDir?: string; User?: string; Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; Retries?: number; StartPeriod?: number } };
 }
 
-const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const hexOf = (digest: string): string => digest.replace(/^sha256:/, '');
 
 const DOCKER_HUB = /^(docker\.io|index\.docker\.io|registry-1\.docker\.io)\//;
@@ -88,37 +112,107 @@ export function parsePullRef(ref: string): { registry: string; repo: string; tag
   return colon > rest.lastIndexOf('/') ? { registry, repo: rest.slice(0, colon), tag: rest.slice(colon + 1) } : { registry, repo: rest, tag: 'latest' };
 }
 
+/** A file of a load's source (an OCI layout or docker save, as a directory or staged from a tar). */
+interface Source {
+  /** The path the operator gave, for messages. */
+  label: string;
+  /** The regular file `name` names inside the source, or undefined when there is none. */
+  file(name: string, field: string): string | undefined;
+}
+
+/** What one load or pull created, so that a failure can take it all back. */
+interface Op {
+  /** Staged archive members and downloaded blobs; removed when the operation ends. */
+  scratch: string;
+  budget: ByteBudget;
+  /** sha256 hex of files whose digest is already known (staged while hashing). */
+  hexes: Map<string, string>;
+  newLayers: string[];
+  newBlobs: string[];
+  /** Untrusted directories moved away from a layer's name: [aside, final]. */
+  asides: [string, string][];
+}
+
+/** Bytes a layer takes, as recorded by the store once it verified and renamed it. */
+interface LayerMark {
+  diffId: string;
+  size: number;
+}
+
+interface LayerSource {
+  /** Names the layer in messages: `manifest.json[0].Layers[1]`. */
+  field: string;
+  /** The compressed (or plain) layer as a file; called only when the layer must be unpacked. */
+  open: () => Promise<string>;
+}
+
 export class ImageStore {
   private images = new Map<string, ImageRecord>();
   private readonly blobs: string;
   private readonly layersDir: string;
+  /** One mark per layer this store unpacked and verified: only those are trusted and ever removed. */
+  private readonly marks: string;
+  private readonly staging: string;
   private readonly index: string;
+  private readonly limits: ImageLimits;
+  /** Loads, pulls and removals run one at a time: each commits or rolls back as a whole. */
+  private queue: Promise<unknown> = Promise.resolve();
   /** Image ids containers use (remove refuses them without force). */
   inUse: () => Set<string> = () => new Set();
 
   constructor(
     private readonly root: string,
     private readonly log: pino.Logger,
+    limits: Partial<ImageLimits> = {},
   ) {
     this.blobs = join(root, 'blobs', 'sha256');
     this.layersDir = join(root, 'layers');
+    this.marks = join(root, 'layers.marks');
+    this.staging = join(root, 'staging');
     this.index = join(root, 'images.json');
+    this.limits = { ...DEFAULT_IMAGE_LIMITS, ...limits };
+    for (const [k, v] of Object.entries(this.limits)) {
+      if (!Number.isSafeInteger(v) || v <= 0) throw new TsswarmError('INVALID_ARGUMENT', `image store limits.${k} must be a whole number > 0 (got ${String(v)})`);
+    }
   }
 
   init(): void {
-    mkdirSync(this.blobs, { recursive: true });
-    mkdirSync(this.layersDir, { recursive: true });
-    if (existsSync(this.index)) {
-      const list = JSON.parse(readFileSync(this.index, 'utf8')) as ImageRecord[];
-      this.images = new Map(list.map((i) => [i.id, i]));
-    }
-    // A layer unpacked halfway (a crash) never has its final name: drop the scratch dirs.
+    for (const d of [this.blobs, this.layersDir, this.marks, this.staging]) mkdirSync(d, { recursive: true });
+    // Scratch from a crash: staged files, half-unpacked layers, half-written marks.
+    for (const d of readdirSync(this.staging)) rmSync(join(this.staging, d), { recursive: true, force: true });
     for (const d of readdirSync(this.layersDir)) if (d.startsWith('.tmp-')) rmSync(join(this.layersDir, d), { recursive: true, force: true });
+    for (const m of readdirSync(this.marks)) {
+      if (!/^[0-9a-f]{64}$/.test(m) || !this.isLayerDir(m)) rmSync(join(this.marks, m), { force: true });
+    }
+    if (!existsSync(this.index)) return;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(this.index, 'utf8'));
+    } catch (e) {
+      throw new TsswarmError('INTERNAL', `${this.index} is not valid JSON (${(e as Error).message}): move it away to start with an empty image store`);
+    }
+    // Version 1 was a bare list, written before layers were marked: its layers are adopted once.
+    const legacy = Array.isArray(raw);
+    const list: unknown[] = legacy ? (raw as unknown[]) : Array.isArray((raw as { images?: unknown }).images) ? ((raw as { images: unknown[] }).images) : [];
+    this.images = new Map();
+    for (const r of list) {
+      const rec = validRecord(r);
+      if (!rec) {
+        this.log.warn({ record: JSON.stringify(r).slice(0, 200) }, 'dropping a malformed image record from images.json');
+        continue;
+      }
+      this.images.set(rec.id, rec);
+      if (legacy) rec.diffIds.forEach((d, k) => {
+        const hex = d.slice(7);
+        if (this.isLayerDir(hex) && !existsSync(join(this.marks, hex))) this.writeMark(hex, { diffId: d, size: rec.layerSizes?.[k] ?? dirSize(join(this.layersDir, hex)) });
+      });
+    }
+    if (legacy || this.images.size !== list.length) this.save();
   }
 
   private save(): void {
     const tmp = `${this.index}.tmp`;
-    writeFileSync(tmp, JSON.stringify([...this.images.values()]));
+    writeFileSync(tmp, JSON.stringify({ version: 2, images: [...this.images.values()] }));
     renameSync(tmp, this.index);
   }
 
@@ -130,18 +224,18 @@ export class ImageStore {
     return [...this.images.values()].map((i) => this.summary(i));
   }
 
-  private find(ref: string): ImageRecord | undefined {
-    if (this.images.has(ref)) return this.images.get(ref);
+  private find(ref: string, images = this.images): ImageRecord | undefined {
+    if (images.has(ref)) return images.get(ref);
     let n: string;
     try {
       n = normalizeRef(ref);
     } catch {
       return undefined;
     }
-    for (const i of this.images.values()) if (i.references.includes(n)) return i;
+    for (const i of images.values()) if (i.references.includes(n)) return i;
     const hex = hexOf(ref);
     if (/^[0-9a-f]{6,64}$/.test(hex)) {
-      const hits = [...this.images.values()].filter((i) => hexOf(i.id).startsWith(hex));
+      const hits = [...images.values()].filter((i) => hexOf(i.id).startsWith(hex));
       if (hits.length === 1) return hits[0];
     }
     return undefined;
@@ -166,187 +260,379 @@ export class ImageStore {
     };
   }
 
+  private exclusive<T>(f: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(f);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
   /**
-   * Loads an OCI image layout (directory or tar) or a `docker save` tar; layers
-   * gzip-compressed or plain. Names come from the archive (OCI
-   * `org.opencontainers.image.ref.name`, docker `RepoTags`); `tag`, when given,
-   * is added to the first image (or names it when the archive has no name).
+   * Runs one load or pull: `f` stages, verifies and unpacks, returning the
+   * records to add; they are committed (images.json written once) only when
+   * all of it worked. On any failure every file the operation made is removed.
+   */
+  private transaction(f: (op: Op, next: Map<string, ImageRecord>) => Promise<ImageSummary[]>): Promise<ImageSummary[]> {
+    return this.exclusive(async () => {
+      const op: Op = { scratch: join(this.staging, randomName()), budget: new ByteBudget(this.limits.maxLoadBytes, 'maxLoadBytes', 'the bytes this load or pull reads'), hexes: new Map(), newLayers: [], newBlobs: [], asides: [] };
+      mkdirSync(op.scratch);
+      const next = new Map([...this.images].map(([k, v]) => [k, { ...v, references: [...v.references] }]));
+      try {
+        const out = await f(op, next);
+        const before = this.images;
+        this.images = next;
+        try {
+          this.save();
+        } catch (e) {
+          this.images = before;
+          throw e;
+        }
+        for (const [aside] of op.asides) this.log.warn({ moved: aside }, 'a layer directory this store did not make was in the way and was moved aside');
+        return out;
+      } catch (e) {
+        this.rollback(op);
+        throw e;
+      } finally {
+        rmSync(op.scratch, { recursive: true, force: true });
+      }
+    });
+  }
+
+  private rollback(op: Op): void {
+    for (const hex of op.newLayers) {
+      rmSync(join(this.marks, hex), { force: true });
+      rmSync(join(this.layersDir, hex), { recursive: true, force: true });
+    }
+    for (const [aside, final] of op.asides) if (!existsSync(final)) renameSync(aside, final);
+    for (const b of op.newBlobs) rmSync(b, { force: true });
+  }
+
+  /**
+   * Loads an OCI image layout (directory or tar) or a `docker save` tar or
+   * directory; layers gzip-compressed or plain. Names come from the archive
+   * (OCI `org.opencontainers.image.ref.name`, docker `RepoTags`); `tag`, when
+   * given, is added to the first image (or names it when the archive has no name).
    */
   async load(path: string, tag?: string): Promise<ImageSummary[]> {
     if (!existsSync(path)) throw new TsswarmError('NOT_FOUND', `image archive ${path} does not exist (give a path on this node's host)`);
-    let files: ArchiveFiles;
-    if (statSync(path).isDirectory()) files = (name) => {
-      try {
-        return readFileSync(join(path, name));
-      } catch {
-        return undefined;
+    if (tag !== undefined) normalizeRef(tag);
+    return this.transaction(async (op, next) => {
+      const src = statSync(path).isDirectory() ? dirSource(path) : await this.stageArchive(op, path);
+      let out: ImageSummary[];
+      if (src.file('oci-layout', 'oci-layout') && src.file('index.json', 'index.json')) out = await this.loadOci(op, next, src);
+      else if (src.file('manifest.json', 'manifest.json')) out = await this.loadDocker(op, next, src);
+      else throw new TsswarmError('INVALID_ARGUMENT', `${path} is neither an OCI image layout (index.json, oci-layout) nor a \`docker save\` archive (manifest.json)`);
+      if (tag && out[0]) {
+        tagIn(next, out[0].id, tag);
+        out[0] = this.summary(next.get(out[0].id)!);
       }
-    };
-    else {
-      let raw = readFileSync(path);
-      if (raw[0] === 0x1f && raw[1] === 0x8b) raw = gunzipSync(raw);
-      try {
-        files = archiveFiles(raw);
-      } catch (e) {
-        throw new TsswarmError('INVALID_ARGUMENT', `${path} is not a tar archive: ${(e as Error).message}`);
-      }
-    }
-    let out: ImageSummary[];
-    if (files('oci-layout') && files('index.json')) out = await this.loadOci(files, path);
-    else if (files('manifest.json')) out = await this.loadDocker(files, path);
-    else throw new TsswarmError('INVALID_ARGUMENT', `${path} is neither an OCI image layout (index.json, oci-layout) nor a \`docker save\` archive (manifest.json)`);
-    if (tag && out[0]) {
-      this.tag(out[0].id, tag);
-      out[0] = this.summary(this.images.get(out[0].id)!);
-    }
-    return out;
+      return out;
+    });
   }
 
-  private async loadOci(files: ArchiveFiles, path: string): Promise<ImageSummary[]> {
-    const blob = (d: string): Buffer => {
-      const b = files(`blobs/sha256/${hexOf(d)}`);
-      if (!b) throw new TsswarmError('INVALID_ARGUMENT', `${path}: blob ${d} is missing from the OCI layout`);
-      return b;
+  /** Streams a tar (plain or gzip) into the operation's scratch directory: member names are map keys, never paths. */
+  private async stageArchive(op: Op, path: string): Promise<Source> {
+    const { stream } = await openRegular(path, 'the image archive');
+    const files = new Map<string, string>();
+    const links = new Map<string, string>();
+    const L = this.limits;
+    let n = 0;
+    try {
+      for await (const e of readTarStream(maybeGunzip(stream), { maxEntries: L.maxArchiveEntries })) {
+        if (++n > L.maxArchiveEntries) throw new ImageCapError('maxArchiveEntries', `the archive ${path}`, L.maxArchiveEntries);
+        const name = normalName(e.name);
+        if (e.type === 'file') {
+          if (e.size > L.maxBlobBytes) throw new ImageCapError('maxBlobBytes', `archive member ${name} (${e.size} bytes)`, L.maxBlobBytes);
+          const staged = join(op.scratch, `m${n}`);
+          const { hex } = await writeFileStream(metered(e.body, { max: L.maxBlobBytes, cap: 'maxBlobBytes', what: `archive member ${name}`, budget: op.budget }), staged);
+          files.set(name, staged);
+          op.hexes.set(staged, hex);
+        } else if (e.type === 'hardlink') links.set(name, normalName(e.linkname));
+        else if (e.type === 'symlink') links.set(name, normalName(e.linkname.startsWith('/') ? e.linkname : posix.join(posix.dirname(name), e.linkname)));
+      }
+    } catch (e) {
+      stream.destroy();
+      if (e instanceof TarError) {
+        const hint = /more than \d+ entries/.test(e.message) ? ` (limits.maxArchiveEntries is ${L.maxArchiveEntries}, a constant of the agent's ImageStore)` : '';
+        throw new TsswarmError('INVALID_ARGUMENT', `${path} is not a valid tar archive: ${e.message}${hint}`);
+      }
+      if (e instanceof TsswarmError) throw e;
+      throw new TsswarmError('INVALID_ARGUMENT', `${path} is not a readable tar archive (plain or gzip): ${(e as Error).message}`);
+    }
+    return {
+      label: path,
+      file: (name) => {
+        let k = normalName(name);
+        // `docker save` links repeated layers; a loop is cut after a few hops.
+        for (let hops = 0; hops < 8 && !files.has(k) && links.has(k); hops++) k = links.get(k)!;
+        return files.get(k);
+      },
     };
-    const index = JSON.parse(files('index.json')!.toString()) as { manifests: { digest: string; mediaType?: string; annotations?: Record<string, string> }[] };
+  }
+
+  private async readJson(op: Op, path: string, what: string): Promise<{ value: Json; hex: string }> {
+    const { stream, size } = await openRegular(path, what);
+    if (size > this.limits.maxJsonBytes) {
+      stream.destroy();
+      throw new ImageCapError('maxJsonBytes', `${what} (${size} bytes)`, this.limits.maxJsonBytes);
+    }
+    const { buf, hex } = await readCapped(stream, this.limits.maxJsonBytes, what);
+    op.hexes.set(path, hex);
+    return { value: parseJson(buf, what), hex };
+  }
+
+  /** The sha256 hex of a source file, hashed as a stream unless staging already did. */
+  private async hexOfFile(op: Op, path: string, what: string): Promise<string> {
+    const known = op.hexes.get(path);
+    if (known) return known;
+    const { stream } = await openRegular(path, what);
+    let hex = '';
+    for await (const _ of metered(stream, { max: this.limits.maxBlobBytes, cap: 'maxBlobBytes', what, onDone: (h) => (hex = h) })) void _;
+    op.hexes.set(path, hex);
+    return hex;
+  }
+
+  /** An OCI blob by digest, its content checked against the digest. */
+  private async ociBlob(op: Op, src: Source, digest: string, field: string): Promise<string> {
+    const hex = checkDigest(digest, field);
+    const p = src.file(`blobs/sha256/${hex}`, field);
+    if (!p) throw new TsswarmError('INVALID_ARGUMENT', `${src.label}: blob ${digest} (${field}) is missing from the OCI layout`);
+    if ((await this.hexOfFile(op, p, `blob ${digest.slice(0, 19)}`)) !== hex) throw new TsswarmError('INVALID_ARGUMENT', `${src.label}: blob ${digest.slice(0, 19)} (${field}) does not match its digest: the layout is corrupt`);
+    return p;
+  }
+
+  private async loadOci(op: Op, next: Map<string, ImageRecord>, src: Source): Promise<ImageSummary[]> {
+    const index = asObject((await this.readJson(op, src.file('index.json', 'index.json')!, 'index.json')).value, 'index.json');
+    const entries = asArray(index.manifests, 'index.json manifests');
+    if (entries.length > this.limits.maxLayers) throw new ImageCapError('maxLayers', `index.json manifests (${entries.length} images)`, this.limits.maxLayers);
     const out: ImageSummary[] = [];
-    for (const m of index.manifests) {
-      let manifest = JSON.parse(blob(m.digest).toString()) as Manifest;
-      if (manifest.manifests) manifest = JSON.parse(blob(pickPlatform(manifest.manifests).digest).toString()) as Manifest;
-      if (!manifest.config || !manifest.layers) throw new TsswarmError('INVALID_ARGUMENT', `${path}: manifest ${m.digest} has no config or layers`);
+    for (const [k, entry] of entries.entries()) {
+      const field = `index.json manifests[${k}]`;
+      const e = asObject(entry, field);
+      const digest = asString(e.digest, `${field}.digest`);
+      let mfield = `manifest ${digest.slice(0, 19)}`;
+      let m = parseManifest((await this.readJson(op, await this.ociBlob(op, src, digest, `${field}.digest`), mfield)).value, mfield, this.limits);
+      if (m.kind === 'index') {
+        const p = pickPlatform(m.manifests, mfield);
+        mfield = `manifest ${p.digest.slice(0, 19)}`;
+        m = parseManifest((await this.readJson(op, await this.ociBlob(op, src, p.digest, p.field), mfield)).value, mfield, this.limits);
+        if (m.kind === 'index') throw new TsswarmError('INVALID_ARGUMENT', `${src.label}: ${mfield} is an index inside an index: only one level is supported`);
+      }
+      const ann = e.annotations === undefined ? {} : asObject(e.annotations, `${field}.annotations`);
       // The annotation is a full reference (docker, skopeo, buildah) or, per the OCI spec, only a tag.
-      const ref = m.annotations?.['org.opencontainers.image.ref.name'] ?? m.annotations?.['io.containerd.image.name'];
+      const ref = optString(ann['org.opencontainers.image.ref.name'], `${field}.annotations`) ?? optString(ann['io.containerd.image.name'], `${field}.annotations`);
       const name = ref && /^[\w][\w.-]*$/.test(ref) ? undefined : ref;
-      out.push(await this.importImage(blob(manifest.config.digest), manifest.layers.map((l) => () => blob(l.digest)), name));
+      const man = m;
+      const config = await this.ociBlob(op, src, man.config, `${mfield}.config.digest`);
+      const layers = man.layers.map((d, j): LayerSource => ({ field: `${mfield}.layers[${j}]`, open: () => this.ociBlob(op, src, d, `${mfield}.layers[${j}].digest`) }));
+      out.push(await this.importImage(op, next, config, layers, name));
     }
     return out;
   }
 
-  private async loadDocker(files: ArchiveFiles, path: string): Promise<ImageSummary[]> {
-    const need = (name: string): Buffer => {
-      const b = files(name);
-      if (!b) throw new TsswarmError('INVALID_ARGUMENT', `${path}: ${name}, listed in manifest.json, is missing`);
-      return b;
+  private async loadDocker(op: Op, next: Map<string, ImageRecord>, src: Source): Promise<ImageSummary[]> {
+    const need = async (name: string, field: string): Promise<string> => {
+      const p = src.file(relPath(name, field), field);
+      if (!p) throw new TsswarmError('INVALID_ARGUMENT', `${src.label}: ${name}, listed in ${field}, is missing`);
+      return p;
     };
-    const manifest = JSON.parse(files('manifest.json')!.toString()) as { Config: string; RepoTags?: string[] | null; Layers: string[] }[];
+    const list = asArray((await this.readJson(op, src.file('manifest.json', 'manifest.json')!, 'manifest.json')).value, 'manifest.json');
+    if (list.length > this.limits.maxLayers) throw new ImageCapError('maxLayers', `manifest.json (${list.length} images)`, this.limits.maxLayers);
     const out: ImageSummary[] = [];
-    for (const m of manifest) {
-      const refs = m.RepoTags ?? [];
-      const s = await this.importImage(need(m.Config), m.Layers.map((l) => () => need(l)), refs[0]);
-      for (const r of refs.slice(1)) this.tag(s.id, r);
-      out.push(this.summary(this.images.get(s.id)!));
+    for (const [k, item] of list.entries()) {
+      const field = `manifest.json[${k}]`;
+      const m = asObject(item, field);
+      const refs = optStrings(m.RepoTags, `${field}.RepoTags`) ?? [];
+      const layerNames = asArray(m.Layers, `${field}.Layers`).map((l, j) => relPath(asString(l, `${field}.Layers[${j}]`), `${field}.Layers[${j}]`));
+      if (layerNames.length > this.limits.maxLayers) throw new ImageCapError('maxLayers', `${field}.Layers (${layerNames.length} layers)`, this.limits.maxLayers);
+      const config = await need(asString(m.Config, `${field}.Config`), `${field}.Config`);
+      const layers = layerNames.map((l, j): LayerSource => ({ field: `${field}.Layers[${j}]`, open: () => need(l, `${field}.Layers[${j}]`) }));
+      const s = await this.importImage(op, next, config, layers, refs[0]);
+      for (const r of refs.slice(1)) tagIn(next, s.id, r);
+      out.push(this.summary(next.get(s.id)!));
     }
     return out;
   }
 
-  private tag(id: string, ref: string): void {
-    const n = normalizeRef(ref);
-    for (const i of this.images.values()) i.references = i.references.filter((r) => r !== n);
-    this.images.get(id)!.references.push(n);
-    this.save();
-  }
-
-  /** Stores an image from its config and its layers (compressed or not), unpacking layers not yet here. */
-  private async importImage(config: Buffer, layers: (() => Buffer | Promise<Buffer>)[], ref?: string): Promise<ImageSummary> {
-    const id = `sha256:${sha256(config)}`;
-    const cfg = JSON.parse(config.toString()) as { created?: string; config?: ImageRecord['config']; rootfs?: { diff_ids?: string[] } };
-    const diffIds = cfg.rootfs?.diff_ids ?? [];
-    if (diffIds.length !== layers.length) throw new TsswarmError('INVALID_ARGUMENT', `image ${id.slice(7, 19)}: its config lists ${diffIds.length} layers but the manifest has ${layers.length}`);
-    writeFileSync(join(this.blobs, hexOf(id)), config);
+  /** Adds an image from its config and layers to `next`, unpacking the layers not yet here. */
+  private async importImage(op: Op, next: Map<string, ImageRecord>, configPath: string, layers: LayerSource[], ref?: string): Promise<ImageSummary> {
+    const { value, hex } = await this.readJson(op, configPath, 'the image config');
+    const id = `sha256:${hex}`;
+    const cfg = parseConfig(value, this.limits);
+    if (cfg.diffIds.length !== layers.length) throw new TsswarmError('INVALID_ARGUMENT', `image ${hex.slice(0, 12)}: its config lists ${cfg.diffIds.length} layers (rootfs.diff_ids) but the manifest has ${layers.length}`);
     const layerSizes: number[] = [];
-    for (let i = 0; i < layers.length; i++) layerSizes.push(await this.unpackLayer(diffIds[i]!, layers[i]!));
+    for (const [i, l] of layers.entries()) layerSizes.push(await this.ensureLayer(op, cfg.diffIds[i]!, l, `rootfs.diff_ids[${i}]`));
+    const blob = join(this.blobs, hex);
+    if (!existsSync(blob)) {
+      const tmp = join(this.blobs, `.tmp-${randomName()}`);
+      writeFileSync(tmp, readFileSync(configPath), { flag: 'wx' });
+      renameSync(tmp, blob);
+      op.newBlobs.push(blob);
+    }
     const size = layerSizes.reduce((a, b) => a + b, 0);
-    const rec: ImageRecord = { id, references: this.images.get(id)?.references ?? [], diffIds, layerSizes, size, createdAt: cfg.created ? Date.parse(cfg.created) || 0 : 0, config: cfg.config ?? {} };
-    this.images.set(id, rec);
-    if (ref) this.tag(id, ref);
-    else this.save();
-    this.log.info({ image: id, references: rec.references, layers: diffIds.length }, 'image stored');
+    const rec: ImageRecord = { id, references: next.get(id)?.references ?? [], diffIds: cfg.diffIds, layerSizes, size, createdAt: cfg.created, config: cfg.config };
+    next.set(id, rec);
+    if (ref) tagIn(next, id, ref);
+    this.log.info({ image: id, references: rec.references, layers: cfg.diffIds.length }, 'image stored');
     return this.summary(rec);
   }
 
-  /** Unpacks one layer into layers/<diff id> unless it is there; returns its size (the uncompressed tar's length). */
-  private async unpackLayer(diffId: string, data: () => Buffer | Promise<Buffer>): Promise<number> {
-    const final = join(this.layersDir, hexOf(diffId));
-    if (existsSync(final)) return this.layerSize(diffId) ?? dirSize(final);
-    let raw = await data();
-    if (raw[0] === 0x1f && raw[1] === 0x8b) raw = gunzipSync(raw);
-    const got = `sha256:${sha256(raw)}`;
-    if (got !== diffId) throw new TsswarmError('INVALID_ARGUMENT', `a layer's content (${got.slice(0, 19)}) does not match its diff id ${diffId.slice(0, 19)}: the archive is corrupt`);
-    // Unpacked under a scratch name and renamed: a crash never leaves a half layer under the final name.
-    const tmp = join(this.layersDir, `.tmp-${hexOf(diffId)}-${process.pid}`);
-    rmSync(tmp, { recursive: true, force: true });
-    mkdirSync(tmp);
+  /** A layer's directory and mark exist, the directory is a real one and this store wrote the mark after verifying it. */
+  private trustedSize(hex: string): number | undefined {
+    if (!this.isLayerDir(hex)) return undefined;
     try {
-      const r = await unpackLayer(raw, tmp);
-      renameSync(tmp, final);
-      this.log.debug({ layer: diffId, ...r }, 'layer unpacked');
-    } catch (e) {
-      rmSync(tmp, { recursive: true, force: true });
-      const msg = (e as NodeJS.ErrnoException).code === 'ENOENT' && /setfattr|mknod/.test(String(e)) ? `${(e as Error).message} (opaque directories need setfattr: apt-get install attr)` : (e as Error).message;
-      throw new TsswarmError('INTERNAL', `unpacking layer ${diffId.slice(0, 19)} failed: ${msg}`);
+      const m = JSON.parse(readFileSync(join(this.marks, hex), 'utf8')) as LayerMark;
+      return m.diffId === `sha256:${hex}` && typeof m.size === 'number' ? m.size : undefined;
+    } catch {
+      return undefined;
     }
-    return raw.length;
   }
 
-  private layerSize(diffId: string): number | undefined {
-    for (const i of this.images.values()) {
-      const k = i.diffIds.indexOf(diffId);
-      if (k >= 0 && i.layerSizes?.[k] !== undefined) return i.layerSizes[k];
+  private isLayerDir(hex: string): boolean {
+    try {
+      return lstatSync(join(this.layersDir, hex)).isDirectory();
+    } catch {
+      return false;
     }
-    return undefined;
+  }
+
+  private writeMark(hex: string, m: LayerMark): void {
+    const tmp = join(this.marks, `${hex}.tmp-${randomName()}`);
+    writeFileSync(tmp, JSON.stringify(m), { flag: 'wx' });
+    renameSync(tmp, join(this.marks, hex));
+  }
+
+  /**
+   * Unpacks one layer unless this store already holds it: into a scratch
+   * directory with a random name, its uncompressed digest checked against the
+   * diff id, then renamed to layers/<hex> and marked. Returns its size (the
+   * uncompressed tar's length).
+   */
+  private async ensureLayer(op: Op, diffId: string, l: LayerSource, field: string): Promise<number> {
+    const hex = checkDigest(diffId, field);
+    const have = this.trustedSize(hex);
+    if (have !== undefined) return have;
+    const L = this.limits;
+    const tmp = join(this.layersDir, `.tmp-${randomName()}`);
+    const final = join(this.layersDir, hex);
+    mkdirSync(tmp, { mode: 0o755 });
+    let capErr: unknown;
+    try {
+      const { stream } = await openRegular(await l.open(), l.field);
+      const watched = async function* (src: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+        try {
+          yield* src;
+        } catch (e) {
+          capErr = e;
+          throw e;
+        }
+      };
+      const compressed = metered(stream, { max: L.maxBlobBytes, cap: 'maxBlobBytes', what: `${l.field} (as stored)` });
+      const plain = metered(maybeGunzip(compressed), { max: L.maxLayerBytes, cap: 'maxLayerBytes', what: `${l.field} uncompressed`, budget: op.budget });
+      let r;
+      try {
+        r = await unpackLayer(watched(plain), tmp, { maxEntries: L.maxLayerEntries, maxBytes: L.maxLayerBytes });
+      } finally {
+        stream.destroy();
+      }
+      if (r.digest !== diffId) throw new TsswarmError('INVALID_ARGUMENT', `${l.field}: the layer's content is ${r.digest.slice(0, 19)}… but the image config's ${field} says ${diffId.slice(0, 19)}…: the image is corrupt or forged`);
+      if (existsSync(final) || isLink(final)) {
+        const aside = join(this.layersDir, `.untrusted-${hex}-${randomName()}`);
+        renameSync(final, aside);
+        op.asides.push([aside, final]);
+      }
+      renameSync(tmp, final);
+      op.newLayers.push(hex);
+      this.writeMark(hex, { diffId, size: r.bytes });
+      this.log.debug({ layer: diffId, files: r.files, skipped: r.skipped, bytes: r.bytes }, 'layer unpacked');
+      return r.bytes;
+    } catch (e) {
+      rmSync(tmp, { recursive: true, force: true });
+      const err = capErr instanceof TsswarmError ? capErr : e;
+      if (err instanceof ImageCapError || (err instanceof TsswarmError && err.message.startsWith(l.field))) throw err;
+      const x = err as NodeJS.ErrnoException;
+      const hint = /more than \d+ entries/.test(x.message) ? ` (limits.maxLayerEntries is ${L.maxLayerEntries}, a constant of the agent's ImageStore)` : '';
+      if (err instanceof TsswarmError) throw new TsswarmError(err.code, `${l.field} (${diffId.slice(0, 19)}) is not a valid layer: ${err.message}${hint}`);
+      if (x.syscall && !(err instanceof TarError)) {
+        throw new TsswarmError('INTERNAL', `unpacking ${l.field} (${diffId.slice(0, 19)}) failed: ${x.message}`);
+      }
+      throw new TsswarmError('INVALID_ARGUMENT', `${l.field} (${diffId.slice(0, 19)}) is not a valid layer: ${x.message}${hint}`);
+    }
   }
 
   async remove(ref: string, force = false): Promise<string[]> {
-    const i = this.find(ref);
-    if (!i) throw new TsswarmError('NOT_FOUND', `no such image on this node: ${ref}`);
-    const n = (() => {
-      try {
-        return normalizeRef(ref);
-      } catch {
-        return '';
+    return this.exclusive(async () => {
+      const i = this.find(ref);
+      if (!i) throw new TsswarmError('NOT_FOUND', `no such image on this node: ${ref}`);
+      const n = (() => {
+        try {
+          return normalizeRef(ref);
+        } catch {
+          return '';
+        }
+      })();
+      // Removing one of several names only untags it, as docker does.
+      if (i.references.length > 1 && i.references.includes(n)) {
+        i.references = i.references.filter((r) => r !== n);
+        this.save();
+        return [n];
       }
-    })();
-    // Removing one of several names only untags it, as docker does.
-    if (i.references.length > 1 && i.references.includes(n)) {
-      i.references = i.references.filter((r) => r !== n);
+      if (!force && this.inUse().has(i.id)) throw new TsswarmError('FAILED_PRECONDITION', `image ${ref} is used by a container on this node: remove the service first, or use --force`);
+      this.images.delete(i.id);
       this.save();
-      return [n];
+      if (isDigest(i.id)) rmSync(join(this.blobs, i.id.slice(7)), { force: true });
+      const used = new Set([...this.images.values()].flatMap((x) => x.diffIds));
+      for (const d of i.diffIds) if (!used.has(d)) this.removeLayer(d);
+      return [...i.references, i.id];
+    });
+  }
+
+  /** Removes layers/<hex> only when it is a real directory directly under layers/ that this store marked. */
+  private removeLayer(diffId: string): void {
+    if (!isDigest(diffId)) return;
+    const hex = diffId.slice(7);
+    const dir = join(this.layersDir, hex);
+    if (dirname(dir) !== this.layersDir || this.trustedSize(hex) === undefined) {
+      this.log.warn({ layer: diffId }, 'not removing a layer directory this store did not create');
+      return;
     }
-    if (!force && this.inUse().has(i.id)) throw new TsswarmError('FAILED_PRECONDITION', `image ${ref} is used by a container on this node: remove the service first, or use --force`);
-    this.images.delete(i.id);
-    this.save();
-    rmSync(join(this.blobs, hexOf(i.id)), { force: true });
-    const used = new Set([...this.images.values()].flatMap((x) => x.diffIds));
-    for (const d of i.diffIds) if (!used.has(d)) rmSync(join(this.layersDir, hexOf(d)), { recursive: true, force: true });
-    return [...i.references, i.id];
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(join(this.marks, hex), { force: true });
   }
 
   /** Pulls from an OCI distribution (v2) registry: http for localhost or `insecure`, else https. */
   async pull(reference: string, o: { insecure?: boolean } = {}): Promise<ImageSummary[]> {
+    normalizeRef(reference);
     const { registry, repo, tag } = parsePullRef(reference);
+    if (tag.startsWith('sha256:')) checkDigest(tag, `the digest in ${reference}`);
     const local = /^(localhost|127\.0\.0\.1)(:\d+)?$/.test(registry);
     const base = `${o.insecure || local ? 'http' : 'https'}://${registry}/v2/${repo}`;
+    const L = this.limits;
     let token = '';
-    const get = async (url: string, accept?: string): Promise<Response> => {
+    const get = async (url: string, accept: string | undefined, signal: AbortSignal): Promise<Response> => {
       const headers: Record<string, string> = {};
       if (accept) headers.accept = accept;
       if (token) headers.authorization = `Bearer ${token}`;
-      let r = await fetch(url, { headers });
+      let r = await fetch(url, { headers, signal });
       if (r.status === 401 && !token) {
         const ch = r.headers.get('www-authenticate') ?? '';
         const realm = /realm="([^"]+)"/.exec(ch)?.[1];
         if (realm) {
+          await r.body?.cancel();
           const q = new URLSearchParams();
           const service = /service="([^"]+)"/.exec(ch)?.[1];
           if (service) q.set('service', service);
           q.set('scope', `repository:${repo}:pull`);
-          const t = (await (await fetch(`${realm}?${q}`)).json()) as { token?: string; access_token?: string };
-          token = t.token ?? t.access_token ?? '';
+          const tr = await fetch(`${realm}?${q}`, { signal });
+          const t = asObject(parseJson((await readCapped(bodyOf(tr), L.maxJsonBytes, 'the registry token')).buf, 'the registry token'), 'the registry token');
+          token = optString(t.token, 'token') ?? optString(t.access_token, 'access_token') ?? '';
           headers.authorization = `Bearer ${token}`;
-          r = await fetch(url, { headers });
+          r = await fetch(url, { headers, signal });
         }
       }
-      if (!r.ok) throw new TsswarmError(r.status === 404 ? 'NOT_FOUND' : 'UNAVAILABLE', `pulling ${reference}: ${url} answered ${r.status} ${r.statusText}`);
+      if (!r.ok) {
+        await r.body?.cancel();
+        throw new TsswarmError(r.status === 404 ? 'NOT_FOUND' : 'UNAVAILABLE', `pulling ${reference}: ${url} answered ${r.status} ${r.statusText}`);
+      }
       return r;
     };
     const accept = [
@@ -355,50 +641,195 @@ export class ImageStore {
       'application/vnd.oci.image.manifest.v1+json',
       'application/vnd.docker.distribution.manifest.v2+json',
     ].join(', ');
-    let m = (await (await get(`${base}/manifests/${tag}`, accept)).json()) as Manifest;
-    if (m.manifests) m = (await (await get(`${base}/manifests/${pickPlatform(m.manifests).digest}`, accept)).json()) as Manifest;
-    if (!m.config || !m.layers) throw new TsswarmError('UNAVAILABLE', `pulling ${reference}: the registry's manifest has no config or layers (schema 1 manifests are not supported)`);
-    const blob = async (digest: string): Promise<Buffer> => {
-      const b = Buffer.from(await (await get(`${base}/blobs/${digest}`)).arrayBuffer());
-      if (`sha256:${sha256(b)}` !== digest) throw new TsswarmError('UNAVAILABLE', `pulling ${reference}: blob ${digest.slice(0, 19)} arrived corrupt`);
-      return b;
+    const ac = new AbortController();
+    const manifest = async (ref: string, what: string): Promise<ParsedManifest> => {
+      const r = await get(`${base}/manifests/${ref}`, accept, ac.signal);
+      const { buf, hex } = await readCapped(bodyOf(r), L.maxJsonBytes, what);
+      if (ref.startsWith('sha256:') && `sha256:${hex}` !== ref) throw new TsswarmError('UNAVAILABLE', `pulling ${reference}: ${what} arrived corrupt (its content does not match ${ref.slice(0, 19)})`);
+      return parseManifest(parseJson(buf, what), what, L);
     };
-    const config = await blob(m.config.digest);
-    const ref = tag.startsWith('sha256:') ? undefined : reference;
-    this.log.info({ reference, layers: m.layers.length }, 'image pulled');
-    return [await this.importImage(config, m.layers.map((l) => () => blob(l.digest)), ref)];
+    /** Streams a blob to a staged file while hashing it: the digest and Content-Length must both hold. */
+    const blob = async (op: Op, digest: string, field: string): Promise<string> => {
+      const hex = checkDigest(digest, field);
+      const r = await get(`${base}/blobs/${digest}`, undefined, ac.signal);
+      const what = `blob ${digest.slice(0, 19)} from ${registry}`;
+      const lenHeader = r.headers.get('content-encoding') ? null : r.headers.get('content-length');
+      const len = lenHeader === null ? undefined : Number(lenHeader);
+      if (len !== undefined && len > L.maxBlobBytes) {
+        await r.body?.cancel();
+        throw new ImageCapError('maxBlobBytes', `${what} (Content-Length ${len})`, L.maxBlobBytes);
+      }
+      const staged = join(op.scratch, randomName());
+      const got = await writeFileStream(metered(bodyOf(r), { max: L.maxBlobBytes, cap: 'maxBlobBytes', what, budget: op.budget }), staged);
+      if (len !== undefined && got.bytes !== len) throw new TsswarmError('UNAVAILABLE', `pulling ${reference}: ${what} was ${got.bytes} bytes but its Content-Length said ${len}`);
+      if (got.hex !== hex) throw new TsswarmError('UNAVAILABLE', `pulling ${reference}: ${what} arrived corrupt (its content does not match its digest)`);
+      op.hexes.set(staged, got.hex);
+      return staged;
+    };
+    try {
+      let m = await manifest(tag, `the manifest of ${reference}`);
+      if (m.kind === 'index') {
+        const p = pickPlatform(m.manifests, `the index of ${reference}`);
+        m = await manifest(p.digest, `manifest ${p.digest.slice(0, 19)}`);
+        if (m.kind === 'index') throw new TsswarmError('UNAVAILABLE', `pulling ${reference}: the registry sent an index inside an index`);
+      }
+      const man = m;
+      const ref = tag.startsWith('sha256:') ? undefined : reference;
+      const out = await this.transaction(async (op, next) => {
+        const config = await blob(op, man.config, 'the manifest config.digest');
+        const layers = man.layers.map((d, j): LayerSource => ({
+          field: `layer ${j} (${d.slice(0, 19)}) of ${reference}`,
+          open: async () => blob(op, d, `the manifest layers[${j}].digest`),
+        }));
+        return [await this.importImage(op, next, config, layers, ref)];
+      });
+      this.log.info({ reference, layers: man.layers.length }, 'image pulled');
+      return out;
+    } catch (e) {
+      ac.abort();
+      if (e instanceof TsswarmError) throw e;
+      throw new TsswarmError('UNAVAILABLE', `pulling ${reference}: ${(e as Error).message}`);
+    }
   }
 }
 
-type ArchiveFiles = (name: string) => Buffer | undefined;
+type ParsedManifest = { kind: 'index'; manifests: { digest: string; field: string; os?: string; architecture?: string }[] } | { kind: 'image'; config: string; layers: string[] };
 
-interface Manifest {
-  manifests?: { digest: string; platform?: { architecture: string; os: string } }[];
-  config?: { digest: string };
-  layers?: { digest: string; mediaType?: string }[];
+/** An OCI/docker image manifest or index, with every digest checked for form. */
+function parseManifest(v: Json, what: string, limits: ImageLimits): ParsedManifest {
+  const m = asObject(v, what);
+  if (m.manifests !== undefined) {
+    const list = asArray(m.manifests, `${what} manifests`);
+    if (list.length > 1024) throw new TsswarmError('INVALID_ARGUMENT', `${what} lists ${list.length} manifests: at most 1024 are read`);
+    return {
+      kind: 'index',
+      manifests: list.map((x, k) => {
+        const field = `${what} manifests[${k}]`;
+        const e = asObject(x, field);
+        checkDigest(e.digest, `${field}.digest`);
+        const p = e.platform === undefined ? {} : asObject(e.platform, `${field}.platform`);
+        return { digest: e.digest as string, field: `${field}.digest`, os: optString(p.os, `${field}.platform.os`), architecture: optString(p.architecture, `${field}.platform.architecture`) };
+      }),
+    };
+  }
+  if (m.config === undefined || m.layers === undefined) throw new TsswarmError('INVALID_ARGUMENT', `${what} has no config or layers (schema 1 manifests are not supported)`);
+  const config = asObject(m.config, `${what} config`);
+  checkDigest(config.digest, `${what} config.digest`);
+  const layers = asArray(m.layers, `${what} layers`);
+  if (layers.length > limits.maxLayers) throw new ImageCapError('maxLayers', `${what} (${layers.length} layers)`, limits.maxLayers);
+  return {
+    kind: 'image',
+    config: config.digest as string,
+    layers: layers.map((l, j) => {
+      const o = asObject(l, `${what} layers[${j}]`);
+      checkDigest(o.digest, `${what} layers[${j}].digest`);
+      return o.digest as string;
+    }),
+  };
 }
 
-function pickPlatform<T extends { platform?: { os: string; architecture: string } }>(list: T[]): T {
+/** The parts of an image config the store keeps, each checked for type. */
+function parseConfig(v: Json, limits: ImageLimits): { diffIds: string[]; created: number; config: ImageRecord['config'] } {
+  const c = asObject(v, 'the image config');
+  const rootfs = asObject(c.rootfs ?? {}, 'the image config rootfs');
+  const ids = rootfs.diff_ids === undefined || rootfs.diff_ids === null ? [] : asArray(rootfs.diff_ids, 'rootfs.diff_ids');
+  if (ids.length > limits.maxLayers) throw new ImageCapError('maxLayers', `the image config's rootfs.diff_ids (${ids.length} layers)`, limits.maxLayers);
+  const diffIds = ids.map((d, i) => {
+    checkDigest(d, `the image config's rootfs.diff_ids[${i}]`);
+    return d as string;
+  });
+  const created = optString(c.created, 'the image config created');
+  const x = c.config === undefined || c.config === null ? {} : asObject(c.config, 'the image config config');
+  const config: ImageRecord['config'] = {};
+  const put = <K extends keyof ImageRecord['config']>(k: K, val: ImageRecord['config'][K] | undefined): void => {
+    if (val !== undefined) config[k] = val;
+  };
+  put('Entrypoint', optStrings(x.Entrypoint, 'config.Entrypoint'));
+  put('Cmd', optStrings(x.Cmd, 'config.Cmd'));
+  put('Env', optStrings(x.Env, 'config.Env'));
+  put('WorkingDir', optString(x.WorkingDir, 'config.WorkingDir'));
+  put('User', optString(x.User, 'config.User'));
+  if (x.Healthcheck !== undefined && x.Healthcheck !== null) {
+    const h = asObject(x.Healthcheck, 'config.Healthcheck');
+    config.Healthcheck = {
+      Test: optStrings(h.Test, 'config.Healthcheck.Test'),
+      Interval: optNumber(h.Interval, 'config.Healthcheck.Interval'),
+      Timeout: optNumber(h.Timeout, 'config.Healthcheck.Timeout'),
+      Retries: optNumber(h.Retries, 'config.Healthcheck.Retries'),
+      StartPeriod: optNumber(h.StartPeriod, 'config.Healthcheck.StartPeriod'),
+    };
+  }
+  return { diffIds, created: created ? Date.parse(created) || 0 : 0, config };
+}
+
+/** An images.json record as this store writes it, or undefined when any id in it is malformed. */
+function validRecord(r: unknown): ImageRecord | undefined {
+  if (typeof r !== 'object' || r === null) return undefined;
+  const x = r as Partial<ImageRecord>;
+  if (!isDigest(x.id) || !Array.isArray(x.diffIds) || !x.diffIds.every(isDigest)) return undefined;
+  if (!Array.isArray(x.references) || !x.references.every((s) => typeof s === 'string')) return undefined;
+  if (typeof x.config !== 'object' || x.config === null) return undefined;
+  return { id: x.id, references: x.references, diffIds: x.diffIds, layerSizes: Array.isArray(x.layerSizes) ? x.layerSizes : undefined, size: Number(x.size) || 0, createdAt: Number(x.createdAt) || 0, config: x.config };
+}
+
+function tagIn(images: Map<string, ImageRecord>, id: string, ref: string): void {
+  const n = normalizeRef(ref);
+  for (const i of images.values()) i.references = i.references.filter((r) => r !== n);
+  images.get(id)!.references.push(n);
+}
+
+function pickPlatform(list: { digest: string; field: string; os?: string; architecture?: string }[], what: string): { digest: string; field: string } {
   const arch = process.arch === 'x64' ? 'amd64' : process.arch === 'arm64' ? 'arm64' : process.arch;
-  const hit = list.find((x) => x.platform?.os === 'linux' && x.platform.architecture === arch) ?? list.find((x) => x.platform?.os === 'linux') ?? list[0];
-  if (!hit) throw new TsswarmError('INVALID_ARGUMENT', 'the image index lists no manifests');
+  const hit = list.find((x) => x.os === 'linux' && x.architecture === arch) ?? list.find((x) => x.os === 'linux') ?? list[0];
+  if (!hit) throw new TsswarmError('INVALID_ARGUMENT', `${what} lists no manifests`);
   return hit;
 }
 
-/** A tar archive's regular files by name, following symlinks (`docker save` links repeated layers). */
-function archiveFiles(raw: Buffer): ArchiveFiles {
-  const files = new Map<string, Buffer>();
-  const links = new Map<string, string>();
-  for (const e of readTar(raw)) {
-    if (e.type === 'file') files.set(e.name, e.data);
-    else if (e.type === 'hardlink') links.set(e.name, e.linkname);
-    else if (e.type === 'symlink') links.set(e.name, cleanName(posix.normalize(e.linkname.startsWith('/') ? e.linkname : posix.join(posix.dirname(e.name), e.linkname))));
+/** An archive name as a key: `./a//b/` and `a/b` are one member; `..` stays in and so never matches a relative path. */
+function normalName(name: string): string {
+  return cleanName(posix.normalize(cleanName(name) || '.'));
+}
+
+/** A relative path named by a manifest: no absolute paths, no `..`. */
+function relPath(name: string, field: string): string {
+  const parts = name.split('/');
+  if (name.startsWith('/') || parts.includes('..') || name.includes('\0') || !name.trim()) {
+    throw new TsswarmError('INVALID_ARGUMENT', `${field} (${JSON.stringify(name.slice(0, 200))}) must be a relative path inside the archive, without ".."`);
   }
-  return (name) => {
-    let n = cleanName(name);
-    for (let hops = 0; hops < 8 && !files.has(n) && links.has(n); hops++) n = links.get(n)!;
-    return files.get(n);
+  return normalName(name);
+}
+
+/** A layout directory: names resolve only to regular files inside it (symlinks out of it are refused). */
+function dirSource(dir: string): Source {
+  const root = realpathSync(dir);
+  return {
+    label: dir,
+    file: (name, field) => {
+      const rel = relPath(name, field);
+      let real: string;
+      try {
+        real = realpathSync(join(root, rel));
+      } catch {
+        return undefined;
+      }
+      if (!real.startsWith(`${root}/`)) throw new TsswarmError('INVALID_ARGUMENT', `${dir}: ${field} (${name}) leads outside the directory`);
+      return real;
+    },
   };
+}
+
+function isLink(p: string): boolean {
+  try {
+    return lstatSync(p).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+/** A fetch body as Buffers (an empty body is no bytes). */
+async function* bodyOf(r: Response): AsyncGenerator<Buffer> {
+  if (!r.body) return;
+  for await (const c of r.body as unknown as AsyncIterable<Uint8Array>) yield Buffer.from(c.buffer, c.byteOffset, c.byteLength);
 }
 
 /** Bytes under a directory (for a layer unpacked by an older store that kept no size). */

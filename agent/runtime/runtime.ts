@@ -102,11 +102,6 @@ export class Runtime {
     for (const d of [this.runcRoot, this.exits, this.sockets, this.containers]) mkdirSync(d, { recursive: true });
     this.images.init();
     // Exits recorded while no agent watched stay as files; the first scan with a listener reports them.
-    try {
-      await exec('setfattr', ['--version']);
-    } catch {
-      this.log.warn('setfattr is missing: image layers with opaque directories cannot be unpacked (apt-get install attr)');
-    }
     this.watcher = watch(this.exits, () => this.scanExits());
     this.poll = setInterval(() => this.scanExits(), 2000);
     this.poll.unref();

@@ -1,17 +1,46 @@
 // The OCI runtime config (config.json) for a container, built in code: the
 // process (entrypoint and cmd resolved as docker does, env, cwd, user),
 // namespaces, the usual /proc /dev /sys mounts, the user's mounts, cgroup
-// limits and docker's default capabilities. Pure, so it is unit-tested.
-import { readFileSync } from 'node:fs';
+// limits, and docker's confinement: its default capabilities (with the
+// service's --cap-add/--cap-drop), our default seccomp profile, masked and
+// read-only /proc and /sys paths. Pure but for the host's architecture, kernel
+// and CPU list, so it is unit-tested.
+import { existsSync, readFileSync } from 'node:fs';
+import { arch, release } from 'node:os';
 import { join } from 'node:path';
+import { effectiveCapabilities } from '../../lib/capabilities.js';
 import { TsswarmError } from '../../lib/errors.js';
 import type { ResolvedImage } from './images.js';
+import { readFileInRoot } from './inroot.js';
+import { seccompFor } from './seccomp/profile.js';
 import type { ContainerConfig } from './types.js';
 
-const CAPS = [
-  'CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_FSETID', 'CAP_FOWNER', 'CAP_MKNOD', 'CAP_NET_RAW', 'CAP_SETGID',
-  'CAP_SETUID', 'CAP_SETFCAP', 'CAP_SETPCAP', 'CAP_NET_BIND_SERVICE', 'CAP_SYS_CHROOT', 'CAP_KILL', 'CAP_AUDIT_WRITE',
+/** Docker's masked paths: files that leak host state or reach host devices, hidden behind /dev/null (files) or an empty read-only tmpfs (directories). */
+export const MASKED_PATHS: readonly string[] = [
+  '/proc/acpi', '/proc/asound', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/sched_debug',
+  '/proc/scsi', '/proc/timer_list', '/proc/timer_stats', '/sys/devices/virtual/powercap', '/sys/firmware',
 ];
+/** Docker's read-only paths: kernel tunables a container must not change for the whole host. */
+export const READONLY_PATHS: readonly string[] = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
+
+let thermal: string[] | undefined;
+/** Per-CPU thermal_throttle counters leak host activity (as /proc/interrupts does); Docker masks those present, once per daemon. */
+function thermalThrottlePaths(): string[] {
+  if (thermal) return thermal;
+  const cpus: number[] = [];
+  try {
+    for (const range of readFileSync('/sys/devices/system/cpu/possible', 'utf8').trim().split(',')) {
+      const [a, b] = range.split('-').map(Number) as [number, number | undefined];
+      for (let i = a; i <= (b ?? a); i++) cpus.push(i);
+    }
+  } catch {
+    // no sysfs (not Linux, or a minimal chroot): nothing to mask
+  }
+  thermal = cpus.map((i) => `/sys/devices/system/cpu/cpu${i}/thermal_throttle`).filter((p) => existsSync(p));
+  return thermal;
+}
+/** The most of an image's /etc/passwd or /etc/group read for --user. */
+export const USER_DB_MAX_BYTES = 1 << 20;
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 const CPU_PERIOD = 100_000;
 
@@ -34,19 +63,18 @@ export function mergeEnv(...lists: (readonly string[] | undefined)[]): string[] 
 export function resolveUser(user: string, rootfs: string | null): { uid: number; gid: number } {
   if (!user) return { uid: 0, gid: 0 };
   const [u, g] = user.split(':') as [string, string | undefined];
+  // Inside the rootfs only, size-capped, never blocking: the image's author wrote these files.
   const read = (f: string): string[][] => {
     if (!rootfs) return [];
-    try {
-      return readFileSync(join(rootfs, 'etc', f), 'utf8').split('\n').filter(Boolean).map((l) => l.split(':'));
-    } catch {
-      return [];
-    }
+    const b = readFileInRoot(rootfs, `etc/${f}`, USER_DB_MAX_BYTES);
+    return b ? b.toString('utf8').split('\n').filter(Boolean).map((l) => l.split(':')) : [];
   };
   let uid: number;
   let gid = 0;
   if (/^\d+$/.test(u)) {
     uid = Number(u);
-    gid = Number(read('passwd').find((p) => Number(p[2]) === uid)?.[3] ?? 0);
+    // with a group given, the uid's primary group is not needed
+    if (g === undefined) gid = Number(read('passwd').find((p) => Number(p[2]) === uid)?.[3] ?? 0);
   } else {
     const p = read('passwd').find((x) => x[0] === u);
     if (!p) throw new TsswarmError('INVALID_ARGUMENT', `user "${u}" is not in the image's /etc/passwd: give a numeric uid (--user 1000:1000)`);
@@ -77,7 +105,7 @@ export function ociConfig(c: ContainerConfig, img: ResolvedImage, p: SpecPaths, 
   if (args.length === 0) throw new TsswarmError('INVALID_ARGUMENT', `image ${c.image} has no command and none was given: add one after the image name`);
   const user = resolveUser(c.user || img.user, readUsersFrom);
   const mounts: Record<string, unknown>[] = [
-    { destination: '/proc', type: 'proc', source: 'proc' },
+    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
     { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
     { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
@@ -100,6 +128,17 @@ export function ociConfig(c: ContainerConfig, img: ResolvedImage, p: SpecPaths, 
   if (l.pids) resources.pids = { limit: l.pids };
   const ns: Record<string, unknown>[] = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
   ns.push(c.netnsPath ? { type: 'network', path: c.netnsPath } : { type: 'network' });
+  // Docker leaves the inheritable set empty (CVE-2022-24769) and ambient unset.
+  const caps = effectiveCapabilities(c.capAdd, c.capDrop);
+  const linux: Record<string, unknown> = {
+    cgroupsPath: `/tss/${c.id}`,
+    resources,
+    namespaces: ns,
+    maskedPaths: [...MASKED_PATHS, ...thermalThrottlePaths()],
+    readonlyPaths: [...READONLY_PATHS],
+  };
+  // Capability rules follow the bounding set, as Docker's do.
+  if (c.seccomp !== 'unconfined') linux.seccomp = seccompFor(caps, arch(), release());
   return {
     ociVersion: '1.0.2',
     process: {
@@ -108,18 +147,12 @@ export function ociConfig(c: ContainerConfig, img: ResolvedImage, p: SpecPaths, 
       args,
       env: mergeEnv(img.env, [`HOSTNAME=${p.hostname}`], c.env),
       cwd: c.workdir || img.workdir || '/',
-      capabilities: { bounding: CAPS, effective: CAPS, permitted: CAPS },
-      noNewPrivileges: false,
+      capabilities: { bounding: caps, effective: [...caps], permitted: [...caps] },
+      noNewPrivileges: !!c.noNewPrivileges,
     },
     root: { path: p.rootfs, readonly: !!c.readOnly },
     hostname: p.hostname,
     mounts,
-    linux: {
-      cgroupsPath: `/tss/${c.id}`,
-      resources,
-      namespaces: ns,
-      maskedPaths: ['/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list', '/proc/timer_stats', '/proc/sched_debug', '/sys/firmware', '/proc/scsi'],
-      readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
-    },
+    linux,
   };
 }

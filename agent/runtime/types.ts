@@ -30,6 +30,14 @@ export interface ContainerConfig {
   /** The container's /etc/resolv.conf; default: the host's (a container on overlay networks gets the embedded DNS server's). */
   resolvConf?: string;
   readOnly?: boolean;
+  /** Capabilities added to Docker's default set (`NET_ADMIN`, `CAP_NET_ADMIN` or `ALL`). */
+  capAdd?: string[];
+  /** Capabilities dropped from it (`ALL`: keep only those in capAdd). */
+  capDrop?: string[];
+  /** `unconfined`: no seccomp filter; default: our default profile (agent/runtime/seccomp/). */
+  seccomp?: 'default' | 'unconfined';
+  /** The process and its children cannot gain privileges (setuid bits and file capabilities are ignored). */
+  noNewPrivileges?: boolean;
 }
 
 export interface ContainerState {

@@ -4,8 +4,10 @@
 // FAILED | SHUTDOWN | REJECTED. Every step runs in one queue per task, so an
 // exit event, a new desired state and a health change never interleave.
 import type pino from 'pino';
-import { MountType, type PortConfig, type Task, TaskState, type TaskStatus } from '../../proto/gen/objects.js';
+import { MountType, type PortConfig, SeccompMode, type Task, TaskState, type TaskStatus } from '../../proto/gen/objects.js';
 import type { ContainerConfig, ContainerState, HealthMonitor, Runtime } from '../runtime/index.js';
+import { TsswarmError } from '../../lib/errors.js';
+import { expandTemplate, isTemplate, type TemplateContext } from '../../lib/template.js';
 
 export const TERMINAL = new Set([TaskState.COMPLETE, TaskState.FAILED, TaskState.SHUTDOWN, TaskState.REJECTED, TaskState.ORPHANED, TaskState.REMOVE]);
 const DEFAULT_GRACE_MS = 10_000;
@@ -22,22 +24,66 @@ export function containerIdOf(t: Task): string {
 
 export const TASK_LABEL = 'tsswarm.task.id';
 
-/** What the runtime is asked to run for a task. */
-export function containerConfig(t: Task, nodeId: string): ContainerConfig {
+/** What a task's templates may say about the node running it. */
+export interface TemplateNode {
+  hostname: string;
+  os: string;
+  architecture: string;
+}
+
+/** The values Docker's templates name, for one task on this node. */
+export function taskTemplateContext(t: Task, nodeId: string, node?: TemplateNode): TemplateContext {
+  const id = t.meta!.id;
+  return {
+    service: { id: t.serviceId, name: t.serviceName },
+    node: { id: nodeId, hostname: node?.hostname ?? '', os: node?.os ?? '', architecture: node?.architecture ?? '' },
+    // Docker's task name: service.slot.id, or service.node.id for a global service's task.
+    task: { id, name: `${t.serviceName}.${t.slot ? String(t.slot) : t.nodeId}.${id}`, slot: String(t.slot) },
+  };
+}
+
+const HOST_LABEL_RE = /^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$/;
+/** The kernel's limit on a UTS hostname (HOST_NAME_MAX). */
+const MAX_HOSTNAME = 64;
+
+/**
+ * The container's hostname: the spec's, its template expanded for this task
+ * and node, or the task id's first 12 characters. An expansion that is not a
+ * hostname the kernel takes (a node hostname with "_", a long task name) is
+ * an error saying which, so the task is rejected with the reason.
+ */
+export function taskHostname(t: Task, nodeId: string, node?: TemplateNode): string {
+  const h = t.spec?.container?.hostname;
+  if (!h) return t.meta!.id.slice(0, 12);
+  if (!isTemplate(h)) return h;
+  const out = expandTemplate('--hostname', h, taskTemplateContext(t, nodeId, node));
+  const labelsOk = out.split('.').every((l) => l.length <= 63 && HOST_LABEL_RE.test(l));
+  if (!labelsOk || out.length > MAX_HOSTNAME) {
+    throw new TsswarmError(
+      'INVALID_ARGUMENT',
+      `--hostname ${JSON.stringify(h)} expands to ${JSON.stringify(out)} on this node, which is not a valid hostname (letters, digits and "-" in dot-separated labels of at most 63 characters, ${MAX_HOSTNAME} in all): change the template`,
+    );
+  }
+  return out;
+}
+
+/** What the runtime is asked to run for a task; templates (hostname, env, mount sources) expanded for it and this node. */
+export function containerConfig(t: Task, nodeId: string, node?: TemplateNode): ContainerConfig {
   const c = t.spec?.container;
   const limits = t.spec?.resources?.limits;
+  const ctx = taskTemplateContext(t, nodeId, node);
   return {
     id: containerIdOf(t),
     image: c?.image ?? '',
     command: c?.command ?? [],
     args: c?.args ?? [],
-    env: c?.env ?? [],
+    env: (c?.env ?? []).map((e, i) => expandTemplate(`--env (env[${i}])`, e, ctx)),
     workdir: c?.dir || undefined,
     user: c?.user || undefined,
-    hostname: c?.hostname || t.meta!.id.slice(0, 12),
-    mounts: (c?.mounts ?? []).map((m) => ({
+    hostname: taskHostname(t, nodeId, node),
+    mounts: (c?.mounts ?? []).map((m, i) => ({
       type: m.type === MountType.VOLUME ? 'volume' : m.type === MountType.TMPFS ? 'tmpfs' : 'bind',
-      source: m.source,
+      source: expandTemplate(`--mount source= (mounts[${i}])`, m.source, ctx),
       target: m.target,
       readOnly: m.readOnly,
     })),
@@ -50,12 +96,18 @@ export function containerConfig(t: Task, nodeId: string): ContainerConfig {
       'tsswarm.node.id': nodeId,
     },
     readOnly: c?.readOnly || undefined,
+    capAdd: c?.capabilityAdd?.length ? [...c.capabilityAdd] : undefined,
+    capDrop: c?.capabilityDrop?.length ? [...c.capabilityDrop] : undefined,
+    seccomp: c?.seccomp === SeccompMode.SECCOMP_UNCONFINED ? 'unconfined' : undefined,
+    noNewPrivileges: c?.noNewPrivileges || undefined,
   };
 }
 
 export interface TaskHost {
   runtime: Runtime;
   nodeId: string;
+  /** This node as templates see it (`{{.Node.Hostname}}`); absent: those placeholders expand to "". */
+  node?: TemplateNode;
   logger: pino.Logger;
   report(taskId: string, status: TaskStatus): void;
   /** The runner is done (task removed and its container gone). */
@@ -75,7 +127,7 @@ export interface TaskNetworking {
   /** The container's resolv.conf, or undefined for the host's. */
   resolvConf(t: Task): string | undefined;
   /** Joins the created container (its init pid) to the task's networks, before it starts; idempotent. Returns its host-mode ports as bound on this node (for its status). */
-  attach(t: Task, pid: number): Promise<PortConfig[] | void>;
+  attach(t: Task, pid: number, hostname?: string): Promise<PortConfig[] | void>;
   /** The container has stopped or is going away. */
   detach(t: Task): Promise<void>;
 }
@@ -246,7 +298,7 @@ export class TaskRunner {
     if (!net?.uses(this.task)) return true;
     try {
       if (!c?.pid) throw new Error('the container has no process to join');
-      const ports = await net.attach(this.task, c.pid);
+      const ports = await net.attach(this.task, c.pid, taskHostname(this.task, this.host.nodeId, this.host.node));
       if (ports && ports.length > 0) this.status = { ...this.status, portStatus: ports } as TaskStatus;
       return true;
     } catch (e) {
@@ -273,7 +325,13 @@ export class TaskRunner {
     const rt = this.host.runtime;
     const existing = await this.inspect();
     if (existing) return true;
-    const cfg = containerConfig(this.task, this.host.nodeId);
+    let cfg: ContainerConfig;
+    try {
+      cfg = containerConfig(this.task, this.host.nodeId, this.host.node);
+    } catch (e) {
+      this.fail(TaskState.REJECTED, (e as Error).message);
+      return false;
+    }
     cfg.resolvConf = this.host.network?.resolvConf(this.task);
     if (!cfg.image) {
       this.fail(TaskState.REJECTED, 'the task has no image');

@@ -10,7 +10,7 @@ import type pino from 'pino';
 import type { AgentMessage, Assignments, ExecOutput, LogChunk, RelayRequest } from '../../proto/gen/control.js';
 import { type Task, type TaskStatus } from '../../proto/gen/objects.js';
 import { HealthMonitor, type Runtime } from '../runtime/index.js';
-import { TASK_LABEL, TaskRunner, type TaskNetworking } from './task.js';
+import { TASK_LABEL, TaskRunner, type TaskNetworking, type TemplateNode } from './task.js';
 
 export interface WorkerOptions {
   runtime: Runtime;
@@ -20,6 +20,8 @@ export interface WorkerOptions {
   send: (m: AgentMessage) => boolean;
   /** Overlay networking; absent: containers get loopback only. */
   network?: TaskNetworking;
+  /** This node as service templates name it (`{{.Node.Hostname}}`). */
+  node?: TemplateNode;
 }
 
 /** How long reports gather before one message (ms). */
@@ -91,6 +93,7 @@ export class Worker {
     const runner = new TaskRunner(t, {
       runtime: this.o.runtime,
       nodeId: this.o.nodeId,
+      node: this.o.node,
       logger: this.log,
       report: (taskId, status) => this.report(taskId, status),
       limit: (fn) => this.limit(fn),

@@ -175,7 +175,7 @@ export class Allocator {
   private async write(fn: Parameters<MemoryStore['update']>[0]): Promise<void> {
     const st = this.state;
     try {
-      await this.o.store.update(fn);
+      await this.o.store.update(fn, { batch: true }); // thousands of tasks per write: the store's batch cap (manager/store)
       st.commit();
     } catch (e) {
       st.rollback();

@@ -2,10 +2,43 @@
 // certificates and PKCS#10 requests need. Node's crypto signs and verifies
 // but cannot build either, and this keeps the CA free of dependencies.
 // The parser refuses anything that is not canonical DER, because signatures
-// are checked over exact bytes.
+// are checked over exact bytes, and it reads input from strangers (CSRs at
+// join, peer certificates) so every pass is linear and capped (DER_LIMITS).
+import { TsswarmError } from '../../lib/errors.js';
 
-export class Asn1Error extends Error {
-  override name = 'Asn1Error';
+/** Malformed or oversized DER or PEM: the caller sent something we will not read. */
+export class Asn1Error extends TsswarmError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('INVALID_ARGUMENT', message, options);
+  }
+}
+
+/**
+ * Caps on what the parser reads. A node certificate or CSR is well under
+ * 1 KiB; the caps leave room for other tools' certificates while keeping
+ * every parse small and its tree shallow.
+ */
+export const DER_LIMITS = {
+  /** Bytes of one DER document (a certificate, a CSR). */
+  maxBytes: 64 * 1024,
+  /** Nesting of constructed elements; X.509 needs about 8. */
+  maxDepth: 32,
+  /** Content bytes of one OBJECT IDENTIFIER; each arc must also fit in 2^53. */
+  maxOidBytes: 64,
+  /** Characters of PEM text looked at, checked before any regex or base64 work. */
+  maxPemChars: 256 * 1024,
+} as const;
+
+let workDone = 0;
+
+/**
+ * A running count of the parser's unit steps (element headers and length
+ * bytes read, OID, string and PEM characters scanned). Tests take the
+ * difference around a parse to prove the work is linear in the input size,
+ * which wall-clock time on a shared machine cannot.
+ */
+export function parserWork(): number {
+  return workDone;
 }
 
 export const Tag = {
@@ -156,6 +189,7 @@ export interface Element {
 }
 
 function readElement(buf: Buffer, pos: number): { el: Element; end: number } {
+  workDone++;
   if (pos >= buf.length) throw new Asn1Error('unexpected end of data');
   const tag = buf[pos]!;
   if ((tag & 0x1f) === 0x1f) throw new Asn1Error('multi-byte tags are not supported');
@@ -168,28 +202,25 @@ function readElement(buf: Buffer, pos: number): { el: Element; end: number } {
   } else {
     const n = first & 0x7f;
     if (n === 0) throw new Asn1Error('indefinite length is not DER');
-    if (n > 4) throw new Asn1Error('element too long');
+    if (n > 4) throw new Asn1Error(`a length of ${n} bytes is too long: at most 4 length bytes are accepted`);
     if (p + n > buf.length) throw new Asn1Error('unexpected end of data in length');
     if (buf[p] === 0) throw new Asn1Error('non-minimal length encoding');
     len = 0;
     for (let i = 0; i < n; i++) len = len * 256 + buf[p++]!;
+    workDone += n;
     if (len < 0x80) throw new Asn1Error('non-minimal length encoding');
   }
+  // Checked against what is left before anything is cut or copied: a declared
+  // 4 GiB length costs nothing.
+  if (len > buf.length - p) throw new Asn1Error(`element length ${len} runs past the end of the data (${buf.length - p} bytes left)`);
   const end = p + len;
-  if (end > buf.length) throw new Asn1Error(`element length ${len} runs past the end of the data`);
   return { el: { tag, content: buf.subarray(p, end), raw: buf.subarray(pos, end) }, end };
 }
 
-/** Parses exactly one element that fills `buf`. */
-export function parse(buf: Buffer): Element {
-  const { el, end } = readElement(buf, 0);
-  if (end !== buf.length) throw new Asn1Error(`${buf.length - end} bytes of trailing data`);
-  return el;
-}
+/** The children of constructed elements, read once by parse()'s walk and handed out by children(). */
+const childCache = new WeakMap<Element, Element[]>();
 
-/** The elements inside a constructed element. */
-export function children(el: Element): Element[] {
-  if ((el.tag & 0x20) === 0) throw new Asn1Error(`element with tag 0x${el.tag.toString(16)} is not constructed`);
+function readChildren(el: Element): Element[] {
   const out: Element[] = [];
   let pos = 0;
   while (pos < el.content.length) {
@@ -198,6 +229,37 @@ export function children(el: Element): Element[] {
     pos = r.end;
   }
   return out;
+}
+
+/**
+ * Parses exactly one element that fills `buf`, and walks its whole tree once
+ * (iteratively, so deep input cannot overflow the stack) to refuse input over
+ * DER_LIMITS before any caller looks inside.
+ */
+export function parse(buf: Buffer): Element {
+  if (buf.length > DER_LIMITS.maxBytes) throw new Asn1Error(`DER data of ${buf.length} bytes is too large: at most ${DER_LIMITS.maxBytes} bytes are accepted`);
+  const { el, end } = readElement(buf, 0);
+  if (end !== buf.length) throw new Asn1Error(`${buf.length - end} bytes of trailing data`);
+  const stack: Array<{ el: Element; depth: number }> = [{ el, depth: 1 }];
+  for (let top = stack.pop(); top; top = stack.pop()) {
+    if ((top.el.tag & 0x20) === 0) continue;
+    if (top.depth > DER_LIMITS.maxDepth) throw new Asn1Error(`elements are nested more than ${DER_LIMITS.maxDepth} deep`);
+    const kids = readChildren(top.el);
+    childCache.set(top.el, kids);
+    for (const k of kids) stack.push({ el: k, depth: top.depth + 1 });
+  }
+  return el;
+}
+
+/** The elements inside a constructed element. */
+export function children(el: Element): Element[] {
+  if ((el.tag & 0x20) === 0) throw new Asn1Error(`element with tag 0x${el.tag.toString(16)} is not constructed`);
+  const cached = childCache.get(el);
+  if (cached) return cached;
+  // An element not made by parse() (built by hand): read it now, and only this level.
+  const kids = readChildren(el);
+  childCache.set(el, kids);
+  return kids;
 }
 
 export function expectTag(el: Element | undefined, tag: number, what: string): Element {
@@ -230,21 +292,25 @@ export function readSmallInteger(el: Element | undefined, what: string): number 
 
 export function readOid(el: Element | undefined, what: string): string {
   const c = expectTag(el, Tag.OID, what).content;
+  if (c.length > DER_LIMITS.maxOidBytes) throw new Asn1Error(`${what}: an OID of ${c.length} bytes is too long (at most ${DER_LIMITS.maxOidBytes})`);
+  workDone += c.length;
   if (c.length === 0 || (c[c.length - 1]! & 0x80) !== 0) throw new Asn1Error(`${what}: malformed OID`);
-  const arcs: bigint[] = [];
-  let v = 0n;
+  const arcs: number[] = [];
+  let v = 0;
   let start = true;
   for (const b of c) {
     if (start && b === 0x80) throw new Asn1Error(`${what}: non-minimal OID arc`);
-    v = (v << 7n) | BigInt(b & 0x7f);
+    // Plain numbers, not bigints: an arc past 2^53 is refused rather than grown.
+    if (v > (Number.MAX_SAFE_INTEGER - 0x7f) / 0x80) throw new Asn1Error(`${what}: an OID arc is larger than 2^53`);
+    v = v * 0x80 + (b & 0x7f);
     start = (b & 0x80) === 0;
     if (start) {
       arcs.push(v);
-      v = 0n;
+      v = 0;
     }
   }
   const first = arcs[0]!;
-  const head = first < 40n ? [0n, first] : first < 80n ? [1n, first - 40n] : [2n, first - 80n];
+  const head = first < 40 ? [0, first] : first < 80 ? [1, first - 40] : [2, first - 80];
   return [...head, ...arcs.slice(1)].join('.');
 }
 
@@ -278,6 +344,7 @@ const stringTags = new Set<number>([Tag.UTF8_STRING, Tag.PRINTABLE_STRING, Tag.I
 export function readString(el: Element | undefined, what: string): string {
   if (!el) throw new Asn1Error(`${what} is missing`);
   if (!stringTags.has(el.tag)) throw new Asn1Error(`${what}: expected a string, found tag 0x${el.tag.toString(16)}`);
+  workDone += el.content.length;
   if (el.tag === Tag.BMP_STRING) {
     if (el.content.length % 2) throw new Asn1Error(`${what}: malformed BMPString`);
     return Buffer.from(el.content).swap16().toString('utf16le');
@@ -292,6 +359,7 @@ export function readString(el: Element | undefined, what: string): string {
 
 export function readTime(el: Element | undefined, what: string): Date {
   if (!el) throw new Asn1Error(`${what} is missing`);
+  if (el.content.length > 15) throw new Asn1Error(`${what}: a time of ${el.content.length} bytes is malformed (want YYMMDDHHMMSSZ or YYYYMMDDHHMMSSZ)`);
   const s = el.content.toString('latin1');
   let m: RegExpExecArray | null;
   let year: number;
@@ -316,11 +384,20 @@ export function readTime(el: Element | undefined, what: string): Date {
 
 /** The DER of the first PEM block with this label (`CERTIFICATE`, `CERTIFICATE REQUEST`). */
 export function pemToDer(pem: string, label: string): Buffer {
-  const re = new RegExp(`-----BEGIN ${label}-----([\\s\\S]*?)-----END ${label}-----`);
-  const m = re.exec(pem);
-  if (!m) throw new Asn1Error(`no "-----BEGIN ${label}-----" block found`);
-  const b64 = m[1]!.replace(/\s+/g, '');
+  if (pem.length > DER_LIMITS.maxPemChars) throw new Asn1Error(`PEM text of ${pem.length} characters is too long: at most ${DER_LIMITS.maxPemChars} are read`);
+  workDone += pem.length;
+  // indexOf, not a lazy regex: a regex retries from every BEGIN line that has
+  // no END after it, which is quadratic in crafted input.
+  const begin = `-----BEGIN ${label}-----`;
+  const endMark = `-----END ${label}-----`;
+  const b = pem.indexOf(begin);
+  if (b < 0) throw new Asn1Error(`no "${begin}" block found`);
+  const e = pem.indexOf(endMark, b + begin.length);
+  if (e < 0) throw new Asn1Error(`the ${label} PEM block has no "${endMark}" line`);
+  const b64 = pem.slice(b + begin.length, e).replace(/\s+/g, '');
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0) throw new Asn1Error(`the ${label} PEM block is not valid base64`);
+  const size = (b64.length / 4) * 3;
+  if (size > DER_LIMITS.maxBytes + 2) throw new Asn1Error(`the ${label} PEM block holds about ${size} bytes: at most ${DER_LIMITS.maxBytes} are accepted`);
   const der = Buffer.from(b64, 'base64');
   if (der.length === 0) throw new Asn1Error(`the ${label} PEM block is empty`);
   return der;

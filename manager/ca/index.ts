@@ -36,6 +36,7 @@ export {
   parseJoinToken,
   roleForToken,
 } from './tokens.js';
+export { checkManagerCert, type ManagerPin } from './pin.js';
 export { needsRenewal, type RenewalOptions, renewalTime, type Validity } from './renewal.js';
 export {
   BadCAError,

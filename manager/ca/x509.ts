@@ -261,6 +261,19 @@ function parseCert(pem: string, makeError: (d: string, o?: { cause?: unknown }) 
   }
 }
 
+/**
+ * OpenSSL's view of a certificate our parser accepted. OpenSSL is stricter in
+ * places (the fuzz test found flipped bits it refuses), and its refusal must
+ * reach the caller as our error, not as a bare crypto exception.
+ */
+function openssl(p: ParsedCertificate, makeError: (d: string, o?: { cause?: unknown }) => Error, what = 'the certificate'): X509Certificate {
+  try {
+    return new X509Certificate(p.der);
+  } catch (cause) {
+    throw makeError(`${what} is not a well-formed X.509 certificate: ${(cause as Error).message}`, { cause });
+  }
+}
+
 const makeBadCA = (d: string, o?: { cause?: unknown }): Error => new BadCAError(d, o);
 const makeBadCert = (d: string, o?: { cause?: unknown }): Error => new BadCertificateError(d, o);
 const makeBadCSR = (d: string, o?: { cause?: unknown }): Error => new BadCSRError(d, o);
@@ -425,7 +438,7 @@ interface LoadedCA {
 function loadCA(ca: CertAndKey): LoadedCA {
   if (!ca || typeof ca.certPem !== 'string' || typeof ca.keyPem !== 'string') throw new BadCAError('pass { certPem, keyPem } of the root CA');
   const parsed = parseCert(ca.certPem, makeBadCA, 'the CA certificate');
-  const x509 = new X509Certificate(parsed.der);
+  const x509 = openssl(parsed, makeBadCA, 'the CA certificate');
   if (!x509.ca) throw new BadCAError('its certificate is not a CA certificate (basicConstraints CA:TRUE is missing)');
   const key = loadPrivateKey(ca.keyPem, 'the CA key', makeBadCA);
   if (!spkiDer(key).equals(parsed.spki)) throw new BadCAError('the CA key does not belong to the CA certificate');
@@ -537,8 +550,8 @@ export function verifyNodeCert(caCertPem: string, certPem: string, opts: VerifyN
   const parsed = parseCert(certPem, makeBadCert);
   const info = infoOf(parsed);
   const who = `node ${info.nodeId}`;
-  const ca = new X509Certificate(caParsed.der);
-  const cert = new X509Certificate(parsed.der);
+  const ca = openssl(caParsed, makeBadCA, 'the CA certificate');
+  const cert = openssl(parsed, makeBadCert);
   if (!parsed.issuerRaw.equals(caParsed.subjectRaw) || !cert.checkIssued(ca) || !cert.verify(ca.publicKey)) throw new UntrustedCertificateError(who);
   const now = ms(opts.now);
   if (now > caParsed.notAfter.getTime()) throw new CertificateExpiredError("the cluster's root CA", caParsed.notAfter);

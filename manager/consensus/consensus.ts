@@ -15,6 +15,25 @@ import { forceNewCluster } from '../raft/recovery.js';
 import { GrpcTransport, type RaftCall } from '../raft/transport/index.js';
 import { rename } from 'node:fs/promises';
 import { decodeMember, encodeMember, type MemberRecord, decodeState, encodeState, ENTRY_MEMBER, ENTRY_STORE } from './format.js';
+import { MAX_MESSAGE_BYTES } from '../../lib/grpc.js';
+import { MAX_BATCH_TRANSACTION_BYTES } from '../store/index.js';
+import { TsswarmError } from '../../lib/errors.js';
+
+/**
+ * Raft's MaxSizePerMsg: the entries one append carries, except that an
+ * append always carries at least one entry. So the largest append is
+ * max(RAFT_MAX_SIZE_PER_MSG, one entry) plus the message's own fields, and an
+ * entry is at most the store's cap (8 MiB for the leader's batch writers,
+ * 1.5 MiB for any other write) plus its one-byte frame: both below the gRPC
+ * message limit, and the transport sends a message over its batch size alone.
+ */
+const RAFT_MAX_SIZE_PER_MSG = 1 << 20;
+/** The largest entry proposed: a store transaction at the cap, framed. */
+const MAX_ENTRY_BYTES = MAX_BATCH_TRANSACTION_BYTES + 1;
+// Checked where both are known: a change to either constant that breaks the bound fails at load, not in production.
+if (Math.max(RAFT_MAX_SIZE_PER_MSG, MAX_ENTRY_BYTES) + (64 << 10) > MAX_MESSAGE_BYTES) {
+  throw new Error(`raft: appends of up to ${Math.max(RAFT_MAX_SIZE_PER_MSG, MAX_ENTRY_BYTES)} bytes would not fit the gRPC message limit of ${MAX_MESSAGE_BYTES} bytes`);
+}
 
 export interface ConsensusOptions {
   /** Directory of the WAL and snapshot files. */
@@ -30,6 +49,8 @@ export interface ConsensusOptions {
   credentials: { server: grpc.ServerCredentials; client: grpc.ChannelCredentials };
   channelOptions?: grpc.ChannelOptions;
   authorize?: (call: RaftCall) => grpc.ServiceError | null;
+  /** Per accepted Raft stream: the sender ids its caller may use (see TransportOptions.senders). */
+  senders?: (call: RaftCall) => (from: string) => boolean;
   /** The replicated store. */
   store: StateMachine;
   logger: pino.Logger;
@@ -120,6 +141,7 @@ export class Consensus {
         credentials: o.credentials,
         channelOptions: o.channelOptions,
         authorize: o.authorize,
+        senders: o.senders,
         logger: log,
       },
       {
@@ -140,7 +162,7 @@ export class Consensus {
       heartbeatTick: 1,
       preVote: true,
       checkQuorum: true,
-      maxSizePerMsg: 1 << 20,
+      maxSizePerMsg: RAFT_MAX_SIZE_PER_MSG,
       maxInflightMsgs: 256,
       snapshotEntries: o.snapshotEntries ?? 10_000,
       keepEntries: 500,
@@ -201,6 +223,17 @@ export class Consensus {
     return [...this.members.values()].filter((m) => inConf.has(m.raftId));
   }
 
+  /**
+   * The node id of member `raftId`; undefined when it is not (or no longer)
+   * in the configuration. Before this member has applied any configuration
+   * (a joining learner), the members the leader told it of count.
+   */
+  memberNodeId(raftId: string): string | undefined {
+    const cs = this.conf;
+    const known = cs && cs.voters.length + cs.learners.length > 0 ? cs.voters.includes(raftId) || cs.learners.includes(raftId) : this.members.has(raftId);
+    return known ? this.members.get(raftId)?.nodeId || undefined : undefined;
+  }
+
   isVoter(raftId: string): boolean {
     return this.conf?.voters.includes(raftId) ?? false;
   }
@@ -216,6 +249,10 @@ export class Consensus {
   /** Proposes a store transaction; resolves with its index once applied here. Refused at once when not leader. */
   proposeStore(data: Uint8Array): Promise<number> {
     if (!this.node.isLeader) return Promise.reject(new NotLeaderError(this.leaderAddr));
+    // The store refuses such a transaction with the object's name first; this guards any other caller.
+    if (data.length + 1 > MAX_ENTRY_BYTES) {
+      return Promise.reject(new TsswarmError('INVALID_ARGUMENT', `a store transaction of ${data.length} bytes is over the limit of ${MAX_BATCH_TRANSACTION_BYTES} bytes per Raft entry: write it in smaller parts`));
+    }
     const framed = new Uint8Array(data.length + 1);
     framed[0] = ENTRY_STORE;
     framed.set(data, 1);

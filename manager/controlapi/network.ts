@@ -11,6 +11,10 @@ import { Meta, Network, NetworkSpec, PublishMode, type Service, type ServiceSpec
 import { type Cidr, contains, formatIp, ingressNetwork, INGRESS_NAME, overlaps, parseCidr, parseIp, publishesIngress, sizeOf, taskDead, VNI_MAX } from '../allocator/index.js';
 import type { MemoryStore, ReadTx } from '../store/index.js';
 import { protocolName } from '../../lib/ports.js';
+import { findNetwork } from './refs.js';
+import { checkNetworkSpecBounds } from './validate.js';
+
+export { findNetwork };
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const MAX_LISTED = 5;
@@ -42,6 +46,7 @@ export function plainNetworkSpec(spec: NetworkSpec): NetworkSpec {
 export function validateNetworkSpec(input: NetworkSpec | null | undefined): NetworkSpec {
   if (!isSet(input)) throw bad('spec', 'is required: send the network spec');
   const spec = plainNetworkSpec(input);
+  checkNetworkSpecBounds(spec);
   if (!spec.name) throw bad('spec.name', 'is required: give the network a name (tsswarm network create NAME)');
   if (spec.name.length > 63) throw bad('spec.name', `"${spec.name}" is longer than 63 characters: choose a shorter name`);
   if (!NAME_RE.test(spec.name)) throw bad('spec.name', `"${spec.name}" is not valid: a name starts with a letter or digit and holds only letters, digits, "_", "." and "-"`);
@@ -71,22 +76,6 @@ export function validateNetworkSpec(input: NetworkSpec | null | undefined): Netw
   if (spec.vni && !(Number.isInteger(spec.vni) && spec.vni >= 1 && spec.vni <= VNI_MAX)) throw bad('spec.vni', `must be from 1 to ${VNI_MAX} (got ${spec.vni})`);
   if (spec.ingress && spec.attachable) throw bad('spec.attachable (--attachable)', 'cannot be set on the ingress network: it carries the routing mesh only');
   return spec;
-}
-
-function ambiguous(ref: string, matches: Network[]): TsswarmError {
-  const shown = matches.slice(0, MAX_LISTED).map((n) => `${n.meta!.id} (${n.spec?.name})`).join(', ') + (matches.length > MAX_LISTED ? `, and ${matches.length - MAX_LISTED} more` : '');
-  return new TsswarmError('INVALID_ARGUMENT', `network reference "${ref}" is ambiguous: it matches ${shown}; give more characters of the id`);
-}
-
-/** A network by id, name (without case) or unique id prefix. */
-export function findNetwork(tx: ReadTx, ref: string): Network {
-  if (!ref) throw new TsswarmError('INVALID_ARGUMENT', 'ref is required: give a network id, id prefix or name');
-  const exact = tx.networks.get(ref) ?? tx.networks.byName(ref);
-  if (exact) return exact;
-  const byPrefix = tx.networks.filter((n) => n.meta!.id.startsWith(ref));
-  if (byPrefix.length === 1) return byPrefix[0]!;
-  if (byPrefix.length > 1) throw ambiguous(ref, byPrefix);
-  throw new TsswarmError('NOT_FOUND', `network ${ref} not found: see \`tsswarm network ls\`, or create it with \`tsswarm network create -d overlay ${ref}\``);
 }
 
 /** The services attached to a network (their spec names it; for ingress, they publish through the mesh), and the tasks holding an address on it. */

@@ -1,43 +1,122 @@
-// How the Control API finds the object a request names: an exact id, a name
-// (services, without case; nodes by hostname), or a unique id prefix. An
-// ambiguous prefix is an error that lists the candidates.
+// How the Control API finds the object a request names, in Docker's order
+// (moby's cluster helpers): the full id, then the name, then the id prefix.
+// A name or prefix matching several objects is an error listing them, never
+// the first one found; one shared resolver serves nodes, services, networks and tasks.
 import { TsswarmError } from '../../lib/errors.js';
-import type { Node, Service, Task } from '../../proto/gen/objects.js';
+import type { Network, Node, Service, Task } from '../../proto/gen/objects.js';
 import type { ReadTx } from '../store/index.js';
 
-const MAX_LISTED = 5;
+/** How many matches an ambiguity error names before it counts the rest. */
+export const MAX_LISTED = 8;
 
-function ambiguous(what: string, ref: string, matches: string[]): TsswarmError {
-  const shown = matches.slice(0, MAX_LISTED).join(', ') + (matches.length > MAX_LISTED ? `, and ${matches.length - MAX_LISTED} more` : '');
-  return new TsswarmError('INVALID_ARGUMENT', `${what} reference "${ref}" is ambiguous: it matches ${shown}; give more characters of the id`);
+/** What the resolver needs to know about one kind of object. */
+export interface RefKind<T> {
+  /** `node`, `service`, ... as the messages say it. */
+  what: string;
+  /** Every object of the kind (the prefix and name passes scan them). */
+  all: () => T[];
+  /** The object with exactly this id, if any (a map lookup when the table has one). */
+  byId: (id: string) => T | undefined;
+  idOf: (o: T) => string;
+  /** The names the object answers to (nodes: spec name and hostname; tasks: `service.slot.id`). */
+  namesOf: (o: T) => string[];
+  /** Whether names compare without case (services and networks: the store keeps them unique so). */
+  foldCase: boolean;
+  /** The name shown beside the id in an ambiguity error. */
+  label: (o: T) => string;
+  /** What a NOT_FOUND adds after "X not found: ". */
+  notFoundHint: (ref: string) => string;
 }
 
-export function findService(tx: ReadTx, ref: string): Service {
-  if (!ref) throw new TsswarmError('INVALID_ARGUMENT', 'ref is required: give a service id, id prefix or name');
-  const exact = tx.services.get(ref) ?? tx.services.byName(ref);
+function listed<T>(k: RefKind<T>, matches: T[]): string {
+  const shown = matches.slice(0, MAX_LISTED).map((o) => `${k.idOf(o)} (${k.label(o) || 'no name'})`);
+  return shown.join(', ') + (matches.length > MAX_LISTED ? `, and ${matches.length - MAX_LISTED} more` : '');
+}
+
+/**
+ * The one object `ref` names: full id, then exact name (without case where
+ * the kind says so), then unique id prefix. Several objects with the name, or
+ * several ids with the prefix, is INVALID_ARGUMENT listing them (ids and
+ * names); none is NOT_FOUND naming the reference.
+ */
+export function resolveRef<T>(k: RefKind<T>, ref: string): T {
+  if (!ref) throw new TsswarmError('INVALID_ARGUMENT', `ref is required: give a ${k.what} id, id prefix or name`);
+  const exact = k.byId(ref);
   if (exact) return exact;
-  const byPrefix = tx.services.filter((s) => s.meta!.id.startsWith(ref));
+  const all = k.all();
+  const want = k.foldCase ? ref.toLowerCase() : ref;
+  const named = all.filter((o) => k.namesOf(o).some((n) => n !== '' && (k.foldCase ? n.toLowerCase() : n) === want));
+  if (named.length === 1) return named[0]!;
+  if (named.length > 1) {
+    throw new TsswarmError('INVALID_ARGUMENT', `${k.what} reference "${ref}" is ambiguous: ${named.length} ${k.what}s have that name (${listed(k, named)}); give the id instead`);
+  }
+  const byPrefix = all.filter((o) => k.idOf(o).startsWith(ref));
   if (byPrefix.length === 1) return byPrefix[0]!;
-  if (byPrefix.length > 1) throw ambiguous('service', ref, byPrefix.map((s) => `${s.meta!.id} (${s.spec?.name})`));
-  throw new TsswarmError('NOT_FOUND', `service ${ref} not found: see \`tsswarm service ls\` for the services of this cluster`);
+  if (byPrefix.length > 1) {
+    throw new TsswarmError('INVALID_ARGUMENT', `${k.what} reference "${ref}" is ambiguous: it is the start of ${byPrefix.length} ids (${listed(k, byPrefix)}); give more characters of the id`);
+  }
+  throw new TsswarmError('NOT_FOUND', `${k.what} ${ref} not found: ${k.notFoundHint(ref)}`);
 }
 
-export function findTask(tx: ReadTx, ref: string): Task {
-  if (!ref) throw new TsswarmError('INVALID_ARGUMENT', 'ref is required: give a task id or id prefix');
-  const exact = tx.tasks.get(ref);
-  if (exact) return exact;
-  const byPrefix = tx.tasks.filter((t) => t.meta!.id.startsWith(ref));
-  if (byPrefix.length === 1) return byPrefix[0]!;
-  if (byPrefix.length > 1) throw ambiguous('task', ref, byPrefix.map((t) => `${t.meta!.id} (${t.serviceName}.${t.slot || t.nodeId})`));
-  throw new TsswarmError('NOT_FOUND', `task ${ref} not found: see \`tsswarm service ps SERVICE\` for the tasks of a service`);
+/** A task's name as Docker shows it: `service.slot.id`, or `service.node.id` for a global service's task. */
+export function taskName(t: Task): string {
+  return `${t.serviceName}.${t.slot ? String(t.slot) : t.nodeId}.${t.meta!.id}`;
 }
 
-export function findNode(tx: ReadTx, ref: string): Node {
-  const nodes = tx.nodes.list();
-  const exact = nodes.find((n) => n.meta!.id === ref) ?? nodes.find((n) => n.description?.hostname === ref || n.spec?.name === ref);
-  if (exact) return exact;
-  const byPrefix = nodes.filter((n) => n.meta!.id.startsWith(ref));
-  if (byPrefix.length === 1) return byPrefix[0]!;
-  if (byPrefix.length > 1) throw ambiguous('node', ref, byPrefix.map((n) => `${n.meta!.id} (${n.description?.hostname || n.spec?.name})`));
-  throw new TsswarmError('NOT_FOUND', `node ${ref} not found: see \`tsswarm node ls\` for the nodes of this cluster`);
+export function serviceKind(tx: ReadTx): RefKind<Service> {
+  return {
+    what: 'service',
+    all: () => tx.services.list(),
+    byId: (id) => tx.services.get(id),
+    idOf: (s) => s.meta!.id,
+    namesOf: (s) => [s.spec?.name ?? ''],
+    foldCase: true,
+    label: (s) => s.spec?.name ?? '',
+    notFoundHint: () => 'see `tsswarm service ls` for the services of this cluster',
+  };
 }
+
+export function networkKind(tx: ReadTx): RefKind<Network> {
+  return {
+    what: 'network',
+    all: () => tx.networks.list(),
+    byId: (id) => tx.networks.get(id),
+    idOf: (n) => n.meta!.id,
+    namesOf: (n) => [n.spec?.name ?? ''],
+    foldCase: true,
+    label: (n) => n.spec?.name ?? '',
+    notFoundHint: (ref) => `see \`tsswarm network ls\`, or create it with \`tsswarm network create -d overlay ${ref}\``,
+  };
+}
+
+export function nodeKind(tx: ReadTx): RefKind<Node> {
+  return {
+    what: 'node',
+    all: () => tx.nodes.list(),
+    byId: (id) => tx.nodes.get(id),
+    idOf: (n) => n.meta!.id,
+    // Node names are not unique (two hosts may share a hostname): a shared one is ambiguous.
+    namesOf: (n) => [...new Set([n.spec?.name ?? '', n.description?.hostname ?? ''])],
+    foldCase: true,
+    label: (n) => n.spec?.name || n.description?.hostname || '',
+    notFoundHint: () => 'see `tsswarm node ls` for the nodes of this cluster',
+  };
+}
+
+export function taskKind(tx: ReadTx): RefKind<Task> {
+  return {
+    what: 'task',
+    all: () => tx.tasks.list(),
+    byId: (id) => tx.tasks.get(id),
+    idOf: (t) => t.meta!.id,
+    namesOf: (t) => [taskName(t)],
+    foldCase: false,
+    label: (t) => `${t.serviceName}.${t.slot || t.nodeId}`,
+    notFoundHint: () => 'see `tsswarm service ps SERVICE` for the tasks of a service',
+  };
+}
+
+export const findService = (tx: ReadTx, ref: string): Service => resolveRef(serviceKind(tx), ref);
+export const findNetwork = (tx: ReadTx, ref: string): Network => resolveRef(networkKind(tx), ref);
+export const findNode = (tx: ReadTx, ref: string): Node => resolveRef(nodeKind(tx), ref);
+export const findTask = (tx: ReadTx, ref: string): Task => resolveRef(taskKind(tx), ref);

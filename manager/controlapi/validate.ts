@@ -2,8 +2,12 @@
 // defaults for the parts left out. Pure: the same spec always gives the same
 // answer, so the CLI and tests can call it without a store.
 import type protobuf from 'protobufjs';
+import { normalizeCapabilities } from '../../lib/capabilities.js';
 import { TsswarmError } from '../../lib/errors.js';
+import { expandTemplate, isTemplate, parseTemplate, sampleTemplateContext } from '../../lib/template.js';
 import {
+  type ContainerSpec,
+  SeccompMode,
   EndpointMode,
   type HealthConfig,
   MountType,
@@ -19,6 +23,7 @@ import {
 } from '../../proto/gen/objects.js';
 import { parseConstraints, parseSpreadPreference } from './constraints.js';
 import { protocolName } from '../../lib/ports.js';
+import type { NetworkSpec } from '../../proto/gen/objects.js';
 
 /** Swarm's restart policy when none is given. */
 export const DEFAULT_RESTART: Readonly<RestartPolicy> = Object.freeze({ condition: RestartCondition.ANY, delayMs: 5_000, maxAttempts: 0, windowMs: 0 });
@@ -97,6 +102,26 @@ function checkHealth(field: string, h: HealthConfig): void {
 }
 
 
+/**
+ * Capabilities are known Linux names, stored normalized (`net_admin` →
+ * `CAP_NET_ADMIN`, ALL alone in its list); the seccomp mode is one we can run.
+ * An agent could not honour anything else, so it is refused here.
+ */
+function checkSecurity(c: ContainerSpec): void {
+  for (const k of ['capabilityAdd', 'capabilityDrop'] as const) c[k] = normalizeCapabilities(`spec.task.container.${k}`, c[k]);
+  if (!(c.seccomp in SeccompMode)) throw bad('spec.task.container.seccomp', `must be SECCOMP_DEFAULT or SECCOMP_UNCONFINED (got ${c.seccomp}): use --security-opt seccomp=builtin or seccomp=unconfined`);
+}
+
+/**
+ * Docker's templates where Docker expands them (--hostname, --env, a mount's
+ * source), expanded per task by the agent; any other `{{` in them is refused.
+ */
+function checkTemplates(c: ContainerSpec): void {
+  if (isTemplate(c.hostname)) parseTemplate('spec.task.container.hostname (--hostname)', c.hostname);
+  c.env.forEach((e, i) => isTemplate(e) && parseTemplate(`spec.task.container.env[${i}] (--env)`, e));
+  c.mounts.forEach((m, i) => isTemplate(m.source) && parseTemplate(`spec.task.container.mounts[${i}].source (--mount source=)`, m.source));
+}
+
 /** Endpoint mode and published ports: ranges, enums, one service port per published port, no routing mesh under dnsrr. */
 function checkEndpoint(spec: ServiceSpec): void {
   const ep = spec.endpoint;
@@ -123,7 +148,8 @@ function checkEndpoint(spec: ServiceSpec): void {
 }
 
 function validHostname(h: string): boolean {
-  if (h.includes('{{')) return true; // a template, expanded per task
+  // A template (checked by checkTemplates): its result with typical values must be a hostname.
+  if (isTemplate(h)) return validHostname(expandTemplate('hostname', h, sampleTemplateContext()));
   return h.length <= 253 && h.split('.').every((l) => l.length <= 63 && HOST_LABEL_RE.test(l));
 }
 
@@ -137,6 +163,7 @@ function validHostname(h: string): boolean {
 export function validateServiceSpec(input: ServiceSpec): { spec: ServiceSpec; warnings: string[] } {
   if (!isSet(input)) throw bad('spec', 'is required: send the service spec');
   const spec = plainSpec(input);
+  checkServiceSpecBounds(spec);
   const warnings: string[] = [];
 
   // name
@@ -171,6 +198,7 @@ export function validateServiceSpec(input: ServiceSpec): { spec: ServiceSpec; wa
 
   if (c.dir && !c.dir.startsWith('/')) throw bad('spec.task.container.dir', `"${c.dir}" is not an absolute path: the working directory must start with /`);
   if (c.user && !USER_RE.test(c.user)) throw bad('spec.task.container.user', `"${c.user}" is not valid: write USER, UID, USER:GROUP or UID:GID`);
+  checkTemplates(c);
   if (c.hostname && !validHostname(c.hostname)) throw bad('spec.task.container.hostname', `"${c.hostname}" is not a valid hostname: use letters, digits and "-" in dot-separated labels of at most 63 characters`);
   if (c.stopSignal && !SIGNAL_RE.test(c.stopSignal)) throw bad('spec.task.container.stopSignal', `"${c.stopSignal}" is not a signal: write e.g. SIGTERM, SIGQUIT or 15`);
   nonNegative('spec.task.container.stopGracePeriodMs', c.stopGracePeriodMs, 'give a duration such as 10s');
@@ -188,13 +216,14 @@ export function validateServiceSpec(input: ServiceSpec): { spec: ServiceSpec; wa
       if (!m.source) throw bad(`${f}.source`, 'is required for a bind mount: give the host path (source=/srv/data)');
       if (!m.source.startsWith('/')) throw bad(`${f}.source`, `"${m.source}" is not an absolute path: a bind mount's source is a host path such as /srv/data`);
     } else if (m.type === MountType.VOLUME) {
-      if (m.source && !VOLUME_NAME_RE.test(m.source)) throw bad(`${f}.source`, `"${m.source}" is not a volume name: use letters, digits, "_", "." and "-" (for a host path use type=bind)`);
+      if (m.source && !VOLUME_NAME_RE.test(expandTemplate(`${f}.source`, m.source, sampleTemplateContext()))) throw bad(`${f}.source`, `"${m.source}" is not a volume name: use letters, digits, "_", "." and "-" (for a host path use type=bind)`);
     } else if (m.source) {
       throw bad(`${f}.source`, `must be empty for a tmpfs mount (got "${m.source}"): a tmpfs has no source`);
     }
   });
 
   if (isSet(c.healthcheck)) checkHealth('spec.task.container.healthcheck', c.healthcheck);
+  checkSecurity(c);
 
   // resources
   const res = task.resources;
@@ -250,3 +279,182 @@ export function validateServiceSpec(input: ServiceSpec): { spec: ServiceSpec; wa
 
   return { spec, warnings };
 }
+
+// ------------------------------------------------------------------ bounds
+
+/**
+ * The most a spec may hold, field by field. The store also caps a whole
+ * transaction (1.5 MiB), but these are checked first so that the error names
+ * the field. Counts are far above what a real service uses; numbers stop
+ * where the runtime would misbehave: durations at Node's longest timer
+ * (2^31 - 1 ms, about 24.8 days: a longer setTimeout fires at once), pids at
+ * Linux's PID_MAX_LIMIT, memory at 2^50 bytes (1 PiB).
+ */
+export const SPEC_LIMITS = {
+  nameLength: 63,
+  labels: 256,
+  labelKeyLength: 1024,
+  labelValueLength: 4096,
+  imageLength: 1024,
+  /** Entries of --env, of the command and of its args, each. */
+  env: 1000,
+  command: 1000,
+  args: 1000,
+  /** One env entry, command word or argument (Linux's own cap on one is 128 KiB). */
+  argLength: 32 * 1024,
+  pathLength: 4096,
+  userLength: 256,
+  hostnameLength: 253,
+  stopSignalLength: 32,
+  mounts: 100,
+  healthTest: 100,
+  constraints: 100,
+  constraintLength: 1024,
+  preferences: 32,
+  platforms: 32,
+  networks: 32,
+  aliases: 32,
+  networkRefLength: 256,
+  ports: 1000,
+  portNameLength: 64,
+  secrets: 100,
+  configs: 100,
+  /** Tasks of one replicated service; also caps parallelism and tasks per node. */
+  replicas: 100_000,
+  nanoCpus: 10_000 * 1e9,
+  memoryBytes: 2 ** 50,
+  pids: 4_194_304,
+  durationMs: 2_147_483_647,
+  restartAttempts: 1_000_000,
+  healthRetries: 10_000,
+  driverOpts: 32,
+  cidrLength: 64,
+} as const;
+
+function atMostEntries(field: string, flag: string, n: number, max: number): void {
+  if (n > max) throw bad(field, `has ${n} entries: at most ${max} are allowed (${flag})`);
+}
+
+/** The value is not echoed: it may be megabytes long. */
+function atMostChars(field: string, flag: string, s: unknown, max: number): void {
+  if (typeof s === 'string' && s.length > max) throw bad(field, `is ${s.length} characters long: at most ${max} are allowed (${flag})`);
+}
+
+function listAtMost(field: string, flag: string, xs: readonly string[], maxCount: number, maxLength: number): void {
+  atMostEntries(field, flag, xs.length, maxCount);
+  xs.forEach((x, i) => atMostChars(`${field}[${i}]`, flag, x, maxLength));
+}
+
+function labelsAtMost(field: string, flag: string, labels: Readonly<Record<string, string>> | null | undefined, max: number = SPEC_LIMITS.labels): void {
+  const keys = Object.keys(labels ?? {});
+  atMostEntries(field, flag, keys.length, max);
+  for (const k of keys) {
+    if (k.length > SPEC_LIMITS.labelKeyLength) throw bad(field, `has a key of ${k.length} characters: at most ${SPEC_LIMITS.labelKeyLength} are allowed (${flag})`);
+    atMostChars(`${field}.${k}`, flag, labels![k], SPEC_LIMITS.labelValueLength);
+  }
+}
+
+/** A whole number from 0 to `max`; `what` says what the limit is about. */
+function numberAtMost(field: string, flag: string, v: number, max: number, what: string): void {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw bad(field, `must be a whole number ≥ 0 (got ${v}) (${flag})`);
+  if (v > max) throw bad(field, `must be at most ${max} (got ${v}): ${what} (${flag})`);
+}
+
+function durationAtMost(field: string, flag: string, v: number): void {
+  if (typeof v === 'number' && Number.isFinite(v) && v > SPEC_LIMITS.durationMs) {
+    throw bad(field, `must be at most ${SPEC_LIMITS.durationMs} ms, about 24 days (got ${v} ms): give a shorter duration (${flag})`);
+  }
+}
+
+/**
+ * Sizes and numeric ranges of every field a client's service spec carries,
+ * checked before anything else reads the spec, so an oversized field is
+ * refused by name and nothing larger than the limits reaches the store.
+ */
+export function checkServiceSpecBounds(spec: ServiceSpec): void {
+  const L = SPEC_LIMITS;
+  atMostChars('spec.name', '--name', spec.name, L.nameLength);
+  labelsAtMost('spec.labels', '--label', spec.labels);
+  if (spec.replicated) numberAtMost('spec.mode.replicated.replicas', '--replicas', spec.replicated.replicas, L.replicas, `a service runs at most ${L.replicas} tasks; split it into several services`);
+
+  const task = spec.task;
+  const c = task?.container;
+  if (c) {
+    const f = 'spec.task.container';
+    atMostChars(`${f}.image`, 'IMAGE', c.image, L.imageLength);
+    listAtMost(`${f}.command`, '--entrypoint', c.command, L.command, L.argLength);
+    listAtMost(`${f}.args`, 'COMMAND ARG...', c.args, L.args, L.argLength);
+    listAtMost(`${f}.env`, '--env', c.env, L.env, L.argLength);
+    atMostChars(`${f}.dir`, '--workdir', c.dir, L.pathLength);
+    atMostChars(`${f}.user`, '--user', c.user, L.userLength);
+    atMostChars(`${f}.hostname`, '--hostname', c.hostname, L.hostnameLength);
+    atMostChars(`${f}.stopSignal`, '--stop-signal', c.stopSignal, L.stopSignalLength);
+    labelsAtMost(`${f}.labels`, '--container-label', c.labels);
+    atMostEntries(`${f}.mounts`, '--mount', c.mounts.length, L.mounts);
+    c.mounts.forEach((m, i) => {
+      atMostChars(`${f}.mounts[${i}].source`, '--mount source=', m.source, L.pathLength);
+      atMostChars(`${f}.mounts[${i}].target`, '--mount target=', m.target, L.pathLength);
+    });
+    durationAtMost(`${f}.stopGracePeriodMs`, '--stop-grace-period', c.stopGracePeriodMs);
+    atMostEntries(`${f}.secrets`, '--secret', c.secrets.length, L.secrets);
+    atMostEntries(`${f}.configs`, '--config', c.configs.length, L.configs);
+    const h = c.healthcheck;
+    if (h) {
+      listAtMost(`${f}.healthcheck.test`, '--health-cmd', h.test, L.healthTest, L.argLength);
+      durationAtMost(`${f}.healthcheck.intervalMs`, '--health-interval', h.intervalMs);
+      durationAtMost(`${f}.healthcheck.timeoutMs`, '--health-timeout', h.timeoutMs);
+      durationAtMost(`${f}.healthcheck.startPeriodMs`, '--health-start-period', h.startPeriodMs);
+      numberAtMost(`${f}.healthcheck.retries`, '--health-retries', h.retries, L.healthRetries, 'more failures in a row than that never make a task unhealthy in practice');
+    }
+  }
+  if (task) {
+    for (const [k, flag] of [['limits', '--limit'], ['reservations', '--reserve']] as const) {
+      const r = task.resources?.[k];
+      if (!r) continue;
+      numberAtMost(`spec.task.resources.${k}.nanoCpus`, `${flag}-cpu`, r.nanoCpus, L.nanoCpus, `${L.nanoCpus / 1e9} CPUs is the most a task can ask for`);
+      numberAtMost(`spec.task.resources.${k}.memoryBytes`, `${flag}-memory`, r.memoryBytes, L.memoryBytes, 'memory is at most 1 PiB (2^50 bytes)');
+      numberAtMost(`spec.task.resources.${k}.pids`, '--limit-pids', r.pids, L.pids, `Linux has at most ${L.pids} processes`);
+    }
+    const r = task.restart;
+    if (r) {
+      durationAtMost('spec.task.restart.delayMs', '--restart-delay', r.delayMs);
+      durationAtMost('spec.task.restart.windowMs', '--restart-window', r.windowMs);
+      numberAtMost('spec.task.restart.maxAttempts', '--restart-max-attempts', r.maxAttempts, L.restartAttempts, 'use 0 for no limit');
+    }
+    const p = task.placement;
+    if (p) {
+      listAtMost('spec.task.placement.constraints', '--constraint', p.constraints, L.constraints, L.constraintLength);
+      atMostEntries('spec.task.placement.preferences', '--placement-pref', p.preferences.length, L.preferences);
+      p.preferences.forEach((x, i) => atMostChars(`spec.task.placement.preferences[${i}].spread`, '--placement-pref', x.spread, L.constraintLength));
+      atMostEntries('spec.task.placement.platforms', 'platforms', p.platforms.length, L.platforms);
+      numberAtMost('spec.task.placement.maxReplicas', '--max-replicas', p.maxReplicas, L.replicas, 'use 0 for no limit');
+    }
+    atMostEntries('spec.task.networks', '--network', task.networks.length, L.networks);
+    task.networks.forEach((n, i) => {
+      atMostChars(`spec.task.networks[${i}].target`, '--network', n.target, L.networkRefLength);
+      listAtMost(`spec.task.networks[${i}].aliases`, '--network alias=', n.aliases, L.aliases, L.hostnameLength);
+    });
+    numberAtMost('spec.task.forceUpdate', '--force', task.forceUpdate, Number.MAX_SAFE_INTEGER, 'the counter cannot grow further');
+  }
+  for (const k of ['update', 'rollback'] as const) {
+    const u = spec[k];
+    if (!u) continue;
+    numberAtMost(`spec.${k}.parallelism`, `--${k}-parallelism`, u.parallelism, L.replicas, 'use 0 to update all tasks at once');
+    durationAtMost(`spec.${k}.delayMs`, `--${k}-delay`, u.delayMs);
+    durationAtMost(`spec.${k}.monitorMs`, `--${k}-monitor`, u.monitorMs);
+  }
+  const ports = spec.endpoint?.ports ?? [];
+  atMostEntries('spec.endpoint.ports', '--publish', ports.length, L.ports);
+  ports.forEach((p, i) => atMostChars(`spec.endpoint.ports[${i}].name`, '--publish', p.name, L.portNameLength));
+}
+
+/** Sizes of what a network spec carries (the network checks themselves are in network.ts). */
+export function checkNetworkSpecBounds(spec: NetworkSpecBounded): void {
+  atMostChars('spec.name', 'NAME', spec.name, SPEC_LIMITS.nameLength);
+  labelsAtMost('spec.labels', '--label', spec.labels);
+  labelsAtMost('spec.driverOpts', '--opt', spec.driverOpts, SPEC_LIMITS.driverOpts);
+  atMostChars('spec.driver', '--driver', spec.driver, SPEC_LIMITS.nameLength);
+  atMostChars('spec.subnet', '--subnet', spec.subnet, SPEC_LIMITS.cidrLength);
+  atMostChars('spec.gateway', '--gateway', spec.gateway, SPEC_LIMITS.cidrLength);
+}
+type NetworkSpecBounded = Pick<NetworkSpec, 'name' | 'labels' | 'driverOpts' | 'driver' | 'subnet' | 'gateway'>;

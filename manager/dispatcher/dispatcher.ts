@@ -9,13 +9,26 @@ import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import type pino from 'pino';
 import { TsswarmError } from '../../lib/errors.js';
-import { toServiceError } from '../../lib/grpc.js';
+import { nodeAddrError } from '../../lib/addr.js';
+import { resetServerCall, toServiceError } from '../../lib/grpc.js';
+import { PART_BYTES, splitMessage } from '../../lib/parts.js';
 import type { AgentMessage, ManagerMessage, RelayData, RelayRequest } from '../../proto/gen/control.js';
 import type { MemoryStore } from '../store/index.js';
 import { AssignmentFeed } from './assignments.js';
 import { NetworkFeed } from './networks.js';
 import { HeartbeatTracker } from './heartbeats.js';
 import { StatusWriter } from './status.js';
+import { Outbox } from './outbox.js';
+import { boundHello, boundStatusUpdates } from './limits.js';
+
+/**
+ * What one session may hold unsent before its node counts as stalled (raised
+ * to twice a node's full set when that is larger). 64 MiB: minutes of
+ * ordinary changes, far more than a reading node ever has queued.
+ */
+export const SESSION_QUEUE_BYTES = 64 << 20;
+/** Bytes handed to gRPC for one session and not yet flushed: more waits in its Outbox, where it is counted. */
+const SESSION_WINDOW_BYTES = 2 << 20;
 
 export interface NodeLiveness {
   /** Marks a node READY (with what its hello said) or DOWN with a reason; idempotent. */
@@ -38,12 +51,17 @@ export interface DispatcherOptions {
   liveness: NodeLiveness;
   /** The store tasks are read from and their status written to (no store: sessions carry no tasks). */
   store?: MemoryStore;
+  /** Bytes one session may hold unsent before the node is disconnected as stalled. Default SESSION_QUEUE_BYTES. */
+  maxSessionQueueBytes?: number;
+  /** Largest assignments or networks message sent whole; larger ones go in parts. Default PART_BYTES (lib/parts.ts). */
+  partBytes?: number;
 }
 
 interface Session {
   id: string;
   nodeId: string;
   stream: grpc.ServerDuplexStream<AgentMessage, ManagerMessage>;
+  out: Outbox;
   detach?: () => void;
 }
 
@@ -66,6 +84,8 @@ export class Dispatcher {
   private readonly statuses: StatusWriter | null;
   /** request id → its receiver and the node serving it. */
   private readonly relays = new Map<string, { nodeId: string; fn: RelayHandler }>();
+  /** Sessions dropped because their node stopped reading (tsswarm_dispatcher_stalled_sessions_total). */
+  stalledDisconnects = 0;
 
   constructor(private readonly o: DispatcherOptions) {
     this.tracker = new HeartbeatTracker({ periodMs: o.heartbeatPeriodMs, graceMultiplier: o.graceMultiplier });
@@ -84,10 +104,11 @@ export class Dispatcher {
     if (!s) return null;
     const requestId = randomBytes(8).toString('hex');
     this.relays.set(requestId, { nodeId, fn });
-    s.stream.write({ relay: { ...req, requestId, cancel: false } } as ManagerMessage);
+    this.post(s, { relay: { ...req, requestId, cancel: false } } as ManagerMessage);
     return () => {
       if (!this.relays.delete(requestId)) return;
-      this.sessions.get(nodeId)?.stream.write({ relay: { requestId, taskId: req.taskId, cancel: true } } as ManagerMessage);
+      const cur = this.sessions.get(nodeId);
+      if (cur) this.post(cur, { relay: { requestId, taskId: req.taskId, cancel: true } } as ManagerMessage);
     };
   }
 
@@ -106,6 +127,11 @@ export class Dispatcher {
 
   hasSession(nodeId: string): boolean {
     return this.sessions.has(nodeId);
+  }
+
+  /** Bytes the node's session holds unsent (0 without a session). */
+  sessionQueueBytes(nodeId: string): number {
+    return this.sessions.get(nodeId)?.out.bytes ?? 0;
   }
 
   /**
@@ -153,6 +179,7 @@ export class Dispatcher {
     this.timer = null;
     const hint = this.o.liveness.leaderAddr();
     for (const s of this.sessions.values()) {
+      s.out.close();
       s.detach?.();
       this.endRelays(s.nodeId, 'the manager lost the leadership');
       s.stream.emit('error', toServiceError(new TsswarmError('NOT_LEADER', hint ? `this manager is no longer the leader; the leader is at ${hint}` : 'this manager is no longer the leader')));
@@ -167,6 +194,7 @@ export class Dispatcher {
     const s = this.sessions.get(nodeId);
     if (s) {
       this.sessions.delete(nodeId);
+      s.out.close();
       s.detach?.();
       this.endRelays(nodeId, 'the node was removed');
       s.stream.end();
@@ -201,10 +229,16 @@ export class Dispatcher {
       stream.emit('error', toServiceError(new TsswarmError('NOT_LEADER', hint ? `this manager is not the leader; the leader is at ${hint}` : 'there is no leader at the moment')));
       return;
     }
-    const s: Session = { id: randomBytes(8).toString('hex'), nodeId, stream };
+    const s: Session = {
+      id: randomBytes(8).toString('hex'),
+      nodeId,
+      stream,
+      out: new Outbox(stream, { maxBytes: this.o.maxSessionQueueBytes ?? SESSION_QUEUE_BYTES, windowBytes: SESSION_WINDOW_BYTES }, (bytes, cap) => this.stalled(s, bytes, cap)),
+    };
     const old = this.sessions.get(nodeId);
     if (old) {
       // The node reconnected: its old stream is dead or about to be.
+      old.out.close();
       old.detach?.();
       this.endRelays(nodeId, 'the node reconnected');
       old.stream.end();
@@ -214,21 +248,27 @@ export class Dispatcher {
     const ack = (): ManagerMessage => ({ heartbeatAck: { heartbeatPeriodMs: period, managerAddrs: liveness.managerAddrs(), desiredRole: liveness.desiredRole(nodeId) } }) as ManagerMessage;
     stream.on('data', (m: AgentMessage) => {
       if (m.hello) {
+        const badAddr = nodeAddrError("hello.addr (the node's advertise address)", m.hello.addr) ?? boundHello(nodeId, m.hello, this.log);
+        if (badAddr) {
+          this.log.warn({ node: nodeId, err: badAddr }, 'session refused: the hello gives no usable address');
+          stream.emit('error', toServiceError(badAddr));
+          return;
+        }
         this.tracker.beat(nodeId, Date.now());
         this.heard.add(nodeId);
         this.request(nodeId, 'ready', { message: '', addr: m.hello.addr, description: m.hello });
-        stream.write({ welcome: { sessionId: s.id, heartbeatPeriodMs: period, managerAddrs: liveness.managerAddrs(), desiredRole: liveness.desiredRole(nodeId) } } as ManagerMessage);
+        this.post(s, { welcome: { sessionId: s.id, heartbeatPeriodMs: period, managerAddrs: liveness.managerAddrs(), desiredRole: liveness.desiredRole(nodeId) } } as ManagerMessage);
         if (this.feed && !s.detach) {
           // Networks first: a task's overlay is known before the task arrives to use it.
-          const offNets = this.netFeed?.attach(nodeId, (n) => stream.write({ networks: n } as ManagerMessage));
-          const offTasks = this.feed.attach(nodeId, (a) => stream.write({ assignments: a } as ManagerMessage));
+          const offNets = this.netFeed?.attach(nodeId, (n) => this.post(s, { networks: n } as ManagerMessage, n.reset));
+          const offTasks = this.feed.attach(nodeId, (a) => this.post(s, { assignments: a } as ManagerMessage, a.full));
           s.detach = () => {
             offTasks();
             offNets?.();
           };
         }
       } else if (m.taskStatus) {
-        this.statuses?.push(nodeId, m.taskStatus.updates);
+        this.statuses?.push(nodeId, boundStatusUpdates(nodeId, m.taskStatus.updates, this.log));
       } else if (m.relay) {
         const r = this.relays.get(m.relay.requestId);
         if (r && r.nodeId === nodeId) {
@@ -238,10 +278,11 @@ export class Dispatcher {
       } else if (m.heartbeat) {
         this.heard.add(nodeId);
         if (this.tracker.beat(nodeId, Date.now())) this.request(nodeId, 'ready', { message: '' });
-        stream.write(ack());
+        this.post(s, ack());
       }
     });
     const done = (): void => {
+      s.out.close();
       s.detach?.();
       s.detach = undefined;
       if (this.sessions.get(nodeId) === s) {
@@ -257,10 +298,39 @@ export class Dispatcher {
     stream.on('cancelled', done);
   }
 
+  /**
+   * Sends through the session's bounded queue, in parts when too large for
+   * one message. A full set raises the session's cap to twice its size: a
+   * node must always be able to receive its whole set.
+   */
+  private post(s: Session, m: ManagerMessage, fullSet = false): void {
+    if (s.out.isClosed) return;
+    const parts = splitMessage(m, this.o.partBytes ?? PART_BYTES);
+    if (fullSet) s.out.allow(2 * parts.reduce((n, p) => n + p.bytes, 0));
+    for (const p of parts) s.out.send(p.message, p.bytes);
+  }
+
+  /** The node stopped reading and its queue passed the cap: drop the session (the agent reconnects and gets a fresh full set). */
+  private stalled(s: Session, bytes: number, cap: number): void {
+    this.stalledDisconnects++;
+    this.log.warn({ node: s.nodeId, session: s.id, queuedBytes: bytes, capBytes: cap }, 'node stopped reading its session: disconnected, its queued messages dropped');
+    s.detach?.();
+    s.detach = undefined;
+    if (this.sessions.get(s.nodeId) === s) {
+      this.sessions.delete(s.nodeId);
+      this.endRelays(s.nodeId, 'the node stopped reading its session');
+    }
+    // A status would queue behind the unread data (and keep it in memory): reset the stream instead.
+    if (!resetServerCall(s.stream)) {
+      s.stream.emit('error', toServiceError(new TsswarmError('UNAVAILABLE', `the node read nothing while ${bytes} bytes were queued for it (cap ${cap}): session closed; reconnect`)));
+    }
+  }
+
   close(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     for (const s of this.sessions.values()) {
+      s.out.close();
       s.detach?.();
       this.endRelays(s.nodeId, 'the manager is shutting down');
       s.stream.end();

@@ -73,7 +73,7 @@ export class StatusWriter {
             tx.tasks.update(Task.create({ ...t, status: { ...status, timestamp: status.timestamp || Date.now() } }));
             n++;
           }
-        });
+        }, { batch: true }); // every node's reports at once: the store's batch cap (manager/store)
         this.written += n;
         this.dropped += batch.size - n;
         return;

@@ -129,7 +129,7 @@ export class Orchestrator {
         }
         c.flush();
       }
-    });
+    }, { batch: true }); // thousands of tasks per pass: the store's batch cap (manager/store)
     for (const id of [...left, ...p.more]) this.dirty.add(id);
     if (p.wake < Infinity) this.wake(p.wake);
   }

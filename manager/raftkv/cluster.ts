@@ -2,6 +2,7 @@
 // Used by the raft demo and the Raft benchmark; every process it starts is
 // stopped by close(), and every directory it makes is removed.
 import * as grpc from '@grpc/grpc-js';
+import { grpcChannelOptions } from '../../lib/grpc.js';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -45,7 +46,7 @@ export class KvClient {
   };
   constructor(readonly address: string) {
     const Ctor = grpc.makeGenericClientConstructor(KVService, 'KV');
-    this.c = new Ctor(address, grpc.credentials.createInsecure()) as unknown as KvClient['c'];
+    this.c = new Ctor(address, grpc.credentials.createInsecure(), grpcChannelOptions()) as unknown as KvClient['c'];
   }
   private call<Req, Res>(fn: Unary<Req, Res>, req: Req, timeoutMs: number): Promise<Res> {
     return new Promise((resolve, reject) => {

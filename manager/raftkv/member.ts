@@ -2,7 +2,7 @@
 // own process: WAL on disk, gRPC transport to its peers, and a gRPC KV API for
 // clients. The raft-demo (the main job at this stage) and the Raft benchmark
 // run three of these.
-import { serverNoDelay } from '../../lib/grpc.js';
+import { grpcServerOptions, serverNoDelay } from '../../lib/grpc.js';
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import type pino from 'pino';
@@ -123,7 +123,7 @@ export async function startMember(o: MemberOptions): Promise<Member> {
   const n = node;
   const ticker = setInterval(() => n.tick(), o.tickMs ?? 100);
 
-  const server = new grpc.Server();
+  const server = new grpc.Server(grpcServerOptions());
   const toStatus = (e: unknown): grpc.ServiceError => {
     if (e instanceof RaftError && e.code === 'PROPOSAL_DROPPED') return grpcError(grpc.status.UNAVAILABLE, e.message);
     if (e instanceof RaftError && e.code === 'STOPPED') return grpcError(grpc.status.UNAVAILABLE, e.message);

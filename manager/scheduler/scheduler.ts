@@ -119,7 +119,7 @@ export class Scheduler {
             if (!cur || cur.meta!.version !== w.meta!.version || cur.status?.state !== TaskState.PENDING) continue;
             tx.tasks.update(w);
           }
-        });
+        }, { batch: true }); // thousands of decisions per write: the store's batch cap (manager/store)
         for (const w of chunk) if (w.status?.state === TaskState.ASSIGNED) this.assigned++;
       } catch (e) {
         if ((e as TsswarmError).code !== 'CONFLICT') throw e;

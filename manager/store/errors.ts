@@ -117,3 +117,52 @@ export class WatchResetError extends TsswarmError {
     this.index = index;
   }
 }
+
+/**
+ * The store's entry cap: the most bytes one transaction may take as a Raft
+ * log entry. etcd's default request limit (--max-request-bytes), which
+ * SwarmKit also keeps its transactions under. It keeps every entry, and so
+ * every Raft append, far below the gRPC message limit (lib/grpc.ts), and a
+ * single object (a spec with megabytes of env) from making the log, its
+ * snapshots and every watcher carry it.
+ */
+export const MAX_TRANSACTION_BYTES = 1536 * 1024;
+
+/**
+ * The cap for the leader's own batch writers (scheduler, orchestrator,
+ * allocator, status reports), which write thousands of tasks per
+ * transaction: a 5,000-task pass with a modest spec is ~2.7 MB. They opt in
+ * with `update(fn, { batch: true })`; each object in it still obeys
+ * MAX_TRANSACTION_BYTES. Half the gRPC message limit, so an append carrying
+ * such an entry still fits one message with room to spare.
+ */
+export const MAX_BATCH_TRANSACTION_BYTES = 8 << 20;
+
+/** One object, as the cap's error names it. */
+export interface EntryObject {
+  table: TableName;
+  id: string;
+  name: string;
+  bytes: number;
+}
+
+/** A transaction over MAX_TRANSACTION_BYTES, refused before it was proposed (nothing stored). */
+export class EntryTooLargeError extends TsswarmError {
+  readonly bytes: number;
+  readonly limit: number;
+  /** The largest object of the transaction. */
+  readonly largest: EntryObject;
+
+  constructor(bytes: number, limit: number, objects: number, largest: EntryObject) {
+    const obj = `${singular[largest.table]} ${largest.name ? `"${largest.name}" (id ${largest.id})` : largest.id}`;
+    super(
+      'INVALID_ARGUMENT',
+      objects === 1 || largest.bytes > MAX_TRANSACTION_BYTES
+        ? `${obj} is ${largest.bytes} bytes encoded, over the store's limit of ${MAX_TRANSACTION_BYTES} bytes (1.5 MiB) per object: make its env, labels, command or other spec fields smaller`
+        : `a store transaction of ${objects} objects is ${bytes} bytes encoded, over the store's limit of ${limit} bytes per write (its largest object is ${obj} at ${largest.bytes} bytes): write the objects in smaller transactions`,
+    );
+    this.bytes = bytes;
+    this.limit = limit;
+    this.largest = largest;
+  }
+}

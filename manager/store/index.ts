@@ -5,4 +5,4 @@ export { MemoryStore, TableReader, TableWriter, type Proposer, type ReadTx, type
 export { LocalProposer, localStore } from './local.js';
 export { type IndexName, type StoreObject, type TableIndexes, type TableName, type Tables, tableNames, taskSlotKey } from './schema.js';
 export { type ChangeEvent, type ChangeKind, type CommitEvent, type StoreEvent, Subscription, Watch, type WatchFilter, type WatchOptions } from './watch.js';
-export { AlreadyExistsError, InvalidTransactionError, ObjectNotFoundError, OutcomeUnknownError, VersionConflictError, WatchOverflowError, WatchResetError } from './errors.js';
+export { AlreadyExistsError, EntryTooLargeError, type EntryObject, InvalidTransactionError, MAX_BATCH_TRANSACTION_BYTES, MAX_TRANSACTION_BYTES, ObjectNotFoundError, OutcomeUnknownError, VersionConflictError, WatchOverflowError, WatchResetError } from './errors.js';

@@ -6,7 +6,7 @@ import protobuf from 'protobufjs';
 import { TsswarmError } from '../../lib/errors.js';
 import { Meta, StoreAction, StoreActionKind, StoreSnapshot, StoreTransaction } from '../../proto/gen/objects.js';
 import type { StateMachine } from '../raft/node.js';
-import { AlreadyExistsError, InvalidTransactionError, ObjectNotFoundError, OutcomeUnknownError, VersionConflictError, WatchResetError } from './errors.js';
+import { AlreadyExistsError, EntryTooLargeError, type EntryObject, InvalidTransactionError, MAX_BATCH_TRANSACTION_BYTES, MAX_TRANSACTION_BYTES, ObjectNotFoundError, OutcomeUnknownError, VersionConflictError, WatchResetError } from './errors.js';
 import { actionFields, brandOf, forReader, type IndexName, nameKey, nameOf, normalize, normalizeLocal, NotWireStable, type StoreObject, type TableDef, tableDefs, type TableName, tableNames, tableOfActionField, type Tables } from './schema.js';
 import { type ChangeEvent, passes, type Register, type Sink, type StoreEvent, Subscription, Watch, type WatchFilter, type WatchOptions } from './watch.js';
 
@@ -364,6 +364,19 @@ function encodeObject(table: TableName, o: StoreObject, w: protobuf.Writer): voi
   w.ldelim();
 }
 
+/** The cap's error, naming the transaction's largest object (encoded again only past 1.5 MiB), or null when within `limit`. */
+function tooLarge(b: TxBuilder, bytes: number, limit: number): EntryTooLargeError | null {
+  let largest: EntryObject | null = null;
+  for (const p of b.pending.values()) {
+    const w = protobuf.Writer.create();
+    encodeObject(p.table, p.object, w);
+    const size = w.len;
+    if (!largest || size > largest.bytes) largest = { table: p.table, id: p.object.meta!.id, name: nameOf(p.object), bytes: size };
+  }
+  if (bytes <= limit && largest!.bytes <= MAX_TRANSACTION_BYTES) return null;
+  return new EntryTooLargeError(bytes, limit, b.pending.size, largest!);
+}
+
 function ownRequestId(data: Uint8Array): Uint8Array | null {
   if (data.length < 2 + REQUEST_ID_BYTES || data[0] !== REQUEST_ID_PREFIX[0] || data[1] !== REQUEST_ID_PREFIX[1]) return null;
   return data.subarray(2, 2 + REQUEST_ID_BYTES);
@@ -479,10 +492,13 @@ export class MemoryStore implements StateMachine {
    * Runs `fn` to build a transaction and commits it through the proposer.
    * Resolves with the log index (every written object's new version); an
    * empty transaction proposes nothing and resolves with the applied index.
-   * Rejects with VersionConflictError, AlreadyExistsError, ObjectNotFoundError
-   * or InvalidTransactionError (nothing applied), or with the proposer's error.
+   * Rejects with VersionConflictError, AlreadyExistsError, ObjectNotFoundError,
+   * InvalidTransactionError or EntryTooLargeError (nothing applied), or with
+   * the proposer's error. A transaction may take MAX_TRANSACTION_BYTES
+   * encoded, or MAX_BATCH_TRANSACTION_BYTES with `batch` (the leader's own
+   * batch writers); no object in it more than MAX_TRANSACTION_BYTES.
    */
-  async update(fn: (tx: WriteTx) => void | Promise<void>): Promise<number> {
+  async update(fn: (tx: WriteTx) => void | Promise<void>, opts: { batch?: boolean } = {}): Promise<number> {
     const b = new TxBuilder(() => this.states);
     const w: Partial<Record<TableName, TableWriter<TableName>>> = {};
     for (const t of tableNames) w[t] = new TableWriter(() => this.states[t] as TableState<TableName>, b);
@@ -494,12 +510,18 @@ export class MemoryStore implements StateMachine {
     const actions = b.actions();
     if (actions.length === 0) return this.applied;
     const requestId = randomBytes(REQUEST_ID_BYTES);
+    const data = encodeTransaction(requestId, actions);
+    // Refused before Raft sees it: an entry over the cap would be replicated, snapshotted and watched forever.
+    if (data.length > MAX_TRANSACTION_BYTES) {
+      const err = tooLarge(b, data.length, opts.batch ? MAX_BATCH_TRANSACTION_BYTES : MAX_TRANSACTION_BYTES);
+      if (err) throw err;
+    }
     const slot: Waiting = { actions };
     const key = hex(requestId);
     this.waiting.set(key, slot);
     let index: number;
     try {
-      index = await this.proposer.propose(encodeTransaction(requestId, actions));
+      index = await this.proposer.propose(data);
     } finally {
       this.waiting.delete(key);
     }

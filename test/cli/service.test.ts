@@ -23,6 +23,8 @@ import { TsswarmError } from '../../lib/errors.js';
 import { validateServiceSpec } from '../../manager/controlapi/index.js';
 import { ContainerSpec, Meta, MountType, RestartCondition, Service, ServiceSpec, type Task, TaskSpec, TaskState, UpdateFailureAction, UpdateOrder } from '../../proto/gen/objects.js';
 import { runCommand } from './run-command.js';
+import { createCapabilities, parseSecurityOpt, serviceJson, updateCapabilities } from '../../cli/service.js';
+import { SeccompMode } from '../../proto/gen/objects.js';
 
 const msgOf = (fn: () => unknown): string => {
   try {
@@ -84,7 +86,7 @@ describe('value parsers', () => {
   it('scale specifiers and ps filters', () => {
     expect(parseScaleArg('web=5')).toEqual(['web', 5]);
     expect(msgOf(() => parseScaleArg('web'))).toMatch(/SERVICE=REPLICAS/);
-    expect(msgOf(() => parseScaleArg('web=-1'))).toMatch(/whole number ≥ 0 \(got "-1"\)/);
+    expect(msgOf(() => parseScaleArg('web=-1'))).toMatch(/whole number from 0 to 100000 \(got "-1"\)/);
     expect(parsePsFilters(['desired-state=running', 'node=n1'])).toMatchObject({ desired: 'running', node: ['n1'] });
     expect(msgOf(() => parsePsFilters(['colour=red']))).toMatch(/^--filter must be KEY=VALUE/);
   });
@@ -146,7 +148,7 @@ describe('service create command line → spec', () => {
   });
 
   it('errors name the flag', () => {
-    expect(msgOf(() => parseCreateArgv(['--replicas', '-1', 'busybox']))).toBe('--replicas must be a whole number ≥ 0 (got "-1")');
+    expect(msgOf(() => parseCreateArgv(['--replicas', '-1', 'busybox']))).toBe('--replicas must be a whole number from 0 to 100000 (got "-1")');
     expect(msgOf(() => parseCreateArgv(['--mode', 'global', '--replicas', '2', 'busybox']))).toMatch(/^--replicas can only be used with replicated mode/);
     expect(msgOf(() => parseCreateArgv(['--mode', 'both', 'busybox']))).toMatch(/^--mode must be one of replicated, global/);
     expect(msgOf(() => parseCreateArgv(['--constraint', 'node.colour==red', 'busybox']))).toMatch(/^--constraint: constraint "node.colour==red" has an unknown key/);
@@ -257,7 +259,7 @@ describe('tsswarm service (no daemon needed)', () => {
 
   it('a bad flag value fails before any call, naming the flag', async () => {
     const r = await run('-H', 'unix:///nonexistent/tsswarm.sock', 'service', 'create', '--replicas', '-1', 'busybox');
-    expect(r).toEqual({ code: 1, out: '', err: 'tsswarm: --replicas must be a whole number ≥ 0 (got "-1")\n' });
+    expect(r).toEqual({ code: 1, out: '', err: 'tsswarm: --replicas must be a whole number from 0 to 100000 (got "-1")\n' });
   });
 
   it('lists its subcommands', async () => {
@@ -272,3 +274,109 @@ describe('tsswarm service (no daemon needed)', () => {
   });
 });
 
+
+describe('--cap-add, --cap-drop and --security-opt', () => {
+  const container = (argv: string[]): ContainerSpec => parseCreateArgv([...argv, 'busybox']).spec.task!.container!;
+
+  it('create stores normalized capability lists: CAP_ prefix, upper case, sorted, adding wins, ALL alone', () => {
+    const c = container(['--cap-add', 'net_admin', '--cap-add', 'CAP_SYS_PTRACE', '--cap-drop', 'mknod', '--cap-drop', 'NET_ADMIN']);
+    expect(c.capabilityAdd).toEqual(['CAP_NET_ADMIN', 'CAP_SYS_PTRACE']);
+    expect(c.capabilityDrop).toEqual(['CAP_MKNOD']);
+    const d = container(['--cap-drop', 'all', '--cap-drop', 'chown', '--cap-add', 'net_bind_service']);
+    expect([d.capabilityAdd, d.capabilityDrop]).toEqual([['CAP_NET_BIND_SERVICE'], ['ALL']]);
+    expect(container([]).capabilityAdd).toEqual([]);
+  });
+
+  it('an unknown capability is refused naming the flag and the value; RESET only on update', () => {
+    expect(msgOf(() => parseCreateArgv(['--cap-add', 'NET_WIZARD', 'busybox']))).toMatch(/^--cap-add: unknown capability "NET_WIZARD"/);
+    expect(msgOf(() => parseCreateArgv(['--cap-drop', 'cap_', 'busybox']))).toMatch(/^--cap-drop: unknown capability "cap_"/);
+    expect(msgOf(() => createCapabilities(['RESET'], []))).toMatch(/service update only/);
+  });
+
+  it("update follows docker's tri-state: a drop cancels an earlier add, an add cancels an earlier drop, else it joins its list", () => {
+    expect(updateCapabilities([], ['CAP_CHOWN'], ['chown'], [])).toEqual({ add: [], drop: [] });
+    expect(updateCapabilities([], [], ['chown'], [])).toEqual({ add: ['CAP_CHOWN'], drop: [] });
+    expect(updateCapabilities(['CAP_NET_ADMIN'], [], [], ['net_admin'])).toEqual({ add: [], drop: [] });
+    expect(updateCapabilities(['CAP_NET_ADMIN'], [], [], ['kill'])).toEqual({ add: ['CAP_NET_ADMIN'], drop: ['CAP_KILL'] });
+    expect(updateCapabilities([], [], ['kill'], ['kill'])).toEqual({ add: ['CAP_KILL'], drop: [] });
+    expect(updateCapabilities(['CAP_KILL'], ['CAP_CHOWN'], ['RESET', 'SYS_TIME'], [])).toEqual({ add: ['CAP_SYS_TIME'], drop: ['CAP_CHOWN'] });
+    expect(updateCapabilities(['CAP_KILL'], [], [], ['ALL'])).toEqual({ add: ['CAP_KILL'], drop: ['ALL'] });
+  });
+
+  it('service update applies --cap-add/--cap-drop/--security-opt to the current spec, leaving what is not named', () => {
+    const current = validateServiceSpec(ServiceSpec.create({ name: 'web', task: TaskSpec.create({ container: ContainerSpec.create({ image: 'busybox', capabilityAdd: ['CAP_NET_ADMIN'], seccomp: SeccompMode.SECCOMP_UNCONFINED, noNewPrivileges: true }) }) })).spec;
+    const c = parseUpdateArgv(['--cap-drop', 'net_admin', '--cap-drop', 'mknod', '--security-opt', 'seccomp=builtin', 'web'], current).task!.container!;
+    expect([c.capabilityAdd, c.capabilityDrop, c.seccomp, c.noNewPrivileges]).toEqual([[], ['CAP_MKNOD'], SeccompMode.SECCOMP_DEFAULT, true]);
+    const c2 = parseUpdateArgv(['--security-opt', 'no-new-privileges=false', 'web'], current).task!.container!;
+    expect([c2.capabilityAdd, c2.seccomp, c2.noNewPrivileges]).toEqual([['CAP_NET_ADMIN'], SeccompMode.SECCOMP_UNCONFINED, false]);
+  });
+
+  it('--security-opt takes seccomp=unconfined|builtin and no-new-privileges[=bool]; anything else is refused saying what is supported', () => {
+    expect(container(['--security-opt', 'seccomp=unconfined']).seccomp).toBe(SeccompMode.SECCOMP_UNCONFINED);
+    expect(container(['--security-opt', 'no-new-privileges']).noNewPrivileges).toBe(true);
+    expect(parseSecurityOpt('--security-opt', 'no-new-privileges=true')).toEqual({ noNewPrivileges: true });
+    expect(parseSecurityOpt('--security-opt', 'no-new-privileges=false')).toEqual({ noNewPrivileges: false });
+    expect(container([]).seccomp).toBe(SeccompMode.SECCOMP_DEFAULT);
+    expect(msgOf(() => parseSecurityOpt('--security-opt', 'no-new-privileges=maybe'))).toMatch(/no-new-privileges takes true or false/);
+    expect(msgOf(() => parseCreateArgv(['--security-opt', 'seccomp=/etc/profile.json', 'busybox']))).toMatch(/^--security-opt "seccomp=\/etc\/profile.json": custom seccomp profiles are not supported; tsswarm supports seccomp=unconfined/);
+    for (const bad of ['apparmor=unconfined', 'label=disable', 'systempaths=unconfined']) {
+      expect(msgOf(() => parseCreateArgv(['--security-opt', bad, 'busybox']))).toMatch(new RegExp(`^--security-opt "${bad}" is not supported: tsswarm supports seccomp=unconfined, seccomp=builtin`));
+    }
+  });
+
+  it('service inspect shows the capability lists and security options', () => {
+    const svc = Service.create({ meta: Meta.create({ id: 'x' }), spec: parseCreateArgv(['--name', 'web', '--cap-add', 'NET_ADMIN', '--security-opt', 'seccomp=unconfined', '--security-opt', 'no-new-privileges', 'busybox']).spec });
+    const shown = JSON.parse(JSON.stringify(serviceJson(svc))) as { spec: { task: { container: Record<string, unknown> } } };
+    expect(shown.spec.task.container).toMatchObject({ capabilityAdd: ['CAP_NET_ADMIN'], capabilityDrop: [], seccomp: 'SECCOMP_UNCONFINED', noNewPrivileges: true });
+  });
+});
+
+describe('numeric flag bounds', () => {
+  // [argv before the image, the error the flag must give]
+  const refused: Array<[string[], string | RegExp]> = [
+    [['--replicas', '1000000000'], '--replicas must be a whole number from 0 to 100000 (got "1000000000")'],
+    [['--replicas', '1e9'], /^--replicas must be a whole number from 0 to 100000/],
+    [['--max-replicas', '100001'], /^--max-replicas must be a whole number from 0 to 100000/],
+    [['--update-parallelism', '200000'], /^--update-parallelism must be a whole number from 0 to 100000/],
+    [['--rollback-parallelism', '99999999999999999999'], /^--rollback-parallelism must be a whole number from 0 to 100000/],
+    [['--limit-pids', '5000000'], /^--limit-pids must be a whole number from 0 to 4194304/],
+    [['--restart-max-attempts', '1000001'], /^--restart-max-attempts must be a whole number from 0 to 1000000/],
+    [['--health-retries', '10001'], /^--health-retries must be a whole number from 0 to 10000/],
+    [['--limit-memory', '2P'], '--limit-memory must be a size of at most 1P (2^50 bytes) (got "2P")'],
+    [['--reserve-memory', '99999999999999999999'], /^--reserve-memory must be a size of at most 1P/],
+    [['--limit-cpu', '10001'], '--limit-cpu must be a number of CPUs from 0 to 10000 (got "10001")'],
+    [['--reserve-cpu', '1e400'], /^--reserve-cpu must be a number of CPUs/],
+    [['--stop-grace-period', '25d'], /^--stop-grace-period must be a duration such as/],
+    [['--stop-grace-period', '600h'], /^--stop-grace-period must be a duration of at most 2147483647ms \(about 24 days\)/],
+    [['--restart-delay', '1000000h'], /^--restart-delay must be a duration of at most/],
+    [['--restart-window', '9999999999999s'], /^--restart-window must be a duration of at most/],
+    [['--health-interval', '700h'], /^--health-interval must be a duration of at most/],
+    [['--health-timeout', '700h'], /^--health-timeout must be a duration of at most/],
+    [['--health-start-period', '700h'], /^--health-start-period must be a duration of at most/],
+    [['--update-delay', '700h'], /^--update-delay must be a duration of at most/],
+    [['--rollback-monitor', '700h'], /^--rollback-monitor must be a duration of at most/],
+    [['--publish', '70000:80'], /^--publish published port must be a port from 1 to 65535/],
+    [['--publish', '8080:0'], /^--publish target port must be a port from 1 to 65535/],
+    [['--publish', 'published=1,target=65536'], /^--publish target must be a port from 1 to 65535/],
+  ];
+  for (const [argv, err] of refused) {
+    it(`${argv.join(' ')} is refused naming the flag and the limit`, () => {
+      const m = msgOf(() => parseCreateArgv([...argv, 'busybox']));
+      if (typeof err === 'string') expect(m).toBe(err);
+      else expect(m).toMatch(err);
+    });
+  }
+
+  it('values at the limits pass, and the server accepts what the CLI builds from them', () => {
+    const { spec } = parseCreateArgv(['--replicas', '100000', '--max-replicas', '100000', '--limit-pids', '4194304', '--limit-memory', '1P', '--limit-cpu', '10000', '--stop-grace-period', '596h', '--health-retries', '10000', '--health-cmd', 'true', '--restart-max-attempts', '1000000', '--publish', '65535:65535', '--name', 'web', 'busybox']);
+    expect(spec.replicated!.replicas).toBe(100_000);
+    expect(spec.task!.resources!.limits!.memoryBytes).toBe(2 ** 50);
+    expect(spec.task!.container!.stopGracePeriodMs).toBe(596 * 3_600_000);
+    expect(() => validateServiceSpec(spec)).not.toThrow();
+  });
+
+  it('service scale refuses more replicas than the limit', () => {
+    expect(msgOf(() => parseScaleArg('web=1000000000'))).toBe('replicas for web must be a whole number from 0 to 100000 (got "1000000000")');
+    expect(parseScaleArg('web=100000')).toEqual(['web', 100_000]);
+  });
+});

@@ -1,14 +1,16 @@
 // native/libc.ts against the real kernel: the subreaper flag (in a child
 // process, so the test worker is left as it was) and setns into a network
-// namespace the test creates (named tss-nt-*, removed when the file ends).
+// namespace the test creates (named tss-nt-*, removed when the file ends);
+// mknod and the l*xattr calls in /tmp/tss-libc-* (root).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, openSync, statSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
 import { networkInterfaces } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SyscallError } from '../../lib/errors.js';
-import { Namespace, nativeAvailable, setns, withNetns } from '../../native/libc.js';
+import { lgetxattr, lsetxattr, mknod, Namespace, nativeAvailable, S_IFCHR, setns, withNetns } from '../../native/libc.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
@@ -119,5 +121,38 @@ describe.skipIf(netnsBlocker !== '')(`setns into a network namespace${netnsBlock
       }),
     ).toThrow('boom');
     expect(statSync('/proc/thread-self/ns/net').ino).toBe(home);
+  });
+});
+
+describe.skipIf(!native.ok || process.getuid?.() !== 0)(`mknod and extended attributes (root)${skipNative}`, () => {
+  let dir = '';
+  beforeAll(() => {
+    dir = mkdtempSync('/tmp/tss-libc-');
+  });
+  afterAll(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('mknod makes a 0:0 character device (an overlay whiteout), and never replaces a symlink', () => {
+    mknod(join(dir, 'wh'), S_IFCHR, 0);
+    const st = lstatSync(join(dir, 'wh'));
+    expect(st.isCharacterDevice()).toBe(true);
+    expect(st.rdev).toBe(0);
+    const target = join(dir, 'target');
+    symlinkSync(target, join(dir, 'link'));
+    expect(() => mknod(join(dir, 'link'), S_IFCHR, 0)).toThrow(/^mknod\(.*\/link, 0o20000, 0\) failed: EEXIST/);
+    expect(existsSync(target)).toBe(false);
+  });
+
+  it('lsetxattr sets an attribute on the path itself, and lgetxattr reads it back or gives undefined', () => {
+    mkdirSync(join(dir, 'd'));
+    lsetxattr(join(dir, 'd'), 'trusted.overlay.opaque', 'y');
+    expect(lgetxattr(join(dir, 'd'), 'trusted.overlay.opaque')?.toString()).toBe('y');
+    expect(lgetxattr(join(dir, 'd'), 'trusted.tss-none')).toBeUndefined();
+    mkdirSync(join(dir, 'real'));
+    symlinkSync(join(dir, 'real'), join(dir, 'sym'));
+    lsetxattr(join(dir, 'sym'), 'trusted.overlay.opaque', 'y');
+    expect(lgetxattr(join(dir, 'real'), 'trusted.overlay.opaque')).toBeUndefined();
+    expect(() => lsetxattr(join(dir, 'missing'), 'trusted.x', '')).toThrow(SyscallError);
   });
 });

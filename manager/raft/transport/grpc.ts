@@ -7,7 +7,7 @@ import { type Message, RaftTransportService } from '../../../proto/gen/raft.js';
 import { serverNoDelay } from '../../../lib/grpc.js';
 import { Peer, type PeerEnv } from './peer.js';
 import { type RaftCall, receiverHandlers } from './receiver.js';
-import { TransportError, WIRE_MAX_BYTES, serverOptions } from './wire.js';
+import { CHUNK_OVERHEAD_BYTES, TransportError, WIRE_MAX_BYTES, batchOverhead, serverOptions } from './wire.js';
 
 export interface TransportHandler {
   /** A message for the local node arrived. A MsgSnap arrives reassembled: `snapshot.data` is complete. */
@@ -36,10 +36,23 @@ export interface TransportOptions {
   channelOptions?: grpc.ChannelOptions;
   /** Checks who opened a stream to us (e.g. its mTLS certificate's role); an error refuses it. */
   authorize?: (call: RaftCall) => grpc.ServiceError | null;
+  /**
+   * Once per accepted stream: the `from` ids its caller may send as (e.g. the
+   * member whose node id is in its certificate). Messages from any other
+   * sender are dropped and counted, so a manager cannot speak for another
+   * member, nor a removed member for itself.
+   */
+  senders?: (call: RaftCall) => (from: string) => boolean;
   logger?: pino.Logger;
-  /** Bytes of snapshot data per SnapshotChunk. Default 1 MiB. */
+  /**
+   * The gRPC message limit of this transport's server and streams. Default
+   * (and most) MAX_MESSAGE_BYTES of lib/grpc.ts; smaller only in tests. A
+   * shared `server` must have been built with the same limit.
+   */
+  maxMessageBytes?: number;
+  /** Bytes of snapshot data per SnapshotChunk. Default 1 MiB (less when maxMessageBytes is small). */
   snapshotChunkBytes?: number;
-  /** Upper bound of one MessageBatch (a single larger message goes alone). Default 4 MiB. */
+  /** Upper bound of one MessageBatch (a single larger message goes alone). Default 4 MiB (less when maxMessageBytes is small). */
   maxBatchBytes?: number;
   /** Per-peer queue bound, in messages; beyond it the oldest are dropped. Default 4096. */
   maxQueueMessages?: number;
@@ -79,6 +92,7 @@ export class GrpcTransport {
   private readonly counters: TransportStats = { sent: 0, received: 0, dropped: 0, batches: 0, batchesReceived: 0 };
   private readonly credentials: { server: grpc.ServerCredentials; client: grpc.ChannelCredentials };
   private readonly peerEnv: PeerEnv;
+  private readonly maxMessageBytes: number;
   private server: grpc.Server | null = null;
   private starting: Promise<string> | null = null;
   private stopping: Promise<void> | null = null;
@@ -96,15 +110,23 @@ export class GrpcTransport {
     if (maxMs < initialMs) throw new TransportError('INVALID_OPTION', `backoff.maxMs must be ≥ backoff.initialMs (got ${maxMs} < ${initialMs})`);
     this.log = (opts.logger ?? SILENT).child({ component: 'raft-transport', node: opts.id });
     this.credentials = opts.credentials ?? { server: grpc.ServerCredentials.createInsecure(), client: grpc.credentials.createInsecure() };
+    // Whatever the options, a batch (≤ maxBatchBytes + the batch's own
+    // framing, or one message checked against the limit) and a snapshot chunk
+    // fit in one gRPC message: the peer never refuses what we send for size.
+    const maxMessageBytes = positive('maxMessageBytes', opts.maxMessageBytes, WIRE_MAX_BYTES, WIRE_MAX_BYTES);
+    if (maxMessageBytes < 64 << 10) throw new TransportError('INVALID_OPTION', `maxMessageBytes must be at least 65536 (got ${maxMessageBytes})`);
+    const batchRoom = maxMessageBytes - batchOverhead(opts.cluster);
+    const chunkRoom = maxMessageBytes - CHUNK_OVERHEAD_BYTES;
+    this.maxMessageBytes = maxMessageBytes;
     const env: PeerEnv = {
       cluster: opts.cluster,
       credentials: this.credentials.client,
       channelOptions: opts.channelOptions,
       log: this.log,
       limits: {
-        // Room is left under the gRPC limit for the framing around the data.
-        snapshotChunkBytes: positive('snapshotChunkBytes', opts.snapshotChunkBytes, 1 << 20, WIRE_MAX_BYTES - (1 << 20)),
-        maxBatchBytes: positive('maxBatchBytes', opts.maxBatchBytes, 4 << 20, WIRE_MAX_BYTES - (1 << 20)),
+        maxMessageBytes,
+        snapshotChunkBytes: positive('snapshotChunkBytes', opts.snapshotChunkBytes, Math.min(1 << 20, chunkRoom), chunkRoom),
+        maxBatchBytes: positive('maxBatchBytes', opts.maxBatchBytes, Math.min(4 << 20, batchRoom), batchRoom),
         maxQueueMessages: positive('maxQueueMessages', opts.maxQueueMessages, 4096, 1 << 24),
         maxQueueBytes: positive('maxQueueBytes', opts.maxQueueBytes, 64 << 20, 2 ** 40),
         backoff: { initialMs, maxMs },
@@ -135,12 +157,13 @@ export class GrpcTransport {
       count: (what, n) => void (this.counters[what] += n),
       deliver: (m) => this.notify(() => this.handler.onMessage(m)),
       authorize: this.opts.authorize,
+      senders: this.opts.senders,
     });
     if (this.opts.server) {
       this.opts.server.addService(RaftTransportService, handlers);
       return this.opts.listen;
     }
-    const server = new grpc.Server(serverOptions());
+    const server = new grpc.Server(serverOptions(this.maxMessageBytes));
     server.addService(RaftTransportService, handlers);
     this.server = server;
     let port: number;

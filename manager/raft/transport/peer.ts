@@ -3,13 +3,14 @@
 // with jittered exponential backoff, and MsgSnap streamed in chunks.
 import * as grpc from '@grpc/grpc-js';
 import type pino from 'pino';
+import { messageLimits } from '../../../lib/grpc.js';
 import { Message, MessageBatch, MessageType, Snapshot, SnapshotChunk, type BatchAck, type SnapshotAck } from '../../../proto/gen/raft.js';
 import {
   CONNECT_TIMEOUT_MS,
   SEND_PATH,
   SEND_SNAPSHOT_PATH,
-  WIRE_MAX_BYTES,
   approxSize,
+  batchOverhead,
   channelOptions,
   deserializeBatchAck,
   deserializeSnapshotAck,
@@ -24,6 +25,8 @@ export interface PeerEnv {
   readonly channelOptions?: grpc.ChannelOptions;
   readonly log: pino.Logger;
   readonly limits: {
+    /** The gRPC message limit of both ends; maxBatchBytes + batchOverhead(cluster) and snapshotChunkBytes + CHUNK_OVERHEAD_BYTES are within it. */
+    readonly maxMessageBytes: number;
     readonly maxBatchBytes: number;
     readonly maxQueueMessages: number;
     readonly maxQueueBytes: number;
@@ -140,9 +143,10 @@ export class Peer {
       this.snapshots.push(m);
     } else {
       const size = approxSize(m);
-      if (size > WIRE_MAX_BYTES) {
+      const limit = this.env.limits.maxMessageBytes - batchOverhead(this.env.cluster);
+      if (size > limit) {
         // The peer would refuse it and tear down the stream carrying everything else.
-        this.log.warn({ type: MessageType[m.type], bytes: size, limit: WIRE_MAX_BYTES }, 'raft message larger than the gRPC message limit dropped; lower the Raft MaxSizePerMsg');
+        this.log.warn({ type: MessageType[m.type], bytes: size, limit }, 'raft message larger than the gRPC message limit dropped; lower the Raft MaxSizePerMsg');
         this.env.count('dropped', 1);
         return;
       }
@@ -257,7 +261,9 @@ export class Peer {
     // backoff rather than by the channel's own reconnect schedule.
     let client: grpc.Client;
     try {
-      client = new grpc.Client(this.addr, this.env.credentials, { ...channelOptions(this.env.limits.backoff), ...this.env.channelOptions });
+      // The caller's options (TLS name override) cannot lift the message limit.
+      const max = this.env.limits.maxMessageBytes;
+      client = new grpc.Client(this.addr, this.env.credentials, { ...channelOptions(this.env.limits.backoff, max), ...this.env.channelOptions, ...messageLimits(max) });
     } catch (err) {
       // Only an unparsable target throws; retrying keeps the peer's state machine uniform.
       this.log.error({ err: errText(err), addr: this.addr }, 'cannot open a channel to raft peer');

@@ -17,6 +17,28 @@ export interface ReceiverEnv {
   deliver(m: Message): void;
   /** Checks the caller of a stream (e.g. its mTLS certificate); an error refuses the stream. */
   authorize?(call: RaftCall): grpc.ServiceError | null;
+  /** Once per accepted stream: which `from` ids its caller may send as; a message from any other is dropped. */
+  senders?(call: RaftCall): (from: string) => boolean;
+}
+
+/** Drops (and counts) a message whose sender the caller may not speak for: debug each, warn at most every 10 s per stream. */
+function senderFilter(env: ReceiverEnv, call: RaftCall): (m: Message) => boolean {
+  const may = env.senders?.(call);
+  if (!may) return () => true;
+  let warned = 0;
+  let since = 0;
+  return (m) => {
+    if (may(m.from)) return true;
+    env.count('dropped', 1);
+    since++;
+    env.log.debug({ from: m.from, type: MessageType[m.type], peer: call.getPeer() }, 'raft message from a sender the caller may not speak for dropped');
+    if (Date.now() - warned >= 10_000) {
+      env.log.warn({ from: m.from, peer: call.getPeer(), dropped: since }, 'raft messages dropped: their sender is not (or no longer) a member, or not the calling node');
+      warned = Date.now();
+      since = 0;
+    }
+    return false;
+  };
 }
 
 function status(code: grpc.status, details: string): grpc.ServiceError {
@@ -54,6 +76,7 @@ function receiveBatches(env: ReceiverEnv, call: grpc.ServerReadableStream<Messag
   // Headers at once tell the sender that the stream is open, so it can start
   // writing (it keeps messages in its own bounded queue until then).
   call.sendMetadata(new grpc.Metadata());
+  const admit = senderFilter(env, call);
   let done = false;
   const finish = (err: grpc.ServiceError | null): void => {
     if (done) return;
@@ -75,6 +98,7 @@ function receiveBatches(env: ReceiverEnv, call: grpc.ServerReadableStream<Messag
         env.count('dropped', 1);
         continue;
       }
+      if (!admit(m)) continue;
       env.count('received', 1);
       env.deliver(m);
     }
@@ -85,6 +109,7 @@ function receiveBatches(env: ReceiverEnv, call: grpc.ServerReadableStream<Messag
 }
 
 function receiveSnapshot(env: ReceiverEnv, call: grpc.ServerReadableStream<SnapshotChunk, SnapshotAck>, cb: grpc.sendUnaryData<SnapshotAck>): void {
+  const admit = senderFilter(env, call);
   let header: Message | null = null;
   let buf: Buffer | null = null;
   let total = 0;
@@ -107,6 +132,7 @@ function receiveSnapshot(env: ReceiverEnv, call: grpc.ServerReadableStream<Snaps
         env.count('dropped', 1);
         return finish(null, SnapshotAck.create({ ok: false, error: `snapshot for member "${m.to}" reached member "${env.id}"` }));
       }
+      if (!admit(m)) return finish(null, SnapshotAck.create({ ok: false, error: `snapshot from "${m.from}", which the caller may not send as` }));
       if (c.total > bufferConstants.MAX_LENGTH) {
         return finish(status(grpc.status.RESOURCE_EXHAUSTED, `raft snapshot of ${c.total} bytes exceeds the largest buffer this process can hold (${bufferConstants.MAX_LENGTH})`));
       }

@@ -2,11 +2,28 @@
 // server options (message size limit, keepalive), serializers, and the size
 // estimate that bounds batches and queues.
 import type * as grpc from '@grpc/grpc-js';
+import { MAX_MESSAGE_BYTES, messageLimits } from '../../../lib/grpc.js';
 import { BatchAck, type Message, MessageBatch, SnapshotAck, SnapshotChunk } from '../../../proto/gen/raft.js';
 import { RaftError } from '../errors.js';
 
-/** The largest gRPC message either end accepts. Batches and snapshot chunks are kept below it. */
-export const WIRE_MAX_BYTES = 64 << 20;
+/**
+ * The largest gRPC message either end accepts: the product-wide limit. A
+ * transport may be given a smaller one (tests); batches and snapshot chunks
+ * are kept below whichever applies.
+ */
+export const WIRE_MAX_BYTES = MAX_MESSAGE_BYTES;
+
+/** Room a snapshot chunk needs besides its data (tags, offset and total varints). */
+export const CHUNK_OVERHEAD_BYTES = 64;
+
+/**
+ * What a MessageBatch adds around its messages: the cluster field (tag,
+ * length varint, at most 3 bytes per UTF-16 unit). Each message's own tag
+ * and length are counted by approxSize.
+ */
+export function batchOverhead(cluster: string): number {
+  return 6 + 3 * cluster.length;
+}
 
 // LAN keepalive: a ping after 2 s of silence, and a connection whose ping is
 // not answered within 2 s is dead, so a crashed or cut-off peer is noticed in
@@ -27,13 +44,12 @@ export class TransportError extends RaftError {
   }
 }
 
-export function channelOptions(backoff: { initialMs: number; maxMs: number }): grpc.ChannelOptions {
+export function channelOptions(backoff: { initialMs: number; maxMs: number }, maxMessageBytes = WIRE_MAX_BYTES): grpc.ChannelOptions {
   return {
     'grpc.keepalive_time_ms': KEEPALIVE_TIME_MS,
     'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
     'grpc.keepalive_permit_without_calls': 1,
-    'grpc.max_send_message_length': WIRE_MAX_BYTES,
-    'grpc.max_receive_message_length': WIRE_MAX_BYTES,
+    ...messageLimits(maxMessageBytes),
     // Each connection attempt gets a fresh channel; the global subchannel pool
     // would hand it the old subchannel with its own (120 s max) backoff state.
     'grpc.use_local_subchannel_pool': 1,
@@ -45,12 +61,11 @@ export function channelOptions(backoff: { initialMs: number; maxMs: number }): g
   };
 }
 
-export function serverOptions(): grpc.ServerOptions {
+export function serverOptions(maxMessageBytes = WIRE_MAX_BYTES): grpc.ServerOptions {
   return {
     'grpc.keepalive_time_ms': KEEPALIVE_TIME_MS,
     'grpc.keepalive_timeout_ms': KEEPALIVE_TIMEOUT_MS,
-    'grpc.max_send_message_length': WIRE_MAX_BYTES,
-    'grpc.max_receive_message_length': WIRE_MAX_BYTES,
+    ...messageLimits(maxMessageBytes),
   };
 }
 
@@ -66,9 +81,12 @@ export const deserializeBatchAck = (b: Buffer): BatchAck => BatchAck.decode(b);
 export const deserializeSnapshotAck = (b: Buffer): SnapshotAck => SnapshotAck.decode(b);
 
 /**
- * An upper bound of the bytes `m` takes inside a MessageBatch, without
- * encoding it (the hot path would otherwise encode every message twice).
- * Varints are counted at their widest; ids at 3 bytes per UTF-16 unit.
+ * An upper bound of the bytes `m` takes inside a MessageBatch (its tag and
+ * length included), without encoding it (the hot path would otherwise encode
+ * every message twice). Varints are counted at their widest for JS numbers
+ * (≤ 2^53); ids at 3 bytes per UTF-16 unit. A test checks the bound against
+ * real encodings; batches are cut on it, so an encoded batch never exceeds
+ * its cut plus batchOverhead().
  */
 export function approxSize(m: Message): number {
   let n = 6 + 100 + 3 * (m.to.length + m.from.length) + m.context.length;

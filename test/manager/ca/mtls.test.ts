@@ -6,12 +6,22 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TsswarmError } from '../../../lib/errors.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { Daemon } from '../../../agent/daemon.js';
+import { StateDir } from '../../../agent/state.js';
+import { MemoryCertificateProvider, channelCredentials, serverCredentials } from '../../../lib/tls.js';
+import { DaemonService, DispatcherService, NodeCAService } from '../../../proto/gen/control.js';
 import { derToPem } from '../../../manager/ca/asn1.js';
 import {
   type CertAndKey,
+  checkManagerCert,
   createCSR,
   createRootCA,
   generateNodeKey,
+  makeJoinToken,
   type NodeRole,
   parseNodeCert,
   roleOU,
@@ -205,5 +215,136 @@ describe('mTLS with certificates from our CA (grpc-js)', () => {
     const intruder = node('m1', 'manager', foreignRoot);
     expect(await call(client(addr, intruder), 'whoAmI')).toMatchObject({ ok: false, code: grpc.status.UNAUTHENTICATED });
     expect(await call(client(addr, null), 'whoAmI')).toMatchObject({ ok: false, code: grpc.status.UNAUTHENTICATED });
+  });
+});
+
+// ------------------------------------------------------------------ server pinning (lib/tls.ts + checkManagerCert)
+
+describe('a node calling a manager pins the server: role manager, this cluster', () => {
+  const me = node('w9', 'worker');
+  const pinned = (addr: string, clusterId = CLUSTER): Probe => {
+    const p = new MemoryCertificateProvider();
+    p.set(root.certPem, me.certPem, me.keyPem);
+    const c = new ProbeClient(addr, channelCredentials(p, (cert, host) => checkManagerCert(cert.raw, { clusterId: () => clusterId, addr }, host)));
+    clients.push(c);
+    return c;
+  };
+
+  it('a worker certificate on a manager\'s address fails the handshake, naming the address and the reason', async () => {
+    const addr = await lenientServer(node('w8', 'worker'));
+    const r = await call(pinned(addr), 'whoAmI');
+    expect(r).toMatchObject({ ok: false, code: grpc.status.UNAVAILABLE });
+    expect((r as { details: string }).details).toContain(`the server at ${addr} presented a worker certificate (node w8): it is not a manager of this cluster`);
+  });
+
+  it('a manager certificate of another cluster (same CA) is refused', async () => {
+    const addr = await lenientServer(node('m8', 'manager', root, 'cluster-b'));
+    const r = await call(pinned(addr), 'whoAmI');
+    expect((r as { details: string }).details).toContain('of cluster cluster-b, not of this cluster (cluster-a)');
+  });
+
+  it('a manager of this cluster is served; while joining (no cluster id yet) the role alone is checked', async () => {
+    const addr = await lenientServer(node('m7', 'manager'));
+    expect(await call(pinned(addr), 'whoAmI')).toEqual({ ok: true, value: { nodeId: 'w9', role: 'worker' } });
+    expect(await call(pinned(addr, ''), 'whoAmI')).toEqual({ ok: true, value: { nodeId: 'w9', role: 'worker' } });
+  });
+});
+
+// ------------------------------------------------------------------ the daemon's own calls to managers
+
+describe('a daemon refuses a worker certificate on a manager\'s address', () => {
+  const dirs: string[] = [];
+  const daemons: Daemon[] = [];
+  afterAll(async () => {
+    for (const d of daemons) await d.stop().catch(() => undefined);
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  /** A stand-in manager: the CA service and the dispatcher, counting what reaches them, under `id`'s certificate. */
+  async function fakeManager(id: Identity): Promise<{ addr: string; calls: Record<string, number> }> {
+    const calls: Record<string, number> = { getRootCA: 0, issueNodeCertificate: 0, session: 0 };
+    const p = new MemoryCertificateProvider();
+    p.set(root.certPem, id.certPem, id.keyPem);
+    const server = new grpc.Server();
+    server.addService(NodeCAService, {
+      getRootCA: (_c: unknown, cb: grpc.sendUnaryData<unknown>) => {
+        calls.getRootCA!++;
+        cb(null, { certPem: root.certPem });
+      },
+      issueNodeCertificate: (_c: unknown, cb: grpc.sendUnaryData<unknown>) => {
+        calls.issueNodeCertificate!++;
+        cb({ code: grpc.status.UNAVAILABLE, details: 'stand-in manager' });
+      },
+    });
+    server.addService(DispatcherService, {
+      session: (s: grpc.ServerDuplexStream<unknown, unknown>) => {
+        calls.session!++;
+        s.emit('error', { code: grpc.status.UNAVAILABLE, details: 'stand-in manager' });
+      },
+    });
+    servers.push(server);
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', serverCredentials(p), (err, n) => (err ? reject(err) : resolve(n))));
+    return { addr: `127.0.0.1:${port}`, calls };
+  }
+
+  async function daemon(setup?: (stateDir: string) => void): Promise<{ d: Daemon; socket: string; logs: string[] }> {
+    const dir = mkdtempSync(join(tmpdir(), 'tss-pin-'));
+    dirs.push(dir);
+    setup?.(dir);
+    const logs: string[] = [];
+    const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(line) });
+    const socket = join(dir, 'tsswarm.sock');
+    const d = new Daemon({ stateDir: dir, listenAddr: '127.0.0.1:0', advertiseAddr: '127.0.0.1', socketPath: socket, logger, version: 'test' });
+    daemons.push(d);
+    await d.start();
+    return { d, socket, logs };
+  }
+
+  async function eventually(cond: () => boolean, what: string): Promise<void> {
+    const end = Date.now() + 20_000;
+    while (!cond()) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  it('joining: the CA matches the token, but the certificate request never reaches a worker', async () => {
+    const fake = await fakeManager(node('w20', 'worker'));
+    const { socket } = await daemon();
+    const c = new (grpc.makeGenericClientConstructor(DaemonService, 'Daemon'))(`unix://${socket}`, grpc.credentials.createInsecure());
+    clients.push(c as Probe);
+    const err = await new Promise<grpc.ServiceError | null>((resolve) =>
+      (c as unknown as { join(r: unknown, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null) => void): void }).join(
+        { token: makeJoinToken(root.certPem, 'worker'), remoteAddr: fake.addr, advertiseAddr: '127.0.0.1', listenAddr: '' },
+        { deadline: Date.now() + 15_000 },
+        (e) => resolve(e),
+      ),
+    );
+    expect(err?.details).toContain(`the server at ${fake.addr} presented a worker certificate (node w20): it is not a manager of this cluster`);
+    expect(fake.calls).toMatchObject({ getRootCA: 1, issueNodeCertificate: 0 });
+  });
+
+  /** A worker of CLUSTER whose only known manager is `addr`, with a certificate already due for renewal. */
+  const member = (addr: string) => (dir: string) => {
+    const key = generateNodeKey();
+    const now = Date.now();
+    const certPem = signNodeCSR(root, createCSR(key.privateKeyPem), { nodeId: 'tssw21', role: 'worker', clusterId: CLUSTER, now: now - 25_000, validityMs: 30_000, backdateMs: 0 });
+    const st = new StateDir(dir);
+    st.saveCerts({ caPem: root.certPem, certPem, keyPem: key.privateKeyPem });
+    st.saveNode({ nodeId: 'tssw21', clusterId: CLUSTER, role: 'worker', managerAddrs: [addr], listenAddr: '127.0.0.1:0', advertiseAddr: '127.0.0.1:4242' });
+  };
+
+  it('the session and the renewal never reach a worker posing as a manager', async () => {
+    const fake = await fakeManager(node('w22', 'worker'));
+    const { logs } = await daemon(member(fake.addr));
+    const refused = (what: RegExp) => logs.some((l) => what.test(l) && l.includes(`presented a worker certificate (node w22)`));
+    await eventually(() => refused(/session refused/) && refused(/certificate renewal failed/), 'the session and the renewal to be refused');
+    expect(fake.calls).toMatchObject({ session: 0, issueNodeCertificate: 0 });
+  });
+
+  it('the same daemon reaches a real manager\'s certificate (the check above can fail)', async () => {
+    const fake = await fakeManager(node('m22', 'manager'));
+    await daemon(member(fake.addr));
+    await eventually(() => fake.calls.session! > 0 && fake.calls.issueNodeCertificate! > 0, 'the session and the renewal to reach the manager');
   });
 });

@@ -8,7 +8,11 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
+import { MemoryCertificateProvider, channelCredentials, serverCredentials } from '../../../../lib/tls.js';
+import { checkManagerCert, createCSR, createRootCA, generateNodeKey, signNodeCSR } from '../../../../manager/ca/index.js';
 import { GrpcTransport, type TransportHandler, type TransportOptions } from '../../../../manager/raft/transport/index.js';
+import { WIRE_MAX_BYTES, approxSize, batchOverhead } from '../../../../manager/raft/transport/wire.js';
+import { MAX_MESSAGE_BYTES } from '../../../../lib/grpc.js';
 import {
   BatchAck,
   ConfState,
@@ -493,5 +497,129 @@ describe('GrpcTransport', () => {
     expect(() => new GrpcTransport({ id: 'A', cluster: 'c', listen: '127.0.0.1' }, h)).toThrow(/listen must be host:port/);
     expect(() => new GrpcTransport({ id: 'A', cluster: 'c', listen: '127.0.0.1:0', snapshotChunkBytes: 0 }, h)).toThrow(/snapshotChunkBytes must be/);
     expect(() => new GrpcTransport({ id: 'A', cluster: 'c', listen: '127.0.0.1:0', backoff: { initialMs: 500, maxMs: 100 } }, h)).toThrow(/backoff.maxMs/);
+  });
+});
+
+describe('GrpcTransport message size limit', () => {
+  const LIMIT = 64 * 1024;
+
+  it('splits appends adding up to several times the message limit into batches under it, and every one arrives in order', async () => {
+    // B refuses any message over LIMIT, so a batch cut too large would fail the stream and lose messages.
+    const a = await node('A', { maxMessageBytes: LIMIT });
+    const b = await node('B', { maxMessageBytes: LIMIT });
+    a.t.addPeer('B', b.addr);
+    const msgs = Array.from({ length: 40 }, (_, i) => app('A', 'B', i + 1, randomBytes(15 * 1024 + i)));
+    const total = msgs.reduce((n, m) => n + Message.encode(m).length, 0);
+    expect(total).toBeGreaterThan(8 * LIMIT);
+    a.t.send(msgs);
+    await waitFor(() => b.inbox.messages.length === msgs.length, 'every append at B');
+    expect(b.inbox.messages.map((m) => hex(m.entries[0]!.data))).toEqual(msgs.map((m) => hex(m.entries[0]!.data)));
+    expect(b.t.stats.batchesReceived).toBeGreaterThanOrEqual(Math.ceil(total / LIMIT));
+    expect(a.t.stats.dropped).toBe(0);
+    expect(a.inbox.unreachable).toEqual([]);
+  });
+
+  it('drops one message over the limit without tearing down the stream that carries the others', async () => {
+    const a = await node('A', { maxMessageBytes: LIMIT });
+    const b = await node('B', { maxMessageBytes: LIMIT });
+    a.t.addPeer('B', b.addr);
+    a.t.send([app('A', 'B', 1, randomBytes(100)), app('A', 'B', 2, randomBytes(LIMIT)), app('A', 'B', 3, randomBytes(100))]);
+    await waitFor(() => b.inbox.messages.length === 2, 'the two small appends at B');
+    expect(b.inbox.messages.map((m) => m.index)).toEqual([1, 3]);
+    expect(a.t.stats.dropped).toBe(1);
+  });
+
+  it('streams a snapshot larger than the limit in chunks under it', async () => {
+    const a = await node('A', { maxMessageBytes: LIMIT });
+    const b = await node('B', { maxMessageBytes: LIMIT });
+    a.t.addPeer('B', b.addr);
+    const data = randomBytes(10 * LIMIT);
+    a.t.send([Message.create({ type: MessageType.MSG_SNAP, from: 'A', to: 'B', snapshot: Snapshot.create({ data, metadata: SnapshotMetadata.create({ index: 5, term: 1 }) }) })]);
+    await waitFor(() => a.inbox.snapshots.length === 1, 'onSnapshotStatus');
+    expect(a.inbox.snapshots).toEqual([{ peer: 'B', ok: true }]);
+    expect(Buffer.compare(Buffer.from(b.inbox.messages[0]!.snapshot!.data), data)).toBe(0);
+  });
+
+  it('approxSize is an upper bound of every message’s encoded size inside a batch', () => {
+    // Seeded, so a failure replays: widest numbers, multi-byte ids, snapshots with conf states.
+    let seed = 7;
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const num = (): number => [0, 1, 127, 128, 2 ** 31, 2 ** 32 + 1, Number.MAX_SAFE_INTEGER][rnd(7)]!;
+    const id = (): string => ['', 'A', 'ü'.repeat(rnd(20)), '🙂'.repeat(rnd(10)), 'x'.repeat(rnd(300))][rnd(5)]!;
+    for (let i = 0; i < 300; i++) {
+      const cluster = id();
+      const messages = Array.from({ length: 1 + rnd(5) }, () =>
+        Message.create({
+          type: rnd(20),
+          to: id(),
+          from: id(),
+          term: num(),
+          logTerm: num(),
+          index: num(),
+          commit: num(),
+          reject: rnd(2) === 1,
+          rejectHint: num(),
+          context: randomBytes(rnd(200)),
+          entries: Array.from({ length: rnd(4) }, () => Entry.create({ term: num(), index: num(), type: rnd(3), data: randomBytes(rnd(300)) })),
+          snapshot: rnd(3)
+            ? null
+            : Snapshot.create({
+                data: randomBytes(rnd(500)),
+                metadata: SnapshotMetadata.create({ index: num(), term: num(), confState: ConfState.create({ voters: [id(), id()], learners: [id()], votersOutgoing: [id()], learnersNext: [id()], autoLeave: true }) }),
+              }),
+        }),
+      );
+      const encoded = MessageBatch.encode(MessageBatch.create({ cluster, messages })).length;
+      expect(encoded).toBeLessThanOrEqual(batchOverhead(cluster) + messages.reduce((n, m) => n + approxSize(m), 0));
+    }
+  });
+
+  it('refuses batch and chunk sizes that would not fit the message limit', () => {
+    const h = new Inbox();
+    const base = { id: 'A', cluster: 'c', listen: '127.0.0.1:0' };
+    expect(() => new GrpcTransport({ ...base, maxMessageBytes: LIMIT, maxBatchBytes: LIMIT }, h)).toThrow(/maxBatchBytes must be a whole number between 1 and \d+/);
+    expect(() => new GrpcTransport({ ...base, maxMessageBytes: LIMIT, snapshotChunkBytes: LIMIT }, h)).toThrow(/snapshotChunkBytes must be/);
+    expect(() => new GrpcTransport({ ...base, maxMessageBytes: MAX_MESSAGE_BYTES + 1 }, h)).toThrow(/maxMessageBytes must be/);
+    expect(() => new GrpcTransport({ ...base, maxMessageBytes: 1024 }, h)).toThrow(/maxMessageBytes must be at least/);
+    expect(WIRE_MAX_BYTES).toBe(MAX_MESSAGE_BYTES);
+  });
+});
+
+describe('GrpcTransport: who may send, and to whom we send (issue 13)', () => {
+  it('drops, and counts, messages whose sender the caller may not speak for; the rest are delivered', async () => {
+    const a = await node('A');
+    const b = await node('B', { senders: () => (from) => from === 'A' });
+    a.t.addPeer('B', b.addr);
+    a.t.send([app('A', 'B', 1), app('Z', 'B', 2), app('B', 'B', 3), app('A', 'B', 4)]);
+    await waitFor(() => b.inbox.messages.length === 2 && b.t.stats.dropped === 2, 'B to take two messages and drop two');
+    expect(b.inbox.messages.map((m) => m.index)).toEqual([1, 4]);
+  });
+
+  it('a client pinned to managers never opens a stream to a worker certificate on a peer\'s address', async () => {
+    const ca = createRootCA({ now: Date.now() });
+    const ident = (nodeId: string, role: 'worker' | 'manager') => {
+      const key = generateNodeKey();
+      const p = new MemoryCertificateProvider();
+      p.set(ca.certPem, signNodeCSR(ca, createCSR(key.privateKeyPem), { nodeId, role, clusterId: 'test-cluster', now: Date.now() }), key.privateKeyPem);
+      return p;
+    };
+    const pa = ident('tss-a', 'manager');
+    const pinned = channelCredentials(pa, (cert, host) => checkManagerCert(cert.raw, { clusterId: () => 'test-cluster' }, host));
+    const a = await node('A', { credentials: { server: serverCredentials(pa), client: pinned } });
+    const pw = ident('tss-w', 'worker');
+    const w = await node('B', { credentials: { server: serverCredentials(pw), client: channelCredentials(pw) } });
+    const pm = ident('tss-m', 'manager');
+    const m = await node('C', { credentials: { server: serverCredentials(pm), client: channelCredentials(pm) } });
+    a.t.addPeer('B', w.addr);
+    a.t.addPeer('C', m.addr);
+    await waitFor(() => {
+      a.t.send([app('A', 'B', 1), app('A', 'C', 1)]);
+      return a.inbox.unreachable.includes('B') && m.inbox.messages.length > 0;
+    }, 'B reported unreachable while C (a manager) gets messages');
+    expect(w.inbox.messages).toEqual([]);
+    expect(w.t.stats.batchesReceived).toBe(0);
   });
 });

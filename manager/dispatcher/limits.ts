@@ -1,0 +1,150 @@
+// Bounds on what a node sends in its session: the description in its hello
+// and each task status report. A node is not trusted to keep them small, and
+// what it sends ends up in the store and in every `node ls` / `service ps`.
+// Informative text is cut to its limit; a malformed id refuses the message.
+import type pino from 'pino';
+import { TsswarmError } from '../../lib/errors.js';
+import type { AgentHello, TaskStatusUpdate } from '../../proto/gen/control.js';
+import type { PortConfig, TaskStatus } from '../../proto/gen/objects.js';
+
+export const NODE_LIMITS = {
+  /** RFC 1123's whole-name limit; Linux's own hostnames are shorter (64). */
+  hostnameLength: 253,
+  platformLength: 64,
+  engineVersionLength: 128,
+  /** 10,000 CPUs and 1 PiB of memory: above any machine, below any overflow in the scheduler's sums. */
+  nanoCpus: 10_000 * 1e9,
+  memoryBytes: 2 ** 50,
+  pids: 4_194_304,
+  /** Status text shown by `service ps`; the runtime's errors fit easily. */
+  statusMessageLength: 1024,
+  statusErrLength: 4096,
+  /** Task ids are 25 characters. */
+  idLength: 64,
+  /** `tss-<service name>.<slot>.<task id>`: at most 114 characters (agent/worker/task.ts). */
+  containerIdLength: 128,
+  portStatus: 1000,
+  portNameLength: 64,
+  /** Reports in one batch; an agent sends one per task that changed since its last batch. */
+  updatesPerBatch: 20_000,
+} as const;
+
+const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+/** Printable ASCII without spaces: what a hostname can safely be shown and templated as. */
+const HOSTNAME_RE = /^[\x21-\x7e]*$/;
+const HEALTH = new Set(['', 'starting', 'healthy', 'unhealthy']);
+
+function cut(s: string, max: number, field: string, cuts: string[]): string {
+  if (typeof s !== 'string') return '';
+  if (s.length <= max) return s;
+  cuts.push(`${field} (${s.length} characters, kept ${max})`);
+  return s.slice(0, max);
+}
+
+function clamp(n: number, max: number, field: string, cuts: string[]): number {
+  if (typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= max) return n;
+  cuts.push(`${field} (${String(n).slice(0, 32)}, kept ${n > max ? max : 0})`);
+  return typeof n === 'number' && n > max ? max : 0;
+}
+
+/**
+ * Why a hostname a node reports (in its hello, or when it joins) cannot be
+ * kept, or undefined: too long, or not printable ASCII without spaces
+ * (templates put it into container hostnames, `node ls` prints it).
+ */
+export function nodeHostnameError(field: string, hostname: unknown): TsswarmError | undefined {
+  const host = typeof hostname === 'string' ? hostname : '';
+  if (host.length <= NODE_LIMITS.hostnameLength && HOSTNAME_RE.test(host)) return undefined;
+  const why = host.length > NODE_LIMITS.hostnameLength ? `is ${host.length} characters long: at most ${NODE_LIMITS.hostnameLength} are allowed` : 'holds spaces or characters that are not printable ASCII';
+  return new TsswarmError('INVALID_ARGUMENT', `${field} ${why}: give the node a DNS-style hostname (hostnamectl set-hostname NAME) and restart the daemon`);
+}
+
+/**
+ * Bounds a session hello in place: platform, engine version and resources
+ * are cut or clamped to NODE_LIMITS (with one warning naming the node);
+ * a hostname that is too long or not printable ASCII refuses the hello,
+ * since templates put it into container hostnames. Returns the error that
+ * refuses the session, or undefined.
+ */
+export function boundHello(nodeId: string, hello: AgentHello, log: pino.Logger): TsswarmError | undefined {
+  const L = NODE_LIMITS;
+  const d = hello.description;
+  if (!d) return undefined;
+  const bad = nodeHostnameError('hello.description.hostname', d.hostname);
+  if (bad) {
+    log.warn({ node: nodeId, hostnameLength: String(d.hostname).length }, 'session hello refused: the node hostname is out of bounds');
+    return bad;
+  }
+  const cuts: string[] = [];
+  if (d.platform) {
+    d.platform.os = cut(d.platform.os, L.platformLength, 'platform.os', cuts);
+    d.platform.architecture = cut(d.platform.architecture, L.platformLength, 'platform.architecture', cuts);
+  }
+  d.engineVersion = cut(d.engineVersion, L.engineVersionLength, 'engineVersion', cuts);
+  if (d.resources) {
+    d.resources.nanoCpus = clamp(d.resources.nanoCpus, L.nanoCpus, 'resources.nanoCpus', cuts);
+    d.resources.memoryBytes = clamp(d.resources.memoryBytes, L.memoryBytes, 'resources.memoryBytes', cuts);
+    d.resources.pids = clamp(d.resources.pids, L.pids, 'resources.pids', cuts);
+  }
+  if (cuts.length) log.warn({ node: nodeId, fields: cuts }, 'node description out of bounds: fields cut to their limits');
+  return undefined;
+}
+
+function validId(s: unknown, max: number, allowEmpty: boolean): boolean {
+  if (typeof s !== 'string') return false;
+  if (s === '') return allowEmpty;
+  return s.length <= max && ID_RE.test(s);
+}
+
+function validPort(p: PortConfig): boolean {
+  const port = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 65535;
+  return port(p.targetPort) && port(p.publishedPort) && typeof p.name === 'string' && p.name.length <= NODE_LIMITS.portNameLength;
+}
+
+/**
+ * The task status reports of one batch that may be written, bounded: a
+ * report with a malformed task or container id is dropped, status text is
+ * cut, an unknown health value is cleared, invalid or surplus port entries
+ * are dropped. One warning per batch names the node and what was changed.
+ */
+export function boundStatusUpdates(nodeId: string, updates: readonly TaskStatusUpdate[], log: pino.Logger): TaskStatusUpdate[] {
+  const L = NODE_LIMITS;
+  const out: TaskStatusUpdate[] = [];
+  const dropped: string[] = [];
+  const cuts: string[] = [];
+  const list = updates.length > L.updatesPerBatch ? updates.slice(0, L.updatesPerBatch) : updates;
+  if (list !== updates) dropped.push(`${updates.length - L.updatesPerBatch} reports past the first ${L.updatesPerBatch}`);
+  for (const u of list) {
+    const s = u.status;
+    if (!validId(u.taskId, L.idLength, false)) {
+      dropped.push(`a report with a malformed task id (${String(u.taskId).length} characters)`);
+      continue;
+    }
+    if (!s) {
+      out.push(u);
+      continue;
+    }
+    if (!validId(s.containerId, L.containerIdLength, true)) {
+      dropped.push(`task ${u.taskId}: malformed container id (${String(s.containerId).length} characters)`);
+      continue;
+    }
+    const status: TaskStatus = {
+      ...s,
+      message: cut(s.message, L.statusMessageLength, `task ${u.taskId} message`, cuts),
+      err: cut(s.err, L.statusErrLength, `task ${u.taskId} err`, cuts),
+      health: HEALTH.has(s.health) ? s.health : '',
+      portStatus: s.portStatus,
+    };
+    if (status.health !== s.health) cuts.push(`task ${u.taskId} health (unknown value cleared)`);
+    const ports = (s.portStatus ?? []).filter(validPort);
+    if (ports.length !== (s.portStatus ?? []).length) cuts.push(`task ${u.taskId} portStatus (${(s.portStatus ?? []).length - ports.length} invalid entries dropped)`);
+    if (ports.length > L.portStatus) cuts.push(`task ${u.taskId} portStatus (${ports.length} entries, kept ${L.portStatus})`);
+    status.portStatus = ports.length > L.portStatus ? ports.slice(0, L.portStatus) : ports;
+    out.push({ ...u, status });
+  }
+  if (dropped.length || cuts.length) {
+    // At most a few examples: a hostile batch must not turn into a huge log line.
+    log.warn({ node: nodeId, dropped: dropped.length, cut: cuts.length, examples: [...dropped, ...cuts].slice(0, 5) }, 'task status reports out of bounds: malformed ones dropped, the rest cut to their limits');
+  }
+  return out;
+}

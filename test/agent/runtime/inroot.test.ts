@@ -1,0 +1,120 @@
+// resolveInRoot and readFileInRoot on real trees of symlinks built under
+// /tmp/tss-inroot-*: nothing they return or read lies outside the root, a FIFO
+// or device is refused without blocking, and oversized files are refused.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { InRootError, MAX_SYMLINK_HOPS, readFileInRoot, resolveInRoot } from '../../../agent/runtime/inroot.js';
+import { TsswarmError } from '../../../lib/errors.js';
+import { mknod, S_IFCHR } from '../../../native/libc.js';
+import { isRoot } from '../../have.js';
+
+let root: string;
+let outside: string;
+beforeEach(() => {
+  root = mkdtempSync('/tmp/tss-inroot-');
+  outside = mkdtempSync('/tmp/tss-canary-');
+  writeFileSync(join(outside, 'secret'), 'host secret\n');
+  mkdirSync(join(root, 'etc'));
+  writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0::/root:/bin/sh\n');
+});
+afterEach(() => {
+  rmSync(root, { recursive: true, force: true });
+  rmSync(outside, { recursive: true, force: true });
+});
+
+describe('resolveInRoot', () => {
+  it('.. never climbs above the root, lexically or through a symlink', () => {
+    expect(resolveInRoot(root, '../../../etc/passwd')).toBe(join(root, 'etc/passwd'));
+    symlinkSync('../../../../..', join(root, 'up'));
+    expect(resolveInRoot(root, 'up/etc/passwd')).toBe(join(root, 'etc/passwd'));
+    expect(resolveInRoot(root, 'up', { followFinal: true })).toBe(root);
+  });
+
+  it('an absolute symlink target is taken relative to the root, a relative one to its directory', () => {
+    symlinkSync(outside, join(root, 'abs'));
+    expect(resolveInRoot(root, 'abs/secret')).toBe(join(root, outside, 'secret'));
+    mkdirSync(join(root, 'a/b'), { recursive: true });
+    symlinkSync('../../etc', join(root, 'a/b/rel'));
+    expect(resolveInRoot(root, 'a/b/rel/passwd')).toBe(join(root, 'etc/passwd'));
+    symlinkSync('/', join(root, 'slash'));
+    expect(resolveInRoot(root, 'slash/etc/passwd')).toBe(join(root, 'etc/passwd'));
+  });
+
+  it('the final component is not followed unless followFinal', () => {
+    symlinkSync('/etc/passwd', join(root, 'pw'));
+    expect(resolveInRoot(root, 'pw')).toBe(join(root, 'pw'));
+    expect(resolveInRoot(root, 'pw', { followFinal: true })).toBe(join(root, 'etc/passwd'));
+    // A trailing "." makes the symlink an inner component, as in the kernel.
+    symlinkSync('etc', join(root, 'e'));
+    expect(resolveInRoot(root, 'e/.')).toBe(join(root, 'etc'));
+  });
+
+  it('missing components are completed by name, below the last real directory', () => {
+    symlinkSync(outside, join(root, 'abs'));
+    expect(resolveInRoot(root, 'abs/new/deeper/../file')).toBe(join(root, outside, 'new/file'));
+    expect(resolveInRoot(root, 'nothing/here')).toBe(join(root, 'nothing/here'));
+  });
+
+  it(`a symlink loop fails with ELOOP; a chain of ${MAX_SYMLINK_HOPS} hops resolves and one more fails`, () => {
+    symlinkSync('b', join(root, 'a'));
+    symlinkSync('a', join(root, 'b'));
+    let err: unknown;
+    try {
+      resolveInRoot(root, 'a/x');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(InRootError);
+    expect(err).toMatchObject({ errno: 'ELOOP', code: 'INVALID_ARGUMENT' });
+    expect((err as Error).message).toMatch(/"a\/x" in .*: more than 40 symlinks on the way \(a symlink loop\)/);
+    for (let i = 0; i < MAX_SYMLINK_HOPS; i++) symlinkSync(i === MAX_SYMLINK_HOPS - 1 ? 'etc' : `c${i + 1}`, join(root, `c${i}`));
+    expect(resolveInRoot(root, 'c0/passwd')).toBe(join(root, 'etc/passwd'));
+    symlinkSync('c0', join(root, 'c-1'));
+    expect(() => resolveInRoot(root, 'c-1/passwd')).toThrow(/more than 40 symlinks/);
+  });
+
+  it('a file in the middle of the path is ENOTDIR', () => {
+    expect(() => resolveInRoot(root, 'etc/passwd/x')).toThrow(expect.objectContaining({ errno: 'ENOTDIR' }));
+  });
+});
+
+describe('readFileInRoot', () => {
+  it('reads a file inside the root, following symlinks inside it only', () => {
+    symlinkSync('/etc/passwd', join(root, 'pw'));
+    symlinkSync(join(outside, 'secret'), join(root, 'leak'));
+    expect(readFileInRoot(root, '/etc/passwd', 4096)?.toString()).toBe('root:x:0:0::/root:/bin/sh\n');
+    expect(readFileInRoot(root, 'pw', 4096)?.toString()).toBe('root:x:0:0::/root:/bin/sh\n');
+    expect(readFileInRoot(root, 'leak', 4096)).toBeUndefined(); // /tmp/tss-canary-*/secret is not in the root
+    expect(readFileInRoot(root, '../../../../etc/group', 4096)).toBeUndefined();
+    expect(readFileInRoot(root, 'etc/passwd/x', 4096)).toBeUndefined();
+  });
+
+  it('a file over the cap is refused, naming the file and the cap', () => {
+    writeFileSync(join(root, 'etc/group'), 'x'.repeat(5000));
+    let err: unknown;
+    try {
+      readFileInRoot(root, 'etc/group', 4096);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(TsswarmError);
+    expect((err as Error).message).toBe('/etc/group in the image is 5000 bytes, over the limit of 4096: shrink it, or pass --user as numeric uid:gid');
+    expect(readFileInRoot(root, 'etc/group', 5000)?.length).toBe(5000);
+  });
+
+  it('a directory is refused', () => {
+    expect(() => readFileInRoot(root, 'etc', 4096)).toThrow(/\/etc in the image is not a regular file \(it is a directory\)/);
+  });
+
+  it.skipIf(!isRoot)('a FIFO or a device is refused without blocking (root)', () => {
+    execFileSync('mkfifo', [join(root, 'etc/fifo')]);
+    symlinkSync('fifo', join(root, 'etc/shadow'));
+    mknod(join(root, 'etc/null'), S_IFCHR | 0o666, (1 << 8) | 3); // /dev/null's numbers
+    // No writer ever opens the FIFO: a blocking open would hang this test until its timeout.
+    expect(() => readFileInRoot(root, 'etc/fifo', 4096)).toThrow(/\/etc\/fifo in the image is not a regular file \(it is a FIFO\)/);
+    expect(() => readFileInRoot(root, 'etc/shadow', 4096)).toThrow(/it is a FIFO/);
+    expect(() => readFileInRoot(root, 'etc/null', 4096)).toThrow(/it is a character device/);
+  }, 5000);
+});

@@ -1,0 +1,54 @@
+// A task's container config gets its templates expanded for the task and this
+// node (hostname, env, mount source), and a hostname that expands to something
+// the kernel would refuse rejects the task with the reason.
+import { describe, expect, it } from 'vitest';
+import { containerConfig, taskHostname } from '../../../agent/worker/task.js';
+import { ContainerSpec, Meta, Mount, MountType, Task, TaskSpec } from '../../../proto/gen/objects.js';
+
+const node = { hostname: 'worker-7', os: 'linux', architecture: 'x86_64' };
+const task = (c: Partial<ContainerSpec>, slot = 2, serviceName = 'web'): Task =>
+  Task.create({
+    meta: Meta.create({ id: 'k6s0zwl9ivuzqqqqqqqqqqqqq' }),
+    serviceId: 'svc9zwl9ivuzqqqqqqqqqqqqq',
+    serviceName,
+    slot,
+    nodeId: 'nodezwl9ivuzqqqqqqqqqqqqq',
+    spec: TaskSpec.create({ container: ContainerSpec.create({ image: 'busybox', ...c }) }),
+  });
+
+describe('templates in a task\'s container config', () => {
+  it('gives the container the hostname its template expands to for this task and node', () => {
+    const cfg = containerConfig(task({ hostname: '{{.Service.Name}}-{{.Task.Slot}}.{{.Node.Hostname}}' }), 'nodezwl9ivuzqqqqqqqqqqqqq', node);
+    expect(cfg.hostname).toBe('web-2.worker-7');
+  });
+
+  it('names the task as Docker does: service.slot.id, or service.node.id for a global task', () => {
+    const t = task({ env: ['NAME={{.Task.Name}}', 'ID={{.Task.ID}}', 'SVC={{.Service.ID}}', 'N={{.Node.ID}}', 'P={{.Node.Platform.OS}}/{{.Node.Platform.Architecture}}'] });
+    expect(containerConfig(t, 'nodezwl9ivuzqqqqqqqqqqqqq', node).env).toEqual([
+      'NAME=web.2.k6s0zwl9ivuzqqqqqqqqqqqqq',
+      'ID=k6s0zwl9ivuzqqqqqqqqqqqqq',
+      'SVC=svc9zwl9ivuzqqqqqqqqqqqqq',
+      'N=nodezwl9ivuzqqqqqqqqqqqqq',
+      'P=linux/x86_64',
+    ]);
+    const g = task({ env: ['NAME={{.Task.Name}}'] }, 0);
+    expect(containerConfig(g, 'nodezwl9ivuzqqqqqqqqqqqqq', node).env).toEqual(['NAME=web.nodezwl9ivuzqqqqqqqqqqqqq.k6s0zwl9ivuzqqqqqqqqqqqqq']);
+  });
+
+  it('expands a volume mount\'s source per task', () => {
+    const t = task({ mounts: [Mount.create({ type: MountType.VOLUME, source: 'data-{{.Task.Slot}}', target: '/data' })] });
+    expect(containerConfig(t, 'n', node).mounts?.[0]?.source).toBe('data-2');
+  });
+
+  it('keeps a plain hostname, and defaults to the task id\'s first 12 characters', () => {
+    expect(containerConfig(task({ hostname: 'fixed' }), 'n', node).hostname).toBe('fixed');
+    expect(containerConfig(task({}), 'n', node).hostname).toBe('k6s0zwl9ivuz');
+  });
+
+  it('refuses an expansion that is not a hostname, saying what it expanded to', () => {
+    expect(() => taskHostname(task({ hostname: '{{.Node.Hostname}}' }), 'n', { ...node, hostname: 'bad_host' })).toThrow(/--hostname "\{\{\.Node\.Hostname\}\}" expands to "bad_host" on this node, which is not a valid hostname/);
+    // 63-character service name + slot + 25-character id: over the kernel's 64.
+    const long = task({ hostname: '{{.Task.Name}}' }, 1, 'a'.repeat(63));
+    expect(() => taskHostname(long, 'n', node)).toThrow(/64 in all/);
+  });
+});

@@ -1,0 +1,175 @@
+// Bounds on what a node sends in its session (manager/dispatcher/limits.ts):
+// a hello's description and the task status reports, each built hostile here.
+import * as grpc from '@grpc/grpc-js';
+import pino from 'pino';
+import { Writable } from 'node:stream';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { Dispatcher, type NodeLiveness } from '../../../manager/dispatcher/dispatcher.js';
+import { boundHello, boundStatusUpdates, NODE_LIMITS } from '../../../manager/dispatcher/limits.js';
+import { localStore } from '../../../manager/store/index.js';
+import { type AgentHello, type AgentMessage, DispatcherService, type ManagerMessage, type TaskStatusUpdate } from '../../../proto/gen/control.js';
+import { Meta, type PortConfig, Task, TaskState, TaskStatus } from '../../../proto/gen/objects.js';
+
+/** A logger whose records the test can read. */
+function capture(): { log: pino.Logger; records: Array<Record<string, unknown>> } {
+  const records: Array<Record<string, unknown>> = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split('\n')) if (line) records.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  return { log: pino({ level: 'info' }, sink), records };
+}
+
+const hello = (o: { hostname?: string; os?: string; architecture?: string; engineVersion?: string; nanoCpus?: number; memoryBytes?: number; pids?: number } = {}): AgentHello => ({
+  addr: '10.0.0.1:4242',
+  description: {
+    hostname: o.hostname ?? 'tss-node-1',
+    platform: { os: o.os ?? 'linux', architecture: o.architecture ?? 'x86_64' },
+    resources: { nanoCpus: o.nanoCpus ?? 4e9, memoryBytes: o.memoryBytes ?? 8 * 2 ** 30, pids: o.pids ?? 0 },
+    engineVersion: o.engineVersion ?? '0.1.0',
+  },
+});
+
+const port = (o: Partial<PortConfig> = {}): PortConfig => ({ name: '', protocol: 0, targetPort: 80, publishedPort: 8080, publishMode: 1, ...o });
+const update = (taskId: string, o: Partial<TaskStatus> = {}): TaskStatusUpdate => ({ taskId, status: TaskStatus.create({ state: TaskState.RUNNING, containerId: `tss-web.1.${taskId}`, ...o }) });
+
+describe('boundHello', () => {
+  it('passes an ordinary hello unchanged and logs nothing', () => {
+    const { log, records } = capture();
+    const h = hello();
+    const before = JSON.stringify(h);
+    expect(boundHello('n1', h, log)).toBeUndefined();
+    expect(JSON.stringify(h)).toBe(before);
+    expect(records).toEqual([]);
+  });
+
+  it('refuses a hostname longer than 253 characters or with spaces or control characters, naming the field', () => {
+    for (const hostname of ['h'.repeat(NODE_LIMITS.hostnameLength + 1), 'evil host', 'a\nb', 'nœud']) {
+      const { log, records } = capture();
+      const err = boundHello('n1', hello({ hostname }), log);
+      expect(err?.code, hostname).toBe('INVALID_ARGUMENT');
+      expect(err?.message).toMatch(/^hello\.description\.hostname .*hostnamectl set-hostname/);
+      expect(records).toHaveLength(1);
+      expect(records[0]).toMatchObject({ level: 40, node: 'n1' });
+    }
+    expect(boundHello('n1', hello({ hostname: 'h'.repeat(NODE_LIMITS.hostnameLength) }), capture().log)).toBeUndefined();
+  });
+
+  it('cuts platform and engine version and clamps resources, with one warning naming the node and the fields', () => {
+    const { log, records } = capture();
+    const h = hello({ os: 'l'.repeat(100_000), architecture: 'a'.repeat(65), engineVersion: 'v'.repeat(1000), nanoCpus: 1e20, memoryBytes: -5, pids: 0.5 });
+    expect(boundHello('n7', h, log)).toBeUndefined();
+    const d = h.description!;
+    expect(d.platform!.os).toHaveLength(NODE_LIMITS.platformLength);
+    expect(d.platform!.architecture).toHaveLength(NODE_LIMITS.platformLength);
+    expect(d.engineVersion).toHaveLength(NODE_LIMITS.engineVersionLength);
+    expect(d.resources).toEqual({ nanoCpus: NODE_LIMITS.nanoCpus, memoryBytes: 0, pids: 0 });
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ level: 40, node: 'n7' });
+    expect((records[0]!.fields as string[]).join(' ')).toMatch(/platform\.os \(100000 characters, kept 64\).*engineVersion.*resources\.nanoCpus.*resources\.memoryBytes.*resources\.pids/);
+    // The log line carries lengths, not the 100,000 characters.
+    expect(JSON.stringify(records[0]).length).toBeLessThan(1000);
+  });
+});
+
+describe('boundStatusUpdates', () => {
+  it('keeps ordinary reports as they are, and reports without a status', () => {
+    const { log, records } = capture();
+    const ups = [update('t1', { message: 'started', health: 'healthy', portStatus: [port()] }), { taskId: 't2', status: null }];
+    expect(boundStatusUpdates('n1', ups, log)).toEqual(ups);
+    expect(records).toEqual([]);
+  });
+
+  it('drops reports with a malformed task or container id and keeps the others', () => {
+    const { log, records } = capture();
+    const out = boundStatusUpdates('n1', [update('x'.repeat(65)), update('../../etc'), update(''), update('ok1'), update('t3', { containerId: 'c'.repeat(NODE_LIMITS.containerIdLength + 1) }), update('t4', { containerId: 'a b' })], log);
+    expect(out.map((u) => u.taskId)).toEqual(['ok1']);
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ level: 40, node: 'n1', dropped: 5 });
+  });
+
+  it('cuts the message and error text to their limits and clears an unknown health value', () => {
+    const { log, records } = capture();
+    const [u] = boundStatusUpdates('n2', [update('t1', { message: 'm'.repeat(1_000_000), err: 'e'.repeat(5000), health: 'x'.repeat(100) })], log);
+    expect(u!.status!.message).toHaveLength(NODE_LIMITS.statusMessageLength);
+    expect(u!.status!.err).toHaveLength(NODE_LIMITS.statusErrLength);
+    expect(u!.status!.health).toBe('');
+    expect(u!.status!.state).toBe(TaskState.RUNNING);
+    expect(records[0]).toMatchObject({ node: 'n2', cut: 3 });
+    expect(JSON.stringify(records[0]).length).toBeLessThan(2000);
+  });
+
+  it('drops invalid port entries and keeps at most 1000', () => {
+    const { log } = capture();
+    const ports = [port({ targetPort: 70000 }), port({ publishedPort: -1 }), port({ name: 'n'.repeat(65) }), ...Array.from({ length: 1500 }, (_, i) => port({ publishedPort: 1 + i }))];
+    const [u] = boundStatusUpdates('n1', [update('t1', { portStatus: ports })], log);
+    expect(u!.status!.portStatus).toHaveLength(NODE_LIMITS.portStatus);
+    expect(u!.status!.portStatus[0]!.publishedPort).toBe(1);
+  });
+
+  it('takes at most 20,000 reports from one batch', () => {
+    const { log, records } = capture();
+    const ups = Array.from({ length: NODE_LIMITS.updatesPerBatch + 5 }, (_, i) => ({ taskId: `t${i}`, status: null }));
+    expect(boundStatusUpdates('n1', ups, log)).toHaveLength(NODE_LIMITS.updatesPerBatch);
+    expect(records[0]).toMatchObject({ node: 'n1', dropped: 1 });
+    expect((records[0]!.examples as string[])[0]).toMatch(/5 reports past the first 20000/);
+  });
+});
+
+describe('the dispatcher applies the bounds to a real session', () => {
+  const cleanup: Array<() => void | Promise<void>> = [];
+  afterEach(async () => {
+    for (const f of cleanup.splice(0).reverse()) await f();
+  });
+
+  async function setup() {
+    const ready: string[] = [];
+    const liveness: NodeLiveness = {
+      setState: async (id, state) => void (state === 'ready' && ready.push(id)),
+      nodeIds: () => [],
+      desiredRole: () => 'worker',
+      managerAddrs: () => [],
+      leaderAddr: () => '',
+      isLeader: () => true,
+      silentManagers: () => [],
+    };
+    const store = localStore();
+    await store.update((tx) => tx.tasks.create(Task.create({ meta: Meta.create({ id: 'tsstask1' }), nodeId: 'node-1', desiredState: TaskState.RUNNING, status: TaskStatus.create({ state: TaskState.ASSIGNED }) })));
+    const d = new Dispatcher({ heartbeatPeriodMs: 60_000, graceMultiplier: 3, logger: pino({ level: 'silent' }), liveness, store });
+    cleanup.push(() => d.close());
+    const server = new grpc.Server();
+    server.addService(DispatcherService, { session: (st: grpc.ServerDuplexStream<AgentMessage, ManagerMessage>) => d.session(st, 'node-1') });
+    const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+    cleanup.push(() => void server.forceShutdown());
+    const Client = grpc.makeGenericClientConstructor(DispatcherService as unknown as grpc.ServiceDefinition, 'Dispatcher');
+    const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    cleanup.push(() => client.close());
+    const stream = (client as unknown as { session: () => grpc.ClientDuplexStream<AgentMessage, ManagerMessage> }).session();
+    cleanup.push(() => stream.cancel());
+    const first = new Promise<{ message?: ManagerMessage; error?: grpc.ServiceError }>((resolve) => {
+      stream.on('data', (m: ManagerMessage) => resolve({ message: m }));
+      stream.on('error', (e: grpc.ServiceError) => resolve({ error: e }));
+    });
+    return { store, ready, stream, first };
+  }
+
+  it('refuses a hello with a 1000-character hostname, naming the field, and leaves the node unmarked', async () => {
+    const { ready, stream, first } = await setup();
+    stream.write({ hello: { description: { hostname: 'h'.repeat(1000) }, addr: '10.0.0.1:4242' } } as AgentMessage);
+    const r = await first;
+    expect(r.error?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(r.error?.details).toMatch(/^hello\.description\.hostname is 1000 characters long: at most 253/);
+    expect(ready).toEqual([]);
+  });
+
+  it('stores a 1 MB status message cut to its limit', async () => {
+    const { store, stream, first } = await setup();
+    stream.write({ hello: { description: { hostname: 'tss-n1' }, addr: '10.0.0.1:4242' } } as AgentMessage);
+    expect((await first).message?.welcome).toBeTruthy();
+    stream.write({ taskStatus: { updates: [update('tsstask1', { message: 'm'.repeat(1 << 20) })] } } as AgentMessage);
+    await vi.waitFor(() => expect(store.view((tx) => tx.tasks.get('tsstask1')!.status!.state)).toBe(TaskState.RUNNING), { timeout: 10_000 });
+    expect(store.view((tx) => tx.tasks.get('tsstask1')!.status!.message)).toHaveLength(NODE_LIMITS.statusMessageLength);
+  });
+});
