@@ -21,3 +21,23 @@ export function thrownMessage(fn: () => unknown): string {
   }
   throw new Error('expected an error');
 }
+
+/** The code and message of whatever `fn` throws (nothing thrown fails the test). */
+export function errorOf(fn: () => unknown): { code: string; message: string } {
+  try {
+    fn();
+  } catch (e) {
+    return { code: (e as { code: string }).code, message: (e as Error).message };
+  }
+  throw new Error('expected an error');
+}
+
+/** The code and message `p` rejects with (fulfilling fails the test). */
+export async function rejectionOf(p: Promise<unknown>): Promise<{ code: string; message: string }> {
+  try {
+    await p;
+  } catch (e) {
+    return { code: (e as { code: string }).code, message: (e as Error).message };
+  }
+  throw new Error('expected a rejection');
+}

@@ -42,16 +42,21 @@ export function rawHeader(name: string, flag: string, size: number, o: Omit<RawE
   oct(0, 116, 8);
   oct(size, 124, 12);
   oct(1_700_000_000, 136, 12);
-  h.fill(0x20, 148, 156);
   put(flag, 156, 1);
   put(o.linkname ?? '', 157, 100);
   put('ustar\0', 257, 6);
   put('00', 263, 2);
   oct(o.devmajor ?? 0, 329, 8);
   oct(o.devminor ?? 0, 337, 8);
+  return withChecksum(h);
+}
+
+/** Writes the checksum of header `h` (its bytes with the checksum field as spaces) into it, after its other fields are set. */
+export function withChecksum(h: Buffer): Buffer {
+  h.fill(0x20, 148, 156);
   let sum = 0;
   for (const x of h) sum += x;
-  put(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8);
+  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8, 'latin1');
   return h;
 }
 
@@ -132,6 +137,16 @@ export function hostileLayers(canary: string): HostileLayer[] {
         { name: 'x', flag: '2', linkname: canary },
         { name: 'x/pwned', flag: '0', data: 'escaped' },
         { name: 'x/file1', flag: '0', data: 'overwritten' },
+      ]),
+    },
+    {
+      name: 'dotdot-below-missing',
+      what: 'a symlink through a missing directory and back up (nonexist/../h) to a symlink to the host, then written through',
+      layer: rawTar([
+        { name: 'h', flag: '2', linkname: canary },
+        { name: 'b', flag: '2', linkname: 'nonexist/../h' },
+        { name: 'b/pwned', flag: '0', data: 'escaped' },
+        { name: 'b/newdir/x', flag: '0', data: 'escaped' },
       ]),
     },
     {

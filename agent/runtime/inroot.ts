@@ -12,9 +12,9 @@ const O_CLOEXEC = 0o2000000;
 
 /** An error from resolving a path inside a root; `errno` says which kind, as the kernel would. */
 export class InRootError extends TsswarmError {
-  readonly errno: 'ELOOP' | 'ENOTDIR';
+  readonly errno: 'ELOOP' | 'ENOTDIR' | 'ENOENT';
 
-  constructor(errno: 'ELOOP' | 'ENOTDIR', message: string) {
+  constructor(errno: 'ELOOP' | 'ENOTDIR' | 'ENOENT', message: string) {
     super('INVALID_ARGUMENT', message);
     this.errno = errno;
   }
@@ -22,7 +22,8 @@ export class InRootError extends TsswarmError {
 
 const parts = (p: string): string[] => p.split('/').filter((c) => c !== '');
 
-function lstatOrUndefined(p: string): Stats | undefined {
+/** `lstat` of `p`, or undefined when nothing is there. */
+export function lstatOrUndefined(p: string): Stats | undefined {
   try {
     return lstatSync(p);
   } catch (err) {
@@ -39,7 +40,7 @@ function lstatOrUndefined(p: string): Stats | undefined {
  * to the result is a real directory (never a symlink). Once a component is
  * missing nothing below it can exist, so the rest is completed by name and
  * the result may not exist yet: creating it (mkdir -p included) stays inside
- * root. This is an lstat walk, so it holds only while nobody else changes the
+ * root; a `..` below a missing component fails with ENOENT, as in the kernel. This is an lstat walk, so it holds only while nobody else changes the
  * tree; the callers are the only writers of the trees they resolve in.
  */
 export function resolveInRoot(root: string, relPath: string, o: { followFinal?: boolean } = {}): string {
@@ -52,6 +53,10 @@ export function resolveInRoot(root: string, relPath: string, o: { followFinal?: 
     const c = todo.shift()!;
     if (c === '.') continue;
     if (c === '..') {
+      // Below a missing component, `..` would climb back into the real tree
+      // with the components between never checked (`nonexist/../link`): the
+      // kernel fails such a path with ENOENT, and so do we.
+      if (missing) throw new InRootError('ENOENT', `"${relPath}" in ${root}: ".." after "${stack.join('/')}", which does not exist`);
       stack.pop();
       continue;
     }
@@ -96,7 +101,7 @@ export function readFileInRoot(root: string, relPath: string, maxBytes: number):
   try {
     path = resolveInRoot(root, relPath, { followFinal: true });
   } catch (err) {
-    if (err instanceof InRootError && err.errno === 'ENOTDIR') return undefined;
+    if (err instanceof InRootError && (err.errno === 'ENOTDIR' || err.errno === 'ENOENT')) return undefined;
     throw err;
   }
   let fd: number;

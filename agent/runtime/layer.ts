@@ -27,7 +27,6 @@ import {
   futimesSync,
   lchownSync,
   linkSync,
-  lstatSync,
   lutimesSync,
   mkdirSync,
   openSync,
@@ -35,12 +34,11 @@ import {
   symlinkSync,
   unlinkSync,
   writeSync,
-  type Stats,
 } from 'node:fs';
 import { join, relative } from 'node:path';
 import { TsswarmError } from '../../lib/errors.js';
 import { lsetxattr, mknod, S_IFCHR } from '../../native/libc.js';
-import { resolveInRoot } from './inroot.js';
+import { lstatOrUndefined, resolveInRoot } from './inroot.js';
 import { readTarStream, TarError, type TarLimits, type TarStreamEntry } from './tar.js';
 
 export type LayerLimits = TarLimits & {
@@ -75,15 +73,6 @@ function layerPath(name: string, what: string): string[] {
     } else out.push(c);
   }
   return out;
-}
-
-function lstatOrUndefined(p: string): Stats | undefined {
-  try {
-    return lstatSync(p);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
 }
 
 /** Removes whatever is at `abs` (a real path inside the layer); a directory goes with its contents, a symlink alone. */

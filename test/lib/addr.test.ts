@@ -5,24 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { nodeAddrError, parseNodeAddr, resolveAdvertiseAddr } from '../../lib/addr.js';
 import { clusterCommands } from '../../cli/cluster.js';
 import { runCommand } from '../cli/run-command.js';
-
-function errorOf(fn: () => unknown): { code: string; message: string } {
-  try {
-    fn();
-  } catch (e) {
-    return { code: (e as { code: string }).code, message: (e as Error).message };
-  }
-  throw new Error('expected an error');
-}
-
-async function rejectionOf(p: Promise<unknown>): Promise<{ code: string; message: string }> {
-  try {
-    await p;
-  } catch (e) {
-    return { code: (e as { code: string }).code, message: (e as Error).message };
-  }
-  throw new Error('expected a rejection');
-}
+import { errorOf, rejectionOf } from '../errors.js';
 
 describe('node address check', () => {
   it('accepts an IPv4 address with or without a port', () => {

@@ -5,21 +5,13 @@ import { describe, expect, it } from 'vitest';
 import { expandTemplate, parseTemplate, sampleTemplateContext, TEMPLATE_PLACEHOLDERS, type TemplateContext } from '../../lib/template.js';
 import { validateServiceSpec } from '../../manager/controlapi/index.js';
 import { ContainerSpec, Mount, MountType, ServiceSpec, TaskSpec } from '../../proto/gen/objects.js';
+import { errorOf } from '../errors.js';
 
 const ctx: TemplateContext = {
   service: { id: 'svc0000000000000000000001', name: 'web' },
   node: { id: 'node000000000000000000001', hostname: 'host-a', os: 'linux', architecture: 'x86_64' },
   task: { id: 'task000000000000000000001', name: 'web.3.task000000000000000000001', slot: '3' },
 };
-
-function errorOf(fn: () => unknown): { code: string; message: string } {
-  try {
-    fn();
-  } catch (e) {
-    return { code: (e as { code: string }).code, message: (e as Error).message };
-  }
-  throw new Error('expected an error');
-}
 
 describe('template expansion', () => {
   it('expands every supported placeholder, with or without spaces inside the braces', () => {

@@ -53,8 +53,28 @@ describe('resolveInRoot', () => {
 
   it('missing components are completed by name, below the last real directory', () => {
     symlinkSync(outside, join(root, 'abs'));
-    expect(resolveInRoot(root, 'abs/new/deeper/../file')).toBe(join(root, outside, 'new/file'));
+    expect(resolveInRoot(root, 'abs/new/deeper/file')).toBe(join(root, outside, 'new/deeper/file'));
     expect(resolveInRoot(root, 'nothing/here')).toBe(join(root, 'nothing/here'));
+  });
+
+  it('".." below a missing component fails with ENOENT: it would climb back past components never checked', () => {
+    // `b -> nonexist/../h` with `h -> <host dir>`: completing "nonexist" by name and then popping it
+    // would hand back <root>/h/..., which the kernel follows to the host.
+    symlinkSync(outside, join(root, 'h'));
+    symlinkSync('nonexist/../h', join(root, 'b'));
+    for (const p of ['b/etc/pwned', 'nonexist/../h/x', 'abs/new/../x']) {
+      let err: unknown;
+      try {
+        resolveInRoot(root, p);
+      } catch (e) {
+        err = e;
+      }
+      expect(err, p).toBeInstanceOf(InRootError);
+      expect(err, p).toMatchObject({ errno: 'ENOENT' });
+    }
+    // With the parent real, ".." is fine.
+    mkdirSync(join(root, 'real'));
+    expect(resolveInRoot(root, 'real/../h/x')).toBe(join(root, outside, 'x'));
   });
 
   it(`a symlink loop fails with ELOOP; a chain of ${MAX_SYMLINK_HOPS} hops resolves and one more fails`, () => {

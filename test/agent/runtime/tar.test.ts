@@ -6,7 +6,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { readTar, readTarStream, TarError, writeTar, type TarEntry, type TarLimits } from '../../../agent/runtime/tar.js';
-import { rawHeader, rawTar } from '../../hostile-images.js';
+import { chunked } from '../../chunked.js';
+import { rawHeader, rawTar, withChecksum } from '../../hostile-images.js';
 
 const long = `${'deep/'.repeat(30)}file-with-a-long-name.txt`;
 const entries = [
@@ -63,16 +64,6 @@ describe('tar', () => {
   });
 });
 
-/** `buf` delivered in chunks of the given sizes, cycling. */
-async function* chunked(buf: Buffer, sizes: number[]): AsyncGenerator<Buffer> {
-  let i = 0;
-  for (let pos = 0; pos < buf.length; i++) {
-    const n = sizes[i % sizes.length]!;
-    yield buf.subarray(pos, pos + n);
-    pos += n;
-  }
-}
-
 /** Every entry of a streamed archive with its body read whole. */
 async function streamAll(input: AsyncIterable<Buffer> | Iterable<Buffer>, limits?: TarLimits): Promise<TarEntry[]> {
   const out: TarEntry[] = [];
@@ -97,11 +88,7 @@ async function streamError(input: Buffer, limits?: TarLimits): Promise<Error> {
 function patched(h: Buffer, off: number, bytes: Buffer): Buffer {
   const out = Buffer.from(h);
   bytes.copy(out, off);
-  out.fill(0x20, 148, 156);
-  let sum = 0;
-  for (const x of out) sum += x;
-  out.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
-  return out;
+  return withChecksum(out);
 }
 
 describe('streaming tar reader', () => {
@@ -222,17 +209,17 @@ describe('streaming tar reader', () => {
     const bigPax = rawTar([{ name: 'x', flag: '0', pax: { comment: 'z'.repeat(5000) } }]);
     expect((await streamError(bigPax, { maxPaxBytes: 4096 })).message).toMatch(/tar pax record at byte 0 is 50\d\d bytes, over the limit of 4096/);
     const name = Buffer.from(`${'n'.repeat(3000)}\0`);
-    const gnuLong = Buffer.concat([rawHeader('././@LongLink', 'L', name.length), name, Buffer.alloc(512 - (name.length % 512)), rawHeader('x', '0', 0), Buffer.alloc(1024)]);
+    const gnuLong = rawTar([{ name: '././@LongLink', flag: 'L', data: name }, { name: 'x', flag: '0' }]);
     expect((await streamError(gnuLong, { maxPaxBytes: 2048 })).message).toMatch(/tar long-name record at byte 0 is 3001 bytes, over the limit of 2048/);
     // A stream of global headers, each under the cap, may not add up past it either.
     const g = Buffer.from('1009 comment=' + 'g'.repeat(995) + '\n');
-    const globals = Buffer.concat([...Array.from({ length: 5 }, () => [rawHeader('g', 'g', g.length), g, Buffer.alloc(512 - (g.length % 512))]).flat(), Buffer.alloc(1024)]);
+    const globals = rawTar(Array.from({ length: 5 }, () => ({ name: 'g', flag: 'g', data: g })));
     expect((await streamError(globals, { maxPaxBytes: 4096 })).message).toMatch(/global pax headers at byte \d+ add up to 5045 bytes, over the limit of 4096/);
   });
 
   it('a malformed pax record is refused', async () => {
     const bad = Buffer.from('999 path=x\n');
-    const t = Buffer.concat([rawHeader('p', 'x', bad.length), bad, Buffer.alloc(512 - bad.length), rawHeader('x', '0', 0), Buffer.alloc(1024)]);
+    const t = rawTar([{ name: 'p', flag: 'x', data: bad }, { name: 'x', flag: '0' }]);
     expect((await streamError(t)).message).toMatch(/tar pax header at byte 0 has a malformed pax record/);
   });
 });

@@ -2,52 +2,25 @@
 // hello naming a host name is refused with an error naming the field, and the
 // node is not marked READY; an IPv4 hello is welcomed.
 import * as grpc from '@grpc/grpc-js';
-import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
-import { Dispatcher, type NodeLiveness } from '../../../manager/dispatcher/dispatcher.js';
+import { describe, expect, it } from 'vitest';
 import { localStore } from '../../../manager/store/index.js';
-import { type AgentMessage, DispatcherService, type ManagerMessage } from '../../../proto/gen/control.js';
+import type { AgentMessage } from '../../../proto/gen/control.js';
+import { dispatcherHarness, firstReply, type FirstReply, stubLiveness } from './harness.js';
 
-const log = pino({ level: 'silent' });
-const cleanup: Array<() => void | Promise<void>> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const { dispatcher, serve, openSession } = dispatcherHarness();
 
 async function setup(): Promise<{ addr: string; ready: string[] }> {
   const ready: string[] = [];
-  const liveness: NodeLiveness = {
-    setState: async (id, state) => void (state === 'ready' && ready.push(id)),
-    nodeIds: () => [],
-    desiredRole: () => 'worker',
-    managerAddrs: () => [],
-    leaderAddr: () => '',
-    isLeader: () => true,
-    silentManagers: () => [],
-  };
-  const d = new Dispatcher({ heartbeatPeriodMs: 60_000, graceMultiplier: 3, logger: log, liveness, store: localStore() });
-  cleanup.push(() => d.close());
-  const server = new grpc.Server();
-  server.addService(DispatcherService, { session: (s: grpc.ServerDuplexStream<AgentMessage, ManagerMessage>) => d.session(s, 'node-1') });
-  const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
-  cleanup.push(() => void server.forceShutdown());
-  return { addr: `127.0.0.1:${port}`, ready };
+  const d = dispatcher(localStore(), { liveness: stubLiveness(ready) });
+  return { addr: await serve(d, 'node-1'), ready };
 }
 
 /** Opens a session, says hello with `addr`, and resolves with the first message or the error that ends the stream. */
-function hello(target: string, addr: string): Promise<{ message?: ManagerMessage; error?: grpc.ServiceError }> {
-  const Client = grpc.makeGenericClientConstructor(DispatcherService as unknown as grpc.ServiceDefinition, 'Dispatcher');
-  const client = new Client(target, grpc.credentials.createInsecure());
-  cleanup.push(() => client.close());
-  const stream = (client as unknown as { session: () => grpc.ClientDuplexStream<AgentMessage, ManagerMessage> }).session();
-  return new Promise((resolve) => {
-    stream.on('data', (m: ManagerMessage) => {
-      resolve({ message: m });
-      stream.cancel();
-    });
-    stream.on('error', (e: grpc.ServiceError) => resolve({ error: e }));
-    stream.write({ hello: { description: { hostname: 'n1' }, addr } } as AgentMessage);
-  });
+function hello(target: string, addr: string): Promise<FirstReply> {
+  const stream = openSession(target);
+  const first = firstReply(stream, { cancel: true });
+  stream.write({ hello: { description: { hostname: 'n1' }, addr } } as AgentMessage);
+  return first;
 }
 
 describe('session hello address', () => {

@@ -3,12 +3,12 @@
 import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
 import { Writable } from 'node:stream';
-import { afterEach, describe, expect, it, vi } from 'vitest';
-import { Dispatcher, type NodeLiveness } from '../../../manager/dispatcher/dispatcher.js';
+import { describe, expect, it, vi } from 'vitest';
 import { boundHello, boundStatusUpdates, NODE_LIMITS } from '../../../manager/dispatcher/limits.js';
 import { localStore } from '../../../manager/store/index.js';
-import { type AgentHello, type AgentMessage, DispatcherService, type ManagerMessage, type TaskStatusUpdate } from '../../../proto/gen/control.js';
+import { type AgentHello, type AgentMessage, type TaskStatusUpdate } from '../../../proto/gen/control.js';
 import { Meta, type PortConfig, Task, TaskState, TaskStatus } from '../../../proto/gen/objects.js';
+import { dispatcherHarness, firstReply, stubLiveness } from './harness.js';
 
 /** A logger whose records the test can read. */
 function capture(): { log: pino.Logger; records: Array<Record<string, unknown>> } {
@@ -119,39 +119,15 @@ describe('boundStatusUpdates', () => {
 });
 
 describe('the dispatcher applies the bounds to a real session', () => {
-  const cleanup: Array<() => void | Promise<void>> = [];
-  afterEach(async () => {
-    for (const f of cleanup.splice(0).reverse()) await f();
-  });
+  const { dispatcher, serve, openSession } = dispatcherHarness();
 
   async function setup() {
     const ready: string[] = [];
-    const liveness: NodeLiveness = {
-      setState: async (id, state) => void (state === 'ready' && ready.push(id)),
-      nodeIds: () => [],
-      desiredRole: () => 'worker',
-      managerAddrs: () => [],
-      leaderAddr: () => '',
-      isLeader: () => true,
-      silentManagers: () => [],
-    };
     const store = localStore();
     await store.update((tx) => tx.tasks.create(Task.create({ meta: Meta.create({ id: 'tsstask1' }), nodeId: 'node-1', desiredState: TaskState.RUNNING, status: TaskStatus.create({ state: TaskState.ASSIGNED }) })));
-    const d = new Dispatcher({ heartbeatPeriodMs: 60_000, graceMultiplier: 3, logger: pino({ level: 'silent' }), liveness, store });
-    cleanup.push(() => d.close());
-    const server = new grpc.Server();
-    server.addService(DispatcherService, { session: (st: grpc.ServerDuplexStream<AgentMessage, ManagerMessage>) => d.session(st, 'node-1') });
-    const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
-    cleanup.push(() => void server.forceShutdown());
-    const Client = grpc.makeGenericClientConstructor(DispatcherService as unknown as grpc.ServiceDefinition, 'Dispatcher');
-    const client = new Client(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-    cleanup.push(() => client.close());
-    const stream = (client as unknown as { session: () => grpc.ClientDuplexStream<AgentMessage, ManagerMessage> }).session();
-    cleanup.push(() => stream.cancel());
-    const first = new Promise<{ message?: ManagerMessage; error?: grpc.ServiceError }>((resolve) => {
-      stream.on('data', (m: ManagerMessage) => resolve({ message: m }));
-      stream.on('error', (e: grpc.ServiceError) => resolve({ error: e }));
-    });
+    const d = dispatcher(store, { liveness: stubLiveness(ready) });
+    const stream = openSession(await serve(d, 'node-1'));
+    const first = firstReply(stream);
     return { store, ready, stream, first };
   }
 

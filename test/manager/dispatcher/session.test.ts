@@ -3,46 +3,15 @@
 // a node that stops reading is cut off at its queue's cap while a reading
 // node carries on.
 import * as grpc from '@grpc/grpc-js';
-import { pino } from 'pino';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AgentSession } from '../../../agent/session.js';
-import { Dispatcher, type NodeLiveness } from '../../../manager/dispatcher/dispatcher.js';
 import { localStore, type MemoryStore, MAX_TRANSACTION_BYTES } from '../../../manager/store/index.js';
 import { MAX_MESSAGE_BYTES, grpcChannelOptions, grpcServerOptions } from '../../../lib/grpc.js';
-import { type AgentMessage, Assignments, DispatcherService, ManagerMessage } from '../../../proto/gen/control.js';
+import { type AgentMessage, Assignments, ManagerMessage } from '../../../proto/gen/control.js';
 import { Meta, Task, TaskState } from '../../../proto/gen/objects.js';
+import { dispatcherHarness, log } from './harness.js';
 
-const log = pino({ level: 'silent' });
-
-const liveness: NodeLiveness = {
-  setState: async () => undefined,
-  nodeIds: () => [],
-  desiredRole: () => 'worker',
-  managerAddrs: () => [],
-  leaderAddr: () => '',
-  isLeader: () => true,
-  silentManagers: () => [],
-};
-
-const cleanup: Array<() => void | Promise<void>> = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
-
-/** One loopback server per node id: the id a real manager takes from the caller's certificate. */
-async function serve(d: Dispatcher, nodeId: string): Promise<string> {
-  const server = new grpc.Server(grpcServerOptions());
-  server.addService(DispatcherService, { session: (s: grpc.ServerDuplexStream<AgentMessage, ManagerMessage>) => d.session(s, nodeId) });
-  const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
-  cleanup.push(() => void server.forceShutdown());
-  return `127.0.0.1:${port}`;
-}
-
-function dispatcher(store: MemoryStore, extra: Partial<ConstructorParameters<typeof Dispatcher>[0]> = {}): Dispatcher {
-  const d = new Dispatcher({ heartbeatPeriodMs: 60_000, graceMultiplier: 3, logger: log, liveness, store, ...extra });
-  cleanup.push(() => d.close());
-  return d;
-}
+const { cleanup, dispatcher, serve, openSession } = dispatcherHarness({ serverOptions: grpcServerOptions(), channelOptions: grpcChannelOptions() });
 
 /** An agent session as the daemon runs it; every assignments message it applies is recorded. */
 function agent(addr: string, nodeId: string): { got: Assignments[]; session: AgentSession } {
@@ -118,15 +87,11 @@ describe('dispatcher sessions', () => {
     await waitFor(() => normal.got.length === 1, 'the normal node’s (empty) full set');
 
     // A raw session that says hello and then never reads a message.
-    const Ctor = grpc.makeGenericClientConstructor(DispatcherService, 'Dispatcher');
-    const client = new Ctor(await serve(d, 'n-stalled'), grpc.credentials.createInsecure(), grpcChannelOptions());
-    cleanup.push(() => client.close());
-    const call = (client as unknown as { session(): grpc.ClientDuplexStream<AgentMessage, ManagerMessage> }).session();
+    const call = openSession(await serve(d, 'n-stalled'));
     let status: grpc.StatusObject | null = null;
     call.on('status', (s: grpc.StatusObject) => (status = s));
     call.on('error', () => undefined);
     call.write({ hello: { description: { hostname: 'n-stalled' }, addr: '127.0.0.1' } } as AgentMessage);
-    cleanup.push(() => call.cancel());
     await waitFor(() => d.hasSession('n-stalled'), 'the stalled node’s session');
 
     let peak = 0;
