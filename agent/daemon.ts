@@ -156,11 +156,23 @@ export class Daemon {
   /**
    * Credentials for calling a manager: besides our CA, the server's
    * certificate must say manager, of our cluster (any cluster while joining,
-   * when the join token has pinned the CA), or the handshake fails.
+   * when the join token has pinned the CA), and name one of the managers the
+   * last session listed (a demoted manager's old certificate does not), or
+   * the handshake fails.
    */
   private managerCredentials(addr?: string): grpc.ChannelCredentials {
-    const pin = { clusterId: () => this.node?.clusterId ?? '', addr };
+    const pin = { clusterId: () => this.node?.clusterId ?? '', addr, managerNodeIds: () => this.knownManagerIds() };
     return channelCredentials(this.tls, (cert, host) => checkManagerCert(cert.raw, pin, host));
+  }
+
+  /**
+   * The managers' node ids to pin to: on a manager, its own view (membership
+   * and store, current as soon as a member is added, which the Raft transport
+   * needs); elsewhere, or while that view is empty, what the last session said.
+   */
+  private knownManagerIds(): string[] {
+    const local = this.manager?.managerNodeIds() ?? [];
+    return local.length > 0 ? local : (this.node?.managerNodeIds ?? []);
   }
 
   private caPem = '';
@@ -521,8 +533,12 @@ export class Daemon {
         else this.worker?.relay(r);
       },
       onWelcome: (w) => {
-        if (w.managerAddrs.length && w.managerAddrs.join() !== node.managerAddrs.join()) {
-          node.managerAddrs = w.managerAddrs;
+        const ids = [...w.managerNodeIds].sort();
+        const newIds = ids.length > 0 && ids.join() !== (node.managerNodeIds ?? []).join();
+        if ((w.managerAddrs.length && w.managerAddrs.join() !== node.managerAddrs.join()) || newIds) {
+          if (w.managerAddrs.length) node.managerAddrs = w.managerAddrs;
+          // An empty list says the managers do not know yet: the last one known still pins.
+          if (newIds) node.managerNodeIds = ids;
           this.state.saveNode(node);
         }
         if (w.desiredRole && w.desiredRole !== node.role) void this.changeRole(w.desiredRole as 'worker' | 'manager');

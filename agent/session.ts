@@ -17,7 +17,7 @@ export interface SessionOptions {
   managers: () => string[];
   logger: pino.Logger;
   /** Called with what the managers tell us: manager list, desired role, heartbeat period. */
-  onWelcome?: (w: { managerAddrs: string[]; desiredRole: string; heartbeatPeriodMs: number }) => void;
+  onWelcome?: (w: { managerAddrs: string[]; managerNodeIds: string[]; desiredRole: string; heartbeatPeriodMs: number }) => void;
   onAssignments?: (m: ManagerMessage) => void;
   /** The overlay networks this node's tasks use (agent/networking.ts). */
   onNetworks?: (m: ManagerMessage) => void;
@@ -87,6 +87,9 @@ export class AgentSession {
     // Parts of a large assignments or networks message are applied only once all have come (lib/parts.ts).
     const parts = new PartAssembler();
     stream.on('data', (raw: ManagerMessage) => {
+      // A stream given up on (failed, or replaced by restart()) may still deliver what it had
+      // buffered; its orders are older than the full set the next session starts with.
+      if (this.stream !== stream) return;
       const m = parts.push(raw);
       if (!m) return;
       if (m.welcome) {
@@ -95,7 +98,7 @@ export class AgentSession {
         this.backoffMs = 100;
         this.periodMs = m.welcome.heartbeatPeriodMs || this.periodMs;
         this.o.logger.info({ manager: addr, session: m.welcome.sessionId }, 'session with the managers open');
-        this.o.onWelcome?.({ managerAddrs: m.welcome.managerAddrs, desiredRole: m.welcome.desiredRole, heartbeatPeriodMs: this.periodMs });
+        this.o.onWelcome?.({ managerAddrs: m.welcome.managerAddrs, managerNodeIds: m.welcome.managerNodeIds ?? [], desiredRole: m.welcome.desiredRole, heartbeatPeriodMs: this.periodMs });
         this.armHeartbeat();
         this.o.onOpen?.();
       } else if (m.heartbeatAck) {
@@ -103,7 +106,7 @@ export class AgentSession {
           this.periodMs = m.heartbeatAck.heartbeatPeriodMs;
           this.armHeartbeat();
         }
-        this.o.onWelcome?.({ managerAddrs: m.heartbeatAck.managerAddrs, desiredRole: m.heartbeatAck.desiredRole, heartbeatPeriodMs: this.periodMs });
+        this.o.onWelcome?.({ managerAddrs: m.heartbeatAck.managerAddrs, managerNodeIds: m.heartbeatAck.managerNodeIds ?? [], desiredRole: m.heartbeatAck.desiredRole, heartbeatPeriodMs: this.periodMs });
       } else if (m.networks) {
         this.o.onNetworks?.(m);
       } else if (m.assignments) {

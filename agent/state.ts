@@ -12,6 +12,8 @@ export interface NodeState {
   role: 'worker' | 'manager';
   /** Managers' host:port, most recently known first. */
   managerAddrs: string[];
+  /** Node ids of the managers, as they last said: a manager's certificate must name one of them (manager/ca/pin.ts). */
+  managerNodeIds?: string[];
   listenAddr: string;
   advertiseAddr: string;
   /** Our Raft id while we are a member of the managers' Raft group. */

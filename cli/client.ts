@@ -5,6 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { TsswarmError, UsageError } from '../lib/errors.js';
 import { callUnary, grpcChannelOptions } from '../lib/grpc.js';
 import { ControlService, DaemonService } from '../proto/gen/control.js';
+import type { Io } from './command.js';
 
 export const DEFAULT_SOCKET = '/run/tsswarm/tsswarm.sock';
 let hostFlag: string | undefined;
@@ -53,3 +54,21 @@ async function call<Res>(def: grpc.ServiceDefinition, name: string, method: stri
 
 export const daemonApi = <Res>(method: string, req: object = {}, timeoutMs = 30_000): Promise<Res> => call<Res>(DaemonService, 'Daemon', method, req, timeoutMs);
 export const controlApi = <Res>(method: string, req: object = {}, timeoutMs = 15_000): Promise<Res> => call<Res>(ControlService, 'Control', method, req, timeoutMs);
+
+/** What a command prints to stderr, once, when an answer could only come from a manager's own state. */
+export const STALE_WARNING = 'WARNING: this manager could not confirm it is up to date with the leader; the result may be stale\n';
+const warned = new WeakSet<Io>();
+
+/** Prints STALE_WARNING when `r` says it is stale (once per command's io). */
+export function warnIfStale(io: Io, r: { stale?: boolean }): void {
+  if (!r.stale || warned.has(io)) return;
+  warned.add(io);
+  io.stderr.write(STALE_WARNING);
+}
+
+/** A Control API read: warns on stderr when the manager could only serve it stale. */
+export async function controlRead<Res extends { stale?: boolean }>(io: Io, method: string, req: object = {}): Promise<Res> {
+  const r = await controlApi<Res>(method, req);
+  warnIfStale(io, r);
+  return r;
+}

@@ -2,7 +2,7 @@
 // daemon, init, join, join-token, leave, info, and `node ls | inspect |
 // update | promote | demote | rm`. Each talks to the local daemon.
 import { oneOf } from './args.js';
-import { closeClients, controlApi, daemonApi, DEFAULT_SOCKET, socketPath } from './client.js';
+import { closeClients, controlApi, controlRead, daemonApi, DEFAULT_SOCKET, socketPath, warnIfStale } from './client.js';
 import { group, leaf, type Command, type Io } from './command.js';
 import { ago, table } from './table.js';
 import { tsswarmVersion } from './version.js';
@@ -42,10 +42,6 @@ function nodeJson(n: Node): object {
     ManagerStatus: n.managerStatus?.raftId ? { Leader: !!n.managerStatus.leader, Reachability: n.managerStatus.reachability, Addr: n.managerStatus.addr } : undefined,
     Certificate: n.certificate ? { Serial: n.certificate.serial, Expiry: n.certificate.expiryMs ? new Date(n.certificate.expiryMs).toISOString() : undefined } : undefined,
   };
-}
-
-function staleNote(io: Io, stale: boolean): void {
-  if (stale) io.stderr.write('WARNING: no leader could confirm this answer (quorum lost?): it shows this manager\'s last known state\n');
 }
 
 // ------------------------------------------------------------------ daemon, init, join, leave, info
@@ -218,7 +214,7 @@ const infoCommand = leaf({
     noArgs(positionals, path);
     const format = oneOf('--format', flags.format ?? 'text', ['text', 'json']);
     const i = await daemonApi<InfoResponse>('info');
-    staleNote(io, i.stale);
+    warnIfStale(io, i);
     if (format === 'json') {
       json(io, i);
       return 0;
@@ -248,8 +244,7 @@ const nodeLs = leaf({
   async run({ flags, positionals, io, path }) {
     noArgs(positionals, path);
     const format = oneOf('--format', flags.format ?? 'table', ['table', 'json']);
-    const [r, me] = await Promise.all([controlApi<{ nodes: Node[]; stale: boolean }>('listNodes'), daemonApi<InfoResponse>('info')]);
-    staleNote(io, r.stale);
+    const [r, me] = await Promise.all([controlRead<{ nodes: Node[]; stale: boolean }>(io, 'listNodes'), daemonApi<InfoResponse>('info')]);
     if (format === 'json') {
       json(io, r.nodes.map(nodeJson));
       return 0;
@@ -280,7 +275,7 @@ const nodeInspect = leaf({
     if (!positionals.length) throw new UsageError('give at least one node (id, id prefix, name, or `self`)');
     const me = positionals.includes('self') ? await daemonApi<InfoResponse>('info') : undefined;
     const nodes: Node[] = [];
-    for (const ref of positionals) nodes.push((await controlApi<{ node: Node }>('getNode', { ref: ref === 'self' ? me!.nodeId : ref })).node);
+    for (const ref of positionals) nodes.push((await controlRead<{ node: Node; stale: boolean }>(io, 'getNode', { ref: ref === 'self' ? me!.nodeId : ref })).node);
     if (!flags.pretty) {
       json(io, nodes.map(nodeJson));
       return 0;

@@ -9,7 +9,7 @@ import { ENCRYPTION_UNAVAILABLE } from '../manager/controlapi/index.js';
 import type { InspectDataplaneResponse, ListNetworksResponse, NetworkResponse } from '../proto/gen/control.js';
 import { Network, NetworkSpec } from '../proto/gen/objects.js';
 import { type FlagDefs, oneOf } from './args.js';
-import { controlApi } from './client.js';
+import { controlApi, controlRead } from './client.js';
 import { type Command, forEachArg, group, type Io, leaf } from './command.js';
 import { table } from './table.js';
 
@@ -104,7 +104,7 @@ const lsCommand = leaf({
   async run({ flags, positionals, io }) {
     if (positionals.length) throw new UsageError(`"tsswarm network ls" accepts no arguments (got "${positionals.join(' ')}")`);
     const format = oneOf('--format', flags.format ?? 'table', ['table', 'json']);
-    const r = await controlApi<ListNetworksResponse>('listNetworks');
+    const r = await controlRead<ListNetworksResponse>(io, 'listNetworks');
     if (format === 'json') json(io, r.networks.map((n) => Network.type.toObject(n as unknown as protobuf.Message, { defaults: true, arrays: true, objects: true })));
     else if (flags.quiet) io.stdout.write(r.networks.map((n) => `${n.meta!.id}\n`).join(''));
     else io.stdout.write(table(['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE', 'SUBNET', 'FLAGS'], networkRows(r.networks, flags['no-trunc'])));
@@ -238,7 +238,7 @@ const inspectCommand = leaf({
       if (flags.node !== undefined) throw new UsageError('--node goes with --dataplane: tsswarm network inspect --dataplane --node NODE NETWORK', { field: '--node' });
       if (flags.format !== undefined) oneOf('--format', flags.format, ['json']);
       const out: object[] = [];
-      for (const ref of positionals) out.push(networkJson(await controlApi<NetworkResponse>('getNetwork', { ref })));
+      for (const ref of positionals) out.push(networkJson(await controlRead<NetworkResponse>(io, 'getNetwork', { ref })));
       json(io, out);
       return 0;
     }

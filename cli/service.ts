@@ -46,7 +46,7 @@ import {
   UpdateState,
 } from '../proto/gen/objects.js';
 import { type FlagDefs, oneOf, parseArgs, wholeNumber } from './args.js';
-import { controlApi, socketPath } from './client.js';
+import { controlApi, controlRead, socketPath } from './client.js';
 import { type Command, forEachArg, group, type Io, leaf } from './command.js';
 import { type Operation, type Snapshot, watchProgress } from './progress.js';
 import { ago, table } from './table.js';
@@ -907,7 +907,7 @@ const lsCommand = leaf({
   async run({ flags, positionals, io }) {
     if (positionals.length) throw new UsageError(`"tsswarm service ls" accepts no arguments (got "${positionals.join(' ')}")`);
     const format = oneOf('--format', flags.format ?? 'table', ['table', 'json']);
-    const r = await controlApi<ListServicesResponse>('listServices');
+    const r = await controlRead<ListServicesResponse>(io, 'listServices');
     if (format === 'json') json(io, r.services.map((x) => ({ ...serviceJson(x.service!), Replicas: { running: x.running, desired: x.desired } })));
     else if (flags.quiet) io.stdout.write(r.services.map((x) => `${x.service!.meta!.id}\n`).join(''));
     else io.stdout.write(table(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE'], serviceRows(r)));
@@ -943,7 +943,7 @@ const psCommand = leaf({
   async run({ flags, positionals, io }) {
     if (!positionals.length) throw new UsageError('give at least one service: tsswarm service ps SERVICE [SERVICE...]');
     const f = parsePsFilters(flags.filter);
-    const r = await controlApi<ListTasksResponse>('listTasks', { services: positionals, nodes: f.node, desiredRunning: f.desired === 'running' });
+    const r = await controlRead<ListTasksResponse>(io, 'listTasks', { services: positionals, nodes: f.node, desiredRunning: f.desired === 'running' });
     let tasks = r.tasks;
     if (f.desired === 'shutdown') tasks = tasks.filter((t) => t.desiredState > TaskState.RUNNING);
     if (f.desired === 'accepted') tasks = tasks.filter((t) => t.desiredState === TaskState.ACCEPTED);
@@ -1039,7 +1039,7 @@ const inspectCommand = leaf({
   async run({ flags, positionals, io }) {
     if (!positionals.length) throw new UsageError('give at least one service (id, id prefix or name)');
     const svcs: Service[] = [];
-    for (const ref of positionals) svcs.push((await controlApi<ServiceResponse>('getService', { ref })).service!);
+    for (const ref of positionals) svcs.push((await controlRead<ServiceResponse>(io, 'getService', { ref })).service!);
     const names = flags.pretty ? await networkNames() : new Map<string, string>();
     if (flags.pretty) io.stdout.write(svcs.map((x) => prettyService(x, names)).join('\n'));
     else json(io, svcs.map(serviceJson));

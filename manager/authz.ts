@@ -9,7 +9,9 @@ import { X509Certificate } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
 import { TsswarmError } from '../lib/errors.js';
 import { peerCertificate } from '../lib/tls.js';
-import { parseNodeCert } from './ca/index.js';
+import { CLOCK_SKEW_MS, type CertRef, parseNodeCert, REPLACED_RENEWAL_GRACE_MS, type Revocation } from './ca/index.js';
+
+export { CLOCK_SKEW_MS, REPLACED_RENEWAL_GRACE_MS };
 
 export type Role = 'worker' | 'manager';
 
@@ -17,23 +19,22 @@ export interface Caller {
   nodeId: string;
   role: Role;
   serial: string;
+  /** The certificate's validity (unix ms). */
+  notBeforeMs: number;
+  notAfterMs: number;
 }
 
 export interface AuthzContext {
   caCertPem: () => string;
   clusterId: () => string;
-  revoked: (serial: string) => boolean;
-  /** When a renewal replaced this certificate (ms), undefined when it was not replaced. */
-  replacedAt?: (serial: string) => number | undefined;
+  /** Whether the cluster revoked this certificate (manager/ca/revocation.ts); absent: nothing is revoked. */
+  revocation?: (cert: CertRef) => Revocation;
   /**
    * The node's role in the store (the role it is meant to have: spec.role),
    * null when the store does not hold the node. Absent: the certificate alone decides.
    */
   storeRole?: (nodeId: string) => Role | null;
 }
-
-/** How long a certificate replaced by a renewal may still renew (the answer carrying its successor may have been lost). */
-export const REPLACED_RENEWAL_GRACE_MS = 120_000;
 
 function derToPem(der: Buffer): string {
   const b64 = der.toString('base64').replace(/.{64}/g, '$&\n');
@@ -46,12 +47,16 @@ const verified = new Map<string, { ca: string; until: number }>();
  * The verified caller, or null when the call carries no certificate. Throws
  * for a bad certificate. `renewal`: the call renews the caller's own
  * certificate, which a just-replaced certificate may still do for a grace.
+ * `session`: the call opens the node's session, which a demoted manager's
+ * revoked certificate may still do for the grace, to learn its new role.
+ * A certificate is accepted up to CLOCK_SKEW_MS before its notBefore: the
+ * manager that signed it may have a clock that runs ahead of this one.
  */
 export function callerOf(
   call: { getAuthContext(): { sslPeerCertificate?: PeerCertificate } | null },
   ctx: AuthzContext,
   now = Date.now(),
-  opts: { renewal?: boolean } = {},
+  opts: { renewal?: boolean; session?: boolean } = {},
 ): Caller | null {
   const pc = peerCertificate(call);
   if (!pc) return null;
@@ -70,18 +75,36 @@ export function callerOf(
   const info = parseNodeCert(pem);
   if (now > (verified.get(key)?.until ?? 0)) throw new TsswarmError('UNAUTHENTICATED', `the certificate of node ${info.nodeId} expired: the node must renew it (restart its daemon) or join again`);
   if (info.clusterId && info.clusterId !== ctx.clusterId()) throw new TsswarmError('UNAUTHENTICATED', `node ${info.nodeId} belongs to cluster ${info.clusterId}, not this one`);
-  const replaced = ctx.replacedAt?.(info.serial);
-  if (replaced !== undefined) {
-    if (!(opts.renewal && now - replaced < REPLACED_RENEWAL_GRACE_MS)) {
-      throw new TsswarmError(
-        'PERMISSION_DENIED',
-        `the certificate of node ${info.nodeId} (serial ${info.serial}) was replaced by a renewal and is revoked: the node must use its new certificate (restart its daemon), or leave and join again`,
-      );
-    }
-  } else if (ctx.revoked(info.serial)) {
-    throw new TsswarmError('PERMISSION_DENIED', `node ${info.nodeId} was removed from the cluster; its certificate is revoked. Join it again with a token`);
+  const notBeforeMs = info.notBefore.getTime();
+  if (now + CLOCK_SKEW_MS < notBeforeMs) {
+    throw new TsswarmError(
+      'UNAUTHENTICATED',
+      `the certificate of node ${info.nodeId} is not valid before ${info.notBefore.toISOString()}, more than ${CLOCK_SKEW_MS / 60_000} minutes after this manager's clock (${new Date(now).toISOString()}): correct the clock of this manager or of the one that issued it (run NTP)`,
+    );
   }
-  return { nodeId: info.nodeId, role: info.role, serial: info.serial };
+  const r = ctx.revocation?.({ nodeId: info.nodeId, serial: info.serial, notBeforeMs });
+  if (r?.revoked) {
+    const inGrace = now < r.graceUntilMs && (opts.renewal || (opts.session && r.sessionGrace));
+    if (!inGrace) throw revokedError(info.nodeId, info.serial, r.reason);
+  }
+  return { nodeId: info.nodeId, role: info.role, serial: info.serial, notBeforeMs, notAfterMs: info.notAfter.getTime() };
+}
+
+function revokedError(nodeId: string, serial: string, reason: 'removed' | 'replaced' | 'demoted'): TsswarmError {
+  switch (reason) {
+    case 'removed':
+      return new TsswarmError('PERMISSION_DENIED', `node ${nodeId} was removed from the cluster; its certificate is revoked. Join it again with a token`);
+    case 'replaced':
+      return new TsswarmError(
+        'PERMISSION_DENIED',
+        `the certificate of node ${nodeId} (serial ${serial}) was replaced by a renewal and is revoked: the node must use its new certificate (restart its daemon), or leave and join again`,
+      );
+    case 'demoted':
+      return new TsswarmError(
+        'PERMISSION_DENIED',
+        `the manager certificate of node ${nodeId} (serial ${serial}) was revoked when the node was demoted: it may only renew, to get its worker certificate (restart its daemon), or leave and join again`,
+      );
+  }
 }
 
 const NOT_A_MANAGER =
@@ -103,8 +126,8 @@ export function requireStoreRole(c: Caller, ctx: AuthzContext, roles: readonly R
 }
 
 /** The caller, who must present a valid certificate with one of the roles, and hold one of them in the store. */
-export function requireRole(call: Parameters<typeof callerOf>[0], ctx: AuthzContext, roles: readonly Role[]): Caller {
-  const c = callerOf(call, ctx);
+export function requireRole(call: Parameters<typeof callerOf>[0], ctx: AuthzContext, roles: readonly Role[], opts: Parameters<typeof callerOf>[3] = {}): Caller {
+  const c = callerOf(call, ctx, Date.now(), opts);
   if (!c) throw new TsswarmError('UNAUTHENTICATED', 'this call needs a node certificate: join the node to the cluster first');
   if (!roles.includes(c.role)) throw new TsswarmError('PERMISSION_DENIED', NOT_A_MANAGER);
   requireStoreRole(c, ctx, roles);

@@ -31,16 +31,30 @@ import {
   RaftMembershipService,
   type UpdateNodeRequest,
 } from '../proto/gen/control.js';
-import { Cluster, ClusterSpec, RevokedCertificate, ManagerStatus, Meta, Node, NodeAvailability, NodeCertificate, NodeDescription, NodeRole, NodeSpec, NodeState, NodeStatus } from '../proto/gen/objects.js';
+import { Cluster, ClusterSpec, ManagerStatus, type NodeRevocation, Meta, Node, NodeAvailability, NodeCertificate, NodeDescription, NodeRole, NodeSpec, NodeState, NodeStatus } from '../proto/gen/objects.js';
 import { type AuthzContext, type Caller, callerOf, requireRole, requireStoreRole } from './authz.js';
-import { makeJoinToken, parseNodeCert, roleForToken, signNodeCSR } from './ca/index.js';
+import {
+  CLOCK_SKEW_MS,
+  DEFAULT_NODE_CERT_VALIDITY_MS,
+  liveLegacyRevocations,
+  makeJoinToken,
+  parseNodeCert,
+  RevocationIndex,
+  renewalDue,
+  renewalDueAt,
+  revokeOnDemote,
+  revokeOnRemove,
+  revokeOnRenewal,
+  roleForToken,
+  signNodeCSR,
+} from './ca/index.js';
 import { Consensus, type MemberRecord } from './consensus/index.js';
-import { Dispatcher } from './dispatcher/dispatcher.js';
+import { Dispatcher, writeNodeState } from './dispatcher/dispatcher.js';
 import { nodeHostnameError } from './dispatcher/limits.js';
 import { MemoryStore, VersionConflictError } from './store/index.js';
 import { TaskRelay } from './relay.js';
 import { inspectDataplane } from './dataplane.js';
-import { findNode, NetworkApi, ServiceApi } from './controlapi/index.js';
+import { checkNodeLabels, findNode, NetworkApi, ServiceApi } from './controlapi/index.js';
 import { ensureIngressNetwork } from './allocator/index.js';
 import { type Orchestration, startOrchestration } from './orchestrator/index.js';
 
@@ -74,9 +88,14 @@ export interface ManagerOptions {
   version: string;
   /** The cluster's CA certificate as this node knows it. */
   caCertPem: () => string;
+  /** How long a Control API read waits for a leader to confirm it before it is served stale (default 2 s). */
+  readTimeoutMs?: number;
 }
 
 const READ_TIMEOUT_MS = 2000;
+const STALE_NOTE = 'this manager could not confirm it is up to date with the leader; the answer may be stale';
+/** How often the leader looks for demoted managers still in the Raft group. */
+const MEMBER_RECONCILE_MS = 2000;
 
 /** At most one renewal per node in this window (shorter for short-lived certificates, so renewal keeps up). */
 export function renewalWindowMs(validityMs: number): number {
@@ -89,19 +108,22 @@ export function renewalWindowMs(validityMs: number): number {
  * its store holds the cluster), revocations from the cluster object, and the
  * node's role from the store.
  */
+type StoreTx = Parameters<Parameters<MemoryStore['update']>[0]>[0];
+
 function makeAuthz(o: ManagerOptions, store: MemoryStore): AuthzContext {
   const spec = (): ClusterSpec | undefined => store.view((tx) => tx.cluster.list()[0])?.spec ?? undefined;
+  // Every call checks revocation: the index is built once per cluster version (its Raft index).
+  let index: { version: number; spec: ClusterSpec | undefined; idx: RevocationIndex } | undefined;
+  const revocations = (): RevocationIndex => {
+    const c = store.view((tx) => tx.cluster.list()[0]);
+    const version = Number(c?.meta?.version ?? -1);
+    if (!index || index.version !== version || index.spec !== c?.spec) index = { version, spec: c?.spec ?? undefined, idx: new RevocationIndex(c?.spec ?? undefined) };
+    return index.idx;
+  };
   return {
     caCertPem: o.caCertPem,
     clusterId: () => o.clusterId,
-    revoked: (serial) => {
-      const s = spec();
-      return !!s && (s.revokedSerials.includes(serial) || s.revokedCertificates.some((r) => r.serial === serial));
-    },
-    replacedAt: (serial) => {
-      const r = spec()?.revokedCertificates.find((x) => x.serial === serial && x.replacedAtMs > 0);
-      return r ? r.replacedAtMs : undefined;
-    },
+    revocation: (cert) => revocations().check(cert),
     storeRole: (nodeId) => {
       const n = store.view((tx) => tx.nodes.get(nodeId));
       if (n) return n.spec?.role === NodeRole.MANAGER ? 'manager' : 'worker';
@@ -140,6 +162,9 @@ export class Manager {
 
   /** Last renewal per node id (leader only; a new leader starts afresh, which only loosens the limit once). */
   private readonly renewals = new Map<string, number>();
+  /** Removes from Raft the demoted managers whose removal did not go through at demotion. */
+  private memberReconciler: NodeJS.Timeout | null = null;
+  private reconcilingMembers = false;
 
   private constructor(o: ManagerOptions, store: MemoryStore, consensus: Consensus, authz: AuthzContext) {
     this.o = o;
@@ -160,14 +185,15 @@ export class Manager {
           return n?.spec?.role === NodeRole.MANAGER ? 'manager' : 'worker';
         },
         managerAddrs: () => this.managerAddrs(),
+        managerNodeIds: () => this.managerNodeIds(),
         leaderAddr: () => this.consensus.leaderAddr,
         isLeader: () => this.consensus.isLeader,
         silentManagers: () => this.silentManagers(),
       },
     });
     this.relay = new TaskRelay(store, this.dispatcher, o.logger);
-    this.services = new ServiceApi({ store, logger: o.logger, read: async (fn) => (await this.readView(fn)).value });
-    this.networks = new NetworkApi({ store, logger: o.logger, read: async (fn) => (await this.readView(fn)).value });
+    this.services = new ServiceApi({ store, logger: o.logger, read: (fn) => this.readView(fn) });
+    this.networks = new NetworkApi({ store, logger: o.logger, read: (fn) => this.readView(fn) });
   }
 
   /** The service and task calls of the Control API, by gRPC method name (writes only on the leader). */
@@ -214,10 +240,16 @@ export class Manager {
     // Raft traffic needs a manager certificate; the membership (not the store,
     // which a joining manager does not hold yet, and which a demoted manager
     // leaves before its removal from the group commits) decides who may speak.
-    // A node the store no longer holds (removed) is refused outright, once the store holds the cluster at all.
+    // A node the store no longer holds (removed) is refused outright, once the store holds the cluster at all;
+    // before that (a joining manager), the caller must be a member the leader told us of.
+    let consensusRef: Consensus | undefined;
     const raftAuthz: AuthzContext = {
       ...authz,
-      storeRole: (nodeId) => (store.view((tx) => tx.cluster.list().length === 0) || authz.storeRole!(nodeId) !== null ? 'manager' : null),
+      storeRole: (nodeId) => {
+        if (store.view((tx) => tx.cluster.list().length > 0)) return authz.storeRole!(nodeId) !== null ? 'manager' : null;
+        const members = consensusRef?.memberList() ?? [];
+        return members.length === 0 || members.some((m) => m.nodeId === nodeId) ? 'manager' : null;
+      },
     };
     const authzForRaft = (call: Parameters<typeof callerOf>[0]): grpc.ServiceError | null => {
       try {
@@ -227,7 +259,6 @@ export class Manager {
         return Object.assign(new Error((e as Error).message), { code: grpc.status.PERMISSION_DENIED, details: (e as Error).message, metadata: new grpc.Metadata() });
       }
     };
-    let consensusRef: Consensus | undefined;
     const raftSenders = (call: Parameters<typeof callerOf>[0]): ((from: string) => boolean) => {
       let nodeId = '';
       try {
@@ -265,6 +296,7 @@ export class Manager {
       }
     });
     m.registerServices();
+    m.memberReconciler = setInterval(() => void m.removeDemotedMembers(), MEMBER_RECONCILE_MS);
     if (consensus.isLeader) void m.onBecameLeader();
     return m;
   }
@@ -320,29 +352,31 @@ export class Manager {
     await o?.stop();
   }
 
-  private async setNodeState(id: string, state: 'ready' | 'down', info: { message: string; addr?: string; description?: { description?: unknown; addr?: string } | null }): Promise<void> {
-    for (let attempt = 0, missing = 0; attempt < 3; attempt++) {
-      const n = this.store.view((tx) => tx.nodes.get(id));
-      if (!n) {
-        // The first manager's own agent can say hello before the bootstrap transaction that
-        // creates its node has applied: wait for it (a READY lost here was never sent again).
-        if (++missing > 100 || !this.consensus.isLeader) return;
-        attempt--;
-        await new Promise((r) => setTimeout(r, 50));
-        continue;
-      }
-      const want = state === 'ready' ? NodeState.READY : NodeState.DOWN;
-      const desc = info.description?.description as Node['description'] | undefined;
-      if (n.status?.state === want && !desc && (!info.addr || info.addr === n.status?.addr)) return;
-      const next = Node.create({ ...n, status: { ...n.status, state: want, message: info.message, addr: info.addr || n.status?.addr || '' } });
-      if (desc) next.description = { ...desc, hostname: desc.hostname || n.description?.hostname || '' };
-      try {
-        await this.store.update((tx) => tx.nodes.update(next));
-        this.log.info({ node: id, name: n.spec?.name, state }, `node ${state === 'ready' ? 'READY' : 'DOWN'}`);
+  private setNodeState(id: string, state: 'ready' | 'down', info: { message: string; addr?: string; description?: { description?: unknown; addr?: string } | null }): Promise<void> {
+    return writeNodeState(this.store, id, state, info, { isLeader: () => this.consensus.isLeader, log: this.log });
+  }
+
+  /**
+   * A demoted manager leaves the Raft group after its store write; when that
+   * removal was refused or lost (leader change, a change already pending), the
+   * leader finds it here and removes it then, one at a time, quorum permitting.
+   */
+  private async removeDemotedMembers(): Promise<void> {
+    if (!this.consensus.isLeader || this.reconcilingMembers) return;
+    this.reconcilingMembers = true;
+    try {
+      for (const m of this.consensus.memberList()) {
+        if (m.raftId === this.o.raftId || !m.nodeId) continue;
+        const n = this.store.view((tx) => tx.nodes.get(m.nodeId));
+        if (n?.spec?.role !== NodeRole.WORKER) continue;
+        const st = this.consensus.status();
+        if (!this.consensus.quorumSafeWithout(m.raftId, (r) => st.progress[r]?.recentActive ?? false)) continue;
+        this.log.info({ node: m.nodeId, member: m.raftId }, 'a demoted manager is still in the raft group: removing it');
+        await this.consensus.removeMember(m.raftId).catch((err: unknown) => this.log.warn({ err, member: m.raftId }, 'removing the demoted manager from raft failed; trying again'));
         return;
-      } catch (e) {
-        if ((e as TsswarmError).code !== 'CONFLICT') throw e;
       }
+    } finally {
+      this.reconcilingMembers = false;
     }
   }
 
@@ -359,6 +393,16 @@ export class Manager {
 
   managerAddrs(): string[] {
     return this.consensus.memberList().filter((m) => this.consensus.isVoter(m.raftId)).map((m) => m.addr);
+  }
+
+  /**
+   * The nodes an agent may take for managers: Raft members (learners too, so
+   * a promoted node is known well before it can lead) that the store still
+   * holds as managers (a demoted one drops out before its member is removed).
+   * Empty until the store holds them, which agents read as "not known yet".
+   */
+  managerNodeIds(): string[] {
+    return this.store.view((tx) => this.consensus.memberList().filter((m) => m.nodeId && tx.nodes.get(m.nodeId)?.spec?.role === NodeRole.MANAGER).map((m) => m.nodeId));
   }
 
   cluster(): Cluster | undefined {
@@ -382,18 +426,26 @@ export class Manager {
     return this.consensus.memberList().filter((m) => m.raftId === this.o.raftId || st.progress[m.raftId]?.recentActive).length;
   }
 
-  /** A linearizable view when a leader can confirm it, else the local (possibly stale) one. */
+  /**
+   * A linearizable view when a leader confirms a read point in time, else the local one marked
+   * `stale` (no leader, or no quorum behind it): the caller is told, never served old state silently.
+   * The deadline also withdraws the read from Raft, so a lost quorum leaves no read behind.
+   */
   async readView<T>(fn: (tx: Parameters<Parameters<MemoryStore['view']>[0]>[0]) => T): Promise<{ value: T; stale: boolean }> {
     let stale = false;
     try {
-      await Promise.race([
-        this.consensus.readBarrier(),
-        new Promise((_, rej) => setTimeout(() => rej(new Error('read barrier timed out')), READ_TIMEOUT_MS).unref()),
-      ]);
-    } catch {
+      await this.consensus.readBarrier({ signal: AbortSignal.timeout(this.o.readTimeoutMs ?? READ_TIMEOUT_MS) });
+    } catch (err) {
       stale = true;
+      this.log.debug({ err }, 'read served from local state: no leader confirmed it');
     }
-    return { value: this.store.view(fn), stale };
+    try {
+      return { value: this.store.view(fn), stale };
+    } catch (e) {
+      // "not found" from unconfirmed state may be wrong too: the answer carries the same warning.
+      if (stale && e instanceof TsswarmError) e.message += ` (${STALE_NOTE})`;
+      throw e;
+    }
   }
 
   // ------------------------------------------------------------ Control API (callers: local daemon or a manager)
@@ -442,15 +494,23 @@ export class Manager {
       if (!(k in spec.labels)) throw new UsageError(`--label-rm ${k}: node ${spec.name} has no label "${k}"`, { field: '--label-rm' });
       delete spec.labels[k];
     }
+    // Bounded as a service's labels: a node's spec travels in every node list and session.
+    if (Object.keys(req.labelAdd ?? {}).length) checkNodeLabels(spec.labels);
     if (req.role) {
       const role = { worker: NodeRole.WORKER, manager: NodeRole.MANAGER }[req.role];
       if (role === undefined) throw UsageError.invalid('--role', 'worker or manager', req.role);
       if (role === NodeRole.WORKER && spec.role === NodeRole.MANAGER) await this.demoteChecks(n);
       spec.role = role;
     }
-    await this.store.update((tx) => tx.nodes.update(Node.create({ ...n, spec })));
+    const demoted = n.spec?.role === NodeRole.MANAGER && spec.role === NodeRole.WORKER;
+    const now = Date.now();
+    await this.store.update((tx) => {
+      tx.nodes.update(Node.create({ ...n, spec }));
+      if (demoted) revokeDemoted(tx, n, now);
+    });
     if (req.role === 'worker' && n.managerStatus?.raftId) {
-      await this.consensus.removeMember(n.managerStatus.raftId).catch((err: unknown) => this.log.warn({ err }, 'removing the demoted manager from raft failed'));
+      // Retried by removeDemotedMembers when it fails.
+      await this.consensus.removeMember(n.managerStatus.raftId).catch((err: unknown) => this.log.warn({ err }, 'removing the demoted manager from raft failed; the leader tries again'));
     }
     return this.decorate(this.store.view((tx) => tx.nodes.get(n.meta!.id))!);
   }
@@ -492,12 +552,13 @@ export class Manager {
       throw new TsswarmError('FAILED_PRECONDITION', `node ${n.spec?.name} is not down and can't be removed; stop it (or make it leave) first, or use --force`);
     }
     // Every certificate of the node is refused once it is gone from the store;
-    // its last serial is also listed, for anything that checks the certificate alone.
-    const c = this.cluster()!;
-    const cert = n.certificate;
+    // its revocation entry also says so, for anything that checks the certificate alone.
+    const now = Date.now();
     await this.store.update((tx) => {
       tx.nodes.delete(n.meta!.id, n.meta!.version);
-      if (cert?.serial) tx.cluster.update(withRevoked(c, { serial: cert.serial, nodeId: n.meta!.id, expiryMs: cert.expiryMs, replacedAtMs: 0 }, Date.now()));
+      const cur = tx.cluster.list()[0]!;
+      const rev = revokeOnRemove(cur.spec!.nodeRevocations, { nodeId: n.meta!.id, certExpiryMs: Number(n.certificate?.expiryMs ?? 0), now, defaultExpiryMs: nodeCertValidityMs(cur.spec!) });
+      tx.cluster.update(withRevocations(cur, rev, now));
     });
     this.dispatcher.forget(n.meta!.id);
   }
@@ -539,6 +600,8 @@ export class Manager {
       raftApplied: st.applied,
       raftState: String(st.raftState),
       nodes: this.store.view((tx) => tx.nodes.list().length),
+      // Without a known leader, nothing here is confirmed by the cluster.
+      stale: (base.stale ?? false) || this.consensus.leader === '',
     };
   }
 
@@ -559,6 +622,16 @@ export class Manager {
       if (!caller || caller.nodeId !== req.nodeId) throw new TsswarmError('PERMISSION_DENIED', 'a node may only renew its own certificate');
       existing = this.store.view((tx) => tx.nodes.get(req.nodeId));
       if (!existing) throw new TsswarmError('PERMISSION_DENIED', `node ${req.nodeId} was removed from the cluster: join it again with a token`);
+      // What the managers want it to be: a promoted worker gets a manager certificate, a demoted manager a worker one.
+      role = existing.spec?.role === NodeRole.MANAGER ? 'manager' : 'worker';
+      // Early renewals would only churn revocations and Raft writes: refused unless the role changed.
+      const held = { notBefore: new Date(caller.notBeforeMs), notAfter: new Date(caller.notAfterMs) };
+      if (role === caller.role && !renewalDue(held, now, CLOCK_SKEW_MS)) {
+        throw new TsswarmError(
+          'FAILED_PRECONDITION',
+          `node ${req.nodeId} asked to renew a certificate that is not due: it is valid until ${held.notAfter.toISOString()} and nodes renew once a third to a half of its validity is left; renew from ${renewalDueAt(held, CLOCK_SKEW_MS).toISOString()}`,
+        );
+      }
       const window = renewalWindowMs(spec.nodeCertExpiryMs);
       const last = this.renewals.get(req.nodeId) ?? -Infinity;
       if (now - last < window) {
@@ -567,8 +640,6 @@ export class Manager {
       this.renewals.set(req.nodeId, now);
       if (this.renewals.size > 100_000) this.renewals.delete(this.renewals.keys().next().value as string);
       nodeId = req.nodeId;
-      // What the managers want it to be: a promoted worker gets a manager certificate, a demoted manager a worker one.
-      role = existing.spec?.role === NodeRole.MANAGER ? 'manager' : 'worker';
     } else {
       role = roleForToken(req.token, { workerToken: spec.workerToken, managerToken: spec.managerToken });
       // The address others will dial: an IPv4 address now, never a name resolved later by whoever reads it.
@@ -582,18 +653,40 @@ export class Manager {
     const roleEnum = role === 'manager' ? NodeRole.MANAGER : NodeRole.WORKER;
     if (existing) {
       const e = existing;
-      // The certificates this one replaces are revoked: the one on record and the one presented (they differ when an answer was lost).
-      const replaced = new Map<string, number>();
-      if (e.certificate?.serial) replaced.set(e.certificate.serial, e.certificate.expiryMs);
-      if (caller && !replaced.has(caller.serial)) replaced.set(caller.serial, 0);
-      await this.store.update((tx) => {
-        const cur = tx.cluster.list()[0] ?? c;
-        let next = cur;
-        for (const [serial, expiryMs] of replaced) next = withRevoked(next, { serial, nodeId, expiryMs: expiryMs || now + (spec.nodeCertExpiryMs || 90 * 24 * 3_600_000), replacedAtMs: now }, now);
-        if (next !== cur) tx.cluster.update(next);
-        tx.nodes.update(Node.create({ ...e, role: roleEnum, certificate: { serial: info.serial, expiryMs: info.notAfter.getTime(), role: roleEnum } }));
-      });
-      this.log.info({ node: nodeId, role, revoked: [...replaced.keys()] }, 'node certificate renewed; the replaced one is revoked');
+      const write = () =>
+        this.store.update((tx) => {
+          // Read here, not above: the node's own state writes (heartbeats) land in between.
+          const fresh = tx.nodes.get(nodeId);
+          if (!fresh) throw new TsswarmError('PERMISSION_DENIED', `node ${nodeId} was removed from the cluster: join it again with a token`);
+          const cur = tx.cluster.list()[0] ?? c;
+          // Every older certificate of the node is revoked, the one presented and the one on record among them
+          // (they differ when an answer was lost): one entry for the node, replaced at each renewal.
+          const nodeRevocations = revokeOnRenewal(cur.spec!.nodeRevocations, {
+            nodeId,
+            serial: info.serial,
+            issued: { notBeforeMs: info.notBefore.getTime(), notAfterMs: info.notAfter.getTime() },
+            replaced: [{ notBeforeMs: caller!.notBeforeMs, notAfterMs: caller!.notAfterMs }, { notAfterMs: Number(fresh.certificate?.expiryMs ?? 0) }],
+            now,
+            defaultExpiryMs: nodeCertValidityMs(spec),
+          });
+          tx.cluster.update(withRevocations(cur, nodeRevocations, now));
+          tx.nodes.update(Node.create({ ...fresh, role: roleEnum, certificate: { serial: info.serial, expiryMs: info.notAfter.getTime(), role: roleEnum } }));
+        });
+      try {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await write();
+            break;
+          } catch (err) {
+            if (!(err instanceof VersionConflictError) || attempt >= 3) throw err;
+          }
+        }
+      } catch (err) {
+        // Nothing was handed out: the node may renew again at once rather than after the rate window.
+        if (this.renewals.get(nodeId) === now) this.renewals.delete(nodeId);
+        throw err;
+      }
+      this.log.info({ node: nodeId, role, revoked: [caller!.serial, e.certificate?.serial].filter(Boolean) }, 'node certificate renewed; the certificates it replaces are revoked');
     } else {
       const name = req.hostname || nodeId;
       await this.store.update((tx) =>
@@ -701,7 +794,8 @@ export class Manager {
         let caller: Caller;
         try {
           // A follower answers NOT_LEADER (the dispatcher) whatever its store holds: it may lag behind the leader's.
-          caller = requireRole(stream, this.consensus.isLeader ? this.authz : { ...this.authz, storeRole: undefined }, ['worker', 'manager']);
+          // A demoted manager's revoked certificate may still open it (as the worker it now is), to learn its new role.
+          caller = requireRole(stream, this.consensus.isLeader ? this.authz : { ...this.authz, storeRole: undefined }, ['worker', 'manager'], { session: true });
         } catch (e) {
           stream.emit('error', toServiceError(e));
           return;
@@ -712,14 +806,30 @@ export class Manager {
   }
 
   async close(): Promise<void> {
+    if (this.memberReconciler) clearInterval(this.memberReconciler);
+    this.memberReconciler = null;
     await this.stopOrchestration();
     this.dispatcher.close();
     await this.consensus.close();
   }
 }
 
-/** The cluster with one more revoked certificate, expired entries pruned (an expired certificate is refused anyway). */
-function withRevoked(c: Cluster, r: RevokedCertificate, now: number): Cluster {
-  const kept = c.spec!.revokedCertificates.filter((x) => x.expiryMs > now && x.serial !== r.serial);
-  return Cluster.create({ ...c, spec: { ...c.spec!, revokedCertificates: [...kept, RevokedCertificate.create(r)] } });
+/**
+ * In the demotion's transaction: the node's manager certificates are revoked
+ * with its role. They may still renew (to a worker certificate) and open the
+ * node's session, nothing else: not the Raft port, not the Control API.
+ */
+export function revokeDemoted(tx: StoreTx, n: Node, now: number): void {
+  const cur = tx.cluster.list()[0]!;
+  const rev = revokeOnDemote(cur.spec!.nodeRevocations, { nodeId: n.meta!.id, certExpiryMs: Number(n.certificate?.expiryMs ?? 0), now, defaultExpiryMs: nodeCertValidityMs(cur.spec!) });
+  tx.cluster.update(withRevocations(cur, rev, now));
+}
+
+/** The cluster with these per-node revocations, and the per-serial ones of earlier versions that have not expired. */
+function withRevocations(c: Cluster, nodeRevocations: NodeRevocation[], now: number): Cluster {
+  return Cluster.create({ ...c, spec: { ...c.spec!, nodeRevocations, revokedCertificates: liveLegacyRevocations(c.spec!.revokedCertificates, now) } });
+}
+
+function nodeCertValidityMs(spec: ClusterSpec): number {
+  return Number(spec.nodeCertExpiryMs) || DEFAULT_NODE_CERT_VALIDITY_MS;
 }

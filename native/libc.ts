@@ -1,6 +1,7 @@
 // The few libc calls Node lacks, through ffi-rs: prctl(PR_SET_CHILD_SUBREAPER)
 // so a runtime can reap the containers it starts, and setns(2) so a socket can
-// be opened inside another network namespace. Each wrapper throws a
+// be opened inside another network namespace, openat2(2) so a file can be read
+// inside a root a container may be changing. Each wrapper throws a
 // SyscallError carrying errno when the call fails.
 import { closeSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -288,4 +289,35 @@ export function lgetxattr(path: string, name: string, max = 4096): Buffer | unde
     if (err instanceof SyscallError && err.errnoCode === 'ENODATA') return undefined;
     throw err;
   }
+}
+
+// openat2(2), which glibc has no wrapper for: reached through syscall(2), whose
+// number is the same on x86_64 and aarch64 (the unified syscall table).
+const SYS_OPENAT2 = 437;
+/** Resolve every component as if the directory fd were "/": `..` and absolute symlinks stay inside it. */
+export const RESOLVE_IN_ROOT = 0x10;
+/** Refuse /proc/PID/fd-style "magic" links, which jump anywhere regardless of the root. */
+export const RESOLVE_NO_MAGICLINKS = 0x02;
+export const RESOLVE_NO_SYMLINKS = 0x04;
+export const RESOLVE_BENEATH = 0x08;
+export const AT_FDCWD = -100;
+
+/**
+ * openat2(2): opens `path` relative to the directory open at `dirfd` with
+ * `flags` (O_* as for open) and `resolve` (RESOLVE_*), returning the new
+ * descriptor (the caller closes it). Throws SyscallError (ENOSYS on kernels
+ * before 5.6 or where a seccomp filter hides the call).
+ */
+export function openat2(dirfd: number, path: string, flags: number, resolve: number, mode = 0): number {
+  // struct open_how { u64 flags; u64 mode; u64 resolve; }: the kernel refuses unknown bits and a wrong size.
+  const how = Buffer.alloc(24);
+  how.writeBigUInt64LE(BigInt(flags), 0);
+  how.writeBigUInt64LE(BigInt(mode), 8);
+  how.writeBigUInt64LE(BigInt(resolve), 16);
+  // syscall is variadic and reads longs: every argument goes as a 64-bit value.
+  return call(
+    'syscall',
+    [['i64', SYS_OPENAT2], ['i64', dirfd], ['buffer', cstr(path)], ['buffer', how], ['i64', how.length]],
+    () => `openat2(fd ${dirfd}, ${path}, 0x${flags.toString(16)}, resolve 0x${resolve.toString(16)})`,
+  );
 }

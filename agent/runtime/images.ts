@@ -6,7 +6,9 @@
 // a path, blobs and layers are streamed under caps (blobs.ts), and a load or
 // pull that fails leaves the store exactly as it found it.
 import { randomBytes } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { dirname, join, posix } from 'node:path';
 import type pino from 'pino';
 import { TsswarmError } from '../../lib/errors.js';
@@ -618,11 +620,18 @@ export class ImageStore {
         const realm = /realm="([^"]+)"/.exec(ch)?.[1];
         if (realm) {
           await r.body?.cancel();
-          const q = new URLSearchParams();
+          const at = await checkedTokenRealm(realm, { registry, plainHttp: base.startsWith('http:'), reference });
           const service = /service="([^"]+)"/.exec(ch)?.[1];
-          if (service) q.set('service', service);
-          q.set('scope', `repository:${repo}:pull`);
-          const tr = await fetch(`${realm}?${q}`, { signal });
+          if (service) at.searchParams.set('service', service);
+          at.searchParams.set('scope', `repository:${repo}:pull`);
+          // No redirects: each hop would need the checks above, and token servers answer directly.
+          const tr = await fetch(at, { signal, redirect: 'error' }).catch((e: unknown) => {
+            throw new TsswarmError('UNAVAILABLE', `pulling ${reference}: the token server ${at.origin} failed or redirected (redirects are not followed): ${(e as Error).message}`);
+          });
+          if (!tr.ok) {
+            await tr.body?.cancel();
+            throw new TsswarmError('UNAVAILABLE', `pulling ${reference}: the token server ${at.origin} answered ${tr.status} ${tr.statusText}`);
+          }
           const t = asObject(parseJson((await readCapped(bodyOf(tr), L.maxJsonBytes, 'the registry token')).buf, 'the registry token'), 'the registry token');
           token = optString(t.token, 'token') ?? optString(t.access_token, 'access_token') ?? '';
           headers.authorization = `Bearer ${token}`;
@@ -691,6 +700,70 @@ export class ImageStore {
       throw new TsswarmError('UNAVAILABLE', `pulling ${reference}: ${(e as Error).message}`);
     }
   }
+}
+
+/** Why an address may not serve a token for a registry elsewhere: this host's own services and the cloud metadata range sit there. */
+function internalAddress(host: string): string | undefined {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h.endsWith('.localhost')) return 'loopback';
+  const v4 = isIPv4(h) ? h : /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(h)?.[1];
+  if (v4) {
+    const [a, b] = v4.split('.').map(Number);
+    if (a === 127) return 'loopback';
+    if (a === 169 && b === 254) return 'link-local';
+    if (a === 0) return 'unspecified';
+    return undefined;
+  }
+  if (isIPv6(h)) {
+    if (h === '::1') return 'loopback';
+    if (h === '::') return 'unspecified';
+    if (/^fe[89ab][0-9a-f]?:/.test(h)) return 'link-local';
+    // IPv4-mapped in hex form, as the URL parser writes it (::ffff:7f00:1).
+    const m = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(h);
+    if (m) return internalAddress([parseInt(m[1]!, 16) >> 8, parseInt(m[1]!, 16) & 255, parseInt(m[2]!, 16) >> 8, parseInt(m[2]!, 16) & 255].join('.'));
+  }
+  return undefined;
+}
+
+/**
+ * The URL of the token server a registry's WWW-Authenticate names, if the
+ * agent may fetch it: the realm comes from the registry, so it could aim the
+ * agent (root, on the node's network) at anything. It must be https unless
+ * the registry itself is reached over plain http, and unless the registry is
+ * on this host it must not be a loopback, link-local (cloud metadata) or
+ * unspecified address. Pure; checkedTokenRealm adds the DNS answer.
+ */
+export function tokenRealmUrl(realm: string, o: { registry: string; plainHttp: boolean; reference: string }): URL {
+  const refuse = (why: string): TsswarmError =>
+    new TsswarmError('UNAVAILABLE', `pulling ${o.reference}: the registry ${o.registry} names the token server ${JSON.stringify(realm.slice(0, 200))}, which ${why}; the registry is misconfigured or hostile`);
+  let url: URL;
+  try {
+    url = new URL(realm);
+  } catch {
+    throw refuse('is not a URL');
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && o.plainHttp)) {
+    throw refuse(o.plainHttp ? 'is neither https nor http' : 'is not https (only a registry reached over plain http may name an http token server)');
+  }
+  const registryHost = new URL(`http://${o.registry}`).hostname;
+  if (!internalAddress(registryHost)) {
+    const kind = internalAddress(url.hostname);
+    if (kind) throw refuse(`is a ${kind} address while the registry is not on this host`);
+  }
+  return url;
+}
+
+/** tokenRealmUrl, plus the same address rule for every address the realm's host name resolves to. */
+async function checkedTokenRealm(realm: string, o: { registry: string; plainHttp: boolean; reference: string }): Promise<URL> {
+  const url = tokenRealmUrl(realm, o);
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  if (isIP(host) || internalAddress(new URL(`http://${o.registry}`).hostname)) return url;
+  const addrs = await lookup(host, { all: true }).catch(() => []);
+  const bad = addrs.find((a) => internalAddress(a.address));
+  if (bad) {
+    throw new TsswarmError('UNAVAILABLE', `pulling ${o.reference}: the registry ${o.registry} names the token server ${url.origin}, whose name resolves to ${bad.address}, a ${internalAddress(bad.address)} address, while the registry is not on this host; the registry is misconfigured or hostile`);
+  }
+  return url;
 }
 
 type ParsedManifest = { kind: 'index'; manifests: { digest: string; field: string; os?: string; architecture?: string }[] } | { kind: 'image'; config: string; layers: string[] };

@@ -16,7 +16,8 @@
 // opaque markers are applied as they come, in archive order, so a later entry
 // cannot redirect them; directory mtimes are set at the end on paths resolved
 // again. Only we write the directory while this runs, so the lstat walk has no
-// race to lose.
+// race to lose; its cost is capped by RESOLVE_BUDGET, so deep trees and long
+// symlink chains cannot hold the node's image lock for long.
 import { createHash } from 'node:crypto';
 import {
   chmodSync,
@@ -38,13 +39,31 @@ import {
 import { join, relative } from 'node:path';
 import { TsswarmError } from '../../lib/errors.js';
 import { lsetxattr, mknod, S_IFCHR } from '../../native/libc.js';
-import { lstatOrUndefined, resolveInRoot } from './inroot.js';
+import { lstatOrUndefined, resolveInRoot, type StepBudget } from './inroot.js';
 import { readTarStream, TarError, type TarLimits, type TarStreamEntry } from './tar.js';
 
 export type LayerLimits = TarLimits & {
   /** Uncompressed bytes of the layer tar; the unpack stops as soon as the input passes it (zip bombs). */
   maxBytes?: number;
+  /** Path-resolution steps (lstat and readlink calls) allowed; default RESOLVE_BUDGET. */
+  resolveBudget?: { base: number; perEntry: number };
 };
+
+/**
+ * The work an unpack may spend resolving paths: `base` lstat/readlink steps,
+ * plus `perEntry` for every tar entry read so far. Each entry resolves its
+ * parent component by component, and a symlink restarts the walk, so without
+ * a cap one entry can cost 40 hops × 2,048 components, and a million of them
+ * would hold the node's image lock (loads and pulls are serialized) for
+ * hours. Ordinary layers spend 5 to 15 steps per entry (their directory
+ * depth); 32 leaves room for deep trees such as nested node_modules. The
+ * base lets a small layer have a few very deep paths, and is spent in about
+ * 2 s of lstat calls (7 µs each on a busy 2-core machine), which is how long
+ * a hostile layer of symlink chains can hold the lock. With 1,000,000
+ * entries (ImageStore's maxLayerEntries) the most any layer can spend is
+ * 32,250,000 steps.
+ */
+export const RESOLVE_BUDGET = { base: 250_000, perEntry: 32 } as const;
 
 export interface UnpackResult {
   /** Directories, files, symlinks and hard links made. */
@@ -87,7 +106,7 @@ function writeAll(fd: number, chunk: Buffer): void {
 }
 
 export async function unpackLayer(input: AsyncIterable<Buffer> | Iterable<Buffer>, dest: string, limits: LayerLimits = {}): Promise<UnpackResult> {
-  const { maxBytes = Infinity, ...tarLimits } = limits;
+  const { maxBytes = Infinity, resolveBudget = RESOLVE_BUDGET, ...tarLimits } = limits;
   const hash = createHash('sha256');
   const res: UnpackResult = { files: 0, skipped: 0, whiteouts: 0, opaqueDirs: 0, bytes: 0, digest: '' };
   let overLimit: TsswarmError | undefined;
@@ -102,9 +121,21 @@ export async function unpackLayer(input: AsyncIterable<Buffer> | Iterable<Buffer
     }
   }
 
+  let entries = 0;
+  let steps = 0;
+  const budget: StepBudget = {
+    spend() {
+      if (++steps <= resolveBudget.base + resolveBudget.perEntry * entries) return;
+      throw new TsswarmError(
+        'RESOURCE_EXHAUSTED',
+        `the layer used up its path-resolution budget of ${resolveBudget.base} plus ${resolveBudget.perEntry} per entry (${steps - 1} lstat/readlink steps after ${entries} entries): it is built of very deep paths or long symlink chains, as a hostile image is; flatten its directory tree or shorten its symlink chains`,
+      );
+    },
+  };
+
   /** The real directory that is (or now becomes) `rel`'s place in the layer, following symlinks inside it only. */
   const dirInLayer = (rel: string[]): string => {
-    const abs = resolveInRoot(dest, rel.join('/'), { followFinal: true });
+    const abs = resolveInRoot(dest, rel.join('/'), { followFinal: true, budget });
     const st = lstatOrUndefined(abs);
     if (!st) mkdirSync(abs, { recursive: true, mode: 0o755 });
     else if (!st.isDirectory()) throw new TsswarmError('INVALID_ARGUMENT', `"${rel.join('/')}" is a file in this layer, so nothing can be put under it`);
@@ -183,7 +214,7 @@ export async function unpackLayer(input: AsyncIterable<Buffer> | Iterable<Buffer
         break;
       case 'hardlink': {
         const targetRel = layerPath(e.linkname, 'link target');
-        const target = resolveInRoot(dest, targetRel.join('/'));
+        const target = resolveInRoot(dest, targetRel.join('/'), { budget });
         const tst = lstatOrUndefined(target);
         if (!tst) throw new TsswarmError('INVALID_ARGUMENT', `layer entry "${e.name}" is a hard link to "${e.linkname}", which is not in this layer (links resolve inside the layer only)`);
         if (tst.isDirectory()) throw new TsswarmError('INVALID_ARGUMENT', `layer entry "${e.name}" is a hard link to the directory "${e.linkname}": directories cannot be hard linked`);
@@ -197,6 +228,7 @@ export async function unpackLayer(input: AsyncIterable<Buffer> | Iterable<Buffer
   };
 
   for await (const e of readTarStream(counted(), tarLimits)) {
+    entries++;
     try {
       await apply(e);
     } catch (err) {
@@ -209,7 +241,7 @@ export async function unpackLayer(input: AsyncIterable<Buffer> | Iterable<Buffer
 
   // Last: writing into a directory moves its mtime. Re-resolved, so a directory since replaced by a symlink is left alone.
   for (const d of dirTimes.reverse()) {
-    const abs = resolveInRoot(dest, d.rel);
+    const abs = resolveInRoot(dest, d.rel, { budget });
     if (lstatOrUndefined(abs)?.isDirectory()) lutimesSync(abs, d.mtime, d.mtime);
   }
   if (rootTime !== undefined) lutimesSync(dest, rootTime, rootTime);

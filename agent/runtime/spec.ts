@@ -10,6 +10,7 @@ import { arch, release } from 'node:os';
 import { join } from 'node:path';
 import { effectiveCapabilities } from '../../lib/capabilities.js';
 import { TsswarmError } from '../../lib/errors.js';
+import { isVolumeName, VOLUME_NAME_HINT } from '../../lib/volumes.js';
 import type { ResolvedImage } from './images.js';
 import { readFileInRoot } from './inroot.js';
 import { seccompFor } from './seccomp/profile.js';
@@ -118,7 +119,11 @@ export function ociConfig(c: ContainerConfig, img: ResolvedImage, p: SpecPaths, 
     if (!m.target.startsWith('/')) throw new TsswarmError('INVALID_ARGUMENT', `mount target "${m.target}" must be an absolute path`);
     const ro = m.readOnly ? ['ro'] : ['rw'];
     if (m.type === 'tmpfs') mounts.push({ destination: m.target, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', ...ro] });
-    else if (m.type === 'volume') mounts.push({ destination: m.target, type: 'bind', source: join(p.volumesDir, m.source), options: ['rbind', 'rprivate', ...ro] });
+    else if (m.type === 'volume') {
+      // The name is joined to the volumes directory: anything but a volume name ("/", "..", empty) would bind another host path.
+      if (!isVolumeName(m.source)) throw new TsswarmError('INVALID_ARGUMENT', `volume name ${JSON.stringify(m.source)} (mount at ${m.target}) is not a volume name: ${VOLUME_NAME_HINT}`);
+      mounts.push({ destination: m.target, type: 'bind', source: join(p.volumesDir, m.source), options: ['rbind', 'rprivate', ...ro] });
+    }
     else mounts.push({ destination: m.target, type: 'bind', source: m.source, options: ['rbind', 'rprivate', ...ro] });
   }
   const resources: Record<string, unknown> = { devices: [{ allow: false, access: 'rwm' }] };

@@ -8,6 +8,7 @@ import { MountType, type PortConfig, SeccompMode, type Task, TaskState, type Tas
 import type { ContainerConfig, ContainerState, HealthMonitor, Runtime } from '../runtime/index.js';
 import { TsswarmError } from '../../lib/errors.js';
 import { expandTemplate, isTemplate, type TemplateContext } from '../../lib/template.js';
+import { isVolumeName, VOLUME_NAME_HINT } from '../../lib/volumes.js';
 
 export const TERMINAL = new Set([TaskState.COMPLETE, TaskState.FAILED, TaskState.SHUTDOWN, TaskState.REJECTED, TaskState.ORPHANED, TaskState.REMOVE]);
 const DEFAULT_GRACE_MS = 10_000;
@@ -67,6 +68,24 @@ export function taskHostname(t: Task, nodeId: string, node?: TemplateNode): stri
   return out;
 }
 
+/**
+ * A volume mount's source expanded for this task and node. The manager
+ * checked the template against sample values only; the real ones (a node's
+ * hostname, a service name) are known here, and a name that is not a volume
+ * name (a "/" or ".." would make it a path under or beside the volumes
+ * directory) rejects the task with the reason.
+ */
+function volumeSource(source: string, i: number, ctx: TemplateContext): string {
+  const out = expandTemplate(`--mount source= (mounts[${i}])`, source, ctx);
+  if (out !== '' && !isVolumeName(out)) {
+    throw new TsswarmError(
+      'INVALID_ARGUMENT',
+      `--mount source= (mounts[${i}]) ${JSON.stringify(source)} ${out === source ? 'is' : `expands to ${JSON.stringify(out.length > 120 ? `${out.slice(0, 120)}…` : out)} on this node, which is`} not a volume name: ${VOLUME_NAME_HINT}; change the template`,
+    );
+  }
+  return out;
+}
+
 /** What the runtime is asked to run for a task; templates (hostname, env, mount sources) expanded for it and this node. */
 export function containerConfig(t: Task, nodeId: string, node?: TemplateNode): ContainerConfig {
   const c = t.spec?.container;
@@ -83,7 +102,7 @@ export function containerConfig(t: Task, nodeId: string, node?: TemplateNode): C
     hostname: taskHostname(t, nodeId, node),
     mounts: (c?.mounts ?? []).map((m, i) => ({
       type: m.type === MountType.VOLUME ? 'volume' : m.type === MountType.TMPFS ? 'tmpfs' : 'bind',
-      source: expandTemplate(`--mount source= (mounts[${i}])`, m.source, ctx),
+      source: m.type === MountType.VOLUME ? volumeSource(m.source, i, ctx) : expandTemplate(`--mount source= (mounts[${i}])`, m.source, ctx),
       target: m.target,
       readOnly: m.readOnly,
     })),
@@ -235,7 +254,17 @@ export class TaskRunner {
       if (this.removed) this.host.forget(this.task.meta!.id);
       return;
     }
-    if (TERMINAL.has(this.cur)) return;
+    if (TERMINAL.has(this.cur)) {
+      // An ended task's container must not run. A runner adopted from the managers' copy (a
+      // restarted agent) can say "ended" while the container still runs: a stop that failed is
+      // still reported SHUTDOWN or FAILED, and that report outlives the agent that made it.
+      const c = await this.inspect();
+      if (c && c.status !== 'stopped') {
+        this.log.warn({ container: this.containerId, status: c.status }, 'the task has ended but its container still runs: stopping it');
+        await this.stopContainer();
+      }
+      return;
+    }
     if (want >= TaskState.SHUTDOWN) {
       const exitCode = await this.stopContainer();
       this.report(TaskState.SHUTDOWN, 'shutdown', exitCode === undefined ? {} : { exitCode, pid: 0 });

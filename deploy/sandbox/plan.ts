@@ -65,3 +65,41 @@ export function parseCutSet(json: string): string[] {
   const set = doc.nftables?.find((e) => e.set)?.set;
   return (set?.elem ?? []).filter((e): e is string => typeof e === 'string');
 }
+
+/**
+ * One-way cuts (the chaos nemesis): frames from one host's port to another's
+ * are dropped at the bridge, frames back still pass. A table of its own, made
+ * on first use, so a sandbox made before it existed can use it too.
+ */
+export const ONEWAY_TABLE = 'tss-sandbox-oneway';
+export const ONEWAY_SET = 'pairs';
+
+export function oneWayTableRuleset(): string {
+  return [
+    `table bridge ${ONEWAY_TABLE} {`,
+    `  set ${ONEWAY_SET} { type ifname . ifname; }`,
+    '  chain forward {',
+    '    type filter hook forward priority 0; policy accept;',
+    `    iifname . oifname @${ONEWAY_SET} drop`,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+/** The nft argv (after `nft`) that drops frames from port `from` to port `to`, or stops dropping them. */
+export function oneWayElementArgs(from: string, to: string, cut: boolean): string[] {
+  return [cut ? 'add' : 'delete', 'element', 'bridge', ONEWAY_TABLE, ONEWAY_SET, `{ "${from}" . "${to}" }`];
+}
+
+/** The (from, to) port pairs in the one-way set, from `nft -j list set bridge tss-sandbox-oneway pairs`. */
+export function parseOneWaySet(json: string): Array<[string, string]> {
+  const doc = JSON.parse(json) as { nftables?: Array<{ set?: { elem?: unknown[] } }> };
+  const set = doc.nftables?.find((e) => e.set)?.set;
+  const out: Array<[string, string]> = [];
+  for (const e of set?.elem ?? []) {
+    const c = (e as { concat?: unknown }).concat;
+    if (Array.isArray(c) && c.length === 2 && typeof c[0] === 'string' && typeof c[1] === 'string') out.push([c[0], c[1]]);
+  }
+  return out;
+}

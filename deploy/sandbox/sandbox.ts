@@ -40,7 +40,7 @@ import {
   type HostRole,
   type SandboxHost,
 } from './layout.js';
-import { cutElementArgs, cutTableRuleset, deleteNamespacesProgram, hostProgram, namespacesProgram, parseCutSet, underlayProgram, CUT_SET, CUT_TABLE } from './plan.js';
+import { cutElementArgs, cutTableRuleset, deleteNamespacesProgram, hostProgram, namespacesProgram, oneWayElementArgs, oneWayTableRuleset, parseCutSet, parseOneWaySet, underlayProgram, CUT_SET, CUT_TABLE, ONEWAY_SET, ONEWAY_TABLE } from './plan.js';
 import { readState, stateFile, writeState, type HostRecord, type SandboxState } from './state.js';
 import { preloadImages } from './images.js';
 
@@ -435,6 +435,22 @@ export class Sandbox {
     return true;
   }
 
+  /** Freezes a host's daemon with SIGSTOP (its containers run on); `resume` sends SIGCONT. False when it was not running. */
+  pause(ref: string): boolean {
+    return this.signalDaemon(ref, 'SIGSTOP');
+  }
+
+  resume(ref: string): boolean {
+    return this.signalDaemon(ref, 'SIGCONT');
+  }
+
+  private signalDaemon(ref: string, sig: NodeJS.Signals): boolean {
+    const { host } = this.record(ref);
+    if (!daemonAlive(host.daemon)) return false;
+    signal(host.daemon.pid!, sig);
+    return true;
+  }
+
   /** Cuts a host off the underlay: no frame reaches it or leaves it. False when it was cut already. */
   async cut(ref: string): Promise<boolean> {
     return this.setCut(ref, true);
@@ -469,6 +485,51 @@ export class Sandbox {
       throw new TsswarmError('INTERNAL', `reading the cut set in ${ul}: ${r.stderr.trim()}`);
     }
     return parseCutSet(r.stdout);
+  }
+
+  /** Drops every frame from host `from` to host `to` (not back): a one-way partition. False when it was cut already. */
+  async cutOneWay(from: string, to: string): Promise<boolean> {
+    return this.setOneWay(from, to, true);
+  }
+
+  /** Undoes `cutOneWay`. False when that direction was not cut. */
+  async healOneWay(from: string, to: string): Promise<boolean> {
+    return this.setOneWay(from, to, false);
+  }
+
+  /** The one-way cuts in place, as [from, to] host names. */
+  async oneWayCuts(): Promise<Array<[string, string]>> {
+    const state = this.state();
+    const byPort = new Map(state.hosts.map((h) => [h.underlayPort, h.name]));
+    return (await this.oneWayPorts(state, false)).map(([a, b]) => [byPort.get(a) ?? a, byPort.get(b) ?? b]);
+  }
+
+  private async setOneWay(fromRef: string, toRef: string, cut: boolean): Promise<boolean> {
+    const state = this.state();
+    const from = findHost(state.hosts, fromRef, state.prefix);
+    const to = findHost(state.hosts, toRef, state.prefix);
+    if (from.name === to.name) throw new UsageError(`a one-way cut needs two different hosts (got ${from.name} twice)`);
+    this.requireNetns(state.underlay.namespace);
+    const pairs = await this.oneWayPorts(state, true);
+    if (pairs.some(([a, b]) => a === from.underlayPort && b === to.underlayPort) === cut) return false;
+    await mustRun(inNetns(state.underlay.namespace, ['nft', ...oneWayElementArgs(from.underlayPort, to.underlayPort, cut)]), `${cut ? 'cutting' : 'healing'} ${from.name} -> ${to.name}`);
+    return true;
+  }
+
+  private async oneWayPorts(state: SandboxState, create: boolean): Promise<Array<[string, string]>> {
+    const ul = state.underlay.namespace;
+    if (!netnsExists(ul)) return [];
+    const list = (): Promise<RunResult> => run(inNetns(ul, ['nft', '-j', 'list', 'set', 'bridge', ONEWAY_TABLE, ONEWAY_SET]));
+    let r = await list();
+    if (r.code !== 0 && create) {
+      await mustRun(inNetns(ul, ['nft', '-f', '-']), `creating the one-way cut table in ${ul}`, { input: oneWayTableRuleset() });
+      r = await list();
+    }
+    if (r.code !== 0) {
+      if (/No such file or directory/.test(r.stderr)) return [];
+      throw new TsswarmError('INTERNAL', `reading the one-way cut set in ${ul}: ${r.stderr.trim()}`);
+    }
+    return parseOneWaySet(r.stdout);
   }
 
   private execEnv(host: HostRecord, env: Record<string, string> | undefined): NodeJS.ProcessEnv {

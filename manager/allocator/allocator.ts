@@ -8,12 +8,14 @@ import type pino from 'pino';
 import type { TsswarmError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import { Meta, Network, type NetworkAttachment, NetworkSpec, Node, type Service, Task, type TaskStatus, TaskState } from '../../proto/gen/objects.js';
-import type { MemoryStore, ReadTx, StoreEvent, Subscription } from '../store/index.js';
+import { BATCH_BYTES, chunkByBytes, encodedSize, type EntryTooLargeError, type MemoryStore, type ReadTx, rejectOversizedTask, type StoreEvent, type Subscription, writeSplitting } from '../store/index.js';
 import { tryParseIp } from './ipnet.js';
 import { AllocatorState, type AllocatorStateOptions, publishesIngress, taskDead } from './state.js';
 
-/** Tasks per transaction. */
+/** Tasks per transaction, at most (and at most BATCH_BYTES of them). */
 export const ALLOCATE_CHUNK = 5000;
+/** What one network attachment adds to a task, counted generously: the cut by bytes is made before the addresses exist. */
+const ATTACHMENT_BYTES = 512;
 
 export interface AllocatorOptions extends AllocatorStateOptions {
   store: MemoryStore;
@@ -175,7 +177,7 @@ export class Allocator {
   private async write(fn: Parameters<MemoryStore['update']>[0]): Promise<void> {
     const st = this.state;
     try {
-      await this.o.store.update(fn, { batch: true }); // thousands of tasks per write: the store's batch cap (manager/store)
+      await this.o.store.update(fn);
       st.commit();
     } catch (e) {
       st.rollback();
@@ -209,8 +211,8 @@ export class Allocator {
       return { ing: ing.meta!.id, nodes: tx.nodes.list().filter((n) => !n.attachments.some((a) => a.networkId === ing.meta!.id && a.addresses.length > 0)) };
     });
     if (!todo || todo.nodes.length === 0) return false;
-    await this.write((tx) => {
-      for (const n0 of todo.nodes) {
+    for (const part of chunkByBytes(todo.nodes, (n) => encodedSize('nodes', n) + ATTACHMENT_BYTES)) await this.write((tx) => {
+      for (const n0 of part) {
         const n = tx.nodes.get(n0.meta!.id);
         if (!n) continue;
         try {
@@ -277,8 +279,15 @@ export class Allocator {
     const ids = [...new Set([...this.dirty, ...this.serviceErrors.keys()])];
     this.dirty.clear();
     const st = this.state;
-    await this.write((tx) => {
+    const bytes = new Map<string, number>();
+    this.o.store.view((tx) => {
       for (const id of ids) {
+        const s = tx.services.get(id);
+        bytes.set(id, s ? encodedSize('services', s) : 0);
+      }
+    });
+    const write = (part: readonly string[]): Promise<void> => this.write((tx) => {
+      for (const id of part) {
         const s = tx.services.get(id);
         if (!s) {
           this.serviceErrors.delete(id);
@@ -296,11 +305,20 @@ export class Allocator {
           this.serviceErrors.set(id, why);
         }
       }
-    }).catch((e: unknown) => {
+    });
+    const tooLarge = (id: string, e: EntryTooLargeError): void => {
+      // Alone over the store's cap with its endpoint: its tasks show why; it is tried again only when something changes.
+      const why = `its endpoint cannot be stored: ${e.message}`;
+      if (this.serviceErrors.get(id) !== why) this.log.warn({ service: id, bytes: e.largest.bytes }, 'service endpoint too large to store');
+      this.serviceErrors.set(id, why);
+    };
+    try {
+      for (const part of chunkByBytes(ids, (id) => bytes.get(id)! + ATTACHMENT_BYTES)) await writeSplitting(part, write, tooLarge);
+    } catch (e) {
       // Computed again on the next pass.
       for (const id of ids) this.dirty.add(id);
       throw e;
-    });
+    }
   }
 
   /** The networks (with aliases) a task gets an address on. */
@@ -323,43 +341,53 @@ export class Allocator {
     const store = this.o.store;
     const todo = store.view((tx) => tx.tasks.list().filter(waiting));
     const now = this.now();
-    const st = this.state;
     let blocked = false;
-    for (let i = 0; i < todo.length && !this.stopped; i += ALLOCATE_CHUNK) {
-      const chunk = todo.slice(i, i + ALLOCATE_CHUNK);
-      let n = 0;
-      await this.write((tx) => {
-        // Looked up once per transaction, and only if a task needs it.
-        let ing: { n: Network | undefined } | null = null;
-        const ingress = (): Network | undefined => (ing ??= { n: ingressNetwork(tx) }).n;
-        for (const t of chunk) {
-          const cur = tx.tasks.get(t.meta!.id);
-          // Changed meanwhile (shut down, removed): the next pass looks again.
-          if (!cur || cur.meta!.version !== t.meta!.version) continue;
-          const svc = tx.services.get(t.serviceId);
-          let networks: NetworkAttachment[];
-          let status: TaskStatus;
-          try {
-            const svcError = this.serviceErrors.get(t.serviceId);
-            if (svcError) throw new Error(`service ${svc?.spec?.name ?? t.serviceId}: ${svcError}`);
-            const wanted = this.taskNetworks(tx, t, svc, ingress);
-            networks = wanted.length || t.networks.length ? st.allocateTask(t, wanted) : [];
-            status = { ...t.status!, state: TaskState.PENDING, timestamp: now, message: 'pending task scheduling', err: '' };
-            n++;
-          } catch (e) {
-            blocked = true;
-            const err = `${ALLOCATION_FAILED}: ${(e as Error).message}`;
-            if (t.status?.err === err) continue;
-            networks = t.networks;
-            status = { ...t.status!, timestamp: now, message: ALLOCATION_FAILED, err };
-            this.log.warn({ task: t.meta!.id, service: t.serviceId, reason: err }, 'task allocation failed; it stays NEW');
-          }
-          tx.tasks.update(Task.create({ ...t, networks, status }));
-        }
+    const size = (t: Task): number => encodedSize('tasks', t) + ATTACHMENT_BYTES * (t.spec?.networks.length ?? 0) + ATTACHMENT_BYTES;
+    for (const chunk of chunkByBytes(todo, size, BATCH_BYTES, ALLOCATE_CHUNK)) {
+      if (this.stopped) break;
+      await writeSplitting(chunk, (part) => this.allocateSome(part, now, () => (blocked = true)), async (t, e) => {
+        // Alone over the store's cap once its addresses are added: retrying can never succeed.
+        const ok = await rejectOversizedTask(store, t, e, now);
+        this.log.warn({ task: t.meta!.id, service: t.serviceId, bytes: e.largest.bytes, rejected: ok }, 'task too large to store; rejected');
       });
-      this.allocated += n;
     }
     return blocked;
+  }
+
+  /** One transaction: these NEW tasks get their addresses and go PENDING, or keep the reason. */
+  private async allocateSome(part: readonly Task[], now: number, onBlocked: () => void): Promise<void> {
+    const st = this.state;
+    let n = 0;
+    await this.write((tx) => {
+      // Looked up once per transaction, and only if a task needs it.
+      let ing: { n: Network | undefined } | null = null;
+      const ingress = (): Network | undefined => (ing ??= { n: ingressNetwork(tx) }).n;
+      for (const t of part) {
+        const cur = tx.tasks.get(t.meta!.id);
+        // Changed meanwhile (shut down, removed): the next pass looks again.
+        if (!cur || cur.meta!.version !== t.meta!.version) continue;
+        const svc = tx.services.get(t.serviceId);
+        let networks: NetworkAttachment[];
+        let status: TaskStatus;
+        try {
+          const svcError = this.serviceErrors.get(t.serviceId);
+          if (svcError) throw new Error(`service ${svc?.spec?.name ?? t.serviceId}: ${svcError}`);
+          const wanted = this.taskNetworks(tx, t, svc, ingress);
+          networks = wanted.length || t.networks.length ? st.allocateTask(t, wanted) : [];
+          status = { ...t.status!, state: TaskState.PENDING, timestamp: now, message: 'pending task scheduling', err: '' };
+          n++;
+        } catch (e) {
+          onBlocked();
+          const err = `${ALLOCATION_FAILED}: ${(e as Error).message}`;
+          if (t.status?.err === err) continue;
+          networks = t.networks;
+          status = { ...t.status!, timestamp: now, message: ALLOCATION_FAILED, err };
+          this.log.warn({ task: t.meta!.id, service: t.serviceId, reason: err }, 'task allocation failed; it stays NEW');
+        }
+        tx.tasks.update(Task.create({ ...t, networks, status }));
+      }
+    });
+    this.allocated += n;
   }
 
   /** Resolves when no pass is running or due (tests, benchmarks). */

@@ -37,7 +37,20 @@ export {
   roleForToken,
 } from './tokens.js';
 export { checkManagerCert, type ManagerPin } from './pin.js';
-export { needsRenewal, type RenewalOptions, renewalTime, type Validity } from './renewal.js';
+export { earliestRenewal, needsRenewal, type RenewalOptions, renewalDue, renewalDueAt, renewalTime, type Validity } from './renewal.js';
+export {
+  CLOCK_SKEW_MS,
+  type CertRef,
+  type CertTimes,
+  liveLegacyRevocations,
+  REPLACED_RENEWAL_GRACE_MS,
+  type Revocation,
+  RevocationIndex,
+  type RevocationSpec,
+  revokeOnDemote,
+  revokeOnRemove,
+  revokeOnRenewal,
+} from './revocation.js';
 export {
   BadCAError,
   BadCertificateError,

@@ -1,6 +1,8 @@
 // Server pinning: what a node checks of the certificate a manager's address
 // presents. Our CA signing it is not enough (workers have certificates from
-// the same CA): the certificate must say manager, of this cluster.
+// the same CA): the certificate must say manager, of this cluster, and name
+// a node the managers last listed as a manager (a demoted one's old manager
+// certificate still says manager until it expires).
 import { TsswarmError } from '../../lib/errors.js';
 import { derToPem } from './asn1.js';
 import { parseNodeCert } from './x509.js';
@@ -10,6 +12,12 @@ export interface ManagerPin {
   clusterId: () => string;
   /** host:port we dialled, for the message; the TLS host name is used when absent. */
   addr?: string;
+  /**
+   * Node ids of the current managers, as the managers last said (session
+   * welcome and heartbeats); empty or absent: not known yet, role and
+   * cluster alone decide.
+   */
+  managerNodeIds?: () => readonly string[];
 }
 
 /**
@@ -30,6 +38,13 @@ export function checkManagerCert(der: Buffer, pin: ManagerPin, host = ''): Tsswa
   const want = pin.clusterId();
   if (want && info.clusterId !== want) {
     return new TsswarmError('PERMISSION_DENIED', `the server at ${where} presented a manager certificate of cluster ${info.clusterId}, not of this cluster (${want}): it is not a manager of this cluster; check the manager address`);
+  }
+  const managers = pin.managerNodeIds?.() ?? [];
+  if (managers.length > 0 && !managers.includes(info.nodeId)) {
+    return new TsswarmError(
+      'PERMISSION_DENIED',
+      `the server at ${where} presented the manager certificate of node ${info.nodeId}, which is not one of the cluster's managers (${managers.join(', ')}): it was demoted or removed; check the manager address`,
+    );
   }
   return undefined;
 }

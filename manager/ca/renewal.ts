@@ -42,3 +42,30 @@ export function needsRenewal(cert: Validity, now: Date | number, opts: RenewalOp
   const t = typeof now === 'number' ? now : now.getTime();
   return t >= cert.notAfter.getTime() || t >= renewalTime(cert, opts).getTime();
 }
+
+/**
+ * The earliest moment a node following renewalTime (with these options, any
+ * draw of `rand`) would renew: notAfter − validity × (remainingFraction + jitterFraction).
+ */
+export function earliestRenewal(cert: Validity, opts: Omit<RenewalOptions, 'rand'> = {}): Date {
+  const remaining = fraction(opts.remainingFraction, 1 / 3, 'remainingFraction');
+  const jitter = fraction(opts.jitterFraction, 1 / 6, 'jitterFraction');
+  const validity = Math.max(0, cert.notAfter.getTime() - cert.notBefore.getTime());
+  return new Date(cert.notAfter.getTime() - validity * Math.min(1, remaining + jitter));
+}
+
+/**
+ * From when the managers accept a node's renewal of `cert` (earlier ones are
+ * refused): the earliest jittered renewal time, less a clock-skew allowance
+ * of a tenth of the validity, at most `maxSkewMs`.
+ */
+export function renewalDueAt(cert: Validity, maxSkewMs: number, opts: Omit<RenewalOptions, 'rand'> = {}): Date {
+  const validity = Math.max(0, cert.notAfter.getTime() - cert.notBefore.getTime());
+  return new Date(earliestRenewal(cert, opts).getTime() - Math.min(maxSkewMs, Math.floor(validity / 10)));
+}
+
+/** True when a renewal of `cert` asked for at `now` is one the managers accept (renewalDueAt). */
+export function renewalDue(cert: Validity, now: Date | number, maxSkewMs: number, opts: Omit<RenewalOptions, 'rand'> = {}): boolean {
+  const t = typeof now === 'number' ? now : now.getTime();
+  return t >= renewalDueAt(cert, maxSkewMs, opts).getTime();
+}

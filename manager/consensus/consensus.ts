@@ -16,20 +16,20 @@ import { GrpcTransport, type RaftCall } from '../raft/transport/index.js';
 import { rename } from 'node:fs/promises';
 import { decodeMember, encodeMember, type MemberRecord, decodeState, encodeState, ENTRY_MEMBER, ENTRY_STORE } from './format.js';
 import { MAX_MESSAGE_BYTES } from '../../lib/grpc.js';
-import { MAX_BATCH_TRANSACTION_BYTES } from '../store/index.js';
+import { MAX_TRANSACTION_BYTES } from '../store/index.js';
 import { TsswarmError } from '../../lib/errors.js';
 
 /**
  * Raft's MaxSizePerMsg: the entries one append carries, except that an
  * append always carries at least one entry. So the largest append is
  * max(RAFT_MAX_SIZE_PER_MSG, one entry) plus the message's own fields, and an
- * entry is at most the store's cap (8 MiB for the leader's batch writers,
- * 1.5 MiB for any other write) plus its one-byte frame: both below the gRPC
+ * entry is at most the store's cap (1.5 MiB, for every writer) plus its
+ * one-byte frame: both below the gRPC
  * message limit, and the transport sends a message over its batch size alone.
  */
 const RAFT_MAX_SIZE_PER_MSG = 1 << 20;
 /** The largest entry proposed: a store transaction at the cap, framed. */
-const MAX_ENTRY_BYTES = MAX_BATCH_TRANSACTION_BYTES + 1;
+const MAX_ENTRY_BYTES = MAX_TRANSACTION_BYTES + 1;
 // Checked where both are known: a change to either constant that breaks the bound fails at load, not in production.
 if (Math.max(RAFT_MAX_SIZE_PER_MSG, MAX_ENTRY_BYTES) + (64 << 10) > MAX_MESSAGE_BYTES) {
   throw new Error(`raft: appends of up to ${Math.max(RAFT_MAX_SIZE_PER_MSG, MAX_ENTRY_BYTES)} bytes would not fit the gRPC message limit of ${MAX_MESSAGE_BYTES} bytes`);
@@ -129,7 +129,7 @@ export class Consensus {
           }
         },
       });
-      log.warn({ index: r.index, backup: r.backupDir }, 'forced a new one-manager cluster from this manager\'s state; the old raft state is kept in the backup directory');
+      log.warn({ index: r.index, localCommit: r.localCommit, backup: r.backupDir }, 'forced a new one-manager cluster from every entry this manager held; the old raft state is kept in the backup directory');
     }
     const { storage, state } = await DiskStorage.open(realVfs, o.dir, { logger: log });
     const transport = new GrpcTransport(
@@ -251,7 +251,7 @@ export class Consensus {
     if (!this.node.isLeader) return Promise.reject(new NotLeaderError(this.leaderAddr));
     // The store refuses such a transaction with the object's name first; this guards any other caller.
     if (data.length + 1 > MAX_ENTRY_BYTES) {
-      return Promise.reject(new TsswarmError('INVALID_ARGUMENT', `a store transaction of ${data.length} bytes is over the limit of ${MAX_BATCH_TRANSACTION_BYTES} bytes per Raft entry: write it in smaller parts`));
+      return Promise.reject(new TsswarmError('INVALID_ARGUMENT', `a store transaction of ${data.length} bytes is over the limit of ${MAX_TRANSACTION_BYTES} bytes per Raft entry: write it in smaller parts`));
     }
     const framed = new Uint8Array(data.length + 1);
     framed[0] = ENTRY_STORE;
@@ -259,8 +259,9 @@ export class Consensus {
     return this.node.propose(framed);
   }
 
-  readBarrier(): Promise<number> {
-    return this.node.readBarrier();
+  /** Resolves once this member reflects every write committed before the call; ReadTimeoutError when `signal` fires first. */
+  readBarrier(opts: { signal?: AbortSignal } = {}): Promise<number> {
+    return this.node.readBarrier(opts);
   }
 
   // ------------------------------------------------------------ membership
@@ -271,22 +272,34 @@ export class Consensus {
     if (this.conf?.voters.includes(m.raftId) || this.conf?.learners.includes(m.raftId)) return;
     this.members.set(m.raftId, m);
     this.syncPeers();
-    await this.node.proposeConfChange({
-      transition: ConfChangeTransition.TRANSITION_AUTO,
-      changes: [{ type: ConfChangeType.CONF_ADD_LEARNER_NODE, nodeId: m.raftId }],
-      context: encodeMember(m),
-    });
+    await this.node
+      .proposeConfChange({
+        transition: ConfChangeTransition.TRANSITION_AUTO,
+        changes: [{ type: ConfChangeType.CONF_ADD_LEARNER_NODE, nodeId: m.raftId }],
+        context: encodeMember(m),
+      })
+      .catch((e: unknown) => {
+        throw membershipError(e, `adding manager ${m.nodeId || m.raftId} (raft id ${m.raftId}) as a learner`);
+      });
   }
 
   /** Removes a member (voter or learner). Leader only. */
   async removeMember(raftId: string): Promise<void> {
     if (!this.node.isLeader) throw new NotLeaderError(this.leaderAddr);
+    const cs = this.node.status().config;
+    if (![...cs.voters, ...cs.learners, ...cs.votersOutgoing, ...cs.learnersNext].includes(raftId)) {
+      throw new TsswarmError('NOT_FOUND', `raft member ${raftId} is not in the configuration (already removed?): list the managers with \`tsswarm node ls\``);
+    }
     const m = this.members.get(raftId);
-    await this.node.proposeConfChange({
-      transition: ConfChangeTransition.TRANSITION_AUTO,
-      changes: [{ type: ConfChangeType.CONF_REMOVE_NODE, nodeId: raftId }],
-      context: m ? encodeMember(m) : new Uint8Array(0),
-    });
+    await this.node
+      .proposeConfChange({
+        transition: ConfChangeTransition.TRANSITION_AUTO,
+        changes: [{ type: ConfChangeType.CONF_REMOVE_NODE, nodeId: raftId }],
+        context: m ? encodeMember(m) : new Uint8Array(0),
+      })
+      .catch((e: unknown) => {
+        throw membershipError(e, `removing raft member ${raftId}`);
+      });
   }
 
   /** Hands leadership to another voter (e.g. before this manager is demoted or leaves). */
@@ -302,8 +315,19 @@ export class Consensus {
     return up > voters.length / 2;
   }
 
+  private promoting = false;
+
   private async promoteCaughtUpLearners(): Promise<void> {
-    if (!this.node.isLeader || this.closed) return;
+    if (!this.node.isLeader || this.closed || this.promoting) return;
+    this.promoting = true;
+    try {
+      await this.promoteOne();
+    } finally {
+      this.promoting = false;
+    }
+  }
+
+  private async promoteOne(): Promise<void> {
     const st = this.node.status();
     for (const l of st.config.learners) {
       const p = st.progress[l];
@@ -389,6 +413,25 @@ export class Consensus {
     await this.transport.stop();
     await this.closeStorage();
   }
+}
+
+/**
+ * A membership change that did not happen, as the caller should see it:
+ * refused before it was proposed (invalid, or one is already in flight),
+ * or proposed and then lost or undecided.
+ */
+function membershipError(e: unknown, what: string): unknown {
+  if (!(e instanceof RaftError)) return e;
+  switch (e.code) {
+    case 'CONF_CHANGE_INVALID':
+      return new TsswarmError('FAILED_PRECONDITION', `${what} was refused: ${e.message}`, { cause: e });
+    case 'PROPOSAL_DROPPED':
+      return new TsswarmError('UNAVAILABLE', `${what} was not made: ${e.message}`, { cause: e });
+    case 'OUTCOME_UNKNOWN':
+    case 'STOPPED':
+      return new TsswarmError('UNAVAILABLE', `${what}: ${e.message}; check the managers (\`tsswarm node ls\`) before trying again`, { cause: e });
+  }
+  return e;
 }
 
 export function newRaftId(): string {

@@ -135,20 +135,21 @@ export function resolveServiceNetworking(tx: ReadTx, spec: ServiceSpec, selfId: 
 export interface NetworkApiOptions {
   store: MemoryStore;
   logger: Logger;
-  read?: <R>(fn: (tx: ReadTx) => R) => Promise<R>;
+  /** A linearizable read, `stale` when only local state could serve it; default: the local store's view. */
+  read?: <R>(fn: (tx: ReadTx) => R) => Promise<{ value: R; stale: boolean }>;
   now?: () => number;
 }
 
 export class NetworkApi {
   private readonly store: MemoryStore;
   private readonly log: Logger;
-  private readonly read: <R>(fn: (tx: ReadTx) => R) => Promise<R>;
+  private readonly read: <R>(fn: (tx: ReadTx) => R) => Promise<{ value: R; stale: boolean }>;
   private readonly now: () => number;
 
   constructor(o: NetworkApiOptions) {
     this.store = o.store;
     this.log = o.logger.child({ component: 'controlapi' });
-    this.read = o.read ?? (async (fn) => o.store.view(fn));
+    this.read = o.read ?? (async (fn) => ({ value: o.store.view(fn), stale: false }));
     this.now = o.now ?? Date.now;
   }
 
@@ -190,16 +191,17 @@ export class NetworkApi {
 
   private response(tx: ReadTx, n: Network): NetworkResponse {
     const u = networkUsers(tx, n);
-    return { network: n, services: u.services.map((s) => s.spec?.name ?? s.meta!.id).sort(), tasks: u.tasks.length };
+    return { network: n, services: u.services.map((s) => s.spec?.name ?? s.meta!.id).sort(), tasks: u.tasks.length, stale: false };
   }
 
   async getNetwork(req: GetNetworkRequest): Promise<NetworkResponse> {
-    return this.read((tx) => this.response(tx, findNetwork(tx, req.ref)));
+    const r = await this.read((tx) => this.response(tx, findNetwork(tx, req.ref)));
+    return { ...r.value, stale: r.stale };
   }
 
   async listNetworks(_req: ListNetworksRequest = {}): Promise<ListNetworksResponse> {
-    const networks = await this.read((tx) => tx.networks.list());
-    return { networks: networks.sort((a, b) => (a.spec?.name ?? '').localeCompare(b.spec?.name ?? '')) };
+    const { value: networks, stale } = await this.read((tx) => tx.networks.list());
+    return { networks: networks.sort((a, b) => (a.spec?.name ?? '').localeCompare(b.spec?.name ?? '')), stale };
   }
 
   /** Refused, naming them, while services use the network; also while tasks still hold addresses on it. */

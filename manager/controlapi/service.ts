@@ -30,8 +30,8 @@ import { plainSpec, validateServiceSpec } from './validate.js';
 export interface ServiceApiOptions {
   store: MemoryStore;
   logger: Logger;
-  /** A linearizable read (the manager's read barrier); default: the local store's view. */
-  read?: <R>(fn: (tx: ReadTx) => R) => Promise<R>;
+  /** A linearizable read (the manager's read barrier), `stale` when only local state could serve it; default: the local store's view. */
+  read?: <R>(fn: (tx: ReadTx) => R) => Promise<{ value: R; stale: boolean }>;
   /** Clock for meta and update status times (tests inject one). */
   now?: () => number;
 }
@@ -61,14 +61,14 @@ const wantsRunning = (t: Task): boolean => t.desiredState === TaskState.RUNNING 
 export class ServiceApi {
   private readonly store: MemoryStore;
   private readonly log: Logger;
-  private readonly read: <R>(fn: (tx: ReadTx) => R) => Promise<R>;
+  private readonly read: <R>(fn: (tx: ReadTx) => R) => Promise<{ value: R; stale: boolean }>;
   private readonly now: () => number;
 
   constructor(o: ServiceApiOptions) {
     this.store = o.store;
     // A child logger, not componentLogger: this module is also loaded by the CLI, which need not load pino.
     this.log = o.logger.child({ component: 'controlapi' });
-    this.read = o.read ?? (async (fn) => o.store.view(fn));
+    this.read = o.read ?? (async (fn) => ({ value: o.store.view(fn), stale: false }));
     this.now = o.now ?? Date.now;
   }
 
@@ -83,15 +83,16 @@ export class ServiceApi {
     const service = Service.create({ meta: Meta.create({ id, createdAt: now, updatedAt: now }), spec, previousSpec: null, updateStatus: null, endpoint: null });
     await this.store.update((tx) => tx.services.create(service));
     this.log.info({ service: id, name: spec.name }, 'service created');
-    return { service: this.store.view((tx) => tx.services.get(id))!, warnings };
+    return { service: this.store.view((tx) => tx.services.get(id))!, warnings, stale: false };
   }
 
   async getService(req: GetServiceRequest): Promise<ServiceResponse> {
-    return { service: await this.read((tx) => findService(tx, req.ref)), warnings: [] };
+    const r = await this.read((tx) => findService(tx, req.ref));
+    return { service: r.value, warnings: [], stale: r.stale };
   }
 
   async listServices(_req: ListServicesRequest = {}): Promise<ListServicesResponse> {
-    const services = await this.read((tx) =>
+    const { value: services, stale } = await this.read((tx) =>
       tx.services.list().map((s): ServiceSummary => {
         const tasks = tx.tasks.by('service', s.meta!.id);
         const running = tasks.filter((t) => t.desiredState === TaskState.RUNNING && t.status?.state === TaskState.RUNNING).length;
@@ -99,7 +100,7 @@ export class ServiceApi {
         return { service: s, running, desired };
       }),
     );
-    return { services: services.sort((a, b) => (a.service!.spec?.name ?? '').localeCompare(b.service!.spec?.name ?? '')) };
+    return { services: services.sort((a, b) => (a.service!.spec?.name ?? '').localeCompare(b.service!.spec?.name ?? '')), stale };
   }
 
   /** Update, scale (a spec with other replicas) and rollback (`rollback`). */
@@ -138,7 +139,7 @@ export class ServiceApi {
     next.meta = Meta.create({ ...cur.meta!, updatedAt: now });
     await this.store.update((tx) => tx.services.update(next));
     this.log.info({ service: cur.meta!.id, name, rollback: req.rollback, updateState: next.updateStatus?.state }, req.rollback ? 'service rollback requested' : 'service updated');
-    return { service: this.store.view((tx) => tx.services.get(cur.meta!.id))!, warnings };
+    return { service: this.store.view((tx) => tx.services.get(cur.meta!.id))!, warnings, stale: false };
   }
 
   async removeService(req: RemoveServiceRequest): Promise<RemoveServiceResponse> {
@@ -149,7 +150,7 @@ export class ServiceApi {
   }
 
   async listTasks(req: ListTasksRequest): Promise<ListTasksResponse> {
-    const tasks = await this.read((tx) => {
+    const { value: tasks, stale } = await this.read((tx) => {
       const sids = [...new Set(req.services.map((r) => findService(tx, r).meta!.id))];
       const nids = new Set(req.nodes.map((r) => findNode(tx, r).meta!.id));
       let ts = sids.length ? sids.flatMap((id) => tx.tasks.by('service', id)) : tx.tasks.list();
@@ -157,11 +158,12 @@ export class ServiceApi {
       if (req.desiredRunning) ts = ts.filter(wantsRunning);
       return ts;
     });
-    return { tasks };
+    return { tasks, stale };
   }
 
   async getTask(req: GetTaskRequest): Promise<GetTaskResponse> {
-    return { task: await this.read((tx) => findTask(tx, req.ref)) };
+    const r = await this.read((tx) => findTask(tx, req.ref));
+    return { task: r.value, stale: r.stale };
   }
 
   /** A random name no service has (names compare without case). */

@@ -5,6 +5,7 @@ import type protobuf from 'protobufjs';
 import { normalizeCapabilities } from '../../lib/capabilities.js';
 import { TsswarmError } from '../../lib/errors.js';
 import { expandTemplate, isTemplate, parseTemplate, sampleTemplateContext } from '../../lib/template.js';
+import { isVolumeName, VOLUME_NAME_HINT } from '../../lib/volumes.js';
 import {
   type ContainerSpec,
   SeccompMode,
@@ -17,6 +18,7 @@ import {
   RestartCondition,
   type RestartPolicy,
   ServiceSpec,
+  TaskSpec,
   type UpdateConfig,
   UpdateFailureAction,
   UpdateOrder,
@@ -42,7 +44,6 @@ export const MIN_MEMORY_LIMIT = 6 * 1024 * 1024;
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const HOST_LABEL_RE = /^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$/;
-const VOLUME_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 const ENV_KEY_RE = /^[^=\s]+$/;
 const USER_RE = /^[^:\s]+(:[^:\s]+)?$/;
 const SIGNAL_RE = /^(SIG)?[A-Z][A-Z0-9+-]*$|^\d{1,2}$/;
@@ -216,7 +217,7 @@ export function validateServiceSpec(input: ServiceSpec): { spec: ServiceSpec; wa
       if (!m.source) throw bad(`${f}.source`, 'is required for a bind mount: give the host path (source=/srv/data)');
       if (!m.source.startsWith('/')) throw bad(`${f}.source`, `"${m.source}" is not an absolute path: a bind mount's source is a host path such as /srv/data`);
     } else if (m.type === MountType.VOLUME) {
-      if (m.source && !VOLUME_NAME_RE.test(expandTemplate(`${f}.source`, m.source, sampleTemplateContext()))) throw bad(`${f}.source`, `"${m.source}" is not a volume name: use letters, digits, "_", "." and "-" (for a host path use type=bind)`);
+      if (m.source && !isVolumeName(expandTemplate(`${f}.source`, m.source, sampleTemplateContext()))) throw bad(`${f}.source`, `"${m.source}" is not a volume name: ${VOLUME_NAME_HINT}`);
     } else if (m.source) {
       throw bad(`${f}.source`, `must be empty for a tmpfs mount (got "${m.source}"): a tmpfs has no source`);
     }
@@ -330,6 +331,16 @@ export const SPEC_LIMITS = {
   driverOpts: 32,
   cidrLength: 64,
 } as const;
+
+/**
+ * The most a service's task spec may take encoded. Every task carries a copy,
+ * and a task must fit one store transaction (1.5 MiB) with its status,
+ * addresses and ports at their bounds; the field limits alone would allow
+ * megabytes (1,000 env entries of 32 KiB).
+ */
+export const MAX_TASK_SPEC_BYTES = 256 * 1024;
+/** The most a whole service spec may take encoded: a service is stored with its spec and the previous one, in one transaction. */
+export const MAX_SERVICE_SPEC_BYTES = 512 * 1024;
 
 function atMostEntries(field: string, flag: string, n: number, max: number): void {
   if (n > max) throw bad(field, `has ${n} entries: at most ${max} are allowed (${flag})`);
@@ -446,6 +457,21 @@ export function checkServiceSpecBounds(spec: ServiceSpec): void {
   const ports = spec.endpoint?.ports ?? [];
   atMostEntries('spec.endpoint.ports', '--publish', ports.length, L.ports);
   ports.forEach((p, i) => atMostChars(`spec.endpoint.ports[${i}].name`, '--publish', p.name, L.portNameLength));
+  // Last: each field is within its own bound, but together they may not be.
+  const taskBytes = task ? TaskSpec.size(task) : 0;
+  if (taskBytes > MAX_TASK_SPEC_BYTES) {
+    throw bad('spec.task', `is ${taskBytes} bytes encoded: at most ${MAX_TASK_SPEC_BYTES} bytes (256 KiB) are allowed, as every task carries a copy of it: make --env, the command and its args, --container-label, --mount or other task fields smaller`);
+  }
+  const specBytes = ServiceSpec.size(spec);
+  if (specBytes > MAX_SERVICE_SPEC_BYTES) {
+    throw bad('spec', `is ${specBytes} bytes encoded: at most ${MAX_SERVICE_SPEC_BYTES} bytes (512 KiB) are allowed, as the service is stored with this spec and the previous one: make --label or the task's fields smaller`);
+  }
+}
+
+/** A node's labels (`node update --label-add`), bounded as a service's are. */
+export function checkNodeLabels(labels: Readonly<Record<string, string>>): void {
+  for (const k of Object.keys(labels)) if (!k) throw bad('spec.labels', 'has an empty key: write --label-add KEY=VALUE');
+  labelsAtMost('spec.labels', '--label-add', labels);
 }
 
 /** Sizes of what a network spec carries (the network checks themselves are in network.ts). */

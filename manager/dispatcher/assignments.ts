@@ -4,7 +4,7 @@
 // desired-state change, a task deleted or moved away. The agent's own status
 // reports are not echoed back.
 import type pino from 'pino';
-import type { MemoryStore, StoreEvent, Subscription } from '../store/index.js';
+import type { MemoryStore, StoreEvent, Subscription, Watch } from '../store/index.js';
 import { type Task, TaskState } from '../../proto/gen/objects.js';
 import type { Assignments } from '../../proto/gen/control.js';
 
@@ -36,6 +36,8 @@ export class AssignmentFeed {
   private readonly nodes = new Map<string, SendAssignments>();
   private pending = new Map<string, Pending>();
   private sub: Subscription | null = null;
+  /** Matches nothing: it ends only when the store closes its watchers (a snapshot replaced the state). */
+  private resetWatch: Watch | null = null;
   private readonly log: pino.Logger;
 
   constructor(
@@ -69,17 +71,50 @@ export class AssignmentFeed {
     if (this.sub && !this.sub.closed) return;
     const wasBroken = this.sub !== null;
     this.sub = this.store.subscribe((e) => this.onEvent(e), { tables: ['tasks'], commits: 'relevant' });
+    this.watchForReset();
     if (wasBroken) {
       // The feed broke (a store reset): every node gets its whole set again.
       this.log.warn('task feed restarted: sending every node its full assignment set');
-      for (const [n, send] of this.nodes) send(this.full(n));
+      for (const [n, send] of this.nodes) this.deliver(n, send, () => this.full(n));
     }
+  }
+
+  /**
+   * A store reset closes the subscription without a word: without this, every attached node
+   * would stop hearing of its tasks (a shutdown, a removal) until some node attached again.
+   */
+  private watchForReset(): void {
+    if (this.resetWatch && !this.resetWatch.closed) return;
+    const w = this.store.watch({ tables: ['tasks'], match: () => false, commits: 'none' });
+    this.resetWatch = w;
+    void (async () => {
+      try {
+        for await (const _ of w) void _;
+      } catch {
+        /* WatchResetError: handled below, like any end we did not ask for */
+      }
+      if (this.resetWatch !== w) return;
+      this.resetWatch = null;
+      if (this.nodes.size > 0) this.ensureSubscribed();
+    })();
   }
 
   private unsubscribe(): void {
     this.sub?.close();
     this.sub = null;
+    const w = this.resetWatch;
+    this.resetWatch = null;
+    w?.close();
     this.pending.clear();
+  }
+
+  /** One node's message; a send that throws costs that node its message, never the others their feed. */
+  private deliver(nodeId: string, send: SendAssignments, make: () => Assignments): void {
+    try {
+      send(make());
+    } catch (err) {
+      this.log.error({ err, node: nodeId }, 'sending assignments failed');
+    }
   }
 
   private slot(nodeId: string): Pending | undefined {
@@ -125,7 +160,7 @@ export class AssignmentFeed {
     for (const [nodeId, p] of pending) {
       const send = this.nodes.get(nodeId);
       if (!send || (p.tasks.size === 0 && p.removed.size === 0)) continue;
-      send({ full: false, tasks: [...p.tasks.values()], removedTaskIds: [...p.removed] });
+      this.deliver(nodeId, send, () => ({ full: false, tasks: [...p.tasks.values()], removedTaskIds: [...p.removed] }));
     }
   }
 

@@ -13,6 +13,7 @@ import { nodeAddrError } from '../../lib/addr.js';
 import { resetServerCall, toServiceError } from '../../lib/grpc.js';
 import { PART_BYTES, splitMessage } from '../../lib/parts.js';
 import type { AgentMessage, ManagerMessage, RelayData, RelayRequest } from '../../proto/gen/control.js';
+import { Node, NodeState } from '../../proto/gen/objects.js';
 import type { MemoryStore } from '../store/index.js';
 import { AssignmentFeed } from './assignments.js';
 import { NetworkFeed } from './networks.js';
@@ -29,6 +30,14 @@ import { boundHello, boundStatusUpdates } from './limits.js';
 export const SESSION_QUEUE_BYTES = 64 << 20;
 /** Bytes handed to gRPC for one session and not yet flushed: more waits in its Outbox, where it is counted. */
 const SESSION_WINDOW_BYTES = 2 << 20;
+/**
+ * The longest one node-state write may hold its node's write slot: past it
+ * the write counts as failed and the state is written again (a stale write
+ * that lands later is refused by its version check). Above the store's own bound.
+ */
+export const STATE_WRITE_TIMEOUT_MS = 45_000;
+/** Pause before a failed node-state write is tried again. */
+export const STATE_WRITE_RETRY_MS = 200;
 
 export interface NodeLiveness {
   /** Marks a node READY (with what its hello said) or DOWN with a reason; idempotent. */
@@ -38,6 +47,8 @@ export interface NodeLiveness {
   /** The role the managers want the node to have. */
   desiredRole(nodeId: string): string;
   managerAddrs(): string[];
+  /** Node ids of the current managers, which the agents pin managers' certificates to (absent: none sent). */
+  managerNodeIds?(): string[];
   leaderAddr(): string;
   isLeader(): boolean;
   /** Manager nodes whose Raft member has been silent (unreachable) for a while. */
@@ -51,6 +62,10 @@ export interface DispatcherOptions {
   liveness: NodeLiveness;
   /** The store tasks are read from and their status written to (no store: sessions carry no tasks). */
   store?: MemoryStore;
+  /** Bound on one node-state write (setState). Default STATE_WRITE_TIMEOUT_MS. */
+  stateWriteTimeoutMs?: number;
+  /** Pause before a failed node-state write is retried. Default STATE_WRITE_RETRY_MS. */
+  stateWriteRetryMs?: number;
   /** Bytes one session may hold unsent before the node is disconnected as stalled. Default SESSION_QUEUE_BYTES. */
   maxSessionQueueBytes?: number;
   /** Largest assignments or networks message sent whole; larger ones go in parts. Default PART_BYTES (lib/parts.ts). */
@@ -77,6 +92,9 @@ export class Dispatcher {
   /** What each node's state should be, by the latest evidence; writes converge the store to it. */
   private readonly want = new Map<string, { state: 'ready' | 'down'; info: Parameters<NodeLiveness['setState']>[2] }>();
   private readonly writing = new Set<string>();
+  private closed = false;
+  /** Pending retry pauses, so close() ends them. */
+  private readonly retryTimers = new Set<{ timer: NodeJS.Timeout; done: () => void }>();
   /** Nodes heard from (hello or heartbeat) since this manager became leader. */
   private readonly heard = new Set<string>();
   private readonly feed: AssignmentFeed | null;
@@ -143,25 +161,56 @@ export class Dispatcher {
     const prev = this.want.get(nodeId);
     // A READY with a description (hello) keeps its description if a bare heartbeat follows.
     this.want.set(nodeId, { state, info: state === 'ready' && prev?.state === 'ready' && prev.info.description && !info.description ? prev.info : info });
-    if (this.writing.has(nodeId)) return;
+    if (this.writing.has(nodeId) || this.closed) return;
     this.writing.add(nodeId);
     void (async () => {
       try {
         for (;;) {
           const w = this.want.get(nodeId);
-          if (!w) break;
+          if (!w || this.closed) break;
           this.want.delete(nodeId);
-          await this.o.liveness.setState(nodeId, w.state, w.info).catch(async (err: unknown) => {
+          try {
+            await this.boundedSetState(nodeId, w);
+          } catch (err) {
             this.log.warn({ err, node: nodeId }, `could not mark node ${w.state}; trying again`);
             // Not lost: the same evidence is written again unless newer evidence came meanwhile.
-            await new Promise((r) => setTimeout(r, 200));
-            if (!this.want.has(nodeId) && this.o.liveness.isLeader()) this.want.set(nodeId, w);
-          });
+            await this.pause(this.o.stateWriteRetryMs ?? STATE_WRITE_RETRY_MS);
+            if (!this.want.has(nodeId) && !this.closed && this.o.liveness.isLeader()) this.want.set(nodeId, w);
+          }
         }
       } finally {
+        // Cleared on every outcome: a write that failed, hung or was refused never keeps the node's slot.
         this.writing.delete(nodeId);
       }
     })();
+  }
+
+  /** One node-state write, given up after the bound: a proposal that never answers must not hold the node's slot. */
+  private boundedSetState(nodeId: string, w: { state: 'ready' | 'down'; info: Parameters<NodeLiveness['setState']>[2] }): Promise<void> {
+    const ms = this.o.stateWriteTimeoutMs ?? STATE_WRITE_TIMEOUT_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const bound = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TsswarmError('DEADLINE_EXCEEDED', `marking node ${nodeId} ${w.state} took over ${ms} ms (stateWriteTimeoutMs)`)), ms);
+    });
+    return Promise.race([Promise.resolve().then(() => this.o.liveness.setState(nodeId, w.state, w.info)), bound]).finally(() => clearTimeout(timer));
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = {
+        timer: setTimeout(() => {
+          this.retryTimers.delete(t);
+          resolve();
+        }, ms),
+        done: resolve,
+      };
+      this.retryTimers.add(t);
+    });
+  }
+
+  /** Nodes whose state write is under way (for tests and diagnostics). */
+  get stateWritesInFlight(): number {
+    return this.writing.size;
   }
 
   /** Leadership gained: every node gets a fresh grace period; the liveness loop starts. */
@@ -245,7 +294,8 @@ export class Dispatcher {
     }
     this.sessions.set(nodeId, s);
     const period = this.o.heartbeatPeriodMs;
-    const ack = (): ManagerMessage => ({ heartbeatAck: { heartbeatPeriodMs: period, managerAddrs: liveness.managerAddrs(), desiredRole: liveness.desiredRole(nodeId) } }) as ManagerMessage;
+    const ack = (): ManagerMessage =>
+      ({ heartbeatAck: { heartbeatPeriodMs: period, managerAddrs: liveness.managerAddrs(), desiredRole: liveness.desiredRole(nodeId), managerNodeIds: liveness.managerNodeIds?.() ?? [] } }) as ManagerMessage;
     stream.on('data', (m: AgentMessage) => {
       if (m.hello) {
         const badAddr = nodeAddrError("hello.addr (the node's advertise address)", m.hello.addr) ?? boundHello(nodeId, m.hello, this.log);
@@ -257,7 +307,9 @@ export class Dispatcher {
         this.tracker.beat(nodeId, Date.now());
         this.heard.add(nodeId);
         this.request(nodeId, 'ready', { message: '', addr: m.hello.addr, description: m.hello });
-        this.post(s, { welcome: { sessionId: s.id, heartbeatPeriodMs: period, managerAddrs: liveness.managerAddrs(), desiredRole: liveness.desiredRole(nodeId) } } as ManagerMessage);
+        this.post(s, {
+          welcome: { sessionId: s.id, heartbeatPeriodMs: period, managerAddrs: liveness.managerAddrs(), desiredRole: liveness.desiredRole(nodeId), managerNodeIds: liveness.managerNodeIds?.() ?? [] },
+        } as ManagerMessage);
         if (this.feed && !s.detach) {
           // Networks first: a task's overlay is known before the task arrives to use it.
           const offNets = this.netFeed?.attach(nodeId, (n) => this.post(s, { networks: n } as ManagerMessage, n.reset));
@@ -327,6 +379,13 @@ export class Dispatcher {
   }
 
   close(): void {
+    this.closed = true;
+    for (const t of this.retryTimers) {
+      clearTimeout(t.timer);
+      t.done();
+    }
+    this.retryTimers.clear();
+    this.want.clear();
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     for (const s of this.sessions.values()) {
@@ -340,4 +399,49 @@ export class Dispatcher {
     this.netFeed?.close();
     this.statuses?.close();
   }
+}
+
+/** What a node-state write changes: the state, and what a hello said. */
+export type NodeStateInfo = { message: string; addr?: string; description?: { description?: unknown; addr?: string } | null };
+
+/**
+ * Writes a node's state (READY or DOWN) to the store, read fresh on each try.
+ * A write that conflicts with another (a heartbeat's, an update's) is tried
+ * again; one that still conflicts, or fails otherwise, throws, so that the
+ * dispatcher keeps the evidence and writes it later. Resolves without writing
+ * when the store already says so, or when the node is gone.
+ */
+export async function writeNodeState(
+  store: MemoryStore,
+  id: string,
+  state: 'ready' | 'down',
+  info: NodeStateInfo,
+  o: { isLeader: () => boolean; log?: pino.Logger; missingWaitMs?: number },
+): Promise<void> {
+  let conflict: unknown;
+  for (let attempt = 0, missing = 0; attempt < 3; attempt++) {
+    const n = store.view((tx) => tx.nodes.get(id));
+    if (!n) {
+      // The first manager's own agent can say hello before the bootstrap transaction that
+      // creates its node has applied: wait for it (a READY lost here was never sent again).
+      if (++missing > 100 || !o.isLeader()) return;
+      attempt--;
+      await new Promise((r) => setTimeout(r, o.missingWaitMs ?? 50));
+      continue;
+    }
+    const want = state === 'ready' ? NodeState.READY : NodeState.DOWN;
+    const desc = info.description?.description as Node['description'] | undefined;
+    if (n.status?.state === want && !desc && (!info.addr || info.addr === n.status?.addr)) return;
+    const next = Node.create({ ...n, status: { ...n.status, state: want, message: info.message, addr: info.addr || n.status?.addr || '' } });
+    if (desc) next.description = { ...desc, hostname: desc.hostname || n.description?.hostname || '' };
+    try {
+      await store.update((tx) => tx.nodes.update(next));
+      o.log?.info({ node: id, name: n.spec?.name, state }, `node ${state === 'ready' ? 'READY' : 'DOWN'}`);
+      return;
+    } catch (e) {
+      if ((e as TsswarmError).code !== 'CONFLICT') throw e;
+      conflict = e;
+    }
+  }
+  throw conflict;
 }

@@ -30,8 +30,13 @@ export const NODE_LIMITS = {
 } as const;
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-/** Printable ASCII without spaces: what a hostname can safely be shown and templated as. */
-const HOSTNAME_RE = /^[\x21-\x7e]*$/;
+/**
+ * Letters, digits, ".", "_" and "-", starting with a letter or digit: what a
+ * hostname can safely be shown and templated as. Templates put it into
+ * container hostnames and volume names (`--mount source={{.Node.Hostname}}`),
+ * so a "/" or a leading "." would turn it into a path.
+ */
+const HOSTNAME_RE = /^([A-Za-z0-9][A-Za-z0-9._-]*)?$/;
 const HEALTH = new Set(['', 'starting', 'healthy', 'unhealthy']);
 
 function cut(s: string, max: number, field: string, cuts: string[]): string {
@@ -49,20 +54,21 @@ function clamp(n: number, max: number, field: string, cuts: string[]): number {
 
 /**
  * Why a hostname a node reports (in its hello, or when it joins) cannot be
- * kept, or undefined: too long, or not printable ASCII without spaces
- * (templates put it into container hostnames, `node ls` prints it).
+ * kept, or undefined: too long, or holding anything but letters, digits,
+ * ".", "_" and "-" (templates put it into container hostnames and volume
+ * names, `node ls` prints it).
  */
 export function nodeHostnameError(field: string, hostname: unknown): TsswarmError | undefined {
   const host = typeof hostname === 'string' ? hostname : '';
   if (host.length <= NODE_LIMITS.hostnameLength && HOSTNAME_RE.test(host)) return undefined;
-  const why = host.length > NODE_LIMITS.hostnameLength ? `is ${host.length} characters long: at most ${NODE_LIMITS.hostnameLength} are allowed` : 'holds spaces or characters that are not printable ASCII';
+  const why = host.length > NODE_LIMITS.hostnameLength ? `is ${host.length} characters long: at most ${NODE_LIMITS.hostnameLength} are allowed` : `holds ${JSON.stringify(host.slice(0, 64))}${host.length > 64 ? '…' : ''}, which has characters other than letters, digits, ".", "_" and "-" or does not start with a letter or digit`;
   return new TsswarmError('INVALID_ARGUMENT', `${field} ${why}: give the node a DNS-style hostname (hostnamectl set-hostname NAME) and restart the daemon`);
 }
 
 /**
  * Bounds a session hello in place: platform, engine version and resources
  * are cut or clamped to NODE_LIMITS (with one warning naming the node);
- * a hostname that is too long or not printable ASCII refuses the hello,
+ * a hostname that is too long or holds other characters (a "/" above all) refuses the hello,
  * since templates put it into container hostnames. Returns the error that
  * refuses the session, or undefined.
  */

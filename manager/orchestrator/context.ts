@@ -3,7 +3,7 @@
 // global service), the writes made so far (a task written twice is written
 // once, in its latest form), and the clock.
 import { newId } from '../../lib/ids.js';
-import type { WriteTx } from '../store/index.js';
+import { actionBytes, encodedSize, fitsAlone, type TableName, type Tables, type WriteTx } from '../store/index.js';
 import { Meta, type Node, PublishMode, type Service, type ServiceSpec, Task, TaskState } from '../../proto/gen/objects.js';
 
 /** Time as the orchestration sees it; tests inject a manual one. */
@@ -20,6 +20,9 @@ export const systemClock: Clock = {
 };
 
 export const DEFAULT_HISTORY = 5;
+
+/** A removal's share of a transaction: its action holds the id and version only. */
+const DELETE_BYTES = 64;
 
 export const isTerminal = (s: TaskState | undefined): boolean => (s ?? 0) > TaskState.RUNNING;
 /** The task should run (or get ready to): the "current" task of its slot. */
@@ -38,8 +41,13 @@ export interface Pass {
   history: number;
   /** Tasks created so far in this pass (all services). */
   created: number;
-  /** Services that still need tasks after this pass's share was used up. */
+  /** Services that still need tasks or writes after this pass's share was used up. */
   more: string[];
+  /** Bytes this pass's transaction holds so far, and the most it may (see BATCH_BYTES). */
+  bytes: number;
+  budget: number;
+  /** Writes left out because the object alone is over the store's cap: never retried as they are. */
+  oversized: Array<{ serviceId: string; table: TableName; id: string; bytes: number }>;
   /** Earliest time something becomes due (restart delay, update delay or monitor). */
   wake: number;
 }
@@ -51,6 +59,7 @@ export class ServiceContext {
   readonly slots = new Map<string, Task[]>();
   private readonly writes = new Map<string, Task>();
   private readonly fresh = new Map<string, Task>();
+  private service: Service | null = null;
 
   constructor(
     readonly tx: WriteTx,
@@ -144,15 +153,46 @@ export class ServiceContext {
     return t;
   }
 
+  /** Rewrites the service (its update status, or its spec for a rollback); written before its tasks. */
+  updateService(s: Service): void {
+    this.service = s;
+  }
+
   /** Deletes a task read from the store (and forgets any write to it). */
   delete(t: Task): void {
     this.writes.delete(t.meta!.id);
     this.tx.tasks.delete(t);
+    this.p.bytes += DELETE_BYTES;
   }
 
-  /** Puts this service's writes into the transaction. */
+  /**
+   * Puts this service's writes into the transaction, as many as the pass's
+   * budget takes: the rest is left out and the service reconciled again by
+   * the next pass, which recomputes it from the store. The service's own
+   * write goes first, then task updates (shutdowns), then new tasks, so a cut
+   * leaves a slot short of a task (the next pass creates it), never doubled.
+   */
   flush(): void {
-    for (const t of this.writes.values()) this.tx.tasks.update(t);
-    for (const t of this.fresh.values()) this.tx.tasks.create(t);
+    const p = this.p;
+    let cut = false;
+    const put = <T extends TableName>(table: T, o: Tables[T], write: () => void): void => {
+      if (cut) return;
+      const n = encodedSize(table, o);
+      if (!fitsAlone(n)) {
+        p.oversized.push({ serviceId: this.serviceId, table, id: o.meta!.id, bytes: n });
+        return;
+      }
+      if (p.bytes > 0 && p.bytes + actionBytes(n) > p.budget) {
+        cut = true;
+        p.more.push(this.serviceId);
+        return;
+      }
+      p.bytes += actionBytes(n);
+      write();
+    };
+    const s = this.service;
+    if (s) put('services', s, () => this.tx.services.update(s));
+    for (const t of this.writes.values()) put('tasks', t, () => this.tx.tasks.update(t));
+    for (const t of this.fresh.values()) put('tasks', t, () => this.tx.tasks.create(t));
   }
 }

@@ -1,17 +1,18 @@
 // The orchestrator, on the leader, level-triggered: after any change to a
 // service, its tasks or the nodes, the service is reconciled against the store
-// in one transaction together with every other service that changed, phase by
+// in one transaction together with every other service that changed (up to
+// BATCH_BYTES: what does not fit goes to the next pass, at once), phase by
 // phase (each in its own file):
 // - replicated.ts / global.ts: one current task per slot, or per eligible node;
 // - restart.ts: ended, unhealthy, lost or drained tasks replaced per policy;
 // - update.ts: rolling updates and rollbacks;
 // - reaper.ts: old tasks beyond the history limit, removed services' tasks.
-// One transaction per burst keeps the phases from racing each other for the
+// One transaction per pass keeps the phases from racing each other for the
 // same tasks. Everything is derived from the store and the clock, so a new
 // leader carries on where the old one stopped.
 import type pino from 'pino';
 import type { TsswarmError } from '../../lib/errors.js';
-import type { MemoryStore, StoreEvent, Subscription } from '../store/index.js';
+import { BATCH_BYTES, EntryTooLargeError, type MemoryStore, type StoreEvent, type Subscription } from '../store/index.js';
 import { CREATE_CHUNK } from './chunk.js';
 import { type Clock, DEFAULT_HISTORY, type Pass, ServiceContext, systemClock } from './context.js';
 import { reconcileGlobal } from './global.js';
@@ -44,6 +45,10 @@ export class Orchestrator {
   private wakeAt = Infinity;
   private running: Promise<void> | null = null;
   private stopped = true;
+  /** Bytes a pass may write; halved while the store refuses passes as too large (the estimate missed something). */
+  private budget = BATCH_BYTES;
+  /** service id → the service version its oversized writes were reported for: reported once, not at every pass. */
+  private readonly reported = new Map<string, number>();
   /** Passes run (tests, metrics). */
   passes = 0;
 
@@ -86,8 +91,14 @@ export class Orchestrator {
     if (this.stopped) return;
     this.running = this.run()
       .catch((err: unknown) => {
-        if ((err as TsswarmError).code !== 'CONFLICT') this.log.warn({ err }, 'orchestration pass failed; retrying');
         this.all = true;
+        if (err instanceof EntryTooLargeError && this.budget > 1) {
+          // Smaller passes, at once: each makes progress, and one object alone never reaches here (flush leaves it out).
+          this.budget = Math.max(1, this.budget >> 1);
+          this.log.warn({ bytes: err.bytes, budget: this.budget }, 'orchestration pass too large for one transaction; writing smaller ones');
+          return;
+        }
+        if ((err as TsswarmError).code !== 'CONFLICT') this.log.warn({ err }, 'orchestration pass failed; retrying');
         return new Promise<void>((r) => setTimeout(r, RETRY_MS));
       })
       .finally(() => {
@@ -108,12 +119,15 @@ export class Orchestrator {
       history: store.view((tx) => tx.cluster.list()[0]?.spec?.taskHistoryLimit) || DEFAULT_HISTORY,
       created: 0,
       more: [],
+      bytes: 0,
+      budget: this.budget,
+      oversized: [],
       wake: Infinity,
     };
     const left: string[] = [];
     await store.update((tx) => {
       for (const id of ids) {
-        if (p.created >= CREATE_CHUNK) {
+        if (p.created >= CREATE_CHUNK || p.bytes >= p.budget) {
           left.push(id);
           continue;
         }
@@ -129,9 +143,25 @@ export class Orchestrator {
         }
         c.flush();
       }
-    }, { batch: true }); // thousands of tasks per pass: the store's batch cap (manager/store)
+    });
+    this.budget = BATCH_BYTES;
+    this.reportOversized(p.oversized);
     for (const id of [...left, ...p.more]) this.dirty.add(id);
     if (p.wake < Infinity) this.wake(p.wake);
+  }
+
+  /**
+   * Writes no transaction can hold (a task of a spec stored before specs were
+   * capped, at or near 1.5 MiB): left out, logged once per service version.
+   * The service is not queued again for them; a change to it tries again.
+   */
+  private reportOversized(list: Pass['oversized']): void {
+    for (const o of list) {
+      const version = this.store.view((tx) => tx.services.get(o.serviceId)?.meta?.version ?? 0);
+      if (this.reported.get(o.serviceId) === version) continue;
+      this.reported.set(o.serviceId, version);
+      this.log.error({ service: o.serviceId, [o.table === 'tasks' ? 'task' : 'object']: o.id, bytes: o.bytes }, `a ${o.table === 'tasks' ? 'task' : o.table} of this service is ${o.bytes} bytes encoded, over the store's limit per object; it is not written: make the service's spec smaller (service update)`);
+    }
   }
 
   /** A pass over everything at `at` (restart delays, update delays and monitors). */

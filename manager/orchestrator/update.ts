@@ -87,7 +87,7 @@ export function rollingUpdate(c: ServiceContext): void {
       const f = failed[0]!;
       const why = `task ${f.meta!.id}${f.status?.err ? ` (${f.status.err})` : ''}`;
       if (cfg?.failureAction === UpdateFailureAction.ROLLBACK && !rollingBack && svc.previousSpec) {
-        c.tx.services.update(
+        c.updateService(
           Service.create({
             ...svc,
             spec: svc.previousSpec,
@@ -97,7 +97,7 @@ export function rollingUpdate(c: ServiceContext): void {
         );
       } else {
         const verb = rollingBack ? 'rollback' : 'update';
-        c.tx.services.update(
+        c.updateService(
           Service.create({ ...svc, updateStatus: { ...svc.updateStatus!, state: rollingBack ? UpdateState.ROLLBACK_PAUSED : UpdateState.PAUSED, message: `${verb} paused due to failure or early termination of ${why}` } }),
         );
       }
@@ -110,7 +110,7 @@ export function rollingUpdate(c: ServiceContext): void {
       const done = rollingBack ? UpdateState.ROLLBACK_COMPLETED : UpdateState.COMPLETED;
       // A rollback keeps the reason it started with (the CLI shows it); otherwise say it is over.
       const message = rollingBack ? svc.updateStatus?.message || 'rollback completed' : 'update completed';
-      c.tx.services.update(Service.create({ ...svc, updateStatus: { ...svc.updateStatus!, state: done, completedAt: p.now, message } }));
+      c.updateService(Service.create({ ...svc, updateStatus: { ...svc.updateStatus!, state: done, completedAt: p.now, message } }));
     }
     return;
   }

@@ -170,6 +170,27 @@ export class Changer {
   }
 }
 
+/**
+ * Why `cc` could not be applied to the tracker's current configuration, or
+ * null if it could. The leader runs this before proposing: an invalid change
+ * committed to the log would fail on every replica when applied.
+ */
+export function confChangeError(trk: Pick<ProgressTracker, 'config' | 'progress' | 'maxInflight' | 'maxInflightBytes'>, lastIndex: number, cc: ConfChange): ConfChangeError | null {
+  const changer = new Changer(trk, lastIndex);
+  try {
+    if (leavesJoint(cc)) changer.leaveJoint();
+    else {
+      const { joint, autoLeave } = enterJointOf(cc);
+      if (joint) changer.enterJoint(autoLeave, cc.changes);
+      else changer.simple(cc.changes);
+    }
+    return null;
+  } catch (e) {
+    if (e instanceof ConfChangeError) return e;
+    throw e;
+  }
+}
+
 /** Rebuilds configuration and progress from a ConfState (on start or snapshot restore). */
 export function restoreConfig(trk: Pick<ProgressTracker, 'maxInflight' | 'maxInflightBytes'>, cs: ConfState, lastIndex: number): ChangeResult {
   let cur: ChangeResult = { config: emptyConfig(), progress: new Map() };

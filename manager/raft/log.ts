@@ -3,6 +3,7 @@
 // pointers. Modelled on etcd-io/raft's log.go and log_unstable.go.
 import { Entry, Snapshot } from '../../proto/gen/raft.js';
 import { CompactedError, RaftError, UnavailableError, invariant } from './errors.js';
+import { mutant } from './mutants.js';
 import { type Storage, limitSize, snapIndex, snapTerm } from './storage.js';
 
 /** Entries and a snapshot not yet handed to durable storage. */
@@ -139,14 +140,14 @@ export class RaftLog {
 
   /** Appends a leader's entries after (index, logTerm) if the logs match there; returns the new last index, or undefined on mismatch. */
   maybeAppend(index: number, logTerm: number, committed: number, ents: readonly Entry[]): number | undefined {
-    if (!this.matchTerm(index, logTerm)) return undefined;
+    if (!this.matchTerm(index, logTerm) && !(mutant('append-ignores-prev-term') && index >= this.firstIndex() && index <= this.lastIndex())) return undefined;
     const lastNew = index + ents.length;
     const ci = this.findConflict(ents);
     if (ci !== 0) {
       invariant(ci > this.committed, () => `entry ${ci} conflict with committed entry [committed(${this.committed})]`);
       this.append(ents.slice(ci - (index + 1)));
     }
-    this.commitTo(Math.min(committed, lastNew));
+    this.commitTo(mutant('apply-before-commit') ? lastNew : Math.min(committed, lastNew));
     return lastNew;
   }
 
@@ -240,7 +241,7 @@ export class RaftLog {
 
   /** Commits maxIndex if it is an entry of the leader's current term (Raft §5.4.2: older terms commit only indirectly). */
   maybeCommit(maxIndex: number, term: number): boolean {
-    if (maxIndex > this.committed && this.zeroTermOnOutOfBounds(maxIndex) === term) {
+    if (maxIndex > this.committed && (this.zeroTermOnOutOfBounds(maxIndex) === term || mutant('commit-by-counting'))) {
       this.commitTo(maxIndex);
       return true;
     }

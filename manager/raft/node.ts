@@ -4,7 +4,9 @@
 // an fsync shares the next fsync (group commit). Per Ready: send what may go
 // at once, persist with one fsync, send acks and votes, apply, advance.
 import { ConfChange, ConfState, Entry, EntryType, HardState, Message, MessageType, Snapshot } from '../../proto/gen/raft.js';
+import { ConfChangeError, confChangeError, leavesJoint } from './confchange.js';
 import { ProposalDroppedError, RaftError } from './errors.js';
+import { mutant } from './mutants.js';
 import { NONE, type RaftConfig, type RaftLogger, StateType } from './raft.js';
 import { RawNode, type Ready, type Status } from './rawnode.js';
 import { MemoryStorage, snapIndex } from './storage.js';
@@ -47,10 +49,20 @@ export interface RaftNodeOptions {
   maxSizePerMsg?: number;
   maxInflightMsgs?: number;
   maxUncommittedEntriesSize?: number;
+  /**
+   * A ReadIndex request still unanswered after this many ticks is asked again (its message or
+   * the answer may have been lost). Default 5: 500 ms at the manager's 100 ms tick, as etcd does.
+   */
+  readRetryTicks?: number;
   /** Take a snapshot after this many applied entries (0 = never). */
   snapshotEntries?: number;
   /** Entries kept behind a snapshot for slow followers. */
   keepEntries?: number;
+  /**
+   * A proposal not settled after this many ticks settles as ProposalOutcomeUnknownError (its
+   * entry, or the message forwarding it, may have been lost). Default 10 election timeouts.
+   */
+  proposalTimeoutTicks?: number;
   rand: (n: number) => number;
   /** A 64-bit random prefix for proposal ids (unique across members and restarts). */
   nonce: bigint;
@@ -69,22 +81,73 @@ export class StoppedError extends RaftError {
   }
 }
 
+/**
+ * A proposal this member appended as leader whose index now holds another
+ * entry (a later leader's): it was not applied and never will be, so the
+ * caller may retry it as it is. A kind of dropped proposal: it did not happen.
+ */
+export class ProposalLostError extends ProposalDroppedError {
+  constructor(
+    readonly index: number,
+    readonly term: number,
+  ) {
+    super(`its entry at index ${index} (term ${term}) was replaced by a later leader's entry; it was not applied: retry it`);
+  }
+}
+
+/**
+ * A proposal whose fate this member cannot know: it may still commit (under a
+ * new leader), or it may be lost. The caller reads the state again before it
+ * retries; a retry must be safe to apply twice or check what it finds.
+ */
+export class ProposalOutcomeUnknownError extends RaftError {
+  constructor(
+    readonly reason: string,
+    readonly index?: number,
+  ) {
+    super('OUTCOME_UNKNOWN', `the outcome of the raft proposal${index ? ` at index ${index}` : ''} is unknown: ${reason}; read the state again and retry if it did not apply`);
+  }
+}
+
+/** A read barrier whose caller gave up (its signal fired) before a leader confirmed a read point. */
+export class ReadTimeoutError extends RaftError {
+  constructor(reason: string) {
+    super('READ_TIMEOUT', `the read could not be confirmed by a leader before its deadline (${reason}): no leader is known, or it cannot reach a quorum`);
+  }
+}
+
 interface Waiter {
   resolve: (index: number) => void;
   reject: (e: Error) => void;
 }
 
-interface ReadBatch {
-  ctx: string;
-  waiters: Waiter[];
+/** A proposal waiting for its entry to apply. */
+interface Proposal extends Waiter {
+  /** Tick count at which it settles as outcome-unknown. */
+  deadline: number;
+  /** Where its entry sits in the log, once known: appended here as leader, or seen arriving from the leader. */
   index?: number;
+  term?: number;
+  /** Appended by this member as leader, so it is in the log at `index` or nowhere. */
+  own?: boolean;
+}
+
+interface ReadBatch {
+  /** Request id: the member's 64-bit nonce and a counter, so that no answer meant for an earlier incarnation matches. */
+  ctx: Uint8Array;
+  key: string;
+  waiters: Waiter[];
+  /** The read point, once the leader answered. */
+  index?: number;
+  /** Tick count when the request was last sent; -1: send again at the next chance. */
+  sentAt: number;
 }
 
 type Input =
   | { kind: 'msg'; m: Message }
   | { kind: 'tick' }
   | { kind: 'campaign' }
-  | { kind: 'conf'; cc: ConfChange; w: Waiter; id: bigint }
+  | { kind: 'conf'; cc: ConfChange; w: Proposal; id: bigint }
   | { kind: 'transfer'; to: string }
   | { kind: 'unreachable'; id: string }
   | { kind: 'snapStatus'; id: string; ok: boolean };
@@ -109,12 +172,17 @@ export class RaftNode {
   private readonly o: RaftNodeOptions;
   private readonly schedule: (fn: () => void) => void;
   private inputs: Input[] = [];
-  private proposals: { data: Uint8Array; w: Waiter; id: bigint }[] = [];
-  private waiters = new Map<bigint, Waiter>();
+  private proposals: { data: Uint8Array; w: Proposal; id: bigint }[] = [];
+  /** Proposal id → waiter, in proposal order (so deadlines are in order too). */
+  private waiters = new Map<bigint, Proposal>();
+  /** Log index → ids of the proposals whose entry was placed there. */
+  private byIndex = new Map<number, bigint[]>();
+  private leading = false;
   private seq = 0;
   private reads: ReadBatch[] = [];
   private pendingReads: Waiter[] = [];
-  private readSeq = 0;
+  private readSeq = 0n;
+  private ticks = 0;
   private running = false;
   private scheduled = false;
   private stopped = false;
@@ -196,7 +264,7 @@ export class RaftNode {
     if (this.stopped) return Promise.reject(new StoppedError());
     return new Promise((resolve, reject) => {
       const id = this.nextId();
-      const w = { resolve, reject };
+      const w: Proposal = { resolve, reject, deadline: this.ticks + this.proposalTimeoutTicks };
       this.waiters.set(id, w);
       this.proposals.push({ data: this.wrap(id, data), w, id });
       this.kick();
@@ -208,7 +276,7 @@ export class RaftNode {
     if (this.stopped) return Promise.reject(new StoppedError());
     return new Promise((resolve, reject) => {
       const id = this.nextId();
-      const w = { resolve, reject };
+      const w: Proposal = { resolve, reject, deadline: this.ticks + this.proposalTimeoutTicks };
       this.waiters.set(id, w);
       // The proposal id rides in the change's context, which Raft carries untouched.
       const tagged = ConfChange.create({ ...cc, context: this.wrap(id, cc.context) });
@@ -216,13 +284,46 @@ export class RaftNode {
     });
   }
 
-  /** Resolves once this member's state machine reflects every write committed before the call (linearizable read barrier, by ReadIndex). */
-  readBarrier(): Promise<number> {
+  /**
+   * Resolves once this member's state machine reflects every write committed before the call
+   * (linearizable read barrier, by ReadIndex). An unanswered request is asked again every
+   * `readRetryTicks` until it is answered or `signal` fires (then ReadTimeoutError).
+   */
+  readBarrier(opts: { signal?: AbortSignal } = {}): Promise<number> {
     if (this.stopped) return Promise.reject(new StoppedError());
+    const signal = opts.signal;
+    if (signal?.aborted) return Promise.reject(new ReadTimeoutError(abortReason(signal)));
     return new Promise((resolve, reject) => {
-      this.pendingReads.push({ resolve, reject });
+      const onAbort = (): void => {
+        this.dropRead(w);
+        reject(new ReadTimeoutError(abortReason(signal!)));
+      };
+      const w: Waiter = {
+        resolve: (i) => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve(i);
+        },
+        reject: (e) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.pendingReads.push(w);
       this.kick();
     });
+  }
+
+  /** Forgets a read whose caller gave up; a request left without callers is not asked again. */
+  private dropRead(w: Waiter): void {
+    this.pendingReads = this.pendingReads.filter((x) => x !== w);
+    for (const b of this.reads) b.waiters = b.waiters.filter((x) => x !== w);
+    this.reads = this.reads.filter((b) => b.waiters.length > 0);
+  }
+
+  /** Request ids of the reads not yet answered, oldest first (for tests and diagnostics). */
+  get outstandingReads(): Uint8Array[] {
+    return this.reads.filter((b) => b.index === undefined).map((b) => b.ctx);
   }
 
   status(): Status {
@@ -243,7 +344,9 @@ export class RaftNode {
 
   /** Resolves when no input is queued and no Ready is being handled. */
   idle(): Promise<void> {
-    if (!this.running && !this.scheduled && !this.hasWork()) return Promise.resolve();
+    if (!this.running && !this.scheduled && (this.stopped || !this.hasWork())) return Promise.resolve();
+    // Work nothing has kicked yet (a bootstrapped member's first Ready) is started, not waited on forever.
+    this.kick();
     return new Promise((r) => this.idleWaiters.push(r));
   }
 
@@ -274,7 +377,11 @@ export class RaftNode {
   }
 
   private hasWork(): boolean {
-    return this.inputs.length > 0 || this.proposals.length > 0 || (this.pendingReads.length > 0 && this.reads.length === 0) || this.rn.hasReady();
+    return this.inputs.length > 0 || this.proposals.length > 0 || this.pendingReads.length > 0 || this.readsToResend() || this.rn.hasReady();
+  }
+
+  private readsToResend(): boolean {
+    return this.rn.raft.lead !== NONE && this.reads.some((b) => b.index === undefined && b.sentAt < 0);
   }
 
   private async run(): Promise<void> {
@@ -314,6 +421,7 @@ export class RaftNode {
             this.rn.step(i.m);
             break;
           case 'tick':
+            this.ticks++;
             this.rn.tick();
             break;
           case 'campaign':
@@ -328,12 +436,17 @@ export class RaftNode {
           case 'snapStatus':
             this.rn.reportSnapshot(i.id, i.ok);
             break;
-          case 'conf':
+          case 'conf': {
+            const refused = this.refuseConfChange(i.cc);
+            if (refused) throw refused;
+            const before = this.rn.raft.raftLog.lastIndex();
             this.rn.proposeConfChange(i.cc);
+            if (this.rn.raft.raftLog.lastIndex() === before + 1) this.track(i.id, before + 1, this.rn.raft.term, true);
             break;
+          }
         }
       } catch (e) {
-        if (e instanceof ProposalDroppedError && i.kind === 'conf') {
+        if ((e instanceof ProposalDroppedError || e instanceof ConfChangeError) && i.kind === 'conf') {
           this.waiters.delete(i.id);
           i.w.reject(e);
         } else if (!(e instanceof RaftError) || e.code === 'INVARIANT') {
@@ -346,7 +459,14 @@ export class RaftNode {
       const batch = this.proposals;
       this.proposals = [];
       try {
+        const leader = this.rn.raft.state === StateType.Leader;
+        const before = this.rn.raft.raftLog.lastIndex();
         this.rn.proposeBatch(batch.map((p) => p.data));
+        // Appended here (not forwarded): each entry's place is known, so its loss can be seen.
+        if (leader && this.rn.raft.raftLog.lastIndex() === before + batch.length) {
+          const term = this.rn.raft.term;
+          for (const [k, p] of batch.entries()) this.track(p.id, before + 1 + k, term, true);
+        }
         this.stats.proposeBatches++;
         this.stats.proposalsBatched += batch.length;
       } catch (e) {
@@ -357,27 +477,58 @@ export class RaftNode {
         }
       }
     }
-    if (this.pendingReads.length > 0 && this.reads.length === 0) {
-      // One ReadIndex serves every read that arrived since the last one was issued.
-      const ctx = `${this.id}/${++this.readSeq}`;
-      this.reads.push({ ctx, waiters: this.pendingReads });
+    this.expireProposals();
+    this.issueReads();
+  }
+
+  /**
+   * One new ReadIndex serves every read that arrived since the last drain; earlier ones may still
+   * be outstanding. A request unanswered for `readRetryTicks` is sent again with the same id:
+   * the MsgReadIndex or its answer may have been dropped, and a leader that already holds it only
+   * repeats its heartbeat round.
+   */
+  private issueReads(): void {
+    if (this.pendingReads.length > 0) {
+      const ctx = this.readCtx();
+      this.reads.push({ ctx, key: ctxHex(ctx), waiters: this.pendingReads, sentAt: -1 });
       this.pendingReads = [];
-      this.rn.readIndex(new TextEncoder().encode(ctx));
     }
+    // Without a leader the request would only be dropped: it waits, and goes out when one is known.
+    if (this.rn.raft.lead === NONE) return;
+    const every = Math.max(1, this.o.readRetryTicks ?? 5);
+    for (const b of this.reads) {
+      if (b.index !== undefined) continue;
+      if (b.sentAt >= 0 && this.ticks - b.sentAt < every) continue;
+      if (b.sentAt >= 0) this.o.logger?.debug(`${this.id} read ${b.key} unanswered after ${this.ticks - b.sentAt} ticks; asking again`);
+      b.sentAt = this.ticks;
+      this.rn.readIndex(b.ctx);
+    }
+  }
+
+  private readCtx(): Uint8Array {
+    this.readSeq++;
+    const ctx = new Uint8Array(16);
+    const dv = new DataView(ctx.buffer);
+    dv.setBigUint64(0, this.o.nonce & 0xffffffffffffffffn);
+    dv.setBigUint64(8, this.readSeq);
+    return ctx;
   }
 
   private async handleReady(rd: Ready): Promise<void> {
     this.stats.readies++;
+    if (rd.softState) {
+      const leading = rd.softState.raftState === StateType.Leader;
+      if (this.leading && !leading) this.settleOnStepDown();
+      this.leading = leading;
+    }
     if (rd.softState) {
       const lead = rd.softState.lead;
       const term = rd.hardState?.term ?? this.rn.raft.term;
       if (lead !== this.lead || term !== this.term) {
         if (lead !== this.lead) {
           // A ReadIndex sent to the old leader may never be answered: unanswered reads are asked
-          // again of the new one (a stale answer to an old ctx is ignored).
-          const unanswered = this.reads.filter((b) => b.index === undefined);
-          this.reads = this.reads.filter((b) => b.index !== undefined);
-          for (const b of unanswered) this.pendingReads.push(...b.waiters);
+          // again of the new one at once, rather than after the retry interval.
+          for (const b of this.reads) if (b.index === undefined) b.sentAt = -1;
         }
         this.lead = lead;
         this.term = term;
@@ -403,6 +554,7 @@ export class RaftNode {
     }
     this.storage.append(rd.entries);
     if (rd.hardState) this.storage.setHardState(rd.hardState);
+    if (this.waiters.size > 0) this.trackArrived(rd.entries);
     // 3. Acks and votes: what they promise is durable now.
     if (rd.messagesAfterPersist.length > 0) this.o.transport.send(rd.messagesAfterPersist);
     // 4. Apply.
@@ -411,15 +563,19 @@ export class RaftNode {
         await this.o.stateMachine.restore(rd.snapshot.data, snapIndex(rd.snapshot));
         this.confState = rd.snapshot.metadata?.confState ?? ConfState.create();
         this.snapshotIndex = snapIndex(rd.snapshot);
+        // The state machine now reflects every entry up to the snapshot: a read at or below it is
+        // served now, not when a later entry happens to be applied.
+        if (snapIndex(rd.snapshot) > this.rn.raft.raftLog.applied) this.rn.raft.raftLog.appliedTo(snapIndex(rd.snapshot));
       }
       for (const e of rd.committedEntries) await this.applyEntry(e);
     } finally {
       if (unsynced) await unsynced;
     }
+    if (rd.snapshot) this.settleCovered(snapIndex(rd.snapshot));
     for (const rs of rd.readStates) {
-      const ctx = new TextDecoder().decode(rs.requestCtx);
-      const b = this.reads.find((x) => x.ctx === ctx);
-      if (b) b.index = rs.index;
+      const key = ctxHex(rs.requestCtx);
+      const b = this.reads.find((x) => x.key === key);
+      if (b && b.index === undefined) b.index = rs.index;
     }
     this.rn.advance();
     this.releaseReads();
@@ -429,28 +585,142 @@ export class RaftNode {
     this.stats.applied++;
     if (e.type === EntryType.ENTRY_CONF_CHANGE) {
       const cc = ConfChange.decode(e.data);
-      this.confState = this.rn.applyConfChange(cc);
       const id = this.unwrapId(cc.context);
+      try {
+        if (!(mutant('conf-change-lost') && id === undefined)) this.confState = this.rn.applyConfChange(cc);
+      } catch (err) {
+        // Invalid against the configuration it meets (a change forwarded past the leader's check):
+        // every replica meets the same configuration here and skips it alike; the proposer hears why.
+        if (!(err instanceof ConfChangeError)) throw err;
+        this.o.logger?.warn(`${this.id} skipped the membership change at index ${e.index}: ${err.message}`);
+        if (id !== undefined) this.settle(id, err);
+        this.settleIndex(e.index);
+        return;
+      }
       // Proposed changes carry our 12-byte proposal id before the caller's context; bootstrap ones carry nothing.
       const context = cc.context.length >= HEADER ? cc.context.subarray(HEADER) : new Uint8Array(0);
       this.o.onConfChange?.(this.confState, { ...cc, context }, e.index);
       if (id !== undefined) this.resolve(id, e.index);
+      this.settleIndex(e.index);
       return;
     }
-    if (e.data.length === 0) return; // a new leader's empty entry
-    const id = this.unwrapId(e.data);
-    await this.o.stateMachine.apply(e.data.subarray(HEADER), e.index);
-    if (id !== undefined) this.resolve(id, e.index);
+    if (e.data.length > 0) {
+      // (An empty entry is a new leader's own: nothing to apply.)
+      const id = this.unwrapId(e.data);
+      await this.o.stateMachine.apply(e.data.subarray(HEADER), e.index);
+      if (id !== undefined) this.resolve(id, e.index);
+    }
+    this.settleIndex(e.index);
   }
 
+  // ------------------------------------------------------------ settling proposals
+
+  private get proposalTimeoutTicks(): number {
+    return this.o.proposalTimeoutTicks ?? 10 * (this.o.electionTick ?? 10);
+  }
+
+  /**
+   * Why the leader refuses a membership change before proposing it, or null.
+   * Raft itself would turn a change it cannot take now into an empty entry
+   * that its proposer waits on in vain, and one invalid against the
+   * configuration would fail at apply on every replica.
+   */
+  private refuseConfChange(cc: ConfChange): RaftError | null {
+    const r = this.rn.raft;
+    if (r.state !== StateType.Leader) {
+      return new ProposalDroppedError(`membership changes are proposed by the leader and this member is not it (leader: ${r.lead || 'none known'}): retry on the leader`);
+    }
+    if (r.pendingConfIndex > r.raftLog.applied) {
+      return new ProposalDroppedError(`the membership change at index ${r.pendingConfIndex} is not applied yet (applied: ${r.raftLog.applied}); one change at a time: retry once it is`);
+    }
+    const joint = r.trk.config.voters[1].size > 0;
+    if (joint && !leavesJoint(cc)) return new ProposalDroppedError('the configuration is joint: it must be left (an empty change) before another change; retry once it is');
+    return confChangeError(r.trk, r.raftLog.lastIndex(), cc);
+  }
+
+  private track(id: bigint, index: number, term: number, own: boolean): void {
+    const w = this.waiters.get(id);
+    if (!w) return;
+    if (w.index === index && w.term === term) return;
+    w.index = index;
+    w.term = term;
+    w.own = own;
+    const ids = this.byIndex.get(index);
+    if (ids) ids.push(id);
+    else this.byIndex.set(index, [id]);
+  }
+
+  /** Our proposals among entries arriving from the leader (forwarded ones): from now on their place is known. */
+  private trackArrived(entries: Entry[]): void {
+    for (const e of entries) {
+      let id: bigint | undefined;
+      if (e.type === EntryType.ENTRY_CONF_CHANGE) id = this.unwrapId(ConfChange.decode(e.data).context);
+      else id = this.unwrapId(e.data);
+      if (id !== undefined && this.waiters.has(id) && !this.waiters.get(id)!.own) this.track(id, e.index, e.term, false);
+    }
+  }
+
+  private settle(id: bigint, e: Error): void {
+    const w = this.waiters.get(id);
+    if (!w) return;
+    this.waiters.delete(id);
+    w.reject(e);
+  }
+
+  /**
+   * The entry at `index` was applied: a proposal placed there that did not
+   * resolve lost its place to another entry. One this member appended is
+   * lost for sure; a forwarded one might have been appended twice (a
+   * duplicated message), so its fate is only unknown.
+   */
+  private settleIndex(index: number): void {
+    const ids = this.byIndex.get(index);
+    if (!ids) return;
+    this.byIndex.delete(index);
+    for (const id of ids) {
+      const w = this.waiters.get(id);
+      if (!w || w.index !== index) continue;
+      this.settle(id, w.own ? new ProposalLostError(index, w.term!) : new ProposalOutcomeUnknownError(`its forwarded entry at index ${index} was replaced by another`, index));
+    }
+  }
+
+  /** A snapshot replaced the log up to `index`: proposals placed there were not applied here, and may or may not be in it. */
+  private settleCovered(index: number): void {
+    for (const [id, w] of this.waiters) {
+      if (w.index === undefined || w.index > index) continue;
+      this.settle(id, new ProposalOutcomeUnknownError(`a snapshot up to index ${index} was installed before its entry was applied here`, w.index));
+    }
+    for (const i of [...this.byIndex.keys()]) if (i <= index) this.byIndex.delete(i);
+  }
+
+  /**
+   * Leadership lost: what this member appended and did not see committed
+   * may still be committed by the next leader, or be replaced. Its callers
+   * hear so now rather than after the deadline (etcd fails them likewise).
+   */
+  private settleOnStepDown(): void {
+    const committed = this.rn.raft.raftLog.committed;
+    for (const [id, w] of this.waiters) {
+      if (!w.own || w.index === undefined || w.index <= committed) continue;
+      this.settle(id, new ProposalOutcomeUnknownError(`this member lost the leadership before its entry committed`, w.index));
+    }
+  }
+
+  /** Proposals past their deadline: waiters are in proposal order, so the first one still in time ends the scan. */
+  private expireProposals(): void {
+    for (const [id, w] of this.waiters) {
+      if (w.deadline > this.ticks) break;
+      this.settle(id, new ProposalOutcomeUnknownError(`it did not settle within ${this.proposalTimeoutTicks} ticks (no leader, or its message was lost)`, w.index));
+    }
+  }
+
+  /** Releases every answered read whose point is applied, in any order: each point was fixed after its callers arrived. */
   private releaseReads(): void {
     const applied = this.rn.raft.raftLog.applied;
-    while (this.reads.length > 0) {
-      const b = this.reads[0]!;
-      if (b.index === undefined || b.index > applied) break;
-      this.reads.shift();
-      for (const w of b.waiters) w.resolve(b.index);
-    }
+    const done = this.reads.filter((b) => b.index !== undefined && b.index <= applied);
+    if (done.length === 0) return;
+    this.reads = this.reads.filter((b) => !done.includes(b));
+    for (const b of done) for (const w of b.waiters) w.resolve(b.index!);
   }
 
   /**
@@ -518,6 +788,7 @@ export class RaftNode {
   private failAll(e: Error): void {
     for (const w of this.waiters.values()) w.reject(e);
     this.waiters.clear();
+    this.byIndex.clear();
     for (const p of this.proposals) p.w.reject(e);
     this.proposals = [];
     for (const b of this.reads) for (const w of b.waiters) w.reject(e);
@@ -525,4 +796,14 @@ export class RaftNode {
     for (const w of this.pendingReads) w.reject(e);
     this.pendingReads = [];
   }
+}
+
+function ctxHex(ctx: Uint8Array): string {
+  return Buffer.from(ctx.buffer, ctx.byteOffset, ctx.byteLength).toString('hex');
+}
+
+function abortReason(signal: AbortSignal): string {
+  const r: unknown = signal.reason;
+  if (r instanceof Error) return r.name === 'TimeoutError' ? 'timed out' : r.message;
+  return r === undefined ? 'aborted' : String(r);
 }

@@ -9,6 +9,7 @@ import { Changer, type ChangeResult, enterJointOf, leavesJoint, restoreConfig } 
 import { ProposalDroppedError, RaftError, invariant } from './errors.js';
 import { RaftLog } from './log.js';
 import { VoteResult } from './quorum.js';
+import { mutant } from './mutants.js';
 import { ReadOnly, type ReadOnlyOption } from './readonly.js';
 import { type Storage, payloadSize, snapIndex, snapTerm } from './storage.js';
 import { Progress, ProgressState, ProgressTracker, describeConfig } from './tracker.js';
@@ -231,7 +232,8 @@ export class Raft {
       // Proposals and read requests forwarded to the leader travel as local messages (term 0).
       if (m.type !== MessageType.MSG_PROP && m.type !== MessageType.MSG_READ_INDEX) m.term = this.term;
     }
-    if (m.type === MessageType.MSG_APP_RESP || m.type === MessageType.MSG_VOTE_RESP || m.type === MessageType.MSG_PRE_VOTE_RESP) {
+    const early = m.to !== this.id && ((m.type === MessageType.MSG_APP_RESP && mutant('ack-before-fsync')) || (m.type === MessageType.MSG_VOTE_RESP && mutant('vote-not-durable')));
+    if (!early && (m.type === MessageType.MSG_APP_RESP || m.type === MessageType.MSG_VOTE_RESP || m.type === MessageType.MSG_PRE_VOTE_RESP)) {
       // Acks and votes promise durability: they wait until the Ready that produced them is persisted.
       this.msgsAfterAppend.push(m);
     } else {
@@ -290,7 +292,7 @@ export class Raft {
   private sendHeartbeat(to: string, ctx: Uint8Array | undefined): void {
     const pr = this.trk.progress.get(to)!;
     // A follower may not have the leader's whole log yet; it must not commit past what it has.
-    const commit = Math.min(pr.match, this.raftLog.committed);
+    const commit = mutant('heartbeat-commit-past-match') ? this.raftLog.committed : Math.min(pr.match, this.raftLog.committed);
     this.send({ to, type: MessageType.MSG_HEARTBEAT, commit, context: ctx ?? new Uint8Array(0) });
   }
 
@@ -582,7 +584,7 @@ export class Raft {
           this.vote === m.from ||
           (this.vote === NONE && this.lead === NONE) ||
           (m.type === MessageType.MSG_PRE_VOTE && m.term > this.term);
-        if (canVote && this.raftLog.isUpToDate(m.index, m.logTerm)) {
+        if (canVote && (this.raftLog.isUpToDate(m.index, m.logTerm) || mutant('vote-for-older-log'))) {
           // Learners vote too: one may have been promoted without having applied that change yet.
           this.logger.info(
             `${this.id} [logterm: ${this.raftLog.lastTerm()}, index: ${this.raftLog.lastIndex()}, vote: ${this.vote}] cast ${msgType(m.type)} for ${m.from} [logterm: ${m.logTerm}, index: ${m.index}] at term ${this.term}`,
@@ -627,7 +629,7 @@ export class Raft {
         }
         // Until an entry of this term is committed, the leader's commit index may be behind the
         // true one (§6.4): park the request.
-        if (!this.committedEntryInCurrentTerm()) {
+        if (!this.committedEntryInCurrentTerm() && !mutant('read-before-term-commit')) {
           this.pendingReadIndexMessages.push(m);
           return;
         }
@@ -967,7 +969,7 @@ export class Raft {
   }
 
   private sendReadIndexResponse(m: Message): void {
-    if (this.readOnly.option === 'lease-based') {
+    if (this.readOnly.option === 'lease-based' || mutant('read-without-quorum')) {
       // The lease (CheckQuorum's guarantee that no other leader exists within an election
       // timeout) stands in for the heartbeat round.
       this.respondToReadIndex(m, this.raftLog.committed);

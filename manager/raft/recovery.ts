@@ -1,5 +1,5 @@
 // Disaster recovery after a lost quorum: rewrite a member's durable state as
-// a one-member cluster that keeps everything it had committed (what etcd's
+// a one-member cluster that keeps every entry it holds (what etcd's
 // --force-new-cluster and Swarm's `init --force-new-cluster` do). The old
 // directory is kept beside the new one, never deleted.
 import { ConfChange, ConfState, EntryType, HardState, Snapshot, SnapshotMetadata } from '../../proto/gen/raft.js';
@@ -9,17 +9,21 @@ import type { Vfs } from './storage/vfs.js';
 import { snapIndex } from './storage.js';
 
 export interface ForceNewClusterResult {
-  /** Index of the snapshot the new cluster starts from (the old commit index). */
+  /** Index of the snapshot the new cluster starts from: the survivor's last index. */
   index: number;
+  /** The survivor's own commit index before recovery; entries after it up to `index` were kept too. */
+  localCommit: number;
   /** Where the old state was moved. */
   backupDir: string;
 }
 
 /**
- * Replays the snapshot and every committed entry into `sm` (uncommitted ones
- * are dropped: nobody was told they succeeded), then writes a fresh state in
- * `dir` whose only voter is `selfId`. `onConfChange` sees each committed
- * membership change, with the caller's context, while replaying.
+ * Replays the snapshot and every entry the survivor holds, up to its last index, into `sm`, then
+ * writes a fresh state in `dir` whose only voter is `selfId`. Entries past the local commit index
+ * are kept: this member only learns of a commit with the next message, so the old quorum may well
+ * have committed them and told a client they succeeded; dropping them could undo an acknowledged
+ * write, while keeping one that never committed only completes a write whose outcome its client
+ * never learnt. `onConfChange` sees each membership change, with the caller's context, while replaying.
  */
 export async function forceNewCluster(
   vfs: Vfs,
@@ -37,9 +41,8 @@ export async function forceNewCluster(
       term = state.snapshot.metadata?.term ?? 0;
       await sm.restore(state.snapshot.data, index);
     }
-    const commit = state.hardState.commit;
     for (const e of state.entries) {
-      if (e.index <= index || e.index > commit) continue;
+      if (e.index <= index) continue;
       if (e.type === EntryType.ENTRY_CONF_CHANGE) {
         const cc = ConfChange.decode(e.data);
         opts.onConfChange?.({ ...cc, context: cc.context.length >= PROPOSAL_HEADER ? cc.context.subarray(PROPOSAL_HEADER) : new Uint8Array(0) }, e.index);
@@ -62,5 +65,5 @@ export async function forceNewCluster(
   } finally {
     await fresh.storage.close();
   }
-  return { index, backupDir };
+  return { index, localCommit: state.hardState.commit, backupDir };
 }

@@ -1,15 +1,15 @@
 // The scheduler's shell, on the leader: gathers PENDING tasks as they appear
 // (a burst of thousands becomes one pass), runs the pure `schedule`, and
-// writes the decisions in a few large transactions. A task no node fits keeps
-// waiting with the reason in its status, rewritten only when the reason
-// changes; any change to nodes or placed tasks triggers another pass.
+// writes the decisions in transactions cut by count and by bytes. A task no
+// node fits keeps waiting with the reason in its status, rewritten only when
+// the reason changes; any change to nodes or placed tasks triggers another pass.
 import type pino from 'pino';
 import type { TsswarmError } from '../../lib/errors.js';
-import type { MemoryStore, StoreEvent, Subscription } from '../store/index.js';
+import { BATCH_BYTES, chunkByBytes, encodedSize, type MemoryStore, rejectOversizedTask, type StoreEvent, type Subscription, writeSplitting } from '../store/index.js';
 import { Task, TaskState } from '../../proto/gen/objects.js';
 import { holdsNode, schedule } from './schedule.js';
 
-/** Decisions per store transaction. */
+/** Decisions per store transaction, at most (and at most BATCH_BYTES of them). */
 export const SCHEDULE_CHUNK = 5000;
 /** How long a pass waits for more work after the first event (ms). */
 const GATHER_MS = 5;
@@ -109,18 +109,28 @@ export class Scheduler {
       if (why && why !== t.status?.err) writes.push(Task.create({ ...t, status: { ...t.status!, timestamp: now, message: 'pending task scheduling', err: why } }));
     }
     let conflicts = 0;
-    for (let i = 0; i < writes.length; i += SCHEDULE_CHUNK) {
-      const chunk = writes.slice(i, i + SCHEDULE_CHUNK);
+    // Cut by bytes as well as by count: every task carries its service's spec, so 5,000 of them can be megabytes.
+    for (const chunk of chunkByBytes(writes, (w) => encodedSize('tasks', w), BATCH_BYTES, SCHEDULE_CHUNK)) {
       try {
-        await store.update((tx) => {
-          for (const w of chunk) {
-            const cur = tx.tasks.get(w.meta!.id);
-            // Changed meanwhile (removed, shut down, already placed): the next pass looks again.
-            if (!cur || cur.meta!.version !== w.meta!.version || cur.status?.state !== TaskState.PENDING) continue;
-            tx.tasks.update(w);
-          }
-        }, { batch: true }); // thousands of decisions per write: the store's batch cap (manager/store)
-        for (const w of chunk) if (w.status?.state === TaskState.ASSIGNED) this.assigned++;
+        await writeSplitting(
+          chunk,
+          async (part) => {
+            await store.update((tx) => {
+              for (const w of part) {
+                const cur = tx.tasks.get(w.meta!.id);
+                // Changed meanwhile (removed, shut down, already placed): the next pass looks again.
+                if (!cur || cur.meta!.version !== w.meta!.version || cur.status?.state !== TaskState.PENDING) continue;
+                tx.tasks.update(w);
+              }
+            });
+            for (const w of part) if (w.status?.state === TaskState.ASSIGNED) this.assigned++;
+          },
+          async (w, e) => {
+            // Alone over the store's cap: retrying can never succeed, so the task ends here with the reason.
+            const ok = await rejectOversizedTask(store, w, e, now);
+            this.log.warn({ task: w.meta!.id, service: w.serviceId, bytes: e.largest.bytes, rejected: ok }, 'task too large to store; rejected');
+          },
+        );
       } catch (e) {
         if ((e as TsswarmError).code !== 'CONFLICT') throw e;
         conflicts++;

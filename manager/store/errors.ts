@@ -88,13 +88,29 @@ export class InvalidTransactionError extends TsswarmError {
   }
 }
 
-/** The entry was proposed and resolved, but its outcome never reached this store (replaced by a snapshot meanwhile). */
+/**
+ * Whether the transaction applied is unknown: its entry was replaced by a
+ * snapshot here, or Raft could not say (leadership lost before it committed,
+ * no answer within the bound). `index` is 0 when its place in the log is unknown.
+ */
 export class OutcomeUnknownError extends TsswarmError {
   readonly index: number;
 
-  constructor(index: number) {
-    super('UNAVAILABLE', `the store transaction at log index ${index} was not applied individually here (a snapshot replaced it), so whether it succeeded is unknown: read the objects again and retry if needed`);
+  constructor(index: number, reason?: string) {
+    super(
+      'UNAVAILABLE',
+      reason
+        ? `whether the store transaction${index ? ` at log index ${index}` : ''} applied is unknown (${reason}): read the objects again and retry if needed`
+        : `the store transaction at log index ${index} was not applied individually here (a snapshot replaced it), so whether it succeeded is unknown: read the objects again and retry if needed`,
+    );
     this.index = index;
+  }
+}
+
+/** Raft dropped the transaction before it could commit (no leader, a leader change replaced it): nothing of it applied. */
+export class NotCommittedError extends TsswarmError {
+  constructor(reason: string) {
+    super('UNAVAILABLE', `the store transaction was not committed (${reason}); nothing of it applied: retry it`);
   }
 }
 
@@ -124,19 +140,11 @@ export class WatchResetError extends TsswarmError {
  * SwarmKit also keeps its transactions under. It keeps every entry, and so
  * every Raft append, far below the gRPC message limit (lib/grpc.ts), and a
  * single object (a spec with megabytes of env) from making the log, its
- * snapshots and every watcher carry it.
+ * snapshots and every watcher carry it. It holds for every writer: the
+ * leader's batch writers (thousands of tasks per pass) cut their writes into
+ * several transactions of at most BATCH_BYTES (batch.ts).
  */
 export const MAX_TRANSACTION_BYTES = 1536 * 1024;
-
-/**
- * The cap for the leader's own batch writers (scheduler, orchestrator,
- * allocator, status reports), which write thousands of tasks per
- * transaction: a 5,000-task pass with a modest spec is ~2.7 MB. They opt in
- * with `update(fn, { batch: true })`; each object in it still obeys
- * MAX_TRANSACTION_BYTES. Half the gRPC message limit, so an append carrying
- * such an entry still fits one message with room to spare.
- */
-export const MAX_BATCH_TRANSACTION_BYTES = 8 << 20;
 
 /** One object, as the cap's error names it. */
 export interface EntryObject {

@@ -6,7 +6,7 @@ import protobuf from 'protobufjs';
 import { TsswarmError } from '../../lib/errors.js';
 import { Meta, StoreAction, StoreActionKind, StoreSnapshot, StoreTransaction } from '../../proto/gen/objects.js';
 import type { StateMachine } from '../raft/node.js';
-import { AlreadyExistsError, EntryTooLargeError, type EntryObject, InvalidTransactionError, MAX_BATCH_TRANSACTION_BYTES, MAX_TRANSACTION_BYTES, ObjectNotFoundError, OutcomeUnknownError, VersionConflictError, WatchResetError } from './errors.js';
+import { AlreadyExistsError, EntryTooLargeError, type EntryObject, InvalidTransactionError, MAX_TRANSACTION_BYTES, NotCommittedError, ObjectNotFoundError, OutcomeUnknownError, VersionConflictError, WatchResetError } from './errors.js';
 import { actionFields, brandOf, forReader, type IndexName, nameKey, nameOf, normalize, normalizeLocal, NotWireStable, type StoreObject, type TableDef, tableDefs, type TableName, tableNames, tableOfActionField, type Tables } from './schema.js';
 import { type ChangeEvent, passes, type Register, type Sink, type StoreEvent, Subscription, Watch, type WatchFilter, type WatchOptions } from './watch.js';
 
@@ -14,10 +14,24 @@ import { type ChangeEvent, passes, type Register, type Sink, type StoreEvent, Su
 export interface Proposer {
   /**
    * Replicates `data` as one log entry; resolves with its index once it has
-   * been applied on this member; rejects if this member cannot propose (not leader).
+   * been applied on this member; rejects if this member cannot propose (not
+   * leader), or once the entry can no longer commit. An error whose `code` is
+   * PROPOSAL_DROPPED means it never applied; OUTCOME_UNKNOWN (or STOPPED) that it may have.
    */
   propose(data: Uint8Array): Promise<number>;
 }
+
+export interface StoreOptions {
+  /** A write whose proposal has not settled after this long settles as OutcomeUnknownError. Default PROPOSE_TIMEOUT_MS. */
+  proposeTimeoutMs?: number;
+}
+
+/**
+ * The store's own bound on a proposal, above Raft's (10 election timeouts,
+ * 10 s at the manager's tick): a proposer that never answers must not hold a
+ * writer, and the writers queued behind it, forever.
+ */
+export const PROPOSE_TIMEOUT_MS = 30_000;
 
 /** What applying one log entry came to; the same on every replica. */
 export interface TxOutcome {
@@ -364,6 +378,13 @@ function encodeObject(table: TableName, o: StoreObject, w: protobuf.Writer): voi
   w.ldelim();
 }
 
+/** One object's encoded size in a transaction (its action's framing aside): batch writers size their transactions with it. */
+export function encodedSize<T extends TableName>(table: T, o: Tables[T]): number {
+  const w = protobuf.Writer.create();
+  encodeObject(table, o as StoreObject, w);
+  return w.len;
+}
+
 /** The cap's error, naming the transaction's largest object (encoded again only past 1.5 MiB), or null when within `limit`. */
 function tooLarge(b: TxBuilder, bytes: number, limit: number): EntryTooLargeError | null {
   let largest: EntryObject | null = null;
@@ -441,6 +462,19 @@ const kindNames: Partial<Record<StoreActionKind, string>> = {
   [StoreActionKind.REMOVE]: 'remove',
 };
 
+/**
+ * A proposer's failure as the writer should see it: one that says the entry
+ * may still commit must read as outcome-unknown, never as refused, so that
+ * the writer reads again before it retries.
+ */
+function proposeError(e: unknown): unknown {
+  if (e instanceof TsswarmError || !(e instanceof Error)) return e;
+  const { code, index, reason } = e as Error & { code?: unknown; index?: unknown; reason?: unknown };
+  if (code === 'OUTCOME_UNKNOWN' || code === 'STOPPED') return new OutcomeUnknownError(typeof index === 'number' ? index : 0, typeof reason === 'string' ? reason : e.message);
+  if (code === 'PROPOSAL_DROPPED') return new NotCommittedError(e.message);
+  return e;
+}
+
 function hex(b: Uint8Array): string {
   return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
 }
@@ -467,7 +501,13 @@ export class MemoryStore implements StateMachine {
     return () => this.sinks.delete(sink);
   };
 
-  constructor(private readonly proposer: Proposer) {
+  private readonly proposeTimeoutMs: number;
+
+  constructor(
+    private readonly proposer: Proposer,
+    opts: StoreOptions = {},
+  ) {
+    this.proposeTimeoutMs = opts.proposeTimeoutMs ?? PROPOSE_TIMEOUT_MS;
     const r: Partial<Record<TableName, TableReader<TableName>>> = {};
     for (const t of tableNames) r[t] = new TableReader(() => this.states[t] as TableState<TableName>);
     this.reader = r as ReadTx;
@@ -495,10 +535,10 @@ export class MemoryStore implements StateMachine {
    * Rejects with VersionConflictError, AlreadyExistsError, ObjectNotFoundError,
    * InvalidTransactionError or EntryTooLargeError (nothing applied), or with
    * the proposer's error. A transaction may take MAX_TRANSACTION_BYTES
-   * encoded, or MAX_BATCH_TRANSACTION_BYTES with `batch` (the leader's own
-   * batch writers); no object in it more than MAX_TRANSACTION_BYTES.
+   * encoded, whoever writes it: writers of thousands of objects cut their
+   * writes into several transactions (batch.ts).
    */
-  async update(fn: (tx: WriteTx) => void | Promise<void>, opts: { batch?: boolean } = {}): Promise<number> {
+  async update(fn: (tx: WriteTx) => void | Promise<void>): Promise<number> {
     const b = new TxBuilder(() => this.states);
     const w: Partial<Record<TableName, TableWriter<TableName>>> = {};
     for (const t of tableNames) w[t] = new TableWriter(() => this.states[t] as TableState<TableName>, b);
@@ -513,16 +553,26 @@ export class MemoryStore implements StateMachine {
     const data = encodeTransaction(requestId, actions);
     // Refused before Raft sees it: an entry over the cap would be replicated, snapshotted and watched forever.
     if (data.length > MAX_TRANSACTION_BYTES) {
-      const err = tooLarge(b, data.length, opts.batch ? MAX_BATCH_TRANSACTION_BYTES : MAX_TRANSACTION_BYTES);
+      const err = tooLarge(b, data.length, MAX_TRANSACTION_BYTES);
       if (err) throw err;
     }
     const slot: Waiting = { actions };
     const key = hex(requestId);
     this.waiting.set(key, slot);
     let index: number;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      index = await this.proposer.propose(data);
+      const bound = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new OutcomeUnknownError(0, `Raft did not answer within ${this.proposeTimeoutMs} ms`)), this.proposeTimeoutMs);
+        timer.unref?.();
+      });
+      index = await Promise.race([this.proposer.propose(data), bound]);
+    } catch (e) {
+      // Applied after all (the proposer gave up just as it applied): the outcome is known.
+      if (!slot.outcome) throw proposeError(e);
+      index = slot.outcome.index;
     } finally {
+      clearTimeout(timer);
       this.waiting.delete(key);
     }
     if (!slot.outcome) throw new OutcomeUnknownError(index);

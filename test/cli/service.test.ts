@@ -213,7 +213,7 @@ describe('output', () => {
   const svc = Service.create({ meta: Meta.create({ id: 'abcdefghijklmnopqrstuvwxy' }), spec: validateServiceSpec(ServiceSpec.create({ name: 'web', replicated: { replicas: 3 }, task: TaskSpec.create({ container: ContainerSpec.create({ image: 'nginx:1.25@sha256:abcd' }) }) })).spec });
 
   it('ls shows ID NAME MODE REPLICAS IMAGE with running/desired', () => {
-    expect(serviceRows({ services: [{ service: svc, running: 2, desired: 3 }] })).toEqual([['abcdefghijkl', 'web', 'replicated', '2/3', 'nginx:1.25']]);
+    expect(serviceRows({ services: [{ service: svc, running: 2, desired: 3 }], stale: false })).toEqual([['abcdefghijkl', 'web', 'replicated', '2/3', 'nginx:1.25']]);
   });
 
   it('ps groups tasks by slot, newest first, older ones as \\_ web.1', () => {

@@ -106,7 +106,7 @@ describe('message parts', () => {
     const a = new PartAssembler();
     // The tail of a set without its head (e.g. a stream that began mid-set): nothing is applied.
     for (const p of parts.slice(1)) expect(a.push(p)).toBeNull();
-    const beat = ManagerMessage.create({ heartbeatAck: { heartbeatPeriodMs: 5, managerAddrs: [], desiredRole: 'worker' } });
+    const beat = ManagerMessage.create({ heartbeatAck: { heartbeatPeriodMs: 5, managerAddrs: [], desiredRole: 'worker', managerNodeIds: [] } });
     expect(a.push(beat)).toBe(beat);
     for (const p of parts.slice(0, -1)) expect(a.push(p)).toBeNull();
     expect(a.pending).toBe(parts.length - 1);

@@ -3,7 +3,11 @@
 // of methods comes from the generated service definitions, so a new method is
 // covered without touching this file. A worker, a removed node and a demoted
 // manager are refused; the manager itself is served (so the table can fail).
+// Then revocation on the real manager: renewals that are not due, a demoted
+// manager's certificate on the Raft port, certificates not yet valid.
 import * as grpc from '@grpc/grpc-js';
+import { X509Certificate } from 'node:crypto';
+import type { PeerCertificate } from 'node:tls';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +16,8 @@ import { silentLogger } from '../../lib/log.js';
 import { MemoryCertificateProvider, channelCredentials, serverCredentials } from '../../lib/tls.js';
 import { type CertAndKey, createCSR, createRootCA, generateNodeKey, type NodeRole, parseNodeCert, signNodeCSR } from '../../manager/ca/index.js';
 import { newRaftId } from '../../manager/consensus/index.js';
-import { Manager } from '../../manager/manager.js';
+import { type AuthzContext, callerOf } from '../../manager/authz.js';
+import { Manager, revokeDemoted } from '../../manager/manager.js';
 import { VersionConflictError } from '../../manager/store/index.js';
 import { AgentMessage, ControlService, DispatcherService, IssueNodeCertificateRequest, IssueNodeCertificateResponse, ManagerMessage, NodeCAService, RaftMembershipService } from '../../proto/gen/control.js';
 import { Meta, Node, NodeAvailability, NodeCertificate, NodeDescription, NodeRole as StoreRole, NodeSpec, NodeState } from '../../proto/gen/objects.js';
@@ -32,10 +37,13 @@ const clusterId = 'tssauthzcluster0000000000';
 const ca: CertAndKey = createRootCA({ now: Date.now() });
 const raftId = newRaftId();
 
-function issue(nodeId: string, role: NodeRole): Identity {
+function issue(nodeId: string, role: NodeRole, at = Date.now(), backdateMs?: number): Identity {
   const key = generateNodeKey();
-  return { certPem: signNodeCSR(ca, createCSR(key.privateKeyPem), { nodeId, role, clusterId, now: Date.now() }), keyPem: key.privateKeyPem };
+  return { certPem: signNodeCSR(ca, createCSR(key.privateKeyPem), { nodeId, role, clusterId, now: at, backdateMs }), keyPem: key.privateKeyPem };
 }
+
+/** A certificate issued 70 of its 90 days ago: due for renewal. */
+const issueDue = (nodeId: string, role: NodeRole): Identity => issue(nodeId, role, Date.now() - 70 * 24 * 3_600_000);
 
 const m1 = issue('tssm1', 'manager');
 const worker = issue('tssw1', 'worker');
@@ -156,7 +164,11 @@ beforeAll(async () => {
     for (let attempt = 1; ; attempt++) {
       const d = manager.store.view((tx) => tx.nodes.get(id))!;
       try {
-        await manager.store.update((tx) => tx.nodes.update(Node.create({ ...d, spec: { ...d.spec!, role: StoreRole.WORKER } })));
+        // What `node demote` writes: the role, and the revocation of the node's manager certificates.
+        await manager.store.update((tx) => {
+          tx.nodes.update(Node.create({ ...d, spec: { ...d.spec!, role: StoreRole.WORKER } }));
+          revokeDemoted(tx, d, Date.now());
+        });
         break;
       } catch (e) {
         if (!(e instanceof VersionConflictError) || attempt >= 5) throw e;
@@ -198,7 +210,6 @@ describe('authorization of every manager method', () => {
     });
 
     it(`${name}: a demoted manager's old certificate is refused for manager calls`, async () => {
-      if (name.startsWith('RaftTransport.')) return; // membership decides: see the Raft case below
       const r = await callMethod(client(demoted), d, name === 'Dispatcher.session' ? [hello] : undefined);
       if (anyNode.has(name)) expect(r.code).toBe(grpc.status.OK);
       else expect(REFUSED, `${name}: ${r.code} ${r.details}`).toContain(r.code);
@@ -223,7 +234,7 @@ describe('the CA under the store', () => {
   });
 
   it('a worker renewing gets a worker certificate; a token-less join gets nothing', async () => {
-    const w = issue('tssw2', 'worker');
+    const w = issueDue('tssw2', 'worker');
     await manager.store.update((tx) => tx.nodes.create(storeNode('tssw2', StoreRole.WORKER, w)));
     const r = await renew(w, 'tssw2');
     expect(r.code, r.details).toBe(grpc.status.OK);
@@ -241,7 +252,7 @@ describe('the CA under the store', () => {
   });
 
   it('a renewal revokes the certificate it replaces, and a second one at once is refused naming the wait', async () => {
-    const w = issue('tssw3', 'worker');
+    const w = issueDue('tssw3', 'worker');
     await manager.store.update((tx) => tx.nodes.create(storeNode('tssw3', StoreRole.WORKER, w)));
     expect((await callMethod(client(w), DispatcherService.session as Def, [hello])).code).toBe(grpc.status.OK);
     const first = await renew(w, 'tssw3');
@@ -255,7 +266,21 @@ describe('the CA under the store', () => {
     expect(burst.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     expect(burst.details).toMatch(/retry in \d+ ms/);
     const spec = manager.cluster()!.spec!;
-    expect(spec.revokedCertificates.map((r) => r.serial)).toContain(parseNodeCert(w.certPem).serial);
+    const mine = spec.nodeRevocations.filter((r) => r.nodeId === 'tssw3');
+    expect(mine).toHaveLength(1);
+    expect(mine[0]!.currentSerial).toBe(parseNodeCert(IssueNodeCertificateResponse.decode(first.data![0]!).certPem).serial);
+    expect(spec.revokedCertificates).toEqual([]);
+  });
+
+  it('a renewal that is not due is refused with the date it is due from, and changes nothing', async () => {
+    const w = issue('tssw4', 'worker');
+    await manager.store.update((tx) => tx.nodes.create(storeNode('tssw4', StoreRole.WORKER, w)));
+    const before = manager.cluster()!.meta!.version;
+    const r = await renew(w, 'tssw4');
+    expect(r.code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(r.details).toMatch(/^node tssw4 asked to renew a certificate that is not due: it is valid until \S+ and nodes renew once a third to a half of its validity is left; renew from \d{4}-/);
+    expect(manager.cluster()!.meta!.version).toBe(before);
+    expect(manager.store.view((tx) => tx.nodes.get('tssw4'))!.certificate!.serial).toBe(parseNodeCert(w.certPem).serial);
   });
 });
 
@@ -263,11 +288,12 @@ describe('the Raft transport under the membership', () => {
   const beat = (from: string, term: number) =>
     Buffer.from(MessageBatch.encode(MessageBatch.create({ cluster: clusterId, messages: [{ type: MessageType.MSG_HEARTBEAT, from, to: raftId, term, logTerm: 0, index: 0, entries: [], commit: 0, snapshot: undefined, reject: false, rejectHint: 0, context: new Uint8Array() }] })));
 
-  it('a demoted manager\'s certificate cannot speak as a member, nor as a non-member: its messages are dropped', async () => {
+  it('a demoted manager\'s certificate is refused by the Raft port, whatever member it claims to be', async () => {
     const term = manager.consensus.status().term;
     for (const from of [learnerRaftId, 'tssnotamember']) {
       const r = await callMethod(client(demoted2), RaftTransportService.send as Def, [beat(from, term + 100)]);
-      expect(r.code).toBe(grpc.status.OK); // the stream is accepted, its messages are not
+      expect(r.code, r.details).toBe(grpc.status.PERMISSION_DENIED);
+      expect(r.details).toMatch(/manager certificate of node tssd2 .* was revoked when the node was demoted/);
     }
     expect(manager.consensus.status().term).toBe(term);
   });
@@ -275,7 +301,7 @@ describe('the Raft transport under the membership', () => {
   it('a snapshot header from a sender the caller may not speak for is refused', async () => {
     const SnapshotChunk = (await import('../../proto/gen/raft.js')).SnapshotChunk;
     const chunk = SnapshotChunk.create({ cluster: clusterId, message: { type: MessageType.MSG_SNAP, from: learnerRaftId, to: raftId, term: 1, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0, context: new Uint8Array() }, total: 0 });
-    const r = await callMethod(client(demoted2), RaftTransportService.sendSnapshot as Def, [Buffer.from(SnapshotChunk.encode(chunk))]);
+    const r = await callMethod(client(m1), RaftTransportService.sendSnapshot as Def, [Buffer.from(SnapshotChunk.encode(chunk))]);
     expect(r.code).toBe(grpc.status.OK);
     expect(SnapshotAck.decode(r.data![0]!).ok).toBe(false);
   });
@@ -284,5 +310,33 @@ describe('the Raft transport under the membership', () => {
     const r = await callMethod(client(learner), RaftTransportService.send as Def, [beat(learnerRaftId, term + 100)]);
     expect(r.code).toBe(grpc.status.OK);
     await waitFor(() => manager.consensus.status().term >= term + 100, 'the higher term to be seen');
+  });
+});
+
+describe('certificates not valid yet', () => {
+  /** A call as grpc-js hands it to a service, carrying `id`'s certificate. */
+  const callWith = (id: Identity) => {
+    const x = new X509Certificate(id.certPem);
+    const pc = { raw: x.raw, fingerprint256: x.fingerprint256 } as PeerCertificate;
+    return { getAuthContext: () => ({ sslPeerCertificate: pc }) };
+  };
+  const ctx: AuthzContext = { caCertPem: () => ca.certPem, clusterId: () => clusterId };
+
+  it('authorization refuses a certificate whose notBefore is more than the clock-skew allowance ahead, naming the time and the fix', () => {
+    const early = issue('tssm1', 'manager', Date.now() + 10 * 60_000, 0);
+    expect(() => callerOf(callWith(early), ctx)).toThrow(/^the certificate of node tssm1 is not valid before \S+, more than 5 minutes after this manager's clock .*run NTP/);
+  });
+
+  it('authorization accepts one within the allowance (an issuing clock two minutes ahead), and the caller carries its validity', () => {
+    const skewed = issue('tssm1', 'manager', Date.now() + 2 * 60_000, 0);
+    const c = callerOf(callWith(skewed), ctx)!;
+    expect(c.nodeId).toBe('tssm1');
+    expect(c.notBeforeMs).toBe(parseNodeCert(skewed.certPem).notBefore.getTime());
+  });
+
+  it('on the manager port, a certificate not valid yet gets no call through', async () => {
+    const early = issue('tssm1', 'manager', Date.now() + 10 * 60_000, 0);
+    const r = await callMethod(client(early), ControlService.info as Def);
+    expect(REFUSED).toContain(r.code);
   });
 });

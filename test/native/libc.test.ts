@@ -1,16 +1,17 @@
 // native/libc.ts against the real kernel: the subreaper flag (in a child
 // process, so the test worker is left as it was) and setns into a network
 // namespace the test creates (named tss-nt-*, removed when the file ends);
-// mknod and the l*xattr calls in /tmp/tss-libc-* (root).
+// mknod and the l*xattr calls in /tmp/tss-libc-* (root); openat2 on trees of
+// symlinks under /tmp/tss-libc-o2-* with a canary file outside the root.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, symlinkSync } from 'node:fs';
+import { closeSync, constants, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { networkInterfaces } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SyscallError } from '../../lib/errors.js';
-import { lgetxattr, lsetxattr, mknod, Namespace, nativeAvailable, S_IFCHR, setns, withNetns } from '../../native/libc.js';
+import { AT_FDCWD, lgetxattr, lsetxattr, mknod, Namespace, nativeAvailable, openat2, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, S_IFCHR, setns, withNetns } from '../../native/libc.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
@@ -154,5 +155,61 @@ describe.skipIf(!native.ok || process.getuid?.() !== 0)(`mknod and extended attr
     lsetxattr(join(dir, 'sym'), 'trusted.overlay.opaque', 'y');
     expect(lgetxattr(join(dir, 'real'), 'trusted.overlay.opaque')).toBeUndefined();
     expect(() => lsetxattr(join(dir, 'missing'), 'trusted.x', '')).toThrow(SyscallError);
+  });
+});
+
+describe.skipIf(!native.ok)(`openat2${skipNative}`, () => {
+  let root = '';
+  let canary = '';
+  let dirfd = -1;
+  beforeAll(() => {
+    root = mkdtempSync('/tmp/tss-libc-o2-');
+    canary = mkdtempSync('/tmp/tss-libc-canary-');
+    writeFileSync(join(canary, 'secret'), 'host canary\n');
+    mkdirSync(join(root, 'etc'));
+    writeFileSync(join(root, 'etc/passwd'), 'inside\n');
+    // Absolute and climbing targets: resolved at the host's / they would reach the canary.
+    symlinkSync('/etc', join(root, 'abs'));
+    symlinkSync(canary, join(root, 'leak'));
+    symlinkSync(`../../../../../../..${canary}/secret`, join(root, 'up'));
+    dirfd = openSync(root, constants.O_RDONLY | constants.O_DIRECTORY);
+  });
+  afterAll(() => {
+    if (dirfd >= 0) closeSync(dirfd);
+    rmSync(root, { recursive: true, force: true });
+    rmSync(canary, { recursive: true, force: true });
+  });
+
+  const read = (path: string, resolve = RESOLVE_IN_ROOT): string => {
+    const fd = openat2(dirfd, path, constants.O_RDONLY, resolve);
+    try {
+      return readFileSync(fd, 'utf8');
+    } finally {
+      closeSync(fd);
+    }
+  };
+
+  it('with RESOLVE_IN_ROOT an absolute symlink resolves inside the directory, and ".." stops at it', () => {
+    expect(read('abs/passwd')).toBe('inside\n');
+    expect(read('/etc/passwd')).toBe('inside\n');
+    expect(read('../../etc/passwd')).toBe('inside\n');
+  });
+
+  it('with RESOLVE_IN_ROOT a symlink out of the directory finds nothing: ENOENT, never the host file', () => {
+    for (const p of ['leak/secret', 'up']) {
+      expect(() => read(p), p).toThrow(expect.objectContaining({ errnoCode: 'ENOENT', syscall: expect.stringMatching(/^openat2\(fd \d+, /) }));
+    }
+    // The same links followed without RESOLVE_IN_ROOT do reach the canary: the flag is what confines them.
+    expect(read('leak/secret', 0)).toBe('host canary\n');
+  });
+
+  it('RESOLVE_NO_MAGICLINKS refuses a /proc magic link with ELOOP', () => {
+    const fd = openat2(AT_FDCWD, `/proc/self/root${canary}/secret`, constants.O_RDONLY, 0);
+    closeSync(fd);
+    expect(() => openat2(AT_FDCWD, `/proc/self/root${canary}/secret`, constants.O_RDONLY, RESOLVE_NO_MAGICLINKS)).toThrow(expect.objectContaining({ errnoCode: 'ELOOP' }));
+  });
+
+  it('an unknown resolve bit is refused with EINVAL', () => {
+    expect(() => openat2(dirfd, 'etc/passwd', constants.O_RDONLY, 0x1000)).toThrow(expect.objectContaining({ errnoCode: 'EINVAL' }));
   });
 });

@@ -14,6 +14,9 @@
 // - Promises resolve at once (as microtasks). After a crash, files opened before it are dead: their
 //   operations never settle, as if the process had died mid-call. Calls made directly on the
 //   SimDisk are always applied; use session() to fence a whole process's Vfs at the crash.
+// - armCrash(n) crashes the disk inside its n-th next mutating call, so a crash can land anywhere
+//   on the I/O path: partway through a write (the write is pending, so it may be kept torn), after
+//   a write and before its fsync, between a snapshot file and its WAL marker, or in a WAL release.
 import path from 'node:path';
 import { TMP_SUFFIX, type VFile, type Vfs } from '../../manager/raft/storage/index.js';
 
@@ -155,6 +158,8 @@ class SimFile implements VFile {
     this.inode.pending.push(op);
     this.disk.stats.writes++;
     this.disk.stats.bytesWritten += data.length;
+    // A crash during the write: it is pending, so the crash keeps none, all or a torn part of it.
+    if (this.disk.crashPoint()) return never();
     return Promise.resolve();
   }
 
@@ -165,6 +170,7 @@ class SimFile implements VFile {
   sync(): Promise<void> {
     const stop = this.gate();
     if (stop) return stop;
+    if (this.disk.crashPoint()) return never();
     this.inode.sync();
     this.disk.stats.fsyncs++;
     return Promise.resolve();
@@ -176,6 +182,7 @@ class SimFile implements VFile {
     const op: FileOp = { kind: 'truncate', len };
     this.inode.live.apply(op);
     this.inode.pending.push(op);
+    if (this.disk.crashPoint()) return never();
     return Promise.resolve();
   }
 
@@ -207,6 +214,35 @@ export class SimDisk implements Vfs {
   /** Bumped by crash(): files opened in an earlier epoch belong to a dead process. */
   epoch = 0;
   private readonly dirs = new Map<string, Dir>([['/', new Dir()]]);
+  private armed: { ops: number; rng: () => number; onCrash: () => void } | null = null;
+
+  /**
+   * Crashes the disk (as crash(rng)) inside the `ops`-th next mutating call (0: the next one), then
+   * calls onCrash; that call and every later one of the dead process never settles.
+   */
+  armCrash(ops: number, rng: () => number, onCrash: () => void): void {
+    this.armed = { ops, rng, onCrash };
+  }
+
+  /** Whether a crash is armed and has not fired yet. */
+  get crashArmed(): boolean {
+    return this.armed !== null;
+  }
+
+  disarm(): void {
+    this.armed = null;
+  }
+
+  /** Called by every mutating operation at the point where a crash would hurt most; true if the disk just crashed. */
+  crashPoint(): boolean {
+    const a = this.armed;
+    if (!a) return false;
+    if (a.ops-- > 0) return false;
+    this.armed = null;
+    this.crash(a.rng);
+    a.onCrash();
+    return true;
+  }
 
   /** Loses everything not durable, in every file and directory, with `rng` (uniform in [0, 1)) choosing what a torn write keeps. */
   crash(rng: () => number): void {
@@ -307,6 +343,8 @@ export class SimDisk implements Vfs {
     const tmp = name + TMP_SUFFIX;
     d.do({ kind: 'link', name: tmp, inode: ino });
     d.do({ kind: 'rename', from: tmp, to: name });
+    // A crash after the rename and before the directory fsync keeps a prefix of the two.
+    if (this.crashPoint()) return never();
     await this.syncDir(dir);
   }
 
@@ -317,15 +355,18 @@ export class SimDisk implements Vfs {
     const d = this.dir(a.dir, 'rename', from);
     if (!d.live.has(a.name)) throw enoent('rename', from);
     d.do({ kind: 'rename', from: a.name, to: b.name });
+    if (this.crashPoint()) return never();
   }
 
   async remove(p: string): Promise<void> {
     const { dir, name } = this.split(p);
     const d = this.dirs.get(dir);
     if (d?.live.has(name)) d.do({ kind: 'unlink', name });
+    if (this.crashPoint()) return never();
   }
 
   async syncDir(dir: string): Promise<void> {
+    if (this.crashPoint()) return never();
     this.dir(path.posix.resolve(dir), 'fsync', dir).sync();
     this.stats.dirSyncs++;
   }

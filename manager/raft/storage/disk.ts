@@ -14,6 +14,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { type Entry, HardState, type Snapshot } from '../../../proto/gen/raft.js';
 import { StorageError } from './errors.js';
+import { mutant } from '../mutants.js';
 import { SnapshotStore } from './snapshots.js';
 import type { Vfs } from './vfs.js';
 import { type SnapshotMark, Wal, type WalStats } from './wal.js';
@@ -55,6 +56,8 @@ export class DiskStorage {
     readonly snapshots: SnapshotStore,
     private readonly keepSnapshots: number,
     private readonly log: pino.Logger,
+    /** The snapshots the WAL holds a marker for and may restart from, oldest first: only these count for retention. */
+    private recorded: SnapshotMark[],
   ) {}
 
   /** Opens (creating if needed) the storage in `dir` and loads it. Throws WalCorruptError / WalInconsistentError when it cannot be trusted. */
@@ -67,6 +70,7 @@ export class DiskStorage {
     if (fresh) await vfs.syncDir(path.dirname(dir));
     const snapshots = await SnapshotStore.open(vfs, path.join(dir, 'snap'), { logger: opts.logger });
     let snapshot: Snapshot | null = null;
+    let recorded: SnapshotMark[] = [];
     const { wal, state } = await Wal.open(vfs, path.join(dir, 'wal'), {
       segmentBytes: opts.segmentBytes,
       preallocBytes: opts.preallocBytes,
@@ -74,6 +78,7 @@ export class DiskStorage {
       // Only snapshots the WAL recorded: a file written just before a crash, without its marker, may
       // be ahead of the hard state (a snapshot received from the leader but never acknowledged).
       chooseSnapshot: async (markers) => {
+        recorded = markers.slice();
         snapshot = await snapshots.loadLatest((m) => markers.some((k) => k.index === m.index && k.term === m.term));
         return snapshot ? markOf(snapshot) : null;
       },
@@ -96,7 +101,7 @@ export class DiskStorage {
       }
     }
     log.info({ snapshot: snap ? markOf(snap) : null, entries: state.entries.length, commit: hardState.commit, term: hardState.term }, 'loaded raft storage');
-    return { storage: new DiskStorage(wal, snapshots, keep, log), state: { hardState, snapshot: snap, entries: state.entries } };
+    return { storage: new DiskStorage(wal, snapshots, keep, log, recorded), state: { hardState, snapshot: snap, entries: state.entries } };
   }
 
   /** Persists one Ready: the snapshot (file, then WAL marker), then entries and hard state, with one WAL fsync. */
@@ -105,7 +110,9 @@ export class DiskStorage {
     if (snap && markOf(snap).index > 0) {
       await this.snapshots.save(snap);
       // The leader's snapshot replaced this member's whole log: replay must not resurrect entries from before it.
-      await this.wal.saveSnapshotMarker(markOf(snap), { replacesLog: true, sync: false });
+      await this.wal.saveSnapshotMarker(markOf(snap), { replacesLog: !mutant('snapshot-keeps-log'), sync: false });
+      // Snapshots from before the replaced log are no restart point any more (replay ignores them).
+      this.recorded = [markOf(snap)];
       await this.wal.save(batch.hardState ?? null, batch.entries, true);
       return;
     }
@@ -124,9 +131,11 @@ export class DiskStorage {
       this.log.debug({ index: m.index, latest: latest.index }, 'compaction skipped: a newer snapshot is already stored');
       return;
     }
+    if (mutant('wal-released-early')) await this.wal.releaseTo(releaseTo ?? m.index);
     await this.snapshots.save(snapshot);
     await this.wal.saveSnapshotMarker(m);
-    const kept = await this.snapshots.purge(this.keepSnapshots);
+    this.recorded.push(m);
+    const kept = await this.snapshots.purge(this.keepSnapshots, (s) => this.recorded.some((r) => r.index === s.index && r.term === s.term));
     const oldest = kept[kept.length - 1]?.index ?? m.index;
     await this.wal.releaseTo(Math.min(releaseTo ?? m.index, oldest + 1));
   }

@@ -124,15 +124,23 @@ export class SnapshotStore {
     return null;
   }
 
-  /** Deletes all but the newest `keep` snapshot files; returns those kept, newest first. */
-  async purge(keep: number): Promise<SnapshotMark[]> {
+  /**
+   * Keeps the newest `keep` snapshot files that `recorded` admits (those the WAL has a marker for)
+   * and deletes the older ones; returns those kept, newest first. A file the WAL never recorded (a
+   * crash between the file and its marker) is never a restart point, so it neither counts towards
+   * `keep` nor is ever the oldest kept; it is deleted once older than the oldest kept, and left
+   * alone if newer (it may be a snapshot whose marker is being written right now).
+   */
+  async purge(keep: number, recorded: (m: SnapshotMark) => boolean = () => true): Promise<SnapshotMark[]> {
     if (!(keep >= 1)) throw new StorageError('SNAPSHOT_OPTIONS', `keep must be at least 1 (got ${keep})`);
     const all = await this.list();
-    const gone = all.slice(keep);
-    if (gone.length === 0) return all;
+    const kept = all.filter(recorded).slice(0, keep);
+    const oldest = kept[kept.length - 1];
+    const gone = all.filter((m) => !kept.includes(m) && (recorded(m) || (oldest !== undefined && m.index < oldest.index)));
+    if (gone.length === 0) return kept;
     for (const m of gone) await this.vfs.remove(path.join(this.dir, snapshotFileName(m)));
     await this.vfs.syncDir(this.dir);
     this.log.debug({ removed: gone.map(snapshotFileName) }, 'purged old snapshot files');
-    return all.slice(0, keep);
+    return kept;
   }
 }

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { createGzip, gzipSync } from 'node:zlib';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ImageStore, type ImageLimits } from '../../../agent/runtime/images.js';
+import { ImageStore, tokenRealmUrl, type ImageLimits } from '../../../agent/runtime/images.js';
 import { writeTar, type TarEntry, type TarType } from '../../../agent/runtime/tar.js';
 import { TsswarmError } from '../../../lib/errors.js';
 import { isRoot } from '../../have.js';
@@ -419,7 +419,10 @@ describe.skipIf(!isRoot)('image pull', () => {
     '/v2/tss/good/manifests/v1': manifest(`sha256:${sha(goodGz)}`),
     '/v2/tss/corrupt/manifests/v1': manifest(wrongDigest),
     '/v2/tss/huge/manifests/v1': manifest(hugeDigest),
+    '/v2/tss/authed/manifests/v1': manifest(`sha256:${sha(goodGz)}`),
+    '/v2/tss/ftprealm/manifests/v1': manifest(`sha256:${sha(goodGz)}`),
   };
+  let tokenRequests: string[] = [];
   const blobs: Record<string, Buffer> = { [`sha256:${sha(goodGz)}`]: goodGz, [`sha256:${sha(cfg)}`]: cfg, [wrongDigest]: wrong };
 
   /** Sends 1 MiB chunks without a Content-Length until the client hangs up (or 64 MiB). */
@@ -446,6 +449,16 @@ describe.skipIf(!isRoot)('image pull', () => {
     server ??= await new Promise<Server>((resolve) => {
       const s = createServer((req, res) => {
         const url = req.url ?? '';
+        if (url.startsWith('/token')) {
+          tokenRequests.push(url);
+          return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: 'tss-token' }));
+        }
+        // Repositories behind a token server, named by the realm of the 401 as a registry does.
+        const authed = /^\/v2\/tss\/(authed|ftprealm)\//.exec(url);
+        if (authed && req.headers.authorization !== 'Bearer tss-token') {
+          const realm = `${authed[1] === 'authed' ? 'http' : 'ftp'}://127.0.0.1:${port}/token`;
+          return void res.writeHead(401, { 'www-authenticate': `Bearer realm="${realm}",service="tss-registry"` }).end();
+        }
         const m = manifests[url];
         if (m) return void res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': m.length }).end(m);
         const digest = url.split('/blobs/')[1] ?? '';
@@ -491,9 +504,64 @@ describe.skipIf(!isRoot)('image pull', () => {
     expect(listing(join(dir, 'store'))).toEqual(before);
   });
 
+  it('fetches a token from the realm a local registry names, and refuses a realm that is not http(s) without contacting it', async () => {
+    tokenRequests = [];
+    const s = new ImageStore(join(dir, 'store'), log);
+    s.init();
+    const [img] = await s.pull(`127.0.0.1:${port}/tss/authed:v1`);
+    expect(img!.id).toBe(`sha256:${sha(cfg)}`);
+    expect(tokenRequests).toEqual(['/token?service=tss-registry&scope=repository%3Atss%2Fauthed%3Apull']);
+    tokenRequests = [];
+    const e = await failure(s.pull(`127.0.0.1:${port}/tss/ftprealm:v1`));
+    expect(e.message).toMatch(/the registry 127\.0\.0\.1:\d+ names the token server "ftp:\/\/127\.0\.0\.1:\d+\/token", which is neither https nor http/);
+    expect(tokenRequests).toEqual([]);
+  });
+
   it('a reference with a malformed digest is refused before any request', async () => {
     const s = new ImageStore(join(dir, 'store'), log);
     s.init();
     await expect(s.pull(`127.0.0.1:${port}/tss/good@sha256:ABC`)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+});
+
+describe('the token realm a registry names', () => {
+  const check = (realm: string, registry: string, plainHttp = false): string => {
+    try {
+      return tokenRealmUrl(realm, { registry, plainHttp, reference: `${registry}/tss/app:1` }).href;
+    } catch (e) {
+      return `refused: ${(e as Error).message}`;
+    }
+  };
+
+  it('an https registry\'s http realm is refused: the token would travel in clear, and the registry chose where', () => {
+    expect(check('http://auth.example.com/token', 'registry.example.com')).toMatch(
+      /^refused: pulling registry\.example\.com\/tss\/app:1: the registry registry\.example\.com names the token server "http:\/\/auth\.example\.com\/token", which is not https \(only a registry reached over plain http may name an http token server\)/,
+    );
+    expect(check('http://auth.example.com/token', 'registry.example.com', true)).toBe('http://auth.example.com/token');
+    for (const realm of ['ftp://auth.example.com/t', 'file:///tmp/tss-token', 'not a url']) expect(check(realm, 'registry.example.com', true), realm).toMatch(/^refused: /);
+  });
+
+  it('a registry elsewhere cannot aim the agent at this host or at link-local (cloud metadata) addresses', () => {
+    for (const realm of [
+      'https://127.0.0.1/token',
+      'https://127.9.9.9:5000/token',
+      'https://localhost/token',
+      'https://tss.localhost/token',
+      'https://[::1]/token',
+      'https://[::ffff:127.0.0.1]/token',
+      'https://2130706433/token', // 127.0.0.1 as one number; the URL parser normalizes it
+      'https://169.254.169.254/latest/meta-data',
+      'https://[fe80::1]/token',
+      'https://0.0.0.0/token',
+    ]) {
+      expect(check(realm, 'registry.example.com'), realm).toMatch(/which is a (loopback|link-local|unspecified) address while the registry is not on this host/);
+    }
+  });
+
+  it('Docker Hub\'s token server passes, and a registry on this host may use a token server on this host', () => {
+    expect(check('https://auth.docker.io/token', 'registry-1.docker.io')).toBe('https://auth.docker.io/token');
+    expect(check('https://auth.example.com/token?x=1', 'registry.example.com:5000')).toBe('https://auth.example.com/token?x=1');
+    expect(check('http://127.0.0.1:5001/token', '127.0.0.1:5000', true)).toBe('http://127.0.0.1:5001/token');
+    expect(check('http://localhost:5001/token', 'localhost:5000', true)).toBe('http://localhost:5001/token');
   });
 });

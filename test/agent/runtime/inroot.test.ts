@@ -1,11 +1,14 @@
 // resolveInRoot and readFileInRoot on real trees of symlinks built under
 // /tmp/tss-inroot-*: nothing they return or read lies outside the root, a FIFO
-// or device is refused without blocking, and oversized files are refused.
-import { execFileSync } from 'node:child_process';
+// or device is refused without blocking, and oversized files are refused;
+// readFileInRoot both through openat2 and through its lstat-walk fallback, and
+// against a process swapping a directory for a symlink while it reads.
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { InRootError, MAX_SYMLINK_HOPS, readFileInRoot, resolveInRoot } from '../../../agent/runtime/inroot.js';
+import { forceInRootFallback, InRootError, MAX_SYMLINK_HOPS, readFileInRoot, resolveInRoot } from '../../../agent/runtime/inroot.js';
 import { TsswarmError } from '../../../lib/errors.js';
 import { mknod, S_IFCHR } from '../../../native/libc.js';
 import { isRoot } from '../../have.js';
@@ -100,7 +103,11 @@ describe('resolveInRoot', () => {
   });
 });
 
-describe('readFileInRoot', () => {
+for (const mode of ['openat2', 'lstat walk'] as const) {
+describe(`readFileInRoot (${mode})`, () => {
+  beforeEach(() => forceInRootFallback(mode === 'lstat walk'));
+  afterEach(() => forceInRootFallback(false));
+
   it('reads a file inside the root, following symlinks inside it only', () => {
     symlinkSync('/etc/passwd', join(root, 'pw'));
     symlinkSync(join(outside, 'secret'), join(root, 'leak'));
@@ -137,4 +144,51 @@ describe('readFileInRoot', () => {
     expect(() => readFileInRoot(root, 'etc/shadow', 4096)).toThrow(/it is a FIFO/);
     expect(() => readFileInRoot(root, 'etc/null', 4096)).toThrow(/it is a character device/);
   }, 5000);
+});
+}
+
+describe('readFileInRoot against a container changing its root', () => {
+  it('a directory swapped for a symlink to a host directory, over and over while it reads, never yields the host file', async () => {
+    // The canary directory holds a "passwd" the container must never get the agent to read.
+    writeFileSync(join(outside, 'passwd'), 'host canary\n');
+    mkdirSync(join(root, 'etc.real'));
+    writeFileSync(join(root, 'etc.real/passwd'), 'inside\n');
+    symlinkSync(outside, join(root, 'etc.link'));
+    rmSync(join(root, 'etc'), { recursive: true });
+    // The "container": a process that keeps renaming the real directory and the symlink in and out of "etc".
+    const flipper = spawn(process.execPath, ['-e', `
+      const fs = require('fs'); const r = ${JSON.stringify(root)};
+      process.stdout.write('ready\\n');
+      for (;;) {
+        fs.renameSync(r + '/etc.real', r + '/etc'); fs.renameSync(r + '/etc', r + '/etc.real');
+        fs.renameSync(r + '/etc.link', r + '/etc'); fs.renameSync(r + '/etc', r + '/etc.link');
+      }`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await new Promise<void>((res, rej) => {
+        flipper.stdout.once('data', () => res());
+        flipper.once('exit', (code) => rej(new Error(`the flipper exited (${code})`)));
+      });
+      const seen = { inside: 0, canary: 0, missing: 0 };
+      // The lstat walk (forceInRootFallback) read the canary about once per 1,000 reads here (2 cores):
+      // 10,000 makes a pass by luck vanishingly rare.
+      for (let i = 0; i < 10_000; i++) {
+        let got: string | undefined;
+        try {
+          got = readFileInRoot(root, 'etc/passwd', 4096)?.toString();
+        } catch {
+          continue; // a symlink caught as the final component is refused, as it should be
+        }
+        if (got === undefined) seen.missing++;
+        else if (got === 'inside\n') seen.inside++;
+        else seen.canary++;
+      }
+      expect(seen.canary).toBe(0);
+      // The race was really run: the real directory was there for some reads and gone for others.
+      expect(seen.inside).toBeGreaterThan(0);
+      expect(seen.missing).toBeGreaterThan(0);
+    } finally {
+      flipper.kill('SIGKILL');
+      if (flipper.exitCode === null && flipper.signalCode === null) await once(flipper, 'exit');
+    }
+  }, 60_000);
 });

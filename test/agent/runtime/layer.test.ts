@@ -431,3 +431,30 @@ describe.skipIf(!isRoot)('unpackLayer: crafted tars (root)', () => {
     expect(Math.round(statSync(layer).mtimeMs / 1000)).toBe(1_700_000_000);
   });
 });
+
+describe.skipIf(!isRoot)('unpackLayer: the path-resolution budget (root)', () => {
+  // `s -> x/../x/../…` (4,000 bytes) costs 800 lstat calls per hop and lands back at the root, so
+  // every `s/` in a name is another full hop: an entry under 39 of them costs about 31,000 steps.
+  const chainLayer = (files: number): Buffer =>
+    writeTar([
+      { name: 'x', type: 'dir', mode: 0o755 },
+      { name: 's', type: 'symlink', linkname: 'x/../'.repeat(800) },
+      ...Array.from({ length: files }, (_, i) => ({ name: `${'s/'.repeat(39)}f${i}`, type: 'file' as const, data: Buffer.from('f') })),
+    ]);
+
+  it('a layer of long symlink chains is stopped early with the budget error (unbounded, 1,000 entries would take about 31 million lstat calls)', async () => {
+    const msg = await refused(chainLayer(1000));
+    expect(msg).toMatch(/^layer entry "(s\/){39}f\d+": the layer used up its path-resolution budget of 250000 plus 32 per entry \(\d+ lstat\/readlink steps after \d+ entries\): it is built of very deep paths or long symlink chains/);
+    // It stopped within the first few entries: every file that got through lands at the layer's root.
+    expect(readdirSync(layer).filter((n) => n.startsWith('f')).length).toBeLessThan(10);
+  }, 60_000);
+
+  it('an ordinary layer stays well inside a budget that refuses the chains', async () => {
+    const resolveBudget = { base: 1000, perEntry: 8 };
+    const deepDirs = ['a', 'a/b', 'a/b/c', 'a/b/c/d'].map((name) => ({ name, type: 'dir' as const, mode: 0o755 }));
+    const files = Array.from({ length: 300 }, (_, i) => ({ name: `a/b/c/d/f${i}`, type: 'file' as const, data: Buffer.from('f') }));
+    const r = await unpack(writeTar([...deepDirs, ...files]), { limits: { resolveBudget } });
+    expect(r.files).toBe(304);
+    expect(await refused(chainLayer(3), { resolveBudget })).toMatch(/used up its path-resolution budget of 1000 plus 8 per entry \(1024 lstat\/readlink steps after 3 entries\)/);
+  });
+});

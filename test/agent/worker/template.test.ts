@@ -1,7 +1,8 @@
 // A task's container config gets its templates expanded for the task and this
-// node (hostname, env, mount source), and a hostname that expands to something
-// the kernel would refuse rejects the task with the reason.
+// node (hostname, env, mount source), and a hostname or volume name that
+// expands to something unsafe or invalid rejects the task with the reason.
 import { describe, expect, it } from 'vitest';
+import { ociConfig } from '../../../agent/runtime/spec.js';
 import { containerConfig, taskHostname } from '../../../agent/worker/task.js';
 import { ContainerSpec, Meta, Mount, MountType, Task, TaskSpec } from '../../../proto/gen/objects.js';
 
@@ -50,5 +51,26 @@ describe('templates in a task\'s container config', () => {
     // 63-character service name + slot + 25-character id: over the kernel's 64.
     const long = task({ hostname: '{{.Task.Name}}' }, 1, 'a'.repeat(63));
     expect(() => taskHostname(long, 'n', node)).toThrow(/64 in all/);
+  });
+
+  it('refuses a volume source that expands to a path on this node (a node hostname with "/" or ".."), naming the template and what it became', () => {
+    const vol = (source: string): Task => task({ mounts: [Mount.create({ type: MountType.VOLUME, source, target: '/data' })] });
+    for (const hostname of ['../../../../tmp/tss-x', 'a/b', '..']) {
+      expect(() => containerConfig(vol('{{.Node.Hostname}}'), 'n', { ...node, hostname }), hostname).toThrow(
+        `--mount source= (mounts[0]) "{{.Node.Hostname}}" expands to ${JSON.stringify(hostname)} on this node, which is not a volume name: use letters`,
+      );
+    }
+    expect(() => containerConfig(vol('data-{{.Node.Hostname}}'), 'n', { ...node, hostname: 'x/../../y' })).toThrow(/expands to "data-x\/\.\.\/\.\.\/y" on this node, which is not a volume name/);
+    // A plain source is checked too (the agent does not rely on the manager alone), and an anonymous volume passes.
+    expect(() => containerConfig(vol('a/b'), 'n', node)).toThrow(/"a\/b" is not a volume name/);
+    expect(containerConfig(vol(''), 'n', node).mounts?.[0]?.source).toBe('');
+  });
+
+  it('the OCI spec never joins anything but a volume name to the volumes directory', () => {
+    const img = { id: 'sha256:x', references: [], layers: [], entrypoint: [], cmd: ['sh'], env: [], workdir: '', user: '' };
+    const spec = (source: string): unknown =>
+      ociConfig({ id: 'tss-s', image: 'x', mounts: [{ type: 'volume', source, target: '/data' }] }, img, { rootfs: '/r', hostname: 'h', etcFiles: {}, volumesDir: '/v' }, null);
+    for (const source of ['../etc', 'a/b', '', '.', '..']) expect(() => spec(source), source).toThrow(/is not a volume name/);
+    expect(JSON.stringify(spec('data-1'))).toContain('"source":"/v/data-1"');
   });
 });

@@ -222,10 +222,10 @@ describe('mTLS with certificates from our CA (grpc-js)', () => {
 
 describe('a node calling a manager pins the server: role manager, this cluster', () => {
   const me = node('w9', 'worker');
-  const pinned = (addr: string, clusterId = CLUSTER): Probe => {
+  const pinned = (addr: string, clusterId = CLUSTER, managerNodeIds: string[] = []): Probe => {
     const p = new MemoryCertificateProvider();
     p.set(root.certPem, me.certPem, me.keyPem);
-    const c = new ProbeClient(addr, channelCredentials(p, (cert, host) => checkManagerCert(cert.raw, { clusterId: () => clusterId, addr }, host)));
+    const c = new ProbeClient(addr, channelCredentials(p, (cert, host) => checkManagerCert(cert.raw, { clusterId: () => clusterId, addr, managerNodeIds: () => managerNodeIds }, host)));
     clients.push(c);
     return c;
   };
@@ -241,6 +241,16 @@ describe('a node calling a manager pins the server: role manager, this cluster',
     const addr = await lenientServer(node('m8', 'manager', root, 'cluster-b'));
     const r = await call(pinned(addr), 'whoAmI');
     expect((r as { details: string }).details).toContain('of cluster cluster-b, not of this cluster (cluster-a)');
+  });
+
+  it('a demoted manager\'s old manager certificate fails the handshake once the node knows the current managers', async () => {
+    const addr = await lenientServer(node('d7', 'manager'));
+    const r = await call(pinned(addr, CLUSTER, ['m1', 'm2', 'm3']), 'whoAmI');
+    expect(r).toMatchObject({ ok: false, code: grpc.status.UNAVAILABLE });
+    expect((r as { details: string }).details).toContain(`the server at ${addr} presented the manager certificate of node d7, which is not one of the cluster's managers (m1, m2, m3): it was demoted or removed`);
+    // The same server for a node that does not know the list yet (empty), and for one that lists it.
+    expect(await call(pinned(addr, CLUSTER, []), 'whoAmI')).toMatchObject({ ok: true });
+    expect(await call(pinned(addr, CLUSTER, ['m1', 'd7']), 'whoAmI')).toMatchObject({ ok: true });
   });
 
   it('a manager of this cluster is served; while joining (no cluster id yet) the role alone is checked', async () => {
@@ -261,7 +271,7 @@ describe('a daemon refuses a worker certificate on a manager\'s address', () => 
   });
 
   /** A stand-in manager: the CA service and the dispatcher, counting what reaches them, under `id`'s certificate. */
-  async function fakeManager(id: Identity): Promise<{ addr: string; calls: Record<string, number> }> {
+  async function fakeManager(id: Identity, welcome?: { managerNodeIds: string[] }): Promise<{ addr: string; calls: Record<string, number> }> {
     const calls: Record<string, number> = { getRootCA: 0, issueNodeCertificate: 0, session: 0 };
     const p = new MemoryCertificateProvider();
     p.set(root.certPem, id.certPem, id.keyPem);
@@ -279,7 +289,8 @@ describe('a daemon refuses a worker certificate on a manager\'s address', () => 
     server.addService(DispatcherService, {
       session: (s: grpc.ServerDuplexStream<unknown, unknown>) => {
         calls.session!++;
-        s.emit('error', { code: grpc.status.UNAVAILABLE, details: 'stand-in manager' });
+        if (welcome) s.write({ welcome: { sessionId: 'tss-fake', heartbeatPeriodMs: 60_000, managerAddrs: [], desiredRole: 'worker', managerNodeIds: welcome.managerNodeIds } });
+        else s.emit('error', { code: grpc.status.UNAVAILABLE, details: 'stand-in manager' });
       },
     });
     servers.push(server);
@@ -325,13 +336,13 @@ describe('a daemon refuses a worker certificate on a manager\'s address', () => 
   });
 
   /** A worker of CLUSTER whose only known manager is `addr`, with a certificate already due for renewal. */
-  const member = (addr: string) => (dir: string) => {
+  const member = (addr: string, managerNodeIds?: string[]) => (dir: string) => {
     const key = generateNodeKey();
     const now = Date.now();
     const certPem = signNodeCSR(root, createCSR(key.privateKeyPem), { nodeId: 'tssw21', role: 'worker', clusterId: CLUSTER, now: now - 25_000, validityMs: 30_000, backdateMs: 0 });
     const st = new StateDir(dir);
     st.saveCerts({ caPem: root.certPem, certPem, keyPem: key.privateKeyPem });
-    st.saveNode({ nodeId: 'tssw21', clusterId: CLUSTER, role: 'worker', managerAddrs: [addr], listenAddr: '127.0.0.1:0', advertiseAddr: '127.0.0.1:4242' });
+    st.saveNode({ nodeId: 'tssw21', clusterId: CLUSTER, role: 'worker', managerAddrs: [addr], managerNodeIds, listenAddr: '127.0.0.1:0', advertiseAddr: '127.0.0.1:4242' });
   };
 
   it('the session and the renewal never reach a worker posing as a manager', async () => {
@@ -340,6 +351,21 @@ describe('a daemon refuses a worker certificate on a manager\'s address', () => 
     const refused = (what: RegExp) => logs.some((l) => what.test(l) && l.includes(`presented a worker certificate (node w22)`));
     await eventually(() => refused(/session refused/) && refused(/certificate renewal failed/), 'the session and the renewal to be refused');
     expect(fake.calls).toMatchObject({ session: 0, issueNodeCertificate: 0 });
+  });
+
+  it('a demoted manager\'s certificate is refused by a daemon that knows the current managers', async () => {
+    const fake = await fakeManager(node('d23', 'manager'));
+    const { logs } = await daemon(member(fake.addr, ['m1', 'm2']));
+    const refused = (what: RegExp) => logs.some((l) => what.test(l) && l.includes('the manager certificate of node d23, which is not one of the cluster\'s managers (m1, m2)'));
+    await eventually(() => refused(/session refused/) && refused(/certificate renewal failed/), 'the session and the renewal to be refused');
+    expect(fake.calls).toMatchObject({ session: 0, issueNodeCertificate: 0 });
+  });
+
+  it('a daemon keeps the managers\' node ids a session welcome lists, and pins to them', async () => {
+    const fake = await fakeManager(node('m24', 'manager'), { managerNodeIds: ['m25', 'm24'] });
+    await daemon(member(fake.addr));
+    const dir = dirs[dirs.length - 1]!;
+    await eventually(() => new StateDir(dir).loadNode()?.managerNodeIds?.join() === 'm24,m25', 'the welcome\'s manager ids to be saved');
   });
 
   it('the same daemon reaches a real manager\'s certificate (the check above can fail)', async () => {

@@ -173,14 +173,15 @@ describe('ServiceApi', () => {
     expect((await codeOf(api.listTasks({ services: ['nope'], nodes: [], desiredRunning: false }))).code).toBe('NOT_FOUND');
   });
 
-  it('reads through the given linearizable read', async () => {
+  it('reads through the given linearizable read, and says when it could only be served stale', async () => {
     const store = localStore();
     let reads = 0;
-    const api = new ServiceApi({ store, logger: silentLogger(), read: async (fn) => (reads++, store.view(fn)) });
+    const api = new ServiceApi({ store, logger: silentLogger(), read: async (fn) => (reads++, { value: store.view(fn), stale: true }) });
     await api.createService({ spec: spec('web') });
     const r: ServiceResponse = await api.getService({ ref: 'web' });
-    await api.listServices({});
+    const l = await api.listServices({});
     expect(r.service!.spec!.name).toBe('web');
     expect(reads).toBe(2);
+    expect([r.stale, l.stale]).toEqual([true, true]);
   });
 });

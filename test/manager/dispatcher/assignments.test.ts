@@ -71,6 +71,36 @@ describe('assignment feed', () => {
     await store.update((tx) => tx.tasks.create(assigned('t5', 'n1')));
     expect(got).toHaveLength(1);
   });
+
+  it('after a store reset (a snapshot installed) it sends every attached node its full set again, then keeps sending changes', async () => {
+    const { store, got } = await setup();
+    // The state a snapshot brings: t1 shut down, t5 new on n1.
+    const other = localStore();
+    await other.update((tx) => {
+      tx.tasks.create(Task.create({ ...assigned('t1', 'n1'), desiredState: TaskState.SHUTDOWN }));
+      tx.tasks.create(assigned('t5', 'n1'));
+    });
+    store.restore(other.snapshot(), store.appliedIndex + 10);
+    await expect.poll(() => got.length).toBe(2);
+    expect(got[1]!.full).toBe(true);
+    expect(got[1]!.tasks.map((t) => [t.meta!.id, t.desiredState])).toEqual([
+      ['t1', TaskState.SHUTDOWN],
+      ['t5', TaskState.RUNNING],
+    ]);
+    await store.update((tx) => tx.tasks.delete(tx.tasks.get('t5')!));
+    expect(got).toHaveLength(3);
+    expect(got[2]).toMatchObject({ full: false, removedTaskIds: ['t5'] });
+  });
+
+  it('a node whose send throws does not cost the other nodes their changes', async () => {
+    const { store, feed, got } = await setup();
+    feed.attach('n2', (a) => {
+      if (!a.full) throw new Error('boom');
+    });
+    await store.update((tx) => tx.tasks.create(assigned('t6', 'n2')));
+    await store.update((tx) => tx.tasks.create(assigned('t7', 'n1')));
+    expect(got.at(-1)!.tasks.map((t) => t.meta!.id)).toEqual(['t7']);
+  });
 });
 
 describe('task status writer', () => {

@@ -45,8 +45,8 @@ describe('boundHello', () => {
     expect(records).toEqual([]);
   });
 
-  it('refuses a hostname longer than 253 characters or with spaces or control characters, naming the field', () => {
-    for (const hostname of ['h'.repeat(NODE_LIMITS.hostnameLength + 1), 'evil host', 'a\nb', 'nœud']) {
+  it('refuses a hostname longer than 253 characters, or holding anything but letters, digits, ".", "_" and "-" ("/" above all), naming the field', () => {
+    for (const hostname of ['h'.repeat(NODE_LIMITS.hostnameLength + 1), 'evil host', 'a\nb', 'nœud', 'a/b', '../../x', '..', '-x', 'a:b', 'a{b}', 'a*']) {
       const { log, records } = capture();
       const err = boundHello('n1', hello({ hostname }), log);
       expect(err?.code, hostname).toBe('INVALID_ARGUMENT');
@@ -55,6 +55,7 @@ describe('boundHello', () => {
       expect(records[0]).toMatchObject({ level: 40, node: 'n1' });
     }
     expect(boundHello('n1', hello({ hostname: 'h'.repeat(NODE_LIMITS.hostnameLength) }), capture().log)).toBeUndefined();
+    expect(boundHello('n1', hello({ hostname: 'Node_1.example-x' }), capture().log)).toBeUndefined();
   });
 
   it('cuts platform and engine version and clamps resources, with one warning naming the node and the fields', () => {
@@ -130,6 +131,15 @@ describe('the dispatcher applies the bounds to a real session', () => {
     const first = firstReply(stream);
     return { store, ready, stream, first };
   }
+
+  it('refuses a hello whose hostname holds "/" (templates would make it a path), naming the field, and leaves the node unmarked', async () => {
+    const { ready, stream, first } = await setup();
+    stream.write({ hello: { description: { hostname: '../../tss-etc' }, addr: '10.0.0.1:4242' } } as AgentMessage);
+    const r = await first;
+    expect(r.error?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(r.error?.details).toMatch(/^hello\.description\.hostname holds "\.\.\/\.\.\/tss-etc", which has characters other than letters, digits, "\.", "_" and "-"/);
+    expect(ready).toEqual([]);
+  });
 
   it('refuses a hello with a 1000-character hostname, naming the field, and leaves the node unmarked', async () => {
     const { ready, stream, first } = await setup();

@@ -2,7 +2,7 @@
 // refused before it is proposed, with an error naming the object, its size
 // and the cap; nothing is stored and the Raft log does not grow.
 import { describe, expect, it } from 'vitest';
-import { EntryTooLargeError, MAX_BATCH_TRANSACTION_BYTES, MAX_TRANSACTION_BYTES } from '../../../manager/store/index.js';
+import { EntryTooLargeError, MAX_TRANSACTION_BYTES } from '../../../manager/store/index.js';
 import { Service, ServiceSpec, Task } from '../../../proto/gen/objects.js';
 import { recordingStore, service, task } from './fixtures.js';
 
@@ -76,29 +76,18 @@ describe('store entry cap', () => {
     expect(store.view((tx) => tx.services.count())).toBe(0);
   });
 
-  it('lets the leader’s batch writers commit up to the batch cap, but never an object over 1.5 MiB', async () => {
+  it('holds every writer to 1.5 MiB: 5,000 tasks of 600 bytes in one transaction are refused, nothing logged', async () => {
     const { store, log } = recordingStore();
-    // ~3 MB of 600-byte tasks, as a 5,000-task orchestration pass writes.
-    await store.update(
-      (tx) => {
+    // ~3 MB, as a 5,000-task orchestration pass once wrote in one go.
+    const e = await refusal(
+      store.update((tx) => {
         for (let i = 0; i < 5000; i++) tx.tasks.create(Task.create({ ...task(`t${i}`, 's1', 'n1', i), status: { state: 0, message: 'm'.repeat(550) } as never }));
-      },
-      { batch: true },
+      }),
     );
-    expect(store.view((tx) => tx.tasks.count())).toBe(5000);
-    expect(log[0]!.length).toBeGreaterThan(MAX_TRANSACTION_BYTES);
-    const e = await refusal(store.update((tx) => tx.services.create(withEnv('s1', 'web', 2_000_000)), { batch: true }));
-    expect(e.message).toContain('service "web" (id s1)');
-    const e2 = await refusal(
-      store.update(
-        (tx) => {
-          for (let i = 0; i < 10; i++) tx.services.create(withEnv(`b${i}`, `big${i}`, 1_000_000));
-        },
-        { batch: true },
-      ),
-    );
-    expect(e2.limit).toBe(MAX_BATCH_TRANSACTION_BYTES);
-    expect(log).toHaveLength(1);
+    expect(e.limit).toBe(MAX_TRANSACTION_BYTES);
+    expect(e.message).toMatch(/a store transaction of 5000 objects is \d+ bytes.*smaller transactions/);
+    expect(log).toHaveLength(0);
+    expect(store.view((tx) => tx.tasks.count())).toBe(0);
   });
 
   it('accepts a transaction just under the cap', async () => {

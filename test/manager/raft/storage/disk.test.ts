@@ -172,6 +172,37 @@ describe('DiskStorage', () => {
     expect(state.entries.map((e) => e.index)).toEqual([6, 7, 8, 9, 10]);
   });
 
+  it('counts only snapshots the WAL recorded towards retention: a file whose marker a crash lost never displaces the fallback', async () => {
+    const disk = new SimDisk();
+    const a = await DiskStorage.open(disk, '/m', { segmentBytes: 512, preallocBytes: 0 });
+    for (let i = 1; i <= 120; i += 5) await a.storage.persist({ hardState: hs(1, i + 4), entries: ents(i, i + 4), mustSync: true });
+    await a.storage.compact(snap(40, 1), 40);
+    // A crash between the snapshot file and its WAL marker.
+    await a.storage.snapshots.save(snap(60, 1));
+    disk.crash(LOSE_ALL);
+
+    const b = await DiskStorage.open(disk, '/m', { segmentBytes: 512, preallocBytes: 0 });
+    expect(b.state.snapshot?.metadata?.index).toBe(40);
+    await b.storage.compact(snap(80, 1), 80);
+    // Kept: 80 and the recorded 40 (keepSnapshots 2); the unrecorded 60 does not count.
+    expect(await disk.list('/m/snap')).toContain(snapshotFileName({ index: 40, term: 1 }));
+    disk.corrupt('/m/snap/' + snapshotFileName({ index: 80, term: 1 }), 30);
+    await b.storage.close();
+
+    // The newest is damaged: the recorded 40 and the WAL after it still rebuild the same log.
+    const c = await DiskStorage.open(disk, '/m', { segmentBytes: 512, preallocBytes: 0 });
+    expect(c.state.snapshot?.metadata?.index).toBe(40);
+    expect(c.state.entries.map((e) => e.index)).toEqual(Array.from({ length: 80 }, (_, i) => 41 + i));
+    // Once older than the oldest recorded snapshot kept, the stray file goes too.
+    await c.storage.compact(snap(100, 1), 100);
+    await c.storage.compact(snap(110, 1), 110);
+    expect(await disk.list('/m/snap')).toEqual([
+      snapshotFileName({ index: 80, term: 1 }) + '.broken',
+      snapshotFileName({ index: 100, term: 1 }),
+      snapshotFileName({ index: 110, term: 1 }),
+    ]);
+  });
+
   it("persists a leader's snapshot before the entries after it, always synced, and voids the old log", async () => {
     const disk = new SimDisk();
     const { storage } = await DiskStorage.open(disk, '/m');

@@ -1,0 +1,149 @@
+// The worker applying the managers' orders to real runc containers: a full set
+// replaces what the node runs, removals and shutdowns stop containers, and a
+// restarted agent (a new Worker on the same runtime root) leaves nothing
+// running that the managers no longer want. Runtime roots are /tmp/tss- dirs.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { buildBusyboxImage } from '../../../deploy/images/busybox.js';
+import { Runtime } from '../../../agent/runtime/index.js';
+import { Worker } from '../../../agent/worker/worker.js';
+import { containerIdOf } from '../../../agent/worker/task.js';
+import type { AgentMessage } from '../../../proto/gen/control.js';
+import { Task, TaskState } from '../../../proto/gen/objects.js';
+import { have } from '../../have.js';
+
+const log = pino({ level: 'silent' });
+const canRun = process.getuid?.() === 0 && have('runc') && have('conmon') && existsSync('/bin/busybox');
+if (!canRun) console.log('worker tests on runc skipped: need root, runc, conmon and busybox-static');
+const NODE = 'tssnode1';
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+let seq = 0;
+/** A task of this node running `sleep`; a short stop grace, since sleep as PID 1 ignores SIGTERM. */
+function task(desired: TaskState, observed: TaskState = TaskState.ASSIGNED, id = `tsswt${process.pid}x${++seq}`): Task {
+  return Task.create({
+    meta: { id, version: 1, createdAt: 0, updatedAt: 0 },
+    serviceId: 'svc1',
+    serviceName: 'tss-wt',
+    slot: seq,
+    nodeId: NODE,
+    desiredState: desired,
+    status: { state: observed, timestamp: Date.now(), message: '' } as Task['status'],
+    spec: { container: { image: 'tsswarm/busybox:latest', command: ['sleep', '3600'], stopGracePeriodMs: 300 } } as Task['spec'],
+  });
+}
+
+describe.skipIf(!canRun)('the worker on runc', () => {
+  let dir = '';
+  let rt: Runtime;
+  const workers: Worker[] = [];
+  const sent: AgentMessage[] = [];
+
+  beforeAll(async () => {
+    dir = mkdtempSync('/tmp/tss-worker-');
+    await buildBusyboxImage({ outPath: join(dir, 'oci.tar'), format: 'oci', tag: 'tsswarm/busybox:latest' });
+    rt = new Runtime({ root: join(dir, 'root'), logger: log });
+    await rt.init();
+    await rt.images.load(join(dir, 'oci.tar'));
+  }, 120_000);
+
+  afterEach(async () => {
+    for (const w of workers.splice(0)) await w.close();
+    for (const c of await rt.list()) await rt.remove(c.id);
+    sent.length = 0;
+  });
+
+  afterAll(async () => {
+    rt?.close();
+    if (dir) {
+      const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.includes(dir));
+      for (const m of mounts) execFileSync('umount', ['-l', m.split(' ')[1]!]);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  const worker = (): Worker => {
+    const w = new Worker({ runtime: rt, nodeId: NODE, logger: log, send: (m) => (sent.push(m), true) });
+    w.start();
+    workers.push(w);
+    return w;
+  };
+  const status = async (t: Task): Promise<string> => (await rt.inspect(containerIdOf(t)))?.status ?? 'gone';
+  const reported = (t: Task): TaskState[] =>
+    sent.flatMap((m) => m.taskStatus?.updates ?? []).filter((u) => u.taskId === t.meta!.id).map((u) => u.status!.state);
+
+  /** A worker that runs `t`, then is closed as a daemon stops (its containers stay: live restore). */
+  async function runThenRestart(t: Task): Promise<void> {
+    const w = worker();
+    w.assignments({ full: true, tasks: [t], removedTaskIds: [] });
+    await until(`${t.meta!.id} running`, async () => (await status(t)) === 'running');
+    await w.close();
+    workers.splice(workers.indexOf(w), 1);
+  }
+
+  it('a full set replaces the node\'s set: a running task left out of it is stopped and its container removed', async () => {
+    const w = worker();
+    const a = task(TaskState.RUNNING);
+    const b = task(TaskState.RUNNING);
+    w.assignments({ full: true, tasks: [a, b], removedTaskIds: [] });
+    await until('both running', async () => (await status(a)) === 'running' && (await status(b)) === 'running');
+    w.assignments({ full: true, tasks: [b], removedTaskIds: [] });
+    await until(`${a.meta!.id} removed`, async () => (await status(a)) === 'gone');
+    expect(await status(b)).toBe('running');
+    expect(w.runner(a.meta!.id)).toBeUndefined();
+  });
+
+  it('an incremental desired SHUTDOWN stops the container and keeps it (stopped) until the task is removed', async () => {
+    const w = worker();
+    const a = task(TaskState.RUNNING);
+    w.assignments({ full: true, tasks: [a], removedTaskIds: [] });
+    await until('running', async () => (await status(a)) === 'running');
+    w.assignments({ full: false, tasks: [{ ...a, desiredState: TaskState.SHUTDOWN }], removedTaskIds: [] });
+    await until('stopped', async () => (await status(a)) === 'stopped');
+    await until('SHUTDOWN reported', () => reported(a).includes(TaskState.SHUTDOWN));
+    w.assignments({ full: false, tasks: [], removedTaskIds: [a.meta!.id] });
+    await until('removed', async () => (await status(a)) === 'gone');
+  });
+
+  it('a restarted agent removes the containers of tasks missing from its first full set (deleted while it was away)', async () => {
+    const a = task(TaskState.RUNNING);
+    await runThenRestart(a);
+    expect(await status(a)).toBe('running');
+    const w = worker();
+    w.assignments({ full: true, tasks: [], removedTaskIds: [] });
+    await until('removed', async () => (await status(a)) === 'gone');
+  });
+
+  it('a restarted agent stops the container of a task the managers shut down while it was away', async () => {
+    const a = task(TaskState.RUNNING);
+    await runThenRestart(a);
+    const w = worker();
+    w.assignments({ full: true, tasks: [{ ...a, desiredState: TaskState.SHUTDOWN, status: { ...a.status!, state: TaskState.RUNNING } }], removedTaskIds: [] });
+    await until('stopped', async () => (await status(a)) === 'stopped');
+    await until('SHUTDOWN reported', () => reported(a).includes(TaskState.SHUTDOWN));
+  });
+
+  it('a restarted agent stops a running container whose task the managers\' copy says has ended', async () => {
+    for (const ended of [TaskState.SHUTDOWN, TaskState.FAILED]) {
+      const a = task(TaskState.RUNNING);
+      await runThenRestart(a);
+      const w = worker();
+      // The previous agent reported the task ended (a stop that failed is still reported) yet its container runs.
+      w.assignments({ full: true, tasks: [{ ...a, desiredState: TaskState.SHUTDOWN, status: { ...a.status!, state: ended } }], removedTaskIds: [] });
+      await until(`the container of a task reported ${TaskState[ended]} stopped`, async () => (await status(a)) === 'stopped');
+      await w.close();
+      workers.splice(workers.indexOf(w), 1);
+    }
+  });
+});
