@@ -245,6 +245,7 @@ export class Daemon {
       removeNode: fwd('removeNode'),
       getJoinTokens: fwd('getJoinTokens'),
       rotateJoinToken: fwd('rotateJoinToken'),
+      transferLeader: fwd('transferLeader'),
       ...Object.fromEntries(SERVICE_METHODS.map((name) => [name, fwd(name)])),
       info: unary(async () => this.clusterInfo()),
       serviceLogs: serverStream((req, write, signal) => this.controlStream('serviceLogs', req, write, signal)),
@@ -327,6 +328,8 @@ export class Daemon {
         return m.joinTokens();
       case 'rotateJoinToken':
         return m.rotateJoinToken((req as { role: string }).role);
+      case 'transferLeader':
+        return m.transferLeader((req as { ref: string }).ref);
     }
     throw new TsswarmError('UNIMPLEMENTED', `unknown control method ${method}`);
   }
@@ -343,7 +346,9 @@ export class Daemon {
   }
 
   private forward(addr: string, method: string, req: unknown): Promise<unknown> {
-    return callUnary(this.forwardClient(addr), method, req, CALL_MS, `forwarding to the leader at ${addr}`);
+    // A leadership transfer waits for the new leader to take over (seconds); the rest answer at once.
+    const ms = method === 'transferLeader' ? 15_000 : CALL_MS;
+    return callUnary(this.forwardClient(addr), method, req, ms, `forwarding to the leader at ${addr}`);
   }
 
   /**

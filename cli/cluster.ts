@@ -6,7 +6,7 @@ import { closeClients, controlApi, controlRead, daemonApi, DEFAULT_SOCKET, socke
 import { group, leaf, type Command, type Io } from './command.js';
 import { ago, table } from './table.js';
 import { tsswarmVersion } from './version.js';
-import type { GetJoinTokensResponse, InfoResponse, InitResponse, JoinResponse } from '../proto/gen/control.js';
+import type { GetJoinTokensResponse, GetNodeResponse, InfoResponse, InitResponse, JoinResponse, TransferLeaderResponse } from '../proto/gen/control.js';
 import { type Node, NodeAvailability, NodeRole, NodeState } from '../proto/gen/objects.js';
 import { TsswarmError, UsageError } from '../lib/errors.js';
 
@@ -374,7 +374,25 @@ const nodeRm = leaf({
   },
 });
 
-const nodeCommands = [nodeLs, nodeInspect, nodeUpdate, roleCommand('promote'), roleCommand('demote'), nodeRm];
+const nodeTransferLeader = leaf({
+  name: 'transfer-leader',
+  summary: 'Hand Raft leadership to another manager',
+  usage: '[NODE]',
+  description:
+    'Asks the leader to hand leadership to NODE (id, id prefix or hostname), or, without NODE, to the reachable manager ' +
+    'whose log is the most caught up, and waits until that manager leads. Use it before maintenance on the leader. ' +
+    'Refused when NODE is not a voting manager or the leader has not heard from it lately.',
+  flags: {},
+  async run({ positionals, io }) {
+    if (positionals.length > 1) throw new UsageError('give at most one node: tsswarm node transfer-leader [NODE]', { field: 'NODE' });
+    const r = await controlApi<TransferLeaderResponse>('transferLeader', { ref: positionals[0] ?? '' }, 20_000);
+    const n = await controlApi<GetNodeResponse>('getNode', { ref: r.nodeId }).catch(() => undefined);
+    io.stdout.write(`Leadership moved to ${n?.node?.description?.hostname || n?.node?.spec?.name || r.nodeId} (term ${r.term}).\n`);
+    return 0;
+  },
+});
+
+const nodeCommands = [nodeLs, nodeInspect, nodeUpdate, roleCommand('promote'), roleCommand('demote'), nodeTransferLeader, nodeRm];
 const nodeCommand = group({ name: 'node', summary: 'Manage the nodes of the cluster', subcommands: () => nodeCommands });
 
 export const clusterCommands: readonly Command[] = [daemonCommand, initCommand, joinCommand, joinTokenCommand, leaveCommand, infoCommand, nodeCommand];

@@ -29,6 +29,7 @@ import {
   type ManagerInfo,
   NodeCAService,
   RaftMembershipService,
+  type TransferLeaderResponse,
   type UpdateNodeRequest,
 } from '../proto/gen/control.js';
 import { Cluster, ClusterSpec, ManagerStatus, type NodeRevocation, Meta, Node, NodeAvailability, NodeCertificate, NodeDescription, NodeRole, NodeSpec, NodeState, NodeStatus } from '../proto/gen/objects.js';
@@ -569,6 +570,30 @@ export class Manager {
     return { worker: c.spec!.workerToken, manager: c.spec!.managerToken, managerAddrs: this.managerAddrs() };
   }
 
+  /**
+   * Hands Raft leadership to manager `ref` (or, when empty, to the reachable voter with the most
+   * of the log) and resolves once it leads. The leader's own call; followers forward it.
+   */
+  async transferLeader(ref: string): Promise<TransferLeaderResponse> {
+    this.requireLeader();
+    const st = this.consensus.status();
+    let raftId: string;
+    if (ref) {
+      const n = this.findNode(ref);
+      raftId = n.managerStatus?.raftId ?? '';
+      if (n.spec?.role !== NodeRole.MANAGER || !raftId || !st.config.voters.includes(raftId)) {
+        throw new TsswarmError('FAILED_PRECONDITION', `cannot hand leadership to ${n.spec?.name || n.meta!.id}: it is not a voting manager (promote it with \`tsswarm node promote\` and let it catch up)`);
+      }
+    } else {
+      const others = st.config.voters.filter((v) => v !== this.o.raftId && st.progress[v]?.recentActive);
+      others.sort((a, b) => (st.progress[b]?.match ?? 0) - (st.progress[a]?.match ?? 0));
+      if (others.length === 0) throw new TsswarmError('FAILED_PRECONDITION', 'no other manager is reachable to take over leadership: promote or bring back a manager first');
+      raftId = others[0]!;
+    }
+    const term = await this.consensus.moveLeader(raftId, Math.max(3 * this.consensus.electionTimeoutMs, 4_000));
+    return { nodeId: this.consensus.memberNodeId(raftId) ?? '', term };
+  }
+
   async rotateJoinToken(role: string): Promise<GetJoinTokensResponse> {
     this.requireLeader();
     if (role !== 'worker' && role !== 'manager') throw UsageError.invalid('role', 'worker or manager', role);
@@ -752,6 +777,10 @@ export class Manager {
       rotateJoinToken: unary(async (req: { role: string }, call) => {
         manager(call);
         return this.rotateJoinToken(req.role);
+      }),
+      transferLeader: unary(async (req: { ref: string }, call) => {
+        manager(call);
+        return this.transferLeader(req.ref);
       }),
       info: unary(async (_req, call) => {
         manager(call);

@@ -13,8 +13,10 @@ export type Fault =
   | { kind: 'oneway'; from: Target; to: Target }
   /** SIGKILL, started again when the fault ends. */
   | { kind: 'kill'; targets: Target[] }
-  /** SIGSTOP, SIGCONT when the fault ends: a leader paused this way is replaced (our leader transfer). */
+  /** SIGSTOP, SIGCONT when the fault ends: a leader paused this way is replaced. */
   | { kind: 'pause'; targets: Target[] }
+  /** `tsswarm node transfer-leader [TO]` on a manager: the leader hands over to TO (or the most caught-up one). Nothing to heal. */
+  | { kind: 'transfer'; to: Target | null }
   /** SIGTERM stop and start again at once (the hold is the time it stays down). */
   | { kind: 'restart'; targets: Target[] };
 
@@ -31,7 +33,7 @@ export interface Hosts {
   workers: readonly string[];
 }
 
-const KINDS = ['cut', 'cut-leader', 'oneway', 'oneway-leader', 'kill', 'kill-leader', 'pause', 'pause-leader', 'restart', 'cut-two'] as const;
+const KINDS = ['cut', 'cut-leader', 'oneway', 'oneway-leader', 'kill', 'kill-leader', 'pause', 'pause-leader', 'restart', 'cut-two', 'transfer'] as const;
 
 /**
  * Faults for `totalMs` of chaos (a little more: the runner stops at the deadline). Each fault
@@ -87,6 +89,10 @@ export function planNemesis(seed: number, totalMs: number, hosts: Hosts): Step[]
       case 'restart':
         fault = { kind: 'restart', targets: [host()] };
         break;
+      case 'transfer':
+        // To a named manager (maybe the leader itself, a no-op), or to whichever the leader picks.
+        fault = { kind: 'transfer', to: rng.chance(0.5) ? host(hosts.managers) : null };
+        break;
     }
     const holdMs = 3000 + rng.int(9001);
     const gapMs = 2000 + rng.int(4001);
@@ -104,6 +110,8 @@ export function describeFault(f: Fault): string {
   switch (f.kind) {
     case 'oneway':
       return `oneway ${describeTarget(f.from)} -> ${describeTarget(f.to)}`;
+    case 'transfer':
+      return f.to ? `transfer the leadership to ${describeTarget(f.to)}` : 'transfer the leadership';
     default:
       return `${f.kind} ${f.targets.map(describeTarget).join(' + ')}`;
   }

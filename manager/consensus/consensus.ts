@@ -307,6 +307,47 @@ export class Consensus {
     this.node.transferLeadership(to);
   }
 
+  /**
+   * Hands leadership to voter `to` and resolves with the new term once this member sees `to` lead.
+   * Leader only. Refused when `to` is not a voter or has not been heard from lately; rejects with
+   * DEADLINE_EXCEEDED when the transfer has not happened within `timeoutMs` (Raft abandons a
+   * transfer after an election timeout, and this member keeps leading).
+   */
+  moveLeader(to: string, timeoutMs: number): Promise<number> {
+    if (!this.node.isLeader) return Promise.reject(new NotLeaderError(this.leaderAddr));
+    const st = this.node.status();
+    if (to === this.o.raftId) return Promise.resolve(st.term);
+    if (!st.config.voters.includes(to)) {
+      const why = st.config.learners.includes(to) ? 'is a learner still catching up: wait until it is a voter' : 'is not in the configuration';
+      return Promise.reject(new TsswarmError('FAILED_PRECONDITION', `cannot hand leadership to raft member ${to}: it ${why}`));
+    }
+    if (!st.progress[to]?.recentActive) {
+      return Promise.reject(new TsswarmError('FAILED_PRECONDITION', `cannot hand leadership to raft member ${to}: the leader has not heard from it lately (it is down or cut off)`));
+    }
+    return new Promise<number>((resolve, reject) => {
+      const done = (err: Error | null, term = 0) => {
+        clearTimeout(timer);
+        this.leaderListeners = this.leaderListeners.filter((f) => f !== listen);
+        if (err) reject(err);
+        else resolve(term);
+      };
+      const listen = (lead: string, term: number) => {
+        if (lead === to) done(null, term);
+      };
+      const timer = setTimeout(
+        () => done(new TsswarmError('DEADLINE_EXCEEDED', `raft member ${to} did not take over leadership within ${timeoutMs} ms (it may be lagging behind the log); ${this.node.isLeader ? 'this manager still leads' : 'leadership is being decided'}: retry`)),
+        timeoutMs,
+      );
+      this.leaderListeners.push(listen);
+      this.node.transferLeadership(to);
+    });
+  }
+
+  /** How long an election takes to time out here, in milliseconds. */
+  get electionTimeoutMs(): number {
+    return (this.o.electionTick ?? 10) * (this.o.tickMs ?? 100);
+  }
+
   /** Whether removing `raftId` keeps a reachable majority of the remaining voters (a safety check for demote/remove). */
   quorumSafeWithout(raftId: string, reachable: (raftId: string) => boolean): boolean {
     const voters = (this.conf?.voters ?? []).filter((v) => v !== raftId);

@@ -28,13 +28,15 @@ describe('planNemesis', () => {
     }
   });
 
-  it('over a long run reaches every kind: cuts, one-way cuts, kills, pauses, restarts, and the leader as a target', () => {
+  it('over a long run reaches every kind: cuts, one-way cuts, kills, pauses, restarts, leader transfers, and the leader as a target', () => {
     const plan: Step[] = planNemesis(7, 30 * 60_000, hosts);
     const kinds = new Set(plan.map((s) => s.fault.kind));
-    expect([...kinds].sort()).toEqual(['cut', 'kill', 'oneway', 'pause', 'restart']);
+    expect([...kinds].sort()).toEqual(['cut', 'kill', 'oneway', 'pause', 'restart', 'transfer']);
     const text = plan.map((s) => describeFault(s.fault));
     expect(text.some((t) => t === 'pause the leader')).toBe(true);
     expect(text.some((t) => t === 'cut the leader')).toBe(true);
+    expect(text.some((t) => /^transfer the leadership to h[123]$/.test(t))).toBe(true);
+    expect(text.some((t) => t === 'transfer the leadership')).toBe(true);
     expect(text.some((t) => /^oneway the leader -> h[123]$/.test(t))).toBe(true);
     expect(text.some((t) => /^oneway h[123] -> the leader$/.test(t))).toBe(true);
     // Two managers cut at once (no quorum): only managers, never the same one twice.

@@ -139,6 +139,23 @@ describe('manager consensus', () => {
     expect(again.c.leaderAddr).toBe(now.rec.addr);
   });
 
+  it('moveLeader hands leadership to the member named and resolves with its term once it leads; a member that no longer leads, or a non-member, is refused', async () => {
+    const lead = await waitForLeader(all);
+    const to = all.find((m) => m !== lead)!;
+    await until('the leader hears from every member', () => all.every((m) => m === lead || lead.c.status().progress[m.rec.raftId]?.recentActive));
+    const before = lead.c.status().term;
+    const term = await lead.c.moveLeader(to.rec.raftId, 10_000);
+    expect(term).toBeGreaterThan(before);
+    expect(to.c.isLeader).toBe(true);
+    expect(lead.c.isLeader).toBe(false);
+    // The new leader takes writes; the old one refuses them and, asked to move leadership, says who leads.
+    await expect(to.c.proposeStore(new TextEncoder().encode('after-transfer'))).resolves.toBeGreaterThan(0);
+    await expect(lead.c.moveLeader(lead.rec.raftId, 1_000)).rejects.toBeInstanceOf(NotLeaderError);
+    await expect(to.c.moveLeader('nobody', 1_000)).rejects.toMatchObject({ code: 'FAILED_PRECONDITION', message: expect.stringMatching(/raft member nobody: it is not in the configuration/) });
+    // Asking the leader to hand leadership to itself is a no-op.
+    await expect(to.c.moveLeader(to.rec.raftId, 1_000)).resolves.toBe(to.c.status().term);
+  });
+
   it('a removed member leaves the configuration of every remaining member', async () => {
     const lead = await waitForLeader(all);
     const victim = all.find((m) => m !== lead)!;
