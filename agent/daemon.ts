@@ -10,14 +10,16 @@ import { dirname, join } from 'node:path';
 import type pino from 'pino';
 import { TsswarmError, UsageError } from '../lib/errors.js';
 import { nodeAddrError, resolveAdvertiseAddr } from '../lib/addr.js';
-import { callStream, callUnary, grpcChannelOptions, grpcServerOptions, serverNoDelay, serverStream, unary } from '../lib/grpc.js';
+import { callStream, callUnary, grpcChannelOptions, grpcServerOptions, serverNoDelay, unary } from '../lib/grpc.js';
 import { Counter, Gauge } from 'prom-client';
 import { createRegistry, type Registry, serveMetrics, type MetricsServer } from '../lib/metrics.js';
 import { MemoryCertificateProvider, channelCredentials, serverCredentials, untrustedChannelCredentials } from '../lib/tls.js';
 import { checkCAPin, checkManagerCert, createCSR, createRootCA, generateNodeKey, needsRenewal, parseJoinToken, parseNodeCert, signNodeCSR } from '../manager/ca/index.js';
 import { newRaftId } from '../manager/consensus/index.js';
-import { Manager, SERVICE_METHODS, SERVICE_READS, certValidity, newNodeId } from '../manager/manager.js';
+import { Manager, certValidity, newNodeId } from '../manager/manager.js';
+import { CONTROL_METHODS, controlImplementation, leaderProxy } from '../manager/controlapi/server.js';
 import {
+  type ControlHandlers,
   type AgentMessage,
   type Assignments as ManagerMessageAssignments,
   ControlService,
@@ -237,20 +239,12 @@ export class Daemon {
       listImages: unary(async () => ({ images: this.images().list() })),
       removeImage: unary(async (req: { reference: string; force: boolean }) => ({ removed: await this.images().remove(req.reference, req.force) })),
     });
-    const fwd = (method: string) => unary(async (req: unknown) => this.control(method, req));
-    s.addService(ControlService, {
-      listNodes: fwd('listNodes'),
-      getNode: fwd('getNode'),
-      updateNode: fwd('updateNode'),
-      removeNode: fwd('removeNode'),
-      getJoinTokens: fwd('getJoinTokens'),
-      rotateJoinToken: fwd('rotateJoinToken'),
-      transferLeader: fwd('transferLeader'),
-      ...Object.fromEntries(SERVICE_METHODS.map((name) => [name, fwd(name)])),
-      info: unary(async () => this.clusterInfo()),
-      serviceLogs: serverStream((req, write, signal) => this.controlStream('serviceLogs', req, write, signal)),
-      exec: serverStream((req, write, signal) => this.controlStream('exec', req, write, signal)),
-    });
+    // Every Control call goes to this node's manager, which answers or forwards it to the leader;
+    // `info` is answered by the daemon itself, manager or not.
+    const control = Object.fromEntries(
+      CONTROL_METHODS.map((m) => [m, (...a: unknown[]) => (m === 'info' ? this.clusterInfo() : (this.control() as unknown as Record<string, (...x: unknown[]) => Promise<unknown>>)[m]!(...a))]),
+    ) as unknown as ControlHandlers;
+    s.addService(ControlService, controlImplementation(control, () => undefined));
     await new Promise<void>((res, rej) => s.bindAsync(`unix://${this.o.socketPath}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
     this.local = s;
   }
@@ -280,58 +274,21 @@ export class Daemon {
     return this.manager;
   }
 
-  /** A streaming Control call (logs, exec): served by our manager when it leads, else streamed from the leader. */
-  private async controlStream(method: 'serviceLogs' | 'exec', req: unknown, write: (m: unknown) => void, signal: AbortSignal): Promise<void> {
-    const m = this.requireManager();
-    if (m.consensus.isLeader) {
-      if (method === 'serviceLogs') return m.relay.logs(req as never, write, signal);
-      return m.relay.exec(req as never, write, signal);
-    }
-    const leader = m.consensus.leaderAddr;
-    if (!leader) m.requireLeader();
-    await callStream(this.forwardClient(leader), method, req, write, signal, `streaming from the leader at ${leader}`);
-  }
+  private controlProxy: { m: Manager; h: ControlHandlers } | null = null;
 
-  /** A Control call from the CLI: served by our manager when it leads, else forwarded to the leader. */
-  private async control(method: string, req: unknown): Promise<unknown> {
+  /** The Control API of this node's manager, forwarding to the leader when it does not lead. */
+  private control(): ControlHandlers {
     const m = this.requireManager();
-    const reads = new Set(['listNodes', 'getNode', 'getJoinTokens', ...SERVICE_READS]);
-    if (m.consensus.isLeader || (reads.has(method) && !m.consensus.leaderAddr)) return this.controlLocal(method, req);
-    const leader = m.consensus.leaderAddr;
-    if (!leader) return this.controlLocal(method, req); // a write without a leader: the manager says why
-    try {
-      return await this.forward(leader, method, req);
-    } catch (e) {
-      // The leader went away mid-call: a read is served from our (possibly stale) state.
-      if (reads.has(method) && (e as TsswarmError).code === 'UNAVAILABLE') return this.controlLocal(method, req);
-      throw e;
+    if (this.controlProxy?.m !== m) {
+      const h = leaderProxy(m.controlHandlers(), {
+        isLeader: () => m.consensus.isLeader,
+        leaderAddr: () => m.consensus.leaderAddr,
+        forward: (addr, method, req) => this.forward(addr, method, req),
+        forwardStream: (addr, method, req, write, signal) => callStream(this.forwardClient(addr), method, req, write, signal, `streaming from the leader at ${addr}`),
+      });
+      this.controlProxy = { m, h };
     }
-  }
-
-  private async controlLocal(method: string, req: unknown): Promise<unknown> {
-    const m = this.manager!;
-    const svc = m.serviceCall(method, req);
-    if (svc) return svc;
-    switch (method) {
-      case 'listNodes':
-        return m.listNodes();
-      case 'getNode': {
-        const r = await m.readView(() => m.findNode((req as { ref: string }).ref));
-        return { node: m.decorate(r.value), stale: r.stale };
-      }
-      case 'updateNode':
-        return { node: await m.updateNode(req as never) };
-      case 'removeNode':
-        await m.removeNode((req as { ref: string }).ref, (req as { force: boolean }).force);
-        return {};
-      case 'getJoinTokens':
-        return m.joinTokens();
-      case 'rotateJoinToken':
-        return m.rotateJoinToken((req as { role: string }).role);
-      case 'transferLeader':
-        return m.transferLeader((req as { ref: string }).ref);
-    }
-    throw new TsswarmError('UNIMPLEMENTED', `unknown control method ${method}`);
+    return this.controlProxy.h;
   }
 
   private forwardClients = new Map<string, grpc.Client>();
@@ -743,6 +700,6 @@ export class Daemon {
 
   /** Tokens, for the sandbox and tests (through the same path as the CLI). */
   joinTokens(): Promise<GetJoinTokensResponse> {
-    return this.control('getJoinTokens', {}) as Promise<GetJoinTokensResponse>;
+    return this.control().getJoinTokens({});
   }
 }

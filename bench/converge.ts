@@ -14,8 +14,7 @@ import { readFileSync } from 'node:fs';
 import { closeClients, controlApi, setHost } from '../cli/client.js';
 import { bootstrapCluster } from '../deploy/sandbox/bootstrap.js';
 import { Sandbox, SANDBOX_IMAGE } from '../deploy/sandbox/index.js';
-import type { ListNodesResponse, ListTasksResponse } from '../proto/gen/control.js';
-import { NodeState, TaskState } from '../proto/gen/objects.js';
+import { ContainerSpec, NodeState, ServiceSpec, TaskSpec, TaskState } from '../proto/gen/objects.js';
 import { runcLoop } from './converge-runc.js';
 import { swarmConverge } from './converge-swarm.js';
 import { Report } from './report.js';
@@ -54,7 +53,7 @@ async function tsswarmConverge(report: Report, rs: number[]): Promise<void> {
     setHost(`unix://${mgr.socketPath}`);
     let last = '';
     for (let i = 0; ; i++) {
-      const r = await controlApi<ListNodesResponse>('listNodes').catch((e: Error) => ((last = e.message), null));
+      const r = await controlApi('listNodes').catch((e: Error) => ((last = e.message), null));
       if (r) last = r.nodes.map((n) => `${n.spec?.name}:${n.status?.state}`).join(' ');
       if (r && r.nodes.length === 3 && r.nodes.every((n) => n.status?.state === NodeState.READY)) break;
       if (i > 600) throw new Error(`the sandbox nodes did not all become READY within 60 s (${last})`);
@@ -64,10 +63,10 @@ async function tsswarmConverge(report: Report, rs: number[]): Promise<void> {
       const name = `tssbench-r${r}`;
       const t0 = performance.now();
       await controlApi('createService', {
-        spec: { name, task: { container: { image: SANDBOX_IMAGE, args: ['sleep', '3600'] } }, replicated: { replicas: r } },
+        spec: ServiceSpec.create({ name, task: TaskSpec.create({ container: ContainerSpec.create({ image: SANDBOX_IMAGE, args: ['sleep', '3600'] }) }), replicated: { replicas: r } }),
       });
       for (;;) {
-        const l = await controlApi<ListTasksResponse>('listTasks', { services: [name], nodes: [], desiredRunning: true });
+        const l = await controlApi('listTasks', { services: [name], nodes: [], desiredRunning: true });
         if (process.env.TSS_TRACE) {
           const h = new Map<number, number>();
           for (const t of l.tasks) h.set(t.status?.state ?? 0, (h.get(t.status?.state ?? 0) ?? 0) + 1);
@@ -82,7 +81,7 @@ async function tsswarmConverge(report: Report, rs: number[]): Promise<void> {
       log(`tsswarm r${r}: ${s.toFixed(2)} s`);
       await controlApi('removeService', { ref: name });
       for (let i = 0; ; i++) {
-        const l = await controlApi<ListTasksResponse>('listTasks', { services: [], nodes: [], desiredRunning: false });
+        const l = await controlApi('listTasks', { services: [], nodes: [], desiredRunning: false });
         if (l.tasks.length === 0) break;
         if (i > 1200) throw new Error('tasks of the removed service did not go within 60 s');
         await sleep(POLL_MS);

@@ -9,7 +9,7 @@ import { controlApi, closeClients, setHost } from '../cli/client.js';
 import { bootstrapCluster } from '../deploy/sandbox/bootstrap.js';
 import { Sandbox } from '../deploy/sandbox/index.js';
 import type { InfoResponse } from '../proto/gen/control.js';
-import { type Node, NodeState } from '../proto/gen/objects.js';
+import { NodeState } from '../proto/gen/objects.js';
 import { daemonApi } from '../cli/client.js';
 import { Report } from './report.js';
 
@@ -27,7 +27,7 @@ async function tsswarmFailover(report: Report): Promise<void> {
     const t0wait = Date.now();
     for (;;) {
       const info = await daemonApi<InfoResponse>('info');
-      const nodes = (await controlApi<{ nodes: Node[] }>('listNodes')).nodes;
+      const nodes = (await controlApi('listNodes')).nodes;
       if (info.managers.filter((m) => m.voter).length === 3 && nodes.every((n) => n.status?.state === NodeState.READY)) break;
       if (Date.now() - t0wait > 60_000) throw new Error('the 3 managers did not become ready within 60 s');
       await new Promise((r) => setTimeout(r, 200));
@@ -46,7 +46,7 @@ async function tsswarmFailover(report: Report): Promise<void> {
     while ((write === undefined || down === undefined) && performance.now() - t0 < CAP_S * 1000) {
       if (write === undefined) {
         try {
-          const { node } = await controlApi<{ node: Node }>('getNode', { ref: survivor.name }, 1000);
+          const node = (await controlApi('getNode', { ref: survivor.name }, 1000)).node!;
           await controlApi('updateNode', { ref: node.meta!.id, version: node.meta!.version, labelAdd: { tssbench: String(i++) }, labelRm: [], availability: '', role: '' }, 1000);
           write = (performance.now() - t0) / 1000;
           process.stderr.write(`tsswarm: a write succeeded after ${write.toFixed(2)} s\n`);
@@ -56,7 +56,7 @@ async function tsswarmFailover(report: Report): Promise<void> {
       }
       if (down === undefined) {
         try {
-          const nodes = (await controlApi<{ nodes: Node[] }>('listNodes', {}, 1000)).nodes;
+          const nodes = (await controlApi('listNodes', {}, 1000)).nodes;
           if (nodes.find((n) => n.meta!.id === leaderNode)?.status?.state === NodeState.DOWN) {
             down = (performance.now() - t0) / 1000;
             process.stderr.write(`tsswarm: the old leader shows DOWN after ${down.toFixed(2)} s\n`);

@@ -4,7 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { TsswarmError, UsageError } from '../lib/errors.js';
 import { callUnary, grpcChannelOptions } from '../lib/grpc.js';
-import { ControlService, DaemonService } from '../proto/gen/control.js';
+import { type ControlRequests, type ControlResponses, ControlService, type ControlUnaryMethod, DaemonService } from '../proto/gen/control.js';
 import type { Io } from './command.js';
 
 export const DEFAULT_SOCKET = '/run/tsswarm/tsswarm.sock';
@@ -53,7 +53,9 @@ async function call<Res>(def: grpc.ServiceDefinition, name: string, method: stri
 }
 
 export const daemonApi = <Res>(method: string, req: object = {}, timeoutMs = 30_000): Promise<Res> => call<Res>(DaemonService, 'Daemon', method, req, timeoutMs);
-export const controlApi = <Res>(method: string, req: object = {}, timeoutMs = 15_000): Promise<Res> => call<Res>(ControlService, 'Control', method, req, timeoutMs);
+/** A Control API call, typed by method: fields left out of the request take their protobuf defaults. */
+export const controlApi = <M extends ControlUnaryMethod>(method: M, req: Partial<ControlRequests[M]> = {}, timeoutMs = 15_000): Promise<ControlResponses[M]> =>
+  call<ControlResponses[M]>(ControlService, 'Control', method, req, timeoutMs);
 
 /** What a command prints to stderr, once, when an answer could only come from a manager's own state. */
 export const STALE_WARNING = 'WARNING: this manager could not confirm it is up to date with the leader; the result may be stale\n';
@@ -67,8 +69,8 @@ export function warnIfStale(io: Io, r: { stale?: boolean }): void {
 }
 
 /** A Control API read: warns on stderr when the manager could only serve it stale. */
-export async function controlRead<Res extends { stale?: boolean }>(io: Io, method: string, req: object = {}): Promise<Res> {
-  const r = await controlApi<Res>(method, req);
-  warnIfStale(io, r);
+export async function controlRead<M extends ControlUnaryMethod>(io: Io, method: M, req: Partial<ControlRequests[M]> = {}): Promise<ControlResponses[M]> {
+  const r = await controlApi(method, req);
+  warnIfStale(io, r as { stale?: boolean });
   return r;
 }

@@ -6,7 +6,7 @@ import { closeClients, controlApi, controlRead, daemonApi, DEFAULT_SOCKET, socke
 import { group, leaf, type Command, type Io } from './command.js';
 import { ago, table } from './table.js';
 import { tsswarmVersion } from './version.js';
-import type { GetJoinTokensResponse, GetNodeResponse, InfoResponse, InitResponse, JoinResponse, TransferLeaderResponse } from '../proto/gen/control.js';
+import type { InfoResponse, InitResponse, JoinResponse } from '../proto/gen/control.js';
 import { type Node, NodeAvailability, NodeRole, NodeState } from '../proto/gen/objects.js';
 import { TsswarmError, UsageError } from '../lib/errors.js';
 
@@ -182,7 +182,7 @@ const joinTokenCommand = leaf({
   async run({ flags, positionals, io }) {
     if (positionals.length !== 1) throw new UsageError('say which token: tsswarm join-token worker|manager');
     const role = oneOf('role', positionals[0]!, ['worker', 'manager']);
-    const t = flags.rotate ? await controlApi<GetJoinTokensResponse>('rotateJoinToken', { role }) : await controlApi<GetJoinTokensResponse>('getJoinTokens');
+    const t = flags.rotate ? await controlApi('rotateJoinToken', { role }) : await controlApi('getJoinTokens');
     const token = role === 'worker' ? t.worker : t.manager;
     if (flags.quiet) {
       io.stdout.write(`${token}\n`);
@@ -244,7 +244,7 @@ const nodeLs = leaf({
   async run({ flags, positionals, io, path }) {
     noArgs(positionals, path);
     const format = oneOf('--format', flags.format ?? 'table', ['table', 'json']);
-    const [r, me] = await Promise.all([controlRead<{ nodes: Node[]; stale: boolean }>(io, 'listNodes'), daemonApi<InfoResponse>('info')]);
+    const [r, me] = await Promise.all([controlRead(io, 'listNodes'), daemonApi<InfoResponse>('info')]);
     if (format === 'json') {
       json(io, r.nodes.map(nodeJson));
       return 0;
@@ -275,7 +275,7 @@ const nodeInspect = leaf({
     if (!positionals.length) throw new UsageError('give at least one node (id, id prefix, name, or `self`)');
     const me = positionals.includes('self') ? await daemonApi<InfoResponse>('info') : undefined;
     const nodes: Node[] = [];
-    for (const ref of positionals) nodes.push((await controlRead<{ node: Node; stale: boolean }>(io, 'getNode', { ref: ref === 'self' ? me!.nodeId : ref })).node);
+    for (const ref of positionals) nodes.push((await controlRead(io, 'getNode', { ref: ref === 'self' ? me!.nodeId : ref })).node!);
     if (!flags.pretty) {
       json(io, nodes.map(nodeJson));
       return 0;
@@ -308,7 +308,7 @@ function parseLabel(s: string): [string, string] {
 async function updateNode(ref: string, change: object): Promise<void> {
   // Read the version, then write against it: a concurrent change is refused, and retried once.
   for (let attempt = 0; ; attempt++) {
-    const { node } = await controlApi<{ node: Node }>('getNode', { ref });
+    const node = (await controlApi('getNode', { ref })).node!;
     try {
       await controlApi('updateNode', { ref: node.meta!.id, version: node.meta!.version, ...change });
       return;
@@ -385,9 +385,10 @@ const nodeTransferLeader = leaf({
   flags: {},
   async run({ positionals, io }) {
     if (positionals.length > 1) throw new UsageError('give at most one node: tsswarm node transfer-leader [NODE]', { field: 'NODE' });
-    const r = await controlApi<TransferLeaderResponse>('transferLeader', { ref: positionals[0] ?? '' }, 20_000);
-    const n = await controlApi<GetNodeResponse>('getNode', { ref: r.nodeId }).catch(() => undefined);
-    io.stdout.write(`Leadership moved to ${n?.node?.description?.hostname || n?.node?.spec?.name || r.nodeId} (term ${r.term}).\n`);
+    const r = await controlApi('transferLeader', { ref: positionals[0] ?? '' }, 20_000);
+    const n = await controlApi('getNode', { ref: r.nodeId }).catch(() => undefined);
+    const name = n?.node?.description?.hostname || n?.node?.spec?.name || r.nodeId;
+    io.stdout.write(r.unchanged ? `${name} already leads (term ${r.term}).\n` : `Leadership moved to ${name} (term ${r.term}).\n`);
     return 0;
   },
 });

@@ -6,7 +6,7 @@ import type protobuf from 'protobufjs';
 import type { DataplaneReport, Difference, VipRow } from '../agent/dataplane.js';
 import { UsageError } from '../lib/errors.js';
 import { ENCRYPTION_UNAVAILABLE } from '../manager/controlapi/index.js';
-import type { InspectDataplaneResponse, ListNetworksResponse, NetworkResponse } from '../proto/gen/control.js';
+import type { InspectDataplaneResponse, NetworkResponse } from '../proto/gen/control.js';
 import { Network, NetworkSpec } from '../proto/gen/objects.js';
 import { type FlagDefs, oneOf } from './args.js';
 import { controlApi, controlRead } from './client.js';
@@ -87,7 +87,7 @@ const createCommand = leaf({
   flags: createFlags,
   async run({ flags, positionals, io }) {
     const spec = networkCreateSpec(flags, positionals);
-    const r = await controlApi<NetworkResponse>('createNetwork', { spec });
+    const r = await controlApi('createNetwork', { spec });
     io.stdout.write(`${r.network!.meta!.id}\n`);
     return 0;
   },
@@ -104,7 +104,7 @@ const lsCommand = leaf({
   async run({ flags, positionals, io }) {
     if (positionals.length) throw new UsageError(`"tsswarm network ls" accepts no arguments (got "${positionals.join(' ')}")`);
     const format = oneOf('--format', flags.format ?? 'table', ['table', 'json']);
-    const r = await controlRead<ListNetworksResponse>(io, 'listNetworks');
+    const r = await controlRead(io, 'listNetworks');
     if (format === 'json') json(io, r.networks.map((n) => Network.type.toObject(n as unknown as protobuf.Message, { defaults: true, arrays: true, objects: true })));
     else if (flags.quiet) io.stdout.write(r.networks.map((n) => `${n.meta!.id}\n`).join(''));
     else io.stdout.write(table(['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE', 'SUBNET', 'FLAGS'], networkRows(r.networks, flags['no-trunc'])));
@@ -238,14 +238,14 @@ const inspectCommand = leaf({
       if (flags.node !== undefined) throw new UsageError('--node goes with --dataplane: tsswarm network inspect --dataplane --node NODE NETWORK', { field: '--node' });
       if (flags.format !== undefined) oneOf('--format', flags.format, ['json']);
       const out: object[] = [];
-      for (const ref of positionals) out.push(networkJson(await controlRead<NetworkResponse>(io, 'getNetwork', { ref })));
+      for (const ref of positionals) out.push(networkJson(await controlRead(io, 'getNetwork', { ref })));
       json(io, out);
       return 0;
     }
     if (positionals.length !== 1) throw new UsageError(`--dataplane shows one network at a time (got ${positionals.length}: ${positionals.join(' ')})`, { field: 'NETWORK' });
     const format = oneOf('--format', flags.format ?? 'text', ['text', 'json']);
     if (flags.node === '') throw UsageError.invalid('--node', 'a node id, id prefix or hostname', flags.node);
-    const view = dataplaneView(await controlApi<InspectDataplaneResponse>('inspectDataplane', { ref: positionals[0]!, node: flags.node ?? '' }));
+    const view = dataplaneView(await controlApi('inspectDataplane', { ref: positionals[0]!, node: flags.node ?? '' }));
     if (format === 'json') json(io, view);
     else io.stdout.write(renderDataplane(view));
     return 0;

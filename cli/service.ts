@@ -14,10 +14,10 @@ import {
   type ExecOutput,
   type ExecRequest,
   type ListServicesResponse,
-  type ListNetworksResponse,
-  type ListTasksResponse,
+  
+  
   type LogChunk,
-  type NetworkResponse,
+  
   type ServiceLogsRequest,
   type ServiceResponse,
 } from '../proto/gen/control.js';
@@ -801,7 +801,7 @@ function isTTY(io: Io): boolean {
 
 async function listNodeNames(): Promise<Map<string, string>> {
   try {
-    return nodeNames((await controlApi<{ nodes: Node[] }>('listNodes')).nodes);
+    return nodeNames((await controlApi('listNodes')).nodes);
   } catch {
     return new Map();
   }
@@ -824,7 +824,7 @@ async function snapshotOf(id: string, names: { map: Map<string, string> | null }
 }
 
 async function readSnapshot(id: string, names: { map: Map<string, string> | null }): Promise<Snapshot> {
-  const [s, t] = await Promise.all([controlApi<ServiceResponse>('getService', { ref: id }), controlApi<ListTasksResponse>('listTasks', { services: [id], nodes: [], desiredRunning: false })]);
+  const [s, t] = await Promise.all([controlApi('getService', { ref: id }), controlApi('listTasks', { services: [id], nodes: [], desiredRunning: false })]);
   if (s.service!.spec?.global && (names.map === null || t.tasks.some((x) => x.nodeId && !names.map!.has(x.nodeId)))) names.map = await listNodeNames();
   return { service: s.service!, tasks: t.tasks, nodeNames: names.map ?? undefined };
 }
@@ -890,7 +890,7 @@ const createCommand = leaf({
   stopAtPositional: true,
   async run({ flags, positionals, rest, io }) {
     const o = serviceCreateSpec(flags, [...positionals, ...rest], process.env);
-    const r = await controlApi<ServiceResponse>('createService', { spec: o.spec });
+    const r = await controlApi('createService', { spec: o.spec });
     warn(io, r.warnings);
     io.stdout.write(`${r.service!.meta!.id}\n`);
     return o.detach ? 0 : follow(io, r.service!, 'create', o.quiet);
@@ -907,7 +907,7 @@ const lsCommand = leaf({
   async run({ flags, positionals, io }) {
     if (positionals.length) throw new UsageError(`"tsswarm service ls" accepts no arguments (got "${positionals.join(' ')}")`);
     const format = oneOf('--format', flags.format ?? 'table', ['table', 'json']);
-    const r = await controlRead<ListServicesResponse>(io, 'listServices');
+    const r = await controlRead(io, 'listServices');
     if (format === 'json') json(io, r.services.map((x) => ({ ...serviceJson(x.service!), Replicas: { running: x.running, desired: x.desired } })));
     else if (flags.quiet) io.stdout.write(r.services.map((x) => `${x.service!.meta!.id}\n`).join(''));
     else io.stdout.write(table(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE'], serviceRows(r)));
@@ -943,7 +943,7 @@ const psCommand = leaf({
   async run({ flags, positionals, io }) {
     if (!positionals.length) throw new UsageError('give at least one service: tsswarm service ps SERVICE [SERVICE...]');
     const f = parsePsFilters(flags.filter);
-    const r = await controlRead<ListTasksResponse>(io, 'listTasks', { services: positionals, nodes: f.node, desiredRunning: f.desired === 'running' });
+    const r = await controlRead(io, 'listTasks', { services: positionals, nodes: f.node, desiredRunning: f.desired === 'running' });
     let tasks = r.tasks;
     if (f.desired === 'shutdown') tasks = tasks.filter((t) => t.desiredState > TaskState.RUNNING);
     if (f.desired === 'accepted') tasks = tasks.filter((t) => t.desiredState === TaskState.ACCEPTED);
@@ -1039,7 +1039,7 @@ const inspectCommand = leaf({
   async run({ flags, positionals, io }) {
     if (!positionals.length) throw new UsageError('give at least one service (id, id prefix or name)');
     const svcs: Service[] = [];
-    for (const ref of positionals) svcs.push((await controlRead<ServiceResponse>(io, 'getService', { ref })).service!);
+    for (const ref of positionals) svcs.push((await controlRead(io, 'getService', { ref })).service!);
     const names = flags.pretty ? await networkNames() : new Map<string, string>();
     if (flags.pretty) io.stdout.write(svcs.map((x) => prettyService(x, names)).join('\n'));
     else json(io, svcs.map(serviceJson));
@@ -1053,7 +1053,7 @@ async function resolveNetworks(values: readonly string[]): Promise<Map<string, s
   for (const v of values) {
     const name = parseNetworkFlag('--network', v).target;
     if (ids.has(name)) continue;
-    const r = await controlApi<NetworkResponse>('getNetwork', { ref: name });
+    const r = await controlApi('getNetwork', { ref: name });
     ids.set(name, r.network!.meta!.id);
   }
   return ids;
@@ -1061,7 +1061,7 @@ async function resolveNetworks(values: readonly string[]): Promise<Map<string, s
 
 async function networkNames(): Promise<Map<string, string>> {
   try {
-    return new Map((await controlApi<ListNetworksResponse>('listNetworks')).networks.map((n) => [n.meta!.id, n.spec!.name]));
+    return new Map((await controlApi('listNetworks')).networks.map((n) => [n.meta!.id, n.spec!.name]));
   } catch {
     return new Map();
   }
@@ -1080,19 +1080,19 @@ const updateCommand = leaf({
     let r: ServiceResponse;
     let op: Operation = 'update';
     if (flags.rollback) {
-      const { service } = await controlApi<ServiceResponse>('getService', { ref });
+      const { service } = await controlApi('getService', { ref });
       const unchanged = JSON.stringify(serviceUpdateSpec(service!.spec!, { ...flags, rollback: false, detach: false, quiet: false })) === JSON.stringify(plainSpec(service!.spec!));
       if (!unchanged) throw new UsageError('--rollback cannot be combined with other changes: roll back first, then update', { field: '--rollback' });
-      r = await controlApi<ServiceResponse>('updateService', { ref: service!.meta!.id, version: service!.meta!.version, spec: null, rollback: true });
+      r = await controlApi('updateService', { ref: service!.meta!.id, version: service!.meta!.version, spec: null, rollback: true });
       op = 'rollback';
     } else {
       // Read the version, then write against it: a concurrent change is refused, and retried.
       const networkIds = await resolveNetworks([...flags.network, ...flags['network-add'], ...flags['network-rm']]);
       for (let attempt = 0; ; attempt++) {
-        const { service } = await controlApi<ServiceResponse>('getService', { ref });
+        const { service } = await controlApi('getService', { ref });
         const spec = serviceUpdateSpec(service!.spec!, flags, process.env, networkIds);
         try {
-          r = await controlApi<ServiceResponse>('updateService', { ref: service!.meta!.id, version: service!.meta!.version, spec, rollback: false });
+          r = await controlApi('updateService', { ref: service!.meta!.id, version: service!.meta!.version, spec, rollback: false });
           break;
         } catch (e) {
           if (attempt < 3 && retryable(e)) continue;
@@ -1125,12 +1125,12 @@ const scaleCommand = leaf({
     const failed = await forEachArg(io, wanted, async ([ref, n]) => {
       let r!: ServiceResponse;
       for (let attempt = 0; ; attempt++) {
-        const { service } = await controlApi<ServiceResponse>('getService', { ref });
+        const { service } = await controlApi('getService', { ref });
         if (service!.spec!.global) throw new UsageError(`scale works on replicated services only: service ${service!.spec!.name} is global`);
         const spec = plainSpec(service!.spec!);
         spec.replicated = { replicas: n };
         try {
-          r = await controlApi<ServiceResponse>('updateService', { ref: service!.meta!.id, version: service!.meta!.version, spec, rollback: false });
+          r = await controlApi('updateService', { ref: service!.meta!.id, version: service!.meta!.version, spec, rollback: false });
           break;
         } catch (e) {
           if (attempt < 3 && retryable(e)) continue;
@@ -1151,7 +1151,7 @@ const rollbackCommand = leaf({
   flags: { detach: bool('Exit at once instead of waiting for the service to converge', 'd'), quiet: bool('Suppress progress output', 'q') },
   async run({ flags, positionals, io }) {
     if (positionals.length !== 1) throw new UsageError('give exactly one service to roll back');
-    const r = await controlApi<ServiceResponse>('updateService', { ref: positionals[0], version: 0, spec: null, rollback: true });
+    const r = await controlApi('updateService', { ref: positionals[0], version: 0, spec: null, rollback: true });
     io.stdout.write(`${r.service!.spec!.name}\n`);
     return flags.detach ? 0 : follow(io, r.service!, 'rollback', flags.quiet);
   },

@@ -5,18 +5,18 @@
 // served by the leader only: a follower answers NOT_LEADER with the leader's
 // address, and the daemon forwards for the CLI.
 import * as grpc from '@grpc/grpc-js';
-import { randomBytes } from 'node:crypto';
 import { newId } from '../lib/ids.js';
 import type pino from 'pino';
 import { TsswarmError, UsageError } from '../lib/errors.js';
 import { parseNodeAddr } from '../lib/addr.js';
-import { serverStream, toServiceError, unary } from '../lib/grpc.js';
+import { toServiceError, unary } from '../lib/grpc.js';
 import {
-  type ExecOutput,
-  type ExecRequest,
-  type LogChunk,
-  type ServiceLogsRequest,
+  
+  
+  
+  
   type AgentMessage,
+  type ControlHandlers,
   ControlService,
   DispatcherService,
   type ManagerMessage,
@@ -56,6 +56,7 @@ import { MemoryStore, VersionConflictError } from './store/index.js';
 import { TaskRelay } from './relay.js';
 import { inspectDataplane } from './dataplane.js';
 import { checkNodeLabels, findNode, NetworkApi, ServiceApi } from './controlapi/index.js';
+import { CONTROL_METHODS, CONTROL_ROUTES, controlImplementation } from './controlapi/server.js';
 import { ensureIngressNetwork } from './allocator/index.js';
 import { type Orchestration, startOrchestration } from './orchestrator/index.js';
 
@@ -146,8 +147,6 @@ export function certValidity(validityMs: number): { validityMs?: number; backdat
 export const newNodeId = newId;
 
 /** Control methods served by ServiceApi and NetworkApi; writes among them go to the leader. */
-export const SERVICE_METHODS = ['createService', 'getService', 'listServices', 'updateService', 'removeService', 'listTasks', 'getTask', 'createNetwork', 'getNetwork', 'listNetworks', 'removeNetwork', 'inspectDataplane'] as const;
-export const SERVICE_READS = new Set<string>(['getService', 'listServices', 'listTasks', 'getTask', 'getNetwork', 'listNetworks']);
 
 export class Manager {
   readonly store: MemoryStore;
@@ -198,40 +197,53 @@ export class Manager {
   }
 
   /** The service and task calls of the Control API, by gRPC method name (writes only on the leader). */
-  serviceCall(method: string, req: unknown): Promise<unknown> | undefined {
-    const a = this.services;
-    const write = <T>(f: () => Promise<T>): Promise<T> => {
-      this.requireLeader();
-      return f();
+  /**
+   * Every Control API call as this manager answers it. A leader-only call (CONTROL_ROUTES) is
+   * refused here when this manager does not lead; leaderProxy() forwards it before it gets here.
+   */
+  controlHandlers(): ControlHandlers {
+    const svc = this.services;
+    const net = this.networks;
+    const h: ControlHandlers = {
+      listNodes: () => this.listNodes(),
+      getNode: async (req) => {
+        const r = await this.readView(() => this.findNode(req.ref));
+        return { node: this.decorate(r.value), stale: r.stale };
+      },
+      updateNode: async (req) => ({ node: await this.updateNode(req) }),
+      removeNode: async (req) => {
+        await this.removeNode(req.ref, req.force);
+        return {};
+      },
+      getJoinTokens: async () => this.joinTokens(),
+      rotateJoinToken: (req) => this.rotateJoinToken(req.role),
+      transferLeader: (req) => this.transferLeader(req.ref),
+      info: async () => this.info({ state: 'active', version: this.o.version }),
+      createService: (req) => svc.createService(req),
+      getService: (req) => svc.getService(req),
+      listServices: (req) => svc.listServices(req),
+      updateService: (req) => svc.updateService(req),
+      removeService: (req) => svc.removeService(req),
+      listTasks: (req) => svc.listTasks(req),
+      getTask: (req) => svc.getTask(req),
+      serviceLogs: (req, write, signal) => this.relay.logs(req, write, signal),
+      exec: (req, write, signal) => this.relay.exec(req, write, signal),
+      createNetwork: (req) => net.createNetwork(req),
+      getNetwork: (req) => net.getNetwork(req),
+      listNetworks: (req) => net.listNetworks(req),
+      removeNetwork: (req) => net.removeNetwork(req),
+      // Only the leader holds the agents' sessions.
+      inspectDataplane: (req) => inspectDataplane(this.store, this.dispatcher, req),
     };
-    switch (method) {
-      case 'createService':
-        return write(() => a.createService(req as never));
-      case 'updateService':
-        return write(() => a.updateService(req as never));
-      case 'removeService':
-        return write(() => a.removeService(req as never));
-      case 'getService':
-        return a.getService(req as never);
-      case 'listServices':
-        return a.listServices(req as never);
-      case 'listTasks':
-        return a.listTasks(req as never);
-      case 'getTask':
-        return a.getTask(req as never);
-      case 'createNetwork':
-        return write(() => this.networks.createNetwork(req as never));
-      case 'removeNetwork':
-        return write(() => this.networks.removeNetwork(req as never));
-      case 'getNetwork':
-        return this.networks.getNetwork(req as never);
-      case 'listNetworks':
-        return this.networks.listNetworks(req as never);
-      case 'inspectDataplane':
-        // Only the leader holds the agents' sessions.
-        return write(() => inspectDataplane(this.store, this.dispatcher, req as never));
+    for (const m of CONTROL_METHODS) {
+      if (CONTROL_ROUTES[m] !== 'leader') continue;
+      const f = (h as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[m]!;
+      (h as unknown as Record<string, unknown>)[m] = async (...a: unknown[]) => {
+        this.requireLeader();
+        return f(...a);
+      };
     }
-    return undefined;
+    return h;
   }
 
   static async start(o: ManagerOptions): Promise<Manager> {
@@ -590,8 +602,10 @@ export class Manager {
       if (others.length === 0) throw new TsswarmError('FAILED_PRECONDITION', 'no other manager is reachable to take over leadership: promote or bring back a manager first');
       raftId = others[0]!;
     }
+    const nodeId = this.consensus.memberNodeId(raftId) ?? '';
+    if (raftId === this.o.raftId) return { nodeId, term: st.term, unchanged: true };
     const term = await this.consensus.moveLeader(raftId, Math.max(3 * this.consensus.electionTimeoutMs, 4_000));
-    return { nodeId: this.consensus.memberNodeId(raftId) ?? '', term };
+    return { nodeId, term, unchanged: false };
   }
 
   async rotateJoinToken(role: string): Promise<GetJoinTokensResponse> {
@@ -751,61 +765,7 @@ export class Manager {
   private registerServices(): void {
     const s = this.o.server;
     const manager = (call: Parameters<typeof callerOf>[0]): Caller => requireRole(call, this.authz, ['manager']);
-    s.addService(ControlService, {
-      listNodes: unary(async (_req, call) => {
-        manager(call);
-        return this.listNodes();
-      }),
-      getNode: unary(async (req: { ref: string }, call) => {
-        manager(call);
-        const r = await this.readView(() => this.findNode(req.ref));
-        return { node: this.decorate(r.value), stale: r.stale };
-      }),
-      updateNode: unary(async (req: UpdateNodeRequest, call) => {
-        manager(call);
-        return { node: await this.updateNode(req) };
-      }),
-      removeNode: unary(async (req: { ref: string; force: boolean }, call) => {
-        manager(call);
-        await this.removeNode(req.ref, req.force);
-        return {};
-      }),
-      getJoinTokens: unary(async (_req, call) => {
-        manager(call);
-        return this.joinTokens();
-      }),
-      rotateJoinToken: unary(async (req: { role: string }, call) => {
-        manager(call);
-        return this.rotateJoinToken(req.role);
-      }),
-      transferLeader: unary(async (req: { ref: string }, call) => {
-        manager(call);
-        return this.transferLeader(req.ref);
-      }),
-      info: unary(async (_req, call) => {
-        manager(call);
-        return this.info({ state: 'active', version: this.o.version });
-      }),
-      ...Object.fromEntries(
-        SERVICE_METHODS.map((name) => [
-          name,
-          unary(async (req: unknown, call) => {
-            manager(call);
-            return this.serviceCall(name, req)!;
-          }),
-        ]),
-      ),
-      serviceLogs: serverStream(async (req: ServiceLogsRequest, write: (c: LogChunk) => void, signal, call) => {
-        manager(call);
-        this.requireLeader();
-        await this.relay.logs(req, write, signal);
-      }),
-      exec: serverStream(async (req: ExecRequest, write: (o: ExecOutput) => void, signal, call) => {
-        manager(call);
-        this.requireLeader();
-        await this.relay.exec(req, write, signal);
-      }),
-    });
+    s.addService(ControlService, controlImplementation(this.controlHandlers(), (call) => manager(call)));
     s.addService(NodeCAService, {
       getRootCA: unary(async () => ({ certPem: this.authz.caCertPem() })),
       // Without a certificate: joining with a token. With one: renewal, which the store must still allow.

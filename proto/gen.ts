@@ -113,6 +113,27 @@ function gen(file: string): void {
     }
     out.push('} satisfies grpc.ServiceDefinition;');
     out.push('');
+    // Typed views of the service: request and response by method, and the handlers a server implements
+    // (unary: request in, response out; server streaming: request in, messages written until it resolves).
+    const lower = (n: string): string => n[0]!.toLowerCase() + n.slice(1);
+    out.push(`export type ${s.name}Method = keyof typeof ${s.name}Service;`);
+    out.push(`export interface ${s.name}Requests {`);
+    for (const m of s.methodsArray) out.push(`  ${lower(m.name)}: ${m.resolvedRequestType!.name};`);
+    out.push('}');
+    out.push(`export interface ${s.name}Responses {`);
+    for (const m of s.methodsArray) out.push(`  ${lower(m.name)}: ${m.resolvedResponseType!.name};`);
+    out.push('}');
+    const unaryNames = s.methodsArray.filter((m) => !m.requestStream && !m.responseStream).map((m) => JSON.stringify(lower(m.name)));
+    out.push(`export type ${s.name}UnaryMethod = ${unaryNames.length ? unaryNames.join(' | ') : 'never'};`);
+    out.push(`export interface ${s.name}Handlers {`);
+    for (const m of s.methodsArray) {
+      const req = m.resolvedRequestType!.name;
+      const res = m.resolvedResponseType!.name;
+      if (!m.requestStream && !m.responseStream) out.push(`  ${lower(m.name)}(req: ${req}): Promise<${res}>;`);
+      else if (!m.requestStream) out.push(`  ${lower(m.name)}(req: ${req}, write: (m: ${res}) => void, signal: AbortSignal): Promise<void>;`);
+    }
+    out.push('}');
+    out.push('');
   }
   const name = basename(file, '.proto');
   writeFileSync(join(outDir, `${name}.ts`), out.join('\n'));

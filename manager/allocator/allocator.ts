@@ -11,6 +11,7 @@ import { Meta, Network, type NetworkAttachment, NetworkSpec, Node, type Service,
 import { BATCH_BYTES, chunkByBytes, encodedSize, type EntryTooLargeError, type MemoryStore, type ReadTx, rejectOversizedTask, type StoreEvent, type Subscription, writeSplitting } from '../store/index.js';
 import { tryParseIp } from './ipnet.js';
 import { AllocatorState, type AllocatorStateOptions, publishesIngress, taskDead } from './state.js';
+import { type Clock, ReconcileLoop } from '../reconciler.js';
 
 /** Tasks per transaction, at most (and at most BATCH_BYTES of them). */
 export const ALLOCATE_CHUNK = 5000;
@@ -20,7 +21,7 @@ const ATTACHMENT_BYTES = 512;
 export interface AllocatorOptions extends AllocatorStateOptions {
   store: MemoryStore;
   logger: pino.Logger;
-  clock?: { now(): number };
+  clock?: Clock;
 }
 
 const waiting = (t: Task): boolean => (t.status?.state ?? 0) === TaskState.NEW && t.desiredState <= TaskState.RUNNING;
@@ -47,9 +48,7 @@ export class Allocator {
   private readonly now: () => number;
   private state: AllocatorState;
   private sub: Subscription | null = null;
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-  private again = false;
+  private readonly loop: ReconcileLoop;
   private stopped = true;
   /** Services to (re)compute the endpoint of. */
   private readonly dirty = new Set<string>();
@@ -64,6 +63,14 @@ export class Allocator {
     this.log = o.logger.child({ component: 'allocator' });
     this.now = o.clock ? () => o.clock!.now() : Date.now;
     this.state = new AllocatorState(o);
+    this.loop = new ReconcileLoop({
+      name: 'allocation',
+      log: this.log,
+      clock: o.clock,
+      pass: () => this.run(),
+      // Another writer changed what this pass read: look again at once.
+      onError: (err) => ((err as TsswarmError).code === 'CONFLICT' ? 'now' : 'warn'),
+    });
   }
 
   /** What is handed out (tests, inspection). */
@@ -76,7 +83,7 @@ export class Allocator {
     // Rebuild and subscribe with nothing in between (applies are synchronous), so no change is missed.
     this.rebuild();
     this.sub = this.o.store.subscribe((e) => this.onEvent(e), { tables: ['tasks', 'services', 'networks', 'nodes'], commits: 'none' });
-    this.kick();
+    this.loop.start();
   }
 
   /** The allocations recorded in the store: networks, then services' VIPs and ports, then live tasks' addresses. */
@@ -152,25 +159,7 @@ export class Allocator {
   }
 
   private kick(): void {
-    if (this.stopped) return;
-    if (this.running) this.again = true;
-    else if (!this.timer) this.timer = setTimeout(() => this.pass(), 0);
-  }
-
-  private pass(): void {
-    this.timer = null;
-    this.running = this.run()
-      .catch((err: unknown) => {
-        if ((err as TsswarmError).code !== 'CONFLICT') this.log.warn({ err }, 'allocation pass failed; retrying');
-        this.again = true;
-      })
-      .finally(() => {
-        this.running = null;
-        if (this.again) {
-          this.again = false;
-          this.kick();
-        }
-      });
+    this.loop.kick();
   }
 
   /** One store transaction whose allocations are kept only if it applies. */
@@ -391,21 +380,20 @@ export class Allocator {
   }
 
   /** Resolves when no pass is running or due (tests, benchmarks). */
-  async idle(): Promise<void> {
-    for (;;) {
-      if (this.running) await this.running;
-      else if (this.timer) await new Promise((r) => setTimeout(r, 1));
-      else return;
-    }
+  idle(): Promise<void> {
+    return this.loop.idle();
+  }
+
+  /** Whether a pass runs or is due. */
+  get due(): boolean {
+    return this.loop.due;
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.sub?.close();
     this.sub = null;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.running?.catch(() => undefined);
+    await this.loop.stop();
   }
 }
 

@@ -6,18 +6,7 @@ import { newId } from '../../lib/ids.js';
 import { actionBytes, encodedSize, fitsAlone, type TableName, type Tables, type WriteTx } from '../store/index.js';
 import { Meta, type Node, PublishMode, type Service, type ServiceSpec, Task, TaskState } from '../../proto/gen/objects.js';
 
-/** Time as the orchestration sees it; tests inject a manual one. */
-export interface Clock {
-  now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const systemClock: Clock = {
-  now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
+export { type Clock, systemClock } from '../reconciler.js';
 
 export const DEFAULT_HISTORY = 5;
 

@@ -43,11 +43,12 @@ export function startOrchestration(o: OrchestrationOptions): Orchestration {
     allocator,
     scheduler,
     async idle() {
-      for (let i = 0; i < 3; i++) {
+      // Each part's writes kick the others: settle until none has a pass running or due.
+      do {
         await orchestrator.idle();
         await allocator.idle();
         await scheduler.idle();
-      }
+      } while (orchestrator.due || allocator.due || scheduler.due);
     },
     async stop() {
       await orchestrator.stop();

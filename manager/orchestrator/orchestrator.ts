@@ -15,6 +15,7 @@ import type { TsswarmError } from '../../lib/errors.js';
 import { BATCH_BYTES, EntryTooLargeError, type MemoryStore, type StoreEvent, type Subscription } from '../store/index.js';
 import { CREATE_CHUNK } from './chunk.js';
 import { type Clock, DEFAULT_HISTORY, type Pass, ServiceContext, systemClock } from './context.js';
+import { type FailureAction, ReconcileLoop } from '../reconciler.js';
 import { reconcileGlobal } from './global.js';
 import { reapHistory, removeServiceTasks } from './reaper.js';
 import { reconcileReplicated } from './replicated.js';
@@ -40,29 +41,40 @@ export class Orchestrator {
   private sub: Subscription | null = null;
   private dirty = new Set<string>();
   private all = true;
-  private timer: unknown = null;
-  private wakeTimer: unknown = null;
-  private wakeAt = Infinity;
-  private running: Promise<void> | null = null;
-  private stopped = true;
+  private readonly loop: ReconcileLoop;
   /** Bytes a pass may write; halved while the store refuses passes as too large (the estimate missed something). */
   private budget = BATCH_BYTES;
   /** service id → the service version its oversized writes were reported for: reported once, not at every pass. */
   private readonly reported = new Map<string, number>();
-  /** Passes run (tests, metrics). */
-  passes = 0;
 
   constructor(o: OrchestratorOptions) {
     this.store = o.store;
     this.log = o.logger.child({ component: 'orchestrator' });
     this.clock = o.clock ?? systemClock;
+    this.loop = new ReconcileLoop({
+      name: 'orchestration',
+      log: this.log,
+      clock: this.clock,
+      gatherMs: 1,
+      retryMs: RETRY_MS,
+      pass: () => this.run(),
+      onError: (err) => this.failed(err),
+      // Restart delays, update delays and monitors: every service is looked at again.
+      onWake: () => {
+        this.all = true;
+      },
+    });
+  }
+
+  /** Passes run (tests, metrics). */
+  get passes(): number {
+    return this.loop.passes;
   }
 
   start(): void {
-    this.stopped = false;
     this.all = true;
     this.sub = this.store.subscribe((e) => this.onEvent(e), { tables: ['services', 'tasks', 'nodes', 'cluster'], commits: 'none' });
-    this.kick();
+    this.loop.start();
   }
 
   private onEvent(e: StoreEvent): void {
@@ -81,38 +93,27 @@ export class Orchestrator {
     this.kick();
   }
 
-  private kick(delayMs = 1): void {
-    if (this.stopped || this.running || this.timer) return;
-    this.timer = setTimeout(() => this.pass(), delayMs);
+  private kick(): void {
+    this.loop.kick();
   }
 
-  private pass(): void {
-    this.timer = null;
-    if (this.stopped) return;
-    this.running = this.run()
-      .catch((err: unknown) => {
-        this.all = true;
-        if (err instanceof EntryTooLargeError && this.budget > 1) {
-          // Smaller passes, at once: each makes progress, and one object alone never reaches here (flush leaves it out).
-          this.budget = Math.max(1, this.budget >> 1);
-          this.log.warn({ bytes: err.bytes, budget: this.budget }, 'orchestration pass too large for one transaction; writing smaller ones');
-          return;
-        }
-        if ((err as TsswarmError).code !== 'CONFLICT') this.log.warn({ err }, 'orchestration pass failed; retrying');
-        return new Promise<void>((r) => setTimeout(r, RETRY_MS));
-      })
-      .finally(() => {
-        this.running = null;
-        if (this.all || this.dirty.size) this.kick();
-      });
+  private failed(err: unknown): FailureAction {
+    this.all = true;
+    if (err instanceof EntryTooLargeError && this.budget > 1) {
+      // Smaller passes, at once: each makes progress, and one object alone never reaches here (flush leaves it out).
+      this.budget = Math.max(1, this.budget >> 1);
+      this.log.warn({ bytes: err.bytes, budget: this.budget }, 'orchestration pass too large for one transaction; writing smaller ones');
+      return 'now';
+    }
+    return (err as TsswarmError).code === 'CONFLICT' ? 'quiet' : 'warn';
   }
 
-  private async run(): Promise<void> {
+  /** One pass; resolves true when services are left for the next (a chunk limit, a write too large). */
+  private async run(): Promise<boolean> {
     const store = this.store;
     const ids = this.all ? store.view((tx) => [...new Set([...tx.services.list().map((s) => s.meta!.id), ...tx.tasks.list().map((t) => t.serviceId)])]) : [...this.dirty];
     this.all = false;
     this.dirty = new Set();
-    this.passes++;
     const p: Pass = {
       now: this.clock.now(),
       nodes: new Map(store.view((tx) => tx.nodes.list()).map((n) => [n.meta!.id, n])),
@@ -147,7 +148,8 @@ export class Orchestrator {
     this.budget = BATCH_BYTES;
     this.reportOversized(p.oversized);
     for (const id of [...left, ...p.more]) this.dirty.add(id);
-    if (p.wake < Infinity) this.wake(p.wake);
+    if (p.wake < Infinity) this.loop.wake(p.wake);
+    return this.all || this.dirty.size > 0;
   }
 
   /**
@@ -164,43 +166,25 @@ export class Orchestrator {
     }
   }
 
-  /** A pass over everything at `at` (restart delays, update delays and monitors). */
-  private wake(at: number): void {
-    if (at >= this.wakeAt && this.wakeTimer) return;
-    if (this.wakeTimer) this.clock.clearTimeout(this.wakeTimer);
-    this.wakeAt = at;
-    this.wakeTimer = this.clock.setTimeout(() => {
-      this.wakeTimer = null;
-      this.wakeAt = Infinity;
-      this.all = true;
-      this.kick();
-    }, Math.min(2 ** 31 - 1, Math.max(1, at - this.clock.now())));
-  }
-
   async stop(): Promise<void> {
-    this.stopped = true;
     this.sub?.close();
     this.sub = null;
-    if (this.timer) clearTimeout(this.timer as NodeJS.Timeout);
-    if (this.wakeTimer) this.clock.clearTimeout(this.wakeTimer);
-    this.timer = null;
-    this.wakeTimer = null;
-    this.wakeAt = Infinity;
-    await this.running?.catch(() => undefined);
+    await this.loop.stop();
   }
 
   /** Resolves when no pass is running or due (tests, benchmarks). */
-  async idle(): Promise<void> {
-    for (;;) {
-      if (this.running) await this.running;
-      else if (this.timer) await new Promise((r) => setTimeout(r, 2));
-      else return;
-    }
+  idle(): Promise<void> {
+    return this.loop.idle();
+  }
+
+  /** Whether a pass runs or is due. */
+  get due(): boolean {
+    return this.loop.due;
   }
 
   /** Whether anything is left running (tests check stop()). */
   get busy(): boolean {
-    return !!(this.sub || this.timer || this.wakeTimer || this.running);
+    return !!this.sub || this.loop.busy;
   }
 }
 

@@ -8,6 +8,7 @@ import type { TsswarmError } from '../../lib/errors.js';
 import { BATCH_BYTES, chunkByBytes, encodedSize, type MemoryStore, rejectOversizedTask, type StoreEvent, type Subscription, writeSplitting } from '../store/index.js';
 import { Task, TaskState } from '../../proto/gen/objects.js';
 import { holdsNode, schedule } from './schedule.js';
+import { type Clock, ReconcileLoop } from '../reconciler.js';
 
 /** Decisions per store transaction, at most (and at most BATCH_BYTES of them). */
 export const SCHEDULE_CHUNK = 5000;
@@ -17,20 +18,17 @@ const GATHER_MS = 5;
 export interface SchedulerOptions {
   store: MemoryStore;
   logger: pino.Logger;
-  /** Injected time for status timestamps (tests); default the system clock. */
-  clock?: { now(): number };
+  /** Injected time for status timestamps and the pass timers (tests); default the system clock. */
+  clock?: Clock;
 }
 
 const waiting = (t: Task): boolean => t.status?.state === TaskState.PENDING && t.desiredState <= TaskState.RUNNING;
 
 export class Scheduler {
   private sub: Subscription | null = null;
-  private timer: NodeJS.Timeout | null = null;
-  private running: Promise<void> | null = null;
-  private again = false;
-  private stopped = false;
+  private readonly loop: ReconcileLoop;
   private readonly log: pino.Logger;
-  /** Passes run and tasks assigned, for metrics and tests. */
+  /** Passes that had tasks to place, and tasks assigned, for metrics and tests. */
   passes = 0;
   assigned = 0;
 
@@ -39,12 +37,12 @@ export class Scheduler {
   constructor(private readonly o: SchedulerOptions) {
     this.log = o.logger.child({ component: 'scheduler' });
     this.now = o.clock ? () => o.clock!.now() : Date.now;
+    this.loop = new ReconcileLoop({ name: 'scheduling', log: this.log, clock: o.clock, gatherMs: GATHER_MS, pass: () => this.run() });
   }
 
   start(): void {
-    this.stopped = false;
     this.sub = this.o.store.subscribe((e) => this.onEvent(e), { tables: ['tasks', 'nodes'], commits: 'none' });
-    this.kick();
+    this.loop.start();
   }
 
   private onEvent(e: StoreEvent): void {
@@ -58,32 +56,11 @@ export class Scheduler {
   }
 
   private kick(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    if (!this.timer) this.timer = setTimeout(() => this.pass(), GATHER_MS);
-  }
-
-  private pass(): void {
-    this.timer = null;
-    this.running = this.run()
-      .catch((err: unknown) => {
-        this.log.warn({ err }, 'scheduling pass failed; retrying');
-        this.again = true;
-      })
-      .finally(() => {
-        this.running = null;
-        if (this.again && !this.stopped) {
-          this.again = false;
-          this.kick();
-        }
-      });
+    this.loop.kick();
   }
 
   /** One pass: resolves when its decisions are committed. */
-  private async run(): Promise<void> {
+  private async run(): Promise<boolean> {
     const store = this.o.store;
     const { nodes, placed, pending } = store.view((tx) => {
       const all = tx.tasks.list();
@@ -93,7 +70,7 @@ export class Scheduler {
         pending: all.filter(waiting),
       };
     });
-    if (!pending.length) return;
+    if (!pending.length) return false;
     this.passes++;
     const r = schedule(nodes, placed, pending);
     const now = this.now();
@@ -136,25 +113,24 @@ export class Scheduler {
         conflicts++;
       }
     }
-    if (conflicts) this.again = true;
     if (r.unschedulable.size) this.log.debug({ waiting: r.unschedulable.size }, 'tasks wait for a suitable node');
+    // A chunk that met another writer's change is placed by the next pass.
+    return conflicts > 0;
   }
 
   /** Resolves when no pass is running or due (tests, benchmarks). */
-  async idle(): Promise<void> {
-    for (;;) {
-      if (this.running) await this.running;
-      else if (this.timer || this.again) await new Promise((r) => setTimeout(r, GATHER_MS + 1));
-      else return;
-    }
+  idle(): Promise<void> {
+    return this.loop.idle();
+  }
+
+  /** Whether a pass runs or is due. */
+  get due(): boolean {
+    return this.loop.due;
   }
 
   async stop(): Promise<void> {
-    this.stopped = true;
     this.sub?.close();
     this.sub = null;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    await this.running?.catch(() => undefined);
+    await this.loop.stop();
   }
 }

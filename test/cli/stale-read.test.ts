@@ -16,9 +16,11 @@ import { unary } from '../../lib/grpc.js';
 import { silentLogger } from '../../lib/log.js';
 import { createCSR, createRootCA, generateNodeKey, parseNodeCert, signNodeCSR } from '../../manager/ca/index.js';
 import { newRaftId } from '../../manager/consensus/index.js';
-import { Manager, SERVICE_READS } from '../../manager/manager.js';
+import { Manager } from '../../manager/manager.js';
+import { controlImplementation, leaderProxy } from '../../manager/controlapi/server.js';
 import { ControlService, DaemonService, type InfoResponse } from '../../proto/gen/control.js';
 import { runCommand } from './run-command.js';
+import { until } from '../lib/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tss-stale-'));
 const sock = join(dir, 'tsswarm.sock');
@@ -51,16 +53,10 @@ beforeAll(async () => {
     caCertPem: () => '',
     readTimeoutMs: 300,
   });
-  // The daemon's local routing of Control calls (agent/daemon.ts controlLocal), without mTLS.
-  const reads = Object.fromEntries([...SERVICE_READS].map((name) => [name, unary(async (req: unknown) => manager.serviceCall(name, req)!)]));
-  cliServer.addService(ControlService, {
-    ...reads,
-    listNodes: unary(async () => manager.listNodes()),
-    getNode: unary(async (req: { ref: string }) => {
-      const r = await manager.readView(() => manager.findNode(req.ref));
-      return { node: manager.decorate(r.value), stale: r.stale };
-    }),
-  });
+  // The daemon's routing of Control calls (agent/daemon.ts), without mTLS: no leader is ever known, so nothing is forwarded.
+  const never = (): Promise<never> => Promise.reject(new Error('no leader: nothing may be forwarded'));
+  const route = { isLeader: () => manager.consensus.isLeader, leaderAddr: () => manager.consensus.leaderAddr, forward: never, forwardStream: never };
+  cliServer.addService(ControlService, controlImplementation(leaderProxy(manager.controlHandlers(), route), () => undefined));
   cliServer.addService(DaemonService, { info: unary(async () => manager.info({ state: 'active', version: 'test', stale: false })) });
   await new Promise<void>((res, rej) => cliServer.bindAsync(`unix://${sock}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
 }, 30_000);
@@ -74,15 +70,22 @@ afterAll(async () => {
 });
 
 describe('reads without a quorum', () => {
+  it('leader-only calls are refused by the manager itself, naming the cause', async () => {
+    const h = manager.controlHandlers();
+    await expect(h.createService({ spec: null })).rejects.toMatchObject({ code: 'NOT_LEADER' });
+    await expect(h.inspectDataplane({ ref: 'x', node: '' })).rejects.toMatchObject({ code: 'NOT_LEADER' });
+    await expect(h.transferLeader({ ref: '' })).rejects.toMatchObject({ code: 'NOT_LEADER' });
+  });
+
   it('mark every Control API read stale: nodes, services, tasks and networks', async () => {
     expect(manager.consensus.leader).toBe('');
     setHost(`unix://${sock}`);
     try {
       const answers = await Promise.all([
-        controlApi<{ stale: boolean }>('listNodes'),
-        controlApi<{ stale: boolean }>('listServices'),
-        controlApi<{ stale: boolean }>('listTasks', { services: [], nodes: [], desiredRunning: false }),
-        controlApi<{ stale: boolean }>('listNetworks'),
+        controlApi('listNodes'),
+        controlApi('listServices'),
+        controlApi('listTasks', { services: [], nodes: [], desiredRunning: false }),
+        controlApi('listNetworks'),
       ]);
       expect(answers.map((a) => a.stale)).toEqual([true, true, true, true]);
     } finally {
@@ -134,12 +137,11 @@ describe('reads with a leader', () => {
       caCertPem: () => ca.certPem,
     });
     try {
-      const end = Date.now() + 10_000;
-      while (!(m.consensus.isLeader && m.cluster()) && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+      await until('the manager to lead with a cluster object', () => m.consensus.isLeader && m.cluster(), { timeoutMs: 10_000, everyMs: 20 });
       const r = await m.listNodes();
       expect(r.stale).toBe(false);
       expect(r.nodes.map((n) => n.meta!.id)).toEqual(['tssm9']);
-      expect(((await m.serviceCall('listServices', {})) as { stale: boolean }).stale).toBe(false);
+      expect((await m.controlHandlers().listServices({})).stale).toBe(false);
       expect((m.info({}) as InfoResponse).stale).toBe(false);
     } finally {
       await m.close();

@@ -3,24 +3,22 @@
 // cloud-config, `systemd-analyze verify` on the unit, and shellcheck on every
 // shell script in deploy/ and scripts/.
 // A check is skipped, with the reason printed, only when its tool is missing.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { have } from '../have.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 
 function missing(tool: string, pkg: string): string {
-  try {
-    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-    return '';
-  } catch {
-    const why = `${tool} is not installed (apt-get install ${pkg}; scripts/setup.sh installs it)`;
-    console.log(`deploy lint: skipped the ${tool} checks: ${why}`);
-    return why;
-  }
+  // A PATH lookup, not `tool --version`: vagrant takes seconds to start.
+  if (have('sh', ['-c', `command -v ${tool}`])) return '';
+  const why = `${tool} is not installed (apt-get install ${pkg}; scripts/setup.sh installs it)`;
+  console.log(`deploy lint: skipped the ${tool} checks: ${why}`);
+  return why;
 }
 
 /** Every *.sh under a folder, skipping dependencies and VM state. */

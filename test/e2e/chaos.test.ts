@@ -1,20 +1,12 @@
 // Issue 14 §3 in CI: two minutes of chaos with a fixed seed on a sandbox of 3
 // managers and 2 workers (bench/chaos), and not one violation: a linearizable
 // history, converged services, one task per slot, data planes in sync.
-import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { runChaos, summary } from '../../bench/chaos/run.js';
 import { canRunSandbox } from './helpers.js';
+import { have } from '../have.js';
 
-const haveRuntime = (() => {
-  try {
-    execFileSync('conmon', ['--version'], { stdio: 'ignore' });
-    execFileSync('runc', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const haveRuntime = have('conmon') && have('runc');
 
 /** The CI seed; a failure prints the seed and the faults, and `npm run chaos -- --minutes 2 --seed 1414` replays them. */
 const SEED = 1414;

@@ -1,35 +1,15 @@
 // Shared by the end-to-end tests: whether this machine can run them, and
 // polling until the cluster shows what a test waits for.
-import { execFileSync } from 'node:child_process';
 import { DAEMON_PORT, type Sandbox } from '../../deploy/sandbox/index.js';
+import { have, isRoot } from '../have.js';
+import { until as waitUntil } from '../lib/wait.js';
 
 /** Sandboxes need root and nsenter; elsewhere the e2e tests are skipped. */
-export const canRunSandbox: boolean =
-  process.getuid?.() === 0 &&
-  (() => {
-    try {
-      execFileSync('nsenter', ['--version'], { stdio: 'ignore' });
-      return true;
-    } catch {
-      return false;
-    }
-  })();
+export const canRunSandbox: boolean = isRoot && have('nsenter');
 
-/** Calls `f` every `everyMs` until it returns something truthy; on timeout the error names what was awaited and the last failure. */
-export async function until<T>(what: string, f: () => Promise<T | undefined | false>, ms = 30_000, everyMs = 300): Promise<T> {
-  const end = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+/** test/lib/wait.ts's `until` with the e2e defaults: a 30 s deadline, polled every 300 ms (each poll may run a CLI command). */
+export const until = <T>(what: string, f: () => Promise<T | undefined | false>, ms = 30_000, everyMs = 300): Promise<T> =>
+  waitUntil(what, f, { timeoutMs: ms, everyMs }) as Promise<T>;
 
 /**
  * Forms the cluster the way a user would, through the CLI on each host: init on

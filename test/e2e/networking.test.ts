@@ -12,18 +12,11 @@ import { defaultDaemonCommand, SANDBOX_IMAGE, Sandbox } from '../../deploy/sandb
 import { defaultNameTag } from '../../agent/network/names.js';
 import { TaskState } from '../../proto/gen/objects.js';
 import { canRunSandbox, joinByCli, until } from './helpers.js';
+import { have } from '../have.js';
 
 const root = `/tmp/tss-e2en-${process.pid}`;
 const prefix = `tss-n${process.pid % 1000}-`;
-const haveRuntime = (() => {
-  try {
-    for (const b of ['conmon', 'runc', 'nft']) execFileSync(b, ['--version'], { stdio: 'ignore' });
-    execFileSync('bridge', ['-V'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const haveRuntime = have('conmon') && have('runc') && have('nft') && have('bridge', ['-V']);
 const canRun = canRunSandbox && haveRuntime;
 if (!canRun) console.log('networking e2e skipped: needs root, nsenter, runc, conmon, nft and iproute2');
 

@@ -9,17 +9,10 @@ import { DAEMON_PORT, defaultDaemonCommand, SANDBOX_IMAGE, Sandbox } from '../..
 
 import { TaskState } from '../../proto/gen/objects.js';
 import { canRunSandbox, joinByCli, until } from './helpers.js';
+import { have } from '../have.js';
 
 const root = `/tmp/tss-e2es-${process.pid}`;
-const haveRuntime = (() => {
-  try {
-    execFileSync('conmon', ['--version'], { stdio: 'ignore' });
-    execFileSync('runc', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
+const haveRuntime = have('conmon') && have('runc');
 const canRun = canRunSandbox && haveRuntime;
 if (!canRun) console.log('services e2e skipped: needs root, nsenter, runc and conmon');
 

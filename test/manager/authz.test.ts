@@ -22,6 +22,7 @@ import { VersionConflictError } from '../../manager/store/index.js';
 import { AgentMessage, ControlService, DispatcherService, IssueNodeCertificateRequest, IssueNodeCertificateResponse, ManagerMessage, NodeCAService, RaftMembershipService } from '../../proto/gen/control.js';
 import { Meta, Node, NodeAvailability, NodeCertificate, NodeDescription, NodeRole as StoreRole, NodeSpec, NodeState } from '../../proto/gen/objects.js';
 import { MessageBatch, MessageType, RaftTransportService, SnapshotAck } from '../../proto/gen/raft.js';
+import { until as waitUntil } from '../lib/wait.js';
 
 const SERVICES = { Control: ControlService, NodeCA: NodeCAService, RaftMembership: RaftMembershipService, Dispatcher: DispatcherService, RaftTransport: RaftTransportService };
 type Def = grpc.MethodDefinition<unknown, unknown>;
@@ -67,15 +68,8 @@ function client(id: Identity): grpc.Client {
   return c;
 }
 
-async function waitFor<T>(f: () => T | undefined | null | false, what: string, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const waitFor = <T>(f: () => T | undefined | null | false, what: string, ms = 20_000): Promise<T> =>
+  waitUntil(what, f, { timeoutMs: ms, everyMs: 20 }) as Promise<T>;
 
 function storeNode(id: string, role: StoreRole, cert: Identity): Node {
   const info = parseNodeCert(cert.certPem);

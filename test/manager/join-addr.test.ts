@@ -12,6 +12,7 @@ import { createCSR, createRootCA, generateNodeKey, parseNodeCert, signNodeCSR } 
 import { newRaftId } from '../../manager/consensus/index.js';
 import { Manager } from '../../manager/manager.js';
 import type { IssueNodeCertificateRequest, IssueNodeCertificateResponse } from '../../proto/gen/control.js';
+import { until as waitUntil } from '../lib/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tss-join-addr-'));
 const clusterId = 'tssjoinaddrcluster0000000';
@@ -22,13 +23,7 @@ type Issue = (req: IssueNodeCertificateRequest, caller: null) => Promise<IssueNo
 const issue = (req: IssueNodeCertificateRequest): Promise<IssueNodeCertificateResponse> => (manager as unknown as { issueCertificate: Issue }).issueCertificate.call(manager, req, null);
 const joinReq = (addr: string): IssueNodeCertificateRequest => ({ token: manager.joinTokens().worker, csrPem: createCSR(generateNodeKey().privateKeyPem), hostname: 'tss-joiner', addr, nodeId: '' });
 
-async function waitFor(fn: () => unknown, what: string): Promise<void> {
-  const end = Date.now() + 20_000;
-  while (!fn()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const waitFor = (fn: () => unknown, what: string): Promise<unknown> => waitUntil(what, fn, { timeoutMs: 20_000, everyMs: 20 });
 
 beforeAll(async () => {
   const now = Date.now();

@@ -12,6 +12,7 @@ import { ContainerDnsServer, EmbeddedDns, type ServiceRecord } from '../../../ag
 import { createLogger } from '../../../lib/log.js';
 import { nativeAvailable } from '../../../native/libc.js';
 import { startFakeUpstream, type FakeUpstream } from './fixtures/fake-upstream.js';
+import { isRoot } from '../../have.js';
 
 const run = promisify(execFile);
 const repo = fileURLToPath(new URL('../../..', import.meta.url));
@@ -19,7 +20,7 @@ const fixture = fileURLToPath(new URL('./fixtures/query.ts', import.meta.url));
 const native = nativeAvailable();
 const blocker = !native.ok
   ? native.reason
-  : process.getuid?.() !== 0
+  : !isRoot
     ? 'creating a network namespace needs root'
     : !existsSync('/bin/busybox')
       ? '/bin/busybox (Debian package busybox-static) is missing'

@@ -1,5 +1,5 @@
 // ServiceLoadBalancer's bookkeeping, with a recording driver around the real
-// nft planners (the kernel side is in kernel.test.ts): what each per-service
+// nft planners (the kernel side is in lb.kernel.test.ts): what each per-service
 // call programs, what it refuses, and the fall-back to a read-back when a
 // program fails.
 import { describe, expect, it } from 'vitest';

@@ -1,7 +1,7 @@
 // The container confinement in the OCI config, as pure logic: Docker's default
 // capabilities and their add/drop rules, our default seccomp profile (which
 // syscalls it allows, under which capabilities), masked and read-only paths.
-// runtime.test.ts proves the effect in real containers.
+// runtime.kernel.test.ts proves the effect in real containers.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';

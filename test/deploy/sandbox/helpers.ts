@@ -6,24 +6,16 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { DaemonCommand, Sandbox } from '../../../deploy/sandbox/index.js';
+import { have, isRoot } from '../../have.js';
 
 export const fakeDaemon = fileURLToPath(new URL('./fixtures/fake-daemon.mjs', import.meta.url));
 
-function has(cmd: string, arg: string): boolean {
-  try {
-    execFileSync(cmd, [arg], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Why the real-kernel tests cannot run here, or '' when they can. */
 export function kernelBlocker(): string {
-  if (process.getuid?.() !== 0) return 'network namespaces need root';
-  if (!has('ip', '-V')) return 'the ip command (iproute2) is missing';
-  if (!has('nsenter', '--version')) return 'the nsenter command (util-linux) is missing';
-  if (!has('nft', '--version')) return 'the nft command (nftables) is missing';
+  if (!isRoot) return 'network namespaces need root';
+  if (!have('ip', ['-V'])) return 'the ip command (iproute2) is missing';
+  if (!have('nsenter')) return 'the nsenter command (util-linux) is missing';
+  if (!have('nft')) return 'the nft command (nftables) is missing';
   return '';
 }
 

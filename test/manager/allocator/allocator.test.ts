@@ -38,10 +38,7 @@ async function start(store: MemoryStore, o: Partial<AllocatorOptions> = {}): Pro
 }
 
 async function settle(a: Allocator): Promise<void> {
-  for (let i = 0; i < 5; i++) {
-    await new Promise((r) => setTimeout(r, 2));
-    await a.idle();
-  }
+  await a.idle();
 }
 
 async function addNetwork(store: MemoryStore, name: string, spec: Partial<NetworkSpec> = {}): Promise<string> {

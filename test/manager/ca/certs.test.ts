@@ -1,7 +1,7 @@
 // The root CA and node certificates: what they contain, how they are checked
 // (issuer, validity, revocation, cluster), CSR tamper detection, and an
 // openssl cross-check of what we build.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createPrivateKey, generateKeyPairSync, sign, X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,6 +19,7 @@ import {
   signNodeCSR,
   verifyNodeCert,
 } from '../../../manager/ca/index.js';
+import { have } from '../../have.js';
 
 const NOW = Date.parse('2026-11-22T12:00:00Z');
 const root = createRootCA({ now: NOW });
@@ -223,15 +224,7 @@ describe('certificate signing requests', () => {
 
 // ------------------------------------------------------------------ openssl
 
-function hasOpenssl(): boolean {
-  try {
-    execFileSync('openssl', ['version'], { stdio: 'pipe' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const opensslPresent = hasOpenssl();
+const opensslPresent = have('openssl', ['version']);
 if (!opensslPresent) console.log('skipping openssl cross-checks: `openssl` is not installed');
 const dir = mkdtempSync(join(tmpdir(), 'tss-ca-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

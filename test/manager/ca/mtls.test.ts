@@ -28,6 +28,7 @@ import {
   signNodeCSR,
   verifyNodeCert,
 } from '../../../manager/ca/index.js';
+import { until } from '../../lib/wait.js';
 
 const CLUSTER = 'cluster-a';
 // TLS checks validity against the real clock, so these certificates are issued now.
@@ -311,13 +312,7 @@ describe('a daemon refuses a worker certificate on a manager\'s address', () => 
     return { d, socket, logs };
   }
 
-  async function eventually(cond: () => boolean, what: string): Promise<void> {
-    const end = Date.now() + 20_000;
-    while (!cond()) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
+  const eventually = (cond: () => boolean, what: string): Promise<unknown> => until(what, cond, { timeoutMs: 20_000, everyMs: 20 });
 
   it('joining: the CA matches the token, but the certificate request never reaches a worker', async () => {
     const fake = await fakeManager(node('w20', 'worker'));

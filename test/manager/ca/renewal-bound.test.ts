@@ -14,6 +14,7 @@ import { newRaftId } from '../../../manager/consensus/index.js';
 import { Manager } from '../../../manager/manager.js';
 import { IssueNodeCertificateRequest, IssueNodeCertificateResponse, NodeCAService } from '../../../proto/gen/control.js';
 import { ClusterSpec, Meta, Node, NodeAvailability, NodeCertificate, NodeDescription, NodeRole, NodeSpec, NodeState } from '../../../proto/gen/objects.js';
+import { until as waitUntil } from '../../lib/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tss-renewal-bound-'));
 const clusterId = 'tssrenewalbound00000000000';
@@ -41,15 +42,8 @@ let server: grpc.Server;
 let addr = '';
 const clients: grpc.Client[] = [];
 
-async function waitFor<T>(f: () => T | undefined | null | false, what: string, ms = 20_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = f();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const waitFor = <T>(f: () => T | undefined | null | false, what: string, ms = 20_000): Promise<T> =>
+  waitUntil(what, f, { timeoutMs: ms, everyMs: 20 }) as Promise<T>;
 
 type Outcome = { code: number; details: string; res?: IssueNodeCertificateResponse };
 

@@ -10,6 +10,7 @@ import pino from 'pino';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Consensus, type MemberRecord, NotLeaderError } from '../../../manager/consensus/index.js';
 import type { StateMachine } from '../../../manager/raft/node.js';
+import { until as waitUntil } from '../../lib/wait.js';
 
 class ListSM implements StateMachine {
   items: string[] = [];
@@ -24,13 +25,7 @@ class ListSM implements StateMachine {
   }
 }
 
-async function until(what: string, f: () => boolean, ms = 30_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!f()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+const until = (what: string, f: () => boolean, ms = 30_000): Promise<unknown> => waitUntil(what, f, { timeoutMs: ms, everyMs: 25 });
 
 /**
  * The leader, once exactly one member leads and every member names its

@@ -9,6 +9,7 @@ import pino from 'pino';
 import { afterAll, expect, it } from 'vitest';
 import { Consensus } from '../../../manager/consensus/index.js';
 import type { StateMachine } from '../../../manager/raft/node.js';
+import { until } from '../../lib/wait.js';
 
 const root = mkdtempSync(join(tmpdir(), 'tss-test-membership-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -32,11 +33,7 @@ it('removing the last voter, or a member not in the configuration, is refused wi
     tickMs: 50,
   });
   try {
-    const deadline = Date.now() + 10_000;
-    while (!c.isLeader) {
-      if (Date.now() > deadline) throw new Error('no leader');
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    await until('a leader', () => c.isLeader, { timeoutMs: 10_000, everyMs: 10 });
     // A new leader's own empty entry commits just after it leads; a read barrier waits for it, so `last` holds still.
     await c.readBarrier();
     const last = c.status().commit;

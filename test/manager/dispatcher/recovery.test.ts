@@ -7,19 +7,14 @@ import { StatusWriter } from '../../../manager/dispatcher/status.js';
 import { MemoryStore, type Proposer } from '../../../manager/store/index.js';
 import { Meta, Node, NodeSpec, NodeState, Task, TaskState, type TaskStatus } from '../../../proto/gen/objects.js';
 import { log } from './harness.js';
+import { until as waitUntil } from '../../lib/wait.js';
 
 const cleanup: Array<() => void> = [];
 afterEach(() => {
   for (const f of cleanup.splice(0).reverse()) f();
 });
 
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+const waitFor = (cond: () => boolean, what: string, timeoutMs = 10_000): Promise<unknown> => waitUntil(what, cond, { timeoutMs, everyMs: 5 });
 
 /**
  * A store whose proposer applies at once, except: the calls in `hang` never

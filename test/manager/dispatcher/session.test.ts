@@ -10,6 +10,7 @@ import { MAX_MESSAGE_BYTES, grpcChannelOptions, grpcServerOptions } from '../../
 import { type AgentMessage, Assignments, ManagerMessage } from '../../../proto/gen/control.js';
 import { Meta, Task, TaskState } from '../../../proto/gen/objects.js';
 import { dispatcherHarness, log } from './harness.js';
+import { until as waitUntil } from '../../lib/wait.js';
 
 const { cleanup, dispatcher, serve, openSession } = dispatcherHarness({ serverOptions: grpcServerOptions(), channelOptions: grpcChannelOptions() });
 
@@ -51,13 +52,7 @@ async function addTasks(store: MemoryStore, nodeId: string, prefix: string, n: n
   }
 }
 
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const waitFor = (cond: () => boolean, what: string, timeoutMs = 60_000): Promise<unknown> => waitUntil(what, cond, { timeoutMs, everyMs: 10 });
 
 describe('dispatcher sessions', () => {
   it('a node whose full assignment set is larger than one gRPC message opens its session and gets every task', async () => {

@@ -89,12 +89,9 @@ export const spec = (name: string, over: Partial<ServiceSpec> = {}): ServiceSpec
 export const withTask = (s: ServiceSpec, task: Partial<NonNullable<ServiceSpec['task']>>): ServiceSpec => ({ ...s, task: { ...s.task!, ...task } }) as ServiceSpec;
 export const withImage = (s: ServiceSpec, image: string): ServiceSpec => withTask(s, { container: { ...s.task!.container!, image } });
 
-/** Waits until every part is idle (passes are started by real short timers). */
+/** Runs every pass that is due, on every part, until none is (the clock does not move). */
 export async function settle(c: TestCluster = current!): Promise<void> {
-  for (let i = 0; i < 3; i++) {
-    await new Promise((r) => setTimeout(r, 8));
-    await c.orch.idle();
-  }
+  await c.orch.idle();
 }
 
 export const all = (c: TestCluster): Task[] => c.store.view((tx) => tx.tasks.list());

@@ -29,12 +29,10 @@ function measuredStore(): { store: MemoryStore; entries: number[] } {
   return { store, entries };
 }
 
-async function until(cond: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
+/** The passes run on the test's manual clock: settling them all must reach `cond`. */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  await orch!.idle();
+  if (!cond()) throw new Error(`not reached once every pass settled: ${what}`);
 }
 
 describe('orchestration under the store’s transaction cap', () => {

@@ -39,12 +39,7 @@ async function setup(nodes: Node[]): Promise<MemoryStore> {
   sched.start();
   return store;
 }
-const settle = async (): Promise<void> => {
-  for (let i = 0; i < 3; i++) {
-    await new Promise((r) => setTimeout(r, 10));
-    await sched!.idle();
-  }
-};
+const settle = (): Promise<void> => sched!.idle();
 const get = (store: MemoryStore, id: string): Task => store.view((tx) => tx.tasks.get(id))!;
 
 describe('scheduler shell', () => {

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { AlreadyExistsError, InvalidTransactionError, localStore, ObjectNotFoundError, VersionConflictError } from '../../../manager/store/index.js';
 import { Node, Service, StoreAction, StoreActionKind, StoreTransaction } from '../../../proto/gen/objects.js';
 import { follower, ids, node, recordingStore, secret, service, task } from './fixtures.js';
+import { sleep } from '../../lib/wait.js';
 
 describe('store transactions', () => {
   it('a transaction over several tables commits every object at once, with the log index as version', async () => {
@@ -30,7 +31,7 @@ describe('store transactions', () => {
     const a = s.view((tx) => tx.nodes.get('n1'))!;
     expect(a.meta!.createdAt).toBeGreaterThanOrEqual(before);
     expect(a.meta!.updatedAt).toBe(a.meta!.createdAt);
-    await new Promise((r) => setTimeout(r, 5));
+    await sleep(5); // so that updatedAt can differ from createdAt
     await s.update((tx) => tx.nodes.update(Node.create({ ...a, meta: { ...a.meta!, createdAt: 1 } })));
     const b = s.view((tx) => tx.nodes.get('n1'))!;
     expect(b.meta!.createdAt).toBe(a.meta!.createdAt);

@@ -4,6 +4,7 @@
 // `serve`: a transport "B" that prints its address and runs until killed.
 import { GrpcTransport, type TransportHandler } from '../../../../manager/raft/transport/index.js';
 import { Message, MessageType, Snapshot, SnapshotMetadata } from '../../../../proto/gen/raft.js';
+import { until } from '../../../lib/wait.js';
 
 async function stopAndExit(): Promise<void> {
   let received = 0;
@@ -22,8 +23,8 @@ async function stopAndExit(): Promise<void> {
   b.addPeer('A', 'localhost:1');
   a.send([Message.create({ type: MessageType.MSG_APP, to: 'B', from: 'A' }), Message.create({ type: MessageType.MSG_APP, to: 'C', from: 'A' })]);
   a.send([Message.create({ type: MessageType.MSG_SNAP, to: 'B', from: 'A', snapshot: Snapshot.create({ data: new Uint8Array(300_000), metadata: SnapshotMetadata.create({ index: 9, term: 1 }) }) })]);
-  const deadline = Date.now() + 20_000;
-  while ((received < 2 || !snapshotOk) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  // On timeout the counts printed below tell the parent test what arrived.
+  await until('both messages and the snapshot', () => received >= 2 && snapshotOk, { timeoutMs: 20_000, everyMs: 10 }).catch(() => undefined);
   await Promise.all([a.stop(), b.stop()]);
   process.stdout.write(`received=${received} snapshot=${snapshotOk}\n`);
 }

@@ -24,6 +24,7 @@ import {
   Snapshot,
   SnapshotMetadata,
 } from '../../../../proto/gen/raft.js';
+import { until as waitUntil } from '../../../lib/wait.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repoRoot = path.resolve(here, '../../../..');
@@ -56,13 +57,7 @@ async function node(id: string, opts: Partial<TransportOptions> = {}): Promise<{
   return { t, inbox, addr };
 }
 
-async function waitFor(cond: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+const waitFor = (cond: () => boolean, what: string, timeoutMs = 20_000): Promise<unknown> => waitUntil(what, cond, { timeoutMs, everyMs: 5 });
 
 const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
@@ -470,7 +465,7 @@ describe('GrpcTransport', () => {
       child.kill('SIGCONT');
       child.kill('SIGKILL');
     }
-  });
+  }, 30_000); // up to 3 rounds of keepalive timeouts: longer than the unit default on a loaded machine
 
   it('a process whose transports were stopped exits by itself (no leftover handles)', async () => {
     const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'child.ts'), 'stop'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });

@@ -10,12 +10,13 @@ import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emptyIpvsState, MARK_BASE, markTable, parseIpvsSave, parseMarkTable, planIpvs, planIpvsChanges, vipFrontends, type LbTable } from '../../../agent/lb/index.js';
+import { isRoot } from '../../have.js';
 
 const exec = promisify(execFile);
 const ns = `tss-lbm-${process.pid % 10000}${randomBytes(2).toString('hex')}`;
 const LOCAL = '10.77.9.1';
 const VIP_ANY = '10.96.9.20';
-const blocker = process.getuid?.() !== 0 ? 'needs root' : undefined;
+const blocker = !isRoot ? 'needs root' : undefined;
 
 const inNs = (cmd: string, args: string[], input?: string): Promise<{ stdout: string }> =>
   new Promise((resolve, reject) => {

@@ -13,21 +13,14 @@ import { Worker } from '../../../agent/worker/worker.js';
 import { containerIdOf } from '../../../agent/worker/task.js';
 import type { AgentMessage } from '../../../proto/gen/control.js';
 import { Task, TaskState } from '../../../proto/gen/objects.js';
-import { have } from '../../have.js';
+import { have, isRoot } from '../../have.js';
+import { until as waitUntil } from '../../lib/wait.js';
 
 const log = pino({ level: 'silent' });
-const canRun = process.getuid?.() === 0 && have('runc') && have('conmon') && existsSync('/bin/busybox');
+const canRun = isRoot && have('runc') && have('conmon') && existsSync('/bin/busybox');
 if (!canRun) console.log('worker tests on runc skipped: need root, runc, conmon and busybox-static');
 const NODE = 'tssnode1';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
+const until = (what: string, cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<unknown> => waitUntil(what, cond, { timeoutMs: ms, everyMs: 50 });
 
 let seq = 0;
 /** A task of this node running `sleep`; a short stop grace, since sleep as PID 1 ignores SIGTERM. */

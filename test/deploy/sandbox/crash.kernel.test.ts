@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Sandbox } from '../../../deploy/sandbox/index.js';
 import { fakeDaemonCommand, forceCleanup, kernelBlocker, leftovers, testNames, type TestNames } from './helpers.js';
+import { until as waitUntil } from '../../lib/wait.js';
 
 const blocker = kernelBlocker();
 const repo = fileURLToPath(new URL('../../..', import.meta.url));
@@ -21,14 +22,14 @@ async function upThenCrash(names: TestNames): Promise<number[]> {
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
   const exited = new Promise<void>((r) => child.on('exit', () => r()));
-  const deadline = Date.now() + 30_000;
-  while (!out.includes('READY')) {
-    if (child.exitCode !== null || Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`crash-up.ts did not get ready: ${err}`);
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  const ready = (): boolean => {
+    if (child.exitCode !== null) throw new Error(`crash-up.ts exited before it was ready: ${err}`);
+    return out.includes('READY');
+  };
+  await waitUntil('crash-up.ts to print READY', ready, { timeoutMs: 30_000, everyMs: 50 }).catch((e: Error) => {
+    child.kill('SIGKILL');
+    throw new Error(`crash-up.ts did not get ready: ${e.message}; stderr: ${err}`);
+  });
   child.kill('SIGKILL');
   await exited;
   const state = JSON.parse(readFileSync(`${names.root}/state.json`, 'utf8')) as { hosts: { daemon: { pid: number } }[] };

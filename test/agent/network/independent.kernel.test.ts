@@ -14,6 +14,7 @@ import { silentLogger } from '../../../lib/log.js';
 import type { NetworkUpdate } from '../../../proto/gen/netfeed.js';
 import { Meta, Network, NetworkSpec, NetworkStatus, Task } from '../../../proto/gen/objects.js';
 import { have, isRoot } from '../../have.js';
+import { until as waitUntil } from '../../lib/wait.js';
 
 const canRun = isRoot && have('ip', ['-V']) && have('bridge', ['-V']) && have('nft') && have('nsenter');
 if (!canRun) console.log('independent-networks kernel tests skipped: need root, iproute2, nftables and util-linux');
@@ -32,15 +33,7 @@ const sh = (argv: string[]): string => execFileSync(argv[0]!, argv.slice(1), { e
 const ipIn = (ns: string, ...args: string[]): string => sh(['ip', '-n', ns, ...args]);
 const ourNetns = (): string[] => readdirSync('/run/netns').filter((n) => n.includes(ID));
 
-async function until<T>(what: string, fn: () => T | undefined | false, ms = 5000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const until = <T>(what: string, fn: () => T | undefined | false, ms = 5000): Promise<T> => waitUntil(what, fn, { timeoutMs: ms, everyMs: 10 }) as Promise<T>;
 
 const net = (id: string, name: string, vni: number, subnet: string, gateway: string): Network =>
   Network.create({ meta: Meta.create({ id }), spec: NetworkSpec.create({ name, driver: 'overlay' }), status: NetworkStatus.create({ vni, subnet, gateway }) });

@@ -10,10 +10,11 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SyscallError } from '../../lib/errors.js';
 import { bindInet4, boundInet4Socket, nativeAvailable, setInterfaceUp, withNetns } from '../../native/libc.js';
+import { isRoot } from '../have.js';
 
 const run = promisify(execFile);
 const native = nativeAvailable();
-const blocker = !native.ok ? native.reason : process.getuid?.() !== 0 ? 'creating a network namespace needs root' : '';
+const blocker = !native.ok ? native.reason : !isRoot ? 'creating a network namespace needs root' : '';
 
 const ipLinkUp = (ns: string): boolean =>
   execFileSync('ip', ['-n', ns, '-o', 'link', 'show', 'lo'], { encoding: 'utf8' }).includes(',UP');
