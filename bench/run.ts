@@ -6,6 +6,8 @@ const benches: Record<string, () => Promise<void>> = {
   converge: async () => (await import('./converge.js')).main(),
   lb: async () => (await import('./lb.js')).main(),
   overlay: async () => (await import('./overlay.js')).main(),
+  cli: async () => (await import('./cli.js')).main(),
+  memory: async () => (await import('./cli.js')).memoryMain(),
 };
 
 const name = process.argv[2];

@@ -6,17 +6,14 @@ import { TsswarmError, UsageError } from '../lib/errors.js';
 import { callUnary, grpcChannelOptions } from '../lib/grpc.js';
 import { type ControlRequests, type ControlResponses, ControlService, type ControlUnaryMethod, DaemonService } from '../proto/gen/control.js';
 import type { Io } from './command.js';
+import { hostSetting, onCommandEnd, setHost } from './host.js';
 
 export const DEFAULT_SOCKET = '/run/tsswarm/tsswarm.sock';
-let hostFlag: string | undefined;
-
-export function setHost(h: string | undefined): void {
-  hostFlag = h;
-}
+export { setHost };
 
 /** The socket path the CLI talks to. */
 export function socketPath(env: NodeJS.ProcessEnv = process.env): string {
-  const h = hostFlag ?? env.TSSWARM_HOST ?? `unix://${DEFAULT_SOCKET}`;
+  const h = hostSetting() ?? env.TSSWARM_HOST ?? `unix://${DEFAULT_SOCKET}`;
   if (h.startsWith('unix://')) return h.slice('unix://'.length);
   if (h.startsWith('/')) return h;
   throw new UsageError(`--host must be unix:///path/to/tsswarm.sock (got "${h}")`, { field: '--host' });
@@ -39,6 +36,7 @@ export function closeClients(): void {
   for (const c of clients.values()) c.close();
   clients.clear();
 }
+onCommandEnd(closeClients);
 
 async function call<Res>(def: grpc.ServiceDefinition, name: string, method: string, req: object, timeoutMs: number): Promise<Res> {
   try {

@@ -90,6 +90,33 @@ export function passThrough(spec: {
   };
 }
 
+/** A command whose module loads when it first runs (or when help needs it); `tsswarm --help` lists it by name and summary alone. */
+export interface LazyCommand extends Command {
+  load(): Promise<Command>;
+}
+
+export function lazy(name: string, summary: string, loader: () => Promise<Command>): LazyCommand {
+  let loaded: Command | undefined;
+  let loading: Promise<Command> | undefined;
+  const load = (): Promise<Command> =>
+    (loading ??= loader().then((c) => {
+      if (c.name !== name) throw new TsswarmError('INTERNAL', `command "${name}" loaded as "${c.name}"`);
+      return (loaded = c);
+    }));
+  return {
+    name,
+    summary,
+    load,
+    help(path) {
+      if (!loaded) throw new TsswarmError('INTERNAL', `help of "${path}" asked for before its module loaded`);
+      return loaded.help(path);
+    },
+    async run(argv, io, path) {
+      return (await load()).run(argv, io, path);
+    },
+  };
+}
+
 export interface GroupSpec<D extends FlagDefs> {
   name: string;
   summary: string;

@@ -4,16 +4,16 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { TsswarmError } from '../lib/errors.js';
-import { group, findCommand, leaf, passThrough, type Command, type Io } from './command.js';
-import { setHost } from './client.js';
-import { closeClients, clusterCommands } from './cluster.js';
-import { imageCommand } from './image.js';
-import { networkCommand } from './network.js';
-import { raftDemo } from './raft-demo.js';
-import { makeSandboxCommand } from './sandbox.js';
-import { serviceCommand } from './service.js';
-import { bootstrapCluster } from '../deploy/sandbox/bootstrap.js';
+import { group, findCommand, lazy, leaf, passThrough, type Command, type Io } from './command.js';
+import { commandEnded, setHost } from './host.js';
 import { tsswarmVersion, versionCommand } from './version.js';
+
+// Each command module loads when its command runs (the gRPC client, the
+// generated codecs and the service spec code are not needed to print a
+// version): a build splits them into chunks. The names and summaries here are
+// what `tsswarm --help` lists; test/cli/lazy.test.ts checks they match.
+const cluster = () => import('./cluster.js');
+const clusterCommand = (name: string, summary: string): Command => lazy(name, summary, async () => (await cluster()).clusterCommands.find((c) => c.name === name)!);
 
 const helpCommand = leaf({
   name: 'help',
@@ -22,6 +22,7 @@ const helpCommand = leaf({
   flags: {},
   async run({ positionals, io }) {
     // `tsswarm help node ls` walks the tree the way `tsswarm node ls --help` would.
+    await Promise.all(commands.map((c) => ('load' in c ? (c as { load(): Promise<Command> }).load() : undefined)));
     let cmd: Command = root;
     let path = 'tsswarm';
     for (const name of positionals) {
@@ -38,12 +39,29 @@ const helpCommand = leaf({
 const raftDemoCommand = passThrough({
   name: 'raft-demo',
   summary: 'Run a 3-member Raft key-value cluster on loopback: writes, leader failover, catch-up',
-  run: (argv) => raftDemo(argv),
+  run: async (argv) => (await import('./raft-demo.js')).raftDemo(argv),
 });
 
 /** The top-level commands, in the order help lists them. */
-const sandboxCommand = makeSandboxCommand({ bootstrap: (sb) => bootstrapCluster(sb, (line) => process.stderr.write(`${line}\n`)) });
-const commands: readonly Command[] = [...clusterCommands, serviceCommand, networkCommand, imageCommand, sandboxCommand, versionCommand, helpCommand, raftDemoCommand];
+export const commands: readonly Command[] = [
+  clusterCommand('daemon', 'Run the tsswarm daemon on this host (agent, and manager when the node is one)'),
+  clusterCommand('init', 'Initialize a cluster: this node becomes its first manager'),
+  clusterCommand('join', 'Join a cluster as a node (worker or manager, as the token says)'),
+  clusterCommand('join-token', 'Show (or rotate) the join token for workers or managers'),
+  clusterCommand('leave', 'Leave the cluster'),
+  clusterCommand('info', 'Show cluster-wide information: cluster id, managers, leader, Raft status'),
+  clusterCommand('node', 'Manage the nodes of the cluster'),
+  lazy('service', 'Manage services', async () => (await import('./service.js')).serviceCommand),
+  lazy('network', 'Manage overlay networks', async () => (await import('./network.js')).networkCommand),
+  lazy('image', "Manage this node's images", async () => (await import('./image.js')).imageCommand),
+  lazy('sandbox', 'Run a cluster of hosts on this machine (network namespaces; needs root)', async () => {
+    const [{ makeSandboxCommand }, { bootstrapCluster }] = await Promise.all([import('./sandbox.js'), import('../deploy/sandbox/bootstrap.js')]);
+    return makeSandboxCommand({ bootstrap: (sb) => bootstrapCluster(sb, (line) => process.stderr.write(`${line}\n`)) });
+  }),
+  versionCommand,
+  helpCommand,
+  raftDemoCommand,
+];
 
 const subcommandsOf = new Map<Command, () => readonly Command[]>();
 
@@ -79,7 +97,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     }
     return 1;
   } finally {
-    closeClients();
+    commandEnded();
   }
 }
 

@@ -1,6 +1,8 @@
 // `tsswarm version`: the version of this tsswarm (from package.json) and of
 // the Node.js running it, as text or JSON.
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../lib/paths.js';
 import { oneOf } from './args.js';
 import { leaf } from './command.js';
 
@@ -15,7 +17,7 @@ let cached: string | undefined;
 
 /** tsswarm's version, read from package.json next to cli/. */
 export function tsswarmVersion(): string {
-  cached ??= (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  cached ??= (JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
   return cached;
 }
 

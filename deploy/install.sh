@@ -248,7 +248,7 @@ ensure_node() {
 source_files() {
   local items=() e
   for e in "$SOURCE"/*; do
-    case "${e##*/}" in node_modules | test | bench | dist | scripts | *.log) ;; *) items+=("${e##*/}") ;; esac
+    case "${e##*/}" in node_modules | test | bench | scripts | *.log) ;; *) items+=("${e##*/}") ;; esac
   done
   (cd "$SOURCE" && find "${items[@]}" \( -path proto/gen -o -name node_modules -o -name .vagrant -o -name .cluster -o -name '.tmp*' \) -prune \
     -o \( -type f -o -type l \) -print0 | sort -z)
@@ -256,11 +256,26 @@ source_files() {
 
 sha_of() { sha256sum | cut -d' ' -f1; }
 
+# The package runs the bundle in dist/: built in the checkout (esbuild is a
+# development dependency there) when it is missing or older than the sources.
+build_source() {
+  local stale=missing
+  if [ -f "$SOURCE/dist/tsswarm.mjs" ]; then
+    stale="$(cd "$SOURCE" && find agent cli deploy lib manager native proto package.json \( -name node_modules -o -path proto/gen \) -prune -o -type f -newer dist/tsswarm.mjs -print -quit 2>/dev/null)" || stale=unknown
+  fi
+  if [ -z "$stale" ]; then return 0; fi
+  [ -x "$SOURCE/node_modules/.bin/esbuild" ] || die "$SOURCE has no build (dist/) and cannot make one: run \`npm ci && npm run build\` there first"
+  say "building dist/ in $SOURCE"
+  (cd "$SOURCE" && PATH="$(dirname "$NODE"):$PATH" node_modules/.bin/tsx proto/gen.ts >/dev/null && "$NODE" scripts/build.mjs) ||
+    die "building tsswarm in $SOURCE failed (output above)"
+}
+
 APP_CHANGED=0
 install_app() {
   if [ ! -f "$SOURCE/package.json" ] || [ ! -f "$SOURCE/bin/tsswarm.mjs" ]; then
     die "$SOURCE is not a tsswarm checkout (no package.json and bin/tsswarm.mjs): give one with --source DIR"
   fi
+  build_source
   local src_stamp deps_stamp
   src_stamp="$( (source_files | (cd "$SOURCE" && xargs -0 sha256sum)) | sha_of)"
   deps_stamp="$(cat "$SOURCE/package.json" "$SOURCE/package-lock.json" | sha_of) node-$("$NODE" --version) $(uname -m)"
@@ -296,7 +311,6 @@ install_app() {
   fi
   echo "$deps_stamp" >"$stage/node_modules/.tsswarm-deps"
 
-  (cd "$stage" && PATH="$(dirname "$NODE"):$PATH" node_modules/.bin/tsx proto/gen.ts >/dev/null) || die "generating the proto code in $stage failed (output above)"
   "$NODE" "$stage/bin/tsswarm.mjs" version >/dev/null || die "the staged package does not run: $NODE $stage/bin/tsswarm.mjs version failed (output above)"
   echo "$src_stamp" >"$stage/.tsswarm-source"
 

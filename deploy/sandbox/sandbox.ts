@@ -5,7 +5,7 @@ import { defaultNameTag, vniOfNetnsName } from '../../agent/network/names.js';
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../../lib/paths.js';
 import { TsswarmError, UsageError } from '../../lib/errors.js';
 import { daemonAlive, launchDaemon, stopDaemon, waitForSocket } from './daemons.js';
 import {
@@ -51,7 +51,7 @@ export interface DaemonLaunch {
 }
 export type DaemonCommand = (host: SandboxHost) => DaemonLaunch;
 
-export const tsswarmBin = fileURLToPath(new URL('../../bin/tsswarm.mjs', import.meta.url));
+export const tsswarmBin = join(packageRoot(), 'bin', 'tsswarm.mjs');
 
 /**
  * `tsswarm daemon` for a host. The socket goes in TSSWARM_HOST (which the

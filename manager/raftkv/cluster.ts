@@ -7,11 +7,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRoot } from '../../lib/paths.js';
 import { GetRequest, GetResponse, KVService, PutRequest, PutResponse, StatusRequest, StatusResponse, WriteRequest, WriteResponse } from '../../proto/gen/raftkv.js';
 
-const here = dirname(fileURLToPath(import.meta.url));
+// Members run the TypeScript source through tsx (a development dependency): the demo is for a checkout.
+const here = join(packageRoot(), 'manager', 'raftkv');
 
 /**
  * A loopback TCP port that is free now, picked below the kernel's ephemeral
