@@ -25,6 +25,8 @@ export interface SessionOptions {
   onOpen?: () => void;
   /** The managers relay a log or exec request for one of our tasks. */
   onRelay?: (r: NonNullable<ManagerMessage['relay']>) => void;
+  /** Timers for the retry backoff, so tests can step it; default: the process's timers. */
+  timers?: { setTimeout(fn: () => void, ms: number): unknown; clearTimeout(handle: unknown): void };
 }
 
 const LEADER_HINT = /leader is at (\S+?)(?:[;,\s]|$)/;
@@ -34,7 +36,7 @@ export class AgentSession {
   private stream: grpc.ClientDuplexStream<AgentMessage, ManagerMessage> | null = null;
   private client: grpc.Client | null = null;
   private beat: NodeJS.Timeout | null = null;
-  private retry: NodeJS.Timeout | null = null;
+  private retry: unknown = null;
   private periodMs = 5000;
   private next = 0;
   private hint = '';
@@ -42,8 +44,11 @@ export class AgentSession {
   /** host:port of the manager the session is open with, '' when none. */
   connectedTo = '';
   private readonly Ctor = grpc.makeGenericClientConstructor(DispatcherService, 'Dispatcher');
+  private readonly timers: NonNullable<SessionOptions['timers']>;
 
-  constructor(private readonly o: SessionOptions) {}
+  constructor(private readonly o: SessionOptions) {
+    this.timers = o.timers ?? { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) };
+  }
 
   start(): void {
     this.connect();
@@ -146,7 +151,7 @@ export class AgentSession {
     if (this.stopped) return;
     const d = this.backoffMs;
     this.backoffMs = Math.min(2000, Math.max(100, this.backoffMs * 2));
-    this.retry = setTimeout(() => this.connect(), d);
+    this.retry = this.timers.setTimeout(() => this.connect(), d);
     this.o.logger.trace({ why, inMs: d }, 'session retry scheduled');
   }
 
@@ -165,14 +170,14 @@ export class AgentSession {
     this.beat = null;
     s?.cancel();
     this.client?.close();
-    if (this.retry) clearTimeout(this.retry);
+    if (this.retry) this.timers.clearTimeout(this.retry);
     this.connect();
   }
 
   stop(): void {
     this.stopped = true;
     if (this.beat) clearInterval(this.beat);
-    if (this.retry) clearTimeout(this.retry);
+    if (this.retry) this.timers.clearTimeout(this.retry);
     this.stream?.cancel();
     this.stream = null;
     this.client?.close();

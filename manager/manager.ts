@@ -491,6 +491,19 @@ export class Manager {
   }
 
   async updateNode(req: UpdateNodeRequest): Promise<Node> {
+    // Without a version the caller asked for the change whatever the node's other fields are: a
+    // write that landed in between (the node's own state, the allocator's addresses) is read
+    // again and the change reapplied. With one, a conflict is the caller's to resolve.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.updateNodeOnce(req);
+      } catch (e) {
+        if (req.version || !(e instanceof VersionConflictError) || attempt >= 5) throw e;
+      }
+    }
+  }
+
+  private async updateNodeOnce(req: UpdateNodeRequest): Promise<Node> {
     this.requireLeader();
     const n = this.findNode(req.ref);
     if (req.version && req.version !== n.meta!.version) {
