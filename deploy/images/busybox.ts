@@ -120,7 +120,10 @@ export async function buildBusyboxImage(o: BuildOptions): Promise<{ id: string; 
   return { id: `sha256:${configDigest}`, outPath };
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === resolve(new URL(import.meta.url).pathname)) {
+// Run as a script only from its own source file: bundled into dist/, import.meta.url is the
+// bundle's, which is also the command's entry (and `tsswarm version` would build an image).
+const self = new URL(import.meta.url).pathname;
+if (self.endsWith('/deploy/images/busybox.ts') && process.argv[1] && resolve(process.argv[1]) === resolve(self)) {
   const args = process.argv.slice(2);
   const outPath = args.find((a, i) => !a.startsWith('--') && !['--format', '--tag'].includes(args[i - 1] ?? ''));
   if (!outPath) {

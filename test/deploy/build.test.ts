@@ -11,7 +11,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 const out = mkdtempSync(join(process.cwd(), '.tmp-tss-build-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
-const run = (args: string[], env: NodeJS.ProcessEnv = {}) => spawnSync(process.execPath, [join(out, 'tsswarm.mjs'), ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 20_000 });
+// Run from an empty directory: a command must not leave files where it runs (a bundled module
+// that ran its own script main once wrote an image tarball named after the first argument).
+const cwd = mkdtempSync(join(tmpdir(), 'tss-build-cwd-'));
+afterAll(() => rmSync(cwd, { recursive: true, force: true }));
+const run = (args: string[], env: NodeJS.ProcessEnv = {}) => spawnSync(process.execPath, [join(out, 'tsswarm.mjs'), ...args], { cwd, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 20_000 });
 
 describe('the build', () => {
   beforeAll(() => {
@@ -30,6 +34,7 @@ describe('the build', () => {
     expect(r.stdout).toMatch(/^tsswarm version \d+\.\d+\.\d+\n/);
     // NODE_DEBUG=module traces every CommonJS load (grpc-js is one): none of it may happen for `version`.
     expect(r.stderr).not.toMatch(/grpc-js/);
+    expect(readdirSync(cwd)).toEqual([]);
   });
 
   it('loads a command module when the command runs: help for `service`', () => {
