@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { bootstrapCluster } from '../deploy/sandbox/bootstrap.js';
 import { Sandbox, SANDBOX_IMAGE, tsswarmBin } from '../deploy/sandbox/index.js';
 import { buildBusyboxImage } from '../deploy/images/busybox.js';
+import { TaskState } from '../proto/gen/objects.js';
 import { percentile, Report } from './report.js';
 import { dk, dockerSock, firstLine, nodeDockerdPid, parseNodes, swarmDown, swarmPreflight, swarmUp, teardownOnSignal } from './swarm-peer.js';
 
@@ -37,9 +38,9 @@ function timed(argv: string[]): number {
 function measure(report: Report, system: string, c: string, argv: string[]): void {
   for (let i = 0; i < WARM; i++) timed(argv);
   const ms = Array.from({ length: RUNS }, () => timed(argv)).sort((a, b) => a - b);
-  report.add(system, c, 'p50_ms', percentile(ms, 50), 'ms');
-  report.add(system, c, 'p90_ms', percentile(ms, 90), 'ms');
-  log(`${system} ${c}: median ${percentile(ms, 50).toFixed(0)} ms, p90 ${percentile(ms, 90).toFixed(0)} ms over ${RUNS} runs`);
+  report.add(system, c, 'p50_ms', percentile(ms, 0.5), 'ms');
+  report.add(system, c, 'p90_ms', percentile(ms, 0.9), 'ms');
+  log(`${system} ${c}: median ${percentile(ms, 0.5).toFixed(0)} ms, p90 ${percentile(ms, 0.9).toFixed(0)} ms over ${RUNS} runs`);
 }
 
 /** Resident memory of a process, MB (VmRSS). */
@@ -84,7 +85,7 @@ async function tsswarmSide(report: Report, which: Which): Promise<void> {
     timed(ts('service', 'create', '--detach', '--name', 'tssbench', '--replicas', String(REPLICAS), SANDBOX_IMAGE, 'sleep', '3600'));
     await until(`${REPLICAS} tasks running`, 120_000, () => {
       const t = json(ts('service', 'ps', '--format', 'json', 'tssbench')) as Array<{ desiredState: number; status: { state: number } }> | null;
-      return t?.filter((x) => x.status.state === 5 /* RUNNING */ && x.desiredState === 5).length === REPLICAS;
+      return t?.filter((x) => x.status.state === TaskState.RUNNING && x.desiredState === TaskState.RUNNING).length === REPLICAS;
     });
     if (which.cli) {
       measure(report, 'tsswarm', 'version', ts('version'));
@@ -97,7 +98,7 @@ async function tsswarmSide(report: Report, which: Which): Promise<void> {
       for (const role of ['manager', 'worker'] as const) {
         const rss = (await sb.ls()).filter((h) => h.role === role && h.pid).map((h) => rssMb(h.pid!)).sort((a, b) => a - b);
         report.add('tsswarm', role, 'rss_mb_max', rss.at(-1)!, 'MB');
-        report.add('tsswarm', role, 'rss_mb_median', percentile(rss, 50), 'MB');
+        report.add('tsswarm', role, 'rss_mb_median', percentile(rss, 0.5), 'MB');
         log(`tsswarm ${role}s: RSS ${rss.map((x) => x.toFixed(0)).join(', ')} MB`);
       }
     }
@@ -151,7 +152,7 @@ async function swarmSide(report: Report, which: Which): Promise<void> {
       for (const [role, ks] of [['manager', [1, 2, 3]], ['worker', [4, 5]]] as const) {
         const rss = ks.map((k) => rssMb(nodeDockerdPid(k))).sort((a, b) => a - b);
         report.add('swarm', role, 'rss_mb_max', rss.at(-1)!, 'MB');
-        report.add('swarm', role, 'rss_mb_median', percentile(rss, 50), 'MB');
+        report.add('swarm', role, 'rss_mb_median', percentile(rss, 0.5), 'MB');
         log(`dockerd ${role}s: RSS ${rss.map((x) => x.toFixed(0)).join(', ')} MB`);
       }
     }
