@@ -4,8 +4,12 @@
 // build, it runs the TypeScript source through tsx instead (a development
 // dependency), so a developer never runs stale code.
 import { existsSync, readdirSync, statSync } from 'node:fs';
+import module from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
+// Node 22.1 and later keep compiled code between runs (less to compile at each start); on Node 20 this is a no-op.
+module.enableCompileCache?.();
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const built = join(root, 'dist', 'tsswarm.mjs');
@@ -22,7 +26,7 @@ function newestSource() {
       else if (/\.(ts|json|proto)$/.test(e.name)) newest = Math.max(newest, statSync(p).mtimeMs);
     }
   };
-  for (const d of ['agent', 'cli', 'deploy', 'lib', 'manager', 'native', 'proto']) if (existsSync(join(root, d))) walk(join(root, d));
+  for (const d of ['agent', 'ca', 'cli', 'deploy', 'lib', 'manager', 'native', 'node', 'proto', 'spec']) if (existsSync(join(root, d))) walk(join(root, d));
   return newest;
 }
 
