@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { TsswarmError } from '../lib/errors.js';
 import type { RelayRequest } from '../proto/gen/control.js';
+import type { ContainerVips, DataplaneReport, Difference, VipRow } from '../spec/dataplane.js';
 import {
   assignSlots,
   chooseLbBackend,
@@ -27,61 +28,7 @@ import {
 import { desiredPeerState, FLOOD_MAC, parseFdb, parseNeigh, vxlanName, type FdbEntry, type NeighEntry } from './network/index.js';
 import type { NetworkAgent } from './networking.js';
 
-export type DifferenceKind = 'missing' | 'stale' | 'wrong';
-export type DataplaneSection = 'device' | 'fdb' | 'neigh' | 'vip';
-
-/** One entry that is not as it should be. */
-export interface Difference {
-  section: DataplaneSection;
-  /** missing: expected, not in the kernel; stale: in the kernel, not expected; wrong: both, different. */
-  kind: DifferenceKind;
-  /** What the entry is about: a MAC (fdb), an IP (neigh), a frontend (vip), a device or table. */
-  key: string;
-  expected?: string;
-  actual?: string;
-}
-
-/** A VIP frontend with its backends, one per slot (a backend of weight 2 twice), sorted. */
-export interface VipRow {
-  /** The frontend's stable key (agent/lb frontendKey). */
-  key: string;
-  /** As people read it: `tcp 10.0.1.2:80`. */
-  frontend: string;
-  backends: string[];
-  /** Something wrong with how the kernel holds it (read-back only): an empty slot, an unreachable map entry. */
-  problem?: string;
-}
-
-export interface ContainerVips {
-  taskId: string;
-  netns: string;
-  backend: LbBackendKind | '';
-  expected: VipRow[];
-  actual: VipRow[];
-  differences: Difference[];
-  /** Why the table could not be read (its namespace gone, a tool missing). */
-  error?: string;
-}
-
-export interface DataplaneReport {
-  nodeId: string;
-  networkId: string;
-  /** Whether this node holds the network at all (the managers sent it). */
-  held: boolean;
-  vni: number;
-  /** The per-network namespace and its VXLAN device. */
-  netns: string;
-  device: string;
-  /** Namespace or device problems (missing). */
-  deviceDifferences: Difference[];
-  fdb: { expected: FdbEntry[]; actual: FdbEntry[]; differences: Difference[] };
-  neigh: { expected: NeighEntry[]; actual: NeighEntry[]; differences: Difference[] };
-  containers: ContainerVips[];
-  /** Every difference above, counted. 0: in sync. */
-  differences: number;
-  /** What could not be read or compared. */
-  errors: string[];
-}
+export type { ContainerVips, DataplaneReport, DataplaneSection, Difference, DifferenceKind, VipRow } from '../spec/dataplane.js';
 
 // ---------------------------------------------------------------- pure diffs
 

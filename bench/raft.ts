@@ -9,7 +9,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LocalCluster, freePort } from '../manager/raftkv/cluster.js';
+import { LocalCluster, freePort } from '../examples/raftkv/cluster.js';
 import { Report, percentile } from './report.js';
 
 const SECS = Number(process.env.BENCH_SECS ?? 8);

@@ -63,65 +63,11 @@ const daemonCommand = leaf({
   },
   async run({ flags, positionals, path }) {
     noArgs(positionals, path);
-    const { Daemon } = await import('../agent/daemon.js');
-    const { createLogger } = await import('../lib/log.js');
-    const { groupId, readDaemonConfig, resolveDaemonConfig } = await import('./daemon-config.js');
+    // The one path from cli/ into the node's composition (docs/architecture.md).
+    const { runDaemon } = await import('../node/index.js');
     // --host or TSSWARM_HOST, when either was given, names the socket for the CLI and the daemon alike.
     const chosen = socketPath();
-    const cfg = resolveDaemonConfig({
-      flags,
-      file: flags.config ? readDaemonConfig(flags.config) : undefined,
-      socketOverride: chosen !== DEFAULT_SOCKET ? chosen : undefined,
-    });
-    if (cfg.advertiseAddr) {
-      // Resolved before anything starts: a name that does not resolve is refused here, not at join.
-      const { resolveAdvertiseAddr } = await import('../lib/addr.js');
-      cfg.advertiseAddr = await resolveAdvertiseAddr(flags['advertise-addr'] !== undefined || !flags.config ? '--advertise-addr' : `"advertiseAddr" in ${flags.config}`, cfg.advertiseAddr);
-    }
-    const { chmodSync, chownSync, readFileSync, statSync } = await import('node:fs');
-    const socketGid = cfg.socketGroup ? groupId(cfg.socketGroup, readFileSync('/etc/group', 'utf8'), flags.config ? `"socketGroup" in ${flags.config}` : 'socketGroup') : undefined;
-    const logger = createLogger({ level: cfg.logLevel, base: { host: cfg.nodeName } });
-    if (flags.config) logger.info({ config: flags.config }, 'settings read from the config file (flags override it)');
-    if (cfg.lbBackend) logger.info({ lbBackend: cfg.lbBackend }, 'load balancer backend chosen');
-    const d = new Daemon({
-      nodeName: cfg.nodeName,
-      stateDir: cfg.stateDir,
-      listenAddr: cfg.listenAddr,
-      advertiseAddr: cfg.advertiseAddr,
-      socketPath: cfg.socket ?? DEFAULT_SOCKET,
-      logger,
-      heartbeatPeriodMs: cfg.heartbeatPeriodMs,
-      metricsAddr: cfg.metricsAddr,
-      version: tsswarmVersion(),
-      // The load balancer's names for its backends; auto: detected on each namespace.
-      lbBackend: cfg.lbBackend === 'nftables' ? 'nft' : cfg.lbBackend === 'auto' ? undefined : cfg.lbBackend,
-    });
-    await d.start();
-    if (socketGid !== undefined) {
-      // Members of the group may use the CLI without root (they can do anything the daemon can).
-      const sock = cfg.socket ?? DEFAULT_SOCKET;
-      try {
-        chownSync(sock, statSync(sock).uid, socketGid);
-        chmodSync(sock, 0o660);
-      } catch (err) {
-        logger.error({ err, socket: sock, group: cfg.socketGroup }, 'cannot give the socket to its group: only root can use it');
-      }
-    }
-    await new Promise<void>((resolve) => {
-      const stop = (): void => {
-        logger.info('stopping');
-        // Exit as soon as the daemon is down: container steps still in flight (a stop waiting out
-        // its grace period) are abandoned on purpose; the containers stay, and the next daemon
-        // compares them with the managers' orders again.
-        void d.stop().finally(() => {
-          resolve();
-          process.exit(0);
-        });
-      };
-      process.once('SIGTERM', stop);
-      process.once('SIGINT', stop);
-    });
-    return 0;
+    return runDaemon({ flags, socketOverride: chosen !== DEFAULT_SOCKET ? chosen : undefined, defaultSocket: DEFAULT_SOCKET, version: tsswarmVersion() });
   },
 });
 

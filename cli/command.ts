@@ -75,21 +75,6 @@ export function leaf<const D extends FlagDefs>(spec: LeafSpec<D>): Command {
   };
 }
 
-/** A command that hands its arguments, unparsed, to a function with its own parser. */
-export function passThrough(spec: {
-  name: string;
-  summary: string;
-  usage?: string;
-  run(argv: string[], io: Io): Promise<number>;
-}): Command {
-  return {
-    name: spec.name,
-    summary: spec.summary,
-    help: (path) => `Usage:  ${path} ${spec.usage ?? '[OPTIONS]'}\n\n${spec.summary}\n`,
-    run: (argv, io) => spec.run([...argv], io),
-  };
-}
-
 /** A command whose module loads when it first runs (or when help needs it); `tsswarm --help` lists it by name and summary alone. */
 export interface LazyCommand extends Command {
   load(): Promise<Command>;

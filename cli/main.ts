@@ -4,7 +4,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { TsswarmError } from '../lib/errors.js';
-import { group, findCommand, lazy, leaf, passThrough, type Command, type Io } from './command.js';
+import { group, findCommand, lazy, leaf, type Command, type Io } from './command.js';
 import { commandEnded, setHost } from './host.js';
 import { tsswarmVersion, versionCommand } from './version.js';
 
@@ -36,12 +36,6 @@ const helpCommand = leaf({
   },
 });
 
-const raftDemoCommand = passThrough({
-  name: 'raft-demo',
-  summary: 'Run a 3-member Raft key-value cluster on loopback: writes, leader failover, catch-up',
-  run: async (argv) => (await import('./raft-demo.js')).raftDemo(argv),
-});
-
 /** The top-level commands, in the order help lists them. */
 export const commands: readonly Command[] = [
   clusterCommand('daemon', 'Run the tsswarm daemon on this host (agent, and manager when the node is one)'),
@@ -60,7 +54,6 @@ export const commands: readonly Command[] = [
   }),
   versionCommand,
   helpCommand,
-  raftDemoCommand,
 ];
 
 const subcommandsOf = new Map<Command, () => readonly Command[]>();

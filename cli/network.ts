@@ -3,9 +3,9 @@
 // (networkCreateSpec); the managers allocate VNI, subnet and gateway.
 // `inspect --dataplane` renders the nodes' data-plane reports (pure too).
 import type protobuf from 'protobufjs';
-import type { DataplaneReport, Difference, VipRow } from '../agent/dataplane.js';
+import type { DataplaneReport, Difference, VipRow } from '../spec/dataplane.js';
 import { UsageError } from '../lib/errors.js';
-import { ENCRYPTION_UNAVAILABLE } from '../manager/controlapi/index.js';
+import { ENCRYPTION_UNAVAILABLE } from '../spec/index.js';
 import type { InspectDataplaneResponse, NetworkResponse } from '../proto/gen/control.js';
 import { Network, NetworkSpec } from '../proto/gen/objects.js';
 import { type FlagDefs, oneOf } from './args.js';

@@ -8,7 +8,7 @@ import type protobuf from 'protobufjs';
 import { normalizeCapability } from '../lib/capabilities.js';
 import { TsswarmError, UsageError } from '../lib/errors.js';
 import { callStream, grpcChannelOptions } from '../lib/grpc.js';
-import { DEFAULT_RESTART, DEFAULT_UPDATE, parseConstraint, parseSpreadPreference, plainSpec, SPEC_LIMITS } from '../manager/controlapi/index.js';
+import { DEFAULT_RESTART, DEFAULT_UPDATE, parseConstraint, parseSpreadPreference, plainSpec, SPEC_LIMITS } from '../spec/index.js';
 import {
   ControlService,
   type ExecOutput,

@@ -261,7 +261,7 @@ sha_of() { sha256sum | cut -d' ' -f1; }
 build_source() {
   local stale=missing
   if [ -f "$SOURCE/dist/tsswarm.mjs" ]; then
-    stale="$(cd "$SOURCE" && find agent cli deploy lib manager native proto package.json \( -name node_modules -o -path proto/gen \) -prune -o -type f -newer dist/tsswarm.mjs -print -quit 2>/dev/null)" || stale=unknown
+    stale="$(cd "$SOURCE" && find agent ca cli deploy lib manager native node proto spec package.json \( -name node_modules -o -path proto/gen \) -prune -o -type f -newer dist/tsswarm.mjs -print -quit 2>/dev/null)" || stale=unknown
   fi
   if [ -z "$stale" ]; then return 0; fi
   [ -x "$SOURCE/node_modules/.bin/esbuild" ] || die "$SOURCE has no build (dist/) and cannot make one: run \`npm ci && npm run build\` there first"

@@ -9,7 +9,7 @@ import { X509Certificate } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
 import { TsswarmError } from '../lib/errors.js';
 import { peerCertificate } from '../lib/tls.js';
-import { CLOCK_SKEW_MS, type CertRef, parseNodeCert, REPLACED_RENEWAL_GRACE_MS, type Revocation } from './ca/index.js';
+import { CLOCK_SKEW_MS, type CertRef, parseNodeCert, REPLACED_RENEWAL_GRACE_MS, type Revocation } from '../ca/index.js';
 
 export { CLOCK_SKEW_MS, REPLACED_RENEWAL_GRACE_MS };
 
@@ -27,7 +27,7 @@ export interface Caller {
 export interface AuthzContext {
   caCertPem: () => string;
   clusterId: () => string;
-  /** Whether the cluster revoked this certificate (manager/ca/revocation.ts); absent: nothing is revoked. */
+  /** Whether the cluster revoked this certificate (ca/revocation.ts); absent: nothing is revoked. */
   revocation?: (cert: CertRef) => Revocation;
   /**
    * The node's role in the store (the role it is meant to have: spec.role),

@@ -48,14 +48,15 @@ import {
   revokeOnRenewal,
   roleForToken,
   signNodeCSR,
-} from './ca/index.js';
+} from '../ca/index.js';
 import { Consensus, type MemberRecord } from './consensus/index.js';
 import { Dispatcher, writeNodeState } from './dispatcher/dispatcher.js';
 import { nodeHostnameError } from './dispatcher/limits.js';
 import { MemoryStore, VersionConflictError } from './store/index.js';
 import { TaskRelay } from './relay.js';
 import { inspectDataplane } from './dataplane.js';
-import { checkNodeLabels, findNode, NetworkApi, ServiceApi } from './controlapi/index.js';
+import { findNode, NetworkApi, ServiceApi } from './controlapi/index.js';
+import { checkNodeLabels } from '../spec/index.js';
 import { CONTROL_METHODS, CONTROL_ROUTES, controlImplementation } from './controlapi/server.js';
 import { ensureIngressNetwork } from './allocator/index.js';
 import { type Orchestration, startOrchestration } from './orchestrator/index.js';

@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { DAEMON_PORT, defaultDaemonCommand, Sandbox, SANDBOX_IMAGE } from '../../deploy/sandbox/index.js';
 import { TsswarmError } from '../../lib/errors.js';
 import { callUnary, grpcChannelOptions } from '../../lib/grpc.js';
-import { plainSpec } from '../../manager/controlapi/index.js';
+import { plainSpec } from '../../spec/index.js';
 import { ControlService } from '../../proto/gen/control.js';
 import type { InspectDataplaneResponse, ListNetworksResponse, ListNodesResponse, ListServicesResponse, ListTasksResponse, GetNodeResponse, ServiceResponse } from '../../proto/gen/control.js';
 import { NodeState, type Task, TaskState } from '../../proto/gen/objects.js';

@@ -5,12 +5,18 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { TsswarmError } from '../../lib/errors.js';
 import { buildBusyboxImage } from '../images/busybox.js';
-import type { Sandbox } from './sandbox.js';
 
 export const SANDBOX_IMAGE = 'tsswarm/busybox:latest';
 
+/** What preloading needs of a sandbox: sandbox.ts passes itself (a narrow shape, so this module does not import it back). */
+export interface ImageHosts {
+  readonly root: string;
+  hosts(): readonly { name: string }[];
+  execCapture(host: string, argv: readonly string[], opts: { timeoutMs?: number }): Promise<{ code: number; stdout: string; stderr: string }>;
+}
+
 /** Builds the image tarball once per sandbox and loads it on every host. */
-export async function preloadImages(sb: Sandbox, progress: (line: string) => void = () => undefined): Promise<void> {
+export async function preloadImages(sb: ImageHosts, progress: (line: string) => void = () => undefined): Promise<void> {
   const dir = join(sb.root, 'images');
   mkdirSync(dir, { recursive: true });
   const path = join(dir, 'busybox-oci.tar');

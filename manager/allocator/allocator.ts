@@ -9,7 +9,8 @@ import type { TsswarmError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import { Meta, Network, type NetworkAttachment, NetworkSpec, Node, type Service, Task, type TaskStatus, TaskState } from '../../proto/gen/objects.js';
 import { BATCH_BYTES, chunkByBytes, encodedSize, type EntryTooLargeError, type MemoryStore, type ReadTx, rejectOversizedTask, type StoreEvent, type Subscription, writeSplitting } from '../store/index.js';
-import { tryParseIp } from './ipnet.js';
+import { tryParseIp } from '../../lib/ipnet.js';
+import { INGRESS_NAME } from '../../spec/network.js';
 import { AllocatorState, type AllocatorStateOptions, publishesIngress, taskDead } from './state.js';
 import { type Clock, ReconcileLoop } from '../reconciler.js';
 
@@ -397,8 +398,7 @@ export class Allocator {
   }
 }
 
-/** The name the leader gives the routing mesh's network. */
-export const INGRESS_NAME = 'ingress';
+export { INGRESS_NAME };
 
 /**
  * Creates the ingress network when the cluster has none (the leader calls it

@@ -4,4 +4,4 @@
 export { ALLOCATE_CHUNK, ALLOCATION_FAILED, Allocator, type AllocatorOptions, ensureIngressNetwork, findNetworkIn, INGRESS_NAME, ingressNetwork } from './allocator.js';
 export { AllocatorState, type AllocatorStateOptions, networkOwner, publishesIngress, serviceOwner, taskDead, taskOwner } from './state.js';
 export { AddressPool, AllocationError, DEFAULT_POOL, DEFAULT_SUBNET_BITS, DYNAMIC_PORT_MAX, DYNAMIC_PORT_MIN, IntPool, portPool, SubnetPool, VNI_MAX, VNI_MIN, vniPool } from './ipam.js';
-export { addrOf, type Cidr, contains, formatCidr, formatIp, overlaps, parseCidr, parseIp, sizeOf, tryParseIp } from './ipnet.js';
+export { addrOf, type Cidr, contains, formatCidr, formatIp, overlaps, parseCidr, parseIp, sizeOf, tryParseIp } from '../../lib/ipnet.js';

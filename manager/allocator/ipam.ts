@@ -5,7 +5,8 @@
 // handing out goes round the subnet (not lowest-first) so that a freed address
 // is not reused at once while stale ARP entries may still point at it.
 import { TsswarmError } from '../../lib/errors.js';
-import { type Cidr, contains, formatCidr, formatIp, overlaps, sizeOf } from './ipnet.js';
+import { type Cidr, contains, formatCidr, formatIp, overlaps, sizeOf } from '../../lib/ipnet.js';
+import { VNI_MAX, VNI_MIN } from '../../spec/network.js';
 
 /** The pool networks get their subnets from when none is given (Swarm's default address pool). */
 export const DEFAULT_POOL: Cidr = { base: 10 << 24, bits: 8 };
@@ -202,9 +203,7 @@ export class IntPool {
   }
 }
 
-/** Swarm's VXLAN ids start at 4096 (clear of 802.1Q VLAN ids); 24 bits. */
-export const VNI_MIN = 4096;
-export const VNI_MAX = 2 ** 24 - 1;
+export { VNI_MAX, VNI_MIN };
 
 export function vniPool(): IntPool {
   return new IntPool('VXLAN id', VNI_MIN, VNI_MAX, 1, VNI_MAX);

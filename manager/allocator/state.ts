@@ -19,7 +19,7 @@ import {
   type VirtualIP, type Node,
 } from '../../proto/gen/objects.js';
 import { AddressPool, AllocationError, DEFAULT_POOL, DEFAULT_SUBNET_BITS, IntPool, portPool, SubnetPool, vniPool } from './ipam.js';
-import { addrOf, type Cidr, cidrOf, contains, formatCidr, formatIp, parseCidr, parseIp } from './ipnet.js';
+import { addrOf, type Cidr, cidrOf, contains, formatCidr, formatIp, parseCidr, parseIp } from '../../lib/ipnet.js';
 import { protocolName } from '../../lib/ports.js';
 
 /** A task keeps its addresses until it is both ended and no longer wanted (Swarm's rule). */

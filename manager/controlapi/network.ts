@@ -2,80 +2,23 @@
 // network checks of service specs: `--network` names resolved to ids, ingress
 // ports not already published by another service. The allocator fills in a
 // network's VNI/subnet/gateway and a service's VIPs and ports afterwards.
-import type protobuf from 'protobufjs';
 import { TsswarmError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import type { Logger } from '../../lib/log.js';
 import type { CreateNetworkRequest, GetNetworkRequest, ListNetworksRequest, ListNetworksResponse, NetworkResponse, RemoveNetworkRequest, RemoveNetworkResponse } from '../../proto/gen/control.js';
-import { Meta, Network, NetworkSpec, PublishMode, type Service, type ServiceSpec, type Task } from '../../proto/gen/objects.js';
-import { type Cidr, contains, formatIp, ingressNetwork, INGRESS_NAME, overlaps, parseCidr, parseIp, publishesIngress, sizeOf, taskDead, VNI_MAX } from '../allocator/index.js';
+import { Meta, Network, type NetworkSpec, PublishMode, type Service, type ServiceSpec, type Task } from '../../proto/gen/objects.js';
+import { ingressNetwork, overlaps, parseCidr, publishesIngress, taskDead } from '../allocator/index.js';
 import type { MemoryStore, ReadTx } from '../store/index.js';
 import { protocolName } from '../../lib/ports.js';
 import { findNetwork } from './refs.js';
-import { checkNetworkSpecBounds } from './validate.js';
+import { validateNetworkSpec } from '../../spec/network.js';
 
 export { findNetwork };
 
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 const MAX_LISTED = 5;
-
-/** The drivers `network create -d` accepts. */
-export const NETWORK_DRIVERS = ['overlay'] as const;
-
-/** Why `--opt encrypted` is refused on this kernel. */
-export const ENCRYPTION_UNAVAILABLE =
-  'encrypted overlays are not available yet: this kernel has neither IPsec ESP nor WireGuard (CONFIG_INET_ESP and CONFIG_WIREGUARD are not set), and encryption comes in a later release; create the network without --opt encrypted';
 
 function bad(field: string, message: string): TsswarmError {
   return new TsswarmError('INVALID_ARGUMENT', `${field} ${message}`);
-}
-
-const isSet = <T>(v: T | null | undefined): v is T => v !== null && v !== undefined;
-
-/** A deep, plain copy with every field at its proto3 default. */
-export function plainNetworkSpec(spec: NetworkSpec): NetworkSpec {
-  return NetworkSpec.type.toObject(spec as unknown as protobuf.Message, { defaults: true, arrays: true, objects: true }) as NetworkSpec;
-}
-
-/**
- * Checks a network spec on its own (no store): name, driver (default
- * overlay), options, subnet (IPv4, /8 to /29, host bits zero), gateway
- * (a host address of the subnet, only with a subnet), VNI, ingress. Throws
- * INVALID_ARGUMENT naming the field and the fix; returns a normalized copy.
- */
-export function validateNetworkSpec(input: NetworkSpec | null | undefined): NetworkSpec {
-  if (!isSet(input)) throw bad('spec', 'is required: send the network spec');
-  const spec = plainNetworkSpec(input);
-  checkNetworkSpecBounds(spec);
-  if (!spec.name) throw bad('spec.name', 'is required: give the network a name (tsswarm network create NAME)');
-  if (spec.name.length > 63) throw bad('spec.name', `"${spec.name}" is longer than 63 characters: choose a shorter name`);
-  if (!NAME_RE.test(spec.name)) throw bad('spec.name', `"${spec.name}" is not valid: a name starts with a letter or digit and holds only letters, digits, "_", "." and "-"`);
-  if (spec.name.toLowerCase() === INGRESS_NAME && !spec.ingress) throw bad('spec.name', `"${spec.name}" is kept for the routing mesh's network: add --ingress to create that one, or choose another name`);
-  for (const k of Object.keys(spec.labels)) if (!k) throw bad('spec.labels', 'has an empty key: write KEY=VALUE');
-
-  if (!spec.driver) spec.driver = 'overlay';
-  if (!(NETWORK_DRIVERS as readonly string[]).includes(spec.driver)) throw bad('spec.driver', `"${spec.driver}" is not supported: cluster networks are overlays (-d overlay)`);
-
-  for (const k of Object.keys(spec.driverOpts)) {
-    if (k === 'encrypted') throw bad('spec.driverOpts.encrypted', `(--opt encrypted): ${ENCRYPTION_UNAVAILABLE}`);
-    throw bad(`spec.driverOpts.${k}`, `(--opt ${k}): unknown option: overlay networks take no driver options yet`);
-  }
-
-  let subnet: Cidr | null = null;
-  if (spec.subnet) {
-    subnet = parseCidr('spec.subnet (--subnet)', spec.subnet, { minBits: 8, maxBits: 29 });
-  }
-  if (spec.gateway) {
-    if (!subnet) throw bad('spec.gateway (--gateway)', `needs a subnet: give --subnet too (the gateway ${spec.gateway} must lie inside it)`);
-    const gw = parseIp('spec.gateway (--gateway)', spec.gateway);
-    const last = subnet.base + sizeOf(subnet.bits) - 1;
-    if (!contains(subnet, gw)) throw bad('spec.gateway (--gateway)', `${spec.gateway} is not inside the subnet ${spec.subnet}: give an address of the subnet, e.g. ${formatIp(subnet.base + 1)}`);
-    if (gw === subnet.base || gw === last) throw bad('spec.gateway (--gateway)', `${spec.gateway} is the ${gw === subnet.base ? 'network' : 'broadcast'} address of ${spec.subnet}: give a host address, e.g. ${formatIp(subnet.base + 1)}`);
-    spec.gateway = formatIp(gw);
-  }
-  if (spec.vni && !(Number.isInteger(spec.vni) && spec.vni >= 1 && spec.vni <= VNI_MAX)) throw bad('spec.vni', `must be from 1 to ${VNI_MAX} (got ${spec.vni})`);
-  if (spec.ingress && spec.attachable) throw bad('spec.attachable (--attachable)', 'cannot be set on the ingress network: it carries the routing mesh only');
-  return spec;
 }
 
 /** The services attached to a network (their spec names it; for ingress, they publish through the mesh), and the tasks holding an address on it. */
@@ -87,7 +30,6 @@ export function networkUsers(tx: ReadTx, n: Network): { services: Service[]; tas
   const tasks = tx.tasks.filter((t) => !taskDead(t) && t.networks.some((a) => a.networkId === id));
   return { services, tasks };
 }
-
 
 /**
  * The network checks of a (validated) service spec against the store:

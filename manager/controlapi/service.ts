@@ -25,7 +25,7 @@ import type { MemoryStore, ReadTx } from '../store/index.js';
 import { randomServiceName } from './names.js';
 import { resolveServiceNetworking } from './network.js';
 import { findNode, findService, findTask } from './refs.js';
-import { plainSpec, validateServiceSpec } from './validate.js';
+import { plainSpec, validateServiceSpec } from '../../spec/validate.js';
 
 export interface ServiceApiOptions {
   store: MemoryStore;

@@ -194,7 +194,7 @@ describe('the agent session', () => {
     const worker = new Worker({ runtime: rt.asRuntime(), nodeId: 'tssn1', logger: log, send: (m) => s.send(m) });
     worker.start();
     cleanup.push(() => worker.close());
-    // Wired as the daemon wires them (agent/daemon.ts).
+    // Wired as the daemon wires them (node/daemon.ts).
     s = session(() => [a.addr, b.addr], clock, { onAssignments: (m) => worker.assignments(m.assignments!), onOpen: () => worker.sessionOpened() });
     s.start();
     await wait('the session with a', () => s.connectedTo === a.addr);

@@ -58,7 +58,8 @@ describe('tsswarm', () => {
     expect(plain.code).toBe(0);
     expect(plain.out).toMatch(/^Usage: {2}tsswarm \[OPTIONS\] COMMAND\n/);
     expect(plain.out).toMatch(/^ {2}version +Show the tsswarm version information$/m);
-    expect(plain.out).toMatch(/^ {2}raft-demo +/m);
+    // The Raft example runs with `npm run demo`, not from the product's command.
+    expect(plain.out).not.toMatch(/raft-demo/);
     expect((await run('--help')).out).toBe(plain.out);
     expect((await run('help')).out).toBe(plain.out);
   });
@@ -76,9 +77,9 @@ describe('tsswarm', () => {
     expect(r.code).toBe(1);
     expect(r.out).toBe('');
     expect(r.err).toBe(
-      'tsswarm: unknown command "verson" for "tsswarm"; known commands: daemon, help, image, info, init, join, join-token, leave, network, node, raft-demo, sandbox, service, version. Did you mean "version"? Run \'tsswarm --help\' for usage.\n',
+      'tsswarm: unknown command "verson" for "tsswarm"; known commands: daemon, help, image, info, init, join, join-token, leave, network, node, sandbox, service, version. Did you mean "version"? Run \'tsswarm --help\' for usage.\n',
     );
-    expect((await run('help', 'nope')).err).toMatch(/^tsswarm: unknown command "nope" for "tsswarm"; known commands: daemon, help, image, info, init, join, join-token, leave, network, node, raft-demo, sandbox, service, version\./);
+    expect((await run('help', 'nope')).err).toMatch(/^tsswarm: unknown command "nope" for "tsswarm"; known commands: daemon, help, image, info, init, join, join-token, leave, network, node, sandbox, service, version\./);
   });
 
   it('an unknown flag of a command is exit code 1 naming the flag', async () => {

@@ -20,7 +20,7 @@ import {
 import { closeClients, setHost } from '../../cli/client.js';
 import type { Command } from '../../cli/command.js';
 import { TsswarmError } from '../../lib/errors.js';
-import { validateServiceSpec } from '../../manager/controlapi/index.js';
+import { validateServiceSpec } from '../../spec/index.js';
 import { ContainerSpec, Meta, MountType, RestartCondition, Service, ServiceSpec, type Task, TaskSpec, TaskState, UpdateFailureAction, UpdateOrder } from '../../proto/gen/objects.js';
 import { runCommand } from './run-command.js';
 import { createCapabilities, parseSecurityOpt, serviceJson, updateCapabilities } from '../../cli/service.js';

@@ -14,7 +14,7 @@ import { networkCommand } from '../../cli/network.js';
 import { serviceCommand } from '../../cli/service.js';
 import { unary } from '../../lib/grpc.js';
 import { silentLogger } from '../../lib/log.js';
-import { createCSR, createRootCA, generateNodeKey, parseNodeCert, signNodeCSR } from '../../manager/ca/index.js';
+import { createCSR, createRootCA, generateNodeKey, parseNodeCert, signNodeCSR } from '../../ca/index.js';
 import { newRaftId } from '../../manager/consensus/index.js';
 import { Manager } from '../../manager/manager.js';
 import { controlImplementation, leaderProxy } from '../../manager/controlapi/server.js';
@@ -53,7 +53,7 @@ beforeAll(async () => {
     caCertPem: () => '',
     readTimeoutMs: 300,
   });
-  // The daemon's routing of Control calls (agent/daemon.ts), without mTLS: no leader is ever known, so nothing is forwarded.
+  // The daemon's routing of Control calls (node/daemon.ts), without mTLS: no leader is ever known, so nothing is forwarded.
   const never = (): Promise<never> => Promise.reject(new Error('no leader: nothing may be forwarded'));
   const route = { isLeader: () => manager.consensus.isLeader, leaderAddr: () => manager.consensus.leaderAddr, forward: never, forwardStream: never };
   cliServer.addService(ControlService, controlImplementation(leaderProxy(manager.controlHandlers(), route), () => undefined));

@@ -3,7 +3,7 @@
 // at service create/update naming the flag.
 import { describe, expect, it } from 'vitest';
 import { expandTemplate, parseTemplate, sampleTemplateContext, TEMPLATE_PLACEHOLDERS, type TemplateContext } from '../../lib/template.js';
-import { validateServiceSpec } from '../../manager/controlapi/index.js';
+import { validateServiceSpec } from '../../spec/index.js';
 import { ContainerSpec, Mount, MountType, ServiceSpec, TaskSpec } from '../../proto/gen/objects.js';
 import { errorOf } from '../errors.js';
 

@@ -6,8 +6,8 @@ import { X509Certificate } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
 import { describe, expect, it } from 'vitest';
 import { type AuthzContext, callerOf, requireRole } from '../../manager/authz.js';
-import { createCSR, createRootCA, generateNodeKey, signNodeCSR } from '../../manager/ca/index.js';
-import type { Revocation } from '../../manager/ca/revocation.js';
+import { createCSR, createRootCA, generateNodeKey, signNodeCSR } from '../../ca/index.js';
+import type { Revocation } from '../../ca/revocation.js';
 
 const clusterId = 'tssauthzcallercluster0000';
 const ca = createRootCA({ commonName: 'tss-authz-caller-ca', now: Date.now() });

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../lib/log.js';
 import { MemoryCertificateProvider, channelCredentials, serverCredentials } from '../../lib/tls.js';
-import { type CertAndKey, createCSR, createRootCA, generateNodeKey, type NodeRole, parseNodeCert, signNodeCSR } from '../../manager/ca/index.js';
+import { type CertAndKey, createCSR, createRootCA, generateNodeKey, type NodeRole, parseNodeCert, signNodeCSR } from '../../ca/index.js';
 import { newRaftId } from '../../manager/consensus/index.js';
 import { type AuthzContext, callerOf } from '../../manager/authz.js';
 import { Manager, revokeDemoted } from '../../manager/manager.js';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../lib/log.js';
-import { createCSR, createRootCA, generateNodeKey, parseNodeCert, signNodeCSR } from '../../manager/ca/index.js';
+import { createCSR, createRootCA, generateNodeKey, parseNodeCert, signNodeCSR } from '../../ca/index.js';
 import { newRaftId } from '../../manager/consensus/index.js';
 import { Manager } from '../../manager/manager.js';
 import type { IssueNodeCertificateRequest, IssueNodeCertificateResponse } from '../../proto/gen/control.js';

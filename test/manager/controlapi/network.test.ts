@@ -4,7 +4,8 @@
 // given to --network are stored as ids, a published port is one service's.
 import { describe, expect, it } from 'vitest';
 import { ensureIngressNetwork } from '../../../manager/allocator/index.js';
-import { NetworkApi, ServiceApi, validateNetworkSpec, validateServiceSpec } from '../../../manager/controlapi/index.js';
+import { NetworkApi, ServiceApi } from '../../../manager/controlapi/index.js';
+import { validateNetworkSpec, validateServiceSpec } from '../../../spec/index.js';
 import { localStore, type MemoryStore } from '../../../manager/store/index.js';
 import { silentLogger } from '../../../lib/log.js';
 import { ContainerSpec, EndpointMode, Meta, NetworkSpec, PortProtocol, PublishMode, ServiceSpec, Task, TaskSpec, TaskState, TaskStatus } from '../../../proto/gen/objects.js';

@@ -2,7 +2,8 @@
 // carries a copy) and its whole spec, refused at create and update with the
 // size and the limit; node labels bounded as service labels are.
 import { describe, expect, it } from 'vitest';
-import { checkNodeLabels, MAX_SERVICE_SPEC_BYTES, MAX_TASK_SPEC_BYTES, ServiceApi, SPEC_LIMITS } from '../../../manager/controlapi/index.js';
+import { ServiceApi } from '../../../manager/controlapi/index.js';
+import { checkNodeLabels, MAX_SERVICE_SPEC_BYTES, MAX_TASK_SPEC_BYTES, SPEC_LIMITS } from '../../../spec/index.js';
 import { localStore, type MemoryStore } from '../../../manager/store/index.js';
 import { silentLogger } from '../../../lib/log.js';
 import { ContainerSpec, ServiceSpec, TaskSpec } from '../../../proto/gen/objects.js';

@@ -1,6 +1,6 @@
 // The session tells each node who the managers are, by node id as well as by
 // address: the welcome and every heartbeat ack carry the ids the manager
-// lists now, so a node pins managers' certificates to them (manager/ca/pin.ts).
+// lists now, so a node pins managers' certificates to them (ca/pin.ts).
 import { describe, expect, it } from 'vitest';
 import { localStore } from '../../../manager/store/index.js';
 import type { AgentMessage, ManagerMessage } from '../../../proto/gen/control.js';

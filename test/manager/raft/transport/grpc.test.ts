@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryCertificateProvider, channelCredentials, serverCredentials } from '../../../../lib/tls.js';
-import { checkManagerCert, createCSR, createRootCA, generateNodeKey, signNodeCSR } from '../../../../manager/ca/index.js';
+import { checkManagerCert, createCSR, createRootCA, generateNodeKey, signNodeCSR } from '../../../../ca/index.js';
 import { GrpcTransport, type TransportHandler, type TransportOptions } from '../../../../manager/raft/transport/index.js';
 import { WIRE_MAX_BYTES, approxSize, batchOverhead } from '../../../../manager/raft/transport/wire.js';
 import { MAX_MESSAGE_BYTES } from '../../../../lib/grpc.js';

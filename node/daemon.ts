@@ -1,0 +1,705 @@
+// `tsswarm daemon`: one per host. Serves the local CLI on a unix socket
+// (Daemon + Control services), keeps the node's identity and certificates in
+// its state directory, runs the agent's session with the managers, and, when
+// the node is a manager, the manager on the node's mTLS port. A manager that
+// is not the leader forwards the CLI's calls to the leader.
+import * as grpc from '@grpc/grpc-js';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { availableParallelism, hostname as osHostname, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import type pino from 'pino';
+import { TsswarmError, UsageError } from '../lib/errors.js';
+import { nodeAddrError, resolveAdvertiseAddr } from '../lib/addr.js';
+import { callStream, callUnary, grpcChannelOptions, grpcServerOptions, serverNoDelay, unary } from '../lib/grpc.js';
+import { Counter, Gauge } from 'prom-client';
+import { createRegistry, type Registry, serveMetrics, type MetricsServer } from '../lib/metrics.js';
+import { MemoryCertificateProvider, channelCredentials, serverCredentials, untrustedChannelCredentials } from '../lib/tls.js';
+import { checkCAPin, checkManagerCert, createCSR, createRootCA, generateNodeKey, needsRenewal, parseJoinToken, parseNodeCert, signNodeCSR } from '../ca/index.js';
+import { newRaftId } from '../manager/consensus/index.js';
+import { Manager, certValidity, newNodeId } from '../manager/manager.js';
+import { CONTROL_METHODS, controlImplementation, leaderProxy } from '../manager/controlapi/server.js';
+import {
+  type ControlHandlers,
+  type AgentMessage,
+  type Assignments as ManagerMessageAssignments,
+  ControlService,
+  DaemonService,
+  type GetJoinTokensResponse,
+  type InfoResponse,
+  type InitRequest,
+  type InitResponse,
+  type IssueNodeCertificateResponse,
+  type JoinRaftResponse,
+  type JoinRequest,
+  type JoinResponse,
+  NodeCAService,
+  RaftMembershipService,
+} from '../proto/gen/control.js';
+import { NodeDescription, TaskState, TaskStatus } from '../proto/gen/objects.js';
+import { Runtime } from '../agent/runtime/index.js';
+import { AgentSession } from '../agent/session.js';
+import { Worker } from '../agent/worker/worker.js';
+import { NetworkAgent } from '../agent/networking.js';
+import { answerDataplane } from '../agent/dataplane.js';
+import { type NodeState, StateDir } from './state.js';
+
+export interface DaemonOptions {
+  nodeName?: string;
+  stateDir: string;
+  /** host:port the manager services listen on (managers only). */
+  listenAddr: string;
+  /** host:port (or host) other nodes reach this node at. */
+  advertiseAddr?: string;
+  socketPath: string;
+  logger: pino.Logger;
+  heartbeatPeriodMs?: number;
+  metricsAddr?: string;
+  version: string;
+  /** Service load balancer backend: nft, iptables or ipvs; undefined: detected. */
+  lbBackend?: string;
+}
+
+const CALL_MS = 5000;
+
+/** What this host offers, as the scheduler sees it (architecture named as docker does). */
+export function nodeDescription(hostname: string): NodeDescription {
+  const arch = ({ x64: 'x86_64', arm64: 'aarch64', arm: 'armv7l', ia32: 'i386' } as Record<string, string>)[process.arch] ?? process.arch;
+  return NodeDescription.create({
+    hostname,
+    platform: { os: process.platform, architecture: arch },
+    resources: { nanoCpus: availableParallelism() * 1e9, memoryBytes: totalmem(), pids: 0 },
+    engineVersion: '',
+  });
+}
+const DEFAULT_PORT = 4242;
+
+function withPort(addr: string, port: number): string {
+  if (!addr) return '';
+  return /:\d+$/.test(addr) ? addr : `${addr}:${port}`;
+}
+
+export class Daemon {
+  private readonly o: DaemonOptions;
+  private readonly state: StateDir;
+  private readonly log: pino.Logger;
+  private readonly tls = new MemoryCertificateProvider();
+  private local: grpc.Server | null = null;
+  private nodeServer: grpc.Server | null = null;
+  private manager: Manager | null = null;
+  private session: AgentSession | null = null;
+  private runtime: Runtime | null = null;
+  private runtimeError: Error | null = null;
+  private worker: Worker | null = null;
+  private network: NetworkAgent | null = null;
+  private node: NodeState | null = null;
+  private metrics: MetricsServer | null = null;
+  private busy: Promise<unknown> = Promise.resolve();
+  readonly nodeName: string;
+  /** `--advertise-addr` resolved at start (an IPv4 address, with the port when given). */
+  private advertise = '';
+
+  constructor(o: DaemonOptions) {
+    this.o = o;
+    this.state = new StateDir(o.stateDir);
+    this.log = o.logger.child({ component: 'daemon' });
+    this.nodeName = o.nodeName || osHostname();
+  }
+
+  private get listenAddr(): string {
+    return withPort(this.o.listenAddr, DEFAULT_PORT);
+  }
+
+  private get advertiseAddr(): string {
+    const a = this.advertise || this.o.advertiseAddr || this.o.listenAddr.replace(/:\d+$/, '');
+    if (!a || a.startsWith('0.0.0.0')) throw new UsageError('--advertise-addr is needed: the listen address does not say how other nodes reach this one', { field: '--advertise-addr' });
+    const full = withPort(a, Number(/:(\d+)$/.exec(this.listenAddr)?.[1] ?? DEFAULT_PORT));
+    // The managers refuse anything but an IPv4 address: say so here, naming the flag to fix.
+    const bad = nodeAddrError('--advertise-addr', full);
+    if (bad) throw new UsageError(this.o.advertiseAddr ? bad.message : `${bad.message} (taken from --listen-addr: give --advertise-addr)`, { field: '--advertise-addr' });
+    return full;
+  }
+
+  /** `--advertise-addr` of init/join, as an IPv4 address with the default port when it has none. */
+  private async advertiseFor(given: string): Promise<string> {
+    return given ? withPort(await resolveAdvertiseAddr('--advertise-addr', given), DEFAULT_PORT) : this.advertiseAddr;
+  }
+
+  async start(): Promise<void> {
+    // A host name or interface becomes its IPv4 address once, before anything is served.
+    if (this.o.advertiseAddr) this.advertise = await resolveAdvertiseAddr('--advertise-addr', this.o.advertiseAddr);
+    const rt = new Runtime({ root: join(this.o.stateDir, 'runtime'), logger: this.o.logger });
+    try {
+      await rt.init();
+      this.runtime = rt;
+    } catch (e) {
+      // The daemon still serves the cluster; tasks sent here are rejected with this reason.
+      this.runtimeError = e as Error;
+      this.log.error({ err: e }, 'the container runtime is not usable: this node cannot run tasks');
+    }
+    // Membership is known before the socket answers: a CLI call in between must not see an
+    // inactive node (an `init` then would start a new cluster over an existing member).
+    this.node = this.state.loadNode();
+    const certs = this.state.loadCerts();
+    await this.serveLocal();
+    if (this.o.metricsAddr) {
+      const reg = createRegistry({ labels: { host: this.nodeName } });
+      this.registerMetrics(reg);
+      this.metrics = await serveMetrics(reg, this.o.metricsAddr);
+      this.log.info({ addr: this.metrics.address }, 'serving Prometheus metrics at /metrics');
+    }
+    if (this.node && certs) {
+      this.setTls(certs.caPem, certs.certPem, certs.keyPem);
+      this.log.info({ node: this.node.nodeId, role: this.node.role }, 'resuming cluster membership');
+      await this.startNodeServices();
+    }
+    this.log.info({ socket: this.o.socketPath, node: this.nodeName }, 'daemon ready');
+  }
+
+  /**
+   * Credentials for calling a manager: besides our CA, the server's
+   * certificate must say manager, of our cluster (any cluster while joining,
+   * when the join token has pinned the CA), and name one of the managers the
+   * last session listed (a demoted manager's old certificate does not), or
+   * the handshake fails.
+   */
+  private managerCredentials(addr?: string): grpc.ChannelCredentials {
+    const pin = { clusterId: () => this.node?.clusterId ?? '', addr, managerNodeIds: () => this.knownManagerIds() };
+    return channelCredentials(this.tls, (cert, host) => checkManagerCert(cert.raw, pin, host));
+  }
+
+  /**
+   * The managers' node ids to pin to: on a manager, its own view (membership
+   * and store, current as soon as a member is added, which the Raft transport
+   * needs); elsewhere, or while that view is empty, what the last session said.
+   */
+  private knownManagerIds(): string[] {
+    const local = this.manager?.managerNodeIds() ?? [];
+    return local.length > 0 ? local : (this.node?.managerNodeIds ?? []);
+  }
+
+  private caPem = '';
+  private setTls(ca: string, cert?: string, key?: string): void {
+    this.caPem = ca;
+    this.tls.set(ca, cert, key);
+  }
+
+  /** Gauges read at scrape time from the live state, so they cannot drift from it. */
+  private registerMetrics(reg: Registry): void {
+    const m = (): Manager | null => this.manager;
+    const self = this;
+    new Gauge({ name: 'tsswarm_session_connected', help: '1 when the agent has a session with a manager', registers: [reg], collect() {
+      this.set(self.session?.connectedTo ? 1 : 0);
+    } });
+    new Gauge({ name: 'tsswarm_raft_is_leader', help: '1 when this manager is the Raft leader', registers: [reg], collect() {
+      this.set(m()?.consensus.isLeader ? 1 : 0);
+    } });
+    new Gauge({ name: 'tsswarm_raft_term', help: 'Current Raft term (managers)', registers: [reg], collect() {
+      const mm = m();
+      if (mm) this.set(mm.consensus.status().term);
+    } });
+    new Gauge({ name: 'tsswarm_raft_applied_index', help: 'Last Raft index applied to the store (managers)', registers: [reg], collect() {
+      const mm = m();
+      if (mm) this.set(mm.consensus.status().applied);
+    } });
+    new Gauge({ name: 'tsswarm_dispatcher_sessions', help: 'Agent sessions held by this manager (the leader holds them all)', registers: [reg], collect() {
+      this.set(m()?.dispatcher.sessionCount ?? 0);
+    } });
+    new Counter({ name: 'tsswarm_dispatcher_stalled_sessions_total', help: 'Agent sessions this manager dropped because the node stopped reading and its send queue passed the cap', registers: [reg], collect() {
+      this.reset();
+      this.inc(m()?.dispatcher.stalledDisconnects ?? 0);
+    } });
+    new Gauge({ name: 'tsswarm_nodes', help: 'Nodes in the store by state (managers)', labelNames: ['state'], registers: [reg], collect() {
+      this.reset();
+      const mm = m();
+      if (!mm) return;
+      const counts: Record<string, number> = { unknown: 0, down: 0, ready: 0, disconnected: 0 };
+      for (const n of mm.store.view((tx) => tx.nodes.list())) counts[['unknown', 'down', 'ready', 'disconnected'][n.status?.state ?? 0] ?? 'unknown']!++;
+      for (const [state, v] of Object.entries(counts)) this.set({ state }, v);
+    } });
+  }
+
+  // ------------------------------------------------------------ local API
+
+  private async serveLocal(): Promise<void> {
+    mkdirSync(dirname(this.o.socketPath), { recursive: true });
+    if (existsSync(this.o.socketPath)) rmSync(this.o.socketPath);
+    const s = new grpc.Server(grpcServerOptions());
+    const serial = <T>(f: () => Promise<T>): Promise<T> => {
+      const p = this.busy.then(f, f);
+      this.busy = p.catch(() => undefined);
+      return p;
+    };
+    s.addService(DaemonService, {
+      init: unary((req: InitRequest) => serial(() => this.init(req))),
+      join: unary((req: JoinRequest) => serial(() => this.join(req))),
+      leave: unary((req: { force: boolean }) => serial(() => this.leave(req.force))),
+      info: unary(async () => this.clusterInfo()),
+      loadImage: unary(async (req: { path: string; tag: string }) => ({ images: await this.images().load(req.path, req.tag || undefined) })),
+      pullImage: unary(async (req: { reference: string; insecure: boolean }) => ({ images: await this.images().pull(req.reference, { insecure: req.insecure }) })),
+      listImages: unary(async () => ({ images: this.images().list() })),
+      removeImage: unary(async (req: { reference: string; force: boolean }) => ({ removed: await this.images().remove(req.reference, req.force) })),
+    });
+    // Every Control call goes to this node's manager, which answers or forwards it to the leader;
+    // `info` is answered by the daemon itself, manager or not.
+    const control = Object.fromEntries(
+      CONTROL_METHODS.map((m) => [m, (...a: unknown[]) => (m === 'info' ? this.clusterInfo() : (this.control() as unknown as Record<string, (...x: unknown[]) => Promise<unknown>>)[m]!(...a))]),
+    ) as unknown as ControlHandlers;
+    s.addService(ControlService, controlImplementation(control, () => undefined));
+    await new Promise<void>((res, rej) => s.bindAsync(`unix://${this.o.socketPath}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
+    this.local = s;
+  }
+
+  /** Without a usable runtime every task sent here is rejected, with the reason, so `service ps` shows it and the managers place it elsewhere. */
+  private rejectAll(a: NonNullable<ManagerMessageAssignments>): void {
+    const why = `this node cannot run containers: ${this.runtimeError?.message ?? 'the container runtime did not start'}`;
+    const updates = a.tasks
+      .filter((t) => (t.status?.state ?? 0) < TaskState.COMPLETE && t.desiredState <= TaskState.RUNNING)
+      .map((t) => ({ taskId: t.meta!.id, status: TaskStatus.create({ state: TaskState.REJECTED, timestamp: Date.now(), message: 'rejected', err: why }) }));
+    if (updates.length) this.session?.send({ taskStatus: { updates } } as AgentMessage);
+  }
+
+  private images(): Runtime['images'] {
+    if (!this.runtime) throw new TsswarmError('FAILED_PRECONDITION', `this node's container runtime is not usable: ${this.runtimeError?.message ?? 'not started'}`);
+    return this.runtime.images;
+  }
+
+  private requireManager(): Manager {
+    if (!this.node) throw new TsswarmError('FAILED_PRECONDITION', 'This node is not part of a cluster: run `tsswarm init` or `tsswarm join` first');
+    if (this.node.role !== 'manager' || !this.manager) {
+      throw new TsswarmError(
+        'PERMISSION_DENIED',
+        "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.",
+      );
+    }
+    return this.manager;
+  }
+
+  private controlProxy: { m: Manager; h: ControlHandlers } | null = null;
+
+  /** The Control API of this node's manager, forwarding to the leader when it does not lead. */
+  private control(): ControlHandlers {
+    const m = this.requireManager();
+    if (this.controlProxy?.m !== m) {
+      const h = leaderProxy(m.controlHandlers(), {
+        isLeader: () => m.consensus.isLeader,
+        leaderAddr: () => m.consensus.leaderAddr,
+        forward: (addr, method, req) => this.forward(addr, method, req),
+        forwardStream: (addr, method, req, write, signal) => callStream(this.forwardClient(addr), method, req, write, signal, `streaming from the leader at ${addr}`),
+      });
+      this.controlProxy = { m, h };
+    }
+    return this.controlProxy.h;
+  }
+
+  private forwardClients = new Map<string, grpc.Client>();
+  private forwardClient(addr: string): grpc.Client {
+    let c = this.forwardClients.get(addr);
+    if (!c) {
+      const Ctor = grpc.makeGenericClientConstructor(ControlService, 'Control');
+      c = new Ctor(addr, this.managerCredentials(addr), grpcChannelOptions());
+      this.forwardClients.set(addr, c);
+    }
+    return c;
+  }
+
+  private forward(addr: string, method: string, req: unknown): Promise<unknown> {
+    // A leadership transfer waits for the new leader to take over (seconds); the rest answer at once.
+    const ms = method === 'transferLeader' ? 15_000 : CALL_MS;
+    return callUnary(this.forwardClient(addr), method, req, ms, `forwarding to the leader at ${addr}`);
+  }
+
+  /**
+   * info() with the cluster-wide part (managers' reachability, node count) from the leader when
+   * this manager follows: only the leader tracks the others' progress. Marked stale without one.
+   */
+  private async clusterInfo(): Promise<InfoResponse> {
+    const local = this.info();
+    const m = this.manager;
+    if (!m || m.consensus.isLeader) return local;
+    const leader = m.consensus.leaderAddr;
+    if (!leader) return { ...local, stale: true };
+    try {
+      const l = (await this.forward(leader, 'info', {})) as InfoResponse;
+      return { ...local, managers: l.managers, nodes: l.nodes, leaderNodeId: l.leaderNodeId, leaderAddr: l.leaderAddr };
+    } catch {
+      return { ...local, stale: true };
+    }
+  }
+
+  info(): InfoResponse {
+    const base: InfoResponse = {
+      state: this.node ? 'active' : 'inactive',
+      nodeId: this.node?.nodeId ?? '',
+      nodeName: this.nodeName,
+      role: this.node?.role ?? '',
+      clusterId: this.node?.clusterId ?? '',
+      nodeAddr: this.node?.advertiseAddr ?? '',
+      isManager: false,
+      managers: [],
+      leaderNodeId: '',
+      leaderAddr: '',
+      raftTerm: 0,
+      raftCommit: 0,
+      raftApplied: 0,
+      raftState: '',
+      nodes: 0,
+      error: '',
+      version: this.o.version,
+      stale: false,
+      certExpiryMs: 0,
+    };
+    const certs = this.state.loadCerts();
+    if (certs) base.certExpiryMs = parseNodeCert(certs.certPem).notAfter.getTime();
+    return this.manager ? this.manager.info(base) : base;
+  }
+
+  // ------------------------------------------------------------ init / join / leave
+
+  private async init(req: InitRequest): Promise<InitResponse> {
+    if (req.forceNewCluster) return this.forceNewCluster();
+    if (this.node) throw new TsswarmError('FAILED_PRECONDITION', 'This node is already part of a cluster. Use `tsswarm leave` to leave it first');
+    const advertise = await this.advertiseFor(req.advertiseAddr);
+    const now = Date.now();
+    const clusterId = newNodeId();
+    const nodeId = newNodeId();
+    const ca = createRootCA({ commonName: `tsswarm-root-ca-${clusterId.slice(0, 8)}`, now });
+    const key = generateNodeKey();
+    const validity = Number(req.certExpiryMs) || 0;
+    if (validity !== 0 && validity < 10_000) throw UsageError.invalid('--cert-expiry', 'at least 10s', `${validity}ms`);
+    const cert = signNodeCSR(ca, createCSR(key.privateKeyPem, { nodeId }), { nodeId, role: 'manager', clusterId, now, ...certValidity(validity) });
+    const info = parseNodeCert(cert);
+    this.state.saveCerts({ caPem: ca.certPem, certPem: cert, keyPem: key.privateKeyPem });
+    this.setTls(ca.certPem, cert, key.privateKeyPem);
+    this.node = { nodeId, clusterId, role: 'manager', managerAddrs: [advertise], listenAddr: this.listenAddr, advertiseAddr: advertise, raftId: newRaftId() };
+    this.state.saveNode(this.node);
+    await this.startNodeServices({ clusterId, caCertPem: ca.certPem, caKeyPem: ca.keyPem, hostname: this.nodeName, certSerial: info.serial, certExpiryMs: info.notAfter.getTime(), nodeCertValidityMs: validity });
+    const t = await this.waitFor('the new cluster to elect its first leader', async () => (this.manager?.cluster() ? this.manager.joinTokens() : null));
+    this.log.info({ cluster: clusterId, node: nodeId, addr: advertise }, 'cluster initialised');
+    return { nodeId, clusterId, workerToken: t.worker, managerToken: t.manager, addr: advertise };
+  }
+
+  /** `init --force-new-cluster`: this manager alone becomes the cluster, keeping the state it had committed. */
+  private async forceNewCluster(): Promise<InitResponse> {
+    const node = this.node;
+    if (!node || node.role !== 'manager' || !node.raftId || !existsSync(this.state.raftDir)) {
+      throw new TsswarmError('FAILED_PRECONDITION', '--force-new-cluster needs a node that was a manager of a cluster and still has its state directory');
+    }
+    this.log.warn('forcing a new cluster from this manager\'s state');
+    this.session?.stop();
+    this.session = null;
+    await this.stopManager();
+    await this.startNodeServices(undefined, true);
+    const t = await this.waitFor('this manager to lead the new cluster', async () => (this.manager?.consensus.isLeader ? this.manager.joinTokens() : null));
+    return { nodeId: node.nodeId, clusterId: node.clusterId, workerToken: t.worker, managerToken: t.manager, addr: node.advertiseAddr };
+  }
+
+  private async join(req: JoinRequest): Promise<JoinResponse> {
+    if (this.node) throw new TsswarmError('FAILED_PRECONDITION', 'This node is already part of a cluster. Use `tsswarm leave` to leave it first');
+    const token = parseJoinToken(req.token);
+    void token;
+    let remote = withPort(req.remoteAddr, DEFAULT_PORT);
+    if (!remote) throw new UsageError('the address of a manager is required: tsswarm join --token TOKEN HOST:PORT', { field: 'HOST:PORT' });
+    const advertise = await this.advertiseFor(req.advertiseAddr);
+    // 1. The CA, fetched without trust and checked against the digest pinned in the token.
+    const caPem = (await this.callOnce<{ certPem: string }>(NodeCAService, 'NodeCA', remote, untrustedChannelCredentials(), 'getRootCA', {}, `reaching the manager at ${remote}`)).certPem;
+    checkCAPin(req.token, caPem);
+    // 2. A certificate for our key, from the leader (a follower points us to it).
+    const key = generateNodeKey();
+    const csr = createCSR(key.privateKeyPem, { nodeId: 'pending' });
+    this.setTls(caPem);
+    let issued: IssueNodeCertificateResponse | undefined;
+    for (let hop = 0; hop < 3 && !issued; hop++) {
+      try {
+        issued = await this.callOnce<IssueNodeCertificateResponse>(
+          NodeCAService,
+          'NodeCA',
+          remote,
+          this.managerCredentials(remote),
+          'issueNodeCertificate',
+          { token: req.token, csrPem: csr, hostname: this.nodeName, addr: advertise, nodeId: '' },
+          `joining through ${remote}`,
+        );
+      } catch (e) {
+        const hint = /leader is at (\S+?)(?:[;,\s]|$)/.exec((e as Error).message)?.[1];
+        if (!hint) throw e;
+        remote = hint;
+      }
+    }
+    if (!issued) throw new TsswarmError('UNAVAILABLE', 'could not reach the leader to join; retry');
+    const role = issued.role === 'manager' ? 'manager' : 'worker';
+    this.state.saveCerts({ caPem: issued.caCertPem, certPem: issued.certPem, keyPem: key.privateKeyPem });
+    this.setTls(issued.caCertPem, issued.certPem, key.privateKeyPem);
+    this.node = {
+      nodeId: issued.nodeId,
+      clusterId: issued.clusterId,
+      role,
+      managerAddrs: issued.managerAddrs.length ? issued.managerAddrs : [remote],
+      listenAddr: this.listenAddr,
+      advertiseAddr: advertise,
+    };
+    this.state.saveNode(this.node);
+    await this.startNodeServices();
+    this.log.info({ node: issued.nodeId, role }, 'joined the cluster');
+    return { nodeId: issued.nodeId, role, clusterId: issued.clusterId };
+  }
+
+  private async leave(force: boolean): Promise<object> {
+    if (!this.node) throw new TsswarmError('FAILED_PRECONDITION', 'This node is not part of a cluster');
+    if (this.node.role === 'manager' && !force) {
+      throw new TsswarmError(
+        'FAILED_PRECONDITION',
+        'This node is a manager: leaving may cost the cluster its quorum. Demote it first (`tsswarm node demote NODE` on another manager), or use `tsswarm leave --force`',
+      );
+    }
+    await this.stopNodeServices();
+    this.state.wipe();
+    this.node = null;
+    this.log.info('left the cluster');
+    return {};
+  }
+
+  // ------------------------------------------------------------ node services
+
+  /** One unary call on a short-lived client, closed afterwards (joining, renewal: rare calls to varying managers). */
+  private async callOnce<Res>(def: grpc.ServiceDefinition, name: string, addr: string, creds: grpc.ChannelCredentials, method: string, req: object, what: string): Promise<Res> {
+    const Ctor = grpc.makeGenericClientConstructor(def, name);
+    const c = new Ctor(addr, creds, grpcChannelOptions());
+    try {
+      return await callUnary<object, Res>(c, method, req, CALL_MS, what);
+    } finally {
+      c.close();
+    }
+  }
+
+  private async startNodeServices(bootstrap?: Parameters<typeof Manager.start>[0]['bootstrap'], forceNewCluster = false): Promise<void> {
+    const node = this.node!;
+    if (node.role === 'manager') await this.startManager(bootstrap, forceNewCluster);
+    this.session = new AgentSession({
+      nodeId: node.nodeId,
+      addr: node.advertiseAddr,
+      description: nodeDescription(this.nodeName),
+      credentials: () => this.managerCredentials(),
+      managers: () => {
+        const own = this.manager ? [node.advertiseAddr] : [];
+        return [...own, ...node.managerAddrs.filter((a) => a !== node.advertiseAddr)];
+      },
+      logger: this.o.logger.child({ component: 'agent' }),
+      onAssignments: (m) => (this.worker ? this.worker.assignments(m.assignments!) : this.rejectAll(m.assignments!)),
+      onNetworks: (m) => {
+        void this.network?.apply(m.networks!).catch((err: unknown) => this.o.logger.warn({ err }, 'applying the managers\' network state failed'));
+      },
+      onOpen: () => this.worker?.sessionOpened(),
+      onRelay: (r) => {
+        // `network inspect --dataplane`: one report, whether or not this node runs containers.
+        if (r.dataplane) void answerDataplane(this.network, r, { nodeId: node.nodeId, lbBackend: this.o.lbBackend }, (relay) => this.session?.send({ relay } as AgentMessage));
+        else this.worker?.relay(r);
+      },
+      onWelcome: (w) => {
+        const ids = [...w.managerNodeIds].sort();
+        const newIds = ids.length > 0 && ids.join() !== (node.managerNodeIds ?? []).join();
+        if ((w.managerAddrs.length && w.managerAddrs.join() !== node.managerAddrs.join()) || newIds) {
+          if (w.managerAddrs.length) node.managerAddrs = w.managerAddrs;
+          // An empty list says the managers do not know yet: the last one known still pins.
+          if (newIds) node.managerNodeIds = ids;
+          this.state.saveNode(node);
+        }
+        if (w.desiredRole && w.desiredRole !== node.role) void this.changeRole(w.desiredRole as 'worker' | 'manager');
+      },
+    });
+    if (this.runtime) {
+      // The VTEP is the advertised address.
+      this.network = new NetworkAgent({ nodeId: node.nodeId, vtep: node.advertiseAddr.replace(/:\d+$/, ''), logger: this.o.logger, lbBackend: this.o.lbBackend });
+      const platform = nodeDescription(this.nodeName).platform;
+      this.worker = new Worker({
+        runtime: this.runtime,
+        nodeId: node.nodeId,
+        logger: this.o.logger,
+        send: (m) => this.session?.send(m) ?? false,
+        network: this.network,
+        node: { hostname: this.nodeName, os: platform?.os ?? '', architecture: platform?.architecture ?? '' },
+      });
+      this.worker.start();
+    }
+    this.session.start();
+    this.scheduleRenewal();
+  }
+
+  /** A new key and certificate from the managers (same node id; the role is what the managers want now). */
+  private async renewCertificate(): Promise<IssueNodeCertificateResponse> {
+    const node = this.node!;
+    const key = generateNodeKey();
+    const csr = createCSR(key.privateKeyPem, { nodeId: node.nodeId });
+    const addr = this.session?.connectedTo || node.managerAddrs[0]!;
+    const issued = await this.callOnce<IssueNodeCertificateResponse>(
+      NodeCAService,
+      'NodeCA',
+      addr,
+      this.managerCredentials(addr),
+      'issueNodeCertificate',
+      { token: '', csrPem: csr, hostname: this.nodeName, addr: node.advertiseAddr, nodeId: node.nodeId },
+      'renewing the certificate',
+    );
+    this.state.saveCerts({ caPem: issued.caCertPem, certPem: issued.certPem, keyPem: key.privateKeyPem });
+    this.setTls(issued.caCertPem, issued.certPem, key.privateKeyPem);
+    // The managers revoked the replaced certificate: cached connections that presented it are dropped.
+    for (const c of this.forwardClients.values()) c.close();
+    this.forwardClients.clear();
+    return issued;
+  }
+
+  /** Renews the certificate once less than a third of its validity is left (jittered), as Swarm does. */
+  private renewTimer: NodeJS.Timeout | null = null;
+  private scheduleRenewal(): void {
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    const certs0 = this.state.loadCerts();
+    const c0 = certs0 ? parseNodeCert(certs0.certPem) : null;
+    // Look at least ten times per validity period (once a minute for the usual 90 days).
+    const every = c0 ? Math.max(1000, Math.min(60_000, Math.floor((c0.notAfter.getTime() - c0.notBefore.getTime()) / 10))) : 60_000;
+    this.renewTimer = setInterval(() => {
+      const certs = this.state.loadCerts();
+      if (!certs || !this.node || this.roleChange) return;
+      const info = parseNodeCert(certs.certPem);
+      if (!needsRenewal(info, Date.now())) return;
+      this.log.info({ expiry: info.notAfter.toISOString() }, 'renewing the node certificate before it expires');
+      this.renewCertificate().then(
+        () => {
+          this.session?.restart();
+          this.scheduleRenewal();
+        },
+        (err: unknown) => this.log.warn({ err }, 'certificate renewal failed; will retry'),
+      );
+    }, every);
+    this.renewTimer.unref();
+  }
+
+  private roleChange: Promise<void> | null = null;
+  private changeRole(want: 'worker' | 'manager'): Promise<void> {
+    this.roleChange ??= (async () => {
+      const node = this.node!;
+      this.log.info({ from: node.role, to: want }, 'the managers changed this node\'s role: renewing its certificate');
+      const issued = await this.renewCertificate();
+      if (issued.role !== want) return;
+      node.role = want;
+      if (want === 'manager') {
+        node.raftId = undefined;
+        this.state.saveNode(node);
+        await this.startManager();
+      } else {
+        await this.stopManager();
+        rmSync(this.state.raftDir, { recursive: true, force: true });
+        node.raftId = undefined;
+        this.state.saveNode(node);
+      }
+      this.session?.restart();
+    })()
+      .catch((err: unknown) => this.log.warn({ err }, 'role change failed; will retry on the next heartbeat'))
+      .finally(() => {
+        this.roleChange = null;
+      });
+    return this.roleChange;
+  }
+
+  private async startManager(bootstrap?: Parameters<typeof Manager.start>[0]['bootstrap'], forceNewCluster = false): Promise<void> {
+    const node = this.node!;
+    if (!this.nodeServer) {
+      const s = new grpc.Server(grpcServerOptions({ 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_permit_without_calls': 1 }));
+      await new Promise<void>((res, rej) =>
+        s.bindAsync(this.listenAddr, serverCredentials(this.tls), (e) => (e ? rej(new TsswarmError('UNAVAILABLE', `cannot listen on ${this.listenAddr}: ${e.message}`)) : res())),
+      );
+      serverNoDelay(s);
+      this.nodeServer = s;
+    }
+    let members: JoinRaftResponse['members'] | undefined;
+    const fresh = !node.raftId || !existsSync(this.state.raftDir);
+    if (!bootstrap && fresh) {
+      // A new manager: ask the leader to add us to the Raft group (as a learner first).
+      node.raftId = newRaftId();
+      rmSync(this.state.raftDir, { recursive: true, force: true });
+      members = await this.askToJoinRaft(node.raftId);
+    }
+    if (!node.raftId) node.raftId = newRaftId();
+    this.state.saveNode(node);
+    this.manager = await Manager.start({
+      raftDir: this.state.raftDir,
+      nodeId: node.nodeId,
+      raftId: node.raftId,
+      clusterId: node.clusterId,
+      advertiseAddr: node.advertiseAddr,
+      server: this.nodeServer,
+      credentials: { server: serverCredentials(this.tls), client: this.managerCredentials() },
+      logger: this.o.logger.child({ node: node.nodeId }),
+      bootstrap,
+      forceNewCluster,
+      members: members?.map((m) => ({ raftId: m.raftId, nodeId: m.nodeId, addr: m.addr })),
+      heartbeatPeriodMs: this.o.heartbeatPeriodMs,
+      version: this.o.version,
+      caCertPem: () => this.caPem,
+    });
+  }
+
+  private async askToJoinRaft(raftId: string): Promise<JoinRaftResponse['members']> {
+    const node = this.node!;
+    let addrs = [...node.managerAddrs];
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const addr = addrs[attempt % addrs.length]!;
+      try {
+        const r = await this.callOnce<JoinRaftResponse>(RaftMembershipService, 'RaftMembership', addr, this.managerCredentials(addr), 'joinRaft', { raftId, addr: node.advertiseAddr }, `joining the managers through ${addr}`);
+        return r.members;
+      } catch (e) {
+        const hint = /leader is at (\S+?)(?:[;,\s]|$)/.exec((e as Error).message)?.[1];
+        if (hint) addrs = [hint, ...addrs.filter((a) => a !== hint)];
+        else await new Promise((r) => setTimeout(r, 250));
+        this.log.debug({ err: e, addr }, 'joining the raft group: retrying');
+      }
+    }
+    throw new TsswarmError('UNAVAILABLE', 'could not join the managers\' raft group: no leader answered');
+  }
+
+  private async stopManager(): Promise<void> {
+    const m = this.manager;
+    this.manager = null;
+    await m?.close();
+    const s = this.nodeServer;
+    this.nodeServer = null;
+    if (s) await new Promise<void>((r) => s.tryShutdown(() => r()));
+  }
+
+  private async stopNodeServices(): Promise<void> {
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.renewTimer = null;
+    this.session?.stop();
+    this.session = null;
+    // Containers keep running: a restarted daemon adopts them.
+    await this.worker?.close();
+    this.worker = null;
+    await this.network?.close().catch((err: unknown) => this.o.logger.warn({ err }, 'closing networking failed'));
+    this.network = null;
+    await this.stopManager();
+  }
+
+  private async waitFor<T>(what: string, f: () => Promise<T | null>, ms = 15_000): Promise<T> {
+    const end = Date.now() + ms;
+    for (;;) {
+      const v = await f().catch(() => null);
+      if (v) return v;
+      if (Date.now() > end) throw new TsswarmError('UNAVAILABLE', `timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.stopNodeServices();
+    for (const c of this.forwardClients.values()) c.close();
+    const l = this.local;
+    this.local = null;
+    if (l) await new Promise<void>((r) => l.tryShutdown(() => r()));
+    await this.metrics?.close();
+    this.runtime?.close();
+    rmSync(this.o.socketPath, { force: true });
+  }
+
+  /** Tokens, for the sandbox and tests (through the same path as the CLI). */
+  joinTokens(): Promise<GetJoinTokensResponse> {
+    return this.control().getJoinTokens({});
+  }
+}

@@ -1,0 +1,129 @@
+// node/daemon-config.ts: the daemon's JSON config file, its checks (errors name
+// the key and the file), and flags overriding it.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { usageError } from '../errors.js';
+import { groupId, parseDaemonConfig, readDaemonConfig, resolveDaemonConfig } from '../../node/daemon-config.js';
+
+const FILE = '/etc/tsswarm/daemon.json';
+
+describe('parseDaemonConfig', () => {
+  it('reads every key install.sh writes', () => {
+    const written = {
+      advertiseAddr: '192.168.56.11',
+      listenAddr: '0.0.0.0:4242',
+      stateDir: '/var/lib/tsswarm',
+      socket: '/run/tsswarm/tsswarm.sock',
+      socketGroup: 'tsswarm',
+      nodeName: 'manager1',
+      metricsAddr: '127.0.0.1:9323',
+      heartbeatPeriodMs: 2000,
+      logLevel: 'debug',
+      lbBackend: 'nftables',
+    };
+    expect(parseDaemonConfig(JSON.stringify(written), FILE)).toEqual(written);
+  });
+
+  it('an empty object is a valid file, and null means "not set"', () => {
+    expect(parseDaemonConfig('{}', FILE)).toEqual({});
+    expect(parseDaemonConfig('{"advertiseAddr": null, "logLevel": "warn"}', FILE)).toEqual({ logLevel: 'warn' });
+  });
+
+  it('accepts a unix:// socket URL and an advertise address with a port or in IPv6', () => {
+    expect(parseDaemonConfig('{"socket": "unix:///tmp/x.sock"}', FILE).socket).toBe('/tmp/x.sock');
+    expect(parseDaemonConfig('{"advertiseAddr": "10.0.0.1:5000"}', FILE).advertiseAddr).toBe('10.0.0.1:5000');
+    expect(parseDaemonConfig('{"advertiseAddr": "fd00::1"}', FILE).advertiseAddr).toBe('fd00::1');
+    expect(parseDaemonConfig('{"listenAddr": "[::]:4242"}', FILE).listenAddr).toBe('[::]:4242');
+  });
+
+  it('an unknown key is an error naming the key and the file, with the near miss', () => {
+    const e = usageError(() => parseDaemonConfig('{"advertiseAdr": "10.0.0.1"}', FILE));
+    expect(e.message).toContain('unknown key "advertiseAdr" in /etc/tsswarm/daemon.json');
+    expect(e.message).toContain('did you mean "advertiseAddr"?');
+    expect(e.message).toContain('known keys: ');
+    expect(e.field).toBe('advertiseAdr');
+  });
+
+  it('a bad value is an error naming the key, the file, what is expected and what was given', () => {
+    expect(usageError(() => parseDaemonConfig('{"logLevel": "loud"}', FILE)).message).toBe(
+      '"logLevel" in /etc/tsswarm/daemon.json must be one of trace, debug, info, warn, error, fatal, silent (got "loud")',
+    );
+    expect(usageError(() => parseDaemonConfig('{"lbBackend": "pf"}', FILE)).message).toMatch(/^"lbBackend" in \/etc\/tsswarm\/daemon.json must be one of auto, nftables, iptables, ipvs \(got "pf"\)$/);
+    expect(usageError(() => parseDaemonConfig('{"listenAddr": "0.0.0.0"}', FILE)).message).toMatch(/^"listenAddr" in .* must be HOST:PORT/);
+    expect(usageError(() => parseDaemonConfig('{"listenAddr": "0.0.0.0:70000"}', FILE)).message).toContain('(got "0.0.0.0:70000")');
+    expect(usageError(() => parseDaemonConfig('{"stateDir": "var/lib/x"}', FILE)).message).toContain('"stateDir" in /etc/tsswarm/daemon.json must be an absolute path');
+    expect(usageError(() => parseDaemonConfig('{"nodeName": 7}', FILE)).message).toContain('"nodeName" in /etc/tsswarm/daemon.json must be a non-empty string (got "7")');
+    expect(usageError(() => parseDaemonConfig('{"heartbeatPeriodMs": 50}', FILE)).message).toContain('≥ 100 (got "50")');
+    expect(usageError(() => parseDaemonConfig('{"heartbeatPeriodMs": "1000"}', FILE)).message).toContain('"heartbeatPeriodMs"');
+  });
+
+  it('text that is not a JSON object is an error naming the file', () => {
+    expect(usageError(() => parseDaemonConfig('{"a": ', FILE)).message).toMatch(/^\/etc\/tsswarm\/daemon.json is not valid JSON/);
+    expect(usageError(() => parseDaemonConfig('[1]', FILE)).message).toContain('must hold a JSON object');
+  });
+});
+
+describe('resolveDaemonConfig', () => {
+  it('without a file or flags gives the defaults', () => {
+    expect(resolveDaemonConfig({ flags: {} })).toEqual({ stateDir: '/var/lib/tsswarm', listenAddr: '0.0.0.0:4242' });
+  });
+
+  it('flags override the file, key by key, and the rest of the file stays', () => {
+    const file = parseDaemonConfig('{"advertiseAddr": "10.0.0.1", "logLevel": "debug", "stateDir": "/srv/tss", "lbBackend": "iptables"}', FILE);
+    const c = resolveDaemonConfig({ flags: { 'advertise-addr': '10.0.0.2', 'lb-backend': 'nftables' }, file });
+    expect(c).toEqual({ advertiseAddr: '10.0.0.2', logLevel: 'debug', stateDir: '/srv/tss', listenAddr: '0.0.0.0:4242', lbBackend: 'nftables' });
+  });
+
+  it('a bad flag value is an error naming the flag', () => {
+    expect(usageError(() => resolveDaemonConfig({ flags: { 'heartbeat-period': 'soon' } })).message).toBe('--heartbeat-period must be a whole number of milliseconds ≥ 100 (got "soon")');
+    expect(usageError(() => resolveDaemonConfig({ flags: { 'listen-addr': 'nowhere' } })).field).toBe('--listen-addr');
+  });
+
+  it('a relative --state-dir is taken from the current directory (a file must give an absolute one)', () => {
+    expect(resolveDaemonConfig({ flags: { 'state-dir': 'st' } }).stateDir).toBe(join(process.cwd(), 'st'));
+  });
+
+  it('a socket chosen by --host or TSSWARM_HOST wins over the file', () => {
+    const file = parseDaemonConfig('{"socket": "/run/a.sock"}', FILE);
+    expect(resolveDaemonConfig({ flags: {}, file }).socket).toBe('/run/a.sock');
+    expect(resolveDaemonConfig({ flags: {}, file, socketOverride: '/run/b.sock' }).socket).toBe('/run/b.sock');
+  });
+});
+
+describe('groupId', () => {
+  const etcGroup = 'root:x:0:\nvagrant:x:1000:\ntsswarm:x:998:vagrant,ubuntu\n';
+
+  it('finds a group by name in /etc/group text, or takes a number as the gid', () => {
+    expect(groupId('tsswarm', etcGroup)).toBe(998);
+    expect(groupId('0', etcGroup)).toBe(0);
+    expect(parseDaemonConfig('{"socketGroup": 998}', FILE).socketGroup).toBe('998');
+  });
+
+  it('a missing group is an error that says how to create it', () => {
+    expect(usageError(() => groupId('docker', etcGroup, '"socketGroup" in /etc/tsswarm/daemon.json')).message).toBe(
+      '"socketGroup" in /etc/tsswarm/daemon.json names the group "docker", which /etc/group does not have: create it (groupadd --system docker), or drop the setting to keep the socket root\'s',
+    );
+  });
+
+  it('a group name with a space or colon is refused in the file', () => {
+    expect(usageError(() => parseDaemonConfig('{"socketGroup": "a:b"}', FILE)).message).toContain('"socketGroup" in /etc/tsswarm/daemon.json must be a group name or a numeric gid');
+  });
+});
+
+describe('readDaemonConfig', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tss-dcfg-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reads a file from disk', () => {
+    const f = join(dir, 'daemon.json');
+    writeFileSync(f, '{"nodeName": "h1"}\n');
+    expect(readDaemonConfig(f)).toEqual({ nodeName: 'h1' });
+  });
+
+  it('a missing file is an error naming it and --config', () => {
+    const e = usageError(() => readDaemonConfig(join(dir, 'nope.json')));
+    expect(e.message).toContain(`--config ${join(dir, 'nope.json')}: cannot read it (no such file)`);
+  });
+});
