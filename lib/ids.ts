@@ -26,3 +26,10 @@ export function newId(): string {
   }
   return s;
 }
+
+/** A Raft member id: 16 hex characters, new at every join (a rejoining manager is a new member). */
+export function newRaftId(): string {
+  const b = new Uint8Array(8);
+  randomFillSync(b);
+  return Buffer.from(b).toString('hex');
+}

@@ -139,10 +139,8 @@ function makeAuthz(o: ManagerOptions, store: MemoryStore): AuthzContext {
 export const DEFAULT_HEARTBEAT_MS = 5000;
 
 /** Validity options for a node certificate: short validities are backdated less, so renewal timing stays meaningful. */
-export function certValidity(validityMs: number): { validityMs?: number; backdateMs?: number } {
-  if (!validityMs) return {};
-  return { validityMs, backdateMs: Math.min(3_600_000, Math.floor(validityMs / 10)) };
-}
+export { certValidity } from '../ca/validity.js';
+import { certValidity } from '../ca/validity.js';
 
 /** Node ids are ordinary object ids. */
 export const newNodeId = newId;

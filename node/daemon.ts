@@ -15,8 +15,10 @@ import { Counter, Gauge } from 'prom-client';
 import { createRegistry, type Registry, serveMetrics, type MetricsServer } from '../lib/metrics.js';
 import { MemoryCertificateProvider, channelCredentials, serverCredentials, untrustedChannelCredentials } from '../lib/tls.js';
 import { checkCAPin, checkManagerCert, createCSR, createRootCA, generateNodeKey, needsRenewal, parseJoinToken, parseNodeCert, signNodeCSR } from '../ca/index.js';
-import { newRaftId } from '../manager/consensus/index.js';
-import { Manager, certValidity, newNodeId } from '../manager/manager.js';
+import { certValidity } from '../ca/validity.js';
+import { newId as newNodeId, newRaftId } from '../lib/ids.js';
+// The manager's code (Raft, store, orchestration) loads only on a node that is a manager.
+import type { Manager } from '../manager/manager.js';
 import { CONTROL_METHODS, controlImplementation, leaderProxy } from '../manager/controlapi/server.js';
 import {
   type ControlHandlers,
@@ -619,6 +621,7 @@ export class Daemon {
     }
     if (!node.raftId) node.raftId = newRaftId();
     this.state.saveNode(node);
+    const { Manager } = await import('../manager/manager.js');
     this.manager = await Manager.start({
       raftDir: this.state.raftDir,
       nodeId: node.nodeId,

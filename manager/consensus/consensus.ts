@@ -475,6 +475,4 @@ function membershipError(e: unknown, what: string): unknown {
   return e;
 }
 
-export function newRaftId(): string {
-  return randomBytes(8).toString('hex');
-}
+export { newRaftId } from '../../lib/ids.js';
