@@ -55,9 +55,12 @@ export function diffFdb(expected: readonly FdbEntry[], actual: readonly FdbEntry
   for (const [mac, w] of want) {
     const h = have.get(mac);
     if (!h) out.push({ section: 'fdb', kind: 'missing', key: mac, expected: `dst ${dsts(w)}` });
-    else if (dsts(h) !== dsts(w)) out.push({ section: 'fdb', kind: 'wrong', key: mac, expected: `dst ${dsts(w)}`, actual: `dst ${dsts(h)}` });
+    else if (dsts(h) !== dsts(w))
+      out.push({ section: 'fdb', kind: 'wrong', key: mac, expected: `dst ${dsts(w)}`, actual: `dst ${dsts(h)}` });
   }
-  for (const [mac, h] of have) if (!want.has(mac)) out.push({ section: 'fdb', kind: 'stale', key: mac === FLOOD_MAC ? `${mac} (flood)` : mac, actual: `dst ${dsts(h)}` });
+  for (const [mac, h] of have)
+    if (!want.has(mac))
+      out.push({ section: 'fdb', kind: 'stale', key: mac === FLOOD_MAC ? `${mac} (flood)` : mac, actual: `dst ${dsts(h)}` });
   return out;
 }
 
@@ -71,7 +74,8 @@ export function diffNeigh(expected: readonly NeighEntry[], actual: readonly Neig
   for (const w of expected) {
     const h = have.get(w.ip);
     if (!h) out.push({ section: 'neigh', kind: 'missing', key: w.ip, expected: neighText(w) });
-    else if (h.mac !== w.mac || !h.permanent) out.push({ section: 'neigh', kind: 'wrong', key: w.ip, expected: neighText(w), actual: neighText(h) });
+    else if (h.mac !== w.mac || !h.permanent)
+      out.push({ section: 'neigh', kind: 'wrong', key: w.ip, expected: neighText(w), actual: neighText(h) });
   }
   for (const h of actual) if (!want.has(h.ip)) out.push({ section: 'neigh', kind: 'stale', key: h.ip, actual: neighText(h) });
   return out;
@@ -101,7 +105,12 @@ export function nftVipRows(st: NftState): VipRow[] {
     if (!f.chain) problems.push('no dispatch element: unreachable');
     else if (!st.chains.has(f.chain)) problems.push(`chain ${f.chain} missing`);
     else if (n && Number(n[1]) !== f.slots.length) problems.push(`dispatches to ${f.chain} for ${f.slots.length} slots`);
-    rows.push({ key, frontend: describeFrontend(f.fe), backends: slots.sort(), ...(problems.length ? { problem: problems.join('; ') } : {}) });
+    rows.push({
+      key,
+      frontend: describeFrontend(f.fe),
+      backends: slots.sort(),
+      ...(problems.length ? { problem: problems.join('; ') } : {}),
+    });
   }
   return sortRows(rows);
 }
@@ -113,7 +122,7 @@ export function iptVipRows(st: IptState): VipRow[] {
       key,
       frontend: describeFrontend(f.fe),
       backends: [...f.slots].sort(),
-      ...(f.rulesOk ? {} : { problem: 'its chain\'s rules are not as planned (probabilities or targets)' }),
+      ...(f.rulesOk ? {} : { problem: "its chain's rules are not as planned (probabilities or targets)" }),
     })),
   );
 }
@@ -130,11 +139,22 @@ export function ipvsVipRows(st: IpvsState): VipRow[] {
   for (const [key, { fe, mark }] of st.marks) {
     marked.add(String(mark));
     const svc = st.services.get(`fwm ${mark}`);
-    rows.push({ key, frontend: describeFrontend(fe), backends: svc ? spread(svc.dests, fe.kind === 'vip-any') : [], ...(svc ? {} : { problem: `mark ${mark} has no IPVS service` }) });
+    rows.push({
+      key,
+      frontend: describeFrontend(fe),
+      backends: svc ? spread(svc.dests, fe.kind === 'vip-any') : [],
+      ...(svc ? {} : { problem: `mark ${mark} has no IPVS service` }),
+    });
   }
   for (const svc of st.services.values()) {
     if (svc.proto === 'fwm') {
-      if (!marked.has(svc.addr)) rows.push({ key: `fwm ${svc.addr}`, frontend: `firewall mark ${svc.addr}`, backends: spread(svc.dests, false), problem: 'no mark rule sends packets to it' });
+      if (!marked.has(svc.addr))
+        rows.push({
+          key: `fwm ${svc.addr}`,
+          frontend: `firewall mark ${svc.addr}`,
+          backends: spread(svc.dests, false),
+          problem: 'no mark rule sends packets to it',
+        });
       continue;
     }
     const [vip, port] = svc.addr.split(':');
@@ -159,7 +179,14 @@ export function diffVips(expected: readonly VipRow[], actual: readonly VipRow[],
   for (const w of expected) {
     const h = have.get(w.key);
     if (!h) out.push({ section: 'vip', kind: 'missing', key: w.frontend, expected: rowText(w) });
-    else if (h.problem || rowText(h) !== rowText(w)) out.push({ section: 'vip', kind: 'wrong', key: w.frontend, expected: rowText(w), actual: rowText(h) + (h.problem ? ` (${h.problem})` : '') });
+    else if (h.problem || rowText(h) !== rowText(w))
+      out.push({
+        section: 'vip',
+        kind: 'wrong',
+        key: w.frontend,
+        expected: rowText(w),
+        actual: rowText(h) + (h.problem ? ` (${h.problem})` : ''),
+      });
   }
   for (const h of actual) if (!want.has(h.key)) out.push({ section: 'vip', kind: 'stale', key: h.frontend, actual: rowText(h) });
   return out;
@@ -167,7 +194,12 @@ export function diffVips(expected: readonly VipRow[], actual: readonly VipRow[],
 
 /** Total differences of a report; what its `differences` field holds. */
 export function countDifferences(r: Pick<DataplaneReport, 'deviceDifferences' | 'fdb' | 'neigh' | 'containers'>): number {
-  return r.deviceDifferences.length + r.fdb.differences.length + r.neigh.differences.length + r.containers.reduce((n, c) => n + c.differences.length + (c.error ? 1 : 0), 0);
+  return (
+    r.deviceDifferences.length +
+    r.fdb.differences.length +
+    r.neigh.differences.length +
+    r.containers.reduce((n, c) => n + c.differences.length + (c.error ? 1 : 0), 0)
+  );
 }
 
 // ---------------------------------------------------------------- reading the kernel
@@ -180,7 +212,8 @@ export interface DataplaneOptions {
 
 async function readJson(netns: string, argv: string[], what: string): Promise<string> {
   const r = await runIn(netns, argv[0]!, argv.slice(1), '', 20_000);
-  if (r.code !== 0) throw new TsswarmError('INTERNAL', `${what}: ${argv.join(' ')} in ${netns} failed: ${r.stderr.trim() || `exit status ${r.code}`}`);
+  if (r.code !== 0)
+    throw new TsswarmError('INTERNAL', `${what}: ${argv.join(' ')} in ${netns} failed: ${r.stderr.trim() || `exit status ${r.code}`}`);
   return r.stdout;
 }
 
@@ -188,9 +221,11 @@ async function readVips(netns: string, kind: LbBackendKind): Promise<{ rows: Vip
   switch (kind) {
     case 'nft': {
       const r = await runIn(netns, 'nft', ['-j', 'list', 'table', 'ip', nftTable], '', 20_000);
-      if (r.code !== 0 && !/No such file or directory/.test(r.stderr)) throw new TsswarmError('INTERNAL', `nft -j list table ip ${nftTable}: ${r.stderr.trim() || `exit status ${r.code}`}`);
+      if (r.code !== 0 && !/No such file or directory/.test(r.stderr))
+        throw new TsswarmError('INTERNAL', `nft -j list table ip ${nftTable}: ${r.stderr.trim() || `exit status ${r.code}`}`);
       const st = parseNftJson(r.code === 0 ? r.stdout : '');
-      if (st.table === 'broken') return { rows: nftVipRows(st), tableProblem: `table ip ${nftTable} is not as the agent builds it (a map or hook changed)` };
+      if (st.table === 'broken')
+        return { rows: nftVipRows(st), tableProblem: `table ip ${nftTable} is not as the agent builds it (a map or hook changed)` };
       return { rows: nftVipRows(st) };
     }
     case 'iptables': {
@@ -200,7 +235,8 @@ async function readVips(netns: string, kind: LbBackendKind): Promise<{ rows: Vip
     }
     case 'ipvs': {
       const st = await new IpvsDriver({ netns }).read();
-      if (st.markTable === 'broken') return { rows: ipvsVipRows(st), tableProblem: 'table ip tss-lbmark is not as the agent builds it (a map or hook changed)' };
+      if (st.markTable === 'broken')
+        return { rows: ipvsVipRows(st), tableProblem: 'table ip tss-lbmark is not as the agent builds it (a map or hook changed)' };
       return { rows: ipvsVipRows(st) };
     }
   }
@@ -211,7 +247,11 @@ async function readVips(netns: string, kind: LbBackendKind): Promise<{ rows: Vip
  * `agent.expected(networkId)`. Never throws for what it reads: what cannot be
  * read is listed in `errors` (or on the container).
  */
-export async function dataplaneReport(agent: Pick<NetworkAgent, 'expected'>, networkId: string, o: DataplaneOptions): Promise<DataplaneReport> {
+export async function dataplaneReport(
+  agent: Pick<NetworkAgent, 'expected'>,
+  networkId: string,
+  o: DataplaneOptions,
+): Promise<DataplaneReport> {
   const exp = agent.expected(networkId);
   const vni = exp?.vni ?? 0;
   const report: DataplaneReport = {
@@ -266,7 +306,14 @@ export async function dataplaneReport(agent: Pick<NetworkAgent, 'expected'>, net
   }
   let kind: LbBackendKind | undefined;
   for (const c of exp.containers) {
-    const cv: ContainerVips = { taskId: c.taskId, netns: c.netns, backend: '', expected: expectedVipRows(c.table), actual: [], differences: [] };
+    const cv: ContainerVips = {
+      taskId: c.taskId,
+      netns: c.netns,
+      backend: '',
+      expected: expectedVipRows(c.table),
+      actual: [],
+      differences: [],
+    };
     report.containers.push(cv);
     try {
       if (!existsSync(netnsPath(c.netns))) throw new TsswarmError('NOT_FOUND', `the container's namespace ${c.netns} is gone`);
@@ -288,8 +335,14 @@ export async function dataplaneReport(agent: Pick<NetworkAgent, 'expected'>, net
  * as JSON (or why there is none). `agent` is null on a node that runs no
  * containers.
  */
-export function answerDataplane(agent: Pick<NetworkAgent, 'expected'> | null, req: RelayRequest, o: DataplaneOptions, send: (d: { requestId: string; end: true; error: string; dataplaneJson: string }) => void): Promise<void> {
-  const reply = (d: { error?: string; json?: string }): void => send({ requestId: req.requestId, end: true, error: d.error ?? '', dataplaneJson: d.json ?? '' });
+export function answerDataplane(
+  agent: Pick<NetworkAgent, 'expected'> | null,
+  req: RelayRequest,
+  o: DataplaneOptions,
+  send: (d: { requestId: string; end: true; error: string; dataplaneJson: string }) => void,
+): Promise<void> {
+  const reply = (d: { error?: string; json?: string }): void =>
+    send({ requestId: req.requestId, end: true, error: d.error ?? '', dataplaneJson: d.json ?? '' });
   if (!agent) {
     reply({ error: 'this node cannot run containers (its container runtime is not usable), so it holds no data plane' });
     return Promise.resolve();

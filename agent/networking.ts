@@ -80,7 +80,10 @@ export function ownNetnsName(): string | undefined {
 /** The interface carrying `ip` in this namespace, and its MTU (1500 when it cannot be found). */
 async function underlayMtu(ip: string): Promise<number> {
   try {
-    const links = JSON.parse(await mustRunIn(undefined, 'ip', ['-j', 'addr', 'show'])) as Array<{ mtu: number; addr_info?: Array<{ local: string }> }>;
+    const links = JSON.parse(await mustRunIn(undefined, 'ip', ['-j', 'addr', 'show'])) as Array<{
+      mtu: number;
+      addr_info?: Array<{ local: string }>;
+    }>;
     for (const l of links) if (l.addr_info?.some((a) => a.local === ip)) return l.mtu;
   } catch {
     /* fall through */
@@ -91,7 +94,8 @@ async function underlayMtu(ip: string): Promise<number> {
 const onOverlay = (t: Task): boolean => t.networks.some((a) => a.addresses.length > 0);
 
 /** The load balancer's name for a port's protocol; undefined for one it cannot forward (SCTP, refused when a spec is stored). */
-const lbProtocol = (p: PortProtocol): 'tcp' | 'udp' | undefined => (p === PortProtocol.UDP ? 'udp' : p === PortProtocol.TCP ? 'tcp' : undefined);
+const lbProtocol = (p: PortProtocol): 'tcp' | 'udp' | undefined =>
+  p === PortProtocol.UDP ? 'udp' : p === PortProtocol.TCP ? 'tcp' : undefined;
 /** A port the load balancer can forward, with its protocol's name. */
 const lbPorts = <P extends { protocol: PortProtocol }>(ports: P[]): Array<P & { lb: 'tcp' | 'udp' }> =>
   ports.flatMap((p) => {
@@ -117,7 +121,6 @@ export function meshNatProgram(ingressSubnet: string): string {
     '',
   ].join('\n');
 }
-
 
 export class NetworkAgent {
   private readonly log: pino.Logger;
@@ -170,7 +173,10 @@ export class NetworkAgent {
       // A network that failed is tried again here; it still never holds up the others.
       for (const [id, v] of this.nets) if (v.ensured || v.error) await this.programOne(plane, id, v);
       for (const lt of this.tasks.values()) {
-        if (lt.lb) await lt.lb.reconcile(this.lbTable(lt)).catch((err: unknown) => this.log.warn({ err, task: lt.task.meta!.id }, 'repairing a VIP table failed'));
+        if (lt.lb)
+          await lt.lb
+            .reconcile(this.lbTable(lt))
+            .catch((err: unknown) => this.log.warn({ err, task: lt.task.meta!.id }, 'repairing a VIP table failed'));
       }
       await this.programHost(true);
     });
@@ -181,7 +187,10 @@ export class NetworkAgent {
       this.startRepair();
       const mtu = await underlayMtu(this.o.vtep);
       const nameTag = this.o.nameTag ?? defaultNameTag(ownNetnsName());
-      this.plane = new OverlayPlane({ vtep: this.o.vtep, underlayMtu: mtu, nameTag, ...(this.o.hostNetns ? { hostNetns: this.o.hostNetns } : {}) }, { log: this.log });
+      this.plane = new OverlayPlane(
+        { vtep: this.o.vtep, underlayMtu: mtu, nameTag, ...(this.o.hostNetns ? { hostNetns: this.o.hostNetns } : {}) },
+        { log: this.log },
+      );
       await this.dns.loadResolvConf();
       this.log.info({ vtep: this.o.vtep, underlayMtu: mtu }, 'overlay data plane ready');
     }
@@ -241,7 +250,10 @@ export class NetworkAgent {
       v.error = undefined;
     } catch (err) {
       v.error = (err as Error).message;
-      this.log.error({ err, network: id, name: v.network.spec?.name, vni: v.network.status?.vni }, 'programming the network failed; other networks are unaffected');
+      this.log.error(
+        { err, network: id, name: v.network.spec?.name, vni: v.network.status?.vni },
+        'programming the network failed; other networks are unaffected',
+      );
     }
   }
 
@@ -280,7 +292,8 @@ export class NetworkAgent {
       if (!published.length || !s.vip) continue;
       const backends = [...v.endpoints.values()].filter((e) => e.serviceId === s.serviceId && e.serving).map((e) => ({ ip: e.ip }));
       services.push({ id: s.serviceId, vip: s.vip, ports: published.map((p) => ({ protocol: p.lb, port: p.targetPort })), backends });
-      for (const p of published) ingress.push({ protocol: p.lb, publishedPort: p.publishedPort, targetPort: p.targetPort, serviceId: s.serviceId });
+      for (const p of published)
+        ingress.push({ protocol: p.lb, publishedPort: p.publishedPort, targetPort: p.targetPort, serviceId: s.serviceId });
     }
     this.meshTable = { services, ingress };
     await this.programHost();
@@ -298,7 +311,12 @@ export class NetworkAgent {
       const ports = lbPorts(lt.hostPorts.filter((p) => p.publishedPort > 0 && p.targetPort > 0));
       if (!lt.egressIp || ports.length === 0) continue;
       const id = `host:${lt.task.meta!.id}`;
-      services.push({ id, vip: lt.egressIp, ports: ports.map((p) => ({ protocol: p.lb, port: p.targetPort })), backends: [{ ip: lt.egressIp }] });
+      services.push({
+        id,
+        vip: lt.egressIp,
+        ports: ports.map((p) => ({ protocol: p.lb, port: p.targetPort })),
+        backends: [{ ip: lt.egressIp }],
+      });
       for (const p of ports) ingress.push({ protocol: p.lb, publishedPort: p.publishedPort, targetPort: p.targetPort, serviceId: id });
     }
     if (!this.hostLb && services.length === 0) return;
@@ -432,10 +450,16 @@ export class NetworkAgent {
         if (!address) continue;
         const v = this.nets.get(a.networkId);
         if (v?.error && !v.ensured) {
-          throw new TsswarmError('FAILED_PRECONDITION', `network ${v.network.spec?.name || a.networkId.slice(0, 12)} (${a.networkId.slice(0, 12)}) could not be set up on this node: ${v.error}`);
+          throw new TsswarmError(
+            'FAILED_PRECONDITION',
+            `network ${v.network.spec?.name || a.networkId.slice(0, 12)} (${a.networkId.slice(0, 12)}) could not be set up on this node: ${v.error}`,
+          );
         }
         if (!v?.ensured) {
-          throw new TsswarmError('FAILED_PRECONDITION', `network ${a.networkId.slice(0, 12)} is not programmed on this node yet (no state from the managers)`);
+          throw new TsswarmError(
+            'FAILED_PRECONDITION',
+            `network ${a.networkId.slice(0, 12)} is not programmed on this node yet (no state from the managers)`,
+          );
         }
         const ip = address.replace(/\/\d+$/, '');
         await plane.attach({ networkId: a.networkId, containerNetns: netns, ifName: `eth${i++}`, address });
@@ -471,13 +495,20 @@ export class NetworkAgent {
     // protocol/port of every node port given out: other tasks', and this task's as they are settled.
     const taken = new Set<string>();
     const key = (protocol: PortProtocol, port: number): string => `${protocol}/${port}`;
-    for (const lt of this.tasks.values()) if (lt.task.meta!.id !== t.meta!.id) for (const p of lt.hostPorts) taken.add(key(p.protocol, p.publishedPort));
+    for (const lt of this.tasks.values())
+      if (lt.task.meta!.id !== t.meta!.id) for (const p of lt.hostPorts) taken.add(key(p.protocol, p.publishedPort));
     for (const p of t.hostPorts) if (p.publishedPort > 0) taken.add(key(p.protocol, p.publishedPort));
     const earlier = [...(had ?? []), ...(t.status?.portStatus ?? [])];
     for (const p of t.hostPorts) {
       let port = p.publishedPort;
       if (port === 0) {
-        const same = earlier.find((q) => q.protocol === p.protocol && q.targetPort === p.targetPort && q.publishedPort > 0 && !taken.has(key(q.protocol, q.publishedPort)));
+        const same = earlier.find(
+          (q) =>
+            q.protocol === p.protocol &&
+            q.targetPort === p.targetPort &&
+            q.publishedPort > 0 &&
+            !taken.has(key(q.protocol, q.publishedPort)),
+        );
         port = same?.publishedPort ?? (await freePort(p.protocol, (n) => taken.has(key(p.protocol, n))));
         taken.add(key(p.protocol, port));
       }
@@ -502,7 +533,13 @@ export class NetworkAgent {
 
   /** What this node holds (tests, `network inspect --dataplane`). */
   view(): Array<{ id: string; endpoints: number; services: number; ensured: boolean; error?: string }> {
-    return [...this.nets].map(([id, v]) => ({ id, endpoints: v.endpoints.size, services: v.services.size, ensured: v.ensured, ...(v.error ? { error: v.error } : {}) }));
+    return [...this.nets].map(([id, v]) => ({
+      id,
+      endpoints: v.endpoints.size,
+      services: v.services.size,
+      ensured: v.ensured,
+      ...(v.error ? { error: v.error } : {}),
+    }));
   }
 
   /**
@@ -510,22 +547,26 @@ export class NetworkAgent {
    * it, and the containers attached to it here with the VIP table each
    * should hold: what `network inspect --dataplane` compares with the kernel.
    */
-  expected(networkId: string): {
-    network: Network;
-    /** The host's per-network namespace (bridge + VXLAN device), when programmed. */
-    netns: string | undefined;
-    vni: number;
-    /** Remote endpoints: the FDB (mac → vtep) and neighbor (ip → mac) entries the VXLAN device must hold. */
-    peers: Peer[];
-    /** Local containers on this network: their namespace and the VIP table it must hold. */
-    containers: Array<{ taskId: string; netns: string; table: LbTable }>;
-  } | undefined {
+  expected(networkId: string):
+    | {
+        network: Network;
+        /** The host's per-network namespace (bridge + VXLAN device), when programmed. */
+        netns: string | undefined;
+        vni: number;
+        /** Remote endpoints: the FDB (mac → vtep) and neighbor (ip → mac) entries the VXLAN device must hold. */
+        peers: Peer[];
+        /** Local containers on this network: their namespace and the VIP table it must hold. */
+        containers: Array<{ taskId: string; netns: string; table: LbTable }>;
+      }
+    | undefined {
     const v = this.nets.get(networkId);
     if (!v) return undefined;
     const vni = v.network.status?.vni ?? 0;
     const peers: Peer[] = [];
     for (const e of v.endpoints.values()) if (e.nodeId !== this.o.nodeId && e.vtep) peers.push({ ip: e.ip, mac: e.mac, vtep: e.vtep });
-    const containers = [...this.tasks.values()].filter((lt) => lt.ips.has(networkId)).map((lt) => ({ taskId: lt.task.meta!.id, netns: lt.netns, table: this.lbTable(lt) }));
+    const containers = [...this.tasks.values()]
+      .filter((lt) => lt.ips.has(networkId))
+      .map((lt) => ({ taskId: lt.task.meta!.id, netns: lt.netns, table: this.lbTable(lt) }));
     return { network: v.network, netns: v.ensured && this.plane ? this.plane.netnsOf(vni) : undefined, vni, peers, containers };
   }
 

@@ -103,7 +103,12 @@ export class AgentSession {
         this.backoffMs = 100;
         this.periodMs = m.welcome.heartbeatPeriodMs || this.periodMs;
         this.o.logger.info({ manager: addr, session: m.welcome.sessionId }, 'session with the managers open');
-        this.o.onWelcome?.({ managerAddrs: m.welcome.managerAddrs, managerNodeIds: m.welcome.managerNodeIds ?? [], desiredRole: m.welcome.desiredRole, heartbeatPeriodMs: this.periodMs });
+        this.o.onWelcome?.({
+          managerAddrs: m.welcome.managerAddrs,
+          managerNodeIds: m.welcome.managerNodeIds ?? [],
+          desiredRole: m.welcome.desiredRole,
+          heartbeatPeriodMs: this.periodMs,
+        });
         this.armHeartbeat();
         this.o.onOpen?.();
       } else if (m.heartbeatAck) {
@@ -111,7 +116,12 @@ export class AgentSession {
           this.periodMs = m.heartbeatAck.heartbeatPeriodMs;
           this.armHeartbeat();
         }
-        this.o.onWelcome?.({ managerAddrs: m.heartbeatAck.managerAddrs, managerNodeIds: m.heartbeatAck.managerNodeIds ?? [], desiredRole: m.heartbeatAck.desiredRole, heartbeatPeriodMs: this.periodMs });
+        this.o.onWelcome?.({
+          managerAddrs: m.heartbeatAck.managerAddrs,
+          managerNodeIds: m.heartbeatAck.managerNodeIds ?? [],
+          desiredRole: m.heartbeatAck.desiredRole,
+          heartbeatPeriodMs: this.periodMs,
+        });
       } else if (m.networks) {
         this.o.onNetworks?.(m);
       } else if (m.assignments) {
@@ -133,7 +143,8 @@ export class AgentSession {
         this.backoffMs = 0;
       }
       if (welcomed) this.o.logger.warn({ manager: addr, why }, 'session with the managers lost; trying another manager');
-      else if (code === grpc.status.PERMISSION_DENIED || code === grpc.status.UNAUTHENTICATED) this.o.logger.warn({ manager: addr, why }, 'the managers refused this node');
+      else if (code === grpc.status.PERMISSION_DENIED || code === grpc.status.UNAUTHENTICATED)
+        this.o.logger.warn({ manager: addr, why }, 'the managers refused this node');
       else this.o.logger.debug({ manager: addr, why }, 'session refused');
       this.scheduleRetry(why);
     };

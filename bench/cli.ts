@@ -17,7 +17,17 @@ import { Sandbox, SANDBOX_IMAGE, tsswarmBin } from '../deploy/sandbox/index.js';
 import { buildBusyboxImage } from '../deploy/images/busybox.js';
 import { TaskState } from '../proto/gen/objects.js';
 import { percentile, Report } from './report.js';
-import { dk, dockerSock, firstLine, nodeDockerdPid, parseNodes, swarmDown, swarmPreflight, swarmUp, teardownOnSignal } from './swarm-peer.js';
+import {
+  dk,
+  dockerSock,
+  firstLine,
+  nodeDockerdPid,
+  parseNodes,
+  swarmDown,
+  swarmPreflight,
+  swarmUp,
+  teardownOnSignal,
+} from './swarm-peer.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 20);
 const WARM = 3;
@@ -31,7 +41,8 @@ function timed(argv: string[]): number {
   const t0 = performance.now();
   const r = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 30_000 });
   const ms = performance.now() - t0;
-  if (r.status !== 0) throw new Error(`${argv.join(' ')} failed (${r.status ?? r.signal}): ${(r.stderr || r.stdout).trim().split('\n')[0]}`);
+  if (r.status !== 0)
+    throw new Error(`${argv.join(' ')} failed (${r.status ?? r.signal}): ${(r.stderr || r.stdout).trim().split('\n')[0]}`);
   return ms;
 }
 
@@ -84,7 +95,10 @@ async function tsswarmSide(report: Report, which: Which): Promise<void> {
     });
     timed(ts('service', 'create', '--detach', '--name', 'tssbench', '--replicas', String(REPLICAS), SANDBOX_IMAGE, 'sleep', '3600'));
     await until(`${REPLICAS} tasks running`, 120_000, () => {
-      const t = json(ts('service', 'ps', '--format', 'json', 'tssbench')) as Array<{ desiredState: number; status: { state: number } }> | null;
+      const t = json(ts('service', 'ps', '--format', 'json', 'tssbench')) as Array<{
+        desiredState: number;
+        status: { state: number };
+      }> | null;
       return t?.filter((x) => x.status.state === TaskState.RUNNING && x.desiredState === TaskState.RUNNING).length === REPLICAS;
     });
     if (which.cli) {
@@ -96,7 +110,10 @@ async function tsswarmSide(report: Report, which: Which): Promise<void> {
       log(`tsswarm: idle ${IDLE_S} s before reading RSS`);
       await sleep(IDLE_S * 1000);
       for (const role of ['manager', 'worker'] as const) {
-        const rss = (await sb.ls()).filter((h) => h.role === role && h.pid).map((h) => rssMb(h.pid!)).sort((a, b) => a - b);
+        const rss = (await sb.ls())
+          .filter((h) => h.role === role && h.pid)
+          .map((h) => rssMb(h.pid!))
+          .sort((a, b) => a - b);
         report.add('tsswarm', role, 'rss_mb_max', rss.at(-1)!, 'MB');
         report.add('tsswarm', role, 'rss_mb_median', percentile(rss, 0.5), 'MB');
         log(`tsswarm ${role}s: RSS ${rss.map((x) => x.toFixed(0)).join(', ')} MB`);
@@ -134,7 +151,11 @@ async function swarmSide(report: Report, which: Which): Promise<void> {
       const nodes = parseNodes(r.out);
       return nodes.length === 5 && nodes.every((n) => n.rest === 'Ready Active');
     });
-    const c = await dk(1, ['service', 'create', '--detach', '--no-resolve-image', '--name', 'tssbench', '--replicas', String(REPLICAS), IMAGE, 'sleep', '3600'], 60);
+    const c = await dk(
+      1,
+      ['service', 'create', '--detach', '--no-resolve-image', '--name', 'tssbench', '--replicas', String(REPLICAS), IMAGE, 'sleep', '3600'],
+      60,
+    );
     if (c.code !== 0) throw new Error(`service create failed: ${firstLine(c, 60)}`);
     await until(`${REPLICAS} swarm tasks running`, 120_000, async () => {
       const r = await dk(1, ['service', 'ps', '--filter', 'desired-state=running', '--format', '{{.CurrentState}}', 'tssbench'], 10);
@@ -149,7 +170,10 @@ async function swarmSide(report: Report, which: Which): Promise<void> {
     if (which.memory) {
       log(`swarm: idle ${IDLE_S} s before reading RSS`);
       await sleep(IDLE_S * 1000);
-      for (const [role, ks] of [['manager', [1, 2, 3]], ['worker', [4, 5]]] as const) {
+      for (const [role, ks] of [
+        ['manager', [1, 2, 3]],
+        ['worker', [4, 5]],
+      ] as const) {
         const rss = ks.map((k) => rssMb(nodeDockerdPid(k))).sort((a, b) => a - b);
         report.add('swarm', role, 'rss_mb_max', rss.at(-1)!, 'MB');
         report.add('swarm', role, 'rss_mb_median', percentile(rss, 0.5), 'MB');

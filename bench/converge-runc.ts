@@ -49,7 +49,13 @@ async function unpackBusybox(dir: string, rootfs: string): Promise<void> {
 function runc(root: string, args: string[], opts: { out?: boolean } = {}): string {
   const logFile = join(root, '..', 'runc.log');
   try {
-    return execFileSync('runc', ['--root', root, '--log', logFile, ...args], { stdio: ['ignore', opts.out ? 'pipe' : 'ignore', 'ignore'], encoding: 'utf8', timeout: 60_000 }) ?? '';
+    return (
+      execFileSync('runc', ['--root', root, '--log', logFile, ...args], {
+        stdio: ['ignore', opts.out ? 'pipe' : 'ignore', 'ignore'],
+        encoding: 'utf8',
+        timeout: 60_000,
+      }) ?? ''
+    );
   } catch (e) {
     let last = '';
     try {
@@ -95,7 +101,8 @@ function cleanup(root: string, dir: string): string[] {
 
 export async function runcLoop(report: Report, rs: number[]): Promise<void> {
   const missing = (why: string): void => {
-    for (const r of rs) if (!report.figures.some((f) => f.system === 'runc-loop' && f.case === `r${r}`)) report.error('runc-loop', `r${r}`, why);
+    for (const r of rs)
+      if (!report.figures.some((f) => f.system === 'runc-loop' && f.case === `r${r}`)) report.error('runc-loop', `r${r}`, why);
   };
   try {
     execFileSync('runc', ['--version'], { stdio: 'ignore' });
@@ -120,7 +127,10 @@ export async function runcLoop(report: Report, rs: number[]): Promise<void> {
       try {
         for (const id of ids) {
           mkdirSync(join(dir, `bundle-${id}`));
-          writeFileSync(join(dir, `bundle-${id}`, 'config.json'), JSON.stringify({ ...base, hostname: id, linux: { ...base.linux, cgroupsPath: `/${CGROUP_PARENT}/${id}` } }));
+          writeFileSync(
+            join(dir, `bundle-${id}`, 'config.json'),
+            JSON.stringify({ ...base, hostname: id, linux: { ...base.linux, cgroupsPath: `/${CGROUP_PARENT}/${id}` } }),
+          );
         }
         const t0 = performance.now();
         for (const id of ids) runc(root, ['run', '-d', '--bundle', join(dir, `bundle-${id}`), id]);
@@ -138,6 +148,8 @@ export async function runcLoop(report: Report, rs: number[]): Promise<void> {
         report.error('runc-loop', `r${r}`, (e as Error).message.split('\n')[0]!.slice(0, 300));
       } finally {
         const problems = cleanup(root, dir);
+        // A case that leaves runc state behind must stop the run, whatever the case itself did.
+        // biome-ignore lint/correctness/noUnsafeFinally: intended
         if (problems.length > 0) throw new Error(`cleanup after r${r}: ${problems.join('; ')}`);
       }
     }

@@ -32,12 +32,15 @@ interface EngineTask {
 }
 
 /** Tasks of `name` whose desired state is running, as the manager (h1) lists them. */
-const runningTasks = (name: string): Promise<EngineTask[]> => dockerGet<EngineTask[]>(1, `/tasks?filters=${q({ service: [name], 'desired-state': ['running'] })}`);
+const runningTasks = (name: string): Promise<EngineTask[]> =>
+  dockerGet<EngineTask[]>(1, `/tasks?filters=${q({ service: [name], 'desired-state': ['running'] })}`);
 
 /** Containers of service `name` (any state) over all nodes. */
 async function containersOf(name: string): Promise<number> {
   let n = 0;
-  for (let k = 1; k <= NODES; k++) n += (await dockerGet<unknown[]>(k, `/containers/json?all=1&filters=${q({ label: [`com.docker.swarm.service.name=${name}`] })}`)).length;
+  for (let k = 1; k <= NODES; k++)
+    n += (await dockerGet<unknown[]>(k, `/containers/json?all=1&filters=${q({ label: [`com.docker.swarm.service.name=${name}`] })}`))
+      .length;
   return n;
 }
 
@@ -71,10 +74,12 @@ export async function swarmConverge(report: Report, rs: number[]): Promise<void>
       const r = await dk(1, ['node', 'ls', '--format', '{{.Hostname}} {{.Status}} {{.Availability}}'], 10);
       const nodes = parseNodes(r.out);
       if (nodes.length === NODES && nodes.every((n) => n.rest === 'Ready Active')) {
-        for (const n of await dockerGet<{ ID: string; Description?: { Hostname?: string } }[]>(1, '/nodes')) hostOf.set(n.ID, (n.Description?.Hostname ?? '?').replace(/^tssdk-/, ''));
+        for (const n of await dockerGet<{ ID: string; Description?: { Hostname?: string } }[]>(1, '/nodes'))
+          hostOf.set(n.ID, (n.Description?.Hostname ?? '?').replace(/^tssdk-/, ''));
         break;
       }
-      if (performance.now() > readyBy) throw new Error(`the ${NODES} nodes were not Ready/Active within 60 s: ${r.out.trim().replace(/\n/g, ' | ') || firstLine(r, 10)}`);
+      if (performance.now() > readyBy)
+        throw new Error(`the ${NODES} nodes were not Ready/Active within 60 s: ${r.out.trim().replace(/\n/g, ' | ') || firstLine(r, 10)}`);
       await sleep(200);
     }
     log(`cluster ready after ${((performance.now() - started) / 1000).toFixed(1)} s`);
@@ -82,7 +87,11 @@ export async function swarmConverge(report: Report, rs: number[]): Promise<void>
     for (const r of rs) {
       const name = `tssbench-r${r}`;
       const t0 = performance.now();
-      const c = await dk(1, ['service', 'create', '--detach', '--no-resolve-image', '--name', name, '--replicas', String(r), IMAGE, 'sleep', '3600'], 60);
+      const c = await dk(
+        1,
+        ['service', 'create', '--detach', '--no-resolve-image', '--name', name, '--replicas', String(r), IMAGE, 'sleep', '3600'],
+        60,
+      );
       if (c.code !== 0) {
         report.error('swarm', `r${r}`, `service create failed: ${firstLine(c, 60)}`);
         continue;
@@ -102,14 +111,23 @@ export async function swarmConverge(report: Report, rs: number[]): Promise<void>
       }
       const s = (performance.now() - t0) / 1000;
       const spread = new Map<string, number>();
-      for (const t of tasks) if (t.Status?.State === 'running') spread.set(hostOf.get(t.NodeID ?? '') ?? '?', (spread.get(hostOf.get(t.NodeID ?? '') ?? '?') ?? 0) + 1);
-      const spreadText = [...spread].sort().map(([h, n]) => `${h}:${n}`).join(' ');
+      for (const t of tasks)
+        if (t.Status?.State === 'running')
+          spread.set(hostOf.get(t.NodeID ?? '') ?? '?', (spread.get(hostOf.get(t.NodeID ?? '') ?? '?') ?? 0) + 1);
+      const spreadText = [...spread]
+        .sort()
+        .map(([h, n]) => `${h}:${n}`)
+        .join(' ');
       if (running >= r) {
         report.add('swarm', `r${r}`, 'seconds', s, 's');
         log(`r${r}: ${s.toFixed(2)} s (${spreadText})`);
       } else {
         const errs = [...new Set(tasks.map((t) => t.Status?.Err).filter(Boolean))].slice(0, 2).join('; ');
-        report.error('swarm', `r${r}`, `${running}/${r} running after ${CONVERGE_CAP_S} s${errs ? ` (${errs})` : ''}${lastErr ? ` (last poll: ${lastErr})` : ''}`);
+        report.error(
+          'swarm',
+          `r${r}`,
+          `${running}/${r} running after ${CONVERGE_CAP_S} s${errs ? ` (${errs})` : ''}${lastErr ? ` (last poll: ${lastErr})` : ''}`,
+        );
       }
 
       // Remove, and wait until its containers are gone before the next case
@@ -120,7 +138,8 @@ export async function swarmConverge(report: Report, rs: number[]): Promise<void>
       for (;;) {
         const left = await containersOf(name).catch(() => -1);
         if (left === 0) break;
-        if (performance.now() - t1 > REMOVE_CAP_S * 1000) throw new Error(`${left} containers of ${name} still there ${REMOVE_CAP_S} s after service rm`);
+        if (performance.now() - t1 > REMOVE_CAP_S * 1000)
+          throw new Error(`${left} containers of ${name} still there ${REMOVE_CAP_S} s after service rm`);
         await sleep(250);
       }
       log(`r${r}: removed in ${((performance.now() - t1) / 1000).toFixed(1)} s`);

@@ -37,8 +37,11 @@ async function idlePercent(ms: number): Promise<number> {
 
 function counts(): number[] {
   const i = process.argv.indexOf('--counts');
-  const raw = i >= 0 ? process.argv[i + 1] ?? '' : '10,30,60,100';
-  return raw.split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+  const raw = i >= 0 ? (process.argv[i + 1] ?? '') : '10,30,60,100';
+  return raw
+    .split(',')
+    .map(Number)
+    .filter((n) => Number.isInteger(n) && n > 0);
 }
 
 // ------------------------------------------------------------------ tsswarm
@@ -63,7 +66,11 @@ async function tsswarmConverge(report: Report, rs: number[]): Promise<void> {
       const name = `tssbench-r${r}`;
       const t0 = performance.now();
       await controlApi('createService', {
-        spec: ServiceSpec.create({ name, task: TaskSpec.create({ container: ContainerSpec.create({ image: SANDBOX_IMAGE, args: ['sleep', '3600'] }) }), replicated: { replicas: r } }),
+        spec: ServiceSpec.create({
+          name,
+          task: TaskSpec.create({ container: ContainerSpec.create({ image: SANDBOX_IMAGE, args: ['sleep', '3600'] }) }),
+          replicated: { replicas: r },
+        }),
       });
       for (;;) {
         const l = await controlApi('listTasks', { services: [name], nodes: [], desiredRunning: true });
@@ -96,7 +103,7 @@ async function tsswarmConverge(report: Report, rs: number[]): Promise<void> {
 /** `--systems tsswarm,runc-loop` runs a subset (default: all three). */
 function systems(): Set<string> {
   const i = process.argv.indexOf('--systems');
-  return new Set((i >= 0 ? process.argv[i + 1] ?? '' : 'tsswarm,swarm,runc-loop').split(','));
+  return new Set((i >= 0 ? (process.argv[i + 1] ?? '') : 'tsswarm,swarm,runc-loop').split(','));
 }
 
 export async function main(): Promise<void> {
@@ -105,13 +112,16 @@ export async function main(): Promise<void> {
   const only = systems();
   // Each side should have the machine to itself: the CPU idle share over the
   // second before it starts is logged, so a run that shared the machine shows.
-  const load = async (side: string): Promise<void> => log(`${side}: CPU ${(await idlePercent(1000)).toFixed(0)}% idle in the second before the start`);
+  const load = async (side: string): Promise<void> =>
+    log(`${side}: CPU ${(await idlePercent(1000)).toFixed(0)}% idle in the second before the start`);
   if (only.has('tsswarm')) {
     await load('tsswarm');
     try {
       await tsswarmConverge(report, rs);
     } catch (e) {
-      for (const r of rs) if (!report.figures.some((f) => f.system === 'tsswarm' && f.case === `r${r}`)) report.error('tsswarm', `r${r}`, (e as Error).message.split('\n')[0]!);
+      for (const r of rs)
+        if (!report.figures.some((f) => f.system === 'tsswarm' && f.case === `r${r}`))
+          report.error('tsswarm', `r${r}`, (e as Error).message.split('\n')[0]!);
     }
   }
   if (only.has('swarm')) {
@@ -123,11 +133,14 @@ export async function main(): Promise<void> {
     await runcLoop(report, rs);
   }
   report.table();
-  const fig = (sys: string, r: number): number | undefined => report.figures.find((f) => f.system === sys && f.case === `r${r}` && f.metric === 'seconds')?.value;
+  const fig = (sys: string, r: number): number | undefined =>
+    report.figures.find((f) => f.system === sys && f.case === `r${r}` && f.metric === 'seconds')?.value;
   process.stderr.write('\n   R   tsswarm     swarm  runc-loop  swarm/tsswarm  tsswarm/runc-loop\n');
   for (const r of rs) {
     const [t, s, l] = [fig('tsswarm', r), fig('swarm', r), fig('runc-loop', r)];
     const f = (x?: number): string => (x === undefined ? '-' : x.toFixed(2));
-    process.stderr.write(`${String(r).padStart(4)}  ${f(t).padStart(8)}  ${f(s).padStart(8)}  ${f(l).padStart(9)}  ${t && s ? (s / t).toFixed(1).padStart(13) : '-'.padStart(13)}  ${t && l ? (t / l).toFixed(1).padStart(17) : '-'.padStart(17)}\n`);
+    process.stderr.write(
+      `${String(r).padStart(4)}  ${f(t).padStart(8)}  ${f(s).padStart(8)}  ${f(l).padStart(9)}  ${t && s ? (s / t).toFixed(1).padStart(13) : '-'.padStart(13)}  ${t && l ? (t / l).toFixed(1).padStart(17) : '-'.padStart(17)}\n`,
+    );
   }
 }

@@ -16,7 +16,17 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Report } from './report.js';
-import { type Out, dk as dkB, firstLine as firstLineB, nodeDockerdPid, parseNodes, swarmDown, swarmPreflight, swarmUp, teardownOnSignal } from './swarm-peer.js';
+import {
+  type Out,
+  dk as dkB,
+  firstLine as firstLineB,
+  nodeDockerdPid,
+  parseNodes,
+  swarmDown,
+  swarmPreflight,
+  swarmUp,
+  teardownOnSignal,
+} from './swarm-peer.js';
 
 const CAP_S = 120;
 const POLL_MS = 200;
@@ -50,19 +60,26 @@ export async function swarmFailover(report: Report): Promise<void> {
       const ok = nodes.length === 3 && nodes.every((n) => /^Ready (Leader|Reachable)$/.test(n.rest));
       leader = nodes.find((n) => /Leader/.test(n.rest))?.k ?? 0;
       if (ok && leader) break;
-      if (performance.now() > readyBy) throw new Error(`the 3 managers were not Ready/Reachable within 60 s: ${r.out.trim().replace(/\n/g, ' | ') || firstLine(r)}`);
+      if (performance.now() > readyBy)
+        throw new Error(`the 3 managers were not Ready/Reachable within 60 s: ${r.out.trim().replace(/\n/g, ' | ') || firstLine(r)}`);
       await sleep(POLL_MS);
     }
     const survivor = [1, 2, 3].find((k) => k !== leader)!;
     const pid = nodeDockerdPid(leader);
-    log(`cluster ready after ${((performance.now() - started) / 1000).toFixed(1)} s; leader tssdk-h${leader}, polling through tssdk-h${survivor}`);
+    log(
+      `cluster ready after ${((performance.now() - started) / 1000).toFixed(1)} s; leader tssdk-h${leader}, polling through tssdk-h${survivor}`,
+    );
 
     log(`SIGKILL of the leader's dockerd (tssdk-h${leader}, pid ${pid})`);
     process.kill(pid, 'SIGKILL');
     const t0 = performance.now();
     const deadline = t0 + CAP_S * 1000;
     const since = (): number => (performance.now() - t0) / 1000;
-    const st: { write?: number; down?: number; newLeader?: number; attempts: number; lastWriteErr: string; lastLsErr: string } = { attempts: 0, lastWriteErr: '', lastLsErr: '' };
+    const st: { write?: number; down?: number; newLeader?: number; attempts: number; lastWriteErr: string; lastLsErr: string } = {
+      attempts: 0,
+      lastWriteErr: '',
+      lastLsErr: '',
+    };
 
     const writeLoop = async (): Promise<void> => {
       const inflight = new Set<Promise<void>>();
@@ -134,16 +151,18 @@ export async function swarmFailover(report: Report): Promise<void> {
 // `npx tsx bench/failover-swarm.ts`: the Swarm side alone.
 const self = fileURLToPath(import.meta.url);
 const invoked = process.argv[1];
-const isMain = invoked !== undefined && (() => {
-  try {
-    return realpathSync(invoked) === realpathSync(self);
-  } catch {
-    return false;
-  }
-})();
+const isMain =
+  invoked !== undefined &&
+  (() => {
+    try {
+      return realpathSync(invoked) === realpathSync(self);
+    } catch {
+      return false;
+    }
+  })();
 if (isMain) {
   const report = new Report('failover');
-  process.stderr.write('failover (swarm only): 3 managers, SIGKILL of the leader\'s dockerd\n');
+  process.stderr.write("failover (swarm only): 3 managers, SIGKILL of the leader's dockerd\n");
   await swarmFailover(report);
   report.table();
 }

@@ -47,7 +47,18 @@ async function tsswarmFailover(report: Report): Promise<void> {
       if (write === undefined) {
         try {
           const node = (await controlApi('getNode', { ref: survivor.name }, 1000)).node!;
-          await controlApi('updateNode', { ref: node.meta!.id, version: node.meta!.version, labelAdd: { tssbench: String(i++) }, labelRm: [], availability: '', role: '' }, 1000);
+          await controlApi(
+            'updateNode',
+            {
+              ref: node.meta!.id,
+              version: node.meta!.version,
+              labelAdd: { tssbench: String(i++) },
+              labelRm: [],
+              availability: '',
+              role: '',
+            },
+            1000,
+          );
           write = (performance.now() - t0) / 1000;
           process.stderr.write(`tsswarm: a write succeeded after ${write.toFixed(2)} s\n`);
         } catch {
@@ -67,7 +78,8 @@ async function tsswarmFailover(report: Report): Promise<void> {
       }
       await new Promise((r) => setTimeout(r, 100));
     }
-    if (write === undefined || down === undefined) throw new Error(`not recovered within ${CAP_S} s (write ${write ?? 'never'}, down ${down ?? 'never'})`);
+    if (write === undefined || down === undefined)
+      throw new Error(`not recovered within ${CAP_S} s (write ${write ?? 'never'}, down ${down ?? 'never'})`);
     report.add('tsswarm', 'm3', 'write_recovery_s', Number(write.toFixed(2)), 's');
     report.add('tsswarm', 'm3', 'leader_down_seen_s', Number(down.toFixed(2)), 's');
   } catch (e) {
@@ -80,7 +92,7 @@ async function tsswarmFailover(report: Report): Promise<void> {
 
 export async function main(): Promise<void> {
   const report = new Report('failover');
-  process.stderr.write('failover: 3 managers, SIGKILL of the leader\'s daemon; default settings\n');
+  process.stderr.write("failover: 3 managers, SIGKILL of the leader's daemon; default settings\n");
   await tsswarmFailover(report);
   if (process.env.BENCH_SYSTEMS?.split(',').includes('swarm') ?? true) {
     const { swarmFailover } = await import('./failover-swarm.js');
@@ -91,6 +103,7 @@ export async function main(): Promise<void> {
   for (const m of ['write_recovery_s', 'leader_down_seen_s']) {
     const t = get('tsswarm', m);
     const s = get('swarm', m);
-    if (t !== undefined && s !== undefined) process.stderr.write(`target: ${m} ≤ swarm/5: ${t} s vs ${s} s (limit ${(s / 5).toFixed(2)}) ${t <= s / 5 ? 'MET' : 'NOT MET'}\n`);
+    if (t !== undefined && s !== undefined)
+      process.stderr.write(`target: ${m} ≤ swarm/5: ${t} s vs ${s} s (limit ${(s / 5).toFixed(2)}) ${t <= s / 5 ? 'MET' : 'NOT MET'}\n`);
   }
 }

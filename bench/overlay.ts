@@ -47,9 +47,14 @@ function netns(name: string): string {
 
 function runIn(ns: Ns, argv: string[], timeoutMs: number): Promise<{ code: number; out: string; err: string }> {
   return new Promise((resolve) => {
-    execFile('nsenter', [`--net=${nsPath(ns)}`, '--', ...argv], { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 16 << 20 }, (e, out, err) => {
-      resolve({ code: e ? (typeof (e as { code?: unknown }).code === 'number' ? (e as { code: number }).code : 1) : 0, out, err });
-    });
+    execFile(
+      'nsenter',
+      [`--net=${nsPath(ns)}`, '--', ...argv],
+      { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 16 << 20 },
+      (e, out, err) => {
+        resolve({ code: e ? (typeof (e as { code?: unknown }).code === 'number' ? (e as { code: number }).code : 1) : 0, out, err });
+      },
+    );
   });
 }
 
@@ -121,7 +126,10 @@ async function buildTestbed(): Promise<Path[]> {
     const plane = new OverlayPlane({ hostNetns: HOSTS[i]!, vtep: VTEP[i]!, underlayMtu: 1500 });
     await plane.ensureNetwork(net);
     await plane.attach({ networkId: net.id, containerNetns: tc[i]!, ifName: 'eth0', address: `${ts[i]}/24` });
-    await plane.setPeers(net.id, ts.map((ip, k) => ({ ip, mac: macOf(ip), vtep: VTEP[k]! })));
+    await plane.setPeers(
+      net.id,
+      ts.map((ip, k) => ({ ip, mac: macOf(ip), vtep: VTEP[k]! })),
+    );
   }
   paths.push({ system: 'tsswarm', client: tc[0]!, server: tc[1]!, ip: ts[1]! });
 
@@ -137,7 +145,8 @@ async function buildTestbed(): Promise<Path[]> {
       `link set tssrawbr up`,
       `link add tssrawv mtu 1450 type veth peer name eth0 mtu 1450 address ${macOf(raw[i]!)} netns ${rc[i]}`,
       `link set tssrawv master tssrawbr up`,
-    ]) ipIn(h, line);
+    ])
+      ipIn(h, line);
     sh(['bridge', '-n', h, 'fdb', 'replace', macOf(raw[o]!), 'dev', 'tssrawvx', 'dst', VTEP[o]!, 'self', 'permanent']);
     ipIn(rc[i]!, `addr add ${raw[i]}/24 dev eth0`);
     ipIn(rc[i]!, 'link set eth0 up');
@@ -149,7 +158,10 @@ async function buildTestbed(): Promise<Path[]> {
 
 function teardownTestbed(): void {
   // The per-network namespaces of the tsswarm path first (named after our host namespaces).
-  const overlay = sh(['ip', 'netns', 'list']).split('\n').map((l) => l.split(' ')[0]!).filter((n) => n.startsWith('tss-ov-') && (n.endsWith(`-${ID}-h1`) || n.endsWith(`-${ID}-h2`)));
+  const overlay = sh(['ip', 'netns', 'list'])
+    .split('\n')
+    .map((l) => l.split(' ')[0]!)
+    .filter((n) => n.startsWith('tss-ov-') && (n.endsWith(`-${ID}-h1`) || n.endsWith(`-${ID}-h2`)));
   for (const n of [...overlay, ...made.reverse()]) {
     try {
       sh(['ip', 'netns', 'del', n]);
@@ -271,7 +283,10 @@ export async function main(): Promise<void> {
       try {
         const paths = (await buildTestbed()).filter((p) => local.includes(p.system));
         log(`testbed up; ${REPS} interleaved runs of ${SECS} s iperf3 + ${PING_N} pings per system`);
-        await measure(report, paths.sort((a, b) => local.indexOf(a.system) - local.indexOf(b.system)));
+        await measure(
+          report,
+          paths.sort((a, b) => local.indexOf(a.system) - local.indexOf(b.system)),
+        );
       } catch (e) {
         for (const s of local) if (!report.figures.some((f) => f.system === s)) report.error(s, CASE, (e as Error).message.slice(0, 300));
       } finally {

@@ -68,7 +68,9 @@ async function benchTsswarm(report: Report): Promise<void> {
       if (conc === 128) {
         const entries = after.commit - before.commit;
         report.add('tsswarm', 'c128', 'fsyncs_per_entry', (after.fsyncs - before.fsyncs) / Math.max(1, entries), 'fsyncs/entry');
-        process.stderr.write(`tsswarm c128: leader batched ${after.proposals - before.proposals} proposals into ${after.proposeBatches - before.proposeBatches} MsgProps\n`);
+        process.stderr.write(
+          `tsswarm c128: leader batched ${after.proposals - before.proposals} proposals into ${after.proposeBatches - before.proposeBatches} MsgProps\n`,
+        );
       }
     }
     // The same writes through unary Put, the shape of etcd's API, for comparison.
@@ -94,7 +96,10 @@ function haveEtcd(): boolean {
 async function benchEtcd(report: Report): Promise<void> {
   if (!haveEtcd()) {
     try {
-      execFileSync('apt-get', ['install', '-y', 'etcd-server'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+      execFileSync('apt-get', ['install', '-y', 'etcd-server'], {
+        stdio: 'ignore',
+        env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      });
     } catch {
       // reported below
     }
@@ -117,10 +122,24 @@ async function benchEtcd(report: Report): Promise<void> {
         spawn(
           'etcd',
           [
-            '--name', `e${i}`, '--data-dir', join(dir, `e${i}`),
-            '--listen-peer-urls', peerUrl(i), '--initial-advertise-peer-urls', peerUrl(i),
-            '--listen-client-urls', clientUrl(i), '--advertise-client-urls', clientUrl(i),
-            '--initial-cluster', initial, '--initial-cluster-state', 'new', '--log-level', 'error',
+            '--name',
+            `e${i}`,
+            '--data-dir',
+            join(dir, `e${i}`),
+            '--listen-peer-urls',
+            peerUrl(i),
+            '--initial-advertise-peer-urls',
+            peerUrl(i),
+            '--listen-client-urls',
+            clientUrl(i),
+            '--advertise-client-urls',
+            clientUrl(i),
+            '--initial-cluster',
+            initial,
+            '--initial-cluster-state',
+            'new',
+            '--log-level',
+            'error',
           ],
           { stdio: 'ignore' },
         ),
@@ -168,15 +187,19 @@ async function benchEtcd(report: Report): Promise<void> {
 
 export async function main(): Promise<void> {
   const report = new Report('raft');
-  process.stderr.write(`raft: 3 members on loopback, 256-byte puts to the leader, ${SECS} s per case, concurrency ${CONCURRENCY.join('/')}\n`);
+  process.stderr.write(
+    `raft: 3 members on loopback, 256-byte puts to the leader, ${SECS} s per case, concurrency ${CONCURRENCY.join('/')}\n`,
+  );
   if (SYSTEMS.includes('tsswarm')) await benchTsswarm(report);
   if (SYSTEMS.includes('etcd')) await benchEtcd(report);
   report.table();
-  const get = (s: string, c: string, m: string): number | undefined => report.figures.find((f) => f.system === s && f.case === c && f.metric === m)?.value;
+  const get = (s: string, c: string, m: string): number | undefined =>
+    report.figures.find((f) => f.system === s && f.case === c && f.metric === m)?.value;
   const t128 = get('tsswarm', 'c128', 'writes_per_s');
   const e128 = get('etcd', 'c128', 'writes_per_s');
   const t1 = get('tsswarm', 'c1', 'p50_ms');
   const e1 = get('etcd', 'c1', 'p50_ms');
-  if (t128 && e128) process.stderr.write(`target: c128 throughput ≥ 1.5× etcd: ${(t128 / e128).toFixed(2)}× ${t128 >= 1.5 * e128 ? 'MET' : 'NOT MET'}\n`);
+  if (t128 && e128)
+    process.stderr.write(`target: c128 throughput ≥ 1.5× etcd: ${(t128 / e128).toFixed(2)}× ${t128 >= 1.5 * e128 ? 'MET' : 'NOT MET'}\n`);
   if (t1 && e1) process.stderr.write(`target: c1 p50 ≤ etcd: ${t1} ms vs ${e1} ms ${t1 <= e1 ? 'MET' : 'NOT MET'}\n`);
 }

@@ -29,10 +29,17 @@ export class Report {
   }
 
   table(): void {
-    const rows = this.figures.map((f) => [f.system, f.case, f.metric, f.metric === 'error' ? f.unit : String(f.value), f.metric === 'error' ? '' : f.unit]);
+    const rows = this.figures.map((f) => [
+      f.system,
+      f.case,
+      f.metric,
+      f.metric === 'error' ? f.unit : String(f.value),
+      f.metric === 'error' ? '' : f.unit,
+    ]);
     const w = [0, 1, 2, 3, 4].map((i) => Math.max(...rows.map((r) => r[i]!.length), 6));
     process.stderr.write(`\n${this.bench}\n`);
-    for (const r of [['system', 'case', 'metric', 'value', 'unit'], ...rows]) process.stderr.write(r.map((x, i) => x.padEnd(w[i]!)).join('  ') + '\n');
+    for (const r of [['system', 'case', 'metric', 'value', 'unit'], ...rows])
+      process.stderr.write(r.map((x, i) => x.padEnd(w[i]!)).join('  ') + '\n');
   }
 }
 

@@ -31,7 +31,12 @@ async function round(nodes: number, tasks: number): Promise<Round> {
           meta: Meta.create({ id: `node${i}` }),
           spec: { name: `h${i}`, role: NodeRole.WORKER, availability: NodeAvailability.ACTIVE, labels: {} },
           status: { state: NodeState.READY, message: '', addr: '' },
-          description: { hostname: `h${i}`, platform: { os: 'linux', architecture: 'x86_64' }, resources: { nanoCpus: 4e9, memoryBytes: 8 * 2 ** 30, pids: 0 }, engineVersion: '' },
+          description: {
+            hostname: `h${i}`,
+            platform: { os: 'linux', architecture: 'x86_64' },
+            resources: { nanoCpus: 4e9, memoryBytes: 8 * 2 ** 30, pids: 0 },
+            engineVersion: '',
+          },
         } as Partial<Node>),
       );
     }
@@ -39,7 +44,12 @@ async function round(nodes: number, tasks: number): Promise<Round> {
   const log = pino({ level: 'silent' });
   const orch = startOrchestration({ store, logger: log });
   const api = new ServiceApi({ store, logger: log });
-  const spec = { name: 'big', labels: {}, task: { container: { image: 'busybox', args: ['sleep', '1d'], command: [], env: [], mounts: [] } }, replicated: { replicas: tasks } } as unknown as ServiceSpec;
+  const spec = {
+    name: 'big',
+    labels: {},
+    task: { container: { image: 'busybox', args: ['sleep', '1d'], command: [], env: [], mounts: [] } },
+    replicated: { replicas: tasks },
+  } as unknown as ServiceSpec;
   await orch.idle();
   const before = store.appliedIndex;
   let assigned = 0;
@@ -82,7 +92,13 @@ export async function main(): Promise<void> {
   report.add('tsswarm', '10000x1000', 'seconds', r.seconds, 's');
   report.add('tsswarm', '10000x1000', 'rss_mb', rss, 'MB');
   if (cold !== undefined) report.add('tsswarm', '10000x1000', 'cold_seconds', cold, 's');
-  report.error('swarmkit', '10000x1000', 'not runnable here (no Go toolchain or SwarmKit build); its published benchmark: 1.8 s for 10,000 tasks on 1,000 nodes');
+  report.error(
+    'swarmkit',
+    '10000x1000',
+    'not runnable here (no Go toolchain or SwarmKit build); its published benchmark: 1.8 s for 10,000 tasks on 1,000 nodes',
+  );
   report.table();
-  process.stderr.write(`store entries from creation to all assigned: ${r.entries}; tasks per node: min ${Math.min(...r.perNode.values())}, max ${Math.max(...r.perNode.values())}\n`);
+  process.stderr.write(
+    `store entries from creation to all assigned: ${r.entries}; tasks per node: min ${Math.min(...r.perNode.values())}, max ${Math.max(...r.perNode.values())}\n`,
+  );
 }

@@ -33,9 +33,11 @@ export function bounded(args: string[], timeoutS: number): Promise<Out> {
 export const dockerSock = (k: number): string => `${SWARM_STATE}/h${k}.sock`;
 
 /** `docker -H <node K> args...`, bounded. */
-export const dk = (k: number, args: string[], timeoutS = 2): Promise<Out> => bounded(['docker', '-H', `unix://${dockerSock(k)}`, ...args], timeoutS);
+export const dk = (k: number, args: string[], timeoutS = 2): Promise<Out> =>
+  bounded(['docker', '-H', `unix://${dockerSock(k)}`, ...args], timeoutS);
 
-export const firstLine = (r: Out, timeoutS = 2): string => (r.code === 124 ? `timed out after ${timeoutS} s` : (r.err.trim() || r.out.trim()).split('\n')[0]!.slice(0, 160));
+export const firstLine = (r: Out, timeoutS = 2): string =>
+  r.code === 124 ? `timed out after ${timeoutS} s` : (r.err.trim() || r.out.trim()).split('\n')[0]!.slice(0, 160);
 
 /** GET on node K's Docker Engine API (JSON), without spawning a docker CLI: the light query for polling. */
 export function dockerGet<T>(k: number, path: string, timeoutMs = 5000): Promise<T> {
@@ -116,7 +118,8 @@ export function nodeDockerdPid(k: number): number {
   const pid = Number(readFileSync(`${SWARM_STATE}/h${k}.dockerd.pid`, 'utf8').trim());
   if (!Number.isInteger(pid) || pid <= 1) throw new Error(`bad pid in ${SWARM_STATE}/h${k}.dockerd.pid`);
   if (readlinkSync(`/proc/${pid}/exe`) !== '/usr/sbin/dockerd') throw new Error(`pid ${pid} of h${k} is not /usr/sbin/dockerd`);
-  if (statSync(`/proc/${pid}/ns/net`).ino !== statSync(`/run/netns/tssdk-h${k}`).ino) throw new Error(`pid ${pid} is not in netns tssdk-h${k}`);
+  if (statSync(`/proc/${pid}/ns/net`).ino !== statSync(`/run/netns/tssdk-h${k}`).ino)
+    throw new Error(`pid ${pid} is not in netns tssdk-h${k}`);
   return pid;
 }
 

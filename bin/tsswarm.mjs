@@ -26,7 +26,8 @@ function newestSource() {
       else if (/\.(ts|json|proto)$/.test(e.name)) newest = Math.max(newest, statSync(p).mtimeMs);
     }
   };
-  for (const d of ['agent', 'ca', 'cli', 'deploy', 'lib', 'manager', 'native', 'node', 'proto', 'spec']) if (existsSync(join(root, d))) walk(join(root, d));
+  for (const d of ['agent', 'ca', 'cli', 'deploy', 'lib', 'manager', 'native', 'node', 'proto', 'spec'])
+    if (existsSync(join(root, d))) walk(join(root, d));
   return newest;
 }
 

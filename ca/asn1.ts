@@ -130,6 +130,7 @@ export function utf8String(s: string): Buffer {
 }
 
 export function ia5String(s: string): Buffer {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: IA5 is all of ASCII, control characters included
   if (!/^[\x00-\x7f]*$/.test(s)) throw new Asn1Error(`IA5String must be ASCII (got ${JSON.stringify(s)})`);
   return tlv(Tag.IA5_STRING, Buffer.from(s, 'latin1'));
 }
@@ -237,7 +238,8 @@ function readChildren(el: Element): Element[] {
  * DER_LIMITS before any caller looks inside.
  */
 export function parse(buf: Buffer): Element {
-  if (buf.length > DER_LIMITS.maxBytes) throw new Asn1Error(`DER data of ${buf.length} bytes is too large: at most ${DER_LIMITS.maxBytes} bytes are accepted`);
+  if (buf.length > DER_LIMITS.maxBytes)
+    throw new Asn1Error(`DER data of ${buf.length} bytes is too large: at most ${DER_LIMITS.maxBytes} bytes are accepted`);
   const { el, end } = readElement(buf, 0);
   if (end !== buf.length) throw new Asn1Error(`${buf.length - end} bytes of trailing data`);
   const stack: Array<{ el: Element; depth: number }> = [{ el, depth: 1 }];
@@ -292,7 +294,8 @@ export function readSmallInteger(el: Element | undefined, what: string): number 
 
 export function readOid(el: Element | undefined, what: string): string {
   const c = expectTag(el, Tag.OID, what).content;
-  if (c.length > DER_LIMITS.maxOidBytes) throw new Asn1Error(`${what}: an OID of ${c.length} bytes is too long (at most ${DER_LIMITS.maxOidBytes})`);
+  if (c.length > DER_LIMITS.maxOidBytes)
+    throw new Asn1Error(`${what}: an OID of ${c.length} bytes is too long (at most ${DER_LIMITS.maxOidBytes})`);
   workDone += c.length;
   if (c.length === 0 || (c[c.length - 1]! & 0x80) !== 0) throw new Asn1Error(`${what}: malformed OID`);
   const arcs: number[] = [];
@@ -359,7 +362,8 @@ export function readString(el: Element | undefined, what: string): string {
 
 export function readTime(el: Element | undefined, what: string): Date {
   if (!el) throw new Asn1Error(`${what} is missing`);
-  if (el.content.length > 15) throw new Asn1Error(`${what}: a time of ${el.content.length} bytes is malformed (want YYMMDDHHMMSSZ or YYYYMMDDHHMMSSZ)`);
+  if (el.content.length > 15)
+    throw new Asn1Error(`${what}: a time of ${el.content.length} bytes is malformed (want YYMMDDHHMMSSZ or YYYYMMDDHHMMSSZ)`);
   const s = el.content.toString('latin1');
   let m: RegExpExecArray | null;
   let year: number;
@@ -384,7 +388,8 @@ export function readTime(el: Element | undefined, what: string): Date {
 
 /** The DER of the first PEM block with this label (`CERTIFICATE`, `CERTIFICATE REQUEST`). */
 export function pemToDer(pem: string, label: string): Buffer {
-  if (pem.length > DER_LIMITS.maxPemChars) throw new Asn1Error(`PEM text of ${pem.length} characters is too long: at most ${DER_LIMITS.maxPemChars} are read`);
+  if (pem.length > DER_LIMITS.maxPemChars)
+    throw new Asn1Error(`PEM text of ${pem.length} characters is too long: at most ${DER_LIMITS.maxPemChars} are read`);
   workDone += pem.length;
   // indexOf, not a lazy regex: a regex retries from every BEGIN line that has
   // no END after it, which is quadratic in crafted input.
@@ -397,7 +402,8 @@ export function pemToDer(pem: string, label: string): Buffer {
   const b64 = pem.slice(b + begin.length, e).replace(/\s+/g, '');
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(b64) || b64.length % 4 !== 0) throw new Asn1Error(`the ${label} PEM block is not valid base64`);
   const size = (b64.length / 4) * 3;
-  if (size > DER_LIMITS.maxBytes + 2) throw new Asn1Error(`the ${label} PEM block holds about ${size} bytes: at most ${DER_LIMITS.maxBytes} are accepted`);
+  if (size > DER_LIMITS.maxBytes + 2)
+    throw new Asn1Error(`the ${label} PEM block holds about ${size} bytes: at most ${DER_LIMITS.maxBytes} are accepted`);
   const der = Buffer.from(b64, 'base64');
   if (der.length === 0) throw new Asn1Error(`the ${label} PEM block is empty`);
   return der;

@@ -54,7 +54,12 @@ export class CAMismatchError extends CAError {
 
 export class BadCSRError extends CAError {
   constructor(detail: string, options?: { cause?: unknown }) {
-    super('BAD_CSR', 'INVALID_ARGUMENT', `invalid certificate signing request: ${detail}; create a new one with createCSR() from a fresh node key`, options);
+    super(
+      'BAD_CSR',
+      'INVALID_ARGUMENT',
+      `invalid certificate signing request: ${detail}; create a new one with createCSR() from a fresh node key`,
+      options,
+    );
   }
 }
 
@@ -75,7 +80,11 @@ export class CertificateExpiredError extends CAError {
   readonly notAfter: Date;
 
   constructor(subject: string, notAfter: Date) {
-    super('CERT_EXPIRED', 'UNAUTHENTICATED', `the certificate of ${subject} expired at ${notAfter.toISOString()}: renew it before it expires, or leave and join the cluster again`);
+    super(
+      'CERT_EXPIRED',
+      'UNAUTHENTICATED',
+      `the certificate of ${subject} expired at ${notAfter.toISOString()}: renew it before it expires, or leave and join the cluster again`,
+    );
     this.notAfter = notAfter;
   }
 }
@@ -84,14 +93,22 @@ export class CertificateNotYetValidError extends CAError {
   readonly notBefore: Date;
 
   constructor(subject: string, notBefore: Date) {
-    super('CERT_NOT_YET_VALID', 'UNAUTHENTICATED', `the certificate of ${subject} is not valid before ${notBefore.toISOString()}: check that the clocks of the nodes are synchronised (NTP)`);
+    super(
+      'CERT_NOT_YET_VALID',
+      'UNAUTHENTICATED',
+      `the certificate of ${subject} is not valid before ${notBefore.toISOString()}: check that the clocks of the nodes are synchronised (NTP)`,
+    );
     this.notBefore = notBefore;
   }
 }
 
 export class UntrustedCertificateError extends CAError {
   constructor(subject: string) {
-    super('CERT_UNTRUSTED', 'UNAUTHENTICATED', `the certificate of ${subject} was not issued by this cluster's root CA: the node belongs to another cluster (or the CA was rotated); make it leave and join this cluster again`);
+    super(
+      'CERT_UNTRUSTED',
+      'UNAUTHENTICATED',
+      `the certificate of ${subject} was not issued by this cluster's root CA: the node belongs to another cluster (or the CA was rotated); make it leave and join this cluster again`,
+    );
   }
 }
 
@@ -99,13 +116,21 @@ export class CertificateRevokedError extends CAError {
   readonly serial: string;
 
   constructor(subject: string, serial: string) {
-    super('CERT_REVOKED', 'PERMISSION_DENIED', `the certificate of ${subject} (serial ${serial}) is revoked: the node was removed from the cluster; join it again with a token`);
+    super(
+      'CERT_REVOKED',
+      'PERMISSION_DENIED',
+      `the certificate of ${subject} (serial ${serial}) is revoked: the node was removed from the cluster; join it again with a token`,
+    );
     this.serial = serial;
   }
 }
 
 export class WrongClusterError extends CAError {
   constructor(subject: string, got: string, want: string) {
-    super('WRONG_CLUSTER', 'UNAUTHENTICATED', `${subject} belongs to cluster ${JSON.stringify(got)}, not to this cluster (${JSON.stringify(want)}): make it leave and join this cluster`);
+    super(
+      'WRONG_CLUSTER',
+      'UNAUTHENTICATED',
+      `${subject} belongs to cluster ${JSON.stringify(got)}, not to this cluster (${JSON.stringify(want)}): make it leave and join this cluster`,
+    );
   }
 }

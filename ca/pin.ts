@@ -30,14 +30,23 @@ export function checkManagerCert(der: Buffer, pin: ManagerPin, host = ''): Tsswa
   try {
     info = parseNodeCert(derToPem(der, 'CERTIFICATE'));
   } catch (e) {
-    return new TsswarmError('UNAUTHENTICATED', `the server at ${where} presented a certificate that is not a tsswarm node certificate (${(e as Error).message}): it is not a manager of this cluster; check the manager address`);
+    return new TsswarmError(
+      'UNAUTHENTICATED',
+      `the server at ${where} presented a certificate that is not a tsswarm node certificate (${(e as Error).message}): it is not a manager of this cluster; check the manager address`,
+    );
   }
   if (info.role !== 'manager') {
-    return new TsswarmError('PERMISSION_DENIED', `the server at ${where} presented a worker certificate (node ${info.nodeId}): it is not a manager of this cluster; check the manager address`);
+    return new TsswarmError(
+      'PERMISSION_DENIED',
+      `the server at ${where} presented a worker certificate (node ${info.nodeId}): it is not a manager of this cluster; check the manager address`,
+    );
   }
   const want = pin.clusterId();
   if (want && info.clusterId !== want) {
-    return new TsswarmError('PERMISSION_DENIED', `the server at ${where} presented a manager certificate of cluster ${info.clusterId}, not of this cluster (${want}): it is not a manager of this cluster; check the manager address`);
+    return new TsswarmError(
+      'PERMISSION_DENIED',
+      `the server at ${where} presented a manager certificate of cluster ${info.clusterId}, not of this cluster (${want}): it is not a manager of this cluster; check the manager address`,
+    );
   }
   const managers = pin.managerNodeIds?.() ?? [];
   if (managers.length > 0 && !managers.includes(info.nodeId)) {

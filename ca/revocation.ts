@@ -63,14 +63,21 @@ export class RevocationIndex {
   check(c: CertRef): Revocation {
     const old = this.legacy.get(c.serial);
     if (old !== undefined) {
-      return old > 0 ? { revoked: true, reason: 'replaced', graceUntilMs: old + REPLACED_RENEWAL_GRACE_MS, sessionGrace: false } : { revoked: true, reason: 'removed', graceUntilMs: 0, sessionGrace: false };
+      return old > 0
+        ? { revoked: true, reason: 'replaced', graceUntilMs: old + REPLACED_RENEWAL_GRACE_MS, sessionGrace: false }
+        : { revoked: true, reason: 'removed', graceUntilMs: 0, sessionGrace: false };
     }
     const e = this.byNode.get(c.nodeId);
     if (!e) return GOOD;
     if (e.removed) return { revoked: true, reason: 'removed', graceUntilMs: 0, sessionGrace: false };
     if (e.currentSerial && c.serial === e.currentSerial) return GOOD;
     if (c.notBeforeMs > Number(e.issuedBeforeMs)) return GOOD;
-    return { revoked: true, reason: e.demoted ? 'demoted' : 'replaced', graceUntilMs: Number(e.graceUntilMs) || 0, sessionGrace: e.demoted };
+    return {
+      revoked: true,
+      reason: e.demoted ? 'demoted' : 'replaced',
+      graceUntilMs: Number(e.graceUntilMs) || 0,
+      sessionGrace: e.demoted,
+    };
   }
 }
 
@@ -81,7 +88,11 @@ export interface CertTimes {
 }
 
 /** The entries without the node's and without those whose every revoked certificate has expired, and the node's previous entry. */
-function others(list: readonly NodeRevocation[], nodeId: string, now: number): { kept: NodeRevocation[]; prev: NodeRevocation | undefined } {
+function others(
+  list: readonly NodeRevocation[],
+  nodeId: string,
+  now: number,
+): { kept: NodeRevocation[]; prev: NodeRevocation | undefined } {
   let prev: NodeRevocation | undefined;
   const kept: NodeRevocation[] = [];
   for (const r of list) {
@@ -104,7 +115,14 @@ function entry(r: Omit<NodeRevocation, 'removed' | 'demoted'> & Partial<Pick<Nod
  */
 export function revokeOnRenewal(
   list: readonly NodeRevocation[],
-  r: { nodeId: string; serial: string; issued: CertTimes; replaced: ReadonlyArray<Partial<CertTimes>>; now: number; defaultExpiryMs: number },
+  r: {
+    nodeId: string;
+    serial: string;
+    issued: CertTimes;
+    replaced: ReadonlyArray<Partial<CertTimes>>;
+    now: number;
+    defaultExpiryMs: number;
+  },
 ): NodeRevocation[] {
   const { kept, prev } = others(list, r.nodeId, r.now);
   let before = Math.max(Number(prev?.issuedBeforeMs ?? 0), r.issued.notBeforeMs);
@@ -113,7 +131,16 @@ export function revokeOnRenewal(
     if (c.notBeforeMs !== undefined) before = Math.max(before, c.notBeforeMs);
     expiry = Math.max(expiry, c.notAfterMs || r.now + r.defaultExpiryMs);
   }
-  return [...kept, entry({ nodeId: r.nodeId, issuedBeforeMs: before, currentSerial: r.serial, graceUntilMs: r.now + REPLACED_RENEWAL_GRACE_MS, expiryMs: expiry })];
+  return [
+    ...kept,
+    entry({
+      nodeId: r.nodeId,
+      issuedBeforeMs: before,
+      currentSerial: r.serial,
+      graceUntilMs: r.now + REPLACED_RENEWAL_GRACE_MS,
+      expiryMs: expiry,
+    }),
+  ];
 }
 
 /**
@@ -123,7 +150,10 @@ export function revokeOnRenewal(
  * certificate the store allows, and a node that was down when demoted must
  * still be able to learn its new role when it comes back.
  */
-export function revokeOnDemote(list: readonly NodeRevocation[], r: { nodeId: string; certExpiryMs: number; now: number; defaultExpiryMs: number }): NodeRevocation[] {
+export function revokeOnDemote(
+  list: readonly NodeRevocation[],
+  r: { nodeId: string; certExpiryMs: number; now: number; defaultExpiryMs: number },
+): NodeRevocation[] {
   const { kept, prev } = others(list, r.nodeId, r.now);
   const certExpiry = r.certExpiryMs || r.now + r.defaultExpiryMs;
   return [
@@ -140,7 +170,10 @@ export function revokeOnDemote(list: readonly NodeRevocation[], r: { nodeId: str
 }
 
 /** After a removal: every certificate of the node is revoked, with no grace, until the last one expires. */
-export function revokeOnRemove(list: readonly NodeRevocation[], r: { nodeId: string; certExpiryMs: number; now: number; defaultExpiryMs: number }): NodeRevocation[] {
+export function revokeOnRemove(
+  list: readonly NodeRevocation[],
+  r: { nodeId: string; certExpiryMs: number; now: number; defaultExpiryMs: number },
+): NodeRevocation[] {
   const { kept, prev } = others(list, r.nodeId, r.now);
   return [
     ...kept,

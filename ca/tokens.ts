@@ -40,7 +40,9 @@ export function caDigest(caCertPem: string): string {
   } catch (cause) {
     throw new BadCAError(`the CA certificate cannot be read: ${(cause as Error).message}`, { cause });
   }
-  return BigInt(`0x${createHash('sha256').update(der).digest('hex')}`).toString(36).padStart(CA_DIGEST_LENGTH, '0');
+  return BigInt(`0x${createHash('sha256').update(der).digest('hex')}`)
+    .toString(36)
+    .padStart(CA_DIGEST_LENGTH, '0');
 }
 
 /** A new join token for `role` (each role has its own; the format is the same). */
@@ -48,7 +50,9 @@ export function makeJoinToken(caCertPem: string, role: NodeRole, rand: (n: numbe
   if (role !== 'worker' && role !== 'manager') throw UsageError.invalid('role', 'worker or manager', role);
   const bytes = rand(SECRET_BYTES);
   if (bytes.length !== SECRET_BYTES) throw new UsageError(`makeJoinToken: rand(${SECRET_BYTES}) returned ${bytes.length} bytes`);
-  const secret = BigInt(`0x${bytes.toString('hex')}`).toString(36).padStart(JOIN_SECRET_LENGTH, '0');
+  const secret = BigInt(`0x${bytes.toString('hex')}`)
+    .toString(36)
+    .padStart(JOIN_SECRET_LENGTH, '0');
   return `${JOIN_TOKEN_PREFIX}-${JOIN_TOKEN_VERSION}-${caDigest(caCertPem)}-${secret}`;
 }
 
@@ -61,22 +65,34 @@ export function parseJoinToken(token: string): JoinToken {
   const parts = token.trim().split('-');
   const [prefix, version, digest, secret] = parts;
   if (prefix !== JOIN_TOKEN_PREFIX) {
-    throw new InvalidJoinTokenError(`a join token starts with "${JOIN_TOKEN_PREFIX}-" (got ${JSON.stringify(prefix!.slice(0, 8))}): ${howToGet}`);
+    throw new InvalidJoinTokenError(
+      `a join token starts with "${JOIN_TOKEN_PREFIX}-" (got ${JSON.stringify(prefix!.slice(0, 8))}): ${howToGet}`,
+    );
   }
   if (version !== String(JOIN_TOKEN_VERSION)) {
-    throw new InvalidJoinTokenError(`join token version ${JSON.stringify(version ?? '')} is not supported (want ${JOIN_TOKEN_VERSION}): ${howToGet}`);
+    throw new InvalidJoinTokenError(
+      `join token version ${JSON.stringify(version ?? '')} is not supported (want ${JOIN_TOKEN_VERSION}): ${howToGet}`,
+    );
   }
   if (parts.length !== 4) {
-    throw new InvalidJoinTokenError(`a join token has 4 parts separated by "-" (${JOIN_TOKEN_PREFIX}-${JOIN_TOKEN_VERSION}-<CA digest>-<secret>), this one has ${parts.length}: copy the whole token`);
+    throw new InvalidJoinTokenError(
+      `a join token has 4 parts separated by "-" (${JOIN_TOKEN_PREFIX}-${JOIN_TOKEN_VERSION}-<CA digest>-<secret>), this one has ${parts.length}: copy the whole token`,
+    );
   }
   if (digest!.length !== CA_DIGEST_LENGTH) {
-    throw new InvalidJoinTokenError(`the CA digest in the join token must be ${CA_DIGEST_LENGTH} characters (got ${digest!.length}): the token was cut or changed when copied; ${howToGet}`);
+    throw new InvalidJoinTokenError(
+      `the CA digest in the join token must be ${CA_DIGEST_LENGTH} characters (got ${digest!.length}): the token was cut or changed when copied; ${howToGet}`,
+    );
   }
-  if (!base36.test(digest!)) throw new InvalidJoinTokenError(`the CA digest in the join token must be lowercase letters and digits: ${howToGet}`);
+  if (!base36.test(digest!))
+    throw new InvalidJoinTokenError(`the CA digest in the join token must be lowercase letters and digits: ${howToGet}`);
   if (secret!.length !== JOIN_SECRET_LENGTH) {
-    throw new InvalidJoinTokenError(`the secret in the join token must be ${JOIN_SECRET_LENGTH} characters (got ${secret!.length}): the token was cut or changed when copied; ${howToGet}`);
+    throw new InvalidJoinTokenError(
+      `the secret in the join token must be ${JOIN_SECRET_LENGTH} characters (got ${secret!.length}): the token was cut or changed when copied; ${howToGet}`,
+    );
   }
-  if (!base36.test(secret!)) throw new InvalidJoinTokenError(`the secret in the join token must be lowercase letters and digits: ${howToGet}`);
+  if (!base36.test(secret!))
+    throw new InvalidJoinTokenError(`the secret in the join token must be lowercase letters and digits: ${howToGet}`);
   return { version: 1, caDigest: digest!, secret: secret! };
 }
 

@@ -2,7 +2,17 @@
 // keys and CSRs, signing a node's CSR into a certificate that carries its id,
 // role and cluster, and reading and verifying such certificates. Built with
 // asn1.ts and signed with node:crypto (ECDSA P-256, SHA-256).
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, randomBytes, sign, verify, X509Certificate } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  randomBytes,
+  sign,
+  verify,
+  X509Certificate,
+} from 'node:crypto';
 import { UsageError } from '../lib/errors.js';
 import * as asn1 from './asn1.js';
 import {
@@ -106,7 +116,8 @@ function parseName(el: asn1.Element | undefined, what: string): NameAttr[] {
 /** The single value of a name attribute; two values (e.g. two CNs) make the identity ambiguous. */
 function singleAttr(attrs: readonly NameAttr[], oid: string, label: string): string {
   const found = attrs.filter((a) => a.oid === oid);
-  if (found.length !== 1) throw new asn1.Asn1Error(found.length ? `subject has ${found.length} ${label} attributes` : `subject has no ${label}`);
+  if (found.length !== 1)
+    throw new asn1.Asn1Error(found.length ? `subject has ${found.length} ${label} attributes` : `subject has no ${label}`);
   return found[0]!.value;
 }
 
@@ -122,7 +133,9 @@ function loadPrivateKey(keyPem: string, what: string, makeError: (d: string, o?:
     throw makeError(`${what} is not a readable PEM private key`, { cause });
   }
   if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
-    throw makeError(`${what} must be an ECDSA P-256 key (got ${key.asymmetricKeyType ?? 'unknown'} ${key.asymmetricKeyDetails?.namedCurve ?? ''})`.trim());
+    throw makeError(
+      `${what} must be an ECDSA P-256 key (got ${key.asymmetricKeyType ?? 'unknown'} ${key.asymmetricKeyDetails?.namedCurve ?? ''})`.trim(),
+    );
   }
   return key;
 }
@@ -166,7 +179,10 @@ function validityFor(now: Instant, validityMs: number, backdateMs: number, field
   const t = ms(now);
   if (!Number.isFinite(t)) throw UsageError.invalid('now', 'a valid time', now);
   // X.509 times have whole seconds.
-  return { notBefore: new Date(Math.floor((t - backdateMs) / 1000) * 1000), notAfter: new Date(Math.floor((t + validityMs) / 1000) * 1000) };
+  return {
+    notBefore: new Date(Math.floor((t - backdateMs) / 1000) * 1000),
+    notAfter: new Date(Math.floor((t + validityMs) / 1000) * 1000),
+  };
 }
 
 // ------------------------------------------------------------------ parsing
@@ -266,7 +282,11 @@ function parseCert(pem: string, makeError: (d: string, o?: { cause?: unknown }) 
  * places (the fuzz test found flipped bits it refuses), and its refusal must
  * reach the caller as our error, not as a bare crypto exception.
  */
-function openssl(p: ParsedCertificate, makeError: (d: string, o?: { cause?: unknown }) => Error, what = 'the certificate'): X509Certificate {
+function openssl(
+  p: ParsedCertificate,
+  makeError: (d: string, o?: { cause?: unknown }) => Error,
+  what = 'the certificate',
+): X509Certificate {
   try {
     return new X509Certificate(p.der);
   } catch (cause) {
@@ -276,7 +296,7 @@ function openssl(p: ParsedCertificate, makeError: (d: string, o?: { cause?: unkn
 
 const makeBadCA = (d: string, o?: { cause?: unknown }): Error => new BadCAError(d, o);
 const makeBadCert = (d: string, o?: { cause?: unknown }): Error => new BadCertificateError(d, o);
-const makeBadCSR = (d: string, o?: { cause?: unknown }): Error => new BadCSRError(d, o);
+const _makeBadCSR = (d: string, o?: { cause?: unknown }): Error => new BadCSRError(d, o);
 
 // ------------------------------------------------------------------ root CA
 
@@ -300,7 +320,12 @@ export function createRootCA(opts: CreateRootCAOptions): CertAndKey {
   const spki = spkiDer(privateKey);
   const ski = keyIdentifier(spki);
   const name = encodeName([{ oid: OID.commonName, value: cn }]);
-  const { notBefore, notAfter } = validityFor(opts.now, opts.validityMs ?? DEFAULT_ROOT_CA_VALIDITY_MS, opts.backdateMs ?? DEFAULT_BACKDATE_MS, 'validityMs');
+  const { notBefore, notAfter } = validityFor(
+    opts.now,
+    opts.validityMs ?? DEFAULT_ROOT_CA_VALIDITY_MS,
+    opts.backdateMs ?? DEFAULT_BACKDATE_MS,
+    'validityMs',
+  );
   const tbs = asn1.sequence(
     asn1.explicit(0, asn1.integer(2)),
     asn1.integer(serialBytes(opts.serial, opts.rand ?? randomBytes)),
@@ -344,7 +369,12 @@ export function createCSR(keyPem: string, opts: { nodeId?: string } = {}): strin
   const key = loadPrivateKey(keyPem, 'the node key', (d, o) => new UsageError(`createCSR: ${d}`, { field: 'keyPem', ...o }));
   const cn = opts.nodeId ?? 'tsswarm-node';
   if (cn.length === 0 || cn.length > 64) throw UsageError.invalid('nodeId', 'between 1 and 64 characters', cn);
-  const cri = asn1.sequence(asn1.integer(0), encodeName([{ oid: OID.commonName, value: cn }]), spkiDer(key), asn1.implicit(0, Buffer.alloc(0), true));
+  const cri = asn1.sequence(
+    asn1.integer(0),
+    encodeName([{ oid: OID.commonName, value: cn }]),
+    spkiDer(key),
+    asn1.implicit(0, Buffer.alloc(0), true),
+  );
   return asn1.derToPem(signed(cri, key), 'CERTIFICATE REQUEST');
 }
 
@@ -378,7 +408,8 @@ export function parseCSR(csrPem: string): ParsedCSR {
     fields = asn1.expectSequence(cri, 'certificationRequestInfo');
     const version = asn1.readSmallInteger(fields[0], 'version');
     if (version !== 0) throw new asn1.Asn1Error(`version must be 0 (got ${version})`);
-    if (fields.length !== 4 || fields[3]!.tag !== 0xa0) throw new asn1.Asn1Error('certificationRequestInfo must have version, subject, public key and attributes');
+    if (fields.length !== 4 || fields[3]!.tag !== 0xa0)
+      throw new asn1.Asn1Error('certificationRequestInfo must have version, subject, public key and attributes');
   } catch (cause) {
     throw new BadCSRError(`malformed request: ${(cause as Error).message}`, { cause });
   }
@@ -436,7 +467,8 @@ interface LoadedCA {
 }
 
 function loadCA(ca: CertAndKey): LoadedCA {
-  if (!ca || typeof ca.certPem !== 'string' || typeof ca.keyPem !== 'string') throw new BadCAError('pass { certPem, keyPem } of the root CA');
+  if (!ca || typeof ca.certPem !== 'string' || typeof ca.keyPem !== 'string')
+    throw new BadCAError('pass { certPem, keyPem } of the root CA');
   const parsed = parseCert(ca.certPem, makeBadCA, 'the CA certificate');
   const x509 = openssl(parsed, makeBadCA, 'the CA certificate');
   if (!x509.ca) throw new BadCAError('its certificate is not a CA certificate (basicConstraints CA:TRUE is missing)');
@@ -445,7 +477,9 @@ function loadCA(ca: CertAndKey): LoadedCA {
   const skiExt = parsed.extensions.get(OID.subjectKeyIdentifier);
   let ski: Buffer;
   try {
-    ski = skiExt ? asn1.expectTag(asn1.parse(skiExt.value), asn1.Tag.OCTET_STRING, 'subjectKeyIdentifier').content : keyIdentifier(parsed.spki);
+    ski = skiExt
+      ? asn1.expectTag(asn1.parse(skiExt.value), asn1.Tag.OCTET_STRING, 'subjectKeyIdentifier').content
+      : keyIdentifier(parsed.spki);
   } catch (cause) {
     throw new BadCAError(`its subjectKeyIdentifier is malformed`, { cause });
   }
@@ -459,14 +493,23 @@ function loadCA(ca: CertAndKey): LoadedCA {
  * a server, so both extended key usages are set.
  */
 export function signNodeCSR(ca: CertAndKey, csrPem: string, opts: SignNodeCSROptions): string {
-  if (typeof opts.nodeId !== 'string' || !nodeIdPattern.test(opts.nodeId)) throw UsageError.invalid('nodeId', 'letters, digits and inner hyphens, at most 63 characters', opts.nodeId);
+  if (typeof opts.nodeId !== 'string' || !nodeIdPattern.test(opts.nodeId))
+    throw UsageError.invalid('nodeId', 'letters, digits and inner hyphens, at most 63 characters', opts.nodeId);
   if (opts.role !== 'worker' && opts.role !== 'manager') throw UsageError.invalid('role', 'worker or manager', opts.role);
-  if (typeof opts.clusterId !== 'string' || opts.clusterId.length === 0 || opts.clusterId.length > 64) throw UsageError.invalid('clusterId', 'between 1 and 64 characters', opts.clusterId);
+  if (typeof opts.clusterId !== 'string' || opts.clusterId.length === 0 || opts.clusterId.length > 64)
+    throw UsageError.invalid('clusterId', 'between 1 and 64 characters', opts.clusterId);
   const { parsed: caCert, key: caKey, ski: caKeyId } = loadCA(ca);
   const csr = parseCSR(csrPem);
-  if (csr.spki.equals(caCert.spki)) throw new BadCSRError('it carries the root CA\'s own public key');
+  if (csr.spki.equals(caCert.spki)) throw new BadCSRError("it carries the root CA's own public key");
 
-  const { notBefore, notAfter: wanted } = validityFor(opts.now, opts.validityMs ?? DEFAULT_NODE_CERT_VALIDITY_MS, opts.backdateMs ?? DEFAULT_BACKDATE_MS, 'validityMs');
+  const { notBefore, notAfter: wanted } = validityFor(
+    opts.now,
+    opts.validityMs ?? DEFAULT_NODE_CERT_VALIDITY_MS,
+    opts.backdateMs ?? DEFAULT_BACKDATE_MS,
+    'validityMs',
+  );
+  // Dates, not numbers: Math.min would turn them into milliseconds.
+  // biome-ignore lint/complexity/useMathMinMax: comparing Dates
   const notAfter = wanted > caCert.notAfter ? caCert.notAfter : wanted;
   if (notAfter <= new Date(ms(opts.now))) throw new BadCAError(`the root CA expired at ${caCert.notAfter.toISOString()}; rotate the CA`);
   const ou = roleOU[opts.role];
@@ -502,7 +545,9 @@ export function signNodeCSR(ca: CertAndKey, csrPem: string, opts: SignNodeCSROpt
 
 function roleOfOU(ou: string): NodeRole {
   for (const [role, name] of Object.entries(roleOU) as [NodeRole, string][]) if (name === ou) return role;
-  throw new BadCertificateError(`its OU ${JSON.stringify(ou)} is not a node role (want ${roleOU.worker} or ${roleOU.manager}): it is not a tsswarm node certificate`);
+  throw new BadCertificateError(
+    `its OU ${JSON.stringify(ou)} is not a node role (want ${roleOU.worker} or ${roleOU.manager}): it is not a tsswarm node certificate`,
+  );
 }
 
 function infoOf(p: ParsedCertificate): NodeCertInfo {
@@ -552,7 +597,8 @@ export function verifyNodeCert(caCertPem: string, certPem: string, opts: VerifyN
   const who = `node ${info.nodeId}`;
   const ca = openssl(caParsed, makeBadCA, 'the CA certificate');
   const cert = openssl(parsed, makeBadCert);
-  if (!parsed.issuerRaw.equals(caParsed.subjectRaw) || !cert.checkIssued(ca) || !cert.verify(ca.publicKey)) throw new UntrustedCertificateError(who);
+  if (!parsed.issuerRaw.equals(caParsed.subjectRaw) || !cert.checkIssued(ca) || !cert.verify(ca.publicKey))
+    throw new UntrustedCertificateError(who);
   const now = ms(opts.now);
   if (now > caParsed.notAfter.getTime()) throw new CertificateExpiredError("the cluster's root CA", caParsed.notAfter);
   if (now < parsed.notBefore.getTime()) throw new CertificateNotYetValidError(who, parsed.notBefore);

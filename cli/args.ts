@@ -55,7 +55,12 @@ export function parseArgs<const D extends FlagDefs>(argv: readonly string[], def
     values[name] = def.type === 'boolean' ? false : def.multiple ? [] : undefined;
   }
   const known = (): string =>
-    Object.keys(defs).length ? `known flags: ${Object.keys(defs).sort().map((n) => `--${n}`).join(', ')}` : 'it takes no flags';
+    Object.keys(defs).length
+      ? `known flags: ${Object.keys(defs)
+          .sort()
+          .map((n) => `--${n}`)
+          .join(', ')}`
+      : 'it takes no flags';
   const unknown = (shown: string): UsageError => {
     const near = shown.startsWith('--') ? Object.keys(defs).find((n) => nearlyEqual(n, shown.slice(2))) : undefined;
     const hint = near ? `. Did you mean --${near}?` : '';

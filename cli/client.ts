@@ -4,7 +4,13 @@
 import * as grpc from '@grpc/grpc-js';
 import { TsswarmError, UsageError } from '../lib/errors.js';
 import { callUnary, grpcChannelOptions } from '../lib/grpc.js';
-import { type ControlRequests, type ControlResponses, ControlService, type ControlUnaryMethod, DaemonService } from '../proto/gen/control.js';
+import {
+  type ControlRequests,
+  type ControlResponses,
+  ControlService,
+  type ControlUnaryMethod,
+  DaemonService,
+} from '../proto/gen/control.js';
 import type { Io } from './command.js';
 import { hostSetting, onCommandEnd, setHost } from './host.js';
 
@@ -44,16 +50,23 @@ async function call<Res>(def: grpc.ServiceDefinition, name: string, method: stri
   } catch (e) {
     const err = e as TsswarmError;
     if (err.code === 'UNAVAILABLE' && /No connection established|ENOENT|ECONNREFUSED|connect/i.test(err.message)) {
-      throw new TsswarmError('UNAVAILABLE', `Cannot connect to the tsswarm daemon at unix://${socketPath()}. Is the tsswarm daemon running? (start it with \`tsswarm daemon\`, or point --host/TSSWARM_HOST at its socket)`);
+      throw new TsswarmError(
+        'UNAVAILABLE',
+        `Cannot connect to the tsswarm daemon at unix://${socketPath()}. Is the tsswarm daemon running? (start it with \`tsswarm daemon\`, or point --host/TSSWARM_HOST at its socket)`,
+      );
     }
     throw err;
   }
 }
 
-export const daemonApi = <Res>(method: string, req: object = {}, timeoutMs = 30_000): Promise<Res> => call<Res>(DaemonService, 'Daemon', method, req, timeoutMs);
+export const daemonApi = <Res>(method: string, req: object = {}, timeoutMs = 30_000): Promise<Res> =>
+  call<Res>(DaemonService, 'Daemon', method, req, timeoutMs);
 /** A Control API call, typed by method: fields left out of the request take their protobuf defaults. */
-export const controlApi = <M extends ControlUnaryMethod>(method: M, req: Partial<ControlRequests[M]> = {}, timeoutMs = 15_000): Promise<ControlResponses[M]> =>
-  call<ControlResponses[M]>(ControlService, 'Control', method, req, timeoutMs);
+export const controlApi = <M extends ControlUnaryMethod>(
+  method: M,
+  req: Partial<ControlRequests[M]> = {},
+  timeoutMs = 15_000,
+): Promise<ControlResponses[M]> => call<ControlResponses[M]>(ControlService, 'Control', method, req, timeoutMs);
 
 /** What a command prints to stderr, once, when an answer could only come from a manager's own state. */
 export const STALE_WARNING = 'WARNING: this manager could not confirm it is up to date with the leader; the result may be stale\n';
@@ -67,7 +80,11 @@ export function warnIfStale(io: Io, r: { stale?: boolean }): void {
 }
 
 /** A Control API read: warns on stderr when the manager could only serve it stale. */
-export async function controlRead<M extends ControlUnaryMethod>(io: Io, method: M, req: Partial<ControlRequests[M]> = {}): Promise<ControlResponses[M]> {
+export async function controlRead<M extends ControlUnaryMethod>(
+  io: Io,
+  method: M,
+  req: Partial<ControlRequests[M]> = {},
+): Promise<ControlResponses[M]> {
   const r = await controlApi(method, req);
   warnIfStale(io, r as { stale?: boolean });
   return r;

@@ -10,7 +10,9 @@ import type { InfoResponse, InitResponse, JoinResponse } from '../proto/gen/cont
 import { type Node, NodeAvailability, NodeRole, NodeState } from '../proto/gen/objects.js';
 import { TsswarmError, UsageError } from '../lib/errors.js';
 
-const formatFlag = { format: { type: 'string', short: 'f', valueName: 'FORMAT', description: 'Output format: table/text (default) or json' } } as const;
+const formatFlag = {
+  format: { type: 'string', short: 'f', valueName: 'FORMAT', description: 'Output format: table/text (default) or json' },
+} as const;
 
 function json(io: Io, v: unknown): void {
   io.stdout.write(JSON.stringify(v, null, 2) + '\n');
@@ -20,8 +22,14 @@ function noArgs(positionals: string[], path: string): void {
   if (positionals.length) throw new UsageError(`"${path}" accepts no arguments (got "${positionals.join(' ')}")`);
 }
 
-const stateName = (s: NodeState | undefined): string => ({ [NodeState.UNKNOWN]: 'Unknown', [NodeState.READY]: 'Ready', [NodeState.DOWN]: 'Down', [NodeState.DISCONNECTED]: 'Disconnected' })[s ?? NodeState.UNKNOWN] ?? 'Unknown';
-const availName = (a: NodeAvailability | undefined): string => ({ [NodeAvailability.ACTIVE]: 'Active', [NodeAvailability.PAUSE]: 'Pause', [NodeAvailability.DRAIN]: 'Drain' })[a ?? NodeAvailability.ACTIVE] ?? 'Active';
+const stateName = (s: NodeState | undefined): string =>
+  ({ [NodeState.UNKNOWN]: 'Unknown', [NodeState.READY]: 'Ready', [NodeState.DOWN]: 'Down', [NodeState.DISCONNECTED]: 'Disconnected' })[
+    s ?? NodeState.UNKNOWN
+  ] ?? 'Unknown';
+const availName = (a: NodeAvailability | undefined): string =>
+  ({ [NodeAvailability.ACTIVE]: 'Active', [NodeAvailability.PAUSE]: 'Pause', [NodeAvailability.DRAIN]: 'Drain' })[
+    a ?? NodeAvailability.ACTIVE
+  ] ?? 'Active';
 function managerStatus(n: Node): string {
   const m = n.managerStatus;
   if (!m || !m.raftId) return '';
@@ -36,11 +44,20 @@ function nodeJson(n: Node): object {
     Version: n.meta?.version,
     CreatedAt: n.meta?.createdAt ? new Date(n.meta.createdAt).toISOString() : undefined,
     UpdatedAt: n.meta?.updatedAt ? new Date(n.meta.updatedAt).toISOString() : undefined,
-    Spec: { Name: n.spec?.name, Role: n.spec?.role === NodeRole.MANAGER ? 'manager' : 'worker', Availability: availName(n.spec?.availability).toLowerCase(), Labels: n.spec?.labels ?? {} },
+    Spec: {
+      Name: n.spec?.name,
+      Role: n.spec?.role === NodeRole.MANAGER ? 'manager' : 'worker',
+      Availability: availName(n.spec?.availability).toLowerCase(),
+      Labels: n.spec?.labels ?? {},
+    },
     Description: n.description,
     Status: { State: stateName(n.status?.state).toLowerCase(), Message: n.status?.message, Addr: n.status?.addr },
-    ManagerStatus: n.managerStatus?.raftId ? { Leader: !!n.managerStatus.leader, Reachability: n.managerStatus.reachability, Addr: n.managerStatus.addr } : undefined,
-    Certificate: n.certificate ? { Serial: n.certificate.serial, Expiry: n.certificate.expiryMs ? new Date(n.certificate.expiryMs).toISOString() : undefined } : undefined,
+    ManagerStatus: n.managerStatus?.raftId
+      ? { Leader: !!n.managerStatus.leader, Reachability: n.managerStatus.reachability, Addr: n.managerStatus.addr }
+      : undefined,
+    Certificate: n.certificate
+      ? { Serial: n.certificate.serial, Expiry: n.certificate.expiryMs ? new Date(n.certificate.expiryMs).toISOString() : undefined }
+      : undefined,
   };
 }
 
@@ -51,15 +68,28 @@ const daemonCommand = leaf({
   summary: 'Run the tsswarm daemon on this host (agent, and manager when the node is one)',
   description: 'Settings come from --config FILE (JSON, as deploy/install.sh writes to /etc/tsswarm/daemon.json), and flags override it.',
   flags: {
-    config: { type: 'string', valueName: 'FILE', description: 'Read settings from this JSON file (keys: advertiseAddr, listenAddr, stateDir, socket, socketGroup, nodeName, metricsAddr, heartbeatPeriodMs, logLevel, lbBackend)' },
+    config: {
+      type: 'string',
+      valueName: 'FILE',
+      description:
+        'Read settings from this JSON file (keys: advertiseAddr, listenAddr, stateDir, socket, socketGroup, nodeName, metricsAddr, heartbeatPeriodMs, logLevel, lbBackend)',
+    },
     'node-name': { type: 'string', valueName: 'NAME', description: 'Name of this node (default: the hostname)' },
     'state-dir': { type: 'string', valueName: 'DIR', description: 'State directory (default /var/lib/tsswarm)' },
     'listen-addr': { type: 'string', valueName: 'HOST:PORT', description: 'Address the manager services listen on (default 0.0.0.0:4242)' },
-    'advertise-addr': { type: 'string', valueName: 'ADDR[:PORT]', description: 'Address other nodes reach this node at: an IPv4 address, or an interface or host name resolved to one at start' },
+    'advertise-addr': {
+      type: 'string',
+      valueName: 'ADDR[:PORT]',
+      description: 'Address other nodes reach this node at: an IPv4 address, or an interface or host name resolved to one at start',
+    },
     'metrics-addr': { type: 'string', valueName: 'HOST:PORT', description: 'Serve Prometheus metrics at this address' },
     'heartbeat-period': { type: 'string', valueName: 'MS', description: 'Agent heartbeat period in ms for a new cluster (default 5000)' },
     'log-level': { type: 'string', valueName: 'LEVEL', description: 'trace, debug, info (default), warn, error' },
-    'lb-backend': { type: 'string', valueName: 'BACKEND', description: 'Service load balancer: auto (default), nftables, iptables or ipvs' },
+    'lb-backend': {
+      type: 'string',
+      valueName: 'BACKEND',
+      description: 'Service load balancer: auto (default), nftables, iptables or ipvs',
+    },
   },
   async run({ flags, positionals, path }) {
     noArgs(positionals, path);
@@ -67,7 +97,12 @@ const daemonCommand = leaf({
     const { runDaemon } = await import('../node/index.js');
     // --host or TSSWARM_HOST, when either was given, names the socket for the CLI and the daemon alike.
     const chosen = socketPath();
-    return runDaemon({ flags, socketOverride: chosen !== DEFAULT_SOCKET ? chosen : undefined, defaultSocket: DEFAULT_SOCKET, version: tsswarmVersion() });
+    return runDaemon({
+      flags,
+      socketOverride: chosen !== DEFAULT_SOCKET ? chosen : undefined,
+      defaultSocket: DEFAULT_SOCKET,
+      version: tsswarmVersion(),
+    });
   },
 });
 
@@ -88,14 +123,24 @@ const initCommand = leaf({
   summary: 'Initialize a cluster: this node becomes its first manager',
   flags: {
     'advertise-addr': { type: 'string', valueName: 'HOST[:PORT]', description: 'Address other nodes reach this manager at' },
-    'force-new-cluster': { type: 'boolean', description: 'Recover from a lost quorum, keeping this manager\'s state' },
-    'cert-expiry': { type: 'string', valueName: 'DURATION', description: 'Validity of node certificates, e.g. 2160h (default 90 days); nodes renew with a third left' },
+    'force-new-cluster': { type: 'boolean', description: "Recover from a lost quorum, keeping this manager's state" },
+    'cert-expiry': {
+      type: 'string',
+      valueName: 'DURATION',
+      description: 'Validity of node certificates, e.g. 2160h (default 90 days); nodes renew with a third left',
+    },
   },
   async run({ flags, positionals, io, path }) {
     noArgs(positionals, path);
     const certExpiryMs = flags['cert-expiry'] ? parseDuration('--cert-expiry', flags['cert-expiry']) : 0;
-    const r = await daemonApi<InitResponse>('init', { advertiseAddr: flags['advertise-addr'] ?? '', forceNewCluster: flags['force-new-cluster'], certExpiryMs });
-    io.stdout.write(`Swarm initialized: current node (${r.nodeId}) is now a manager.\n\nTo add a worker to this cluster, run the following command:\n\n${joinCommandLine(r.workerToken, r.addr)}\n\nTo add a manager to this cluster, run 'tsswarm join-token manager' and follow the instructions.\n\n`);
+    const r = await daemonApi<InitResponse>('init', {
+      advertiseAddr: flags['advertise-addr'] ?? '',
+      forceNewCluster: flags['force-new-cluster'],
+      certExpiryMs,
+    });
+    io.stdout.write(
+      `Swarm initialized: current node (${r.nodeId}) is now a manager.\n\nTo add a worker to this cluster, run the following command:\n\n${joinCommandLine(r.workerToken, r.addr)}\n\nTo add a manager to this cluster, run 'tsswarm join-token manager' and follow the instructions.\n\n`,
+    );
     return 0;
   },
 });
@@ -109,9 +154,15 @@ const joinCommand = leaf({
     'advertise-addr': { type: 'string', valueName: 'HOST[:PORT]', description: 'Address other nodes reach this node at' },
   },
   async run({ flags, positionals, io }) {
-    if (!flags.token) throw new UsageError('--token is required: get one with `tsswarm join-token worker` on a manager', { field: '--token' });
-    if (positionals.length !== 1) throw new UsageError('give exactly one manager address: tsswarm join --token TOKEN HOST:PORT', { field: 'HOST:PORT' });
-    const r = await daemonApi<JoinResponse>('join', { token: flags.token, remoteAddr: positionals[0], advertiseAddr: flags['advertise-addr'] ?? '' });
+    if (!flags.token)
+      throw new UsageError('--token is required: get one with `tsswarm join-token worker` on a manager', { field: '--token' });
+    if (positionals.length !== 1)
+      throw new UsageError('give exactly one manager address: tsswarm join --token TOKEN HOST:PORT', { field: 'HOST:PORT' });
+    const r = await daemonApi<JoinResponse>('join', {
+      token: flags.token,
+      remoteAddr: positionals[0],
+      advertiseAddr: flags['advertise-addr'] ?? '',
+    });
     io.stdout.write(r.role === 'manager' ? 'This node joined a swarm as a manager.\n' : 'This node joined a swarm as a worker.\n');
     return 0;
   },
@@ -135,7 +186,9 @@ const joinTokenCommand = leaf({
       return 0;
     }
     if (flags.rotate) io.stdout.write(`Successfully rotated ${role} join token.\n\n`);
-    io.stdout.write(`To add a ${role} to this cluster, run the following command:\n\n${joinCommandLine(token, t.managerAddrs[0] ?? 'MANAGER-ADDR')}\n\n`);
+    io.stdout.write(
+      `To add a ${role} to this cluster, run the following command:\n\n${joinCommandLine(token, t.managerAddrs[0] ?? 'MANAGER-ADDR')}\n\n`,
+    );
     return 0;
   },
 });
@@ -167,12 +220,29 @@ const infoCommand = leaf({
     }
     const lines = [`Server Version: ${i.version}`, `Swarm: ${i.state}`];
     if (i.state === 'active') {
-      lines.push(` NodeID: ${i.nodeId}`, ` Node Name: ${i.nodeName}`, ` Node Address: ${i.nodeAddr}`, ` Is Manager: ${i.isManager}`, ` ClusterID: ${i.clusterId}`);
+      lines.push(
+        ` NodeID: ${i.nodeId}`,
+        ` Node Name: ${i.nodeName}`,
+        ` Node Address: ${i.nodeAddr}`,
+        ` Is Manager: ${i.isManager}`,
+        ` ClusterID: ${i.clusterId}`,
+      );
       if (i.isManager) {
-        lines.push(` Managers: ${i.managers.length}`, ` Nodes: ${i.nodes}`, ` Leader: ${i.leaderNodeId || '(none: no quorum or election under way)'} ${i.leaderAddr}`);
-        lines.push(' Raft:', `  State: ${i.raftState}`, `  Term: ${i.raftTerm}`, `  Commit: ${i.raftCommit}`, `  Applied: ${i.raftApplied}`);
+        lines.push(
+          ` Managers: ${i.managers.length}`,
+          ` Nodes: ${i.nodes}`,
+          ` Leader: ${i.leaderNodeId || '(none: no quorum or election under way)'} ${i.leaderAddr}`,
+        );
+        lines.push(
+          ' Raft:',
+          `  State: ${i.raftState}`,
+          `  Term: ${i.raftTerm}`,
+          `  Commit: ${i.raftCommit}`,
+          `  Applied: ${i.raftApplied}`,
+        );
         lines.push(' Manager Addresses:');
-        for (const m of i.managers) lines.push(`  ${m.addr}${m.leader ? ' (leader)' : ''}${m.reachable ? '' : ' (unreachable)'}${m.voter ? '' : ' (learner)'}`);
+        for (const m of i.managers)
+          lines.push(`  ${m.addr}${m.leader ? ' (leader)' : ''}${m.reachable ? '' : ' (unreachable)'}${m.voter ? '' : ' (learner)'}`);
       }
       if (i.certExpiryMs) lines.push(` Certificate Expiry: ${new Date(i.certExpiryMs).toISOString()}`);
     }
@@ -236,8 +306,17 @@ const nodeInspect = leaf({
           ` State:\t\t\t${stateName(n.status?.state)}`,
           ` Availability:\t\t${availName(n.spec?.availability)}`,
           ` Address:\t\t${n.status?.addr}`,
-          ...(n.managerStatus?.raftId ? ['Manager Status:', ` Address:\t\t${n.managerStatus.addr}`, ` Raft Status:\t\t${managerStatus(n)}`, ` Leader:\t\t${n.managerStatus.leader ? 'Yes' : 'No'}`] : []),
-          ...(Object.keys(n.spec?.labels ?? {}).length ? ['Labels:', ...Object.entries(n.spec!.labels).map(([k, v]) => ` - ${k}=${v}`)] : []),
+          ...(n.managerStatus?.raftId
+            ? [
+                'Manager Status:',
+                ` Address:\t\t${n.managerStatus.addr}`,
+                ` Raft Status:\t\t${managerStatus(n)}`,
+                ` Leader:\t\t${n.managerStatus.leader ? 'Yes' : 'No'}`,
+              ]
+            : []),
+          ...(Object.keys(n.spec?.labels ?? {}).length
+            ? ['Labels:', ...Object.entries(n.spec!.labels).map(([k, v]) => ` - ${k}=${v}`)]
+            : []),
         ].join('\n') + '\n',
       );
     }
@@ -282,7 +361,12 @@ const nodeUpdate = leaf({
     if (positionals.length !== 1) throw new UsageError('give exactly one node to update');
     const availability = flags.availability ? oneOf('--availability', flags.availability, ['active', 'pause', 'drain']) : '';
     const role = flags.role ? oneOf('--role', flags.role, ['worker', 'manager']) : '';
-    await updateNode(positionals[0]!, { availability, role, labelAdd: Object.fromEntries(flags['label-add'].map(parseLabel)), labelRm: flags['label-rm'] });
+    await updateNode(positionals[0]!, {
+      availability,
+      role,
+      labelAdd: Object.fromEntries(flags['label-add'].map(parseLabel)),
+      labelRm: flags['label-rm'],
+    });
     io.stdout.write(`${positionals[0]}\n`);
     return 0;
   },
@@ -342,6 +426,14 @@ const nodeTransferLeader = leaf({
 const nodeCommands = [nodeLs, nodeInspect, nodeUpdate, roleCommand('promote'), roleCommand('demote'), nodeTransferLeader, nodeRm];
 const nodeCommand = group({ name: 'node', summary: 'Manage the nodes of the cluster', subcommands: () => nodeCommands });
 
-export const clusterCommands: readonly Command[] = [daemonCommand, initCommand, joinCommand, joinTokenCommand, leaveCommand, infoCommand, nodeCommand];
+export const clusterCommands: readonly Command[] = [
+  daemonCommand,
+  initCommand,
+  joinCommand,
+  joinTokenCommand,
+  leaveCommand,
+  infoCommand,
+  nodeCommand,
+];
 export { closeClients };
 void TsswarmError;

@@ -65,7 +65,8 @@ const loadCommand = leaf({
   },
   async run({ flags, positionals, io }) {
     const file = flags.input ?? positionals[0];
-    if (!file || positionals.length > (flags.input ? 0 : 1)) throw new UsageError('give one archive: tsswarm image load -i FILE', { field: '--input' });
+    if (!file || positionals.length > (flags.input ? 0 : 1))
+      throw new UsageError('give one archive: tsswarm image load -i FILE', { field: '--input' });
     // The daemon runs on this host but in another directory: send an absolute path.
     const r = await daemonApi<LoadImageResponse>('loadImage', { path: resolve(file), tag: flags.tag ?? '' }, SLOW_MS);
     printLoaded(io, r.images);
@@ -84,8 +85,16 @@ const lsCommand = leaf({
     if (positionals.length) throw new UsageError(`"tsswarm image ls" accepts no arguments (got "${positionals.join(' ')}")`);
     const format = oneOf('--format', flags.format ?? 'table', ['table', 'json']);
     const r = await daemonApi<ListImagesResponse>('listImages');
-    if (format === 'json') io.stdout.write(JSON.stringify(r.images.map((i) => ImageSummary.type.toObject(i as unknown as protobuf.Message, { defaults: true, arrays: true })), null, 2) + '\n');
-    else if (flags.quiet) io.stdout.write([...new Set(r.images.map((i) => i.id.replace(/^sha256:/, '').slice(0, 12)))].map((i) => `${i}\n`).join(''));
+    if (format === 'json')
+      io.stdout.write(
+        JSON.stringify(
+          r.images.map((i) => ImageSummary.type.toObject(i as unknown as protobuf.Message, { defaults: true, arrays: true })),
+          null,
+          2,
+        ) + '\n',
+      );
+    else if (flags.quiet)
+      io.stdout.write([...new Set(r.images.map((i) => i.id.replace(/^sha256:/, '').slice(0, 12)))].map((i) => `${i}\n`).join(''));
     else io.stdout.write(table(['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'], imageRows(r.images)));
     return 0;
   },
@@ -111,7 +120,8 @@ const pullCommand = leaf({
   usage: '[OPTIONS] REFERENCE',
   flags: { insecure: { type: 'boolean', description: 'Use plain http (and accept any certificate)' } },
   async run({ flags, positionals, io }) {
-    if (positionals.length !== 1) throw new UsageError('give exactly one image reference: tsswarm image pull [--insecure] REGISTRY/REPOSITORY[:TAG]');
+    if (positionals.length !== 1)
+      throw new UsageError('give exactly one image reference: tsswarm image pull [--insecure] REGISTRY/REPOSITORY[:TAG]');
     const r = await daemonApi<LoadImageResponse>('pullImage', { reference: positionals[0], insecure: flags.insecure }, SLOW_MS);
     for (const im of r.images) io.stdout.write(`${positionals[0]}: ${im.id}\n`);
     return 0;

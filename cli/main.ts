@@ -13,7 +13,8 @@ import { tsswarmVersion, versionCommand } from './version.js';
 // version): a build splits them into chunks. The names and summaries here are
 // what `tsswarm --help` lists; test/cli/lazy.test.ts checks they match.
 const cluster = () => import('./cluster.js');
-const clusterCommand = (name: string, summary: string): Command => lazy(name, summary, async () => (await cluster()).clusterCommands.find((c) => c.name === name)!);
+const clusterCommand = (name: string, summary: string): Command =>
+  lazy(name, summary, async () => (await cluster()).clusterCommands.find((c) => c.name === name)!);
 
 const helpCommand = leaf({
   name: 'help',
@@ -49,7 +50,10 @@ export const commands: readonly Command[] = [
   lazy('network', 'Manage overlay networks', async () => (await import('./network.js')).networkCommand),
   lazy('image', "Manage this node's images", async () => (await import('./image.js')).imageCommand),
   lazy('sandbox', 'Run a cluster of hosts on this machine (network namespaces; needs root)', async () => {
-    const [{ makeSandboxCommand }, { bootstrapCluster }] = await Promise.all([import('./sandbox.js'), import('../deploy/sandbox/bootstrap.js')]);
+    const [{ makeSandboxCommand }, { bootstrapCluster }] = await Promise.all([
+      import('./sandbox.js'),
+      import('../deploy/sandbox/bootstrap.js'),
+    ]);
     return makeSandboxCommand({ bootstrap: (sb) => bootstrapCluster(sb, (line) => process.stderr.write(`${line}\n`)) });
   }),
   versionCommand,
@@ -63,7 +67,12 @@ const root: Command = group({
   summary: 'A Docker-Swarm-style orchestrator: Raft-replicated managers, runc workers, VXLAN overlays.',
   flags: {
     version: { type: 'boolean', short: 'v', description: 'Print version information and quit' },
-    host: { type: 'string', short: 'H', valueName: 'SOCKET', description: 'Daemon socket to connect to (unix:///path; default TSSWARM_HOST or unix:///run/tsswarm/tsswarm.sock)' },
+    host: {
+      type: 'string',
+      short: 'H',
+      valueName: 'SOCKET',
+      description: 'Daemon socket to connect to (unix:///path; default TSSWARM_HOST or unix:///run/tsswarm/tsswarm.sock)',
+    },
   },
   subcommands: () => commands,
   before(flags, io) {

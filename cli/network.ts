@@ -19,11 +19,23 @@ const createFlags = {
   gateway: { type: 'string', valueName: 'IP', description: "Gateway address inside the subnet (default: the subnet's first address)" },
   attachable: { type: 'boolean', description: 'Let standalone containers attach (recorded; services attach in any case)' },
   ingress: { type: 'boolean', description: "Create the routing mesh's network (one per cluster)" },
-  opt: { type: 'string', multiple: true, valueName: 'KEY[=VALUE]', description: 'Driver option (encrypted is not available on this kernel yet)', short: 'o' },
+  opt: {
+    type: 'string',
+    multiple: true,
+    valueName: 'KEY[=VALUE]',
+    description: 'Driver option (encrypted is not available on this kernel yet)',
+    short: 'o',
+  },
   label: { type: 'string', multiple: true, valueName: 'KEY=VALUE', description: 'Network label' },
 } as const satisfies FlagDefs;
 
-type CreateFlags = { [K in keyof typeof createFlags]: (typeof createFlags)[K]['type'] extends 'boolean' ? boolean : (typeof createFlags)[K] extends { multiple: true } ? string[] : string | undefined };
+type CreateFlags = {
+  [K in keyof typeof createFlags]: (typeof createFlags)[K]['type'] extends 'boolean'
+    ? boolean
+    : (typeof createFlags)[K] extends { multiple: true }
+      ? string[]
+      : string | undefined;
+};
 
 function keyValue(field: string, s: string): [string, string] {
   const eq = s.indexOf('=');
@@ -33,7 +45,8 @@ function keyValue(field: string, s: string): [string, string] {
 
 /** `network create` flags and NAME → the spec to send. Pure. */
 export function networkCreateSpec(flags: Partial<CreateFlags>, positionals: readonly string[]): NetworkSpec {
-  if (positionals.length !== 1) throw new UsageError('give exactly one network name: tsswarm network create [OPTIONS] NAME', { field: 'NAME' });
+  if (positionals.length !== 1)
+    throw new UsageError('give exactly one network name: tsswarm network create [OPTIONS] NAME', { field: 'NAME' });
   const driver = oneOf('--driver', flags.driver ?? 'overlay', ['overlay'] as const);
   const driverOpts: Record<string, string> = {};
   for (const o of flags.opt ?? []) {
@@ -60,7 +73,11 @@ export function networkCreateSpec(flags: Partial<CreateFlags>, positionals: read
 
 /** A network as `inspect` shows it: every field, enum names, plus who uses it. */
 export function networkJson(r: NetworkResponse): object {
-  return { ...(Network.type.toObject(r.network as unknown as protobuf.Message, { defaults: true, arrays: true, objects: true }) as object), services: r.services, tasks: r.tasks };
+  return {
+    ...(Network.type.toObject(r.network as unknown as protobuf.Message, { defaults: true, arrays: true, objects: true }) as object),
+    services: r.services,
+    tasks: r.tasks,
+  };
 }
 
 /** `network ls` rows. */
@@ -105,7 +122,11 @@ const lsCommand = leaf({
     if (positionals.length) throw new UsageError(`"tsswarm network ls" accepts no arguments (got "${positionals.join(' ')}")`);
     const format = oneOf('--format', flags.format ?? 'table', ['table', 'json']);
     const r = await controlRead(io, 'listNetworks');
-    if (format === 'json') json(io, r.networks.map((n) => Network.type.toObject(n as unknown as protobuf.Message, { defaults: true, arrays: true, objects: true })));
+    if (format === 'json')
+      json(
+        io,
+        r.networks.map((n) => Network.type.toObject(n as unknown as protobuf.Message, { defaults: true, arrays: true, objects: true })),
+      );
     else if (flags.quiet) io.stdout.write(r.networks.map((n) => `${n.meta!.id}\n`).join(''));
     else io.stdout.write(table(['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE', 'SUBNET', 'FLAGS'], networkRows(r.networks, flags['no-trunc'])));
     return 0;
@@ -150,7 +171,13 @@ export function dataplaneView(r: InspectDataplaneResponse): DataplaneView {
   });
   const differences = nodes.reduce((k, n) => k + (n.report?.differences ?? 0), 0);
   const unreadable = nodes.filter((n) => !n.report).length;
-  return { network: { id: r.networkId, name: r.networkName }, nodes, differences, unreadable, inSync: differences === 0 && unreadable === 0 };
+  return {
+    network: { id: r.networkId, name: r.networkName },
+    nodes,
+    differences,
+    unreadable,
+    inSync: differences === 0 && unreadable === 0,
+  };
 }
 
 const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
@@ -167,7 +194,15 @@ export function dataplaneVerdict(v: Pick<DataplaneView, 'differences' | 'unreada
 const mark = (d: Difference | undefined): string => (d ? `<- ${d.kind}` : '');
 
 /** Rows of one section: each expected key with what the kernel has, then what it has beyond. */
-function rows<E, A>(expected: readonly E[], actual: readonly A[], ek: (e: E) => string, ak: (a: A) => string, ev: (e: E) => string, av: (as: A[]) => string, diffs: readonly Difference[]): string[][] {
+function rows<E, A>(
+  expected: readonly E[],
+  actual: readonly A[],
+  ek: (e: E) => string,
+  ak: (a: A) => string,
+  ev: (e: E) => string,
+  av: (as: A[]) => string,
+  diffs: readonly Difference[],
+): string[][] {
   const byKey = new Map<string, A[]>();
   for (const a of actual) byKey.set(ak(a), [...(byKey.get(ak(a)) ?? []), a]);
   const d = (k: string): Difference | undefined => diffs.find((x) => x.key === k || x.key.startsWith(`${k} `));
@@ -182,7 +217,11 @@ function rows<E, A>(expected: readonly E[], actual: readonly A[], ek: (e: E) => 
   return out;
 }
 
-const indent = (text: string, by: string): string => text.split('\n').map((l) => (l ? by + l : l)).join('\n');
+const indent = (text: string, by: string): string =>
+  text
+    .split('\n')
+    .map((l) => (l ? by + l : l))
+    .join('\n');
 
 function renderNode(n: NodeDataplaneView): string {
   const head = `${n.hostname} (node ${n.nodeId.slice(0, 12)})`;
@@ -192,20 +231,46 @@ function renderNode(n: NodeDataplaneView): string {
   const lines: string[] = [`${head}: vni ${r.vni}, namespace ${r.netns || '(none)'}, device ${r.device || '(none)'}`];
   for (const d of r.deviceDifferences) lines.push(`  ${d.key}: ${d.kind}`);
   for (const e of r.errors) lines.push(`  error: ${e}`);
-  const fdb = rows(r.fdb.expected, r.fdb.actual, (e) => e.mac, (a) => a.mac, (e) => e.dst, (as) => as.map((a) => a.dst).join(', '), r.fdb.differences);
+  const fdb = rows(
+    r.fdb.expected,
+    r.fdb.actual,
+    (e) => e.mac,
+    (a) => a.mac,
+    (e) => e.dst,
+    (as) => as.map((a) => a.dst).join(', '),
+    r.fdb.differences,
+  );
   lines.push(`  FDB entries (mac -> vtep, on ${r.device}): ${r.fdb.expected.length} expected, ${r.fdb.actual.length} in the kernel`);
   if (fdb.length) lines.push(indent(table(['MAC', 'EXPECTED', 'ACTUAL', ''], fdb), '    ').trimEnd());
   const neighText = (n: { mac: string; permanent: boolean }): string => `${n.mac}${n.permanent ? '' : ' (not permanent)'}`;
-  const neigh = rows(r.neigh.expected, r.neigh.actual, (e) => e.ip, (a) => a.ip, neighText, (as) => as.map(neighText).join(', '), r.neigh.differences);
+  const neigh = rows(
+    r.neigh.expected,
+    r.neigh.actual,
+    (e) => e.ip,
+    (a) => a.ip,
+    neighText,
+    (as) => as.map(neighText).join(', '),
+    r.neigh.differences,
+  );
   lines.push(`  Neighbor entries (ip -> mac): ${r.neigh.expected.length} expected, ${r.neigh.actual.length} in the kernel`);
   if (neigh.length) lines.push(indent(table(['IP', 'EXPECTED', 'ACTUAL', ''], neigh), '    ').trimEnd());
   if (r.containers.length === 0) lines.push('  VIP entries: no container on this network here');
   for (const c of r.containers) {
-    lines.push(`  VIP entries in task ${c.taskId.slice(0, 12)}'s container${c.backend ? ` (${c.backend})` : ''}: ${c.expected.length} expected, ${c.error ? 'not read' : `${c.actual.length} in the kernel`}`);
+    lines.push(
+      `  VIP entries in task ${c.taskId.slice(0, 12)}'s container${c.backend ? ` (${c.backend})` : ''}: ${c.expected.length} expected, ${c.error ? 'not read' : `${c.actual.length} in the kernel`}`,
+    );
     if (c.error) lines.push(`    could not be read: ${c.error}`);
     for (const d of c.differences.filter((x) => x.key === 'table')) lines.push(`    table: ${d.kind}: ${d.actual ?? ''}`);
     const be = (v: VipRow): string => v.backends.join(', ') || '(none)';
-    const vips = rows(c.expected, c.actual, (e) => e.frontend, (a) => a.frontend, be, (as) => as.map((a) => be(a) + (a.problem ? ` (${a.problem})` : '')).join('; '), c.differences);
+    const vips = rows(
+      c.expected,
+      c.actual,
+      (e) => e.frontend,
+      (a) => a.frontend,
+      be,
+      (as) => as.map((a) => be(a) + (a.problem ? ` (${a.problem})` : '')).join('; '),
+      c.differences,
+    );
     if (vips.length) lines.push(indent(table(['FRONTEND', 'EXPECTED', 'ACTUAL', ''], vips), '    ').trimEnd());
   }
   lines.push(`  ${dataplaneVerdict({ differences: r.differences, unreadable: 0 })}`);
@@ -214,7 +279,10 @@ function renderNode(n: NodeDataplaneView): string {
 
 /** The text of `inspect --dataplane`: per node FDB, neighbors and VIPs, expected against actual, differences marked. Pure. */
 export function renderDataplane(v: DataplaneView): string {
-  const out = [`Network ${v.network.name || v.network.id} (${v.network.id.slice(0, 12)}): data plane on ${plural(v.nodes.length, 'node')}`, ''];
+  const out = [
+    `Network ${v.network.name || v.network.id} (${v.network.id.slice(0, 12)}): data plane on ${plural(v.nodes.length, 'node')}`,
+    '',
+  ];
   for (const n of v.nodes) out.push(renderNode(n));
   out.push(dataplaneVerdict(v));
   return out.join('\n') + '\n';
@@ -222,27 +290,34 @@ export function renderDataplane(v: DataplaneView): string {
 
 const inspectCommand = leaf({
   name: 'inspect',
-  summary: 'Display detailed information on one or more networks (JSON), or a network\'s data plane',
+  summary: "Display detailed information on one or more networks (JSON), or a network's data plane",
   usage: '[OPTIONS] NETWORK [NETWORK...]',
   description:
     'With --dataplane: for each node holding the network (or the one given with --node), the FDB entries (mac -> vtep) and neighbor entries (ip -> mac) its VXLAN device should hold and holds, ' +
     'and the VIP entries (VIP port -> backends) of each local container, with the differences (missing, stale, wrong) and a last line: "in sync" or "N differences".',
   flags: {
-    dataplane: { type: 'boolean', description: "Show the network's data plane on its nodes: expected and actual entries, and the differences" },
+    dataplane: {
+      type: 'boolean',
+      description: "Show the network's data plane on its nodes: expected and actual entries, and the differences",
+    },
     node: { type: 'string', valueName: 'NODE', description: 'With --dataplane: only this node (id, id prefix or hostname)' },
     format: { type: 'string', short: 'f', valueName: 'FORMAT', description: 'With --dataplane: text (default) or json' },
   },
   async run({ flags, positionals, io }) {
     if (!positionals.length) throw new UsageError('give at least one network (id, id prefix or name)');
     if (!flags.dataplane) {
-      if (flags.node !== undefined) throw new UsageError('--node goes with --dataplane: tsswarm network inspect --dataplane --node NODE NETWORK', { field: '--node' });
+      if (flags.node !== undefined)
+        throw new UsageError('--node goes with --dataplane: tsswarm network inspect --dataplane --node NODE NETWORK', { field: '--node' });
       if (flags.format !== undefined) oneOf('--format', flags.format, ['json']);
       const out: object[] = [];
       for (const ref of positionals) out.push(networkJson(await controlRead(io, 'getNetwork', { ref })));
       json(io, out);
       return 0;
     }
-    if (positionals.length !== 1) throw new UsageError(`--dataplane shows one network at a time (got ${positionals.length}: ${positionals.join(' ')})`, { field: 'NETWORK' });
+    if (positionals.length !== 1)
+      throw new UsageError(`--dataplane shows one network at a time (got ${positionals.length}: ${positionals.join(' ')})`, {
+        field: 'NETWORK',
+      });
     const format = oneOf('--format', flags.format ?? 'text', ['text', 'json']);
     if (flags.node === '') throw UsageError.invalid('--node', 'a node id, id prefix or hostname', flags.node);
     const view = dataplaneView(await controlApi('inspectDataplane', { ref: positionals[0]!, node: flags.node ?? '' }));

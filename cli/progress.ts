@@ -69,7 +69,8 @@ export function bar(s: TaskState | undefined): string {
 
 const wantsRunning = (t: Task): boolean => t.desiredState === TaskState.RUNNING || t.desiredState === TaskState.READY;
 const isRunning = (t: Task): boolean => t.status?.state === TaskState.RUNNING;
-const newestFirst = (a: Task, b: Task): number => (b.meta?.createdAt ?? 0) - (a.meta?.createdAt ?? 0) || (b.meta?.version ?? 0) - (a.meta?.version ?? 0);
+const newestFirst = (a: Task, b: Task): number =>
+  (b.meta?.createdAt ?? 0) - (a.meta?.createdAt ?? 0) || (b.meta?.version ?? 0) - (a.meta?.version ?? 0);
 const NO_NODE_RE = /no suitable node/i;
 /** The allocator's prefix when a task cannot get its addresses or ports (manager/allocator ALLOCATION_FAILED). */
 const ALLOCATION_RE = /^network allocation failed/i;
@@ -124,7 +125,13 @@ export class ProgressTracker {
 
     const lines: Line[] = [];
     const us = svc.updateStatus;
-    if (us?.message && (us.state === UpdateState.ROLLBACK_STARTED || us.state === UpdateState.ROLLBACK_COMPLETED || us.state === UpdateState.ROLLBACK_PAUSED) && this.op !== 'create') {
+    if (
+      us?.message &&
+      (us.state === UpdateState.ROLLBACK_STARTED ||
+        us.state === UpdateState.ROLLBACK_COMPLETED ||
+        us.state === UpdateState.ROLLBACK_PAUSED) &&
+      this.op !== 'create'
+    ) {
       lines.push({ key: 'rollback', text: `rollback: ${us.message}` });
     }
     lines.push({ key: 'overall', text: `overall progress: ${runningCurrent} out of ${n} tasks` });
@@ -138,9 +145,11 @@ export class ProgressTracker {
     if (this.watchesUpdate && us) {
       const fail = (message: string): ProgressStep => ({ lines, done: { ok: false, message } });
       const hint = 'fix the service with `tsswarm service update`, or return to the previous spec with `tsswarm service rollback`';
-      if (us.state === UpdateState.PAUSED) return fail(`${/^update paused/.test(us.message) ? us.message : `update paused: ${us.message || 'a task failed'}`}\n${hint}`);
+      if (us.state === UpdateState.PAUSED)
+        return fail(`${/^update paused/.test(us.message) ? us.message : `update paused: ${us.message || 'a task failed'}`}\n${hint}`);
       if (us.state === UpdateState.ROLLBACK_PAUSED) return fail(`rollback paused: ${us.message || 'a task failed'}\n${hint}`);
-      if (us.state === UpdateState.ROLLBACK_COMPLETED && this.op === 'update') return fail(`rolled back: ${us.message || 'the update failed'}`);
+      if (us.state === UpdateState.ROLLBACK_COMPLETED && this.op === 'update')
+        return fail(`rolled back: ${us.message || 'the update failed'}`);
     }
 
     // Tasks that cannot be placed.
@@ -148,7 +157,11 @@ export class ProgressTracker {
     // Stuck: no node fits (PENDING), or the managers cannot give the task its network addresses (NEW).
     const stuck =
       waiting.length > 0 &&
-      waiting.every((t) => (t.status?.state === TaskState.PENDING && NO_NODE_RE.test(t.status?.err ?? '')) || (t.status?.state === TaskState.NEW && ALLOCATION_RE.test(t.status?.err ?? '')));
+      waiting.every(
+        (t) =>
+          (t.status?.state === TaskState.PENDING && NO_NODE_RE.test(t.status?.err ?? '')) ||
+          (t.status?.state === TaskState.NEW && ALLOCATION_RE.test(t.status?.err ?? '')),
+      );
     if (!stuck) this.noNodeSince = null;
     else {
       this.noNodeSince ??= now;

@@ -22,7 +22,9 @@ const environment = `Environment:
 
 function oneHost(positionals: string[], path: string): string {
   if (positionals.length !== 1) {
-    throw new UsageError(`"${path}" needs exactly one host, as h2, tss-h2 or 2 (got ${positionals.length ? `"${positionals.join(' ')}"` : 'none'})`);
+    throw new UsageError(
+      `"${path}" needs exactly one host, as h2, tss-h2 or 2 (got ${positionals.length ? `"${positionals.join(' ')}"` : 'none'})`,
+    );
   }
   return positionals[0]!;
 }
@@ -174,7 +176,8 @@ export function makeSandboxCommand(options: SandboxCommandOptions = {}): Command
     name: 'exec',
     summary: "Run a command in a host's network namespace, talking to its daemon",
     usage: 'HOST [--] COMMAND [ARG...]',
-    description: 'The command gets TSSWARM_HOST set to the host\'s daemon socket, and `tsswarm` on its PATH.\nExample: tsswarm sandbox exec h2 -- tsswarm node ls',
+    description:
+      "The command gets TSSWARM_HOST set to the host's daemon socket, and `tsswarm` on its PATH.\nExample: tsswarm sandbox exec h2 -- tsswarm node ls",
     flags: {},
     stopAtPositional: true,
     async run({ positionals, rest }) {

@@ -14,10 +14,7 @@ import {
   type ExecOutput,
   type ExecRequest,
   type ListServicesResponse,
-  
-  
   type LogChunk,
-  
   type ServiceLogsRequest,
   type ServiceResponse,
 } from '../proto/gen/control.js';
@@ -136,7 +133,8 @@ export function parseMount(field: string, v: string): Mount {
     switch (key) {
       case 'type': {
         const t = { bind: MountType.BIND, volume: MountType.VOLUME, tmpfs: MountType.TMPFS }[val ?? ''];
-        if (t === undefined) throw new UsageError(`${field} type must be bind, volume or tmpfs (got ${JSON.stringify(val ?? '')} in "${v}")`, { field });
+        if (t === undefined)
+          throw new UsageError(`${field} type must be bind, volume or tmpfs (got ${JSON.stringify(val ?? '')} in "${v}")`, { field });
         m.type = t;
         break;
       }
@@ -161,7 +159,8 @@ export function parseMount(field: string, v: string): Mount {
   }
   if (!m.target) throw new UsageError(`${field} needs target=PATH, where the mount appears in the container (got "${v}")`, { field });
   if (m.type === MountType.TMPFS && m.source) throw new UsageError(`${field}: a tmpfs mount takes no source (got "${v}")`, { field });
-  if (m.type === MountType.BIND && !m.source) throw new UsageError(`${field}: a bind mount needs source=/host/path (got "${v}")`, { field });
+  if (m.type === MountType.BIND && !m.source)
+    throw new UsageError(`${field}: a bind mount needs source=/host/path (got "${v}")`, { field });
   return m;
 }
 
@@ -197,7 +196,12 @@ export function parsePublish(field: string, v: string): PortConfig {
     return p;
   }
   const m = /^(?:([^:/]*):)?([^:/]+)(?:\/(\w+))?$/.exec(v.trim());
-  if (!m) throw UsageError.invalid(field, 'published=P,target=T[,protocol=tcp|udp][,mode=ingress|host] or [PUBLISHED:]TARGET[/PROTOCOL], e.g. 8080:80', v);
+  if (!m)
+    throw UsageError.invalid(
+      field,
+      'published=P,target=T[,protocol=tcp|udp][,mode=ingress|host] or [PUBLISHED:]TARGET[/PROTOCOL], e.g. 8080:80',
+      v,
+    );
   if (m[1]) p.publishedPort = portNumber('published port', m[1]);
   p.targetPort = portNumber('target port', m[2]!);
   if (m[3]) p.protocol = protocol(m[3]);
@@ -221,7 +225,8 @@ export function parseNetworkFlag(field: string, v: string): NetworkAttachmentCon
   return n;
 }
 
-const portKey = (p: PortConfig): string => (p.publishedPort ? `${p.protocol}/published/${p.publishedPort}` : `${p.protocol}/target/${p.targetPort}/${p.publishMode}`);
+const portKey = (p: PortConfig): string =>
+  p.publishedPort ? `${p.protocol}/published/${p.publishedPort}` : `${p.protocol}/target/${p.targetPort}/${p.publishMode}`;
 
 /** Splits a command line like a shell would (quotes and backslashes, no expansion): `--args "sh -c 'echo hi'"`. */
 export function shellSplit(field: string, s: string): string[] {
@@ -279,8 +284,10 @@ function ratio(field: string, v: string): number {
 
 // ------------------------------------------------------------------ flags
 
-const str = (valueName: string, description: string, short?: string) => ({ type: 'string', valueName, description, ...(short ? { short } : {}) }) as const;
-const many = (valueName: string, description: string, short?: string) => ({ type: 'string', multiple: true, valueName, description, ...(short ? { short } : {}) }) as const;
+const str = (valueName: string, description: string, short?: string) =>
+  ({ type: 'string', valueName, description, ...(short ? { short } : {}) }) as const;
+const many = (valueName: string, description: string, short?: string) =>
+  ({ type: 'string', multiple: true, valueName, description, ...(short ? { short } : {}) }) as const;
 const bool = (description: string, short?: string) => ({ type: 'boolean', description, ...(short ? { short } : {}) }) as const;
 
 function updateConfigFlags<P extends 'update' | 'rollback'>(p: P) {
@@ -288,7 +295,10 @@ function updateConfigFlags<P extends 'update' | 'rollback'>(p: P) {
   return {
     [`${p}-parallelism`]: str('N', `Tasks changed at once during a ${what} (0: all at once; default 1)`),
     [`${p}-delay`]: str('DURATION', `Delay between ${what} batches (e.g. 10s)`),
-    [`${p}-failure-action`]: str('ACTION', p === 'update' ? 'On update failure: pause (default), continue or rollback' : 'On rollback failure: pause (default) or continue'),
+    [`${p}-failure-action`]: str(
+      'ACTION',
+      p === 'update' ? 'On update failure: pause (default), continue or rollback' : 'On rollback failure: pause (default) or continue',
+    ),
     [`${p}-monitor`]: str('DURATION', `How long each new task is watched for failure (default 5s)`),
     [`${p}-max-failure-ratio`]: str('RATIO', `Failure rate tolerated during a ${what} (0 to 1)`),
     [`${p}-order`]: str('ORDER', 'stop-first (default) or start-first'),
@@ -390,9 +400,15 @@ function applyUpdateConfig(f: Flags, p: 'update' | 'rollback', cur: UpdateConfig
   if (v('failure-action') !== undefined) {
     const choices = p === 'update' ? (['pause', 'continue', 'rollback'] as const) : (['pause', 'continue'] as const);
     const a = oneOf(`--${p}-failure-action`, v('failure-action')!, choices);
-    u.failureAction = { pause: UpdateFailureAction.PAUSE, continue: UpdateFailureAction.CONTINUE, rollback: UpdateFailureAction.ROLLBACK }[a];
+    u.failureAction = { pause: UpdateFailureAction.PAUSE, continue: UpdateFailureAction.CONTINUE, rollback: UpdateFailureAction.ROLLBACK }[
+      a
+    ];
   }
-  if (v('order') !== undefined) u.order = oneOf(`--${p}-order`, v('order')!, ['stop-first', 'start-first'] as const) === 'start-first' ? UpdateOrder.START_FIRST : UpdateOrder.STOP_FIRST;
+  if (v('order') !== undefined)
+    u.order =
+      oneOf(`--${p}-order`, v('order')!, ['stop-first', 'start-first'] as const) === 'start-first'
+        ? UpdateOrder.START_FIRST
+        : UpdateOrder.STOP_FIRST;
   return u;
 }
 
@@ -423,7 +439,10 @@ function applySpecFlags(spec: ServiceSpec, f: Flags, env: NodeJS.ProcessEnv, ids
   if (s(f, 'name') !== undefined) spec.name = s(f, 'name')!;
   const mode = s(f, 'mode') === undefined ? undefined : oneOf('--mode', s(f, 'mode')!, ['replicated', 'global'] as const);
   if (mode === 'global') {
-    if (s(f, 'replicas') !== undefined) throw new UsageError(`--replicas can only be used with replicated mode (got --mode global --replicas ${s(f, 'replicas')})`, { field: '--replicas' });
+    if (s(f, 'replicas') !== undefined)
+      throw new UsageError(`--replicas can only be used with replicated mode (got --mode global --replicas ${s(f, 'replicas')})`, {
+        field: '--replicas',
+      });
     spec.global = {};
     spec.replicated = null;
   } else if (mode === 'replicated' && !spec.replicated) {
@@ -432,7 +451,8 @@ function applySpecFlags(spec: ServiceSpec, f: Flags, env: NodeJS.ProcessEnv, ids
   }
   if (s(f, 'replicas') !== undefined) {
     const n = wholeNumber('--replicas', s(f, 'replicas')!, { max: SPEC_LIMITS.replicas });
-    if (spec.global) throw new UsageError(`--replicas can only be used with replicated services: service ${spec.name} is global`, { field: '--replicas' });
+    if (spec.global)
+      throw new UsageError(`--replicas can only be used with replicated services: service ${spec.name} is global`, { field: '--replicas' });
     spec.replicated = { replicas: n };
   }
 
@@ -454,9 +474,15 @@ function applySpecFlags(spec: ServiceSpec, f: Flags, env: NodeJS.ProcessEnv, ids
   if (b(f, 'read-only')) c.readOnly = true;
   if (b(f, 'tty')) c.tty = true;
 
-  for (const [field, vals] of both('mount', 'mount-add')) c.mounts = upsert(c.mounts, vals.map((v) => parseMount(field, v)), (m) => m.target);
+  for (const [field, vals] of both('mount', 'mount-add'))
+    c.mounts = upsert(
+      c.mounts,
+      vals.map((v) => parseMount(field, v)),
+      (m) => m.target,
+    );
   for (const [field, vals] of both('label', 'label-add')) for (const v of vals) spec.labels[keyValue(field, v)[0]] = keyValue(field, v)[1];
-  for (const [field, vals] of both('container-label', 'container-label-add')) for (const v of vals) c.labels[keyValue(field, v)[0]] = keyValue(field, v)[1];
+  for (const [field, vals] of both('container-label', 'container-label-add'))
+    for (const v of vals) c.labels[keyValue(field, v)[0]] = keyValue(field, v)[1];
 
   // networks and endpoint (`ids` maps names to ids when the caller resolved them)
   for (const [field, vals] of both('network', 'network-add')) {
@@ -467,17 +493,22 @@ function applySpecFlags(spec: ServiceSpec, f: Flags, env: NodeJS.ProcessEnv, ids
   if (ports.length || s(f, 'endpoint-mode') !== undefined) {
     const ep = (spec.endpoint ??= { mode: EndpointMode.VIP, ports: [] });
     ep.ports = upsert(ep.ports, ports, portKey);
-    if (s(f, 'endpoint-mode') !== undefined) ep.mode = oneOf('--endpoint-mode', s(f, 'endpoint-mode')!, ['vip', 'dnsrr'] as const) === 'dnsrr' ? EndpointMode.DNSRR : EndpointMode.VIP;
+    if (s(f, 'endpoint-mode') !== undefined)
+      ep.mode =
+        oneOf('--endpoint-mode', s(f, 'endpoint-mode')!, ['vip', 'dnsrr'] as const) === 'dnsrr' ? EndpointMode.DNSRR : EndpointMode.VIP;
   }
 
   // placement
   const cons = both('constraint', 'constraint-add').flatMap(([field, vals]) => vals.map((v) => (parseConstraint(v, field), v.trim())));
-  const prefs = both('placement-pref', 'placement-pref-add').flatMap(([field, vals]) => vals.map((v) => `node.labels.${parseSpreadPreference(v, field)}`));
+  const prefs = both('placement-pref', 'placement-pref-add').flatMap(([field, vals]) =>
+    vals.map((v) => `node.labels.${parseSpreadPreference(v, field)}`),
+  );
   if (cons.length || prefs.length || s(f, 'max-replicas') !== undefined) {
     const p = (task.placement ??= { constraints: [], preferences: [], maxReplicas: 0, platforms: [] });
     for (const x of cons) if (!p.constraints.includes(x)) p.constraints.push(x);
     for (const x of prefs) if (!p.preferences.some((q) => q.spread === x)) p.preferences.push({ spread: x });
-    if (s(f, 'max-replicas') !== undefined) p.maxReplicas = wholeNumber('--max-replicas', s(f, 'max-replicas')!, { max: SPEC_LIMITS.replicas });
+    if (s(f, 'max-replicas') !== undefined)
+      p.maxReplicas = wholeNumber('--max-replicas', s(f, 'max-replicas')!, { max: SPEC_LIMITS.replicas });
   }
 
   // resources
@@ -491,8 +522,12 @@ function applySpecFlags(spec: ServiceSpec, f: Flags, env: NodeJS.ProcessEnv, ids
     if (s(f, 'limit-cpu') !== undefined) lim.nanoCpus = parseCpus('--limit-cpu', s(f, 'limit-cpu')!);
     if (s(f, 'limit-memory') !== undefined) lim.memoryBytes = memorySize('--limit-memory', s(f, 'limit-memory')!);
     if (s(f, 'limit-pids') !== undefined) lim.pids = wholeNumber('--limit-pids', s(f, 'limit-pids')!, { max: SPEC_LIMITS.pids });
-    if (lim.nanoCpus > 0 && rsv.nanoCpus > lim.nanoCpus) throw new UsageError(`--reserve-cpu (${rsv.nanoCpus / 1e9}) must not be more than --limit-cpu (${lim.nanoCpus / 1e9})`, { field: '--reserve-cpu' });
-    if (lim.memoryBytes > 0 && rsv.memoryBytes > lim.memoryBytes) throw new UsageError(`--reserve-memory must not be more than --limit-memory`, { field: '--reserve-memory' });
+    if (lim.nanoCpus > 0 && rsv.nanoCpus > lim.nanoCpus)
+      throw new UsageError(`--reserve-cpu (${rsv.nanoCpus / 1e9}) must not be more than --limit-cpu (${lim.nanoCpus / 1e9})`, {
+        field: '--reserve-cpu',
+      });
+    if (lim.memoryBytes > 0 && rsv.memoryBytes > lim.memoryBytes)
+      throw new UsageError(`--reserve-memory must not be more than --limit-memory`, { field: '--reserve-memory' });
     r.limits = lim.nanoCpus || lim.memoryBytes || lim.pids ? lim : null;
     r.reservations = rsv.nanoCpus || rsv.memoryBytes ? rsv : null;
   }
@@ -505,7 +540,8 @@ function applySpecFlags(spec: ServiceSpec, f: Flags, env: NodeJS.ProcessEnv, ids
       r.condition = { none: RestartCondition.NONE, 'on-failure': RestartCondition.ON_FAILURE, any: RestartCondition.ANY }[cond];
     }
     if (s(f, 'restart-delay') !== undefined) r.delayMs = parseDuration('--restart-delay', s(f, 'restart-delay')!);
-    if (s(f, 'restart-max-attempts') !== undefined) r.maxAttempts = wholeNumber('--restart-max-attempts', s(f, 'restart-max-attempts')!, { max: SPEC_LIMITS.restartAttempts });
+    if (s(f, 'restart-max-attempts') !== undefined)
+      r.maxAttempts = wholeNumber('--restart-max-attempts', s(f, 'restart-max-attempts')!, { max: SPEC_LIMITS.restartAttempts });
     if (s(f, 'restart-window') !== undefined) r.windowMs = parseDuration('--restart-window', s(f, 'restart-window')!);
     task.restart = r;
   }
@@ -517,7 +553,8 @@ function applySpecFlags(spec: ServiceSpec, f: Flags, env: NodeJS.ProcessEnv, ids
   const healthKeys = ['health-cmd', 'health-interval', 'health-timeout', 'health-retries', 'health-start-period'];
   const given = healthKeys.filter((k) => s(f, k) !== undefined);
   if (b(f, 'no-healthcheck')) {
-    if (given.length) throw new UsageError(`--no-healthcheck conflicts with --${given[0]}: give one or the other`, { field: '--no-healthcheck' });
+    if (given.length)
+      throw new UsageError(`--no-healthcheck conflicts with --${given[0]}: give one or the other`, { field: '--no-healthcheck' });
     c.healthcheck = { test: ['NONE'], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0 };
   } else if (given.length) {
     const h: HealthConfig = { test: [], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0, ...(c.healthcheck ?? {}) };
@@ -526,7 +563,8 @@ function applySpecFlags(spec: ServiceSpec, f: Flags, env: NodeJS.ProcessEnv, ids
     if (s(f, 'health-interval') !== undefined) h.intervalMs = parseDuration('--health-interval', s(f, 'health-interval')!);
     if (s(f, 'health-timeout') !== undefined) h.timeoutMs = parseDuration('--health-timeout', s(f, 'health-timeout')!);
     if (s(f, 'health-start-period') !== undefined) h.startPeriodMs = parseDuration('--health-start-period', s(f, 'health-start-period')!);
-    if (s(f, 'health-retries') !== undefined) h.retries = wholeNumber('--health-retries', s(f, 'health-retries')!, { max: SPEC_LIMITS.healthRetries });
+    if (s(f, 'health-retries') !== undefined)
+      h.retries = wholeNumber('--health-retries', s(f, 'health-retries')!, { max: SPEC_LIMITS.healthRetries });
     c.healthcheck = h;
   }
 }
@@ -541,7 +579,8 @@ function capabilityFlag(field: string, vals: readonly string[], allowReset: bool
   const out = new Set<string>();
   for (const v of vals) {
     if (v.trim().toUpperCase() === RESET_CAPS) {
-      if (!allowReset) throw new UsageError(`${field} RESET clears the service's list on service update only: on create, leave the flag out`, { field });
+      if (!allowReset)
+        throw new UsageError(`${field} RESET clears the service's list on service update only: on create, leave the flag out`, { field });
       out.add(RESET_CAPS);
       continue;
     }
@@ -575,7 +614,12 @@ export function createCapabilities(add: readonly string[], drop: readonly string
  * add list (and the reverse); otherwise it joins the other list. Adding wins
  * when one update names a capability in both; RESET empties that list first.
  */
-export function updateCapabilities(curAdd: readonly string[], curDrop: readonly string[], add: readonly string[], drop: readonly string[]): { add: string[]; drop: string[] } {
+export function updateCapabilities(
+  curAdd: readonly string[],
+  curDrop: readonly string[],
+  add: readonly string[],
+  drop: readonly string[],
+): { add: string[]; drop: string[] } {
   const toAdd = capabilityFlag('--cap-add', add, true);
   const toDrop = capabilityFlag('--cap-drop', drop, true);
   const a = toAdd.has(RESET_CAPS) ? new Set<string>() : new Set(curAdd);
@@ -594,7 +638,8 @@ export function updateCapabilities(curAdd: readonly string[], curDrop: readonly 
   return { add: capList(a), drop: capList(d) };
 }
 
-const SECURITY_OPT_HELP = 'tsswarm supports seccomp=unconfined, seccomp=builtin (the default profile), no-new-privileges and no-new-privileges=true|false';
+const SECURITY_OPT_HELP =
+  'tsswarm supports seccomp=unconfined, seccomp=builtin (the default profile), no-new-privileges and no-new-privileges=true|false';
 
 /** One `--security-opt`: the setting it changes. Anything we cannot honour (AppArmor, SELinux labels, a custom seccomp profile) is refused. */
 export function parseSecurityOpt(field: string, v: string): { seccomp: SeccompMode } | { noNewPrivileges: boolean } {
@@ -625,7 +670,8 @@ function applySecurityFlags(c: ContainerSpec, f: Flags, mode: 'create' | 'update
   const add = l(f, 'cap-add');
   const drop = l(f, 'cap-drop');
   if (add.length || drop.length) {
-    const r = mode === 'create' ? createCapabilities(add, drop) : updateCapabilities(c.capabilityAdd ?? [], c.capabilityDrop ?? [], add, drop);
+    const r =
+      mode === 'create' ? createCapabilities(add, drop) : updateCapabilities(c.capabilityAdd ?? [], c.capabilityDrop ?? [], add, drop);
     c.capabilityAdd = r.add;
     c.capabilityDrop = r.drop;
   }
@@ -655,7 +701,11 @@ export function serviceCreateSpec(flags: Flags, args: readonly string[], env: No
 
 /** Parses a `service create` command line (after `create`) into a spec, without a daemon. */
 export function parseCreateArgv(argv: readonly string[], env: NodeJS.ProcessEnv = {}): CreateOptions {
-  const p = parseArgs(argv, { ...specFlags, help: { type: 'boolean', description: '' } }, { command: 'tsswarm service create', stopAtPositional: true });
+  const p = parseArgs(
+    argv,
+    { ...specFlags, help: { type: 'boolean', description: '' } },
+    { command: 'tsswarm service create', stopAtPositional: true },
+  );
   return serviceCreateSpec(p.flags, [...p.positionals, ...p.rest], env);
 }
 
@@ -664,7 +714,12 @@ export function parseCreateArgv(argv: readonly string[], env: NodeJS.ProcessEnv 
  * Pure. `networkIds` maps the names given to --network/--network-add/--network-rm
  * to ids (the stored spec holds ids), when the caller looked them up.
  */
-export function serviceUpdateSpec(current: ServiceSpec, flags: Flags, env: NodeJS.ProcessEnv = {}, networkIds?: ReadonlyMap<string, string>): ServiceSpec {
+export function serviceUpdateSpec(
+  current: ServiceSpec,
+  flags: Flags,
+  env: NodeJS.ProcessEnv = {},
+  networkIds?: ReadonlyMap<string, string>,
+): ServiceSpec {
   const spec = plainSpec(current);
   const task = (spec.task ??= TaskSpec.create());
   const c = (task.container ??= ContainerSpec.create());
@@ -675,7 +730,11 @@ export function serviceUpdateSpec(current: ServiceSpec, flags: Flags, env: NodeJ
   if (s(flags, 'args') !== undefined) c.args = shellSplit('--args', s(flags, 'args')!);
   for (const k of l(flags, 'env-rm')) c.env = c.env.filter((e) => envKey(e) !== k);
   for (const t of l(flags, 'mount-rm')) {
-    if (!c.mounts.some((m) => m.target === t)) throw new UsageError(`--mount-rm ${t}: the service has no mount at ${t} (its targets: ${c.mounts.map((m) => m.target).join(', ') || 'none'})`, { field: '--mount-rm' });
+    if (!c.mounts.some((m) => m.target === t))
+      throw new UsageError(
+        `--mount-rm ${t}: the service has no mount at ${t} (its targets: ${c.mounts.map((m) => m.target).join(', ') || 'none'})`,
+        { field: '--mount-rm' },
+      );
     c.mounts = c.mounts.filter((m) => m.target !== t);
   }
   if (task.placement) {
@@ -690,7 +749,8 @@ export function serviceUpdateSpec(current: ServiceSpec, flags: Flags, env: NodeJ
   }
   for (const x of l(flags, 'network-rm')) {
     const gone = new Set([x.toLowerCase(), (networkIds?.get(x) ?? x).toLowerCase()]);
-    if (!task.networks.some((n) => gone.has(n.target.toLowerCase()))) throw new UsageError(`--network-rm ${x}: the service is not attached to network ${x}`, { field: '--network-rm' });
+    if (!task.networks.some((n) => gone.has(n.target.toLowerCase())))
+      throw new UsageError(`--network-rm ${x}: the service is not attached to network ${x}`, { field: '--network-rm' });
     task.networks = task.networks.filter((n) => !gone.has(n.target.toLowerCase()));
   }
   for (const x of l(flags, 'publish-rm')) {
@@ -698,7 +758,8 @@ export function serviceUpdateSpec(current: ServiceSpec, flags: Flags, env: NodeJ
     if (!m) throw UsageError.invalid('--publish-rm', 'a target port, optionally with its protocol: 80 or 53/udp', x);
     const proto = m[2] ? parseProtocol(m[2]) : undefined;
     const hit = (p: PortConfig): boolean => p.targetPort === Number(m[1]) && (proto === undefined || p.protocol === proto);
-    if (!spec.endpoint?.ports.some(hit)) throw new UsageError(`--publish-rm ${x}: the service publishes no port with target ${x}`, { field: '--publish-rm' });
+    if (!spec.endpoint?.ports.some(hit))
+      throw new UsageError(`--publish-rm ${x}: the service publishes no port with target ${x}`, { field: '--publish-rm' });
     spec.endpoint.ports = spec.endpoint.ports.filter((p) => !hit(p));
   }
   for (const k of l(flags, 'label-rm')) delete spec.labels[k];
@@ -710,7 +771,12 @@ export function serviceUpdateSpec(current: ServiceSpec, flags: Flags, env: NodeJ
 }
 
 /** Parses a `service update` command line (after `update`): the service ref and the new spec from `current`. */
-export function parseUpdateArgv(argv: readonly string[], current: ServiceSpec, env: NodeJS.ProcessEnv = {}, networkIds?: ReadonlyMap<string, string>): ServiceSpec {
+export function parseUpdateArgv(
+  argv: readonly string[],
+  current: ServiceSpec,
+  env: NodeJS.ProcessEnv = {},
+  networkIds?: ReadonlyMap<string, string>,
+): ServiceSpec {
   const p = parseArgs(argv, { ...updateFlags, help: { type: 'boolean', description: '' } }, { command: 'tsswarm service update' });
   return serviceUpdateSpec(current, p.flags, env, networkIds);
 }
@@ -743,7 +809,13 @@ function stripDigest(image: string, noTrunc: boolean): string {
 export function serviceRows(r: ListServicesResponse): string[][] {
   return r.services.map((x) => {
     const svc = x.service!;
-    return [shortId(svc.meta!.id), svc.spec!.name, modeOf(svc.spec), `${x.running}/${x.desired}`, stripDigest(svc.spec!.task?.container?.image ?? '', false)];
+    return [
+      shortId(svc.meta!.id),
+      svc.spec!.name,
+      modeOf(svc.spec),
+      `${x.running}/${x.desired}`,
+      stripDigest(svc.spec!.task?.container?.image ?? '', false),
+    ];
   });
 }
 
@@ -760,7 +832,12 @@ export interface PsOptions {
 export function taskRows(tasks: readonly Task[], o: PsOptions = {}): string[][] {
   const now = o.now ?? Date.now();
   const groupKey = (t: Task): string => `${t.serviceName}\0${t.slot ? String(t.slot).padStart(10, '0') : t.nodeId}`;
-  const sorted = [...tasks].sort((a, b) => groupKey(a).localeCompare(groupKey(b)) || (b.meta?.createdAt ?? 0) - (a.meta?.createdAt ?? 0) || (b.meta?.version ?? 0) - (a.meta?.version ?? 0));
+  const sorted = [...tasks].sort(
+    (a, b) =>
+      groupKey(a).localeCompare(groupKey(b)) ||
+      (b.meta?.createdAt ?? 0) - (a.meta?.createdAt ?? 0) ||
+      (b.meta?.version ?? 0) - (a.meta?.version ?? 0),
+  );
   let prev = '';
   return sorted.map((t) => {
     const k = groupKey(t);
@@ -784,7 +861,10 @@ export function taskRows(tasks: readonly Task[], o: PsOptions = {}): string[][] 
 }
 
 /** `web.1.abcdef123456@node1    | line` for each line of a chunk. */
-export function formatLogChunk(c: LogChunk, o: { nodes?: ReadonlyMap<string, string>; timestamps?: boolean; noTrunc?: boolean; noTaskIds?: boolean } = {}): string {
+export function formatLogChunk(
+  c: LogChunk,
+  o: { nodes?: ReadonlyMap<string, string>; timestamps?: boolean; noTrunc?: boolean; noTaskIds?: boolean } = {},
+): string {
   const node = o.nodes?.get(c.nodeId) ?? shortId(c.nodeId, o.noTrunc);
   const who = `${c.serviceName}.${c.slot || shortId(c.nodeId, o.noTrunc)}${o.noTaskIds ? '' : `.${shortId(c.taskId, o.noTrunc)}`}@${node}`;
   const text = Buffer.from(c.data).toString('utf8');
@@ -824,8 +904,12 @@ async function snapshotOf(id: string, names: { map: Map<string, string> | null }
 }
 
 async function readSnapshot(id: string, names: { map: Map<string, string> | null }): Promise<Snapshot> {
-  const [s, t] = await Promise.all([controlApi('getService', { ref: id }), controlApi('listTasks', { services: [id], nodes: [], desiredRunning: false })]);
-  if (s.service!.spec?.global && (names.map === null || t.tasks.some((x) => x.nodeId && !names.map!.has(x.nodeId)))) names.map = await listNodeNames();
+  const [s, t] = await Promise.all([
+    controlApi('getService', { ref: id }),
+    controlApi('listTasks', { services: [id], nodes: [], desiredRunning: false }),
+  ]);
+  if (s.service!.spec?.global && (names.map === null || t.tasks.some((x) => x.nodeId && !names.map!.has(x.nodeId))))
+    names.map = await listNodeNames();
   return { service: s.service!, tasks: t.tasks, nodeNames: names.map ?? undefined };
 }
 
@@ -843,7 +927,14 @@ async function follow(io: Io, svc: Service, op: Operation, quiet: boolean): Prom
   const sink = quiet ? { write: () => true } : io.stdout;
   const { signal, done } = interruptSignal();
   try {
-    const r = await watchProgress({ op, initial: svc.updateStatus, fetch: () => snapshotOf(svc.meta!.id, names), out: sink, isTTY: !quiet && isTTY(io), signal });
+    const r = await watchProgress({
+      op,
+      initial: svc.updateStatus,
+      fetch: () => snapshotOf(svc.meta!.id, names),
+      out: sink,
+      isTTY: !quiet && isTTY(io),
+      signal,
+    });
     if (r === null) {
       io.stderr.write(`stopped watching; service ${svc.spec!.name} keeps converging (see \`tsswarm service ps ${svc.spec!.name}\`)\n`);
       return 0;
@@ -863,7 +954,12 @@ function warn(io: Io, warnings: readonly string[]): void {
 }
 
 /** A Control client for the two streaming calls (cli/client.ts does unary calls only). */
-async function controlStream<Req extends object, Res>(method: 'serviceLogs' | 'exec', req: Req, onData: (m: Res) => void, signal: AbortSignal): Promise<void> {
+async function controlStream<Req extends object, Res>(
+  method: 'serviceLogs' | 'exec',
+  req: Req,
+  onData: (m: Res) => void,
+  signal: AbortSignal,
+): Promise<void> {
   const path = socketPath();
   const Ctor = grpc.makeGenericClientConstructor(ControlService, 'Control');
   const client = new Ctor(`unix://${path}`, grpc.credentials.createInsecure(), grpcChannelOptions());
@@ -872,7 +968,10 @@ async function controlStream<Req extends object, Res>(method: 'serviceLogs' | 'e
   } catch (e) {
     const err = e as TsswarmError;
     if (err.code === 'UNAVAILABLE' && /No connection established|ENOENT|ECONNREFUSED|connect/i.test(err.message)) {
-      throw new TsswarmError('UNAVAILABLE', `Cannot connect to the tsswarm daemon at unix://${path}. Is the tsswarm daemon running? (start it with \`tsswarm daemon\`, or point --host/TSSWARM_HOST at its socket)`);
+      throw new TsswarmError(
+        'UNAVAILABLE',
+        `Cannot connect to the tsswarm daemon at unix://${path}. Is the tsswarm daemon running? (start it with \`tsswarm daemon\`, or point --host/TSSWARM_HOST at its socket)`,
+      );
     }
     throw err;
   } finally {
@@ -908,7 +1007,11 @@ const lsCommand = leaf({
     if (positionals.length) throw new UsageError(`"tsswarm service ls" accepts no arguments (got "${positionals.join(' ')}")`);
     const format = oneOf('--format', flags.format ?? 'table', ['table', 'json']);
     const r = await controlRead(io, 'listServices');
-    if (format === 'json') json(io, r.services.map((x) => ({ ...serviceJson(x.service!), Replicas: { running: x.running, desired: x.desired } })));
+    if (format === 'json')
+      json(
+        io,
+        r.services.map((x) => ({ ...serviceJson(x.service!), Replicas: { running: x.running, desired: x.desired } })),
+      );
     else if (flags.quiet) io.stdout.write(r.services.map((x) => `${x.service!.meta!.id}\n`).join(''));
     else io.stdout.write(table(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE'], serviceRows(r)));
     return 0;
@@ -952,7 +1055,10 @@ const psCommand = leaf({
     if (f.name.length) tasks = tasks.filter((t) => f.name.some((n) => `${t.serviceName}.${t.slot || t.nodeId}`.startsWith(n)));
     if (flags.format === 'json') {
       // Every field, enums as numbers (JSON.stringify of a decoded message would drop defaults and name enums).
-      json(io, tasks.map((x) => Task.type.toObject(x as unknown as protobuf.Message, { defaults: true, arrays: true, objects: true })));
+      json(
+        io,
+        tasks.map((x) => Task.type.toObject(x as unknown as protobuf.Message, { defaults: true, arrays: true, objects: true })),
+      );
       return 0;
     }
     const noTrunc = flags['no-trunc'];
@@ -978,15 +1084,29 @@ export function prettyService(svc: Service, networks: ReadonlyMap<string, string
   out.push(`Service Mode:\t${sp.global ? 'Global' : 'Replicated'}`);
   if (sp.replicated) out.push(` Replicas:\t${sp.replicated.replicas}`);
   const us = svc.updateStatus;
-  if (us) out.push('UpdateStatus:', ` State:\t\t${(UpdateState[us.state] ?? '').toLowerCase()}`, ...(us.startedAt ? [` Started:\t${ago(us.startedAt)}`] : []), ...(us.message ? [` Message:\t${us.message}`] : []));
+  if (us)
+    out.push(
+      'UpdateStatus:',
+      ` State:\t\t${(UpdateState[us.state] ?? '').toLowerCase()}`,
+      ...(us.startedAt ? [` Started:\t${ago(us.startedAt)}`] : []),
+      ...(us.message ? [` Message:\t${us.message}`] : []),
+    );
   const p = t?.placement;
   if (p?.constraints.length) out.push('Placement:', ` Constraints:\t[${p.constraints.join(' ')}]`);
   if (p?.preferences.length) out.push(' Preferences:', ...p.preferences.map((x) => `  Spread:\t${x.spread}`));
-  for (const [title, u] of [['UpdateConfig', sp.update], ['RollbackConfig', sp.rollback]] as const) {
+  for (const [title, u] of [
+    ['UpdateConfig', sp.update],
+    ['RollbackConfig', sp.rollback],
+  ] as const) {
     if (!u) continue;
     out.push(`${title}:`, ` Parallelism:\t${u.parallelism}`);
     if (u.delayMs) out.push(` Delay:\t\t${ms(u.delayMs)}`);
-    out.push(` On failure:\t${(UpdateFailureAction[u.failureAction] ?? '').toLowerCase()}`, ` Monitoring Period: ${ms(u.monitorMs)}`, ` Max failure ratio: ${u.maxFailureRatio}`, ` Update order:      ${u.order === UpdateOrder.START_FIRST ? 'start-first' : 'stop-first'}`);
+    out.push(
+      ` On failure:\t${(UpdateFailureAction[u.failureAction] ?? '').toLowerCase()}`,
+      ` Monitoring Period: ${ms(u.monitorMs)}`,
+      ` Max failure ratio: ${u.maxFailureRatio}`,
+      ` Update order:      ${u.order === UpdateOrder.START_FIRST ? 'start-first' : 'stop-first'}`,
+    );
   }
   if (c) {
     out.push('ContainerSpec:', ` Image:\t\t${c.image}`);
@@ -999,13 +1119,22 @@ export function prettyService(svc: Service, networks: ReadonlyMap<string, string
     if (c.healthcheck?.test.length) out.push(` Healthcheck:\t${c.healthcheck.test.join(' ')}`);
     if (c.mounts.length) {
       out.push('Mounts:');
-      for (const m of c.mounts) out.push(` Target:\t${m.target}`, `  Source:\t${m.source}`, `  ReadOnly:\t${m.readOnly}`, `  Type:\t\t${(MountType[m.type] ?? '').toLowerCase()}`);
+      for (const m of c.mounts)
+        out.push(
+          ` Target:\t${m.target}`,
+          `  Source:\t${m.source}`,
+          `  ReadOnly:\t${m.readOnly}`,
+          `  Type:\t\t${(MountType[m.type] ?? '').toLowerCase()}`,
+        );
     }
   }
   const r = t?.resources;
   if (r?.limits || r?.reservations) {
     out.push('Resources:');
-    for (const [title, x] of [['Reservations', r.reservations], ['Limits', r.limits]] as const) {
+    for (const [title, x] of [
+      ['Reservations', r.reservations],
+      ['Limits', r.limits],
+    ] as const) {
       if (!x) continue;
       out.push(` ${title}:`);
       if (x.nanoCpus) out.push(`  CPU:\t\t${x.nanoCpus / 1e9}`);
@@ -1014,16 +1143,31 @@ export function prettyService(svc: Service, networks: ReadonlyMap<string, string
     }
   }
   const rp = t?.restart;
-  if (rp) out.push('RestartPolicy:', ` Condition:\t${(RestartCondition[rp.condition] ?? '').toLowerCase().replace('_', '-')}`, ` Delay:\t\t${ms(rp.delayMs)}`, ` Max attempts:\t${rp.maxAttempts}`, ` Window:\t${ms(rp.windowMs)}`);
+  if (rp)
+    out.push(
+      'RestartPolicy:',
+      ` Condition:\t${(RestartCondition[rp.condition] ?? '').toLowerCase().replace('_', '-')}`,
+      ` Delay:\t\t${ms(rp.delayMs)}`,
+      ` Max attempts:\t${rp.maxAttempts}`,
+      ` Window:\t${ms(rp.windowMs)}`,
+    );
   const netName = (id: string): string => networks.get(id) ?? id;
-  if (t?.networks.length) out.push(`Networks:\t${t.networks.map((n) => netName(n.target) + (n.aliases.length ? ` (aliases: ${n.aliases.join(', ')})` : '')).join(' ')}`);
+  if (t?.networks.length)
+    out.push(
+      `Networks:\t${t.networks.map((n) => netName(n.target) + (n.aliases.length ? ` (aliases: ${n.aliases.join(', ')})` : '')).join(' ')}`,
+    );
   out.push(`Endpoint Mode:\t${sp.endpoint?.mode === EndpointMode.DNSRR ? 'dnsrr' : 'vip'}`);
   // The allocated ports (published ports filled in) when there are, else the asked-for ones.
   const ports = svc.endpoint?.ports.length ? svc.endpoint.ports : (sp.endpoint?.ports ?? []);
   if (ports.length) {
     out.push('Ports:');
     for (const p of ports) {
-      out.push(` PublishedPort = ${p.publishedPort || '(being allocated)'}`, `  Protocol = ${protocolName(p.protocol)}`, `  TargetPort = ${p.targetPort}`, `  PublishMode = ${(PublishMode[p.publishMode] ?? '').toLowerCase()}`);
+      out.push(
+        ` PublishedPort = ${p.publishedPort || '(being allocated)'}`,
+        `  Protocol = ${protocolName(p.protocol)}`,
+        `  TargetPort = ${p.targetPort}`,
+        `  PublishMode = ${(PublishMode[p.publishMode] ?? '').toLowerCase()}`,
+      );
     }
   }
   const vips = svc.endpoint?.virtualIps ?? [];
@@ -1081,8 +1225,11 @@ const updateCommand = leaf({
     let op: Operation = 'update';
     if (flags.rollback) {
       const { service } = await controlApi('getService', { ref });
-      const unchanged = JSON.stringify(serviceUpdateSpec(service!.spec!, { ...flags, rollback: false, detach: false, quiet: false })) === JSON.stringify(plainSpec(service!.spec!));
-      if (!unchanged) throw new UsageError('--rollback cannot be combined with other changes: roll back first, then update', { field: '--rollback' });
+      const unchanged =
+        JSON.stringify(serviceUpdateSpec(service!.spec!, { ...flags, rollback: false, detach: false, quiet: false })) ===
+        JSON.stringify(plainSpec(service!.spec!));
+      if (!unchanged)
+        throw new UsageError('--rollback cannot be combined with other changes: roll back first, then update', { field: '--rollback' });
       r = await controlApi('updateService', { ref: service!.meta!.id, version: service!.meta!.version, spec: null, rollback: true });
       op = 'rollback';
     } else {
@@ -1126,7 +1273,8 @@ const scaleCommand = leaf({
       let r!: ServiceResponse;
       for (let attempt = 0; ; attempt++) {
         const { service } = await controlApi('getService', { ref });
-        if (service!.spec!.global) throw new UsageError(`scale works on replicated services only: service ${service!.spec!.name} is global`);
+        if (service!.spec!.global)
+          throw new UsageError(`scale works on replicated services only: service ${service!.spec!.name} is global`);
         const spec = plainSpec(service!.spec!);
         spec.replicated = { replicas: n };
         try {
@@ -1146,7 +1294,7 @@ const scaleCommand = leaf({
 
 const rollbackCommand = leaf({
   name: 'rollback',
-  summary: "Return a service to its previous spec",
+  summary: 'Return a service to its previous spec',
   usage: '[OPTIONS] SERVICE',
   flags: { detach: bool('Exit at once instead of waiting for the service to converge', 'd'), quiet: bool('Suppress progress output', 'q') },
   async run({ flags, positionals, io }) {
@@ -1190,7 +1338,12 @@ const logsCommand = leaf({
     const fmt = { nodes, timestamps: flags.timestamps, noTrunc: flags['no-trunc'], noTaskIds: flags['no-task-ids'] };
     const { signal, done } = interruptSignal();
     try {
-      await controlStream<ServiceLogsRequest, LogChunk>('serviceLogs', req, (c) => (c.stream === 'stderr' ? io.stderr : io.stdout).write(formatLogChunk(c, fmt)), signal);
+      await controlStream<ServiceLogsRequest, LogChunk>(
+        'serviceLogs',
+        req,
+        (c) => (c.stream === 'stderr' ? io.stderr : io.stdout).write(formatLogChunk(c, fmt)),
+        signal,
+      );
     } finally {
       done();
     }
@@ -1202,7 +1355,7 @@ const execCommand = leaf({
   name: 'exec',
   summary: "Run a command in a service's running task (or a given task)",
   usage: '[OPTIONS] SERVICE|TASK [--] COMMAND [ARG...]',
-  description: 'Output is streamed; the exit code is the command\'s. Without --slot the lowest running slot is used.',
+  description: "Output is streamed; the exit code is the command's. Without --slot the lowest running slot is used.",
   flags: {
     slot: str('N', 'Run in the task of this slot'),
     env: many('KEY=VALUE', 'Set an environment variable', 'e'),
@@ -1243,12 +1396,22 @@ const execCommand = leaf({
       done();
     }
     if (signal.aborted) return 130;
-    if (exit === null) throw new TsswarmError('INTERNAL', 'the exec stream ended without the command\'s exit code');
+    if (exit === null) throw new TsswarmError('INTERNAL', "the exec stream ended without the command's exit code");
     return exit;
   },
 });
 
-const serviceCommands: readonly Command[] = [createCommand, inspectCommand, logsCommand, lsCommand, psCommand, rmCommand, rollbackCommand, scaleCommand, updateCommand, execCommand];
+const serviceCommands: readonly Command[] = [
+  createCommand,
+  inspectCommand,
+  logsCommand,
+  lsCommand,
+  psCommand,
+  rmCommand,
+  rollbackCommand,
+  scaleCommand,
+  updateCommand,
+  execCommand,
+];
 
 export const serviceCommand: Command = group({ name: 'service', summary: 'Manage services', subcommands: () => serviceCommands });
-

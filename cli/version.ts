@@ -39,9 +39,7 @@ export const versionCommand = leaf({
     }
     const v = versionInfo();
     io.stdout.write(
-      format === 'json'
-        ? `${JSON.stringify(v)}\n`
-        : `tsswarm version ${v.version}\nnode ${v.node} (${v.platform}/${v.arch})\n`,
+      format === 'json' ? `${JSON.stringify(v)}\n` : `tsswarm version ${v.version}\nnode ${v.node} (${v.platform}/${v.arch})\n`,
     );
     return 0;
   },

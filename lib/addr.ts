@@ -42,7 +42,12 @@ function unusable(ip: string): string | undefined {
 export function parseNodeAddr(field: string, value: string, o: { port?: 'optional' | 'required' | 'forbidden' } = {}): NodeAddr {
   const port = o.port ?? 'optional';
   const shown = JSON.stringify(value.length > MAX_ADDR_LEN ? `${value.slice(0, MAX_ADDR_LEN)}…` : value);
-  const form = port === 'required' ? 'IPV4:PORT, e.g. 192.168.1.10:4242' : port === 'forbidden' ? 'an IPv4 address, e.g. 192.168.1.10' : 'an IPv4 address with an optional port, e.g. 192.168.1.10 or 192.168.1.10:4242';
+  const form =
+    port === 'required'
+      ? 'IPV4:PORT, e.g. 192.168.1.10:4242'
+      : port === 'forbidden'
+        ? 'an IPv4 address, e.g. 192.168.1.10'
+        : 'an IPv4 address with an optional port, e.g. 192.168.1.10 or 192.168.1.10:4242';
   const fail = (why: string): TsswarmError => new TsswarmError('INVALID_ARGUMENT', `${field} must be ${form} (got ${shown}): ${why}`);
   if (typeof value !== 'string' || value === '') throw fail('it is empty');
   if (value.length > MAX_ADDR_LEN) throw fail(`it is longer than ${MAX_ADDR_LEN} characters`);
@@ -57,7 +62,11 @@ export function parseNodeAddr(field: string, value: string, o: { port?: 'optiona
   }
   if (!isIpv4(host)) {
     if (value.startsWith('[') || host.includes(':')) throw fail('IPv6 addresses are not supported yet');
-    throw fail(HOSTNAME_RE.test(host) && !NUMERIC_RE.test(host) ? 'a host name is not an address; give the IPv4 address other nodes reach this node at' : 'it is not an IPv4 address');
+    throw fail(
+      HOSTNAME_RE.test(host) && !NUMERIC_RE.test(host)
+        ? 'a host name is not an address; give the IPv4 address other nodes reach this node at'
+        : 'it is not an IPv4 address',
+    );
   }
   const why = unusable(host);
   if (why) throw fail(why);
@@ -67,7 +76,11 @@ export function parseNodeAddr(field: string, value: string, o: { port?: 'optiona
 }
 
 /** parseNodeAddr's refusal as a value (undefined: the address is usable), for callers that answer rather than throw. */
-export function nodeAddrError(field: string, value: string, o: { port?: 'optional' | 'required' | 'forbidden' } = {}): TsswarmError | undefined {
+export function nodeAddrError(
+  field: string,
+  value: string,
+  o: { port?: 'optional' | 'required' | 'forbidden' } = {},
+): TsswarmError | undefined {
   try {
     parseNodeAddr(field, value, o);
     return undefined;
@@ -96,23 +109,31 @@ const defaultLookup = async (host: string): Promise<string[]> => (await dnsLooku
 export async function resolveAdvertiseAddr(field: string, value: string, deps: ResolveDeps = {}): Promise<string> {
   const v = value.trim();
   if (!v) throw UsageError.invalid(field, 'an IPv4 address, a host name or an interface name, with an optional port', value);
-  if (v.length > 260) throw new UsageError(`${field} is ${v.length} characters long: give an IPv4 address, a host name or an interface name`, { field });
+  if (v.length > 260)
+    throw new UsageError(`${field} is ${v.length} characters long: give an IPv4 address, a host name or an interface name`, { field });
   let host = v;
   let port = '';
   const colon = v.lastIndexOf(':');
   if (colon > 0 && v.indexOf(':') === colon) {
     host = v.slice(0, colon);
     port = v.slice(colon + 1);
-    if (!PORT_RE.test(port) || Number(port) > 65535) throw UsageError.invalid(field, 'ADDRESS or ADDRESS:PORT with a port from 1 to 65535', value);
+    if (!PORT_RE.test(port) || Number(port) > 65535)
+      throw UsageError.invalid(field, 'ADDRESS or ADDRESS:PORT with a port from 1 to 65535', value);
   } else if (v.includes(':')) {
-    throw new UsageError(`${field} ${JSON.stringify(value)}: IPv6 addresses are not supported yet; give an IPv4 address or an interface name`, { field });
+    throw new UsageError(
+      `${field} ${JSON.stringify(value)}: IPv6 addresses are not supported yet; give an IPv4 address or an interface name`,
+      { field },
+    );
   }
   const withPort = (ip: string): string => (port ? `${ip}:${port}` : ip);
   const check = (ip: string, from: string): string => {
     try {
       parseNodeAddr(field, ip, { port: 'forbidden' });
     } catch (e) {
-      throw new UsageError(`${field} ${from}: ${(e as Error).message.replace(`${field} must be`, 'the address must be')}`, { field, cause: e });
+      throw new UsageError(`${field} ${from}: ${(e as Error).message.replace(`${field} must be`, 'the address must be')}`, {
+        field,
+        cause: e,
+      });
     }
     return withPort(ip);
   };
@@ -123,22 +144,37 @@ export async function resolveAdvertiseAddr(field: string, value: string, deps: R
   const iface = IFNAME_RE.test(host) ? ifs[host] : undefined;
   if (iface) {
     const v4 = [...new Set(iface.filter((a) => a.family === 'IPv4' || a.family === 4).map((a) => a.address))];
-    if (v4.length === 0) throw new UsageError(`${field} ${host}: the interface has no IPv4 address: give the address to advertise instead`, { field });
-    if (v4.length > 1) throw new UsageError(`${field} ${host}: the interface has more than one IPv4 address (${v4.join(', ')}): give the one to advertise`, { field });
+    if (v4.length === 0)
+      throw new UsageError(`${field} ${host}: the interface has no IPv4 address: give the address to advertise instead`, { field });
+    if (v4.length > 1)
+      throw new UsageError(`${field} ${host}: the interface has more than one IPv4 address (${v4.join(', ')}): give the one to advertise`, {
+        field,
+      });
     return check(v4[0]!, `(interface ${host} has ${v4[0]})`);
   }
   if (!HOSTNAME_RE.test(host) || NUMERIC_RE.test(host)) {
-    throw new UsageError(`${field} ${JSON.stringify(value)} is not an IPv4 address, a host name or an interface of this host (${Object.keys(ifs).join(', ') || 'none'}): give the IPv4 address other nodes reach this node at`, { field });
+    throw new UsageError(
+      `${field} ${JSON.stringify(value)} is not an IPv4 address, a host name or an interface of this host (${Object.keys(ifs).join(', ') || 'none'}): give the IPv4 address other nodes reach this node at`,
+      { field },
+    );
   }
   let ips: string[];
   try {
     ips = await (deps.lookup ?? defaultLookup)(host);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new UsageError(`${field} ${host}: the name does not resolve to an IPv4 address (${code ?? (e as Error).message}): give the IPv4 address other nodes reach this node at`, { field, cause: e });
+    throw new UsageError(
+      `${field} ${host}: the name does not resolve to an IPv4 address (${code ?? (e as Error).message}): give the IPv4 address other nodes reach this node at`,
+      { field, cause: e },
+    );
   }
   const v4 = [...new Set(ips.filter(isIpv4))];
-  if (v4.length === 0) throw new UsageError(`${field} ${host}: the name has no IPv4 address: give the IPv4 address other nodes reach this node at`, { field });
-  if (v4.length > 1) throw new UsageError(`${field} ${host}: the name resolves to several IPv4 addresses (${v4.join(', ')}): give the one other nodes reach this node at`, { field });
+  if (v4.length === 0)
+    throw new UsageError(`${field} ${host}: the name has no IPv4 address: give the IPv4 address other nodes reach this node at`, { field });
+  if (v4.length > 1)
+    throw new UsageError(
+      `${field} ${host}: the name resolves to several IPv4 addresses (${v4.join(', ')}): give the one other nodes reach this node at`,
+      { field },
+    );
   return check(v4[0]!, `(${host} resolves to ${v4[0]})`);
 }

@@ -91,9 +91,7 @@ export class NotFoundError extends TsswarmError {
   }
 }
 
-const errnoNames = new Map<number, string>(
-  Object.entries(osConstants.errno).map(([name, n]) => [n, name]),
-);
+const errnoNames = new Map<number, string>(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
 
 /** The symbolic name of an errno value (`9` → `EBADF`), or `errno N`. */
 export function errnoName(errno: number): string {

@@ -15,7 +15,8 @@ import { constants as http2Constants } from 'node:http2';
  * if its internals change, this does nothing rather than fail.
  */
 export function serverNoDelay(server: grpc.Server): void {
-  const servers = (server as unknown as { http2Servers?: Map<{ on(ev: 'connection', fn: (s: Socket) => void): void }, unknown> }).http2Servers;
+  const servers = (server as unknown as { http2Servers?: Map<{ on(ev: 'connection', fn: (s: Socket) => void): void }, unknown> })
+    .http2Servers;
   if (!(servers instanceof Map)) return;
   for (const h of servers.keys()) {
     if (noDelaySet.has(h)) continue;
@@ -69,7 +70,9 @@ export function grpcChannelOptions(extra: grpc.ChannelOptions = {}, max?: number
  * the caller falls back to ending the call with a status.
  */
 export function resetServerCall(call: grpc.ServerDuplexStream<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>): boolean {
-  let c = (call as unknown as { call?: unknown }).call as { nextCall?: unknown; stream?: { close?: (code: number) => void; destroyed?: boolean } } | undefined;
+  let c = (call as unknown as { call?: unknown }).call as
+    | { nextCall?: unknown; stream?: { close?: (code: number) => void; destroyed?: boolean } }
+    | undefined;
   for (let i = 0; c && !c.stream && c.nextCall && i < 16; i++) c = c.nextCall as typeof c;
   const h2 = c?.stream;
   if (typeof h2?.close !== 'function') return false;
@@ -131,14 +134,21 @@ export function unary<Req, Res>(fn: (req: Req, call: grpc.ServerUnaryCall<Req, R
   };
 }
 
-type UnaryMethod<Req, Res> = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: Res) => void) => unknown;
+type UnaryMethod<Req, Res> = (
+  req: Req,
+  md: grpc.Metadata,
+  opts: grpc.CallOptions,
+  cb: (e: grpc.ServiceError | null, r?: Res) => void,
+) => unknown;
 
 /** Calls a unary method of a generic client as a promise, with a deadline; errors become TsswarmErrors. */
 export function callUnary<Req, Res>(client: grpc.Client, method: string, req: Req, timeoutMs: number, what = method): Promise<Res> {
   const fn = (client as unknown as Record<string, UnaryMethod<Req, Res>>)[method];
   if (typeof fn !== 'function') return Promise.reject(new TsswarmError('INTERNAL', `no method ${method} on this client`));
   return new Promise((resolve, reject) => {
-    fn.call(client, req, new Metadata(), { deadline: Date.now() + timeoutMs }, (e, r) => (e ? reject(fromServiceError(e, what)) : resolve(r as Res)));
+    fn.call(client, req, new Metadata(), { deadline: Date.now() + timeoutMs }, (e, r) =>
+      e ? reject(fromServiceError(e, what)) : resolve(r as Res),
+    );
   });
 }
 
@@ -156,9 +166,14 @@ export function serverStream<Req, Res>(
     const ac = new AbortController();
     call.on('cancelled', () => ac.abort());
     call.on('close', () => ac.abort());
-    fn(call.request, (m) => {
-      if (!ac.signal.aborted) call.write(m);
-    }, ac.signal, call).then(
+    fn(
+      call.request,
+      (m) => {
+        if (!ac.signal.aborted) call.write(m);
+      },
+      ac.signal,
+      call,
+    ).then(
       () => {
         if (!call.cancelled) call.end();
       },
@@ -173,7 +188,14 @@ export function serverStream<Req, Res>(
 type StreamMethod<Req, Res> = (req: Req, md: grpc.Metadata, opts: grpc.CallOptions) => grpc.ClientReadableStream<Res>;
 
 /** Calls a server-streaming method of a generic client: each message to `onData`; resolves at the end; errors become TsswarmErrors. */
-export function callStream<Req, Res>(client: grpc.Client, method: string, req: Req, onData: (m: Res) => void, signal?: AbortSignal, what = method): Promise<void> {
+export function callStream<Req, Res>(
+  client: grpc.Client,
+  method: string,
+  req: Req,
+  onData: (m: Res) => void,
+  signal?: AbortSignal,
+  what = method,
+): Promise<void> {
   const fn = (client as unknown as Record<string, StreamMethod<Req, Res>>)[method];
   if (typeof fn !== 'function') return Promise.reject(new TsswarmError('INTERNAL', `no method ${method} on this client`));
   return new Promise((resolve, reject) => {

@@ -50,7 +50,8 @@ export function parseCidr(field: string, s: string, o: { minBits?: number; maxBi
   const ip = m ? tryParseIp(m[1]!) : null;
   const bits = m ? Number(m[2]) : NaN;
   if (!m || ip === null || !(bits >= 0 && bits <= 32)) throw bad(field, `"${s}" is not an IPv4 subnet: write e.g. 10.0.9.0/24`);
-  if (bits < minBits || bits > maxBits) throw bad(field, `"${s}": the prefix length must be from /${minBits} to /${maxBits} (got /${bits})`);
+  if (bits < minBits || bits > maxBits)
+    throw bad(field, `"${s}": the prefix length must be from /${minBits} to /${maxBits} (got /${bits})`);
   const base = ip - (ip % sizeOf(bits));
   if (base !== ip) throw bad(field, `"${s}" has host bits set: write the network address, ${formatIp(base)}/${bits}`);
   return { base, bits };

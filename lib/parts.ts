@@ -90,7 +90,14 @@ function splitNetworks(u: NetworkUpdate, budget: number): NetworkUpdate[] {
       continue;
     }
     // One network larger than a part: its lists go in pieces, each under the network's header.
-    const header = (): NetworkState => ({ network: ns.network, full: ns.full, endpoints: [], removedEndpoints: [], services: [], removedServices: [] });
+    const header = (): NetworkState => ({
+      network: ns.network,
+      full: ns.full,
+      endpoints: [],
+      removedEndpoints: [],
+      services: [],
+      removedServices: [],
+    });
     const headerBytes = NetworkState.encode(header()).length + ITEM_FRAME;
     let piece: NetworkState | null = null;
     let owner: NetworkUpdate | null = null;
@@ -165,7 +172,13 @@ export function mergeParts(parts: ManagerMessage[]): ManagerMessage {
         const id = ns.network?.meta?.id ?? '';
         const had = byId.get(id);
         if (!had) {
-          const copy: NetworkState = { ...ns, endpoints: [...ns.endpoints], removedEndpoints: [...ns.removedEndpoints], services: [...ns.services], removedServices: [...ns.removedServices] };
+          const copy: NetworkState = {
+            ...ns,
+            endpoints: [...ns.endpoints],
+            removedEndpoints: [...ns.removedEndpoints],
+            services: [...ns.services],
+            removedServices: [...ns.removedServices],
+          };
           byId.set(id, copy);
           u.networks.push(copy);
           continue;

@@ -64,11 +64,12 @@ export function parseTemplate(field: string, value: string): TemplatePart[] {
     const path = inner.trim();
     if (inner.includes('{{')) throw refuse(field, value, `nests "{{" inside a placeholder at character ${open + 1}`);
     if (!(path in FIELDS)) {
-      const hint = path.startsWith('.Service.Labels') || path.startsWith('index ')
-        ? 'uses the service\'s labels, which tasks do not carry to their node yet'
-        : /^-|-$/.test(path)
-          ? 'uses a whitespace trim marker ("{{-" or "-}}"), which is not supported'
-          : `holds "{{${inner}}}", which is not a supported placeholder (no functions, pipes or other fields)`;
+      const hint =
+        path.startsWith('.Service.Labels') || path.startsWith('index ')
+          ? "uses the service's labels, which tasks do not carry to their node yet"
+          : /^-|-$/.test(path)
+            ? 'uses a whitespace trim marker ("{{-" or "-}}"), which is not supported'
+            : `holds "{{${inner}}}", which is not a supported placeholder (no functions, pipes or other fields)`;
       throw refuse(field, value, hint);
     }
     parts.push({ field: path });

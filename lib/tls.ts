@@ -60,7 +60,10 @@ export function serverCredentials(p: MemoryCertificateProvider): grpc.ServerCred
  * names are not checked (nodes are reached by IP address), `checkPeer` checks
  * the certificate's identity instead (e.g. that it is a manager's).
  */
-export function channelCredentials(p: MemoryCertificateProvider, checkPeer?: (cert: PeerCertificate, host: string) => Error | undefined): grpc.ChannelCredentials {
+export function channelCredentials(
+  p: MemoryCertificateProvider,
+  checkPeer?: (cert: PeerCertificate, host: string) => Error | undefined,
+): grpc.ChannelCredentials {
   // A fresh closure per call on purpose: grpc-js shares connections between
   // credentials whose checkServerIdentity is the same function, and a client
   // made after a renewal must open its own connection with the new certificate.

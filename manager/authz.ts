@@ -67,14 +67,22 @@ export function callerOf(
   if (!cached || cached.ca !== ca) {
     const x = new X509Certificate(pem);
     if (!x.verify(new X509Certificate(ca).publicKey)) {
-      throw new TsswarmError('UNAUTHENTICATED', 'the client certificate was not issued by this cluster\'s CA: the node belongs to another cluster; make it leave and join this one');
+      throw new TsswarmError(
+        'UNAUTHENTICATED',
+        "the client certificate was not issued by this cluster's CA: the node belongs to another cluster; make it leave and join this one",
+      );
     }
     verified.set(key, { ca, until: Date.parse(x.validTo) });
     if (verified.size > 10_000) verified.delete(verified.keys().next().value as string);
   }
   const info = parseNodeCert(pem);
-  if (now > (verified.get(key)?.until ?? 0)) throw new TsswarmError('UNAUTHENTICATED', `the certificate of node ${info.nodeId} expired: the node must renew it (restart its daemon) or join again`);
-  if (info.clusterId && info.clusterId !== ctx.clusterId()) throw new TsswarmError('UNAUTHENTICATED', `node ${info.nodeId} belongs to cluster ${info.clusterId}, not this one`);
+  if (now > (verified.get(key)?.until ?? 0))
+    throw new TsswarmError(
+      'UNAUTHENTICATED',
+      `the certificate of node ${info.nodeId} expired: the node must renew it (restart its daemon) or join again`,
+    );
+  if (info.clusterId && info.clusterId !== ctx.clusterId())
+    throw new TsswarmError('UNAUTHENTICATED', `node ${info.nodeId} belongs to cluster ${info.clusterId}, not this one`);
   const notBeforeMs = info.notBefore.getTime();
   if (now + CLOCK_SKEW_MS < notBeforeMs) {
     throw new TsswarmError(
@@ -93,7 +101,10 @@ export function callerOf(
 function revokedError(nodeId: string, serial: string, reason: 'removed' | 'replaced' | 'demoted'): TsswarmError {
   switch (reason) {
     case 'removed':
-      return new TsswarmError('PERMISSION_DENIED', `node ${nodeId} was removed from the cluster; its certificate is revoked. Join it again with a token`);
+      return new TsswarmError(
+        'PERMISSION_DENIED',
+        `node ${nodeId} was removed from the cluster; its certificate is revoked. Join it again with a token`,
+      );
     case 'replaced':
       return new TsswarmError(
         'PERMISSION_DENIED',
@@ -121,12 +132,20 @@ export function requireStoreRole(c: Caller, ctx: AuthzContext, roles: readonly R
     );
   }
   if (!roles.includes(r)) {
-    throw new TsswarmError('PERMISSION_DENIED', `${NOT_A_MANAGER} (node ${c.nodeId} was demoted to ${r}: its ${c.role} certificate no longer grants manager calls)`);
+    throw new TsswarmError(
+      'PERMISSION_DENIED',
+      `${NOT_A_MANAGER} (node ${c.nodeId} was demoted to ${r}: its ${c.role} certificate no longer grants manager calls)`,
+    );
   }
 }
 
 /** The caller, who must present a valid certificate with one of the roles, and hold one of them in the store. */
-export function requireRole(call: Parameters<typeof callerOf>[0], ctx: AuthzContext, roles: readonly Role[], opts: Parameters<typeof callerOf>[3] = {}): Caller {
+export function requireRole(
+  call: Parameters<typeof callerOf>[0],
+  ctx: AuthzContext,
+  roles: readonly Role[],
+  opts: Parameters<typeof callerOf>[3] = {},
+): Caller {
   const c = callerOf(call, ctx, Date.now(), opts);
   if (!c) throw new TsswarmError('UNAUTHENTICATED', 'this call needs a node certificate: join the node to the cluster first');
   if (!roles.includes(c.role)) throw new TsswarmError('PERMISSION_DENIED', NOT_A_MANAGER);

@@ -15,7 +15,12 @@ export const DATAPLANE_TIMEOUT_MS = 4000;
 const hostnameOf = (n: Node): string => n.description?.hostname || n.spec?.name || n.meta!.id.slice(0, 12);
 
 /** One agent's answer: its report JSON, or the error it gave, or why none came. */
-export function askNode(dispatcher: Pick<Dispatcher, 'relay'>, nodeId: string, networkId: string, timeoutMs = DATAPLANE_TIMEOUT_MS): Promise<{ json: string; error: string; connected: boolean }> {
+export function askNode(
+  dispatcher: Pick<Dispatcher, 'relay'>,
+  nodeId: string,
+  networkId: string,
+  timeoutMs = DATAPLANE_TIMEOUT_MS,
+): Promise<{ json: string; error: string; connected: boolean }> {
   return new Promise((resolve) => {
     let timer: NodeJS.Timeout | undefined;
     let done = false;
@@ -27,9 +32,11 @@ export function askNode(dispatcher: Pick<Dispatcher, 'relay'>, nodeId: string, n
     };
     const cancel = dispatcher.relay(nodeId, { taskId: '', logs: undefined, exec: undefined, dataplane: { networkId } }, (d: RelayData) => {
       if (d.dataplaneJson) finish({ json: d.dataplaneJson, error: '', connected: true });
-      else if (d.end) finish({ json: '', error: d.error || 'the agent ended without a report (an agent older than this manager?)', connected: true });
+      else if (d.end)
+        finish({ json: '', error: d.error || 'the agent ended without a report (an agent older than this manager?)', connected: true });
     });
-    if (!cancel) return finish({ json: '', error: 'the node is not connected to the managers: its data plane cannot be read now', connected: false });
+    if (!cancel)
+      return finish({ json: '', error: 'the node is not connected to the managers: its data plane cannot be read now', connected: false });
     timer = setTimeout(() => {
       cancel();
       finish({ json: '', error: `the node's agent did not answer within ${timeoutMs / 1000} s`, connected: true });
@@ -43,11 +50,20 @@ export function askNode(dispatcher: Pick<Dispatcher, 'relay'>, nodeId: string, n
  * agent says it holds the network (the ingress network, a node that missed a
  * removal). With `node`: that node, held or not.
  */
-export async function inspectDataplane(store: MemoryStore, dispatcher: Pick<Dispatcher, 'relay'>, req: InspectDataplaneRequest, timeoutMs = DATAPLANE_TIMEOUT_MS): Promise<InspectDataplaneResponse> {
+export async function inspectDataplane(
+  store: MemoryStore,
+  dispatcher: Pick<Dispatcher, 'relay'>,
+  req: InspectDataplaneRequest,
+  timeoutMs = DATAPLANE_TIMEOUT_MS,
+): Promise<InspectDataplaneResponse> {
   const { network, nodes, holders } = store.view((tx) => {
     const network = findNetwork(tx, req.ref);
     const nodes = req.node ? [findNode(tx, req.node)] : tx.nodes.list();
-    const holders = new Set(networkUsers(tx, network).tasks.map((t) => t.nodeId).filter(Boolean));
+    const holders = new Set(
+      networkUsers(tx, network)
+        .tasks.map((t) => t.nodeId)
+        .filter(Boolean),
+    );
     return { network, nodes, holders };
   });
   const networkId = network.meta!.id;
@@ -68,7 +84,10 @@ export async function inspectDataplane(store: MemoryStore, dispatcher: Pick<Disp
     out.push({ nodeId: id, hostname: hostnameOf(n), reportJson: a.json, error: a.error });
   }
   if (out.length === 0 && !req.node) {
-    throw new TsswarmError('FAILED_PRECONDITION', `no node holds network ${network.spec?.name ?? networkId} now: it has no running task (attach a service with \`tsswarm service create --network ${network.spec?.name ?? networkId} ...\`)`);
+    throw new TsswarmError(
+      'FAILED_PRECONDITION',
+      `no node holds network ${network.spec?.name ?? networkId} now: it has no running task (attach a service with \`tsswarm service create --network ${network.spec?.name ?? networkId} ...\`)`,
+    );
   }
   out.sort((a, b) => (a.hostname < b.hostname ? -1 : a.hostname > b.hostname ? 1 : 0));
   return { networkId, networkName: network.spec?.name ?? '', nodes: out };

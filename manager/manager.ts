@@ -11,10 +11,6 @@ import { TsswarmError, UsageError } from '../lib/errors.js';
 import { parseNodeAddr } from '../lib/addr.js';
 import { toServiceError, unary } from '../lib/grpc.js';
 import {
-  
-  
-  
-  
   type AgentMessage,
   type ControlHandlers,
   ControlService,
@@ -32,7 +28,21 @@ import {
   type TransferLeaderResponse,
   type UpdateNodeRequest,
 } from '../proto/gen/control.js';
-import { Cluster, ClusterSpec, ManagerStatus, type NodeRevocation, Meta, Node, NodeAvailability, NodeCertificate, NodeDescription, NodeRole, NodeSpec, NodeState, NodeStatus } from '../proto/gen/objects.js';
+import {
+  Cluster,
+  ClusterSpec,
+  ManagerStatus,
+  type NodeRevocation,
+  Meta,
+  Node,
+  NodeAvailability,
+  NodeCertificate,
+  NodeDescription,
+  NodeRole,
+  NodeSpec,
+  NodeState,
+  NodeStatus,
+} from '../proto/gen/objects.js';
 import { type AuthzContext, type Caller, callerOf, requireRole, requireStoreRole } from './authz.js';
 import {
   CLOCK_SKEW_MS,
@@ -120,7 +130,8 @@ function makeAuthz(o: ManagerOptions, store: MemoryStore): AuthzContext {
   const revocations = (): RevocationIndex => {
     const c = store.view((tx) => tx.cluster.list()[0]);
     const version = Number(c?.meta?.version ?? -1);
-    if (!index || index.version !== version || index.spec !== c?.spec) index = { version, spec: c?.spec ?? undefined, idx: new RevocationIndex(c?.spec ?? undefined) };
+    if (!index || index.version !== version || index.spec !== c?.spec)
+      index = { version, spec: c?.spec ?? undefined, idx: new RevocationIndex(c?.spec ?? undefined) };
     return index.idx;
   };
   return {
@@ -268,7 +279,11 @@ export class Manager {
         requireRole(call, raftAuthz, ['manager']);
         return null;
       } catch (e) {
-        return Object.assign(new Error((e as Error).message), { code: grpc.status.PERMISSION_DENIED, details: (e as Error).message, metadata: new grpc.Metadata() });
+        return Object.assign(new Error((e as Error).message), {
+          code: grpc.status.PERMISSION_DENIED,
+          details: (e as Error).message,
+          metadata: new grpc.Metadata(),
+        });
       }
     };
     const raftSenders = (call: Parameters<typeof callerOf>[0]): ((from: string) => boolean) => {
@@ -353,7 +368,9 @@ export class Manager {
       if (!this.orchestration) {
         this.orchestration = startOrchestration({ store: this.store, logger: this.o.logger });
         this.log.info('orchestrator and scheduler started');
-        ensureIngressNetwork(this.store, this.o.logger).catch((err: unknown) => this.log.warn({ err }, 'creating the ingress network failed; the next leader tries again'));
+        ensureIngressNetwork(this.store, this.o.logger).catch((err: unknown) =>
+          this.log.warn({ err }, 'creating the ingress network failed; the next leader tries again'),
+        );
       }
     }
   }
@@ -364,7 +381,11 @@ export class Manager {
     await o?.stop();
   }
 
-  private setNodeState(id: string, state: 'ready' | 'down', info: { message: string; addr?: string; description?: { description?: unknown; addr?: string } | null }): Promise<void> {
+  private setNodeState(
+    id: string,
+    state: 'ready' | 'down',
+    info: { message: string; addr?: string; description?: { description?: unknown; addr?: string } | null },
+  ): Promise<void> {
     return writeNodeState(this.store, id, state, info, { isLeader: () => this.consensus.isLeader, log: this.log });
   }
 
@@ -384,7 +405,9 @@ export class Manager {
         const st = this.consensus.status();
         if (!this.consensus.quorumSafeWithout(m.raftId, (r) => st.progress[r]?.recentActive ?? false)) continue;
         this.log.info({ node: m.nodeId, member: m.raftId }, 'a demoted manager is still in the raft group: removing it');
-        await this.consensus.removeMember(m.raftId).catch((err: unknown) => this.log.warn({ err, member: m.raftId }, 'removing the demoted manager from raft failed; trying again'));
+        await this.consensus
+          .removeMember(m.raftId)
+          .catch((err: unknown) => this.log.warn({ err, member: m.raftId }, 'removing the demoted manager from raft failed; trying again'));
         return;
       }
     } finally {
@@ -404,7 +427,10 @@ export class Manager {
   }
 
   managerAddrs(): string[] {
-    return this.consensus.memberList().filter((m) => this.consensus.isVoter(m.raftId)).map((m) => m.addr);
+    return this.consensus
+      .memberList()
+      .filter((m) => this.consensus.isVoter(m.raftId))
+      .map((m) => m.addr);
   }
 
   /**
@@ -414,7 +440,12 @@ export class Manager {
    * Empty until the store holds them, which agents read as "not known yet".
    */
   managerNodeIds(): string[] {
-    return this.store.view((tx) => this.consensus.memberList().filter((m) => m.nodeId && tx.nodes.get(m.nodeId)?.spec?.role === NodeRole.MANAGER).map((m) => m.nodeId));
+    return this.store.view((tx) =>
+      this.consensus
+        .memberList()
+        .filter((m) => m.nodeId && tx.nodes.get(m.nodeId)?.spec?.role === NodeRole.MANAGER)
+        .map((m) => m.nodeId),
+    );
   }
 
   cluster(): Cluster | undefined {
@@ -486,7 +517,10 @@ export class Manager {
 
   async listNodes(): Promise<{ nodes: Node[]; stale: boolean }> {
     const r = await this.readView((tx) => tx.nodes.list());
-    return { nodes: r.value.map((n) => this.decorate(n)).sort((a, b) => (a.spec?.name ?? '').localeCompare(b.spec?.name ?? '')), stale: r.stale };
+    return {
+      nodes: r.value.map((n) => this.decorate(n)).sort((a, b) => (a.spec?.name ?? '').localeCompare(b.spec?.name ?? '')),
+      stale: r.stale,
+    };
   }
 
   async updateNode(req: UpdateNodeRequest): Promise<Node> {
@@ -506,7 +540,10 @@ export class Manager {
     this.requireLeader();
     const n = this.findNode(req.ref);
     if (req.version && req.version !== n.meta!.version) {
-      throw new TsswarmError('CONFLICT', `node ${n.spec?.name} changed since it was read (version ${req.version}, now ${n.meta!.version}): read it again and retry`);
+      throw new TsswarmError(
+        'CONFLICT',
+        `node ${n.spec?.name} changed since it was read (version ${req.version}, now ${n.meta!.version}): read it again and retry`,
+      );
     }
     const spec = { ...n.spec!, labels: { ...(n.spec?.labels ?? {}) } };
     if (req.availability) {
@@ -535,18 +572,24 @@ export class Manager {
     });
     if (req.role === 'worker' && n.managerStatus?.raftId) {
       // Retried by removeDemotedMembers when it fails.
-      await this.consensus.removeMember(n.managerStatus.raftId).catch((err: unknown) => this.log.warn({ err }, 'removing the demoted manager from raft failed; the leader tries again'));
+      await this.consensus
+        .removeMember(n.managerStatus.raftId)
+        .catch((err: unknown) => this.log.warn({ err }, 'removing the demoted manager from raft failed; the leader tries again'));
     }
     return this.decorate(this.store.view((tx) => tx.nodes.get(n.meta!.id))!);
   }
 
   private async demoteChecks(n: Node): Promise<void> {
     const voters = this.consensus.status().config.voters;
-    if (voters.length <= 1) throw new TsswarmError('FAILED_PRECONDITION', `cannot demote ${n.spec?.name}: it is the last manager. Promote another node first`);
+    if (voters.length <= 1)
+      throw new TsswarmError('FAILED_PRECONDITION', `cannot demote ${n.spec?.name}: it is the last manager. Promote another node first`);
     const raftId = n.managerStatus?.raftId ?? '';
     const st = this.consensus.status();
     if (!this.consensus.quorumSafeWithout(raftId, (r) => st.progress[r]?.recentActive ?? false)) {
-      throw new TsswarmError('FAILED_PRECONDITION', `cannot demote ${n.spec?.name}: the remaining managers would not have a reachable majority. Bring the unreachable managers back first`);
+      throw new TsswarmError(
+        'FAILED_PRECONDITION',
+        `cannot demote ${n.spec?.name}: the remaining managers would not have a reachable majority. Bring the unreachable managers back first`,
+      );
     }
     if (raftId === this.o.raftId) {
       // Hand over leadership first; the CLI retries on the new leader.
@@ -571,10 +614,16 @@ export class Manager {
     this.requireLeader();
     const n = this.findNode(ref);
     if (n.spec?.role === NodeRole.MANAGER || this.consensus.memberList().some((m) => m.nodeId === n.meta!.id)) {
-      throw new TsswarmError('FAILED_PRECONDITION', `node ${n.spec?.name} is a manager: demote it first (\`tsswarm node demote ${n.spec?.name}\`), then remove it`);
+      throw new TsswarmError(
+        'FAILED_PRECONDITION',
+        `node ${n.spec?.name} is a manager: demote it first (\`tsswarm node demote ${n.spec?.name}\`), then remove it`,
+      );
     }
     if (!force && n.status?.state !== NodeState.DOWN) {
-      throw new TsswarmError('FAILED_PRECONDITION', `node ${n.spec?.name} is not down and can't be removed; stop it (or make it leave) first, or use --force`);
+      throw new TsswarmError(
+        'FAILED_PRECONDITION',
+        `node ${n.spec?.name} is not down and can't be removed; stop it (or make it leave) first, or use --force`,
+      );
     }
     // Every certificate of the node is refused once it is gone from the store;
     // its revocation entry also says so, for anything that checks the certificate alone.
@@ -582,7 +631,12 @@ export class Manager {
     await this.store.update((tx) => {
       tx.nodes.delete(n.meta!.id, n.meta!.version);
       const cur = tx.cluster.list()[0]!;
-      const rev = revokeOnRemove(cur.spec!.nodeRevocations, { nodeId: n.meta!.id, certExpiryMs: Number(n.certificate?.expiryMs ?? 0), now, defaultExpiryMs: nodeCertValidityMs(cur.spec!) });
+      const rev = revokeOnRemove(cur.spec!.nodeRevocations, {
+        nodeId: n.meta!.id,
+        certExpiryMs: Number(n.certificate?.expiryMs ?? 0),
+        now,
+        defaultExpiryMs: nodeCertValidityMs(cur.spec!),
+      });
       tx.cluster.update(withRevocations(cur, rev, now));
     });
     this.dispatcher.forget(n.meta!.id);
@@ -606,12 +660,19 @@ export class Manager {
       const n = this.findNode(ref);
       raftId = n.managerStatus?.raftId ?? '';
       if (n.spec?.role !== NodeRole.MANAGER || !raftId || !st.config.voters.includes(raftId)) {
-        throw new TsswarmError('FAILED_PRECONDITION', `cannot hand leadership to ${n.spec?.name || n.meta!.id}: it is not a voting manager (promote it with \`tsswarm node promote\` and let it catch up)`);
+        throw new TsswarmError(
+          'FAILED_PRECONDITION',
+          `cannot hand leadership to ${n.spec?.name || n.meta!.id}: it is not a voting manager (promote it with \`tsswarm node promote\` and let it catch up)`,
+        );
       }
     } else {
       const others = st.config.voters.filter((v) => v !== this.o.raftId && st.progress[v]?.recentActive);
       others.sort((a, b) => (st.progress[b]?.match ?? 0) - (st.progress[a]?.match ?? 0));
-      if (others.length === 0) throw new TsswarmError('FAILED_PRECONDITION', 'no other manager is reachable to take over leadership: promote or bring back a manager first');
+      if (others.length === 0)
+        throw new TsswarmError(
+          'FAILED_PRECONDITION',
+          'no other manager is reachable to take over leadership: promote or bring back a manager first',
+        );
       raftId = others[0]!;
     }
     const nodeId = this.consensus.memberNodeId(raftId) ?? '';
@@ -625,7 +686,11 @@ export class Manager {
     if (role !== 'worker' && role !== 'manager') throw UsageError.invalid('role', 'worker or manager', role);
     const c = this.cluster()!;
     const tok = makeJoinToken(c.spec!.rootCaCertPem, role);
-    await this.store.update((tx) => tx.cluster.update(Cluster.create({ ...c, spec: { ...c.spec!, ...(role === 'worker' ? { workerToken: tok } : { managerToken: tok }) } })));
+    await this.store.update((tx) =>
+      tx.cluster.update(
+        Cluster.create({ ...c, spec: { ...c.spec!, ...(role === 'worker' ? { workerToken: tok } : { managerToken: tok }) } }),
+      ),
+    );
     return this.joinTokens();
   }
 
@@ -672,7 +737,8 @@ export class Manager {
       // Renewal or role change: the node proves who it is with its current certificate.
       if (!caller || caller.nodeId !== req.nodeId) throw new TsswarmError('PERMISSION_DENIED', 'a node may only renew its own certificate');
       existing = this.store.view((tx) => tx.nodes.get(req.nodeId));
-      if (!existing) throw new TsswarmError('PERMISSION_DENIED', `node ${req.nodeId} was removed from the cluster: join it again with a token`);
+      if (!existing)
+        throw new TsswarmError('PERMISSION_DENIED', `node ${req.nodeId} was removed from the cluster: join it again with a token`);
       // What the managers want it to be: a promoted worker gets a manager certificate, a demoted manager a worker one.
       role = existing.spec?.role === NodeRole.MANAGER ? 'manager' : 'worker';
       // Early renewals would only churn revocations and Raft writes: refused unless the role changed.
@@ -686,7 +752,10 @@ export class Manager {
       const window = renewalWindowMs(spec.nodeCertExpiryMs);
       const last = this.renewals.get(req.nodeId) ?? -Infinity;
       if (now - last < window) {
-        throw new TsswarmError('RESOURCE_EXHAUSTED', `node ${req.nodeId} renewed its certificate ${now - last} ms ago: one renewal per ${window} ms is allowed; retry in ${window - (now - last)} ms`);
+        throw new TsswarmError(
+          'RESOURCE_EXHAUSTED',
+          `node ${req.nodeId} renewed its certificate ${now - last} ms ago: one renewal per ${window} ms is allowed; retry in ${window - (now - last)} ms`,
+        );
       }
       this.renewals.set(req.nodeId, now);
       if (this.renewals.size > 100_000) this.renewals.delete(this.renewals.keys().next().value as string);
@@ -708,7 +777,8 @@ export class Manager {
         this.store.update((tx) => {
           // Read here, not above: the node's own state writes (heartbeats) land in between.
           const fresh = tx.nodes.get(nodeId);
-          if (!fresh) throw new TsswarmError('PERMISSION_DENIED', `node ${nodeId} was removed from the cluster: join it again with a token`);
+          if (!fresh)
+            throw new TsswarmError('PERMISSION_DENIED', `node ${nodeId} was removed from the cluster: join it again with a token`);
           const cur = tx.cluster.list()[0] ?? c;
           // Every older certificate of the node is revoked, the one presented and the one on record among them
           // (they differ when an answer was lost): one entry for the node, replaced at each renewal.
@@ -716,12 +786,21 @@ export class Manager {
             nodeId,
             serial: info.serial,
             issued: { notBeforeMs: info.notBefore.getTime(), notAfterMs: info.notAfter.getTime() },
-            replaced: [{ notBeforeMs: caller!.notBeforeMs, notAfterMs: caller!.notAfterMs }, { notAfterMs: Number(fresh.certificate?.expiryMs ?? 0) }],
+            replaced: [
+              { notBeforeMs: caller!.notBeforeMs, notAfterMs: caller!.notAfterMs },
+              { notAfterMs: Number(fresh.certificate?.expiryMs ?? 0) },
+            ],
             now,
             defaultExpiryMs: nodeCertValidityMs(spec),
           });
           tx.cluster.update(withRevocations(cur, nodeRevocations, now));
-          tx.nodes.update(Node.create({ ...fresh, role: roleEnum, certificate: { serial: info.serial, expiryMs: info.notAfter.getTime(), role: roleEnum } }));
+          tx.nodes.update(
+            Node.create({
+              ...fresh,
+              role: roleEnum,
+              certificate: { serial: info.serial, expiryMs: info.notAfter.getTime(), role: roleEnum },
+            }),
+          );
         });
       try {
         for (let attempt = 1; ; attempt++) {
@@ -737,7 +816,10 @@ export class Manager {
         if (this.renewals.get(nodeId) === now) this.renewals.delete(nodeId);
         throw err;
       }
-      this.log.info({ node: nodeId, role, revoked: [caller!.serial, e.certificate?.serial].filter(Boolean) }, 'node certificate renewed; the certificates it replaces are revoked');
+      this.log.info(
+        { node: nodeId, role, revoked: [caller!.serial, e.certificate?.serial].filter(Boolean) },
+        'node certificate renewed; the certificates it replaces are revoked',
+      );
     } else {
       const name = req.hostname || nodeId;
       await this.store.update((tx) =>
@@ -762,14 +844,20 @@ export class Manager {
     this.requireLeader();
     const caller = requireRole(call, this.authz, ['manager']);
     const n = this.store.view((tx) => tx.nodes.get(caller.nodeId));
-    if (!n || n.spec?.role !== NodeRole.MANAGER) throw new TsswarmError('PERMISSION_DENIED', `node ${caller.nodeId} is not a manager: promote it first`);
+    if (!n || n.spec?.role !== NodeRole.MANAGER)
+      throw new TsswarmError('PERMISSION_DENIED', `node ${caller.nodeId} is not a manager: promote it first`);
     if (!req.raftId || !req.addr) throw new UsageError('joining the raft group needs a raft id and an address');
     // A node rejoining with a new raft id replaces its old membership.
     const old = n.managerStatus?.raftId;
     if (old && old !== req.raftId && this.consensus.memberList().some((m) => m.raftId === old)) await this.consensus.removeMember(old);
     await this.consensus.addLearner({ raftId: req.raftId, nodeId: caller.nodeId, addr: req.addr });
-    await this.store.update((tx) => tx.nodes.update(Node.create({ ...n, managerStatus: ManagerStatus.create({ raftId: req.raftId, addr: req.addr }) })));
-    return { members: this.consensus.memberList().map((m) => ({ raftId: m.raftId, nodeId: m.nodeId, addr: m.addr })), clusterId: this.o.clusterId };
+    await this.store.update((tx) =>
+      tx.nodes.update(Node.create({ ...n, managerStatus: ManagerStatus.create({ raftId: req.raftId, addr: req.addr }) })),
+    );
+    return {
+      members: this.consensus.memberList().map((m) => ({ raftId: m.raftId, nodeId: m.nodeId, addr: m.addr })),
+      clusterId: this.o.clusterId,
+    };
   }
 
   // ------------------------------------------------------------ services
@@ -777,7 +865,10 @@ export class Manager {
   private registerServices(): void {
     const s = this.o.server;
     const manager = (call: Parameters<typeof callerOf>[0]): Caller => requireRole(call, this.authz, ['manager']);
-    s.addService(ControlService, controlImplementation(this.controlHandlers(), (call) => manager(call)));
+    s.addService(
+      ControlService,
+      controlImplementation(this.controlHandlers(), (call) => manager(call)),
+    );
     s.addService(NodeCAService, {
       getRootCA: unary(async () => ({ certPem: this.authz.caCertPem() })),
       // Without a certificate: joining with a token. With one: renewal, which the store must still allow.
@@ -796,7 +887,12 @@ export class Manager {
         try {
           // A follower answers NOT_LEADER (the dispatcher) whatever its store holds: it may lag behind the leader's.
           // A demoted manager's revoked certificate may still open it (as the worker it now is), to learn its new role.
-          caller = requireRole(stream, this.consensus.isLeader ? this.authz : { ...this.authz, storeRole: undefined }, ['worker', 'manager'], { session: true });
+          caller = requireRole(
+            stream,
+            this.consensus.isLeader ? this.authz : { ...this.authz, storeRole: undefined },
+            ['worker', 'manager'],
+            { session: true },
+          );
         } catch (e) {
           stream.emit('error', toServiceError(e));
           return;
@@ -822,13 +918,21 @@ export class Manager {
  */
 export function revokeDemoted(tx: StoreTx, n: Node, now: number): void {
   const cur = tx.cluster.list()[0]!;
-  const rev = revokeOnDemote(cur.spec!.nodeRevocations, { nodeId: n.meta!.id, certExpiryMs: Number(n.certificate?.expiryMs ?? 0), now, defaultExpiryMs: nodeCertValidityMs(cur.spec!) });
+  const rev = revokeOnDemote(cur.spec!.nodeRevocations, {
+    nodeId: n.meta!.id,
+    certExpiryMs: Number(n.certificate?.expiryMs ?? 0),
+    now,
+    defaultExpiryMs: nodeCertValidityMs(cur.spec!),
+  });
   tx.cluster.update(withRevocations(cur, rev, now));
 }
 
 /** The cluster with these per-node revocations, and the per-serial ones of earlier versions that have not expired. */
 function withRevocations(c: Cluster, nodeRevocations: NodeRevocation[], now: number): Cluster {
-  return Cluster.create({ ...c, spec: { ...c.spec!, nodeRevocations, revokedCertificates: liveLegacyRevocations(c.spec!.revokedCertificates, now) } });
+  return Cluster.create({
+    ...c,
+    spec: { ...c.spec!, nodeRevocations, revokedCertificates: liveLegacyRevocations(c.spec!.revokedCertificates, now) },
+  });
 }
 
 function nodeCertValidityMs(spec: ClusterSpec): number {

@@ -69,12 +69,15 @@ export class ReconcileLoop {
     if (this.stopped || (at >= this.wakeAt && this.wakeTimer)) return;
     if (this.wakeTimer) this.clock.clearTimeout(this.wakeTimer);
     this.wakeAt = at;
-    this.wakeTimer = this.clock.setTimeout(() => {
-      this.wakeTimer = null;
-      this.wakeAt = Infinity;
-      this.o.onWake?.();
-      this.kick();
-    }, Math.min(2 ** 31 - 1, Math.max(1, at - this.clock.now())));
+    this.wakeTimer = this.clock.setTimeout(
+      () => {
+        this.wakeTimer = null;
+        this.wakeAt = Infinity;
+        this.o.onWake?.();
+        this.kick();
+      },
+      Math.min(2 ** 31 - 1, Math.max(1, at - this.clock.now())),
+    );
   }
 
   private schedule(ms: number): void {

@@ -22,7 +22,8 @@ export function resolveTasks(store: MemoryStore, ref: string): { service?: Servi
     try {
       return { tasks: [findTask(tx, ref)] };
     } catch (e) {
-      if ((e as TsswarmError).code === 'NOT_FOUND') throw new TsswarmError('NOT_FOUND', `no service or task ${ref}: see \`tsswarm service ls\` and \`tsswarm service ps SERVICE\``);
+      if ((e as TsswarmError).code === 'NOT_FOUND')
+        throw new TsswarmError('NOT_FOUND', `no service or task ${ref}: see \`tsswarm service ls\` and \`tsswarm service ps SERVICE\``);
       throw e;
     }
   });
@@ -83,7 +84,8 @@ export class TaskRelay {
       unsub = () => sub.close();
     }
     if (open === 0 && !req.follow) {
-      if (tasks.length > 0 && unreachable === tasks.filter((t) => t.nodeId).length && unreachable > 0) throw new TsswarmError('UNAVAILABLE', `the nodes running ${req.ref}'s tasks are not connected: no logs can be read now`);
+      if (tasks.length > 0 && unreachable === tasks.filter((t) => t.nodeId).length && unreachable > 0)
+        throw new TsswarmError('UNAVAILABLE', `the nodes running ${req.ref}'s tasks are not connected: no logs can be read now`);
       return;
     }
     const onAbort = (): void => done();
@@ -99,7 +101,8 @@ export class TaskRelay {
 
   /** Runs a command in one running task of the service (or the given task) and streams its output; the last message carries the exit code. */
   async exec(req: ExecRequest, write: (o: ExecOutput) => void, signal: AbortSignal): Promise<void> {
-    if (req.cmd.length === 0) throw new TsswarmError('INVALID_ARGUMENT', 'exec needs a command: `tsswarm service exec SERVICE -- CMD [ARG...]`');
+    if (req.cmd.length === 0)
+      throw new TsswarmError('INVALID_ARGUMENT', 'exec needs a command: `tsswarm service exec SERVICE -- CMD [ARG...]`');
     const { service, tasks } = resolveTasks(this.store, req.ref);
     let task: Task | undefined;
     if (service) {
@@ -108,7 +111,9 @@ export class TaskRelay {
       if (!task) {
         throw new TsswarmError(
           'FAILED_PRECONDITION',
-          req.slot ? `service ${service.spec!.name} has no running task in slot ${req.slot} (running slots: ${live.map((t) => t.slot).join(', ') || 'none'})` : `service ${service.spec!.name} has no running task`,
+          req.slot
+            ? `service ${service.spec!.name} has no running task in slot ${req.slot} (running slots: ${live.map((t) => t.slot).join(', ') || 'none'})`
+            : `service ${service.spec!.name} has no running task`,
         );
       }
     } else {
@@ -123,7 +128,14 @@ export class TaskRelay {
         if (d.exec.exited) sawExit = true;
         write(d.exec);
       }
-      if (d.end) settle(d.error ? new TsswarmError('UNAVAILABLE', `exec in task ${task!.meta!.id}: ${d.error}`) : sawExit ? undefined : new TsswarmError('INTERNAL', 'the agent ended the exec without an exit code'));
+      if (d.end)
+        settle(
+          d.error
+            ? new TsswarmError('UNAVAILABLE', `exec in task ${task!.meta!.id}: ${d.error}`)
+            : sawExit
+              ? undefined
+              : new TsswarmError('INTERNAL', 'the agent ended the exec without an exit code'),
+        );
     });
     if (!cancel) throw new TsswarmError('UNAVAILABLE', `the node running task ${task.meta!.id} is not connected`);
     const onAbort = (): void => {

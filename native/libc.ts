@@ -68,7 +68,13 @@ export function setChildSubreaper(enabled = true): void {
   // stale upper register half reaches the kernel.
   call(
     'prctl',
-    [['i32', PR_SET_CHILD_SUBREAPER], ['i64', enabled ? 1 : 0], ['i64', 0], ['i64', 0], ['i64', 0]],
+    [
+      ['i32', PR_SET_CHILD_SUBREAPER],
+      ['i64', enabled ? 1 : 0],
+      ['i64', 0],
+      ['i64', 0],
+      ['i64', 0],
+    ],
     () => `prctl(PR_SET_CHILD_SUBREAPER, ${enabled ? 1 : 0})`,
   );
 }
@@ -77,7 +83,13 @@ export function isChildSubreaper(): boolean {
   const out = Buffer.alloc(4);
   call(
     'prctl',
-    [['i32', PR_GET_CHILD_SUBREAPER], ['buffer', out], ['i64', 0], ['i64', 0], ['i64', 0]],
+    [
+      ['i32', PR_GET_CHILD_SUBREAPER],
+      ['buffer', out],
+      ['i64', 0],
+      ['i64', 0],
+      ['i64', 0],
+    ],
     () => 'prctl(PR_GET_CHILD_SUBREAPER)',
   );
   return out.readInt32LE(0) !== 0;
@@ -109,7 +121,14 @@ function nstypeName(nstype: number): string {
  * dns.lookup) stays where it was.
  */
 export function setns(fd: number, nstype: NamespaceType | 0 = 0): void {
-  call('setns', [['i32', fd], ['i32', nstype]], () => `setns(fd ${fd}, ${nstypeName(nstype)})`);
+  call(
+    'setns',
+    [
+      ['i32', fd],
+      ['i32', nstype],
+    ],
+    () => `setns(fd ${fd}, ${nstypeName(nstype)})`,
+  );
 }
 
 /**
@@ -151,7 +170,13 @@ const cstr = (s: string): Buffer => Buffer.from(`${s}\0`);
 export function mount(source: string, target: string, fstype: string, data: string, flags = 0): void {
   call(
     'mount',
-    [['buffer', cstr(source)], ['buffer', cstr(target)], ['buffer', cstr(fstype)], ['i64', flags], ['buffer', cstr(data)]],
+    [
+      ['buffer', cstr(source)],
+      ['buffer', cstr(target)],
+      ['buffer', cstr(fstype)],
+      ['i64', flags],
+      ['buffer', cstr(data)],
+    ],
     () => `mount(${source}, ${target}, ${fstype})`,
   );
 }
@@ -160,7 +185,14 @@ export const MNT_DETACH = 2;
 
 /** umount2(2); `flags` MNT_DETACH for a lazy unmount. */
 export function umount(target: string, flags = 0): void {
-  call('umount2', [['buffer', cstr(target)], ['i32', flags]], () => `umount2(${target}, ${flags})`);
+  call(
+    'umount2',
+    [
+      ['buffer', cstr(target)],
+      ['i32', flags],
+    ],
+    () => `umount2(${target}, ${flags})`,
+  );
 }
 
 // Sockets made by hand, so that one can be created inside another network
@@ -177,7 +209,15 @@ export const SO_REUSEADDR = 2;
 
 /** socket(2); returns the new descriptor. */
 export function socket(domain: number, type: number, protocol = 0): number {
-  return call('socket', [['i32', domain], ['i32', type], ['i32', protocol]], () => `socket(${domain}, ${type}, ${protocol})`);
+  return call(
+    'socket',
+    [
+      ['i32', domain],
+      ['i32', type],
+      ['i32', protocol],
+    ],
+    () => `socket(${domain}, ${type}, ${protocol})`,
+  );
 }
 
 /** setsockopt(2) with an int option value. */
@@ -186,7 +226,13 @@ export function setsockoptInt(fd: number, level: number, name: number, value: nu
   v.writeInt32LE(value, 0);
   call(
     'setsockopt',
-    [['i32', fd], ['i32', level], ['i32', name], ['buffer', v], ['i32', 4]],
+    [
+      ['i32', fd],
+      ['i32', level],
+      ['i32', name],
+      ['buffer', v],
+      ['i32', 4],
+    ],
     () => `setsockopt(fd ${fd}, ${level}, ${name}, ${value})`,
   );
 }
@@ -205,7 +251,15 @@ export function bindInet4(fd: number, address: string, port: number): void {
   sa.writeUInt16LE(AF_INET, 0);
   sa.writeUInt16BE(port, 2);
   for (let i = 0; i < 4; i++) sa[4 + i] = parts[i]!;
-  call('bind', [['i32', fd], ['buffer', sa], ['i32', sa.length]], () => `bind(fd ${fd}, ${address}:${port})`);
+  call(
+    'bind',
+    [
+      ['i32', fd],
+      ['buffer', sa],
+      ['i32', sa.length],
+    ],
+    () => `bind(fd ${fd}, ${address}:${port})`,
+  );
 }
 
 /**
@@ -245,11 +299,27 @@ export function setInterfaceUp(name: string): boolean {
     // struct ifreq: ifr_name[16], then a union whose ifr_flags is a short.
     const ifr = Buffer.alloc(40);
     ifr.write(name, 0, 'utf8');
-    call('ioctl', [['i32', fd], ['i64', SIOCGIFFLAGS], ['buffer', ifr]], () => `ioctl(SIOCGIFFLAGS, ${name})`);
+    call(
+      'ioctl',
+      [
+        ['i32', fd],
+        ['i64', SIOCGIFFLAGS],
+        ['buffer', ifr],
+      ],
+      () => `ioctl(SIOCGIFFLAGS, ${name})`,
+    );
     const flags = ifr.readUInt16LE(16);
     if (flags & IFF_UP) return false;
     ifr.writeUInt16LE(flags | IFF_UP, 16);
-    call('ioctl', [['i32', fd], ['i64', SIOCSIFFLAGS], ['buffer', ifr]], () => `ioctl(SIOCSIFFLAGS, ${name})`);
+    call(
+      'ioctl',
+      [
+        ['i32', fd],
+        ['i64', SIOCSIFFLAGS],
+        ['buffer', ifr],
+      ],
+      () => `ioctl(SIOCSIFFLAGS, ${name})`,
+    );
     return true;
   } finally {
     closeSync(fd);
@@ -264,7 +334,15 @@ export const S_IFCHR = 0o020000;
 
 /** mknod(2): a device node, FIFO or (with S_IFCHR and dev 0) an overlay whiteout. Fails with EEXIST on anything already there, a symlink included. */
 export function mknod(path: string, mode: number, dev = 0): void {
-  call('mknod', [['buffer', cstr(path)], ['i32', mode], ['i64', dev]], () => `mknod(${path}, 0o${mode.toString(8)}, ${dev})`);
+  call(
+    'mknod',
+    [
+      ['buffer', cstr(path)],
+      ['i32', mode],
+      ['i64', dev],
+    ],
+    () => `mknod(${path}, 0o${mode.toString(8)}, ${dev})`,
+  );
 }
 
 /** lsetxattr(2): sets an extended attribute on `path` itself, never on what a symlink there points at. */
@@ -274,7 +352,13 @@ export function lsetxattr(path: string, name: string, value: Buffer | string, fl
   const arg = v.length ? v : Buffer.alloc(1);
   call(
     'lsetxattr',
-    [['buffer', cstr(path)], ['buffer', cstr(name)], ['buffer', arg], ['i64', v.length], ['i32', flags]],
+    [
+      ['buffer', cstr(path)],
+      ['buffer', cstr(name)],
+      ['buffer', arg],
+      ['i64', v.length],
+      ['i32', flags],
+    ],
     () => `lsetxattr(${path}, ${name})`,
   );
 }
@@ -283,7 +367,16 @@ export function lsetxattr(path: string, name: string, value: Buffer | string, fl
 export function lgetxattr(path: string, name: string, max = 4096): Buffer | undefined {
   const out = Buffer.alloc(max);
   try {
-    const n = call('lgetxattr', [['buffer', cstr(path)], ['buffer', cstr(name)], ['buffer', out], ['i64', max]], () => `lgetxattr(${path}, ${name})`);
+    const n = call(
+      'lgetxattr',
+      [
+        ['buffer', cstr(path)],
+        ['buffer', cstr(name)],
+        ['buffer', out],
+        ['i64', max],
+      ],
+      () => `lgetxattr(${path}, ${name})`,
+    );
     return out.subarray(0, n);
   } catch (err) {
     if (err instanceof SyscallError && err.errnoCode === 'ENODATA') return undefined;
@@ -317,7 +410,13 @@ export function openat2(dirfd: number, path: string, flags: number, resolve: num
   // syscall is variadic and reads longs: every argument goes as a 64-bit value.
   return call(
     'syscall',
-    [['i64', SYS_OPENAT2], ['i64', dirfd], ['buffer', cstr(path)], ['buffer', how], ['i64', how.length]],
+    [
+      ['i64', SYS_OPENAT2],
+      ['i64', dirfd],
+      ['buffer', cstr(path)],
+      ['buffer', how],
+      ['i64', how.length],
+    ],
     () => `openat2(fd ${dirfd}, ${path}, 0x${flags.toString(16)}, resolve 0x${resolve.toString(16)})`,
   );
 }

@@ -69,7 +69,8 @@ function hostMaybePort(v: unknown, field: string): string {
 }
 
 function str(v: unknown, field: string): string {
-  if (typeof v !== 'string' || v.trim() === '') throw UsageError.invalid(field, 'a non-empty string', typeof v === 'string' ? v : JSON.stringify(v));
+  if (typeof v !== 'string' || v.trim() === '')
+    throw UsageError.invalid(field, 'a non-empty string', typeof v === 'string' ? v : JSON.stringify(v));
   return v.trim();
 }
 
@@ -93,14 +94,16 @@ function groupName(v: unknown, field: string): string {
 function oneOfList<T extends string>(list: readonly T[]): (v: unknown, field: string) => T {
   return (v, field) => {
     const s = typeof v === 'string' ? v.trim().toLowerCase() : '';
-    if (!(list as readonly string[]).includes(s)) throw UsageError.invalid(field, `one of ${list.join(', ')}`, typeof v === 'string' ? v : JSON.stringify(v));
+    if (!(list as readonly string[]).includes(s))
+      throw UsageError.invalid(field, `one of ${list.join(', ')}`, typeof v === 'string' ? v : JSON.stringify(v));
     return s as T;
   };
 }
 
 function heartbeatMs(v: unknown, field: string): number {
   // A JSON number in the file; the flag's text is converted before it gets here.
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 100) throw UsageError.invalid(field, 'a whole number of milliseconds ≥ 100', typeof v === 'string' ? v : JSON.stringify(v));
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 100)
+    throw UsageError.invalid(field, 'a whole number of milliseconds ≥ 100', typeof v === 'string' ? v : JSON.stringify(v));
   return v;
 }
 
@@ -147,17 +150,25 @@ export function parseDaemonConfig(text: string, file: string): DaemonConfigFile 
   try {
     doc = JSON.parse(text);
   } catch (err) {
-    throw new UsageError(`${file} is not valid JSON (${(err as Error).message}): fix it, or pass settings as flags instead of --config`, { field: '--config' });
+    throw new UsageError(`${file} is not valid JSON (${(err as Error).message}): fix it, or pass settings as flags instead of --config`, {
+      field: '--config',
+    });
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) {
-    throw new UsageError(`${file} must hold a JSON object such as {"advertiseAddr": "192.168.56.11"} (got ${Array.isArray(doc) ? 'an array' : JSON.stringify(doc)})`, { field: '--config' });
+    throw new UsageError(
+      `${file} must hold a JSON object such as {"advertiseAddr": "192.168.56.11"} (got ${Array.isArray(doc) ? 'an array' : JSON.stringify(doc)})`,
+      { field: '--config' },
+    );
   }
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(doc)) {
     const spec = KEYS[key as keyof DaemonConfig];
     if (!spec) {
       const near = nearKey(key);
-      throw new UsageError(`unknown key "${key}" in ${file}${near ? ` (did you mean "${near}"?)` : ''}; known keys: ${CONFIG_KEYS.join(', ')}`, { field: key });
+      throw new UsageError(
+        `unknown key "${key}" in ${file}${near ? ` (did you mean "${near}"?)` : ''}; known keys: ${CONFIG_KEYS.join(', ')}`,
+        { field: key },
+      );
     }
     // null stands for "not set", so a generated file may carry every key.
     if (value === null) continue;
@@ -174,7 +185,10 @@ export function readDaemonConfig(file: string): DaemonConfigFile {
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EACCES' ? 'permission denied' : e.message;
-    throw new UsageError(`--config ${file}: cannot read it (${why}): give the path of a daemon.json, or leave --config out`, { field: '--config', cause: err });
+    throw new UsageError(`--config ${file}: cannot read it (${why}): give the path of a daemon.json, or leave --config out`, {
+      field: '--config',
+      cause: err,
+    });
   }
   return parseDaemonConfig(text, file);
 }
@@ -216,5 +230,8 @@ export function groupId(group: string, etcGroup: string, field = 'socketGroup'):
     const [name, , gid] = line.split(':');
     if (name === group && gid !== undefined && /^\d+$/.test(gid)) return Number(gid);
   }
-  throw new UsageError(`${field} names the group "${group}", which /etc/group does not have: create it (groupadd --system ${group}), or drop the setting to keep the socket root's`, { field });
+  throw new UsageError(
+    `${field} names the group "${group}", which /etc/group does not have: create it (groupadd --system ${group}), or drop the setting to keep the socket root's`,
+    { field },
+  );
 }

@@ -14,7 +14,17 @@ import { callStream, callUnary, grpcChannelOptions, grpcServerOptions, serverNoD
 import { Counter, Gauge } from 'prom-client';
 import { createRegistry, type Registry, serveMetrics, type MetricsServer } from '../lib/metrics.js';
 import { MemoryCertificateProvider, channelCredentials, serverCredentials, untrustedChannelCredentials } from '../lib/tls.js';
-import { checkCAPin, checkManagerCert, createCSR, createRootCA, generateNodeKey, needsRenewal, parseJoinToken, parseNodeCert, signNodeCSR } from '../ca/index.js';
+import {
+  checkCAPin,
+  checkManagerCert,
+  createCSR,
+  createRootCA,
+  generateNodeKey,
+  needsRenewal,
+  parseJoinToken,
+  parseNodeCert,
+  signNodeCSR,
+} from '../ca/index.js';
 import { certValidity } from '../ca/validity.js';
 import { newId as newNodeId, newRaftId } from '../lib/ids.js';
 // The manager's code (Raft, store, orchestration) loads only on a node that is a manager.
@@ -113,11 +123,17 @@ export class Daemon {
 
   private get advertiseAddr(): string {
     const a = this.advertise || this.o.advertiseAddr || this.o.listenAddr.replace(/:\d+$/, '');
-    if (!a || a.startsWith('0.0.0.0')) throw new UsageError('--advertise-addr is needed: the listen address does not say how other nodes reach this one', { field: '--advertise-addr' });
+    if (!a || a.startsWith('0.0.0.0'))
+      throw new UsageError('--advertise-addr is needed: the listen address does not say how other nodes reach this one', {
+        field: '--advertise-addr',
+      });
     const full = withPort(a, Number(/:(\d+)$/.exec(this.listenAddr)?.[1] ?? DEFAULT_PORT));
     // The managers refuse anything but an IPv4 address: say so here, naming the flag to fix.
     const bad = nodeAddrError('--advertise-addr', full);
-    if (bad) throw new UsageError(this.o.advertiseAddr ? bad.message : `${bad.message} (taken from --listen-addr: give --advertise-addr)`, { field: '--advertise-addr' });
+    if (bad)
+      throw new UsageError(this.o.advertiseAddr ? bad.message : `${bad.message} (taken from --listen-addr: give --advertise-addr)`, {
+        field: '--advertise-addr',
+      });
     return full;
   }
 
@@ -189,35 +205,72 @@ export class Daemon {
   private registerMetrics(reg: Registry): void {
     const m = (): Manager | null => this.manager;
     const self = this;
-    new Gauge({ name: 'tsswarm_session_connected', help: '1 when the agent has a session with a manager', registers: [reg], collect() {
-      this.set(self.session?.connectedTo ? 1 : 0);
-    } });
-    new Gauge({ name: 'tsswarm_raft_is_leader', help: '1 when this manager is the Raft leader', registers: [reg], collect() {
-      this.set(m()?.consensus.isLeader ? 1 : 0);
-    } });
-    new Gauge({ name: 'tsswarm_raft_term', help: 'Current Raft term (managers)', registers: [reg], collect() {
-      const mm = m();
-      if (mm) this.set(mm.consensus.status().term);
-    } });
-    new Gauge({ name: 'tsswarm_raft_applied_index', help: 'Last Raft index applied to the store (managers)', registers: [reg], collect() {
-      const mm = m();
-      if (mm) this.set(mm.consensus.status().applied);
-    } });
-    new Gauge({ name: 'tsswarm_dispatcher_sessions', help: 'Agent sessions held by this manager (the leader holds them all)', registers: [reg], collect() {
-      this.set(m()?.dispatcher.sessionCount ?? 0);
-    } });
-    new Counter({ name: 'tsswarm_dispatcher_stalled_sessions_total', help: 'Agent sessions this manager dropped because the node stopped reading and its send queue passed the cap', registers: [reg], collect() {
-      this.reset();
-      this.inc(m()?.dispatcher.stalledDisconnects ?? 0);
-    } });
-    new Gauge({ name: 'tsswarm_nodes', help: 'Nodes in the store by state (managers)', labelNames: ['state'], registers: [reg], collect() {
-      this.reset();
-      const mm = m();
-      if (!mm) return;
-      const counts: Record<string, number> = { unknown: 0, down: 0, ready: 0, disconnected: 0 };
-      for (const n of mm.store.view((tx) => tx.nodes.list())) counts[['unknown', 'down', 'ready', 'disconnected'][n.status?.state ?? 0] ?? 'unknown']!++;
-      for (const [state, v] of Object.entries(counts)) this.set({ state }, v);
-    } });
+    new Gauge({
+      name: 'tsswarm_session_connected',
+      help: '1 when the agent has a session with a manager',
+      registers: [reg],
+      collect() {
+        this.set(self.session?.connectedTo ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'tsswarm_raft_is_leader',
+      help: '1 when this manager is the Raft leader',
+      registers: [reg],
+      collect() {
+        this.set(m()?.consensus.isLeader ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'tsswarm_raft_term',
+      help: 'Current Raft term (managers)',
+      registers: [reg],
+      collect() {
+        const mm = m();
+        if (mm) this.set(mm.consensus.status().term);
+      },
+    });
+    new Gauge({
+      name: 'tsswarm_raft_applied_index',
+      help: 'Last Raft index applied to the store (managers)',
+      registers: [reg],
+      collect() {
+        const mm = m();
+        if (mm) this.set(mm.consensus.status().applied);
+      },
+    });
+    new Gauge({
+      name: 'tsswarm_dispatcher_sessions',
+      help: 'Agent sessions held by this manager (the leader holds them all)',
+      registers: [reg],
+      collect() {
+        this.set(m()?.dispatcher.sessionCount ?? 0);
+      },
+    });
+    new Counter({
+      name: 'tsswarm_dispatcher_stalled_sessions_total',
+      help: 'Agent sessions this manager dropped because the node stopped reading and its send queue passed the cap',
+      registers: [reg],
+      collect() {
+        this.reset();
+        this.inc(m()?.dispatcher.stalledDisconnects ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'tsswarm_nodes',
+      help: 'Nodes in the store by state (managers)',
+      labelNames: ['state'],
+      registers: [reg],
+      collect() {
+        this.reset();
+        const mm = m();
+        if (!mm) return;
+        const counts: Record<string, number> = { unknown: 0, down: 0, ready: 0, disconnected: 0 };
+        for (const n of mm.store.view((tx) => tx.nodes.list()))
+          counts[['unknown', 'down', 'ready', 'disconnected'][n.status?.state ?? 0] ?? 'unknown']!++;
+        for (const [state, v] of Object.entries(counts)) this.set({ state }, v);
+      },
+    });
   }
 
   // ------------------------------------------------------------ local API
@@ -236,18 +289,35 @@ export class Daemon {
       join: unary((req: JoinRequest) => serial(() => this.join(req))),
       leave: unary((req: { force: boolean }) => serial(() => this.leave(req.force))),
       info: unary(async () => this.clusterInfo()),
-      loadImage: unary(async (req: { path: string; tag: string }) => ({ images: await this.images().load(req.path, req.tag || undefined) })),
-      pullImage: unary(async (req: { reference: string; insecure: boolean }) => ({ images: await this.images().pull(req.reference, { insecure: req.insecure }) })),
+      loadImage: unary(async (req: { path: string; tag: string }) => ({
+        images: await this.images().load(req.path, req.tag || undefined),
+      })),
+      pullImage: unary(async (req: { reference: string; insecure: boolean }) => ({
+        images: await this.images().pull(req.reference, { insecure: req.insecure }),
+      })),
       listImages: unary(async () => ({ images: this.images().list() })),
-      removeImage: unary(async (req: { reference: string; force: boolean }) => ({ removed: await this.images().remove(req.reference, req.force) })),
+      removeImage: unary(async (req: { reference: string; force: boolean }) => ({
+        removed: await this.images().remove(req.reference, req.force),
+      })),
     });
     // Every Control call goes to this node's manager, which answers or forwards it to the leader;
     // `info` is answered by the daemon itself, manager or not.
     const control = Object.fromEntries(
-      CONTROL_METHODS.map((m) => [m, (...a: unknown[]) => (m === 'info' ? this.clusterInfo() : (this.control() as unknown as Record<string, (...x: unknown[]) => Promise<unknown>>)[m]!(...a))]),
+      CONTROL_METHODS.map((m) => [
+        m,
+        (...a: unknown[]) =>
+          m === 'info'
+            ? this.clusterInfo()
+            : (this.control() as unknown as Record<string, (...x: unknown[]) => Promise<unknown>>)[m]!(...a),
+      ]),
     ) as unknown as ControlHandlers;
-    s.addService(ControlService, controlImplementation(control, () => undefined));
-    await new Promise<void>((res, rej) => s.bindAsync(`unix://${this.o.socketPath}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
+    s.addService(
+      ControlService,
+      controlImplementation(control, () => undefined),
+    );
+    await new Promise<void>((res, rej) =>
+      s.bindAsync(`unix://${this.o.socketPath}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())),
+    );
     this.local = s;
   }
 
@@ -256,17 +326,25 @@ export class Daemon {
     const why = `this node cannot run containers: ${this.runtimeError?.message ?? 'the container runtime did not start'}`;
     const updates = a.tasks
       .filter((t) => (t.status?.state ?? 0) < TaskState.COMPLETE && t.desiredState <= TaskState.RUNNING)
-      .map((t) => ({ taskId: t.meta!.id, status: TaskStatus.create({ state: TaskState.REJECTED, timestamp: Date.now(), message: 'rejected', err: why }) }));
+      .map((t) => ({
+        taskId: t.meta!.id,
+        status: TaskStatus.create({ state: TaskState.REJECTED, timestamp: Date.now(), message: 'rejected', err: why }),
+      }));
     if (updates.length) this.session?.send({ taskStatus: { updates } } as AgentMessage);
   }
 
   private images(): Runtime['images'] {
-    if (!this.runtime) throw new TsswarmError('FAILED_PRECONDITION', `this node's container runtime is not usable: ${this.runtimeError?.message ?? 'not started'}`);
+    if (!this.runtime)
+      throw new TsswarmError(
+        'FAILED_PRECONDITION',
+        `this node's container runtime is not usable: ${this.runtimeError?.message ?? 'not started'}`,
+      );
     return this.runtime.images;
   }
 
   private requireManager(): Manager {
-    if (!this.node) throw new TsswarmError('FAILED_PRECONDITION', 'This node is not part of a cluster: run `tsswarm init` or `tsswarm join` first');
+    if (!this.node)
+      throw new TsswarmError('FAILED_PRECONDITION', 'This node is not part of a cluster: run `tsswarm init` or `tsswarm join` first');
     if (this.node.role !== 'manager' || !this.manager) {
       throw new TsswarmError(
         'PERMISSION_DENIED',
@@ -286,7 +364,8 @@ export class Daemon {
         isLeader: () => m.consensus.isLeader,
         leaderAddr: () => m.consensus.leaderAddr,
         forward: (addr, method, req) => this.forward(addr, method, req),
-        forwardStream: (addr, method, req, write, signal) => callStream(this.forwardClient(addr), method, req, write, signal, `streaming from the leader at ${addr}`),
+        forwardStream: (addr, method, req, write, signal) =>
+          callStream(this.forwardClient(addr), method, req, write, signal, `streaming from the leader at ${addr}`),
       });
       this.controlProxy = { m, h };
     }
@@ -359,7 +438,8 @@ export class Daemon {
 
   private async init(req: InitRequest): Promise<InitResponse> {
     if (req.forceNewCluster) return this.forceNewCluster();
-    if (this.node) throw new TsswarmError('FAILED_PRECONDITION', 'This node is already part of a cluster. Use `tsswarm leave` to leave it first');
+    if (this.node)
+      throw new TsswarmError('FAILED_PRECONDITION', 'This node is already part of a cluster. Use `tsswarm leave` to leave it first');
     const advertise = await this.advertiseFor(req.advertiseAddr);
     const now = Date.now();
     const clusterId = newNodeId();
@@ -368,14 +448,38 @@ export class Daemon {
     const key = generateNodeKey();
     const validity = Number(req.certExpiryMs) || 0;
     if (validity !== 0 && validity < 10_000) throw UsageError.invalid('--cert-expiry', 'at least 10s', `${validity}ms`);
-    const cert = signNodeCSR(ca, createCSR(key.privateKeyPem, { nodeId }), { nodeId, role: 'manager', clusterId, now, ...certValidity(validity) });
+    const cert = signNodeCSR(ca, createCSR(key.privateKeyPem, { nodeId }), {
+      nodeId,
+      role: 'manager',
+      clusterId,
+      now,
+      ...certValidity(validity),
+    });
     const info = parseNodeCert(cert);
     this.state.saveCerts({ caPem: ca.certPem, certPem: cert, keyPem: key.privateKeyPem });
     this.setTls(ca.certPem, cert, key.privateKeyPem);
-    this.node = { nodeId, clusterId, role: 'manager', managerAddrs: [advertise], listenAddr: this.listenAddr, advertiseAddr: advertise, raftId: newRaftId() };
+    this.node = {
+      nodeId,
+      clusterId,
+      role: 'manager',
+      managerAddrs: [advertise],
+      listenAddr: this.listenAddr,
+      advertiseAddr: advertise,
+      raftId: newRaftId(),
+    };
     this.state.saveNode(this.node);
-    await this.startNodeServices({ clusterId, caCertPem: ca.certPem, caKeyPem: ca.keyPem, hostname: this.nodeName, certSerial: info.serial, certExpiryMs: info.notAfter.getTime(), nodeCertValidityMs: validity });
-    const t = await this.waitFor('the new cluster to elect its first leader', async () => (this.manager?.cluster() ? this.manager.joinTokens() : null));
+    await this.startNodeServices({
+      clusterId,
+      caCertPem: ca.certPem,
+      caKeyPem: ca.keyPem,
+      hostname: this.nodeName,
+      certSerial: info.serial,
+      certExpiryMs: info.notAfter.getTime(),
+      nodeCertValidityMs: validity,
+    });
+    const t = await this.waitFor('the new cluster to elect its first leader', async () =>
+      this.manager?.cluster() ? this.manager.joinTokens() : null,
+    );
     this.log.info({ cluster: clusterId, node: nodeId, addr: advertise }, 'cluster initialised');
     return { nodeId, clusterId, workerToken: t.worker, managerToken: t.manager, addr: advertise };
   }
@@ -384,26 +488,42 @@ export class Daemon {
   private async forceNewCluster(): Promise<InitResponse> {
     const node = this.node;
     if (!node || node.role !== 'manager' || !node.raftId || !existsSync(this.state.raftDir)) {
-      throw new TsswarmError('FAILED_PRECONDITION', '--force-new-cluster needs a node that was a manager of a cluster and still has its state directory');
+      throw new TsswarmError(
+        'FAILED_PRECONDITION',
+        '--force-new-cluster needs a node that was a manager of a cluster and still has its state directory',
+      );
     }
-    this.log.warn('forcing a new cluster from this manager\'s state');
+    this.log.warn("forcing a new cluster from this manager's state");
     this.session?.stop();
     this.session = null;
     await this.stopManager();
     await this.startNodeServices(undefined, true);
-    const t = await this.waitFor('this manager to lead the new cluster', async () => (this.manager?.consensus.isLeader ? this.manager.joinTokens() : null));
+    const t = await this.waitFor('this manager to lead the new cluster', async () =>
+      this.manager?.consensus.isLeader ? this.manager.joinTokens() : null,
+    );
     return { nodeId: node.nodeId, clusterId: node.clusterId, workerToken: t.worker, managerToken: t.manager, addr: node.advertiseAddr };
   }
 
   private async join(req: JoinRequest): Promise<JoinResponse> {
-    if (this.node) throw new TsswarmError('FAILED_PRECONDITION', 'This node is already part of a cluster. Use `tsswarm leave` to leave it first');
+    if (this.node)
+      throw new TsswarmError('FAILED_PRECONDITION', 'This node is already part of a cluster. Use `tsswarm leave` to leave it first');
     const token = parseJoinToken(req.token);
     void token;
     let remote = withPort(req.remoteAddr, DEFAULT_PORT);
     if (!remote) throw new UsageError('the address of a manager is required: tsswarm join --token TOKEN HOST:PORT', { field: 'HOST:PORT' });
     const advertise = await this.advertiseFor(req.advertiseAddr);
     // 1. The CA, fetched without trust and checked against the digest pinned in the token.
-    const caPem = (await this.callOnce<{ certPem: string }>(NodeCAService, 'NodeCA', remote, untrustedChannelCredentials(), 'getRootCA', {}, `reaching the manager at ${remote}`)).certPem;
+    const caPem = (
+      await this.callOnce<{ certPem: string }>(
+        NodeCAService,
+        'NodeCA',
+        remote,
+        untrustedChannelCredentials(),
+        'getRootCA',
+        {},
+        `reaching the manager at ${remote}`,
+      )
+    ).certPem;
     checkCAPin(req.token, caPem);
     // 2. A certificate for our key, from the leader (a follower points us to it).
     const key = generateNodeKey();
@@ -463,7 +583,15 @@ export class Daemon {
   // ------------------------------------------------------------ node services
 
   /** One unary call on a short-lived client, closed afterwards (joining, renewal: rare calls to varying managers). */
-  private async callOnce<Res>(def: grpc.ServiceDefinition, name: string, addr: string, creds: grpc.ChannelCredentials, method: string, req: object, what: string): Promise<Res> {
+  private async callOnce<Res>(
+    def: grpc.ServiceDefinition,
+    name: string,
+    addr: string,
+    creds: grpc.ChannelCredentials,
+    method: string,
+    req: object,
+    what: string,
+  ): Promise<Res> {
     const Ctor = grpc.makeGenericClientConstructor(def, name);
     const c = new Ctor(addr, creds, grpcChannelOptions());
     try {
@@ -488,12 +616,17 @@ export class Daemon {
       logger: this.o.logger.child({ component: 'agent' }),
       onAssignments: (m) => (this.worker ? this.worker.assignments(m.assignments!) : this.rejectAll(m.assignments!)),
       onNetworks: (m) => {
-        void this.network?.apply(m.networks!).catch((err: unknown) => this.o.logger.warn({ err }, 'applying the managers\' network state failed'));
+        void this.network
+          ?.apply(m.networks!)
+          .catch((err: unknown) => this.o.logger.warn({ err }, "applying the managers' network state failed"));
       },
       onOpen: () => this.worker?.sessionOpened(),
       onRelay: (r) => {
         // `network inspect --dataplane`: one report, whether or not this node runs containers.
-        if (r.dataplane) void answerDataplane(this.network, r, { nodeId: node.nodeId, lbBackend: this.o.lbBackend }, (relay) => this.session?.send({ relay } as AgentMessage));
+        if (r.dataplane)
+          void answerDataplane(this.network, r, { nodeId: node.nodeId, lbBackend: this.o.lbBackend }, (relay) =>
+            this.session?.send({ relay } as AgentMessage),
+          );
         else this.worker?.relay(r);
       },
       onWelcome: (w) => {
@@ -510,7 +643,12 @@ export class Daemon {
     });
     if (this.runtime) {
       // The VTEP is the advertised address.
-      this.network = new NetworkAgent({ nodeId: node.nodeId, vtep: node.advertiseAddr.replace(/:\d+$/, ''), logger: this.o.logger, lbBackend: this.o.lbBackend });
+      this.network = new NetworkAgent({
+        nodeId: node.nodeId,
+        vtep: node.advertiseAddr.replace(/:\d+$/, ''),
+        logger: this.o.logger,
+        lbBackend: this.o.lbBackend,
+      });
       const platform = nodeDescription(this.nodeName).platform;
       this.worker = new Worker({
         runtime: this.runtime,
@@ -578,7 +716,7 @@ export class Daemon {
   private changeRole(want: 'worker' | 'manager'): Promise<void> {
     this.roleChange ??= (async () => {
       const node = this.node!;
-      this.log.info({ from: node.role, to: want }, 'the managers changed this node\'s role: renewing its certificate');
+      this.log.info({ from: node.role, to: want }, "the managers changed this node's role: renewing its certificate");
       const issued = await this.renewCertificate();
       if (issued.role !== want) return;
       node.role = want;
@@ -606,7 +744,9 @@ export class Daemon {
     if (!this.nodeServer) {
       const s = new grpc.Server(grpcServerOptions({ 'grpc.keepalive_time_ms': 10_000, 'grpc.keepalive_permit_without_calls': 1 }));
       await new Promise<void>((res, rej) =>
-        s.bindAsync(this.listenAddr, serverCredentials(this.tls), (e) => (e ? rej(new TsswarmError('UNAVAILABLE', `cannot listen on ${this.listenAddr}: ${e.message}`)) : res())),
+        s.bindAsync(this.listenAddr, serverCredentials(this.tls), (e) =>
+          e ? rej(new TsswarmError('UNAVAILABLE', `cannot listen on ${this.listenAddr}: ${e.message}`)) : res(),
+        ),
       );
       serverNoDelay(s);
       this.nodeServer = s;
@@ -646,7 +786,15 @@ export class Daemon {
     for (let attempt = 0; attempt < 20; attempt++) {
       const addr = addrs[attempt % addrs.length]!;
       try {
-        const r = await this.callOnce<JoinRaftResponse>(RaftMembershipService, 'RaftMembership', addr, this.managerCredentials(addr), 'joinRaft', { raftId, addr: node.advertiseAddr }, `joining the managers through ${addr}`);
+        const r = await this.callOnce<JoinRaftResponse>(
+          RaftMembershipService,
+          'RaftMembership',
+          addr,
+          this.managerCredentials(addr),
+          'joinRaft',
+          { raftId, addr: node.advertiseAddr },
+          `joining the managers through ${addr}`,
+        );
         return r.members;
       } catch (e) {
         const hint = /leader is at (\S+?)(?:[;,\s]|$)/.exec((e as Error).message)?.[1];
@@ -655,7 +803,7 @@ export class Daemon {
         this.log.debug({ err: e, addr }, 'joining the raft group: retrying');
       }
     }
-    throw new TsswarmError('UNAVAILABLE', 'could not join the managers\' raft group: no leader answered');
+    throw new TsswarmError('UNAVAILABLE', "could not join the managers' raft group: no leader answered");
   }
 
   private async stopManager(): Promise<void> {

@@ -22,9 +22,14 @@ export async function runDaemon({ flags, socketOverride, defaultSocket, version 
   const cfg = resolveDaemonConfig({ flags, file: flags.config ? readDaemonConfig(flags.config) : undefined, socketOverride });
   if (cfg.advertiseAddr) {
     // A name that does not resolve is refused here, not at join.
-    cfg.advertiseAddr = await resolveAdvertiseAddr(flags['advertise-addr'] !== undefined || !flags.config ? '--advertise-addr' : `"advertiseAddr" in ${flags.config}`, cfg.advertiseAddr);
+    cfg.advertiseAddr = await resolveAdvertiseAddr(
+      flags['advertise-addr'] !== undefined || !flags.config ? '--advertise-addr' : `"advertiseAddr" in ${flags.config}`,
+      cfg.advertiseAddr,
+    );
   }
-  const socketGid = cfg.socketGroup ? groupId(cfg.socketGroup, readFileSync('/etc/group', 'utf8'), flags.config ? `"socketGroup" in ${flags.config}` : 'socketGroup') : undefined;
+  const socketGid = cfg.socketGroup
+    ? groupId(cfg.socketGroup, readFileSync('/etc/group', 'utf8'), flags.config ? `"socketGroup" in ${flags.config}` : 'socketGroup')
+    : undefined;
   const logger = createLogger({ level: cfg.logLevel, base: { host: cfg.nodeName } });
   if (flags.config) logger.info({ config: flags.config }, 'settings read from the config file (flags override it)');
   if (cfg.lbBackend) logger.info({ lbBackend: cfg.lbBackend }, 'load balancer backend chosen');

@@ -13,9 +13,21 @@ const outDir = join(here, 'gen');
 mkdirSync(outDir, { recursive: true });
 
 const scalarTs: Record<string, string> = {
-  double: 'number', float: 'number', int32: 'number', uint32: 'number', sint32: 'number',
-  fixed32: 'number', sfixed32: 'number', int64: 'number', uint64: 'number', sint64: 'number',
-  fixed64: 'number', sfixed64: 'number', bool: 'boolean', string: 'string', bytes: 'Uint8Array',
+  double: 'number',
+  float: 'number',
+  int32: 'number',
+  uint32: 'number',
+  sint32: 'number',
+  fixed32: 'number',
+  sfixed32: 'number',
+  int64: 'number',
+  uint64: 'number',
+  sint64: 'number',
+  fixed64: 'number',
+  sfixed64: 'number',
+  bool: 'boolean',
+  string: 'string',
+  bytes: 'Uint8Array',
 };
 
 function tsType(f: protobuf.Field): string {
@@ -58,10 +70,11 @@ function gen(file: string): void {
   };
   const ownTypes = types.filter(own);
   for (const t of ownTypes) for (const f of t.fieldsArray) note(f.resolvedType);
-  for (const sv of services.filter(own)) for (const m of sv.methodsArray) {
-    note(m.resolvedRequestType);
-    note(m.resolvedResponseType);
-  }
+  for (const sv of services.filter(own))
+    for (const m of sv.methodsArray) {
+      note(m.resolvedRequestType);
+      note(m.resolvedResponseType);
+    }
   types.splice(0, types.length, ...ownTypes);
   enums.splice(0, enums.length, ...enums.filter(own));
   services.splice(0, services.length, ...services.filter(own));
@@ -130,7 +143,8 @@ function gen(file: string): void {
       const req = m.resolvedRequestType!.name;
       const res = m.resolvedResponseType!.name;
       if (!m.requestStream && !m.responseStream) out.push(`  ${lower(m.name)}(req: ${req}): Promise<${res}>;`);
-      else if (!m.requestStream) out.push(`  ${lower(m.name)}(req: ${req}, write: (m: ${res}) => void, signal: AbortSignal): Promise<void>;`);
+      else if (!m.requestStream)
+        out.push(`  ${lower(m.name)}(req: ${req}, write: (m: ${res}) => void, signal: AbortSignal): Promise<void>;`);
     }
     out.push('}');
     out.push('');
@@ -140,4 +154,7 @@ function gen(file: string): void {
   console.error(`proto/gen/${name}.ts: ${types.length} messages, ${enums.length} enums, ${services.length} services`);
 }
 
-for (const f of readdirSync(here).filter((f) => f.endsWith('.proto')).sort()) gen(f);
+for (const f of readdirSync(here)
+  .filter((f) => f.endsWith('.proto'))
+  .sort())
+  gen(f);

@@ -12,6 +12,10 @@ status=0
 say "tsc --noEmit"
 ./node_modules/.bin/tsc --noEmit -p . || { status=1; warn "typecheck failed (errors above)"; }
 
+# Formatting and lint (biome.json): a file not formatted, or a lint error, fails the run.
+say "biome ci"
+./node_modules/.bin/biome ci --colors=off . || { status=1; warn "lint or formatting failed (above; \`npm run format\` formats every file)"; }
+
 say "vitest run $*"
 ./node_modules/.bin/vitest run "$@" || status=1
 exit "$status"

@@ -1,7 +1,37 @@
 // What the CLI and the managers share about a spec: Swarm's defaults, the
 // checks of service and network specs (pure, no store), constraint and
 // preference parsing, and the size limits. Imports only lib/ and proto/gen.
-export { checkNetworkSpecBounds, checkNodeLabels, checkServiceSpecBounds, DEFAULT_RESTART, DEFAULT_STOP_GRACE_MS, DEFAULT_UPDATE, MAX_SERVICE_SPEC_BYTES, MAX_TASK_SPEC_BYTES, MIN_MEMORY_LIMIT, plainSpec, SPEC_LIMITS, validateServiceSpec } from './validate.js';
+export {
+  checkNetworkSpecBounds,
+  checkNodeLabels,
+  checkServiceSpecBounds,
+  DEFAULT_RESTART,
+  DEFAULT_STOP_GRACE_MS,
+  DEFAULT_UPDATE,
+  MAX_SERVICE_SPEC_BYTES,
+  MAX_TASK_SPEC_BYTES,
+  MIN_MEMORY_LIMIT,
+  plainSpec,
+  SPEC_LIMITS,
+  validateServiceSpec,
+} from './validate.js';
 export { type Constraint, type ConstraintOp, parseConstraint, parseConstraints, parseSpreadPreference } from './constraint.js';
-export { ENCRYPTION_UNAVAILABLE, INGRESS_NAME, NETWORK_DRIVERS, plainNetworkSpec, validateNetworkSpec, VNI_MAX, VNI_MIN } from './network.js';
-export type { ContainerVips, DataplaneReport, DataplaneSection, Difference, DifferenceKind, FdbRow, NeighRow, VipRow } from './dataplane.js';
+export {
+  ENCRYPTION_UNAVAILABLE,
+  INGRESS_NAME,
+  NETWORK_DRIVERS,
+  plainNetworkSpec,
+  validateNetworkSpec,
+  VNI_MAX,
+  VNI_MIN,
+} from './network.js';
+export type {
+  ContainerVips,
+  DataplaneReport,
+  DataplaneSection,
+  Difference,
+  DifferenceKind,
+  FdbRow,
+  NeighRow,
+  VipRow,
+} from './dataplane.js';

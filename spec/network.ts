@@ -46,12 +46,21 @@ export function validateNetworkSpec(input: NetworkSpec | null | undefined): Netw
   checkNetworkSpecBounds(spec);
   if (!spec.name) throw bad('spec.name', 'is required: give the network a name (tsswarm network create NAME)');
   if (spec.name.length > 63) throw bad('spec.name', `"${spec.name}" is longer than 63 characters: choose a shorter name`);
-  if (!NAME_RE.test(spec.name)) throw bad('spec.name', `"${spec.name}" is not valid: a name starts with a letter or digit and holds only letters, digits, "_", "." and "-"`);
-  if (spec.name.toLowerCase() === INGRESS_NAME && !spec.ingress) throw bad('spec.name', `"${spec.name}" is kept for the routing mesh's network: add --ingress to create that one, or choose another name`);
+  if (!NAME_RE.test(spec.name))
+    throw bad(
+      'spec.name',
+      `"${spec.name}" is not valid: a name starts with a letter or digit and holds only letters, digits, "_", "." and "-"`,
+    );
+  if (spec.name.toLowerCase() === INGRESS_NAME && !spec.ingress)
+    throw bad(
+      'spec.name',
+      `"${spec.name}" is kept for the routing mesh's network: add --ingress to create that one, or choose another name`,
+    );
   for (const k of Object.keys(spec.labels)) if (!k) throw bad('spec.labels', 'has an empty key: write KEY=VALUE');
 
   if (!spec.driver) spec.driver = 'overlay';
-  if (!(NETWORK_DRIVERS as readonly string[]).includes(spec.driver)) throw bad('spec.driver', `"${spec.driver}" is not supported: cluster networks are overlays (-d overlay)`);
+  if (!(NETWORK_DRIVERS as readonly string[]).includes(spec.driver))
+    throw bad('spec.driver', `"${spec.driver}" is not supported: cluster networks are overlays (-d overlay)`);
 
   for (const k of Object.keys(spec.driverOpts)) {
     if (k === 'encrypted') throw bad('spec.driverOpts.encrypted', `(--opt encrypted): ${ENCRYPTION_UNAVAILABLE}`);
@@ -63,14 +72,25 @@ export function validateNetworkSpec(input: NetworkSpec | null | undefined): Netw
     subnet = parseCidr('spec.subnet (--subnet)', spec.subnet, { minBits: 8, maxBits: 29 });
   }
   if (spec.gateway) {
-    if (!subnet) throw bad('spec.gateway (--gateway)', `needs a subnet: give --subnet too (the gateway ${spec.gateway} must lie inside it)`);
+    if (!subnet)
+      throw bad('spec.gateway (--gateway)', `needs a subnet: give --subnet too (the gateway ${spec.gateway} must lie inside it)`);
     const gw = parseIp('spec.gateway (--gateway)', spec.gateway);
     const last = subnet.base + sizeOf(subnet.bits) - 1;
-    if (!contains(subnet, gw)) throw bad('spec.gateway (--gateway)', `${spec.gateway} is not inside the subnet ${spec.subnet}: give an address of the subnet, e.g. ${formatIp(subnet.base + 1)}`);
-    if (gw === subnet.base || gw === last) throw bad('spec.gateway (--gateway)', `${spec.gateway} is the ${gw === subnet.base ? 'network' : 'broadcast'} address of ${spec.subnet}: give a host address, e.g. ${formatIp(subnet.base + 1)}`);
+    if (!contains(subnet, gw))
+      throw bad(
+        'spec.gateway (--gateway)',
+        `${spec.gateway} is not inside the subnet ${spec.subnet}: give an address of the subnet, e.g. ${formatIp(subnet.base + 1)}`,
+      );
+    if (gw === subnet.base || gw === last)
+      throw bad(
+        'spec.gateway (--gateway)',
+        `${spec.gateway} is the ${gw === subnet.base ? 'network' : 'broadcast'} address of ${spec.subnet}: give a host address, e.g. ${formatIp(subnet.base + 1)}`,
+      );
     spec.gateway = formatIp(gw);
   }
-  if (spec.vni && !(Number.isInteger(spec.vni) && spec.vni >= 1 && spec.vni <= VNI_MAX)) throw bad('spec.vni', `must be from 1 to ${VNI_MAX} (got ${spec.vni})`);
-  if (spec.ingress && spec.attachable) throw bad('spec.attachable (--attachable)', 'cannot be set on the ingress network: it carries the routing mesh only');
+  if (spec.vni && !(Number.isInteger(spec.vni) && spec.vni >= 1 && spec.vni <= VNI_MAX))
+    throw bad('spec.vni', `must be from 1 to ${VNI_MAX} (got ${spec.vni})`);
+  if (spec.ingress && spec.attachable)
+    throw bad('spec.attachable (--attachable)', 'cannot be set on the ingress network: it carries the routing mesh only');
   return spec;
 }

@@ -28,7 +28,12 @@ import { protocolName } from '../lib/ports.js';
 import type { NetworkSpec } from '../proto/gen/objects.js';
 
 /** Swarm's restart policy when none is given. */
-export const DEFAULT_RESTART: Readonly<RestartPolicy> = Object.freeze({ condition: RestartCondition.ANY, delayMs: 5_000, maxAttempts: 0, windowMs: 0 });
+export const DEFAULT_RESTART: Readonly<RestartPolicy> = Object.freeze({
+  condition: RestartCondition.ANY,
+  delayMs: 5_000,
+  maxAttempts: 0,
+  windowMs: 0,
+});
 /** Swarm's update (and rollback) config when none is given. */
 export const DEFAULT_UPDATE: Readonly<UpdateConfig> = Object.freeze({
   parallelism: 1,
@@ -76,8 +81,10 @@ function checkUpdateConfig(field: string, u: UpdateConfig): void {
   if (!Number.isInteger(u.parallelism)) throw bad(`${field}.parallelism`, `must be a whole number (got ${u.parallelism})`);
   nonNegative(`${field}.delayMs`, u.delayMs, 'give a duration such as 10s');
   nonNegative(`${field}.monitorMs`, u.monitorMs, 'give a duration such as 5s');
-  if (!(u.maxFailureRatio >= 0 && u.maxFailureRatio <= 1)) throw bad(`${field}.maxFailureRatio`, `must be from 0 to 1 (got ${u.maxFailureRatio}): e.g. 0.2 tolerates one failed task in five`);
-  if (!(u.failureAction in UpdateFailureAction)) throw bad(`${field}.failureAction`, `must be pause, continue or rollback (got ${u.failureAction})`);
+  if (!(u.maxFailureRatio >= 0 && u.maxFailureRatio <= 1))
+    throw bad(`${field}.maxFailureRatio`, `must be from 0 to 1 (got ${u.maxFailureRatio}): e.g. 0.2 tolerates one failed task in five`);
+  if (!(u.failureAction in UpdateFailureAction))
+    throw bad(`${field}.failureAction`, `must be pause, continue or rollback (got ${u.failureAction})`);
   if (!(u.order in UpdateOrder)) throw bad(`${field}.order`, `must be stop-first or start-first (got ${u.order})`);
 }
 
@@ -88,7 +95,8 @@ function checkHealth(field: string, h: HealthConfig): void {
     if (kind === 'NONE') {
       if (t.length !== 1) throw bad(`${field}.test`, '["NONE"] takes nothing after NONE');
     } else if (kind === 'CMD') {
-      if (t.length < 2) throw bad(`${field}.test`, '["CMD", ...] needs a command after CMD, e.g. ["CMD", "curl", "-f", "http://localhost/"]');
+      if (t.length < 2)
+        throw bad(`${field}.test`, '["CMD", ...] needs a command after CMD, e.g. ["CMD", "curl", "-f", "http://localhost/"]');
     } else if (kind === 'CMD-SHELL') {
       if (t.length !== 2 || !t[1]) throw bad(`${field}.test`, '["CMD-SHELL", "..."] takes exactly one shell command line');
     } else {
@@ -102,7 +110,6 @@ function checkHealth(field: string, h: HealthConfig): void {
   nonNegative(`${field}.retries`, h.retries, 'give how many failures in a row make the task unhealthy');
 }
 
-
 /**
  * Capabilities are known Linux names, stored normalized (`net_admin` →
  * `CAP_NET_ADMIN`, ALL alone in its list); the seccomp mode is one we can run.
@@ -110,7 +117,11 @@ function checkHealth(field: string, h: HealthConfig): void {
  */
 function checkSecurity(c: ContainerSpec): void {
   for (const k of ['capabilityAdd', 'capabilityDrop'] as const) c[k] = normalizeCapabilities(`spec.task.container.${k}`, c[k]);
-  if (!(c.seccomp in SeccompMode)) throw bad('spec.task.container.seccomp', `must be SECCOMP_DEFAULT or SECCOMP_UNCONFINED (got ${c.seccomp}): use --security-opt seccomp=builtin or seccomp=unconfined`);
+  if (!(c.seccomp in SeccompMode))
+    throw bad(
+      'spec.task.container.seccomp',
+      `must be SECCOMP_DEFAULT or SECCOMP_UNCONFINED (got ${c.seccomp}): use --security-opt seccomp=builtin or seccomp=unconfined`,
+    );
 }
 
 /**
@@ -132,17 +143,33 @@ function checkEndpoint(spec: ServiceSpec): void {
   ep.ports.forEach((port, i) => {
     const f = `spec.endpoint.ports[${i}]`;
     if (!(port.protocol in PortProtocol)) throw bad(`${f}.protocol`, `must be tcp, udp or sctp (got ${port.protocol})`);
-    if (port.protocol === PortProtocol.SCTP) throw bad(`${f}.protocol`, 'sctp cannot be published: the routing mesh and host-mode ports forward tcp and udp only; publish the port as tcp or udp');
+    if (port.protocol === PortProtocol.SCTP)
+      throw bad(
+        `${f}.protocol`,
+        'sctp cannot be published: the routing mesh and host-mode ports forward tcp and udp only; publish the port as tcp or udp',
+      );
     if (!(port.publishMode in PublishMode)) throw bad(`${f}.publishMode`, `must be ingress or host (got ${port.publishMode})`);
-    if (!(Number.isInteger(port.targetPort) && port.targetPort >= 1 && port.targetPort <= 65535)) throw bad(`${f}.targetPort`, `must be from 1 to 65535 (got ${port.targetPort}): the port the container listens on, e.g. target=80`);
-    if (!(Number.isInteger(port.publishedPort) && port.publishedPort >= 0 && port.publishedPort <= 65535)) throw bad(`${f}.publishedPort`, `must be from 1 to 65535, or 0 to have one picked (ingress mode: from 30000-32767 by the managers; host mode: a free port by each node) (got ${port.publishedPort})`);
+    if (!(Number.isInteger(port.targetPort) && port.targetPort >= 1 && port.targetPort <= 65535))
+      throw bad(`${f}.targetPort`, `must be from 1 to 65535 (got ${port.targetPort}): the port the container listens on, e.g. target=80`);
+    if (!(Number.isInteger(port.publishedPort) && port.publishedPort >= 0 && port.publishedPort <= 65535))
+      throw bad(
+        `${f}.publishedPort`,
+        `must be from 1 to 65535, or 0 to have one picked (ingress mode: from 30000-32767 by the managers; host mode: a free port by each node) (got ${port.publishedPort})`,
+      );
     if (port.publishMode === PublishMode.INGRESS && ep.mode === EndpointMode.DNSRR) {
-      throw bad('spec.endpoint.mode', `dnsrr cannot be used with ports published in ingress mode (ports[${i}]): the routing mesh needs a VIP; use --endpoint-mode vip, or publish with mode=host`);
+      throw bad(
+        'spec.endpoint.mode',
+        `dnsrr cannot be used with ports published in ingress mode (ports[${i}]): the routing mesh needs a VIP; use --endpoint-mode vip, or publish with mode=host`,
+      );
     }
     if (port.publishedPort) {
       const key = `${port.publishedPort}/${protocolName(port.protocol)}`;
       const prev = published.get(key);
-      if (prev !== undefined) throw bad(`${f}.publishedPort`, `${key} is also published by ports[${prev}]: a published port leads to one target; choose another published port`);
+      if (prev !== undefined)
+        throw bad(
+          `${f}.publishedPort`,
+          `${key} is also published by ports[${prev}]: a published port leads to one target; choose another published port`,
+        );
       published.set(key, i);
     }
   });
@@ -170,11 +197,16 @@ export function validateServiceSpec(input: ServiceSpec): { spec: ServiceSpec; wa
   // name
   if (!spec.name) throw bad('spec.name', 'is required: give the service a name (--name)');
   if (spec.name.length > 63) throw bad('spec.name', `"${spec.name}" is longer than 63 characters: choose a shorter name`);
-  if (!NAME_RE.test(spec.name)) throw bad('spec.name', `"${spec.name}" is not valid: a name starts with a letter or digit and holds only letters, digits, "_", "." and "-"`);
+  if (!NAME_RE.test(spec.name))
+    throw bad(
+      'spec.name',
+      `"${spec.name}" is not valid: a name starts with a letter or digit and holds only letters, digits, "_", "." and "-"`,
+    );
   for (const k of Object.keys(spec.labels)) if (!k) throw bad('spec.labels', 'has an empty key: write KEY=VALUE');
 
   // mode
-  if (isSet(spec.replicated) && isSet(spec.global)) throw bad('spec.mode', 'sets both replicated and global: a service is one or the other (replicas are for replicated services only)');
+  if (isSet(spec.replicated) && isSet(spec.global))
+    throw bad('spec.mode', 'sets both replicated and global: a service is one or the other (replicas are for replicated services only)');
   if (!isSet(spec.replicated) && !isSet(spec.global)) spec.replicated = { replicas: 1 };
   if (isSet(spec.replicated) && !(Number.isInteger(spec.replicated.replicas) && spec.replicated.replicas >= 0)) {
     throw bad('spec.mode.replicated.replicas', `must be a whole number ≥ 0 (got ${spec.replicated.replicas})`);
@@ -183,9 +215,11 @@ export function validateServiceSpec(input: ServiceSpec): { spec: ServiceSpec; wa
   // task
   const task = spec.task;
   const c = task?.container;
-  if (!isSet(task) || !isSet(c)) throw bad('spec.task.container.image', 'is required: give the image to run (tsswarm service create IMAGE)');
+  if (!isSet(task) || !isSet(c))
+    throw bad('spec.task.container.image', 'is required: give the image to run (tsswarm service create IMAGE)');
   if (!c.image.trim()) throw bad('spec.task.container.image', 'is required: give the image to run (tsswarm service create IMAGE)');
-  if (/\s/.test(c.image)) throw bad('spec.task.container.image', `"${c.image}" contains white space: give a reference such as busybox:1.36`);
+  if (/\s/.test(c.image))
+    throw bad('spec.task.container.image', `"${c.image}" contains white space: give a reference such as busybox:1.36`);
 
   const envField = 'spec.task.container.env';
   const seenEnv = new Set<string>();
@@ -197,11 +231,18 @@ export function validateServiceSpec(input: ServiceSpec): { spec: ServiceSpec; wa
     seenEnv.add(key);
   });
 
-  if (c.dir && !c.dir.startsWith('/')) throw bad('spec.task.container.dir', `"${c.dir}" is not an absolute path: the working directory must start with /`);
-  if (c.user && !USER_RE.test(c.user)) throw bad('spec.task.container.user', `"${c.user}" is not valid: write USER, UID, USER:GROUP or UID:GID`);
+  if (c.dir && !c.dir.startsWith('/'))
+    throw bad('spec.task.container.dir', `"${c.dir}" is not an absolute path: the working directory must start with /`);
+  if (c.user && !USER_RE.test(c.user))
+    throw bad('spec.task.container.user', `"${c.user}" is not valid: write USER, UID, USER:GROUP or UID:GID`);
   checkTemplates(c);
-  if (c.hostname && !validHostname(c.hostname)) throw bad('spec.task.container.hostname', `"${c.hostname}" is not a valid hostname: use letters, digits and "-" in dot-separated labels of at most 63 characters`);
-  if (c.stopSignal && !SIGNAL_RE.test(c.stopSignal)) throw bad('spec.task.container.stopSignal', `"${c.stopSignal}" is not a signal: write e.g. SIGTERM, SIGQUIT or 15`);
+  if (c.hostname && !validHostname(c.hostname))
+    throw bad(
+      'spec.task.container.hostname',
+      `"${c.hostname}" is not a valid hostname: use letters, digits and "-" in dot-separated labels of at most 63 characters`,
+    );
+  if (c.stopSignal && !SIGNAL_RE.test(c.stopSignal))
+    throw bad('spec.task.container.stopSignal', `"${c.stopSignal}" is not a signal: write e.g. SIGTERM, SIGQUIT or 15`);
   nonNegative('spec.task.container.stopGracePeriodMs', c.stopGracePeriodMs, 'give a duration such as 10s');
   if (c.stopGracePeriodMs === 0) c.stopGracePeriodMs = DEFAULT_STOP_GRACE_MS;
 
@@ -211,13 +252,16 @@ export function validateServiceSpec(input: ServiceSpec): { spec: ServiceSpec; wa
     if (!(m.type in MountType)) throw bad(`${f}.type`, `must be bind, volume or tmpfs (got ${m.type})`);
     if (!m.target) throw bad(`${f}.target`, 'is required: give where the mount appears in the container (target=/data)');
     if (!m.target.startsWith('/')) throw bad(`${f}.target`, `"${m.target}" is not an absolute path: write e.g. target=/data`);
-    if (targets.has(m.target)) throw bad(`${f}.target`, `"${m.target}" is also the target of mounts[${targets.get(m.target)}]: each mount needs its own target`);
+    if (targets.has(m.target))
+      throw bad(`${f}.target`, `"${m.target}" is also the target of mounts[${targets.get(m.target)}]: each mount needs its own target`);
     targets.set(m.target, i);
     if (m.type === MountType.BIND) {
       if (!m.source) throw bad(`${f}.source`, 'is required for a bind mount: give the host path (source=/srv/data)');
-      if (!m.source.startsWith('/')) throw bad(`${f}.source`, `"${m.source}" is not an absolute path: a bind mount's source is a host path such as /srv/data`);
+      if (!m.source.startsWith('/'))
+        throw bad(`${f}.source`, `"${m.source}" is not an absolute path: a bind mount's source is a host path such as /srv/data`);
     } else if (m.type === MountType.VOLUME) {
-      if (m.source && !isVolumeName(expandTemplate(`${f}.source`, m.source, sampleTemplateContext()))) throw bad(`${f}.source`, `"${m.source}" is not a volume name: ${VOLUME_NAME_HINT}`);
+      if (m.source && !isVolumeName(expandTemplate(`${f}.source`, m.source, sampleTemplateContext())))
+        throw bad(`${f}.source`, `"${m.source}" is not a volume name: ${VOLUME_NAME_HINT}`);
     } else if (m.source) {
       throw bad(`${f}.source`, `must be empty for a tmpfs mount (got "${m.source}"): a tmpfs has no source`);
     }
@@ -233,10 +277,19 @@ export function validateServiceSpec(input: ServiceSpec): { spec: ServiceSpec; wa
     checkResources('spec.task.resources.reservations', res.reservations, false);
     const l = res.limits;
     const r = res.reservations;
-    if (isSet(l) && l.memoryBytes > 0 && l.memoryBytes < MIN_MEMORY_LIMIT) throw bad('spec.task.resources.limits.memoryBytes', `is ${l.memoryBytes} bytes: the smallest memory limit is 6M`);
+    if (isSet(l) && l.memoryBytes > 0 && l.memoryBytes < MIN_MEMORY_LIMIT)
+      throw bad('spec.task.resources.limits.memoryBytes', `is ${l.memoryBytes} bytes: the smallest memory limit is 6M`);
     if (isSet(l) && isSet(r)) {
-      if (l.nanoCpus > 0 && r.nanoCpus > l.nanoCpus) throw bad('spec.task.resources.reservations.nanoCpus', `(${r.nanoCpus / 1e9} CPUs) is more than the limit (${l.nanoCpus / 1e9} CPUs): lower the reservation or raise the limit`);
-      if (l.memoryBytes > 0 && r.memoryBytes > l.memoryBytes) throw bad('spec.task.resources.reservations.memoryBytes', `(${r.memoryBytes} bytes) is more than the limit (${l.memoryBytes} bytes): lower the reservation or raise the limit`);
+      if (l.nanoCpus > 0 && r.nanoCpus > l.nanoCpus)
+        throw bad(
+          'spec.task.resources.reservations.nanoCpus',
+          `(${r.nanoCpus / 1e9} CPUs) is more than the limit (${l.nanoCpus / 1e9} CPUs): lower the reservation or raise the limit`,
+        );
+      if (l.memoryBytes > 0 && r.memoryBytes > l.memoryBytes)
+        throw bad(
+          'spec.task.resources.reservations.memoryBytes',
+          `(${r.memoryBytes} bytes) is more than the limit (${l.memoryBytes} bytes): lower the reservation or raise the limit`,
+        );
     }
   }
 
@@ -244,7 +297,8 @@ export function validateServiceSpec(input: ServiceSpec): { spec: ServiceSpec; wa
   if (!isSet(task.restart)) task.restart = { ...DEFAULT_RESTART };
   else {
     const r = task.restart;
-    if (!(r.condition in RestartCondition)) throw bad('spec.task.restart.condition', `must be none, on-failure or any (got ${r.condition})`);
+    if (!(r.condition in RestartCondition))
+      throw bad('spec.task.restart.condition', `must be none, on-failure or any (got ${r.condition})`);
     nonNegative('spec.task.restart.delayMs', r.delayMs, 'give a duration such as 5s');
     nonNegative('spec.task.restart.windowMs', r.windowMs, 'give a duration such as 1m (0: forever)');
     nonNegative('spec.task.restart.maxAttempts', r.maxAttempts, 'give a whole number (0: no limit)');
@@ -264,7 +318,11 @@ export function validateServiceSpec(input: ServiceSpec): { spec: ServiceSpec; wa
     if (prev !== undefined) throw bad(`spec.task.networks[${i}].target`, `"${n.target}" is also networks[${prev}]: give each network once`);
     netTargets.set(n.target.toLowerCase(), i);
     n.aliases.forEach((a, j) => {
-      if (!validHostname(a) || a.includes('{{')) throw bad(`spec.task.networks[${i}].aliases[${j}]`, `"${a}" is not a valid DNS name: use letters, digits and "-" in dot-separated labels`);
+      if (!validHostname(a) || a.includes('{{'))
+        throw bad(
+          `spec.task.networks[${i}].aliases[${j}]`,
+          `"${a}" is not a valid DNS name: use letters, digits and "-" in dot-separated labels`,
+        );
     });
   });
 
@@ -356,11 +414,17 @@ function listAtMost(field: string, flag: string, xs: readonly string[], maxCount
   xs.forEach((x, i) => atMostChars(`${field}[${i}]`, flag, x, maxLength));
 }
 
-function labelsAtMost(field: string, flag: string, labels: Readonly<Record<string, string>> | null | undefined, max: number = SPEC_LIMITS.labels): void {
+function labelsAtMost(
+  field: string,
+  flag: string,
+  labels: Readonly<Record<string, string>> | null | undefined,
+  max: number = SPEC_LIMITS.labels,
+): void {
   const keys = Object.keys(labels ?? {});
   atMostEntries(field, flag, keys.length, max);
   for (const k of keys) {
-    if (k.length > SPEC_LIMITS.labelKeyLength) throw bad(field, `has a key of ${k.length} characters: at most ${SPEC_LIMITS.labelKeyLength} are allowed (${flag})`);
+    if (k.length > SPEC_LIMITS.labelKeyLength)
+      throw bad(field, `has a key of ${k.length} characters: at most ${SPEC_LIMITS.labelKeyLength} are allowed (${flag})`);
     atMostChars(`${field}.${k}`, flag, labels![k], SPEC_LIMITS.labelValueLength);
   }
 }
@@ -386,7 +450,14 @@ export function checkServiceSpecBounds(spec: ServiceSpec): void {
   const L = SPEC_LIMITS;
   atMostChars('spec.name', '--name', spec.name, L.nameLength);
   labelsAtMost('spec.labels', '--label', spec.labels);
-  if (spec.replicated) numberAtMost('spec.mode.replicated.replicas', '--replicas', spec.replicated.replicas, L.replicas, `a service runs at most ${L.replicas} tasks; split it into several services`);
+  if (spec.replicated)
+    numberAtMost(
+      'spec.mode.replicated.replicas',
+      '--replicas',
+      spec.replicated.replicas,
+      L.replicas,
+      `a service runs at most ${L.replicas} tasks; split it into several services`,
+    );
 
   const task = spec.task;
   const c = task?.container;
@@ -415,15 +486,36 @@ export function checkServiceSpecBounds(spec: ServiceSpec): void {
       durationAtMost(`${f}.healthcheck.intervalMs`, '--health-interval', h.intervalMs);
       durationAtMost(`${f}.healthcheck.timeoutMs`, '--health-timeout', h.timeoutMs);
       durationAtMost(`${f}.healthcheck.startPeriodMs`, '--health-start-period', h.startPeriodMs);
-      numberAtMost(`${f}.healthcheck.retries`, '--health-retries', h.retries, L.healthRetries, 'more failures in a row than that never make a task unhealthy in practice');
+      numberAtMost(
+        `${f}.healthcheck.retries`,
+        '--health-retries',
+        h.retries,
+        L.healthRetries,
+        'more failures in a row than that never make a task unhealthy in practice',
+      );
     }
   }
   if (task) {
-    for (const [k, flag] of [['limits', '--limit'], ['reservations', '--reserve']] as const) {
+    for (const [k, flag] of [
+      ['limits', '--limit'],
+      ['reservations', '--reserve'],
+    ] as const) {
       const r = task.resources?.[k];
       if (!r) continue;
-      numberAtMost(`spec.task.resources.${k}.nanoCpus`, `${flag}-cpu`, r.nanoCpus, L.nanoCpus, `${L.nanoCpus / 1e9} CPUs is the most a task can ask for`);
-      numberAtMost(`spec.task.resources.${k}.memoryBytes`, `${flag}-memory`, r.memoryBytes, L.memoryBytes, 'memory is at most 1 PiB (2^50 bytes)');
+      numberAtMost(
+        `spec.task.resources.${k}.nanoCpus`,
+        `${flag}-cpu`,
+        r.nanoCpus,
+        L.nanoCpus,
+        `${L.nanoCpus / 1e9} CPUs is the most a task can ask for`,
+      );
+      numberAtMost(
+        `spec.task.resources.${k}.memoryBytes`,
+        `${flag}-memory`,
+        r.memoryBytes,
+        L.memoryBytes,
+        'memory is at most 1 PiB (2^50 bytes)',
+      );
       numberAtMost(`spec.task.resources.${k}.pids`, '--limit-pids', r.pids, L.pids, `Linux has at most ${L.pids} processes`);
     }
     const r = task.restart;
@@ -436,7 +528,9 @@ export function checkServiceSpecBounds(spec: ServiceSpec): void {
     if (p) {
       listAtMost('spec.task.placement.constraints', '--constraint', p.constraints, L.constraints, L.constraintLength);
       atMostEntries('spec.task.placement.preferences', '--placement-pref', p.preferences.length, L.preferences);
-      p.preferences.forEach((x, i) => atMostChars(`spec.task.placement.preferences[${i}].spread`, '--placement-pref', x.spread, L.constraintLength));
+      p.preferences.forEach((x, i) =>
+        atMostChars(`spec.task.placement.preferences[${i}].spread`, '--placement-pref', x.spread, L.constraintLength),
+      );
       atMostEntries('spec.task.placement.platforms', 'platforms', p.platforms.length, L.platforms);
       numberAtMost('spec.task.placement.maxReplicas', '--max-replicas', p.maxReplicas, L.replicas, 'use 0 for no limit');
     }
@@ -460,11 +554,17 @@ export function checkServiceSpecBounds(spec: ServiceSpec): void {
   // Last: each field is within its own bound, but together they may not be.
   const taskBytes = task ? TaskSpec.size(task) : 0;
   if (taskBytes > MAX_TASK_SPEC_BYTES) {
-    throw bad('spec.task', `is ${taskBytes} bytes encoded: at most ${MAX_TASK_SPEC_BYTES} bytes (256 KiB) are allowed, as every task carries a copy of it: make --env, the command and its args, --container-label, --mount or other task fields smaller`);
+    throw bad(
+      'spec.task',
+      `is ${taskBytes} bytes encoded: at most ${MAX_TASK_SPEC_BYTES} bytes (256 KiB) are allowed, as every task carries a copy of it: make --env, the command and its args, --container-label, --mount or other task fields smaller`,
+    );
   }
   const specBytes = ServiceSpec.size(spec);
   if (specBytes > MAX_SERVICE_SPEC_BYTES) {
-    throw bad('spec', `is ${specBytes} bytes encoded: at most ${MAX_SERVICE_SPEC_BYTES} bytes (512 KiB) are allowed, as the service is stored with this spec and the previous one: make --label or the task's fields smaller`);
+    throw bad(
+      'spec',
+      `is ${specBytes} bytes encoded: at most ${MAX_SERVICE_SPEC_BYTES} bytes (512 KiB) are allowed, as the service is stored with this spec and the previous one: make --label or the task's fields smaller`,
+    );
   }
 }
 

@@ -42,7 +42,8 @@ const CLI_TO_NODE = { from: 'cli/cluster.ts', to: 'node/index.ts' };
  */
 const DEPLOY_FROM_AGENT = ['agent/network/names.ts', 'agent/runtime/tar.ts'];
 
-const show = (e: Edge): string => `${e.from}:${e.line} imports '${e.spec}' (${e.to}${e.typeOnly ? ', type only' : ''}${e.dynamic ? ', dynamic' : ''})`;
+const show = (e: Edge): string =>
+  `${e.from}:${e.line} imports '${e.spec}' (${e.to}${e.typeOnly ? ', type only' : ''}${e.dynamic ? ', dynamic' : ''})`;
 
 interface Rule {
   title: string;
@@ -52,15 +53,30 @@ interface Rule {
 const RULES: Rule[] = [
   { title: 'agent/ never imports manager/ (they meet only in node/)', breaks: (e) => e.fromTop === 'agent' && e.toTop === 'manager' },
   { title: 'manager/ never imports agent/ (they meet only in node/)', breaks: (e) => e.fromTop === 'manager' && e.toTop === 'agent' },
-  { title: 'cli/ never imports manager/ (it shares spec/ and the generated client with it)', breaks: (e) => e.fromTop === 'cli' && e.toTop === 'manager' },
-  { title: 'cli/ never imports agent/, not even a type (report shapes live in spec/)', breaks: (e) => e.fromTop === 'cli' && e.toTop === 'agent' },
+  {
+    title: 'cli/ never imports manager/ (it shares spec/ and the generated client with it)',
+    breaks: (e) => e.fromTop === 'cli' && e.toTop === 'manager',
+  },
+  {
+    title: 'cli/ never imports agent/, not even a type (report shapes live in spec/)',
+    breaks: (e) => e.fromTop === 'cli' && e.toTop === 'agent',
+  },
   {
     title: `cli/ reaches node/ only by the daemon command's dynamic import of ${CLI_TO_NODE.to} in ${CLI_TO_NODE.from}`,
     breaks: (e) => e.fromTop === 'cli' && e.toTop === 'node' && !(e.dynamic && e.from === CLI_TO_NODE.from && e.to === CLI_TO_NODE.to),
   },
-  { title: `${SHARED.join('/, ')}/ import nothing of agent/, manager/, cli/, node/`, breaks: (e) => SHARED.includes(e.fromTop as Folder) && ['agent', 'manager', 'cli', 'node'].includes(e.toTop) },
-  { title: 'nothing in the product imports examples/ (bench/ and test/ may)', breaks: (e) => e.toTop === 'examples' && e.fromTop !== 'examples' },
-  { title: `deploy/ takes from agent/ only ${DEPLOY_FROM_AGENT.join(' and ')}`, breaks: (e) => e.fromTop === 'deploy' && e.toTop === 'agent' && !DEPLOY_FROM_AGENT.includes(e.to) },
+  {
+    title: `${SHARED.join('/, ')}/ import nothing of agent/, manager/, cli/, node/`,
+    breaks: (e) => SHARED.includes(e.fromTop as Folder) && ['agent', 'manager', 'cli', 'node'].includes(e.toTop),
+  },
+  {
+    title: 'nothing in the product imports examples/ (bench/ and test/ may)',
+    breaks: (e) => e.toTop === 'examples' && e.fromTop !== 'examples',
+  },
+  {
+    title: `deploy/ takes from agent/ only ${DEPLOY_FROM_AGENT.join(' and ')}`,
+    breaks: (e) => e.fromTop === 'deploy' && e.toTop === 'agent' && !DEPLOY_FROM_AGENT.includes(e.to),
+  },
   {
     title: 'every folder imports only the folders its layer allows (MAY_IMPORT)',
     breaks: (e) => e.fromTop !== e.toTop && !((MAY_IMPORT[e.fromTop as Folder] ?? []) as readonly string[]).includes(e.toTop),
@@ -77,14 +93,27 @@ const graph = importGraph(root, files);
 
 /** A made-up import, for checking that the rules catch what they must. */
 function edge(from: string, to: string, o: Partial<Edge> = {}): Edge {
-  return { spec: `../${to.replace(/\.ts$/, '.js')}`, typeOnly: false, dynamic: false, line: 1, from, to, fromTop: from.split('/')[0]!, toTop: to.split('/')[0]!, ...o };
+  return {
+    spec: `../${to.replace(/\.ts$/, '.js')}`,
+    typeOnly: false,
+    dynamic: false,
+    line: 1,
+    from,
+    to,
+    fromTop: from.split('/')[0]!,
+    toTop: to.split('/')[0]!,
+    ...o,
+  };
 }
 
 describe('import rules between top-level folders', () => {
   it('reads the sources of every folder the rules speak of', () => {
     expect(files.length).toBeGreaterThan(100);
     for (const f of FOLDERS) {
-      expect(files.some((p) => p.startsWith(`${f}/`)), `no .ts file found under ${f}/`).toBe(true);
+      expect(
+        files.some((p) => p.startsWith(`${f}/`)),
+        `no .ts file found under ${f}/`,
+      ).toBe(true);
     }
     expect(files.some((p) => p.startsWith('proto/gen/'))).toBe(false);
   });
@@ -113,7 +142,10 @@ describe('import rules between top-level folders', () => {
     // Allowlist of known cycles: empty since the sandbox's images.ts stopped importing sandbox.ts.
     const allowed: string[][] = [];
     const cycles = findCycles(graph.edges).filter((c) => !allowed.some((a) => a.join() === c.join()));
-    expect(cycles.map((c) => c.join(' → ')), cycles.map((c) => `import cycle: ${c.join(' → ')}`).join('\n')).toEqual([]);
+    expect(
+      cycles.map((c) => c.join(' → ')),
+      cycles.map((c) => `import cycle: ${c.join(' → ')}`).join('\n'),
+    ).toEqual([]);
   });
 });
 
@@ -152,7 +184,9 @@ describe('the import checker', () => {
   });
 
   it('refuses a type-only import from cli/ into agent/', () => {
-    expect(violations([edge('cli/network.ts', 'agent/dataplane.ts', { typeOnly: true })]).join('\n')).toMatch(/cli\/ never imports agent\//);
+    expect(violations([edge('cli/network.ts', 'agent/dataplane.ts', { typeOnly: true })]).join('\n')).toMatch(
+      /cli\/ never imports agent\//,
+    );
   });
 
   it("lets cli/ reach node/ only through the daemon command's lazy import", () => {
@@ -163,7 +197,9 @@ describe('the import checker', () => {
   });
 
   it('keeps examples/ out of the product and shared folders off the sides', () => {
-    expect(violations([edge('manager/x.ts', 'examples/raftkv/cluster.ts')]).join('\n')).toMatch(/nothing in the product imports examples\//);
+    expect(violations([edge('manager/x.ts', 'examples/raftkv/cluster.ts')]).join('\n')).toMatch(
+      /nothing in the product imports examples\//,
+    );
     expect(violations([edge('spec/x.ts', 'manager/y.ts')]).join('\n')).toMatch(/import nothing of agent\/, manager\/, cli\/, node\//);
     expect(violations([edge('deploy/x.ts', 'agent/runtime/runtime.ts')]).join('\n')).toMatch(/deploy\/ takes from agent\/ only/);
     expect(violations([edge('deploy/x.ts', 'agent/runtime/tar.ts')])).toEqual([]);
@@ -174,6 +210,9 @@ describe('the import checker', () => {
     expect(findCycles([e('a', 'b'), e('b', 'c'), e('c', 'a'), e('c', 'd'), e('d', 'e')])).toEqual([['a', 'b', 'c', 'a']]);
     expect(findCycles([e('a', 'a')])).toEqual([['a', 'a']]);
     expect(findCycles([e('a', 'b'), e('b', 'c'), e('a', 'c')])).toEqual([]);
-    expect(findCycles([e('x', 'y'), e('y', 'x'), e('p', 'q'), e('q', 'p')])).toEqual([['p', 'q', 'p'], ['x', 'y', 'x']]);
+    expect(findCycles([e('x', 'y'), e('y', 'x'), e('p', 'q'), e('q', 'p')])).toEqual([
+      ['p', 'q', 'p'],
+      ['x', 'y', 'x'],
+    ]);
   });
 });

@@ -67,7 +67,11 @@ export function rawTar(entries: readonly RawEntry[]): Buffer {
   const parts: Buffer[] = [];
   for (const e of entries) {
     if (e.pax) {
-      const b = Buffer.from(Object.entries(e.pax).map(([k, v]) => paxRecord(k, v)).join(''));
+      const b = Buffer.from(
+        Object.entries(e.pax)
+          .map(([k, v]) => paxRecord(k, v))
+          .join(''),
+      );
       parts.push(rawHeader('PaxHeader', 'x', b.length), b, pad(b.length));
     }
     const data = Buffer.from(e.data ?? '');

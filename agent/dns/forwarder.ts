@@ -59,7 +59,10 @@ export class Forwarder {
           }
           return withId(answer, clientId);
         } catch (err) {
-          this.opts.log.debug({ upstream: `${upstream.address}:${upstream.port}`, err: (err as Error).message }, 'DNS upstream failed; trying the next');
+          this.opts.log.debug(
+            { upstream: `${upstream.address}:${upstream.port}`, err: (err as Error).message },
+            'DNS upstream failed; trying the next',
+          );
         }
       }
       return undefined;

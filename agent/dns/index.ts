@@ -54,7 +54,8 @@ export class EmbeddedDns {
     this.readAt = Date.now();
     try {
       this.hostUpstreams = upstreamsFrom(parseResolvConf(await readFile(path, 'utf8')));
-      if (this.hostUpstreams.length === 0) this.log.warn({ path }, 'no usable nameserver in the host resolv.conf; names outside the cluster will get SERVFAIL');
+      if (this.hostUpstreams.length === 0)
+        this.log.warn({ path }, 'no usable nameserver in the host resolv.conf; names outside the cluster will get SERVFAIL');
     } catch (err) {
       this.log.warn({ path, err: (err as Error).message }, 'cannot read the host resolv.conf; keeping the previous upstreams');
     }

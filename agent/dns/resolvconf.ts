@@ -66,7 +66,10 @@ export interface ContainerResolvConfOptions {
  * first instead of after every search domain.
  */
 export function containerResolvConf(opts: ContainerResolvConfOptions = {}): string {
-  const lines = ['# written by tsswarm: the embedded DNS server answers service names and forwards the rest', `nameserver ${EMBEDDED_DNS_ADDRESS}`];
+  const lines = [
+    '# written by tsswarm: the embedded DNS server answers service names and forwards the rest',
+    `nameserver ${EMBEDDED_DNS_ADDRESS}`,
+  ];
   if (opts.search && opts.search.length > 0) lines.push(`search ${opts.search.join(' ')}`);
   const options = ['ndots:0', ...(opts.options ?? []).filter((o) => !o.startsWith('ndots:'))];
   lines.push(`options ${options.join(' ')}`);

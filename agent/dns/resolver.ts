@@ -57,9 +57,7 @@ const sortIps = (ips: readonly string[]): string[] => [...new Set(ips)].sort((a,
 
 function sameService(a: ServiceRecord, b: ServiceRecord): boolean {
   return (
-    a.endpointMode === b.endpointMode &&
-    (a.vip ?? '') === (b.vip ?? '') &&
-    sortIps(a.taskIps).join(',') === sortIps(b.taskIps).join(',')
+    a.endpointMode === b.endpointMode && (a.vip ?? '') === (b.vip ?? '') && sortIps(a.taskIps).join(',') === sortIps(b.taskIps).join(',')
   );
 }
 

@@ -90,7 +90,10 @@ export class ContainerDnsServer {
   private redirected = false;
   private readonly log: Logger;
 
-  private constructor(private readonly opts: ServerOptions, fds: { udp: number; tcp: number }) {
+  private constructor(
+    private readonly opts: ServerOptions,
+    fds: { udp: number; tcp: number },
+  ) {
     this.log = opts.log;
     this.udp = dgram.createSocket('udp4');
     this.tcp = net.createServer((c) => this.onConnection(c));

@@ -276,7 +276,8 @@ export function isTruncated(buf: Buffer): boolean {
 
 /** The IPv4 address in an A record's data. */
 export function aRecordAddress(rr: ResourceRecord): string {
-  if (rr.type !== RRType.A || rr.data.length !== 4) throw new RangeError(`record of type ${rr.type} with ${rr.data.length} bytes is not an A record`);
+  if (rr.type !== RRType.A || rr.data.length !== 4)
+    throw new RangeError(`record of type ${rr.type} with ${rr.data.length} bytes is not an A record`);
   return [...rr.data].join('.');
 }
 
@@ -288,9 +289,7 @@ export function recordName(message: Buffer, rr: ResourceRecord): string {
 // ---------------------------------------------------------------- writing
 
 /** Records we answer with. */
-export type Answer =
-  | { type: 'A'; name: string; ttl: number; address: string }
-  | { type: 'PTR'; name: string; ttl: number; target: string };
+export type Answer = { type: 'A'; name: string; ttl: number; address: string } | { type: 'PTR'; name: string; ttl: number; target: string };
 
 class Writer {
   private chunks: Buffer[] = [];

@@ -12,7 +12,16 @@ import { libnftablesAvailable } from './libnftables.js';
 import { nativeAvailable } from '../../native/libc.js';
 import { UsageError } from '../../lib/errors.js';
 import { describeFrontend, ingressFrontend, vipFrontends, type FrontendChange } from './frontends.js';
-import { validateIngressPort, validateService, validateTable, vipTaken, type LbBackendKind, type LbIngressPort, type LbService, type LbTable } from './types.js';
+import {
+  validateIngressPort,
+  validateService,
+  validateTable,
+  vipTaken,
+  type LbBackendKind,
+  type LbIngressPort,
+  type LbService,
+  type LbTable,
+} from './types.js';
 
 export interface LoadBalancerOptions {
   /** Network namespace to program: a name under /run/netns or a path; default this process's. */
@@ -63,7 +72,10 @@ export class ServiceLoadBalancer {
     switch (kind) {
       case 'nft':
         // In-process libnftables needs both ffi-rs libraries; the nft command does the same, slower.
-        return new NftDriver({ ...ns, via: libnftablesAvailable().ok && nativeAvailable().ok ? 'libnftables' : 'process' }) as LbDriver<unknown>;
+        return new NftDriver({
+          ...ns,
+          via: libnftablesAvailable().ok && nativeAvailable().ok ? 'libnftables' : 'process',
+        }) as LbDriver<unknown>;
       case 'iptables':
         return new IptablesDriver(ns) as LbDriver<unknown>;
       case 'ipvs':
@@ -132,11 +144,16 @@ export class ServiceLoadBalancer {
     const fronts = vipFrontends(svc);
     for (const f of fronts) {
       const owner = this.vipOwner.get(f.key);
-      if (owner !== undefined && owner !== svc.id) throw new UsageError(`service ${svc.id}: ${describeFrontend(f.fe)} already belongs to service ${owner}: a VIP port belongs to one service`, { field: 'vip' });
+      if (owner !== undefined && owner !== svc.id)
+        throw new UsageError(
+          `service ${svc.id}: ${describeFrontend(f.fe)} already belongs to service ${owner}: a VIP port belongs to one service`,
+          { field: 'vip' },
+        );
     }
     // A VIP forwarding every port is its service's alone, whichever came first.
     for (const other of this.vipUsers.get(svc.vip) ?? []) {
-      if (other !== svc.id && (svc.ports.length === 0 || this.services.get(other)?.ports.length === 0)) throw vipTaken(`service ${svc.id}.vip`, svc.vip, other);
+      if (other !== svc.id && (svc.ports.length === 0 || this.services.get(other)?.ports.length === 0))
+        throw vipTaken(`service ${svc.id}.vip`, svc.vip, other);
     }
     const changes: FrontendChange[] = [...fronts];
     const keep = new Set(fronts.map((f) => f.key));
@@ -198,7 +215,11 @@ export class ServiceLoadBalancer {
         // Exit 1 means no entry matched: nothing to do.
         await runIn(this.driver.netns, 'conntrack', ['-D', '-p', 'udp', '--orig-dst', vip, '--reply-src', ip]);
       } catch (err) {
-        if (!this.warnedConntrack) this.log.warn({ err: (err as Error).message }, 'cannot clear UDP flows to removed backends (install the conntrack package); they time out after 30 s');
+        if (!this.warnedConntrack)
+          this.log.warn(
+            { err: (err as Error).message },
+            'cannot clear UDP flows to removed backends (install the conntrack package); they time out after 30 s',
+          );
         this.warnedConntrack = true;
         break;
       }
@@ -213,9 +234,16 @@ export class ServiceLoadBalancer {
     const next = new Map<string, LbIngressPort>();
     ports.forEach((g, i) => {
       validateIngressPort(g, `ingress[${i}]`);
-      if (!this.services.has(g.serviceId)) throw new UsageError(`ingress[${i}].serviceId "${g.serviceId}" is not a known service: upsert the service first`, { field: `ingress[${i}].serviceId` });
+      if (!this.services.has(g.serviceId))
+        throw new UsageError(`ingress[${i}].serviceId "${g.serviceId}" is not a known service: upsert the service first`, {
+          field: `ingress[${i}].serviceId`,
+        });
       const k = ingressFrontend(g, undefined).key;
-      if (next.has(k)) throw new UsageError(`ingress[${i}]: ${g.protocol} port ${g.publishedPort} is published twice: a published port belongs to one service`, { field: `ingress[${i}].publishedPort` });
+      if (next.has(k))
+        throw new UsageError(
+          `ingress[${i}]: ${g.protocol} port ${g.publishedPort} is published twice: a published port belongs to one service`,
+          { field: `ingress[${i}].publishedPort` },
+        );
       next.set(k, g);
     });
     const changes: FrontendChange[] = [];
@@ -283,7 +311,10 @@ export class ServiceLoadBalancer {
       validateTable(desired);
       this.setDesired(desired);
     }
-    return this.afterward(this.serial(() => this.reconcileNow(this.desired())), before);
+    return this.afterward(
+      this.serial(() => this.reconcileNow(this.desired())),
+      before,
+    );
   }
 
   private async reconcileNow(desired: LbTable): Promise<LbApplyResult> {

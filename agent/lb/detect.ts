@@ -14,7 +14,9 @@ export const lbBackendPreference: readonly LbBackendKind[] = ['nft', 'iptables',
 async function works(netns: string | undefined, cmd: string, args: string[]): Promise<Availability> {
   try {
     const r = await runIn(netns, cmd, args, '', 20_000);
-    return r.code === 0 ? { ok: true } : { ok: false, reason: `${cmd} ${args.join(' ')} exited ${r.code}: ${r.stderr.trim().split('\n')[0] ?? ''}` };
+    return r.code === 0
+      ? { ok: true }
+      : { ok: false, reason: `${cmd} ${args.join(' ')} exited ${r.code}: ${r.stderr.trim().split('\n')[0] ?? ''}` };
   } catch (err) {
     return { ok: false, reason: `${cmd} cannot run (${(err as Error).message}): install it` };
   }
@@ -27,7 +29,9 @@ async function ipvs(netns: string | undefined): Promise<Availability> {
   const probe = (): Promise<Availability> => works(netns, 'cat', ['/proc/net/ip_vs']);
   if ((await probe()).ok) return { ok: true };
   const modprobe = await works(undefined, 'sh', ['-c', 'command -v modprobe']);
-  const loaded = modprobe.ok ? await works(undefined, 'modprobe', ['ip_vs']) : ({ ok: false, reason: 'no modprobe here to load it' } as const);
+  const loaded = modprobe.ok
+    ? await works(undefined, 'modprobe', ['ip_vs'])
+    : ({ ok: false, reason: 'no modprobe here to load it' } as const);
   if (loaded.ok && (await probe()).ok) return { ok: true };
   return { ok: false, reason: `the kernel has no IPVS (/proc/net/ip_vs is missing${loaded.ok ? '' : `; ip_vs module: ${loaded.reason}`})` };
 }
@@ -40,19 +44,30 @@ export async function detectLbBackends(netns?: string): Promise<LbDetection> {
     ipvs(netns),
   ]);
   // The ipvs backend marks every-port VIPs and ingress ports with nft.
-  const ipvsOk: Availability = !ip.ok ? ip : nft.ok ? ip : { ok: false, reason: `the ipvs backend sets its firewall marks with nft, which cannot run here (${nft.reason})` };
+  const ipvsOk: Availability = !ip.ok
+    ? ip
+    : nft.ok
+      ? ip
+      : { ok: false, reason: `the ipvs backend sets its firewall marks with nft, which cannot run here (${nft.reason})` };
   return { nft, iptables: !save.ok ? save : restore, ipvs: ipvsOk };
 }
 
 export function chooseLbBackend(det: LbDetection, override?: string): LbBackendKind {
   if (override !== undefined) {
-    if (!(lbBackendKinds as readonly string[]).includes(override)) throw UsageError.invalid('lbBackend', `one of ${lbBackendKinds.join(', ')}`, override);
+    if (!(lbBackendKinds as readonly string[]).includes(override))
+      throw UsageError.invalid('lbBackend', `one of ${lbBackendKinds.join(', ')}`, override);
     const a = det[override as LbBackendKind];
     if (a.ok) return override as LbBackendKind;
     const usable = lbBackendPreference.filter((k) => det[k].ok);
-    throw new UsageError(`lbBackend ${override} cannot run here: ${a.reason}; ${usable.length ? `use ${usable.join(' or ')}` : 'no backend can run: install nftables'}`, { field: 'lbBackend' });
+    throw new UsageError(
+      `lbBackend ${override} cannot run here: ${a.reason}; ${usable.length ? `use ${usable.join(' or ')}` : 'no backend can run: install nftables'}`,
+      { field: 'lbBackend' },
+    );
   }
   const k = lbBackendPreference.find((b) => det[b].ok);
   if (k) return k;
-  throw new UsageError(`no load-balancing backend can run here: ${lbBackendPreference.map((b) => `${b}: ${(det[b] as { reason: string }).reason}`).join('; ')}`, { field: 'lbBackend' });
+  throw new UsageError(
+    `no load-balancing backend can run here: ${lbBackendPreference.map((b) => `${b}: ${(det[b] as { reason: string }).reason}`).join('; ')}`,
+    { field: 'lbBackend' },
+  );
 }

@@ -37,7 +37,11 @@ export function runIn(netns: string | undefined, cmd: string, args: string[], st
     // EPIPE when the command exits without reading stdin; its exit code tells.
     p.stdin.on('error', () => undefined);
     p.on('close', (code, signal) =>
-      resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }),
+      resolve({
+        code: code ?? (signal ? 128 : 1),
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+      }),
     );
     p.stdin.end(stdin);
   });

@@ -109,7 +109,12 @@ export function planIptables(desired: LbTable, actual: IptState): Plan<IptState>
     wantDispatch.push(...dispatchRules(d.fe, chain));
     next.chains.add(chain);
     next.frontends.set(key, { fe: d.fe, chain, slots, rulesOk: true });
-    const same = a !== undefined && a.rulesOk && actual.chains.has(chain) && a.slots.length === slots.length && a.slots.every((t, i) => t === slots[i]);
+    const same =
+      a !== undefined &&
+      a.rulesOk &&
+      actual.chains.has(chain) &&
+      a.slots.length === slots.length &&
+      a.slots.every((t, i) => t === slots[i]);
     if (same) continue;
     declare.push(`:${chain} - [0:0]`);
     rules.push(...slotRules(d.fe, chain, slots));
@@ -145,7 +150,8 @@ export function planIptables(desired: LbTable, actual: IptState): Plan<IptState>
  * chains are written, so the cost depends on the change only.
  */
 export function planIptablesChanges(changes: Iterable<FrontendChange>, actual: IptState): ChangePlan<IptState> {
-  if (!actual.chains.has(iptServices) || !actual.chains.has(iptIngress)) throw new Error('planIptablesChanges needs the TSS chains in place: plan the whole table with planIptables first');
+  if (!actual.chains.has(iptServices) || !actual.chains.has(iptIngress))
+    throw new Error('planIptablesChanges needs the TSS chains in place: plan the whole table with planIptables first');
   const declare: string[] = [];
   const deletes: string[] = [];
   const adds: string[] = [];
@@ -249,7 +255,8 @@ export function parseIptablesSave(text: string): IptState {
       }
       slots.push(m[3]!);
       const last = i === lines.length - 1;
-      if (m[1] !== p || (last ? m[2] !== undefined : m[2] === undefined || Math.abs(Number(m[2]) - probability(i, lines.length)) > 1e-6)) ok = false;
+      if (m[1] !== p || (last ? m[2] !== undefined : m[2] === undefined || Math.abs(Number(m[2]) - probability(i, lines.length)) > 1e-6))
+        ok = false;
     });
     st.frontends.set(frontendKey(fe), { fe, chain, slots, rulesOk: ok });
   }

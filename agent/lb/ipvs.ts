@@ -115,7 +115,10 @@ function serviceOf(d: FrontendChange, mark: number | undefined): { key: string; 
   if (d.targets.length === 0 || mark === undefined) return { key, svc: null };
   // An every-port VIP's targets are addresses alone: port 0 keeps the connection's port.
   const dest = (t: string): string => (d.fe.kind === 'vip-any' ? `${t}:0` : t);
-  return { key, svc: { proto: 'fwm', addr: String(mark), scheduler: ipvsScheduler, dests: new Map(d.targets.map((t) => [dest(t.target), t.weight])) } };
+  return {
+    key,
+    svc: { proto: 'fwm', addr: String(mark), scheduler: ipvsScheduler, dests: new Map(d.targets.map((t) => [dest(t.target), t.weight])) },
+  };
 }
 
 function diffService(a: IpvsService | undefined, w: IpvsService | null, lines: string[]): void {
@@ -163,7 +166,8 @@ export function planIpvs(desired: LbTable, actual: IpvsState): IpvsPlan {
   // The mark table: rebuilt whole when absent or not ours, else element by element.
   const marks: string[] = [];
   if (actual.markTable !== 'ok') {
-    if (next.marks.size > 0 || actual.markTable === 'broken') marks.push(...markTableProgram(next.marks.values(), actual.markTable === 'broken'));
+    if (next.marks.size > 0 || actual.markTable === 'broken')
+      marks.push(...markTableProgram(next.marks.values(), actual.markTable === 'broken'));
   } else {
     for (const [k, a] of actual.marks) {
       const w = next.marks.get(k);
@@ -285,7 +289,8 @@ export function parseMarkTable(jsonText: string, st: IpvsState = emptyIpvsState(
       if (c) c.rules++;
     }
   }
-  const type = (m: Record<string, Json> | undefined): string => (m ? `${Array.isArray(m.type) ? m.type.join(',') : String(m.type)}>${String(m.map)}` : 'missing');
+  const type = (m: Record<string, Json> | undefined): string =>
+    m ? `${Array.isArray(m.type) ? m.type.join(',') : String(m.type)}>${String(m.map)}` : 'missing';
   const ok =
     type(maps.get('tss-vip-marks')) === 'ipv4_addr>mark' &&
     type(maps.get('tss-port-marks')) === 'inet_proto,inet_service>mark' &&

@@ -63,13 +63,25 @@ export class NftContext {
     const f = lib();
     const { DataType } = f;
     const create = (): NftContext => {
-      const ctx = f.load({ library: LIBRARY, funcName: 'nft_ctx_new', retType: DataType.External, paramsType: [DataType.I32], paramsValue: [0] });
+      const ctx = f.load({
+        library: LIBRARY,
+        funcName: 'nft_ctx_new',
+        retType: DataType.External,
+        paramsType: [DataType.I32],
+        paramsValue: [0],
+      });
       if (f.isNullPointer(ctx)) throw new NftError('nft_ctx_new returned NULL (out of memory?)');
       const c = new NftContext(ctx);
       c.call('nft_ctx_buffer_output');
       c.call('nft_ctx_buffer_error');
       if (o.json) {
-        f.load({ library: LIBRARY, funcName: 'nft_ctx_output_set_flags', retType: DataType.Void, paramsType: [DataType.External, DataType.U32], paramsValue: [ctx, NFT_CTX_OUTPUT_JSON] });
+        f.load({
+          library: LIBRARY,
+          funcName: 'nft_ctx_output_set_flags',
+          retType: DataType.Void,
+          paramsType: [DataType.External, DataType.U32],
+          paramsValue: [ctx, NFT_CTX_OUTPUT_JSON],
+        });
       }
       // The socket is opened by the first command: run one while inside the namespace.
       c.runSync('list tables');
@@ -80,7 +92,13 @@ export class NftContext {
 
   private call(fn: string): number {
     const { DataType } = lib();
-    return lib().load({ library: LIBRARY, funcName: fn, retType: DataType.I32, paramsType: [DataType.External], paramsValue: [this.live()] });
+    return lib().load({
+      library: LIBRARY,
+      funcName: fn,
+      retType: DataType.I32,
+      paramsType: [DataType.External],
+      paramsValue: [this.live()],
+    });
   }
 
   private live(): Ptr {
@@ -90,7 +108,13 @@ export class NftContext {
 
   private buffer(fn: 'nft_ctx_get_output_buffer' | 'nft_ctx_get_error_buffer'): string {
     const { DataType } = lib();
-    return lib().load({ library: LIBRARY, funcName: fn, retType: DataType.String, paramsType: [DataType.External], paramsValue: [this.live()] });
+    return lib().load({
+      library: LIBRARY,
+      funcName: fn,
+      retType: DataType.String,
+      paramsType: [DataType.External],
+      paramsValue: [this.live()],
+    });
   }
 
   private finish(rc: number): string {
@@ -130,7 +154,13 @@ export class NftContext {
   close(): void {
     if (!this.ctx) return;
     const { DataType } = lib();
-    lib().load({ library: LIBRARY, funcName: 'nft_ctx_free', retType: DataType.Void, paramsType: [DataType.External], paramsValue: [this.ctx] });
+    lib().load({
+      library: LIBRARY,
+      funcName: 'nft_ctx_free',
+      retType: DataType.Void,
+      paramsType: [DataType.External],
+      paramsValue: [this.ctx],
+    });
     this.ctx = undefined;
   }
 }

@@ -170,7 +170,11 @@ class Program {
  * `prog`. Returns the new state of each (null: no longer programmed) and the
  * change in uses of each count chain.
  */
-function diffFrontends(changes: Iterable<FrontendChange>, base: NftState, prog: Program): { set: Map<string, NftFrontendState | null>; use: Map<string, number> } {
+function diffFrontends(
+  changes: Iterable<FrontendChange>,
+  base: NftState,
+  prog: Program,
+): { set: Map<string, NftFrontendState | null>; use: Map<string, number> } {
   const set = new Map<string, NftFrontendState | null>();
   const use = new Map<string, number>();
   const bump = (c: string | undefined, d: number): void => {
@@ -310,7 +314,8 @@ export function parseNftJson(text: string): NftState {
     if (!isObj(it)) continue;
     if (isObj(it.table) && it.table.name === nftTable) table = true;
     if (isObj(it.map) && it.map.table === nftTable) maps.set(String(it.map.name), it.map);
-    if (isObj(it.chain) && it.chain.table === nftTable) chains.set(String(it.chain.name), { ...(typeof it.chain.hook === 'string' ? { hook: it.chain.hook } : {}), rules: [] });
+    if (isObj(it.chain) && it.chain.table === nftTable)
+      chains.set(String(it.chain.name), { ...(typeof it.chain.hook === 'string' ? { hook: it.chain.hook } : {}), rules: [] });
     if (isObj(it.rule) && it.rule.table === nftTable) chains.get(String(it.rule.chain))?.rules.push(it.rule);
   }
   if (!table) return st;
@@ -320,13 +325,23 @@ export function parseNftJson(text: string): NftState {
     const got = m ? `${Array.isArray(m.type) ? m.type.join(',') : String(m.type)}>${String(m.map)}` : 'missing';
     if (got !== sig) ok = false;
   }
-  for (const [name, hook] of [['tss-prerouting', 'prerouting'], ['tss-output', 'output']] as const) {
+  for (const [name, hook] of [
+    ['tss-prerouting', 'prerouting'],
+    ['tss-output', 'output'],
+  ] as const) {
     const c = chains.get(name);
     // A table from before every-port VIPs has two rules here: it is rebuilt.
     if (!c || c.hook !== hook || c.rules.length !== 3) ok = false;
     else {
       const [r1, r2, r3] = c.rules.map((r) => JSON.stringify(r.expr));
-      if (!r1!.includes('"@tss-vips"') || !r2!.includes('"@tss-vip-any"') || !r2!.includes('"set":["tcp","udp"]') || !r3!.includes('"@tss-ports"') || !r3!.includes('"fib"')) ok = false;
+      if (
+        !r1!.includes('"@tss-vips"') ||
+        !r2!.includes('"@tss-vip-any"') ||
+        !r2!.includes('"set":["tcp","udp"]') ||
+        !r3!.includes('"@tss-ports"') ||
+        !r3!.includes('"fib"')
+      )
+        ok = false;
     }
   }
   for (const [name, c] of chains) {
@@ -356,7 +371,8 @@ export function parseNftJson(text: string): NftState {
     return pr && typeof port === 'number' ? { kind, proto: pr, port } : undefined;
   };
   // A single-field key or data is printed bare ("10.96.0.20"), a concatenation as { concat: [...] }.
-  const fields = (x: Json): Json[] | undefined => (isObj(x) && Array.isArray(x.concat) ? x.concat : typeof x === 'string' ? [x] : undefined);
+  const fields = (x: Json): Json[] | undefined =>
+    isObj(x) && Array.isArray(x.concat) ? x.concat : typeof x === 'string' ? [x] : undefined;
   const get = (f: Frontend): NftFrontendState => {
     const k = frontendKey(f);
     let s = st.frontends.get(k);

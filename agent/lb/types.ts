@@ -82,17 +82,24 @@ export function validateService(s: LbService, at = 'service'): void {
     checkProto(`${at}.ports[${j}].protocol`, p.protocol);
     checkPort(`${at}.ports[${j}].port`, p.port);
     const k = `${p.protocol}/${p.port}`;
-    if (fronts.has(k)) throw new UsageError(`${at}.ports[${j}]: ${p.protocol} port ${p.port} is listed twice: list each port once`, { field: `${at}.ports[${j}]` });
+    if (fronts.has(k))
+      throw new UsageError(`${at}.ports[${j}]: ${p.protocol} port ${p.port} is listed twice: list each port once`, {
+        field: `${at}.ports[${j}]`,
+      });
     fronts.add(k);
   });
   let slots = 0;
   s.backends.forEach((b, j) => {
     if (!isIpv4(b.ip)) throw UsageError.invalid(`${at}.backends[${j}].ip`, 'an IPv4 address such as 10.0.1.7', b.ip);
     const w = b.weight ?? 1;
-    if (!Number.isInteger(w) || w < 0 || w > maxWeight) throw UsageError.invalid(`${at}.backends[${j}].weight`, `a whole number 0-${maxWeight}`, b.weight);
+    if (!Number.isInteger(w) || w < 0 || w > maxWeight)
+      throw UsageError.invalid(`${at}.backends[${j}].weight`, `a whole number 0-${maxWeight}`, b.weight);
     slots += w;
   });
-  if (slots > maxSlots) throw new UsageError(`${at}.backends: weights add up to ${slots}, more than ${maxSlots}: lower the weights`, { field: `${at}.backends` });
+  if (slots > maxSlots)
+    throw new UsageError(`${at}.backends: weights add up to ${slots}, more than ${maxSlots}: lower the weights`, {
+      field: `${at}.backends`,
+    });
 }
 
 /** Checks one published port's own fields. */
@@ -105,7 +112,10 @@ export function validateIngressPort(g: LbIngressPort, at = 'ingress'): void {
 
 /** A VIP forwarding every port cannot be shared with another service. */
 export function vipTaken(field: string, vip: string, owner: string): UsageError {
-  return new UsageError(`${field}: ${vip} is already used by service ${owner}, and a VIP forwarding every port (ports: []) belongs to one service: give each service its own VIP`, { field });
+  return new UsageError(
+    `${field}: ${vip} is already used by service ${owner}, and a VIP forwarding every port (ports: []) belongs to one service: give each service its own VIP`,
+    { field },
+  );
 }
 
 /**
@@ -129,7 +139,11 @@ export function validateTable(t: LbTable): void {
     vips.set(s.vip, { id: s.id, all });
     s.ports.forEach((p, j) => {
       const k = `${s.vip}/${p.protocol}/${p.port}`;
-      if (fronts.has(k)) throw new UsageError(`${at}.ports[${j}]: ${p.protocol} ${s.vip}:${p.port} is already a frontend: a VIP port belongs to one service`, { field: `${at}.ports[${j}]` });
+      if (fronts.has(k))
+        throw new UsageError(
+          `${at}.ports[${j}]: ${p.protocol} ${s.vip}:${p.port} is already a frontend: a VIP port belongs to one service`,
+          { field: `${at}.ports[${j}]` },
+        );
       fronts.add(k);
     });
   });
@@ -137,9 +151,15 @@ export function validateTable(t: LbTable): void {
   t.ingress.forEach((g, i) => {
     const at = `ingress[${i}]`;
     validateIngressPort(g, at);
-    if (!ids.has(g.serviceId)) throw new UsageError(`${at}.serviceId "${g.serviceId}" is not in services: add the service or drop the port`, { field: `${at}.serviceId` });
+    if (!ids.has(g.serviceId))
+      throw new UsageError(`${at}.serviceId "${g.serviceId}" is not in services: add the service or drop the port`, {
+        field: `${at}.serviceId`,
+      });
     const k = `${g.protocol}/${g.publishedPort}`;
-    if (published.has(k)) throw new UsageError(`${at}: ${g.protocol} port ${g.publishedPort} is published twice: a published port belongs to one service`, { field: `${at}.publishedPort` });
+    if (published.has(k))
+      throw new UsageError(`${at}: ${g.protocol} port ${g.publishedPort} is published twice: a published port belongs to one service`, {
+        field: `${at}.publishedPort`,
+      });
     published.add(k);
   });
 }

@@ -38,7 +38,8 @@ export interface NetworkProgram {
   overlay: string[];
 }
 
-export const isEmptyProgram = (p: NetworkProgram): boolean => !p.createNetns && p.overlayPre.length + p.host.length + p.overlay.length === 0;
+export const isEmptyProgram = (p: NetworkProgram): boolean =>
+  !p.createNetns && p.overlayPre.length + p.host.length + p.overlay.length === 0;
 
 /** The VXLAN device is ours as it stands only with these settings; anything else is recreated. */
 function vxlanMatches(l: LinkState, d: NetworkDevices): boolean {

@@ -19,7 +19,8 @@ export interface EgressNet {
 
 export function egressNet(subnet: string): EgressNet {
   const prefix = parsePrefix('egressSubnet', subnet);
-  if (prefix.bits > 30 || prefix.base !== prefix.ip) throw UsageError.invalid('egressSubnet', 'a subnet of /30 or larger written with its network address, such as 172.30.0.0/16', subnet);
+  if (prefix.bits > 30 || prefix.base !== prefix.ip)
+    throw UsageError.invalid('egressSubnet', 'a subnet of /30 or larger written with its network address, such as 172.30.0.0/16', subnet);
   const gateway = formatIp(prefix.base + 1);
   return { prefix, gateway, gatewayAddr: `${gateway}/${prefix.bits}`, subnet: `${formatIp(prefix.base)}/${prefix.bits}` };
 }
@@ -83,5 +84,8 @@ export function allocateEgressIp(net: EgressNet, inUse: ReadonlySet<string>): st
     const ip = formatIp(n);
     if (!inUse.has(ip)) return ip;
   }
-  throw new UsageError(`egressSubnet ${net.subnet} has no free address left (${inUse.size} in use): give the agent a larger egress subnet`, { field: 'egressSubnet' });
+  throw new UsageError(
+    `egressSubnet ${net.subnet} has no free address left (${inUse.size} in use): give the agent a larger egress subnet`,
+    { field: 'egressSubnet' },
+  );
 }

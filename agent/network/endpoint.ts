@@ -43,11 +43,17 @@ export function planAttach(d: EndpointDevices, a: EndpointActual): EndpointProgr
   const cl = a.containerLinks.find((l) => l.name === d.ifName);
   const ours = cl !== undefined && cl.mac === d.mac;
   if (cl && !ours) {
-    throw new UsageError(`ifName ${d.ifName} already exists in ${d.containerNetns} (MAC ${cl.mac}, not ${d.mac} of ${d.ip}): give this attachment the next free ethN`, { field: 'ifName' });
+    throw new UsageError(
+      `ifName ${d.ifName} already exists in ${d.containerNetns} (MAC ${cl.mac}, not ${d.mac} of ${d.ip}): give this attachment the next free ethN`,
+      { field: 'ifName' },
+    );
   }
   let host = a.hostLink;
   if (!host && ours) {
-    throw new UsageError(`${d.ifName} in ${d.containerNetns} carries ${d.ip}'s MAC but ${d.hostIf} is missing: detach it (or remove the interface) and attach again`, { field: 'ifName' });
+    throw new UsageError(
+      `${d.ifName} in ${d.containerNetns} carries ${d.ip}'s MAC but ${d.hostIf} is missing: detach it (or remove the interface) and attach again`,
+      { field: 'ifName' },
+    );
   }
   if (host && !ours) {
     // The host end is joined to another container (an earlier holder of the address): take it back.
@@ -55,7 +61,9 @@ export function planAttach(d: EndpointDevices, a: EndpointActual): EndpointProgr
     host = undefined;
   }
   if (!host) {
-    p.bridgeNs.push(`link add ${d.hostIf} mtu ${d.mtu} type veth peer name ${d.ifName} mtu ${d.mtu} address ${d.mac} netns ${d.containerNetns}`);
+    p.bridgeNs.push(
+      `link add ${d.hostIf} mtu ${d.mtu} type veth peer name ${d.ifName} mtu ${d.mtu} address ${d.mac} netns ${d.containerNetns}`,
+    );
   } else if (host.mtu !== d.mtu) p.bridgeNs.push(`link set ${d.hostIf} mtu ${d.mtu}`);
   if (host?.master !== d.bridge) p.bridgeNs.push(`link set ${d.hostIf} master ${d.bridge}`);
   if (d.isolated && !host?.isolated) p.bridgeNs.push(`link set ${d.hostIf} type bridge_slave isolated on`);
@@ -70,7 +78,8 @@ export function planAttach(d: EndpointDevices, a: EndpointActual): EndpointProgr
   for (const x of c?.addrs ?? []) if (x !== addr) p.container.push(`addr del ${x} dev ${d.ifName}`);
   if (!c?.addrs.includes(addr)) p.container.push(`addr replace ${addr} dev ${d.ifName}`);
   if (!c?.up) p.container.push(`link set ${d.ifName} up`);
-  if (d.defaultVia && (fresh || a.defaultVia !== d.defaultVia)) p.container.push(`route replace default via ${d.defaultVia} dev ${d.ifName}`);
+  if (d.defaultVia && (fresh || a.defaultVia !== d.defaultVia))
+    p.container.push(`route replace default via ${d.defaultVia} dev ${d.ifName}`);
   return p;
 }
 

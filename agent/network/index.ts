@@ -6,5 +6,16 @@ export { planNetwork, parseLinks, type NetworkDevices, type NetworkActual, type 
 export { planAttach, planDetach, type EndpointDevices, type EndpointActual, type EndpointProgram } from './endpoint.js';
 export { desiredPeerState, planPeers, parseFdb, parseNeigh, FLOOD_MAC } from './peers.js';
 export { egressNet, egressRuleset, planEgressBridge, allocateEgressIp, egressInUse } from './egress.js';
-export { EGRESS_BRIDGE, EGRESS_TABLE, VXLAN_OVERHEAD, VXLAN_PORT, bridgeName, vxlanName, overlayNetnsName, overlayVethName, egressVethName, macOf } from './names.js';
+export {
+  EGRESS_BRIDGE,
+  EGRESS_TABLE,
+  VXLAN_OVERHEAD,
+  VXLAN_PORT,
+  bridgeName,
+  vxlanName,
+  overlayNetnsName,
+  overlayVethName,
+  egressVethName,
+  macOf,
+} from './names.js';
 export type * from './types.js';

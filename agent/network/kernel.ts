@@ -28,7 +28,15 @@ export function run(argv: readonly string[], input?: string): Promise<RunResult>
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', (err: NodeJS.ErrnoException) => {
       const pkg = packageOf[cmd!];
-      reject(err.code === 'ENOENT' ? new TsswarmError('FAILED_PRECONDITION', `the ${cmd} command is missing${pkg ? `: install it with apt-get install ${pkg}` : ''}`, { cause: err }) : err);
+      reject(
+        err.code === 'ENOENT'
+          ? new TsswarmError(
+              'FAILED_PRECONDITION',
+              `the ${cmd} command is missing${pkg ? `: install it with apt-get install ${pkg}` : ''}`,
+              { cause: err },
+            )
+          : err,
+      );
     });
     child.on('close', (code) => resolve({ code: code ?? 1, stdout: Buffer.concat(out).toString('utf8'), stderr }));
     child.stdin.on('error', () => undefined);
@@ -37,7 +45,8 @@ export function run(argv: readonly string[], input?: string): Promise<RunResult>
 }
 
 /** argv run inside namespace `ns` (its network stack only), or as is for the agent's own namespace. */
-export const inNs = (ns: NetnsRef, argv: readonly string[]): string[] => (ns ? ['nsenter', `--net=${netnsPath(ns)}`, '--', ...argv] : [...argv]);
+export const inNs = (ns: NetnsRef, argv: readonly string[]): string[] =>
+  ns ? ['nsenter', `--net=${netnsPath(ns)}`, '--', ...argv] : [...argv];
 
 const where = (ns: NetnsRef): string => (ns ? ` in ${ns}` : '');
 
@@ -46,20 +55,30 @@ const where = (ns: NetnsRef): string => (ns ? ` in ${ns}` : '');
  * stops at the first failing line and this throws, quoting it; with `force`
  * every line is tried and the caller checks the outcome by reading back.
  */
-export async function batch(tool: 'ip' | 'bridge', ns: NetnsRef, lines: readonly string[], what: string, o: { force?: boolean } = {}): Promise<RunResult> {
+export async function batch(
+  tool: 'ip' | 'bridge',
+  ns: NetnsRef,
+  lines: readonly string[],
+  what: string,
+  o: { force?: boolean } = {},
+): Promise<RunResult> {
   if (lines.length === 0) return { code: 0, stdout: '', stderr: '' };
   const r = await run(inNs(ns, [tool, ...(o.force ? ['-force'] : []), '-batch', '-']), lines.join('\n') + '\n');
   if (r.code !== 0 && !o.force) {
     const m = /line (\d+)/.exec(r.stderr) ?? /-:(\d+)/.exec(r.stderr);
     const line = m ? lines[Number(m[1]) - 1] : undefined;
-    throw new TsswarmError('INTERNAL', `${what}: ${tool} -batch${where(ns)} failed${line ? ` at "${line}"` : ''}: ${r.stderr.trim() || `exit status ${r.code}`}`);
+    throw new TsswarmError(
+      'INTERNAL',
+      `${what}: ${tool} -batch${where(ns)} failed${line ? ` at "${line}"` : ''}: ${r.stderr.trim() || `exit status ${r.code}`}`,
+    );
   }
   return r;
 }
 
 async function json(ns: NetnsRef, argv: readonly string[], what: string): Promise<string> {
   const r = await run(inNs(ns, argv));
-  if (r.code !== 0) throw new TsswarmError('INTERNAL', `${what}: ${argv.join(' ')}${where(ns)} failed: ${r.stderr.trim() || `exit status ${r.code}`}`);
+  if (r.code !== 0)
+    throw new TsswarmError('INTERNAL', `${what}: ${argv.join(' ')}${where(ns)} failed: ${r.stderr.trim() || `exit status ${r.code}`}`);
   return r.stdout;
 }
 
@@ -73,7 +92,9 @@ export async function readLinks(ns: NetnsRef): Promise<LinkState[] | undefined> 
 
 /** `via` of the default route, if any. */
 export async function readDefaultVia(ns: NetnsRef): Promise<string | undefined> {
-  const rows = JSON.parse((await json(ns, ['ip', '-json', 'route', 'show', 'default'], 'reading the default route')) || '[]') as { gateway?: string }[];
+  const rows = JSON.parse((await json(ns, ['ip', '-json', 'route', 'show', 'default'], 'reading the default route')) || '[]') as {
+    gateway?: string;
+  }[];
   return rows[0]?.gateway;
 }
 

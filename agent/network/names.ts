@@ -84,7 +84,8 @@ export function parsePrefix(field: string, s: string): Prefix {
   const m = /^([0-9.]+)\/(\d{1,2})$/.exec(s);
   const ip = m ? tryParseIp(m[1]!) : undefined;
   const bits = m ? Number(m[2]) : NaN;
-  if (ip === undefined || !(bits >= 0 && bits <= 32)) throw UsageError.invalid(field, 'an IPv4 address with its prefix length, such as 10.0.1.5/24', s);
+  if (ip === undefined || !(bits >= 0 && bits <= 32))
+    throw UsageError.invalid(field, 'an IPv4 address with its prefix length, such as 10.0.1.5/24', s);
   const size = 2 ** (32 - bits);
   return { ip, bits, base: ip - (ip % size), size };
 }
@@ -107,6 +108,7 @@ export function normalizeMac(field: string, s: string): string {
 /** The interface names a container may get: eth0, eth1, ... */
 export function checkIfName(field: string, s: string): string {
   // ethN in containers; a tss-prefixed name for the host's own endpoint (the routing mesh's `tss_ingress`).
-  if (!/^eth\d{1,3}$/.test(s) && !/^tss[A-Za-z0-9_]{1,12}$/.test(s)) throw UsageError.invalid(field, 'eth0, eth1, ... (or a tss-prefixed name of at most 15 characters)', s);
+  if (!/^eth\d{1,3}$/.test(s) && !/^tss[A-Za-z0-9_]{1,12}$/.test(s))
+    throw UsageError.invalid(field, 'eth0, eth1, ... (or a tss-prefixed name of at most 15 characters)', s);
   return s;
 }

@@ -27,9 +27,15 @@ export function desiredPeerState(peers: readonly Peer[], localVtep: string, o: {
     if (mac === FLOOD_MAC) throw UsageError.invalid(`${field}.mac`, 'a unicast MAC address', p.mac);
     if (p.vtep === localVtep) return;
     const ipMac = byIp.get(p.ip);
-    if (ipMac !== undefined && ipMac !== mac) throw new UsageError(`${field}.ip ${p.ip} is given twice with different MACs (${ipMac}, ${mac}): each endpoint IP must appear once`, { field: `${field}.ip` });
+    if (ipMac !== undefined && ipMac !== mac)
+      throw new UsageError(`${field}.ip ${p.ip} is given twice with different MACs (${ipMac}, ${mac}): each endpoint IP must appear once`, {
+        field: `${field}.ip`,
+      });
     const macVtep = byMac.get(mac);
-    if (macVtep !== undefined && macVtep !== p.vtep) throw new UsageError(`${field}.mac ${mac} is given at two VTEPs (${macVtep}, ${p.vtep}): each MAC lives on one host`, { field: `${field}.mac` });
+    if (macVtep !== undefined && macVtep !== p.vtep)
+      throw new UsageError(`${field}.mac ${mac} is given at two VTEPs (${macVtep}, ${p.vtep}): each MAC lives on one host`, {
+        field: `${field}.mac`,
+      });
     byIp.set(p.ip, mac);
     byMac.set(mac, p.vtep);
     vteps.add(p.vtep);
@@ -114,7 +120,9 @@ interface JsonNeigh {
  */
 export function parseFdb(json: string): FdbEntry[] {
   const rows = (json.trim() ? JSON.parse(json) : []) as JsonFdb[];
-  return rows.filter((r) => r.master === undefined && (r.flags ?? []).includes('self') && r.mac && r.dst).map((r) => ({ mac: r.mac!.toLowerCase(), dst: r.dst! }));
+  return rows
+    .filter((r) => r.master === undefined && (r.flags ?? []).includes('self') && r.mac && r.dst)
+    .map((r) => ({ mac: r.mac!.toLowerCase(), dst: r.dst! }));
 }
 
 /** IPv4 entries from `ip -json neigh show dev DEV`. */

@@ -68,10 +68,15 @@ export class OverlayPlane {
   constructor(host: HostConfig, o: { log?: Logger } = {}) {
     parseIp('vtep', host.vtep);
     if (!Number.isInteger(host.underlayMtu) || host.underlayMtu < 576 + VXLAN_OVERHEAD || host.underlayMtu > 65535) {
-      throw UsageError.invalid('underlayMtu', `a whole number from ${576 + VXLAN_OVERHEAD} to 65535 (the underlay interface's MTU)`, host.underlayMtu);
+      throw UsageError.invalid(
+        'underlayMtu',
+        `a whole number from ${576 + VXLAN_OVERHEAD} to 65535 (the underlay interface's MTU)`,
+        host.underlayMtu,
+      );
     }
     const port = host.vxlanPort ?? VXLAN_PORT;
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw UsageError.invalid('vxlanPort', 'a UDP port from 1 to 65535 (4789 by default)', port);
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+      throw UsageError.invalid('vxlanPort', 'a UDP port from 1 to 65535 (4789 by default)', port);
     const tag = host.nameTag ?? defaultNameTag(host.hostNetns);
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(tag)) throw UsageError.invalid('nameTag', 'letters, digits, "_", "." or "-" (at most 64)', tag);
     this.vtep = host.vtep;
@@ -99,7 +104,11 @@ export class OverlayPlane {
 
   private known(networkId: string): KnownNetwork {
     const n = this.networks.get(networkId);
-    if (!n) throw new TsswarmError('FAILED_PRECONDITION', `network ${networkId} is not set up on this host: call ensureNetwork before attaching or programming peers`);
+    if (!n)
+      throw new TsswarmError(
+        'FAILED_PRECONDITION',
+        `network ${networkId} is not set up on this host: call ensureNetwork before attaching or programming peers`,
+      );
     return n;
   }
 
@@ -110,26 +119,49 @@ export class OverlayPlane {
 
   private async ensureNetworkNow(spec: NetworkSpec): Promise<void> {
     if (!spec.id) throw UsageError.invalid('id', 'the network ID', spec.id);
-    if (!Number.isInteger(spec.vni) || spec.vni < 1 || spec.vni > MAX_VNI) throw UsageError.invalid('vni', `a whole number from 1 to ${MAX_VNI}`, spec.vni);
+    if (!Number.isInteger(spec.vni) || spec.vni < 1 || spec.vni > MAX_VNI)
+      throw UsageError.invalid('vni', `a whole number from 1 to ${MAX_VNI}`, spec.vni);
     const subnet = parsePrefix('subnet', spec.subnet);
-    if (subnet.base !== subnet.ip || subnet.bits > 30) throw UsageError.invalid('subnet', 'a subnet of /30 or larger written with its network address, such as 10.0.1.0/24', spec.subnet);
+    if (subnet.base !== subnet.ip || subnet.bits > 30)
+      throw UsageError.invalid('subnet', 'a subnet of /30 or larger written with its network address, such as 10.0.1.0/24', spec.subnet);
     const gw = parseIp('gateway', spec.gateway);
     if (!inPrefix(subnet, gw)) throw UsageError.invalid('gateway', `an address inside ${spec.subnet}`, spec.gateway);
     for (const [id, n] of this.networks) {
-      if (id !== spec.id && n.spec.vni === spec.vni) throw new UsageError(`vni ${spec.vni} of network ${spec.id} is already used by network ${id} on this host: every network needs its own VNI`, { field: 'vni' });
+      if (id !== spec.id && n.spec.vni === spec.vni)
+        throw new UsageError(
+          `vni ${spec.vni} of network ${spec.id} is already used by network ${id} on this host: every network needs its own VNI`,
+          { field: 'vni' },
+        );
     }
     const netns = this.netnsOf(spec.vni);
     const [hostLinks, overlayLinks] = await Promise.all([readLinks(this.hostNetns), readLinks(netns)]);
     if (!hostLinks) throw new TsswarmError('FAILED_PRECONDITION', `the host namespace ${this.hostNetns} does not exist`);
     const p = planNetwork(
-      { vni: spec.vni, gatewayAddr: `${spec.gateway}/${subnet.bits}`, bridgeMac: macOf(spec.gateway), vtep: this.vtep, port: this.port, mtu: this.overlayMtu, netns },
+      {
+        vni: spec.vni,
+        gatewayAddr: `${spec.gateway}/${subnet.bits}`,
+        bridgeMac: macOf(spec.gateway),
+        vtep: this.vtep,
+        port: this.port,
+        mtu: this.overlayMtu,
+        netns,
+      },
       { netnsExists: overlayLinks !== undefined, hostLinks, overlayLinks: overlayLinks ?? [] },
     );
     const prev = this.networks.get(spec.id);
-    this.networks.set(spec.id, { spec, subnet, netns, attached: prev?.attached ?? new Map(), ...(prev?.peers ? { peers: prev.peers } : {}) });
+    this.networks.set(spec.id, {
+      spec,
+      subnet,
+      netns,
+      attached: prev?.attached ?? new Map(),
+      ...(prev?.peers ? { peers: prev.peers } : {}),
+    });
     if (isEmptyProgram(p)) return;
     const what = `network ${spec.id} (vni ${spec.vni})`;
-    this.log.info({ network: spec.id, vni: spec.vni, netns, lines: p.overlayPre.length + p.host.length + p.overlay.length, create: p.createNetns }, 'programming network devices');
+    this.log.info(
+      { network: spec.id, vni: spec.vni, netns, lines: p.overlayPre.length + p.host.length + p.overlay.length, create: p.createNetns },
+      'programming network devices',
+    );
     if (p.createNetns) await netnsAdd(netns);
     await batch('ip', netns, p.overlayPre, what);
     await batch('ip', this.hostNetns, p.host, what);
@@ -151,7 +183,8 @@ export class OverlayPlane {
     await netnsDel(this.netnsOf(vni));
     // A VXLAN device left in the host namespace by a creation cut short.
     const host = await readLinks(this.hostNetns);
-    if (host?.some((l) => l.name === vxlanName(vni))) await batch('ip', this.hostNetns, [`link del ${vxlanName(vni)}`], `removing vni ${vni}`);
+    if (host?.some((l) => l.name === vxlanName(vni)))
+      await batch('ip', this.hostNetns, [`link del ${vxlanName(vni)}`], `removing vni ${vni}`);
   }
 
   /**
@@ -188,7 +221,8 @@ export class OverlayPlane {
     const n = this.known(spec.networkId);
     const ifName = checkIfName('ifName', spec.ifName);
     const addr = parsePrefix('address', spec.address);
-    if (addr.bits !== n.subnet.bits || !inPrefix(n.subnet, addr.ip)) throw UsageError.invalid('address', `an address inside ${n.spec.subnet} written with /${n.subnet.bits}`, spec.address);
+    if (addr.bits !== n.subnet.bits || !inPrefix(n.subnet, addr.ip))
+      throw UsageError.invalid('address', `an address inside ${n.spec.subnet} written with /${n.subnet.bits}`, spec.address);
     const ip = formatIp(addr.ip);
     const d: EndpointDevices = {
       hostIf: overlayVethName(ip),
@@ -211,12 +245,14 @@ export class OverlayPlane {
       readLinks(d.containerNetns),
       d.defaultVia ? readDefaultVia(d.containerNetns).catch(() => undefined) : Promise.resolve(undefined),
     ]);
-    if (!containerLinks) throw UsageError.invalid('containerNetns', 'an existing network namespace (/proc/PID/ns/net or /run/netns/NAME)', d.containerNetns);
+    if (!containerLinks)
+      throw UsageError.invalid('containerNetns', 'an existing network namespace (/proc/PID/ns/net or /run/netns/NAME)', d.containerNetns);
     const hostLink = bridgeLinks?.find((l) => l.name === d.hostIf);
     const p = planAttach(d, { ...(hostLink ? { hostLink } : {}), containerLinks, ...(defaultVia ? { defaultVia } : {}) });
     await batch('ip', bridgeNs, p.bridgeNs, what);
     await batch('ip', d.containerNetns, p.container, what);
-    if (p.bridgeNs.length + p.container.length) this.log.debug({ ip: d.ip, ifName: d.ifName, lines: p.bridgeNs.length + p.container.length }, 'endpoint programmed');
+    if (p.bridgeNs.length + p.container.length)
+      this.log.debug({ ip: d.ip, ifName: d.ifName, lines: p.bridgeNs.length + p.container.length }, 'endpoint programmed');
   }
 
   /** Takes the endpoint with this address off the network (the container's interface goes too). Idempotent. */
@@ -226,7 +262,15 @@ export class OverlayPlane {
       parseIp('ip', ip);
       const hostIf = overlayVethName(ip);
       const links = await readLinks(n.netns);
-      await batch('ip', n.netns, planDetach(hostIf, links?.find((l) => l.name === hostIf)), `detaching ${ip} from network ${networkId}`);
+      await batch(
+        'ip',
+        n.netns,
+        planDetach(
+          hostIf,
+          links?.find((l) => l.name === hostIf),
+        ),
+        `detaching ${ip} from network ${networkId}`,
+      );
       n.attached.delete(ip);
     });
   }
@@ -254,15 +298,32 @@ export class OverlayPlane {
     const containerNetns = netnsPath(spec.containerNetns);
     const [hostLinks, containerLinks] = await Promise.all([readLinks(this.hostNetns), readLinks(containerNetns)]);
     if (!hostLinks) throw new TsswarmError('FAILED_PRECONDITION', `the host namespace ${this.hostNetns} does not exist`);
-    if (!containerLinks) throw UsageError.invalid('containerNetns', 'an existing network namespace (/proc/PID/ns/net or /run/netns/NAME)', spec.containerNetns);
-    await batch('ip', this.hostNetns, planEgressBridge(this.egress, this.underlayMtu, hostLinks.find((l) => l.name === EGRESS_BRIDGE)), 'egress bridge');
+    if (!containerLinks)
+      throw UsageError.invalid(
+        'containerNetns',
+        'an existing network namespace (/proc/PID/ns/net or /run/netns/NAME)',
+        spec.containerNetns,
+      );
+    await batch(
+      'ip',
+      this.hostNetns,
+      planEgressBridge(
+        this.egress,
+        this.underlayMtu,
+        hostLinks.find((l) => l.name === EGRESS_BRIDGE),
+      ),
+      'egress bridge',
+    );
     if (!this.egressReady) {
       await nft(this.hostNetns, egressRuleset(this.egress), 'egress NAT table');
       await sysctl(this.hostNetns, 'net.ipv4.ip_forward', '1');
       this.egressReady = true;
     }
     // Already attached: keep its address.
-    const existing = containerLinks.find((l) => l.name === ifName)?.addrs.map((a) => parsePrefix('address', a)).find((a) => inPrefix(this.egress.prefix, a.ip));
+    const existing = containerLinks
+      .find((l) => l.name === ifName)
+      ?.addrs.map((a) => parsePrefix('address', a))
+      .find((a) => inPrefix(this.egress.prefix, a.ip));
     const ip = existing ? formatIp(existing.ip) : allocateEgressIp(this.egress, egressInUse(this.egress, hostLinks));
     const d: EndpointDevices = {
       hostIf: egressVethName(ip),
@@ -287,11 +348,17 @@ export class OverlayPlane {
       this.egressAttached.delete(netnsPath(containerNetns));
       const links = await readLinks(netnsPath(containerNetns));
       if (!links) return;
-      const ips = links.flatMap((l) => l.addrs).map((a) => parsePrefix('address', a)).filter((a) => inPrefix(this.egress.prefix, a.ip));
+      const ips = links
+        .flatMap((l) => l.addrs)
+        .map((a) => parsePrefix('address', a))
+        .filter((a) => inPrefix(this.egress.prefix, a.ip));
       const host = (await readLinks(this.hostNetns)) ?? [];
       const lines = ips.flatMap((a) => {
         const hostIf = egressVethName(formatIp(a.ip));
-        return planDetach(hostIf, host.find((l) => l.name === hostIf));
+        return planDetach(
+          hostIf,
+          host.find((l) => l.name === hostIf),
+        );
       });
       await batch('ip', this.hostNetns, lines, `detaching ${containerNetns} from ${EGRESS_BRIDGE}`);
     });
@@ -302,8 +369,15 @@ export class OverlayPlane {
     return this.serial(async () => {
       const host = (await readLinks(this.hostNetns)) ?? [];
       const ports = host.filter((l) => l.master === EGRESS_BRIDGE);
-      if (ports.length && !o.force) throw new TsswarmError('FAILED_PRECONDITION', `${ports.length} containers are still on ${EGRESS_BRIDGE} (${ports.map((l) => l.name).join(' ')}): detach them first or pass force`);
-      const lines = [...ports.map((l) => `link del ${l.name}`), ...(host.some((l) => l.name === EGRESS_BRIDGE) ? [`link del ${EGRESS_BRIDGE}`] : [])];
+      if (ports.length && !o.force)
+        throw new TsswarmError(
+          'FAILED_PRECONDITION',
+          `${ports.length} containers are still on ${EGRESS_BRIDGE} (${ports.map((l) => l.name).join(' ')}): detach them first or pass force`,
+        );
+      const lines = [
+        ...ports.map((l) => `link del ${l.name}`),
+        ...(host.some((l) => l.name === EGRESS_BRIDGE) ? [`link del ${EGRESS_BRIDGE}`] : []),
+      ];
       await batch('ip', this.hostNetns, lines, 'removing the egress bridge');
       await nft(this.hostNetns, `add table ip ${EGRESS_TABLE}\ndelete table ip ${EGRESS_TABLE}\n`, 'removing the egress NAT table');
       this.egressReady = false;
@@ -334,19 +408,26 @@ export class OverlayPlane {
   }
 
   private async syncPeers(n: KnownNetwork, desired: PeerState): Promise<PeerSyncResult> {
-    if (!netnsExists(n.netns)) throw new TsswarmError('FAILED_PRECONDITION', `namespace ${n.netns} of network ${n.spec.id} is missing: call ensureNetwork again`);
+    if (!netnsExists(n.netns))
+      throw new TsswarmError('FAILED_PRECONDITION', `namespace ${n.netns} of network ${n.spec.id} is missing: call ensureNetwork again`);
     const dev = vxlanName(n.spec.vni);
     const program = planPeers(dev, desired, await this.readPeers(n));
     const counts = programCounts(program);
     const result: PeerSyncResult = { fdbLines: program.fdb.length, neighLines: program.neigh.length, ...counts };
     if (program.fdb.length + program.neigh.length === 0) return result;
     const what = `peers of network ${n.spec.id}`;
-    const [fr, nr] = await Promise.all([batch('bridge', n.netns, program.fdb, what, { force: true }), batch('ip', n.netns, program.neigh, what, { force: true })]);
+    const [fr, nr] = await Promise.all([
+      batch('bridge', n.netns, program.fdb, what, { force: true }),
+      batch('ip', n.netns, program.neigh, what, { force: true }),
+    ]);
     const left = planPeers(dev, desired, await this.readPeers(n));
     if (left.fdb.length + left.neigh.length > 0) {
       const first = [...left.fdb, ...left.neigh].slice(0, 3).join('; ');
       const err = [fr.stderr.trim(), nr.stderr.trim()].filter(Boolean).join(' | ').slice(0, 400);
-      throw new TsswarmError('INTERNAL', `${what}: ${left.fdb.length + left.neigh.length} entries still differ after programming (${first})${err ? `: ${err}` : ''}`);
+      throw new TsswarmError(
+        'INTERNAL',
+        `${what}: ${left.fdb.length + left.neigh.length} entries still differ after programming (${first})${err ? `: ${err}` : ''}`,
+      );
     }
     this.log.info({ network: n.spec.id, ...counts }, 'peers programmed');
     return result;
@@ -383,7 +464,11 @@ export class OverlayPlane {
         if (netnsExists(path)) await this.attachEgressNow(e);
         else this.egressAttached.delete(path);
       }
-      if (failed.length) throw new TsswarmError('INTERNAL', `reconciling ${failed.length} of ${this.networks.size} networks failed (the others are reconciled): ${failed.join('; ')}`);
+      if (failed.length)
+        throw new TsswarmError(
+          'INTERNAL',
+          `reconciling ${failed.length} of ${this.networks.size} networks failed (the others are reconciled): ${failed.join('; ')}`,
+        );
       return out;
     });
   }

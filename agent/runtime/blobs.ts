@@ -46,7 +46,10 @@ export class ImageCapError extends TsswarmError {
     limit: number,
   ) {
     const unit = cap === 'maxLayerEntries' || cap === 'maxArchiveEntries' || cap === 'maxLayers' ? '' : ' bytes';
-    super('INVALID_ARGUMENT', `${what} exceeds the image store's ${cap} cap of ${limit}${unit} (a constant: raise limits.${cap} of the agent's ImageStore if the image is genuine)`);
+    super(
+      'INVALID_ARGUMENT',
+      `${what} exceeds the image store's ${cap} cap of ${limit}${unit} (a constant: raise limits.${cap} of the agent's ImageStore if the image is genuine)`,
+    );
   }
 }
 
@@ -56,7 +59,10 @@ const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
 export function checkDigest(value: unknown, field: string): string {
   if (typeof value !== 'string' || !DIGEST_RE.test(value)) {
     const shown = typeof value === 'string' ? JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value) : typeof value;
-    throw new TsswarmError('INVALID_ARGUMENT', `${field} must be a digest of the form sha256:<64 lowercase hex digits> (got ${shown}): the image is malformed`);
+    throw new TsswarmError(
+      'INVALID_ARGUMENT',
+      `${field} must be a digest of the form sha256:<64 lowercase hex digits> (got ${shown}): the image is malformed`,
+    );
   }
   return value.slice(7);
 }
@@ -84,7 +90,10 @@ export class ByteBudget {
  * Passes `input` on, hashing and counting it; throws an ImageCapError once more
  * than `max` bytes went by (the bytes past the cap are never passed on).
  */
-export async function* metered(input: AsyncIterable<Buffer>, o: { max: number; cap: keyof ImageLimits; what: string; budget?: ByteBudget; onDone?: (hex: string, bytes: number) => void }): AsyncGenerator<Buffer> {
+export async function* metered(
+  input: AsyncIterable<Buffer>,
+  o: { max: number; cap: keyof ImageLimits; what: string; budget?: ByteBudget; onDone?: (hex: string, bytes: number) => void },
+): AsyncGenerator<Buffer> {
   const hash = createHash('sha256');
   let n = 0;
   for await (const chunk of input) {
@@ -130,7 +139,11 @@ export async function openRegular(path: string, what: string): Promise<{ stream:
 }
 
 /** Reads a JSON document from a stream, refusing more than `max` bytes; the text and its sha256 hex. */
-export async function readCapped(input: AsyncIterable<Buffer | Uint8Array>, max: number, what: string): Promise<{ buf: Buffer; hex: string }> {
+export async function readCapped(
+  input: AsyncIterable<Buffer | Uint8Array>,
+  max: number,
+  what: string,
+): Promise<{ buf: Buffer; hex: string }> {
   const parts: Buffer[] = [];
   let n = 0;
   for await (const c of input) {
@@ -194,7 +207,8 @@ export async function* maybeGunzip(input: AsyncIterable<Buffer>): AsyncGenerator
 
 export type Json = unknown;
 export function asObject(v: Json, field: string): Record<string, Json> {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new TsswarmError('INVALID_ARGUMENT', `${field} must be a JSON object: the image is malformed`);
+  if (typeof v !== 'object' || v === null || Array.isArray(v))
+    throw new TsswarmError('INVALID_ARGUMENT', `${field} must be a JSON object: the image is malformed`);
   return v as Record<string, Json>;
 }
 export function asArray(v: Json, field: string): Json[] {
@@ -214,6 +228,7 @@ export function optString(v: Json, field: string): string | undefined {
 }
 export function optNumber(v: Json, field: string): number | undefined {
   if (v === undefined || v === null) return undefined;
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new TsswarmError('INVALID_ARGUMENT', `${field} must be a number ≥ 0: the image is malformed`);
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
+    throw new TsswarmError('INVALID_ARGUMENT', `${field} must be a number ≥ 0: the image is malformed`);
   return v;
 }

@@ -1,13 +1,16 @@
-// The node's image store: imports OCI image layouts and `docker save`
-// tarballs, pulls from OCI distribution registries, keeps configs by digest and
-// unpacks each layer once (by verified diff id) into a directory that every
-// container using it shares as an overlayfs lower layer. Everything an archive
-// or registry says is untrusted: digests are checked for form before they name
-// a path, blobs and layers are streamed under caps (blobs.ts), and a load or
-// pull that fails leaves the store exactly as it found it.
-import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { dirname, join, posix } from 'node:path';
 import type pino from 'pino';
@@ -63,7 +66,14 @@ interface ImageRecord {
   layerSizes?: number[];
   size: number;
   createdAt: number;
-  config: { Entrypoint?: string[] | null; Cmd?: string[] | null; Env?: string[] | null; WorkingDir?: string; User?: string; Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; Retries?: number; StartPeriod?: number } };
+  config: {
+    Entrypoint?: string[] | null;
+    Cmd?: string[] | null;
+    Env?: string[] | null;
+    WorkingDir?: string;
+    User?: string;
+    Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; Retries?: number; StartPeriod?: number };
+  };
 }
 
 const hexOf = (digest: string): string => digest.replace(/^sha256:/, '');
@@ -86,7 +96,10 @@ export function normalizeRef(ref: string): string {
   if (!hasRegistry && r.startsWith('library/')) r = r.slice('library/'.length);
   const [name] = r.split(/[:@]/, 1);
   if (!REF_RE.test(r) || (!hasRegistry && name !== name!.toLowerCase())) {
-    throw new TsswarmError('INVALID_ARGUMENT', `image reference "${ref}" is not valid: use [registry/]name[:tag][@sha256:digest] with a lowercase name`);
+    throw new TsswarmError(
+      'INVALID_ARGUMENT',
+      `image reference "${ref}" is not valid: use [registry/]name[:tag][@sha256:digest] with a lowercase name`,
+    );
   }
   if (r.includes('@')) return r;
   const slash = r.lastIndexOf('/');
@@ -111,7 +124,9 @@ export function parsePullRef(ref: string): { registry: string; repo: string; tag
   const at = rest.indexOf('@');
   if (at >= 0) return { registry, repo: rest.slice(0, at), tag: rest.slice(at + 1) };
   const colon = rest.lastIndexOf(':');
-  return colon > rest.lastIndexOf('/') ? { registry, repo: rest.slice(0, colon), tag: rest.slice(colon + 1) } : { registry, repo: rest, tag: 'latest' };
+  return colon > rest.lastIndexOf('/')
+    ? { registry, repo: rest.slice(0, colon), tag: rest.slice(colon + 1) }
+    : { registry, repo: rest, tag: 'latest' };
 }
 
 /** A file of a load's source (an OCI layout or docker save, as a directory or staged from a tar). */
@@ -163,7 +178,7 @@ export class ImageStore {
   inUse: () => Set<string> = () => new Set();
 
   constructor(
-    private readonly root: string,
+    readonly root: string,
     private readonly log: pino.Logger,
     limits: Partial<ImageLimits> = {},
   ) {
@@ -174,7 +189,8 @@ export class ImageStore {
     this.index = join(root, 'images.json');
     this.limits = { ...DEFAULT_IMAGE_LIMITS, ...limits };
     for (const [k, v] of Object.entries(this.limits)) {
-      if (!Number.isSafeInteger(v) || v <= 0) throw new TsswarmError('INVALID_ARGUMENT', `image store limits.${k} must be a whole number > 0 (got ${String(v)})`);
+      if (!Number.isSafeInteger(v) || v <= 0)
+        throw new TsswarmError('INVALID_ARGUMENT', `image store limits.${k} must be a whole number > 0 (got ${String(v)})`);
     }
   }
 
@@ -182,7 +198,8 @@ export class ImageStore {
     for (const d of [this.blobs, this.layersDir, this.marks, this.staging]) mkdirSync(d, { recursive: true });
     // Scratch from a crash: staged files, half-unpacked layers, half-written marks.
     for (const d of readdirSync(this.staging)) rmSync(join(this.staging, d), { recursive: true, force: true });
-    for (const d of readdirSync(this.layersDir)) if (d.startsWith('.tmp-')) rmSync(join(this.layersDir, d), { recursive: true, force: true });
+    for (const d of readdirSync(this.layersDir))
+      if (d.startsWith('.tmp-')) rmSync(join(this.layersDir, d), { recursive: true, force: true });
     for (const m of readdirSync(this.marks)) {
       if (!/^[0-9a-f]{64}$/.test(m) || !this.isLayerDir(m)) rmSync(join(this.marks, m), { force: true });
     }
@@ -191,11 +208,18 @@ export class ImageStore {
     try {
       raw = JSON.parse(readFileSync(this.index, 'utf8'));
     } catch (e) {
-      throw new TsswarmError('INTERNAL', `${this.index} is not valid JSON (${(e as Error).message}): move it away to start with an empty image store`);
+      throw new TsswarmError(
+        'INTERNAL',
+        `${this.index} is not valid JSON (${(e as Error).message}): move it away to start with an empty image store`,
+      );
     }
     // Version 1 was a bare list, written before layers were marked: its layers are adopted once.
     const legacy = Array.isArray(raw);
-    const list: unknown[] = legacy ? (raw as unknown[]) : Array.isArray((raw as { images?: unknown }).images) ? ((raw as { images: unknown[] }).images) : [];
+    const list: unknown[] = legacy
+      ? (raw as unknown[])
+      : Array.isArray((raw as { images?: unknown }).images)
+        ? (raw as { images: unknown[] }).images
+        : [];
     this.images = new Map();
     for (const r of list) {
       const rec = validRecord(r);
@@ -204,10 +228,12 @@ export class ImageStore {
         continue;
       }
       this.images.set(rec.id, rec);
-      if (legacy) rec.diffIds.forEach((d, k) => {
-        const hex = d.slice(7);
-        if (this.isLayerDir(hex) && !existsSync(join(this.marks, hex))) this.writeMark(hex, { diffId: d, size: rec.layerSizes?.[k] ?? dirSize(join(this.layersDir, hex)) });
-      });
+      if (legacy)
+        rec.diffIds.forEach((d, k) => {
+          const hex = d.slice(7);
+          if (this.isLayerDir(hex) && !existsSync(join(this.marks, hex)))
+            this.writeMark(hex, { diffId: d, size: rec.layerSizes?.[k] ?? dirSize(join(this.layersDir, hex)) });
+        });
     }
     if (legacy || this.images.size !== list.length) this.save();
   }
@@ -257,7 +283,13 @@ export class ImageStore {
       workdir: i.config.WorkingDir ?? '',
       user: i.config.User ?? '',
       healthcheck: hc?.Test?.length
-        ? { test: hc.Test, intervalMs: (hc.Interval ?? 0) / 1e6, timeoutMs: (hc.Timeout ?? 0) / 1e6, retries: hc.Retries ?? 0, startPeriodMs: (hc.StartPeriod ?? 0) / 1e6 }
+        ? {
+            test: hc.Test,
+            intervalMs: (hc.Interval ?? 0) / 1e6,
+            timeoutMs: (hc.Timeout ?? 0) / 1e6,
+            retries: hc.Retries ?? 0,
+            startPeriodMs: (hc.StartPeriod ?? 0) / 1e6,
+          }
         : undefined,
     };
   }
@@ -275,7 +307,14 @@ export class ImageStore {
    */
   private transaction(f: (op: Op, next: Map<string, ImageRecord>) => Promise<ImageSummary[]>): Promise<ImageSummary[]> {
     return this.exclusive(async () => {
-      const op: Op = { scratch: join(this.staging, randomName()), budget: new ByteBudget(this.limits.maxLoadBytes, 'maxLoadBytes', 'the bytes this load or pull reads'), hexes: new Map(), newLayers: [], newBlobs: [], asides: [] };
+      const op: Op = {
+        scratch: join(this.staging, randomName()),
+        budget: new ByteBudget(this.limits.maxLoadBytes, 'maxLoadBytes', 'the bytes this load or pull reads'),
+        hexes: new Map(),
+        newLayers: [],
+        newBlobs: [],
+        asides: [],
+      };
       mkdirSync(op.scratch);
       const next = new Map([...this.images].map(([k, v]) => [k, { ...v, references: [...v.references] }]));
       try {
@@ -288,7 +327,8 @@ export class ImageStore {
           this.images = before;
           throw e;
         }
-        for (const [aside] of op.asides) this.log.warn({ moved: aside }, 'a layer directory this store did not make was in the way and was moved aside');
+        for (const [aside] of op.asides)
+          this.log.warn({ moved: aside }, 'a layer directory this store did not make was in the way and was moved aside');
         return out;
       } catch (e) {
         this.rollback(op);
@@ -322,7 +362,11 @@ export class ImageStore {
       let out: ImageSummary[];
       if (src.file('oci-layout', 'oci-layout') && src.file('index.json', 'index.json')) out = await this.loadOci(op, next, src);
       else if (src.file('manifest.json', 'manifest.json')) out = await this.loadDocker(op, next, src);
-      else throw new TsswarmError('INVALID_ARGUMENT', `${path} is neither an OCI image layout (index.json, oci-layout) nor a \`docker save\` archive (manifest.json)`);
+      else
+        throw new TsswarmError(
+          'INVALID_ARGUMENT',
+          `${path} is neither an OCI image layout (index.json, oci-layout) nor a \`docker save\` archive (manifest.json)`,
+        );
       if (tag && out[0]) {
         tagIn(next, out[0].id, tag);
         out[0] = this.summary(next.get(out[0].id)!);
@@ -345,16 +389,22 @@ export class ImageStore {
         if (e.type === 'file') {
           if (e.size > L.maxBlobBytes) throw new ImageCapError('maxBlobBytes', `archive member ${name} (${e.size} bytes)`, L.maxBlobBytes);
           const staged = join(op.scratch, `m${n}`);
-          const { hex } = await writeFileStream(metered(e.body, { max: L.maxBlobBytes, cap: 'maxBlobBytes', what: `archive member ${name}`, budget: op.budget }), staged);
+          const { hex } = await writeFileStream(
+            metered(e.body, { max: L.maxBlobBytes, cap: 'maxBlobBytes', what: `archive member ${name}`, budget: op.budget }),
+            staged,
+          );
           files.set(name, staged);
           op.hexes.set(staged, hex);
         } else if (e.type === 'hardlink') links.set(name, normalName(e.linkname));
-        else if (e.type === 'symlink') links.set(name, normalName(e.linkname.startsWith('/') ? e.linkname : posix.join(posix.dirname(name), e.linkname)));
+        else if (e.type === 'symlink')
+          links.set(name, normalName(e.linkname.startsWith('/') ? e.linkname : posix.join(posix.dirname(name), e.linkname)));
       }
     } catch (e) {
       stream.destroy();
       if (e instanceof TarError) {
-        const hint = /more than \d+ entries/.test(e.message) ? ` (limits.maxArchiveEntries is ${L.maxArchiveEntries}, a constant of the agent's ImageStore)` : '';
+        const hint = /more than \d+ entries/.test(e.message)
+          ? ` (limits.maxArchiveEntries is ${L.maxArchiveEntries}, a constant of the agent's ImageStore)`
+          : '';
         throw new TsswarmError('INVALID_ARGUMENT', `${path} is not a valid tar archive: ${e.message}${hint}`);
       }
       if (e instanceof TsswarmError) throw e;
@@ -398,34 +448,48 @@ export class ImageStore {
     const hex = checkDigest(digest, field);
     const p = src.file(`blobs/sha256/${hex}`, field);
     if (!p) throw new TsswarmError('INVALID_ARGUMENT', `${src.label}: blob ${digest} (${field}) is missing from the OCI layout`);
-    if ((await this.hexOfFile(op, p, `blob ${digest.slice(0, 19)}`)) !== hex) throw new TsswarmError('INVALID_ARGUMENT', `${src.label}: blob ${digest.slice(0, 19)} (${field}) does not match its digest: the layout is corrupt`);
+    if ((await this.hexOfFile(op, p, `blob ${digest.slice(0, 19)}`)) !== hex)
+      throw new TsswarmError(
+        'INVALID_ARGUMENT',
+        `${src.label}: blob ${digest.slice(0, 19)} (${field}) does not match its digest: the layout is corrupt`,
+      );
     return p;
   }
 
   private async loadOci(op: Op, next: Map<string, ImageRecord>, src: Source): Promise<ImageSummary[]> {
     const index = asObject((await this.readJson(op, src.file('index.json', 'index.json')!, 'index.json')).value, 'index.json');
     const entries = asArray(index.manifests, 'index.json manifests');
-    if (entries.length > this.limits.maxLayers) throw new ImageCapError('maxLayers', `index.json manifests (${entries.length} images)`, this.limits.maxLayers);
+    if (entries.length > this.limits.maxLayers)
+      throw new ImageCapError('maxLayers', `index.json manifests (${entries.length} images)`, this.limits.maxLayers);
     const out: ImageSummary[] = [];
     for (const [k, entry] of entries.entries()) {
       const field = `index.json manifests[${k}]`;
       const e = asObject(entry, field);
       const digest = asString(e.digest, `${field}.digest`);
       let mfield = `manifest ${digest.slice(0, 19)}`;
-      let m = parseManifest((await this.readJson(op, await this.ociBlob(op, src, digest, `${field}.digest`), mfield)).value, mfield, this.limits);
+      let m = parseManifest(
+        (await this.readJson(op, await this.ociBlob(op, src, digest, `${field}.digest`), mfield)).value,
+        mfield,
+        this.limits,
+      );
       if (m.kind === 'index') {
         const p = pickPlatform(m.manifests, mfield);
         mfield = `manifest ${p.digest.slice(0, 19)}`;
         m = parseManifest((await this.readJson(op, await this.ociBlob(op, src, p.digest, p.field), mfield)).value, mfield, this.limits);
-        if (m.kind === 'index') throw new TsswarmError('INVALID_ARGUMENT', `${src.label}: ${mfield} is an index inside an index: only one level is supported`);
+        if (m.kind === 'index')
+          throw new TsswarmError('INVALID_ARGUMENT', `${src.label}: ${mfield} is an index inside an index: only one level is supported`);
       }
       const ann = e.annotations === undefined ? {} : asObject(e.annotations, `${field}.annotations`);
       // The annotation is a full reference (docker, skopeo, buildah) or, per the OCI spec, only a tag.
-      const ref = optString(ann['org.opencontainers.image.ref.name'], `${field}.annotations`) ?? optString(ann['io.containerd.image.name'], `${field}.annotations`);
+      const ref =
+        optString(ann['org.opencontainers.image.ref.name'], `${field}.annotations`) ??
+        optString(ann['io.containerd.image.name'], `${field}.annotations`);
       const name = ref && /^[\w][\w.-]*$/.test(ref) ? undefined : ref;
       const man = m;
       const config = await this.ociBlob(op, src, man.config, `${mfield}.config.digest`);
-      const layers = man.layers.map((d, j): LayerSource => ({ field: `${mfield}.layers[${j}]`, open: () => this.ociBlob(op, src, d, `${mfield}.layers[${j}].digest`) }));
+      const layers = man.layers.map(
+        (d, j): LayerSource => ({ field: `${mfield}.layers[${j}]`, open: () => this.ociBlob(op, src, d, `${mfield}.layers[${j}].digest`) }),
+      );
       out.push(await this.importImage(op, next, config, layers, name));
     }
     return out;
@@ -438,16 +502,22 @@ export class ImageStore {
       return p;
     };
     const list = asArray((await this.readJson(op, src.file('manifest.json', 'manifest.json')!, 'manifest.json')).value, 'manifest.json');
-    if (list.length > this.limits.maxLayers) throw new ImageCapError('maxLayers', `manifest.json (${list.length} images)`, this.limits.maxLayers);
+    if (list.length > this.limits.maxLayers)
+      throw new ImageCapError('maxLayers', `manifest.json (${list.length} images)`, this.limits.maxLayers);
     const out: ImageSummary[] = [];
     for (const [k, item] of list.entries()) {
       const field = `manifest.json[${k}]`;
       const m = asObject(item, field);
       const refs = optStrings(m.RepoTags, `${field}.RepoTags`) ?? [];
-      const layerNames = asArray(m.Layers, `${field}.Layers`).map((l, j) => relPath(asString(l, `${field}.Layers[${j}]`), `${field}.Layers[${j}]`));
-      if (layerNames.length > this.limits.maxLayers) throw new ImageCapError('maxLayers', `${field}.Layers (${layerNames.length} layers)`, this.limits.maxLayers);
+      const layerNames = asArray(m.Layers, `${field}.Layers`).map((l, j) =>
+        relPath(asString(l, `${field}.Layers[${j}]`), `${field}.Layers[${j}]`),
+      );
+      if (layerNames.length > this.limits.maxLayers)
+        throw new ImageCapError('maxLayers', `${field}.Layers (${layerNames.length} layers)`, this.limits.maxLayers);
       const config = await need(asString(m.Config, `${field}.Config`), `${field}.Config`);
-      const layers = layerNames.map((l, j): LayerSource => ({ field: `${field}.Layers[${j}]`, open: () => need(l, `${field}.Layers[${j}]`) }));
+      const layers = layerNames.map(
+        (l, j): LayerSource => ({ field: `${field}.Layers[${j}]`, open: () => need(l, `${field}.Layers[${j}]`) }),
+      );
       const s = await this.importImage(op, next, config, layers, refs[0]);
       for (const r of refs.slice(1)) tagIn(next, s.id, r);
       out.push(this.summary(next.get(s.id)!));
@@ -456,11 +526,21 @@ export class ImageStore {
   }
 
   /** Adds an image from its config and layers to `next`, unpacking the layers not yet here. */
-  private async importImage(op: Op, next: Map<string, ImageRecord>, configPath: string, layers: LayerSource[], ref?: string): Promise<ImageSummary> {
+  private async importImage(
+    op: Op,
+    next: Map<string, ImageRecord>,
+    configPath: string,
+    layers: LayerSource[],
+    ref?: string,
+  ): Promise<ImageSummary> {
     const { value, hex } = await this.readJson(op, configPath, 'the image config');
     const id = `sha256:${hex}`;
     const cfg = parseConfig(value, this.limits);
-    if (cfg.diffIds.length !== layers.length) throw new TsswarmError('INVALID_ARGUMENT', `image ${hex.slice(0, 12)}: its config lists ${cfg.diffIds.length} layers (rootfs.diff_ids) but the manifest has ${layers.length}`);
+    if (cfg.diffIds.length !== layers.length)
+      throw new TsswarmError(
+        'INVALID_ARGUMENT',
+        `image ${hex.slice(0, 12)}: its config lists ${cfg.diffIds.length} layers (rootfs.diff_ids) but the manifest has ${layers.length}`,
+      );
     const layerSizes: number[] = [];
     for (const [i, l] of layers.entries()) layerSizes.push(await this.ensureLayer(op, cfg.diffIds[i]!, l, `rootfs.diff_ids[${i}]`));
     const blob = join(this.blobs, hex);
@@ -471,7 +551,15 @@ export class ImageStore {
       op.newBlobs.push(blob);
     }
     const size = layerSizes.reduce((a, b) => a + b, 0);
-    const rec: ImageRecord = { id, references: next.get(id)?.references ?? [], diffIds: cfg.diffIds, layerSizes, size, createdAt: cfg.created, config: cfg.config };
+    const rec: ImageRecord = {
+      id,
+      references: next.get(id)?.references ?? [],
+      diffIds: cfg.diffIds,
+      layerSizes,
+      size,
+      createdAt: cfg.created,
+      config: cfg.config,
+    };
     next.set(id, rec);
     if (ref) tagIn(next, id, ref);
     this.log.info({ image: id, references: rec.references, layers: cfg.diffIds.length }, 'image stored');
@@ -529,14 +617,23 @@ export class ImageStore {
         }
       };
       const compressed = metered(stream, { max: L.maxBlobBytes, cap: 'maxBlobBytes', what: `${l.field} (as stored)` });
-      const plain = metered(maybeGunzip(compressed), { max: L.maxLayerBytes, cap: 'maxLayerBytes', what: `${l.field} uncompressed`, budget: op.budget });
-      let r;
+      const plain = metered(maybeGunzip(compressed), {
+        max: L.maxLayerBytes,
+        cap: 'maxLayerBytes',
+        what: `${l.field} uncompressed`,
+        budget: op.budget,
+      });
+      let r: Awaited<ReturnType<typeof unpackLayer>>;
       try {
         r = await unpackLayer(watched(plain), tmp, { maxEntries: L.maxLayerEntries, maxBytes: L.maxLayerBytes });
       } finally {
         stream.destroy();
       }
-      if (r.digest !== diffId) throw new TsswarmError('INVALID_ARGUMENT', `${l.field}: the layer's content is ${r.digest.slice(0, 19)}… but the image config's ${field} says ${diffId.slice(0, 19)}…: the image is corrupt or forged`);
+      if (r.digest !== diffId)
+        throw new TsswarmError(
+          'INVALID_ARGUMENT',
+          `${l.field}: the layer's content is ${r.digest.slice(0, 19)}… but the image config's ${field} says ${diffId.slice(0, 19)}…: the image is corrupt or forged`,
+        );
       if (existsSync(final) || isLink(final)) {
         const aside = join(this.layersDir, `.untrusted-${hex}-${randomName()}`);
         renameSync(final, aside);
@@ -552,8 +649,11 @@ export class ImageStore {
       const err = capErr instanceof TsswarmError ? capErr : e;
       if (err instanceof ImageCapError || (err instanceof TsswarmError && err.message.startsWith(l.field))) throw err;
       const x = err as NodeJS.ErrnoException;
-      const hint = /more than \d+ entries/.test(x.message) ? ` (limits.maxLayerEntries is ${L.maxLayerEntries}, a constant of the agent's ImageStore)` : '';
-      if (err instanceof TsswarmError) throw new TsswarmError(err.code, `${l.field} (${diffId.slice(0, 19)}) is not a valid layer: ${err.message}${hint}`);
+      const hint = /more than \d+ entries/.test(x.message)
+        ? ` (limits.maxLayerEntries is ${L.maxLayerEntries}, a constant of the agent's ImageStore)`
+        : '';
+      if (err instanceof TsswarmError)
+        throw new TsswarmError(err.code, `${l.field} (${diffId.slice(0, 19)}) is not a valid layer: ${err.message}${hint}`);
       if (x.syscall && !(err instanceof TarError)) {
         throw new TsswarmError('INTERNAL', `unpacking ${l.field} (${diffId.slice(0, 19)}) failed: ${x.message}`);
       }
@@ -578,7 +678,11 @@ export class ImageStore {
         this.save();
         return [n];
       }
-      if (!force && this.inUse().has(i.id)) throw new TsswarmError('FAILED_PRECONDITION', `image ${ref} is used by a container on this node: remove the service first, or use --force`);
+      if (!force && this.inUse().has(i.id))
+        throw new TsswarmError(
+          'FAILED_PRECONDITION',
+          `image ${ref} is used by a container on this node: remove the service first, or use --force`,
+        );
       this.images.delete(i.id);
       this.save();
       if (isDigest(i.id)) rmSync(join(this.blobs, i.id.slice(7)), { force: true });
@@ -626,13 +730,22 @@ export class ImageStore {
           at.searchParams.set('scope', `repository:${repo}:pull`);
           // No redirects: each hop would need the checks above, and token servers answer directly.
           const tr = await fetch(at, { signal, redirect: 'error' }).catch((e: unknown) => {
-            throw new TsswarmError('UNAVAILABLE', `pulling ${reference}: the token server ${at.origin} failed or redirected (redirects are not followed): ${(e as Error).message}`);
+            throw new TsswarmError(
+              'UNAVAILABLE',
+              `pulling ${reference}: the token server ${at.origin} failed or redirected (redirects are not followed): ${(e as Error).message}`,
+            );
           });
           if (!tr.ok) {
             await tr.body?.cancel();
-            throw new TsswarmError('UNAVAILABLE', `pulling ${reference}: the token server ${at.origin} answered ${tr.status} ${tr.statusText}`);
+            throw new TsswarmError(
+              'UNAVAILABLE',
+              `pulling ${reference}: the token server ${at.origin} answered ${tr.status} ${tr.statusText}`,
+            );
           }
-          const t = asObject(parseJson((await readCapped(bodyOf(tr), L.maxJsonBytes, 'the registry token')).buf, 'the registry token'), 'the registry token');
+          const t = asObject(
+            parseJson((await readCapped(bodyOf(tr), L.maxJsonBytes, 'the registry token')).buf, 'the registry token'),
+            'the registry token',
+          );
           token = optString(t.token, 'token') ?? optString(t.access_token, 'access_token') ?? '';
           headers.authorization = `Bearer ${token}`;
           r = await fetch(url, { headers, signal });
@@ -640,7 +753,10 @@ export class ImageStore {
       }
       if (!r.ok) {
         await r.body?.cancel();
-        throw new TsswarmError(r.status === 404 ? 'NOT_FOUND' : 'UNAVAILABLE', `pulling ${reference}: ${url} answered ${r.status} ${r.statusText}`);
+        throw new TsswarmError(
+          r.status === 404 ? 'NOT_FOUND' : 'UNAVAILABLE',
+          `pulling ${reference}: ${url} answered ${r.status} ${r.statusText}`,
+        );
       }
       return r;
     };
@@ -654,7 +770,11 @@ export class ImageStore {
     const manifest = async (ref: string, what: string): Promise<ParsedManifest> => {
       const r = await get(`${base}/manifests/${ref}`, accept, ac.signal);
       const { buf, hex } = await readCapped(bodyOf(r), L.maxJsonBytes, what);
-      if (ref.startsWith('sha256:') && `sha256:${hex}` !== ref) throw new TsswarmError('UNAVAILABLE', `pulling ${reference}: ${what} arrived corrupt (its content does not match ${ref.slice(0, 19)})`);
+      if (ref.startsWith('sha256:') && `sha256:${hex}` !== ref)
+        throw new TsswarmError(
+          'UNAVAILABLE',
+          `pulling ${reference}: ${what} arrived corrupt (its content does not match ${ref.slice(0, 19)})`,
+        );
       return parseManifest(parseJson(buf, what), what, L);
     };
     /** Streams a blob to a staged file while hashing it: the digest and Content-Length must both hold. */
@@ -670,8 +790,10 @@ export class ImageStore {
       }
       const staged = join(op.scratch, randomName());
       const got = await writeFileStream(metered(bodyOf(r), { max: L.maxBlobBytes, cap: 'maxBlobBytes', what, budget: op.budget }), staged);
-      if (len !== undefined && got.bytes !== len) throw new TsswarmError('UNAVAILABLE', `pulling ${reference}: ${what} was ${got.bytes} bytes but its Content-Length said ${len}`);
-      if (got.hex !== hex) throw new TsswarmError('UNAVAILABLE', `pulling ${reference}: ${what} arrived corrupt (its content does not match its digest)`);
+      if (len !== undefined && got.bytes !== len)
+        throw new TsswarmError('UNAVAILABLE', `pulling ${reference}: ${what} was ${got.bytes} bytes but its Content-Length said ${len}`);
+      if (got.hex !== hex)
+        throw new TsswarmError('UNAVAILABLE', `pulling ${reference}: ${what} arrived corrupt (its content does not match its digest)`);
       op.hexes.set(staged, got.hex);
       return staged;
     };
@@ -686,10 +808,12 @@ export class ImageStore {
       const ref = tag.startsWith('sha256:') ? undefined : reference;
       const out = await this.transaction(async (op, next) => {
         const config = await blob(op, man.config, 'the manifest config.digest');
-        const layers = man.layers.map((d, j): LayerSource => ({
-          field: `layer ${j} (${d.slice(0, 19)}) of ${reference}`,
-          open: async () => blob(op, d, `the manifest layers[${j}].digest`),
-        }));
+        const layers = man.layers.map(
+          (d, j): LayerSource => ({
+            field: `layer ${j} (${d.slice(0, 19)}) of ${reference}`,
+            open: async () => blob(op, d, `the manifest layers[${j}].digest`),
+          }),
+        );
         return [await this.importImage(op, next, config, layers, ref)];
       });
       this.log.info({ reference, layers: man.layers.length }, 'image pulled');
@@ -720,7 +844,10 @@ function internalAddress(host: string): string | undefined {
     if (/^fe[89ab][0-9a-f]?:/.test(h)) return 'link-local';
     // IPv4-mapped in hex form, as the URL parser writes it (::ffff:7f00:1).
     const m = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(h);
-    if (m) return internalAddress([parseInt(m[1]!, 16) >> 8, parseInt(m[1]!, 16) & 255, parseInt(m[2]!, 16) >> 8, parseInt(m[2]!, 16) & 255].join('.'));
+    if (m)
+      return internalAddress(
+        [parseInt(m[1]!, 16) >> 8, parseInt(m[1]!, 16) & 255, parseInt(m[2]!, 16) >> 8, parseInt(m[2]!, 16) & 255].join('.'),
+      );
   }
   return undefined;
 }
@@ -735,7 +862,10 @@ function internalAddress(host: string): string | undefined {
  */
 export function tokenRealmUrl(realm: string, o: { registry: string; plainHttp: boolean; reference: string }): URL {
   const refuse = (why: string): TsswarmError =>
-    new TsswarmError('UNAVAILABLE', `pulling ${o.reference}: the registry ${o.registry} names the token server ${JSON.stringify(realm.slice(0, 200))}, which ${why}; the registry is misconfigured or hostile`);
+    new TsswarmError(
+      'UNAVAILABLE',
+      `pulling ${o.reference}: the registry ${o.registry} names the token server ${JSON.stringify(realm.slice(0, 200))}, which ${why}; the registry is misconfigured or hostile`,
+    );
   let url: URL;
   try {
     url = new URL(realm);
@@ -743,7 +873,9 @@ export function tokenRealmUrl(realm: string, o: { registry: string; plainHttp: b
     throw refuse('is not a URL');
   }
   if (url.protocol !== 'https:' && !(url.protocol === 'http:' && o.plainHttp)) {
-    throw refuse(o.plainHttp ? 'is neither https nor http' : 'is not https (only a registry reached over plain http may name an http token server)');
+    throw refuse(
+      o.plainHttp ? 'is neither https nor http' : 'is not https (only a registry reached over plain http may name an http token server)',
+    );
   }
   const registryHost = new URL(`http://${o.registry}`).hostname;
   if (!internalAddress(registryHost)) {
@@ -761,12 +893,17 @@ async function checkedTokenRealm(realm: string, o: { registry: string; plainHttp
   const addrs = await lookup(host, { all: true }).catch(() => []);
   const bad = addrs.find((a) => internalAddress(a.address));
   if (bad) {
-    throw new TsswarmError('UNAVAILABLE', `pulling ${o.reference}: the registry ${o.registry} names the token server ${url.origin}, whose name resolves to ${bad.address}, a ${internalAddress(bad.address)} address, while the registry is not on this host; the registry is misconfigured or hostile`);
+    throw new TsswarmError(
+      'UNAVAILABLE',
+      `pulling ${o.reference}: the registry ${o.registry} names the token server ${url.origin}, whose name resolves to ${bad.address}, a ${internalAddress(bad.address)} address, while the registry is not on this host; the registry is misconfigured or hostile`,
+    );
   }
   return url;
 }
 
-type ParsedManifest = { kind: 'index'; manifests: { digest: string; field: string; os?: string; architecture?: string }[] } | { kind: 'image'; config: string; layers: string[] };
+type ParsedManifest =
+  | { kind: 'index'; manifests: { digest: string; field: string; os?: string; architecture?: string }[] }
+  | { kind: 'image'; config: string; layers: string[] };
 
 /** An OCI/docker image manifest or index, with every digest checked for form. */
 function parseManifest(v: Json, what: string, limits: ImageLimits): ParsedManifest {
@@ -781,11 +918,17 @@ function parseManifest(v: Json, what: string, limits: ImageLimits): ParsedManife
         const e = asObject(x, field);
         checkDigest(e.digest, `${field}.digest`);
         const p = e.platform === undefined ? {} : asObject(e.platform, `${field}.platform`);
-        return { digest: e.digest as string, field: `${field}.digest`, os: optString(p.os, `${field}.platform.os`), architecture: optString(p.architecture, `${field}.platform.architecture`) };
+        return {
+          digest: e.digest as string,
+          field: `${field}.digest`,
+          os: optString(p.os, `${field}.platform.os`),
+          architecture: optString(p.architecture, `${field}.platform.architecture`),
+        };
       }),
     };
   }
-  if (m.config === undefined || m.layers === undefined) throw new TsswarmError('INVALID_ARGUMENT', `${what} has no config or layers (schema 1 manifests are not supported)`);
+  if (m.config === undefined || m.layers === undefined)
+    throw new TsswarmError('INVALID_ARGUMENT', `${what} has no config or layers (schema 1 manifests are not supported)`);
   const config = asObject(m.config, `${what} config`);
   checkDigest(config.digest, `${what} config.digest`);
   const layers = asArray(m.layers, `${what} layers`);
@@ -806,7 +949,8 @@ function parseConfig(v: Json, limits: ImageLimits): { diffIds: string[]; created
   const c = asObject(v, 'the image config');
   const rootfs = asObject(c.rootfs ?? {}, 'the image config rootfs');
   const ids = rootfs.diff_ids === undefined || rootfs.diff_ids === null ? [] : asArray(rootfs.diff_ids, 'rootfs.diff_ids');
-  if (ids.length > limits.maxLayers) throw new ImageCapError('maxLayers', `the image config's rootfs.diff_ids (${ids.length} layers)`, limits.maxLayers);
+  if (ids.length > limits.maxLayers)
+    throw new ImageCapError('maxLayers', `the image config's rootfs.diff_ids (${ids.length} layers)`, limits.maxLayers);
   const diffIds = ids.map((d, i) => {
     checkDigest(d, `the image config's rootfs.diff_ids[${i}]`);
     return d as string;
@@ -842,7 +986,15 @@ function validRecord(r: unknown): ImageRecord | undefined {
   if (!isDigest(x.id) || !Array.isArray(x.diffIds) || !x.diffIds.every(isDigest)) return undefined;
   if (!Array.isArray(x.references) || !x.references.every((s) => typeof s === 'string')) return undefined;
   if (typeof x.config !== 'object' || x.config === null) return undefined;
-  return { id: x.id, references: x.references, diffIds: x.diffIds, layerSizes: Array.isArray(x.layerSizes) ? x.layerSizes : undefined, size: Number(x.size) || 0, createdAt: Number(x.createdAt) || 0, config: x.config };
+  return {
+    id: x.id,
+    references: x.references,
+    diffIds: x.diffIds,
+    layerSizes: Array.isArray(x.layerSizes) ? x.layerSizes : undefined,
+    size: Number(x.size) || 0,
+    createdAt: Number(x.createdAt) || 0,
+    config: x.config,
+  };
 }
 
 function tagIn(images: Map<string, ImageRecord>, id: string, ref: string): void {
@@ -851,7 +1003,10 @@ function tagIn(images: Map<string, ImageRecord>, id: string, ref: string): void 
   images.get(id)!.references.push(n);
 }
 
-function pickPlatform(list: { digest: string; field: string; os?: string; architecture?: string }[], what: string): { digest: string; field: string } {
+function pickPlatform(
+  list: { digest: string; field: string; os?: string; architecture?: string }[],
+  what: string,
+): { digest: string; field: string } {
   const arch = process.arch === 'x64' ? 'amd64' : process.arch === 'arm64' ? 'arm64' : process.arch;
   const hit = list.find((x) => x.os === 'linux' && x.architecture === arch) ?? list.find((x) => x.os === 'linux') ?? list[0];
   if (!hit) throw new TsswarmError('INVALID_ARGUMENT', `${what} lists no manifests`);
@@ -867,7 +1022,10 @@ function normalName(name: string): string {
 function relPath(name: string, field: string): string {
   const parts = name.split('/');
   if (name.startsWith('/') || parts.includes('..') || name.includes('\0') || !name.trim()) {
-    throw new TsswarmError('INVALID_ARGUMENT', `${field} (${JSON.stringify(name.slice(0, 200))}) must be a relative path inside the archive, without ".."`);
+    throw new TsswarmError(
+      'INVALID_ARGUMENT',
+      `${field} (${JSON.stringify(name.slice(0, 200))}) must be a relative path inside the archive, without ".."`,
+    );
   }
   return normalName(name);
 }
@@ -885,7 +1043,8 @@ function dirSource(dir: string): Source {
       } catch {
         return undefined;
       }
-      if (!real.startsWith(`${root}/`)) throw new TsswarmError('INVALID_ARGUMENT', `${dir}: ${field} (${name}) leads outside the directory`);
+      if (!real.startsWith(`${root}/`))
+        throw new TsswarmError('INVALID_ARGUMENT', `${dir}: ${field} (${name}) leads outside the directory`);
       return real;
     },
   };

@@ -4,6 +4,14 @@ export { Runtime, type RuntimeOptions } from './runtime.js';
 export { ImageStore, canonicalRef, normalizeRef, parsePullRef, type ResolvedImage } from './images.js';
 export { readTar, writeTar, type TarEntry, type TarType } from './tar.js';
 export { unpackLayer } from './layer.js';
-export { HEALTH_DEFAULTS, HealthMonitor, HealthState, healthCommand, type HealthClock, type HealthExec, type HealthStatus } from './health.js';
+export {
+  HEALTH_DEFAULTS,
+  HealthMonitor,
+  HealthState,
+  healthCommand,
+  type HealthClock,
+  type HealthExec,
+  type HealthStatus,
+} from './health.js';
 export { ociConfig, processArgs, mergeEnv, resolveUser } from './spec.js';
 export type { ContainerConfig, ContainerState, ExecHandle, LogLine, MountConfig } from './types.js';

@@ -157,7 +157,11 @@ function openWithOpenat2(root: string, relPath: string, name: string, log?: Logg
             return 'missing';
           case 'EAGAIN':
             if (attempt < EAGAIN_RETRIES) continue;
-            throw new TsswarmError('UNAVAILABLE', `cannot open ${name} in the image: its directories kept changing while it was opened (openat2 EAGAIN ${EAGAIN_RETRIES + 1} times); try again`, { cause: err });
+            throw new TsswarmError(
+              'UNAVAILABLE',
+              `cannot open ${name} in the image: its directories kept changing while it was opened (openat2 EAGAIN ${EAGAIN_RETRIES + 1} times); try again`,
+              { cause: err },
+            );
           case 'ELOOP':
             throw new InRootError('ELOOP', `"${relPath}" in ${root}: more than ${MAX_SYMLINK_HOPS} symlinks on the way (a symlink loop)`);
           case 'ENOSYS':
@@ -175,7 +179,10 @@ function openWithOpenat2(root: string, relPath: string, name: string, log?: Logg
 function fallBack(why: string, log?: Logger): undefined {
   openat2Missing = true;
   const l = log ?? (fallbackLog ??= componentLogger(createLogger(), 'inroot'));
-  l.warn({ reason: why }, 'files inside container roots are resolved by an lstat walk instead of openat2: safe only while the container is not changing them');
+  l.warn(
+    { reason: why },
+    'files inside container roots are resolved by an lstat walk instead of openat2: safe only while the container is not changing them',
+  );
   return undefined;
 }
 
@@ -220,7 +227,10 @@ function readOpened(pathFd: number, name: string, maxBytes: number): Buffer {
       if (r === 0) break;
       n += r;
       if (n > maxBytes) {
-        throw new TsswarmError('INVALID_ARGUMENT', `${name} in the image is over the limit of ${maxBytes} bytes: shrink it, or pass --user as numeric uid:gid`);
+        throw new TsswarmError(
+          'INVALID_ARGUMENT',
+          `${name} in the image is over the limit of ${maxBytes} bytes: shrink it, or pass --user as numeric uid:gid`,
+        );
       }
     }
     return buf.subarray(0, n);
@@ -231,10 +241,16 @@ function readOpened(pathFd: number, name: string, maxBytes: number): Buffer {
 
 function checkFile(st: Stats, name: string, maxBytes: number): void {
   if (!st.isFile()) {
-    throw new TsswarmError('INVALID_ARGUMENT', `${name} in the image is not a regular file (it is a ${kindOf(st)}): replace it with a file, or pass --user as numeric uid:gid`);
+    throw new TsswarmError(
+      'INVALID_ARGUMENT',
+      `${name} in the image is not a regular file (it is a ${kindOf(st)}): replace it with a file, or pass --user as numeric uid:gid`,
+    );
   }
   if (st.size > maxBytes) {
-    throw new TsswarmError('INVALID_ARGUMENT', `${name} in the image is ${st.size} bytes, over the limit of ${maxBytes}: shrink it, or pass --user as numeric uid:gid`);
+    throw new TsswarmError(
+      'INVALID_ARGUMENT',
+      `${name} in the image is ${st.size} bytes, over the limit of ${maxBytes}: shrink it, or pass --user as numeric uid:gid`,
+    );
   }
 }
 

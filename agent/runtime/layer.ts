@@ -87,7 +87,11 @@ function layerPath(name: string, what: string): string[] {
   for (const c of name.split('/')) {
     if (c === '' || c === '.') continue;
     if (c === '..') {
-      if (out.length === 0) throw new TsswarmError('INVALID_ARGUMENT', `layer entry ${what} "${name}" climbs out of the layer with "..": the image is malformed or hostile, rebuild it without such names`);
+      if (out.length === 0)
+        throw new TsswarmError(
+          'INVALID_ARGUMENT',
+          `layer entry ${what} "${name}" climbs out of the layer with "..": the image is malformed or hostile, rebuild it without such names`,
+        );
       out.pop();
     } else out.push(c);
   }
@@ -105,7 +109,11 @@ function writeAll(fd: number, chunk: Buffer): void {
   for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off, chunk.length - off);
 }
 
-export async function unpackLayer(input: AsyncIterable<Buffer> | Iterable<Buffer>, dest: string, limits: LayerLimits = {}): Promise<UnpackResult> {
+export async function unpackLayer(
+  input: AsyncIterable<Buffer> | Iterable<Buffer>,
+  dest: string,
+  limits: LayerLimits = {},
+): Promise<UnpackResult> {
   const { maxBytes = Infinity, resolveBudget = RESOLVE_BUDGET, ...tarLimits } = limits;
   const hash = createHash('sha256');
   const res: UnpackResult = { files: 0, skipped: 0, whiteouts: 0, opaqueDirs: 0, bytes: 0, digest: '' };
@@ -114,7 +122,10 @@ export async function unpackLayer(input: AsyncIterable<Buffer> | Iterable<Buffer
     for await (const c of input) {
       res.bytes += c.length;
       if (res.bytes > maxBytes) {
-        throw overLimit = new TsswarmError('INVALID_ARGUMENT', `layer is over the limit of ${maxBytes} uncompressed bytes (passed it at ${res.bytes}): the image is too large for this node's layer limit, or a compression bomb`);
+        throw (overLimit = new TsswarmError(
+          'INVALID_ARGUMENT',
+          `layer is over the limit of ${maxBytes} uncompressed bytes (passed it at ${res.bytes}): the image is too large for this node's layer limit, or a compression bomb`,
+        ));
       }
       hash.update(c);
       yield c;
@@ -138,7 +149,8 @@ export async function unpackLayer(input: AsyncIterable<Buffer> | Iterable<Buffer
     const abs = resolveInRoot(dest, rel.join('/'), { followFinal: true, budget });
     const st = lstatOrUndefined(abs);
     if (!st) mkdirSync(abs, { recursive: true, mode: 0o755 });
-    else if (!st.isDirectory()) throw new TsswarmError('INVALID_ARGUMENT', `"${rel.join('/')}" is a file in this layer, so nothing can be put under it`);
+    else if (!st.isDirectory())
+      throw new TsswarmError('INVALID_ARGUMENT', `"${rel.join('/')}" is a file in this layer, so nothing can be put under it`);
     return abs;
   };
 
@@ -149,7 +161,8 @@ export async function unpackLayer(input: AsyncIterable<Buffer> | Iterable<Buffer
   const apply = async (e: TarStreamEntry): Promise<void> => {
     const rel = layerPath(e.name, 'name');
     if (rel.length === 0) {
-      if (e.type !== 'dir') throw new TsswarmError('INVALID_ARGUMENT', `layer entry "${e.name}" names the layer's root but is a ${e.type}, not a directory`);
+      if (e.type !== 'dir')
+        throw new TsswarmError('INVALID_ARGUMENT', `layer entry "${e.name}" names the layer's root but is a ${e.type}, not a directory`);
       rootTime = e.mtime;
       return;
     }
@@ -171,7 +184,10 @@ export async function unpackLayer(input: AsyncIterable<Buffer> | Iterable<Buffer
     if (base.startsWith('.wh.')) {
       const hidden = base.slice(4);
       if (hidden === '' || hidden === '.' || hidden === '..') {
-        throw new TsswarmError('INVALID_ARGUMENT', `layer entry "${e.name}" is a whiteout of "${hidden}", which names no file: the image is malformed or hostile`);
+        throw new TsswarmError(
+          'INVALID_ARGUMENT',
+          `layer entry "${e.name}" is a whiteout of "${hidden}", which names no file: the image is malformed or hostile`,
+        );
       }
       const abs = join(parent, hidden);
       clear(abs);
@@ -216,8 +232,16 @@ export async function unpackLayer(input: AsyncIterable<Buffer> | Iterable<Buffer
         const targetRel = layerPath(e.linkname, 'link target');
         const target = resolveInRoot(dest, targetRel.join('/'), { budget });
         const tst = lstatOrUndefined(target);
-        if (!tst) throw new TsswarmError('INVALID_ARGUMENT', `layer entry "${e.name}" is a hard link to "${e.linkname}", which is not in this layer (links resolve inside the layer only)`);
-        if (tst.isDirectory()) throw new TsswarmError('INVALID_ARGUMENT', `layer entry "${e.name}" is a hard link to the directory "${e.linkname}": directories cannot be hard linked`);
+        if (!tst)
+          throw new TsswarmError(
+            'INVALID_ARGUMENT',
+            `layer entry "${e.name}" is a hard link to "${e.linkname}", which is not in this layer (links resolve inside the layer only)`,
+          );
+        if (tst.isDirectory())
+          throw new TsswarmError(
+            'INVALID_ARGUMENT',
+            `layer entry "${e.name}" is a hard link to the directory "${e.linkname}": directories cannot be hard linked`,
+          );
         if (target === abs) break;
         clear(abs, st);
         linkSync(target, abs); // link(2) does not follow a symlink target: it links the symlink itself

@@ -6,7 +6,22 @@
 // shared layers. Each Runtime has its own runc root, so several agents on one
 // machine (the sandbox) never see each other's containers.
 import { execFile, spawn } from 'node:child_process';
-import { closeSync, constants as fsConstants, existsSync, type FSWatcher, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, rmdirSync, statSync, watch, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  constants as fsConstants,
+  existsSync,
+  type FSWatcher,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  readdirSync,
+  rmSync,
+  rmdirSync,
+  statSync,
+  watch,
+  writeFileSync,
+} from 'node:fs';
 import { open } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
@@ -29,7 +44,26 @@ const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
     }
     signal?.addEventListener('abort', done, { once: true });
   });
-const CGROUP_CONTROLLERS = ['memory', 'cpu,cpuacct', 'cpu', 'cpuacct', 'pids', 'cpuset', 'blkio', 'devices', 'freezer', 'net_cls,net_prio', 'net_cls', 'net_prio', 'perf_event', 'hugetlb', 'rdma', 'misc', 'systemd', 'unified'];
+const CGROUP_CONTROLLERS = [
+  'memory',
+  'cpu,cpuacct',
+  'cpu',
+  'cpuacct',
+  'pids',
+  'cpuset',
+  'blkio',
+  'devices',
+  'freezer',
+  'net_cls,net_prio',
+  'net_cls',
+  'net_prio',
+  'perf_event',
+  'hugetlb',
+  'rdma',
+  'misc',
+  'systemd',
+  'unified',
+];
 
 export interface RuntimeOptions {
   root: string;
@@ -169,14 +203,23 @@ export class Runtime {
   }
 
   async create(c: ContainerConfig): Promise<void> {
-    if (!ID_RE.test(c.id)) throw new TsswarmError('INVALID_ARGUMENT', `container id "${c.id}" must start with tss and hold only letters, digits, _ . -`);
+    if (!ID_RE.test(c.id))
+      throw new TsswarmError('INVALID_ARGUMENT', `container id "${c.id}" must start with tss and hold only letters, digits, _ . -`);
     const img = this.images.resolve(c.image);
-    if (!img) throw new TsswarmError('NOT_FOUND', `image ${c.image} not found on this node: load it with \`tsswarm image load -i FILE\` or pull it`);
+    if (!img)
+      throw new TsswarmError(
+        'NOT_FOUND',
+        `image ${c.image} not found on this node: load it with \`tsswarm image load -i FILE\` or pull it`,
+      );
     const d = this.dir(c.id);
     if (existsSync(d)) throw new TsswarmError('ALREADY_EXISTS', `container ${c.id} already exists`);
     for (const m of c.mounts ?? []) {
       if (m.type !== 'volume') continue;
-      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(m.source)) throw new TsswarmError('INVALID_ARGUMENT', `volume name "${m.source}" (mount at ${m.target}) must be letters, digits, _ . - (a named volume, not a path: use a bind mount for host paths)`);
+      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(m.source))
+        throw new TsswarmError(
+          'INVALID_ARGUMENT',
+          `volume name "${m.source}" (mount at ${m.target}) must be letters, digits, _ . - (a named volume, not a path: use a bind mount for host paths)`,
+        );
       mkdirSync(join(this.root, 'volumes', m.source), { recursive: true }); // made on demand, kept after remove
     }
     try {
@@ -213,22 +256,48 @@ export class Runtime {
       }
     }
     writeFileSync(join(d, 'resolv.conf'), resolv);
-    const spec = ociConfig(c, img, { rootfs, hostname, etcFiles: { hostname: join(d, 'hostname'), hosts: join(d, 'hosts'), 'resolv.conf': join(d, 'resolv.conf') }, volumesDir: join(this.root, 'volumes') });
+    const spec = ociConfig(c, img, {
+      rootfs,
+      hostname,
+      etcFiles: { hostname: join(d, 'hostname'), hosts: join(d, 'hosts'), 'resolv.conf': join(d, 'resolv.conf') },
+      volumesDir: join(this.root, 'volumes'),
+    });
     writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
     // conmon daemonizes at once; it reports runc's create through the sync pipe (fd 3): {"data": pid} or a negative data with a message.
     const args = [
-      '--api-version', '1',
-      '-c', c.id, '-u', c.id, '-n', c.id,
-      '-r', this.runcBin, '--runtime-arg', `--root=${this.runcRoot}`,
-      '-b', bundle,
-      '-p', join(d, 'pid'), '-P', join(d, 'conmon.pid'),
-      '-l', `k8s-file:${join(d, 'ctr.log')}`,
-      '--exit-dir', this.exits,
-      '--socket-dir-path', this.sockets,
-      '--log-level', 'error',
+      '--api-version',
+      '1',
+      '-c',
+      c.id,
+      '-u',
+      c.id,
+      '-n',
+      c.id,
+      '-r',
+      this.runcBin,
+      '--runtime-arg',
+      `--root=${this.runcRoot}`,
+      '-b',
+      bundle,
+      '-p',
+      join(d, 'pid'),
+      '-P',
+      join(d, 'conmon.pid'),
+      '-l',
+      `k8s-file:${join(d, 'ctr.log')}`,
+      '--exit-dir',
+      this.exits,
+      '--socket-dir-path',
+      this.sockets,
+      '--log-level',
+      'error',
     ];
     await new Promise<void>((res, rej) => {
-      const p = spawn(this.conmonBin, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe'], env: { ...process.env, _OCI_SYNCPIPE: '3' }, detached: true });
+      const p = spawn(this.conmonBin, args, {
+        stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+        env: { ...process.env, _OCI_SYNCPIPE: '3' },
+        detached: true,
+      });
       let stderr = '';
       let sync = '';
       let done = false;
@@ -255,7 +324,11 @@ export class Runtime {
           }
         }
       });
-      pipe.on('end', () => finish(new TsswarmError('INTERNAL', `conmon could not create ${c.id}: ${stderr.trim() || 'it closed the sync pipe without a pid'}`)));
+      pipe.on('end', () =>
+        finish(
+          new TsswarmError('INTERNAL', `conmon could not create ${c.id}: ${stderr.trim() || 'it closed the sync pipe without a pid'}`),
+        ),
+      );
       p.on('error', (e) => finish(new TsswarmError('INTERNAL', `starting conmon failed: ${e.message}`)));
       p.unref();
     });
@@ -342,7 +415,13 @@ export class Runtime {
       status = 'stopped';
     }
     const again = readText(join(this.exits, id));
-    return { ...base, status, pid: rpid, exitCode: status === 'stopped' && again ? Number(again) : undefined, finishedAt: status === 'stopped' && again ? mtimeOf(join(this.exits, id)) : undefined };
+    return {
+      ...base,
+      status,
+      pid: rpid,
+      exitCode: status === 'stopped' && again ? Number(again) : undefined,
+      finishedAt: status === 'stopped' && again ? mtimeOf(join(this.exits, id)) : undefined,
+    };
   }
 
   async list(): Promise<ContainerState[]> {
@@ -573,7 +652,9 @@ export class Runtime {
 
 function isMounted(path: string): boolean {
   try {
-    return readFileSync('/proc/self/mounts', 'utf8').split('\n').some((l) => l.split(' ')[1] === path);
+    return readFileSync('/proc/self/mounts', 'utf8')
+      .split('\n')
+      .some((l) => l.split(' ')[1] === path);
   } catch {
     return false;
   }

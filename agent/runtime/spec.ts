@@ -18,8 +18,18 @@ import type { ContainerConfig } from './types.js';
 
 /** Docker's masked paths: files that leak host state or reach host devices, hidden behind /dev/null (files) or an empty read-only tmpfs (directories). */
 export const MASKED_PATHS: readonly string[] = [
-  '/proc/acpi', '/proc/asound', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/sched_debug',
-  '/proc/scsi', '/proc/timer_list', '/proc/timer_stats', '/sys/devices/virtual/powercap', '/sys/firmware',
+  '/proc/acpi',
+  '/proc/asound',
+  '/proc/interrupts',
+  '/proc/kcore',
+  '/proc/keys',
+  '/proc/latency_stats',
+  '/proc/sched_debug',
+  '/proc/scsi',
+  '/proc/timer_list',
+  '/proc/timer_stats',
+  '/sys/devices/virtual/powercap',
+  '/sys/firmware',
 ];
 /** Docker's read-only paths: kernel tunables a container must not change for the whole host. */
 export const READONLY_PATHS: readonly string[] = ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'];
@@ -68,7 +78,13 @@ export function resolveUser(user: string, rootfs: string | null): { uid: number;
   const read = (f: string): string[][] => {
     if (!rootfs) return [];
     const b = readFileInRoot(rootfs, `etc/${f}`, USER_DB_MAX_BYTES);
-    return b ? b.toString('utf8').split('\n').filter(Boolean).map((l) => l.split(':')) : [];
+    return b
+      ? b
+          .toString('utf8')
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => l.split(':'))
+      : [];
   };
   let uid: number;
   let gid = 0;
@@ -78,7 +94,8 @@ export function resolveUser(user: string, rootfs: string | null): { uid: number;
     if (g === undefined) gid = Number(read('passwd').find((p) => Number(p[2]) === uid)?.[3] ?? 0);
   } else {
     const p = read('passwd').find((x) => x[0] === u);
-    if (!p) throw new TsswarmError('INVALID_ARGUMENT', `user "${u}" is not in the image's /etc/passwd: give a numeric uid (--user 1000:1000)`);
+    if (!p)
+      throw new TsswarmError('INVALID_ARGUMENT', `user "${u}" is not in the image's /etc/passwd: give a numeric uid (--user 1000:1000)`);
     uid = Number(p[2]);
     gid = Number(p[3]);
   }
@@ -101,30 +118,46 @@ export interface SpecPaths {
   volumesDir: string;
 }
 
-export function ociConfig(c: ContainerConfig, img: ResolvedImage, p: SpecPaths, readUsersFrom: string | null = p.rootfs): Record<string, unknown> {
+export function ociConfig(
+  c: ContainerConfig,
+  img: ResolvedImage,
+  p: SpecPaths,
+  readUsersFrom: string | null = p.rootfs,
+): Record<string, unknown> {
   const args = processArgs(c, img);
-  if (args.length === 0) throw new TsswarmError('INVALID_ARGUMENT', `image ${c.image} has no command and none was given: add one after the image name`);
+  if (args.length === 0)
+    throw new TsswarmError('INVALID_ARGUMENT', `image ${c.image} has no command and none was given: add one after the image name`);
   const user = resolveUser(c.user || img.user, readUsersFrom);
   const mounts: Record<string, unknown>[] = [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-    { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+    {
+      destination: '/dev/pts',
+      type: 'devpts',
+      source: 'devpts',
+      options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'],
+    },
     { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
     { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] },
   ];
-  for (const [name, src] of Object.entries(p.etcFiles)) mounts.push({ destination: `/etc/${name}`, type: 'bind', source: src, options: ['rbind', 'rprivate'] });
+  for (const [name, src] of Object.entries(p.etcFiles))
+    mounts.push({ destination: `/etc/${name}`, type: 'bind', source: src, options: ['rbind', 'rprivate'] });
   for (const m of c.mounts ?? []) {
     if (!m.target.startsWith('/')) throw new TsswarmError('INVALID_ARGUMENT', `mount target "${m.target}" must be an absolute path`);
     const ro = m.readOnly ? ['ro'] : ['rw'];
-    if (m.type === 'tmpfs') mounts.push({ destination: m.target, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', ...ro] });
+    if (m.type === 'tmpfs')
+      mounts.push({ destination: m.target, type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', ...ro] });
     else if (m.type === 'volume') {
       // The name is joined to the volumes directory: anything but a volume name ("/", "..", empty) would bind another host path.
-      if (!isVolumeName(m.source)) throw new TsswarmError('INVALID_ARGUMENT', `volume name ${JSON.stringify(m.source)} (mount at ${m.target}) is not a volume name: ${VOLUME_NAME_HINT}`);
+      if (!isVolumeName(m.source))
+        throw new TsswarmError(
+          'INVALID_ARGUMENT',
+          `volume name ${JSON.stringify(m.source)} (mount at ${m.target}) is not a volume name: ${VOLUME_NAME_HINT}`,
+        );
       mounts.push({ destination: m.target, type: 'bind', source: join(p.volumesDir, m.source), options: ['rbind', 'rprivate', ...ro] });
-    }
-    else mounts.push({ destination: m.target, type: 'bind', source: m.source, options: ['rbind', 'rprivate', ...ro] });
+    } else mounts.push({ destination: m.target, type: 'bind', source: m.source, options: ['rbind', 'rprivate', ...ro] });
   }
   const resources: Record<string, unknown> = { devices: [{ allow: false, access: 'rwm' }] };
   const l = c.limits ?? {};

@@ -47,7 +47,17 @@ export const MAX_COMPONENT_BYTES = 255;
 
 const DEFAULTS = { maxEntries: Infinity, maxNameBytes: 4096, maxPaxBytes: 1 << 20 } as const;
 const BLOCK = 512;
-const TYPE_OF: Record<string, TarType> = { '0': 'file', '\0': 'file', '7': 'file', '1': 'hardlink', '2': 'symlink', '3': 'char', '4': 'block', '5': 'dir', '6': 'fifo' };
+const TYPE_OF: Record<string, TarType> = {
+  '0': 'file',
+  '\0': 'file',
+  '7': 'file',
+  '1': 'hardlink',
+  '2': 'symlink',
+  '3': 'char',
+  '4': 'block',
+  '5': 'dir',
+  '6': 'fifo',
+};
 const FLAG_OF: Record<TarType, string> = { file: '0', hardlink: '1', symlink: '2', char: '3', block: '4', dir: '5', fifo: '6' };
 
 /** A malformed archive, or one over a limit; the message says which entry and why. */
@@ -133,17 +143,25 @@ class HeaderParser {
     const paxSize = this.pax.size ?? this.globalPax.size;
     const size = paxSize !== undefined ? (/^\d+$/.test(paxSize) ? Number(paxSize) : NaN) : num(h, 124, 12);
     if (!Number.isSafeInteger(size) || size < 0) {
-      throw new TarError(`tar entry "${str(h, 0, 100)}" at byte ${pos} has an invalid size (${paxSize ?? JSON.stringify(str(h, 124, 12))})`);
+      throw new TarError(
+        `tar entry "${str(h, 0, 100)}" at byte ${pos} has an invalid size (${paxSize ?? JSON.stringify(str(h, 124, 12))})`,
+      );
     }
     if (isMeta(flag)) {
       if (size > this.limits.maxPaxBytes) {
-        throw new TarError(`tar ${flag === 'L' || flag === 'K' ? 'long-name' : 'pax'} record at byte ${pos} is ${size} bytes, over the limit of ${this.limits.maxPaxBytes}`);
+        throw new TarError(
+          `tar ${flag === 'L' || flag === 'K' ? 'long-name' : 'pax'} record at byte ${pos} is ${size} bytes, over the limit of ${this.limits.maxPaxBytes}`,
+        );
       }
       if (flag === 'g' && this.globalPaxBytes + size > this.limits.maxPaxBytes) {
-        throw new TarError(`tar global pax headers at byte ${pos} add up to ${this.globalPaxBytes + size} bytes, over the limit of ${this.limits.maxPaxBytes}`);
+        throw new TarError(
+          `tar global pax headers at byte ${pos} add up to ${this.globalPaxBytes + size} bytes, over the limit of ${this.limits.maxPaxBytes}`,
+        );
       }
     } else if (++this.entries > this.limits.maxEntries) {
-      throw new TarError(`tar archive has more than ${this.limits.maxEntries} entries (limit reached at entry "${str(h, 0, 100)}", byte ${pos})`);
+      throw new TarError(
+        `tar archive has more than ${this.limits.maxEntries} entries (limit reached at entry "${str(h, 0, 100)}", byte ${pos})`,
+      );
     }
     return { flag, size };
   }
@@ -176,7 +194,8 @@ class HeaderParser {
     this.checkPath(linkname, 'link target', where, type === 'hardlink');
     const field = (key: 'uid' | 'gid' | 'mtime', off: number, len: number): number => {
       const v = p[key] !== undefined ? Math.floor(Number(p[key])) : num(h, off, len);
-      if (!Number.isSafeInteger(v) || (key !== 'mtime' && v < 0)) throw new TarError(`${where} has an invalid ${key} (${p[key] ?? JSON.stringify(str(h, off, len))})`);
+      if (!Number.isSafeInteger(v) || (key !== 'mtime' && v < 0))
+        throw new TarError(`${where} has an invalid ${key} (${p[key] ?? JSON.stringify(str(h, off, len))})`);
       return v;
     };
     return {
@@ -195,11 +214,13 @@ class HeaderParser {
 
   private checkPath(path: string, what: string, where: string, components: boolean): void {
     const bytes = Buffer.byteLength(path);
-    if (bytes > this.limits.maxNameBytes) throw new TarError(`${where}: its ${what} is ${bytes} bytes, over the limit of ${this.limits.maxNameBytes}`);
+    if (bytes > this.limits.maxNameBytes)
+      throw new TarError(`${where}: its ${what} is ${bytes} bytes, over the limit of ${this.limits.maxNameBytes}`);
     if (!components) return;
     for (const c of path.split('/')) {
       const n = Buffer.byteLength(c);
-      if (n > MAX_COMPONENT_BYTES) throw new TarError(`${where}: a component of its ${what} is ${n} bytes, over the limit of ${MAX_COMPONENT_BYTES}`);
+      if (n > MAX_COMPONENT_BYTES)
+        throw new TarError(`${where}: a component of its ${what} is ${n} bytes, over the limit of ${MAX_COMPONENT_BYTES}`);
     }
   }
 }
@@ -380,7 +401,14 @@ async function skip(src: ByteSource, n: number, short: (got: number) => Error): 
 function header(name: string, e: Partial<TarEntry>, flag: string, size: number, linkname = ''): Buffer {
   const h = Buffer.alloc(BLOCK);
   const put = (s: string, off: number, len: number): void => void h.write(s, off, Math.min(len, Buffer.byteLength(s)), 'utf8');
-  const oct = (n: number, off: number, len: number): void => put(`${Math.max(0, Math.floor(n)).toString(8).padStart(len - 1, '0')}\0`, off, len);
+  const oct = (n: number, off: number, len: number): void =>
+    put(
+      `${Math.max(0, Math.floor(n))
+        .toString(8)
+        .padStart(len - 1, '0')}\0`,
+      off,
+      len,
+    );
   let prefix = '';
   let short = name;
   if (Buffer.byteLength(name) > 100) {
@@ -424,20 +452,28 @@ function paxRecord(key: string, value: string): string {
  * the writer keeps the given order). Long names go in pax headers, or GNU
  * `L`/`K` records with `longNames: 'gnu'`.
  */
-export function writeTar(entries: readonly (Partial<TarEntry> & { name: string; type: TarType })[], o: { longNames?: 'pax' | 'gnu' } = {}): Buffer {
+export function writeTar(
+  entries: readonly (Partial<TarEntry> & { name: string; type: TarType })[],
+  o: { longNames?: 'pax' | 'gnu' } = {},
+): Buffer {
   const parts: Buffer[] = [];
   for (const e of entries) {
     const name = e.type === 'dir' ? `${cleanName(e.name)}/` : cleanName(e.name);
     const link = e.linkname ?? '';
     const data = e.type === 'file' ? (e.data ?? Buffer.alloc(0)) : Buffer.alloc(0);
-    const nameFits = Buffer.byteLength(name) <= 100 || (() => {
-      const cut = name.lastIndexOf('/', 155);
-      return cut > 0 && Buffer.byteLength(name.slice(cut + 1)) <= 100;
-    })();
+    const nameFits =
+      Buffer.byteLength(name) <= 100 ||
+      (() => {
+        const cut = name.lastIndexOf('/', 155);
+        return cut > 0 && Buffer.byteLength(name.slice(cut + 1)) <= 100;
+      })();
     const linkFits = Buffer.byteLength(link) <= 100;
     if (!nameFits || !linkFits) {
       if (o.longNames === 'gnu') {
-        for (const [flag, v, fits] of [['L', name, nameFits], ['K', link, linkFits]] as const) {
+        for (const [flag, v, fits] of [
+          ['L', name, nameFits],
+          ['K', link, linkFits],
+        ] as const) {
           if (fits) continue;
           const b = Buffer.from(`${v}\0`);
           parts.push(header('././@LongLink', {}, flag, b.length), b, pad(b.length));

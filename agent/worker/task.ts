@@ -10,7 +10,14 @@ import { TsswarmError } from '../../lib/errors.js';
 import { expandTemplate, isTemplate, type TemplateContext } from '../../lib/template.js';
 import { isVolumeName, VOLUME_NAME_HINT } from '../../lib/volumes.js';
 
-export const TERMINAL = new Set([TaskState.COMPLETE, TaskState.FAILED, TaskState.SHUTDOWN, TaskState.REJECTED, TaskState.ORPHANED, TaskState.REMOVE]);
+export const TERMINAL = new Set([
+  TaskState.COMPLETE,
+  TaskState.FAILED,
+  TaskState.SHUTDOWN,
+  TaskState.REJECTED,
+  TaskState.ORPHANED,
+  TaskState.REMOVE,
+]);
 const DEFAULT_GRACE_MS = 10_000;
 /** How long a task on overlay networks keeps running after it left the VIP backends, before it is signalled (ms). */
 export const LB_DRAIN_MS = Number(process.env.TSSWARM_LB_DRAIN_MS ?? 500);
@@ -102,7 +109,8 @@ export function containerConfig(t: Task, nodeId: string, node?: TemplateNode): C
     hostname: taskHostname(t, nodeId, node),
     mounts: (c?.mounts ?? []).map((m, i) => ({
       type: m.type === MountType.VOLUME ? 'volume' : m.type === MountType.TMPFS ? 'tmpfs' : 'bind',
-      source: m.type === MountType.VOLUME ? volumeSource(m.source, i, ctx) : expandTemplate(`--mount source= (mounts[${i}])`, m.source, ctx),
+      source:
+        m.type === MountType.VOLUME ? volumeSource(m.source, i, ctx) : expandTemplate(`--mount source= (mounts[${i}])`, m.source, ctx),
       target: m.target,
       readOnly: m.readOnly,
     })),
@@ -134,7 +142,11 @@ export interface TaskHost {
   /** Runs a container operation (create, start) within the worker's limit of concurrent ones. */
   limit<T>(fn: () => Promise<T>): Promise<T>;
   /** Health monitors are made here (tests may swap them). */
-  health(t: Task, containerId: string, onChange: (status: 'starting' | 'healthy' | 'unhealthy', output: string) => void): HealthMonitor | null;
+  health(
+    t: Task,
+    containerId: string,
+    onChange: (status: 'starting' | 'healthy' | 'unhealthy', output: string) => void,
+  ): HealthMonitor | null;
   /** Overlay networking (absent: tasks run with loopback only). */
   network?: TaskNetworking;
 }
@@ -346,7 +358,11 @@ export class TaskRunner {
     this.leaveNetworks();
     const code = c.exitCode ?? -1;
     if (code === 0) this.report(TaskState.COMPLETE, 'finished', { exitCode: 0, pid: 0 });
-    else this.fail(TaskState.FAILED, code < 0 ? 'the container stopped and its exit code is unknown' : `task: non-zero exit (${code})`, { exitCode: code, pid: 0 });
+    else
+      this.fail(TaskState.FAILED, code < 0 ? 'the container stopped and its exit code is unknown' : `task: non-zero exit (${code})`, {
+        exitCode: code,
+        pid: 0,
+      });
   }
 
   /** Makes the container (idempotent); false when the task was rejected. */
@@ -370,7 +386,10 @@ export class TaskRunner {
       try {
         await rt.images.pull(cfg.image, { insecure: /^(localhost|127\.0\.0\.1)(:\d+)?\//.test(cfg.image) });
       } catch (e) {
-        this.fail(TaskState.REJECTED, `image ${cfg.image} is not on node ${this.host.nodeId.slice(0, 12)} and could not be pulled (${(e as Error).message}): load it on every node with \`tsswarm image load -i FILE\``);
+        this.fail(
+          TaskState.REJECTED,
+          `image ${cfg.image} is not on node ${this.host.nodeId.slice(0, 12)} and could not be pulled (${(e as Error).message}): load it on every node with \`tsswarm image load -i FILE\``,
+        );
         return false;
       }
     }
@@ -399,7 +418,8 @@ export class TaskRunner {
     // apply that before the container gets its signal, so no new connection
     // is sent to a process that is going away (connections in flight then
     // have the stop grace period to finish).
-    if (c.status === 'running' && this.host.network?.uses(this.task) && this.task.desiredState > TaskState.RUNNING) await sleep(LB_DRAIN_MS);
+    if (c.status === 'running' && this.host.network?.uses(this.task) && this.task.desiredState > TaskState.RUNNING)
+      await sleep(LB_DRAIN_MS);
     try {
       await this.host.runtime.stop(this.containerId, grace, spec?.stopSignal || undefined);
     } catch (err) {

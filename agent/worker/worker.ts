@@ -8,7 +8,7 @@
 import { availableParallelism } from 'node:os';
 import type pino from 'pino';
 import type { AgentMessage, Assignments, ExecOutput, LogChunk, RelayRequest } from '../../proto/gen/control.js';
-import { type Task, type TaskStatus } from '../../proto/gen/objects.js';
+import type { Task, TaskStatus } from '../../proto/gen/objects.js';
 import { HealthMonitor, type Runtime } from '../runtime/index.js';
 import { TASK_LABEL, TaskRunner, type TaskNetworking, type TemplateNode } from './task.js';
 
@@ -76,7 +76,9 @@ export class Worker {
         const owner = c.labels[TASK_LABEL];
         if (!owner || known.has(owner) || this.runners.has(owner)) continue;
         this.log.info({ container: c.id, task: owner }, 'removing a container whose task is gone');
-        await this.o.runtime.remove(c.id).catch((err: unknown) => this.log.warn({ err, container: c.id }, 'could not remove an orphaned container'));
+        await this.o.runtime
+          .remove(c.id)
+          .catch((err: unknown) => this.log.warn({ err, container: c.id }, 'could not remove an orphaned container'));
       }
     }
     for (const t of a.tasks) this.upsert(t);
@@ -182,7 +184,15 @@ export class Worker {
     for await (const l of this.o.runtime.logs(id, { follow: q.follow, tail: q.tail || undefined, signal })) {
       if (signal.aborted) break;
       send({
-        log: { taskId: req.taskId, nodeId: this.o.nodeId, slot: task.slot, stream: l.stream, data: l.line, time: l.time, serviceName: task.serviceName } as LogChunk,
+        log: {
+          taskId: req.taskId,
+          nodeId: this.o.nodeId,
+          slot: task.slot,
+          stream: l.stream,
+          data: l.line,
+          time: l.time,
+          serviceName: task.serviceName,
+        } as LogChunk,
       });
     }
   }

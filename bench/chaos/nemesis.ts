@@ -33,7 +33,19 @@ export interface Hosts {
   workers: readonly string[];
 }
 
-const KINDS = ['cut', 'cut-leader', 'oneway', 'oneway-leader', 'kill', 'kill-leader', 'pause', 'pause-leader', 'restart', 'cut-two', 'transfer'] as const;
+const KINDS = [
+  'cut',
+  'cut-leader',
+  'oneway',
+  'oneway-leader',
+  'kill',
+  'kill-leader',
+  'pause',
+  'pause-leader',
+  'restart',
+  'cut-two',
+  'transfer',
+] as const;
 
 /**
  * Faults for `totalMs` of chaos (a little more: the runner stops at the deadline). Each fault
@@ -72,7 +84,9 @@ export function planNemesis(seed: number, totalMs: number, hosts: Hosts): Step[]
       }
       case 'oneway-leader':
         // Half the time the leader can send and not hear, half the time hear and not send.
-        fault = rng.chance(0.5) ? { kind: 'oneway', from: { leader: true }, to: host(hosts.managers) } : { kind: 'oneway', from: host(hosts.managers), to: { leader: true } };
+        fault = rng.chance(0.5)
+          ? { kind: 'oneway', from: { leader: true }, to: host(hosts.managers) }
+          : { kind: 'oneway', from: host(hosts.managers), to: { leader: true } };
         break;
       case 'kill':
         fault = { kind: 'kill', targets: [host()] };

@@ -9,7 +9,15 @@ import { TsswarmError } from '../../lib/errors.js';
 import { callUnary, grpcChannelOptions } from '../../lib/grpc.js';
 import { plainSpec } from '../../spec/index.js';
 import { ControlService } from '../../proto/gen/control.js';
-import type { InspectDataplaneResponse, ListNetworksResponse, ListNodesResponse, ListServicesResponse, ListTasksResponse, GetNodeResponse, ServiceResponse } from '../../proto/gen/control.js';
+import type {
+  InspectDataplaneResponse,
+  ListNetworksResponse,
+  ListNodesResponse,
+  ListServicesResponse,
+  ListTasksResponse,
+  GetNodeResponse,
+  ServiceResponse,
+} from '../../proto/gen/control.js';
 import { NodeState, type Task, TaskState } from '../../proto/gen/objects.js';
 import { vxlanName } from '../../agent/network/names.js';
 import { checkLinearizable, kvModel, type KvInput, type KvOutput, type Operation } from '../../test/lib/linearizability.js';
@@ -77,7 +85,8 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 export async function runChaos(o: ChaosOptions): Promise<ChaosReport> {
   if (!(o.minutes > 0)) throw new TsswarmError('INVALID_ARGUMENT', `--minutes must be a number > 0 (got ${o.minutes})`);
-  if (!Number.isInteger(o.seed) || o.seed < 0) throw new TsswarmError('INVALID_ARGUMENT', `--seed must be a whole number ≥ 0 (got ${o.seed})`);
+  if (!Number.isInteger(o.seed) || o.seed < 0)
+    throw new TsswarmError('INVALID_ARGUMENT', `--seed must be a whole number ≥ 0 (got ${o.seed})`);
   const log = o.log ?? ((l: string) => process.stdout.write(`${l}\n`));
   const root = o.root ?? `/tmp/tss-chaos-${process.pid}`;
   const sb = new Sandbox({
@@ -135,7 +144,21 @@ async function runOnSandbox(sb: Sandbox, api: Api, o: ChaosOptions, report: Chao
   await waitFor('5 nodes READY', 120_000, async () => allReady(api, managers));
   await must(managers[0]!, 'network', 'create', '-d', 'overlay', NETWORK);
   await must(managers[0]!, 'service', 'create', '--detach', '--name', REG_SERVICE, '--replicas', '0', SANDBOX_IMAGE, 'sleep', '1000000');
-  await must(managers[0]!, 'service', 'create', '--detach', '--name', 'chaos-s0', '--replicas', '2', '--network', NETWORK, SANDBOX_IMAGE, 'sleep', '1000000');
+  await must(
+    managers[0]!,
+    'service',
+    'create',
+    '--detach',
+    '--name',
+    'chaos-s0',
+    '--replicas',
+    '2',
+    '--network',
+    NETWORK,
+    SANDBOX_IMAGE,
+    'sleep',
+    '1000000',
+  );
   log(`chaos: seed ${o.seed}, ${o.minutes} min, sandbox ${sb.root}`);
 
   const history: Op[] = [];
@@ -147,7 +170,9 @@ async function runOnSandbox(sb: Sandbox, api: Api, o: ChaosOptions, report: Chao
   const nemesisSeed = master.uint32();
 
   // ---- the register clients
-  const registers: Array<{ node: string; label: string }> = workers.flatMap((w) => Array.from({ length: KEYS_PER_NODE }, (_, i) => ({ node: w, label: `r${i}` })));
+  const registers: Array<{ node: string; label: string }> = workers.flatMap((w) =>
+    Array.from({ length: KEYS_PER_NODE }, (_, i) => ({ node: w, label: `r${i}` })),
+  );
   const keyOf = (r: { node: string; label: string }): string => `node/${r.node}/${r.label}`;
   const clientLoop = async (id: number, rng: Rng): Promise<void> => {
     let seq = 0;
@@ -180,7 +205,13 @@ async function runOnSandbox(sb: Sandbox, api: Api, o: ChaosOptions, report: Chao
           // A stale answer says it is not linearizable; it is left out of the history.
           if (r.stale) count('label-read-stale');
           else {
-            history.push({ clientId: id, input: { op: 'get', key: keyOf(reg) }, call, output: { value: r.node?.spec?.labels?.[reg.label] ?? null }, ret });
+            history.push({
+              clientId: id,
+              input: { op: 'get', key: keyOf(reg) },
+              call,
+              output: { value: r.node?.spec?.labels?.[reg.label] ?? null },
+              ret,
+            });
             count('label-read');
           }
         } catch {
@@ -236,7 +267,21 @@ async function runOnSandbox(sb: Sandbox, api: Api, o: ChaosOptions, report: Chao
       let r: { code: number };
       if ((p < 0.35 && live.length < 3) || live.length === 0) {
         const name = `chaos-s${++n}`;
-        r = await cli(host, 'service', 'create', '--detach', '--name', name, '--replicas', String(1 + rng.int(2)), '--network', NETWORK, SANDBOX_IMAGE, 'sleep', '1000000');
+        r = await cli(
+          host,
+          'service',
+          'create',
+          '--detach',
+          '--name',
+          name,
+          '--replicas',
+          String(1 + rng.int(2)),
+          '--network',
+          NETWORK,
+          SANDBOX_IMAGE,
+          'sleep',
+          '1000000',
+        );
         // Created or maybe created: either way it is removed later or checked at the end.
         live.push(name);
         count(r.code === 0 ? 'service-create' : 'service-create-failed');
@@ -260,7 +305,12 @@ async function runOnSandbox(sb: Sandbox, api: Api, o: ChaosOptions, report: Chao
     while (!stopping) {
       await sleep(2000);
       try {
-        const r = await api.call<ListTasksResponse>(managers[i++ % managers.length]!, 'listTasks', { services: [], nodes: [], desiredRunning: false }, 5000);
+        const r = await api.call<ListTasksResponse>(
+          managers[i++ % managers.length]!,
+          'listTasks',
+          { services: [], nodes: [], desiredRunning: false },
+          5000,
+        );
         count('slot-sample');
         for (const v of doubleSlots(r)) {
           if (!seenDouble.has(v)) report.violations.push(`slot ran on two nodes at once: ${v}`);
@@ -335,7 +385,9 @@ async function runOnSandbox(sb: Sandbox, api: Api, o: ChaosOptions, report: Chao
   const lin = checkLinearizable(kvModel, history, { maxSteps: 2_000_000 });
   if (lin.ok === false) report.violations.push(`history not linearizable:\n${lin.explanation}`);
   else if (lin.ok === 'unknown') report.violations.push(`linearizability undecided: ${lin.reason}`);
-  log(`check: linearizability of ${history.length} register operations (${report.unknown} with unknown outcome): ${lin.ok === true ? 'ok' : 'FAILED'}`);
+  log(
+    `check: linearizability of ${history.length} register operations (${report.unknown} with unknown outcome): ${lin.ok === true ? 'ok' : 'FAILED'}`,
+  );
 }
 
 export function summary(r: ChaosReport): string {
@@ -361,7 +413,11 @@ async function waitFor<T>(what: string, ms: number, f: () => Promise<T | false |
     } catch (e) {
       last = e;
     }
-    if (Date.now() > end) throw new TsswarmError('DEADLINE_EXCEEDED', `timed out after ${ms / 1000} s waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    if (Date.now() > end)
+      throw new TsswarmError(
+        'DEADLINE_EXCEEDED',
+        `timed out after ${ms / 1000} s waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`,
+      );
     await sleep(500);
   }
 }
@@ -408,7 +464,8 @@ async function converged(api: Api, host: string): Promise<true | string> {
     const want = s.service?.spec?.replicated?.replicas ?? 0;
     const tasks = t.tasks.filter((x) => x.serviceId === s.service?.meta?.id);
     const running = tasks.filter((x) => x.status?.state === TaskState.RUNNING).length;
-    if (running !== want || tasks.length !== want) off.push(`${s.service?.spec?.name}: ${running} running, ${tasks.length} wanted running, ${want} replicas`);
+    if (running !== want || tasks.length !== want)
+      off.push(`${s.service?.spec?.name}: ${running} running, ${tasks.length} wanted running, ${want} replicas`);
   }
   return off.length ? off.join('; ') : true;
 }
@@ -486,7 +543,8 @@ export function containerFindings(
     const live = c.status !== 'stopped';
     if (!t) off.push(`${where} has no task`);
     else if (t.nodeId !== nodeId) off.push(`${where} belongs to a task of another node: ${describeTask(t, nodeNames, nowMs)}`);
-    else if (live && t.desiredState !== TaskState.RUNNING) off.push(`${where} runs a task that should not run: ${describeTask(t, nodeNames, nowMs)}`);
+    else if (live && t.desiredState !== TaskState.RUNNING)
+      off.push(`${where} runs a task that should not run: ${describeTask(t, nodeNames, nowMs)}`);
     else if (live && t.slot) {
       const k = `${t.serviceName}/${t.slot}`;
       slots.set(k, [...(slots.get(k) ?? []), host]);

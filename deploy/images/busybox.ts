@@ -24,15 +24,25 @@ const sha = (b: Buffer | string): string => createHash('sha256').update(b).diges
 
 type Entry = Parameters<typeof writeTar>[0][number];
 const dir = (name: string, mode = 0o755): Entry => ({ name, type: 'dir', mode, mtime: MTIME_S });
-const file = (name: string, data: Buffer | string, mode = 0o644): Entry => ({ name, type: 'file', mode, mtime: MTIME_S, data: Buffer.from(data) });
+const file = (name: string, data: Buffer | string, mode = 0o644): Entry => ({
+  name,
+  type: 'file',
+  mode,
+  mtime: MTIME_S,
+  data: Buffer.from(data),
+});
 
 /** The layer as an uncompressed tar (reproducible: sorted names, fixed owners and mtimes). */
 function layerTar(busybox: string): Buffer {
-  const applets = execFileSync(busybox, ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => a && a !== 'busybox' && !a.includes('/'));
+  const applets = execFileSync(busybox, ['--list'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((a) => a && a !== 'busybox' && !a.includes('/'));
   const entries: Entry[] = [
     dir('bin'),
     file('bin/busybox', readFileSync(busybox), 0o755),
-    ...[...new Set(applets)].sort().map((a): Entry => ({ name: `bin/${a}`, type: 'symlink', mode: 0o777, mtime: MTIME_S, linkname: 'busybox' })),
+    ...[...new Set(applets)]
+      .sort()
+      .map((a): Entry => ({ name: `bin/${a}`, type: 'symlink', mode: 0o777, mtime: MTIME_S, linkname: 'busybox' })),
     dir('dev'),
     dir('etc'),
     file('etc/group', 'root:x:0:\nnogroup:x:65534:\n'),
@@ -87,14 +97,25 @@ export async function buildBusyboxImage(o: BuildOptions): Promise<{ id: string; 
       [configDigest, config],
       [sha(manifest), manifest],
     ] as const;
-    out.push(dir('blobs'), dir('blobs/sha256'), ...[...blobs].sort((a, b) => a[0].localeCompare(b[0])).map(([d, b]) => file(`blobs/sha256/${d}`, b)));
+    out.push(
+      dir('blobs'),
+      dir('blobs/sha256'),
+      ...[...blobs].sort((a, b) => a[0].localeCompare(b[0])).map(([d, b]) => file(`blobs/sha256/${d}`, b)),
+    );
     out.push(
       file(
         'index.json',
         JSON.stringify({
           schemaVersion: 2,
           mediaType: 'application/vnd.oci.image.index.v1+json',
-          manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${sha(manifest)}`, size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': tag } }],
+          manifests: [
+            {
+              mediaType: 'application/vnd.oci.image.manifest.v1+json',
+              digest: `sha256:${sha(manifest)}`,
+              size: manifest.length,
+              annotations: { 'org.opencontainers.image.ref.name': tag },
+            },
+          ],
         }),
       ),
       file('oci-layout', JSON.stringify({ imageLayoutVersion: '1.0.0' })),
@@ -140,4 +161,3 @@ if (self.endsWith('/deploy/images/busybox.ts') && process.argv[1] && resolve(pro
   const r = await buildBusyboxImage({ outPath, format, tag: ti >= 0 ? args[ti + 1] : undefined });
   process.stdout.write(`${r.outPath} ${r.id}\n`);
 }
-

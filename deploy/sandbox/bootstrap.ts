@@ -11,7 +11,8 @@ export async function bootstrapCluster(sb: Sandbox, progress: (line: string) => 
   if (!first) return;
   const run = async (host: string, argv: string[]): Promise<string> => {
     const r = await sb.execCapture(host, argv, { timeoutMs: 60_000 });
-    if (r.code !== 0) throw new TsswarmError('UNAVAILABLE', `${host}: \`${argv.join(' ')}\` failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
+    if (r.code !== 0)
+      throw new TsswarmError('UNAVAILABLE', `${host}: \`${argv.join(' ')}\` failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
     return r.stdout.trim();
   };
   progress(`Initializing the cluster on ${first.name} (${first.addr})`);

@@ -22,7 +22,10 @@ export function daemonAlive(d: Pick<DaemonRecord, 'pid' | 'startTime'>): boolean
 export async function launchDaemon(host: HostRecord): Promise<Launched> {
   const fd = openSync(host.logFile, 'a');
   try {
-    writeSync(fd, `--- tsswarm sandbox: starting the daemon of ${host.name} at ${new Date().toISOString()}: ${host.daemon.argv.join(' ')}\n`);
+    writeSync(
+      fd,
+      `--- tsswarm sandbox: starting the daemon of ${host.name} at ${new Date().toISOString()}: ${host.daemon.argv.join(' ')}\n`,
+    );
     const child = spawn('nsenter', [`--net=${host.netnsPath}`, '--', ...host.daemon.argv], {
       detached: true,
       stdio: ['ignore', fd, fd],
@@ -33,7 +36,9 @@ export async function launchDaemon(host: HostRecord): Promise<Launched> {
       child.once('error', (err: NodeJS.ErrnoException) =>
         reject(
           err.code === 'ENOENT'
-            ? new TsswarmError('FAILED_PRECONDITION', 'the nsenter command is missing: install it with apt-get install util-linux', { cause: err })
+            ? new TsswarmError('FAILED_PRECONDITION', 'the nsenter command is missing: install it with apt-get install util-linux', {
+                cause: err,
+              })
             : new TsswarmError('INTERNAL', `cannot start the daemon of ${host.name}: ${err.message}`, { cause: err }),
         ),
       );

@@ -12,7 +12,11 @@ export const SANDBOX_IMAGE = 'tsswarm/busybox:latest';
 export interface ImageHosts {
   readonly root: string;
   hosts(): readonly { name: string }[];
-  execCapture(host: string, argv: readonly string[], opts: { timeoutMs?: number }): Promise<{ code: number; stdout: string; stderr: string }>;
+  execCapture(
+    host: string,
+    argv: readonly string[],
+    opts: { timeoutMs?: number },
+  ): Promise<{ code: number; stdout: string; stderr: string }>;
 }
 
 /** Builds the image tarball once per sandbox and loads it on every host. */
@@ -25,7 +29,11 @@ export async function preloadImages(sb: ImageHosts, progress: (line: string) => 
   await Promise.all(
     sb.hosts().map(async (h) => {
       const r = await sb.execCapture(h.name, ['tsswarm', 'image', 'load', '-i', path], { timeoutMs: 120_000 });
-      if (r.code !== 0) throw new TsswarmError('UNAVAILABLE', `${h.name}: loading ${SANDBOX_IMAGE} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`);
+      if (r.code !== 0)
+        throw new TsswarmError(
+          'UNAVAILABLE',
+          `${h.name}: loading ${SANDBOX_IMAGE} failed (exit ${r.code}): ${(r.stderr || r.stdout).trim()}`,
+        );
     }),
   );
 }

@@ -17,7 +17,10 @@ export interface RunResult {
 const packageOf: Record<string, string> = { ip: 'iproute2', nsenter: 'util-linux', nft: 'nftables' };
 
 /** Runs a command to completion; a missing program is an error naming its Debian package. */
-export function run(argv: readonly string[], opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
+export function run(
+  argv: readonly string[],
+  opts: { input?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<RunResult> {
   const [cmd, ...args] = argv;
   if (!cmd) throw new TsswarmError('INTERNAL', 'run: empty argv');
   return new Promise((resolvePromise, reject) => {
@@ -29,7 +32,11 @@ export function run(argv: readonly string[], opts: { input?: string; env?: NodeJ
     child.on('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') {
         const pkg = packageOf[cmd];
-        reject(new TsswarmError('FAILED_PRECONDITION', `the ${cmd} command is missing${pkg ? `: install it with apt-get install ${pkg}` : ''}`, { cause: err }));
+        reject(
+          new TsswarmError('FAILED_PRECONDITION', `the ${cmd} command is missing${pkg ? `: install it with apt-get install ${pkg}` : ''}`, {
+            cause: err,
+          }),
+        );
       } else reject(err);
     });
     child.on('close', (code, signal) => resolvePromise({ code: code ?? 128 + signalNumber(signal), stdout, stderr }));
@@ -58,7 +65,10 @@ export async function ipBatch(lines: readonly string[], what: string, netns?: st
   const argv = ['ip', ...(netns ? ['-n', netns] : []), ...(opts.force ? ['-force'] : []), '-batch', '-'];
   const r = await run(argv, { input: lines.join('\n') + '\n' });
   if (r.code !== 0 && !opts.force) {
-    throw new TsswarmError('INTERNAL', `${what}: ip${netns ? ` -n ${netns}` : ''} -batch failed: ${r.stderr.trim() || `exit status ${r.code}`}`);
+    throw new TsswarmError(
+      'INTERNAL',
+      `${what}: ip${netns ? ` -n ${netns}` : ''} -batch failed: ${r.stderr.trim() || `exit status ${r.code}`}`,
+    );
   }
   return r;
 }
@@ -163,12 +173,12 @@ export function mountsUnder(dir: string): string[] {
   } catch {
     return [];
   }
-  const unescape = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  const unescapeOctal = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
   return text
     .split('\n')
     .map((l) => l.split(' ')[4])
     .filter((p): p is string => p !== undefined)
-    .map(unescape)
+    .map(unescapeOctal)
     .filter((p) => p === dir || p.startsWith(`${dir}/`))
     .sort((a, b) => b.length - a.length);
 }

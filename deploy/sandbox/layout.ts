@@ -116,10 +116,13 @@ export function layoutHosts(opts: LayoutOptions): SandboxHost[] {
   const prefix = checkPrefix(opts.prefix);
   const subnet = parseSubnet(opts.subnet);
   const total = opts.managers + opts.workers;
-  if (total < 1) throw new UsageError('a sandbox needs at least one host: give --managers or --workers a number ≥ 1', { field: '--managers' });
+  if (total < 1)
+    throw new UsageError('a sandbox needs at least one host: give --managers or --workers a number ≥ 1', { field: '--managers' });
   const capacity = subnetCapacity(subnet);
   if (total > capacity) {
-    throw new UsageError(`${total} hosts do not fit in ${subnet.cidr} (room for ${capacity}): use fewer hosts or a larger --subnet`, { field: '--subnet' });
+    throw new UsageError(`${total} hosts do not fit in ${subnet.cidr} (room for ${capacity}): use fewer hosts or a larger --subnet`, {
+      field: '--subnet',
+    });
   }
   const hosts: SandboxHost[] = [];
   for (let index = 1; index <= total; index++) {

@@ -40,7 +40,22 @@ import {
   type HostRole,
   type SandboxHost,
 } from './layout.js';
-import { cutElementArgs, cutTableRuleset, deleteNamespacesProgram, hostProgram, namespacesProgram, oneWayElementArgs, oneWayTableRuleset, parseCutSet, parseOneWaySet, underlayProgram, CUT_SET, CUT_TABLE, ONEWAY_SET, ONEWAY_TABLE } from './plan.js';
+import {
+  cutElementArgs,
+  cutTableRuleset,
+  deleteNamespacesProgram,
+  hostProgram,
+  namespacesProgram,
+  oneWayElementArgs,
+  oneWayTableRuleset,
+  parseCutSet,
+  parseOneWaySet,
+  underlayProgram,
+  CUT_SET,
+  CUT_TABLE,
+  ONEWAY_SET,
+  ONEWAY_TABLE,
+} from './plan.js';
 import { readState, stateFile, writeState, type HostRecord, type SandboxState } from './state.js';
 import { preloadImages } from './images.js';
 
@@ -179,7 +194,8 @@ export class Sandbox {
   /** The recorded state; an error saying how to make a sandbox when there is none. */
   state(): SandboxState {
     const s = readState(this.root);
-    if (!s) throw new TsswarmError('NOT_FOUND', `no sandbox at ${this.root} (no ${stateFile(this.root)}): create one with ${this.hint('up')}`);
+    if (!s)
+      throw new TsswarmError('NOT_FOUND', `no sandbox at ${this.root} (no ${stateFile(this.root)}): create one with ${this.hint('up')}`);
     return s;
   }
 
@@ -204,7 +220,10 @@ export class Sandbox {
 
   private requireNetns(name: string): void {
     if (!netnsExists(name)) {
-      throw new TsswarmError('FAILED_PRECONDITION', `the sandbox's namespace ${name} is missing (deleted by hand?): run ${this.hint('down')}, then ${this.hint('up')}`);
+      throw new TsswarmError(
+        'FAILED_PRECONDITION',
+        `the sandbox's namespace ${name} is missing (deleted by hand?): run ${this.hint('down')}, then ${this.hint('up')}`,
+      );
     }
   }
 
@@ -219,7 +238,9 @@ export class Sandbox {
     const ul = underlayNamespace(prefix);
     const leftovers = listNetns().filter((n) => isSandboxNamespace(prefix, n));
     if (readState(this.root) || leftovers.length) {
-      const what = [readState(this.root) ? stateFile(this.root) : '', leftovers.length ? `namespaces ${leftovers.join(', ')}` : ''].filter(Boolean).join('; ');
+      const what = [readState(this.root) ? stateFile(this.root) : '', leftovers.length ? `namespaces ${leftovers.join(', ')}` : '']
+        .filter(Boolean)
+        .join('; ');
       throw new TsswarmError('ALREADY_EXISTS', `a sandbox already exists (${what}): run ${this.hint('down')} first`);
     }
     const daemonCommand = this.opts.daemonCommand ?? defaultDaemonCommand;
@@ -228,7 +249,13 @@ export class Sandbox {
       if (!launch.argv.length) throw new UsageError(`the daemon command for ${h.name} is empty`);
       return {
         ...h,
-        daemon: { argv: launch.argv, env: { ...launch.env, TSSWARM_HOST: `unix://${h.socketPath}` }, pid: null, startTime: null, startedAt: null },
+        daemon: {
+          argv: launch.argv,
+          env: { ...launch.env, TSSWARM_HOST: `unix://${h.socketPath}` },
+          pid: null,
+          startTime: null,
+          startedAt: null,
+        },
       };
     });
     const state: SandboxState = {
@@ -273,7 +300,11 @@ export class Sandbox {
         try {
           await this.down();
         } catch (downErr) {
-          throw new TsswarmError('INTERNAL', `${(err as Error).message}\n(and removing the half-made sandbox failed too: ${(downErr as Error).message}; run ${this.hint('down')})`, { cause: err });
+          throw new TsswarmError(
+            'INTERNAL',
+            `${(err as Error).message}\n(and removing the half-made sandbox failed too: ${(downErr as Error).message}; run ${this.hint('down')})`,
+            { cause: err },
+          );
         }
       }
       throw err;
@@ -466,7 +497,10 @@ export class Sandbox {
     this.requireNetns(state.underlay.namespace);
     const ports = await this.cutPorts(state, true);
     if (ports.includes(host.underlayPort) === cut) return false;
-    await mustRun(inNetns(state.underlay.namespace, ['nft', ...cutElementArgs(host.underlayPort, cut)]), `${cut ? 'cutting' : 'healing'} ${host.name}`);
+    await mustRun(
+      inNetns(state.underlay.namespace, ['nft', ...cutElementArgs(host.underlayPort, cut)]),
+      `${cut ? 'cutting' : 'healing'} ${host.name}`,
+    );
     return true;
   }
 
@@ -512,7 +546,10 @@ export class Sandbox {
     this.requireNetns(state.underlay.namespace);
     const pairs = await this.oneWayPorts(state, true);
     if (pairs.some(([a, b]) => a === from.underlayPort && b === to.underlayPort) === cut) return false;
-    await mustRun(inNetns(state.underlay.namespace, ['nft', ...oneWayElementArgs(from.underlayPort, to.underlayPort, cut)]), `${cut ? 'cutting' : 'healing'} ${from.name} -> ${to.name}`);
+    await mustRun(
+      inNetns(state.underlay.namespace, ['nft', ...oneWayElementArgs(from.underlayPort, to.underlayPort, cut)]),
+      `${cut ? 'cutting' : 'healing'} ${from.name} -> ${to.name}`,
+    );
     return true;
   }
 

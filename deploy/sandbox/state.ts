@@ -46,10 +46,16 @@ export function readState(root: string): SandboxState | undefined {
   try {
     doc = JSON.parse(text) as Partial<SandboxState>;
   } catch (err) {
-    throw new TsswarmError('FAILED_PRECONDITION', `${stateFile(root)} is not valid JSON (${(err as Error).message}): run \`tsswarm sandbox down\` to remove the sandbox`);
+    throw new TsswarmError(
+      'FAILED_PRECONDITION',
+      `${stateFile(root)} is not valid JSON (${(err as Error).message}): run \`tsswarm sandbox down\` to remove the sandbox`,
+    );
   }
   if (doc.version !== 1 || !Array.isArray(doc.hosts) || typeof doc.prefix !== 'string' || !doc.underlay) {
-    throw new TsswarmError('FAILED_PRECONDITION', `${stateFile(root)} is not a version 1 sandbox state file: run \`tsswarm sandbox down\` to remove the sandbox`);
+    throw new TsswarmError(
+      'FAILED_PRECONDITION',
+      `${stateFile(root)} is not a version 1 sandbox state file: run \`tsswarm sandbox down\` to remove the sandbox`,
+    );
   }
   return doc as SandboxState;
 }

@@ -9,7 +9,17 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../lib/paths.js';
-import { GetRequest, GetResponse, KVService, PutRequest, PutResponse, StatusRequest, StatusResponse, WriteRequest, WriteResponse } from '../../proto/gen/raftkv.js';
+import {
+  GetRequest,
+  type GetResponse,
+  KVService,
+  PutRequest,
+  type PutResponse,
+  StatusRequest,
+  type StatusResponse,
+  WriteRequest,
+  type WriteResponse,
+} from '../../proto/gen/raftkv.js';
 
 // Members run the TypeScript source through tsx (a development dependency): the demo is for a checkout.
 const here = join(packageRoot(), 'examples', 'raftkv');
@@ -157,7 +167,13 @@ export class LocalCluster {
       this.members.length = 0;
       for (const [i, id] of ids.entries()) {
         const kv = `127.0.0.1:${p[2 * i]}`;
-        this.members.push({ id, raft: `127.0.0.1:${p[2 * i + 1]}`, kv, dir: join(this.root, `a${attempt}-m${id}`), client: new KvClient(kv) });
+        this.members.push({
+          id,
+          raft: `127.0.0.1:${p[2 * i + 1]}`,
+          kv,
+          dir: join(this.root, `a${attempt}-m${id}`),
+          client: new KvClient(kv),
+        });
       }
       const results = await Promise.allSettled(this.members.map((m) => this.spawn(m)));
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -173,10 +189,29 @@ export class LocalCluster {
     const peers = this.members.map((x) => `${x.id}=${x.raft}`).join(',');
     // RAFTKV_NODE_ARGS passes extra flags to each member's node (e.g. `--cpu-prof --cpu-prof-dir=/tmp/x`).
     const nodeArgs = (process.env.RAFTKV_NODE_ARGS ?? '').split(' ').filter(Boolean);
-    const proc = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', join(here, 'main.ts'), '--id', m.id, '--dir', m.dir, '--raft', m.raft, '--kv', m.kv, '--peers', peers], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env },
-    });
+    const proc = spawn(
+      process.execPath,
+      [
+        ...nodeArgs,
+        '--import',
+        'tsx',
+        join(here, 'main.ts'),
+        '--id',
+        m.id,
+        '--dir',
+        m.dir,
+        '--raft',
+        m.raft,
+        '--kv',
+        m.kv,
+        '--peers',
+        peers,
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env },
+      },
+    );
     m.proc = proc;
     // stderr is kept (its last 4 KiB) to explain an early exit, and echoed when logs were asked for.
     let err = '';

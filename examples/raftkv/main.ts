@@ -24,7 +24,15 @@ for (const p of arg('peers').split(',')) {
   peers[id] = addr;
 }
 const logger = pino({ level: process.env.TSSWARM_LOG_LEVEL ?? 'info', base: { pid: process.pid } }, pino.destination(2));
-const m = await startMember({ id: arg('id'), dir: arg('dir'), raftListen: arg('raft'), kvListen: arg('kv'), peers, tickMs: Number(process.env.RAFTKV_TICK_MS ?? 100), logger });
+const m = await startMember({
+  id: arg('id'),
+  dir: arg('dir'),
+  raftListen: arg('raft'),
+  kvListen: arg('kv'),
+  peers,
+  tickMs: Number(process.env.RAFTKV_TICK_MS ?? 100),
+  logger,
+});
 process.stdout.write(JSON.stringify({ ready: true, id: m.node.id, kv: m.kvAddress, raft: m.raftAddress }) + '\n');
 const shutdown = (): void => {
   void m.close().then(() => process.exit(0));

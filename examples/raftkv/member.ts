@@ -6,7 +6,17 @@ import { grpcServerOptions, serverNoDelay } from '../../lib/grpc.js';
 import * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import type pino from 'pino';
-import { GetRequest, GetResponse, KVService, PutRequest, PutResponse, StatusRequest, StatusResponse, WriteRequest, WriteResponse } from '../../proto/gen/raftkv.js';
+import {
+  type GetRequest,
+  GetResponse,
+  KVService,
+  PutRequest,
+  PutResponse,
+  type StatusRequest,
+  StatusResponse,
+  type WriteRequest,
+  WriteResponse,
+} from '../../proto/gen/raftkv.js';
 import { RaftError } from '../../manager/raft/errors.js';
 import { RaftNode, type StateMachine } from '../../manager/raft/node.js';
 import { DiskStorage, realVfs } from '../../manager/raft/storage/index.js';
@@ -144,7 +154,9 @@ export async function startMember(o: MemberOptions): Promise<Member> {
       call.on('data', (req: WriteRequest) => {
         const put = req.put;
         if (!put || put.key === '') {
-          call.write(WriteResponse.create({ id: req.id, error: 'key must not be empty: give the key to write', code: grpc.status.INVALID_ARGUMENT }));
+          call.write(
+            WriteResponse.create({ id: req.id, error: 'key must not be empty: give the key to write', code: grpc.status.INVALID_ARGUMENT }),
+          );
           return;
         }
         n.propose(PutRequest.encode(put)).then(

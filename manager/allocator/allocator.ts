@@ -7,8 +7,30 @@
 import type pino from 'pino';
 import type { TsswarmError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
-import { Meta, Network, type NetworkAttachment, NetworkSpec, Node, type Service, Task, type TaskStatus, TaskState } from '../../proto/gen/objects.js';
-import { BATCH_BYTES, chunkByBytes, encodedSize, type EntryTooLargeError, type MemoryStore, type ReadTx, rejectOversizedTask, type StoreEvent, type Subscription, writeSplitting } from '../store/index.js';
+import {
+  Meta,
+  Network,
+  type NetworkAttachment,
+  NetworkSpec,
+  type NetworkStatus,
+  Node,
+  type Service,
+  Task,
+  type TaskStatus,
+  TaskState,
+} from '../../proto/gen/objects.js';
+import {
+  BATCH_BYTES,
+  chunkByBytes,
+  encodedSize,
+  type EntryTooLargeError,
+  type MemoryStore,
+  type ReadTx,
+  rejectOversizedTask,
+  type StoreEvent,
+  type Subscription,
+  writeSplitting,
+} from '../store/index.js';
 import { tryParseIp } from '../../lib/ipnet.js';
 import { INGRESS_NAME } from '../../spec/network.js';
 import { AllocatorState, type AllocatorStateOptions, publishesIngress, taskDead } from './state.js';
@@ -198,22 +220,26 @@ export class Allocator {
     const todo = this.o.store.view((tx) => {
       const ing = ingressNetwork(tx);
       if (!ing || !AllocatorState.allocated(ing)) return null;
-      return { ing: ing.meta!.id, nodes: tx.nodes.list().filter((n) => !n.attachments.some((a) => a.networkId === ing.meta!.id && a.addresses.length > 0)) };
+      return {
+        ing: ing.meta!.id,
+        nodes: tx.nodes.list().filter((n) => !n.attachments.some((a) => a.networkId === ing.meta!.id && a.addresses.length > 0)),
+      };
     });
     if (!todo || todo.nodes.length === 0) return false;
-    for (const part of chunkByBytes(todo.nodes, (n) => encodedSize('nodes', n) + ATTACHMENT_BYTES)) await this.write((tx) => {
-      for (const n0 of part) {
-        const n = tx.nodes.get(n0.meta!.id);
-        if (!n) continue;
-        try {
-          const a = st.allocateNode(n, todo.ing);
-          tx.nodes.update(Node.create({ ...n, attachments: [...n.attachments.filter((x) => x.networkId !== todo.ing), a] }));
-        } catch (e) {
-          blocked = true;
-          this.log.warn({ node: n.meta!.id, reason: (e as Error).message }, 'no ingress address for the node');
+    for (const part of chunkByBytes(todo.nodes, (n) => encodedSize('nodes', n) + ATTACHMENT_BYTES))
+      await this.write((tx) => {
+        for (const n0 of part) {
+          const n = tx.nodes.get(n0.meta!.id);
+          if (!n) continue;
+          try {
+            const a = st.allocateNode(n, todo.ing);
+            tx.nodes.update(Node.create({ ...n, attachments: [...n.attachments.filter((x) => x.networkId !== todo.ing), a] }));
+          } catch (e) {
+            blocked = true;
+            this.log.warn({ node: n.meta!.id, reason: (e as Error).message }, 'no ingress address for the node');
+          }
         }
-      }
-    });
+      });
     return blocked;
   }
 
@@ -230,7 +256,7 @@ export class Allocator {
         .map((n) => tryParseIp((n.status?.addr ?? '').replace(/:\d+$/, '')))
         .filter((x): x is number => x !== null);
       for (const n of todo) {
-        let status;
+        let status: NetworkStatus;
         try {
           status = st.allocateNetwork(n, avoid);
           this.log.info({ network: n.meta!.id, name: n.spec?.name, ...status }, 'network allocated');
@@ -257,7 +283,10 @@ export class Allocator {
     }
     if (publishesIngress(s)) {
       const ing = ingressNetwork(tx);
-      if (!ing) throw new Error('the service publishes ports in ingress mode but the cluster has no ingress network: create one (`tsswarm network create -d overlay --ingress ingress`) or publish in host mode');
+      if (!ing)
+        throw new Error(
+          'the service publishes ports in ingress mode but the cluster has no ingress network: create one (`tsswarm network create -d overlay --ingress ingress`) or publish in host mode',
+        );
       if (!ids.includes(ing.meta!.id)) ids.push(ing.meta!.id);
     }
     return ids;
@@ -276,26 +305,36 @@ export class Allocator {
         bytes.set(id, s ? encodedSize('services', s) : 0);
       }
     });
-    const write = (part: readonly string[]): Promise<void> => this.write((tx) => {
-      for (const id of part) {
-        const s = tx.services.get(id);
-        if (!s) {
-          this.serviceErrors.delete(id);
-          continue;
+    const write = (part: readonly string[]): Promise<void> =>
+      this.write((tx) => {
+        for (const id of part) {
+          const s = tx.services.get(id);
+          if (!s) {
+            this.serviceErrors.delete(id);
+            continue;
+          }
+          try {
+            const endpoint = st.serviceEndpoint(s, this.serviceNetworks(tx, s));
+            this.serviceErrors.delete(id);
+            if (sameJson(endpoint, s.endpoint)) continue;
+            tx.services.update({ ...s, endpoint });
+            this.log.info(
+              {
+                service: id,
+                name: s.spec?.name,
+                vips: endpoint?.virtualIps.map((v) => v.addr),
+                ports: endpoint?.ports.map((p) => p.publishedPort),
+              },
+              'service endpoint allocated',
+            );
+          } catch (e) {
+            const why = (e as Error).message;
+            if (this.serviceErrors.get(id) !== why)
+              this.log.warn({ service: id, name: s.spec?.name, reason: why }, 'service allocation failed');
+            this.serviceErrors.set(id, why);
+          }
         }
-        try {
-          const endpoint = st.serviceEndpoint(s, this.serviceNetworks(tx, s));
-          this.serviceErrors.delete(id);
-          if (sameJson(endpoint, s.endpoint)) continue;
-          tx.services.update({ ...s, endpoint });
-          this.log.info({ service: id, name: s.spec?.name, vips: endpoint?.virtualIps.map((v) => v.addr), ports: endpoint?.ports.map((p) => p.publishedPort) }, 'service endpoint allocated');
-        } catch (e) {
-          const why = (e as Error).message;
-          if (this.serviceErrors.get(id) !== why) this.log.warn({ service: id, name: s.spec?.name, reason: why }, 'service allocation failed');
-          this.serviceErrors.set(id, why);
-        }
-      }
-    });
+      });
     const tooLarge = (id: string, e: EntryTooLargeError): void => {
       // Alone over the store's cap with its endpoint: its tasks show why; it is tried again only when something changes.
       const why = `its endpoint cannot be stored: ${e.message}`;
@@ -312,7 +351,12 @@ export class Allocator {
   }
 
   /** The networks (with aliases) a task gets an address on. */
-  private taskNetworks(tx: ReadTx, t: Task, svc: Service | undefined, ingress: () => Network | undefined): Array<{ networkId: string; aliases: string[] }> {
+  private taskNetworks(
+    tx: ReadTx,
+    t: Task,
+    svc: Service | undefined,
+    ingress: () => Network | undefined,
+  ): Array<{ networkId: string; aliases: string[] }> {
     const out: Array<{ networkId: string; aliases: string[] }> = [];
     for (const a of t.spec?.networks ?? []) {
       const n = findNetworkIn(tx, a.target);
@@ -335,11 +379,18 @@ export class Allocator {
     const size = (t: Task): number => encodedSize('tasks', t) + ATTACHMENT_BYTES * (t.spec?.networks.length ?? 0) + ATTACHMENT_BYTES;
     for (const chunk of chunkByBytes(todo, size, BATCH_BYTES, ALLOCATE_CHUNK)) {
       if (this.stopped) break;
-      await writeSplitting(chunk, (part) => this.allocateSome(part, now, () => (blocked = true)), async (t, e) => {
-        // Alone over the store's cap once its addresses are added: retrying can never succeed.
-        const ok = await rejectOversizedTask(store, t, e, now);
-        this.log.warn({ task: t.meta!.id, service: t.serviceId, bytes: e.largest.bytes, rejected: ok }, 'task too large to store; rejected');
-      });
+      await writeSplitting(
+        chunk,
+        (part) => this.allocateSome(part, now, () => (blocked = true)),
+        async (t, e) => {
+          // Alone over the store's cap once its addresses are added: retrying can never succeed.
+          const ok = await rejectOversizedTask(store, t, e, now);
+          this.log.warn(
+            { task: t.meta!.id, service: t.serviceId, bytes: e.largest.bytes, rejected: ok },
+            'task too large to store; rejected',
+          );
+        },
+      );
     }
     return blocked;
   }

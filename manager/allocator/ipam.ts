@@ -51,10 +51,13 @@ export class AddressPool {
   /** Marks `ip` as `owner`'s (again: idempotent); throws if another owner holds it or it is not a host address of the subnet. */
   reserve(ip: number, owner: string): void {
     if (ip < this.first || ip > this.last) {
-      throw new AllocationError(`${formatIp(ip)} is not a usable address of ${formatCidr(this.subnet)} (from ${formatIp(this.first)} to ${formatIp(this.last)})`);
+      throw new AllocationError(
+        `${formatIp(ip)} is not a usable address of ${formatCidr(this.subnet)} (from ${formatIp(this.first)} to ${formatIp(this.last)})`,
+      );
     }
     const cur = this.owners.get(ip);
-    if (cur !== undefined && cur !== owner) throw new AllocationError(`${formatIp(ip)} in ${formatCidr(this.subnet)} is already in use (by ${cur})`);
+    if (cur !== undefined && cur !== owner)
+      throw new AllocationError(`${formatIp(ip)} in ${formatCidr(this.subnet)} is already in use (by ${cur})`);
     this.owners.set(ip, owner);
     // Round-robin continues after the newest address, also when the state is rebuilt from the store.
     this.cursor = ip === this.last ? this.first : ip + 1;
@@ -63,7 +66,9 @@ export class AddressPool {
   /** The next free address after the last one handed out. */
   allocate(owner: string): number {
     if (this.owners.size >= this.capacity) {
-      throw new AllocationError(`the subnet ${formatCidr(this.subnet)} has no free address left (${this.capacity} in use): remove tasks or services from the network, or use a network with a larger subnet`);
+      throw new AllocationError(
+        `the subnet ${formatCidr(this.subnet)} has no free address left (${this.capacity} in use): remove tasks or services from the network, or use a network with a larger subnet`,
+      );
     }
     let ip = this.cursor;
     while (this.owners.has(ip)) ip = ip === this.last ? this.first : ip + 1;
@@ -92,7 +97,8 @@ export class SubnetPool {
     readonly pool: Cidr = DEFAULT_POOL,
     readonly bits: number = DEFAULT_SUBNET_BITS,
   ) {
-    if (bits < pool.bits) throw new TsswarmError('INVALID_ARGUMENT', `subnets of /${bits} cannot be carved from the pool ${formatCidr(pool)}`);
+    if (bits < pool.bits)
+      throw new TsswarmError('INVALID_ARGUMENT', `subnets of /${bits} cannot be carved from the pool ${formatCidr(pool)}`);
     this.cursor = pool.base;
   }
 
@@ -106,7 +112,10 @@ export class SubnetPool {
   reserve(c: Cidr, owner: string): void {
     const k = formatCidr(c);
     const t = this.clash(c, owner);
-    if (t) throw new AllocationError(`the subnet ${k} overlaps ${formatCidr(t.cidr)} of network ${t.owner}: choose a subnet that does not overlap another network's`);
+    if (t)
+      throw new AllocationError(
+        `the subnet ${k} overlaps ${formatCidr(t.cidr)} of network ${t.owner}: choose a subnet that does not overlap another network's`,
+      );
     this.taken.set(k, { cidr: c, owner });
     if (contains(this.pool, c.base) && c.bits === this.bits) this.cursor = c.base + sizeOf(c.bits);
   }
@@ -130,7 +139,9 @@ export class SubnetPool {
       base += step;
       if (base >= end) base = this.pool.base;
     }
-    throw new AllocationError(`the default address pool ${formatCidr(this.pool)} has no free /${this.bits} subnet left: remove unused networks, or give the network a subnet outside the pool (--subnet)`);
+    throw new AllocationError(
+      `the default address pool ${formatCidr(this.pool)} has no free /${this.bits} subnet left: remove unused networks, or give the network a subnet outside the pool (--subnet)`,
+    );
   }
 
   /** Frees `c` if `owner` holds it. */
@@ -176,7 +187,8 @@ export class IntPool {
   }
 
   reserve(n: number, owner: string): void {
-    if (!(Number.isInteger(n) && n >= this.reserveMin && n <= this.reserveMax)) throw new AllocationError(`${this.what} ${n} is out of range: it must be from ${this.reserveMin} to ${this.reserveMax}`);
+    if (!(Number.isInteger(n) && n >= this.reserveMin && n <= this.reserveMax))
+      throw new AllocationError(`${this.what} ${n} is out of range: it must be from ${this.reserveMin} to ${this.reserveMax}`);
     const cur = this.owners.get(n);
     if (cur !== undefined && cur !== owner) throw new AllocationError(`${this.what} ${n} is already in use by ${cur}`);
     this.owners.set(n, owner);

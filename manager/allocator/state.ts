@@ -16,9 +16,10 @@ import {
   type Service,
   type Task,
   TaskState,
-  type VirtualIP, type Node,
+  type VirtualIP,
+  type Node,
 } from '../../proto/gen/objects.js';
-import { AddressPool, AllocationError, DEFAULT_POOL, DEFAULT_SUBNET_BITS, IntPool, portPool, SubnetPool, vniPool } from './ipam.js';
+import { AddressPool, AllocationError, DEFAULT_POOL, DEFAULT_SUBNET_BITS, type IntPool, portPool, SubnetPool, vniPool } from './ipam.js';
 import { addrOf, type Cidr, cidrOf, contains, formatCidr, formatIp, parseCidr, parseIp } from '../../lib/ipnet.js';
 import { protocolName } from '../../lib/ports.js';
 
@@ -144,7 +145,8 @@ export class AllocatorState {
         this.took(() => this.vnis.release(vni, owner));
       }
       const gateway = spec.gateway ? parseIp('spec.gateway', spec.gateway) : subnet.base + 1;
-      if (!contains(subnet, gateway)) throw new AllocationError(`the gateway ${formatIp(gateway)} is not inside the subnet ${formatCidr(subnet)}`);
+      if (!contains(subnet, gateway))
+        throw new AllocationError(`the gateway ${formatIp(gateway)} is not inside the subnet ${formatCidr(subnet)}`);
       const addrs = new AddressPool(subnet);
       addrs.reserve(gateway, GATEWAY);
       this.setNet(n.meta!.id, { subnet, addrs, vni, gateway, owner });
@@ -215,10 +217,22 @@ export class AllocatorState {
         let published = p.publishedPort;
         if (published) {
           const holder = pool.owner(published);
-          if (holder !== undefined && holder !== owner) throw new AllocationError(`published port ${published}/${proto} is already in use by ${holder}: choose another port, or leave published out to get a free one`);
+          if (holder !== undefined && holder !== owner)
+            throw new AllocationError(
+              `published port ${published}/${proto} is already in use by ${holder}: choose another port, or leave published out to get a free one`,
+            );
           this.reserveInt(pool, published, owner);
         } else {
-          const prev = cur?.ports.find((q) => !reused.has(q) && q.publishMode === PublishMode.INGRESS && q.protocol === p.protocol && q.targetPort === p.targetPort && q.publishedPort && pool.owner(q.publishedPort) === owner && !spec!.ports.some((x) => x.publishedPort === q.publishedPort && x.protocol === q.protocol));
+          const prev = cur?.ports.find(
+            (q) =>
+              !reused.has(q) &&
+              q.publishMode === PublishMode.INGRESS &&
+              q.protocol === p.protocol &&
+              q.targetPort === p.targetPort &&
+              q.publishedPort &&
+              pool.owner(q.publishedPort) === owner &&
+              !spec!.ports.some((x) => x.publishedPort === q.publishedPort && x.protocol === q.protocol),
+          );
           if (prev) {
             reused.add(prev);
             published = prev.publishedPort;
@@ -234,7 +248,10 @@ export class AllocatorState {
       if ((spec?.mode ?? EndpointMode.VIP) === EndpointMode.VIP) {
         for (const id of networkIds) {
           const net = this.nets.get(id);
-          if (!net) throw new AllocationError(`network ${id} has no subnet yet (its allocation is pending or failed: see \`tsswarm network inspect ${id}\`)`);
+          if (!net)
+            throw new AllocationError(
+              `network ${id} has no subnet yet (its allocation is pending or failed: see \`tsswarm network inspect ${id}\`)`,
+            );
           const prev = cur?.virtualIps.find((v) => v.networkId === id);
           const prevIp = prev ? addrOf(prev.addr) : null;
           if (prevIp !== null && net.addrs.owner(prevIp) === owner) {
@@ -294,7 +311,10 @@ export class AllocatorState {
     }
     for (const p of s.endpoint?.ports ?? []) {
       if (p.publishMode !== PublishMode.INGRESS || !p.publishedPort) continue;
-      if (keep?.ports.some((k) => k.publishMode === PublishMode.INGRESS && k.protocol === p.protocol && k.publishedPort === p.publishedPort)) continue;
+      if (
+        keep?.ports.some((k) => k.publishMode === PublishMode.INGRESS && k.protocol === p.protocol && k.publishedPort === p.publishedPort)
+      )
+        continue;
       this.ports[p.protocol]?.release(p.publishedPort, owner);
     }
   }
@@ -312,7 +332,10 @@ export class AllocatorState {
     try {
       return networks.map(({ networkId, aliases }) => {
         const net = this.nets.get(networkId);
-        if (!net) throw new AllocationError(`network ${networkId} has no subnet yet (its allocation is pending or failed: see \`tsswarm network inspect ${networkId}\`)`);
+        if (!net)
+          throw new AllocationError(
+            `network ${networkId} has no subnet yet (its allocation is pending or failed: see \`tsswarm network inspect ${networkId}\`)`,
+          );
         const prev = t.networks.find((a) => a.networkId === networkId);
         const prevIp = prev?.addresses[0] ? addrOf(prev.addresses[0]) : null;
         if (prevIp !== null && contains(net.subnet, prevIp)) {

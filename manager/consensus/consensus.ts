@@ -9,7 +9,7 @@ import type pino from 'pino';
 import { type ConfChange, ConfChangeTransition, ConfChangeType, type ConfState } from '../../proto/gen/raft.js';
 import { RaftError } from '../raft/errors.js';
 import { RaftNode, type StateMachine } from '../raft/node.js';
-import { StateType } from '../raft/raft.js';
+import type { StateType } from '../raft/raft.js';
 import { DiskStorage, realVfs } from '../raft/storage/index.js';
 import { forceNewCluster } from '../raft/recovery.js';
 import { GrpcTransport, type RaftCall } from '../raft/transport/index.js';
@@ -32,7 +32,9 @@ const RAFT_MAX_SIZE_PER_MSG = 1 << 20;
 const MAX_ENTRY_BYTES = MAX_TRANSACTION_BYTES + 1;
 // Checked where both are known: a change to either constant that breaks the bound fails at load, not in production.
 if (Math.max(RAFT_MAX_SIZE_PER_MSG, MAX_ENTRY_BYTES) + (64 << 10) > MAX_MESSAGE_BYTES) {
-  throw new Error(`raft: appends of up to ${Math.max(RAFT_MAX_SIZE_PER_MSG, MAX_ENTRY_BYTES)} bytes would not fit the gRPC message limit of ${MAX_MESSAGE_BYTES} bytes`);
+  throw new Error(
+    `raft: appends of up to ${Math.max(RAFT_MAX_SIZE_PER_MSG, MAX_ENTRY_BYTES)} bytes would not fit the gRPC message limit of ${MAX_MESSAGE_BYTES} bytes`,
+  );
 }
 
 export interface ConsensusOptions {
@@ -67,7 +69,12 @@ export interface ConsensusOptions {
 
 export class NotLeaderError extends RaftError {
   constructor(readonly leaderAddr: string) {
-    super('NOT_LEADER', leaderAddr ? `this manager is not the leader; the leader is at ${leaderAddr}` : 'there is no leader at the moment (an election is under way, or quorum is lost)');
+    super(
+      'NOT_LEADER',
+      leaderAddr
+        ? `this manager is not the leader; the leader is at ${leaderAddr}`
+        : 'there is no leader at the moment (an election is under way, or quorum is lost)',
+    );
   }
 }
 
@@ -129,7 +136,10 @@ export class Consensus {
           }
         },
       });
-      log.warn({ index: r.index, localCommit: r.localCommit, backup: r.backupDir }, 'forced a new one-manager cluster from every entry this manager held; the old raft state is kept in the backup directory');
+      log.warn(
+        { index: r.index, localCommit: r.localCommit, backup: r.backupDir },
+        'forced a new one-manager cluster from every entry this manager held; the old raft state is kept in the backup directory',
+      );
     }
     const { storage, state } = await DiskStorage.open(realVfs, o.dir, { logger: log });
     const transport = new GrpcTransport(
@@ -230,7 +240,10 @@ export class Consensus {
    */
   memberNodeId(raftId: string): string | undefined {
     const cs = this.conf;
-    const known = cs && cs.voters.length + cs.learners.length > 0 ? cs.voters.includes(raftId) || cs.learners.includes(raftId) : this.members.has(raftId);
+    const known =
+      cs && cs.voters.length + cs.learners.length > 0
+        ? cs.voters.includes(raftId) || cs.learners.includes(raftId)
+        : this.members.has(raftId);
     return known ? this.members.get(raftId)?.nodeId || undefined : undefined;
   }
 
@@ -251,7 +264,12 @@ export class Consensus {
     if (!this.node.isLeader) return Promise.reject(new NotLeaderError(this.leaderAddr));
     // The store refuses such a transaction with the object's name first; this guards any other caller.
     if (data.length + 1 > MAX_ENTRY_BYTES) {
-      return Promise.reject(new TsswarmError('INVALID_ARGUMENT', `a store transaction of ${data.length} bytes is over the limit of ${MAX_TRANSACTION_BYTES} bytes per Raft entry: write it in smaller parts`));
+      return Promise.reject(
+        new TsswarmError(
+          'INVALID_ARGUMENT',
+          `a store transaction of ${data.length} bytes is over the limit of ${MAX_TRANSACTION_BYTES} bytes per Raft entry: write it in smaller parts`,
+        ),
+      );
     }
     const framed = new Uint8Array(data.length + 1);
     framed[0] = ENTRY_STORE;
@@ -288,7 +306,10 @@ export class Consensus {
     if (!this.node.isLeader) throw new NotLeaderError(this.leaderAddr);
     const cs = this.node.status().config;
     if (![...cs.voters, ...cs.learners, ...cs.votersOutgoing, ...cs.learnersNext].includes(raftId)) {
-      throw new TsswarmError('NOT_FOUND', `raft member ${raftId} is not in the configuration (already removed?): list the managers with \`tsswarm node ls\``);
+      throw new TsswarmError(
+        'NOT_FOUND',
+        `raft member ${raftId} is not in the configuration (already removed?): list the managers with \`tsswarm node ls\``,
+      );
     }
     const m = this.members.get(raftId);
     await this.node
@@ -318,11 +339,18 @@ export class Consensus {
     const st = this.node.status();
     if (to === this.o.raftId) return Promise.resolve(st.term);
     if (!st.config.voters.includes(to)) {
-      const why = st.config.learners.includes(to) ? 'is a learner still catching up: wait until it is a voter' : 'is not in the configuration';
+      const why = st.config.learners.includes(to)
+        ? 'is a learner still catching up: wait until it is a voter'
+        : 'is not in the configuration';
       return Promise.reject(new TsswarmError('FAILED_PRECONDITION', `cannot hand leadership to raft member ${to}: it ${why}`));
     }
     if (!st.progress[to]?.recentActive) {
-      return Promise.reject(new TsswarmError('FAILED_PRECONDITION', `cannot hand leadership to raft member ${to}: the leader has not heard from it lately (it is down or cut off)`));
+      return Promise.reject(
+        new TsswarmError(
+          'FAILED_PRECONDITION',
+          `cannot hand leadership to raft member ${to}: the leader has not heard from it lately (it is down or cut off)`,
+        ),
+      );
     }
     return new Promise<number>((resolve, reject) => {
       const done = (err: Error | null, term = 0) => {
@@ -335,7 +363,13 @@ export class Consensus {
         if (lead === to) done(null, term);
       };
       const timer = setTimeout(
-        () => done(new TsswarmError('DEADLINE_EXCEEDED', `raft member ${to} did not take over leadership within ${timeoutMs} ms (it may be lagging behind the log); ${this.node.isLeader ? 'this manager still leads' : 'leadership is being decided'}: retry`)),
+        () =>
+          done(
+            new TsswarmError(
+              'DEADLINE_EXCEEDED',
+              `raft member ${to} did not take over leadership within ${timeoutMs} ms (it may be lagging behind the log); ${this.node.isLeader ? 'this manager still leads' : 'leadership is being decided'}: retry`,
+            ),
+          ),
         timeoutMs,
       );
       this.leaderListeners.push(listen);
@@ -427,7 +461,8 @@ export class Consensus {
       }
     }
     this.syncPeers();
-    if (cc.changes.some((ch) => ch.type === ConfChangeType.CONF_REMOVE_NODE && ch.nodeId === this.o.raftId)) this.log.warn('this manager was removed from the raft group');
+    if (cc.changes.some((ch) => ch.type === ConfChangeType.CONF_REMOVE_NODE && ch.nodeId === this.o.raftId))
+      this.log.warn('this manager was removed from the raft group');
   }
 
   private leaderChanged(lead: string, term: number): void {
@@ -470,7 +505,9 @@ function membershipError(e: unknown, what: string): unknown {
       return new TsswarmError('UNAVAILABLE', `${what} was not made: ${e.message}`, { cause: e });
     case 'OUTCOME_UNKNOWN':
     case 'STOPPED':
-      return new TsswarmError('UNAVAILABLE', `${what}: ${e.message}; check the managers (\`tsswarm node ls\`) before trying again`, { cause: e });
+      return new TsswarmError('UNAVAILABLE', `${what}: ${e.message}; check the managers (\`tsswarm node ls\`) before trying again`, {
+        cause: e,
+      });
   }
   return e;
 }

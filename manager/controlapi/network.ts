@@ -5,7 +5,15 @@
 import { TsswarmError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import type { Logger } from '../../lib/log.js';
-import type { CreateNetworkRequest, GetNetworkRequest, ListNetworksRequest, ListNetworksResponse, NetworkResponse, RemoveNetworkRequest, RemoveNetworkResponse } from '../../proto/gen/control.js';
+import type {
+  CreateNetworkRequest,
+  GetNetworkRequest,
+  ListNetworksRequest,
+  ListNetworksResponse,
+  NetworkResponse,
+  RemoveNetworkRequest,
+  RemoveNetworkResponse,
+} from '../../proto/gen/control.js';
 import { Meta, Network, type NetworkSpec, PublishMode, type Service, type ServiceSpec, type Task } from '../../proto/gen/objects.js';
 import { ingressNetwork, overlaps, parseCidr, publishesIngress, taskDead } from '../allocator/index.js';
 import type { MemoryStore, ReadTx } from '../store/index.js';
@@ -25,7 +33,8 @@ function bad(field: string, message: string): TsswarmError {
 export function networkUsers(tx: ReadTx, n: Network): { services: Service[]; tasks: Task[] } {
   const id = n.meta!.id;
   const name = (n.spec?.name ?? '').toLowerCase();
-  const names = (s: ServiceSpec | null | undefined): boolean => (s?.task?.networks ?? []).some((a) => a.target === id || a.target.toLowerCase() === name);
+  const names = (s: ServiceSpec | null | undefined): boolean =>
+    (s?.task?.networks ?? []).some((a) => a.target === id || a.target.toLowerCase() === name);
   const services = tx.services.filter((s) => names(s.spec) || (n.spec?.ingress === true && publishesIngress(s)));
   const tasks = tx.tasks.filter((t) => !taskDead(t) && t.networks.some((a) => a.networkId === id));
   return { services, tasks };
@@ -49,18 +58,27 @@ export function resolveServiceNetworking(tx: ReadTx, spec: ServiceSpec, selfId: 
     } catch (e) {
       throw bad(f, `(--network ${a.target}): ${(e as Error).message}`);
     }
-    if (n.spec?.ingress) throw bad(f, `(--network ${a.target}): the ingress network carries the routing mesh only: publish a port (--publish) instead of attaching to it`);
+    if (n.spec?.ingress)
+      throw bad(
+        f,
+        `(--network ${a.target}): the ingress network carries the routing mesh only: publish a port (--publish) instead of attaching to it`,
+      );
     const prev = seen.get(n.meta!.id);
-    if (prev !== undefined) throw bad(f, `(--network ${a.target}): network ${n.spec?.name} is already attached as networks[${prev}]: give each network once`);
+    if (prev !== undefined)
+      throw bad(f, `(--network ${a.target}): network ${n.spec?.name} is already attached as networks[${prev}]: give each network once`);
     seen.set(n.meta!.id, i);
     a.target = n.meta!.id;
   });
   const ports = spec.endpoint?.ports ?? [];
   ports.forEach((p, i) => {
     if (p.publishMode !== PublishMode.INGRESS || !p.publishedPort) return;
-    const holder = tx.services.filter((s) => s.meta!.id !== selfId).find((s) =>
-      [...(s.spec?.endpoint?.ports ?? []), ...(s.endpoint?.ports ?? [])].some((q) => q.publishMode === PublishMode.INGRESS && q.protocol === p.protocol && q.publishedPort === p.publishedPort),
-    );
+    const holder = tx.services
+      .filter((s) => s.meta!.id !== selfId)
+      .find((s) =>
+        [...(s.spec?.endpoint?.ports ?? []), ...(s.endpoint?.ports ?? [])].some(
+          (q) => q.publishMode === PublishMode.INGRESS && q.protocol === p.protocol && q.publishedPort === p.publishedPort,
+        ),
+      );
     if (holder) {
       throw new TsswarmError(
         'INVALID_ARGUMENT',
@@ -69,7 +87,9 @@ export function resolveServiceNetworking(tx: ReadTx, spec: ServiceSpec, selfId: 
     }
   });
   if (ports.some((p) => p.publishMode === PublishMode.INGRESS) && !ingressNetwork(tx)) {
-    warnings.push('the cluster has no ingress network, so ports published in ingress mode cannot be allocated: create one (`tsswarm network create -d overlay --ingress ingress`) or publish in host mode (mode=host)');
+    warnings.push(
+      'the cluster has no ingress network, so ports published in ingress mode cannot be allocated: create one (`tsswarm network create -d overlay --ingress ingress`) or publish in host mode (mode=host)',
+    );
   }
   return warnings;
 }
@@ -114,20 +134,31 @@ export class NetworkApi {
     const others = tx.networks.list();
     if (spec.ingress) {
       const ing = others.find((n) => n.spec?.ingress);
-      if (ing) throw new TsswarmError('ALREADY_EXISTS', `spec.ingress (--ingress): the cluster already has an ingress network (${ing.spec?.name}, ${ing.meta!.id}): there is one per cluster; remove it first to replace it`);
+      if (ing)
+        throw new TsswarmError(
+          'ALREADY_EXISTS',
+          `spec.ingress (--ingress): the cluster already has an ingress network (${ing.spec?.name}, ${ing.meta!.id}): there is one per cluster; remove it first to replace it`,
+        );
     }
     if (spec.subnet) {
       const mine = parseCidr('spec.subnet', spec.subnet);
       for (const n of others) {
         const theirs = n.status?.subnet || n.spec?.subnet;
         if (theirs && overlaps(mine, parseCidr('subnet', theirs))) {
-          throw new TsswarmError('INVALID_ARGUMENT', `spec.subnet (--subnet ${spec.subnet}): overlaps ${theirs} of network ${n.spec?.name}: choose a subnet that overlaps no other network's`);
+          throw new TsswarmError(
+            'INVALID_ARGUMENT',
+            `spec.subnet (--subnet ${spec.subnet}): overlaps ${theirs} of network ${n.spec?.name}: choose a subnet that overlaps no other network's`,
+          );
         }
       }
     }
     if (spec.vni) {
       const n = others.find((o) => o.status?.vni === spec.vni || o.spec?.vni === spec.vni);
-      if (n) throw new TsswarmError('INVALID_ARGUMENT', `spec.vni ${spec.vni} is already used by network ${n.spec?.name}: leave it out to get a free one`);
+      if (n)
+        throw new TsswarmError(
+          'INVALID_ARGUMENT',
+          `spec.vni ${spec.vni} is already used by network ${n.spec?.name}: leave it out to get a free one`,
+        );
     }
   }
 
@@ -155,10 +186,19 @@ export class NetworkApi {
       if (services.length) {
         const names = services.map((s) => s.spec?.name ?? s.meta!.id).sort();
         const shown = names.slice(0, MAX_LISTED).join(', ') + (names.length > MAX_LISTED ? `, and ${names.length - MAX_LISTED} more` : '');
-        const fix = n.spec?.ingress ? 'remove them or stop publishing their ports in ingress mode first' : `remove them, or detach them (\`tsswarm service update --network-rm ${name} SERVICE\`), first`;
-        throw new TsswarmError('FAILED_PRECONDITION', `network ${name} is in use by service${services.length > 1 ? 's' : ''} ${shown}: ${fix}`);
+        const fix = n.spec?.ingress
+          ? 'remove them or stop publishing their ports in ingress mode first'
+          : `remove them, or detach them (\`tsswarm service update --network-rm ${name} SERVICE\`), first`;
+        throw new TsswarmError(
+          'FAILED_PRECONDITION',
+          `network ${name} is in use by service${services.length > 1 ? 's' : ''} ${shown}: ${fix}`,
+        );
       }
-      if (tasks.length) throw new TsswarmError('FAILED_PRECONDITION', `network ${name} still has ${tasks.length} task${tasks.length > 1 ? 's' : ''} attached (shutting down): retry in a moment`);
+      if (tasks.length)
+        throw new TsswarmError(
+          'FAILED_PRECONDITION',
+          `network ${name} still has ${tasks.length} task${tasks.length > 1 ? 's' : ''} attached (shutting down): retry in a moment`,
+        );
       tx.networks.delete(n);
     });
     this.log.info({ network: n.meta!.id, name }, 'network removed');

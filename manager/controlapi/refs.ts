@@ -48,12 +48,18 @@ export function resolveRef<T>(k: RefKind<T>, ref: string): T {
   const named = all.filter((o) => k.namesOf(o).some((n) => n !== '' && (k.foldCase ? n.toLowerCase() : n) === want));
   if (named.length === 1) return named[0]!;
   if (named.length > 1) {
-    throw new TsswarmError('INVALID_ARGUMENT', `${k.what} reference "${ref}" is ambiguous: ${named.length} ${k.what}s have that name (${listed(k, named)}); give the id instead`);
+    throw new TsswarmError(
+      'INVALID_ARGUMENT',
+      `${k.what} reference "${ref}" is ambiguous: ${named.length} ${k.what}s have that name (${listed(k, named)}); give the id instead`,
+    );
   }
   const byPrefix = all.filter((o) => k.idOf(o).startsWith(ref));
   if (byPrefix.length === 1) return byPrefix[0]!;
   if (byPrefix.length > 1) {
-    throw new TsswarmError('INVALID_ARGUMENT', `${k.what} reference "${ref}" is ambiguous: it is the start of ${byPrefix.length} ids (${listed(k, byPrefix)}); give more characters of the id`);
+    throw new TsswarmError(
+      'INVALID_ARGUMENT',
+      `${k.what} reference "${ref}" is ambiguous: it is the start of ${byPrefix.length} ids (${listed(k, byPrefix)}); give more characters of the id`,
+    );
   }
   throw new TsswarmError('NOT_FOUND', `${k.what} ${ref} not found: ${k.notFoundHint(ref)}`);
 }

@@ -45,7 +45,10 @@ type AnyUnary = (req: unknown) => Promise<unknown>;
 type AnyStream = (req: unknown, write: (m: unknown) => void, signal: AbortSignal) => Promise<void>;
 
 /** The gRPC implementation of `h`, with `check(call)` (authorization) before every call. */
-export function controlImplementation(h: ControlHandlers, check: (call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>) => void): grpc.UntypedServiceImplementation {
+export function controlImplementation(
+  h: ControlHandlers,
+  check: (call: grpc.ServerUnaryCall<unknown, unknown> | grpc.ServerWritableStream<unknown, unknown>) => void,
+): grpc.UntypedServiceImplementation {
   const impl: grpc.UntypedServiceImplementation = {};
   for (const m of CONTROL_METHODS) {
     const fn = (h as unknown as Record<string, AnyUnary & AnyStream>)[m]!.bind(h);

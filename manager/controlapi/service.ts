@@ -20,7 +20,16 @@ import type {
   ServiceSummary,
   UpdateServiceRequest,
 } from '../../proto/gen/control.js';
-import { Meta, Service, type ServiceSpec, type Task, TaskSpec, TaskState, type UpdateStatus, UpdateState } from '../../proto/gen/objects.js';
+import {
+  Meta,
+  Service,
+  type ServiceSpec,
+  type Task,
+  TaskSpec,
+  TaskState,
+  type UpdateStatus,
+  UpdateState,
+} from '../../proto/gen/objects.js';
 import type { MemoryStore, ReadTx } from '../store/index.js';
 import { randomServiceName } from './names.js';
 import { resolveServiceNetworking } from './network.js';
@@ -50,7 +59,8 @@ function canonical(v: unknown): string {
 
 /** Whether two task specs ask for the same tasks (a change means a rolling update). */
 export function sameTaskSpec(a: TaskSpec | null | undefined, b: TaskSpec | null | undefined): boolean {
-  const norm = (t: TaskSpec | null | undefined): unknown => (t ? TaskSpec.type.toObject(t as unknown as protobuf.Message, { defaults: true, arrays: true, objects: true }) : null);
+  const norm = (t: TaskSpec | null | undefined): unknown =>
+    t ? TaskSpec.type.toObject(t as unknown as protobuf.Message, { defaults: true, arrays: true, objects: true }) : null;
   return canonical(norm(a)) === canonical(norm(b));
 }
 
@@ -80,7 +90,13 @@ export class ServiceApi {
     warnings.push(...this.store.view((tx) => resolveServiceNetworking(tx, spec, '')));
     const now = this.now();
     const id = newId();
-    const service = Service.create({ meta: Meta.create({ id, createdAt: now, updatedAt: now }), spec, previousSpec: null, updateStatus: null, endpoint: null });
+    const service = Service.create({
+      meta: Meta.create({ id, createdAt: now, updatedAt: now }),
+      spec,
+      previousSpec: null,
+      updateStatus: null,
+      endpoint: null,
+    });
     await this.store.update((tx) => tx.services.create(service));
     this.log.info({ service: id, name: spec.name }, 'service created');
     return { service: this.store.view((tx) => tx.services.get(id))!, warnings, stale: false };
@@ -96,7 +112,9 @@ export class ServiceApi {
       tx.services.list().map((s): ServiceSummary => {
         const tasks = tx.tasks.by('service', s.meta!.id);
         const running = tasks.filter((t) => t.desiredState === TaskState.RUNNING && t.status?.state === TaskState.RUNNING).length;
-        const desired = isGlobal(s.spec) ? tasks.filter((t) => t.desiredState === TaskState.RUNNING).length : (s.spec?.replicated?.replicas ?? 0);
+        const desired = isGlobal(s.spec)
+          ? tasks.filter((t) => t.desiredState === TaskState.RUNNING).length
+          : (s.spec?.replicated?.replicas ?? 0);
         return { service: s, running, desired };
       }),
     );
@@ -109,13 +127,17 @@ export class ServiceApi {
     const name = cur.spec!.name;
     const version = cur.meta!.version;
     if (req.version && req.version !== version) {
-      throw new TsswarmError('CONFLICT', `service ${name} changed since it was read (version ${req.version}, now ${version}): read it again and retry`);
+      throw new TsswarmError(
+        'CONFLICT',
+        `service ${name} changed since it was read (version ${req.version}, now ${version}): read it again and retry`,
+      );
     }
     const now = this.now();
     let next: Service;
     let warnings: string[] = [];
     if (req.rollback) {
-      if (!cur.previousSpec) throw new TsswarmError('FAILED_PRECONDITION', `service ${name} has no previous spec to roll back to: it was never updated`);
+      if (!cur.previousSpec)
+        throw new TsswarmError('FAILED_PRECONDITION', `service ${name} has no previous spec to roll back to: it was never updated`);
       const changed = !sameTaskSpec(cur.previousSpec.task, cur.spec!.task);
       // With the same tasks there is nothing for the updater to do: the rollback is complete at once.
       const updateStatus: UpdateStatus = changed
@@ -129,16 +151,28 @@ export class ServiceApi {
       const v = validateServiceSpec(raw);
       const spec = v.spec;
       warnings = [...v.warnings, ...this.store.view((tx) => resolveServiceNetworking(tx, spec, cur.meta!.id))];
-      if (spec.name !== name) throw new TsswarmError('INVALID_ARGUMENT', `spec.name: renaming a service is not supported (${name} → ${spec.name}): create a new service instead`);
+      if (spec.name !== name)
+        throw new TsswarmError(
+          'INVALID_ARGUMENT',
+          `spec.name: renaming a service is not supported (${name} → ${spec.name}): create a new service instead`,
+        );
       if (isGlobal(spec) !== isGlobal(cur.spec)) {
-        throw new TsswarmError('INVALID_ARGUMENT', `spec.mode: service ${name} is ${modeName(cur.spec)} and cannot become ${modeName(spec)}: remove it and create it again`);
+        throw new TsswarmError(
+          'INVALID_ARGUMENT',
+          `spec.mode: service ${name} is ${modeName(cur.spec)} and cannot become ${modeName(spec)}: remove it and create it again`,
+        );
       }
-      const updateStatus = sameTaskSpec(spec.task, cur.spec!.task) ? (cur.updateStatus ?? null) : { state: UpdateState.UPDATING, startedAt: now, completedAt: 0, message: 'update in progress' };
+      const updateStatus = sameTaskSpec(spec.task, cur.spec!.task)
+        ? (cur.updateStatus ?? null)
+        : { state: UpdateState.UPDATING, startedAt: now, completedAt: 0, message: 'update in progress' };
       next = Service.create({ ...cur, spec, previousSpec: cur.spec, updateStatus });
     }
     next.meta = Meta.create({ ...cur.meta!, updatedAt: now });
     await this.store.update((tx) => tx.services.update(next));
-    this.log.info({ service: cur.meta!.id, name, rollback: req.rollback, updateState: next.updateStatus?.state }, req.rollback ? 'service rollback requested' : 'service updated');
+    this.log.info(
+      { service: cur.meta!.id, name, rollback: req.rollback, updateState: next.updateStatus?.state },
+      req.rollback ? 'service rollback requested' : 'service updated',
+    );
     return { service: this.store.view((tx) => tx.services.get(cur.meta!.id))!, warnings, stale: false };
   }
 

@@ -5,7 +5,7 @@
 // Managers are also judged by Raft: a manager whose Raft member has been
 // silent for two election timeouts and that has no session is DOWN at once,
 // so losing the old leader shows in seconds, not after a heartbeat grace.
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { randomBytes } from 'node:crypto';
 import type pino from 'pino';
 import { TsswarmError } from '../../lib/errors.js';
@@ -41,7 +41,11 @@ export const STATE_WRITE_RETRY_MS = 200;
 
 export interface NodeLiveness {
   /** Marks a node READY (with what its hello said) or DOWN with a reason; idempotent. */
-  setState(nodeId: string, state: 'ready' | 'down', info: { message: string; addr?: string; description?: AgentMessage['hello'] }): Promise<void>;
+  setState(
+    nodeId: string,
+    state: 'ready' | 'down',
+    info: { message: string; addr?: string; description?: AgentMessage['hello'] },
+  ): Promise<void>;
   /** Node ids known to the store. */
   nodeIds(): string[];
   /** The role the managers want the node to have. */
@@ -160,7 +164,10 @@ export class Dispatcher {
   private request(nodeId: string, state: 'ready' | 'down', info: Parameters<NodeLiveness['setState']>[2]): void {
     const prev = this.want.get(nodeId);
     // A READY with a description (hello) keeps its description if a bare heartbeat follows.
-    this.want.set(nodeId, { state, info: state === 'ready' && prev?.state === 'ready' && prev.info.description && !info.description ? prev.info : info });
+    this.want.set(nodeId, {
+      state,
+      info: state === 'ready' && prev?.state === 'ready' && prev.info.description && !info.description ? prev.info : info,
+    });
     if (this.writing.has(nodeId) || this.closed) return;
     this.writing.add(nodeId);
     void (async () => {
@@ -190,9 +197,14 @@ export class Dispatcher {
     const ms = this.o.stateWriteTimeoutMs ?? STATE_WRITE_TIMEOUT_MS;
     let timer: NodeJS.Timeout | undefined;
     const bound = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TsswarmError('DEADLINE_EXCEEDED', `marking node ${nodeId} ${w.state} took over ${ms} ms (stateWriteTimeoutMs)`)), ms);
+      timer = setTimeout(
+        () => reject(new TsswarmError('DEADLINE_EXCEEDED', `marking node ${nodeId} ${w.state} took over ${ms} ms (stateWriteTimeoutMs)`)),
+        ms,
+      );
     });
-    return Promise.race([Promise.resolve().then(() => this.o.liveness.setState(nodeId, w.state, w.info)), bound]).finally(() => clearTimeout(timer));
+    return Promise.race([Promise.resolve().then(() => this.o.liveness.setState(nodeId, w.state, w.info)), bound]).finally(() =>
+      clearTimeout(timer),
+    );
   }
 
   private pause(ms: number): Promise<void> {
@@ -219,7 +231,10 @@ export class Dispatcher {
     this.heard.clear();
     this.tracker.reset(this.o.liveness.nodeIds(), this.leaderSince);
     if (!this.timer) this.timer = setInterval(() => void this.check(), 250);
-    this.log.info({ nodes: this.o.liveness.nodeIds().length, graceMs: this.tracker.graceMs }, 'dispatcher started: every node has a fresh grace period');
+    this.log.info(
+      { nodes: this.o.liveness.nodeIds().length, graceMs: this.tracker.graceMs },
+      'dispatcher started: every node has a fresh grace period',
+    );
   }
 
   /** Leadership lost: sessions are closed with the new leader's address so agents move there. */
@@ -231,7 +246,15 @@ export class Dispatcher {
       s.out.close();
       s.detach?.();
       this.endRelays(s.nodeId, 'the manager lost the leadership');
-      s.stream.emit('error', toServiceError(new TsswarmError('NOT_LEADER', hint ? `this manager is no longer the leader; the leader is at ${hint}` : 'this manager is no longer the leader')));
+      s.stream.emit(
+        'error',
+        toServiceError(
+          new TsswarmError(
+            'NOT_LEADER',
+            hint ? `this manager is no longer the leader; the leader is at ${hint}` : 'this manager is no longer the leader',
+          ),
+        ),
+      );
     }
     this.sessions.clear();
     // Agents report again to the next leader when their session reopens.
@@ -275,14 +298,26 @@ export class Dispatcher {
     if (!liveness.isLeader()) {
       const hint = liveness.leaderAddr();
       // grpc-js ends a server stream with a status when it emits 'error' (destroy() would leave the client hanging).
-      stream.emit('error', toServiceError(new TsswarmError('NOT_LEADER', hint ? `this manager is not the leader; the leader is at ${hint}` : 'there is no leader at the moment')));
+      stream.emit(
+        'error',
+        toServiceError(
+          new TsswarmError(
+            'NOT_LEADER',
+            hint ? `this manager is not the leader; the leader is at ${hint}` : 'there is no leader at the moment',
+          ),
+        ),
+      );
       return;
     }
     const s: Session = {
       id: randomBytes(8).toString('hex'),
       nodeId,
       stream,
-      out: new Outbox(stream, { maxBytes: this.o.maxSessionQueueBytes ?? SESSION_QUEUE_BYTES, windowBytes: SESSION_WINDOW_BYTES }, (bytes, cap) => this.stalled(s, bytes, cap)),
+      out: new Outbox(
+        stream,
+        { maxBytes: this.o.maxSessionQueueBytes ?? SESSION_QUEUE_BYTES, windowBytes: SESSION_WINDOW_BYTES },
+        (bytes, cap) => this.stalled(s, bytes, cap),
+      ),
     };
     const old = this.sessions.get(nodeId);
     if (old) {
@@ -295,7 +330,14 @@ export class Dispatcher {
     this.sessions.set(nodeId, s);
     const period = this.o.heartbeatPeriodMs;
     const ack = (): ManagerMessage =>
-      ({ heartbeatAck: { heartbeatPeriodMs: period, managerAddrs: liveness.managerAddrs(), desiredRole: liveness.desiredRole(nodeId), managerNodeIds: liveness.managerNodeIds?.() ?? [] } }) as ManagerMessage;
+      ({
+        heartbeatAck: {
+          heartbeatPeriodMs: period,
+          managerAddrs: liveness.managerAddrs(),
+          desiredRole: liveness.desiredRole(nodeId),
+          managerNodeIds: liveness.managerNodeIds?.() ?? [],
+        },
+      }) as ManagerMessage;
     stream.on('data', (m: AgentMessage) => {
       if (m.hello) {
         const badAddr = nodeAddrError("hello.addr (the node's advertise address)", m.hello.addr) ?? boundHello(nodeId, m.hello, this.log);
@@ -308,7 +350,13 @@ export class Dispatcher {
         this.heard.add(nodeId);
         this.request(nodeId, 'ready', { message: '', addr: m.hello.addr, description: m.hello });
         this.post(s, {
-          welcome: { sessionId: s.id, heartbeatPeriodMs: period, managerAddrs: liveness.managerAddrs(), desiredRole: liveness.desiredRole(nodeId), managerNodeIds: liveness.managerNodeIds?.() ?? [] },
+          welcome: {
+            sessionId: s.id,
+            heartbeatPeriodMs: period,
+            managerAddrs: liveness.managerAddrs(),
+            desiredRole: liveness.desiredRole(nodeId),
+            managerNodeIds: liveness.managerNodeIds?.() ?? [],
+          },
         } as ManagerMessage);
         if (this.feed && !s.detach) {
           // Networks first: a task's overlay is known before the task arrives to use it.
@@ -339,7 +387,7 @@ export class Dispatcher {
       s.detach = undefined;
       if (this.sessions.get(nodeId) === s) {
         this.sessions.delete(nodeId);
-        this.endRelays(nodeId, 'the node\'s session ended');
+        this.endRelays(nodeId, "the node's session ended");
       }
     };
     stream.on('end', () => {
@@ -365,7 +413,10 @@ export class Dispatcher {
   /** The node stopped reading and its queue passed the cap: drop the session (the agent reconnects and gets a fresh full set). */
   private stalled(s: Session, bytes: number, cap: number): void {
     this.stalledDisconnects++;
-    this.log.warn({ node: s.nodeId, session: s.id, queuedBytes: bytes, capBytes: cap }, 'node stopped reading its session: disconnected, its queued messages dropped');
+    this.log.warn(
+      { node: s.nodeId, session: s.id, queuedBytes: bytes, capBytes: cap },
+      'node stopped reading its session: disconnected, its queued messages dropped',
+    );
     s.detach?.();
     s.detach = undefined;
     if (this.sessions.get(s.nodeId) === s) {
@@ -374,7 +425,15 @@ export class Dispatcher {
     }
     // A status would queue behind the unread data (and keep it in memory): reset the stream instead.
     if (!resetServerCall(s.stream)) {
-      s.stream.emit('error', toServiceError(new TsswarmError('UNAVAILABLE', `the node read nothing while ${bytes} bytes were queued for it (cap ${cap}): session closed; reconnect`)));
+      s.stream.emit(
+        'error',
+        toServiceError(
+          new TsswarmError(
+            'UNAVAILABLE',
+            `the node read nothing while ${bytes} bytes were queued for it (cap ${cap}): session closed; reconnect`,
+          ),
+        ),
+      );
     }
   }
 
@@ -432,7 +491,10 @@ export async function writeNodeState(
     const want = state === 'ready' ? NodeState.READY : NodeState.DOWN;
     const desc = info.description?.description as Node['description'] | undefined;
     if (n.status?.state === want && !desc && (!info.addr || info.addr === n.status?.addr)) return;
-    const next = Node.create({ ...n, status: { ...n.status, state: want, message: info.message, addr: info.addr || n.status?.addr || '' } });
+    const next = Node.create({
+      ...n,
+      status: { ...n.status, state: want, message: info.message, addr: info.addr || n.status?.addr || '' },
+    });
     if (desc) next.description = { ...desc, hostname: desc.hostname || n.description?.hostname || '' };
     try {
       await store.update((tx) => tx.nodes.update(next));

@@ -61,8 +61,14 @@ function clamp(n: number, max: number, field: string, cuts: string[]): number {
 export function nodeHostnameError(field: string, hostname: unknown): TsswarmError | undefined {
   const host = typeof hostname === 'string' ? hostname : '';
   if (host.length <= NODE_LIMITS.hostnameLength && HOSTNAME_RE.test(host)) return undefined;
-  const why = host.length > NODE_LIMITS.hostnameLength ? `is ${host.length} characters long: at most ${NODE_LIMITS.hostnameLength} are allowed` : `holds ${JSON.stringify(host.slice(0, 64))}${host.length > 64 ? '…' : ''}, which has characters other than letters, digits, ".", "_" and "-" or does not start with a letter or digit`;
-  return new TsswarmError('INVALID_ARGUMENT', `${field} ${why}: give the node a DNS-style hostname (hostnamectl set-hostname NAME) and restart the daemon`);
+  const why =
+    host.length > NODE_LIMITS.hostnameLength
+      ? `is ${host.length} characters long: at most ${NODE_LIMITS.hostnameLength} are allowed`
+      : `holds ${JSON.stringify(host.slice(0, 64))}${host.length > 64 ? '…' : ''}, which has characters other than letters, digits, ".", "_" and "-" or does not start with a letter or digit`;
+  return new TsswarmError(
+    'INVALID_ARGUMENT',
+    `${field} ${why}: give the node a DNS-style hostname (hostnamectl set-hostname NAME) and restart the daemon`,
+  );
 }
 
 /**
@@ -143,14 +149,18 @@ export function boundStatusUpdates(nodeId: string, updates: readonly TaskStatusU
     };
     if (status.health !== s.health) cuts.push(`task ${u.taskId} health (unknown value cleared)`);
     const ports = (s.portStatus ?? []).filter(validPort);
-    if (ports.length !== (s.portStatus ?? []).length) cuts.push(`task ${u.taskId} portStatus (${(s.portStatus ?? []).length - ports.length} invalid entries dropped)`);
+    if (ports.length !== (s.portStatus ?? []).length)
+      cuts.push(`task ${u.taskId} portStatus (${(s.portStatus ?? []).length - ports.length} invalid entries dropped)`);
     if (ports.length > L.portStatus) cuts.push(`task ${u.taskId} portStatus (${ports.length} entries, kept ${L.portStatus})`);
     status.portStatus = ports.length > L.portStatus ? ports.slice(0, L.portStatus) : ports;
     out.push({ ...u, status });
   }
   if (dropped.length || cuts.length) {
     // At most a few examples: a hostile batch must not turn into a huge log line.
-    log.warn({ node: nodeId, dropped: dropped.length, cut: cuts.length, examples: [...dropped, ...cuts].slice(0, 5) }, 'task status reports out of bounds: malformed ones dropped, the rest cut to their limits');
+    log.warn(
+      { node: nodeId, dropped: dropped.length, cut: cuts.length, examples: [...dropped, ...cuts].slice(0, 5) },
+      'task status reports out of bounds: malformed ones dropped, the rest cut to their limits',
+    );
   }
   return out;
 }

@@ -80,7 +80,22 @@ export function nodeEndpointsOf(n: Node): Array<[string, NetworkEndpoint]> {
     const cidr = a.addresses[0];
     if (!cidr) continue;
     const ip = ipOf(cidr);
-    out.push([a.networkId, { taskId: `node:${id}`, serviceId: '', serviceName: '', slot: 0, ip, mac: macOfIp(ip), nodeId: id, vtep, serving: false, aliases: [], hostname: n.description?.hostname ?? '' }]);
+    out.push([
+      a.networkId,
+      {
+        taskId: `node:${id}`,
+        serviceId: '',
+        serviceName: '',
+        slot: 0,
+        ip,
+        mac: macOfIp(ip),
+        nodeId: id,
+        vtep,
+        serving: false,
+        aliases: [],
+        hostname: n.description?.hostname ?? '',
+      },
+    ]);
   }
   return out;
 }
@@ -95,7 +110,14 @@ export function servicesOf(s: Service): Array<[string, NetworkService]> {
   for (const v of s.endpoint?.virtualIps ?? []) nets.set(v.networkId, mode === EndpointMode.DNSRR ? '' : ipOf(v.addr));
   return [...nets].map(([networkId, vip]) => [
     networkId,
-    { serviceId: s.meta!.id, name: s.spec?.name ?? '', vip, mode, ports: ports.map((p) => ({ ...p })), aliases: aliasesOn.get(networkId) ?? [] },
+    {
+      serviceId: s.meta!.id,
+      name: s.spec?.name ?? '',
+      vip,
+      mode,
+      ports: ports.map((p) => ({ ...p })),
+      aliases: aliasesOn.get(networkId) ?? [],
+    },
   ]);
 }
 
@@ -166,7 +188,14 @@ export class NetworkFeed {
   private full(id: string): NetworkState | null {
     const s = this.nets.get(id);
     if (!s) return null;
-    return { network: s.network, full: true, endpoints: [...s.endpoints.values()], removedEndpoints: [], services: [...s.services.values()], removedServices: [] };
+    return {
+      network: s.network,
+      full: true,
+      endpoints: [...s.endpoints.values()],
+      removedEndpoints: [],
+      services: [...s.services.values()],
+      removedServices: [],
+    };
   }
 
   private ensureSubscribed(): void {
@@ -179,7 +208,11 @@ export class NetworkFeed {
       for (const [n, send] of this.nodes) {
         const want = this.wanted(n);
         this.sent.set(n, want);
-        send({ reset: true, networks: [...want].map((id) => this.full(id)).filter((x): x is NetworkState => x !== null), removedNetworks: [] });
+        send({
+          reset: true,
+          networks: [...want].map((id) => this.full(id)).filter((x): x is NetworkState => x !== null),
+          removedNetworks: [],
+        });
       }
     }
   }
@@ -306,8 +339,10 @@ export class NetworkFeed {
             this.nets.set(id, { network: cur as Network, endpoints: new Map(), services: new Map() });
             this.store.view((tx) => {
               for (const s of tx.services.list()) for (const [net, r] of servicesOf(s)) if (net === id) this.setService(net, s.meta!.id, r);
-              for (const t of tx.tasks.list()) for (const [net, ep] of endpointsOf(t, this.vtepOf)) if (net === id) this.setEndpoint(net, t.meta!.id, ep);
-              for (const nd of tx.nodes.list()) for (const [net, ep] of nodeEndpointsOf(nd)) if (net === id) this.setEndpoint(net, ep.taskId, ep);
+              for (const t of tx.tasks.list())
+                for (const [net, ep] of endpointsOf(t, this.vtepOf)) if (net === id) this.setEndpoint(net, t.meta!.id, ep);
+              for (const nd of tx.nodes.list())
+                for (const [net, ep] of nodeEndpointsOf(nd)) if (net === id) this.setEndpoint(net, ep.taskId, ep);
             });
           }
         }
@@ -323,7 +358,8 @@ export class NetworkFeed {
         if (cur) this.vteps.set(id, vtep);
         else this.vteps.delete(id);
         // Endpoints on that node moved (a node that came back with another address).
-        for (const [net, st] of this.nets) for (const [tid, ep] of st.endpoints) if (ep.nodeId === id) this.setEndpoint(net, tid, { ...ep, vtep });
+        for (const [net, st] of this.nets)
+          for (const [tid, ep] of st.endpoints) if (ep.nodeId === id) this.setEndpoint(net, tid, { ...ep, vtep });
         break;
       }
       default:
@@ -348,10 +384,10 @@ export class NetworkFeed {
         const st = this.nets.get(id)!;
         const endpoints: NetworkEndpoint[] = [];
         const removedEndpoints: string[] = [];
-        for (const [tid, ep] of d.endpoints) (ep ? endpoints.push(ep) : removedEndpoints.push(tid));
+        for (const [tid, ep] of d.endpoints) ep ? endpoints.push(ep) : removedEndpoints.push(tid);
         const services: NetworkService[] = [];
         const removedServices: string[] = [];
-        for (const [sid, r] of d.services) (r ? services.push(r) : removedServices.push(sid));
+        for (const [sid, r] of d.services) r ? services.push(r) : removedServices.push(sid);
         networks.push({ network: st.network, full: false, endpoints, removedEndpoints, services, removedServices });
       }
       const removedNetworks = [...had].filter((id) => !want.has(id));

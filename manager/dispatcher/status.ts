@@ -94,13 +94,20 @@ export class StatusWriter {
       else this.tooLarge(id, r.nodeId, sizes.get(id)!);
     }
     for (const chunk of chunkByBytes(reports, ([id]) => sizes.get(id)!)) {
-      await writeSplitting(chunk, (part) => this.write(new Map(part)), ([id, r], e) => this.tooLarge(id, r.nodeId, e.largest.bytes));
+      await writeSplitting(
+        chunk,
+        (part) => this.write(new Map(part)),
+        ([id, r], e) => this.tooLarge(id, r.nodeId, e.largest.bytes),
+      );
     }
   }
 
   private tooLarge(taskId: string, nodeId: string, bytes: number): void {
     this.dropped++;
-    this.log.warn({ task: taskId, node: nodeId, bytes }, `task status report dropped: the task would be ${bytes} bytes encoded with it, over the store's limit per object`);
+    this.log.warn(
+      { task: taskId, node: nodeId, bytes },
+      `task status report dropped: the task would be ${bytes} bytes encoded with it, over the store's limit per object`,
+    );
   }
 
   /** One transaction of reports; a batch that fails for any reason but its size is kept for a later one. */
@@ -110,15 +117,17 @@ export class StatusWriter {
     for (let attempt = 0; attempt < 5; attempt++) {
       let n = 0;
       try {
-        await this.bounded(this.store.update((tx) => {
-          n = 0;
-          for (const [id, { nodeId, status }] of batch) {
-            const t = tx.tasks.get(id);
-            if (!t || t.nodeId !== nodeId || !movesForward(t.status, status)) continue;
-            tx.tasks.update(Task.create({ ...t, status: { ...status, timestamp: status.timestamp || Date.now() } }));
-            n++;
-          }
-        }));
+        await this.bounded(
+          this.store.update((tx) => {
+            n = 0;
+            for (const [id, { nodeId, status }] of batch) {
+              const t = tx.tasks.get(id);
+              if (!t || t.nodeId !== nodeId || !movesForward(t.status, status)) continue;
+              tx.tasks.update(Task.create({ ...t, status: { ...status, timestamp: status.timestamp || Date.now() } }));
+              n++;
+            }
+          }),
+        );
         this.written += n;
         this.dropped += batch.size - n;
         return;
@@ -143,7 +152,10 @@ export class StatusWriter {
   private bounded<T>(p: Promise<T>): Promise<T> {
     let timer: NodeJS.Timeout | undefined;
     const bound = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new TsswarmError('DEADLINE_EXCEEDED', `a task status batch took over ${this.writeTimeoutMs} ms to write`)), this.writeTimeoutMs);
+      timer = setTimeout(
+        () => reject(new TsswarmError('DEADLINE_EXCEEDED', `a task status batch took over ${this.writeTimeoutMs} ms to write`)),
+        this.writeTimeoutMs,
+      );
     });
     return Promise.race([p, bound]).finally(() => clearTimeout(timer));
   }

@@ -107,7 +107,13 @@ export class ServiceContext {
   setDesired(t: Task, d: TaskState, message?: string): void {
     const cur = this.latest(t);
     if (cur.desiredState >= d && !(d === TaskState.RUNNING && cur.desiredState === TaskState.READY)) return;
-    this.put(Task.create({ ...cur, desiredState: d, status: message && !isTerminal(cur.status?.state) ? { ...cur.status!, message } : cur.status }));
+    this.put(
+      Task.create({
+        ...cur,
+        desiredState: d,
+        status: message && !isTerminal(cur.status?.state) ? { ...cur.status!, message } : cur.status,
+      }),
+    );
   }
 
   /** Rewrites a task's observed status (only for states no agent reports any more, e.g. ORPHANED). */
@@ -129,7 +135,9 @@ export class ServiceContext {
       // A task with nothing to allocate (no networks, no published ports) starts PENDING: the
       // allocator's NEW → PENDING write would change nothing else, and a third of the store
       // writes of a big scale-up went to it. Tasks that need addresses start NEW, for the allocator.
-      status: (needsAllocation(svc.spec) ? { state: TaskState.NEW, timestamp: now, message: 'created' } : { state: TaskState.PENDING, timestamp: now, message: 'pending task scheduling' }) as Task['status'],
+      status: (needsAllocation(svc.spec)
+        ? { state: TaskState.NEW, timestamp: now, message: 'created' }
+        : { state: TaskState.PENDING, timestamp: now, message: 'pending task scheduling' }) as Task['status'],
       spec: svc.spec!.task,
       serviceVersion: svc.meta!.version,
       serviceName: svc.spec!.name,

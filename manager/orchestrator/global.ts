@@ -25,7 +25,12 @@ export function reconcileGlobal(c: ServiceContext): void {
   for (const k of c.slots.keys()) {
     if (wanted(k)) continue;
     const n = c.p.nodes.get(k);
-    const why = !n || n.status?.state === NodeState.DOWN ? 'node down' : n.spec?.availability === NodeAvailability.DRAIN ? 'node drained' : 'node no longer eligible';
+    const why =
+      !n || n.status?.state === NodeState.DOWN
+        ? 'node down'
+        : n.spec?.availability === NodeAvailability.DRAIN
+          ? 'node drained'
+          : 'node no longer eligible';
     for (const t of c.current(k)) c.setDesired(t, TaskState.SHUTDOWN, why);
   }
   for (const [id, n] of c.p.nodes) {

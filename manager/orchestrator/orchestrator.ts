@@ -82,13 +82,26 @@ export class Orchestrator {
     if (e.table === 'services') this.dirty.add(e.object.meta!.id);
     else if (e.table === 'tasks') {
       // The allocator's and the scheduler's moves (NEW → PENDING → ASSIGNED) change nothing here.
-      if (e.kind === 'update' && e.old.desiredState === e.object.desiredState && stateOnlyAdvancedBeforeRun(e.old.status?.state ?? 0, e.object.status?.state ?? 0) && e.old.status?.health === e.object.status?.health) return;
+      if (
+        e.kind === 'update' &&
+        e.old.desiredState === e.object.desiredState &&
+        stateOnlyAdvancedBeforeRun(e.old.status?.state ?? 0, e.object.status?.state ?? 0) &&
+        e.old.status?.health === e.object.status?.health
+      )
+        return;
       this.dirty.add(e.object.serviceId);
     } else if (e.table === 'nodes') {
       // Readiness, availability, labels, role and removal change where tasks may run.
       const o = e.kind === 'update' ? e.old : undefined;
       const n = e.object;
-      if (!o || o.status?.state !== n.status?.state || o.spec?.availability !== n.spec?.availability || JSON.stringify(o.spec?.labels) !== JSON.stringify(n.spec?.labels) || o.spec?.role !== n.spec?.role) this.all = true;
+      if (
+        !o ||
+        o.status?.state !== n.status?.state ||
+        o.spec?.availability !== n.spec?.availability ||
+        JSON.stringify(o.spec?.labels) !== JSON.stringify(n.spec?.labels) ||
+        o.spec?.role !== n.spec?.role
+      )
+        this.all = true;
     } else this.all = true;
     this.kick();
   }
@@ -111,7 +124,9 @@ export class Orchestrator {
   /** One pass; resolves true when services are left for the next (a chunk limit, a write too large). */
   private async run(): Promise<boolean> {
     const store = this.store;
-    const ids = this.all ? store.view((tx) => [...new Set([...tx.services.list().map((s) => s.meta!.id), ...tx.tasks.list().map((t) => t.serviceId)])]) : [...this.dirty];
+    const ids = this.all
+      ? store.view((tx) => [...new Set([...tx.services.list().map((s) => s.meta!.id), ...tx.tasks.list().map((t) => t.serviceId)])])
+      : [...this.dirty];
     this.all = false;
     this.dirty = new Set();
     const p: Pass = {
@@ -162,7 +177,10 @@ export class Orchestrator {
       const version = this.store.view((tx) => tx.services.get(o.serviceId)?.meta?.version ?? 0);
       if (this.reported.get(o.serviceId) === version) continue;
       this.reported.set(o.serviceId, version);
-      this.log.error({ service: o.serviceId, [o.table === 'tasks' ? 'task' : 'object']: o.id, bytes: o.bytes }, `a ${o.table === 'tasks' ? 'task' : o.table} of this service is ${o.bytes} bytes encoded, over the store's limit per object; it is not written: make the service's spec smaller (service update)`);
+      this.log.error(
+        { service: o.serviceId, [o.table === 'tasks' ? 'task' : 'object']: o.id, bytes: o.bytes },
+        `a ${o.table === 'tasks' ? 'task' : o.table} of this service is ${o.bytes} bytes encoded, over the store's limit per object; it is not written: make the service's spec smaller (service update)`,
+      );
     }
   }
 

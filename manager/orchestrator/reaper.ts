@@ -12,7 +12,9 @@ export function reapable(slotTasks: readonly Task[], limit: number, nodes?: Map<
     const n = nodes?.get(t.nodeId);
     return nodes !== undefined && (!n || n.status?.state === NodeState.DOWN);
   };
-  const old = slotTasks.filter((t) => !isCurrent(t) && t.desiredState !== TaskState.REMOVE).sort((a, b) => (b.meta?.createdAt ?? 0) - (a.meta?.createdAt ?? 0));
+  const old = slotTasks
+    .filter((t) => !isCurrent(t) && t.desiredState !== TaskState.REMOVE)
+    .sort((a, b) => (b.meta?.createdAt ?? 0) - (a.meta?.createdAt ?? 0));
   return old.slice(Math.max(0, limit)).filter(gone);
 }
 
@@ -29,7 +31,12 @@ export function reapHistory(c: ServiceContext): void {
   for (const list of c.slots.values()) {
     // A slot of at most `limit` tasks has no history beyond it: the common case, skipped without allocating.
     if (list.length <= limit) continue;
-    for (const t of reapable(list.filter((x) => !c.isFresh(x)).map((x) => c.latest(x)), c.p.history, c.p.nodes)) c.delete(t);
+    for (const t of reapable(
+      list.filter((x) => !c.isFresh(x)).map((x) => c.latest(x)),
+      c.p.history,
+      c.p.nodes,
+    ))
+      c.delete(t);
   }
 }
 

@@ -32,7 +32,8 @@ export function shouldRestart(t: Task, reason: ReplaceReason, slotHistory: reado
   if (cond === RestartCondition.NONE) return false;
   if (cond === RestartCondition.ON_FAILURE) {
     const st = t.status?.state;
-    const failed = st === TaskState.FAILED || st === TaskState.REJECTED || (t.status?.exitCode ?? 0) !== 0 || t.status?.health === 'unhealthy';
+    const failed =
+      st === TaskState.FAILED || st === TaskState.REJECTED || (t.status?.exitCode ?? 0) !== 0 || t.status?.health === 'unhealthy';
     if (!failed) return false;
   }
   const max = p?.maxAttempts ?? 0;
@@ -40,7 +41,10 @@ export function shouldRestart(t: Task, reason: ReplaceReason, slotHistory: reado
     const window = p?.windowMs ?? 0;
     // Restarts already made for this slot: within the window, the tasks of the slot created in it
     // before this one; without a window, the attempt counter carried from task to task.
-    const attempts = window > 0 ? slotHistory.filter((h) => (h.meta?.createdAt ?? 0) >= now - window && h.meta!.id !== t.meta!.id).length : t.restartAttempt;
+    const attempts =
+      window > 0
+        ? slotHistory.filter((h) => (h.meta?.createdAt ?? 0) >= now - window && h.meta!.id !== t.meta!.id).length
+        : t.restartAttempt;
     if (attempts >= max) return false;
   }
   return true;
@@ -77,7 +81,12 @@ export function superviseRestarts(c: ServiceContext, wanted: (k: string) => bool
       c.setDesired(t, TaskState.SHUTDOWN, reason === 'node-down' ? 'node down' : reason === 'drained' ? 'node drained' : undefined);
       if (c.global && reason !== 'failed') continue; // a global task never moves to another node
       const delay = reason === 'failed' ? restartDelay(t) : 0;
-      c.newTask(t.slot, c.global ? t.nodeId : '', delay > 0 ? TaskState.READY : TaskState.RUNNING, t.restartAttempt + (reason === 'failed' ? 1 : 0));
+      c.newTask(
+        t.slot,
+        c.global ? t.nodeId : '',
+        delay > 0 ? TaskState.READY : TaskState.RUNNING,
+        t.restartAttempt + (reason === 'failed' ? 1 : 0),
+      );
       if (delay > 0) p.wake = Math.min(p.wake, p.now + delay);
     }
   }
@@ -89,7 +98,14 @@ export function orphanLostTasks(c: ServiceContext): void {
   for (const list of c.slots.values()) {
     for (const t0 of list) {
       const t = c.latest(t0);
-      if (c.isFresh(t) || !t.nodeId || isTerminal(t.status?.state) || t.desiredState <= TaskState.RUNNING || (t.status?.state ?? 0) < TaskState.ASSIGNED) continue;
+      if (
+        c.isFresh(t) ||
+        !t.nodeId ||
+        isTerminal(t.status?.state) ||
+        t.desiredState <= TaskState.RUNNING ||
+        (t.status?.state ?? 0) < TaskState.ASSIGNED
+      )
+        continue;
       const n = p.nodes.get(t.nodeId);
       if (n && n.status?.state !== NodeState.DOWN) continue;
       const since = n?.meta?.updatedAt ?? 0;

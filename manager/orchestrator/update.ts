@@ -35,7 +35,8 @@ export function rollingUpdate(c: ServiceContext): void {
     if (m === undefined) byVersion.set(t.serviceVersion, (m = sameTaskSpec(t.spec, spec.task)));
     return m;
   };
-  const ranFor = (t: Task): number => (t.status?.state === TaskState.RUNNING ? p.now - (t.status?.startedAt || t.status?.timestamp || p.now) : -1);
+  const ranFor = (t: Task): number =>
+    t.status?.state === TaskState.RUNNING ? p.now - (t.status?.startedAt || t.status?.timestamp || p.now) : -1;
 
   const outdated: Task[] = [];
   /** New tasks not yet running, or running for less than the delay: the batch is not over. */
@@ -73,13 +74,15 @@ export function rollingUpdate(c: ServiceContext): void {
   // Failures among the tasks this update made: ended before running `monitor` ms.
   if (inUpdate && cfg?.failureAction !== UpdateFailureAction.CONTINUE) {
     const made: Task[] = [];
-    for (const list of c.slots.values()) for (const t0 of list) {
-      const t = c.latest(t0);
-      if (startedAt > 0 && (t.meta?.createdAt ?? 0) >= startedAt && matches(t) && !c.isFresh(t)) made.push(t);
-    }
+    for (const list of c.slots.values())
+      for (const t0 of list) {
+        const t = c.latest(t0);
+        if (startedAt > 0 && (t.meta?.createdAt ?? 0) >= startedAt && matches(t) && !c.isFresh(t)) made.push(t);
+      }
     const failed = made.filter((t) => {
       const s = t.status?.state;
-      if (s !== TaskState.FAILED && s !== TaskState.REJECTED && !(s === TaskState.RUNNING && t.status?.health === 'unhealthy')) return false;
+      if (s !== TaskState.FAILED && s !== TaskState.REJECTED && !(s === TaskState.RUNNING && t.status?.health === 'unhealthy'))
+        return false;
       const ran = t.status?.startedAt ? (t.status?.timestamp ?? 0) - t.status.startedAt : 0;
       return ran < monitor;
     });
@@ -92,13 +95,25 @@ export function rollingUpdate(c: ServiceContext): void {
             ...svc,
             spec: svc.previousSpec,
             previousSpec: svc.spec,
-            updateStatus: { state: UpdateState.ROLLBACK_STARTED, startedAt: p.now, completedAt: 0, message: `update rolled back due to failure or early termination of ${why}` },
+            updateStatus: {
+              state: UpdateState.ROLLBACK_STARTED,
+              startedAt: p.now,
+              completedAt: 0,
+              message: `update rolled back due to failure or early termination of ${why}`,
+            },
           }),
         );
       } else {
         const verb = rollingBack ? 'rollback' : 'update';
         c.updateService(
-          Service.create({ ...svc, updateStatus: { ...svc.updateStatus!, state: rollingBack ? UpdateState.ROLLBACK_PAUSED : UpdateState.PAUSED, message: `${verb} paused due to failure or early termination of ${why}` } }),
+          Service.create({
+            ...svc,
+            updateStatus: {
+              ...svc.updateStatus!,
+              state: rollingBack ? UpdateState.ROLLBACK_PAUSED : UpdateState.PAUSED,
+              message: `${verb} paused due to failure or early termination of ${why}`,
+            },
+          }),
         );
       }
       return;

@@ -1,7 +1,7 @@
 // Membership changes as pure transformations of a tracker configuration:
 // simple changes (at most one voter differs), entering and leaving a joint
 // configuration, and rebuilding a configuration from a ConfState.
-import { ConfChange, ConfChangeSingle, ConfChangeTransition, ConfChangeType, ConfState } from '../../proto/gen/raft.js';
+import { type ConfChange, ConfChangeSingle, ConfChangeTransition, ConfChangeType, type ConfState } from '../../proto/gen/raft.js';
 import { RaftError } from './errors.js';
 import { Progress, type ProgressMap, type ProgressTracker, type TrackerConfig, cloneConfig, emptyConfig } from './tracker.js';
 
@@ -65,7 +65,7 @@ export class Changer {
 
   simple(ccs: ConfChangeSingle[]): ChangeResult {
     const { config, progress } = this.copy();
-    if (config.voters[1].size > 0) throw new ConfChangeError('can\'t apply a simple change to a joint configuration; leave it first');
+    if (config.voters[1].size > 0) throw new ConfChangeError("can't apply a simple change to a joint configuration; leave it first");
     const before = new Set(config.voters[0]);
     this.apply(config, progress, ccs);
     let diff = 0;
@@ -175,7 +175,11 @@ export class Changer {
  * null if it could. The leader runs this before proposing: an invalid change
  * committed to the log would fail on every replica when applied.
  */
-export function confChangeError(trk: Pick<ProgressTracker, 'config' | 'progress' | 'maxInflight' | 'maxInflightBytes'>, lastIndex: number, cc: ConfChange): ConfChangeError | null {
+export function confChangeError(
+  trk: Pick<ProgressTracker, 'config' | 'progress' | 'maxInflight' | 'maxInflightBytes'>,
+  lastIndex: number,
+  cc: ConfChange,
+): ConfChangeError | null {
   const changer = new Changer(trk, lastIndex);
   try {
     if (leavesJoint(cc)) changer.leaveJoint();
@@ -192,7 +196,11 @@ export function confChangeError(trk: Pick<ProgressTracker, 'config' | 'progress'
 }
 
 /** Rebuilds configuration and progress from a ConfState (on start or snapshot restore). */
-export function restoreConfig(trk: Pick<ProgressTracker, 'maxInflight' | 'maxInflightBytes'>, cs: ConfState, lastIndex: number): ChangeResult {
+export function restoreConfig(
+  trk: Pick<ProgressTracker, 'maxInflight' | 'maxInflightBytes'>,
+  cs: ConfState,
+  lastIndex: number,
+): ChangeResult {
   let cur: ChangeResult = { config: emptyConfig(), progress: new Map() };
   const step = (f: (c: Changer) => ChangeResult): void => {
     cur = f(new Changer({ ...cur, maxInflight: trk.maxInflight, maxInflightBytes: trk.maxInflightBytes }, lastIndex));

@@ -1,7 +1,7 @@
 // The Raft log as the core sees it: stable entries in Storage followed by
 // unstable ones (appended but not yet durable), with the commit and apply
 // pointers. Modelled on etcd-io/raft's log.go and log_unstable.go.
-import { Entry, Snapshot } from '../../proto/gen/raft.js';
+import type { Entry, Snapshot } from '../../proto/gen/raft.js';
 import { CompactedError, RaftError, UnavailableError, invariant } from './errors.js';
 import { mutant } from './mutants.js';
 import { type Storage, limitSize, snapIndex, snapTerm } from './storage.js';
@@ -69,7 +69,10 @@ export class Unstable {
   }
 
   slice(lo: number, hi: number): Entry[] {
-    invariant(lo >= this.offset && hi <= this.offset + this.entries.length, () => `unstable.slice[${lo},${hi}) out of bound [${this.offset},${this.offset + this.entries.length}]`);
+    invariant(
+      lo >= this.offset && hi <= this.offset + this.entries.length,
+      () => `unstable.slice[${lo},${hi}) out of bound [${this.offset},${this.offset + this.entries.length}]`,
+    );
     return this.entries.slice(lo - this.offset, hi - this.offset);
   }
 }
@@ -140,7 +143,8 @@ export class RaftLog {
 
   /** Appends a leader's entries after (index, logTerm) if the logs match there; returns the new last index, or undefined on mismatch. */
   maybeAppend(index: number, logTerm: number, committed: number, ents: readonly Entry[]): number | undefined {
-    if (!this.matchTerm(index, logTerm) && !(mutant('append-ignores-prev-term') && index >= this.firstIndex() && index <= this.lastIndex())) return undefined;
+    if (!this.matchTerm(index, logTerm) && !(mutant('append-ignores-prev-term') && index >= this.firstIndex() && index <= this.lastIndex()))
+      return undefined;
     const lastNew = index + ents.length;
     const ci = this.findConflict(ents);
     if (ci !== 0) {
@@ -210,7 +214,10 @@ export class RaftLog {
 
   commitTo(tocommit: number): void {
     if (this.committed < tocommit) {
-      invariant(this.lastIndex() >= tocommit, () => `tocommit(${tocommit}) is out of range [lastIndex(${this.lastIndex()})]. Was the raft log corrupted, truncated, or lost?`);
+      invariant(
+        this.lastIndex() >= tocommit,
+        () => `tocommit(${tocommit}) is out of range [lastIndex(${this.lastIndex()})]. Was the raft log corrupted, truncated, or lost?`,
+      );
       this.committed = tocommit;
     }
   }
@@ -221,7 +228,10 @@ export class RaftLog {
   }
 
   appliedTo(i: number): void {
-    invariant(i <= this.committed && i >= this.applied - 0, () => `applied(${i}) is out of range [prevApplied(${this.applied}), committed(${this.committed})]`);
+    invariant(
+      i <= this.committed && i >= this.applied - 0,
+      () => `applied(${i}) is out of range [prevApplied(${this.applied}), committed(${this.committed})]`,
+    );
     this.applied = i;
     this.applying = Math.max(this.applying, i);
   }

@@ -3,7 +3,7 @@
 // stepped together before the next one, so every proposal that arrived during
 // an fsync shares the next fsync (group commit). Per Ready: send what may go
 // at once, persist with one fsync, send acks and votes, apply, advance.
-import { ConfChange, ConfState, Entry, EntryType, HardState, Message, MessageType, Snapshot } from '../../proto/gen/raft.js';
+import { ConfChange, ConfState, type Entry, EntryType, type HardState, type Message, type Snapshot } from '../../proto/gen/raft.js';
 import { ConfChangeError, confChangeError, leavesJoint } from './confchange.js';
 import { ProposalDroppedError, RaftError } from './errors.js';
 import { mutant } from './mutants.js';
@@ -105,14 +105,20 @@ export class ProposalOutcomeUnknownError extends RaftError {
     readonly reason: string,
     readonly index?: number,
   ) {
-    super('OUTCOME_UNKNOWN', `the outcome of the raft proposal${index ? ` at index ${index}` : ''} is unknown: ${reason}; read the state again and retry if it did not apply`);
+    super(
+      'OUTCOME_UNKNOWN',
+      `the outcome of the raft proposal${index ? ` at index ${index}` : ''} is unknown: ${reason}; read the state again and retry if it did not apply`,
+    );
   }
 }
 
 /** A read barrier whose caller gave up (its signal fired) before a leader confirmed a read point. */
 export class ReadTimeoutError extends RaftError {
   constructor(reason: string) {
-    super('READ_TIMEOUT', `the read could not be confirmed by a leader before its deadline (${reason}): no leader is known, or it cannot reach a quorum`);
+    super(
+      'READ_TIMEOUT',
+      `the read could not be confirmed by a leader before its deadline (${reason}): no leader is known, or it cannot reach a quorum`,
+    );
   }
 }
 
@@ -377,7 +383,9 @@ export class RaftNode {
   }
 
   private hasWork(): boolean {
-    return this.inputs.length > 0 || this.proposals.length > 0 || this.pendingReads.length > 0 || this.readsToResend() || this.rn.hasReady();
+    return (
+      this.inputs.length > 0 || this.proposals.length > 0 || this.pendingReads.length > 0 || this.readsToResend() || this.rn.hasReady()
+    );
   }
 
   private readsToResend(): boolean {
@@ -541,7 +549,12 @@ export class RaftNode {
     if (rd.snapshot) this.storage.applySnapshot(rd.snapshot);
     let unsynced: Promise<void> | null = null;
     if (rd.entries.length > 0 || rd.hardState || rd.snapshot) {
-      const write = this.o.persistence.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot, mustSync: rd.mustSync });
+      const write = this.o.persistence.persist({
+        hardState: rd.hardState,
+        entries: rd.entries,
+        snapshot: rd.snapshot,
+        mustSync: rd.mustSync,
+      });
       if (rd.mustSync || rd.entries.length > 0 || rd.snapshot) {
         await write;
       } else {
@@ -628,13 +641,20 @@ export class RaftNode {
   private refuseConfChange(cc: ConfChange): RaftError | null {
     const r = this.rn.raft;
     if (r.state !== StateType.Leader) {
-      return new ProposalDroppedError(`membership changes are proposed by the leader and this member is not it (leader: ${r.lead || 'none known'}): retry on the leader`);
+      return new ProposalDroppedError(
+        `membership changes are proposed by the leader and this member is not it (leader: ${r.lead || 'none known'}): retry on the leader`,
+      );
     }
     if (r.pendingConfIndex > r.raftLog.applied) {
-      return new ProposalDroppedError(`the membership change at index ${r.pendingConfIndex} is not applied yet (applied: ${r.raftLog.applied}); one change at a time: retry once it is`);
+      return new ProposalDroppedError(
+        `the membership change at index ${r.pendingConfIndex} is not applied yet (applied: ${r.raftLog.applied}); one change at a time: retry once it is`,
+      );
     }
     const joint = r.trk.config.voters[1].size > 0;
-    if (joint && !leavesJoint(cc)) return new ProposalDroppedError('the configuration is joint: it must be left (an empty change) before another change; retry once it is');
+    if (joint && !leavesJoint(cc))
+      return new ProposalDroppedError(
+        'the configuration is joint: it must be left (an empty change) before another change; retry once it is',
+      );
     return confChangeError(r.trk, r.raftLog.lastIndex(), cc);
   }
 
@@ -680,7 +700,12 @@ export class RaftNode {
     for (const id of ids) {
       const w = this.waiters.get(id);
       if (!w || w.index !== index) continue;
-      this.settle(id, w.own ? new ProposalLostError(index, w.term!) : new ProposalOutcomeUnknownError(`its forwarded entry at index ${index} was replaced by another`, index));
+      this.settle(
+        id,
+        w.own
+          ? new ProposalLostError(index, w.term!)
+          : new ProposalOutcomeUnknownError(`its forwarded entry at index ${index} was replaced by another`, index),
+      );
     }
   }
 
@@ -688,7 +713,10 @@ export class RaftNode {
   private settleCovered(index: number): void {
     for (const [id, w] of this.waiters) {
       if (w.index === undefined || w.index > index) continue;
-      this.settle(id, new ProposalOutcomeUnknownError(`a snapshot up to index ${index} was installed before its entry was applied here`, w.index));
+      this.settle(
+        id,
+        new ProposalOutcomeUnknownError(`a snapshot up to index ${index} was installed before its entry was applied here`, w.index),
+      );
     }
     for (const i of [...this.byIndex.keys()]) if (i <= index) this.byIndex.delete(i);
   }
@@ -710,7 +738,13 @@ export class RaftNode {
   private expireProposals(): void {
     for (const [id, w] of this.waiters) {
       if (w.deadline > this.ticks) break;
-      this.settle(id, new ProposalOutcomeUnknownError(`it did not settle within ${this.proposalTimeoutTicks} ticks (no leader, or its message was lost)`, w.index));
+      this.settle(
+        id,
+        new ProposalOutcomeUnknownError(
+          `it did not settle within ${this.proposalTimeoutTicks} ticks (no leader, or its message was lost)`,
+          w.index,
+        ),
+      );
     }
   }
 

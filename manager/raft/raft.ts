@@ -4,7 +4,7 @@
 // messages, and RawNode hands those out as a Ready batch.
 // Modelled on etcd-io/raft's raft.go (PreVote, CheckQuorum, ReadIndex,
 // leader transfer, joint consensus, flow control), written for TypeScript.
-import { ConfChange, ConfState, Entry, EntryType, HardState, Message, MessageType, Snapshot } from '../../proto/gen/raft.js';
+import { ConfChange, ConfState, Entry, EntryType, HardState, Message, MessageType, type Snapshot } from '../../proto/gen/raft.js';
 import { Changer, type ChangeResult, enterJointOf, leavesJoint, restoreConfig } from './confchange.js';
 import { ProposalDroppedError, RaftError, invariant } from './errors.js';
 import { RaftLog } from './log.js';
@@ -102,7 +102,11 @@ export function isResponseMsg(t: MessageType): boolean {
 /** MSG_VOTE_RESP → MsgVoteResp, as etcd names message types in logs. */
 export function msgType(t: MessageType): string {
   const n = MessageType[t] ?? String(t);
-  return n.toLowerCase().split('_').map((w) => w[0]!.toUpperCase() + w.slice(1)).join('');
+  return n
+    .toLowerCase()
+    .split('_')
+    .map((w) => w[0]!.toUpperCase() + w.slice(1))
+    .join('');
 }
 
 function voteRespType(t: MessageType): MessageType {
@@ -232,8 +236,14 @@ export class Raft {
       // Proposals and read requests forwarded to the leader travel as local messages (term 0).
       if (m.type !== MessageType.MSG_PROP && m.type !== MessageType.MSG_READ_INDEX) m.term = this.term;
     }
-    const early = m.to !== this.id && ((m.type === MessageType.MSG_APP_RESP && mutant('ack-before-fsync')) || (m.type === MessageType.MSG_VOTE_RESP && mutant('vote-not-durable')));
-    if (!early && (m.type === MessageType.MSG_APP_RESP || m.type === MessageType.MSG_VOTE_RESP || m.type === MessageType.MSG_PRE_VOTE_RESP)) {
+    const early =
+      m.to !== this.id &&
+      ((m.type === MessageType.MSG_APP_RESP && mutant('ack-before-fsync')) ||
+        (m.type === MessageType.MSG_VOTE_RESP && mutant('vote-not-durable')));
+    if (
+      !early &&
+      (m.type === MessageType.MSG_APP_RESP || m.type === MessageType.MSG_VOTE_RESP || m.type === MessageType.MSG_PRE_VOTE_RESP)
+    ) {
       // Acks and votes promise durability: they wait until the Ready that produced them is persisted.
       this.msgsAfterAppend.push(m);
     } else {
@@ -406,7 +416,8 @@ export class Raft {
 
   private increaseUncommittedSize(ents: Entry[]): boolean {
     const s = payloadSize(ents);
-    if (this.maxUncommittedSize > 0 && this.uncommittedSize > 0 && s > 0 && this.uncommittedSize + s > this.maxUncommittedSize) return false;
+    if (this.maxUncommittedSize > 0 && this.uncommittedSize > 0 && s > 0 && this.uncommittedSize + s > this.maxUncommittedSize)
+      return false;
     this.uncommittedSize += s;
     return true;
   }
@@ -552,7 +563,9 @@ export class Raft {
       } else if (m.type === MessageType.MSG_PRE_VOTE_RESP && !m.reject) {
         // A granted PreVote carries the future term; we move to it only if we win.
       } else {
-        this.logger.info(`${this.id} [term: ${this.term}] received a ${msgType(m.type)} message with higher term from ${m.from} [term: ${m.term}]`);
+        this.logger.info(
+          `${this.id} [term: ${this.term}] received a ${msgType(m.type)} message with higher term from ${m.from} [term: ${m.term}]`,
+        );
         if (m.type === MessageType.MSG_APP || m.type === MessageType.MSG_HEARTBEAT || m.type === MessageType.MSG_SNAP) {
           this.becomeFollower(m.term, m.from);
         } else {
@@ -569,7 +582,9 @@ export class Raft {
         this.logger.info(`${this.id} [term: ${this.term}] rejected ${msgType(m.type)} from ${m.from} [term: ${m.term}]`);
         this.send({ to: m.from, term: this.term, type: MessageType.MSG_PRE_VOTE_RESP, reject: true });
       } else {
-        this.logger.debug(`${this.id} [term: ${this.term}] ignored a ${msgType(m.type)} message with lower term from ${m.from} [term: ${m.term}]`);
+        this.logger.debug(
+          `${this.id} [term: ${this.term}] ignored a ${msgType(m.type)} message with lower term from ${m.from} [term: ${m.term}]`,
+        );
       }
       return;
     }
@@ -581,9 +596,7 @@ export class Raft {
       case MessageType.MSG_VOTE:
       case MessageType.MSG_PRE_VOTE: {
         const canVote =
-          this.vote === m.from ||
-          (this.vote === NONE && this.lead === NONE) ||
-          (m.type === MessageType.MSG_PRE_VOTE && m.term > this.term);
+          this.vote === m.from || (this.vote === NONE && this.lead === NONE) || (m.type === MessageType.MSG_PRE_VOTE && m.term > this.term);
         if (canVote && (this.raftLog.isUpToDate(m.index, m.logTerm) || mutant('vote-for-older-log'))) {
           // Learners vote too: one may have been promoted without having applied that change yet.
           this.logger.info(
@@ -684,7 +697,9 @@ export class Raft {
         const transferee = m.from;
         if (this.leadTransferee !== NONE) {
           if (this.leadTransferee === transferee) {
-            this.logger.info(`${this.id} [term ${this.term}] transfer leadership to ${transferee} is in progress, ignores request to same node`);
+            this.logger.info(
+              `${this.id} [term ${this.term}] transfer leadership to ${transferee} is in progress, ignores request to same node`,
+            );
             return;
           }
           this.abortLeaderTransfer();
@@ -743,7 +758,9 @@ export class Raft {
   private handleAppResp(m: Message, pr: Progress): void {
     pr.recentActive = true;
     if (m.reject) {
-      this.logger.debug(`${this.id} received MsgAppResp(rejected, hint: (index ${m.rejectHint}, term ${m.logTerm})) from ${m.from} for index ${m.index}`);
+      this.logger.debug(
+        `${this.id} received MsgAppResp(rejected, hint: (index ${m.rejectHint}, term ${m.logTerm})) from ${m.from} for index ${m.index}`,
+      );
       let nextProbeIdx = m.rejectHint;
       if (m.logTerm > 0) {
         // Fast backtracking: skip every entry of ours whose term exceeds the follower's term at
@@ -768,7 +785,9 @@ export class Raft {
         // The follower caught up past the snapshot another way (or the snapshot landed): resume
         // replication if the log still has what comes next.
         if (pr.match + 1 >= this.raftLog.firstIndex()) {
-          this.logger.debug(`${this.id} recovered from needing snapshot, resumed sending replication messages to ${m.from} [${pr.describe()}]`);
+          this.logger.debug(
+            `${this.id} recovered from needing snapshot, resumed sending replication messages to ${m.from} [${pr.describe()}]`,
+          );
           pr.becomeProbe();
           pr.becomeReplicate();
         }
@@ -784,7 +803,10 @@ export class Raft {
       this.sendAppend(m.from);
     }
     // Fill the window while there is more to send.
-    if (m.from !== this.id) while (this.maybeSendAppend(m.from, false)) { /* keep sending */ }
+    if (m.from !== this.id)
+      while (this.maybeSendAppend(m.from, false)) {
+        /* keep sending */
+      }
     if (m.from === this.leadTransferee && pr.match === this.raftLog.lastIndex()) {
       this.logger.info(`${this.id} sent MsgTimeoutNow to ${m.from} after received MsgAppResp`);
       this.sendTimeoutNow(m.from);
@@ -942,7 +964,9 @@ export class Raft {
     }
     if (this.raftLog.matchTerm(idx, snapTerm(s))) {
       // We already have the entry the snapshot ends at: fast-forward the commit index instead.
-      this.logger.info(`${this.id} [commit: ${this.raftLog.committed}, lastindex: ${this.raftLog.lastIndex()}] fast-forwarded commit to snapshot [index: ${idx}, term: ${snapTerm(s)}]`);
+      this.logger.info(
+        `${this.id} [commit: ${this.raftLog.committed}, lastindex: ${this.raftLog.lastIndex()}] fast-forwarded commit to snapshot [index: ${idx}, term: ${snapTerm(s)}]`,
+      );
       this.raftLog.commitTo(idx);
       return false;
     }
@@ -1010,7 +1034,12 @@ export class Raft {
     if (this.trk.config.autoLeave && newApplied >= this.pendingConfIndex && this.state === StateType.Leader) {
       // The joint configuration we entered is applied: propose leaving it (an empty change).
       try {
-        this.step(Message.create({ type: MessageType.MSG_PROP, entries: [Entry.create({ type: EntryType.ENTRY_CONF_CHANGE, data: ConfChange.encode(ConfChange.create()) })] }));
+        this.step(
+          Message.create({
+            type: MessageType.MSG_PROP,
+            entries: [Entry.create({ type: EntryType.ENTRY_CONF_CHANGE, data: ConfChange.encode(ConfChange.create()) })],
+          }),
+        );
         this.logger.info(`${this.id} initiating automatic transition out of joint configuration ${describeConfig(this.trk.config)}`);
       } catch (e) {
         this.logger.debug(`${this.id} not initiating automatic transition out of joint configuration: ${(e as Error).message}`);

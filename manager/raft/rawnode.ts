@@ -2,7 +2,18 @@
 // messages and proposals, takes a Ready batch (what to persist, send and
 // apply), does the work, and calls advance(). No step may happen between
 // ready() and advance() except applyConfChange: the driver queues them.
-import { ConfChange, ConfChangeSingle, ConfChangeType, ConfState, Entry, EntryType, HardState, Message, MessageType, Snapshot } from '../../proto/gen/raft.js';
+import {
+  ConfChange,
+  ConfChangeSingle,
+  ConfChangeType,
+  type ConfState,
+  Entry,
+  EntryType,
+  type HardState,
+  Message,
+  MessageType,
+  type Snapshot,
+} from '../../proto/gen/raft.js';
 import { RaftError, invariant } from './errors.js';
 import { NONE, Raft, type RaftConfig, type ReadState, type SoftState, StateType, isLocalMsg, isResponseMsg } from './raft.js';
 import { payloadSize, snapIndex } from './storage.js';
@@ -73,7 +84,9 @@ export class RawNode {
         term: 1,
         index: i + 1,
         type: EntryType.ENTRY_CONF_CHANGE,
-        data: ConfChange.encode(ConfChange.create({ changes: [ConfChangeSingle.create({ type: ConfChangeType.CONF_ADD_NODE, nodeId: id })] })),
+        data: ConfChange.encode(
+          ConfChange.create({ changes: [ConfChangeSingle.create({ type: ConfChangeType.CONF_ADD_NODE, nodeId: id })] }),
+        ),
       }),
     );
     r.raftLog.append(ents);
@@ -106,13 +119,19 @@ export class RawNode {
   proposeBatch(datas: Uint8Array[]): void {
     this.assertNotInReady('propose');
     if (datas.length === 0) return;
-    this.raft.step(Message.create({ type: MessageType.MSG_PROP, from: this.raft.id, entries: datas.map((data) => Entry.create({ data })) }));
+    this.raft.step(
+      Message.create({ type: MessageType.MSG_PROP, from: this.raft.id, entries: datas.map((data) => Entry.create({ data })) }),
+    );
   }
 
   proposeConfChange(cc: ConfChange): void {
     this.assertNotInReady('proposeConfChange');
     this.raft.step(
-      Message.create({ type: MessageType.MSG_PROP, from: this.raft.id, entries: [Entry.create({ type: EntryType.ENTRY_CONF_CHANGE, data: ConfChange.encode(cc) })] }),
+      Message.create({
+        type: MessageType.MSG_PROP,
+        from: this.raft.id,
+        entries: [Entry.create({ type: EntryType.ENTRY_CONF_CHANGE, data: ConfChange.encode(cc) })],
+      }),
     );
   }
 
@@ -186,7 +205,10 @@ export class RawNode {
     if (!hardStateEqual(hs, this.prevHard)) rd.hardState = hs;
     if (r.raftLog.unstable.snapshot) rd.snapshot = r.raftLog.unstable.snapshot;
     // A commit index change alone needs no fsync: it can be recovered from the leader.
-    rd.mustSync = rd.entries.length > 0 || (rd.hardState !== undefined && (hs.term !== this.prevHard.term || hs.vote !== this.prevHard.vote)) || rd.snapshot !== undefined;
+    rd.mustSync =
+      rd.entries.length > 0 ||
+      (rd.hardState !== undefined && (hs.term !== this.prevHard.term || hs.vote !== this.prevHard.vote)) ||
+      rd.snapshot !== undefined;
     if (rd.hardState) this.prevHard = hs;
 
     r.msgs = [];
@@ -232,7 +254,13 @@ export class RawNode {
     const progress: Status['progress'] = {};
     if (r.state === StateType.Leader) {
       for (const [id, pr] of r.trk.progress) {
-        progress[id] = { match: pr.match, next: pr.next, state: ProgressState[pr.state], recentActive: pr.recentActive, isLearner: pr.isLearner };
+        progress[id] = {
+          match: pr.match,
+          next: pr.next,
+          state: ProgressState[pr.state],
+          recentActive: pr.recentActive,
+          isLearner: pr.isLearner,
+        };
       }
     }
     return {

@@ -30,7 +30,7 @@ export async function forceNewCluster(
   dir: string,
   selfId: string,
   sm: StateMachine,
-  opts: { onConfChange?: (cc: ConfChange, index: number) => void; rename: (from: string, to: string) => Promise<void>; now?: number } ,
+  opts: { onConfChange?: (cc: ConfChange, index: number) => void; rename: (from: string, to: string) => Promise<void>; now?: number },
 ): Promise<ForceNewClusterResult> {
   const { storage, state } = await DiskStorage.open(vfs, dir);
   let index = 0;
@@ -45,7 +45,10 @@ export async function forceNewCluster(
       if (e.index <= index) continue;
       if (e.type === EntryType.ENTRY_CONF_CHANGE) {
         const cc = ConfChange.decode(e.data);
-        opts.onConfChange?.({ ...cc, context: cc.context.length >= PROPOSAL_HEADER ? cc.context.subarray(PROPOSAL_HEADER) : new Uint8Array(0) }, e.index);
+        opts.onConfChange?.(
+          { ...cc, context: cc.context.length >= PROPOSAL_HEADER ? cc.context.subarray(PROPOSAL_HEADER) : new Uint8Array(0) },
+          e.index,
+        );
       } else if (e.data.length > PROPOSAL_HEADER) {
         await sm.apply(e.data.subarray(PROPOSAL_HEADER), e.index);
       }
@@ -60,8 +63,16 @@ export async function forceNewCluster(
   await opts.rename(dir, backupDir);
   const fresh = await DiskStorage.open(vfs, dir);
   try {
-    const snapshot = Snapshot.create({ data, metadata: SnapshotMetadata.create({ index, term, confState: ConfState.create({ voters: [selfId] }) }) });
-    await fresh.storage.persist({ snapshot, hardState: HardState.create({ term: Math.max(term, state.hardState.term), vote: '', commit: index }), entries: [], mustSync: true });
+    const snapshot = Snapshot.create({
+      data,
+      metadata: SnapshotMetadata.create({ index, term, confState: ConfState.create({ voters: [selfId] }) }),
+    });
+    await fresh.storage.persist({
+      snapshot,
+      hardState: HardState.create({ term: Math.max(term, state.hardState.term), vote: '', commit: index }),
+      entries: [],
+      mustSync: true,
+    });
   } finally {
     await fresh.storage.close();
   }

@@ -114,7 +114,10 @@ export class MemoryStorage implements Storage {
   createSnapshot(i: number, cs: ConfState, data: Uint8Array): Snapshot {
     if (i <= snapIndex(this.snap)) throw new SnapshotOutOfDateError(i, snapIndex(this.snap));
     invariant(i <= this.lastIndex(), () => `snapshot ${i} is out of bound lastindex(${this.lastIndex()})`);
-    this.snap = Snapshot.create({ data, metadata: SnapshotMetadata.create({ index: i, term: this.ents[i - this.offset]!.term, confState: cs }) });
+    this.snap = Snapshot.create({
+      data,
+      metadata: SnapshotMetadata.create({ index: i, term: this.ents[i - this.offset]!.term, confState: cs }),
+    });
     return this.snap;
   }
 

@@ -2,7 +2,7 @@
 // the MsgApps in flight to it (Inflights, the flow-control window), and the
 // configuration (voters, learners) with the quorum questions asked of it.
 import { ConfState } from '../../proto/gen/raft.js';
-import { type JointConfig, VoteResult, jointCommitted, jointIds, jointVote, majorityVote } from './quorum.js';
+import { VoteResult, jointCommitted, jointIds, jointVote, majorityVote } from './quorum.js';
 
 /** A bounded window of unacknowledged MsgApps: (last index, bytes) per message. */
 export class Inflights {

@@ -6,7 +6,7 @@ import type { Constraint } from '../../spec/constraint.js';
 export { type Constraint, type ConstraintOp, parseConstraint, parseConstraints, parseSpreadPreference } from '../../spec/constraint.js';
 
 /** The node's value for a constraint key; undefined when it has none. */
-function valueOf(n: Node, k: string): string | undefined {
+function nodeValue(n: Node, k: string): string | undefined {
   switch (k) {
     case 'node.id':
       return n.meta!.id;
@@ -20,13 +20,16 @@ function valueOf(n: Node, k: string): string | undefined {
       return n.description?.platform?.architecture;
   }
   if (k.startsWith('node.labels.')) return n.spec?.labels?.[k.slice('node.labels.'.length)];
-  if (k.startsWith('engine.labels.')) return (n.description as { engineLabels?: Record<string, string> } | null | undefined)?.engineLabels?.[k.slice('engine.labels.'.length)];
+  if (k.startsWith('engine.labels.'))
+    return (n.description as { engineLabels?: Record<string, string> } | null | undefined)?.engineLabels?.[
+      k.slice('engine.labels.'.length)
+    ];
   return undefined;
 }
 
 /** Whether a node satisfies one constraint (a missing label is "not equal"). */
 export function matchConstraint(n: Node, c: Constraint): boolean {
-  const actual = valueOf(n, c.key);
+  const actual = nodeValue(n, c.key);
   // Swarm compares node attributes without case, label values exactly.
   const fold = !c.key.startsWith('node.labels.') && !c.key.startsWith('engine.labels.');
   const eq = actual !== undefined && (fold ? actual.toLowerCase() === c.value.toLowerCase() : actual === c.value);

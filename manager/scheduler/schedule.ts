@@ -35,7 +35,12 @@ function hostPortsOf(t: Task): string[] {
 
 /** Tasks that hold a place on their node (count for spread and reservations). */
 export function holdsNode(t: Task): boolean {
-  return !!t.nodeId && t.desiredState <= TaskState.RUNNING && (t.status?.state ?? 0) >= TaskState.ASSIGNED && (t.status?.state ?? 0) <= TaskState.RUNNING;
+  return (
+    !!t.nodeId &&
+    t.desiredState <= TaskState.RUNNING &&
+    (t.status?.state ?? 0) >= TaskState.ASSIGNED &&
+    (t.status?.state ?? 0) <= TaskState.RUNNING
+  );
 }
 
 /** A binary min-heap over nodes by (tasks of the service, tasks overall, id). */
@@ -95,7 +100,17 @@ function nodeName(n: Node): string {
 /** Why a filter excluded nodes, in the order the filters run (the explanation lists them so). */
 export const NOT_AVAILABLE = 'not available for new tasks';
 const rank = (why: string): number =>
-  why === NOT_AVAILABLE ? 0 : why.startsWith('not the node') ? 1 : why.startsWith('constraint') ? 2 : why.startsWith('platform') ? 3 : why.startsWith('insufficient') ? 4 : 5;
+  why === NOT_AVAILABLE
+    ? 0
+    : why.startsWith('not the node')
+      ? 1
+      : why.startsWith('constraint')
+        ? 2
+        : why.startsWith('platform')
+          ? 3
+          : why.startsWith('insufficient')
+            ? 4
+            : 5;
 
 /**
  * The scheduler's message for a task no node takes, naming each filter and how
@@ -118,13 +133,26 @@ export function explainUnschedulable(excluded: ReadonlyMap<string, readonly stri
  * Places `pending` tasks: `placed` are the tasks already on nodes (a list, or
  * lists by node id); only those that hold their node (holdsNode) count.
  */
-export function schedule(nodes: readonly Node[], placed: ReadonlyMap<string, readonly Task[]> | readonly Task[], pending: readonly Task[]): ScheduleResult {
+export function schedule(
+  nodes: readonly Node[],
+  placed: ReadonlyMap<string, readonly Task[]> | readonly Task[],
+  pending: readonly Task[],
+): ScheduleResult {
   const loads = new Map<string, NodeLoad>();
   for (const n of nodes) {
     const res = n.description?.resources;
-    loads.set(n.meta!.id, { node: n, total: 0, byService: new Map(), cpu: res?.nanoCpus ?? 0, mem: res?.memoryBytes ?? 0, hostPorts: new Set() });
+    loads.set(n.meta!.id, {
+      node: n,
+      total: 0,
+      byService: new Map(),
+      cpu: res?.nanoCpus ?? 0,
+      mem: res?.memoryBytes ?? 0,
+      hostPorts: new Set(),
+    });
   }
-  const all: Iterable<Task> = Array.isArray(placed) ? (placed as readonly Task[]) : [...(placed as ReadonlyMap<string, readonly Task[]>).values()].flat();
+  const all: Iterable<Task> = Array.isArray(placed)
+    ? (placed as readonly Task[])
+    : [...(placed as ReadonlyMap<string, readonly Task[]>).values()].flat();
   for (const t of all) {
     const l = loads.get(t.nodeId);
     if (!l || !holdsNode(t)) continue;
@@ -169,12 +197,24 @@ function scheduleGroup(group: Task[], loads: Map<string, NodeLoad>, out: Schedul
     const n = l.node;
     if (t0.nodeId && n.meta!.id !== t0.nodeId) return { ok: false, why: 'not the node of this global task' };
     if (n.status?.state !== NodeState.READY || n.spec?.availability !== NodeAvailability.ACTIVE) return { ok: false, why: NOT_AVAILABLE };
-    for (const c of constraints) if (!matchConstraint(n, c)) return { ok: false, why: `constraint ${c.key}${c.op}${c.value} not satisfied` };
-    if (platforms.length && !platforms.some((p) => (!p.os || p.os === n.description?.platform?.os) && (!p.architecture || p.architecture === n.description?.platform?.architecture))) {
+    for (const c of constraints)
+      if (!matchConstraint(n, c)) return { ok: false, why: `constraint ${c.key}${c.op}${c.value} not satisfied` };
+    if (
+      platforms.length &&
+      !platforms.some(
+        (p) =>
+          (!p.os || p.os === n.description?.platform?.os) && (!p.architecture || p.architecture === n.description?.platform?.architecture),
+      )
+    ) {
       return { ok: false, why: 'platform not supported' };
     }
-    if ((needCpu && l.cpu < needCpu) || (needMem && l.mem < needMem)) return { ok: false, why: `insufficient resources (needs ${[needCpu ? `${needCpu / 1e9} CPU` : '', needMem ? `${Math.round(needMem / 2 ** 20)} MiB memory` : ''].filter(Boolean).join(' and ')})` };
-    if (maxReplicas && (l.byService.get(svc) ?? 0) >= maxReplicas) return { ok: false, why: `max replicas per node (${maxReplicas}) reached` };
+    if ((needCpu && l.cpu < needCpu) || (needMem && l.mem < needMem))
+      return {
+        ok: false,
+        why: `insufficient resources (needs ${[needCpu ? `${needCpu / 1e9} CPU` : '', needMem ? `${Math.round(needMem / 2 ** 20)} MiB memory` : ''].filter(Boolean).join(' and ')})`,
+      };
+    if (maxReplicas && (l.byService.get(svc) ?? 0) >= maxReplicas)
+      return { ok: false, why: `max replicas per node (${maxReplicas}) reached` };
     const taken = hostPorts.find((p) => l.hostPorts.has(p));
     if (taken) return { ok: false, why: `host-mode port ${taken} already published on the node` };
     return { ok: true };
@@ -190,13 +230,15 @@ function scheduleGroup(group: Task[], loads: Map<string, NodeLoad>, out: Schedul
       e.push(nodeName(l.node));
     }
   }
-  const prefs = (placement?.preferences ?? []).map((p) => {
-    try {
-      return parseSpreadPreference(p.spread);
-    } catch {
-      return '';
-    }
-  }).filter(Boolean);
+  const prefs = (placement?.preferences ?? [])
+    .map((p) => {
+      try {
+        return parseSpreadPreference(p.spread);
+      } catch {
+        return '';
+      }
+    })
+    .filter(Boolean);
   // Placement preferences: a tree of label values, one level per preference (a missing label is
   // its own value); each task walks down to the subtree holding the fewest of the service's tasks.
   const root = newBranch();

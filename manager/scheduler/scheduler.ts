@@ -5,7 +5,16 @@
 // the reason changes; any change to nodes or placed tasks triggers another pass.
 import type pino from 'pino';
 import type { TsswarmError } from '../../lib/errors.js';
-import { BATCH_BYTES, chunkByBytes, encodedSize, type MemoryStore, rejectOversizedTask, type StoreEvent, type Subscription, writeSplitting } from '../store/index.js';
+import {
+  BATCH_BYTES,
+  chunkByBytes,
+  encodedSize,
+  type MemoryStore,
+  rejectOversizedTask,
+  type StoreEvent,
+  type Subscription,
+  writeSplitting,
+} from '../store/index.js';
 import { Task, TaskState } from '../../proto/gen/objects.js';
 import { holdsNode, schedule } from './schedule.js';
 import { type Clock, ReconcileLoop } from '../reconciler.js';
@@ -79,11 +88,18 @@ export class Scheduler {
       const id = t.meta!.id;
       const nodeId = r.assignments.get(id);
       if (nodeId) {
-        writes.push(Task.create({ ...t, nodeId, status: { ...t.status!, state: TaskState.ASSIGNED, timestamp: now, message: 'scheduler assigned task to node', err: '' } }));
+        writes.push(
+          Task.create({
+            ...t,
+            nodeId,
+            status: { ...t.status!, state: TaskState.ASSIGNED, timestamp: now, message: 'scheduler assigned task to node', err: '' },
+          }),
+        );
         continue;
       }
       const why = r.unschedulable.get(id);
-      if (why && why !== t.status?.err) writes.push(Task.create({ ...t, status: { ...t.status!, timestamp: now, message: 'pending task scheduling', err: why } }));
+      if (why && why !== t.status?.err)
+        writes.push(Task.create({ ...t, status: { ...t.status!, timestamp: now, message: 'pending task scheduling', err: why } }));
     }
     let conflicts = 0;
     // Cut by bytes as well as by count: every task carries its service's spec, so 5,000 of them can be megabytes.
@@ -105,7 +121,10 @@ export class Scheduler {
           async (w, e) => {
             // Alone over the store's cap: retrying can never succeed, so the task ends here with the reason.
             const ok = await rejectOversizedTask(store, w, e, now);
-            this.log.warn({ task: w.meta!.id, service: w.serviceId, bytes: e.largest.bytes, rejected: ok }, 'task too large to store; rejected');
+            this.log.warn(
+              { task: w.meta!.id, service: w.serviceId, bytes: e.largest.bytes, rejected: ok },
+              'task too large to store; rejected',
+            );
           },
         );
       } catch (e) {

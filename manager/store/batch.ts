@@ -51,7 +51,11 @@ export function chunkByBytes<T>(items: readonly T[], size: (t: T) => number, bud
  * half and each half written; an item refused alone is handed to `tooLarge`
  * and never written, so no batch is retried forever. Other errors propagate.
  */
-export async function writeSplitting<T>(items: readonly T[], write: (part: readonly T[]) => Promise<void>, tooLarge: (item: T, e: EntryTooLargeError) => void | Promise<void>): Promise<void> {
+export async function writeSplitting<T>(
+  items: readonly T[],
+  write: (part: readonly T[]) => Promise<void>,
+  tooLarge: (item: T, e: EntryTooLargeError) => void | Promise<void>,
+): Promise<void> {
   if (items.length === 0) return;
   try {
     await write(items);
@@ -78,7 +82,12 @@ export async function rejectOversizedTask(store: MemoryStore, task: Task, e: Ent
     await store.update((tx) => {
       const cur = tx.tasks.get(id);
       if (!cur || cur.meta!.version !== task.meta!.version || (cur.status?.state ?? 0) > TaskState.RUNNING) return;
-      tx.tasks.update(Task.create({ ...cur, status: { ...cur.status!, state: TaskState.REJECTED, timestamp: now, message: 'rejected', err, portStatus: [] } }));
+      tx.tasks.update(
+        Task.create({
+          ...cur,
+          status: { ...cur.status!, state: TaskState.REJECTED, timestamp: now, message: 'rejected', err, portStatus: [] },
+        }),
+      );
     });
     return true;
   } catch {

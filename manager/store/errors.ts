@@ -73,7 +73,10 @@ export class VersionConflictError extends TsswarmError {
   readonly currentVersion: number;
 
   constructor(table: TableName, id: string, readVersion: number, currentVersion: number) {
-    super('CONFLICT', `${what(table, id)} changed since it was read (read version ${readVersion}, now ${currentVersion}): read it again and retry`);
+    super(
+      'CONFLICT',
+      `${what(table, id)} changed since it was read (read version ${readVersion}, now ${currentVersion}): read it again and retry`,
+    );
     this.table = table;
     this.id = id;
     this.readVersion = readVersion;
@@ -119,7 +122,10 @@ export class WatchOverflowError extends TsswarmError {
   readonly limit: number;
 
   constructor(limit: number) {
-    super('UNAVAILABLE', `the watcher fell more than ${limit} events behind and was closed: read the current state with view() and watch again (or raise maxQueue)`);
+    super(
+      'UNAVAILABLE',
+      `the watcher fell more than ${limit} events behind and was closed: read the current state with view() and watch again (or raise maxQueue)`,
+    );
     this.limit = limit;
   }
 }
@@ -129,7 +135,10 @@ export class WatchResetError extends TsswarmError {
   readonly index: number;
 
   constructor(index: number) {
-    super('UNAVAILABLE', `the store was replaced by a snapshot at log index ${index} and the watcher was closed: read the current state with view() and watch again`);
+    super(
+      'UNAVAILABLE',
+      `the store was replaced by a snapshot at log index ${index} and the watcher was closed: read the current state with view() and watch again`,
+    );
     this.index = index;
   }
 }

@@ -2,7 +2,7 @@
 // StoreAction and a StoreSnapshot, its secondary indexes, and how stored
 // objects are normalized (every field at its default) and frozen.
 import protobuf from 'protobufjs';
-import { Cluster, Config, Meta, Network, Node, Secret, Service, type StoreAction, type StoreSnapshot, Task } from '../../proto/gen/objects.js';
+import { Cluster, Config, Network, Node, Secret, Service, type StoreAction, type StoreSnapshot, Task } from '../../proto/gen/objects.js';
 import type { Codec } from '../../proto/runtime.js';
 
 /** Table name → the object type it holds. */
@@ -191,7 +191,7 @@ function normalizerOf(type: protobuf.Type, mode: 'wire' | 'strict'): Normalizer 
     f.resolve();
     const name = f.name;
     const sub = f.resolvedType instanceof protobuf.Type ? f.resolvedType : null;
-    const value = valueOf(f, sub, mode);
+    const value = copierOf(f, sub, mode);
     if (f.map) {
       const mapProto = protoOf(f);
       steps.push((src, dst) => {
@@ -238,7 +238,7 @@ const INT32 = 2 ** 31;
 const UINT32 = 2 ** 32;
 
 /** How one value of a field is copied; called with undefined, it gives the field's default. */
-function valueOf(f: protobuf.Field, sub: protobuf.Type | null, mode: 'wire' | 'strict'): (v: unknown) => unknown {
+function copierOf(f: protobuf.Field, sub: protobuf.Type | null, mode: 'wire' | 'strict'): (v: unknown) => unknown {
   const strict = mode === 'strict';
   const bad = (): never => {
     throw new NotWireStable(f.name);
@@ -252,7 +252,8 @@ function valueOf(f: protobuf.Field, sub: protobuf.Type | null, mode: 'wire' | 's
   }
   switch (f.type) {
     case 'string':
-      return (v) => (v == null ? '' : strict && !(typeof v === 'string' && (v as unknown as { isWellFormed(): boolean }).isWellFormed()) ? bad() : v);
+      return (v) =>
+        v == null ? '' : strict && !(typeof v === 'string' && (v as unknown as { isWellFormed(): boolean }).isWellFormed()) ? bad() : v;
     case 'bool':
       return (v) => (v == null ? false : strict && typeof v !== 'boolean' ? bad() : v);
     case 'bytes':
@@ -271,7 +272,8 @@ function valueOf(f: protobuf.Field, sub: protobuf.Type | null, mode: 'wire' | 's
       return (v) => (v == null ? 0 : strict && !(Number.isInteger(v) && (v as number) >= 0 && (v as number) < UINT32) ? bad() : v);
     case 'uint64':
     case 'fixed64':
-      return (v) => (v == null ? 0 : strict ? (Number.isSafeInteger(v) && (v as number) >= 0 ? v : bad()) : typeof v === 'number' ? v : Number(v));
+      return (v) =>
+        v == null ? 0 : strict ? (Number.isSafeInteger(v) && (v as number) >= 0 ? v : bad()) : typeof v === 'number' ? v : Number(v);
     default:
       // int64, sint64, sfixed64: JS numbers (proto/runtime.ts drops Long).
       return (v) => (v == null ? 0 : strict ? (Number.isSafeInteger(v) ? v : bad()) : typeof v === 'number' ? v : Number(v));

@@ -6,9 +6,47 @@ import protobuf from 'protobufjs';
 import { TsswarmError } from '../../lib/errors.js';
 import { Meta, StoreAction, StoreActionKind, StoreSnapshot, StoreTransaction } from '../../proto/gen/objects.js';
 import type { StateMachine } from '../raft/node.js';
-import { AlreadyExistsError, EntryTooLargeError, type EntryObject, InvalidTransactionError, MAX_TRANSACTION_BYTES, NotCommittedError, ObjectNotFoundError, OutcomeUnknownError, VersionConflictError, WatchResetError } from './errors.js';
-import { actionFields, brandOf, forReader, type IndexName, nameKey, nameOf, normalize, normalizeLocal, NotWireStable, type StoreObject, type TableDef, tableDefs, type TableName, tableNames, tableOfActionField, type Tables } from './schema.js';
-import { type ChangeEvent, passes, type Register, type Sink, type StoreEvent, Subscription, Watch, type WatchFilter, type WatchOptions } from './watch.js';
+import {
+  AlreadyExistsError,
+  EntryTooLargeError,
+  type EntryObject,
+  InvalidTransactionError,
+  MAX_TRANSACTION_BYTES,
+  NotCommittedError,
+  ObjectNotFoundError,
+  OutcomeUnknownError,
+  VersionConflictError,
+  WatchResetError,
+} from './errors.js';
+import {
+  actionFields,
+  brandOf,
+  forReader,
+  type IndexName,
+  nameKey,
+  nameOf,
+  normalize,
+  normalizeLocal,
+  NotWireStable,
+  type StoreObject,
+  type TableDef,
+  tableDefs,
+  type TableName,
+  tableNames,
+  tableOfActionField,
+  type Tables,
+} from './schema.js';
+import {
+  type ChangeEvent,
+  passes,
+  type Register,
+  type Sink,
+  type StoreEvent,
+  Subscription,
+  Watch,
+  type WatchFilter,
+  type WatchOptions,
+} from './watch.js';
 
 /** The Raft side, as the store sees it. */
 export interface Proposer {
@@ -89,7 +127,10 @@ class TableState<T extends TableName> {
   ids(index: string, key: string | number): string[] {
     const m = this.byName.get(index);
     if (!m) {
-      throw new TsswarmError('INVALID_ARGUMENT', `${this.def.name} has no index "${index}" (its indexes: ${[...this.byName.keys()].join(', ') || 'none'})`);
+      throw new TsswarmError(
+        'INVALID_ARGUMENT',
+        `${this.def.name} has no index "${index}" (its indexes: ${[...this.byName.keys()].join(', ') || 'none'})`,
+      );
     }
     const k = index === 'name' ? nameKey(String(key)) : String(key);
     return [...(m.get(k) ?? [])].sort();
@@ -228,7 +269,10 @@ export class TableWriter<T extends TableName> extends TableReader<T> {
   }
 
   private begin(o: { meta?: { id: string } | null } | string, verb: string): string {
-    if (this.b.closed) throw new InvalidTransactionError(`${this.table}: ${verb} after the transaction was committed: make every change inside the update() callback`);
+    if (this.b.closed)
+      throw new InvalidTransactionError(
+        `${this.table}: ${verb} after the transaction was committed: make every change inside the update() callback`,
+      );
     const id = typeof o === 'string' ? o : o.meta?.id;
     if (!id) throw new InvalidTransactionError(`${this.table}: ${verb} needs meta.id`);
     return id;
@@ -239,7 +283,10 @@ export class TableWriter<T extends TableName> extends TableReader<T> {
     const id = this.begin(o, 'create');
     const key = `${this.table}\0${id}`;
     const p = this.b.pending.get(key);
-    if (p?.kind === StoreActionKind.REMOVE) throw new InvalidTransactionError(`${this.table}: ${id} is removed in this transaction and cannot be created again in it: update it instead`);
+    if (p?.kind === StoreActionKind.REMOVE)
+      throw new InvalidTransactionError(
+        `${this.table}: ${id} is removed in this transaction and cannot be created again in it: update it instead`,
+      );
     if (p || this.state().rows.has(id)) throw AlreadyExistsError.forId(this.table, id);
     const err = this.b.names.move(this.table, id, '', nameOf(o));
     if (err) throw err;
@@ -270,7 +317,8 @@ export class TableWriter<T extends TableName> extends TableReader<T> {
   delete(o: Tables[T] | string, version?: number): void {
     const id = this.begin(o, 'delete');
     const readVersion = typeof o === 'string' ? version : o.meta!.version;
-    if (readVersion === undefined) throw new InvalidTransactionError(`${this.table}: delete("${id}") needs the version read, for the conflict check`);
+    if (readVersion === undefined)
+      throw new InvalidTransactionError(`${this.table}: delete("${id}") needs the version read, for the conflict check`);
     const key = `${this.table}\0${id}`;
     const p = this.b.pending.get(key);
     const cur = this.state().rows.get(id);
@@ -282,7 +330,12 @@ export class TableWriter<T extends TableName> extends TableReader<T> {
       return;
     }
     const v = p ? p.readVersion : readVersion;
-    this.b.pending.set(key, { kind: StoreActionKind.REMOVE, table: this.table, object: { meta: Meta.create({ id, version: v }) } as StoreObject, readVersion: v });
+    this.b.pending.set(key, {
+      kind: StoreActionKind.REMOVE,
+      table: this.table,
+      object: { meta: Meta.create({ id, version: v }) } as StoreObject,
+      readVersion: v,
+    });
   }
 }
 
@@ -345,11 +398,18 @@ function encodeTransaction(requestId: Uint8Array, actions: StoreAction[]): Uint8
 
 const ACTIONS_TAG = (StoreTransaction.type.fields.actions!.id << 3) | 2;
 const KIND_TAG = (StoreAction.type.fields.kind!.id << 3) | 0;
-const actionTags = Object.fromEntries(tableNames.map((t) => [t, (StoreAction.type.fields[tableDefs[t].actionField]!.id << 3) | 2])) as Record<TableName, number>;
+const actionTags = Object.fromEntries(
+  tableNames.map((t) => [t, (StoreAction.type.fields[tableDefs[t].actionField]!.id << 3) | 2]),
+) as Record<TableName, number>;
 
 /** The large sub-messages whose bytes are worth keeping: specs, shared by every task of a service version. */
 const cachedFields = Object.fromEntries(
-  tableNames.map((t) => [t, tableDefs[t].codec.type.fieldsArray.filter((f) => (f.name === 'spec' || f.name === 'previousSpec') && f.resolvedType instanceof protobuf.Type)]),
+  tableNames.map((t) => [
+    t,
+    tableDefs[t].codec.type.fieldsArray.filter(
+      (f) => (f.name === 'spec' || f.name === 'previousSpec') && f.resolvedType instanceof protobuf.Type,
+    ),
+  ]),
 ) as Record<TableName, protobuf.Field[]>;
 const encodedSpecs = new WeakMap<object, Uint8Array>();
 
@@ -431,7 +491,11 @@ function parseActions(actions: StoreAction[], local: boolean, index: number, sta
     const obj = (a as unknown as Record<string, StoreObject>)[field!]!;
     const id = obj.meta?.id;
     if (!id) return new InvalidTransactionError(`action ${i}: ${table} ${kindNames[kind]} without meta.id`);
-    const meta = { version: Number(obj.meta!.version ?? 0), createdAt: Number(obj.meta!.createdAt ?? 0), updatedAt: Number(obj.meta!.updatedAt ?? 0) };
+    const meta = {
+      version: Number(obj.meta!.version ?? 0),
+      createdAt: Number(obj.meta!.createdAt ?? 0),
+      updatedAt: Number(obj.meta!.updatedAt ?? 0),
+    };
     let target: StoreObject | null = null;
     if (kind !== StoreActionKind.REMOVE) {
       // The meta it will be stored with, decided here so the object is built
@@ -440,7 +504,12 @@ function parseActions(actions: StoreAction[], local: boolean, index: number, sta
       // refused, nothing built here is kept.) The object is this store's own
       // copy (the writer's pending action, or a decoded message).
       const cur = states[table].rows.get(id);
-      (obj as { meta: Meta }).meta = Meta.create({ id, version: index, createdAt: cur ? cur.meta!.createdAt : meta.createdAt, updatedAt: meta.updatedAt });
+      (obj as { meta: Meta }).meta = Meta.create({
+        id,
+        version: index,
+        createdAt: cur ? cur.meta!.createdAt : meta.createdAt,
+        updatedAt: meta.updatedAt,
+      });
       if (!local) target = normalize(table, obj);
       else {
         try {
@@ -470,7 +539,8 @@ const kindNames: Partial<Record<StoreActionKind, string>> = {
 function proposeError(e: unknown): unknown {
   if (e instanceof TsswarmError || !(e instanceof Error)) return e;
   const { code, index, reason } = e as Error & { code?: unknown; index?: unknown; reason?: unknown };
-  if (code === 'OUTCOME_UNKNOWN' || code === 'STOPPED') return new OutcomeUnknownError(typeof index === 'number' ? index : 0, typeof reason === 'string' ? reason : e.message);
+  if (code === 'OUTCOME_UNKNOWN' || code === 'STOPPED')
+    return new OutcomeUnknownError(typeof index === 'number' ? index : 0, typeof reason === 'string' ? reason : e.message);
   if (code === 'PROPOSAL_DROPPED') return new NotCommittedError(e.message);
   return e;
 }
@@ -563,7 +633,10 @@ export class MemoryStore implements StateMachine {
     let timer: NodeJS.Timeout | undefined;
     try {
       const bound = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new OutcomeUnknownError(0, `Raft did not answer within ${this.proposeTimeoutMs} ms`)), this.proposeTimeoutMs);
+        timer = setTimeout(
+          () => reject(new OutcomeUnknownError(0, `Raft did not answer within ${this.proposeTimeoutMs} ms`)),
+          this.proposeTimeoutMs,
+        );
         timer.unref?.();
       });
       index = await Promise.race([this.proposer.propose(data), bound]);
@@ -602,7 +675,11 @@ export class MemoryStore implements StateMachine {
   /** Applies one committed entry. Never throws: a refused transaction is recorded (lastOutcome) and changes nothing. */
   apply(data: Uint8Array, index: number): void {
     // The one error apply throws: the driver broke the log order, and going on would fork the replicas.
-    if (index <= this.applied) throw new TsswarmError('INTERNAL', `store: entry ${index} applied after entry ${this.applied}: the log must be applied in order, once`);
+    if (index <= this.applied)
+      throw new TsswarmError(
+        'INTERNAL',
+        `store: entry ${index} applied after entry ${this.applied}: the log must be applied in order, once`,
+      );
     this.applied = index;
     let error: TsswarmError | null = null;
     let events: ChangeEvent[] = [];
@@ -677,7 +754,11 @@ export class MemoryStore implements StateMachine {
       }
       const stored = target!;
       st.put(stored);
-      events.push((cur ? { kind: 'update', table, object: stored, old: cur, index } : { kind: 'create', table, object: stored, index }) as ChangeEvent);
+      events.push(
+        (cur
+          ? { kind: 'update', table, object: stored, old: cur, index }
+          : { kind: 'create', table, object: stored, index }) as ChangeEvent,
+      );
     }
     return events;
   }
@@ -691,7 +772,11 @@ export class MemoryStore implements StateMachine {
         for (const e of events) {
           if (!passes(f, e)) continue;
           delivered = true;
-          sink.push(tableDefs[e.table].hasBytes ? ({ ...e, object: forReader(e.table, e.object), ...(e.old ? { old: forReader(e.table, e.old) } : {}) } as ChangeEvent) : e);
+          sink.push(
+            tableDefs[e.table].hasBytes
+              ? ({ ...e, object: forReader(e.table, e.object), ...(e.old ? { old: forReader(e.table, e.old) } : {}) } as ChangeEvent)
+              : e,
+          );
         }
       } catch (err) {
         sink.fail(err instanceof Error ? err : new Error(String(err)));
@@ -717,9 +802,14 @@ export class MemoryStore implements StateMachine {
       try {
         snap = StoreSnapshot.decode(data);
       } catch (e) {
-        throw new TsswarmError('INTERNAL', `the store snapshot at index ${index} cannot be decoded (${(e as Error).message}): it was written by an incompatible version`, { cause: e });
+        throw new TsswarmError(
+          'INTERNAL',
+          `the store snapshot at index ${index} cannot be decoded (${(e as Error).message}): it was written by an incompatible version`,
+          { cause: e },
+        );
       }
-      if (snap.format !== 1) throw new TsswarmError('INTERNAL', `the store snapshot at index ${index} has format ${snap.format}; this version reads format 1`);
+      if (snap.format !== 1)
+        throw new TsswarmError('INTERNAL', `the store snapshot at index ${index} has format ${snap.format}; this version reads format 1`);
       for (const t of tableNames) {
         const st = states[t] as TableState<TableName>;
         for (const o of snap[tableDefs[t].snapshotField] as StoreObject[]) st.put(normalize(t, o as Tables[TableName]));

@@ -76,7 +76,9 @@ describe.skipIf(!canRun)('the report read from real namespaces', () => {
     expect(r.fdb.differences).toEqual([{ section: 'fdb', kind: 'missing', key: peers[0]!.mac, expected: `dst ${peers[0]!.vtep}` }]);
     expect(r.neigh.differences.map((d) => [d.kind, d.key])).toEqual([['stale', '10.0.9.77']]);
     expect(r.containers[0]!.backend).toBe('nft');
-    expect(r.containers[0]!.differences).toEqual([{ section: 'vip', kind: 'wrong', key: 'tcp 10.0.1.2:80', expected: '10.0.9.3:80', actual: '10.0.9.3:80, 10.0.9.4:80' }]);
+    expect(r.containers[0]!.differences).toEqual([
+      { section: 'vip', kind: 'wrong', key: 'tcp 10.0.1.2:80', expected: '10.0.9.3:80', actual: '10.0.9.3:80, 10.0.9.4:80' },
+    ]);
     expect(r.differences).toBe(3);
   });
 

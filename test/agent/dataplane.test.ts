@@ -2,7 +2,17 @@
 // and VIP entries (expected vs read back). The report read from real
 // namespaces is in dataplane.kernel.test.ts.
 import { describe, expect, it } from 'vitest';
-import { countDifferences, diffFdb, diffNeigh, diffVips, expectedVipRows, iptVipRows, ipvsVipRows, nftVipRows, type VipRow } from '../../agent/dataplane.js';
+import {
+  countDifferences,
+  diffFdb,
+  diffNeigh,
+  diffVips,
+  expectedVipRows,
+  iptVipRows,
+  ipvsVipRows,
+  nftVipRows,
+  type VipRow,
+} from '../../agent/dataplane.js';
 import { emptyIptState, emptyIpvsState, emptyNftState, planIpvs, type LbTable } from '../../agent/lb/index.js';
 
 const table = (backends: string[], port = 80, vip = '10.0.1.2'): LbTable => ({
@@ -69,7 +79,13 @@ describe('neighbor diff', () => {
     );
     expect(d).toEqual([
       { section: 'neigh', kind: 'missing', key: '10.0.1.3', expected: 'lladdr 02:42:0a:00:01:03 permanent' },
-      { section: 'neigh', kind: 'wrong', key: '10.0.1.4', expected: 'lladdr 02:42:0a:00:01:04 permanent', actual: 'lladdr 02:42:0a:00:01:04' },
+      {
+        section: 'neigh',
+        kind: 'wrong',
+        key: '10.0.1.4',
+        expected: 'lladdr 02:42:0a:00:01:04 permanent',
+        actual: 'lladdr 02:42:0a:00:01:04',
+      },
       { section: 'neigh', kind: 'stale', key: '10.0.1.8', actual: 'lladdr 02:42:0a:00:01:08 permanent' },
     ]);
   });
@@ -79,11 +95,18 @@ describe('VIP diff', () => {
   it('expects one row per VIP port with its backends, leaving out a frontend with no backend', () => {
     const t = table(['10.0.1.5', '10.0.1.4']);
     t.services.push({ id: 'empty@n', vip: '10.0.1.9', ports: [{ protocol: 'udp', port: 53 }], backends: [] });
-    expect(expectedVipRows(t)).toEqual([{ key: 'vip 10.0.1.2 tcp 80', frontend: 'tcp 10.0.1.2:80', backends: ['10.0.1.4:80', '10.0.1.5:80'] }]);
+    expect(expectedVipRows(t)).toEqual([
+      { key: 'vip 10.0.1.2 tcp 80', frontend: 'tcp 10.0.1.2:80', backends: ['10.0.1.4:80', '10.0.1.5:80'] },
+    ]);
   });
 
   it('lists a backend once per slot: weight 2 shows twice', () => {
-    const t: LbTable = { services: [{ id: 's', vip: '10.0.1.2', ports: [{ protocol: 'tcp', port: 80 }], backends: [{ ip: '10.0.1.4', weight: 2 }, { ip: '10.0.1.5' }] }], ingress: [] };
+    const t: LbTable = {
+      services: [
+        { id: 's', vip: '10.0.1.2', ports: [{ protocol: 'tcp', port: 80 }], backends: [{ ip: '10.0.1.4', weight: 2 }, { ip: '10.0.1.5' }] },
+      ],
+      ingress: [],
+    };
     expect(expectedVipRows(t)[0]!.backends).toEqual(['10.0.1.4:80', '10.0.1.4:80', '10.0.1.5:80']);
   });
 
@@ -118,8 +141,15 @@ describe('VIP diff', () => {
     const st = emptyNftState();
     st.table = 'ok';
     st.chains.add('tss-vip-2');
-    st.frontends.set('vip 10.0.1.2 tcp 80', { fe: { kind: 'vip', vip: '10.0.1.2', proto: 'tcp', port: 80 }, chain: 'tss-vip-2', slots: ['10.0.1.5:80', '10.0.1.4:80'] });
-    st.frontends.set('vip 10.0.1.3 tcp 80', { fe: { kind: 'vip', vip: '10.0.1.3', proto: 'tcp', port: 80 }, slots: ['10.0.1.6:80', undefined] });
+    st.frontends.set('vip 10.0.1.2 tcp 80', {
+      fe: { kind: 'vip', vip: '10.0.1.2', proto: 'tcp', port: 80 },
+      chain: 'tss-vip-2',
+      slots: ['10.0.1.5:80', '10.0.1.4:80'],
+    });
+    st.frontends.set('vip 10.0.1.3 tcp 80', {
+      fe: { kind: 'vip', vip: '10.0.1.3', proto: 'tcp', port: 80 },
+      slots: ['10.0.1.6:80', undefined],
+    });
     const rows = nftVipRows(st);
     expect(rows[0]).toEqual({ key: 'vip 10.0.1.2 tcp 80', frontend: 'tcp 10.0.1.2:80', backends: ['10.0.1.4:80', '10.0.1.5:80'] });
     expect(rows[1]!.problem).toBe('slot 1 empty; no dispatch element: unreachable');
@@ -127,7 +157,12 @@ describe('VIP diff', () => {
 
   it('reads iptables state: rules not as planned are a problem', () => {
     const st = emptyIptState();
-    st.frontends.set('vip 10.0.1.2 tcp 80', { fe: { kind: 'vip', vip: '10.0.1.2', proto: 'tcp', port: 80 }, chain: 'TSS-SVC-X', slots: ['10.0.1.4:80'], rulesOk: false });
+    st.frontends.set('vip 10.0.1.2 tcp 80', {
+      fe: { kind: 'vip', vip: '10.0.1.2', proto: 'tcp', port: 80 },
+      chain: 'TSS-SVC-X',
+      slots: ['10.0.1.4:80'],
+      rulesOk: false,
+    });
     expect(iptVipRows(st)[0]!.problem).toMatch(/not as planned/);
   });
 
@@ -145,7 +180,13 @@ describe('VIP diff', () => {
     const mark = st.marks.get('vip-any 10.0.1.3')!.mark;
     st.services.delete(`fwm ${mark}`);
     expect(diffVips(expectedVipRows(t), ipvsVipRows(st))).toEqual([
-      { section: 'vip', kind: 'wrong', key: '10.0.1.3 (every tcp and udp port)', expected: '10.0.1.5, 10.0.1.6', actual: `(none) (mark ${mark} has no IPVS service)` },
+      {
+        section: 'vip',
+        kind: 'wrong',
+        key: '10.0.1.3 (every tcp and udp port)',
+        expected: '10.0.1.5, 10.0.1.6',
+        actual: `(none) (mark ${mark} has no IPVS service)`,
+      },
     ]);
   });
 
@@ -155,11 +196,17 @@ describe('VIP diff', () => {
       fdb: { expected: [], actual: [], differences: diffFdb([{ mac: '02:42:0a:00:01:03', dst: '1.1.1.1' }], []) },
       neigh: { expected: [], actual: [], differences: [] },
       containers: [
-        { taskId: 't', netns: '/proc/1/ns/net', backend: 'nft', expected: [], actual: [], differences: diffVips(expectedVipRows(table(['10.0.1.4'])), []) },
+        {
+          taskId: 't',
+          netns: '/proc/1/ns/net',
+          backend: 'nft',
+          expected: [],
+          actual: [],
+          differences: diffVips(expectedVipRows(table(['10.0.1.4'])), []),
+        },
         { taskId: 'u', netns: '/proc/2/ns/net', backend: '', expected: [], actual: [], differences: [], error: 'gone' },
       ],
     });
     expect(n).toBe(3);
   });
 });
-

@@ -43,7 +43,9 @@ afterEach(async () => {
 });
 
 async function listen(server: grpc.Server): Promise<string> {
-  const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  const port = await new Promise<number>((res, rej) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))),
+  );
   return `127.0.0.1:${port}`;
 }
 
@@ -63,14 +65,29 @@ async function manager(o: { follower?: boolean; leaderAddr?: string } = {}): Pro
   const server = new grpc.Server();
   server.addService(DispatcherService, { session: (s: grpc.ServerDuplexStream<AgentMessage, ManagerMessage>) => d.session(s, 'tssn1') });
   const addr = await listen(server);
-  cleanup.push(() => d.close(), () => void server.forceShutdown());
+  cleanup.push(
+    () => d.close(),
+    () => void server.forceShutdown(),
+  );
   return { addr, d };
 }
 
 /** A manager that welcomes every session and records what the agent sends; `down()` kills it. */
-async function recordingManager(): Promise<{ addr: string; got: AgentMessage[]; sessions: number; down: () => void; send: (m: ManagerMessage) => void }> {
+async function recordingManager(): Promise<{
+  addr: string;
+  got: AgentMessage[];
+  sessions: number;
+  down: () => void;
+  send: (m: ManagerMessage) => void;
+}> {
   const server = new grpc.Server();
-  const r = { addr: '', got: [] as AgentMessage[], sessions: 0, down: () => server.forceShutdown(), send: (_m: ManagerMessage): void => undefined };
+  const r = {
+    addr: '',
+    got: [] as AgentMessage[],
+    sessions: 0,
+    down: () => server.forceShutdown(),
+    send: (_m: ManagerMessage): void => undefined,
+  };
   server.addService(DispatcherService, {
     session: (call: grpc.ServerDuplexStream<AgentMessage, ManagerMessage>) => {
       call.on('error', () => undefined);
@@ -79,7 +96,17 @@ async function recordingManager(): Promise<{ addr: string; got: AgentMessage[]; 
         if (!m.hello) return;
         r.sessions++;
         r.send = (x) => void call.write(x);
-        call.write(ManagerMessage.create({ welcome: { sessionId: `s${r.sessions}`, heartbeatPeriodMs: 60_000, managerAddrs: [], desiredRole: 'worker', managerNodeIds: [] } }));
+        call.write(
+          ManagerMessage.create({
+            welcome: {
+              sessionId: `s${r.sessions}`,
+              heartbeatPeriodMs: 60_000,
+              managerAddrs: [],
+              desiredRole: 'worker',
+              managerNodeIds: [],
+            },
+          }),
+        );
       });
     },
   });
@@ -131,7 +158,7 @@ describe('the agent session', () => {
     expect(s.send({ heartbeat: {} } as AgentMessage)).toBe(true);
   });
 
-  it('a follower\'s NOT_LEADER answer sends the session straight to the leader it names, with no backoff, even when the leader is not in the list', async () => {
+  it("a follower's NOT_LEADER answer sends the session straight to the leader it names, with no backoff, even when the leader is not in the list", async () => {
     const clock = new RetryClock();
     const leader = await manager();
     const follower = await manager({ follower: true, leaderAddr: leader.addr });
@@ -195,7 +222,10 @@ describe('the agent session', () => {
     worker.start();
     cleanup.push(() => worker.close());
     // Wired as the daemon wires them (node/daemon.ts).
-    s = session(() => [a.addr, b.addr], clock, { onAssignments: (m) => worker.assignments(m.assignments!), onOpen: () => worker.sessionOpened() });
+    s = session(() => [a.addr, b.addr], clock, {
+      onAssignments: (m) => worker.assignments(m.assignments!),
+      onOpen: () => worker.sessionOpened(),
+    });
     s.start();
     await wait('the session with a', () => s.connectedTo === a.addr);
 
@@ -210,7 +240,11 @@ describe('the agent session', () => {
       spec: { container: { image: 'tss/busybox:latest' } } as Task['spec'],
     });
     a.send(ManagerMessage.create({ assignments: { full: true, tasks: [t], removedTaskIds: [] } }));
-    const states = (m: { got: AgentMessage[] }): TaskState[] => m.got.flatMap((x) => x.taskStatus?.updates ?? []).filter((u) => u.taskId === t.meta!.id).map((u) => u.status!.state);
+    const states = (m: { got: AgentMessage[] }): TaskState[] =>
+      m.got
+        .flatMap((x) => x.taskStatus?.updates ?? [])
+        .filter((u) => u.taskId === t.meta!.id)
+        .map((u) => u.status!.state);
     await wait('RUNNING at a', () => states(a).includes(TaskState.RUNNING));
 
     a.down();

@@ -11,7 +11,8 @@ describe('asn1', () => {
     expect(asn1.integer(Buffer.from('0000ff', 'hex')).toString('hex')).toBe('020200ff');
     expect(asn1.readUnsignedInteger(asn1.parse(asn1.integer(0x1234567890abcdefn)), 'n').toString('hex')).toBe('1234567890abcdef');
     expect(asn1.oid('1.2.840.10045.4.3.2').toString('hex')).toBe('06082a8648ce3d040302');
-    for (const o of ['2.5.29.19', '1.3.6.1.5.5.7.3.2', '1.2.840.113549.1.1.11', '2.999.3']) expect(asn1.readOid(asn1.parse(asn1.oid(o)), 'o')).toBe(o);
+    for (const o of ['2.5.29.19', '1.3.6.1.5.5.7.3.2', '1.2.840.113549.1.1.11', '2.999.3'])
+      expect(asn1.readOid(asn1.parse(asn1.oid(o)), 'o')).toBe(o);
     expect(asn1.readString(asn1.parse(asn1.utf8String('nœud-1')), 's')).toBe('nœud-1');
     expect(asn1.readBoolean(asn1.parse(asn1.boolean(true)), 'b')).toBe(true);
     const d = new Date('2046-11-17T15:42:35Z');
@@ -47,7 +48,9 @@ describe('asn1', () => {
     expect(() => asn1.parse(Buffer.from('02010100', 'hex'))).toThrow(/trailing data/);
     expect(() => asn1.readUnsignedInteger(asn1.parse(Buffer.from('02020001', 'hex')), 'n')).toThrow(/non-minimal INTEGER/);
     expect(() => asn1.readUnsignedInteger(asn1.parse(Buffer.from('020180', 'hex')), 'n')).toThrow(/negative/);
-    expect(() => asn1.readTime(asn1.parse(Buffer.from(`170d${Buffer.from('260230120000Z').toString('hex')}`, 'hex')), 't')).toThrow(/invalid date/);
+    expect(() => asn1.readTime(asn1.parse(Buffer.from(`170d${Buffer.from('260230120000Z').toString('hex')}`, 'hex')), 't')).toThrow(
+      /invalid date/,
+    );
   });
 
   it('reads the first PEM block and writes 64-column PEM', () => {

@@ -100,12 +100,24 @@ describe('node certificates', () => {
     const { certPem } = issue('worker', 'w1');
     const info = parseNodeCert(certPem);
     expect(verifyNodeCert(root.certPem, certPem, { now: NOW, clusterId: 'cluster-a', revokedSerials: ['ff'] })).toEqual(info);
-    expect(reasonOf(() => verifyNodeCert(root.certPem, certPem, { now: NOW + 91 * DAY }))).toMatch(/^CERT_EXPIRED: the certificate of node w1 expired at .*renew/);
-    expect(reasonOf(() => verifyNodeCert(root.certPem, certPem, { now: NOW - 2 * 60 * 60 * 1000 }))).toMatch(/^CERT_NOT_YET_VALID: .*clocks/);
-    expect(reasonOf(() => verifyNodeCert(root.certPem, certPem, { now: NOW, revokedSerials: [info.serial.toUpperCase()] }))).toMatch(/^CERT_REVOKED: .*removed from the cluster/);
-    expect(reasonOf(() => verifyNodeCert(root.certPem, certPem, { now: NOW, clusterId: 'cluster-b' }))).toMatch(/^WRONG_CLUSTER: node w1 belongs to cluster "cluster-a"/);
-    expect(reasonOf(() => verifyNodeCert(otherRoot.certPem, certPem, { now: NOW }))).toMatch(/^CERT_UNTRUSTED: .*not issued by this cluster's root CA/);
-    expect(reasonOf(() => verifyNodeCert(root.certPem, certPem, { now: NOW + 21 * 365 * DAY }))).toMatch(/^CERT_EXPIRED: the certificate of the cluster's root CA/);
+    expect(reasonOf(() => verifyNodeCert(root.certPem, certPem, { now: NOW + 91 * DAY }))).toMatch(
+      /^CERT_EXPIRED: the certificate of node w1 expired at .*renew/,
+    );
+    expect(reasonOf(() => verifyNodeCert(root.certPem, certPem, { now: NOW - 2 * 60 * 60 * 1000 }))).toMatch(
+      /^CERT_NOT_YET_VALID: .*clocks/,
+    );
+    expect(reasonOf(() => verifyNodeCert(root.certPem, certPem, { now: NOW, revokedSerials: [info.serial.toUpperCase()] }))).toMatch(
+      /^CERT_REVOKED: .*removed from the cluster/,
+    );
+    expect(reasonOf(() => verifyNodeCert(root.certPem, certPem, { now: NOW, clusterId: 'cluster-b' }))).toMatch(
+      /^WRONG_CLUSTER: node w1 belongs to cluster "cluster-a"/,
+    );
+    expect(reasonOf(() => verifyNodeCert(otherRoot.certPem, certPem, { now: NOW }))).toMatch(
+      /^CERT_UNTRUSTED: .*not issued by this cluster's root CA/,
+    );
+    expect(reasonOf(() => verifyNodeCert(root.certPem, certPem, { now: NOW + 21 * 365 * DAY }))).toMatch(
+      /^CERT_EXPIRED: the certificate of the cluster's root CA/,
+    );
   });
 
   it('verify refuses a certificate from an impostor CA with the same name', () => {
@@ -139,9 +151,13 @@ describe('node certificates', () => {
   it('the CA must be a CA and its key must match its certificate', () => {
     const csr = createCSR(generateNodeKey().privateKeyPem);
     const opts = { nodeId: 'x', role: 'worker' as const, clusterId: 'c', now: NOW };
-    expect(reasonOf(() => signNodeCSR({ certPem: root.certPem, keyPem: otherRoot.keyPem }, csr, opts))).toMatch(/^BAD_CA: .*key does not belong/);
+    expect(reasonOf(() => signNodeCSR({ certPem: root.certPem, keyPem: otherRoot.keyPem }, csr, opts))).toMatch(
+      /^BAD_CA: .*key does not belong/,
+    );
     const leaf = issue('manager', 'm1');
-    expect(reasonOf(() => signNodeCSR({ certPem: leaf.certPem, keyPem: leaf.key.privateKeyPem }, csr, opts))).toMatch(/^BAD_CA: .*not a CA certificate/);
+    expect(reasonOf(() => signNodeCSR({ certPem: leaf.certPem, keyPem: leaf.key.privateKeyPem }, csr, opts))).toMatch(
+      /^BAD_CA: .*not a CA certificate/,
+    );
     expect(() => signNodeCSR(root, csr, { ...opts, nodeId: 'bad id' })).toThrow(/nodeId must be letters, digits and inner hyphens/);
     expect(() => signNodeCSR(root, csr, { ...opts, role: 'admin' as 'worker' })).toThrow(/role must be worker or manager/);
   });
@@ -150,9 +166,18 @@ describe('node certificates', () => {
 // ------------------------------------------------------------------ CSRs
 
 /** A CSR built by hand and properly signed, to make ones with malformed contents. */
-function handCSR(subject: Buffer, spki: Buffer, signWith: Parameters<typeof sign>[2], alg = '1.2.840.10045.4.3.2', digest: string | null = 'sha256'): string {
+function handCSR(
+  subject: Buffer,
+  spki: Buffer,
+  signWith: Parameters<typeof sign>[2],
+  alg = '1.2.840.10045.4.3.2',
+  digest: string | null = 'sha256',
+): string {
   const cri = asn1.sequence(asn1.integer(0), subject, spki, asn1.implicit(0, Buffer.alloc(0), true));
-  return asn1.derToPem(asn1.sequence(cri, asn1.sequence(asn1.oid(alg)), asn1.bitString(sign(digest, cri, signWith))), 'CERTIFICATE REQUEST');
+  return asn1.derToPem(
+    asn1.sequence(cri, asn1.sequence(asn1.oid(alg)), asn1.bitString(sign(digest, cri, signWith))),
+    'CERTIFICATE REQUEST',
+  );
 }
 const cnName = (cn: string) => asn1.sequence(asn1.setOf(asn1.sequence(asn1.oid('2.5.4.3'), asn1.utf8String(cn))));
 
@@ -172,7 +197,9 @@ describe('certificate signing requests', () => {
     const i = der.indexOf(Buffer.from('abc'));
     const t = Buffer.from(der);
     t[i + 2] = 'd'.charCodeAt(0);
-    expect(reasonOf(() => signNodeCSR(root, asn1.derToPem(t, 'CERTIFICATE REQUEST'), opts))).toMatch(/^BAD_CSR: .*signature does not match its public key/);
+    expect(reasonOf(() => signNodeCSR(root, asn1.derToPem(t, 'CERTIFICATE REQUEST'), opts))).toMatch(
+      /^BAD_CSR: .*signature does not match its public key/,
+    );
   });
 
   it('a request whose public key was swapped is refused', () => {
@@ -182,7 +209,9 @@ describe('certificate signing requests', () => {
     expect(der.indexOf(mine)).toBeGreaterThan(0);
     expect(other.length).toBe(mine.length);
     other.copy(t, der.indexOf(mine));
-    expect(reasonOf(() => signNodeCSR(root, asn1.derToPem(t, 'CERTIFICATE REQUEST'), opts))).toMatch(/^BAD_CSR: .*signature does not match/);
+    expect(reasonOf(() => signNodeCSR(root, asn1.derToPem(t, 'CERTIFICATE REQUEST'), opts))).toMatch(
+      /^BAD_CSR: .*signature does not match/,
+    );
   });
 
   it('a request with a malformed subject is refused, even when properly signed', () => {
@@ -190,12 +219,16 @@ describe('certificate signing requests', () => {
     const priv = createPrivateKey(key.privateKeyPem);
     // An attribute with a type but no value.
     const noValue = asn1.sequence(asn1.setOf(asn1.sequence(asn1.oid('2.5.4.3'))));
-    expect(reasonOf(() => signNodeCSR(root, handCSR(noValue, spki, priv), opts))).toMatch(/^BAD_CSR: invalid certificate signing request: malformed subject: subject attribute value is missing/);
+    expect(reasonOf(() => signNodeCSR(root, handCSR(noValue, spki, priv), opts))).toMatch(
+      /^BAD_CSR: invalid certificate signing request: malformed subject: subject attribute value is missing/,
+    );
     // A SET where the Name's SEQUENCE belongs.
     expect(reasonOf(() => signNodeCSR(root, handCSR(asn1.setOf(), spki, priv), opts))).toMatch(/^BAD_CSR: .*malformed subject/);
     // An OCTET STRING as a name's value.
     const binary = asn1.sequence(asn1.setOf(asn1.sequence(asn1.oid('2.5.4.3'), asn1.octetString(Buffer.from('x')))));
-    expect(reasonOf(() => signNodeCSR(root, handCSR(binary, spki, priv), opts))).toMatch(/^BAD_CSR: .*malformed subject: .*expected a string/);
+    expect(reasonOf(() => signNodeCSR(root, handCSR(binary, spki, priv), opts))).toMatch(
+      /^BAD_CSR: .*malformed subject: .*expected a string/,
+    );
     // The hand-built encoder itself is fine: a good subject passes.
     expect(() => signNodeCSR(root, handCSR(cnName('ok'), spki, priv), opts)).not.toThrow();
   });
@@ -206,18 +239,28 @@ describe('certificate signing requests', () => {
     // A point that is not on the curve.
     const bad = Buffer.from(spki);
     bad[bad.length - 1]! ^= 0x01;
-    expect(reasonOf(() => signNodeCSR(root, handCSR(cnName('x'), bad, priv), opts))).toMatch(/^BAD_CSR: .*malformed public key \(want ECDSA P-256\)/);
+    expect(reasonOf(() => signNodeCSR(root, handCSR(cnName('x'), bad, priv), opts))).toMatch(
+      /^BAD_CSR: .*malformed public key \(want ECDSA P-256\)/,
+    );
     // An Ed25519 key, or a P-384 key: well formed but not what nodes use.
     const ed = generateKeyPairSync('ed25519');
     const edSpki = ed.publicKey.export({ type: 'spki', format: 'der' });
-    expect(reasonOf(() => signNodeCSR(root, handCSR(cnName('x'), edSpki, ed.privateKey, '1.3.101.112', null), opts))).toMatch(/^BAD_CSR: .*algorithm 1\.3\.101\.112 is not an EC public key/);
+    expect(reasonOf(() => signNodeCSR(root, handCSR(cnName('x'), edSpki, ed.privateKey, '1.3.101.112', null), opts))).toMatch(
+      /^BAD_CSR: .*algorithm 1\.3\.101\.112 is not an EC public key/,
+    );
     const p384 = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
-    expect(reasonOf(() => signNodeCSR(root, handCSR(cnName('x'), p384.publicKey.export({ type: 'spki', format: 'der' }), p384.privateKey), opts))).toMatch(/^BAD_CSR: .*curve 1\.3\.132\.0\.34 is not P-256/);
+    expect(
+      reasonOf(() =>
+        signNodeCSR(root, handCSR(cnName('x'), p384.publicKey.export({ type: 'spki', format: 'der' }), p384.privateKey), opts),
+      ),
+    ).toMatch(/^BAD_CSR: .*curve 1\.3\.132\.0\.34 is not P-256/);
   });
 
   it('garbage and truncated requests are refused with BAD_CSR', () => {
     expect(reasonOf(() => signNodeCSR(root, 'not a csr', opts))).toMatch(/^BAD_CSR: .*not PEM/);
-    expect(reasonOf(() => signNodeCSR(root, asn1.derToPem(der.subarray(0, 40), 'CERTIFICATE REQUEST'), opts))).toMatch(/^BAD_CSR: .*malformed request/);
+    expect(reasonOf(() => signNodeCSR(root, asn1.derToPem(der.subarray(0, 40), 'CERTIFICATE REQUEST'), opts))).toMatch(
+      /^BAD_CSR: .*malformed request/,
+    );
     expect(new BadCSRError('x').message).toMatch(/create a new one/);
   });
 });

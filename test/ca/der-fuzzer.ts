@@ -46,7 +46,10 @@ const CORPUS_B64 = {
   ].join(''),
 };
 
-export const corpus: ReadonlyArray<{ name: string; der: Buffer }> = Object.entries(CORPUS_B64).map(([name, b64]) => ({ name, der: Buffer.from(b64, 'base64') }));
+export const corpus: ReadonlyArray<{ name: string; der: Buffer }> = Object.entries(CORPUS_B64).map(([name, b64]) => ({
+  name,
+  der: Buffer.from(b64, 'base64'),
+}));
 
 /**
  * Most parser steps one input may cost, per byte of input handed to a
@@ -155,7 +158,7 @@ const TAGS = [0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0c, 0x13, 0x16, 0x17, 0x18, 
 export function randomDer(r: Rng, budget: number, depth = 0): Buffer {
   const tag = r.int(10) === 0 ? r.int(256) : r.pick(TAGS);
   let content: Buffer;
-  if ((tag & 0x20) && depth < 40 && budget > 4) {
+  if (tag & 0x20 && depth < 40 && budget > 4) {
     const parts: Buffer[] = [];
     let left = budget - 4;
     for (let n = r.int(5); n > 0 && left > 2; n--) {
@@ -204,7 +207,11 @@ const mutators: Record<string, Mutator> = {
   nestWhole: (r, b) => nested(r.int(64) + 1, b, r.pick([0x30, 0x31, 0xa0, 0xa3])),
   nestElement: (r, b, offs) => {
     const at = offs.length ? r.pick(offs) : 0;
-    return Buffer.concat([b.subarray(0, at), nested(r.int(40) + 1, b.subarray(at, Math.min(b.length, at + 2 + r.int(64)))), b.subarray(at)]);
+    return Buffer.concat([
+      b.subarray(0, at),
+      nested(r.int(40) + 1, b.subarray(at, Math.min(b.length, at + 2 + r.int(64)))),
+      b.subarray(at),
+    ]);
   },
   duplicate: (r, b) => {
     const start = r.int(b.length);
@@ -216,7 +223,9 @@ const mutators: Record<string, Mutator> = {
     const s = r.int(other.length);
     const chunk = other.subarray(s, Math.min(other.length, s + r.int(200) + 1));
     const at = r.int(b.length + 1);
-    return r.int(2) ? Buffer.concat([b.subarray(0, at), chunk, b.subarray(at)]) : Buffer.concat([b.subarray(0, at), chunk, b.subarray(Math.min(b.length, at + chunk.length))]);
+    return r.int(2)
+      ? Buffer.concat([b.subarray(0, at), chunk, b.subarray(at)])
+      : Buffer.concat([b.subarray(0, at), chunk, b.subarray(Math.min(b.length, at + chunk.length))]);
   },
   byteSet: (r, b) => {
     const out = Buffer.from(b);
@@ -307,9 +316,15 @@ export function checkInput(t: Targets, der: Buffer, label: string): Outcome[] {
     ['parseNodeCert', der.length + certPem.length, () => parseNodeCert(certPem)],
     ['verifyNodeCert', der.length + certPem.length + caBytes, () => verifyNodeCert(t.ca.certPem, certPem, { now: t.now })],
     ['parseCSR', der.length + csrPem.length, () => parseCSR(csrPem)],
-    ['signNodeCSR', der.length + csrPem.length + caBytes, () => signNodeCSR(t.ca, csrPem, { nodeId: 'tssfuzz1', role: 'worker', clusterId: 'tss-fuzz', now: t.now })],
+    [
+      'signNodeCSR',
+      der.length + csrPem.length + caBytes,
+      () => signNodeCSR(t.ca, csrPem, { nodeId: 'tssfuzz1', role: 'worker', clusterId: 'tss-fuzz', now: t.now }),
+    ],
   ];
-  return runs.map(([target, size, fn]) => runTarget(target, size, fn, `${label} (${der.length} bytes, hex ${der.subarray(0, 48).toString('hex')}…)`));
+  return runs.map(([target, size, fn]) =>
+    runTarget(target, size, fn, `${label} (${der.length} bytes, hex ${der.subarray(0, 48).toString('hex')}…)`),
+  );
 }
 
 /** Runs one target on one input: it must return or throw a TsswarmError, within the work bound for `size` bytes. */
@@ -382,15 +397,21 @@ function main(argv: readonly string[]): number {
     if (only !== undefined) {
       const { der, how } = fuzzCase(seed, only);
       const outcomes = checkInput(makeTargets(), der, `seed ${seed} case ${only} (${how})`);
-      process.stdout.write(`${how}\n${der.toString('hex')}\n${outcomes.map((o) => `${o.target}: ${o.accepted ? 'accepted' : 'refused'}, work ${o.work}/${o.bound}`).join('\n')}\n`);
+      process.stdout.write(
+        `${how}\n${der.toString('hex')}\n${outcomes.map((o) => `${o.target}: ${o.accepted ? 'accepted' : 'refused'}, work ${o.work}/${o.bound}`).join('\n')}\n`,
+      );
       return 0;
     }
     const started = Date.now();
     const s = runFuzz({ seed, count, onProgress: (n) => process.stdout.write(`  ${n} cases\n`) });
-    process.stdout.write(`fuzz-der: seed ${seed}: ${s.cases} cases, ${s.accepted} accepted and ${s.refused} refused parses, worst work ${(s.worstRatio * 100).toFixed(1)}% of the bound, ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+    process.stdout.write(
+      `fuzz-der: seed ${seed}: ${s.cases} cases, ${s.accepted} accepted and ${s.refused} refused parses, worst work ${(s.worstRatio * 100).toFixed(1)}% of the bound, ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+    );
     return 0;
   } catch (e) {
-    process.stdout.write(`fuzz-der: FINDING with seed ${seed} (replay: scripts/fuzz-der.sh --seed ${seed} --case I, with I from the message)\n${(e as Error).message}\n`);
+    process.stdout.write(
+      `fuzz-der: FINDING with seed ${seed} (replay: scripts/fuzz-der.sh --seed ${seed} --case I, with I from the message)\n${(e as Error).message}\n`,
+    );
     return 1;
   }
 }

@@ -40,7 +40,18 @@ describe('DER fuzzing', () => {
     // Both outcomes occur: the mutations are neither all harmless nor all rejected at the first byte.
     expect(s.accepted).toBeGreaterThan(0);
     expect(s.refused).toBeGreaterThan(s.accepted);
-    for (const m of ['bitFlips', 'truncate', 'lengthEdit', 'nestWhole', 'nestElement', 'duplicate', 'splice', 'byteSet', 'randomDer', 'randomBytes']) {
+    for (const m of [
+      'bitFlips',
+      'truncate',
+      'lengthEdit',
+      'nestWhole',
+      'nestElement',
+      'duplicate',
+      'splice',
+      'byteSet',
+      'randomDer',
+      'randomBytes',
+    ]) {
       expect(s.mutatorsUsed[m], m).toBeGreaterThan(0);
     }
     expect(s.worstRatio).toBeLessThan(1);
@@ -54,10 +65,28 @@ describe('DER fuzzing', () => {
   });
 
   it('the oracle reports a crash and a parse that costs more than the bound', () => {
-    expect(() => runTarget('t', 10, () => { throw new TypeError('boom'); }, 'crash')).toThrow(FuzzFinding);
+    expect(() =>
+      runTarget(
+        't',
+        10,
+        () => {
+          throw new TypeError('boom');
+        },
+        'crash',
+      ),
+    ).toThrow(FuzzFinding);
     const doc = der('nodeCert');
     // Parsing the same certificate once per byte is the shape of a quadratic path.
-    expect(() => runTarget('t', doc.length, () => { for (let i = 0; i < doc.length; i++) asn1.parse(doc); }, 'slow')).toThrow(/more than the bound/);
+    expect(() =>
+      runTarget(
+        't',
+        doc.length,
+        () => {
+          for (let i = 0; i < doc.length; i++) asn1.parse(doc);
+        },
+        'slow',
+      ),
+    ).toThrow(/more than the bound/);
     expect(runTarget('t', doc.length, () => asn1.parse(doc), 'once').accepted).toBe(true);
   });
 });

@@ -71,7 +71,11 @@ const revoked = new Set<string>();
 function caller(call: grpc.ServerUnaryCall<unknown, unknown>): { nodeId: string; role: NodeRole } {
   const pc = call.getAuthContext().sslPeerCertificate;
   if (!pc?.raw?.length) throw new TsswarmError('UNAUTHENTICATED', 'this call needs a node certificate signed by the cluster CA');
-  const info = verifyNodeCert(root.certPem, derToPem(pc.raw, 'CERTIFICATE'), { now: Date.now(), clusterId: CLUSTER, revokedSerials: revoked });
+  const info = verifyNodeCert(root.certPem, derToPem(pc.raw, 'CERTIFICATE'), {
+    now: Date.now(),
+    clusterId: CLUSTER,
+    revokedSerials: revoked,
+  });
   return { nodeId: info.nodeId, role: info.role };
 }
 
@@ -100,13 +104,21 @@ async function serve(creds: grpc.ServerCredentials): Promise<string> {
   const server = new grpc.Server();
   server.addService(ProbeService, implementation);
   servers.push(server);
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', creds, (err, p) => (err ? reject(err) : resolve(p))));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', creds, (err, p) => (err ? reject(err) : resolve(p))),
+  );
   return `127.0.0.1:${port}`;
 }
 
 /** A strict server: the TLS handshake itself requires a client certificate signed by our CA. */
 const strictServer = (id: Identity) =>
-  serve(grpc.ServerCredentials.createSsl(Buffer.from(root.certPem), [{ cert_chain: Buffer.from(id.certPem), private_key: Buffer.from(id.keyPem) }], true));
+  serve(
+    grpc.ServerCredentials.createSsl(
+      Buffer.from(root.certPem),
+      [{ cert_chain: Buffer.from(id.certPem), private_key: Buffer.from(id.keyPem) }],
+      true,
+    ),
+  );
 
 /**
  * Like lib/tls.ts: a client certificate is requested, not required; services
@@ -133,17 +145,30 @@ const lenientServer = (id: Identity) => {
 };
 
 function client(addr: string, id: Identity | null, opts: { trust?: string; serverRole?: NodeRole } = {}): Probe {
-  const creds = grpc.credentials.createSsl(Buffer.from(opts.trust ?? root.certPem), id ? Buffer.from(id.keyPem) : null, id ? Buffer.from(id.certPem) : null);
+  const creds = grpc.credentials.createSsl(
+    Buffer.from(opts.trust ?? root.certPem),
+    id ? Buffer.from(id.keyPem) : null,
+    id ? Buffer.from(id.certPem) : null,
+  );
   // Nodes are dialled by IP; the name checked in the server's certificate is its role.
   const c = new ProbeClient(addr, creds, { 'grpc.ssl_target_name_override': roleOU[opts.serverRole ?? 'manager'] });
   clients.push(c);
   return c;
 }
 
-function call(c: Probe, name: 'whoAmI' | 'managerOnly'): Promise<{ ok: true; value: Record<string, unknown> } | { ok: false; code: number; details: string }> {
+function call(
+  c: Probe,
+  name: 'whoAmI' | 'managerOnly',
+): Promise<{ ok: true; value: Record<string, unknown> } | { ok: false; code: number; details: string }> {
   return new Promise((resolve) => {
-    const fn = c[name] as unknown as (req: unknown, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, v?: Record<string, unknown>) => void) => void;
-    fn.call(c, {}, { deadline: Date.now() + 10_000 }, (err, value) => resolve(err ? { ok: false, code: err.code, details: err.details } : { ok: true, value: value! }));
+    const fn = c[name] as unknown as (
+      req: unknown,
+      opts: grpc.CallOptions,
+      cb: (err: grpc.ServiceError | null, v?: Record<string, unknown>) => void,
+    ) => void;
+    fn.call(c, {}, { deadline: Date.now() + 10_000 }, (err, value) =>
+      resolve(err ? { ok: false, code: err.code, details: err.details } : { ok: true, value: value! }),
+    );
   });
 }
 
@@ -162,7 +187,7 @@ describe('mTLS with certificates from our CA (grpc-js)', () => {
     strictAddr = await strictServer(manager1);
   });
 
-  it('two nodes talk, and the server reads the caller\'s node id and role from its certificate', async () => {
+  it("two nodes talk, and the server reads the caller's node id and role from its certificate", async () => {
     expect(await call(client(strictAddr, worker1), 'whoAmI')).toEqual({ ok: true, value: { nodeId: 'w1', role: 'worker' } });
     expect(await call(client(strictAddr, manager2), 'whoAmI')).toEqual({ ok: true, value: { nodeId: 'm2', role: 'manager' } });
   });
@@ -193,7 +218,10 @@ describe('mTLS with certificates from our CA (grpc-js)', () => {
     const addr = await strictServer(node('w5', 'worker'));
     const r = await call(client(addr, manager2, { serverRole: 'manager' }), 'whoAmI');
     expect(r).toMatchObject({ ok: false, code: grpc.status.UNAVAILABLE });
-    expect(await call(client(addr, manager2, { serverRole: 'worker' }), 'whoAmI')).toEqual({ ok: true, value: { nodeId: 'm2', role: 'manager' } });
+    expect(await call(client(addr, manager2, { serverRole: 'worker' }), 'whoAmI')).toEqual({
+      ok: true,
+      value: { nodeId: 'm2', role: 'manager' },
+    });
   });
 
   it('a revoked node certificate passes TLS but is refused per call', async () => {
@@ -226,16 +254,23 @@ describe('a node calling a manager pins the server: role manager, this cluster',
   const pinned = (addr: string, clusterId = CLUSTER, managerNodeIds: string[] = []): Probe => {
     const p = new MemoryCertificateProvider();
     p.set(root.certPem, me.certPem, me.keyPem);
-    const c = new ProbeClient(addr, channelCredentials(p, (cert, host) => checkManagerCert(cert.raw, { clusterId: () => clusterId, addr, managerNodeIds: () => managerNodeIds }, host)));
+    const c = new ProbeClient(
+      addr,
+      channelCredentials(p, (cert, host) =>
+        checkManagerCert(cert.raw, { clusterId: () => clusterId, addr, managerNodeIds: () => managerNodeIds }, host),
+      ),
+    );
     clients.push(c);
     return c;
   };
 
-  it('a worker certificate on a manager\'s address fails the handshake, naming the address and the reason', async () => {
+  it("a worker certificate on a manager's address fails the handshake, naming the address and the reason", async () => {
     const addr = await lenientServer(node('w8', 'worker'));
     const r = await call(pinned(addr), 'whoAmI');
     expect(r).toMatchObject({ ok: false, code: grpc.status.UNAVAILABLE });
-    expect((r as { details: string }).details).toContain(`the server at ${addr} presented a worker certificate (node w8): it is not a manager of this cluster`);
+    expect((r as { details: string }).details).toContain(
+      `the server at ${addr} presented a worker certificate (node w8): it is not a manager of this cluster`,
+    );
   });
 
   it('a manager certificate of another cluster (same CA) is refused', async () => {
@@ -244,11 +279,13 @@ describe('a node calling a manager pins the server: role manager, this cluster',
     expect((r as { details: string }).details).toContain('of cluster cluster-b, not of this cluster (cluster-a)');
   });
 
-  it('a demoted manager\'s old manager certificate fails the handshake once the node knows the current managers', async () => {
+  it("a demoted manager's old manager certificate fails the handshake once the node knows the current managers", async () => {
     const addr = await lenientServer(node('d7', 'manager'));
     const r = await call(pinned(addr, CLUSTER, ['m1', 'm2', 'm3']), 'whoAmI');
     expect(r).toMatchObject({ ok: false, code: grpc.status.UNAVAILABLE });
-    expect((r as { details: string }).details).toContain(`the server at ${addr} presented the manager certificate of node d7, which is not one of the cluster's managers (m1, m2, m3): it was demoted or removed`);
+    expect((r as { details: string }).details).toContain(
+      `the server at ${addr} presented the manager certificate of node d7, which is not one of the cluster's managers (m1, m2, m3): it was demoted or removed`,
+    );
     // The same server for a node that does not know the list yet (empty), and for one that lists it.
     expect(await call(pinned(addr, CLUSTER, []), 'whoAmI')).toMatchObject({ ok: true });
     expect(await call(pinned(addr, CLUSTER, ['m1', 'd7']), 'whoAmI')).toMatchObject({ ok: true });
@@ -263,7 +300,7 @@ describe('a node calling a manager pins the server: role manager, this cluster',
 
 // ------------------------------------------------------------------ the daemon's own calls to managers
 
-describe('a daemon refuses a worker certificate on a manager\'s address', () => {
+describe("a daemon refuses a worker certificate on a manager's address", () => {
   const dirs: string[] = [];
   const daemons: Daemon[] = [];
   afterAll(async () => {
@@ -272,7 +309,10 @@ describe('a daemon refuses a worker certificate on a manager\'s address', () => 
   });
 
   /** A stand-in manager: the CA service and the dispatcher, counting what reaches them, under `id`'s certificate. */
-  async function fakeManager(id: Identity, welcome?: { managerNodeIds: string[] }): Promise<{ addr: string; calls: Record<string, number> }> {
+  async function fakeManager(
+    id: Identity,
+    welcome?: { managerNodeIds: string[] },
+  ): Promise<{ addr: string; calls: Record<string, number> }> {
     const calls: Record<string, number> = { getRootCA: 0, issueNodeCertificate: 0, session: 0 };
     const p = new MemoryCertificateProvider();
     p.set(root.certPem, id.certPem, id.keyPem);
@@ -290,12 +330,23 @@ describe('a daemon refuses a worker certificate on a manager\'s address', () => 
     server.addService(DispatcherService, {
       session: (s: grpc.ServerDuplexStream<unknown, unknown>) => {
         calls.session!++;
-        if (welcome) s.write({ welcome: { sessionId: 'tss-fake', heartbeatPeriodMs: 60_000, managerAddrs: [], desiredRole: 'worker', managerNodeIds: welcome.managerNodeIds } });
+        if (welcome)
+          s.write({
+            welcome: {
+              sessionId: 'tss-fake',
+              heartbeatPeriodMs: 60_000,
+              managerAddrs: [],
+              desiredRole: 'worker',
+              managerNodeIds: welcome.managerNodeIds,
+            },
+          });
         else s.emit('error', { code: grpc.status.UNAVAILABLE, details: 'stand-in manager' });
       },
     });
     servers.push(server);
-    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', serverCredentials(p), (err, n) => (err ? reject(err) : resolve(n))));
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', serverCredentials(p), (err, n) => (err ? reject(err) : resolve(n))),
+    );
     return { addr: `127.0.0.1:${port}`, calls };
   }
 
@@ -306,7 +357,14 @@ describe('a daemon refuses a worker certificate on a manager\'s address', () => 
     const logs: string[] = [];
     const logger = pino({ level: 'debug' }, { write: (line: string) => void logs.push(line) });
     const socket = join(dir, 'tsswarm.sock');
-    const d = new Daemon({ stateDir: dir, listenAddr: '127.0.0.1:0', advertiseAddr: '127.0.0.1', socketPath: socket, logger, version: 'test' });
+    const d = new Daemon({
+      stateDir: dir,
+      listenAddr: '127.0.0.1:0',
+      advertiseAddr: '127.0.0.1',
+      socketPath: socket,
+      logger,
+      version: 'test',
+    });
     daemons.push(d);
     await d.start();
     return { d, socket, logs };
@@ -326,7 +384,9 @@ describe('a daemon refuses a worker certificate on a manager\'s address', () => 
         (e) => resolve(e),
       ),
     );
-    expect(err?.details).toContain(`the server at ${fake.addr} presented a worker certificate (node w20): it is not a manager of this cluster`);
+    expect(err?.details).toContain(
+      `the server at ${fake.addr} presented a worker certificate (node w20): it is not a manager of this cluster`,
+    );
     expect(fake.calls).toMatchObject({ getRootCA: 1, issueNodeCertificate: 0 });
   });
 
@@ -334,38 +394,65 @@ describe('a daemon refuses a worker certificate on a manager\'s address', () => 
   const member = (addr: string, managerNodeIds?: string[]) => (dir: string) => {
     const key = generateNodeKey();
     const now = Date.now();
-    const certPem = signNodeCSR(root, createCSR(key.privateKeyPem), { nodeId: 'tssw21', role: 'worker', clusterId: CLUSTER, now: now - 25_000, validityMs: 30_000, backdateMs: 0 });
+    const certPem = signNodeCSR(root, createCSR(key.privateKeyPem), {
+      nodeId: 'tssw21',
+      role: 'worker',
+      clusterId: CLUSTER,
+      now: now - 25_000,
+      validityMs: 30_000,
+      backdateMs: 0,
+    });
     const st = new StateDir(dir);
     st.saveCerts({ caPem: root.certPem, certPem, keyPem: key.privateKeyPem });
-    st.saveNode({ nodeId: 'tssw21', clusterId: CLUSTER, role: 'worker', managerAddrs: [addr], managerNodeIds, listenAddr: '127.0.0.1:0', advertiseAddr: '127.0.0.1:4242' });
+    st.saveNode({
+      nodeId: 'tssw21',
+      clusterId: CLUSTER,
+      role: 'worker',
+      managerAddrs: [addr],
+      managerNodeIds,
+      listenAddr: '127.0.0.1:0',
+      advertiseAddr: '127.0.0.1:4242',
+    });
   };
 
   it('the session and the renewal never reach a worker posing as a manager', async () => {
     const fake = await fakeManager(node('w22', 'worker'));
     const { logs } = await daemon(member(fake.addr));
     const refused = (what: RegExp) => logs.some((l) => what.test(l) && l.includes(`presented a worker certificate (node w22)`));
-    await eventually(() => refused(/session refused/) && refused(/certificate renewal failed/), 'the session and the renewal to be refused');
+    await eventually(
+      () => refused(/session refused/) && refused(/certificate renewal failed/),
+      'the session and the renewal to be refused',
+    );
     expect(fake.calls).toMatchObject({ session: 0, issueNodeCertificate: 0 });
   });
 
-  it('a demoted manager\'s certificate is refused by a daemon that knows the current managers', async () => {
+  it("a demoted manager's certificate is refused by a daemon that knows the current managers", async () => {
     const fake = await fakeManager(node('d23', 'manager'));
     const { logs } = await daemon(member(fake.addr, ['m1', 'm2']));
-    const refused = (what: RegExp) => logs.some((l) => what.test(l) && l.includes('the manager certificate of node d23, which is not one of the cluster\'s managers (m1, m2)'));
-    await eventually(() => refused(/session refused/) && refused(/certificate renewal failed/), 'the session and the renewal to be refused');
+    const refused = (what: RegExp) =>
+      logs.some(
+        (l) => what.test(l) && l.includes("the manager certificate of node d23, which is not one of the cluster's managers (m1, m2)"),
+      );
+    await eventually(
+      () => refused(/session refused/) && refused(/certificate renewal failed/),
+      'the session and the renewal to be refused',
+    );
     expect(fake.calls).toMatchObject({ session: 0, issueNodeCertificate: 0 });
   });
 
-  it('a daemon keeps the managers\' node ids a session welcome lists, and pins to them', async () => {
+  it("a daemon keeps the managers' node ids a session welcome lists, and pins to them", async () => {
     const fake = await fakeManager(node('m24', 'manager'), { managerNodeIds: ['m25', 'm24'] });
     await daemon(member(fake.addr));
     const dir = dirs[dirs.length - 1]!;
-    await eventually(() => new StateDir(dir).loadNode()?.managerNodeIds?.join() === 'm24,m25', 'the welcome\'s manager ids to be saved');
+    await eventually(() => new StateDir(dir).loadNode()?.managerNodeIds?.join() === 'm24,m25', "the welcome's manager ids to be saved");
   });
 
-  it('the same daemon reaches a real manager\'s certificate (the check above can fail)', async () => {
+  it("the same daemon reaches a real manager's certificate (the check above can fail)", async () => {
     const fake = await fakeManager(node('m22', 'manager'));
     await daemon(member(fake.addr));
-    await eventually(() => fake.calls.session! > 0 && fake.calls.issueNodeCertificate! > 0, 'the session and the renewal to reach the manager');
+    await eventually(
+      () => fake.calls.session! > 0 && fake.calls.issueNodeCertificate! > 0,
+      'the session and the renewal to reach the manager',
+    );
   });
 });

@@ -13,7 +13,17 @@ import { createCSR, createRootCA, generateNodeKey, parseNodeCert, signNodeCSR } 
 import { newRaftId } from '../../manager/consensus/index.js';
 import { Manager } from '../../manager/manager.js';
 import { IssueNodeCertificateRequest, IssueNodeCertificateResponse, NodeCAService } from '../../proto/gen/control.js';
-import { ClusterSpec, Meta, Node, NodeAvailability, NodeCertificate, NodeDescription, NodeRole, NodeSpec, NodeState } from '../../proto/gen/objects.js';
+import {
+  ClusterSpec,
+  Meta,
+  Node,
+  NodeAvailability,
+  NodeCertificate,
+  NodeDescription,
+  NodeRole,
+  NodeSpec,
+  NodeState,
+} from '../../proto/gen/objects.js';
 import { until as waitUntil } from '../lib/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tss-renewal-bound-'));
@@ -29,12 +39,25 @@ interface Identity {
 /** A certificate of `nodeId` issued 50 of its 60 s ago: due for renewal, and one the managers may not have on record. */
 function due(nodeId: string): Identity {
   const key = generateNodeKey();
-  return { certPem: signNodeCSR(ca, createCSR(key.privateKeyPem), { nodeId, role: 'worker', clusterId, now: Date.now() - 50_000, validityMs: 60_000, backdateMs: 0 }), keyPem: key.privateKeyPem };
+  return {
+    certPem: signNodeCSR(ca, createCSR(key.privateKeyPem), {
+      nodeId,
+      role: 'worker',
+      clusterId,
+      now: Date.now() - 50_000,
+      validityMs: 60_000,
+      backdateMs: 0,
+    }),
+    keyPem: key.privateKeyPem,
+  };
 }
 
 const self = (() => {
   const key = generateNodeKey();
-  return { certPem: signNodeCSR(ca, createCSR(key.privateKeyPem), { nodeId: 'tssm1', role: 'manager', clusterId, now: Date.now() }), keyPem: key.privateKeyPem };
+  return {
+    certPem: signNodeCSR(ca, createCSR(key.privateKeyPem), { nodeId: 'tssm1', role: 'manager', clusterId, now: Date.now() }),
+    keyPem: key.privateKeyPem,
+  };
 })();
 
 let manager: Manager;
@@ -52,11 +75,26 @@ function renew(id: Identity, nodeId: string): Promise<Outcome> {
   p.set(ca.certPem, id.certPem, id.keyPem);
   const c = new grpc.Client(addr, channelCredentials(p), { 'grpc.use_local_subchannel_pool': 1 });
   clients.push(c);
-  const req = IssueNodeCertificateRequest.create({ token: '', csrPem: createCSR(generateNodeKey().privateKeyPem), hostname: nodeId, addr: '127.0.0.1', nodeId });
+  const req = IssueNodeCertificateRequest.create({
+    token: '',
+    csrPem: createCSR(generateNodeKey().privateKeyPem),
+    hostname: nodeId,
+    addr: '127.0.0.1',
+    nodeId,
+  });
   const d = NodeCAService.issueNodeCertificate;
   return new Promise((resolve) =>
-    c.makeUnaryRequest(d.path, (b: Buffer) => b, (b: Buffer) => b, Buffer.from(IssueNodeCertificateRequest.encode(req)), new grpc.Metadata(), { deadline: Date.now() + 5000 }, (e, v) =>
-      resolve(e ? { code: e.code, details: e.details } : { code: grpc.status.OK, details: '', res: IssueNodeCertificateResponse.decode(v!) }),
+    c.makeUnaryRequest(
+      d.path,
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      Buffer.from(IssueNodeCertificateRequest.encode(req)),
+      new grpc.Metadata(),
+      { deadline: Date.now() + 5000 },
+      (e, v) =>
+        resolve(
+          e ? { code: e.code, details: e.details } : { code: grpc.status.OK, details: '', res: IssueNodeCertificateResponse.decode(v!) },
+        ),
     ),
   );
 }
@@ -75,7 +113,9 @@ beforeAll(async () => {
   const p = new MemoryCertificateProvider();
   p.set(ca.certPem, self.certPem, self.keyPem);
   server = new grpc.Server();
-  const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', serverCredentials(p), (e, n) => (e ? rej(e) : res(n))));
+  const port = await new Promise<number>((res, rej) =>
+    server.bindAsync('127.0.0.1:0', serverCredentials(p), (e, n) => (e ? rej(e) : res(n))),
+  );
   addr = `127.0.0.1:${port}`;
   const info = parseNodeCert(self.certPem);
   manager = await Manager.start({
@@ -87,12 +127,23 @@ beforeAll(async () => {
     server,
     credentials: { server: serverCredentials(p), client: channelCredentials(p) },
     logger: silentLogger(),
-    bootstrap: { clusterId, caCertPem: ca.certPem, caKeyPem: ca.keyPem, hostname: 'tssm1', certSerial: info.serial, certExpiryMs: info.notAfter.getTime(), nodeCertValidityMs: VALIDITY_MS },
+    bootstrap: {
+      clusterId,
+      caCertPem: ca.certPem,
+      caKeyPem: ca.keyPem,
+      hostname: 'tssm1',
+      certSerial: info.serial,
+      certExpiryMs: info.notAfter.getTime(),
+      nodeCertValidityMs: VALIDITY_MS,
+    },
     heartbeatPeriodMs: 60_000,
     version: 'test',
     caCertPem: () => ca.certPem,
   });
-  await waitFor(() => manager.consensus.isLeader && manager.cluster() && manager.store.view((tx) => tx.nodes.get('tssm1')), 'the manager to lead and create the cluster');
+  await waitFor(
+    () => manager.consensus.isLeader && manager.cluster() && manager.store.view((tx) => tx.nodes.get('tssm1')),
+    'the manager to lead and create the cluster',
+  );
   const first = due('tssw1');
   const c = parseNodeCert(first.certPem);
   await manager.store.update((tx) =>

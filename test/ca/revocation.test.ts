@@ -5,7 +5,16 @@
 // renew and open its session, a removal revokes everything, and expired
 // entries go. Also when the managers accept a renewal (renewalDue).
 import { describe, expect, it } from 'vitest';
-import { CLOCK_SKEW_MS, REPLACED_RENEWAL_GRACE_MS, RevocationIndex, renewalDue, renewalDueAt, revokeOnDemote, revokeOnRemove, revokeOnRenewal } from '../../ca/index.js';
+import {
+  CLOCK_SKEW_MS,
+  REPLACED_RENEWAL_GRACE_MS,
+  RevocationIndex,
+  renewalDue,
+  renewalDueAt,
+  revokeOnDemote,
+  revokeOnRemove,
+  revokeOnRenewal,
+} from '../../ca/index.js';
 import { ClusterSpec, type NodeRevocation, RevokedCertificate } from '../../proto/gen/objects.js';
 
 const DAY = 24 * 3_600_000;
@@ -17,11 +26,26 @@ function cert(serial: string, t: number, validity = 90 * DAY) {
   return { serial, notBeforeMs: Math.floor((t - BACKDATE) / 1000) * 1000, notAfterMs: Math.floor((t + validity) / 1000) * 1000 };
 }
 
-function renew(list: NodeRevocation[], nodeId: string, presented: ReturnType<typeof cert>, issued: ReturnType<typeof cert>, now: number, recordExpiryMs = presented.notAfterMs): NodeRevocation[] {
-  return revokeOnRenewal(list, { nodeId, serial: issued.serial, issued, replaced: [presented, { notAfterMs: recordExpiryMs }], now, defaultExpiryMs: 90 * DAY });
+function renew(
+  list: NodeRevocation[],
+  nodeId: string,
+  presented: ReturnType<typeof cert>,
+  issued: ReturnType<typeof cert>,
+  now: number,
+  recordExpiryMs = presented.notAfterMs,
+): NodeRevocation[] {
+  return revokeOnRenewal(list, {
+    nodeId,
+    serial: issued.serial,
+    issued,
+    replaced: [presented, { notAfterMs: recordExpiryMs }],
+    now,
+    defaultExpiryMs: 90 * DAY,
+  });
 }
 
-const check = (list: NodeRevocation[], nodeId: string, c: ReturnType<typeof cert>) => new RevocationIndex({ nodeRevocations: list }).check({ nodeId, serial: c.serial, notBeforeMs: c.notBeforeMs });
+const check = (list: NodeRevocation[], nodeId: string, c: ReturnType<typeof cert>) =>
+  new RevocationIndex({ nodeRevocations: list }).check({ nodeId, serial: c.serial, notBeforeMs: c.notBeforeMs });
 
 describe('revocation by node', () => {
   it('a node renewing a thousand times keeps one entry, and the encoded cluster spec stops growing', () => {
@@ -45,7 +69,12 @@ describe('revocation by node', () => {
     const same = cert('aa02', T0 + 200); // same second: the same notBefore as `first`
     const list = renew([], 'n1', first, same, T0 + 200);
     expect(first.notBeforeMs).toBe(same.notBeforeMs);
-    expect(check(list, 'n1', first)).toMatchObject({ revoked: true, reason: 'replaced', graceUntilMs: T0 + 200 + REPLACED_RENEWAL_GRACE_MS, sessionGrace: false });
+    expect(check(list, 'n1', first)).toMatchObject({
+      revoked: true,
+      reason: 'replaced',
+      graceUntilMs: T0 + 200 + REPLACED_RENEWAL_GRACE_MS,
+      sessionGrace: false,
+    });
     expect(check(list, 'n1', same)).toEqual({ revoked: false });
     // Another node is untouched.
     expect(check(list, 'n2', first)).toEqual({ revoked: false });
@@ -82,12 +111,22 @@ describe('revocation by node', () => {
     const worker = cert('e1', now + 5_000);
     list = renew(list, 'n1', mgr, worker, now + 5_000);
     expect(check(list, 'n1', worker)).toEqual({ revoked: false });
-    expect(check(list, 'n1', mgr)).toMatchObject({ revoked: true, reason: 'replaced', graceUntilMs: now + 5_000 + REPLACED_RENEWAL_GRACE_MS, sessionGrace: false });
+    expect(check(list, 'n1', mgr)).toMatchObject({
+      revoked: true,
+      reason: 'replaced',
+      graceUntilMs: now + 5_000 + REPLACED_RENEWAL_GRACE_MS,
+      sessionGrace: false,
+    });
   });
 
   it('a removal revokes every certificate of the node with no grace, whatever its notBefore', () => {
     const c = cert('f0', T0);
-    const list = revokeOnRemove(renew([], 'n1', cert('ef', T0 - DAY), c, T0), { nodeId: 'n1', certExpiryMs: c.notAfterMs, now: T0 + 1000, defaultExpiryMs: 90 * DAY });
+    const list = revokeOnRemove(renew([], 'n1', cert('ef', T0 - DAY), c, T0), {
+      nodeId: 'n1',
+      certExpiryMs: c.notAfterMs,
+      now: T0 + 1000,
+      defaultExpiryMs: 90 * DAY,
+    });
     expect(list).toHaveLength(1);
     expect(check(list, 'n1', c)).toMatchObject({ revoked: true, reason: 'removed', graceUntilMs: 0 });
     expect(check(list, 'n1', { serial: 'f1', notBeforeMs: T0 + 10 * DAY, notAfterMs: 0 }).revoked).toBe(true);
@@ -101,10 +140,17 @@ describe('revocation by node', () => {
 
   it('per-serial revocations of earlier versions are still honoured, with the renewal grace', () => {
     const idx = new RevocationIndex({
-      revokedCertificates: [RevokedCertificate.create({ serial: 'aa', nodeId: 'n1', expiryMs: T0 + DAY, replacedAtMs: T0 }), RevokedCertificate.create({ serial: 'bb', nodeId: 'n2', expiryMs: T0 + DAY, replacedAtMs: 0 })],
+      revokedCertificates: [
+        RevokedCertificate.create({ serial: 'aa', nodeId: 'n1', expiryMs: T0 + DAY, replacedAtMs: T0 }),
+        RevokedCertificate.create({ serial: 'bb', nodeId: 'n2', expiryMs: T0 + DAY, replacedAtMs: 0 }),
+      ],
       revokedSerials: ['cc'],
     });
-    expect(idx.check({ nodeId: 'n1', serial: 'aa', notBeforeMs: 0 })).toMatchObject({ revoked: true, reason: 'replaced', graceUntilMs: T0 + REPLACED_RENEWAL_GRACE_MS });
+    expect(idx.check({ nodeId: 'n1', serial: 'aa', notBeforeMs: 0 })).toMatchObject({
+      revoked: true,
+      reason: 'replaced',
+      graceUntilMs: T0 + REPLACED_RENEWAL_GRACE_MS,
+    });
     expect(idx.check({ nodeId: 'n2', serial: 'bb', notBeforeMs: 0 })).toMatchObject({ revoked: true, reason: 'removed' });
     expect(idx.check({ nodeId: 'n3', serial: 'cc', notBeforeMs: 0 })).toMatchObject({ revoked: true, reason: 'removed' });
     expect(idx.check({ nodeId: 'n1', serial: 'dd', notBeforeMs: 0 })).toEqual({ revoked: false });

@@ -91,9 +91,7 @@ describe('value checks', () => {
 
   it('oneOf accepts the listed choices only', () => {
     expect(oneOf('--format', 'json', ['text', 'json'])).toBe('json');
-    expect(usageError(() => oneOf('--format', 'yaml', ['text', 'json'])).message).toBe(
-      '--format must be one of text, json (got "yaml")',
-    );
+    expect(usageError(() => oneOf('--format', 'yaml', ['text', 'json'])).message).toBe('--format must be one of text, json (got "yaml")');
   });
 
   it('help lines list short and long names, placeholders and descriptions, aligned', () => {

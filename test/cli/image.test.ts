@@ -2,9 +2,6 @@
 // (an absolute archive path), with the daemon client replaced by a recorder.
 import { resolve } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { closeClients, setHost } from '../../cli/client.js';
-import type { Command } from '../../cli/command.js';
-import { TsswarmError } from '../../lib/errors.js';
 import { runCommand } from './run-command.js';
 
 const calls: { method: string; req: object }[] = [];
@@ -13,7 +10,10 @@ vi.mock('../../cli/client.js', async (orig) => ({
   daemonApi: async (method: string, req: object = {}) => {
     calls.push({ method, req });
     if (method === 'loadImage') return { images: [{ references: ['app:1'], id: 'sha256:abc', size: 10, createdAt: 0 }] };
-    if (method === 'listImages') return { images: [{ references: ['busybox:1.36', 'localhost:5000/busybox'], id: 'sha256:0123456789abcdef', size: 4_261_000, createdAt: 0 }] };
+    if (method === 'listImages')
+      return {
+        images: [{ references: ['busybox:1.36', 'localhost:5000/busybox'], id: 'sha256:0123456789abcdef', size: 4_261_000, createdAt: 0 }],
+      };
     if (method === 'removeImage') return { removed: ['app:1', 'sha256:abc'] };
     return { images: [] };
   },
@@ -26,7 +26,6 @@ async function run(...argv: string[]): Promise<{ code: number; out: string; err:
   return runCommand({ image: imageCommand }, undefined, argv);
 }
 
-
 describe('image', () => {
   it('sizes and references read like docker', () => {
     expect(humanSize(999)).toBe('999B');
@@ -38,7 +37,12 @@ describe('image', () => {
   });
 
   it('ls has one row per reference', () => {
-    expect(imageRows([{ references: ['b:2', 'a:1'], id: 'sha256:0123456789abcdef', size: 1500, createdAt: 0 }, { references: [], id: 'sha256:ffff', size: 1, createdAt: 0 }])).toEqual([
+    expect(
+      imageRows([
+        { references: ['b:2', 'a:1'], id: 'sha256:0123456789abcdef', size: 1500, createdAt: 0 },
+        { references: [], id: 'sha256:ffff', size: 1, createdAt: 0 },
+      ]),
+    ).toEqual([
       ['<none>', '<none>', 'ffff', '', '1B'],
       ['a', '1', '0123456789ab', '', '1.5kB'],
       ['b', '2', '0123456789ab', '', '1.5kB'],
@@ -55,7 +59,9 @@ describe('image', () => {
   it('ls prints the table; rm and pull call the daemon', async () => {
     calls.length = 0;
     const ls = await run('image', 'ls');
-    expect(ls.out).toBe('REPOSITORY               TAG      IMAGE ID       CREATED   SIZE\nbusybox                  1.36     0123456789ab             4.26MB\nlocalhost:5000/busybox   latest   0123456789ab             4.26MB\n');
+    expect(ls.out).toBe(
+      'REPOSITORY               TAG      IMAGE ID       CREATED   SIZE\nbusybox                  1.36     0123456789ab             4.26MB\nlocalhost:5000/busybox   latest   0123456789ab             4.26MB\n',
+    );
     expect((await run('image', 'rm', '-f', 'app:1')).out).toBe('Untagged: app:1\nDeleted: sha256:abc\n');
     await run('image', 'pull', '--insecure', 'localhost:5000/app:1');
     expect(calls.slice(1)).toEqual([

@@ -8,13 +8,29 @@ import { commands, main } from '../../cli/main.js';
 function capture() {
   let out = '';
   let err = '';
-  return { io: { stdout: { write: (s: string) => void (out += s) }, stderr: { write: (s: string) => void (err += s) } }, out: () => out, err: () => err };
+  return {
+    io: { stdout: { write: (s: string) => void (out += s) }, stderr: { write: (s: string) => void (err += s) } },
+    out: () => out,
+    err: () => err,
+  };
 }
 
 describe('lazy top-level commands', () => {
   it('list the same name and summary as the command their module builds', async () => {
     const lazy = commands.filter((c): c is LazyCommand => 'load' in c);
-    expect(lazy.map((c) => c.name)).toEqual(['daemon', 'init', 'join', 'join-token', 'leave', 'info', 'node', 'service', 'network', 'image', 'sandbox']);
+    expect(lazy.map((c) => c.name)).toEqual([
+      'daemon',
+      'init',
+      'join',
+      'join-token',
+      'leave',
+      'info',
+      'node',
+      'service',
+      'network',
+      'image',
+      'sandbox',
+    ]);
     for (const c of lazy) {
       const real = await c.load();
       expect({ name: real.name, summary: real.summary }).toEqual({ name: c.name, summary: c.summary });

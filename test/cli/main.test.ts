@@ -64,7 +64,7 @@ describe('tsswarm', () => {
     expect((await run('help')).out).toBe(plain.out);
   });
 
-  it('help COMMAND and COMMAND --help print that command\'s usage', async () => {
+  it("help COMMAND and COMMAND --help print that command's usage", async () => {
     const a = await run('help', 'version');
     expect(a.out).toMatch(/^Usage: {2}tsswarm version \[OPTIONS\]\n/);
     expect(a.out).toContain('-f, --format FORMAT');
@@ -79,7 +79,9 @@ describe('tsswarm', () => {
     expect(r.err).toBe(
       'tsswarm: unknown command "verson" for "tsswarm"; known commands: daemon, help, image, info, init, join, join-token, leave, network, node, sandbox, service, version. Did you mean "version"? Run \'tsswarm --help\' for usage.\n',
     );
-    expect((await run('help', 'nope')).err).toMatch(/^tsswarm: unknown command "nope" for "tsswarm"; known commands: daemon, help, image, info, init, join, join-token, leave, network, node, sandbox, service, version\./);
+    expect((await run('help', 'nope')).err).toMatch(
+      /^tsswarm: unknown command "nope" for "tsswarm"; known commands: daemon, help, image, info, init, join, join-token, leave, network, node, sandbox, service, version\./,
+    );
   });
 
   it('an unknown flag of a command is exit code 1 naming the flag', async () => {

@@ -13,7 +13,18 @@ import { unary } from '../../lib/grpc.js';
 import { inspectDataplane } from '../../manager/dataplane.js';
 import { localStore } from '../../manager/store/index.js';
 import { ControlService, type InspectDataplaneRequest, type RelayData, type RelayRequest } from '../../proto/gen/control.js';
-import { Meta, Network, NetworkSpec, NetworkStatus, Node, NodeDescription, NodeSpec, Task, TaskState, TaskStatus } from '../../proto/gen/objects.js';
+import {
+  Meta,
+  Network,
+  NetworkSpec,
+  NetworkStatus,
+  Node,
+  NodeDescription,
+  NodeSpec,
+  Task,
+  TaskState,
+  TaskStatus,
+} from '../../proto/gen/objects.js';
 import { runCommand } from './run-command.js';
 
 const fdbE = [
@@ -38,7 +49,16 @@ function report(nodeId: string, fdbA = fdbE, neighA = neighE, vipA = vipE): Data
     deviceDifferences: [],
     fdb: { expected: fdbE, actual: fdbA, differences: diffFdb(fdbE, fdbA) },
     neigh: { expected: neighE, actual: neighA, differences: diffNeigh(neighE, neighA) },
-    containers: [{ taskId: 'task0123456789ab', netns: '/proc/42/ns/net', backend: 'nft', expected: vipE, actual: vipA, differences: diffVips(vipE, vipA) }],
+    containers: [
+      {
+        taskId: 'task0123456789ab',
+        netns: '/proc/42/ns/net',
+        backend: 'nft',
+        expected: vipE,
+        actual: vipA,
+        differences: diffVips(vipE, vipA),
+      },
+    ],
     differences: 0,
     errors: [],
   };
@@ -48,7 +68,11 @@ function report(nodeId: string, fdbA = fdbE, neighA = neighE, vipA = vipE): Data
 
 describe('rendering inspect --dataplane', () => {
   it('says "in sync" when no node has a difference', () => {
-    const v = dataplaneView({ networkId: 'net1', networkName: 'front', nodes: [{ nodeId: 'n1', hostname: 'h1', reportJson: JSON.stringify(report('n1')), error: '' }] });
+    const v = dataplaneView({
+      networkId: 'net1',
+      networkName: 'front',
+      nodes: [{ nodeId: 'n1', hostname: 'h1', reportJson: JSON.stringify(report('n1')), error: '' }],
+    });
     expect(v.inSync).toBe(true);
     const text = renderDataplane(v);
     expect(text.trimEnd().split('\n').at(-1)).toBe('in sync');
@@ -57,7 +81,12 @@ describe('rendering inspect --dataplane', () => {
   });
 
   it('marks a missing FDB entry, a stale neighbor entry and a wrong VIP, and counts them on the last line', () => {
-    const bad = report('n2', [fdbE[1]!], [...neighE, { ip: '10.0.1.9', mac: '02:42:0a:00:01:09', permanent: true }], [{ ...vipE[0]!, backends: ['10.0.1.3:80'] }]);
+    const bad = report(
+      'n2',
+      [fdbE[1]!],
+      [...neighE, { ip: '10.0.1.9', mac: '02:42:0a:00:01:09', permanent: true }],
+      [{ ...vipE[0]!, backends: ['10.0.1.3:80'] }],
+    );
     const v = dataplaneView({
       networkId: 'net1',
       networkName: 'front',
@@ -77,7 +106,11 @@ describe('rendering inspect --dataplane', () => {
   });
 
   it('shows a node that could not be read, and says so on the last line', () => {
-    const v = dataplaneView({ networkId: 'net1', networkName: 'front', nodes: [{ nodeId: 'n3', hostname: 'h3', reportJson: '', error: 'the node is not connected to the managers' }] });
+    const v = dataplaneView({
+      networkId: 'net1',
+      networkName: 'front',
+      nodes: [{ nodeId: 'n3', hostname: 'h3', reportJson: '', error: 'the node is not connected to the managers' }],
+    });
     expect(v.inSync).toBe(false);
     expect(renderDataplane(v)).toContain('h3 (node n3): could not be read: the node is not connected to the managers');
     expect(dataplaneVerdict(v)).toBe('1 node not read');
@@ -105,16 +138,35 @@ const dispatcher = {
     if (!how) return null;
     asked.push({ ...req, requestId: nodeId, cancel: false } as RelayRequest);
     const r = how === 'missing-fdb' ? report(nodeId, [fdbE[1]!]) : { ...report(nodeId), held: how !== 'not-held' };
-    if (how !== 'silent') setImmediate(() => fn({ requestId: nodeId, end: true, error: '', dataplaneJson: JSON.stringify(r) } as RelayData));
+    if (how !== 'silent')
+      setImmediate(() => fn({ requestId: nodeId, end: true, error: '', dataplaneJson: JSON.stringify(r) } as RelayData));
     return () => undefined;
   },
 };
 
 beforeAll(async () => {
   await store.update((tx) => {
-    tx.networks.create(Network.create({ meta: Meta.create({ id: 'net1' }), spec: NetworkSpec.create({ name: 'front', driver: 'overlay' }), status: NetworkStatus.create({ vni: 4096, subnet: '10.0.1.0/24', gateway: '10.0.1.1' }) }));
-    for (const [id, host] of [['n1', 'h1'], ['n2', 'h2'], ['n3', 'h3'], ['n4', 'h4'], ['n5', 'h5']] as const) {
-      tx.nodes.create(Node.create({ meta: Meta.create({ id }), spec: NodeSpec.create({ name: host }), description: NodeDescription.create({ hostname: host }) }));
+    tx.networks.create(
+      Network.create({
+        meta: Meta.create({ id: 'net1' }),
+        spec: NetworkSpec.create({ name: 'front', driver: 'overlay' }),
+        status: NetworkStatus.create({ vni: 4096, subnet: '10.0.1.0/24', gateway: '10.0.1.1' }),
+      }),
+    );
+    for (const [id, host] of [
+      ['n1', 'h1'],
+      ['n2', 'h2'],
+      ['n3', 'h3'],
+      ['n4', 'h4'],
+      ['n5', 'h5'],
+    ] as const) {
+      tx.nodes.create(
+        Node.create({
+          meta: Meta.create({ id }),
+          spec: NodeSpec.create({ name: host }),
+          description: NodeDescription.create({ hostname: host }),
+        }),
+      );
     }
     // Live tasks of the network on n1, n2, n3 (no session) and n4 (silent); n5 has none.
     for (const n of ['n1', 'n2', 'n3', 'n4']) {
@@ -132,7 +184,9 @@ beforeAll(async () => {
   server.addService(ControlService, {
     inspectDataplane: unary((r: InspectDataplaneRequest) => inspectDataplane(store, dispatcher, r, 300)),
   });
-  await new Promise<void>((res, rej) => server.bindAsync(`unix://${sock}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
+  await new Promise<void>((res, rej) =>
+    server.bindAsync(`unix://${sock}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())),
+  );
 });
 
 afterAll(async () => {

@@ -23,7 +23,9 @@ const msg = thrownMessage;
 
 describe('network and port flags to specs', () => {
   it('network create: overlay by default, with subnet, gateway, attachable, labels', () => {
-    expect(networkCreateSpec({ subnet: '10.9.0.0/24', gateway: '10.9.0.254', attachable: true, label: ['tier=db'] }, ['backend'])).toMatchObject({
+    expect(
+      networkCreateSpec({ subnet: '10.9.0.0/24', gateway: '10.9.0.254', attachable: true, label: ['tier=db'] }, ['backend']),
+    ).toMatchObject({
       name: 'backend',
       driver: 'overlay',
       subnet: '10.9.0.0/24',
@@ -44,9 +46,24 @@ describe('network and port flags to specs', () => {
   });
 
   it('--publish long and short forms', () => {
-    expect(parsePublish('--publish', 'published=8080,target=80')).toEqual({ name: '', protocol: PortProtocol.TCP, targetPort: 80, publishedPort: 8080, publishMode: PublishMode.INGRESS });
-    expect(parsePublish('--publish', 'published=53,target=53,protocol=udp,mode=host')).toMatchObject({ protocol: PortProtocol.UDP, publishMode: PublishMode.HOST, publishedPort: 53 });
-    expect(parsePublish('-p', '8080:80/udp')).toMatchObject({ publishedPort: 8080, targetPort: 80, protocol: PortProtocol.UDP, publishMode: PublishMode.INGRESS });
+    expect(parsePublish('--publish', 'published=8080,target=80')).toEqual({
+      name: '',
+      protocol: PortProtocol.TCP,
+      targetPort: 80,
+      publishedPort: 8080,
+      publishMode: PublishMode.INGRESS,
+    });
+    expect(parsePublish('--publish', 'published=53,target=53,protocol=udp,mode=host')).toMatchObject({
+      protocol: PortProtocol.UDP,
+      publishMode: PublishMode.HOST,
+      publishedPort: 53,
+    });
+    expect(parsePublish('-p', '8080:80/udp')).toMatchObject({
+      publishedPort: 8080,
+      targetPort: 80,
+      protocol: PortProtocol.UDP,
+      publishMode: PublishMode.INGRESS,
+    });
     expect(parsePublish('-p', '80')).toMatchObject({ publishedPort: 0, targetPort: 80 });
   });
 
@@ -68,32 +85,70 @@ describe('network and port flags to specs', () => {
   });
 
   it('service create: networks, ports and endpoint mode go into the spec', () => {
-    const { spec } = parseCreateArgv(['--network', 'a', '--network', 'b', '-p', '8080:80', '--publish', 'published=9000,target=90,mode=host', '--endpoint-mode', 'vip', 'busybox']);
+    const { spec } = parseCreateArgv([
+      '--network',
+      'a',
+      '--network',
+      'b',
+      '-p',
+      '8080:80',
+      '--publish',
+      'published=9000,target=90,mode=host',
+      '--endpoint-mode',
+      'vip',
+      'busybox',
+    ]);
     expect(spec.task!.networks.map((n) => n.target)).toEqual(['a', 'b']);
     expect(spec.endpoint!.mode).toBe(EndpointMode.VIP);
     expect(spec.endpoint!.ports.map((p) => [p.publishedPort, p.targetPort, p.publishMode])).toEqual([
       [8080, 80, PublishMode.INGRESS],
       [9000, 90, PublishMode.HOST],
     ]);
-    expect(msg(() => parseCreateArgv(['--endpoint-mode', 'rr', 'busybox']))).toMatch(/^--endpoint-mode must be one of vip, dnsrr \(got "rr"\)/);
+    expect(msg(() => parseCreateArgv(['--endpoint-mode', 'rr', 'busybox']))).toMatch(
+      /^--endpoint-mode must be one of vip, dnsrr \(got "rr"\)/,
+    );
   });
 
   it('service update: --network-add/--network-rm by name or id, --publish-add replaces the same published port, --publish-rm by target', () => {
-    const cur = ServiceSpec.create({ name: 'web', task: TaskSpec.create({ networks: [{ target: 'id-a', aliases: [] }] }), endpoint: { mode: EndpointMode.VIP, ports: [parsePublish('-p', '8080:80'), parsePublish('-p', '53:53/udp')] } });
-    const ids = new Map([['a', 'id-a'], ['b', 'id-b']]);
+    const cur = ServiceSpec.create({
+      name: 'web',
+      task: TaskSpec.create({ networks: [{ target: 'id-a', aliases: [] }] }),
+      endpoint: { mode: EndpointMode.VIP, ports: [parsePublish('-p', '8080:80'), parsePublish('-p', '53:53/udp')] },
+    });
+    const ids = new Map([
+      ['a', 'id-a'],
+      ['b', 'id-b'],
+    ]);
     // The CLI passes the ids it looked up, so names match the stored ids.
-    const spec = parseUpdateArgv(['--network-rm', 'a', '--network-add', 'b', '--publish-add', '8080:81', '--publish-rm', '53/udp'], cur, {}, ids);
+    const spec = parseUpdateArgv(
+      ['--network-rm', 'a', '--network-add', 'b', '--publish-add', '8080:81', '--publish-rm', '53/udp'],
+      cur,
+      {},
+      ids,
+    );
     expect(spec.task!.networks.map((n) => n.target)).toEqual(['id-b']);
     expect(spec.endpoint!.ports.map((p) => [p.publishedPort, p.targetPort])).toEqual([[8080, 81]]);
     expect(parseUpdateArgv(['--network-rm', 'id-a'], cur).task!.networks).toEqual([]);
-    expect(msg(() => parseUpdateArgv(['--publish-rm', '99'], cur))).toMatch(/^--publish-rm 99: the service publishes no port with target 99/);
-    expect(msg(() => parseUpdateArgv(['--network-rm', 'zzz'], cur))).toMatch(/^--network-rm zzz: the service is not attached to network zzz/);
+    expect(msg(() => parseUpdateArgv(['--publish-rm', '99'], cur))).toMatch(
+      /^--publish-rm 99: the service publishes no port with target 99/,
+    );
+    expect(msg(() => parseUpdateArgv(['--network-rm', 'zzz'], cur))).toMatch(
+      /^--network-rm zzz: the service is not attached to network zzz/,
+    );
   });
 
   it('network ls rows show the subnet once allocated, and ingress', () => {
     const rows = networkRows([
-      { meta: { id: 'abcdefabcdefabcdef', version: 1, createdAt: 0, updatedAt: 0 }, spec: { name: 'ingress', driver: 'overlay', ingress: true } as never, status: { vni: 4096, subnet: '10.0.0.0/24', gateway: '10.0.0.1', message: '' } },
-      { meta: { id: 'bbbbbbbbbbbbbbbbbb', version: 1, createdAt: 0, updatedAt: 0 }, spec: { name: 'new', driver: 'overlay' } as never, status: null },
+      {
+        meta: { id: 'abcdefabcdefabcdef', version: 1, createdAt: 0, updatedAt: 0 },
+        spec: { name: 'ingress', driver: 'overlay', ingress: true } as never,
+        status: { vni: 4096, subnet: '10.0.0.0/24', gateway: '10.0.0.1', message: '' },
+      },
+      {
+        meta: { id: 'bbbbbbbbbbbbbbbbbb', version: 1, createdAt: 0, updatedAt: 0 },
+        spec: { name: 'new', driver: 'overlay' } as never,
+        status: null,
+      },
     ]);
     expect(rows).toEqual([
       ['abcdefabcdef', 'ingress', 'overlay', 'swarm', '10.0.0.0/24', 'ingress'],
@@ -123,7 +178,9 @@ beforeAll(async () => {
     listNetworks: u((r: Parameters<NetworkApi['listNetworks']>[0]) => networks.listNetworks(r)),
     removeNetwork: u((r: Parameters<NetworkApi['removeNetwork']>[0]) => networks.removeNetwork(r)),
   });
-  await new Promise<void>((res, rej) => server.bindAsync(`unix://${sock}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
+  await new Promise<void>((res, rej) =>
+    server.bindAsync(`unix://${sock}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())),
+  );
 });
 
 afterAll(async () => {
@@ -177,8 +234,8 @@ describe('network CLI over the Control API', () => {
     const pretty = (await run('service', 'inspect', '--pretty', 'web')).out;
     expect(pretty).toMatch(/Networks:\tbackend/);
     expect(pretty).toMatch(/Endpoint Mode:\tvip/);
-    expect(pretty).toMatch(/ PublishedPort = 8080\n  Protocol = tcp\n  TargetPort = 80\n  PublishMode = ingress/);
-    expect(pretty).toMatch(/ PublishedPort = 30000\n  Protocol = tcp\n  TargetPort = 90/);
+    expect(pretty).toMatch(/ PublishedPort = 8080\n {2}Protocol = tcp\n {2}TargetPort = 80\n {2}PublishMode = ingress/);
+    expect(pretty).toMatch(/ PublishedPort = 30000\n {2}Protocol = tcp\n {2}TargetPort = 90/);
     expect(pretty).toMatch(/Virtual IPs:\n 10\.9\.0\.2\/24\ton backend\n 10\.0\.0\.\d+\/24\ton ingress/);
 
     const rm = await run('network', 'rm', 'backend');
@@ -195,6 +252,8 @@ describe('network CLI over the Control API', () => {
   it('a published port taken by another service is refused with the field and the other service', async () => {
     const r = await run('service', 'create', '-d', '--name', 'api', '-p', '8080:8000', 'busybox');
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(/spec.endpoint.ports\[0\].publishedPort \(--publish 8080:8000\/tcp\): port 8080\/tcp is already published by service web/);
+    expect(r.err).toMatch(
+      /spec.endpoint.ports\[0\].publishedPort \(--publish 8080:8000\/tcp\): port 8080\/tcp is already published by service web/,
+    );
   });
 });

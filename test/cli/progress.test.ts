@@ -2,21 +2,49 @@
 // injected clock: convergence after the stability window, unplaceable tasks,
 // paused and rolled-back updates, global services, and the two renderers.
 import { describe, expect, it } from 'vitest';
-import { bar, lineRenderer, NO_NODE_MS, ProgressTracker, type Snapshot, STABILITY_MS, ttyRenderer, watchProgress } from '../../cli/progress.js';
-import { ContainerSpec, Meta, Service, ServiceSpec, type Task, TaskSpec, TaskState, TaskStatus, UpdateState, type UpdateStatus } from '../../proto/gen/objects.js';
+import {
+  bar,
+  lineRenderer,
+  NO_NODE_MS,
+  ProgressTracker,
+  type Snapshot,
+  STABILITY_MS,
+  ttyRenderer,
+  watchProgress,
+} from '../../cli/progress.js';
+import {
+  ContainerSpec,
+  Meta,
+  Service,
+  ServiceSpec,
+  type Task,
+  TaskSpec,
+  TaskState,
+  TaskStatus,
+  UpdateState,
+  type UpdateStatus,
+} from '../../proto/gen/objects.js';
 
 const taskSpec = (image = 'nginx'): TaskSpec => TaskSpec.create({ container: ContainerSpec.create({ image }) });
 
 function service(o: { replicas?: number; global?: boolean; image?: string; updateStatus?: UpdateStatus | null } = {}): Service {
   return Service.create({
     meta: Meta.create({ id: 'svc1' }),
-    spec: ServiceSpec.create({ name: 'web', task: taskSpec(o.image), ...(o.global ? { global: {} } : { replicated: { replicas: o.replicas ?? 3 } }) }),
+    spec: ServiceSpec.create({
+      name: 'web',
+      task: taskSpec(o.image),
+      ...(o.global ? { global: {} } : { replicated: { replicas: o.replicas ?? 3 } }),
+    }),
     updateStatus: o.updateStatus ?? null,
   });
 }
 
 let seq = 0;
-function task(slot: number, state: TaskState, o: { desired?: TaskState; err?: string; image?: string; node?: string; created?: number } = {}): Task {
+function task(
+  slot: number,
+  state: TaskState,
+  o: { desired?: TaskState; err?: string; image?: string; node?: string; created?: number } = {},
+): Task {
   return {
     meta: Meta.create({ id: `t${++seq}`, createdAt: o.created ?? seq }),
     serviceId: 'svc1',
@@ -60,7 +88,10 @@ describe('ProgressTracker', () => {
     expect(texts(r2).at(-1)).toBe('verify: Waiting 1 seconds to verify that tasks are stable...');
     expect(r2.done).toBeUndefined();
     // A task that stops running restarts the window.
-    expect(p.step({ service: svc, tasks: [all[0]!, all[1]!, task(3, TaskState.FAILED, { err: 'task: non-zero exit (1)' })] }, 600).lines.at(-1)!.text).toBe(`3/3: failed    [>${' '.repeat(50)}] task: non-zero exit (1)`);
+    expect(
+      p.step({ service: svc, tasks: [all[0]!, all[1]!, task(3, TaskState.FAILED, { err: 'task: non-zero exit (1)' })] }, 600).lines.at(-1)!
+        .text,
+    ).toBe(`3/3: failed    [>${' '.repeat(50)}] task: non-zero exit (1)`);
     expect(p.step({ service: svc, tasks: all }, 800).done).toBeUndefined();
     expect(p.step({ service: svc, tasks: all }, 800 + STABILITY_MS - 1).done).toBeUndefined();
     const r3 = p.step({ service: svc, tasks: all }, 800 + STABILITY_MS);
@@ -70,14 +101,24 @@ describe('ProgressTracker', () => {
 
   it('tasks of the old spec, or extra tasks, are not converged yet', () => {
     const p = new ProgressTracker('update', { state: UpdateState.UPDATING, startedAt: 1, completedAt: 0, message: '' });
-    const svc = service({ replicas: 1, image: 'nginx:2', updateStatus: { state: UpdateState.COMPLETED, startedAt: 1, completedAt: 2, message: '' } });
+    const svc = service({
+      replicas: 1,
+      image: 'nginx:2',
+      updateStatus: { state: UpdateState.COMPLETED, startedAt: 1, completedAt: 2, message: '' },
+    });
     const r = p.step({ service: svc, tasks: [task(1, TaskState.RUNNING)] }, 0);
     expect(texts(r)[0]).toBe('overall progress: 0 out of 1 tasks');
     const mixed = [task(1, TaskState.RUNNING, { image: 'nginx:2' }), task(2, TaskState.RUNNING, { image: 'nginx:2' })];
     expect(p.step({ service: svc, tasks: mixed }, 0).lines.some((l) => l.key === 'verify')).toBe(false);
     // Still updating: not converged even with every task running.
-    const busy = service({ replicas: 1, image: 'nginx:2', updateStatus: { state: UpdateState.UPDATING, startedAt: 1, completedAt: 0, message: '' } });
-    expect(p.step({ service: busy, tasks: [task(1, TaskState.RUNNING, { image: 'nginx:2' })] }, 5000).lines.some((l) => l.key === 'verify')).toBe(false);
+    const busy = service({
+      replicas: 1,
+      image: 'nginx:2',
+      updateStatus: { state: UpdateState.UPDATING, startedAt: 1, completedAt: 0, message: '' },
+    });
+    expect(
+      p.step({ service: busy, tasks: [task(1, TaskState.RUNNING, { image: 'nginx:2' })] }, 5000).lines.some((l) => l.key === 'verify'),
+    ).toBe(false);
   });
 
   it('fails with the scheduler explanation when every waiting task has no suitable node for 3 s', () => {
@@ -90,17 +131,23 @@ describe('ProgressTracker', () => {
     expect(r1.done).toBeUndefined();
     expect(p.step({ service: svc, tasks }, 1000 + NO_NODE_MS - 1).done).toBeUndefined();
     const r2 = p.step({ service: svc, tasks }, 1000 + NO_NODE_MS);
-    expect(r2.done).toEqual({ ok: false, message: `${err}\nthe service was created; fix the constraints with \`tsswarm service update\` or remove it` });
+    expect(r2.done).toEqual({
+      ok: false,
+      message: `${err}\nthe service was created; fix the constraints with \`tsswarm service update\` or remove it`,
+    });
   });
 
-  it('fails with the allocator\'s reason when every waiting task cannot get its addresses for 3 s', () => {
+  it("fails with the allocator's reason when every waiting task cannot get its addresses for 3 s", () => {
     const p = new ProgressTracker('create');
     const svc = service({ replicas: 1 });
     const err = 'network allocation failed: spec.endpoint.ports[0]: port 8080/tcp is already published by service web';
     const tasks = [task(1, TaskState.NEW, { err })];
     expect(p.step({ service: svc, tasks }, 0).done).toBeUndefined();
     const r = p.step({ service: svc, tasks }, NO_NODE_MS);
-    expect(r.done).toEqual({ ok: false, message: `${err}\nthe service was created; fix its networks or published ports with \`tsswarm service update\` or remove it` });
+    expect(r.done).toEqual({
+      ok: false,
+      message: `${err}\nthe service was created; fix its networks or published ports with \`tsswarm service update\` or remove it`,
+    });
   });
 
   it('a task that gets placed in time resets the no-suitable-node clock', () => {
@@ -114,10 +161,21 @@ describe('ProgressTracker', () => {
 
   it('a paused update fails with its message', () => {
     const p = new ProgressTracker('update', { state: UpdateState.UPDATING, startedAt: 1, completedAt: 0, message: '' });
-    const svc = service({ replicas: 1, image: 'bad', updateStatus: { state: UpdateState.PAUSED, startedAt: 1, completedAt: 0, message: 'update paused due to failure or early termination of task t9' } });
+    const svc = service({
+      replicas: 1,
+      image: 'bad',
+      updateStatus: {
+        state: UpdateState.PAUSED,
+        startedAt: 1,
+        completedAt: 0,
+        message: 'update paused due to failure or early termination of task t9',
+      },
+    });
     const r = p.step({ service: svc, tasks: [task(1, TaskState.FAILED, { image: 'bad', err: 'image not found' })] }, 0);
     expect(r.done?.ok).toBe(false);
-    expect(r.done?.message).toMatch(/^update paused due to failure or early termination of task t9\nfix the service with `tsswarm service update`/);
+    expect(r.done?.message).toMatch(
+      /^update paused due to failure or early termination of task t9\nfix the service with `tsswarm service update`/,
+    );
   });
 
   it('a stale PAUSED status does not fail a scale that started no update', () => {
@@ -130,18 +188,34 @@ describe('ProgressTracker', () => {
 
   it('an update that was rolled back fails with "rolled back: <message>"', () => {
     const p = new ProgressTracker('update', { state: UpdateState.UPDATING, startedAt: 1, completedAt: 0, message: '' });
-    const svc = service({ replicas: 1, updateStatus: { state: UpdateState.ROLLBACK_COMPLETED, startedAt: 1, completedAt: 2, message: 'update rolled back due to failure' } });
+    const svc = service({
+      replicas: 1,
+      updateStatus: { state: UpdateState.ROLLBACK_COMPLETED, startedAt: 1, completedAt: 2, message: 'update rolled back due to failure' },
+    });
     const r = p.step({ service: svc, tasks: [task(1, TaskState.RUNNING)] }, 0);
     expect(texts(r)[0]).toBe('rollback: update rolled back due to failure');
     expect(r.done).toEqual({ ok: false, message: 'rolled back: update rolled back due to failure' });
   });
 
   it('a requested rollback converges when its tasks run', () => {
-    const p = new ProgressTracker('rollback', { state: UpdateState.ROLLBACK_STARTED, startedAt: 1, completedAt: 0, message: 'manually requested rollback' });
-    const done = service({ replicas: 1, updateStatus: { state: UpdateState.ROLLBACK_COMPLETED, startedAt: 1, completedAt: 2, message: 'manually requested rollback' } });
+    const p = new ProgressTracker('rollback', {
+      state: UpdateState.ROLLBACK_STARTED,
+      startedAt: 1,
+      completedAt: 0,
+      message: 'manually requested rollback',
+    });
+    const done = service({
+      replicas: 1,
+      updateStatus: { state: UpdateState.ROLLBACK_COMPLETED, startedAt: 1, completedAt: 2, message: 'manually requested rollback' },
+    });
     p.step({ service: done, tasks: [task(1, TaskState.RUNNING)] }, 0);
     const r = p.step({ service: done, tasks: [task(1, TaskState.RUNNING)] }, STABILITY_MS);
-    expect(texts(r)).toEqual(['rollback: manually requested rollback', 'overall progress: 1 out of 1 tasks', `1/1: running   ${FULL}`, 'verify: Service converged']);
+    expect(texts(r)).toEqual([
+      'rollback: manually requested rollback',
+      'overall progress: 1 out of 1 tasks',
+      `1/1: running   ${FULL}`,
+      'verify: Service converged',
+    ]);
     expect(r.done?.ok).toBe(true);
   });
 
@@ -149,13 +223,21 @@ describe('ProgressTracker', () => {
     const p = new ProgressTracker('create');
     const snap: Snapshot = {
       service: service({ global: true }),
-      tasks: [task(0, TaskState.RUNNING, { node: 'nodeB' }), task(0, TaskState.PREPARING, { node: 'nodeA' }), task(0, TaskState.SHUTDOWN, { node: 'nodeC', desired: TaskState.SHUTDOWN })],
+      tasks: [
+        task(0, TaskState.RUNNING, { node: 'nodeB' }),
+        task(0, TaskState.PREPARING, { node: 'nodeA' }),
+        task(0, TaskState.SHUTDOWN, { node: 'nodeC', desired: TaskState.SHUTDOWN }),
+      ],
       nodeNames: new Map([
         ['nodeA', 'alpha'],
         ['nodeB', 'beta'],
       ]),
     };
-    expect(texts(p.step(snap, 0))).toEqual(['overall progress: 1 out of 2 tasks', `alpha: preparing [${'='.repeat(33)}>${' '.repeat(17)}]`, `beta: running   ${FULL}`]);
+    expect(texts(p.step(snap, 0))).toEqual([
+      'overall progress: 1 out of 2 tasks',
+      `alpha: preparing [${'='.repeat(33)}>${' '.repeat(17)}]`,
+      `beta: running   ${FULL}`,
+    ]);
   });
 
   it('scaling to zero converges when no task should run', () => {
@@ -172,16 +254,28 @@ describe('renderers', () => {
   it('without a terminal a line is printed only when it changed', () => {
     let out = '';
     const r = lineRenderer({ write: (s: string) => (out += s) });
-    r.draw([{ key: 'overall', text: 'overall progress: 0 out of 1 tasks' }, { key: 'slot 1', text: '1/1: pending' }]);
-    r.draw([{ key: 'overall', text: 'overall progress: 0 out of 1 tasks' }, { key: 'slot 1', text: '1/1: running' }]);
-    r.draw([{ key: 'overall', text: 'overall progress: 0 out of 1 tasks' }, { key: 'slot 1', text: '1/1: running' }]);
+    r.draw([
+      { key: 'overall', text: 'overall progress: 0 out of 1 tasks' },
+      { key: 'slot 1', text: '1/1: pending' },
+    ]);
+    r.draw([
+      { key: 'overall', text: 'overall progress: 0 out of 1 tasks' },
+      { key: 'slot 1', text: '1/1: running' },
+    ]);
+    r.draw([
+      { key: 'overall', text: 'overall progress: 0 out of 1 tasks' },
+      { key: 'slot 1', text: '1/1: running' },
+    ]);
     expect(out).toBe('overall progress: 0 out of 1 tasks\n1/1: pending\n1/1: running\n');
   });
 
   it('on a terminal the frame is redrawn in place', () => {
     let out = '';
     const r = ttyRenderer({ write: (s: string) => (out += s) });
-    r.draw([{ key: 'a', text: 'one' }, { key: 'b', text: 'two' }]);
+    r.draw([
+      { key: 'a', text: 'one' },
+      { key: 'b', text: 'two' },
+    ]);
     r.draw([{ key: 'a', text: 'three' }]);
     expect(out).toBe('one\ntwo\n\x1b[2A\x1b[Jthree\n');
   });
@@ -218,7 +312,14 @@ describe('watchProgress', () => {
   it('stops (null) when its signal aborts, without waiting', async () => {
     const ac = new AbortController();
     const started = Date.now();
-    const p = watchProgress({ op: 'create', fetch: async () => ({ service: service({ replicas: 1 }), tasks: [] }), out: { write: () => true }, isTTY: false, signal: ac.signal, pollMs: 60_000 });
+    const p = watchProgress({
+      op: 'create',
+      fetch: async () => ({ service: service({ replicas: 1 }), tasks: [] }),
+      out: { write: () => true },
+      isTTY: false,
+      signal: ac.signal,
+      pollMs: 60_000,
+    });
     setTimeout(() => ac.abort(), 20);
     expect(await p).toBeNull();
     expect(Date.now() - started).toBeLessThan(5_000);

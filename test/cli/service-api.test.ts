@@ -6,9 +6,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeClients, setHost } from '../../cli/client.js';
-import type { Command } from '../../cli/command.js';
-import { TsswarmError } from '../../lib/errors.js';
 import { serviceCommand } from '../../cli/service.js';
 import { serverStream, unary } from '../../lib/grpc.js';
 import { silentLogger } from '../../lib/log.js';
@@ -26,7 +23,15 @@ const server = new grpc.Server();
 let execReq: ExecRequest | null = null;
 
 beforeAll(async () => {
-  await store.update((tx) => tx.nodes.create(Node.create({ meta: Meta.create({ id: 'node1aaaaaaaaaaa' }), spec: NodeSpec.create({ name: 'h1' }), description: NodeDescription.create({ hostname: 'host1' }) })));
+  await store.update((tx) =>
+    tx.nodes.create(
+      Node.create({
+        meta: Meta.create({ id: 'node1aaaaaaaaaaa' }),
+        spec: NodeSpec.create({ name: 'h1' }),
+        description: NodeDescription.create({ hostname: 'host1' }),
+      }),
+    ),
+  );
   const u = <Req, Res>(fn: (r: Req) => Promise<Res>) => unary<Req, Res>((r) => fn(r));
   server.addService(ControlService, {
     createService: u((r: Parameters<ServiceApi['createService']>[0]) => api.createService(r)),
@@ -38,19 +43,44 @@ beforeAll(async () => {
     getTask: u((r: Parameters<ServiceApi['getTask']>[0]) => api.getTask(r)),
     listNodes: u(async () => ({ nodes: store.view((tx) => tx.nodes.list()), stale: false })),
     serviceLogs: serverStream(async (req: ServiceLogsRequest, write: (c: LogChunk) => void) => {
-      write({ taskId: 'task1aaaaaaaaaaaaaaaaaaaa', nodeId: 'node1aaaaaaaaaaa', slot: 1, stream: 'stdout', data: Buffer.from(`hello ${req.ref}\n`), time: 0, serviceName: 'web' });
-      write({ taskId: 'task1aaaaaaaaaaaaaaaaaaaa', nodeId: 'node1aaaaaaaaaaa', slot: 1, stream: 'stderr', data: Buffer.from('oops\n'), time: 0, serviceName: 'web' });
+      write({
+        taskId: 'task1aaaaaaaaaaaaaaaaaaaa',
+        nodeId: 'node1aaaaaaaaaaa',
+        slot: 1,
+        stream: 'stdout',
+        data: Buffer.from(`hello ${req.ref}\n`),
+        time: 0,
+        serviceName: 'web',
+      });
+      write({
+        taskId: 'task1aaaaaaaaaaaaaaaaaaaa',
+        nodeId: 'node1aaaaaaaaaaa',
+        slot: 1,
+        stream: 'stderr',
+        data: Buffer.from('oops\n'),
+        time: 0,
+        serviceName: 'web',
+      });
     }),
     exec: serverStream(async (req: ExecRequest, write: (o: ExecOutput) => void) => {
       execReq = req;
-      const o = (p: Partial<ExecOutput>): ExecOutput => ({ stdout: new Uint8Array(), stderr: new Uint8Array(), exitCode: 0, taskId: '', exited: false, ...p });
+      const o = (p: Partial<ExecOutput>): ExecOutput => ({
+        stdout: new Uint8Array(),
+        stderr: new Uint8Array(),
+        exitCode: 0,
+        taskId: '',
+        exited: false,
+        ...p,
+      });
       write(o({ taskId: 'task1' }));
       write(o({ stdout: Buffer.from('out\n') }));
       write(o({ stderr: Buffer.from('err\n') }));
       write(o({ exited: true, exitCode: 3 }));
     }),
   });
-  await new Promise<void>((res, rej) => server.bindAsync(`unix://${sock}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
+  await new Promise<void>((res, rej) =>
+    server.bindAsync(`unix://${sock}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())),
+  );
 });
 
 afterAll(async () => {
@@ -62,10 +92,24 @@ async function run(...argv: string[]): Promise<{ code: number; out: string; err:
   return runCommand({ service: serviceCommand }, `unix://${sock}`, argv);
 }
 
-
 describe('service CLI over the Control API', () => {
   it('create -d stores the spec the flags describe and prints the id', async () => {
-    const r = await run('service', 'create', '-d', '--name', 'web', '--replicas', '2', '--mount', 'type=tmpfs,dst=/cache', '-e', 'A=1', 'busybox', 'sleep', '1d');
+    const r = await run(
+      'service',
+      'create',
+      '-d',
+      '--name',
+      'web',
+      '--replicas',
+      '2',
+      '--mount',
+      'type=tmpfs,dst=/cache',
+      '-e',
+      'A=1',
+      'busybox',
+      'sleep',
+      '1d',
+    );
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     const svc = store.view((tx) => tx.services.byName('web'))!;
@@ -84,7 +128,9 @@ describe('service CLI over the Control API', () => {
   });
 
   it('ls, inspect, update, scale, rollback', async () => {
-    expect((await run('service', 'ls')).out).toMatch(/^ID\s+NAME\s+MODE\s+REPLICAS\s+IMAGE\n[0-9a-z]{12}\s+web\s+replicated\s+0\/2\s+busybox\n$/);
+    expect((await run('service', 'ls')).out).toMatch(
+      /^ID\s+NAME\s+MODE\s+REPLICAS\s+IMAGE\n[0-9a-z]{12}\s+web\s+replicated\s+0\/2\s+busybox\n$/,
+    );
     const inspected = JSON.parse((await run('service', 'inspect', 'web')).out) as { spec: { task: { restart: { condition: string } } } }[];
     expect(inspected[0]!.spec.task.restart.condition).toBe('ANY');
     const up = await run('service', 'update', '-d', '--image', 'busybox:1.36', '--env-add', 'B=2', 'web');
@@ -110,7 +156,7 @@ describe('service CLI over the Control API', () => {
     expect(r.err).toBe('web.1.task1aaaaaaa@host1    | oops\n');
   });
 
-  it('exec streams output and exits with the command\'s code', async () => {
+  it("exec streams output and exits with the command's code", async () => {
     const r = await run('service', 'exec', '--slot', '1', '-u', 'root', 'web', '--', 'sh', '-c', 'exit 3');
     expect(r).toEqual({ code: 3, out: 'out\n', err: 'err\n' });
     expect(execReq).toMatchObject({ ref: 'web', slot: 1, cmd: ['sh', '-c', 'exit 3'], user: 'root' });
@@ -119,13 +165,51 @@ describe('service CLI over the Control API', () => {
   it('ps lists tasks by slot with node hostnames', async () => {
     const svc = store.view((tx) => tx.services.byName('web'))!;
     await store.update((tx) =>
-      tx.tasks.create({ meta: Meta.create({ id: 'taskaaaaaaaaaaaaaaaaaaaaa' }), serviceId: svc.meta!.id, slot: 1, nodeId: 'node1aaaaaaaaaaa', desiredState: TaskState.RUNNING, status: { state: TaskState.RUNNING, timestamp: Date.now(), message: '', err: '', exitCode: 0, containerId: '', health: '', pid: 0, startedAt: 0, portStatus: [] }, spec: svc.spec!.task, serviceVersion: 1, networks: [], serviceName: 'web', restartAttempt: 0, hostPorts: [] }),
+      tx.tasks.create({
+        meta: Meta.create({ id: 'taskaaaaaaaaaaaaaaaaaaaaa' }),
+        serviceId: svc.meta!.id,
+        slot: 1,
+        nodeId: 'node1aaaaaaaaaaa',
+        desiredState: TaskState.RUNNING,
+        status: {
+          state: TaskState.RUNNING,
+          timestamp: Date.now(),
+          message: '',
+          err: '',
+          exitCode: 0,
+          containerId: '',
+          health: '',
+          pid: 0,
+          startedAt: 0,
+          portStatus: [],
+        },
+        spec: svc.spec!.task,
+        serviceVersion: 1,
+        networks: [],
+        serviceName: 'web',
+        restartAttempt: 0,
+        hostPorts: [],
+      }),
     );
     const r = await run('service', 'ps', 'web');
-    expect(r.out).toMatch(/^ID\s+NAME\s+IMAGE\s+NODE\s+DESIRED STATE\s+CURRENT STATE\s+ERROR\s+PORTS\ntaskaaaaaaaa\s+web\.1\s+busybox:1\.36\s+host1\s+Running\s+Running (less than a second|\d seconds?) ago\n$/);
+    expect(r.out).toMatch(
+      /^ID\s+NAME\s+IMAGE\s+NODE\s+DESIRED STATE\s+CURRENT STATE\s+ERROR\s+PORTS\ntaskaaaaaaaa\s+web\.1\s+busybox:1\.36\s+host1\s+Running\s+Running (less than a second|\d seconds?) ago\n$/,
+    );
     expect((await run('service', 'ps', '-q', 'web')).out).toBe('taskaaaaaaaa\n');
-    const js = JSON.parse((await run('service', 'ps', '--format', 'json', 'web')).out) as { slot: number; desiredState: number; status: { state: number; err: string; pid: number }; spec: { container: { image: string } } }[];
-    expect(js).toMatchObject([{ slot: 1, desiredState: TaskState.RUNNING, status: { state: TaskState.RUNNING, err: '', pid: 0 }, spec: { container: { image: 'busybox:1.36' } } }]);
+    const js = JSON.parse((await run('service', 'ps', '--format', 'json', 'web')).out) as {
+      slot: number;
+      desiredState: number;
+      status: { state: number; err: string; pid: number };
+      spec: { container: { image: string } };
+    }[];
+    expect(js).toMatchObject([
+      {
+        slot: 1,
+        desiredState: TaskState.RUNNING,
+        status: { state: TaskState.RUNNING, err: '', pid: 0 },
+        spec: { container: { image: 'busybox:1.36' } },
+      },
+    ]);
   });
 
   it('create without -d follows the tasks until the service converges', async () => {
@@ -137,7 +221,31 @@ describe('service CLI over the Control API', () => {
         setTimeout(() => {
           void store.update((tx) => {
             for (let slot = 1; slot <= svc.spec!.replicated!.replicas; slot++) {
-              tx.tasks.create({ meta: Meta.create({ id: `conv${slot}aaaaaaaaaaaaaaaaaaaa` }), serviceId: svc.meta!.id, slot, nodeId: 'node1aaaaaaaaaaa', desiredState: TaskState.RUNNING, status: { state: TaskState.RUNNING, timestamp: Date.now(), message: '', err: '', exitCode: 0, containerId: '', health: '', pid: 0, startedAt: 0, portStatus: [] }, spec: svc.spec!.task, serviceVersion: svc.meta!.version, networks: [], serviceName: 'conv', restartAttempt: 0, hostPorts: [] });
+              tx.tasks.create({
+                meta: Meta.create({ id: `conv${slot}aaaaaaaaaaaaaaaaaaaa` }),
+                serviceId: svc.meta!.id,
+                slot,
+                nodeId: 'node1aaaaaaaaaaa',
+                desiredState: TaskState.RUNNING,
+                status: {
+                  state: TaskState.RUNNING,
+                  timestamp: Date.now(),
+                  message: '',
+                  err: '',
+                  exitCode: 0,
+                  containerId: '',
+                  health: '',
+                  pid: 0,
+                  startedAt: 0,
+                  portStatus: [],
+                },
+                spec: svc.spec!.task,
+                serviceVersion: svc.meta!.version,
+                networks: [],
+                serviceName: 'conv',
+                restartAttempt: 0,
+                hostPorts: [],
+              });
             }
           });
         }, 50);
@@ -164,7 +272,31 @@ describe('service CLI over the Control API', () => {
         const svc = e.object;
         setTimeout(() => {
           void store.update((tx) =>
-            tx.tasks.create({ meta: Meta.create({ id: 'nofitaaaaaaaaaaaaaaaaaaaa' }), serviceId: svc.meta!.id, slot: 1, nodeId: '', desiredState: TaskState.RUNNING, status: { state: TaskState.PENDING, timestamp: Date.now(), message: '', err: 'no suitable node (scheduling constraints not satisfied on 1 node)', exitCode: 0, containerId: '', health: '', pid: 0, startedAt: 0, portStatus: [] }, spec: svc.spec!.task, serviceVersion: svc.meta!.version, networks: [], serviceName: 'nofit', restartAttempt: 0, hostPorts: [] }),
+            tx.tasks.create({
+              meta: Meta.create({ id: 'nofitaaaaaaaaaaaaaaaaaaaa' }),
+              serviceId: svc.meta!.id,
+              slot: 1,
+              nodeId: '',
+              desiredState: TaskState.RUNNING,
+              status: {
+                state: TaskState.PENDING,
+                timestamp: Date.now(),
+                message: '',
+                err: 'no suitable node (scheduling constraints not satisfied on 1 node)',
+                exitCode: 0,
+                containerId: '',
+                health: '',
+                pid: 0,
+                startedAt: 0,
+                portStatus: [],
+              },
+              spec: svc.spec!.task,
+              serviceVersion: svc.meta!.version,
+              networks: [],
+              serviceName: 'nofit',
+              restartAttempt: 0,
+              hostPorts: [],
+            }),
           );
         }, 20);
       },
@@ -174,7 +306,9 @@ describe('service CLI over the Control API', () => {
       const r = await run('service', 'create', '--name', 'nofit', '--constraint', 'node.labels.disk==ssd', 'busybox');
       expect(r.code).toBe(1);
       expect(r.out).toMatch(/1\/1: pending .* no suitable node \(scheduling constraints not satisfied on 1 node\)\n$/);
-      expect(r.err).toBe('tsswarm: no suitable node (scheduling constraints not satisfied on 1 node)\nthe service was created; fix the constraints with `tsswarm service update` or remove it\n');
+      expect(r.err).toBe(
+        'tsswarm: no suitable node (scheduling constraints not satisfied on 1 node)\nthe service was created; fix the constraints with `tsswarm service update` or remove it\n',
+      );
       expect(store.view((tx) => tx.services.byName('nofit'))).toBeDefined();
     } finally {
       sub.close();

@@ -17,11 +17,20 @@ import {
   shellSplit,
   taskRows,
 } from '../../cli/service.js';
-import { closeClients, setHost } from '../../cli/client.js';
-import type { Command } from '../../cli/command.js';
-import { TsswarmError } from '../../lib/errors.js';
 import { validateServiceSpec } from '../../spec/index.js';
-import { ContainerSpec, Meta, MountType, RestartCondition, Service, ServiceSpec, type Task, TaskSpec, TaskState, UpdateFailureAction, UpdateOrder } from '../../proto/gen/objects.js';
+import {
+  ContainerSpec,
+  Meta,
+  MountType,
+  RestartCondition,
+  Service,
+  ServiceSpec,
+  type Task,
+  TaskSpec,
+  TaskState,
+  UpdateFailureAction,
+  UpdateOrder,
+} from '../../proto/gen/objects.js';
 import { runCommand } from './run-command.js';
 import { createCapabilities, parseSecurityOpt, serviceJson, updateCapabilities } from '../../cli/service.js';
 import { SeccompMode } from '../../proto/gen/objects.js';
@@ -43,7 +52,9 @@ describe('value parsers', () => {
     expect(parseDuration('--x', '1.5h')).toBe(5_400_000);
     expect(parseDuration('--x', '0')).toBe(0);
     expect(parseDuration('--x', '2000us')).toBe(2);
-    expect(msgOf(() => parseDuration('--restart-delay', '5'))).toBe('--restart-delay must be a duration such as 5s, 1m30s or 300ms (got "5")');
+    expect(msgOf(() => parseDuration('--restart-delay', '5'))).toBe(
+      '--restart-delay must be a duration such as 5s, 1m30s or 300ms (got "5")',
+    );
     expect(msgOf(() => parseDuration('--x', '-1s'))).toMatch(/--x/);
     expect(msgOf(() => parseDuration('--x', '1d'))).toMatch(/--x/);
   });
@@ -67,10 +78,30 @@ describe('value parsers', () => {
   });
 
   it('mounts in docker csv syntax with aliases', () => {
-    expect(parseMount('--mount', 'type=bind,source=/srv/data,target=/data,readonly')).toEqual({ type: MountType.BIND, source: '/srv/data', target: '/data', readOnly: true });
-    expect(parseMount('--mount', 'src=pg,dst=/var/lib/pg')).toEqual({ type: MountType.VOLUME, source: 'pg', target: '/var/lib/pg', readOnly: false });
-    expect(parseMount('--mount', 'type=tmpfs,destination=/tmp,ro=false')).toEqual({ type: MountType.TMPFS, source: '', target: '/tmp', readOnly: false });
-    expect(parseMount('--mount', 'type=bind,"source=/a,b",target=/x')).toEqual({ type: MountType.BIND, source: '/a,b', target: '/x', readOnly: false });
+    expect(parseMount('--mount', 'type=bind,source=/srv/data,target=/data,readonly')).toEqual({
+      type: MountType.BIND,
+      source: '/srv/data',
+      target: '/data',
+      readOnly: true,
+    });
+    expect(parseMount('--mount', 'src=pg,dst=/var/lib/pg')).toEqual({
+      type: MountType.VOLUME,
+      source: 'pg',
+      target: '/var/lib/pg',
+      readOnly: false,
+    });
+    expect(parseMount('--mount', 'type=tmpfs,destination=/tmp,ro=false')).toEqual({
+      type: MountType.TMPFS,
+      source: '',
+      target: '/tmp',
+      readOnly: false,
+    });
+    expect(parseMount('--mount', 'type=bind,"source=/a,b",target=/x')).toEqual({
+      type: MountType.BIND,
+      source: '/a,b',
+      target: '/x',
+      readOnly: false,
+    });
     expect(msgOf(() => parseMount('--mount', 'type=nfs,target=/x'))).toMatch(/^--mount type must be bind, volume or tmpfs/);
     expect(msgOf(() => parseMount('--mount', 'source=x'))).toMatch(/^--mount needs target=PATH/);
     expect(msgOf(() => parseMount('--mount', 'target=/x,colour=red'))).toMatch(/unknown option "colour"/);
@@ -96,16 +127,81 @@ describe('service create command line → spec', () => {
   it('maps every flag family into the spec', () => {
     const { spec, detach, quiet } = parseCreateArgv(
       [
-        '--name', 'web', '--replicas', '3', '-e', 'A=1', '--env', 'FROM_SHELL', '--env', 'UNSET', '-w', '/app', '-u', '1000:1000', '--hostname', 'web-host',
-        '--mount', 'type=bind,src=/srv,dst=/data,ro', '--mount', 'type=tmpfs,target=/tmp',
-        '--constraint', 'node.role==worker', '--constraint', 'node.labels.zone!=east', '--placement-pref', 'spread=node.labels.zone',
-        '--reserve-cpu', '0.5', '--reserve-memory', '64M', '--limit-cpu', '1', '--limit-memory', '128m', '--limit-pids', '100',
-        '--restart-condition', 'on-failure', '--restart-max-attempts', '3',
-        '--update-parallelism', '2', '--update-delay', '10s', '--update-failure-action', 'rollback', '--update-order', 'start-first', '--update-max-failure-ratio', '0.25',
-        '--rollback-parallelism', '0', '--rollback-monitor', '1m30s',
-        '--health-cmd', 'curl -f http://localhost/', '--health-interval', '5s', '--health-retries', '2',
-        '--stop-grace-period', '30s', '--stop-signal', 'SIGQUIT', '--label', 'team=a', '--container-label', 'x=y', '-d', '-q',
-        'nginx:1.25', 'nginx', '-g', 'daemon off;', '--not-a-flag',
+        '--name',
+        'web',
+        '--replicas',
+        '3',
+        '-e',
+        'A=1',
+        '--env',
+        'FROM_SHELL',
+        '--env',
+        'UNSET',
+        '-w',
+        '/app',
+        '-u',
+        '1000:1000',
+        '--hostname',
+        'web-host',
+        '--mount',
+        'type=bind,src=/srv,dst=/data,ro',
+        '--mount',
+        'type=tmpfs,target=/tmp',
+        '--constraint',
+        'node.role==worker',
+        '--constraint',
+        'node.labels.zone!=east',
+        '--placement-pref',
+        'spread=node.labels.zone',
+        '--reserve-cpu',
+        '0.5',
+        '--reserve-memory',
+        '64M',
+        '--limit-cpu',
+        '1',
+        '--limit-memory',
+        '128m',
+        '--limit-pids',
+        '100',
+        '--restart-condition',
+        'on-failure',
+        '--restart-max-attempts',
+        '3',
+        '--update-parallelism',
+        '2',
+        '--update-delay',
+        '10s',
+        '--update-failure-action',
+        'rollback',
+        '--update-order',
+        'start-first',
+        '--update-max-failure-ratio',
+        '0.25',
+        '--rollback-parallelism',
+        '0',
+        '--rollback-monitor',
+        '1m30s',
+        '--health-cmd',
+        'curl -f http://localhost/',
+        '--health-interval',
+        '5s',
+        '--health-retries',
+        '2',
+        '--stop-grace-period',
+        '30s',
+        '--stop-signal',
+        'SIGQUIT',
+        '--label',
+        'team=a',
+        '--container-label',
+        'x=y',
+        '-d',
+        '-q',
+        'nginx:1.25',
+        'nginx',
+        '-g',
+        'daemon off;',
+        '--not-a-flag',
       ],
       { FROM_SHELL: 'yes' },
     );
@@ -124,11 +220,30 @@ describe('service create command line → spec', () => {
       { type: MountType.BIND, source: '/srv', target: '/data', readOnly: true },
       { type: MountType.TMPFS, source: '', target: '/tmp', readOnly: false },
     ]);
-    expect(c.healthcheck).toEqual({ test: ['CMD-SHELL', 'curl -f http://localhost/'], intervalMs: 5000, timeoutMs: 0, retries: 2, startPeriodMs: 0 });
-    expect(spec.task!.placement).toMatchObject({ constraints: ['node.role==worker', 'node.labels.zone!=east'], preferences: [{ spread: 'node.labels.zone' }] });
-    expect(spec.task!.resources).toEqual({ reservations: { nanoCpus: 5e8, memoryBytes: 64 << 20, pids: 0 }, limits: { nanoCpus: 1e9, memoryBytes: 128 << 20, pids: 100 } });
+    expect(c.healthcheck).toEqual({
+      test: ['CMD-SHELL', 'curl -f http://localhost/'],
+      intervalMs: 5000,
+      timeoutMs: 0,
+      retries: 2,
+      startPeriodMs: 0,
+    });
+    expect(spec.task!.placement).toMatchObject({
+      constraints: ['node.role==worker', 'node.labels.zone!=east'],
+      preferences: [{ spread: 'node.labels.zone' }],
+    });
+    expect(spec.task!.resources).toEqual({
+      reservations: { nanoCpus: 5e8, memoryBytes: 64 << 20, pids: 0 },
+      limits: { nanoCpus: 1e9, memoryBytes: 128 << 20, pids: 100 },
+    });
     expect(spec.task!.restart).toEqual({ condition: RestartCondition.ON_FAILURE, delayMs: 5000, maxAttempts: 3, windowMs: 0 });
-    expect(spec.update).toEqual({ parallelism: 2, delayMs: 10_000, failureAction: UpdateFailureAction.ROLLBACK, monitorMs: 5000, maxFailureRatio: 0.25, order: UpdateOrder.START_FIRST });
+    expect(spec.update).toEqual({
+      parallelism: 2,
+      delayMs: 10_000,
+      failureAction: UpdateFailureAction.ROLLBACK,
+      monitorMs: 5000,
+      maxFailureRatio: 0.25,
+      order: UpdateOrder.START_FIRST,
+    });
     expect(spec.rollback).toMatchObject({ parallelism: 0, monitorMs: 90_000, failureAction: UpdateFailureAction.PAUSE });
     // And the API accepts it as it is.
     expect(() => validateServiceSpec(spec)).not.toThrow();
@@ -148,17 +263,35 @@ describe('service create command line → spec', () => {
   });
 
   it('errors name the flag', () => {
-    expect(msgOf(() => parseCreateArgv(['--replicas', '-1', 'busybox']))).toBe('--replicas must be a whole number from 0 to 100000 (got "-1")');
-    expect(msgOf(() => parseCreateArgv(['--mode', 'global', '--replicas', '2', 'busybox']))).toMatch(/^--replicas can only be used with replicated mode/);
+    expect(msgOf(() => parseCreateArgv(['--replicas', '-1', 'busybox']))).toBe(
+      '--replicas must be a whole number from 0 to 100000 (got "-1")',
+    );
+    expect(msgOf(() => parseCreateArgv(['--mode', 'global', '--replicas', '2', 'busybox']))).toMatch(
+      /^--replicas can only be used with replicated mode/,
+    );
     expect(msgOf(() => parseCreateArgv(['--mode', 'both', 'busybox']))).toMatch(/^--mode must be one of replicated, global/);
-    expect(msgOf(() => parseCreateArgv(['--constraint', 'node.colour==red', 'busybox']))).toMatch(/^--constraint: constraint "node.colour==red" has an unknown key/);
+    expect(msgOf(() => parseCreateArgv(['--constraint', 'node.colour==red', 'busybox']))).toMatch(
+      /^--constraint: constraint "node.colour==red" has an unknown key/,
+    );
     expect(msgOf(() => parseCreateArgv(['--constraint', 'node.role', 'busybox']))).toMatch(/no operator/);
-    expect(msgOf(() => parseCreateArgv(['--placement-pref', 'spread=node.id', 'busybox']))).toMatch(/^--placement-pref: placement preference/);
-    expect(msgOf(() => parseCreateArgv(['--reserve-cpu', '2', '--limit-cpu', '1', 'busybox']))).toMatch(/^--reserve-cpu \(2\) must not be more than --limit-cpu/);
-    expect(msgOf(() => parseCreateArgv(['--restart-condition', 'sometimes', 'busybox']))).toMatch(/^--restart-condition must be one of none, on-failure, any/);
-    expect(msgOf(() => parseCreateArgv(['--update-max-failure-ratio', '2', 'busybox']))).toMatch(/^--update-max-failure-ratio must be a number from 0 to 1/);
-    expect(msgOf(() => parseCreateArgv(['--rollback-failure-action', 'rollback', 'busybox']))).toMatch(/^--rollback-failure-action must be one of pause, continue/);
-    expect(msgOf(() => parseCreateArgv(['--no-healthcheck', '--health-cmd', 'true', 'busybox']))).toMatch(/^--no-healthcheck conflicts with --health-cmd/);
+    expect(msgOf(() => parseCreateArgv(['--placement-pref', 'spread=node.id', 'busybox']))).toMatch(
+      /^--placement-pref: placement preference/,
+    );
+    expect(msgOf(() => parseCreateArgv(['--reserve-cpu', '2', '--limit-cpu', '1', 'busybox']))).toMatch(
+      /^--reserve-cpu \(2\) must not be more than --limit-cpu/,
+    );
+    expect(msgOf(() => parseCreateArgv(['--restart-condition', 'sometimes', 'busybox']))).toMatch(
+      /^--restart-condition must be one of none, on-failure, any/,
+    );
+    expect(msgOf(() => parseCreateArgv(['--update-max-failure-ratio', '2', 'busybox']))).toMatch(
+      /^--update-max-failure-ratio must be a number from 0 to 1/,
+    );
+    expect(msgOf(() => parseCreateArgv(['--rollback-failure-action', 'rollback', 'busybox']))).toMatch(
+      /^--rollback-failure-action must be one of pause, continue/,
+    );
+    expect(msgOf(() => parseCreateArgv(['--no-healthcheck', '--health-cmd', 'true', 'busybox']))).toMatch(
+      /^--no-healthcheck conflicts with --health-cmd/,
+    );
     expect(msgOf(() => parseCreateArgv(['--workdir', 'app', 'busybox']))).toMatch(/^--workdir must be an absolute path/);
     expect(msgOf(() => parseCreateArgv(['-e', '=x', 'busybox']))).toMatch(/^--env must be KEY=VALUE or KEY/);
     expect(msgOf(() => parseCreateArgv(['--name', 'web']))).toMatch(/give the image/);
@@ -172,7 +305,11 @@ describe('service update command line → spec', () => {
       labels: { team: 'a', old: '1' },
       replicated: { replicas: 2 },
       task: TaskSpec.create({
-        container: ContainerSpec.create({ image: 'nginx:1.24', env: ['A=1', 'B=2'], mounts: [{ type: MountType.VOLUME, source: 'vol', target: '/v', readOnly: false }] }),
+        container: ContainerSpec.create({
+          image: 'nginx:1.24',
+          env: ['A=1', 'B=2'],
+          mounts: [{ type: MountType.VOLUME, source: 'vol', target: '/v', readOnly: false }],
+        }),
         placement: { constraints: ['node.role==worker'], preferences: [], maxReplicas: 0, platforms: [] },
       }),
     }),
@@ -180,7 +317,35 @@ describe('service update command line → spec', () => {
 
   it('changes only what the flags say', () => {
     const s = parseUpdateArgv(
-      ['--image', 'nginx:1.25', '--env-add', 'B=3', '--env-add', 'C=4', '--env-rm', 'A', '--mount-rm', '/v', '--mount-add', 'type=tmpfs,target=/t', '--constraint-rm', 'node.role == worker', '--constraint-add', 'node.labels.ssd==true', '--label-rm', 'old', '--label-add', 'v=2', '--replicas', '4', '--update-parallelism', '3', '--args', 'nginx -g "daemon off;"', 'web'],
+      [
+        '--image',
+        'nginx:1.25',
+        '--env-add',
+        'B=3',
+        '--env-add',
+        'C=4',
+        '--env-rm',
+        'A',
+        '--mount-rm',
+        '/v',
+        '--mount-add',
+        'type=tmpfs,target=/t',
+        '--constraint-rm',
+        'node.role == worker',
+        '--constraint-add',
+        'node.labels.ssd==true',
+        '--label-rm',
+        'old',
+        '--label-add',
+        'v=2',
+        '--replicas',
+        '4',
+        '--update-parallelism',
+        '3',
+        '--args',
+        'nginx -g "daemon off;"',
+        'web',
+      ],
       current,
     );
     const c = s.task!.container!;
@@ -203,24 +368,69 @@ describe('service update command line → spec', () => {
   });
 
   it('refuses removing a mount that is not there, and replicas on a global service', () => {
-    expect(msgOf(() => parseUpdateArgv(['--mount-rm', '/nope', 'web'], current))).toMatch(/^--mount-rm \/nope: the service has no mount at \/nope \(its targets: \/v\)/);
-    const global = validateServiceSpec(ServiceSpec.create({ name: 'g', global: {}, task: TaskSpec.create({ container: ContainerSpec.create({ image: 'x' }) }) })).spec;
-    expect(msgOf(() => parseUpdateArgv(['--replicas', '2', 'g'], global))).toMatch(/^--replicas can only be used with replicated services: service g is global/);
+    expect(msgOf(() => parseUpdateArgv(['--mount-rm', '/nope', 'web'], current))).toMatch(
+      /^--mount-rm \/nope: the service has no mount at \/nope \(its targets: \/v\)/,
+    );
+    const global = validateServiceSpec(
+      ServiceSpec.create({ name: 'g', global: {}, task: TaskSpec.create({ container: ContainerSpec.create({ image: 'x' }) }) }),
+    ).spec;
+    expect(msgOf(() => parseUpdateArgv(['--replicas', '2', 'g'], global))).toMatch(
+      /^--replicas can only be used with replicated services: service g is global/,
+    );
   });
 });
 
 describe('output', () => {
-  const svc = Service.create({ meta: Meta.create({ id: 'abcdefghijklmnopqrstuvwxy' }), spec: validateServiceSpec(ServiceSpec.create({ name: 'web', replicated: { replicas: 3 }, task: TaskSpec.create({ container: ContainerSpec.create({ image: 'nginx:1.25@sha256:abcd' }) }) })).spec });
+  const svc = Service.create({
+    meta: Meta.create({ id: 'abcdefghijklmnopqrstuvwxy' }),
+    spec: validateServiceSpec(
+      ServiceSpec.create({
+        name: 'web',
+        replicated: { replicas: 3 },
+        task: TaskSpec.create({ container: ContainerSpec.create({ image: 'nginx:1.25@sha256:abcd' }) }),
+      }),
+    ).spec,
+  });
 
   it('ls shows ID NAME MODE REPLICAS IMAGE with running/desired', () => {
-    expect(serviceRows({ services: [{ service: svc, running: 2, desired: 3 }], stale: false })).toEqual([['abcdefghijkl', 'web', 'replicated', '2/3', 'nginx:1.25']]);
+    expect(serviceRows({ services: [{ service: svc, running: 2, desired: 3 }], stale: false })).toEqual([
+      ['abcdefghijkl', 'web', 'replicated', '2/3', 'nginx:1.25'],
+    ]);
   });
 
   it('ps groups tasks by slot, newest first, older ones as \\_ web.1', () => {
     const t = (id: string, slot: number, created: number, desired: TaskState, state: TaskState, err = ''): Task =>
-      ({ meta: Meta.create({ id, createdAt: created }), serviceId: 's', serviceName: 'web', slot, nodeId: 'node1id', desiredState: desired, status: { state, timestamp: 95_000, message: '', err, exitCode: 0, containerId: '', health: '', pid: 0, startedAt: 0, portStatus: [] }, spec: svc.spec!.task, serviceVersion: 1, networks: [], restartAttempt: 0, hostPorts: [] }) as Task;
+      ({
+        meta: Meta.create({ id, createdAt: created }),
+        serviceId: 's',
+        serviceName: 'web',
+        slot,
+        nodeId: 'node1id',
+        desiredState: desired,
+        status: {
+          state,
+          timestamp: 95_000,
+          message: '',
+          err,
+          exitCode: 0,
+          containerId: '',
+          health: '',
+          pid: 0,
+          startedAt: 0,
+          portStatus: [],
+        },
+        spec: svc.spec!.task,
+        serviceVersion: 1,
+        networks: [],
+        restartAttempt: 0,
+        hostPorts: [],
+      }) as Task;
     const rows = taskRows(
-      [t('old1aaaaaaaaaaaa', 1, 1, TaskState.SHUTDOWN, TaskState.FAILED, 'task: non-zero exit (1): the process ended badly'), t('new1aaaaaaaaaaaa', 1, 2, TaskState.RUNNING, TaskState.RUNNING), t('new2aaaaaaaaaaaa', 2, 2, TaskState.RUNNING, TaskState.PENDING)],
+      [
+        t('old1aaaaaaaaaaaa', 1, 1, TaskState.SHUTDOWN, TaskState.FAILED, 'task: non-zero exit (1): the process ended badly'),
+        t('new1aaaaaaaaaaaa', 1, 2, TaskState.RUNNING, TaskState.RUNNING),
+        t('new2aaaaaaaaaaaa', 2, 2, TaskState.RUNNING, TaskState.PENDING),
+      ],
       { now: 100_000, nodes: new Map([['node1id', 'host1']]) },
     );
     expect(rows).toEqual([
@@ -228,7 +438,12 @@ describe('output', () => {
       ['old1aaaaaaaa', ' \\_ web.1', 'nginx:1.25', 'host1', 'Shutdown', 'Failed 5 seconds ago', '"task: non-zero exit (1): the …"', ''],
       ['new2aaaaaaaa', 'web.2', 'nginx:1.25', 'host1', 'Running', 'Pending 5 seconds ago', '', ''],
     ]);
-    expect(taskRows([t('old1aaaaaaaaaaaa', 1, 1, TaskState.SHUTDOWN, TaskState.FAILED, 'a long error that goes on and on and on')], { noTrunc: true, now: 100_000 })[0]![6]).toBe('"a long error that goes on and on and on"');
+    expect(
+      taskRows([t('old1aaaaaaaaaaaa', 1, 1, TaskState.SHUTDOWN, TaskState.FAILED, 'a long error that goes on and on and on')], {
+        noTrunc: true,
+        now: 100_000,
+      })[0]![6],
+    ).toBe('"a long error that goes on and on and on"');
     const withPorts = t('new3aaaaaaaaaaaa', 3, 2, TaskState.RUNNING, TaskState.RUNNING);
     withPorts.status!.portStatus = [
       { name: '', protocol: 0, targetPort: 80, publishedPort: 40001, publishMode: 1 },
@@ -238,16 +453,28 @@ describe('output', () => {
   });
 
   it('logs lines are prefixed with service.slot.task@node', () => {
-    const chunk = { taskId: 'k6s0zwl9ivuzqqqqqqqqqqqqq', nodeId: 'n1', slot: 1, stream: 'stdout', data: new TextEncoder().encode('hello\nworld\n'), time: 0, serviceName: 'web' };
-    expect(formatLogChunk(chunk, { nodes: new Map([['n1', 'node1']]) })).toBe('web.1.k6s0zwl9ivuz@node1    | hello\nweb.1.k6s0zwl9ivuz@node1    | world\n');
-    expect(formatLogChunk({ ...chunk, time: Date.UTC(2026, 0, 2, 3, 4, 5) }, { timestamps: true, noTaskIds: true })).toBe('web.1@n1    | 2026-01-02T03:04:05.000Z hello\nweb.1@n1    | 2026-01-02T03:04:05.000Z world\n');
+    const chunk = {
+      taskId: 'k6s0zwl9ivuzqqqqqqqqqqqqq',
+      nodeId: 'n1',
+      slot: 1,
+      stream: 'stdout',
+      data: new TextEncoder().encode('hello\nworld\n'),
+      time: 0,
+      serviceName: 'web',
+    };
+    expect(formatLogChunk(chunk, { nodes: new Map([['n1', 'node1']]) })).toBe(
+      'web.1.k6s0zwl9ivuz@node1    | hello\nweb.1.k6s0zwl9ivuz@node1    | world\n',
+    );
+    expect(formatLogChunk({ ...chunk, time: Date.UTC(2026, 0, 2, 3, 4, 5) }, { timestamps: true, noTaskIds: true })).toBe(
+      'web.1@n1    | 2026-01-02T03:04:05.000Z hello\nweb.1@n1    | 2026-01-02T03:04:05.000Z world\n',
+    );
   });
 
   it('inspect --pretty shows the spec in docker terms', () => {
     const out = prettyService(svc);
     expect(out).toMatch(/^ID:\t\tabcdefghijklmnopqrstuvwxy\nName:\t\tweb\nService Mode:\tReplicated\n Replicas:\t3\n/);
     expect(out).toMatch(/RestartPolicy:\n Condition:\tany\n Delay:\t\t5s/);
-    expect(out).toMatch(/ Update order:      stop-first/);
+    expect(out).toMatch(/ Update order: {6}stop-first/);
   });
 });
 
@@ -264,7 +491,8 @@ describe('tsswarm service (no daemon needed)', () => {
 
   it('lists its subcommands', async () => {
     const r = await run('service', '--help');
-    for (const c of ['create', 'ls', 'ps', 'inspect', 'update', 'scale', 'rollback', 'rm', 'logs', 'exec']) expect(r.out).toMatch(new RegExp(`^  ${c} `, 'm'));
+    for (const c of ['create', 'ls', 'ps', 'inspect', 'update', 'scale', 'rollback', 'rm', 'logs', 'exec'])
+      expect(r.out).toMatch(new RegExp(`^  ${c} `, 'm'));
   });
 
   it('exec needs a command', async () => {
@@ -273,7 +501,6 @@ describe('tsswarm service (no daemon needed)', () => {
     expect(r.err).toMatch(/give the command to run/);
   });
 });
-
 
 describe('--cap-add, --cap-drop and --security-opt', () => {
   const container = (argv: string[]): ContainerSpec => parseCreateArgv([...argv, 'busybox']).spec.task!.container!;
@@ -299,14 +526,35 @@ describe('--cap-add, --cap-drop and --security-opt', () => {
     expect(updateCapabilities(['CAP_NET_ADMIN'], [], [], ['net_admin'])).toEqual({ add: [], drop: [] });
     expect(updateCapabilities(['CAP_NET_ADMIN'], [], [], ['kill'])).toEqual({ add: ['CAP_NET_ADMIN'], drop: ['CAP_KILL'] });
     expect(updateCapabilities([], [], ['kill'], ['kill'])).toEqual({ add: ['CAP_KILL'], drop: [] });
-    expect(updateCapabilities(['CAP_KILL'], ['CAP_CHOWN'], ['RESET', 'SYS_TIME'], [])).toEqual({ add: ['CAP_SYS_TIME'], drop: ['CAP_CHOWN'] });
+    expect(updateCapabilities(['CAP_KILL'], ['CAP_CHOWN'], ['RESET', 'SYS_TIME'], [])).toEqual({
+      add: ['CAP_SYS_TIME'],
+      drop: ['CAP_CHOWN'],
+    });
     expect(updateCapabilities(['CAP_KILL'], [], [], ['ALL'])).toEqual({ add: ['CAP_KILL'], drop: ['ALL'] });
   });
 
   it('service update applies --cap-add/--cap-drop/--security-opt to the current spec, leaving what is not named', () => {
-    const current = validateServiceSpec(ServiceSpec.create({ name: 'web', task: TaskSpec.create({ container: ContainerSpec.create({ image: 'busybox', capabilityAdd: ['CAP_NET_ADMIN'], seccomp: SeccompMode.SECCOMP_UNCONFINED, noNewPrivileges: true }) }) })).spec;
-    const c = parseUpdateArgv(['--cap-drop', 'net_admin', '--cap-drop', 'mknod', '--security-opt', 'seccomp=builtin', 'web'], current).task!.container!;
-    expect([c.capabilityAdd, c.capabilityDrop, c.seccomp, c.noNewPrivileges]).toEqual([[], ['CAP_MKNOD'], SeccompMode.SECCOMP_DEFAULT, true]);
+    const current = validateServiceSpec(
+      ServiceSpec.create({
+        name: 'web',
+        task: TaskSpec.create({
+          container: ContainerSpec.create({
+            image: 'busybox',
+            capabilityAdd: ['CAP_NET_ADMIN'],
+            seccomp: SeccompMode.SECCOMP_UNCONFINED,
+            noNewPrivileges: true,
+          }),
+        }),
+      }),
+    ).spec;
+    const c = parseUpdateArgv(['--cap-drop', 'net_admin', '--cap-drop', 'mknod', '--security-opt', 'seccomp=builtin', 'web'], current).task!
+      .container!;
+    expect([c.capabilityAdd, c.capabilityDrop, c.seccomp, c.noNewPrivileges]).toEqual([
+      [],
+      ['CAP_MKNOD'],
+      SeccompMode.SECCOMP_DEFAULT,
+      true,
+    ]);
     const c2 = parseUpdateArgv(['--security-opt', 'no-new-privileges=false', 'web'], current).task!.container!;
     expect([c2.capabilityAdd, c2.seccomp, c2.noNewPrivileges]).toEqual([['CAP_NET_ADMIN'], SeccompMode.SECCOMP_UNCONFINED, false]);
   });
@@ -318,16 +566,38 @@ describe('--cap-add, --cap-drop and --security-opt', () => {
     expect(parseSecurityOpt('--security-opt', 'no-new-privileges=false')).toEqual({ noNewPrivileges: false });
     expect(container([]).seccomp).toBe(SeccompMode.SECCOMP_DEFAULT);
     expect(msgOf(() => parseSecurityOpt('--security-opt', 'no-new-privileges=maybe'))).toMatch(/no-new-privileges takes true or false/);
-    expect(msgOf(() => parseCreateArgv(['--security-opt', 'seccomp=/etc/profile.json', 'busybox']))).toMatch(/^--security-opt "seccomp=\/etc\/profile.json": custom seccomp profiles are not supported; tsswarm supports seccomp=unconfined/);
+    expect(msgOf(() => parseCreateArgv(['--security-opt', 'seccomp=/etc/profile.json', 'busybox']))).toMatch(
+      /^--security-opt "seccomp=\/etc\/profile.json": custom seccomp profiles are not supported; tsswarm supports seccomp=unconfined/,
+    );
     for (const bad of ['apparmor=unconfined', 'label=disable', 'systempaths=unconfined']) {
-      expect(msgOf(() => parseCreateArgv(['--security-opt', bad, 'busybox']))).toMatch(new RegExp(`^--security-opt "${bad}" is not supported: tsswarm supports seccomp=unconfined, seccomp=builtin`));
+      expect(msgOf(() => parseCreateArgv(['--security-opt', bad, 'busybox']))).toMatch(
+        new RegExp(`^--security-opt "${bad}" is not supported: tsswarm supports seccomp=unconfined, seccomp=builtin`),
+      );
     }
   });
 
   it('service inspect shows the capability lists and security options', () => {
-    const svc = Service.create({ meta: Meta.create({ id: 'x' }), spec: parseCreateArgv(['--name', 'web', '--cap-add', 'NET_ADMIN', '--security-opt', 'seccomp=unconfined', '--security-opt', 'no-new-privileges', 'busybox']).spec });
+    const svc = Service.create({
+      meta: Meta.create({ id: 'x' }),
+      spec: parseCreateArgv([
+        '--name',
+        'web',
+        '--cap-add',
+        'NET_ADMIN',
+        '--security-opt',
+        'seccomp=unconfined',
+        '--security-opt',
+        'no-new-privileges',
+        'busybox',
+      ]).spec,
+    });
     const shown = JSON.parse(JSON.stringify(serviceJson(svc))) as { spec: { task: { container: Record<string, unknown> } } };
-    expect(shown.spec.task.container).toMatchObject({ capabilityAdd: ['CAP_NET_ADMIN'], capabilityDrop: [], seccomp: 'SECCOMP_UNCONFINED', noNewPrivileges: true });
+    expect(shown.spec.task.container).toMatchObject({
+      capabilityAdd: ['CAP_NET_ADMIN'],
+      capabilityDrop: [],
+      seccomp: 'SECCOMP_UNCONFINED',
+      noNewPrivileges: true,
+    });
   });
 });
 
@@ -368,7 +638,31 @@ describe('numeric flag bounds', () => {
   }
 
   it('values at the limits pass, and the server accepts what the CLI builds from them', () => {
-    const { spec } = parseCreateArgv(['--replicas', '100000', '--max-replicas', '100000', '--limit-pids', '4194304', '--limit-memory', '1P', '--limit-cpu', '10000', '--stop-grace-period', '596h', '--health-retries', '10000', '--health-cmd', 'true', '--restart-max-attempts', '1000000', '--publish', '65535:65535', '--name', 'web', 'busybox']);
+    const { spec } = parseCreateArgv([
+      '--replicas',
+      '100000',
+      '--max-replicas',
+      '100000',
+      '--limit-pids',
+      '4194304',
+      '--limit-memory',
+      '1P',
+      '--limit-cpu',
+      '10000',
+      '--stop-grace-period',
+      '596h',
+      '--health-retries',
+      '10000',
+      '--health-cmd',
+      'true',
+      '--restart-max-attempts',
+      '1000000',
+      '--publish',
+      '65535:65535',
+      '--name',
+      'web',
+      'busybox',
+    ]);
     expect(spec.replicated!.replicas).toBe(100_000);
     expect(spec.task!.resources!.limits!.memoryBytes).toBe(2 ** 50);
     expect(spec.task!.container!.stopGracePeriodMs).toBe(596 * 3_600_000);
@@ -376,7 +670,9 @@ describe('numeric flag bounds', () => {
   });
 
   it('service scale refuses more replicas than the limit', () => {
-    expect(msgOf(() => parseScaleArg('web=1000000000'))).toBe('replicas for web must be a whole number from 0 to 100000 (got "1000000000")');
+    expect(msgOf(() => parseScaleArg('web=1000000000'))).toBe(
+      'replicas for web must be a whole number from 0 to 100000 (got "1000000000")',
+    );
     expect(parseScaleArg('web=100000')).toEqual(['web', 100_000]);
   });
 });

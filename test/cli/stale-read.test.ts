@@ -55,10 +55,20 @@ beforeAll(async () => {
   });
   // The daemon's routing of Control calls (node/daemon.ts), without mTLS: no leader is ever known, so nothing is forwarded.
   const never = (): Promise<never> => Promise.reject(new Error('no leader: nothing may be forwarded'));
-  const route = { isLeader: () => manager.consensus.isLeader, leaderAddr: () => manager.consensus.leaderAddr, forward: never, forwardStream: never };
-  cliServer.addService(ControlService, controlImplementation(leaderProxy(manager.controlHandlers(), route), () => undefined));
+  const route = {
+    isLeader: () => manager.consensus.isLeader,
+    leaderAddr: () => manager.consensus.leaderAddr,
+    forward: never,
+    forwardStream: never,
+  };
+  cliServer.addService(
+    ControlService,
+    controlImplementation(leaderProxy(manager.controlHandlers(), route), () => undefined),
+  );
   cliServer.addService(DaemonService, { info: unary(async () => manager.info({ state: 'active', version: 'test', stale: false })) });
-  await new Promise<void>((res, rej) => cliServer.bindAsync(`unix://${sock}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())));
+  await new Promise<void>((res, rej) =>
+    cliServer.bindAsync(`unix://${sock}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())),
+  );
 }, 30_000);
 
 afterAll(async () => {
@@ -97,15 +107,20 @@ describe('reads without a quorum', () => {
     expect(manager.info({ stale: false }).stale).toBe(true);
   });
 
-  it.each(['node ls', 'service ls', 'network ls', 'info'])('tsswarm %s prints the stale warning once on stderr, and its result', async (cmd) => {
-    const argv = cmd.split(' ');
-    const r = await runCommand(groups, `unix://${sock}`, argv);
-    expect(r.code).toBe(0);
-    expect(r.out).not.toBe('');
-    expect(r.err.startsWith(STALE_WARNING)).toBe(true);
-    expect(r.err.split(STALE_WARNING).length - 1).toBe(1);
-    expect(STALE_WARNING).toMatch(/^WARNING: this manager could not confirm it is up to date with the leader; the result may be stale\n$/);
-  });
+  it.each(['node ls', 'service ls', 'network ls', 'info'])(
+    'tsswarm %s prints the stale warning once on stderr, and its result',
+    async (cmd) => {
+      const argv = cmd.split(' ');
+      const r = await runCommand(groups, `unix://${sock}`, argv);
+      expect(r.code).toBe(0);
+      expect(r.out).not.toBe('');
+      expect(r.err.startsWith(STALE_WARNING)).toBe(true);
+      expect(r.err.split(STALE_WARNING).length - 1).toBe(1);
+      expect(STALE_WARNING).toMatch(
+        /^WARNING: this manager could not confirm it is up to date with the leader; the result may be stale\n$/,
+      );
+    },
+  );
 
   it('says that a "not found" from unconfirmed state may be stale too', async () => {
     const r = await runCommand(groups, `unix://${sock}`, ['service', 'ps', 'web']);
@@ -121,7 +136,9 @@ describe('reads with a leader', () => {
     const now = Date.now();
     const ca = createRootCA({ commonName: 'tss-stale-ca', now });
     const key = generateNodeKey();
-    const info = parseNodeCert(signNodeCSR(ca, createCSR(key.privateKeyPem, { nodeId: 'tssm9' }), { nodeId: 'tssm9', role: 'manager', clusterId, now }));
+    const info = parseNodeCert(
+      signNodeCSR(ca, createCSR(key.privateKeyPem, { nodeId: 'tssm9' }), { nodeId: 'tssm9', role: 'manager', clusterId, now }),
+    );
     const m = await Manager.start({
       raftDir: join(d, 'raft'),
       nodeId: 'tssm9',
@@ -131,13 +148,24 @@ describe('reads with a leader', () => {
       server,
       credentials: { server: grpc.ServerCredentials.createInsecure(), client: grpc.credentials.createInsecure() },
       logger: silentLogger(),
-      bootstrap: { clusterId, caCertPem: ca.certPem, caKeyPem: ca.keyPem, hostname: 'tssm9', certSerial: info.serial, certExpiryMs: info.notAfter.getTime(), nodeCertValidityMs: 0 },
+      bootstrap: {
+        clusterId,
+        caCertPem: ca.certPem,
+        caKeyPem: ca.keyPem,
+        hostname: 'tssm9',
+        certSerial: info.serial,
+        certExpiryMs: info.notAfter.getTime(),
+        nodeCertValidityMs: 0,
+      },
       heartbeatPeriodMs: 60_000,
       version: 'test',
       caCertPem: () => ca.certPem,
     });
     try {
-      await until('the manager to lead with a cluster object', () => m.consensus.isLeader && m.cluster(), { timeoutMs: 10_000, everyMs: 20 });
+      await until('the manager to lead with a cluster object', () => m.consensus.isLeader && m.cluster(), {
+        timeoutMs: 10_000,
+        everyMs: 20,
+      });
       const r = await m.listNodes();
       expect(r.stale).toBe(false);
       expect(r.nodes.map((n) => n.meta!.id)).toEqual(['tssm9']);

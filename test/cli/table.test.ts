@@ -3,9 +3,15 @@ import { ago, table } from '../../cli/table.js';
 
 describe('table', () => {
   it('pads every column but the last to its widest cell, three spaces apart', () => {
-    expect(table(['ID', 'HOSTNAME', 'STATUS'], [['abc', 'tss-h1', 'Ready'], ['d', 'h', 'Down']])).toBe(
-      'ID    HOSTNAME   STATUS\nabc   tss-h1     Ready\nd     h          Down\n',
-    );
+    expect(
+      table(
+        ['ID', 'HOSTNAME', 'STATUS'],
+        [
+          ['abc', 'tss-h1', 'Ready'],
+          ['d', 'h', 'Down'],
+        ],
+      ),
+    ).toBe('ID    HOSTNAME   STATUS\nabc   tss-h1     Ready\nd     h          Down\n');
   });
   it('leaves no trailing blanks when the last cells are empty', () => {
     expect(table(['A', 'B'], [['x', '']])).toBe('A   B\nx\n');

@@ -15,7 +15,8 @@ afterAll(() => rmSync(out, { recursive: true, force: true }));
 // that ran its own script main once wrote an image tarball named after the first argument).
 const cwd = mkdtempSync(join(tmpdir(), 'tss-build-cwd-'));
 afterAll(() => rmSync(cwd, { recursive: true, force: true }));
-const run = (args: string[], nodeArgs: string[] = []) => spawnSync(process.execPath, [...nodeArgs, join(out, 'tsswarm.mjs'), ...args], { cwd, encoding: 'utf8', timeout: 20_000 });
+const run = (args: string[], nodeArgs: string[] = []) =>
+  spawnSync(process.execPath, [...nodeArgs, join(out, 'tsswarm.mjs'), ...args], { cwd, encoding: 'utf8', timeout: 20_000 });
 
 // A module hook that names every file URL the command imports (one line each on stderr).
 const hooks = join(cwd, '..', `tss-build-hooks-${process.pid}.mjs`);
@@ -33,7 +34,10 @@ afterAll(() => {
 
 /** The chunks a command imported, by file name. */
 function imported(stderr: string): string[] {
-  return [...stderr.matchAll(/^IMPORT file:\/\/(.*)$/gm)].map((m) => m[1]!).filter((f) => f.startsWith(out)).map((f) => f.slice(out.length + 1));
+  return [...stderr.matchAll(/^IMPORT file:\/\/(.*)$/gm)]
+    .map((m) => m[1]!)
+    .filter((f) => f.startsWith(out))
+    .map((f) => f.slice(out.length + 1));
 }
 
 /** The output files whose inputs include grpc-js, from the build's metafile. */

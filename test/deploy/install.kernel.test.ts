@@ -48,10 +48,26 @@ function paths(host: string) {
 async function install(h: SandboxHost, ...extra: string[]): Promise<string> {
   const p = paths(h.name);
   const argv = [
-    'bash', join(src, 'deploy', 'install.sh'),
-    '--no-systemd', '--offline',
-    '--prefix', p.prefix, '--config-dir', p.configDir, '--state-dir', p.stateDir, '--run-dir', p.runDir, '--log-file', p.logFile,
-    '--advertise-addr', h.addr, '--listen-addr', `${h.addr}:4242`, '--node-name', h.name.slice(sb.prefix.length),
+    'bash',
+    join(src, 'deploy', 'install.sh'),
+    '--no-systemd',
+    '--offline',
+    '--prefix',
+    p.prefix,
+    '--config-dir',
+    p.configDir,
+    '--state-dir',
+    p.stateDir,
+    '--run-dir',
+    p.runDir,
+    '--log-file',
+    p.logFile,
+    '--advertise-addr',
+    h.addr,
+    '--listen-addr',
+    `${h.addr}:4242`,
+    '--node-name',
+    h.name.slice(sb.prefix.length),
     ...extra,
   ];
   const r = await sb.execCapture(h.name, argv, { timeoutMs: 90_000 });
@@ -94,7 +110,13 @@ describe.skipIf(!!blocker)('deploy/install.sh on sandbox hosts without systemd',
     // A snapshot of the checkout, so that edits made meanwhile do not change what
     // is installed between two runs; node_modules is the checkout's own (--offline copies it).
     mkdirSync(src, { recursive: true });
-    execFileSync('bash', ['-c', `tar -C "$1" --exclude=./node_modules --exclude=./.git --exclude=./.tmp* -cf - . | tar -C "$2" -xf -`, 'copy', repo, src]);
+    execFileSync('bash', [
+      '-c',
+      `tar -C "$1" --exclude=./node_modules --exclude=./.git --exclude=./.tmp* -cf - . | tar -C "$2" -xf -`,
+      'copy',
+      repo,
+      src,
+    ]);
     symlinkSync(join(repo, 'node_modules'), join(src, 'node_modules'));
     await sb.up({ managers: 1, workers: 1, preloadImages: false });
     [h1, h2] = sb.hosts() as [SandboxHost, SandboxHost];
@@ -144,7 +166,9 @@ describe.skipIf(!!blocker)('deploy/install.sh on sandbox hosts without systemd',
       logLevel: 'info',
       lbBackend: 'auto',
     });
-    const cmdline = readFileSync(`/proc/${pidOf(h2.name)}/cmdline`, 'utf8').split('\0').filter(Boolean);
+    const cmdline = readFileSync(`/proc/${pidOf(h2.name)}/cmdline`, 'utf8')
+      .split('\0')
+      .filter(Boolean);
     expect(cmdline.slice(-3)).toEqual(['daemon', '--config', join(p.configDir, 'daemon.json')]);
     expect(readFileSync(p.logFile, 'utf8')).toContain('"msg":"daemon ready"');
   });

@@ -39,7 +39,16 @@ describe('shellcheck', () => {
   const noShellcheck = missing('shellcheck', 'shellcheck');
 
   it('finds the scripts to check (install.sh, multipass, scripts/)', () => {
-    expect(scripts).toEqual(expect.arrayContaining(['deploy/install.sh', 'deploy/multipass/up.sh', 'deploy/multipass/down.sh', 'scripts/setup.sh', 'scripts/test.sh', 'scripts/demo.sh']));
+    expect(scripts).toEqual(
+      expect.arrayContaining([
+        'deploy/install.sh',
+        'deploy/multipass/up.sh',
+        'deploy/multipass/down.sh',
+        'scripts/setup.sh',
+        'scripts/test.sh',
+        'scripts/demo.sh',
+      ]),
+    );
   });
 
   it.skipIf(!!noShellcheck).each(scripts)('finds nothing to report in %s', (script) => {
@@ -60,7 +69,13 @@ describe('vagrant validate', () => {
     spawnSync('vagrant', ['validate', '--ignore-provider', '--no-color'], {
       cwd: join(repo, 'deploy', 'vagrant'),
       encoding: 'utf8',
-      env: { ...process.env, VAGRANT_HOME: join(home, 'home'), VAGRANT_DOTFILE_PATH: join(home, 'dot'), VAGRANT_CHECKPOINT_DISABLE: '1', ...env },
+      env: {
+        ...process.env,
+        VAGRANT_HOME: join(home, 'home'),
+        VAGRANT_DOTFILE_PATH: join(home, 'dot'),
+        VAGRANT_CHECKPOINT_DISABLE: '1',
+        ...env,
+      },
     });
   const machines = (out: string): string[] => [...out.matchAll(/^==> (\S+): Ignoring provider config/gm)].map((m) => m[1]!);
 
@@ -88,7 +103,9 @@ describe('cloud-init schema', () => {
   const noCloudInit = missing('cloud-init', 'cloud-init');
 
   it.skipIf(!!noCloudInit)('accepts the multipass cloud-config', () => {
-    const r = spawnSync('cloud-init', ['schema', '--config-file', join(repo, 'deploy', 'multipass', 'cloud-init.yaml')], { encoding: 'utf8' });
+    const r = spawnSync('cloud-init', ['schema', '--config-file', join(repo, 'deploy', 'multipass', 'cloud-init.yaml')], {
+      encoding: 'utf8',
+    });
     expect(r.stdout + r.stderr).toContain('Valid cloud-config');
     expect(r.status).toBe(0);
   });

@@ -41,7 +41,6 @@ async function nodes(host: string): Promise<NodeJson[]> {
   return JSON.parse(await ok(host, 'node', 'ls', '--format', 'json')) as NodeJson[];
 }
 
-
 const until = poll;
 const byName = (ns: NodeJson[], name: string): NodeJson | undefined => ns.find((n) => n.Spec.Name === name);
 const acked: string[] = [];
@@ -66,7 +65,8 @@ describe.skipIf(!canRun)('cluster on a sandbox: 3 managers, 2 workers', () => {
         mgrToken = (await ok(hs[0]!.name, 'join-token', '-q', 'manager')).trim();
         workerToken = (await ok(hs[0]!.name, 'join-token', '-q', 'worker')).trim();
         // The last worker stays out: it is where bad tokens are tried.
-        for (const h of hs.slice(1, -1)) await ok(h.name, 'join', '--token', h.role === 'manager' ? mgrToken : workerToken, `${hs[0]!.addr}:${DAEMON_PORT}`);
+        for (const h of hs.slice(1, -1))
+          await ok(h.name, 'join', '--token', h.role === 'manager' ? mgrToken : workerToken, `${hs[0]!.addr}:${DAEMON_PORT}`);
       },
     });
     names = sb.hosts().map((h) => h.name);
@@ -87,10 +87,17 @@ describe.skipIf(!canRun)('cluster on a sandbox: 3 managers, 2 workers', () => {
       },
       90_000,
     ).catch((e: Error) => {
-      throw new Error(`${e.message}; last seen: ${JSON.stringify(seen.map((n) => [n.Spec.Name, n.Status.State, n.ManagerStatus?.Reachability ?? '-']))}`);
+      throw new Error(
+        `${e.message}; last seen: ${JSON.stringify(seen.map((n) => [n.Spec.Name, n.Status.State, n.ManagerStatus?.Reachability ?? '-']))}`,
+      );
     });
     expect(ns.filter((n) => n.ManagerStatus?.Leader)).toHaveLength(1);
-    expect(ns.filter((n) => n.Spec.Role === 'worker').map((n) => n.Spec.Name).sort()).toEqual([names[3], names[4]]);
+    expect(
+      ns
+        .filter((n) => n.Spec.Role === 'worker')
+        .map((n) => n.Spec.Name)
+        .sort(),
+    ).toEqual([names[3], names[4]]);
   }, 120_000);
 
   it('a worker cannot list nodes', async () => {
@@ -118,7 +125,10 @@ describe.skipIf(!canRun)('cluster on a sandbox: 3 managers, 2 workers', () => {
     await ok(names[1]!, 'node', 'update', '--availability', 'drain', names[4]!);
     expect(byName(await nodes(names[2]!), names[4]!)!.Spec.Availability).toBe('drain');
     await ok(names[0]!, 'node', 'promote', names[3]!);
-    await until(`${names[3]} a reachable manager`, async () => byName(await nodes(names[0]!), names[3]!)?.ManagerStatus?.Reachability === 'reachable');
+    await until(
+      `${names[3]} a reachable manager`,
+      async () => byName(await nodes(names[0]!), names[3]!)?.ManagerStatus?.Reachability === 'reachable',
+    );
     await until(`${names[3]} can list nodes`, async () => (await ts(names[3]!, 'node', 'ls')).code === 0);
     await ok(names[0]!, 'node', 'demote', names[3]!);
     await until(`${names[3]} a worker again`, async () => {
@@ -185,7 +195,7 @@ describe.skipIf(!canRun)('cluster on a sandbox: 3 managers, 2 workers', () => {
     }
   }, 60_000);
 
-  it('node rm revokes: the removed node\'s certificate is refused from then on', async () => {
+  it("node rm revokes: the removed node's certificate is refused from then on", async () => {
     const victim = names[4]!;
     await sb.stop(victim);
     await until(`${victim} DOWN`, async () => byName(await nodes(names[0]!), victim)?.Status.State === 'down');

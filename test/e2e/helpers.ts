@@ -27,5 +27,6 @@ export async function joinByCli(s: Sandbox, holdBack = 0): Promise<void> {
   await run(first.name, ['tsswarm', 'init', '--advertise-addr', first.addr]);
   const mt = await run(first.name, ['tsswarm', 'join-token', '-q', 'manager']);
   const wt = await run(first.name, ['tsswarm', 'join-token', '-q', 'worker']);
-  for (const h of all.slice(1, all.length - holdBack)) await run(h.name, ['tsswarm', 'join', '--token', h.role === 'manager' ? mt : wt, `${first.addr}:${DAEMON_PORT}`]);
+  for (const h of all.slice(1, all.length - holdBack))
+    await run(h.name, ['tsswarm', 'join', '--token', h.role === 'manager' ? mt : wt, `${first.addr}:${DAEMON_PORT}`]);
 }

@@ -33,7 +33,8 @@ describe.skipIf(!canRunSandbox)('hostile images on a sandbox host', () => {
     rmSync(canary, { recursive: true, force: true });
   }, 120_000);
 
-  const cli = async (argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> => sb.execCapture(M, ['tsswarm', ...argv], { timeoutMs: 60_000 });
+  const cli = async (argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
+    sb.execCapture(M, ['tsswarm', ...argv], { timeoutMs: 60_000 });
 
   it('no crafted layer escapes its directory; the daemon stays up and service ps says why', async () => {
     const before = treeDigest(canary);
@@ -50,11 +51,16 @@ describe.skipIf(!canRunSandbox)('hostile images on a sandbox host', () => {
       const svc = `hostile-${h.name}`;
       const c = await cli(['service', 'create', '--detach', '--name', svc, '--restart-condition', 'none', tag]);
       expect(c.code, `${h.name}: ${c.stderr}`).toBe(0);
-      const task = await until(`${svc}: a task running or rejected`, async () => {
-        const r = await cli(['service', 'ps', '--format', 'json', svc]);
-        const ts = r.code === 0 ? (JSON.parse(r.stdout) as { status: { state: number; err: string; message: string } }[]) : [];
-        return ts.find((t) => t.status.state === TaskState.RUNNING || t.status.state >= TaskState.FAILED);
-      }, 90_000, 500);
+      const task = await until(
+        `${svc}: a task running or rejected`,
+        async () => {
+          const r = await cli(['service', 'ps', '--format', 'json', svc]);
+          const ts = r.code === 0 ? (JSON.parse(r.stdout) as { status: { state: number; err: string; message: string } }[]) : [];
+          return ts.find((t) => t.status.state === TaskState.RUNNING || t.status.state >= TaskState.FAILED);
+        },
+        90_000,
+        500,
+      );
       if (load.code !== 0) {
         // The image never got in: the task is rejected, and the reason says the image is not on the node.
         expect(task.status.state, `${h.name}: ${JSON.stringify(task.status)}`).toBe(TaskState.REJECTED);
@@ -62,7 +68,9 @@ describe.skipIf(!canRunSandbox)('hostile images on a sandbox host', () => {
         const ps = await cli(['service', 'ps', '--no-trunc', svc]);
         expect(ps.stdout, h.name).toMatch(/Rejected.*is not on node/);
       }
-      outcomes.push(`${h.name}: load ${load.code === 0 ? 'ok' : 'refused'} (${(load.stderr || load.stdout).trim().split('\n')[0]}), task ${TaskState[task.status.state]}`);
+      outcomes.push(
+        `${h.name}: load ${load.code === 0 ? 'ok' : 'refused'} (${(load.stderr || load.stdout).trim().split('\n')[0]}), task ${TaskState[task.status.state]}`,
+      );
       expect((await cli(['service', 'rm', svc])).code, h.name).toBe(0);
       // Removing the image must not delete anything outside the store either.
       await cli(['image', 'rm', '--force', tag]);

@@ -31,7 +31,6 @@ interface NodeJson {
 
 const nodes = async (host: string): Promise<NodeJson[]> => JSON.parse(await ok(host, 'node', 'ls', '--format', 'json')) as NodeJson[];
 
-
 const until = <T>(what: string, f: () => Promise<T | undefined | false>, ms = 60_000): Promise<T> => poll(what, f, ms, 500);
 
 describe.skipIf(!canRun)('five managers with short-lived certificates', () => {
@@ -55,16 +54,24 @@ describe.skipIf(!canRun)('five managers with short-lived certificates', () => {
   it('all six nodes are READY and the five managers reachable', async () => {
     await until('6 READY, 5 reachable managers', async () => {
       const ns = await nodes(names[0]!);
-      return ns.length === 6 && ns.every((n) => n.Status.State === 'ready') && ns.filter((n) => n.ManagerStatus?.Reachability === 'reachable').length === 5;
+      return (
+        ns.length === 6 &&
+        ns.every((n) => n.Status.State === 'ready') &&
+        ns.filter((n) => n.ManagerStatus?.Reachability === 'reachable').length === 5
+      );
     });
   }, 90_000);
 
   it('every node renews its certificate before it expires and stays READY', async () => {
     const before = new Map((await nodes(names[0]!)).map((n) => [n.Spec.Name, n.Certificate?.Serial]));
-    await until('every certificate renewed', async () => {
-      const ns = await nodes(names[0]!);
-      return ns.every((n) => n.Certificate?.Serial && n.Certificate.Serial !== before.get(n.Spec.Name));
-    }, 60_000);
+    await until(
+      'every certificate renewed',
+      async () => {
+        const ns = await nodes(names[0]!);
+        return ns.every((n) => n.Certificate?.Serial && n.Certificate.Serial !== before.get(n.Spec.Name));
+      },
+      60_000,
+    );
     const ns = await nodes(names[0]!);
     expect(ns.every((n) => n.Status.State === 'ready')).toBe(true);
     for (const n of ns) expect(Date.parse(n.Certificate!.Expiry)).toBeGreaterThan(Date.now());

@@ -34,7 +34,8 @@ interface TaskJson {
 }
 
 const nodes = async (host: string): Promise<NodeJson[]> => JSON.parse(await ok(host, 'node', 'ls', '--format', 'json')) as NodeJson[];
-const stateOf = async (via: string, name: string): Promise<string | undefined> => (await nodes(via)).find((n) => n.Spec.Name === name)?.Status.State;
+const stateOf = async (via: string, name: string): Promise<string | undefined> =>
+  (await nodes(via)).find((n) => n.Spec.Name === name)?.Status.State;
 /** The leader as `via` sees it (its last known state when it cannot confirm it). */
 async function leaderSeenFrom(via: string): Promise<string | undefined> {
   return (await nodes(via)).find((n) => n.ManagerStatus?.Leader)?.Spec.Name;
@@ -50,12 +51,23 @@ describe.skipIf(!canRunSandbox)('a leader partitioned while nodes and tasks chan
 
   beforeAll(async () => {
     await sb.up({ managers: 3, workers: 2, preloadImages: true, bootstrap: (s) => joinByCli(s) });
-    managers = sb.hosts().filter((h) => h.role === 'manager').map((h) => h.name);
-    workers = sb.hosts().filter((h) => h.role === 'worker').map((h) => h.name);
-    await until('5 nodes READY', async () => {
-      const ns = await nodes(managers[0]!);
-      return ns.length === 5 && ns.every((n) => n.Status.State === 'ready');
-    }, 90_000, 500);
+    managers = sb
+      .hosts()
+      .filter((h) => h.role === 'manager')
+      .map((h) => h.name);
+    workers = sb
+      .hosts()
+      .filter((h) => h.role === 'worker')
+      .map((h) => h.name);
+    await until(
+      '5 nodes READY',
+      async () => {
+        const ns = await nodes(managers[0]!);
+        return ns.length === 5 && ns.every((n) => n.Status.State === 'ready');
+      },
+      90_000,
+      500,
+    );
     await ok(managers[0]!, 'service', 'create', '--detach', '--name', 'pweb', '--replicas', '2', SANDBOX_IMAGE, 'sleep', '1000000');
     await until('2 running pweb tasks', async () => (await runningTasks(managers[0]!, 'pweb')) === 2, 90_000, 500);
   }, 240_000);
@@ -74,10 +86,15 @@ describe.skipIf(!canRunSandbox)('a leader partitioned while nodes and tasks chan
     await sb.stop(w2, { kill: true });
     await sb.cut(old);
     try {
-      const next = await until('a new leader among the others', async () => {
-        const l = await leaderSeenFrom(others[0]!);
-        return l && l !== old ? l : undefined;
-      }, 60_000, 500);
+      const next = await until(
+        'a new leader among the others',
+        async () => {
+          const l = await leaderSeenFrom(others[0]!);
+          return l && l !== old ? l : undefined;
+        },
+        60_000,
+        500,
+      );
       await until(`${w2} DOWN, written by ${next}`, async () => (await stateOf(next, w2)) === 'down', 60_000, 500);
       // The cut leader has seen every node fall silent (and proposed their DOWN) and, without a quorum, stepped down.
       await until(`${old} no longer claims to lead`, async () => (await leaderSeenFrom(old)) !== old, 60_000, 500);
@@ -87,10 +104,15 @@ describe.skipIf(!canRunSandbox)('a leader partitioned while nodes and tasks chan
 
     // Leader transfer: ask (through another manager, which forwards to the leader) for the old leader to lead
     // again; refused until the leader has heard from it since the heal, so asked again until it is done.
-    const said = await until(`leadership handed back to ${old}`, async () => {
-      const r = await sb.execCapture(others[0]!, ['tsswarm', 'node', 'transfer-leader', old], { timeoutMs: 30_000 });
-      return r.code === 0 ? r.stdout : undefined;
-    }, 90_000, 1000);
+    const said = await until(
+      `leadership handed back to ${old}`,
+      async () => {
+        const r = await sb.execCapture(others[0]!, ['tsswarm', 'node', 'transfer-leader', old], { timeoutMs: 30_000 });
+        return r.code === 0 ? r.stdout : undefined;
+      },
+      90_000,
+      1000,
+    );
     expect(said).toMatch(new RegExp(`^Leadership moved to ${old} \\(term \\d+\\)`));
     await until(`${old} leading again`, async () => (await leaderSeenFrom(old)) === old, 30_000, 500);
 

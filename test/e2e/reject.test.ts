@@ -29,11 +29,15 @@ describe.skipIf(!canRunSandbox)('a node without a usable container runtime', () 
     // No image preload: loading one needs a runtime, and the task never gets that far.
     await sb.up({ managers: 1, workers: 1, preloadImages: false, bootstrap: (s) => joinByCli(s) });
     M = sb.hosts()[0]!.name;
-    await until('2 READY nodes', async () => {
-      const r = await sb.execCapture(M, ['tsswarm', 'node', 'ls', '--format', 'json'], { timeoutMs: 30_000 });
-      const ns = r.code === 0 ? (JSON.parse(r.stdout) as { Status: { State: string } }[]) : [];
-      return ns.length === 2 && ns.every((n) => n.Status.State === 'ready');
-    }, 90_000);
+    await until(
+      '2 READY nodes',
+      async () => {
+        const r = await sb.execCapture(M, ['tsswarm', 'node', 'ls', '--format', 'json'], { timeoutMs: 30_000 });
+        const ns = r.code === 0 ? (JSON.parse(r.stdout) as { Status: { State: string } }[]) : [];
+        return ns.length === 2 && ns.every((n) => n.Status.State === 'ready');
+      },
+      90_000,
+    );
   }, 180_000);
 
   afterAll(async () => {
@@ -42,13 +46,36 @@ describe.skipIf(!canRunSandbox)('a node without a usable container runtime', () 
   }, 120_000);
 
   it('joins, and rejects the tasks sent to it with the reason, which service ps shows', async () => {
-    const c = await sb.execCapture(M, ['tsswarm', 'service', 'create', '--detach', '--name', 'nort', '--constraint', 'node.role==worker', '--restart-condition', 'none', SANDBOX_IMAGE, 'sleep', '3600'], { timeoutMs: 60_000 });
+    const c = await sb.execCapture(
+      M,
+      [
+        'tsswarm',
+        'service',
+        'create',
+        '--detach',
+        '--name',
+        'nort',
+        '--constraint',
+        'node.role==worker',
+        '--restart-condition',
+        'none',
+        SANDBOX_IMAGE,
+        'sleep',
+        '3600',
+      ],
+      { timeoutMs: 60_000 },
+    );
     expect(c.code, c.stderr).toBe(0);
-    const t = await until('the task rejected', async () => {
-      const r = await sb.execCapture(M, ['tsswarm', 'service', 'ps', '--format', 'json', 'nort'], { timeoutMs: 30_000 });
-      const ts = JSON.parse(r.stdout) as { status: { state: number; err: string } }[];
-      return ts.find((x) => x.status.state === TaskState.REJECTED);
-    }, 60_000, 500);
+    const t = await until(
+      'the task rejected',
+      async () => {
+        const r = await sb.execCapture(M, ['tsswarm', 'service', 'ps', '--format', 'json', 'nort'], { timeoutMs: 30_000 });
+        const ts = JSON.parse(r.stdout) as { status: { state: number; err: string } }[];
+        return ts.find((x) => x.status.state === TaskState.REJECTED);
+      },
+      60_000,
+      500,
+    );
     expect(t.status.err).toMatch(/^this node cannot run containers: runc is not installed: containers need it \(apt-get install runc\)/);
     const ps = await sb.execCapture(M, ['tsswarm', 'service', 'ps', '--no-trunc', 'nort'], { timeoutMs: 30_000 });
     expect(ps.stdout).toMatch(/Rejected.*this node cannot run containers: runc is not installed/);

@@ -62,11 +62,16 @@ async function running(service: string): Promise<TaskJson[]> {
 }
 
 async function waitRunning(service: string, n: number, ms = 60_000): Promise<TaskJson[]> {
-  return until(`${n} running tasks of ${service}`, async () => {
-    const r = await running(service);
-    const wanting = (await tasks(service)).filter((t) => t.desiredState === TaskState.RUNNING);
-    return r.length === n && wanting.length === n ? r : false;
-  }, ms, 300);
+  return until(
+    `${n} running tasks of ${service}`,
+    async () => {
+      const r = await running(service);
+      const wanting = (await tasks(service)).filter((t) => t.desiredState === TaskState.RUNNING);
+      return r.length === n && wanting.length === n ? r : false;
+    },
+    ms,
+    300,
+  );
 }
 
 const hostOf = (nodeId: string): string => [...nodeIdOf].find(([, id]) => id === nodeId)?.[0] ?? '?';
@@ -96,11 +101,20 @@ describe.skipIf(!canRun)('services on a sandbox: 3 managers, 2 workers', () => {
     });
     hosts = sb.hosts().map((h) => h.name);
     M = hosts[0]!;
-    await until('5 READY nodes', async () => {
-      const ns = JSON.parse(await ok(M, 'node', 'ls', '--format', 'json')) as { ID: string; Description?: { Hostname: string }; Spec: { Name: string }; Status: { State: string } }[];
-      for (const n of ns) nodeIdOf.set(n.Spec.Name, n.ID);
-      return ns.length === 5 && ns.every((n) => n.Status.State === 'ready');
-    }, 60_000);
+    await until(
+      '5 READY nodes',
+      async () => {
+        const ns = JSON.parse(await ok(M, 'node', 'ls', '--format', 'json')) as {
+          ID: string;
+          Description?: { Hostname: string };
+          Spec: { Name: string };
+          Status: { State: string };
+        }[];
+        for (const n of ns) nodeIdOf.set(n.Spec.Name, n.ID);
+        return ns.length === 5 && ns.every((n) => n.Status.State === 'ready');
+      },
+      60_000,
+    );
   });
 
   afterAll(async () => {
@@ -110,7 +124,21 @@ describe.skipIf(!canRun)('services on a sandbox: 3 managers, 2 workers', () => {
   });
 
   it('service create spreads 3 replicas over 3 hosts and shows progress until converged', async () => {
-    const r = await ts(M, 'service', 'create', '--name', 'web', '--replicas', '3', '--restart-delay', '1s', SANDBOX_IMAGE, 'sh', '-c', 'echo hello from $(hostname); exec sleep 3600');
+    const r = await ts(
+      M,
+      'service',
+      'create',
+      '--name',
+      'web',
+      '--replicas',
+      '3',
+      '--restart-delay',
+      '1s',
+      SANDBOX_IMAGE,
+      'sh',
+      '-c',
+      'echo hello from $(hostname); exec sleep 3600',
+    );
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/overall progress: 3 out of 3 tasks/);
     expect(r.out).toMatch(/verify: Service converged/);
@@ -174,10 +202,23 @@ describe.skipIf(!canRun)('services on a sandbox: 3 managers, 2 workers', () => {
   });
 
   it('a rolling update whose new version fails rolls back', async () => {
-    const r = await ts(M, 'service', 'update', '--image', 'tsswarm/missing:1', '--update-failure-action', 'rollback', '--update-monitor', '2s', 'web');
+    const r = await ts(
+      M,
+      'service',
+      'update',
+      '--image',
+      'tsswarm/missing:1',
+      '--update-failure-action',
+      'rollback',
+      '--update-monitor',
+      '2s',
+      'web',
+    );
     expect(r.code).not.toBe(0);
     expect(r.out + r.err).toMatch(/roll(ed)? back/i);
-    const svc = JSON.parse(await ok(M, 'service', 'inspect', 'web')) as { UpdateStatus?: { State: string } }[] | { updateStatus?: { state: number } }[];
+    const svc = JSON.parse(await ok(M, 'service', 'inspect', 'web')) as
+      | { UpdateStatus?: { State: string } }[]
+      | { updateStatus?: { state: number } }[];
     expect(JSON.stringify(svc)).toMatch(/rollback_completed|ROLLBACK_COMPLETED|"state":6/i);
     const t = await waitRunning('web', 2);
     expect(t.every((x) => x.spec.container.image === SANDBOX_IMAGE)).toBe(true);
@@ -199,7 +240,9 @@ describe.skipIf(!canRun)('services on a sandbox: 3 managers, 2 workers', () => {
     const same = again.find((x) => x.meta.id === onWorker.meta.id);
     if (!same) {
       const mine = (await tasks('web')).find((x) => x.meta.id === onWorker.meta.id);
-      console.log(`restart test: task ${onWorker.meta.id} on ${host} is now ${JSON.stringify({ desired: mine?.desiredState, status: mine?.status })}`);
+      console.log(
+        `restart test: task ${onWorker.meta.id} on ${host} is now ${JSON.stringify({ desired: mine?.desiredState, status: mine?.status })}`,
+      );
       console.log(await ok(M, 'node', 'ls'));
     }
     expect(same?.status.pid).toBe(pid);
@@ -210,23 +253,33 @@ describe.skipIf(!canRun)('services on a sandbox: 3 managers, 2 workers', () => {
   it('a stopped worker goes DOWN and its tasks run elsewhere', { timeout: 180_000 }, async () => {
     await ok(M, 'service', 'scale', 'web=5');
     const t = await waitRunning('web', 5);
-    const workerHost = hosts.filter((h) => sb.hosts().find((x) => x.name === h)!.role === 'worker' && nodeIdOf.has(h)).find((h) => t.some((x) => x.nodeId === nodeIdOf.get(h)))!;
+    const workerHost = hosts
+      .filter((h) => sb.hosts().find((x) => x.name === h)!.role === 'worker' && nodeIdOf.has(h))
+      .find((h) => t.some((x) => x.nodeId === nodeIdOf.get(h)))!;
     expect(workerHost).toBeDefined();
     await sb.stop(workerHost, { kill: true });
     try {
-      const moved = await until('5 running tasks, none on the stopped worker', async () => {
-        const r = await running('web');
-        return r.length === 5 && r.every((x) => x.nodeId !== nodeIdOf.get(workerHost)) ? r : false;
-      }, 60_000);
+      const moved = await until(
+        '5 running tasks, none on the stopped worker',
+        async () => {
+          const r = await running('web');
+          return r.length === 5 && r.every((x) => x.nodeId !== nodeIdOf.get(workerHost)) ? r : false;
+        },
+        60_000,
+      );
       expect(moved).toHaveLength(5);
     } finally {
       await sb.start(workerHost);
     }
     // Back again, the worker stops the containers whose tasks moved away.
-    await until('the returned worker runs only what it is assigned', async () => {
-      const mine = (await running('web')).filter((x) => x.nodeId === nodeIdOf.get(workerHost)).length;
-      return containersOn(workerHost, true).filter((c) => c.includes('web.')).length <= mine || false;
-    }, 60_000);
+    await until(
+      'the returned worker runs only what it is assigned',
+      async () => {
+        const mine = (await running('web')).filter((x) => x.nodeId === nodeIdOf.get(workerHost)).length;
+        return containersOn(workerHost, true).filter((c) => c.includes('web.')).length <= mine || false;
+      },
+      60_000,
+    );
   });
 
   it('a global service runs one task per node and follows a node that joins', { timeout: 180_000 }, async () => {
@@ -238,21 +291,72 @@ describe.skipIf(!canRun)('services on a sandbox: 3 managers, 2 workers', () => {
     const wt = (await ok(M, 'join-token', '-q', 'worker')).trim();
     const first = sb.hosts()[0]!;
     await ok(last, 'join', '--token', wt, `${first.addr}:${DAEMON_PORT}`);
-    const six = await until('agentd on the new node too', async () => {
-      const r = await running('agentd');
-      return r.length === 6 ? r : false;
-    }, 60_000);
+    const six = await until(
+      'agentd on the new node too',
+      async () => {
+        const r = await running('agentd');
+        return r.length === 6 ? r : false;
+      },
+      60_000,
+    );
     expect(new Set(six.map((x) => x.nodeId)).size).toBe(6);
   });
 
-  it('health checks run in the container: a passing one marks the task healthy, a failing one fails and replaces it', { timeout: 120_000 }, async () => {
-    await ok(M, 'service', 'create', '--detach', '--name', 'fine', '--health-cmd', 'test -f /tmp/ok', '--health-interval', '500ms', SANDBOX_IMAGE, 'sh', '-c', 'touch /tmp/ok; exec sleep 3600');
-    await ok(M, 'service', 'create', '--detach', '--name', 'sick', '--health-cmd', 'false', '--health-interval', '500ms', '--health-retries', '2', '--restart-delay', '1s', SANDBOX_IMAGE, 'sleep', '3600');
-    const healthy = await until('fine is healthy', async () => (await running('fine')).find((t) => (t.status as { health?: string }).health === 'healthy'), 60_000);
+  it('health checks run in the container: a passing one marks the task healthy, a failing one fails and replaces it', {
+    timeout: 120_000,
+  }, async () => {
+    await ok(
+      M,
+      'service',
+      'create',
+      '--detach',
+      '--name',
+      'fine',
+      '--health-cmd',
+      'test -f /tmp/ok',
+      '--health-interval',
+      '500ms',
+      SANDBOX_IMAGE,
+      'sh',
+      '-c',
+      'touch /tmp/ok; exec sleep 3600',
+    );
+    await ok(
+      M,
+      'service',
+      'create',
+      '--detach',
+      '--name',
+      'sick',
+      '--health-cmd',
+      'false',
+      '--health-interval',
+      '500ms',
+      '--health-retries',
+      '2',
+      '--restart-delay',
+      '1s',
+      SANDBOX_IMAGE,
+      'sleep',
+      '3600',
+    );
+    const healthy = await until(
+      'fine is healthy',
+      async () => (await running('fine')).find((t) => (t.status as { health?: string }).health === 'healthy'),
+      60_000,
+    );
     expect(healthy).toBeDefined();
-    const failed = await until('a sick task failed as unhealthy', async () => (await tasks('sick')).find((t) => t.status.state === TaskState.FAILED), 60_000);
+    const failed = await until(
+      'a sick task failed as unhealthy',
+      async () => (await tasks('sick')).find((t) => t.status.state === TaskState.FAILED),
+      60_000,
+    );
     expect(failed.status.err).toMatch(/unhealthy/);
-    await until('sick replaced in its slot', async () => (await tasks('sick')).some((t) => t.meta.id !== failed.meta.id && t.slot === failed.slot), 60_000);
+    await until(
+      'sick replaced in its slot',
+      async () => (await tasks('sick')).some((t) => t.meta.id !== failed.meta.id && t.slot === failed.slot),
+      60_000,
+    );
     await ok(M, 'service', 'rm', 'fine', 'sick');
   });
 

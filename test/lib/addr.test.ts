@@ -89,7 +89,9 @@ describe('--advertise-addr resolution', () => {
   });
 
   it('refuses an interface with several IPv4 addresses or none, naming them', async () => {
-    expect((await rejectionOf(resolve('bond0'))).message).toMatch(/--advertise-addr bond0: .*more than one IPv4 address \(10\.0\.0\.1, 10\.0\.0\.2\)/);
+    expect((await rejectionOf(resolve('bond0'))).message).toMatch(
+      /--advertise-addr bond0: .*more than one IPv4 address \(10\.0\.0\.1, 10\.0\.0\.2\)/,
+    );
     expect((await rejectionOf(resolve('v6only'))).message).toMatch(/--advertise-addr v6only: the interface has no IPv4 address/);
   });
 
@@ -131,7 +133,13 @@ describe('tsswarm daemon --advertise-addr', () => {
   const groups = Object.fromEntries(clusterCommands.map((c) => [c.name, c]));
 
   it('refuses an address it cannot resolve before starting anything', async () => {
-    const r = await runCommand(groups, '/tmp/tss-addr-test-no-daemon.sock', ['daemon', '--state-dir', '/tmp/tss-addr-test-never-made', '--advertise-addr', 'no_such_host!']);
+    const r = await runCommand(groups, '/tmp/tss-addr-test-no-daemon.sock', [
+      'daemon',
+      '--state-dir',
+      '/tmp/tss-addr-test-never-made',
+      '--advertise-addr',
+      'no_such_host!',
+    ]);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/^tsswarm: --advertise-addr "no_such_host!" is not an IPv4 address, a host name or an interface of this host/);
   });
@@ -143,7 +151,9 @@ describe('tsswarm daemon --advertise-addr', () => {
       writeFileSync(`${dir}/daemon.json`, JSON.stringify({ advertiseAddr: 'fd00::7' }));
       const r = await runCommand(groups, `${dir}/none.sock`, ['daemon', '--config', `${dir}/daemon.json`, '--state-dir', `${dir}/state`]);
       expect(r.code).toBe(1);
-      expect(r.err).toMatch(new RegExp(`^tsswarm: "advertiseAddr" in ${dir}/daemon\\.json "fd00::7": IPv6 addresses are not supported yet`));
+      expect(r.err).toMatch(
+        new RegExp(`^tsswarm: "advertiseAddr" in ${dir}/daemon\\.json "fd00::7": IPv6 addresses are not supported yet`),
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -2,15 +2,7 @@
 // field and the fix.
 import { status } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
-import {
-  GrpcStatus,
-  NotFoundError,
-  SyscallError,
-  TsswarmError,
-  UsageError,
-  errnoName,
-  grpcStatusOf,
-} from '../../lib/errors.js';
+import { GrpcStatus, NotFoundError, SyscallError, TsswarmError, UsageError, errnoName, grpcStatusOf } from '../../lib/errors.js';
 
 describe('errors', () => {
   it('our gRPC status numbers are those of @grpc/grpc-js', () => {

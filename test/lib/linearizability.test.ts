@@ -137,7 +137,12 @@ describe('checkLinearizable with the key-value model', () => {
   });
 
   it('checks compare-and-set, including one with an unknown outcome', () => {
-    const good = [put(0, 'x', 'a', 0, 5), cas(1, 'x', 'a', 'b', true, 10, 15), cas(2, 'x', 'a', 'c', false, 20, 25), get(0, 'x', 'b', 30, 35)];
+    const good = [
+      put(0, 'x', 'a', 0, 5),
+      cas(1, 'x', 'a', 'b', true, 10, 15),
+      cas(2, 'x', 'a', 'c', false, 20, 25),
+      get(0, 'x', 'b', 30, 35),
+    ];
     expect(checkLinearizable(kvModel, good)).toEqual({ ok: true });
     const bad = [put(0, 'x', 'a', 0, 5), cas(1, 'x', 'b', 'c', true, 10, 15)];
     const res = checkLinearizable(kvModel, bad);
@@ -207,8 +212,20 @@ describe('checkLinearizable with another model', () => {
     hash: (s) => String(s),
   };
   type COp = Operation<CIn, COut>;
-  const add = (c: number, call: number, ret: number, n = 1): COp => ({ clientId: c, input: { op: 'add', n }, output: { ok: true }, call, ret });
-  const read = (c: number, value: number, call: number, ret: number): COp => ({ clientId: c, input: { op: 'read' }, output: { value }, call, ret });
+  const add = (c: number, call: number, ret: number, n = 1): COp => ({
+    clientId: c,
+    input: { op: 'add', n },
+    output: { ok: true },
+    call,
+    ret,
+  });
+  const read = (c: number, value: number, call: number, ret: number): COp => ({
+    clientId: c,
+    input: { op: 'read' },
+    output: { value },
+    call,
+    ret,
+  });
 
   it('accepts reads explained by unknown-outcome additions and rejects one that is not', () => {
     // Both unknown additions are needed before the read of 3, in either order.
@@ -346,7 +363,14 @@ function bruteForce<S, I, O>(model: Model<S, I, O>, h: readonly Operation<I, O>[
     for (const o of left) {
       if (left.some((p) => p.ret < o.call)) continue; // p returned before o was called: p goes first
       const r = model.step(state, o.input, o.ret === Infinity ? undefined : o.output);
-      if (r.ok && go(r.state, left.filter((x) => x !== o))) return true;
+      if (
+        r.ok &&
+        go(
+          r.state,
+          left.filter((x) => x !== o),
+        )
+      )
+        return true;
     }
     return false;
   };
@@ -403,7 +427,13 @@ describe('checkLinearizable on randomized histories', () => {
     let accepted = 0;
     let rejected = 0;
     for (let round = 0; round < 3000; round++) {
-      const h = generate(rng, { clients: 1 + rng.int(4), opsPerClient: 1 + rng.int(3), keys: 1 + rng.int(2), unknownP: rng.next() * 0.6, casP: rng.next() * 0.5 });
+      const h = generate(rng, {
+        clients: 1 + rng.int(4),
+        opsPerClient: 1 + rng.int(3),
+        keys: 1 + rng.int(2),
+        unknownP: rng.next() * 0.6,
+        casP: rng.next() * 0.5,
+      });
       // Perturb outputs at random so that both verdicts occur.
       for (const op of h) {
         if (op.input.op === 'get' && rng.chance(0.25)) op.output = { value: rng.chance(0.5) ? null : `v${1 + rng.int(6)}` };
@@ -436,7 +466,14 @@ describe('checkLinearizable on randomized histories', () => {
         const v = (): string | null => (rng.chance(0.2) ? null : rng.pick(vals));
         if (r === 0) h.push({ clientId: i, input: { op: 'put', key, value: rng.pick(vals) }, call, output: { ok: rng.chance(0.9) }, ret });
         else if (r === 1) h.push({ clientId: i, input: { op: 'get', key }, call, output: { value: v() }, ret });
-        else h.push({ clientId: i, input: { op: 'cas', key, expected: v(), value: rng.pick(vals) }, call, output: { ok: rng.chance(0.5) }, ret });
+        else
+          h.push({
+            clientId: i,
+            input: { op: 'cas', key, expected: v(), value: rng.pick(vals) },
+            call,
+            output: { ok: rng.chance(0.5) },
+            ret,
+          });
       }
       const expected = bruteForce(kvModel, h);
       expect(checkLinearizable(kvModel, h).ok, JSON.stringify(h)).toBe(expected);

@@ -203,10 +203,7 @@ interface Frame<State> {
   forced: number;
 }
 
-type SearchResult<State> =
-  | { kind: 'ok' }
-  | { kind: 'unknown' }
-  | { kind: 'fail'; linearized: number[]; unplaced: number; state: State };
+type SearchResult<State> = { kind: 'ok' } | { kind: 'unknown' } | { kind: 'fail'; linearized: number[]; unplaced: number; state: State };
 
 function searchPartition<State, Input, Output>(
   model: Model<State, Input, Output>,
@@ -455,7 +452,9 @@ function describeOp<State, Input, Output>(
 ): (op: Operation<Input, Output>) => string {
   return (op) => {
     const out = op.ret === Infinity ? undefined : op.output;
-    const what = model.describe ? model.describe(op.input, out) : `${JSON.stringify(op.input)} -> ${out === undefined ? '?' : JSON.stringify(out)}`;
+    const what = model.describe
+      ? model.describe(op.input, out)
+      : `${JSON.stringify(op.input)} -> ${out === undefined ? '?' : JSON.stringify(out)}`;
     const ret = op.ret === Infinity ? 'unknown' : String(op.ret);
     return `history[${where.get(op) ?? '?'}] client ${op.clientId}: ${what}  [call ${op.call}, ret ${ret}]`;
   };
@@ -570,7 +569,11 @@ export const kvModel: Model<KvState, KvInput, KvOutput> = {
   describe(input, output) {
     const q = (v: string | null): string => (v === null ? 'null' : JSON.stringify(v));
     const call =
-      input.op === 'get' ? `get(${input.key})` : input.op === 'put' ? `put(${input.key}, ${q(input.value)})` : `cas(${input.key}, ${q(input.expected)} -> ${q(input.value)})`;
+      input.op === 'get'
+        ? `get(${input.key})`
+        : input.op === 'put'
+          ? `put(${input.key}, ${q(input.value)})`
+          : `cas(${input.key}, ${q(input.expected)} -> ${q(input.value)})`;
     let result: string;
     if (output === undefined) result = '?';
     else if ('value' in output) result = q(output.value);

@@ -16,7 +16,19 @@ const task = (i: number, envBytes = 1000): Task =>
     spec: { container: { image: 'busybox', env: [`BIG=${'e'.repeat(envBytes)}`] } } as never,
   });
 
-const endpoint = (i: number): NetworkEndpoint => ({ taskId: `t${i}`, serviceId: 's1', serviceName: 'web', slot: i, ip: `10.0.${i >> 8}.${i & 255}`, mac: '02:42:0a:00:00:01', nodeId: 'n1', vtep: '192.0.2.1', serving: true, aliases: [], hostname: `web.${i}` });
+const endpoint = (i: number): NetworkEndpoint => ({
+  taskId: `t${i}`,
+  serviceId: 's1',
+  serviceName: 'web',
+  slot: i,
+  ip: `10.0.${i >> 8}.${i & 255}`,
+  mac: '02:42:0a:00:00:01',
+  nodeId: 'n1',
+  vtep: '192.0.2.1',
+  serving: true,
+  aliases: [],
+  hostname: `web.${i}`,
+});
 
 const net = (id: string, endpoints: number): NetworkState => ({
   network: Network.create({ meta: Meta.create({ id }), spec: { name: id, driver: 'overlay' } as never }),
@@ -46,7 +58,9 @@ describe('message parts', () => {
 
   it('cuts a full set of 3,000 tasks into parts each under the limit, and the agent gets the same set back once', () => {
     const limit = 256 * 1024;
-    const m = ManagerMessage.create({ assignments: { full: true, tasks: Array.from({ length: 3000 }, (_, i) => task(i)), removedTaskIds: [] } });
+    const m = ManagerMessage.create({
+      assignments: { full: true, tasks: Array.from({ length: 3000 }, (_, i) => task(i)), removedTaskIds: [] },
+    });
     expect(enc(m)).toBeGreaterThan(10 * limit);
     const parts = splitMessage(m, limit);
     expect(parts.length).toBeGreaterThan(10);
@@ -64,7 +78,9 @@ describe('message parts', () => {
   });
 
   it('cuts a change with many removals too, keeping tasks and removals apart', () => {
-    const m = ManagerMessage.create({ assignments: { full: false, tasks: [task(1)], removedTaskIds: Array.from({ length: 20_000 }, (_, i) => `removed-task-${i}`) } });
+    const m = ManagerMessage.create({
+      assignments: { full: false, tasks: [task(1)], removedTaskIds: Array.from({ length: 20_000 }, (_, i) => `removed-task-${i}`) },
+    });
     const parts = splitMessage(m, 64 * 1024);
     expect(parts.length).toBeGreaterThan(3);
     for (const p of parts) expect(p.bytes).toBeLessThanOrEqual(64 * 1024);
@@ -73,14 +89,18 @@ describe('message parts', () => {
   });
 
   it('sends an item larger than the limit alone in its part rather than dropping it', () => {
-    const m = ManagerMessage.create({ assignments: { full: true, tasks: [task(1, 100), task(2, 200_000), task(3, 100)], removedTaskIds: [] } });
+    const m = ManagerMessage.create({
+      assignments: { full: true, tasks: [task(1, 100), task(2, 200_000), task(3, 100)], removedTaskIds: [] },
+    });
     const parts = splitMessage(m, 64 * 1024);
     expect(parts.map((p) => p.message.assignments!.tasks.map((t) => t.meta!.id))).toEqual([['t1'], ['t2'], ['t3']]);
   });
 
   it('cuts one network with 20,000 endpoints into pieces under the limit, each with the network, and merges them into one', () => {
     const limit = 128 * 1024;
-    const m = ManagerMessage.create({ networks: { reset: true, networks: [net('small', 3), net('big', 20_000), net('other', 2)], removedNetworks: ['old'] } });
+    const m = ManagerMessage.create({
+      networks: { reset: true, networks: [net('small', 3), net('big', 20_000), net('other', 2)], removedNetworks: ['old'] },
+    });
     const parts = splitMessage(m, limit);
     expect(parts.length).toBeGreaterThan(5);
     for (const p of parts) {
@@ -100,13 +120,17 @@ describe('message parts', () => {
   });
 
   it('the assembler waits for the last part, drops a set whose first part it never saw, and passes other messages through', () => {
-    const m = ManagerMessage.create({ assignments: { full: true, tasks: Array.from({ length: 200 }, (_, i) => task(i)), removedTaskIds: [] } });
+    const m = ManagerMessage.create({
+      assignments: { full: true, tasks: Array.from({ length: 200 }, (_, i) => task(i)), removedTaskIds: [] },
+    });
     const parts = splitMessage(m, 32 * 1024).map((p) => p.message);
     expect(parts.length).toBeGreaterThan(3);
     const a = new PartAssembler();
     // The tail of a set without its head (e.g. a stream that began mid-set): nothing is applied.
     for (const p of parts.slice(1)) expect(a.push(p)).toBeNull();
-    const beat = ManagerMessage.create({ heartbeatAck: { heartbeatPeriodMs: 5, managerAddrs: [], desiredRole: 'worker', managerNodeIds: [] } });
+    const beat = ManagerMessage.create({
+      heartbeatAck: { heartbeatPeriodMs: 5, managerAddrs: [], desiredRole: 'worker', managerNodeIds: [] },
+    });
     expect(a.push(beat)).toBe(beat);
     for (const p of parts.slice(0, -1)) expect(a.push(p)).toBeNull();
     expect(a.pending).toBe(parts.length - 1);

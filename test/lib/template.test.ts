@@ -15,8 +15,11 @@ const ctx: TemplateContext = {
 
 describe('template expansion', () => {
   it('expands every supported placeholder, with or without spaces inside the braces', () => {
-    const all = '{{.Service.ID}}|{{.Service.Name}}|{{.Node.ID}}|{{ .Node.Hostname }}|{{.Node.Platform.OS}}|{{  .Node.Platform.Architecture}}|{{.Task.ID}}|{{.Task.Name}}|{{.Task.Slot }}';
-    expect(expandTemplate('f', all, ctx)).toBe('svc0000000000000000000001|web|node000000000000000000001|host-a|linux|x86_64|task000000000000000000001|web.3.task000000000000000000001|3');
+    const all =
+      '{{.Service.ID}}|{{.Service.Name}}|{{.Node.ID}}|{{ .Node.Hostname }}|{{.Node.Platform.OS}}|{{  .Node.Platform.Architecture}}|{{.Task.ID}}|{{.Task.Name}}|{{.Task.Slot }}';
+    expect(expandTemplate('f', all, ctx)).toBe(
+      'svc0000000000000000000001|web|node000000000000000000001|host-a|linux|x86_64|task000000000000000000001|web.3.task000000000000000000001|3',
+    );
     expect(TEMPLATE_PLACEHOLDERS).toHaveLength(9);
   });
 
@@ -65,7 +68,8 @@ describe('template expansion', () => {
 });
 
 describe('templates in a service spec', () => {
-  const spec = (c: Partial<ContainerSpec>): ServiceSpec => ServiceSpec.create({ name: 'web', task: TaskSpec.create({ container: ContainerSpec.create({ image: 'busybox', ...c }) }) });
+  const spec = (c: Partial<ContainerSpec>): ServiceSpec =>
+    ServiceSpec.create({ name: 'web', task: TaskSpec.create({ container: ContainerSpec.create({ image: 'busybox', ...c }) }) });
 
   it('accepts supported placeholders in --hostname, --env and a mount source', () => {
     const { spec: s } = validateServiceSpec(
@@ -79,10 +83,16 @@ describe('templates in a service spec', () => {
   });
 
   it('refuses an unsupported placeholder in each, naming the field and flag', () => {
-    expect(errorOf(() => validateServiceSpec(spec({ hostname: '{{ call .X }}' }))).message).toMatch(/^spec\.task\.container\.hostname \(--hostname\): .*not a supported placeholder/);
-    expect(errorOf(() => validateServiceSpec(spec({ env: ['A=1', 'B={{.Secret}}'] }))).message).toMatch(/^spec\.task\.container\.env\[1\] \(--env\): /);
+    expect(errorOf(() => validateServiceSpec(spec({ hostname: '{{ call .X }}' }))).message).toMatch(
+      /^spec\.task\.container\.hostname \(--hostname\): .*not a supported placeholder/,
+    );
+    expect(errorOf(() => validateServiceSpec(spec({ env: ['A=1', 'B={{.Secret}}'] }))).message).toMatch(
+      /^spec\.task\.container\.env\[1\] \(--env\): /,
+    );
     const m = Mount.create({ type: MountType.BIND, source: '/srv/{{.Task.Slot', target: '/data' });
-    expect(errorOf(() => validateServiceSpec(spec({ mounts: [m] }))).message).toMatch(/^spec\.task\.container\.mounts\[0\]\.source \(--mount source=\): .*never closed/);
+    expect(errorOf(() => validateServiceSpec(spec({ mounts: [m] }))).message).toMatch(
+      /^spec\.task\.container\.mounts\[0\]\.source \(--mount source=\): .*never closed/,
+    );
   });
 
   it('refuses a hostname template whose result cannot be a hostname', () => {

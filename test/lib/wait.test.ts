@@ -8,11 +8,15 @@ describe('until', () => {
   it('resolves with the first truthy value, after falsy values and errors', async () => {
     const seen: number[] = [];
     let n = 0;
-    const v = await until('the third call', () => {
-      seen.push(++n);
-      if (n === 1) throw new Error('not yet');
-      return n >= 3 ? { n } : 0;
-    }, { everyMs: 1 });
+    const v = await until(
+      'the third call',
+      () => {
+        seen.push(++n);
+        if (n === 1) throw new Error('not yet');
+        return n >= 3 ? { n } : 0;
+      },
+      { everyMs: 1 },
+    );
     expect(v).toEqual({ n: 3 });
     expect(seen).toEqual([1, 2, 3]);
   });
@@ -24,9 +28,15 @@ describe('until', () => {
 
   it('on timeout the error names what was awaited and the last error thrown', async () => {
     const start = Date.now();
-    await expect(until('the moon', () => { throw new Error('still night'); }, { timeoutMs: 50, everyMs: 5 })).rejects.toThrow(
-      'timed out after 50 ms waiting for the moon: still night',
-    );
+    await expect(
+      until(
+        'the moon',
+        () => {
+          throw new Error('still night');
+        },
+        { timeoutMs: 50, everyMs: 5 },
+      ),
+    ).rejects.toThrow('timed out after 50 ms waiting for the moon: still night');
     expect(Date.now() - start).toBeGreaterThanOrEqual(45);
   });
 

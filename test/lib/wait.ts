@@ -15,7 +15,11 @@ export interface UntilOptions {
  * A call that throws counts as "not yet"; on timeout the error names `what`
  * and the last error thrown, so the failure says what was awaited.
  */
-export async function until<T>(what: string, fn: () => T | Promise<T>, { timeoutMs = 10_000, everyMs = 20 }: UntilOptions = {}): Promise<NonNullable<T>> {
+export async function until<T>(
+  what: string,
+  fn: () => T | Promise<T>,
+  { timeoutMs = 10_000, everyMs = 20 }: UntilOptions = {},
+): Promise<NonNullable<T>> {
   const end = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {

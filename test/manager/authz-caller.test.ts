@@ -20,7 +20,9 @@ function cert(nodeId: string, role: 'worker' | 'manager', o: { validityMs?: numb
 
 /** A call as grpc-js hands it to a handler, carrying `pem` as the peer certificate (or none). */
 function callWith(pem?: string) {
-  const pc = pem ? ({ raw: new X509Certificate(pem).raw, fingerprint256: new X509Certificate(pem).fingerprint256 } as PeerCertificate) : undefined;
+  const pc = pem
+    ? ({ raw: new X509Certificate(pem).raw, fingerprint256: new X509Certificate(pem).fingerprint256 } as PeerCertificate)
+    : undefined;
   return { getAuthContext: () => ({ sslPeerCertificate: pc }) };
 }
 
@@ -45,24 +47,29 @@ const message = (f: () => unknown): string => {
 describe('who is calling', () => {
   it('a call without a certificate has no caller, and a call that needs one is refused saying to join first', () => {
     expect(callerOf(callWith(), ctx())).toBeNull();
-    expect(message(() => requireRole(callWith(), ctx(), ['worker', 'manager']))).toBe('UNAUTHENTICATED: this call needs a node certificate: join the node to the cluster first');
+    expect(message(() => requireRole(callWith(), ctx(), ['worker', 'manager']))).toBe(
+      'UNAUTHENTICATED: this call needs a node certificate: join the node to the cluster first',
+    );
   });
 
   it('an expired certificate is refused naming the node and how to renew', () => {
     const pem = cert('tssexp1', 'worker', { validityMs: HOUR });
     expect(callerOf(callWith(pem), ctx())!.nodeId).toBe('tssexp1');
     const later = Date.now() + 2 * HOUR;
-    expect(message(() => callerOf(callWith(pem), ctx(), later))).toBe('UNAUTHENTICATED: the certificate of node tssexp1 expired: the node must renew it (restart its daemon) or join again');
+    expect(message(() => callerOf(callWith(pem), ctx(), later))).toBe(
+      'UNAUTHENTICATED: the certificate of node tssexp1 expired: the node must renew it (restart its daemon) or join again',
+    );
   });
 
-  it('a demoted manager\'s revoked certificate may renew and open its session during the grace, and nothing else; after it, not even that', () => {
+  it("a demoted manager's revoked certificate may renew and open its session during the grace, and nothing else; after it, not even that", () => {
     const pem = cert('tssdem1', 'manager');
     const now = Date.now();
     const revocation: Revocation = { revoked: true, reason: 'demoted', graceUntilMs: now + HOUR, sessionGrace: true };
     const c = ctx({ revocation });
     expect(callerOf(callWith(pem), c, now, { renewal: true })?.nodeId).toBe('tssdem1');
     expect(callerOf(callWith(pem), c, now, { session: true })?.nodeId).toBe('tssdem1');
-    const refused = /^PERMISSION_DENIED: the manager certificate of node tssdem1 \(serial [0-9a-f]+\) was revoked when the node was demoted: it may only renew/;
+    const refused =
+      /^PERMISSION_DENIED: the manager certificate of node tssdem1 \(serial [0-9a-f]+\) was revoked when the node was demoted: it may only renew/;
     expect(message(() => callerOf(callWith(pem), c, now))).toMatch(refused);
     expect(message(() => callerOf(callWith(pem), c, now + 2 * HOUR, { renewal: true }))).toMatch(refused);
     expect(message(() => callerOf(callWith(pem), c, now + 2 * HOUR, { session: true }))).toMatch(refused);
@@ -73,14 +80,18 @@ describe('who is calling', () => {
     const now = Date.now();
     const c = ctx({ revocation: { revoked: true, reason: 'replaced', graceUntilMs: now + HOUR, sessionGrace: false } });
     expect(callerOf(callWith(pem), c, now, { renewal: true })?.nodeId).toBe('tssren1');
-    expect(message(() => callerOf(callWith(pem), c, now, { session: true }))).toMatch(/^PERMISSION_DENIED: the certificate of node tssren1 \(serial [0-9a-f]+\) was replaced by a renewal and is revoked/);
+    expect(message(() => callerOf(callWith(pem), c, now, { session: true }))).toMatch(
+      /^PERMISSION_DENIED: the certificate of node tssren1 \(serial [0-9a-f]+\) was replaced by a renewal and is revoked/,
+    );
   });
 
   it('a removed node is refused with every call, even renewal, with no grace', () => {
     const pem = cert('tssgone1', 'worker');
     const c = ctx({ revocation: { revoked: true, reason: 'removed', graceUntilMs: 0, sessionGrace: false } });
     for (const opts of [{}, { renewal: true }, { session: true }]) {
-      expect(message(() => callerOf(callWith(pem), c, Date.now(), opts))).toBe('PERMISSION_DENIED: node tssgone1 was removed from the cluster; its certificate is revoked. Join it again with a token');
+      expect(message(() => callerOf(callWith(pem), c, Date.now(), opts))).toBe(
+        'PERMISSION_DENIED: node tssgone1 was removed from the cluster; its certificate is revoked. Join it again with a token',
+      );
     }
   });
 });
@@ -106,8 +117,13 @@ describe('the store has the last word', () => {
     const pem = cert('tsswork1', 'worker');
     let asked = 0;
     const c: AuthzContext = { ...ctx(), storeRole: () => (asked++, 'manager') };
-    expect(message(() => requireRole(callWith(pem), c, ['manager']))).toMatch(/^PERMISSION_DENIED: This node is not a swarm manager\. Worker nodes can't be used/);
+    expect(message(() => requireRole(callWith(pem), c, ['manager']))).toMatch(
+      /^PERMISSION_DENIED: This node is not a swarm manager\. Worker nodes can't be used/,
+    );
     expect(asked).toBe(0);
-    expect(requireRole(callWith(pem), ctx({ storeRole: 'worker' }), ['worker', 'manager'])).toMatchObject({ nodeId: 'tsswork1', role: 'worker' });
+    expect(requireRole(callWith(pem), ctx({ storeRole: 'worker' }), ['worker', 'manager'])).toMatchObject({
+      nodeId: 'tsswork1',
+      role: 'worker',
+    });
   });
 });

@@ -19,14 +19,39 @@ import { newRaftId } from '../../manager/consensus/index.js';
 import { type AuthzContext, callerOf } from '../../manager/authz.js';
 import { Manager, revokeDemoted } from '../../manager/manager.js';
 import { VersionConflictError } from '../../manager/store/index.js';
-import { AgentMessage, ControlService, DispatcherService, IssueNodeCertificateRequest, IssueNodeCertificateResponse, ManagerMessage, NodeCAService, RaftMembershipService } from '../../proto/gen/control.js';
-import { Meta, Node, NodeAvailability, NodeCertificate, NodeDescription, NodeRole as StoreRole, NodeSpec, NodeState } from '../../proto/gen/objects.js';
+import {
+  AgentMessage,
+  ControlService,
+  DispatcherService,
+  IssueNodeCertificateRequest,
+  IssueNodeCertificateResponse,
+  NodeCAService,
+  RaftMembershipService,
+} from '../../proto/gen/control.js';
+import {
+  Meta,
+  Node,
+  NodeAvailability,
+  NodeCertificate,
+  NodeDescription,
+  NodeRole as StoreRole,
+  NodeSpec,
+  NodeState,
+} from '../../proto/gen/objects.js';
 import { MessageBatch, MessageType, RaftTransportService, SnapshotAck } from '../../proto/gen/raft.js';
 import { until as waitUntil } from '../lib/wait.js';
 
-const SERVICES = { Control: ControlService, NodeCA: NodeCAService, RaftMembership: RaftMembershipService, Dispatcher: DispatcherService, RaftTransport: RaftTransportService };
+const SERVICES = {
+  Control: ControlService,
+  NodeCA: NodeCAService,
+  RaftMembership: RaftMembershipService,
+  Dispatcher: DispatcherService,
+  RaftTransport: RaftTransportService,
+};
 type Def = grpc.MethodDefinition<unknown, unknown>;
-const METHODS: [string, Def][] = Object.entries(SERVICES).flatMap(([svc, def]) => Object.entries(def as Record<string, Def>).map(([m, d]) => [`${svc}.${m}`, d] as [string, Def]));
+const METHODS: [string, Def][] = Object.entries(SERVICES).flatMap(([svc, def]) =>
+  Object.entries(def as Record<string, Def>).map(([m, d]) => [`${svc}.${m}`, d] as [string, Def]),
+);
 
 interface Identity {
   certPem: string;
@@ -40,7 +65,10 @@ const raftId = newRaftId();
 
 function issue(nodeId: string, role: NodeRole, at = Date.now(), backdateMs?: number): Identity {
   const key = generateNodeKey();
-  return { certPem: signNodeCSR(ca, createCSR(key.privateKeyPem), { nodeId, role, clusterId, now: at, backdateMs }), keyPem: key.privateKeyPem };
+  return {
+    certPem: signNodeCSR(ca, createCSR(key.privateKeyPem), { nodeId, role, clusterId, now: at, backdateMs }),
+    keyPem: key.privateKeyPem,
+  };
 }
 
 /** A certificate issued 70 of its 90 days ago: due for renewal. */
@@ -90,7 +118,8 @@ const raw = { ser: (b: Buffer) => b, de: (b: Buffer) => b };
 function callMethod(c: grpc.Client, d: Def, body: Buffer[] = [Buffer.alloc(0)]): Promise<Outcome> {
   const deadline = Date.now() + 5_000;
   return new Promise((resolve) => {
-    const done = (e: grpc.ServiceError | null, data?: Buffer[]) => resolve(e ? { code: e.code, details: e.details } : { code: grpc.status.OK, details: '', data });
+    const done = (e: grpc.ServiceError | null, data?: Buffer[]) =>
+      resolve(e ? { code: e.code, details: e.details } : { code: grpc.status.OK, details: '', data });
     if (!d.requestStream && !d.responseStream) {
       c.makeUnaryRequest(d.path, raw.ser, raw.de, body[0]!, new grpc.Metadata(), { deadline }, (e, v) => done(e, v ? [v] : []));
     } else if (!d.requestStream) {
@@ -116,14 +145,20 @@ function callMethod(c: grpc.Client, d: Def, body: Buffer[] = [Buffer.alloc(0)]):
   });
 }
 
-const hello = Buffer.from(AgentMessage.encode(AgentMessage.create({ hello: { description: NodeDescription.create({ hostname: 'tss-probe' }), addr: '127.0.0.1:1' } })));
+const hello = Buffer.from(
+  AgentMessage.encode(
+    AgentMessage.create({ hello: { description: NodeDescription.create({ hostname: 'tss-probe' }), addr: '127.0.0.1:1' } }),
+  ),
+);
 const REFUSED = [grpc.status.PERMISSION_DENIED, grpc.status.UNAUTHENTICATED];
 
 beforeAll(async () => {
   const p = new MemoryCertificateProvider();
   p.set(ca.certPem, m1.certPem, m1.keyPem);
   server = new grpc.Server();
-  const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', serverCredentials(p), (e, n) => (e ? rej(e) : res(n))));
+  const port = await new Promise<number>((res, rej) =>
+    server.bindAsync('127.0.0.1:0', serverCredentials(p), (e, n) => (e ? rej(e) : res(n))),
+  );
   addr = `127.0.0.1:${port}`;
   const info = parseNodeCert(m1.certPem);
   manager = await Manager.start({
@@ -135,12 +170,23 @@ beforeAll(async () => {
     server,
     credentials: { server: serverCredentials(p), client: channelCredentials(p) },
     logger: silentLogger(),
-    bootstrap: { clusterId, caCertPem: ca.certPem, caKeyPem: ca.keyPem, hostname: 'tssm1', certSerial: info.serial, certExpiryMs: info.notAfter.getTime(), nodeCertValidityMs: 0 },
+    bootstrap: {
+      clusterId,
+      caCertPem: ca.certPem,
+      caKeyPem: ca.keyPem,
+      hostname: 'tssm1',
+      certSerial: info.serial,
+      certExpiryMs: info.notAfter.getTime(),
+      nodeCertValidityMs: 0,
+    },
     heartbeatPeriodMs: 60_000,
     version: 'test',
     caCertPem: () => ca.certPem,
   });
-  await waitFor(() => manager.consensus.isLeader && manager.cluster() && manager.store.view((tx) => tx.nodes.get('tssm1')), 'the manager to lead and create the cluster');
+  await waitFor(
+    () => manager.consensus.isLeader && manager.cluster() && manager.store.view((tx) => tx.nodes.get('tssm1')),
+    'the manager to lead and create the cluster',
+  );
   await manager.store.update((tx) => {
     tx.nodes.create(storeNode('tssw1', StoreRole.WORKER, worker));
     tx.nodes.create(storeNode('tssr1', StoreRole.WORKER, removedWorkerCert));
@@ -219,7 +265,13 @@ describe('authorization of every manager method', () => {
 describe('the CA under the store', () => {
   const renew = (id: Identity, nodeId: string) => {
     const key = generateNodeKey();
-    const req = IssueNodeCertificateRequest.create({ token: '', csrPem: createCSR(key.privateKeyPem), hostname: nodeId, addr: '127.0.0.1', nodeId });
+    const req = IssueNodeCertificateRequest.create({
+      token: '',
+      csrPem: createCSR(key.privateKeyPem),
+      hostname: nodeId,
+      addr: '127.0.0.1',
+      nodeId,
+    });
     return callMethod(client(id), NodeCAService.issueNodeCertificate as Def, [Buffer.from(IssueNodeCertificateRequest.encode(req))]);
   };
 
@@ -235,8 +287,17 @@ describe('the CA under the store', () => {
     const got = IssueNodeCertificateResponse.decode(r.data![0]!);
     expect(got.role).toBe('worker');
     expect(parseNodeCert(got.certPem).role).toBe('worker');
-    const join = IssueNodeCertificateRequest.create({ token: '', csrPem: createCSR(generateNodeKey().privateKeyPem), hostname: 'x', addr: '127.0.0.1', nodeId: '' });
-    expect((await callMethod(client(w), NodeCAService.issueNodeCertificate as Def, [Buffer.from(IssueNodeCertificateRequest.encode(join))])).code).not.toBe(grpc.status.OK);
+    const join = IssueNodeCertificateRequest.create({
+      token: '',
+      csrPem: createCSR(generateNodeKey().privateKeyPem),
+      hostname: 'x',
+      addr: '127.0.0.1',
+      nodeId: '',
+    });
+    expect(
+      (await callMethod(client(w), NodeCAService.issueNodeCertificate as Def, [Buffer.from(IssueNodeCertificateRequest.encode(join))]))
+        .code,
+    ).not.toBe(grpc.status.OK);
   });
 
   it('a demoted manager renewing gets a worker certificate', async () => {
@@ -272,7 +333,9 @@ describe('the CA under the store', () => {
     const before = manager.cluster()!.meta!.version;
     const r = await renew(w, 'tssw4');
     expect(r.code).toBe(grpc.status.FAILED_PRECONDITION);
-    expect(r.details).toMatch(/^node tssw4 asked to renew a certificate that is not due: it is valid until \S+ and nodes renew once a third to a half of its validity is left; renew from \d{4}-/);
+    expect(r.details).toMatch(
+      /^node tssw4 asked to renew a certificate that is not due: it is valid until \S+ and nodes renew once a third to a half of its validity is left; renew from \d{4}-/,
+    );
     expect(manager.cluster()!.meta!.version).toBe(before);
     expect(manager.store.view((tx) => tx.nodes.get('tssw4'))!.certificate!.serial).toBe(parseNodeCert(w.certPem).serial);
   });
@@ -280,9 +343,31 @@ describe('the CA under the store', () => {
 
 describe('the Raft transport under the membership', () => {
   const beat = (from: string, term: number) =>
-    Buffer.from(MessageBatch.encode(MessageBatch.create({ cluster: clusterId, messages: [{ type: MessageType.MSG_HEARTBEAT, from, to: raftId, term, logTerm: 0, index: 0, entries: [], commit: 0, snapshot: undefined, reject: false, rejectHint: 0, context: new Uint8Array() }] })));
+    Buffer.from(
+      MessageBatch.encode(
+        MessageBatch.create({
+          cluster: clusterId,
+          messages: [
+            {
+              type: MessageType.MSG_HEARTBEAT,
+              from,
+              to: raftId,
+              term,
+              logTerm: 0,
+              index: 0,
+              entries: [],
+              commit: 0,
+              snapshot: undefined,
+              reject: false,
+              rejectHint: 0,
+              context: new Uint8Array(),
+            },
+          ],
+        }),
+      ),
+    );
 
-  it('a demoted manager\'s certificate is refused by the Raft port, whatever member it claims to be', async () => {
+  it("a demoted manager's certificate is refused by the Raft port, whatever member it claims to be", async () => {
     const term = manager.consensus.status().term;
     for (const from of [learnerRaftId, 'tssnotamember']) {
       const r = await callMethod(client(demoted2), RaftTransportService.send as Def, [beat(from, term + 100)]);
@@ -294,12 +379,28 @@ describe('the Raft transport under the membership', () => {
 
   it('a snapshot header from a sender the caller may not speak for is refused', async () => {
     const SnapshotChunk = (await import('../../proto/gen/raft.js')).SnapshotChunk;
-    const chunk = SnapshotChunk.create({ cluster: clusterId, message: { type: MessageType.MSG_SNAP, from: learnerRaftId, to: raftId, term: 1, logTerm: 0, index: 0, entries: [], commit: 0, reject: false, rejectHint: 0, context: new Uint8Array() }, total: 0 });
+    const chunk = SnapshotChunk.create({
+      cluster: clusterId,
+      message: {
+        type: MessageType.MSG_SNAP,
+        from: learnerRaftId,
+        to: raftId,
+        term: 1,
+        logTerm: 0,
+        index: 0,
+        entries: [],
+        commit: 0,
+        reject: false,
+        rejectHint: 0,
+        context: new Uint8Array(),
+      },
+      total: 0,
+    });
     const r = await callMethod(client(m1), RaftTransportService.sendSnapshot as Def, [Buffer.from(SnapshotChunk.encode(chunk))]);
     expect(r.code).toBe(grpc.status.OK);
     expect(SnapshotAck.decode(r.data![0]!).ok).toBe(false);
   });
-  it('a member\'s own certificate is heard (the check above can fail)', async () => {
+  it("a member's own certificate is heard (the check above can fail)", async () => {
     const term = manager.consensus.status().term;
     const r = await callMethod(client(learner), RaftTransportService.send as Def, [beat(learnerRaftId, term + 100)]);
     expect(r.code).toBe(grpc.status.OK);
@@ -318,7 +419,9 @@ describe('certificates not valid yet', () => {
 
   it('authorization refuses a certificate whose notBefore is more than the clock-skew allowance ahead, naming the time and the fix', () => {
     const early = issue('tssm1', 'manager', Date.now() + 10 * 60_000, 0);
-    expect(() => callerOf(callWith(early), ctx)).toThrow(/^the certificate of node tssm1 is not valid before \S+, more than 5 minutes after this manager's clock .*run NTP/);
+    expect(() => callerOf(callWith(early), ctx)).toThrow(
+      /^the certificate of node tssm1 is not valid before \S+, more than 5 minutes after this manager's clock .*run NTP/,
+    );
   });
 
   it('authorization accepts one within the allowance (an issuing clock two minutes ahead), and the caller carries its validity', () => {

@@ -20,8 +20,15 @@ let manager: Manager;
 let server: grpc.Server;
 
 type Issue = (req: IssueNodeCertificateRequest, caller: null) => Promise<IssueNodeCertificateResponse>;
-const issue = (req: IssueNodeCertificateRequest): Promise<IssueNodeCertificateResponse> => (manager as unknown as { issueCertificate: Issue }).issueCertificate.call(manager, req, null);
-const joinReq = (addr: string): IssueNodeCertificateRequest => ({ token: manager.joinTokens().worker, csrPem: createCSR(generateNodeKey().privateKeyPem), hostname: 'tss-joiner', addr, nodeId: '' });
+const issue = (req: IssueNodeCertificateRequest): Promise<IssueNodeCertificateResponse> =>
+  (manager as unknown as { issueCertificate: Issue }).issueCertificate.call(manager, req, null);
+const joinReq = (addr: string): IssueNodeCertificateRequest => ({
+  token: manager.joinTokens().worker,
+  csrPem: createCSR(generateNodeKey().privateKeyPem),
+  hostname: 'tss-joiner',
+  addr,
+  nodeId: '',
+});
 
 const waitFor = (fn: () => unknown, what: string): Promise<unknown> => waitUntil(what, fn, { timeoutMs: 20_000, everyMs: 20 });
 
@@ -41,7 +48,15 @@ beforeAll(async () => {
     server,
     credentials: { server: grpc.ServerCredentials.createInsecure(), client: grpc.credentials.createInsecure() },
     logger: silentLogger(),
-    bootstrap: { clusterId, caCertPem: ca.certPem, caKeyPem: ca.keyPem, hostname: 'tssm1', certSerial: info.serial, certExpiryMs: info.notAfter.getTime(), nodeCertValidityMs: 0 },
+    bootstrap: {
+      clusterId,
+      caCertPem: ca.certPem,
+      caKeyPem: ca.keyPem,
+      hostname: 'tssm1',
+      certSerial: info.serial,
+      certExpiryMs: info.notAfter.getTime(),
+      nodeCertValidityMs: 0,
+    },
     heartbeatPeriodMs: 60_000,
     version: 'test',
     caCertPem: () => ca.certPem,
@@ -73,7 +88,7 @@ describe('the address given at join', () => {
     expect(manager.store.view((tx) => tx.nodes.count())).toBe(before);
   });
 
-  it('stores an IPv4 address with its port as the new node\'s address', async () => {
+  it("stores an IPv4 address with its port as the new node's address", async () => {
     const r = await issue(joinReq('10.9.9.9:4242'));
     expect(manager.store.view((tx) => tx.nodes.get(r.nodeId))?.status?.addr).toBe('10.9.9.9:4242');
   });

@@ -12,7 +12,20 @@ import { createCSR, createRootCA, generateNodeKey, parseNodeCert, signNodeCSR } 
 import { newRaftId } from '../../manager/consensus/index.js';
 import { Manager } from '../../manager/manager.js';
 import type { ControlHandlers, UpdateNodeRequest } from '../../proto/gen/control.js';
-import { ContainerSpec, Meta, Node, NodeAvailability, NodeDescription, NodeRole, NodeSpec, NodeState, Placement, ServiceSpec, TaskSpec, TaskState } from '../../proto/gen/objects.js';
+import {
+  ContainerSpec,
+  Meta,
+  Node,
+  NodeAvailability,
+  NodeDescription,
+  NodeRole,
+  NodeSpec,
+  NodeState,
+  Placement,
+  ServiceSpec,
+  TaskSpec,
+  TaskState,
+} from '../../proto/gen/objects.js';
 import { until } from '../lib/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tss-nodeops-'));
@@ -26,7 +39,9 @@ const wait = <T>(what: string, fn: () => T): Promise<NonNullable<T>> => until(wh
 beforeAll(async () => {
   const ca = createRootCA({ commonName: 'tss-nodeops-ca', now: Date.now() });
   const key = generateNodeKey();
-  const cert = parseNodeCert(signNodeCSR(ca, createCSR(key.privateKeyPem, { nodeId: 'tssm1' }), { nodeId: 'tssm1', role: 'manager', clusterId, now: Date.now() }));
+  const cert = parseNodeCert(
+    signNodeCSR(ca, createCSR(key.privateKeyPem, { nodeId: 'tssm1' }), { nodeId: 'tssm1', role: 'manager', clusterId, now: Date.now() }),
+  );
   m = await Manager.start({
     raftDir: join(dir, 'raft'),
     nodeId: 'tssm1',
@@ -36,12 +51,23 @@ beforeAll(async () => {
     server,
     credentials: { server: grpc.ServerCredentials.createInsecure(), client: grpc.credentials.createInsecure() },
     logger: silentLogger(),
-    bootstrap: { clusterId, caCertPem: ca.certPem, caKeyPem: ca.keyPem, hostname: 'tssm1', certSerial: cert.serial, certExpiryMs: cert.notAfter.getTime(), nodeCertValidityMs: 0 },
+    bootstrap: {
+      clusterId,
+      caCertPem: ca.certPem,
+      caKeyPem: ca.keyPem,
+      hostname: 'tssm1',
+      certSerial: cert.serial,
+      certExpiryMs: cert.notAfter.getTime(),
+      nodeCertValidityMs: 0,
+    },
     heartbeatPeriodMs: 60_000,
     version: 'test',
     caCertPem: () => ca.certPem,
   });
-  await wait('the manager to lead with its node and cluster', () => m.consensus.isLeader && m.cluster() && m.store.view((tx) => tx.nodes.get('tssm1')));
+  await wait(
+    'the manager to lead with its node and cluster',
+    () => m.consensus.isLeader && m.cluster() && m.store.view((tx) => tx.nodes.get('tssm1')),
+  );
   api = m.controlHandlers();
 }, 30_000);
 
@@ -59,7 +85,11 @@ async function addNode(id: string, o: { role?: NodeRole; state?: NodeState } = {
     spec: NodeSpec.create({ name: id, role, availability: NodeAvailability.ACTIVE, labels: {} }),
     role,
     status: { state: o.state ?? NodeState.READY, addr: '127.0.0.1', message: '' },
-    description: NodeDescription.create({ hostname: id, platform: { os: 'linux', architecture: 'x86_64' }, resources: { nanoCpus: 4e9, memoryBytes: 8 * 2 ** 30, pids: 0 } }),
+    description: NodeDescription.create({
+      hostname: id,
+      platform: { os: 'linux', architecture: 'x86_64' },
+      resources: { nanoCpus: 4e9, memoryBytes: 8 * 2 ** 30, pids: 0 },
+    }),
   });
   await m.store.update((tx) => tx.nodes.create(n));
   // The allocator gives every new node its ingress address in a write of its own; tests that
@@ -73,7 +103,8 @@ async function addNode(id: string, o: { role?: NodeRole; state?: NodeState } = {
 }
 
 const stored = (id: string): Node | undefined => m.store.view((tx) => tx.nodes.get(id));
-const update = (req: Partial<UpdateNodeRequest> & { ref: string }) => api.updateNode({ version: 0, availability: '', role: '', labelAdd: {}, labelRm: [], ...req });
+const update = (req: Partial<UpdateNodeRequest> & { ref: string }) =>
+  api.updateNode({ version: 0, availability: '', role: '', labelAdd: {}, labelRm: [], ...req });
 
 /** The error a call ends with (the test fails if it does not fail). */
 async function refusal(p: Promise<unknown>): Promise<{ code: string; message: string; field?: string }> {
@@ -124,7 +155,7 @@ describe('node update', () => {
     expect(stored('tssw-labels')!.spec!.labels).toEqual({ zone: 'a' });
   });
 
-  it('bounds the labels as a service\'s: count, key and value length, empty key; each refusal names the field and --label-add', async () => {
+  it("bounds the labels as a service's: count, key and value length, empty key; each refusal names the field and --label-add", async () => {
     await addNode('tssw-bounds');
     const many = Object.fromEntries(Array.from({ length: 257 }, (_, i) => [`k${i}`, 'v']));
     const cases: [Record<string, string>, RegExp][] = [
@@ -148,14 +179,25 @@ describe('node update', () => {
 
   it('refuses an availability or role it does not know, naming the flag and the values it takes', async () => {
     await addNode('tssw-flags');
-    expect(await refusal(update({ ref: 'tssw-flags', availability: 'off' }))).toMatchObject({ code: 'USAGE', field: '--availability', message: '--availability must be one of active, pause, drain (got "off")' });
-    expect(await refusal(update({ ref: 'tssw-flags', role: 'boss' }))).toMatchObject({ code: 'USAGE', field: '--role', message: '--role must be worker or manager (got "boss")' });
+    expect(await refusal(update({ ref: 'tssw-flags', availability: 'off' }))).toMatchObject({
+      code: 'USAGE',
+      field: '--availability',
+      message: '--availability must be one of active, pause, drain (got "off")',
+    });
+    expect(await refusal(update({ ref: 'tssw-flags', role: 'boss' }))).toMatchObject({
+      code: 'USAGE',
+      field: '--role',
+      message: '--role must be worker or manager (got "boss")',
+    });
     expect(stored('tssw-flags')!.spec!.availability).toBe(NodeAvailability.ACTIVE);
   });
 
   it('refuses to demote the last manager, saying to promote another node first', async () => {
     const e = await refusal(update({ ref: 'tssm1', role: 'worker' }));
-    expect(e).toMatchObject({ code: 'FAILED_PRECONDITION', message: 'cannot demote tssm1: it is the last manager. Promote another node first' });
+    expect(e).toMatchObject({
+      code: 'FAILED_PRECONDITION',
+      message: 'cannot demote tssm1: it is the last manager. Promote another node first',
+    });
     expect(stored('tssm1')!.spec!.role).toBe(NodeRole.MANAGER);
     expect(m.consensus.status().config.voters).toHaveLength(1);
   });
@@ -168,19 +210,26 @@ describe('node update', () => {
     await addNode('tssw-drain');
     const spec = ServiceSpec.create({
       name: 'tss-drainweb',
-      task: TaskSpec.create({ container: ContainerSpec.create({ image: 'busybox' }), placement: Placement.create({ constraints: ['node.hostname==tssw-drain'] }) }),
+      task: TaskSpec.create({
+        container: ContainerSpec.create({ image: 'busybox' }),
+        placement: Placement.create({ constraints: ['node.hostname==tssw-drain'] }),
+      }),
       replicated: { replicas: 1 },
     });
     const svc = await api.createService({ spec });
     const sid = svc.service!.meta!.id;
     const tasks = () => m.store.view((tx) => tx.tasks.list()).filter((t) => t.serviceId === sid);
-    const first = await wait('the task assigned to tssw-drain', () => tasks().find((t) => t.nodeId === 'tssw-drain' && t.status!.state >= TaskState.ASSIGNED));
+    const first = await wait('the task assigned to tssw-drain', () =>
+      tasks().find((t) => t.nodeId === 'tssw-drain' && t.status!.state >= TaskState.ASSIGNED),
+    );
     expect(first.desiredState).toBe(TaskState.RUNNING);
     const r = await update({ ref: 'tssw-drain', availability: 'drain' });
     expect(r.node!.spec!.availability).toBe(NodeAvailability.DRAIN);
     await wait('the task shut down', () => tasks().find((t) => t.meta!.id === first.meta!.id)!.desiredState >= TaskState.SHUTDOWN);
     // Its replacement has nowhere to go: no other node passes the constraint, and a drained node takes no task.
-    const next = await wait('a replacement task', () => tasks().find((t) => t.meta!.id !== first.meta!.id && t.desiredState === TaskState.RUNNING));
+    const next = await wait('a replacement task', () =>
+      tasks().find((t) => t.meta!.id !== first.meta!.id && t.desiredState === TaskState.RUNNING),
+    );
     expect(next.status!.state).toBe(TaskState.PENDING);
     expect(next.nodeId).toBe('');
     expect(tasks().filter((t) => t.desiredState <= TaskState.RUNNING && t.nodeId === 'tssw-drain')).toEqual([]);
@@ -194,7 +243,10 @@ describe('node rm', () => {
     for (const ref of ['tssm1', 'tssm-other']) {
       for (const force of [false, true]) {
         const e = await refusal(api.removeNode({ ref, force }));
-        expect(e).toMatchObject({ code: 'FAILED_PRECONDITION', message: `node ${ref} is a manager: demote it first (\`tsswarm node demote ${ref}\`), then remove it` });
+        expect(e).toMatchObject({
+          code: 'FAILED_PRECONDITION',
+          message: `node ${ref} is a manager: demote it first (\`tsswarm node demote ${ref}\`), then remove it`,
+        });
       }
       expect(stored(ref)).toBeDefined();
     }
@@ -205,13 +257,19 @@ describe('node rm', () => {
     await m.consensus.addLearner({ raftId: 'tsslearner0001', nodeId: 'tssw-member', addr: '127.0.0.1:1' });
     await wait('the learner in the configuration', () => m.consensus.memberNodeId('tsslearner0001') === 'tssw-member');
     const e = await refusal(api.removeNode({ ref: 'tssw-member', force: true }));
-    expect(e).toMatchObject({ code: 'FAILED_PRECONDITION', message: expect.stringMatching(/^node tssw-member is a manager: demote it first/) });
+    expect(e).toMatchObject({
+      code: 'FAILED_PRECONDITION',
+      message: expect.stringMatching(/^node tssw-member is a manager: demote it first/),
+    });
   });
 
   it('refuses a live node without --force, saying how; --force removes it and revokes its certificates', async () => {
     await addNode('tssw-live');
     const e = await refusal(api.removeNode({ ref: 'tssw-live', force: false }));
-    expect(e).toMatchObject({ code: 'FAILED_PRECONDITION', message: "node tssw-live is not down and can't be removed; stop it (or make it leave) first, or use --force" });
+    expect(e).toMatchObject({
+      code: 'FAILED_PRECONDITION',
+      message: "node tssw-live is not down and can't be removed; stop it (or make it leave) first, or use --force",
+    });
     expect(stored('tssw-live')).toBeDefined();
     await api.removeNode({ ref: 'tssw-live', force: true });
     expect(stored('tssw-live')).toBeUndefined();

@@ -8,9 +8,21 @@ import { FakeClock } from '../lib/clock.js';
 
 const silent = pino({ level: 'silent' });
 
-function loop(pass: () => Promise<boolean | void>, o: { onError?: (e: unknown) => 'warn' | 'quiet' | 'now'; onWake?: () => void; log?: pino.Logger } = {}) {
+function loop(
+  pass: () => Promise<boolean | void>,
+  o: { onError?: (e: unknown) => 'warn' | 'quiet' | 'now'; onWake?: () => void; log?: pino.Logger } = {},
+) {
   const clock = new FakeClock();
-  const l = new ReconcileLoop({ name: 'test', log: o.log ?? silent, clock, gatherMs: 5, retryMs: 50, pass, onError: o.onError, onWake: o.onWake });
+  const l = new ReconcileLoop({
+    name: 'test',
+    log: o.log ?? silent,
+    clock,
+    gatherMs: 5,
+    retryMs: 50,
+    pass,
+    onError: o.onError,
+    onWake: o.onWake,
+  });
   return { l, clock };
 }
 

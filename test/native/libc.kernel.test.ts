@@ -52,10 +52,7 @@ describe.skipIf(netnsBlocker !== '')(`setns into a network namespace${netnsBlock
   });
 
   it('a process that entered a fresh namespace sees only lo', () => {
-    const r = runFixture<{ hostDevices: string[]; devices: string[]; interfaces: string[]; inNamespace: boolean }>(
-      'netns.ts',
-      path,
-    );
+    const r = runFixture<{ hostDevices: string[]; devices: string[]; interfaces: string[]; inNamespace: boolean }>('netns.ts', path);
     expect(r.inNamespace).toBe(true);
     expect(r.devices).toEqual(['lo']);
     expect(r.interfaces).toEqual(['lo']);

@@ -28,9 +28,7 @@ const native = nativeAvailable();
 const skipNative = native.ok ? '' : ` (skipped: ${native.reason})`;
 describe.skipIf(!native.ok)(`prctl child subreaper${skipNative}`, () => {
   it('a subreaper adopts its orphaned grandchildren, and the flag reads back and clears', () => {
-    const r = runFixture<{ pid: number; before: boolean; after: boolean; orphanParent: number; cleared: boolean }>(
-      'subreaper.ts',
-    );
+    const r = runFixture<{ pid: number; before: boolean; after: boolean; orphanParent: number; cleared: boolean }>('subreaper.ts');
     expect(r).toEqual({ pid: r.pid, before: false, after: true, orphanParent: r.pid, cleared: true });
   });
 });
@@ -97,7 +95,9 @@ describe.skipIf(!native.ok)(`openat2${skipNative}`, () => {
 
   it('with RESOLVE_IN_ROOT a symlink out of the directory finds nothing: ENOENT, never the host file', () => {
     for (const p of ['leak/secret', 'up']) {
-      expect(() => read(p), p).toThrow(expect.objectContaining({ errnoCode: 'ENOENT', syscall: expect.stringMatching(/^openat2\(fd \d+, /) }));
+      expect(() => read(p), p).toThrow(
+        expect.objectContaining({ errnoCode: 'ENOENT', syscall: expect.stringMatching(/^openat2\(fd \d+, /) }),
+      );
     }
     // The same links followed without RESOLVE_IN_ROOT do reach the canary: the flag is what confines them.
     expect(read('leak/secret', 0)).toBe('host canary\n');
@@ -106,7 +106,9 @@ describe.skipIf(!native.ok)(`openat2${skipNative}`, () => {
   it('RESOLVE_NO_MAGICLINKS refuses a /proc magic link with ELOOP', () => {
     const fd = openat2(AT_FDCWD, `/proc/self/root${canary}/secret`, constants.O_RDONLY, 0);
     closeSync(fd);
-    expect(() => openat2(AT_FDCWD, `/proc/self/root${canary}/secret`, constants.O_RDONLY, RESOLVE_NO_MAGICLINKS)).toThrow(expect.objectContaining({ errnoCode: 'ELOOP' }));
+    expect(() => openat2(AT_FDCWD, `/proc/self/root${canary}/secret`, constants.O_RDONLY, RESOLVE_NO_MAGICLINKS)).toThrow(
+      expect.objectContaining({ errnoCode: 'ELOOP' }),
+    );
   });
 
   it('an unknown resolve bit is refused with EINVAL', () => {

@@ -8,7 +8,6 @@ import { existsSync } from 'node:fs';
 import net from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SyscallError } from '../../lib/errors.js';
 import { bindInet4, boundInet4Socket, nativeAvailable, setInterfaceUp, withNetns } from '../../native/libc.js';
 import { isRoot } from '../have.js';
 
@@ -16,8 +15,7 @@ const run = promisify(execFile);
 const native = nativeAvailable();
 const blocker = !native.ok ? native.reason : !isRoot ? 'creating a network namespace needs root' : '';
 
-const ipLinkUp = (ns: string): boolean =>
-  execFileSync('ip', ['-n', ns, '-o', 'link', 'show', 'lo'], { encoding: 'utf8' }).includes(',UP');
+const ipLinkUp = (ns: string): boolean => execFileSync('ip', ['-n', ns, '-o', 'link', 'show', 'lo'], { encoding: 'utf8' }).includes(',UP');
 
 describe.skipIf(blocker !== '')(`sockets inside a network namespace${blocker ? ` (skipped: ${blocker})` : ''}`, () => {
   const name = `tss-ns-${process.pid}-${randomBytes(2).toString('hex')}`;

@@ -50,11 +50,17 @@ describe('parseDaemonConfig', () => {
     expect(usageError(() => parseDaemonConfig('{"logLevel": "loud"}', FILE)).message).toBe(
       '"logLevel" in /etc/tsswarm/daemon.json must be one of trace, debug, info, warn, error, fatal, silent (got "loud")',
     );
-    expect(usageError(() => parseDaemonConfig('{"lbBackend": "pf"}', FILE)).message).toMatch(/^"lbBackend" in \/etc\/tsswarm\/daemon.json must be one of auto, nftables, iptables, ipvs \(got "pf"\)$/);
+    expect(usageError(() => parseDaemonConfig('{"lbBackend": "pf"}', FILE)).message).toMatch(
+      /^"lbBackend" in \/etc\/tsswarm\/daemon.json must be one of auto, nftables, iptables, ipvs \(got "pf"\)$/,
+    );
     expect(usageError(() => parseDaemonConfig('{"listenAddr": "0.0.0.0"}', FILE)).message).toMatch(/^"listenAddr" in .* must be HOST:PORT/);
     expect(usageError(() => parseDaemonConfig('{"listenAddr": "0.0.0.0:70000"}', FILE)).message).toContain('(got "0.0.0.0:70000")');
-    expect(usageError(() => parseDaemonConfig('{"stateDir": "var/lib/x"}', FILE)).message).toContain('"stateDir" in /etc/tsswarm/daemon.json must be an absolute path');
-    expect(usageError(() => parseDaemonConfig('{"nodeName": 7}', FILE)).message).toContain('"nodeName" in /etc/tsswarm/daemon.json must be a non-empty string (got "7")');
+    expect(usageError(() => parseDaemonConfig('{"stateDir": "var/lib/x"}', FILE)).message).toContain(
+      '"stateDir" in /etc/tsswarm/daemon.json must be an absolute path',
+    );
+    expect(usageError(() => parseDaemonConfig('{"nodeName": 7}', FILE)).message).toContain(
+      '"nodeName" in /etc/tsswarm/daemon.json must be a non-empty string (got "7")',
+    );
     expect(usageError(() => parseDaemonConfig('{"heartbeatPeriodMs": 50}', FILE)).message).toContain('≥ 100 (got "50")');
     expect(usageError(() => parseDaemonConfig('{"heartbeatPeriodMs": "1000"}', FILE)).message).toContain('"heartbeatPeriodMs"');
   });
@@ -71,13 +77,24 @@ describe('resolveDaemonConfig', () => {
   });
 
   it('flags override the file, key by key, and the rest of the file stays', () => {
-    const file = parseDaemonConfig('{"advertiseAddr": "10.0.0.1", "logLevel": "debug", "stateDir": "/srv/tss", "lbBackend": "iptables"}', FILE);
+    const file = parseDaemonConfig(
+      '{"advertiseAddr": "10.0.0.1", "logLevel": "debug", "stateDir": "/srv/tss", "lbBackend": "iptables"}',
+      FILE,
+    );
     const c = resolveDaemonConfig({ flags: { 'advertise-addr': '10.0.0.2', 'lb-backend': 'nftables' }, file });
-    expect(c).toEqual({ advertiseAddr: '10.0.0.2', logLevel: 'debug', stateDir: '/srv/tss', listenAddr: '0.0.0.0:4242', lbBackend: 'nftables' });
+    expect(c).toEqual({
+      advertiseAddr: '10.0.0.2',
+      logLevel: 'debug',
+      stateDir: '/srv/tss',
+      listenAddr: '0.0.0.0:4242',
+      lbBackend: 'nftables',
+    });
   });
 
   it('a bad flag value is an error naming the flag', () => {
-    expect(usageError(() => resolveDaemonConfig({ flags: { 'heartbeat-period': 'soon' } })).message).toBe('--heartbeat-period must be a whole number of milliseconds ≥ 100 (got "soon")');
+    expect(usageError(() => resolveDaemonConfig({ flags: { 'heartbeat-period': 'soon' } })).message).toBe(
+      '--heartbeat-period must be a whole number of milliseconds ≥ 100 (got "soon")',
+    );
     expect(usageError(() => resolveDaemonConfig({ flags: { 'listen-addr': 'nowhere' } })).field).toBe('--listen-addr');
   });
 
@@ -108,7 +125,9 @@ describe('groupId', () => {
   });
 
   it('a group name with a space or colon is refused in the file', () => {
-    expect(usageError(() => parseDaemonConfig('{"socketGroup": "a:b"}', FILE)).message).toContain('"socketGroup" in /etc/tsswarm/daemon.json must be a group name or a numeric gid');
+    expect(usageError(() => parseDaemonConfig('{"socketGroup": "a:b"}', FILE)).message).toContain(
+      '"socketGroup" in /etc/tsswarm/daemon.json must be a group name or a numeric gid',
+    );
   });
 });
 

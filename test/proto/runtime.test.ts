@@ -15,7 +15,9 @@ it('create fills every scalar, repeated and map field with its proto3 default', 
 
 it('an unset bytes field of a nested message decodes as an empty Uint8Array, its codec never touched', () => {
   // Only Message's codec is used: Entry's bytes default comes from Message's preparation.
-  const m = Message.decode(Message.encode({ ...Message.create(), entries: [{ ...(Object.create(null) as object), index: 3, term: 1, type: 0 } as never] }));
+  const m = Message.decode(
+    Message.encode({ ...Message.create(), entries: [{ ...(Object.create(null) as object), index: 3, term: 1, type: 0 } as never] }),
+  );
   expect(m.entries[0]!.index).toBe(3);
   expect(m.entries[0]!.data).toBeInstanceOf(Uint8Array);
   expect(m.entries[0]!.data.length).toBe(0);

@@ -45,7 +45,9 @@ if (process.argv.includes('--mutants')) {
     const r = await hunt(name, { from, seeds, faultMs });
     if (r.killedBy !== undefined) {
       killed++;
-      console.log(`${name}: killed by seed ${r.killedBy} after ${r.seedsRun} seed(s), ${(r.elapsedMs / 1000).toFixed(1)} s: ${r.error!.split('\n')[0]}`);
+      console.log(
+        `${name}: killed by seed ${r.killedBy} after ${r.seedsRun} seed(s), ${(r.elapsedMs / 1000).toFixed(1)} s: ${r.error!.split('\n')[0]}`,
+      );
       console.log(`  replay: npm run sim -- --mutants --only ${name} --from ${r.killedBy} --seeds 1`);
     } else {
       console.log(`${name}: SURVIVED ${seeds} seeds (${(r.elapsedMs / 1000).toFixed(1)} s): ${MUTANTS[name]}`);
@@ -75,5 +77,7 @@ for (let s = from; s < from + seeds; s++) {
     );
   }
 }
-console.log(`${seeds - failed}/${seeds} seeds passed (${from}..${from + seeds - 1}), ${events} events, ${ops} client ops, ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+console.log(
+  `${seeds - failed}/${seeds} seeds passed (${from}..${from + seeds - 1}), ${events} events, ${ops} client ops, ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+);
 process.exit(failed > 0 ? 1 : 0);

@@ -13,7 +13,10 @@ export interface HuntResult {
   elapsedMs: number;
 }
 
-export async function hunt(mutant: MutantName, o: { from?: number; seeds: number; faultMs?: number; verbose?: boolean }): Promise<HuntResult> {
+export async function hunt(
+  mutant: MutantName,
+  o: { from?: number; seeds: number; faultMs?: number; verbose?: boolean },
+): Promise<HuntResult> {
   const from = o.from ?? 1;
   const t0 = Date.now();
   setActiveMutant(mutant);

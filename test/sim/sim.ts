@@ -8,7 +8,18 @@
 // after a crash, the clients' history must be decided linearizable, and
 // liveness (a commit, and every open client operation settled, within a bound
 // once faults heal) is checked last.
-import { ConfChange, ConfChangeSingle, ConfChangeTransition, ConfChangeType, type ConfState, Entry, HardState, Message, MessageType, Snapshot } from '../../proto/gen/raft.js';
+import {
+  ConfChange,
+  ConfChangeSingle,
+  ConfChangeTransition,
+  ConfChangeType,
+  type ConfState,
+  type Entry,
+  type HardState,
+  Message,
+  MessageType,
+  type Snapshot,
+} from '../../proto/gen/raft.js';
 import { RaftNode, type StateMachine } from '../../manager/raft/node.js';
 import { StateType } from '../../manager/raft/raft.js';
 import { DiskStorage } from '../../manager/raft/storage/index.js';
@@ -237,24 +248,39 @@ export class Simulation {
       throw new SimFailure(`durability: ${n.id} granted its vote in term ${p.term} to ${p.vote} but restarted with vote "${hs.vote}"`);
     }
     const last = state.entries.length > 0 ? state.entries[state.entries.length - 1]!.index : (state.snapshot?.metadata?.index ?? 0);
-    if (last < p.ack) throw new SimFailure(`durability: ${n.id} acknowledged index ${p.ack} in term ${p.term} but restarted with its log ending at ${last}`);
+    if (last < p.ack)
+      throw new SimFailure(
+        `durability: ${n.id} acknowledged index ${p.ack} in term ${p.term} but restarted with its log ending at ${last}`,
+      );
   }
 
   /** Every member that applies the conf change at an index must reach the same configuration. */
   private onConfChange(n: SimNode, cs: ConfState, index: number): void {
     // The founders' bootstrap entries are applied over a configuration the core already holds.
     if (index <= this.founders) return;
-    const key = JSON.stringify([[...cs.voters].sort(), [...cs.learners].sort(), [...cs.votersOutgoing].sort(), [...cs.learnersNext].sort(), cs.autoLeave]);
+    const key = JSON.stringify([
+      [...cs.voters].sort(),
+      [...cs.learners].sort(),
+      [...cs.votersOutgoing].sort(),
+      [...cs.learnersNext].sort(),
+      cs.autoLeave,
+    ]);
     const prev = this.configAt.get(index);
     if (prev !== undefined && prev !== key) {
-      this.failure ??= new SimFailure(`configuration safety: ${n.id} reached configuration ${key} at index ${index}, another member ${prev}`);
+      this.failure ??= new SimFailure(
+        `configuration safety: ${n.id} reached configuration ${key} at index ${index}, another member ${prev}`,
+      );
     }
     this.configAt.set(index, key);
   }
 
   private armCrash(n: SimNode, ops: number): void {
     this.log(`arm crash of ${n.id} in ${ops} disk operations`);
-    n.disk.armCrash(ops, () => this.rng.next(), () => this.crashed(n));
+    n.disk.armCrash(
+      ops,
+      () => this.rng.next(),
+      () => this.crashed(n),
+    );
   }
 
   private onApply(n: SimNode, data: Uint8Array, index: number): void {
@@ -315,7 +341,12 @@ export class Simulation {
       if (n.incarnation !== inc) return; // a dead process sends nothing, even part-way through a batch
       this.notePromise(n, m);
       this.sendOne(n.id, m);
-      if (this.faulty && n.raft && this.isPromise(m) && this.rng.chance(m.type === MessageType.MSG_VOTE_RESP ? this.crashOnPromiseP * 20 : this.crashOnPromiseP)) {
+      if (
+        this.faulty &&
+        n.raft &&
+        this.isPromise(m) &&
+        this.rng.chance(m.type === MessageType.MSG_VOTE_RESP ? this.crashOnPromiseP * 20 : this.crashOnPromiseP)
+      ) {
         // The promise has left: a crash now must not lose what it promised.
         this.log(`crash ${n.id} right after it sent ${MessageType[m.type]} (term ${m.term}, index ${m.index}) to ${m.to}`);
         this.crash(n);
@@ -403,7 +434,13 @@ export class Simulation {
     this.timers.push({ at: timeout, fn: () => finish() });
     if (isPut) {
       const value = `v${++this.opSeq}`;
-      const op: Operation<KvInput, KvOutput> = { clientId: client, input: { op: 'put', key, value }, call, output: { ok: true }, ret: Infinity };
+      const op: Operation<KvInput, KvOutput> = {
+        clientId: client,
+        input: { op: 'put', key, value },
+        call,
+        output: { ok: true },
+        ret: Infinity,
+      };
       this.history.push(op);
       const p = raft.propose(new TextEncoder().encode(JSON.stringify({ k: key, v: value })));
       p.then(settled, settled);
@@ -494,7 +531,14 @@ export class Simulation {
       this.isolate(leader.id);
       // Its clients still reach it: a tail of entries only it holds.
       for (let i = 2 + this.rng.int(10); i > 0; i--) this.startOp(this.o.clients + this.opSeq, leader, true);
-      this.figure8 = { step: 'await-successor', old: leader.id, successor: '', term: leader.raft!.status().term, applied: 0, deadline: this.now + 2000 };
+      this.figure8 = {
+        step: 'await-successor',
+        old: leader.id,
+        successor: '',
+        term: leader.raft!.status().term,
+        applied: 0,
+        deadline: this.now + 2000,
+      };
     } else if (r < 14 && leader) {
       // The leader keeps a minority (maybe nobody) and replicates to it alone for a while.
       const others = [...this.nodes.keys()].filter((id) => id !== leader.id);
@@ -706,7 +750,8 @@ export class Simulation {
           // Only entries committed before this leader's term must be in its log (a stale leader of
           // an older term may lack what a newer one committed).
           if (idx < first || this.appliedTerm.get(idx)! >= r.term) continue;
-          if (idx > last) throw new SimFailure(`leader completeness: leader ${n.id} (term ${r.term}) lacks committed index ${idx} (last ${last})`);
+          if (idx > last)
+            throw new SimFailure(`leader completeness: leader ${n.id} (term ${r.term}) lacks committed index ${idx} (last ${last})`);
           const e = log.slice(idx, idx + 1, Number.MAX_SAFE_INTEGER)[0]!;
           const dataHex = Buffer.from(e.data).toString('hex');
           // The applied payload is the entry data without the driver's 12-byte proposal header.
@@ -750,7 +795,7 @@ export class Simulation {
     try {
       await this.runInner();
     } catch (e) {
-      error = e instanceof SimFailure ? e.message : (e as Error).stack ?? String(e);
+      error = e instanceof SimFailure ? e.message : ((e as Error).stack ?? String(e));
     }
     const result: SimResult = {
       seed: this.o.seed,
@@ -867,7 +912,9 @@ export class Simulation {
     }
     if (committedAt < 0) {
       this.dumpState();
-      throw new SimFailure(`liveness: no proposal committed within ${this.o.recoverMs} ms (${this.o.recoverMs / TICK_MS} ticks) after faults healed`);
+      throw new SimFailure(
+        `liveness: no proposal committed within ${this.o.recoverMs} ms (${this.o.recoverMs / TICK_MS} ticks) after faults healed`,
+      );
     }
     const stuck = this.openOps();
     if (stuck.length > 0) {
@@ -876,7 +923,10 @@ export class Simulation {
         `liveness: ${stuck.length} client operation(s) never settled within ${this.o.recoverMs} ms after faults healed, first: ${stuck[0]!.desc} (called at ${stuck[0]!.call})`,
       );
     }
-    const res = checkLinearizable(kvModel, this.history.filter((h) => !(h.input.op === 'get' && h.ret === Infinity)));
+    const res = checkLinearizable(
+      kvModel,
+      this.history.filter((h) => !(h.input.op === 'get' && h.ret === Infinity)),
+    );
     if (res.ok === false) throw new SimFailure(`linearizability: ${res.explanation}`);
     // An undecided verdict proves nothing: it fails the seed (the histories are kept small enough to decide).
     if (res.ok === 'unknown') throw new SimFailure(`linearizability: undecided (${res.reason})`);
@@ -886,9 +936,16 @@ export class Simulation {
   private dumpState(): void {
     for (const n of this.nodes.values()) {
       const st = n.raft?.status();
-      if (n.raft?.isLeader) for (const [id, pr] of n.raft.rn.raft.trk.progress) this.log(`  progress ${id}: ${pr.describe()} first=${n.raft.rn.raft.raftLog.firstIndex()}`);
-      if (n.raft) this.log(`  ${n.id} inReady=${n.raft.rn.inProgress} hasReady=${n.raft.rn.hasReady()} unstable=${n.raft.rn.raft.raftLog.unstableEntries().length} snap=${n.raft.rn.raft.raftLog.hasPendingSnapshot()}`);
-      this.log(`${n.id}: member=${n.member} ${st ? `${st.raftState} term=${st.term} lead=${st.lead} commit=${st.commit} applied=${st.applied} voters=${st.config.voters} out=${st.config.votersOutgoing} learners=${st.config.learners}` : 'down'}`);
+      if (n.raft?.isLeader)
+        for (const [id, pr] of n.raft.rn.raft.trk.progress)
+          this.log(`  progress ${id}: ${pr.describe()} first=${n.raft.rn.raft.raftLog.firstIndex()}`);
+      if (n.raft)
+        this.log(
+          `  ${n.id} inReady=${n.raft.rn.inProgress} hasReady=${n.raft.rn.hasReady()} unstable=${n.raft.rn.raft.raftLog.unstableEntries().length} snap=${n.raft.rn.raft.raftLog.hasPendingSnapshot()}`,
+        );
+      this.log(
+        `${n.id}: member=${n.member} ${st ? `${st.raftState} term=${st.term} lead=${st.lead} commit=${st.commit} applied=${st.applied} voters=${st.config.voters} out=${st.config.votersOutgoing} learners=${st.config.learners}` : 'down'}`,
+      );
     }
     for (const o of this.openOps()) this.log(`  open: ${o.desc} (called at ${o.call})`);
   }

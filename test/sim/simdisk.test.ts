@@ -66,7 +66,11 @@ describe('SimDisk crash points', () => {
     const disk = new SimDisk();
     await disk.mkdirp('/d');
     const f = await disk.open('/d/f');
-    disk.armCrash(0, () => 0.99, () => expect.unreachable('disarmed crash fired'));
+    disk.armCrash(
+      0,
+      () => 0.99,
+      () => expect.unreachable('disarmed crash fired'),
+    );
     disk.disarm();
     expect(await settles(f.append(enc('a')))).toBe(true);
     expect(disk.stats.crashes).toBe(0);

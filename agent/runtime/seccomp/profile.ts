@@ -57,10 +57,18 @@ export function kernelAtLeast(release: string, min: string): boolean {
  * Docker decides capability rules), on a host of Node architecture `arch`
  * (`x64`, `arm64`) running kernel `kernelRelease`.
  */
-export function seccompFor(caps: readonly string[], arch: string, kernelRelease: string, profile: ProfileData = DEFAULT_PROFILE): LinuxSeccomp {
+export function seccompFor(
+  caps: readonly string[],
+  arch: string,
+  kernelRelease: string,
+  profile: ProfileData = DEFAULT_PROFILE,
+): LinuxSeccomp {
   const architectures = profile.architectures[arch];
   if (!architectures) {
-    throw new TsswarmError('FAILED_PRECONDITION', `the default seccomp profile has no rules for architecture ${arch} (it covers ${Object.keys(profile.architectures).join(', ')}): run the service with --security-opt seccomp=unconfined`);
+    throw new TsswarmError(
+      'FAILED_PRECONDITION',
+      `the default seccomp profile has no rules for architecture ${arch} (it covers ${Object.keys(profile.architectures).join(', ')}): run the service with --security-opt seccomp=unconfined`,
+    );
   }
   const held = new Set(caps);
   const syscalls: LinuxSeccomp['syscalls'] = [];
@@ -71,7 +79,8 @@ export function seccompFor(caps: readonly string[], arch: string, kernelRelease:
     if (r.minKernel && !kernelAtLeast(kernelRelease, r.minKernel)) continue;
     const args = r.args?.length ? { args: r.args.map((a) => ({ ...a })) } : {};
     if (r.allow?.length) syscalls.push({ names: [...r.allow], action: 'SCMP_ACT_ALLOW', ...args });
-    if (r.errno?.length) syscalls.push({ names: [...r.errno], action: 'SCMP_ACT_ERRNO', errnoRet: r.errnoRet ?? profile.defaultErrnoRet, ...args });
+    if (r.errno?.length)
+      syscalls.push({ names: [...r.errno], action: 'SCMP_ACT_ERRNO', errnoRet: r.errnoRet ?? profile.defaultErrnoRet, ...args });
   }
   return { defaultAction: profile.defaultAction, defaultErrnoRet: profile.defaultErrnoRet, architectures: [...architectures], syscalls };
 }

@@ -92,15 +92,24 @@ export class DiskStorage {
       // cleared with a raised term: no vote in that term was ever durable, so none was ever sent.
       const m = markOf(snap);
       if (hardState.term < m.term) {
-        log.warn({ term: hardState.term, snapshotTerm: m.term }, 'hard state is older than the snapshot (torn after the marker); raising its term');
+        log.warn(
+          { term: hardState.term, snapshotTerm: m.term },
+          'hard state is older than the snapshot (torn after the marker); raising its term',
+        );
         hardState = HardState.create({ term: m.term, vote: '', commit: hardState.commit });
       }
       if (hardState.commit < m.index) {
-        log.warn({ commit: hardState.commit, snapshotIndex: m.index }, 'hard state commit is behind the snapshot (torn after the marker); raising it');
+        log.warn(
+          { commit: hardState.commit, snapshotIndex: m.index },
+          'hard state commit is behind the snapshot (torn after the marker); raising it',
+        );
         hardState = HardState.create({ term: hardState.term, vote: hardState.vote, commit: m.index });
       }
     }
-    log.info({ snapshot: snap ? markOf(snap) : null, entries: state.entries.length, commit: hardState.commit, term: hardState.term }, 'loaded raft storage');
+    log.info(
+      { snapshot: snap ? markOf(snap) : null, entries: state.entries.length, commit: hardState.commit, term: hardState.term },
+      'loaded raft storage',
+    );
     return { storage: new DiskStorage(wal, snapshots, keep, log, recorded), state: { hardState, snapshot: snap, entries: state.entries } };
   }
 

@@ -65,7 +65,10 @@ class RealFile implements VFile {
     // write(2) on a regular file rarely writes less than asked, but may (signals, quotas).
     while (done < data.length) {
       const n = data.length - done;
-      const bytesWritten = n <= SYNC_WRITE_MAX ? writeSync(this.fh.fd, data, done, n, position + done) : (await this.fh.write(data, done, n, position + done)).bytesWritten;
+      const bytesWritten =
+        n <= SYNC_WRITE_MAX
+          ? writeSync(this.fh.fd, data, done, n, position + done)
+          : (await this.fh.write(data, done, n, position + done)).bytesWritten;
       if (bytesWritten <= 0) throw new Error(`short write to ${this.path}`);
       done += bytesWritten;
     }

@@ -277,7 +277,14 @@ export class Wal {
     readonly dir: string,
     private readonly log: pino.Logger,
     opts: WalOptions,
-    init: { segments: Segment[]; tail: VFile; writeOffset: number; lastIndex: number; hardState: HardState | null; mark: SnapshotMark | null },
+    init: {
+      segments: Segment[];
+      tail: VFile;
+      writeOffset: number;
+      lastIndex: number;
+      hardState: HardState | null;
+      mark: SnapshotMark | null;
+    },
   ) {
     this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
     this.preallocBytes = opts.preallocBytes ?? DEFAULT_PREALLOC_BYTES;
@@ -293,8 +300,10 @@ export class Wal {
 
   /** Opens (creating if needed) the WAL in `dir` and replays it. Throws WalCorruptError or WalInconsistentError when it cannot be trusted. */
   static async open(vfs: Vfs, dir: string, opts: WalOptions = {}): Promise<{ wal: Wal; state: WalState }> {
-    if (opts.segmentBytes !== undefined && !(opts.segmentBytes >= 64)) throw new StorageError('WAL_OPTIONS', `segmentBytes must be at least 64 (got ${opts.segmentBytes})`);
-    if (opts.preallocBytes !== undefined && !(opts.preallocBytes >= 0)) throw new StorageError('WAL_OPTIONS', `preallocBytes must be ≥ 0 (got ${opts.preallocBytes})`);
+    if (opts.segmentBytes !== undefined && !(opts.segmentBytes >= 64))
+      throw new StorageError('WAL_OPTIONS', `segmentBytes must be at least 64 (got ${opts.segmentBytes})`);
+    if (opts.preallocBytes !== undefined && !(opts.preallocBytes >= 0))
+      throw new StorageError('WAL_OPTIONS', `preallocBytes must be ≥ 0 (got ${opts.preallocBytes})`);
     const log = (opts.logger ?? SILENT).child({ component: 'wal' });
     const fresh = !(await vfs.exists(dir));
     await vfs.mkdirp(dir);
@@ -318,7 +327,14 @@ export class Wal {
       putRecord(header, 0, 0, seqSeed(1), Kind.Segment, segmentBody(1, 1));
       await vfs.writeFileAtomic(first.file, header);
       const tail = await vfs.open(first.file);
-      const wal = new Wal(vfs, dir, log, opts, { segments: [first], tail, writeOffset: header.length, lastIndex: 0, hardState: null, mark: null });
+      const wal = new Wal(vfs, dir, log, opts, {
+        segments: [first],
+        tail,
+        writeOffset: header.length,
+        lastIndex: 0,
+        hardState: null,
+        mark: null,
+      });
       wal.stats.fsyncs++;
       wal.stats.dirSyncs++;
       log.info({ dir }, 'created a new WAL');
@@ -350,7 +366,10 @@ export class Wal {
           if (next >= 0) throw new WalCorruptError(seg.file, off, `${size}, yet a valid record follows at offset ${next}`);
           if (!allZero(buf, off)) {
             tornAt = off;
-            log.warn({ file: seg.file, offset: off, droppedBytes: buf.length - off, reason: size }, 'WAL ends in a record torn by a crash; dropping it (it was never acknowledged)');
+            log.warn(
+              { file: seg.file, offset: off, droppedBytes: buf.length - off, reason: size },
+              'WAL ends in a record torn by a crash; dropping it (it was never acknowledged)',
+            );
           }
           break;
         }
@@ -363,7 +382,14 @@ export class Wal {
     const state = await Wal.startingPoint(dir, r, opts);
     const last = segments[segments.length - 1]!;
     const tail = await vfs.open(last.file);
-    const wal = new Wal(vfs, dir, log, opts, { segments, tail, writeOffset: tailEnd, lastIndex: r.lastIndex, hardState: r.hardState, mark: r.latestMark });
+    const wal = new Wal(vfs, dir, log, opts, {
+      segments,
+      tail,
+      writeOffset: tailEnd,
+      lastIndex: r.lastIndex,
+      hardState: r.hardState,
+      mark: r.latestMark,
+    });
     if (tornAt >= 0) {
       // Cut the torn bytes so that nothing after the new records can ever look like part of the log.
       try {
@@ -384,7 +410,11 @@ export class Wal {
     const kind = buf[off + HEADER]!;
     const body = buf.subarray(off + HEADER + 1, off + HEADER + len);
     if ((kind === Kind.Segment) !== (off === 0)) {
-      throw new WalCorruptError(seg.file, off, off === 0 ? 'the segment does not start with a segment header' : 'a segment header in the middle of a segment');
+      throw new WalCorruptError(
+        seg.file,
+        off,
+        off === 0 ? 'the segment does not start with a segment header' : 'a segment header in the middle of a segment',
+      );
     }
     try {
       switch (kind) {
@@ -393,7 +423,8 @@ export class Wal {
           if (version !== FORMAT_VERSION) throw new Error(`format version ${version}, this build reads ${FORMAT_VERSION}`);
           const seq = getU64(body, 8);
           const firstIndex = getU64(body, 16);
-          if (seq !== seg.seq || firstIndex !== seg.firstIndex) throw new Error(`its header says sequence ${seq} and first index ${firstIndex}, unlike its name`);
+          if (seq !== seg.seq || firstIndex !== seg.firstIndex)
+            throw new Error(`its header says sequence ${seq} and first index ${firstIndex}, unlike its name`);
           return;
         }
         case Kind.Entry: {
@@ -416,7 +447,11 @@ export class Wal {
     } catch (e) {
       if (e instanceof WalCorruptError) throw e;
       // The checksum held, so these are the bytes that were written: the format, not the disk, is at fault.
-      throw new WalCorruptError(seg.file, off, `cannot decode the ${KIND_NAMES[kind] ?? 'record'} of ${size} bytes: ${(e as Error).message}`);
+      throw new WalCorruptError(
+        seg.file,
+        off,
+        `cannot decode the ${KIND_NAMES[kind] ?? 'record'} of ${size} bytes: ${(e as Error).message}`,
+      );
     }
   }
 
@@ -424,7 +459,10 @@ export class Wal {
   private static async startingPoint(dir: string, r: Replay, opts: WalOptions): Promise<WalState> {
     const chosen = opts.chooseSnapshot ? await opts.chooseSnapshot(r.markers.slice()) : (r.markers[r.markers.length - 1] ?? null);
     if (chosen && !r.markers.some((m) => sameMark(m, chosen))) {
-      throw new WalInconsistentError(dir, `snapshot ${chosen.index} (term ${chosen.term}) was chosen but the WAL has no usable marker for it`);
+      throw new WalInconsistentError(
+        dir,
+        `snapshot ${chosen.index} (term ${chosen.term}) was chosen but the WAL has no usable marker for it`,
+      );
     }
     if (!chosen && r.replacedAt) {
       throw new WalInconsistentError(
@@ -501,11 +539,17 @@ export class Wal {
     if (!first) return;
     const floor = this.mark?.index ?? 0;
     if (!(first.index > floor && first.index <= this.lastIndex + 1)) {
-      throw new StorageError('WAL_INVALID_APPEND', `entries to save must start in (${floor}, ${this.lastIndex + 1}], after the snapshot and without a gap (got index ${first.index})`);
+      throw new StorageError(
+        'WAL_INVALID_APPEND',
+        `entries to save must start in (${floor}, ${this.lastIndex + 1}], after the snapshot and without a gap (got index ${first.index})`,
+      );
     }
     for (let i = 1; i < entries.length; i++) {
       if (entries[i]!.index !== first.index + i) {
-        throw new StorageError('WAL_INVALID_APPEND', `entries to save must have consecutive indexes (got ${entries[i - 1]!.index} then ${entries[i]!.index})`);
+        throw new StorageError(
+          'WAL_INVALID_APPEND',
+          `entries to save must have consecutive indexes (got ${entries[i - 1]!.index} then ${entries[i]!.index})`,
+        );
       }
     }
   }

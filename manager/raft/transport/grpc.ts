@@ -104,17 +104,20 @@ export class GrpcTransport {
     private readonly handler: TransportHandler,
   ) {
     if (opts.id === '') throw new TransportError('INVALID_OPTION', 'id must not be empty: give the local member id');
-    if (!/^.+:\d+$/.test(opts.listen)) throw new TransportError('INVALID_OPTION', `listen must be host:port, e.g. 127.0.0.1:0 (got "${opts.listen}")`);
+    if (!/^.+:\d+$/.test(opts.listen))
+      throw new TransportError('INVALID_OPTION', `listen must be host:port, e.g. 127.0.0.1:0 (got "${opts.listen}")`);
     const initialMs = positive('backoff.initialMs', opts.backoff?.initialMs, 100, 60_000);
     const maxMs = positive('backoff.maxMs', opts.backoff?.maxMs, Math.max(5_000, initialMs), 600_000);
-    if (maxMs < initialMs) throw new TransportError('INVALID_OPTION', `backoff.maxMs must be ≥ backoff.initialMs (got ${maxMs} < ${initialMs})`);
+    if (maxMs < initialMs)
+      throw new TransportError('INVALID_OPTION', `backoff.maxMs must be ≥ backoff.initialMs (got ${maxMs} < ${initialMs})`);
     this.log = (opts.logger ?? SILENT).child({ component: 'raft-transport', node: opts.id });
     this.credentials = opts.credentials ?? { server: grpc.ServerCredentials.createInsecure(), client: grpc.credentials.createInsecure() };
     // Whatever the options, a batch (≤ maxBatchBytes + the batch's own
     // framing, or one message checked against the limit) and a snapshot chunk
     // fit in one gRPC message: the peer never refuses what we send for size.
     const maxMessageBytes = positive('maxMessageBytes', opts.maxMessageBytes, WIRE_MAX_BYTES, WIRE_MAX_BYTES);
-    if (maxMessageBytes < 64 << 10) throw new TransportError('INVALID_OPTION', `maxMessageBytes must be at least 65536 (got ${maxMessageBytes})`);
+    if (maxMessageBytes < 64 << 10)
+      throw new TransportError('INVALID_OPTION', `maxMessageBytes must be at least 65536 (got ${maxMessageBytes})`);
     const batchRoom = maxMessageBytes - batchOverhead(opts.cluster);
     const chunkRoom = maxMessageBytes - CHUNK_OVERHEAD_BYTES;
     this.maxMessageBytes = maxMessageBytes;
@@ -185,7 +188,8 @@ export class GrpcTransport {
   /** Starts connecting to `id` at once. Adding a known id updates its address. Throws only on an empty id or address. */
   addPeer(id: string, addr: string): void {
     if (this.stopped) return;
-    if (id === '' || addr === '') throw new TransportError('INVALID_OPTION', `a peer needs an id and an address (got id "${id}", address "${addr}")`);
+    if (id === '' || addr === '')
+      throw new TransportError('INVALID_OPTION', `a peer needs an id and an address (got id "${id}", address "${addr}")`);
     if (id === this.opts.id) return; // the core never sends to itself
     const p = this.peers.get(id);
     if (p) {

@@ -146,7 +146,10 @@ export class Peer {
       const limit = this.env.limits.maxMessageBytes - batchOverhead(this.env.cluster);
       if (size > limit) {
         // The peer would refuse it and tear down the stream carrying everything else.
-        this.log.warn({ type: MessageType[m.type], bytes: size, limit }, 'raft message larger than the gRPC message limit dropped; lower the Raft MaxSizePerMsg');
+        this.log.warn(
+          { type: MessageType[m.type], bytes: size, limit },
+          'raft message larger than the gRPC message limit dropped; lower the Raft MaxSizePerMsg',
+        );
         this.env.count('dropped', 1);
         return;
       }
@@ -263,7 +266,11 @@ export class Peer {
     try {
       // The caller's options (TLS name override) cannot lift the message limit.
       const max = this.env.limits.maxMessageBytes;
-      client = new grpc.Client(this.addr, this.env.credentials, { ...channelOptions(this.env.limits.backoff, max), ...this.env.channelOptions, ...messageLimits(max) });
+      client = new grpc.Client(this.addr, this.env.credentials, {
+        ...channelOptions(this.env.limits.backoff, max),
+        ...this.env.channelOptions,
+        ...messageLimits(max),
+      });
     } catch (err) {
       // Only an unparsable target throws; retrying keeps the peer's state machine uniform.
       this.log.error({ err: errText(err), addr: this.addr }, 'cannot open a channel to raft peer');

@@ -4,7 +4,15 @@
 import * as grpc from '@grpc/grpc-js';
 import { constants as bufferConstants } from 'node:buffer';
 import type pino from 'pino';
-import { BatchAck, type Message, type MessageBatch, MessageType, Snapshot, SnapshotAck, type SnapshotChunk } from '../../../proto/gen/raft.js';
+import {
+  BatchAck,
+  type Message,
+  type MessageBatch,
+  MessageType,
+  Snapshot,
+  SnapshotAck,
+  type SnapshotChunk,
+} from '../../../proto/gen/raft.js';
 
 /** What authorize() may look at: who is calling (address, and the TLS peer certificate). */
 export type RaftCall = Pick<grpc.ServerReadableStream<unknown, unknown>, 'getPeer' | 'getAuthContext'>;
@@ -31,9 +39,15 @@ function senderFilter(env: ReceiverEnv, call: RaftCall): (m: Message) => boolean
     if (may(m.from)) return true;
     env.count('dropped', 1);
     since++;
-    env.log.debug({ from: m.from, type: MessageType[m.type], peer: call.getPeer() }, 'raft message from a sender the caller may not speak for dropped');
+    env.log.debug(
+      { from: m.from, type: MessageType[m.type], peer: call.getPeer() },
+      'raft message from a sender the caller may not speak for dropped',
+    );
     if (Date.now() - warned >= 10_000) {
-      env.log.warn({ from: m.from, peer: call.getPeer(), dropped: since }, 'raft messages dropped: their sender is not (or no longer) a member, or not the calling node');
+      env.log.warn(
+        { from: m.from, peer: call.getPeer(), dropped: since },
+        'raft messages dropped: their sender is not (or no longer) a member, or not the calling node',
+      );
       warned = Date.now();
       since = 0;
     }
@@ -108,7 +122,11 @@ function receiveBatches(env: ReceiverEnv, call: grpc.ServerReadableStream<Messag
   call.on('cancelled', () => (done = true));
 }
 
-function receiveSnapshot(env: ReceiverEnv, call: grpc.ServerReadableStream<SnapshotChunk, SnapshotAck>, cb: grpc.sendUnaryData<SnapshotAck>): void {
+function receiveSnapshot(
+  env: ReceiverEnv,
+  call: grpc.ServerReadableStream<SnapshotChunk, SnapshotAck>,
+  cb: grpc.sendUnaryData<SnapshotAck>,
+): void {
   const admit = senderFilter(env, call);
   let header: Message | null = null;
   let buf: Buffer | null = null;
@@ -127,14 +145,21 @@ function receiveSnapshot(env: ReceiverEnv, call: grpc.ServerReadableStream<Snaps
     if (!header) {
       if (c.cluster !== env.cluster) return finish(wrongCluster(c.cluster, env.cluster));
       const m = c.message;
-      if (!m || m.type !== MessageType.MSG_SNAP) return finish(status(grpc.status.INVALID_ARGUMENT, 'raft snapshot stream must start with a chunk carrying the MsgSnap message'));
+      if (!m || m.type !== MessageType.MSG_SNAP)
+        return finish(status(grpc.status.INVALID_ARGUMENT, 'raft snapshot stream must start with a chunk carrying the MsgSnap message'));
       if (m.to !== env.id) {
         env.count('dropped', 1);
         return finish(null, SnapshotAck.create({ ok: false, error: `snapshot for member "${m.to}" reached member "${env.id}"` }));
       }
-      if (!admit(m)) return finish(null, SnapshotAck.create({ ok: false, error: `snapshot from "${m.from}", which the caller may not send as` }));
+      if (!admit(m))
+        return finish(null, SnapshotAck.create({ ok: false, error: `snapshot from "${m.from}", which the caller may not send as` }));
       if (c.total > bufferConstants.MAX_LENGTH) {
-        return finish(status(grpc.status.RESOURCE_EXHAUSTED, `raft snapshot of ${c.total} bytes exceeds the largest buffer this process can hold (${bufferConstants.MAX_LENGTH})`));
+        return finish(
+          status(
+            grpc.status.RESOURCE_EXHAUSTED,
+            `raft snapshot of ${c.total} bytes exceeds the largest buffer this process can hold (${bufferConstants.MAX_LENGTH})`,
+          ),
+        );
       }
       header = m;
       total = c.total;
@@ -144,7 +169,12 @@ function receiveSnapshot(env: ReceiverEnv, call: grpc.ServerReadableStream<Snaps
     }
     if (c.data.length === 0) return;
     if (!buf || c.offset !== received || received + c.data.length > total) {
-      return finish(status(grpc.status.INVALID_ARGUMENT, `raft snapshot chunk at offset ${c.offset} (${c.data.length} bytes) does not continue the ${received} of ${total} bytes received`));
+      return finish(
+        status(
+          grpc.status.INVALID_ARGUMENT,
+          `raft snapshot chunk at offset ${c.offset} (${c.data.length} bytes) does not continue the ${received} of ${total} bytes received`,
+        ),
+      );
     }
     buf.set(c.data, received);
     received += c.data.length;

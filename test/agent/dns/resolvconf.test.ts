@@ -26,7 +26,9 @@ describe('host resolv.conf', () => {
   });
 
   it('upstreams leave out 127.0.0.11 (it would loop) and keep at most three, on port 53', () => {
-    const conf = parseResolvConf('nameserver 127.0.0.11\nnameserver 127.0.0.53\nnameserver 1.1.1.1\nnameserver 8.8.8.8\nnameserver 9.9.9.9\n');
+    const conf = parseResolvConf(
+      'nameserver 127.0.0.11\nnameserver 127.0.0.53\nnameserver 1.1.1.1\nnameserver 8.8.8.8\nnameserver 9.9.9.9\n',
+    );
     expect(upstreamsFrom(conf)).toEqual([
       { address: '127.0.0.53', port: 53 },
       { address: '1.1.1.1', port: 53 },

@@ -51,8 +51,7 @@ async function ask(ns: string, transport: 'udp' | 'tcp', name: string): Promise<
   return JSON.parse(stdout) as { rcode: number; tc: boolean; addresses: string[] };
 }
 
-const listening = (ns: string): string =>
-  execFileSync('nsenter', [`--net=${pathOf(ns)}`, 'ss', '-Htuln'], { encoding: 'utf8' });
+const listening = (ns: string): string => execFileSync('nsenter', [`--net=${pathOf(ns)}`, 'ss', '-Htuln'], { encoding: 'utf8' });
 
 /** How many socket descriptors this process holds. */
 const openSockets = (): number =>

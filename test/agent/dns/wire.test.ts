@@ -123,9 +123,7 @@ describe('building messages', () => {
       aa: true,
       answers: [{ type: 'A', name: 'web', ttl: 600, address: '10.0.1.2' }],
     });
-    expect(toHex(r)).toBe(
-      toHex(hex('1234 8580 0001 0001 0000 0000  03 776562 00 0001 0001  c00c 0001 0001 00000258 0004 0a000102')),
-    );
+    expect(toHex(r)).toBe(toHex(hex('1234 8580 0001 0001 0000 0000  03 776562 00 0001 0001  c00c 0001 0001 00000258 0004 0a000102')));
   });
 
   it('without compression every owner name is written in full', () => {

@@ -47,7 +47,12 @@ class RecordingDriver implements LbDriver<NftState> {
   close(): void {}
 }
 
-const svc = (id: string, vip: string, ips: string[]): LbService => ({ id, vip, ports: [{ protocol: 'tcp', port: 80 }], backends: ips.map((ip) => ({ ip })) });
+const svc = (id: string, vip: string, ips: string[]): LbService => ({
+  id,
+  vip,
+  ports: [{ protocol: 'tcp', port: 80 }],
+  backends: ips.map((ip) => ({ ip })),
+});
 
 describe('ServiceLoadBalancer', () => {
   it('reads the kernel on the first call, then programs only the service that changed', async () => {
@@ -63,7 +68,7 @@ describe('ServiceLoadBalancer', () => {
     );
   });
 
-  it('re-points a published port when its service\'s backends change, and removes it with the service', async () => {
+  it("re-points a published port when its service's backends change, and removes it with the service", async () => {
     const d = new RecordingDriver();
     const lb = new ServiceLoadBalancer(d as LbDriver<unknown>);
     await lb.upsertService(svc('a', '10.9.0.1', ['10.1.0.1']));
@@ -80,7 +85,9 @@ describe('ServiceLoadBalancer', () => {
     const lb = new ServiceLoadBalancer(new RecordingDriver() as LbDriver<unknown>);
     await lb.upsertService(svc('a', '10.9.0.1', ['10.1.0.1']));
     expect(() => lb.upsertService(svc('b', '10.9.0.1', ['10.1.0.2']))).toThrow('service b: tcp 10.9.0.1:80 already belongs to service a');
-    expect(() => lb.setIngress([{ protocol: 'tcp', publishedPort: 8080, targetPort: 80, serviceId: 'zz' }])).toThrow('ingress[0].serviceId "zz" is not a known service');
+    expect(() => lb.setIngress([{ protocol: 'tcp', publishedPort: 8080, targetPort: 80, serviceId: 'zz' }])).toThrow(
+      'ingress[0].serviceId "zz" is not a known service',
+    );
     expect(() => lb.upsertService(svc('c', '10.9.0.300', []))).toThrow('service c.vip must be an IPv4 address');
   });
 
@@ -115,9 +122,13 @@ describe('ServiceLoadBalancer', () => {
   it('refuses to share an every-port VIP with another service, either way round, and frees it on removal', async () => {
     const lb = new ServiceLoadBalancer(new RecordingDriver() as LbDriver<unknown>);
     await lb.upsertService({ ...svc('a', '10.9.0.1', ['10.1.0.1']), ports: [] });
-    expect(() => lb.upsertService(svc('b', '10.9.0.1', ['10.1.0.2']))).toThrow('service b.vip: 10.9.0.1 is already used by service a, and a VIP forwarding every port (ports: []) belongs to one service');
+    expect(() => lb.upsertService(svc('b', '10.9.0.1', ['10.1.0.2']))).toThrow(
+      'service b.vip: 10.9.0.1 is already used by service a, and a VIP forwarding every port (ports: []) belongs to one service',
+    );
     await lb.upsertService(svc('c', '10.9.0.3', ['10.1.0.3']));
-    expect(() => lb.upsertService({ ...svc('d', '10.9.0.3', []), ports: [] })).toThrow('service d.vip: 10.9.0.3 is already used by service c');
+    expect(() => lb.upsertService({ ...svc('d', '10.9.0.3', []), ports: [] })).toThrow(
+      'service d.vip: 10.9.0.3 is already used by service c',
+    );
     // A service moving to another VIP leaves its old one.
     await lb.upsertService({ ...svc('a', '10.9.0.2', ['10.1.0.1']), ports: [] });
     await lb.upsertService(svc('b', '10.9.0.1', ['10.1.0.2']));

@@ -9,7 +9,17 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { emptyIpvsState, MARK_BASE, markTable, parseIpvsSave, parseMarkTable, planIpvs, planIpvsChanges, vipFrontends, type LbTable } from '../../../agent/lb/index.js';
+import {
+  emptyIpvsState,
+  MARK_BASE,
+  markTable,
+  parseIpvsSave,
+  parseMarkTable,
+  planIpvs,
+  planIpvsChanges,
+  vipFrontends,
+  type LbTable,
+} from '../../../agent/lb/index.js';
 import { isRoot } from '../../have.js';
 
 const exec = promisify(execFile);
@@ -20,7 +30,9 @@ const blocker = !isRoot ? 'needs root' : undefined;
 
 const inNs = (cmd: string, args: string[], input?: string): Promise<{ stdout: string }> =>
   new Promise((resolve, reject) => {
-    const c = execFile('ip', ['netns', 'exec', ns, cmd, ...args], (err, stdout, stderr) => (err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr || err.message}`)) : resolve({ stdout })));
+    const c = execFile('ip', ['netns', 'exec', ns, cmd, ...args], (err, stdout, stderr) =>
+      err ? reject(new Error(`${cmd} ${args.join(' ')}: ${stderr || err.message}`)) : resolve({ stdout }),
+    );
     if (input !== undefined) c.stdin!.end(input);
   });
 const nft = (program: string) => inNs('nft', ['-f', '-'], program);
@@ -111,7 +123,11 @@ describe.skipIf(!!blocker)(`ipvs firewall marks in a tss namespace${blocker ? ` 
     gone.commit(st);
     expect([...(await readMarks()).marks.keys()]).toEqual(['ingress tcp 8080']);
 
-    const handle = /handle (\d+)/.exec((await inNs('nft', ['-a', 'list', 'chain', 'ip', markTable, 'tss-mark-output'])).stdout.split('\n').find((l) => l.includes('tss-vip-marks'))!)![1]!;
+    const handle = /handle (\d+)/.exec(
+      (await inNs('nft', ['-a', 'list', 'chain', 'ip', markTable, 'tss-mark-output'])).stdout
+        .split('\n')
+        .find((l) => l.includes('tss-vip-marks'))!,
+    )![1]!;
     await inNs('nft', ['delete', 'rule', 'ip', markTable, 'tss-mark-output', 'handle', handle]);
     const broken = await readMarks();
     expect(broken.markTable).toBe('broken');

@@ -9,7 +9,16 @@ import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { detectLbBackends, emptyTable, IptablesDriver, NftDriver, ServiceLoadBalancer, type LbDriver, type LbService, type LbTable } from '../../../agent/lb/index.js';
+import {
+  detectLbBackends,
+  emptyTable,
+  IptablesDriver,
+  NftDriver,
+  ServiceLoadBalancer,
+  type LbDriver,
+  type LbService,
+  type LbTable,
+} from '../../../agent/lb/index.js';
 import { isRoot, needs } from '../../have.js';
 import { until } from '../../lib/wait.js';
 
@@ -36,7 +45,14 @@ const inNs = (ns: string, cmd: string, ...args: string[]) => exec('nsenter', [`-
 const servers: ChildProcess[] = [];
 
 const table = (names: string[], extra: Partial<LbTable> = {}): LbTable => ({
-  services: [{ id: 'web', vip: VIP, ports: [{ protocol: 'tcp', port: 80 }], backends: backends.filter((b) => names.includes(b.name)).map((b) => ({ ip: b.ip })) }],
+  services: [
+    {
+      id: 'web',
+      vip: VIP,
+      ports: [{ protocol: 'tcp', port: 80 }],
+      backends: backends.filter((b) => names.includes(b.name)).map((b) => ({ ip: b.ip })),
+    },
+  ],
   ingress: [{ protocol: 'tcp', publishedPort: 8080, targetPort: 80, serviceId: 'web' }],
   ...extra,
 });
@@ -99,7 +115,9 @@ async function udpSpread(addr: string, n: number): Promise<Map<string, number>> 
   process.stdout.write(JSON.stringify(seen));
 })();`;
   try {
-    const r = await exec('nsenter', [`--net=/run/netns/${client}`, process.execPath, '-e', script], { timeout: 10_000 + n * (UDP_WAIT_MS + 500) });
+    const r = await exec('nsenter', [`--net=/run/netns/${client}`, process.execPath, '-e', script], {
+      timeout: 10_000 + n * (UDP_WAIT_MS + 500),
+    });
     return new Map(Object.entries(JSON.parse(r.stdout) as Record<string, number>));
   } catch {
     return new Map([['', n]]);
@@ -115,7 +133,8 @@ s.bind(${srcPort}, () => {
   s.send('x', ${UDP_PORT}, ${JSON.stringify(addr)});
 });`;
   try {
-    return (await exec('nsenter', [`--net=/run/netns/${client}`, process.execPath, '-e', script], { timeout: 10_000 + UDP_WAIT_MS })).stdout;
+    return (await exec('nsenter', [`--net=/run/netns/${client}`, process.execPath, '-e', script], { timeout: 10_000 + UDP_WAIT_MS }))
+      .stdout;
   } catch {
     return '';
   }
@@ -145,7 +164,11 @@ beforeAll(async () => {
       await ip('-n', b.ns, 'link', 'set', 'lo', 'up');
       const p = spawn('nsenter', [`--net=/run/netns/${b.ns}`, busybox, 'nc', '-ll', '-p', '80', '-e', 'echo', b.name], { stdio: 'ignore' });
       servers.push(p);
-      servers.push(spawn('nsenter', [`--net=/run/netns/${b.ns}`, busybox, 'nc', '-ll', '-p', '8080', '-e', 'echo', `${b.name}-8080`], { stdio: 'ignore' }));
+      servers.push(
+        spawn('nsenter', [`--net=/run/netns/${b.ns}`, busybox, 'nc', '-ll', '-p', '8080', '-e', 'echo', `${b.name}-8080`], {
+          stdio: 'ignore',
+        }),
+      );
       servers.push(spawn('nsenter', [`--net=/run/netns/${b.ns}`, process.execPath, '-e', udpServer, b.name], { stdio: 'ignore' }));
     }
     // Wait until each backend answers directly.
@@ -167,7 +190,10 @@ const all = ['b1', 'b2', 'b3'];
 
 /** The nft and iptables drivers, each tested against the same traffic. */
 const drivers = [
-  { name: 'nft (libnftables in process)', make: (): LbDriver<unknown> => new NftDriver({ netns: client, via: 'libnftables' }) as LbDriver<unknown> },
+  {
+    name: 'nft (libnftables in process)',
+    make: (): LbDriver<unknown> => new NftDriver({ netns: client, via: 'libnftables' }) as LbDriver<unknown>,
+  },
   { name: 'nft (nft -f process)', make: (): LbDriver<unknown> => new NftDriver({ netns: client, via: 'process' }) as LbDriver<unknown> },
   { name: 'iptables', make: (): LbDriver<unknown> => new IptablesDriver({ netns: client }) as LbDriver<unknown> },
 ];
@@ -217,14 +243,40 @@ describe.each(drivers)('$name in a tss namespace', ({ name, make }) => {
     if (name.startsWith('nft')) {
       await inNs(client, 'nft', 'delete', 'element', 'ip', 'tss-lb', 'tss-vip-slots', `{ ${VIP} . tcp . 80 . 1 }`);
       await inNs(client, 'nft', 'add', 'element', 'ip', 'tss-lb', 'tss-vips', '{ 10.96.0.99 . tcp . 80 : goto tss-vip-2 }');
-      await inNs(client, 'nft', 'add', 'element', 'ip', 'tss-lb', 'tss-vip-slots', '{ 10.96.0.99 . tcp . 80 . 0 : 10.77.0.12 . 80, 10.96.0.99 . tcp . 80 . 1 : 10.77.0.12 . 80 }');
+      await inNs(
+        client,
+        'nft',
+        'add',
+        'element',
+        'ip',
+        'tss-lb',
+        'tss-vip-slots',
+        '{ 10.96.0.99 . tcp . 80 . 0 : 10.77.0.12 . 80, 10.96.0.99 . tcp . 80 . 1 : 10.77.0.12 . 80 }',
+      );
     } else {
       const saved = (await inNs(client, 'iptables-save', '-t', 'nat')).stdout;
       const chain = /-A TSS-SERVICES -d 10\.96\.0\.10\/32 .* -j (TSS-SVC-\S+)/.exec(saved)![1]!;
       await inNs(client, 'iptables', '-t', 'nat', '-D', chain, '2');
       await inNs(client, 'iptables', '-t', 'nat', '-N', 'TSS-SVC-STALE');
       await inNs(client, 'iptables', '-t', 'nat', '-A', 'TSS-SVC-STALE', '-p', 'tcp', '-j', 'DNAT', '--to-destination', '10.77.0.12:80');
-      await inNs(client, 'iptables', '-t', 'nat', '-A', 'TSS-SERVICES', '-d', '10.96.0.99/32', '-p', 'tcp', '-m', 'tcp', '--dport', '80', '-j', 'TSS-SVC-STALE');
+      await inNs(
+        client,
+        'iptables',
+        '-t',
+        'nat',
+        '-A',
+        'TSS-SERVICES',
+        '-d',
+        '10.96.0.99/32',
+        '-p',
+        'tcp',
+        '-m',
+        'tcp',
+        '--dport',
+        '80',
+        '-j',
+        'TSS-SVC-STALE',
+      );
     }
     await lb.close();
     lb = new ServiceLoadBalancer(make());
@@ -259,48 +311,59 @@ describe.each(drivers)('$name in a tss namespace', ({ name, make }) => {
 });
 
 describe('ipvs in a tss namespace', () => {
-  it.skipIf(!!ipvsBlocker)(`connections to the VIP reach every backend and a removed one gets none${ipvsBlocker ? ` (skipped: ${ipvsBlocker})${ipvsMissing}` : ''}`, async () => {
-    const lb = await ServiceLoadBalancer.open({ netns: client, lbBackend: 'ipvs' });
-    try {
-      const noIngress = { ingress: [] };
-      await lb.update(table(all, noIngress));
-      expect([...(await spread(VIP, 80, 60, all)).keys()].sort()).toEqual(all);
-      await lb.update(table(['b1', 'b3'], noIngress));
-      expect((await spread(VIP, 80, 30)).has('b2')).toBe(false);
-      expect((await lb.reconcile(table(['b1', 'b3'], noIngress))).ops).toBe(0);
-      await lb.teardown();
-      expect((await inNs(client, 'ipvsadm', '-S', '-n')).stdout.trim()).toBe('');
-    } finally {
-      await lb.teardown().catch(() => undefined);
-      await lb.close();
-    }
-  });
+  it.skipIf(!!ipvsBlocker)(
+    `connections to the VIP reach every backend and a removed one gets none${ipvsBlocker ? ` (skipped: ${ipvsBlocker})${ipvsMissing}` : ''}`,
+    async () => {
+      const lb = await ServiceLoadBalancer.open({ netns: client, lbBackend: 'ipvs' });
+      try {
+        const noIngress = { ingress: [] };
+        await lb.update(table(all, noIngress));
+        expect([...(await spread(VIP, 80, 60, all)).keys()].sort()).toEqual(all);
+        await lb.update(table(['b1', 'b3'], noIngress));
+        expect((await spread(VIP, 80, 30)).has('b2')).toBe(false);
+        expect((await lb.reconcile(table(['b1', 'b3'], noIngress))).ops).toBe(0);
+        await lb.teardown();
+        expect((await inNs(client, 'ipvsadm', '-S', '-n')).stdout.trim()).toBe('');
+      } finally {
+        await lb.teardown().catch(() => undefined);
+        await lb.close();
+      }
+    },
+  );
 
-  it.skipIf(!!ipvsBlocker)(`firewall-mark services: every port of a VIP and a published ingress port reach every backend${ipvsBlocker ? ` (skipped: ${ipvsBlocker})${ipvsMissing}` : ''}`, async () => {
-    // Local clients: IPVS schedules them at LOCAL_OUT, after the mangle-priority mark; the VIP needs no local address.
-    const lb = await ServiceLoadBalancer.open({ netns: client, lbBackend: 'ipvs' });
-    const anySvc: LbService = { id: 'web-any', vip: VIP_ANY, ports: [], backends: backends.map((b) => ({ ip: b.ip })) };
-    try {
-      await lb.update({ services: [anySvc, ...table(all).services], ingress: table(all).ingress });
-      const with8080 = all.map((n) => `${n}-8080`);
-      expect([...(await spread(VIP_ANY, 8080, 60, with8080)).keys()].sort()).toEqual(with8080);
-      expect([...(await udpSpread(VIP_ANY, 30)).keys()].sort()).toEqual(all.map((n) => `${n}-udp`));
-      expect([...(await spread(NODE, 8080, 60, all)).keys()].sort()).toEqual(all);
-      expect((await lb.reconcile()).ops).toBe(0);
-      await lb.teardown();
-      expect((await inNs(client, 'ipvsadm', '-S', '-n')).stdout.trim()).toBe('');
-      expect((await inNs(client, 'nft', 'list', 'tables')).stdout).not.toContain('tss-lbmark');
-    } finally {
-      await lb.teardown().catch(() => undefined);
-      await lb.close();
-    }
-  });
+  it.skipIf(!!ipvsBlocker)(
+    `firewall-mark services: every port of a VIP and a published ingress port reach every backend${ipvsBlocker ? ` (skipped: ${ipvsBlocker})${ipvsMissing}` : ''}`,
+    async () => {
+      // Local clients: IPVS schedules them at LOCAL_OUT, after the mangle-priority mark; the VIP needs no local address.
+      const lb = await ServiceLoadBalancer.open({ netns: client, lbBackend: 'ipvs' });
+      const anySvc: LbService = { id: 'web-any', vip: VIP_ANY, ports: [], backends: backends.map((b) => ({ ip: b.ip })) };
+      try {
+        await lb.update({ services: [anySvc, ...table(all).services], ingress: table(all).ingress });
+        const with8080 = all.map((n) => `${n}-8080`);
+        expect([...(await spread(VIP_ANY, 8080, 60, with8080)).keys()].sort()).toEqual(with8080);
+        expect([...(await udpSpread(VIP_ANY, 30)).keys()].sort()).toEqual(all.map((n) => `${n}-udp`));
+        expect([...(await spread(NODE, 8080, 60, all)).keys()].sort()).toEqual(all);
+        expect((await lb.reconcile()).ops).toBe(0);
+        await lb.teardown();
+        expect((await inNs(client, 'ipvsadm', '-S', '-n')).stdout.trim()).toBe('');
+        expect((await inNs(client, 'nft', 'list', 'tables')).stdout).not.toContain('tss-lbmark');
+      } finally {
+        await lb.teardown().catch(() => undefined);
+        await lb.close();
+      }
+    },
+  );
 });
 
 describe.each(drivers)('$name: a VIP forwarding every port (ports: [])', ({ name, make }) => {
   const skip = skipFor(name);
   const nft = name.startsWith('nft');
-  const anySvc = (names: string[]): LbService => ({ id: 'web-any', vip: VIP_ANY, ports: [], backends: backends.filter((b) => names.includes(b.name)).map((b) => ({ ip: b.ip })) });
+  const anySvc = (names: string[]): LbService => ({
+    id: 'web-any',
+    vip: VIP_ANY,
+    ports: [],
+    backends: backends.filter((b) => names.includes(b.name)).map((b) => ({ ip: b.ip })),
+  });
   const suffixed = (names: string[], sfx: string) => names.map((n) => `${n}${sfx}`);
   let lb: ServiceLoadBalancer;
   beforeAll(() => {
@@ -312,15 +375,18 @@ describe.each(drivers)('$name: a VIP forwarding every port (ports: [])', ({ name
     await lb.close();
   });
 
-  it.skipIf(!!skip)(`TCP to VIP:80 and VIP:8080 and UDP to VIP:${UDP_PORT} reach the same port on every backend${skip ? ` (skipped: ${skip})` : ''}`, async () => {
-    const r = await lb.upsertService(anySvc(all));
-    expect(r.readBack).toBe(true);
-    expect([...(await spread(VIP_ANY, 80, 60, all)).keys()].sort()).toEqual(all);
-    expect([...(await spread(VIP_ANY, 8080, 60, suffixed(all, '-8080'))).keys()].sort()).toEqual(suffixed(all, '-8080'));
-    expect([...(await udpSpread(VIP_ANY, 30)).keys()].sort()).toEqual(suffixed(all, '-udp'));
-    // A port no backend listens on is forwarded too (and refused there), not answered by anyone else.
-    expect(await hit(VIP_ANY, 81)).toBe('');
-  });
+  it.skipIf(!!skip)(
+    `TCP to VIP:80 and VIP:8080 and UDP to VIP:${UDP_PORT} reach the same port on every backend${skip ? ` (skipped: ${skip})` : ''}`,
+    async () => {
+      const r = await lb.upsertService(anySvc(all));
+      expect(r.readBack).toBe(true);
+      expect([...(await spread(VIP_ANY, 80, 60, all)).keys()].sort()).toEqual(all);
+      expect([...(await spread(VIP_ANY, 8080, 60, suffixed(all, '-8080'))).keys()].sort()).toEqual(suffixed(all, '-8080'));
+      expect([...(await udpSpread(VIP_ANY, 30)).keys()].sort()).toEqual(suffixed(all, '-udp'));
+      // A port no backend listens on is forwarded too (and refused there), not answered by anyone else.
+      expect(await hit(VIP_ANY, 81)).toBe('');
+    },
+  );
 
   it.skipIf(!!skip)('the every-port VIP read back from the kernel matches what was programmed (a reconcile changes nothing)', async () => {
     expect((await lb.reconcile({ services: [anySvc(all)], ingress: [] })).ops).toBe(0);
@@ -356,19 +422,22 @@ describe.each(drivers)('$name: a VIP forwarding every port (ports: [])', ({ name
     expect([...(await udpSpread(VIP_ANY, 30)).keys()].sort()).toEqual(['b1-udp', 'b3-udp']);
   });
 
-  it.skipIf(!!skip)('a UDP flow to a backend that is taken away is cleared, so its next datagram goes to a backend still there', async () => {
-    const src = 40_000 + (process.pid % 2000);
-    const first = await udpFrom(src, VIP_ANY);
-    expect(['b1-udp', 'b3-udp']).toContain(first);
-    const gone = first.replace(/-udp$/, '');
-    // The same flow keeps its backend while nothing changes...
-    expect(await udpFrom(src, VIP_ANY)).toBe(first);
-    // ...and leaves it once that backend is removed (without clearing, conntrack would keep sending there).
-    await lb.upsertService(anySvc(['b1', 'b2', 'b3'].filter((n) => n !== gone)));
-    const next = await udpFrom(src, VIP_ANY);
-    expect(next).not.toBe(first);
-    expect(next).toMatch(/^b[123]-udp$/);
-  });
+  it.skipIf(!!skip)(
+    'a UDP flow to a backend that is taken away is cleared, so its next datagram goes to a backend still there',
+    async () => {
+      const src = 40_000 + (process.pid % 2000);
+      const first = await udpFrom(src, VIP_ANY);
+      expect(['b1-udp', 'b3-udp']).toContain(first);
+      const gone = first.replace(/-udp$/, '');
+      // The same flow keeps its backend while nothing changes...
+      expect(await udpFrom(src, VIP_ANY)).toBe(first);
+      // ...and leaves it once that backend is removed (without clearing, conntrack would keep sending there).
+      await lb.upsertService(anySvc(['b1', 'b2', 'b3'].filter((n) => n !== gone)));
+      const next = await udpFrom(src, VIP_ANY);
+      expect(next).not.toBe(first);
+      expect(next).toMatch(/^b[123]-udp$/);
+    },
+  );
 
   it.skipIf(!!skip)('removing the service stops its VIP, and teardown removes everything it created', async () => {
     const r = await lb.removeService('web-any');

@@ -33,12 +33,24 @@ const sh = (argv: string[]): string => execFileSync(argv[0]!, argv.slice(1), { e
 const ipIn = (ns: string, ...args: string[]): string => sh(['ip', '-n', ns, ...args]);
 const ourNetns = (): string[] => readdirSync('/run/netns').filter((n) => n.includes(ID));
 
-const until = <T>(what: string, fn: () => T | undefined | false, ms = 5000): Promise<T> => waitUntil(what, fn, { timeoutMs: ms, everyMs: 10 }) as Promise<T>;
+const until = <T>(what: string, fn: () => T | undefined | false, ms = 5000): Promise<T> =>
+  waitUntil(what, fn, { timeoutMs: ms, everyMs: 10 }) as Promise<T>;
 
 const net = (id: string, name: string, vni: number, subnet: string, gateway: string): Network =>
-  Network.create({ meta: Meta.create({ id }), spec: NetworkSpec.create({ name, driver: 'overlay' }), status: NetworkStatus.create({ vni, subnet, gateway }) });
+  Network.create({
+    meta: Meta.create({ id }),
+    spec: NetworkSpec.create({ name, driver: 'overlay' }),
+    status: NetworkStatus.create({ vni, subnet, gateway }),
+  });
 const task = (id: string, networkId: string, address: string): Task =>
-  Task.create({ meta: Meta.create({ id }), serviceId: 'svc', serviceName: 'web', slot: 1, nodeId: 'node-1', networks: [{ networkId, addresses: [address], aliases: [] }] });
+  Task.create({
+    meta: Meta.create({ id }),
+    serviceId: 'svc',
+    serviceName: 'web',
+    slot: 1,
+    nodeId: 'node-1',
+    networks: [{ networkId, addresses: [address], aliases: [] }],
+  });
 
 describe.skipIf(!canRun)('each network applied on its own', () => {
   let agent: NetworkAgent;
@@ -93,10 +105,31 @@ describe.skipIf(!canRun)('each network applied on its own', () => {
       reset: true,
       removedNetworks: [],
       networks: [
-        { network: net('net-clash', 'clash', CLASH_VNI, '10.0.31.0/24', '10.0.31.1'), full: true, endpoints: [], removedEndpoints: [], services: [], removedServices: [] },
+        {
+          network: net('net-clash', 'clash', CLASH_VNI, '10.0.31.0/24', '10.0.31.1'),
+          full: true,
+          endpoints: [],
+          removedEndpoints: [],
+          services: [],
+          removedServices: [],
+        },
         // Host bits set: the allocator never makes one, so it stands for any bad state that slipped through.
-        { network: net('net-badsubnet', 'badsubnet', BADNET_VNI, '10.0.33.7/24', '10.0.33.1'), full: true, endpoints: [], removedEndpoints: [], services: [], removedServices: [] },
-        { network: net('net-good', 'good', GOOD_VNI, '10.0.32.0/24', '10.0.32.1'), full: true, endpoints: [], removedEndpoints: [], services: [], removedServices: [] },
+        {
+          network: net('net-badsubnet', 'badsubnet', BADNET_VNI, '10.0.33.7/24', '10.0.33.1'),
+          full: true,
+          endpoints: [],
+          removedEndpoints: [],
+          services: [],
+          removedServices: [],
+        },
+        {
+          network: net('net-good', 'good', GOOD_VNI, '10.0.32.0/24', '10.0.32.1'),
+          full: true,
+          endpoints: [],
+          removedEndpoints: [],
+          services: [],
+          removedServices: [],
+        },
       ],
     };
     await agent.apply(update);
@@ -113,8 +146,10 @@ describe.skipIf(!canRun)('each network applied on its own', () => {
     expect(links.find((l) => l.name === `tssbr${GOOD_VNI}`)?.addrs).toEqual(['10.0.32.1/24']);
   });
 
-  it('fails a task on a failed network with that network\'s reason, and joins a task on the good one', async () => {
-    await expect(agent.attach(task('t-clash', 'net-clash', '10.0.31.5/24'), sleeper.pid!)).rejects.toThrow(/network clash \(net-clash\) could not be set up on this node: .*VNI already exists/);
+  it("fails a task on a failed network with that network's reason, and joins a task on the good one", async () => {
+    await expect(agent.attach(task('t-clash', 'net-clash', '10.0.31.5/24'), sleeper.pid!)).rejects.toThrow(
+      /network clash \(net-clash\) could not be set up on this node: .*VNI already exists/,
+    );
     await agent.attach(task('t-good', 'net-good', '10.0.32.5/24'), sleeper.pid!);
     const eth0 = (await readLinks(`/run/netns/${CTR}`))!.find((l) => l.name === 'eth0');
     expect(eth0?.addrs).toEqual(['10.0.32.5/24']);
@@ -148,7 +183,9 @@ describe.skipIf(!canRun)('each network applied on its own', () => {
       }
     });
     ipIn(plane.netnsOf(4312), 'link', 'del', 'tssbr4312');
-    await expect(plane.reconcile()).rejects.toThrow(/reconciling 1 of 2 networks failed \(the others are reconciled\): p-one: .*VNI already exists/);
+    await expect(plane.reconcile()).rejects.toThrow(
+      /reconciling 1 of 2 networks failed \(the others are reconciled\): p-one: .*VNI already exists/,
+    );
     const links = (await readLinks(plane.netnsOf(4312)))!;
     expect(links.find((l) => l.name === 'tssbr4312')?.addrs).toEqual(['10.0.42.1/24']);
     ipIn(HOST, 'link', 'del', 'tssclash2');

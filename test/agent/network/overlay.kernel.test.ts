@@ -20,7 +20,8 @@ const H = [`tss-${ID}-h1`, `tss-${ID}-h2`];
 const VTEP = ['192.168.77.1', '192.168.77.2'];
 const made: string[] = [];
 
-const sh = (argv: string[], input?: string): string => execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
+const sh = (argv: string[], input?: string): string =>
+  execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8', input, stdio: ['pipe', 'pipe', 'pipe'] });
 const inNs = (ns: string, argv: string[]): string[] => ['nsenter', `--net=/run/netns/${ns}`, '--', ...argv];
 const ipIn = (ns: string, ...args: string[]): string => sh(['ip', '-n', ns, ...args]);
 function netns(name: string): string {
@@ -45,7 +46,9 @@ const tssObjects = (ns: string): string[] =>
 const ourOverlayNetns = (): string[] => readdirSync('/run/netns').filter((n) => n.startsWith('tss-ov-') && n.includes(ID));
 /** IP counters of a namespace (/proc/net/snmp as seen from inside). */
 function ipCounters(ns: string): Record<string, number> {
-  const lines = sh(inNs(ns, ['cat', '/proc/net/snmp'])).split('\n').filter((l) => l.startsWith('Ip:'));
+  const lines = sh(inNs(ns, ['cat', '/proc/net/snmp']))
+    .split('\n')
+    .filter((l) => l.startsWith('Ip:'));
   const [k, v] = [lines[0]!.split(/\s+/).slice(1), lines[1]!.split(/\s+/).slice(1)];
   return Object.fromEntries(k.map((name, i) => [name, Number(v[i])]));
 }
@@ -139,7 +142,9 @@ describe.skipIf(!canRun)('overlay data plane in namespaces', () => {
     const blob = randomBytes(10 << 20);
     writeFileSync(join(dir, 'blob'), blob);
     const want = sh(['sha256sum', join(dir, 'blob')]).split(' ')[0];
-    const httpd = spawn('nsenter', [`--net=/run/netns/${C.a2}`, '--', 'busybox', 'httpd', '-f', '-p', '8080', '-h', dir], { stdio: 'ignore' });
+    const httpd = spawn('nsenter', [`--net=/run/netns/${C.a2}`, '--', 'busybox', 'httpd', '-f', '-p', '8080', '-h', dir], {
+      stdio: 'ignore',
+    });
     procs.push(httpd);
     const before = [ipCounters(H[0]!), ipCounters(H[1]!)];
     let got = '';
@@ -250,7 +255,9 @@ describe.skipIf(!canRun)('overlay data plane in namespaces', () => {
     const t2 = performance.now();
     expect(await p1.setPeers('net-big', peers.slice(0, 5_000))).toMatchObject({ removed: 10_000, added: 0 });
     const msHalf = performance.now() - t2;
-    console.log(`setPeers 10,000 peers: ${ms.toFixed(0)} ms from empty (read, apply, read back); ${msNoop.toFixed(0)} ms when nothing changed; ${msHalf.toFixed(0)} ms to drop 5,000`);
+    console.log(
+      `setPeers 10,000 peers: ${ms.toFixed(0)} ms from empty (read, apply, read back); ${msNoop.toFixed(0)} ms when nothing changed; ${msHalf.toFixed(0)} ms to drop 5,000`,
+    );
     await p1.removeNetwork('net-big');
     expect(existsSync(`/run/netns/${ns}`)).toBe(false);
   });
@@ -264,7 +271,7 @@ describe.skipIf(!canRun)('overlay data plane in namespaces', () => {
   });
 
   it('detach and removeNetwork leave nothing tss-prefixed behind', async () => {
-    const [p1, p2] = planes as [OverlayPlane, OverlayPlane];
+    const [_p1, p2] = planes as [OverlayPlane, OverlayPlane];
     expect(await p2.endpoints('net-b')).toEqual(['10.0.2.22']);
     await p2.detach('net-b', '10.0.2.22');
     // The container's end of the pair goes with the host's, but a loaded kernel may still list it for a moment.
@@ -282,6 +289,7 @@ describe.skipIf(!canRun)('overlay data plane in namespaces', () => {
       expect(tssObjects(h)).toEqual([]);
       expect(sh(inNs(h, ['nft', 'list', 'tables']))).not.toContain('tss');
     }
-    for (const c of Object.values(C)) await expect.poll(async () => (await readLinks(c))!.map((l) => l.name), { timeout: 10_000 }).toEqual(['lo']);
+    for (const c of Object.values(C))
+      await expect.poll(async () => (await readLinks(c))!.map((l) => l.name), { timeout: 10_000 }).toEqual(['lo']);
   });
 });

@@ -37,8 +37,12 @@ describe('desiredPeerState', () => {
   });
 
   it('refuses an IP with two MACs, a MAC at two hosts, and malformed fields, naming the field', () => {
-    expect(() => desiredPeerState([peer(2), { ...peer(2), mac: '02:42:0a:00:01:ff' }], LOCAL)).toThrow(/peers\[1\]\.ip 10\.0\.1\.2 is given twice/);
-    expect(() => desiredPeerState([peer(2), { ...peer(2), ip: '10.0.1.77', vtep: '10.99.0.3' }], LOCAL)).toThrow(/peers\[1\]\.mac .* two VTEPs/);
+    expect(() => desiredPeerState([peer(2), { ...peer(2), mac: '02:42:0a:00:01:ff' }], LOCAL)).toThrow(
+      /peers\[1\]\.ip 10\.0\.1\.2 is given twice/,
+    );
+    expect(() => desiredPeerState([peer(2), { ...peer(2), ip: '10.0.1.77', vtep: '10.99.0.3' }], LOCAL)).toThrow(
+      /peers\[1\]\.mac .* two VTEPs/,
+    );
     expect(() => desiredPeerState([{ ...peer(2), mac: 'zz' }], LOCAL)).toThrow(/peers\[0\]\.mac must be a MAC address/);
     expect(() => desiredPeerState([{ ...peer(2), vtep: 'host2' }], LOCAL)).toThrow(/peers\[0\]\.vtep must be an IPv4 address/);
     expect(() => desiredPeerState([{ ...peer(2), mac: FLOOD_MAC }], LOCAL)).toThrow(/peers\[0\]\.mac must be a unicast MAC/);
@@ -68,8 +72,14 @@ describe('planPeers', () => {
   it('deletes stale entries before adding missing ones', () => {
     const actual = desiredPeerState([peer(2), peer(9)], LOCAL);
     const p = planPeers(dev, desiredPeerState([peer(2), peer(3)], LOCAL), actual);
-    expect(p.fdb).toEqual(['fdb del 02:42:0a:00:01:09 dev tssvx4097 dst 10.99.0.2 self', 'fdb replace 02:42:0a:00:01:03 dev tssvx4097 dst 10.99.0.2 self permanent']);
-    expect(p.neigh).toEqual(['neigh del 10.0.1.9 dev tssvx4097', 'neigh replace 10.0.1.3 lladdr 02:42:0a:00:01:03 dev tssvx4097 nud permanent']);
+    expect(p.fdb).toEqual([
+      'fdb del 02:42:0a:00:01:09 dev tssvx4097 dst 10.99.0.2 self',
+      'fdb replace 02:42:0a:00:01:03 dev tssvx4097 dst 10.99.0.2 self permanent',
+    ]);
+    expect(p.neigh).toEqual([
+      'neigh del 10.0.1.9 dev tssvx4097',
+      'neigh replace 10.0.1.3 lladdr 02:42:0a:00:01:03 dev tssvx4097 nud permanent',
+    ]);
     expect(programCounts(p)).toEqual({ added: 2, removed: 2 });
   });
 

@@ -91,7 +91,13 @@ describe('HealthMonitor', () => {
   it('failures in the start period do not count; a probe that outlives its timeout is a failure', async () => {
     const clock = new FakeClock();
     const seen: string[] = [];
-    const m = new HealthMonitor(fakeExec([1, 1, 1, 'hang', 'hang'], []), 'tss-h', cfg({ retries: 2, startPeriodMs: 3500 }), (s, out) => seen.push(`${s}${out ? `:${out.trim()}` : ''}`), clock);
+    const m = new HealthMonitor(
+      fakeExec([1, 1, 1, 'hang', 'hang'], []),
+      'tss-h',
+      cfg({ retries: 2, startPeriodMs: 3500 }),
+      (s, out) => seen.push(`${s}${out ? `:${out.trim()}` : ''}`),
+      clock,
+    );
     m.start();
     await clock.advance(3000); // three failures inside the start period
     expect(seen).toEqual(['starting']);
@@ -102,14 +108,20 @@ describe('HealthMonitor', () => {
     m.stop();
   });
 
-  it('NONE disables the check; defaults are docker\'s', async () => {
+  it("NONE disables the check; defaults are docker's", async () => {
     const clock = new FakeClock();
     const calls: string[][] = [];
     const m = new HealthMonitor(fakeExec([], calls), 'tss-h', cfg({ test: ['NONE'] }), () => undefined, clock);
     m.start();
     await clock.advance(100_000);
     expect(calls).toHaveLength(0);
-    const d = new HealthMonitor(fakeExec([0], calls), 'tss-h', { test: ['CMD', 'true'], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0 }, () => undefined, clock);
+    const d = new HealthMonitor(
+      fakeExec([0], calls),
+      'tss-h',
+      { test: ['CMD', 'true'], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0 },
+      () => undefined,
+      clock,
+    );
     d.start();
     await clock.advance(29_999);
     expect(calls).toHaveLength(0);

@@ -25,7 +25,15 @@ const smallLayer = (text = 'hello'): Buffer =>
     { name: 'etc/hello', type: 'file', mode: 0o644, data: Buffer.from(text) },
   ]);
 
-const imageConfig = (diffIds: string[]): Buffer => Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: { Cmd: ['sh'], Env: ['A=1'] }, rootfs: { type: 'layers', diff_ids: diffIds } }));
+const imageConfig = (diffIds: string[]): Buffer =>
+  Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      config: { Cmd: ['sh'], Env: ['A=1'] },
+      rootfs: { type: 'layers', diff_ids: diffIds },
+    }),
+  );
 
 interface Img {
   /** Plain layer tars. */
@@ -42,8 +50,15 @@ function dockerSave(img: Img, o: { manifestLayers?: string[] } = {}): Buffer {
   const cfg = imageConfig(img.diffIds ?? img.layers.map((l) => `sha256:${sha(l)}`));
   const paths = blobs.map((b) => `${sha(b)}/layer.tar`);
   const entries: Entry[] = [{ name: `${sha(cfg)}.json`, type: 'file', data: cfg }];
-  for (const [i, b] of blobs.entries()) entries.push({ name: paths[i]!.split('/')[0]!, type: 'dir' }, { name: paths[i]!, type: 'file', data: b });
-  entries.push({ name: 'manifest.json', type: 'file', data: Buffer.from(JSON.stringify([{ Config: `${sha(cfg)}.json`, RepoTags: [img.ref ?? 'tss/app:1'], Layers: o.manifestLayers ?? paths }])) });
+  for (const [i, b] of blobs.entries())
+    entries.push({ name: paths[i]!.split('/')[0]!, type: 'dir' }, { name: paths[i]!, type: 'file', data: b });
+  entries.push({
+    name: 'manifest.json',
+    type: 'file',
+    data: Buffer.from(
+      JSON.stringify([{ Config: `${sha(cfg)}.json`, RepoTags: [img.ref ?? 'tss/app:1'], Layers: o.manifestLayers ?? paths }]),
+    ),
+  });
   return writeTar(entries);
 }
 
@@ -55,18 +70,35 @@ function ociFiles(img: Img, o: { indexDigest?: string } = {}): Map<string, Buffe
     return `sha256:${sha(b)}`;
   };
   const cfg = imageConfig(img.diffIds ?? img.layers.map((l) => `sha256:${sha(l)}`));
-  const manifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: put(cfg), size: cfg.length },
-    layers: img.layers.map((l) => {
-      const b = img.gzip === false ? l : gzipSync(l);
-      return { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: put(b), size: b.length };
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: put(cfg), size: cfg.length },
+      layers: img.layers.map((l) => {
+        const b = img.gzip === false ? l : gzipSync(l);
+        return { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: put(b), size: b.length };
+      }),
     }),
-  }));
+  );
   const md = put(manifest);
   files.set('oci-layout', Buffer.from('{"imageLayoutVersion":"1.0.0"}'));
-  files.set('index.json', Buffer.from(JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: o.indexDigest ?? md, size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': img.ref ?? 'tss/oci:1' } }] })));
+  files.set(
+    'index.json',
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        manifests: [
+          {
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+            digest: o.indexDigest ?? md,
+            size: manifest.length,
+            annotations: { 'org.opencontainers.image.ref.name': img.ref ?? 'tss/oci:1' },
+          },
+        ],
+      }),
+    ),
+  );
   return files;
 }
 
@@ -214,7 +246,11 @@ describe.skipIf(!isRoot)('image store', () => {
 
     it('a docker manifest.json layer path ../../etc/passwd is refused naming manifest.json[0].Layers[0]', async () => {
       writeFileSync(join(dir, 'x.tar'), dockerSave({ layers: [smallLayer()] }, { manifestLayers: ['../../etc/passwd'] }));
-      await refused(store, join(dir, 'x.tar'), /manifest\.json\[0\]\.Layers\[0\] \("\.\.\/\.\.\/etc\/passwd"\) must be a relative path inside the archive/);
+      await refused(
+        store,
+        join(dir, 'x.tar'),
+        /manifest\.json\[0\]\.Layers\[0\] \("\.\.\/\.\.\/etc\/passwd"\) must be a relative path inside the archive/,
+      );
     });
 
     it('JSON of the wrong shape is a clear error, not a TypeError', async () => {
@@ -250,7 +286,10 @@ describe.skipIf(!isRoot)('image store', () => {
       writeFileSync(join(dir, 'a.tar'), dockerSave({ layers: [a], ref: 'tss/a:1' }));
       await store.load(join(dir, 'a.tar'));
       const b = smallLayer('b');
-      writeFileSync(join(dir, 'x.tar'), dockerSave({ layers: [a, b], diffIds: [`sha256:${sha(a)}`, `sha256:${sha('not b')}`], ref: 'tss/x:1' }));
+      writeFileSync(
+        join(dir, 'x.tar'),
+        dockerSave({ layers: [a, b], diffIds: [`sha256:${sha(a)}`, `sha256:${sha('not b')}`], ref: 'tss/x:1' }),
+      );
       await refused(store, join(dir, 'x.tar'), /rootfs\.diff_ids\[1\] says/);
       expect(readFileSync(join(store.resolve('tss/a:1')!.layers[0]!, 'etc/hello'), 'utf8')).toBe('a');
     });
@@ -274,7 +313,13 @@ describe.skipIf(!isRoot)('image store', () => {
       mkdirSync(join(root, 'layers', hex));
       writeFileSync(join(root, 'layers', hex, 'host-data'), 'x');
       const id = `sha256:${sha('cfg')}`;
-      writeFileSync(join(root, 'images.json'), JSON.stringify({ version: 2, images: [{ id, references: ['tss/p:1'], diffIds: [`sha256:${hex}`], size: 1, createdAt: 0, config: {} }] }));
+      writeFileSync(
+        join(root, 'images.json'),
+        JSON.stringify({
+          version: 2,
+          images: [{ id, references: ['tss/p:1'], diffIds: [`sha256:${hex}`], size: 1, createdAt: 0, config: {} }],
+        }),
+      );
       const s = open();
       await s.remove('tss/p:1');
       expect(readdirSync(join(root, 'layers', hex))).toEqual(['host-data']);
@@ -293,11 +338,17 @@ describe.skipIf(!isRoot)('image store', () => {
 
     it('init drops records with malformed ids or diff ids and clears a crash’s scratch', async () => {
       const good = { id: `sha256:${sha('a')}`, references: ['tss/good:1'], diffIds: [], size: 0, createdAt: 0, config: {} };
-      writeFileSync(join(root, 'images.json'), JSON.stringify({ version: 2, images: [
-        good,
-        { id: 'sha256:../../canary', references: ['tss/bad:1'], diffIds: [], size: 0, createdAt: 0, config: {} },
-        { id: `sha256:${sha('b')}`, references: ['tss/bad:2'], diffIds: ['sha256:../../../canary'], size: 0, createdAt: 0, config: {} },
-      ] }));
+      writeFileSync(
+        join(root, 'images.json'),
+        JSON.stringify({
+          version: 2,
+          images: [
+            good,
+            { id: 'sha256:../../canary', references: ['tss/bad:1'], diffIds: [], size: 0, createdAt: 0, config: {} },
+            { id: `sha256:${sha('b')}`, references: ['tss/bad:2'], diffIds: ['sha256:../../../canary'], size: 0, createdAt: 0, config: {} },
+          ],
+        }),
+      );
       mkdirSync(join(root, 'layers', '.tmp-crash'));
       mkdirSync(join(root, 'staging', 'crash'));
       const s = open();
@@ -342,12 +393,19 @@ describe.skipIf(!isRoot)('image store', () => {
       const files = new Map<string, Buffer>([
         [`${sha(cfg)}.json`, cfg],
         ['bomb/layer.tar', bomb],
-        ['manifest.json', Buffer.from(JSON.stringify([{ Config: `${sha(cfg)}.json`, RepoTags: ['tss/bomb:1'], Layers: ['bomb/layer.tar'] }]))],
+        [
+          'manifest.json',
+          Buffer.from(JSON.stringify([{ Config: `${sha(cfg)}.json`, RepoTags: ['tss/bomb:1'], Layers: ['bomb/layer.tar'] }])),
+        ],
       ]);
       writeFileSync(join(dir, 'bomb.tar'), tarOf(files));
       const s = open({ maxLayerBytes: 1 << 20 });
       const rss = process.memoryUsage().rss;
-      const e = await refused(s, join(dir, 'bomb.tar'), /exceeds the image store's maxLayerBytes cap of 1048576 bytes .*raise limits\.maxLayerBytes/);
+      const e = await refused(
+        s,
+        join(dir, 'bomb.tar'),
+        /exceeds the image store's maxLayerBytes cap of 1048576 bytes .*raise limits\.maxLayerBytes/,
+      );
       expect(e.code).toBe('INVALID_ARGUMENT');
       expect(process.memoryUsage().rss - rss).toBeLessThan(128 * 1024 * 1024);
     }, 60_000);
@@ -368,7 +426,11 @@ describe.skipIf(!isRoot)('image store', () => {
       const l = writeTar([{ name: 'noise', type: 'file', data: noise() }]);
       writeFileSync(join(dir, 'x.tar'), dockerSave({ layers: [l], gzip: true }));
       const s = open({ maxBlobBytes: 8192 });
-      await refused(s, join(dir, 'x.tar'), /archive member [0-9a-f]{64}\/layer\.tar \(\d+ bytes\) exceeds the image store's maxBlobBytes cap of 8192 bytes/);
+      await refused(
+        s,
+        join(dir, 'x.tar'),
+        /archive member [0-9a-f]{64}\/layer\.tar \(\d+ bytes\) exceeds the image store's maxBlobBytes cap of 8192 bytes/,
+      );
       await refused(s, writeDir(join(dir, 'layout'), ociFiles({ layers: [l] })), /maxBlobBytes cap of 8192 bytes/);
     });
 
@@ -387,7 +449,11 @@ describe.skipIf(!isRoot)('image store', () => {
     it('a JSON document over maxJsonBytes is refused naming the cap', async () => {
       const files = ociFiles({ layers: [smallLayer()] });
       files.set('index.json', Buffer.from(JSON.stringify({ manifests: [], pad: 'x'.repeat(5000) })));
-      await refused(open({ maxJsonBytes: 4096 }), writeDir(join(dir, 'layout'), files), /index\.json \(\d+ bytes\) exceeds the image store's maxJsonBytes cap of 4096 bytes/);
+      await refused(
+        open({ maxJsonBytes: 4096 }),
+        writeDir(join(dir, 'layout'), files),
+        /index\.json \(\d+ bytes\) exceeds the image store's maxJsonBytes cap of 4096 bytes/,
+      );
     });
 
     it('a truncated archive is refused as not a valid tar, and a truncated gzip too', async () => {
@@ -409,12 +475,15 @@ describe.skipIf(!isRoot)('image pull', () => {
   const hugeDigest = `sha256:${sha('huge')}`;
   let hugeSent = 0;
   let hugeClosed: Promise<void> = Promise.resolve();
-  const manifest = (layer: string): Buffer => Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: `sha256:${sha(cfg)}`, size: cfg.length },
-    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layer, size: 1 }],
-  }));
+  const manifest = (layer: string): Buffer =>
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: `sha256:${sha(cfg)}`, size: cfg.length },
+        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layer, size: 1 }],
+      }),
+    );
   const manifests: Record<string, Buffer> = {
     '/v2/tss/good/manifests/v1': manifest(`sha256:${sha(goodGz)}`),
     '/v2/tss/corrupt/manifests/v1': manifest(wrongDigest),
@@ -460,7 +529,10 @@ describe.skipIf(!isRoot)('image pull', () => {
           return void res.writeHead(401, { 'www-authenticate': `Bearer realm="${realm}",service="tss-registry"` }).end();
         }
         const m = manifests[url];
-        if (m) return void res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': m.length }).end(m);
+        if (m)
+          return void res
+            .writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json', 'content-length': m.length })
+            .end(m);
         const digest = url.split('/blobs/')[1] ?? '';
         if (url.startsWith('/v2/tss/') && digest === hugeDigest) return streamHuge(res);
         const b = blobs[digest];
@@ -513,7 +585,9 @@ describe.skipIf(!isRoot)('image pull', () => {
     expect(tokenRequests).toEqual(['/token?service=tss-registry&scope=repository%3Atss%2Fauthed%3Apull']);
     tokenRequests = [];
     const e = await failure(s.pull(`127.0.0.1:${port}/tss/ftprealm:v1`));
-    expect(e.message).toMatch(/the registry 127\.0\.0\.1:\d+ names the token server "ftp:\/\/127\.0\.0\.1:\d+\/token", which is neither https nor http/);
+    expect(e.message).toMatch(
+      /the registry 127\.0\.0\.1:\d+ names the token server "ftp:\/\/127\.0\.0\.1:\d+\/token", which is neither https nor http/,
+    );
     expect(tokenRequests).toEqual([]);
   });
 

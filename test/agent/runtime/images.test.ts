@@ -13,12 +13,13 @@ describe('the token realm a registry names', () => {
     }
   };
 
-  it('an https registry\'s http realm is refused: the token would travel in clear, and the registry chose where', () => {
+  it("an https registry's http realm is refused: the token would travel in clear, and the registry chose where", () => {
     expect(check('http://auth.example.com/token', 'registry.example.com')).toMatch(
       /^refused: pulling registry\.example\.com\/tss\/app:1: the registry registry\.example\.com names the token server "http:\/\/auth\.example\.com\/token", which is not https \(only a registry reached over plain http may name an http token server\)/,
     );
     expect(check('http://auth.example.com/token', 'registry.example.com', true)).toBe('http://auth.example.com/token');
-    for (const realm of ['ftp://auth.example.com/t', 'file:///tmp/tss-token', 'not a url']) expect(check(realm, 'registry.example.com', true), realm).toMatch(/^refused: /);
+    for (const realm of ['ftp://auth.example.com/t', 'file:///tmp/tss-token', 'not a url'])
+      expect(check(realm, 'registry.example.com', true), realm).toMatch(/^refused: /);
   });
 
   it('a registry elsewhere cannot aim the agent at this host or at link-local (cloud metadata) addresses', () => {
@@ -34,11 +35,13 @@ describe('the token realm a registry names', () => {
       'https://[fe80::1]/token',
       'https://0.0.0.0/token',
     ]) {
-      expect(check(realm, 'registry.example.com'), realm).toMatch(/which is a (loopback|link-local|unspecified) address while the registry is not on this host/);
+      expect(check(realm, 'registry.example.com'), realm).toMatch(
+        /which is a (loopback|link-local|unspecified) address while the registry is not on this host/,
+      );
     }
   });
 
-  it('Docker Hub\'s token server passes, and a registry on this host may use a token server on this host', () => {
+  it("Docker Hub's token server passes, and a registry on this host may use a token server on this host", () => {
     expect(check('https://auth.docker.io/token', 'registry-1.docker.io')).toBe('https://auth.docker.io/token');
     expect(check('https://auth.example.com/token?x=1', 'registry.example.com:5000')).toBe('https://auth.example.com/token?x=1');
     expect(check('http://127.0.0.1:5001/token', '127.0.0.1:5000', true)).toBe('http://127.0.0.1:5001/token');

@@ -18,18 +18,18 @@ beforeEach(() => {
 afterEach(() => rmSync(root, { recursive: true, force: true }));
 
 for (const mode of ['openat2', 'lstat walk'] as const) {
-describe.skipIf(!isRoot)(`readFileInRoot (${mode}) on special files`, () => {
-  beforeEach(() => forceInRootFallback(mode === 'lstat walk'));
-  afterEach(() => forceInRootFallback(false));
+  describe.skipIf(!isRoot)(`readFileInRoot (${mode}) on special files`, () => {
+    beforeEach(() => forceInRootFallback(mode === 'lstat walk'));
+    afterEach(() => forceInRootFallback(false));
 
-  it('a FIFO or a device is refused without blocking (root)', () => {
-    execFileSync('mkfifo', [join(root, 'etc/fifo')]);
-    symlinkSync('fifo', join(root, 'etc/shadow'));
-    mknod(join(root, 'etc/null'), S_IFCHR | 0o666, (1 << 8) | 3); // /dev/null's numbers
-    // No writer ever opens the FIFO: a blocking open would hang this test until its timeout.
-    expect(() => readFileInRoot(root, 'etc/fifo', 4096)).toThrow(/\/etc\/fifo in the image is not a regular file \(it is a FIFO\)/);
-    expect(() => readFileInRoot(root, 'etc/shadow', 4096)).toThrow(/it is a FIFO/);
-    expect(() => readFileInRoot(root, 'etc/null', 4096)).toThrow(/it is a character device/);
-  }, 5000);
-});
+    it('a FIFO or a device is refused without blocking (root)', () => {
+      execFileSync('mkfifo', [join(root, 'etc/fifo')]);
+      symlinkSync('fifo', join(root, 'etc/shadow'));
+      mknod(join(root, 'etc/null'), S_IFCHR | 0o666, (1 << 8) | 3); // /dev/null's numbers
+      // No writer ever opens the FIFO: a blocking open would hang this test until its timeout.
+      expect(() => readFileInRoot(root, 'etc/fifo', 4096)).toThrow(/\/etc\/fifo in the image is not a regular file \(it is a FIFO\)/);
+      expect(() => readFileInRoot(root, 'etc/shadow', 4096)).toThrow(/it is a FIFO/);
+      expect(() => readFileInRoot(root, 'etc/null', 4096)).toThrow(/it is a character device/);
+    }, 5000);
+  });
 }

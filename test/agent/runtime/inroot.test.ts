@@ -102,37 +102,39 @@ describe('resolveInRoot', () => {
 });
 
 for (const mode of ['openat2', 'lstat walk'] as const) {
-describe(`readFileInRoot (${mode})`, () => {
-  beforeEach(() => forceInRootFallback(mode === 'lstat walk'));
-  afterEach(() => forceInRootFallback(false));
+  describe(`readFileInRoot (${mode})`, () => {
+    beforeEach(() => forceInRootFallback(mode === 'lstat walk'));
+    afterEach(() => forceInRootFallback(false));
 
-  it('reads a file inside the root, following symlinks inside it only', () => {
-    symlinkSync('/etc/passwd', join(root, 'pw'));
-    symlinkSync(join(outside, 'secret'), join(root, 'leak'));
-    expect(readFileInRoot(root, '/etc/passwd', 4096)?.toString()).toBe('root:x:0:0::/root:/bin/sh\n');
-    expect(readFileInRoot(root, 'pw', 4096)?.toString()).toBe('root:x:0:0::/root:/bin/sh\n');
-    expect(readFileInRoot(root, 'leak', 4096)).toBeUndefined(); // /tmp/tss-canary-*/secret is not in the root
-    expect(readFileInRoot(root, '../../../../etc/group', 4096)).toBeUndefined();
-    expect(readFileInRoot(root, 'etc/passwd/x', 4096)).toBeUndefined();
-  });
+    it('reads a file inside the root, following symlinks inside it only', () => {
+      symlinkSync('/etc/passwd', join(root, 'pw'));
+      symlinkSync(join(outside, 'secret'), join(root, 'leak'));
+      expect(readFileInRoot(root, '/etc/passwd', 4096)?.toString()).toBe('root:x:0:0::/root:/bin/sh\n');
+      expect(readFileInRoot(root, 'pw', 4096)?.toString()).toBe('root:x:0:0::/root:/bin/sh\n');
+      expect(readFileInRoot(root, 'leak', 4096)).toBeUndefined(); // /tmp/tss-canary-*/secret is not in the root
+      expect(readFileInRoot(root, '../../../../etc/group', 4096)).toBeUndefined();
+      expect(readFileInRoot(root, 'etc/passwd/x', 4096)).toBeUndefined();
+    });
 
-  it('a file over the cap is refused, naming the file and the cap', () => {
-    writeFileSync(join(root, 'etc/group'), 'x'.repeat(5000));
-    let err: unknown;
-    try {
-      readFileInRoot(root, 'etc/group', 4096);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(TsswarmError);
-    expect((err as Error).message).toBe('/etc/group in the image is 5000 bytes, over the limit of 4096: shrink it, or pass --user as numeric uid:gid');
-    expect(readFileInRoot(root, 'etc/group', 5000)?.length).toBe(5000);
-  });
+    it('a file over the cap is refused, naming the file and the cap', () => {
+      writeFileSync(join(root, 'etc/group'), 'x'.repeat(5000));
+      let err: unknown;
+      try {
+        readFileInRoot(root, 'etc/group', 4096);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(TsswarmError);
+      expect((err as Error).message).toBe(
+        '/etc/group in the image is 5000 bytes, over the limit of 4096: shrink it, or pass --user as numeric uid:gid',
+      );
+      expect(readFileInRoot(root, 'etc/group', 5000)?.length).toBe(5000);
+    });
 
-  it('a directory is refused', () => {
-    expect(() => readFileInRoot(root, 'etc', 4096)).toThrow(/\/etc in the image is not a regular file \(it is a directory\)/);
+    it('a directory is refused', () => {
+      expect(() => readFileInRoot(root, 'etc', 4096)).toThrow(/\/etc in the image is not a regular file \(it is a directory\)/);
+    });
   });
-});
 }
 
 describe('readFileInRoot against a container changing its root', () => {
@@ -144,13 +146,20 @@ describe('readFileInRoot against a container changing its root', () => {
     symlinkSync(outside, join(root, 'etc.link'));
     rmSync(join(root, 'etc'), { recursive: true });
     // The "container": a process that keeps renaming the real directory and the symlink in and out of "etc".
-    const flipper = spawn(process.execPath, ['-e', `
+    const flipper = spawn(
+      process.execPath,
+      [
+        '-e',
+        `
       const fs = require('fs'); const r = ${JSON.stringify(root)};
       process.stdout.write('ready\\n');
       for (;;) {
         fs.renameSync(r + '/etc.real', r + '/etc'); fs.renameSync(r + '/etc', r + '/etc.real');
         fs.renameSync(r + '/etc.link', r + '/etc'); fs.renameSync(r + '/etc', r + '/etc.link');
-      }`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      }`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
     try {
       await new Promise<void>((res, rej) => {
         flipper.stdout.once('data', () => res());

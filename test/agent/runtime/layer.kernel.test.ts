@@ -3,7 +3,21 @@
 // (one beside the layer, one at /tmp/tss-canary-*), and after every test both
 // canaries must be byte-for-byte, owner, mode, mtime and xattr unchanged.
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { unpackLayer, type LayerLimits, type UnpackResult } from '../../../agent/runtime/layer.js';
@@ -28,7 +42,9 @@ function treeState(dir: string): string {
     else if (st.isSymbolicLink()) extra = readlinkSync(p);
     else if (st.isFile()) extra = createHash('sha256').update(readFileSync(p)).digest('hex').slice(0, 16);
     else extra = `rdev=${st.rdev}`;
-    out.push(`${rel || '.'} mode=${st.mode.toString(8)} ${st.uid}:${st.gid} mtime=${Math.round(st.mtimeMs / 1000)} nlink=${st.nlink} xattr=${xattr} ${extra}`);
+    out.push(
+      `${rel || '.'} mode=${st.mode.toString(8)} ${st.uid}:${st.gid} mtime=${Math.round(st.mtimeMs / 1000)} nlink=${st.nlink} xattr=${xattr} ${extra}`,
+    );
     if (st.isDirectory()) for (const n of readdirSync(p).sort()) visit(rel ? `${rel}/${n}` : n);
   };
   visit('');
@@ -78,7 +94,8 @@ afterEach(() => {
   }
 });
 
-const unpack = (tar: Buffer, o: { limits?: LayerLimits; into?: string } = {}): Promise<UnpackResult> => unpackLayer([tar], o.into ?? layer, o.limits);
+const unpack = (tar: Buffer, o: { limits?: LayerLimits; into?: string } = {}): Promise<UnpackResult> =>
+  unpackLayer([tar], o.into ?? layer, o.limits);
 
 async function refused(tar: Buffer, limits?: LayerLimits): Promise<string> {
   try {
@@ -93,7 +110,15 @@ const inLayer = (rel: string): string => join(layer, rel);
 const text = (rel: string): string => readFileSync(inLayer(rel), 'utf8');
 const kind = (rel: string): string => {
   const st = lstatSync(inLayer(rel));
-  return st.isSymbolicLink() ? 'symlink' : st.isDirectory() ? 'dir' : st.isFile() ? 'file' : st.isCharacterDevice() ? `char ${st.rdev}` : 'other';
+  return st.isSymbolicLink()
+    ? 'symlink'
+    : st.isDirectory()
+      ? 'dir'
+      : st.isFile()
+        ? 'file'
+        : st.isCharacterDevice()
+          ? `char ${st.rdev}`
+          : 'other';
 };
 
 describe.skipIf(!isRoot)('unpackLayer: a normal layer (root)', () => {
@@ -137,7 +162,15 @@ describe.skipIf(!isRoot)('unpackLayer: a normal layer (root)', () => {
     expect(lgetxattr(inLayer('opt'), OPAQUE)?.toString()).toBe('y');
     expect(lstatSync(inLayer('opt')).mode & 0o7777).toBe(0o751);
     const mtime = (rel: string): number => Math.round(lstatSync(inLayer(rel)).mtimeMs / 1000);
-    expect([mtime('etc'), mtime('etc/passwd'), mtime('home/u'), mtime('bin'), mtime('bin/sh'), mtime('opt'), mtime('opt/new')]).toEqual([T + 1, T + 2, T + 3, T + 5, T + 8, T + 10, T + 11]);
+    expect([mtime('etc'), mtime('etc/passwd'), mtime('home/u'), mtime('bin'), mtime('bin/sh'), mtime('opt'), mtime('opt/new')]).toEqual([
+      T + 1,
+      T + 2,
+      T + 3,
+      T + 5,
+      T + 8,
+      T + 10,
+      T + 11,
+    ]);
   });
 
   it('the digest and byte count cover every input byte, the padding after the end-of-archive blocks included', async () => {
@@ -174,7 +207,9 @@ describe.skipIf(!isRoot)('unpackLayer: a normal layer (root)', () => {
         yield chunk;
       }
     }
-    await expect(unpackLayer(src(), layer, { maxBytes: 1 << 20 })).rejects.toThrow(/^layer is over the limit of 1048576 uncompressed bytes \(passed it at 1114112\)/);
+    await expect(unpackLayer(src(), layer, { maxBytes: 1 << 20 })).rejects.toThrow(
+      /^layer is over the limit of 1048576 uncompressed bytes \(passed it at 1114112\)/,
+    );
     expect(pulled).toBeLessThanOrEqual((1 << 20) + 65_536);
     // The padding counts too: a digest covers it, so a cap must.
     const msg = await refused(Buffer.concat([tar, Buffer.alloc(1 << 20)]), { maxBytes: tar.length + 512 });
@@ -216,7 +251,11 @@ describe.skipIf(!isRoot)('unpackLayer: the hostile corpus (root)', () => {
     'long-names': /its name is 5001 bytes, over the limit of 4096/,
   };
   it('every layer of the corpus has an expected outcome here', () => {
-    expect(hostileLayers(canary).map((l) => l.name).sort()).toEqual(Object.keys(outcomes).sort());
+    expect(
+      hostileLayers(canary)
+        .map((l) => l.name)
+        .sort(),
+    ).toEqual(Object.keys(outcomes).sort());
   });
 
   for (const name of Object.keys(outcomes)) {
@@ -234,13 +273,15 @@ describe.skipIf(!isRoot)('unpackLayer: crafted tars (root)', () => {
   const tar = (entries: RawEntry[]): Buffer => rawTar(entries);
 
   it('a directory replaced by a relative symlink out of the layer is written through only inside it', async () => {
-    await unpack(tar([
-      { name: 'x/', flag: '5' },
-      { name: 'x/y/', flag: '5' },
-      { name: 'x', flag: '2', linkname: '../canary' },
-      { name: 'x/file1', flag: '0', data: 'through a relative link' },
-      { name: 'x/sub/file2', flag: '0', data: 'deeper' },
-    ]));
+    await unpack(
+      tar([
+        { name: 'x/', flag: '5' },
+        { name: 'x/y/', flag: '5' },
+        { name: 'x', flag: '2', linkname: '../canary' },
+        { name: 'x/file1', flag: '0', data: 'through a relative link' },
+        { name: 'x/sub/file2', flag: '0', data: 'deeper' },
+      ]),
+    );
     expect(text('canary/file1')).toBe('through a relative link');
     expect(text('canary/sub/file2')).toBe('deeper');
     expect(readlinkSync(inLayer('x'))).toBe('../canary');
@@ -248,24 +289,28 @@ describe.skipIf(!isRoot)('unpackLayer: crafted tars (root)', () => {
 
   it('a symlink to / makes later entries land at the layer root', async () => {
     // Aimed at the canary, never at a real host file: if confinement broke, only the canary would be hit.
-    await unpack(tar([
-      { name: 'root', flag: '2', linkname: '/' },
-      { name: `root/${c}/sub/file2`, flag: '0', data: 'layer copy' },
-      { name: 'up', flag: '2', linkname: '../../../../../..' },
-      { name: `up/${c}/file1`, flag: '0', data: 'layer copy' },
-    ]));
+    await unpack(
+      tar([
+        { name: 'root', flag: '2', linkname: '/' },
+        { name: `root/${c}/sub/file2`, flag: '0', data: 'layer copy' },
+        { name: 'up', flag: '2', linkname: '../../../../../..' },
+        { name: `up/${c}/file1`, flag: '0', data: 'layer copy' },
+      ]),
+    );
     expect(text(`${c}/sub/file2`)).toBe('layer copy');
     expect(text(`${c}/file1`)).toBe('layer copy');
   });
 
-  it('a hard link through a symlink resolves inside the layer and links the layer\'s file', async () => {
-    await unpack(tar([
-      { name: `${c}/file1`, flag: '0', data: 'layer file' },
-      { name: 'l', flag: '2', linkname: canary },
-      { name: 'h', flag: '1', linkname: 'l/file1' },
-      { name: 'rel', flag: '2', linkname: `../../${c}` },
-      { name: 'h2', flag: '1', linkname: 'rel/file1' },
-    ]));
+  it("a hard link through a symlink resolves inside the layer and links the layer's file", async () => {
+    await unpack(
+      tar([
+        { name: `${c}/file1`, flag: '0', data: 'layer file' },
+        { name: 'l', flag: '2', linkname: canary },
+        { name: 'h', flag: '1', linkname: 'l/file1' },
+        { name: 'rel', flag: '2', linkname: `../../${c}` },
+        { name: 'h2', flag: '1', linkname: 'rel/file1' },
+      ]),
+    );
     const ino = lstatSync(inLayer(`${c}/file1`)).ino;
     expect(lstatSync(inLayer('h')).ino).toBe(ino);
     expect(lstatSync(inLayer('h2')).ino).toBe(ino);
@@ -273,29 +318,55 @@ describe.skipIf(!isRoot)('unpackLayer: crafted tars (root)', () => {
   });
 
   it('a hard link whose target climbs out with .., or that names a host path, is refused', async () => {
-    expect(await refused(tar([{ name: 'h', flag: '1', linkname: `../canary/file1` }]))).toMatch(/link target "\.\.\/canary\/file1" climbs out of the layer/);
+    expect(await refused(tar([{ name: 'h', flag: '1', linkname: `../canary/file1` }]))).toMatch(
+      /link target "\.\.\/canary\/file1" climbs out of the layer/,
+    );
     expect(await refused(tar([{ name: 'h', flag: '1', linkname: `${canary}/file1` }]))).toMatch(/which is not in this layer/);
   });
 
   it('a hard link to a directory is refused', async () => {
-    expect(await refused(tar([{ name: 'd/', flag: '5' }, { name: 'h', flag: '1', linkname: 'd' }]))).toMatch(/hard link to the directory "d"/);
-    expect(await refused(tar([{ name: `${c}/sub/`, flag: '5' }, { name: 's', flag: '2', linkname: '/' }, { name: 'h', flag: '1', linkname: `s/${c}/sub` }]))).toMatch(/hard link to the directory "s\/tmp\/tss-canary-\w+\/sub"/);
+    expect(
+      await refused(
+        tar([
+          { name: 'd/', flag: '5' },
+          { name: 'h', flag: '1', linkname: 'd' },
+        ]),
+      ),
+    ).toMatch(/hard link to the directory "d"/);
+    expect(
+      await refused(
+        tar([
+          { name: `${c}/sub/`, flag: '5' },
+          { name: 's', flag: '2', linkname: '/' },
+          { name: 'h', flag: '1', linkname: `s/${c}/sub` },
+        ]),
+      ),
+    ).toMatch(/hard link to the directory "s\/tmp\/tss-canary-\w+\/sub"/);
     // A link to the symlink itself is a link to the symlink, as link(2) makes it.
-    await unpack(tar([{ name: 's', flag: '2', linkname: canary }, { name: 'h', flag: '1', linkname: 's' }]));
+    await unpack(
+      tar([
+        { name: 's', flag: '2', linkname: canary },
+        { name: 'h', flag: '1', linkname: 's' },
+      ]),
+    );
     expect(kind('h')).toBe('symlink');
     expect(lstatSync(inLayer('h')).ino).toBe(lstatSync(inLayer('s')).ino);
   });
 
   it('absolute names land inside the layer; .. that stays inside is resolved, .. that climbs out is refused', async () => {
-    await unpack(tar([
-      { name: `/${c}/abs`, flag: '0', data: 'abs' },
-      { name: 'a/../b', flag: '0', data: 'b' },
-      { name: './c/./d/../e', flag: '0', data: 'e' },
-    ]));
+    await unpack(
+      tar([
+        { name: `/${c}/abs`, flag: '0', data: 'abs' },
+        { name: 'a/../b', flag: '0', data: 'b' },
+        { name: './c/./d/../e', flag: '0', data: 'e' },
+      ]),
+    );
     expect(text(`${c}/abs`)).toBe('abs');
     expect(text('b')).toBe('b');
     expect(text('c/e')).toBe('e');
-    expect(await refused(tar([{ name: '../canary/file1', flag: '0', data: 'x' }]))).toMatch(/layer entry name "\.\.\/canary\/file1" climbs out of the layer/);
+    expect(await refused(tar([{ name: '../canary/file1', flag: '0', data: 'x' }]))).toMatch(
+      /layer entry name "\.\.\/canary\/file1" climbs out of the layer/,
+    );
     expect(await refused(tar([{ name: 'a/../../canary/x', flag: '5' }]))).toMatch(/climbs out/);
   });
 
@@ -303,39 +374,45 @@ describe.skipIf(!isRoot)('unpackLayer: crafted tars (root)', () => {
     for (const name of ['d/.wh.', '.wh..', 'd/.wh...']) {
       expect(await refused(tar([{ name, flag: '0' }]))).toMatch(/is a whiteout of "\.{0,2}", which names no file/);
     }
-    await unpack(tar([
-      { name: 'w', flag: '2', linkname: '../canary' },
-      { name: 'w/.wh.file1', flag: '0' },
-      { name: 'w/sub/.wh.file2', flag: '0' },
-    ]));
+    await unpack(
+      tar([
+        { name: 'w', flag: '2', linkname: '../canary' },
+        { name: 'w/.wh.file1', flag: '0' },
+        { name: 'w/sub/.wh.file2', flag: '0' },
+      ]),
+    );
     expect(kind('canary/file1')).toBe('char 0');
     expect(kind('canary/sub/file2')).toBe('char 0');
   });
 
   it('a whiteout replaces whatever was there, a directory or a symlink to the host, without following it', async () => {
-    const r = await unpack(tar([
-      { name: 'd/', flag: '5' },
-      { name: 'd/keep', flag: '0', data: 'k' },
-      { name: 'host', flag: '2', linkname: canary },
-      { name: '.wh.d', flag: '0' },
-      { name: '.wh.host', flag: '0' },
-    ]));
+    const r = await unpack(
+      tar([
+        { name: 'd/', flag: '5' },
+        { name: 'd/keep', flag: '0', data: 'k' },
+        { name: 'host', flag: '2', linkname: canary },
+        { name: '.wh.d', flag: '0' },
+        { name: '.wh.host', flag: '0' },
+      ]),
+    );
     expect(r.whiteouts).toBe(2);
     expect(kind('d')).toBe('char 0');
     expect(kind('host')).toBe('char 0');
   });
 
   it('opaque markers are set as they come, on the real directory, never on a host directory behind a symlink', async () => {
-    const r = await unpack(tar([
-      { name: 'o/', flag: '5' },
-      { name: 'o/.wh..wh..opq', flag: '0' },
-      { name: 'up', flag: '2', linkname: '../canary' },
-      { name: 'up/sub/.wh..wh..opq', flag: '0' },
-      { name: 'late/', flag: '5' },
-      { name: 'late/.wh..wh..opq', flag: '0' },
-      { name: 'late', flag: '2', linkname: canary },
-      { name: 'sub2/.wh..wh.plnk', flag: '0' },
-    ]));
+    const r = await unpack(
+      tar([
+        { name: 'o/', flag: '5' },
+        { name: 'o/.wh..wh..opq', flag: '0' },
+        { name: 'up', flag: '2', linkname: '../canary' },
+        { name: 'up/sub/.wh..wh..opq', flag: '0' },
+        { name: 'late/', flag: '5' },
+        { name: 'late/.wh..wh..opq', flag: '0' },
+        { name: 'late', flag: '2', linkname: canary },
+        { name: 'sub2/.wh..wh.plnk', flag: '0' },
+      ]),
+    );
     expect(r).toMatchObject({ opaqueDirs: 3, skipped: 1 });
     expect(lgetxattr(inLayer('o'), OPAQUE)?.toString()).toBe('y');
     expect(lgetxattr(inLayer('canary/sub'), OPAQUE)?.toString()).toBe('y');
@@ -343,36 +420,40 @@ describe.skipIf(!isRoot)('unpackLayer: crafted tars (root)', () => {
   });
 
   it('device nodes, FIFOs and unknown entry types are skipped and counted, and create nothing', async () => {
-    const r = await unpack(tar([
-      { name: 'dev/', flag: '5' },
-      { name: 'dev/mem', flag: '3', devmajor: 1, devminor: 1, mode: 0o666 },
-      { name: 'dev/sda', flag: '4', devmajor: 8, devminor: 0, mode: 0o666 },
-      { name: 'dev/fifo', flag: '6' },
-      { name: 'l', flag: '2', linkname: canary },
-      { name: 'l/fifo', flag: '6' },
-      { name: 'l/sock', flag: 'Z' }, // tar has no socket type: any unknown type is left out
-    ]));
+    const r = await unpack(
+      tar([
+        { name: 'dev/', flag: '5' },
+        { name: 'dev/mem', flag: '3', devmajor: 1, devminor: 1, mode: 0o666 },
+        { name: 'dev/sda', flag: '4', devmajor: 8, devminor: 0, mode: 0o666 },
+        { name: 'dev/fifo', flag: '6' },
+        { name: 'l', flag: '2', linkname: canary },
+        { name: 'l/fifo', flag: '6' },
+        { name: 'l/sock', flag: 'Z' }, // tar has no socket type: any unknown type is left out
+      ]),
+    );
     expect(r).toMatchObject({ files: 2, skipped: 4 });
     expect(readdirSync(inLayer('dev'))).toEqual([]);
     expect(readdirSync(layer).sort()).toEqual(['dev', 'l']);
   });
 
   it('duplicate entries: the later wins; a directory over a directory keeps its contents', async () => {
-    await unpack(tar([
-      { name: 'f', flag: '0', data: 'one' },
-      { name: 'f', flag: '0', data: 'two' },
-      { name: 'd/', flag: '5', mode: 0o700 },
-      { name: 'd/kept', flag: '0', data: 'kept' },
-      { name: 'd/', flag: '5', mode: 0o750 },
-      { name: 's', flag: '2', linkname: canary },
-      { name: 's/', flag: '5' },
-      { name: 's/new', flag: '0', data: 'in a real dir' },
-      { name: 'e/', flag: '5' },
-      { name: 'e/x', flag: '0', data: 'x' },
-      { name: 'e', flag: '0', data: 'file over a dir' },
-      { name: 'h', flag: '0', data: 'h' },
-      { name: 'h', flag: '1', linkname: 'f' },
-    ]));
+    await unpack(
+      tar([
+        { name: 'f', flag: '0', data: 'one' },
+        { name: 'f', flag: '0', data: 'two' },
+        { name: 'd/', flag: '5', mode: 0o700 },
+        { name: 'd/kept', flag: '0', data: 'kept' },
+        { name: 'd/', flag: '5', mode: 0o750 },
+        { name: 's', flag: '2', linkname: canary },
+        { name: 's/', flag: '5' },
+        { name: 's/new', flag: '0', data: 'in a real dir' },
+        { name: 'e/', flag: '5' },
+        { name: 'e/x', flag: '0', data: 'x' },
+        { name: 'e', flag: '0', data: 'file over a dir' },
+        { name: 'h', flag: '0', data: 'h' },
+        { name: 'h', flag: '1', linkname: 'f' },
+      ]),
+    );
     expect(text('f')).toBe('two');
     expect(text('d/kept')).toBe('kept');
     expect(lstatSync(inLayer('d')).mode & 0o7777).toBe(0o750);
@@ -383,14 +464,16 @@ describe.skipIf(!isRoot)('unpackLayer: crafted tars (root)', () => {
   });
 
   it('a file whose name is an existing symlink to a host file replaces the symlink, not the host file', async () => {
-    await unpack(tar([
-      { name: 'pw', flag: '2', linkname: `${canary}/file1` },
-      { name: 'pw', flag: '0', data: 'replaced', mode: 0o4755 },
-      { name: 'rel', flag: '2', linkname: '../canary/file1' },
-      { name: 'rel', flag: '0', data: 'replaced too' },
-      { name: 'dd', flag: '2', linkname: '../canary' },
-      { name: 'dd', flag: '5', mode: 0o700 },
-    ]));
+    await unpack(
+      tar([
+        { name: 'pw', flag: '2', linkname: `${canary}/file1` },
+        { name: 'pw', flag: '0', data: 'replaced', mode: 0o4755 },
+        { name: 'rel', flag: '2', linkname: '../canary/file1' },
+        { name: 'rel', flag: '0', data: 'replaced too' },
+        { name: 'dd', flag: '2', linkname: '../canary' },
+        { name: 'dd', flag: '5', mode: 0o700 },
+      ]),
+    );
     expect(kind('pw')).toBe('file');
     expect(text('pw')).toBe('replaced');
     expect(lstatSync(inLayer('pw')).mode & 0o7777).toBe(0o4755);
@@ -399,29 +482,42 @@ describe.skipIf(!isRoot)('unpackLayer: crafted tars (root)', () => {
   });
 
   it('directory mtimes at the end skip a directory since replaced by a symlink to the host', async () => {
-    await unpack(tar([
-      { name: 'y/', flag: '5' },
-      { name: 'y/z/', flag: '5' },
-      { name: 'y', flag: '2', linkname: '../canary' },
-      { name: 'q/', flag: '5' },
-    ]));
+    await unpack(
+      tar([
+        { name: 'y/', flag: '5' },
+        { name: 'y/z/', flag: '5' },
+        { name: 'y', flag: '2', linkname: '../canary' },
+        { name: 'q/', flag: '5' },
+      ]),
+    );
     expect(kind('y')).toBe('symlink');
     expect(Math.round(statSync(inLayer('q')).mtimeMs / 1000)).toBe(1_700_000_000);
   });
 
   it('a symlink loop on the way is refused with ELOOP', async () => {
-    expect(await refused(tar([
-      { name: 'a', flag: '2', linkname: 'b' },
-      { name: 'b', flag: '2', linkname: '/a' },
-      { name: 'a/x', flag: '0', data: 'x' },
-    ]))).toMatch(/layer entry "a\/x": "a" in .*: more than 40 symlinks on the way \(a symlink loop\)/);
+    expect(
+      await refused(
+        tar([
+          { name: 'a', flag: '2', linkname: 'b' },
+          { name: 'b', flag: '2', linkname: '/a' },
+          { name: 'a/x', flag: '0', data: 'x' },
+        ]),
+      ),
+    ).toMatch(/layer entry "a\/x": "a" in .*: more than 40 symlinks on the way \(a symlink loop\)/);
   });
 
   it('very long names are refused by the reader: over 4096 bytes, or a component over 255', async () => {
-    expect(await refused(tar([{ name: 'x', flag: '0', pax: { path: `${'d/'.repeat(2100)}f` } }]))).toMatch(/name is 4201 bytes, over the limit of 4096/);
-    expect(await refused(tar([{ name: 'x', flag: '0', pax: { path: `a/${'n'.repeat(256)}` } }]))).toMatch(/a component of its name is 256 bytes, over the limit of 255/);
+    expect(await refused(tar([{ name: 'x', flag: '0', pax: { path: `${'d/'.repeat(2100)}f` } }]))).toMatch(
+      /name is 4201 bytes, over the limit of 4096/,
+    );
+    expect(await refused(tar([{ name: 'x', flag: '0', pax: { path: `a/${'n'.repeat(256)}` } }]))).toMatch(
+      /a component of its name is 256 bytes, over the limit of 255/,
+    );
     const name = Buffer.from(`${'g/'.repeat(3000)}\0`);
-    const gnu = tar([{ name: '././@LongLink', flag: 'L', data: name }, { name: 'x', flag: '0' }]);
+    const gnu = tar([
+      { name: '././@LongLink', flag: 'L', data: name },
+      { name: 'x', flag: '0' },
+    ]);
     expect(await refused(gnu)).toMatch(/name is 6000 bytes, over the limit of 4096/);
   });
 
@@ -444,7 +540,9 @@ describe.skipIf(!isRoot)('unpackLayer: the path-resolution budget (root)', () =>
 
   it('a layer of long symlink chains is stopped early with the budget error (unbounded, 1,000 entries would take about 31 million lstat calls)', async () => {
     const msg = await refused(chainLayer(1000));
-    expect(msg).toMatch(/^layer entry "(s\/){39}f\d+": the layer used up its path-resolution budget of 250000 plus 32 per entry \(\d+ lstat\/readlink steps after \d+ entries\): it is built of very deep paths or long symlink chains/);
+    expect(msg).toMatch(
+      /^layer entry "(s\/){39}f\d+": the layer used up its path-resolution budget of 250000 plus 32 per entry \(\d+ lstat\/readlink steps after \d+ entries\): it is built of very deep paths or long symlink chains/,
+    );
     // It stopped within the first few entries: every file that got through lands at the layer's root.
     expect(readdirSync(layer).filter((n) => n.startsWith('f')).length).toBeLessThan(10);
   }, 60_000);
@@ -455,6 +553,8 @@ describe.skipIf(!isRoot)('unpackLayer: the path-resolution budget (root)', () =>
     const files = Array.from({ length: 300 }, (_, i) => ({ name: `a/b/c/d/f${i}`, type: 'file' as const, data: Buffer.from('f') }));
     const r = await unpack(writeTar([...deepDirs, ...files]), { limits: { resolveBudget } });
     expect(r.files).toBe(304);
-    expect(await refused(chainLayer(3), { resolveBudget })).toMatch(/used up its path-resolution budget of 1000 plus 8 per entry \(1024 lstat\/readlink steps after 3 entries\)/);
+    expect(await refused(chainLayer(3), { resolveBudget })).toMatch(
+      /used up its path-resolution budget of 1000 plus 8 per entry \(1024 lstat\/readlink steps after 3 entries\)/,
+    );
   });
 });

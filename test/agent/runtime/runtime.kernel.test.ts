@@ -26,7 +26,10 @@ const sha = (b: Buffer | string): string => createHash('sha256').update(b).diges
  * assertion after the wait says what was expected.
  */
 const poll = (cond: () => boolean | Promise<boolean>, ms: number): Promise<boolean> =>
-  waitUntil('a runtime condition', cond, { timeoutMs: ms, everyMs: 50 }).then(() => true, () => false);
+  waitUntil('a runtime condition', cond, { timeoutMs: ms, everyMs: 50 }).then(
+    () => true,
+    () => false,
+  );
 
 const T = 1_700_000_000;
 
@@ -38,39 +41,63 @@ function ociLayout(dir: string, ref: string, layers: Buffer[], config: Record<st
     writeFileSync(join(blobs, sha(b)), b);
     return `sha256:${sha(b)}`;
   };
-  const cfg = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config, rootfs: { type: 'layers', diff_ids: layers.map((l) => `sha256:${sha(l)}`) } }));
-  const manifest = Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: put(cfg), size: cfg.length },
-    layers: layers.map((l) => {
-      const gz = gzipSync(l);
-      return { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: put(gz), size: gz.length };
+  const cfg = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      config,
+      rootfs: { type: 'layers', diff_ids: layers.map((l) => `sha256:${sha(l)}`) },
     }),
-  }));
+  );
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: put(cfg), size: cfg.length },
+      layers: layers.map((l) => {
+        const gz = gzipSync(l);
+        return { mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: put(gz), size: gz.length };
+      }),
+    }),
+  );
   writeFileSync(join(dir, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
-  writeFileSync(join(dir, 'index.json'), JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: put(manifest), size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': ref } }] }));
+  writeFileSync(
+    join(dir, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          digest: put(manifest),
+          size: manifest.length,
+          annotations: { 'org.opencontainers.image.ref.name': ref },
+        },
+      ],
+    }),
+  );
 }
 
 /** Two layers over each other: the second deletes a file and makes a directory opaque. */
-const lowerLayer = (): Buffer => writeTar([
-  { name: 'a', type: 'dir', mode: 0o755, mtime: T },
-  { name: 'a/keep', type: 'file', data: Buffer.from('keep\n'), mtime: T },
-  { name: 'a/gone', type: 'file', data: Buffer.from('gone\n'), mtime: T },
-  { name: 'b', type: 'dir', mode: 0o755, mtime: T },
-  { name: 'b/old', type: 'file', data: Buffer.from('old\n'), mtime: T },
-  { name: 'b/sub', type: 'dir', mode: 0o755, mtime: T },
-  { name: 'b/sub/x', type: 'file', data: Buffer.from('x\n'), mtime: T },
-  { name: 'c', type: 'file', mode: 0o4755, data: Buffer.from('#!/bin/sh\n'), mtime: T },
-  { name: 'c-link', type: 'hardlink', linkname: 'c' },
-]);
-const upperLayer = (): Buffer => writeTar([
-  { name: 'a', type: 'dir', mode: 0o755, mtime: T },
-  { name: 'a/.wh.gone', type: 'file', mtime: T },
-  { name: 'b', type: 'dir', mode: 0o755, mtime: T },
-  { name: 'b/.wh..wh..opq', type: 'file', mtime: T },
-  { name: 'b/new', type: 'file', data: Buffer.from('new\n'), mtime: T },
-  { name: 'dev/null', type: 'char', devmajor: 1, devminor: 3 },
-]);
+const lowerLayer = (): Buffer =>
+  writeTar([
+    { name: 'a', type: 'dir', mode: 0o755, mtime: T },
+    { name: 'a/keep', type: 'file', data: Buffer.from('keep\n'), mtime: T },
+    { name: 'a/gone', type: 'file', data: Buffer.from('gone\n'), mtime: T },
+    { name: 'b', type: 'dir', mode: 0o755, mtime: T },
+    { name: 'b/old', type: 'file', data: Buffer.from('old\n'), mtime: T },
+    { name: 'b/sub', type: 'dir', mode: 0o755, mtime: T },
+    { name: 'b/sub/x', type: 'file', data: Buffer.from('x\n'), mtime: T },
+    { name: 'c', type: 'file', mode: 0o4755, data: Buffer.from('#!/bin/sh\n'), mtime: T },
+    { name: 'c-link', type: 'hardlink', linkname: 'c' },
+  ]);
+const upperLayer = (): Buffer =>
+  writeTar([
+    { name: 'a', type: 'dir', mode: 0o755, mtime: T },
+    { name: 'a/.wh.gone', type: 'file', mtime: T },
+    { name: 'b', type: 'dir', mode: 0o755, mtime: T },
+    { name: 'b/.wh..wh..opq', type: 'file', mtime: T },
+    { name: 'b/new', type: 'file', data: Buffer.from('new\n'), mtime: T },
+    { name: 'dev/null', type: 'char', devmajor: 1, devminor: 3 },
+  ]);
 
 describe.skipIf(!isRoot)('layer unpacking (root)', () => {
   const dirs: string[] = [];
@@ -119,7 +146,9 @@ describe.skipIf(!canRun)('runtime on runc and conmon', () => {
   afterAll(async () => {
     rt?.close();
     if (dir) {
-      const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.includes(dir));
+      const mounts = readFileSync('/proc/self/mounts', 'utf8')
+        .split('\n')
+        .filter((l) => l.includes(dir));
       for (const m of mounts) execFileSync('umount', ['-l', m.split(' ')[1]!]);
       rmSync(dir, { recursive: true, force: true });
     }
@@ -130,19 +159,23 @@ describe.skipIf(!canRun)('runtime on runc and conmon', () => {
     await rt.create({ id, image: 'tsswarm/busybox:latest', ...cfg });
     await rt.start(id);
   };
-  const exited = (id: string): Promise<number> => new Promise((res) => {
-    const off = rt.onExit((x, code) => {
-      if (x === id) {
-        off();
-        res(code);
-      }
+  const exited = (id: string): Promise<number> =>
+    new Promise((res) => {
+      const off = rt.onExit((x, code) => {
+        if (x === id) {
+          off();
+          res(code);
+        }
+      });
     });
-  });
 
   it('loads OCI and docker-save archives; the layer is unpacked once and shared', async () => {
     await rt.images.load(join(dir, 'oci.tar'));
     await rt.images.load(join(dir, 'docker.tar'));
-    const refs = rt.images.list().flatMap((i) => i.references).sort();
+    const refs = rt.images
+      .list()
+      .flatMap((i) => i.references)
+      .sort();
     expect(refs).toEqual(['tsswarm/bbdocker:1', 'tsswarm/busybox:latest']);
     expect(rt.images.list()).toHaveLength(1); // same config, same id: one image, two names
   });
@@ -153,7 +186,7 @@ describe.skipIf(!canRun)('runtime on runc and conmon', () => {
     await run('tss-t1', { command: ['sh', '-c', 'echo out; echo err >&2; sleep 0.2; exit 3'] });
     console.log(`create+start took ${Date.now() - t0} ms`);
     expect(await done).toBe(3);
-    expect((await rt.inspect('tss-t1'))).toMatchObject({ status: 'stopped', exitCode: 3 });
+    expect(await rt.inspect('tss-t1')).toMatchObject({ status: 'stopped', exitCode: 3 });
     const lines: string[] = [];
     for await (const l of rt.logs('tss-t1')) lines.push(`${l.stream}:${l.line.toString().trim()}`);
     expect(lines).toEqual(['stdout:out', 'stderr:err']);
@@ -166,9 +199,19 @@ describe.skipIf(!canRun)('runtime on runc and conmon', () => {
     writeFileSync(join(host, 'f'), 'from-host');
     const done = exited('tss-t2');
     await run('tss-t2', {
-      command: ['sh', '-c', 'echo $K $(pwd) $(id -u):$(id -g) $(hostname) $(cat /data/f); touch /scratch/x && echo tmpfs-ok; cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us; cat /etc/hostname; grep -c tsshost /etc/hosts'],
-      env: ['K=V'], workdir: '/tmp', user: '65534', hostname: 'tsshost',
-      mounts: [{ type: 'bind', source: host, target: '/data', readOnly: true }, { type: 'tmpfs', source: '', target: '/scratch' }],
+      command: [
+        'sh',
+        '-c',
+        'echo $K $(pwd) $(id -u):$(id -g) $(hostname) $(cat /data/f); touch /scratch/x && echo tmpfs-ok; cat /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/cpu/cpu.cfs_quota_us; cat /etc/hostname; grep -c tsshost /etc/hosts',
+      ],
+      env: ['K=V'],
+      workdir: '/tmp',
+      user: '65534',
+      hostname: 'tsshost',
+      mounts: [
+        { type: 'bind', source: host, target: '/data', readOnly: true },
+        { type: 'tmpfs', source: '', target: '/scratch' },
+      ],
       limits: { pids: 64, memoryBytes: 32 << 20, nanoCpus: 5e8 },
     });
     expect(await done).toBe(0);
@@ -185,7 +228,9 @@ describe.skipIf(!canRun)('runtime on runc and conmon', () => {
     const bad = new Runtime({ root: join(dir, 'badroot'), logger: log, runc: '/nonexistent/runc' });
     await expect(bad.init()).rejects.toThrow(/apt-get install runc/);
     await expect(rt.create({ id: 'mine', image: 'tsswarm/busybox' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
-    await expect(rt.create({ id: 'tss-v', image: 'tsswarm/busybox', mounts: [{ type: 'volume', source: '../x', target: '/x' }] })).rejects.toThrow(/volume name/);
+    await expect(
+      rt.create({ id: 'tss-v', image: 'tsswarm/busybox', mounts: [{ type: 'volume', source: '../x', target: '/x' }] }),
+    ).rejects.toThrow(/volume name/);
     await expect(rt.create({ id: 'tss-u', image: 'tsswarm/busybox', user: 'ghost' })).rejects.toThrow(/ghost/);
     expect(existsSync(join(dir, 'root', 'containers', 'tss-u'))).toBe(false);
     expect(readFileSync('/proc/self/mounts', 'utf8')).not.toContain('tss-u ');
@@ -196,7 +241,11 @@ describe.skipIf(!canRun)('runtime on runc and conmon', () => {
     execFileSync('ip', ['netns', 'add', ns]);
     try {
       const inode = statSync(`/run/netns/${ns}`).ino;
-      await run('tss-n1', { command: ['sh', '-c', 'touch /x 2>/dev/null || echo ro-ok; readlink /proc/self/ns/net; sleep 60'], readOnly: true, netnsPath: `/run/netns/${ns}` });
+      await run('tss-n1', {
+        command: ['sh', '-c', 'touch /x 2>/dev/null || echo ro-ok; readlink /proc/self/ns/net; sleep 60'],
+        readOnly: true,
+        netnsPath: `/run/netns/${ns}`,
+      });
       const h = rt.exec('tss-n1', { cmd: ['id', '-u'], user: 'nobody' });
       let out = '';
       h.stdout.on('data', (b: Buffer) => (out += b.toString()));
@@ -223,7 +272,18 @@ describe.skipIf(!canRun)('runtime on runc and conmon', () => {
     // A probe timeout far above what `runc exec` of `test -f` takes even on a
     // loaded machine: a probe killed by its timeout has no output and would
     // turn 'unhealthy:missing' into 'unhealthy:'.
-    const m = new HealthMonitor(rt, 'tss-h1', { test: ['CMD-SHELL', 'test -f /tmp/ok || { echo missing; exit 1; }'], intervalMs: 100, timeoutMs: 10_000, retries: 2, startPeriodMs: 0 }, (st, out) => seen.push(`${st}:${out.trim()}`));
+    const m = new HealthMonitor(
+      rt,
+      'tss-h1',
+      {
+        test: ['CMD-SHELL', 'test -f /tmp/ok || { echo missing; exit 1; }'],
+        intervalMs: 100,
+        timeoutMs: 10_000,
+        retries: 2,
+        startPeriodMs: 0,
+      },
+      (st, out) => seen.push(`${st}:${out.trim()}`),
+    );
     try {
       m.start();
       await poll(() => seen.includes('unhealthy:missing'), 30_000);
@@ -275,7 +335,10 @@ describe.skipIf(!canRun)('runtime on runc and conmon', () => {
     // goes to), not after a fixed delay that a loaded machine may outlast
     // (the ps probe's own pid file is gone once it has exited).
     const cdir = join(dir, 'root', 'containers', 'tss-t3');
-    expect(await poll(async () => (await sleeps()) === '1' && readdirSync(cdir).some((f) => /^exec-.*\.pid$/.test(f)), 30_000), 'the exec\'d sleep 60 running, its pid file written').toBe(true);
+    expect(
+      await poll(async () => (await sleeps()) === '1' && readdirSync(cdir).some((f) => /^exec-.*\.pid$/.test(f)), 30_000),
+      "the exec'd sleep 60 running, its pid file written",
+    ).toBe(true);
     ac.abort();
     expect(await slow.exit).toBe(137);
     expect(await sleeps()).toBe('0');
@@ -313,7 +376,11 @@ describe.skipIf(!canRun)('runtime on runc and conmon', () => {
   });
 
   /** Runs `script` in a new container with `cfg`, waits for its exit, returns its exit code and output lines. */
-  const runScript = async (id: string, script: string, cfg: Partial<Parameters<Runtime['create']>[0]> = {}): Promise<{ code: number; out: string[] }> => {
+  const runScript = async (
+    id: string,
+    script: string,
+    cfg: Partial<Parameters<Runtime['create']>[0]> = {},
+  ): Promise<{ code: number; out: string[] }> => {
     const done = exited(id);
     await run(id, { command: ['sh', '-c', script], ...cfg });
     const code = await done;
@@ -329,7 +396,7 @@ describe.skipIf(!canRun)('runtime on runc and conmon', () => {
     // /proc/kcore is absent on some kernels: read the masked files this host has, which show nothing inside
     'echo masked=$(cat /proc/interrupts /proc/timer_list 2>&1 | wc -c)$(ls /sys/firmware | wc -l)',
     '(echo tss > /proc/sys/kernel/domainname) 2>/dev/null && echo procsys=written || echo procsys=refused',
-    "awk '$2 == \"/sys\" { print \"sys=\" $4 }' /proc/mounts",
+    'awk \'$2 == "/sys" { print "sys=" $4 }\' /proc/mounts',
     'unshare -n true 2>&1 | grep -q "Operation not permitted" && echo unshare-net=EPERM || echo unshare-net=other',
     'unshare -U true 2>/dev/null && echo userns=ok || echo userns=refused',
     'mkdir -p /tmp/m && mount -t tmpfs tss /tmp/m 2>/dev/null && echo mount=ok || echo mount=refused',
@@ -339,31 +406,57 @@ describe.skipIf(!canRun)('runtime on runc and conmon', () => {
     const { code, out } = await runScript('tss-sec1', probes);
     expect(code).toBe(0);
     expect(out).toEqual([
-      'CapInh=0000000000000000', 'CapPrm=00000000a80425fb', 'CapEff=00000000a80425fb', 'CapBnd=00000000a80425fb', 'CapAmb=0000000000000000',
-      'NoNewPrivs=0', 'Seccomp=2',
-      'masked=00', 'procsys=refused', expect.stringMatching(/^sys=ro,nosuid,nodev,noexec(,|$)/), 'unshare-net=EPERM', 'userns=refused', 'mount=refused',
+      'CapInh=0000000000000000',
+      'CapPrm=00000000a80425fb',
+      'CapEff=00000000a80425fb',
+      'CapBnd=00000000a80425fb',
+      'CapAmb=0000000000000000',
+      'NoNewPrivs=0',
+      'Seccomp=2',
+      'masked=00',
+      'procsys=refused',
+      expect.stringMatching(/^sys=ro,nosuid,nodev,noexec(,|$)/),
+      'unshare-net=EPERM',
+      'userns=refused',
+      'mount=refused',
     ]);
   });
 
   it('--cap-add NET_ADMIN and no-new-privileges reach the container; --cap-drop ALL with seccomp=unconfined leaves no capability and no filter', async () => {
-    const a = await runScript('tss-sec2', `${statusOf}; ip link set lo mtu 1280 && echo netadmin=ok`, { capAdd: ['net_admin'], noNewPrivileges: true });
+    const a = await runScript('tss-sec2', `${statusOf}; ip link set lo mtu 1280 && echo netadmin=ok`, {
+      capAdd: ['net_admin'],
+      noNewPrivileges: true,
+    });
     expect(a.out).toContain('CapEff=00000000a80435fb'); // bit 12, CAP_NET_ADMIN
     expect(a.out).toContain('NoNewPrivs=1');
     expect(a.out).toContain('Seccomp=2');
     expect(a.out).toContain('netadmin=ok');
     const b = await runScript('tss-sec3', probes, { capDrop: ['ALL'], seccomp: 'unconfined' });
-    expect(b.out).toEqual(expect.arrayContaining(['CapEff=0000000000000000', 'CapBnd=0000000000000000', 'Seccomp=0', 'NoNewPrivs=0', 'mount=refused', 'userns=ok']));
+    expect(b.out).toEqual(
+      expect.arrayContaining([
+        'CapEff=0000000000000000',
+        'CapBnd=0000000000000000',
+        'Seccomp=0',
+        'NoNewPrivs=0',
+        'mount=refused',
+        'userns=ok',
+      ]),
+    );
   });
 
   it('a missing image is a clear error naming the fix', async () => {
-    await expect(rt.create({ id: 'tss-t5', image: 'nope:1' })).rejects.toThrow(/image nope:1 not found on this node: load it with `tsswarm image load/);
+    await expect(rt.create({ id: 'tss-t5', image: 'nope:1' })).rejects.toThrow(
+      /image nope:1 not found on this node: load it with `tsswarm image load/,
+    );
   });
 
   it('layers stack: whiteouts hide lower files, opaque directories hide lower contents', async () => {
     // The busybox layer from the OCI archive, then the two test layers.
     const files = new Map([...readTar(readFileSync(join(dir, 'oci.tar')))].map((e) => [e.name, e.data]));
     const index = JSON.parse(files.get('index.json')!.toString()) as { manifests: { digest: string }[] };
-    const manifest = JSON.parse(files.get(`blobs/sha256/${index.manifests[0]!.digest.slice(7)}`)!.toString()) as { layers: { digest: string }[] };
+    const manifest = JSON.parse(files.get(`blobs/sha256/${index.manifests[0]!.digest.slice(7)}`)!.toString()) as {
+      layers: { digest: string }[];
+    };
     const bb = (await import('node:zlib')).gunzipSync(files.get(`blobs/sha256/${manifest.layers[0]!.digest.slice(7)}`)!);
     const layout = join(dir, 'layered');
     ociLayout(layout, 'tss/layered:1', [bb, lowerLayer(), upperLayer()], { Cmd: ['sh'], Env: ['PATH=/bin'] });
@@ -385,7 +478,10 @@ describe.skipIf(!canRun)('runtime on runc and conmon', () => {
     await run('tss-e1', {
       image: 'tss/empty:1',
       command: ['/busybox', 'sh', '-c', '/busybox echo empty-ok; /busybox echo v > /vol/f'],
-      mounts: [{ type: 'bind', source: '/bin/busybox', target: '/busybox', readOnly: true }, { type: 'volume', source: 'tssvol', target: '/vol' }],
+      mounts: [
+        { type: 'bind', source: '/bin/busybox', target: '/busybox', readOnly: true },
+        { type: 'volume', source: 'tssvol', target: '/vol' },
+      ],
     });
     expect(await done).toBe(0);
     const out: string[] = [];
@@ -401,7 +497,10 @@ describe.skipIf(!canRun)('runtime on runc and conmon', () => {
     rt.close();
     // The exit must happen while no Runtime watches: wait for conmon's exit file, not a fixed time.
     const exitFile = join(dir, 'root', 'exits', 'tss-x1');
-    expect(await poll(() => existsSync(exitFile) && readFileSync(exitFile, 'utf8').trim() !== '', 10_000), 'conmon\'s exit file within 10 s').toBe(true);
+    expect(
+      await poll(() => existsSync(exitFile) && readFileSync(exitFile, 'utf8').trim() !== '', 10_000),
+      "conmon's exit file within 10 s",
+    ).toBe(true);
     rt = new Runtime({ root: join(dir, 'root'), logger: log });
     await rt.init();
     expect(await rt.inspect('tss-x1')).toMatchObject({ status: 'stopped', exitCode: 4, finishedAt: expect.any(Number) });
@@ -416,7 +515,9 @@ describe.skipIf(!canRun)('runtime on runc and conmon', () => {
       times.push(performance.now() - t0);
     }
     times.sort((a, b) => a - b);
-    console.log(`create+start latency over 5 containers: median ${times[2]!.toFixed(1)} ms, min ${times[0]!.toFixed(1)} ms, max ${times[4]!.toFixed(1)} ms`);
+    console.log(
+      `create+start latency over 5 containers: median ${times[2]!.toFixed(1)} ms, min ${times[0]!.toFixed(1)} ms, max ${times[4]!.toFixed(1)} ms`,
+    );
     const conmon = Number(readFileSync(join(dir, 'root', 'containers', 'tss-lat0', 'conmon.pid'), 'utf8'));
     for (let i = 0; i < 5; i++) await rt.remove(`tss-lat${i}`);
     made.splice(0);
@@ -449,7 +550,10 @@ describe.skipIf(!canRun)('runtime on runc and conmon', () => {
             srv.close(() => res(p));
           });
         });
-        writeFileSync(join(rdir, 'config.yml'), `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${rdir}/data\nhttp:\n  addr: 127.0.0.1:${port}\n`);
+        writeFileSync(
+          join(rdir, 'config.yml'),
+          `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${rdir}/data\nhttp:\n  addr: 127.0.0.1:${port}\n`,
+        );
         const p = spawn('docker-registry', ['serve', join(rdir, 'config.yml')], { stdio: ['ignore', 'ignore', 'pipe'] });
         reg = p;
         let stderr = '';
@@ -466,7 +570,9 @@ describe.skipIf(!canRun)('runtime on runc and conmon', () => {
         }, 30_000);
         if (up && !exited) return;
         p.kill('SIGKILL');
-        failures.push(`port ${port}: ${exited ? 'exited' : 'no answer within 30 s'}${stderr.trim() ? ` (${stderr.trim().split('\n').pop()})` : ''}`);
+        failures.push(
+          `port ${port}: ${exited ? 'exited' : 'no answer within 30 s'}${stderr.trim() ? ` (${stderr.trim().split('\n').pop()})` : ''}`,
+        );
       }
       reg = null;
       throw new Error(`docker-registry did not start after ${failures.length} attempts: ${failures.join('; ')}`);
@@ -486,18 +592,39 @@ describe.skipIf(!canRun)('runtime on runc and conmon', () => {
         expect(start.status).toBe(202);
         const loc = new URL(start.headers.get('location')!, base);
         loc.searchParams.set('digest', `sha256:${name.slice(13)}`);
-        const put = await fetch(loc, { method: 'PUT', body: new Uint8Array(data), headers: { 'content-type': 'application/octet-stream' } });
+        const put = await fetch(loc, {
+          method: 'PUT',
+          body: new Uint8Array(data),
+          headers: { 'content-type': 'application/octet-stream' },
+        });
         expect(put.status).toBe(201);
       }
       const index = JSON.parse(files.get('index.json')!.toString()) as { manifests: { digest: string; size: number }[] };
       const mdigest = index.manifests[0]!.digest;
       const manifest = files.get(`blobs/sha256/${mdigest.slice(7)}`)!;
-      const r1 = await fetch(`${base}/manifests/v1`, { method: 'PUT', body: new Uint8Array(manifest), headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' } });
+      const r1 = await fetch(`${base}/manifests/v1`, {
+        method: 'PUT',
+        body: new Uint8Array(manifest),
+        headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+      });
       expect(r1.status).toBe(201);
-      const idx = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [
-        { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: mdigest, size: manifest.length, platform: { os: 'linux', architecture: 'amd64' } },
-      ] });
-      const r2 = await fetch(`${base}/manifests/multi`, { method: 'PUT', body: idx, headers: { 'content-type': 'application/vnd.oci.image.index.v1+json' } });
+      const idx = JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        manifests: [
+          {
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+            digest: mdigest,
+            size: manifest.length,
+            platform: { os: 'linux', architecture: 'amd64' },
+          },
+        ],
+      });
+      const r2 = await fetch(`${base}/manifests/multi`, {
+        method: 'PUT',
+        body: idx,
+        headers: { 'content-type': 'application/vnd.oci.image.index.v1+json' },
+      });
       expect(r2.status).toBe(201);
     }
 

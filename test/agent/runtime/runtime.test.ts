@@ -4,7 +4,17 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { HealthState, canonicalRef, healthCommand, mergeEnv, normalizeRef, ociConfig, parsePullRef, processArgs, resolveUser } from '../../../agent/runtime/index.js';
+import {
+  HealthState,
+  canonicalRef,
+  healthCommand,
+  mergeEnv,
+  normalizeRef,
+  ociConfig,
+  parsePullRef,
+  processArgs,
+  resolveUser,
+} from '../../../agent/runtime/index.js';
 
 describe('runtime logic', () => {
   it('references normalize as docker names them', () => {
@@ -32,32 +42,72 @@ describe('runtime logic', () => {
   it('the OCI config carries limits, mounts, user, network namespace and the tss cgroup', () => {
     const img = { id: 'sha256:x', references: [], layers: [], entrypoint: [], cmd: ['sh'], env: [], workdir: '', user: '' };
     const spec = ociConfig(
-      { id: 'tss-a', image: 'x', user: '1000:1001', workdir: '/w', env: ['K=V'], mounts: [{ type: 'tmpfs', source: '', target: '/scratch' }], limits: { nanoCpus: 5e8, memoryBytes: 64 << 20, pids: 50 }, netnsPath: '/run/netns/tss-n' },
+      {
+        id: 'tss-a',
+        image: 'x',
+        user: '1000:1001',
+        workdir: '/w',
+        env: ['K=V'],
+        mounts: [{ type: 'tmpfs', source: '', target: '/scratch' }],
+        limits: { nanoCpus: 5e8, memoryBytes: 64 << 20, pids: 50 },
+        netnsPath: '/run/netns/tss-n',
+      },
       img,
       { rootfs: '/r', hostname: 'h', etcFiles: {}, volumesDir: '/v' },
       null,
-    ) as { process: { user: unknown; cwd: string; env: string[] }; linux: { cgroupsPath: string; resources: Record<string, unknown>; namespaces: { type: string; path?: string }[] }; mounts: { destination: string }[] };
+    ) as {
+      process: { user: unknown; cwd: string; env: string[] };
+      linux: { cgroupsPath: string; resources: Record<string, unknown>; namespaces: { type: string; path?: string }[] };
+      mounts: { destination: string }[];
+    };
     expect(spec.process.user).toEqual({ uid: 1000, gid: 1001 });
     expect(spec.process.cwd).toBe('/w');
     expect(spec.process.env).toContain('K=V');
     expect(spec.linux.cgroupsPath).toBe('/tss/tss-a');
-    expect(spec.linux.resources).toMatchObject({ memory: { limit: 64 << 20 }, cpu: { quota: 50_000, period: 100_000 }, pids: { limit: 50 } });
+    expect(spec.linux.resources).toMatchObject({
+      memory: { limit: 64 << 20 },
+      cpu: { quota: 50_000, period: 100_000 },
+      pids: { limit: 50 },
+    });
     expect(spec.linux.namespaces).toContainEqual({ type: 'network', path: '/run/netns/tss-n' });
     expect(spec.mounts.map((m) => m.destination)).toContain('/scratch');
   });
 
   it('the OCI config: docker argv rules, default PATH, read-only root, bind and volume mounts, named users', () => {
-    const img = { id: 'sha256:x', references: [], layers: [], entrypoint: ['/entry'], cmd: ['a'], env: ['X=1'], workdir: '/srv', user: 'app' };
+    const img = {
+      id: 'sha256:x',
+      references: [],
+      layers: [],
+      entrypoint: ['/entry'],
+      cmd: ['a'],
+      env: ['X=1'],
+      workdir: '/srv',
+      user: 'app',
+    };
     const rootfs = mkdtempSync('/tmp/tss-spec-');
     try {
       mkdirSync(join(rootfs, 'etc'));
       writeFileSync(join(rootfs, 'etc/passwd'), 'root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n');
       writeFileSync(join(rootfs, 'etc/group'), 'root:x:0:\nstaff:x:50:\n');
       const spec = ociConfig(
-        { id: 'tss-b', image: 'x', args: ['b'], readOnly: true, mounts: [{ type: 'bind', source: '/host', target: '/in', readOnly: true }, { type: 'volume', source: 'data', target: '/data' }] },
+        {
+          id: 'tss-b',
+          image: 'x',
+          args: ['b'],
+          readOnly: true,
+          mounts: [
+            { type: 'bind', source: '/host', target: '/in', readOnly: true },
+            { type: 'volume', source: 'data', target: '/data' },
+          ],
+        },
         img,
         { rootfs, hostname: 'h', etcFiles: { hosts: '/c/hosts' }, volumesDir: '/v' },
-      ) as { process: { args: string[]; user: unknown; cwd: string; env: string[]; capabilities: { bounding: string[] } }; root: { readonly: boolean }; linux: { namespaces: { type: string; path?: string }[] }; mounts: { destination: string; source: string; options?: string[] }[] };
+      ) as {
+        process: { args: string[]; user: unknown; cwd: string; env: string[]; capabilities: { bounding: string[] } };
+        root: { readonly: boolean };
+        linux: { namespaces: { type: string; path?: string }[] };
+        mounts: { destination: string; source: string; options?: string[] }[];
+      };
       expect(spec.process.args).toEqual(['/entry', 'b']);
       expect(spec.process.user).toEqual({ uid: 1000, gid: 1000 });
       expect(spec.process.cwd).toBe('/srv');
@@ -71,7 +121,13 @@ describe('runtime logic', () => {
       expect(resolveUser('app:staff', rootfs)).toEqual({ uid: 1000, gid: 50 });
       expect(resolveUser('1000', rootfs)).toEqual({ uid: 1000, gid: 1000 });
       expect(() => resolveUser('ghost', rootfs)).toThrow(/not in the image's \/etc\/passwd/);
-      expect(() => ociConfig({ id: 'tss-c', image: 'x', command: [] }, { ...img, entrypoint: [], cmd: [] }, { rootfs, hostname: 'h', etcFiles: {}, volumesDir: '/v' })).toThrow(/no command/);
+      expect(() =>
+        ociConfig(
+          { id: 'tss-c', image: 'x', command: [] },
+          { ...img, entrypoint: [], cmd: [] },
+          { rootfs, hostname: 'h', etcFiles: {}, volumesDir: '/v' },
+        ),
+      ).toThrow(/no command/);
     } finally {
       rmSync(rootfs, { recursive: true, force: true });
     }

@@ -7,7 +7,14 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { release } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ALL_CAPABILITIES, DEFAULT_CAPABILITIES, capabilityMask, effectiveCapabilities, normalizeCapabilities, normalizeCapability } from '../../../lib/capabilities.js';
+import {
+  ALL_CAPABILITIES,
+  DEFAULT_CAPABILITIES,
+  capabilityMask,
+  effectiveCapabilities,
+  normalizeCapabilities,
+  normalizeCapability,
+} from '../../../lib/capabilities.js';
 import { DEFAULT_PROFILE, type LinuxSeccomp, kernelAtLeast, seccompFor } from '../../../agent/runtime/seccomp/profile.js';
 import { ociConfig, resolveUser } from '../../../agent/runtime/index.js';
 import { USER_DB_MAX_BYTES } from '../../../agent/runtime/spec.js';
@@ -20,7 +27,12 @@ type Spec = {
   linux: { seccomp?: LinuxSeccomp; maskedPaths: string[]; readonlyPaths: string[] };
 };
 const spec = (c: Partial<ContainerConfig> = {}): Spec =>
-  ociConfig({ id: 'tss-s', image: 'x', ...c }, img, { rootfs: '/r', hostname: 'h', etcFiles: {}, volumesDir: '/v' }, null) as unknown as Spec;
+  ociConfig(
+    { id: 'tss-s', image: 'x', ...c },
+    img,
+    { rootfs: '/r', hostname: 'h', etcFiles: {}, volumesDir: '/v' },
+    null,
+  ) as unknown as Spec;
 
 /** How the profile treats one syscall: 'allow' unconditionally, 'args' (allowed for some arguments), `errno:N`, or 'deny' (the default EPERM). */
 function verdict(s: LinuxSeccomp, name: string): string {
@@ -72,28 +84,88 @@ describe('the default seccomp profile', () => {
   const dflt = seccompFor(DEFAULT_CAPABILITIES, 'x64', '6.1.0');
 
   it('denies with EPERM by default, on x86-64 with its 32-bit ABIs and on arm64 with arm', () => {
-    expect(dflt).toMatchObject({ defaultAction: 'SCMP_ACT_ERRNO', defaultErrnoRet: 1, architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'] });
+    expect(dflt).toMatchObject({
+      defaultAction: 'SCMP_ACT_ERRNO',
+      defaultErrnoRet: 1,
+      architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
+    });
     expect(seccompFor(DEFAULT_CAPABILITIES, 'arm64', '6.1.0').architectures).toEqual(['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM']);
     expect(() => seccompFor(DEFAULT_CAPABILITIES, 'riscv64', '6.1.0')).toThrow(/seccomp=unconfined/);
   });
 
   it('allows what programs need and refuses what breaks out, under the default capabilities', () => {
-    for (const name of ['read', 'write', 'openat', 'execve', 'mmap', 'futex', 'wait4', 'setuid', 'kill', 'chroot', 'name_to_handle_at', 'ptrace']) expect(verdict(dflt, name), name).toBe('allow');
+    for (const name of [
+      'read',
+      'write',
+      'openat',
+      'execve',
+      'mmap',
+      'futex',
+      'wait4',
+      'setuid',
+      'kill',
+      'chroot',
+      'name_to_handle_at',
+      'ptrace',
+    ])
+      expect(verdict(dflt, name), name).toBe('allow');
     const denied = [
-      'mount', 'umount2', 'pivot_root', 'unshare', 'setns', 'keyctl', 'add_key', 'request_key', 'bpf', 'perf_event_open', 'kexec_load', 'kexec_file_load',
-      'init_module', 'finit_module', 'delete_module', 'reboot', 'swapon', 'swapoff', 'settimeofday', 'clock_settime', 'acct', 'open_by_handle_at',
-      'userfaultfd', 'move_pages', 'quotactl', 'iopl', 'ioperm', 'lookup_dcookie', 'nfsservctl', 'vm86', 'create_module', 'get_kernel_syms',
-      'query_module', 'uselib', 'sysfs', '_sysctl', 'ustat', 'mbind', 'set_mempolicy', 'get_mempolicy', 'syslog', 'fsopen', 'open_tree',
+      'mount',
+      'umount2',
+      'pivot_root',
+      'unshare',
+      'setns',
+      'keyctl',
+      'add_key',
+      'request_key',
+      'bpf',
+      'perf_event_open',
+      'kexec_load',
+      'kexec_file_load',
+      'init_module',
+      'finit_module',
+      'delete_module',
+      'reboot',
+      'swapon',
+      'swapoff',
+      'settimeofday',
+      'clock_settime',
+      'acct',
+      'open_by_handle_at',
+      'userfaultfd',
+      'move_pages',
+      'quotactl',
+      'iopl',
+      'ioperm',
+      'lookup_dcookie',
+      'nfsservctl',
+      'vm86',
+      'create_module',
+      'get_kernel_syms',
+      'query_module',
+      'uselib',
+      'sysfs',
+      '_sysctl',
+      'ustat',
+      'mbind',
+      'set_mempolicy',
+      'get_mempolicy',
+      'syslog',
+      'fsopen',
+      'open_tree',
     ];
     for (const name of denied) expect(verdict(dflt, name), name).toBe('deny');
   });
 
   it('clone only without namespace flags, clone3 fails with ENOSYS, socket never AF_ALG or AF_VSOCK, personality only known values', () => {
     expect(verdict(dflt, 'clone')).toBe('args');
-    expect(dflt.syscalls.find((r) => r.names.includes('clone'))!.args).toEqual([{ index: 0, value: 0x7e020000, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }]);
+    expect(dflt.syscalls.find((r) => r.names.includes('clone'))!.args).toEqual([
+      { index: 0, value: 0x7e020000, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' },
+    ]);
     expect(verdict(dflt, 'clone3')).toBe('errno:38');
     const families = dflt.syscalls.filter((r) => r.names.includes('socket')).map((r) => r.args![0]!);
-    const allowed = (fam: number): boolean => families.some((a) => (a.op === 'SCMP_CMP_LT' ? fam < a.value : a.op === 'SCMP_CMP_GT' ? fam > a.value : fam === a.value));
+    const allowed = (fam: number): boolean =>
+      families.some((a) => (a.op === 'SCMP_CMP_LT' ? fam < a.value : a.op === 'SCMP_CMP_GT' ? fam > a.value : fam === a.value));
     expect([1, 2, 10, 16, 17, 37, 39, 41].every(allowed)).toBe(true);
     expect(allowed(38) || allowed(40)).toBe(false);
     const personas = dflt.syscalls.filter((r) => r.names.includes('personality')).map((r) => r.args![0]!.value);
@@ -102,7 +174,8 @@ describe('the default seccomp profile', () => {
 
   it('capabilities open their syscalls as in Docker: CAP_SYS_ADMIN lifts the clone mask, and each other cap its own calls', () => {
     const admin = seccompFor([...DEFAULT_CAPABILITIES, 'CAP_SYS_ADMIN'], 'x64', '6.1.0');
-    for (const name of ['mount', 'umount2', 'unshare', 'setns', 'clone', 'clone3', 'bpf', 'perf_event_open', 'sethostname']) expect(verdict(admin, name), name).toBe('allow');
+    for (const name of ['mount', 'umount2', 'unshare', 'setns', 'clone', 'clone3', 'bpf', 'perf_event_open', 'sethostname'])
+      expect(verdict(admin, name), name).toBe('allow');
     expect(admin.syscalls.some((r) => r.names.includes('clone') && r.args)).toBe(false);
     const more = (cap: string): LinuxSeccomp => seccompFor([...DEFAULT_CAPABILITIES, cap], 'x64', '6.1.0');
     expect(verdict(more('CAP_SYS_MODULE'), 'finit_module')).toBe('allow');
@@ -112,7 +185,16 @@ describe('the default seccomp profile', () => {
     expect(verdict(more('CAP_DAC_READ_SEARCH'), 'open_by_handle_at')).toBe('allow');
     expect(verdict(more('CAP_SYS_NICE'), 'mbind')).toBe('allow');
     // chroot follows CAP_SYS_CHROOT, which the defaults hold
-    expect(verdict(seccompFor(DEFAULT_CAPABILITIES.filter((c) => c !== 'CAP_SYS_CHROOT'), 'x64', '6.1.0'), 'chroot')).toBe('deny');
+    expect(
+      verdict(
+        seccompFor(
+          DEFAULT_CAPABILITIES.filter((c) => c !== 'CAP_SYS_CHROOT'),
+          'x64',
+          '6.1.0',
+        ),
+        'chroot',
+      ),
+    ).toBe('deny');
   });
 
   it('arch-only calls follow the architecture; ptrace needs kernel 4.8 without CAP_SYS_PTRACE', () => {
@@ -149,12 +231,30 @@ describe('the OCI config confines the container as Docker does', () => {
 
   it("masks Docker's paths and makes the kernel's tunables read-only; /proc and /sys are nosuid, noexec, nodev", () => {
     const s = spec();
-    for (const p of ['/proc/acpi', '/proc/asound', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/sched_debug', '/proc/scsi', '/proc/timer_list', '/proc/timer_stats', '/sys/devices/virtual/powercap', '/sys/firmware']) {
+    for (const p of [
+      '/proc/acpi',
+      '/proc/asound',
+      '/proc/interrupts',
+      '/proc/kcore',
+      '/proc/keys',
+      '/proc/latency_stats',
+      '/proc/sched_debug',
+      '/proc/scsi',
+      '/proc/timer_list',
+      '/proc/timer_stats',
+      '/sys/devices/virtual/powercap',
+      '/sys/firmware',
+    ]) {
       expect(s.linux.maskedPaths).toContain(p);
     }
-    expect(s.linux.maskedPaths.filter((p) => !p.startsWith('/proc/') && !p.startsWith('/sys/devices/virtual') && p !== '/sys/firmware').every((p) => /^\/sys\/devices\/system\/cpu\/cpu\d+\/thermal_throttle$/.test(p))).toBe(true);
+    expect(
+      s.linux.maskedPaths
+        .filter((p) => !p.startsWith('/proc/') && !p.startsWith('/sys/devices/virtual') && p !== '/sys/firmware')
+        .every((p) => /^\/sys\/devices\/system\/cpu\/cpu\d+\/thermal_throttle$/.test(p)),
+    ).toBe(true);
     expect(s.linux.readonlyPaths).toEqual(['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger']);
-    for (const d of ['/proc', '/sys']) expect(s.mounts.find((m) => m.destination === d)!.options).toEqual(expect.arrayContaining(['nosuid', 'noexec', 'nodev']));
+    for (const d of ['/proc', '/sys'])
+      expect(s.mounts.find((m) => m.destination === d)!.options).toEqual(expect.arrayContaining(['nosuid', 'noexec', 'nodev']));
     expect(s.mounts.find((m) => m.destination === '/sys')!.options).toContain('ro');
   });
 });
@@ -189,7 +289,9 @@ describe("--user reads the image's /etc/passwd and /etc/group inside its rootfs"
       expect(() => resolveUser('app', rootfs)).toThrow(/\/etc\/passwd in the image is not a regular file \(it is a FIFO\)/);
       expect(resolveUser('1000:1000', rootfs)).toEqual({ uid: 1000, gid: 1000 });
       writeFileSync(join(rootfs, 'etc/group'), Buffer.alloc(USER_DB_MAX_BYTES + 1, 0x61));
-      expect(() => resolveUser('1000:staff', rootfs)).toThrow(new RegExp(`/etc/group in the image is ${USER_DB_MAX_BYTES + 1} bytes, over the limit of ${USER_DB_MAX_BYTES}`));
+      expect(() => resolveUser('1000:staff', rootfs)).toThrow(
+        new RegExp(`/etc/group in the image is ${USER_DB_MAX_BYTES + 1} bytes, over the limit of ${USER_DB_MAX_BYTES}`),
+      );
     } finally {
       rmSync(rootfs, { recursive: true, force: true });
     }

@@ -41,7 +41,9 @@ describe('tar', () => {
     const d = mkdtempSync('/tmp/tss-tar-');
     dirs.push(d);
     writeFileSync(join(d, 'ours.tar'), writeTar(entries));
-    const listed = execFileSync('tar', ['-tf', join(d, 'ours.tar')], { encoding: 'utf8' }).trim().split('\n');
+    const listed = execFileSync('tar', ['-tf', join(d, 'ours.tar')], { encoding: 'utf8' })
+      .trim()
+      .split('\n');
     expect(listed).toEqual(['etc/', 'etc/passwd', 'bin/su', 'bin/sh', 'bin/sh2', long, 'link-long']);
     const src = join(d, 'src');
     mkdirSync(join(src, long.split('/').slice(0, -1).join('/')), { recursive: true });
@@ -121,7 +123,13 @@ describe('streaming tar reader', () => {
   });
 
   it('skips a body the consumer does not read, and reads the input to its end after the end-of-archive blocks', async () => {
-    const a = Buffer.concat([writeTar([{ name: 'a', type: 'file', data: Buffer.alloc(1500, 1) }, { name: 'b', type: 'file', data: Buffer.from('bee') }]), Buffer.alloc(8192)]);
+    const a = Buffer.concat([
+      writeTar([
+        { name: 'a', type: 'file', data: Buffer.alloc(1500, 1) },
+        { name: 'b', type: 'file', data: Buffer.from('bee') },
+      ]),
+      Buffer.alloc(8192),
+    ]);
     let ended = false;
     async function* src(): AsyncGenerator<Buffer> {
       yield* chunked(a, [100]);
@@ -138,19 +146,29 @@ describe('streaming tar reader', () => {
     expect(ended).toBe(true);
   });
 
-  it('a body read after the next entry was requested is an error, not the next entry\'s bytes', async () => {
-    const a = writeTar([{ name: 'a', type: 'file', data: Buffer.from('aaa') }, { name: 'b', type: 'file', data: Buffer.from('bbb') }]);
+  it("a body read after the next entry was requested is an error, not the next entry's bytes", async () => {
+    const a = writeTar([
+      { name: 'a', type: 'file', data: Buffer.from('aaa') },
+      { name: 'b', type: 'file', data: Buffer.from('bbb') },
+    ]);
     const it = readTarStream([a]);
     const first = (await it.next()).value!;
     await it.next();
-    await expect((async () => {
-      for await (const _ of first.body) { /* reading late */ }
-    })()).rejects.toThrow(/read after the next entry/);
+    await expect(
+      (async () => {
+        for await (const _ of first.body) {
+          /* reading late */
+        }
+      })(),
+    ).rejects.toThrow(/read after the next entry/);
     await it.return(undefined);
   });
 
   it('a bad checksum is refused with the byte offset', async () => {
-    const t = writeTar([{ name: 'a', type: 'file', data: Buffer.from('x') }, { name: 'b', type: 'file' }]);
+    const t = writeTar([
+      { name: 'a', type: 'file', data: Buffer.from('x') },
+      { name: 'b', type: 'file' },
+    ]);
     t[1024 + 10] = t[1024 + 10]! ^ 0xff;
     const err = await streamError(t);
     expect(err).toBeInstanceOf(TarError);
@@ -158,9 +176,16 @@ describe('streaming tar reader', () => {
   });
 
   it('a truncated archive is refused, whether cut in a body, in padding or in a header', async () => {
-    const t = writeTar([{ name: 'a', type: 'file', data: Buffer.alloc(700, 1) }, { name: 'b', type: 'file' }]);
-    expect((await streamError(t.subarray(0, 512 + 300))).message).toBe('tar entry "a" at byte 0 is cut short: the archive ends after 300 of its 700 bytes');
-    expect((await streamError(t.subarray(0, 512 + 800))).message).toMatch(/"a" at byte 0 is cut short: the archive ends after 700 of its 700 bytes/);
+    const t = writeTar([
+      { name: 'a', type: 'file', data: Buffer.alloc(700, 1) },
+      { name: 'b', type: 'file' },
+    ]);
+    expect((await streamError(t.subarray(0, 512 + 300))).message).toBe(
+      'tar entry "a" at byte 0 is cut short: the archive ends after 300 of its 700 bytes',
+    );
+    expect((await streamError(t.subarray(0, 512 + 800))).message).toMatch(
+      /"a" at byte 0 is cut short: the archive ends after 700 of its 700 bytes/,
+    );
     expect((await streamError(t.subarray(0, 1536 + 100))).message).toMatch(/ends inside a header at byte 1536/);
     expect(() => [...readTar(t.subarray(0, 512 + 300))]).toThrow(TarError);
   });
@@ -195,9 +220,13 @@ describe('streaming tar reader', () => {
     const long = `${'d/'.repeat(2100)}f`; // 4201 bytes, components short
     const err = await streamError(rawTar([{ name: 'x', flag: '0', pax: { path: long } }]));
     expect(err.message).toMatch(/its name is 4201 bytes, over the limit of 4096/);
-    expect((await streamError(rawTar([{ name: 'x', flag: '0', pax: { path: 'a/b' } }]), { maxNameBytes: 2 })).message).toMatch(/name is 3 bytes, over the limit of 2/);
+    expect((await streamError(rawTar([{ name: 'x', flag: '0', pax: { path: 'a/b' } }]), { maxNameBytes: 2 })).message).toMatch(
+      /name is 3 bytes, over the limit of 2/,
+    );
     const wide = `ok/${'c'.repeat(256)}`;
-    expect((await streamError(rawTar([{ name: 'x', flag: '0', pax: { path: wide } }]))).message).toMatch(/a component of its name is 256 bytes, over the limit of 255/);
+    expect((await streamError(rawTar([{ name: 'x', flag: '0', pax: { path: wide } }]))).message).toMatch(
+      /a component of its name is 256 bytes, over the limit of 255/,
+    );
     expect(await streamAll([rawTar([{ name: 'x', flag: '0', pax: { path: `ok/${'c'.repeat(255)}` } }])])).toHaveLength(1);
     const farLink = rawTar([{ name: 'h', flag: '1', pax: { linkpath: 'l'.repeat(300) } }]);
     expect((await streamError(farLink)).message).toMatch(/a component of its link target is 300 bytes/);
@@ -207,19 +236,31 @@ describe('streaming tar reader', () => {
 
   it('pax headers and GNU long-name records over maxPaxBytes are refused before they are read', async () => {
     const bigPax = rawTar([{ name: 'x', flag: '0', pax: { comment: 'z'.repeat(5000) } }]);
-    expect((await streamError(bigPax, { maxPaxBytes: 4096 })).message).toMatch(/tar pax record at byte 0 is 50\d\d bytes, over the limit of 4096/);
+    expect((await streamError(bigPax, { maxPaxBytes: 4096 })).message).toMatch(
+      /tar pax record at byte 0 is 50\d\d bytes, over the limit of 4096/,
+    );
     const name = Buffer.from(`${'n'.repeat(3000)}\0`);
-    const gnuLong = rawTar([{ name: '././@LongLink', flag: 'L', data: name }, { name: 'x', flag: '0' }]);
-    expect((await streamError(gnuLong, { maxPaxBytes: 2048 })).message).toMatch(/tar long-name record at byte 0 is 3001 bytes, over the limit of 2048/);
+    const gnuLong = rawTar([
+      { name: '././@LongLink', flag: 'L', data: name },
+      { name: 'x', flag: '0' },
+    ]);
+    expect((await streamError(gnuLong, { maxPaxBytes: 2048 })).message).toMatch(
+      /tar long-name record at byte 0 is 3001 bytes, over the limit of 2048/,
+    );
     // A stream of global headers, each under the cap, may not add up past it either.
     const g = Buffer.from('1009 comment=' + 'g'.repeat(995) + '\n');
     const globals = rawTar(Array.from({ length: 5 }, () => ({ name: 'g', flag: 'g', data: g })));
-    expect((await streamError(globals, { maxPaxBytes: 4096 })).message).toMatch(/global pax headers at byte \d+ add up to 5045 bytes, over the limit of 4096/);
+    expect((await streamError(globals, { maxPaxBytes: 4096 })).message).toMatch(
+      /global pax headers at byte \d+ add up to 5045 bytes, over the limit of 4096/,
+    );
   });
 
   it('a malformed pax record is refused', async () => {
     const bad = Buffer.from('999 path=x\n');
-    const t = rawTar([{ name: 'p', flag: 'x', data: bad }, { name: 'x', flag: '0' }]);
+    const t = rawTar([
+      { name: 'p', flag: 'x', data: bad },
+      { name: 'x', flag: '0' },
+    ]);
     expect((await streamError(t)).message).toMatch(/tar pax header at byte 0 has a malformed pax record/);
   });
 });

@@ -12,7 +12,9 @@ interface Held {
 }
 
 /** What the fake promises to be: the part of Runtime the worker and its task runners call. */
-type WorkerRuntime = Pick<Runtime, 'onExit' | 'create' | 'start' | 'inspect' | 'list' | 'stop' | 'remove'> & { images: Pick<ImageStore, 'resolve' | 'pull'> };
+type WorkerRuntime = Pick<Runtime, 'onExit' | 'create' | 'start' | 'inspect' | 'list' | 'stop' | 'remove'> & {
+  images: Pick<ImageStore, 'resolve' | 'pull'>;
+};
 
 export class FakeRuntime implements WorkerRuntime {
   readonly containers = new Map<string, Held>();
@@ -30,7 +32,10 @@ export class FakeRuntime implements WorkerRuntime {
   private nextPid = 1000;
 
   readonly images: WorkerRuntime['images'] = {
-    resolve: (ref) => (this.localImages.has(ref) ? { id: `sha256:${ref}`, references: [ref], layers: [], entrypoint: [], cmd: [], env: [], workdir: '', user: '' } : undefined),
+    resolve: (ref) =>
+      this.localImages.has(ref)
+        ? { id: `sha256:${ref}`, references: [ref], layers: [], entrypoint: [], cmd: [], env: [], workdir: '', user: '' }
+        : undefined,
     pull: async (ref) => {
       await this.step('pull', ref);
       this.localImages.add(ref);
@@ -64,7 +69,16 @@ export class FakeRuntime implements WorkerRuntime {
 
   /** A container left by a previous agent, as the runtime finds it at start. */
   seed(id: string, taskId: string, status: ContainerState['status'], exitCode?: number): void {
-    this.containers.set(id, { state: { id, status, pid: status === 'running' ? this.nextPid++ : 0, exitCode, labels: { 'tsswarm.task.id': taskId }, image: 'tss/busybox:latest' } });
+    this.containers.set(id, {
+      state: {
+        id,
+        status,
+        pid: status === 'running' ? this.nextPid++ : 0,
+        exitCode,
+        labels: { 'tsswarm.task.id': taskId },
+        image: 'tss/busybox:latest',
+      },
+    });
   }
 
   /** The container's main process exits by itself with `code`. */
@@ -95,7 +109,10 @@ export class FakeRuntime implements WorkerRuntime {
   async create(c: ContainerConfig): Promise<void> {
     await this.step('create', c.id);
     if (this.containers.has(c.id)) throw new Error(`container ${c.id} already exists`);
-    this.containers.set(c.id, { cfg: c, state: { id: c.id, status: 'created', pid: this.nextPid++, labels: c.labels ?? {}, image: c.image } });
+    this.containers.set(c.id, {
+      cfg: c,
+      state: { id: c.id, status: 'created', pid: this.nextPid++, labels: c.labels ?? {}, image: c.image },
+    });
   }
 
   async start(id: string): Promise<ContainerState> {

@@ -20,7 +20,8 @@ const log = pino({ level: 'silent' });
 const canRun = isRoot && have('runc') && have('conmon') && existsSync('/bin/busybox');
 if (!canRun) console.log('worker tests on runc skipped: need root, runc, conmon and busybox-static');
 const NODE = 'tssnode1';
-const until = (what: string, cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<unknown> => waitUntil(what, cond, { timeoutMs: ms, everyMs: 50 });
+const until = (what: string, cond: () => boolean | Promise<boolean>, ms = 20_000): Promise<unknown> =>
+  waitUntil(what, cond, { timeoutMs: ms, everyMs: 50 });
 
 let seq = 0;
 /** A task of this node running `sleep`; a short stop grace, since sleep as PID 1 ignores SIGTERM. */
@@ -60,7 +61,9 @@ describe.skipIf(!canRun)('the worker on runc', () => {
   afterAll(async () => {
     rt?.close();
     if (dir) {
-      const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').filter((l) => l.includes(dir));
+      const mounts = readFileSync('/proc/self/mounts', 'utf8')
+        .split('\n')
+        .filter((l) => l.includes(dir));
       for (const m of mounts) execFileSync('umount', ['-l', m.split(' ')[1]!]);
       rmSync(dir, { recursive: true, force: true });
     }
@@ -74,7 +77,10 @@ describe.skipIf(!canRun)('the worker on runc', () => {
   };
   const status = async (t: Task): Promise<string> => (await rt.inspect(containerIdOf(t)))?.status ?? 'gone';
   const reported = (t: Task): TaskState[] =>
-    sent.flatMap((m) => m.taskStatus?.updates ?? []).filter((u) => u.taskId === t.meta!.id).map((u) => u.status!.state);
+    sent
+      .flatMap((m) => m.taskStatus?.updates ?? [])
+      .filter((u) => u.taskId === t.meta!.id)
+      .map((u) => u.status!.state);
 
   /** A worker that runs `t`, then is closed as a daemon stops (its containers stay: live restore). */
   async function runThenRestart(t: Task): Promise<void> {
@@ -85,7 +91,7 @@ describe.skipIf(!canRun)('the worker on runc', () => {
     workers.splice(workers.indexOf(w), 1);
   }
 
-  it('a full set replaces the node\'s set: a running task left out of it is stopped and its container removed', async () => {
+  it("a full set replaces the node's set: a running task left out of it is stopped and its container removed", async () => {
     const w = worker();
     const a = task(TaskState.RUNNING);
     const b = task(TaskState.RUNNING);
@@ -122,18 +128,26 @@ describe.skipIf(!canRun)('the worker on runc', () => {
     const a = task(TaskState.RUNNING);
     await runThenRestart(a);
     const w = worker();
-    w.assignments({ full: true, tasks: [{ ...a, desiredState: TaskState.SHUTDOWN, status: { ...a.status!, state: TaskState.RUNNING } }], removedTaskIds: [] });
+    w.assignments({
+      full: true,
+      tasks: [{ ...a, desiredState: TaskState.SHUTDOWN, status: { ...a.status!, state: TaskState.RUNNING } }],
+      removedTaskIds: [],
+    });
     await until('stopped', async () => (await status(a)) === 'stopped');
     await until('SHUTDOWN reported', () => reported(a).includes(TaskState.SHUTDOWN));
   });
 
-  it('a restarted agent stops a running container whose task the managers\' copy says has ended', async () => {
+  it("a restarted agent stops a running container whose task the managers' copy says has ended", async () => {
     for (const ended of [TaskState.SHUTDOWN, TaskState.FAILED]) {
       const a = task(TaskState.RUNNING);
       await runThenRestart(a);
       const w = worker();
       // The previous agent reported the task ended (a stop that failed is still reported) yet its container runs.
-      w.assignments({ full: true, tasks: [{ ...a, desiredState: TaskState.SHUTDOWN, status: { ...a.status!, state: ended } }], removedTaskIds: [] });
+      w.assignments({
+        full: true,
+        tasks: [{ ...a, desiredState: TaskState.SHUTDOWN, status: { ...a.status!, state: ended } }],
+        removedTaskIds: [],
+      });
       await until(`the container of a task reported ${TaskState[ended]} stopped`, async () => (await status(a)) === 'stopped');
       await w.close();
       workers.splice(workers.indexOf(w), 1);

@@ -25,7 +25,9 @@ function task(desired: TaskState, o: { observed?: TaskState; image?: string; id?
     nodeId: NODE,
     desiredState: desired,
     status: { state: o.observed ?? TaskState.ASSIGNED, timestamp: 0, message: '' } as TaskStatus,
-    spec: { container: { image: o.image ?? 'tss/busybox:latest', command: ['sleep', '3600'], stopGracePeriodMs: 1234, stopSignal: 'SIGQUIT' } } as Task['spec'],
+    spec: {
+      container: { image: o.image ?? 'tss/busybox:latest', command: ['sleep', '3600'], stopGracePeriodMs: 1234, stopSignal: 'SIGQUIT' },
+    } as Task['spec'],
   });
 }
 
@@ -42,12 +44,19 @@ function setup(rt = new FakeRuntime()) {
   w.start();
   workers.push(w);
   const reports = (t: Task): TaskStatus[] =>
-    sent.flatMap((m) => m.taskStatus?.updates ?? []).filter((u) => u.taskId === t.meta!.id).map((u) => u.status!);
+    sent
+      .flatMap((m) => m.taskStatus?.updates ?? [])
+      .filter((u) => u.taskId === t.meta!.id)
+      .map((u) => u.status!);
   const states = (t: Task): TaskState[] => reports(t).map((s) => s.state);
   const last = (t: Task): TaskStatus | undefined => reports(t).at(-1);
   /** Waits until the latest report for `t` is in `state`, and returns it. */
   const reported = (t: Task, state: TaskState): Promise<TaskStatus> =>
-    until(`${t.meta!.id} reported ${TaskState[state]} (last: ${TaskState[last(t)?.state ?? 0]})`, () => (last(t)?.state === state ? last(t) : undefined), { timeoutMs: 5_000, everyMs: 5 });
+    until(
+      `${t.meta!.id} reported ${TaskState[state]} (last: ${TaskState[last(t)?.state ?? 0]})`,
+      () => (last(t)?.state === state ? last(t) : undefined),
+      { timeoutMs: 5_000, everyMs: 5 },
+    );
   /** The runner of `t` once the worker has taken the assignment and every step queued so far is done. */
   const settled = async (t: Task) => {
     const r = await until(`a runner for ${t.meta!.id}`, () => w.runner(t.meta!.id), { timeoutMs: 5_000, everyMs: 5 });
@@ -57,7 +66,7 @@ function setup(rt = new FakeRuntime()) {
   return { rt, w, sent, link, reports, states, last, reported, settled };
 }
 
-describe('the worker\'s task state machine (fake runtime)', () => {
+describe("the worker's task state machine (fake runtime)", () => {
   it('walks a task to RUNNING, reporting PREPARING while its container is created and RUNNING with pid and container id once started', async () => {
     const { rt, w, states, reported } = setup();
     const t = task(TaskState.RUNNING);
@@ -77,7 +86,11 @@ describe('the worker\'s task state machine (fake runtime)', () => {
     // Only ever forwards, and the container got the task's label and image.
     const seen = states(t);
     expect([...seen].sort((a, b) => a - b)).toEqual(seen);
-    expect(rt.config(cid)).toMatchObject({ image: 'tss/busybox:latest', command: ['sleep', '3600'], labels: { 'tsswarm.task.id': t.meta!.id } });
+    expect(rt.config(cid)).toMatchObject({
+      image: 'tss/busybox:latest',
+      command: ['sleep', '3600'],
+      labels: { 'tsswarm.task.id': t.meta!.id },
+    });
     expect(rt.calls.filter((c) => c.startsWith('create') || c.startsWith('start'))).toEqual([`create ${cid}`, `start ${cid}`]);
   });
 
@@ -110,7 +123,7 @@ describe('the worker\'s task state machine (fake runtime)', () => {
     expect(w.runner(bad.meta!.id)!.state).toBe(TaskState.FAILED);
   });
 
-  it('desired SHUTDOWN stops the container with the task\'s grace period and signal, reports SHUTDOWN with the exit code, and keeps the container until the task is removed', async () => {
+  it("desired SHUTDOWN stops the container with the task's grace period and signal, reports SHUTDOWN with the exit code, and keeps the container until the task is removed", async () => {
     const { rt, w, reported } = setup();
     const t = task(TaskState.RUNNING);
     const cid = containerIdOf(t);
@@ -122,7 +135,10 @@ describe('the worker\'s task state machine (fake runtime)', () => {
     expect(rt.status(cid)).toBe('stopped');
     expect(rt.count('remove', cid)).toBe(0);
     w.assignments({ full: false, tasks: [], removedTaskIds: [t.meta!.id] });
-    await until('the container removed and the runner forgotten', () => rt.status(cid) === 'gone' && !w.runner(t.meta!.id), { timeoutMs: 5_000, everyMs: 5 });
+    await until('the container removed and the runner forgotten', () => rt.status(cid) === 'gone' && !w.runner(t.meta!.id), {
+      timeoutMs: 5_000,
+      everyMs: 5,
+    });
   });
 
   it('a task shut down before it started never gets a container started', async () => {
@@ -133,7 +149,7 @@ describe('the worker\'s task state machine (fake runtime)', () => {
     expect(rt.calls).toEqual([]);
   });
 
-  it('a create that fails rejects the task with the runtime\'s reason and cleans up what was made', async () => {
+  it("a create that fails rejects the task with the runtime's reason and cleans up what was made", async () => {
     const rt = new FakeRuntime();
     rt.failing.set('create', 'no space left on device');
     const { w, reported } = setup(rt);
@@ -144,13 +160,16 @@ describe('the worker\'s task state machine (fake runtime)', () => {
     expect(rt.calls).toEqual([`create ${containerIdOf(t)}`, `remove ${containerIdOf(t)}`]);
   });
 
-  it('a start that fails makes the task FAILED with the runtime\'s reason', async () => {
+  it("a start that fails makes the task FAILED with the runtime's reason", async () => {
     const rt = new FakeRuntime();
     rt.failing.set('start', 'runc: exec format error');
     const { w, reported } = setup(rt);
     const t = task(TaskState.RUNNING);
     w.assignments({ full: true, tasks: [t], removedTaskIds: [] });
-    expect(await reported(t, TaskState.FAILED)).toMatchObject({ message: 'failed', err: 'starting the container failed: runc: exec format error' });
+    expect(await reported(t, TaskState.FAILED)).toMatchObject({
+      message: 'failed',
+      err: 'starting the container failed: runc: exec format error',
+    });
   });
 
   it('an image missing on the node is pulled first; one that cannot be pulled rejects the task naming the image and the fix', async () => {
@@ -165,7 +184,9 @@ describe('the worker\'s task state machine (fake runtime)', () => {
     const missing = task(TaskState.RUNNING, { image: 'tss/nowhere:2' });
     w.assignments({ full: false, tasks: [missing], removedTaskIds: [] });
     const s = await reported(missing, TaskState.REJECTED);
-    expect(s.err).toMatch(/^image tss\/nowhere:2 is not on node tssnode1 and could not be pulled \(manifest unknown\): load it on every node with `tsswarm image load -i FILE`$/);
+    expect(s.err).toMatch(
+      /^image tss\/nowhere:2 is not on node tssnode1 and could not be pulled \(manifest unknown\): load it on every node with `tsswarm image load -i FILE`$/,
+    );
     expect(rt.count('create', containerIdOf(missing))).toBe(0);
   });
 
@@ -211,7 +232,7 @@ describe('adoption of the containers a previous agent left (live restore)', () =
     expect(rt.calls).toEqual(['remove tss-web.9.tssgone']);
   });
 
-  it('starts an adopted task\'s container that was created but not started (the agent died between the two)', async () => {
+  it("starts an adopted task's container that was created but not started (the agent died between the two)", async () => {
     const rt = new FakeRuntime();
     const t = task(TaskState.RUNNING, { observed: TaskState.STARTING });
     rt.seed(containerIdOf(t), t.meta!.id, 'created');
@@ -242,7 +263,7 @@ describe('adoption of the containers a previous agent left (live restore)', () =
     expect(rt.calls.filter((c) => c.startsWith('create') || c.startsWith('start'))).toEqual([]);
   });
 
-  it('stops the still-running container of a task the managers\' copy says has ended', async () => {
+  it("stops the still-running container of a task the managers' copy says has ended", async () => {
     const rt = new FakeRuntime();
     const t = task(TaskState.SHUTDOWN, { observed: TaskState.FAILED });
     rt.seed(containerIdOf(t), t.meta!.id, 'running');
@@ -254,7 +275,7 @@ describe('adoption of the containers a previous agent left (live restore)', () =
 });
 
 describe('assignments and reports', () => {
-  it('a full set replaces the node\'s set: a task left out is stopped, reported SHUTDOWN, its container removed and its runner dropped', async () => {
+  it("a full set replaces the node's set: a task left out is stopped, reported SHUTDOWN, its container removed and its runner dropped", async () => {
     const { rt, w, reported } = setup();
     const a = task(TaskState.RUNNING);
     const b = task(TaskState.RUNNING);
@@ -288,7 +309,10 @@ describe('assignments and reports', () => {
     link.online = false;
     const a = task(TaskState.RUNNING);
     w.assignments({ full: true, tasks: [a], removedTaskIds: [] });
-    await until('a running', () => rt.status(containerIdOf(a)) === 'running' && w.runner(a.meta!.id)!.state === TaskState.RUNNING, { timeoutMs: 5_000, everyMs: 5 });
+    await until('a running', () => rt.status(containerIdOf(a)) === 'running' && w.runner(a.meta!.id)!.state === TaskState.RUNNING, {
+      timeoutMs: 5_000,
+      everyMs: 5,
+    });
     rt.exit(containerIdOf(a), 0);
     await until('a complete', () => w.runner(a.meta!.id)!.state === TaskState.COMPLETE, { timeoutMs: 5_000, everyMs: 5 });
     w.flush();

@@ -58,7 +58,15 @@ describe('planNemesis', () => {
 
 describe('doubleSlots', () => {
   const task = (id: string, slot: number, node: string, desired: TaskState, state: TaskState) =>
-    ({ meta: { id }, serviceId: 's1', serviceName: 'web', slot, nodeId: node, desiredState: desired, status: { state } }) as unknown as ListTasksResponse['tasks'][number];
+    ({
+      meta: { id },
+      serviceId: 's1',
+      serviceName: 'web',
+      slot,
+      nodeId: node,
+      desiredState: desired,
+      status: { state },
+    }) as unknown as ListTasksResponse['tasks'][number];
 
   it('flags a slot with running tasks on two nodes, and nothing else', () => {
     const R = TaskState.RUNNING;
@@ -78,23 +86,38 @@ describe('doubleSlots', () => {
 describe('containerFindings', () => {
   const names = new Map([['n1', 'h1']]);
   const mk = (id: string, desiredState: TaskState, observed: TaskState, nodeId = 'n1'): Task =>
-    Task.create({ meta: { id, version: 3, createdAt: 0, updatedAt: 1_000 }, serviceName: 'web', slot: 3, nodeId, desiredState, status: { state: observed, timestamp: 4_000, message: 'shutdown' } as Task['status'] });
+    Task.create({
+      meta: { id, version: 3, createdAt: 0, updatedAt: 1_000 },
+      serviceName: 'web',
+      slot: 3,
+      nodeId,
+      desiredState,
+      status: { state: observed, timestamp: 4_000, message: 'shutdown' } as Task['status'],
+    });
   const tasks = new Map([
     ['t1', mk('t1', TaskState.SHUTDOWN, TaskState.RUNNING)],
     ['t2', mk('t2', TaskState.SHUTDOWN, TaskState.SHUTDOWN)],
     ['t3', mk('t3', TaskState.RUNNING, TaskState.RUNNING)],
     ['t4', mk('t4', TaskState.RUNNING, TaskState.RUNNING, 'n2')],
   ]);
-  const find = (listed: ListedContainer[], slots = new Map<string, string[]>()): string[] => containerFindings('h1', 'n1', listed, tasks, names, 10_000, slots);
+  const find = (listed: ListedContainer[], slots = new Map<string, string[]>()): string[] =>
+    containerFindings('h1', 'n1', listed, tasks, names, 10_000, slots);
 
-  it('reports a live container of a task that should not run with the task\'s desired and observed state, node and age', () => {
+  it("reports a live container of a task that should not run with the task's desired and observed state, node and age", () => {
     const [f, ...rest] = find([{ id: 'tss-web.3.t1', status: 'running', created: 'T' }]);
     expect(rest).toEqual([]);
-    expect(f).toBe('h1: running container tss-web.3.t1 (created T) runs a task that should not run: task t1 (web.3, desired SHUTDOWN, observed RUNNING "shutdown", on h1, status last written 6.0 s ago, task updated 9.0 s ago)');
+    expect(f).toBe(
+      'h1: running container tss-web.3.t1 (created T) runs a task that should not run: task t1 (web.3, desired SHUTDOWN, observed RUNNING "shutdown", on h1, status last written 6.0 s ago, task updated 9.0 s ago)',
+    );
   });
 
   it('keeps a stopped container of an ended task (its history), but never one without a task or of another node', () => {
-    expect(find([{ id: 'tss-web.3.t2', status: 'stopped' }, { id: 'tss-web.3.t1', status: 'stopped' }])).toEqual([]);
+    expect(
+      find([
+        { id: 'tss-web.3.t2', status: 'stopped' },
+        { id: 'tss-web.3.t1', status: 'stopped' },
+      ]),
+    ).toEqual([]);
     expect(find([{ id: 'tss-web.3.gone', status: 'stopped' }])).toEqual(['h1: stopped container tss-web.3.gone (created ?) has no task']);
     expect(find([{ id: 'tss-web.3.t4', status: 'stopped' }])[0]).toMatch(/belongs to a task of another node: task t4 .* on n2/);
     expect(find([{ id: 'other-container', status: 'running' }])).toEqual([]);
@@ -102,7 +125,13 @@ describe('containerFindings', () => {
 
   it('counts only live containers of running tasks towards a slot', () => {
     const slots = new Map<string, string[]>();
-    find([{ id: 'tss-web.3.t3', status: 'running' }, { id: 'tss-web.3.t2', status: 'stopped' }], slots);
+    find(
+      [
+        { id: 'tss-web.3.t3', status: 'running' },
+        { id: 'tss-web.3.t2', status: 'stopped' },
+      ],
+      slots,
+    );
     expect([...slots]).toEqual([['web/3', ['h1']]]);
   });
 });

@@ -89,7 +89,9 @@ describe.skipIf(blocker !== '')(`tsswarm sandbox on the real kernel${blocker ? `
   });
 
   it('exec runs the command in the host and returns its exit code, with or without --', async () => {
-    expect((await run('exec', 'h1', '--', 'sh', '-c', 'test "$TSSWARM_HOST" = "unix://$0" && exit 5', sb.host('h1').socketPath)).code).toBe(5);
+    expect((await run('exec', 'h1', '--', 'sh', '-c', 'test "$TSSWARM_HOST" = "unix://$0" && exit 5', sb.host('h1').socketPath)).code).toBe(
+      5,
+    );
     expect((await run('exec', 'h2', 'sh', '-c', 'ip -4 -o addr show eth0 | grep -q 10.77.0.12')).code).toBe(0);
     await expect(run('exec', 'h2')).rejects.toThrow('exec needs a command');
   });

@@ -15,7 +15,8 @@ describe('tsswarm sandbox help', () => {
   it('lists every sandbox verb', async () => {
     const io = capture();
     expect(await sandboxCommand.run(['--help'], io, 'tsswarm sandbox')).toBe(0);
-    for (const verb of ['up', 'down', 'ls', 'stop', 'start', 'cut', 'heal', 'exec']) expect(io.out()).toMatch(new RegExp(`^  ${verb} `, 'm'));
+    for (const verb of ['up', 'down', 'ls', 'stop', 'start', 'cut', 'heal', 'exec'])
+      expect(io.out()).toMatch(new RegExp(`^  ${verb} `, 'm'));
   });
 
   it('up --help shows the defaults and the environment variables', async () => {
@@ -27,6 +28,8 @@ describe('tsswarm sandbox help', () => {
   });
 
   it('up refuses a bad --managers before touching anything', async () => {
-    await expect(sandboxCommand.run(['up', '--managers', 'x'], capture(), 'tsswarm sandbox')).rejects.toThrow('--managers must be a whole number ≥ 0 (got "x")');
+    await expect(sandboxCommand.run(['up', '--managers', 'x'], capture(), 'tsswarm sandbox')).rejects.toThrow(
+      '--managers must be a whole number ≥ 0 (got "x")',
+    );
   });
 });

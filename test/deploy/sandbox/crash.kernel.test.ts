@@ -16,7 +16,10 @@ const crashUp = fileURLToPath(new URL('./fixtures/crash-up.ts', import.meta.url)
 
 /** Runs `up` in a child process, waits for its daemons, then SIGKILLs it. Returns the daemons' pids. */
 async function upThenCrash(names: TestNames): Promise<number[]> {
-  const child = spawn(process.execPath, ['--import', 'tsx', crashUp, names.root, names.prefix], { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', crashUp, names.root, names.prefix], {
+    cwd: repo,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   let err = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -106,13 +109,17 @@ describe.skipIf(blocker !== '')(`sandbox cleanup after failures${blocker ? ` (sk
       prefix: n.prefix,
       readyTimeoutMs: 500,
       // The directory as an argument only so that leftovers() can find the process.
-      daemonCommand: () => ({ argv: [process.execPath, '-e', 'console.log("still loading", process.env.TSSWARM_HOST); setTimeout(() => {}, 60_000)', n.root] }),
+      daemonCommand: () => ({
+        argv: [process.execPath, '-e', 'console.log("still loading", process.env.TSSWARM_HOST); setTimeout(() => {}, 60_000)', n.root],
+      }),
     });
     const err = await sb.up({ managers: 1, workers: 0 }).then(
       () => undefined,
       (e: unknown) => e as Error,
     );
-    expect(err?.message).toMatch(new RegExp(`^the daemon of ${n.prefix}h1 \\(pid \\d+\\) did not create its socket ${n.root}/${n.prefix}h1/tsswarm.sock within 0.5 s`));
+    expect(err?.message).toMatch(
+      new RegExp(`^the daemon of ${n.prefix}h1 \\(pid \\d+\\) did not create its socket ${n.root}/${n.prefix}h1/tsswarm.sock within 0.5 s`),
+    );
     expect(err?.message).toContain(`| still loading unix://${n.root}/${n.prefix}h1/tsswarm.sock`);
     expect(leftovers(n)).toEqual({ namespaces: [], processes: [], rootExists: false });
   });

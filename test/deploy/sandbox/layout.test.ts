@@ -3,7 +3,15 @@
 import { describe, expect, it } from 'vitest';
 import { defaultDaemonCommand, findHost, layoutHosts, tsswarmBin } from '../../../deploy/sandbox/index.js';
 import { checkPrefix, isSandboxNamespace, parseSubnet, resolveRoot } from '../../../deploy/sandbox/layout.js';
-import { cutElementArgs, cutTableRuleset, deleteNamespacesProgram, hostProgram, namespacesProgram, parseCutSet, underlayProgram } from '../../../deploy/sandbox/plan.js';
+import {
+  cutElementArgs,
+  cutTableRuleset,
+  deleteNamespacesProgram,
+  hostProgram,
+  namespacesProgram,
+  parseCutSet,
+  underlayProgram,
+} from '../../../deploy/sandbox/plan.js';
 
 const layout = (managers: number, workers: number, over: { root?: string; prefix?: string; subnet?: string } = {}) =>
   layoutHosts({ managers, workers, root: '/tmp/tss-sandbox', prefix: 'tss-', subnet: '10.77.0.0/24', ...over });
@@ -42,11 +50,15 @@ describe('sandbox layout', () => {
     expect(() => layout(0, 0)).toThrow('a sandbox needs at least one host');
     expect(() => layout(1, 0, { subnet: '10.77.0.0' })).toThrow('--subnet must be an IPv4 network such as 10.77.0.0/24');
     expect(() => layout(1, 0, { subnet: '10.77.0.0/30' })).toThrow('--subnet must be');
-    expect(() => layout(1, 5, { subnet: '10.77.0.0/28' })).toThrow('6 hosts do not fit in 10.77.0.0/28 (room for 4): use fewer hosts or a larger --subnet');
+    expect(() => layout(1, 5, { subnet: '10.77.0.0/28' })).toThrow(
+      '6 hosts do not fit in 10.77.0.0/28 (room for 4): use fewer hosts or a larger --subnet',
+    );
     expect(() => layout(1, 0, { prefix: 'tssdk-' })).toThrow('prefix must be');
     expect(() => layout(1, 0, { prefix: 'sb-' })).toThrow('prefix must be');
     expect(checkPrefix('tss-t1a2b-')).toBe('tss-t1a2b-');
-    expect(() => layout(1, 0, { root: `/tmp/${'x'.repeat(90)}` })).toThrow(/over the 107 a unix socket allows: choose a shorter sandbox directory \(TSSWARM_SANDBOX_DIR\)/);
+    expect(() => layout(1, 0, { root: `/tmp/${'x'.repeat(90)}` })).toThrow(
+      /over the 107 a unix socket allows: choose a shorter sandbox directory \(TSSWARM_SANDBOX_DIR\)/,
+    );
   });
 
   it('the root comes from the option, else TSSWARM_SANDBOX_DIR, else /tmp/tss-sandbox', () => {
@@ -59,13 +71,17 @@ describe('sandbox layout', () => {
     const hosts = layout(2, 1);
     for (const ref of ['h2', 'tss-h2', '2', ' h2 ']) expect(findHost(hosts, ref, 'tss-').name).toBe('tss-h2');
     expect(findHost(layout(1, 1, { prefix: 'tss-t9-' }), 'tss-t9-h2', 'tss-t9-').name).toBe('tss-t9-h2');
-    expect(() => findHost(hosts, 'h4', 'tss-')).toThrow('no sandbox host "h4": the sandbox has tss-h1, tss-h2, tss-h3 (name one as h2, tss-h2 or 2)');
+    expect(() => findHost(hosts, 'h4', 'tss-')).toThrow(
+      'no sandbox host "h4": the sandbox has tss-h1, tss-h2, tss-h3 (name one as h2, tss-h2 or 2)',
+    );
     expect(() => findHost(hosts, 'h02', 'tss-')).toThrow('no sandbox host "h02"');
   });
 
   it('only the namespaces of the prefix belong to the sandbox: never another prefix or tssdk-*', () => {
     expect(['tss-ul', 'tss-h1', 'tss-h12'].every((n) => isSandboxNamespace('tss-', n))).toBe(true);
-    expect(['tss-t1a2-h1', 'tss-t1a2-ul', 'tssdk-h1', 'tss-h0', 'tss-hx', 'tss-ulbr', 'tss-nt-1'].some((n) => isSandboxNamespace('tss-', n))).toBe(false);
+    expect(
+      ['tss-t1a2-h1', 'tss-t1a2-ul', 'tssdk-h1', 'tss-h0', 'tss-hx', 'tss-ulbr', 'tss-nt-1'].some((n) => isSandboxNamespace('tss-', n)),
+    ).toBe(false);
     expect(isSandboxNamespace('tss-t1a2-', 'tss-t1a2-h1')).toBe(true);
   });
 
@@ -126,7 +142,10 @@ describe('sandbox kernel programs', () => {
 
   it('the cut set is read from nft -j output, empty or not', () => {
     const meta = { metainfo: { version: '1.0.6', json_schema_version: 1 } };
-    const set = (elem?: string[]) => JSON.stringify({ nftables: [meta, { set: { family: 'bridge', name: 'cut', table: 'tss-sandbox', type: 'ifname', ...(elem ? { elem } : {}) } }] });
+    const set = (elem?: string[]) =>
+      JSON.stringify({
+        nftables: [meta, { set: { family: 'bridge', name: 'cut', table: 'tss-sandbox', type: 'ifname', ...(elem ? { elem } : {}) } }],
+      });
     expect(parseCutSet(set())).toEqual([]);
     expect(parseCutSet(set(['tss-ulh2', 'tss-ulh3']))).toEqual(['tss-ulh2', 'tss-ulh3']);
   });

@@ -2,7 +2,7 @@
 // network namespaces running the stand-in daemon. Names carry a random test
 // prefix (tss-t<rand>-) so a real sandbox on the machine is never touched.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Sandbox } from '../../../deploy/sandbox/index.js';
 import { connect, fakeDaemonCommand, forceCleanup, kernelBlocker, leftovers, testNames } from './helpers.js';
@@ -19,7 +19,14 @@ function alive(pid: number): boolean {
     return false;
   }
 }
-type Link = { ifname: string; flags: string[]; master?: string; operstate: string; mtu: number; addr_info?: { local: string; prefixlen: number }[] };
+type Link = {
+  ifname: string;
+  flags: string[];
+  master?: string;
+  operstate: string;
+  mtu: number;
+  addr_info?: { local: string; prefixlen: number }[];
+};
 
 describe.skipIf(blocker !== '')(`sandbox on the real kernel${blocker ? ` (skipped: ${blocker})` : ''}`, () => {
   const names = testNames('main');
@@ -50,10 +57,16 @@ describe.skipIf(blocker !== '')(`sandbox on the real kernel${blocker ? ` (skippe
     const bridge = ul.find((l) => l.ifname === 'tss-ulbr');
     expect(bridge).toMatchObject({ mtu: 1500, flags: expect.arrayContaining(['UP']) });
     for (const i of [1, 2, 3]) {
-      expect(ul.find((l) => l.ifname === `tss-ulh${i}`)).toMatchObject({ master: 'tss-ulbr', mtu: 1500, flags: expect.arrayContaining(['UP']) });
+      expect(ul.find((l) => l.ifname === `tss-ulh${i}`)).toMatchObject({
+        master: 'tss-ulbr',
+        mtu: 1500,
+        flags: expect.arrayContaining(['UP']),
+      });
       const eth0 = ipJson<Link[]>('-n', ns(`h${i}`), 'addr', 'show', 'eth0')[0]!;
       expect(eth0.operstate).toBe('UP');
-      expect(eth0.addr_info?.filter((a) => a.local.includes('.'))).toEqual([expect.objectContaining({ local: `10.77.0.${10 + i}`, prefixlen: 24 })]);
+      expect(eth0.addr_info?.filter((a) => a.local.includes('.'))).toEqual([
+        expect.objectContaining({ local: `10.77.0.${10 + i}`, prefixlen: 24 }),
+      ]);
       const lo = ipJson<Link[]>('-n', ns(`h${i}`), 'link', 'show', 'lo')[0]!;
       expect(lo.operstate).toBe('UNKNOWN'); // loopback is up: UNKNOWN is its "up"
     }
@@ -91,7 +104,10 @@ describe.skipIf(blocker !== '')(`sandbox on the real kernel${blocker ? ` (skippe
   });
 
   it('state.json records hosts, addresses and pids', () => {
-    const state = JSON.parse(readFileSync(`${root}/state.json`, 'utf8')) as { prefix: string; hosts: { name: string; addr: string; daemon: { pid: number } }[] };
+    const state = JSON.parse(readFileSync(`${root}/state.json`, 'utf8')) as {
+      prefix: string;
+      hosts: { name: string; addr: string; daemon: { pid: number } }[];
+    };
     expect(state.prefix).toBe(prefix);
     expect(state.hosts.map((h) => [h.name, h.addr, typeof h.daemon.pid])).toEqual([
       [ns('h1'), '10.77.0.11', 'number'],
@@ -119,7 +135,11 @@ describe.skipIf(blocker !== '')(`sandbox on the real kernel${blocker ? ` (skippe
 
   it('exec runs a command inside the host namespace with TSSWARM_HOST set and tsswarm on PATH', async () => {
     const h2 = sb.host('h2');
-    const r = await sb.execCapture('h2', ['sh', '-c', 'echo "$TSSWARM_HOST"; command -v tsswarm; ip -br -4 addr show eth0; echo "$EXTRA"'], { env: { EXTRA: 'x1' } });
+    const r = await sb.execCapture(
+      'h2',
+      ['sh', '-c', 'echo "$TSSWARM_HOST"; command -v tsswarm; ip -br -4 addr show eth0; echo "$EXTRA"'],
+      { env: { EXTRA: 'x1' } },
+    );
     expect(r.code).toBe(0);
     const [host, shim, addr, extra] = r.stdout.trim().split('\n');
     expect(host).toBe(`unix://${h2.socketPath}`);
@@ -183,7 +203,9 @@ describe.skipIf(blocker !== '')(`sandbox on the real kernel${blocker ? ` (skippe
   it('up on an existing sandbox fails, telling the user to run sandbox down first, and leaves it running', async () => {
     const again = new Sandbox(options);
     await expect(again.up({ managers: 1, workers: 0 })).rejects.toThrow(
-      new RegExp(`a sandbox already exists \\(${root}/state.json; namespaces ${ns('h1')}.*\\): run \`TSSWARM_SANDBOX_DIR=${root} tsswarm sandbox down\` first`),
+      new RegExp(
+        `a sandbox already exists \\(${root}/state.json; namespaces ${ns('h1')}.*\\): run \`TSSWARM_SANDBOX_DIR=${root} tsswarm sandbox down\` first`,
+      ),
     );
     expect((await sb.ls()).every((h) => h.running)).toBe(true);
     expect(await connect(sb, 'h1', 'h3')).toBe(ns('h3'));

@@ -37,11 +37,17 @@ describe('raftkv cluster', () => {
 
   it('writes pending on a stream to a killed member fail instead of hanging', async () => {
     const leader = await cluster.leader();
-    const pending = Array.from({ length: 50 }, (_, i) => leader.client.write(`d/${i}`, new Uint8Array(8), 20_000).then(() => 'ok', (e: Error) => e.message));
+    const pending = Array.from({ length: 50 }, (_, i) =>
+      leader.client.write(`d/${i}`, new Uint8Array(8), 20_000).then(
+        () => 'ok',
+        (e: Error) => e.message,
+      ),
+    );
     await cluster.kill(leader);
     const results = await Promise.all(pending);
     // Some may have committed before the kill; every one settled, and a failure says why.
-    for (const r of results) expect(r === 'ok' || /ended|UNAVAILABLE|unavailable|timed out|Connection|cancel|No connection/i.test(r)).toBe(true);
+    for (const r of results)
+      expect(r === 'ok' || /ended|UNAVAILABLE|unavailable|timed out|Connection|cancel|No connection/i.test(r)).toBe(true);
     await cluster.spawn(leader);
   });
 });

@@ -43,14 +43,28 @@ async function settle(a: Allocator): Promise<void> {
 
 async function addNetwork(store: MemoryStore, name: string, spec: Partial<NetworkSpec> = {}): Promise<string> {
   const id = `net-${name}`;
-  await store.update((tx) => tx.networks.create(Network.create({ meta: Meta.create({ id }), spec: NetworkSpec.create({ name, driver: 'overlay', ...spec }) })));
+  await store.update((tx) =>
+    tx.networks.create(Network.create({ meta: Meta.create({ id }), spec: NetworkSpec.create({ name, driver: 'overlay', ...spec }) })),
+  );
   return id;
 }
 
-async function addService(store: MemoryStore, name: string, networks: string[], endpoint: ServiceSpec['endpoint'] = null): Promise<Service> {
+async function addService(
+  store: MemoryStore,
+  name: string,
+  networks: string[],
+  endpoint: ServiceSpec['endpoint'] = null,
+): Promise<Service> {
   const s = Service.create({
     meta: Meta.create({ id: `svc-${name}` }),
-    spec: ServiceSpec.create({ name, task: TaskSpec.create({ container: ContainerSpec.create({ image: 'busybox' }), networks: networks.map((target) => ({ target, aliases: [] })) }), endpoint }),
+    spec: ServiceSpec.create({
+      name,
+      task: TaskSpec.create({
+        container: ContainerSpec.create({ image: 'busybox' }),
+        networks: networks.map((target) => ({ target, aliases: [] })),
+      }),
+      endpoint,
+    }),
   });
   await store.update((tx) => tx.services.create(s));
   return s;
@@ -62,7 +76,17 @@ async function addTasks(store: MemoryStore, svc: Service, n: number, from = 1): 
     for (let i = from; i < from + n; i++) {
       const id = `${svc.meta!.id}-t${i}`;
       ids.push(id);
-      tx.tasks.create(Task.create({ meta: Meta.create({ id }), serviceId: svc.meta!.id, serviceName: svc.spec!.name, slot: i, desiredState: TaskState.RUNNING, status: { state: TaskState.NEW }, spec: svc.spec!.task } as Partial<Task>));
+      tx.tasks.create(
+        Task.create({
+          meta: Meta.create({ id }),
+          serviceId: svc.meta!.id,
+          serviceName: svc.spec!.name,
+          slot: i,
+          desiredState: TaskState.RUNNING,
+          status: { state: TaskState.NEW },
+          spec: svc.spec!.task,
+        } as Partial<Task>),
+      );
     }
   });
   return ids;
@@ -71,9 +95,18 @@ async function addTasks(store: MemoryStore, svc: Service, n: number, from = 1): 
 const task = (store: MemoryStore, id: string): Task => store.view((tx) => tx.tasks.get(id))!;
 const net = (store: MemoryStore, id: string): Network => store.view((tx) => tx.networks.get(id))!;
 const svc = (store: MemoryStore, id: string): Service => store.view((tx) => tx.services.get(id))!;
-const ingress = (ports: Array<{ published?: number; target: number; protocol?: PortProtocol; mode?: PublishMode }>, mode = EndpointMode.VIP): ServiceSpec['endpoint'] => ({
+const ingress = (
+  ports: Array<{ published?: number; target: number; protocol?: PortProtocol; mode?: PublishMode }>,
+  mode = EndpointMode.VIP,
+): ServiceSpec['endpoint'] => ({
   mode,
-  ports: ports.map((p) => ({ name: '', protocol: p.protocol ?? PortProtocol.TCP, targetPort: p.target, publishedPort: p.published ?? 0, publishMode: p.mode ?? PublishMode.INGRESS })),
+  ports: ports.map((p) => ({
+    name: '',
+    protocol: p.protocol ?? PortProtocol.TCP,
+    targetPort: p.target,
+    publishedPort: p.published ?? 0,
+    publishMode: p.mode ?? PublishMode.INGRESS,
+  })),
 });
 
 describe('network allocation', () => {
@@ -128,12 +161,14 @@ describe('service and task allocation', () => {
     await settle(a);
     const vips = svc(store, s.meta!.id).endpoint!.virtualIps;
     expect(vips).toEqual([{ networkId: nid, addr: '10.0.0.2/24' }]);
-    const addrs = ids.map((id) => task(store, id)).map((t) => {
-      expect(t.status!.state).toBe(TaskState.PENDING);
-      expect(t.networks).toHaveLength(1);
-      expect(t.networks[0]!.networkId).toBe(nid);
-      return t.networks[0]!.addresses[0];
-    });
+    const addrs = ids
+      .map((id) => task(store, id))
+      .map((t) => {
+        expect(t.status!.state).toBe(TaskState.PENDING);
+        expect(t.networks).toHaveLength(1);
+        expect(t.networks[0]!.networkId).toBe(nid);
+        return t.networks[0]!.addresses[0];
+      });
     expect(new Set([...addrs, '10.0.0.1/24', '10.0.0.2/24']).size).toBe(5);
     expect(addrs.every((x) => /^10\.0\.0\.\d+\/24$/.test(x!))).toBe(true);
   });
@@ -167,7 +202,16 @@ describe('service and task allocation', () => {
     const nid = await addNetwork(store, 'backend');
     await settle(a);
     expect(net(store, ing.meta!.id).status!.subnet).toBe('10.0.0.0/24');
-    const s = await addService(store, 'web', [nid], ingress([{ target: 80 }, { published: 8080, target: 81, protocol: PortProtocol.UDP }, { published: 9000, target: 90, mode: PublishMode.HOST }]));
+    const s = await addService(
+      store,
+      'web',
+      [nid],
+      ingress([
+        { target: 80 },
+        { published: 8080, target: 81, protocol: PortProtocol.UDP },
+        { published: 9000, target: 90, mode: PublishMode.HOST },
+      ]),
+    );
     const [tid] = await addTasks(store, s, 1);
     await settle(a);
     const ep = svc(store, s.meta!.id).endpoint!;
@@ -204,7 +248,7 @@ describe('service and task allocation', () => {
     expect(svc(store, second.meta!.id).endpoint!.ports[0]!.publishedPort).toBe(8080);
   });
 
-  it('an exhausted subnet leaves the extra task NEW with the reason, and a dead task\'s address goes to it', async () => {
+  it("an exhausted subnet leaves the extra task NEW with the reason, and a dead task's address goes to it", async () => {
     const store = localStore();
     const a = await start(store);
     // /29: 6 usable addresses: the gateway, the VIP and 4 tasks.
@@ -222,14 +266,16 @@ describe('service and task allocation', () => {
     expect(store.appliedIndex, 'a failure is written once, not in a loop').toBe(index);
     // One task ends for good: its address is free for the waiting one.
     const gone = task(store, ids.find((id) => id !== stuck)!);
-    await store.update((tx) => tx.tasks.update(Task.create({ ...gone, desiredState: TaskState.SHUTDOWN, status: { ...gone.status!, state: TaskState.SHUTDOWN } })));
+    await store.update((tx) =>
+      tx.tasks.update(Task.create({ ...gone, desiredState: TaskState.SHUTDOWN, status: { ...gone.status!, state: TaskState.SHUTDOWN } })),
+    );
     await settle(a);
     const now = task(store, stuck);
     expect(now.status!.state).toBe(TaskState.PENDING);
     expect(now.networks[0]!.addresses[0]).toBe(gone.networks[0]!.addresses[0]);
   });
 
-  it('a new leader (another store restored from this one\'s snapshot) rebuilds what is handed out and never hands an address out twice', async () => {
+  it("a new leader (another store restored from this one's snapshot) rebuilds what is handed out and never hands an address out twice", async () => {
     const old = localStore();
     const a = await start(old);
     const nid = await addNetwork(old, 'backend');
@@ -253,7 +299,7 @@ describe('service and task allocation', () => {
     expect(b.allocations.network(nid)!.used).toBe(1 + 2 + 6);
   });
 
-  it('gives back a removed service\'s VIP and ports and a deleted task\'s address', async () => {
+  it("gives back a removed service's VIP and ports and a deleted task's address", async () => {
     const store = localStore();
     const a = await start(store);
     await ensureIngressNetwork(store, log);
@@ -299,7 +345,8 @@ describe('node ingress endpoints', () => {
     });
     const ing = (await ensureIngressNetwork(store, log))!;
     const a = await start(store);
-    const addr = (id: string): string | undefined => store.view((tx) => tx.nodes.get(id))!.attachments.find((x) => x.networkId === ing.meta!.id)?.addresses[0];
+    const addr = (id: string): string | undefined =>
+      store.view((tx) => tx.nodes.get(id))!.attachments.find((x) => x.networkId === ing.meta!.id)?.addresses[0];
     const [a1, a2] = [addr('n1'), addr('n2')];
     expect(a1).toMatch(/^10\.0\.0\.\d+\/24$/);
     expect(a2).toMatch(/^10\.0\.0\.\d+\/24$/);

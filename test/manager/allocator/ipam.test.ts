@@ -2,7 +2,19 @@
 // without overlaps, addresses handed out round-robin and never twice while
 // held, VXLAN ids from 4096, published ports from 30000-32767.
 import { describe, expect, it } from 'vitest';
-import { AddressPool, AllocationError, DEFAULT_POOL, formatCidr, formatIp, IntPool, parseCidr, parseIp, portPool, SubnetPool, vniPool } from '../../../manager/allocator/index.js';
+import {
+  AddressPool,
+  AllocationError,
+  DEFAULT_POOL,
+  formatCidr,
+  formatIp,
+  IntPool,
+  parseCidr,
+  parseIp,
+  portPool,
+  SubnetPool,
+  vniPool,
+} from '../../../manager/allocator/index.js';
 import { thrownMessage } from '../../errors.js';
 
 const msg = thrownMessage;

@@ -56,7 +56,9 @@ interface M {
 
 async function start(rec: MemberRecord, opts: { bootstrap?: boolean; members?: MemberRecord[] }): Promise<M> {
   const server = new grpc.Server();
-  const port = await new Promise<number>((res, rej) => server.bindAsync(rec.addr, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  const port = await new Promise<number>((res, rej) =>
+    server.bindAsync(rec.addr, grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))),
+  );
   const addr = `127.0.0.1:${port}`;
   const r = { ...rec, addr };
   const sm = new ListSM();
@@ -95,7 +97,10 @@ describe('manager consensus', () => {
     all.push(m1);
     await until('m1 leads', () => m1.c.isLeader);
     for (let i = 0; i < 20; i++) await m1.c.proposeStore(new TextEncoder().encode(`a${i}`));
-    for (const [raftId, nodeId] of [['r2', 'n2'], ['r3', 'n3']] as const) {
+    for (const [raftId, nodeId] of [
+      ['r2', 'n2'],
+      ['r3', 'n3'],
+    ] as const) {
       const m = await start({ raftId, nodeId, addr: '127.0.0.1:0' }, { members: m1.c.memberList() });
       all.push(m);
       await m1.c.addLearner(m.rec);
@@ -104,7 +109,13 @@ describe('manager consensus', () => {
     await m1.c.proposeStore(new TextEncoder().encode('last'));
     for (const m of all) await until(`${m.rec.raftId} applied everything`, () => m.sm.items.length === 21);
     expect(all.map((m) => m.sm.items)).toEqual([m1.sm.items, m1.sm.items, m1.sm.items]);
-    for (const m of all) expect(m.c.memberList().map((x) => x.raftId).sort()).toEqual(['r1', 'r2', 'r3']);
+    for (const m of all)
+      expect(
+        m.c
+          .memberList()
+          .map((x) => x.raftId)
+          .sort(),
+      ).toEqual(['r1', 'r2', 'r3']);
     // Everyone knows where the leader is (learned from the log: m1's address for
     // m2 and m3, theirs for m1 should leadership have moved).
     const lead = await waitForLeader(all);
@@ -137,7 +148,9 @@ describe('manager consensus', () => {
   it('moveLeader hands leadership to the member named and resolves with its term once it leads; a member that no longer leads, or a non-member, is refused', async () => {
     const lead = await waitForLeader(all);
     const to = all.find((m) => m !== lead)!;
-    await until('the leader hears from every member', () => all.every((m) => m === lead || lead.c.status().progress[m.rec.raftId]?.recentActive));
+    await until('the leader hears from every member', () =>
+      all.every((m) => m === lead || lead.c.status().progress[m.rec.raftId]?.recentActive),
+    );
     const before = lead.c.status().term;
     const term = await lead.c.moveLeader(to.rec.raftId, 10_000);
     expect(term).toBeGreaterThan(before);
@@ -146,7 +159,10 @@ describe('manager consensus', () => {
     // The new leader takes writes; the old one refuses them and, asked to move leadership, says who leads.
     await expect(to.c.proposeStore(new TextEncoder().encode('after-transfer'))).resolves.toBeGreaterThan(0);
     await expect(lead.c.moveLeader(lead.rec.raftId, 1_000)).rejects.toBeInstanceOf(NotLeaderError);
-    await expect(to.c.moveLeader('nobody', 1_000)).rejects.toMatchObject({ code: 'FAILED_PRECONDITION', message: expect.stringMatching(/raft member nobody: it is not in the configuration/) });
+    await expect(to.c.moveLeader('nobody', 1_000)).rejects.toMatchObject({
+      code: 'FAILED_PRECONDITION',
+      message: expect.stringMatching(/raft member nobody: it is not in the configuration/),
+    });
     // Asking the leader to hand leadership to itself is a no-op.
     await expect(to.c.moveLeader(to.rec.raftId, 1_000)).resolves.toBe(to.c.status().term);
   });
@@ -155,7 +171,8 @@ describe('manager consensus', () => {
     const lead = await waitForLeader(all);
     const victim = all.find((m) => m !== lead)!;
     await lead.c.removeMember(victim.rec.raftId);
-    for (const m of all.filter((x) => x !== victim)) await until('conf without victim', () => !m.c.status().config.voters.includes(victim.rec.raftId));
+    for (const m of all.filter((x) => x !== victim))
+      await until('conf without victim', () => !m.c.status().config.voters.includes(victim.rec.raftId));
     expect(lead.c.memberList().map((x) => x.raftId)).not.toContain(victim.rec.raftId);
   });
 });

@@ -18,7 +18,9 @@ const sm: StateMachine = { apply: () => undefined, snapshot: () => new Uint8Arra
 
 it('removing the last voter, or a member not in the configuration, is refused with an error, and the manager keeps writing', async () => {
   const server = new grpc.Server();
-  const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+  const port = await new Promise<number>((res, rej) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))),
+  );
   const c = await Consensus.open({
     dir: join(root, 'm1'),
     raftId: 'r1',
@@ -37,8 +39,14 @@ it('removing the last voter, or a member not in the configuration, is refused wi
     // A new leader's own empty entry commits just after it leads; a read barrier waits for it, so `last` holds still.
     await c.readBarrier();
     const last = c.status().commit;
-    await expect(c.removeMember('r1')).rejects.toMatchObject({ code: 'FAILED_PRECONDITION', message: expect.stringMatching(/removing raft member r1 was refused: removed all voters/) });
-    await expect(c.removeMember('nobody')).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringMatching(/raft member nobody is not in the configuration/) });
+    await expect(c.removeMember('r1')).rejects.toMatchObject({
+      code: 'FAILED_PRECONDITION',
+      message: expect.stringMatching(/removing raft member r1 was refused: removed all voters/),
+    });
+    await expect(c.removeMember('nobody')).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+      message: expect.stringMatching(/raft member nobody is not in the configuration/),
+    });
     expect(c.status().commit).toBe(last);
     expect(c.status().config.voters).toEqual(['r1']);
     await expect(c.proposeStore(new Uint8Array([1]))).resolves.toBeGreaterThan(last);

@@ -8,11 +8,27 @@ import { NetworkApi, ServiceApi } from '../../../manager/controlapi/index.js';
 import { validateNetworkSpec, validateServiceSpec } from '../../../spec/index.js';
 import { localStore, type MemoryStore } from '../../../manager/store/index.js';
 import { silentLogger } from '../../../lib/log.js';
-import { ContainerSpec, EndpointMode, Meta, NetworkSpec, PortProtocol, PublishMode, ServiceSpec, Task, TaskSpec, TaskState, TaskStatus } from '../../../proto/gen/objects.js';
+import {
+  ContainerSpec,
+  EndpointMode,
+  Meta,
+  NetworkSpec,
+  PortProtocol,
+  PublishMode,
+  ServiceSpec,
+  Task,
+  TaskSpec,
+  TaskState,
+  TaskStatus,
+} from '../../../proto/gen/objects.js';
 
 function setup(): { store: MemoryStore; nets: NetworkApi; svcs: ServiceApi } {
   const store = localStore();
-  return { store, nets: new NetworkApi({ store, logger: silentLogger(), now: () => 1_000 }), svcs: new ServiceApi({ store, logger: silentLogger() }) };
+  return {
+    store,
+    nets: new NetworkApi({ store, logger: silentLogger(), now: () => 1_000 }),
+    svcs: new ServiceApi({ store, logger: silentLogger() }),
+  };
 }
 
 const nspec = (name: string, o: Partial<NetworkSpec> = {}): NetworkSpec => NetworkSpec.create({ name, ...o });
@@ -28,7 +44,10 @@ const port = (published: number, target: number, o: { protocol?: PortProtocol; m
 const sspec = (name: string, networks: string[] = [], ports: ReturnType<typeof port>[] = [], mode = EndpointMode.VIP): ServiceSpec =>
   ServiceSpec.create({
     name,
-    task: TaskSpec.create({ container: ContainerSpec.create({ image: 'busybox' }), networks: networks.map((target) => ({ target, aliases: [] })) }),
+    task: TaskSpec.create({
+      container: ContainerSpec.create({ image: 'busybox' }),
+      networks: networks.map((target) => ({ target, aliases: [] })),
+    }),
     endpoint: ports.length || mode !== EndpointMode.VIP ? { mode, ports } : null,
   });
 
@@ -54,11 +73,20 @@ describe('validateNetworkSpec', () => {
     [nspec('n', { driver: 'bridge' }), /^spec.driver "bridge" is not supported: cluster networks are overlays \(-d overlay\)/],
     [nspec('n', { driverOpts: { mtu: '1400' } }), /^spec.driverOpts.mtu \(--opt mtu\): unknown option/],
     [nspec('n', { subnet: '10.0.0.0' }), /^spec.subnet \(--subnet\) "10.0.0.0" is not an IPv4 subnet/],
-    [nspec('n', { subnet: '10.0.0.5/24' }), /^spec.subnet \(--subnet\) "10.0.0.5\/24" has host bits set: write the network address, 10.0.0.0\/24/],
+    [
+      nspec('n', { subnet: '10.0.0.5/24' }),
+      /^spec.subnet \(--subnet\) "10.0.0.5\/24" has host bits set: write the network address, 10.0.0.0\/24/,
+    ],
     [nspec('n', { subnet: '10.0.0.0/30' }), /prefix length must be from \/8 to \/29/],
     [nspec('n', { gateway: '10.0.0.1' }), /^spec.gateway \(--gateway\) needs a subnet: give --subnet too/],
-    [nspec('n', { subnet: '10.0.0.0/24', gateway: '10.0.1.1' }), /^spec.gateway \(--gateway\) 10.0.1.1 is not inside the subnet 10.0.0.0\/24/],
-    [nspec('n', { subnet: '10.0.0.0/24', gateway: '10.0.0.255' }), /is the broadcast address of 10.0.0.0\/24: give a host address, e.g. 10.0.0.1/],
+    [
+      nspec('n', { subnet: '10.0.0.0/24', gateway: '10.0.1.1' }),
+      /^spec.gateway \(--gateway\) 10.0.1.1 is not inside the subnet 10.0.0.0\/24/,
+    ],
+    [
+      nspec('n', { subnet: '10.0.0.0/24', gateway: '10.0.0.255' }),
+      /is the broadcast address of 10.0.0.0\/24: give a host address, e.g. 10.0.0.1/,
+    ],
     [nspec('n', { subnet: '10.0.0.0/24', gateway: 'ten' }), /^spec.gateway \(--gateway\) "ten" is not an IPv4 address/],
     [nspec('n', { vni: 2 ** 24 }), /^spec.vni must be from 1 to 16777215/],
     [nspec('ingress', { ingress: true, attachable: true }), /^spec.attachable \(--attachable\) cannot be set on the ingress network/],
@@ -121,7 +149,9 @@ describe('NetworkApi', () => {
     await svcs.createService({ spec: sspec('api', ['backend']) });
     const e = await refused(nets.removeNetwork({ ref: 'backend' }));
     expect(e.code).toBe('FAILED_PRECONDITION');
-    expect(e.message).toMatch(/network backend is in use by services api, web: remove them, or detach them \(`tsswarm service update --network-rm backend SERVICE`\)/);
+    expect(e.message).toMatch(
+      /network backend is in use by services api, web: remove them, or detach them \(`tsswarm service update --network-rm backend SERVICE`\)/,
+    );
     expect((await nets.getNetwork({ ref: 'backend' })).services).toEqual(['api', 'web']);
     for (const s of ['web', 'api']) await svcs.removeService({ ref: s });
     await nets.removeNetwork({ ref: 'backend' });
@@ -132,9 +162,18 @@ describe('NetworkApi', () => {
     const { store, nets } = setup();
     const id = (await nets.createNetwork({ spec: nspec('backend') })).network!.meta!.id;
     await store.update((tx) =>
-      tx.tasks.create(Task.create({ meta: Meta.create({ id: 't1' }), desiredState: TaskState.SHUTDOWN, status: TaskStatus.create({ state: TaskState.RUNNING }), networks: [{ networkId: id, addresses: ['10.0.0.3/24'], aliases: [] }] })),
+      tx.tasks.create(
+        Task.create({
+          meta: Meta.create({ id: 't1' }),
+          desiredState: TaskState.SHUTDOWN,
+          status: TaskStatus.create({ state: TaskState.RUNNING }),
+          networks: [{ networkId: id, addresses: ['10.0.0.3/24'], aliases: [] }],
+        }),
+      ),
     );
-    expect((await refused(nets.removeNetwork({ ref: 'backend' }))).message).toMatch(/still has 1 task attached \(shutting down\): retry in a moment/);
+    expect((await refused(nets.removeNetwork({ ref: 'backend' }))).message).toMatch(
+      /still has 1 task attached \(shutting down\): retry in a moment/,
+    );
   });
 
   it('removes the ingress network only while no service publishes through it', async () => {
@@ -177,9 +216,13 @@ describe('services on networks', () => {
     await ensureIngressNetwork(store, silentLogger());
     await svcs.createService({ spec: sspec('web', [], [port(8080, 80)]) });
     const e = await refused(svcs.createService({ spec: sspec('api', [], [port(8080, 8000)]) }));
-    expect(e.message).toMatch(/^spec.endpoint.ports\[0\].publishedPort \(--publish 8080:8000\/tcp\): port 8080\/tcp is already published by service web/);
+    expect(e.message).toMatch(
+      /^spec.endpoint.ports\[0\].publishedPort \(--publish 8080:8000\/tcp\): port 8080\/tcp is already published by service web/,
+    );
     // Another protocol, or host mode, is another port.
-    await svcs.createService({ spec: sspec('dns', [], [port(8080, 53, { protocol: PortProtocol.UDP }), port(8080, 80, { mode: PublishMode.HOST })]) });
+    await svcs.createService({
+      spec: sspec('dns', [], [port(8080, 53, { protocol: PortProtocol.UDP }), port(8080, 80, { mode: PublishMode.HOST })]),
+    });
     await svcs.createService({ spec: sspec('api', [], [port(8081, 8000)]) });
     const u = await refused(svcs.updateService({ ref: 'api', version: 0, spec: sspec('api', [], [port(8080, 8000)]), rollback: false }));
     expect(u.message).toMatch(/port 8080\/tcp is already published by service web/);
@@ -202,14 +245,32 @@ describe('validateServiceSpec: endpoint', () => {
   };
 
   it('refuses each bad endpoint field naming it', async () => {
-    await fails(sspec('w', [], [port(8080, 80)], EndpointMode.DNSRR), /^spec.endpoint.mode dnsrr cannot be used with ports published in ingress mode/);
-    await fails(sspec('w', [], [port(8080, 80), port(8080, 81)]), /^spec.endpoint.ports\[1\].publishedPort 8080\/tcp is also published by ports\[0\]/);
+    await fails(
+      sspec('w', [], [port(8080, 80)], EndpointMode.DNSRR),
+      /^spec.endpoint.mode dnsrr cannot be used with ports published in ingress mode/,
+    );
+    await fails(
+      sspec('w', [], [port(8080, 80), port(8080, 81)]),
+      /^spec.endpoint.ports\[1\].publishedPort 8080\/tcp is also published by ports\[0\]/,
+    );
     await fails(sspec('w', [], [port(0, 0)]), /^spec.endpoint.ports\[0\].targetPort must be from 1 to 65535/);
     await fails(sspec('w', [], [port(70000, 80)]), /^spec.endpoint.ports\[0\].publishedPort must be from 1 to 65535, or 0/);
-    await fails(sspec('w', [], [{ ...port(80, 80), protocol: 7 as PortProtocol }]), /^spec.endpoint.ports\[0\].protocol must be tcp, udp or sctp/);
-    await fails(sspec('w', [], [{ ...port(80, 80), protocol: PortProtocol.SCTP }]), /^spec.endpoint.ports\[0\].protocol sctp cannot be published: the routing mesh and host-mode ports forward tcp and udp only/);
-    await fails(sspec('w', [], [{ ...port(80, 80), publishMode: 5 as PublishMode }]), /^spec.endpoint.ports\[0\].publishMode must be ingress or host/);
-    await fails(ServiceSpec.create({ ...sspec('w'), endpoint: { mode: 9 as EndpointMode, ports: [] } }), /^spec.endpoint.mode must be vip or dnsrr/);
+    await fails(
+      sspec('w', [], [{ ...port(80, 80), protocol: 7 as PortProtocol }]),
+      /^spec.endpoint.ports\[0\].protocol must be tcp, udp or sctp/,
+    );
+    await fails(
+      sspec('w', [], [{ ...port(80, 80), protocol: PortProtocol.SCTP }]),
+      /^spec.endpoint.ports\[0\].protocol sctp cannot be published: the routing mesh and host-mode ports forward tcp and udp only/,
+    );
+    await fails(
+      sspec('w', [], [{ ...port(80, 80), publishMode: 5 as PublishMode }]),
+      /^spec.endpoint.ports\[0\].publishMode must be ingress or host/,
+    );
+    await fails(
+      ServiceSpec.create({ ...sspec('w'), endpoint: { mode: 9 as EndpointMode, ports: [] } }),
+      /^spec.endpoint.mode must be vip or dnsrr/,
+    );
     const badAlias = sspec('w', ['a']);
     badAlias.task!.networks[0]!.aliases = ['no spaces'];
     await fails(badAlias, /^spec.task.networks\[0\].aliases\[0\] "no spaces" is not a valid DNS name/);
@@ -217,7 +278,9 @@ describe('validateServiceSpec: endpoint', () => {
 
   it('a port published in host mode may leave its published number out (each node picks one), but not its target', () => {
     expect(() => validateServiceSpec(sspec('w', [], [port(0, 80, { mode: PublishMode.HOST })]))).not.toThrow();
-    expect(() => validateServiceSpec(sspec('w', [], [port(0, 0, { mode: PublishMode.HOST })]))).toThrow(/^spec.endpoint.ports\[0\].targetPort must be from 1 to 65535/);
+    expect(() => validateServiceSpec(sspec('w', [], [port(0, 0, { mode: PublishMode.HOST })]))).toThrow(
+      /^spec.endpoint.ports\[0\].targetPort must be from 1 to 65535/,
+    );
   });
 
   it('accepts dnsrr with host-mode ports and the same port on two protocols', () => {

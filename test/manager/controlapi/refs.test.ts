@@ -4,14 +4,32 @@
 import { describe, expect, it } from 'vitest';
 import { findNetwork, findNode, findService, findTask } from '../../../manager/controlapi/index.js';
 import { localStore, type MemoryStore, type ReadTx } from '../../../manager/store/index.js';
-import { ContainerSpec, Meta, Network, NetworkSpec, Node, NodeDescription, NodeSpec, Service, ServiceSpec, Task, TaskSpec } from '../../../proto/gen/objects.js';
+import {
+  ContainerSpec,
+  Meta,
+  Network,
+  NetworkSpec,
+  Node,
+  NodeDescription,
+  NodeSpec,
+  Service,
+  ServiceSpec,
+  Task,
+  TaskSpec,
+} from '../../../proto/gen/objects.js';
 import { errorOf } from '../../errors.js';
 
 const svc = (id: string, name: string): Service =>
-  Service.create({ meta: Meta.create({ id }), spec: ServiceSpec.create({ name, task: TaskSpec.create({ container: ContainerSpec.create({ image: 'busybox' }) }) }) });
-const net = (id: string, name: string): Network => Network.create({ meta: Meta.create({ id }), spec: NetworkSpec.create({ name, driver: 'overlay' }) });
-const node = (id: string, name: string, hostname = name): Node => Node.create({ meta: Meta.create({ id }), spec: NodeSpec.create({ name }), description: NodeDescription.create({ hostname }) });
-const task = (id: string, s: Service, slot: number, nodeId = 'n1'): Task => Task.create({ meta: Meta.create({ id }), serviceId: s.meta!.id, serviceName: s.spec!.name, slot, nodeId });
+  Service.create({
+    meta: Meta.create({ id }),
+    spec: ServiceSpec.create({ name, task: TaskSpec.create({ container: ContainerSpec.create({ image: 'busybox' }) }) }),
+  });
+const net = (id: string, name: string): Network =>
+  Network.create({ meta: Meta.create({ id }), spec: NetworkSpec.create({ name, driver: 'overlay' }) });
+const node = (id: string, name: string, hostname = name): Node =>
+  Node.create({ meta: Meta.create({ id }), spec: NodeSpec.create({ name }), description: NodeDescription.create({ hostname }) });
+const task = (id: string, s: Service, slot: number, nodeId = 'n1'): Task =>
+  Task.create({ meta: Meta.create({ id }), serviceId: s.meta!.id, serviceName: s.spec!.name, slot, nodeId });
 
 async function seed(): Promise<MemoryStore> {
   const store = localStore();

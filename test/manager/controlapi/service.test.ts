@@ -5,7 +5,20 @@ import { describe, expect, it } from 'vitest';
 import { ServiceApi } from '../../../manager/controlapi/index.js';
 import { localStore, type MemoryStore } from '../../../manager/store/index.js';
 import { silentLogger } from '../../../lib/log.js';
-import { ContainerSpec, Meta, Node, NodeDescription, NodeSpec, Service, ServiceSpec, Task, TaskSpec, TaskState, TaskStatus, UpdateState } from '../../../proto/gen/objects.js';
+import {
+  ContainerSpec,
+  Meta,
+  Node,
+  NodeDescription,
+  NodeSpec,
+  Service,
+  ServiceSpec,
+  Task,
+  TaskSpec,
+  TaskState,
+  TaskStatus,
+  UpdateState,
+} from '../../../proto/gen/objects.js';
 import type { ServiceResponse } from '../../../proto/gen/control.js';
 
 function setup(): { store: MemoryStore; api: ServiceApi } {
@@ -26,7 +39,16 @@ async function codeOf(p: Promise<unknown>): Promise<{ code: string; message: str
 }
 
 const task = (id: string, svc: Service, slot: number, desired: TaskState, state: TaskState, nodeId = 'n1'): Task =>
-  Task.create({ meta: Meta.create({ id }), serviceId: svc.meta!.id, serviceName: svc.spec!.name, slot, nodeId, desiredState: desired, status: TaskStatus.create({ state }), spec: svc.spec!.task });
+  Task.create({
+    meta: Meta.create({ id }),
+    serviceId: svc.meta!.id,
+    serviceName: svc.spec!.name,
+    slot,
+    nodeId,
+    desiredState: desired,
+    status: TaskStatus.create({ state }),
+    spec: svc.spec!.task,
+  });
 
 describe('ServiceApi', () => {
   it('creates a service with an id, times, defaults and no update status', async () => {
@@ -96,7 +118,9 @@ describe('ServiceApi', () => {
     expect(u.updateStatus).toMatchObject({ state: UpdateState.UPDATING, startedAt: 1_000_000 });
     expect(u.meta!.version).toBeGreaterThan(s.meta!.version);
     // A stale version is refused and nothing changes.
-    const stale = await codeOf(api.updateService({ ref: 'web', version: s.meta!.version, spec: spec('web', {}, 'redis'), rollback: false }));
+    const stale = await codeOf(
+      api.updateService({ ref: 'web', version: s.meta!.version, spec: spec('web', {}, 'redis'), rollback: false }),
+    );
     expect(stale.code).toBe('CONFLICT');
     expect(store.view((tx) => tx.services.byName('web'))!.spec!.task!.container!.image).toBe('nginx');
     // Version 0: the current one.
@@ -118,9 +142,13 @@ describe('ServiceApi', () => {
     const s = (await api.createService({ spec: spec('web') })).service!;
     const e = await codeOf(api.updateService({ ref: 'web', version: 0, spec: spec('web', { global: {} }), rollback: false }));
     expect(e).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/spec\.mode.*replicated.*global/) });
-    expect((await codeOf(api.updateService({ ref: 'web', version: 0, spec: spec('web2'), rollback: false }))).message).toMatch(/spec\.name/);
+    expect((await codeOf(api.updateService({ ref: 'web', version: 0, spec: spec('web2'), rollback: false }))).message).toMatch(
+      /spec\.name/,
+    );
     expect((await codeOf(api.updateService({ ref: 'web', version: 0, spec: null, rollback: false }))).code).toBe('INVALID_ARGUMENT');
-    expect((await codeOf(api.updateService({ ref: 'web', version: 0, spec: spec('web', {}, ''), rollback: false }))).code).toBe('INVALID_ARGUMENT');
+    expect((await codeOf(api.updateService({ ref: 'web', version: 0, spec: spec('web', {}, ''), rollback: false }))).code).toBe(
+      'INVALID_ARGUMENT',
+    );
     expect(store.view((tx) => tx.services.get(s.meta!.id))!.meta!.version).toBe(s.meta!.version);
   });
 
@@ -133,7 +161,11 @@ describe('ServiceApi', () => {
     const r = (await api.updateService({ ref: 'web', version: 0, spec: null, rollback: true })).service!;
     expect(r.spec!.task!.container!.image).toBe('busybox');
     expect(r.previousSpec!.task!.container!.image).toBe('nginx');
-    expect(r.updateStatus).toMatchObject({ state: UpdateState.ROLLBACK_STARTED, startedAt: 1_000_000, message: 'manually requested rollback' });
+    expect(r.updateStatus).toMatchObject({
+      state: UpdateState.ROLLBACK_STARTED,
+      startedAt: 1_000_000,
+      message: 'manually requested rollback',
+    });
     expect(store.view((tx) => tx.services.byName('web'))!.spec!.task!.container!.image).toBe('busybox');
   });
 
@@ -150,8 +182,20 @@ describe('ServiceApi', () => {
     const web = (await api.createService({ spec: spec('web', { replicated: { replicas: 3 } }) })).service!;
     const agent = (await api.createService({ spec: spec('agent', { global: {} }) })).service!;
     await store.update((tx) => {
-      tx.nodes.create(Node.create({ meta: Meta.create({ id: 'n1' }), spec: NodeSpec.create({ name: 'h1' }), description: NodeDescription.create({ hostname: 'host1' }) }));
-      tx.nodes.create(Node.create({ meta: Meta.create({ id: 'n2' }), spec: NodeSpec.create({ name: 'h2' }), description: NodeDescription.create({ hostname: 'host2' }) }));
+      tx.nodes.create(
+        Node.create({
+          meta: Meta.create({ id: 'n1' }),
+          spec: NodeSpec.create({ name: 'h1' }),
+          description: NodeDescription.create({ hostname: 'host1' }),
+        }),
+      );
+      tx.nodes.create(
+        Node.create({
+          meta: Meta.create({ id: 'n2' }),
+          spec: NodeSpec.create({ name: 'h2' }),
+          description: NodeDescription.create({ hostname: 'host2' }),
+        }),
+      );
       tx.tasks.create(task('t1', web, 1, TaskState.RUNNING, TaskState.RUNNING));
       tx.tasks.create(task('t2', web, 2, TaskState.RUNNING, TaskState.STARTING, 'n2'));
       tx.tasks.create(task('t3', web, 3, TaskState.SHUTDOWN, TaskState.RUNNING));

@@ -18,7 +18,12 @@ function setup(): { store: MemoryStore; api: ServiceApi } {
 const withEnv = (name: string, kib: number): ServiceSpec =>
   ServiceSpec.create({
     name,
-    task: TaskSpec.create({ container: ContainerSpec.create({ image: 'busybox', env: Array.from({ length: Math.ceil(kib / 16) }, (_, i) => `V${i}=${'x'.repeat(16 * 1024 - 8)}`) }) }),
+    task: TaskSpec.create({
+      container: ContainerSpec.create({
+        image: 'busybox',
+        env: Array.from({ length: Math.ceil(kib / 16) }, (_, i) => `V${i}=${'x'.repeat(16 * 1024 - 8)}`),
+      }),
+    }),
   });
 
 describe('spec size caps', () => {
@@ -31,7 +36,9 @@ describe('spec size caps', () => {
     const { store, api } = setup();
     const e = await rejectionOf(api.createService({ spec: withEnv('web', 300) }));
     expect(e.code).toBe('INVALID_ARGUMENT');
-    expect(e.message).toMatch(/^spec\.task is \d+ bytes encoded: at most 262144 bytes \(256 KiB\) are allowed, as every task carries a copy of it: make --env/);
+    expect(e.message).toMatch(
+      /^spec\.task is \d+ bytes encoded: at most 262144 bytes \(256 KiB\) are allowed, as every task carries a copy of it: make --env/,
+    );
     expect(Number(/is (\d+) bytes/.exec(e.message)![1])).toBeGreaterThan(300 * 1024);
     expect(store.view((tx) => tx.services.count())).toBe(0);
   });
@@ -57,12 +64,19 @@ describe('node labels', () => {
   it('more than 256 labels are refused naming --label-add and the bound', () => {
     const labels: Record<string, string> = {};
     for (let i = 0; i <= SPEC_LIMITS.labels; i++) labels[`k${i}`] = 'v';
-    expect(errorOf(() => checkNodeLabels(labels))).toEqual({ code: 'INVALID_ARGUMENT', message: `spec.labels has ${SPEC_LIMITS.labels + 1} entries: at most ${SPEC_LIMITS.labels} are allowed (--label-add)` });
+    expect(errorOf(() => checkNodeLabels(labels))).toEqual({
+      code: 'INVALID_ARGUMENT',
+      message: `spec.labels has ${SPEC_LIMITS.labels + 1} entries: at most ${SPEC_LIMITS.labels} are allowed (--label-add)`,
+    });
   });
 
   it('a key or value over its length bound, or an empty key, is refused', () => {
-    expect(errorOf(() => checkNodeLabels({ ['k'.repeat(SPEC_LIMITS.labelKeyLength + 1)]: 'v' })).message).toMatch(/spec\.labels has a key of 1025 characters: at most 1024 are allowed \(--label-add\)/);
-    expect(errorOf(() => checkNodeLabels({ zone: 'v'.repeat(SPEC_LIMITS.labelValueLength + 1) })).message).toBe('spec.labels.zone is 4097 characters long: at most 4096 are allowed (--label-add)');
+    expect(errorOf(() => checkNodeLabels({ ['k'.repeat(SPEC_LIMITS.labelKeyLength + 1)]: 'v' })).message).toMatch(
+      /spec\.labels has a key of 1025 characters: at most 1024 are allowed \(--label-add\)/,
+    );
+    expect(errorOf(() => checkNodeLabels({ zone: 'v'.repeat(SPEC_LIMITS.labelValueLength + 1) })).message).toBe(
+      'spec.labels.zone is 4097 characters long: at most 4096 are allowed (--label-add)',
+    );
     expect(errorOf(() => checkNodeLabels({ '': 'v' })).message).toMatch(/empty key/);
   });
 

@@ -11,7 +11,8 @@ import { Task, TaskState, TaskStatus } from '../../../proto/gen/objects.js';
 import { task } from '../store/fixtures.js';
 
 const log = pino({ level: 'silent' });
-const assigned = (id: string, nodeId: string, state = TaskState.ASSIGNED): Task => Task.create({ ...task(id, 's1', nodeId, 1), status: TaskStatus.create({ state }) });
+const assigned = (id: string, nodeId: string, state = TaskState.ASSIGNED): Task =>
+  Task.create({ ...task(id, 's1', nodeId, 1), status: TaskStatus.create({ state }) });
 
 async function setup() {
   const store = localStore();
@@ -113,7 +114,12 @@ describe('task status writer', () => {
     // A node port picked for a host-mode port (or picked again) is news in the same state.
     const port = { name: '', protocol: 0, targetPort: 80, publishedPort: 40001, publishMode: 1 };
     expect(movesForward(running, TaskStatus.create({ state: TaskState.RUNNING, portStatus: [port] }))).toBe(true);
-    expect(movesForward(TaskStatus.create({ state: TaskState.RUNNING, portStatus: [port] }), TaskStatus.create({ state: TaskState.RUNNING, portStatus: [{ ...port }] }))).toBe(false);
+    expect(
+      movesForward(
+        TaskStatus.create({ state: TaskState.RUNNING, portStatus: [port] }),
+        TaskStatus.create({ state: TaskState.RUNNING, portStatus: [{ ...port }] }),
+      ),
+    ).toBe(false);
   });
 
   it('writes reports from many nodes in one transaction, dropping backward or foreign ones', async () => {

@@ -26,7 +26,10 @@ export function stubLiveness(ready: string[] = []): NodeLiveness {
 /** The first message a session gets, or the error that ends it. */
 export type FirstReply = { message?: ManagerMessage; error?: grpc.ServiceError };
 
-export function firstReply(stream: grpc.ClientDuplexStream<AgentMessage, ManagerMessage>, o: { cancel?: boolean } = {}): Promise<FirstReply> {
+export function firstReply(
+  stream: grpc.ClientDuplexStream<AgentMessage, ManagerMessage>,
+  o: { cancel?: boolean } = {},
+): Promise<FirstReply> {
   return new Promise((resolve) => {
     stream.on('data', (m: ManagerMessage) => {
       resolve({ message: m });
@@ -58,7 +61,9 @@ export function dispatcherHarness(o: { serverOptions?: grpc.ServerOptions; chann
   async function serve(d: Dispatcher, nodeId: string): Promise<string> {
     const server = new grpc.Server(o.serverOptions);
     server.addService(DispatcherService, { session: (s: grpc.ServerDuplexStream<AgentMessage, ManagerMessage>) => d.session(s, nodeId) });
-    const port = await new Promise<number>((res, rej) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+    const port = await new Promise<number>((res, rej) =>
+      server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))),
+    );
     cleanup.push(() => void server.forceShutdown());
     return `127.0.0.1:${port}`;
   }

@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
 import { boundHello, boundStatusUpdates, NODE_LIMITS } from '../../../manager/dispatcher/limits.js';
 import { localStore } from '../../../manager/store/index.js';
-import { type AgentHello, type AgentMessage, type TaskStatusUpdate } from '../../../proto/gen/control.js';
+import type { AgentHello, AgentMessage, TaskStatusUpdate } from '../../../proto/gen/control.js';
 import { Meta, type PortConfig, Task, TaskState, TaskStatus } from '../../../proto/gen/objects.js';
 import { dispatcherHarness, firstReply, stubLiveness } from './harness.js';
 
@@ -22,7 +22,17 @@ function capture(): { log: pino.Logger; records: Array<Record<string, unknown>> 
   return { log: pino({ level: 'info' }, sink), records };
 }
 
-const hello = (o: { hostname?: string; os?: string; architecture?: string; engineVersion?: string; nanoCpus?: number; memoryBytes?: number; pids?: number } = {}): AgentHello => ({
+const hello = (
+  o: {
+    hostname?: string;
+    os?: string;
+    architecture?: string;
+    engineVersion?: string;
+    nanoCpus?: number;
+    memoryBytes?: number;
+    pids?: number;
+  } = {},
+): AgentHello => ({
   addr: '10.0.0.1:4242',
   description: {
     hostname: o.hostname ?? 'tss-node-1',
@@ -32,8 +42,18 @@ const hello = (o: { hostname?: string; os?: string; architecture?: string; engin
   },
 });
 
-const port = (o: Partial<PortConfig> = {}): PortConfig => ({ name: '', protocol: 0, targetPort: 80, publishedPort: 8080, publishMode: 1, ...o });
-const update = (taskId: string, o: Partial<TaskStatus> = {}): TaskStatusUpdate => ({ taskId, status: TaskStatus.create({ state: TaskState.RUNNING, containerId: `tss-web.1.${taskId}`, ...o }) });
+const port = (o: Partial<PortConfig> = {}): PortConfig => ({
+  name: '',
+  protocol: 0,
+  targetPort: 80,
+  publishedPort: 8080,
+  publishMode: 1,
+  ...o,
+});
+const update = (taskId: string, o: Partial<TaskStatus> = {}): TaskStatusUpdate => ({
+  taskId,
+  status: TaskStatus.create({ state: TaskState.RUNNING, containerId: `tss-web.1.${taskId}`, ...o }),
+});
 
 describe('boundHello', () => {
   it('passes an ordinary hello unchanged and logs nothing', () => {
@@ -46,7 +66,19 @@ describe('boundHello', () => {
   });
 
   it('refuses a hostname longer than 253 characters, or holding anything but letters, digits, ".", "_" and "-" ("/" above all), naming the field', () => {
-    for (const hostname of ['h'.repeat(NODE_LIMITS.hostnameLength + 1), 'evil host', 'a\nb', 'nœud', 'a/b', '../../x', '..', '-x', 'a:b', 'a{b}', 'a*']) {
+    for (const hostname of [
+      'h'.repeat(NODE_LIMITS.hostnameLength + 1),
+      'evil host',
+      'a\nb',
+      'nœud',
+      'a/b',
+      '../../x',
+      '..',
+      '-x',
+      'a:b',
+      'a{b}',
+      'a*',
+    ]) {
       const { log, records } = capture();
       const err = boundHello('n1', hello({ hostname }), log);
       expect(err?.code, hostname).toBe('INVALID_ARGUMENT');
@@ -60,7 +92,14 @@ describe('boundHello', () => {
 
   it('cuts platform and engine version and clamps resources, with one warning naming the node and the fields', () => {
     const { log, records } = capture();
-    const h = hello({ os: 'l'.repeat(100_000), architecture: 'a'.repeat(65), engineVersion: 'v'.repeat(1000), nanoCpus: 1e20, memoryBytes: -5, pids: 0.5 });
+    const h = hello({
+      os: 'l'.repeat(100_000),
+      architecture: 'a'.repeat(65),
+      engineVersion: 'v'.repeat(1000),
+      nanoCpus: 1e20,
+      memoryBytes: -5,
+      pids: 0.5,
+    });
     expect(boundHello('n7', h, log)).toBeUndefined();
     const d = h.description!;
     expect(d.platform!.os).toHaveLength(NODE_LIMITS.platformLength);
@@ -69,7 +108,9 @@ describe('boundHello', () => {
     expect(d.resources).toEqual({ nanoCpus: NODE_LIMITS.nanoCpus, memoryBytes: 0, pids: 0 });
     expect(records).toHaveLength(1);
     expect(records[0]).toMatchObject({ level: 40, node: 'n7' });
-    expect((records[0]!.fields as string[]).join(' ')).toMatch(/platform\.os \(100000 characters, kept 64\).*engineVersion.*resources\.nanoCpus.*resources\.memoryBytes.*resources\.pids/);
+    expect((records[0]!.fields as string[]).join(' ')).toMatch(
+      /platform\.os \(100000 characters, kept 64\).*engineVersion.*resources\.nanoCpus.*resources\.memoryBytes.*resources\.pids/,
+    );
     // The log line carries lengths, not the 100,000 characters.
     expect(JSON.stringify(records[0]).length).toBeLessThan(1000);
   });
@@ -85,7 +126,18 @@ describe('boundStatusUpdates', () => {
 
   it('drops reports with a malformed task or container id and keeps the others', () => {
     const { log, records } = capture();
-    const out = boundStatusUpdates('n1', [update('x'.repeat(65)), update('../../etc'), update(''), update('ok1'), update('t3', { containerId: 'c'.repeat(NODE_LIMITS.containerIdLength + 1) }), update('t4', { containerId: 'a b' })], log);
+    const out = boundStatusUpdates(
+      'n1',
+      [
+        update('x'.repeat(65)),
+        update('../../etc'),
+        update(''),
+        update('ok1'),
+        update('t3', { containerId: 'c'.repeat(NODE_LIMITS.containerIdLength + 1) }),
+        update('t4', { containerId: 'a b' }),
+      ],
+      log,
+    );
     expect(out.map((u) => u.taskId)).toEqual(['ok1']);
     expect(records).toHaveLength(1);
     expect(records[0]).toMatchObject({ level: 40, node: 'n1', dropped: 5 });
@@ -93,7 +145,11 @@ describe('boundStatusUpdates', () => {
 
   it('cuts the message and error text to their limits and clears an unknown health value', () => {
     const { log, records } = capture();
-    const [u] = boundStatusUpdates('n2', [update('t1', { message: 'm'.repeat(1_000_000), err: 'e'.repeat(5000), health: 'x'.repeat(100) })], log);
+    const [u] = boundStatusUpdates(
+      'n2',
+      [update('t1', { message: 'm'.repeat(1_000_000), err: 'e'.repeat(5000), health: 'x'.repeat(100) })],
+      log,
+    );
     expect(u!.status!.message).toHaveLength(NODE_LIMITS.statusMessageLength);
     expect(u!.status!.err).toHaveLength(NODE_LIMITS.statusErrLength);
     expect(u!.status!.health).toBe('');
@@ -104,7 +160,12 @@ describe('boundStatusUpdates', () => {
 
   it('drops invalid port entries and keeps at most 1000', () => {
     const { log } = capture();
-    const ports = [port({ targetPort: 70000 }), port({ publishedPort: -1 }), port({ name: 'n'.repeat(65) }), ...Array.from({ length: 1500 }, (_, i) => port({ publishedPort: 1 + i }))];
+    const ports = [
+      port({ targetPort: 70000 }),
+      port({ publishedPort: -1 }),
+      port({ name: 'n'.repeat(65) }),
+      ...Array.from({ length: 1500 }, (_, i) => port({ publishedPort: 1 + i })),
+    ];
     const [u] = boundStatusUpdates('n1', [update('t1', { portStatus: ports })], log);
     expect(u!.status!.portStatus).toHaveLength(NODE_LIMITS.portStatus);
     expect(u!.status!.portStatus[0]!.publishedPort).toBe(1);
@@ -125,7 +186,16 @@ describe('the dispatcher applies the bounds to a real session', () => {
   async function setup() {
     const ready: string[] = [];
     const store = localStore();
-    await store.update((tx) => tx.tasks.create(Task.create({ meta: Meta.create({ id: 'tsstask1' }), nodeId: 'node-1', desiredState: TaskState.RUNNING, status: TaskStatus.create({ state: TaskState.ASSIGNED }) })));
+    await store.update((tx) =>
+      tx.tasks.create(
+        Task.create({
+          meta: Meta.create({ id: 'tsstask1' }),
+          nodeId: 'node-1',
+          desiredState: TaskState.RUNNING,
+          status: TaskStatus.create({ state: TaskState.ASSIGNED }),
+        }),
+      ),
+    );
     const d = dispatcher(store, { liveness: stubLiveness(ready) });
     const stream = openSession(await serve(d, 'node-1'));
     const first = firstReply(stream);
@@ -137,7 +207,9 @@ describe('the dispatcher applies the bounds to a real session', () => {
     stream.write({ hello: { description: { hostname: '../../tss-etc' }, addr: '10.0.0.1:4242' } } as AgentMessage);
     const r = await first;
     expect(r.error?.code).toBe(grpc.status.INVALID_ARGUMENT);
-    expect(r.error?.details).toMatch(/^hello\.description\.hostname holds "\.\.\/\.\.\/tss-etc", which has characters other than letters, digits, "\.", "_" and "-"/);
+    expect(r.error?.details).toMatch(
+      /^hello\.description\.hostname holds "\.\.\/\.\.\/tss-etc", which has characters other than letters, digits, "\.", "_" and "-"/,
+    );
     expect(ready).toEqual([]);
   });
 
@@ -155,7 +227,9 @@ describe('the dispatcher applies the bounds to a real session', () => {
     stream.write({ hello: { description: { hostname: 'tss-n1' }, addr: '10.0.0.1:4242' } } as AgentMessage);
     expect((await first).message?.welcome).toBeTruthy();
     stream.write({ taskStatus: { updates: [update('tsstask1', { message: 'm'.repeat(1 << 20) })] } } as AgentMessage);
-    await vi.waitFor(() => expect(store.view((tx) => tx.tasks.get('tsstask1')!.status!.state)).toBe(TaskState.RUNNING), { timeout: 10_000 });
+    await vi.waitFor(() => expect(store.view((tx) => tx.tasks.get('tsstask1')!.status!.state)).toBe(TaskState.RUNNING), {
+      timeout: 10_000,
+    });
     expect(store.view((tx) => tx.tasks.get('tsstask1')!.status!.message)).toHaveLength(NODE_LIMITS.statusMessageLength);
   });
 });

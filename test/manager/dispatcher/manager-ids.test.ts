@@ -9,7 +9,7 @@ import { dispatcherHarness, stubLiveness } from './harness.js';
 const { dispatcher, serve, openSession } = dispatcherHarness();
 
 describe('manager node ids in the session', () => {
-  it('the welcome and each heartbeat ack carry the current managers\' node ids', async () => {
+  it("the welcome and each heartbeat ack carry the current managers' node ids", async () => {
     let ids = ['tssm1', 'tssm2', 'tssm3'];
     const d = dispatcher(localStore(), { heartbeatPeriodMs: 60_000, liveness: { ...stubLiveness(), managerNodeIds: () => ids } });
     const stream = openSession(await serve(d, 'tssn1'));

@@ -12,13 +12,22 @@ import { EndpointMode, Meta, Network, Node, PublishMode, Service, Task, TaskStat
 
 const log = pino({ level: 'silent' });
 
-const node = (id: string, addr: string): Node => Node.create({ meta: Meta.create({ id }), status: { state: 1, message: '', addr } as Node['status'] });
+const node = (id: string, addr: string): Node =>
+  Node.create({ meta: Meta.create({ id }), status: { state: 1, message: '', addr } as Node['status'] });
 const net = (id: string, subnet: string, ingress = false): Network =>
-  Network.create({ meta: Meta.create({ id }), spec: { name: id, driver: 'overlay', ingress } as unknown as Network['spec'], status: { vni: 4096, subnet, gateway: subnet.replace(/0\/24$/, '1'), message: '' } });
+  Network.create({
+    meta: Meta.create({ id }),
+    spec: { name: id, driver: 'overlay', ingress } as unknown as Network['spec'],
+    status: { vni: 4096, subnet, gateway: subnet.replace(/0\/24$/, '1'), message: '' },
+  });
 const svc = (id: string, vips: Array<[string, string]>, opts: { dnsrr?: boolean; publish?: number } = {}): Service =>
   Service.create({
     meta: Meta.create({ id }),
-    spec: { name: id, endpoint: { mode: opts.dnsrr ? EndpointMode.DNSRR : EndpointMode.VIP, ports: [] }, task: { networks: vips.map(([n]) => ({ target: n, aliases: [] })) } } as unknown as Service['spec'],
+    spec: {
+      name: id,
+      endpoint: { mode: opts.dnsrr ? EndpointMode.DNSRR : EndpointMode.VIP, ports: [] },
+      task: { networks: vips.map(([n]) => ({ target: n, aliases: [] })) },
+    } as unknown as Service['spec'],
     endpoint: {
       spec: null,
       ports: opts.publish ? [{ name: '', protocol: 0, targetPort: 80, publishedPort: opts.publish, publishMode: PublishMode.INGRESS }] : [],
@@ -135,7 +144,7 @@ describe('network feed', () => {
     }
   });
 
-  it('sends each node\'s ingress address as an endpoint of the ingress network, so the mesh\'s replies find their way back', async () => {
+  it("sends each node's ingress address as an endpoint of the ingress network, so the mesh's replies find their way back", async () => {
     const { store, got } = await setup();
     await store.update((tx) => {
       tx.networks.create(net('ingress', '10.0.0.0/24', true));
@@ -143,7 +152,10 @@ describe('network feed', () => {
       const n3 = tx.nodes.get('n3')!;
       tx.nodes.update(Node.create({ ...n3, attachments: [{ networkId: 'ingress', addresses: ['10.0.0.250/24'], aliases: [] }] }));
     });
-    const ing = got.get('n1')!.at(-1)!.networks.find((x) => x.network!.meta!.id === 'ingress')!;
+    const ing = got
+      .get('n1')!
+      .at(-1)!
+      .networks.find((x) => x.network!.meta!.id === 'ingress')!;
     expect(ing.endpoints.map((e) => [e.taskId, e.ip, e.vtep, e.serving])).toEqual([['node:n3', '10.0.0.250', '10.77.0.3', false]]);
   });
 

@@ -14,14 +14,17 @@ afterEach(() => {
   for (const f of cleanup.splice(0).reverse()) f();
 });
 
-const waitFor = (cond: () => boolean, what: string, timeoutMs = 10_000): Promise<unknown> => waitUntil(what, cond, { timeoutMs, everyMs: 5 });
+const waitFor = (cond: () => boolean, what: string, timeoutMs = 10_000): Promise<unknown> =>
+  waitUntil(what, cond, { timeoutMs, everyMs: 5 });
 
 /**
  * A store whose proposer applies at once, except: the calls in `hang` never
  * answer, those in `lose` reject as Raft does for an entry it lost, and before
  * the calls in `race` another writer's update of the same objects lands first.
  */
-function store(o: { hang?: number[]; lose?: number[]; race?: number[]; raceWith?: (s: MemoryStore) => Promise<void>; proposeTimeoutMs?: number } = {}): { s: MemoryStore; calls: () => number } {
+function store(
+  o: { hang?: number[]; lose?: number[]; race?: number[]; raceWith?: (s: MemoryStore) => Promise<void>; proposeTimeoutMs?: number } = {},
+): { s: MemoryStore; calls: () => number } {
   let calls = 0;
   let index = 0;
   let racing = false;
@@ -29,7 +32,10 @@ function store(o: { hang?: number[]; lose?: number[]; race?: number[]; raceWith?
     propose: async (d) => {
       const call = racing ? 0 : ++calls;
       if (o.hang?.includes(call)) return new Promise<number>(() => undefined);
-      if (o.lose?.includes(call)) throw Object.assign(new Error('raft proposal dropped: its entry was replaced by a later leader\'s entry'), { code: 'PROPOSAL_DROPPED' });
+      if (o.lose?.includes(call))
+        throw Object.assign(new Error("raft proposal dropped: its entry was replaced by a later leader's entry"), {
+          code: 'PROPOSAL_DROPPED',
+        });
       if (o.race?.includes(call)) {
         racing = true;
         await o.raceWith!(s);
@@ -54,14 +60,23 @@ const liveness = (setState: NodeLiveness['setState']): NodeLiveness => ({
 });
 
 function dispatcher(setState: NodeLiveness['setState'], o: { stateWriteTimeoutMs?: number } = {}): Dispatcher {
-  const d = new Dispatcher({ heartbeatPeriodMs: 60_000, graceMultiplier: 3, logger: log, liveness: liveness(setState), stateWriteRetryMs: 10, ...o });
+  const d = new Dispatcher({
+    heartbeatPeriodMs: 60_000,
+    graceMultiplier: 3,
+    logger: log,
+    liveness: liveness(setState),
+    stateWriteRetryMs: 10,
+    ...o,
+  });
   cleanup.push(() => d.close());
   return d;
 }
 
 /** What a hello or a missed heartbeat asks of the dispatcher. */
 const request = (d: Dispatcher, nodeId: string, state: 'ready' | 'down'): void =>
-  (d as unknown as { request: (n: string, s: 'ready' | 'down', i: { message: string }) => void }).request(nodeId, state, { message: state === 'down' ? 'heartbeat failure' : '' });
+  (d as unknown as { request: (n: string, s: 'ready' | 'down', i: { message: string }) => void }).request(nodeId, state, {
+    message: state === 'down' ? 'heartbeat failure' : '',
+  });
 
 const stateOf = (s: MemoryStore, id: string): NodeState | undefined => s.view((tx) => tx.nodes.get(id)?.status?.state);
 
@@ -73,10 +88,13 @@ describe('node-state writes', () => {
   it('a write that never answers gives up its node at the bound, and the node is still marked READY, then DOWN', async () => {
     const written: string[] = [];
     let calls = 0;
-    const d = dispatcher(async (id, state) => {
-      if (++calls === 1) return new Promise<void>(() => undefined);
-      written.push(`${id}:${state}`);
-    }, { stateWriteTimeoutMs: 50 });
+    const d = dispatcher(
+      async (id, state) => {
+        if (++calls === 1) return new Promise<void>(() => undefined);
+        written.push(`${id}:${state}`);
+      },
+      { stateWriteTimeoutMs: 50 },
+    );
     request(d, 'n1', 'ready');
     await waitFor(() => written.length === 1, 'the READY written again');
     expect(written).toEqual(['n1:ready']);
@@ -129,7 +147,17 @@ describe('the task status writer', () => {
 
   async function withTasks(s: MemoryStore, ...ids: string[]): Promise<void> {
     await s.update((tx) => {
-      for (const id of ids) tx.tasks.create(Task.create({ meta: Meta.create({ id }), nodeId: 'n1', serviceId: 's1', slot: 1, desiredState: TaskState.RUNNING, status: { state: TaskState.ASSIGNED } as never }));
+      for (const id of ids)
+        tx.tasks.create(
+          Task.create({
+            meta: Meta.create({ id }),
+            nodeId: 'n1',
+            serviceId: 's1',
+            slot: 1,
+            desiredState: TaskState.RUNNING,
+            status: { state: TaskState.ASSIGNED } as never,
+          }),
+        );
     });
   }
 

@@ -58,7 +58,9 @@ describe('dispatcher session lifecycle', () => {
 
   it('losing the leadership ends every session with NOT_LEADER naming the new leader, so agents move there', async () => {
     let leader = true;
-    const d = dispatcher(localStore(), { liveness: { ...stubLiveness(), isLeader: () => leader, leaderAddr: () => (leader ? '' : '127.0.0.1:4242') } });
+    const d = dispatcher(localStore(), {
+      liveness: { ...stubLiveness(), isLeader: () => leader, leaderAddr: () => (leader ? '' : '127.0.0.1:4242') },
+    });
     const a = await welcomed(await serve(d, 'tssn3'), 'tssn3');
     const b = await welcomed(await serve(d, 'tssn4'), 'tssn4');
     const ends = [ending(a), ending(b)];

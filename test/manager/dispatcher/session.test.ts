@@ -7,12 +7,15 @@ import { describe, expect, it } from 'vitest';
 import { AgentSession } from '../../../agent/session.js';
 import { localStore, type MemoryStore, MAX_TRANSACTION_BYTES } from '../../../manager/store/index.js';
 import { MAX_MESSAGE_BYTES, grpcChannelOptions, grpcServerOptions } from '../../../lib/grpc.js';
-import { type AgentMessage, Assignments, ManagerMessage } from '../../../proto/gen/control.js';
+import { type AgentMessage, type Assignments, ManagerMessage } from '../../../proto/gen/control.js';
 import { Meta, Task, TaskState } from '../../../proto/gen/objects.js';
 import { dispatcherHarness, log } from './harness.js';
 import { until as waitUntil } from '../../lib/wait.js';
 
-const { cleanup, dispatcher, serve, openSession } = dispatcherHarness({ serverOptions: grpcServerOptions(), channelOptions: grpcChannelOptions() });
+const { cleanup, dispatcher, serve, openSession } = dispatcherHarness({
+  serverOptions: grpcServerOptions(),
+  channelOptions: grpcChannelOptions(),
+});
 
 /** An agent session as the daemon runs it; every assignments message it applies is recorded. */
 function agent(addr: string, nodeId: string): { got: Assignments[]; session: AgentSession } {
@@ -52,7 +55,8 @@ async function addTasks(store: MemoryStore, nodeId: string, prefix: string, n: n
   }
 }
 
-const waitFor = (cond: () => boolean, what: string, timeoutMs = 60_000): Promise<unknown> => waitUntil(what, cond, { timeoutMs, everyMs: 10 });
+const waitFor = (cond: () => boolean, what: string, timeoutMs = 60_000): Promise<unknown> =>
+  waitUntil(what, cond, { timeoutMs, everyMs: 10 });
 
 describe('dispatcher sessions', () => {
   it('a node whose full assignment set is larger than one gRPC message opens its session and gets every task', async () => {
@@ -60,7 +64,9 @@ describe('dispatcher sessions', () => {
     await addTasks(store, 'n1', 't', 4000, 5000);
     const full = store.view((tx) => tx.tasks.by('node', 'n1'));
     // The set as one message would be refused by the agent's channel.
-    expect(ManagerMessage.encode(ManagerMessage.create({ assignments: { full: true, tasks: full, removedTaskIds: [] } })).length).toBeGreaterThan(MAX_MESSAGE_BYTES);
+    expect(
+      ManagerMessage.encode(ManagerMessage.create({ assignments: { full: true, tasks: full, removedTaskIds: [] } })).length,
+    ).toBeGreaterThan(MAX_MESSAGE_BYTES);
     const d = dispatcher(store);
     const a = agent(await serve(d, 'n1'), 'n1');
     await waitFor(() => a.got.length > 0, 'the full set at the agent');

@@ -20,9 +20,18 @@ function measuredStore(): { store: MemoryStore; entries: number[] } {
 }
 
 const taskOn = (id: string, nodeId: string, env: string[]): Task =>
-  Task.create({ meta: Meta.create({ id }), serviceId: 's', slot: 1, nodeId, desiredState: TaskState.RUNNING, status: { state: TaskState.ASSIGNED }, spec: { container: { image: 'busybox', env } } } as unknown as Partial<Task>);
+  Task.create({
+    meta: Meta.create({ id }),
+    serviceId: 's',
+    slot: 1,
+    nodeId,
+    desiredState: TaskState.RUNNING,
+    status: { state: TaskState.ASSIGNED },
+    spec: { container: { image: 'busybox', env } },
+  } as unknown as Partial<Task>);
 
-const running = (message: string, over: Partial<TaskStatus> = {}): TaskStatus => ({ state: TaskState.RUNNING, timestamp: 1, message, ...over }) as TaskStatus;
+const running = (message: string, over: Partial<TaskStatus> = {}): TaskStatus =>
+  ({ state: TaskState.RUNNING, timestamp: 1, message, ...over }) as TaskStatus;
 
 function capture(): { logger: pino.Logger; lines: Array<Record<string, unknown>> } {
   const lines: Array<Record<string, unknown>> = [];
@@ -41,12 +50,22 @@ describe('task status writer under the store’s cap', () => {
     expect(encodedSize('tasks', store.view((tx) => tx.tasks.get('tbig'))!)).toBeLessThan(MAX_TRANSACTION_BYTES);
     const { logger, lines } = capture();
     const w = new StatusWriter(store, logger, { retryMs: 5 });
-    const ports = Array.from({ length: 1000 }, (_, i) => ({ name: `port${i}`, protocol: PortProtocol.TCP, targetPort: 1 + i, publishedPort: 30000 + i, publishMode: PublishMode.HOST }));
+    const ports = Array.from({ length: 1000 }, (_, i) => ({
+      name: `port${i}`,
+      protocol: PortProtocol.TCP,
+      targetPort: 1 + i,
+      publishedPort: 30000 + i,
+      publishMode: PublishMode.HOST,
+    }));
     w.push('n2', [{ taskId: 'tbig', status: running('started', { err: 'e'.repeat(4096), portStatus: ports }) }]);
-    w.push('n1', [0, 1, 2].map((i) => ({ taskId: `t${i}`, status: running(`started ${i}`) })));
+    w.push(
+      'n1',
+      [0, 1, 2].map((i) => ({ taskId: `t${i}`, status: running(`started ${i}`) })),
+    );
     const before = entries.length;
     await w.flush();
-    for (let i = 0; i < 3; i++) expect(store.view((tx) => tx.tasks.get(`t${i}`))!.status).toMatchObject({ state: TaskState.RUNNING, message: `started ${i}` });
+    for (let i = 0; i < 3; i++)
+      expect(store.view((tx) => tx.tasks.get(`t${i}`))!.status).toMatchObject({ state: TaskState.RUNNING, message: `started ${i}` });
     expect(store.view((tx) => tx.tasks.get('tbig'))!.status?.state).toBe(TaskState.ASSIGNED);
     expect(w.written).toBe(3);
     expect(w.dropped).toBe(1);
@@ -69,7 +88,10 @@ describe('task status writer under the store’s cap', () => {
       });
     }
     const w = new StatusWriter(store, pino({ level: 'silent' }));
-    w.push('n1', Array.from({ length: 400 }, (_, i) => ({ taskId: `t${i}`, status: running('started') })));
+    w.push(
+      'n1',
+      Array.from({ length: 400 }, (_, i) => ({ taskId: `t${i}`, status: running('started') })),
+    );
     const before = entries.length;
     await w.flush();
     expect(w.written).toBe(400);

@@ -29,7 +29,9 @@ describe('global orchestrator', () => {
 
   it('a node that becomes ready gets a task; one that is not ready does not', async () => {
     const c = await cluster(1);
-    await c.store.update((tx) => tx.nodes.create(nodeObject(2, {}, { status: { state: NodeState.DOWN, message: '', addr: '' } } as Partial<Node>)));
+    await c.store.update((tx) =>
+      tx.nodes.create(nodeObject(2, {}, { status: { state: NodeState.DOWN, message: '', addr: '' } } as Partial<Node>)),
+    );
     await c.api.createService({ spec: globalSpec('mon') });
     await agents(c);
     expect(nodesOf(running(c, 'mon'))).toEqual(['n1']);
@@ -38,7 +40,7 @@ describe('global orchestrator', () => {
     expect(nodesOf(running(c, 'mon'))).toEqual(['n1', 'n2']);
   });
 
-  it('a drained node\'s task is shut down and not replaced elsewhere', async () => {
+  it("a drained node's task is shut down and not replaced elsewhere", async () => {
     const c = await cluster(2);
     await c.api.createService({ spec: globalSpec('mon') });
     await agents(c);
@@ -50,7 +52,7 @@ describe('global orchestrator', () => {
     expect(tasksOf(c, 'mon')).toHaveLength(2);
   });
 
-  it('a removed node\'s task is shut down', async () => {
+  it("a removed node's task is shut down", async () => {
     const c = await cluster(2);
     await c.api.createService({ spec: globalSpec('mon') });
     await agents(c);
@@ -61,7 +63,11 @@ describe('global orchestrator', () => {
 
   it('follows constraints: a node that gets the label gets a task, one that loses it loses it', async () => {
     const c = await cluster(3, (i): Record<string, string> => (i === 1 ? { edge: 'yes' } : {}));
-    await c.api.createService({ spec: withTask(globalSpec('lb'), { placement: { constraints: ['node.labels.edge==yes'], preferences: [], maxReplicas: 0, platforms: [] } }) });
+    await c.api.createService({
+      spec: withTask(globalSpec('lb'), {
+        placement: { constraints: ['node.labels.edge==yes'], preferences: [], maxReplicas: 0, platforms: [] },
+      }),
+    });
     await agents(c);
     expect(nodesOf(running(c, 'lb'))).toEqual(['n1']);
     await setNode(c, 'n2', (n) => Node.create({ ...n, spec: { ...n.spec!, labels: { edge: 'yes' } } }));

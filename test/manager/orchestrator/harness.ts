@@ -6,7 +6,17 @@ import { pino } from 'pino';
 import { ServiceApi } from '../../../manager/controlapi/index.js';
 import { type Clock, type Orchestration, startOrchestration } from '../../../manager/orchestrator/index.js';
 import { localStore, type MemoryStore } from '../../../manager/store/index.js';
-import { Meta, Node, NodeAvailability, NodeRole, NodeState, RestartCondition, type ServiceSpec, Task, TaskState } from '../../../proto/gen/objects.js';
+import {
+  Meta,
+  Node,
+  NodeAvailability,
+  NodeRole,
+  NodeState,
+  RestartCondition,
+  type ServiceSpec,
+  Task,
+  TaskState,
+} from '../../../proto/gen/objects.js';
 
 export const log = pino({ level: 'silent' });
 
@@ -61,7 +71,12 @@ export function nodeObject(i: number, labels: Record<string, string> = {}, over:
     meta: Meta.create({ id: `n${i}` }),
     spec: { name: `h${i}`, role: i === 1 ? NodeRole.MANAGER : NodeRole.WORKER, availability: NodeAvailability.ACTIVE, labels },
     status: { state: NodeState.READY, message: '', addr: '' },
-    description: { hostname: `h${i}`, platform: { os: 'linux', architecture: 'x86_64' }, resources: { nanoCpus: 2e9, memoryBytes: 2 ** 30, pids: 0 }, engineVersion: '' },
+    description: {
+      hostname: `h${i}`,
+      platform: { os: 'linux', architecture: 'x86_64' },
+      resources: { nanoCpus: 2e9, memoryBytes: 2 ** 30, pids: 0 },
+      engineVersion: '',
+    },
     ...over,
   } as Partial<Node>);
 }
@@ -81,12 +96,16 @@ export const spec = (name: string, over: Partial<ServiceSpec> = {}): ServiceSpec
   ({
     name,
     labels: {},
-    task: { container: { image: 'busybox', command: [], args: ['sleep', '1d'], env: [], mounts: [] }, restart: { condition: RestartCondition.ANY, delayMs: 0, maxAttempts: 0, windowMs: 0 } },
+    task: {
+      container: { image: 'busybox', command: [], args: ['sleep', '1d'], env: [], mounts: [] },
+      restart: { condition: RestartCondition.ANY, delayMs: 0, maxAttempts: 0, windowMs: 0 },
+    },
     replicated: { replicas: 1 },
     ...over,
   }) as unknown as ServiceSpec;
 
-export const withTask = (s: ServiceSpec, task: Partial<NonNullable<ServiceSpec['task']>>): ServiceSpec => ({ ...s, task: { ...s.task!, ...task } }) as ServiceSpec;
+export const withTask = (s: ServiceSpec, task: Partial<NonNullable<ServiceSpec['task']>>): ServiceSpec =>
+  ({ ...s, task: { ...s.task!, ...task } }) as ServiceSpec;
 export const withImage = (s: ServiceSpec, image: string): ServiceSpec => withTask(s, { container: { ...s.task!.container!, image } });
 
 /** Runs every pass that is due, on every part, until none is (the clock does not move). */
@@ -99,19 +118,39 @@ export const all = (c: TestCluster): Task[] => c.store.view((tx) => tx.tasks.lis
 /** The workers' part, one round: assigned tasks with desired RUNNING run (or fail); tasks asked to stop stop. */
 export async function agentsStep(c: TestCluster, fail: (t: Task) => boolean = () => false): Promise<boolean> {
   await settle(c);
-  const down = new Set(c.store.view((tx) => tx.nodes.list()).filter((n) => n.status?.state === NodeState.DOWN).map((n) => n.meta!.id));
+  const down = new Set(
+    c.store
+      .view((tx) => tx.nodes.list())
+      .filter((n) => n.status?.state === NodeState.DOWN)
+      .map((n) => n.meta!.id),
+  );
   const tasks = all(c).filter((t) => !down.has(t.nodeId));
   const st = (t: Task): number => t.status?.state ?? 0;
-  const start = tasks.filter((t) => t.nodeId && st(t) >= TaskState.ASSIGNED && st(t) < TaskState.RUNNING && t.desiredState === TaskState.RUNNING);
+  const start = tasks.filter(
+    (t) => t.nodeId && st(t) >= TaskState.ASSIGNED && st(t) < TaskState.RUNNING && t.desiredState === TaskState.RUNNING,
+  );
   const stop = tasks.filter((t) => t.desiredState > TaskState.RUNNING && st(t) >= TaskState.ASSIGNED && st(t) <= TaskState.RUNNING);
   if (!start.length && !stop.length) return false;
   const now = c.clock.now();
   await c.store.update((tx) => {
     for (const t of start) {
       const f = fail(t);
-      tx.tasks.update(Task.create({ ...t, status: { ...t.status!, state: f ? TaskState.FAILED : TaskState.RUNNING, startedAt: now, timestamp: now, exitCode: f ? 1 : 0, err: f ? 'task: non-zero exit (1)' : '' } }));
+      tx.tasks.update(
+        Task.create({
+          ...t,
+          status: {
+            ...t.status!,
+            state: f ? TaskState.FAILED : TaskState.RUNNING,
+            startedAt: now,
+            timestamp: now,
+            exitCode: f ? 1 : 0,
+            err: f ? 'task: non-zero exit (1)' : '',
+          },
+        }),
+      );
     }
-    for (const t of stop) tx.tasks.update(Task.create({ ...t, status: { ...t.status!, state: TaskState.SHUTDOWN, timestamp: now, exitCode: 0 } }));
+    for (const t of stop)
+      tx.tasks.update(Task.create({ ...t, status: { ...t.status!, state: TaskState.SHUTDOWN, timestamp: now, exitCode: 0 } }));
   });
   await settle(c);
   return true;
@@ -129,7 +168,8 @@ export const tasksOf = (c: TestCluster, name: string): Task[] =>
   });
 
 /** Tasks wanted and running. */
-export const running = (c: TestCluster, name: string): Task[] => tasksOf(c, name).filter((t) => t.desiredState === TaskState.RUNNING && t.status?.state === TaskState.RUNNING);
+export const running = (c: TestCluster, name: string): Task[] =>
+  tasksOf(c, name).filter((t) => t.desiredState === TaskState.RUNNING && t.status?.state === TaskState.RUNNING);
 
 /** Writes a new observed status on a task (an agent's report). */
 export async function report(c: TestCluster, t: Task, status: Partial<NonNullable<Task['status']>>): Promise<void> {

@@ -19,7 +19,16 @@ describe('allocator and orchestration life cycle', () => {
     await Promise.all(
       Array.from({ length: 3 }, (_, k) =>
         store.update((tx) => {
-          for (let i = 0; i < 100; i++) tx.tasks.create(Task.create({ meta: Meta.create({ id: `t${k}-${i}` }), serviceId: 's', slot: i + 1, desiredState: TaskState.RUNNING, status: { state: TaskState.NEW } } as Partial<Task>));
+          for (let i = 0; i < 100; i++)
+            tx.tasks.create(
+              Task.create({
+                meta: Meta.create({ id: `t${k}-${i}` }),
+                serviceId: 's',
+                slot: i + 1,
+                desiredState: TaskState.RUNNING,
+                status: { state: TaskState.NEW },
+              } as Partial<Task>),
+            );
         }),
       ),
     );
@@ -34,7 +43,16 @@ describe('allocator and orchestration life cycle', () => {
     const store = localStore();
     const a = new Allocator({ store, logger: log });
     a.start();
-    await store.update((tx) => tx.tasks.create(Task.create({ meta: Meta.create({ id: 't' }), serviceId: 's', desiredState: TaskState.SHUTDOWN, status: { state: TaskState.NEW } } as Partial<Task>)));
+    await store.update((tx) =>
+      tx.tasks.create(
+        Task.create({
+          meta: Meta.create({ id: 't' }),
+          serviceId: 's',
+          desiredState: TaskState.SHUTDOWN,
+          status: { state: TaskState.NEW },
+        } as Partial<Task>),
+      ),
+    );
     await a.idle();
     await a.stop();
     expect(store.view((tx) => tx.tasks.get('t'))!.status!.state).toBe(TaskState.NEW);
@@ -42,7 +60,12 @@ describe('allocator and orchestration life cycle', () => {
 
   it('stop() leaves no subscription, timer or pass behind', async () => {
     const c = await cluster(2);
-    await c.api.createService({ spec: spec('web', { replicated: { replicas: 2 }, task: { ...spec('x').task!, restart: { condition: 0, delayMs: 60_000, maxAttempts: 0, windowMs: 0 } } }) });
+    await c.api.createService({
+      spec: spec('web', {
+        replicated: { replicas: 2 },
+        task: { ...spec('x').task!, restart: { condition: 0, delayMs: 60_000, maxAttempts: 0, windowMs: 0 } },
+      }),
+    });
     await settle();
     const [t] = tasksOf(c, 'web');
     await c.store.update((tx) => {

@@ -24,7 +24,11 @@ describe('task reaper', () => {
 
   it('follows the cluster task history limit', async () => {
     const c = await cluster(1);
-    await c.store.update((tx) => tx.cluster.create(Cluster.create({ meta: Meta.create({ id: 'c1' }), spec: { name: 'default', taskHistoryLimit: 2 } } as Partial<Cluster>)));
+    await c.store.update((tx) =>
+      tx.cluster.create(
+        Cluster.create({ meta: Meta.create({ id: 'c1' }), spec: { name: 'default', taskHistoryLimit: 2 } } as Partial<Cluster>),
+      ),
+    );
     await c.api.createService({ spec: spec('web') });
     await agents(c);
     for (let i = 0; i < 4; i++) {
@@ -34,7 +38,7 @@ describe('task reaper', () => {
     expect(tasksOf(c, 'web')).toHaveLength(3);
   });
 
-  it('deletes a removed service\'s tasks once the agent reports them stopped', async () => {
+  it("deletes a removed service's tasks once the agent reports them stopped", async () => {
     const c = await cluster(1);
     await c.api.createService({ spec: spec('web', { replicated: { replicas: 2 } }) });
     await agents(c);
@@ -43,7 +47,8 @@ describe('task reaper', () => {
     await settle();
     expect(all(c).filter((t) => t.serviceId === id)).toHaveLength(2);
     await c.store.update((tx) => {
-      for (const t of tx.tasks.by('service', id)) tx.tasks.update(Task.create({ ...t, status: { ...t.status!, state: TaskState.SHUTDOWN } }));
+      for (const t of tx.tasks.by('service', id))
+        tx.tasks.update(Task.create({ ...t, status: { ...t.status!, state: TaskState.SHUTDOWN } }));
     });
     await settle();
     expect(all(c).filter((t) => t.serviceId === id)).toHaveLength(0);
@@ -51,7 +56,12 @@ describe('task reaper', () => {
 
   it('deletes REMOVE tasks at once when they were never assigned or their node is DOWN', async () => {
     const c = await cluster(2);
-    await c.api.createService({ spec: spec('web', { replicated: { replicas: 1 }, task: { ...spec('x').task!, placement: { constraints: ['node.labels.none==1'], preferences: [], maxReplicas: 0, platforms: [] } } }) });
+    await c.api.createService({
+      spec: spec('web', {
+        replicated: { replicas: 1 },
+        task: { ...spec('x').task!, placement: { constraints: ['node.labels.none==1'], preferences: [], maxReplicas: 0, platforms: [] } },
+      }),
+    });
     await c.api.createService({ spec: spec('db') });
     await agents(c);
     expect(tasksOf(c, 'web')[0]!.status!.state).toBe(TaskState.PENDING);

@@ -14,7 +14,12 @@ describe('replicated orchestrator', () => {
     const svc = service(c, 'web');
     expect(ts.map((t) => t.slot).sort()).toEqual([1, 2, 3]);
     for (const t of ts) {
-      expect(t).toMatchObject({ desiredState: TaskState.RUNNING, serviceVersion: svc.meta!.version, serviceName: 'web', restartAttempt: 0 });
+      expect(t).toMatchObject({
+        desiredState: TaskState.RUNNING,
+        serviceVersion: svc.meta!.version,
+        serviceName: 'web',
+        restartAttempt: 0,
+      });
       expect(t.status).toMatchObject({ state: TaskState.ASSIGNED, message: 'scheduler assigned task to node' });
       expect(t.spec?.container?.image).toBe('busybox');
     }

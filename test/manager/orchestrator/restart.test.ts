@@ -6,7 +6,9 @@ import { agents, cluster, log, report, running, setNode, settle, spec, tasksOf, 
 
 afterEach(teardown);
 
-const policy = (condition: RestartCondition, delayMs = 0, maxAttempts = 0, windowMs = 0) => ({ restart: { condition, delayMs, maxAttempts, windowMs } });
+const policy = (condition: RestartCondition, delayMs = 0, maxAttempts = 0, windowMs = 0) => ({
+  restart: { condition, delayMs, maxAttempts, windowMs },
+});
 
 describe('restart supervisor', () => {
   it('condition any: a failed task is shut down and replaced in its slot with restartAttempt + 1', async () => {
@@ -111,7 +113,12 @@ describe('restart supervisor', () => {
     expect(tasksOf(c, 'web')).toHaveLength(2);
     // Once the window has passed, the slot is restarted again.
     c.clock.advance(61_000);
-    await c.api.updateService({ ref: 'web', version: 0, spec: { ...withTask(spec('web'), policy(RestartCondition.ANY, 0, 1, 60_000)), labels: { touched: '1' } }, rollback: false });
+    await c.api.updateService({
+      ref: 'web',
+      version: 0,
+      spec: { ...withTask(spec('web'), policy(RestartCondition.ANY, 0, 1, 60_000)), labels: { touched: '1' } },
+      rollback: false,
+    });
     await agents(c);
     expect(running(c, 'web')).toHaveLength(1);
   });
@@ -140,7 +147,11 @@ describe('restart supervisor', () => {
     const r = running(c, 'web');
     expect(r).toHaveLength(3);
     expect(r.some((t) => t.nodeId === 'n3')).toBe(false);
-    expect(tasksOf(c, 'web').filter((t) => t.nodeId === 'n3').every((t) => t.status?.state === TaskState.SHUTDOWN)).toBe(true);
+    expect(
+      tasksOf(c, 'web')
+        .filter((t) => t.nodeId === 'n3')
+        .every((t) => t.status?.state === TaskState.SHUTDOWN),
+    ).toBe(true);
   });
 
   it('an unhealthy running task is treated as failed and replaced', async () => {

@@ -40,7 +40,12 @@ describe('orchestration under the store’s transaction cap', () => {
     const { store, entries } = measuredStore();
     await store.update((tx) => {
       for (let i = 1; i <= 3; i++) tx.nodes.create(nodeObject(i));
-      tx.networks.create(Network.create({ meta: Meta.create({ id: 'net1' }), spec: NetworkSpec.create({ name: 'back', driver: 'overlay', subnet: '10.77.0.0/20' }) }));
+      tx.networks.create(
+        Network.create({
+          meta: Meta.create({ id: 'net1' }),
+          spec: NetworkSpec.create({ name: 'back', driver: 'overlay', subnet: '10.77.0.0/20' }),
+        }),
+      );
     });
     orch = startOrchestration({ store, logger: log, clock: new ManualClock() });
     const replicas = 1100;
@@ -49,7 +54,8 @@ describe('orchestration under the store’s transaction cap', () => {
     const base = spec('big', { replicated: { replicas } });
     const s = withTask(base, { container: { ...base.task!.container!, env }, networks: [{ target: 'net1', aliases: [] }] });
     await new ServiceApi({ store, logger: log }).createService({ spec: s });
-    const done = (): number => store.view((tx) => tx.tasks.list().filter((t) => t.status?.state === TaskState.ASSIGNED && t.networks.length === 1).length);
+    const done = (): number =>
+      store.view((tx) => tx.tasks.list().filter((t) => t.status?.state === TaskState.ASSIGNED && t.networks.length === 1).length);
     await until(() => done() === replicas, `all ${replicas} tasks are assigned with an address`);
     await orch.idle();
 
@@ -74,7 +80,11 @@ describe('orchestration under the store’s transaction cap', () => {
     // the task's own fields) is over the cap although the service itself fits.
     const svc = Service.create({
       meta: Meta.create({ id: 'legacy1', createdAt: 1, updatedAt: 1 }),
-      spec: ServiceSpec.create({ name: 'legacy', replicated: { replicas: 1 }, task: TaskSpec.create({ container: ContainerSpec.create({ image: 'busybox', env: [] }) }) }),
+      spec: ServiceSpec.create({
+        name: 'legacy',
+        replicated: { replicas: 1 },
+        task: TaskSpec.create({ container: ContainerSpec.create({ image: 'busybox', env: [] }) }),
+      }),
     });
     const target = MAX_TRANSACTION_BYTES - 50;
     let pad = target - encodedSize('services', svc) - 10;
@@ -92,10 +102,18 @@ describe('orchestration under the store’s transaction cap', () => {
     expect(store.view((tx) => tx.tasks.by('service', 'legacy1'))).toHaveLength(0);
     const report = lines.filter((l) => l.includes('legacy1'));
     expect(report).toHaveLength(1);
-    expect(JSON.parse(report[0]!)).toMatchObject({ level: 50, service: 'legacy1', msg: expect.stringMatching(/task of this service is \d+ bytes encoded, over the store's limit per object.*service update/) });
+    expect(JSON.parse(report[0]!)).toMatchObject({
+      level: 50,
+      service: 'legacy1',
+      msg: expect.stringMatching(/task of this service is \d+ bytes encoded, over the store's limit per object.*service update/),
+    });
 
     await new ServiceApi({ store, logger: log }).createService({ spec: spec('small', { replicated: { replicas: 2 } }) });
-    await until(() => store.view((tx) => tx.tasks.list().filter((t) => t.serviceName === 'small' && t.status?.state === TaskState.ASSIGNED).length) === 2, 'the other service’s tasks are assigned');
+    await until(
+      () =>
+        store.view((tx) => tx.tasks.list().filter((t) => t.serviceName === 'small' && t.status?.state === TaskState.ASSIGNED).length) === 2,
+      'the other service’s tasks are assigned',
+    );
     await orch.idle();
     expect(lines.filter((l) => l.includes('legacy1'))).toHaveLength(1);
   }, 60_000);

@@ -2,11 +2,32 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startOrchestration } from '../../../manager/orchestrator/index.js';
 import { type ServiceSpec, TaskState, UpdateFailureAction, UpdateOrder, UpdateState } from '../../../proto/gen/objects.js';
-import { agents, agentsStep, cluster, log, running, service, settle, spec, tasksOf, teardown, type TestCluster, withImage } from './harness.js';
+import {
+  agents,
+  agentsStep,
+  cluster,
+  log,
+  running,
+  service,
+  settle,
+  spec,
+  tasksOf,
+  teardown,
+  type TestCluster,
+  withImage,
+} from './harness.js';
 
 afterEach(teardown);
 
-const update = (o: Partial<NonNullable<ServiceSpec['update']>> = {}) => ({ parallelism: 1, delayMs: 0, failureAction: UpdateFailureAction.PAUSE, monitorMs: 0, maxFailureRatio: 0, order: UpdateOrder.STOP_FIRST, ...o });
+const update = (o: Partial<NonNullable<ServiceSpec['update']>> = {}) => ({
+  parallelism: 1,
+  delayMs: 0,
+  failureAction: UpdateFailureAction.PAUSE,
+  monitorMs: 0,
+  maxFailureRatio: 0,
+  order: UpdateOrder.STOP_FIRST,
+  ...o,
+});
 const image = (c: TestCluster, name: string, img: string) => tasksOf(c, name).filter((t) => t.spec?.container?.image === img);
 const current = (c: TestCluster, name: string, img: string) => image(c, name, img).filter((t) => t.desiredState <= TaskState.RUNNING);
 
@@ -22,13 +43,21 @@ describe('updater', () => {
     const s = await deploy(c, spec('web', { replicated: { replicas: 5 }, update: update({ parallelism: 2, delayMs: 10_000 }) }));
     await c.api.updateService({ ref: 'web', version: 0, spec: withImage(s, 'busybox:2'), rollback: false });
     await settle();
-    expect(current(c, 'web', 'busybox:2').map((t) => t.slot).sort()).toEqual([1, 2]);
+    expect(
+      current(c, 'web', 'busybox:2')
+        .map((t) => t.slot)
+        .sort(),
+    ).toEqual([1, 2]);
     await agents(c);
     // The first batch runs; the second waits for the delay.
     expect(current(c, 'web', 'busybox:2')).toHaveLength(2);
     c.clock.advance(10_000);
     await settle();
-    expect(current(c, 'web', 'busybox:2').map((t) => t.slot).sort()).toEqual([1, 2, 3, 4]);
+    expect(
+      current(c, 'web', 'busybox:2')
+        .map((t) => t.slot)
+        .sort(),
+    ).toEqual([1, 2, 3, 4]);
     await agents(c);
     c.clock.advance(10_000);
     await agents(c);
@@ -66,7 +95,14 @@ describe('updater', () => {
 
   it('a failing new version with failure action rollback goes back to the old spec: ROLLBACK_COMPLETED', async () => {
     const c = await cluster(3);
-    const s = await deploy(c, spec('web', { replicated: { replicas: 3 }, update: update({ failureAction: UpdateFailureAction.ROLLBACK, monitorMs: 5000 }), rollback: update({ monitorMs: 1000 }) }));
+    const s = await deploy(
+      c,
+      spec('web', {
+        replicated: { replicas: 3 },
+        update: update({ failureAction: UpdateFailureAction.ROLLBACK, monitorMs: 5000 }),
+        rollback: update({ monitorMs: 1000 }),
+      }),
+    );
     await c.api.updateService({ ref: 'web', version: 0, spec: withImage(s, 'broken:1'), rollback: false });
     await agents(c, (t) => t.spec?.container?.image === 'broken:1');
     expect(service(c, 'web').updateStatus!.state).toBe(UpdateState.ROLLBACK_STARTED);
@@ -74,7 +110,9 @@ describe('updater', () => {
     await agents(c);
     const svc = service(c, 'web');
     expect(svc.updateStatus!.state).toBe(UpdateState.ROLLBACK_COMPLETED);
-    expect(svc.updateStatus!.message).toMatch(/^update rolled back due to failure or early termination of task \w+ \(task: non-zero exit \(1\)\)$/);
+    expect(svc.updateStatus!.message).toMatch(
+      /^update rolled back due to failure or early termination of task \w+ \(task: non-zero exit \(1\)\)$/,
+    );
     expect(svc.spec!.task!.container!.image).toBe('busybox');
     const r = running(c, 'web');
     expect(r).toHaveLength(3);
@@ -88,8 +126,12 @@ describe('updater', () => {
     await agents(c, (t) => t.spec?.container?.image === 'broken:1', 2);
     const svc = service(c, 'web');
     expect(svc.updateStatus!.state).toBe(UpdateState.PAUSED);
-    const failed = image(c, 'web', 'broken:1').filter((t) => t.status?.state === TaskState.FAILED).map((t) => t.meta!.id);
-    const m = /^update paused due to failure or early termination of task (\w+) \(task: non-zero exit \(1\)\)$/.exec(svc.updateStatus!.message);
+    const failed = image(c, 'web', 'broken:1')
+      .filter((t) => t.status?.state === TaskState.FAILED)
+      .map((t) => t.meta!.id);
+    const m = /^update paused due to failure or early termination of task (\w+) \(task: non-zero exit \(1\)\)$/.exec(
+      svc.updateStatus!.message,
+    );
     expect(failed).toContain(m?.[1]);
     // Paused: the other slots stay on the old version.
     expect(running(c, 'web').filter((t) => t.spec?.container?.image === 'busybox')).toHaveLength(2);

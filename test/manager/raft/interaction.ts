@@ -8,11 +8,10 @@ import {
   ConfChangeTransition,
   ConfChangeType,
   ConfState,
-  Entry,
+  type Entry,
   EntryType,
-  HardState,
+  type HardState,
   Message,
-  MessageType,
   Snapshot,
   SnapshotMetadata,
 } from '../../../proto/gen/raft.js';
@@ -95,7 +94,8 @@ export function fmtReady(rd: Ready): string[] {
   const out: string[] = [];
   if (rd.softState) out.push(`Lead:${rd.softState.lead || '0'} State:${rd.softState.raftState}`);
   if (rd.hardState) out.push(fmtHardState(rd.hardState));
-  if (rd.readStates.length > 0) out.push('ReadStates:', ...rd.readStates.map((r) => `Index:${r.index} RequestCtx:${JSON.stringify(td.decode(r.requestCtx))}`));
+  if (rd.readStates.length > 0)
+    out.push('ReadStates:', ...rd.readStates.map((r) => `Index:${r.index} RequestCtx:${JSON.stringify(td.decode(r.requestCtx))}`));
   if (rd.entries.length > 0) out.push('Entries:', ...rd.entries.map(fmtEntry));
   if (rd.snapshot) {
     const md = rd.snapshot.metadata!;
@@ -123,7 +123,7 @@ export class InteractionEnv {
   private out: string[] = [];
   private logLevel: 'none' | 'info' | 'debug' = 'info';
 
-  private logger(id: string): RaftLogger {
+  private logger(_id: string): RaftLogger {
     return {
       debug: (m) => {
         if (this.logLevel === 'debug') this.out.push(`DEBUG ${m}`);
@@ -135,7 +135,6 @@ export class InteractionEnv {
         if (this.logLevel !== 'none') this.out.push(`WARN ${m}`);
       },
     };
-    void id;
   }
 
   node(id: string): EnvNode {
@@ -246,7 +245,9 @@ export class InteractionEnv {
       case 'raft-state':
         for (const n of this.nodes) {
           const st = n.rn.status();
-          this.out.push(`${n.id}: ${st.raftState} (${n.rn.raft.isLearner ? 'Learner' : n.rn.raft.trk.config.voters[0].has(n.id) || n.rn.raft.trk.config.voters[1].has(n.id) ? 'Voter' : 'Non-Voter'}) Term:${st.term} Lead:${st.lead || '0'}`);
+          this.out.push(
+            `${n.id}: ${st.raftState} (${n.rn.raft.isLearner ? 'Learner' : n.rn.raft.trk.config.voters[0].has(n.id) || n.rn.raft.trk.config.voters[1].has(n.id) ? 'Voter' : 'Non-Voter'}) Term:${st.term} Lead:${st.lead || '0'}`,
+          );
         }
         return;
       case 'applied':
@@ -286,7 +287,11 @@ export class InteractionEnv {
   private proposeConfChange(cmd: Command): void {
     const id = cmd.args[0]!;
     const tr = cmd.kv.get('transition') ?? 'auto';
-    const transition = { auto: ConfChangeTransition.TRANSITION_AUTO, implicit: ConfChangeTransition.TRANSITION_JOINT_IMPLICIT, explicit: ConfChangeTransition.TRANSITION_JOINT_EXPLICIT }[tr];
+    const transition = {
+      auto: ConfChangeTransition.TRANSITION_AUTO,
+      implicit: ConfChangeTransition.TRANSITION_JOINT_IMPLICIT,
+      explicit: ConfChangeTransition.TRANSITION_JOINT_EXPLICIT,
+    }[tr];
     if (transition === undefined) throw new Error(`bad transition ${tr}`);
     const changes: ConfChangeSingle[] = [];
     for (const tok of cmd.body.join(' ').split(/\s+/).filter(Boolean)) {
@@ -391,7 +396,8 @@ export class InteractionEnv {
     for (const pid of Object.keys(st.progress).sort()) {
       this.out.push(`${pid}: ${this.node(id).rn.raft.trk.progress.get(pid)!.describe()}`);
     }
-    if (Object.keys(st.progress).length === 0) this.out.push(`${st.raftState} term=${st.term} lead=${st.lead || '0'} commit=${st.commit} applied=${st.applied}`);
+    if (Object.keys(st.progress).length === 0)
+      this.out.push(`${st.raftState} term=${st.term} lead=${st.lead || '0'} commit=${st.commit} applied=${st.applied}`);
   }
 
   private raftLog(id: string): void {

@@ -122,10 +122,18 @@ class Cluster {
 
   async elect(id: string): Promise<void> {
     this.node(id).campaign();
-    await this.tickUntil(() => this.node(id).isLeader && IDS.every((x) => this.isolated.has(x) || this.node(x).leader === id), 50, `${id} leading`);
+    await this.tickUntil(
+      () => this.node(id).isLeader && IDS.every((x) => this.isolated.has(x) || this.node(x).leader === id),
+      50,
+      `${id} leading`,
+    );
     // The new leader's empty entry commits: ReadIndex serves only after that.
     const last = this.node(id).status().commit;
-    await this.tickUntil(() => IDS.every((x) => this.isolated.has(x) || this.node(x).appliedIndex >= last), 50, 'everyone applying the leader entry');
+    await this.tickUntil(
+      () => IDS.every((x) => this.isolated.has(x) || this.node(x).appliedIndex >= last),
+      50,
+      'everyone applying the leader entry',
+    );
   }
 
   async stop(): Promise<void> {

@@ -183,7 +183,10 @@ describe('every proposal settles', () => {
     expect(p.settled()).toBe(true);
     const err = await p.result().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ProposalOutcomeUnknownError);
-    expect(err).toMatchObject({ code: 'OUTCOME_UNKNOWN', message: expect.stringMatching(/lost the leadership before its entry committed/) });
+    expect(err).toMatchObject({
+      code: 'OUTCOME_UNKNOWN',
+      message: expect.stringMatching(/lost the leadership before its entry committed/),
+    });
     // The others go on without it (once a's lease has run out); healed, the old leader takes their log.
     await c.tick(ELECTION + 1, ['b', 'c']);
     await c.elect('b');
@@ -201,7 +204,9 @@ describe('every proposal settles', () => {
     // a's entry reaches b only, and b's ack never reaches a: appended on a and b, committed nowhere.
     c.cut.add('a>c');
     c.cut.add('b>a');
-    const w = watch(store('a').update((tx) => tx.nodes.create(Node.create({ meta: Meta.create({ id: 'n1' }), spec: NodeSpec.create({ name: 'h1' }) }))));
+    const w = watch(
+      store('a').update((tx) => tx.nodes.create(Node.create({ meta: Meta.create({ id: 'n1' }), spec: NodeSpec.create({ name: 'h1' }) }))),
+    );
     await c.settle();
     expect(w.settled()).toBe(false);
     c.isolate('a');
@@ -290,14 +295,25 @@ describe('every proposal settles', () => {
 });
 
 describe('membership changes the leader refuses settle their caller', () => {
-  const addLearner = (id: string) => ({ transition: ConfChangeTransition.TRANSITION_AUTO, changes: [{ type: ConfChangeType.CONF_ADD_LEARNER_NODE, nodeId: id }], context: new Uint8Array(0) });
-  const remove = (id: string) => ({ transition: ConfChangeTransition.TRANSITION_AUTO, changes: [{ type: ConfChangeType.CONF_REMOVE_NODE, nodeId: id }], context: new Uint8Array(0) });
+  const addLearner = (id: string) => ({
+    transition: ConfChangeTransition.TRANSITION_AUTO,
+    changes: [{ type: ConfChangeType.CONF_ADD_LEARNER_NODE, nodeId: id }],
+    context: new Uint8Array(0),
+  });
+  const remove = (id: string) => ({
+    transition: ConfChangeTransition.TRANSITION_AUTO,
+    changes: [{ type: ConfChangeType.CONF_REMOVE_NODE, nodeId: id }],
+    context: new Uint8Array(0),
+  });
 
   it('removing the last voter is refused before it is proposed, and the member keeps serving', async () => {
     const c = await Cluster.start(['a']);
     await c.elect('a');
     const last = c.node('a').rn.raft.raftLog.lastIndex();
-    const err = await c.node('a').proposeConfChange(remove('a')).catch((e: unknown) => e);
+    const err = await c
+      .node('a')
+      .proposeConfChange(remove('a'))
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ConfChangeError);
     expect((err as Error).message).toMatch(/removed all voters/);
     expect(c.node('a').rn.raft.raftLog.lastIndex()).toBe(last);
@@ -312,7 +328,10 @@ describe('membership changes the leader refuses settle their caller', () => {
     c.isolate('a'); // the first change cannot commit
     const first = watch(c.node('a').proposeConfChange(addLearner('d')));
     await c.settle();
-    const err = await c.node('a').proposeConfChange(addLearner('e')).catch((e: unknown) => e);
+    const err = await c
+      .node('a')
+      .proposeConfChange(addLearner('e'))
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ProposalDroppedError);
     expect((err as Error).message).toMatch(/membership change at index \d+ is not applied yet.*retry once it is/);
     expect(first.settled()).toBe(false);

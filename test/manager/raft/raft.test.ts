@@ -1,7 +1,18 @@
 // Unit tests of the Raft core, one behaviour each, over real RawNodes and
 // MemoryStorage driven synchronously (no timers, no I/O).
 import { describe, expect, it } from 'vitest';
-import { ConfChange, ConfChangeSingle, ConfChangeType, ConfState, Entry, EntryType, Message, MessageType, Snapshot, SnapshotMetadata } from '../../../proto/gen/raft.js';
+import {
+  ConfChange,
+  ConfChangeSingle,
+  ConfChangeType,
+  ConfState,
+  Entry,
+  EntryType,
+  Message,
+  MessageType,
+  Snapshot,
+  SnapshotMetadata,
+} from '../../../proto/gen/raft.js';
 import { MemoryStorage, RawNode, StateType, type Ready } from '../../../manager/raft/index.js';
 import { VoteResult, jointCommitted, jointVote, majorityCommitted, majorityVote } from '../../../manager/raft/quorum.js';
 import { Changer, ConfChangeError, restoreConfig } from '../../../manager/raft/confchange.js';
@@ -22,9 +33,27 @@ class Net {
     for (const id of ids) {
       const st = new MemoryStorage();
       st.applySnapshot(
-        Snapshot.create({ metadata: SnapshotMetadata.create({ index: 1, term: 1, confState: ConfState.create({ voters: ids.filter((x) => !opts.learners?.includes(x)), learners: opts.learners ?? [] }) }) }),
+        Snapshot.create({
+          metadata: SnapshotMetadata.create({
+            index: 1,
+            term: 1,
+            confState: ConfState.create({ voters: ids.filter((x) => !opts.learners?.includes(x)), learners: opts.learners ?? [] }),
+          }),
+        }),
       );
-      this.nodes.set(id, { st, rn: new RawNode({ id, electionTick: 10, heartbeatTick: 1, storage: st, applied: 1, rand: () => 0, preVote: opts.preVote, checkQuorum: opts.checkQuorum }) });
+      this.nodes.set(id, {
+        st,
+        rn: new RawNode({
+          id,
+          electionTick: 10,
+          heartbeatTick: 1,
+          storage: st,
+          applied: 1,
+          rand: () => 0,
+          preVote: opts.preVote,
+          checkQuorum: opts.checkQuorum,
+        }),
+      });
     }
   }
   n(id: string): N {
@@ -80,12 +109,41 @@ describe('quorum', () => {
   });
   it('a vote is won, lost or pending by majority', () => {
     const cfg = new Set(['a', 'b', 'c']);
-    expect(majorityVote(cfg, new Map([['a', true], ['b', true]]))).toBe(VoteResult.Won);
-    expect(majorityVote(cfg, new Map([['a', false], ['b', false]]))).toBe(VoteResult.Lost);
-    expect(majorityVote(cfg, new Map([['a', true], ['b', false]]))).toBe(VoteResult.Pending);
+    expect(
+      majorityVote(
+        cfg,
+        new Map([
+          ['a', true],
+          ['b', true],
+        ]),
+      ),
+    ).toBe(VoteResult.Won);
+    expect(
+      majorityVote(
+        cfg,
+        new Map([
+          ['a', false],
+          ['b', false],
+        ]),
+      ),
+    ).toBe(VoteResult.Lost);
+    expect(
+      majorityVote(
+        cfg,
+        new Map([
+          ['a', true],
+          ['b', false],
+        ]),
+      ),
+    ).toBe(VoteResult.Pending);
   });
   it('a joint vote needs both majorities', () => {
-    const v = new Map([['a', true], ['b', true], ['d', false], ['e', false]]);
+    const v = new Map([
+      ['a', true],
+      ['b', true],
+      ['d', false],
+      ['e', false],
+    ]);
     expect(jointVote([new Set(['a', 'b', 'c']), new Set(['c', 'd', 'e'])], v)).toBe(VoteResult.Lost);
   });
 });
@@ -119,15 +177,24 @@ describe('membership changes (confchange)', () => {
     return t;
   };
   it('a simple change may change only one voter', () => {
-    expect(() => new Changer(trk(), 10).simple([cc(ConfChangeType.CONF_ADD_NODE, '4'), cc(ConfChangeType.CONF_ADD_NODE, '5')])).toThrow(ConfChangeError);
+    expect(() => new Changer(trk(), 10).simple([cc(ConfChangeType.CONF_ADD_NODE, '4'), cc(ConfChangeType.CONF_ADD_NODE, '5')])).toThrow(
+      ConfChangeError,
+    );
   });
   it('removing every voter is refused', () => {
     expect(() =>
-      new Changer(trk(), 10).enterJoint(true, [cc(ConfChangeType.CONF_REMOVE_NODE, '1'), cc(ConfChangeType.CONF_REMOVE_NODE, '2'), cc(ConfChangeType.CONF_REMOVE_NODE, '3')]),
+      new Changer(trk(), 10).enterJoint(true, [
+        cc(ConfChangeType.CONF_REMOVE_NODE, '1'),
+        cc(ConfChangeType.CONF_REMOVE_NODE, '2'),
+        cc(ConfChangeType.CONF_REMOVE_NODE, '3'),
+      ]),
     ).toThrow(/removed all voters/);
   });
   it('demoting an outgoing voter during a joint change stages it in learnersNext', () => {
-    const r = new Changer(trk(), 10).enterJoint(false, [cc(ConfChangeType.CONF_ADD_LEARNER_NODE, '3'), cc(ConfChangeType.CONF_ADD_NODE, '4')]);
+    const r = new Changer(trk(), 10).enterJoint(false, [
+      cc(ConfChangeType.CONF_ADD_LEARNER_NODE, '3'),
+      cc(ConfChangeType.CONF_ADD_NODE, '4'),
+    ]);
     expect([...r.config.learnersNext]).toEqual(['3']);
     expect([...r.config.voters[0]].sort()).toEqual(['1', '2', '4']);
     expect([...r.config.voters[1]].sort()).toEqual(['1', '2', '3']);
@@ -136,7 +203,11 @@ describe('membership changes (confchange)', () => {
     const t = trk();
     const j = new Changer(t, 10).enterJoint(false, [cc(ConfChangeType.CONF_ADD_LEARNER_NODE, '3'), cc(ConfChangeType.CONF_ADD_NODE, '4')]);
     const l = new Changer({ ...j, maxInflight: 10, maxInflightBytes: 0 }, 10).leaveJoint();
-    expect({ voters: [...l.config.voters[0]].sort(), out: l.config.voters[1].size, learners: [...l.config.learners] }).toEqual({ voters: ['1', '2', '4'], out: 0, learners: ['3'] });
+    expect({ voters: [...l.config.voters[0]].sort(), out: l.config.voters[1].size, learners: [...l.config.learners] }).toEqual({
+      voters: ['1', '2', '4'],
+      out: 0,
+      learners: ['3'],
+    });
   });
   it('a ConfState round-trips through restore, joint state included', () => {
     const cs = ConfState.create({ voters: ['1', '2', '4'], votersOutgoing: ['1', '2', '3'], learnersNext: ['3'], autoLeave: true });
@@ -144,12 +215,20 @@ describe('membership changes (confchange)', () => {
     const t = new ProgressTracker(10, 0);
     t.config = r.config;
     t.progress = r.progress;
-    expect(t.confState()).toEqual(ConfState.create({ voters: ['1', '2', '4'], votersOutgoing: ['1', '2', '3'], learnersNext: ['3'], learners: [], autoLeave: true }));
+    expect(t.confState()).toEqual(
+      ConfState.create({ voters: ['1', '2', '4'], votersOutgoing: ['1', '2', '3'], learnersNext: ['3'], learners: [], autoLeave: true }),
+    );
   });
   it('a failed change leaves the tracker untouched', () => {
     const t = trk();
     const before = t.progress.get('3')!.isLearner;
-    expect(() => new Changer(t, 10).simple([cc(ConfChangeType.CONF_ADD_LEARNER_NODE, '3'), cc(ConfChangeType.CONF_ADD_NODE, '5'), cc(ConfChangeType.CONF_ADD_NODE, '6')])).toThrow();
+    expect(() =>
+      new Changer(t, 10).simple([
+        cc(ConfChangeType.CONF_ADD_LEARNER_NODE, '3'),
+        cc(ConfChangeType.CONF_ADD_NODE, '5'),
+        cc(ConfChangeType.CONF_ADD_NODE, '6'),
+      ]),
+    ).toThrow();
     expect(t.progress.get('3')!.isLearner).toBe(before);
   });
 });
@@ -229,7 +308,9 @@ describe('raft core', () => {
 
   it('lease-based reads are refused without CheckQuorum', () => {
     const st = new MemoryStorage(ConfState.create({ voters: ['1'] }));
-    expect(() => new RawNode({ id: '1', electionTick: 10, heartbeatTick: 1, storage: st, rand: () => 0, readOnlyOption: 'lease-based' })).toThrow(/checkQuorum/);
+    expect(
+      () => new RawNode({ id: '1', electionTick: 10, heartbeatTick: 1, storage: st, rand: () => 0, readOnlyOption: 'lease-based' }),
+    ).toThrow(/checkQuorum/);
   });
 
   it('a stale leader back from a partition steps down on the first reply of the new term', () => {

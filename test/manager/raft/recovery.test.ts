@@ -20,7 +20,8 @@ function framed(payload: Uint8Array): Uint8Array {
   return out;
 }
 
-const put = (index: number, term: number, v: string): Entry => Entry.create({ index, term, type: EntryType.ENTRY_NORMAL, data: framed(enc(v)) });
+const put = (index: number, term: number, v: string): Entry =>
+  Entry.create({ index, term, type: EntryType.ENTRY_NORMAL, data: framed(enc(v)) });
 
 class ListSM implements StateMachine {
   items: string[] = [];
@@ -48,13 +49,27 @@ describe('forceNewCluster', () => {
     const old = await DiskStorage.open(realVfs, dir);
     // A snapshot at 3, entries 4..10; this member knew of commits only up to 6.
     await old.storage.persist({
-      snapshot: Snapshot.create({ data: enc(JSON.stringify(['v1', 'v2', 'v3'])), metadata: SnapshotMetadata.create({ index: 3, term: 2, confState: ConfState.create({ voters: ['a', 'b', 'c'] }) }) }),
+      snapshot: Snapshot.create({
+        data: enc(JSON.stringify(['v1', 'v2', 'v3'])),
+        metadata: SnapshotMetadata.create({ index: 3, term: 2, confState: ConfState.create({ voters: ['a', 'b', 'c'] }) }),
+      }),
       hardState: HardState.create({ term: 2, vote: 'a', commit: 3 }),
       entries: [],
       mustSync: true,
     });
-    const addD = ConfChange.create({ changes: [{ type: ConfChangeType.CONF_ADD_LEARNER_NODE, nodeId: 'd' }], context: framed(enc('member d')) });
-    const entries = [put(4, 2, 'v4'), put(5, 2, 'v5'), put(6, 3, 'v6'), put(7, 3, 'v7'), Entry.create({ index: 8, term: 3, type: EntryType.ENTRY_CONF_CHANGE, data: ConfChange.encode(addD) }), put(9, 3, 'v9'), put(10, 3, 'v10')];
+    const addD = ConfChange.create({
+      changes: [{ type: ConfChangeType.CONF_ADD_LEARNER_NODE, nodeId: 'd' }],
+      context: framed(enc('member d')),
+    });
+    const entries = [
+      put(4, 2, 'v4'),
+      put(5, 2, 'v5'),
+      put(6, 3, 'v6'),
+      put(7, 3, 'v7'),
+      Entry.create({ index: 8, term: 3, type: EntryType.ENTRY_CONF_CHANGE, data: ConfChange.encode(addD) }),
+      put(9, 3, 'v9'),
+      put(10, 3, 'v10'),
+    ];
     await old.storage.persist({ hardState: HardState.create({ term: 3, vote: 'a', commit: 6 }), entries, mustSync: true });
     await old.storage.close();
 
@@ -75,7 +90,11 @@ describe('forceNewCluster', () => {
     const fresh = await DiskStorage.open(realVfs, dir);
     try {
       const s = fresh.state.snapshot!;
-      expect({ index: s.metadata?.index, term: s.metadata?.term, voters: s.metadata?.confState?.voters }).toEqual({ index: 10, term: 3, voters: ['a'] });
+      expect({ index: s.metadata?.index, term: s.metadata?.term, voters: s.metadata?.confState?.voters }).toEqual({
+        index: 10,
+        term: 3,
+        voters: ['a'],
+      });
       expect(JSON.parse(dec(s.data))).toEqual(['v1', 'v2', 'v3', 'v4', 'v5', 'v6', 'v7', 'v9', 'v10']);
       const hs = fresh.state.hardState;
       expect([hs.term, hs.vote || '', hs.commit]).toEqual([3, '', 10]);

@@ -9,7 +9,9 @@ const dir = join(import.meta.dirname, 'testdata');
 const rewrite = process.env.REWRITE === '1';
 
 describe('raft scenarios', () => {
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.txt')).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.txt'))
+    .sort()) {
     it(file.replace(/\.txt$/, '').replace(/_/g, ' '), () => {
       const text = readFileSync(join(dir, file), 'utf8');
       const blocks = parseScenario(text);

@@ -17,9 +17,19 @@ interface NodeOpts {
 const node = (i: number, o: NodeOpts = {}): Node =>
   Node.create({
     meta: Meta.create({ id: `n${i}` }),
-    spec: { name: `h${i}`, role: o.role ?? NodeRole.WORKER, availability: o.availability ?? NodeAvailability.ACTIVE, labels: o.labels ?? {} },
+    spec: {
+      name: `h${i}`,
+      role: o.role ?? NodeRole.WORKER,
+      availability: o.availability ?? NodeAvailability.ACTIVE,
+      labels: o.labels ?? {},
+    },
     status: { state: o.state ?? NodeState.READY, message: '', addr: '' },
-    description: { hostname: `h${i}`, platform: { os: o.os ?? 'linux', architecture: o.arch ?? 'x86_64' }, resources: { nanoCpus: (o.cpus ?? 4) * 1e9, memoryBytes: (o.memMiB ?? 4096) * 2 ** 20, pids: 0 }, engineVersion: '' },
+    description: {
+      hostname: `h${i}`,
+      platform: { os: o.os ?? 'linux', architecture: o.arch ?? 'x86_64' },
+      resources: { nanoCpus: (o.cpus ?? 4) * 1e9, memoryBytes: (o.memMiB ?? 4096) * 2 ** 20, pids: 0 },
+      engineVersion: '',
+    },
   } as Partial<Node>);
 
 let seq = 0;
@@ -47,7 +57,12 @@ const task = (o: TaskOpts = {}): Task =>
     serviceVersion: 1,
     hostPorts: (o.hostPorts ?? []).map((p) => ({ name: '', protocol: 0, targetPort: 80, publishedPort: p, publishMode: 1 })),
     spec: {
-      placement: { constraints: o.constraints ?? [], preferences: (o.preferences ?? []).map((spread) => ({ spread })), maxReplicas: o.maxReplicas ?? 0, platforms: o.platforms ?? [] },
+      placement: {
+        constraints: o.constraints ?? [],
+        preferences: (o.preferences ?? []).map((spread) => ({ spread })),
+        maxReplicas: o.maxReplicas ?? 0,
+        platforms: o.platforms ?? [],
+      },
       resources: { reservations: { nanoCpus: (o.cpus ?? 0) * 1e9, memoryBytes: (o.memMiB ?? 0) * 2 ** 20 } },
     },
   } as unknown as Partial<Task>);
@@ -62,20 +77,31 @@ describe('scheduler filters', () => {
     const r = schedule(nodes, [placedOn('n1', { service: 'other', hostPorts: [9090] })], ts);
     expect(where(r, ts).slice(0, 2).sort()).toEqual(['n2', 'n3']);
     expect(where(r, ts)[2]).toBe('-');
-    expect(r.unschedulable.get(ts[2]!.meta!.id)).toBe('no suitable node (3 nodes: host-mode port tcp/9090 already published on the node (h1, h2, h3))');
+    expect(r.unschedulable.get(ts[2]!.meta!.id)).toBe(
+      'no suitable node (3 nodes: host-mode port tcp/9090 already published on the node (h1, h2, h3))',
+    );
     // Another port, or none, fits anywhere.
     const free = tasks(2, { service: 'edge2', hostPorts: [9091] });
     expect(where(schedule(nodes, [placedOn('n1', { hostPorts: [9090] })], free), free)).not.toContain('-');
   });
 
   it('skips nodes that are not READY or not ACTIVE', () => {
-    const nodes = [node(1, { state: NodeState.DOWN }), node(2, { availability: NodeAvailability.DRAIN }), node(3, { availability: NodeAvailability.PAUSE }), node(4)];
+    const nodes = [
+      node(1, { state: NodeState.DOWN }),
+      node(2, { availability: NodeAvailability.DRAIN }),
+      node(3, { availability: NodeAvailability.PAUSE }),
+      node(4),
+    ];
     const ts = tasks(3);
     expect(where(schedule(nodes, [], ts), ts)).toEqual(['n4', 'n4', 'n4']);
   });
 
   it('honours == and != constraints on id, hostname, role, os, arch and labels', () => {
-    const nodes = [node(1, { role: NodeRole.MANAGER, labels: { zone: 'east' } }), node(2, { labels: { zone: 'west' }, arch: 'aarch64' }), node(3, { os: 'windows' })];
+    const nodes = [
+      node(1, { role: NodeRole.MANAGER, labels: { zone: 'east' } }),
+      node(2, { labels: { zone: 'west' }, arch: 'aarch64' }),
+      node(3, { os: 'windows' }),
+    ];
     const one = (c: string): string => {
       const t = task({ constraints: [c] });
       const r = schedule(nodes, [], [t]);
@@ -88,7 +114,9 @@ describe('scheduler filters', () => {
     expect(one('node.platform.arch==aarch64')).toBe('n2');
     expect(one('node.labels.zone==west')).toBe('n2');
     expect(one('node.labels.zone!=east')).not.toBe('n1');
-    expect(one('node.labels.zone==north')).toBe('no suitable node (3 nodes: constraint node.labels.zone==north not satisfied (h1, h2, h3))');
+    expect(one('node.labels.zone==north')).toBe(
+      'no suitable node (3 nodes: constraint node.labels.zone==north not satisfied (h1, h2, h3))',
+    );
   });
 
   it('counts reservations of the tasks already on a node', () => {
@@ -97,7 +125,9 @@ describe('scheduler filters', () => {
     const ts = tasks(3, { cpus: 1 });
     const r = schedule(nodes, placed, ts);
     expect(where(r, ts).sort()).toEqual(['-', 'n2', 'n2']);
-    expect(r.unschedulable.get(ts.find((t) => !r.assignments.has(t.meta!.id))!.meta!.id)).toBe('no suitable node (2 nodes: insufficient resources (needs 1 CPU) (h1, h2))');
+    expect(r.unschedulable.get(ts.find((t) => !r.assignments.has(t.meta!.id))!.meta!.id)).toBe(
+      'no suitable node (2 nodes: insufficient resources (needs 1 CPU) (h1, h2))',
+    );
   });
 
   it('ignores the reservations of tasks that ended', () => {
@@ -128,13 +158,22 @@ describe('scheduler filters', () => {
     const t = task({ nodeId: 'n2' });
     expect(schedule(nodes, [], [t]).assignments.get(t.meta!.id)).toBe('n2');
     const lost = task({ nodeId: 'n9' });
-    expect(schedule(nodes, [], [lost]).unschedulable.get(lost.meta!.id)).toBe('no suitable node (2 nodes: not the node of this global task (h1, h2))');
+    expect(schedule(nodes, [], [lost]).unschedulable.get(lost.meta!.id)).toBe(
+      'no suitable node (2 nodes: not the node of this global task (h1, h2))',
+    );
   });
 });
 
 describe('scheduler explanations', () => {
   it('names each filter with its node count, hostnames when 5 or fewer, in filter order', () => {
-    const nodes = [node(1, { state: NodeState.DOWN }), node(2, { availability: NodeAvailability.DRAIN }), node(3), node(4), node(5), node(6, { labels: { zone: 'east' }, cpus: 1 })];
+    const nodes = [
+      node(1, { state: NodeState.DOWN }),
+      node(2, { availability: NodeAvailability.DRAIN }),
+      node(3),
+      node(4),
+      node(5),
+      node(6, { labels: { zone: 'east' }, cpus: 1 }),
+    ];
     const t = task({ constraints: ['node.labels.zone==east'], cpus: 2 });
     expect(schedule(nodes, [], [t]).unschedulable.get(t.meta!.id)).toBe(
       'no suitable node (2 nodes not available for new tasks (h1, h2); 3 nodes: constraint node.labels.zone==east not satisfied (h3, h4, h5); 1 node: insufficient resources (needs 2 CPU) (h6))',
@@ -142,7 +181,9 @@ describe('scheduler explanations', () => {
   });
 
   it('gives counts only when more than 5 nodes are excluded for a reason', () => {
-    expect(explainUnschedulable(new Map([['constraint node.role==manager not satisfied', ['a', 'b', 'c', 'd', 'e', 'f']]]))).toBe('no suitable node (6 nodes: constraint node.role==manager not satisfied)');
+    expect(explainUnschedulable(new Map([['constraint node.role==manager not satisfied', ['a', 'b', 'c', 'd', 'e', 'f']]]))).toBe(
+      'no suitable node (6 nodes: constraint node.role==manager not satisfied)',
+    );
     expect(explainUnschedulable(new Map())).toBe('no suitable node (no nodes in the cluster)');
   });
 });
@@ -166,7 +207,12 @@ describe('scheduler ranking', () => {
   });
 
   it('spread=node.labels.zone balances over zones first, whatever their node counts', () => {
-    const nodes = [node(1, { labels: { zone: 'a' } }), node(2, { labels: { zone: 'b' } }), node(3, { labels: { zone: 'b' } }), node(4, { labels: { zone: 'b' } })];
+    const nodes = [
+      node(1, { labels: { zone: 'a' } }),
+      node(2, { labels: { zone: 'b' } }),
+      node(3, { labels: { zone: 'b' } }),
+      node(4, { labels: { zone: 'b' } }),
+    ];
     const ts = tasks(6, { preferences: ['spread=node.labels.zone'] });
     const r = where(schedule(nodes, [], ts), ts);
     expect(r.filter((n) => n === 'n1')).toHaveLength(3);

@@ -17,7 +17,12 @@ const node = (i: number, state = NodeState.READY, cpus = 4): Node =>
     meta: Meta.create({ id: `n${i}` }),
     spec: { name: `h${i}`, role: NodeRole.WORKER, availability: NodeAvailability.ACTIVE, labels: {} },
     status: { state, message: '', addr: '' },
-    description: { hostname: `h${i}`, platform: { os: 'linux', architecture: 'x86_64' }, resources: { nanoCpus: cpus * 1e9, memoryBytes: 2 ** 30, pids: 0 }, engineVersion: '' },
+    description: {
+      hostname: `h${i}`,
+      platform: { os: 'linux', architecture: 'x86_64' },
+      resources: { nanoCpus: cpus * 1e9, memoryBytes: 2 ** 30, pids: 0 },
+      engineVersion: '',
+    },
   } as Partial<Node>);
 
 const pending = (id: string, over: Partial<Task> = {}, cpus = 0): Task =>
@@ -52,7 +57,9 @@ describe('scheduler shell', () => {
     await settle();
     expect(store.appliedIndex - before).toBeLessThanOrEqual(10);
     const ts = store.view((tx) => tx.tasks.list());
-    expect(ts.every((t) => t.status?.state === TaskState.ASSIGNED && t.nodeId && t.status.message === 'scheduler assigned task to node')).toBe(true);
+    expect(
+      ts.every((t) => t.status?.state === TaskState.ASSIGNED && t.nodeId && t.status.message === 'scheduler assigned task to node'),
+    ).toBe(true);
     const perNode = new Map<string, number>();
     for (const t of ts) perNode.set(t.nodeId, (perNode.get(t.nodeId) ?? 0) + 1);
     expect(new Set(perNode.values())).toEqual(new Set([100]));
@@ -82,7 +89,9 @@ describe('scheduler shell', () => {
     const store = await setup([node(1, NodeState.DOWN)]);
     await store.update((tx) => tx.tasks.create(pending('t1')));
     await settle();
-    await store.update((tx) => tx.nodes.update(Node.create({ ...tx.nodes.get('n1')!, status: { state: NodeState.READY, message: '', addr: '' } })));
+    await store.update((tx) =>
+      tx.nodes.update(Node.create({ ...tx.nodes.get('n1')!, status: { state: NodeState.READY, message: '', addr: '' } })),
+    );
     await settle();
     expect(get(store, 't1')).toMatchObject({ nodeId: 'n1', status: { state: TaskState.ASSIGNED, err: '' } });
   });

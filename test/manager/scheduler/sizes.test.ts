@@ -32,7 +32,12 @@ describe('scheduler writes by bytes', () => {
             meta: Meta.create({ id: `n${i}` }),
             spec: { name: `h${i}`, role: NodeRole.WORKER, availability: NodeAvailability.ACTIVE, labels: {} },
             status: { state: NodeState.READY, message: '', addr: '' },
-            description: { hostname: `h${i}`, platform: { os: 'linux', architecture: 'x86_64' }, resources: { nanoCpus: 4e9, memoryBytes: 2 ** 30, pids: 0 }, engineVersion: '' },
+            description: {
+              hostname: `h${i}`,
+              platform: { os: 'linux', architecture: 'x86_64' },
+              resources: { nanoCpus: 4e9, memoryBytes: 2 ** 30, pids: 0 },
+              engineVersion: '',
+            },
           } as Partial<Node>),
         );
       }
@@ -40,7 +45,16 @@ describe('scheduler writes by bytes', () => {
     for (let from = 0; from < n; from += 100) {
       await store.update((tx) => {
         for (let i = from; i < Math.min(n, from + 100); i++) {
-          tx.tasks.create(Task.create({ meta: Meta.create({ id: `t${i}` }), serviceId: 's', slot: i + 1, desiredState: TaskState.RUNNING, status: { state: TaskState.PENDING }, spec: { container: { image: 'busybox', env } } } as unknown as Partial<Task>));
+          tx.tasks.create(
+            Task.create({
+              meta: Meta.create({ id: `t${i}` }),
+              serviceId: 's',
+              slot: i + 1,
+              desiredState: TaskState.RUNNING,
+              status: { state: TaskState.PENDING },
+              spec: { container: { image: 'busybox', env } },
+            } as unknown as Partial<Task>),
+          );
         }
       });
     }
@@ -48,7 +62,8 @@ describe('scheduler writes by bytes', () => {
     expect(store.view((tx) => tx.tasks.list().reduce((a, t) => a + encodedSize('tasks', t), 0))).toBeGreaterThan(8 << 20);
     sched = new Scheduler({ store, logger: log });
     sched.start();
-    const assigned = (): number => store.view((tx) => tx.tasks.list().filter((t) => t.status?.state === TaskState.ASSIGNED && t.nodeId).length);
+    const assigned = (): number =>
+      store.view((tx) => tx.tasks.list().filter((t) => t.status?.state === TaskState.ASSIGNED && t.nodeId).length);
     await sched.idle();
     expect(assigned()).toBe(n);
     const written = entries.slice(before);

@@ -2,7 +2,17 @@
 // cutting a list into transactions by bytes, and splitting a refused write in
 // half down to the one object that can never be written.
 import { describe, expect, it } from 'vitest';
-import { actionBytes, BATCH_BYTES, chunkByBytes, encodedSize, type EntryTooLargeError, fitsAlone, MAX_TRANSACTION_BYTES, type Tables, writeSplitting } from '../../../manager/store/index.js';
+import {
+  actionBytes,
+  BATCH_BYTES,
+  chunkByBytes,
+  encodedSize,
+  type EntryTooLargeError,
+  fitsAlone,
+  MAX_TRANSACTION_BYTES,
+  type Tables,
+  writeSplitting,
+} from '../../../manager/store/index.js';
 import { Service, ServiceSpec } from '../../../proto/gen/objects.js';
 import { recordingStore, service } from './fixtures.js';
 
@@ -10,7 +20,10 @@ import { recordingStore, service } from './fixtures.js';
 function withEnv(id: string, bytes: number): Service {
   const s = service(id, `svc-${id}`);
   const env = Array.from({ length: Math.ceil(bytes / 1024) }, (_, i) => `V${i}=${'x'.repeat(1020)}`);
-  return Service.create({ ...s, spec: ServiceSpec.create({ ...s.spec!, task: { ...s.spec!.task!, container: { ...s.spec!.task!.container!, env } } }) });
+  return Service.create({
+    ...s,
+    spec: ServiceSpec.create({ ...s.spec!, task: { ...s.spec!.task!, container: { ...s.spec!.task!.container!, env } } }),
+  });
 }
 
 describe('batch writers’ sizing', () => {
@@ -48,7 +61,11 @@ describe('batch writers’ sizing', () => {
   it('writeSplitting halves a write the store refuses until it fits, and hands over the one object that never fits; everything else is written', async () => {
     const { store, log } = recordingStore();
     // Five 400 KB services (2 MB: refused in one transaction), and one of 1.6 MB (refused alone).
-    const items = [...[0, 1, 2].map((i) => withEnv(`s${i}`, 400_000)), withEnv('big', 1_600_000), ...[3, 4].map((i) => withEnv(`s${i}`, 400_000))];
+    const items = [
+      ...[0, 1, 2].map((i) => withEnv(`s${i}`, 400_000)),
+      withEnv('big', 1_600_000),
+      ...[3, 4].map((i) => withEnv(`s${i}`, 400_000)),
+    ];
     const refused: Array<{ id: string; e: EntryTooLargeError }> = [];
     let writes = 0;
     await writeSplitting(
@@ -63,13 +80,26 @@ describe('batch writers’ sizing', () => {
     );
     expect(refused.map((r) => r.id)).toEqual(['big']);
     expect(refused[0]!.e.largest.bytes).toBeGreaterThan(MAX_TRANSACTION_BYTES);
-    expect(store.view((tx) => tx.services.list().map((s) => s.meta!.id).sort())).toEqual(['s0', 's1', 's2', 's3', 's4']);
+    expect(
+      store.view((tx) =>
+        tx.services
+          .list()
+          .map((s) => s.meta!.id)
+          .sort(),
+      ),
+    ).toEqual(['s0', 's1', 's2', 's3', 's4']);
     expect(writes).toBeGreaterThan(2);
     for (const entry of log) expect(entry.length).toBeLessThanOrEqual(MAX_TRANSACTION_BYTES);
   });
 
   it('writeSplitting passes any other error through at once', async () => {
     const boom = new Error('unavailable');
-    await expect(writeSplitting([1, 2, 3], () => Promise.reject(boom), () => undefined)).rejects.toBe(boom);
+    await expect(
+      writeSplitting(
+        [1, 2, 3],
+        () => Promise.reject(boom),
+        () => undefined,
+      ),
+    ).rejects.toBe(boom);
   });
 });

@@ -50,7 +50,10 @@ describe('store indexes', () => {
       tx.services.create(service('s1', 'web'));
       tx.networks.create(network('w1', 'backend'));
       tx.secrets.create(secret('x1', 'db-pass', [1]));
-      tx.configs.create({ meta: { id: 'c1', version: 0, createdAt: 0, updatedAt: 0 }, spec: { name: 'nginx.conf', labels: {}, data: new Uint8Array([2]) } });
+      tx.configs.create({
+        meta: { id: 'c1', version: 0, createdAt: 0, updatedAt: 0 },
+        spec: { name: 'nginx.conf', labels: {}, data: new Uint8Array([2]) },
+      });
     });
     s.view((tx) => {
       expect(tx.nodes.byName('HOST-1')!.meta!.id).toBe('n1');
@@ -59,7 +62,9 @@ describe('store indexes', () => {
       expect(tx.secrets.byName('db-pass')!.meta!.id).toBe('x1');
       expect(tx.configs.byName('NGINX.conf')!.meta!.id).toBe('c1');
     });
-    const [n, sv, nw, sc] = s.view((tx) => [tx.nodes.get('n1')!, tx.services.get('s1')!, tx.networks.get('w1')!, tx.secrets.get('x1')!] as const);
+    const [n, sv, nw, sc] = s.view(
+      (tx) => [tx.nodes.get('n1')!, tx.services.get('s1')!, tx.networks.get('w1')!, tx.secrets.get('x1')!] as const,
+    );
     await s.update((tx) => {
       tx.nodes.update(Node.create({ ...n, spec: { ...n.spec!, name: 'host-2' } }));
       tx.services.update(Service.create({ ...sv, spec: { ...sv.spec!, name: 'api' } }));
@@ -84,6 +89,8 @@ describe('store indexes', () => {
 
   it('asking for an index a table does not have names the indexes it has', () => {
     const s = localStore();
-    expect(() => s.view((tx) => tx.tasks.by('nope' as 'node', 'x'))).toThrow('tasks has no index "nope" (its indexes: service, node, desiredState, slot)');
+    expect(() => s.view((tx) => tx.tasks.by('nope' as 'node', 'x'))).toThrow(
+      'tasks has no index "nope" (its indexes: service, node, desiredState, slot)',
+    );
   });
 });

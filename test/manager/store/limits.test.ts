@@ -10,7 +10,10 @@ import { recordingStore, service, task } from './fixtures.js';
 function withEnv(id: string, name: string, bytes: number): Service {
   const s = service(id, name);
   const env = Array.from({ length: Math.ceil(bytes / 1024) }, (_, i) => `V${i}=${'x'.repeat(1020)}`);
-  return Service.create({ ...s, spec: ServiceSpec.create({ ...s.spec!, task: { ...s.spec!.task!, container: { ...s.spec!.task!.container!, env } } }) });
+  return Service.create({
+    ...s,
+    spec: ServiceSpec.create({ ...s.spec!, task: { ...s.spec!.task!, container: { ...s.spec!.task!.container!, env } } }),
+  });
 }
 
 function withLabels(id: string, name: string, bytes: number): Service {
@@ -81,7 +84,8 @@ describe('store entry cap', () => {
     // ~3 MB, as a 5,000-task orchestration pass once wrote in one go.
     const e = await refusal(
       store.update((tx) => {
-        for (let i = 0; i < 5000; i++) tx.tasks.create(Task.create({ ...task(`t${i}`, 's1', 'n1', i), status: { state: 0, message: 'm'.repeat(550) } as never }));
+        for (let i = 0; i < 5000; i++)
+          tx.tasks.create(Task.create({ ...task(`t${i}`, 's1', 'n1', i), status: { state: 0, message: 'm'.repeat(550) } as never }));
       }),
     );
     expect(e.limit).toBe(MAX_TRANSACTION_BYTES);

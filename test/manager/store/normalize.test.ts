@@ -11,8 +11,14 @@ function deepFrozen(v: unknown): boolean {
 }
 
 const samples: { [T in TableName]?: Tables[T] } = {
-  cluster: Cluster.create({ meta: Meta.create({ id: 'c', version: 7, createdAt: 1_700_000_000_123 }), spec: { name: 'default' } as Cluster['spec'] }),
-  nodes: Node.create({ meta: Meta.create({ id: 'n' }), spec: { name: 'h1', role: NodeRole.MANAGER, labels: { zone: 'a', rack: '2' } } as unknown as Node['spec'] }),
+  cluster: Cluster.create({
+    meta: Meta.create({ id: 'c', version: 7, createdAt: 1_700_000_000_123 }),
+    spec: { name: 'default' } as Cluster['spec'],
+  }),
+  nodes: Node.create({
+    meta: Meta.create({ id: 'n' }),
+    spec: { name: 'h1', role: NodeRole.MANAGER, labels: { zone: 'a', rack: '2' } } as unknown as Node['spec'],
+  }),
   services: Service.create({
     meta: Meta.create({ id: 's' }),
     spec: {
@@ -23,8 +29,19 @@ const samples: { [T in TableName]?: Tables[T] } = {
       update: { parallelism: 2, delayMs: 5000, maxFailureRatio: 0.1 },
     } as unknown as Service['spec'],
   }),
-  tasks: Task.create({ meta: Meta.create({ id: 't' }), serviceId: 's', nodeId: 'n', slot: 4, desiredState: TaskState.RUNNING, status: { state: TaskState.FAILED, message: 'exit 1', exitCode: 1 } as Task['status'], networks: [{ networkId: 'n1', addresses: ['10.0.1.5/24'] }] as Task['networks'] }),
-  networks: Network.create({ meta: Meta.create({ id: 'w' }), spec: { name: 'ov', driver: 'overlay', subnet: '10.0.9.0/24', driverOpts: { mtu: '1450' } } as unknown as Network['spec'] }),
+  tasks: Task.create({
+    meta: Meta.create({ id: 't' }),
+    serviceId: 's',
+    nodeId: 'n',
+    slot: 4,
+    desiredState: TaskState.RUNNING,
+    status: { state: TaskState.FAILED, message: 'exit 1', exitCode: 1 } as Task['status'],
+    networks: [{ networkId: 'n1', addresses: ['10.0.1.5/24'] }] as Task['networks'],
+  }),
+  networks: Network.create({
+    meta: Meta.create({ id: 'w' }),
+    spec: { name: 'ov', driver: 'overlay', subnet: '10.0.9.0/24', driverOpts: { mtu: '1450' } } as unknown as Network['spec'],
+  }),
   secrets: Secret.create({ meta: Meta.create({ id: 'x' }), spec: { name: 'pw', data: new Uint8Array([1, 2, 3]) } as Secret['spec'] }),
 };
 

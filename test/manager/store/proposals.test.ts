@@ -6,7 +6,10 @@ import { MemoryStore, NotCommittedError, OutcomeUnknownError, type Proposer } fr
 import { node } from './fixtures.js';
 
 /** A proposer that applies at once, except that the calls `hang` names never answer and those `fail` names reject with that error. */
-function flaky(o: { hang?: number[]; fail?: Map<number, Error>; applyThenFail?: Map<number, Error> }): { store: MemoryStore; calls: () => number } {
+function flaky(o: { hang?: number[]; fail?: Map<number, Error>; applyThenFail?: Map<number, Error> }): {
+  store: MemoryStore;
+  calls: () => number;
+} {
   let calls = 0;
   let index = 0;
   const p: Proposer = {
@@ -24,7 +27,8 @@ function flaky(o: { hang?: number[]; fail?: Map<number, Error>; applyThenFail?: 
   return { store, calls: () => calls };
 }
 
-const raftError = (code: string, message: string, extra: Record<string, unknown> = {}): Error => Object.assign(new Error(message), { code, ...extra });
+const raftError = (code: string, message: string, extra: Record<string, unknown> = {}): Error =>
+  Object.assign(new Error(message), { code, ...extra });
 
 describe('store.update settles whatever the proposer does', () => {
   it('a proposal that never answers settles as OutcomeUnknownError at the bound, and the next write goes through', async () => {
@@ -38,18 +42,32 @@ describe('store.update settles whatever the proposer does', () => {
   });
 
   it('a proposal whose entry may still commit reads as OutcomeUnknownError with the reason, not as a refusal', async () => {
-    const { store } = flaky({ fail: new Map([[1, Object.assign(raftError('OUTCOME_UNKNOWN', 'raft says unknown', { index: 7 }), { reason: 'this member lost the leadership before its entry committed' })]]) });
+    const { store } = flaky({
+      fail: new Map([
+        [
+          1,
+          Object.assign(raftError('OUTCOME_UNKNOWN', 'raft says unknown', { index: 7 }), {
+            reason: 'this member lost the leadership before its entry committed',
+          }),
+        ],
+      ]),
+    });
     const err = await store.update((tx) => tx.nodes.create(node('n1', 'h1'))).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OutcomeUnknownError);
     expect(err).toMatchObject({ code: 'UNAVAILABLE', index: 7 });
-    expect((err as Error).message).toMatch(/at log index 7 applied is unknown \(this member lost the leadership before its entry committed\): read the objects again/);
+    expect((err as Error).message).toMatch(
+      /at log index 7 applied is unknown \(this member lost the leadership before its entry committed\): read the objects again/,
+    );
   });
 
   it('a dropped proposal reads as NotCommittedError (UNAVAILABLE: nothing applied, retry)', async () => {
     const { store } = flaky({ fail: new Map([[1, raftError('PROPOSAL_DROPPED', 'raft proposal dropped: no leader at term 3')]]) });
     const err = await store.update((tx) => tx.nodes.create(node('n1', 'h1'))).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NotCommittedError);
-    expect(err).toMatchObject({ code: 'UNAVAILABLE', message: expect.stringMatching(/not committed \(raft proposal dropped: no leader at term 3\); nothing of it applied: retry it/) });
+    expect(err).toMatchObject({
+      code: 'UNAVAILABLE',
+      message: expect.stringMatching(/not committed \(raft proposal dropped: no leader at term 3\); nothing of it applied: retry it/),
+    });
     expect(store.view((tx) => tx.nodes.count())).toBe(0);
   });
 

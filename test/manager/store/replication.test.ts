@@ -19,7 +19,9 @@ async function history(s: MemoryStore): Promise<void> {
   const sv = s.view((tx) => tx.services.get('s1'))!;
   await s.update((tx) => tx.services.update(Service.create({ ...sv, spec: { ...sv.spec!, labels: { v: '2' } }, previousSpec: sv.spec })));
   // Refused: stale version.
-  await s.update((tx) => tx.services.update(Service.create({ ...sv, spec: { ...sv.spec!, labels: { v: 'stale' } } }))).catch(() => undefined);
+  await s
+    .update((tx) => tx.services.update(Service.create({ ...sv, spec: { ...sv.spec!, labels: { v: 'stale' } } })))
+    .catch(() => undefined);
   const t2 = s.view((tx) => tx.tasks.get('t2'))!;
   await s.update((tx) => {
     tx.tasks.update(Task.create({ ...t2, desiredState: TaskState.SHUTDOWN }));
@@ -169,7 +171,9 @@ describe('the proposing store applies its own writes without decoding them', () 
       tx.tasks.create(Task.create({ ...task('t1', 's1', '', 1), spec: service('s1', 'web').spec!.task }));
     });
     const before = store.view((tx) => tx.tasks.get('t1'))!;
-    await store.update((tx) => tx.tasks.update(Task.create({ ...before, status: { state: TaskState.PENDING, message: 'pending' } as Task['status'] })));
+    await store.update((tx) =>
+      tx.tasks.update(Task.create({ ...before, status: { state: TaskState.PENDING, message: 'pending' } as Task['status'] })),
+    );
     const after = store.view((tx) => tx.tasks.get('t1'))!;
     expect(after.spec).toBe(before.spec);
     expect(after.status!.state).toBe(TaskState.PENDING);

@@ -2,7 +2,13 @@
 // name, or a missing object; checked when built and again at apply; objects
 // read back are normalized and cannot be changed in place.
 import { describe, expect, it } from 'vitest';
-import { AlreadyExistsError, InvalidTransactionError, localStore, ObjectNotFoundError, VersionConflictError } from '../../../manager/store/index.js';
+import {
+  AlreadyExistsError,
+  InvalidTransactionError,
+  localStore,
+  ObjectNotFoundError,
+  VersionConflictError,
+} from '../../../manager/store/index.js';
 import { Node, Service, StoreAction, StoreActionKind, StoreTransaction } from '../../../proto/gen/objects.js';
 import { follower, ids, node, recordingStore, secret, service, task } from './fixtures.js';
 import { sleep } from '../../lib/wait.js';
@@ -94,7 +100,9 @@ describe('store transactions', () => {
     const err = await s.update((tx) => tx.services.create(service('s2', 'Web'))).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(AlreadyExistsError);
     expect(err).toMatchObject({ code: 'ALREADY_EXISTS', table: 'services', id: 's2', objectName: 'Web' });
-    expect((err as Error).message).toBe('services: the name "Web" is already in use by service s1 (names are compared without case): choose another name or remove that service first');
+    expect((err as Error).message).toBe(
+      'services: the name "Web" is already in use by service s1 (names are compared without case): choose another name or remove that service first',
+    );
   });
 
   it('two creates of one name in the same transaction are refused', async () => {
@@ -215,7 +223,19 @@ describe('store transactions', () => {
     expect(s.lastOutcome).toMatchObject({ index: 1, error: { code: 'INVALID_ARGUMENT' } });
     s.apply(StoreTransaction.encode(StoreTransaction.create({ actions: [StoreAction.create({ kind: StoreActionKind.CREATE })] })), 2);
     expect(s.lastOutcome!.error!.message).toMatch(/exactly one object/);
-    s.apply(StoreTransaction.encode(StoreTransaction.create({ actions: [StoreAction.create({ kind: StoreActionKind.CREATE, node: Node.create({ meta: { id: '', version: 0, createdAt: 0, updatedAt: 0 } }) })] })), 3);
+    s.apply(
+      StoreTransaction.encode(
+        StoreTransaction.create({
+          actions: [
+            StoreAction.create({
+              kind: StoreActionKind.CREATE,
+              node: Node.create({ meta: { id: '', version: 0, createdAt: 0, updatedAt: 0 } }),
+            }),
+          ],
+        }),
+      ),
+      3,
+    );
     expect(s.lastOutcome!.error!.message).toMatch(/without meta.id/);
     s.apply(StoreTransaction.encode(StoreTransaction.create({ actions: [StoreAction.create({ node: node('n1', 'h1') })] })), 4);
     expect(s.lastOutcome!.error!.message).toMatch(/unknown kind 0/);

@@ -6,7 +6,8 @@ import { localStore, type MemoryStore, type StoreEvent, WatchOverflowError, Watc
 import { Node, Task, TaskState } from '../../../proto/gen/objects.js';
 import { node, secret, task } from './fixtures.js';
 
-const show = (e: StoreEvent): string => (e.kind === 'commit' ? `commit@${e.index}` : `${e.kind}:${e.table}/${e.object.meta!.id}@${e.index}`);
+const show = (e: StoreEvent): string =>
+  e.kind === 'commit' ? `commit@${e.index}` : `${e.kind}:${e.table}/${e.object.meta!.id}@${e.index}`;
 
 async function take(w: AsyncIterator<StoreEvent>, n: number): Promise<string[]> {
   const out: string[] = [];
@@ -61,7 +62,11 @@ describe('store watch', () => {
     const evs: StoreEvent[] = [];
     for (let i = 0; i < 3; i++) evs.push((await w.next()).value as StoreEvent);
     const [, upd, del] = evs;
-    expect(upd).toMatchObject({ kind: 'update', old: { desiredState: TaskState.RUNNING, meta: { version: 1 } }, object: { desiredState: TaskState.SHUTDOWN, meta: { version: 5 } } });
+    expect(upd).toMatchObject({
+      kind: 'update',
+      old: { desiredState: TaskState.RUNNING, meta: { version: 1 } },
+      object: { desiredState: TaskState.SHUTDOWN, meta: { version: 5 } },
+    });
     expect(del).toMatchObject({ kind: 'delete', index: 6, object: { desiredState: TaskState.SHUTDOWN, meta: { version: 5 } } });
     w.close();
   });
@@ -76,7 +81,17 @@ describe('store watch', () => {
     expect(await take(onlyN2, 2)).toEqual(['create:nodes/n2@2', 'commit@2']);
     expect(onlyN2.pending).toBe(0);
     // 'all': a marker after every log entry, the refused one included.
-    expect(await take(all, 9)).toEqual(['create:nodes/n1@1', 'commit@1', 'create:nodes/n2@2', 'commit@2', 'create:nodes/n3@3', 'commit@3', 'commit@4', 'commit@5', 'commit@6']);
+    expect(await take(all, 9)).toEqual([
+      'create:nodes/n1@1',
+      'commit@1',
+      'create:nodes/n2@2',
+      'commit@2',
+      'create:nodes/n3@3',
+      'commit@3',
+      'commit@4',
+      'commit@5',
+      'commit@6',
+    ]);
     for (const x of [w, onlyN2, all]) x.close();
   });
 

@@ -5,7 +5,14 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfState, HardState, Snapshot, SnapshotMetadata } from '../../../../proto/gen/raft.js';
-import { DiskStorage, SnapshotCorruptError, SnapshotStore, WalInconsistentError, realVfs, snapshotFileName } from '../../../../manager/raft/storage/index.js';
+import {
+  DiskStorage,
+  SnapshotCorruptError,
+  SnapshotStore,
+  WalInconsistentError,
+  realVfs,
+  snapshotFileName,
+} from '../../../../manager/raft/storage/index.js';
 import { SimDisk } from '../../../sim/simdisk.js';
 import { captureLogger, dec, enc, ents, tempDir, view } from './helpers.js';
 
@@ -31,7 +38,11 @@ describe('SnapshotStore', () => {
       { index: 20, term: 2 },
       { index: 10, term: 1 },
     ]);
-    expect(await disk.list('/snap')).toEqual(['0000000000000001-000000000000000a.snap', '0000000000000002-0000000000000014.snap', '0000000000000002-000000000000001e.snap']);
+    expect(await disk.list('/snap')).toEqual([
+      '0000000000000001-000000000000000a.snap',
+      '0000000000000002-0000000000000014.snap',
+      '0000000000000002-000000000000001e.snap',
+    ]);
     const s = await store.load({ index: 20, term: 2 });
     expect(dec(s.data)).toBe('state@20');
     expect(s.metadata?.index).toBe(20);

@@ -2,7 +2,7 @@
 // exactly what was not synced, sometimes leaving a torn prefix, and the WAL
 // always reopens with every synced record and a prefix of the rest.
 import { describe, expect, it } from 'vitest';
-import { Entry, HardState } from '../../../../proto/gen/raft.js';
+import { type Entry, HardState } from '../../../../proto/gen/raft.js';
 import { Wal } from '../../../../manager/raft/storage/index.js';
 import { SimDisk } from '../../../sim/simdisk.js';
 import { captureLogger, dec, enc, entryRecordBytes, ents, scripted, seeded, view } from './helpers.js';
@@ -163,7 +163,10 @@ describe('Wal on SimDisk', () => {
       const int = (n: number): number => Math.floor(rnd() * n);
       const disk = new SimDisk();
       const opts = { segmentBytes: 400 + int(600), preallocBytes: [0, 128, 1024][int(3)]! };
-      const open = async (): Promise<{ wal: Wal; state: { hardState: HardState; snapshot: { index: number; term: number } | null; entries: Entry[] } }> => {
+      const open = async (): Promise<{
+        wal: Wal;
+        state: { hardState: HardState; snapshot: { index: number; term: number } | null; entries: Entry[] };
+      }> => {
         const { logger, lines } = captureLogger();
         const r = await Wal.open(disk.session(), '/wal', { ...opts, logger });
         torn += lines.filter((l) => l.level === 40).length;
@@ -171,7 +174,13 @@ describe('Wal on SimDisk', () => {
       };
       let { wal, state } = await open();
       const key = (s: typeof state): string =>
-        JSON.stringify([s.hardState.term, s.hardState.vote, s.hardState.commit, s.snapshot, s.entries.map((e) => [e.index, e.term, dec(e.data)])]);
+        JSON.stringify([
+          s.hardState.term,
+          s.hardState.vote,
+          s.hardState.commit,
+          s.snapshot,
+          s.entries.map((e) => [e.index, e.term, dec(e.data)]),
+        ]);
       let ref = state;
       let history = [key(ref)];
       let durableFrom = 0;

@@ -171,7 +171,8 @@ describe('Wal', () => {
     await wal.save(hs(1, 3), ents(1, 3), true);
     await wal.close();
     const file = path.join(dir, (await segmentFiles())[0]!);
-    const end = SEGMENT_HEADER_BYTES + ents(1, 3).reduce((n, e) => n + entryRecordBytes(e), 0) + recordBytes(HardState.encode(hs(1, 3)).length);
+    const end =
+      SEGMENT_HEADER_BYTES + ents(1, 3).reduce((n, e) => n + entryRecordBytes(e), 0) + recordBytes(HardState.encode(hs(1, 3)).length);
     expect((await fs.stat(file)).size).toBe(256 * 1024);
     // Half a record header (a length and no more) landed in the zeros after the last record.
     const fh = await fs.open(file, 'r+');

@@ -51,13 +51,17 @@ afterEach(async () => {
 
 async function node(id: string, opts: Partial<TransportOptions> = {}): Promise<{ t: GrpcTransport; inbox: Inbox; addr: string }> {
   const inbox = new Inbox();
-  const t = new GrpcTransport({ id, cluster: 'test-cluster', listen: '127.0.0.1:0', backoff: { initialMs: 20, maxMs: 300 }, ...opts }, inbox);
+  const t = new GrpcTransport(
+    { id, cluster: 'test-cluster', listen: '127.0.0.1:0', backoff: { initialMs: 20, maxMs: 300 }, ...opts },
+    inbox,
+  );
   running.push(t);
   const addr = await t.start();
   return { t, inbox, addr };
 }
 
-const waitFor = (cond: () => boolean, what: string, timeoutMs = 20_000): Promise<unknown> => waitUntil(what, cond, { timeoutMs, everyMs: 5 });
+const waitFor = (cond: () => boolean, what: string, timeoutMs = 20_000): Promise<unknown> =>
+  waitUntil(what, cond, { timeoutMs, everyMs: 5 });
 
 const nextTurn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
@@ -165,13 +169,17 @@ describe('GrpcTransport', () => {
     // attempt): resending on every poll overflowed the queue whenever the
     // connection took longer than 100 polls (a loaded machine).
     let warmup = 0;
-    await waitFor(() => {
-      if (b.inbox.messages.length === 0 && a.t.stats.dropped === warmup) {
-        a.t.send([app('A', 'B', 0)]);
-        warmup++;
-      }
-      return b.inbox.messages.length > 0;
-    }, 'the stream to B to be up', 30_000);
+    await waitFor(
+      () => {
+        if (b.inbox.messages.length === 0 && a.t.stats.dropped === warmup) {
+          a.t.send([app('A', 'B', 0)]);
+          warmup++;
+        }
+        return b.inbox.messages.length > 0;
+      },
+      'the stream to B to be up',
+      30_000,
+    );
     b.inbox.messages = [];
     a.inbox.unreachable = [];
     const droppedBefore = a.t.stats.dropped;
@@ -189,7 +197,11 @@ describe('GrpcTransport', () => {
     const b = await node('B');
     a.t.addPeer('B', b.addr);
     const data = randomBytes(5 * 1000 * 1000);
-    const metadata = SnapshotMetadata.create({ index: 1234, term: 9, confState: ConfState.create({ voters: ['A', 'B', 'C'], learners: ['D'] }) });
+    const metadata = SnapshotMetadata.create({
+      index: 1234,
+      term: 9,
+      confState: ConfState.create({ voters: ['A', 'B', 'C'], learners: ['D'] }),
+    });
     a.t.send([Message.create({ type: MessageType.MSG_SNAP, from: 'A', to: 'B', term: 9, snapshot: Snapshot.create({ data, metadata }) })]);
     a.t.send([app('A', 'B', 1235)]);
     await waitFor(() => a.inbox.snapshots.length === 1, 'onSnapshotStatus');
@@ -214,7 +226,14 @@ describe('GrpcTransport', () => {
     a.t.addPeer('B', b.addr);
     const data = Buffer.alloc(50 * 1024 * 1024);
     for (let i = 0; i < data.length; i += 4096) data.writeUInt32BE(i, i);
-    a.t.send([Message.create({ type: MessageType.MSG_SNAP, from: 'A', to: 'B', snapshot: Snapshot.create({ data, metadata: SnapshotMetadata.create({ index: 5, term: 1 }) }) })]);
+    a.t.send([
+      Message.create({
+        type: MessageType.MSG_SNAP,
+        from: 'A',
+        to: 'B',
+        snapshot: Snapshot.create({ data, metadata: SnapshotMetadata.create({ index: 5, term: 1 }) }),
+      }),
+    ]);
     await waitFor(() => a.inbox.snapshots.length === 1, 'onSnapshotStatus', 60_000);
     expect(a.inbox.snapshots).toEqual([{ peer: 'B', ok: true }]);
     const got = b.inbox.messages[0]?.snapshot?.data;
@@ -266,13 +285,17 @@ describe('GrpcTransport', () => {
       // A first message is sent again only once A has dropped it (a failed
       // connection attempt), so none is still in flight when the inbox is reset.
       let warmups = 0;
-      await waitFor(() => {
-        if (b.inbox.messages.length === 0 && a.t.stats.dropped === warmups) {
-          a.t.send([app('A', 'B', 0)]);
-          warmups++;
-        }
-        return b.inbox.messages.length > 0;
-      }, 'the stream to B to carry a first message', 30_000);
+      await waitFor(
+        () => {
+          if (b.inbox.messages.length === 0 && a.t.stats.dropped === warmups) {
+            a.t.send([app('A', 'B', 0)]);
+            warmups++;
+          }
+          return b.inbox.messages.length > 0;
+        },
+        'the stream to B to carry a first message',
+        30_000,
+      );
       b.inbox.messages = [];
       const droppedBefore = a.t.stats.dropped;
       a.t.addPeer('H', `127.0.0.1:${(hole.address() as net.AddressInfo).port}`);
@@ -420,7 +443,10 @@ describe('GrpcTransport', () => {
   it('keepalive notices a frozen peer whose kernel still accepts the bytes', async () => {
     // SIGSTOP leaves B's sockets open: without HTTP/2 pings A would write
     // into a TCP buffer for minutes before seeing an error.
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'child.ts'), 'serve'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'child.ts'), 'serve'], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     try {
       const addr = await new Promise<string>((resolve, reject) => {
         child.stdout.once('data', (d: Buffer) => resolve(d.toString().trim()));
@@ -468,7 +494,10 @@ describe('GrpcTransport', () => {
   }, 30_000); // up to 3 rounds of keepalive timeouts: longer than the unit default on a loaded machine
 
   it('a process whose transports were stopped exits by itself (no leftover handles)', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'child.ts'), 'stop'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(here, 'child.ts'), 'stop'], {
+      cwd: repoRoot,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
@@ -490,8 +519,12 @@ describe('GrpcTransport', () => {
   it('rejects invalid options with a message naming the field', () => {
     const h = new Inbox();
     expect(() => new GrpcTransport({ id: 'A', cluster: 'c', listen: '127.0.0.1' }, h)).toThrow(/listen must be host:port/);
-    expect(() => new GrpcTransport({ id: 'A', cluster: 'c', listen: '127.0.0.1:0', snapshotChunkBytes: 0 }, h)).toThrow(/snapshotChunkBytes must be/);
-    expect(() => new GrpcTransport({ id: 'A', cluster: 'c', listen: '127.0.0.1:0', backoff: { initialMs: 500, maxMs: 100 } }, h)).toThrow(/backoff.maxMs/);
+    expect(() => new GrpcTransport({ id: 'A', cluster: 'c', listen: '127.0.0.1:0', snapshotChunkBytes: 0 }, h)).toThrow(
+      /snapshotChunkBytes must be/,
+    );
+    expect(() => new GrpcTransport({ id: 'A', cluster: 'c', listen: '127.0.0.1:0', backoff: { initialMs: 500, maxMs: 100 } }, h)).toThrow(
+      /backoff.maxMs/,
+    );
   });
 });
 
@@ -529,7 +562,14 @@ describe('GrpcTransport message size limit', () => {
     const b = await node('B', { maxMessageBytes: LIMIT });
     a.t.addPeer('B', b.addr);
     const data = randomBytes(10 * LIMIT);
-    a.t.send([Message.create({ type: MessageType.MSG_SNAP, from: 'A', to: 'B', snapshot: Snapshot.create({ data, metadata: SnapshotMetadata.create({ index: 5, term: 1 }) }) })]);
+    a.t.send([
+      Message.create({
+        type: MessageType.MSG_SNAP,
+        from: 'A',
+        to: 'B',
+        snapshot: Snapshot.create({ data, metadata: SnapshotMetadata.create({ index: 5, term: 1 }) }),
+      }),
+    ]);
     await waitFor(() => a.inbox.snapshots.length === 1, 'onSnapshotStatus');
     expect(a.inbox.snapshots).toEqual([{ peer: 'B', ok: true }]);
     expect(Buffer.compare(Buffer.from(b.inbox.messages[0]!.snapshot!.data), data)).toBe(0);
@@ -558,12 +598,24 @@ describe('GrpcTransport message size limit', () => {
           reject: rnd(2) === 1,
           rejectHint: num(),
           context: randomBytes(rnd(200)),
-          entries: Array.from({ length: rnd(4) }, () => Entry.create({ term: num(), index: num(), type: rnd(3), data: randomBytes(rnd(300)) })),
+          entries: Array.from({ length: rnd(4) }, () =>
+            Entry.create({ term: num(), index: num(), type: rnd(3), data: randomBytes(rnd(300)) }),
+          ),
           snapshot: rnd(3)
             ? null
             : Snapshot.create({
                 data: randomBytes(rnd(500)),
-                metadata: SnapshotMetadata.create({ index: num(), term: num(), confState: ConfState.create({ voters: [id(), id()], learners: [id()], votersOutgoing: [id()], learnersNext: [id()], autoLeave: true }) }),
+                metadata: SnapshotMetadata.create({
+                  index: num(),
+                  term: num(),
+                  confState: ConfState.create({
+                    voters: [id(), id()],
+                    learners: [id()],
+                    votersOutgoing: [id()],
+                    learnersNext: [id()],
+                    autoLeave: true,
+                  }),
+                }),
               }),
         }),
       );
@@ -575,8 +627,12 @@ describe('GrpcTransport message size limit', () => {
   it('refuses batch and chunk sizes that would not fit the message limit', () => {
     const h = new Inbox();
     const base = { id: 'A', cluster: 'c', listen: '127.0.0.1:0' };
-    expect(() => new GrpcTransport({ ...base, maxMessageBytes: LIMIT, maxBatchBytes: LIMIT }, h)).toThrow(/maxBatchBytes must be a whole number between 1 and \d+/);
-    expect(() => new GrpcTransport({ ...base, maxMessageBytes: LIMIT, snapshotChunkBytes: LIMIT }, h)).toThrow(/snapshotChunkBytes must be/);
+    expect(() => new GrpcTransport({ ...base, maxMessageBytes: LIMIT, maxBatchBytes: LIMIT }, h)).toThrow(
+      /maxBatchBytes must be a whole number between 1 and \d+/,
+    );
+    expect(() => new GrpcTransport({ ...base, maxMessageBytes: LIMIT, snapshotChunkBytes: LIMIT }, h)).toThrow(
+      /snapshotChunkBytes must be/,
+    );
     expect(() => new GrpcTransport({ ...base, maxMessageBytes: MAX_MESSAGE_BYTES + 1 }, h)).toThrow(/maxMessageBytes must be/);
     expect(() => new GrpcTransport({ ...base, maxMessageBytes: 1024 }, h)).toThrow(/maxMessageBytes must be at least/);
     expect(WIRE_MAX_BYTES).toBe(MAX_MESSAGE_BYTES);
@@ -593,12 +649,16 @@ describe('GrpcTransport: who may send, and to whom we send (issue 13)', () => {
     expect(b.inbox.messages.map((m) => m.index)).toEqual([1, 4]);
   });
 
-  it('a client pinned to managers never opens a stream to a worker certificate on a peer\'s address', async () => {
+  it("a client pinned to managers never opens a stream to a worker certificate on a peer's address", async () => {
     const ca = createRootCA({ now: Date.now() });
     const ident = (nodeId: string, role: 'worker' | 'manager') => {
       const key = generateNodeKey();
       const p = new MemoryCertificateProvider();
-      p.set(ca.certPem, signNodeCSR(ca, createCSR(key.privateKeyPem), { nodeId, role, clusterId: 'test-cluster', now: Date.now() }), key.privateKeyPem);
+      p.set(
+        ca.certPem,
+        signNodeCSR(ca, createCSR(key.privateKeyPem), { nodeId, role, clusterId: 'test-cluster', now: Date.now() }),
+        key.privateKeyPem,
+      );
       return p;
     };
     const pa = ident('tss-a', 'manager');
