@@ -16,23 +16,17 @@ import {
   ControlService,
   DispatcherService,
   type ManagerMessage,
-  type GetJoinTokensResponse,
-  type InfoResponse,
   type IssueNodeCertificateRequest,
   type IssueNodeCertificateResponse,
   type JoinRaftRequest,
   type JoinRaftResponse,
-  type ManagerInfo,
   NodeCAService,
   RaftMembershipService,
-  type TransferLeaderResponse,
-  type UpdateNodeRequest,
 } from '../proto/gen/control.js';
 import {
   Cluster,
   ClusterSpec,
   ManagerStatus,
-  type NodeRevocation,
   Meta,
   Node,
   NodeAvailability,
@@ -46,15 +40,11 @@ import {
 import { type AuthzContext, type Caller, callerOf, requireRole, requireStoreRole } from './authz.js';
 import {
   CLOCK_SKEW_MS,
-  DEFAULT_NODE_CERT_VALIDITY_MS,
-  liveLegacyRevocations,
   makeJoinToken,
   parseNodeCert,
   RevocationIndex,
   renewalDue,
   renewalDueAt,
-  revokeOnDemote,
-  revokeOnRemove,
   revokeOnRenewal,
   roleForToken,
   signNodeCSR,
@@ -65,9 +55,13 @@ import { nodeHostnameError } from './dispatcher/limits.js';
 import { MemoryStore, VersionConflictError } from './store/index.js';
 import { TaskRelay } from './relay.js';
 import { inspectDataplane } from './dataplane.js';
-import { findNode, NetworkApi, ServiceApi } from './controlapi/index.js';
-import { checkNodeLabels } from '../spec/index.js';
+import { NetworkApi, ServiceApi } from './controlapi/index.js';
 import { CONTROL_METHODS, CONTROL_ROUTES, controlImplementation } from './controlapi/server.js';
+import { ClusterApi } from './controlapi/cluster.js';
+import type { ManagerContext } from './controlapi/context.js';
+import { NodeApi } from './controlapi/node.js';
+import { nodeCertValidityMs, withRevocations } from './controlapi/revocations.js';
+export { revokeDemoted } from './controlapi/revocations.js';
 import { ensureIngressNetwork } from './allocator/index.js';
 import { type Orchestration, startOrchestration } from './orchestrator/index.js';
 
@@ -121,8 +115,6 @@ export function renewalWindowMs(validityMs: number): number {
  * its store holds the cluster), revocations from the cluster object, and the
  * node's role from the store.
  */
-type StoreTx = Parameters<Parameters<MemoryStore['update']>[0]>[0];
-
 function makeAuthz(o: ManagerOptions, store: MemoryStore): AuthzContext {
   const spec = (): ClusterSpec | undefined => store.view((tx) => tx.cluster.list()[0])?.spec ?? undefined;
   // Every call checks revocation: the index is built once per cluster version (its Raft index).
@@ -165,6 +157,10 @@ export class Manager {
   readonly relay: TaskRelay;
   readonly services: ServiceApi;
   readonly networks: NetworkApi;
+  /** The Control API's node calls (manager/controlapi/node.ts). */
+  readonly nodes: NodeApi;
+  /** The Control API's cluster calls: join tokens, leadership transfer, info (manager/controlapi/cluster.ts). */
+  readonly clusterApi: ClusterApi;
   private orchestration: Orchestration | null = null;
   private readonly o: ManagerOptions;
   private readonly log: pino.Logger;
@@ -204,9 +200,21 @@ export class Manager {
     this.relay = new TaskRelay(store, this.dispatcher, o.logger);
     this.services = new ServiceApi({ store, logger: o.logger, read: (fn) => this.readView(fn) });
     this.networks = new NetworkApi({ store, logger: o.logger, read: (fn) => this.readView(fn) });
+    const ctx: ManagerContext = {
+      store,
+      consensus,
+      dispatcher: this.dispatcher,
+      log: this.log,
+      raftId: o.raftId,
+      requireLeader: () => this.requireLeader(),
+      readView: (fn) => this.readView(fn),
+      cluster: () => this.cluster(),
+      managerAddrs: () => this.managerAddrs(),
+    };
+    this.nodes = new NodeApi(ctx);
+    this.clusterApi = new ClusterApi(ctx, this.nodes);
   }
 
-  /** The service and task calls of the Control API, by gRPC method name (writes only on the leader). */
   /**
    * Every Control API call as this manager answers it. A leader-only call (CONTROL_ROUTES) is
    * refused here when this manager does not lead; leaderProxy() forwards it before it gets here.
@@ -215,20 +223,20 @@ export class Manager {
     const svc = this.services;
     const net = this.networks;
     const h: ControlHandlers = {
-      listNodes: () => this.listNodes(),
+      listNodes: () => this.nodes.listNodes(),
       getNode: async (req) => {
-        const r = await this.readView(() => this.findNode(req.ref));
-        return { node: this.decorate(r.value), stale: r.stale };
+        const r = await this.readView(() => this.nodes.findNode(req.ref));
+        return { node: this.nodes.decorate(r.value), stale: r.stale };
       },
-      updateNode: async (req) => ({ node: await this.updateNode(req) }),
+      updateNode: async (req) => ({ node: await this.nodes.updateNode(req) }),
       removeNode: async (req) => {
-        await this.removeNode(req.ref, req.force);
+        await this.nodes.removeNode(req.ref, req.force);
         return {};
       },
-      getJoinTokens: async () => this.joinTokens(),
-      rotateJoinToken: (req) => this.rotateJoinToken(req.role),
-      transferLeader: (req) => this.transferLeader(req.ref),
-      info: async () => this.info({ state: 'active', version: this.o.version }),
+      getJoinTokens: async () => this.clusterApi.joinTokens(),
+      rotateJoinToken: (req) => this.clusterApi.rotateJoinToken(req.role),
+      transferLeader: (req) => this.clusterApi.transferLeader(req.ref),
+      info: async () => this.clusterApi.info({ state: 'active', version: this.o.version }),
       createService: (req) => svc.createService(req),
       getService: (req) => svc.getService(req),
       listServices: (req) => svc.listServices(req),
@@ -493,234 +501,6 @@ export class Manager {
 
   // ------------------------------------------------------------ Control API (callers: local daemon or a manager)
 
-  decorate(n: Node): Node {
-    const out = Node.create(n);
-    const raftId = n.managerStatus?.raftId;
-    if (raftId && this.consensus.memberList().some((m) => m.raftId === raftId)) {
-      const st = this.consensus.status();
-      out.managerStatus = {
-        ...n.managerStatus!,
-        leader: st.lead === raftId,
-        reachability: raftId === this.o.raftId || st.progress[raftId]?.recentActive || st.lead === raftId ? 'reachable' : 'unreachable',
-        addr: this.consensus.memberList().find((m) => m.raftId === raftId)?.addr ?? n.managerStatus!.addr,
-      };
-    } else if (out.managerStatus) {
-      out.managerStatus = null;
-    }
-    return out;
-  }
-
-  /** A node by full id, name (or hostname), or unique id prefix, as Docker looks it up (controlapi/refs.ts). */
-  findNode(ref: string): Node {
-    return this.store.view((tx) => findNode(tx, ref));
-  }
-
-  async listNodes(): Promise<{ nodes: Node[]; stale: boolean }> {
-    const r = await this.readView((tx) => tx.nodes.list());
-    return {
-      nodes: r.value.map((n) => this.decorate(n)).sort((a, b) => (a.spec?.name ?? '').localeCompare(b.spec?.name ?? '')),
-      stale: r.stale,
-    };
-  }
-
-  async updateNode(req: UpdateNodeRequest): Promise<Node> {
-    // Without a version the caller asked for the change whatever the node's other fields are: a
-    // write that landed in between (the node's own state, the allocator's addresses) is read
-    // again and the change reapplied. With one, a conflict is the caller's to resolve.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.updateNodeOnce(req);
-      } catch (e) {
-        if (req.version || !(e instanceof VersionConflictError) || attempt >= 5) throw e;
-      }
-    }
-  }
-
-  private async updateNodeOnce(req: UpdateNodeRequest): Promise<Node> {
-    this.requireLeader();
-    const n = this.findNode(req.ref);
-    if (req.version && req.version !== n.meta!.version) {
-      throw new TsswarmError(
-        'CONFLICT',
-        `node ${n.spec?.name} changed since it was read (version ${req.version}, now ${n.meta!.version}): read it again and retry`,
-      );
-    }
-    const spec = { ...n.spec!, labels: { ...(n.spec?.labels ?? {}) } };
-    if (req.availability) {
-      const a = { active: NodeAvailability.ACTIVE, pause: NodeAvailability.PAUSE, drain: NodeAvailability.DRAIN }[req.availability];
-      if (a === undefined) throw UsageError.invalid('--availability', 'one of active, pause, drain', req.availability);
-      spec.availability = a;
-    }
-    for (const [k, v] of Object.entries(req.labelAdd ?? {})) spec.labels[k] = v;
-    for (const k of req.labelRm) {
-      if (!(k in spec.labels)) throw new UsageError(`--label-rm ${k}: node ${spec.name} has no label "${k}"`, { field: '--label-rm' });
-      delete spec.labels[k];
-    }
-    // Bounded as a service's labels: a node's spec travels in every node list and session.
-    if (Object.keys(req.labelAdd ?? {}).length) checkNodeLabels(spec.labels);
-    if (req.role) {
-      const role = { worker: NodeRole.WORKER, manager: NodeRole.MANAGER }[req.role];
-      if (role === undefined) throw UsageError.invalid('--role', 'worker or manager', req.role);
-      if (role === NodeRole.WORKER && spec.role === NodeRole.MANAGER) await this.demoteChecks(n);
-      spec.role = role;
-    }
-    const demoted = n.spec?.role === NodeRole.MANAGER && spec.role === NodeRole.WORKER;
-    const now = Date.now();
-    await this.store.update((tx) => {
-      tx.nodes.update(Node.create({ ...n, spec }));
-      if (demoted) revokeDemoted(tx, n, now);
-    });
-    if (req.role === 'worker' && n.managerStatus?.raftId) {
-      // Retried by removeDemotedMembers when it fails.
-      await this.consensus
-        .removeMember(n.managerStatus.raftId)
-        .catch((err: unknown) => this.log.warn({ err }, 'removing the demoted manager from raft failed; the leader tries again'));
-    }
-    return this.decorate(this.store.view((tx) => tx.nodes.get(n.meta!.id))!);
-  }
-
-  private async demoteChecks(n: Node): Promise<void> {
-    const voters = this.consensus.status().config.voters;
-    if (voters.length <= 1)
-      throw new TsswarmError('FAILED_PRECONDITION', `cannot demote ${n.spec?.name}: it is the last manager. Promote another node first`);
-    const raftId = n.managerStatus?.raftId ?? '';
-    const st = this.consensus.status();
-    if (!this.consensus.quorumSafeWithout(raftId, (r) => st.progress[r]?.recentActive ?? false)) {
-      throw new TsswarmError(
-        'FAILED_PRECONDITION',
-        `cannot demote ${n.spec?.name}: the remaining managers would not have a reachable majority. Bring the unreachable managers back first`,
-      );
-    }
-    if (raftId === this.o.raftId) {
-      // Hand over leadership first; the CLI retries on the new leader.
-      const to = voters.find((v) => v !== raftId && st.progress[v]?.recentActive);
-      if (to) this.consensus.transferLeadership(to);
-      throw new TsswarmError('NOT_LEADER', 'this manager is handing leadership over before it is demoted; retry in a moment');
-    }
-  }
-
-  async removeNode(ref: string, force: boolean): Promise<void> {
-    // The node's own state writes (a heartbeat, the grace of a new leader) may land between the read and the delete: read again and retry.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.removeNodeOnce(ref, force);
-      } catch (e) {
-        if (!(e instanceof VersionConflictError) || attempt >= 5) throw e;
-      }
-    }
-  }
-
-  private async removeNodeOnce(ref: string, force: boolean): Promise<void> {
-    this.requireLeader();
-    const n = this.findNode(ref);
-    if (n.spec?.role === NodeRole.MANAGER || this.consensus.memberList().some((m) => m.nodeId === n.meta!.id)) {
-      throw new TsswarmError(
-        'FAILED_PRECONDITION',
-        `node ${n.spec?.name} is a manager: demote it first (\`tsswarm node demote ${n.spec?.name}\`), then remove it`,
-      );
-    }
-    if (!force && n.status?.state !== NodeState.DOWN) {
-      throw new TsswarmError(
-        'FAILED_PRECONDITION',
-        `node ${n.spec?.name} is not down and can't be removed; stop it (or make it leave) first, or use --force`,
-      );
-    }
-    // Every certificate of the node is refused once it is gone from the store;
-    // its revocation entry also says so, for anything that checks the certificate alone.
-    const now = Date.now();
-    await this.store.update((tx) => {
-      tx.nodes.delete(n.meta!.id, n.meta!.version);
-      const cur = tx.cluster.list()[0]!;
-      const rev = revokeOnRemove(cur.spec!.nodeRevocations, {
-        nodeId: n.meta!.id,
-        certExpiryMs: Number(n.certificate?.expiryMs ?? 0),
-        now,
-        defaultExpiryMs: nodeCertValidityMs(cur.spec!),
-      });
-      tx.cluster.update(withRevocations(cur, rev, now));
-    });
-    this.dispatcher.forget(n.meta!.id);
-  }
-
-  joinTokens(): GetJoinTokensResponse {
-    const c = this.cluster();
-    if (!c) throw new TsswarmError('UNAVAILABLE', 'the cluster is still being created; retry in a moment');
-    return { worker: c.spec!.workerToken, manager: c.spec!.managerToken, managerAddrs: this.managerAddrs() };
-  }
-
-  /**
-   * Hands Raft leadership to manager `ref` (or, when empty, to the reachable voter with the most
-   * of the log) and resolves once it leads. The leader's own call; followers forward it.
-   */
-  async transferLeader(ref: string): Promise<TransferLeaderResponse> {
-    this.requireLeader();
-    const st = this.consensus.status();
-    let raftId: string;
-    if (ref) {
-      const n = this.findNode(ref);
-      raftId = n.managerStatus?.raftId ?? '';
-      if (n.spec?.role !== NodeRole.MANAGER || !raftId || !st.config.voters.includes(raftId)) {
-        throw new TsswarmError(
-          'FAILED_PRECONDITION',
-          `cannot hand leadership to ${n.spec?.name || n.meta!.id}: it is not a voting manager (promote it with \`tsswarm node promote\` and let it catch up)`,
-        );
-      }
-    } else {
-      const others = st.config.voters.filter((v) => v !== this.o.raftId && st.progress[v]?.recentActive);
-      others.sort((a, b) => (st.progress[b]?.match ?? 0) - (st.progress[a]?.match ?? 0));
-      if (others.length === 0)
-        throw new TsswarmError(
-          'FAILED_PRECONDITION',
-          'no other manager is reachable to take over leadership: promote or bring back a manager first',
-        );
-      raftId = others[0]!;
-    }
-    const nodeId = this.consensus.memberNodeId(raftId) ?? '';
-    if (raftId === this.o.raftId) return { nodeId, term: st.term, unchanged: true };
-    const term = await this.consensus.moveLeader(raftId, Math.max(3 * this.consensus.electionTimeoutMs, 4_000));
-    return { nodeId, term, unchanged: false };
-  }
-
-  async rotateJoinToken(role: string): Promise<GetJoinTokensResponse> {
-    this.requireLeader();
-    if (role !== 'worker' && role !== 'manager') throw UsageError.invalid('role', 'worker or manager', role);
-    const c = this.cluster()!;
-    const tok = makeJoinToken(c.spec!.rootCaCertPem, role);
-    await this.store.update((tx) =>
-      tx.cluster.update(
-        Cluster.create({ ...c, spec: { ...c.spec!, ...(role === 'worker' ? { workerToken: tok } : { managerToken: tok }) } }),
-      ),
-    );
-    return this.joinTokens();
-  }
-
-  info(base: Partial<InfoResponse>): InfoResponse {
-    const st = this.consensus.status();
-    const members = this.consensus.memberList();
-    const managers: ManagerInfo[] = members.map((m) => ({
-      nodeId: m.nodeId,
-      raftId: m.raftId,
-      addr: m.addr,
-      leader: st.lead === m.raftId,
-      reachable: m.raftId === this.o.raftId || st.lead === m.raftId || (st.progress[m.raftId]?.recentActive ?? false),
-      voter: st.config.voters.includes(m.raftId),
-    }));
-    return {
-      ...(base as InfoResponse),
-      isManager: true,
-      managers,
-      leaderNodeId: this.consensus.leaderNodeId(),
-      leaderAddr: this.consensus.leaderAddr,
-      raftTerm: st.term,
-      raftCommit: st.commit,
-      raftApplied: st.applied,
-      raftState: String(st.raftState),
-      nodes: this.store.view((tx) => tx.nodes.list().length),
-      // Without a known leader, nothing here is confirmed by the cluster.
-      stale: (base.stale ?? false) || this.consensus.leader === '',
-    };
-  }
-
   // ------------------------------------------------------------ CA and Raft membership
 
   private async issueCertificate(req: IssueNodeCertificateRequest, caller: Caller | null): Promise<IssueNodeCertificateResponse> {
@@ -909,32 +689,4 @@ export class Manager {
     this.dispatcher.close();
     await this.consensus.close();
   }
-}
-
-/**
- * In the demotion's transaction: the node's manager certificates are revoked
- * with its role. They may still renew (to a worker certificate) and open the
- * node's session, nothing else: not the Raft port, not the Control API.
- */
-export function revokeDemoted(tx: StoreTx, n: Node, now: number): void {
-  const cur = tx.cluster.list()[0]!;
-  const rev = revokeOnDemote(cur.spec!.nodeRevocations, {
-    nodeId: n.meta!.id,
-    certExpiryMs: Number(n.certificate?.expiryMs ?? 0),
-    now,
-    defaultExpiryMs: nodeCertValidityMs(cur.spec!),
-  });
-  tx.cluster.update(withRevocations(cur, rev, now));
-}
-
-/** The cluster with these per-node revocations, and the per-serial ones of earlier versions that have not expired. */
-function withRevocations(c: Cluster, nodeRevocations: NodeRevocation[], now: number): Cluster {
-  return Cluster.create({
-    ...c,
-    spec: { ...c.spec!, nodeRevocations, revokedCertificates: liveLegacyRevocations(c.spec!.revokedCertificates, now) },
-  });
-}
-
-function nodeCertValidityMs(spec: ClusterSpec): number {
-  return Number(spec.nodeCertExpiryMs) || DEFAULT_NODE_CERT_VALIDITY_MS;
 }

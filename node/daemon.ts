@@ -431,7 +431,7 @@ export class Daemon {
     };
     const certs = this.state.loadCerts();
     if (certs) base.certExpiryMs = parseNodeCert(certs.certPem).notAfter.getTime();
-    return this.manager ? this.manager.info(base) : base;
+    return this.manager ? this.manager.clusterApi.info(base) : base;
   }
 
   // ------------------------------------------------------------ init / join / leave
@@ -478,7 +478,7 @@ export class Daemon {
       nodeCertValidityMs: validity,
     });
     const t = await this.waitFor('the new cluster to elect its first leader', async () =>
-      this.manager?.cluster() ? this.manager.joinTokens() : null,
+      this.manager?.cluster() ? this.manager.clusterApi.joinTokens() : null,
     );
     this.log.info({ cluster: clusterId, node: nodeId, addr: advertise }, 'cluster initialised');
     return { nodeId, clusterId, workerToken: t.worker, managerToken: t.manager, addr: advertise };
@@ -499,7 +499,7 @@ export class Daemon {
     await this.stopManager();
     await this.startNodeServices(undefined, true);
     const t = await this.waitFor('this manager to lead the new cluster', async () =>
-      this.manager?.consensus.isLeader ? this.manager.joinTokens() : null,
+      this.manager?.consensus.isLeader ? this.manager.clusterApi.joinTokens() : null,
     );
     return { nodeId: node.nodeId, clusterId: node.clusterId, workerToken: t.worker, managerToken: t.manager, addr: node.advertiseAddr };
   }

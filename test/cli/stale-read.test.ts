@@ -65,7 +65,9 @@ beforeAll(async () => {
     ControlService,
     controlImplementation(leaderProxy(manager.controlHandlers(), route), () => undefined),
   );
-  cliServer.addService(DaemonService, { info: unary(async () => manager.info({ state: 'active', version: 'test', stale: false })) });
+  cliServer.addService(DaemonService, {
+    info: unary(async () => manager.clusterApi.info({ state: 'active', version: 'test', stale: false })),
+  });
   await new Promise<void>((res, rej) =>
     cliServer.bindAsync(`unix://${sock}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())),
   );
@@ -104,7 +106,7 @@ describe('reads without a quorum', () => {
   });
 
   it('info says it is stale without a leader', () => {
-    expect(manager.info({ stale: false }).stale).toBe(true);
+    expect(manager.clusterApi.info({ stale: false }).stale).toBe(true);
   });
 
   it.each(['node ls', 'service ls', 'network ls', 'info'])(
@@ -166,11 +168,11 @@ describe('reads with a leader', () => {
         timeoutMs: 10_000,
         everyMs: 20,
       });
-      const r = await m.listNodes();
+      const r = await m.nodes.listNodes();
       expect(r.stale).toBe(false);
       expect(r.nodes.map((n) => n.meta!.id)).toEqual(['tssm9']);
       expect((await m.controlHandlers().listServices({})).stale).toBe(false);
-      expect((m.info({}) as InfoResponse).stale).toBe(false);
+      expect((m.clusterApi.info({}) as InfoResponse).stale).toBe(false);
     } finally {
       await m.close();
       server.forceShutdown();

@@ -198,7 +198,7 @@ beforeAll(async () => {
   await manager.consensus.addLearner({ raftId: learnerRaftId, nodeId: 'tssl1', addr: '127.0.0.1:1' });
   await waitFor(() => manager.consensus.memberNodeId(learnerRaftId) === 'tssl1', 'the learner to join the configuration');
   // `node rm` through the manager; `node demote`'s store write (a real demote of a non-member would be refused as the last manager).
-  await manager.removeNode('tssr1', true);
+  await manager.nodes.removeNode('tssr1', true);
   for (const id of ['tssd1', 'tssd2']) {
     // Read and write in one go, again when the node's own state write landed in between.
     for (let attempt = 1; ; attempt++) {

@@ -23,7 +23,7 @@ type Issue = (req: IssueNodeCertificateRequest, caller: null) => Promise<IssueNo
 const issue = (req: IssueNodeCertificateRequest): Promise<IssueNodeCertificateResponse> =>
   (manager as unknown as { issueCertificate: Issue }).issueCertificate.call(manager, req, null);
 const joinReq = (addr: string): IssueNodeCertificateRequest => ({
-  token: manager.joinTokens().worker,
+  token: manager.clusterApi.joinTokens().worker,
   csrPem: createCSR(generateNodeKey().privateKeyPem),
   hostname: 'tss-joiner',
   addr,

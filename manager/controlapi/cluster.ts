@@ -1,0 +1,94 @@
+// The Control API's cluster calls: join tokens (read, rotate), handing Raft
+// leadership to another manager, and the cluster-wide part of `info`.
+import { UsageError, TsswarmError } from '../../lib/errors.js';
+import type { GetJoinTokensResponse, InfoResponse, ManagerInfo, TransferLeaderResponse } from '../../proto/gen/control.js';
+import { Cluster, NodeRole } from '../../proto/gen/objects.js';
+import { makeJoinToken } from '../../ca/index.js';
+import type { ManagerContext } from './context.js';
+import type { NodeApi } from './node.js';
+
+export class ClusterApi {
+  constructor(
+    private readonly m: ManagerContext,
+    private readonly nodes: NodeApi,
+  ) {}
+
+  joinTokens(): GetJoinTokensResponse {
+    const c = this.m.cluster();
+    if (!c) throw new TsswarmError('UNAVAILABLE', 'the cluster is still being created; retry in a moment');
+    return { worker: c.spec!.workerToken, manager: c.spec!.managerToken, managerAddrs: this.m.managerAddrs() };
+  }
+
+  /**
+   * Hands Raft leadership to manager `ref` (or, when empty, to the reachable voter with the most
+   * of the log) and resolves once it leads. The leader's own call; followers forward it.
+   */
+  async transferLeader(ref: string): Promise<TransferLeaderResponse> {
+    this.m.requireLeader();
+    const st = this.m.consensus.status();
+    let raftId: string;
+    if (ref) {
+      const n = this.nodes.findNode(ref);
+      raftId = n.managerStatus?.raftId ?? '';
+      if (n.spec?.role !== NodeRole.MANAGER || !raftId || !st.config.voters.includes(raftId)) {
+        throw new TsswarmError(
+          'FAILED_PRECONDITION',
+          `cannot hand leadership to ${n.spec?.name || n.meta!.id}: it is not a voting manager (promote it with \`tsswarm node promote\` and let it catch up)`,
+        );
+      }
+    } else {
+      const others = st.config.voters.filter((v) => v !== this.m.raftId && st.progress[v]?.recentActive);
+      others.sort((a, b) => (st.progress[b]?.match ?? 0) - (st.progress[a]?.match ?? 0));
+      if (others.length === 0)
+        throw new TsswarmError(
+          'FAILED_PRECONDITION',
+          'no other manager is reachable to take over leadership: promote or bring back a manager first',
+        );
+      raftId = others[0]!;
+    }
+    const nodeId = this.m.consensus.memberNodeId(raftId) ?? '';
+    if (raftId === this.m.raftId) return { nodeId, term: st.term, unchanged: true };
+    const term = await this.m.consensus.moveLeader(raftId, Math.max(3 * this.m.consensus.electionTimeoutMs, 4_000));
+    return { nodeId, term, unchanged: false };
+  }
+
+  async rotateJoinToken(role: string): Promise<GetJoinTokensResponse> {
+    this.m.requireLeader();
+    if (role !== 'worker' && role !== 'manager') throw UsageError.invalid('role', 'worker or manager', role);
+    const c = this.m.cluster()!;
+    const tok = makeJoinToken(c.spec!.rootCaCertPem, role);
+    await this.m.store.update((tx) =>
+      tx.cluster.update(
+        Cluster.create({ ...c, spec: { ...c.spec!, ...(role === 'worker' ? { workerToken: tok } : { managerToken: tok }) } }),
+      ),
+    );
+    return this.joinTokens();
+  }
+
+  info(base: Partial<InfoResponse>): InfoResponse {
+    const st = this.m.consensus.status();
+    const members = this.m.consensus.memberList();
+    const managers: ManagerInfo[] = members.map((m) => ({
+      nodeId: m.nodeId,
+      raftId: m.raftId,
+      addr: m.addr,
+      leader: st.lead === m.raftId,
+      reachable: m.raftId === this.m.raftId || st.lead === m.raftId || (st.progress[m.raftId]?.recentActive ?? false),
+      voter: st.config.voters.includes(m.raftId),
+    }));
+    return {
+      ...(base as InfoResponse),
+      isManager: true,
+      managers,
+      leaderNodeId: this.m.consensus.leaderNodeId(),
+      leaderAddr: this.m.consensus.leaderAddr,
+      raftTerm: st.term,
+      raftCommit: st.commit,
+      raftApplied: st.applied,
+      raftState: String(st.raftState),
+      nodes: this.m.store.view((tx) => tx.nodes.list().length),
+      // Without a known leader, nothing here is confirmed by the cluster.
+      stale: (base.stale ?? false) || this.m.consensus.leader === '',
+    };
+  }
+}
