@@ -55,12 +55,20 @@ case "$WORKERS" in '' | *[!0-9]*) echo "up.sh: --workers must be a number >= 0 (
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 say() { printf '==> %s\n' "$*" >&2; }
+die() { echo "up.sh: $*" >&2; exit 1; }
 command -v multipass >/dev/null 2>&1 || { echo "up.sh: multipass is not installed (https://multipass.run/install)" >&2; exit 1; }
 
 names=()
 for i in $(seq 1 "$MANAGERS"); do names+=("$NAME_PREFIX-manager$i"); done
 for i in $(seq 1 "$WORKERS"); do names+=("$NAME_PREFIX-worker$i"); done
 first="${names[0]}"
+
+# The VMs install the build (dist/): make it here, where the development dependencies are.
+if [ -x "$REPO/node_modules/.bin/esbuild" ]; then
+  (cd "$REPO" && npm run --silent build >/dev/null) || die "npm run build failed in $REPO (output above)"
+elif [ ! -f "$REPO/dist/tsswarm.mjs" ]; then
+  die "$REPO has no build (dist/): run \`npm ci && npm run build\` there first"
+fi
 
 # The checkout, without what install.sh would not copy anyway, as one tarball to send to each VM.
 tarball="$(mktemp "${TMPDIR:-/tmp}/tsswarm-src.XXXXXX")"
