@@ -14,13 +14,12 @@ import { networkCommand } from '../../cli/network.js';
 import { serviceCommand } from '../../cli/service.js';
 import { unary } from '../../lib/grpc.js';
 import { silentLogger } from '../../lib/log.js';
-import { createCSR, createRootCA, generateNodeKey, parseNodeCert, signNodeCSR } from '../../ca/index.js';
 import { newRaftId } from '../../manager/consensus/index.js';
 import { Manager } from '../../manager/manager.js';
 import { controlImplementation, leaderProxy } from '../../manager/controlapi/server.js';
 import { ControlService, DaemonService, type InfoResponse } from '../../proto/gen/control.js';
 import { runCommand } from './run-command.js';
-import { until } from '../lib/wait.js';
+import { startLoneManager } from '../manager/lone-manager.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tss-stale-'));
 const sock = join(dir, 'tsswarm.sock');
@@ -133,50 +132,16 @@ describe('reads without a quorum', () => {
 
 describe('reads with a leader', () => {
   it('are not marked stale (a one-manager cluster confirms its own reads)', async () => {
-    const d = mkdtempSync(join(tmpdir(), 'tss-stale-leader-'));
-    const server = new grpc.Server();
-    const now = Date.now();
-    const ca = createRootCA({ commonName: 'tss-stale-ca', now });
-    const key = generateNodeKey();
-    const info = parseNodeCert(
-      signNodeCSR(ca, createCSR(key.privateKeyPem, { nodeId: 'tssm9' }), { nodeId: 'tssm9', role: 'manager', clusterId, now }),
-    );
-    const m = await Manager.start({
-      raftDir: join(d, 'raft'),
-      nodeId: 'tssm9',
-      raftId: newRaftId(),
-      clusterId,
-      advertiseAddr: '127.0.0.1:1',
-      server,
-      credentials: { server: grpc.ServerCredentials.createInsecure(), client: grpc.credentials.createInsecure() },
-      logger: silentLogger(),
-      bootstrap: {
-        clusterId,
-        caCertPem: ca.certPem,
-        caKeyPem: ca.keyPem,
-        hostname: 'tssm9',
-        certSerial: info.serial,
-        certExpiryMs: info.notAfter.getTime(),
-        nodeCertValidityMs: 0,
-      },
-      heartbeatPeriodMs: 60_000,
-      version: 'test',
-      caCertPem: () => ca.certPem,
-    });
+    const lone = await startLoneManager('tssm9', clusterId);
+    const m = lone.manager;
     try {
-      await until('the manager to lead with a cluster object', () => m.consensus.isLeader && m.cluster(), {
-        timeoutMs: 10_000,
-        everyMs: 20,
-      });
       const r = await m.nodes.listNodes();
       expect(r.stale).toBe(false);
       expect(r.nodes.map((n) => n.meta!.id)).toEqual(['tssm9']);
       expect((await m.controlHandlers().listServices({})).stale).toBe(false);
       expect((m.clusterApi.info({}) as InfoResponse).stale).toBe(false);
     } finally {
-      await m.close();
-      server.forceShutdown();
-      rmSync(d, { recursive: true, force: true });
+      await lone.close();
     }
   }, 20_000);
 });

@@ -2,22 +2,14 @@
 // checked by a real one-manager cluster (Raft, store, CA): a host name or an
 // IPv6 address is refused naming the field, with no node stored; an IPv4
 // address with its port is stored as the node's address.
-import * as grpc from '@grpc/grpc-js';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../lib/log.js';
-import { createCSR, createRootCA, generateNodeKey, parseNodeCert, signNodeCSR } from '../../ca/index.js';
-import { newRaftId } from '../../manager/consensus/index.js';
-import { Manager } from '../../manager/manager.js';
+import { createCSR, generateNodeKey } from '../../ca/index.js';
+import type { Manager } from '../../manager/manager.js';
 import type { IssueNodeCertificateRequest, IssueNodeCertificateResponse } from '../../proto/gen/control.js';
-import { until as waitUntil } from '../lib/wait.js';
+import { type LoneManager, startLoneManager } from './lone-manager.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'tss-join-addr-'));
 const clusterId = 'tssjoinaddrcluster0000000';
 let manager: Manager;
-let server: grpc.Server;
 
 type Issue = (req: IssueNodeCertificateRequest, caller: null) => Promise<IssueNodeCertificateResponse>;
 const issue = (req: IssueNodeCertificateRequest): Promise<IssueNodeCertificateResponse> =>
@@ -30,45 +22,14 @@ const joinReq = (addr: string): IssueNodeCertificateRequest => ({
   nodeId: '',
 });
 
-const waitFor = (fn: () => unknown, what: string): Promise<unknown> => waitUntil(what, fn, { timeoutMs: 20_000, everyMs: 20 });
+let lone: LoneManager;
 
 beforeAll(async () => {
-  const now = Date.now();
-  const ca = createRootCA({ commonName: 'tss-join-addr-ca', now });
-  const key = generateNodeKey();
-  const cert = signNodeCSR(ca, createCSR(key.privateKeyPem, { nodeId: 'tssm1' }), { nodeId: 'tssm1', role: 'manager', clusterId, now });
-  const info = parseNodeCert(cert);
-  server = new grpc.Server();
-  manager = await Manager.start({
-    raftDir: join(dir, 'raft'),
-    nodeId: 'tssm1',
-    raftId: newRaftId(),
-    clusterId,
-    advertiseAddr: '127.0.0.1:1',
-    server,
-    credentials: { server: grpc.ServerCredentials.createInsecure(), client: grpc.credentials.createInsecure() },
-    logger: silentLogger(),
-    bootstrap: {
-      clusterId,
-      caCertPem: ca.certPem,
-      caKeyPem: ca.keyPem,
-      hostname: 'tssm1',
-      certSerial: info.serial,
-      certExpiryMs: info.notAfter.getTime(),
-      nodeCertValidityMs: 0,
-    },
-    heartbeatPeriodMs: 60_000,
-    version: 'test',
-    caCertPem: () => ca.certPem,
-  });
-  await waitFor(() => manager.consensus.isLeader && manager.cluster(), 'the manager to lead and create the cluster');
+  lone = await startLoneManager('tssm1', clusterId);
+  manager = lone.manager;
 }, 60_000);
 
-afterAll(async () => {
-  await manager?.close();
-  server?.forceShutdown();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => lone?.close());
 
 describe('the address given at join', () => {
   it.each([

@@ -2,15 +2,8 @@
 // handlers of one real in-process manager (Raft, store, orchestrators) on
 // loopback without TLS: version checks, label bounds, the demote and remove
 // refusals with their messages, `rm --force`, and what a drain does to tasks.
-import * as grpc from '@grpc/grpc-js';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../lib/log.js';
-import { createCSR, createRootCA, generateNodeKey, parseNodeCert, signNodeCSR } from '../../ca/index.js';
-import { newRaftId } from '../../manager/consensus/index.js';
-import { Manager } from '../../manager/manager.js';
+import type { Manager } from '../../manager/manager.js';
 import type { ControlHandlers, UpdateNodeRequest } from '../../proto/gen/control.js';
 import {
   ContainerSpec,
@@ -27,55 +20,22 @@ import {
   TaskState,
 } from '../../proto/gen/objects.js';
 import { until } from '../lib/wait.js';
+import { type LoneManager, startLoneManager } from './lone-manager.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'tss-nodeops-'));
 const clusterId = 'tssnodeopscluster00000000';
-const server = new grpc.Server();
+let lone: LoneManager;
 let m: Manager;
 let api: ControlHandlers;
 
 const wait = <T>(what: string, fn: () => T): Promise<NonNullable<T>> => until(what, fn, { timeoutMs: 8_000, everyMs: 20 });
 
 beforeAll(async () => {
-  const ca = createRootCA({ commonName: 'tss-nodeops-ca', now: Date.now() });
-  const key = generateNodeKey();
-  const cert = parseNodeCert(
-    signNodeCSR(ca, createCSR(key.privateKeyPem, { nodeId: 'tssm1' }), { nodeId: 'tssm1', role: 'manager', clusterId, now: Date.now() }),
-  );
-  m = await Manager.start({
-    raftDir: join(dir, 'raft'),
-    nodeId: 'tssm1',
-    raftId: newRaftId(),
-    clusterId,
-    advertiseAddr: '127.0.0.1:1',
-    server,
-    credentials: { server: grpc.ServerCredentials.createInsecure(), client: grpc.credentials.createInsecure() },
-    logger: silentLogger(),
-    bootstrap: {
-      clusterId,
-      caCertPem: ca.certPem,
-      caKeyPem: ca.keyPem,
-      hostname: 'tssm1',
-      certSerial: cert.serial,
-      certExpiryMs: cert.notAfter.getTime(),
-      nodeCertValidityMs: 0,
-    },
-    heartbeatPeriodMs: 60_000,
-    version: 'test',
-    caCertPem: () => ca.certPem,
-  });
-  await wait(
-    'the manager to lead with its node and cluster',
-    () => m.consensus.isLeader && m.cluster() && m.store.view((tx) => tx.nodes.get('tssm1')),
-  );
+  lone = await startLoneManager('tssm1', clusterId);
+  m = lone.manager;
   api = m.controlHandlers();
 }, 30_000);
 
-afterAll(async () => {
-  await m?.close();
-  server.forceShutdown();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => lone?.close());
 
 /** Adds a node to the store as if it had joined: a worker unless `role` says otherwise. */
 async function addNode(id: string, o: { role?: NodeRole; state?: NodeState } = {}): Promise<Node> {
