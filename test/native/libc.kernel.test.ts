@@ -2,30 +2,16 @@
 // namespace the test creates (named tss-nt-*, removed when the file ends), and
 // mknod and the l*xattr calls in /tmp/tss-libc-*. The calls that need no root
 // (the subreaper flag, setns errors, openat2) are in libc.test.ts.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { networkInterfaces } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SyscallError } from '../../lib/errors.js';
+import { runFixture } from './run-fixture.js';
 import { have, isRoot } from '../have.js';
 import { lgetxattr, lsetxattr, mknod, nativeAvailable, S_IFCHR, withNetns } from '../../native/libc.js';
-
-const repo = fileURLToPath(new URL('../..', import.meta.url));
-const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
-
-/** Runs a fixture under tsx and parses the JSON line it prints. */
-function runFixture<T>(name: string, ...args: string[]): T {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', fixture(name), ...args], {
-    cwd: repo,
-    encoding: 'utf8',
-    timeout: 30_000,
-  });
-  if (r.status !== 0) throw new Error(`fixture ${name} exited ${r.status ?? r.signal}: ${r.stderr}`);
-  return JSON.parse(r.stdout) as T;
-}
 
 const native = nativeAvailable();
 const skipNative = native.ok ? '' : ` (skipped: ${native.reason})`;

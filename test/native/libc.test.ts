@@ -1,28 +1,9 @@
-// native/libc.ts without root: the subreaper flag (in a child process, so the
-// test worker is left as it was), setns errors, and openat2 on trees of
-// symlinks under /tmp/tss-libc-o2-* with a canary file outside the root. setns
-// into a namespace and mknod/xattrs (root) are in libc.kernel.test.ts.
-import { spawnSync } from 'node:child_process';
 import { closeSync, constants, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SyscallError } from '../../lib/errors.js';
+import { runFixture } from './run-fixture.js';
 import { AT_FDCWD, Namespace, nativeAvailable, openat2, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS, setns } from '../../native/libc.js';
-
-const repo = fileURLToPath(new URL('../..', import.meta.url));
-const fixture = (name: string): string => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
-
-/** Runs a fixture under tsx and parses the JSON line it prints. */
-function runFixture<T>(name: string, ...args: string[]): T {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', fixture(name), ...args], {
-    cwd: repo,
-    encoding: 'utf8',
-    timeout: 30_000,
-  });
-  if (r.status !== 0) throw new Error(`fixture ${name} exited ${r.status ?? r.signal}: ${r.stderr}`);
-  return JSON.parse(r.stdout) as T;
-}
 
 const native = nativeAvailable();
 const skipNative = native.ok ? '' : ` (skipped: ${native.reason})`;
