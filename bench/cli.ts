@@ -16,6 +16,7 @@ import { bootstrapCluster } from '../deploy/sandbox/bootstrap.js';
 import { Sandbox, SANDBOX_IMAGE, tsswarmBin } from '../deploy/sandbox/index.js';
 import { buildBusyboxImage } from '../deploy/images/busybox.js';
 import { TaskState } from '../proto/gen/objects.js';
+import { sleep, until } from '../test/lib/wait.js';
 import { percentile, Report } from './report.js';
 import {
   dk,
@@ -34,7 +35,6 @@ const WARM = 3;
 const IDLE_S = Number(process.env.BENCH_IDLE_S ?? 30);
 const REPLICAS = 5;
 const log = (l: string): void => void process.stderr.write(`cli: ${l}\n`);
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Wall time of one run of argv, in ms; throws with its stderr when it fails. */
 function timed(argv: string[]): number {
@@ -61,20 +61,9 @@ function rssMb(pid: number): number {
   return Number(m[1]) / 1024;
 }
 
-async function until<T>(what: string, ms: number, f: () => Promise<T | undefined | false> | T | undefined | false): Promise<T> {
-  const end = Date.now() + ms;
-  let last = '';
-  for (;;) {
-    try {
-      const v = await f();
-      if (v) return v;
-    } catch (e) {
-      last = (e as Error).message;
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}${last ? `: ${last}` : ''}`);
-    await sleep(250);
-  }
-}
+/** Polls `f` every 250 ms for up to `ms` (test/lib/wait.ts's until). */
+const waitFor = <T>(what: string, ms: number, f: () => T | Promise<T>): Promise<NonNullable<T>> =>
+  until(what, f, { timeoutMs: ms, everyMs: 250 });
 
 interface Which {
   cli: boolean;
@@ -89,12 +78,12 @@ async function tsswarmSide(report: Report, which: Which): Promise<void> {
     const mgr = sb.hosts()[0]!;
     const ts = (...args: string[]): string[] => [process.execPath, tsswarmBin, '-H', `unix://${mgr.socketPath}`, ...args];
     const json = (args: string[]): unknown => JSON.parse(spawnSync(args[0]!, args.slice(1), { encoding: 'utf8' }).stdout || 'null');
-    await until('5 nodes ready', 90_000, () => {
+    await waitFor('5 nodes ready', 90_000, () => {
       const ns = json(ts('node', 'ls', '--format', 'json')) as Array<{ Status: { State: string } }> | null;
       return ns?.length === 5 && ns.every((n) => n.Status.State === 'ready');
     });
     timed(ts('service', 'create', '--detach', '--name', 'tssbench', '--replicas', String(REPLICAS), SANDBOX_IMAGE, 'sleep', '3600'));
-    await until(`${REPLICAS} tasks running`, 120_000, () => {
+    await waitFor(`${REPLICAS} tasks running`, 120_000, () => {
       const t = json(ts('service', 'ps', '--format', 'json', 'tssbench')) as Array<{
         desiredState: number;
         status: { state: number };
@@ -146,7 +135,7 @@ async function swarmSide(report: Report, which: Which): Promise<void> {
       const r = await dk(k, ['load', '-i', tar], 120);
       if (r.code !== 0) throw new Error(`docker load on tssdk-h${k} failed: ${firstLine(r, 120)}`);
     }
-    await until('5 swarm nodes ready', 90_000, async () => {
+    await waitFor('5 swarm nodes ready', 90_000, async () => {
       const r = await dk(1, ['node', 'ls', '--format', '{{.Hostname}} {{.Status}} {{.Availability}}'], 10);
       const nodes = parseNodes(r.out);
       return nodes.length === 5 && nodes.every((n) => n.rest === 'Ready Active');
@@ -157,7 +146,7 @@ async function swarmSide(report: Report, which: Which): Promise<void> {
       60,
     );
     if (c.code !== 0) throw new Error(`service create failed: ${firstLine(c, 60)}`);
-    await until(`${REPLICAS} swarm tasks running`, 120_000, async () => {
+    await waitFor(`${REPLICAS} swarm tasks running`, 120_000, async () => {
       const r = await dk(1, ['service', 'ps', '--filter', 'desired-state=running', '--format', '{{.CurrentState}}', 'tssbench'], 10);
       return r.out.split('\n').filter((l) => l.startsWith('Running')).length === REPLICAS;
     });
