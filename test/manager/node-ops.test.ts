@@ -243,3 +243,26 @@ describe('node rm', () => {
     expect(stored('tssw-down')).toBeUndefined();
   });
 });
+
+describe('node transfer-leader', () => {
+  it('naming the leader itself moves nothing and says so', async () => {
+    const r = await api.transferLeader({ ref: 'tssm1' });
+    expect(r).toMatchObject({ nodeId: 'tssm1', unchanged: true });
+    expect(r.term).toBe(m.consensus.status().term);
+    expect(m.consensus.isLeader).toBe(true);
+  });
+
+  it('a worker, or no other manager to take over, is refused with the reason', async () => {
+    await addNode('tssw-lead');
+    expect(await refusal(api.transferLeader({ ref: 'tssw-lead' }))).toMatchObject({
+      code: 'FAILED_PRECONDITION',
+      message: expect.stringMatching(/cannot hand leadership to tssw-lead: it is not a voting manager/),
+    });
+    expect(await refusal(api.transferLeader({ ref: '' }))).toMatchObject({
+      code: 'FAILED_PRECONDITION',
+      message: expect.stringMatching(/no other manager is reachable to take over leadership/),
+    });
+    expect(await refusal(api.transferLeader({ ref: 'tss-nobody' }))).toMatchObject({ code: 'NOT_FOUND' });
+    expect(m.consensus.isLeader).toBe(true);
+  });
+});
