@@ -19,7 +19,7 @@ export interface SessionOptions {
   /** Called with what the managers tell us: manager list, desired role, heartbeat period. */
   onWelcome?: (w: { managerAddrs: string[]; managerNodeIds: string[]; desiredRole: string; heartbeatPeriodMs: number }) => void;
   onAssignments?: (m: ManagerMessage) => void;
-  /** The overlay networks this node's tasks use (agent/networking.ts). */
+  /** The overlay networks this node's tasks use (agent/network-agent.ts). */
   onNetworks?: (m: ManagerMessage) => void;
   /** A session opened (after the welcome): queued reports can go. */
   onOpen?: () => void;

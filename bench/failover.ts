@@ -8,7 +8,6 @@
 import { controlApi, closeClients, setHost } from '../cli/client.js';
 import { bootstrapCluster } from '../deploy/sandbox/bootstrap.js';
 import { Sandbox } from '../deploy/sandbox/index.js';
-import type { InfoResponse } from '../proto/gen/control.js';
 import { NodeState } from '../proto/gen/objects.js';
 import { daemonApi } from '../cli/client.js';
 import { Report } from './report.js';
@@ -26,13 +25,13 @@ async function tsswarmFailover(report: Report): Promise<void> {
     on(hosts[0]!);
     const t0wait = Date.now();
     for (;;) {
-      const info = await daemonApi<InfoResponse>('info');
+      const info = await daemonApi('info');
       const nodes = (await controlApi('listNodes')).nodes;
       if (info.managers.filter((m) => m.voter).length === 3 && nodes.every((n) => n.status?.state === NodeState.READY)) break;
       if (Date.now() - t0wait > 60_000) throw new Error('the 3 managers did not become ready within 60 s');
       await new Promise((r) => setTimeout(r, 200));
     }
-    const info = await daemonApi<InfoResponse>('info');
+    const info = await daemonApi('info');
     const leaderHost = hosts.find((h) => info.leaderAddr.startsWith(`${h.addr}:`))!;
     const survivor = hosts.find((h) => h !== leaderHost)!;
     const leaderNode = info.leaderNodeId;

@@ -1,6 +1,6 @@
 // The overlay benchmark: TCP throughput (iperf3, one stream) and ping RTT
 // between two containers on different hosts, over
-//   tsswarm    the agent's overlay (agent/network: per-network namespace,
+//   tsswarm    the agent's overlay (agent/overlay: per-network namespace,
 //              bridge + VXLAN, veth into the container, static FDB/neighbors),
 //   vxlan-raw  the same kernel path built by hand, nothing else: in each host
 //              namespace a bridge + a VXLAN device with static FDB entries and
@@ -16,7 +16,7 @@
 // systems are interleaved and the median is reported), BENCH_SYSTEMS
 // (comma list, default all four).
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { OverlayPlane, macOf } from '../agent/network/index.js';
+import { OverlayPlane, macOf } from '../agent/overlay/index.js';
 import { Report } from './report.js';
 import { dk, firstLine, swarmDown, swarmPreflight, swarmUp, teardownOnSignal } from './swarm-peer.js';
 

@@ -1,18 +1,21 @@
-// How the CLI reaches its local daemon: gRPC over a unix socket, from
-// --host/-H, else TSSWARM_HOST, else /run/tsswarm/tsswarm.sock. A daemon that
-// is not running gives docker's kind of message, naming the socket.
-import * as grpc from '@grpc/grpc-js';
-import { TsswarmError, UsageError } from '../lib/errors.js';
-import { callUnary, grpcChannelOptions } from '../lib/grpc.js';
+// How the CLI reaches its local daemon: gRPC over a unix socket (cli/rpc.ts,
+// not grpc-js), from --host/-H, else TSSWARM_HOST, else
+// /run/tsswarm/tsswarm.sock. A daemon that is not running gives docker's kind
+// of message, naming the socket.
+import { UsageError } from '../lib/errors.js';
 import {
   type ControlRequests,
   type ControlResponses,
   ControlService,
   type ControlUnaryMethod,
+  type DaemonRequests,
+  type DaemonResponses,
   DaemonService,
+  type DaemonUnaryMethod,
 } from '../proto/gen/control.js';
 import type { Io } from './command.js';
 import { hostSetting, onCommandEnd, setHost } from './host.js';
+import { closeSessions, rpc, type RpcMethod, unaryRpc } from './rpc.js';
 
 export const DEFAULT_SOCKET = '/run/tsswarm/tsswarm.sock';
 export { setHost };
@@ -25,48 +28,51 @@ export function socketPath(env: NodeJS.ProcessEnv = process.env): string {
   throw new UsageError(`--host must be unix:///path/to/tsswarm.sock (got "${h}")`, { field: '--host' });
 }
 
-const clients = new Map<string, grpc.Client>();
-function client(def: grpc.ServiceDefinition, name: string): grpc.Client {
-  const path = socketPath();
-  const key = `${name}@${path}`;
-  let c = clients.get(key);
-  if (!c) {
-    const Ctor = grpc.makeGenericClientConstructor(def, name);
-    c = new Ctor(`unix://${path}`, grpc.credentials.createInsecure(), grpcChannelOptions());
-    clients.set(key, c);
-  }
-  return c;
-}
-
 export function closeClients(): void {
-  for (const c of clients.values()) c.close();
-  clients.clear();
+  closeSessions();
 }
 onCommandEnd(closeClients);
 
-async function call<Res>(def: grpc.ServiceDefinition, name: string, method: string, req: object, timeoutMs: number): Promise<Res> {
-  try {
-    return await callUnary<object, Res>(client(def, name), method, req, timeoutMs, 'tsswarm daemon');
-  } catch (e) {
-    const err = e as TsswarmError;
-    if (err.code === 'UNAVAILABLE' && /No connection established|ENOENT|ECONNREFUSED|connect/i.test(err.message)) {
-      throw new TsswarmError(
-        'UNAVAILABLE',
-        `Cannot connect to the tsswarm daemon at unix://${socketPath()}. Is the tsswarm daemon running? (start it with \`tsswarm daemon\`, or point --host/TSSWARM_HOST at its socket)`,
-      );
-    }
-    throw err;
-  }
-}
+const WHAT = 'tsswarm daemon';
 
-export const daemonApi = <Res>(method: string, req: object = {}, timeoutMs = 30_000): Promise<Res> =>
-  call<Res>(DaemonService, 'Daemon', method, req, timeoutMs);
+/** A Daemon API call (init, join, info, images...), typed by method. */
+export const daemonApi = <M extends DaemonUnaryMethod>(
+  method: M,
+  req: Partial<DaemonRequests[M]> = {},
+  timeoutMs = 30_000,
+): Promise<DaemonResponses[M]> =>
+  unaryRpc(
+    socketPath(),
+    DaemonService[method] as unknown as RpcMethod<Partial<DaemonRequests[M]>, DaemonResponses[M]>,
+    req,
+    timeoutMs,
+    WHAT,
+  );
+
 /** A Control API call, typed by method: fields left out of the request take their protobuf defaults. */
 export const controlApi = <M extends ControlUnaryMethod>(
   method: M,
   req: Partial<ControlRequests[M]> = {},
   timeoutMs = 15_000,
-): Promise<ControlResponses[M]> => call<ControlResponses[M]>(ControlService, 'Control', method, req, timeoutMs);
+): Promise<ControlResponses[M]> =>
+  unaryRpc(
+    socketPath(),
+    ControlService[method] as unknown as RpcMethod<Partial<ControlRequests[M]>, ControlResponses[M]>,
+    req,
+    timeoutMs,
+    WHAT,
+  );
+
+/** A server-streaming Control call (logs, exec): each message to `onData`; resolves when the stream ends or `signal` aborts. */
+export function controlStream<M extends 'serviceLogs' | 'exec'>(
+  method: M,
+  req: Partial<ControlRequests[M]>,
+  onData: (m: ControlResponses[M]) => void,
+  signal: AbortSignal,
+): Promise<void> {
+  const m = ControlService[method] as unknown as RpcMethod<Partial<ControlRequests[M]>, ControlResponses[M]>;
+  return rpc(socketPath(), m, req, onData, { signal, what: WHAT });
+}
 
 /** What a command prints to stderr, once, when an answer could only come from a manager's own state. */
 export const STALE_WARNING = 'WARNING: this manager could not confirm it is up to date with the leader; the result may be stale\n';

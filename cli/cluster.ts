@@ -6,7 +6,6 @@ import { closeClients, controlApi, controlRead, daemonApi, DEFAULT_SOCKET, socke
 import { group, leaf, type Command, type Io } from './command.js';
 import { ago, table } from './table.js';
 import { tsswarmVersion } from './version.js';
-import type { InfoResponse, InitResponse, JoinResponse } from '../proto/gen/control.js';
 import { type Node, NodeAvailability, NodeRole, NodeState } from '../proto/gen/objects.js';
 import { TsswarmError, UsageError } from '../lib/errors.js';
 
@@ -133,7 +132,7 @@ const initCommand = leaf({
   async run({ flags, positionals, io, path }) {
     noArgs(positionals, path);
     const certExpiryMs = flags['cert-expiry'] ? parseDuration('--cert-expiry', flags['cert-expiry']) : 0;
-    const r = await daemonApi<InitResponse>('init', {
+    const r = await daemonApi('init', {
       advertiseAddr: flags['advertise-addr'] ?? '',
       forceNewCluster: flags['force-new-cluster'],
       certExpiryMs,
@@ -158,7 +157,7 @@ const joinCommand = leaf({
       throw new UsageError('--token is required: get one with `tsswarm join-token worker` on a manager', { field: '--token' });
     if (positionals.length !== 1)
       throw new UsageError('give exactly one manager address: tsswarm join --token TOKEN HOST:PORT', { field: 'HOST:PORT' });
-    const r = await daemonApi<JoinResponse>('join', {
+    const r = await daemonApi('join', {
       token: flags.token,
       remoteAddr: positionals[0],
       advertiseAddr: flags['advertise-addr'] ?? '',
@@ -212,7 +211,7 @@ const infoCommand = leaf({
   async run({ flags, positionals, io, path }) {
     noArgs(positionals, path);
     const format = oneOf('--format', flags.format ?? 'text', ['text', 'json']);
-    const i = await daemonApi<InfoResponse>('info');
+    const i = await daemonApi('info');
     warnIfStale(io, i);
     if (format === 'json') {
       json(io, i);
@@ -260,7 +259,7 @@ const nodeLs = leaf({
   async run({ flags, positionals, io, path }) {
     noArgs(positionals, path);
     const format = oneOf('--format', flags.format ?? 'table', ['table', 'json']);
-    const [r, me] = await Promise.all([controlRead(io, 'listNodes'), daemonApi<InfoResponse>('info')]);
+    const [r, me] = await Promise.all([controlRead(io, 'listNodes'), daemonApi('info')]);
     if (format === 'json') {
       json(io, r.nodes.map(nodeJson));
       return 0;
@@ -289,7 +288,7 @@ const nodeInspect = leaf({
   flags: { pretty: { type: 'boolean', description: 'Print in a human friendly format' } },
   async run({ flags, positionals, io }) {
     if (!positionals.length) throw new UsageError('give at least one node (id, id prefix, name, or `self`)');
-    const me = positionals.includes('self') ? await daemonApi<InfoResponse>('info') : undefined;
+    const me = positionals.includes('self') ? await daemonApi('info') : undefined;
     const nodes: Node[] = [];
     for (const ref of positionals) nodes.push((await controlRead(io, 'getNode', { ref: ref === 'self' ? me!.nodeId : ref })).node!);
     if (!flags.pretty) {

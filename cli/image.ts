@@ -2,8 +2,7 @@
 // per node, as with docker; the daemon on this host reads the archive itself).
 import { resolve } from 'node:path';
 import { UsageError } from '../lib/errors.js';
-import type protobuf from 'protobufjs';
-import { ImageSummary, type ListImagesResponse, type LoadImageResponse, type RemoveImageResponse } from '../proto/gen/control.js';
+import { ImageSummary } from '../proto/gen/control.js';
 import { oneOf } from './args.js';
 import { daemonApi } from './client.js';
 import { type Command, forEachArg, group, type Io, leaf } from './command.js';
@@ -68,7 +67,7 @@ const loadCommand = leaf({
     if (!file || positionals.length > (flags.input ? 0 : 1))
       throw new UsageError('give one archive: tsswarm image load -i FILE', { field: '--input' });
     // The daemon runs on this host but in another directory: send an absolute path.
-    const r = await daemonApi<LoadImageResponse>('loadImage', { path: resolve(file), tag: flags.tag ?? '' }, SLOW_MS);
+    const r = await daemonApi('loadImage', { path: resolve(file), tag: flags.tag ?? '' }, SLOW_MS);
     printLoaded(io, r.images);
     return 0;
   },
@@ -84,11 +83,11 @@ const lsCommand = leaf({
   async run({ flags, positionals, io }) {
     if (positionals.length) throw new UsageError(`"tsswarm image ls" accepts no arguments (got "${positionals.join(' ')}")`);
     const format = oneOf('--format', flags.format ?? 'table', ['table', 'json']);
-    const r = await daemonApi<ListImagesResponse>('listImages');
+    const r = await daemonApi('listImages');
     if (format === 'json')
       io.stdout.write(
         JSON.stringify(
-          r.images.map((i) => ImageSummary.type.toObject(i as unknown as protobuf.Message, { defaults: true, arrays: true })),
+          r.images.map((i) => ImageSummary.toObject(i)),
           null,
           2,
         ) + '\n',
@@ -108,7 +107,7 @@ const rmCommand = leaf({
   async run({ flags, positionals, io }) {
     if (!positionals.length) throw new UsageError('give at least one image to remove');
     return forEachArg(io, positionals, async (reference) => {
-      const r = await daemonApi<RemoveImageResponse>('removeImage', { reference, force: flags.force });
+      const r = await daemonApi('removeImage', { reference, force: flags.force });
       for (const x of r.removed) io.stdout.write(`${x.startsWith('sha256:') ? 'Deleted' : 'Untagged'}: ${x}\n`);
     });
   },
@@ -122,7 +121,7 @@ const pullCommand = leaf({
   async run({ flags, positionals, io }) {
     if (positionals.length !== 1)
       throw new UsageError('give exactly one image reference: tsswarm image pull [--insecure] REGISTRY/REPOSITORY[:TAG]');
-    const r = await daemonApi<LoadImageResponse>('pullImage', { reference: positionals[0], insecure: flags.insecure }, SLOW_MS);
+    const r = await daemonApi('pullImage', { reference: positionals[0], insecure: flags.insecure }, SLOW_MS);
     for (const im of r.images) io.stdout.write(`${positionals[0]}: ${im.id}\n`);
     return 0;
   },

@@ -2,8 +2,7 @@
 // the docker CLI's spirit. The command line becomes a spec in a pure function
 // (networkCreateSpec); the managers allocate VNI, subnet and gateway.
 // `inspect --dataplane` renders the nodes' data-plane reports (pure too).
-import type protobuf from 'protobufjs';
-import type { DataplaneReport, Difference, VipRow } from '../spec/dataplane.js';
+import type { DataplaneReport, Difference, VipRow } from '../spec/dataplane-report.js';
 import { UsageError } from '../lib/errors.js';
 import { ENCRYPTION_UNAVAILABLE } from '../spec/index.js';
 import type { InspectDataplaneResponse, NetworkResponse } from '../proto/gen/control.js';
@@ -74,7 +73,7 @@ export function networkCreateSpec(flags: Partial<CreateFlags>, positionals: read
 /** A network as `inspect` shows it: every field, enum names, plus who uses it. */
 export function networkJson(r: NetworkResponse): object {
   return {
-    ...(Network.type.toObject(r.network as unknown as protobuf.Message, { defaults: true, arrays: true, objects: true }) as object),
+    ...(Network.toObject(r.network) as object),
     services: r.services,
     tasks: r.tasks,
   };
@@ -125,7 +124,7 @@ const lsCommand = leaf({
     if (format === 'json')
       json(
         io,
-        r.networks.map((n) => Network.type.toObject(n as unknown as protobuf.Message, { defaults: true, arrays: true, objects: true })),
+        r.networks.map((n) => Network.toObject(n)),
       );
     else if (flags.quiet) io.stdout.write(r.networks.map((n) => `${n.meta!.id}\n`).join(''));
     else io.stdout.write(table(['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE', 'SUBNET', 'FLAGS'], networkRows(r.networks, flags['no-trunc'])));

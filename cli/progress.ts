@@ -3,7 +3,6 @@
 // state as a bar, then `verify: Service converged` once the tasks stay running.
 // ProgressTracker decides from snapshots and a clock given to it (pure); the
 // renderers and watchProgress do the drawing and polling.
-import type protobuf from 'protobufjs';
 import { type Service, type Task, TaskSpec, TaskState, type UpdateStatus, UpdateState } from '../proto/gen/objects.js';
 import type { Writer } from './command.js';
 
@@ -85,8 +84,7 @@ function canonical(v: unknown): string {
   }
   return JSON.stringify(v) ?? 'null';
 }
-const taskSpecKey = (t: TaskSpec | null | undefined): string =>
-  t ? canonical(TaskSpec.type.toObject(t as unknown as protobuf.Message, { defaults: true, arrays: true, objects: true })) : 'null';
+const taskSpecKey = (t: TaskSpec | null | undefined): string => (t ? canonical(TaskSpec.toObject(t)) : 'null');
 
 interface Row {
   key: string;

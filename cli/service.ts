@@ -3,15 +3,10 @@
 // (serviceCreateSpec, serviceUpdateSpec), so flag handling is tested without a
 // daemon; the commands call the Control API on the local daemon's socket and,
 // unless --detach, follow the tasks with cli/progress.ts.
-import * as grpc from '@grpc/grpc-js';
-import type protobuf from 'protobufjs';
 import { normalizeCapability } from '../lib/capabilities.js';
 import { TsswarmError, UsageError } from '../lib/errors.js';
-import { callStream, grpcChannelOptions } from '../lib/grpc.js';
 import { DEFAULT_RESTART, DEFAULT_UPDATE, parseConstraint, parseSpreadPreference, plainSpec, SPEC_LIMITS } from '../spec/index.js';
 import {
-  ControlService,
-  type ExecOutput,
   type ExecRequest,
   type ListServicesResponse,
   type LogChunk,
@@ -43,7 +38,7 @@ import {
   UpdateState,
 } from '../proto/gen/objects.js';
 import { type FlagDefs, oneOf, parseArgs, wholeNumber } from './args.js';
-import { controlApi, controlRead, socketPath } from './client.js';
+import { controlApi, controlRead, controlStream } from './client.js';
 import { type Command, forEachArg, group, type Io, leaf } from './command.js';
 import { type Operation, type Snapshot, watchProgress } from './progress.js';
 import { ago, table } from './table.js';
@@ -789,7 +784,7 @@ function json(io: Io, v: unknown): void {
 
 /** A service as `inspect` shows it: enum names, not numbers. */
 export function serviceJson(svc: Service): object {
-  return Service.type.toObject(svc as unknown as protobuf.Message, { defaults: true, arrays: true, objects: true, enums: String });
+  return Service.toObject(svc, { enums: String });
 }
 
 const capital = (w: string): string => (w ? w[0]!.toUpperCase() + w.slice(1) : w);
@@ -953,32 +948,6 @@ function warn(io: Io, warnings: readonly string[]): void {
   for (const w of warnings) io.stderr.write(`WARNING: ${w}\n`);
 }
 
-/** A Control client for the two streaming calls (cli/client.ts does unary calls only). */
-async function controlStream<Req extends object, Res>(
-  method: 'serviceLogs' | 'exec',
-  req: Req,
-  onData: (m: Res) => void,
-  signal: AbortSignal,
-): Promise<void> {
-  const path = socketPath();
-  const Ctor = grpc.makeGenericClientConstructor(ControlService, 'Control');
-  const client = new Ctor(`unix://${path}`, grpc.credentials.createInsecure(), grpcChannelOptions());
-  try {
-    await callStream<Req, Res>(client, method, req, onData, signal, 'tsswarm daemon');
-  } catch (e) {
-    const err = e as TsswarmError;
-    if (err.code === 'UNAVAILABLE' && /No connection established|ENOENT|ECONNREFUSED|connect/i.test(err.message)) {
-      throw new TsswarmError(
-        'UNAVAILABLE',
-        `Cannot connect to the tsswarm daemon at unix://${path}. Is the tsswarm daemon running? (start it with \`tsswarm daemon\`, or point --host/TSSWARM_HOST at its socket)`,
-      );
-    }
-    throw err;
-  } finally {
-    client.close();
-  }
-}
-
 // ------------------------------------------------------------------ commands
 
 const createCommand = leaf({
@@ -1057,7 +1026,7 @@ const psCommand = leaf({
       // Every field, enums as numbers (JSON.stringify of a decoded message would drop defaults and name enums).
       json(
         io,
-        tasks.map((x) => Task.type.toObject(x as unknown as protobuf.Message, { defaults: true, arrays: true, objects: true })),
+        tasks.map((x) => Task.toObject(x)),
       );
       return 0;
     }
@@ -1338,12 +1307,7 @@ const logsCommand = leaf({
     const fmt = { nodes, timestamps: flags.timestamps, noTrunc: flags['no-trunc'], noTaskIds: flags['no-task-ids'] };
     const { signal, done } = interruptSignal();
     try {
-      await controlStream<ServiceLogsRequest, LogChunk>(
-        'serviceLogs',
-        req,
-        (c) => (c.stream === 'stderr' ? io.stderr : io.stdout).write(formatLogChunk(c, fmt)),
-        signal,
-      );
+      await controlStream('serviceLogs', req, (c) => (c.stream === 'stderr' ? io.stderr : io.stdout).write(formatLogChunk(c, fmt)), signal);
     } finally {
       done();
     }
@@ -1382,7 +1346,7 @@ const execCommand = leaf({
       if (bytes.length) (w.write as (c: Uint8Array | string) => unknown).call(w, Buffer.from(bytes));
     };
     try {
-      await controlStream<ExecRequest, ExecOutput>(
+      await controlStream(
         'exec',
         req,
         (m) => {

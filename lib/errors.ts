@@ -118,3 +118,26 @@ export class SyscallError extends TsswarmError {
 export function grpcStatusOf(err: unknown): GrpcStatus {
   return err instanceof TsswarmError ? err.grpcStatus : GrpcStatus.UNKNOWN;
 }
+
+const byStatus: Partial<Record<number, ErrorCode>> = {
+  [GrpcStatus.INVALID_ARGUMENT]: 'INVALID_ARGUMENT',
+  [GrpcStatus.NOT_FOUND]: 'NOT_FOUND',
+  [GrpcStatus.ALREADY_EXISTS]: 'ALREADY_EXISTS',
+  [GrpcStatus.PERMISSION_DENIED]: 'PERMISSION_DENIED',
+  [GrpcStatus.UNAUTHENTICATED]: 'UNAUTHENTICATED',
+  [GrpcStatus.FAILED_PRECONDITION]: 'FAILED_PRECONDITION',
+  [GrpcStatus.ABORTED]: 'CONFLICT',
+  [GrpcStatus.DEADLINE_EXCEEDED]: 'DEADLINE_EXCEEDED',
+  [GrpcStatus.UNAVAILABLE]: 'UNAVAILABLE',
+  [GrpcStatus.UNIMPLEMENTED]: 'UNIMPLEMENTED',
+};
+
+/**
+ * A call's failure as a TsswarmError: the stable code the server named (the
+ * `tsswarm-code` metadata) with its message as it is, else a code derived
+ * from the gRPC status, with the message prefixed by `what`.
+ */
+export function errorFromStatus(status: number, message: string, named: string | undefined, what: string): TsswarmError {
+  if (named !== undefined && named in errorCodes) return new TsswarmError(named as ErrorCode, message);
+  return new TsswarmError(byStatus[status] ?? 'INTERNAL', `${what}: ${message}`);
+}

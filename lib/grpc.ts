@@ -1,7 +1,8 @@
 // Small helpers around @grpc/grpc-js shared by every gRPC server in tsswarm.
 import type * as grpc from '@grpc/grpc-js';
 import { Metadata, status as Status } from '@grpc/grpc-js';
-import { type ErrorCode, TsswarmError, errorCodes } from './errors.js';
+import { errorFromStatus, TsswarmError } from './errors.js';
+import { MAX_MESSAGE_BYTES } from './limits.js';
 import type { Socket } from 'node:net';
 import { constants as http2Constants } from 'node:http2';
 
@@ -28,21 +29,8 @@ const noDelaySet = new WeakSet<object>();
 
 // ------------------------------------------------------------------ message size
 
-/**
- * The largest gRPC message any tsswarm server or client sends or accepts, on
- * every channel: the manager port, the Raft transport, agent sessions, the
- * local socket and the CLI. 16 MiB because:
- * - it is above the largest message the leader ever sends: a Raft batch is
- *   at most 4 MiB (transport default) or one message alone, a MsgApp carries
- *   at most maxSizePerMsg (1 MiB) or one entry, and an entry is at most the
- *   store's 1.5 MiB cap plus framing; snapshot and assignment chunks are 1 MiB;
- * - grpc-js's default receive limit (4 MiB) is what `service ps` on a large
- *   cluster already hit: 16 MiB holds about 80,000 tasks in one reply;
- * - it stays small enough that a caller not yet authenticated (a join) makes
- *   a manager buffer at most 16 MiB per call, not the 2 GiB grpc-js allows
- *   for sends by default.
- */
-export const MAX_MESSAGE_BYTES = 16 << 20;
+/** The cap on every channel (lib/limits.ts says why 16 MiB). */
+export { MAX_MESSAGE_BYTES };
 
 type Limits = { 'grpc.max_send_message_length': number; 'grpc.max_receive_message_length': number };
 
@@ -107,21 +95,7 @@ export function toServiceError(err: unknown): grpc.ServiceError {
 export function fromServiceError(e: unknown, what: string): TsswarmError {
   const se = e as Partial<grpc.ServiceError>;
   const named = se.metadata?.get(CODE_KEY)[0];
-  if (typeof named === 'string' && named in errorCodes) return new TsswarmError(named as ErrorCode, se.details ?? se.message ?? String(e));
-  const byStatus: Partial<Record<number, ErrorCode>> = {
-    [Status.INVALID_ARGUMENT]: 'INVALID_ARGUMENT',
-    [Status.NOT_FOUND]: 'NOT_FOUND',
-    [Status.ALREADY_EXISTS]: 'ALREADY_EXISTS',
-    [Status.PERMISSION_DENIED]: 'PERMISSION_DENIED',
-    [Status.UNAUTHENTICATED]: 'UNAUTHENTICATED',
-    [Status.FAILED_PRECONDITION]: 'FAILED_PRECONDITION',
-    [Status.ABORTED]: 'CONFLICT',
-    [Status.DEADLINE_EXCEEDED]: 'DEADLINE_EXCEEDED',
-    [Status.UNAVAILABLE]: 'UNAVAILABLE',
-    [Status.UNIMPLEMENTED]: 'UNIMPLEMENTED',
-  };
-  const code = byStatus[se.code ?? -1] ?? 'INTERNAL';
-  return new TsswarmError(code, `${what}: ${se.details || se.message || String(e)}`);
+  return errorFromStatus(se.code ?? -1, se.details || se.message || String(e), typeof named === 'string' ? named : undefined, what);
 }
 
 /** A unary handler written as an async function; what it throws becomes a gRPC error with a stable code. */

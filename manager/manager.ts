@@ -54,7 +54,7 @@ import { Dispatcher, writeNodeState } from './dispatcher/dispatcher.js';
 import { nodeHostnameError } from './dispatcher/limits.js';
 import { MemoryStore, VersionConflictError } from './store/index.js';
 import { TaskRelay } from './relay.js';
-import { inspectDataplane } from './dataplane.js';
+import { inspectDataplane } from './controlapi/dataplane-report.js';
 import { NetworkApi, ServiceApi } from './controlapi/index.js';
 import { CONTROL_METHODS, CONTROL_ROUTES, controlImplementation } from './controlapi/server.js';
 import { ClusterApi } from './controlapi/cluster.js';

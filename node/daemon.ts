@@ -51,8 +51,8 @@ import { NodeDescription, TaskState, TaskStatus } from '../proto/gen/objects.js'
 import { Runtime } from '../agent/runtime/index.js';
 import { AgentSession } from '../agent/session.js';
 import { Worker } from '../agent/worker/worker.js';
-import { NetworkAgent } from '../agent/networking.js';
-import { answerDataplane } from '../agent/dataplane.js';
+import { NetworkAgent } from '../agent/network-agent.js';
+import { answerDataplane } from '../agent/dataplane-report.js';
 import { type NodeState, StateDir } from './state.js';
 
 export interface DaemonOptions {

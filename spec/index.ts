@@ -34,4 +34,4 @@ export type {
   FdbRow,
   NeighRow,
   VipRow,
-} from './dataplane.js';
+} from './dataplane-report.js';

@@ -1,7 +1,6 @@
 // A network spec as the CLI and the Control API check it, without a store:
 // name, driver, options, subnet, gateway, VNI and ingress, with the fixes in
 // the messages. The allocator fills in what is left out, later, on the leader.
-import type protobuf from 'protobufjs';
 import { TsswarmError } from '../lib/errors.js';
 import { type Cidr, contains, formatIp, parseCidr, parseIp, sizeOf } from '../lib/ipnet.js';
 import { NetworkSpec } from '../proto/gen/objects.js';
@@ -31,7 +30,7 @@ const isSet = <T>(v: T | null | undefined): v is T => v !== null && v !== undefi
 
 /** A deep, plain copy with every field at its proto3 default. */
 export function plainNetworkSpec(spec: NetworkSpec): NetworkSpec {
-  return NetworkSpec.type.toObject(spec as unknown as protobuf.Message, { defaults: true, arrays: true, objects: true }) as NetworkSpec;
+  return NetworkSpec.toObject(spec) as unknown as NetworkSpec;
 }
 
 /**

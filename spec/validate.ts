@@ -1,7 +1,6 @@
 // Validation of a ServiceSpec as the Control API receives it, and Swarm's
 // defaults for the parts left out. Pure: the same spec always gives the same
 // answer, so the CLI and tests can call it without a store.
-import type protobuf from 'protobufjs';
 import { normalizeCapabilities } from '../lib/capabilities.js';
 import { TsswarmError } from '../lib/errors.js';
 import { expandTemplate, isTemplate, parseTemplate, sampleTemplateContext } from '../lib/template.js';
@@ -59,7 +58,7 @@ function bad(field: string, message: string): TsswarmError {
 
 /** A deep, plain copy with every field at its proto3 default (message fields null when absent). */
 export function plainSpec(spec: ServiceSpec): ServiceSpec {
-  return ServiceSpec.type.toObject(spec as unknown as protobuf.Message, { defaults: true, arrays: true, objects: true }) as ServiceSpec;
+  return ServiceSpec.toObject(spec) as unknown as ServiceSpec;
 }
 
 const isSet = <T>(v: T | null | undefined): v is T => v !== null && v !== undefined;

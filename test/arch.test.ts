@@ -40,7 +40,7 @@ const CLI_TO_NODE = { from: 'cli/cluster.ts', to: 'node/index.ts' };
  * agent modules: the names of the kernel objects it must clean up after a
  * sandbox, and the tar writer it builds the busybox image with.
  */
-const DEPLOY_FROM_AGENT = ['agent/network/names.ts', 'agent/runtime/tar.ts'];
+const DEPLOY_FROM_AGENT = ['agent/overlay/names.ts', 'agent/runtime/tar.ts'];
 
 const show = (e: Edge): string =>
   `${e.from}:${e.line} imports '${e.spec}' (${e.to}${e.typeOnly ? ', type only' : ''}${e.dynamic ? ', dynamic' : ''})`;
@@ -184,7 +184,7 @@ describe('the import checker', () => {
   });
 
   it('refuses a type-only import from cli/ into agent/', () => {
-    expect(violations([edge('cli/network.ts', 'agent/dataplane.ts', { typeOnly: true })]).join('\n')).toMatch(
+    expect(violations([edge('cli/network.ts', 'agent/dataplane-report.ts', { typeOnly: true })]).join('\n')).toMatch(
       /cli\/ never imports agent\//,
     );
   });
@@ -203,6 +203,8 @@ describe('the import checker', () => {
     expect(violations([edge('spec/x.ts', 'manager/y.ts')]).join('\n')).toMatch(/import nothing of agent\/, manager\/, cli\/, node\//);
     expect(violations([edge('deploy/x.ts', 'agent/runtime/runtime.ts')]).join('\n')).toMatch(/deploy\/ takes from agent\/ only/);
     expect(violations([edge('deploy/x.ts', 'agent/runtime/tar.ts')])).toEqual([]);
+    expect(violations([edge('deploy/x.ts', 'agent/overlay/names.ts')])).toEqual([]);
+    expect(violations([edge('deploy/x.ts', 'agent/overlay/plane.ts')]).join('\n')).toMatch(/deploy\/ takes from agent\/ only/);
   });
 
   it('finds a cycle and shows it as a closed path', () => {

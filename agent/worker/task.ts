@@ -151,7 +151,7 @@ export interface TaskHost {
   network?: TaskNetworking;
 }
 
-/** What the worker needs from overlay networking (agent/networking.ts). */
+/** What the worker needs from overlay networking (agent/network-agent.ts). */
 export interface TaskNetworking {
   /** Whether the task is attached to overlay networks. */
   uses(t: Task): boolean;

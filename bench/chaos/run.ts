@@ -19,7 +19,7 @@ import type {
   ServiceResponse,
 } from '../../proto/gen/control.js';
 import { NodeState, type Task, TaskState } from '../../proto/gen/objects.js';
-import { vxlanName } from '../../agent/network/names.js';
+import { vxlanName } from '../../agent/overlay/names.js';
 import { checkLinearizable, kvModel, type KvInput, type KvOutput, type Operation } from '../../test/lib/linearizability.js';
 import { Rng } from '../../test/lib/rng.js';
 import { describeFault, planNemesis, type Fault, type Target } from './nemesis.js';

@@ -1,7 +1,7 @@
 // A cluster of hosts on one machine: network namespaces on an underlay bridge,
 // one daemon per host. `Sandbox` reads state.json afresh for every operation,
 // so a new object (a new CLI process, or one after a crash) can run any of them.
-import { defaultNameTag, vniOfNetnsName } from '../../agent/network/names.js';
+import { defaultNameTag, vniOfNetnsName } from '../../agent/overlay/names.js';
 import { spawn } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

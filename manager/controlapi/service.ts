@@ -1,7 +1,6 @@
 // The service and task verbs of the Control API: create, get, list, update
 // (also scale and rollback), remove, list/get tasks. They only write services;
 // the orchestrators make, replace and remove the tasks in reaction.
-import type protobuf from 'protobufjs';
 import { TsswarmError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
 import type { Logger } from '../../lib/log.js';
@@ -59,8 +58,7 @@ function canonical(v: unknown): string {
 
 /** Whether two task specs ask for the same tasks (a change means a rolling update). */
 export function sameTaskSpec(a: TaskSpec | null | undefined, b: TaskSpec | null | undefined): boolean {
-  const norm = (t: TaskSpec | null | undefined): unknown =>
-    t ? TaskSpec.type.toObject(t as unknown as protobuf.Message, { defaults: true, arrays: true, objects: true }) : null;
+  const norm = (t: TaskSpec | null | undefined): unknown => (t ? TaskSpec.toObject(t) : null);
   return canonical(norm(a)) === canonical(norm(b));
 }
 

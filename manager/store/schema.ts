@@ -1,7 +1,8 @@
 // The store's tables: which generated type each holds, where it sits in a
 // StoreAction and a StoreSnapshot, its secondary indexes, and how stored
 // objects are normalized (every field at its default) and frozen.
-import protobuf from 'protobufjs';
+import protobuf from 'protobufjs/light.js';
+import { reflectType } from '../../proto/reflect.js';
 import { Cluster, Config, Network, Node, Secret, Service, type StoreAction, type StoreSnapshot, Task } from '../../proto/gen/objects.js';
 import type { Codec } from '../../proto/runtime.js';
 
@@ -81,7 +82,7 @@ function def<T extends TableName>(
   uniqueName: boolean,
   indexes: TableDef<T>['indexes'],
 ): TableDef<T> {
-  return { name, codec, actionField, snapshotField, uniqueName, indexes, hasBytes: holdsBytes(codec.type) };
+  return { name, codec, actionField, snapshotField, uniqueName, indexes, hasBytes: holdsBytes(reflectType(codec)) };
 }
 
 /** The tables, in the order snapshots and transactions list them. */
@@ -218,6 +219,12 @@ function normalizerOf(type: protobuf.Type, mode: 'wire' | 'strict'): Normalizer 
         const v = src[name];
         if (v != null) dst[name] = value(v);
       });
+    } else if (sub && f.options?.['(always_set)'] === true) {
+      // An always-set field (proto/gen.ts): decoding fills it, so an object left without one gets it here too.
+      steps.push((src, dst) => {
+        const v = src[name];
+        dst[name] = value(v == null ? {} : v);
+      });
     } else if (sub) {
       steps.push((src, dst) => {
         const v = src[name];
@@ -285,7 +292,7 @@ function copierOf(f: protobuf.Field, sub: protobuf.Type | null, mode: 'wire' | '
  * default, from a decoded message (or any object of the right shape).
  */
 export function normalize<T extends TableName>(table: T, o: Tables[T] | protobuf.Message): Tables[T] {
-  return normalizerOf(tableDefs[table].codec.type, 'wire')(o as unknown as Record<string, unknown>) as unknown as Tables[T];
+  return normalizerOf(reflectType(tableDefs[table].codec), 'wire')(o as unknown as Record<string, unknown>) as unknown as Tables[T];
 }
 
 /**
@@ -294,12 +301,12 @@ export function normalize<T extends TableName>(table: T, o: Tables[T] | protobuf
  * unchanged (the caller then decodes its own bytes instead).
  */
 export function normalizeLocal<T extends TableName>(table: T, o: Tables[T]): Tables[T] {
-  return normalizerOf(tableDefs[table].codec.type, 'strict')(o as unknown as Record<string, unknown>) as unknown as Tables[T];
+  return normalizerOf(reflectType(tableDefs[table].codec), 'strict')(o as unknown as Record<string, unknown>) as unknown as Tables[T];
 }
 
 /** The reference normalize: toObject with defaults, then a frozen deep copy (kept to test the fast path against). */
 export function normalizeByToObject<T extends TableName>(table: T, o: Tables[T] | protobuf.Message): Tables[T] {
-  const type = tableDefs[table].codec.type;
+  const type = reflectType(tableDefs[table].codec);
   return freezeCopy(type.toObject(o as protobuf.Message, { defaults: true, arrays: true, objects: true }) as Tables[T]);
 }
 

@@ -2,7 +2,8 @@
 // objects with secondary indexes, changed only by optimistic transactions that
 // go through Raft as one entry each, with change events after each apply.
 import { randomBytes } from 'node:crypto';
-import protobuf from 'protobufjs';
+import protobuf from 'protobufjs/light.js';
+import { reflectType } from '../../proto/reflect.js';
 import { TsswarmError } from '../../lib/errors.js';
 import { Meta, StoreAction, StoreActionKind, StoreSnapshot, StoreTransaction } from '../../proto/gen/objects.js';
 import type { StateMachine } from '../raft/node.js';
@@ -396,18 +397,18 @@ function encodeTransaction(requestId: Uint8Array, actions: StoreAction[]): Uint8
   return w.finish();
 }
 
-const ACTIONS_TAG = (StoreTransaction.type.fields.actions!.id << 3) | 2;
-const KIND_TAG = (StoreAction.type.fields.kind!.id << 3) | 0;
+const ACTIONS_TAG = (reflectType(StoreTransaction).fields.actions!.id << 3) | 2;
+const KIND_TAG = (reflectType(StoreAction).fields.kind!.id << 3) | 0;
 const actionTags = Object.fromEntries(
-  tableNames.map((t) => [t, (StoreAction.type.fields[tableDefs[t].actionField]!.id << 3) | 2]),
+  tableNames.map((t) => [t, (reflectType(StoreAction).fields[tableDefs[t].actionField]!.id << 3) | 2]),
 ) as Record<TableName, number>;
 
 /** The large sub-messages whose bytes are worth keeping: specs, shared by every task of a service version. */
 const cachedFields = Object.fromEntries(
   tableNames.map((t) => [
     t,
-    tableDefs[t].codec.type.fieldsArray.filter(
-      (f) => (f.name === 'spec' || f.name === 'previousSpec') && f.resolvedType instanceof protobuf.Type,
+    reflectType(tableDefs[t].codec).fieldsArray.filter(
+      (f: protobuf.Field) => (f.name === 'spec' || f.name === 'previousSpec') && f.resolvedType instanceof protobuf.Type,
     ),
   ]),
 ) as Record<TableName, protobuf.Field[]>;
@@ -420,7 +421,7 @@ const encodedSpecs = new WeakMap<object, Uint8Array>();
  * spec goes after the other fields; protobuf readers take fields in any order.
  */
 function encodeObject(table: TableName, o: StoreObject, w: protobuf.Writer): void {
-  const type = tableDefs[table].codec.type;
+  const type = reflectType(tableDefs[table].codec);
   let rest = o as unknown as Record<string, unknown>;
   const tail: Array<[number, Uint8Array]> = [];
   for (const f of cachedFields[table]) {

@@ -1,16 +1,16 @@
 // `tsswarm network inspect --dataplane`: the text and JSON rendering of the
 // nodes' reports (pure), and the command end to end over gRPC against the
-// leader's InspectDataplane (manager/dataplane.ts) with a stand-in dispatcher
-// whose agents answer, stay silent, or have no session.
+// leader's InspectDataplane (manager/controlapi/dataplane-report.ts) with a
+// stand-in dispatcher whose agents answer, stay silent, or have no session.
 import * as grpc from '@grpc/grpc-js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countDifferences, diffFdb, diffNeigh, diffVips, type DataplaneReport, type VipRow } from '../../agent/dataplane.js';
+import { countDifferences, diffFdb, diffNeigh, diffVips, type DataplaneReport, type VipRow } from '../../agent/dataplane-report.js';
 import { dataplaneVerdict, dataplaneView, networkCommand, renderDataplane } from '../../cli/network.js';
 import { unary } from '../../lib/grpc.js';
-import { inspectDataplane } from '../../manager/dataplane.js';
+import { inspectDataplane } from '../../manager/controlapi/dataplane-report.js';
 import { localStore } from '../../manager/store/index.js';
 import { ControlService, type InspectDataplaneRequest, type RelayData, type RelayRequest } from '../../proto/gen/control.js';
 import {

@@ -1,6 +1,7 @@
 // `npm run build` for real: the bundle runs on its own (no tsx), prints the
-// version without loading gRPC (commands load their modules lazily), and
-// serves help for a lazily loaded command.
+// version without loading gRPC (commands load their modules lazily), serves
+// help for a lazily loaded command, and reaches the daemon without grpc-js
+// (cli/rpc.ts): only `tsswarm daemon` loads it.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -71,11 +72,21 @@ describe('the build', () => {
     expect(readdirSync(cwd)).toEqual([]);
   });
 
-  it('loads a command module when the command runs: help for `service` loads gRPC', () => {
+  it('loads a command module when the command runs: help for `service` loads it, and no gRPC library', () => {
     const r = run(['service', '--help'], ['--import', register]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toContain('Usage:  tsswarm service [OPTIONS] COMMAND');
-    expect(imported(r.stderr).filter((f) => grpcChunks().includes(f)).length).toBeGreaterThan(0);
+    const loaded = imported(r.stderr);
+    expect(loaded.some((f) => /^chunks\/service-/.test(f))).toBe(true);
+    expect(loaded.filter((f) => grpcChunks().includes(f))).toEqual([]);
+  });
+
+  it('talks to the daemon with its own client: `node ls` loads no grpc-js, and a missing daemon is named', () => {
+    const sock = join(cwd, 'no-daemon.sock');
+    const r = run(['-H', `unix://${sock}`, 'node', 'ls'], ['--import', register]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(`Cannot connect to the tsswarm daemon at unix://${sock}`);
+    expect(imported(r.stderr).filter((f) => grpcChunks().includes(f))).toEqual([]);
   });
 
   it('refuses an unknown command with the list of known ones', () => {

@@ -9,7 +9,7 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultDaemonCommand, SANDBOX_IMAGE, Sandbox } from '../../deploy/sandbox/index.js';
-import { defaultNameTag } from '../../agent/network/names.js';
+import { defaultNameTag } from '../../agent/overlay/names.js';
 import { TaskState } from '../../proto/gen/objects.js';
 import { canRunSandbox, joinByCli, until } from './helpers.js';
 import { have } from '../have.js';

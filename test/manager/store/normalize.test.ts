@@ -56,12 +56,13 @@ describe('store normalize', () => {
     });
   }
 
-  it('fills every default of an empty task, with unset sub-messages null', () => {
+  it('fills every default of an empty task: always-set sub-messages filled, the others null', () => {
     const decoded = Task.decode(Task.encode(Task.create({ meta: Meta.create({ id: 'e' }) })));
     const t = normalize('tasks', decoded);
     expect(t).toStrictEqual(normalizeByToObject('tasks', decoded));
     expect(t.meta!.id).toBe('e');
-    expect(t.status).toBeNull();
+    expect(t.status.state).toBe(TaskState.NEW);
+    expect(t.spec.resources).toBeNull();
     expect(t.networks).toEqual([]);
     expect(t.slot).toBe(0);
   });

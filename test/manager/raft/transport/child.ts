@@ -45,8 +45,9 @@ async function stopAndExit(): Promise<void> {
 }
 
 async function serve(): Promise<void> {
+  // The cluster of grpc.test.ts's node(): B must accept A's batches, or the stream ends before the freeze.
   const b = new GrpcTransport(
-    { id: 'B', cluster: 'c', listen: '127.0.0.1:0' },
+    { id: 'B', cluster: 'test-cluster', listen: '127.0.0.1:0' },
     { onMessage: () => {}, onUnreachable: () => {}, onSnapshotStatus: () => {} },
   );
   process.stdout.write(`${await b.start()}\n`);

@@ -1,11 +1,12 @@
-// `network inspect --dataplane` on the agent: what the kernel holds for one
-// network on this node (the VXLAN device's FDB and neighbor entries in the
-// per-network namespace, each local container's VIP table) against what the
-// managers say it must hold. The diffs are pure; reading is a thin shell.
+// The data-plane report, the agent's side of `network inspect --dataplane`
+// (the leader's is manager/controlapi/dataplane-report.ts): what the kernel
+// holds for one network on this node (the VXLAN device's FDB and neighbor
+// entries in the per-network namespace, each local container's VIP table)
+// against what the managers say it must hold. The diffs are pure; reading is a thin shell.
 import { existsSync } from 'node:fs';
 import { TsswarmError } from '../lib/errors.js';
 import type { RelayRequest } from '../proto/gen/control.js';
-import type { ContainerVips, DataplaneReport, Difference, VipRow } from '../spec/dataplane.js';
+import type { ContainerVips, DataplaneReport, Difference, VipRow } from '../spec/dataplane-report.js';
 import {
   assignSlots,
   chooseLbBackend,
@@ -25,10 +26,10 @@ import {
   type LbTable,
   type NftState,
 } from './lb/index.js';
-import { desiredPeerState, FLOOD_MAC, parseFdb, parseNeigh, vxlanName, type FdbEntry, type NeighEntry } from './network/index.js';
-import type { NetworkAgent } from './networking.js';
+import { desiredPeerState, FLOOD_MAC, parseFdb, parseNeigh, vxlanName, type FdbEntry, type NeighEntry } from './overlay/index.js';
+import type { NetworkAgent } from './network-agent.js';
 
-export type { ContainerVips, DataplaneReport, DataplaneSection, Difference, DifferenceKind, VipRow } from '../spec/dataplane.js';
+export type { ContainerVips, DataplaneReport, DataplaneSection, Difference, DifferenceKind, VipRow } from '../spec/dataplane-report.js';
 
 // ---------------------------------------------------------------- pure diffs
 

@@ -1,11 +1,12 @@
-// The agent's side of overlay networking: keeps the managers' view of the
-// networks this node's tasks use (NetworkUpdate messages on the session) and
-// turns it into the data plane (agent/network: per-network namespace, VXLAN,
-// FDB/neighbor entries for remote endpoints), the service VIP load balancing
-// in each container's namespace (agent/lb) and the names each container
-// resolves (agent/dns). The worker calls attach() between a container's
-// create and start, and detach() once it has stopped. Everything runs in one
-// queue, so an update and a container joining never interleave.
+// NetworkAgent, the agent's side of networking: keeps the managers' view of
+// the networks this node's tasks use (NetworkUpdate messages on the session)
+// and turns it into the node's data plane: the overlay (agent/overlay:
+// per-network namespace, bridge, VXLAN device, FDB/neighbor entries for
+// remote endpoints, egress NAT), the service VIP load balancing in each
+// container's namespace (agent/lb) and the names each container resolves
+// (agent/dns). The worker calls attach() between a container's create and
+// start, and detach() once it has stopped. Everything runs in one queue, so
+// an update and a container joining never interleave.
 import { createSocket } from 'node:dgram';
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -15,8 +16,8 @@ import type { NetworkEndpoint, NetworkService, NetworkUpdate } from '../proto/ge
 import { EndpointMode, type Network, PortConfig, PortProtocol, PublishMode, type Task } from '../proto/gen/objects.js';
 import { containerResolvConf, EmbeddedDns, type ServiceRecord } from './dns/index.js';
 import { type LbService, type LbTable, mustRunIn, ServiceLoadBalancer } from './lb/index.js';
-import { OverlayPlane, type Peer } from './network/index.js';
-import { defaultNameTag } from './network/names.js';
+import { OverlayPlane, type Peer } from './overlay/index.js';
+import { defaultNameTag } from './overlay/names.js';
 
 export interface NetworkAgentOptions {
   nodeId: string;

@@ -7,14 +7,14 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NetworkAgent } from '../../../agent/networking.js';
-import { OverlayPlane } from '../../../agent/network/index.js';
-import { readLinks } from '../../../agent/network/kernel.js';
-import { silentLogger } from '../../../lib/log.js';
-import type { NetworkUpdate } from '../../../proto/gen/netfeed.js';
-import { Meta, Network, NetworkSpec, NetworkStatus, Task } from '../../../proto/gen/objects.js';
-import { have, isRoot } from '../../have.js';
-import { until as waitUntil } from '../../lib/wait.js';
+import { NetworkAgent } from '../../agent/network-agent.js';
+import { OverlayPlane } from '../../agent/overlay/index.js';
+import { readLinks } from '../../agent/overlay/kernel.js';
+import { silentLogger } from '../../lib/log.js';
+import type { NetworkUpdate } from '../../proto/gen/netfeed.js';
+import { Meta, Network, NetworkSpec, NetworkStatus, Task } from '../../proto/gen/objects.js';
+import { have, isRoot } from '../have.js';
+import { until as waitUntil } from '../lib/wait.js';
 
 const canRun = isRoot && have('ip', ['-V']) && have('bridge', ['-V']) && have('nft') && have('nsenter');
 if (!canRun) console.log('independent-networks kernel tests skipped: need root, iproute2, nftables and util-linux');

@@ -5,9 +5,9 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { TsswarmError } from '../../lib/errors.js';
-import { parseLinks } from './device.js';
+import { parseLinks } from './vxlan.js';
 import { netnsPath } from './names.js';
-import { parseFdb, parseNeigh } from './peers.js';
+import { parseFdb, parseNeigh } from './fdb.js';
 import type { FdbEntry, LinkState, NeighEntry, NetnsRef } from './types.js';
 
 export interface RunResult {

@@ -1,4 +1,4 @@
-// The overlay data plane's vocabulary: what the agent asks for (a host, its
+// The overlay's vocabulary: what the agent asks for (a host, its
 // networks, container attachments, the peer table) and what the kernel is
 // read back as (links, FDB and neighbor entries). Plain data, no behaviour.
 

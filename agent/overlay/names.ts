@@ -1,4 +1,4 @@
-// Names of every kernel object the overlay data plane creates (all `tss`
+// Names of every kernel object the overlay creates (all `tss`
 // prefixed, interface names within the kernel's 15 characters), the MAC an
 // address gets, and the small IPv4 arithmetic the planners need. Pure.
 import { UsageError } from '../../lib/errors.js';

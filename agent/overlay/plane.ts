@@ -1,4 +1,4 @@
-// The overlay data plane of one host: turns ensureNetwork / attach / setPeers
+// OverlayPlane, the overlay of one host: turns ensureNetwork / attach / setPeers
 // calls into the pure planners' lines and applies each program in one batch
 // per namespace, reading the kernel before (to plan against what is there)
 // and, for peers, after (to prove it took). Calls run one at a time.
@@ -6,9 +6,9 @@ import { readdirSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { TsswarmError, UsageError } from '../../lib/errors.js';
 import { silentLogger } from '../../lib/log.js';
-import { isEmptyProgram, planNetwork } from './device.js';
+import { isEmptyProgram, planNetwork } from './vxlan.js';
 import { allocateEgressIp, egressInUse, egressNet, egressRuleset, planEgressBridge, type EgressNet } from './egress.js';
-import { planAttach, planDetach, type EndpointDevices } from './endpoint.js';
+import { planAttach, planDetach, type EndpointDevices } from './veth.js';
 import { batch, netnsAdd, netnsDel, netnsExists, nft, readDefaultVia, readFdb, readLinks, readNeigh, sysctl } from './kernel.js';
 import {
   DEFAULT_EGRESS_SUBNET,
@@ -35,7 +35,7 @@ import {
   vxlanName,
   type Prefix,
 } from './names.js';
-import { desiredPeerState, planPeers, programCounts } from './peers.js';
+import { desiredPeerState, planPeers, programCounts } from './fdb.js';
 import type { AttachSpec, EgressSpec, Endpoint, HostConfig, NetworkSpec, Peer, PeerState, PeerSyncResult } from './types.js';
 
 interface KnownNetwork {

@@ -1,4 +1,4 @@
-// The overlay data plane for real, in tss namespaces: an underlay namespace
+// The overlay (OverlayPlane) for real, in tss namespaces: an underlay namespace
 // with a bridge, two "host" namespaces with eth0 on it, and plain container
 // namespaces attached on each host through OverlayPlane. Every namespace this
 // file makes carries a per-process name and is removed in afterAll.
@@ -7,8 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { OverlayPlane, macOf, type NetworkSpec, type Peer } from '../../../agent/network/index.js';
-import { readFdb, readLinks, readNeigh } from '../../../agent/network/kernel.js';
+import { OverlayPlane, macOf, type NetworkSpec, type Peer } from '../../../agent/overlay/index.js';
+import { readFdb, readLinks, readNeigh } from '../../../agent/overlay/kernel.js';
 import { have, isRoot } from '../../have.js';
 
 const canRun = isRoot && have('ip', ['-V']) && have('bridge', ['-V']) && have('nft') && have('busybox', ['true']);
@@ -56,7 +56,7 @@ function ipCounters(ns: string): Record<string, number> {
 const netA: NetworkSpec = { id: 'net-a', vni: 4097, subnet: '10.0.1.0/24', gateway: '10.0.1.1' };
 const netB: NetworkSpec = { id: 'net-b', vni: 4098, subnet: '10.0.2.0/24', gateway: '10.0.2.1' };
 
-describe.skipIf(!canRun)('overlay data plane in namespaces', () => {
+describe.skipIf(!canRun)('the overlay (OverlayPlane) in namespaces', () => {
   const planes: OverlayPlane[] = [];
   const procs: ChildProcess[] = [];
   let tmp = '';

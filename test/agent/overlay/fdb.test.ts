@@ -1,10 +1,10 @@
-// The peer planner line by line: desired entries from a peer table, the diff
+// The FDB/neighbor planner (fdb.ts) line by line: desired entries from a peer table, the diff
 // against the kernel's entries as `bridge`/`ip` batch lines, and the parsers
 // of `bridge -json fdb show` and `ip -json neigh show`.
 import { describe, expect, it } from 'vitest';
-import { FLOOD_MAC, desiredPeerState, parseFdb, parseNeigh, planPeers } from '../../../agent/network/index.js';
-import { programCounts } from '../../../agent/network/peers.js';
-import type { PeerState } from '../../../agent/network/index.js';
+import { FLOOD_MAC, desiredPeerState, parseFdb, parseNeigh, planPeers } from '../../../agent/overlay/index.js';
+import { programCounts } from '../../../agent/overlay/fdb.js';
+import type { PeerState } from '../../../agent/overlay/index.js';
 
 const LOCAL = '10.99.0.1';
 const peer = (i: number, vtep = '10.99.0.2') => ({ ip: `10.0.1.${i}`, mac: `02:42:0a:00:01:${i.toString(16).padStart(2, '0')}`, vtep });

@@ -1,5 +1,7 @@
-// The network, endpoint and egress planners line by line (pure: the kernel
-// state is given as data), plus names and MACs.
+// The device planners line by line (pure: the kernel state is given as
+// data): vxlan.ts (the network's namespace, bridge and VXLAN device), veth.ts
+// (a container's veth) and egress.ts (egress bridge and NAT), plus names and
+// MACs.
 import { describe, expect, it } from 'vitest';
 import {
   allocateEgressIp,
@@ -14,9 +16,9 @@ import {
   planDetach,
   planEgressBridge,
   planNetwork,
-} from '../../../agent/network/index.js';
-import type { EndpointDevices, LinkState, NetworkDevices } from '../../../agent/network/index.js';
-import { defaultNameTag, ipOfVethName, vniOfNetnsName } from '../../../agent/network/names.js';
+} from '../../../agent/overlay/index.js';
+import type { EndpointDevices, LinkState, NetworkDevices } from '../../../agent/overlay/index.js';
+import { defaultNameTag, ipOfVethName, vniOfNetnsName } from '../../../agent/overlay/names.js';
 
 const link = (l: Partial<LinkState> & { name: string }): LinkState => ({
   ifindex: 1,

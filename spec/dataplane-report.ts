@@ -1,14 +1,16 @@
-// The report of `network inspect --dataplane` as an agent sends it (JSON in
-// a relay reply) and the CLI renders it: one node's kernel entries for one
-// network against what the managers expect. Types only; agent/dataplane.ts fills it.
+// The data-plane report of `network inspect --dataplane`, as an agent sends
+// it (JSON in a relay reply) and the CLI renders it: one node's kernel entries
+// for one network against what the managers expect. Types only:
+// agent/dataplane-report.ts fills it in, manager/controlapi/dataplane-report.ts
+// gathers one per node.
 
-/** An FDB entry of a VXLAN device: `mac` is behind the VTEP `dst` (agent/network's FdbEntry). */
+/** An FDB entry of a VXLAN device: `mac` is behind the VTEP `dst` (agent/overlay's FdbEntry). */
 export interface FdbRow {
   mac: string;
   dst: string;
 }
 
-/** A neighbor entry of a VXLAN device: `ip` is at `mac` (agent/network's NeighEntry). */
+/** A neighbor entry of a VXLAN device: `ip` is at `mac` (agent/overlay's NeighEntry). */
 export interface NeighRow {
   ip: string;
   mac: string;

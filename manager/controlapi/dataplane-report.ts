@@ -1,13 +1,15 @@
-// `network inspect --dataplane` on the leader: asks the agents of the nodes
-// that hold a network (or one named node) for their data-plane report over
-// their sessions (the dispatcher's relay, as logs and exec go), in parallel,
-// each with a deadline, and hands the reports back as they came.
-import { TsswarmError } from '../lib/errors.js';
-import type { InspectDataplaneRequest, InspectDataplaneResponse, NodeDataplane, RelayData } from '../proto/gen/control.js';
-import type { Node } from '../proto/gen/objects.js';
-import type { Dispatcher } from './dispatcher/dispatcher.js';
-import type { MemoryStore } from './store/index.js';
-import { findNetwork, findNode, networkUsers } from './controlapi/index.js';
+// The Control API's InspectDataplane, the leader's side of `network inspect
+// --dataplane` (the agent's is agent/dataplane-report.ts): asks the agents of
+// the nodes that hold a network (or one named node) for their data-plane
+// report over their sessions (the dispatcher's relay, as logs and exec go), in
+// parallel, each with a deadline, and hands the reports back as they came.
+import { TsswarmError } from '../../lib/errors.js';
+import type { InspectDataplaneRequest, InspectDataplaneResponse, NodeDataplane, RelayData } from '../../proto/gen/control.js';
+import type { Node } from '../../proto/gen/objects.js';
+import type { Dispatcher } from '../dispatcher/dispatcher.js';
+import type { MemoryStore } from '../store/index.js';
+import { networkUsers } from './network.js';
+import { findNetwork, findNode } from './refs.js';
 
 /** How long one agent has to answer (the forwarding from a follower allows 5 s in all). */
 export const DATAPLANE_TIMEOUT_MS = 4000;

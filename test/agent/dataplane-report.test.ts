@@ -1,6 +1,6 @@
 // `network inspect --dataplane` on the agent: the pure diffs of FDB, neighbor
 // and VIP entries (expected vs read back). The report read from real
-// namespaces is in dataplane.kernel.test.ts.
+// namespaces is in dataplane-report.kernel.test.ts.
 import { describe, expect, it } from 'vitest';
 import {
   countDifferences,
@@ -12,7 +12,7 @@ import {
   ipvsVipRows,
   nftVipRows,
   type VipRow,
-} from '../../agent/dataplane.js';
+} from '../../agent/dataplane-report.js';
 import { emptyIptState, emptyIpvsState, emptyNftState, planIpvs, type LbTable } from '../../agent/lb/index.js';
 
 const table = (backends: string[], port = 80, vip = '10.0.1.2'): LbTable => ({

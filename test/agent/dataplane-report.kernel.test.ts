@@ -1,11 +1,12 @@
 // `network inspect --dataplane` for real: the report read against a VXLAN
 // device and nft/iptables tables in tss namespaces made by this file
-// (per-process names, removed in afterAll). The pure diffs are in dataplane.test.ts.
+// (per-process names, removed in afterAll). The pure diffs are in
+// dataplane-report.test.ts.
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dataplaneReport } from '../../agent/dataplane.js';
+import { dataplaneReport } from '../../agent/dataplane-report.js';
 import { ServiceLoadBalancer, type LbTable } from '../../agent/lb/index.js';
-import type { NetworkAgent } from '../../agent/networking.js';
+import type { NetworkAgent } from '../../agent/network-agent.js';
 import { have, isRoot } from '../have.js';
 
 const table = (backends: string[], port = 80, vip = '10.0.1.2'): LbTable => ({
