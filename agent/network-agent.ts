@@ -177,7 +177,7 @@ export class NetworkAgent {
         if (lt.lb)
           await lt.lb
             .reconcile(this.lbTable(lt))
-            .catch((err: unknown) => this.log.warn({ err, task: lt.task.meta!.id }, 'repairing a VIP table failed'));
+            .catch((err: unknown) => this.log.warn({ err, task: lt.task.meta.id }, 'repairing a VIP table failed'));
       }
       await this.programHost(true);
     });
@@ -311,7 +311,7 @@ export class NetworkAgent {
     for (const lt of this.tasks.values()) {
       const ports = lbPorts(lt.hostPorts.filter((p) => p.publishedPort > 0 && p.targetPort > 0));
       if (!lt.egressIp || ports.length === 0) continue;
-      const id = `host:${lt.task.meta!.id}`;
+      const id = `host:${lt.task.meta.id}`;
       services.push({
         id,
         vip: lt.egressIp,
@@ -425,7 +425,7 @@ export class NetworkAgent {
       try {
         await lt.lb.update(this.lbTable(lt, serving));
       } catch (err) {
-        this.log.warn({ err, task: lt.task.meta!.id }, 'programming the VIP load balancer failed');
+        this.log.warn({ err, task: lt.task.meta.id }, 'programming the VIP load balancer failed');
       }
     }
   }
@@ -469,13 +469,13 @@ export class NetworkAgent {
       }
       if (ips.size === 0 && t.hostPorts.length === 0) return [];
       const egress = await plane.attachEgress({ containerNetns: netns, ifName: `eth${i}` });
-      const prev = this.tasks.get(t.meta!.id);
+      const prev = this.tasks.get(t.meta.id);
       const hostPorts = await this.hostPortsFor(t, prev?.hostPorts);
       const lt: LocalTask = { task: t, netns, ips, lb: prev?.netns === netns ? prev.lb : null, egressIp: egress.ip, hostPorts };
-      this.tasks.set(t.meta!.id, lt);
+      this.tasks.set(t.meta.id, lt);
       if (ips.size > 0) {
         // The container's own name answers in DNS: its expanded hostname, not the template.
-        await this.dns.attach(netns, { hostname: hostname || t.spec?.container?.hostname || t.meta!.id.slice(0, 12), endpoints });
+        await this.dns.attach(netns, { hostname: hostname || t.spec?.container?.hostname || t.meta.id.slice(0, 12), endpoints });
         if (!lt.lb) lt.lb = await ServiceLoadBalancer.open({ netns, lbBackend: this.o.lbBackend, log: this.log });
         await lt.lb.update(this.lbTable(lt));
       }
@@ -497,7 +497,7 @@ export class NetworkAgent {
     const taken = new Set<string>();
     const key = (protocol: PortProtocol, port: number): string => `${protocol}/${port}`;
     for (const lt of this.tasks.values())
-      if (lt.task.meta!.id !== t.meta!.id) for (const p of lt.hostPorts) taken.add(key(p.protocol, p.publishedPort));
+      if (lt.task.meta.id !== t.meta.id) for (const p of lt.hostPorts) taken.add(key(p.protocol, p.publishedPort));
     for (const p of t.hostPorts) if (p.publishedPort > 0) taken.add(key(p.protocol, p.publishedPort));
     const earlier = [...(had ?? []), ...(t.status?.portStatus ?? [])];
     for (const p of t.hostPorts) {
@@ -521,9 +521,9 @@ export class NetworkAgent {
   /** The task's container has stopped (or is being removed): release its DNS sockets and forget its load balancer. */
   detach(t: Task): Promise<void> {
     return this.serial(async () => {
-      const lt = this.tasks.get(t.meta!.id);
+      const lt = this.tasks.get(t.meta.id);
       if (!lt) return;
-      this.tasks.delete(t.meta!.id);
+      this.tasks.delete(t.meta.id);
       await this.dns.detach(lt.netns).catch(() => undefined);
       // The container's namespace goes with its process: its veths and rules with it.
       await lt.lb?.close().catch(() => undefined);
@@ -567,7 +567,7 @@ export class NetworkAgent {
     for (const e of v.endpoints.values()) if (e.nodeId !== this.o.nodeId && e.vtep) peers.push({ ip: e.ip, mac: e.mac, vtep: e.vtep });
     const containers = [...this.tasks.values()]
       .filter((lt) => lt.ips.has(networkId))
-      .map((lt) => ({ taskId: lt.task.meta!.id, netns: lt.netns, table: this.lbTable(lt) }));
+      .map((lt) => ({ taskId: lt.task.meta.id, netns: lt.netns, table: this.lbTable(lt) }));
     return { network: v.network, netns: v.ensured && this.plane ? this.plane.netnsOf(vni) : undefined, vni, peers, containers };
   }
 

@@ -45,12 +45,12 @@ async function tsswarmFailover(report: Report): Promise<void> {
     while ((write === undefined || down === undefined) && performance.now() - t0 < CAP_S * 1000) {
       if (write === undefined) {
         try {
-          const node = (await controlApi('getNode', { ref: survivor.name }, 1000)).node!;
+          const node = (await controlApi('getNode', { ref: survivor.name }, 1000)).node;
           await controlApi(
             'updateNode',
             {
-              ref: node.meta!.id,
-              version: node.meta!.version,
+              ref: node.meta.id,
+              version: node.meta.version,
               labelAdd: { tssbench: String(i++) },
               labelRm: [],
               availability: '',
@@ -67,7 +67,7 @@ async function tsswarmFailover(report: Report): Promise<void> {
       if (down === undefined) {
         try {
           const nodes = (await controlApi('listNodes', {}, 1000)).nodes;
-          if (nodes.find((n) => n.meta!.id === leaderNode)?.status?.state === NodeState.DOWN) {
+          if (nodes.find((n) => n.meta.id === leaderNode)?.status?.state === NodeState.DOWN) {
             down = (performance.now() - t0) / 1000;
             process.stderr.write(`tsswarm: the old leader shows DOWN after ${down.toFixed(2)} s\n`);
           }

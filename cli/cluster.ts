@@ -265,11 +265,11 @@ const nodeLs = leaf({
       return 0;
     }
     if (flags.quiet) {
-      io.stdout.write(r.nodes.map((n) => `${n.meta!.id}\n`).join(''));
+      io.stdout.write(r.nodes.map((n) => `${n.meta.id}\n`).join(''));
       return 0;
     }
     const rows = r.nodes.map((n) => [
-      `${n.meta!.id}${n.meta!.id === me.nodeId ? ' *' : ''}`,
+      `${n.meta.id}${n.meta.id === me.nodeId ? ' *' : ''}`,
       n.description?.hostname || n.spec?.name || '',
       stateName(n.status?.state),
       availName(n.spec?.availability),
@@ -290,7 +290,7 @@ const nodeInspect = leaf({
     if (!positionals.length) throw new UsageError('give at least one node (id, id prefix, name, or `self`)');
     const me = positionals.includes('self') ? await daemonApi('info') : undefined;
     const nodes: Node[] = [];
-    for (const ref of positionals) nodes.push((await controlRead(io, 'getNode', { ref: ref === 'self' ? me!.nodeId : ref })).node!);
+    for (const ref of positionals) nodes.push((await controlRead(io, 'getNode', { ref: ref === 'self' ? me!.nodeId : ref })).node);
     if (!flags.pretty) {
       json(io, nodes.map(nodeJson));
       return 0;
@@ -298,9 +298,9 @@ const nodeInspect = leaf({
     for (const n of nodes) {
       io.stdout.write(
         [
-          `ID:\t\t\t${n.meta!.id}`,
+          `ID:\t\t\t${n.meta.id}`,
           `Hostname:\t\t${n.description?.hostname ?? n.spec?.name}`,
-          `Joined at:\t\t${new Date(n.meta!.createdAt).toISOString()} (${ago(n.meta!.createdAt)})`,
+          `Joined at:\t\t${new Date(n.meta.createdAt).toISOString()} (${ago(n.meta.createdAt)})`,
           'Status:',
           ` State:\t\t\t${stateName(n.status?.state)}`,
           ` Availability:\t\t${availName(n.spec?.availability)}`,
@@ -314,7 +314,7 @@ const nodeInspect = leaf({
               ]
             : []),
           ...(Object.keys(n.spec?.labels ?? {}).length
-            ? ['Labels:', ...Object.entries(n.spec!.labels).map(([k, v]) => ` - ${k}=${v}`)]
+            ? ['Labels:', ...Object.entries(n.spec.labels).map(([k, v]) => ` - ${k}=${v}`)]
             : []),
         ].join('\n') + '\n',
       );
@@ -332,9 +332,9 @@ function parseLabel(s: string): [string, string] {
 async function updateNode(ref: string, change: object): Promise<void> {
   // Read the version, then write against it: a concurrent change is refused, and retried once.
   for (let attempt = 0; ; attempt++) {
-    const node = (await controlApi('getNode', { ref })).node!;
+    const node = (await controlApi('getNode', { ref })).node;
     try {
-      await controlApi('updateNode', { ref: node.meta!.id, version: node.meta!.version, ...change });
+      await controlApi('updateNode', { ref: node.meta.id, version: node.meta.version, ...change });
       return;
     } catch (e) {
       if (attempt < 5 && ((e as TsswarmError).code === 'CONFLICT' || /handing leadership over/.test((e as Error).message))) {

@@ -82,12 +82,12 @@ export function networkJson(r: NetworkResponse): object {
 /** `network ls` rows. */
 export function networkRows(networks: readonly Network[], noTrunc = false): string[][] {
   return networks.map((n) => [
-    noTrunc ? n.meta!.id : n.meta!.id.slice(0, 12),
-    n.spec!.name,
-    n.spec!.driver || 'overlay',
+    noTrunc ? n.meta.id : n.meta.id.slice(0, 12),
+    n.spec.name,
+    n.spec.driver || 'overlay',
     'swarm',
     n.status?.subnet || (n.status?.message ? 'allocation failed' : 'pending'),
-    n.spec!.ingress ? 'ingress' : n.spec!.attachable ? 'attachable' : '',
+    n.spec.ingress ? 'ingress' : n.spec.attachable ? 'attachable' : '',
   ]);
 }
 
@@ -104,7 +104,7 @@ const createCommand = leaf({
   async run({ flags, positionals, io }) {
     const spec = networkCreateSpec(flags, positionals);
     const r = await controlApi('createNetwork', { spec });
-    io.stdout.write(`${r.network!.meta!.id}\n`);
+    io.stdout.write(`${r.network.meta.id}\n`);
     return 0;
   },
 });
@@ -126,7 +126,7 @@ const lsCommand = leaf({
         io,
         r.networks.map((n) => Network.toObject(n)),
       );
-    else if (flags.quiet) io.stdout.write(r.networks.map((n) => `${n.meta!.id}\n`).join(''));
+    else if (flags.quiet) io.stdout.write(r.networks.map((n) => `${n.meta.id}\n`).join(''));
     else io.stdout.write(table(['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE', 'SUBNET', 'FLAGS'], networkRows(r.networks, flags['no-trunc'])));
     return 0;
   },

@@ -113,7 +113,7 @@ export class ProgressTracker {
 
   step(snap: Snapshot, now: number): ProgressStep {
     const svc = snap.service;
-    const spec = svc.spec!;
+    const spec = svc.spec;
     const current = taskSpecKey(spec.task);
     const isCurrent = (t: Task): boolean => taskSpecKey(t.spec) === current;
     const live = snap.tasks.filter(wantsRunning);
@@ -164,7 +164,7 @@ export class ProgressTracker {
     else {
       this.noNodeSince ??= now;
       if (now - this.noNodeSince >= NO_NODE_MS) {
-        const why = [...new Set(waiting.map((t) => t.status!.err))].join('; ');
+        const why = [...new Set(waiting.map((t) => t.status.err))].join('; ');
         const what = waiting.every((t) => t.status?.state === TaskState.NEW) ? 'its networks or published ports' : 'the constraints';
         const advice =
           this.op === 'create'

@@ -689,7 +689,7 @@ export function serviceCreateSpec(flags: Flags, args: readonly string[], env: No
   if (!image) throw new UsageError('give the image to run: tsswarm service create [OPTIONS] IMAGE [COMMAND] [ARG...]', { field: 'IMAGE' });
   const spec = ServiceSpec.create({ task: TaskSpec.create({ container: ContainerSpec.create({ image, args: cmd }) }) });
   applySpecFlags(spec, flags, env);
-  applySecurityFlags(spec.task!.container!, flags, 'create');
+  applySecurityFlags(spec.task.container, flags, 'create');
   if (!spec.replicated && !spec.global) spec.replicated = { replicas: 1 };
   return { spec, detach: b(flags, 'detach'), quiet: b(flags, 'quiet') };
 }
@@ -793,7 +793,7 @@ const shortId = (id: string, noTrunc = false): string => (noTrunc ? id : id.slic
 const modeOf = (s: ServiceSpec | null | undefined): string => (s?.global ? 'global' : 'replicated');
 
 function nodeNames(nodes: Node[]): Map<string, string> {
-  return new Map(nodes.map((n) => [n.meta!.id, n.description?.hostname || n.spec?.name || n.meta!.id]));
+  return new Map(nodes.map((n) => [n.meta.id, n.description?.hostname || n.spec?.name || n.meta.id]));
 }
 
 function stripDigest(image: string, noTrunc: boolean): string {
@@ -803,13 +803,13 @@ function stripDigest(image: string, noTrunc: boolean): string {
 /** `service ls` rows. */
 export function serviceRows(r: ListServicesResponse): string[][] {
   return r.services.map((x) => {
-    const svc = x.service!;
+    const svc = x.service;
     return [
-      shortId(svc.meta!.id),
-      svc.spec!.name,
+      shortId(svc.meta.id),
+      svc.spec.name,
       modeOf(svc.spec),
       `${x.running}/${x.desired}`,
-      stripDigest(svc.spec!.task?.container?.image ?? '', false),
+      stripDigest(svc.spec.task?.container?.image ?? '', false),
     ];
   });
 }
@@ -842,7 +842,7 @@ export function taskRows(tasks: readonly Task[], o: PsOptions = {}): string[][] 
     const st = t.status;
     const err = st?.err ? (o.noTrunc || st.err.length <= 30 ? `"${st.err}"` : `"${st.err.slice(0, 29)}…"`) : '';
     return [
-      shortId(t.meta!.id, o.noTrunc),
+      shortId(t.meta.id, o.noTrunc),
       shown,
       stripDigest(t.spec?.container?.image ?? '', !!o.noTrunc),
       t.nodeId ? (o.nodes?.get(t.nodeId) ?? shortId(t.nodeId, o.noTrunc)) : '',
@@ -903,9 +903,9 @@ async function readSnapshot(id: string, names: { map: Map<string, string> | null
     controlApi('getService', { ref: id }),
     controlApi('listTasks', { services: [id], nodes: [], desiredRunning: false }),
   ]);
-  if (s.service!.spec?.global && (names.map === null || t.tasks.some((x) => x.nodeId && !names.map!.has(x.nodeId))))
+  if (s.service.spec?.global && (names.map === null || t.tasks.some((x) => x.nodeId && !names.map!.has(x.nodeId))))
     names.map = await listNodeNames();
-  return { service: s.service!, tasks: t.tasks, nodeNames: names.map ?? undefined };
+  return { service: s.service, tasks: t.tasks, nodeNames: names.map ?? undefined };
 }
 
 /** Ctrl-C while watching stops the watch, not the service. */
@@ -925,13 +925,13 @@ async function follow(io: Io, svc: Service, op: Operation, quiet: boolean): Prom
     const r = await watchProgress({
       op,
       initial: svc.updateStatus,
-      fetch: () => snapshotOf(svc.meta!.id, names),
+      fetch: () => snapshotOf(svc.meta.id, names),
       out: sink,
       isTTY: !quiet && isTTY(io),
       signal,
     });
     if (r === null) {
-      io.stderr.write(`stopped watching; service ${svc.spec!.name} keeps converging (see \`tsswarm service ps ${svc.spec!.name}\`)\n`);
+      io.stderr.write(`stopped watching; service ${svc.spec.name} keeps converging (see \`tsswarm service ps ${svc.spec.name}\`)\n`);
       return 0;
     }
     if (!r.ok) {
@@ -960,8 +960,8 @@ const createCommand = leaf({
     const o = serviceCreateSpec(flags, [...positionals, ...rest], process.env);
     const r = await controlApi('createService', { spec: o.spec });
     warn(io, r.warnings);
-    io.stdout.write(`${r.service!.meta!.id}\n`);
-    return o.detach ? 0 : follow(io, r.service!, 'create', o.quiet);
+    io.stdout.write(`${r.service.meta.id}\n`);
+    return o.detach ? 0 : follow(io, r.service, 'create', o.quiet);
   },
 });
 
@@ -979,9 +979,9 @@ const lsCommand = leaf({
     if (format === 'json')
       json(
         io,
-        r.services.map((x) => ({ ...serviceJson(x.service!), Replicas: { running: x.running, desired: x.desired } })),
+        r.services.map((x) => ({ ...serviceJson(x.service), Replicas: { running: x.running, desired: x.desired } })),
       );
-    else if (flags.quiet) io.stdout.write(r.services.map((x) => `${x.service!.meta!.id}\n`).join(''));
+    else if (flags.quiet) io.stdout.write(r.services.map((x) => `${x.service.meta.id}\n`).join(''));
     else io.stdout.write(table(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE'], serviceRows(r)));
     return 0;
   },
@@ -1020,7 +1020,7 @@ const psCommand = leaf({
     if (f.desired === 'shutdown') tasks = tasks.filter((t) => t.desiredState > TaskState.RUNNING);
     if (f.desired === 'accepted') tasks = tasks.filter((t) => t.desiredState === TaskState.ACCEPTED);
     if (f.desired === 'ready') tasks = tasks.filter((t) => t.desiredState === TaskState.READY);
-    if (f.id.length) tasks = tasks.filter((t) => f.id.some((p) => t.meta!.id.startsWith(p)));
+    if (f.id.length) tasks = tasks.filter((t) => f.id.some((p) => t.meta.id.startsWith(p)));
     if (f.name.length) tasks = tasks.filter((t) => f.name.some((n) => `${t.serviceName}.${t.slot || t.nodeId}`.startsWith(n)));
     if (flags.format === 'json') {
       // Every field, enums as numbers (JSON.stringify of a decoded message would drop defaults and name enums).
@@ -1032,7 +1032,7 @@ const psCommand = leaf({
     }
     const noTrunc = flags['no-trunc'];
     if (flags.quiet) {
-      io.stdout.write(tasks.map((t) => `${shortId(t.meta!.id, noTrunc)}\n`).join(''));
+      io.stdout.write(tasks.map((t) => `${shortId(t.meta.id, noTrunc)}\n`).join(''));
       return 0;
     }
     const rows = taskRows(tasks, { noTrunc, nodes: await listNodeNames() });
@@ -1045,10 +1045,10 @@ const ms = (n: number): string => (n % 1000 === 0 ? `${n / 1000}s` : `${n}ms`);
 
 /** `service inspect --pretty`; `networks` maps network ids to names. */
 export function prettyService(svc: Service, networks: ReadonlyMap<string, string> = new Map()): string {
-  const sp = svc.spec!;
+  const sp = svc.spec;
   const t = sp.task;
   const c = t?.container;
-  const out: string[] = [`ID:\t\t${svc.meta!.id}`, `Name:\t\t${sp.name}`];
+  const out: string[] = [`ID:\t\t${svc.meta.id}`, `Name:\t\t${sp.name}`];
   if (Object.keys(sp.labels).length) out.push('Labels:', ...Object.entries(sp.labels).map(([k, v]) => ` ${k}=${v}`));
   out.push(`Service Mode:\t${sp.global ? 'Global' : 'Replicated'}`);
   if (sp.replicated) out.push(` Replicas:\t${sp.replicated.replicas}`);
@@ -1152,7 +1152,7 @@ const inspectCommand = leaf({
   async run({ flags, positionals, io }) {
     if (!positionals.length) throw new UsageError('give at least one service (id, id prefix or name)');
     const svcs: Service[] = [];
-    for (const ref of positionals) svcs.push((await controlRead(io, 'getService', { ref })).service!);
+    for (const ref of positionals) svcs.push((await controlRead(io, 'getService', { ref })).service);
     const names = flags.pretty ? await networkNames() : new Map<string, string>();
     if (flags.pretty) io.stdout.write(svcs.map((x) => prettyService(x, names)).join('\n'));
     else json(io, svcs.map(serviceJson));
@@ -1167,14 +1167,14 @@ async function resolveNetworks(values: readonly string[]): Promise<Map<string, s
     const name = parseNetworkFlag('--network', v).target;
     if (ids.has(name)) continue;
     const r = await controlApi('getNetwork', { ref: name });
-    ids.set(name, r.network!.meta!.id);
+    ids.set(name, r.network.meta.id);
   }
   return ids;
 }
 
 async function networkNames(): Promise<Map<string, string>> {
   try {
-    return new Map((await controlApi('listNetworks')).networks.map((n) => [n.meta!.id, n.spec!.name]));
+    return new Map((await controlApi('listNetworks')).networks.map((n) => [n.meta.id, n.spec.name]));
   } catch {
     return new Map();
   }
@@ -1195,20 +1195,20 @@ const updateCommand = leaf({
     if (flags.rollback) {
       const { service } = await controlApi('getService', { ref });
       const unchanged =
-        JSON.stringify(serviceUpdateSpec(service!.spec!, { ...flags, rollback: false, detach: false, quiet: false })) ===
-        JSON.stringify(plainSpec(service!.spec!));
+        JSON.stringify(serviceUpdateSpec(service!.spec, { ...flags, rollback: false, detach: false, quiet: false })) ===
+        JSON.stringify(plainSpec(service!.spec));
       if (!unchanged)
         throw new UsageError('--rollback cannot be combined with other changes: roll back first, then update', { field: '--rollback' });
-      r = await controlApi('updateService', { ref: service!.meta!.id, version: service!.meta!.version, spec: null, rollback: true });
+      r = await controlApi('updateService', { ref: service!.meta.id, version: service!.meta.version, spec: null, rollback: true });
       op = 'rollback';
     } else {
       // Read the version, then write against it: a concurrent change is refused, and retried.
       const networkIds = await resolveNetworks([...flags.network, ...flags['network-add'], ...flags['network-rm']]);
       for (let attempt = 0; ; attempt++) {
         const { service } = await controlApi('getService', { ref });
-        const spec = serviceUpdateSpec(service!.spec!, flags, process.env, networkIds);
+        const spec = serviceUpdateSpec(service!.spec, flags, process.env, networkIds);
         try {
-          r = await controlApi('updateService', { ref: service!.meta!.id, version: service!.meta!.version, spec, rollback: false });
+          r = await controlApi('updateService', { ref: service!.meta.id, version: service!.meta.version, spec, rollback: false });
           break;
         } catch (e) {
           if (attempt < 3 && retryable(e)) continue;
@@ -1217,8 +1217,8 @@ const updateCommand = leaf({
       }
     }
     warn(io, r.warnings);
-    io.stdout.write(`${r.service!.spec!.name}\n`);
-    return flags.detach ? 0 : follow(io, r.service!, op, flags.quiet);
+    io.stdout.write(`${r.service.spec.name}\n`);
+    return flags.detach ? 0 : follow(io, r.service, op, flags.quiet);
   },
 });
 
@@ -1242,20 +1242,19 @@ const scaleCommand = leaf({
       let r!: ServiceResponse;
       for (let attempt = 0; ; attempt++) {
         const { service } = await controlApi('getService', { ref });
-        if (service!.spec!.global)
-          throw new UsageError(`scale works on replicated services only: service ${service!.spec!.name} is global`);
-        const spec = plainSpec(service!.spec!);
+        if (service!.spec.global) throw new UsageError(`scale works on replicated services only: service ${service!.spec.name} is global`);
+        const spec = plainSpec(service!.spec);
         spec.replicated = { replicas: n };
         try {
-          r = await controlApi('updateService', { ref: service!.meta!.id, version: service!.meta!.version, spec, rollback: false });
+          r = await controlApi('updateService', { ref: service!.meta.id, version: service!.meta.version, spec, rollback: false });
           break;
         } catch (e) {
           if (attempt < 3 && retryable(e)) continue;
           throw e;
         }
       }
-      io.stdout.write(`${r.service!.spec!.name} scaled to ${n}\n`);
-      if (!flags.detach) followed = Math.max(followed, await follow(io, r.service!, 'scale', false));
+      io.stdout.write(`${r.service.spec.name} scaled to ${n}\n`);
+      if (!flags.detach) followed = Math.max(followed, await follow(io, r.service, 'scale', false));
     });
     return Math.max(failed, followed);
   },
@@ -1269,8 +1268,8 @@ const rollbackCommand = leaf({
   async run({ flags, positionals, io }) {
     if (positionals.length !== 1) throw new UsageError('give exactly one service to roll back');
     const r = await controlApi('updateService', { ref: positionals[0], version: 0, spec: null, rollback: true });
-    io.stdout.write(`${r.service!.spec!.name}\n`);
-    return flags.detach ? 0 : follow(io, r.service!, 'rollback', flags.quiet);
+    io.stdout.write(`${r.service.spec.name}\n`);
+    return flags.detach ? 0 : follow(io, r.service, 'rollback', flags.quiet);
   },
 });
 

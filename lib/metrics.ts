@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { UsageError } from './errors.js';
 
-export { Registry } from 'prom-client';
+export { Counter, Gauge, Registry } from 'prom-client';
 
 export interface RegistryOptions {
   /** Process metrics (CPU, memory, event loop lag, GC); on by default. */

@@ -185,7 +185,7 @@ export class Manager {
       store,
       liveness: {
         setState: (id, state, info) => this.setNodeState(id, state, info),
-        nodeIds: () => this.store.view((tx) => tx.nodes.list().map((n) => n.meta!.id)),
+        nodeIds: () => this.store.view((tx) => tx.nodes.list().map((n) => n.meta.id)),
         desiredRole: (id) => {
           const n = this.store.view((tx) => tx.nodes.get(id));
           return n?.spec?.role === NodeRole.MANAGER ? 'manager' : 'worker';
@@ -507,7 +507,7 @@ export class Manager {
     this.requireLeader();
     const c = this.cluster();
     if (!c) throw new TsswarmError('UNAVAILABLE', 'the cluster is still being created; retry in a moment');
-    const spec = c.spec!;
+    const spec = c.spec;
     const ca = { certPem: spec.rootCaCertPem, keyPem: spec.rootCaKeyPem };
     const now = Date.now();
     let nodeId: string;
@@ -562,7 +562,7 @@ export class Manager {
           const cur = tx.cluster.list()[0] ?? c;
           // Every older certificate of the node is revoked, the one presented and the one on record among them
           // (they differ when an answer was lost): one entry for the node, replaced at each renewal.
-          const nodeRevocations = revokeOnRenewal(cur.spec!.nodeRevocations, {
+          const nodeRevocations = revokeOnRenewal(cur.spec.nodeRevocations, {
             nodeId,
             serial: info.serial,
             issued: { notBeforeMs: info.notBefore.getTime(), notAfterMs: info.notAfter.getTime() },

@@ -15,7 +15,7 @@ export function resolveTasks(store: MemoryStore, ref: string): { service?: Servi
   return store.view((tx) => {
     try {
       const service = findService(tx, ref);
-      return { service, tasks: tx.tasks.by('service', service.meta!.id) };
+      return { service, tasks: tx.tasks.by('service', service.meta.id) };
     } catch (e) {
       if ((e as TsswarmError).code !== 'NOT_FOUND') throw e;
     }
@@ -55,7 +55,7 @@ export class TaskRelay {
     let done: () => void = () => undefined;
     const finished = new Promise<void>((res) => (done = res));
     const begin = (t: Task): void => {
-      const id = t.meta!.id;
+      const id = t.meta.id;
       if (started.has(id) || !t.nodeId || (t.status?.state ?? 0) < TaskState.STARTING) return;
       started.add(id);
       open++;
@@ -74,7 +74,7 @@ export class TaskRelay {
     for (const t of tasks) begin(t);
     let unsub: (() => void) | null = null;
     if (req.follow && service) {
-      const sid = service.meta!.id;
+      const sid = service.meta.id;
       const sub = this.store.subscribe(
         (e) => {
           if (e.kind !== 'commit' && e.table === 'tasks' && e.kind !== 'delete' && e.object.serviceId === sid) begin(e.object);
@@ -112,8 +112,8 @@ export class TaskRelay {
         throw new TsswarmError(
           'FAILED_PRECONDITION',
           req.slot
-            ? `service ${service.spec!.name} has no running task in slot ${req.slot} (running slots: ${live.map((t) => t.slot).join(', ') || 'none'})`
-            : `service ${service.spec!.name} has no running task`,
+            ? `service ${service.spec.name} has no running task in slot ${req.slot} (running slots: ${live.map((t) => t.slot).join(', ') || 'none'})`
+            : `service ${service.spec.name} has no running task`,
         );
       }
     } else {
@@ -123,7 +123,7 @@ export class TaskRelay {
     let settle: (e?: Error) => void = () => undefined;
     const finished = new Promise<void>((res, rej) => (settle = (e) => (e ? rej(e) : res())));
     let sawExit = false;
-    const cancel = this.dispatcher.relay(task.nodeId, { taskId: task.meta!.id, exec: req, logs: undefined }, (d: RelayData) => {
+    const cancel = this.dispatcher.relay(task.nodeId, { taskId: task.meta.id, exec: req, logs: undefined }, (d: RelayData) => {
       if (d.exec) {
         if (d.exec.exited) sawExit = true;
         write(d.exec);
@@ -131,13 +131,13 @@ export class TaskRelay {
       if (d.end)
         settle(
           d.error
-            ? new TsswarmError('UNAVAILABLE', `exec in task ${task!.meta!.id}: ${d.error}`)
+            ? new TsswarmError('UNAVAILABLE', `exec in task ${task!.meta.id}: ${d.error}`)
             : sawExit
               ? undefined
               : new TsswarmError('INTERNAL', 'the agent ended the exec without an exit code'),
         );
     });
-    if (!cancel) throw new TsswarmError('UNAVAILABLE', `the node running task ${task.meta!.id} is not connected`);
+    if (!cancel) throw new TsswarmError('UNAVAILABLE', `the node running task ${task.meta.id} is not connected`);
     const onAbort = (): void => {
       cancel();
       settle(new TsswarmError('CANCELLED', 'exec cancelled'));

@@ -11,8 +11,8 @@ import type pino from 'pino';
 import { TsswarmError, UsageError } from '../lib/errors.js';
 import { nodeAddrError, resolveAdvertiseAddr } from '../lib/addr.js';
 import { callStream, callUnary, grpcChannelOptions, grpcServerOptions, serverNoDelay, unary } from '../lib/grpc.js';
-import { Counter, Gauge } from 'prom-client';
-import { createRegistry, type Registry, serveMetrics, type MetricsServer } from '../lib/metrics.js';
+// prom-client and the metrics server load only when metrics are served (--metrics-addr; off by default).
+import type { MetricsServer, Registry } from '../lib/metrics.js';
 import { MemoryCertificateProvider, channelCredentials, serverCredentials, untrustedChannelCredentials } from '../lib/tls.js';
 import {
   checkCAPin,
@@ -52,7 +52,6 @@ import { Runtime } from '../agent/runtime/index.js';
 import { AgentSession } from '../agent/session.js';
 import { Worker } from '../agent/worker/worker.js';
 import { NetworkAgent } from '../agent/network-agent.js';
-import { answerDataplane } from '../agent/dataplane-report.js';
 import { type NodeState, StateDir } from './state.js';
 
 export interface DaemonOptions {
@@ -160,9 +159,10 @@ export class Daemon {
     const certs = this.state.loadCerts();
     await this.serveLocal();
     if (this.o.metricsAddr) {
-      const reg = createRegistry({ labels: { host: this.nodeName } });
-      this.registerMetrics(reg);
-      this.metrics = await serveMetrics(reg, this.o.metricsAddr);
+      const metrics = await import('../lib/metrics.js');
+      const reg = metrics.createRegistry({ labels: { host: this.nodeName } });
+      this.registerMetrics(reg, metrics);
+      this.metrics = await metrics.serveMetrics(reg, this.o.metricsAddr);
       this.log.info({ addr: this.metrics.address }, 'serving Prometheus metrics at /metrics');
     }
     if (this.node && certs) {
@@ -202,7 +202,7 @@ export class Daemon {
   }
 
   /** Gauges read at scrape time from the live state, so they cannot drift from it. */
-  private registerMetrics(reg: Registry): void {
+  private registerMetrics(reg: Registry, { Counter, Gauge }: Pick<typeof import('../lib/metrics.js'), 'Counter' | 'Gauge'>): void {
     const m = (): Manager | null => this.manager;
     const self = this;
     new Gauge({
@@ -327,7 +327,7 @@ export class Daemon {
     const updates = a.tasks
       .filter((t) => (t.status?.state ?? 0) < TaskState.COMPLETE && t.desiredState <= TaskState.RUNNING)
       .map((t) => ({
-        taskId: t.meta!.id,
+        taskId: t.meta.id,
         status: TaskStatus.create({ state: TaskState.REJECTED, timestamp: Date.now(), message: 'rejected', err: why }),
       }));
     if (updates.length) this.session?.send({ taskStatus: { updates } } as AgentMessage);
@@ -486,7 +486,7 @@ export class Daemon {
 
   /** `init --force-new-cluster`: this manager alone becomes the cluster, keeping the state it had committed. */
   private async forceNewCluster(): Promise<InitResponse> {
-    const node = this.node;
+    const node = this.node!;
     if (!node || node.role !== 'manager' || !node.raftId || !existsSync(this.state.raftDir)) {
       throw new TsswarmError(
         'FAILED_PRECONDITION',
@@ -622,10 +622,13 @@ export class Daemon {
       },
       onOpen: () => this.worker?.sessionOpened(),
       onRelay: (r) => {
-        // `network inspect --dataplane`: one report, whether or not this node runs containers.
+        // `network inspect --dataplane`: one report, whether or not this node runs containers. Its
+        // code (a reader for each kernel layer) loads the first time a report is asked of this node.
         if (r.dataplane)
-          void answerDataplane(this.network, r, { nodeId: node.nodeId, lbBackend: this.o.lbBackend }, (relay) =>
-            this.session?.send({ relay } as AgentMessage),
+          void import('../agent/dataplane-report.js').then(({ answerDataplane }) =>
+            answerDataplane(this.network, r, { nodeId: node.nodeId, lbBackend: this.o.lbBackend }, (relay) =>
+              this.session?.send({ relay } as AgentMessage),
+            ),
           );
         else this.worker?.relay(r);
       },

@@ -27,7 +27,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 export function containerIdOf(t: Task): string {
   const slot = t.slot ? String(t.slot) : t.nodeId.slice(0, 12);
   const name = (t.serviceName || 'task').replace(/[^A-Za-z0-9_.-]/g, '_');
-  return `tss-${name}.${slot}.${t.meta!.id}`;
+  return `tss-${name}.${slot}.${t.meta.id}`;
 }
 
 export const TASK_LABEL = 'tsswarm.task.id';
@@ -41,7 +41,7 @@ export interface TemplateNode {
 
 /** The values Docker's templates name, for one task on this node. */
 export function taskTemplateContext(t: Task, nodeId: string, node?: TemplateNode): TemplateContext {
-  const id = t.meta!.id;
+  const id = t.meta.id;
   return {
     service: { id: t.serviceId, name: t.serviceName },
     node: { id: nodeId, hostname: node?.hostname ?? '', os: node?.os ?? '', architecture: node?.architecture ?? '' },
@@ -62,7 +62,7 @@ const MAX_HOSTNAME = 64;
  */
 export function taskHostname(t: Task, nodeId: string, node?: TemplateNode): string {
   const h = t.spec?.container?.hostname;
-  if (!h) return t.meta!.id.slice(0, 12);
+  if (!h) return t.meta.id.slice(0, 12);
   if (!isTemplate(h)) return h;
   const out = expandTemplate('--hostname', h, taskTemplateContext(t, nodeId, node));
   const labelsOk = out.split('.').every((l) => l.length <= 63 && HOST_LABEL_RE.test(l));
@@ -116,7 +116,7 @@ export function containerConfig(t: Task, nodeId: string, node?: TemplateNode): C
     })),
     limits: { nanoCpus: limits?.nanoCpus || undefined, memoryBytes: limits?.memoryBytes || undefined, pids: limits?.pids || undefined },
     labels: {
-      [TASK_LABEL]: t.meta!.id,
+      [TASK_LABEL]: t.meta.id,
       'tsswarm.service.id': t.serviceId,
       'tsswarm.service.name': t.serviceName,
       'tsswarm.task.slot': String(t.slot),
@@ -182,7 +182,7 @@ export class TaskRunner {
     this.cur = task.status?.state ?? TaskState.ASSIGNED;
     this.status = { ...(task.status ?? ({} as TaskStatus)) } as TaskStatus;
     this.containerId = containerIdOf(task);
-    this.log = host.logger.child({ task: task.meta!.id, service: task.serviceName, slot: task.slot });
+    this.log = host.logger.child({ task: task.meta.id, service: task.serviceName, slot: task.slot });
   }
 
   get state(): TaskState {
@@ -244,7 +244,7 @@ export class TaskRunner {
       containerId: this.containerId,
       ...extra,
     } as TaskStatus;
-    this.host.report(this.task.meta!.id, this.status);
+    this.host.report(this.task.meta.id, this.status);
   }
 
   private fail(state: TaskState.FAILED | TaskState.REJECTED, err: string, extra: Partial<TaskStatus> = {}): void {
@@ -263,7 +263,7 @@ export class TaskRunner {
       await this.stopContainer();
       if (!TERMINAL.has(this.cur)) this.report(TaskState.SHUTDOWN, 'shutdown');
       await rt.remove(this.containerId).catch((err: unknown) => this.log.warn({ err }, 'could not remove the container'));
-      if (this.removed) this.host.forget(this.task.meta!.id);
+      if (this.removed) this.host.forget(this.task.meta.id);
       return;
     }
     if (TERMINAL.has(this.cur)) {

@@ -68,10 +68,10 @@ export class Worker {
   private async apply(a: Assignments): Promise<void> {
     if (this.closed) return;
     if (a.full) {
-      const keep = new Set(a.tasks.map((t) => t.meta!.id));
+      const keep = new Set(a.tasks.map((t) => t.meta.id));
       for (const [id, r] of this.runners) if (!keep.has(id)) r.remove();
       // Containers no task owns: left by a task removed while this agent was down.
-      const known = new Set(a.tasks.map((t) => t.meta!.id));
+      const known = new Set(a.tasks.map((t) => t.meta.id));
       for (const c of await this.o.runtime.list().catch(() => [])) {
         const owner = c.labels[TASK_LABEL];
         if (!owner || known.has(owner) || this.runners.has(owner)) continue;
@@ -86,7 +86,7 @@ export class Worker {
   }
 
   private upsert(t: Task): void {
-    const id = t.meta!.id;
+    const id = t.meta.id;
     const r = this.runners.get(id);
     if (r) {
       r.update(t);

@@ -235,12 +235,12 @@ async function runOnSandbox(sb: Sandbox, api: Api, o: ChaosOptions, report: Chao
           count('service-read');
         }
         const value = `c${id}.${++seq}`;
-        const spec = plainSpec(svc.service!.spec!);
+        const spec = plainSpec(svc.service.spec);
         spec.labels = { ...spec.labels, reg: value };
         const op: Op = { clientId: id, input: { op: 'cas', key, expected, value }, call: now(), output: { ok: true }, ret: Infinity };
         history.push(op);
         try {
-          await api.call(host, 'updateService', { ref: svc.service!.meta!.id, version: svc.service!.meta!.version, spec, rollback: false });
+          await api.call(host, 'updateService', { ref: svc.service.meta.id, version: svc.service.meta.version, spec, rollback: false });
           op.ret = now();
           count('service-cas');
         } catch (e) {
@@ -476,7 +476,7 @@ async function dataplaneInSync(sb: Sandbox, api: Api, host: string): Promise<tru
   for (const n of nets.networks.filter((x) => x.spec?.name?.startsWith('chaos'))) {
     let r: InspectDataplaneResponse;
     try {
-      r = await api.call<InspectDataplaneResponse>(host, 'inspectDataplane', { ref: n.meta!.id, node: '' }, 20_000);
+      r = await api.call<InspectDataplaneResponse>(host, 'inspectDataplane', { ref: n.meta.id, node: '' }, 20_000);
     } catch (err) {
       // The workload may end with every service of the network removed: then no node should hold it at all.
       if (!(err instanceof TsswarmError && err.code === 'FAILED_PRECONDITION' && /no node holds network/.test(err.message))) throw err;
@@ -557,8 +557,8 @@ export function containerFindings(
 async function containersMatchTasks(sb: Sandbox, api: Api, host: string): Promise<true | string> {
   const nodes = await api.call<ListNodesResponse>(host, 'listNodes', {});
   const tasks = await api.call<ListTasksResponse>(host, 'listTasks', { services: [], nodes: [], desiredRunning: false });
-  const byId = new Map(tasks.tasks.map((t) => [t.meta!.id, t]));
-  const names = new Map(nodes.nodes.map((n) => [n.meta!.id, n.spec?.name ?? n.meta!.id]));
+  const byId = new Map(tasks.tasks.map((t) => [t.meta.id, t]));
+  const names = new Map(nodes.nodes.map((n) => [n.meta.id, n.spec?.name ?? n.meta.id]));
   const off: string[] = [];
   const slots = new Map<string, string[]>();
   for (const h of sb.hosts()) {

@@ -126,7 +126,7 @@ export class Allocator {
       for (const n of tx.networks.list()) guard(() => st.observeNetwork(n));
       for (const s of tx.services.list()) {
         guard(() => st.observeService(s));
-        this.dirty.add(s.meta!.id);
+        this.dirty.add(s.meta.id);
       }
       for (const t of tx.tasks.list()) if (!taskDead(t)) guard(() => st.observeTask(t));
       for (const n of tx.nodes.list()) guard(() => st.observeNode(n));
@@ -148,12 +148,12 @@ export class Allocator {
         }
       } else if (e.table === 'services') {
         if (e.kind === 'delete') {
-          this.dirty.delete(e.object.meta!.id);
-          this.serviceErrors.delete(e.object.meta!.id);
+          this.dirty.delete(e.object.meta.id);
+          this.serviceErrors.delete(e.object.meta.id);
           this.released(() => st.forgetService(e.object));
         } else {
           st.observeService(e.object, e.old);
-          this.dirty.add(e.object.meta!.id);
+          this.dirty.add(e.object.meta.id);
           this.kick();
         }
       } else if (e.table === 'nodes') {
@@ -221,22 +221,22 @@ export class Allocator {
       const ing = ingressNetwork(tx);
       if (!ing || !AllocatorState.allocated(ing)) return null;
       return {
-        ing: ing.meta!.id,
-        nodes: tx.nodes.list().filter((n) => !n.attachments.some((a) => a.networkId === ing.meta!.id && a.addresses.length > 0)),
+        ing: ing.meta.id,
+        nodes: tx.nodes.list().filter((n) => !n.attachments.some((a) => a.networkId === ing.meta.id && a.addresses.length > 0)),
       };
     });
     if (!todo || todo.nodes.length === 0) return false;
     for (const part of chunkByBytes(todo.nodes, (n) => encodedSize('nodes', n) + ATTACHMENT_BYTES))
       await this.write((tx) => {
         for (const n0 of part) {
-          const n = tx.nodes.get(n0.meta!.id);
+          const n = tx.nodes.get(n0.meta.id);
           if (!n) continue;
           try {
             const a = st.allocateNode(n, todo.ing);
             tx.nodes.update(Node.create({ ...n, attachments: [...n.attachments.filter((x) => x.networkId !== todo.ing), a] }));
           } catch (e) {
             blocked = true;
-            this.log.warn({ node: n.meta!.id, reason: (e as Error).message }, 'no ingress address for the node');
+            this.log.warn({ node: n.meta.id, reason: (e as Error).message }, 'no ingress address for the node');
           }
         }
       });
@@ -259,13 +259,13 @@ export class Allocator {
         let status: NetworkStatus;
         try {
           status = st.allocateNetwork(n, avoid);
-          this.log.info({ network: n.meta!.id, name: n.spec?.name, ...status }, 'network allocated');
+          this.log.info({ network: n.meta.id, name: n.spec?.name, ...status }, 'network allocated');
         } catch (e) {
           blocked = true;
           const message = `allocation failed: ${(e as Error).message}`;
           if (n.status?.message === message) continue;
           status = { vni: 0, subnet: '', gateway: '', message };
-          this.log.warn({ network: n.meta!.id, name: n.spec?.name, reason: message }, 'network allocation failed');
+          this.log.warn({ network: n.meta.id, name: n.spec?.name, reason: message }, 'network allocation failed');
         }
         tx.networks.update(Network.create({ ...n, status }));
       }
@@ -279,7 +279,7 @@ export class Allocator {
     for (const a of s.spec?.task?.networks ?? []) {
       const n = findNetworkIn(tx, a.target);
       if (!n) throw new Error(`network "${a.target}" not found: it was removed; update the service (--network-rm ${a.target})`);
-      if (!ids.includes(n.meta!.id)) ids.push(n.meta!.id);
+      if (!ids.includes(n.meta.id)) ids.push(n.meta.id);
     }
     if (publishesIngress(s)) {
       const ing = ingressNetwork(tx);
@@ -287,7 +287,7 @@ export class Allocator {
         throw new Error(
           'the service publishes ports in ingress mode but the cluster has no ingress network: create one (`tsswarm network create -d overlay --ingress ingress`) or publish in host mode',
         );
-      if (!ids.includes(ing.meta!.id)) ids.push(ing.meta!.id);
+      if (!ids.includes(ing.meta.id)) ids.push(ing.meta.id);
     }
     return ids;
   }
@@ -361,11 +361,11 @@ export class Allocator {
     for (const a of t.spec?.networks ?? []) {
       const n = findNetworkIn(tx, a.target);
       if (!n) throw new Error(`network "${a.target}" not found: it was removed; update the service (--network-rm ${a.target})`);
-      if (!out.some((x) => x.networkId === n.meta!.id)) out.push({ networkId: n.meta!.id, aliases: [...a.aliases] });
+      if (!out.some((x) => x.networkId === n.meta.id)) out.push({ networkId: n.meta.id, aliases: [...a.aliases] });
     }
     if (svc && publishesIngress(svc)) {
       const ing = ingress();
-      if (ing && !out.some((x) => x.networkId === ing.meta!.id)) out.push({ networkId: ing.meta!.id, aliases: [] });
+      if (ing && !out.some((x) => x.networkId === ing.meta.id)) out.push({ networkId: ing.meta.id, aliases: [] });
     }
     return out;
   }
@@ -386,7 +386,7 @@ export class Allocator {
           // Alone over the store's cap once its addresses are added: retrying can never succeed.
           const ok = await rejectOversizedTask(store, t, e, now);
           this.log.warn(
-            { task: t.meta!.id, service: t.serviceId, bytes: e.largest.bytes, rejected: ok },
+            { task: t.meta.id, service: t.serviceId, bytes: e.largest.bytes, rejected: ok },
             'task too large to store; rejected',
           );
         },
@@ -404,9 +404,9 @@ export class Allocator {
       let ing: { n: Network | undefined } | null = null;
       const ingress = (): Network | undefined => (ing ??= { n: ingressNetwork(tx) }).n;
       for (const t of part) {
-        const cur = tx.tasks.get(t.meta!.id);
+        const cur = tx.tasks.get(t.meta.id);
         // Changed meanwhile (shut down, removed): the next pass looks again.
-        if (!cur || cur.meta!.version !== t.meta!.version) continue;
+        if (!cur || cur.meta.version !== t.meta.version) continue;
         const svc = tx.services.get(t.serviceId);
         let networks: NetworkAttachment[];
         let status: TaskStatus;
@@ -415,15 +415,15 @@ export class Allocator {
           if (svcError) throw new Error(`service ${svc?.spec?.name ?? t.serviceId}: ${svcError}`);
           const wanted = this.taskNetworks(tx, t, svc, ingress);
           networks = wanted.length || t.networks.length ? st.allocateTask(t, wanted) : [];
-          status = { ...t.status!, state: TaskState.PENDING, timestamp: now, message: 'pending task scheduling', err: '' };
+          status = { ...t.status, state: TaskState.PENDING, timestamp: now, message: 'pending task scheduling', err: '' };
           n++;
         } catch (e) {
           onBlocked();
           const err = `${ALLOCATION_FAILED}: ${(e as Error).message}`;
           if (t.status?.err === err) continue;
           networks = t.networks;
-          status = { ...t.status!, timestamp: now, message: ALLOCATION_FAILED, err };
-          this.log.warn({ task: t.meta!.id, service: t.serviceId, reason: err }, 'task allocation failed; it stays NEW');
+          status = { ...t.status, timestamp: now, message: ALLOCATION_FAILED, err };
+          this.log.warn({ task: t.meta.id, service: t.serviceId, reason: err }, 'task allocation failed; it stays NEW');
         }
         tx.tasks.update(Task.create({ ...t, networks, status }));
       }
@@ -464,6 +464,6 @@ export async function ensureIngressNetwork(store: MemoryStore, logger: pino.Logg
     spec: NetworkSpec.create({ name: INGRESS_NAME, driver: 'overlay', ingress: true }),
   });
   await store.update((tx) => tx.networks.create(n));
-  logger.child({ component: 'allocator' }).info({ network: n.meta!.id }, 'ingress network created');
-  return store.view((tx) => tx.networks.get(n.meta!.id));
+  logger.child({ component: 'allocator' }).info({ network: n.meta.id }, 'ingress network created');
+  return store.view((tx) => tx.networks.get(n.meta.id));
 }

@@ -26,10 +26,10 @@ import { protocolName } from '../../lib/ports.js';
 /** A task keeps its addresses until it is both ended and no longer wanted (Swarm's rule). */
 export const taskDead = (t: Task): boolean => t.desiredState > TaskState.RUNNING && (t.status?.state ?? 0) > TaskState.RUNNING;
 
-export const networkOwner = (n: Network): string => `network ${n.spec?.name ?? ''} (${n.meta!.id})`;
-export const serviceOwner = (s: Service): string => `service ${s.spec?.name ?? ''} (${s.meta!.id})`;
-export const taskOwner = (t: Task): string => `task ${t.meta!.id}`;
-export const nodeOwner = (n: Node): string => `node ${n.meta!.id}`;
+export const networkOwner = (n: Network): string => `network ${n.spec?.name ?? ''} (${n.meta.id})`;
+export const serviceOwner = (s: Service): string => `service ${s.spec?.name ?? ''} (${s.meta.id})`;
+export const taskOwner = (t: Task): string => `task ${t.meta.id}`;
+export const nodeOwner = (n: Node): string => `node ${n.meta.id}`;
 const GATEWAY = 'gateway';
 
 /** Whether a service publishes a port through the routing mesh (and so joins the ingress network). */
@@ -124,7 +124,7 @@ export class AllocatorState {
    */
   allocateNetwork(n: Network, avoid: readonly number[] = []): NetworkStatus {
     const owner = networkOwner(n);
-    const spec = n.spec!;
+    const spec = n.spec;
     const mark = this.mark();
     try {
       let subnet: Cidr;
@@ -149,7 +149,7 @@ export class AllocatorState {
         throw new AllocationError(`the gateway ${formatIp(gateway)} is not inside the subnet ${formatCidr(subnet)}`);
       const addrs = new AddressPool(subnet);
       addrs.reserve(gateway, GATEWAY);
-      this.setNet(n.meta!.id, { subnet, addrs, vni, gateway, owner });
+      this.setNet(n.meta.id, { subnet, addrs, vni, gateway, owner });
       return { vni, subnet: formatCidr(subnet), gateway: formatIp(gateway), message: '' };
     } catch (e) {
       this.rollback(mark);
@@ -166,7 +166,7 @@ export class AllocatorState {
   /** Records a stored network's allocation (leader start, watch events); idempotent. Throws AllocationError on a clash with another network. */
   observeNetwork(n: Network): void {
     if (!AllocatorState.allocated(n)) return;
-    const id = n.meta!.id;
+    const id = n.meta.id;
     const st = n.status!;
     const cur = this.nets.get(id);
     if (cur && formatCidr(cur.subnet) === st.subnet && cur.vni === st.vni) return;
@@ -182,11 +182,11 @@ export class AllocatorState {
 
   /** A network was removed: its subnet and VNI are free again, and its addresses with it. */
   forgetNetwork(n: Network): void {
-    const st = this.nets.get(n.meta!.id);
+    const st = this.nets.get(n.meta.id);
     if (!st) return;
     this.subnets.release(st.subnet, st.owner);
     this.vnis.release(st.vni, st.owner);
-    this.nets.delete(n.meta!.id);
+    this.nets.delete(n.meta.id);
   }
 
   // ------------------------------------------------------------ services

@@ -16,7 +16,7 @@ export class ClusterApi {
   joinTokens(): GetJoinTokensResponse {
     const c = this.m.cluster();
     if (!c) throw new TsswarmError('UNAVAILABLE', 'the cluster is still being created; retry in a moment');
-    return { worker: c.spec!.workerToken, manager: c.spec!.managerToken, managerAddrs: this.m.managerAddrs() };
+    return { worker: c.spec.workerToken, manager: c.spec.managerToken, managerAddrs: this.m.managerAddrs() };
   }
 
   /**
@@ -33,7 +33,7 @@ export class ClusterApi {
       if (n.spec?.role !== NodeRole.MANAGER || !raftId || !st.config.voters.includes(raftId)) {
         throw new TsswarmError(
           'FAILED_PRECONDITION',
-          `cannot hand leadership to ${n.spec?.name || n.meta!.id}: it is not a voting manager (promote it with \`tsswarm node promote\` and let it catch up)`,
+          `cannot hand leadership to ${n.spec?.name || n.meta.id}: it is not a voting manager (promote it with \`tsswarm node promote\` and let it catch up)`,
         );
       }
     } else {
@@ -56,10 +56,10 @@ export class ClusterApi {
     this.m.requireLeader();
     if (role !== 'worker' && role !== 'manager') throw UsageError.invalid('role', 'worker or manager', role);
     const c = this.m.cluster()!;
-    const tok = makeJoinToken(c.spec!.rootCaCertPem, role);
+    const tok = makeJoinToken(c.spec.rootCaCertPem, role);
     await this.m.store.update((tx) =>
       tx.cluster.update(
-        Cluster.create({ ...c, spec: { ...c.spec!, ...(role === 'worker' ? { workerToken: tok } : { managerToken: tok }) } }),
+        Cluster.create({ ...c, spec: { ...c.spec, ...(role === 'worker' ? { workerToken: tok } : { managerToken: tok }) } }),
       ),
     );
     return this.joinTokens();

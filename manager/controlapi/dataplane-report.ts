@@ -14,7 +14,7 @@ import { findNetwork, findNode } from './refs.js';
 /** How long one agent has to answer (the forwarding from a follower allows 5 s in all). */
 export const DATAPLANE_TIMEOUT_MS = 4000;
 
-const hostnameOf = (n: Node): string => n.description?.hostname || n.spec?.name || n.meta!.id.slice(0, 12);
+const hostnameOf = (n: Node): string => n.description?.hostname || n.spec?.name || n.meta.id.slice(0, 12);
 
 /** One agent's answer: its report JSON, or the error it gave, or why none came. */
 export function askNode(
@@ -68,11 +68,11 @@ export async function inspectDataplane(
     );
     return { network, nodes, holders };
   });
-  const networkId = network.meta!.id;
-  const answers = await Promise.all(nodes.map(async (n) => ({ n, a: await askNode(dispatcher, n.meta!.id, networkId, timeoutMs) })));
+  const networkId = network.meta.id;
+  const answers = await Promise.all(nodes.map(async (n) => ({ n, a: await askNode(dispatcher, n.meta.id, networkId, timeoutMs) })));
   const out: NodeDataplane[] = [];
   for (const { n, a } of answers) {
-    const id = n.meta!.id;
+    const id = n.meta.id;
     const wanted = !!req.node || holders.has(id);
     if (!wanted) {
       // Another node: listed only when its agent holds the network.

@@ -31,7 +31,7 @@ function bad(field: string, message: string): TsswarmError {
 
 /** The services attached to a network (their spec names it; for ingress, they publish through the mesh), and the tasks holding an address on it. */
 export function networkUsers(tx: ReadTx, n: Network): { services: Service[]; tasks: Task[] } {
-  const id = n.meta!.id;
+  const id = n.meta.id;
   const name = (n.spec?.name ?? '').toLowerCase();
   const names = (s: ServiceSpec | null | undefined): boolean =>
     (s?.task?.networks ?? []).some((a) => a.target === id || a.target.toLowerCase() === name);
@@ -63,17 +63,17 @@ export function resolveServiceNetworking(tx: ReadTx, spec: ServiceSpec, selfId: 
         f,
         `(--network ${a.target}): the ingress network carries the routing mesh only: publish a port (--publish) instead of attaching to it`,
       );
-    const prev = seen.get(n.meta!.id);
+    const prev = seen.get(n.meta.id);
     if (prev !== undefined)
       throw bad(f, `(--network ${a.target}): network ${n.spec?.name} is already attached as networks[${prev}]: give each network once`);
-    seen.set(n.meta!.id, i);
-    a.target = n.meta!.id;
+    seen.set(n.meta.id, i);
+    a.target = n.meta.id;
   });
   const ports = spec.endpoint?.ports ?? [];
   ports.forEach((p, i) => {
     if (p.publishMode !== PublishMode.INGRESS || !p.publishedPort) return;
     const holder = tx.services
-      .filter((s) => s.meta!.id !== selfId)
+      .filter((s) => s.meta.id !== selfId)
       .find((s) =>
         [...(s.spec?.endpoint?.ports ?? []), ...(s.endpoint?.ports ?? [])].some(
           (q) => q.publishMode === PublishMode.INGRESS && q.protocol === p.protocol && q.publishedPort === p.publishedPort,
@@ -137,7 +137,7 @@ export class NetworkApi {
       if (ing)
         throw new TsswarmError(
           'ALREADY_EXISTS',
-          `spec.ingress (--ingress): the cluster already has an ingress network (${ing.spec?.name}, ${ing.meta!.id}): there is one per cluster; remove it first to replace it`,
+          `spec.ingress (--ingress): the cluster already has an ingress network (${ing.spec?.name}, ${ing.meta.id}): there is one per cluster; remove it first to replace it`,
         );
     }
     if (spec.subnet) {
@@ -164,7 +164,7 @@ export class NetworkApi {
 
   private response(tx: ReadTx, n: Network): NetworkResponse {
     const u = networkUsers(tx, n);
-    return { network: n, services: u.services.map((s) => s.spec?.name ?? s.meta!.id).sort(), tasks: u.tasks.length, stale: false };
+    return { network: n, services: u.services.map((s) => s.spec?.name ?? s.meta.id).sort(), tasks: u.tasks.length, stale: false };
   }
 
   async getNetwork(req: GetNetworkRequest): Promise<NetworkResponse> {
@@ -180,11 +180,11 @@ export class NetworkApi {
   /** Refused, naming them, while services use the network; also while tasks still hold addresses on it. */
   async removeNetwork(req: RemoveNetworkRequest): Promise<RemoveNetworkResponse> {
     const n = this.store.view((tx) => findNetwork(tx, req.ref));
-    const name = n.spec?.name ?? n.meta!.id;
+    const name = n.spec?.name ?? n.meta.id;
     await this.store.update((tx) => {
       const { services, tasks } = networkUsers(tx, n);
       if (services.length) {
-        const names = services.map((s) => s.spec?.name ?? s.meta!.id).sort();
+        const names = services.map((s) => s.spec?.name ?? s.meta.id).sort();
         const shown = names.slice(0, MAX_LISTED).join(', ') + (names.length > MAX_LISTED ? `, and ${names.length - MAX_LISTED} more` : '');
         const fix = n.spec?.ingress
           ? 'remove them or stop publishing their ports in ingress mode first'
@@ -201,7 +201,7 @@ export class NetworkApi {
         );
       tx.networks.delete(n);
     });
-    this.log.info({ network: n.meta!.id, name }, 'network removed');
+    this.log.info({ network: n.meta.id, name }, 'network removed');
     return {};
   }
 }

@@ -61,13 +61,13 @@ export class NodeApi {
   private async updateNodeOnce(req: UpdateNodeRequest): Promise<Node> {
     this.m.requireLeader();
     const n = this.findNode(req.ref);
-    if (req.version && req.version !== n.meta!.version) {
+    if (req.version && req.version !== n.meta.version) {
       throw new TsswarmError(
         'CONFLICT',
-        `node ${n.spec?.name} changed since it was read (version ${req.version}, now ${n.meta!.version}): read it again and retry`,
+        `node ${n.spec?.name} changed since it was read (version ${req.version}, now ${n.meta.version}): read it again and retry`,
       );
     }
-    const spec = { ...n.spec!, labels: { ...(n.spec?.labels ?? {}) } };
+    const spec = { ...n.spec, labels: { ...(n.spec?.labels ?? {}) } };
     if (req.availability) {
       const a = { active: NodeAvailability.ACTIVE, pause: NodeAvailability.PAUSE, drain: NodeAvailability.DRAIN }[req.availability];
       if (a === undefined) throw UsageError.invalid('--availability', 'one of active, pause, drain', req.availability);
@@ -98,7 +98,7 @@ export class NodeApi {
         .removeMember(n.managerStatus.raftId)
         .catch((err: unknown) => this.m.log.warn({ err }, 'removing the demoted manager from raft failed; the leader tries again'));
     }
-    return this.decorate(this.m.store.view((tx) => tx.nodes.get(n.meta!.id))!);
+    return this.decorate(this.m.store.view((tx) => tx.nodes.get(n.meta.id))!);
   }
 
   private async demoteChecks(n: Node): Promise<void> {
@@ -135,7 +135,7 @@ export class NodeApi {
   private async removeNodeOnce(ref: string, force: boolean): Promise<void> {
     this.m.requireLeader();
     const n = this.findNode(ref);
-    if (n.spec?.role === NodeRole.MANAGER || this.m.consensus.memberList().some((m) => m.nodeId === n.meta!.id)) {
+    if (n.spec?.role === NodeRole.MANAGER || this.m.consensus.memberList().some((m) => m.nodeId === n.meta.id)) {
       throw new TsswarmError(
         'FAILED_PRECONDITION',
         `node ${n.spec?.name} is a manager: demote it first (\`tsswarm node demote ${n.spec?.name}\`), then remove it`,
@@ -151,16 +151,16 @@ export class NodeApi {
     // its revocation entry also says so, for anything that checks the certificate alone.
     const now = Date.now();
     await this.m.store.update((tx) => {
-      tx.nodes.delete(n.meta!.id, n.meta!.version);
+      tx.nodes.delete(n.meta.id, n.meta.version);
       const cur = tx.cluster.list()[0]!;
-      const rev = revokeOnRemove(cur.spec!.nodeRevocations, {
-        nodeId: n.meta!.id,
+      const rev = revokeOnRemove(cur.spec.nodeRevocations, {
+        nodeId: n.meta.id,
         certExpiryMs: Number(n.certificate?.expiryMs ?? 0),
         now,
-        defaultExpiryMs: nodeCertValidityMs(cur.spec!),
+        defaultExpiryMs: nodeCertValidityMs(cur.spec),
       });
       tx.cluster.update(withRevocations(cur, rev, now));
     });
-    this.m.dispatcher.forget(n.meta!.id);
+    this.m.dispatcher.forget(n.meta.id);
   }
 }

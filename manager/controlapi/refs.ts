@@ -66,7 +66,7 @@ export function resolveRef<T>(k: RefKind<T>, ref: string): T {
 
 /** A task's name as Docker shows it: `service.slot.id`, or `service.node.id` for a global service's task. */
 export function taskName(t: Task): string {
-  return `${t.serviceName}.${t.slot ? String(t.slot) : t.nodeId}.${t.meta!.id}`;
+  return `${t.serviceName}.${t.slot ? String(t.slot) : t.nodeId}.${t.meta.id}`;
 }
 
 export function serviceKind(tx: ReadTx): RefKind<Service> {
@@ -74,7 +74,7 @@ export function serviceKind(tx: ReadTx): RefKind<Service> {
     what: 'service',
     all: () => tx.services.list(),
     byId: (id) => tx.services.get(id),
-    idOf: (s) => s.meta!.id,
+    idOf: (s) => s.meta.id,
     namesOf: (s) => [s.spec?.name ?? ''],
     foldCase: true,
     label: (s) => s.spec?.name ?? '',
@@ -87,7 +87,7 @@ export function networkKind(tx: ReadTx): RefKind<Network> {
     what: 'network',
     all: () => tx.networks.list(),
     byId: (id) => tx.networks.get(id),
-    idOf: (n) => n.meta!.id,
+    idOf: (n) => n.meta.id,
     namesOf: (n) => [n.spec?.name ?? ''],
     foldCase: true,
     label: (n) => n.spec?.name ?? '',
@@ -100,7 +100,7 @@ export function nodeKind(tx: ReadTx): RefKind<Node> {
     what: 'node',
     all: () => tx.nodes.list(),
     byId: (id) => tx.nodes.get(id),
-    idOf: (n) => n.meta!.id,
+    idOf: (n) => n.meta.id,
     // Node names are not unique (two hosts may share a hostname): a shared one is ambiguous.
     namesOf: (n) => [...new Set([n.spec?.name ?? '', n.description?.hostname ?? ''])],
     foldCase: true,
@@ -114,7 +114,7 @@ export function taskKind(tx: ReadTx): RefKind<Task> {
     what: 'task',
     all: () => tx.tasks.list(),
     byId: (id) => tx.tasks.get(id),
-    idOf: (t) => t.meta!.id,
+    idOf: (t) => t.meta.id,
     namesOf: (t) => [taskName(t)],
     foldCase: false,
     label: (t) => `${t.serviceName}.${t.slot || t.nodeId}`,

@@ -14,11 +14,11 @@ type StoreTx = Parameters<Parameters<MemoryStore['update']>[0]>[0];
  */
 export function revokeDemoted(tx: StoreTx, n: Node, now: number): void {
   const cur = tx.cluster.list()[0]!;
-  const rev = revokeOnDemote(cur.spec!.nodeRevocations, {
-    nodeId: n.meta!.id,
+  const rev = revokeOnDemote(cur.spec.nodeRevocations, {
+    nodeId: n.meta.id,
     certExpiryMs: Number(n.certificate?.expiryMs ?? 0),
     now,
-    defaultExpiryMs: nodeCertValidityMs(cur.spec!),
+    defaultExpiryMs: nodeCertValidityMs(cur.spec),
   });
   tx.cluster.update(withRevocations(cur, rev, now));
 }
@@ -27,7 +27,7 @@ export function revokeDemoted(tx: StoreTx, n: Node, now: number): void {
 export function withRevocations(c: Cluster, nodeRevocations: NodeRevocation[], now: number): Cluster {
   return Cluster.create({
     ...c,
-    spec: { ...c.spec!, nodeRevocations, revokedCertificates: liveLegacyRevocations(c.spec!.revokedCertificates, now) },
+    spec: { ...c.spec, nodeRevocations, revokedCertificates: liveLegacyRevocations(c.spec.revokedCertificates, now) },
   });
 }
 

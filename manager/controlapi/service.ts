@@ -108,7 +108,7 @@ export class ServiceApi {
   async listServices(_req: ListServicesRequest = {}): Promise<ListServicesResponse> {
     const { value: services, stale } = await this.read((tx) =>
       tx.services.list().map((s): ServiceSummary => {
-        const tasks = tx.tasks.by('service', s.meta!.id);
+        const tasks = tx.tasks.by('service', s.meta.id);
         const running = tasks.filter((t) => t.desiredState === TaskState.RUNNING && t.status?.state === TaskState.RUNNING).length;
         const desired = isGlobal(s.spec)
           ? tasks.filter((t) => t.desiredState === TaskState.RUNNING).length
@@ -116,14 +116,14 @@ export class ServiceApi {
         return { service: s, running, desired };
       }),
     );
-    return { services: services.sort((a, b) => (a.service!.spec?.name ?? '').localeCompare(b.service!.spec?.name ?? '')), stale };
+    return { services: services.sort((a, b) => (a.service.spec?.name ?? '').localeCompare(b.service.spec?.name ?? '')), stale };
   }
 
   /** Update, scale (a spec with other replicas) and rollback (`rollback`). */
   async updateService(req: UpdateServiceRequest): Promise<ServiceResponse> {
     const cur = this.store.view((tx) => findService(tx, req.ref));
-    const name = cur.spec!.name;
-    const version = cur.meta!.version;
+    const name = cur.spec.name;
+    const version = cur.meta.version;
     if (req.version && req.version !== version) {
       throw new TsswarmError(
         'CONFLICT',
@@ -136,7 +136,7 @@ export class ServiceApi {
     if (req.rollback) {
       if (!cur.previousSpec)
         throw new TsswarmError('FAILED_PRECONDITION', `service ${name} has no previous spec to roll back to: it was never updated`);
-      const changed = !sameTaskSpec(cur.previousSpec.task, cur.spec!.task);
+      const changed = !sameTaskSpec(cur.previousSpec.task, cur.spec.task);
       // With the same tasks there is nothing for the updater to do: the rollback is complete at once.
       const updateStatus: UpdateStatus = changed
         ? { state: UpdateState.ROLLBACK_STARTED, startedAt: now, completedAt: 0, message: 'manually requested rollback' }
@@ -148,7 +148,7 @@ export class ServiceApi {
       if (!raw.name) raw.name = name;
       const v = validateServiceSpec(raw);
       const spec = v.spec;
-      warnings = [...v.warnings, ...this.store.view((tx) => resolveServiceNetworking(tx, spec, cur.meta!.id))];
+      warnings = [...v.warnings, ...this.store.view((tx) => resolveServiceNetworking(tx, spec, cur.meta.id))];
       if (spec.name !== name)
         throw new TsswarmError(
           'INVALID_ARGUMENT',
@@ -160,31 +160,31 @@ export class ServiceApi {
           `spec.mode: service ${name} is ${modeName(cur.spec)} and cannot become ${modeName(spec)}: remove it and create it again`,
         );
       }
-      const updateStatus = sameTaskSpec(spec.task, cur.spec!.task)
+      const updateStatus = sameTaskSpec(spec.task, cur.spec.task)
         ? (cur.updateStatus ?? null)
         : { state: UpdateState.UPDATING, startedAt: now, completedAt: 0, message: 'update in progress' };
       next = Service.create({ ...cur, spec, previousSpec: cur.spec, updateStatus });
     }
-    next.meta = Meta.create({ ...cur.meta!, updatedAt: now });
+    next.meta = Meta.create({ ...cur.meta, updatedAt: now });
     await this.store.update((tx) => tx.services.update(next));
     this.log.info(
-      { service: cur.meta!.id, name, rollback: req.rollback, updateState: next.updateStatus?.state },
+      { service: cur.meta.id, name, rollback: req.rollback, updateState: next.updateStatus?.state },
       req.rollback ? 'service rollback requested' : 'service updated',
     );
-    return { service: this.store.view((tx) => tx.services.get(cur.meta!.id))!, warnings, stale: false };
+    return { service: this.store.view((tx) => tx.services.get(cur.meta.id))!, warnings, stale: false };
   }
 
   async removeService(req: RemoveServiceRequest): Promise<RemoveServiceResponse> {
     const s = this.store.view((tx) => findService(tx, req.ref));
     await this.store.update((tx) => tx.services.delete(s));
-    this.log.info({ service: s.meta!.id, name: s.spec?.name }, 'service removed');
+    this.log.info({ service: s.meta.id, name: s.spec?.name }, 'service removed');
     return {};
   }
 
   async listTasks(req: ListTasksRequest): Promise<ListTasksResponse> {
     const { value: tasks, stale } = await this.read((tx) => {
-      const sids = [...new Set(req.services.map((r) => findService(tx, r).meta!.id))];
-      const nids = new Set(req.nodes.map((r) => findNode(tx, r).meta!.id));
+      const sids = [...new Set(req.services.map((r) => findService(tx, r).meta.id))];
+      const nids = new Set(req.nodes.map((r) => findNode(tx, r).meta.id));
       let ts = sids.length ? sids.flatMap((id) => tx.tasks.by('service', id)) : tx.tasks.list();
       if (nids.size) ts = ts.filter((t) => nids.has(t.nodeId));
       if (req.desiredRunning) ts = ts.filter(wantsRunning);

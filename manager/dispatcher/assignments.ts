@@ -131,7 +131,7 @@ export class AssignmentFeed {
     }
     if (e.table !== 'tasks') return;
     const t = e.object;
-    const id = t.meta!.id;
+    const id = t.meta.id;
     if (e.kind === 'delete') {
       if (assignedTo(t, t.nodeId)) {
         const p = this.slot(t.nodeId);

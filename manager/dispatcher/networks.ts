@@ -54,7 +54,7 @@ export function endpointsOf(t: Task, vtepOf: (nodeId: string) => string): Array<
     out.push([
       a.networkId,
       {
-        taskId: t.meta!.id,
+        taskId: t.meta.id,
         serviceId: t.serviceId,
         serviceName: t.serviceName,
         slot: t.slot,
@@ -64,7 +64,7 @@ export function endpointsOf(t: Task, vtepOf: (nodeId: string) => string): Array<
         vtep: vtepOf(t.nodeId),
         serving: serving(t),
         aliases: [...a.aliases],
-        hostname: t.spec?.container?.hostname || t.meta!.id.slice(0, 12),
+        hostname: t.spec?.container?.hostname || t.meta.id.slice(0, 12),
       },
     ]);
   }
@@ -73,7 +73,7 @@ export function endpointsOf(t: Task, vtepOf: (nodeId: string) => string): Array<
 
 /** A node's own endpoints (its ingress address): keyed `node:<id>`, never a VIP backend. */
 export function nodeEndpointsOf(n: Node): Array<[string, NetworkEndpoint]> {
-  const id = n.meta!.id;
+  const id = n.meta.id;
   const vtep = hostOf(n.status?.addr ?? '');
   const out: Array<[string, NetworkEndpoint]> = [];
   for (const a of n.attachments) {
@@ -111,7 +111,7 @@ export function servicesOf(s: Service): Array<[string, NetworkService]> {
   return [...nets].map(([networkId, vip]) => [
     networkId,
     {
-      serviceId: s.meta!.id,
+      serviceId: s.meta.id,
       name: s.spec?.name ?? '',
       vip,
       mode,
@@ -231,8 +231,8 @@ export class NetworkFeed {
     this.vteps.clear();
     this.deltas.clear();
     this.store.view((tx: ReadTx) => {
-      for (const n of tx.nodes.list()) this.vteps.set(n.meta!.id, hostOf(n.status?.addr ?? ''));
-      for (const n of tx.networks.list()) this.nets.set(n.meta!.id, { network: n, endpoints: new Map(), services: new Map() });
+      for (const n of tx.nodes.list()) this.vteps.set(n.meta.id, hostOf(n.status?.addr ?? ''));
+      for (const n of tx.networks.list()) this.nets.set(n.meta.id, { network: n, endpoints: new Map(), services: new Map() });
       for (const s of tx.services.list()) this.putService(undefined, s);
       for (const t of tx.tasks.list()) this.putTask(undefined, t);
       for (const n of tx.nodes.list()) this.putNode(undefined, n);
@@ -251,7 +251,7 @@ export class NetworkFeed {
   private putTask(old: Task | undefined, t: Task | undefined): void {
     const before = old ? endpointsOf(old, this.vtepOf) : [];
     const after = t ? endpointsOf(t, this.vtepOf) : [];
-    const id = (t ?? old)!.meta!.id;
+    const id = (t ?? old)!.meta.id;
     for (const [net] of before) if (!after.some(([n]) => n === net)) this.setEndpoint(net, id, null);
     for (const [net, e] of after) this.setEndpoint(net, id, e);
     // Per-node reference counts decide which networks a node needs.
@@ -262,7 +262,7 @@ export class NetworkFeed {
   private putNode(old: Node | undefined, n: Node | undefined): void {
     const before = old ? nodeEndpointsOf(old) : [];
     const after = n ? nodeEndpointsOf(n) : [];
-    const id = `node:${(n ?? old)!.meta!.id}`;
+    const id = `node:${(n ?? old)!.meta.id}`;
     for (const [net] of before) if (!after.some(([x]) => x === net)) this.setEndpoint(net, id, null);
     for (const [net, e] of after) this.setEndpoint(net, id, e);
   }
@@ -290,7 +290,7 @@ export class NetworkFeed {
   }
 
   private putService(old: Service | undefined, s: Service | undefined): void {
-    const id = (s ?? old)!.meta!.id;
+    const id = (s ?? old)!.meta.id;
     const before = old ? servicesOf(old) : [];
     const after = s ? servicesOf(s) : [];
     for (const [net] of before) if (!after.some(([n]) => n === net)) this.setService(net, id, null);
@@ -329,7 +329,7 @@ export class NetworkFeed {
         break;
       case 'networks': {
         const n = (cur ?? old) as Network;
-        const id = n.meta!.id;
+        const id = n.meta.id;
         if (!cur) this.nets.delete(id);
         else {
           const st = this.nets.get(id);
@@ -338,9 +338,9 @@ export class NetworkFeed {
             // A network the store learns of after its tasks or services: pick them up.
             this.nets.set(id, { network: cur as Network, endpoints: new Map(), services: new Map() });
             this.store.view((tx) => {
-              for (const s of tx.services.list()) for (const [net, r] of servicesOf(s)) if (net === id) this.setService(net, s.meta!.id, r);
+              for (const s of tx.services.list()) for (const [net, r] of servicesOf(s)) if (net === id) this.setService(net, s.meta.id, r);
               for (const t of tx.tasks.list())
-                for (const [net, ep] of endpointsOf(t, this.vtepOf)) if (net === id) this.setEndpoint(net, t.meta!.id, ep);
+                for (const [net, ep] of endpointsOf(t, this.vtepOf)) if (net === id) this.setEndpoint(net, t.meta.id, ep);
               for (const nd of tx.nodes.list())
                 for (const [net, ep] of nodeEndpointsOf(nd)) if (net === id) this.setEndpoint(net, ep.taskId, ep);
             });
@@ -351,7 +351,7 @@ export class NetworkFeed {
       }
       case 'nodes': {
         const n = (cur ?? old) as Node;
-        const id = n.meta!.id;
+        const id = n.meta.id;
         this.putNode(old as Node | undefined, cur as Node | undefined);
         const vtep = cur ? hostOf((cur as Node).status?.addr ?? '') : '';
         if ((this.vteps.get(id) ?? '') === vtep) break;

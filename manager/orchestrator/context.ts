@@ -62,7 +62,7 @@ export class ServiceContext {
   }
 
   get spec(): ServiceSpec {
-    return this.svc!.spec!;
+    return this.svc!.spec;
   }
 
   key(t: Task): string {
@@ -77,12 +77,12 @@ export class ServiceContext {
   }
 
   isFresh(t: Task): boolean {
-    return this.fresh.has(t.meta!.id);
+    return this.fresh.has(t.meta.id);
   }
 
   /** The task as this pass last wrote it. */
   latest(t: Task): Task {
-    const id = t.meta!.id;
+    const id = t.meta.id;
     return this.fresh.get(id) ?? this.writes.get(id) ?? t;
   }
 
@@ -100,7 +100,7 @@ export class ServiceContext {
   }
 
   private put(t: Task): void {
-    (this.fresh.has(t.meta!.id) ? this.fresh : this.writes).set(t.meta!.id, t);
+    (this.fresh.has(t.meta.id) ? this.fresh : this.writes).set(t.meta.id, t);
   }
 
   /** Raises a task's desired state (READY → RUNNING is the one allowed step that is not up). */
@@ -111,7 +111,7 @@ export class ServiceContext {
       Task.create({
         ...cur,
         desiredState: d,
-        status: message && !isTerminal(cur.status?.state) ? { ...cur.status!, message } : cur.status,
+        status: message && !isTerminal(cur.status?.state) ? { ...cur.status, message } : cur.status,
       }),
     );
   }
@@ -119,7 +119,7 @@ export class ServiceContext {
   /** Rewrites a task's observed status (only for states no agent reports any more, e.g. ORPHANED). */
   setStatus(t: Task, status: Partial<NonNullable<Task['status']>>): void {
     const cur = this.latest(t);
-    this.put(Task.create({ ...cur, status: { ...cur.status!, ...status } }));
+    this.put(Task.create({ ...cur, status: { ...cur.status, ...status } }));
   }
 
   /** A new task of this service's current spec, state NEW (the allocator takes it from there). */
@@ -138,13 +138,13 @@ export class ServiceContext {
       status: (needsAllocation(svc.spec)
         ? { state: TaskState.NEW, timestamp: now, message: 'created' }
         : { state: TaskState.PENDING, timestamp: now, message: 'pending task scheduling' }) as Task['status'],
-      spec: svc.spec!.task,
-      serviceVersion: svc.meta!.version,
-      serviceName: svc.spec!.name,
+      spec: svc.spec.task,
+      serviceVersion: svc.meta.version,
+      serviceName: svc.spec.name,
       restartAttempt,
-      hostPorts: (svc.spec!.endpoint?.ports ?? []).filter((p) => p.publishMode === PublishMode.HOST),
+      hostPorts: (svc.spec.endpoint?.ports ?? []).filter((p) => p.publishMode === PublishMode.HOST),
     });
-    this.fresh.set(t.meta!.id, t);
+    this.fresh.set(t.meta.id, t);
     this.p.created++;
     this.addToSlot(t);
     return t;
@@ -157,7 +157,7 @@ export class ServiceContext {
 
   /** Deletes a task read from the store (and forgets any write to it). */
   delete(t: Task): void {
-    this.writes.delete(t.meta!.id);
+    this.writes.delete(t.meta.id);
     this.tx.tasks.delete(t);
     this.p.bytes += DELETE_BYTES;
   }
@@ -176,7 +176,7 @@ export class ServiceContext {
       if (cut) return;
       const n = encodedSize(table, o);
       if (!fitsAlone(n)) {
-        p.oversized.push({ serviceId: this.serviceId, table, id: o.meta!.id, bytes: n });
+        p.oversized.push({ serviceId: this.serviceId, table, id: o.meta.id, bytes: n });
         return;
       }
       if (p.bytes > 0 && p.bytes + actionBytes(n) > p.budget) {

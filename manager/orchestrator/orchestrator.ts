@@ -79,7 +79,7 @@ export class Orchestrator {
 
   private onEvent(e: StoreEvent): void {
     if (e.kind === 'commit') return;
-    if (e.table === 'services') this.dirty.add(e.object.meta!.id);
+    if (e.table === 'services') this.dirty.add(e.object.meta.id);
     else if (e.table === 'tasks') {
       // The allocator's and the scheduler's moves (NEW → PENDING → ASSIGNED) change nothing here.
       if (
@@ -125,13 +125,13 @@ export class Orchestrator {
   private async run(): Promise<boolean> {
     const store = this.store;
     const ids = this.all
-      ? store.view((tx) => [...new Set([...tx.services.list().map((s) => s.meta!.id), ...tx.tasks.list().map((t) => t.serviceId)])])
+      ? store.view((tx) => [...new Set([...tx.services.list().map((s) => s.meta.id), ...tx.tasks.list().map((t) => t.serviceId)])])
       : [...this.dirty];
     this.all = false;
     this.dirty = new Set();
     const p: Pass = {
       now: this.clock.now(),
-      nodes: new Map(store.view((tx) => tx.nodes.list()).map((n) => [n.meta!.id, n])),
+      nodes: new Map(store.view((tx) => tx.nodes.list()).map((n) => [n.meta.id, n])),
       history: store.view((tx) => tx.cluster.list()[0]?.spec?.taskHistoryLimit) || DEFAULT_HISTORY,
       created: 0,
       more: [],

@@ -42,9 +42,7 @@ export function shouldRestart(t: Task, reason: ReplaceReason, slotHistory: reado
     // Restarts already made for this slot: within the window, the tasks of the slot created in it
     // before this one; without a window, the attempt counter carried from task to task.
     const attempts =
-      window > 0
-        ? slotHistory.filter((h) => (h.meta?.createdAt ?? 0) >= now - window && h.meta!.id !== t.meta!.id).length
-        : t.restartAttempt;
+      window > 0 ? slotHistory.filter((h) => (h.meta?.createdAt ?? 0) >= now - window && h.meta.id !== t.meta.id).length : t.restartAttempt;
     if (attempts >= max) return false;
   }
   return true;

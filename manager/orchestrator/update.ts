@@ -16,7 +16,7 @@ const DEFAULT_MONITOR_MS = 5000;
 export function rollingUpdate(c: ServiceContext): void {
   const { svc, p } = c;
   if (!svc) return;
-  const spec = svc.spec!;
+  const spec = svc.spec;
   const st = svc.updateStatus?.state ?? UpdateState.UPDATE_UNKNOWN;
   const rollingBack = st === UpdateState.ROLLBACK_STARTED || st === UpdateState.ROLLBACK_PAUSED;
   const paused = st === UpdateState.PAUSED || st === UpdateState.ROLLBACK_PAUSED;
@@ -30,7 +30,7 @@ export function rollingUpdate(c: ServiceContext): void {
   // are compared once per service version they were made from (a version has one spec).
   const byVersion = new Map<number, boolean>();
   const matches = (t: Task): boolean => {
-    if (t.serviceVersion === svc.meta!.version) return true;
+    if (t.serviceVersion === svc.meta.version) return true;
     let m = byVersion.get(t.serviceVersion);
     if (m === undefined) byVersion.set(t.serviceVersion, (m = sameTaskSpec(t.spec, spec.task)));
     return m;
@@ -88,7 +88,7 @@ export function rollingUpdate(c: ServiceContext): void {
     });
     if (failed.length && failed.length / Math.max(1, made.length) > (cfg?.maxFailureRatio ?? 0)) {
       const f = failed[0]!;
-      const why = `task ${f.meta!.id}${f.status?.err ? ` (${f.status.err})` : ''}`;
+      const why = `task ${f.meta.id}${f.status?.err ? ` (${f.status.err})` : ''}`;
       if (cfg?.failureAction === UpdateFailureAction.ROLLBACK && !rollingBack && svc.previousSpec) {
         c.updateService(
           Service.create({

@@ -9,7 +9,7 @@ export { type Constraint, type ConstraintOp, parseConstraint, parseConstraints, 
 function nodeValue(n: Node, k: string): string | undefined {
   switch (k) {
     case 'node.id':
-      return n.meta!.id;
+      return n.meta.id;
     case 'node.hostname':
       return n.description?.hostname || n.spec?.name;
     case 'node.role':

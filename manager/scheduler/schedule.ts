@@ -52,7 +52,7 @@ class NodeHeap {
     const sy = y.byService.get(this.svc) ?? 0;
     if (sx !== sy) return sx < sy;
     if (x.total !== y.total) return x.total < y.total;
-    return x.node.meta!.id < y.node.meta!.id;
+    return x.node.meta.id < y.node.meta.id;
   }
   get size(): number {
     return this.a.length;
@@ -94,7 +94,7 @@ class NodeHeap {
 type Verdict = { ok: true } | { ok: false; why: string };
 
 function nodeName(n: Node): string {
-  return n.description?.hostname || n.spec?.name || n.meta!.id.slice(0, 12);
+  return n.description?.hostname || n.spec?.name || n.meta.id.slice(0, 12);
 }
 
 /** Why a filter excluded nodes, in the order the filters run (the explanation lists them so). */
@@ -141,7 +141,7 @@ export function schedule(
   const loads = new Map<string, NodeLoad>();
   for (const n of nodes) {
     const res = n.description?.resources;
-    loads.set(n.meta!.id, {
+    loads.set(n.meta.id, {
       node: n,
       total: 0,
       byService: new Map(),
@@ -184,7 +184,7 @@ function scheduleGroup(group: Task[], loads: Map<string, NodeLoad>, out: Schedul
   try {
     constraints = (placement?.constraints ?? []).map((c) => parseConstraint(c));
   } catch (e) {
-    for (const t of group) out.unschedulable.set(t.meta!.id, `no suitable node (${(e as Error).message})`);
+    for (const t of group) out.unschedulable.set(t.meta.id, `no suitable node (${(e as Error).message})`);
     return;
   }
   const rsv = t0.spec?.resources?.reservations;
@@ -195,7 +195,7 @@ function scheduleGroup(group: Task[], loads: Map<string, NodeLoad>, out: Schedul
   const hostPorts = hostPortsOf(t0);
   const verdict = (l: NodeLoad): Verdict => {
     const n = l.node;
-    if (t0.nodeId && n.meta!.id !== t0.nodeId) return { ok: false, why: 'not the node of this global task' };
+    if (t0.nodeId && n.meta.id !== t0.nodeId) return { ok: false, why: 'not the node of this global task' };
     if (n.status?.state !== NodeState.READY || n.spec?.availability !== NodeAvailability.ACTIVE) return { ok: false, why: NOT_AVAILABLE };
     for (const c of constraints)
       if (!matchConstraint(n, c)) return { ok: false, why: `constraint ${c.key}${c.op}${c.value} not satisfied` };
@@ -285,10 +285,10 @@ function scheduleGroup(group: Task[], loads: Map<string, NodeLoad>, out: Schedul
       e.push(nodeName(l.node));
     }
     if (!chosen) {
-      out.unschedulable.set(t.meta!.id, explainUnschedulable(excluded));
+      out.unschedulable.set(t.meta.id, explainUnschedulable(excluded));
       continue;
     }
-    out.assignments.set(t.meta!.id, chosen.node.meta!.id);
+    out.assignments.set(t.meta.id, chosen.node.meta.id);
     // It was popped: back into its heap with its new load.
     const leaf = path[path.length - 1]!;
     chosen.total++;

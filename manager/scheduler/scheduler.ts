@@ -85,21 +85,21 @@ export class Scheduler {
     const now = this.now();
     const writes: Task[] = [];
     for (const t of pending) {
-      const id = t.meta!.id;
+      const id = t.meta.id;
       const nodeId = r.assignments.get(id);
       if (nodeId) {
         writes.push(
           Task.create({
             ...t,
             nodeId,
-            status: { ...t.status!, state: TaskState.ASSIGNED, timestamp: now, message: 'scheduler assigned task to node', err: '' },
+            status: { ...t.status, state: TaskState.ASSIGNED, timestamp: now, message: 'scheduler assigned task to node', err: '' },
           }),
         );
         continue;
       }
       const why = r.unschedulable.get(id);
       if (why && why !== t.status?.err)
-        writes.push(Task.create({ ...t, status: { ...t.status!, timestamp: now, message: 'pending task scheduling', err: why } }));
+        writes.push(Task.create({ ...t, status: { ...t.status, timestamp: now, message: 'pending task scheduling', err: why } }));
     }
     let conflicts = 0;
     // Cut by bytes as well as by count: every task carries its service's spec, so 5,000 of them can be megabytes.
@@ -110,9 +110,9 @@ export class Scheduler {
           async (part) => {
             await store.update((tx) => {
               for (const w of part) {
-                const cur = tx.tasks.get(w.meta!.id);
+                const cur = tx.tasks.get(w.meta.id);
                 // Changed meanwhile (removed, shut down, already placed): the next pass looks again.
-                if (!cur || cur.meta!.version !== w.meta!.version || cur.status?.state !== TaskState.PENDING) continue;
+                if (!cur || cur.meta.version !== w.meta.version || cur.status?.state !== TaskState.PENDING) continue;
                 tx.tasks.update(w);
               }
             });
@@ -122,7 +122,7 @@ export class Scheduler {
             // Alone over the store's cap: retrying can never succeed, so the task ends here with the reason.
             const ok = await rejectOversizedTask(store, w, e, now);
             this.log.warn(
-              { task: w.meta!.id, service: w.serviceId, bytes: e.largest.bytes, rejected: ok },
+              { task: w.meta.id, service: w.serviceId, bytes: e.largest.bytes, rejected: ok },
               'task too large to store; rejected',
             );
           },

@@ -75,17 +75,17 @@ export async function writeSplitting<T>(
  * not be written; the caller logs it and moves on.
  */
 export async function rejectOversizedTask(store: MemoryStore, task: Task, e: EntryTooLargeError, now: number): Promise<boolean> {
-  const id = task.meta!.id;
+  const id = task.meta.id;
   // Short: the rejection must fit where the write it replaces did not.
   const err = `task would be ${e.largest.bytes} bytes encoded, over the store's limit of ${MAX_TRANSACTION_BYTES} per object: make the service's spec smaller`;
   try {
     await store.update((tx) => {
       const cur = tx.tasks.get(id);
-      if (!cur || cur.meta!.version !== task.meta!.version || (cur.status?.state ?? 0) > TaskState.RUNNING) return;
+      if (!cur || cur.meta.version !== task.meta.version || (cur.status?.state ?? 0) > TaskState.RUNNING) return;
       tx.tasks.update(
         Task.create({
           ...cur,
-          status: { ...cur.status!, state: TaskState.REJECTED, timestamp: now, message: 'rejected', err, portStatus: [] },
+          status: { ...cur.status, state: TaskState.REJECTED, timestamp: now, message: 'rejected', err, portStatus: [] },
         }),
       );
     });

@@ -98,7 +98,7 @@ class TableState<T extends TableName> {
 
   /** Stores `o`, moving it only in the indexes whose key changed. */
   put(o: Tables[T]): void {
-    const id = o.meta!.id;
+    const id = o.meta.id;
     const old = this.rows.get(id);
     this.rows.set(id, o);
     for (const { fn, keys } of this.idx) {
@@ -292,7 +292,7 @@ export class TableWriter<T extends TableName> extends TableReader<T> {
     const err = this.b.names.move(this.table, id, '', nameOf(o));
     if (err) throw err;
     const now = Date.now();
-    const meta = Meta.create({ id, version: 0, createdAt: o.meta!.createdAt || now, updatedAt: now });
+    const meta = Meta.create({ id, version: 0, createdAt: o.meta.createdAt || now, updatedAt: now });
     this.b.pending.set(key, { kind: StoreActionKind.CREATE, table: this.table, object: { ...o, meta } as StoreObject, readVersion: 0 });
   }
 
@@ -303,13 +303,13 @@ export class TableWriter<T extends TableName> extends TableReader<T> {
     const p = this.b.pending.get(key);
     const cur = this.state().rows.get(id);
     if (p?.kind === StoreActionKind.REMOVE || (!p && !cur)) throw new ObjectNotFoundError(this.table, id);
-    const readVersion = o.meta!.version;
-    if (!p && readVersion !== cur!.meta!.version) throw new VersionConflictError(this.table, id, readVersion, cur!.meta!.version);
+    const readVersion = o.meta.version;
+    if (!p && readVersion !== cur!.meta.version) throw new VersionConflictError(this.table, id, readVersion, cur!.meta.version);
     const err = this.b.names.move(this.table, id, nameOf(p ? p.object : cur!), nameOf(o));
     if (err) throw err;
     const kind = p?.kind ?? StoreActionKind.UPDATE;
     const version = p ? p.readVersion : readVersion;
-    const createdAt = p ? p.object.meta!.createdAt : cur!.meta!.createdAt;
+    const createdAt = p ? p.object.meta.createdAt : cur!.meta.createdAt;
     const meta = Meta.create({ id, version, createdAt, updatedAt: Date.now() });
     this.b.pending.set(key, { kind, table: this.table, object: { ...o, meta } as StoreObject, readVersion: version });
   }
@@ -317,14 +317,14 @@ export class TableWriter<T extends TableName> extends TableReader<T> {
   /** Removes an object: give the object read, or its id and the version read. */
   delete(o: Tables[T] | string, version?: number): void {
     const id = this.begin(o, 'delete');
-    const readVersion = typeof o === 'string' ? version : o.meta!.version;
+    const readVersion = typeof o === 'string' ? version : o.meta.version;
     if (readVersion === undefined)
       throw new InvalidTransactionError(`${this.table}: delete("${id}") needs the version read, for the conflict check`);
     const key = `${this.table}\0${id}`;
     const p = this.b.pending.get(key);
     const cur = this.state().rows.get(id);
     if (p?.kind === StoreActionKind.REMOVE || (!p && !cur)) throw new ObjectNotFoundError(this.table, id);
-    if (!p && readVersion !== cur!.meta!.version) throw new VersionConflictError(this.table, id, readVersion, cur!.meta!.version);
+    if (!p && readVersion !== cur!.meta.version) throw new VersionConflictError(this.table, id, readVersion, cur!.meta.version);
     this.b.names.move(this.table, id, nameOf(p ? p.object : cur!), '');
     if (p?.kind === StoreActionKind.CREATE) {
       this.b.pending.delete(key);
@@ -453,7 +453,7 @@ function tooLarge(b: TxBuilder, bytes: number, limit: number): EntryTooLargeErro
     const w = protobuf.Writer.create();
     encodeObject(p.table, p.object, w);
     const size = w.len;
-    if (!largest || size > largest.bytes) largest = { table: p.table, id: p.object.meta!.id, name: nameOf(p.object), bytes: size };
+    if (!largest || size > largest.bytes) largest = { table: p.table, id: p.object.meta.id, name: nameOf(p.object), bytes: size };
   }
   if (bytes <= limit && largest!.bytes <= MAX_TRANSACTION_BYTES) return null;
   return new EntryTooLargeError(bytes, limit, b.pending.size, largest!);
@@ -493,9 +493,9 @@ function parseActions(actions: StoreAction[], local: boolean, index: number, sta
     const id = obj.meta?.id;
     if (!id) return new InvalidTransactionError(`action ${i}: ${table} ${kindNames[kind]} without meta.id`);
     const meta = {
-      version: Number(obj.meta!.version ?? 0),
-      createdAt: Number(obj.meta!.createdAt ?? 0),
-      updatedAt: Number(obj.meta!.updatedAt ?? 0),
+      version: Number(obj.meta.version ?? 0),
+      createdAt: Number(obj.meta.createdAt ?? 0),
+      updatedAt: Number(obj.meta.updatedAt ?? 0),
     };
     let target: StoreObject | null = null;
     if (kind !== StoreActionKind.REMOVE) {
@@ -508,7 +508,7 @@ function parseActions(actions: StoreAction[], local: boolean, index: number, sta
       (obj as { meta: Meta }).meta = Meta.create({
         id,
         version: index,
-        createdAt: cur ? cur.meta!.createdAt : meta.createdAt,
+        createdAt: cur ? cur.meta.createdAt : meta.createdAt,
         updatedAt: meta.updatedAt,
       });
       if (!local) target = normalize(table, obj);
@@ -735,7 +735,7 @@ export class MemoryStore implements StateMachine {
       } else {
         if (!cur) return new ObjectNotFoundError(table, id);
         const read = a.meta.version;
-        if (read !== cur.meta!.version) return new VersionConflictError(table, id, read, cur.meta!.version);
+        if (read !== cur.meta.version) return new VersionConflictError(table, id, read, cur.meta.version);
       }
       const conflict = names.move(table, id, cur ? nameOf(cur) : '', kind === StoreActionKind.REMOVE ? '' : nameOf(target!));
       if (conflict) return conflict;

@@ -243,21 +243,21 @@ describe('the agent session', () => {
     const states = (m: { got: AgentMessage[] }): TaskState[] =>
       m.got
         .flatMap((x) => x.taskStatus?.updates ?? [])
-        .filter((u) => u.taskId === t.meta!.id)
+        .filter((u) => u.taskId === t.meta.id)
         .map((u) => u.status!.state);
     await wait('RUNNING at a', () => states(a).includes(TaskState.RUNNING));
 
     a.down();
     await wait('the session lost', () => s.connectedTo === '');
     rt.exit(containerIdOf(t), 7);
-    await wait('the task failed at the agent', () => worker.runner(t.meta!.id)?.state === TaskState.FAILED);
+    await wait('the task failed at the agent', () => worker.runner(t.meta.id)?.state === TaskState.FAILED);
     expect(states(a)).not.toContain(TaskState.FAILED);
     expect(states(b)).toEqual([]);
 
     expect(await clock.nextRetry()).toBe(100);
     await wait('the session with b', () => s.connectedTo === b.addr);
     await wait('the FAILED report at b', () => states(b).includes(TaskState.FAILED));
-    const report = b.got.flatMap((x) => x.taskStatus?.updates ?? []).find((u) => u.taskId === t.meta!.id)!;
+    const report = b.got.flatMap((x) => x.taskStatus?.updates ?? []).find((u) => u.taskId === t.meta.id)!;
     expect(report.status).toMatchObject({ state: TaskState.FAILED, exitCode: 7, err: 'task: non-zero exit (7)' });
     // The hello comes first on the new session, the reports after it.
     expect(b.got[0]!.hello).toBeTruthy();

@@ -98,7 +98,7 @@ describe('network and port flags to specs', () => {
       'vip',
       'busybox',
     ]);
-    expect(spec.task!.networks.map((n) => n.target)).toEqual(['a', 'b']);
+    expect(spec.task.networks.map((n) => n.target)).toEqual(['a', 'b']);
     expect(spec.endpoint!.mode).toBe(EndpointMode.VIP);
     expect(spec.endpoint!.ports.map((p) => [p.publishedPort, p.targetPort, p.publishMode])).toEqual([
       [8080, 80, PublishMode.INGRESS],
@@ -126,9 +126,9 @@ describe('network and port flags to specs', () => {
       {},
       ids,
     );
-    expect(spec.task!.networks.map((n) => n.target)).toEqual(['id-b']);
+    expect(spec.task.networks.map((n) => n.target)).toEqual(['id-b']);
     expect(spec.endpoint!.ports.map((p) => [p.publishedPort, p.targetPort])).toEqual([[8080, 81]]);
-    expect(parseUpdateArgv(['--network-rm', 'id-a'], cur).task!.networks).toEqual([]);
+    expect(parseUpdateArgv(['--network-rm', 'id-a'], cur).task.networks).toEqual([]);
     expect(msg(() => parseUpdateArgv(['--publish-rm', '99'], cur))).toMatch(
       /^--publish-rm 99: the service publishes no port with target 99/,
     );
@@ -202,7 +202,7 @@ describe('network CLI over the Control API', () => {
     const r = await run('network', 'create', '-d', 'overlay', '--subnet', '10.9.0.0/24', 'backend');
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
-    const id = store.view((tx) => tx.networks.byName('backend'))!.meta!.id;
+    const id = store.view((tx) => tx.networks.byName('backend'))!.meta.id;
     expect(r.out).toBe(`${id}\n`);
     await settle();
     const ls = await run('network', 'ls');
@@ -230,7 +230,7 @@ describe('network CLI over the Control API', () => {
     expect(c.err).toBe('');
     await settle();
     const svc = store.view((tx) => tx.services.byName('web'))!;
-    expect(svc.spec!.task!.networks[0]!.target).toBe(store.view((tx) => tx.networks.byName('backend'))!.meta!.id);
+    expect(svc.spec.task.networks[0]!.target).toBe(store.view((tx) => tx.networks.byName('backend'))!.meta.id);
     const pretty = (await run('service', 'inspect', '--pretty', 'web')).out;
     expect(pretty).toMatch(/Networks:\tbackend/);
     expect(pretty).toMatch(/Endpoint Mode:\tvip/);
@@ -243,7 +243,7 @@ describe('network CLI over the Control API', () => {
     expect(rm.err).toMatch(/network backend is in use by service web/);
     const up = await run('service', 'update', '-d', '--network-rm', 'backend', 'web');
     expect(up.err).toBe('');
-    expect(store.view((tx) => tx.services.byName('web'))!.spec!.task!.networks).toEqual([]);
+    expect(store.view((tx) => tx.services.byName('web'))!.spec.task.networks).toEqual([]);
     const rm2 = await run('network', 'rm', 'backend');
     expect(rm2.code).toBe(0);
     expect(store.view((tx) => tx.networks.byName('backend'))).toBeUndefined();

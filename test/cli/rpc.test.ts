@@ -10,13 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { closeSessions, rpc, type RpcMethod, unaryRpc } from '../../cli/rpc.js';
 import { TsswarmError } from '../../lib/errors.js';
 import { serverStream, unary } from '../../lib/grpc.js';
-import {
-  ControlService,
-  type GetNodeRequest,
-  type GetNodeResponse,
-  LogChunk,
-  type ServiceLogsRequest,
-} from '../../proto/gen/control.js';
+import { ControlService, type GetNodeRequest, type GetNodeResponse, LogChunk, type ServiceLogsRequest } from '../../proto/gen/control.js';
 import { Meta, Node } from '../../proto/gen/objects.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tss-rpc-'));

@@ -113,11 +113,11 @@ describe('service CLI over the Control API', () => {
     expect(r.err).toBe('');
     expect(r.code).toBe(0);
     const svc = store.view((tx) => tx.services.byName('web'))!;
-    expect(r.out).toBe(`${svc.meta!.id}\n`);
-    expect(svc.spec!.replicated).toEqual({ replicas: 2 });
-    expect(svc.spec!.task!.container!.args).toEqual(['sleep', '1d']);
-    expect(svc.spec!.task!.container!.env).toEqual(['A=1']);
-    expect(svc.spec!.task!.restart!.delayMs).toBe(5000);
+    expect(r.out).toBe(`${svc.meta.id}\n`);
+    expect(svc.spec.replicated).toEqual({ replicas: 2 });
+    expect(svc.spec.task.container.args).toEqual(['sleep', '1d']);
+    expect(svc.spec.task.container.env).toEqual(['A=1']);
+    expect(svc.spec.task.restart!.delayMs).toBe(5000);
   });
 
   it('a refused spec gives the API message and stores nothing', async () => {
@@ -136,15 +136,15 @@ describe('service CLI over the Control API', () => {
     const up = await run('service', 'update', '-d', '--image', 'busybox:1.36', '--env-add', 'B=2', 'web');
     expect(up).toMatchObject({ code: 0, out: 'web\n' });
     let svc = store.view((tx) => tx.services.byName('web'))!;
-    expect(svc.spec!.task!.container!.image).toBe('busybox:1.36');
-    expect(svc.spec!.task!.container!.env).toEqual(['A=1', 'B=2']);
+    expect(svc.spec.task.container.image).toBe('busybox:1.36');
+    expect(svc.spec.task.container.env).toEqual(['A=1', 'B=2']);
     expect(svc.updateStatus!.state).toBe(UpdateState.UPDATING);
     expect((await run('service', 'scale', '-d', 'web=4')).out).toBe('web scaled to 4\n');
-    expect(store.view((tx) => tx.services.byName('web'))!.spec!.replicated!.replicas).toBe(4);
+    expect(store.view((tx) => tx.services.byName('web'))!.spec.replicated!.replicas).toBe(4);
     expect((await run('service', 'rollback', '-d', 'web')).out).toBe('web\n');
     svc = store.view((tx) => tx.services.byName('web'))!;
-    expect(svc.spec!.replicated!.replicas).toBe(2);
-    expect(svc.spec!.task!.container!.image).toBe('busybox:1.36');
+    expect(svc.spec.replicated!.replicas).toBe(2);
+    expect(svc.spec.task.container.image).toBe('busybox:1.36');
     const bad = await run('service', 'update', '-d', '--mode', 'global', 'web');
     expect(bad.err).toMatch(/spec\.mode: service web is replicated and cannot become global/);
   });
@@ -167,7 +167,7 @@ describe('service CLI over the Control API', () => {
     await store.update((tx) =>
       tx.tasks.create({
         meta: Meta.create({ id: 'taskaaaaaaaaaaaaaaaaaaaaa' }),
-        serviceId: svc.meta!.id,
+        serviceId: svc.meta.id,
         slot: 1,
         nodeId: 'node1aaaaaaaaaaa',
         desiredState: TaskState.RUNNING,
@@ -183,7 +183,7 @@ describe('service CLI over the Control API', () => {
           startedAt: 0,
           portStatus: [],
         },
-        spec: svc.spec!.task,
+        spec: svc.spec.task,
         serviceVersion: 1,
         networks: [],
         serviceName: 'web',
@@ -216,14 +216,14 @@ describe('service CLI over the Control API', () => {
     // A stand-in orchestrator: makes each slot's task, which then runs.
     const sub = store.subscribe(
       (e) => {
-        if (e.kind !== 'create' || e.table !== 'services' || e.object.spec!.name !== 'conv') return;
+        if (e.kind !== 'create' || e.table !== 'services' || e.object.spec.name !== 'conv') return;
         const svc = e.object;
         setTimeout(() => {
           void store.update((tx) => {
-            for (let slot = 1; slot <= svc.spec!.replicated!.replicas; slot++) {
+            for (let slot = 1; slot <= svc.spec.replicated!.replicas; slot++) {
               tx.tasks.create({
                 meta: Meta.create({ id: `conv${slot}aaaaaaaaaaaaaaaaaaaa` }),
-                serviceId: svc.meta!.id,
+                serviceId: svc.meta.id,
                 slot,
                 nodeId: 'node1aaaaaaaaaaa',
                 desiredState: TaskState.RUNNING,
@@ -239,8 +239,8 @@ describe('service CLI over the Control API', () => {
                   startedAt: 0,
                   portStatus: [],
                 },
-                spec: svc.spec!.task,
-                serviceVersion: svc.meta!.version,
+                spec: svc.spec.task,
+                serviceVersion: svc.meta.version,
                 networks: [],
                 serviceName: 'conv',
                 restartAttempt: 0,
@@ -268,13 +268,13 @@ describe('service CLI over the Control API', () => {
   it('create without -d fails with the scheduler explanation when no node fits', async () => {
     const sub = store.subscribe(
       (e) => {
-        if (e.kind !== 'create' || e.table !== 'services' || e.object.spec!.name !== 'nofit') return;
+        if (e.kind !== 'create' || e.table !== 'services' || e.object.spec.name !== 'nofit') return;
         const svc = e.object;
         setTimeout(() => {
           void store.update((tx) =>
             tx.tasks.create({
               meta: Meta.create({ id: 'nofitaaaaaaaaaaaaaaaaaaaa' }),
-              serviceId: svc.meta!.id,
+              serviceId: svc.meta.id,
               slot: 1,
               nodeId: '',
               desiredState: TaskState.RUNNING,
@@ -290,8 +290,8 @@ describe('service CLI over the Control API', () => {
                 startedAt: 0,
                 portStatus: [],
               },
-              spec: svc.spec!.task,
-              serviceVersion: svc.meta!.version,
+              spec: svc.spec.task,
+              serviceVersion: svc.meta.version,
               networks: [],
               serviceName: 'nofit',
               restartAttempt: 0,

@@ -210,7 +210,7 @@ describe('service create command line → spec', () => {
     expect(spec.name).toBe('web');
     expect(spec.replicated).toEqual({ replicas: 3 });
     expect(spec.labels).toEqual({ team: 'a' });
-    const c = spec.task!.container!;
+    const c = spec.task.container;
     expect(c.image).toBe('nginx:1.25');
     expect(c.args).toEqual(['nginx', '-g', 'daemon off;', '--not-a-flag']);
     expect(c.env).toEqual(['A=1', 'FROM_SHELL=yes']);
@@ -227,15 +227,15 @@ describe('service create command line → spec', () => {
       retries: 2,
       startPeriodMs: 0,
     });
-    expect(spec.task!.placement).toMatchObject({
+    expect(spec.task.placement).toMatchObject({
       constraints: ['node.role==worker', 'node.labels.zone!=east'],
       preferences: [{ spread: 'node.labels.zone' }],
     });
-    expect(spec.task!.resources).toEqual({
+    expect(spec.task.resources).toEqual({
       reservations: { nanoCpus: 5e8, memoryBytes: 64 << 20, pids: 0 },
       limits: { nanoCpus: 1e9, memoryBytes: 128 << 20, pids: 100 },
     });
-    expect(spec.task!.restart).toEqual({ condition: RestartCondition.ON_FAILURE, delayMs: 5000, maxAttempts: 3, windowMs: 0 });
+    expect(spec.task.restart).toEqual({ condition: RestartCondition.ON_FAILURE, delayMs: 5000, maxAttempts: 3, windowMs: 0 });
     expect(spec.update).toEqual({
       parallelism: 2,
       delayMs: 10_000,
@@ -253,13 +253,13 @@ describe('service create command line → spec', () => {
     const { spec, detach } = parseCreateArgv(['busybox']);
     expect(detach).toBe(false);
     expect(spec.replicated).toEqual({ replicas: 1 });
-    expect(spec.task!.restart ?? null).toBeNull();
+    expect(spec.task.restart ?? null).toBeNull();
     expect(spec.update ?? null).toBeNull();
-    expect(spec.task!.container!.args).toEqual([]);
+    expect(spec.task.container.args).toEqual([]);
     expect(parseCreateArgv(['--mode', 'global', 'busybox']).spec.global).toEqual({});
     expect(parseCreateArgv(['--replicas', '0', 'busybox']).spec.replicated).toEqual({ replicas: 0 });
-    expect(parseCreateArgv(['--no-healthcheck', 'busybox']).spec.task!.container!.healthcheck!.test).toEqual(['NONE']);
-    expect(parseCreateArgv(['--name', 'x', '--', 'busybox', 'ls', '-l']).spec.task!.container!.args).toEqual(['ls', '-l']);
+    expect(parseCreateArgv(['--no-healthcheck', 'busybox']).spec.task.container.healthcheck!.test).toEqual(['NONE']);
+    expect(parseCreateArgv(['--name', 'x', '--', 'busybox', 'ls', '-l']).spec.task.container.args).toEqual(['ls', '-l']);
   });
 
   it('errors name the flag', () => {
@@ -348,22 +348,22 @@ describe('service update command line → spec', () => {
       ],
       current,
     );
-    const c = s.task!.container!;
+    const c = s.task.container;
     expect(c.image).toBe('nginx:1.25');
     expect(c.env).toEqual(['B=3', 'C=4']);
     expect(c.mounts).toEqual([{ type: MountType.TMPFS, source: '', target: '/t', readOnly: false }]);
     expect(c.args).toEqual(['nginx', '-g', 'daemon off;']);
-    expect(s.task!.placement!.constraints).toEqual(['node.labels.ssd==true']);
+    expect(s.task.placement!.constraints).toEqual(['node.labels.ssd==true']);
     expect(s.labels).toEqual({ team: 'a', v: '2' });
     expect(s.replicated).toEqual({ replicas: 4 });
     expect(s.update!.parallelism).toBe(3);
     expect(s.update!.monitorMs).toBe(current.update!.monitorMs);
-    expect(s.task!.restart).toEqual(current.task!.restart);
-    expect(current.task!.container!.image).toBe('nginx:1.24');
+    expect(s.task.restart).toEqual(current.task.restart);
+    expect(current.task.container.image).toBe('nginx:1.24');
   });
 
   it('--force bumps force_update; no flags changes nothing', () => {
-    expect(parseUpdateArgv(['--force', 'web'], current).task!.forceUpdate).toBe(1);
+    expect(parseUpdateArgv(['--force', 'web'], current).task.forceUpdate).toBe(1);
     expect(JSON.stringify(parseUpdateArgv(['web'], current))).toBe(JSON.stringify(current));
   });
 
@@ -419,7 +419,7 @@ describe('output', () => {
           startedAt: 0,
           portStatus: [],
         },
-        spec: svc.spec!.task,
+        spec: svc.spec.task,
         serviceVersion: 1,
         networks: [],
         restartAttempt: 0,
@@ -445,7 +445,7 @@ describe('output', () => {
       })[0]![6],
     ).toBe('"a long error that goes on and on and on"');
     const withPorts = t('new3aaaaaaaaaaaa', 3, 2, TaskState.RUNNING, TaskState.RUNNING);
-    withPorts.status!.portStatus = [
+    withPorts.status.portStatus = [
       { name: '', protocol: 0, targetPort: 80, publishedPort: 40001, publishMode: 1 },
       { name: '', protocol: 1, targetPort: 53, publishedPort: 5353, publishMode: 1 },
     ] as never;
@@ -503,7 +503,7 @@ describe('tsswarm service (no daemon needed)', () => {
 });
 
 describe('--cap-add, --cap-drop and --security-opt', () => {
-  const container = (argv: string[]): ContainerSpec => parseCreateArgv([...argv, 'busybox']).spec.task!.container!;
+  const container = (argv: string[]): ContainerSpec => parseCreateArgv([...argv, 'busybox']).spec.task.container;
 
   it('create stores normalized capability lists: CAP_ prefix, upper case, sorted, adding wins, ALL alone', () => {
     const c = container(['--cap-add', 'net_admin', '--cap-add', 'CAP_SYS_PTRACE', '--cap-drop', 'mknod', '--cap-drop', 'NET_ADMIN']);
@@ -547,15 +547,15 @@ describe('--cap-add, --cap-drop and --security-opt', () => {
         }),
       }),
     ).spec;
-    const c = parseUpdateArgv(['--cap-drop', 'net_admin', '--cap-drop', 'mknod', '--security-opt', 'seccomp=builtin', 'web'], current).task!
-      .container!;
+    const c = parseUpdateArgv(['--cap-drop', 'net_admin', '--cap-drop', 'mknod', '--security-opt', 'seccomp=builtin', 'web'], current).task
+      .container;
     expect([c.capabilityAdd, c.capabilityDrop, c.seccomp, c.noNewPrivileges]).toEqual([
       [],
       ['CAP_MKNOD'],
       SeccompMode.SECCOMP_DEFAULT,
       true,
     ]);
-    const c2 = parseUpdateArgv(['--security-opt', 'no-new-privileges=false', 'web'], current).task!.container!;
+    const c2 = parseUpdateArgv(['--security-opt', 'no-new-privileges=false', 'web'], current).task.container;
     expect([c2.capabilityAdd, c2.seccomp, c2.noNewPrivileges]).toEqual([['CAP_NET_ADMIN'], SeccompMode.SECCOMP_UNCONFINED, false]);
   });
 
@@ -664,8 +664,8 @@ describe('numeric flag bounds', () => {
       'busybox',
     ]);
     expect(spec.replicated!.replicas).toBe(100_000);
-    expect(spec.task!.resources!.limits!.memoryBytes).toBe(2 ** 50);
-    expect(spec.task!.container!.stopGracePeriodMs).toBe(596 * 3_600_000);
+    expect(spec.task.resources!.limits!.memoryBytes).toBe(2 ** 50);
+    expect(spec.task.container.stopGracePeriodMs).toBe(596 * 3_600_000);
     expect(() => validateServiceSpec(spec)).not.toThrow();
   });
 

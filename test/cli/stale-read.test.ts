@@ -137,7 +137,7 @@ describe('reads with a leader', () => {
     try {
       const r = await m.nodes.listNodes();
       expect(r.stale).toBe(false);
-      expect(r.nodes.map((n) => n.meta!.id)).toEqual(['tssm9']);
+      expect(r.nodes.map((n) => n.meta.id)).toEqual(['tssm9']);
       expect((await m.controlHandlers().listServices({})).stale).toBe(false);
       expect((m.clusterApi.info({}) as InfoResponse).stale).toBe(false);
     } finally {

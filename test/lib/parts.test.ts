@@ -74,7 +74,7 @@ describe('message parts', () => {
     expect(back).toHaveLength(1);
     expect(back[0]!.part ?? null).toBeNull();
     expect(back[0]!.assignments!.full).toBe(true);
-    expect(back[0]!.assignments!.tasks.map((t) => t.meta!.id)).toEqual(m.assignments!.tasks.map((t) => t.meta!.id));
+    expect(back[0]!.assignments!.tasks.map((t) => t.meta.id)).toEqual(m.assignments!.tasks.map((t) => t.meta.id));
   });
 
   it('cuts a change with many removals too, keeping tasks and removals apart', () => {
@@ -93,7 +93,7 @@ describe('message parts', () => {
       assignments: { full: true, tasks: [task(1, 100), task(2, 200_000), task(3, 100)], removedTaskIds: [] },
     });
     const parts = splitMessage(m, 64 * 1024);
-    expect(parts.map((p) => p.message.assignments!.tasks.map((t) => t.meta!.id))).toEqual([['t1'], ['t2'], ['t3']]);
+    expect(parts.map((p) => p.message.assignments!.tasks.map((t) => t.meta.id))).toEqual([['t1'], ['t2'], ['t3']]);
   });
 
   it('cuts one network with 20,000 endpoints into pieces under the limit, each with the network, and merges them into one', () => {

@@ -79,7 +79,7 @@ describe('templates in a service spec', () => {
         mounts: [Mount.create({ type: MountType.VOLUME, source: 'data-{{.Task.Slot}}', target: '/data' })],
       }),
     );
-    expect(s.task!.container!.hostname).toBe('{{.Service.Name}}-{{.Task.Slot}}');
+    expect(s.task.container.hostname).toBe('{{.Service.Name}}-{{.Task.Slot}}');
   });
 
   it('refuses an unsupported placeholder in each, naming the field and flag', () => {

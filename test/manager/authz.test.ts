@@ -206,7 +206,7 @@ beforeAll(async () => {
       try {
         // What `node demote` writes: the role, and the revocation of the node's manager certificates.
         await manager.store.update((tx) => {
-          tx.nodes.update(Node.create({ ...d, spec: { ...d.spec!, role: StoreRole.WORKER } }));
+          tx.nodes.update(Node.create({ ...d, spec: { ...d.spec, role: StoreRole.WORKER } }));
           revokeDemoted(tx, d, Date.now());
         });
         break;
@@ -320,7 +320,7 @@ describe('the CA under the store', () => {
     const burst = await renew(w, 'tssw3');
     expect(burst.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
     expect(burst.details).toMatch(/retry in \d+ ms/);
-    const spec = manager.cluster()!.spec!;
+    const spec = manager.cluster()!.spec;
     const mine = spec.nodeRevocations.filter((r) => r.nodeId === 'tssw3');
     expect(mine).toHaveLength(1);
     expect(mine[0]!.currentSerial).toBe(parseNodeCert(IssueNodeCertificateResponse.decode(first.data![0]!).certPem).serial);
@@ -330,13 +330,13 @@ describe('the CA under the store', () => {
   it('a renewal that is not due is refused with the date it is due from, and changes nothing', async () => {
     const w = issue('tssw4', 'worker');
     await manager.store.update((tx) => tx.nodes.create(storeNode('tssw4', StoreRole.WORKER, w)));
-    const before = manager.cluster()!.meta!.version;
+    const before = manager.cluster()!.meta.version;
     const r = await renew(w, 'tssw4');
     expect(r.code).toBe(grpc.status.FAILED_PRECONDITION);
     expect(r.details).toMatch(
       /^node tssw4 asked to renew a certificate that is not due: it is valid until \S+ and nodes renew once a third to a half of its validity is left; renew from \d{4}-/,
     );
-    expect(manager.cluster()!.meta!.version).toBe(before);
+    expect(manager.cluster()!.meta.version).toBe(before);
     expect(manager.store.view((tx) => tx.nodes.get('tssw4'))!.certificate!.serial).toBe(parseNodeCert(w.certPem).serial);
   });
 });

@@ -79,40 +79,40 @@ async function refusal(p: Promise<unknown>): Promise<{ code: string; message: st
 describe('node update', () => {
   it('refuses an update made from a stale read, naming both versions, and changes nothing', async () => {
     const n = await addNode('tssw-stale');
-    const v = n.meta!.version;
+    const v = n.meta.version;
     await update({ ref: 'tssw-stale', version: v, labelAdd: { zone: 'a' } });
-    const now = stored('tssw-stale')!.meta!.version;
+    const now = stored('tssw-stale')!.meta.version;
     expect(now).toBeGreaterThan(v);
     const e = await refusal(update({ ref: 'tssw-stale', version: v, labelAdd: { zone: 'b' } }));
     expect(e.code).toBe('CONFLICT');
     expect(e.message).toBe(`node tssw-stale changed since it was read (version ${v}, now ${now}): read it again and retry`);
-    expect(stored('tssw-stale')!.spec!.labels).toEqual({ zone: 'a' });
+    expect(stored('tssw-stale')!.spec.labels).toEqual({ zone: 'a' });
     // The current version goes through.
     await update({ ref: 'tssw-stale', version: now, labelAdd: { zone: 'b' } });
-    expect(stored('tssw-stale')!.spec!.labels).toEqual({ zone: 'b' });
+    expect(stored('tssw-stale')!.spec.labels).toEqual({ zone: 'b' });
   });
 
   it('an update without a version is applied again when another write lands between its read and its write', async () => {
     await addNode('tssw-race');
     const cur = stored('tssw-race')!;
     // Proposed first, applied after `update` has read the node: its write then meets a newer version.
-    const other = m.store.update((tx) => tx.nodes.update(Node.create({ ...cur, status: { ...cur.status!, message: 'raced' } })));
+    const other = m.store.update((tx) => tx.nodes.update(Node.create({ ...cur, status: { ...cur.status, message: 'raced' } })));
     const mine = update({ ref: 'tssw-race', labelAdd: { zone: 'a' } });
     await Promise.all([other, mine]);
     const n = stored('tssw-race')!;
-    expect(n.spec!.labels).toEqual({ zone: 'a' });
-    expect(n.status!.message).toBe('raced');
+    expect(n.spec.labels).toEqual({ zone: 'a' });
+    expect(n.status.message).toBe('raced');
   });
 
   it('adds and removes labels, and refuses to remove a label the node does not have, naming --label-rm', async () => {
     await addNode('tssw-labels');
     const r = await update({ ref: 'tssw-labels', labelAdd: { zone: 'a', disk: 'ssd' } });
-    expect(r.node!.spec!.labels).toEqual({ zone: 'a', disk: 'ssd' });
+    expect(r.node.spec.labels).toEqual({ zone: 'a', disk: 'ssd' });
     await update({ ref: 'tssw-labels', labelRm: ['disk'] });
-    expect(stored('tssw-labels')!.spec!.labels).toEqual({ zone: 'a' });
+    expect(stored('tssw-labels')!.spec.labels).toEqual({ zone: 'a' });
     const e = await refusal(update({ ref: 'tssw-labels', labelRm: ['nope'] }));
     expect(e).toMatchObject({ code: 'USAGE', field: '--label-rm', message: '--label-rm nope: node tssw-labels has no label "nope"' });
-    expect(stored('tssw-labels')!.spec!.labels).toEqual({ zone: 'a' });
+    expect(stored('tssw-labels')!.spec.labels).toEqual({ zone: 'a' });
   });
 
   it("bounds the labels as a service's: count, key and value length, empty key; each refusal names the field and --label-add", async () => {
@@ -124,17 +124,17 @@ describe('node update', () => {
       [{ big: 'v'.repeat(4097) }, /^spec\.labels\.big is 4097 characters long: at most 4096 are allowed \(--label-add\)$/],
       [{ '': 'v' }, /^spec\.labels has an empty key: write --label-add KEY=VALUE$/],
     ];
-    const before = stored('tssw-bounds')!.meta!.version;
+    const before = stored('tssw-bounds')!.meta.version;
     for (const [labelAdd, msg] of cases) {
       const e = await refusal(update({ ref: 'tssw-bounds', labelAdd }));
       expect(e.code).toBe('INVALID_ARGUMENT');
       expect(e.message).toMatch(msg);
     }
-    expect(stored('tssw-bounds')!.meta!.version).toBe(before);
+    expect(stored('tssw-bounds')!.meta.version).toBe(before);
     // At the bounds, it is taken.
     const full = Object.fromEntries(Array.from({ length: 256 }, (_, i) => [`k${i}`, i === 0 ? 'v'.repeat(4096) : 'v']));
     await update({ ref: 'tssw-bounds', labelAdd: full });
-    expect(Object.keys(stored('tssw-bounds')!.spec!.labels)).toHaveLength(256);
+    expect(Object.keys(stored('tssw-bounds')!.spec.labels)).toHaveLength(256);
   });
 
   it('refuses an availability or role it does not know, naming the flag and the values it takes', async () => {
@@ -149,7 +149,7 @@ describe('node update', () => {
       field: '--role',
       message: '--role must be worker or manager (got "boss")',
     });
-    expect(stored('tssw-flags')!.spec!.availability).toBe(NodeAvailability.ACTIVE);
+    expect(stored('tssw-flags')!.spec.availability).toBe(NodeAvailability.ACTIVE);
   });
 
   it('refuses to demote the last manager, saying to promote another node first', async () => {
@@ -158,7 +158,7 @@ describe('node update', () => {
       code: 'FAILED_PRECONDITION',
       message: 'cannot demote tssm1: it is the last manager. Promote another node first',
     });
-    expect(stored('tssm1')!.spec!.role).toBe(NodeRole.MANAGER);
+    expect(stored('tssm1')!.spec.role).toBe(NodeRole.MANAGER);
     expect(m.consensus.status().config.voters).toHaveLength(1);
   });
 
@@ -177,20 +177,20 @@ describe('node update', () => {
       replicated: { replicas: 1 },
     });
     const svc = await api.createService({ spec });
-    const sid = svc.service!.meta!.id;
+    const sid = svc.service.meta.id;
     const tasks = () => m.store.view((tx) => tx.tasks.list()).filter((t) => t.serviceId === sid);
     const first = await wait('the task assigned to tssw-drain', () =>
-      tasks().find((t) => t.nodeId === 'tssw-drain' && t.status!.state >= TaskState.ASSIGNED),
+      tasks().find((t) => t.nodeId === 'tssw-drain' && t.status.state >= TaskState.ASSIGNED),
     );
     expect(first.desiredState).toBe(TaskState.RUNNING);
     const r = await update({ ref: 'tssw-drain', availability: 'drain' });
-    expect(r.node!.spec!.availability).toBe(NodeAvailability.DRAIN);
-    await wait('the task shut down', () => tasks().find((t) => t.meta!.id === first.meta!.id)!.desiredState >= TaskState.SHUTDOWN);
+    expect(r.node.spec.availability).toBe(NodeAvailability.DRAIN);
+    await wait('the task shut down', () => tasks().find((t) => t.meta.id === first.meta.id)!.desiredState >= TaskState.SHUTDOWN);
     // Its replacement has nowhere to go: no other node passes the constraint, and a drained node takes no task.
     const next = await wait('a replacement task', () =>
-      tasks().find((t) => t.meta!.id !== first.meta!.id && t.desiredState === TaskState.RUNNING),
+      tasks().find((t) => t.meta.id !== first.meta.id && t.desiredState === TaskState.RUNNING),
     );
-    expect(next.status!.state).toBe(TaskState.PENDING);
+    expect(next.status.state).toBe(TaskState.PENDING);
     expect(next.nodeId).toBe('');
     expect(tasks().filter((t) => t.desiredState <= TaskState.RUNNING && t.nodeId === 'tssw-drain')).toEqual([]);
     await api.removeService({ ref: sid });
@@ -233,8 +233,8 @@ describe('node rm', () => {
     expect(stored('tssw-live')).toBeDefined();
     await api.removeNode({ ref: 'tssw-live', force: true });
     expect(stored('tssw-live')).toBeUndefined();
-    expect(m.cluster()!.spec!.nodeRevocations.map((r) => r.nodeId)).toContain('tssw-live');
-    expect((await api.listNodes({})).nodes.map((n) => n.meta!.id)).not.toContain('tssw-live');
+    expect(m.cluster()!.spec.nodeRevocations.map((r) => r.nodeId)).toContain('tssw-live');
+    expect((await api.listNodes({})).nodes.map((n) => n.meta.id)).not.toContain('tssw-live');
   });
 
   it('removes a DOWN node without --force', async () => {

@@ -49,7 +49,7 @@ describe('validateServiceSpec', () => {
     expect(warnings).toEqual([]);
     expect(s.replicated).toEqual({ replicas: 1 });
     expect(s.global ?? null).toBeNull();
-    expect(s.task!.restart).toEqual({ condition: RestartCondition.ANY, delayMs: 5000, maxAttempts: 0, windowMs: 0 });
+    expect(s.task.restart).toEqual({ condition: RestartCondition.ANY, delayMs: 5000, maxAttempts: 0, windowMs: 0 });
     expect(s.update).toEqual({
       parallelism: 1,
       delayMs: 0,
@@ -59,7 +59,7 @@ describe('validateServiceSpec', () => {
       order: UpdateOrder.STOP_FIRST,
     });
     expect(s.rollback).toEqual(DEFAULT_UPDATE);
-    expect(s.task!.container!.stopGracePeriodMs).toBe(10_000);
+    expect(s.task.container.stopGracePeriodMs).toBe(10_000);
   });
 
   it('keeps given sub-messages as they are, zeros included, and does not touch its input', () => {
@@ -73,8 +73,8 @@ describe('validateServiceSpec', () => {
     expect(s.replicated).toEqual({ replicas: 0 });
     expect(s.update!.parallelism).toBe(0);
     expect(s.update!.monitorMs).toBe(0);
-    expect(s.task!.restart!.delayMs).toBe(0);
-    expect(s.task!.container!.stopGracePeriodMs).toBe(3000);
+    expect(s.task.restart!.delayMs).toBe(0);
+    expect(s.task.container.stopGracePeriodMs).toBe(3000);
     expect(JSON.stringify(input)).toBe(copy);
   });
 
@@ -236,7 +236,7 @@ describe('validateServiceSpec: capabilities and security options', () => {
   it('capability names are stored normalized: CAP_ prefix, upper case, sorted, ALL alone', () => {
     const c = validateServiceSpec(
       spec({}, { capabilityAdd: ['sys_ptrace', 'CAP_NET_ADMIN', 'net_admin'], capabilityDrop: ['all', 'kill'] }),
-    ).spec.task!.container!;
+    ).spec.task.container;
     expect(c.capabilityAdd).toEqual(['CAP_NET_ADMIN', 'CAP_SYS_PTRACE']);
     expect(c.capabilityDrop).toEqual(['ALL']);
   });
@@ -248,7 +248,7 @@ describe('validateServiceSpec: capabilities and security options', () => {
   });
 
   it('seccomp=unconfined and no-new-privileges pass through', () => {
-    const c = validateServiceSpec(spec({}, { seccomp: 1, noNewPrivileges: true })).spec.task!.container!;
+    const c = validateServiceSpec(spec({}, { seccomp: 1, noNewPrivileges: true })).spec.task.container;
     expect([c.seccomp, c.noNewPrivileges]).toEqual([1, true]);
   });
 });
@@ -504,13 +504,13 @@ describe('spec bounds', () => {
     });
     expect(store.view((tx) => tx.services.count())).toBe(0);
     expect(store.appliedIndex).toBe(before);
-    const created = (await api.createService({ spec: spec({ replicated: { replicas: 2 } }) })).service!;
+    const created = (await api.createService({ spec: spec({ replicated: { replicas: 2 } }) })).service;
     const at = store.appliedIndex;
     await expect(
       api.updateService({ ref: 'web', version: 0, spec: spec({ replicated: { replicas: 1_000_000_000 } }), rollback: false } as never),
     ).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     expect(store.appliedIndex).toBe(at);
-    expect(store.view((tx) => tx.services.get(created.meta!.id)!.spec!.replicated!.replicas)).toBe(2);
+    expect(store.view((tx) => tx.services.get(created.meta.id)!.spec.replicated!.replicas)).toBe(2);
   });
 });
 

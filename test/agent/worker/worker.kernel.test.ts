@@ -79,14 +79,14 @@ describe.skipIf(!canRun)('the worker on runc', () => {
   const reported = (t: Task): TaskState[] =>
     sent
       .flatMap((m) => m.taskStatus?.updates ?? [])
-      .filter((u) => u.taskId === t.meta!.id)
+      .filter((u) => u.taskId === t.meta.id)
       .map((u) => u.status!.state);
 
   /** A worker that runs `t`, then is closed as a daemon stops (its containers stay: live restore). */
   async function runThenRestart(t: Task): Promise<void> {
     const w = worker();
     w.assignments({ full: true, tasks: [t], removedTaskIds: [] });
-    await until(`${t.meta!.id} running`, async () => (await status(t)) === 'running');
+    await until(`${t.meta.id} running`, async () => (await status(t)) === 'running');
     await w.close();
     workers.splice(workers.indexOf(w), 1);
   }
@@ -98,9 +98,9 @@ describe.skipIf(!canRun)('the worker on runc', () => {
     w.assignments({ full: true, tasks: [a, b], removedTaskIds: [] });
     await until('both running', async () => (await status(a)) === 'running' && (await status(b)) === 'running');
     w.assignments({ full: true, tasks: [b], removedTaskIds: [] });
-    await until(`${a.meta!.id} removed`, async () => (await status(a)) === 'gone');
+    await until(`${a.meta.id} removed`, async () => (await status(a)) === 'gone');
     expect(await status(b)).toBe('running');
-    expect(w.runner(a.meta!.id)).toBeUndefined();
+    expect(w.runner(a.meta.id)).toBeUndefined();
   });
 
   it('an incremental desired SHUTDOWN stops the container and keeps it (stopped) until the task is removed', async () => {
@@ -111,7 +111,7 @@ describe.skipIf(!canRun)('the worker on runc', () => {
     w.assignments({ full: false, tasks: [{ ...a, desiredState: TaskState.SHUTDOWN }], removedTaskIds: [] });
     await until('stopped', async () => (await status(a)) === 'stopped');
     await until('SHUTDOWN reported', () => reported(a).includes(TaskState.SHUTDOWN));
-    w.assignments({ full: false, tasks: [], removedTaskIds: [a.meta!.id] });
+    w.assignments({ full: false, tasks: [], removedTaskIds: [a.meta.id] });
     await until('removed', async () => (await status(a)) === 'gone');
   });
 
@@ -130,7 +130,7 @@ describe.skipIf(!canRun)('the worker on runc', () => {
     const w = worker();
     w.assignments({
       full: true,
-      tasks: [{ ...a, desiredState: TaskState.SHUTDOWN, status: { ...a.status!, state: TaskState.RUNNING } }],
+      tasks: [{ ...a, desiredState: TaskState.SHUTDOWN, status: { ...a.status, state: TaskState.RUNNING } }],
       removedTaskIds: [],
     });
     await until('stopped', async () => (await status(a)) === 'stopped');
@@ -145,7 +145,7 @@ describe.skipIf(!canRun)('the worker on runc', () => {
       // The previous agent reported the task ended (a stop that failed is still reported) yet its container runs.
       w.assignments({
         full: true,
-        tasks: [{ ...a, desiredState: TaskState.SHUTDOWN, status: { ...a.status!, state: ended } }],
+        tasks: [{ ...a, desiredState: TaskState.SHUTDOWN, status: { ...a.status, state: ended } }],
         removedTaskIds: [],
       });
       await until(`the container of a task reported ${TaskState[ended]} stopped`, async () => (await status(a)) === 'stopped');

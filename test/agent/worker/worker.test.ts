@@ -46,20 +46,20 @@ function setup(rt = new FakeRuntime()) {
   const reports = (t: Task): TaskStatus[] =>
     sent
       .flatMap((m) => m.taskStatus?.updates ?? [])
-      .filter((u) => u.taskId === t.meta!.id)
+      .filter((u) => u.taskId === t.meta.id)
       .map((u) => u.status!);
   const states = (t: Task): TaskState[] => reports(t).map((s) => s.state);
   const last = (t: Task): TaskStatus | undefined => reports(t).at(-1);
   /** Waits until the latest report for `t` is in `state`, and returns it. */
   const reported = (t: Task, state: TaskState): Promise<TaskStatus> =>
     until(
-      `${t.meta!.id} reported ${TaskState[state]} (last: ${TaskState[last(t)?.state ?? 0]})`,
+      `${t.meta.id} reported ${TaskState[state]} (last: ${TaskState[last(t)?.state ?? 0]})`,
       () => (last(t)?.state === state ? last(t) : undefined),
       { timeoutMs: 5_000, everyMs: 5 },
     );
   /** The runner of `t` once the worker has taken the assignment and every step queued so far is done. */
   const settled = async (t: Task) => {
-    const r = await until(`a runner for ${t.meta!.id}`, () => w.runner(t.meta!.id), { timeoutMs: 5_000, everyMs: 5 });
+    const r = await until(`a runner for ${t.meta.id}`, () => w.runner(t.meta.id), { timeoutMs: 5_000, everyMs: 5 });
     await r.settled();
     return r;
   };
@@ -89,7 +89,7 @@ describe("the worker's task state machine (fake runtime)", () => {
     expect(rt.config(cid)).toMatchObject({
       image: 'tss/busybox:latest',
       command: ['sleep', '3600'],
-      labels: { 'tsswarm.task.id': t.meta!.id },
+      labels: { 'tsswarm.task.id': t.meta.id },
     });
     expect(rt.calls.filter((c) => c.startsWith('create') || c.startsWith('start'))).toEqual([`create ${cid}`, `start ${cid}`]);
   });
@@ -99,7 +99,7 @@ describe("the worker's task state machine (fake runtime)", () => {
     const t = task(TaskState.READY);
     w.assignments({ full: true, tasks: [t], removedTaskIds: [] });
     await reported(t, TaskState.READY);
-    await w.runner(t.meta!.id)!.settled();
+    await w.runner(t.meta.id)!.settled();
     expect(rt.status(containerIdOf(t))).toBe('created');
     w.assignments({ full: false, tasks: [{ ...t, desiredState: TaskState.RUNNING }], removedTaskIds: [] });
     await reported(t, TaskState.RUNNING);
@@ -118,9 +118,9 @@ describe("the worker's task state machine (fake runtime)", () => {
     expect(await reported(ok, TaskState.COMPLETE)).toMatchObject({ message: 'finished', exitCode: 0, err: '', pid: 0 });
     expect(await reported(bad, TaskState.FAILED)).toMatchObject({ exitCode: 3, err: 'task: non-zero exit (3)', pid: 0 });
     // An ended task is not restarted by the agent (the orchestrator makes a new task).
-    await w.runner(bad.meta!.id)!.settled();
+    await w.runner(bad.meta.id)!.settled();
     expect(rt.count('start', containerIdOf(bad))).toBe(1);
-    expect(w.runner(bad.meta!.id)!.state).toBe(TaskState.FAILED);
+    expect(w.runner(bad.meta.id)!.state).toBe(TaskState.FAILED);
   });
 
   it("desired SHUTDOWN stops the container with the task's grace period and signal, reports SHUTDOWN with the exit code, and keeps the container until the task is removed", async () => {
@@ -134,8 +134,8 @@ describe("the worker's task state machine (fake runtime)", () => {
     expect(rt.stops.get(cid)).toEqual({ graceMs: 1234, signal: 'SIGQUIT' });
     expect(rt.status(cid)).toBe('stopped');
     expect(rt.count('remove', cid)).toBe(0);
-    w.assignments({ full: false, tasks: [], removedTaskIds: [t.meta!.id] });
-    await until('the container removed and the runner forgotten', () => rt.status(cid) === 'gone' && !w.runner(t.meta!.id), {
+    w.assignments({ full: false, tasks: [], removedTaskIds: [t.meta.id] });
+    await until('the container removed and the runner forgotten', () => rt.status(cid) === 'gone' && !w.runner(t.meta.id), {
       timeoutMs: 5_000,
       everyMs: 5,
     });
@@ -193,7 +193,7 @@ describe("the worker's task state machine (fake runtime)", () => {
   it('a hostname template that expands to no valid hostname rejects the task with the reason, before any container is made', async () => {
     const { rt, w, reported } = setup();
     const t = task(TaskState.RUNNING);
-    t.spec!.container!.hostname = '{{.Service.Name}}_{{.Task.Slot}}';
+    t.spec.container.hostname = '{{.Service.Name}}_{{.Task.Slot}}';
     w.assignments({ full: true, tasks: [t], removedTaskIds: [] });
     const s = await reported(t, TaskState.REJECTED);
     expect(s.err).toMatch(/^--hostname .* expands to "web_\d+" on this node, which is not a valid hostname/);
@@ -206,7 +206,7 @@ describe('adoption of the containers a previous agent left (live restore)', () =
     const rt = new FakeRuntime();
     const t = task(TaskState.RUNNING, { observed: TaskState.RUNNING });
     const cid = containerIdOf(t);
-    rt.seed(cid, t.meta!.id, 'running');
+    rt.seed(cid, t.meta.id, 'running');
     const { w, reported, settled, reports } = setup(rt);
     w.assignments({ full: true, tasks: [t], removedTaskIds: [] });
     expect((await settled(t)).state).toBe(TaskState.RUNNING);
@@ -219,14 +219,14 @@ describe('adoption of the containers a previous agent left (live restore)', () =
   it('removes a container whose task is in no assignment (deleted while the agent was away), and leaves containers that are not tsswarm tasks', async () => {
     const rt = new FakeRuntime();
     const kept = task(TaskState.RUNNING, { observed: TaskState.RUNNING });
-    rt.seed(containerIdOf(kept), kept.meta!.id, 'running');
+    rt.seed(containerIdOf(kept), kept.meta.id, 'running');
     rt.seed('tss-web.9.tssgone', 'tssgone', 'running');
     rt.seed('tss-other', '', 'running');
     rt.containers.get('tss-other')!.state.labels = {};
     const { w } = setup(rt);
     w.assignments({ full: true, tasks: [kept], removedTaskIds: [] });
     await until('the orphan removed', () => rt.status('tss-web.9.tssgone') === 'gone', { timeoutMs: 5_000, everyMs: 5 });
-    await w.runner(kept.meta!.id)!.settled();
+    await w.runner(kept.meta.id)!.settled();
     expect(rt.status(containerIdOf(kept))).toBe('running');
     expect(rt.status('tss-other')).toBe('running');
     expect(rt.calls).toEqual(['remove tss-web.9.tssgone']);
@@ -235,7 +235,7 @@ describe('adoption of the containers a previous agent left (live restore)', () =
   it("starts an adopted task's container that was created but not started (the agent died between the two)", async () => {
     const rt = new FakeRuntime();
     const t = task(TaskState.RUNNING, { observed: TaskState.STARTING });
-    rt.seed(containerIdOf(t), t.meta!.id, 'created');
+    rt.seed(containerIdOf(t), t.meta.id, 'created');
     const { w, reported } = setup(rt);
     w.assignments({ full: true, tasks: [t], removedTaskIds: [] });
     await reported(t, TaskState.RUNNING);
@@ -255,7 +255,7 @@ describe('adoption of the containers a previous agent left (live restore)', () =
     const rt = new FakeRuntime();
     const gone = task(TaskState.RUNNING, { observed: TaskState.RUNNING });
     const done = task(TaskState.RUNNING, { observed: TaskState.RUNNING });
-    rt.seed(containerIdOf(done), done.meta!.id, 'stopped', 0);
+    rt.seed(containerIdOf(done), done.meta.id, 'stopped', 0);
     const { w, reported } = setup(rt);
     w.assignments({ full: true, tasks: [gone, done], removedTaskIds: [] });
     expect(await reported(gone, TaskState.FAILED)).toMatchObject({ err: 'the container is gone (removed outside tsswarm?)' });
@@ -266,11 +266,11 @@ describe('adoption of the containers a previous agent left (live restore)', () =
   it("stops the still-running container of a task the managers' copy says has ended", async () => {
     const rt = new FakeRuntime();
     const t = task(TaskState.SHUTDOWN, { observed: TaskState.FAILED });
-    rt.seed(containerIdOf(t), t.meta!.id, 'running');
+    rt.seed(containerIdOf(t), t.meta.id, 'running');
     const { w } = setup(rt);
     w.assignments({ full: true, tasks: [t], removedTaskIds: [] });
     await until('the container stopped', () => rt.status(containerIdOf(t)) === 'stopped', { timeoutMs: 5_000, everyMs: 5 });
-    expect(w.runner(t.meta!.id)!.state).toBe(TaskState.FAILED);
+    expect(w.runner(t.meta.id)!.state).toBe(TaskState.FAILED);
   });
 });
 
@@ -284,7 +284,7 @@ describe('assignments and reports', () => {
     await reported(b, TaskState.RUNNING);
     w.assignments({ full: true, tasks: [b], removedTaskIds: [] });
     await reported(a, TaskState.SHUTDOWN);
-    await until('a forgotten', () => !w.runner(a.meta!.id) && rt.status(containerIdOf(a)) === 'gone', { timeoutMs: 5_000, everyMs: 5 });
+    await until('a forgotten', () => !w.runner(a.meta.id) && rt.status(containerIdOf(a)) === 'gone', { timeoutMs: 5_000, everyMs: 5 });
     expect(w.taskCount).toBe(1);
     expect(rt.status(containerIdOf(b))).toBe('running');
     expect(rt.count('stop', containerIdOf(b))).toBe(0);
@@ -299,8 +299,8 @@ describe('assignments and reports', () => {
     w.assignments({ full: false, tasks: [b], removedTaskIds: [] });
     await reported(b, TaskState.RUNNING);
     expect(rt.status(containerIdOf(a))).toBe('running');
-    w.assignments({ full: false, tasks: [], removedTaskIds: [a.meta!.id] });
-    await until('a removed', () => rt.status(containerIdOf(a)) === 'gone' && !w.runner(a.meta!.id), { timeoutMs: 5_000, everyMs: 5 });
+    w.assignments({ full: false, tasks: [], removedTaskIds: [a.meta.id] });
+    await until('a removed', () => rt.status(containerIdOf(a)) === 'gone' && !w.runner(a.meta.id), { timeoutMs: 5_000, everyMs: 5 });
     expect(rt.status(containerIdOf(b))).toBe('running');
   });
 
@@ -309,12 +309,12 @@ describe('assignments and reports', () => {
     link.online = false;
     const a = task(TaskState.RUNNING);
     w.assignments({ full: true, tasks: [a], removedTaskIds: [] });
-    await until('a running', () => rt.status(containerIdOf(a)) === 'running' && w.runner(a.meta!.id)!.state === TaskState.RUNNING, {
+    await until('a running', () => rt.status(containerIdOf(a)) === 'running' && w.runner(a.meta.id)!.state === TaskState.RUNNING, {
       timeoutMs: 5_000,
       everyMs: 5,
     });
     rt.exit(containerIdOf(a), 0);
-    await until('a complete', () => w.runner(a.meta!.id)!.state === TaskState.COMPLETE, { timeoutMs: 5_000, everyMs: 5 });
+    await until('a complete', () => w.runner(a.meta.id)!.state === TaskState.COMPLETE, { timeoutMs: 5_000, everyMs: 5 });
     w.flush();
     expect(sent).toEqual([]);
     link.online = true;
@@ -333,8 +333,8 @@ describe('assignments and reports', () => {
     w.assignments({ full: true, tasks: [a], removedTaskIds: [] });
     await reported(a, TaskState.RUNNING);
     link.online = false;
-    w.assignments({ full: false, tasks: [], removedTaskIds: [a.meta!.id] });
-    await until('a removed', () => rt.status(containerIdOf(a)) === 'gone' && !w.runner(a.meta!.id), { timeoutMs: 5_000, everyMs: 5 });
+    w.assignments({ full: false, tasks: [], removedTaskIds: [a.meta.id] });
+    await until('a removed', () => rt.status(containerIdOf(a)) === 'gone' && !w.runner(a.meta.id), { timeoutMs: 5_000, everyMs: 5 });
     w.flush();
     const before = sent.length;
     link.online = true;

@@ -74,17 +74,17 @@ async function addTasks(store: MemoryStore, svc: Service, n: number, from = 1): 
   const ids: string[] = [];
   await store.update((tx) => {
     for (let i = from; i < from + n; i++) {
-      const id = `${svc.meta!.id}-t${i}`;
+      const id = `${svc.meta.id}-t${i}`;
       ids.push(id);
       tx.tasks.create(
         Task.create({
           meta: Meta.create({ id }),
-          serviceId: svc.meta!.id,
-          serviceName: svc.spec!.name,
+          serviceId: svc.meta.id,
+          serviceName: svc.spec.name,
           slot: i,
           desiredState: TaskState.RUNNING,
           status: { state: TaskState.NEW },
-          spec: svc.spec!.task,
+          spec: svc.spec.task,
         } as Partial<Task>),
       );
     }
@@ -159,12 +159,12 @@ describe('service and task allocation', () => {
     const s = await addService(store, 'web', [nid]);
     const ids = await addTasks(store, s, 3);
     await settle(a);
-    const vips = svc(store, s.meta!.id).endpoint!.virtualIps;
+    const vips = svc(store, s.meta.id).endpoint!.virtualIps;
     expect(vips).toEqual([{ networkId: nid, addr: '10.0.0.2/24' }]);
     const addrs = ids
       .map((id) => task(store, id))
       .map((t) => {
-        expect(t.status!.state).toBe(TaskState.PENDING);
+        expect(t.status.state).toBe(TaskState.PENDING);
         expect(t.networks).toHaveLength(1);
         expect(t.networks[0]!.networkId).toBe(nid);
         return t.networks[0]!.addresses[0];
@@ -179,8 +179,8 @@ describe('service and task allocation', () => {
     const s = await addService(store, 'plain', []);
     const [id] = await addTasks(store, s, 1);
     await settle(a);
-    expect(svc(store, s.meta!.id).endpoint ?? null).toBeNull();
-    expect(task(store, id!).status!.state).toBe(TaskState.PENDING);
+    expect(svc(store, s.meta.id).endpoint ?? null).toBeNull();
+    expect(task(store, id!).status.state).toBe(TaskState.PENDING);
     expect(task(store, id!).networks).toEqual([]);
   });
 
@@ -192,7 +192,7 @@ describe('service and task allocation', () => {
     const s = await addService(store, 'db', [nid], { mode: EndpointMode.DNSRR, ports: [] });
     await addTasks(store, s, 1);
     await settle(a);
-    expect(svc(store, s.meta!.id).endpoint!.virtualIps).toEqual([]);
+    expect(svc(store, s.meta.id).endpoint!.virtualIps).toEqual([]);
   });
 
   it('an ingress-published port gets a port from 30000 when none is given, a VIP on ingress, and its tasks join ingress', async () => {
@@ -214,18 +214,18 @@ describe('service and task allocation', () => {
     );
     const [tid] = await addTasks(store, s, 1);
     await settle(a);
-    const ep = svc(store, s.meta!.id).endpoint!;
+    const ep = svc(store, s.meta.id).endpoint!;
     expect(ep.ports.map((p) => [p.publishedPort, p.targetPort, p.protocol, p.publishMode])).toEqual([
       [30000, 80, PortProtocol.TCP, PublishMode.INGRESS],
       [8080, 81, PortProtocol.UDP, PublishMode.INGRESS],
       [9000, 90, PortProtocol.TCP, PublishMode.HOST],
     ]);
-    expect(ep.virtualIps.map((v) => v.networkId)).toEqual([nid, ing.meta!.id]);
-    expect(task(store, tid!).networks.map((n) => n.networkId)).toEqual([nid, ing.meta!.id]);
+    expect(ep.virtualIps.map((v) => v.networkId)).toEqual([nid, ing.meta.id]);
+    expect(task(store, tid!).networks.map((n) => n.networkId)).toEqual([nid, ing.meta.id]);
     // The service written again with the same spec keeps its dynamic port.
-    await store.update((tx) => tx.services.update(Service.create({ ...svc(store, s.meta!.id), spec: { ...s.spec!, labels: { x: '1' } } })));
+    await store.update((tx) => tx.services.update(Service.create({ ...svc(store, s.meta.id), spec: { ...s.spec, labels: { x: '1' } } })));
     await settle(a);
-    expect(svc(store, s.meta!.id).endpoint!.ports[0]!.publishedPort).toBe(30000);
+    expect(svc(store, s.meta.id).endpoint!.ports[0]!.publishedPort).toBe(30000);
   });
 
   it('a published port taken by another service leaves the tasks NEW with the reason, until the other service goes', async () => {
@@ -239,13 +239,13 @@ describe('service and task allocation', () => {
     const [tid] = await addTasks(store, second, 1);
     await settle(a);
     const t = task(store, tid!);
-    expect(t.status!.state).toBe(TaskState.NEW);
-    expect(t.status!.message).toBe(ALLOCATION_FAILED);
-    expect(t.status!.err).toMatch(/service second: published port 8080\/tcp is already in use by service first/);
-    await store.update((tx) => tx.services.delete(svc(store, first.meta!.id)));
+    expect(t.status.state).toBe(TaskState.NEW);
+    expect(t.status.message).toBe(ALLOCATION_FAILED);
+    expect(t.status.err).toMatch(/service second: published port 8080\/tcp is already in use by service first/);
+    await store.update((tx) => tx.services.delete(svc(store, first.meta.id)));
     await settle(a);
     expect(task(store, tid!).status).toMatchObject({ state: TaskState.PENDING, err: '' });
-    expect(svc(store, second.meta!.id).endpoint!.ports[0]!.publishedPort).toBe(8080);
+    expect(svc(store, second.meta.id).endpoint!.ports[0]!.publishedPort).toBe(8080);
   });
 
   it("an exhausted subnet leaves the extra task NEW with the reason, and a dead task's address goes to it", async () => {
@@ -257,21 +257,21 @@ describe('service and task allocation', () => {
     const s = await addService(store, 'web', [nid]);
     const ids = await addTasks(store, s, 5);
     await settle(a);
-    const states = ids.map((id) => task(store, id).status!.state);
+    const states = ids.map((id) => task(store, id).status.state);
     expect(states.filter((x) => x === TaskState.PENDING)).toHaveLength(4);
-    const stuck = ids.find((id) => task(store, id).status!.state === TaskState.NEW)!;
-    expect(task(store, stuck).status!.err).toMatch(/no free address left/);
+    const stuck = ids.find((id) => task(store, id).status.state === TaskState.NEW)!;
+    expect(task(store, stuck).status.err).toMatch(/no free address left/);
     const index = store.appliedIndex;
     await settle(a);
     expect(store.appliedIndex, 'a failure is written once, not in a loop').toBe(index);
     // One task ends for good: its address is free for the waiting one.
     const gone = task(store, ids.find((id) => id !== stuck)!);
     await store.update((tx) =>
-      tx.tasks.update(Task.create({ ...gone, desiredState: TaskState.SHUTDOWN, status: { ...gone.status!, state: TaskState.SHUTDOWN } })),
+      tx.tasks.update(Task.create({ ...gone, desiredState: TaskState.SHUTDOWN, status: { ...gone.status, state: TaskState.SHUTDOWN } })),
     );
     await settle(a);
     const now = task(store, stuck);
-    expect(now.status!.state).toBe(TaskState.PENDING);
+    expect(now.status.state).toBe(TaskState.PENDING);
     expect(now.networks[0]!.addresses[0]).toBe(gone.networks[0]!.addresses[0]);
   });
 
@@ -292,10 +292,10 @@ describe('service and task allocation', () => {
     const second = await addTasks(store, s2, 3);
     await settle(b);
     const addrs = [...first, ...second].flatMap((id) => task(store, id).networks.flatMap((n) => n.addresses));
-    const vips = [s, s2].flatMap((x) => svc(store, x.meta!.id).endpoint!.virtualIps.map((v) => v.addr));
+    const vips = [s, s2].flatMap((x) => svc(store, x.meta.id).endpoint!.virtualIps.map((v) => v.addr));
     expect(addrs).toHaveLength(12);
     expect(new Set([...addrs, ...vips]).size).toBe(addrs.length + vips.length);
-    expect(new Set([s, s2].map((x) => svc(store, x.meta!.id).endpoint!.ports[0]!.publishedPort)).size).toBe(2);
+    expect(new Set([s, s2].map((x) => svc(store, x.meta.id).endpoint!.ports[0]!.publishedPort)).size).toBe(2);
     expect(b.allocations.network(nid)!.used).toBe(1 + 2 + 6);
   });
 
@@ -311,7 +311,7 @@ describe('service and task allocation', () => {
     expect(a.allocations.network(nid)!.used).toBe(3);
     await store.update((tx) => tx.tasks.delete(task(store, tid!)));
     expect(a.allocations.network(nid)!.used).toBe(2);
-    await store.update((tx) => tx.services.delete(svc(store, s.meta!.id)));
+    await store.update((tx) => tx.services.delete(svc(store, s.meta.id)));
     expect(a.allocations.network(nid)!.used).toBe(1);
     expect(a.allocations.ports[PortProtocol.TCP].owner(8080)).toBeUndefined();
   });
@@ -323,7 +323,7 @@ describe('service and task allocation', () => {
     const [tid] = await addTasks(store, s, 1);
     await settle(a);
     expect(task(store, tid!).status).toMatchObject({ state: TaskState.NEW, message: ALLOCATION_FAILED });
-    expect(task(store, tid!).status!.err).toMatch(/network "nowhere" not found/);
+    expect(task(store, tid!).status.err).toMatch(/network "nowhere" not found/);
   });
 });
 
@@ -346,7 +346,7 @@ describe('node ingress endpoints', () => {
     const ing = (await ensureIngressNetwork(store, log))!;
     const a = await start(store);
     const addr = (id: string): string | undefined =>
-      store.view((tx) => tx.nodes.get(id))!.attachments.find((x) => x.networkId === ing.meta!.id)?.addresses[0];
+      store.view((tx) => tx.nodes.get(id))!.attachments.find((x) => x.networkId === ing.meta.id)?.addresses[0];
     const [a1, a2] = [addr('n1'), addr('n2')];
     expect(a1).toMatch(/^10\.0\.0\.\d+\/24$/);
     expect(a2).toMatch(/^10\.0\.0\.\d+\/24$/);
@@ -355,16 +355,16 @@ describe('node ingress endpoints', () => {
     const svc = await addService(store, 'api', [], ingress([{ target: 80 }]));
     const [tid] = await addTasks(store, svc, 1);
     await settle(a);
-    const taskAddr = task(store, tid!).networks.find((x) => x.networkId === ing.meta!.id)!.addresses[0];
+    const taskAddr = task(store, tid!).networks.find((x) => x.networkId === ing.meta.id)!.addresses[0];
     expect([a1, a2]).not.toContain(taskAddr);
     // A new leader keeps them (no change), and a removed node's address is free again.
     await a.stop();
     const b = await start(store);
     expect([addr('n1'), addr('n2')]).toEqual([a1, a2]);
-    const used = b.allocations.network(ing.meta!.id)!.used;
+    const used = b.allocations.network(ing.meta.id)!.used;
     const n2 = store.view((tx) => tx.nodes.get('n2'))!;
     await store.update((tx) => tx.nodes.delete(n2));
     await settle(b);
-    expect(b.allocations.network(ing.meta!.id)!.used).toBe(used - 1);
+    expect(b.allocations.network(ing.meta.id)!.used).toBe(used - 1);
   });
 });

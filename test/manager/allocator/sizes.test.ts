@@ -52,7 +52,7 @@ describe('allocator writes by bytes', () => {
               slot: i + 1,
               desiredState: TaskState.RUNNING,
               status: { state: TaskState.NEW },
-              spec: svc.spec!.task,
+              spec: svc.spec.task,
             } as Partial<Task>),
           );
         }

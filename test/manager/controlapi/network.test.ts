@@ -108,11 +108,11 @@ describe('NetworkApi', () => {
   it('creates a network with an id and finds it by name, id prefix and id', async () => {
     const { nets } = setup();
     const r = await nets.createNetwork({ spec: nspec('backend') });
-    const id = r.network!.meta!.id;
+    const id = r.network.meta.id;
     expect(id).toMatch(/^[0-9a-z]{25}$/);
-    expect(r.network!.spec!.driver).toBe('overlay');
+    expect(r.network.spec.driver).toBe('overlay');
     expect(r.services).toEqual([]);
-    for (const ref of ['backend', 'BACKEND', id, id.slice(0, 6)]) expect((await nets.getNetwork({ ref })).network!.meta!.id).toBe(id);
+    for (const ref of ['backend', 'BACKEND', id, id.slice(0, 6)]) expect((await nets.getNetwork({ ref })).network.meta.id).toBe(id);
     expect((await refused(nets.getNetwork({ ref: 'nope' }))).message).toMatch(/network nope not found: see `tsswarm network ls`/);
   });
 
@@ -139,7 +139,7 @@ describe('NetworkApi', () => {
   it('lists networks by name', async () => {
     const { nets } = setup();
     for (const n of ['zeta', 'alpha', 'mid']) await nets.createNetwork({ spec: nspec(n) });
-    expect((await nets.listNetworks()).networks.map((n) => n.spec!.name)).toEqual(['alpha', 'mid', 'zeta']);
+    expect((await nets.listNetworks()).networks.map((n) => n.spec.name)).toEqual(['alpha', 'mid', 'zeta']);
   });
 
   it('refuses rm while services use the network, naming them, and removes it once they are gone', async () => {
@@ -160,7 +160,7 @@ describe('NetworkApi', () => {
 
   it('refuses rm while a task still holds an address on the network', async () => {
     const { store, nets } = setup();
-    const id = (await nets.createNetwork({ spec: nspec('backend') })).network!.meta!.id;
+    const id = (await nets.createNetwork({ spec: nspec('backend') })).network.meta.id;
     await store.update((tx) =>
       tx.tasks.create(
         Task.create({
@@ -191,10 +191,10 @@ describe('NetworkApi', () => {
 describe('services on networks', () => {
   it('stores the ids of the networks named by --network', async () => {
     const { nets, svcs } = setup();
-    const a = (await nets.createNetwork({ spec: nspec('a') })).network!.meta!.id;
-    const b = (await nets.createNetwork({ spec: nspec('b') })).network!.meta!.id;
+    const a = (await nets.createNetwork({ spec: nspec('a') })).network.meta.id;
+    const b = (await nets.createNetwork({ spec: nspec('b') })).network.meta.id;
     const r = await svcs.createService({ spec: sspec('web', ['a', b.slice(0, 8)]) });
-    expect(r.service!.spec!.task!.networks.map((n) => n.target)).toEqual([a, b]);
+    expect(r.service.spec.task.networks.map((n) => n.target)).toEqual([a, b]);
   });
 
   it.each([
@@ -272,7 +272,7 @@ describe('validateServiceSpec: endpoint', () => {
       /^spec.endpoint.mode must be vip or dnsrr/,
     );
     const badAlias = sspec('w', ['a']);
-    badAlias.task!.networks[0]!.aliases = ['no spaces'];
+    badAlias.task.networks[0]!.aliases = ['no spaces'];
     await fails(badAlias, /^spec.task.networks\[0\].aliases\[0\] "no spaces" is not a valid DNS name/);
   });
 

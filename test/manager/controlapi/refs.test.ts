@@ -29,7 +29,7 @@ const net = (id: string, name: string): Network =>
 const node = (id: string, name: string, hostname = name): Node =>
   Node.create({ meta: Meta.create({ id }), spec: NodeSpec.create({ name }), description: NodeDescription.create({ hostname }) });
 const task = (id: string, s: Service, slot: number, nodeId = 'n1'): Task =>
-  Task.create({ meta: Meta.create({ id }), serviceId: s.meta!.id, serviceName: s.spec!.name, slot, nodeId });
+  Task.create({ meta: Meta.create({ id }), serviceId: s.meta.id, serviceName: s.spec.name, slot, nodeId });
 
 async function seed(): Promise<MemoryStore> {
   const store = localStore();
@@ -57,21 +57,21 @@ const view = <T>(store: MemoryStore, fn: (tx: ReadTx) => T): T => store.view(fn)
 describe('reference lookup', () => {
   it('takes a full id before a name that equals it', async () => {
     const store = await seed();
-    expect(view(store, (tx) => findService(tx, 'abc222')).spec!.name).toBe('api');
+    expect(view(store, (tx) => findService(tx, 'abc222')).spec.name).toBe('api');
   });
 
   it('takes an exact name (without case for services and networks) before an id prefix', async () => {
     const store = await seed();
-    expect(view(store, (tx) => findService(tx, 'abc')).meta!.id).toBe('qqq000');
-    expect(view(store, (tx) => findService(tx, 'WEB')).meta!.id).toBe('abc111');
-    expect(view(store, (tx) => findNetwork(tx, 'Front')).meta!.id).toBe('net111');
+    expect(view(store, (tx) => findService(tx, 'abc')).meta.id).toBe('qqq000');
+    expect(view(store, (tx) => findService(tx, 'WEB')).meta.id).toBe('abc111');
+    expect(view(store, (tx) => findNetwork(tx, 'Front')).meta.id).toBe('net111');
   });
 
   it('takes a unique id prefix when no id or name matches', async () => {
     const store = await seed();
-    expect(view(store, (tx) => findService(tx, 'abc1')).spec!.name).toBe('web');
-    expect(view(store, (tx) => findNetwork(tx, 'net2')).spec!.name).toBe('back');
-    expect(view(store, (tx) => findNode(tx, 'node2')).spec!.name).toBe('lonely');
+    expect(view(store, (tx) => findService(tx, 'abc1')).spec.name).toBe('web');
+    expect(view(store, (tx) => findNetwork(tx, 'net2')).spec.name).toBe('back');
+    expect(view(store, (tx) => findNode(tx, 'node2')).spec.name).toBe('lonely');
     expect(view(store, (tx) => findTask(tx, 'tsk112')).slot).toBe(2);
   });
 
@@ -95,17 +95,17 @@ describe('reference lookup', () => {
     expect(e.message).toContain('node1aaa (worker)');
     expect(e.message).toContain('node1bbb (worker)');
     // Each stays reachable by id or unique prefix.
-    expect(view(store, (tx) => findNode(tx, 'node1b')).meta!.id).toBe('node1bbb');
+    expect(view(store, (tx) => findNode(tx, 'node1b')).meta.id).toBe('node1bbb');
   });
 
   it('finds a node by its hostname as well as its name', async () => {
     const store = await seed();
-    expect(view(store, (tx) => findNode(tx, 'lonely-host')).meta!.id).toBe('node2ccc');
+    expect(view(store, (tx) => findNode(tx, 'lonely-host')).meta.id).toBe('node2ccc');
   });
 
   it('finds a task by its Docker name service.slot.id', async () => {
     const store = await seed();
-    expect(view(store, (tx) => findTask(tx, 'web.2.tsk112')).meta!.id).toBe('tsk112');
+    expect(view(store, (tx) => findTask(tx, 'web.2.tsk112')).meta.id).toBe('tsk112');
   });
 
   it('answers NOT_FOUND naming the reference when nothing matches, and INVALID_ARGUMENT for an empty one', async () => {

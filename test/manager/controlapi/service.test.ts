@@ -41,25 +41,25 @@ async function codeOf(p: Promise<unknown>): Promise<{ code: string; message: str
 const task = (id: string, svc: Service, slot: number, desired: TaskState, state: TaskState, nodeId = 'n1'): Task =>
   Task.create({
     meta: Meta.create({ id }),
-    serviceId: svc.meta!.id,
-    serviceName: svc.spec!.name,
+    serviceId: svc.meta.id,
+    serviceName: svc.spec.name,
     slot,
     nodeId,
     desiredState: desired,
     status: TaskStatus.create({ state }),
-    spec: svc.spec!.task,
+    spec: svc.spec.task,
   });
 
 describe('ServiceApi', () => {
   it('creates a service with an id, times, defaults and no update status', async () => {
     const { store, api } = setup();
     const r = await api.createService({ spec: spec('web') });
-    const s = r.service!;
-    expect(s.meta!.id).toMatch(/^[0-9a-z]{25}$/);
-    expect(s.meta!.createdAt).toBe(1_000_000);
-    expect(s.meta!.version).toBeGreaterThan(0);
-    expect(s.spec!.replicated).toEqual({ replicas: 1 });
-    expect(s.spec!.task!.restart!.delayMs).toBe(5000);
+    const s = r.service;
+    expect(s.meta.id).toMatch(/^[0-9a-z]{25}$/);
+    expect(s.meta.createdAt).toBe(1_000_000);
+    expect(s.meta.version).toBeGreaterThan(0);
+    expect(s.spec.replicated).toEqual({ replicas: 1 });
+    expect(s.spec.task.restart!.delayMs).toBe(5000);
     expect(s.updateStatus ?? null).toBeNull();
     expect(s.previousSpec ?? null).toBeNull();
     expect(store.view((tx) => tx.services.count())).toBe(1);
@@ -69,7 +69,7 @@ describe('ServiceApi', () => {
   it('gives a service created without a name a generated one', async () => {
     const { api } = setup();
     const r = await api.createService({ spec: spec('') });
-    expect(r.service!.spec!.name).toMatch(/^[a-z]+_[a-z]+$/);
+    expect(r.service.spec.name).toMatch(/^[a-z]+_[a-z]+$/);
   });
 
   it('refuses a second service with the same name in any case, storing nothing', async () => {
@@ -99,9 +99,9 @@ describe('ServiceApi', () => {
       tx.services.create(mk('abc222', 'api'));
       tx.services.create(mk('xyz333', 'db'));
     });
-    expect((await api.getService({ ref: 'abc111' })).service!.spec!.name).toBe('web');
-    expect((await api.getService({ ref: 'Api' })).service!.meta!.id).toBe('abc222');
-    expect((await api.getService({ ref: 'xy' })).service!.spec!.name).toBe('db');
+    expect((await api.getService({ ref: 'abc111' })).service.spec.name).toBe('web');
+    expect((await api.getService({ ref: 'Api' })).service.meta.id).toBe('abc222');
+    expect((await api.getService({ ref: 'xy' })).service.spec.name).toBe('db');
     const amb = await codeOf(api.getService({ ref: 'abc' }));
     expect(amb.code).toBe('INVALID_ARGUMENT');
     expect(amb.message).toMatch(/ambiguous.*abc111 \(web\).*abc222 \(api\)/);
@@ -110,36 +110,34 @@ describe('ServiceApi', () => {
 
   it('updates: previous spec kept, UPDATING when the task spec changes, version checked', async () => {
     const { store, api } = setup();
-    const s = (await api.createService({ spec: spec('web') })).service!;
-    const r = await api.updateService({ ref: 'web', version: s.meta!.version, spec: spec('web', {}, 'nginx'), rollback: false });
-    const u = r.service!;
-    expect(u.spec!.task!.container!.image).toBe('nginx');
-    expect(u.previousSpec!.task!.container!.image).toBe('busybox');
+    const s = (await api.createService({ spec: spec('web') })).service;
+    const r = await api.updateService({ ref: 'web', version: s.meta.version, spec: spec('web', {}, 'nginx'), rollback: false });
+    const u = r.service;
+    expect(u.spec.task.container.image).toBe('nginx');
+    expect(u.previousSpec!.task.container.image).toBe('busybox');
     expect(u.updateStatus).toMatchObject({ state: UpdateState.UPDATING, startedAt: 1_000_000 });
-    expect(u.meta!.version).toBeGreaterThan(s.meta!.version);
+    expect(u.meta.version).toBeGreaterThan(s.meta.version);
     // A stale version is refused and nothing changes.
-    const stale = await codeOf(
-      api.updateService({ ref: 'web', version: s.meta!.version, spec: spec('web', {}, 'redis'), rollback: false }),
-    );
+    const stale = await codeOf(api.updateService({ ref: 'web', version: s.meta.version, spec: spec('web', {}, 'redis'), rollback: false }));
     expect(stale.code).toBe('CONFLICT');
-    expect(store.view((tx) => tx.services.byName('web'))!.spec!.task!.container!.image).toBe('nginx');
+    expect(store.view((tx) => tx.services.byName('web'))!.spec.task.container.image).toBe('nginx');
     // Version 0: the current one.
     await api.updateService({ ref: 'web', version: 0, spec: spec('web', {}, 'redis'), rollback: false });
-    expect(store.view((tx) => tx.services.byName('web'))!.spec!.task!.container!.image).toBe('redis');
+    expect(store.view((tx) => tx.services.byName('web'))!.spec.task.container.image).toBe('redis');
   });
 
   it('a replicas-only change (scale) leaves the update status alone', async () => {
     const { api } = setup();
     await api.createService({ spec: spec('web') });
     const r = await api.updateService({ ref: 'web', version: 0, spec: spec('web', { replicated: { replicas: 5 } }), rollback: false });
-    expect(r.service!.spec!.replicated!.replicas).toBe(5);
-    expect(r.service!.updateStatus ?? null).toBeNull();
-    expect(r.service!.previousSpec!.replicated!.replicas).toBe(1);
+    expect(r.service.spec.replicated!.replicas).toBe(5);
+    expect(r.service.updateStatus ?? null).toBeNull();
+    expect(r.service.previousSpec!.replicated!.replicas).toBe(1);
   });
 
   it('refuses mode changes, renames and missing specs, storing nothing', async () => {
     const { store, api } = setup();
-    const s = (await api.createService({ spec: spec('web') })).service!;
+    const s = (await api.createService({ spec: spec('web') })).service;
     const e = await codeOf(api.updateService({ ref: 'web', version: 0, spec: spec('web', { global: {} }), rollback: false }));
     expect(e).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/spec\.mode.*replicated.*global/) });
     expect((await codeOf(api.updateService({ ref: 'web', version: 0, spec: spec('web2'), rollback: false }))).message).toMatch(
@@ -149,7 +147,7 @@ describe('ServiceApi', () => {
     expect((await codeOf(api.updateService({ ref: 'web', version: 0, spec: spec('web', {}, ''), rollback: false }))).code).toBe(
       'INVALID_ARGUMENT',
     );
-    expect(store.view((tx) => tx.services.get(s.meta!.id))!.meta!.version).toBe(s.meta!.version);
+    expect(store.view((tx) => tx.services.get(s.meta.id))!.meta.version).toBe(s.meta.version);
   });
 
   it('rolls back to the previous spec, swapping them, and refuses without one', async () => {
@@ -158,29 +156,29 @@ describe('ServiceApi', () => {
     const none = await codeOf(api.updateService({ ref: 'web', version: 0, spec: null, rollback: true }));
     expect(none).toMatchObject({ code: 'FAILED_PRECONDITION', message: expect.stringMatching(/no previous spec/) });
     await api.updateService({ ref: 'web', version: 0, spec: spec('web', {}, 'nginx'), rollback: false });
-    const r = (await api.updateService({ ref: 'web', version: 0, spec: null, rollback: true })).service!;
-    expect(r.spec!.task!.container!.image).toBe('busybox');
-    expect(r.previousSpec!.task!.container!.image).toBe('nginx');
+    const r = (await api.updateService({ ref: 'web', version: 0, spec: null, rollback: true })).service;
+    expect(r.spec.task.container.image).toBe('busybox');
+    expect(r.previousSpec!.task.container.image).toBe('nginx');
     expect(r.updateStatus).toMatchObject({
       state: UpdateState.ROLLBACK_STARTED,
       startedAt: 1_000_000,
       message: 'manually requested rollback',
     });
-    expect(store.view((tx) => tx.services.byName('web'))!.spec!.task!.container!.image).toBe('busybox');
+    expect(store.view((tx) => tx.services.byName('web'))!.spec.task.container.image).toBe('busybox');
   });
 
   it('removes a service by prefix; a second removal is NOT_FOUND', async () => {
     const { store, api } = setup();
-    const s = (await api.createService({ spec: spec('web') })).service!;
-    await api.removeService({ ref: s.meta!.id.slice(0, 6) });
+    const s = (await api.createService({ spec: spec('web') })).service;
+    await api.removeService({ ref: s.meta.id.slice(0, 6) });
     expect(store.view((tx) => tx.services.count())).toBe(0);
     expect((await codeOf(api.removeService({ ref: 'web' }))).code).toBe('NOT_FOUND');
   });
 
   it('lists services with running and desired counts; lists and gets tasks', async () => {
     const { store, api } = setup();
-    const web = (await api.createService({ spec: spec('web', { replicated: { replicas: 3 } }) })).service!;
-    const agent = (await api.createService({ spec: spec('agent', { global: {} }) })).service!;
+    const web = (await api.createService({ spec: spec('web', { replicated: { replicas: 3 } }) })).service;
+    const agent = (await api.createService({ spec: spec('agent', { global: {} }) })).service;
     await store.update((tx) => {
       tx.nodes.create(
         Node.create({
@@ -203,16 +201,16 @@ describe('ServiceApi', () => {
       tx.tasks.create(task('g2', agent, 0, TaskState.RUNNING, TaskState.PENDING, 'n2'));
     });
     const ls = (await api.listServices({})).services;
-    expect(ls.map((x) => [x.service!.spec!.name, x.running, x.desired])).toEqual([
+    expect(ls.map((x) => [x.service.spec.name, x.running, x.desired])).toEqual([
       ['agent', 1, 2],
       ['web', 1, 3],
     ]);
-    const ids = (r: { tasks: Task[] }) => r.tasks.map((t) => t.meta!.id).sort();
+    const ids = (r: { tasks: Task[] }) => r.tasks.map((t) => t.meta.id).sort();
     expect(ids(await api.listTasks({ services: ['web'], nodes: [], desiredRunning: false }))).toEqual(['t1', 't2', 't3']);
     expect(ids(await api.listTasks({ services: ['web'], nodes: [], desiredRunning: true }))).toEqual(['t1', 't2']);
     expect(ids(await api.listTasks({ services: [], nodes: ['host2'], desiredRunning: false }))).toEqual(['g2', 't2']);
-    expect(ids(await api.listTasks({ services: [agent.meta!.id.slice(0, 8)], nodes: ['n1'], desiredRunning: false }))).toEqual(['g1']);
-    expect((await api.getTask({ ref: 'g2' })).task!.nodeId).toBe('n2');
+    expect(ids(await api.listTasks({ services: [agent.meta.id.slice(0, 8)], nodes: ['n1'], desiredRunning: false }))).toEqual(['g1']);
+    expect((await api.getTask({ ref: 'g2' })).task.nodeId).toBe('n2');
     expect((await codeOf(api.getTask({ ref: 't' }))).message).toMatch(/ambiguous/);
     expect((await codeOf(api.listTasks({ services: ['nope'], nodes: [], desiredRunning: false }))).code).toBe('NOT_FOUND');
   });
@@ -224,7 +222,7 @@ describe('ServiceApi', () => {
     await api.createService({ spec: spec('web') });
     const r: ServiceResponse = await api.getService({ ref: 'web' });
     const l = await api.listServices({});
-    expect(r.service!.spec!.name).toBe('web');
+    expect(r.service.spec.name).toBe('web');
     expect(reads).toBe(2);
     expect([r.stale, l.stale]).toEqual([true, true]);
   });

@@ -45,10 +45,10 @@ describe('spec size caps', () => {
 
   it('update refuses a task spec over the cap and keeps the stored service', async () => {
     const { store, api } = setup();
-    const s = (await api.createService({ spec: withEnv('web', 200) })).service!;
-    const e = await rejectionOf(api.updateService({ ref: 'web', version: s.meta!.version, spec: withEnv('web', 300), rollback: false }));
+    const s = (await api.createService({ spec: withEnv('web', 200) })).service;
+    const e = await rejectionOf(api.updateService({ ref: 'web', version: s.meta.version, spec: withEnv('web', 300), rollback: false }));
     expect(e.message).toMatch(/^spec\.task is \d+ bytes encoded: at most 262144 bytes/);
-    expect(store.view((tx) => tx.services.get(s.meta!.id))!.meta!.version).toBe(s.meta!.version);
+    expect(store.view((tx) => tx.services.get(s.meta.id))!.meta.version).toBe(s.meta.version);
   });
 
   it('a whole spec over 512 KiB (service labels) is refused naming spec and the limit', async () => {

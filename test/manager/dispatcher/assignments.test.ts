@@ -32,25 +32,25 @@ describe('assignment feed', () => {
     const { got } = await setup();
     expect(got).toHaveLength(1);
     expect(got[0]!.full).toBe(true);
-    expect(got[0]!.tasks.map((t) => t.meta!.id)).toEqual(['t1']);
+    expect(got[0]!.tasks.map((t) => t.meta.id)).toEqual(['t1']);
   });
 
   it('sends a task when the scheduler assigns it, in one message per transaction', async () => {
     const { store, got } = await setup();
     await store.update((tx) => {
       const t3 = tx.tasks.get('t3')!;
-      tx.tasks.update(Task.create({ ...t3, status: { ...t3.status!, state: TaskState.ASSIGNED } }));
+      tx.tasks.update(Task.create({ ...t3, status: { ...t3.status, state: TaskState.ASSIGNED } }));
       tx.tasks.create(assigned('t4', 'n1'));
     });
     expect(got).toHaveLength(2);
     expect(got[1]!.full).toBe(false);
-    expect(got[1]!.tasks.map((t) => t.meta!.id).sort()).toEqual(['t3', 't4']);
+    expect(got[1]!.tasks.map((t) => t.meta.id).sort()).toEqual(['t3', 't4']);
   });
 
   it('does not echo the agent its own status reports, but sends desired-state changes', async () => {
     const { store, got } = await setup();
     const t1 = store.view((tx) => tx.tasks.get('t1'))!;
-    await store.update((tx) => tx.tasks.update(Task.create({ ...t1, status: { ...t1.status!, state: TaskState.RUNNING } })));
+    await store.update((tx) => tx.tasks.update(Task.create({ ...t1, status: { ...t1.status, state: TaskState.RUNNING } })));
     expect(got).toHaveLength(1);
     const t1b = store.view((tx) => tx.tasks.get('t1'))!;
     await store.update((tx) => tx.tasks.update(Task.create({ ...t1b, desiredState: TaskState.SHUTDOWN })));
@@ -84,7 +84,7 @@ describe('assignment feed', () => {
     store.restore(other.snapshot(), store.appliedIndex + 10);
     await expect.poll(() => got.length).toBe(2);
     expect(got[1]!.full).toBe(true);
-    expect(got[1]!.tasks.map((t) => [t.meta!.id, t.desiredState])).toEqual([
+    expect(got[1]!.tasks.map((t) => [t.meta.id, t.desiredState])).toEqual([
       ['t1', TaskState.SHUTDOWN],
       ['t5', TaskState.RUNNING],
     ]);
@@ -100,7 +100,7 @@ describe('assignment feed', () => {
     });
     await store.update((tx) => tx.tasks.create(assigned('t6', 'n2')));
     await store.update((tx) => tx.tasks.create(assigned('t7', 'n1')));
-    expect(got.at(-1)!.tasks.map((t) => t.meta!.id)).toEqual(['t7']);
+    expect(got.at(-1)!.tasks.map((t) => t.meta.id)).toEqual(['t7']);
   });
 });
 
@@ -136,7 +136,7 @@ describe('task status writer', () => {
     w.push('n1', [{ taskId: 'c', status: TaskStatus.create({ state: TaskState.FAILED }) }]); // not n1's task
     await w.flush();
     expect(store.appliedIndex).toBe(before + 1);
-    const v = store.view((tx) => ({ a: tx.tasks.get('a')!.status!, b: tx.tasks.get('b')!.status!, c: tx.tasks.get('c')!.status! }));
+    const v = store.view((tx) => ({ a: tx.tasks.get('a')!.status, b: tx.tasks.get('b')!.status, c: tx.tasks.get('c')!.status }));
     expect(v.a.state).toBe(TaskState.RUNNING);
     expect(v.b).toMatchObject({ state: TaskState.RUNNING, pid: 7 });
     expect(v.c.state).toBe(TaskState.ASSIGNED);

@@ -227,9 +227,9 @@ describe('the dispatcher applies the bounds to a real session', () => {
     stream.write({ hello: { description: { hostname: 'tss-n1' }, addr: '10.0.0.1:4242' } } as AgentMessage);
     expect((await first).message?.welcome).toBeTruthy();
     stream.write({ taskStatus: { updates: [update('tsstask1', { message: 'm'.repeat(1 << 20) })] } } as AgentMessage);
-    await vi.waitFor(() => expect(store.view((tx) => tx.tasks.get('tsstask1')!.status!.state)).toBe(TaskState.RUNNING), {
+    await vi.waitFor(() => expect(store.view((tx) => tx.tasks.get('tsstask1')!.status.state)).toBe(TaskState.RUNNING), {
       timeout: 10_000,
     });
-    expect(store.view((tx) => tx.tasks.get('tsstask1')!.status!.message)).toHaveLength(NODE_LIMITS.statusMessageLength);
+    expect(store.view((tx) => tx.tasks.get('tsstask1')!.status.message)).toHaveLength(NODE_LIMITS.statusMessageLength);
   });
 });

@@ -125,7 +125,7 @@ describe('network feed', () => {
   it('moves the endpoints of a node whose address changed', async () => {
     const { store, got } = await setup();
     const n2 = store.view((tx) => tx.nodes.get('n2'))!;
-    await store.update((tx) => tx.nodes.update(Node.create({ ...n2, status: { ...n2.status!, addr: '10.77.0.9:4242' } })));
+    await store.update((tx) => tx.nodes.update(Node.create({ ...n2, status: { ...n2.status, addr: '10.77.0.9:4242' } })));
     const u = got.get('n1')!.at(-1)!;
     expect(u.networks[0]!.endpoints.map((e) => [e.taskId, e.vtep])).toEqual([['w2', '10.77.0.9']]);
   });

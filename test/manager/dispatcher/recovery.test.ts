@@ -129,7 +129,7 @@ describe('node-state writes', () => {
     const bump = async (x: MemoryStore): Promise<void> => {
       await x.update((tx) => {
         const n = tx.nodes.get('n1')!;
-        tx.nodes.update(Node.create({ ...n, spec: { ...n.spec!, labels: { v: String(Math.random()) } } }));
+        tx.nodes.update(Node.create({ ...n, spec: { ...n.spec, labels: { v: String(Math.random()) } } }));
       });
     };
     const { s } = store({ race: [2, 3, 4], raceWith: bump });

@@ -72,7 +72,7 @@ describe('dispatcher sessions', () => {
     await waitFor(() => a.got.length > 0, 'the full set at the agent');
     expect(a.got).toHaveLength(1);
     expect(a.got[0]!.full).toBe(true);
-    expect(a.got[0]!.tasks.map((t) => t.meta!.id).sort()).toEqual(full.map((t) => t.meta!.id).sort());
+    expect(a.got[0]!.tasks.map((t) => t.meta.id).sort()).toEqual(full.map((t) => t.meta.id).sort());
     // The session is alive and changes follow.
     await addTasks(store, 'n1', 'later', 1, 10);
     await waitFor(() => a.got.length === 2, 'the change after the full set');
@@ -114,9 +114,9 @@ describe('dispatcher sessions', () => {
     expect(rounds).toBeGreaterThan(3);
 
     // The reading node got every one of its tasks, on the same session.
-    const mine = store.view((tx) => tx.tasks.by('node', 'n-normal')).map((t) => t.meta!.id);
+    const mine = store.view((tx) => tx.tasks.by('node', 'n-normal')).map((t) => t.meta.id);
     await waitFor(() => normal.got.flatMap((a) => a.tasks).length === mine.length, 'every task at the normal node');
-    expect(normal.got.flatMap((a) => a.tasks.map((t) => t.meta!.id)).sort()).toEqual(mine.sort());
+    expect(normal.got.flatMap((a) => a.tasks.map((t) => t.meta.id)).sort()).toEqual(mine.sort());
     expect(d.hasSession('n-normal')).toBe(true);
   });
 });

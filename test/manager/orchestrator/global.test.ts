@@ -35,7 +35,7 @@ describe('global orchestrator', () => {
     await c.api.createService({ spec: globalSpec('mon') });
     await agents(c);
     expect(nodesOf(running(c, 'mon'))).toEqual(['n1']);
-    await setNode(c, 'n2', (n) => Node.create({ ...n, status: { ...n.status!, state: NodeState.READY } }));
+    await setNode(c, 'n2', (n) => Node.create({ ...n, status: { ...n.status, state: NodeState.READY } }));
     await agents(c);
     expect(nodesOf(running(c, 'mon'))).toEqual(['n1', 'n2']);
   });
@@ -44,7 +44,7 @@ describe('global orchestrator', () => {
     const c = await cluster(2);
     await c.api.createService({ spec: globalSpec('mon') });
     await agents(c);
-    await setNode(c, 'n1', (n) => Node.create({ ...n, spec: { ...n.spec!, availability: NodeAvailability.DRAIN } }));
+    await setNode(c, 'n1', (n) => Node.create({ ...n, spec: { ...n.spec, availability: NodeAvailability.DRAIN } }));
     await agents(c);
     expect(nodesOf(running(c, 'mon'))).toEqual(['n2']);
     const old = tasksOf(c, 'mon').find((t) => t.nodeId === 'n1')!;
@@ -70,8 +70,8 @@ describe('global orchestrator', () => {
     });
     await agents(c);
     expect(nodesOf(running(c, 'lb'))).toEqual(['n1']);
-    await setNode(c, 'n2', (n) => Node.create({ ...n, spec: { ...n.spec!, labels: { edge: 'yes' } } }));
-    await setNode(c, 'n1', (n) => Node.create({ ...n, spec: { ...n.spec!, labels: {} } }));
+    await setNode(c, 'n2', (n) => Node.create({ ...n, spec: { ...n.spec, labels: { edge: 'yes' } } }));
+    await setNode(c, 'n1', (n) => Node.create({ ...n, spec: { ...n.spec, labels: {} } }));
     await agents(c);
     expect(nodesOf(running(c, 'lb'))).toEqual(['n2']);
   });
@@ -82,8 +82,8 @@ describe('global orchestrator', () => {
     await agents(c);
     const n2 = running(c, 'mon').find((t) => t.nodeId === 'n2')!;
     await c.store.update((tx) => {
-      const t = tx.tasks.get(n2.meta!.id)!;
-      tx.tasks.update({ ...t, status: { ...t.status!, state: TaskState.FAILED, exitCode: 1 } } as typeof t);
+      const t = tx.tasks.get(n2.meta.id)!;
+      tx.tasks.update({ ...t, status: { ...t.status, state: TaskState.FAILED, exitCode: 1 } } as typeof t);
     });
     await agents(c);
     expect(nodesOf(running(c, 'mon'))).toEqual(['n1', 'n2']);

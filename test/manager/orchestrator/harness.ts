@@ -105,8 +105,8 @@ export const spec = (name: string, over: Partial<ServiceSpec> = {}): ServiceSpec
   }) as unknown as ServiceSpec;
 
 export const withTask = (s: ServiceSpec, task: Partial<NonNullable<ServiceSpec['task']>>): ServiceSpec =>
-  ({ ...s, task: { ...s.task!, ...task } }) as ServiceSpec;
-export const withImage = (s: ServiceSpec, image: string): ServiceSpec => withTask(s, { container: { ...s.task!.container!, image } });
+  ({ ...s, task: { ...s.task, ...task } }) as ServiceSpec;
+export const withImage = (s: ServiceSpec, image: string): ServiceSpec => withTask(s, { container: { ...s.task.container, image } });
 
 /** Runs every pass that is due, on every part, until none is (the clock does not move). */
 export async function settle(c: TestCluster = current!): Promise<void> {
@@ -122,7 +122,7 @@ export async function agentsStep(c: TestCluster, fail: (t: Task) => boolean = ()
     c.store
       .view((tx) => tx.nodes.list())
       .filter((n) => n.status?.state === NodeState.DOWN)
-      .map((n) => n.meta!.id),
+      .map((n) => n.meta.id),
   );
   const tasks = all(c).filter((t) => !down.has(t.nodeId));
   const st = (t: Task): number => t.status?.state ?? 0;
@@ -139,7 +139,7 @@ export async function agentsStep(c: TestCluster, fail: (t: Task) => boolean = ()
         Task.create({
           ...t,
           status: {
-            ...t.status!,
+            ...t.status,
             state: f ? TaskState.FAILED : TaskState.RUNNING,
             startedAt: now,
             timestamp: now,
@@ -150,7 +150,7 @@ export async function agentsStep(c: TestCluster, fail: (t: Task) => boolean = ()
       );
     }
     for (const t of stop)
-      tx.tasks.update(Task.create({ ...t, status: { ...t.status!, state: TaskState.SHUTDOWN, timestamp: now, exitCode: 0 } }));
+      tx.tasks.update(Task.create({ ...t, status: { ...t.status, state: TaskState.SHUTDOWN, timestamp: now, exitCode: 0 } }));
   });
   await settle(c);
   return true;
@@ -164,7 +164,7 @@ export async function agents(c: TestCluster, fail?: (t: Task) => boolean, rounds
 export const tasksOf = (c: TestCluster, name: string): Task[] =>
   c.store.view((tx) => {
     const s = tx.services.byName(name);
-    return s ? tx.tasks.by('service', s.meta!.id) : [];
+    return s ? tx.tasks.by('service', s.meta.id) : [];
   });
 
 /** Tasks wanted and running. */
@@ -174,8 +174,8 @@ export const running = (c: TestCluster, name: string): Task[] =>
 /** Writes a new observed status on a task (an agent's report). */
 export async function report(c: TestCluster, t: Task, status: Partial<NonNullable<Task['status']>>): Promise<void> {
   await c.store.update((tx) => {
-    const cur = tx.tasks.get(t.meta!.id)!;
-    tx.tasks.update(Task.create({ ...cur, status: { ...cur.status!, timestamp: c.clock.now(), ...status } }));
+    const cur = tx.tasks.get(t.meta.id)!;
+    tx.tasks.update(Task.create({ ...cur, status: { ...cur.status, timestamp: c.clock.now(), ...status } }));
   });
   await settle(c);
 }

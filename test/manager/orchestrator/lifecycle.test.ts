@@ -55,7 +55,7 @@ describe('allocator and orchestration life cycle', () => {
     );
     await a.idle();
     await a.stop();
-    expect(store.view((tx) => tx.tasks.get('t'))!.status!.state).toBe(TaskState.NEW);
+    expect(store.view((tx) => tx.tasks.get('t'))!.status.state).toBe(TaskState.NEW);
   });
 
   it('stop() leaves no subscription, timer or pass behind', async () => {
@@ -63,14 +63,14 @@ describe('allocator and orchestration life cycle', () => {
     await c.api.createService({
       spec: spec('web', {
         replicated: { replicas: 2 },
-        task: { ...spec('x').task!, restart: { condition: 0, delayMs: 60_000, maxAttempts: 0, windowMs: 0 } },
+        task: { ...spec('x').task, restart: { condition: 0, delayMs: 60_000, maxAttempts: 0, windowMs: 0 } },
       }),
     });
     await settle();
     const [t] = tasksOf(c, 'web');
     await c.store.update((tx) => {
-      const cur = tx.tasks.get(t!.meta!.id)!;
-      tx.tasks.update(Task.create({ ...cur, status: { ...cur.status!, state: TaskState.FAILED } }));
+      const cur = tx.tasks.get(t!.meta.id)!;
+      tx.tasks.update(Task.create({ ...cur, status: { ...cur.status, state: TaskState.FAILED } }));
     });
     await settle();
     expect(c.clock.pending).toBe(1); // the restart delay

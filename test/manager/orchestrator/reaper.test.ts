@@ -42,13 +42,13 @@ describe('task reaper', () => {
     const c = await cluster(1);
     await c.api.createService({ spec: spec('web', { replicated: { replicas: 2 } }) });
     await agents(c);
-    const id = service(c, 'web').meta!.id;
+    const id = service(c, 'web').meta.id;
     await c.api.removeService({ ref: 'web' });
     await settle();
     expect(all(c).filter((t) => t.serviceId === id)).toHaveLength(2);
     await c.store.update((tx) => {
       for (const t of tx.tasks.by('service', id))
-        tx.tasks.update(Task.create({ ...t, status: { ...t.status!, state: TaskState.SHUTDOWN } }));
+        tx.tasks.update(Task.create({ ...t, status: { ...t.status, state: TaskState.SHUTDOWN } }));
     });
     await settle();
     expect(all(c).filter((t) => t.serviceId === id)).toHaveLength(0);
@@ -59,16 +59,16 @@ describe('task reaper', () => {
     await c.api.createService({
       spec: spec('web', {
         replicated: { replicas: 1 },
-        task: { ...spec('x').task!, placement: { constraints: ['node.labels.none==1'], preferences: [], maxReplicas: 0, platforms: [] } },
+        task: { ...spec('x').task, placement: { constraints: ['node.labels.none==1'], preferences: [], maxReplicas: 0, platforms: [] } },
       }),
     });
     await c.api.createService({ spec: spec('db') });
     await agents(c);
-    expect(tasksOf(c, 'web')[0]!.status!.state).toBe(TaskState.PENDING);
+    expect(tasksOf(c, 'web')[0]!.status.state).toBe(TaskState.PENDING);
     const dbNode = running(c, 'db')[0]!.nodeId;
     await c.store.update((tx) => {
       const n = tx.nodes.get(dbNode)!;
-      tx.nodes.update(Node.create({ ...n, status: { ...n.status!, state: NodeState.DOWN } }));
+      tx.nodes.update(Node.create({ ...n, status: { ...n.status, state: NodeState.DOWN } }));
     });
     await settle();
     await c.api.removeService({ ref: 'web' });

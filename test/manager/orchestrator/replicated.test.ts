@@ -16,7 +16,7 @@ describe('replicated orchestrator', () => {
     for (const t of ts) {
       expect(t).toMatchObject({
         desiredState: TaskState.RUNNING,
-        serviceVersion: svc.meta!.version,
+        serviceVersion: svc.meta.version,
         serviceName: 'web',
         restartAttempt: 0,
       });
@@ -34,26 +34,26 @@ describe('replicated orchestrator', () => {
     expect(tasksOf(c, 'web')[0]!.hostPorts).toEqual([]);
     const [edge] = tasksOf(c, 'edge');
     expect(edge!.hostPorts).toEqual(hostPorts);
-    expect(edge!.status!.state).toBe(TaskState.ASSIGNED);
+    expect(edge!.status.state).toBe(TaskState.ASSIGNED);
   });
 
   it('scaling up fills the missing slots and leaves the running tasks alone', async () => {
     const c = await cluster(3);
-    const s = (await c.api.createService({ spec: spec('web', { replicated: { replicas: 2 } }) })).service!;
+    const s = (await c.api.createService({ spec: spec('web', { replicated: { replicas: 2 } }) })).service;
     await agents(c);
-    const before = running(c, 'web').map((t) => t.meta!.id);
-    await c.api.updateService({ ref: 'web', version: 0, spec: { ...s.spec!, replicated: { replicas: 4 } }, rollback: false });
+    const before = running(c, 'web').map((t) => t.meta.id);
+    await c.api.updateService({ ref: 'web', version: 0, spec: { ...s.spec, replicated: { replicas: 4 } }, rollback: false });
     await agents(c);
     const r = running(c, 'web');
     expect(r.map((t) => t.slot).sort()).toEqual([1, 2, 3, 4]);
-    expect(before.every((id) => r.some((t) => t.meta!.id === id))).toBe(true);
+    expect(before.every((id) => r.some((t) => t.meta.id === id))).toBe(true);
   });
 
   it('scaling down shuts down the highest slots of the most loaded nodes', async () => {
     const c = await cluster(3);
-    const s = (await c.api.createService({ spec: spec('web', { replicated: { replicas: 5 } }) })).service!;
+    const s = (await c.api.createService({ spec: spec('web', { replicated: { replicas: 5 } }) })).service;
     await agents(c);
-    await c.api.updateService({ ref: 'web', version: 0, spec: { ...s.spec!, replicated: { replicas: 2 } }, rollback: false });
+    await c.api.updateService({ ref: 'web', version: 0, spec: { ...s.spec, replicated: { replicas: 2 } }, rollback: false });
     await agents(c);
     const r = running(c, 'web');
     expect(r.map((t) => t.slot).sort()).toEqual([1, 2]);
@@ -65,27 +65,27 @@ describe('replicated orchestrator', () => {
 
   it('scaling down removes tasks that are not running before running ones', async () => {
     const c = await cluster(2);
-    const s = (await c.api.createService({ spec: spec('web', { replicated: { replicas: 3 } }) })).service!;
+    const s = (await c.api.createService({ spec: spec('web', { replicated: { replicas: 3 } }) })).service;
     await settle();
     // Only slot 1 runs; slots 2 and 3 are still assigned.
     await agents(c, undefined, 0);
     const one = tasksOf(c, 'web').find((t) => t.slot === 3)!;
     await c.store.update((tx) => {
       for (const t of tx.tasks.list()) {
-        if (t.slot === 3) tx.tasks.update({ ...t, status: { ...t.status!, state: TaskState.RUNNING } } as typeof t);
+        if (t.slot === 3) tx.tasks.update({ ...t, status: { ...t.status, state: TaskState.RUNNING } } as typeof t);
       }
     });
-    await c.api.updateService({ ref: 'web', version: 0, spec: { ...s.spec!, replicated: { replicas: 1 } }, rollback: false });
+    await c.api.updateService({ ref: 'web', version: 0, spec: { ...s.spec, replicated: { replicas: 1 } }, rollback: false });
     await settle();
     const cur = tasksOf(c, 'web').filter((t) => t.desiredState === TaskState.RUNNING);
-    expect(cur.map((t) => t.meta!.id)).toEqual([one.meta!.id]);
+    expect(cur.map((t) => t.meta.id)).toEqual([one.meta.id]);
   });
 
   it('a removed service has every task set to desired REMOVE', async () => {
     const c = await cluster(2);
     await c.api.createService({ spec: spec('web', { replicated: { replicas: 2 } }) });
     await agents(c);
-    const id = service(c, 'web').meta!.id;
+    const id = service(c, 'web').meta.id;
     await c.api.removeService({ ref: 'web' });
     await settle();
     const left = all(c).filter((t) => t.serviceId === id);

@@ -20,7 +20,7 @@ describe('restart supervisor', () => {
     await agents(c);
     const ts = tasksOf(c, 'web');
     expect(ts).toHaveLength(2);
-    expect(ts.find((t) => t.meta!.id === w!.meta!.id)!.desiredState).toBe(TaskState.SHUTDOWN);
+    expect(ts.find((t) => t.meta.id === w!.meta.id)!.desiredState).toBe(TaskState.SHUTDOWN);
     expect(running(c, 'web')[0]).toMatchObject({ slot: 1, restartAttempt: 1 });
   });
 
@@ -65,17 +65,17 @@ describe('restart supervisor', () => {
     await agents(c);
     const [w] = running(c, 'web');
     await report(c, w!, { state: TaskState.FAILED, exitCode: 1 });
-    const next = tasksOf(c, 'web').find((t) => t.meta!.id !== w!.meta!.id)!;
+    const next = tasksOf(c, 'web').find((t) => t.meta.id !== w!.meta.id)!;
     expect(next.desiredState).toBe(TaskState.READY);
     expect(next.status?.state).toBe(TaskState.ASSIGNED); // scheduled during the delay
     // The manual clock adds its offset to real time, so real time passing also
     // counts towards the delay: halfway leaves a loaded machine 5 s of slack.
     c.clock.advance(5_000);
     await settle();
-    expect(tasksOf(c, 'web').find((t) => t.meta!.id === next.meta!.id)!.desiredState).toBe(TaskState.READY);
+    expect(tasksOf(c, 'web').find((t) => t.meta.id === next.meta.id)!.desiredState).toBe(TaskState.READY);
     c.clock.advance(5_100);
     await settle();
-    expect(tasksOf(c, 'web').find((t) => t.meta!.id === next.meta!.id)!.desiredState).toBe(TaskState.RUNNING);
+    expect(tasksOf(c, 'web').find((t) => t.meta.id === next.meta.id)!.desiredState).toBe(TaskState.RUNNING);
   });
 
   it('a new leader recomputes a pending restart delay from the task creation time', async () => {
@@ -128,9 +128,9 @@ describe('restart supervisor', () => {
     await c.api.createService({ spec: withTask(spec('web'), policy(RestartCondition.ANY, 30_000)) });
     await agents(c);
     const [w] = running(c, 'web');
-    await setNode(c, w!.nodeId, (n) => Node.create({ ...n, status: { ...n.status!, state: NodeState.DOWN } }));
+    await setNode(c, w!.nodeId, (n) => Node.create({ ...n, status: { ...n.status, state: NodeState.DOWN } }));
     await agents(c);
-    const old = tasksOf(c, 'web').find((t) => t.meta!.id === w!.meta!.id)!;
+    const old = tasksOf(c, 'web').find((t) => t.meta.id === w!.meta.id)!;
     expect(old.desiredState).toBe(TaskState.SHUTDOWN);
     expect(old.status?.message).toBe('node down');
     const r = running(c, 'web');
@@ -142,7 +142,7 @@ describe('restart supervisor', () => {
     const c = await cluster(3);
     await c.api.createService({ spec: spec('web', { replicated: { replicas: 3 } }) });
     await agents(c);
-    await setNode(c, 'n3', (n) => Node.create({ ...n, spec: { ...n.spec!, availability: NodeAvailability.DRAIN } }));
+    await setNode(c, 'n3', (n) => Node.create({ ...n, spec: { ...n.spec, availability: NodeAvailability.DRAIN } }));
     await agents(c);
     const r = running(c, 'web');
     expect(r).toHaveLength(3);
@@ -161,8 +161,8 @@ describe('restart supervisor', () => {
     const [w] = running(c, 'web');
     await report(c, w!, { health: 'unhealthy' });
     await agents(c);
-    expect(tasksOf(c, 'web').find((t) => t.meta!.id === w!.meta!.id)!.desiredState).toBe(TaskState.SHUTDOWN);
+    expect(tasksOf(c, 'web').find((t) => t.meta.id === w!.meta.id)!.desiredState).toBe(TaskState.SHUTDOWN);
     expect(running(c, 'web')).toHaveLength(1);
-    expect(running(c, 'web')[0]!.meta!.id).not.toBe(w!.meta!.id);
+    expect(running(c, 'web')[0]!.meta.id).not.toBe(w!.meta.id);
   });
 });

@@ -52,7 +52,7 @@ describe('orchestration under the store’s transaction cap', () => {
     // 8 KiB of env per task: 1,100 tasks are ~9 MB, over even the 8 MiB batch cap this replaces.
     const env = Array.from({ length: 8 }, (_, i) => `V${i}=${'x'.repeat(1020)}`);
     const base = spec('big', { replicated: { replicas } });
-    const s = withTask(base, { container: { ...base.task!.container!, env }, networks: [{ target: 'net1', aliases: [] }] });
+    const s = withTask(base, { container: { ...base.task.container, env }, networks: [{ target: 'net1', aliases: [] }] });
     await new ServiceApi({ store, logger: log }).createService({ spec: s });
     const done = (): number =>
       store.view((tx) => tx.tasks.list().filter((t) => t.status?.state === TaskState.ASSIGNED && t.networks.length === 1).length);
@@ -89,8 +89,8 @@ describe('orchestration under the store’s transaction cap', () => {
     const target = MAX_TRANSACTION_BYTES - 50;
     let pad = target - encodedSize('services', svc) - 10;
     for (let i = 0; i < 10; i++) {
-      svc.spec!.task!.container!.env = [`PAD=${'p'.repeat(pad)}`];
-      const n = encodedSize('services', Service.create({ ...svc, spec: ServiceSpec.create({ ...svc.spec! }) }));
+      svc.spec.task.container.env = [`PAD=${'p'.repeat(pad)}`];
+      const n = encodedSize('services', Service.create({ ...svc, spec: ServiceSpec.create({ ...svc.spec }) }));
       if (n === target) break;
       pad += target - n;
     }

@@ -34,7 +34,7 @@ const current = (c: TestCluster, name: string, img: string) => image(c, name, im
 async function deploy(c: TestCluster, s: ServiceSpec): Promise<ServiceSpec> {
   await c.api.createService({ spec: s });
   await agents(c);
-  return service(c, s.name).spec!;
+  return service(c, s.name).spec;
 }
 
 describe('updater', () => {
@@ -75,7 +75,7 @@ describe('updater', () => {
     const [old] = running(c, 'web');
     await c.api.updateService({ ref: 'web', version: 0, spec: withImage(s, 'busybox:2'), rollback: false });
     await settle();
-    expect(tasksOf(c, 'web').find((t) => t.meta!.id === old!.meta!.id)!.desiredState).toBe(TaskState.SHUTDOWN);
+    expect(tasksOf(c, 'web').find((t) => t.meta.id === old!.meta.id)!.desiredState).toBe(TaskState.SHUTDOWN);
     expect(current(c, 'web', 'busybox:2')).toHaveLength(1);
   });
 
@@ -85,10 +85,10 @@ describe('updater', () => {
     const [old] = running(c, 'web');
     await c.api.updateService({ ref: 'web', version: 0, spec: withImage(s, 'busybox:2'), rollback: false });
     await settle();
-    expect(tasksOf(c, 'web').find((t) => t.meta!.id === old!.meta!.id)!.desiredState).toBe(TaskState.RUNNING);
+    expect(tasksOf(c, 'web').find((t) => t.meta.id === old!.meta.id)!.desiredState).toBe(TaskState.RUNNING);
     expect(current(c, 'web', 'busybox:2')).toHaveLength(1);
     await agentsStep(c); // the new task runs
-    expect(tasksOf(c, 'web').find((t) => t.meta!.id === old!.meta!.id)!.desiredState).toBe(TaskState.SHUTDOWN);
+    expect(tasksOf(c, 'web').find((t) => t.meta.id === old!.meta.id)!.desiredState).toBe(TaskState.SHUTDOWN);
     await agents(c);
     expect(running(c, 'web').map((t) => t.spec?.container?.image)).toEqual(['busybox:2']);
   });
@@ -113,7 +113,7 @@ describe('updater', () => {
     expect(svc.updateStatus!.message).toMatch(
       /^update rolled back due to failure or early termination of task \w+ \(task: non-zero exit \(1\)\)$/,
     );
-    expect(svc.spec!.task!.container!.image).toBe('busybox');
+    expect(svc.spec.task.container.image).toBe('busybox');
     const r = running(c, 'web');
     expect(r).toHaveLength(3);
     expect(r.every((t) => t.spec?.container?.image === 'busybox')).toBe(true);
@@ -128,7 +128,7 @@ describe('updater', () => {
     expect(svc.updateStatus!.state).toBe(UpdateState.PAUSED);
     const failed = image(c, 'web', 'broken:1')
       .filter((t) => t.status?.state === TaskState.FAILED)
-      .map((t) => t.meta!.id);
+      .map((t) => t.meta.id);
     const m = /^update paused due to failure or early termination of task (\w+) \(task: non-zero exit \(1\)\)$/.exec(
       svc.updateStatus!.message,
     );
@@ -160,8 +160,8 @@ describe('updater', () => {
     const [t] = running(c, 'web');
     c.clock.advance(2000);
     await c.store.update((tx) => {
-      const cur = tx.tasks.get(t!.meta!.id)!;
-      tx.tasks.update({ ...cur, status: { ...cur.status!, state: TaskState.FAILED, timestamp: c.clock.now(), exitCode: 1 } } as typeof cur);
+      const cur = tx.tasks.get(t!.meta.id)!;
+      tx.tasks.update({ ...cur, status: { ...cur.status, state: TaskState.FAILED, timestamp: c.clock.now(), exitCode: 1 } } as typeof cur);
     });
     await settle();
     expect(service(c, 'web').updateStatus!.state).toBe(UpdateState.PAUSED);
@@ -173,7 +173,7 @@ describe('updater', () => {
     await c.api.updateService({ ref: 'web', version: 0, spec: withImage(s, 'busybox:2'), rollback: false });
     await agents(c);
     expect(service(c, 'web').updateStatus!.state).toBe(UpdateState.COMPLETED);
-    await c.api.updateService({ ref: 'web', version: 0, spec: service(c, 'web').spec!, rollback: true });
+    await c.api.updateService({ ref: 'web', version: 0, spec: service(c, 'web').spec, rollback: true });
     await settle();
     // Parallelism 0: both slots at once.
     expect(current(c, 'web', 'busybox')).toHaveLength(2);

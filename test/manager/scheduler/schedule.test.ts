@@ -68,7 +68,7 @@ const task = (o: TaskOpts = {}): Task =>
   } as unknown as Partial<Task>);
 const placedOn = (nodeId: string, o: TaskOpts = {}): Task => task({ ...o, nodeId, state: TaskState.RUNNING });
 const tasks = (n: number, o: TaskOpts = {}): Task[] => Array.from({ length: n }, () => task(o));
-const where = (r: ReturnType<typeof schedule>, ts: Task[]): string[] => ts.map((t) => r.assignments.get(t.meta!.id) ?? '-');
+const where = (r: ReturnType<typeof schedule>, ts: Task[]): string[] => ts.map((t) => r.assignments.get(t.meta.id) ?? '-');
 
 describe('scheduler filters', () => {
   it('keeps tasks publishing the same host-mode port off one node, and says so when no node is left', () => {
@@ -77,7 +77,7 @@ describe('scheduler filters', () => {
     const r = schedule(nodes, [placedOn('n1', { service: 'other', hostPorts: [9090] })], ts);
     expect(where(r, ts).slice(0, 2).sort()).toEqual(['n2', 'n3']);
     expect(where(r, ts)[2]).toBe('-');
-    expect(r.unschedulable.get(ts[2]!.meta!.id)).toBe(
+    expect(r.unschedulable.get(ts[2]!.meta.id)).toBe(
       'no suitable node (3 nodes: host-mode port tcp/9090 already published on the node (h1, h2, h3))',
     );
     // Another port, or none, fits anywhere.
@@ -105,7 +105,7 @@ describe('scheduler filters', () => {
     const one = (c: string): string => {
       const t = task({ constraints: [c] });
       const r = schedule(nodes, [], [t]);
-      return r.assignments.get(t.meta!.id) ?? r.unschedulable.get(t.meta!.id)!;
+      return r.assignments.get(t.meta.id) ?? r.unschedulable.get(t.meta.id)!;
     };
     expect(one('node.id==n2')).toBe('n2');
     expect(one('node.hostname==H3')).toBe('n3');
@@ -125,7 +125,7 @@ describe('scheduler filters', () => {
     const ts = tasks(3, { cpus: 1 });
     const r = schedule(nodes, placed, ts);
     expect(where(r, ts).sort()).toEqual(['-', 'n2', 'n2']);
-    expect(r.unschedulable.get(ts.find((t) => !r.assignments.has(t.meta!.id))!.meta!.id)).toBe(
+    expect(r.unschedulable.get(ts.find((t) => !r.assignments.has(t.meta.id))!.meta.id)).toBe(
       'no suitable node (2 nodes: insufficient resources (needs 1 CPU) (h1, h2))',
     );
   });
@@ -156,9 +156,9 @@ describe('scheduler filters', () => {
   it('places a global task only on its own node', () => {
     const nodes = [node(1), node(2)];
     const t = task({ nodeId: 'n2' });
-    expect(schedule(nodes, [], [t]).assignments.get(t.meta!.id)).toBe('n2');
+    expect(schedule(nodes, [], [t]).assignments.get(t.meta.id)).toBe('n2');
     const lost = task({ nodeId: 'n9' });
-    expect(schedule(nodes, [], [lost]).unschedulable.get(lost.meta!.id)).toBe(
+    expect(schedule(nodes, [], [lost]).unschedulable.get(lost.meta.id)).toBe(
       'no suitable node (2 nodes: not the node of this global task (h1, h2))',
     );
   });
@@ -175,7 +175,7 @@ describe('scheduler explanations', () => {
       node(6, { labels: { zone: 'east' }, cpus: 1 }),
     ];
     const t = task({ constraints: ['node.labels.zone==east'], cpus: 2 });
-    expect(schedule(nodes, [], [t]).unschedulable.get(t.meta!.id)).toBe(
+    expect(schedule(nodes, [], [t]).unschedulable.get(t.meta.id)).toBe(
       'no suitable node (2 nodes not available for new tasks (h1, h2); 3 nodes: constraint node.labels.zone==east not satisfied (h3, h4, h5); 1 node: insufficient resources (needs 2 CPU) (h6))',
     );
   });

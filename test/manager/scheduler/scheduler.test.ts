@@ -71,17 +71,17 @@ describe('scheduler shell', () => {
     await settle();
     const t = get(store, 't1');
     expect(t.status).toMatchObject({ state: TaskState.PENDING, err: 'no suitable node (1 node not available for new tasks (h1))' });
-    const version = t.meta!.version;
+    const version = t.meta.version;
     // Another node that does not fit either: the explanation changes, so it is rewritten; no change, no write.
     await store.update((tx) => tx.nodes.create(node(2, NodeState.DOWN)));
     await settle();
     const t2 = get(store, 't1');
-    expect(t2.status!.err).toBe('no suitable node (2 nodes not available for new tasks (h1, h2))');
-    expect(t2.meta!.version).toBeGreaterThan(version);
+    expect(t2.status.err).toBe('no suitable node (2 nodes not available for new tasks (h1, h2))');
+    expect(t2.meta.version).toBeGreaterThan(version);
     const idx = store.appliedIndex;
     await store.update((tx) => tx.tasks.create(pending('other', { desiredState: TaskState.SHUTDOWN })));
     await settle();
-    expect(get(store, 't1').meta!.version).toBe(t2.meta!.version);
+    expect(get(store, 't1').meta.version).toBe(t2.meta.version);
     expect(store.appliedIndex).toBe(idx + 1);
   });
 
@@ -102,12 +102,12 @@ describe('scheduler shell', () => {
     await settle();
     await store.update((tx) => tx.tasks.create(pending('big2', { slot: 2 }, 2)));
     await settle();
-    expect(get(store, 'big2').status!.err).toMatch(/insufficient resources/);
+    expect(get(store, 'big2').status.err).toMatch(/insufficient resources/);
     await store.update((tx) => {
       const t = tx.tasks.get('big1')!;
-      tx.tasks.update(Task.create({ ...t, status: { ...t.status!, state: TaskState.FAILED } }));
+      tx.tasks.update(Task.create({ ...t, status: { ...t.status, state: TaskState.FAILED } }));
     });
     await settle();
-    expect(get(store, 'big2').status!.state).toBe(TaskState.ASSIGNED);
+    expect(get(store, 'big2').status.state).toBe(TaskState.ASSIGNED);
   });
 });

@@ -22,7 +22,7 @@ function withEnv(id: string, bytes: number): Service {
   const env = Array.from({ length: Math.ceil(bytes / 1024) }, (_, i) => `V${i}=${'x'.repeat(1020)}`);
   return Service.create({
     ...s,
-    spec: ServiceSpec.create({ ...s.spec!, task: { ...s.spec!.task!, container: { ...s.spec!.task!.container!, env } } }),
+    spec: ServiceSpec.create({ ...s.spec, task: { ...s.spec.task, container: { ...s.spec.task.container, env } } }),
   });
 }
 
@@ -75,7 +75,7 @@ describe('batch writers’ sizing', () => {
         await store.update((tx) => part.forEach((s: Tables['services']) => tx.services.create(s)));
       },
       (s, e) => {
-        refused.push({ id: s.meta!.id, e });
+        refused.push({ id: s.meta.id, e });
       },
     );
     expect(refused.map((r) => r.id)).toEqual(['big']);
@@ -84,7 +84,7 @@ describe('batch writers’ sizing', () => {
       store.view((tx) =>
         tx.services
           .list()
-          .map((s) => s.meta!.id)
+          .map((s) => s.meta.id)
           .sort(),
       ),
     ).toEqual(['s0', 's1', 's2', 's3', 's4']);

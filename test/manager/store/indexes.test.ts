@@ -40,7 +40,7 @@ describe('store indexes', () => {
   it('index lookups answer in id order, whatever the order of the writes', async () => {
     const s = localStore();
     for (const id of ['t9', 't1', 't5']) await s.update((tx) => tx.tasks.create(task(id, 's1', 'n1', 1)));
-    expect(s.view((tx) => tx.tasks.by('service', 's1').map((t) => t.meta!.id))).toEqual(['t1', 't5', 't9']);
+    expect(s.view((tx) => tx.tasks.by('service', 's1').map((t) => t.meta.id))).toEqual(['t1', 't5', 't9']);
   });
 
   it('every named table is found by name, without case, and the name index follows renames and deletes', async () => {
@@ -56,35 +56,35 @@ describe('store indexes', () => {
       });
     });
     s.view((tx) => {
-      expect(tx.nodes.byName('HOST-1')!.meta!.id).toBe('n1');
-      expect(tx.services.byName('Web')!.meta!.id).toBe('s1');
-      expect(tx.networks.byName('backend')!.meta!.id).toBe('w1');
-      expect(tx.secrets.byName('db-pass')!.meta!.id).toBe('x1');
-      expect(tx.configs.byName('NGINX.conf')!.meta!.id).toBe('c1');
+      expect(tx.nodes.byName('HOST-1')!.meta.id).toBe('n1');
+      expect(tx.services.byName('Web')!.meta.id).toBe('s1');
+      expect(tx.networks.byName('backend')!.meta.id).toBe('w1');
+      expect(tx.secrets.byName('db-pass')!.meta.id).toBe('x1');
+      expect(tx.configs.byName('NGINX.conf')!.meta.id).toBe('c1');
     });
     const [n, sv, nw, sc] = s.view(
       (tx) => [tx.nodes.get('n1')!, tx.services.get('s1')!, tx.networks.get('w1')!, tx.secrets.get('x1')!] as const,
     );
     await s.update((tx) => {
-      tx.nodes.update(Node.create({ ...n, spec: { ...n.spec!, name: 'host-2' } }));
-      tx.services.update(Service.create({ ...sv, spec: { ...sv.spec!, name: 'api' } }));
-      tx.networks.update(Network.create({ ...nw, spec: { ...nw.spec!, name: 'frontend' } }));
-      tx.secrets.update(Secret.create({ ...sc, spec: { ...sc.spec!, name: 'db-pass-2' } }));
+      tx.nodes.update(Node.create({ ...n, spec: { ...n.spec, name: 'host-2' } }));
+      tx.services.update(Service.create({ ...sv, spec: { ...sv.spec, name: 'api' } }));
+      tx.networks.update(Network.create({ ...nw, spec: { ...nw.spec, name: 'frontend' } }));
+      tx.secrets.update(Secret.create({ ...sc, spec: { ...sc.spec, name: 'db-pass-2' } }));
     });
     s.view((tx) => {
       expect(tx.nodes.byName('host-1')).toBeUndefined();
-      expect(tx.nodes.byName('host-2')!.meta!.id).toBe('n1');
+      expect(tx.nodes.byName('host-2')!.meta.id).toBe('n1');
       expect(tx.services.byName('web')).toBeUndefined();
-      expect(tx.services.byName('api')!.meta!.id).toBe('s1');
-      expect(tx.networks.byName('frontend')!.meta!.id).toBe('w1');
-      expect(tx.secrets.byName('db-pass-2')!.meta!.id).toBe('x1');
+      expect(tx.services.byName('api')!.meta.id).toBe('s1');
+      expect(tx.networks.byName('frontend')!.meta.id).toBe('w1');
+      expect(tx.secrets.byName('db-pass-2')!.meta.id).toBe('x1');
     });
     const c = s.view((tx) => tx.configs.get('c1'))!;
     await s.update((tx) => tx.configs.delete(c));
     expect(s.view((tx) => tx.configs.byName('nginx.conf'))).toBeUndefined();
     // The freed name can be used again.
     await s.update((tx) => tx.services.create(service('s2', 'web')));
-    expect(s.view((tx) => tx.services.byName('web')!.meta!.id)).toBe('s2');
+    expect(s.view((tx) => tx.services.byName('web')!.meta.id)).toBe('s2');
   });
 
   it('asking for an index a table does not have names the indexes it has', () => {

@@ -12,7 +12,7 @@ function withEnv(id: string, name: string, bytes: number): Service {
   const env = Array.from({ length: Math.ceil(bytes / 1024) }, (_, i) => `V${i}=${'x'.repeat(1020)}`);
   return Service.create({
     ...s,
-    spec: ServiceSpec.create({ ...s.spec!, task: { ...s.spec!.task!, container: { ...s.spec!.task!.container!, env } } }),
+    spec: ServiceSpec.create({ ...s.spec, task: { ...s.spec.task, container: { ...s.spec.task.container, env } } }),
   });
 }
 
@@ -20,7 +20,7 @@ function withLabels(id: string, name: string, bytes: number): Service {
   const s = service(id, name);
   const labels: Record<string, string> = {};
   for (let i = 0; i < Math.ceil(bytes / 1024); i++) labels[`label.${i}`] = 'y'.repeat(1010);
-  return Service.create({ ...s, spec: ServiceSpec.create({ ...s.spec!, labels }) });
+  return Service.create({ ...s, spec: ServiceSpec.create({ ...s.spec, labels }) });
 }
 
 async function refusal(p: Promise<unknown>): Promise<EntryTooLargeError> {
@@ -49,7 +49,7 @@ describe('store entry cap', () => {
     expect(e.message).toContain(`is ${e.largest.bytes} bytes`);
     expect(e.message).toMatch(/env, labels/);
     expect(log.length).toBe(logged);
-    expect(store.view((tx) => tx.services.list().map((s) => s.spec!.name))).toEqual(['small']);
+    expect(store.view((tx) => tx.services.list().map((s) => s.spec.name))).toEqual(['small']);
   });
 
   it('refuses an update that grows a service’s labels to 2 MB and keeps the stored version', async () => {

@@ -60,7 +60,7 @@ describe('store normalize', () => {
     const decoded = Task.decode(Task.encode(Task.create({ meta: Meta.create({ id: 'e' }) })));
     const t = normalize('tasks', decoded);
     expect(t).toStrictEqual(normalizeByToObject('tasks', decoded));
-    expect(t.meta!.id).toBe('e');
+    expect(t.meta.id).toBe('e');
     expect(t.status.state).toBe(TaskState.NEW);
     expect(t.spec.resources).toBeNull();
     expect(t.networks).toEqual([]);
@@ -71,6 +71,6 @@ describe('store normalize', () => {
     const s = samples.services!;
     const direct = normalize('services', s);
     const viaWire = normalize('services', Service.decode(Service.encode(s)));
-    expect(direct.spec!.update!.maxFailureRatio).toBe(viaWire.spec!.update!.maxFailureRatio);
+    expect(direct.spec.update!.maxFailureRatio).toBe(viaWire.spec.update!.maxFailureRatio);
   });
 });

@@ -17,10 +17,10 @@ async function history(s: MemoryStore): Promise<void> {
     tx.secrets.create(secret('x1', 'pw', [1, 2]));
   });
   const sv = s.view((tx) => tx.services.get('s1'))!;
-  await s.update((tx) => tx.services.update(Service.create({ ...sv, spec: { ...sv.spec!, labels: { v: '2' } }, previousSpec: sv.spec })));
+  await s.update((tx) => tx.services.update(Service.create({ ...sv, spec: { ...sv.spec, labels: { v: '2' } }, previousSpec: sv.spec })));
   // Refused: stale version.
   await s
-    .update((tx) => tx.services.update(Service.create({ ...sv, spec: { ...sv.spec!, labels: { v: 'stale' } } })))
+    .update((tx) => tx.services.update(Service.create({ ...sv, spec: { ...sv.spec, labels: { v: 'stale' } } })))
     .catch(() => undefined);
   const t2 = s.view((tx) => tx.tasks.get('t2'))!;
   await s.update((tx) => {
@@ -57,7 +57,7 @@ describe('store replication', () => {
     expect(f.appliedIndex).toBe(leader.appliedIndex);
     expect(f.snapshot()).toEqual(leader.snapshot());
     expect(observe(f)).toEqual(observe(leader));
-    expect(f.view((tx) => tx.services.get('s1')!.spec!.labels)).toEqual({ v: '2' });
+    expect(f.view((tx) => tx.services.get('s1')!.spec.labels)).toEqual({ v: '2' });
   });
 
   it('a refused transaction is refused on every replica with the same error, and changes nothing there', async () => {
@@ -65,8 +65,8 @@ describe('store replication', () => {
     await leader.update((tx) => tx.nodes.create(node('n1', 'h1')));
     const n = leader.view((tx) => tx.nodes.get('n1'))!;
     // Both proposals read version 1; the second reaches the log and must be refused everywhere.
-    const a = leader.update((tx) => tx.nodes.update(Node.create({ ...n, spec: { ...n.spec!, labels: { a: '1' } } })));
-    const b = leader.update((tx) => tx.nodes.update(Node.create({ ...n, spec: { ...n.spec!, labels: { b: '1' } } })));
+    const a = leader.update((tx) => tx.nodes.update(Node.create({ ...n, spec: { ...n.spec, labels: { a: '1' } } })));
+    const b = leader.update((tx) => tx.nodes.update(Node.create({ ...n, spec: { ...n.spec, labels: { b: '1' } } })));
     await a;
     await expect(b).rejects.toBeInstanceOf(VersionConflictError);
     const leaderOutcome = leader.lastOutcome;
@@ -168,7 +168,7 @@ describe('the proposing store applies its own writes without decoding them', () 
     const { store, log } = recordingStore();
     await store.update((tx) => {
       tx.services.create(service('s1', 'web'));
-      tx.tasks.create(Task.create({ ...task('t1', 's1', '', 1), spec: service('s1', 'web').spec!.task }));
+      tx.tasks.create(Task.create({ ...task('t1', 's1', '', 1), spec: service('s1', 'web').spec.task }));
     });
     const before = store.view((tx) => tx.tasks.get('t1'))!;
     await store.update((tx) =>
@@ -176,7 +176,7 @@ describe('the proposing store applies its own writes without decoding them', () 
     );
     const after = store.view((tx) => tx.tasks.get('t1'))!;
     expect(after.spec).toBe(before.spec);
-    expect(after.status!.state).toBe(TaskState.PENDING);
+    expect(after.status.state).toBe(TaskState.PENDING);
     const f = follower();
     log.forEach((d, i) => f.apply(d, i + 1));
     expect(f.view((tx) => tx.tasks.get('t1'))).toStrictEqual(after);

@@ -24,9 +24,9 @@ describe('store transactions', () => {
     expect(index).toBe(1);
     expect(s.appliedIndex).toBe(1);
     s.view((tx) => {
-      expect(tx.nodes.get('n1')!.meta!.version).toBe(index);
-      expect(tx.services.get('s1')!.meta!.version).toBe(index);
-      expect(tx.tasks.get('t1')!.meta!.version).toBe(index);
+      expect(tx.nodes.get('n1')!.meta.version).toBe(index);
+      expect(tx.services.get('s1')!.meta.version).toBe(index);
+      expect(tx.tasks.get('t1')!.meta.version).toBe(index);
     });
   });
 
@@ -35,14 +35,14 @@ describe('store transactions', () => {
     const before = Date.now();
     await s.update((tx) => tx.nodes.create(node('n1', 'h1')));
     const a = s.view((tx) => tx.nodes.get('n1'))!;
-    expect(a.meta!.createdAt).toBeGreaterThanOrEqual(before);
-    expect(a.meta!.updatedAt).toBe(a.meta!.createdAt);
+    expect(a.meta.createdAt).toBeGreaterThanOrEqual(before);
+    expect(a.meta.updatedAt).toBe(a.meta.createdAt);
     await sleep(5); // so that updatedAt can differ from createdAt
-    await s.update((tx) => tx.nodes.update(Node.create({ ...a, meta: { ...a.meta!, createdAt: 1 } })));
+    await s.update((tx) => tx.nodes.update(Node.create({ ...a, meta: { ...a.meta, createdAt: 1 } })));
     const b = s.view((tx) => tx.nodes.get('n1'))!;
-    expect(b.meta!.createdAt).toBe(a.meta!.createdAt);
-    expect(b.meta!.updatedAt).toBeGreaterThan(a.meta!.updatedAt);
-    expect(b.meta!.version).toBe(2);
+    expect(b.meta.createdAt).toBe(a.meta.createdAt);
+    expect(b.meta.updatedAt).toBeGreaterThan(a.meta.updatedAt);
+    expect(b.meta.version).toBe(2);
   });
 
   it('a stale version refuses the whole transaction with VersionConflictError and applies nothing of it', async () => {
@@ -53,8 +53,8 @@ describe('store transactions', () => {
     const err = await s
       .update(async (tx) => {
         tx.services.create(service('s2', 'api'));
-        await s.update((tx2) => tx2.services.update(Service.create({ ...read, spec: { ...read.spec!, labels: { by: 'other' } } })));
-        tx.services.update(Service.create({ ...read, spec: { ...read.spec!, labels: { by: 'us' } } }));
+        await s.update((tx2) => tx2.services.update(Service.create({ ...read, spec: { ...read.spec, labels: { by: 'other' } } })));
+        tx.services.update(Service.create({ ...read, spec: { ...read.spec, labels: { by: 'us' } } }));
       })
       .catch((e: unknown) => e);
     // The conflict is caught while building (the store already holds the newer version).
@@ -62,7 +62,7 @@ describe('store transactions', () => {
     expect(err).toMatchObject({ code: 'CONFLICT', table: 'services', id: 's1', readVersion: 1, currentVersion: 2 });
     expect((err as Error).message).toMatch(/service s1 changed since it was read .*read it again and retry/);
     s.view((tx) => {
-      expect(tx.services.get('s1')!.spec!.labels).toEqual({ by: 'other' });
+      expect(tx.services.get('s1')!.spec.labels).toEqual({ by: 'other' });
       expect(tx.services.get('s2')).toBeUndefined();
     });
   });
@@ -73,17 +73,17 @@ describe('store transactions', () => {
     await leader.update((tx) => tx.nodes.create(node('n1', 'h1')));
     const read = leader.view((tx) => tx.nodes.get('n1'))!;
     // Two writers read version 1; both transactions reach the log; only the first may apply.
-    const p1 = leader.update((tx) => tx.nodes.update(Node.create({ ...read, spec: { ...read.spec!, labels: { w: '1' } } })));
+    const p1 = leader.update((tx) => tx.nodes.update(Node.create({ ...read, spec: { ...read.spec, labels: { w: '1' } } })));
     const p2 = leader.update((tx) => {
       tx.nodes.create(node('n2', 'h2'));
-      tx.nodes.update(Node.create({ ...read, spec: { ...read.spec!, labels: { w: '2' } } }));
+      tx.nodes.update(Node.create({ ...read, spec: { ...read.spec, labels: { w: '2' } } }));
     });
     await expect(p1).resolves.toBe(2);
     await expect(p2).rejects.toBeInstanceOf(VersionConflictError);
     expect(log).toHaveLength(3);
     log.forEach((d, i) => s.apply(d, i + 1));
     for (const st of [leader, s]) {
-      expect(st.view((tx) => tx.nodes.get('n1')!.spec!.labels)).toEqual({ w: '1' });
+      expect(st.view((tx) => tx.nodes.get('n1')!.spec.labels)).toEqual({ w: '1' });
       expect(st.view((tx) => tx.nodes.get('n2'))).toBeUndefined();
     }
   });
@@ -124,15 +124,15 @@ describe('store transactions', () => {
     });
     const [s1, s2] = s.view((tx) => [tx.services.get('s1')!, tx.services.get('s2')!]);
     await s.update((tx) => {
-      tx.services.update(Service.create({ ...s1, spec: { ...s1.spec!, name: 'web-old' } }));
+      tx.services.update(Service.create({ ...s1, spec: { ...s1.spec, name: 'web-old' } }));
       tx.services.create(service('s3', 'web'));
       tx.services.delete(s2);
       tx.services.create(service('s4', 'api'));
     });
     s.view((tx) => {
-      expect(tx.services.byName('web')!.meta!.id).toBe('s3');
-      expect(tx.services.byName('web-old')!.meta!.id).toBe('s1');
-      expect(tx.services.byName('api')!.meta!.id).toBe('s4');
+      expect(tx.services.byName('web')!.meta.id).toBe('s3');
+      expect(tx.services.byName('web-old')!.meta.id).toBe('s1');
+      expect(tx.services.byName('api')!.meta.id).toBe('s4');
     });
   });
 
@@ -149,7 +149,7 @@ describe('store transactions', () => {
     const n = s.view((tx) => tx.nodes.get('n1'))!;
     await s.update((tx) => tx.nodes.delete(n));
     await expect(s.update((tx) => tx.nodes.update(n))).rejects.toThrow(ObjectNotFoundError);
-    await expect(s.update((tx) => tx.nodes.delete('n1', n.meta!.version))).rejects.toThrow(/node n1 not found in nodes .*list nodes again/);
+    await expect(s.update((tx) => tx.nodes.delete('n1', n.meta.version))).rejects.toThrow(/node n1 not found in nodes .*list nodes again/);
   });
 
   it('writes to one object within a transaction fold into one action: create+update creates the final object, create+delete writes nothing', async () => {
@@ -157,12 +157,12 @@ describe('store transactions', () => {
     await s.update((tx) => {
       const a = node('n1', 'h1');
       tx.nodes.create(a);
-      tx.nodes.update(Node.create({ ...a, spec: { ...a.spec!, labels: { x: '1' } } }));
+      tx.nodes.update(Node.create({ ...a, spec: { ...a.spec, labels: { x: '1' } } }));
       tx.nodes.create(node('n2', 'h2'));
       tx.nodes.delete('n2', 0);
     });
     expect(StoreTransaction.decode(log[0]!).actions).toHaveLength(1);
-    expect(s.view((tx) => tx.nodes.list().map((n) => [n.meta!.id, n.spec!.labels]))).toEqual([['n1', { x: '1' }]]);
+    expect(s.view((tx) => tx.nodes.list().map((n) => [n.meta.id, n.spec.labels]))).toEqual([['n1', { x: '1' }]]);
   });
 
   it('an empty transaction proposes nothing and resolves with the applied index', async () => {
@@ -196,16 +196,16 @@ describe('store transactions', () => {
     const s = localStore();
     await s.update((tx) => tx.services.create(service('s1', 'web', 3)));
     const v = s.view((tx) => tx.services.get('s1'))!;
-    expect(v.spec!.labels).toEqual({});
-    expect(v.spec!.replicated).toEqual({ replicas: 3 });
-    expect(v.spec!.global).toBeUndefined();
-    expect(v.spec!.task!.container!.env).toEqual([]);
+    expect(v.spec.labels).toEqual({});
+    expect(v.spec.replicated).toEqual({ replicas: 3 });
+    expect(v.spec.global).toBeUndefined();
+    expect(v.spec.task.container.env).toEqual([]);
     expect(v.previousSpec).toBeNull();
     expect(() => {
       (v.spec as { name: string }).name = 'x';
     }).toThrow(TypeError);
     expect(() => {
-      v.spec!.task!.container!.command.push('x');
+      v.spec.task.container.command.push('x');
     }).toThrow(TypeError);
   });
 
@@ -213,8 +213,8 @@ describe('store transactions', () => {
     const s = localStore();
     await s.update((tx) => tx.secrets.create(secret('x1', 'pw', [1, 2, 3])));
     const a = s.view((tx) => tx.secrets.get('x1'))!;
-    a.spec!.data[0] = 99;
-    expect([...s.view((tx) => tx.secrets.get('x1'))!.spec!.data]).toEqual([1, 2, 3]);
+    a.spec.data[0] = 99;
+    expect([...s.view((tx) => tx.secrets.get('x1'))!.spec.data]).toEqual([1, 2, 3]);
   });
 
   it('an entry that is not a store transaction, or an action without exactly one object or id, is refused and recorded, never thrown', () => {

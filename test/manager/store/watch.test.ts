@@ -6,8 +6,7 @@ import { localStore, type MemoryStore, type StoreEvent, WatchOverflowError, Watc
 import { Node, Task, TaskState } from '../../../proto/gen/objects.js';
 import { node, secret, task } from './fixtures.js';
 
-const show = (e: StoreEvent): string =>
-  e.kind === 'commit' ? `commit@${e.index}` : `${e.kind}:${e.table}/${e.object.meta!.id}@${e.index}`;
+const show = (e: StoreEvent): string => (e.kind === 'commit' ? `commit@${e.index}` : `${e.kind}:${e.table}/${e.object.meta.id}@${e.index}`);
 
 async function take(w: AsyncIterator<StoreEvent>, n: number): Promise<string[]> {
   const out: string[] = [];
@@ -74,7 +73,7 @@ describe('store watch', () => {
   it('a filter on tables, kinds and a predicate passes only matching changes, with markers only for transactions that matched', async () => {
     const s = localStore();
     const w = s.watch({ tables: ['tasks'], kinds: ['update', 'delete'] });
-    const onlyN2 = s.watch({ match: (e) => e.table === 'nodes' && e.object.meta!.id === 'n2' });
+    const onlyN2 = s.watch({ match: (e) => e.table === 'nodes' && e.object.meta.id === 'n2' });
     const all = s.watch({ tables: ['nodes'], commits: 'all' });
     await churn(s);
     expect(await take(w, 4)).toEqual(['update:tasks/t1@5', 'commit@5', 'delete:tasks/t1@6', 'commit@6']);
@@ -180,7 +179,7 @@ describe('store watch', () => {
     expect(bad.error?.message).toBe('boom');
     sub.close();
     const n = s.view((tx) => tx.nodes.get('n1'))!;
-    await s.update((tx) => tx.nodes.update(Node.create({ ...n, spec: { ...n.spec!, labels: { a: 'b' } } })));
+    await s.update((tx) => tx.nodes.update(Node.create({ ...n, spec: { ...n.spec, labels: { a: 'b' } } })));
     expect(seen).toHaveLength(2);
   });
 
@@ -201,8 +200,8 @@ describe('store watch', () => {
     await s.update((tx) => tx.secrets.create(secret('x1', 'pw', [7])));
     const e = (await w.next()).value as StoreEvent;
     if (e.kind !== 'create' || e.table !== 'secrets') throw new Error(`unexpected ${show(e)}`);
-    e.object.spec!.data[0] = 0;
-    expect([...s.view((tx) => tx.secrets.get('x1'))!.spec!.data]).toEqual([7]);
+    e.object.spec.data[0] = 0;
+    expect([...s.view((tx) => tx.secrets.get('x1'))!.spec.data]).toEqual([7]);
     w.close();
   });
 });
