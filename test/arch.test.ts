@@ -1,6 +1,7 @@
 // The layering rules of docs/architecture.md, checked on every import of the
 // product's sources: which top-level folder may import which, the CLI's one
 // lazy path into node/, and no import cycle between folders or modules.
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type Edge, findCycles, importGraph, parseImports, sourceFiles } from './lib/imports.js';
@@ -66,6 +67,10 @@ const RULES: Rule[] = [
     breaks: (e) => e.fromTop === 'cli' && e.toTop === 'node' && !(e.dynamic && e.from === CLI_TO_NODE.from && e.to === CLI_TO_NODE.to),
   },
   {
+    title: 'cli/ never loads lib/grpc.ts (grpc-js): it talks to the daemon with cli/rpc.ts',
+    breaks: (e) => e.fromTop === 'cli' && e.to === 'lib/grpc.ts' && !e.typeOnly,
+  },
+  {
     title: `${SHARED.join('/, ')}/ import nothing of agent/, manager/, cli/, node/`,
     breaks: (e) => SHARED.includes(e.fromTop as Folder) && ['agent', 'manager', 'cli', 'node'].includes(e.toTop),
   },
@@ -128,6 +133,17 @@ describe('import rules between top-level folders', () => {
       expect(broken, broken.join('\n')).toEqual([]);
     });
   }
+
+  it('cli/ imports no gRPC library itself (only types), so no command but `daemon` loads one', () => {
+    const bad = files
+      .filter((f) => f.startsWith('cli/'))
+      .flatMap((f) =>
+        [...readFileSync(join(root, f), 'utf8').matchAll(/^import\s+(type\s+)?[^;]*?from\s*'(@grpc\/[^']+)'/gm)]
+          .filter((m) => !m[1])
+          .map((m) => `${f} imports ${m[2]}`),
+      );
+    expect(bad, bad.join('\n')).toEqual([]);
+  });
 
   it('has no import cycle between top-level folders', () => {
     const cycles = findCycles(graph.edges.filter((e) => e.fromTop !== e.toTop).map((e) => ({ from: e.fromTop, to: e.toTop })));
