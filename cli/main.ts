@@ -1,6 +1,6 @@
 // The `tsswarm` command: a docker-like verb tree. `main(argv)` returns the exit
 // code; bin/tsswarm.mjs and `tsx cli/main.ts ...` both end up here. New verbs
-// (init, join, node, service, network, sandbox) are added to `commands`.
+// (init, join, node, service, network, secret, config, sandbox) are added to `commands`.
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { TsswarmError } from '../lib/errors.js';
@@ -48,6 +48,8 @@ export const commands: readonly Command[] = [
   clusterCommand('node', 'Manage the nodes of the cluster'),
   lazy('service', 'Manage services', async () => (await import('./service.js')).serviceCommand),
   lazy('network', 'Manage overlay networks', async () => (await import('./network.js')).networkCommand),
+  lazy('secret', 'Manage secrets', async () => (await import('./secret.js')).secretCommand),
+  lazy('config', 'Manage configs', async () => (await import('./secret.js')).configCommand),
   lazy('image', "Manage this node's images", async () => (await import('./image.js')).imageCommand),
   lazy('sandbox', 'Run a cluster of hosts on this machine (network namespaces; needs root)', async () => {
     const [{ makeSandboxCommand }, { bootstrapCluster }] = await Promise.all([

@@ -6,14 +6,9 @@
 import { normalizeCapability } from '../lib/capabilities.js';
 import { TsswarmError, UsageError } from '../lib/errors.js';
 import { DEFAULT_RESTART, DEFAULT_UPDATE, parseConstraint, parseSpreadPreference, plainSpec, SPEC_LIMITS } from '../spec/index.js';
+import type { ExecRequest, ListServicesResponse, LogChunk, ServiceLogsRequest, ServiceResponse } from '../proto/gen/control.js';
 import {
-  type ExecRequest,
-  type ListServicesResponse,
-  type LogChunk,
-  type ServiceLogsRequest,
-  type ServiceResponse,
-} from '../proto/gen/control.js';
-import {
+  type ConfigReference,
   ContainerSpec,
   EndpointMode,
   SeccompMode,
@@ -27,6 +22,7 @@ import {
   PublishMode,
   type Resources,
   RestartCondition,
+  type SecretReference,
   Service,
   ServiceSpec,
   Task,
@@ -220,6 +216,42 @@ export function parseNetworkFlag(field: string, v: string): NetworkAttachmentCon
   return n;
 }
 
+/**
+ * `--secret NAME` or `--secret source=NAME,target=FILE,uid=U,gid=G,mode=0400`
+ * (src alias), and `--config` the same: docker's forms. The target defaults
+ * to the source for a secret (a name under /run/secrets/) and to `/<source>`
+ * for a config; the mode is octal (0400 or 400). uid, gid and mode left out
+ * get the managers' defaults (0, 0, 0444).
+ */
+export function parseFileRef(kind: 'secret', field: string, v: string): SecretReference;
+export function parseFileRef(kind: 'config', field: string, v: string): ConfigReference;
+export function parseFileRef(kind: 'secret' | 'config', field: string, v: string): SecretReference | ConfigReference {
+  const t = { name: '', uid: '', gid: '', mode: 0 };
+  let source = '';
+  if (!v.includes('=')) source = v.trim();
+  else {
+    for (const [key, value] of csvOptions(v)) {
+      const val = (value ?? '').trim();
+      if (key === 'source' || key === 'src') source = val;
+      else if (key === 'target') t.name = val;
+      else if (key === 'uid' || key === 'gid') {
+        if (!/^\d+$/.test(val)) throw UsageError.invalid(`${field} ${key}`, `a numeric ${key} such as ${key}=1000`, val);
+        t[key] = val;
+      } else if (key === 'mode') {
+        const m = /^(?:0o?)?([0-7]{1,4})$/i.exec(val);
+        const mode = m ? Number.parseInt(m[1]!, 8) : NaN;
+        if (!(mode > 0 && mode <= 0o777))
+          throw UsageError.invalid(`${field} mode`, 'an octal file mode from 0001 to 0777, e.g. mode=0400', val);
+        t.mode = mode;
+      } else throw new UsageError(`${field}: unknown option "${key}" in "${v}": use source, target, uid, gid and mode`, { field });
+    }
+  }
+  if (!source)
+    throw new UsageError(`${field} needs the ${kind}'s name: ${field} NAME or ${field} source=NAME[,target=...] (got "${v}")`, { field });
+  if (!t.name) t.name = kind === 'secret' ? source : `/${source}`;
+  return kind === 'secret' ? { secretId: '', secretName: source, target: t } : { configId: '', configName: source, target: t };
+}
+
 const portKey = (p: PortConfig): string =>
   p.publishedPort ? `${p.protocol}/published/${p.publishedPort}` : `${p.protocol}/target/${p.targetPort}/${p.publishMode}`;
 
@@ -314,6 +346,8 @@ const specFlags = {
   constraint: many('EXPR', 'Placement constraint, e.g. node.role==worker'),
   network: many('NETWORK', 'Attach to a network: NAME, or name=NAME,alias=ALIAS'),
   publish: many('SPEC', 'Publish a port: published=8080,target=80[,protocol=tcp|udp][,mode=ingress|host], or 8080:80[/udp]', 'p'),
+  secret: many('SECRET', 'Give the tasks a secret: NAME, or source=NAME[,target=FILE][,uid=0][,gid=0][,mode=0444] (at /run/secrets/FILE)'),
+  config: many('CONFIG', 'Give the tasks a config: NAME, or source=NAME[,target=/PATH][,uid=0][,gid=0][,mode=0444] (default /NAME)'),
   'endpoint-mode': str('MODE', 'vip (default: a virtual IP per network) or dnsrr (DNS round robin)'),
   'placement-pref': many('PREF', 'Placement preference: spread=node.labels.KEY'),
   'max-replicas': str('N', 'Maximum tasks per node (0: no limit)'),
@@ -360,6 +394,10 @@ const updateOnlyFlags = {
   'network-rm': many('NETWORK', 'Detach from a network'),
   'publish-add': many('SPEC', 'Publish a port (as --publish)'),
   'publish-rm': many('TARGET[/PROTOCOL]', 'Stop publishing the ports of this target port'),
+  'secret-add': many('SECRET', 'Add a secret (as --secret)'),
+  'secret-rm': many('SECRET', 'Remove a secret, by name'),
+  'config-add': many('CONFIG', 'Add a config (as --config)'),
+  'config-rm': many('CONFIG', 'Remove a config, by name'),
   'constraint-rm': many('EXPR', 'Remove a placement constraint'),
   'placement-pref-add': many('PREF', 'Add a placement preference'),
   'placement-pref-rm': many('PREF', 'Remove a placement preference'),
@@ -484,6 +522,11 @@ function applySpecFlags(spec: ServiceSpec, f: Flags, env: NodeJS.ProcessEnv, ids
     const add = vals.map((v) => parseNetworkFlag(field, v)).map((n) => ({ ...n, target: ids?.get(n.target) ?? n.target }));
     task.networks = upsert(task.networks, add, (n) => n.target.toLowerCase());
   }
+  // secrets and configs: added as given (the managers refuse two at one target, and resolve the names)
+  for (const [field, vals] of both('secret', 'secret-add'))
+    c.secrets = [...c.secrets, ...vals.map((v) => parseFileRef('secret', field, v))];
+  for (const [field, vals] of both('config', 'config-add'))
+    c.configs = [...c.configs, ...vals.map((v) => parseFileRef('config', field, v))];
   const ports = both('publish', 'publish-add').flatMap(([field, vals]) => vals.map((v) => parsePublish(field, v)));
   if (ports.length || s(f, 'endpoint-mode') !== undefined) {
     const ep = (spec.endpoint ??= { mode: EndpointMode.VIP, ports: [] });
@@ -747,6 +790,23 @@ export function serviceUpdateSpec(
     if (!task.networks.some((n) => gone.has(n.target.toLowerCase())))
       throw new UsageError(`--network-rm ${x}: the service is not attached to network ${x}`, { field: '--network-rm' });
     task.networks = task.networks.filter((n) => !gone.has(n.target.toLowerCase()));
+  }
+  const named = (x: string, id: string, name: string): boolean => x === id || x.toLowerCase() === name.toLowerCase();
+  for (const x of l(flags, 'secret-rm')) {
+    if (!c.secrets.some((r) => named(x, r.secretId, r.secretName)))
+      throw new UsageError(
+        `--secret-rm ${x}: the service uses no secret ${x} (its secrets: ${c.secrets.map((r) => r.secretName).join(', ') || 'none'})`,
+        { field: '--secret-rm' },
+      );
+    c.secrets = c.secrets.filter((r) => !named(x, r.secretId, r.secretName));
+  }
+  for (const x of l(flags, 'config-rm')) {
+    if (!c.configs.some((r) => named(x, r.configId, r.configName)))
+      throw new UsageError(
+        `--config-rm ${x}: the service uses no config ${x} (its configs: ${c.configs.map((r) => r.configName).join(', ') || 'none'})`,
+        { field: '--config-rm' },
+      );
+    c.configs = c.configs.filter((r) => !named(x, r.configId, r.configName));
   }
   for (const x of l(flags, 'publish-rm')) {
     const m = /^(\d+)(?:\/(tcp|udp|sctp))?$/i.exec(x.trim());
@@ -1086,6 +1146,19 @@ export function prettyService(svc: Service, networks: ReadonlyMap<string, string
     if (c.user) out.push(` User:\t\t${c.user}`);
     if (c.hostname) out.push(` Hostname:\t${c.hostname}`);
     if (c.healthcheck?.test.length) out.push(` Healthcheck:\t${c.healthcheck.test.join(' ')}`);
+    // References only: a spec never holds a secret's value.
+    const file = (t: { name: string; uid: string; gid: string; mode: number } | null | undefined): string[] =>
+      t ? [`  UID:\t\t${t.uid}`, `  GID:\t\t${t.gid}`, `  Mode:\t\t0${t.mode.toString(8)}`] : [];
+    if (c.secrets.length) {
+      out.push('Secrets:');
+      for (const r of c.secrets)
+        out.push(` Target:\t${r.target?.name ?? ''}`, `  Source:\t${r.secretName || r.secretId}`, ...file(r.target));
+    }
+    if (c.configs.length) {
+      out.push('Configs:');
+      for (const r of c.configs)
+        out.push(` Target:\t${r.target?.name ?? ''}`, `  Source:\t${r.configName || r.configId}`, ...file(r.target));
+    }
     if (c.mounts.length) {
       out.push('Mounts:');
       for (const m of c.mounts)

@@ -55,7 +55,7 @@ import { nodeHostnameError } from './dispatcher/limits.js';
 import { MemoryStore, VersionConflictError } from './store/index.js';
 import { TaskRelay } from './relay.js';
 import { inspectDataplane } from './controlapi/dataplane-report.js';
-import { NetworkApi, ServiceApi } from './controlapi/index.js';
+import { ConfigApi, NetworkApi, SecretApi, ServiceApi } from './controlapi/index.js';
 import { CONTROL_METHODS, CONTROL_ROUTES, controlImplementation } from './controlapi/server.js';
 import { ClusterApi } from './controlapi/cluster.js';
 import type { ManagerContext } from './controlapi/context.js';
@@ -157,6 +157,9 @@ export class Manager {
   readonly relay: TaskRelay;
   readonly services: ServiceApi;
   readonly networks: NetworkApi;
+  /** The Control API's secret and config calls (manager/controlapi/secret.ts). */
+  readonly secrets: SecretApi;
+  readonly configs: ConfigApi;
   /** The Control API's node calls (manager/controlapi/node.ts). */
   readonly nodes: NodeApi;
   /** The Control API's cluster calls: join tokens, leadership transfer, info (manager/controlapi/cluster.ts). */
@@ -200,6 +203,8 @@ export class Manager {
     this.relay = new TaskRelay(store, this.dispatcher, o.logger);
     this.services = new ServiceApi({ store, logger: o.logger, read: (fn) => this.readView(fn) });
     this.networks = new NetworkApi({ store, logger: o.logger, read: (fn) => this.readView(fn) });
+    this.secrets = new SecretApi({ store, logger: o.logger, read: (fn) => this.readView(fn) });
+    this.configs = new ConfigApi({ store, logger: o.logger, read: (fn) => this.readView(fn) });
     const ctx: ManagerContext = {
       store,
       consensus,
@@ -252,6 +257,14 @@ export class Manager {
       removeNetwork: (req) => net.removeNetwork(req),
       // Only the leader holds the agents' sessions.
       inspectDataplane: (req) => inspectDataplane(this.store, this.dispatcher, req),
+      createSecret: (req) => this.secrets.createSecret(req),
+      getSecret: (req) => this.secrets.getSecret(req),
+      listSecrets: (req) => this.secrets.listSecrets(req),
+      removeSecret: (req) => this.secrets.removeSecret(req),
+      createConfig: (req) => this.configs.createConfig(req),
+      getConfig: (req) => this.configs.getConfig(req),
+      listConfigs: (req) => this.configs.listConfigs(req),
+      removeConfig: (req) => this.configs.removeConfig(req),
     };
     for (const m of CONTROL_METHODS) {
       if (CONTROL_ROUTES[m] !== 'leader') continue;

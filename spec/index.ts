@@ -1,5 +1,5 @@
 // What the CLI and the managers share about a spec: Swarm's defaults, the
-// checks of service and network specs (pure, no store), constraint and
+// checks of service, network, secret and config specs (pure, no store), constraint and
 // preference parsing, and the size limits. Imports only lib/ and proto/gen.
 export {
   checkNetworkSpecBounds,
@@ -15,6 +15,22 @@ export {
   SPEC_LIMITS,
   validateServiceSpec,
 } from './validate.js';
+export {
+  checkFileReferences,
+  DEFAULT_FILE_MODE,
+  SECRETS_DIR,
+  secretPath,
+} from './validate.js';
+export {
+  checkObjectData,
+  checkObjectName,
+  type FileObjectKind,
+  isObjectName,
+  MAX_FILE_OBJECT_BYTES,
+  OBJECT_NAME_HINT,
+  validateConfigSpec,
+  validateSecretSpec,
+} from './secret.js';
 export { type Constraint, type ConstraintOp, parseConstraint, parseConstraints, parseSpreadPreference } from './constraint.js';
 export {
   ENCRYPTION_UNAVAILABLE,

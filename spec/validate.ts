@@ -123,6 +123,78 @@ function checkSecurity(c: ContainerSpec): void {
     );
 }
 
+/** Where a secret whose target is a relative name appears in the container. */
+export const SECRETS_DIR = '/run/secrets';
+/** A secret's or config's file mode when the reference gives none (0: unset, as proto3 cannot tell them apart). */
+export const DEFAULT_FILE_MODE = 0o444;
+const NUMERIC_ID_RE = /^\d{1,10}$/;
+
+/** Where a secret reference's file appears in the container: a relative target lies under /run/secrets. */
+export function secretPath(target: string): string {
+  return target.startsWith('/') ? target : `${SECRETS_DIR}/${target}`;
+}
+
+/**
+ * The secret and config references of a container spec, as Docker's Control
+ * API checks them, with the defaults Docker's CLI would have filled (here the
+ * server fills them, so every client gets them): a source (name or id) each;
+ * target = the source for a secret (a name under /run/secrets, or an absolute
+ * path), `/<source>` for a config (an absolute path: a relative one is
+ * refused); uid and gid "0"; mode 0444. No `..` in a target, no two files at
+ * one path. Mutates `c`.
+ */
+export function checkFileReferences(c: ContainerSpec): void {
+  const paths = new Map<string, string>();
+  const one = (
+    kind: 'secret' | 'config',
+    i: number,
+    source: string,
+    t: { name: string; uid: string; gid: string; mode: number } | null | undefined,
+  ): { name: string; uid: string; gid: string; mode: number } => {
+    const f = `spec.task.container.${kind}s[${i}]`;
+    const flag = `--${kind}`;
+    if (!source)
+      throw bad(`${f}.${kind}Name`, `is required: give the ${kind}'s name or id (${flag} SOURCE or ${flag} source=SOURCE,target=...)`);
+    const target = { name: '', uid: '', gid: '', mode: 0, ...(t ?? {}) };
+    if (!target.name) target.name = kind === 'secret' ? source : `/${source}`;
+    const tf = `${f}.target.name (${flag} source=${source},target=${target.name})`;
+    if (target.name.includes('\0')) throw bad(tf, 'holds a NUL character: give a file name or path');
+    if (target.name.split('/').some((p) => p === '..'))
+      throw bad(
+        tf,
+        `"${target.name}" has a ".." component: give a path that stays where it points, e.g. target=${kind === 'secret' ? 'db_password' : '/etc/app.conf'}`,
+      );
+    if (kind === 'config' && !target.name.startsWith('/'))
+      throw bad(
+        tf,
+        `"${target.name}" is not an absolute path: a config's target is where the file appears in the container, e.g. target=/${target.name} (default: /<config name>)`,
+      );
+    if (kind === 'secret' && (target.name.endsWith('/') || target.name === '.' || target.name.startsWith('./')))
+      throw bad(tf, `"${target.name}" is not a file name: give a name (placed under ${SECRETS_DIR}/) or an absolute path`);
+    for (const k of ['uid', 'gid'] as const) {
+      if (!target[k]) target[k] = '0';
+      if (!NUMERIC_ID_RE.test(target[k]))
+        throw bad(
+          `${f}.target.${k} (${flag} ${k}=${target[k]})`,
+          `"${target[k]}" is not a numeric ${k}: give a number such as ${k}=1000 (default 0)`,
+        );
+    }
+    if (!target.mode) target.mode = DEFAULT_FILE_MODE;
+    if (!(Number.isInteger(target.mode) && target.mode > 0 && target.mode <= 0o777))
+      throw bad(
+        `${f}.target.mode (${flag} mode=)`,
+        `must be a file mode from 0001 to 0777 (got ${target.mode.toString(8)} octal): e.g. mode=0400`,
+      );
+    const path = kind === 'secret' ? secretPath(target.name) : target.name;
+    const prev = paths.get(path);
+    if (prev !== undefined) throw bad(tf, `conflicting target: ${path} is also the target of ${prev}: give each ${kind} its own target`);
+    paths.set(path, `${kind}s[${i}]`);
+    return target;
+  };
+  c.secrets = c.secrets.map((r, i) => ({ ...r, target: one('secret', i, r.secretName || r.secretId, r.target) }));
+  c.configs = c.configs.map((r, i) => ({ ...r, target: one('config', i, r.configName || r.configId, r.target) }));
+}
+
 /**
  * Docker's templates where Docker expands them (--hostname, --env, a mount's
  * source), expanded per task by the agent; any other `{{` in them is refused.
@@ -268,6 +340,7 @@ export function validateServiceSpec(input: ServiceSpec): { spec: ServiceSpec; wa
 
   if (isSet(c.healthcheck)) checkHealth('spec.task.container.healthcheck', c.healthcheck);
   checkSecurity(c);
+  checkFileReferences(c);
 
   // resources
   const res = task.resources;
@@ -377,6 +450,8 @@ export const SPEC_LIMITS = {
   portNameLength: 64,
   secrets: 100,
   configs: 100,
+  /** A secret or config reference (id or name) in a service spec. */
+  objectRefLength: 256,
   /** Tasks of one replicated service; also caps parallelism and tasks per node. */
   replicas: 100_000,
   nanoCpus: 10_000 * 1e9,
@@ -413,7 +488,7 @@ function listAtMost(field: string, flag: string, xs: readonly string[], maxCount
   xs.forEach((x, i) => atMostChars(`${field}[${i}]`, flag, x, maxLength));
 }
 
-function labelsAtMost(
+export function labelsAtMost(
   field: string,
   flag: string,
   labels: Readonly<Record<string, string>> | null | undefined,
@@ -479,6 +554,19 @@ export function checkServiceSpecBounds(spec: ServiceSpec): void {
     durationAtMost(`${f}.stopGracePeriodMs`, '--stop-grace-period', c.stopGracePeriodMs);
     atMostEntries(`${f}.secrets`, '--secret', c.secrets.length, L.secrets);
     atMostEntries(`${f}.configs`, '--config', c.configs.length, L.configs);
+    for (const [kind, refs] of [
+      ['secret', c.secrets.map((r) => ({ id: r.secretId, name: r.secretName, target: r.target }))],
+      ['config', c.configs.map((r) => ({ id: r.configId, name: r.configName, target: r.target }))],
+    ] as const) {
+      refs.forEach((r, i) => {
+        const g = `${f}.${kind}s[${i}]`;
+        atMostChars(`${g}.${kind}Id`, `--${kind}`, r.id, L.objectRefLength);
+        atMostChars(`${g}.${kind}Name`, `--${kind}`, r.name, L.objectRefLength);
+        atMostChars(`${g}.target.name`, `--${kind} target=`, r.target?.name, L.pathLength);
+        atMostChars(`${g}.target.uid`, `--${kind} uid=`, r.target?.uid, L.userLength);
+        atMostChars(`${g}.target.gid`, `--${kind} gid=`, r.target?.gid, L.userLength);
+      });
+    }
     const h = c.healthcheck;
     if (h) {
       listAtMost(`${f}.healthcheck.test`, '--health-cmd', h.test, L.healthTest, L.argLength);

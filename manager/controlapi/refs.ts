@@ -3,7 +3,7 @@
 // A name or prefix matching several objects is an error listing them, never
 // the first one found; one shared resolver serves nodes, services, networks and tasks.
 import { TsswarmError } from '../../lib/errors.js';
-import type { Network, Node, Service, Task } from '../../proto/gen/objects.js';
+import type { Config, Network, Node, Secret, Service, Task } from '../../proto/gen/objects.js';
 import type { ReadTx } from '../store/index.js';
 
 /** How many matches an ambiguity error names before it counts the rest. */
@@ -122,7 +122,35 @@ export function taskKind(tx: ReadTx): RefKind<Task> {
   };
 }
 
+export function secretKind(tx: ReadTx): RefKind<Secret> {
+  return {
+    what: 'secret',
+    all: () => tx.secrets.list(),
+    byId: (id) => tx.secrets.get(id),
+    idOf: (s) => s.meta.id,
+    namesOf: (s) => [s.spec?.name ?? ''],
+    foldCase: true,
+    label: (s) => s.spec?.name ?? '',
+    notFoundHint: (ref) => `see \`tsswarm secret ls\`, or create it with \`tsswarm secret create ${ref} FILE\``,
+  };
+}
+
+export function configKind(tx: ReadTx): RefKind<Config> {
+  return {
+    what: 'config',
+    all: () => tx.configs.list(),
+    byId: (id) => tx.configs.get(id),
+    idOf: (c) => c.meta.id,
+    namesOf: (c) => [c.spec?.name ?? ''],
+    foldCase: true,
+    label: (c) => c.spec?.name ?? '',
+    notFoundHint: (ref) => `see \`tsswarm config ls\`, or create it with \`tsswarm config create ${ref} FILE\``,
+  };
+}
+
 export const findService = (tx: ReadTx, ref: string): Service => resolveRef(serviceKind(tx), ref);
+export const findSecret = (tx: ReadTx, ref: string): Secret => resolveRef(secretKind(tx), ref);
+export const findConfig = (tx: ReadTx, ref: string): Config => resolveRef(configKind(tx), ref);
 export const findNetwork = (tx: ReadTx, ref: string): Network => resolveRef(networkKind(tx), ref);
 export const findNode = (tx: ReadTx, ref: string): Node => resolveRef(nodeKind(tx), ref);
 export const findTask = (tx: ReadTx, ref: string): Task => resolveRef(taskKind(tx), ref);

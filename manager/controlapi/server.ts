@@ -37,6 +37,14 @@ export const CONTROL_ROUTES: Record<ControlMethod, ControlRoute> = {
   listNetworks: 'read',
   removeNetwork: 'leader',
   inspectDataplane: 'leader',
+  createSecret: 'leader',
+  getSecret: 'read',
+  listSecrets: 'read',
+  removeSecret: 'leader',
+  createConfig: 'leader',
+  getConfig: 'read',
+  listConfigs: 'read',
+  removeConfig: 'leader',
 };
 
 export const CONTROL_METHODS = Object.keys(ControlService) as ControlMethod[];

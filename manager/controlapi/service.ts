@@ -32,6 +32,7 @@ import {
 import type { MemoryStore, ReadTx } from '../store/index.js';
 import { randomServiceName } from './names.js';
 import { resolveServiceNetworking } from './network.js';
+import { resolveServiceFileRefs } from './secret.js';
 import { findNode, findService, findTask } from './refs.js';
 import { plainSpec, validateServiceSpec } from '../../spec/validate.js';
 
@@ -85,7 +86,7 @@ export class ServiceApi {
     const raw = plainSpec(req.spec);
     if (!raw.name) raw.name = this.freeName();
     const { spec, warnings } = validateServiceSpec(raw);
-    warnings.push(...this.store.view((tx) => resolveServiceNetworking(tx, spec, '')));
+    warnings.push(...this.store.view((tx) => [...resolveServiceNetworking(tx, spec, ''), ...resolveServiceFileRefs(tx, spec)]));
     const now = this.now();
     const id = newId();
     const service = Service.create({
@@ -136,6 +137,16 @@ export class ServiceApi {
     if (req.rollback) {
       if (!cur.previousSpec)
         throw new TsswarmError('FAILED_PRECONDITION', `service ${name} has no previous spec to roll back to: it was never updated`);
+      // Removing a secret or config checks current specs only (as Swarm), so the previous one may name a removed one.
+      const previous = plainSpec(cur.previousSpec);
+      try {
+        this.store.view((tx) => resolveServiceFileRefs(tx, previous));
+      } catch (e) {
+        throw new TsswarmError(
+          'FAILED_PRECONDITION',
+          `service ${name} cannot roll back: its previous spec uses a secret or config that no longer exists (${(e as Error).message}): create it again, or update the service instead`,
+        );
+      }
       const changed = !sameTaskSpec(cur.previousSpec.task, cur.spec.task);
       // With the same tasks there is nothing for the updater to do: the rollback is complete at once.
       const updateStatus: UpdateStatus = changed
@@ -148,7 +159,10 @@ export class ServiceApi {
       if (!raw.name) raw.name = name;
       const v = validateServiceSpec(raw);
       const spec = v.spec;
-      warnings = [...v.warnings, ...this.store.view((tx) => resolveServiceNetworking(tx, spec, cur.meta.id))];
+      warnings = [
+        ...v.warnings,
+        ...this.store.view((tx) => [...resolveServiceNetworking(tx, spec, cur.meta.id), ...resolveServiceFileRefs(tx, spec)]),
+      ];
       if (spec.name !== name)
         throw new TsswarmError(
           'INVALID_ARGUMENT',

@@ -28,6 +28,8 @@ describe('lazy top-level commands', () => {
       'node',
       'service',
       'network',
+      'secret',
+      'config',
       'image',
       'sandbox',
     ]);
