@@ -3,7 +3,7 @@
 // be opened inside another network namespace, openat2(2) so a file can be read
 // inside a root a container may be changing. Each wrapper throws a
 // SyscallError carrying errno when the call fails.
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { SyscallError, TsswarmError } from '../lib/errors.js';
 
@@ -11,12 +11,51 @@ type Ffi = typeof import('ffi-rs');
 
 // Loaded on first use, so that importing native/ never fails on a machine
 // whose ffi-rs binary is missing; only the calls do.
+let ffiModule: Ffi | undefined;
 let ffi: Ffi | undefined;
 const LIBRARY = 'tsswarm-libc';
 
+/**
+ * The ffi-rs module, required once for every library opened through it (libc
+ * here, libnftables in agent/lb). Its loader picks its glibc or musl binary by
+ * calling process.report.getReport() and reading one field: a whole
+ * diagnostic report (the native stack symbolised, every handle listed) that
+ * takes ~5 ms and leaves about 1 MB of node's symbol and unwind tables
+ * resident for the life of the daemon. When the C library mapped into this process
+ * settles the question, the loader gets that answer instead of a report.
+ */
+export function loadFfi(): Ffi {
+  if (ffiModule) return ffiModule;
+  const req = createRequire(import.meta.url);
+  const report = Object.getOwnPropertyDescriptor(process, 'report');
+  const libcKind = process.platform === 'linux' && report?.configurable ? mappedLibc() : undefined;
+  if (!libcKind) return (ffiModule = req('ffi-rs') as Ffi);
+  // glibcVersionRuntime is what the loader reads: set on glibc, absent on musl (as in a real report).
+  const header = libcKind === 'glibc' ? { glibcVersionRuntime: 'mapped' } : {};
+  Object.defineProperty(process, 'report', { configurable: true, enumerable: true, value: { getReport: () => ({ header }) } });
+  try {
+    return (ffiModule = req('ffi-rs') as Ffi);
+  } finally {
+    Object.defineProperty(process, 'report', report!);
+  }
+}
+
+/** Which C library this process runs on, from the shared objects mapped into it; undefined when unsure. */
+function mappedLibc(): 'glibc' | 'musl' | undefined {
+  let maps: string;
+  try {
+    maps = readFileSync('/proc/self/maps', 'utf8');
+  } catch {
+    return undefined;
+  }
+  const musl = /\/(?:ld-musl-|libc\.musl-)[^/\n]*$/m.test(maps);
+  const glibc = /\/libc\.so\.6$/m.test(maps);
+  return musl === glibc ? undefined : glibc ? 'glibc' : 'musl';
+}
+
 function libc(): Ffi {
   if (!ffi) {
-    const loaded = createRequire(import.meta.url)('ffi-rs') as Ffi;
+    const loaded = loadFfi();
     loaded.open({ library: LIBRARY, path: 'libc.so.6' });
     ffi = loaded;
   }
@@ -30,6 +69,30 @@ export function nativeAvailable(): { ok: true } | { ok: false; reason: string } 
     return { ok: true };
   } catch (err) {
     return { ok: false, reason: `ffi-rs cannot load libc.so.6: ${(err as Error).message}` };
+  }
+}
+
+/**
+ * Gives the pages the C heap holds free back to the kernel (glibc's
+ * malloc_trim(0)): whether any were returned, or undefined where the call is
+ * missing (another C library, no ffi-rs). glibc keeps what was freed inside
+ * its heaps for reuse, so after a burst of buffers (an image unpacked, a
+ * layer hashed) a process idles megabytes above what it uses. The call walks
+ * the free lists (about a millisecond for a daemon's heap); later allocations
+ * take pages from the kernel again.
+ */
+export function releaseFreeHeap(): boolean | undefined {
+  let f: Ffi;
+  try {
+    f = libc();
+  } catch {
+    return undefined;
+  }
+  try {
+    const { load, DataType } = f;
+    return load({ library: LIBRARY, funcName: 'malloc_trim', retType: DataType.I32, paramsType: [DataType.I64], paramsValue: [0] }) === 1;
+  } catch {
+    return undefined;
   }
 }
 

@@ -5,8 +5,10 @@
 import { chmodSync, chownSync, readFileSync, statSync } from 'node:fs';
 import { resolveAdvertiseAddr } from '../lib/addr.js';
 import { createLogger } from '../lib/log.js';
+import { releaseFreeHeap } from '../native/libc.js';
 import { Daemon } from './daemon.js';
 import { type DaemonFlags, groupId, readDaemonConfig, resolveDaemonConfig } from './daemon-config.js';
+import { releaseHeapAfterGc } from './heap.js';
 
 export interface RunDaemonInput {
   flags: DaemonFlags & { config?: string };
@@ -47,6 +49,8 @@ export async function runDaemon({ flags, socketOverride, defaultSocket, version 
     // The load balancer's names for its backends; auto: detected on each namespace.
     lbBackend: cfg.lbBackend === 'nftables' ? 'nft' : cfg.lbBackend === 'auto' ? undefined : cfg.lbBackend,
   });
+  // What the daemon's bursts of work freed goes back to the kernel once the collector goes quiet.
+  releaseHeapAfterGc({ release: releaseFreeHeap });
   await d.start();
   if (socketGid !== undefined) {
     // Members of the group may use the CLI without root (they can do anything the daemon can).

@@ -4,9 +4,8 @@
 // socket closes and the kernel flushes the transaction's deferred release
 // (an RCU grace period); a context kept open never pays that, nor the
 // fork/exec of nsenter + nft, so a one-element change costs ~0.1 ms.
-import { createRequire } from 'node:module';
 import { TsswarmError } from '../../lib/errors.js';
-import { withNetns } from '../../native/libc.js';
+import { loadFfi, withNetns } from '../../native/libc.js';
 import { netnsPath } from './exec.js';
 
 type Ffi = typeof import('ffi-rs');
@@ -19,7 +18,7 @@ let ffi: Ffi | undefined;
 
 function lib(): Ffi {
   if (!ffi) {
-    const loaded = createRequire(import.meta.url)('ffi-rs') as Ffi;
+    const loaded = loadFfi();
     loaded.open({ library: LIBRARY, path: 'libnftables.so.1' });
     ffi = loaded;
   }

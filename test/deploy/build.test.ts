@@ -49,6 +49,35 @@ function grpcChunks(): string[] {
     .map(([f]) => f.slice(f.indexOf('chunks/') >= 0 ? f.indexOf('chunks/') : f.lastIndexOf('/') + 1));
 }
 
+interface Meta {
+  outputs: Record<string, { imports: { path: string; kind: string; external?: boolean }[]; inputs: Record<string, unknown> }>;
+}
+
+/**
+ * What loading the chunk that holds `source` brings in: that chunk and every
+ * chunk it imports statically, their sources, and the chunks they leave to a
+ * dynamic import (loaded on first use).
+ */
+function loadedWith(source: string): { sources: string[]; lazy: Map<string, string[]> } {
+  const meta = JSON.parse(readFileSync(join(out, 'meta.json'), 'utf8')) as Meta;
+  const start = Object.keys(meta.outputs).find((f) => f.endsWith('.mjs') && source in meta.outputs[f]!.inputs);
+  expect(start, `no chunk holds ${source}`).toBeDefined();
+  const seen = new Set<string>();
+  const lazy = new Map<string, string[]>();
+  const walk = (f: string): void => {
+    if (seen.has(f)) return;
+    seen.add(f);
+    for (const i of meta.outputs[f]!.imports) {
+      if (i.external || !meta.outputs[i.path]) continue;
+      if (i.kind === 'import-statement') walk(i.path);
+      else if (i.kind === 'dynamic-import') lazy.set(i.path, Object.keys(meta.outputs[i.path]!.inputs));
+    }
+  };
+  walk(start!);
+  for (const f of seen) lazy.delete(f);
+  return { sources: [...seen].flatMap((f) => Object.keys(meta.outputs[f]!.inputs)), lazy };
+}
+
 describe('the build', () => {
   beforeAll(() => {
     const r = spawnSync(process.execPath, ['scripts/build.mjs', '--outdir', out], { encoding: 'utf8', timeout: 60_000 });
@@ -87,6 +116,24 @@ describe('the build', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toContain(`Cannot connect to the tsswarm daemon at unix://${sock}`);
     expect(imported(r.stderr).filter((f) => grpcChunks().includes(f))).toEqual([]);
+  });
+
+  it("keeps what a worker does not use at start out of the daemon's start path, each loaded on first use", () => {
+    // The manager (managers only), the metrics (--metrics-addr only) and the data-plane report
+    // (`network inspect --dataplane`) are chunks of their own behind a dynamic import.
+    const { sources, lazy } = loadedWith('node/run.ts');
+    const lazySources = [...lazy.values()].flat();
+    for (const s of ['manager/manager.ts', 'lib/metrics.ts', 'agent/dataplane-report.ts']) {
+      expect(sources, `${s} is loaded when the daemon starts`).not.toContain(s);
+      expect(lazySources, `${s} is not left to a dynamic import of the daemon`).toContain(s);
+    }
+    expect(sources.filter((s) => s.includes('node_modules/prom-client/'))).toEqual([]);
+    // grpc-js requires @grpc/proto-loader only to serve channelz or ORCA: it stays in node_modules.
+    const meta = JSON.parse(readFileSync(join(out, 'meta.json'), 'utf8')) as Meta;
+    const withProtoLoader = Object.entries(meta.outputs).filter(([, o]) =>
+      Object.keys(o.inputs).some((i) => i.includes('@grpc/proto-loader')),
+    );
+    expect(withProtoLoader.map(([f]) => f)).toEqual([]);
   });
 
   it('refuses an unknown command with the list of known ones', () => {
