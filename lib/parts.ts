@@ -1,9 +1,9 @@
 // A ManagerMessage too large for one gRPC message (a node's full assignment
 // set, a network with thousands of endpoints) sent as several parts and put
 // back together by the agent. Both halves live here so they cannot disagree.
-import { type Assignments, ManagerMessage } from '../proto/gen/control.js';
+import { type AssignedDependencies, type Assignments, ManagerMessage } from '../proto/gen/control.js';
 import { NetworkEndpoint, NetworkService, NetworkState, type NetworkUpdate } from '../proto/gen/netfeed.js';
-import { Task } from '../proto/gen/objects.js';
+import { Config, Secret, Task } from '../proto/gen/objects.js';
 
 /**
  * Bytes of one part. 1 MiB: far below the gRPC limit (a part holds at least
@@ -74,8 +74,23 @@ class Packer<P> {
   }
 }
 
+const noDeps = (): AssignedDependencies => ({ secrets: [], configs: [], removedSecretIds: [], removedConfigIds: [] });
+
 function splitAssignments(a: Assignments, budget: number): Assignments[] {
   const p = new Packer<Assignments>(budget, () => ({ full: a.full, tasks: [], removedTaskIds: [] }));
+  // Dependencies first: a part's tasks never come before the secrets they use (the agent applies
+  // only the whole message, but the order costs nothing).
+  // `size` counts the item's own frame; the dependencies message around the items fits in WRAP_BYTES.
+  const deps = (size: number): AssignedDependencies => {
+    const part = p.take(size);
+    if (!part.dependencies) part.dependencies = noDeps();
+    return part.dependencies;
+  };
+  const d = a.dependencies;
+  for (const x of d?.secrets ?? []) deps(Secret.encode(x).length + ITEM_FRAME).secrets.push(x);
+  for (const x of d?.configs ?? []) deps(Config.encode(x).length + ITEM_FRAME).configs.push(x);
+  for (const id of d?.removedSecretIds ?? []) deps(strBytes(id)).removedSecretIds.push(id);
+  for (const id of d?.removedConfigIds ?? []) deps(strBytes(id)).removedConfigIds.push(id);
   for (const t of a.tasks) p.take(Task.encode(t).length + ITEM_FRAME).tasks.push(t);
   for (const id of a.removedTaskIds) p.take(strBytes(id)).removedTaskIds.push(id);
   return p.parts;
@@ -161,6 +176,13 @@ export function mergeParts(parts: ManagerMessage[]): ManagerMessage {
     for (const p of parts) {
       a.tasks.push(...(p.assignments?.tasks ?? []));
       a.removedTaskIds.push(...(p.assignments?.removedTaskIds ?? []));
+      const d = p.assignments?.dependencies;
+      if (!d) continue;
+      const into = (a.dependencies ??= noDeps());
+      into.secrets.push(...d.secrets);
+      into.configs.push(...d.configs);
+      into.removedSecretIds.push(...d.removedSecretIds);
+      into.removedConfigIds.push(...d.removedConfigIds);
     }
     return ManagerMessage.create({ assignments: a });
   }

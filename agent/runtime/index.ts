@@ -14,4 +14,4 @@ export {
   type HealthStatus,
 } from './health.js';
 export { ociConfig, processArgs, mergeEnv, resolveUser } from './spec.js';
-export type { ContainerConfig, ContainerState, ExecHandle, LogLine, MountConfig } from './types.js';
+export type { ContainerConfig, ContainerFile, ContainerState, ExecHandle, LogLine, MountConfig } from './types.js';

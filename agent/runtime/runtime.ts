@@ -29,6 +29,7 @@ import { PassThrough } from 'node:stream';
 import type pino from 'pino';
 import { TsswarmError } from '../../lib/errors.js';
 import { MNT_DETACH, mount, umount } from '../../native/libc.js';
+import { type FileMount, mountFiles, unmountFiles } from './files.js';
 import { ImageStore, type ResolvedImage } from './images.js';
 import { ociConfig, resolveUser } from './spec.js';
 import type { ContainerConfig, ContainerState, ExecHandle, LogLine } from './types.js';
@@ -170,6 +171,8 @@ export class Runtime {
       }
       if (!text) continue; // conmon writes it in one go; an empty read is a race
       this.seenExits.add(id);
+      // The container is over: its secrets and configs go (its own mounts of them went with its last process).
+      this.releaseFiles(id);
       const code = Number(text);
       this.log.debug({ container: id, code }, 'container exited');
       for (const fn of this.exitFns) fn(id, Number.isFinite(code) ? code : -1);
@@ -256,11 +259,14 @@ export class Runtime {
       }
     }
     writeFileSync(join(d, 'resolv.conf'), resolv);
+    // Secrets and configs on a tmpfs of the container's own (files.ts); a failed create unmounts it in remove().
+    const files: FileMount[] = c.files?.length ? mountFiles(d, c.files) : [];
     const spec = ociConfig(c, img, {
       rootfs,
       hostname,
       etcFiles: { hostname: join(d, 'hostname'), hosts: join(d, 'hosts'), 'resolv.conf': join(d, 'resolv.conf') },
       volumesDir: join(this.root, 'volumes'),
+      files,
     });
     writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
     // conmon daemonizes at once; it reports runc's create through the sync pipe (fd 3): {"data": pid} or a negative data with a message.
@@ -439,8 +445,22 @@ export class Runtime {
     });
   }
 
-  /** The stop signal, up to `graceMs` for the process to go, then SIGKILL. Resolves once it is stopped. */
+  /** The stop signal, up to `graceMs` for the process to go, then SIGKILL. Resolves once it is stopped, its secrets and configs gone. */
   async stop(id: string, graceMs: number, signal = 'SIGTERM'): Promise<void> {
+    await this.stopProcess(id, graceMs, signal);
+    this.releaseFiles(id);
+  }
+
+  /** Unmounts the container's secrets and configs tmpfs, if it has one (files.ts); never throws. */
+  private releaseFiles(id: string): void {
+    try {
+      unmountFiles(this.dir(id));
+    } catch (err) {
+      this.log.warn({ err, container: id }, "could not unmount the container's secrets and configs");
+    }
+  }
+
+  private async stopProcess(id: string, graceMs: number, signal: string): Promise<void> {
     const stopped = async (): Promise<boolean> => {
       const s = await this.inspect(id);
       return !s || s.status === 'stopped' || s.status === 'unknown';
@@ -480,6 +500,8 @@ export class Runtime {
         }
       }
     }
+    // Before the directory goes: rmSync would empty the tmpfs and then fail on its mount point.
+    this.releaseFiles(id);
     const rootfs = join(d, 'bundle', 'rootfs');
     if (isMounted(rootfs)) {
       try {

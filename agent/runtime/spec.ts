@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { effectiveCapabilities } from '../../lib/capabilities.js';
 import { TsswarmError } from '../../lib/errors.js';
 import { isVolumeName, VOLUME_NAME_HINT } from '../../lib/volumes.js';
+import type { FileMount } from './files.js';
 import type { ResolvedImage } from './images.js';
 import { readFileInRoot } from './inroot.js';
 import { seccompFor } from './seccomp/profile.js';
@@ -116,6 +117,8 @@ export interface SpecPaths {
   /** Files bind-mounted over /etc/<name>. */
   etcFiles: Record<string, string>;
   volumesDir: string;
+  /** Secrets and configs: files on the container's tmpfs, bind-mounted read-only at their targets (files.ts). */
+  files?: readonly FileMount[];
 }
 
 export function ociConfig(
@@ -158,6 +161,16 @@ export function ociConfig(
         );
       mounts.push({ destination: m.target, type: 'bind', source: join(p.volumesDir, m.source), options: ['rbind', 'rprivate', ...ro] });
     } else mounts.push({ destination: m.target, type: 'bind', source: m.source, options: ['rbind', 'rprivate', ...ro] });
+  }
+  // After the user's mounts, so that a tmpfs at /run does not hide /run/secrets/<name>.
+  for (const f of p.files ?? []) {
+    if (!f.target.startsWith('/')) throw new TsswarmError('INVALID_ARGUMENT', `file target "${f.target}" must be an absolute path`);
+    mounts.push({
+      destination: f.target,
+      type: 'bind',
+      source: f.source,
+      options: ['rbind', 'rprivate', 'ro', 'nosuid', 'nodev', 'noexec'],
+    });
   }
   const resources: Record<string, unknown> = { devices: [{ allow: false, access: 'rwm' }] };
   const l = c.limits ?? {};

@@ -7,6 +7,21 @@ export interface MountConfig {
   readOnly?: boolean;
 }
 
+/**
+ * A secret's or config's file: written to a tmpfs of its own under the
+ * container's directory, never to disk, and bind-mounted read-only at
+ * `target` (agent/runtime/files.ts). The value is never logged.
+ */
+export interface ContainerFile {
+  /** Absolute path in the container (`/run/secrets/<name>` for a secret with a relative target). */
+  target: string;
+  data: Uint8Array;
+  uid: number;
+  gid: number;
+  /** Permission bits (0444 by default). */
+  mode: number;
+}
+
 export interface ContainerConfig {
   /** Must start with `tss`. */
   id: string;
@@ -38,6 +53,8 @@ export interface ContainerConfig {
   seccomp?: 'default' | 'unconfined';
   /** The process and its children cannot gain privileges (setuid bits and file capabilities are ignored). */
   noNewPrivileges?: boolean;
+  /** Secrets and configs, mounted read-only from a per-container tmpfs. */
+  files?: ContainerFile[];
 }
 
 export interface ContainerState {

@@ -5,8 +5,9 @@
 // exit event, a new desired state and a health change never interleave.
 import type pino from 'pino';
 import { MountType, type PortConfig, SeccompMode, type Task, TaskState, type TaskStatus } from '../../proto/gen/objects.js';
-import type { ContainerConfig, ContainerState, HealthMonitor, Runtime } from '../runtime/index.js';
+import type { ContainerConfig, ContainerFile, ContainerState, HealthMonitor, Runtime } from '../runtime/index.js';
 import { TsswarmError } from '../../lib/errors.js';
+import { MissingDependencyError } from './dependencies.js';
 import { expandTemplate, isTemplate, type TemplateContext } from '../../lib/template.js';
 import { isVolumeName, VOLUME_NAME_HINT } from '../../lib/volumes.js';
 
@@ -19,6 +20,13 @@ export const TERMINAL = new Set([
   TaskState.REMOVE,
 ]);
 const DEFAULT_GRACE_MS = 10_000;
+/**
+ * How long a task waits for a secret or config it references before it is
+ * rejected (ms). The managers send them with the task, in the same message,
+ * so one that is missing is one that is gone (or a bug): the wait covers
+ * nothing but a race, and the rejection says which.
+ */
+export const DEPENDENCY_WAIT_MS = 10_000;
 /** How long a task on overlay networks keeps running after it left the VIP backends, before it is signalled (ms). */
 export const LB_DRAIN_MS = Number(process.env.TSSWARM_LB_DRAIN_MS ?? 500);
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -149,6 +157,14 @@ export interface TaskHost {
   ): HealthMonitor | null;
   /** Overlay networking (absent: tasks run with loopback only). */
   network?: TaskNetworking;
+  /**
+   * The files of the task's secrets and configs (agent/worker/dependencies.ts);
+   * throws MissingDependencyError while one has not arrived. Absent: the task
+   * may reference none.
+   */
+  files?(t: Task): ContainerFile[];
+  /** How long a task waits for a missing secret or config before it is rejected; default DEPENDENCY_WAIT_MS. */
+  dependencyWaitMs?: number;
 }
 
 /** What the worker needs from overlay networking (agent/network-agent.ts). */
@@ -173,6 +189,9 @@ export class TaskRunner {
   private health: HealthMonitor | null = null;
   readonly containerId: string;
   private readonly log: pino.Logger;
+  /** Since when the task has waited for a secret or config (0: it is not waiting). */
+  private waitingSince = 0;
+  private waitTimer: NodeJS.Timeout | null = null;
 
   constructor(
     task: Task,
@@ -198,6 +217,11 @@ export class TaskRunner {
     // The managers' copy may lag behind what we reported; never go back to it.
     this.task = t;
     this.kick();
+  }
+
+  /** New secrets or configs reached the node: a task waiting for one tries again. */
+  dependenciesChanged(): void {
+    if (this.waitingSince) this.kick();
   }
 
   /** The task is no longer assigned here: stop and remove its container, then forget it. */
@@ -378,6 +402,10 @@ export class TaskRunner {
       return false;
     }
     cfg.resolvConf = this.host.network?.resolvConf(this.task);
+    // Never without its secrets and configs: a task whose file has not arrived waits for it, then is rejected.
+    const files = this.files();
+    if (!files) return false;
+    if (files.length) cfg.files = files;
     if (!cfg.image) {
       this.fail(TaskState.REJECTED, 'the task has no image');
       return false;
@@ -401,6 +429,57 @@ export class TaskRunner {
       this.fail(TaskState.REJECTED, `creating the container failed: ${(e as Error).message}`);
       return false;
     }
+  }
+
+  /**
+   * The task's secret and config files, or null when it cannot have them now:
+   * one has not reached the node (the task waits for it, up to the
+   * host's dependencyWaitMs, then is rejected naming it) or a reference is
+   * malformed (rejected). Never logs a value.
+   */
+  private files(): ContainerFile[] | null {
+    try {
+      const files = this.host.files?.(this.task) ?? [];
+      this.stopWaiting();
+      return files;
+    } catch (e) {
+      if (!(e instanceof MissingDependencyError)) {
+        this.stopWaiting();
+        this.fail(TaskState.REJECTED, `the task's secrets and configs: ${(e as Error).message}`);
+        return null;
+      }
+      const waitMs = this.host.dependencyWaitMs ?? DEPENDENCY_WAIT_MS;
+      const now = Date.now();
+      if (!this.waitingSince) this.waitingSince = now;
+      const left = this.waitingSince + waitMs - now;
+      if (left <= 0) {
+        this.stopWaiting();
+        this.fail(
+          TaskState.REJECTED,
+          `${e.message} within ${waitMs / 1000} s, and the task does not start without ${e.missing.length === 1 ? 'it' : 'them'}: the managers send a task's secrets and configs with the task; check that they still exist (tsswarm secret ls, tsswarm config ls)`,
+        );
+        return null;
+      }
+      const message = `waiting for ${e.missing.join(', ')}`;
+      if (this.status.message !== message) {
+        this.log.info({ missing: e.missing }, 'the task waits for a secret or config to reach this node');
+        this.report(this.cur, message);
+      }
+      if (!this.waitTimer) {
+        this.waitTimer = setTimeout(() => {
+          this.waitTimer = null;
+          this.kick();
+        }, left + 1);
+        this.waitTimer.unref?.();
+      }
+      return null;
+    }
+  }
+
+  private stopWaiting(): void {
+    this.waitingSince = 0;
+    if (this.waitTimer) clearTimeout(this.waitTimer);
+    this.waitTimer = null;
   }
 
   /** Stops the container if it runs; the exit code when it ran. */
@@ -455,5 +534,6 @@ export class TaskRunner {
 
   close(): void {
     this.stopHealth();
+    this.stopWaiting();
   }
 }

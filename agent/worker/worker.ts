@@ -10,6 +10,7 @@ import type pino from 'pino';
 import type { AgentMessage, Assignments, ExecOutput, LogChunk, RelayRequest } from '../../proto/gen/control.js';
 import type { Task, TaskStatus } from '../../proto/gen/objects.js';
 import { HealthMonitor, type Runtime } from '../runtime/index.js';
+import { Dependencies } from './dependencies.js';
 import { TASK_LABEL, TaskRunner, type TaskNetworking, type TemplateNode } from './task.js';
 
 export interface WorkerOptions {
@@ -22,6 +23,8 @@ export interface WorkerOptions {
   network?: TaskNetworking;
   /** This node as service templates name it (`{{.Node.Hostname}}`). */
   node?: TemplateNode;
+  /** How long a task waits for a secret or config that has not arrived before it is rejected (ms); default DEPENDENCY_WAIT_MS. */
+  dependencyWaitMs?: number;
 }
 
 /** How long reports gather before one message (ms). */
@@ -40,6 +43,8 @@ export class Worker {
   private readonly maxActive = Number(process.env.TSSWARM_CONTAINER_OPS) || Math.max(2, availableParallelism());
   private closed = false;
   private readonly log: pino.Logger;
+  /** The secrets and configs of this node's tasks, in memory only. */
+  readonly dependencies = new Dependencies();
 
   constructor(private readonly o: WorkerOptions) {
     this.log = o.logger.child({ component: 'worker' });
@@ -67,6 +72,22 @@ export class Worker {
 
   private async apply(a: Assignments): Promise<void> {
     if (this.closed) return;
+    // Before the tasks: a task arrives with its secrets and configs, in the same message.
+    this.dependencies.apply(a.full, a.dependencies);
+    const d = a.dependencies;
+    const newDeps = (d?.secrets.length ?? 0) + (d?.configs.length ?? 0) > 0;
+    if (newDeps || d?.removedSecretIds.length || d?.removedConfigIds.length)
+      // Ids only: a value is never logged.
+      this.log.info(
+        {
+          secrets: d?.secrets.map((x) => x.meta.id),
+          configs: d?.configs.map((x) => x.meta.id),
+          removedSecrets: d?.removedSecretIds,
+          removedConfigs: d?.removedConfigIds,
+          full: a.full,
+        },
+        "secrets and configs for this node's tasks received",
+      );
     if (a.full) {
       const keep = new Set(a.tasks.map((t) => t.meta.id));
       for (const [id, r] of this.runners) if (!keep.has(id)) r.remove();
@@ -83,6 +104,7 @@ export class Worker {
     }
     for (const t of a.tasks) this.upsert(t);
     for (const id of a.removedTaskIds) this.runners.get(id)?.remove();
+    if (newDeps) for (const r of this.runners.values()) r.dependenciesChanged();
   }
 
   private upsert(t: Task): void {
@@ -100,6 +122,8 @@ export class Worker {
       report: (taskId, status) => this.report(taskId, status),
       limit: (fn) => this.limit(fn),
       network: this.o.network,
+      files: (task) => this.dependencies.files(task),
+      dependencyWaitMs: this.o.dependencyWaitMs,
       forget: (taskId) => {
         if (this.runners.get(taskId) === runner) this.runners.delete(taskId);
         runner.close();

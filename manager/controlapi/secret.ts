@@ -90,10 +90,6 @@ export function resolveServiceFileRefs(tx: ReadTx, spec: ServiceSpec): string[] 
     }
     return { ...r, configId: x.meta.id, configName: x.spec.name };
   });
-  if (c.secrets.length || c.configs.length)
-    return [
-      'secrets and configs are not delivered to containers yet: the tasks start without their files (see docs/secrets.md, "Not yet")',
-    ];
   return [];
 }
 

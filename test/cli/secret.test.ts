@@ -249,7 +249,7 @@ describe('secret and config CLI over the Control API', () => {
       'busybox',
     );
     expect(c.code).toBe(0);
-    expect(c.err).toMatch(/WARNING: secrets and configs are not delivered to containers yet/);
+    expect(c.err).not.toMatch(/WARNING: secrets and configs/);
     const pretty = (await run('service', 'inspect', '--pretty', 'web')).out;
     expect(pretty).toMatch(/Secrets:\n Target:\tdb_pw\n {2}Source:\tdb_pw\n {2}UID:\t\t0\n {2}GID:\t\t0\n {2}Mode:\t\t0444\n/);
     expect(pretty).toMatch(/Configs:\n Target:\t\/etc\/app.conf\n {2}Source:\tapp.conf\n {2}UID:\t\t0\n {2}GID:\t\t0\n {2}Mode:\t\t0440\n/);
