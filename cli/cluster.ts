@@ -1,6 +1,8 @@
 // Cluster verbs of the `tsswarm` command, in the docker CLI's spirit:
-// daemon, init, join, join-token, leave, info, and `node ls | inspect |
-// update | promote | demote | rm`. Each talks to the local daemon.
+// daemon, init, join, join-token, leave, info, `swarm update` (and `swarm
+// init | join | join-token | leave`, the same commands as the top-level ones),
+// and `node ls | inspect | update | promote | demote | rm`. Each talks to the
+// local daemon.
 import { oneOf } from './args.js';
 import { closeClients, controlApi, controlRead, daemonApi, DEFAULT_SOCKET, socketPath, warnIfStale } from './client.js';
 import { group, leaf, type Command, type Io } from './command.js';
@@ -8,6 +10,17 @@ import { ago, table } from './table.js';
 import { tsswarmVersion } from './version.js';
 import { type Node, NodeAvailability, NodeRole, NodeState } from '../proto/gen/objects.js';
 import { TsswarmError, UsageError } from '../lib/errors.js';
+import type { ClusterSettings, UpdateClusterRequest } from '../proto/gen/control.js';
+import {
+  AUTOLOCK_UNSUPPORTED,
+  CLUSTER_SETTING_FLAGS,
+  formatGoDuration,
+  humanDuration,
+  parseCertExpiry,
+  parseDispatcherHeartbeat,
+  parseSnapshotInterval,
+  parseTaskHistoryLimit,
+} from '../spec/cluster.js';
 
 const formatFlag = {
   format: { type: 'string', short: 'f', valueName: 'FORMAT', description: 'Output format: table/text (default) or json' },
@@ -82,7 +95,12 @@ const daemonCommand = leaf({
       description: 'Address other nodes reach this node at: an IPv4 address, or an interface or host name resolved to one at start',
     },
     'metrics-addr': { type: 'string', valueName: 'HOST:PORT', description: 'Serve Prometheus metrics at this address' },
-    'heartbeat-period': { type: 'string', valueName: 'MS', description: 'Agent heartbeat period in ms for a new cluster (default 5000)' },
+    'heartbeat-period': {
+      type: 'string',
+      valueName: 'MS',
+      description:
+        'Agent heartbeat period in ms of a cluster this daemon initializes (default 5000); later the cluster setting rules: `tsswarm swarm update --dispatcher-heartbeat`',
+    },
     'log-level': { type: 'string', valueName: 'LEVEL', description: 'trace, debug, info (default), warn, error' },
     'lb-backend': {
       type: 'string',
@@ -232,13 +250,18 @@ const infoCommand = leaf({
           ` Nodes: ${i.nodes}`,
           ` Leader: ${i.leaderNodeId || '(none: no quorum or election under way)'} ${i.leaderAddr}`,
         );
+        const cs = i.clusterSettings;
+        const limit = Number(cs?.taskHistoryLimit ?? 0);
+        if (cs) lines.push(' Orchestration:', `  Task History Retention Limit: ${limit}${limit < 0 ? ' (all kept)' : ''}`);
         lines.push(
           ' Raft:',
+          ...(cs ? [`  Snapshot Interval: ${cs.snapshotInterval}`] : []),
           `  State: ${i.raftState}`,
           `  Term: ${i.raftTerm}`,
           `  Commit: ${i.raftCommit}`,
           `  Applied: ${i.raftApplied}`,
         );
+        if (cs) lines.push(...settingsSections(cs));
         lines.push(' Manager Addresses:');
         for (const m of i.managers)
           lines.push(`  ${m.addr}${m.leader ? ' (leader)' : ''}${m.reachable ? '' : ' (unreachable)'}${m.voter ? '' : ' (learner)'}`);
@@ -249,6 +272,99 @@ const infoCommand = leaf({
     return 0;
   },
 });
+
+/** docker info's Dispatcher and CA Configuration sections, with the exact duration `swarm update` takes. */
+function settingsSections(cs: ClusterSettings): string[] {
+  const hb = Number(cs.dispatcherHeartbeatMs);
+  const ex = Number(cs.certExpiryMs);
+  return [
+    ' Dispatcher:',
+    `  Heartbeat Period: ${humanDuration(hb)} (${formatGoDuration(hb)})`,
+    ' CA Configuration:',
+    `  Expiry Duration: ${humanDuration(ex)} (${formatGoDuration(ex)})`,
+  ];
+}
+
+// ------------------------------------------------------------------ swarm update
+
+type SwarmUpdateFlags = Partial<Record<(typeof CLUSTER_SETTING_FLAGS)[number], string>>;
+
+/** `swarm update`'s flags to the request's settings, each checked as the Control API checks it. */
+export function settingsFromFlags(flags: SwarmUpdateFlags): Pick<UpdateClusterRequest, 'settings' | 'set'> {
+  const settings: ClusterSettings = { taskHistoryLimit: 0, dispatcherHeartbeatMs: 0, certExpiryMs: 0, snapshotInterval: 0 };
+  const set: string[] = [];
+  const given = (f: (typeof CLUSTER_SETTING_FLAGS)[number]): string | undefined => {
+    const v = flags[f];
+    if (v !== undefined) set.push(f);
+    return v;
+  };
+  const th = given('task-history-limit');
+  if (th !== undefined) settings.taskHistoryLimit = parseTaskHistoryLimit(th);
+  const hb = given('dispatcher-heartbeat');
+  if (hb !== undefined) settings.dispatcherHeartbeatMs = parseDispatcherHeartbeat(hb);
+  const ce = given('cert-expiry');
+  if (ce !== undefined) settings.certExpiryMs = parseCertExpiry(ce);
+  const si = given('snapshot-interval');
+  if (si !== undefined) settings.snapshotInterval = parseSnapshotInterval(si);
+  if (set.length === 0)
+    throw new UsageError(
+      `"tsswarm swarm update" needs at least one setting to change: ${CLUSTER_SETTING_FLAGS.map((f) => `--${f}`).join(', ')}`,
+    );
+  return { settings, set };
+}
+
+const swarmUpdateLeaf = leaf({
+  name: 'update',
+  summary: "Update the cluster's settings; every manager applies them without a restart",
+  usage: '[OPTIONS]',
+  description:
+    'Durations as docker takes them (5s, 1m30s, 2160h). --task-history-limit: ended tasks kept per slot (0 none, -1 all; default 5). ' +
+    '--dispatcher-heartbeat: how often agents report (100ms to 24h; default 5s); a node is down after 3 missed periods. ' +
+    '--cert-expiry: validity of node certificates issued from now on, at least 1h (default 2160h); existing ones keep theirs until renewed. ' +
+    '--snapshot-interval: Raft entries between two snapshots, at least 1 (default 10000).',
+  flags: {
+    'task-history-limit': { type: 'string', valueName: 'N', description: 'Ended tasks kept per slot (0: none, -1: all; default 5)' },
+    'dispatcher-heartbeat': { type: 'string', valueName: 'DURATION', description: 'Agent heartbeat period (default 5s)' },
+    'cert-expiry': { type: 'string', valueName: 'DURATION', description: 'Validity of node certificates (default 2160h0m0s)' },
+    'snapshot-interval': { type: 'string', valueName: 'N', description: 'Raft entries between snapshots (default 10000)' },
+    autolock: { type: 'boolean', description: 'Not supported yet: refused' },
+  },
+  async run({ flags, positionals, io, path }) {
+    noArgs(positionals, path);
+    if (flags.autolock) throw new UsageError(AUTOLOCK_UNSUPPORTED, { field: '--autolock' });
+    const change = settingsFromFlags(flags);
+    // Read the cluster's version, then write against it: a change that lands in between is read again.
+    for (let attempt = 0; ; attempt++) {
+      const info = await daemonApi('info');
+      if (!info.isManager)
+        throw new TsswarmError(
+          'FAILED_PRECONDITION',
+          'this node is not a manager: run `tsswarm swarm update` on a manager (`tsswarm node ls` there shows them)',
+        );
+      try {
+        await controlApi('updateCluster', { version: info.clusterVersion, ...change });
+        break;
+      } catch (e) {
+        if (attempt < 5 && (e as TsswarmError).code === 'CONFLICT') continue;
+        throw e;
+      }
+    }
+    io.stdout.write('Swarm updated.\n');
+    return 0;
+  },
+});
+
+/** `--autolock` in any form (`--autolock`, `--autolock=false`) is refused before anything else: never accepted and dropped. */
+const swarmUpdateCommand: Command = {
+  ...swarmUpdateLeaf,
+  run(argv, io, path) {
+    const at = argv.indexOf('--');
+    const own = at < 0 ? argv : argv.slice(0, at);
+    if (own.some((a) => a === '--autolock' || a.startsWith('--autolock=')))
+      throw new UsageError(AUTOLOCK_UNSUPPORTED, { field: '--autolock' });
+    return swarmUpdateLeaf.run(argv, io, path);
+  },
+};
 
 // ------------------------------------------------------------------ node
 
@@ -425,6 +541,12 @@ const nodeTransferLeader = leaf({
 const nodeCommands = [nodeLs, nodeInspect, nodeUpdate, roleCommand('promote'), roleCommand('demote'), nodeTransferLeader, nodeRm];
 const nodeCommand = group({ name: 'node', summary: 'Manage the nodes of the cluster', subcommands: () => nodeCommands });
 
+const swarmCommand = group({
+  name: 'swarm',
+  summary: 'Manage the cluster: update its settings (and init, join, join-token, leave as the top-level commands)',
+  subcommands: () => [initCommand, joinCommand, joinTokenCommand, leaveCommand, swarmUpdateCommand],
+});
+
 export const clusterCommands: readonly Command[] = [
   daemonCommand,
   initCommand,
@@ -432,6 +554,7 @@ export const clusterCommands: readonly Command[] = [
   joinTokenCommand,
   leaveCommand,
   infoCommand,
+  swarmCommand,
   nodeCommand,
 ];
 export { closeClients };

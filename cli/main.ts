@@ -1,6 +1,6 @@
 // The `tsswarm` command: a docker-like verb tree. `main(argv)` returns the exit
 // code; bin/tsswarm.mjs and `tsx cli/main.ts ...` both end up here. New verbs
-// (init, join, node, service, network, secret, config, sandbox) are added to `commands`.
+// (init, join, swarm, node, service, network, secret, config, sandbox) are added to `commands`.
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { TsswarmError } from '../lib/errors.js';
@@ -45,6 +45,7 @@ export const commands: readonly Command[] = [
   clusterCommand('join-token', 'Show (or rotate) the join token for workers or managers'),
   clusterCommand('leave', 'Leave the cluster'),
   clusterCommand('info', 'Show cluster-wide information: cluster id, managers, leader, Raft status'),
+  clusterCommand('swarm', 'Manage the cluster: update its settings (and init, join, join-token, leave as the top-level commands)'),
   clusterCommand('node', 'Manage the nodes of the cluster'),
   lazy('service', 'Manage services', async () => (await import('./service.js')).serviceCommand),
   lazy('network', 'Manage overlay networks', async () => (await import('./network.js')).networkCommand),

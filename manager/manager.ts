@@ -52,7 +52,8 @@ import {
 import { Consensus, type MemberRecord } from './consensus/index.js';
 import { Dispatcher, writeNodeState } from './dispatcher/dispatcher.js';
 import { nodeHostnameError } from './dispatcher/limits.js';
-import { MemoryStore, VersionConflictError } from './store/index.js';
+import { MemoryStore, type Subscription, VersionConflictError } from './store/index.js';
+import { clusterSettings, DEFAULT_TASK_HISTORY } from '../spec/cluster.js';
 import { TaskRelay } from './relay.js';
 import { inspectDataplane } from './controlapi/dataplane-report.js';
 import { ConfigApi, NetworkApi, SecretApi, ServiceApi } from './controlapi/index.js';
@@ -91,6 +92,10 @@ export interface ManagerOptions {
   members?: MemberRecord[];
   /** Disaster recovery: restart as a one-manager cluster keeping the committed state. */
   forceNewCluster?: boolean;
+  /**
+   * The heartbeat period a new cluster starts with (the daemon's --heartbeat-period). Once the
+   * cluster object exists its setting (`swarm update --dispatcher-heartbeat`) is the one used.
+   */
   heartbeatPeriodMs?: number;
   version: string;
   /** The cluster's CA certificate as this node knows it. */
@@ -174,6 +179,8 @@ export class Manager {
   /** Removes from Raft the demoted managers whose removal did not go through at demotion. */
   private memberReconciler: NodeJS.Timeout | null = null;
   private reconcilingMembers = false;
+  /** Follows the cluster object's settings (heartbeat period, snapshot interval) on every manager. */
+  private settingsSub: Subscription | null = null;
 
   private constructor(o: ManagerOptions, store: MemoryStore, consensus: Consensus, authz: AuthzContext) {
     this.o = o;
@@ -241,6 +248,7 @@ export class Manager {
       getJoinTokens: async () => this.clusterApi.joinTokens(),
       rotateJoinToken: (req) => this.clusterApi.rotateJoinToken(req.role),
       transferLeader: (req) => this.clusterApi.transferLeader(req.ref),
+      updateCluster: (req) => this.clusterApi.updateCluster(req),
       info: async () => this.clusterApi.info({ state: 'active', version: this.o.version }),
       createService: (req) => svc.createService(req),
       getService: (req) => svc.getService(req),
@@ -344,7 +352,12 @@ export class Manager {
       }
     });
     m.registerServices();
-    m.memberReconciler = setInterval(() => void m.removeDemotedMembers(), MEMBER_RECONCILE_MS);
+    m.followClusterSettings();
+    m.memberReconciler = setInterval(() => {
+      // A snapshot restore closes store subscriptions: follow the settings again.
+      m.followClusterSettings();
+      void m.removeDemotedMembers();
+    }, MEMBER_RECONCILE_MS);
     if (consensus.isLeader) void m.onBecameLeader();
     return m;
   }
@@ -367,6 +380,7 @@ export class Manager {
               workerToken: makeJoinToken(b.caCertPem, 'worker'),
               managerToken: makeJoinToken(b.caCertPem, 'manager'),
               nodeCertExpiryMs: b.nodeCertValidityMs,
+              orchestration: { taskHistoryRetentionLimit: DEFAULT_TASK_HISTORY },
             }),
           }),
         );
@@ -394,6 +408,30 @@ export class Manager {
         );
       }
     }
+  }
+
+  /**
+   * The cluster's settings take effect here on every manager, at start and whenever the cluster
+   * object changes, without a restart: the dispatcher's heartbeat period (sent to agents in the
+   * next ack) and Raft's snapshot interval. The orchestrator and the CA read theirs at each use.
+   */
+  private followClusterSettings(): void {
+    if (this.settingsSub && !this.settingsSub.closed) return;
+    this.settingsSub = this.store.subscribe(
+      (e) => {
+        if (e.kind !== 'commit') this.applyClusterSettings();
+      },
+      { tables: ['cluster'], commits: 'none' },
+    );
+    this.applyClusterSettings();
+  }
+
+  private applyClusterSettings(): void {
+    const c = this.cluster();
+    if (!c) return;
+    const s = clusterSettings(c.spec);
+    this.dispatcher.setHeartbeatPeriod(s.dispatcherHeartbeatMs);
+    this.consensus.node.setSnapshotEntries(s.snapshotInterval);
   }
 
   private async stopOrchestration(): Promise<void> {
@@ -698,6 +736,8 @@ export class Manager {
   async close(): Promise<void> {
     if (this.memberReconciler) clearInterval(this.memberReconciler);
     this.memberReconciler = null;
+    this.settingsSub?.close();
+    this.settingsSub = null;
     await this.stopOrchestration();
     this.dispatcher.close();
     await this.consensus.close();

@@ -25,6 +25,11 @@ export interface DaemonConfig {
   socket?: string;
   /** A group (name or gid) whose members may use the socket (mode 0660), as docker's group; undefined: root only. */
   socketGroup?: string;
+  /**
+   * The heartbeat period of a cluster this daemon creates (`tsswarm init`), in ms. It seeds the
+   * cluster's setting only: every manager then uses the cluster's, which `tsswarm swarm update
+   * --dispatcher-heartbeat` changes; the flag is ignored by a node that joins or restarts.
+   */
   heartbeatPeriodMs?: number;
   /** Undefined: TSSWARM_LOG_LEVEL, else info. */
   logLevel?: LogLevel;

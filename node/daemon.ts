@@ -63,6 +63,7 @@ export interface DaemonOptions {
   advertiseAddr?: string;
   socketPath: string;
   logger: pino.Logger;
+  /** Seeds a new cluster's heartbeat period (init); the cluster's setting wins afterwards (`swarm update`). */
   heartbeatPeriodMs?: number;
   metricsAddr?: string;
   version: string;
@@ -428,6 +429,7 @@ export class Daemon {
       version: this.o.version,
       stale: false,
       certExpiryMs: 0,
+      clusterVersion: 0,
     };
     const certs = this.state.loadCerts();
     if (certs) base.certExpiryMs = parseNodeCert(certs.certPem).notAfter.getTime();

@@ -1,9 +1,19 @@
 // The Control API's cluster calls: join tokens (read, rotate), handing Raft
-// leadership to another manager, and the cluster-wide part of `info`.
+// leadership to another manager, the cluster's settings (`swarm update`), and
+// the cluster-wide part of `info`.
 import { UsageError, TsswarmError } from '../../lib/errors.js';
-import type { GetJoinTokensResponse, InfoResponse, ManagerInfo, TransferLeaderResponse } from '../../proto/gen/control.js';
+import type {
+  GetJoinTokensResponse,
+  InfoResponse,
+  ManagerInfo,
+  TransferLeaderResponse,
+  UpdateClusterRequest,
+  UpdateClusterResponse,
+} from '../../proto/gen/control.js';
 import { Cluster, NodeRole } from '../../proto/gen/objects.js';
 import { makeJoinToken } from '../../ca/index.js';
+import { applyClusterSettings, clusterSettings } from '../../spec/cluster.js';
+import { VersionConflictError } from '../store/index.js';
 import type { ManagerContext } from './context.js';
 import type { NodeApi } from './node.js';
 
@@ -65,6 +75,36 @@ export class ClusterApi {
     return this.joinTokens();
   }
 
+  /**
+   * `swarm update`: the settings named in `req.set` written to the cluster object, checked as
+   * the CLI checks them. With a version, the write is refused (CONFLICT) when the cluster changed
+   * since the caller read it; without one, a write that lands in between is read again.
+   */
+  async updateCluster(req: UpdateClusterRequest): Promise<UpdateClusterResponse> {
+    this.m.requireLeader();
+    const settings = req.settings ?? { taskHistoryLimit: 0, dispatcherHeartbeatMs: 0, certExpiryMs: 0, snapshotInterval: 0 };
+    for (let attempt = 1; ; attempt++) {
+      const c = this.m.cluster();
+      if (!c) throw new TsswarmError('UNAVAILABLE', 'the cluster is still being created; retry in a moment');
+      const version = Number(c.meta.version ?? 0);
+      if (req.version && Number(req.version) !== version)
+        throw new TsswarmError(
+          'CONFLICT',
+          `the cluster changed since it was read (version ${req.version}, now ${version}): read it again and retry`,
+        );
+      const spec = applyClusterSettings(c.spec, settings, req.set);
+      try {
+        await this.m.store.update((tx) => tx.cluster.update(Cluster.create({ ...c, spec })));
+      } catch (e) {
+        if (req.version || !(e instanceof VersionConflictError) || attempt >= 5) throw e;
+        continue;
+      }
+      this.m.log.info({ set: req.set, settings: clusterSettings(spec) }, 'cluster settings updated');
+      const now = this.m.cluster();
+      return { settings: clusterSettings(now?.spec), version: Number(now?.meta.version ?? 0) };
+    }
+  }
+
   info(base: Partial<InfoResponse>): InfoResponse {
     const st = this.m.consensus.status();
     const members = this.m.consensus.memberList();
@@ -87,6 +127,8 @@ export class ClusterApi {
       raftApplied: st.applied,
       raftState: String(st.raftState),
       nodes: this.m.store.view((tx) => tx.nodes.list().length),
+      clusterSettings: clusterSettings(this.m.cluster()?.spec),
+      clusterVersion: Number(this.m.cluster()?.meta.version ?? 0),
       // Without a known leader, nothing here is confirmed by the cluster.
       stale: (base.stale ?? false) || this.m.consensus.leader === '',
     };

@@ -22,6 +22,7 @@ export const CONTROL_ROUTES: Record<ControlMethod, ControlRoute> = {
   getJoinTokens: 'read',
   rotateJoinToken: 'leader',
   transferLeader: 'leader',
+  updateCluster: 'leader',
   info: 'read',
   createService: 'leader',
   getService: 'read',

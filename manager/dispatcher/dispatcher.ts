@@ -60,6 +60,7 @@ export interface NodeLiveness {
 }
 
 export interface DispatcherOptions {
+  /** The period agents are told to beat at, until setHeartbeatPeriod() (the cluster's setting) changes it. */
   heartbeatPeriodMs: number;
   graceMultiplier: number;
   logger: pino.Logger;
@@ -109,7 +110,10 @@ export class Dispatcher {
   /** Sessions dropped because their node stopped reading (tsswarm_dispatcher_stalled_sessions_total). */
   stalledDisconnects = 0;
 
+  private periodMs: number;
+
   constructor(private readonly o: DispatcherOptions) {
+    this.periodMs = o.heartbeatPeriodMs;
     this.tracker = new HeartbeatTracker({ periodMs: o.heartbeatPeriodMs, graceMultiplier: o.graceMultiplier });
     this.log = o.logger.child({ component: 'dispatcher' });
     this.feed = o.store ? new AssignmentFeed(o.store, o.logger) : null;
@@ -220,6 +224,25 @@ export class Dispatcher {
     });
   }
 
+  /** The heartbeat period agents are told (welcome and every heartbeat ack). */
+  get heartbeatPeriodMs(): number {
+    return this.periodMs;
+  }
+
+  /**
+   * The cluster's heartbeat period changed (`swarm update --dispatcher-heartbeat`): the next ack
+   * to each agent carries it, and the agent re-arms with it. A node's grace runs from its last
+   * beat; when the period grows, nodes still on the old period keep at least the new grace, so
+   * none is marked DOWN while it learns the new period.
+   */
+  setHeartbeatPeriod(ms: number): void {
+    if (!(ms > 0) || ms === this.periodMs) return;
+    this.periodMs = ms;
+    this.tracker.configure({ periodMs: ms, graceMultiplier: this.o.graceMultiplier });
+    this.tracker.extend(Date.now());
+    this.log.info({ periodMs: ms, graceMs: this.tracker.graceMs }, 'heartbeat period changed');
+  }
+
   /** Nodes whose state write is under way (for tests and diagnostics). */
   get stateWritesInFlight(): number {
     return this.writing.size;
@@ -328,11 +351,10 @@ export class Dispatcher {
       old.stream.end();
     }
     this.sessions.set(nodeId, s);
-    const period = this.o.heartbeatPeriodMs;
     const ack = (): ManagerMessage =>
       ({
         heartbeatAck: {
-          heartbeatPeriodMs: period,
+          heartbeatPeriodMs: this.periodMs,
           managerAddrs: liveness.managerAddrs(),
           desiredRole: liveness.desiredRole(nodeId),
           managerNodeIds: liveness.managerNodeIds?.() ?? [],
@@ -352,7 +374,7 @@ export class Dispatcher {
         this.post(s, {
           welcome: {
             sessionId: s.id,
-            heartbeatPeriodMs: period,
+            heartbeatPeriodMs: this.periodMs,
             managerAddrs: liveness.managerAddrs(),
             desiredRole: liveness.desiredRole(nodeId),
             managerNodeIds: liveness.managerNodeIds?.() ?? [],

@@ -36,6 +36,11 @@ export class HeartbeatTracker {
     for (const n of nodes) this.deadlines.set(n, now + this.graceMs);
   }
 
+  /** Every live node's deadline moved out to at least a full grace from `now` (the grace grew). */
+  extend(now: number): void {
+    for (const [n, d] of this.deadlines) if (!this.down.has(n)) this.deadlines.set(n, Math.max(d, now + this.graceMs));
+  }
+
   /** Stop tracking (node removed). */
   forget(node: string): void {
     this.deadlines.delete(node);

@@ -27,6 +27,7 @@ export function needsAllocation(spec: ServiceSpec | null | undefined): boolean {
 export interface Pass {
   now: number;
   nodes: Map<string, Node>;
+  /** Ended tasks kept per slot (the cluster's setting); negative: all. */
   history: number;
   /** Tasks created so far in this pass (all services). */
   created: number;

@@ -14,7 +14,8 @@ import type pino from 'pino';
 import type { TsswarmError } from '../../lib/errors.js';
 import { BATCH_BYTES, EntryTooLargeError, type MemoryStore, type StoreEvent, type Subscription } from '../store/index.js';
 import { CREATE_CHUNK } from './chunk.js';
-import { type Clock, DEFAULT_HISTORY, type Pass, ServiceContext, systemClock } from './context.js';
+import { type Clock, type Pass, ServiceContext, systemClock } from './context.js';
+import { taskHistoryLimit } from '../../spec/cluster.js';
 import { type FailureAction, ReconcileLoop } from '../reconciler.js';
 import { reconcileGlobal } from './global.js';
 import { reapHistory, removeServiceTasks } from './reaper.js';
@@ -132,7 +133,8 @@ export class Orchestrator {
     const p: Pass = {
       now: this.clock.now(),
       nodes: new Map(store.view((tx) => tx.nodes.list()).map((n) => [n.meta.id, n])),
-      history: store.view((tx) => tx.cluster.list()[0]?.spec?.taskHistoryLimit) || DEFAULT_HISTORY,
+      // The cluster's setting at each pass: `swarm update --task-history-limit` applies from the next one.
+      history: taskHistoryLimit(store.view((tx) => tx.cluster.list()[0]?.spec)),
       created: 0,
       more: [],
       bytes: 0,

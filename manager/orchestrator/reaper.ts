@@ -25,9 +25,10 @@ export function removable(t: Task, node: Node | undefined): boolean {
   return isTerminal(st) || st < TaskState.ASSIGNED || !node || node.status?.state === NodeState.DOWN;
 }
 
-/** History beyond the limit, per slot of a live service. */
+/** History beyond the limit, per slot of a live service; a negative limit keeps all of it (SwarmKit). */
 export function reapHistory(c: ServiceContext): void {
-  const limit = Math.max(0, c.p.history);
+  if (c.p.history < 0) return;
+  const limit = c.p.history;
   for (const list of c.slots.values()) {
     // A slot of at most `limit` tasks has no history beyond it: the common case, skipped without allocating.
     if (list.length <= limit) continue;

@@ -764,7 +764,7 @@ export class RaftNode {
    * a 35 MB raftkv snapshot held the loop for hundreds of ms, p99 ×3.5).
    */
   private async maybeSnapshot(): Promise<void> {
-    const every = this.o.snapshotEntries ?? 0;
+    const every = this.snapshotEvery ?? this.o.snapshotEntries ?? 0;
     const applied = this.rn.raft.raftLog.applied;
     if (every <= 0 || applied - this.snapshotIndex < every || this.compaction) return;
     const data = await this.o.stateMachine.snapshot();
@@ -787,6 +787,17 @@ export class RaftNode {
     );
   }
   private compaction: Promise<void> | null = null;
+  private snapshotEvery: number | undefined;
+
+  /** Changes `snapshotEntries` while running (the cluster's snapshot interval); the next applied entry uses it. */
+  setSnapshotEntries(n: number): void {
+    if (n > 0) this.snapshotEvery = n;
+  }
+
+  /** Applied entries between two snapshots. */
+  get snapshotEntries(): number {
+    return this.snapshotEvery ?? this.o.snapshotEntries ?? 0;
+  }
 
   // ------------------------------------------------------------ proposal ids
 

@@ -25,6 +25,7 @@ describe('lazy top-level commands', () => {
       'join-token',
       'leave',
       'info',
+      'swarm',
       'node',
       'service',
       'network',

@@ -43,4 +43,24 @@ describe('heartbeat tracker', () => {
     t.forget('n1');
     expect(t.nextDeadline(500)).toBe(3500);
   });
+
+  it('a longer period (swarm update --dispatcher-heartbeat) gives live nodes the new grace at once; a shorter one waits for their next beat', () => {
+    const t = new HeartbeatTracker(cfg);
+    t.beat('n1', 0);
+    t.beat('n2', 0);
+    expect(t.expired(3000)).toEqual(['n1', 'n2']);
+    t.beat('n1', 2000);
+    // n1 still beats every second until its next ack: it must not be DOWN before it learns the new period.
+    t.configure({ periodMs: 10_000, graceMultiplier: 3 });
+    t.extend(2500);
+    expect(t.expired(4999)).toEqual([]);
+    expect(t.expired(32_499)).toEqual([]);
+    expect(t.expired(32_500)).toEqual(['n1']);
+    // A DOWN node stays DOWN until it beats.
+    expect(t.isDown('n2')).toBe(true);
+    t.configure(cfg);
+    t.extend(40_000);
+    t.beat('n1', 40_000);
+    expect(t.expired(43_000)).toEqual(['n1']);
+  });
 });
