@@ -5,6 +5,10 @@
 // pipelined Write stream (etcd's API has only unary Put); tsswarm's unary Put
 // is measured too and printed as unary_* metrics. Also the WAL's fsyncs per
 // committed entry at concurrency 128 (group commit).
+//
+// BENCH_ENCRYPTION=on|off|both: tsswarm's WAL and snapshots sealed with a data key as a manager's
+// are (on, the default), in plaintext (off), or both in one run, printed as `tsswarm` and
+// `tsswarm-plain`, with the cost target (c128 throughput ≥ 0.9×, c1 p50 ≤ 1.1× of plaintext).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,6 +21,8 @@ const CONCURRENCY = (process.env.BENCH_CONCURRENCY ?? '1,16,128').split(',').map
 const VALUE = new Uint8Array(256).fill(120);
 /** `BENCH_SYSTEMS=tsswarm` runs one side only (profiling); the default runs both. */
 const SYSTEMS = (process.env.BENCH_SYSTEMS ?? 'tsswarm,etcd').split(',');
+const ENCRYPTION = process.env.BENCH_ENCRYPTION ?? 'on';
+if (!['on', 'off', 'both'].includes(ENCRYPTION)) throw new Error(`BENCH_ENCRYPTION must be on, off or both (got "${ENCRYPTION}")`);
 
 interface Result {
   writesPerS: number;
@@ -49,7 +55,10 @@ async function drive(conc: number, secs: number, put: (key: string) => Promise<u
   return { writesPerS: lat.length / elapsed, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), writes: lat.length, errors };
 }
 
-async function benchTsswarm(report: Report): Promise<void> {
+async function benchTsswarm(report: Report, system = 'tsswarm', encrypt = true): Promise<void> {
+  // The members are child processes: they read it from the environment they inherit.
+  process.env.RAFTKV_ENCRYPTION = encrypt ? '1' : '0';
+  process.stderr.write(`${system}: WAL and snapshots ${encrypt ? 'encrypted (AES-256-GCM)' : 'in plaintext'}\n`);
   const cluster = new LocalCluster(3, { prefix: 'tss-bench-raft-' });
   try {
     await cluster.start();
@@ -61,23 +70,23 @@ async function benchTsswarm(report: Report): Promise<void> {
       const before = await c.status();
       const r = await drive(conc, SECS, (k) => c.write(k, VALUE));
       const after = await c.status();
-      report.add('tsswarm', `c${conc}`, 'writes_per_s', r.writesPerS, '1/s');
-      report.add('tsswarm', `c${conc}`, 'p50_ms', r.p50, 'ms');
-      report.add('tsswarm', `c${conc}`, 'p99_ms', r.p99, 'ms');
-      if (r.errors > 0) process.stderr.write(`tsswarm c${conc}: ${r.errors} failed writes\n`);
+      report.add(system, `c${conc}`, 'writes_per_s', r.writesPerS, '1/s');
+      report.add(system, `c${conc}`, 'p50_ms', r.p50, 'ms');
+      report.add(system, `c${conc}`, 'p99_ms', r.p99, 'ms');
+      if (r.errors > 0) process.stderr.write(`${system} c${conc}: ${r.errors} failed writes\n`);
       if (conc === 128) {
         const entries = after.commit - before.commit;
-        report.add('tsswarm', 'c128', 'fsyncs_per_entry', (after.fsyncs - before.fsyncs) / Math.max(1, entries), 'fsyncs/entry');
+        report.add(system, 'c128', 'fsyncs_per_entry', (after.fsyncs - before.fsyncs) / Math.max(1, entries), 'fsyncs/entry');
         process.stderr.write(
-          `tsswarm c128: leader batched ${after.proposals - before.proposals} proposals into ${after.proposeBatches - before.proposeBatches} MsgProps\n`,
+          `${system} c128: leader batched ${after.proposals - before.proposals} proposals into ${after.proposeBatches - before.proposeBatches} MsgProps\n`,
         );
       }
     }
     // The same writes through unary Put, the shape of etcd's API, for comparison.
     for (const conc of CONCURRENCY.filter((x) => x === 1 || x === 128)) {
       const r = await drive(conc, SECS, (k) => c.put(k, VALUE));
-      report.add('tsswarm', `c${conc}`, 'unary_writes_per_s', r.writesPerS, '1/s');
-      report.add('tsswarm', `c${conc}`, 'unary_p50_ms', r.p50, 'ms');
+      report.add(system, `c${conc}`, 'unary_writes_per_s', r.writesPerS, '1/s');
+      report.add(system, `c${conc}`, 'unary_p50_ms', r.p50, 'ms');
     }
   } finally {
     await cluster.close();
@@ -190,7 +199,10 @@ export async function main(): Promise<void> {
   process.stderr.write(
     `raft: 3 members on loopback, 256-byte puts to the leader, ${SECS} s per case, concurrency ${CONCURRENCY.join('/')}\n`,
   );
-  if (SYSTEMS.includes('tsswarm')) await benchTsswarm(report);
+  if (SYSTEMS.includes('tsswarm')) {
+    if (ENCRYPTION !== 'on') await benchTsswarm(report, ENCRYPTION === 'both' ? 'tsswarm-plain' : 'tsswarm', false);
+    if (ENCRYPTION !== 'off') await benchTsswarm(report, 'tsswarm', true);
+  }
   if (SYSTEMS.includes('etcd')) await benchEtcd(report);
   report.table();
   const get = (s: string, c: string, m: string): number | undefined =>
@@ -202,4 +214,18 @@ export async function main(): Promise<void> {
   if (t128 && e128)
     process.stderr.write(`target: c128 throughput ≥ 1.5× etcd: ${(t128 / e128).toFixed(2)}× ${t128 >= 1.5 * e128 ? 'MET' : 'NOT MET'}\n`);
   if (t1 && e1) process.stderr.write(`target: c1 p50 ≤ etcd: ${t1} ms vs ${e1} ms ${t1 <= e1 ? 'MET' : 'NOT MET'}\n`);
+  const p128 = get('tsswarm-plain', 'c128', 'writes_per_s');
+  const p1 = get('tsswarm-plain', 'c1', 'p50_ms');
+  if (t128 && p128) {
+    const r = t128 / p128;
+    process.stderr.write(
+      `target: encrypted c128 throughput ≥ 0.9× plaintext: ${t128.toFixed(0)} vs ${p128.toFixed(0)} writes/s, ${r.toFixed(3)}× ${r >= 0.9 ? 'MET' : 'NOT MET'}\n`,
+    );
+  }
+  if (t1 && p1) {
+    const r = t1 / p1;
+    process.stderr.write(
+      `target: encrypted c1 p50 ≤ 1.1× plaintext: ${t1} ms vs ${p1} ms, ${r.toFixed(3)}× ${r <= 1.1 ? 'MET' : 'NOT MET'}\n`,
+    );
+  }
 }

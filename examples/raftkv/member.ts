@@ -89,7 +89,8 @@ function grpcError(code: grpc.status, message: string): grpc.ServiceError {
 
 export async function startMember(o: MemberOptions): Promise<Member> {
   const log = o.logger.child({ component: 'raftkv', member: o.id });
-  const { storage, state } = await DiskStorage.open(realVfs, o.dir, { logger: log });
+  // RAFTKV_ENCRYPTION=1 seals the WAL and snapshots as a tsswarm manager does (bench/raft.ts compares both).
+  const { storage, state } = await DiskStorage.open(realVfs, o.dir, { logger: log, encryption: process.env.RAFTKV_ENCRYPTION === '1' });
   const kv = new KvStore();
   let node: RaftNode | undefined;
   const transport = new GrpcTransport(

@@ -126,6 +126,7 @@ export class Consensus {
     if (o.forceNewCluster) {
       const r = await forceNewCluster(realVfs, o.dir, o.raftId, wrapper, {
         rename: (from, to) => rename(from, to),
+        encryption: true,
         onConfChange: (cc) => {
           if (cc.context.length === 0) return;
           try {
@@ -141,7 +142,8 @@ export class Consensus {
         'forced a new one-manager cluster from every entry this manager held; the old raft state is kept in the backup directory',
       );
     }
-    const { storage, state } = await DiskStorage.open(realVfs, o.dir, { logger: log });
+    // Encrypted at rest: WAL records and snapshots sealed with this manager's data key (raft/storage/keys.ts).
+    const { storage, state } = await DiskStorage.open(realVfs, o.dir, { logger: log, encryption: true });
     const transport = new GrpcTransport(
       {
         id: o.raftId,
@@ -198,10 +200,20 @@ export class Consensus {
     }
     const saved = storage;
     self.closeStorage = () => saved.close();
+    self.rotateKey = () => saved.rotateDataKey();
     return self;
   }
 
   private closeStorage: () => Promise<void> = async () => undefined;
+  private rotateKey: () => Promise<number> = async () => 0;
+
+  /**
+   * Rotates this manager's Raft data key (DiskStorage.rotateDataKey) while it keeps serving; the old
+   * key is forgotten once the snapshots that follow have released the WAL segments it sealed.
+   */
+  rotateDataKey(): Promise<number> {
+    return this.rotateKey();
+  }
 
   // ------------------------------------------------------------ state
 

@@ -30,7 +30,13 @@ export async function forceNewCluster(
   dir: string,
   selfId: string,
   sm: StateMachine,
-  opts: { onConfChange?: (cc: ConfChange, index: number) => void; rename: (from: string, to: string) => Promise<void>; now?: number },
+  opts: {
+    onConfChange?: (cc: ConfChange, index: number) => void;
+    rename: (from: string, to: string) => Promise<void>;
+    now?: number;
+    /** Encrypt the new state at rest (DiskStorageOptions.encryption); the old one is read with its own keys, if it has any. */
+    encryption?: boolean;
+  },
 ): Promise<ForceNewClusterResult> {
   const { storage, state } = await DiskStorage.open(vfs, dir);
   let index = 0;
@@ -61,7 +67,7 @@ export async function forceNewCluster(
   const data = await sm.snapshot();
   const backupDir = `${dir}.before-force-new-cluster-${opts.now ?? Date.now()}`;
   await opts.rename(dir, backupDir);
-  const fresh = await DiskStorage.open(vfs, dir);
+  const fresh = await DiskStorage.open(vfs, dir, { encryption: opts.encryption });
   try {
     const snapshot = Snapshot.create({
       data,

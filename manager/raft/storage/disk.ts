@@ -13,7 +13,8 @@
 import path from 'node:path';
 import pino from 'pino';
 import { type Entry, HardState, type Snapshot } from '../../../proto/gen/raft.js';
-import { StorageError } from './errors.js';
+import { SnapshotCorruptError, StorageError } from './errors.js';
+import { DataKeys } from './keys.js';
 import { mutant } from '../mutants.js';
 import { SnapshotStore } from './snapshots.js';
 import type { Vfs } from './vfs.js';
@@ -29,6 +30,12 @@ export interface DiskStorageOptions {
   /** Snapshot files kept by compact(); at least 2 leaves a fallback if the newest is damaged. Default 2. */
   keepSnapshots?: number;
   logger?: pino.Logger;
+  /**
+   * Encrypt at rest (keys.ts, cipher.ts): create the data keys if the directory has none, seal every
+   * record and snapshot written from now on, and seal what an older, plaintext directory holds.
+   * Whatever this says, a directory that has data keys is read and written with them.
+   */
+  encryption?: boolean;
 }
 
 /** The state a restarting member loads: the snapshot, then the entries after it, and the hard state. */
@@ -58,7 +65,18 @@ export class DiskStorage {
     private readonly log: pino.Logger,
     /** The snapshots the WAL holds a marker for and may restart from, oldest first: only these count for retention. */
     private recorded: SnapshotMark[],
+    /** The data keys, when the directory is encrypted. */
+    readonly dataKeys: DataKeys | null,
   ) {}
+
+  // Compaction and key rotation run one at a time: both rewrite snapshot files and decide which keys are still in use.
+  private exclusive: Promise<void> = Promise.resolve();
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.exclusive.then(fn);
+    this.exclusive = p.then(noop, noop);
+    return p;
+  }
 
   /** Opens (creating if needed) the storage in `dir` and loads it. Throws WalCorruptError / WalInconsistentError when it cannot be trusted. */
   static async open(vfs: Vfs, dir: string, opts: DiskStorageOptions = {}): Promise<{ storage: DiskStorage; state: LoadedState }> {
@@ -68,13 +86,23 @@ export class DiskStorage {
     const fresh = !(await vfs.exists(dir));
     await vfs.mkdirp(dir);
     if (fresh) await vfs.syncDir(path.dirname(dir));
-    const snapshots = await SnapshotStore.open(vfs, path.join(dir, 'snap'), { logger: opts.logger });
+    let dataKeys: DataKeys | null = null;
+    if (await DataKeys.exists(vfs, dir)) dataKeys = await DataKeys.load(vfs, dir);
+    else if (opts.encryption) {
+      const legacy = (await vfs.list(path.join(dir, 'wal'))).length + (await vfs.list(path.join(dir, 'snap'))).length > 0;
+      dataKeys = await DataKeys.create(vfs, dir);
+      if (legacy) log.warn({ dir }, 'raft state is in plaintext: created data keys, sealing the WAL and snapshot files with them');
+      else log.info({ dir }, 'created data keys for the raft state');
+    }
+    const keyring = dataKeys?.keyring;
+    const snapshots = await SnapshotStore.open(vfs, path.join(dir, 'snap'), { logger: opts.logger, keyring });
     let snapshot: Snapshot | null = null;
     let recorded: SnapshotMark[] = [];
     const { wal, state } = await Wal.open(vfs, path.join(dir, 'wal'), {
       segmentBytes: opts.segmentBytes,
       preallocBytes: opts.preallocBytes,
       logger: opts.logger,
+      keyring,
       // Only snapshots the WAL recorded: a file written just before a crash, without its marker, may
       // be ahead of the hard state (a snapshot received from the leader but never acknowledged).
       chooseSnapshot: async (markers) => {
@@ -110,7 +138,17 @@ export class DiskStorage {
       { snapshot: snap ? markOf(snap) : null, entries: state.entries.length, commit: hardState.commit, term: hardState.term },
       'loaded raft storage',
     );
-    return { storage: new DiskStorage(wal, snapshots, keep, log, recorded), state: { hardState, snapshot: snap, entries: state.entries } };
+    const storage = new DiskStorage(wal, snapshots, keep, log, recorded, dataKeys);
+    if (dataKeys) {
+      try {
+        // Snapshot files in plaintext (an older directory) or under a key being retired (a rotation a crash interrupted).
+        await storage.serial(() => storage.sealAndRetire(true));
+      } catch (e) {
+        await wal.close().catch(noop);
+        throw e;
+      }
+    }
+    return { storage, state: { hardState, snapshot: snap, entries: state.entries } };
   }
 
   /** Persists one Ready: the snapshot (file, then WAL marker), then entries and hard state, with one WAL fsync. */
@@ -133,7 +171,11 @@ export class DiskStorage {
    * (default: the snapshot's index; entries ≥ releaseTo are kept, for slow followers) but never
    * past the oldest snapshot file kept, and snapshot files beyond `keepSnapshots` deleted.
    */
-  async compact(snapshot: Snapshot, releaseTo?: number): Promise<void> {
+  compact(snapshot: Snapshot, releaseTo?: number): Promise<void> {
+    return this.serial(() => this.compactNow(snapshot, releaseTo));
+  }
+
+  private async compactNow(snapshot: Snapshot, releaseTo?: number): Promise<void> {
     const m = markOf(snapshot);
     const latest = this.wal.snapshotMark;
     if (latest && m.index <= latest.index) {
@@ -147,6 +189,55 @@ export class DiskStorage {
     const kept = await this.snapshots.purge(this.keepSnapshots, (s) => this.recorded.some((r) => r.index === s.index && r.term === s.term));
     const oldest = kept[kept.length - 1]?.index ?? m.index;
     await this.wal.releaseTo(Math.min(releaseTo ?? m.index, oldest + 1));
+    if (this.dataKeys && this.dataKeys.keyring.ids().length > 1) await this.sealAndRetire(false);
+  }
+
+  /**
+   * Rotates the data key without stopping: a new key is made current (durably, before any record
+   * uses it), the WAL starts a new segment, and every snapshot file is resealed with it. The old key
+   * stays in the key file, for the older WAL segments only, until compaction has released them all
+   * (the next snapshots); then it is forgotten. Returns the new key's id.
+   */
+  rotateDataKey(): Promise<number> {
+    const keys = this.dataKeys;
+    if (!keys)
+      return Promise.reject(new StorageError('RAFT_NOT_ENCRYPTED', 'this raft state is not encrypted: there is no data key to rotate'));
+    return this.serial(async () => {
+      const id = await keys.rotate();
+      await this.wal.cutSegment();
+      await this.sealAndRetire(true);
+      this.log.info({ key: id }, 'rotated the raft data key; the previous one is kept until the WAL segments sealed with it are released');
+      return id;
+    });
+  }
+
+  /**
+   * Reseals snapshot files that are not under the current key (with `snapshots`), then forgets the
+   * data keys no WAL segment or snapshot file uses any more.
+   */
+  private async sealAndRetire(snapshots: boolean): Promise<void> {
+    const keys = this.dataKeys!;
+    const cur = keys.keyring.currentId;
+    const used = this.wal.keysInUse();
+    for (const m of await this.snapshots.list()) {
+      let id = await this.snapshots.keyIdOf(m);
+      if (id !== cur && snapshots) {
+        try {
+          await this.snapshots.reseal(m);
+          id = cur;
+        } catch (e) {
+          // A damaged file is never a restart point (loadLatest sets it aside); it must not stop the others.
+          if (!(e instanceof SnapshotCorruptError)) throw e;
+          this.log.warn({ file: e.file, err: e.message }, 'cannot reseal a damaged snapshot file; leaving it as it is');
+        }
+      }
+      used.add(id);
+    }
+    const retire = keys.keyring.ids().filter((id) => id !== cur && !used.has(id));
+    if (retire.length > 0) {
+      await keys.retire(retire);
+      this.log.info({ retired: retire, current: cur }, 'forgot raft data keys that no file uses any more');
+    }
   }
 
   get stats(): WalStats {
@@ -154,6 +245,8 @@ export class DiskStorage {
   }
 
   close(): Promise<void> {
-    return this.wal.close();
+    return this.exclusive.then(() => this.wal.close());
   }
 }
+
+function noop(): void {}

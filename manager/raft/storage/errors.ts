@@ -70,6 +70,22 @@ export class SnapshotCorruptError extends StorageError {
   }
 }
 
+/**
+ * A sealed snapshot file whose checksum holds failed authentication: altered with intent, renamed
+ * from another snapshot, or sealed with another key. Unlike a checksum failure this is never set
+ * aside in favour of an older snapshot: the member refuses to start until someone looks.
+ */
+export class SnapshotAuthError extends StorageError {
+  constructor(
+    readonly file: string,
+    readonly offset: number,
+    reason: string,
+  ) {
+    super('SNAPSHOT_AUTH_FAILED', `snapshot file ${file} fails authentication at byte offset ${offset}: ${reason}. ${RECOVER}`);
+    this.name = 'SnapshotAuthError';
+  }
+}
+
 function describe(e: unknown): string {
   if (e instanceof Error) return (e as NodeJS.ErrnoException).code ?? e.message;
   return String(e);

@@ -3,7 +3,7 @@
 // always reopens with every synced record and a prefix of the rest.
 import { describe, expect, it } from 'vitest';
 import { type Entry, HardState } from '../../../../proto/gen/raft.js';
-import { Wal } from '../../../../manager/raft/storage/index.js';
+import { Keyring, Wal } from '../../../../manager/raft/storage/index.js';
 import { SimDisk } from '../../../sim/simdisk.js';
 import { captureLogger, dec, enc, entryRecordBytes, ents, scripted, seeded, view } from './helpers.js';
 
@@ -155,95 +155,103 @@ describe('Wal on SimDisk', () => {
   // random points (also in the middle of an operation). After every crash the replayed state must be
   // one the log passed through since its last fsync: all synced data survives, and what survives of
   // the rest is a prefix of it, record by record.
-  it('always reopens after a crash with every synced record and a prefix of the rest', async () => {
-    let crashes = 0;
-    let torn = 0;
-    for (let seed = 1; seed <= 150; seed++) {
-      const rnd = seeded(seed);
-      const int = (n: number): number => Math.floor(rnd() * n);
-      const disk = new SimDisk();
-      const opts = { segmentBytes: 400 + int(600), preallocBytes: [0, 128, 1024][int(3)]! };
-      const open = async (): Promise<{
-        wal: Wal;
-        state: { hardState: HardState; snapshot: { index: number; term: number } | null; entries: Entry[] };
-      }> => {
-        const { logger, lines } = captureLogger();
-        const r = await Wal.open(disk.session(), '/wal', { ...opts, logger });
-        torn += lines.filter((l) => l.level === 40).length;
-        return r;
-      };
-      let { wal, state } = await open();
-      const key = (s: typeof state): string =>
-        JSON.stringify([
-          s.hardState.term,
-          s.hardState.vote,
-          s.hardState.commit,
-          s.snapshot,
-          s.entries.map((e) => [e.index, e.term, dec(e.data)]),
-        ]);
-      let ref = state;
-      let history = [key(ref)];
-      let durableFrom = 0;
-      let term = 1;
+  // Encrypted too: a save is then one sealed record, all or nothing, which is one of the states allowed.
+  it.each([false, true])(
+    'always reopens after a crash with every synced record and a prefix of the rest (encrypted: %s)',
+    async (encrypted) => {
+      let crashes = 0;
+      let torn = 0;
+      for (let seed = 1; seed <= 150; seed++) {
+        const rnd = seeded(seed);
+        const int = (n: number): number => Math.floor(rnd() * n);
+        const disk = new SimDisk();
+        const opts = {
+          segmentBytes: 400 + int(600),
+          preallocBytes: [0, 128, 1024][int(3)]!,
+          keyring: encrypted ? new Keyring([[1, new Uint8Array(32).fill(seed)]], 1) : undefined,
+        };
+        const open = async (): Promise<{
+          wal: Wal;
+          state: { hardState: HardState; snapshot: { index: number; term: number } | null; entries: Entry[] };
+        }> => {
+          const { logger, lines } = captureLogger();
+          const r = await Wal.open(disk.session(), '/wal', { ...opts, logger });
+          torn += lines.filter((l) => l.level === 40).length;
+          return r;
+        };
+        let { wal, state } = await open();
+        const key = (s: typeof state): string =>
+          JSON.stringify([
+            s.hardState.term,
+            s.hardState.vote,
+            s.hardState.commit,
+            s.snapshot,
+            s.entries.map((e) => [e.index, e.term, dec(e.data)]),
+          ]);
+        let ref = state;
+        let history = [key(ref)];
+        let durableFrom = 0;
+        let term = 1;
 
-      for (let step = 0; step < 60; step++) {
-        const last = ref.entries[ref.entries.length - 1]?.index ?? ref.snapshot?.index ?? 0;
-        const commit = ref.hardState.commit;
-        const snapIndex = ref.snapshot?.index ?? 0;
-        const fsyncsBefore = wal.stats.fsyncs;
-        let op: Promise<void>;
-        const u = rnd();
-        if (u < 0.75 || commit <= snapIndex) {
-          // Append, or overwrite an uncommitted suffix with a newer term.
-          const overwrite = last > commit && rnd() < 0.25;
-          if (overwrite) term++;
-          const from = overwrite ? commit + 1 + int(last - commit) : last + 1;
-          const batch = ents(from, from + int(8), term, `s${seed}.${step}.`);
-          const newLast = batch[batch.length - 1]!.index;
-          const hard = rnd() < 0.6 ? HardState.create({ term, vote: 'n1', commit: commit + int(newLast - commit + 1) }) : null;
-          for (const e of batch) {
-            ref = { ...ref, entries: [...ref.entries.filter((x) => x.index < e.index), e] };
+        for (let step = 0; step < 60; step++) {
+          const last = ref.entries[ref.entries.length - 1]?.index ?? ref.snapshot?.index ?? 0;
+          const commit = ref.hardState.commit;
+          const snapIndex = ref.snapshot?.index ?? 0;
+          const fsyncsBefore = wal.stats.fsyncs;
+          let op: Promise<void>;
+          const u = rnd();
+          if (u < 0.75 || commit <= snapIndex) {
+            // Append, or overwrite an uncommitted suffix with a newer term.
+            const overwrite = last > commit && rnd() < 0.25;
+            if (overwrite) term++;
+            const from = overwrite ? commit + 1 + int(last - commit) : last + 1;
+            const batch = ents(from, from + int(8), term, `s${seed}.${step}.`);
+            const newLast = batch[batch.length - 1]!.index;
+            const hard = rnd() < 0.6 ? HardState.create({ term, vote: 'n1', commit: commit + int(newLast - commit + 1) }) : null;
+            for (const e of batch) {
+              ref = { ...ref, entries: [...ref.entries.filter((x) => x.index < e.index), e] };
+              history.push(key(ref));
+            }
+            if (hard) {
+              ref = { ...ref, hardState: hard };
+              history.push(key(ref));
+            }
+            op = wal.save(hard, batch, rnd() < 0.7);
+          } else {
+            const at = snapIndex + 1 + int(commit - snapIndex);
+            const mark = { index: at, term: ref.entries.find((e) => e.index === at)!.term };
+            ref = { ...ref, snapshot: mark, entries: ref.entries.filter((e) => e.index > at) };
             history.push(key(ref));
+            const w = wal;
+            op = w.saveSnapshotMarker(mark).then(() => (rnd() < 0.6 ? w.releaseTo(at) : undefined));
           }
-          if (hard) {
-            ref = { ...ref, hardState: hard };
-            history.push(key(ref));
+
+          const crashNow = rnd() < 0.12;
+          if (crashNow && rnd() < 0.5) {
+            // Crash while the operation is still under way.
+            for (let t = int(12); t > 0; t--) await Promise.resolve();
+          } else {
+            await op;
           }
-          op = wal.save(hard, batch, rnd() < 0.7);
-        } else {
-          const at = snapIndex + 1 + int(commit - snapIndex);
-          const mark = { index: at, term: ref.entries.find((e) => e.index === at)!.term };
-          ref = { ...ref, snapshot: mark, entries: ref.entries.filter((e) => e.index > at) };
-          history.push(key(ref));
-          const w = wal;
-          op = w.saveSnapshotMarker(mark).then(() => (rnd() < 0.6 ? w.releaseTo(at) : undefined));
-        }
+          if (wal.stats.fsyncs > fsyncsBefore) durableFrom = history.length - 1;
+          if (!crashNow) continue;
 
-        const crashNow = rnd() < 0.12;
-        if (crashNow && rnd() < 0.5) {
-          // Crash while the operation is still under way.
-          for (let t = int(12); t > 0; t--) await Promise.resolve();
-        } else {
-          await op;
+          disk.crash(rnd);
+          crashes++;
+          ({ wal, state } = await open());
+          const got = key(state);
+          const candidates = history.slice(durableFrom);
+          if (!candidates.includes(got)) {
+            throw new Error(`seed ${seed} step ${step}: replayed ${got}\nnot among states since the last fsync:\n${candidates.join('\n')}`);
+          }
+          ref = state;
+          history = [got];
+          durableFrom = 0;
+          term = Math.max(term, ref.hardState.term, ...ref.entries.map((e) => e.term));
         }
-        if (wal.stats.fsyncs > fsyncsBefore) durableFrom = history.length - 1;
-        if (!crashNow) continue;
-
-        disk.crash(rnd);
-        crashes++;
-        ({ wal, state } = await open());
-        const got = key(state);
-        const candidates = history.slice(durableFrom);
-        if (!candidates.includes(got)) {
-          throw new Error(`seed ${seed} step ${step}: replayed ${got}\nnot among states since the last fsync:\n${candidates.join('\n')}`);
-        }
-        ref = state;
-        history = [got];
-        durableFrom = 0;
-        term = Math.max(term, ref.hardState.term, ...ref.entries.map((e) => e.term));
       }
-    }
-    expect(crashes).toBeGreaterThan(100);
-    expect(torn).toBeGreaterThan(10);
-  });
+      expect(crashes).toBeGreaterThan(100);
+      expect(torn).toBeGreaterThan(10);
+    },
+  );
 });
