@@ -258,6 +258,17 @@ export function umount(target: string, flags = 0): void {
   );
 }
 
+/** Whether something is mounted at `path` in this process's mount namespace (/proc/self/mounts; false when unreadable). */
+export function isMounted(path: string): boolean {
+  let mounts: string;
+  try {
+    mounts = readFileSync('/proc/self/mounts', 'utf8');
+  } catch {
+    return false;
+  }
+  return mounts.split('\n').some((l) => l.split(' ')[1] === path);
+}
+
 // Sockets made by hand, so that one can be created inside another network
 // namespace (a socket belongs to the namespace of the thread that called
 // socket(2)) and then handed to Node by descriptor. Node's own sockets are

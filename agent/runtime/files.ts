@@ -7,10 +7,10 @@
 // The tmpfs goes when the container stops (the runtime sees its exit) or is
 // removed, whichever comes first; the container's own bind mounts keep the
 // files until its last process is gone.
-import { chmodSync, chownSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TsswarmError } from '../../lib/errors.js';
-import { MNT_DETACH, mount, umount } from '../../native/libc.js';
+import { isMounted, MNT_DETACH, mount, umount } from '../../native/libc.js';
 import type { ContainerFile } from './types.js';
 
 // mount(2) flags (linux/mount.h).
@@ -89,22 +89,10 @@ function remountReadOnly(dir: string): void {
   }
 }
 
-/** Whether the container's tmpfs is mounted. */
-export function filesMounted(containerDir: string): boolean {
-  const dir = join(containerDir, FILES_DIR);
-  try {
-    return readFileSync('/proc/self/mounts', 'utf8')
-      .split('\n')
-      .some((l) => l.split(' ')[1] === dir);
-  } catch {
-    return false;
-  }
-}
-
 /** Unmounts the tmpfs (its files go with it) and removes its directory. Idempotent. */
 export function unmountFiles(containerDir: string): void {
   const dir = join(containerDir, FILES_DIR);
-  if (filesMounted(containerDir)) {
+  if (isMounted(dir)) {
     try {
       umount(dir);
     } catch {

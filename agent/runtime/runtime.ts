@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import type pino from 'pino';
 import { TsswarmError } from '../../lib/errors.js';
-import { MNT_DETACH, mount, umount } from '../../native/libc.js';
+import { isMounted, MNT_DETACH, mount, umount } from '../../native/libc.js';
 import { type FileMount, mountFiles, unmountFiles } from './files.js';
 import { ImageStore, type ResolvedImage } from './images.js';
 import { ociConfig, resolveUser } from './spec.js';
@@ -669,16 +669,6 @@ export class Runtime {
     if (this.poll) clearInterval(this.poll);
     this.poll = null;
     this.exitFns.clear();
-  }
-}
-
-function isMounted(path: string): boolean {
-  try {
-    return readFileSync('/proc/self/mounts', 'utf8')
-      .split('\n')
-      .some((l) => l.split(' ')[1] === path);
-  } catch {
-    return false;
   }
 }
 
