@@ -52,22 +52,54 @@ function frame(msg: Buffer): Buffer {
 
 /** Splits the response body into messages as bytes arrive; throws on a compressed or oversized message. */
 class Deframer {
-  private buf: Buffer = Buffer.alloc(0);
+  // Chunks kept as they came and joined once a whole message is there: joining on every chunk
+  // would copy a 16 MiB answer (a large `service ps`) about a thousand times over.
+  private chunks: Buffer[] = [];
+  private size = 0;
+  /** The length of the message being received, once its prefix is in; -1 before. */
+  private want = -1;
+
   push(chunk: Buffer, onMessage: (m: Buffer) => void): void {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
-    while (this.buf.length >= 5) {
-      if (this.buf[0] !== 0) throw new TsswarmError('INTERNAL', 'the daemon sent a compressed message, which this client did not ask for');
-      const len = this.buf.readUInt32BE(1);
-      if (len > MAX_MESSAGE_BYTES)
-        throw new TsswarmError('RESOURCE_EXHAUSTED', `response message of ${len} bytes is over the 16 MiB limit`);
-      if (this.buf.length < 5 + len) return;
-      const m = this.buf.subarray(5, 5 + len);
-      this.buf = this.buf.subarray(5 + len);
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    for (;;) {
+      if (this.want < 0) {
+        if (this.size < 5) return;
+        const head = this.take(5);
+        if (head[0] !== 0) throw new TsswarmError('INTERNAL', 'the daemon sent a compressed message, which this client did not ask for');
+        const len = head.readUInt32BE(1);
+        if (len > MAX_MESSAGE_BYTES)
+          throw new TsswarmError('RESOURCE_EXHAUSTED', `response message of ${len} bytes is over the 16 MiB limit`);
+        this.want = len;
+      }
+      if (this.size < this.want) return;
+      const m = this.take(this.want);
+      this.want = -1;
       onMessage(m);
     }
   }
+
+  /** The next `n` buffered bytes (n ≤ size), joined only when they span chunks. */
+  private take(n: number): Buffer {
+    if (n === 0) return Buffer.alloc(0);
+    const first = this.chunks[0]!;
+    let out: Buffer;
+    if (first.length >= n) {
+      out = first.subarray(0, n);
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+    } else {
+      const all = Buffer.concat(this.chunks, this.size);
+      out = all.subarray(0, n);
+      this.chunks = n < all.length ? [all.subarray(n)] : [];
+    }
+    this.size -= n;
+    return out;
+  }
+
+  /** Bytes received that do not yet make a whole message (a prefix counts). */
   get pending(): number {
-    return this.buf.length;
+    return this.size + (this.want >= 0 ? 5 : 0);
   }
 }
 

@@ -117,6 +117,43 @@ describe('cli/rpc against a hostile server', () => {
     return b;
   };
 
+  it('reassembles messages however the bytes arrive: split across many small chunks, several in one, empty ones', async () => {
+    const msgs = [
+      LogChunk.create({ taskId: 'a', data: Buffer.alloc(3000, 1) }),
+      LogChunk.create(),
+      LogChunk.create({ taskId: 'b', data: Buffer.from('x') }),
+    ];
+    const body = Buffer.concat(
+      msgs.map((m) => {
+        const b = Buffer.from(LogChunk.encode(m));
+        return Buffer.concat([prefix(0, b.length), b]);
+      }),
+    );
+    rawBehaviour = (s) => {
+      s.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+      s.on('wantTrailers', () => s.sendTrailers({ 'grpc-status': '0' }));
+      // 7-byte pieces on separate turns of the event loop, then the end.
+      void (async () => {
+        for (let at = 0; at < body.length; at += 7) {
+          s.write(body.subarray(at, at + 7));
+          await new Promise((r) => setImmediate(r));
+        }
+        s.end();
+      })();
+    };
+    const got: Array<[string, number]> = [];
+    await rpc(raw, logs, {}, (c) => got.push([c.taskId, c.data.length]), { timeoutMs: 10_000 });
+    expect(got).toEqual([
+      ['a', 3000],
+      ['', 0],
+      ['b', 1],
+    ]);
+    rawBehaviour = (s) => respond(s, body, { 'grpc-status': '0' });
+    const again: string[] = [];
+    await rpc(raw, logs, {}, (c) => again.push(c.taskId), { timeoutMs: 10_000 });
+    expect(again).toEqual(['a', '', 'b']);
+  });
+
   it('refuses a message announced over 16 MiB without waiting for it', async () => {
     rawBehaviour = (s) => respond(s, prefix(0, 64 << 20), { 'grpc-status': '0' });
     const e = (await unaryRpc(raw, getNode, {}, 5_000).catch((x: unknown) => x)) as TsswarmError;
