@@ -18,6 +18,7 @@ export {
   type NodeKey,
   type NodeRole,
   normalizeSerial,
+  parseCertificateDer,
   parseNodeCert,
   roleOU,
   type SignNodeCSROptions,

@@ -84,7 +84,7 @@ const daemonCommand = leaf({
       type: 'string',
       valueName: 'FILE',
       description:
-        'Read settings from this JSON file (keys: advertiseAddr, listenAddr, stateDir, socket, socketGroup, nodeName, metricsAddr, heartbeatPeriodMs, logLevel, lbBackend)',
+        'Read settings from this JSON file (keys: advertiseAddr, listenAddr, stateDir, socket, socketGroup, dockerSocket, nodeName, metricsAddr, heartbeatPeriodMs, logLevel, lbBackend)',
     },
     'node-name': { type: 'string', valueName: 'NAME', description: 'Name of this node (default: the hostname)' },
     'state-dir': { type: 'string', valueName: 'DIR', description: 'State directory (default /var/lib/tsswarm)' },
@@ -102,6 +102,12 @@ const daemonCommand = leaf({
         'Agent heartbeat period in ms of a cluster this daemon initializes (default 5000); later the cluster setting rules: `tsswarm swarm update --dispatcher-heartbeat`',
     },
     'log-level': { type: 'string', valueName: 'LEVEL', description: 'trace, debug, info (default), warn, error' },
+    'docker-socket': {
+      type: 'string',
+      valueName: 'PATH',
+      description:
+        "Serve the Docker Engine API on this unix socket (default: docker.sock beside the CLI socket, /run/tsswarm/docker.sock); '' or none: off",
+    },
     'lb-backend': {
       type: 'string',
       valueName: 'BACKEND',

@@ -3,7 +3,7 @@
 // command line override it. Pure parsing and merging, unit-tested; the daemon
 // command only reads the file and hands the result to the Daemon.
 import { readFileSync } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { UsageError } from '../lib/errors.js';
 import { logLevels, type LogLevel } from '../lib/log.js';
 
@@ -25,6 +25,11 @@ export interface DaemonConfig {
   socket?: string;
   /** A group (name or gid) whose members may use the socket (mode 0660), as docker's group; undefined: root only. */
   socketGroup?: string;
+  /**
+   * Unix socket of the Docker Engine API (docs/engine-api.md), with the CLI socket's group; '' turns it off;
+   * undefined: `docker.sock` beside the CLI socket (/run/tsswarm/docker.sock by default).
+   */
+  dockerSocket?: string;
   /**
    * The heartbeat period of a cluster this daemon creates (`tsswarm init`), in ms. It seeds the
    * cluster's setting only: every manager then uses the cluster's, which `tsswarm swarm update
@@ -50,6 +55,7 @@ export interface DaemonFlags {
   'heartbeat-period'?: string;
   'log-level'?: string;
   'lb-backend'?: string;
+  'docker-socket'?: string;
 }
 
 type Check = (v: unknown, field: string) => unknown;
@@ -90,6 +96,17 @@ function socket(v: unknown, field: string): string {
   return absPath(s.startsWith('unix://') ? s.slice('unix://'.length) : s, field);
 }
 
+/** A unix socket path, or '' / none to serve no Docker Engine API; TCP is refused until it can require client certificates. */
+function dockerSocket(v: unknown, field: string): string {
+  if (v === '' || (typeof v === 'string' && v.trim().toLowerCase() === 'none')) return '';
+  if (typeof v === 'string' && /^(tcp|https?|fd|npipe|ssh):/i.test(v.trim()))
+    throw new UsageError(
+      `${field} ${v}: only a unix socket is served (TCP with TLS client certificates is not supported yet); give an absolute path, unix:///path, or none`,
+      { field },
+    );
+  return socket(v, field);
+}
+
 function groupName(v: unknown, field: string): string {
   const s = typeof v === 'number' && Number.isInteger(v) && v >= 0 ? String(v) : str(v, field);
   if (!/^[A-Za-z_][A-Za-z0-9_.-]*\$?$|^\d+$/.test(s)) throw UsageError.invalid(field, 'a group name or a numeric gid', s);
@@ -122,6 +139,7 @@ const KEYS: Record<keyof DaemonConfig, { check: Check; flag?: keyof DaemonFlags;
   metricsAddr: { check: hostPort, flag: 'metrics-addr' },
   socket: { check: socket },
   socketGroup: { check: groupName },
+  dockerSocket: { check: dockerSocket, flag: 'docker-socket' },
   heartbeatPeriodMs: {
     check: heartbeatMs,
     flag: 'heartbeat-period',
@@ -223,6 +241,15 @@ export function resolveDaemonConfig({ flags, file = {}, socketOverride }: Resolv
     stateDir: c.stateDir ?? DEFAULT_STATE_DIR,
     listenAddr: c.listenAddr ?? DEFAULT_LISTEN_ADDR,
   };
+}
+
+/** Where the Docker Engine API is served: the setting, else `docker.sock` beside the CLI socket; '' when off. */
+export function dockerSocketPath(setting: string | undefined, cliSocket: string): string {
+  if (setting !== undefined) return setting;
+  const dir = dirname(cliSocket);
+  const base = basename(cliSocket);
+  // Two daemons may share a directory with differently named CLI sockets: each gets its own docker socket.
+  return join(dir, base === 'tsswarm.sock' ? 'docker.sock' : `${base.replace(/\.sock$/, '')}-docker.sock`);
 }
 
 /**

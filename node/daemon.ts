@@ -4,8 +4,9 @@
 // the node is a manager, the manager on the node's mTLS port. A manager that
 // is not the leader forwards the CLI's calls to the leader.
 import * as grpc from '@grpc/grpc-js';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
-import { availableParallelism, hostname as osHostname, totalmem } from 'node:os';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, hostname as osHostname, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import type pino from 'pino';
 import { TsswarmError, UsageError } from '../lib/errors.js';
@@ -54,6 +55,11 @@ import { Worker } from '../agent/worker/worker.js';
 import { NetworkAgent } from '../agent/network-agent.js';
 import { type Certificates, type NodeState, openKeyPem, sealKeyPem, StateDir } from './state.js';
 import { DataKeys, type Kek, kekFromUnlockKey, newUnlockKey, realVfs, WrongUnlockKeyError } from '../manager/raft/storage/index.js';
+// The Docker Engine API's server loads only when its socket is served (--docker-socket, on by default).
+import type { EngineBackend, EngineServer } from './engine/index.js';
+import type { DockerTLSInfo } from '../spec/docker/node.js';
+import { parseCertificateDer } from '../ca/index.js';
+import { goArch } from '../spec/docker/system.js';
 
 /** What every call but `unlock`, `info` and `leave --force` answers on a locked manager (docker's words, our command). */
 export const LOCKED_MESSAGE =
@@ -74,6 +80,10 @@ export interface DaemonOptions {
   version: string;
   /** Service load balancer backend: nft, iptables or ipvs; undefined: detected. */
   lbBackend?: string;
+  /** Unix socket of the Docker Engine API (docs/engine-api.md); undefined or '': not served. */
+  dockerSocketPath?: string;
+  /** The group given the docker socket (mode 0660 either way); undefined: root's. */
+  dockerSocketGid?: number;
 }
 
 const CALL_MS = 5000;
@@ -110,6 +120,8 @@ export class Daemon {
   private network: NetworkAgent | null = null;
   private node: NodeState | null = null;
   private metrics: MetricsServer | null = null;
+  private engine: EngineServer | null = null;
+  private engineRequests: { inc(labels: Record<string, string>): void } | null = null;
   private busy: Promise<unknown> = Promise.resolve();
   /** A manager restarted with autolock on: nothing runs until `unlock` gives the key. */
   private locked = false;
@@ -176,6 +188,17 @@ export class Daemon {
       this.registerMetrics(reg, metrics);
       this.metrics = await metrics.serveMetrics(reg, this.o.metricsAddr);
       this.log.info({ addr: this.metrics.address }, 'serving Prometheus metrics at /metrics');
+    }
+    if (this.o.dockerSocketPath) {
+      const { ENGINE_ROUTES, serveEngine } = await import('./engine/index.js');
+      this.engine = await serveEngine({
+        socketPath: this.o.dockerSocketPath,
+        gid: this.o.dockerSocketGid,
+        backend: this.engineBackend(),
+        routes: ENGINE_ROUTES,
+        logger: this.o.logger,
+        count: (route, method, status) => this.engineRequests?.inc({ route: route || 'none', method, status: String(status) }),
+      });
     }
     if (this.node && certs) {
       const source = this.node.role === 'manager' ? await DataKeys.sourceOf(realVfs, this.state.raftDir) : null;
@@ -285,6 +308,12 @@ export class Daemon {
         this.inc(m()?.dispatcher.stalledDisconnects ?? 0);
       },
     });
+    this.engineRequests = new Counter({
+      name: 'tsswarm_engine_api_requests_total',
+      help: 'Docker Engine API requests answered, by route template, method and status',
+      labelNames: ['route', 'method', 'status'],
+      registers: [reg],
+    });
     new Gauge({
       name: 'tsswarm_nodes',
       help: 'Nodes in the store by state (managers)',
@@ -308,11 +337,7 @@ export class Daemon {
     mkdirSync(dirname(this.o.socketPath), { recursive: true });
     if (existsSync(this.o.socketPath)) rmSync(this.o.socketPath);
     const s = new grpc.Server(grpcServerOptions());
-    const serial = <T>(f: () => Promise<T>): Promise<T> => {
-      const p = this.busy.then(f, f);
-      this.busy = p.catch(() => undefined);
-      return p;
-    };
+    const serial = <T>(f: () => Promise<T>): Promise<T> => this.serial(f);
     s.addService(DaemonService, {
       init: unary((req: InitRequest) => serial(() => this.init(req))),
       join: unary((req: JoinRequest) => serial(() => this.join(req))),
@@ -349,6 +374,78 @@ export class Daemon {
       s.bindAsync(`unix://${this.o.socketPath}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())),
     );
     this.local = s;
+  }
+
+  /** init, join, leave and unlock one at a time, whichever socket asked. */
+  private serial<T>(f: () => Promise<T>): Promise<T> {
+    const p = this.busy.then(f, f);
+    this.busy = p.catch(() => undefined);
+    return p;
+  }
+
+  // ------------------------------------------------------------ Docker Engine API
+
+  private tlsInfoCache: { pem: string; tls: DockerTLSInfo } | null = null;
+  private osName = '';
+
+  /** What the engine's routes ask of this daemon (node/engine/backend.ts): the same handlers and verbs as the CLI's socket. */
+  private engineBackend(): EngineBackend {
+    return {
+      localInfo: () => this.info(),
+      info: () => this.clusterInfo(),
+      control: () => this.control(),
+      init: (req) => this.serial(() => this.init(req)),
+      join: (req) => this.serial(() => this.join(req)),
+      leave: async (force) => {
+        await this.serial(() => this.leave(force));
+      },
+      unlock: async (key) => {
+        await this.serial(() => this.unlock(key));
+      },
+      host: () => {
+        const platform = nodeDescription(this.nodeName).platform;
+        if (!this.osName) {
+          const rel = existsSync('/etc/os-release') ? readFileSync('/etc/os-release', 'utf8') : '';
+          this.osName = /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(rel)?.[1] ?? 'Linux';
+        }
+        const id = createHash('sha256').update(`${this.o.stateDir}\0${this.nodeName}`).digest('hex');
+        return {
+          id: `${id.slice(0, 8)}-${id.slice(8, 12)}-${id.slice(12, 16)}-${id.slice(16, 20)}-${id.slice(20, 32)}`,
+          name: this.nodeName,
+          version: this.o.version,
+          ncpu: availableParallelism(),
+          memTotal: totalmem(),
+          architecture: platform?.architecture ?? process.arch,
+          goArch: goArch(platform?.architecture ?? process.arch),
+          kernelVersion: release(),
+          operatingSystem: this.osName,
+          runtimeVersion: `node ${process.version}`,
+          rootDir: this.o.stateDir,
+          images: this.runtime ? this.runtime.images.list().length : 0,
+        };
+      },
+      tlsInfo: () => {
+        if (this.tlsInfoCache?.pem !== this.caPem) {
+          let tls: DockerTLSInfo = { TrustRoot: this.caPem, CertIssuerSubject: '', CertIssuerPublicKey: '' };
+          if (this.caPem) {
+            const der = Buffer.from(this.caPem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+            const c = parseCertificateDer(der);
+            tls = {
+              TrustRoot: this.caPem,
+              CertIssuerSubject: c.subjectRaw.toString('base64'),
+              CertIssuerPublicKey: c.spki.toString('base64'),
+            };
+          }
+          this.tlsInfoCache = { pem: this.caPem, tls };
+        }
+        return this.tlsInfoCache.tls;
+      },
+      clusterTimes: () => {
+        const meta = this.manager?.cluster()?.meta;
+        return { createdAt: Number(meta?.createdAt ?? 0), updatedAt: Number(meta?.updatedAt ?? 0) };
+      },
+      managerAddrs: () => [...(this.node?.managerAddrs ?? [])],
+    };
   }
 
   /** Without a usable runtime every task sent here is rejected, with the reason, so `service ps` shows it and the managers place it elsewhere. */
@@ -955,6 +1052,8 @@ export class Daemon {
     const l = this.local;
     this.local = null;
     if (l) await new Promise<void>((r) => l.tryShutdown(() => r()));
+    await this.engine?.close();
+    this.engine = null;
     await this.metrics?.close();
     this.runtime?.close();
     rmSync(this.o.socketPath, { force: true });

@@ -10,6 +10,7 @@ export {
   type DaemonConfig,
   type DaemonConfigFile,
   type DaemonFlags,
+  dockerSocketPath,
   groupId,
   LB_BACKENDS,
   type LbBackend,

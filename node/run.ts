@@ -7,7 +7,7 @@ import { resolveAdvertiseAddr } from '../lib/addr.js';
 import { createLogger } from '../lib/log.js';
 import { releaseFreeHeap } from '../native/libc.js';
 import { Daemon } from './daemon.js';
-import { type DaemonFlags, groupId, readDaemonConfig, resolveDaemonConfig } from './daemon-config.js';
+import { type DaemonFlags, dockerSocketPath, groupId, readDaemonConfig, resolveDaemonConfig } from './daemon-config.js';
 import { releaseHeapAfterGc } from './heap.js';
 
 export interface RunDaemonInput {
@@ -48,6 +48,8 @@ export async function runDaemon({ flags, socketOverride, defaultSocket, version 
     version,
     // The load balancer's names for its backends; auto: detected on each namespace.
     lbBackend: cfg.lbBackend === 'nftables' ? 'nft' : cfg.lbBackend === 'auto' ? undefined : cfg.lbBackend,
+    dockerSocketPath: dockerSocketPath(cfg.dockerSocket, socket),
+    dockerSocketGid: socketGid,
   });
   // What the daemon's bursts of work freed goes back to the kernel once the collector goes quiet.
   releaseHeapAfterGc({ release: releaseFreeHeap });

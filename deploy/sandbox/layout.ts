@@ -19,6 +19,8 @@ export interface SandboxHost {
   dir: string;
   stateDir: string;
   socketPath: string;
+  /** The host's Docker Engine API socket (`sandbox exec` points DOCKER_HOST at it). */
+  dockerSocketPath: string;
   logFile: string;
   /** `/run/netns/tss-h1`, for nsenter --net and setns. */
   netnsPath: string;
@@ -138,6 +140,7 @@ export function layoutHosts(opts: LayoutOptions): SandboxHost[] {
       dir,
       stateDir: join(dir, 'state'),
       socketPath: join(dir, 'tsswarm.sock'),
+      dockerSocketPath: join(dir, 'docker.sock'),
       logFile: join(dir, 'daemon.log'),
       netnsPath: `/run/netns/${name}`,
       underlayPort: port,

@@ -91,6 +91,8 @@ export function defaultDaemonCommand(host: SandboxHost): DaemonLaunch {
       host.addr,
       '--metrics-addr',
       `${host.addr}:9323`,
+      '--docker-socket',
+      host.dockerSocketPath,
     ],
   };
 }
@@ -574,6 +576,8 @@ export class Sandbox {
       ...process.env,
       PATH: `${join(this.root, 'bin')}:${process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin'}`,
       TSSWARM_HOST: `unix://${host.socketPath}`,
+      // The docker CLI talks to the host's Engine API (a sandbox recorded before it had one: the same place).
+      DOCKER_HOST: `unix://${host.dockerSocketPath ?? join(host.dir, 'docker.sock')}`,
       ...env,
     };
   }

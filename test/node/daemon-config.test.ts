@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { usageError } from '../errors.js';
-import { groupId, parseDaemonConfig, readDaemonConfig, resolveDaemonConfig } from '../../node/daemon-config.js';
+import { dockerSocketPath, groupId, parseDaemonConfig, readDaemonConfig, resolveDaemonConfig } from '../../node/daemon-config.js';
 
 const FILE = '/etc/tsswarm/daemon.json';
 
@@ -106,6 +106,27 @@ describe('resolveDaemonConfig', () => {
     const file = parseDaemonConfig('{"socket": "/run/a.sock"}', FILE);
     expect(resolveDaemonConfig({ flags: {}, file }).socket).toBe('/run/a.sock');
     expect(resolveDaemonConfig({ flags: {}, file, socketOverride: '/run/b.sock' }).socket).toBe('/run/b.sock');
+  });
+});
+
+describe('the docker socket', () => {
+  it('defaults to docker.sock beside the CLI socket; a path, unix:// URL, empty or none is taken', () => {
+    expect(dockerSocketPath(undefined, '/run/tsswarm/tsswarm.sock')).toBe('/run/tsswarm/docker.sock');
+    expect(dockerSocketPath(undefined, '/tmp/x/a.sock')).toBe('/tmp/x/a-docker.sock');
+    expect(parseDaemonConfig('{"dockerSocket":"unix:///run/d.sock"}', 'f').dockerSocket).toBe('/run/d.sock');
+    expect(parseDaemonConfig('{"dockerSocket":""}', 'f').dockerSocket).toBe('');
+    expect(resolveDaemonConfig({ flags: { 'docker-socket': 'none' } }).dockerSocket).toBe('');
+    expect(resolveDaemonConfig({ flags: { 'docker-socket': '/run/e.sock' }, file: { dockerSocket: '/run/d.sock' } }).dockerSocket).toBe(
+      '/run/e.sock',
+    );
+    expect(dockerSocketPath('', '/run/tsswarm/tsswarm.sock')).toBe('');
+  });
+
+  it('TCP is refused until it can require client certificates, and so is a relative path', () => {
+    expect(() => resolveDaemonConfig({ flags: { 'docker-socket': 'tcp://0.0.0.0:2376' } })).toThrow(
+      /--docker-socket tcp:\/\/0\.0\.0\.0:2376: only a unix socket is served \(TCP with TLS client certificates is not supported yet\)/,
+    );
+    expect(() => parseDaemonConfig('{"dockerSocket":"docker.sock"}', 'f')).toThrow(/must be an absolute path/);
   });
 });
 

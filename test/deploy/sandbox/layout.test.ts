@@ -34,6 +34,7 @@ describe('sandbox layout', () => {
       dir: '/tmp/tss-sandbox/tss-h2',
       stateDir: '/tmp/tss-sandbox/tss-h2/state',
       socketPath: '/tmp/tss-sandbox/tss-h2/tsswarm.sock',
+      dockerSocketPath: '/tmp/tss-sandbox/tss-h2/docker.sock',
       logFile: '/tmp/tss-sandbox/tss-h2/daemon.log',
       netnsPath: '/run/netns/tss-h2',
       underlayPort: 'tss-ulh2',
@@ -101,6 +102,8 @@ describe('sandbox layout', () => {
       '10.77.0.11',
       '--metrics-addr',
       '10.77.0.11:9323',
+      '--docker-socket',
+      '/tmp/tss-sandbox/tss-h1/docker.sock',
     ]);
     expect(tsswarmBin).toMatch(/\/bin\/tsswarm\.mjs$/);
   });

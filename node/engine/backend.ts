@@ -1,0 +1,28 @@
+// What the engine's routes may ask of the daemon: its Control handlers (which
+// forward to the leader), its own verbs (init, join, leave, unlock), and the
+// facts only it has. The Daemon implements this; tests give a fake.
+import type { ControlHandlers, InfoResponse, InitRequest, InitResponse, JoinRequest, JoinResponse } from '../../proto/gen/control.js';
+import type { DockerTLSInfo } from '../../spec/docker/node.js';
+import type { EngineHost } from '../../spec/docker/system.js';
+
+export interface EngineBackend {
+  /** This node's own view, answered at once without asking the leader (ping's header, the 503 checks). */
+  localInfo(): InfoResponse;
+  /** localInfo() with the leader's view of the managers and the node count (what `tsswarm info` shows). */
+  info(): Promise<InfoResponse>;
+  /** The Control API of this node's manager, forwarding to the leader; throws on a worker or outside a cluster. */
+  control(): ControlHandlers;
+  /** The daemon's own verbs, serialized with the CLI's. */
+  init(req: InitRequest): Promise<InitResponse>;
+  join(req: JoinRequest): Promise<JoinResponse>;
+  leave(force: boolean): Promise<void>;
+  unlock(key: string): Promise<void>;
+  /** The host and build facts of `/info` and `/version`. */
+  host(): EngineHost;
+  /** The root CA as Docker shows it ('' fields outside a cluster). */
+  tlsInfo(): DockerTLSInfo;
+  /** Creation and last update of the cluster object in this manager's store (0 when unknown). */
+  clusterTimes(): { createdAt: number; updatedAt: number };
+  /** The managers a worker knows of (its last session's list). */
+  managerAddrs(): string[];
+}
