@@ -3,6 +3,7 @@
 // errors' stable codes map to statuses in one table, as moby's httpstatus
 // maps gRPC codes; the docker CLI decides what to do by the status alone.
 import { type ErrorCode, TsswarmError } from '../../lib/errors.js';
+import { SWARM_LOCKED_MESSAGE } from '../../spec/docker/system.js';
 
 /** An error with the HTTP status it is answered with. */
 export class DockerError extends Error {
@@ -50,8 +51,7 @@ export function dockerErrorOf(err: unknown): { status: number; message: string }
 export const NOT_MANAGER =
   "This node is not a swarm manager. Worker nodes can't be used to view or modify cluster state. Please run this command on a manager node or promote the current node to a manager.";
 export const NO_SWARM = 'This node is not part of a swarm';
-export const SWARM_LOCKED =
-  'Swarm is encrypted and needs to be unlocked before it can be used. Please use "docker swarm unlock" to unlock it.';
+export const SWARM_LOCKED = SWARM_LOCKED_MESSAGE;
 export const SWARM_EXISTS = 'This node is already part of a swarm. Use "docker swarm leave" to leave this swarm and join another one.';
 
 export const notManager = (): DockerError => new DockerError(503, NOT_MANAGER);

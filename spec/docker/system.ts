@@ -6,6 +6,10 @@ import type { JsonObject } from './common.js';
 import { hostOf } from './node.js';
 import { type ClusterFacts, toDockerClusterInfo } from './swarm.js';
 
+/** dockerd's words for a locked manager (moby daemon/cluster/errors.go): its 503s and the Error of `/info`. */
+export const SWARM_LOCKED_MESSAGE =
+  'Swarm is encrypted and needs to be unlocked before it can be used. Please use "docker swarm unlock" to unlock it.';
+
 /** What the engine knows about its host and build. */
 export interface EngineHost {
   /** A stable id of this engine (dockerd's ID). */
@@ -89,7 +93,7 @@ export function toDockerSwarmInfo(
     NodeAddr: hostOf(info.nodeAddr),
     LocalNodeState: state,
     ControlAvailable: state === 'active' && info.isManager,
-    Error: info.error || error,
+    Error: state === 'locked' ? SWARM_LOCKED_MESSAGE : info.error || error,
     RemoteManagers: null,
   };
   if (state !== 'active') return base;

@@ -72,7 +72,14 @@ describe('/info and /version', () => {
       RemoteManagers: null,
     });
     f.info.state = 'locked';
-    expect(((await call(s.socket, 'GET', '/info')).json as { Swarm: { LocalNodeState: string } }).Swarm.LocalNodeState).toBe('locked');
+    expect(((await call(s.socket, 'GET', '/info')).json as { Swarm: unknown }).Swarm).toEqual({
+      NodeID: '',
+      NodeAddr: '',
+      LocalNodeState: 'locked',
+      ControlAvailable: false,
+      Error: 'Swarm is encrypted and needs to be unlocked before it can be used. Please use "docker swarm unlock" to unlock it.',
+      RemoteManagers: null,
+    });
   });
 
   it('/version names the engine component and the API range', async () => {
