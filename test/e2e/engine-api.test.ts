@@ -5,7 +5,9 @@
 // token refused by `tsswarm join`), swarm update, leave and join, the worker's
 // 503, and an unknown route's 404. Skipped, saying why, where docker is absent.
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAEMON_PORT, defaultDaemonCommand, Sandbox } from '../../deploy/sandbox/index.js';
 import { have } from '../have.js';
@@ -191,5 +193,40 @@ describe.skipIf(!canRunSandbox || !haveDocker)('the Docker Engine API with the r
       'This node joined a swarm as a worker.',
     );
     expect((await ok(h[3]!, 'info', '--format', '{{.Swarm.LocalNodeState}}')).trim()).toBe('active');
+  }, 120_000);
+  it('docker swarm update --autolock=true: a restarted manager is locked (503 with Docker message) until docker swarm unlock', async () => {
+    const on = await ok(h[0]!, 'swarm', 'update', '--autolock=true');
+    const key = /(SWMKEY-1-\S+)/.exec(on)?.[1] ?? '';
+    expect(key).not.toBe('');
+    expect((await ok(h[1]!, 'swarm', 'unlock-key', '-q')).trim()).toBe(key);
+    const m3 = sb.hosts()[2]!;
+    await until(`${m3.name}'s TLS key sealed`, async () =>
+      readFileSync(join(m3.stateDir, 'certificates', 'node.key'), 'utf8').includes('ENCRYPTED PRIVATE KEY'),
+    );
+    await sb.stop(m3.name);
+    await sb.start(m3.name);
+    const state = await until('the restarted manager answering on its docker socket', async () => {
+      const r = await docker(m3.name, 'info', '--format', '{{.Swarm.LocalNodeState}}');
+      return r.code === 0 ? r.out.trim() : undefined;
+    });
+    expect(state).toBe('locked');
+    const ls = await docker(m3.name, 'node', 'ls');
+    expect(ls.err).toContain(
+      'Error response from daemon: Swarm is encrypted and needs to be unlocked before it can be used. Please use "docker swarm unlock" to unlock it.',
+    );
+    const wrong = await sb.execCapture(m3.name, ['docker', 'swarm', 'unlock'], {
+      input: 'SWMKEY-1-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n',
+      timeoutMs: 60_000,
+    });
+    expect(wrong.code).not.toBe(0);
+    expect(wrong.stderr).toContain('swarm could not be unlocked: invalid key provided');
+    const right = await sb.execCapture(m3.name, ['docker', 'swarm', 'unlock'], { input: `${key}\n`, timeoutMs: 60_000 });
+    expect(right.code, right.stderr).toBe(0);
+    expect((await ok(m3.name, 'info', '--format', '{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}')).trim()).toBe('active true');
+    const notLocked = await sb.execCapture(m3.name, ['docker', 'swarm', 'unlock'], { input: `${key}\n`, timeoutMs: 60_000 });
+    expect(notLocked.stderr).toContain('swarm is not locked');
+    expect(await ok(h[0]!, 'swarm', 'update', '--autolock=false')).toContain('Swarm updated.');
+    const none = await docker(h[0]!, 'swarm', 'unlock-key');
+    expect(none.out + none.err).toContain('no unlock key is set');
   }, 120_000);
 });
