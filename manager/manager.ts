@@ -39,7 +39,10 @@ import {
 } from '../proto/gen/objects.js';
 import { type AuthzContext, type Caller, callerOf, requireRole, requireStoreRole } from './authz.js';
 import {
+  bundleDigest,
   CLOCK_SKEW_MS,
+  caDigest,
+  joinCertificates,
   makeJoinToken,
   parseNodeCert,
   RevocationIndex,
@@ -47,7 +50,9 @@ import {
   renewalDueAt,
   revokeOnRenewal,
   roleForToken,
+  signingCA,
   signNodeCSR,
+  trustBundle,
 } from '../ca/index.js';
 import { Consensus, type MemberRecord } from './consensus/index.js';
 import { Dispatcher, writeNodeState } from './dispatcher/dispatcher.js';
@@ -59,6 +64,7 @@ import { inspectDataplane } from './controlapi/dataplane-report.js';
 import { ConfigApi, NetworkApi, SecretApi, ServiceApi } from './controlapi/index.js';
 import { CONTROL_METHODS, CONTROL_ROUTES, controlImplementation } from './controlapi/server.js';
 import { ClusterApi } from './controlapi/cluster.js';
+import { CaApi } from './controlapi/ca.js';
 import type { ManagerContext } from './controlapi/context.js';
 import { NodeApi } from './controlapi/node.js';
 import { nodeCertValidityMs, withRevocations } from './controlapi/revocations.js';
@@ -131,8 +137,17 @@ function makeAuthz(o: ManagerOptions, store: MemoryStore): AuthzContext {
       index = { version, spec: c?.spec ?? undefined, idx: new RevocationIndex(c?.spec ?? undefined) };
     return index.idx;
   };
+  // The roots trusted: the node's own ca.pem, and what the cluster object says nodes should trust
+  // (during a root rotation this manager may call and be called before its own ca.pem follows).
+  let trust: { own: string; spec: ClusterSpec | undefined; pem: string } | undefined;
+  const caCertPem = (): string => {
+    const own = o.caCertPem();
+    const s = spec();
+    if (!trust || trust.own !== own || trust.spec !== s) trust = { own, spec: s, pem: joinCertificates(own, s ? trustBundle(s) : '') };
+    return trust.pem;
+  };
   return {
-    caCertPem: o.caCertPem,
+    caCertPem,
     clusterId: () => o.clusterId,
     revocation: (cert) => revocations().check(cert),
     storeRole: (nodeId) => {
@@ -169,6 +184,8 @@ export class Manager {
   readonly nodes: NodeApi;
   /** The Control API's cluster calls: join tokens, leadership transfer, info (manager/controlapi/cluster.ts). */
   readonly clusterApi: ClusterApi;
+  /** The Control API's root CA calls and the leader's end of a rotation (manager/controlapi/ca.ts). */
+  readonly caApi: CaApi;
   private orchestration: Orchestration | null = null;
   private readonly o: ManagerOptions;
   private readonly log: pino.Logger;
@@ -205,6 +222,7 @@ export class Manager {
         leaderAddr: () => this.consensus.leaderAddr,
         isLeader: () => this.consensus.isLeader,
         silentManagers: () => this.silentManagers(),
+        caDigests: () => this.caDigests(),
       },
     });
     this.relay = new TaskRelay(store, this.dispatcher, o.logger);
@@ -224,7 +242,28 @@ export class Manager {
       managerAddrs: () => this.managerAddrs(),
     };
     this.nodes = new NodeApi(ctx);
-    this.clusterApi = new ClusterApi(ctx, this.nodes);
+    this.caApi = new CaApi(ctx);
+    this.clusterApi = new ClusterApi(ctx, this.nodes, this.caApi);
+  }
+
+  private caDigestMemo: { spec: ClusterSpec; d: { trustDigest: string; signingRootDigest: string } } | undefined;
+  /** What sessions tell nodes about the CA: the trust bundle to hold and the root whose key signs (a rotation changes both). */
+  caDigests(): { trustDigest: string; signingRootDigest: string } | undefined {
+    const c = this.cluster();
+    if (!c?.spec.rootCaCertPem) return undefined;
+    if (this.caDigestMemo?.spec !== c.spec)
+      this.caDigestMemo = {
+        spec: c.spec,
+        d: { trustDigest: bundleDigest(trustBundle(c.spec)), signingRootDigest: signingCA(c.spec).rootDigest },
+      };
+    return this.caDigestMemo.d;
+  }
+
+  /** GetRootCA: the root the join tokens pin, or (bundle) the roots nodes should trust. */
+  rootCA(bundle: boolean): string {
+    const c = this.cluster();
+    if (!c?.spec.rootCaCertPem) return this.authz.caCertPem();
+    return bundle ? trustBundle(c.spec) : c.spec.rootCaCertPem;
   }
 
   /**
@@ -250,6 +289,8 @@ export class Manager {
       transferLeader: (req) => this.clusterApi.transferLeader(req.ref),
       updateCluster: (req) => this.clusterApi.updateCluster(req),
       info: async () => this.clusterApi.info({ state: 'active', version: this.o.version }),
+      getRootCAStatus: () => this.caApi.getStatus(),
+      rotateRootCA: () => this.caApi.rotate(),
       createService: (req) => svc.createService(req),
       getService: (req) => svc.getService(req),
       listServices: (req) => svc.listServices(req),
@@ -357,6 +398,7 @@ export class Manager {
       // A snapshot restore closes store subscriptions: follow the settings again.
       m.followClusterSettings();
       void m.removeDemotedMembers();
+      void m.caApi.reconcile();
     }, MEMBER_RECONCILE_MS);
     if (consensus.isLeader) void m.onBecameLeader();
     return m;
@@ -392,7 +434,12 @@ export class Manager {
             status: NodeStatus.create({ state: NodeState.UNKNOWN, addr: this.o.advertiseAddr }),
             description: NodeDescription.create({ hostname: b.hostname }),
             managerStatus: ManagerStatus.create({ raftId: this.o.raftId, addr: this.o.advertiseAddr }),
-            certificate: NodeCertificate.create({ serial: b.certSerial, expiryMs: b.certExpiryMs, role: NodeRole.MANAGER }),
+            certificate: NodeCertificate.create({
+              serial: b.certSerial,
+              expiryMs: b.certExpiryMs,
+              role: NodeRole.MANAGER,
+              rootDigest: caDigest(b.caCertPem),
+            }),
           }),
         );
       });
@@ -559,7 +606,8 @@ export class Manager {
     const c = this.cluster();
     if (!c) throw new TsswarmError('UNAVAILABLE', 'the cluster is still being created; retry in a moment');
     const spec = c.spec;
-    const ca = { certPem: spec.rootCaCertPem, keyPem: spec.rootCaKeyPem };
+    // During a root rotation the new root's key signs, and the cross-signed certificate goes along.
+    const signer = signingCA(spec);
     const now = Date.now();
     let nodeId: string;
     let role: 'worker' | 'manager';
@@ -572,9 +620,11 @@ export class Manager {
         throw new TsswarmError('PERMISSION_DENIED', `node ${req.nodeId} was removed from the cluster: join it again with a token`);
       // What the managers want it to be: a promoted worker gets a manager certificate, a demoted manager a worker one.
       role = existing.spec?.role === NodeRole.MANAGER ? 'manager' : 'worker';
-      // Early renewals would only churn revocations and Raft writes: refused unless the role changed.
+      // Early renewals would only churn revocations and Raft writes: refused unless the role changed,
+      // or a root rotation wants a certificate from the new root and this one is from another.
       const held = { notBefore: new Date(caller.notBeforeMs), notAfter: new Date(caller.notAfterMs) };
-      if (role === caller.role && !renewalDue(held, now, CLOCK_SKEW_MS)) {
+      const rotating = !!spec.rootRotation && caller.rootDigest !== signer.rootDigest;
+      if (role === caller.role && !rotating && !renewalDue(held, now, CLOCK_SKEW_MS)) {
         throw new TsswarmError(
           'FAILED_PRECONDITION',
           `node ${req.nodeId} asked to renew a certificate that is not due: it is valid until ${held.notAfter.toISOString()} and nodes renew once a third to a half of its validity is left; renew from ${renewalDueAt(held, CLOCK_SKEW_MS).toISOString()}`,
@@ -599,7 +649,13 @@ export class Manager {
       if (badName) throw badName;
       nodeId = newNodeId();
     }
-    const cert = signNodeCSR(ca, req.csrPem, { nodeId, role, clusterId: this.o.clusterId, now, ...certValidity(spec.nodeCertExpiryMs) });
+    const cert = signNodeCSR(signer.ca, req.csrPem, {
+      nodeId,
+      role,
+      clusterId: this.o.clusterId,
+      now,
+      ...certValidity(spec.nodeCertExpiryMs),
+    });
     const info = parseNodeCert(cert);
     const roleEnum = role === 'manager' ? NodeRole.MANAGER : NodeRole.WORKER;
     if (existing) {
@@ -629,7 +685,7 @@ export class Manager {
             Node.create({
               ...fresh,
               role: roleEnum,
-              certificate: { serial: info.serial, expiryMs: info.notAfter.getTime(), role: roleEnum },
+              certificate: { serial: info.serial, expiryMs: info.notAfter.getTime(), role: roleEnum, rootDigest: signer.rootDigest },
             }),
           );
         });
@@ -661,13 +717,21 @@ export class Manager {
             role: roleEnum,
             status: { state: NodeState.UNKNOWN, addr: req.addr, message: 'joined; waiting for its first session' },
             description: NodeDescription.create({ hostname: name }),
-            certificate: { serial: info.serial, expiryMs: info.notAfter.getTime(), role: roleEnum },
+            certificate: { serial: info.serial, expiryMs: info.notAfter.getTime(), role: roleEnum, rootDigest: signer.rootDigest },
           }),
         ),
       );
       this.log.info({ node: nodeId, name, role }, 'node joined');
     }
-    return { nodeId, certPem: cert, caCertPem: spec.rootCaCertPem, role, clusterId: this.o.clusterId, managerAddrs: this.managerAddrs() };
+    if (spec.rootRotation) void this.caApi.reconcile();
+    return {
+      nodeId,
+      certPem: cert + signer.chainPem,
+      caCertPem: trustBundle(spec),
+      role,
+      clusterId: this.o.clusterId,
+      managerAddrs: this.managerAddrs(),
+    };
   }
 
   private async joinRaft(req: JoinRaftRequest, call: Parameters<typeof callerOf>[0]): Promise<JoinRaftResponse> {
@@ -701,7 +765,7 @@ export class Manager {
       controlImplementation(this.controlHandlers(), (call) => manager(call)),
     );
     s.addService(NodeCAService, {
-      getRootCA: unary(async () => ({ certPem: this.authz.caCertPem() })),
+      getRootCA: unary(async (req: { bundle?: boolean }) => ({ certPem: this.rootCA(!!req?.bundle) })),
       // Without a certificate: joining with a token. With one: renewal, which the store must still allow.
       issueNodeCertificate: unary(async (req: IssueNodeCertificateRequest, call) => {
         const caller = callerOf(call, this.authz, Date.now(), { renewal: true });
