@@ -191,6 +191,8 @@ export class Manager {
   private readonly log: pino.Logger;
   readonly authz: AuthzContext;
 
+  /** The root of the certificate each node opened its latest session with (the leader holds the sessions). */
+  private readonly sessionRoots = new Map<string, string>();
   /** Last renewal per node id (leader only; a new leader starts afresh, which only loosens the limit once). */
   private readonly renewals = new Map<string, number>();
   /** Removes from Raft the demoted managers whose removal did not go through at demotion. */
@@ -242,7 +244,7 @@ export class Manager {
       managerAddrs: () => this.managerAddrs(),
     };
     this.nodes = new NodeApi(ctx);
-    this.caApi = new CaApi(ctx);
+    this.caApi = new CaApi(ctx, () => this.sessionRoots);
     this.clusterApi = new ClusterApi(ctx, this.nodes, this.caApi);
   }
 
@@ -389,6 +391,7 @@ export class Manager {
         void m.onBecameLeader();
       } else {
         m.dispatcher.lostLeadership();
+        m.sessionRoots.clear();
         void m.stopOrchestration();
       }
     });
@@ -792,6 +795,8 @@ export class Manager {
           stream.emit('error', toServiceError(e));
           return;
         }
+        if (this.consensus.isLeader && caller.rootDigest) this.sessionRoots.set(caller.nodeId, caller.rootDigest);
+        if (this.sessionRoots.size > 100_000) this.sessionRoots.delete(this.sessionRoots.keys().next().value as string);
         this.dispatcher.session(stream, caller.nodeId);
       },
     });

@@ -6,10 +6,17 @@
 import { randomBytes } from 'node:crypto';
 import { TsswarmError } from '../../lib/errors.js';
 import type { RootCAStatus } from '../../proto/gen/control.js';
-import { Cluster, type ClusterSpec } from '../../proto/gen/objects.js';
+import { Cluster, type ClusterSpec, type Node } from '../../proto/gen/objects.js';
 import { finishRotation, type NodeRoot, rotationProgress, startRotation } from '../../ca/index.js';
 import { VersionConflictError } from '../store/index.js';
 import type { ManagerContext } from './context.js';
+
+/** The root a node's certificate is from: its session's when known, else the store's record of the last one issued. */
+function rootOf(n: Node, sessionRoots: ReadonlyMap<string, string>): string {
+  const stored = n.certificate?.rootDigest ?? '';
+  const live = sessionRoots.get(n.meta.id);
+  return live !== undefined && live !== stored ? '' : stored;
+}
 
 /** At most this many pending nodes are named in a status. */
 const PENDING_NAMED = 20;
@@ -18,11 +25,21 @@ export class CaApi {
   /** Set while a rotation's end is being written, so the periodic check does not write it twice. */
   private finishing = false;
 
-  constructor(private readonly m: ManagerContext) {}
+  /**
+   * `sessionRoots`: on the leader, the root of the certificate each node opened its latest
+   * session with. It has the last word over the store's record of the latest certificate
+   * issued: a node whose answer was lost still holds its old certificate, and must renew again
+   * before the old root stops being trusted.
+   */
+  constructor(
+    private readonly m: ManagerContext,
+    private readonly sessionRoots: () => ReadonlyMap<string, string> = () => new Map(),
+  ) {}
 
   private nodeRoots(): NodeRoot[] {
+    const live = this.sessionRoots();
     return this.m.store.view((tx) =>
-      tx.nodes.list().map((n) => ({ id: n.meta.id, name: n.spec?.name ?? '', rootDigest: n.certificate?.rootDigest ?? '' })),
+      tx.nodes.list().map((n) => ({ id: n.meta.id, name: n.spec?.name ?? '', rootDigest: rootOf(n, live) })),
     );
   }
 
@@ -92,9 +109,8 @@ export class CaApi {
         const cur = tx.cluster.list()[0];
         // Read again in the transaction: a second --rotate or a new node may have landed since.
         if (!cur?.spec.rootRotation || cur.spec.rootRotation.caCertPem !== c.spec.rootRotation?.caCertPem) return;
-        const nodes = tx.nodes
-          .list()
-          .map((n) => ({ id: n.meta.id, name: n.spec?.name ?? '', rootDigest: n.certificate?.rootDigest ?? '' }));
+        const live = this.sessionRoots();
+        const nodes = tx.nodes.list().map((n) => ({ id: n.meta.id, name: n.spec?.name ?? '', rootDigest: rootOf(n, live) }));
         if (rotationProgress(cur.spec, nodes).pending.length > 0) return;
         const done = finishRotation(cur.spec)!;
         const spec: ClusterSpec = { ...cur.spec, ...done };

@@ -7,10 +7,13 @@
 // itself is tested in authz.test.ts and end to end.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleDigest, type CAError, caDigest, checkCAPin, joinCertificates, roleForToken, splitCertificates } from '../../../ca/index.js';
+import { CaApi } from '../../../manager/controlapi/ca.js';
 import type { Manager } from '../../../manager/manager.js';
+import { silentLogger } from '../../../lib/log.js';
 import type { ControlHandlers } from '../../../proto/gen/control.js';
 import { Meta, Node, NodeAvailability, NodeDescription, NodeRole, NodeSpec, NodeState } from '../../../proto/gen/objects.js';
 import { VersionConflictError } from '../../../manager/store/index.js';
+import { until } from '../../lib/wait.js';
 import { type LoneManager, startLoneManager } from '../lone-manager.js';
 
 let lone: LoneManager;
@@ -52,6 +55,9 @@ async function renewedFrom(id: string, rootPem: string): Promise<void> {
     }
   }
 }
+
+const ended = (): Promise<unknown> =>
+  until('the rotation to end', () => !m.cluster()!.spec.rootRotation, { timeoutMs: 8_000, everyMs: 20 });
 
 async function refusal(f: () => unknown): Promise<CAError> {
   try {
@@ -102,6 +108,8 @@ describe('root CA rotation', () => {
     // The last node: the leader ends it.
     await renewedFrom('tssw2', r2);
     await m.caApi.reconcile();
+    // The manager's own periodic check may be the one that ends it: wait for whichever does.
+    await ended();
     const done = await api.getRootCAStatus({});
     expect(done).toMatchObject({ rootCaCertPem: r2, rotationInProgress: false, newRootCaCertPem: '', nodesDone: 3, nodesTotal: 3 });
     expect(m.cluster()!.spec.rootRotation).toBeFalsy();
@@ -128,6 +136,49 @@ describe('root CA rotation', () => {
     expect(await api.getRootCAStatus({})).toMatchObject({ rotationInProgress: true, pendingNodes: ['tssw2'] });
     await m.nodes.removeNode('tssw2', true);
     await m.caApi.reconcile();
+    await ended();
     expect(await api.getRootCAStatus({})).toMatchObject({ rotationInProgress: false, rootCaCertPem: s.newRootCaCertPem, nodesTotal: 2 });
+  });
+
+  it("a node the store records on the new root, whose session still presents the old root's certificate (a lost answer), holds the rotation", async () => {
+    const sessions = new Map<string, string>();
+    const ca = new CaApi(
+      {
+        store: m.store,
+        consensus: m.consensus,
+        dispatcher: m.dispatcher,
+        log: silentLogger(),
+        raftId: '',
+        requireLeader: () => m.requireLeader(),
+        readView: (fn) => m.readView(fn),
+        cluster: () => m.cluster(),
+        managerAddrs: () => m.managerAddrs(),
+      },
+      () => sessions,
+    );
+    const oldRoot = m.cluster()!.spec.rootCaCertPem;
+    // tssw3 never renews while the cases below are looked at: the manager's own periodic check cannot end the rotation meanwhile.
+    await m.store.update((tx) =>
+      tx.nodes.create(
+        Node.create({
+          meta: Meta.create({ id: 'tssw3', createdAt: Date.now(), updatedAt: Date.now() }),
+          spec: NodeSpec.create({ name: 'tssw3', role: NodeRole.WORKER, availability: NodeAvailability.ACTIVE }),
+          role: NodeRole.WORKER,
+          status: { state: NodeState.DOWN, addr: '127.0.0.1', message: '' },
+          certificate: { serial: '3', expiryMs: Date.now() + 3_600_000, role: NodeRole.WORKER, rootDigest: caDigest(oldRoot) },
+        }),
+      ),
+    );
+    const s = await ca.rotate();
+    sessions.set('tssw1', caDigest(oldRoot));
+    for (const id of ['tssm1', 'tssw1']) await renewedFrom(id, s.newRootCaCertPem);
+    expect(ca.status()).toMatchObject({ rotationInProgress: true, pendingNodes: ['tssw1', 'tssw3'] });
+    expect(m.caApi.status()).toMatchObject({ rotationInProgress: true, pendingNodes: ['tssw3'] });
+    // It renews again and reconnects with the new certificate; tssw3 is removed: the rotation ends.
+    sessions.set('tssw1', caDigest(s.newRootCaCertPem));
+    expect(ca.status()).toMatchObject({ rotationInProgress: true, pendingNodes: ['tssw3'] });
+    await m.nodes.removeNode('tssw3', true);
+    await ca.reconcile();
+    expect(ca.status()).toMatchObject({ rotationInProgress: false, rootCaCertPem: s.newRootCaCertPem });
   });
 });
