@@ -4,7 +4,8 @@
 // same container processes and start times); at the end every host's
 // node.pem chains to the new root and not to the old one, and its ca.pem
 // holds the new root alone; the old worker token is refused by a joining
-// node's CA check, the new one works.
+// node's CA check, the new one works. Then a second rotation with a worker
+// stopped: it waits for that node, which renews once it is back.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -156,4 +157,46 @@ describe.skipIf(!canRun)('root CA rotation on real daemons', () => {
     await ok(spare.name, 'join', '--token', newWorkerToken, `${hosts[0]!.addr}:${DAEMON_PORT}`);
     expect(verifyNodeCert(newRoot, certs(spare.stateDir).node, { now: Date.now() }).role).toBe('worker');
   }, 240_000);
+
+  it('a node that is down holds a rotation; back, it renews from the new root and the rotation ends', async () => {
+    const [m1] = hosts.filter((h) => h.role === 'manager').map((h) => h.name);
+    const worker = hosts[4]!;
+    const before = await ok(m1!, 'swarm', 'ca');
+    expect(await sb.stop(worker.name)).toBe(true);
+    try {
+      const started = await ok(m1!, 'swarm', 'ca', '--rotate', '--detach');
+      expect(started).toMatch(/^Root CA rotation started: 0\/6 nodes have certificates from the new root/);
+      // Every node but the stopped one moves; the rotation waits for it, and says so.
+      const stuck = await until(
+        'the rotation held by the stopped worker alone',
+        async () => {
+          const r = await ts(m1!, 'swarm', 'ca');
+          return r.err.includes(`5/6 nodes have certificates from the new root (waiting for ${worker.name})`) ? r : false;
+        },
+        60_000,
+      );
+      expect(stuck.out).toBe(before);
+      expect(await ok(m1!, 'info')).toMatch(/Root Rotation In Progress: true \(5\/6 nodes have certificates from the new root\)/);
+      // The stopped node still holds the previous root alone.
+      expect(bundleDigest(certs(worker.stateDir).ca)).toBe(bundleDigest(before));
+    } finally {
+      await sb.start(worker.name);
+    }
+    // Back, it reaches the managers with its old certificate (they still trust the old root), renews, and the rotation ends.
+    const newRoot = await until(
+      'the rotation to end',
+      async () => {
+        const r = await ts(m1!, 'swarm', 'ca');
+        return r.code === 0 && r.err === '' && r.out !== before ? r.out : false;
+      },
+      60_000,
+    );
+    await until(
+      'the worker holding the new root alone',
+      async () => bundleDigest(certs(worker.stateDir).ca) === bundleDigest(newRoot),
+      30_000,
+    );
+    expect(verifyNodeCert(newRoot, certs(worker.stateDir).node, { now: Date.now() }).role).toBe('worker');
+    expect(reasonOf(() => verifyNodeCert(before, certs(worker.stateDir).node, { now: Date.now() }))).toBe('CERT_UNTRUSTED');
+  }, 180_000);
 });
