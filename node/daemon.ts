@@ -732,6 +732,8 @@ export class Daemon {
   }
 
   private caSync: Promise<void> | null = null;
+  /** The digests last found matching this node's files: heartbeats that repeat them cost nothing. */
+  private caFollowed = '';
   /**
    * The CA as the managers say nodes should hold it (session welcome and heartbeats). A new trust
    * bundle (a root rotation began or ended) is fetched from the manager and taken on for the next
@@ -739,7 +741,8 @@ export class Daemon {
    * signs now (a rotation is under way) is renewed at once, whatever its expiry.
    */
   private followCA(trustDigest: string, signingRootDigest: string): void {
-    if (!trustDigest || this.caSync || this.roleChange || !this.node) return;
+    const said = `${trustDigest}/${signingRootDigest}`;
+    if (!trustDigest || said === this.caFollowed || this.caSync || this.roleChange || !this.node) return;
     this.caSync = (async () => {
       const certs = this.state.loadCerts();
       if (!certs) return;
@@ -775,7 +778,9 @@ export class Daemon {
         await this.renewCertificate();
         this.session?.restart();
         this.scheduleRenewal();
+        return;
       }
+      this.caFollowed = said;
     })()
       .catch((err: unknown) => this.log.warn({ err }, 'following the root CA failed; will retry on the next heartbeat'))
       .finally(() => {

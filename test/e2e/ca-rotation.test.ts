@@ -5,7 +5,8 @@
 // node.pem chains to the new root and not to the old one, and its ca.pem
 // holds the new root alone; the old worker token is refused by a joining
 // node's CA check, the new one works. Then a second rotation with a worker
-// stopped: it waits for that node, which renews once it is back.
+// stopped: it waits for that node (and survives a change of leader meanwhile),
+// which renews once it is back.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -158,7 +159,7 @@ describe.skipIf(!canRun)('root CA rotation on real daemons', () => {
     expect(verifyNodeCert(newRoot, certs(spare.stateDir).node, { now: Date.now() }).role).toBe('worker');
   }, 240_000);
 
-  it('a node that is down holds a rotation; back, it renews from the new root and the rotation ends', async () => {
+  it('a node that is down holds a rotation, across a change of leader; back, it renews from the new root and the rotation ends', async () => {
     const [m1] = hosts.filter((h) => h.role === 'manager').map((h) => h.name);
     const worker = hosts[4]!;
     const before = await ok(m1!, 'swarm', 'ca');
@@ -179,6 +180,8 @@ describe.skipIf(!canRun)('root CA rotation on real daemons', () => {
       expect(await ok(m1!, 'info')).toMatch(/Root Rotation In Progress: true \(5\/6 nodes have certificates from the new root\)/);
       // The stopped node still holds the previous root alone.
       expect(bundleDigest(certs(worker.stateDir).ca)).toBe(bundleDigest(before));
+      // The rotation lives in the cluster object: another leader carries it on.
+      await ok(m1!, 'node', 'transfer-leader');
     } finally {
       await sb.start(worker.name);
     }
