@@ -14,12 +14,20 @@ export interface FlagDef {
   description: string;
   /** The value's placeholder in help (`--format FORMAT`); default `VALUE`. */
   valueName?: string;
+  /** A boolean that is undefined when not given, so `--x=false` is told apart from no `--x` (a setting to turn off). */
+  optional?: boolean;
 }
 
 export type FlagDefs = Record<string, FlagDef>;
 
 export type FlagValues<D extends FlagDefs> = {
-  [K in keyof D]: D[K]['type'] extends 'boolean' ? boolean : D[K]['multiple'] extends true ? string[] : string | undefined;
+  [K in keyof D]: D[K]['type'] extends 'boolean'
+    ? D[K]['optional'] extends true
+      ? boolean | undefined
+      : boolean
+    : D[K]['multiple'] extends true
+      ? string[]
+      : string | undefined;
 };
 
 export interface ParsedArgs<D extends FlagDefs> {
@@ -52,7 +60,7 @@ export function parseArgs<const D extends FlagDefs>(argv: readonly string[], def
   const values: Record<string, string | boolean | string[] | undefined> = {};
   for (const [name, def] of Object.entries(defs)) {
     if (def.short) byShort.set(def.short, name);
-    values[name] = def.type === 'boolean' ? false : def.multiple ? [] : undefined;
+    values[name] = def.type === 'boolean' ? (def.optional ? undefined : false) : def.multiple ? [] : undefined;
   }
   const known = (): string =>
     Object.keys(defs).length

@@ -31,7 +31,7 @@ async function setCertExpiry(ms: number): Promise<void> {
     try {
       await controlApi('updateCluster', {
         version: info.clusterVersion,
-        settings: { taskHistoryLimit: 0, dispatcherHeartbeatMs: 0, certExpiryMs: ms, snapshotInterval: 0 },
+        settings: { taskHistoryLimit: 0, dispatcherHeartbeatMs: 0, certExpiryMs: ms, snapshotInterval: 0, autolock: false },
         set: ['cert-expiry'],
       });
       return;

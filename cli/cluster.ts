@@ -12,8 +12,8 @@ import { swarmCaCommand } from './ca.js';
 import { type Node, NodeAvailability, NodeRole, NodeState } from '../proto/gen/objects.js';
 import { TsswarmError, UsageError } from '../lib/errors.js';
 import type { ClusterSettings, UpdateClusterRequest } from '../proto/gen/control.js';
+import { stdin as readStdin } from './stdin.js';
 import {
-  AUTOLOCK_UNSUPPORTED,
   CLUSTER_SETTING_FLAGS,
   formatGoDuration,
   humanDuration,
@@ -147,18 +147,29 @@ const initCommand = leaf({
       valueName: 'DURATION',
       description: 'Validity of node certificates, e.g. 2160h (default 90 days); nodes renew with a third left',
     },
+    autolock: {
+      type: 'boolean',
+      description: 'Lock the managers: each waits for `tsswarm unlock` and the unlock key (printed here) after a restart',
+    },
   },
   async run({ flags, positionals, io, path }) {
     noArgs(positionals, path);
     const certExpiryMs = flags['cert-expiry'] ? parseDuration('--cert-expiry', flags['cert-expiry']) : 0;
+    if (flags.autolock && flags['force-new-cluster'])
+      throw new UsageError(
+        '--autolock cannot be given with --force-new-cluster: the cluster keeps its own setting; change it afterwards with `tsswarm swarm update --autolock`',
+        { field: '--autolock' },
+      );
     const r = await daemonApi('init', {
       advertiseAddr: flags['advertise-addr'] ?? '',
       forceNewCluster: flags['force-new-cluster'],
       certExpiryMs,
+      autolock: flags.autolock,
     });
     io.stdout.write(
       `Swarm initialized: current node (${r.nodeId}) is now a manager.\n\nTo add a worker to this cluster, run the following command:\n\n${joinCommandLine(r.workerToken, r.addr)}\n\nTo add a manager to this cluster, run 'tsswarm join-token manager' and follow the instructions.\n\n`,
     );
+    if (r.unlockKey) io.stdout.write(unlockKeyText(r.unlockKey));
     return 0;
   },
 });
@@ -237,6 +248,7 @@ const infoCommand = leaf({
       return 0;
     }
     const lines = [`Server Version: ${i.version}`, `Swarm: ${i.state}`];
+    if (i.state === 'locked') lines.push(` ${i.error}`);
     if (i.state === 'active') {
       lines.push(
         ` NodeID: ${i.nodeId}`,
@@ -283,6 +295,7 @@ function settingsSections(cs: ClusterSettings): string[] {
   const hb = Number(cs.dispatcherHeartbeatMs);
   const ex = Number(cs.certExpiryMs);
   return [
+    ` Autolock Managers: ${cs.autolock}`,
     ' Dispatcher:',
     `  Heartbeat Period: ${humanDuration(hb)} (${formatGoDuration(hb)})`,
     ' CA Configuration:',
@@ -292,13 +305,19 @@ function settingsSections(cs: ClusterSettings): string[] {
 
 // ------------------------------------------------------------------ swarm update
 
-type SwarmUpdateFlags = Partial<Record<(typeof CLUSTER_SETTING_FLAGS)[number], string>>;
+type SwarmUpdateFlags = Partial<Record<Exclude<(typeof CLUSTER_SETTING_FLAGS)[number], 'autolock'>, string>> & { autolock?: boolean };
 
 /** `swarm update`'s flags to the request's settings, each checked as the Control API checks it. */
 export function settingsFromFlags(flags: SwarmUpdateFlags): Pick<UpdateClusterRequest, 'settings' | 'set'> {
-  const settings: ClusterSettings = { taskHistoryLimit: 0, dispatcherHeartbeatMs: 0, certExpiryMs: 0, snapshotInterval: 0 };
+  const settings: ClusterSettings = {
+    taskHistoryLimit: 0,
+    dispatcherHeartbeatMs: 0,
+    certExpiryMs: 0,
+    snapshotInterval: 0,
+    autolock: false,
+  };
   const set: string[] = [];
-  const given = (f: (typeof CLUSTER_SETTING_FLAGS)[number]): string | undefined => {
+  const given = (f: Exclude<(typeof CLUSTER_SETTING_FLAGS)[number], 'autolock'>): string | undefined => {
     const v = flags[f];
     if (v !== undefined) set.push(f);
     return v;
@@ -311,6 +330,10 @@ export function settingsFromFlags(flags: SwarmUpdateFlags): Pick<UpdateClusterRe
   if (ce !== undefined) settings.certExpiryMs = parseCertExpiry(ce);
   const si = given('snapshot-interval');
   if (si !== undefined) settings.snapshotInterval = parseSnapshotInterval(si);
+  if (flags.autolock !== undefined) {
+    set.push('autolock');
+    settings.autolock = flags.autolock;
+  }
   if (set.length === 0)
     throw new UsageError(
       `"tsswarm swarm update" needs at least one setting to change: ${CLUSTER_SETTING_FLAGS.map((f) => `--${f}`).join(', ')}`,
@@ -326,18 +349,19 @@ const swarmUpdateLeaf = leaf({
     'Durations as docker takes them (5s, 1m30s, 2160h). --task-history-limit: ended tasks kept per slot (0 none, -1 all; default 5). ' +
     '--dispatcher-heartbeat: how often agents report (100ms to 24h; default 5s); a node is down after 3 missed periods. ' +
     '--cert-expiry: validity of node certificates issued from now on, at least 1h (default 2160h); existing ones keep theirs until renewed. ' +
-    '--snapshot-interval: Raft entries between two snapshots, at least 1 (default 10000).',
+    '--snapshot-interval: Raft entries between two snapshots, at least 1 (default 10000). ' +
+    '--autolock=true: every manager locks its keys with a new unlock key (printed here; `tsswarm unlock-key` shows it again) and waits for `tsswarm unlock` after a restart; --autolock=false: managers keep their keys unlocked again.',
   flags: {
     'task-history-limit': { type: 'string', valueName: 'N', description: 'Ended tasks kept per slot (0: none, -1: all; default 5)' },
     'dispatcher-heartbeat': { type: 'string', valueName: 'DURATION', description: 'Agent heartbeat period (default 5s)' },
     'cert-expiry': { type: 'string', valueName: 'DURATION', description: 'Validity of node certificates (default 2160h0m0s)' },
     'snapshot-interval': { type: 'string', valueName: 'N', description: 'Raft entries between snapshots (default 10000)' },
-    autolock: { type: 'boolean', description: 'Not supported yet: refused' },
+    autolock: { type: 'boolean', optional: true, description: 'Lock managers after a restart until `tsswarm unlock` (true or false)' },
   },
   async run({ flags, positionals, io, path }) {
     noArgs(positionals, path);
-    if (flags.autolock) throw new UsageError(AUTOLOCK_UNSUPPORTED, { field: '--autolock' });
     const change = settingsFromFlags(flags);
+    let unlockKey = '';
     // Read the cluster's version, then write against it: a change that lands in between is read again.
     for (let attempt = 0; ; attempt++) {
       const info = await daemonApi('info');
@@ -347,7 +371,7 @@ const swarmUpdateLeaf = leaf({
           'this node is not a manager: run `tsswarm swarm update` on a manager (`tsswarm node ls` there shows them)',
         );
       try {
-        await controlApi('updateCluster', { version: info.clusterVersion, ...change });
+        unlockKey = (await controlApi('updateCluster', { version: info.clusterVersion, ...change })).unlockKey;
         break;
       } catch (e) {
         if (attempt < 5 && (e as TsswarmError).code === 'CONFLICT') continue;
@@ -355,21 +379,86 @@ const swarmUpdateLeaf = leaf({
       }
     }
     io.stdout.write('Swarm updated.\n');
+    if (unlockKey) io.stdout.write(unlockKeyText(unlockKey));
     return 0;
   },
 });
 
-/** `--autolock` in any form (`--autolock`, `--autolock=false`) is refused before anything else: never accepted and dropped. */
-const swarmUpdateCommand: Command = {
-  ...swarmUpdateLeaf,
-  run(argv, io, path) {
-    const at = argv.indexOf('--');
-    const own = at < 0 ? argv : argv.slice(0, at);
-    if (own.some((a) => a === '--autolock' || a.startsWith('--autolock=')))
-      throw new UsageError(AUTOLOCK_UNSUPPORTED, { field: '--autolock' });
-    return swarmUpdateLeaf.run(argv, io, path);
+// ------------------------------------------------------------------ autolock: unlock, unlock-key
+
+/** What `init --autolock`, `swarm update --autolock=true` and `unlock-key` print around the key, as docker does. */
+export function unlockKeyText(key: string): string {
+  return `To unlock a swarm manager after it restarts, run the \`tsswarm unlock\`\ncommand and provide the following key:\n\n    ${key}\n\nRemember to store this key in a password manager, since without it you\nwill not be able to restart the manager.\n`;
+}
+
+/** The most an unlock key read from standard input may be: the key is 52 characters. */
+const MAX_KEY_INPUT = 4096;
+
+/**
+ * The key for `unlock`: typed at a prompt without echo on a terminal, else the first line of
+ * standard input (`echo $KEY | tsswarm unlock`), as docker reads it.
+ */
+async function readUnlockKey(io: Io): Promise<string> {
+  const tty = process.stdin.isTTY && readStdin() === process.stdin;
+  if (tty) {
+    io.stderr.write('Enter unlock key: ');
+    process.stdin.setRawMode(true);
+  }
+  let text = '';
+  try {
+    for await (const chunk of readStdin()) {
+      text += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+      if (tty && text.includes('\u0003')) throw new UsageError('unlock cancelled');
+      if (/[\r\n]/.test(text)) break;
+      if (text.length > MAX_KEY_INPUT)
+        throw new UsageError(`the unlock key read from standard input is over ${MAX_KEY_INPUT} bytes: give the key alone`);
+    }
+  } finally {
+    if (tty) {
+      process.stdin.setRawMode(false);
+      process.stdin.pause();
+      io.stderr.write('\n');
+    }
+  }
+  const key = text.split(/[\r\n]/)[0]?.trim() ?? '';
+  if (!key)
+    throw new UsageError(
+      'no unlock key given: type it at the prompt, or pipe it in (`tsswarm unlock-key -q` on an unlocked manager shows it)',
+    );
+  return key;
+}
+
+const unlockCommand = leaf({
+  name: 'unlock',
+  summary: 'Unlock a locked manager (autolock) with the unlock key',
+  description: 'The key is read at a prompt, or from standard input when it is not a terminal.',
+  flags: {},
+  async run({ positionals, io, path }) {
+    noArgs(positionals, path);
+    await daemonApi('unlock', { key: await readUnlockKey(io) });
+    return 0;
   },
-};
+});
+
+const unlockKeyCommand = leaf({
+  name: 'unlock-key',
+  summary: "Show (or rotate) the managers' unlock key",
+  flags: {
+    rotate: { type: 'boolean', description: 'Make a new unlock key: managers take it at once; the old one stops unlocking them' },
+    quiet: { type: 'boolean', short: 'q', description: 'Only print the key' },
+  },
+  async run({ flags, positionals, io, path }) {
+    noArgs(positionals, path);
+    const r = flags.rotate ? await controlApi('rotateUnlockKey') : await controlApi('getUnlockKey');
+    if (flags.quiet) {
+      io.stdout.write(`${r.unlockKey}\n`);
+      return 0;
+    }
+    if (flags.rotate) io.stdout.write('Successfully rotated manager unlock key.\n\n');
+    io.stdout.write(unlockKeyText(r.unlockKey));
+    return 0;
+  },
+});
 
 // ------------------------------------------------------------------ node
 
@@ -548,8 +637,17 @@ const nodeCommand = group({ name: 'node', summary: 'Manage the nodes of the clus
 
 const swarmCommand = group({
   name: 'swarm',
-  summary: 'Manage the cluster: update its settings (and init, join, join-token, leave as the top-level commands)',
-  subcommands: () => [initCommand, joinCommand, joinTokenCommand, leaveCommand, swarmUpdateCommand, swarmCaCommand],
+  summary: 'Manage the cluster: update its settings, unlock (and init, join, join-token, leave as the top-level commands)',
+  subcommands: () => [
+    initCommand,
+    joinCommand,
+    joinTokenCommand,
+    leaveCommand,
+    swarmUpdateLeaf,
+    swarmCaCommand,
+    unlockCommand,
+    unlockKeyCommand,
+  ],
 });
 
 export const clusterCommands: readonly Command[] = [
@@ -559,6 +657,8 @@ export const clusterCommands: readonly Command[] = [
   joinTokenCommand,
   leaveCommand,
   infoCommand,
+  unlockCommand,
+  unlockKeyCommand,
   swarmCommand,
   nodeCommand,
 ];

@@ -10,15 +10,9 @@ import { checkObjectData, type FileObjectKind, MAX_FILE_OBJECT_BYTES, validateCo
 import { oneOf } from './args.js';
 import { controlApi, controlRead } from './client.js';
 import { type Command, forEachArg, group, type Io, leaf } from './command.js';
+import { type Stdin, stdin as stdinSource } from './stdin.js';
 import { ago, table } from './table.js';
-
-/** Standard input as a stream of chunks (tests hand in their own). */
-export type Stdin = AsyncIterable<Uint8Array | string>;
-let stdinSource: () => Stdin = () => process.stdin;
-/** For tests: where `-` reads from. */
-export function setStdin(fn: () => Stdin): void {
-  stdinSource = fn;
-}
+export { setStdin } from './stdin.js';
 
 /**
  * The value of `create NAME FILE|-`: the file's bytes, or standard input's

@@ -55,6 +55,7 @@ import {
   trustBundle,
 } from '../ca/index.js';
 import { Consensus, type MemberRecord } from './consensus/index.js';
+import { type Kek, kekFromUnlockKey } from './raft/storage/index.js';
 import { Dispatcher, writeNodeState } from './dispatcher/dispatcher.js';
 import { nodeHostnameError } from './dispatcher/limits.js';
 import { MemoryStore, type Subscription, VersionConflictError } from './store/index.js';
@@ -81,6 +82,8 @@ export interface ManagerBootstrap {
   certExpiryMs: number;
   /** Validity of node certificates (0: the CA's default, 90 days). */
   nodeCertValidityMs: number;
+  /** `init --autolock`: the cluster starts locked with this unlock key ('' : autolock off). */
+  unlockKey?: string;
 }
 
 export interface ManagerOptions {
@@ -108,6 +111,13 @@ export interface ManagerOptions {
   caCertPem: () => string;
   /** How long a Control API read waits for a leader to confirm it before it is served stale (default 2 s). */
   readTimeoutMs?: number;
+  /** The unlock key's KEK of a manager locked by autolock (`tsswarm unlock`). */
+  unlock?: Kek;
+  /**
+   * Autolock changed for this manager (turned on, off, or its key rotated) and its Raft keys are
+   * rewrapped: the daemon stores its TLS key under `nodeKeySecret`, or in clear when null.
+   */
+  onLockChange?: (nodeKeySecret: Uint8Array | null, unlock: Kek | null) => Promise<void>;
 }
 
 const READ_TIMEOUT_MS = 2000;
@@ -290,6 +300,8 @@ export class Manager {
       rotateJoinToken: (req) => this.clusterApi.rotateJoinToken(req.role),
       transferLeader: (req) => this.clusterApi.transferLeader(req.ref),
       updateCluster: (req) => this.clusterApi.updateCluster(req),
+      getUnlockKey: async () => this.clusterApi.unlockKey(),
+      rotateUnlockKey: () => this.clusterApi.rotateUnlockKey(),
       info: async () => this.clusterApi.info({ state: 'active', version: this.o.version }),
       getRootCAStatus: () => this.caApi.getStatus(),
       rotateRootCA: () => this.caApi.rotate(),
@@ -382,6 +394,7 @@ export class Manager {
       bootstrap: !!o.bootstrap,
       members: o.members,
       forceNewCluster: o.forceNewCluster,
+      unlock: o.unlock,
     });
     consensusRef = consensus;
     self = new Manager(o, store, consensus, authz);
@@ -426,6 +439,7 @@ export class Manager {
               managerToken: makeJoinToken(b.caCertPem, 'manager'),
               nodeCertExpiryMs: b.nodeCertValidityMs,
               orchestration: { taskHistoryRetentionLimit: DEFAULT_TASK_HISTORY },
+              ...(b.unlockKey ? { encryption: { autoLockManagers: true, managerUnlockKey: b.unlockKey } } : {}),
             }),
           }),
         );
@@ -482,6 +496,35 @@ export class Manager {
     const s = clusterSettings(c.spec);
     this.dispatcher.setHeartbeatPeriod(s.dispatcherHeartbeatMs);
     this.consensus.node.setSnapshotEntries(s.snapshotInterval);
+    this.followAutolock(c.spec.encryption?.autoLockManagers ? c.spec.encryption.managerUnlockKey : '');
+  }
+
+  /** The unlock key this manager's keys are wrapped by ('' : none), as last applied; null before the first. */
+  private lockedWith: string | null = null;
+  private locking: Promise<void> = Promise.resolve();
+
+  /**
+   * Autolock on every manager: its Raft data keys (and then, through the daemon, its TLS key)
+   * wrapped by the cluster's unlock key, or by a stored key when autolock is off. Changes apply in
+   * order; a failed one is retried at the next change of the cluster object and logged.
+   */
+  private followAutolock(key: string): void {
+    if (key === this.lockedWith) return;
+    this.lockedWith = key;
+    this.locking = this.locking.then(async () => {
+      if (this.closed || this.lockedWith !== key) return;
+      try {
+        const kek = key ? kekFromUnlockKey(key) : null;
+        const secret = await this.consensus.setUnlockKek(kek);
+        await this.o.onLockChange?.(secret, kek);
+      } catch (err) {
+        this.lockedWith = null;
+        this.log.error(
+          { err: (err as Error).message },
+          'could not apply the autolock setting to this manager; retrying at the next cluster change',
+        );
+      }
+    });
   }
 
   private async stopOrchestration(): Promise<void> {
@@ -802,11 +845,16 @@ export class Manager {
     });
   }
 
+  private closed = false;
+
   async close(): Promise<void> {
+    this.closed = true;
     if (this.memberReconciler) clearInterval(this.memberReconciler);
     this.memberReconciler = null;
     this.settingsSub?.close();
     this.settingsSub = null;
+    // A key rewrap under way finishes before the storage closes.
+    await this.locking;
     await this.stopOrchestration();
     this.dispatcher.close();
     await this.consensus.close();

@@ -56,7 +56,12 @@ import { Runtime } from '../agent/runtime/index.js';
 import { AgentSession } from '../agent/session.js';
 import { Worker } from '../agent/worker/worker.js';
 import { NetworkAgent } from '../agent/network-agent.js';
-import { type NodeState, StateDir } from './state.js';
+import { type Certificates, type NodeState, openKeyPem, sealKeyPem, StateDir } from './state.js';
+import { DataKeys, type Kek, kekFromUnlockKey, newUnlockKey, realVfs, WrongUnlockKeyError } from '../manager/raft/storage/index.js';
+
+/** What every call but `unlock`, `info` and `leave --force` answers on a locked manager (docker's words, our command). */
+export const LOCKED_MESSAGE =
+  'Swarm is encrypted and needs to be unlocked before it can be used: this manager was restarted with autolock on. Run `tsswarm unlock` and give the unlock key (`tsswarm unlock-key` on an unlocked manager shows it)';
 
 export interface DaemonOptions {
   nodeName?: string;
@@ -110,6 +115,12 @@ export class Daemon {
   private node: NodeState | null = null;
   private metrics: MetricsServer | null = null;
   private busy: Promise<unknown> = Promise.resolve();
+  /** A manager restarted with autolock on: nothing runs until `unlock` gives the key. */
+  private locked = false;
+  /** The unlock key's KEK while this manager's Raft keys are locked by it (to reopen them on a role change). */
+  private unlockKek: Kek | null = null;
+  /** The TLS key's passphrase secret while autolock is on (from the Raft key file), else null: the key is stored in clear. */
+  private keySecret: Uint8Array | null = null;
   readonly nodeName: string;
   /** `--advertise-addr` resolved at start (an IPv4 address, with the port when given). */
   private advertise = '';
@@ -171,9 +182,18 @@ export class Daemon {
       this.log.info({ addr: this.metrics.address }, 'serving Prometheus metrics at /metrics');
     }
     if (this.node && certs) {
-      this.setTls(certs.caPem, certs.certPem, certs.keyPem);
-      this.log.info({ node: this.node.nodeId, role: this.node.role }, 'resuming cluster membership');
-      await this.startNodeServices();
+      const source = this.node.role === 'manager' ? await DataKeys.sourceOf(realVfs, this.state.raftDir) : null;
+      if (source === 'unlock-key') {
+        this.locked = true;
+        this.log.warn({ node: this.node.nodeId }, 'this manager is locked (autolock): it waits for `tsswarm unlock` and the unlock key');
+      } else {
+        // A TLS key still encrypted after autolock was turned off (a crash in between) opens with the stored keys.
+        if (source === 'stored') this.keySecret = (await DataKeys.load(realVfs, this.state.raftDir)).nodeKeySecret;
+        this.setTls(certs.caPem, certs.certPem, openKeyPem(certs.keyPem, this.keySecret));
+        this.keySecret = null;
+        this.log.info({ node: this.node.nodeId, role: this.node.role }, 'resuming cluster membership');
+        await this.startNodeServices();
+      }
     }
     this.log.info({ socket: this.o.socketPath, node: this.nodeName }, 'daemon ready');
   }
@@ -216,6 +236,14 @@ export class Daemon {
       registers: [reg],
       collect() {
         this.set(self.session?.connectedTo ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'tsswarm_manager_locked',
+      help: '1 while this manager is locked (autolock) and waits for `tsswarm unlock`',
+      registers: [reg],
+      collect() {
+        this.set(self.locked ? 1 : 0);
       },
     });
     new Gauge({
@@ -303,6 +331,7 @@ export class Daemon {
       join: unary((req: JoinRequest) => serial(() => this.join(req))),
       leave: unary((req: { force: boolean }) => serial(() => this.leave(req.force))),
       info: unary(async () => this.clusterInfo()),
+      unlock: unary((req: { key: string }) => serial(() => this.unlock(req.key))),
       loadImage: unary(async (req: { path: string; tag: string }) => ({
         images: await this.images().load(req.path, req.tag || undefined),
       })),
@@ -357,6 +386,7 @@ export class Daemon {
   }
 
   private requireManager(): Manager {
+    if (this.locked) throw new TsswarmError('FAILED_PRECONDITION', LOCKED_MESSAGE);
     if (!this.node)
       throw new TsswarmError('FAILED_PRECONDITION', 'This node is not part of a cluster: run `tsswarm init` or `tsswarm join` first');
     if (this.node.role !== 'manager' || !this.manager) {
@@ -423,7 +453,7 @@ export class Daemon {
 
   info(): InfoResponse {
     const base: InfoResponse = {
-      state: this.node ? 'active' : 'inactive',
+      state: this.locked ? 'locked' : this.node ? 'active' : 'inactive',
       nodeId: this.node?.nodeId ?? '',
       nodeName: this.nodeName,
       role: this.node?.role ?? '',
@@ -438,7 +468,7 @@ export class Daemon {
       raftApplied: 0,
       raftState: '',
       nodes: 0,
-      error: '',
+      error: this.locked ? LOCKED_MESSAGE : '',
       version: this.o.version,
       stale: false,
       certExpiryMs: 0,
@@ -452,6 +482,7 @@ export class Daemon {
   // ------------------------------------------------------------ init / join / leave
 
   private async init(req: InitRequest): Promise<InitResponse> {
+    if (this.locked) throw new TsswarmError('FAILED_PRECONDITION', LOCKED_MESSAGE);
     if (req.forceNewCluster) return this.forceNewCluster();
     if (this.node)
       throw new TsswarmError('FAILED_PRECONDITION', 'This node is already part of a cluster. Use `tsswarm leave` to leave it first');
@@ -471,7 +502,8 @@ export class Daemon {
       ...certValidity(validity),
     });
     const info = parseNodeCert(cert);
-    this.state.saveCerts({ caPem: ca.certPem, certPem: cert, keyPem: key.privateKeyPem });
+    const unlockKey = req.autolock ? newUnlockKey() : '';
+    this.saveCerts({ caPem: ca.certPem, certPem: cert, keyPem: key.privateKeyPem });
     this.setTls(ca.certPem, cert, key.privateKeyPem);
     this.node = {
       nodeId,
@@ -491,12 +523,13 @@ export class Daemon {
       certSerial: info.serial,
       certExpiryMs: info.notAfter.getTime(),
       nodeCertValidityMs: validity,
+      unlockKey,
     });
     const t = await this.waitFor('the new cluster to elect its first leader', async () =>
       this.manager?.cluster() ? this.manager.clusterApi.joinTokens() : null,
     );
-    this.log.info({ cluster: clusterId, node: nodeId, addr: advertise }, 'cluster initialised');
-    return { nodeId, clusterId, workerToken: t.worker, managerToken: t.manager, addr: advertise };
+    this.log.info({ cluster: clusterId, node: nodeId, addr: advertise, autolock: !!unlockKey }, 'cluster initialised');
+    return { nodeId, clusterId, workerToken: t.worker, managerToken: t.manager, addr: advertise, unlockKey };
   }
 
   /** `init --force-new-cluster`: this manager alone becomes the cluster, keeping the state it had committed. */
@@ -512,14 +545,25 @@ export class Daemon {
     this.session?.stop();
     this.session = null;
     await this.stopManager();
+    // The new Raft state starts with stored keys (the old one is kept aside): the TLS key goes back in
+    // clear with them, so a restart before the cluster's autolock setting locks both again still opens it.
+    await this.onLockChange(null, this.unlockKek);
     await this.startNodeServices(undefined, true);
     const t = await this.waitFor('this manager to lead the new cluster', async () =>
       this.manager?.consensus.isLeader ? this.manager.clusterApi.joinTokens() : null,
     );
-    return { nodeId: node.nodeId, clusterId: node.clusterId, workerToken: t.worker, managerToken: t.manager, addr: node.advertiseAddr };
+    return {
+      nodeId: node.nodeId,
+      clusterId: node.clusterId,
+      workerToken: t.worker,
+      managerToken: t.manager,
+      addr: node.advertiseAddr,
+      unlockKey: '',
+    };
   }
 
   private async join(req: JoinRequest): Promise<JoinResponse> {
+    if (this.locked) throw new TsswarmError('FAILED_PRECONDITION', LOCKED_MESSAGE);
     if (this.node)
       throw new TsswarmError('FAILED_PRECONDITION', 'This node is already part of a cluster. Use `tsswarm leave` to leave it first');
     const token = parseJoinToken(req.token);
@@ -564,7 +608,7 @@ export class Daemon {
     }
     if (!issued) throw new TsswarmError('UNAVAILABLE', 'could not reach the leader to join; retry');
     const role = issued.role === 'manager' ? 'manager' : 'worker';
-    this.state.saveCerts({ caPem: issued.caCertPem, certPem: issued.certPem, keyPem: key.privateKeyPem });
+    this.saveCerts({ caPem: issued.caCertPem, certPem: issued.certPem, keyPem: key.privateKeyPem });
     this.setTls(issued.caCertPem, issued.certPem, key.privateKeyPem);
     this.node = {
       nodeId: issued.nodeId,
@@ -591,6 +635,9 @@ export class Daemon {
     await this.stopNodeServices();
     this.state.wipe();
     this.node = null;
+    this.locked = false;
+    this.unlockKek = null;
+    this.keySecret = null;
     this.log.info('left the cluster');
     return {};
   }
@@ -698,7 +745,7 @@ export class Daemon {
       { token: '', csrPem: csr, hostname: this.nodeName, addr: node.advertiseAddr, nodeId: node.nodeId },
       'renewing the certificate',
     );
-    this.state.saveCerts({ caPem: issued.caCertPem, certPem: issued.certPem, keyPem: key.privateKeyPem });
+    this.saveCerts({ caPem: issued.caCertPem, certPem: issued.certPem, keyPem: key.privateKeyPem });
     this.setTls(issued.caCertPem, issued.certPem, key.privateKeyPem);
     // The managers revoked the replaced certificate: cached connections that presented it are dropped.
     for (const c of this.forwardClients.values()) c.close();
@@ -768,8 +815,9 @@ export class Daemon {
         // cross-signed certificate of a rotation that ended is dropped.
         const [leaf] = splitCertificates(certPem);
         if (splitCertificates(caPem).length === 1 && leaf !== certPem && directIssuer(caPem, certPem)) certPem = leaf!;
+        // The key stays as it is on disk (encrypted while autolock is on); TLS takes it in clear.
         this.state.saveCerts({ caPem, certPem, keyPem: certs.keyPem });
-        this.setTls(caPem, certPem, certs.keyPem);
+        this.setTls(caPem, certPem, openKeyPem(certs.keyPem, this.keySecret));
         this.log.info({ roots: splitCertificates(caPem).length }, "the cluster's trusted root CAs changed: took them on");
       }
       const signer = directIssuer(caPem, certPem);
@@ -802,6 +850,8 @@ export class Daemon {
         await this.startManager();
       } else {
         await this.stopManager();
+        // Workers do not lock: the TLS key goes back in clear before the key file that opens it is gone.
+        await this.onLockChange(null, null);
         rmSync(this.state.raftDir, { recursive: true, force: true });
         node.raftId = undefined;
         this.state.saveNode(node);
@@ -853,7 +903,64 @@ export class Daemon {
       heartbeatPeriodMs: this.o.heartbeatPeriodMs,
       version: this.o.version,
       caCertPem: () => this.caPem,
+      unlock: this.unlockKek ?? undefined,
+      onLockChange: (secret, kek) => this.onLockChange(secret, kek),
     });
+  }
+
+  /** Certificates to disk, the TLS key encrypted while autolock is on. */
+  private saveCerts(c: Certificates): void {
+    this.state.saveCerts({ ...c, keyPem: this.keySecret ? sealKeyPem(c.keyPem, this.keySecret) : c.keyPem });
+  }
+
+  /** The manager rewrapped its Raft keys (autolock on, off, rotated): the TLS key follows, encrypted under the key file's secret or in clear. */
+  private async onLockChange(secret: Uint8Array | null, kek: Kek | null): Promise<void> {
+    const was = this.keySecret;
+    this.keySecret = secret;
+    this.unlockKek = kek;
+    const certs = this.state.loadCerts();
+    if (!certs) return;
+    // The key on disk is sealed under `was` when it is sealed at all (a secret is made once per Raft key
+    // file and then kept, so `was` and `secret` differ only after a force-new-cluster made a new file).
+    const plain = openKeyPem(certs.keyPem, was ?? secret);
+    this.state.saveCerts({ ...certs, keyPem: secret ? sealKeyPem(plain, secret) : plain });
+    this.log.info(
+      { autolock: !!secret },
+      secret ? "the node's TLS key is stored encrypted (autolock)" : "the node's TLS key is stored in clear (autolock off)",
+    );
+  }
+
+  /** `tsswarm unlock`: the key unwraps the Raft keys (or is refused, changing nothing), the TLS key opens, and the node's services start. */
+  private async unlock(key: string): Promise<object> {
+    if (!this.locked) throw new TsswarmError('FAILED_PRECONDITION', 'This node is not locked: there is nothing to unlock');
+    const kek = kekFromUnlockKey(key);
+    let keys: DataKeys;
+    try {
+      keys = await DataKeys.load(realVfs, this.state.raftDir, kek);
+    } catch (e) {
+      if (e instanceof WrongUnlockKeyError) {
+        this.log.warn('unlock refused: the key given is not the one this manager was locked with');
+        throw new TsswarmError('PERMISSION_DENIED', e.message);
+      }
+      throw e;
+    }
+    const certs = this.state.loadCerts();
+    if (!certs || !this.node)
+      throw new TsswarmError('FAILED_PRECONDITION', 'this manager has no certificates to unlock: `tsswarm leave --force` and join again');
+    const keyPem = openKeyPem(certs.keyPem, keys.nodeKeySecret);
+    this.unlockKek = kek;
+    this.keySecret = keys.nodeKeySecret;
+    this.setTls(certs.caPem, certs.certPem, keyPem);
+    this.locked = false;
+    this.log.info({ node: this.node.nodeId }, 'manager unlocked: resuming cluster membership');
+    try {
+      await this.startNodeServices();
+    } catch (e) {
+      await this.stopNodeServices().catch(() => undefined);
+      this.locked = true;
+      throw e;
+    }
+    return {};
   }
 
   private async askToJoinRaft(raftId: string): Promise<JoinRaftResponse['members']> {

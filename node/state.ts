@@ -2,6 +2,7 @@
 // in the cluster (node.json) and its TLS material (certificates/). Every file
 // is replaced atomically (temp file, fsync, rename), so a crash leaves the old
 // or the new version, never half of one.
+import { createPrivateKey } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
@@ -43,6 +44,23 @@ function writeAtomic(path: string, data: string, mode = 0o600): void {
   } finally {
     closeSync(dfd);
   }
+}
+
+/** Whether a private key PEM is encrypted (a locked manager's TLS key, node/daemon.ts). */
+export function isSealedKeyPem(pem: string): boolean {
+  return pem.includes('-----BEGIN ENCRYPTED PRIVATE KEY-----');
+}
+
+/** The key as encrypted PKCS#8 (AES-256-CBC; the passphrase is a 32-byte random secret, so the KDF's cost adds nothing). */
+export function sealKeyPem(pem: string, secret: Uint8Array): string {
+  return createPrivateKey(pem).export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase: Buffer.from(secret) }) as string;
+}
+
+/** The key in clear: `pem` itself when it is not encrypted; an Error when `secret` is missing or not the one it was sealed with. */
+export function openKeyPem(pem: string, secret: Uint8Array | null): string {
+  if (!isSealedKeyPem(pem)) return pem;
+  if (!secret) throw new Error('the TLS key is encrypted, and no key secret is known to open it');
+  return createPrivateKey({ key: pem, passphrase: Buffer.from(secret) }).export({ type: 'pkcs8', format: 'pem' }) as string;
 }
 
 export class StateDir {

@@ -20,7 +20,13 @@ export const MIN_HEARTBEAT_MS = 100;
 export const MAX_HEARTBEAT_MS = 24 * 3_600_000;
 
 /** The settings `swarm update` takes, by flag name (also UpdateClusterRequest.set). */
-export const CLUSTER_SETTING_FLAGS = ['task-history-limit', 'dispatcher-heartbeat', 'cert-expiry', 'snapshot-interval'] as const;
+export const CLUSTER_SETTING_FLAGS = [
+  'task-history-limit',
+  'dispatcher-heartbeat',
+  'cert-expiry',
+  'snapshot-interval',
+  'autolock',
+] as const;
 export type ClusterSettingFlag = (typeof CLUSTER_SETTING_FLAGS)[number];
 
 const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, μs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
@@ -110,10 +116,6 @@ export function checkSnapshotInterval(n: number, field = '--snapshot-interval'):
   return n;
 }
 
-/** Autolock needs encryption at rest with an unlock key first: refused by the CLI and the Control API alike, never dropped. */
-export const AUTOLOCK_UNSUPPORTED =
-  '--autolock is not supported yet: tsswarm cannot lock managers until encryption at rest with an unlock key lands; nothing was changed (run the command again without --autolock)';
-
 /** Every setting named in `set` checked (the Control API runs this on what a caller sent). */
 export function checkClusterSettings(s: ClusterSettings, set: readonly string[]): void {
   if (set.length === 0)
@@ -133,7 +135,8 @@ export function checkClusterSettings(s: ClusterSettings, set: readonly string[])
         checkSnapshotInterval(Number(s.snapshotInterval));
         break;
       case 'autolock':
-        throw new UsageError(AUTOLOCK_UNSUPPORTED, { field: '--autolock' });
+        if (typeof s.autolock !== 'boolean') throw UsageError.invalid('--autolock', 'true or false', s.autolock);
+        break;
       default:
         throw UsageError.invalid('set', `settings among ${CLUSTER_SETTING_FLAGS.join(', ')}`, name);
     }
@@ -153,10 +156,14 @@ export function clusterSettings(spec: ClusterSpec | undefined): ClusterSettings 
     dispatcherHeartbeatMs: spec?.heartbeatPeriodMs || DEFAULT_HEARTBEAT_MS,
     certExpiryMs: Number(spec?.nodeCertExpiryMs) || DEFAULT_CERT_EXPIRY_MS,
     snapshotInterval: Number(spec?.raft?.snapshotInterval) || DEFAULT_SNAPSHOT_INTERVAL,
+    autolock: spec?.encryption?.autoLockManagers ?? false,
   };
 }
 
-/** `spec` with the settings named in `set` taken from `s` (checked first). */
+/**
+ * `spec` with the settings named in `set` taken from `s` (checked first). Autolock keeps the unlock
+ * key it had; the Control API makes one when autolock goes on and drops it when autolock goes off.
+ */
 export function applyClusterSettings(spec: ClusterSpec, s: ClusterSettings, set: readonly string[]): ClusterSpec {
   checkClusterSettings(s, set);
   const out: ClusterSpec = { ...spec };
@@ -171,6 +178,8 @@ export function applyClusterSettings(spec: ClusterSpec, s: ClusterSettings, set:
         heartbeatTick: spec.raft?.heartbeatTick ?? 0,
         electionTick: spec.raft?.electionTick ?? 0,
       };
+    else if (name === 'autolock')
+      out.encryption = { autoLockManagers: s.autolock, managerUnlockKey: spec.encryption?.managerUnlockKey ?? '' };
   }
   return out;
 }

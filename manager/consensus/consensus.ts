@@ -10,7 +10,7 @@ import { type ConfChange, ConfChangeTransition, ConfChangeType, type ConfState }
 import { RaftError } from '../raft/errors.js';
 import { RaftNode, type StateMachine } from '../raft/node.js';
 import type { StateType } from '../raft/raft.js';
-import { DiskStorage, realVfs } from '../raft/storage/index.js';
+import { DiskStorage, type Kek, realVfs } from '../raft/storage/index.js';
 import { forceNewCluster } from '../raft/recovery.js';
 import { GrpcTransport, type RaftCall } from '../raft/transport/index.js';
 import { rename } from 'node:fs/promises';
@@ -62,6 +62,8 @@ export interface ConsensusOptions {
   members?: MemberRecord[];
   /** Rewrite this member's state as a one-manager cluster keeping its committed state (quorum lost for good). */
   forceNewCluster?: boolean;
+  /** The unlock key's KEK, for a manager locked by autolock (raft/storage/keys.ts). */
+  unlock?: Kek;
   tickMs?: number;
   electionTick?: number;
   snapshotEntries?: number;
@@ -127,6 +129,7 @@ export class Consensus {
       const r = await forceNewCluster(realVfs, o.dir, o.raftId, wrapper, {
         rename: (from, to) => rename(from, to),
         encryption: true,
+        unlock: o.unlock,
         onConfChange: (cc) => {
           if (cc.context.length === 0) return;
           try {
@@ -143,7 +146,7 @@ export class Consensus {
       );
     }
     // Encrypted at rest: WAL records and snapshots sealed with this manager's data key (raft/storage/keys.ts).
-    const { storage, state } = await DiskStorage.open(realVfs, o.dir, { logger: log, encryption: true });
+    const { storage, state } = await DiskStorage.open(realVfs, o.dir, { logger: log, encryption: true, unlock: o.unlock });
     const transport = new GrpcTransport(
       {
         id: o.raftId,
@@ -198,21 +201,30 @@ export class Consensus {
       // One voter: no need to wait an election timeout.
       node.campaign();
     }
-    const saved = storage;
-    self.closeStorage = () => saved.close();
-    self.rotateKey = () => saved.rotateDataKey();
+    self.storage = storage;
     return self;
   }
 
-  private closeStorage: () => Promise<void> = async () => undefined;
-  private rotateKey: () => Promise<number> = async () => 0;
+  private storage: DiskStorage | null = null;
+
+  /** Autolock: the data keys wrapped by the unlock key's KEK, or (null) by a stored one again; returns the TLS key's secret (null: none). */
+  setUnlockKek(unlock: Kek | null): Promise<Uint8Array | null> {
+    if (!this.storage) return Promise.resolve(null);
+    return this.storage.setUnlockKek(unlock);
+  }
+
+  /** The TLS key's secret while this manager is locked by autolock, else null. */
+  get nodeKeySecret(): Uint8Array | null {
+    return this.storage?.nodeKeySecret ?? null;
+  }
 
   /**
    * Rotates this manager's Raft data key (DiskStorage.rotateDataKey) while it keeps serving; the old
    * key is forgotten once the snapshots that follow have released the WAL segments it sealed.
    */
   rotateDataKey(): Promise<number> {
-    return this.rotateKey();
+    if (!this.storage) return Promise.resolve(0);
+    return this.storage.rotateDataKey();
   }
 
   // ------------------------------------------------------------ state
@@ -499,7 +511,7 @@ export class Consensus {
     if (this.promoter) clearInterval(this.promoter);
     await this.node.stop();
     await this.transport.stop();
-    await this.closeStorage();
+    await this.storage?.close();
   }
 }
 

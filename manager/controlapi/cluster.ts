@@ -12,6 +12,7 @@ import type {
 } from '../../proto/gen/control.js';
 import { Cluster, NodeRole } from '../../proto/gen/objects.js';
 import { makeJoinToken } from '../../ca/index.js';
+import { newUnlockKey } from '../raft/storage/unlock-key.js';
 import { applyClusterSettings, clusterSettings } from '../../spec/cluster.js';
 import { VersionConflictError } from '../store/index.js';
 import type { ManagerContext } from './context.js';
@@ -84,7 +85,13 @@ export class ClusterApi {
    */
   async updateCluster(req: UpdateClusterRequest): Promise<UpdateClusterResponse> {
     this.m.requireLeader();
-    const settings = req.settings ?? { taskHistoryLimit: 0, dispatcherHeartbeatMs: 0, certExpiryMs: 0, snapshotInterval: 0 };
+    const settings = req.settings ?? {
+      taskHistoryLimit: 0,
+      dispatcherHeartbeatMs: 0,
+      certExpiryMs: 0,
+      snapshotInterval: 0,
+      autolock: false,
+    };
     for (let attempt = 1; ; attempt++) {
       const c = this.m.cluster();
       if (!c) throw new TsswarmError('UNAVAILABLE', 'the cluster is still being created; retry in a moment');
@@ -95,6 +102,15 @@ export class ClusterApi {
           `the cluster changed since it was read (version ${req.version}, now ${version}): read it again and retry`,
         );
       const spec = applyClusterSettings(c.spec, settings, req.set);
+      // Autolock on keeps the key it has (turning it on twice shows the same key); off forgets it.
+      let madeKey = '';
+      if (spec.encryption) {
+        if (!spec.encryption.autoLockManagers) spec.encryption = { autoLockManagers: false, managerUnlockKey: '' };
+        else if (!spec.encryption.managerUnlockKey) {
+          madeKey = newUnlockKey();
+          spec.encryption = { autoLockManagers: true, managerUnlockKey: madeKey };
+        }
+      }
       try {
         await this.m.store.update((tx) => tx.cluster.update(Cluster.create({ ...c, spec })));
       } catch (e) {
@@ -103,7 +119,38 @@ export class ClusterApi {
       }
       this.m.log.info({ set: req.set, settings: clusterSettings(spec) }, 'cluster settings updated');
       const now = this.m.cluster();
-      return { settings: clusterSettings(now?.spec), version: Number(now?.meta.version ?? 0) };
+      return { settings: clusterSettings(now?.spec), version: Number(now?.meta.version ?? 0), unlockKey: madeKey };
+    }
+  }
+
+  /** `unlock-key`: the managers' unlock key; refused when autolock is off (there is none). */
+  unlockKey(): { unlockKey: string } {
+    this.m.requireLeader();
+    const e = this.m.cluster()?.spec.encryption;
+    if (!e?.autoLockManagers || !e.managerUnlockKey)
+      throw new TsswarmError(
+        'FAILED_PRECONDITION',
+        'no unlock key is set: autolock is off. Turn it on with `tsswarm swarm update --autolock=true`, which prints the key',
+      );
+    return { unlockKey: e.managerUnlockKey };
+  }
+
+  /** `unlock-key --rotate`: a new key; every manager rewraps its keys with it as it applies the change, and the old key stops unlocking them. */
+  async rotateUnlockKey(): Promise<{ unlockKey: string }> {
+    this.unlockKey();
+    for (let attempt = 1; ; attempt++) {
+      const c = this.m.cluster()!;
+      const key = newUnlockKey();
+      try {
+        await this.m.store.update((tx) =>
+          tx.cluster.update(Cluster.create({ ...c, spec: { ...c.spec, encryption: { autoLockManagers: true, managerUnlockKey: key } } })),
+        );
+      } catch (e) {
+        if (!(e instanceof VersionConflictError) || attempt >= 5) throw e;
+        continue;
+      }
+      this.m.log.info('manager unlock key rotated');
+      return { unlockKey: key };
     }
   }
 

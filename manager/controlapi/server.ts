@@ -23,6 +23,9 @@ export const CONTROL_ROUTES: Record<ControlMethod, ControlRoute> = {
   rotateJoinToken: 'leader',
   transferLeader: 'leader',
   updateCluster: 'leader',
+  // The leader's: a follower behind a rotation would answer the old key.
+  getUnlockKey: 'leader',
+  rotateUnlockKey: 'leader',
   info: 'read',
   createService: 'leader',
   getService: 'read',

@@ -5,6 +5,7 @@
 import { ConfChange, ConfState, EntryType, HardState, Snapshot, SnapshotMetadata } from '../../proto/gen/raft.js';
 import { PROPOSAL_HEADER, type StateMachine } from './node.js';
 import { DiskStorage } from './storage/disk.js';
+import type { Kek } from './storage/keys.js';
 import type { Vfs } from './storage/vfs.js';
 import { snapIndex } from './storage.js';
 
@@ -36,9 +37,11 @@ export async function forceNewCluster(
     now?: number;
     /** Encrypt the new state at rest (DiskStorageOptions.encryption); the old one is read with its own keys, if it has any. */
     encryption?: boolean;
+    /** The unlock key's KEK, when the old state is locked (autolock). */
+    unlock?: Kek;
   },
 ): Promise<ForceNewClusterResult> {
-  const { storage, state } = await DiskStorage.open(vfs, dir);
+  const { storage, state } = await DiskStorage.open(vfs, dir, { unlock: opts.unlock });
   let index = 0;
   let term = 0;
   try {

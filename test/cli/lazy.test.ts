@@ -25,6 +25,8 @@ describe('lazy top-level commands', () => {
       'join-token',
       'leave',
       'info',
+      'unlock',
+      'unlock-key',
       'swarm',
       'node',
       'service',

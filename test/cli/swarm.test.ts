@@ -1,14 +1,17 @@
 // `tsswarm swarm update` and the settings in `tsswarm info`, against a lone
 // manager's Control API and info on a unix socket (as the daemon serves them):
-// the flags reach the cluster object and the running dispatcher, --autolock in
-// any form is refused with nothing changed, bad values name the flag, and the
-// top-level verbs stay reachable under `swarm`.
+// the flags reach the cluster object and the running dispatcher, --autolock
+// turns the manager's Raft keys over to an unlock key and back (`unlock-key`
+// shows and rotates it), bad values name the flag, and the top-level verbs stay
+// reachable under `swarm`.
 import * as grpc from '@grpc/grpc-js';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clusterCommands, settingsFromFlags } from '../../cli/cluster.js';
+import { clusterCommands, settingsFromFlags, unlockKeyText } from '../../cli/cluster.js';
+import { DataKeys, kekFromUnlockKey, LockedError, newUnlockKey, realVfs, WrongUnlockKeyError } from '../../manager/raft/storage/index.js';
+import { until } from '../lib/wait.js';
 import type { Command } from '../../cli/command.js';
 import { unary } from '../../lib/grpc.js';
 import { controlImplementation, leaderProxy } from '../../manager/controlapi/server.js';
@@ -21,13 +24,19 @@ const dir = mkdtempSync(join(tmpdir(), 'tss-swarm-cli-'));
 const sock = join(dir, 'cli.sock');
 const cliServer = new grpc.Server();
 let lone: LoneManager;
+const locks: { secret: boolean; kek: string | null }[] = [];
 
 const command = (name: string): Command => clusterCommands.find((c) => c.name === name)!;
-const tss = (...argv: string[]) => runCommand({ swarm: command('swarm'), info: command('info') }, `unix://${sock}`, argv);
+const tss = (...argv: string[]) =>
+  runCommand({ swarm: command('swarm'), info: command('info'), 'unlock-key': command('unlock-key') }, `unix://${sock}`, argv);
 const settings = () => clusterSettings(lone.manager.cluster()!.spec);
 
 beforeAll(async () => {
-  lone = await startLoneManager('m1', 'c-swarm-cli');
+  lone = await startLoneManager('m1', 'c-swarm-cli', {
+    onLockChange: async (secret, kek) => {
+      locks.push({ secret: secret !== null, kek: kek?.id ?? null });
+    },
+  });
   const m = lone.manager;
   const never = (): Promise<never> => Promise.reject(new Error('a lone leader forwards nothing'));
   cliServer.addService(
@@ -61,11 +70,15 @@ afterAll(async () => {
 describe('swarm update flags (pure)', () => {
   it('names only the settings given, each parsed and checked', () => {
     expect(settingsFromFlags({ 'task-history-limit': '0', 'dispatcher-heartbeat': '1m30s' })).toEqual({
-      settings: { taskHistoryLimit: 0, dispatcherHeartbeatMs: 90_000, certExpiryMs: 0, snapshotInterval: 0 },
+      settings: { taskHistoryLimit: 0, dispatcherHeartbeatMs: 90_000, certExpiryMs: 0, snapshotInterval: 0, autolock: false },
       set: ['task-history-limit', 'dispatcher-heartbeat'],
     });
+    expect(settingsFromFlags({ autolock: false })).toEqual({
+      settings: { taskHistoryLimit: 0, dispatcherHeartbeatMs: 0, certExpiryMs: 0, snapshotInterval: 0, autolock: false },
+      set: ['autolock'],
+    });
     expect(() => settingsFromFlags({})).toThrow(
-      '"tsswarm swarm update" needs at least one setting to change: --task-history-limit, --dispatcher-heartbeat, --cert-expiry, --snapshot-interval',
+      '"tsswarm swarm update" needs at least one setting to change: --task-history-limit, --dispatcher-heartbeat, --cert-expiry, --snapshot-interval, --autolock',
     );
   });
 });
@@ -87,7 +100,13 @@ describe('tsswarm swarm update', () => {
       '500',
     );
     expect(r).toEqual({ code: 0, out: 'Swarm updated.\n', err: '' });
-    expect(settings()).toEqual({ taskHistoryLimit: 2, dispatcherHeartbeatMs: 3000, certExpiryMs: 48 * 3_600_000, snapshotInterval: 500 });
+    expect(settings()).toEqual({
+      taskHistoryLimit: 2,
+      dispatcherHeartbeatMs: 3000,
+      certExpiryMs: 48 * 3_600_000,
+      snapshotInterval: 500,
+      autolock: false,
+    });
     expect(lone.manager.dispatcher.heartbeatPeriodMs).toBe(3000);
     expect(lone.manager.consensus.node.snapshotEntries).toBe(500);
 
@@ -119,16 +138,58 @@ describe('tsswarm swarm update', () => {
     expect((await tss('info')).out).toContain('  Task History Retention Limit: -1 (all kept)');
   });
 
-  it('refuses --autolock in every form, changing nothing (not even the other flags given with it)', async () => {
-    const version = lone.manager.cluster()!.meta.version;
-    for (const argv of [['--autolock'], ['--autolock=true'], ['--autolock=false'], ['--task-history-limit', '3', '--autolock']]) {
-      const r = await tss('swarm', 'update', ...argv);
-      expect(r.code, argv.join(' ')).toBe(1);
-      expect(r.err).toBe(
-        'tsswarm: --autolock is not supported yet: tsswarm cannot lock managers until encryption at rest with an unlock key lands; nothing was changed (run the command again without --autolock)\n',
-      );
-    }
-    expect(lone.manager.cluster()!.meta.version).toBe(version);
+  it('--autolock=true locks the Raft keys with a new unlock key (printed, and shown by unlock-key); --rotate replaces it; --autolock=false unlocks', async () => {
+    const dekFile = join(lone.raftDir, 'raft-dek.json');
+    const dek = () => JSON.parse(readFileSync(dekFile, 'utf8')) as { kek: { id: string; source: string }; nodeKey?: string };
+    expect(dek().kek.source).toBe('stored');
+    expect((await tss('unlock-key')).err).toBe(
+      'tsswarm: no unlock key is set: autolock is off. Turn it on with `tsswarm swarm update --autolock=true`, which prints the key\n',
+    );
+
+    const on = await tss('swarm', 'update', '--autolock');
+    expect(on.code, on.err).toBe(0);
+    const key = /(SWMKEY-1-[A-Za-z0-9+/]{43})/.exec(on.out)?.[1] ?? '';
+    expect(on.out).toBe(`Swarm updated.\n${unlockKeyText(key)}`);
+    expect(settings().autolock).toBe(true);
+    // Every manager applies it as the change commits: the key file is rewrapped, the stored KEK gone.
+    await until('the raft keys wrapped by the unlock key', () => dek().kek.source === 'unlock-key', { timeoutMs: 10_000, everyMs: 20 });
+    expect(dek().kek.id).toBe(kekFromUnlockKey(key).id);
+    expect(dek().nodeKey).toBeTruthy();
+    expect(existsSync(join(lone.raftDir, 'raft-kek.json'))).toBe(false);
+    await expect(DataKeys.load(realVfs, lone.raftDir)).rejects.toBeInstanceOf(LockedError);
+    await expect(DataKeys.load(realVfs, lone.raftDir, kekFromUnlockKey(newUnlockKey()))).rejects.toBeInstanceOf(WrongUnlockKeyError);
+    expect((await DataKeys.load(realVfs, lone.raftDir, kekFromUnlockKey(key))).source).toBe('unlock-key');
+    expect(locks.at(-1)).toEqual({ secret: true, kek: kekFromUnlockKey(key).id });
+    expect((await tss('unlock-key', '-q')).out).toBe(`${key}\n`);
+    expect((await tss('unlock-key')).out).toBe(unlockKeyText(key));
+    expect((await tss('info')).out).toContain(' Autolock Managers: true\n');
+    // On again: nothing new to show, the key stays.
+    expect(await tss('swarm', 'update', '--autolock=true')).toEqual({ code: 0, out: 'Swarm updated.\n', err: '' });
+    expect((await tss('unlock-key', '-q')).out).toBe(`${key}\n`);
+
+    const rot = await tss('unlock-key', '--rotate');
+    const key2 = /(SWMKEY-1-[A-Za-z0-9+/]{43})/.exec(rot.out)?.[1] ?? '';
+    expect(key2).not.toBe(key);
+    expect(rot.out).toBe(`Successfully rotated manager unlock key.\n\n${unlockKeyText(key2)}`);
+    await until('the raft keys rewrapped by the new key', () => dek().kek.id === kekFromUnlockKey(key2).id, {
+      timeoutMs: 10_000,
+      everyMs: 20,
+    });
+    await expect(DataKeys.load(realVfs, lone.raftDir, kekFromUnlockKey(key))).rejects.toBeInstanceOf(WrongUnlockKeyError);
+    expect((await DataKeys.load(realVfs, lone.raftDir, kekFromUnlockKey(key2))).source).toBe('unlock-key');
+    // The WAL keeps working under the rewrapped keys.
+    expect((await tss('swarm', 'update', '--task-history-limit', '4')).code).toBe(0);
+
+    expect(await tss('swarm', 'update', '--autolock=false')).toEqual({ code: 0, out: 'Swarm updated.\n', err: '' });
+    await until('the raft keys under a stored KEK again', () => dek().kek.source === 'stored', { timeoutMs: 10_000, everyMs: 20 });
+    expect(existsSync(join(lone.raftDir, 'raft-kek.json'))).toBe(true);
+    expect((await DataKeys.load(realVfs, lone.raftDir)).source).toBe('stored');
+    expect(locks.at(-1)).toEqual({ secret: false, kek: null });
+    expect(lone.manager.cluster()!.spec.encryption?.managerUnlockKey).toBe('');
+    expect((await tss('unlock-key')).code).toBe(1);
+    expect((await tss('swarm', 'update', '--autolock=maybe')).err).toBe(
+      'tsswarm: --autolock must be given alone, or as --autolock=true or --autolock=false (got "maybe")\n',
+    );
   });
 
   it('bad values and no flags: one-line errors naming the flag, nothing written', async () => {
@@ -148,7 +209,8 @@ describe('tsswarm swarm update', () => {
 
   it('swarm lists update and the cluster verbs it shares with the top level', async () => {
     const r = await tss('swarm', '--help');
-    for (const sub of ['init', 'join', 'join-token', 'leave', 'update']) expect(r.out).toMatch(new RegExp(`^  ${sub} `, 'm'));
+    for (const sub of ['init', 'join', 'join-token', 'leave', 'update', 'unlock', 'unlock-key'])
+      expect(r.out).toMatch(new RegExp(`^  ${sub} `, 'm'));
     const t = await tss('swarm', 'join-token', '-q', 'worker');
     expect(t.out.trim()).toBe(lone.manager.cluster()!.spec.workerToken);
     expect((await tss('swarm', 'update', '--help')).out).toContain('--dispatcher-heartbeat DURATION');

@@ -4,7 +4,8 @@
 // to one worker, whose container reads them (owner, mode, read-only tmpfs),
 // removal refused while it is used, the rotation recipe (the new value at the
 // same file), the other nodes never receiving them, nothing of the value in
-// any file of the workers' state directories, and no daemon's log holding it.
+// any file of any host's state directory (the managers' Raft WAL and snapshots
+// hold them sealed), and no daemon's log holding it.
 import { lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +23,7 @@ const sb = new Sandbox({
 });
 const files = mkdtempSync(join(tmpdir(), 'tss-e2esec-files-'));
 const VALUE = `tss-secret-value-${process.pid}-${Date.now()}`;
+const CONF = `x=tss-config-value-${process.pid}-${Date.now()}`;
 
 async function ts(host: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
   const r = await sb.execCapture(host, ['tsswarm', ...args], { timeoutMs: 60_000 });
@@ -70,7 +72,9 @@ describe.skipIf(!canRunSandbox)('secrets and configs on real daemons', () => {
     rmSync(files, { recursive: true, force: true });
   }, 60_000);
 
-  it('create on a follower, read on another manager without the value; bad inputs refused; the container reads it; rm refused while used; rotation; only its node receives it; never on disk, never logged', async () => {
+  it('create on a follower, read on another manager without the value; bad inputs refused; the container reads it; rm refused while used; rotation; only its node receives it; never on any disk, never logged', async () => {
+    // Snapshots every few entries: the values must reach snapshot files as well as WAL records, and be sealed in both.
+    await ok(h[0]!, 'swarm', 'update', '--snapshot-interval', '5');
     const pw = join(files, 'pw');
     writeFileSync(pw, VALUE);
     const id = (await ok(h[1]!, 'secret', 'create', '--label', 'env=e2e', 'db_pw', pw)).trim();
@@ -90,7 +94,7 @@ describe.skipIf(!canRunSandbox)('secrets and configs on real daemons', () => {
     );
 
     const conf = join(files, 'app.conf');
-    writeFileSync(conf, 'x=1\n');
+    writeFileSync(conf, `${CONF}\n`);
     await ok(h[1]!, 'config', 'create', 'app.conf', conf);
     expect((await ts(h[2]!, 'service', 'create', '-d', '--name', 'bad', '--secret', 'nope', SANDBOX_IMAGE)).err).toMatch(
       /spec.task.container.secrets\[0\] \(--secret nope\): secret nope not found/,
@@ -133,7 +137,7 @@ describe.skipIf(!canRunSandbox)('secrets and configs on real daemons', () => {
     expect(perms).toBe('400 33 34');
     expect(mount!.split(' ')[2]).toBe('tmpfs');
     expect(mount!.split(' ')[3]!.split(',')).toContain('ro');
-    expect(confText).toBe('x=1');
+    expect(confText).toBe(CONF);
     const host = (name: string) => sb.hosts().find((x) => x.name === name)!;
     expect(filesMounts(host(h[3]!).stateDir)).toHaveLength(1);
 
@@ -169,13 +173,20 @@ describe.skipIf(!canRunSandbox)('secrets and configs on real daemons', () => {
       expect(received(name), name).not.toContain(id);
       expect(received(name), name).not.toContain(v2);
     }
-    // Never on a worker's disk (the managers' Raft log holds it until encryption at rest lands), never in a log.
-    for (const name of [h[3]!, h[4]!]) {
-      expect(filesHolding(host(name).stateDir, Buffer.from(VALUE)), name).toEqual([]);
+    // On no disk: not on the workers, and on the managers only sealed in the Raft WAL and snapshots
+    // (encryption at rest), which every manager has written by now (snapshot interval 5).
+    for (const x of sb.hosts()) {
+      if (x.role === 'manager') {
+        const raft = join(x.stateDir, 'raft');
+        expect(readdirSync(join(raft, 'snap')).filter((f) => f.endsWith('.snap')).length, x.name).toBeGreaterThan(0);
+        expect(readdirSync(join(raft, 'wal')).length, x.name).toBeGreaterThan(0);
+      }
+      for (const needle of [VALUE, CONF]) expect(filesHolding(x.stateDir, Buffer.from(needle)), `${x.name}: ${needle}`).toEqual([]);
     }
     // Services and tasks carry references only.
     expect(await ok(h[0]!, 'service', 'inspect', 'web')).not.toContain(VALUE);
     expect(await ok(h[0]!, 'service', 'ps', '--format', 'json', 'web')).not.toContain(VALUE);
     for (const x of sb.hosts()) expect(readFileSync(x.logFile, 'utf8')).not.toContain(VALUE);
+    for (const x of sb.hosts()) expect(readFileSync(x.logFile, 'utf8')).not.toContain(CONF);
   }, 120_000);
 });

@@ -8,19 +8,25 @@ import { join } from 'node:path';
 import { type CertAndKey, createCSR, createRootCA, generateNodeKey, parseNodeCert, signNodeCSR } from '../../ca/index.js';
 import { newRaftId } from '../../lib/ids.js';
 import { silentLogger } from '../../lib/log.js';
-import { Manager } from '../../manager/manager.js';
+import { Manager, type ManagerOptions } from '../../manager/manager.js';
 import { until } from '../lib/wait.js';
 
 export interface LoneManager {
   manager: Manager;
   ca: CertAndKey;
   clusterId: string;
+  /** The manager's Raft directory (its WAL, snapshots and key files). */
+  raftDir: string;
   /** Stops the manager and its server and removes its directory. */
   close(): Promise<void>;
 }
 
 /** Starts a manager named `nodeId` that bootstraps cluster `clusterId`; resolves once it leads with its node and the cluster object stored. */
-export async function startLoneManager(nodeId: string, clusterId: string): Promise<LoneManager> {
+export async function startLoneManager(
+  nodeId: string,
+  clusterId: string,
+  opts: Pick<ManagerOptions, 'onLockChange'> & { unlockKey?: string } = {},
+): Promise<LoneManager> {
   const dir = mkdtempSync(join(tmpdir(), `tss-${nodeId}-`));
   const server = new grpc.Server();
   const now = Date.now();
@@ -44,10 +50,12 @@ export async function startLoneManager(nodeId: string, clusterId: string): Promi
       certSerial: cert.serial,
       certExpiryMs: cert.notAfter.getTime(),
       nodeCertValidityMs: 0,
+      unlockKey: opts.unlockKey,
     },
     heartbeatPeriodMs: 60_000,
     version: 'test',
     caCertPem: () => ca.certPem,
+    onLockChange: opts.onLockChange,
   });
   const close = async (): Promise<void> => {
     await manager.close();
@@ -64,5 +72,5 @@ export async function startLoneManager(nodeId: string, clusterId: string): Promi
     await close();
     throw e;
   }
-  return { manager, ca, clusterId, close };
+  return { manager, ca, clusterId, raftDir: join(dir, 'raft'), close };
 }

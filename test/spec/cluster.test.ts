@@ -109,11 +109,14 @@ describe('each setting: bounds and the error that names the flag', () => {
       );
   });
 
-  it('the Control API checks the same, and refuses autolock, unknown names and an empty change', () => {
-    const none = { taskHistoryLimit: 0, dispatcherHeartbeatMs: 0, certExpiryMs: 0, snapshotInterval: 0 };
+  it('the Control API checks the same, autolock a boolean, and refuses unknown names and an empty change', () => {
+    const none = { taskHistoryLimit: 0, dispatcherHeartbeatMs: 0, certExpiryMs: 0, snapshotInterval: 0, autolock: false };
     expect(() => checkClusterSettings({ ...none, taskHistoryLimit: 0 }, ['task-history-limit'])).not.toThrow();
     expect(usage(() => checkClusterSettings(none, ['dispatcher-heartbeat'])).message).toContain('--dispatcher-heartbeat must be');
-    expect(usage(() => checkClusterSettings(none, ['autolock'])).message).toContain('--autolock is not supported yet');
+    expect(() => checkClusterSettings(none, ['autolock'])).not.toThrow();
+    expect(usage(() => checkClusterSettings({ ...none, autolock: 'yes' as unknown as boolean }, ['autolock'])).message).toBe(
+      '--autolock must be true or false (got "yes")',
+    );
     expect(usage(() => checkClusterSettings(none, ['name'])).message).toContain('set must be');
     expect(usage(() => checkClusterSettings(none, [])).message).toContain('nothing to update');
   });
@@ -126,6 +129,7 @@ describe('settings in effect', () => {
       dispatcherHeartbeatMs: 5000,
       certExpiryMs: 2160 * H,
       snapshotInterval: 10_000,
+      autolock: false,
     });
     expect(taskHistoryLimit(ClusterSpec.create({ taskHistoryLimit: 2 }))).toBe(2);
     expect(taskHistoryLimit(ClusterSpec.create({ taskHistoryLimit: 2, orchestration: { taskHistoryRetentionLimit: 0 } }))).toBe(0);
@@ -139,10 +143,11 @@ describe('settings in effect', () => {
       heartbeatPeriodMs: 2000,
       raft: { snapshotInterval: 0, logEntriesForSlowFollowers: 0, heartbeatTick: 1, electionTick: 10 },
     });
-    const out = applyClusterSettings(spec, { taskHistoryLimit: -1, dispatcherHeartbeatMs: 0, certExpiryMs: 0, snapshotInterval: 42 }, [
-      'task-history-limit',
-      'snapshot-interval',
-    ]);
+    const out = applyClusterSettings(
+      spec,
+      { taskHistoryLimit: -1, dispatcherHeartbeatMs: 0, certExpiryMs: 0, snapshotInterval: 42, autolock: false },
+      ['task-history-limit', 'snapshot-interval'],
+    );
     expect(out.workerToken).toBe('W');
     expect(out.heartbeatPeriodMs).toBe(2000);
     expect(out.raft).toMatchObject({ snapshotInterval: 42, heartbeatTick: 1, electionTick: 10 });

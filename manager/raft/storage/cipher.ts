@@ -88,6 +88,13 @@ export class Keyring {
     this.keys.set(id, createSecretKey(key));
   }
 
+  /** Data key `id`'s bytes (to wrap it under another key-encryption key). */
+  key(id: number): Uint8Array {
+    const k = this.keys.get(id);
+    if (!k) throw new Error(`keyring: no data key ${id}`);
+    return new Uint8Array(k.export());
+  }
+
   setCurrent(id: number): void {
     if (!this.keys.has(id)) throw new Error(`keyring: no data key ${id}`);
     this.cur = id;

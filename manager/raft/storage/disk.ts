@@ -14,7 +14,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { type Entry, HardState, type Snapshot } from '../../../proto/gen/raft.js';
 import { SnapshotCorruptError, StorageError } from './errors.js';
-import { DataKeys } from './keys.js';
+import { DataKeys, type Kek } from './keys.js';
 import { mutant } from '../mutants.js';
 import { SnapshotStore } from './snapshots.js';
 import type { Vfs } from './vfs.js';
@@ -36,6 +36,8 @@ export interface DiskStorageOptions {
    * Whatever this says, a directory that has data keys is read and written with them.
    */
   encryption?: boolean;
+  /** The KEK of the unlock key, for a directory locked by autolock (keys.ts); without it a locked one throws LockedError. */
+  unlock?: Kek;
 }
 
 /** The state a restarting member loads: the snapshot, then the entries after it, and the hard state. */
@@ -87,7 +89,7 @@ export class DiskStorage {
     await vfs.mkdirp(dir);
     if (fresh) await vfs.syncDir(path.dirname(dir));
     let dataKeys: DataKeys | null = null;
-    if (await DataKeys.exists(vfs, dir)) dataKeys = await DataKeys.load(vfs, dir);
+    if (await DataKeys.exists(vfs, dir)) dataKeys = await DataKeys.load(vfs, dir, opts.unlock);
     else if (opts.encryption) {
       const legacy = (await vfs.list(path.join(dir, 'wal'))).length + (await vfs.list(path.join(dir, 'snap'))).length > 0;
       dataKeys = await DataKeys.create(vfs, dir);
@@ -202,13 +204,49 @@ export class DiskStorage {
     const keys = this.dataKeys;
     if (!keys)
       return Promise.reject(new StorageError('RAFT_NOT_ENCRYPTED', 'this raft state is not encrypted: there is no data key to rotate'));
+    return this.serial(() => this.rotateNow(keys));
+  }
+
+  private async rotateNow(keys: DataKeys): Promise<number> {
+    const id = await keys.rotate();
+    await this.wal.cutSegment();
+    await this.sealAndRetire(true);
+    this.log.info({ key: id }, 'rotated the raft data key; the previous one is kept until the WAL segments sealed with it are released');
+    return id;
+  }
+
+  /**
+   * Autolock: wraps the data keys under `unlock` (the unlock key's KEK), forgetting the stored KEK;
+   * with null, under a new stored KEK (autolock off). Returns the node key secret that then guards
+   * the TLS key (null with autolock off). Only the key file is rewritten, except when a stored KEK
+   * gives way to an unlock key: then the data key also rotates (rotateDataKey), so that a copy of the
+   * directory taken before cannot read what is written after.
+   */
+  setUnlockKek(unlock: Kek | null): Promise<Uint8Array | null> {
+    const keys = this.dataKeys;
+    if (!keys)
+      return Promise.reject(new StorageError('RAFT_NOT_ENCRYPTED', 'this raft state is not encrypted: there is no data key to lock'));
     return this.serial(async () => {
-      const id = await keys.rotate();
-      await this.wal.cutSegment();
-      await this.sealAndRetire(true);
-      this.log.info({ key: id }, 'rotated the raft data key; the previous one is kept until the WAL segments sealed with it are released');
-      return id;
+      if (unlock) {
+        const wasStored = keys.source === 'stored';
+        const was = wasStored ? '' : keys.kekId;
+        await keys.lock(unlock);
+        if (was !== unlock.id) this.log.info({ kek: unlock.id }, 'raft data keys wrapped by the unlock key (autolock)');
+        // As Swarm: a copy of the directory taken while its KEK was stored must not read what comes next.
+        if (wasStored) await this.rotateNow(keys);
+        return keys.nodeKeySecret;
+      }
+      if (keys.source === 'unlock-key') {
+        await keys.unlockForGood();
+        this.log.info({ kek: keys.kekId }, 'autolock off: raft data keys wrapped by a stored key again');
+      }
+      return null;
     });
+  }
+
+  /** The node key secret while the keys are locked by an unlock key, else null. */
+  get nodeKeySecret(): Uint8Array | null {
+    return this.dataKeys?.source === 'unlock-key' ? this.dataKeys.nodeKeySecret : null;
   }
 
   /**

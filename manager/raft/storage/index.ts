@@ -4,7 +4,8 @@
 export { Keyring, SealError } from './cipher.js';
 export { crc32c } from './crc32c.js';
 export { DiskStorage, type DiskStorageOptions, type LoadedState, type PersistBatch } from './disk.js';
-export { DEK_FILE, DataKeys, KEK_FILE, KeyFileError } from './keys.js';
+export { DEK_FILE, DataKeys, type Kek, KEK_FILE, type KekSource, KeyFileError, LockedError, WrongUnlockKeyError } from './keys.js';
+export { formatUnlockKey, kekFromUnlockKey, newUnlockKey, parseUnlockKey, UNLOCK_KEY_PREFIX } from './unlock-key.js';
 export {
   SnapshotAuthError,
   SnapshotCorruptError,

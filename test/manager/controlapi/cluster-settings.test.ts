@@ -10,6 +10,7 @@ import type { Orchestration } from '../../../manager/orchestrator/index.js';
 import type { AgentMessage, ManagerMessage, UpdateClusterRequest } from '../../../proto/gen/control.js';
 import { Meta, RestartCondition, type ServiceSpec, Task, TaskState } from '../../../proto/gen/objects.js';
 import { clusterSettings } from '../../../spec/cluster.js';
+import { DataKeys, kekFromUnlockKey, newUnlockKey, realVfs } from '../../../manager/raft/storage/index.js';
 import { until } from '../../lib/wait.js';
 import { dispatcherHarness } from '../dispatcher/harness.js';
 import { type LoneManager, startLoneManager } from '../lone-manager.js';
@@ -24,7 +25,7 @@ afterAll(() => lone?.close());
 
 const handlers = () => lone.manager.controlHandlers();
 const version = () => Number(lone.manager.cluster()!.meta.version);
-const none = { taskHistoryLimit: 0, dispatcherHeartbeatMs: 0, certExpiryMs: 0, snapshotInterval: 0 };
+const none = { taskHistoryLimit: 0, dispatcherHeartbeatMs: 0, certExpiryMs: 0, snapshotInterval: 0, autolock: false };
 const update = (set: string[], s: Partial<UpdateClusterRequest['settings'] & object>, v = version()) =>
   handlers().updateCluster({ version: v, set, settings: { ...none, ...s } });
 
@@ -44,6 +45,7 @@ describe('UpdateCluster on a lone manager', () => {
       dispatcherHeartbeatMs: 60_000,
       certExpiryMs: 90 * 24 * 3_600_000,
       snapshotInterval: 10_000,
+      autolock: false,
     });
     const info = lone.manager.clusterApi.info({ state: 'active' });
     expect(info.clusterSettings).toEqual(clusterSettings(lone.manager.cluster()!.spec));
@@ -61,7 +63,6 @@ describe('UpdateCluster on a lone manager', () => {
     expect((await refused(update(['cert-expiry'], { certExpiryMs: 60_000 }))).message).toContain('at least 1h');
     expect((await refused(update(['snapshot-interval'], { snapshotInterval: 0 }))).message).toContain('--snapshot-interval must be');
     expect((await refused(update([], {}))).message).toContain('nothing to update');
-    expect((await refused(update(['autolock'], {}))).message).toContain('--autolock is not supported yet');
     expect((await refused(update(['name'], {}))).message).toContain('set must be settings among task-history-limit');
     expect(lone.manager.cluster()).toEqual(before);
   });
@@ -160,5 +161,23 @@ describe('UpdateCluster on a lone manager', () => {
     // Backdated by a tenth of the validity (at most 1h) for clock skew; both ends rounded to seconds.
     const span = cert.notAfter.getTime() - cert.notBefore.getTime();
     expect(Math.abs(span - (2 * 3_600_000 + 720_000))).toBeLessThanOrEqual(1000);
+  });
+});
+
+describe('a cluster made with autolock (init --autolock)', () => {
+  it('starts with the key in the cluster object, and its manager locks its Raft keys with it', async () => {
+    const key = newUnlockKey();
+    const locked = await startLoneManager('m2', 'c-autolock', { unlockKey: key });
+    try {
+      expect(clusterSettings(locked.manager.cluster()!.spec).autolock).toBe(true);
+      expect(await locked.manager.controlHandlers().getUnlockKey({})).toEqual({ unlockKey: key });
+      await until('the raft keys locked', async () => (await DataKeys.sourceOf(realVfs, locked.raftDir)) === 'unlock-key', {
+        timeoutMs: 10_000,
+        everyMs: 20,
+      });
+      expect((await DataKeys.load(realVfs, locked.raftDir, kekFromUnlockKey(key))).kekId).toBe(kekFromUnlockKey(key).id);
+    } finally {
+      await locked.close();
+    }
   });
 });
