@@ -6,7 +6,7 @@
 // holds the new root alone; the old worker token is refused by a joining
 // node's CA check, the new one works. Then a second rotation with a worker
 // stopped: it waits for that node (and survives a change of leader meanwhile),
-// which renews once it is back.
+// which renews once it is back; managers, autolocked, keep their keys encrypted.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -163,6 +163,12 @@ describe.skipIf(!canRun)('root CA rotation on real daemons', () => {
     const [m1] = hosts.filter((h) => h.role === 'manager').map((h) => h.name);
     const worker = hosts[4]!;
     const before = await ok(m1!, 'swarm', 'ca');
+    // With autolock on, managers keep their TLS key encrypted on disk through the rotation.
+    await ok(m1!, 'swarm', 'update', '--autolock=true');
+    const managerDirs = hosts.filter((h) => h.role === 'manager').map((h) => h.stateDir);
+    await until('every manager keeping its TLS key encrypted', async () =>
+      managerDirs.every((d) => readFileSync(join(d, 'certificates', 'node.key'), 'utf8').includes('ENCRYPTED PRIVATE KEY')),
+    );
     expect(await sb.stop(worker.name)).toBe(true);
     try {
       const started = await ok(m1!, 'swarm', 'ca', '--rotate', '--detach');
@@ -201,5 +207,10 @@ describe.skipIf(!canRun)('root CA rotation on real daemons', () => {
     );
     expect(verifyNodeCert(newRoot, certs(worker.stateDir).node, { now: Date.now() }).role).toBe('worker');
     expect(reasonOf(() => verifyNodeCert(before, certs(worker.stateDir).node, { now: Date.now() }))).toBe('CERT_UNTRUSTED');
+    for (const d of managerDirs) {
+      expect(readFileSync(join(d, 'certificates', 'node.key'), 'utf8')).toContain('ENCRYPTED PRIVATE KEY');
+      expect(verifyNodeCert(newRoot, certs(d).node, { now: Date.now() }).role).toBe('manager');
+    }
+    await ok(m1!, 'service', 'scale', 'web=4');
   }, 180_000);
 });
