@@ -159,6 +159,11 @@ describe('tsswarm swarm update', () => {
     await expect(DataKeys.load(realVfs, lone.raftDir)).rejects.toBeInstanceOf(LockedError);
     await expect(DataKeys.load(realVfs, lone.raftDir, kekFromUnlockKey(newUnlockKey()))).rejects.toBeInstanceOf(WrongUnlockKeyError);
     expect((await DataKeys.load(realVfs, lone.raftDir, kekFromUnlockKey(key))).source).toBe('unlock-key');
+    // The daemon hears of it once the keys are rewrapped and the data key rotated (after the file above).
+    await until('the daemon told to seal its TLS key', () => locks.at(-1)?.kek === kekFromUnlockKey(key).id, {
+      timeoutMs: 10_000,
+      everyMs: 20,
+    });
     expect(locks.at(-1)).toEqual({ secret: true, kek: kekFromUnlockKey(key).id });
     expect((await tss('unlock-key', '-q')).out).toBe(`${key}\n`);
     expect((await tss('unlock-key')).out).toBe(unlockKeyText(key));
@@ -184,6 +189,7 @@ describe('tsswarm swarm update', () => {
     await until('the raft keys under a stored KEK again', () => dek().kek.source === 'stored', { timeoutMs: 10_000, everyMs: 20 });
     expect(existsSync(join(lone.raftDir, 'raft-kek.json'))).toBe(true);
     expect((await DataKeys.load(realVfs, lone.raftDir)).source).toBe('stored');
+    await until('the daemon told to store its TLS key in clear', () => locks.at(-1)?.secret === false, { timeoutMs: 10_000, everyMs: 20 });
     expect(locks.at(-1)).toEqual({ secret: false, kek: null });
     expect(lone.manager.cluster()!.spec.encryption?.managerUnlockKey).toBe('');
     expect((await tss('unlock-key')).code).toBe(1);
