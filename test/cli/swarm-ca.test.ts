@@ -3,7 +3,7 @@
 // `swarm update` sets it, the flags it cannot honour refused by name, a
 // detached rotation, and an attached one that shows progress until the
 // leader ends it (the node's renewal written as the CA writes it).
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,18 +12,16 @@ import { caDigest } from '../../ca/index.js';
 import { rotationLine } from '../../cli/ca.js';
 import { clusterCommands } from '../../cli/cluster.js';
 import type { Command } from '../../cli/command.js';
-import { unary } from '../../lib/grpc.js';
-import { controlImplementation, leaderProxy } from '../../manager/controlapi/server.js';
-import { ControlService, DaemonService } from '../../proto/gen/control.js';
 import { Node } from '../../proto/gen/objects.js';
 import { clusterSettings } from '../../spec/cluster.js';
 import { until } from '../lib/wait.js';
 import { type LoneManager, startLoneManager } from '../manager/lone-manager.js';
+import { serveLoneManager } from './lone-cli.js';
 import { runCommand } from './run-command.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tss-swarm-ca-cli-'));
 const sock = join(dir, 'cli.sock');
-const cliServer = new grpc.Server();
+let cliServer: grpc.Server;
 let lone: LoneManager;
 
 const command = (name: string): Command => clusterCommands.find((c) => c.name === name)!;
@@ -31,32 +29,11 @@ const tss = (...argv: string[]) => runCommand({ swarm: command('swarm'), info: c
 
 beforeAll(async () => {
   lone = await startLoneManager('m1', 'c-swarm-ca-cli');
-  const m = lone.manager;
-  const never = (): Promise<never> => Promise.reject(new Error('a lone leader forwards nothing'));
-  cliServer.addService(
-    ControlService,
-    controlImplementation(
-      leaderProxy(m.controlHandlers(), {
-        isLeader: () => m.consensus.isLeader,
-        leaderAddr: () => m.consensus.leaderAddr,
-        forward: never,
-        forwardStream: never,
-      }),
-      () => undefined,
-    ),
-  );
-  cliServer.addService(DaemonService, {
-    info: unary(async () =>
-      m.clusterApi.info({ state: 'active', version: 'test', stale: false, nodeId: 'm1', nodeName: 'm1', clusterId: 'c-swarm-ca-cli' }),
-    ),
-  });
-  await new Promise<void>((res, rej) =>
-    cliServer.bindAsync(`unix://${sock}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())),
-  );
+  cliServer = await serveLoneManager(lone, sock);
 }, 30_000);
 
 afterAll(async () => {
-  await new Promise<void>((res) => cliServer.tryShutdown(() => res()));
+  await new Promise<void>((res) => cliServer?.tryShutdown(() => res()));
   await lone?.close();
   rmSync(dir, { recursive: true, force: true });
 });
