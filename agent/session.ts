@@ -16,8 +16,18 @@ export interface SessionOptions {
   credentials: () => grpc.ChannelCredentials;
   managers: () => string[];
   logger: pino.Logger;
-  /** Called with what the managers tell us: manager list, desired role, heartbeat period. */
-  onWelcome?: (w: { managerAddrs: string[]; managerNodeIds: string[]; desiredRole: string; heartbeatPeriodMs: number }) => void;
+  /**
+   * Called with what the managers tell us: manager list, desired role, heartbeat period, and the
+   * CA as nodes should hold it (digests of the trust bundle and of the root that signs; '' unknown).
+   */
+  onWelcome?: (w: {
+    managerAddrs: string[];
+    managerNodeIds: string[];
+    desiredRole: string;
+    heartbeatPeriodMs: number;
+    trustDigest: string;
+    signingRootDigest: string;
+  }) => void;
   onAssignments?: (m: ManagerMessage) => void;
   /** The overlay networks this node's tasks use (agent/network-agent.ts). */
   onNetworks?: (m: ManagerMessage) => void;
@@ -108,6 +118,8 @@ export class AgentSession {
           managerNodeIds: m.welcome.managerNodeIds ?? [],
           desiredRole: m.welcome.desiredRole,
           heartbeatPeriodMs: this.periodMs,
+          trustDigest: m.welcome.trustDigest ?? '',
+          signingRootDigest: m.welcome.signingRootDigest ?? '',
         });
         this.armHeartbeat();
         this.o.onOpen?.();
@@ -121,6 +133,8 @@ export class AgentSession {
           managerNodeIds: m.heartbeatAck.managerNodeIds ?? [],
           desiredRole: m.heartbeatAck.desiredRole,
           heartbeatPeriodMs: this.periodMs,
+          trustDigest: m.heartbeatAck.trustDigest ?? '',
+          signingRootDigest: m.heartbeatAck.signingRootDigest ?? '',
         });
       } else if (m.networks) {
         this.o.onNetworks?.(m);

@@ -9,6 +9,9 @@
 // BENCH_ENCRYPTION=on|off|both: tsswarm's WAL and snapshots sealed with a data key as a manager's
 // are (on, the default), in plaintext (off), or both in one run, printed as `tsswarm` and
 // `tsswarm-plain`, with the cost target (c128 throughput ≥ 0.9×, c1 p50 ≤ 1.1× of plaintext).
+// BENCH_ROUNDS=N (with both): N rounds, plain and sealed alternating (their order swapped each
+// round, a fresh cluster each time), each figure the median of its N values: on 2 cores the
+// spread between two runs of the same setting is larger than the cost measured.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +26,36 @@ const VALUE = new Uint8Array(256).fill(120);
 const SYSTEMS = (process.env.BENCH_SYSTEMS ?? 'tsswarm,etcd').split(',');
 const ENCRYPTION = process.env.BENCH_ENCRYPTION ?? 'on';
 if (!['on', 'off', 'both'].includes(ENCRYPTION)) throw new Error(`BENCH_ENCRYPTION must be on, off or both (got "${ENCRYPTION}")`);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
+if (!(Number.isInteger(ROUNDS) && ROUNDS >= 1))
+  throw new Error(`BENCH_ROUNDS must be a whole number ≥ 1 (got "${process.env.BENCH_ROUNDS}")`);
+
+/** Where a run's figures go: the report, or the collector of the rounds. */
+interface Sink {
+  add(system: string, c: string, metric: string, value: number, unit: string): void;
+}
+
+/** Figures of several rounds, reported as the median of each (the values of every round printed on stderr). */
+class Rounds implements Sink {
+  private readonly seen = new Map<string, { system: string; c: string; metric: string; unit: string; values: number[] }>();
+  add(system: string, c: string, metric: string, value: number, unit: string): void {
+    const k = `${system}\0${c}\0${metric}`;
+    const e = this.seen.get(k) ?? { system, c, metric, unit, values: [] };
+    e.values.push(value);
+    this.seen.set(k, e);
+  }
+  reportMedians(report: Report): void {
+    for (const e of this.seen.values()) {
+      const sorted = [...e.values].sort((a, b) => a - b);
+      const mid = sorted.length >> 1;
+      const median = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+      process.stderr.write(
+        `${e.system} ${e.c} ${e.metric}: ${e.values.map((v) => (Math.round(v * 100) / 100).toString()).join(' / ')} → median ${Math.round(median * 100) / 100}\n`,
+      );
+      report.add(e.system, e.c, e.metric, median, e.unit);
+    }
+  }
+}
 
 interface Result {
   writesPerS: number;
@@ -55,7 +88,7 @@ async function drive(conc: number, secs: number, put: (key: string) => Promise<u
   return { writesPerS: lat.length / elapsed, p50: percentile(lat, 0.5), p99: percentile(lat, 0.99), writes: lat.length, errors };
 }
 
-async function benchTsswarm(report: Report, system = 'tsswarm', encrypt = true): Promise<void> {
+async function benchTsswarm(report: Sink, system = 'tsswarm', encrypt = true): Promise<void> {
   // The members are child processes: they read it from the environment they inherit.
   process.env.RAFTKV_ENCRYPTION = encrypt ? '1' : '0';
   process.stderr.write(`${system}: WAL and snapshots ${encrypt ? 'encrypted (AES-256-GCM)' : 'in plaintext'}\n`);
@@ -200,8 +233,25 @@ export async function main(): Promise<void> {
     `raft: 3 members on loopback, 256-byte puts to the leader, ${SECS} s per case, concurrency ${CONCURRENCY.join('/')}\n`,
   );
   if (SYSTEMS.includes('tsswarm')) {
-    if (ENCRYPTION !== 'on') await benchTsswarm(report, ENCRYPTION === 'both' ? 'tsswarm-plain' : 'tsswarm', false);
-    if (ENCRYPTION !== 'off') await benchTsswarm(report, 'tsswarm', true);
+    const sink: Sink = ROUNDS > 1 ? new Rounds() : report;
+    for (let round = 0; round < ROUNDS; round++) {
+      if (ROUNDS > 1) process.stderr.write(`round ${round + 1} of ${ROUNDS}\n`);
+      const plain = async (): Promise<void> => {
+        if (ENCRYPTION !== 'on') await benchTsswarm(sink, ENCRYPTION === 'both' ? 'tsswarm-plain' : 'tsswarm', false);
+      };
+      const sealed = async (): Promise<void> => {
+        if (ENCRYPTION !== 'off') await benchTsswarm(sink, 'tsswarm', true);
+      };
+      // The order swaps every round, so neither setting always runs on a warmer (or more loaded) machine.
+      if (round % 2 === 0) {
+        await plain();
+        await sealed();
+      } else {
+        await sealed();
+        await plain();
+      }
+    }
+    if (sink instanceof Rounds) sink.reportMedians(report);
   }
   if (SYSTEMS.includes('etcd')) await benchEtcd(report);
   report.table();

@@ -409,6 +409,28 @@ export function pemToDer(pem: string, label: string): Buffer {
   return der;
 }
 
+/**
+ * The DER of every PEM block with this label, in order: a trust bundle of
+ * several roots, or a certificate followed by its chain. At most `max` blocks
+ * are read; text between blocks is ignored, as openssl does.
+ */
+export function pemBlocksToDer(pem: string, label: string, max = 16): Buffer[] {
+  if (pem.length > DER_LIMITS.maxPemChars)
+    throw new Asn1Error(`PEM text of ${pem.length} characters is too long: at most ${DER_LIMITS.maxPemChars} are read`);
+  const begin = `-----BEGIN ${label}-----`;
+  const endMark = `-----END ${label}-----`;
+  const out: Buffer[] = [];
+  for (let at = pem.indexOf(begin); at >= 0; at = pem.indexOf(begin, at)) {
+    if (out.length >= max) throw new Asn1Error(`more than ${max} ${label} PEM blocks: at most ${max} are read`);
+    const e = pem.indexOf(endMark, at + begin.length);
+    if (e < 0) throw new Asn1Error(`the ${label} PEM block has no "${endMark}" line`);
+    out.push(pemToDer(pem.slice(at, e + endMark.length), label));
+    at = e + endMark.length;
+  }
+  if (out.length === 0) throw new Asn1Error(`no "${begin}" block found`);
+  return out;
+}
+
 export function derToPem(der: Buffer, label: string): string {
   const b64 = der.toString('base64').replace(/.{64}/g, '$&\n');
   return `-----BEGIN ${label}-----\n${b64}${b64.endsWith('\n') ? '' : '\n'}-----END ${label}-----\n`;

@@ -8,10 +8,13 @@ export {
   type CreateRootCAOptions,
   createCSR,
   createRootCA,
+  type CrossSignOptions,
+  crossSignRootCA,
   DEFAULT_BACKDATE_MS,
   DEFAULT_NODE_CERT_VALIDITY_MS,
   DEFAULT_ROOT_CA_NAME,
   DEFAULT_ROOT_CA_VALIDITY_MS,
+  directIssuer,
   generateNodeKey,
   keyMatchesCert,
   type NodeCertInfo,
@@ -23,6 +26,7 @@ export {
   roleOU,
   type SignNodeCSROptions,
   signNodeCSR,
+  splitCertificates,
   type VerifyNodeCertOptions,
   verifyNodeCert,
 } from './x509.js';
@@ -37,6 +41,19 @@ export {
   parseJoinToken,
   roleForToken,
 } from './tokens.js';
+export {
+  bundleDigest,
+  finishRotation,
+  joinCertificates,
+  type NodeRoot,
+  type RootCAFields,
+  type RotationProgress,
+  rotationProgress,
+  signingCA,
+  type StartRotationOptions,
+  startRotation,
+  trustBundle,
+} from './rotation.js';
 export { checkManagerCert, type ManagerPin } from './pin.js';
 export { earliestRenewal, needsRenewal, type RenewalOptions, renewalDue, renewalDueAt, renewalTime, type Validity } from './renewal.js';
 export {

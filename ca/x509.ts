@@ -349,6 +349,53 @@ export function createRootCA(opts: CreateRootCAOptions): CertAndKey {
   };
 }
 
+export interface CrossSignOptions {
+  now: Instant;
+  serial?: string | bigint;
+  rand?: (n: number) => Buffer;
+}
+
+/**
+ * The bridge of a root CA rotation: a certificate with the new root's
+ * subject, public key and CA extensions, issued and signed by the current
+ * root. A node that trusts only the current root accepts a certificate from
+ * the new root when it comes with this one (leaf → cross-signed → current
+ * root); a node that trusts the new root needs nothing more. Its validity is
+ * the new root's, cut at the issuer's own expiry.
+ */
+export function crossSignRootCA(issuer: CertAndKey, newRootCertPem: string, opts: CrossSignOptions): string {
+  const { parsed: by, key, ski: byKeyId } = loadCA(issuer);
+  const root = parseCert(newRootCertPem, makeBadCA, 'the new root CA certificate');
+  const rootX509 = openssl(root, makeBadCA, 'the new root CA certificate');
+  if (!rootX509.ca) throw new BadCAError('the new root certificate is not a CA certificate (basicConstraints CA:TRUE is missing)');
+  if (!root.issuerRaw.equals(root.subjectRaw) || !rootX509.verify(rootX509.publicKey))
+    throw new BadCAError('the new root certificate is not self-signed: give a root, not an intermediate');
+  // Two CA certificates with one key and different issuers make chains that verifiers build differently.
+  if (root.spki.equals(by.spki)) throw new BadCAError('the new root has the same key as the current one: a rotation needs a new key');
+  if (ms(opts.now) > by.notAfter.getTime()) throw new BadCAError(`the current root CA expired at ${by.notAfter.toISOString()}`);
+  // biome-ignore lint/complexity/useMathMinMax: comparing Dates
+  const notAfter = root.notAfter > by.notAfter ? by.notAfter : root.notAfter;
+  const tbs = asn1.sequence(
+    asn1.explicit(0, asn1.integer(2)),
+    asn1.integer(serialBytes(opts.serial, opts.rand ?? randomBytes)),
+    ecdsaWithSHA256(),
+    by.subjectRaw,
+    asn1.sequence(asn1.time(root.notBefore), asn1.time(notAfter)),
+    root.subjectRaw,
+    root.spki,
+    asn1.explicit(
+      3,
+      asn1.sequence(
+        extension(OID.basicConstraints, true, asn1.sequence(asn1.boolean(true))),
+        extension(OID.keyUsage, true, asn1.namedBits([KeyUsageBit.keyCertSign, KeyUsageBit.cRLSign])),
+        extension(OID.subjectKeyIdentifier, false, asn1.octetString(keyIdentifier(root.spki))),
+        extension(OID.authorityKeyIdentifier, false, asn1.sequence(asn1.implicit(0, byKeyId))),
+      ),
+    ),
+  );
+  return asn1.derToPem(signed(tbs, key), 'CERTIFICATE');
+}
+
 // ------------------------------------------------------------------ node keys and CSRs
 
 /** A new ECDSA P-256 key pair for a node. */
@@ -583,31 +630,114 @@ export interface VerifyNodeCertOptions {
   clusterId?: string;
 }
 
+/** The certificates of a PEM text (a trust bundle, or a leaf and its chain), each parsed. */
+function parseAll(pem: string, makeError: (d: string, o?: { cause?: unknown }) => Error, what: string): ParsedCertificate[] {
+  if (typeof pem !== 'string') throw makeError(`${what} must be a PEM string`);
+  let ders: Buffer[];
+  try {
+    ders = asn1.pemBlocksToDer(pem, 'CERTIFICATE');
+  } catch (cause) {
+    throw makeError(`${what} is not PEM: ${(cause as Error).message}`, { cause });
+  }
+  return ders.map((der) => {
+    try {
+      return parseCertificateDer(der);
+    } catch (cause) {
+      throw makeError(`${what} is not a well-formed X.509 certificate: ${(cause as Error).message}`, { cause });
+    }
+  });
+}
+
+/** `child` names `parent` as its issuer and carries its signature. */
+function issuedBy(
+  child: X509Certificate,
+  childParsed: ParsedCertificate,
+  parent: X509Certificate,
+  parentParsed: ParsedCertificate,
+): boolean {
+  return childParsed.issuerRaw.equals(parentParsed.subjectRaw) && child.checkIssued(parent) && child.verify(parent.publicKey);
+}
+
+/** How many CA certificates may stand between a leaf and its root (a rotation needs one). */
+const MAX_INTERMEDIATES = 2;
+
 /**
- * Checks a node certificate against the cluster's root CA: issued by it,
- * within its validity (and the CA's), not revoked, of this cluster. Returns
- * what it says, or throws UntrustedCertificateError, CertificateExpiredError,
- * CertificateNotYetValidError, CertificateRevokedError, WrongClusterError or
- * BadCertificateError.
+ * The root of `trust` that `leaf` chains to, directly or through CA
+ * certificates of `chain` that are valid at `now` (the cross-signed
+ * certificate of a root rotation); undefined when none does.
+ */
+function chainRoot(
+  trust: readonly ParsedCertificate[],
+  leaf: ParsedCertificate,
+  chain: readonly ParsedCertificate[],
+  now: number,
+  makeError: (d: string, o?: { cause?: unknown }) => Error,
+): ParsedCertificate | undefined {
+  const roots = trust.map((p) => ({ p, x: openssl(p, makeBadCA, 'a CA certificate') }));
+  const links = chain.map((p) => ({ p, x: openssl(p, makeError, 'a certificate of the chain') }));
+  let cur = { p: leaf, x: openssl(leaf, makeError) };
+  const used = new Set<number>();
+  for (let depth = 0; depth <= MAX_INTERMEDIATES; depth++) {
+    const root = roots.find((r) => issuedBy(cur.x, cur.p, r.x, r.p));
+    if (root) return root.p;
+    const i = links.findIndex(
+      (l, k) =>
+        !used.has(k) && l.x.ca && now >= l.p.notBefore.getTime() && now <= l.p.notAfter.getTime() && issuedBy(cur.x, cur.p, l.x, l.p),
+    );
+    if (i < 0) return undefined;
+    used.add(i);
+    cur = links[i]!;
+  }
+  return undefined;
+}
+
+/**
+ * Checks a node certificate against the cluster's trust: `caCertPem` holds
+ * one root or several (during a root rotation, the current and the new one),
+ * and `certPem` the node's certificate, possibly followed by its chain (a
+ * certificate from a new root carries the cross-signed certificate that
+ * links it to the current root). The certificate must chain to one of the
+ * roots, be within its validity (and the root's), not revoked, of this
+ * cluster. Returns what it says, or throws UntrustedCertificateError,
+ * CertificateExpiredError, CertificateNotYetValidError,
+ * CertificateRevokedError, WrongClusterError or BadCertificateError.
  */
 export function verifyNodeCert(caCertPem: string, certPem: string, opts: VerifyNodeCertOptions): NodeCertInfo {
-  const caParsed = parseCert(caCertPem, makeBadCA, 'the CA certificate');
-  const parsed = parseCert(certPem, makeBadCert);
-  const info = infoOf(parsed);
+  const trust = parseAll(caCertPem, makeBadCA, 'the CA certificate');
+  const [parsed, ...chain] = parseAll(certPem, makeBadCert, 'the certificate');
+  const info = infoOf(parsed!);
   const who = `node ${info.nodeId}`;
-  const ca = openssl(caParsed, makeBadCA, 'the CA certificate');
-  const cert = openssl(parsed, makeBadCert);
-  if (!parsed.issuerRaw.equals(caParsed.subjectRaw) || !cert.checkIssued(ca) || !cert.verify(ca.publicKey))
-    throw new UntrustedCertificateError(who);
   const now = ms(opts.now);
-  if (now > caParsed.notAfter.getTime()) throw new CertificateExpiredError("the cluster's root CA", caParsed.notAfter);
-  if (now < parsed.notBefore.getTime()) throw new CertificateNotYetValidError(who, parsed.notBefore);
-  if (now > parsed.notAfter.getTime()) throw new CertificateExpiredError(who, parsed.notAfter);
+  const root = chainRoot(trust, parsed!, chain, now, makeBadCert);
+  if (!root) throw new UntrustedCertificateError(who);
+  if (now > root.notAfter.getTime()) throw new CertificateExpiredError("the cluster's root CA", root.notAfter);
+  if (now < parsed!.notBefore.getTime()) throw new CertificateNotYetValidError(who, parsed!.notBefore);
+  if (now > parsed!.notAfter.getTime()) throw new CertificateExpiredError(who, parsed!.notAfter);
   if (opts.revokedSerials) {
     for (const s of opts.revokedSerials) if (normalizeSerial(s) === info.serial) throw new CertificateRevokedError(who, info.serial);
   }
   if (opts.clusterId !== undefined && opts.clusterId !== info.clusterId) throw new WrongClusterError(who, info.clusterId, opts.clusterId);
   return info;
+}
+
+/**
+ * The certificate of `trust` whose key signed `certPem`'s first certificate
+ * itself (not through a chain), as PEM; undefined when none did. During a
+ * root rotation this tells a certificate from the new root (signed by its
+ * key) from one of the current root.
+ */
+export function directIssuer(trust: string, certPem: string): string | undefined {
+  const [leaf] = parseAll(certPem, makeBadCert, 'the certificate');
+  const x = openssl(leaf!, makeBadCert);
+  for (const p of parseAll(trust, makeBadCA, 'the CA certificate')) {
+    if (issuedBy(x, leaf!, openssl(p, makeBadCA, 'a CA certificate'), p)) return asn1.derToPem(p.der, 'CERTIFICATE');
+  }
+  return undefined;
+}
+
+/** Each certificate of a PEM text as its own PEM block, in order (a bundle's roots, a leaf and its chain). */
+export function splitCertificates(pem: string): string[] {
+  return parseAll(pem, makeBadCert, 'the certificates').map((p) => asn1.derToPem(p.der, 'CERTIFICATE'));
 }
 
 /** True when the private key belongs to the certificate (e.g. when loading a node's saved state). */

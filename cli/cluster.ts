@@ -8,6 +8,7 @@ import { closeClients, controlApi, controlRead, daemonApi, DEFAULT_SOCKET, socke
 import { group, leaf, type Command, type Io } from './command.js';
 import { ago, table } from './table.js';
 import { tsswarmVersion } from './version.js';
+import { swarmCaCommand } from './ca.js';
 import { type Node, NodeAvailability, NodeRole, NodeState } from '../proto/gen/objects.js';
 import { TsswarmError, UsageError } from '../lib/errors.js';
 import type { ClusterSettings, UpdateClusterRequest } from '../proto/gen/control.js';
@@ -280,6 +281,10 @@ const infoCommand = leaf({
           `  Applied: ${i.raftApplied}`,
         );
         if (cs) lines.push(...settingsSections(cs));
+        const r = i.caRotation;
+        lines.push(
+          `  Root Rotation In Progress: ${r ? `true (${r.nodesDone}/${r.nodesTotal} nodes have certificates from the new root)` : 'false'}`,
+        );
         lines.push(' Manager Addresses:');
         for (const m of i.managers)
           lines.push(`  ${m.addr}${m.leader ? ' (leader)' : ''}${m.reachable ? '' : ' (unreachable)'}${m.voter ? '' : ' (learner)'}`);
@@ -639,7 +644,16 @@ const nodeCommand = group({ name: 'node', summary: 'Manage the nodes of the clus
 const swarmCommand = group({
   name: 'swarm',
   summary: 'Manage the cluster: update its settings, unlock (and init, join, join-token, leave as the top-level commands)',
-  subcommands: () => [initCommand, joinCommand, joinTokenCommand, leaveCommand, swarmUpdateLeaf, unlockCommand, unlockKeyCommand],
+  subcommands: () => [
+    initCommand,
+    joinCommand,
+    joinTokenCommand,
+    leaveCommand,
+    swarmUpdateLeaf,
+    swarmCaCommand,
+    unlockCommand,
+    unlockKeyCommand,
+  ],
 });
 
 export const clusterCommands: readonly Command[] = [

@@ -4,12 +4,21 @@
 // cluster's CA, unexpired and not revoked; then the store has the last word:
 // the node must still exist, with the role the call needs (a removed node's
 // every certificate, and a demoted manager's manager certificate, stop
-// working at once, whatever they say).
+// working at once, whatever they say). During a root CA rotation the trust
+// holds several roots, and the caller learns which one signed its certificate.
 import { X509Certificate } from 'node:crypto';
 import type { PeerCertificate } from 'node:tls';
 import { TsswarmError } from '../lib/errors.js';
 import { peerCertificate } from '../lib/tls.js';
-import { CLOCK_SKEW_MS, type CertRef, parseNodeCert, REPLACED_RENEWAL_GRACE_MS, type Revocation } from '../ca/index.js';
+import {
+  CLOCK_SKEW_MS,
+  type CertRef,
+  caDigest,
+  parseNodeCert,
+  REPLACED_RENEWAL_GRACE_MS,
+  type Revocation,
+  splitCertificates,
+} from '../ca/index.js';
 
 export { CLOCK_SKEW_MS, REPLACED_RENEWAL_GRACE_MS };
 
@@ -22,9 +31,12 @@ export interface Caller {
   /** The certificate's validity (unix ms). */
   notBeforeMs: number;
   notAfterMs: number;
+  /** caDigest of the trusted root whose key signed the certificate (a rotation tells old from new by it). */
+  rootDigest?: string;
 }
 
 export interface AuthzContext {
+  /** The roots this manager trusts, as PEM (several during a root CA rotation). */
   caCertPem: () => string;
   clusterId: () => string;
   /** Whether the cluster revoked this certificate (ca/revocation.ts); absent: nothing is revoked. */
@@ -41,7 +53,17 @@ function derToPem(der: Buffer): string {
   return `-----BEGIN CERTIFICATE-----\n${b64}${b64.endsWith('\n') ? '' : '\n'}-----END CERTIFICATE-----\n`;
 }
 
-const verified = new Map<string, { ca: string; until: number }>();
+const verified = new Map<string, { ca: string; until: number; rootDigest: string }>();
+
+/** The trusted roots, parsed once per trust text (it changes only with a rotation). */
+let trustCache: { pem: string; roots: { x: X509Certificate; digest: string }[] } | undefined;
+function trustRoots(pem: string): { x: X509Certificate; digest: string }[] {
+  if (trustCache?.pem !== pem) {
+    const roots = pem ? splitCertificates(pem).map((p) => ({ x: new X509Certificate(p), digest: caDigest(p) })) : [];
+    trustCache = { pem, roots };
+  }
+  return trustCache.roots;
+}
 
 /**
  * The verified caller, or null when the call carries no certificate. Throws
@@ -66,13 +88,16 @@ export function callerOf(
   const cached = verified.get(key);
   if (!cached || cached.ca !== ca) {
     const x = new X509Certificate(pem);
-    if (!x.verify(new X509Certificate(ca).publicKey)) {
+    // Only roots are trusted here: a certificate signed by the key of a root being rotated to is
+    // accepted because that root is in the trust, never because of a chain the caller sent.
+    const root = trustRoots(ca).find((r) => x.verify(r.x.publicKey));
+    if (!root) {
       throw new TsswarmError(
         'UNAUTHENTICATED',
-        "the client certificate was not issued by this cluster's CA: the node belongs to another cluster; make it leave and join this one",
+        "the client certificate was not issued by this cluster's CA: the node belongs to another cluster (or still holds a certificate of a root CA rotated out); make it leave and join this one",
       );
     }
-    verified.set(key, { ca, until: Date.parse(x.validTo) });
+    verified.set(key, { ca, until: Date.parse(x.validTo), rootDigest: root.digest });
     if (verified.size > 10_000) verified.delete(verified.keys().next().value as string);
   }
   const info = parseNodeCert(pem);
@@ -95,7 +120,14 @@ export function callerOf(
     const inGrace = now < r.graceUntilMs && (opts.renewal || (opts.session && r.sessionGrace));
     if (!inGrace) throw revokedError(info.nodeId, info.serial, r.reason);
   }
-  return { nodeId: info.nodeId, role: info.role, serial: info.serial, notBeforeMs, notAfterMs: info.notAfter.getTime() };
+  return {
+    nodeId: info.nodeId,
+    role: info.role,
+    serial: info.serial,
+    notBeforeMs,
+    notAfterMs: info.notAfter.getTime(),
+    rootDigest: verified.get(key)?.rootDigest ?? '',
+  };
 }
 
 function revokedError(nodeId: string, serial: string, reason: 'removed' | 'replaced' | 'demoted'): TsswarmError {

@@ -39,7 +39,10 @@ import {
 } from '../proto/gen/objects.js';
 import { type AuthzContext, type Caller, callerOf, requireRole, requireStoreRole } from './authz.js';
 import {
+  bundleDigest,
   CLOCK_SKEW_MS,
+  caDigest,
+  joinCertificates,
   makeJoinToken,
   parseNodeCert,
   RevocationIndex,
@@ -47,7 +50,9 @@ import {
   renewalDueAt,
   revokeOnRenewal,
   roleForToken,
+  signingCA,
   signNodeCSR,
+  trustBundle,
 } from '../ca/index.js';
 import { Consensus, type MemberRecord } from './consensus/index.js';
 import { type Kek, kekFromUnlockKey } from './raft/storage/index.js';
@@ -60,6 +65,7 @@ import { inspectDataplane } from './controlapi/dataplane-report.js';
 import { ConfigApi, NetworkApi, SecretApi, ServiceApi } from './controlapi/index.js';
 import { CONTROL_METHODS, CONTROL_ROUTES, controlImplementation } from './controlapi/server.js';
 import { ClusterApi } from './controlapi/cluster.js';
+import { CaApi } from './controlapi/ca.js';
 import type { ManagerContext } from './controlapi/context.js';
 import { NodeApi } from './controlapi/node.js';
 import { nodeCertValidityMs, withRevocations } from './controlapi/revocations.js';
@@ -141,8 +147,17 @@ function makeAuthz(o: ManagerOptions, store: MemoryStore): AuthzContext {
       index = { version, spec: c?.spec ?? undefined, idx: new RevocationIndex(c?.spec ?? undefined) };
     return index.idx;
   };
+  // The roots trusted: the node's own ca.pem, and what the cluster object says nodes should trust
+  // (during a root rotation this manager may call and be called before its own ca.pem follows).
+  let trust: { own: string; spec: ClusterSpec | undefined; pem: string } | undefined;
+  const caCertPem = (): string => {
+    const own = o.caCertPem();
+    const s = spec();
+    if (!trust || trust.own !== own || trust.spec !== s) trust = { own, spec: s, pem: joinCertificates(own, s ? trustBundle(s) : '') };
+    return trust.pem;
+  };
   return {
-    caCertPem: o.caCertPem,
+    caCertPem,
     clusterId: () => o.clusterId,
     revocation: (cert) => revocations().check(cert),
     storeRole: (nodeId) => {
@@ -179,11 +194,15 @@ export class Manager {
   readonly nodes: NodeApi;
   /** The Control API's cluster calls: join tokens, leadership transfer, info (manager/controlapi/cluster.ts). */
   readonly clusterApi: ClusterApi;
+  /** The Control API's root CA calls and the leader's end of a rotation (manager/controlapi/ca.ts). */
+  readonly caApi: CaApi;
   private orchestration: Orchestration | null = null;
   private readonly o: ManagerOptions;
   private readonly log: pino.Logger;
   readonly authz: AuthzContext;
 
+  /** The root of the certificate each node opened its latest session with (the leader holds the sessions). */
+  private readonly sessionRoots = new Map<string, string>();
   /** Last renewal per node id (leader only; a new leader starts afresh, which only loosens the limit once). */
   private readonly renewals = new Map<string, number>();
   /** Removes from Raft the demoted managers whose removal did not go through at demotion. */
@@ -215,6 +234,7 @@ export class Manager {
         leaderAddr: () => this.consensus.leaderAddr,
         isLeader: () => this.consensus.isLeader,
         silentManagers: () => this.silentManagers(),
+        caDigests: () => this.caDigests(),
       },
     });
     this.relay = new TaskRelay(store, this.dispatcher, o.logger);
@@ -234,7 +254,28 @@ export class Manager {
       managerAddrs: () => this.managerAddrs(),
     };
     this.nodes = new NodeApi(ctx);
-    this.clusterApi = new ClusterApi(ctx, this.nodes);
+    this.caApi = new CaApi(ctx, () => this.sessionRoots);
+    this.clusterApi = new ClusterApi(ctx, this.nodes, this.caApi);
+  }
+
+  private caDigestMemo: { spec: ClusterSpec; d: { trustDigest: string; signingRootDigest: string } } | undefined;
+  /** What sessions tell nodes about the CA: the trust bundle to hold and the root whose key signs (a rotation changes both). */
+  caDigests(): { trustDigest: string; signingRootDigest: string } | undefined {
+    const c = this.cluster();
+    if (!c?.spec.rootCaCertPem) return undefined;
+    if (this.caDigestMemo?.spec !== c.spec)
+      this.caDigestMemo = {
+        spec: c.spec,
+        d: { trustDigest: bundleDigest(trustBundle(c.spec)), signingRootDigest: signingCA(c.spec).rootDigest },
+      };
+    return this.caDigestMemo.d;
+  }
+
+  /** GetRootCA: the root the join tokens pin, or (bundle) the roots nodes should trust. */
+  rootCA(bundle: boolean): string {
+    const c = this.cluster();
+    if (!c?.spec.rootCaCertPem) return this.authz.caCertPem();
+    return bundle ? trustBundle(c.spec) : c.spec.rootCaCertPem;
   }
 
   /**
@@ -262,6 +303,8 @@ export class Manager {
       getUnlockKey: async () => this.clusterApi.unlockKey(),
       rotateUnlockKey: () => this.clusterApi.rotateUnlockKey(),
       info: async () => this.clusterApi.info({ state: 'active', version: this.o.version }),
+      getRootCAStatus: () => this.caApi.getStatus(),
+      rotateRootCA: () => this.caApi.rotate(),
       createService: (req) => svc.createService(req),
       getService: (req) => svc.getService(req),
       listServices: (req) => svc.listServices(req),
@@ -361,6 +404,7 @@ export class Manager {
         void m.onBecameLeader();
       } else {
         m.dispatcher.lostLeadership();
+        m.sessionRoots.clear();
         void m.stopOrchestration();
       }
     });
@@ -370,6 +414,7 @@ export class Manager {
       // A snapshot restore closes store subscriptions: follow the settings again.
       m.followClusterSettings();
       void m.removeDemotedMembers();
+      void m.caApi.reconcile();
     }, MEMBER_RECONCILE_MS);
     if (consensus.isLeader) void m.onBecameLeader();
     return m;
@@ -406,7 +451,12 @@ export class Manager {
             status: NodeStatus.create({ state: NodeState.UNKNOWN, addr: this.o.advertiseAddr }),
             description: NodeDescription.create({ hostname: b.hostname }),
             managerStatus: ManagerStatus.create({ raftId: this.o.raftId, addr: this.o.advertiseAddr }),
-            certificate: NodeCertificate.create({ serial: b.certSerial, expiryMs: b.certExpiryMs, role: NodeRole.MANAGER }),
+            certificate: NodeCertificate.create({
+              serial: b.certSerial,
+              expiryMs: b.certExpiryMs,
+              role: NodeRole.MANAGER,
+              rootDigest: caDigest(b.caCertPem),
+            }),
           }),
         );
       });
@@ -602,7 +652,8 @@ export class Manager {
     const c = this.cluster();
     if (!c) throw new TsswarmError('UNAVAILABLE', 'the cluster is still being created; retry in a moment');
     const spec = c.spec;
-    const ca = { certPem: spec.rootCaCertPem, keyPem: spec.rootCaKeyPem };
+    // During a root rotation the new root's key signs, and the cross-signed certificate goes along.
+    const signer = signingCA(spec);
     const now = Date.now();
     let nodeId: string;
     let role: 'worker' | 'manager';
@@ -615,9 +666,11 @@ export class Manager {
         throw new TsswarmError('PERMISSION_DENIED', `node ${req.nodeId} was removed from the cluster: join it again with a token`);
       // What the managers want it to be: a promoted worker gets a manager certificate, a demoted manager a worker one.
       role = existing.spec?.role === NodeRole.MANAGER ? 'manager' : 'worker';
-      // Early renewals would only churn revocations and Raft writes: refused unless the role changed.
+      // Early renewals would only churn revocations and Raft writes: refused unless the role changed,
+      // or a root rotation wants a certificate from the new root and this one is from another.
       const held = { notBefore: new Date(caller.notBeforeMs), notAfter: new Date(caller.notAfterMs) };
-      if (role === caller.role && !renewalDue(held, now, CLOCK_SKEW_MS)) {
+      const rotating = !!spec.rootRotation && caller.rootDigest !== signer.rootDigest;
+      if (role === caller.role && !rotating && !renewalDue(held, now, CLOCK_SKEW_MS)) {
         throw new TsswarmError(
           'FAILED_PRECONDITION',
           `node ${req.nodeId} asked to renew a certificate that is not due: it is valid until ${held.notAfter.toISOString()} and nodes renew once a third to a half of its validity is left; renew from ${renewalDueAt(held, CLOCK_SKEW_MS).toISOString()}`,
@@ -642,7 +695,13 @@ export class Manager {
       if (badName) throw badName;
       nodeId = newNodeId();
     }
-    const cert = signNodeCSR(ca, req.csrPem, { nodeId, role, clusterId: this.o.clusterId, now, ...certValidity(spec.nodeCertExpiryMs) });
+    const cert = signNodeCSR(signer.ca, req.csrPem, {
+      nodeId,
+      role,
+      clusterId: this.o.clusterId,
+      now,
+      ...certValidity(spec.nodeCertExpiryMs),
+    });
     const info = parseNodeCert(cert);
     const roleEnum = role === 'manager' ? NodeRole.MANAGER : NodeRole.WORKER;
     if (existing) {
@@ -672,7 +731,7 @@ export class Manager {
             Node.create({
               ...fresh,
               role: roleEnum,
-              certificate: { serial: info.serial, expiryMs: info.notAfter.getTime(), role: roleEnum },
+              certificate: { serial: info.serial, expiryMs: info.notAfter.getTime(), role: roleEnum, rootDigest: signer.rootDigest },
             }),
           );
         });
@@ -704,13 +763,21 @@ export class Manager {
             role: roleEnum,
             status: { state: NodeState.UNKNOWN, addr: req.addr, message: 'joined; waiting for its first session' },
             description: NodeDescription.create({ hostname: name }),
-            certificate: { serial: info.serial, expiryMs: info.notAfter.getTime(), role: roleEnum },
+            certificate: { serial: info.serial, expiryMs: info.notAfter.getTime(), role: roleEnum, rootDigest: signer.rootDigest },
           }),
         ),
       );
       this.log.info({ node: nodeId, name, role }, 'node joined');
     }
-    return { nodeId, certPem: cert, caCertPem: spec.rootCaCertPem, role, clusterId: this.o.clusterId, managerAddrs: this.managerAddrs() };
+    if (spec.rootRotation) void this.caApi.reconcile();
+    return {
+      nodeId,
+      certPem: cert + signer.chainPem,
+      caCertPem: trustBundle(spec),
+      role,
+      clusterId: this.o.clusterId,
+      managerAddrs: this.managerAddrs(),
+    };
   }
 
   private async joinRaft(req: JoinRaftRequest, call: Parameters<typeof callerOf>[0]): Promise<JoinRaftResponse> {
@@ -744,7 +811,7 @@ export class Manager {
       controlImplementation(this.controlHandlers(), (call) => manager(call)),
     );
     s.addService(NodeCAService, {
-      getRootCA: unary(async () => ({ certPem: this.authz.caCertPem() })),
+      getRootCA: unary(async (req: { bundle?: boolean }) => ({ certPem: this.rootCA(!!req?.bundle) })),
       // Without a certificate: joining with a token. With one: renewal, which the store must still allow.
       issueNodeCertificate: unary(async (req: IssueNodeCertificateRequest, call) => {
         const caller = callerOf(call, this.authz, Date.now(), { renewal: true });
@@ -771,6 +838,8 @@ export class Manager {
           stream.emit('error', toServiceError(e));
           return;
         }
+        if (this.consensus.isLeader && caller.rootDigest) this.sessionRoots.set(caller.nodeId, caller.rootDigest);
+        if (this.sessionRoots.size > 100_000) this.sessionRoots.delete(this.sessionRoots.keys().next().value as string);
         this.dispatcher.session(stream, caller.nodeId);
       },
     });

@@ -16,15 +16,19 @@ import { callStream, callUnary, grpcChannelOptions, grpcServerOptions, serverNoD
 import type { MetricsServer, Registry } from '../lib/metrics.js';
 import { MemoryCertificateProvider, channelCredentials, serverCredentials, untrustedChannelCredentials } from '../lib/tls.js';
 import {
+  bundleDigest,
+  caDigest,
   checkCAPin,
   checkManagerCert,
   createCSR,
   createRootCA,
+  directIssuer,
   generateNodeKey,
   needsRenewal,
   parseJoinToken,
   parseNodeCert,
   signNodeCSR,
+  splitCertificates,
 } from '../ca/index.js';
 import { certValidity } from '../ca/validity.js';
 import { newId as newNodeId, newRaftId } from '../lib/ids.js';
@@ -313,6 +317,15 @@ export class Daemon {
       help: 'Docker Engine API requests answered, by route template, method and status',
       labelNames: ['route', 'method', 'status'],
       registers: [reg],
+    });
+    new Gauge({
+      name: 'tsswarm_ca_rotation_in_progress',
+      help: '1 while a root CA rotation is under way (managers)',
+      registers: [reg],
+      collect() {
+        const mm = m();
+        if (mm) this.set(mm.cluster()?.spec.rootRotation ? 1 : 0);
+      },
     });
     new Gauge({
       name: 'tsswarm_nodes',
@@ -788,6 +801,7 @@ export class Daemon {
           this.state.saveNode(node);
         }
         if (w.desiredRole && w.desiredRole !== node.role) void this.changeRole(w.desiredRole as 'worker' | 'manager');
+        else this.followCA(w.trustDigest, w.signingRootDigest);
       },
     });
     if (this.runtime) {
@@ -859,6 +873,64 @@ export class Daemon {
       );
     }, every);
     this.renewTimer.unref();
+  }
+
+  private caSync: Promise<void> | null = null;
+  /** The digests last found matching this node's files: heartbeats that repeat them cost nothing. */
+  private caFollowed = '';
+  /**
+   * The CA as the managers say nodes should hold it (session welcome and heartbeats). A new trust
+   * bundle (a root rotation began or ended) is fetched from the manager and taken on for the next
+   * connections, without restarting anything; a certificate whose signer is not the root that
+   * signs now (a rotation is under way) is renewed at once, whatever its expiry.
+   */
+  private followCA(trustDigest: string, signingRootDigest: string): void {
+    const said = `${trustDigest}/${signingRootDigest}`;
+    if (!trustDigest || said === this.caFollowed || this.caSync || this.roleChange || !this.node) return;
+    this.caSync = (async () => {
+      const certs = this.state.loadCerts();
+      if (!certs) return;
+      let { caPem, certPem } = certs;
+      if (bundleDigest(caPem) !== trustDigest) {
+        const addr = this.session?.connectedTo;
+        if (!addr) return;
+        const got = (
+          await this.callOnce<{ certPem: string }>(
+            NodeCAService,
+            'NodeCA',
+            addr,
+            this.managerCredentials(addr),
+            'getRootCA',
+            { bundle: true },
+            'fetching the trust bundle',
+          )
+        ).certPem;
+        // It changed again meanwhile: the next heartbeat says what to fetch.
+        if (bundleDigest(got) !== trustDigest) return;
+        caPem = got;
+        // Outside a rotation (one root) a certificate the root signed needs no chain: the
+        // cross-signed certificate of a rotation that ended is dropped.
+        const [leaf] = splitCertificates(certPem);
+        if (splitCertificates(caPem).length === 1 && leaf !== certPem && directIssuer(caPem, certPem)) certPem = leaf!;
+        // The key stays as it is on disk (encrypted while autolock is on); TLS takes it in clear.
+        this.state.saveCerts({ caPem, certPem, keyPem: certs.keyPem });
+        this.setTls(caPem, certPem, openKeyPem(certs.keyPem, this.keySecret));
+        this.log.info({ roots: splitCertificates(caPem).length }, "the cluster's trusted root CAs changed: took them on");
+      }
+      const signer = directIssuer(caPem, certPem);
+      if (signingRootDigest && (!signer || caDigest(signer) !== signingRootDigest)) {
+        this.log.info('the root CA is being rotated: renewing the node certificate from the new root');
+        await this.renewCertificate();
+        this.session?.restart();
+        this.scheduleRenewal();
+        return;
+      }
+      this.caFollowed = said;
+    })()
+      .catch((err: unknown) => this.log.warn({ err }, 'following the root CA failed; will retry on the next heartbeat'))
+      .finally(() => {
+        this.caSync = null;
+      });
   }
 
   private roleChange: Promise<void> | null = null;

@@ -17,11 +17,13 @@ import { applyClusterSettings, clusterSettings } from '../../spec/cluster.js';
 import { VersionConflictError } from '../store/index.js';
 import type { ManagerContext } from './context.js';
 import type { NodeApi } from './node.js';
+import type { CaApi } from './ca.js';
 
 export class ClusterApi {
   constructor(
     private readonly m: ManagerContext,
     private readonly nodes: NodeApi,
+    private readonly ca?: CaApi,
   ) {}
 
   joinTokens(): GetJoinTokensResponse {
@@ -152,6 +154,12 @@ export class ClusterApi {
     }
   }
 
+  /** A root CA rotation under way, without the certificates (info shows progress only); null when none. */
+  private caRotation(): InfoResponse['caRotation'] {
+    if (!this.ca || !this.m.cluster()?.spec.rootRotation) return null;
+    return { ...this.ca.status(), rootCaCertPem: '', newRootCaCertPem: '' };
+  }
+
   info(base: Partial<InfoResponse>): InfoResponse {
     const st = this.m.consensus.status();
     const members = this.m.consensus.memberList();
@@ -176,6 +184,7 @@ export class ClusterApi {
       nodes: this.m.store.view((tx) => tx.nodes.list().length),
       clusterSettings: clusterSettings(this.m.cluster()?.spec),
       clusterVersion: Number(this.m.cluster()?.meta.version ?? 0),
+      caRotation: this.caRotation(),
       // Without a known leader, nothing here is confirmed by the cluster.
       stale: (base.stale ?? false) || this.m.consensus.leader === '',
     };

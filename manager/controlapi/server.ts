@@ -49,6 +49,8 @@ export const CONTROL_ROUTES: Record<ControlMethod, ControlRoute> = {
   getConfig: 'read',
   listConfigs: 'read',
   removeConfig: 'leader',
+  getRootCAStatus: 'read',
+  rotateRootCA: 'leader',
 };
 
 export const CONTROL_METHODS = Object.keys(ControlService) as ControlMethod[];

@@ -57,6 +57,8 @@ export interface NodeLiveness {
   isLeader(): boolean;
   /** Manager nodes whose Raft member has been silent (unreachable) for a while. */
   silentManagers(): string[];
+  /** The CA as nodes should hold it (trust bundle digest, signing root digest); absent: not known yet. */
+  caDigests?(): { trustDigest: string; signingRootDigest: string } | undefined;
 }
 
 export interface DispatcherOptions {
@@ -351,6 +353,8 @@ export class Dispatcher {
       old.stream.end();
     }
     this.sessions.set(nodeId, s);
+    const ca = (): { trustDigest: string; signingRootDigest: string } =>
+      liveness.caDigests?.() ?? { trustDigest: '', signingRootDigest: '' };
     const ack = (): ManagerMessage =>
       ({
         heartbeatAck: {
@@ -358,6 +362,7 @@ export class Dispatcher {
           managerAddrs: liveness.managerAddrs(),
           desiredRole: liveness.desiredRole(nodeId),
           managerNodeIds: liveness.managerNodeIds?.() ?? [],
+          ...ca(),
         },
       }) as ManagerMessage;
     stream.on('data', (m: AgentMessage) => {
@@ -378,6 +383,7 @@ export class Dispatcher {
             managerAddrs: liveness.managerAddrs(),
             desiredRole: liveness.desiredRole(nodeId),
             managerNodeIds: liveness.managerNodeIds?.() ?? [],
+            ...ca(),
           },
         } as ManagerMessage);
         if (this.feed && !s.detach) {

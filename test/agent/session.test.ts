@@ -104,6 +104,8 @@ async function recordingManager(): Promise<{
               managerAddrs: [],
               desiredRole: 'worker',
               managerNodeIds: [],
+              trustDigest: '',
+              signingRootDigest: '',
             },
           }),
         );

@@ -4,7 +4,7 @@
 // turns the manager's Raft keys over to an unlock key and back (`unlock-key`
 // shows and rotates it), bad values name the flag, and the top-level verbs stay
 // reachable under `swarm`.
-import * as grpc from '@grpc/grpc-js';
+import type * as grpc from '@grpc/grpc-js';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,16 +13,14 @@ import { clusterCommands, settingsFromFlags, unlockKeyText } from '../../cli/clu
 import { DataKeys, kekFromUnlockKey, LockedError, newUnlockKey, realVfs, WrongUnlockKeyError } from '../../manager/raft/storage/index.js';
 import { until } from '../lib/wait.js';
 import type { Command } from '../../cli/command.js';
-import { unary } from '../../lib/grpc.js';
-import { controlImplementation, leaderProxy } from '../../manager/controlapi/server.js';
-import { ControlService, DaemonService } from '../../proto/gen/control.js';
 import { clusterSettings } from '../../spec/cluster.js';
 import { type LoneManager, startLoneManager } from '../manager/lone-manager.js';
+import { serveLoneManager } from './lone-cli.js';
 import { runCommand } from './run-command.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tss-swarm-cli-'));
 const sock = join(dir, 'cli.sock');
-const cliServer = new grpc.Server();
+let cliServer: grpc.Server;
 let lone: LoneManager;
 const locks: { secret: boolean; kek: string | null }[] = [];
 
@@ -37,32 +35,11 @@ beforeAll(async () => {
       locks.push({ secret: secret !== null, kek: kek?.id ?? null });
     },
   });
-  const m = lone.manager;
-  const never = (): Promise<never> => Promise.reject(new Error('a lone leader forwards nothing'));
-  cliServer.addService(
-    ControlService,
-    controlImplementation(
-      leaderProxy(m.controlHandlers(), {
-        isLeader: () => m.consensus.isLeader,
-        leaderAddr: () => m.consensus.leaderAddr,
-        forward: never,
-        forwardStream: never,
-      }),
-      () => undefined,
-    ),
-  );
-  cliServer.addService(DaemonService, {
-    info: unary(async () =>
-      m.clusterApi.info({ state: 'active', version: 'test', stale: false, nodeId: 'm1', nodeName: 'm1', clusterId: 'c-swarm-cli' }),
-    ),
-  });
-  await new Promise<void>((res, rej) =>
-    cliServer.bindAsync(`unix://${sock}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? rej(e) : res())),
-  );
+  cliServer = await serveLoneManager(lone, sock);
 }, 30_000);
 
 afterAll(async () => {
-  await new Promise<void>((res) => cliServer.tryShutdown(() => res()));
+  await new Promise<void>((res) => cliServer?.tryShutdown(() => res()));
   await lone?.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -159,6 +136,11 @@ describe('tsswarm swarm update', () => {
     await expect(DataKeys.load(realVfs, lone.raftDir)).rejects.toBeInstanceOf(LockedError);
     await expect(DataKeys.load(realVfs, lone.raftDir, kekFromUnlockKey(newUnlockKey()))).rejects.toBeInstanceOf(WrongUnlockKeyError);
     expect((await DataKeys.load(realVfs, lone.raftDir, kekFromUnlockKey(key))).source).toBe('unlock-key');
+    // The daemon hears of it once the keys are rewrapped and the data key rotated (after the file above).
+    await until('the daemon told to seal its TLS key', () => locks.at(-1)?.kek === kekFromUnlockKey(key).id, {
+      timeoutMs: 10_000,
+      everyMs: 20,
+    });
     expect(locks.at(-1)).toEqual({ secret: true, kek: kekFromUnlockKey(key).id });
     expect((await tss('unlock-key', '-q')).out).toBe(`${key}\n`);
     expect((await tss('unlock-key')).out).toBe(unlockKeyText(key));
@@ -184,6 +166,7 @@ describe('tsswarm swarm update', () => {
     await until('the raft keys under a stored KEK again', () => dek().kek.source === 'stored', { timeoutMs: 10_000, everyMs: 20 });
     expect(existsSync(join(lone.raftDir, 'raft-kek.json'))).toBe(true);
     expect((await DataKeys.load(realVfs, lone.raftDir)).source).toBe('stored');
+    await until('the daemon told to store its TLS key in clear', () => locks.at(-1)?.secret === false, { timeoutMs: 10_000, everyMs: 20 });
     expect(locks.at(-1)).toEqual({ secret: false, kek: null });
     expect(lone.manager.cluster()!.spec.encryption?.managerUnlockKey).toBe('');
     expect((await tss('unlock-key')).code).toBe(1);

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultDaemonCommand, SANDBOX_IMAGE, Sandbox } from '../../deploy/sandbox/index.js';
 import { kekFromUnlockKey, newUnlockKey } from '../../manager/raft/storage/index.js';
-import { canRunSandbox, joinByCli, until } from './helpers.js';
+import { canRunSandbox, joinByCli, until, tsswarmOn } from './helpers.js';
 
 const sb = new Sandbox({
   root: `/tmp/tss-e2elock-${process.pid}`,
@@ -22,16 +22,7 @@ const sb = new Sandbox({
   },
 });
 
-async function ts(host: string, args: string[], input?: string): Promise<{ code: number; out: string; err: string }> {
-  const r = await sb.execCapture(host, ['tsswarm', ...args], { timeoutMs: 60_000, input });
-  return { code: r.code, out: r.stdout, err: r.stderr };
-}
-
-async function ok(host: string, ...args: string[]): Promise<string> {
-  const r = await ts(host, args);
-  if (r.code !== 0) throw new Error(`${host}: tsswarm ${args.join(' ')} failed (${r.code}): ${r.err || r.out}`);
-  return r.out;
-}
+const { ts, tsIn, ok } = tsswarmOn(sb, 60_000);
 
 const KEY_RE = /(SWMKEY-1-[A-Za-z0-9+/]{43})/;
 const LOCKED = 'Swarm is encrypted and needs to be unlocked before it can be used';
@@ -78,7 +69,7 @@ describe.skipIf(!canRunSandbox)('autolock on real daemons', () => {
       ['secret', 'ls'],
       ['join-token', 'worker'],
     ]) {
-      const r = await ts(m3, cmd);
+      const r = await ts(m3, ...cmd);
       expect(r.code, cmd.join(' ')).toBe(1);
       expect(r.err, cmd.join(' ')).toContain(LOCKED);
     }
@@ -87,34 +78,34 @@ describe.skipIf(!canRunSandbox)('autolock on real daemons', () => {
     await until('m3 seen as down', async () => /\bDown\b/.test((await ok(m2, 'node', 'ls')).split('\n').find((l) => l.includes(m3)) ?? ''));
 
     // A wrong key is refused, and m3 stays locked; a malformed one is refused naming the form.
-    const wrong = await ts(m3, ['unlock'], `${newUnlockKey()}\n`);
+    const wrong = await tsIn(m3, `${newUnlockKey()}\n`, 'unlock');
     expect(wrong.code).toBe(1);
     expect(wrong.err).toContain('the unlock key given is not the one this manager was locked with');
-    const malformed = await ts(m3, ['unlock'], 'hunter2\n');
+    const malformed = await tsIn(m3, 'hunter2\n', 'unlock');
     expect(malformed.err).toContain('unlock key must be SWMKEY-1- followed by 43 base64 characters');
     expect(malformed.err).not.toContain('hunter2');
-    expect((await ts(m3, ['node', 'ls'])).err).toContain(LOCKED);
+    expect((await ts(m3, 'node', 'ls')).err).toContain(LOCKED);
 
     // Rotated while m3 is down: m3 still takes the key it was locked with, not the new one.
     const key2 = (await ok(m1, 'unlock-key', '--rotate', '-q')).trim();
     expect(key2).toMatch(KEY_RE);
     expect(key2).not.toBe(key1);
     for (const m of [m1, m2]) await until(`${m} rewrapped`, async () => dek(m).kek.id === kekFromUnlockKey(key2).id, 30_000, 200);
-    expect((await ts(m3, ['unlock'], `${key2}\n`)).err).toContain('not the one this manager was locked with');
-    const unlocked = await ts(m3, ['unlock'], `${key1}\n`);
+    expect((await tsIn(m3, `${key2}\n`, 'unlock')).err).toContain('not the one this manager was locked with');
+    const unlocked = await tsIn(m3, `${key1}\n`, 'unlock');
     expect(unlocked.code, unlocked.err).toBe(0);
     // Unlocked, it rejoins, serves, catches up, and follows the rotation.
-    await until('m3 serving with the service created meanwhile', async () => (await ts(m3, ['service', 'ls'])).out.includes('during'));
+    await until('m3 serving with the service created meanwhile', async () => (await ts(m3, 'service', 'ls')).out.includes('during'));
     await until('m3 rewrapped with the rotated key', async () => dek(m3).kek.id === kekFromUnlockKey(key2).id, 30_000, 200);
     await until('m3 ready again', async () => /\bReady\b/.test((await ok(m1, 'node', 'ls')).split('\n').find((l) => l.includes(m3)) ?? ''));
 
     // After the next restart only the new key works.
     await sb.stop(m3);
     await sb.start(m3);
-    expect((await ts(m3, ['unlock'], `${key1}\n`)).err).toContain('not the one this manager was locked with');
-    expect((await ts(m3, ['unlock'], `${key2}\n`)).code).toBe(0);
-    expect((await ts(m3, ['unlock'], `${key2}\n`)).err).toContain('This node is not locked');
-    await until('m3 serving again', async () => (await ts(m3, ['node', 'ls'])).code === 0);
+    expect((await tsIn(m3, `${key1}\n`, 'unlock')).err).toContain('not the one this manager was locked with');
+    expect((await tsIn(m3, `${key2}\n`, 'unlock')).code).toBe(0);
+    expect((await tsIn(m3, `${key2}\n`, 'unlock')).err).toContain('This node is not locked');
+    await until('m3 serving again', async () => (await ts(m3, 'node', 'ls')).code === 0);
 
     // No key in any daemon's log.
     for (const x of sb.hosts()) {
@@ -128,7 +119,7 @@ describe.skipIf(!canRunSandbox)('autolock on real daemons', () => {
     for (const m of [m1, m2, m3]) await until(`${m}'s TLS key in clear`, async () => !tlsKey(m).includes('ENCRYPTED'), 30_000, 200);
     await sb.stop(m3);
     await sb.start(m3);
-    await until('m3 serving after a restart without unlock', async () => (await ts(m3, ['node', 'ls'])).code === 0);
-    expect((await ts(m1, ['unlock-key'])).err).toContain('no unlock key is set');
+    await until('m3 serving after a restart without unlock', async () => (await ts(m3, 'node', 'ls')).code === 0);
+    expect((await ts(m1, 'unlock-key')).err).toContain('no unlock key is set');
   }, 300_000);
 });

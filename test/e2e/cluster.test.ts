@@ -3,7 +3,7 @@
 // Faults are real: SIGKILL of a daemon, a host cut off the underlay.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAEMON_PORT, defaultDaemonCommand, Sandbox } from '../../deploy/sandbox/index.js';
-import { canRunSandbox, until as poll } from './helpers.js';
+import { canRunSandbox, until as poll, tsswarmOn } from './helpers.js';
 
 const root = `/tmp/tss-e2e-${process.pid}`;
 const canRun = canRunSandbox;
@@ -18,16 +18,7 @@ const sb = new Sandbox({
   },
 });
 
-async function ts(host: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const r = await sb.execCapture(host, ['tsswarm', ...args], { timeoutMs: 30_000 });
-  return { code: r.code, out: r.stdout, err: r.stderr };
-}
-
-async function ok(host: string, ...args: string[]): Promise<string> {
-  const r = await ts(host, ...args);
-  if (r.code !== 0) throw new Error(`${host}: tsswarm ${args.join(' ')} failed (${r.code}): ${r.err}`);
-  return r.out;
-}
+const { ts, ok } = tsswarmOn(sb, 30_000);
 
 interface NodeJson {
   ID: string;

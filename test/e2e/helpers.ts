@@ -30,3 +30,36 @@ export async function joinByCli(s: Sandbox, holdBack = 0): Promise<void> {
   for (const h of all.slice(1, all.length - holdBack))
     await run(h.name, ['tsswarm', 'join', '--token', h.role === 'manager' ? mt : wt, `${first.addr}:${DAEMON_PORT}`]);
 }
+
+/** What a command run on a sandbox host gave. */
+export interface CliResult {
+  code: number;
+  out: string;
+  err: string;
+}
+
+/**
+ * `tsswarm ARGS` on sandbox hosts, each call bounded by `timeoutMs`: `ts` answers whatever
+ * happened, `tsIn` the same with `input` on standard input, and `ok` the output, or throws
+ * naming the host, the command and what it printed.
+ */
+export function tsswarmOn(
+  s: Sandbox,
+  timeoutMs = 60_000,
+): {
+  ts: (host: string, ...args: string[]) => Promise<CliResult>;
+  tsIn: (host: string, input: string, ...args: string[]) => Promise<CliResult>;
+  ok: (host: string, ...args: string[]) => Promise<string>;
+} {
+  const tsIn = async (host: string, input: string | undefined, ...args: string[]): Promise<CliResult> => {
+    const r = await s.execCapture(host, ['tsswarm', ...args], { timeoutMs, input });
+    return { code: r.code, out: r.stdout, err: r.stderr };
+  };
+  const ts = (host: string, ...args: string[]): Promise<CliResult> => tsIn(host, undefined, ...args);
+  const ok = async (host: string, ...args: string[]): Promise<string> => {
+    const r = await ts(host, ...args);
+    if (r.code !== 0) throw new Error(`${host}: tsswarm ${args.join(' ')} failed (${r.code}): ${r.err || r.out}`);
+    return r.out;
+  };
+  return { ts, tsIn, ok };
+}

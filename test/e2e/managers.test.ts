@@ -3,7 +3,7 @@
 // cluster survives the loss of its leader.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAEMON_PORT, defaultDaemonCommand, Sandbox } from '../../deploy/sandbox/index.js';
-import { canRunSandbox, until as poll } from './helpers.js';
+import { canRunSandbox, until as poll, tsswarmOn } from './helpers.js';
 
 const canRun = canRunSandbox;
 
@@ -16,11 +16,7 @@ const sb = new Sandbox({
   },
 });
 
-async function ok(host: string, ...args: string[]): Promise<string> {
-  const r = await sb.execCapture(host, ['tsswarm', ...args], { timeoutMs: 30_000 });
-  if (r.code !== 0) throw new Error(`${host}: tsswarm ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
-  return r.stdout;
-}
+const { ok } = tsswarmOn(sb, 30_000);
 
 interface NodeJson {
   Spec: { Name: string };

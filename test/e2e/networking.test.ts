@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultDaemonCommand, SANDBOX_IMAGE, Sandbox } from '../../deploy/sandbox/index.js';
 import { defaultNameTag } from '../../agent/overlay/names.js';
 import { TaskState } from '../../proto/gen/objects.js';
-import { canRunSandbox, joinByCli, until } from './helpers.js';
+import { canRunSandbox, joinByCli, until, tsswarmOn } from './helpers.js';
 import { have } from '../have.js';
 
 const root = `/tmp/tss-e2en-${process.pid}`;
@@ -36,6 +36,8 @@ const sb = new Sandbox({
   },
 });
 
+const { ok } = tsswarmOn(sb, 90_000);
+
 interface TaskJson {
   meta: { id: string };
   nodeId: string;
@@ -47,12 +49,6 @@ interface TaskJson {
 
 let M = '';
 const hostOfNode = new Map<string, string>();
-
-async function ok(host: string, ...args: string[]): Promise<string> {
-  const r = await sb.execCapture(host, ['tsswarm', ...args], { timeoutMs: 90_000 });
-  if (r.code !== 0) throw new Error(`${host}: tsswarm ${args.join(' ')} failed (${r.code}): ${r.stderr || r.stdout}`);
-  return r.stdout;
-}
 
 async function running(service: string, n: number): Promise<TaskJson[]> {
   return until(

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultDaemonCommand, SANDBOX_IMAGE, Sandbox } from '../../deploy/sandbox/index.js';
 import { TaskState } from '../../proto/gen/objects.js';
-import { canRunSandbox, joinByCli, until } from './helpers.js';
+import { canRunSandbox, joinByCli, until, tsswarmOn } from './helpers.js';
 
 const sb = new Sandbox({
   root: `/tmp/tss-e2ep-${process.pid}`,
@@ -17,11 +17,7 @@ const sb = new Sandbox({
   },
 });
 
-async function ok(host: string, ...args: string[]): Promise<string> {
-  const r = await sb.execCapture(host, ['tsswarm', ...args], { timeoutMs: 20_000 });
-  if (r.code !== 0) throw new Error(`${host}: tsswarm ${args.join(' ')} failed (${r.code}): ${r.stderr || r.stdout}`);
-  return r.stdout;
-}
+const { ok } = tsswarmOn(sb, 20_000);
 
 interface NodeJson {
   Spec: { Name: string };

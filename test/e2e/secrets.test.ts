@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultDaemonCommand, SANDBOX_IMAGE, Sandbox } from '../../deploy/sandbox/index.js';
-import { canRunSandbox, joinByCli, until } from './helpers.js';
+import { canRunSandbox, joinByCli, until, tsswarmOn } from './helpers.js';
 
 const sb = new Sandbox({
   root: `/tmp/tss-e2esec-${process.pid}`,
@@ -21,20 +21,11 @@ const sb = new Sandbox({
     return { ...d, argv: [...d.argv, '--heartbeat-period', '2000'] };
   },
 });
+
+const { ts, ok } = tsswarmOn(sb, 60_000);
 const files = mkdtempSync(join(tmpdir(), 'tss-e2esec-files-'));
 const VALUE = `tss-secret-value-${process.pid}-${Date.now()}`;
 const CONF = `x=tss-config-value-${process.pid}-${Date.now()}`;
-
-async function ts(host: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const r = await sb.execCapture(host, ['tsswarm', ...args], { timeoutMs: 60_000 });
-  return { code: r.code, out: r.stdout, err: r.stderr };
-}
-
-async function ok(host: string, ...args: string[]): Promise<string> {
-  const r = await ts(host, ...args);
-  if (r.code !== 0) throw new Error(`${host}: tsswarm ${args.join(' ')} failed (${r.code}): ${r.err || r.out}`);
-  return r.out;
-}
 
 /** Regular files under `dir` holding `needle`, not descending into other filesystems (a container's tmpfs or rootfs). */
 function filesHolding(dir: string, needle: Buffer): string[] {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAEMON_PORT, defaultDaemonCommand, SANDBOX_IMAGE, Sandbox } from '../../deploy/sandbox/index.js';
 
 import { TaskState } from '../../proto/gen/objects.js';
-import { canRunSandbox, joinByCli, until } from './helpers.js';
+import { canRunSandbox, joinByCli, until, tsswarmOn } from './helpers.js';
 import { have } from '../have.js';
 
 const root = `/tmp/tss-e2es-${process.pid}`;
@@ -27,16 +27,7 @@ const sb = new Sandbox({
   },
 });
 
-async function ts(host: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const r = await sb.execCapture(host, ['tsswarm', ...args], { timeoutMs: 60_000 });
-  return { code: r.code, out: r.stdout, err: r.stderr };
-}
-
-async function ok(host: string, ...args: string[]): Promise<string> {
-  const r = await ts(host, ...args);
-  if (r.code !== 0) throw new Error(`${host}: tsswarm ${args.join(' ')} failed (${r.code}): ${r.err || r.out}`);
-  return r.out;
-}
+const { ts, ok } = tsswarmOn(sb, 60_000);
 
 interface TaskJson {
   meta: { id: string };

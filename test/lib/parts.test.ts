@@ -129,7 +129,14 @@ describe('message parts', () => {
     // The tail of a set without its head (e.g. a stream that began mid-set): nothing is applied.
     for (const p of parts.slice(1)) expect(a.push(p)).toBeNull();
     const beat = ManagerMessage.create({
-      heartbeatAck: { heartbeatPeriodMs: 5, managerAddrs: [], desiredRole: 'worker', managerNodeIds: [] },
+      heartbeatAck: {
+        heartbeatPeriodMs: 5,
+        managerAddrs: [],
+        desiredRole: 'worker',
+        managerNodeIds: [],
+        trustDigest: '',
+        signingRootDigest: '',
+      },
     });
     expect(a.push(beat)).toBe(beat);
     for (const p of parts.slice(0, -1)) expect(a.push(p)).toBeNull();
