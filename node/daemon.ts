@@ -439,15 +439,13 @@ export class Daemon {
       },
       tlsInfo: () => {
         if (this.tlsInfoCache?.pem !== this.caPem) {
-          let tls: DockerTLSInfo = { TrustRoot: this.caPem, CertIssuerSubject: '', CertIssuerPublicKey: '' };
-          if (this.caPem) {
-            const der = Buffer.from(this.caPem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
+          let tls: DockerTLSInfo = { TrustRoot: '', CertIssuerSubject: '', CertIssuerPublicKey: '' };
+          // During a root rotation the trust bundle holds several roots: Docker shows one, the first.
+          const root = this.caPem ? splitCertificates(this.caPem)[0] : undefined;
+          if (root) {
+            const der = Buffer.from(root.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64');
             const c = parseCertificateDer(der);
-            tls = {
-              TrustRoot: this.caPem,
-              CertIssuerSubject: c.subjectRaw.toString('base64'),
-              CertIssuerPublicKey: c.spki.toString('base64'),
-            };
+            tls = { TrustRoot: root, CertIssuerSubject: c.subjectRaw.toString('base64'), CertIssuerPublicKey: c.spki.toString('base64') };
           }
           this.tlsInfoCache = { pem: this.caPem, tls };
         }

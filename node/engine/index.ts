@@ -10,6 +10,19 @@ export const ENGINE_ROUTES: readonly Route[] = [...systemRoutes, ...swarmRoutes,
 
 export type { EngineBackend } from './backend.js';
 export { DockerError, dockerErrorOf, STATUS_OF_CODE } from './errors.js';
-export { del, empty, type EngineReply, type EngineRequest, get, json, post, queryBool, type Route, RouteTable } from './route.js';
+export {
+  del,
+  empty,
+  type EngineReply,
+  type EngineRequest,
+  get,
+  json,
+  post,
+  queryBool,
+  queryStrictBool,
+  queryVersion,
+  type Route,
+  RouteTable,
+} from './route.js';
 export { type EngineServer, type EngineServerOptions, serveEngine } from './server.js';
-export { API_VERSION, MIN_API_VERSION } from './version.js';
+export { API_VERSION, compareVersions, MIN_API_VERSION } from './version.js';

@@ -2,8 +2,7 @@
 // versioned) and remove, on the Control API's node calls.
 import { TsswarmError } from '../../lib/errors.js';
 import { filterNodes, nodeUpdateFromDocker, parseNodeFilters, toDockerNode } from '../../spec/docker/node.js';
-import { del, empty, get, json, post, queryBool, type Route } from './route.js';
-import { queryVersion } from './swarm.js';
+import { del, empty, get, json, post, queryBool, queryVersion, type Route } from './route.js';
 
 /** How often a node update is tried while the leader hands over before its own demotion. */
 const HANDOVER_TRIES = 20;

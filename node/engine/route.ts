@@ -4,6 +4,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type pino from 'pino';
 import type { EngineBackend } from './backend.js';
+import { DockerError } from './errors.js';
 
 export type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE';
 
@@ -64,6 +65,23 @@ export const empty = (status = 200): EngineReply => ({ status });
 export function queryBool(q: URLSearchParams, name: string): boolean {
   const v = (q.get(name) ?? '').trim().toLowerCase();
   return !(v === '' || v === '0' || v === 'no' || v === 'false' || v === 'none');
+}
+
+/** `?version=`, the Version.Index an update is made against: a whole number, else dockerd's 400 (`invalid swarm version ''`). */
+export function queryVersion(r: EngineRequest, what: string): number {
+  const raw = r.query.get('version') ?? '';
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw)))
+    throw new DockerError(400, `invalid ${what} version '${raw}': give the Version.Index read from the object`);
+  return Number(raw);
+}
+
+/** A boolean query parameter as Go's strconv.ParseBool reads it; absent is false, anything else unknown a 400. */
+export function queryStrictBool(r: EngineRequest, name: string): boolean {
+  const v = r.query.get(name);
+  if (v === null || v === '') return false;
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
+  throw new DockerError(400, `invalid value for ${name}: ${v}`);
 }
 
 /** A compiled route table: the route and parameters a method and path select. */

@@ -4,25 +4,8 @@
 import { TsswarmError, UsageError } from '../../lib/errors.js';
 import { initFromDocker, joinFromDocker, settingsFromDockerSpec, toDockerSwarm } from '../../spec/docker/swarm.js';
 import { DockerError, NO_SWARM, SWARM_EXISTS, swarmLocked } from './errors.js';
-import { empty, type EngineRequest, get, json, post, queryBool, type Route } from './route.js';
+import { empty, type EngineRequest, get, json, post, queryBool, queryStrictBool, queryVersion, type Route } from './route.js';
 import { clusterFacts } from './system.js';
-
-/** A `?name=` that must be a whole number (dockerd: "invalid swarm version"). */
-export function queryVersion(r: EngineRequest, what: string): number {
-  const raw = r.query.get('version') ?? '';
-  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(Number(raw)))
-    throw new DockerError(400, `invalid ${what} version '${raw}': give the Version.Index read from the object`);
-  return Number(raw);
-}
-
-/** A boolean query parameter as Go's strconv.ParseBool reads it; absent is false, anything else unknown a 400. */
-export function queryStrictBool(r: EngineRequest, name: string): boolean {
-  const v = r.query.get(name);
-  if (v === null || v === '') return false;
-  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
-  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
-  throw new DockerError(400, `invalid value for ${name}: ${v}`);
-}
 
 function notInactive(r: EngineRequest): void {
   const s = r.backend.localInfo().state;

@@ -50,7 +50,7 @@ export const SWARM_NAME = 'default';
 
 export interface ClusterFacts {
   /** info() from the leader: cluster id, version and settings. */
-  info: Pick<InfoResponse, 'clusterId' | 'clusterVersion' | 'clusterSettings'>;
+  info: Pick<InfoResponse, 'clusterId' | 'clusterVersion' | 'clusterSettings'> & Partial<Pick<InfoResponse, 'caRotation'>>;
   createdAt: number;
   updatedAt: number;
   tls: DockerTLSInfo;
@@ -86,7 +86,7 @@ export function toDockerClusterInfo(c: ClusterFacts): JsonObject {
     UpdatedAt: rfc3339(c.updatedAt),
     Spec: toDockerSpec(s),
     TLSInfo: c.tls,
-    RootRotationInProgress: false,
+    RootRotationInProgress: c.info.caRotation?.rotationInProgress ?? false,
     ...SWARM_NETWORKING,
   };
 }
@@ -163,7 +163,9 @@ export function settingsFromDockerSpec(current: ClusterSettings, body: unknown, 
     if (!isEmpty(ca[k]))
       throw unsupported(
         p(`CAConfig.${k}`),
-        k === 'ExternalCAs' ? 'the managers are the only CA' : 'the root CA cannot be replaced or rotated yet',
+        k === 'ExternalCAs'
+          ? 'the managers are the only CA'
+          : 'the root CA is rotated with `tsswarm swarm ca --rotate`; an external signing CA cannot be given',
       );
   }
   const exp = intAt(ca, 'NodeCertExpiry', p('CAConfig.NodeCertExpiry'));

@@ -196,8 +196,9 @@ describe('/nodes', () => {
 });
 
 describe('/swarm', () => {
-  it('inspect shows the cluster and its join tokens from the leader', async () => {
-    s = await serve(fakeBackend().backend);
+  it('inspect shows the cluster and its join tokens from the leader, and a root rotation under way', async () => {
+    const f = fakeBackend();
+    s = await serve(f.backend);
     const sw = (await call(s.socket, 'GET', '/swarm')).json as Record<string, unknown>;
     expect(sw).toMatchObject({
       ID: 'c1',
@@ -205,6 +206,17 @@ describe('/swarm', () => {
       JoinTokens: { Worker: 'SWMTKN-1-w', Manager: 'SWMTKN-1-m' },
       RootRotationInProgress: false,
     });
+    f.info.caRotation = {
+      rootCaCertPem: 'PEM',
+      rotationInProgress: true,
+      newRootCaCertPem: 'NEW',
+      nodesDone: 1,
+      nodesTotal: 2,
+      pendingNodes: ['w1'],
+      startedAtMs: 1,
+      stale: false,
+    };
+    expect(((await call(s.socket, 'GET', '/swarm')).json as { RootRotationInProgress: boolean }).RootRotationInProgress).toBe(true);
     expect((sw.Spec as { Raft: unknown }).Raft).toEqual({
       SnapshotInterval: 10000,
       KeepOldSnapshots: 0,
