@@ -100,7 +100,8 @@ export function toDockerSwarmInfo(
   if (info.isManager) {
     base.RemoteManagers = info.managers.map((m) => ({ NodeID: m.nodeId, Addr: m.addr }));
     base.Nodes = info.nodes;
-    base.Managers = info.managers.filter((m) => m.voter).length || info.managers.length;
+    // As dockerd: every node with a ManagerStatus, i.e. every Raft member (a new manager counts while it catches up).
+    base.Managers = info.managers.length;
     if (cluster) base.Cluster = toDockerClusterInfo(cluster);
   } else {
     base.RemoteManagers = workerManagers.map((a) => ({ NodeID: '', Addr: a }));
