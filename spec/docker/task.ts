@@ -70,9 +70,9 @@ export function taskToDocker(t: Task, o: TaskToDockerOptions = {}): DockerTask {
   if (t.nodeId) out.NodeID = t.nodeId;
   if (st.message) out.Status.Message = st.message;
   if (st.err) out.Status.Err = st.err;
-  if (st.containerId) out.Status.ContainerStatus = { ContainerID: st.containerId, PID: st.pid, ExitCode: st.exitCode };
-  if (st.portStatus.length) out.Status.PortStatus.Ports = st.portStatus.map(portToDocker);
-  if (t.networks.length)
+  if (st.containerId) out.Status.ContainerStatus = { ContainerID: st.containerId, PID: st.pid ?? 0, ExitCode: st.exitCode ?? 0 };
+  if (st.portStatus?.length) out.Status.PortStatus.Ports = st.portStatus.map(portToDocker);
+  if (t.networks?.length)
     out.NetworksAttachments = t.networks.map((n) => ({
       Network: o.network ? o.network(n.networkId) : { ID: n.networkId },
       Addresses: [...n.addresses],
