@@ -150,8 +150,11 @@ export class ServiceApi {
           `spec.mode: service ${name} is ${modeName(cur.spec)} and cannot become ${modeName(spec)}: remove it and create it again`,
         );
       }
+      // As SwarmKit, an update that keeps the task spec (a scale) clears the status: the docker
+      // CLI's progress display stops at once on a `completed` left from an earlier update, and
+      // the updater starts an update again if tasks of an older spec remain (a paused one).
       const updateStatus = sameTaskSpec(spec.task, cur.spec.task)
-        ? (cur.updateStatus ?? null)
+        ? null
         : { state: UpdateState.UPDATING, startedAt: now, completedAt: 0, message: 'update in progress' };
       next = Service.create({ ...cur, spec, previousSpec: cur.spec, updateStatus });
     }
