@@ -29,7 +29,9 @@ import {
   type SecretReference,
   type Service,
   type ServiceSpec,
+  type Task,
   type TaskSpec,
+  TaskState,
   type UpdateConfig,
   UpdateFailureAction,
   UpdateOrder,
@@ -777,4 +779,132 @@ export function serviceToDocker(s: Service, o: ToDockerServiceOptions = {}): Doc
       : undefined,
     ServiceStatus: o.status ? { ...o.status } : undefined,
   });
+}
+
+/**
+ * `ServiceStatus` as SwarmKit's ListServiceStatuses counts it (what `docker
+ * service ls` shows as REPLICAS): running = the service's tasks whose state
+ * is running, whatever their desired state; desired = the replicas, or for a
+ * global service its tasks whose desired state is running. tsswarm has no
+ * jobs, so CompletedTasks is 0. `tasks`: every task of the service.
+ */
+export function serviceStatusOf(s: Service, tasks: Iterable<Task>): DockerServiceStatus {
+  const st: DockerServiceStatus = {
+    RunningTasks: 0,
+    DesiredTasks: s.spec.global ? 0 : (s.spec.replicated?.replicas ?? 0),
+    CompletedTasks: 0,
+  };
+  for (const t of tasks) {
+    if (t.status?.state === TaskState.RUNNING) st.RunningTasks++;
+    if (s.spec.global && t.desiredState === TaskState.RUNNING) st.DesiredTasks++;
+  }
+  return st;
+}
+
+// ------------------------------------------------------------------ our field paths in Docker's words
+
+const DOCKER_NAMES: Record<string, string> = {
+  name: 'Name',
+  labels: 'Labels',
+  task: 'TaskTemplate',
+  container: 'ContainerSpec',
+  image: 'Image',
+  command: 'Command',
+  args: 'Args',
+  env: 'Env',
+  dir: 'Dir',
+  user: 'User',
+  hostname: 'Hostname',
+  mounts: 'Mounts',
+  type: 'Type',
+  source: 'Source',
+  target: 'Target',
+  readOnly: 'ReadOnly',
+  volumeLabels: 'VolumeOptions.Labels',
+  stopGracePeriodMs: 'StopGracePeriod',
+  stopSignal: 'StopSignal',
+  tty: 'TTY',
+  init: 'Init',
+  healthcheck: 'Healthcheck',
+  test: 'Test',
+  intervalMs: 'Interval',
+  timeoutMs: 'Timeout',
+  retries: 'Retries',
+  startPeriodMs: 'StartPeriod',
+  secrets: 'Secrets',
+  configs: 'Configs',
+  secretId: 'SecretID',
+  secretName: 'SecretName',
+  configId: 'ConfigID',
+  configName: 'ConfigName',
+  uid: 'UID',
+  gid: 'GID',
+  capabilityAdd: 'CapabilityAdd',
+  capabilityDrop: 'CapabilityDrop',
+  seccomp: 'Privileges.Seccomp.Mode',
+  noNewPrivileges: 'Privileges.NoNewPrivileges',
+  resources: 'Resources',
+  limits: 'Limits',
+  reservations: 'Reservations',
+  nanoCpus: 'NanoCPUs',
+  memoryBytes: 'MemoryBytes',
+  pids: 'Pids',
+  restart: 'RestartPolicy',
+  condition: 'Condition',
+  delayMs: 'Delay',
+  maxAttempts: 'MaxAttempts',
+  windowMs: 'Window',
+  placement: 'Placement',
+  constraints: 'Constraints',
+  preferences: 'Preferences',
+  spread: 'Spread.SpreadDescriptor',
+  maxReplicas: 'MaxReplicas',
+  platforms: 'Platforms',
+  networks: 'Networks',
+  aliases: 'Aliases',
+  forceUpdate: 'ForceUpdate',
+  mode: 'Mode',
+  replicated: 'Replicated',
+  replicas: 'Replicas',
+  update: 'UpdateConfig',
+  rollback: 'RollbackConfig',
+  parallelism: 'Parallelism',
+  failureAction: 'FailureAction',
+  monitorMs: 'Monitor',
+  maxFailureRatio: 'MaxFailureRatio',
+  order: 'Order',
+  endpoint: 'EndpointSpec',
+  ports: 'Ports',
+  protocol: 'Protocol',
+  targetPort: 'TargetPort',
+  publishedPort: 'PublishedPort',
+  publishMode: 'PublishMode',
+};
+
+/**
+ * One of our spec field paths (`spec.task.container.secrets[0].target.name`)
+ * in Docker's words (`TaskTemplate.ContainerSpec.Secrets[0].File.Name`), for
+ * errors answered to a Docker client; a path it does not know is returned as
+ * it is.
+ */
+export function dockerFieldPath(path: string): string {
+  if (!path.startsWith('spec.')) return path;
+  const parts = path.slice('spec.'.length).split('.');
+  const out: string[] = [];
+  for (let i = 0; i < parts.length; i++) {
+    const m = /^([A-Za-z]+)((?:\[\d+\])*)$/.exec(parts[i]!);
+    if (!m) return path;
+    const [, name, index] = m;
+    // A secret's or config's target is Docker's File; a mount's or network's stays Target.
+    const fileTarget = name === 'target' && /^(secrets|configs)\[/.test(parts[i - 1] ?? '');
+    const d = fileTarget ? 'File' : DOCKER_NAMES[name!];
+    if (!d) return path;
+    out.push(d + index);
+  }
+  return out.join('.');
+}
+
+/** A validation message (`spec.task.container.env[0] "x" is not KEY=VALUE ...`) with its leading field path in Docker's words. */
+export function dockerMessage(message: string): string {
+  return message.replace(/^spec\.[A-Za-z0-9_.[\]]*[A-Za-z\]]/, (p) => dockerFieldPath(p));
 }

@@ -14,15 +14,20 @@ import {
   SeccompMode,
   Service,
   ServiceSpec,
+  Task,
+  TaskState,
   UpdateFailureAction,
   UpdateOrder,
   UpdateState,
 } from '../../../proto/gen/objects.js';
 import { plainSpec, validateServiceSpec } from '../../../spec/validate.js';
 import {
+  dockerFieldPath,
+  dockerMessage,
   SERVICE_SPEC_FIELDS,
   serviceSpecFromDocker,
   serviceSpecToDocker,
+  serviceStatusOf,
   serviceToDocker,
   updateStateToDocker,
 } from '../../../spec/docker/service.js';
@@ -996,5 +1001,64 @@ describe('Service as GET /services answers it', () => {
       NoNewPrivileges: true,
     });
     expect(serviceSpecToDocker(spec).TaskTemplate.ContainerSpec.Privileges).toBeUndefined();
+  });
+});
+
+describe('ServiceStatus as SwarmKit counts it', () => {
+  const t = (state: TaskState, desired: TaskState): Task => Task.create({ desiredState: desired, status: { state } as Task['status'] });
+  const tasks = [
+    t(TaskState.RUNNING, TaskState.RUNNING),
+    t(TaskState.RUNNING, TaskState.SHUTDOWN), // start-first: the old task still runs
+    t(TaskState.PREPARING, TaskState.RUNNING),
+    t(TaskState.FAILED, TaskState.SHUTDOWN),
+  ];
+  it('replicated: desired is the replicas; running counts every running task', () => {
+    const s = Service.create({ spec: ServiceSpec.create({ name: 'r', replicated: { replicas: 3 } }) });
+    expect(serviceStatusOf(s, tasks)).toEqual({ RunningTasks: 2, DesiredTasks: 3, CompletedTasks: 0 });
+  });
+  it('global: desired is the tasks that should run', () => {
+    const s = Service.create({ spec: ServiceSpec.create({ name: 'g', global: {} }) });
+    expect(serviceStatusOf(s, tasks)).toEqual({ RunningTasks: 2, DesiredTasks: 2, CompletedTasks: 0 });
+    expect(serviceStatusOf(s, [])).toEqual({ RunningTasks: 0, DesiredTasks: 0, CompletedTasks: 0 });
+  });
+});
+
+describe('our field paths in Docker words, for errors answered to a Docker client', () => {
+  it('maps every part of a path, and leaves what it does not know', () => {
+    expect(dockerFieldPath('spec.task.container.secrets[0].target.name')).toBe('TaskTemplate.ContainerSpec.Secrets[0].File.Name');
+    expect(dockerFieldPath('spec.task.container.mounts[2].target')).toBe('TaskTemplate.ContainerSpec.Mounts[2].Target');
+    expect(dockerFieldPath('spec.mode.replicated.replicas')).toBe('Mode.Replicated.Replicas');
+    expect(dockerFieldPath('spec.endpoint.ports[1].publishedPort')).toBe('EndpointSpec.Ports[1].PublishedPort');
+    expect(dockerFieldPath('spec.update.monitorMs')).toBe('UpdateConfig.Monitor');
+    expect(dockerFieldPath('spec.task.placement.preferences[0].spread')).toBe(
+      'TaskTemplate.Placement.Preferences[0].Spread.SpreadDescriptor',
+    );
+    expect(dockerFieldPath('spec.task.frobs')).toBe('spec.task.frobs');
+    expect(dockerFieldPath('--replicas')).toBe('--replicas');
+  });
+
+  it('rewrites the path that starts a validation error, for each refusal validation makes of a converted body', () => {
+    const refusals: Array<[J, string]> = [
+      [
+        { TaskTemplate: { ContainerSpec: { Image: 'b', Env: ['novalue'] } } },
+        'TaskTemplate.ContainerSpec.Env[0] "novalue" is not KEY=VALUE',
+      ],
+      [
+        { TaskTemplate: { ContainerSpec: { Image: 'b', Mounts: [{ Type: 'volume', Target: 'rel' }] } } },
+        'TaskTemplate.ContainerSpec.Mounts[0].Target "rel"',
+      ],
+      [{ EndpointSpec: { Ports: [{ TargetPort: 0 }] } }, 'EndpointSpec.Ports[0].TargetPort must be from 1 to 65535'],
+      [{ UpdateConfig: { MaxFailureRatio: 2 } }, 'UpdateConfig.MaxFailureRatio must be from 0 to 1'],
+    ];
+    for (const [extra, start] of refusals) {
+      const body = { Name: 'v', TaskTemplate: { ContainerSpec: { Image: 'b' } }, ...extra };
+      let msg = '';
+      try {
+        validateServiceSpec(serviceSpecFromDocker(body));
+      } catch (e) {
+        msg = dockerMessage((e as Error).message);
+      }
+      expect(msg.startsWith(start), msg).toBe(true);
+    }
   });
 });
