@@ -355,7 +355,7 @@ const specFlags = {
   user: str('USER[:GROUP]', 'User (name or uid, optional group)', 'u'),
   hostname: str('NAME', 'Container hostname'),
   entrypoint: str('CMD', 'Override the image entrypoint'),
-  mount: many('SPEC', 'Attach a mount: type=bind|volume|tmpfs,source=...,target=...[,readonly]'),
+  mount: many('SPEC', 'Attach a mount: type=bind|volume|tmpfs,source=...,target=...[,readonly][,volume-label=KEY=VALUE]'),
   constraint: many('EXPR', 'Placement constraint, e.g. node.role==worker'),
   network: many('NETWORK', 'Attach to a network: NAME, or name=NAME,alias=ALIAS'),
   publish: many('SPEC', 'Publish a port: published=8080,target=80[,protocol=tcp|udp][,mode=ingress|host], or 8080:80[/udp]', 'p'),
