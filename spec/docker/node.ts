@@ -6,7 +6,7 @@ import { UsageError } from '../../lib/errors.js';
 import type { UpdateNodeRequest } from '../../proto/gen/control.js';
 import { type Node, NodeAvailability, NodeRole, NodeState } from '../../proto/gen/objects.js';
 import { bodyObject, dockerVersion, type JsonObject, labelsAt, rfc3339, stringAt } from './common.js';
-import { type Filters, matchExact, matchLabels, matchPrefix, parseFilters } from './filters.js';
+import { anyOf, anyPrefix, checkFilterKeys, type DockerFilters, filterValues, matchLabels, parseDockerFilters } from './filters.js';
 
 /** The root CA as Docker shows it in a node's Description and the cluster: PEM, and base64 DER of its subject and public key. */
 export interface DockerTLSInfo {
@@ -72,8 +72,9 @@ export function toDockerNode(n: Node, tls: DockerTLSInfo, engineVersion = ''): J
 /** The filter keys dockerd's `GET /nodes` accepts. */
 export const NODE_FILTERS = ['id', 'name', 'label', 'role', 'membership', 'node.label'] as const;
 
-export function parseNodeFilters(text: string | null | undefined): Filters {
-  const f = parseFilters(text, NODE_FILTERS);
+export function parseNodeFilters(text: string | null | undefined): DockerFilters {
+  const f = parseDockerFilters(text);
+  checkFilterKeys(f, NODE_FILTERS);
   for (const r of f.get('role') ?? [])
     if (r !== '' && r !== 'worker' && r !== 'manager') throw new UsageError(`Invalid role filter: '${r}'`);
   for (const m of f.get('membership') ?? [])
@@ -87,15 +88,16 @@ export function parseNodeFilters(text: string | null | undefined): Filters {
  * `membership` accepted (every node in the store is), `label` the engine's
  * labels (tsswarm nodes have none), `node.label` the labels of the node's spec.
  */
-export function filterNodes(nodes: readonly Node[], f: Filters): Node[] {
+export function filterNodes(nodes: readonly Node[], f: DockerFilters): Node[] {
+  const v = (k: string): string[] => filterValues(f, k);
   return nodes.filter(
     (n) =>
-      matchPrefix(f, 'id', n.meta.id) &&
-      matchPrefix(f, 'name', n.description?.hostname || n.spec.name) &&
-      matchExact(f, 'role', ROLE_NAMES[n.role] ?? 'worker') &&
-      matchExact(f, 'membership', 'accepted') &&
-      matchLabels(f, 'label', {}) &&
-      matchLabels(f, 'node.label', n.spec.labels ?? {}),
+      anyPrefix(n.meta.id, v('id')) &&
+      anyPrefix(n.description?.hostname || n.spec.name, v('name')) &&
+      anyOf(ROLE_NAMES[n.role] ?? 'worker', v('role')) &&
+      anyOf('accepted', v('membership')) &&
+      matchLabels({}, v('label')) &&
+      matchLabels(n.spec.labels ?? {}, v('node.label')),
   );
 }
 

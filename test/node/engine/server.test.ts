@@ -1,6 +1,7 @@
 // The Engine API server on an in-process unix socket with a fake backend:
 // version negotiation as dockerd's, error shapes and statuses, the 503s of a
 // node that cannot serve a route, bounded bodies, and hostile requests.
+import { MAX_FILTER_VALUES } from '../../../spec/docker/filters.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from 'node:net';
 import { UsageError } from '../../../lib/errors.js';
@@ -180,11 +181,11 @@ describe('hostile input', () => {
     expect(unknown.json).toEqual({ message: "invalid filter 'colour'" });
     const malformed = await call(s.socket, 'GET', `/nodes?filters=${encodeURIComponent('{"name":')}`);
     expect(malformed.json).toEqual({ message: 'invalid filter' });
-    const many = Object.fromEntries(Array.from({ length: 400 }, (_, i) => [`n${i}`, true]));
-    const t0 = Date.now();
+    // More values than a filter may carry (spec/docker/filters.ts MAX_FILTER_VALUES), in the short legacy form to stay under the header limit.
+    const many = Array.from({ length: MAX_FILTER_VALUES + 1 }, (_, i) => i.toString(36));
     const r = await call(s.socket, 'GET', `/nodes?filters=${encodeURIComponent(JSON.stringify({ name: many }))}`);
     expect(r.status).toBe(400);
-    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(r.json).toEqual({ message: `invalid filter: more than ${MAX_FILTER_VALUES} filter values` });
     // A query over the 16 KiB header limit is refused by the parser, still as JSON.
     const huge = await call(s.socket, 'GET', `/nodes?filters=${'x'.repeat(20_000)}`);
     expect(huge.status).toBe(431);
