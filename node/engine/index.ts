@@ -3,10 +3,11 @@
 // one line below; the server (./server.ts) does versions, bodies, errors.
 import type { Route } from './route.js';
 import { nodeRoutes } from './nodes.js';
+import { serviceRoutes } from './services.js';
 import { swarmRoutes } from './swarm.js';
 import { systemRoutes } from './system.js';
 
-export const ENGINE_ROUTES: readonly Route[] = [...systemRoutes, ...swarmRoutes, ...nodeRoutes];
+export const ENGINE_ROUTES: readonly Route[] = [...systemRoutes, ...swarmRoutes, ...nodeRoutes, ...serviceRoutes];
 
 export type { EngineBackend } from './backend.js';
 export { DockerError, dockerErrorOf, STATUS_OF_CODE } from './errors.js';

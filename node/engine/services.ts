@@ -1,0 +1,293 @@
+// `/services` and `/tasks`: list (dockerd's filters, `status=true`), inspect
+// (`insertDefaults`), create, versioned update (and `rollback=previous`),
+// remove, service logs as dockerd's multiplexed stream, and the tasks the
+// docker CLI's progress display polls (`_up-to-date`). Docker's JSON is
+// converted by spec/docker/service.ts and task.ts; the Control API does the
+// rest, its validation messages rewritten to Docker's field names.
+import { NotFoundError, TsswarmError, UsageError } from '../../lib/errors.js';
+import type { ControlHandlers, LogChunk } from '../../proto/gen/control.js';
+import type { Network, Node, Service, Task } from '../../proto/gen/objects.js';
+import { parseDockerFilters, serviceFilter, taskFilter } from '../../spec/docker/filters.js';
+import { dockerMessage, serviceSpecFromDocker, serviceStatusOf, serviceToDocker } from '../../spec/docker/service.js';
+import { taskToDocker } from '../../spec/docker/task.js';
+import { timeToDocker } from '../../spec/docker/values.js';
+import { DockerError } from './errors.js';
+import { del, empty, type EngineRequest, get, json, post, queryBool, queryVersion, type Route } from './route.js';
+import { compareVersions } from './version.js';
+
+/** id, exact name, then a unique id prefix, as dockerd resolves references; ambiguity and absence are errors. */
+export function resolveRef<T>(items: readonly T[], ref: string, id: (x: T) => string, name: (x: T) => string, kind: string): T {
+  const byId = items.find((x) => id(x) === ref);
+  if (byId) return byId;
+  const byName = items.filter((x) => name(x) === ref);
+  if (byName.length === 1) return byName[0]!;
+  if (byName.length > 1) throw new DockerError(400, `${kind} ${ref} is ambiguous (${byName.length} matches found)`);
+  const byPrefix = items.filter((x) => id(x).startsWith(ref));
+  if (byPrefix.length === 1) return byPrefix[0]!;
+  if (byPrefix.length > 1) throw new DockerError(400, `${kind} ${ref} is ambiguous (${byPrefix.length} matches found)`);
+  throw new NotFoundError(`${kind} ${ref} not found`);
+}
+
+/** A Control API call whose validation errors name our fields: Docker's names instead (a 400 either way). */
+async function inDockerWords<T>(f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof TsswarmError && (e.code === 'USAGE' || e.code === 'INVALID_ARGUMENT'))
+      throw new DockerError(400, dockerMessage(e.message));
+    throw e;
+  }
+}
+
+/**
+ * `X-Registry-Auth` (`--with-registry-auth`, `stack deploy`): base64url JSON. The docker CLI sends
+ * `{}` when there is no login; credentials tsswarm cannot pass to its nodes yet are refused, never dropped.
+ */
+function checkRegistryAuth(r: EngineRequest): void {
+  const raw = r.headers['x-registry-auth'];
+  if (raw === undefined || raw === '') return;
+  let doc: unknown;
+  try {
+    doc = JSON.parse(Buffer.from(String(raw), 'base64url').toString('utf8'));
+  } catch {
+    throw new DockerError(400, 'X-Registry-Auth is not base64url-encoded JSON');
+  }
+  const empty = doc === null || (typeof doc === 'object' && Object.values(doc as object).every((v) => v === '' || v === null));
+  if (!empty)
+    throw new DockerError(
+      400,
+      'registry credentials (X-Registry-Auth, --with-registry-auth) are not supported by tsswarm yet: nodes pull without them; log in on each node or use a registry that needs no login',
+    );
+}
+
+const networkResolver =
+  (networks: readonly Network[]) =>
+  (ref: string): string =>
+    resolveRef(
+      networks,
+      ref,
+      (n) => n.meta.id,
+      (n) => n.spec.name,
+      'network',
+    ).meta.id;
+
+/** The swarm Network object a task's attachment embeds. */
+function taskNetwork(n: Network | undefined, id: string): { ID: string; [k: string]: unknown } {
+  if (!n) return { ID: id };
+  return {
+    ID: n.meta.id,
+    Version: { Index: n.meta.version },
+    CreatedAt: timeToDocker(n.meta.createdAt),
+    UpdatedAt: timeToDocker(n.meta.updatedAt),
+    Spec: { Name: n.spec.name, Labels: { ...n.spec.labels }, DriverConfiguration: { Name: n.spec.driver || 'overlay' }, Scope: 'swarm' },
+  };
+}
+
+async function serviceSpecOf(r: EngineRequest, c: ControlHandlers) {
+  const body = await r.json();
+  const { networks } = await c.listNetworks({});
+  const resolve = networkResolver(networks);
+  try {
+    return serviceSpecFromDocker(body, { resolveNetwork: resolve });
+  } catch (e) {
+    if (e instanceof UsageError) throw new DockerError(400, e.message);
+    throw e;
+  }
+}
+
+const tasksByService = (tasks: readonly Task[]): Map<string, Task[]> => {
+  const m = new Map<string, Task[]>();
+  for (const t of tasks) {
+    const l = m.get(t.serviceId);
+    if (l) l.push(t);
+    else m.set(t.serviceId, [t]);
+  }
+  return m;
+};
+
+/** One frame of dockerd's multiplexed stream: stream (1 stdout, 2 stderr), three zero bytes, the length (u32 BE), the payload. */
+export function muxFrame(stream: 1 | 2 | 3, payload: Uint8Array): Uint8Array {
+  const out = new Uint8Array(8 + payload.length);
+  out[0] = stream;
+  new DataView(out.buffer).setUint32(4, payload.length);
+  out.set(payload, 8);
+  return out;
+}
+
+/** `?tail=`: all (or absent) is 0 for our Control API; a whole number; anything else dockerd's 400. */
+function queryTail(r: EngineRequest): number {
+  const v = r.query.get('tail') ?? 'all';
+  if (v === 'all' || v === '') return 0;
+  if (!/^\d+$/.test(v)) throw new DockerError(400, `invalid value for tail: ${v}`);
+  return Math.min(Number(v), 0xffff_ffff);
+}
+
+/** A log chunk's lines as frames: details (`key=value,...`) and the time first, as dockerd writes them. */
+function logFrames(ch: LogChunk, serviceId: string, o: { details: boolean; timestamps: boolean }): Uint8Array[] {
+  const text = new TextDecoder().decode(ch.data);
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  const stream: 1 | 2 = ch.stream === 'stderr' ? 2 : 1;
+  const stamp = o.timestamps ? `${new Date(Number(ch.time) || Date.now()).toISOString()} ` : '';
+  const details = o.details
+    ? `com.docker.swarm.node.id=${ch.nodeId},com.docker.swarm.service.id=${serviceId},com.docker.swarm.task.id=${ch.taskId} `
+    : '';
+  return lines.map((l) => muxFrame(stream, new TextEncoder().encode(`${stamp}${details}${l}\n`)));
+}
+
+export const serviceRoutes: Route[] = [
+  get('/services', 'manager', async (r) => {
+    const c = r.backend.control();
+    const keep = serviceFilter(parseDockerFilters(r.query.get('filters')));
+    const { services } = await c.listServices({});
+    const chosen = services.map((s) => s.service).filter(keep);
+    // ServiceStatus from API 1.41 on, when asked, counted over each service's tasks as SwarmKit counts them.
+    const status = queryBool(r.query, 'status') && compareVersions(r.apiVersion, '1.41') >= 0;
+    const byService = status ? tasksByService((await c.listTasks({ services: [], nodes: [], desiredRunning: false })).tasks) : undefined;
+    return json(
+      chosen.map((s) =>
+        serviceToDocker(s, {
+          insertDefaults: queryBool(r.query, 'insertDefaults'),
+          status: byService ? serviceStatusOf(s, byService.get(s.meta.id) ?? []) : undefined,
+        }),
+      ),
+    );
+  }),
+
+  get('/services/{id}', 'manager', async (r) => {
+    const { service } = await r.backend.control().getService({ ref: r.params.id! });
+    return json(serviceToDocker(service, { insertDefaults: queryBool(r.query, 'insertDefaults') }));
+  }),
+
+  post('/services/create', 'manager', async (r) => {
+    checkRegistryAuth(r);
+    const c = r.backend.control();
+    const spec = await serviceSpecOf(r, c);
+    const { service, warnings } = await inDockerWords(() => c.createService({ spec }));
+    return json(warnings.length ? { ID: service.meta.id, Warnings: warnings } : { ID: service.meta.id }, 201);
+  }),
+
+  post('/services/{id}/update', 'manager', async (r) => {
+    checkRegistryAuth(r);
+    const version = queryVersion(r, 'service');
+    const rollback = r.query.get('rollback') ?? '';
+    if (rollback !== '' && rollback !== 'previous') throw new DockerError(400, `invalid value for rollback: ${rollback} (only "previous")`);
+    const from = r.query.get('registryAuthFrom') ?? '';
+    if (from !== '' && from !== 'spec' && from !== 'previous-spec')
+      throw new DockerError(400, `invalid value for registryAuthFrom: ${from} (spec or previous-spec)`);
+    const c = r.backend.control();
+    // A rollback's body is the current spec, which the swap ignores (as moby).
+    const spec = rollback ? undefined : await serviceSpecOf(r, c);
+    const { warnings } = await inDockerWords(() =>
+      c.updateService({ ref: r.params.id!, version, spec, rollback: rollback === 'previous' }),
+    );
+    return json({ Warnings: warnings.length ? warnings : null });
+  }),
+
+  del('/services/{id}', 'manager', async (r) => {
+    await r.backend.control().removeService({ ref: r.params.id! });
+    return empty();
+  }),
+
+  get('/services/{id}/logs', 'manager', async (r) => {
+    const since = r.query.get('since') ?? '';
+    if (since !== '' && since !== '0')
+      throw new DockerError(400, "since is not supported by tsswarm yet: give --tail instead (service logs keep each task's last lines)");
+    const stdout = queryBool(r.query, 'stdout');
+    const stderr = queryBool(r.query, 'stderr');
+    if (!stdout && !stderr) throw new DockerError(400, 'Bad parameters: you must choose at least one stream');
+    const details = queryBool(r.query, 'details');
+    const timestamps = queryBool(r.query, 'timestamps');
+    const tail = queryTail(r);
+    const follow = queryBool(r.query, 'follow');
+    const c = r.backend.control();
+    const { service } = await c.getService({ ref: r.params.id! });
+    return {
+      status: 200,
+      headers: {
+        'Content-Type':
+          compareVersions(r.apiVersion, '1.42') >= 0 ? 'application/vnd.docker.multiplexed-stream' : 'application/vnd.docker.raw-stream',
+      },
+      stream: async (write, signal) => {
+        await c.serviceLogs(
+          { ref: service.meta.id, follow, tail, timestamps: false },
+          (ch: LogChunk) => {
+            if (ch.stream === 'stderr' ? !stderr : !stdout) return;
+            for (const f of logFrames(ch, service.meta.id, { details, timestamps })) write(f);
+          },
+          signal,
+        );
+      },
+    };
+  }),
+
+  get('/tasks', 'manager', async (r) => {
+    const c = r.backend.control();
+    const f = parseDockerFilters(r.query.get('filters'));
+    const [{ services }, { tasks }, { networks }] = await Promise.all([
+      c.listServices({}),
+      c.listTasks({ services: [], nodes: [], desiredRunning: false }),
+      c.listNetworks({}),
+    ]);
+    const svcs: Service[] = services.map((s) => s.service);
+    const byId = new Map(svcs.map((s) => [s.meta.id, s]));
+    const nets = new Map(networks.map((n) => [n.meta.id, n]));
+    let nodes: Node[] | undefined;
+    if (f.has('node')) nodes = (await c.listNodes({})).nodes;
+    const orNone = (g: () => string): string => {
+      try {
+        return g();
+      } catch (e) {
+        if (e instanceof NotFoundError) return '';
+        throw e;
+      }
+    };
+    const keep = taskFilter(f, {
+      serviceOf: (t) => byId.get(t.serviceId),
+      resolveService: (ref) =>
+        orNone(
+          () =>
+            resolveRef(
+              svcs,
+              ref,
+              (s) => s.meta.id,
+              (s) => s.spec.name,
+              'service',
+            ).meta.id,
+        ),
+      resolveNode: (ref) =>
+        orNone(
+          () =>
+            resolveRef(
+              nodes ?? [],
+              ref,
+              (n) => n.meta.id,
+              (n) => n.spec.name || n.description?.hostname || '',
+              'node',
+            ).meta.id,
+        ),
+    });
+    return json(
+      tasks.filter(keep).map((t) =>
+        taskToDocker(t, {
+          serviceLabels: byId.get(t.serviceId)?.spec.labels ?? {},
+          network: (id) => taskNetwork(nets.get(id), id),
+        }),
+      ),
+    );
+  }),
+
+  get('/tasks/{id}', 'manager', async (r) => {
+    const c = r.backend.control();
+    const { task } = await c.getTask({ ref: r.params.id! });
+    const [svc, { networks }] = await Promise.all([
+      c.getService({ ref: task.serviceId }).then(
+        (x) => x.service,
+        () => undefined,
+      ),
+      c.listNetworks({}),
+    ]);
+    const nets = new Map(networks.map((n) => [n.meta.id, n]));
+    return json(taskToDocker(task, { serviceLabels: svc?.spec.labels ?? {}, network: (id) => taskNetwork(nets.get(id), id) }));
+  }),
+];

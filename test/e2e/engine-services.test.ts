@@ -1,0 +1,121 @@
+// Services through the Docker Engine API, end to end: the real docker CLI
+// (v28) on a sandbox manager creates a service and waits for convergence with
+// its own progress display (which reads _up-to-date tasks, UpdateStatus and
+// the nodes every 200 ms), lists it (REPLICAS from ServiceStatus), lists its
+// tasks, inspects it, updates, scales and rolls it back, reads its logs (the
+// multiplexed stream with details), refuses a field tsswarm cannot honour by
+// its Docker name, and removes it. Skipped, saying why, without docker.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultDaemonCommand, SANDBOX_IMAGE, Sandbox } from '../../deploy/sandbox/index.js';
+import { have } from '../have.js';
+import { canRunSandbox, joinByCli, until } from './helpers.js';
+
+const haveDocker = have('docker');
+if (!haveDocker) console.warn('engine-services e2e: skipped, the docker CLI is not installed (the acceptance test needs the real client)');
+
+const sb = new Sandbox({
+  root: `/tmp/tss-e2esvc-${process.pid}`,
+  prefix: `tss-v${process.pid % 1000}-`,
+  daemonCommand: (h) => {
+    const d = defaultDaemonCommand(h);
+    return { ...d, argv: [...d.argv, '--heartbeat-period', '2000'] };
+  },
+});
+
+async function docker(host: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const r = await sb.execCapture(host, ['docker', ...args], { timeoutMs: 120_000 });
+  return { code: r.code, out: r.stdout, err: r.stderr };
+}
+
+async function ok(host: string, ...args: string[]): Promise<string> {
+  const r = await docker(host, ...args);
+  if (r.code !== 0) throw new Error(`${host}: docker ${args.join(' ')} failed (${r.code}): ${r.err || r.out}`);
+  return r.out;
+}
+
+describe.skipIf(!canRunSandbox || !haveDocker)('services through the Docker Engine API with the real docker CLI', () => {
+  let m = '';
+  beforeAll(async () => {
+    await sb.up({ managers: 1, workers: 1, preloadImages: true, bootstrap: (s) => joinByCli(s) });
+    m = sb.hosts()[0]!.name;
+  }, 180_000);
+  afterAll(async () => {
+    await sb.down();
+  }, 60_000);
+
+  it('create waits for convergence; ls, ps, inspect; update, scale, rollback; logs; a refused field; rm', async () => {
+    const created = await docker(
+      m,
+      'service',
+      'create',
+      '--name',
+      'web',
+      '--replicas',
+      '2',
+      '--update-monitor',
+      '1s',
+      '--no-resolve-image',
+      SANDBOX_IMAGE,
+      'sh',
+      '-c',
+      'echo hello-from-task; sleep 1d',
+    );
+    expect(created.code, created.err).toBe(0);
+    const id = created.out.trim().split('\n')[0]!.trim();
+    expect(id).toMatch(/^\w{25}$/);
+    // The CLI's own progress display ran to its end: both tasks running, then verified stable.
+    expect(created.err + created.out).toMatch(/overall progress: 2 out of 2 tasks/);
+    expect(created.err + created.out).toMatch(/verify: Service .* converged/);
+
+    const ls = await ok(m, 'service', 'ls');
+    expect(ls).toMatch(new RegExp(`${id.slice(0, 12)}\\s+web\\s+replicated\\s+2/2\\s+${SANDBOX_IMAGE.replace(/[/.]/g, '\\$&')}`));
+    const ps = (await ok(m, 'service', 'ps', 'web')).trim().split('\n').slice(1);
+    expect(ps).toHaveLength(2);
+    for (const row of ps) expect(row).toMatch(/web\.[12]\s+\S+\s+\S+\s+Running\s+Running/);
+    const [inspected] = JSON.parse(await ok(m, 'service', 'inspect', 'web'));
+    expect(inspected).toMatchObject({ ID: id, Spec: { Name: 'web', Mode: { Replicated: { Replicas: 2 } }, Labels: {} } });
+
+    // Logs: the multiplexed stream, each line with its task's context (the CLI needs the details).
+    await until('both tasks logged their line', async () => {
+      const logs = await docker(m, 'service', 'logs', 'web');
+      return logs.code === 0 && (logs.out.match(/web\.\d\.\w+@\S+\s+\|\s+hello-from-task/g) ?? []).length === 2;
+    });
+
+    expect(await docker(m, 'service', 'update', '-d', '--env-add', 'X=1', 'web')).toMatchObject({ code: 0 });
+    expect(JSON.parse(await ok(m, 'service', 'inspect', '--format', '{{json .Spec.TaskTemplate.ContainerSpec.Env}}', 'web'))).toEqual([
+      'X=1',
+    ]);
+    const scaled = await docker(m, 'service', 'scale', 'web=3');
+    expect(scaled.code, scaled.err).toBe(0);
+    expect(scaled.err + scaled.out).toMatch(/overall progress: 3 out of 3 tasks/);
+    // REPLICAS counts every running task (as dockerd: the env update's old tasks too, until they stop).
+    await until(
+      '3/3 once the update has replaced every task',
+      async () => /web\s+replicated\s+3\/3/.test(await ok(m, 'service', 'ls')),
+      60_000,
+    );
+    expect(await docker(m, 'service', 'rollback', '-d', 'web')).toMatchObject({ code: 0 });
+    await until('the rollback back at 2 replicas', async () => /web\s+replicated\s+2\/2/.test(await ok(m, 'service', 'ls')), 60_000);
+
+    // A field tsswarm cannot honour is refused, by its Docker name, and nothing is created.
+    const refused = await docker(
+      m,
+      'service',
+      'create',
+      '-d',
+      '--name',
+      'sys',
+      '--sysctl',
+      'net.core.somaxconn=1024',
+      '--no-resolve-image',
+      SANDBOX_IMAGE,
+    );
+    expect(refused.code).toBe(1);
+    expect(refused.err).toMatch(/Error response from daemon: .*TaskTemplate\.ContainerSpec\.Sysctls/);
+    expect(await ok(m, 'service', 'ls')).not.toMatch(/\bsys\b/);
+    expect((await docker(m, 'service', 'inspect', 'nope')).err).toMatch(/no such service: nope|service nope not found/i);
+
+    expect(await docker(m, 'service', 'rm', 'web')).toMatchObject({ code: 0 });
+    expect((await ok(m, 'service', 'ls')).trim().split('\n')).toHaveLength(1);
+  }, 300_000);
+});
