@@ -3,11 +3,12 @@
 // one line below; the server (./server.ts) does versions, bodies, errors.
 import type { Route } from './route.js';
 import { nodeRoutes } from './nodes.js';
+import { objectRoutes } from './objects.js';
 import { serviceRoutes } from './services.js';
 import { swarmRoutes } from './swarm.js';
 import { systemRoutes } from './system.js';
 
-export const ENGINE_ROUTES: readonly Route[] = [...systemRoutes, ...swarmRoutes, ...nodeRoutes, ...serviceRoutes];
+export const ENGINE_ROUTES: readonly Route[] = [...systemRoutes, ...swarmRoutes, ...nodeRoutes, ...serviceRoutes, ...objectRoutes];
 
 export type { EngineBackend } from './backend.js';
 export { DockerError, dockerErrorOf, STATUS_OF_CODE } from './errors.js';

@@ -4,7 +4,8 @@
 // the nodes every 200 ms), lists it (REPLICAS from ServiceStatus), lists its
 // tasks, inspects it, updates, scales and rolls it back, reads its logs (the
 // multiplexed stream with details), refuses a field tsswarm cannot honour by
-// its Docker name, and removes it. Skipped, saying why, without docker.
+// its Docker name, and removes it; then networks, secrets and configs made,
+// used by a service and removed. Skipped, saying why, without docker.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultDaemonCommand, SANDBOX_IMAGE, Sandbox } from '../../deploy/sandbox/index.js';
 import { have } from '../have.js';
@@ -117,5 +118,76 @@ describe.skipIf(!canRunSandbox || !haveDocker)('services through the Docker Engi
 
     expect(await docker(m, 'service', 'rm', 'web')).toMatchObject({ code: 0 });
     expect((await ok(m, 'service', 'ls')).trim().split('\n')).toHaveLength(1);
+  }, 300_000);
+
+  it('networks, secrets and configs: create, ls, inspect, used by a service, removal refused while used, rm', async () => {
+    const netId = (await ok(m, 'network', 'create', '-d', 'overlay', '--attachable', '--subnet', '10.77.0.0/24', 'backend')).trim();
+    expect(netId).toMatch(/^\w{25}$/);
+    expect(await ok(m, 'network', 'ls', '--filter', 'driver=overlay')).toMatch(/backend\s+overlay\s+swarm/);
+    const [net] = JSON.parse(await ok(m, 'network', 'inspect', 'backend'));
+    expect(net).toMatchObject({
+      Name: 'backend',
+      Id: netId,
+      Scope: 'swarm',
+      Attachable: true,
+      IPAM: { Config: [{ Subnet: '10.77.0.0/24' }] },
+    });
+    expect((await docker(m, 'network', 'create', '-d', 'macvlan', 'nope')).err).toContain('Driver is not supported by tsswarm yet');
+
+    const secretId = (
+      await sb.execCapture(m, ['docker', 'secret', 'create', '--label', 'env=e2e', 'db_pw', '-'], {
+        input: 'tss-engine-secret',
+        timeoutMs: 60_000,
+      })
+    ).stdout.trim();
+    expect(secretId).toMatch(/^\w{25}$/);
+    expect(await ok(m, 'secret', 'ls')).toMatch(new RegExp(`${secretId}\\s+db_pw`));
+    const [sec] = JSON.parse(await ok(m, 'secret', 'inspect', 'db_pw'));
+    expect(sec).toMatchObject({ ID: secretId, Spec: { Name: 'db_pw', Labels: { env: 'e2e' } } });
+    expect(sec.Spec.Data).toBeUndefined();
+    await sb.execCapture(m, ['docker', 'config', 'create', 'app.conf', '-'], { input: 'x=tss-engine-config\n', timeoutMs: 60_000 });
+    const [conf] = JSON.parse(await ok(m, 'config', 'inspect', 'app.conf'));
+    expect(Buffer.from(conf.Spec.Data, 'base64').toString()).toBe('x=tss-engine-config\n');
+
+    const created = await docker(
+      m,
+      'service',
+      'create',
+      '-d',
+      '--name',
+      'api',
+      '--network',
+      'backend',
+      '--secret',
+      'db_pw',
+      '--config',
+      'source=app.conf,target=/etc/app.conf',
+      '--no-resolve-image',
+      SANDBOX_IMAGE,
+      'sleep',
+      '1d',
+    );
+    expect(created.code, created.err).toBe(0);
+    await until('the api task running with its secret', async () => /Running\s+Running/.test(await ok(m, 'service', 'ps', 'api')), 60_000);
+    const [svc] = JSON.parse(await ok(m, 'service', 'inspect', 'api'));
+    expect(svc.Spec.TaskTemplate.Networks).toEqual([{ Target: netId }]);
+    expect(svc.Spec.TaskTemplate.ContainerSpec.Secrets[0]).toMatchObject({
+      SecretID: secretId,
+      SecretName: 'db_pw',
+      File: { Name: 'db_pw' },
+    });
+    expect((await docker(m, 'secret', 'rm', 'db_pw')).err).toContain("secret 'db_pw' is in use by the following service: api");
+    expect((await docker(m, 'network', 'rm', 'backend')).code).toBe(1);
+
+    await ok(m, 'service', 'rm', 'api');
+    await until('the secret removable once the service is gone', async () => (await docker(m, 'secret', 'rm', 'db_pw')).code === 0);
+    expect((await docker(m, 'config', 'rm', 'app.conf')).code).toBe(0);
+    await until(
+      'the network removable once its tasks are gone',
+      async () => (await docker(m, 'network', 'rm', 'backend')).code === 0,
+      60_000,
+    );
+    expect(await ok(m, 'network', 'ls')).not.toMatch(/backend/);
+    expect((await docker(m, 'network', 'inspect', 'backend')).err).toMatch(/network backend not found/);
   }, 300_000);
 });
