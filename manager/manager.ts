@@ -324,10 +324,12 @@ export class Manager {
       getSecret: (req) => this.secrets.getSecret(req),
       listSecrets: (req) => this.secrets.listSecrets(req),
       removeSecret: (req) => this.secrets.removeSecret(req),
+      updateSecret: (req) => this.secrets.updateSecret(req),
       createConfig: (req) => this.configs.createConfig(req),
       getConfig: (req) => this.configs.getConfig(req),
       listConfigs: (req) => this.configs.listConfigs(req),
       removeConfig: (req) => this.configs.removeConfig(req),
+      updateConfig: (req) => this.configs.updateConfig(req),
     };
     for (const m of CONTROL_METHODS) {
       if (CONTROL_ROUTES[m] !== 'leader') continue;

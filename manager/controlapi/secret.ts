@@ -1,8 +1,8 @@
 // The secret and config verbs of the Control API (create, get, list, remove),
 // and the store checks of the references services make to them: each source
 // resolved to the object's id and name, an unknown one refused. Neither kind
-// can be updated (as Docker's, except labels, which tsswarm does not offer
-// yet): a new value is a new object, and services move to it (docs/secrets.md).
+// can be changed but for its labels (as Docker's): a new value is a new
+// object, and services move to it (docs/secrets.md).
 // A secret's value is accepted on create and never answered, nor logged.
 import { TsswarmError } from '../../lib/errors.js';
 import { newId } from '../../lib/ids.js';
@@ -22,6 +22,8 @@ import type {
   RemoveSecretRequest,
   RemoveSecretResponse,
   SecretResponse,
+  UpdateConfigRequest,
+  UpdateSecretRequest,
 } from '../../proto/gen/control.js';
 import { Config, Meta, Secret, type Service, type ServiceSpec } from '../../proto/gen/objects.js';
 import { type FileObjectKind, validateConfigSpec, validateSecretSpec } from '../../spec/secret.js';
@@ -110,6 +112,27 @@ function redactConfig(c: Config): Config {
   return { ...c, spec: { ...c.spec, data: EMPTY } };
 }
 
+/**
+ * Swarm's rule for an update: the labels only. The same name, and no value or the same one (docker
+ * stack deploy sends the value again on every deploy); anything else is refused, with the fix.
+ */
+function labelsOnly(
+  kind: FileObjectKind,
+  held: Secret | Config,
+  version: number,
+  spec: { name: string; data: Uint8Array } | null | undefined,
+): void {
+  if (!spec) throw new TsswarmError('INVALID_ARGUMENT', `spec: the ${kind}'s new spec is required`);
+  if (version && Number(held.meta.version) !== version)
+    throw new TsswarmError('CONFLICT', `update out of sequence: ${kind} ${held.spec.name} changed since version ${version}; read it again`);
+  const sameData = spec.data.length === 0 || Buffer.compare(Buffer.from(spec.data), Buffer.from(held.spec.data)) === 0;
+  if (spec.name !== held.spec.name || !sameData)
+    throw new TsswarmError(
+      'INVALID_ARGUMENT',
+      `only updates to Labels are allowed: a ${kind}'s name and value cannot change; create a new ${kind} (e.g. ${held.spec.name}.v2) and move services to it`,
+    );
+}
+
 abstract class FileObjectApiBase {
   protected readonly store: MemoryStore;
   protected readonly log: Logger;
@@ -156,6 +179,16 @@ export class SecretApi extends FileObjectApiBase {
     return { secrets: value.sort((a, b) => a.spec.name.localeCompare(b.spec.name)), stale };
   }
 
+  /** Labels only (Swarm's rule). */
+  async updateSecret(req: UpdateSecretRequest): Promise<SecretResponse> {
+    const held = this.store.view((tx) => findSecret(tx, req.ref));
+    labelsOnly('secret', held, Number(req.version), req.spec);
+    const spec = validateSecretSpec({ ...held.spec, labels: req.spec?.labels ?? {} });
+    await this.store.update((tx) => tx.secrets.update(Secret.create({ ...held, meta: { ...held.meta, updatedAt: this.now() }, spec })));
+    this.log.info({ secret: held.meta.id, name: held.spec.name }, 'secret labels updated');
+    return { secret: redactSecret(this.store.view((tx) => tx.secrets.get(held.meta.id))!), stale: false };
+  }
+
   /** Refused, naming them, while services reference the secret. */
   async removeSecret(req: RemoveSecretRequest): Promise<RemoveSecretResponse> {
     const s = this.store.view((tx) => findSecret(tx, req.ref));
@@ -196,6 +229,16 @@ export class ConfigApi extends FileObjectApiBase {
   async listConfigs(_req: ListConfigsRequest = {}): Promise<ListConfigsResponse> {
     const { value, stale } = await this.read((tx) => tx.configs.list().map(redactConfig));
     return { configs: value.sort((a, b) => a.spec.name.localeCompare(b.spec.name)), stale };
+  }
+
+  /** Labels only (Swarm's rule). */
+  async updateConfig(req: UpdateConfigRequest): Promise<ConfigResponse> {
+    const held = this.store.view((tx) => findConfig(tx, req.ref));
+    labelsOnly('config', held, Number(req.version), req.spec);
+    const spec = validateConfigSpec({ ...held.spec, labels: req.spec?.labels ?? {} });
+    await this.store.update((tx) => tx.configs.update(Config.create({ ...held, meta: { ...held.meta, updatedAt: this.now() }, spec })));
+    this.log.info({ config: held.meta.id, name: held.spec.name }, 'config labels updated');
+    return { config: this.store.view((tx) => tx.configs.get(held.meta.id))!, stale: false };
   }
 
   /** Refused, naming them, while services reference the config. */

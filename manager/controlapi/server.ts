@@ -45,10 +45,12 @@ export const CONTROL_ROUTES: Record<ControlMethod, ControlRoute> = {
   getSecret: 'read',
   listSecrets: 'read',
   removeSecret: 'leader',
+  updateSecret: 'leader',
   createConfig: 'leader',
   getConfig: 'read',
   listConfigs: 'read',
   removeConfig: 'leader',
+  updateConfig: 'leader',
   getRootCAStatus: 'read',
   rotateRootCA: 'leader',
 };

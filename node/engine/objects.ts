@@ -13,7 +13,7 @@ import {
 } from '../../spec/docker/objects.js';
 import { parseDockerFilters } from '../../spec/docker/filters.js';
 import { DockerError } from './errors.js';
-import { del, empty, get, json, post, type Route } from './route.js';
+import { del, empty, get, json, post, queryVersion, type Route } from './route.js';
 
 /** Body conversion errors are 400s naming the Docker field. */
 function from<T>(f: () => T): T {
@@ -90,6 +90,14 @@ export const objectRoutes: Route[] = [
     return json({ ID: secret.meta.id }, 201);
   }),
 
+  // Labels only, as Swarm (docker stack deploy sends the same value again on a redeploy).
+  post('/secrets/{id}/update', 'manager', async (r) => {
+    const version = queryVersion(r, 'secret');
+    const body = await r.json();
+    await r.backend.control().updateSecret({ ref: r.params.id!, version, spec: from(() => secretSpecFromDocker(body)) });
+    return empty();
+  }),
+
   del('/secrets/{id}', 'manager', async (r) => {
     await r.backend.control().removeSecret({ ref: r.params.id! });
     return empty(204);
@@ -111,6 +119,13 @@ export const objectRoutes: Route[] = [
     const body = await r.json();
     const { config } = await r.backend.control().createConfig({ spec: from(() => configSpecFromDocker(body)) });
     return json({ ID: config.meta.id }, 201);
+  }),
+
+  post('/configs/{id}/update', 'manager', async (r) => {
+    const version = queryVersion(r, 'config');
+    const body = await r.json();
+    await r.backend.control().updateConfig({ ref: r.params.id!, version, spec: from(() => configSpecFromDocker(body)) });
+    return empty();
   }),
 
   del('/configs/{id}', 'manager', async (r) => {

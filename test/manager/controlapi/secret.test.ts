@@ -133,6 +133,31 @@ describe('SecretApi', () => {
     expect(new TextDecoder().decode(store.view((tx) => tx.secrets.byName('db_pw'))!.spec.data)).toBe('one');
   });
 
+  it('update changes labels only (the value may be sent again unchanged, as stack deploy does); a new name or value, or a stale version, is refused', async () => {
+    const { store, secrets, configs } = setup();
+    const id = (await secrets.createSecret({ spec: sspec('db_pw', 's3cr3t', { a: '1' }) })).secret.meta.id;
+    const v = Number(store.view((tx) => tx.secrets.get(id))!.meta.version);
+    const r = await secrets.updateSecret({ ref: 'db_pw', version: v, spec: sspec('db_pw', 's3cr3t', { a: '2', b: '3' }) });
+    expect(r.secret.spec).toMatchObject({ name: 'db_pw', labels: { a: '2', b: '3' } });
+    expect(r.secret.spec.data).toHaveLength(0);
+    expect(new TextDecoder().decode(store.view((tx) => tx.secrets.get(id))!.spec.data)).toBe('s3cr3t');
+    await secrets.updateSecret({ ref: id, version: 0, spec: sspec('db_pw', new Uint8Array(0), {}) });
+    expect(store.view((tx) => tx.secrets.get(id))!.spec.labels).toEqual({});
+    for (const spec of [sspec('db_pw', 'other'), sspec('renamed', 's3cr3t')])
+      expect(await refused(secrets.updateSecret({ ref: id, version: 0, spec }))).toMatchObject({
+        code: 'INVALID_ARGUMENT',
+        message: expect.stringContaining('only updates to Labels are allowed'),
+      });
+    expect((await refused(secrets.updateSecret({ ref: id, version: 1, spec: sspec('db_pw', 's3cr3t') }))).message).toContain(
+      'update out of sequence',
+    );
+    expect(new TextDecoder().decode(store.view((tx) => tx.secrets.get(id))!.spec.data)).toBe('s3cr3t');
+    const cid = (await configs.createConfig({ spec: cspec('app.conf', 'x=1') })).config.meta.id;
+    const c = await configs.updateConfig({ ref: cid, version: 0, spec: { ...cspec('app.conf', 'x=1'), labels: { l: 'v' } } });
+    expect(c.config.spec.labels).toEqual({ l: 'v' });
+    expect((await refused(configs.updateConfig({ ref: cid, version: 0, spec: cspec('app.conf', 'x=2') }))).code).toBe('INVALID_ARGUMENT');
+  });
+
   it('an ambiguous id prefix is refused listing the matches', async () => {
     const { secrets } = setup();
     const ids = [];
