@@ -15,6 +15,9 @@ import { parseDockerFilters } from '../../spec/docker/filters.js';
 import { DockerError } from './errors.js';
 import { del, empty, get, json, post, queryVersion, type Route } from './route.js';
 
+/** How long DELETE /networks waits for the tasks of removed services to let go of their addresses (a stop takes up to the grace period, 10 s by default). */
+const NETWORK_DRAIN_MS = 45_000;
+
 /** Body conversion errors are 400s naming the Docker field. */
 function from<T>(f: () => T): T {
   try {
@@ -69,7 +72,17 @@ export const objectRoutes: Route[] = [
   }),
 
   del('/networks/{id}', 'manager', async (r) => {
-    await orDockerNotFound('network', r.params.id!, () => r.backend.control().removeNetwork({ ref: r.params.id! }));
+    const c = r.backend.control();
+    const ref = r.params.id!;
+    // Tasks of removed services still hold addresses while their containers stop: wait for them (as
+    // `docker stack rm` expects the network to go right after its services), never for a service.
+    const end = Date.now() + NETWORK_DRAIN_MS;
+    for (;;) {
+      const info = await orDockerNotFound('network', ref, () => c.getNetwork({ ref }));
+      if (info.services.length > 0 || Number(info.tasks) === 0 || Date.now() > end || r.signal.aborted) break;
+      await new Promise((res) => setTimeout(res, 250));
+    }
+    await orDockerNotFound('network', ref, () => c.removeNetwork({ ref }));
     return empty(204);
   }),
 

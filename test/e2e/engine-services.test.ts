@@ -6,6 +6,9 @@
 // multiplexed stream with details), refuses a field tsswarm cannot honour by
 // its Docker name, and removes it; then networks, secrets and configs made,
 // used by a service and removed. Skipped, saying why, without docker.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultDaemonCommand, SANDBOX_IMAGE, Sandbox } from '../../deploy/sandbox/index.js';
 import { have } from '../have.js';
@@ -189,5 +192,66 @@ describe.skipIf(!canRunSandbox || !haveDocker)('services through the Docker Engi
     );
     expect(await ok(m, 'network', 'ls')).not.toMatch(/backend/);
     expect((await docker(m, 'network', 'inspect', 'backend')).err).toMatch(/network backend not found/);
+  }, 300_000);
+
+  it('docker stack deploy: a compose file with a network and a secret; stack ls, services, ps; a redeploy; stack rm', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tss-e2estack-'));
+    try {
+      writeFileSync(join(dir, 'dbpass.txt'), 'tss-stack-secret');
+      writeFileSync(
+        join(dir, 'compose.yml'),
+        [
+          'version: "3.8"',
+          'services:',
+          '  web:',
+          `    image: ${SANDBOX_IMAGE}`,
+          '    command: sleep 1d',
+          '    deploy:',
+          '      replicas: 2',
+          '    networks: [back]',
+          '    secrets: [dbpass]',
+          'networks:',
+          '  back: {}',
+          'secrets:',
+          '  dbpass:',
+          '    file: ./dbpass.txt',
+          '',
+        ].join('\n'),
+      );
+      const deploy = () => docker(m, 'stack', 'deploy', '--resolve-image', 'never', '-c', join(dir, 'compose.yml'), 'demo');
+      const first = await deploy();
+      expect(first.code, first.err).toBe(0);
+      expect(first.out).toMatch(/Creating network demo_back/);
+      expect(first.out).toMatch(/Creating secret demo_dbpass/);
+      expect(first.out).toMatch(/Creating service demo_web/);
+      expect(await ok(m, 'stack', 'ls')).toMatch(/demo\s+1/);
+      await until(
+        'both stack tasks running',
+        async () => /demo_web\s+replicated\s+2\/2/.test(await ok(m, 'stack', 'services', 'demo')),
+        60_000,
+      );
+      const ps = (await ok(m, 'stack', 'ps', 'demo')).trim().split('\n').slice(1);
+      expect(ps.filter((l) => /demo_web\.\d/.test(l))).toHaveLength(2);
+      const [svc] = JSON.parse(await ok(m, 'service', 'inspect', 'demo_web'));
+      expect(svc.Spec.Labels).toMatchObject({ 'com.docker.stack.namespace': 'demo', 'com.docker.stack.image': SANDBOX_IMAGE });
+      // A redeploy updates the secret's labels (the same value sent again) and the service.
+      const again = await deploy();
+      expect(again.code, again.err).toBe(0);
+      expect(again.out).toMatch(/Updating service demo_web/);
+      const rm = await docker(m, 'stack', 'rm', 'demo');
+      expect(rm.code, rm.err).toBe(0);
+      await until('the stack gone', async () => (await ok(m, 'stack', 'ls')).trim().split('\n').length === 1);
+      await until(
+        'its network and secret gone',
+        async () => {
+          const nets = await ok(m, 'network', 'ls');
+          const secs = await ok(m, 'secret', 'ls');
+          return !nets.includes('demo_back') && !secs.includes('demo_dbpass');
+        },
+        60_000,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 300_000);
 });
