@@ -233,7 +233,7 @@ export const ADDED: Record<number, string[]> = {
   3: ['configs', 'service.configs', 'service.deploy.placement.preferences', 'service.credential_spec'],
   4: ['service.deploy.update_config.order', 'service.deploy.rollback_config.order', 'service.healthcheck.start_period', 'volume.name'],
   5: ['network.name', 'secret.name', 'config.name', 'service.deploy.resources.reservations.generic_resources', 'service.isolation'],
-  6: ['service.volumes[long].tmpfs.size'],
+  6: ['service.volumes[long].tmpfs'],
   7: ['service.deploy.rollback_config', 'service.init'],
   8: [
     'service.deploy.placement.max_replicas_per_node',

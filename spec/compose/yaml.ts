@@ -44,6 +44,9 @@ const goIntTag: ScalarTag = {
 export function parseComposeYaml(text: string): YamlMap {
   if (Buffer.byteLength(text) > MAX_COMPOSE_BYTES)
     throw new ComposeError(`compose file is larger than ${MAX_COMPOSE_BYTES} bytes: split it, or move data into files`);
+  // The yaml package runs out of memory (killing the process) on flow
+  // collections nested some 50,000 deep: refuse deep nesting before it parses.
+  if (flowDepth(text) > MAX_DEPTH) throw new ComposeError(`yaml: nesting deeper than ${MAX_DEPTH} levels`);
   const lines = new LineCounter();
   const doc = parseDocument(text, {
     version: '1.2',
@@ -70,6 +73,41 @@ export function parseComposeYaml(text: string): YamlMap {
   if (value === null || typeof value !== 'object' || Array.isArray(value) || value instanceof Map)
     throw new ComposeError('top-level object must be a mapping');
   return toPlain(value, '', 0) as YamlMap;
+}
+
+/**
+ * The deepest nesting of `[` and `{` outside quoted scalars and comments.
+ * A quote opens a scalar only where YAML lets one start (after a space, an
+ * indicator or at a line's start), so `it's` in a plain scalar is no quote.
+ */
+export function flowDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let prev = '\n';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i] as string;
+    if ((c === '"' || c === "'") && /[\s[{,:-]/.test(prev)) {
+      for (i++; i < text.length; i++) {
+        const d = text[i];
+        if (c === '"' && d === '\\') i++;
+        else if (d === c) {
+          if (c === "'" && text[i + 1] === "'") i++;
+          else break;
+        }
+      }
+      prev = c;
+      continue;
+    }
+    if (c === '#' && /\s/.test(prev)) {
+      while (i < text.length && text[i] !== '\n') i++;
+      prev = '\n';
+      continue;
+    }
+    if (c === '[' || c === '{') max = Math.max(max, ++depth);
+    else if ((c === ']' || c === '}') && depth > 0) depth--;
+    prev = c;
+  }
+  return max;
 }
 
 function checkDuplicates(node: Node | null, lines: LineCounter, depth: number): void {
