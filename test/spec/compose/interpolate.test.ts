@@ -1,6 +1,7 @@
 // Variable substitution as docker stack deploy does it: from the given
 // environment only, no nesting, bare names take defaults, values only (never
 // keys), and docker's casts and error texts.
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: these strings are compose interpolation, not template literals
 import { describe, expect, it } from 'vitest';
 import { substitute } from '../../../spec/compose/index.js';
 import { error, service } from './helpers.js';
