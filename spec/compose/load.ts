@@ -35,11 +35,13 @@ export interface LoadedCompose {
   warnings: string[];
 }
 
-/** docker's `Compose file contains unsupported options` keys, with our hints. */
+/** docker's `Compose file contains unsupported options` keys, with the hint docker prints for each. */
 export const FORBIDDEN: Record<string, string> = {
   extends: 'Support for `extends` is not implemented yet.',
-  volume_driver: 'Define the volume and its driver in the top-level `volumes` section instead.',
-  volumes_from: 'Define the volume in the top-level `volumes` section and list it under each service that shares it.',
+  volume_driver:
+    'Instead of setting the volume driver on the service, define a volume using the top-level `volumes` option and specify the driver there.',
+  volumes_from:
+    'To share a volume between services, define it using the top-level `volumes` option and reference it from each service that shares it using the service-level `volumes` option.',
   cpu_quota: 'Set resource limits using deploy.resources',
   cpu_shares: 'Set resource limits using deploy.resources',
   cpuset: 'Set resource limits using deploy.resources',

@@ -6,7 +6,7 @@
 // absolute. What docker warns about on the way (a host IP) is collected.
 import { ComposeError } from './errors.js';
 import type { Environment } from './interpolate.js';
-import { scalarString } from './values.js';
+import { parseMemory, scalarString } from './values.js';
 import type { YamlMap, YamlValue } from './yaml.js';
 
 export interface NormalizeContext {
@@ -197,6 +197,16 @@ function expandUser(p: string, env: Environment): string {
   return home + p.slice(1);
 }
 
+/** docker reports what its typed decode refuses in this form. */
+function decoding<T>(field: string, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (!(err instanceof ComposeError)) throw err;
+    throw new ComposeError(`decoding failed due to the following error(s):\n\nerror decoding '${field}': ${err.message}`);
+  }
+}
+
 export interface FileRef {
   source: string;
   target?: string;
@@ -219,6 +229,17 @@ export function normalizeServices(services: YamlMap, ctx: NormalizeContext): Yam
     if (isMap(svc.deploy)) {
       const d: YamlMap = { ...svc.deploy };
       if ('labels' in d) d.labels = labelMap(d.labels);
+      if (isMap(d.resources))
+        for (const [k, field] of [
+          ['limits', 'Limits'],
+          ['reservations', 'Reservations'],
+        ] as const) {
+          const r = d.resources[k];
+          if (isMap(r) && typeof r.memory === 'string') {
+            const memory = r.memory;
+            decoding(`Deploy.Resources.${field}.memory`, () => parseMemory(memory));
+          }
+        }
       svc.deploy = d;
     }
     if ('extra_hosts' in svc) {
@@ -241,8 +262,8 @@ export function normalizeServices(services: YamlMap, ctx: NormalizeContext): Yam
       svc.ports = ports;
     }
     if (Array.isArray(svc.volumes)) {
-      svc.volumes = svc.volumes.map((v) => {
-        const vol = (typeof v === 'string' ? parseShortVolume(v) : { ...(v as YamlMap) }) as VolumeConfig;
+      svc.volumes = svc.volumes.map((v, i) => {
+        const vol = (typeof v === 'string' ? decoding(`Volumes[${i}]`, () => parseShortVolume(v)) : { ...(v as YamlMap) }) as VolumeConfig;
         if (vol.type === 'bind') {
           if (!vol.source) throw new ComposeError('invalid mount config for type "bind": field Source must not be empty');
           const p = expandUser(vol.source, ctx.env);

@@ -4,6 +4,7 @@
 // error docker's gojsonschema wrapper would print: `<path> <description>`,
 // the deepest path winning and a type error winning a tie.
 import { ComposeError } from './errors.js';
+import { parseShortPort } from './normalize.js';
 import type { YamlValue } from './yaml.js';
 
 type Prim = 'string' | 'integer' | 'number' | 'boolean' | 'null' | 'object' | 'array';
@@ -11,7 +12,7 @@ export type Schema =
   | { kind: 'any' }
   | { kind: 'type'; types: Prim[]; format?: 'duration' | 'ports' | 'expose' | 'subnet' }
   | { kind: 'enum'; type: 'string'; values: string[] }
-  | { kind: 'object'; props: Record<string, Schema>; x?: boolean; required?: string[]; values?: Schema; keys?: RegExp }
+  | { kind: 'object'; props: Record<string, Schema>; x?: boolean; required?: string[]; values?: Schema; keys?: RegExp; nullable?: boolean }
   | { kind: 'array'; items: Schema; unique?: boolean }
   | { kind: 'oneOf'; of: Schema[] };
 
@@ -21,7 +22,7 @@ const int = t('integer');
 const num = t('number');
 const bool = t('boolean');
 const duration: Schema = { kind: 'type', types: ['string'], format: 'duration' };
-const obj = (props: Record<string, Schema>, more: Partial<{ x: boolean; required: string[] }> = {}): Schema => ({
+const obj = (props: Record<string, Schema>, more: Partial<{ x: boolean; required: string[]; nullable: boolean }> = {}): Schema => ({
   kind: 'object',
   props,
   ...more,
@@ -32,7 +33,7 @@ const oneOf = (...of: Schema[]): Schema => ({ kind: 'oneOf', of });
 const stringList = list(str, true);
 const stringOrList = oneOf(str, list(str));
 const listOrDict = oneOf(mapOf(t('string', 'number', 'null'), /^.+$/), list(str, true));
-const labels = oneOf(mapOf(str, /^.+$/), list(str, true));
+const labels = listOrDict;
 const external = oneOf(bool, obj({ name: str }));
 
 const resources = obj({ cpus: str, memory: str, pids: int });
@@ -45,9 +46,8 @@ const updateConfig = obj({
   order: { kind: 'enum', type: 'string', values: ['start-first', 'stop-first'] },
 });
 
-const deploy = oneOf(
-  t('null'),
-  obj({
+const deploy = obj(
+  {
     mode: str,
     endpoint_mode: str,
     replicas: int,
@@ -64,7 +64,8 @@ const deploy = oneOf(
     }),
     restart_policy: obj({ condition: str, delay: duration, max_attempts: int, window: duration }),
     placement: obj({ constraints: list(str), preferences: list(obj({ spread: str })), max_replicas_per_node: int }),
-  }),
+  },
+  { nullable: true },
 );
 
 const fileRef = oneOf(str, obj({ source: str, target: str, uid: str, gid: str, mode: num }));
@@ -131,10 +132,7 @@ const service = obj(
     networks: oneOf(
       stringList,
       mapOf(
-        oneOf(
-          obj({ aliases: stringList, ipv4_address: str, ipv6_address: str, driver_opts: mapOf(t('string', 'number')) }, { x: true }),
-          t('null'),
-        ),
+        oneOf(obj({ aliases: stringList, ipv4_address: str, ipv6_address: str, driver_opts: mapOf(t('string', 'number')) }), t('null')),
         /^[a-zA-Z0-9._-]+$/,
       ),
     ),
@@ -144,7 +142,7 @@ const service = obj(
       oneOf(
         { kind: 'type', types: ['number'], format: 'ports' },
         { kind: 'type', types: ['string'], format: 'ports' },
-        obj({ mode: str, target: int, published: int, protocol: str }, { x: true }),
+        obj({ mode: str, target: int, published: int, protocol: str }),
       ),
       true,
     ),
@@ -160,7 +158,7 @@ const service = obj(
     stop_signal: str,
     tmpfs: stringOrList,
     tty: bool,
-    ulimits: mapOf(oneOf(int, obj({ hard: int, soft: int }, { required: ['soft', 'hard'] })), /^[a-z]+$/),
+    ulimits: mapOf(oneOf(int, obj({ hard: int, soft: int }, { required: ['soft', 'hard'] }))),
     user: str,
     userns_mode: str,
     volumes: list(
@@ -177,7 +175,7 @@ const service = obj(
             volume: obj({ nocopy: bool }),
             tmpfs: obj({ size: int }),
           },
-          { required: ['type'], x: true },
+          { required: ['type'] },
         ),
       ),
       true,
@@ -187,23 +185,20 @@ const service = obj(
   { x: true },
 );
 
-const network = oneOf(
-  t('null'),
-  obj(
-    {
-      name: str,
-      driver: str,
-      driver_opts: mapOf(t('string', 'number')),
-      ipam: obj({ driver: str, config: list(obj({ subnet: { kind: 'type', types: ['string'], format: 'subnet' } })) }),
-      external,
-      internal: bool,
-      attachable: bool,
-      labels,
-    },
-    { x: true },
-  ),
+const network = obj(
+  {
+    name: str,
+    driver: str,
+    driver_opts: mapOf(t('string', 'number')),
+    ipam: obj({ driver: str, config: list(obj({ subnet: { kind: 'type', types: ['string'], format: 'subnet' } })) }),
+    external,
+    internal: bool,
+    attachable: bool,
+    labels,
+  },
+  { x: true, nullable: true },
 );
-const volume = oneOf(t('null'), obj({ name: str, driver: str, driver_opts: mapOf(t('string', 'number')), external, labels }, { x: true }));
+const volume = obj({ name: str, driver: str, driver_opts: mapOf(t('string', 'number')), external, labels }, { x: true, nullable: true });
 const secret = obj(
   { name: str, file: str, external, labels, driver: str, driver_opts: mapOf(t('string', 'number')), template_driver: str },
   { x: true },
@@ -225,16 +220,24 @@ const BASE: Schema = obj(
 
 /**
  * The keys each minor version of 3 added, as paths into BASE: `service.` is
- * an entry of `services`, and `[long]` names the mapping branch of a oneOf.
+ * an entry of `services`, `[long]` names the mapping branch of a list item's
+ * oneOf (3.0 and 3.1 had short ports and volumes only), and `[x]` the
+ * `x-` extension keys of a mapping.
  */
 export const ADDED: Record<number, string[]> = {
   1: ['secrets', 'service.secrets'],
   2: ['service.ports[long]', 'service.volumes[long]', 'service.deploy.endpoint_mode', 'network.attachable'],
   3: ['configs', 'service.configs', 'service.deploy.placement.preferences', 'service.credential_spec'],
-  4: ['service.deploy.update_config.order', 'service.deploy.rollback_config.order', 'service.healthcheck.start_period', 'volume.name'],
+  4: [
+    '[x]',
+    'service.deploy.update_config.order',
+    'service.deploy.rollback_config.order',
+    'service.healthcheck.start_period',
+    'volume.name',
+  ],
   5: ['network.name', 'secret.name', 'config.name', 'service.deploy.resources.reservations.generic_resources', 'service.isolation'],
   6: ['service.volumes[long].tmpfs'],
-  7: ['service.deploy.rollback_config', 'service.init'],
+  7: ['service.deploy.rollback_config', 'service.init', 'service.[x]', 'network.[x]', 'volume.[x]', 'secret.[x]', 'config.[x]'],
   8: [
     'service.deploy.placement.max_replicas_per_node',
     'secret.driver',
@@ -267,11 +270,21 @@ function objectOf(s: Schema | undefined): Extract<Schema, { kind: 'object' }> {
   throw new Error('schema path not an object');
 }
 
+/** What a short-only list item was before 3.2: one type, no oneOf (its error says `must be a string or number`). */
+const SHORT_ONLY: Record<string, Schema> = {
+  ports: { kind: 'type', types: ['string', 'number'], format: 'ports' },
+  volumes: str,
+};
+
 function removePath(root: Schema, path: string): void {
   const parts = path.split('.');
   const head = parts[0] as string;
   let s: Schema = head in ROOTS ? (ROOTS[head] as (s: Schema) => Schema)(root) : root;
   const rest = head in ROOTS ? parts.slice(1) : parts;
+  if (rest.length === 1 && rest[0] === '[x]') {
+    objectOf(s).x = false;
+    return;
+  }
   for (let i = 0; i < rest.length; i++) {
     const key = rest[i] as string;
     const long = key.endsWith('[long]');
@@ -283,7 +296,7 @@ function removePath(root: Schema, path: string): void {
       const arr = o.props[name] as Extract<Schema, { kind: 'array' }>;
       const items = arr.items as Extract<Schema, { kind: 'oneOf' }>;
       if (last) {
-        o.props[name] = { ...arr, items: { kind: 'oneOf', of: items.of.filter((x) => x.kind !== 'object') } };
+        o.props[name] = { ...arr, items: SHORT_ONLY[name] ?? { kind: 'oneOf', of: items.of.filter((x) => x.kind !== 'object') } };
         return;
       }
       s = items.of.find((x) => x.kind === 'object') as Schema;
@@ -336,7 +349,15 @@ const PORTS = /^(?:(?:\[?[0-9a-fA-F:.]*\]?):)?(\d+(-\d+)?:)?\d+(-\d+)?(\/(tcp|ud
 
 function checkFormat(format: string, v: YamlValue): boolean {
   if (format === 'duration') return typeof v === 'string' && (v === '0' || DURATION.test(v));
-  if (format === 'ports') return PORTS.test(String(v));
+  if (format === 'ports') {
+    if (!PORTS.test(String(v))) return false;
+    try {
+      parseShortPort(String(v), []);
+      return true;
+    } catch {
+      return false;
+    }
+  }
   if (format === 'subnet') return typeof v === 'string' && /^[0-9a-fA-F:.]+\/\d+$/.test(v);
   return true;
 }
@@ -364,7 +385,7 @@ function human(types: Prim[]): string {
 function typesOf(s: Schema): Prim[] {
   if (s.kind === 'type') return s.types;
   if (s.kind === 'enum') return [s.type];
-  if (s.kind === 'object') return ['object'];
+  if (s.kind === 'object') return s.nullable ? ['object', 'null'] : ['object'];
   if (s.kind === 'array') return ['array'];
   if (s.kind === 'oneOf') return s.of.flatMap(typesOf);
   return [];
@@ -396,20 +417,22 @@ function validate(v: YamlValue, s: Schema, path: string[], out: Failure[]): void
         validate(x, s.items, [...path, String(i)], out);
       });
       if (s.unique) {
-        const seen = new Set<string>();
-        for (const x of v) {
+        const seen = new Map<string, number>();
+        for (const [i, x] of v.entries()) {
           const k = JSON.stringify(x, (_k, y) => (typeof y === 'bigint' ? Number(y) : y));
-          if (seen.has(k)) {
-            out.push({ path, kind: 'other', text: 'array items must be unique' });
+          const first = seen.get(k);
+          if (first !== undefined) {
+            out.push({ path, kind: 'other', text: `array items[${first},${i}] must be unique` });
             break;
           }
-          seen.add(k);
+          seen.set(k, i);
         }
       }
       return;
     case 'object': {
+      if (v === null && s.nullable) return;
       if (v === null || typeof v !== 'object' || Array.isArray(v)) {
-        out.push({ path, kind: 'type', text: 'must be a mapping' });
+        out.push({ path, kind: 'type', text: s.nullable ? 'must be a mapping or null' : 'must be a mapping' });
         return;
       }
       for (const r of s.required ?? []) if (!(r in v)) out.push({ path, kind: 'other', text: `${r} is required` });
@@ -425,7 +448,8 @@ function validate(v: YamlValue, s: Schema, path: string[], out: Failure[]): void
     case 'oneOf': {
       const fits = s.of.filter((b) => matchesType(v, typesOf(b)));
       if (fits.length === 0) {
-        out.push({ path, kind: 'type', text: `must be a ${human([...new Set(s.of.flatMap(typesOf))])}` });
+        // gojsonschema keeps the first branch's error when no branch fits.
+        validate(v, s.of[0] as Schema, path, out);
         return;
       }
       let best: Failure[] | undefined;

@@ -146,7 +146,10 @@ describe('volumes', () => {
 
   it.each([
     [web('volumes: ["nope:/x"]'), 'undefined volume "nope"'],
-    [web('volumes: ["a:b:c:d"]'), 'invalid spec: a:b:c:d: too many colons'],
+    [
+      web('volumes: ["/a:/b:/c:ro"]'),
+      "decoding failed due to the following error(s):\n\nerror decoding 'Volumes[0]': invalid spec: /a:/b:/c:ro: too many colons",
+    ],
     [
       `${web('volumes: ["v:/v"]')}volumes: {v: {external: true, driver: x}}\n`,
       'conflicting parameters "external" and "driver" specified for volume "v"',
@@ -282,7 +285,10 @@ describe('resources', () => {
   });
 
   it.each([
-    ['deploy: {resources: {limits: {memory: 1.5Gi}}}', "invalid suffix: 'gi'"],
+    [
+      'deploy: {resources: {limits: {memory: 1.5Gi}}}',
+      "decoding failed due to the following error(s):\n\nerror decoding 'Deploy.Resources.Limits.memory': invalid suffix: 'gi'",
+    ],
     ['deploy: {resources: {limits: {cpus: "0.0000000001"}}}', 'value is too precise'],
   ])('%s: %s', (body, message) => {
     expect(error(web(body))).toBe(message);

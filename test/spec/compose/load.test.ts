@@ -26,6 +26,7 @@ describe('versions', () => {
     ['version: "2.4"\nservices: {}', 'unsupported Compose file version: 2.4'],
     ['version: "3.14"\nservices: {}', 'unsupported Compose file version: 3.14'],
     ['version: "4"\nservices: {}', 'unsupported Compose file version: 4'],
+    ['version: "3.3"\nx-a: 1\nservices: {}', '(root) Additional property x-a is not allowed'],
   ])('%j is refused: %s', (text, message) => {
     expect(error(text)).toBe(message);
   });
@@ -79,6 +80,10 @@ describe('spec-only, forbidden and unknown keys', () => {
     [svc('ports: [{target: 80, host_ip: 127.0.0.1}]'), 'services.web.ports.0 Additional property host_ip is not allowed'],
     ['services: {}\nconfigs: {c: {content: hi}}', 'configs.c Additional property content is not allowed'],
     [svc('deploy: {x-foo: 1}'), 'services.web.deploy Additional property x-foo is not allowed'],
+    [
+      'services: {web: {image: a, networks: {n: {x-a: 1}}}}\nnetworks: {n: }',
+      'services.web.networks.n Additional property x-a is not allowed',
+    ],
     [svc('healthcheck: {x-foo: 1}'), 'services.web.healthcheck Additional property x-foo is not allowed'],
     ['services:\n  "web!": {image: a}', 'services Additional property web! is not allowed'],
   ])('%j: %s', (text, message) => {
@@ -96,7 +101,7 @@ describe('spec-only, forbidden and unknown keys', () => {
 
   it('forbidden keys are fatal before interpolation, with docker hints', () => {
     expect(error(svc('cpu_shares: 5\nvolumes_from: [other]\nuser: $5'))).toBe(
-      'Compose file contains unsupported options:\n\ncpu_shares: Set resource limits using deploy.resources\n\nvolumes_from: Define the volume in the top-level `volumes` section and list it under each service that shares it.\n',
+      'Compose file contains unsupported options:\n\ncpu_shares: Set resource limits using deploy.resources\n\nvolumes_from: To share a volume between services, define it using the top-level `volumes` option and reference it from each service that shares it using the service-level `volumes` option.\n',
     );
   });
 });
@@ -114,11 +119,21 @@ describe('schema errors', () => {
       'services.web.deploy.update_config.order services.web.deploy.update_config.order must be one of the following: "start-first", "stop-first"',
     ],
     [svc('environment: {B: true}'), 'services.web.environment.B must be a string, number or null'],
-    [svc('labels: {B: [1]}'), 'services.web.labels.B must be a string'],
+    [svc('labels: {B: [1]}'), 'services.web.labels.B must be a string, number or null'],
     [svc('deploy: {resources: {limits: {cpus: 0.5}}}'), 'services.web.deploy.resources.limits.cpus must be a string'],
     [svc('deploy: {resources: {limits: {memory: 512}}}'), 'services.web.deploy.resources.limits.memory must be a string'],
     [svc('read_only: "yes"'), 'services.web.read_only must be a boolean'],
-    [svc('cap_add: [A, A]'), 'services.web.cap_add array items must be unique'],
+    [svc('cap_add: [A, A]'), 'services.web.cap_add array items[0,1] must be unique'],
+    [svc('deploy: 5'), 'services.web.deploy must be a mapping or null'],
+    [svc('environment: 5'), 'services.web.environment must be a mapping'],
+    [svc('command: 5'), 'services.web.command must be a string'],
+    [svc('ports: ["70000:80"]'), "services.web.ports.0 Does not match format 'ports'"],
+    [svc('ports: [{target: 80, x-a: 1}]'), 'services.web.ports.0 Additional property x-a is not allowed'],
+    [svc('volumes: [""]'), "decoding failed due to the following error(s):\n\nerror decoding 'Volumes[0]': invalid empty volume spec"],
+    [
+      svc('deploy: {resources: {limits: {memory: 1.5Gi}}}'),
+      "decoding failed due to the following error(s):\n\nerror decoding 'Deploy.Resources.Limits.memory': invalid suffix: 'gi'",
+    ],
     ['services: {web: [a]}', 'services.web must be a mapping'],
     ['services: [web]', 'services must be a mapping'],
   ])('%j: %s', (text, message) => {
@@ -128,7 +143,8 @@ describe('schema errors', () => {
   it.each([
     ['3.8', 'deploy: {resources: {limits: {pids: 100}}}', 'services.web.deploy.resources.limits Additional property pids is not allowed'],
     ['3.0', 'secrets: [a]', 'services.web Additional property secrets is not allowed'],
-    ['3.1', 'ports: [{target: 80}]', 'services.web.ports.0 must be a number or string'],
+    ['3.1', 'ports: [{target: 80}]', 'services.web.ports.0 must be a string or number'],
+    ['3.6', 'x-a: 1', 'services.web Additional property x-a is not allowed'],
     ['3.2', 'configs: [a]', 'services.web Additional property configs is not allowed'],
     ['3.3', 'deploy: {update_config: {order: start-first}}', 'services.web.deploy.update_config Additional property order is not allowed'],
     ['3.4', 'isolation: default', 'services.web Additional property isolation is not allowed'],
