@@ -200,6 +200,8 @@ const deploy = leaf({
     for (const spec of specs) {
       const old = byName.get(spec.name);
       if (old) {
+        // As docker: ForceUpdate is carried over, so a redeploy alone does not restart every task.
+        if (spec.task && old.spec.task) spec.task.forceUpdate = old.spec.task.forceUpdate;
         io.stdout.write(`Updating service ${spec.name} (id: ${old.meta.id})\n`);
         await controlApi('updateService', { ref: old.meta.id, version: old.meta.version, spec, rollback: false });
       } else {
