@@ -9,7 +9,14 @@ import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UsageError } from '../lib/errors.js';
 import type { NetworkSpec, ServiceSpec } from '../proto/gen/objects.js';
-import { type ComposeFile, type ComposeStack, type DockerNetworkCreate, LABEL_NAMESPACE, loadStack } from '../spec/compose/index.js';
+import {
+  type ComposeFile,
+  type ComposeStack,
+  type DockerNetworkCreate,
+  LABEL_NAMESPACE,
+  loadStack,
+  MAX_COMPOSE_BYTES,
+} from '../spec/compose/index.js';
 import { serviceSpecFromDocker } from '../spec/docker/service.js';
 import { controlApi, controlRead } from './client.js';
 import { type Command, group, type Io, leaf } from './command.js';
@@ -55,9 +62,14 @@ export async function composeInputs(
   for (const p of paths) {
     if (p === '-') {
       const parts: Buffer[] = [];
-      for await (const chunk of stdin) parts.push(Buffer.from(chunk));
+      let n = 0;
+      for await (const chunk of stdin) {
+        parts.push(Buffer.from(chunk));
+        n += chunk.length;
+        if (n > MAX_COMPOSE_BYTES) throw new UsageError(`the compose file on standard input is larger than ${MAX_COMPOSE_BYTES} bytes`);
+      }
       files.push({ name: '-', text: Buffer.concat(parts).toString('utf8') });
-    } else files.push({ name: p, text: Buffer.from(read(resolve(cwd, p), 8 * 1024 * 1024 + 1)).toString('utf8') });
+    } else files.push({ name: p, text: Buffer.from(read(resolve(cwd, p), MAX_COMPOSE_BYTES)).toString('utf8') });
   }
   const first = paths[0] as string;
   return { files, workingDir: first === '-' ? cwd : dirname(resolve(cwd, first)) };
