@@ -53,6 +53,7 @@ export const commands: readonly Command[] = [
   lazy('network', 'Manage overlay networks', async () => (await import('./network.js')).networkCommand),
   lazy('secret', 'Manage secrets', async () => (await import('./secret.js')).secretCommand),
   lazy('config', 'Manage configs', async () => (await import('./secret.js')).configCommand),
+  lazy('stack', 'Manage stacks', async () => (await import('./stack.js')).stackCommand),
   lazy('image', "Manage this node's images", async () => (await import('./image.js')).imageCommand),
   lazy('sandbox', 'Run a cluster of hosts on this machine (network namespaces; needs root)', async () => {
     const [{ makeSandboxCommand }, { bootstrapCluster }] = await Promise.all([

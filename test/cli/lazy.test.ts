@@ -33,6 +33,7 @@ describe('lazy top-level commands', () => {
       'network',
       'secret',
       'config',
+      'stack',
       'image',
       'sandbox',
     ]);

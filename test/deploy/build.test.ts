@@ -110,6 +110,19 @@ describe('the build', () => {
     expect(loaded.filter((f) => grpcChunks().includes(f))).toEqual([]);
   });
 
+  it('loads the yaml package only for `stack`: not at start, not for `service`', () => {
+    const meta = JSON.parse(readFileSync(join(out, 'meta.json'), 'utf8')) as Meta;
+    const yamlChunks = Object.entries(meta.outputs)
+      .filter(([, o]) => Object.keys(o.inputs).some((i) => i.includes('node_modules/yaml/')))
+      .map(([f]) => f.slice(f.indexOf('chunks/') >= 0 ? f.indexOf('chunks/') : f.lastIndexOf('/') + 1));
+    expect(yamlChunks.length).toBeGreaterThan(0);
+    expect(loadedWith('cli/main.ts').sources.filter((s) => s.includes('node_modules/yaml/'))).toEqual([]);
+    expect(loadedWith('cli/stack.ts').sources.some((s) => s.includes('node_modules/yaml/'))).toBe(true);
+    const r = run(['service', '--help'], ['--import', register]);
+    expect(r.status, r.stderr).toBe(0);
+    expect(imported(r.stderr).filter((f) => yamlChunks.includes(f))).toEqual([]);
+  });
+
   it('talks to the daemon with its own client: `node ls` loads no grpc-js, and a missing daemon is named', () => {
     const sock = join(cwd, 'no-daemon.sock');
     const r = run(['-H', `unix://${sock}`, 'node', 'ls'], ['--import', register]);

@@ -1,0 +1,186 @@
+// `tsswarm stack`: the compose files read as regular files only, Docker's
+// network body as ours, and deploy / ls / services / ps / rm against a lone
+// manager: the objects carry the stack labels docker stack deploy uses.
+import type * as grpc from '@grpc/grpc-js';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { composeInputs, networkSpecFromCompose, readRegularFile, stackCommand, stackRows } from '../../cli/stack.js';
+import { type LoneManager, startLoneManager } from '../manager/lone-manager.js';
+import { serveLoneManager } from './lone-cli.js';
+import { runCommand } from './run-command.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'tss-stack-cli-'));
+const sock = join(dir, 'cli.sock');
+let cliServer: grpc.Server;
+let lone: LoneManager;
+const tss = (...argv: string[]) => runCommand({ stack: stackCommand }, `unix://${sock}`, ['stack', ...argv]);
+
+beforeAll(async () => {
+  lone = await startLoneManager('m1', 'c-stack-cli');
+  cliServer = await serveLoneManager(lone, sock);
+}, 30_000);
+
+afterAll(async () => {
+  await new Promise<void>((res) => cliServer?.tryShutdown(() => res()));
+  await lone?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('files a compose file names', () => {
+  it('are read when regular, refused when a directory, a FIFO or too large', () => {
+    const f = join(dir, 'small');
+    writeFileSync(f, 'abc');
+    expect(Buffer.from(readRegularFile(f, 10)).toString()).toBe('abc');
+    expect(() => readRegularFile(f, 2)).toThrow(`${f} is 3 bytes: larger than the 2 bytes allowed here`);
+    const d = join(dir, 'a-dir');
+    mkdirSync(d);
+    expect(() => readRegularFile(d, 10)).toThrow(`${d} is not a regular file`);
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    // Opening a FIFO for reading would wait for a writer: refused at once instead.
+    expect(() => readRegularFile(fifo, 10)).toThrow(`${fifo} is not a regular file: a compose file may name regular files only`);
+    expect(() => readRegularFile('/dev/zero', 10)).toThrow('/dev/zero is not a regular file');
+    expect(() => readRegularFile(join(dir, 'missing'), 10)).toThrow(/ENOENT/);
+  });
+
+  it('-c files: the working directory is the first file’s', async () => {
+    const a = join(dir, 'sub', 'a.yml');
+    mkdirSync(join(dir, 'sub'), { recursive: true });
+    writeFileSync(a, 'services: {}\n');
+    const r = await composeInputs(
+      [a, '-'],
+      '/',
+      readRegularFile,
+      (async function* () {
+        yield 'services: {web: {image: x}}\n';
+      })(),
+    );
+    expect(r).toEqual({
+      files: [
+        { name: a, text: 'services: {}\n' },
+        { name: '-', text: 'services: {web: {image: x}}\n' },
+      ],
+      workingDir: join(dir, 'sub'),
+    });
+    await expect(composeInputs([], '/')).rejects.toThrow('Specify a Compose file (with --compose-file)');
+  });
+});
+
+describe('conversions', () => {
+  const base = {
+    Name: 'demo_front',
+    Driver: 'overlay',
+    Scope: '',
+    IPAM: null,
+    Internal: false,
+    Attachable: true,
+    Ingress: false,
+    ConfigOnly: false,
+    ConfigFrom: null,
+    Options: { encrypted: '' },
+    Labels: { 'com.docker.stack.namespace': 'demo' },
+  };
+  it('a Docker network body as our spec; what tsswarm lacks is refused by field', () => {
+    expect(networkSpecFromCompose({ ...base, IPAM: { Driver: '', Options: null, Config: [{ Subnet: '10.1.0.0/24' }] } })).toEqual({
+      name: 'demo_front',
+      labels: { 'com.docker.stack.namespace': 'demo' },
+      driver: 'overlay',
+      subnet: '10.1.0.0/24',
+      gateway: '',
+      attachable: true,
+      internal: false,
+      vni: 0,
+      driverOpts: { encrypted: '' },
+      ingress: false,
+    });
+    expect(() => networkSpecFromCompose({ ...base, Driver: 'macvlan' })).toThrow('driver macvlan is not supported by tsswarm');
+    expect(() =>
+      networkSpecFromCompose({ ...base, IPAM: { Driver: '', Options: null, Config: [{ Subnet: 'a' }, { Subnet: 'b' }] } }),
+    ).toThrow('IPAM.Config has 2 subnets');
+  });
+
+  it('stack ls counts services per namespace label', () => {
+    expect(
+      stackRows([{ 'com.docker.stack.namespace': 'b' }, { 'com.docker.stack.namespace': 'a' }, {}, { 'com.docker.stack.namespace': 'b' }]),
+    ).toEqual([
+      ['a', '1'],
+      ['b', '2'],
+    ]);
+  });
+});
+
+describe('stack deploy | ls | services | ps | rm on a lone manager', () => {
+  it('creates the objects with the stack labels, updates on redeploy, prunes and removes', async () => {
+    const app = join(dir, 'app');
+    mkdirSync(app, { recursive: true });
+    writeFileSync(join(app, 'pw.txt'), 'hunter2');
+    writeFileSync(join(app, 'site.conf'), 'server {}');
+    const compose = join(app, 'compose.yml');
+    writeFileSync(
+      compose,
+      `services:
+  web:
+    image: busybox
+    command: sleep 3600
+    networks: [front]
+    secrets: [pw]
+    configs: [{source: site, target: /etc/site.conf}]
+    deploy: {replicas: 2}
+  worker:
+    image: busybox
+    build: .
+networks:
+  front: {attachable: true}
+secrets:
+  pw: {file: pw.txt}
+configs:
+  site: {file: ./site.conf}
+`,
+    );
+    const first = await tss('deploy', '-c', compose, 'demo');
+    expect(first.err).toBe('Ignoring unsupported options: build\n\n');
+    expect(first.out.split('\n').filter(Boolean).sort()).toEqual(
+      [
+        'Creating config demo_site',
+        'Creating network demo_default',
+        'Creating network demo_front',
+        'Creating secret demo_pw',
+        'Creating service demo_web',
+        'Creating service demo_worker',
+      ].sort(),
+    );
+    expect(first.code).toBe(0);
+    const svc = lone.manager.store.view((tx) => tx.services.list()).find((s) => s.spec.name === 'demo_web');
+    expect(svc?.spec.labels).toEqual({ 'com.docker.stack.namespace': 'demo', 'com.docker.stack.image': 'busybox' });
+    expect(svc?.spec.task?.container?.image).toBe('busybox:latest');
+
+    expect((await tss('ls')).out).toBe('NAME   SERVICES\ndemo   2\n');
+    const services = await tss('services', 'demo');
+    expect(services.out).toMatch(/demo_web\s+replicated\s+\d+\/2\s+busybox:latest/);
+    expect((await tss('services', 'nope')).err).toBe('Nothing found in stack: nope\n');
+
+    const again = await tss('deploy', '-c', compose, 'demo');
+    expect(again.out).toMatch(/^Updating service demo_web \(id: \w+\)$/m);
+    expect(again.out).not.toMatch(/Creating/);
+
+    writeFileSync(compose, 'services:\n  web:\n    image: busybox\n    command: sleep 3600\n');
+    const pruned = await tss('deploy', '--prune', '-c', compose, 'demo');
+    expect(pruned.out).toMatch(/^Removing service demo_worker$/m);
+
+    const bad = await tss('deploy', '--resolve-image', 'sometimes', '-c', compose, 'demo');
+    expect(bad.err).toBe('tsswarm: Invalid option sometimes for flag --resolve-image\n');
+
+    const rm = await tss('rm', 'demo');
+    expect(rm.out.split('\n').filter(Boolean)).toEqual([
+      'Removing service demo_web',
+      'Removing secret demo_pw',
+      'Removing config demo_site',
+      ...rm.out.split('\n').filter((l) => l.startsWith('Removing network')),
+    ]);
+    expect(rm.out).toContain('Removing network demo_default');
+    expect((await tss('ls')).out).toBe('NAME   SERVICES\n');
+  }, 30_000);
+});
