@@ -150,11 +150,11 @@ const deploy = leaf({
       type: 'string',
       valueName: 'MODE',
       description:
-        'Query the registry to resolve image digest and supported platforms ("always", "changed", "never"); tsswarm never queries one',
+        'Query the registry to resolve image digest and supported platforms ("always", "changed", "never"); tsswarm cannot query one yet: with always or changed it warns, as the docker CLI does when a registry cannot be reached, and keeps the tag',
     },
     'with-registry-auth': {
       type: 'boolean',
-      description: 'Send registry authentication details to Swarm agents (no effect: tsswarm pulls without credentials)',
+      description: 'Not supported yet (nodes pull without credentials): refused',
     },
   },
   async run({ flags, positionals, io }) {
@@ -162,10 +162,21 @@ const deploy = leaf({
     const resolveImage = flags['resolve-image'] ?? 'always';
     if (!['always', 'changed', 'never'].includes(resolveImage))
       throw new UsageError(`Invalid option ${resolveImage} for flag --resolve-image`);
+    if (flags['with-registry-auth'])
+      throw new UsageError(
+        '--with-registry-auth is not supported by tsswarm yet: nodes pull without credentials; log in on each node, or use a registry that needs no login',
+        { field: '--with-registry-auth' },
+      );
     const { files, workingDir } = await composeInputs(flags['compose-file'], process.cwd());
     const stack = loadStack(files, ns, { env: process.env, workingDir, readFile: readRegularFile });
     for (const w of stack.warnings) io.stderr.write(w.endsWith('\n') ? w : `${w}\n`);
     const specs = stackServiceSpecs(stack);
+    if (resolveImage !== 'never')
+      for (const image of new Set(specs.map((x) => x.task?.container?.image ?? '')))
+        if (image && !image.includes('@'))
+          io.stderr.write(
+            `image ${image} could not be accessed on a registry to record\nits digest (tsswarm does not resolve digests yet). Each node will access\n${image} independently, possibly leading to different nodes running different\nversions of the image.\n\n`,
+          );
     const networkSpecs = stack.networks.map(networkSpecFromCompose);
 
     const services = (await controlRead(io, 'listServices')).services.map((s) => s.service).filter(inStack(ns));
@@ -191,22 +202,30 @@ const deploy = leaf({
       io.stdout.write(`Creating network ${spec.name}\n`);
       await controlApi('createNetwork', { spec });
     }
-    // tsswarm's secrets and configs cannot change (Swarm lets only their labels change): existing ones are kept as they are.
-    const secrets = new Set((await controlRead(io, 'listSecrets')).secrets.map((s) => s.spec.name));
+    // As docker: a secret or config that exists is updated, which Swarm allows for its labels only (the same value is sent again).
+    const secrets = new Map((await controlRead(io, 'listSecrets')).secrets.map((s) => [s.spec.name, s]));
     for (const s of stack.secrets) {
-      if (secrets.has(s.Name)) continue;
-      io.stdout.write(`Creating secret ${s.Name}\n`);
-      await controlApi('createSecret', {
-        spec: { name: s.Name, labels: s.Labels, data: new Uint8Array(Buffer.from(s.Data ?? '', 'base64')) },
-      });
+      const spec = { name: s.Name, labels: s.Labels, data: new Uint8Array(Buffer.from(s.Data ?? '', 'base64')) };
+      const held = secrets.get(s.Name);
+      if (held) {
+        io.stdout.write(`Updating secret ${s.Name}\n`);
+        await controlApi('updateSecret', { ref: held.meta.id, version: held.meta.version, spec });
+      } else {
+        io.stdout.write(`Creating secret ${s.Name}\n`);
+        await controlApi('createSecret', { spec });
+      }
     }
-    const configs = new Set((await controlRead(io, 'listConfigs')).configs.map((c) => c.spec.name));
+    const configs = new Map((await controlRead(io, 'listConfigs')).configs.map((c) => [c.spec.name, c]));
     for (const c of stack.configs) {
-      if (configs.has(c.Name)) continue;
-      io.stdout.write(`Creating config ${c.Name}\n`);
-      await controlApi('createConfig', {
-        spec: { name: c.Name, labels: c.Labels, data: new Uint8Array(Buffer.from(c.Data ?? '', 'base64')) },
-      });
+      const spec = { name: c.Name, labels: c.Labels, data: new Uint8Array(Buffer.from(c.Data ?? '', 'base64')) };
+      const held = configs.get(c.Name);
+      if (held) {
+        io.stdout.write(`Updating config ${c.Name}\n`);
+        await controlApi('updateConfig', { ref: held.meta.id, version: held.meta.version, spec });
+      } else {
+        io.stdout.write(`Creating config ${c.Name}\n`);
+        await controlApi('createConfig', { spec });
+      }
     }
     const byName = new Map(services.map((s) => [s.spec.name, s]));
     for (const spec of specs) {

@@ -3,7 +3,7 @@
 // manager: the objects carry the stack labels docker stack deploy uses.
 import type * as grpc from '@grpc/grpc-js';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -140,7 +140,7 @@ configs:
   site: {file: ./site.conf}
 `,
     );
-    const first = await tss('deploy', '-c', compose, 'demo');
+    const first = await tss('deploy', '--resolve-image', 'never', '-c', compose, 'demo');
     expect(first.err).toBe('Ignoring unsupported options: build\n\n');
     expect(first.out.split('\n').filter(Boolean).sort()).toEqual(
       [
@@ -162,12 +162,28 @@ configs:
     expect(services.out).toMatch(/demo_web\s+replicated\s+\d+\/2\s+busybox:latest/);
     expect((await tss('services', 'nope')).err).toBe('Nothing found in stack: nope\n');
 
+    // A redeploy (with docker's default --resolve-image always: tsswarm warns that it cannot resolve digests).
+    writeFileSync(compose, readFileSync(compose, 'utf8').replace('pw: {file: pw.txt}', 'pw: {file: pw.txt, labels: {rotated: "no"}}'));
     const again = await tss('deploy', '-c', compose, 'demo');
     expect(again.out).toMatch(/^Updating service demo_web \(id: \w+\)$/m);
+    expect(again.out).toMatch(/^Updating secret demo_pw$/m);
+    expect(again.out).toMatch(/^Updating config demo_site$/m);
     expect(again.out).not.toMatch(/Creating/);
+    expect(again.err).toContain('image busybox:latest could not be accessed on a registry to record\nits digest');
+    const pw = lone.manager.store.view((tx) => tx.secrets.list()).find((x) => x.spec.name === 'demo_pw');
+    expect(pw?.spec.labels).toEqual({ 'com.docker.stack.namespace': 'demo', rotated: 'no' });
+    // A changed value is refused by Swarm's rule, and nothing else changes.
+    writeFileSync(join(app, 'pw.txt'), 'hunter3');
+    const changed = await tss('deploy', '--resolve-image', 'never', '-c', compose, 'demo');
+    expect(changed.code).toBe(1);
+    expect(changed.err).toContain('only updates to Labels are allowed');
+    writeFileSync(join(app, 'pw.txt'), 'hunter2');
+    expect((await tss('deploy', '--with-registry-auth', '-c', compose, 'demo')).err).toBe(
+      'tsswarm: --with-registry-auth is not supported by tsswarm yet: nodes pull without credentials; log in on each node, or use a registry that needs no login\n',
+    );
 
     writeFileSync(compose, 'services:\n  web:\n    image: busybox\n    command: sleep 3600\n');
-    const pruned = await tss('deploy', '--prune', '-c', compose, 'demo');
+    const pruned = await tss('deploy', '--prune', '--resolve-image', 'never', '-c', compose, 'demo');
     expect(pruned.out).toMatch(/^Removing service demo_worker$/m);
 
     const bad = await tss('deploy', '--resolve-image', 'sometimes', '-c', compose, 'demo');
