@@ -336,6 +336,8 @@ export function validateServiceSpec(input: ServiceSpec): { spec: ServiceSpec; wa
     } else if (m.source) {
       throw bad(`${f}.source`, `must be empty for a tmpfs mount (got "${m.source}"): a tmpfs has no source`);
     }
+    if (m.type !== MountType.VOLUME && Object.keys(m.volumeLabels ?? {}).length)
+      throw bad(`${f}.volumeLabels`, 'are for volume mounts only: leave them out of a bind or tmpfs mount');
   });
 
   if (isSet(c.healthcheck)) checkHealth('spec.task.container.healthcheck', c.healthcheck);
@@ -548,6 +550,7 @@ export function checkServiceSpecBounds(spec: ServiceSpec): void {
     labelsAtMost(`${f}.labels`, '--container-label', c.labels);
     atMostEntries(`${f}.mounts`, '--mount', c.mounts.length, L.mounts);
     c.mounts.forEach((m, i) => {
+      labelsAtMost(`${f}.mounts[${i}].volumeLabels`, '--mount volume-label=', m.volumeLabels);
       atMostChars(`${f}.mounts[${i}].source`, '--mount source=', m.source, L.pathLength);
       atMostChars(`${f}.mounts[${i}].target`, '--mount target=', m.target, L.pathLength);
     });

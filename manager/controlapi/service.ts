@@ -19,22 +19,14 @@ import type {
   ServiceSummary,
   UpdateServiceRequest,
 } from '../../proto/gen/control.js';
-import {
-  Meta,
-  Service,
-  type ServiceSpec,
-  type Task,
-  TaskSpec,
-  TaskState,
-  type UpdateStatus,
-  UpdateState,
-} from '../../proto/gen/objects.js';
+import { Meta, Service, type ServiceSpec, type Task, TaskState, type UpdateStatus, UpdateState } from '../../proto/gen/objects.js';
 import type { MemoryStore, ReadTx } from '../store/index.js';
 import { randomServiceName } from './names.js';
 import { resolveServiceNetworking } from './network.js';
 import { resolveServiceFileRefs } from './secret.js';
 import { findNode, findService, findTask } from './refs.js';
 import { plainSpec, validateServiceSpec } from '../../spec/validate.js';
+import { sameTaskSpec } from '../../spec/task-spec.js';
 
 export interface ServiceApiOptions {
   store: MemoryStore;
@@ -45,23 +37,7 @@ export interface ServiceApiOptions {
   now?: () => number;
 }
 
-/** JSON with sorted keys: two specs are the same when their canonical forms are. */
-function canonical(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonical).join(',')}]`;
-  if (v !== null && typeof v === 'object' && !(v instanceof Uint8Array)) {
-    return `{${Object.keys(v)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical((v as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  }
-  return JSON.stringify(v instanceof Uint8Array ? [...v] : v) ?? 'null';
-}
-
-/** Whether two task specs ask for the same tasks (a change means a rolling update). */
-export function sameTaskSpec(a: TaskSpec | null | undefined, b: TaskSpec | null | undefined): boolean {
-  const norm = (t: TaskSpec | null | undefined): unknown => (t ? TaskSpec.toObject(t) : null);
-  return canonical(norm(a)) === canonical(norm(b));
-}
+export { sameTaskSpec };
 
 const isGlobal = (s: ServiceSpec | null | undefined): boolean => s?.global !== null && s?.global !== undefined;
 const modeName = (s: ServiceSpec | null | undefined): string => (isGlobal(s) ? 'global' : 'replicated');
@@ -174,8 +150,11 @@ export class ServiceApi {
           `spec.mode: service ${name} is ${modeName(cur.spec)} and cannot become ${modeName(spec)}: remove it and create it again`,
         );
       }
+      // As SwarmKit, an update that keeps the task spec (a scale) clears the status: the docker
+      // CLI's progress display stops at once on a `completed` left from an earlier update, and
+      // the updater starts an update again if tasks of an older spec remain (a paused one).
       const updateStatus = sameTaskSpec(spec.task, cur.spec.task)
-        ? (cur.updateStatus ?? null)
+        ? null
         : { state: UpdateState.UPDATING, startedAt: now, completedAt: 0, message: 'update in progress' };
       next = Service.create({ ...cur, spec, previousSpec: cur.spec, updateStatus });
     }

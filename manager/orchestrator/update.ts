@@ -129,8 +129,16 @@ export function rollingUpdate(c: ServiceContext): void {
     }
     return;
   }
-  // A spec change outside an update (e.g. the first spec of a service restored
-  // from a snapshot) is still rolled out gradually, with the update config.
+  // Outdated tasks and no update under way (the Control API clears the status on
+  // every update that keeps the task spec, e.g. a scale after a paused update,
+  // as SwarmKit does): an update starts, so it is monitored and completes.
+  if (!svc.updateStatus)
+    c.updateService(
+      Service.create({
+        ...svc,
+        updateStatus: { state: UpdateState.UPDATING, startedAt: p.now, completedAt: 0, message: 'update in progress' },
+      }),
+    );
   outdated.sort((a, b) => a.slot - b.slot || a.nodeId.localeCompare(b.nodeId));
   const room = par === Infinity ? outdated.length : Math.max(0, par - inFlight);
   const startFirst = cfg?.order === UpdateOrder.START_FIRST;

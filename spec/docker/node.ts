@@ -6,7 +6,7 @@ import { UsageError } from '../../lib/errors.js';
 import type { UpdateNodeRequest } from '../../proto/gen/control.js';
 import { type Node, NodeAvailability, NodeRole, NodeState } from '../../proto/gen/objects.js';
 import { bodyObject, dockerVersion, type JsonObject, labelsAt, rfc3339, stringAt } from './common.js';
-import { type Filters, matchExact, matchLabels, matchPrefix, parseFilters } from './filters.js';
+import { checkFilterKeys, type DockerFilters, matchLabels, parseDockerFilters } from './filters.js';
 
 /** The root CA as Docker shows it in a node's Description and the cluster: PEM, and base64 DER of its subject and public key. */
 export interface DockerTLSInfo {
@@ -72,8 +72,9 @@ export function toDockerNode(n: Node, tls: DockerTLSInfo, engineVersion = ''): J
 /** The filter keys dockerd's `GET /nodes` accepts. */
 export const NODE_FILTERS = ['id', 'name', 'label', 'role', 'membership', 'node.label'] as const;
 
-export function parseNodeFilters(text: string | null | undefined): Filters {
-  const f = parseFilters(text, NODE_FILTERS);
+export function parseNodeFilters(text: string | null | undefined): DockerFilters {
+  const f = parseDockerFilters(text);
+  checkFilterKeys(f, NODE_FILTERS);
   for (const r of f.get('role') ?? [])
     if (r !== '' && r !== 'worker' && r !== 'manager') throw new UsageError(`Invalid role filter: '${r}'`);
   for (const m of f.get('membership') ?? [])
@@ -81,21 +82,28 @@ export function parseNodeFilters(text: string | null | undefined): Filters {
   return f;
 }
 
+const values = (f: DockerFilters, k: string): string[] => [...(f.get(k) ?? [])];
+const anyPrefix = (s: string, xs: readonly string[]): boolean => !xs.length || xs.some((x) => s.startsWith(x));
+const anyOf = (s: string, xs: readonly string[]): boolean => !xs.length || xs.includes(s);
+
 /**
  * The nodes `f` selects, as SwarmKit's ListNodes: `id` a prefix of the id,
  * `name` a prefix of the hostname, `role` the role of the node's certificate,
  * `membership` accepted (every node in the store is), `label` the engine's
  * labels (tsswarm nodes have none), `node.label` the labels of the node's spec.
  */
-export function filterNodes(nodes: readonly Node[], f: Filters): Node[] {
+export function filterNodes(nodes: readonly Node[], f: DockerFilters): Node[] {
+  const [ids, names, roles, memberships, labels, nodeLabels] = ['id', 'name', 'role', 'membership', 'label', 'node.label'].map((k) =>
+    values(f, k),
+  ) as [string[], string[], string[], string[], string[], string[]];
   return nodes.filter(
     (n) =>
-      matchPrefix(f, 'id', n.meta.id) &&
-      matchPrefix(f, 'name', n.description?.hostname || n.spec.name) &&
-      matchExact(f, 'role', ROLE_NAMES[n.role] ?? 'worker') &&
-      matchExact(f, 'membership', 'accepted') &&
-      matchLabels(f, 'label', {}) &&
-      matchLabels(f, 'node.label', n.spec.labels ?? {}),
+      anyPrefix(n.meta.id, ids) &&
+      anyPrefix(n.description?.hostname || n.spec.name, names) &&
+      anyOf(ROLE_NAMES[n.role] ?? 'worker', roles) &&
+      anyOf('accepted', memberships) &&
+      matchLabels({}, labels) &&
+      matchLabels(n.spec.labels ?? {}, nodeLabels),
   );
 }
 

@@ -83,28 +83,35 @@ describe('value parsers', () => {
       source: '/srv/data',
       target: '/data',
       readOnly: true,
+      volumeLabels: {},
     });
     expect(parseMount('--mount', 'src=pg,dst=/var/lib/pg')).toEqual({
       type: MountType.VOLUME,
       source: 'pg',
       target: '/var/lib/pg',
       readOnly: false,
+      volumeLabels: {},
     });
     expect(parseMount('--mount', 'type=tmpfs,destination=/tmp,ro=false')).toEqual({
       type: MountType.TMPFS,
       source: '',
       target: '/tmp',
       readOnly: false,
+      volumeLabels: {},
     });
     expect(parseMount('--mount', 'type=bind,"source=/a,b",target=/x')).toEqual({
       type: MountType.BIND,
       source: '/a,b',
       target: '/x',
       readOnly: false,
+      volumeLabels: {},
     });
     expect(msgOf(() => parseMount('--mount', 'type=nfs,target=/x'))).toMatch(/^--mount type must be bind, volume or tmpfs/);
     expect(msgOf(() => parseMount('--mount', 'source=x'))).toMatch(/^--mount needs target=PATH/);
     expect(msgOf(() => parseMount('--mount', 'target=/x,colour=red'))).toMatch(/unknown option "colour"/);
+    expect(parseMount('--mount', 'src=pg,dst=/pg,volume-label=ns=demo,volume-label=tier').volumeLabels).toEqual({ ns: 'demo', tier: '' });
+    expect(msgOf(() => parseMount('--mount', 'type=bind,src=/a,dst=/b,volume-label=x=1'))).toMatch(/volume-label is for type=volume/);
+    expect(msgOf(() => parseMount('--mount', 'dst=/b,volume-label==1'))).toMatch(/volume-label needs KEY=VALUE/);
     expect(msgOf(() => parseMount('--mount-add', 'type=bind,target=/x'))).toMatch(/^--mount-add: a bind mount needs source/);
   });
 
@@ -217,8 +224,8 @@ describe('service create command line → spec', () => {
     expect([c.dir, c.user, c.hostname, c.stopGracePeriodMs, c.stopSignal]).toEqual(['/app', '1000:1000', 'web-host', 30_000, 'SIGQUIT']);
     expect(c.labels).toEqual({ x: 'y' });
     expect(c.mounts).toEqual([
-      { type: MountType.BIND, source: '/srv', target: '/data', readOnly: true },
-      { type: MountType.TMPFS, source: '', target: '/tmp', readOnly: false },
+      { type: MountType.BIND, source: '/srv', target: '/data', readOnly: true, volumeLabels: {} },
+      { type: MountType.TMPFS, source: '', target: '/tmp', readOnly: false, volumeLabels: {} },
     ]);
     expect(c.healthcheck).toEqual({
       test: ['CMD-SHELL', 'curl -f http://localhost/'],
@@ -308,7 +315,7 @@ describe('service update command line → spec', () => {
         container: ContainerSpec.create({
           image: 'nginx:1.24',
           env: ['A=1', 'B=2'],
-          mounts: [{ type: MountType.VOLUME, source: 'vol', target: '/v', readOnly: false }],
+          mounts: [{ type: MountType.VOLUME, source: 'vol', target: '/v', readOnly: false, volumeLabels: {} }],
         }),
         placement: { constraints: ['node.role==worker'], preferences: [], maxReplicas: 0, platforms: [] },
       }),
@@ -351,7 +358,7 @@ describe('service update command line → spec', () => {
     const c = s.task.container;
     expect(c.image).toBe('nginx:1.25');
     expect(c.env).toEqual(['B=3', 'C=4']);
-    expect(c.mounts).toEqual([{ type: MountType.TMPFS, source: '', target: '/t', readOnly: false }]);
+    expect(c.mounts).toEqual([{ type: MountType.TMPFS, source: '', target: '/t', readOnly: false, volumeLabels: {} }]);
     expect(c.args).toEqual(['nginx', '-g', 'daemon off;']);
     expect(s.task.placement!.constraints).toEqual(['node.labels.ssd==true']);
     expect(s.labels).toEqual({ team: 'a', v: '2' });

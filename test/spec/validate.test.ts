@@ -112,7 +112,8 @@ describe('validateServiceSpec', () => {
   });
 
   it('mounts: type, absolute target, absolute bind source, volume name, tmpfs without source', () => {
-    const m = (o: object) => spec({}, { mounts: [{ type: MountType.VOLUME, source: '', target: '/data', readOnly: false, ...o }] });
+    const m = (o: object) =>
+      spec({}, { mounts: [{ type: MountType.VOLUME, source: '', target: '/data', readOnly: false, volumeLabels: {}, ...o }] });
     fails(m({ target: 'data' }), 'mounts[0].target', /absolute/);
     fails(m({ target: '' }), 'mounts[0].target', /required/);
     fails(m({ type: MountType.BIND, source: 'rel/path' }), 'mounts[0].source', /absolute/);
@@ -120,13 +121,14 @@ describe('validateServiceSpec', () => {
     fails(m({ type: MountType.VOLUME, source: '/host/path' }), 'mounts[0].source', /type=bind/);
     fails(m({ type: MountType.TMPFS, source: 'x' }), 'mounts[0].source', /tmpfs/);
     fails(m({ type: 7 }), 'mounts[0].type', /bind, volume or tmpfs/);
+    fails(m({ type: MountType.BIND, source: '/a', volumeLabels: { ns: 'x' } }), 'mounts[0].volumeLabels', /volume mounts only/);
     fails(
       spec(
         {},
         {
           mounts: [
-            { type: MountType.TMPFS, source: '', target: '/t', readOnly: false },
-            { type: MountType.TMPFS, source: '', target: '/t', readOnly: false },
+            { type: MountType.TMPFS, source: '', target: '/t', readOnly: false, volumeLabels: {} },
+            { type: MountType.TMPFS, source: '', target: '/t', readOnly: false, volumeLabels: {} },
           ],
         },
       ),
@@ -327,8 +329,16 @@ describe('spec bounds', () => {
     ['workdir length', null, spec({}, { dir: `/${long(L.pathLength)}` }), ['spec.task.container.dir', /--workdir/]],
     [
       'mounts count',
-      spec({}, { mounts: many(L.mounts, (i) => `/m${i}`).map((target) => ({ type: 2, source: '', target, readOnly: false })) }),
-      spec({}, { mounts: many(L.mounts + 1, (i) => `/m${i}`).map((target) => ({ type: 2, source: '', target, readOnly: false })) }),
+      spec(
+        {},
+        { mounts: many(L.mounts, (i) => `/m${i}`).map((target) => ({ type: 2, source: '', target, readOnly: false, volumeLabels: {} })) },
+      ),
+      spec(
+        {},
+        {
+          mounts: many(L.mounts + 1, (i) => `/m${i}`).map((target) => ({ type: 2, source: '', target, readOnly: false, volumeLabels: {} })),
+        },
+      ),
       ['spec.task.container.mounts', /101 entries: at most 100/, /--mount/],
     ],
     [

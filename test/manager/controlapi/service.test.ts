@@ -126,13 +126,21 @@ describe('ServiceApi', () => {
     expect(store.view((tx) => tx.services.byName('web'))!.spec.task.container.image).toBe('redis');
   });
 
-  it('a replicas-only change (scale) leaves the update status alone', async () => {
+  it('a replicas-only change (scale) clears the update status, as SwarmKit (the docker CLI stops at a completed one)', async () => {
     const { api } = setup();
     await api.createService({ spec: spec('web') });
-    const r = await api.updateService({ ref: 'web', version: 0, spec: spec('web', { replicated: { replicas: 5 } }), rollback: false });
+    const u = await api.updateService({ ref: 'web', version: 0, spec: spec('web', {}, 'nginx'), rollback: false });
+    expect(u.service.updateStatus?.state).toBe(UpdateState.UPDATING);
+    const r = await api.updateService({
+      ref: 'web',
+      version: 0,
+      spec: spec('web', { replicated: { replicas: 5 } }, 'nginx'),
+      rollback: false,
+    });
     expect(r.service.spec.replicated!.replicas).toBe(5);
     expect(r.service.updateStatus ?? null).toBeNull();
     expect(r.service.previousSpec!.replicated!.replicas).toBe(1);
+    expect(r.service.previousSpec!.task.container.image).toBe('nginx');
   });
 
   it('refuses mode changes, renames and missing specs, storing nothing', async () => {

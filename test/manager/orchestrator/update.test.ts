@@ -151,6 +151,24 @@ describe('updater', () => {
     expect(running(c, 'web').map((t) => t.spec?.container?.image)).toEqual(['busybox:3', 'busybox:3']);
   });
 
+  it('scaling a paused service clears the pause: the update starts again and completes (SwarmKit resets the status)', async () => {
+    const c = await cluster(2);
+    const s = await deploy(c, spec('web', { replicated: { replicas: 2 }, update: update({ monitorMs: 5000 }) }));
+    const flaky = withImage(s, 'flaky:1');
+    await c.api.updateService({ ref: 'web', version: 0, spec: flaky, rollback: false });
+    await agents(c, (t) => t.spec?.container?.image === 'flaky:1');
+    expect(service(c, 'web').updateStatus!.state).toBe(UpdateState.PAUSED);
+    await c.api.updateService({ ref: 'web', version: 0, spec: { ...flaky, replicated: { replicas: 3 } }, rollback: false });
+    expect(service(c, 'web').updateStatus ?? null).toBeNull();
+    await settle();
+    expect(service(c, 'web').updateStatus).toMatchObject({ state: UpdateState.UPDATING, message: 'update in progress' });
+    await agents(c);
+    c.clock.advance(5000);
+    await agents(c);
+    expect(service(c, 'web').updateStatus!.state).toBe(UpdateState.COMPLETED);
+    expect(running(c, 'web').map((t) => t.spec?.container?.image)).toEqual(['flaky:1', 'flaky:1', 'flaky:1']);
+  });
+
   it('a failure within the monitor window after the last task started still counts', async () => {
     const c = await cluster(1);
     const s = await deploy(c, spec('web', { update: update({ monitorMs: 5000 }) }));

@@ -180,7 +180,7 @@ describe('hostile input', () => {
     expect(unknown.json).toEqual({ message: "invalid filter 'colour'" });
     const malformed = await call(s.socket, 'GET', `/nodes?filters=${encodeURIComponent('{"name":')}`);
     expect(malformed.json).toEqual({ message: 'invalid filter' });
-    const many = Object.fromEntries(Array.from({ length: 400 }, (_, i) => [`n${i}`, true]));
+    const many = Array.from({ length: 1001 }, (_, i) => i.toString(36));
     const t0 = Date.now();
     const r = await call(s.socket, 'GET', `/nodes?filters=${encodeURIComponent(JSON.stringify({ name: many }))}`);
     expect(r.status).toBe(400);
