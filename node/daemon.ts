@@ -193,17 +193,6 @@ export class Daemon {
       this.metrics = await metrics.serveMetrics(reg, this.o.metricsAddr);
       this.log.info({ addr: this.metrics.address }, 'serving Prometheus metrics at /metrics');
     }
-    if (this.o.dockerSocketPath) {
-      const { ENGINE_ROUTES, serveEngine } = await import('./engine/index.js');
-      this.engine = await serveEngine({
-        socketPath: this.o.dockerSocketPath,
-        gid: this.o.dockerSocketGid,
-        backend: this.engineBackend(),
-        routes: ENGINE_ROUTES,
-        logger: this.o.logger,
-        count: (route, method, status) => this.engineRequests?.inc({ route: route || 'none', method, status: String(status) }),
-      });
-    }
     if (this.node && certs) {
       const source = this.node.role === 'manager' ? await DataKeys.sourceOf(realVfs, this.state.raftDir) : null;
       if (source === 'unlock-key') {
@@ -217,6 +206,18 @@ export class Daemon {
         this.log.info({ node: this.node.nodeId, role: this.node.role }, 'resuming cluster membership');
         await this.startNodeServices();
       }
+    }
+    // Served once the node's state is settled (locked or running), so no Docker client sees it in between.
+    if (this.o.dockerSocketPath) {
+      const { ENGINE_ROUTES, serveEngine } = await import('./engine/index.js');
+      this.engine = await serveEngine({
+        socketPath: this.o.dockerSocketPath,
+        gid: this.o.dockerSocketGid,
+        backend: this.engineBackend(),
+        routes: ENGINE_ROUTES,
+        logger: this.o.logger,
+        count: (route, method, status) => this.engineRequests?.inc({ route: route || 'none', method, status: String(status) }),
+      });
     }
     this.log.info({ socket: this.o.socketPath, node: this.nodeName }, 'daemon ready');
   }

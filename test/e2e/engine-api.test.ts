@@ -10,6 +10,7 @@ import { request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAEMON_PORT, defaultDaemonCommand, Sandbox } from '../../deploy/sandbox/index.js';
+import { kekFromUnlockKey } from '../../manager/raft/storage/index.js';
 import { have } from '../have.js';
 import { canRunSandbox, joinByCli, until } from './helpers.js';
 
@@ -200,6 +201,12 @@ describe.skipIf(!canRunSandbox || !haveDocker)('the Docker Engine API with the r
     expect(key).not.toBe('');
     expect((await ok(h[1]!, 'swarm', 'unlock-key', '-q')).trim()).toBe(key);
     const m3 = sb.hosts()[2]!;
+    // Locked once its Raft keys are wrapped by the unlock key's KEK and its TLS key is sealed (as the autolock e2e waits).
+    const kek = kekFromUnlockKey(key).id;
+    await until(`${m3.name}'s Raft keys locked with the unlock key`, async () => {
+      const dek = JSON.parse(readFileSync(join(m3.stateDir, 'raft', 'raft-dek.json'), 'utf8')) as { kek: { id: string } };
+      return dek.kek.id === kek;
+    });
     await until(`${m3.name}'s TLS key sealed`, async () =>
       readFileSync(join(m3.stateDir, 'certificates', 'node.key'), 'utf8').includes('ENCRYPTED PRIVATE KEY'),
     );

@@ -181,7 +181,7 @@ describe('hostile input', () => {
     expect(unknown.json).toEqual({ message: "invalid filter 'colour'" });
     const malformed = await call(s.socket, 'GET', `/nodes?filters=${encodeURIComponent('{"name":')}`);
     expect(malformed.json).toEqual({ message: 'invalid filter' });
-    // More values than a filter may carry (spec/docker/filters.ts MAX_FILTER_VALUES), in the short legacy form to stay under the header limit.
+    // More values than a filter may carry (spec/docker/filters.ts), in the short legacy form to stay under the header limit.
     const many = Array.from({ length: MAX_FILTER_VALUES + 1 }, (_, i) => i.toString(36));
     const r = await call(s.socket, 'GET', `/nodes?filters=${encodeURIComponent(JSON.stringify({ name: many }))}`);
     expect(r.status).toBe(400);

@@ -5,8 +5,7 @@ import { DEFAULT_POOL, DEFAULT_SUBNET_BITS } from '../../../manager/allocator/ip
 import { VXLAN_PORT } from '../../../agent/overlay/names.js';
 import { formatCidr } from '../../../lib/ipnet.js';
 import { isEmpty, rfc3339, ZERO_TIME } from '../../../spec/docker/common.js';
-import { checkFilterKeys, filterValues, matchLabels, MAX_FILTER_VALUES, parseDockerFilters } from '../../../spec/docker/filters.js';
-import { nodeUpdateFromDocker, parseNodeFilters, toDockerNode } from '../../../spec/docker/node.js';
+import { filterNodes, nodeUpdateFromDocker, parseNodeFilters, toDockerNode } from '../../../spec/docker/node.js';
 import {
   INIT_DEFAULTS,
   initFromDocker,
@@ -29,31 +28,24 @@ describe('common', () => {
   });
 });
 
-describe('filters', () => {
-  const parseFilters = (text: string, keys: string[]) => {
-    const f = parseDockerFilters(text);
-    checkFilterKeys(f, keys);
-    return f;
-  };
-  it('reads both JSON forms, keeps values once, refuses unknown keys, malformed values and too many values', () => {
-    expect(filterValues(parseFilters('{"name":{"a":true,"b":true}}', ['name']), 'name')).toEqual(['a', 'b']);
-    expect(filterValues(parseFilters('{"name":["a","a"]}', ['name']), 'name')).toEqual(['a']);
-    expect(parseFilters('', ['name']).size).toBe(0);
-    expect(() => parseFilters('{"x":{"a":true}}', ['name'])).toThrow("invalid filter 'x'");
-    expect(() => parseFilters('{"name":"a"}', ['name'])).toThrow('invalid filter');
-    expect(() => parseFilters('[1]', ['name'])).toThrow('invalid filter');
-    const many = JSON.stringify({ name: Object.fromEntries(Array.from({ length: MAX_FILTER_VALUES + 1 }, (_, i) => [`v${i}`, true])) });
-    expect(() => parseFilters(many, ['name'])).toThrow(/more than 1000 filter values/);
+describe('node filters', () => {
+  it('refuses unknown keys, roles and memberships as dockerd', () => {
+    expect(() => parseNodeFilters('{"colour":{"red":true}}')).toThrow("invalid filter 'colour'");
+    expect(() => parseNodeFilters('{"role":{"boss":true}}')).toThrow("Invalid role filter: 'boss'");
     expect(() => parseNodeFilters('{"membership":{"left":true}}')).toThrow("Invalid membership filter: 'left'");
   });
 
-  it('labels: every one must match, by key or key=value (key= matches any value, as SwarmKit)', () => {
-    const f = filterValues(parseFilters('{"label":{"a":true,"b=2":true}}', ['label']), 'label');
-    expect(matchLabels({ a: 'x', b: '2' }, f)).toBe(true);
-    expect(matchLabels({ a: 'x', b: '3' }, f)).toBe(false);
-    expect(matchLabels({ b: '2' }, f)).toBe(false);
-    expect(matchLabels({ a: '' }, ['a='])).toBe(true);
-    expect(matchLabels({ a: 'x' }, ['a='])).toBe(true);
+  it('node.label reads the spec labels (every value must match), label the engine labels tsswarm nodes do not have', () => {
+    const n = Node.create({
+      meta: { id: 'abc', version: 1, createdAt: 0, updatedAt: 0 },
+      spec: { name: 'h1', role: NodeRole.WORKER, availability: NodeAvailability.ACTIVE, labels: { zone: 'a', ssd: '' } },
+      status: { state: NodeState.READY, message: '', addr: '' },
+    });
+    const pick = (f: string): number => filterNodes([n], parseNodeFilters(f)).length;
+    expect(pick('{"node.label":{"zone=a":true,"ssd":true}}')).toBe(1);
+    expect(pick('{"node.label":{"zone=b":true}}')).toBe(0);
+    expect(pick('{"label":{"zone":true}}')).toBe(0);
+    expect(pick('{"role":{"worker":true},"name":{"h":true},"id":{"ab":true}}')).toBe(1);
   });
 });
 
