@@ -457,6 +457,15 @@ export class Daemon {
         return { createdAt: Number(meta?.createdAt ?? 0), updatedAt: Number(meta?.updatedAt ?? 0) };
       },
       managerAddrs: () => [...(this.node?.managerAddrs ?? [])],
+      images: () => this.images().list(),
+      containers: async () => {
+        if (!this.runtime)
+          throw new TsswarmError(
+            'FAILED_PRECONDITION',
+            `this node's container runtime is not usable: ${this.runtimeError?.message ?? 'not started'}`,
+          );
+        return this.runtime.list();
+      },
     };
   }
 

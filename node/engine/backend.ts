@@ -1,7 +1,15 @@
 // What the engine's routes may ask of the daemon: its Control handlers (which
 // forward to the leader), its own verbs (init, join, leave, unlock), and the
 // facts only it has. The Daemon implements this; tests give a fake.
-import type { ControlHandlers, InfoResponse, InitRequest, InitResponse, JoinRequest, JoinResponse } from '../../proto/gen/control.js';
+import type {
+  ControlHandlers,
+  ImageSummary,
+  InfoResponse,
+  InitRequest,
+  InitResponse,
+  JoinRequest,
+  JoinResponse,
+} from '../../proto/gen/control.js';
 import type { DockerTLSInfo } from '../../spec/docker/node.js';
 import type { EngineHost } from '../../spec/docker/system.js';
 
@@ -25,4 +33,20 @@ export interface EngineBackend {
   clusterTimes(): { createdAt: number; updatedAt: number };
   /** The managers a worker knows of (its last session's list). */
   managerAddrs(): string[];
+  /** This node's images (throws when its container runtime is not usable). */
+  images(): ImageSummary[];
+  /** This node's task containers, running or not (throws when its container runtime is not usable). */
+  containers(): Promise<LocalContainer[]>;
+}
+
+/** A container of this node as the runtime reports it (agent/runtime's ContainerState). */
+export interface LocalContainer {
+  id: string;
+  status: 'created' | 'running' | 'stopped' | 'unknown';
+  pid: number;
+  exitCode?: number;
+  startedAt?: number;
+  finishedAt?: number;
+  labels: Record<string, string>;
+  image: string;
 }

@@ -3,12 +3,20 @@
 // one line below; the server (./server.ts) does versions, bodies, errors.
 import type { Route } from './route.js';
 import { nodeRoutes } from './nodes.js';
+import { localRoutes } from './local.js';
 import { objectRoutes } from './objects.js';
 import { serviceRoutes } from './services.js';
 import { swarmRoutes } from './swarm.js';
 import { systemRoutes } from './system.js';
 
-export const ENGINE_ROUTES: readonly Route[] = [...systemRoutes, ...swarmRoutes, ...nodeRoutes, ...serviceRoutes, ...objectRoutes];
+export const ENGINE_ROUTES: readonly Route[] = [
+  ...systemRoutes,
+  ...swarmRoutes,
+  ...nodeRoutes,
+  ...serviceRoutes,
+  ...objectRoutes,
+  ...localRoutes,
+];
 
 export type { EngineBackend } from './backend.js';
 export { DockerError, dockerErrorOf, STATUS_OF_CODE } from './errors.js';

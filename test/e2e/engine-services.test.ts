@@ -123,6 +123,43 @@ describe.skipIf(!canRunSandbox || !haveDocker)('services through the Docker Engi
     expect((await ok(m, 'service', 'ls')).trim().split('\n')).toHaveLength(1);
   }, 300_000);
 
+  it("docker ps and docker image ls on each node: its task containers named and labelled as Swarm's, its images", async () => {
+    const created = await docker(
+      m,
+      'service',
+      'create',
+      '-d',
+      '--name',
+      'pinger',
+      '--replicas',
+      '2',
+      '--no-resolve-image',
+      SANDBOX_IMAGE,
+      'sleep',
+      '1d',
+    );
+    expect(created.code, created.err).toBe(0);
+    await until('both pinger tasks running', async () => /pinger\s+replicated\s+2\/2/.test(await ok(m, 'service', 'ls')), 60_000);
+    let seen = 0;
+    for (const h of sb.hosts()) {
+      const ps = await ok(
+        h.name,
+        'ps',
+        '--filter',
+        'label=com.docker.swarm.service.name=pinger',
+        '--format',
+        '{{.Names}} {{.State}} {{.Image}}',
+      );
+      for (const line of ps.trim().split('\n').filter(Boolean)) {
+        expect(line).toMatch(new RegExp(`^pinger\\.[12]\\.\\w+ running ${SANDBOX_IMAGE.replace(/[/.]/g, '\\$&')}$`));
+        seen++;
+      }
+      expect(await ok(h.name, 'image', 'ls')).toMatch(/tsswarm\/busybox\s+latest/);
+    }
+    expect(seen).toBe(2);
+    await ok(m, 'service', 'rm', 'pinger');
+  }, 180_000);
+
   it('networks, secrets and configs: create, ls, inspect, used by a service, removal refused while used, rm', async () => {
     const netId = (await ok(m, 'network', 'create', '-d', 'overlay', '--attachable', '--subnet', '10.77.0.0/24', 'backend')).trim();
     expect(netId).toMatch(/^\w{25}$/);

@@ -131,6 +131,8 @@ export function fakeBackend(info: InfoResponse = baseInfo()): Fake {
     tlsInfo: () => ({ TrustRoot: 'PEM', CertIssuerSubject: 'c3ViamVjdA==', CertIssuerPublicKey: 'a2V5' }),
     clusterTimes: () => ({ createdAt: Date.UTC(2026, 0, 1), updatedAt: Date.UTC(2026, 0, 2) }),
     managerAddrs: () => ['10.0.0.1:4242'],
+    images: () => [],
+    containers: async () => [],
   };
   return { backend, calls, info, nodes };
 }
