@@ -3,25 +3,24 @@
 // where one is expected, a field we cannot honour refused naming its path).
 // Pure: the engine server (node/engine/) and the service/task conversions use it.
 import { UsageError } from '../../lib/errors.js';
+import { durationToDocker, GO_ZERO_TIME, type JsonObject, timeToDocker } from './values.js';
 
 /** Go's zero time, which dockerd shows for a time it does not have. */
-export const ZERO_TIME = '0001-01-01T00:00:00Z';
+export const ZERO_TIME = GO_ZERO_TIME;
 
-/** A unix time in milliseconds as RFC 3339 (Go's time.Time in JSON); 0 is Go's zero time. */
+/** A unix time in milliseconds as Go's RFC3339Nano (values.ts); 0, negative or not a number is Go's zero time. */
 export function rfc3339(ms: number | undefined): string {
   const n = Number(ms ?? 0);
-  if (!Number.isFinite(n) || n <= 0) return ZERO_TIME;
-  return new Date(n).toISOString();
+  return Number.isFinite(n) && n > 0 ? timeToDocker(n) : GO_ZERO_TIME;
 }
 
 /** `Version: {Index}` of every swarm object. */
 export const dockerVersion = (index: number | undefined): { Index: number } => ({ Index: Number(index ?? 0) });
 
 /** Milliseconds as the nanoseconds of a Go time.Duration. */
-export const msToNs = (ms: number): number => Math.round(Number(ms) * 1e6);
+export const msToNs = (ms: number): number => Math.round(durationToDocker(Number(ms)));
 
-/** A plain JSON object, as a request body or one of its fields. */
-export type JsonObject = Record<string, unknown>;
+export type { JsonObject };
 
 export function isObject(v: unknown): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

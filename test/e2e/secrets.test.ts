@@ -6,9 +6,10 @@
 // same file), the other nodes never receiving them, nothing of the value in
 // any file of any host's state directory (the managers' Raft WAL and snapshots
 // hold them sealed), and no daemon's log holding it.
-import { lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { filesHolding } from '../files-holding.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultDaemonCommand, SANDBOX_IMAGE, Sandbox } from '../../deploy/sandbox/index.js';
 import { canRunSandbox, joinByCli, until, tsswarmOn } from './helpers.js';
@@ -26,23 +27,6 @@ const { ts, ok } = tsswarmOn(sb, 60_000);
 const files = mkdtempSync(join(tmpdir(), 'tss-e2esec-files-'));
 const VALUE = `tss-secret-value-${process.pid}-${Date.now()}`;
 const CONF = `x=tss-config-value-${process.pid}-${Date.now()}`;
-
-/** Regular files under `dir` holding `needle`, not descending into other filesystems (a container's tmpfs or rootfs). */
-function filesHolding(dir: string, needle: Buffer): string[] {
-  const dev = statSync(dir).dev;
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      const st = lstatSync(p);
-      if (st.isDirectory()) {
-        if (st.dev === dev) walk(p);
-      } else if (st.isFile() && st.dev === dev && readFileSync(p).includes(needle)) out.push(p);
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 /** The secrets-and-configs tmpfs mounts (agent/runtime/files.ts) under a host's state directory. */
 const filesMounts = (stateDir: string): string[] =>

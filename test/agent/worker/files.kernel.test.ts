@@ -7,10 +7,11 @@
 // root, nor in any log line. Runtime roots are /tmp/tss- dirs, container ids
 // tss-, and everything is removed after each test, pass or fail.
 import { execFileSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
+import { filesHolding } from '../../files-holding.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildBusyboxImage } from '../../../deploy/images/busybox.js';
 import { FILES_DIR } from '../../../agent/runtime/files.js';
@@ -42,27 +43,6 @@ const log = pino(
     },
   }),
 );
-
-/**
- * Regular files under `dir` holding `needle`, not descending into other
- * filesystems (the container's tmpfs, its overlay rootfs whose upper dir is
- * read where it lies): what is on this node's disk.
- */
-function filesHolding(dir: string, needle: Buffer): string[] {
-  const dev = statSync(dir).dev;
-  const out: string[] = [];
-  const walk = (d: string): void => {
-    for (const name of readdirSync(d)) {
-      const p = join(d, name);
-      const st = lstatSync(p);
-      if (st.isDirectory()) {
-        if (st.dev === dev) walk(p);
-      } else if (st.isFile() && st.dev === dev && readFileSync(p).includes(needle)) out.push(p);
-    }
-  };
-  walk(dir);
-  return out;
-}
 
 const hostMount = (path: string): string | undefined =>
   readFileSync('/proc/self/mounts', 'utf8')

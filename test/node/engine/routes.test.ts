@@ -39,7 +39,7 @@ describe('/info and /version', () => {
     expect(sw.Cluster).toMatchObject({
       ID: 'c1',
       Version: { Index: 11 },
-      CreatedAt: '2026-01-01T00:00:00.000Z',
+      CreatedAt: '2026-01-01T00:00:00Z',
       Spec: {
         Name: 'default',
         Orchestration: { TaskHistoryRetentionLimit: 5 },
@@ -107,7 +107,7 @@ describe('/nodes', () => {
     expect(all[0]).toMatchObject({
       ID: 'n1aaaaaaaaaaaaaaaaaaaaaaa',
       Version: { Index: 7 },
-      CreatedAt: '2026-01-02T03:04:05.000Z',
+      CreatedAt: '2026-01-02T03:04:05Z',
       Spec: { Name: 'm1', Labels: {}, Role: 'manager', Availability: 'active' },
       Description: {
         Hostname: 'm1',
