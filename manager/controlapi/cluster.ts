@@ -99,7 +99,7 @@ export class ClusterApi {
       if (req.version && Number(req.version) !== version)
         throw new TsswarmError(
           'CONFLICT',
-          `the cluster changed since it was read (version ${req.version}, now ${version}): read it again and retry`,
+          `update out of sequence: the cluster changed since it was read (version ${req.version}, now ${version}): read it again and retry`,
         );
       const spec = applyClusterSettings(c.spec, settings, req.set);
       // Autolock on keeps the key it has (turning it on twice shows the same key); off forgets it.

@@ -64,7 +64,7 @@ export class NodeApi {
     if (req.version && req.version !== n.meta.version) {
       throw new TsswarmError(
         'CONFLICT',
-        `node ${n.spec?.name} changed since it was read (version ${req.version}, now ${n.meta.version}): read it again and retry`,
+        `update out of sequence: node ${n.spec?.name} changed since it was read (version ${req.version}, now ${n.meta.version}): read it again and retry`,
       );
     }
     const spec = { ...n.spec, labels: { ...(n.spec?.labels ?? {}) } };

@@ -104,7 +104,7 @@ export class ServiceApi {
     if (req.version && req.version !== version) {
       throw new TsswarmError(
         'CONFLICT',
-        `service ${name} changed since it was read (version ${req.version}, now ${version}): read it again and retry`,
+        `update out of sequence: service ${name} changed since it was read (version ${req.version}, now ${version}): read it again and retry`,
       );
     }
     const now = this.now();
