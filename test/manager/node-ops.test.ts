@@ -85,7 +85,9 @@ describe('node update', () => {
     expect(now).toBeGreaterThan(v);
     const e = await refusal(update({ ref: 'tssw-stale', version: v, labelAdd: { zone: 'b' } }));
     expect(e.code).toBe('CONFLICT');
-    expect(e.message).toBe(`update out of sequence: node tssw-stale changed since it was read (version ${v}, now ${now}): read it again and retry`);
+    expect(e.message).toBe(
+      `update out of sequence: node tssw-stale changed since it was read (version ${v}, now ${now}): read it again and retry`,
+    );
     expect(stored('tssw-stale')!.spec.labels).toEqual({ zone: 'a' });
     // The current version goes through.
     await update({ ref: 'tssw-stale', version: now, labelAdd: { zone: 'b' } });
