@@ -10,6 +10,7 @@ import { dirname, resolve } from 'node:path';
 import { UsageError } from '../lib/errors.js';
 import type { NetworkSpec, ServiceSpec } from '../proto/gen/objects.js';
 import {
+  ComposeError,
   type ComposeFile,
   type ComposeStack,
   type DockerNetworkCreate,
@@ -168,7 +169,14 @@ const deploy = leaf({
         { field: '--with-registry-auth' },
       );
     const { files, workingDir } = await composeInputs(flags['compose-file'], process.cwd());
-    const stack = loadStack(files, ns, { env: process.env, workingDir, readFile: readRegularFile });
+    let stack: ComposeStack;
+    try {
+      stack = loadStack(files, ns, { env: process.env, workingDir, readFile: readRegularFile });
+    } catch (err) {
+      // docker's text first, so the two CLIs read alike; then where it is, which docker does not say.
+      if (err instanceof ComposeError && err.where) throw new ComposeError(`${err.message} (${err.where})`);
+      throw err;
+    }
     for (const w of stack.warnings) io.stderr.write(w.endsWith('\n') ? w : `${w}\n`);
     const specs = stackServiceSpecs(stack);
     if (resolveImage !== 'never')

@@ -4,8 +4,14 @@
 import { TsswarmError } from '../../lib/errors.js';
 
 export class ComposeError extends TsswarmError {
-  constructor(message: string) {
+  /** The key path at fault, for an error the schema found (where a line can be told). */
+  readonly path: readonly string[] | undefined;
+  /** Where in which file (`compose.yml, line 4`), once the loader knows: docker's text stays the message. */
+  where: string | undefined;
+
+  constructor(message: string, options: { path?: readonly string[] } = {}) {
     super('INVALID_ARGUMENT', message);
     this.name = 'ComposeError';
+    this.path = options.path;
   }
 }

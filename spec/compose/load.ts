@@ -7,7 +7,7 @@ import { type Environment, interpolate } from './interpolate.js';
 import { mergeFiles } from './merge.js';
 import { type NormalizeContext, normalizeServices } from './normalize.js';
 import { LATEST_MINOR, validateCompose } from './schema.js';
-import { parseComposeYaml, type YamlMap } from './yaml.js';
+import { lineOf, parseComposeYaml, type YamlMap } from './yaml.js';
 
 export interface ComposeFile {
   /** The file's name for messages (`-` for stdin). */
@@ -87,7 +87,15 @@ export function loadComposeFiles(files: readonly ComposeFile[], options: LoadOpt
     version = v;
     checkForbidden(raw);
     const file = interpolate(raw, options.env);
-    validateCompose(file, minor);
+    try {
+      validateCompose(file, minor);
+    } catch (err) {
+      if (err instanceof ComposeError && err.path) {
+        const line = lineOf(f.text, err.path);
+        if (line !== undefined) err.where = `${f.name}, line ${line}`;
+      }
+      throw err;
+    }
     if (file.services && typeof file.services === 'object') file.services = normalizeServices(file.services as YamlMap, ctx);
     loaded.push(file);
   }

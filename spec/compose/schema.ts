@@ -340,6 +340,8 @@ export function schemaFor(minor: number): Schema {
 
 interface Failure {
   path: string[];
+  /** The node itself when it is not the one the path names (an additional property: the key). */
+  at?: string[];
   kind: 'type' | 'other';
   text: string;
 }
@@ -441,7 +443,7 @@ function validate(v: YamlValue, s: Schema, path: string[], out: Failure[]): void
         if (p) validate(x, p, [...path, k], out);
         else if (s.values && (!s.keys || s.keys.test(k))) validate(x, s.values, [...path, k], out);
         else if (s.x && k.startsWith('x-')) continue;
-        else out.push({ path, kind: 'other', text: `Additional property ${k} is not allowed` });
+        else out.push({ path, at: [...path, k], kind: 'other', text: `Additional property ${k} is not allowed` });
       }
       return;
     }
@@ -477,5 +479,5 @@ export function validateCompose(file: YamlValue, minor: number): void {
   for (const f of out) {
     if (f.path.length > pick.path.length || (f.path.length === pick.path.length && f.kind === 'type' && pick.kind !== 'type')) pick = f;
   }
-  throw new ComposeError(`${dotted(pick.path)} ${pick.text}`);
+  throw new ComposeError(`${dotted(pick.path)} ${pick.text}`, { path: pick.at ?? pick.path });
 }

@@ -160,3 +160,32 @@ function toPlain(v: unknown, path: string, depth: number): YamlValue {
   }
   throw new ComposeError(`unsupported YAML value at ${path || '(root)'}`);
 }
+
+/**
+ * The line of the deepest node of `path` (keys, or list indexes as digits)
+ * that exists in `text`, for telling where a schema error is; undefined when
+ * the text does not parse or not even the first key is there. Parses again,
+ * which is only done for a file already refused.
+ */
+export function lineOf(text: string, path: readonly string[]): number | undefined {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { version: '1.2', schema: 'core', uniqueKeys: false, lineCounter: lines, prettyErrors: false });
+  if (doc.errors.length > 0) return undefined;
+  let node = doc.contents as Node | null;
+  let line: number | undefined;
+  for (const key of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === key);
+      if (!pair) break;
+      const k = pair.key as Node;
+      if (k.range) line = lines.linePos(k.range[0]).line;
+      node = pair.value as Node | null;
+    } else if (isSeq(node) && /^\d+$/.test(key)) {
+      const item = node.items[Number(key)] as Node | undefined;
+      if (!item) break;
+      if (item.range) line = lines.linePos(item.range[0]).line;
+      node = item;
+    } else break;
+  }
+  return line;
+}

@@ -199,4 +199,13 @@ configs:
     expect(rm.out).toContain('Removing network demo_default');
     expect((await tss('ls')).out).toBe('NAME   SERVICES\n');
   }, 30_000);
+
+  it("a typo'd key: docker's text, then the file and line; nothing is made", async () => {
+    const compose = join(dir, 'typo.yml');
+    writeFileSync(compose, 'services:\n  web:\n    image: busybox\n    comand: sleep 1\n');
+    const r = await tss('deploy', '--resolve-image', 'never', '-c', compose, 'typo');
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(`tsswarm: services.web Additional property comand is not allowed (${compose}, line 4)\n`);
+    expect((await tss('ls')).out).toBe('NAME   SERVICES\n');
+  });
 });

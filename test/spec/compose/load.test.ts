@@ -2,6 +2,7 @@
 // exact text: YAML shape, versions, spec-only and forbidden keys, schema
 // errors (types, formats, enums, required keys, keys added by later versions).
 import { describe, expect, it } from 'vitest';
+import type { ComposeError } from '../../../spec/compose/index.js';
 import { error, stack } from './helpers.js';
 
 const svc = (body: string, version?: string) =>
@@ -159,5 +160,32 @@ describe('schema errors', () => {
     ['3.12', 'networks: {n: {driver_opts: {a: b}}}', 'services.web.networks.n Additional property driver_opts is not allowed'],
   ])('under %s, %j is refused', (version, body, message) => {
     expect(error(svc(body, `"${version}"`))).toBe(message);
+  });
+});
+
+describe('where a schema error is', () => {
+  function where(texts: string | string[]): string | undefined {
+    try {
+      stack(texts);
+    } catch (err) {
+      return (err as ComposeError).where;
+    }
+    throw new Error('expected the compose files to be refused');
+  }
+
+  it('names the file and the line of the key at fault, the message staying docker text', () => {
+    const text = 'version: "3.8"\nservices:\n  web:\n    image: nginx\n    imagee: nginx\n';
+    expect(error(text)).toBe('services.web Additional property imagee is not allowed');
+    expect(where(text)).toBe('compose0.yml, line 5');
+    expect(where('services:\n  web:\n    image: nginx\n    deploy:\n      replicas: many\n')).toBe('compose0.yml, line 5');
+    expect(where('services:\n  web:\n    image: nginx\n    ports:\n      - 80\n      - {target: x}\n')).toBe('compose0.yml, line 6');
+  });
+
+  it('in the second of two files, that file', () => {
+    expect(where(['services: {web: {image: a}}\n', 'services:\n  web:\n    labels: 5\n'])).toBe('compose1.yml, line 3');
+  });
+
+  it('none for errors that are not about one key', () => {
+    expect(where('version: "2.4"\nservices: {}')).toBeUndefined();
   });
 });
