@@ -6,10 +6,14 @@
 // torn down at the end, pass or fail. Needs root; run it under the heavy lock:
 //
 //   flock /tmp/tss-heavy.lock npx tsx scripts/swarm-compare.ts [--use-running] [--keep] [--no-docs]
+//   npx tsx scripts/swarm-compare.ts --replay RUN.json
 //
 // --use-running: the clusters are up already (swarm-peer.sh up 3; the sandbox at
-// TSSWARM_SANDBOX_DIR); --keep: leave them up afterwards. Exit 1 when a
-// difference is not one docs/swarm-compare.md explains (KNOWN), 2 on a set-up failure.
+// TSSWARM_SANDBOX_DIR), and are left up; --keep: leave up what this run started;
+// --replay: compare a run recorded with TSS_COMPARE_RAW=RUN.json again, no clusters.
+// Exit 1 when a difference is not one docs/swarm-compare.md explains (KNOWN), 2
+// when a cluster could not be set up (one already up is never taken down) or
+// something was left behind.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -63,9 +67,23 @@ function mustRun(what: string, argv: string[], env?: NodeJS.ProcessEnv): string 
 
 const tsswarm = (...args: string[]): string[] => [process.execPath, join(repo, 'bin/tsswarm.mjs'), ...args];
 
+/** What this run brought up, and so must take down: never a cluster someone else left running. */
+const started = { peer: false, sandbox: false };
+
 function up(): void {
   if (!PEER) throw new Error('the Swarm peer script is missing: set TSS_SWARM_PEER to swarm-peer.sh (../shared/peers)');
+  const peerNetns = run(['ip', 'netns', 'list'])
+    .out.split('\n')
+    .some((l) => l.startsWith('tssdk-'));
+  if (peerNetns || existsSync('/run/tssdk'))
+    throw new Error(`a Swarm peer is up already: compare against it with --use-running, or remove it first (bash ${PEER} down)`);
+  if (existsSync(SB_DIR))
+    throw new Error(
+      `a sandbox is at ${SB_DIR} already: compare against it with --use-running, or remove it first (TSSWARM_SANDBOX_DIR=${SB_DIR} tsswarm sandbox down)`,
+    );
+  started.peer = true;
   mustRun(`Swarm: ${PEER} up ${NODES} --managers ${MANAGERS}`, ['bash', PEER, 'up', String(NODES), '--managers', String(MANAGERS)]);
+  started.sandbox = true;
   mustRun(
     `tsswarm: sandbox up --managers ${MANAGERS} --workers ${NODES - MANAGERS} (${SB_DIR})`,
     tsswarm('sandbox', 'up', '--managers', String(MANAGERS), '--workers', String(NODES - MANAGERS)),
@@ -74,12 +92,14 @@ function up(): void {
 }
 
 function down(): void {
-  if (PEER) {
+  if (started.peer && PEER) {
     const r = run(['bash', PEER, 'down']);
     say(`Swarm: down (exit ${r.code})`);
   }
-  const r = run(tsswarm('sandbox', 'down'), sbEnv);
-  say(`tsswarm: sandbox down (exit ${r.code}) ${r.out.trim()}`);
+  if (started.sandbox) {
+    const r = run(tsswarm('sandbox', 'down'), sbEnv);
+    say(`tsswarm: sandbox down (exit ${r.code}) ${r.out.trim()}`);
+  }
 }
 
 /** What a torn-down run must not leave: namespaces, mounts or processes of either cluster. */
@@ -227,7 +247,7 @@ function main(): number {
   const tearDown = (): void => {
     if (torn) return;
     torn = true;
-    if (!opts.keep && !opts['use-running']) down();
+    if (!opts.keep) down();
     rmSync(work, { recursive: true, force: true });
   };
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
@@ -271,7 +291,7 @@ function main(): number {
     return 2;
   } finally {
     tearDown();
-    const left = opts.keep || opts['use-running'] ? [] : leftovers();
+    const left = opts.keep || !(started.peer || started.sandbox) ? [] : leftovers();
     for (const l of left) say(`left behind: ${l}`);
     if (left.length) process.exitCode = 2;
   }
