@@ -40,7 +40,8 @@ export function toDockerNode(n: Node, tls: DockerTLSInfo, engineVersion = ''): J
     CreatedAt: rfc3339(n.meta.createdAt),
     UpdatedAt: rfc3339(n.meta.updatedAt),
     Spec: {
-      ...(n.spec.name ? { Name: n.spec.name } : {}),
+      // dockerd leaves Spec.Name empty unless a client set one; a tsswarm node's name is its hostname, shown as Description.Hostname.
+      ...(n.spec.name && n.spec.name !== d?.hostname ? { Name: n.spec.name } : {}),
       Labels: { ...(n.spec.labels ?? {}) },
       Role: ROLE_NAMES[n.spec.role] ?? 'worker',
       Availability: AVAILABILITY_NAMES[n.spec.availability] ?? 'active',

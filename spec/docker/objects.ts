@@ -42,7 +42,12 @@ const notSupported = (path: string, why: string): UsageError =>
 
 // ------------------------------------------------------------------ networks
 
-/** A swarm network as GET /networks answers it (Go's NetworkResource: `Id`, not `ID`). */
+/**
+ * A swarm network as GET /networks answers it (Go's NetworkResource: `Id`, not `ID`),
+ * in the shape of moby's BasicNetworkFromGRPC at API 1.41: no EnableIPv4 (an API 1.47
+ * field), Containers null (this node's endpoints are not listed) and Labels null when
+ * the network has none (SwarmKit stores an empty map as none).
+ */
 export function networkToDocker(n: Network, extra: { containers?: Record<string, unknown> } = {}): JsonObject {
   const subnet = n.status?.subnet || n.spec.subnet;
   const gateway = n.status?.gateway || n.spec.gateway;
@@ -52,7 +57,6 @@ export function networkToDocker(n: Network, extra: { containers?: Record<string,
     Created: timeToDocker(n.meta.createdAt),
     Scope: 'swarm',
     Driver: n.spec.driver || 'overlay',
-    EnableIPv4: true,
     EnableIPv6: false,
     IPAM: { Driver: 'default', Options: null, Config: subnet ? [{ Subnet: subnet, ...(gateway ? { Gateway: gateway } : {}) }] : [] },
     Internal: n.spec.internal,
@@ -60,12 +64,12 @@ export function networkToDocker(n: Network, extra: { containers?: Record<string,
     Ingress: n.spec.ingress,
     ConfigFrom: { Network: '' },
     ConfigOnly: false,
-    Containers: extra.containers ?? {},
+    Containers: extra.containers ?? null,
     Options: {
       ...n.spec.driverOpts,
       ...(n.status?.vni ? { 'com.docker.network.driver.overlay.vxlanid_list': String(n.status.vni) } : {}),
     },
-    Labels: { ...n.spec.labels },
+    Labels: Object.keys(n.spec.labels ?? {}).length ? { ...n.spec.labels } : null,
   };
 }
 

@@ -686,6 +686,8 @@ function containerToDocker(c: ContainerSpec, o: ToDockerSpecOptions): DockerCont
     Configs: nonEmpty(c.configs)?.map((s) =>
       compact({ File: fileToDocker(s.target) ?? undefined, ConfigID: s.configId, ConfigName: s.configName }),
     ),
+    // moby's IsolationFromGRPC turns SwarmKit's unset isolation into "default", so dockerd always shows it.
+    Isolation: 'default',
     CapabilityAdd: nonEmpty(c.capabilityAdd),
     CapabilityDrop: nonEmpty(c.capabilityDrop),
   });

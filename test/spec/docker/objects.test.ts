@@ -81,6 +81,15 @@ describe('networks', () => {
     });
   });
 
+  it('answers as dockerd 20.10 (API 1.41) does for a swarm network: no EnableIPv4, Containers null, no labels as null', () => {
+    const bare = Network.create({ ...net, spec: NetworkSpec.create({ name: 'plain', driver: 'overlay' }) });
+    const shown = networkToDocker(bare);
+    expect(shown).not.toHaveProperty('EnableIPv4');
+    expect(shown.Containers).toBeNull();
+    expect(shown.Labels).toBeNull();
+    expect(networkToDocker(net).Labels).toEqual({ tier: 'b' });
+  });
+
   it('filters: id prefix, name, driver, label, scope, type; unknown keys refused', () => {
     const f = (q: object, inUse?: boolean) => networkFilter(parseDockerFilters(JSON.stringify(q)), () => inUse ?? true)(net);
     expect(f({ id: { n1: true } })).toBe(true);

@@ -266,6 +266,7 @@ describe('the docker CLI bodies of the research note', () => {
     const withDefaults = (b: J, f: (x: J) => void): J => {
       const x = clone(b);
       (x.TaskTemplate as J).Runtime = 'container';
+      ((x.TaskTemplate as J).ContainerSpec as J).Isolation = 'default';
       if (x.EndpointSpec) (x.EndpointSpec as J).Mode ??= 'vip';
       f(x);
       return x;
@@ -278,7 +279,6 @@ describe('the docker CLI bodies of the research note', () => {
         withDefaults(STACK_WEB, (x) => {
           const t = x.TaskTemplate as J;
           t.Networks = (t.Networks as J[]).map((n) => ({ ...n, Target: NETS[n.Target as string] }));
-          delete (t.ContainerSpec as J).Isolation; // "default" is ""
           Object.assign(x.UpdateConfig as J, { FailureAction: 'pause', Monitor: 5e9 });
         }),
       ],
@@ -745,7 +745,7 @@ function expectedBack(sent: J): unknown {
   }
   const priv = c.Privileges as J;
   if ((priv.Seccomp as J | null)?.Mode !== 'unconfined') priv.Seccomp = null;
-  if (c.Isolation === 'default') delete c.Isolation; // "" and "default" are the same
+  c.Isolation = 'default'; // "" and "default" are the same: dockerd always answers "default"
   for (const mt of c.Mounts as J[]) {
     delete mt.BindOptions; // rprivate is what tsswarm does
     delete mt.Consistency; // "default"
