@@ -48,6 +48,15 @@ export function shouldRestart(t: Task, reason: ReplaceReason, slotHistory: reado
   return true;
 }
 
+/** A task of the slot that is being shut down but may still run: assigned, not yet reported ended, its node up. */
+function predecessorRunning(o: Task, nodes: ReadonlyMap<string, Node>): boolean {
+  if (o.desiredState <= TaskState.RUNNING) return false;
+  const st = o.status?.state ?? 0;
+  if (st < TaskState.ASSIGNED || st > TaskState.RUNNING || !o.nodeId) return false;
+  const node = nodes.get(o.nodeId);
+  return !!node && node.status?.state !== NodeState.DOWN;
+}
+
 /** The restart delay of a task's policy (ms); a spec without a policy gets Swarm's 5 s. */
 export function restartDelay(t: Task): number {
   const p = t.spec?.restart;
@@ -68,7 +77,12 @@ export function superviseRestarts(c: ServiceContext, wanted: (k: string) => bool
       const reason = replaceReason(t, node);
       if (!reason) {
         if (t.desiredState === TaskState.READY) {
-          const due = (t.meta?.createdAt ?? 0) + restartDelay(t);
+          // A stop-first successor starts once the task it replaces has stopped (as SwarmKit's
+          // updater): both never run at once, even for a moment. A predecessor on a node that is
+          // down or gone will not report; it is not waited for.
+          if (list.some((o) => o !== t && predecessorRunning(c.latest(o), p.nodes))) continue;
+          // Only a restart waits out its policy's delay (an update's successor is attempt 0).
+          const due = t.restartAttempt > 0 ? (t.meta?.createdAt ?? 0) + restartDelay(t) : 0;
           if (p.now >= due) c.setDesired(t, TaskState.RUNNING);
           else p.wake = Math.min(p.wake, due);
         }

@@ -1,7 +1,8 @@
 // Rolling updates and rollbacks of one service. A slot whose current task runs
 // another TaskSpec (forceUpdate included) is replaced in slot order, at most
 // `parallelism` at a time, waiting `delay` after each new task runs. stop-first
-// shuts the old task down with its successor's creation; start-first once the
+// shuts the old task down as its successor is made READY, which starts once the
+// old one has stopped (restart.ts); start-first shuts it down once the
 // successor runs. A new task that fails within `monitor` of its start counts
 // against maxFailureRatio, and the failure action then pauses, goes on, or
 // rolls back (spec := previousSpec, run with the rollback config). All of it is
@@ -143,7 +144,12 @@ export function rollingUpdate(c: ServiceContext): void {
   const room = par === Infinity ? outdated.length : Math.max(0, par - inFlight);
   const startFirst = cfg?.order === UpdateOrder.START_FIRST;
   for (const t of outdated.slice(0, room)) {
-    if (!startFirst) c.setDesired(t, TaskState.SHUTDOWN, 'replaced by an updated task');
-    c.newTask(t.slot, c.global ? t.nodeId : '', TaskState.RUNNING, 0);
+    if (startFirst) c.newTask(t.slot, c.global ? t.nodeId : '', TaskState.RUNNING, 0);
+    else {
+      // stop-first: the successor is scheduled and prepared (image pulled) now, and started by the
+      // restart supervisor once this task has stopped (READY → RUNNING).
+      c.setDesired(t, TaskState.SHUTDOWN, 'replaced by an updated task');
+      c.newTask(t.slot, c.global ? t.nodeId : '', TaskState.READY, 0);
+    }
   }
 }

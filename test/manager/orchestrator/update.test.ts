@@ -1,12 +1,14 @@
 // Rolling updates and rollbacks.
 import { afterEach, describe, expect, it } from 'vitest';
 import { startOrchestration } from '../../../manager/orchestrator/index.js';
-import { type ServiceSpec, TaskState, UpdateFailureAction, UpdateOrder, UpdateState } from '../../../proto/gen/objects.js';
+import { NodeState, type ServiceSpec, TaskState, UpdateFailureAction, UpdateOrder, UpdateState } from '../../../proto/gen/objects.js';
 import {
   agents,
   agentsStep,
   cluster,
   log,
+  report,
+  setNode,
   running,
   service,
   settle,
@@ -69,14 +71,35 @@ describe('updater', () => {
     expect(service(c, 'web').updateStatus!.completedAt).toBeGreaterThan(0);
   });
 
-  it('stop-first shuts the old task down before its successor runs', async () => {
+  it('stop-first shuts the old task down and starts its successor only once the old one has stopped', async () => {
     const c = await cluster(1);
     const s = await deploy(c, spec('web', { update: update() }));
     const [old] = running(c, 'web');
     await c.api.updateService({ ref: 'web', version: 0, spec: withImage(s, 'busybox:2'), rollback: false });
     await settle();
     expect(tasksOf(c, 'web').find((t) => t.meta.id === old!.meta.id)!.desiredState).toBe(TaskState.SHUTDOWN);
-    expect(current(c, 'web', 'busybox:2')).toHaveLength(1);
+    // Made, scheduled and prepared now, held at READY while the old task still runs.
+    const [next] = current(c, 'web', 'busybox:2');
+    expect(next!.desiredState).toBe(TaskState.READY);
+    await report(c, next!, { state: TaskState.READY });
+    c.clock.advance(60_000);
+    await settle();
+    expect(current(c, 'web', 'busybox:2')[0]!.desiredState).toBe(TaskState.READY);
+    await report(c, old!, { state: TaskState.SHUTDOWN });
+    expect(current(c, 'web', 'busybox:2')[0]!.desiredState).toBe(TaskState.RUNNING);
+    await agents(c);
+    expect(running(c, 'web').map((t) => t.spec?.container?.image)).toEqual(['busybox:2']);
+  });
+
+  it('stop-first does not wait for an old task whose node is down', async () => {
+    const c = await cluster(2);
+    const s = await deploy(c, spec('web', { update: update() }));
+    const [old] = running(c, 'web');
+    await c.api.updateService({ ref: 'web', version: 0, spec: withImage(s, 'busybox:2'), rollback: false });
+    await settle();
+    expect(current(c, 'web', 'busybox:2')[0]!.desiredState).toBe(TaskState.READY);
+    await setNode(c, old!.nodeId, (n) => ({ ...n, status: { ...n.status!, state: NodeState.DOWN } }));
+    expect(current(c, 'web', 'busybox:2')[0]!.desiredState).toBe(TaskState.RUNNING);
   });
 
   it('start-first keeps the old task running until its successor runs', async () => {
