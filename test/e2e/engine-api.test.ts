@@ -139,7 +139,13 @@ describe.skipIf(!canRunSandbox || !haveDocker)('the Docker Engine API with the r
       90_000,
       500,
     );
-    expect((await ok(h[3]!, 'info', '--format', '{{.Swarm.ControlAvailable}}')).trim()).toBe('true');
+    // Its own daemon says so once it has started its manager (Reachable is the cluster's view, seen first).
+    await until(
+      'the promoted node serving as a manager',
+      async () => (await ok(h[3]!, 'info', '--format', '{{.Swarm.ControlAvailable}}')).trim() === 'true',
+      90_000,
+      500,
+    );
     expect(await ok(h[0]!, 'node', 'demote', h[3]!)).toContain(`Manager ${h[3]} demoted in the swarm.`);
     await until(
       'the demoted node a worker again',
@@ -185,6 +191,7 @@ describe.skipIf(!canRunSandbox || !haveDocker)('the Docker Engine API with the r
     expect(fresh).not.toBe(old);
     expect(rotated).toContain(`--token ${fresh} `);
 
+    const oldId = (await ok(h[0]!, 'node', 'inspect', '--format', '{{.ID}}', h[3]!)).trim();
     expect(await ok(h[3]!, 'swarm', 'leave')).toContain('Node left the swarm.');
     expect((await ok(h[3]!, 'info', '--format', '{{.Swarm.LocalNodeState}}')).trim()).toBe('inactive');
     const refused = await sb.execCapture(h[3]!, ['tsswarm', 'join', '--token', old, `${addr[0]}:${DAEMON_PORT}`], { timeoutMs: 60_000 });
@@ -194,6 +201,21 @@ describe.skipIf(!canRunSandbox || !haveDocker)('the Docker Engine API with the r
       'This node joined a swarm as a worker.',
     );
     expect((await ok(h[3]!, 'info', '--format', '{{.Swarm.LocalNodeState}}')).trim()).toBe('active');
+    // The node that left stays listed, down, until docker node rm removes it (refused while it is up).
+    const newId = (await ok(h[3]!, 'info', '--format', '{{.Swarm.NodeID}}')).trim();
+    expect(newId).not.toBe(oldId);
+    const busy = await docker(h[0]!, 'node', 'rm', newId);
+    expect(busy.code).not.toBe(0);
+    expect(busy.err).toMatch(/is not down and can't be removed/);
+    await until(
+      'the node that left marked down',
+      async () => (await ok(h[0]!, 'node', 'inspect', '--format', '{{.Status.State}}', oldId)).trim() === 'down',
+    );
+    expect((await ok(h[0]!, 'node', 'rm', oldId)).trim()).toBe(oldId);
+    expect((await docker(h[0]!, 'node', 'inspect', oldId)).err).toMatch(/no such node|not found/i);
+    expect((await ok(h[0]!, 'node', 'ps', 'self')).split('\n')[0]).toMatch(
+      /^ID\s+NAME\s+IMAGE\s+NODE\s+DESIRED STATE\s+CURRENT STATE\s+ERROR\s+PORTS/,
+    );
   }, 120_000);
   it('docker swarm update --autolock=true: a restarted manager is locked (503 with Docker message) until docker swarm unlock', async () => {
     const on = await ok(h[0]!, 'swarm', 'update', '--autolock=true');
