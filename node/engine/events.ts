@@ -37,7 +37,12 @@ export class SwarmEventLog implements SwarmEventSource {
 
   /** Events held for replay. */
   get size(): number {
-    return this.ring.length;
+    return Math.min(this.ring.length, this.capacity);
+  }
+
+  /** The last `capacity` events, oldest first. */
+  private recent(): DockerEvent[] {
+    return this.ring.length > this.capacity ? this.ring.slice(-this.capacity) : this.ring;
   }
 
   /** Open streams. */
@@ -47,7 +52,8 @@ export class SwarmEventLog implements SwarmEventSource {
 
   publish(e: DockerEvent): void {
     this.ring.push(e);
-    if (this.ring.length > this.capacity) this.ring = this.ring.slice(-this.capacity);
+    // Trimmed in batches, so a burst of changes does not copy the ring once per event.
+    if (this.ring.length >= 2 * this.capacity) this.ring = this.ring.slice(-this.capacity);
     let line: string | undefined;
     for (const s of [...this.subs]) {
       if (!s.include(e)) continue;
@@ -62,7 +68,7 @@ export class SwarmEventLog implements SwarmEventSource {
     sub: { push(e: DockerEvent, line: string): void; end(): void },
   ): { buffered: DockerEvent[]; close(): void } {
     const s: Subscriber = { include, push: (e, l) => sub.push(e, l), end: () => sub.end() };
-    const buffered = replayEvents(this.ring, window.since, window.until, include);
+    const buffered = replayEvents(this.recent(), window.since, window.until, include);
     this.subs.add(s);
     return { buffered, close: () => this.subs.delete(s) };
   }

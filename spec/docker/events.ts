@@ -69,7 +69,7 @@ function nodeAttributes(n: Node, old: Node | undefined): Record<string, string> 
   change('availability', lower(NodeAvailability, old.spec.availability), lower(NodeAvailability, n.spec.availability));
   change('role', lower(NodeRole, old.role), lower(NodeRole, n.role));
   change('state', lower(NodeState, old.status.state), lower(NodeState, n.status.state));
-  // Within the manager role, as moby: leadership and reachability (tsswarm reads both from Raft, not the store, so they rarely change here).
+  // Within the manager role, as moby: leadership and reachability (SwarmKit and tsswarm alike read them from Raft and never store them).
   if (n.managerStatus && old.managerStatus) {
     change('leader', String(!!old.managerStatus.leader), String(!!n.managerStatus.leader));
     change('reachability', old.managerStatus.reachability || 'unknown', n.managerStatus.reachability || 'unknown');

@@ -1,10 +1,11 @@
 // GET /events end to end with the real docker CLI (v28): `docker events`
-// against a manager that does not lead shows the create, update and remove
-// of a service made by other clients on other managers (the tsswarm CLI on
-// the leader, the docker CLI on a third manager), as every manager applies
-// every change to its own store; a bounded `docker events --since --until`
-// replays a node's update from the ring and exits by itself; a worker streams
-// no swarm events. Skipped, saying why, without docker.
+// against a manager that does not lead shows the create, updates (replicas,
+// a rolling update's states) and remove of a service made by other clients on
+// other managers (the tsswarm CLI on the leader, the docker CLI on a third
+// manager), as every manager applies every change to its own store, and its
+// stream outlives a leader change; a bounded `docker events --since --until`
+// replays a node's update from a follower's ring and exits by itself; a
+// worker streams no swarm events. Skipped, saying why, without docker.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultDaemonCommand, SANDBOX_IMAGE, Sandbox } from '../../deploy/sandbox/index.js';
@@ -22,7 +23,7 @@ const sb = new Sandbox({
     return { ...d, argv: [...d.argv, '--heartbeat-period', '2000'] };
   },
 });
-const { ok } = tsswarmOn(sb);
+const { ok, ts } = tsswarmOn(sb);
 
 async function docker(host: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
   const r = await sb.execCapture(host, ['docker', ...args], { timeoutMs: 60_000 });
@@ -61,7 +62,7 @@ describe.skipIf(!canRunSandbox || !haveDocker)('docker events with the real dock
     await sb.down();
   }, 60_000);
 
-  it("a follower's stream shows a service created, updated and removed by other clients; --since/--until replays a node update and exits", async () => {
+  it("a follower's stream shows a service created, updated and removed by other clients, and outlives a leader change; --since/--until replays a node update and exits", async () => {
     const hosts = sb.hosts();
     const managers = hosts.filter((h) => h.role === 'manager');
     const worker = hosts.find((h) => h.role === 'worker')!;
@@ -101,7 +102,14 @@ describe.skipIf(!canRunSandbox || !haveDocker)('docker events with the real dock
         async () => lines().some((m) => m.Actor.Attributes['updatestate.new'] === 'completed'),
         90_000,
       );
-      await ok(leader.name, 'service', 'rm', 'evweb');
+      // A leader change ends no stream: the stream's own manager takes the lead, and still streams the next change.
+      await until(
+        `leadership moved to ${follower!.name}`,
+        async () => (await ts(leader.name, 'node', 'transfer-leader', follower!.name)).code === 0,
+        60_000,
+        1000,
+      );
+      expect(await docker(leader.name, 'service', 'rm', 'evweb')).toMatchObject({ code: 0 });
 
       const seen = await until(
         'the follower streamed the create, the updates and the remove',
@@ -137,13 +145,13 @@ describe.skipIf(!canRunSandbox || !haveDocker)('docker events with the real dock
       }
     }
 
-    // A bounded run: a node update replayed from the follower's ring, and the CLI exits by itself.
+    // A bounded run: a node update replayed from a follower's ring, and the CLI exits by itself.
     const t1 = unixNow();
-    await dockerOk(leader.name, 'node', 'update', '--availability', 'drain', worker.name);
+    await dockerOk(follower!.name, 'node', 'update', '--availability', 'drain', worker.name);
     const t2 = unixNow();
     try {
       const drained = await until('the follower replays the drain between t1 and t2', async () => {
-        const r = await docker(follower!.name, 'events', '--since', t1, '--until', t2, '--filter', 'type=node', '--format', '{{json .}}');
+        const r = await docker(other!.name, 'events', '--since', t1, '--until', t2, '--filter', 'type=node', '--format', '{{json .}}');
         expect(r.code, r.err).toBe(0);
         return parse(r.out).find((m) => m.Action === 'update' && m.Actor.Attributes['availability.new'] === 'drain');
       });
@@ -156,7 +164,7 @@ describe.skipIf(!canRunSandbox || !haveDocker)('docker events with the real dock
       const onWorker = await docker(worker.name, 'events', '--since', t0, '--until', t2, '--format', '{{json .}}');
       expect(onWorker).toMatchObject({ code: 0, out: '' });
     } finally {
-      await dockerOk(leader.name, 'node', 'update', '--availability', 'active', worker.name);
+      await dockerOk(follower!.name, 'node', 'update', '--availability', 'active', worker.name);
     }
   }, 300_000);
 });

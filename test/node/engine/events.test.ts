@@ -194,6 +194,11 @@ describe('SwarmEventLog', () => {
     const sub = log.subscribe({ since: 0n }, () => true, { push: () => undefined, end: () => undefined });
     expect(sub.buffered.map((e) => e.Actor.ID)).toEqual(['s3', 's4', 's5']);
     sub.close();
+    for (let i = 6; i <= 20; i++) log.publish(event('service', 'update', `s${i}`, 'web', 100 + i));
+    expect(log.size).toBe(3);
+    const later = log.subscribe({ until: 1000n * 1_000_000_000n }, () => true, { push: () => undefined, end: () => undefined });
+    expect(later.buffered.map((e) => e.Actor.ID)).toEqual(['s18', 's19', 's20']);
+    later.close();
     expect(log.subscribers).toBe(0);
   });
 });
