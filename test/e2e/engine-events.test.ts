@@ -36,6 +36,20 @@ async function dockerOk(host: string, ...args: string[]): Promise<string> {
   return r.out;
 }
 
+/**
+ * A docker command that reads an object and updates it at the version read, run again while
+ * it meets a version conflict: the managers write the same objects (a service's endpoint and
+ * update status, a node whose agent's session moved after a leader change) between the two.
+ */
+async function dockerUpdate(host: string, ...args: string[]): Promise<void> {
+  await until(`docker ${args.join(' ')}`, async () => {
+    const r = await docker(host, ...args);
+    if (r.code !== 0 && !/changed since it was read|update out of sequence/.test(r.err))
+      throw new Error(`${host}: docker ${args.join(' ')} failed (${r.code}): ${r.err || r.out}`);
+    return r.code === 0;
+  });
+}
+
 interface Msg {
   Type: string;
   Action: string;
@@ -93,10 +107,9 @@ describe.skipIf(!canRunSandbox || !haveDocker)('docker events with the real dock
 
       const lines = (): Msg[] => parse(out.slice(0, out.lastIndexOf('\n') + 1)).filter((m) => m.Actor.Attributes.name === 'evweb');
       await ok(leader.name, 'service', 'create', '-d', '--name', 'evweb', '--replicas', '1', SANDBOX_IMAGE, 'sleep', '1d');
-      expect(await docker(other!.name, 'service', 'update', '-d', '--replicas', '2', 'evweb')).toMatchObject({ code: 0 });
+      await dockerUpdate(other!.name, 'service', 'update', '-d', '--replicas', '2', 'evweb');
       // A change of the task spec is a rolling update: its state shows as updatestate.old/new.
-      const rolled = await docker(other!.name, 'service', 'update', '-d', '--env-add', 'EV=1', '--update-monitor', '500ms', 'evweb');
-      expect(rolled, rolled.err).toMatchObject({ code: 0 });
+      await dockerUpdate(other!.name, 'service', 'update', '-d', '--env-add', 'EV=1', '--update-monitor', '500ms', 'evweb');
       await until(
         'the rolling update completed, as the stream tells',
         async () => lines().some((m) => m.Actor.Attributes['updatestate.new'] === 'completed'),
@@ -147,7 +160,7 @@ describe.skipIf(!canRunSandbox || !haveDocker)('docker events with the real dock
 
     // A bounded run: a node update replayed from a follower's ring, and the CLI exits by itself.
     const t1 = unixNow();
-    await dockerOk(follower!.name, 'node', 'update', '--availability', 'drain', worker.name);
+    await dockerUpdate(follower!.name, 'node', 'update', '--availability', 'drain', worker.name);
     const t2 = unixNow();
     try {
       const drained = await until('the follower replays the drain between t1 and t2', async () => {
@@ -164,7 +177,7 @@ describe.skipIf(!canRunSandbox || !haveDocker)('docker events with the real dock
       const onWorker = await docker(worker.name, 'events', '--since', t0, '--until', t2, '--format', '{{json .}}');
       expect(onWorker).toMatchObject({ code: 0, out: '' });
     } finally {
-      await dockerOk(follower!.name, 'node', 'update', '--availability', 'active', worker.name);
+      await dockerUpdate(follower!.name, 'node', 'update', '--availability', 'active', worker.name);
     }
   }, 300_000);
 });
