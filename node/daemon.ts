@@ -64,6 +64,8 @@ import type { EngineBackend, EngineServer } from './engine/index.js';
 import type { DockerTLSInfo } from '../spec/docker/node.js';
 import { parseCertificateDer } from '../ca/index.js';
 import { goArch } from '../spec/docker/system.js';
+// Small, and needed from a manager's start on: the swarm events GET /events replays.
+import { followStore, SwarmEventLog } from './engine/events.js';
 
 /** What every call but `unlock`, `info` and `leave --force` answers on a locked manager (docker's words, our command). */
 export const LOCKED_MESSAGE =
@@ -126,6 +128,9 @@ export class Daemon {
   private metrics: MetricsServer | null = null;
   private engine: EngineServer | null = null;
   private engineRequests: { inc(labels: Record<string, string>): void } | null = null;
+  /** The swarm events of GET /events (kept while the docker socket is served), and what feeds them while this node is a manager. */
+  private readonly swarmEvents = new SwarmEventLog();
+  private eventFeed: { close(): void } | null = null;
   private busy: Promise<unknown> = Promise.resolve();
   /** A manager restarted with autolock on: nothing runs until `unlock` gives the key. */
   private locked = false;
@@ -457,6 +462,7 @@ export class Daemon {
         return { createdAt: Number(meta?.createdAt ?? 0), updatedAt: Number(meta?.updatedAt ?? 0) };
       },
       managerAddrs: () => [...(this.node?.managerAddrs ?? [])],
+      swarmEvents: () => this.swarmEvents,
       images: () => this.images().list(),
       containers: async () => {
         if (!this.runtime)
@@ -1011,6 +1017,9 @@ export class Daemon {
       unlock: this.unlockKek ?? undefined,
       onLockChange: (secret, kek) => this.onLockChange(secret, kek),
     });
+    this.eventFeed?.close();
+    if (this.o.dockerSocketPath)
+      this.eventFeed = followStore(this.manager.store, this.swarmEvents, this.log.child({ component: 'engine' }));
   }
 
   /** Certificates to disk, the TLS key encrypted while autolock is on. */
@@ -1097,6 +1106,8 @@ export class Daemon {
   private async stopManager(): Promise<void> {
     const m = this.manager;
     this.manager = null;
+    this.eventFeed?.close();
+    this.eventFeed = null;
     await m?.close();
     const s = this.nodeServer;
     this.nodeServer = null;

@@ -10,6 +10,7 @@ import type {
   JoinRequest,
   JoinResponse,
 } from '../../proto/gen/control.js';
+import type { DockerEvent } from '../../spec/docker/events.js';
 import type { DockerTLSInfo } from '../../spec/docker/node.js';
 import type { EngineHost } from '../../spec/docker/system.js';
 
@@ -33,6 +34,8 @@ export interface EngineBackend {
   clusterTimes(): { createdAt: number; updatedAt: number };
   /** The managers a worker knows of (its last session's list). */
   managerAddrs(): string[];
+  /** The swarm events this daemon's manager has seen and will see (`GET /events`; node/engine/events.ts). */
+  swarmEvents(): SwarmEventSource;
   /** This node's images (throws when its container runtime is not usable). */
   images(): ImageSummary[];
   /** This node's task containers, running or not (throws when its container runtime is not usable). */
@@ -49,4 +52,19 @@ export interface LocalContainer {
   finishedAt?: number;
   labels: Record<string, string>;
   image: string;
+}
+
+/** Where `GET /events` subscribes: recent events replayed, then each new one as it happens. */
+export interface SwarmEventSource {
+  /**
+   * The recent events in the window that `include` keeps (spec/docker/events.ts
+   * replayEvents), then `push` for each new one it keeps, until close(), or
+   * `end` when the source can no longer vouch for the stream (the store was
+   * replaced by a snapshot, the node stopped being a manager).
+   */
+  subscribe(
+    window: { since?: bigint; until?: bigint },
+    include: (e: DockerEvent) => boolean,
+    sub: { push(e: DockerEvent, line: string): void; end(): void },
+  ): { buffered: DockerEvent[]; close(): void };
 }

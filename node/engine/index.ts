@@ -2,6 +2,7 @@
 // (docs/engine-api.md). A resource is one module exporting its Route[] and
 // one line below; the server (./server.ts) does versions, bodies, errors.
 import type { Route } from './route.js';
+import { eventRoutes } from './events.js';
 import { nodeRoutes } from './nodes.js';
 import { localRoutes } from './local.js';
 import { objectRoutes } from './objects.js';
@@ -11,6 +12,7 @@ import { systemRoutes } from './system.js';
 
 export const ENGINE_ROUTES: readonly Route[] = [
   ...systemRoutes,
+  ...eventRoutes,
   ...swarmRoutes,
   ...nodeRoutes,
   ...serviceRoutes,

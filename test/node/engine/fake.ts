@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { TsswarmError } from '../../../lib/errors.js';
 import { ENGINE_ROUTES, type EngineBackend, type EngineServer, type Route, serveEngine } from '../../../node/engine/index.js';
+import { SwarmEventLog } from '../../../node/engine/events.js';
 import type { ControlHandlers, InfoResponse } from '../../../proto/gen/control.js';
 import { Node, NodeAvailability, NodeRole, NodeState } from '../../../proto/gen/objects.js';
 
@@ -34,6 +35,8 @@ export interface Fake {
   calls: { method: string; req: unknown }[];
   info: InfoResponse;
   nodes: Node[];
+  /** What GET /events streams: publish to it. */
+  events: SwarmEventLog;
 }
 
 export function baseInfo(over: Partial<InfoResponse> = {}): InfoResponse {
@@ -71,6 +74,7 @@ export function baseInfo(over: Partial<InfoResponse> = {}): InfoResponse {
 
 export function fakeBackend(info: InfoResponse = baseInfo()): Fake {
   const calls: Fake['calls'] = [];
+  const events = new SwarmEventLog();
   const nodes = [node('n1aaaaaaaaaaaaaaaaaaaaaaa', 'm1', NodeRole.MANAGER), node('n2bbbbbbbbbbbbbbbbbbbbbbb', 'w1', NodeRole.WORKER)];
   const find = (ref: string): Node => {
     const n =
@@ -131,10 +135,11 @@ export function fakeBackend(info: InfoResponse = baseInfo()): Fake {
     tlsInfo: () => ({ TrustRoot: 'PEM', CertIssuerSubject: 'c3ViamVjdA==', CertIssuerPublicKey: 'a2V5' }),
     clusterTimes: () => ({ createdAt: Date.UTC(2026, 0, 1), updatedAt: Date.UTC(2026, 0, 2) }),
     managerAddrs: () => ['10.0.0.1:4242'],
+    swarmEvents: () => events,
     images: () => [],
     containers: async () => [],
   };
-  return { backend, calls, info, nodes };
+  return { backend, calls, info, nodes, events };
 }
 
 export interface Served {
