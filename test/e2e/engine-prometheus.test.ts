@@ -61,6 +61,10 @@ scrape_configs:
       - host: unix://${socket}
         role: tasks
         refresh_interval: ${refresh}
+        # Only the tasks of services labelled for it (filtered by the manager).
+        filters:
+          - name: label
+            values: [com.example.team=edge]
     relabel_configs:
       - source_labels: [__meta_dockerswarm_task_desired_state]
         regex: running
@@ -165,12 +169,31 @@ describe.skipIf(!canRunSandbox || !haveDocker || !havePrometheus)("Prometheus' d
       'promweb',
       '--replicas',
       String(REPLICAS),
+      // One per node, so that a replica runs on the labelled node.
+      '--replicas-max-per-node',
+      '1',
       '--label',
       'com.example.team=edge',
       '--container-label',
       'com.example.role=httpd',
       '--publish',
       `${PUBLISHED}:80`,
+      '--network',
+      'backend',
+      '--update-monitor',
+      '1s',
+      '--no-resolve-image',
+      SANDBOX_IMAGE,
+      'sleep',
+      '1d',
+    );
+    // On the same network, without the label the tasks job filters on: its service is discovered, its task is not.
+    await docker(
+      m,
+      'service',
+      'create',
+      '--name',
+      'unlabelled',
       '--network',
       'backend',
       '--update-monitor',
@@ -235,8 +258,10 @@ describe.skipIf(!canRunSandbox || !haveDocker || !havePrometheus)("Prometheus' d
       'prometheus lists every replica, the service endpoints and every node',
       async () => {
         const ts = await targets();
-        return pool(ts, 'swarm-tasks').length === REPLICAS &&
-          pool(ts, 'swarm-services').length > 0 &&
+        const svcNames = new Set(pool(ts, 'swarm-services').map((t) => t.discoveredLabels.__meta_dockerswarm_service_name));
+        return pool(ts, 'swarm-tasks').length >= REPLICAS &&
+          svcNames.has('promweb') &&
+          svcNames.has('unlabelled') &&
           pool(ts, 'swarm-nodes').length === hosts.length
           ? ts
           : undefined;
@@ -247,7 +272,7 @@ describe.skipIf(!canRunSandbox || !haveDocker || !havePrometheus)("Prometheus' d
       throw new Error(`${e.message}\nprometheus log:\n${promLog()}`);
     });
 
-    // tasks: one target per running replica, on its backend address and the published port.
+    // tasks: one target per running replica, on its backend address and the published port; none of the unlabelled service.
     const byTask = new Map(pool(all, 'swarm-tasks').map((t) => [t.discoveredLabels.__meta_dockerswarm_task_id, t]));
     expect([...byTask.keys()].sort()).toEqual([...running].sort());
     for (const task of tasks) {
@@ -284,13 +309,13 @@ describe.skipIf(!canRunSandbox || !haveDocker || !havePrometheus)("Prometheus' d
         team: 'edge',
       });
     }
-    // The replicas are spread over the three nodes, and the labelled node's labels came along.
+    // One replica per node, and the labelled node's labels came along with the one on it.
     expect(new Set(tasks.map((t) => t.NodeID)).size).toBe(hosts.length);
     const onZoned = pool(all, 'swarm-tasks').find((t) => t.discoveredLabels.__meta_dockerswarm_node_hostname === hosts[1]!.name)!;
     expect(onZoned.discoveredLabels.__meta_dockerswarm_node_label_zone).toBe('a');
 
     // services: one target per VIP (backend and ingress) on the published port.
-    const services = pool(all, 'swarm-services');
+    const services = pool(all, 'swarm-services').filter((t) => t.discoveredLabels.__meta_dockerswarm_service_name === 'promweb');
     expect(services.map((t) => t.labels.instance).sort()).toEqual(
       svc!.Endpoint.VirtualIPs.map((v) => `${v.Addr.split('/')[0]}:${PUBLISHED}`).sort(),
     );
