@@ -4,9 +4,10 @@
 // (roles tasks, services and nodes) whose host is a sandbox manager's docker
 // socket, a file on this machine's filesystem. The test waits until its
 // /api/v1/targets lists every running replica of a service made with the real
-// docker CLI (service and container labels, a published port, an overlay
-// network), with the labels Prometheus derives from tsswarm's answers, the
-// service's published endpoints and every node. The config is the one
+// docker CLI (service and container labels, a port published through the
+// mesh and one in host mode, an overlay network), with the labels Prometheus
+// derives from tsswarm's answers, the service's published endpoints and
+// every node. The config is the one
 // docs/docker-api.md shows, plus a last rule that points every scrape at a
 // closed loopback port: overlay addresses are not reachable from here, and
 // the test sends nothing off the machine. Skipped, saying why, without
@@ -38,6 +39,8 @@ const sb = new Sandbox({
 
 const REPLICAS = 3;
 const PUBLISHED = 8080;
+/** Published in host mode: on each task's own node. */
+const HOST_PORT = 9200;
 const NODE_PORT = 9100;
 
 async function docker(host: string, ...args: string[]): Promise<string> {
@@ -55,7 +58,8 @@ function prometheusConfig(socket: string, refresh: string, extra: string): strin
   scrape_interval: 15s
 
 scrape_configs:
-  # One target per running replica, at its address on the monitoring network.
+  # One target per running replica and published port, at its address on the
+  # monitoring network.
   - job_name: swarm-tasks
     dockerswarm_sd_configs:
       - host: unix://${socket}
@@ -80,6 +84,25 @@ scrape_configs:
         target_label: node
       - source_labels: [__meta_dockerswarm_service_label_com_example_team]
         target_label: team
+${extra}
+  # Ports published in host mode: one target per task, at its node's address.
+  - job_name: swarm-task-host-ports
+    dockerswarm_sd_configs:
+      - host: unix://${socket}
+        role: tasks
+        refresh_interval: ${refresh}
+    relabel_configs:
+      - source_labels: [__meta_dockerswarm_task_desired_state]
+        regex: running
+        action: keep
+      # These targets carry no network labels (the others have one per network address).
+      - source_labels: [__meta_dockerswarm_task_port_publish_mode, __meta_dockerswarm_network_name]
+        regex: host;
+        action: keep
+      - source_labels: [__meta_dockerswarm_service_name]
+        target_label: service
+      - source_labels: [__meta_dockerswarm_node_hostname]
+        target_label: node
 ${extra}
   # One target per service VIP and published port.
   - job_name: swarm-services
@@ -178,6 +201,8 @@ describe.skipIf(!canRunSandbox || !haveDocker || !havePrometheus)("Prometheus' d
       'com.example.role=httpd',
       '--publish',
       `${PUBLISHED}:80`,
+      '--publish',
+      `mode=host,published=${HOST_PORT},target=${HOST_PORT}`,
       '--network',
       'backend',
       '--update-monitor',
@@ -259,7 +284,8 @@ describe.skipIf(!canRunSandbox || !haveDocker || !havePrometheus)("Prometheus' d
       async () => {
         const ts = await targets();
         const svcNames = new Set(pool(ts, 'swarm-services').map((t) => t.discoveredLabels.__meta_dockerswarm_service_name));
-        return pool(ts, 'swarm-tasks').length >= REPLICAS &&
+        return pool(ts, 'swarm-tasks').length >= 2 * REPLICAS &&
+          pool(ts, 'swarm-task-host-ports').length >= REPLICAS &&
           svcNames.has('promweb') &&
           svcNames.has('unlabelled') &&
           pool(ts, 'swarm-nodes').length === hosts.length
@@ -273,40 +299,59 @@ describe.skipIf(!canRunSandbox || !haveDocker || !havePrometheus)("Prometheus' d
     });
 
     // tasks: one target per running replica, on its backend address and the published port; none of the unlabelled service.
-    const byTask = new Map(pool(all, 'swarm-tasks').map((t) => [t.discoveredLabels.__meta_dockerswarm_task_id, t]));
+    const byTask = new Map<string, Target[]>();
+    for (const t of pool(all, 'swarm-tasks')) {
+      const id = t.discoveredLabels.__meta_dockerswarm_task_id!;
+      byTask.set(id, [...(byTask.get(id) ?? []), t]);
+    }
     expect([...byTask.keys()].sort()).toEqual([...running].sort());
     for (const task of tasks) {
-      const t = byTask.get(task.ID)!;
       const backend = task.NetworksAttachments.find((a) => a.Network.ID === backendId)!;
       expect(backend, `task ${task.ID} has a backend address`).toBeDefined();
       const ip = backend.Addresses[0]!.split('/')[0]!;
-      expect(t.discoveredLabels).toMatchObject({
-        __meta_dockerswarm_task_desired_state: 'running',
-        __meta_dockerswarm_task_state: 'running',
-        __meta_dockerswarm_task_slot: String(task.Slot),
-        __meta_dockerswarm_task_port_publish_mode: 'ingress',
-        __meta_dockerswarm_service_id: svc!.ID,
-        __meta_dockerswarm_service_name: 'promweb',
-        __meta_dockerswarm_service_mode: 'replicated',
-        __meta_dockerswarm_service_label_com_example_team: 'edge',
-        __meta_dockerswarm_container_label_com_example_role: 'httpd',
-        __meta_dockerswarm_node_id: task.NodeID,
-        __meta_dockerswarm_node_hostname: hostname(task.NodeID),
-        __meta_dockerswarm_network_id: backendId,
-        __meta_dockerswarm_network_name: 'backend',
-        __meta_dockerswarm_network_scope: 'swarm',
-        __meta_dockerswarm_network_ingress: 'false',
-        __meta_dockerswarm_network_label_purpose: 'metrics',
-      });
-      expect(t.discoveredLabels.__meta_dockerswarm_task_container_id).toBe(task.Status.ContainerStatus.ContainerID);
+      // On the task's backend address, one target per port the service publishes (Prometheus takes the published number).
+      const ts = byTask.get(task.ID)!;
+      expect(ts.map((t) => t.labels.instance).sort()).toEqual([`${ip}:${PUBLISHED}`, `${ip}:${HOST_PORT}`]);
+      for (const t of ts) {
+        expect(t.discoveredLabels).toMatchObject({
+          __meta_dockerswarm_task_desired_state: 'running',
+          __meta_dockerswarm_task_state: 'running',
+          __meta_dockerswarm_task_slot: String(task.Slot),
+          __meta_dockerswarm_task_container_id: task.Status.ContainerStatus.ContainerID,
+          __meta_dockerswarm_task_port_publish_mode: t.labels.instance!.endsWith(`:${PUBLISHED}`) ? 'ingress' : 'host',
+          __meta_dockerswarm_service_id: svc!.ID,
+          __meta_dockerswarm_service_name: 'promweb',
+          __meta_dockerswarm_service_mode: 'replicated',
+          __meta_dockerswarm_service_label_com_example_team: 'edge',
+          __meta_dockerswarm_container_label_com_example_role: 'httpd',
+          __meta_dockerswarm_node_id: task.NodeID,
+          __meta_dockerswarm_node_hostname: hostname(task.NodeID),
+          __meta_dockerswarm_network_id: backendId,
+          __meta_dockerswarm_network_name: 'backend',
+          __meta_dockerswarm_network_scope: 'swarm',
+          __meta_dockerswarm_network_ingress: 'false',
+          __meta_dockerswarm_network_label_purpose: 'metrics',
+        });
+        expect(t.labels).toMatchObject({
+          job: 'swarm-tasks',
+          service: 'promweb',
+          slot: String(task.Slot),
+          node: hostname(task.NodeID),
+          team: 'edge',
+        });
+      }
       expect(task.Status.ContainerStatus.ContainerID).not.toBe('');
-      expect(t.labels).toMatchObject({
-        job: 'swarm-tasks',
-        instance: `${ip}:${PUBLISHED}`,
-        service: 'promweb',
-        slot: String(task.Slot),
-        node: hostname(task.NodeID),
-        team: 'edge',
+    }
+    // The host-mode port: one target per task at its node's address (from the task's PortStatus).
+    const hostPorts = pool(all, 'swarm-task-host-ports').filter((t) => t.discoveredLabels.__meta_dockerswarm_service_name === 'promweb');
+    expect(hostPorts.map((t) => t.discoveredLabels.__meta_dockerswarm_task_id).sort()).toEqual([...running].sort());
+    for (const task of tasks) {
+      const t = hostPorts.find((x) => x.discoveredLabels.__meta_dockerswarm_task_id === task.ID)!;
+      const node = nodes.find((n) => n.ID === task.NodeID)!;
+      expect(t.labels).toMatchObject({ instance: `${node.Status.Addr}:${HOST_PORT}`, service: 'promweb', node: hostname(task.NodeID) });
+      expect(t.discoveredLabels).toMatchObject({
+        __meta_dockerswarm_task_port_publish_mode: 'host',
+        __meta_dockerswarm_node_address: node.Status.Addr,
       });
     }
     // One replica per node, and the labelled node's labels came along with the one on it.
@@ -314,23 +359,28 @@ describe.skipIf(!canRunSandbox || !haveDocker || !havePrometheus)("Prometheus' d
     const onZoned = pool(all, 'swarm-tasks').find((t) => t.discoveredLabels.__meta_dockerswarm_node_hostname === hosts[1]!.name)!;
     expect(onZoned.discoveredLabels.__meta_dockerswarm_node_label_zone).toBe('a');
 
-    // services: one target per VIP (backend and ingress) on the published port.
+    // services: one target per VIP (backend and ingress) and published port.
     const services = pool(all, 'swarm-services').filter((t) => t.discoveredLabels.__meta_dockerswarm_service_name === 'promweb');
     expect(services.map((t) => t.labels.instance).sort()).toEqual(
-      svc!.Endpoint.VirtualIPs.map((v) => `${v.Addr.split('/')[0]}:${PUBLISHED}`).sort(),
+      svc!.Endpoint.VirtualIPs.flatMap((v) => [PUBLISHED, HOST_PORT].map((p) => `${v.Addr.split('/')[0]}:${p}`)).sort(),
     );
     for (const t of services) {
       expect(t.discoveredLabels).toMatchObject({
         __meta_dockerswarm_service_id: svc!.ID,
         __meta_dockerswarm_service_name: 'promweb',
         __meta_dockerswarm_service_mode: 'replicated',
-        __meta_dockerswarm_service_endpoint_port_publish_mode: 'ingress',
+        __meta_dockerswarm_service_endpoint_port_publish_mode: t.labels.instance!.endsWith(`:${PUBLISHED}`) ? 'ingress' : 'host',
         __meta_dockerswarm_service_label_com_example_team: 'edge',
         __meta_dockerswarm_service_task_container_image: SANDBOX_IMAGE,
       });
       expect(t.labels.service).toBe('promweb');
     }
-    expect(services.map((t) => t.discoveredLabels.__meta_dockerswarm_network_name).sort()).toEqual(['backend', 'ingress']);
+    expect(services.map((t) => t.discoveredLabels.__meta_dockerswarm_network_name).sort()).toEqual([
+      'backend',
+      'backend',
+      'ingress',
+      'ingress',
+    ]);
 
     // nodes: every node, at its address and the configured port.
     const nodeTargets = pool(all, 'swarm-nodes');
