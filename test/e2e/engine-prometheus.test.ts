@@ -13,7 +13,7 @@
 // the test sends nothing off the machine. Skipped, saying why, without
 // prometheus or docker.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -267,6 +267,7 @@ describe.skipIf(!canRunSandbox || !haveDocker || !havePrometheus)("Prometheus' d
       ],
       { stdio: ['ignore', log, log] },
     );
+    closeSync(log); // the child has its own copy
     const child = prom;
     promExit = new Promise((res) => child.once('exit', () => res()));
     const promLog = (): string => readFileSync(join(dir, 'prometheus.log'), 'utf8').split('\n').slice(-30).join('\n');
