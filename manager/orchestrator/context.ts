@@ -142,6 +142,7 @@ export class ServiceContext {
       spec: svc.spec.task,
       serviceVersion: svc.meta.version,
       serviceName: svc.spec.name,
+      serviceLabels: { ...svc.spec.labels },
       restartAttempt,
       hostPorts: (svc.spec.endpoint?.ports ?? []).filter((p) => p.publishMode === PublishMode.HOST),
     });

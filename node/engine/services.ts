@@ -9,7 +9,7 @@ import type { ControlHandlers, LogChunk } from '../../proto/gen/control.js';
 import type { Network, Node, Service, Task } from '../../proto/gen/objects.js';
 import { parseDockerFilters, serviceFilter, taskFilter } from '../../spec/docker/filters.js';
 import { dockerMessage, serviceSpecFromDocker, serviceStatusOf, serviceToDocker } from '../../spec/docker/service.js';
-import { taskToDocker } from '../../spec/docker/task.js';
+import { taskServiceLabels, taskToDocker } from '../../spec/docker/task.js';
 import { timeToDocker } from '../../spec/docker/values.js';
 import { DockerError } from './errors.js';
 import { del, empty, type EngineRequest, get, json, post, queryBool, queryVersion, type Route } from './route.js';
@@ -244,6 +244,7 @@ export const serviceRoutes: Route[] = [
     };
     const keep = taskFilter(f, {
       serviceOf: (t) => byId.get(t.serviceId),
+      labelsOf: (t) => taskServiceLabels(t, byId.get(t.serviceId)),
       resolveService: (ref) =>
         orNone(
           () =>
@@ -270,7 +271,7 @@ export const serviceRoutes: Route[] = [
     return json(
       tasks.filter(keep).map((t) =>
         taskToDocker(t, {
-          serviceLabels: byId.get(t.serviceId)?.spec.labels ?? {},
+          serviceLabels: taskServiceLabels(t, byId.get(t.serviceId)),
           network: (id) => taskNetwork(nets.get(id), id),
         }),
       ),
@@ -288,6 +289,6 @@ export const serviceRoutes: Route[] = [
       c.listNetworks({}),
     ]);
     const nets = new Map(networks.map((n) => [n.meta.id, n]));
-    return json(taskToDocker(task, { serviceLabels: svc?.spec.labels ?? {}, network: (id) => taskNetwork(nets.get(id), id) }));
+    return json(taskToDocker(task, { serviceLabels: taskServiceLabels(task, svc), network: (id) => taskNetwork(nets.get(id), id) }));
   }),
 ];

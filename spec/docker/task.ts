@@ -1,8 +1,10 @@
 // tsswarm's Task as Docker's Engine API answers GET /tasks and /tasks/{id}:
 // state names in lower case, times in RFC 3339, the spec always with its
-// ContainerSpec (the docker CLI dereferences it), and the service's labels on
-// the task so that `docker stack ps` finds a stack's tasks by label. Pure.
-import { type Task, TaskState } from '../../proto/gen/objects.js';
+// ContainerSpec (the docker CLI dereferences it), and the service's labels as
+// the task was made with them, which the `label` filter reads (`docker stack
+// ps` finds a stack's tasks by label, also once their service is gone). Pure.
+import type { Service, Task } from '../../proto/gen/objects.js';
+import { TaskState } from '../../proto/gen/objects.js';
 import { portToDocker, taskSpecToDocker } from './service.js';
 import type { DockerLabels, DockerTask, DockerTaskNetwork, DockerTaskState } from './types.js';
 import { timeToDocker } from './values.js';
@@ -41,8 +43,19 @@ export function dockerTaskName(t: Task): string {
   return `${t.serviceName}.${t.slot ? String(t.slot) : t.nodeId}.${t.meta.id}`;
 }
 
+/**
+ * The service labels a task carries, as SwarmKit copies the service's
+ * annotations onto each task it makes: those recorded when it was made; for a
+ * task recorded with none (made before tsswarm kept them, or of a service
+ * without labels), the labels of its service now, if it still exists.
+ */
+export function taskServiceLabels(t: Task, service: Service | undefined): DockerLabels {
+  const own = t.serviceLabels ?? {};
+  return { ...(Object.keys(own).length ? own : (service?.spec.labels ?? {})) };
+}
+
 export interface TaskToDockerOptions {
-  /** The labels of the task's service (its current spec's; {} once the service is gone). */
+  /** The labels of the task's service (taskServiceLabels); default {}. */
   serviceLabels?: DockerLabels;
   /** The swarm Network object an attachment embeds (the /networks routes build it); default {ID}. */
   network?: (id: string) => DockerTaskNetwork;

@@ -58,6 +58,7 @@ function task(
     serviceName: 'web',
     restartAttempt: 0,
     hostPorts: [],
+    serviceLabels: {},
   };
 }
 

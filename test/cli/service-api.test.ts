@@ -189,6 +189,7 @@ describe('service CLI over the Control API', () => {
         serviceName: 'web',
         restartAttempt: 0,
         hostPorts: [],
+        serviceLabels: {},
       }),
     );
     const r = await run('service', 'ps', 'web');
@@ -245,6 +246,7 @@ describe('service CLI over the Control API', () => {
                 serviceName: 'conv',
                 restartAttempt: 0,
                 hostPorts: [],
+                serviceLabels: {},
               });
             }
           });
@@ -296,6 +298,7 @@ describe('service CLI over the Control API', () => {
               serviceName: 'nofit',
               restartAttempt: 0,
               hostPorts: [],
+              serviceLabels: {},
             }),
           );
         }, 20);

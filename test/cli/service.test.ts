@@ -431,6 +431,7 @@ describe('output', () => {
         networks: [],
         restartAttempt: 0,
         hostPorts: [],
+        serviceLabels: {},
       }) as Task;
     const rows = taskRows(
       [

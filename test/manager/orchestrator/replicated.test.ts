@@ -25,6 +25,26 @@ describe('replicated orchestrator', () => {
     }
   });
 
+  it("a task carries its service's labels as they were when it was made (SwarmKit's ServiceAnnotations), not later ones", async () => {
+    const c = await cluster(2);
+    const s = (
+      await c.api.createService({ spec: spec('web', { replicated: { replicas: 1 }, labels: { 'com.docker.stack.namespace': 'demo' } }) })
+    ).service;
+    await settle();
+    const [first] = tasksOf(c, 'web');
+    expect(first!.serviceLabels).toEqual({ 'com.docker.stack.namespace': 'demo' });
+    await c.api.updateService({
+      ref: 'web',
+      version: 0,
+      spec: { ...s.spec, labels: { tier: 'edge' }, replicated: { replicas: 2 } },
+      rollback: false,
+    });
+    await settle();
+    const ts = tasksOf(c, 'web');
+    expect(ts.find((t) => t.meta.id === first!.meta.id)!.serviceLabels).toEqual({ 'com.docker.stack.namespace': 'demo' });
+    expect(ts.find((t) => t.slot === 2)!.serviceLabels).toEqual({ tier: 'edge' });
+  });
+
   it('tasks of a service without networks or published ports start PENDING; a task carries the ports its service publishes in host mode', async () => {
     const c = await cluster(2);
     await c.api.createService({ spec: spec('web', { replicated: { replicas: 1 } }) });

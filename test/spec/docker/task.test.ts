@@ -2,8 +2,8 @@
 // words for every state of ours, the spec always with its ContainerSpec, the
 // service's labels, and what `service ps` and the progress display read.
 import { describe, expect, it } from 'vitest';
-import { PortProtocol, PublishMode, Task, TaskSpec, TaskState } from '../../../proto/gen/objects.js';
-import { dockerTaskName, taskStateFromDocker, taskStateToDocker, taskToDocker } from '../../../spec/docker/task.js';
+import { PortProtocol, PublishMode, Service, Task, TaskSpec, TaskState } from '../../../proto/gen/objects.js';
+import { dockerTaskName, taskServiceLabels, taskStateFromDocker, taskStateToDocker, taskToDocker } from '../../../spec/docker/task.js';
 
 const DOCKER_WORDS = [
   'new',
@@ -132,5 +132,26 @@ describe('taskToDocker', () => {
     const d = taskToDocker(task(), { serviceLabels: labels });
     d.Labels.a = '2';
     expect(labels.a).toBe('1');
+  });
+});
+
+describe('taskServiceLabels', () => {
+  const svc = Service.create({ meta: { id: 'svcid' } as never, spec: { name: 'web', labels: { tier: 'now' } } as never });
+
+  it("the labels recorded on the task win over the service's current ones, and survive its removal", () => {
+    const t = task({ serviceLabels: { 'com.docker.stack.namespace': 'demo' } });
+    expect(taskServiceLabels(t, svc)).toEqual({ 'com.docker.stack.namespace': 'demo' });
+    expect(taskServiceLabels(t, undefined)).toEqual({ 'com.docker.stack.namespace': 'demo' });
+  });
+
+  it("a task recorded without labels reads its service's current ones, or none once the service is gone", () => {
+    expect(taskServiceLabels(task(), svc)).toEqual({ tier: 'now' });
+    expect(taskServiceLabels(task(), undefined)).toEqual({});
+  });
+
+  it('the answer is a copy', () => {
+    const t = task({ serviceLabels: { a: '1' } });
+    taskServiceLabels(t, svc).a = '2';
+    expect(t.serviceLabels.a).toBe('1');
   });
 });
