@@ -2,6 +2,7 @@
 // (docs/engine-api.md). A resource is one module exporting its Route[] and
 // one line below; the server (./server.ts) does versions, bodies, errors.
 import type { Route } from './route.js';
+import { distributionRoutes } from './distribution.js';
 import { nodeRoutes } from './nodes.js';
 import { localRoutes } from './local.js';
 import { objectRoutes } from './objects.js';
@@ -16,6 +17,7 @@ export const ENGINE_ROUTES: readonly Route[] = [
   ...serviceRoutes,
   ...objectRoutes,
   ...localRoutes,
+  ...distributionRoutes,
 ];
 
 export type { EngineBackend } from './backend.js';

@@ -39,8 +39,8 @@ describe('image', () => {
   it('ls has one row per reference', () => {
     expect(
       imageRows([
-        { references: ['b:2', 'a:1'], id: 'sha256:0123456789abcdef', size: 1500, createdAt: 0 },
-        { references: [], id: 'sha256:ffff', size: 1, createdAt: 0 },
+        { references: ['b:2', 'a:1'], id: 'sha256:0123456789abcdef', size: 1500, createdAt: 0, repoDigests: [] },
+        { references: [], id: 'sha256:ffff', size: 1, createdAt: 0, repoDigests: [] },
       ]),
     ).toEqual([
       ['<none>', '<none>', 'ffff', '', '1B'],

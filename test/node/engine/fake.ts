@@ -133,6 +133,10 @@ export function fakeBackend(info: InfoResponse = baseInfo()): Fake {
     managerAddrs: () => ['10.0.0.1:4242'],
     images: () => [],
     containers: async () => [],
+    containerDetail: () => ({}),
+    volumes: () => [],
+    distribution: (ref, auth) =>
+      rec('distribution', { ref, auth }, { Descriptor: { mediaType: 'm', digest: 'd', size: 1 }, Platforms: [] }),
   };
   return { backend, calls, info, nodes };
 }
