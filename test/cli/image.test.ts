@@ -49,6 +49,20 @@ describe('image', () => {
     ]);
   });
 
+  it('ls shows a repository known only by its digest with tag <none>, and --digests the DIGEST column', () => {
+    const d = `sha256:${'5'.repeat(64)}`;
+    const img = { references: ['a:1'], id: 'sha256:0123456789abcdef', size: 1, createdAt: 0, repoDigests: [`a@${d}`, `reg:5000/x@${d}`] };
+    expect(imageRows([img])).toEqual([
+      ['a', '1', '0123456789ab', '', '1B'],
+      ['reg:5000/x', '<none>', '0123456789ab', '', '1B'],
+    ]);
+    expect(imageRows([img, { ...img, id: 'sha256:ffff', references: [], repoDigests: [] }], 0, { digests: true })).toEqual([
+      ['<none>', '<none>', '<none>', 'ffff', '', '1B'],
+      ['a', '1', d, '0123456789ab', '', '1B'],
+      ['reg:5000/x', '<none>', d, '0123456789ab', '', '1B'],
+    ]);
+  });
+
   it('load sends an absolute path and the tag', async () => {
     calls.length = 0;
     const r = await run('image', 'load', '-i', 'some/app.tar', '--tag', 'app:1');

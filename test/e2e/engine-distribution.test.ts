@@ -207,6 +207,20 @@ describe.skipIf(!canRunSandbox || !haveDocker || !haveRegistry)('digest pinning 
     expect(unknown.code).not.toBe(0);
     expect(unknown.err).toMatch(/No such container: tss-no-such/);
     expect(await docker(w, 'volume', 'ls')).toMatchObject({ code: 0 });
+
+    // Portainer's snapshot, call by call (pkg/snapshot/docker.go), on the manager and on the worker.
+    for (const h of [m, w]) {
+      for (const path of ['/_ping', '/info', '/containers/json?all=1', '/images/json', '/volumes', '/version'])
+        expect([path, (await engineGet(h, `/v1.41${path}`)).status]).toEqual([path, 200]);
+      const list = JSON.parse((await engineGet(h, '/v1.41/containers/json?all=1')).body) as { Id: string; State: string }[];
+      for (const x of list.filter((y) => y.State === 'running')) {
+        const r = await engineGet(h, `/v1.41/containers/${x.Id}/json`);
+        expect(r.status).toBe(200);
+        expect(Array.isArray(JSON.parse(r.body).Config.Env)).toBe(true);
+      }
+    }
+    for (const path of ['/services', '/nodes', '/networks'])
+      expect([path, (await engineGet(m, `/v1.41${path}`)).status]).toEqual([path, 200]);
     await ok(m, 'service', 'rm', 'tss-pinned');
   });
 
