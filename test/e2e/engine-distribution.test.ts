@@ -167,7 +167,20 @@ describe.skipIf(!canRunSandbox || !haveDocker || !haveRegistry)('digest pinning 
 
   it('service create resolves the tag, pins image:tag@digest, and the tasks pull it by digest and run', async () => {
     const image = `${registryAddr}/tss/bb:v1`;
-    const created = await docker(m, 'service', 'create', '--name', 'tss-pinned', '--replicas', '2', image, 'sleep', '1d');
+    const created = await docker(
+      m,
+      'service',
+      'create',
+      '--name',
+      'tss-pinned',
+      '--replicas',
+      '2',
+      '--mount',
+      'type=volume,source=tss-dist-data,target=/data',
+      image,
+      'sleep',
+      '1d',
+    );
     expect(created.code, created.err).toBe(0);
     expect(created.err).not.toMatch(/could not be accessed on a registry/);
     expect(created.err + created.out).toMatch(/overall progress: 2 out of 2 tasks/);
@@ -180,6 +193,12 @@ describe.skipIf(!canRunSandbox || !haveDocker || !haveRegistry)('digest pinning 
     expect(platforms).toEqual([expect.objectContaining({ OS: 'linux' })]);
     // service ls shows the image without its digest, as the docker CLI prints it.
     expect(await ok(m, 'service', 'ls')).toMatch(new RegExp(`tss-pinned\\s+replicated\\s+2/2\\s+${image.replace(/[/.]/g, '\\$&')}\\s`));
+    // service ps too; --no-trunc shows the digest.
+    expect((await ok(m, 'service', 'ps', '--format', '{{.Image}}', 'tss-pinned')).trim().split('\n')).toEqual([image, image]);
+    expect((await ok(m, 'service', 'ps', '--no-trunc', '--format', '{{.Image}}', 'tss-pinned')).trim().split('\n')).toEqual([
+      `${image}@${digest}`,
+      `${image}@${digest}`,
+    ]);
     // Every node stored the pulled image with its repo digest.
     for (const h of [m, w]) {
       const digests = JSON.parse(
@@ -206,7 +225,10 @@ describe.skipIf(!canRunSandbox || !haveDocker || !haveRegistry)('digest pinning 
     const unknown = await docker(w, 'container', 'inspect', 'tss-no-such');
     expect(unknown.code).not.toBe(0);
     expect(unknown.err).toMatch(/No such container: tss-no-such/);
-    expect(await docker(w, 'volume', 'ls')).toMatchObject({ code: 0 });
+    expect(c.Mounts).toEqual([expect.objectContaining({ Type: 'volume', Name: 'tss-dist-data', Destination: '/data', RW: true })]);
+    // The node's named volume, and its task containers counted by docker info.
+    expect((await ok(w, 'volume', 'ls', '--format', '{{.Driver}} {{.Name}}')).trim().split('\n')).toContain('local tss-dist-data');
+    expect(Number((await ok(w, 'info', '--format', '{{.ContainersRunning}}')).trim())).toBeGreaterThanOrEqual(1);
 
     // Portainer's snapshot, call by call (pkg/snapshot/docker.go), on the manager and on the worker.
     for (const h of [m, w]) {

@@ -104,6 +104,22 @@ describe('/containers/{id}/json and /volumes', () => {
     expect([nf.status, msg(nf)]).toEqual([404, 'No such container: nope']);
   });
 
+  it('/info counts the task containers: all, running, stopped', async () => {
+    const f = fakeBackend();
+    f.backend.containers = async () => [
+      c,
+      { ...c, id: 'tss-c2', status: 'stopped' as const },
+      { ...c, id: 'tss-c3', status: 'created' as const },
+    ];
+    s = await serve(f.backend);
+    expect((await call(s.socket, 'GET', '/v1.41/info')).json).toMatchObject({
+      Containers: 3,
+      ContainersRunning: 1,
+      ContainersPaused: 0,
+      ContainersStopped: 1,
+    });
+  });
+
   it('lists the volumes, filtered by name and driver; other filters refused', async () => {
     const f = fakeBackend();
     f.backend.volumes = () => [
