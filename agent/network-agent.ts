@@ -576,6 +576,11 @@ export class NetworkAgent {
     return this.nets.get(id)?.network.spec?.name || undefined;
   }
 
+  /** The networks this node holds. */
+  networks(): Network[] {
+    return [...this.nets.values()].map((v) => v.network);
+  }
+
   /** The ids of the networks this node holds. */
   networkIds(): string[] {
     return [...this.nets.keys()];

@@ -483,6 +483,7 @@ export class Daemon {
         };
       },
       volumes: () => this.runtime?.volumes() ?? [],
+      localNetworks: () => this.network?.networks() ?? [],
       distribution: (ref, auth, signal) => resolveDescriptor(ref, { insecure: this.o.insecureRegistries, auth, signal }),
     };
   }

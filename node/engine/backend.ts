@@ -10,6 +10,7 @@ import type {
   JoinRequest,
   JoinResponse,
 } from '../../proto/gen/control.js';
+import type { Network } from '../../proto/gen/objects.js';
 import type { DockerRegistryAuth } from '../../spec/docker/distribution.js';
 import type { ContainerDetail, VolumeView } from '../../spec/docker/local.js';
 import type { DockerTLSInfo } from '../../spec/docker/node.js';
@@ -43,6 +44,8 @@ export interface EngineBackend {
   containerDetail(c: LocalContainer): ContainerDetail;
   /** This node's named volumes. */
   volumes(): VolumeView[];
+  /** The networks this node holds for its tasks (what a worker lists). */
+  localNetworks(): Network[];
   /** The manifest a reference names on its registry, as `GET /distribution/{name}/json` answers (credentials never logged). */
   distribution(ref: string, auth: DockerRegistryAuth | undefined, signal: AbortSignal): Promise<unknown>;
 }

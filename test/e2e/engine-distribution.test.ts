@@ -232,7 +232,7 @@ describe.skipIf(!canRunSandbox || !haveDocker || !haveRegistry)('digest pinning 
 
     // Portainer's snapshot, call by call (pkg/snapshot/docker.go), on the manager and on the worker.
     for (const h of [m, w]) {
-      for (const path of ['/_ping', '/info', '/containers/json?all=1', '/images/json', '/volumes', '/version'])
+      for (const path of ['/_ping', '/info', '/containers/json?all=1', '/images/json', '/volumes', '/networks', '/version'])
         expect([path, (await engineGet(h, `/v1.41${path}`)).status]).toEqual([path, 200]);
       const list = JSON.parse((await engineGet(h, '/v1.41/containers/json?all=1')).body) as { Id: string; State: string }[];
       for (const x of list.filter((y) => y.State === 'running')) {

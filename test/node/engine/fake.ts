@@ -135,6 +135,7 @@ export function fakeBackend(info: InfoResponse = baseInfo()): Fake {
     containers: async () => [],
     containerDetail: () => ({}),
     volumes: () => [],
+    localNetworks: () => [],
     distribution: (ref, auth) =>
       rec('distribution', { ref, auth }, { Descriptor: { mediaType: 'm', digest: 'd', size: 1 }, Platforms: [] }),
   };

@@ -6,7 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { RouteTable } from '../../../node/engine/index.js';
 import { get, json } from '../../../node/engine/route.js';
 import { TsswarmError } from '../../../lib/errors.js';
-import { call, fakeBackend, serve, type Served } from './fake.js';
+import { Network, NetworkSpec } from '../../../proto/gen/objects.js';
+import { baseInfo, call, fakeBackend, serve, type Served } from './fake.js';
 
 let s: Served | undefined;
 afterEach(async () => {
@@ -102,6 +103,23 @@ describe('/containers/{id}/json and /volumes', () => {
     }
     const nf = await call(s.socket, 'GET', '/v1.41/containers/nope/json');
     expect([nf.status, msg(nf)]).toEqual([404, 'No such container: nope']);
+  });
+
+  it("a worker lists the networks it holds for its tasks, with the filters; a manager the swarm's", async () => {
+    const f = fakeBackend(baseInfo({ isManager: false, role: 'worker' }));
+    const net = Network.create({
+      meta: { id: 'net1aaaaaaaaaaaaaaaaaaaaaa', version: 1, createdAt: 0, updatedAt: 0 },
+      spec: NetworkSpec.create({ name: 'backend', driver: 'overlay' }),
+    });
+    f.backend.localNetworks = () => [net];
+    s = await serve(f.backend);
+    const all = await call(s.socket, 'GET', '/v1.41/networks');
+    expect(all.status).toBe(200);
+    expect(all.json).toEqual([expect.objectContaining({ Name: 'backend', Id: 'net1aaaaaaaaaaaaaaaaaaaaaa', Scope: 'swarm' })]);
+    const q = (o: object) => `/v1.41/networks?filters=${encodeURIComponent(JSON.stringify(o))}`;
+    expect((await call(s.socket, 'GET', q({ name: { front: true } }))).json).toEqual([]);
+    expect((await call(s.socket, 'GET', q({ dangling: { true: true } }))).json).toEqual([]);
+    expect(f.calls.filter((x) => x.method === 'listNetworks')).toEqual([]);
   });
 
   it('/info counts the task containers: all, running, stopped', async () => {
