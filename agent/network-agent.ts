@@ -571,6 +571,16 @@ export class NetworkAgent {
     return { network: v.network, netns: v.ensured && this.plane ? this.plane.netnsOf(vni) : undefined, vni, peers, containers };
   }
 
+  /** The name of a network this node holds (container inspect keys its networks by name). */
+  networkName(id: string): string | undefined {
+    return this.nets.get(id)?.network.spec?.name || undefined;
+  }
+
+  /** The networks this node holds. */
+  networks(): Network[] {
+    return [...this.nets.values()].map((v) => v.network);
+  }
+
   /** The ids of the networks this node holds. */
   networkIds(): string[] {
     return [...this.nets.keys()];

@@ -109,6 +109,11 @@ const daemonCommand = leaf({
       description:
         "Serve the Docker Engine API on this unix socket (default: docker.sock beside the CLI socket, /run/tsswarm/docker.sock); '' or none: off",
     },
+    'insecure-registry': {
+      type: 'string',
+      valueName: 'LIST',
+      description: 'Registries pulled from over plain http (HOST, HOST:PORT or an IPv4 CIDR, comma-separated); loopback always is',
+    },
     'lb-backend': {
       type: 'string',
       valueName: 'BACKEND',

@@ -32,17 +32,27 @@ export function splitReference(ref: string): [string, string] {
   return [name, at >= 0 ? '<none>' : 'latest'];
 }
 
-/** `image ls` rows: one per reference (an unnamed image shows <none>). */
-export function imageRows(images: readonly ImageSummary[], now = Date.now()): string[][] {
+/**
+ * `image ls` rows, as docker lists them: one per tag, one per repository known
+ * only by a digest (tag <none>), <none> for an unnamed image; with `digests`
+ * a DIGEST column (the repository's digest, or <none>) after the tag.
+ */
+export function imageRows(images: readonly ImageSummary[], now = Date.now(), o: { digests?: boolean } = {}): string[][] {
   const rows: string[][] = [];
   for (const im of images) {
     const id = im.id.replace(/^sha256:/, '').slice(0, 12);
     const created = im.createdAt ? ago(im.createdAt, now) : '';
-    const refs = im.references.length ? im.references : ['<none>:<none>'];
-    for (const r of refs) {
-      const [repo, tag] = r === '<none>:<none>' ? ['<none>', '<none>'] : splitReference(r);
-      rows.push([repo, tag, id, created, humanSize(im.size)]);
+    const digestOf = new Map<string, string>();
+    for (const d of im.repoDigests ?? []) {
+      const at = d.indexOf('@');
+      if (at > 0 && !digestOf.has(d.slice(0, at))) digestOf.set(d.slice(0, at), d.slice(at + 1));
     }
+    const named: [string, string][] = im.references.map((r) => splitReference(r));
+    const tagged = new Set(named.map(([repo]) => repo));
+    for (const repo of digestOf.keys()) if (!tagged.has(repo)) named.push([repo, '<none>']);
+    if (!named.length) named.push(['<none>', '<none>']);
+    for (const [repo, tag] of named)
+      rows.push([repo, tag, ...(o.digests ? [digestOf.get(repo) ?? '<none>'] : []), id, created, humanSize(im.size)]);
   }
   return rows.sort((a, b) => a[0]!.localeCompare(b[0]!) || a[1]!.localeCompare(b[1]!));
 }
@@ -79,6 +89,7 @@ const lsCommand = leaf({
   flags: {
     quiet: { type: 'boolean', short: 'q', description: 'Only show image IDs' },
     format: { type: 'string', short: 'f', valueName: 'FORMAT', description: 'Output format: table (default) or json' },
+    digests: { type: 'boolean', description: 'Show digests' },
   },
   async run({ flags, positionals, io }) {
     if (positionals.length) throw new UsageError(`"tsswarm image ls" accepts no arguments (got "${positionals.join(' ')}")`);
@@ -94,6 +105,10 @@ const lsCommand = leaf({
       );
     else if (flags.quiet)
       io.stdout.write([...new Set(r.images.map((i) => i.id.replace(/^sha256:/, '').slice(0, 12)))].map((i) => `${i}\n`).join(''));
+    else if (flags.digests)
+      io.stdout.write(
+        table(['REPOSITORY', 'TAG', 'DIGEST', 'IMAGE ID', 'CREATED', 'SIZE'], imageRows(r.images, Date.now(), { digests: true })),
+      );
     else io.stdout.write(table(['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'], imageRows(r.images)));
     return 0;
   },

@@ -20,6 +20,7 @@ import {
 } from '../spec/compose/index.js';
 import { serviceSpecFromDocker } from '../spec/docker/service.js';
 import { controlApi, controlRead } from './client.js';
+import { applyPin, type ImagePin, resolvePin } from './resolve-image.js';
 import { type Command, group, type Io, leaf } from './command.js';
 import { serviceRows, taskRows } from './service.js';
 import { type Stdin, stdin as stdinSource } from './stdin.js';
@@ -151,7 +152,7 @@ const deploy = leaf({
       type: 'string',
       valueName: 'MODE',
       description:
-        'Query the registry to resolve image digest and supported platforms ("always", "changed", "never"); tsswarm cannot query one yet: with always or changed it warns, as the docker CLI does when a registry cannot be reached, and keeps the tag',
+        'Query the registry to resolve image digest and supported platforms ("always", "changed", "never"): the digest is pinned in the spec, as docker stack deploy does; a registry that cannot be reached is a warning and the tag is kept',
     },
     'with-registry-auth': {
       type: 'boolean',
@@ -179,12 +180,6 @@ const deploy = leaf({
     }
     for (const w of stack.warnings) io.stderr.write(w.endsWith('\n') ? w : `${w}\n`);
     const specs = stackServiceSpecs(stack);
-    if (resolveImage !== 'never')
-      for (const image of new Set(specs.map((x) => x.task?.container?.image ?? '')))
-        if (image && !image.includes('@'))
-          io.stderr.write(
-            `image ${image} could not be accessed on a registry to record\nits digest (tsswarm does not resolve digests yet). Each node will access\n${image} independently, possibly leading to different nodes running different\nversions of the image.\n\n`,
-          );
     const networkSpecs = stack.networks.map(networkSpecFromCompose);
 
     const services = (await controlRead(io, 'listServices')).services.map((s) => s.service).filter(inStack(ns));
@@ -236,8 +231,16 @@ const deploy = leaf({
       }
     }
     const byName = new Map(services.map((s) => [s.spec.name, s]));
+    const pins = new Map<string, ImagePin | undefined>();
     for (const spec of specs) {
       const old = byName.get(spec.name);
+      // As docker stack deploy: always, or (changed) when the image differs from the one the stack recorded.
+      const image = spec.task?.container?.image ?? '';
+      const query = resolveImage === 'always' || (resolveImage === 'changed' && image !== old?.spec.labels['com.docker.stack.image']);
+      if (image && query) {
+        if (!pins.has(image)) pins.set(image, await resolvePin(io, image));
+        applyPin(spec, pins.get(image));
+      }
       if (old) {
         // As docker: ForceUpdate is carried over, so a redeploy alone does not restart every task.
         if (spec.task && old.spec.task) spec.task.forceUpdate = old.spec.task.forceUpdate;

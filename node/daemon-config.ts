@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { UsageError } from '../lib/errors.js';
 import { logLevels, type LogLevel } from '../lib/log.js';
+import { checkInsecureRegistry } from '../agent/runtime/registry.js';
 
 /** Load-balancer backends for service VIPs; `auto` lets the daemon pick what the kernel supports. */
 export const LB_BACKENDS = ['auto', 'nftables', 'iptables', 'ipvs'] as const;
@@ -40,6 +41,8 @@ export interface DaemonConfig {
   logLevel?: LogLevel;
   /** Undefined: the load balancer's own choice. Passed through; the LB reads it. */
   lbBackend?: LbBackend;
+  /** Registries reached over plain http besides loopback (dockerd's insecure-registries): HOST, HOST:PORT or IPv4 CIDR. */
+  insecureRegistries?: string[];
 }
 
 /** The keys a config file may hold, each with its check. */
@@ -56,6 +59,7 @@ export interface DaemonFlags {
   'log-level'?: string;
   'lb-backend'?: string;
   'docker-socket'?: string;
+  'insecure-registry'?: string;
 }
 
 type Check = (v: unknown, field: string) => unknown;
@@ -122,6 +126,20 @@ function oneOfList<T extends string>(list: readonly T[]): (v: unknown, field: st
   };
 }
 
+/** A list of registries: a JSON array in the file (the flag's comma-separated text is split before it gets here). */
+function insecureRegistries(v: unknown, field: string): string[] {
+  const list = v;
+  if (!Array.isArray(list) || list.length > 256 || !list.every((x) => typeof x === 'string'))
+    throw UsageError.invalid(field, 'a list of registries (HOST, HOST:PORT or IPv4 CIDR), at most 256', JSON.stringify(v).slice(0, 200));
+  return list.map((x) => {
+    try {
+      return checkInsecureRegistry(x, field);
+    } catch (e) {
+      throw new UsageError((e as Error).message, { field });
+    }
+  });
+}
+
 function heartbeatMs(v: unknown, field: string): number {
   // A JSON number in the file; the flag's text is converted before it gets here.
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 100)
@@ -147,6 +165,11 @@ const KEYS: Record<keyof DaemonConfig, { check: Check; flag?: keyof DaemonFlags;
   },
   logLevel: { check: oneOfList(logLevels), flag: 'log-level' },
   lbBackend: { check: oneOfList(LB_BACKENDS), flag: 'lb-backend' },
+  insecureRegistries: {
+    check: insecureRegistries,
+    flag: 'insecure-registry',
+    flagCheck: (v, field) => insecureRegistries(typeof v === 'string' ? v.split(',').filter((x) => x.trim()) : v, field),
+  },
 };
 
 export const CONFIG_KEYS = Object.keys(KEYS) as (keyof DaemonConfig)[];

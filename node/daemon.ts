@@ -53,7 +53,7 @@ import {
   RaftMembershipService,
 } from '../proto/gen/control.js';
 import { NodeDescription, TaskState, TaskStatus } from '../proto/gen/objects.js';
-import { Runtime } from '../agent/runtime/index.js';
+import { resolveDescriptor, Runtime } from '../agent/runtime/index.js';
 import { AgentSession } from '../agent/session.js';
 import { Worker } from '../agent/worker/worker.js';
 import { NetworkAgent } from '../agent/network-agent.js';
@@ -90,6 +90,8 @@ export interface DaemonOptions {
   dockerSocketPath?: string;
   /** The group given the docker socket (mode 0660 either way); undefined: root's. */
   dockerSocketGid?: number;
+  /** Registries pulled from (and resolved against) over plain http besides loopback. */
+  insecureRegistries?: string[];
 }
 
 const CALL_MS = 5000;
@@ -180,6 +182,7 @@ export class Daemon {
     const rt = new Runtime({ root: join(this.o.stateDir, 'runtime'), logger: this.o.logger });
     try {
       await rt.init();
+      rt.images.insecureRegistries = this.o.insecureRegistries ?? [];
       this.runtime = rt;
     } catch (e) {
       // The daemon still serves the cluster; tasks sent here are rejected with this reason.
@@ -369,6 +372,10 @@ export class Daemon {
       pullImage: unary(async (req: { reference: string; insecure: boolean }) => ({
         images: await this.images().pull(req.reference, { insecure: req.insecure }),
       })),
+      resolveImage: unary(async (req: { reference: string }) => {
+        const d = await resolveDescriptor(req.reference, { insecure: this.o.insecureRegistries });
+        return { digest: d.Descriptor.digest, platforms: d.Platforms.map((p) => ({ os: p.os, architecture: p.architecture })) };
+      }),
       listImages: unary(async () => ({ images: this.images().list() })),
       removeImage: unary(async (req: { reference: string; force: boolean }) => ({
         removed: await this.images().remove(req.reference, req.force),
@@ -472,6 +479,18 @@ export class Daemon {
           );
         return this.runtime.list();
       },
+      containerDetail: (c) => {
+        const img = this.runtime?.images.resolve(c.image);
+        const taskId = c.labels['tsswarm.task.id'];
+        return {
+          task: taskId ? this.worker?.runner(taskId)?.task : undefined,
+          image: img && { id: img.id, env: img.env, entrypoint: img.entrypoint, cmd: img.cmd, workdir: img.workdir, user: img.user },
+          networkName: (id) => this.network?.networkName(id),
+        };
+      },
+      volumes: () => this.runtime?.volumes() ?? [],
+      localNetworks: () => this.network?.networks() ?? [],
+      distribution: (ref, auth, signal) => resolveDescriptor(ref, { insecure: this.o.insecureRegistries, auth, signal }),
     };
   }
 

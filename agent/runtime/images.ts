@@ -1,4 +1,3 @@
-import { lookup } from 'node:dns/promises';
 import {
   existsSync,
   lstatSync,
@@ -11,7 +10,6 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { isIP, isIPv4, isIPv6 } from 'node:net';
 import { dirname, join, posix } from 'node:path';
 import type pino from 'pino';
 import { TsswarmError } from '../../lib/errors.js';
@@ -40,9 +38,11 @@ import {
   writeFileStream,
 } from './blobs.js';
 import { unpackLayer } from './layer.js';
+import { bodyOf, type RegistryAuth, RegistrySession, registryIsInsecure, registryRef } from './registry.js';
 import { TarError, cleanName, readTarStream } from './tar.js';
 
 export { DEFAULT_IMAGE_LIMITS, type ImageLimits } from './blobs.js';
+export { tokenRealmUrl } from './registry.js';
 
 /** What a container needs from an image. */
 export interface ResolvedImage {
@@ -61,6 +61,8 @@ export interface ResolvedImage {
 interface ImageRecord {
   id: string;
   references: string[];
+  /** `name@sha256:…` of the manifest (or index) a registry or an OCI layout named this image by: docker's RepoDigests. */
+  digests?: string[];
   diffIds: string[];
   /** Uncompressed size of each layer, as diffIds. */
   layerSizes?: number[];
@@ -108,25 +110,35 @@ export function normalizeRef(ref: string): string {
 
 /** The fully qualified form of a reference: `busybox` → `docker.io/library/busybox:latest`. */
 export function canonicalRef(ref: string): string {
-  const { registry, repo, tag } = parsePullRef(normalizeRef(ref));
+  const { registry, repo, tag, digest } = registryRef(normalizeRef(ref));
   const host = registry === 'registry-1.docker.io' ? 'docker.io' : registry;
-  return `${host}/${repo}${tag.startsWith('sha256:') ? '@' : ':'}${tag}`;
+  return `${host}/${repo}${tag ? `:${tag}` : ''}${digest ? `@${digest}` : ''}`;
 }
 
-/** Splits a reference into registry, repository and tag/digest for a pull. */
+/**
+ * Splits a reference into registry, repository and what to fetch: the digest
+ * when there is one (a tag beside it is only a label, as docker reads
+ * `name:tag@sha256:…`), else the tag.
+ */
 export function parsePullRef(ref: string): { registry: string; repo: string; tag: string } {
-  const r = ref.trim().replace(DOCKER_HUB, '');
-  const first = r.split('/')[0]!;
-  const hasRegistry = r.includes('/') && (first.includes('.') || first.includes(':') || first === 'localhost');
-  const registry = hasRegistry ? first : 'registry-1.docker.io';
-  let rest = hasRegistry ? r.slice(first.length + 1) : r;
-  if (!hasRegistry && !rest.includes('/')) rest = `library/${rest}`;
-  const at = rest.indexOf('@');
-  if (at >= 0) return { registry, repo: rest.slice(0, at), tag: rest.slice(at + 1) };
-  const colon = rest.lastIndexOf(':');
-  return colon > rest.lastIndexOf('/')
-    ? { registry, repo: rest.slice(0, colon), tag: rest.slice(colon + 1) }
-    : { registry, repo: rest, tag: 'latest' };
+  const { registry, repo, tag, digest } = registryRef(ref);
+  return { registry, repo, tag: digest || tag };
+}
+
+/** The repository part of a reference, in the store's familiar form: `localhost:5000/x:v1@sha256:…` → `localhost:5000/x`. */
+export function repoOf(ref: string): string {
+  const n = normalizeRef(ref);
+  const at = n.indexOf('@');
+  const r = at >= 0 ? n.slice(0, at) : n;
+  const colon = r.lastIndexOf(':');
+  return colon > r.lastIndexOf('/') ? r.slice(0, colon) : r;
+}
+
+/** The key a digest reference is stored under: `repo@sha256:…` (a tag beside the digest dropped); undefined without a digest. */
+export function repoDigestOf(ref: string): string | undefined {
+  const n = normalizeRef(ref);
+  const at = n.indexOf('@');
+  return at < 0 ? undefined : `${repoOf(n)}${n.slice(at)}`;
 }
 
 /** A file of a load's source (an OCI layout or docker save, as a directory or staged from a tar). */
@@ -176,6 +188,8 @@ export class ImageStore {
   private queue: Promise<unknown> = Promise.resolve();
   /** Image ids containers use (remove refuses them without force). */
   inUse: () => Set<string> = () => new Set();
+  /** Registries pulled from over plain http besides loopback (the daemon's insecureRegistries). */
+  insecureRegistries: readonly string[] = [];
 
   constructor(
     readonly root: string,
@@ -245,7 +259,7 @@ export class ImageStore {
   }
 
   private summary(i: ImageRecord): ImageSummary {
-    return { references: [...i.references], id: i.id, size: i.size, createdAt: i.createdAt };
+    return { references: [...i.references], id: i.id, size: i.size, createdAt: i.createdAt, repoDigests: [...(i.digests ?? [])] };
   }
 
   list(): ImageSummary[] {
@@ -258,6 +272,12 @@ export class ImageStore {
     try {
       n = normalizeRef(ref);
     } catch {
+      return undefined;
+    }
+    const d = n.includes('@') ? repoDigestOf(n) : undefined;
+    // A digest names content: the image whose repo digests hold it, whatever tag sits beside the digest.
+    if (d) {
+      for (const i of images.values()) if (i.digests?.includes(d)) return i;
       return undefined;
     }
     for (const i of images.values()) if (i.references.includes(n)) return i;
@@ -490,7 +510,10 @@ export class ImageStore {
       const layers = man.layers.map(
         (d, j): LayerSource => ({ field: `${mfield}.layers[${j}]`, open: () => this.ociBlob(op, src, d, `${mfield}.layers[${j}].digest`) }),
       );
-      out.push(await this.importImage(op, next, config, layers, name));
+      const s = await this.importImage(op, next, config, layers, name);
+      // The layout's own manifest digest: what a registry holding these bytes answers, so `name@digest` runs it without a pull.
+      if (name) digestIn(next, s.id, `${repoOf(name)}@${digest}`);
+      out.push(this.summary(next.get(s.id)!));
     }
     return out;
   }
@@ -554,6 +577,7 @@ export class ImageStore {
     const rec: ImageRecord = {
       id,
       references: next.get(id)?.references ?? [],
+      digests: next.get(id)?.digests,
       diffIds: cfg.diffIds,
       layerSizes,
       size,
@@ -672,8 +696,24 @@ export class ImageStore {
           return '';
         }
       })();
-      // Removing one of several names only untags it, as docker does.
-      if (i.references.length > 1 && i.references.includes(n)) {
+      const d = n.includes('@') ? repoDigestOf(n) : undefined;
+      const refs = [...i.references, ...(i.digests ?? [])];
+      // Removing one of several names only untags it, as docker does; a tag and a digest of one
+      // repository count as one name (the last tag of a repository takes its digests with it).
+      if (d && i.digests?.includes(d) && refs.length > 1) {
+        i.digests = i.digests.filter((x) => x !== d);
+        this.save();
+        return [d];
+      }
+      if (n && !d && i.references.includes(n) && new Set(refs.map((r) => repoOf(r))).size > 1) {
+        const repo = repoOf(n);
+        i.references = i.references.filter((r) => r !== n);
+        const gone = i.references.some((r) => repoOf(r) === repo) ? [] : (i.digests ?? []).filter((x) => repoOf(x) === repo);
+        i.digests = (i.digests ?? []).filter((x) => !gone.includes(x));
+        this.save();
+        return [n, ...gone];
+      }
+      if (n && !d && i.references.includes(n) && i.references.length > 1) {
         i.references = i.references.filter((r) => r !== n);
         this.save();
         return [n];
@@ -688,7 +728,7 @@ export class ImageStore {
       if (isDigest(i.id)) rmSync(join(this.blobs, i.id.slice(7)), { force: true });
       const used = new Set([...this.images.values()].flatMap((x) => x.diffIds));
       for (const d of i.diffIds) if (!used.has(d)) this.removeLayer(d);
-      return [...i.references, i.id];
+      return [...i.references, ...(i.digests ?? []), i.id];
     });
   }
 
@@ -705,82 +745,33 @@ export class ImageStore {
     rmSync(join(this.marks, hex), { force: true });
   }
 
-  /** Pulls from an OCI distribution (v2) registry: http for localhost or `insecure`, else https. */
-  async pull(reference: string, o: { insecure?: boolean } = {}): Promise<ImageSummary[]> {
+  /**
+   * Pulls from an OCI distribution (v2) registry: http for loopback, `insecure`, or a registry
+   * in insecureRegistries, else https. A reference with a digest (`name[:tag]@sha256:…`) pulls
+   * that manifest (its content checked against the digest) and is recorded as a repo digest; a
+   * tag is recorded as a name, with the digest of the manifest it named.
+   */
+  async pull(reference: string, o: { insecure?: boolean; auth?: RegistryAuth } = {}): Promise<ImageSummary[]> {
     normalizeRef(reference);
-    const { registry, repo, tag } = parsePullRef(reference);
-    if (tag.startsWith('sha256:')) checkDigest(tag, `the digest in ${reference}`);
-    const local = /^(localhost|127\.0\.0\.1)(:\d+)?$/.test(registry);
-    const base = `${o.insecure || local ? 'http' : 'https'}://${registry}/v2/${repo}`;
+    const pref = registryRef(reference);
+    const { registry } = pref;
+    if (pref.digest) checkDigest(pref.digest, `the digest in ${reference}`);
     const L = this.limits;
-    let token = '';
-    const get = async (url: string, accept: string | undefined, signal: AbortSignal): Promise<Response> => {
-      const headers: Record<string, string> = {};
-      if (accept) headers.accept = accept;
-      if (token) headers.authorization = `Bearer ${token}`;
-      let r = await fetch(url, { headers, signal });
-      if (r.status === 401 && !token) {
-        const ch = r.headers.get('www-authenticate') ?? '';
-        const realm = /realm="([^"]+)"/.exec(ch)?.[1];
-        if (realm) {
-          await r.body?.cancel();
-          const at = await checkedTokenRealm(realm, { registry, plainHttp: base.startsWith('http:'), reference });
-          const service = /service="([^"]+)"/.exec(ch)?.[1];
-          if (service) at.searchParams.set('service', service);
-          at.searchParams.set('scope', `repository:${repo}:pull`);
-          // No redirects: each hop would need the checks above, and token servers answer directly.
-          const tr = await fetch(at, { signal, redirect: 'error' }).catch((e: unknown) => {
-            throw new TsswarmError(
-              'UNAVAILABLE',
-              `pulling ${reference}: the token server ${at.origin} failed or redirected (redirects are not followed): ${(e as Error).message}`,
-            );
-          });
-          if (!tr.ok) {
-            await tr.body?.cancel();
-            throw new TsswarmError(
-              'UNAVAILABLE',
-              `pulling ${reference}: the token server ${at.origin} answered ${tr.status} ${tr.statusText}`,
-            );
-          }
-          const t = asObject(
-            parseJson((await readCapped(bodyOf(tr), L.maxJsonBytes, 'the registry token')).buf, 'the registry token'),
-            'the registry token',
-          );
-          token = optString(t.token, 'token') ?? optString(t.access_token, 'access_token') ?? '';
-          headers.authorization = `Bearer ${token}`;
-          r = await fetch(url, { headers, signal });
-        }
-      }
-      if (!r.ok) {
-        await r.body?.cancel();
-        throw new TsswarmError(
-          r.status === 404 ? 'NOT_FOUND' : 'UNAVAILABLE',
-          `pulling ${reference}: ${url} answered ${r.status} ${r.statusText}`,
-        );
-      }
-      return r;
-    };
-    const accept = [
-      'application/vnd.oci.image.index.v1+json',
-      'application/vnd.docker.distribution.manifest.list.v2+json',
-      'application/vnd.oci.image.manifest.v1+json',
-      'application/vnd.docker.distribution.manifest.v2+json',
-    ].join(', ');
+    const session = new RegistrySession(pref, {
+      plainHttp: o.insecure || registryIsInsecure(registry, this.insecureRegistries),
+      auth: o.auth,
+      maxJsonBytes: L.maxJsonBytes,
+      verb: `pulling ${reference}`,
+    });
     const ac = new AbortController();
-    const manifest = async (ref: string, what: string): Promise<ParsedManifest> => {
-      const r = await get(`${base}/manifests/${ref}`, accept, ac.signal);
-      const { buf, hex } = await readCapped(bodyOf(r), L.maxJsonBytes, what);
-      if (ref.startsWith('sha256:') && `sha256:${hex}` !== ref)
-        throw new TsswarmError(
-          'UNAVAILABLE',
-          `pulling ${reference}: ${what} arrived corrupt (its content does not match ${ref.slice(0, 19)})`,
-        );
-      return parseManifest(parseJson(buf, what), what, L);
+    const manifest = async (ref: string, what: string): Promise<{ m: ParsedManifest; digest: string }> => {
+      const got = await session.manifest(ref, what, ac.signal);
+      return { m: parseManifest(got.doc, what, L), digest: got.digest };
     };
     /** Streams a blob to a staged file while hashing it: the digest and Content-Length must both hold. */
     const blob = async (op: Op, digest: string, field: string): Promise<string> => {
       const hex = checkDigest(digest, field);
-      const r = await get(`${base}/blobs/${digest}`, undefined, ac.signal);
+      const r = await session.get(`${session.base}/blobs/${digest}`, undefined, ac.signal);
       const what = `blob ${digest.slice(0, 19)} from ${registry}`;
       const lenHeader = r.headers.get('content-encoding') ? null : r.headers.get('content-length');
       const len = lenHeader === null ? undefined : Number(lenHeader);
@@ -798,14 +789,17 @@ export class ImageStore {
       return staged;
     };
     try {
-      let m = await manifest(tag, `the manifest of ${reference}`);
+      const top = await manifest(pref.digest || pref.tag, `the manifest of ${reference}`);
+      let m = top.m;
       if (m.kind === 'index') {
         const p = pickPlatform(m.manifests, `the index of ${reference}`);
-        m = await manifest(p.digest, `manifest ${p.digest.slice(0, 19)}`);
+        m = (await manifest(p.digest, `manifest ${p.digest.slice(0, 19)}`)).m;
         if (m.kind === 'index') throw new TsswarmError('UNAVAILABLE', `pulling ${reference}: the registry sent an index inside an index`);
       }
       const man = m;
-      const ref = tag.startsWith('sha256:') ? undefined : reference;
+      // A tag names the image only when no digest pinned it (docker keeps `name:tag@digest` as the digest).
+      const ref = pref.digest ? undefined : reference;
+      const repoDigest = `${repoOf(reference)}@${top.digest}`;
       const out = await this.transaction(async (op, next) => {
         const config = await blob(op, man.config, 'the manifest config.digest');
         const layers = man.layers.map(
@@ -814,9 +808,11 @@ export class ImageStore {
             open: async () => blob(op, d, `the manifest layers[${j}].digest`),
           }),
         );
-        return [await this.importImage(op, next, config, layers, ref)];
+        const s = await this.importImage(op, next, config, layers, ref);
+        digestIn(next, s.id, repoDigest);
+        return [this.summary(next.get(s.id)!)];
       });
-      this.log.info({ reference, layers: man.layers.length }, 'image pulled');
+      this.log.info({ reference, digest: top.digest, layers: man.layers.length }, 'image pulled');
       return out;
     } catch (e) {
       ac.abort();
@@ -824,81 +820,6 @@ export class ImageStore {
       throw new TsswarmError('UNAVAILABLE', `pulling ${reference}: ${(e as Error).message}`);
     }
   }
-}
-
-/** Why an address may not serve a token for a registry elsewhere: this host's own services and the cloud metadata range sit there. */
-function internalAddress(host: string): string | undefined {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  if (h === 'localhost' || h.endsWith('.localhost')) return 'loopback';
-  const v4 = isIPv4(h) ? h : /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(h)?.[1];
-  if (v4) {
-    const [a, b] = v4.split('.').map(Number);
-    if (a === 127) return 'loopback';
-    if (a === 169 && b === 254) return 'link-local';
-    if (a === 0) return 'unspecified';
-    return undefined;
-  }
-  if (isIPv6(h)) {
-    if (h === '::1') return 'loopback';
-    if (h === '::') return 'unspecified';
-    if (/^fe[89ab][0-9a-f]?:/.test(h)) return 'link-local';
-    // IPv4-mapped in hex form, as the URL parser writes it (::ffff:7f00:1).
-    const m = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(h);
-    if (m)
-      return internalAddress(
-        [parseInt(m[1]!, 16) >> 8, parseInt(m[1]!, 16) & 255, parseInt(m[2]!, 16) >> 8, parseInt(m[2]!, 16) & 255].join('.'),
-      );
-  }
-  return undefined;
-}
-
-/**
- * The URL of the token server a registry's WWW-Authenticate names, if the
- * agent may fetch it: the realm comes from the registry, so it could aim the
- * agent (root, on the node's network) at anything. It must be https unless
- * the registry itself is reached over plain http, and unless the registry is
- * on this host it must not be a loopback, link-local (cloud metadata) or
- * unspecified address. Pure; checkedTokenRealm adds the DNS answer.
- */
-export function tokenRealmUrl(realm: string, o: { registry: string; plainHttp: boolean; reference: string }): URL {
-  const refuse = (why: string): TsswarmError =>
-    new TsswarmError(
-      'UNAVAILABLE',
-      `pulling ${o.reference}: the registry ${o.registry} names the token server ${JSON.stringify(realm.slice(0, 200))}, which ${why}; the registry is misconfigured or hostile`,
-    );
-  let url: URL;
-  try {
-    url = new URL(realm);
-  } catch {
-    throw refuse('is not a URL');
-  }
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && o.plainHttp)) {
-    throw refuse(
-      o.plainHttp ? 'is neither https nor http' : 'is not https (only a registry reached over plain http may name an http token server)',
-    );
-  }
-  const registryHost = new URL(`http://${o.registry}`).hostname;
-  if (!internalAddress(registryHost)) {
-    const kind = internalAddress(url.hostname);
-    if (kind) throw refuse(`is a ${kind} address while the registry is not on this host`);
-  }
-  return url;
-}
-
-/** tokenRealmUrl, plus the same address rule for every address the realm's host name resolves to. */
-async function checkedTokenRealm(realm: string, o: { registry: string; plainHttp: boolean; reference: string }): Promise<URL> {
-  const url = tokenRealmUrl(realm, o);
-  const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (isIP(host) || internalAddress(new URL(`http://${o.registry}`).hostname)) return url;
-  const addrs = await lookup(host, { all: true }).catch(() => []);
-  const bad = addrs.find((a) => internalAddress(a.address));
-  if (bad) {
-    throw new TsswarmError(
-      'UNAVAILABLE',
-      `pulling ${o.reference}: the registry ${o.registry} names the token server ${url.origin}, whose name resolves to ${bad.address}, a ${internalAddress(bad.address)} address, while the registry is not on this host; the registry is misconfigured or hostile`,
-    );
-  }
-  return url;
 }
 
 type ParsedManifest =
@@ -989,12 +910,21 @@ function validRecord(r: unknown): ImageRecord | undefined {
   return {
     id: x.id,
     references: x.references,
+    digests: Array.isArray(x.digests) ? x.digests.filter((d) => typeof d === 'string' && /@sha256:[0-9a-f]{64}$/.test(d)) : undefined,
     diffIds: x.diffIds,
     layerSizes: Array.isArray(x.layerSizes) ? x.layerSizes : undefined,
     size: Number(x.size) || 0,
     createdAt: Number(x.createdAt) || 0,
     config: x.config,
   };
+}
+
+/** Records `repo@sha256:…` on one image (a digest names one content, so no other image keeps it). */
+function digestIn(images: Map<string, ImageRecord>, id: string, repoDigest: string): void {
+  const d = repoDigestOf(repoDigest)!;
+  for (const i of images.values()) if (i.digests?.includes(d)) i.digests = i.digests.filter((x) => x !== d);
+  const rec = images.get(id)!;
+  rec.digests = [...(rec.digests ?? []), d];
 }
 
 function tagIn(images: Map<string, ImageRecord>, id: string, ref: string): void {
@@ -1056,12 +986,6 @@ function isLink(p: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** A fetch body as Buffers (an empty body is no bytes). */
-async function* bodyOf(r: Response): AsyncGenerator<Buffer> {
-  if (!r.body) return;
-  for await (const c of r.body as unknown as AsyncIterable<Uint8Array>) yield Buffer.from(c.buffer, c.byteOffset, c.byteLength);
 }
 
 /** Bytes under a directory (for a layer unpacked by an older store that kept no size). */

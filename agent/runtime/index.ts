@@ -1,7 +1,8 @@
 // The agent's container runtime: images (agent/runtime/images.ts), containers
 // under runc + conmon (runtime.ts), their OCI config (spec.ts), health checks.
 export { Runtime, type RuntimeOptions } from './runtime.js';
-export { ImageStore, canonicalRef, normalizeRef, parsePullRef, type ResolvedImage } from './images.js';
+export { ImageStore, canonicalRef, normalizeRef, parsePullRef, repoDigestOf, type ResolvedImage } from './images.js';
+export { type DistributionInspect, type RegistryAuth, resolveDescriptor } from './registry.js';
 export { readTar, writeTar, type TarEntry, type TarType } from './tar.js';
 export { unpackLayer } from './layer.js';
 export {

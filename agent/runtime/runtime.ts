@@ -430,6 +430,20 @@ export class Runtime {
     };
   }
 
+  /** The named volumes this node holds: directories under volumes/, made on a task's first use and kept. */
+  volumes(): { name: string; mountpoint: string; createdAt: number }[] {
+    const dir = join(this.root, 'volumes');
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((e) => e.isDirectory())
+      .map((e) => {
+        const mountpoint = join(dir, e.name);
+        const st = statSync(mountpoint, { throwIfNoEntry: false });
+        return { name: e.name, mountpoint, createdAt: st ? Math.floor(st.birthtimeMs || st.mtimeMs) : 0 };
+      })
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
   async list(): Promise<ContainerState[]> {
     const out: ContainerState[] = [];
     for (const m of this.metas()) {

@@ -203,7 +203,8 @@ function scheduleGroup(group: Task[], loads: Map<string, NodeLoad>, out: Schedul
       platforms.length &&
       !platforms.some(
         (p) =>
-          (!p.os || p.os === n.description?.platform?.os) && (!p.architecture || p.architecture === n.description?.platform?.architecture),
+          (!p.os || sameWord(p.os, n.description?.platform?.os)) &&
+          (!p.architecture || goArchOf(p.architecture) === goArchOf(n.description?.platform?.architecture ?? '')),
       )
     ) {
       return { ok: false, why: 'platform not supported' };
@@ -312,4 +313,15 @@ interface Branch {
 
 function newBranch(): Branch {
   return { count: 0, size: 0, children: new Map(), heap: null };
+}
+
+const sameWord = (a: string, b: string | undefined): boolean => a.toLowerCase() === (b ?? '').toLowerCase();
+
+/**
+ * An architecture in Go's words, as SwarmKit's platform filter compares them: the docker CLI pins
+ * `amd64`/`arm64` (from the registry) while nodes report the kernel's `x86_64`/`aarch64`.
+ */
+export function goArchOf(arch: string): string {
+  const a = arch.toLowerCase();
+  return a === 'x86_64' ? 'amd64' : a === 'aarch64' ? 'arm64' : a;
 }

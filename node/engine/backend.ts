@@ -11,6 +11,9 @@ import type {
   JoinResponse,
 } from '../../proto/gen/control.js';
 import type { DockerEvent } from '../../spec/docker/events.js';
+import type { Network } from '../../proto/gen/objects.js';
+import type { DockerRegistryAuth } from '../../spec/docker/distribution.js';
+import type { ContainerDetail, VolumeView } from '../../spec/docker/local.js';
 import type { DockerTLSInfo } from '../../spec/docker/node.js';
 import type { EngineHost } from '../../spec/docker/system.js';
 
@@ -40,6 +43,14 @@ export interface EngineBackend {
   images(): ImageSummary[];
   /** This node's task containers, running or not (throws when its container runtime is not usable). */
   containers(): Promise<LocalContainer[]>;
+  /** What container inspect shows of one of them besides its state: its task, image and network names. */
+  containerDetail(c: LocalContainer): ContainerDetail;
+  /** This node's named volumes. */
+  volumes(): VolumeView[];
+  /** The networks this node holds for its tasks (what a worker lists). */
+  localNetworks(): Network[];
+  /** The manifest a reference names on its registry, as `GET /distribution/{name}/json` answers (credentials never logged). */
+  distribution(ref: string, auth: DockerRegistryAuth | undefined, signal: AbortSignal): Promise<unknown>;
 }
 
 /** A container of this node as the runtime reports it (agent/runtime's ContainerState). */

@@ -3,6 +3,7 @@
 // one line below; the server (./server.ts) does versions, bodies, errors.
 import type { Route } from './route.js';
 import { eventRoutes } from './events.js';
+import { distributionRoutes } from './distribution.js';
 import { nodeRoutes } from './nodes.js';
 import { localRoutes } from './local.js';
 import { objectRoutes } from './objects.js';
@@ -18,6 +19,7 @@ export const ENGINE_ROUTES: readonly Route[] = [
   ...serviceRoutes,
   ...objectRoutes,
   ...localRoutes,
+  ...distributionRoutes,
 ];
 
 export type { EngineBackend } from './backend.js';

@@ -39,8 +39,18 @@ async function orDockerNotFound<T>(kind: string, ref: string, f: () => Promise<T
 }
 
 export const objectRoutes: Route[] = [
-  get('/networks', 'manager', async (r) => {
+  get('/networks', 'any', async (r) => {
     const f = parseDockerFilters(r.query.get('filters'));
+    const i = r.backend.localInfo();
+    // A node that is not an active manager lists the networks it holds for its tasks, as a dockerd
+    // worker lists its own (Portainer's snapshot asks every node); each is in use by a task here.
+    if (i.state !== 'active' || !i.isManager)
+      return json(
+        r.backend
+          .localNetworks()
+          .filter(networkFilter(f))
+          .map((n) => networkToDocker(n)),
+      );
     const c = r.backend.control();
     const { networks } = await c.listNetworks({});
     let inUse: ((id: string) => boolean) | undefined;

@@ -98,19 +98,38 @@ export class RouteTable {
     }
   }
 
-  /** The route for `method` and `path` (without version), or undefined; literal segments win over parameters. */
+  /**
+   * The route for `method` and `path` (without version), or undefined; literal segments win over parameters.
+   * A `{name*}` part takes one or more segments, slashes kept (dockerd's `{name:.*}`, for image references).
+   */
   match(method: string, path: string): { route: Route; params: Record<string, string> } | undefined {
-    const segs = path.split('/').slice(1);
+    const all = path.split('/').slice(1);
     let best: { route: Route; params: Record<string, string>; literals: number } | undefined;
-    for (const { route, parts } of this.routes) {
-      if (route.method !== method || parts.length !== segs.length) continue;
+    for (const { route, parts: tpl } of this.routes) {
+      const g = tpl.findIndex((p) => p.endsWith('*}'));
+      if (route.method !== method || (g < 0 ? tpl.length !== all.length : all.length < tpl.length)) continue;
+      const parts = g < 0 ? tpl : tpl.map((p, i) => (i === g ? `{${p.slice(1, -2)}}` : p));
+      const segs =
+        g < 0
+          ? all
+          : [...all.slice(0, g), all.slice(g, g + all.length - tpl.length + 1).join('/'), ...all.slice(g + all.length - tpl.length + 1)];
       const params: Record<string, string> = {};
       let literals = 0;
       let ok = true;
       for (let i = 0; i < parts.length && ok; i++) {
         const p = parts[i]!;
         const s = segs[i]!;
-        if (p.startsWith('{')) {
+        if (i === g) {
+          let v: string;
+          try {
+            v = decodeURIComponent(s);
+          } catch {
+            ok = false;
+            break;
+          }
+          if (v === '' || v.split('/').some((x) => x === '' || x === '.' || x === '..')) ok = false;
+          else params[p.slice(1, -1)] = v;
+        } else if (p.startsWith('{')) {
           let v: string;
           try {
             v = decodeURIComponent(s);

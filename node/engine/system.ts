@@ -37,6 +37,11 @@ export const systemRoutes: Route[] = [
       }
     }
     const cluster = info.isManager && info.state === 'active' && !error ? clusterFacts(b, info) : null;
-    return json(toDockerInfo(b.host(), toDockerSwarmInfo(info, cluster, info.isManager ? [] : b.managerAddrs(), error)));
+    const out = toDockerInfo(b.host(), toDockerSwarmInfo(info, cluster, info.isManager ? [] : b.managerAddrs(), error));
+    // This node's task containers, counted as docker ps --all would list them (none when the runtime is not usable).
+    const cs = await b.containers().catch(() => []);
+    const running = cs.filter((c) => c.status === 'running').length;
+    const stopped = cs.filter((c) => c.status === 'stopped').length;
+    return json({ ...out, Containers: cs.length, ContainersRunning: running, ContainersPaused: 0, ContainersStopped: stopped });
   }),
 ];

@@ -2,8 +2,10 @@
 // `docker image ls`, Portainer's snapshot): the task containers the runtime
 // holds, named and labelled as Swarm names and labels task containers, and
 // the node's image store. Pure.
-import { UsageError } from '../../lib/errors.js';
+import { NotFoundError, TsswarmError, UsageError } from '../../lib/errors.js';
 import type { ImageSummary } from '../../proto/gen/control.js';
+import { MountType, type Task } from '../../proto/gen/objects.js';
+import { GO_ZERO_TIME, timeToDocker } from './values.js';
 import { anyOf, anyPrefix, checkFilterKeys, type DockerFilters, filterValues, matchLabels } from './filters.js';
 import { humanDuration } from '../cluster.js';
 
@@ -88,7 +90,7 @@ export function imageToDocker(i: ImageSummary): Record<string, unknown> {
     Id: i.id,
     ParentId: '',
     RepoTags: [...i.references],
-    RepoDigests: [],
+    RepoDigests: [...(i.repoDigests ?? [])],
     Created: Math.floor(Number(i.createdAt) / 1000),
     Size: Number(i.size),
     SharedSize: -1,
@@ -112,4 +114,187 @@ export function imageFilter(f: DockerFilters): (i: ImageSummary) => boolean {
   return (i) =>
     (refs.length === 0 || i.references.some((r) => refs.some((w) => matches(r, w)))) &&
     (dangling.length === 0 || dangling.includes(i.references.length === 0));
+}
+
+/** The container's name as dockerd shows it: Swarm's task name, else its id. */
+export function containerName(c: ContainerView): string {
+  return swarmLabels(c.labels)['com.docker.swarm.task.name'] ?? c.id;
+}
+
+/**
+ * A container by reference as dockerd resolves it (GET /containers/{id}/json):
+ * full id, then exact name (with or without its leading `/`), then a unique
+ * id prefix; several matches and none are dockerd's errors.
+ */
+export function findContainer<T extends ContainerView>(cs: readonly T[], ref: string): T {
+  const byId = cs.find((c) => c.id === ref);
+  if (byId) return byId;
+  const name = ref.replace(/^\//, '');
+  const byName = cs.find((c) => containerName(c) === name);
+  if (byName) return byName;
+  const byPrefix = ref ? cs.filter((c) => c.id.startsWith(ref)) : [];
+  if (byPrefix.length === 1) return byPrefix[0]!;
+  if (byPrefix.length > 1) throw new TsswarmError('INVALID_ARGUMENT', `multiple IDs found with provided prefix: ${ref}`);
+  throw new NotFoundError(`No such container: ${ref}`);
+}
+
+/** What inspect shows besides the runtime's state: the task the node runs it for, its image, network names. */
+export interface ContainerDetail {
+  /** The task, while this node's worker holds it. */
+  task?: Task;
+  /** The image as the node's store has it. */
+  image?: { id: string; env: string[]; entrypoint: string[]; cmd: string[]; workdir: string; user: string };
+  networkName?: (id: string) => string | undefined;
+}
+
+const MOUNT_TYPE: Record<MountType, string> = { [MountType.BIND]: 'bind', [MountType.VOLUME]: 'volume', [MountType.TMPFS]: 'tmpfs' };
+
+/**
+ * A container as GET /containers/{id}/json shows it (Go's ContainerJSON), from
+ * the runtime's state and the task's spec: State, Config (the spec's env, never
+ * a secret's value: those are files), Mounts, NetworkSettings with the task's
+ * addresses, a minimal HostConfig. Fields tsswarm has no notion of are empty
+ * as dockerd leaves them.
+ */
+export function containerInspectToDocker(c: ContainerView, d: ContainerDetail = {}): Record<string, unknown> {
+  const labels = swarmLabels(c.labels);
+  const cs = d.task?.spec?.container;
+  const img = d.image;
+  const entrypoint = cs?.command?.length ? cs.command : (img?.entrypoint ?? []);
+  const cmd = cs?.args?.length ? cs.args : cs?.command?.length ? [] : (img?.cmd ?? []);
+  const argv = [...entrypoint, ...cmd];
+  const env = [...(img?.env ?? [])];
+  for (const e of cs?.env ?? []) {
+    const k = e.split('=')[0];
+    const i = env.findIndex((x) => x.split('=')[0] === k);
+    if (i >= 0) env[i] = e;
+    else env.push(e);
+  }
+  const networks: Record<string, unknown> = {};
+  for (const a of d.task?.networks ?? []) {
+    const [ip, prefix] = (a.addresses[0] ?? '').split('/');
+    networks[d.networkName?.(a.networkId) ?? a.networkId] = {
+      IPAMConfig: ip ? { IPv4Address: ip } : null,
+      Links: null,
+      Aliases: a.aliases.length ? [...a.aliases] : null,
+      MacAddress: '',
+      DriverOpts: null,
+      NetworkID: a.networkId,
+      EndpointID: '',
+      Gateway: '',
+      IPAddress: ip ?? '',
+      IPPrefixLen: prefix ? Number(prefix) : 0,
+      IPv6Gateway: '',
+      GlobalIPv6Address: '',
+      GlobalIPv6PrefixLen: 0,
+      DNSNames: null,
+    };
+  }
+  const mounts = (cs?.mounts ?? []).map((m) => ({
+    Type: MOUNT_TYPE[m.type] ?? 'bind',
+    ...(m.type === MountType.VOLUME ? { Name: m.source, Driver: 'local' } : {}),
+    Source: m.type === MountType.BIND ? m.source : '',
+    Destination: m.target,
+    Mode: '',
+    RW: !m.readOnly,
+    Propagation: m.type === MountType.BIND ? 'rprivate' : '',
+  }));
+  const running = c.status === 'running';
+  const res = d.task?.spec?.resources?.limits;
+  return {
+    Id: c.id,
+    Created: timeToDocker(c.startedAt ?? 0),
+    Path: argv[0] ?? '',
+    Args: argv.slice(1),
+    State: {
+      Status: STATE[c.status],
+      Running: running,
+      Paused: false,
+      Restarting: false,
+      OOMKilled: false,
+      Dead: c.status === 'unknown',
+      Pid: running ? c.pid : 0,
+      ExitCode: c.exitCode ?? 0,
+      Error: '',
+      StartedAt: c.startedAt ? timeToDocker(c.startedAt) : GO_ZERO_TIME,
+      FinishedAt: c.finishedAt ? timeToDocker(c.finishedAt) : GO_ZERO_TIME,
+    },
+    Image: img?.id ?? '',
+    ResolvConfPath: '',
+    HostnamePath: '',
+    HostsPath: '',
+    LogPath: '',
+    Name: `/${containerName(c)}`,
+    RestartCount: 0,
+    Driver: 'overlay',
+    Platform: 'linux',
+    MountLabel: '',
+    ProcessLabel: '',
+    AppArmorProfile: '',
+    ExecIDs: null,
+    HostConfig: {
+      NetworkMode: Object.keys(networks).length ? Object.keys(networks)[0] : 'none',
+      RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+      AutoRemove: false,
+      ReadonlyRootfs: cs?.readOnly ?? false,
+      Init: cs?.init ?? false,
+      CapAdd: cs?.capabilityAdd?.length ? [...cs.capabilityAdd] : null,
+      CapDrop: cs?.capabilityDrop?.length ? [...cs.capabilityDrop] : null,
+      NanoCpus: Number(res?.nanoCpus ?? 0),
+      Memory: Number(res?.memoryBytes ?? 0),
+      PidsLimit: res?.pids ? Number(res.pids) : null,
+    },
+    GraphDriver: { Name: 'overlay', Data: null },
+    Mounts: mounts,
+    Config: {
+      Hostname: cs?.hostname ?? '',
+      Domainname: '',
+      User: cs?.user || img?.user || '',
+      AttachStdin: false,
+      AttachStdout: false,
+      AttachStderr: false,
+      Tty: cs?.tty ?? false,
+      OpenStdin: false,
+      StdinOnce: false,
+      Env: env,
+      Cmd: cmd.length ? cmd : null,
+      Image: cs?.image ?? c.image,
+      Volumes: null,
+      WorkingDir: cs?.dir || img?.workdir || '',
+      Entrypoint: entrypoint.length ? entrypoint : null,
+      OnBuild: null,
+      Labels: labels,
+      ...(cs?.stopSignal ? { StopSignal: cs.stopSignal } : {}),
+    },
+    NetworkSettings: {
+      Bridge: '',
+      SandboxID: '',
+      SandboxKey: '',
+      Ports: {},
+      Networks: networks,
+    },
+  };
+}
+
+/** A named volume of this node (a directory of the runtime's volumes folder). */
+export interface VolumeView {
+  name: string;
+  mountpoint: string;
+  createdAt: number;
+}
+
+/** GET /volumes as dockerd answers it (Go's volume.ListResponse). */
+export function volumesToDocker(vs: readonly VolumeView[]): { Volumes: unknown[]; Warnings: string[] } {
+  return {
+    Volumes: vs.map((v) => ({
+      CreatedAt: timeToDocker(v.createdAt),
+      Driver: 'local',
+      Labels: {},
+      Mountpoint: v.mountpoint,
+      Name: v.name,
+      Options: {},
+      Scope: 'local',
+    })),
+    Warnings: [],
+  };
 }

@@ -39,13 +39,27 @@ describe('image', () => {
   it('ls has one row per reference', () => {
     expect(
       imageRows([
-        { references: ['b:2', 'a:1'], id: 'sha256:0123456789abcdef', size: 1500, createdAt: 0 },
-        { references: [], id: 'sha256:ffff', size: 1, createdAt: 0 },
+        { references: ['b:2', 'a:1'], id: 'sha256:0123456789abcdef', size: 1500, createdAt: 0, repoDigests: [] },
+        { references: [], id: 'sha256:ffff', size: 1, createdAt: 0, repoDigests: [] },
       ]),
     ).toEqual([
       ['<none>', '<none>', 'ffff', '', '1B'],
       ['a', '1', '0123456789ab', '', '1.5kB'],
       ['b', '2', '0123456789ab', '', '1.5kB'],
+    ]);
+  });
+
+  it('ls shows a repository known only by its digest with tag <none>, and --digests the DIGEST column', () => {
+    const d = `sha256:${'5'.repeat(64)}`;
+    const img = { references: ['a:1'], id: 'sha256:0123456789abcdef', size: 1, createdAt: 0, repoDigests: [`a@${d}`, `reg:5000/x@${d}`] };
+    expect(imageRows([img])).toEqual([
+      ['a', '1', '0123456789ab', '', '1B'],
+      ['reg:5000/x', '<none>', '0123456789ab', '', '1B'],
+    ]);
+    expect(imageRows([img, { ...img, id: 'sha256:ffff', references: [], repoDigests: [] }], 0, { digests: true })).toEqual([
+      ['<none>', '<none>', '<none>', 'ffff', '', '1B'],
+      ['a', '1', d, '0123456789ab', '', '1B'],
+      ['reg:5000/x', '<none>', d, '0123456789ab', '', '1B'],
     ]);
   });
 

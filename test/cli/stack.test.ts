@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { composeInputs, networkSpecFromCompose, readRegularFile, stackCommand, stackRows } from '../../cli/stack.js';
 import { type LoneManager, startLoneManager } from '../manager/lone-manager.js';
-import { serveLoneManager } from './lone-cli.js';
+import { resolvedImages, serveLoneManager, TEST_REGISTRY_DIGEST } from './lone-cli.js';
 import { runCommand } from './run-command.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tss-stack-cli-'));
@@ -208,4 +208,29 @@ configs:
     expect(r.err).toBe(`tsswarm: services.web Additional property comand is not allowed (${compose}, line 4)\n`);
     expect((await tss('ls')).out).toBe('NAME   SERVICES\n');
   });
+
+  it('--resolve-image pins the digest and platforms the daemon resolves; changed asks only for a new image; never asks nothing', async () => {
+    const app = join(dir, 'pinned');
+    mkdirSync(app, { recursive: true });
+    const compose = join(app, 'compose.yml');
+    writeFileSync(compose, 'services:\n  api:\n    image: registry.test/team/api:1\n    command: sleep 3600\n');
+    resolvedImages.length = 0;
+    const first = await tss('deploy', '-c', compose, 'pin');
+    expect([first.code, first.err]).toEqual([0, '']);
+    expect(resolvedImages).toEqual(['registry.test/team/api:1']);
+    const svc = () => lone.manager.store.view((tx) => tx.services.list()).find((x) => x.spec.name === 'pin_api')!;
+    expect(svc().spec.task.container.image).toBe(`registry.test/team/api:1@${TEST_REGISTRY_DIGEST}`);
+    expect(svc().spec.task.placement?.platforms).toEqual([{ os: 'linux', architecture: 'amd64' }]);
+    expect(svc().spec.labels['com.docker.stack.image']).toBe('registry.test/team/api:1');
+    // changed: the image is the one the stack recorded, so no query and the spec keeps its tag (as docker's).
+    expect((await tss('deploy', '--resolve-image', 'changed', '-c', compose, 'pin')).code).toBe(0);
+    expect(resolvedImages).toHaveLength(1);
+    writeFileSync(compose, 'services:\n  api:\n    image: registry.test/team/api:2\n    command: sleep 3600\n');
+    expect((await tss('deploy', '--resolve-image', 'changed', '-c', compose, 'pin')).code).toBe(0);
+    expect(resolvedImages).toEqual(['registry.test/team/api:1', 'registry.test/team/api:2']);
+    expect(svc().spec.task.container.image).toBe(`registry.test/team/api:2@${TEST_REGISTRY_DIGEST}`);
+    expect((await tss('deploy', '--resolve-image', 'never', '-c', compose, 'pin')).code).toBe(0);
+    expect(resolvedImages).toHaveLength(2);
+    expect(svc().spec.task.container.image).toBe('registry.test/team/api:2');
+  }, 30_000);
 });

@@ -102,6 +102,23 @@ describe('resolveDaemonConfig', () => {
     expect(resolveDaemonConfig({ flags: { 'state-dir': 'st' } }).stateDir).toBe(join(process.cwd(), 'st'));
   });
 
+  it('insecure registries: a list in the file, comma-separated on the command line, each checked', () => {
+    expect(parseDaemonConfig('{"insecureRegistries": ["10.77.0.11:5000", "10.0.0.0/8"]}', FILE).insecureRegistries).toEqual([
+      '10.77.0.11:5000',
+      '10.0.0.0/8',
+    ]);
+    expect(resolveDaemonConfig({ flags: { 'insecure-registry': 'reg.lan:5000,10.1.0.0/16' } }).insecureRegistries).toEqual([
+      'reg.lan:5000',
+      '10.1.0.0/16',
+    ]);
+    expect(usageError(() => resolveDaemonConfig({ flags: { 'insecure-registry': 'a b' } })).message).toMatch(
+      /^--insecure-registry "a b" is not a registry: give HOST, HOST:PORT or an IPv4 network/,
+    );
+    expect(usageError(() => parseDaemonConfig('{"insecureRegistries": "x:1"}', FILE)).message).toMatch(
+      /"insecureRegistries" in .* must be a list/,
+    );
+  });
+
   it('a socket chosen by --host or TSSWARM_HOST wins over the file', () => {
     const file = parseDaemonConfig('{"socket": "/run/a.sock"}', FILE);
     expect(resolveDaemonConfig({ flags: {}, file }).socket).toBe('/run/a.sock');

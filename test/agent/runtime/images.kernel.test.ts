@@ -201,6 +201,21 @@ describe.skipIf(!isRoot)('image store', () => {
       expect(store.list()).toHaveLength(1);
     });
 
+    it("an OCI layout records its manifest digest as the image's repo digest: name@digest and name:tag@digest resolve, a wrong digest does not", async () => {
+      const files = ociFiles({ layers: [smallLayer('d')], ref: 'tss/oci:3' });
+      const digest = (JSON.parse(files.get('index.json')!.toString()) as { manifests: { digest: string }[] }).manifests[0]!.digest;
+      const [a] = await store.load(writeDir(join(dir, 'layout'), files));
+      expect(a!.repoDigests).toEqual([`tss/oci@${digest}`]);
+      expect(store.resolve(`tss/oci@${digest}`)?.id).toBe(a!.id);
+      expect(store.resolve(`docker.io/tss/oci:other@${digest}`)?.id).toBe(a!.id);
+      expect(store.resolve(`tss/oci@sha256:${'0'.repeat(64)}`)).toBeUndefined();
+      expect(store.resolve(`tss/elsewhere@${digest}`)).toBeUndefined();
+      // It survives a restart; removing the digest reference only drops it while the tag remains.
+      expect(open().resolve(`tss/oci@${digest}`)?.id).toBe(a!.id);
+      expect(await store.remove(`tss/oci:3@${digest}`)).toEqual([`tss/oci@${digest}`]);
+      expect(store.list()[0]).toMatchObject({ references: ['tss/oci:3'], repoDigests: [] });
+    });
+
     it('image rm removes the layers, config blob and marks it made, and nothing else', async () => {
       const empty = listing(root);
       writeFileSync(join(dir, 'app.tar'), dockerSave({ layers: [smallLayer()] }));

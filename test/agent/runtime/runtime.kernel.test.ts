@@ -641,6 +641,19 @@ describe.skipIf(!canRun)('runtime on runc and conmon', () => {
         const [b] = await prt.images.pull(`127.0.0.1:${port}/tss/bb:multi`);
         expect(a!.id).toBe(b!.id);
         expect(prt.images.list()[0]!.references.sort()).toEqual([`127.0.0.1:${port}/tss/bb:multi`, `localhost:${port}/tss/bb:v1`]);
+        // Each pull by tag recorded the digest of what the tag named (the manifest, the index).
+        const [mdigest] = prt.images
+          .list()[0]!
+          .repoDigests.filter((d) => d.startsWith('localhost'))
+          .map((d) => d.split('@')[1]!);
+        expect(mdigest).toMatch(/^sha256:[0-9a-f]{64}$/);
+        expect(prt.images.list()[0]!.repoDigests).toHaveLength(2);
+        // By digest (a tag beside it only a label): stored under repo@digest, found again without a second pull.
+        const [c] = await prt.images.pull(`127.0.0.1:${port}/tss/bb:ignored@${mdigest}`);
+        expect(c!.id).toBe(a!.id);
+        expect(c!.repoDigests).toContain(`127.0.0.1:${port}/tss/bb@${mdigest}`);
+        expect(prt.images.resolve(`127.0.0.1:${port}/tss/bb@${mdigest}`)?.id).toBe(a!.id);
+        await expect(prt.images.pull(`localhost:${port}/tss/bb@sha256:${'0'.repeat(64)}`)).rejects.toMatchObject({ code: 'NOT_FOUND' });
         await expect(prt.images.pull(`localhost:${port}/tss/none:v1`)).rejects.toMatchObject({ code: 'NOT_FOUND' });
         const done = new Promise<number>((res) => prt.onExit((id, code) => id === 'tss-p1' && res(code)));
         await prt.create({ id: 'tss-p1', image: `localhost:${port}/tss/bb:v1`, command: ['sh', '-c', 'echo pulled'] });
@@ -649,7 +662,11 @@ describe.skipIf(!canRun)('runtime on runc and conmon', () => {
         const out: string[] = [];
         for await (const l of prt.logs('tss-p1')) out.push(l.line.toString().trim());
         expect(out).toEqual(['pulled']);
-        await expect(prt.images.remove(`localhost:${port}/tss/bb:v1`)).resolves.toEqual([`localhost:${port}/tss/bb:v1`]); // untag only
+        // Untag only; the repository's last tag takes its digest with it, as docker does.
+        await expect(prt.images.remove(`localhost:${port}/tss/bb:v1`)).resolves.toEqual([
+          `localhost:${port}/tss/bb:v1`,
+          `localhost:${port}/tss/bb@${mdigest}`,
+        ]);
         await expect(prt.images.remove(`127.0.0.1:${port}/tss/bb:multi`)).rejects.toMatchObject({ code: 'FAILED_PRECONDITION' });
       } finally {
         await prt.remove('tss-p1');

@@ -12,6 +12,7 @@ import {
   normalizeRef,
   ociConfig,
   parsePullRef,
+  repoDigestOf,
   processArgs,
   resolveUser,
 } from '../../../agent/runtime/index.js';
@@ -29,6 +30,19 @@ describe('runtime logic', () => {
     expect(parsePullRef('docker.io/library/busybox:1')).toEqual({ registry: 'registry-1.docker.io', repo: 'library/busybox', tag: '1' });
     expect(parsePullRef('localhost:5000/app:2')).toEqual({ registry: 'localhost:5000', repo: 'app', tag: '2' });
     expect(parsePullRef('busybox')).toEqual({ registry: 'registry-1.docker.io', repo: 'library/busybox', tag: 'latest' });
+  });
+
+  it('a reference with a tag and a digest pulls the digest, and is stored under repo@digest', () => {
+    const d = `sha256:${'a'.repeat(64)}`;
+    expect(parsePullRef(`10.0.0.1:5000/tss/bb:v1@${d}`)).toEqual({ registry: '10.0.0.1:5000', repo: 'tss/bb', tag: d });
+    expect(parsePullRef(`busybox@${d}`)).toEqual({ registry: 'registry-1.docker.io', repo: 'library/busybox', tag: d });
+    expect(normalizeRef(`docker.io/library/busybox:1@${d}`)).toBe(`busybox:1@${d}`);
+    expect(canonicalRef(`busybox:1@${d}`)).toBe(`docker.io/library/busybox:1@${d}`);
+    expect(canonicalRef(`localhost:5000/x@${d}`)).toBe(`localhost:5000/x@${d}`);
+    expect(repoDigestOf(`localhost:5000/x:v2@${d}`)).toBe(`localhost:5000/x@${d}`);
+    expect(repoDigestOf(`docker.io/library/busybox:1@${d}`)).toBe(`busybox@${d}`);
+    expect(repoDigestOf('busybox:1')).toBeUndefined();
+    expect(() => normalizeRef('busybox@sha256:abc')).toThrow(/not valid/);
   });
 
   it('a service command replaces the entrypoint and drops the image cmd; args replace cmd', () => {

@@ -141,6 +141,13 @@ describe('scheduler filters', () => {
     const nodes = [node(1, { arch: 'aarch64' }), node(2)];
     const ts = tasks(2, { platforms: [{ os: 'linux', architecture: 'x86_64' }] });
     expect(where(schedule(nodes, [], ts), ts)).toEqual(['n2', 'n2']);
+    // The docker CLI pins Go's names (from the registry): amd64 is x86_64, arm64 is aarch64, as SwarmKit compares them.
+    const go = tasks(2, { platforms: [{ os: 'linux', architecture: 'arm64' }] });
+    expect(where(schedule(nodes, [], go), go)).toEqual(['n1', 'n1']);
+    const amd = tasks(1, { platforms: [{ os: 'Linux', architecture: 'amd64' }] });
+    expect(where(schedule(nodes, [], amd), amd)).toEqual(['n2']);
+    const none = tasks(1, { platforms: [{ os: 'linux', architecture: 's390x' }] });
+    expect(where(schedule(nodes, [], none), none)).toEqual(['-']);
   });
 
   it('places at most maxReplicas tasks of a service per node', () => {

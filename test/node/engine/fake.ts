@@ -138,6 +138,11 @@ export function fakeBackend(info: InfoResponse = baseInfo()): Fake {
     swarmEvents: () => events,
     images: () => [],
     containers: async () => [],
+    containerDetail: () => ({}),
+    volumes: () => [],
+    localNetworks: () => [],
+    distribution: (ref, auth) =>
+      rec('distribution', { ref, auth }, { Descriptor: { mediaType: 'm', digest: 'd', size: 1 }, Platforms: [] }),
   };
   return { backend, calls, info, nodes, events };
 }
