@@ -50,6 +50,7 @@ export async function runDaemon({ flags, socketOverride, defaultSocket, version 
     lbBackend: cfg.lbBackend === 'nftables' ? 'nft' : cfg.lbBackend === 'auto' ? undefined : cfg.lbBackend,
     dockerSocketPath: dockerSocketPath(cfg.dockerSocket, socket),
     dockerSocketGid: socketGid,
+    dockerTcpAddr: cfg.dockerTcp || undefined,
   });
   // What the daemon's bursts of work freed goes back to the kernel once the collector goes quiet.
   releaseHeapAfterGc({ release: releaseFreeHeap });
