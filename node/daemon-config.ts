@@ -283,6 +283,19 @@ export function resolveDaemonConfig({ flags, file = {}, socketOverride }: Resolv
   };
 }
 
+/**
+ * Why the Engine API cannot be served over TCP at `tcpAddr` on a node advertised at `advertise`
+ * (undefined: it can, or the advertised address is not known yet). The server certificate names
+ * the node's advertised address and loopback only (manager/controlapi/ca.ts engineNames), so a
+ * docker CLI dialling any other address of the host could not verify it.
+ */
+export function dockerTcpHostError(tcpAddr: string, advertise: string): string | undefined {
+  const host = tcpAddr.replace(/:\d+$/, '');
+  const adv = advertise.replace(/:\d+$/, '');
+  if (host === '0.0.0.0' || host === '127.0.0.1' || host === adv || !adv) return undefined;
+  return `--docker-tcp ${tcpAddr}: the Engine API's server certificate names this node's advertised address (${adv}) and 127.0.0.1 only, so a docker CLI could not verify ${host}: listen on 0.0.0.0:PORT, ${adv}:PORT or 127.0.0.1:PORT`;
+}
+
 /** Where the Docker Engine API is served: the setting, else `docker.sock` beside the CLI socket; '' when off. */
 export function dockerSocketPath(setting: string | undefined, cliSocket: string): string {
   if (setting !== undefined) return setting;

@@ -58,6 +58,7 @@ import { AgentSession } from '../agent/session.js';
 import { Worker } from '../agent/worker/worker.js';
 import { NetworkAgent } from '../agent/network-agent.js';
 import { type Certificates, type NodeState, openKeyPem, sealKeyPem, StateDir } from './state.js';
+import { dockerTcpHostError } from './daemon-config.js';
 import { DataKeys, type Kek, kekFromUnlockKey, newUnlockKey, realVfs, WrongUnlockKeyError } from '../manager/raft/storage/index.js';
 // The Docker Engine API's server loads only when its socket is served (--docker-socket, on by default).
 import type { EngineBackend, EngineServer, EngineTlsServer } from './engine/index.js';
@@ -274,12 +275,7 @@ export class Daemon {
 
   /** Why the TCP listener cannot serve at its address with a certificate naming `advertise` (undefined: it can). */
   private engineTcpHostError(advertise: string): string | undefined {
-    const addr = this.o.dockerTcpAddr;
-    if (!addr) return undefined;
-    const host = addr.replace(/:\d+$/, '');
-    const adv = advertise.replace(/:\d+$/, '');
-    if (host === '0.0.0.0' || host === '127.0.0.1' || host === adv || !adv) return undefined;
-    return `--docker-tcp ${addr}: the Engine API's server certificate names this node's advertised address (${adv}) and 127.0.0.1 only, so a docker CLI could not verify ${host}: listen on 0.0.0.0:PORT, ${adv}:PORT or 127.0.0.1:PORT`;
+    return this.o.dockerTcpAddr ? dockerTcpHostError(this.o.dockerTcpAddr, advertise) : undefined;
   }
 
   private scheduleEngineTcp(ms: number): void {

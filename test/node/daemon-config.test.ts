@@ -5,7 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { usageError } from '../errors.js';
-import { dockerSocketPath, groupId, parseDaemonConfig, readDaemonConfig, resolveDaemonConfig } from '../../node/daemon-config.js';
+import {
+  dockerSocketPath,
+  dockerTcpHostError,
+  groupId,
+  parseDaemonConfig,
+  readDaemonConfig,
+  resolveDaemonConfig,
+} from '../../node/daemon-config.js';
 
 const FILE = '/etc/tsswarm/daemon.json';
 
@@ -148,6 +155,16 @@ describe('the Engine API over TCP (dockerTcp, --docker-tcp)', () => {
     expect(e.message).toMatch(/--docker-tcp 0\.0\.0\.0:2375: port 2375 is Docker's port for the API without TLS.*use 2376/);
     expect(() => parseDaemonConfig('{"dockerTcp":"tcp://0.0.0.0:2375"}', FILE)).toThrow(
       /"dockerTcp" in \/etc\/tsswarm\/daemon\.json tcp:\/\/0\.0\.0\.0:2375: port 2375/,
+    );
+  });
+
+  it('listens on 0.0.0.0, loopback or the advertised address only: what the server certificate names', () => {
+    for (const ok of ['0.0.0.0:2376', '127.0.0.1:2376', '10.0.0.5:2376'])
+      expect(dockerTcpHostError(ok, '10.0.0.5:4242'), ok).toBeUndefined();
+    // Not known yet (before init or join): checked again once it is.
+    expect(dockerTcpHostError('10.0.0.6:2376', '')).toBeUndefined();
+    expect(dockerTcpHostError('10.0.0.6:2376', '10.0.0.5')).toMatch(
+      /--docker-tcp 10\.0\.0\.6:2376: the Engine API's server certificate names this node's advertised address \(10\.0\.0\.5\) and 127\.0\.0\.1 only.*listen on 0\.0\.0\.0:PORT, 10\.0\.0\.5:PORT or 127\.0\.0\.1:PORT/,
     );
   });
 
