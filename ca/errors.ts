@@ -13,7 +13,8 @@ export type CAErrorReason =
   | 'CERT_NOT_YET_VALID'
   | 'CERT_UNTRUSTED'
   | 'CERT_REVOKED'
-  | 'WRONG_CLUSTER';
+  | 'WRONG_CLUSTER'
+  | 'NOT_OPERATOR';
 
 export class CAError extends TsswarmError {
   readonly reason: CAErrorReason;
@@ -103,11 +104,11 @@ export class CertificateNotYetValidError extends CAError {
 }
 
 export class UntrustedCertificateError extends CAError {
-  constructor(subject: string) {
+  constructor(subject: string, fix = 'make it leave and join this cluster again') {
     super(
       'CERT_UNTRUSTED',
       'UNAUTHENTICATED',
-      `the certificate of ${subject} was not issued by this cluster's root CA: the node belongs to another cluster (or the CA was rotated); make it leave and join this cluster again`,
+      `the certificate of ${subject} was not issued by this cluster's root CA: it belongs to another cluster (or the CA was rotated); ${fix}`,
     );
   }
 }
@@ -131,6 +132,17 @@ export class WrongClusterError extends CAError {
       'WRONG_CLUSTER',
       'UNAUTHENTICATED',
       `${subject} belongs to cluster ${JSON.stringify(got)}, not to this cluster (${JSON.stringify(want)}): make it leave and join this cluster`,
+    );
+  }
+}
+
+/** A certificate of this cluster's CA that is not an operator's client certificate (a node's, say), where only an operator's is accepted. */
+export class NotOperatorError extends CAError {
+  constructor(detail: string) {
+    super(
+      'NOT_OPERATOR',
+      'PERMISSION_DENIED',
+      `${detail}: only an operator's client certificate is accepted here (get one with \`tsswarm ca client-cert\` on a manager)`,
     );
   }
 }

@@ -22,6 +22,7 @@ import {
   CertificateExpiredError,
   CertificateNotYetValidError,
   CertificateRevokedError,
+  NotOperatorError,
   UntrustedCertificateError,
   WrongClusterError,
 } from './errors.js';
@@ -533,6 +534,62 @@ function loadCA(ca: CertAndKey): LoadedCA {
   return { parsed, x509, key, ski };
 }
 
+interface LeafOptions {
+  now: Instant;
+  validityMs: number;
+  backdateMs?: number;
+  serial?: string | bigint;
+  rand?: (n: number) => Buffer;
+  /** O, OU, CN: what the CA decided, never the request's. */
+  subject: { clusterId: string; ou: string; cn: string };
+  /** Extended key usages (OIDs). */
+  eku: readonly string[];
+  /** GeneralNames of the subjectAltName, DER-encoded each. */
+  san: readonly Buffer[];
+}
+
+/** Signs the key of `csrPem` into a leaf certificate of the root `ca`, never valid past the root itself. */
+function signLeaf(ca: CertAndKey, csrPem: string, o: LeafOptions): string {
+  if (typeof o.subject.clusterId !== 'string' || o.subject.clusterId.length === 0 || o.subject.clusterId.length > 64)
+    throw UsageError.invalid('clusterId', 'between 1 and 64 characters', o.subject.clusterId);
+  const { parsed: caCert, key: caKey, ski: caKeyId } = loadCA(ca);
+  const csr = parseCSR(csrPem);
+  if (csr.spki.equals(caCert.spki)) throw new BadCSRError("it carries the root CA's own public key");
+
+  const { notBefore, notAfter: wanted } = validityFor(o.now, o.validityMs, o.backdateMs ?? DEFAULT_BACKDATE_MS, 'validityMs');
+  // Dates, not numbers: Math.min would turn them into milliseconds.
+  // biome-ignore lint/complexity/useMathMinMax: comparing Dates
+  const notAfter = wanted > caCert.notAfter ? caCert.notAfter : wanted;
+  if (notAfter <= new Date(ms(o.now))) throw new BadCAError(`the root CA expired at ${caCert.notAfter.toISOString()}; rotate the CA`);
+  const tbs = asn1.sequence(
+    asn1.explicit(0, asn1.integer(2)),
+    asn1.integer(serialBytes(o.serial, o.rand ?? randomBytes)),
+    ecdsaWithSHA256(),
+    caCert.subjectRaw,
+    asn1.sequence(asn1.time(notBefore), asn1.time(notAfter)),
+    encodeName([
+      { oid: OID.organization, value: o.subject.clusterId },
+      { oid: OID.organizationalUnit, value: o.subject.ou },
+      { oid: OID.commonName, value: o.subject.cn },
+    ]),
+    csr.spki,
+    asn1.explicit(
+      3,
+      asn1.sequence(
+        extension(OID.basicConstraints, true, asn1.sequence()),
+        extension(OID.keyUsage, true, asn1.namedBits([KeyUsageBit.digitalSignature, KeyUsageBit.keyEncipherment])),
+        extension(OID.extKeyUsage, false, asn1.sequence(...o.eku.map((e) => asn1.oid(e)))),
+        extension(OID.subjectKeyIdentifier, false, asn1.octetString(keyIdentifier(csr.spki))),
+        extension(OID.authorityKeyIdentifier, false, asn1.sequence(asn1.implicit(0, caKeyId))),
+        ...(o.san.length ? [extension(OID.subjectAltName, false, asn1.sequence(...o.san))] : []),
+      ),
+    ),
+  );
+  return asn1.derToPem(signed(tbs, caKey), 'CERTIFICATE');
+}
+
+const dnsSan = (name: string): Buffer => asn1.implicit(2, Buffer.from(name, 'latin1'));
+
 /**
  * Signs a node's CSR. The certificate's names come from the CA's decision,
  * not from the request: CN = node id, OU = `swarm-<role>`, O = cluster id;
@@ -543,55 +600,212 @@ export function signNodeCSR(ca: CertAndKey, csrPem: string, opts: SignNodeCSROpt
   if (typeof opts.nodeId !== 'string' || !nodeIdPattern.test(opts.nodeId))
     throw UsageError.invalid('nodeId', 'letters, digits and inner hyphens, at most 63 characters', opts.nodeId);
   if (opts.role !== 'worker' && opts.role !== 'manager') throw UsageError.invalid('role', 'worker or manager', opts.role);
-  if (typeof opts.clusterId !== 'string' || opts.clusterId.length === 0 || opts.clusterId.length > 64)
-    throw UsageError.invalid('clusterId', 'between 1 and 64 characters', opts.clusterId);
-  const { parsed: caCert, key: caKey, ski: caKeyId } = loadCA(ca);
-  const csr = parseCSR(csrPem);
-  if (csr.spki.equals(caCert.spki)) throw new BadCSRError("it carries the root CA's own public key");
-
-  const { notBefore, notAfter: wanted } = validityFor(
-    opts.now,
-    opts.validityMs ?? DEFAULT_NODE_CERT_VALIDITY_MS,
-    opts.backdateMs ?? DEFAULT_BACKDATE_MS,
-    'validityMs',
-  );
-  // Dates, not numbers: Math.min would turn them into milliseconds.
-  // biome-ignore lint/complexity/useMathMinMax: comparing Dates
-  const notAfter = wanted > caCert.notAfter ? caCert.notAfter : wanted;
-  if (notAfter <= new Date(ms(opts.now))) throw new BadCAError(`the root CA expired at ${caCert.notAfter.toISOString()}; rotate the CA`);
   const ou = roleOU[opts.role];
-  const san = asn1.sequence(asn1.implicit(2, Buffer.from(opts.nodeId, 'latin1')), asn1.implicit(2, Buffer.from(ou, 'latin1')));
-  const tbs = asn1.sequence(
-    asn1.explicit(0, asn1.integer(2)),
-    asn1.integer(serialBytes(opts.serial, opts.rand ?? randomBytes)),
-    ecdsaWithSHA256(),
-    caCert.subjectRaw,
-    asn1.sequence(asn1.time(notBefore), asn1.time(notAfter)),
-    encodeName([
-      { oid: OID.organization, value: opts.clusterId },
-      { oid: OID.organizationalUnit, value: ou },
-      { oid: OID.commonName, value: opts.nodeId },
-    ]),
-    csr.spki,
-    asn1.explicit(
-      3,
-      asn1.sequence(
-        extension(OID.basicConstraints, true, asn1.sequence()),
-        extension(OID.keyUsage, true, asn1.namedBits([KeyUsageBit.digitalSignature, KeyUsageBit.keyEncipherment])),
-        extension(OID.extKeyUsage, false, asn1.sequence(asn1.oid(OID.serverAuth), asn1.oid(OID.clientAuth))),
-        extension(OID.subjectKeyIdentifier, false, asn1.octetString(keyIdentifier(csr.spki))),
-        extension(OID.authorityKeyIdentifier, false, asn1.sequence(asn1.implicit(0, caKeyId))),
-        extension(OID.subjectAltName, false, san),
-      ),
-    ),
-  );
-  return asn1.derToPem(signed(tbs, caKey), 'CERTIFICATE');
+  return signLeaf(ca, csrPem, {
+    ...opts,
+    validityMs: opts.validityMs ?? DEFAULT_NODE_CERT_VALIDITY_MS,
+    subject: { clusterId: opts.clusterId, ou, cn: opts.nodeId },
+    eku: [OID.serverAuth, OID.clientAuth],
+    san: [dnsSan(opts.nodeId), dnsSan(ou)],
+  });
+}
+
+// ------------------------------------------------------------------ operators and the Engine API's server
+
+/**
+ * The OU of an operator's client certificate: a human's credential for the
+ * Docker Engine API over TCP (docs/engine-api.md). It is never a node's
+ * identity (parseNodeCert refuses it), and a node certificate is never an
+ * operator's (verifyOperatorCert refuses it).
+ */
+export const OPERATOR_OU = 'swarm-operator';
+/** The OU of the certificate a node serves the Engine API over TCP with: a TLS server only, never a node's identity. */
+export const ENGINE_SERVER_OU = 'swarm-engine-api';
+
+export const DEFAULT_OPERATOR_CERT_VALIDITY_MS = 30 * DAY_MS;
+export const MAX_OPERATOR_CERT_VALIDITY_MS = 365 * DAY_MS;
+export const MIN_OPERATOR_CERT_VALIDITY_MS = 60_000;
+
+/** An operator's name: the CN of its certificate, shown in the daemons' logs. */
+export const OPERATOR_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
+
+export interface SignOperatorCSROptions {
+  /** Who holds it (CN), e.g. `alice`; letters, digits and `._@-`, at most 64 characters. */
+  name: string;
+  clusterId: string;
+  now: Instant;
+  /** Default 30 days; from 1 minute to 1 year. Never past the root CA's own expiry. */
+  validityMs?: number;
+  backdateMs?: number;
+  serial?: string | bigint;
+  rand?: (n: number) => Buffer;
+}
+
+/** Signs an operator's CSR: CN = name, OU = swarm-operator, O = cluster id, a TLS client only. */
+export function signOperatorCSR(ca: CertAndKey, csrPem: string, opts: SignOperatorCSROptions): string {
+  if (typeof opts.name !== 'string' || !OPERATOR_NAME_PATTERN.test(opts.name))
+    throw UsageError.invalid('--name', 'letters, digits and . _ @ -, starting with a letter or digit, at most 64 characters', opts.name);
+  const validityMs = opts.validityMs ?? DEFAULT_OPERATOR_CERT_VALIDITY_MS;
+  if (!Number.isFinite(validityMs) || validityMs < MIN_OPERATOR_CERT_VALIDITY_MS || validityMs > MAX_OPERATOR_CERT_VALIDITY_MS)
+    throw UsageError.invalid('--expiry', 'a duration from 1m to 8760h (one year)', `${validityMs}ms`);
+  return signLeaf(ca, csrPem, {
+    ...opts,
+    validityMs,
+    // An hour's backdate at most, and never more than a tenth of a short validity.
+    backdateMs: opts.backdateMs ?? Math.min(DEFAULT_BACKDATE_MS, Math.floor(validityMs / 10)),
+    subject: { clusterId: opts.clusterId, ou: OPERATOR_OU, cn: opts.name },
+    eku: [OID.clientAuth],
+    san: [],
+  });
+}
+
+export interface SignEngineServerCSROptions {
+  nodeId: string;
+  clusterId: string;
+  now: Instant;
+  /** IPv4 addresses the certificate names (iPAddress SANs): what a docker CLI's DOCKER_HOST may say. */
+  ips: readonly string[];
+  /** DNS names it names (dNSName SANs). */
+  dnsNames: readonly string[];
+  validityMs?: number;
+  backdateMs?: number;
+  serial?: string | bigint;
+  rand?: (n: number) => Buffer;
+}
+
+const ipv4Pattern = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const dnsNamePattern = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** True for a name a dNSName SAN may carry (letters, digits, inner hyphens, dot-separated labels). */
+export function isDnsName(s: string): boolean {
+  return dnsNamePattern.test(s);
+}
+
+/**
+ * Signs the CSR of a node's Engine API TLS server: CN = node id, OU =
+ * swarm-engine-api, O = cluster id, the addresses and names a client may
+ * reach it by as SANs (Go's TLS, the docker CLI's, checks an IP host against
+ * iPAddress SANs and a name against dNSName SANs, never the CN). A TLS
+ * server only: it cannot act as a node or an operator.
+ */
+export function signEngineServerCSR(ca: CertAndKey, csrPem: string, opts: SignEngineServerCSROptions): string {
+  if (typeof opts.nodeId !== 'string' || !nodeIdPattern.test(opts.nodeId))
+    throw UsageError.invalid('nodeId', 'letters, digits and inner hyphens, at most 63 characters', opts.nodeId);
+  if (opts.ips.length + opts.dnsNames.length === 0 || opts.ips.length + opts.dnsNames.length > 16)
+    throw UsageError.invalid('SANs', 'from 1 to 16 addresses and names', opts.ips.length + opts.dnsNames.length);
+  const san: Buffer[] = [];
+  for (const ip of opts.ips) {
+    if (!ipv4Pattern.test(ip)) throw UsageError.invalid('ips', 'IPv4 addresses', ip);
+    san.push(asn1.implicit(7, Buffer.from(ip.split('.').map(Number))));
+  }
+  for (const d of opts.dnsNames) {
+    if (!isDnsName(d)) throw UsageError.invalid('dnsNames', 'DNS names', d);
+    san.push(dnsSan(d));
+  }
+  return signLeaf(ca, csrPem, {
+    ...opts,
+    validityMs: opts.validityMs ?? DEFAULT_NODE_CERT_VALIDITY_MS,
+    subject: { clusterId: opts.clusterId, ou: ENGINE_SERVER_OU, cn: opts.nodeId },
+    eku: [OID.serverAuth],
+    san,
+  });
+}
+
+/** What an operator's certificate says. */
+export interface OperatorCertInfo {
+  name: string;
+  clusterId: string;
+  serial: string;
+  notBefore: Date;
+  notAfter: Date;
+  fingerprint: string;
+}
+
+/**
+ * Checks a TLS client's certificate (the first of `certPem`; a chain after
+ * it is ignored) for an operator of this cluster: signed by the key of one
+ * of the trusted roots itself (during a root rotation the trust holds the
+ * current and the new root; a certificate of a root rotated out is
+ * refused), within its validity, OU swarm-operator, a TLS client, of this
+ * cluster. Returns what it says, or throws UntrustedCertificateError,
+ * CertificateExpiredError, CertificateNotYetValidError, NotOperatorError,
+ * WrongClusterError or BadCertificateError.
+ */
+export function verifyOperatorCert(trustPem: string, certPem: string, opts: { now: Instant; clusterId: string }): OperatorCertInfo {
+  const trust = parseAll(trustPem, makeBadCA, 'the CA certificate');
+  const [leaf] = parseAll(certPem, makeBadCert, 'the certificate');
+  if (!leaf) throw new BadCertificateError('no certificate was presented');
+  let cn: string, ou: string, clusterId: string;
+  try {
+    cn = singleAttr(leaf.subject, OID.commonName, 'CN');
+    ou = singleAttr(leaf.subject, OID.organizationalUnit, 'OU');
+    clusterId = singleAttr(leaf.subject, OID.organization, 'O');
+  } catch (cause) {
+    throw new BadCertificateError(`${(cause as Error).message}: it is not a tsswarm operator certificate`, { cause });
+  }
+  const x = openssl(leaf, makeBadCert);
+  const root = trust.find((r) => issuedBy(x, leaf, openssl(r, makeBadCA, 'a CA certificate'), r));
+  if (!root)
+    throw new UntrustedCertificateError(
+      `operator ${cn}`,
+      'get a client certificate of this cluster with `tsswarm ca client-cert` on one of its managers',
+    );
+  if (ou !== OPERATOR_OU) {
+    const what = Object.values(roleOU).includes(ou)
+      ? `the node certificate of node ${cn} (${ou})`
+      : `a certificate with OU ${JSON.stringify(ou)}`;
+    throw new NotOperatorError(`the client certificate is ${what}`);
+  }
+  const usages = extendedKeyUsages(leaf);
+  if (usages && !usages.includes(OID.clientAuth)) throw new NotOperatorError(`the certificate of operator ${cn} is not for TLS clients`);
+  const now = ms(opts.now);
+  const who = `operator ${cn}`;
+  if (now > root.notAfter.getTime()) throw new CertificateExpiredError("the cluster's root CA", root.notAfter);
+  if (now < leaf.notBefore.getTime()) throw new CertificateNotYetValidError(who, leaf.notBefore);
+  if (now > leaf.notAfter.getTime()) throw new CertificateExpiredError(who, leaf.notAfter);
+  if (clusterId !== opts.clusterId) throw new WrongClusterError(who, clusterId, opts.clusterId);
+  return {
+    name: cn,
+    clusterId,
+    serial: normalizeSerial(leaf.serial.toString('hex')),
+    notBefore: leaf.notBefore,
+    notAfter: leaf.notAfter,
+    fingerprint: createHash('sha256').update(leaf.der).digest('hex'),
+  };
+}
+
+/** The extended key usages of a certificate (OIDs), undefined when it has none (any use). */
+function extendedKeyUsages(p: ParsedCertificate): string[] | undefined {
+  const ext = p.extensions.get(OID.extKeyUsage);
+  if (!ext) return undefined;
+  try {
+    return asn1.expectSequence(asn1.parse(ext.value), 'extKeyUsage').map((e) => asn1.readOid(e, 'key purpose'));
+  } catch (cause) {
+    throw new BadCertificateError(`its extKeyUsage is malformed: ${(cause as Error).message}`, { cause });
+  }
+}
+
+/** The subjectAltName of a certificate: its IPv4 addresses and DNS names (what Go's TLS checks a host against). */
+export function certificateSans(certPem: string): { ips: string[]; dnsNames: string[] } {
+  const p = parseCert(certPem, makeBadCert);
+  const out = { ips: [] as string[], dnsNames: [] as string[] };
+  const ext = p.extensions.get(OID.subjectAltName);
+  if (!ext) return out;
+  for (const g of asn1.expectSequence(asn1.parse(ext.value), 'subjectAltName')) {
+    if (g.tag === 0x87 && g.content.length === 4) out.ips.push([...g.content].join('.'));
+    else if (g.tag === 0x82) out.dnsNames.push(g.content.toString('latin1'));
+  }
+  return out;
 }
 
 // ------------------------------------------------------------------ reading and verifying node certificates
 
 function roleOfOU(ou: string): NodeRole {
   for (const [role, name] of Object.entries(roleOU) as [NodeRole, string][]) if (name === ou) return role;
+  if (ou === OPERATOR_OU || ou === ENGINE_SERVER_OU)
+    throw new BadCertificateError(
+      `its OU is ${ou}: it is ${ou === OPERATOR_OU ? "an operator's client certificate" : "a node's Docker Engine API server certificate"}, never a node's identity`,
+    );
   throw new BadCertificateError(
     `its OU ${JSON.stringify(ou)} is not a node role (want ${roleOU.worker} or ${roleOU.manager}): it is not a tsswarm node certificate`,
   );

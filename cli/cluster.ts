@@ -85,7 +85,7 @@ const daemonCommand = leaf({
       type: 'string',
       valueName: 'FILE',
       description:
-        'Read settings from this JSON file (keys: advertiseAddr, listenAddr, stateDir, socket, socketGroup, dockerSocket, nodeName, metricsAddr, heartbeatPeriodMs, logLevel, lbBackend)',
+        'Read settings from this JSON file (keys: advertiseAddr, listenAddr, stateDir, socket, socketGroup, dockerSocket, dockerTcp, nodeName, metricsAddr, heartbeatPeriodMs, logLevel, lbBackend)',
     },
     'node-name': { type: 'string', valueName: 'NAME', description: 'Name of this node (default: the hostname)' },
     'state-dir': { type: 'string', valueName: 'DIR', description: 'State directory (default /var/lib/tsswarm)' },
@@ -113,6 +113,12 @@ const daemonCommand = leaf({
       type: 'string',
       valueName: 'LIST',
       description: 'Registries pulled from over plain http (HOST, HOST:PORT or an IPv4 CIDR, comma-separated); loopback always is',
+    },
+    'docker-tcp': {
+      type: 'string',
+      valueName: 'IP:PORT',
+      description:
+        'Also serve the Docker Engine API over TCP with TLS, e.g. 0.0.0.0:2376: only clients with an operator certificate (`tsswarm ca client-cert`) get in (default: off)',
     },
     'lb-backend': {
       type: 'string',

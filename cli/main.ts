@@ -55,6 +55,11 @@ export const commands: readonly Command[] = [
   lazy('config', 'Manage configs', async () => (await import('./secret.js')).configCommand),
   lazy('stack', 'Manage stacks', async () => (await import('./stack.js')).stackCommand),
   lazy('image', "Manage this node's images", async () => (await import('./image.js')).imageCommand),
+  lazy(
+    'ca',
+    'Client certificates of the cluster CA (the Docker Engine API over TCP)',
+    async () => (await import('./client-cert.js')).caCommand,
+  ),
   lazy('sandbox', 'Run a cluster of hosts on this machine (network namespaces; needs root)', async () => {
     const [{ makeSandboxCommand }, { bootstrapCluster }] = await Promise.all([
       import('./sandbox.js'),

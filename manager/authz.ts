@@ -11,6 +11,7 @@ import type { PeerCertificate } from 'node:tls';
 import { TsswarmError } from '../lib/errors.js';
 import { peerCertificate } from '../lib/tls.js';
 import {
+  CAError,
   CLOCK_SKEW_MS,
   type CertRef,
   caDigest,
@@ -100,7 +101,14 @@ export function callerOf(
     verified.set(key, { ca, until: Date.parse(x.validTo), rootDigest: root.digest });
     if (verified.size > 10_000) verified.delete(verified.keys().next().value as string);
   }
-  const info = parseNodeCert(pem);
+  let info: ReturnType<typeof parseNodeCert>;
+  try {
+    info = parseNodeCert(pem);
+  } catch (e) {
+    // Signed by the cluster's root but no node's: an operator's client certificate, say.
+    if (e instanceof CAError) throw new TsswarmError('UNAUTHENTICATED', `the client certificate is not a node certificate: ${e.message}`);
+    throw e;
+  }
   if (now > (verified.get(key)?.until ?? 0))
     throw new TsswarmError(
       'UNAUTHENTICATED',

@@ -16,6 +16,7 @@ import {
   ControlService,
   DispatcherService,
   type ManagerMessage,
+  type IssueEngineCertificateRequest,
   type IssueNodeCertificateRequest,
   type IssueNodeCertificateResponse,
   type JoinRaftRequest,
@@ -305,6 +306,7 @@ export class Manager {
       info: async () => this.clusterApi.info({ state: 'active', version: this.o.version }),
       getRootCAStatus: () => this.caApi.getStatus(),
       rotateRootCA: () => this.caApi.rotate(),
+      issueOperatorCertificate: async (req) => this.caApi.issueOperatorCertificate(req),
       createService: (req) => svc.createService(req),
       getService: (req) => svc.getService(req),
       listServices: (req) => svc.listServices(req),
@@ -819,6 +821,11 @@ export class Manager {
         const caller = callerOf(call, this.authz, Date.now(), { renewal: true });
         if (caller) requireStoreRole(caller, this.authz, ['worker', 'manager']);
         return this.issueCertificate(req, caller);
+      }),
+      // A node's own Engine API server certificate: its node certificate says which node it is.
+      issueEngineCertificate: unary(async (req: IssueEngineCertificateRequest, call) => {
+        const caller = requireRole(call, this.authz, ['worker', 'manager']);
+        return this.caApi.issueEngineCertificate(caller.nodeId, req.csrPem);
       }),
     });
     s.addService(RaftMembershipService, {

@@ -32,6 +32,11 @@ export interface DaemonConfig {
    */
   dockerSocket?: string;
   /**
+   * `IP:PORT` where the Docker Engine API is also served over TCP, with TLS and operators' client
+   * certificates only (docs/engine-api.md); undefined or '': not served (the default).
+   */
+  dockerTcp?: string;
+  /**
    * The heartbeat period of a cluster this daemon creates (`tsswarm init`), in ms. It seeds the
    * cluster's setting only: every manager then uses the cluster's, which `tsswarm swarm update
    * --dispatcher-heartbeat` changes; the flag is ignored by a node that joins or restarts.
@@ -60,6 +65,7 @@ export interface DaemonFlags {
   'lb-backend'?: string;
   'docker-socket'?: string;
   'insecure-registry'?: string;
+  'docker-tcp'?: string;
 }
 
 type Check = (v: unknown, field: string) => unknown;
@@ -100,15 +106,48 @@ function socket(v: unknown, field: string): string {
   return absPath(s.startsWith('unix://') ? s.slice('unix://'.length) : s, field);
 }
 
-/** A unix socket path, or '' / none to serve no Docker Engine API; TCP is refused until it can require client certificates. */
+/** A unix socket path, or '' / none to serve no Docker Engine API; TCP has its own setting (dockerTcp). */
 function dockerSocket(v: unknown, field: string): string {
   if (v === '' || (typeof v === 'string' && v.trim().toLowerCase() === 'none')) return '';
   if (typeof v === 'string' && /^(tcp|https?|fd|npipe|ssh):/i.test(v.trim()))
     throw new UsageError(
-      `${field} ${v}: only a unix socket is served (TCP with TLS client certificates is not supported yet); give an absolute path, unix:///path, or none`,
+      `${field} ${v}: this setting is the unix socket only; give an absolute path, unix:///path, or none (TCP is served with TLS and client certificates through --docker-tcp IP:PORT, "dockerTcp" in daemon.json)`,
       { field },
     );
   return socket(v, field);
+}
+
+/** Docker's port for its plain-TCP API, which tsswarm never serves. */
+const PLAIN_DOCKER_PORT = 2375;
+
+/**
+ * `IP:PORT` (or dockerd's `tcp://IP:PORT`) for the Engine API over TLS; '' / none: off. There is
+ * no plain mode: every connection must present an operator's client certificate.
+ */
+function dockerTcp(v: unknown, field: string): string {
+  if (v === '' || (typeof v === 'string' && v.trim().toLowerCase() === 'none')) return '';
+  const s = str(v, field);
+  if (/^(unix|http|fd|npipe|ssh):/i.test(s) || s.startsWith('/'))
+    throw new UsageError(`${field} ${s}: give the TCP address as IP:PORT, e.g. 0.0.0.0:2376 (the unix socket is --docker-socket)`, {
+      field,
+    });
+  if (/^https:/i.test(s))
+    throw new UsageError(`${field} ${s}: give IP:PORT or tcp://IP:PORT, e.g. 0.0.0.0:2376 (TLS is always on)`, { field });
+  const addr = s.replace(/^tcp:\/\//i, '').replace(/\/$/, '');
+  const m = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(addr);
+  const ipOk = m?.[1]?.split('.').every((o) => Number(o) <= 255 && String(Number(o)) === o);
+  if (!m || !ipOk || !portOk(m[2]!))
+    throw UsageError.invalid(
+      field,
+      'IP:PORT with an IPv4 address (0.0.0.0 for every address) and a port from 1 to 65535, e.g. 0.0.0.0:2376 (the server certificate names addresses, not host names)',
+      s,
+    );
+  if (Number(m[2]) === PLAIN_DOCKER_PORT)
+    throw new UsageError(
+      `${field} ${s}: port 2375 is Docker's port for the API without TLS, and tsswarm serves TCP only with TLS and client certificates: use 2376, Docker's TLS port`,
+      { field },
+    );
+  return `${m[1]}:${Number(m[2])}`;
 }
 
 function groupName(v: unknown, field: string): string {
@@ -158,6 +197,7 @@ const KEYS: Record<keyof DaemonConfig, { check: Check; flag?: keyof DaemonFlags;
   socket: { check: socket },
   socketGroup: { check: groupName },
   dockerSocket: { check: dockerSocket, flag: 'docker-socket' },
+  dockerTcp: { check: dockerTcp, flag: 'docker-tcp' },
   heartbeatPeriodMs: {
     check: heartbeatMs,
     flag: 'heartbeat-period',
@@ -264,6 +304,19 @@ export function resolveDaemonConfig({ flags, file = {}, socketOverride }: Resolv
     stateDir: c.stateDir ?? DEFAULT_STATE_DIR,
     listenAddr: c.listenAddr ?? DEFAULT_LISTEN_ADDR,
   };
+}
+
+/**
+ * Why the Engine API cannot be served over TCP at `tcpAddr` on a node advertised at `advertise`
+ * (undefined: it can, or the advertised address is not known yet). The server certificate names
+ * the node's advertised address and loopback only (manager/controlapi/ca.ts engineNames), so a
+ * docker CLI dialling any other address of the host could not verify it.
+ */
+export function dockerTcpHostError(tcpAddr: string, advertise: string): string | undefined {
+  const host = tcpAddr.replace(/:\d+$/, '');
+  const adv = advertise.replace(/:\d+$/, '');
+  if (host === '0.0.0.0' || host === '127.0.0.1' || host === adv || !adv) return undefined;
+  return `--docker-tcp ${tcpAddr}: the Engine API's server certificate names this node's advertised address (${adv}) and 127.0.0.1 only, so a docker CLI could not verify ${host}: listen on 0.0.0.0:PORT, ${adv}:PORT or 127.0.0.1:PORT`;
 }
 
 /** Where the Docker Engine API is served: the setting, else `docker.sock` beside the CLI socket; '' when off. */

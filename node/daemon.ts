@@ -58,11 +58,12 @@ import { AgentSession } from '../agent/session.js';
 import { Worker } from '../agent/worker/worker.js';
 import { NetworkAgent } from '../agent/network-agent.js';
 import { type Certificates, type NodeState, openKeyPem, sealKeyPem, StateDir } from './state.js';
+import { dockerTcpHostError } from './daemon-config.js';
 import { DataKeys, type Kek, kekFromUnlockKey, newUnlockKey, realVfs, WrongUnlockKeyError } from '../manager/raft/storage/index.js';
 // The Docker Engine API's server loads only when its socket is served (--docker-socket, on by default).
-import type { EngineBackend, EngineServer } from './engine/index.js';
+import type { EngineBackend, EngineServer, EngineTlsServer } from './engine/index.js';
 import type { DockerTLSInfo } from '../spec/docker/node.js';
-import { parseCertificateDer } from '../ca/index.js';
+import { parseCertificateDer, renewalTime } from '../ca/index.js';
 import { goArch } from '../spec/docker/system.js';
 // Small, and needed from a manager's start on: the swarm events GET /events replays.
 import { followStore, SwarmEventLog } from './engine/events.js';
@@ -92,6 +93,8 @@ export interface DaemonOptions {
   dockerSocketGid?: number;
   /** Registries pulled from (and resolved against) over plain http besides loopback. */
   insecureRegistries?: string[];
+  /** `IP:PORT` where the Engine API is also served over TCP with TLS, to operators only (docs/engine-api.md); undefined: not. */
+  dockerTcpAddr?: string;
 }
 
 const CALL_MS = 5000;
@@ -179,6 +182,10 @@ export class Daemon {
   async start(): Promise<void> {
     // A host name or interface becomes its IPv4 address once, before anything is served.
     if (this.o.advertiseAddr) this.advertise = await resolveAdvertiseAddr('--advertise-addr', this.o.advertiseAddr);
+    if (this.o.dockerTcpAddr) {
+      const bad = this.engineTcpHostError(this.advertise || this.state.loadNode()?.advertiseAddr || '');
+      if (bad) throw new UsageError(bad, { field: '--docker-tcp' });
+    }
     const rt = new Runtime({ root: join(this.o.stateDir, 'runtime'), logger: this.o.logger });
     try {
       await rt.init();
@@ -256,6 +263,136 @@ export class Daemon {
   private setTls(ca: string, cert?: string, key?: string): void {
     this.caPem = ca;
     this.tls.set(ca, cert, key);
+    // The TCP listener follows at once: new roots check operators from the next connection, and a
+    // renewed node certificate (a renewal, a rotation) brings a new server certificate along.
+    if (this.engineTcp) void this.refreshEngineTcp();
+  }
+
+  // ------------------------------------------------------------ Docker Engine API over TCP with TLS
+
+  private engineTcp: EngineTlsServer | null = null;
+  /** This node's server certificate for the TCP listener, in memory only (a restart gets a new one), and the node certificate it came with. */
+  private engineCert: { certPem: string; keyPem: string; nodeCertPem: string; renewAt: number } | null = null;
+  private engineTcpTimer: NodeJS.Timeout | null = null;
+  private engineTcpBusy: Promise<void> | null = null;
+  private engineTcpFailures = 0;
+  /** Asked again while a refresh ran (new roots or certificates meanwhile): run once more after it. */
+  private engineTcpAgain = false;
+  /** Set while node services are stopped: no refresh may open the listener again. */
+  private engineTcpOff = true;
+
+  /** Why the TCP listener cannot serve at its address with a certificate naming `advertise` (undefined: it can). */
+  private engineTcpHostError(advertise: string): string | undefined {
+    return this.o.dockerTcpAddr ? dockerTcpHostError(this.o.dockerTcpAddr, advertise) : undefined;
+  }
+
+  private scheduleEngineTcp(ms: number): void {
+    if (this.engineTcpTimer) clearTimeout(this.engineTcpTimer);
+    this.engineTcpTimer = setTimeout(() => void this.refreshEngineTcp(), ms);
+    this.engineTcpTimer.unref();
+  }
+
+  /**
+   * Serves the TCP listener once this node is in a cluster and unlocked, with a server
+   * certificate from the leader; renews that certificate with the node's (and by its own
+   * clock), and hands the listener the current roots. Retries on failure, with backoff.
+   */
+  private refreshEngineTcp(): Promise<void> {
+    if (!this.o.dockerTcpAddr || this.engineTcpOff) return Promise.resolve();
+    if (this.engineTcpBusy) {
+      this.engineTcpAgain = true;
+      return this.engineTcpBusy;
+    }
+    this.engineTcpBusy = this.doRefreshEngineTcp()
+      .then(
+        () => {
+          this.engineTcpFailures = 0;
+          // Stopped meanwhile (leave, stop): nothing more to schedule.
+          if (this.engineTcpOff) return;
+          this.scheduleEngineTcp(Math.max(1000, Math.min(60_000, (this.engineCert?.renewAt ?? 0) - Date.now())));
+        },
+        (err: unknown) => {
+          this.engineTcpFailures++;
+          if (this.engineTcpOff) return;
+          const ms = Math.min(60_000, 500 * 2 ** Math.min(7, this.engineTcpFailures));
+          (this.engineTcpFailures > 3 ? this.log.warn : this.log.debug).call(
+            this.log,
+            { err, retryMs: ms },
+            'the Docker Engine API over TCP is not served yet: getting its server certificate failed; will retry',
+          );
+          this.scheduleEngineTcp(ms);
+        },
+      )
+      .finally(() => {
+        this.engineTcpBusy = null;
+        if (this.engineTcpAgain && !this.engineTcpOff) {
+          this.engineTcpAgain = false;
+          void this.refreshEngineTcp();
+        }
+      });
+    return this.engineTcpBusy;
+  }
+
+  private async doRefreshEngineTcp(): Promise<void> {
+    const node = this.node;
+    const certs = this.state.loadCerts();
+    if (!node || !certs || this.locked || !this.caPem || !this.session) return;
+    const bad = this.engineTcpHostError(node.advertiseAddr);
+    if (bad) {
+      this.log.error(bad);
+      return;
+    }
+    const now = Date.now();
+    let e = this.engineCert;
+    const trusted = e ? directIssuer(this.caPem, e.certPem) !== undefined : false;
+    if (!e || e.nodeCertPem !== certs.certPem || !trusted || now >= e.renewAt) {
+      const key = generateNodeKey();
+      const addr = this.session.connectedTo || node.managerAddrs[0]!;
+      const issued = await this.callOnce<{ certPem: string; caCertPem: string }>(
+        NodeCAService,
+        'NodeCA',
+        addr,
+        this.managerCredentials(addr),
+        'issueEngineCertificate',
+        { csrPem: createCSR(key.privateKeyPem, { nodeId: node.nodeId }) },
+        'getting the Engine API server certificate',
+      );
+      const leaf = parseCertificateDer(Buffer.from(splitCertificates(issued.certPem)[0]!.replace(/-----[^-]+-----|\s+/g, ''), 'base64'));
+      e = {
+        certPem: issued.certPem,
+        keyPem: key.privateKeyPem,
+        nodeCertPem: certs.certPem,
+        renewAt: renewalTime(leaf, { rand: () => 0.5 }).getTime(),
+      };
+      this.engineCert = e;
+      this.log.info({ expiry: leaf.notAfter.toISOString() }, 'got the Engine API server certificate');
+    }
+    const creds = { caPem: this.caPem, certPem: e.certPem, keyPem: e.keyPem };
+    if (this.engineTcp) this.engineTcp.setCredentials(creds);
+    else {
+      const { ENGINE_ROUTES, serveEngineTls } = await import('./engine/index.js');
+      this.engineTcp = await serveEngineTls({
+        addr: this.o.dockerTcpAddr!,
+        credentials: creds,
+        clusterId: () => this.node?.clusterId ?? '',
+        backend: this.engineBackend(),
+        routes: ENGINE_ROUTES,
+        logger: this.o.logger,
+        count: (route, method, status) => this.engineRequests?.inc({ route: route || 'none', method, status: String(status) }),
+      });
+    }
+  }
+
+  private async stopEngineTcp(): Promise<void> {
+    this.engineTcpOff = true;
+    this.engineTcpAgain = false;
+    await this.engineTcpBusy?.catch(() => undefined);
+    if (this.engineTcpTimer) clearTimeout(this.engineTcpTimer);
+    this.engineTcpTimer = null;
+    const t = this.engineTcp;
+    this.engineTcp = null;
+    this.engineCert = null;
+    await t?.close();
   }
 
   /** Gauges read at scrape time from the live state, so they cannot drift from it. */
@@ -858,6 +995,10 @@ export class Daemon {
     }
     this.session.start();
     this.scheduleRenewal();
+    if (this.o.dockerTcpAddr) {
+      this.engineTcpOff = false;
+      this.scheduleEngineTcp(0);
+    }
   }
 
   /** A new key and certificate from the managers (same node id; the role is what the managers want now). */
@@ -1134,6 +1275,7 @@ export class Daemon {
   }
 
   private async stopNodeServices(): Promise<void> {
+    await this.stopEngineTcp();
     if (this.renewTimer) clearInterval(this.renewTimer);
     this.renewTimer = null;
     this.session?.stop();

@@ -28,7 +28,8 @@ const MAY_IMPORT: Record<Folder, readonly Folder[]> = {
   agent: ['lib', 'proto', 'native', 'spec', 'ca'],
   manager: ['lib', 'proto', 'native', 'spec', 'ca'],
   node: ['agent', 'manager', 'lib', 'proto', 'native', 'spec', 'ca'],
-  cli: ['lib', 'proto', 'spec', 'deploy', 'node'],
+  // ca/: `tsswarm ca client-cert` makes its key and CSR where the key stays.
+  cli: ['lib', 'proto', 'spec', 'deploy', 'node', 'ca'],
   deploy: ['lib', 'proto', 'agent'],
   examples: ['manager', 'lib', 'proto'],
 };

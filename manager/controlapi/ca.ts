@@ -2,12 +2,31 @@
 // progress, starting (or restarting) a rotation, and the leader's duty of
 // ending one once every node holds a certificate from the new root. The
 // steps themselves are ca/rotation.ts; this file reads the store and writes
-// what they return.
+// what they return. Also the certificates of the Docker Engine API over TCP:
+// operators' client certificates and the nodes' server certificates.
 import { randomBytes } from 'node:crypto';
 import { TsswarmError } from '../../lib/errors.js';
-import type { RootCAStatus } from '../../proto/gen/control.js';
+import type {
+  IssueEngineCertificateResponse,
+  IssueOperatorCertificateRequest,
+  IssueOperatorCertificateResponse,
+  RootCAStatus,
+} from '../../proto/gen/control.js';
 import { Cluster, type ClusterSpec, type Node } from '../../proto/gen/objects.js';
-import { finishRotation, type NodeRoot, rotationProgress, startRotation } from '../../ca/index.js';
+import {
+  finishRotation,
+  isDnsName,
+  type NodeRoot,
+  parseCertificateDer,
+  rotationProgress,
+  signEngineServerCSR,
+  signingCA,
+  signOperatorCSR,
+  splitCertificates,
+  startRotation,
+  trustBundle,
+} from '../../ca/index.js';
+import { certValidity } from '../../ca/validity.js';
 import { VersionConflictError } from '../store/index.js';
 import type { ManagerContext } from './context.js';
 
@@ -124,4 +143,69 @@ export class CaApi {
       this.finishing = false;
     }
   }
+
+  /**
+   * `tsswarm ca client-cert`: signs an operator's CSR (the key stays with the operator). Whoever
+   * reaches this call is root on a manager (the local socket) or a manager itself (the managers'
+   * port), so may already do anything an operator can: the certificate carries it elsewhere.
+   */
+  issueOperatorCertificate(req: IssueOperatorCertificateRequest): IssueOperatorCertificateResponse {
+    this.m.requireLeader();
+    const c = this.m.cluster();
+    if (!c) throw new TsswarmError('UNAVAILABLE', 'the cluster is still being created; retry in a moment');
+    const signer = signingCA(c.spec);
+    const cert = signOperatorCSR(signer.ca, req.csrPem, {
+      name: req.name,
+      clusterId: c.meta.id,
+      now: Date.now(),
+      validityMs: Number(req.validityMs) || undefined,
+    });
+    const leaf = parseCertificateDer(Buffer.from(splitCertificates(cert)[0]!.replace(/-----[^-]+-----|\s+/g, ''), 'base64'));
+    const serial = leaf.serial.toString('hex');
+    this.m.log.info(
+      { operator: req.name, serial, notAfter: leaf.notAfter.toISOString() },
+      'operator client certificate issued (Docker Engine API over TCP)',
+    );
+    return { certPem: cert + signer.chainPem, caCertPem: trustBundle(c.spec), notAfterMs: leaf.notAfter.getTime(), serial };
+  }
+
+  /**
+   * The certificate node `nodeId` serves the Engine API over TCP with. Its names are the store's,
+   * never the caller's: the node's address as the managers hold it, loopback, and its host name
+   * when it is a DNS name no other node goes by (a node cannot get a certificate for another).
+   */
+  issueEngineCertificate(nodeId: string, csrPem: string): IssueEngineCertificateResponse {
+    this.m.requireLeader();
+    const c = this.m.cluster();
+    if (!c) throw new TsswarmError('UNAVAILABLE', 'the cluster is still being created; retry in a moment');
+    const nodes = this.m.store.view((tx) => tx.nodes.list());
+    const n = nodes.find((x) => x.meta.id === nodeId);
+    if (!n) throw new TsswarmError('PERMISSION_DENIED', `node ${nodeId} is not a member of this cluster`);
+    const { ips, dnsNames } = engineNames(n, nodes);
+    const signer = signingCA(c.spec);
+    const cert = signEngineServerCSR(signer.ca, csrPem, {
+      nodeId,
+      clusterId: c.meta.id,
+      now: Date.now(),
+      ips,
+      dnsNames,
+      ...certValidity(Number(c.spec.nodeCertExpiryMs) || 0),
+    });
+    this.m.log.info({ node: nodeId, ips, dnsNames }, 'Engine API server certificate issued');
+    return { certPem: cert + signer.chainPem, caCertPem: trustBundle(c.spec) };
+  }
+}
+
+/** The names a node's Engine API server certificate carries (see issueEngineCertificate). */
+export function engineNames(n: Node, nodes: readonly Node[]): { ips: string[]; dnsNames: string[] } {
+  const ips = ['127.0.0.1'];
+  const addr = (n.status?.addr ?? '').replace(/:\d+$/, '');
+  if (/^\d+\.\d+\.\d+\.\d+$/.test(addr) && addr !== '127.0.0.1' && addr !== '0.0.0.0') ips.unshift(addr);
+  const dnsNames = ['localhost'];
+  const host = (n.description?.hostname ?? '').toLowerCase();
+  const taken = nodes.some(
+    (o) => o.meta.id !== n.meta.id && [o.description?.hostname, o.spec?.name].some((x) => (x ?? '').toLowerCase() === host),
+  );
+  if (host && host !== 'localhost' && isDnsName(host) && !taken) dnsNames.unshift(host);
+  return { ips, dnsNames };
 }

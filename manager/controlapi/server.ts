@@ -53,6 +53,7 @@ export const CONTROL_ROUTES: Record<ControlMethod, ControlRoute> = {
   updateConfig: 'leader',
   getRootCAStatus: 'read',
   rotateRootCA: 'leader',
+  issueOperatorCertificate: 'leader',
 };
 
 export const CONTROL_METHODS = Object.keys(ControlService) as ControlMethod[];

@@ -39,4 +39,5 @@ export {
   RouteTable,
 } from './route.js';
 export { type EngineServer, type EngineServerOptions, serveEngine } from './server.js';
+export { type EngineTlsCredentials, type EngineTlsServer, serveEngineTls } from './tls.js';
 export { API_VERSION, compareVersions, MIN_API_VERSION } from './version.js';

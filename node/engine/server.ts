@@ -1,7 +1,8 @@
 // The Docker Engine API server: HTTP/1.1 on a unix socket (node:http), the
 // version prefix and dockerd's version checks, bounded JSON bodies, the 503s
 // of a node that cannot serve a route, errors as dockerd writes them, and a
-// debug line and a counter per request. Routes are data (./index.ts).
+// debug line and a counter per request. Routes are data (./index.ts). The
+// same handler serves TCP with TLS (./tls.ts).
 import { chmodSync, chownSync, existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
@@ -15,8 +16,8 @@ import type { EngineReply, EngineRequest, Method, Route } from './route.js';
 import { RouteTable } from './route.js';
 import { API_VERSION, checkVersion, splitVersion } from './version.js';
 
-export interface EngineServerOptions {
-  socketPath: string;
+/** What the request handler needs: shared by the unix socket and the TLS listener. */
+export interface EngineHandlerOptions {
   backend: EngineBackend;
   routes: readonly Route[];
   logger: pino.Logger;
@@ -26,7 +27,16 @@ export interface EngineServerOptions {
   maxBodyBytes?: number;
   /** Called once per answered request with the route's template ('' when none matched). */
   count?: (route: string, method: string, status: number) => void;
+  /** Runs before anything else of a request; throws (a DockerError) to refuse it. */
+  authorize?: (req: IncomingMessage) => void;
 }
+
+export interface EngineServerOptions extends EngineHandlerOptions {
+  socketPath: string;
+}
+
+/** The HTTP server limits both listeners share: headers and request line at most 16 KiB. */
+export const MAX_HEADER_BYTES = 16 * 1024;
 
 export interface EngineServer {
   readonly socketPath: string;
@@ -84,7 +94,8 @@ function checkServes(route: Route, backend: EngineBackend): void {
   if (!i.isManager) throw notManager();
 }
 
-export async function serveEngine(o: EngineServerOptions): Promise<EngineServer> {
+/** The request handler of the Engine API (routes, versions, bodies, errors, counting). */
+export function engineHandler(o: EngineHandlerOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const table = new RouteTable(o.routes);
   const log = o.logger.child({ component: 'engine' });
   const max = o.maxBodyBytes ?? MAX_MESSAGE_BYTES;
@@ -110,6 +121,7 @@ export async function serveEngine(o: EngineServerOptions): Promise<EngineServer>
     res.on('close', () => abort.abort());
     let status = 500;
     try {
+      o.authorize?.(req);
       if (!found) throw new DockerError(404, 'page not found');
       const apiVersion = checkVersion(split.version);
       checkServes(found.route, o.backend);
@@ -161,16 +173,26 @@ export async function serveEngine(o: EngineServerOptions): Promise<EngineServer>
     }
   };
 
-  const server: Server = createServer({ maxHeaderSize: 16 * 1024 }, (req, res) => void handle(req, res));
-  // A request the HTTP parser refuses (a request line or headers over 16 KiB, bad framing) still gets dockerd's JSON shape.
-  server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    if (!socket.writable) return socket.destroy();
-    const big = err.code === 'HPE_HEADER_OVERFLOW';
-    const body = `${JSON.stringify({ message: big ? 'request line and headers are over the 16 KiB limit' : `bad request: ${err.message}` })}\n`;
-    socket.end(
-      `HTTP/1.1 ${big ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
-  });
+  return (req, res) => void handle(req, res);
+}
+
+/** A request the HTTP parser refuses (a request line or headers over 16 KiB, bad framing) still gets dockerd's JSON shape. */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const big = err.code === 'HPE_HEADER_OVERFLOW';
+  const body = `${JSON.stringify({ message: big ? 'request line and headers are over the 16 KiB limit' : `bad request: ${err.message}` })}\n`;
+  socket.end(
+    `HTTP/1.1 ${big ? '431 Request Header Fields Too Large' : '400 Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+export async function serveEngine(o: EngineServerOptions): Promise<EngineServer> {
+  const log = o.logger.child({ component: 'engine' });
+  const server: Server = createServer({ maxHeaderSize: MAX_HEADER_BYTES }, engineHandler(o));
+  server.on('clientError', answerClientError);
 
   mkdirSync(dirname(o.socketPath), { recursive: true });
   if (existsSync(o.socketPath)) {

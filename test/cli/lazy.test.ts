@@ -35,6 +35,7 @@ describe('lazy top-level commands', () => {
       'config',
       'stack',
       'image',
+      'ca',
       'sandbox',
     ]);
     for (const c of lazy) {

@@ -22,8 +22,10 @@ import {
   generateNodeKey,
   joinCertificates,
   type NodeRole,
+  certificateSans,
   parseNodeCert,
   signNodeCSR,
+  signOperatorCSR,
   splitCertificates,
   verifyNodeCert,
 } from '../../ca/index.js';
@@ -35,6 +37,8 @@ import {
   AgentMessage,
   ControlService,
   DispatcherService,
+  IssueEngineCertificateRequest,
+  IssueEngineCertificateResponse,
   IssueNodeCertificateRequest,
   IssueNodeCertificateResponse,
   NodeCAService,
@@ -94,6 +98,13 @@ const removedWorkerCert = issue('tssr1', 'worker'); // the one on record when it
 const demoted = issue('tssd1', 'manager');
 const demoted2 = issue('tssd2', 'manager'); // never renews: the Raft cases below
 const learner = issue('tssl1', 'manager');
+/** An operator's client certificate of this cluster's CA: for the Engine API over TCP, never for a manager's services. */
+const operatorKey = generateNodeKey();
+const operator: Identity = {
+  certPem: signOperatorCSR(ca, createCSR(operatorKey.privateKeyPem), { name: 'tssop', clusterId, now: Date.now() }),
+  keyPem: operatorKey.privateKeyPem,
+};
+const engineCsr = createCSR(generateNodeKey().privateKeyPem);
 const learnerRaftId = 'tsslearner0001';
 
 let manager: Manager;
@@ -164,6 +175,14 @@ const hello = Buffer.from(
   ),
 );
 const REFUSED = [grpc.status.PERMISSION_DENIED, grpc.status.UNAUTHENTICATED];
+
+/** The request each method is called with in the table: the default, but what a node's own calls need to succeed. */
+function bodyFor(name: string): Buffer[] | undefined {
+  if (name === 'Dispatcher.session') return [hello];
+  if (name === 'NodeCA.issueEngineCertificate')
+    return [Buffer.from(IssueEngineCertificateRequest.encode(IssueEngineCertificateRequest.create({ csrPem: engineCsr })))];
+  return undefined;
+}
 
 beforeAll(async () => {
   const p = new MemoryCertificateProvider();
@@ -246,30 +265,36 @@ describe('authorization of every manager method', () => {
   // Unauthenticated by design: fetching the CA (checked against the join token) and joining with a token.
   const open = new Set(['NodeCA.getRootCA', 'NodeCA.issueNodeCertificate']);
   // Sessions are for every node; Raft streams are for managers, and the membership decides who may speak (below).
-  const anyNode = new Set(['Dispatcher.session']);
+  const anyNode = new Set(['Dispatcher.session', 'NodeCA.issueEngineCertificate']);
 
   for (const [name, d] of METHODS.filter(([n]) => !open.has(n))) {
     it(`${name}: refused with a worker certificate unless every node may call it`, async () => {
-      const r = await callMethod(client(worker), d, name === 'Dispatcher.session' ? [hello] : undefined);
+      const r = await callMethod(client(worker), d, bodyFor(name));
       if (anyNode.has(name)) expect(r.code).toBe(grpc.status.OK);
       else expect(REFUSED, `${name}: ${r.code} ${r.details}`).toContain(r.code);
     });
 
     it(`${name}: refused with either certificate of a removed node`, async () => {
       for (const id of [removedManagerCert, removedWorkerCert]) {
-        const r = await callMethod(client(id), d, name === 'Dispatcher.session' ? [hello] : undefined);
+        const r = await callMethod(client(id), d, bodyFor(name));
         expect(REFUSED, `${name}: ${r.code} ${r.details}`).toContain(r.code);
       }
     });
 
     it(`${name}: a demoted manager's old certificate is refused for manager calls`, async () => {
-      const r = await callMethod(client(demoted), d, name === 'Dispatcher.session' ? [hello] : undefined);
-      if (anyNode.has(name)) expect(r.code).toBe(grpc.status.OK);
+      const r = await callMethod(client(demoted), d, bodyFor(name));
+      // Only the session, to learn its new role: not even its own Engine API certificate.
+      if (name === 'Dispatcher.session') expect(r.code).toBe(grpc.status.OK);
       else expect(REFUSED, `${name}: ${r.code} ${r.details}`).toContain(r.code);
     });
 
+    it(`${name}: refused with an operator's client certificate of this cluster's CA`, async () => {
+      const r = await callMethod(client(operator), d, bodyFor(name));
+      expect(REFUSED, `${name}: ${r.code} ${r.details}`).toContain(r.code);
+    });
+
     it(`${name}: the manager's own certificate passes authorization`, async () => {
-      const r = await callMethod(client(m1), d, name === 'Dispatcher.session' ? [hello] : undefined);
+      const r = await callMethod(client(m1), d, bodyFor(name));
       expect(REFUSED, `${name}: ${r.code} ${r.details}`).not.toContain(r.code);
     });
   }
@@ -295,6 +320,49 @@ describe('the CA under the store', () => {
     });
     return callMethod(client(id), NodeCAService.issueNodeCertificate as Def, [Buffer.from(IssueNodeCertificateRequest.encode(req))]);
   };
+
+  it("a node's Engine API server certificate names the store's address and host name for the node, loopback, and never another node", async () => {
+    // The host name a node gave (its sessions' hello) is named only while no other node goes by it.
+    const setHostname = async (id: string, hostname: string) => {
+      for (let attempt = 1; ; attempt++) {
+        const n = manager.store.view((tx) => tx.nodes.get(id))!;
+        try {
+          await manager.store.update((tx) => tx.nodes.update(Node.create({ ...n, description: { ...n.description!, hostname } })));
+          return;
+        } catch (e) {
+          if (!(e instanceof VersionConflictError) || attempt >= 5) throw e;
+        }
+      }
+    };
+    const issueEngine = async () => {
+      const r = await callMethod(client(worker), NodeCAService.issueEngineCertificate as Def, bodyFor('NodeCA.issueEngineCertificate'));
+      expect(r.code, r.details).toBe(grpc.status.OK);
+      return IssueEngineCertificateResponse.decode(r.data![0]!);
+    };
+    await setHostname('tssw1', 'tss-host-w1');
+    await setHostname('tssd2', 'tss-host-d2');
+    const got = await issueEngine();
+    const x = new X509Certificate(splitCertificates(got.certPem)[0]!);
+    expect(x.subject.split('\n')).toEqual([`O=${clusterId}`, 'OU=swarm-engine-api', 'CN=tssw1']);
+    expect(certificateSans(got.certPem)).toEqual({ ips: ['127.0.0.1'], dnsNames: ['tss-host-w1', 'localhost'] });
+    await setHostname('tssd2', 'tss-host-w1');
+    expect(certificateSans((await issueEngine()).certPem).dnsNames).toEqual(['localhost']);
+    expect(x.checkHost('tssm1')).toBeUndefined();
+    expect(got.caCertPem).toBe(ca.certPem);
+    // An operator's certificate is refused even on the open NodeCA calls that take one.
+    const renewAsOperator = IssueNodeCertificateRequest.create({
+      token: '',
+      csrPem: engineCsr,
+      hostname: 'x',
+      addr: '127.0.0.1',
+      nodeId: 'tssw1',
+    });
+    const o = await callMethod(client(operator), NodeCAService.issueNodeCertificate as Def, [
+      Buffer.from(IssueNodeCertificateRequest.encode(renewAsOperator)),
+    ]);
+    expect(o.code).toBe(grpc.status.UNAUTHENTICATED);
+    expect(o.details).toMatch(/not a node certificate.*operator's client certificate/);
+  });
 
   it('a removed node cannot renew with any of its certificates', async () => {
     for (const id of [removedManagerCert, removedWorkerCert]) expect(REFUSED).toContain((await renew(id, 'tssr1')).code);
