@@ -3,10 +3,11 @@
 // leaves this host; only a CSR goes to the leader, which signs it with the
 // operator role. The files are what the docker CLI's DOCKER_CERT_PATH holds:
 // ca.pem, cert.pem, key.pem (0600).
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import { UsageError } from '../lib/errors.js';
+import { writeFileAtomic } from '../lib/files.js';
 import { parseGoDuration } from '../spec/cluster.js';
 import {
   createCSR,
@@ -37,18 +38,6 @@ export function operatorName(given: string | undefined, env: NodeJS.ProcessEnv =
 }
 
 /** Writes a file whole or not at all, with its mode from the start (a key is never readable by others, not even briefly). */
-function writeFileAtomic(path: string, data: string, mode: number): void {
-  const tmp = `${path}.tmp`;
-  rmSync(tmp, { force: true });
-  const fd = openSync(tmp, 'wx', mode);
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-}
 
 const clientCertCommand = leaf({
   name: 'client-cert',

@@ -3,8 +3,9 @@
 // is replaced atomically (temp file, fsync, rename), so a crash leaves the old
 // or the new version, never half of one.
 import { createPrivateKey } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { writeFileAtomic } from '../lib/files.js';
 
 export interface NodeState {
   nodeId: string;
@@ -29,21 +30,7 @@ export interface Certificates {
 
 function writeAtomic(path: string, data: string, mode = 0o600): void {
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.tmp`;
-  const fd = openSync(tmp, 'w', mode);
-  try {
-    writeSync(fd, data);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  const dfd = openSync(dirname(path), 'r');
-  try {
-    fsyncSync(dfd);
-  } finally {
-    closeSync(dfd);
-  }
+  writeFileAtomic(path, data, mode);
 }
 
 /** Whether a private key PEM is encrypted (a locked manager's TLS key, node/daemon.ts). */
