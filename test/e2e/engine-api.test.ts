@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAEMON_PORT, defaultDaemonCommand, Sandbox } from '../../deploy/sandbox/index.js';
 import { kekFromUnlockKey } from '../../manager/raft/storage/index.js';
 import { have } from '../have.js';
-import { canRunSandbox, joinByCli, until } from './helpers.js';
+import { canRunSandbox, dockerOn, joinByCli, until } from './helpers.js';
 
 const haveDocker = have('docker');
 if (!haveDocker) console.warn('engine-api e2e: skipped, the docker CLI is not installed (the acceptance test needs the real client)');
@@ -25,23 +25,7 @@ const sb = new Sandbox({
     return { ...d, argv: [...d.argv, '--heartbeat-period', '2000'] };
   },
 });
-
-interface Out {
-  code: number;
-  out: string;
-  err: string;
-}
-
-async function docker(host: string, ...args: string[]): Promise<Out> {
-  const r = await sb.execCapture(host, ['docker', ...args], { timeoutMs: 60_000 });
-  return { code: r.code, out: r.stdout, err: r.stderr };
-}
-
-async function ok(host: string, ...args: string[]): Promise<string> {
-  const r = await docker(host, ...args);
-  if (r.code !== 0) throw new Error(`${host}: docker ${args.join(' ')} failed (${r.code}): ${r.err || r.out}`);
-  return r.out;
-}
+const { docker, ok } = dockerOn(sb, 60_000);
 
 /** One request on a host's docker socket from the test process (unix sockets are not bound to a network namespace). */
 function raw(socketPath: string, method: string, path: string): Promise<{ status: number; type: string | undefined; body: string }> {

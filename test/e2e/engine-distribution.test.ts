@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readTar } from '../../agent/runtime/index.js';
 import { defaultDaemonCommand, SANDBOX_IMAGE, Sandbox } from '../../deploy/sandbox/index.js';
 import { have } from '../have.js';
-import { canRunSandbox, joinByCli, until } from './helpers.js';
+import { canRunSandbox, dockerOn, joinByCli, until } from './helpers.js';
 
 const haveDocker = have('docker');
 const haveRegistry = have('docker-registry');
@@ -38,17 +38,7 @@ const sb = new Sandbox({
     return { ...d, argv: [...d.argv, '--heartbeat-period', '2000', '--insecure-registry', registryAddr] };
   },
 });
-
-async function docker(host: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const r = await sb.execCapture(host, ['docker', ...args], { timeoutMs: 120_000 });
-  return { code: r.code, out: r.stdout, err: r.stderr };
-}
-
-async function ok(host: string, ...args: string[]): Promise<string> {
-  const r = await docker(host, ...args);
-  if (r.code !== 0) throw new Error(`${host}: docker ${args.join(' ')} failed (${r.code}): ${r.err || r.out}`);
-  return r.out;
-}
+const { docker, ok } = dockerOn(sb, 120_000);
 
 /** A GET on a host's docker socket (unix sockets are reached by path, whatever the network namespace). */
 function engineGet(host: string, path: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {

@@ -10,7 +10,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultDaemonCommand, SANDBOX_IMAGE, Sandbox } from '../../deploy/sandbox/index.js';
 import { have } from '../have.js';
-import { canRunSandbox, joinByCli, tsswarmOn, until } from './helpers.js';
+import { canRunSandbox, dockerOn, joinByCli, tsswarmOn, until } from './helpers.js';
 
 const haveDocker = have('docker');
 if (!haveDocker) console.warn('engine-events e2e: skipped, the docker CLI is not installed (the acceptance test needs the real client)');
@@ -23,18 +23,8 @@ const sb = new Sandbox({
     return { ...d, argv: [...d.argv, '--heartbeat-period', '2000'] };
   },
 });
+const { docker, ok: dockerOk } = dockerOn(sb, 60_000);
 const { ok, ts } = tsswarmOn(sb);
-
-async function docker(host: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const r = await sb.execCapture(host, ['docker', ...args], { timeoutMs: 60_000 });
-  return { code: r.code, out: r.stdout, err: r.stderr };
-}
-
-async function dockerOk(host: string, ...args: string[]): Promise<string> {
-  const r = await docker(host, ...args);
-  if (r.code !== 0) throw new Error(`${host}: docker ${args.join(' ')} failed (${r.code}): ${r.err || r.out}`);
-  return r.out;
-}
 
 /**
  * A docker command that reads an object and updates it at the version read, run again while

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultDaemonCommand, SANDBOX_IMAGE, Sandbox } from '../../deploy/sandbox/index.js';
 import { have } from '../have.js';
-import { canRunSandbox, joinByCli, until } from './helpers.js';
+import { canRunSandbox, dockerOn, joinByCli, until } from './helpers.js';
 
 const haveDocker = have('docker');
 const havePrometheus = have('prometheus');
@@ -36,18 +36,13 @@ const sb = new Sandbox({
     return { ...d, argv: [...d.argv, '--heartbeat-period', '2000'] };
   },
 });
+const { ok: docker } = dockerOn(sb, 120_000);
 
 const REPLICAS = 3;
 const PUBLISHED = 8080;
 /** Published in host mode: on each task's own node. */
 const HOST_PORT = 9200;
 const NODE_PORT = 9100;
-
-async function docker(host: string, ...args: string[]): Promise<string> {
-  const r = await sb.execCapture(host, ['docker', ...args], { timeoutMs: 120_000 });
-  if (r.code !== 0) throw new Error(`${host}: docker ${args.join(' ')} failed (${r.code}): ${r.stderr || r.stdout}`);
-  return r.stdout;
-}
 
 /**
  * The Prometheus configuration of docs/docker-api.md for a docker socket, with

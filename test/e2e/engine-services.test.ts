@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildBusyboxImage } from '../../deploy/images/busybox.js';
 import { defaultDaemonCommand, SANDBOX_IMAGE, Sandbox } from '../../deploy/sandbox/index.js';
 import { have } from '../have.js';
-import { canRunSandbox, joinByCli, until } from './helpers.js';
+import { canRunSandbox, dockerOn, joinByCli, until } from './helpers.js';
 
 const haveDocker = have('docker');
 if (!haveDocker) console.warn('engine-services e2e: skipped, the docker CLI is not installed (the acceptance test needs the real client)');
@@ -28,17 +28,7 @@ const sb = new Sandbox({
     return { ...d, argv: [...d.argv, '--heartbeat-period', '2000'] };
   },
 });
-
-async function docker(host: string, ...args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const r = await sb.execCapture(host, ['docker', ...args], { timeoutMs: 120_000 });
-  return { code: r.code, out: r.stdout, err: r.stderr };
-}
-
-async function ok(host: string, ...args: string[]): Promise<string> {
-  const r = await docker(host, ...args);
-  if (r.code !== 0) throw new Error(`${host}: docker ${args.join(' ')} failed (${r.code}): ${r.err || r.out}`);
-  return r.out;
-}
+const { docker, ok } = dockerOn(sb, 120_000);
 
 /** One JSON request on a host's docker socket from the test process (a unix socket is not bound to a network namespace). */
 function raw(socketPath: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: string }> {

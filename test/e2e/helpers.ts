@@ -39,27 +39,40 @@ export interface CliResult {
 }
 
 /**
- * `tsswarm ARGS` on sandbox hosts, each call bounded by `timeoutMs`: `ts` answers whatever
- * happened, `tsIn` the same with `input` on standard input, and `ok` the output, or throws
+ * `PROGRAM ARGS` on sandbox hosts, each call bounded by `timeoutMs`: `run` answers whatever
+ * happened, `runIn` the same with `input` on standard input, and `ok` the output, or throws
  * naming the host, the command and what it printed.
  */
-export function tsswarmOn(
+export function commandOn(
   s: Sandbox,
+  program: string,
   timeoutMs = 60_000,
 ): {
-  ts: (host: string, ...args: string[]) => Promise<CliResult>;
-  tsIn: (host: string, input: string, ...args: string[]) => Promise<CliResult>;
+  run: (host: string, ...args: string[]) => Promise<CliResult>;
+  runIn: (host: string, input: string, ...args: string[]) => Promise<CliResult>;
   ok: (host: string, ...args: string[]) => Promise<string>;
 } {
-  const tsIn = async (host: string, input: string | undefined, ...args: string[]): Promise<CliResult> => {
-    const r = await s.execCapture(host, ['tsswarm', ...args], { timeoutMs, input });
+  const runIn = async (host: string, input: string | undefined, ...args: string[]): Promise<CliResult> => {
+    const r = await s.execCapture(host, [program, ...args], { timeoutMs, input });
     return { code: r.code, out: r.stdout, err: r.stderr };
   };
-  const ts = (host: string, ...args: string[]): Promise<CliResult> => tsIn(host, undefined, ...args);
+  const run = (host: string, ...args: string[]): Promise<CliResult> => runIn(host, undefined, ...args);
   const ok = async (host: string, ...args: string[]): Promise<string> => {
-    const r = await ts(host, ...args);
-    if (r.code !== 0) throw new Error(`${host}: tsswarm ${args.join(' ')} failed (${r.code}): ${r.err || r.out}`);
+    const r = await run(host, ...args);
+    if (r.code !== 0) throw new Error(`${host}: ${program} ${args.join(' ')} failed (${r.code}): ${r.err || r.out}`);
     return r.out;
   };
-  return { ts, tsIn, ok };
+  return { run, runIn, ok };
+}
+
+/** `tsswarm ARGS` on sandbox hosts (commandOn): `ts`, `tsIn`, `ok`. */
+export function tsswarmOn(s: Sandbox, timeoutMs = 60_000) {
+  const c = commandOn(s, 'tsswarm', timeoutMs);
+  return { ts: c.run, tsIn: c.runIn, ok: c.ok };
+}
+
+/** The docker CLI on sandbox hosts, against each host's docker socket (commandOn): `docker`, `dockerIn`, `ok`. */
+export function dockerOn(s: Sandbox, timeoutMs = 60_000) {
+  const c = commandOn(s, 'docker', timeoutMs);
+  return { docker: c.run, dockerIn: c.runIn, ok: c.ok };
 }
