@@ -6,7 +6,9 @@
 //   machine's root namespace over the manager's unix socket: `tsswarm version`,
 //   `tsswarm node ls`, `tsswarm service ls` against `docker --version` (the
 //   client alone: `docker version` asks the daemon), `docker node ls`,
-//   `docker service ls`. Median and p90 of RUNS runs after WARM warm-up runs.
+//   `docker service ls`; then the same docker CLI (`info`, `node ls`, `service
+//   ls | ps | inspect`) against each: dockerd, and tsswarm's Engine API on the
+//   manager's docker socket. Median and p90 of RUNS runs after WARM warm-up runs.
 // - memory: RSS of every daemon once the service runs and the cluster has been
 //   idle for IDLE_S seconds: tsswarm's daemon per role against dockerd's.
 import { spawnSync } from 'node:child_process';
@@ -61,6 +63,15 @@ function measure(report: Report, system: string, c: string, argv: string[], env?
   log(`${system} ${c}: median ${percentile(ms, 0.5).toFixed(0)} ms, p90 ${percentile(ms, 0.9).toFixed(0)} ms over ${RUNS} runs`);
 }
 
+/** The unmodified docker CLI's commands, against dockerd (swarm) or tsswarm's Engine API (tsswarm). */
+function dockerCases(report: Report, system: string, docker: (...args: string[]) => string[]): void {
+  measure(report, system, 'docker_info', docker('info'));
+  measure(report, system, 'docker_node_ls', docker('node', 'ls'));
+  measure(report, system, 'docker_service_ls', docker('service', 'ls'));
+  measure(report, system, 'docker_service_ps', docker('service', 'ps', 'tssbench'));
+  measure(report, system, 'docker_service_inspect', docker('service', 'inspect', 'tssbench'));
+}
+
 /** Resident memory of a process, MB (VmRSS). */
 function rssMb(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -102,6 +113,9 @@ async function tsswarmSide(report: Report, which: Which): Promise<void> {
       measure(report, 'tsswarm', 'node_ls', ts('node', 'ls'));
       measure(report, 'tsswarm', 'service_ls', ts('service', 'ls'));
       if (EXTRA_CA) measure(report, 'tsswarm', 'node_ls_extra_ca', ts('node', 'ls'), { ...process.env, NODE_EXTRA_CA_CERTS: EXTRA_CA });
+      // The same docker CLI against each: tsswarm's Engine API on the manager's docker socket.
+      const docker = (...args: string[]): string[] => ['docker', '-H', `unix://${mgr.dockerSocketPath}`, ...args];
+      dockerCases(report, 'tsswarm', docker);
     }
     if (which.memory) {
       log(`tsswarm: idle ${IDLE_S} s before reading RSS`);
@@ -163,6 +177,7 @@ async function swarmSide(report: Report, which: Which): Promise<void> {
       measure(report, 'swarm', 'version', ['docker', '--version']);
       measure(report, 'swarm', 'node_ls', docker('node', 'ls'));
       measure(report, 'swarm', 'service_ls', docker('service', 'ls'));
+      dockerCases(report, 'swarm', docker);
     }
     if (which.memory) {
       log(`swarm: idle ${IDLE_S} s before reading RSS`);
