@@ -506,6 +506,17 @@ describe.skipIf(!canRun)('runtime on runc and conmon', () => {
     await rt.stop('tss-s2', 30_000);
     expect(await d2).toBe(0);
     expect(readFileSync(join(host, 's2'), 'utf8')).toBe('hup\n');
+    // The image's author wrote it and it reaches runc's argv: anything but a signal name or number is refused at load.
+    await buildBusyboxImage({
+      outPath: join(dir, 'badsig.tar'),
+      format: 'oci',
+      tag: 'tss/badsig:1',
+      config: { StopSignal: '--root=/ KILL' },
+    });
+    await expect(rt.images.load(join(dir, 'badsig.tar'))).rejects.toThrow(
+      /config\.StopSignal "--root=\/ KILL" is not a signal name or number/,
+    );
+    expect(rt.images.resolve('tss/badsig:1')).toBeUndefined();
   });
 
   it('a missing image is a clear error naming the fix', async () => {
