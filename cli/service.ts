@@ -329,6 +329,8 @@ const str = (valueName: string, description: string, short?: string) =>
 const many = (valueName: string, description: string, short?: string) =>
   ({ type: 'string', multiple: true, valueName, description, ...(short ? { short } : {}) }) as const;
 const bool = (description: string, short?: string) => ({ type: 'boolean', description, ...(short ? { short } : {}) }) as const;
+const optBool = (description: string, short?: string) =>
+  ({ type: 'boolean', optional: true, description, ...(short ? { short } : {}) }) as const;
 
 function updateConfigFlags<P extends 'update' | 'rollback'>(p: P) {
   const what = p === 'update' ? 'update' : 'rollback';
@@ -364,6 +366,7 @@ const specFlags = {
   'endpoint-mode': str('MODE', 'vip (default: a virtual IP per network) or dnsrr (DNS round robin)'),
   'placement-pref': many('PREF', 'Placement preference: spread=node.labels.KEY'),
   'max-replicas': str('N', 'Maximum tasks per node (0: no limit)'),
+  'replicas-max-per-node': str('N', "Docker's spelling of --max-replicas"),
   'reserve-cpu': str('CPUS', 'Reserve CPUs, e.g. 0.5'),
   'reserve-memory': str('SIZE', 'Reserve memory, e.g. 64M'),
   'limit-cpu': str('CPUS', 'Limit CPUs, e.g. 1.5'),
@@ -383,14 +386,15 @@ const specFlags = {
   'no-healthcheck': bool("Disable the image's health check"),
   'stop-grace-period': str('DURATION', 'Time to wait before killing a task being stopped (default 10s)'),
   'stop-signal': str('SIGNAL', 'Signal that stops a task'),
-  label: many('KEY=VALUE', 'Service label'),
+  label: many('KEY=VALUE', 'Service label', 'l'),
   'container-label': many('KEY=VALUE', 'Container label'),
-  init: bool('Run an init inside each container'),
-  'read-only': bool("Mount the container's root filesystem read-only"),
+  // Optional booleans: `service update --init=false` turns the setting off, no flag leaves it as it is.
+  init: optBool('Run an init (tini) as PID 1 in each container; --init=false to turn it off'),
+  'read-only': optBool("Mount the container's root filesystem read-only; --read-only=false to turn it off"),
   'cap-add': many('CAP', 'Add a Linux capability to the default set (NET_ADMIN, CAP_SYS_PTRACE, or ALL)'),
   'cap-drop': many('CAP', 'Drop a Linux capability from the default set (CHOWN, or ALL)'),
   'security-opt': many('OPT', 'Security option: seccomp=unconfined, seccomp=builtin, no-new-privileges[=true|false]'),
-  tty: bool('Allocate a pseudo-TTY', 't'),
+  tty: optBool('Allocate a pseudo-TTY (refused: not supported yet)', 't'),
   detach: bool('Exit at once instead of waiting for the service to converge', 'd'),
   quiet: bool('Suppress progress output', 'q'),
 } as const satisfies FlagDefs;
@@ -458,6 +462,17 @@ function applyUpdateConfig(f: Flags, p: 'update' | 'rollback', cur: UpdateConfig
   return u;
 }
 
+/** --max-replicas or Docker's --replicas-max-per-node: one of them, with the name given (for errors). */
+function maxReplicasFlag(f: Flags): [string, string | undefined] {
+  const ours = s(f, 'max-replicas');
+  const docker = s(f, 'replicas-max-per-node');
+  if (ours !== undefined && docker !== undefined)
+    throw new UsageError('--max-replicas and --replicas-max-per-node are the same setting: give one of them', {
+      field: '--replicas-max-per-node',
+    });
+  return docker !== undefined ? ['--replicas-max-per-node', docker] : ['--max-replicas', ours];
+}
+
 /** Add-or-replace by key, keeping order. */
 function upsert<T>(list: T[], items: T[], key: (t: T) => string): T[] {
   const out = [...list];
@@ -516,9 +531,14 @@ function applySpecFlags(spec: ServiceSpec, f: Flags, env: NodeJS.ProcessEnv, ids
   if (s(f, 'entrypoint') !== undefined) c.command = shellSplit('--entrypoint', s(f, 'entrypoint')!);
   if (s(f, 'stop-grace-period') !== undefined) c.stopGracePeriodMs = parseDuration('--stop-grace-period', s(f, 'stop-grace-period')!);
   if (s(f, 'stop-signal') !== undefined) c.stopSignal = s(f, 'stop-signal')!;
-  if (b(f, 'init')) c.init = true;
-  if (b(f, 'read-only')) c.readOnly = true;
-  if (b(f, 'tty')) c.tty = true;
+  if (f.init !== undefined) c.init = f.init === true;
+  if (f['read-only'] !== undefined) c.readOnly = f['read-only'] === true;
+  if (f.tty === true)
+    throw new UsageError(
+      '--tty (-t) is not supported: tsswarm runs containers with their output on pipes (no console socket for a pseudo-TTY yet); leave --tty out',
+      { field: '--tty' },
+    );
+  if (f.tty === false) c.tty = false;
 
   for (const [field, vals] of both('mount', 'mount-add'))
     c.mounts = upsert(
@@ -554,12 +574,12 @@ function applySpecFlags(spec: ServiceSpec, f: Flags, env: NodeJS.ProcessEnv, ids
   const prefs = both('placement-pref', 'placement-pref-add').flatMap(([field, vals]) =>
     vals.map((v) => `node.labels.${parseSpreadPreference(v, field)}`),
   );
-  if (cons.length || prefs.length || s(f, 'max-replicas') !== undefined) {
+  const [maxField, maxValue] = maxReplicasFlag(f);
+  if (cons.length || prefs.length || maxValue !== undefined) {
     const p = (task.placement ??= { constraints: [], preferences: [], maxReplicas: 0, platforms: [] });
     for (const x of cons) if (!p.constraints.includes(x)) p.constraints.push(x);
     for (const x of prefs) if (!p.preferences.some((q) => q.spread === x)) p.preferences.push({ spread: x });
-    if (s(f, 'max-replicas') !== undefined)
-      p.maxReplicas = wholeNumber('--max-replicas', s(f, 'max-replicas')!, { max: SPEC_LIMITS.replicas });
+    if (maxValue !== undefined) p.maxReplicas = wholeNumber(maxField, maxValue, { max: SPEC_LIMITS.replicas });
   }
 
   // resources

@@ -10,7 +10,7 @@ usage() {
 Usage: deploy/install.sh [OPTIONS]
 
 Installs tsswarm on this Debian or Ubuntu host (as root) and runs it as a service:
-Node.js >= 20 if missing, runc, conmon, iproute2, nftables, iptables, attr; the
+Node.js >= 20 if missing, runc, conmon, tini, iproute2, nftables, iptables, attr; the
 tsswarm package from a checkout; /etc/tsswarm/daemon.json; tsswarm.service,
 enabled and started. Run it again with other settings to change them: only what
 changed is redone, and the daemon is restarted only when its files changed.
@@ -151,7 +151,7 @@ systemd_running() { [ -d /run/systemd/system ]; }
 
 # ------------------------------------------------------------------ packages
 
-PACKAGES=(ca-certificates iproute2 nftables iptables runc conmon attr conntrack ipvsadm)
+PACKAGES=(ca-certificates iproute2 nftables iptables runc conmon tini attr conntrack ipvsadm)
 
 installed() {
   [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = installed ]

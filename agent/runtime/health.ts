@@ -33,6 +33,26 @@ export function healthCommand(test: readonly string[]): string[] | null {
   return [...test];
 }
 
+/**
+ * The check a container runs, as Docker merges it: the service's own, with
+ * each part it leaves empty (the test, a zero interval, timeout, retries or
+ * start period) taken from the image's HEALTHCHECK; null when there is no
+ * test or it is NONE (--no-healthcheck).
+ */
+export function mergeHealthcheck(service: HealthConfig | null | undefined, image: HealthConfig | null | undefined): HealthConfig | null {
+  const s = service ?? undefined;
+  const i = image ?? undefined;
+  const test = s?.test.length ? s.test : (i?.test ?? []);
+  if (!test.length || test[0] === 'NONE') return null;
+  return {
+    test: [...test],
+    intervalMs: s?.intervalMs || i?.intervalMs || 0,
+    timeoutMs: s?.timeoutMs || i?.timeoutMs || 0,
+    retries: s?.retries || i?.retries || 0,
+    startPeriodMs: s?.startPeriodMs || i?.startPeriodMs || 0,
+  };
+}
+
 /** The pure part: given one probe result, the next status. */
 export class HealthState {
   status: HealthStatus = 'starting';

@@ -56,6 +56,8 @@ export interface ResolvedImage {
   workdir: string;
   user: string;
   healthcheck?: HealthConfig;
+  /** The image's STOPSIGNAL (`SIGQUIT`, `9`), when it has one. */
+  stopSignal?: string;
 }
 
 interface ImageRecord {
@@ -74,6 +76,7 @@ interface ImageRecord {
     Env?: string[] | null;
     WorkingDir?: string;
     User?: string;
+    StopSignal?: string;
     Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; Retries?: number; StartPeriod?: number };
   };
 }
@@ -311,6 +314,7 @@ export class ImageStore {
             startPeriodMs: (hc.StartPeriod ?? 0) / 1e6,
           }
         : undefined,
+      ...(i.config.StopSignal ? { stopSignal: i.config.StopSignal } : {}),
     };
   }
 
@@ -887,6 +891,14 @@ function parseConfig(v: Json, limits: ImageLimits): { diffIds: string[]; created
   put('Env', optStrings(x.Env, 'config.Env'));
   put('WorkingDir', optString(x.WorkingDir, 'config.WorkingDir'));
   put('User', optString(x.User, 'config.User'));
+  const stop = optString(x.StopSignal, 'config.StopSignal');
+  // The image's author wrote it, and it reaches runc's command line: a signal name or number only.
+  if (stop && !/^(SIG)?[A-Z][A-Z0-9+-]{0,12}$|^\d{1,2}$/i.test(stop))
+    throw new TsswarmError(
+      'INVALID_ARGUMENT',
+      `the image config's config.StopSignal ${JSON.stringify(stop.slice(0, 40))} is not a signal name or number`,
+    );
+  put('StopSignal', stop || undefined);
   if (x.Healthcheck !== undefined && x.Healthcheck !== null) {
     const h = asObject(x.Healthcheck, 'config.Healthcheck');
     config.Healthcheck = {

@@ -1,6 +1,6 @@
 // The agent's container runtime: images (agent/runtime/images.ts), containers
 // under runc + conmon (runtime.ts), their OCI config (spec.ts), health checks.
-export { Runtime, type RuntimeOptions } from './runtime.js';
+export { DEFAULT_INIT, Runtime, type RuntimeOptions } from './runtime.js';
 export { ImageStore, canonicalRef, normalizeRef, parsePullRef, repoDigestOf, type ResolvedImage } from './images.js';
 export { type DistributionInspect, type RegistryAuth, resolveDescriptor } from './registry.js';
 export { readTar, writeTar, type TarEntry, type TarType } from './tar.js';
@@ -10,9 +10,10 @@ export {
   HealthMonitor,
   HealthState,
   healthCommand,
+  mergeHealthcheck,
   type HealthClock,
   type HealthExec,
   type HealthStatus,
 } from './health.js';
-export { ociConfig, processArgs, mergeEnv, resolveUser } from './spec.js';
+export { INIT_PATH, ociConfig, processArgs, mergeEnv, resolveUser, TTY_REFUSED } from './spec.js';
 export type { ContainerConfig, ContainerFile, ContainerState, ExecHandle, LogLine, MountConfig } from './types.js';

@@ -31,7 +31,7 @@ import { TsswarmError } from '../../lib/errors.js';
 import { isMounted, MNT_DETACH, mount, umount } from '../../native/libc.js';
 import { type FileMount, mountFiles, unmountFiles } from './files.js';
 import { ImageStore, type ResolvedImage } from './images.js';
-import { ociConfig, resolveUser } from './spec.js';
+import { ociConfig, resolveUser, TTY_REFUSED } from './spec.js';
 import type { ContainerConfig, ContainerState, ExecHandle, LogLine } from './types.js';
 
 const ID_RE = /^tss[A-Za-z0-9_.-]+$/;
@@ -71,7 +71,12 @@ export interface RuntimeOptions {
   logger: pino.Logger;
   runc?: string;
   conmon?: string;
+  /** The static init bind-mounted into containers run with --init (Debian's tini-static). */
+  init?: string;
 }
+
+/** Debian's package `tini` installs its static build here. */
+export const DEFAULT_INIT = '/usr/bin/tini-static';
 
 interface Meta {
   id: string;
@@ -80,6 +85,8 @@ interface Meta {
   labels: Record<string, string>;
   createdAt: number;
   startedAt?: number;
+  /** The signal stop sends by default: the spec's, else the image's STOPSIGNAL. */
+  stopSignal?: string;
 }
 
 function exec(file: string, args: string[], timeoutMs = 30_000): Promise<{ stdout: string; stderr: string }> {
@@ -100,6 +107,7 @@ export class Runtime {
   private readonly containers: string;
   private runcBin: string;
   private conmonBin: string;
+  private readonly initBin: string;
   private readonly log: pino.Logger;
   private readonly exitFns = new Set<(id: string, code: number) => void>();
   private watcher: FSWatcher | null = null;
@@ -115,6 +123,7 @@ export class Runtime {
     this.containers = join(o.root, 'containers');
     this.runcBin = o.runc ?? 'runc';
     this.conmonBin = o.conmon ?? 'conmon';
+    this.initBin = o.init ?? DEFAULT_INIT;
     this.log = o.logger.child({ component: 'runtime' });
     this.images = new ImageStore(o.root, this.log);
     this.images.inUse = () => new Set(this.metas().map((m) => m.imageId));
@@ -208,6 +217,12 @@ export class Runtime {
   async create(c: ContainerConfig): Promise<void> {
     if (!ID_RE.test(c.id))
       throw new TsswarmError('INVALID_ARGUMENT', `container id "${c.id}" must start with tss and hold only letters, digits, _ . -`);
+    if (c.tty) throw new TsswarmError('UNIMPLEMENTED', TTY_REFUSED);
+    if (c.init && !existsSync(this.initBin))
+      throw new TsswarmError(
+        'FAILED_PRECONDITION',
+        `--init needs ${this.initBin} on this node, and it is missing: install it (apt-get install tini) or run the service with --init=false`,
+      );
     const img = this.images.resolve(c.image);
     if (!img)
       throw new TsswarmError(
@@ -242,6 +257,8 @@ export class Runtime {
     rmSync(join(this.exits, c.id), { force: true });
     this.seenExits.delete(c.id);
     const meta: Meta = { id: c.id, image: c.image, imageId: img.id, labels: c.labels ?? {}, createdAt: Date.now() };
+    const stopSignal = c.stopSignal || img.stopSignal;
+    if (stopSignal) meta.stopSignal = stopSignal;
     writeFileSync(join(d, 'meta.json'), JSON.stringify(meta));
     // overlayfs: the image's layers, top first, below a private upper dir. The mount source is the container id.
     const lower = img.layers.length ? [...img.layers].reverse().join(':') : join(d, 'empty');
@@ -267,6 +284,7 @@ export class Runtime {
       etcFiles: { hostname: join(d, 'hostname'), hosts: join(d, 'hosts'), 'resolv.conf': join(d, 'resolv.conf') },
       volumesDir: join(this.root, 'volumes'),
       files,
+      ...(c.init ? { init: this.initBin } : {}),
     });
     writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
     // conmon daemonizes at once; it reports runc's create through the sync pipe (fd 3): {"data": pid} or a negative data with a message.
@@ -459,9 +477,21 @@ export class Runtime {
     });
   }
 
-  /** The stop signal, up to `graceMs` for the process to go, then SIGKILL. Resolves once it is stopped, its secrets and configs gone. */
-  async stop(id: string, graceMs: number, signal = 'SIGTERM'): Promise<void> {
-    await this.stopProcess(id, graceMs, signal);
+  /**
+   * The stop signal (`signal`, else the container's own: the spec's or its
+   * image's STOPSIGNAL, else SIGTERM), up to `graceMs` for the process to
+   * go, then SIGKILL. Resolves once it is stopped, its secrets and configs gone.
+   */
+  async stop(id: string, graceMs: number, signal?: string): Promise<void> {
+    let sig = signal;
+    if (!sig) {
+      try {
+        sig = (JSON.parse(readFileSync(join(this.dir(id), 'meta.json'), 'utf8')) as Meta).stopSignal;
+      } catch {
+        /* gone: stopProcess finds it stopped */
+      }
+    }
+    await this.stopProcess(id, graceMs, sig || 'SIGTERM');
     this.releaseFiles(id);
   }
 

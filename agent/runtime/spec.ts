@@ -51,6 +51,10 @@ function thermalThrottlePaths(): string[] {
   thermal = cpus.map((i) => `/sys/devices/system/cpu/cpu${i}/thermal_throttle`).filter((p) => existsSync(p));
   return thermal;
 }
+/** Why --tty is refused, naming the flag: conmon holds the container's stdio as pipes, and a terminal needs a console socket it does not get. */
+export const TTY_REFUSED =
+  '--tty (-t) is not supported: tsswarm runs containers with their output on pipes (no console socket for a pseudo-TTY yet); run the service without --tty';
+
 /** The most of an image's /etc/passwd or /etc/group read for --user. */
 export const USER_DB_MAX_BYTES = 1 << 20;
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -119,7 +123,12 @@ export interface SpecPaths {
   volumesDir: string;
   /** Secrets and configs: files on the container's tmpfs, bind-mounted read-only at their targets (files.ts). */
   files?: readonly FileMount[];
+  /** The host's static tini, bind-mounted read-only at INIT_PATH when the container runs with an init. */
+  init?: string;
 }
+
+/** Where an init is mounted in the container, as Docker mounts its docker-init. */
+export const INIT_PATH = '/sbin/docker-init';
 
 export function ociConfig(
   c: ContainerConfig,
@@ -127,9 +136,13 @@ export function ociConfig(
   p: SpecPaths,
   readUsersFrom: string | null = p.rootfs,
 ): Record<string, unknown> {
-  const args = processArgs(c, img);
-  if (args.length === 0)
+  const cmd = processArgs(c, img);
+  if (cmd.length === 0)
     throw new TsswarmError('INVALID_ARGUMENT', `image ${c.image} has no command and none was given: add one after the image name`);
+  if (c.init && !p.init)
+    throw new TsswarmError('FAILED_PRECONDITION', 'the container asks for an init (--init) but no init binary was given');
+  if (c.tty) throw new TsswarmError('UNIMPLEMENTED', TTY_REFUSED);
+  const args = c.init ? [INIT_PATH, '--', ...cmd] : cmd;
   const user = resolveUser(c.user || img.user, readUsersFrom);
   const mounts: Record<string, unknown>[] = [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
@@ -162,6 +175,7 @@ export function ociConfig(
       mounts.push({ destination: m.target, type: 'bind', source: join(p.volumesDir, m.source), options: ['rbind', 'rprivate', ...ro] });
     } else mounts.push({ destination: m.target, type: 'bind', source: m.source, options: ['rbind', 'rprivate', ...ro] });
   }
+  if (c.init) mounts.push({ destination: INIT_PATH, type: 'bind', source: p.init, options: ['rbind', 'rprivate', 'ro'] });
   // After the user's mounts, so that a tmpfs at /run does not hide /run/secrets/<name>.
   for (const f of p.files ?? []) {
     if (!f.target.startsWith('/')) throw new TsswarmError('INVALID_ARGUMENT', `file target "${f.target}" must be an absolute path`);
@@ -205,5 +219,7 @@ export function ociConfig(
     hostname: p.hostname,
     mounts,
     linux,
+    // The container's labels, where OCI tools look for them.
+    ...(c.labels && Object.keys(c.labels).length ? { annotations: { ...c.labels } } : {}),
   };
 }

@@ -45,6 +45,16 @@ export interface ContainerConfig {
   /** The container's /etc/resolv.conf; default: the host's (a container on overlay networks gets the embedded DNS server's). */
   resolvConf?: string;
   readOnly?: boolean;
+  /**
+   * Run the command under an init (tini, as Docker's --init): it is PID 1,
+   * forwards signals to the command and reaps zombies. The runtime refuses
+   * the container when the node has no tini.
+   */
+  init?: boolean;
+  /** Allocate a TTY; refused (the runtime has no console socket yet). */
+  tty?: boolean;
+  /** The signal `stop` sends when the caller names none (an image's STOPSIGNAL); SIGTERM by default. */
+  stopSignal?: string;
   /** Capabilities added to Docker's default set (`NET_ADMIN`, `CAP_NET_ADMIN` or `ALL`). */
   capAdd?: string[];
   /** Capabilities dropped from it (`ALL`: keep only those in capAdd). */

@@ -123,7 +123,9 @@ export function containerConfig(t: Task, nodeId: string, node?: TemplateNode): C
       readOnly: m.readOnly,
     })),
     limits: { nanoCpus: limits?.nanoCpus || undefined, memoryBytes: limits?.memoryBytes || undefined, pids: limits?.pids || undefined },
+    // The service's --container-label values, then ours (which they cannot replace).
     labels: {
+      ...(c?.labels ?? {}),
       [TASK_LABEL]: t.meta.id,
       'tsswarm.service.id': t.serviceId,
       'tsswarm.service.name': t.serviceName,
@@ -131,6 +133,9 @@ export function containerConfig(t: Task, nodeId: string, node?: TemplateNode): C
       'tsswarm.node.id': nodeId,
     },
     readOnly: c?.readOnly || undefined,
+    init: c?.init || undefined,
+    tty: c?.tty || undefined,
+    stopSignal: c?.stopSignal || undefined,
     capAdd: c?.capabilityAdd?.length ? [...c.capabilityAdd] : undefined,
     capDrop: c?.capabilityDrop?.length ? [...c.capabilityDrop] : undefined,
     seccomp: c?.seccomp === SeccompMode.SECCOMP_UNCONFINED ? 'unconfined' : undefined,

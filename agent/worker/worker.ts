@@ -9,7 +9,7 @@ import { availableParallelism } from 'node:os';
 import type pino from 'pino';
 import type { AgentMessage, Assignments, ExecOutput, LogChunk, RelayRequest } from '../../proto/gen/control.js';
 import type { Task, TaskStatus } from '../../proto/gen/objects.js';
-import { HealthMonitor, type Runtime } from '../runtime/index.js';
+import { HealthMonitor, mergeHealthcheck, type Runtime } from '../runtime/index.js';
 import { Dependencies } from './dependencies.js';
 import { TASK_LABEL, TaskRunner, type TaskNetworking, type TemplateNode } from './task.js';
 
@@ -129,10 +129,10 @@ export class Worker {
         runner.close();
       },
       health: (task, containerId, onChange) => {
-        const hc = task.spec?.container?.healthcheck;
         const img = this.o.runtime.images.resolve(task.spec?.container?.image ?? '');
-        const cfg = hc && hc.test.length > 0 ? hc : img?.healthcheck;
-        if (!cfg || cfg.test.length === 0 || cfg.test[0] === 'NONE') return null;
+        // --health-interval etc. without --health-cmd time the image's check (Docker's merge).
+        const cfg = mergeHealthcheck(task.spec?.container?.healthcheck, img?.healthcheck);
+        if (!cfg) return null;
         return new HealthMonitor(this.o.runtime, containerId, cfg, onChange);
       },
     });

@@ -16,6 +16,8 @@ export interface BuildOptions {
   format: 'oci' | 'docker';
   tag?: string;
   busybox?: string;
+  /** Extra image config fields (Healthcheck, StopSignal, ...) over the defaults, for tests. */
+  config?: Record<string, unknown>;
 }
 
 const MTIME = '2024-01-01T00:00:00Z';
@@ -74,7 +76,7 @@ export async function buildBusyboxImage(o: BuildOptions): Promise<{ id: string; 
       architecture: process.arch === 'x64' ? 'amd64' : process.arch,
       os: 'linux',
       created: MTIME,
-      config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['sh'], WorkingDir: '/' },
+      config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['sh'], WorkingDir: '/', ...o.config },
       rootfs: { type: 'layers', diff_ids: [diffId] },
       history: [{ created: MTIME, created_by: 'tsswarm deploy/images/busybox.ts' }],
     }),

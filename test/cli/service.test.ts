@@ -684,3 +684,47 @@ describe('numeric flag bounds', () => {
     expect(parseScaleArg('web=100000')).toEqual(['web', 100_000]);
   });
 });
+
+describe('--init, --read-only, --tty, --container-label and Docker spellings (issue 18)', () => {
+  const created = (argv: string[]) => validateServiceSpec(parseCreateArgv(argv).spec).spec;
+
+  it('--init=false and --read-only=false on update turn the settings off; no flag leaves them on', () => {
+    const cur = created(['--init', '--read-only', '--name', 'web', 'busybox']);
+    expect(cur.task.container).toMatchObject({ init: true, readOnly: true });
+    expect(parseUpdateArgv(['web'], cur).task.container).toMatchObject({ init: true, readOnly: true });
+    expect(parseUpdateArgv(['--init=false', 'web'], cur).task.container).toMatchObject({ init: false, readOnly: true });
+    expect(parseUpdateArgv(['--read-only=false', '--init=0', 'web'], cur).task.container).toMatchObject({ init: false, readOnly: false });
+    expect(parseUpdateArgv(['--init=true', 'web'], created(['--name', 'web', 'busybox'])).task.container.init).toBe(true);
+  });
+
+  it('--tty is refused naming the flag and why; --tty=false is accepted', () => {
+    expect(msgOf(() => parseCreateArgv(['-t', 'busybox']))).toMatch(/^--tty \(-t\) is not supported: .*pseudo-TTY/);
+    expect(msgOf(() => parseCreateArgv(['--tty', 'busybox']))).toMatch(/^--tty/);
+    expect(parseCreateArgv(['--tty=false', 'busybox']).spec.task!.container!.tty).toBe(false);
+  });
+
+  it('--container-label sets, --container-label-add adds and --container-label-rm removes container labels', () => {
+    const cur = created(['--container-label', 'team=a', '--container-label', 'tier=web', '--name', 'web', 'busybox']);
+    expect(cur.task.container.labels).toEqual({ team: 'a', tier: 'web' });
+    const up = parseUpdateArgv(['--container-label-add', 'team=b', '--container-label-rm', 'tier', 'web'], cur);
+    expect(up.task.container.labels).toEqual({ team: 'b' });
+  });
+
+  it("Docker's spellings: --replicas-max-per-node for --max-replicas, -l for --label", () => {
+    const s = parseCreateArgv(['--replicas-max-per-node', '2', '-l', 'a=1', '-l', 'b=2', 'busybox']).spec;
+    expect(s.task!.placement!.maxReplicas).toBe(2);
+    expect(s.labels).toEqual({ a: '1', b: '2' });
+    expect(parseCreateArgv(['--max-replicas', '3', 'busybox']).spec.task!.placement!.maxReplicas).toBe(3);
+    expect(msgOf(() => parseCreateArgv(['--max-replicas', '3', '--replicas-max-per-node', '2', 'busybox']))).toMatch(
+      /^--max-replicas and --replicas-max-per-node are the same setting/,
+    );
+    expect(msgOf(() => parseCreateArgv(['--replicas-max-per-node', '-1', 'busybox']))).toMatch(/^--replicas-max-per-node/);
+    const cur = created(['--replicas-max-per-node', '2', '--name', 'web', 'busybox']);
+    expect(parseUpdateArgv(['--replicas-max-per-node', '5', 'web'], cur).task.placement!.maxReplicas).toBe(5);
+  });
+
+  it("--health-interval etc. without --health-cmd keep no test of their own (the agent merges in the image's)", () => {
+    const s = created(['--health-interval', '200ms', '--health-retries', '2', '--name', 'web', 'busybox']);
+    expect(s.task.container.healthcheck).toMatchObject({ test: [], intervalMs: 200, retries: 2 });
+  });
+});

@@ -2,7 +2,7 @@
 // starting, healthy and unhealthy, the start period and the probe timeout.
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { HealthMonitor, type HealthClock, type HealthExec } from '../../../agent/runtime/index.js';
+import { HealthMonitor, mergeHealthcheck, type HealthClock, type HealthExec } from '../../../agent/runtime/index.js';
 
 class FakeClock implements HealthClock {
   t = 0;
@@ -128,5 +128,35 @@ describe('HealthMonitor', () => {
     await clock.advance(1);
     expect(calls).toEqual([['true']]);
     d.stop();
+  });
+});
+
+describe("the service's health check merged with the image's, as Docker merges them", () => {
+  const image = { test: ['CMD-SHELL', 'test -f /ok'], intervalMs: 30_000, timeoutMs: 5_000, retries: 3, startPeriodMs: 1_000 };
+  const none = { test: [], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0 };
+
+  it("timings without a test run the image's test with the given timings, the rest the image's", () => {
+    expect(mergeHealthcheck({ ...none, intervalMs: 200, retries: 7 }, image)).toEqual({ ...image, intervalMs: 200, retries: 7 });
+    expect(mergeHealthcheck({ ...none, timeoutMs: 900, startPeriodMs: 50 }, image)).toEqual({
+      ...image,
+      timeoutMs: 900,
+      startPeriodMs: 50,
+    });
+  });
+
+  it("the service's own test wins, its zero timings taken from the image; no service check is the image's", () => {
+    expect(mergeHealthcheck({ ...none, test: ['CMD', 'true'], intervalMs: 100 }, image)).toEqual({
+      ...image,
+      test: ['CMD', 'true'],
+      intervalMs: 100,
+    });
+    expect(mergeHealthcheck(null, image)).toEqual(image);
+    expect(mergeHealthcheck({ ...none, test: ['CMD', 'true'] }, undefined)).toEqual({ ...none, test: ['CMD', 'true'] });
+  });
+
+  it('--no-healthcheck (NONE) or no test anywhere is no check', () => {
+    expect(mergeHealthcheck({ ...none, test: ['NONE'] }, image)).toBeNull();
+    expect(mergeHealthcheck({ ...none, intervalMs: 200 }, undefined)).toBeNull();
+    expect(mergeHealthcheck(null, null)).toBeNull();
   });
 });

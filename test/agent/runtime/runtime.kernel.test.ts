@@ -444,6 +444,81 @@ describe.skipIf(!canRun)('runtime on runc and conmon', () => {
     );
   });
 
+  /** Output of a command run in the container. */
+  const execOut = async (id: string, cmd: string[]): Promise<string> => {
+    const h = rt.exec(id, { cmd });
+    let out = '';
+    h.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    await h.exit;
+    return out;
+  };
+
+  it("--init: the node's tini is PID 1, the command its child, and a stop signal reaches the command through it", async () => {
+    const done = exited('tss-i1');
+    await run('tss-i1', {
+      init: true,
+      command: ['sh', '-c', 'echo self=$$ parent=$PPID; trap "echo got-term; exit 0" TERM; while true; do sleep 0.1; done'],
+    });
+    expect((await execOut('tss-i1', ['cat', '/proc/1/cmdline'])).split('\0')).toEqual(
+      expect.arrayContaining(['/sbin/docker-init', '--', 'sh', '-c']),
+    );
+    // The init is the node's static tini, mounted read-only.
+    expect(await execOut('tss-i1', ['sh', '-c', '/sbin/docker-init --version; echo x > /sbin/docker-init || echo read-only'])).toMatch(
+      /tini version[\s\S]*read-only/,
+    );
+    await rt.stop('tss-i1', 30_000);
+    expect(await done).toBe(0);
+    const out: string[] = [];
+    for await (const l of rt.logs('tss-i1')) out.push(l.line.toString().trim());
+    const [, self, parent] = /^self=(\d+) parent=(\d+)$/.exec(out[0] ?? '') ?? [];
+    expect(parent, out.join(' | ')).toBe('1');
+    expect(Number(self)).toBeGreaterThan(1);
+    expect(out).toContain('got-term');
+  });
+
+  it('--init on a node without tini is refused before anything is made, naming the flag and the package', async () => {
+    const noInit = new Runtime({ root: join(dir, 'root'), logger: log, init: '/nonexistent/tini-static' });
+    await expect(noInit.create({ id: 'tss-i2', image: 'tsswarm/busybox:latest', init: true, command: ['true'] })).rejects.toMatchObject({
+      code: 'FAILED_PRECONDITION',
+      message: expect.stringMatching(/--init needs \/nonexistent\/tini-static .*apt-get install tini/),
+    });
+    await expect(rt.create({ id: 'tss-i3', image: 'tsswarm/busybox:latest', tty: true })).rejects.toThrow(/--tty/);
+    expect(existsSync(join(dir, 'root', 'containers', 'tss-i2'))).toBe(false);
+    expect(existsSync(join(dir, 'root', 'containers', 'tss-i3'))).toBe(false);
+  });
+
+  it("the image's STOPSIGNAL is what stop sends when none is given; a given one wins", async () => {
+    await buildBusyboxImage({ outPath: join(dir, 'stopsig.tar'), format: 'oci', tag: 'tss/stopsig:1', config: { StopSignal: 'SIGUSR1' } });
+    await rt.images.load(join(dir, 'stopsig.tar'));
+    const host = join(dir, 'stopsig');
+    mkdirSync(host, { recursive: true });
+    // TERM ignored: only the image's signal ends it before the grace period.
+    const script =
+      'trap "" TERM; trap "echo usr1 > /out/$0; exit 0" USR1; trap "echo hup > /out/$0; exit 0" HUP; while true; do sleep 0.1; done';
+    const mounts = [{ type: 'bind' as const, source: host, target: '/out' }];
+    const d1 = exited('tss-s1');
+    await run('tss-s1', { image: 'tss/stopsig:1', command: ['sh', '-c', script, 's1'], mounts });
+    await rt.stop('tss-s1', 30_000);
+    expect(await d1).toBe(0);
+    expect(readFileSync(join(host, 's1'), 'utf8')).toBe('usr1\n');
+    const d2 = exited('tss-s2');
+    await run('tss-s2', { image: 'tss/stopsig:1', command: ['sh', '-c', script, 's2'], mounts, stopSignal: 'SIGHUP' });
+    await rt.stop('tss-s2', 30_000);
+    expect(await d2).toBe(0);
+    expect(readFileSync(join(host, 's2'), 'utf8')).toBe('hup\n');
+    // The image's author wrote it and it reaches runc's argv: anything but a signal name or number is refused at load.
+    await buildBusyboxImage({
+      outPath: join(dir, 'badsig.tar'),
+      format: 'oci',
+      tag: 'tss/badsig:1',
+      config: { StopSignal: '--root=/ KILL' },
+    });
+    await expect(rt.images.load(join(dir, 'badsig.tar'))).rejects.toThrow(
+      /config\.StopSignal "--root=\/ KILL" is not a signal name or number/,
+    );
+    expect(rt.images.resolve('tss/badsig:1')).toBeUndefined();
+  });
+
   it('a missing image is a clear error naming the fix', async () => {
     await expect(rt.create({ id: 'tss-t5', image: 'nope:1' })).rejects.toThrow(
       /image nope:1 not found on this node: load it with `tsswarm image load/,

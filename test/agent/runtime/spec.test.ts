@@ -16,7 +16,7 @@ import {
   normalizeCapability,
 } from '../../../lib/capabilities.js';
 import { DEFAULT_PROFILE, type LinuxSeccomp, kernelAtLeast, seccompFor } from '../../../agent/runtime/seccomp/profile.js';
-import { ociConfig, resolveUser } from '../../../agent/runtime/index.js';
+import { INIT_PATH, ociConfig, resolveUser, TTY_REFUSED } from '../../../agent/runtime/index.js';
 import { USER_DB_MAX_BYTES } from '../../../agent/runtime/spec.js';
 import type { ContainerConfig } from '../../../agent/runtime/index.js';
 
@@ -295,5 +295,40 @@ describe("--user reads the image's /etc/passwd and /etc/group inside its rootfs"
     } finally {
       rmSync(rootfs, { recursive: true, force: true });
     }
+  });
+});
+
+describe('--init, --tty and container labels in the OCI config', () => {
+  type Full = Spec & { process: { args: string[] }; annotations?: Record<string, string> };
+  const full = (c: Partial<ContainerConfig>, init?: string): Full =>
+    ociConfig(
+      { id: 'tss-s', image: 'x', command: ['sleep', '9'], ...c },
+      img,
+      { rootfs: '/r', hostname: 'h', etcFiles: {}, volumesDir: '/v', ...(init ? { init } : {}) },
+      null,
+    ) as unknown as Full;
+
+  it("--init runs the command under the node's tini, bind-mounted read-only where Docker puts its docker-init", () => {
+    const s = full({ init: true }, '/usr/bin/tini-static');
+    expect(s.process.args).toEqual([INIT_PATH, '--', 'sleep', '9']);
+    expect(INIT_PATH).toBe('/sbin/docker-init');
+    expect(s.mounts.find((m) => m.destination === INIT_PATH)).toMatchObject({
+      source: '/usr/bin/tini-static',
+      options: expect.arrayContaining(['ro']),
+    });
+    const plain = full({});
+    expect(plain.process.args).toEqual(['sleep', '9']);
+    expect(plain.mounts.some((m) => m.destination === INIT_PATH)).toBe(false);
+  });
+
+  it('--init without an init binary, and --tty, are refused, naming the flag', () => {
+    expect(() => full({ init: true })).toThrow(/--init/);
+    expect(() => full({ tty: true })).toThrow(/--tty/);
+    expect(() => full({ tty: true })).toThrow(TTY_REFUSED);
+  });
+
+  it("the container's labels are its OCI annotations", () => {
+    expect(full({ labels: { team: 'a', 'tsswarm.task.id': 't1' } }).annotations).toEqual({ team: 'a', 'tsswarm.task.id': 't1' });
+    expect(full({}).annotations).toBeUndefined();
   });
 });

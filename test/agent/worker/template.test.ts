@@ -97,3 +97,19 @@ describe("templates in a task's container config", () => {
     expect(JSON.stringify(spec('data-1'))).toContain('"source":"/v/data-1"');
   });
 });
+
+describe("a task's container options reach its container config", () => {
+  it('--container-label values are on the container beside our own labels, which they cannot replace', () => {
+    const cfg = containerConfig(task({ labels: { team: 'a', 'tsswarm.task.id': 'forged' } }), 'nodezwl9ivuzqqqqqqqqqqqqq', node);
+    expect(cfg.labels).toMatchObject({ team: 'a', 'tsswarm.task.id': 'k6s0zwl9ivuzqqqqqqqqqqqqq', 'tsswarm.service.name': 'web' });
+  });
+
+  it('--init, --read-only and --stop-signal are passed on; off when the spec turns them off', () => {
+    const on = containerConfig(task({ init: true, readOnly: true, stopSignal: 'SIGQUIT' }), 'n', node);
+    expect(on).toMatchObject({ init: true, readOnly: true, stopSignal: 'SIGQUIT' });
+    const off = containerConfig(task({ init: false, readOnly: false }), 'n', node);
+    expect(off.init).toBeFalsy();
+    expect(off.readOnly).toBeFalsy();
+    expect(off.stopSignal).toBeUndefined();
+  });
+});

@@ -12,7 +12,8 @@ import { Runtime } from '../../../agent/runtime/index.js';
 import { Worker } from '../../../agent/worker/worker.js';
 import { containerIdOf } from '../../../agent/worker/task.js';
 import type { AgentMessage } from '../../../proto/gen/control.js';
-import { Task, TaskState } from '../../../proto/gen/objects.js';
+import { type ContainerSpec, Task, TaskState } from '../../../proto/gen/objects.js';
+import { containerToDocker } from '../../../spec/docker/local.js';
 import { have, isRoot } from '../../have.js';
 import { until as waitUntil } from '../../lib/wait.js';
 
@@ -152,5 +153,75 @@ describe.skipIf(!canRun)('the worker on runc', () => {
       await w.close();
       workers.splice(workers.indexOf(w), 1);
     }
+  });
+
+  /** Output of a command run in the task's container. */
+  const inside = async (t: Task, cmd: string[]): Promise<string> => {
+    const h = rt.exec(containerIdOf(t), { cmd });
+    let out = '';
+    h.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    await h.exit;
+    return out;
+  };
+  const withContainer = (t: Task, c: Partial<ContainerSpec>): Task => ({
+    ...t,
+    spec: { ...t.spec!, container: { ...t.spec!.container!, ...c } as ContainerSpec },
+  });
+
+  it('--init gives the container tini as PID 1 and the command as its child; a spec with init off runs the command as PID 1', async () => {
+    const w = worker();
+    const on = withContainer(task(TaskState.RUNNING), { init: true });
+    const off = withContainer(task(TaskState.RUNNING), { init: false });
+    w.assignments({ full: true, tasks: [on, off], removedTaskIds: [] });
+    await until('both running', async () => (await status(on)) === 'running' && (await status(off)) === 'running');
+    expect((await inside(on, ['cat', '/proc/1/cmdline'])).split('\0').slice(0, 3)).toEqual(['/sbin/docker-init', '--', 'sleep']);
+    // The command's parent is the init.
+    expect(
+      await inside(on, ['sh', '-c', 'for p in /proc/[0-9]*; do [ "$(head -c 5 $p/cmdline)" = sleep ] && cut -d" " -f4 $p/stat; done']),
+    ).toBe('1\n');
+    expect((await inside(off, ['cat', '/proc/1/cmdline'])).split('\0')[0]).toBe('sleep');
+  });
+
+  it('--container-label values are on the container, where GET /containers/json reads them, beside the Swarm labels', async () => {
+    const w = worker();
+    const t = withContainer(task(TaskState.RUNNING), { labels: { 'com.example.team': 'tss-a', tier: 'web' } });
+    w.assignments({ full: true, tasks: [t], removedTaskIds: [] });
+    await until('running', async () => (await status(t)) === 'running');
+    const c = (await rt.list()).find((x) => x.id === containerIdOf(t))!;
+    expect(c.labels).toMatchObject({ 'com.example.team': 'tss-a', tier: 'web', 'tsswarm.task.id': t.meta.id });
+    expect(containerToDocker(c).Labels).toMatchObject({
+      'com.example.team': 'tss-a',
+      tier: 'web',
+      'com.docker.swarm.task.id': t.meta.id,
+      'com.docker.swarm.service.name': 'tss-wt',
+    });
+    // and in the container's OCI config, as annotations
+    const cfg = JSON.parse(readFileSync(join(dir, 'root', 'containers', containerIdOf(t), 'bundle', 'config.json'), 'utf8'));
+    expect(cfg.annotations).toMatchObject({ 'com.example.team': 'tss-a', tier: 'web' });
+  });
+
+  it("--health-interval without --health-cmd runs the image's check at the given interval", async () => {
+    await buildBusyboxImage({
+      outPath: join(dir, 'health.tar'),
+      format: 'oci',
+      tag: 'tss/health:1',
+      // The image's own interval (an hour) would run no probe during the test.
+      config: { Healthcheck: { Test: ['CMD-SHELL', 'echo probe >> /tmp/probes'], Interval: 3600e9, Timeout: 10e9, Retries: 3 } },
+    });
+    await rt.images.load(join(dir, 'health.tar'));
+    const w = worker();
+    const t = withContainer(task(TaskState.RUNNING), {
+      image: 'tss/health:1',
+      healthcheck: { test: [], intervalMs: 100, timeoutMs: 0, retries: 0, startPeriodMs: 0 },
+    });
+    w.assignments({ full: true, tasks: [t], removedTaskIds: [] });
+    await until('running', async () => (await status(t)) === 'running');
+    await until(
+      "the image's probe run three times",
+      async () => Number((await inside(t, ['sh', '-c', 'cat /tmp/probes 2>/dev/null | wc -l'])).trim()) >= 3,
+    );
+    await until('healthy reported', () =>
+      sent.flatMap((m) => m.taskStatus?.updates ?? []).some((u) => u.taskId === t.meta.id && u.status?.health === 'healthy'),
+    );
   });
 });

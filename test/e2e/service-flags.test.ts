@@ -1,0 +1,86 @@
+// Issue 18's "every flag is real or refused", end to end on one sandbox node:
+// the real docker CLI (v28) and tsswarm's own CLI set --init and
+// --container-label, the effect is read from inside the task's container
+// (PID 1) and from `docker ps` (the labels), `--init=false` on update turns the
+// init off again, and --tty is refused by both CLIs naming the flag. Skipped,
+// saying why, without the docker CLI.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SANDBOX_IMAGE, Sandbox } from '../../deploy/sandbox/index.js';
+import { have } from '../have.js';
+import { canRunSandbox, dockerOn, joinByCli, tsswarmOn, until } from './helpers.js';
+
+const haveDocker = have('docker');
+if (!haveDocker) console.warn('service-flags e2e: skipped, the docker CLI is not installed');
+
+const sb = new Sandbox({ root: `/tmp/tss-e2eflags-${process.pid}`, prefix: `tss-f${process.pid % 1000}-` });
+const { docker, ok } = dockerOn(sb, 120_000);
+const { ts } = tsswarmOn(sb, 120_000);
+
+describe.skipIf(!canRunSandbox || !haveDocker)('service flags reach the container or are refused', () => {
+  let m = '';
+  beforeAll(async () => {
+    await sb.up({ managers: 1, workers: 0, preloadImages: true, bootstrap: (s) => joinByCli(s) });
+    m = sb.hosts()[0]!.name;
+  }, 180_000);
+  afterAll(async () => {
+    await sb.down();
+  }, 60_000);
+
+  /** PID 1's command line in the service's running task, words joined by spaces ('' while there is none). */
+  const pid1 = async (svc: string): Promise<string> => {
+    const r = await ts(m, 'service', 'exec', svc, '--', 'sh', '-c', "tr '\\0' ' ' < /proc/1/cmdline");
+    return r.code === 0 ? r.out.trim() : '';
+  };
+
+  it('--init and --container-label through docker: tini is PID 1, the labels are on the container; --init=false on update turns it off', async () => {
+    const created = await docker(
+      m,
+      'service',
+      'create',
+      '-d',
+      '--name',
+      'tss-flags',
+      '--init',
+      '--container-label',
+      'tss.team=blue',
+      '--no-resolve-image',
+      SANDBOX_IMAGE,
+      'sleep',
+      '1d',
+    );
+    expect(created.code, created.err).toBe(0);
+    await until(
+      'the task container listed with its label',
+      async () =>
+        /^tss-flags\.1\.\w+ blue$/.test(
+          (await ok(m, 'ps', '--filter', 'label=tss.team=blue', '--format', '{{.Names}} {{.Label "tss.team"}}')).trim(),
+        ),
+      60_000,
+    );
+    await until('tini is PID 1', async () => (await pid1('tss-flags')).startsWith('/sbin/docker-init -- sleep 1d'), 60_000);
+
+    const off = await docker(m, 'service', 'update', '-d', '--init=false', 'tss-flags');
+    expect(off.code, off.err).toBe(0);
+    await until('the command is PID 1 again', async () => (await pid1('tss-flags')) === 'sleep 1d', 60_000);
+
+    // and back on through tsswarm's own CLI
+    const on = await ts(m, 'service', 'update', '-d', '--init', 'tss-flags');
+    expect(on.code, on.err).toBe(0);
+    await until(
+      'tini is PID 1 after tsswarm service update --init',
+      async () => (await pid1('tss-flags')).startsWith('/sbin/docker-init'),
+      60_000,
+    );
+    await ok(m, 'service', 'rm', 'tss-flags');
+  }, 300_000);
+
+  it('--tty is refused by the docker CLI (through the Engine API) and by tsswarm, naming the flag; nothing is stored', async () => {
+    const d = await docker(m, 'service', 'create', '-d', '-t', '--name', 'tss-tty', '--no-resolve-image', SANDBOX_IMAGE, 'sleep', '1d');
+    expect(d.code).not.toBe(0);
+    expect(d.err).toMatch(/TTY/);
+    const t = await ts(m, 'service', 'create', '-d', '-t', '--name', 'tss-tty', SANDBOX_IMAGE, 'sleep', '1d');
+    expect(t.code).not.toBe(0);
+    expect(t.err).toMatch(/--tty \(-t\) is not supported/);
+    expect(await ok(m, 'service', 'ls', '--format', '{{.Name}}')).not.toContain('tss-tty');
+  }, 120_000);
+});
