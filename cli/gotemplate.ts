@@ -60,8 +60,8 @@ interface Pipeline {
 type Node =
   | { k: 'text'; v: string }
   | { k: 'action'; pipe: Pipeline }
-  | { k: 'if' | 'with'; pipe: Pipeline; then: Node[]; else: Node[] }
-  | { k: 'range'; pipe: Pipeline; then: Node[]; else: Node[] };
+  | { k: 'if' | 'with'; pipe: Pipeline; body: Node[]; else: Node[] }
+  | { k: 'range'; pipe: Pipeline; body: Node[]; else: Node[] };
 
 export interface Template {
   readonly source: string;
@@ -296,7 +296,7 @@ export function parseTemplate(source: string): Template {
         if (tail.closer!.toks.length > 1) fail(tail.closer!.pos, `unexpected ${describe(tail.closer!.toks[1]!)} in end`);
       }
     } else if (body.closer!.toks.length > 1) fail(body.closer!.pos, `unexpected ${describe(body.closer!.toks[1]!)} in end`);
-    return { k: word, pipe, then: body.nodes, else: elseNodes };
+    return { k: word, pipe, body: body.nodes, else: elseNodes };
   };
 
   const parsePipeline = (toks: Tok[], pos: number, depth: number, mayDeclare: boolean): Pipeline => {
@@ -690,7 +690,7 @@ export function executeTemplate(t: Template, data: unknown, opts: { header?: boo
         case 'with': {
           const v = runPipe(n.pipe, s);
           const inner: Scope = { dot: n.k === 'with' ? v : s.dot, vars: new Map(s.vars) };
-          if (truthy(v)) run(n.then, inner);
+          if (truthy(v)) run(n.body, inner);
           else run(n.else, { dot: s.dot, vars: new Map(s.vars) });
           break;
         }
@@ -719,7 +719,7 @@ export function executeTemplate(t: Template, data: unknown, opts: { header?: boo
               vars.set(decl[0]!, k);
               vars.set(decl[1]!, x);
             }
-            run(n.then, { dot: x, vars });
+            run(n.body, { dot: x, vars });
           }
           break;
         }
