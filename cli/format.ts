@@ -25,12 +25,12 @@ export type FormatChoice = { kind: 'default' } | { kind: 'json' } | { kind: 'tab
 export function formatChoice(format: string | undefined): FormatChoice {
   if (format === undefined || format === '' || format === 'table') return { kind: 'default' };
   if (format === 'json') return { kind: 'json' };
-  const unescape = (s: string): string => s.replace(/\\t/g, '\t').replace(/\\n/g, '\n');
+  const tabsAndNewlines = (s: string): string => s.replace(/\\t/g, '\t').replace(/\\n/g, '\n');
   if (format.startsWith('table')) {
     const rest = format.slice('table'.length);
-    if (/^\s/.test(rest)) return { kind: 'table', template: unescape(rest.replace(/^ +| +$/g, '')) };
+    if (/^\s/.test(rest)) return { kind: 'table', template: tabsAndNewlines(rest.replace(/^ +| +$/g, '')) };
   }
-  return { kind: 'raw', template: unescape(format.replace(/^ +| +$/g, '')) };
+  return { kind: 'raw', template: tabsAndNewlines(format.replace(/^ +| +$/g, '')) };
 }
 
 /** Runs a template or table format over listing contexts; the output, newline-terminated rows. */
