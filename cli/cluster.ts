@@ -587,8 +587,9 @@ const nodeInspect = leaf({
   },
   async run({ flags, positionals, io }) {
     if (!positionals.length) throw new UsageError('give at least one node (id, id prefix, name, or `self`)');
+    formatChoice(flags.format);
     if (flags.pretty && flags.format !== undefined)
-      throw new UsageError('--format and --pretty cannot be combined; give one', { field: '--format' });
+      throw new UsageError('--format is incompatible with human friendly format (--pretty): give one of them', { field: '--format' });
     const me =
       positionals.includes('self') || (flags.format !== undefined && flags.format !== 'json') ? await daemonApi('info') : undefined;
     const nodes: Node[] = [];

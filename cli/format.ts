@@ -5,7 +5,21 @@
 // filters map the Engine API takes. Pure; the templates run in gotemplate.ts.
 import { UsageError } from '../lib/errors.js';
 import type { DockerFilters } from '../spec/docker/filters.js';
-import { executeTemplate, GO_TYPE, parseTemplate } from './gotemplate.js';
+import { executeTemplate as runTemplate, GO_TYPE, parseTemplate as readTemplate, type Template, TemplateError } from './gotemplate.js';
+
+/** The docker CLI's prefix on every template error, parsing or executing: `template parsing error: template: :1: unclosed action`. */
+function asDocker<A extends unknown[], R>(fn: (...a: A) => R): (...a: A) => R {
+  return (...a) => {
+    try {
+      return fn(...a);
+    } catch (e) {
+      if (e instanceof TemplateError) throw new TemplateError(`template parsing error: ${e.message}`, { field: '--format' });
+      throw e;
+    }
+  };
+}
+const parseTemplate = asDocker(readTemplate);
+const executeTemplate = asDocker((t: Template, data: unknown, o?: { header?: boolean }) => runTemplate(t, data, o));
 
 /** A listing's template fields: name → header (`DesiredState` → `DESIRED STATE`), in docker's order, and the Go type named in errors. */
 export interface ListFields {
@@ -20,17 +34,20 @@ export type FormatChoice = { kind: 'default' } | { kind: 'json' } | { kind: 'tab
  * `--format` as docker reads it: absent or `table` → the command's own table;
  * `json` → our JSON; `table TEMPLATE` → a table of TEMPLATE's cells; anything
  * else a template per item. `\t` and `\n` written as two characters are tab
- * and newline, as docker's.
+ * and newline, as docker's. The template is parsed here, so a malformed one
+ * fails before any request.
  */
 export function formatChoice(format: string | undefined): FormatChoice {
   if (format === undefined || format === '' || format === 'table') return { kind: 'default' };
   if (format === 'json') return { kind: 'json' };
   const tabsAndNewlines = (s: string): string => s.replace(/\\t/g, '\t').replace(/\\n/g, '\n');
-  if (format.startsWith('table')) {
-    const rest = format.slice('table'.length);
-    if (/^\s/.test(rest)) return { kind: 'table', template: tabsAndNewlines(rest.replace(/^ +| +$/g, '')) };
-  }
-  return { kind: 'raw', template: tabsAndNewlines(format.replace(/^ +| +$/g, '')) };
+  const rest = format.slice('table'.length);
+  const choice: FormatChoice =
+    format.startsWith('table') && /^\s/.test(rest)
+      ? { kind: 'table', template: tabsAndNewlines(rest.replace(/^ +| +$/g, '')) }
+      : { kind: 'raw', template: tabsAndNewlines(format.replace(/^ +| +$/g, '')) };
+  parseTemplate(choice.template); // a malformed template is refused before anything is asked of the daemon
+  return choice;
 }
 
 /** Runs a template or table format over listing contexts; the output, newline-terminated rows. */

@@ -15,6 +15,8 @@ export const MAX_TEMPLATE_CHARS = 16 * 1024;
 export const MAX_TEMPLATE_DEPTH = 32;
 /** Most output one execution produces (characters): a range over a huge value stops there. */
 export const MAX_TEMPLATE_OUTPUT = 16 * 1024 * 1024;
+/** Most nodes one execution runs: nested ranges over the same list grow as its length to the power of the depth. */
+export const MAX_TEMPLATE_STEPS = 1_000_000;
 
 /**
  * Marks a plain object as a Go struct of the named type: a missing field is an
@@ -675,8 +677,11 @@ export function executeTemplate(t: Template, data: unknown, opts: { header?: boo
       throw new ExecError(`template: the output passed ${MAX_TEMPLATE_OUTPUT} characters; narrow the format`);
   };
 
+  let steps = 0;
   const run = (nodes: readonly Node[], s: Scope): void => {
     for (const n of nodes) {
+      if (++steps > MAX_TEMPLATE_STEPS)
+        throw new ExecError(`template: the execution ran more than ${MAX_TEMPLATE_STEPS} steps; narrow the ranges of the format`);
       switch (n.k) {
         case 'text':
           emit(n.v);

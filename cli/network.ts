@@ -356,6 +356,7 @@ const inspectCommand = leaf({
     if (!flags.dataplane) {
       if (flags.node !== undefined)
         throw new UsageError('--node goes with --dataplane: tsswarm network inspect --dataplane --node NODE NETWORK', { field: '--node' });
+      formatChoice(flags.format);
       const got: NetworkResponse[] = [];
       for (const ref of positionals) got.push(await controlRead(io, 'getNetwork', { ref }));
       if (flags.format !== undefined && flags.format !== 'json')

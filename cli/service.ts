@@ -1292,8 +1292,9 @@ const inspectCommand = leaf({
   },
   async run({ flags, positionals, io }) {
     if (!positionals.length) throw new UsageError('give at least one service (id, id prefix or name)');
+    formatChoice(flags.format);
     if (flags.pretty && flags.format !== undefined)
-      throw new UsageError('--format and --pretty cannot be combined; give one', { field: '--format' });
+      throw new UsageError('--format is incompatible with human friendly format (--pretty): give one of them', { field: '--format' });
     const svcs: Service[] = [];
     for (const ref of positionals) svcs.push((await controlRead(io, 'getService', { ref })).service);
     const names = flags.pretty ? await networkNames() : new Map<string, string>();

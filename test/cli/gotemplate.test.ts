@@ -104,6 +104,10 @@ describe('Go template subset', () => {
     expect(() => renderTemplate('{{$nope}}', svc)).toThrow('undefined variable: $nope');
     expect(() => renderTemplate('{{range .ID}}{{end}}', svc)).toThrow("range can't iterate over abc123");
     expect(() => renderTemplate('{{.A.B}}', { A: null })).toThrow('nil pointer evaluating interface {}.B');
+    // Ranges nested over one list multiply: stopped by a step count, not left to run for ever.
+    const L = Array.from({ length: 100 }, (_, i) => i);
+    expect(() => renderTemplate(`${'{{range $.L}}'.repeat(5)}x${'{{end}}'.repeat(5)}`, { L })).toThrow('ran more than 1000000 steps');
+    expect(() => renderTemplate('{{range $.L}}{{$.S}}{{end}}', { L, S: 'y'.repeat(200_000) })).toThrow('output passed 16777216 characters');
   });
 });
 
@@ -127,7 +131,7 @@ describe('--format and --filter', () => {
     );
     expect(renderList({ kind: 'raw', template: '{{.Name}}' }, SERVICE_FIELDS, rows)).toBe('web\na-much-longer-name\n');
     expect(() => renderList({ kind: 'raw', template: '{{.Nope}}' }, SERVICE_FIELDS, rows)).toThrow(
-      `template: :1:2: executing "" at <.Nope>: can't evaluate field Nope in type *service.serviceContext`,
+      `template parsing error: template: :1:2: executing "" at <.Nope>: can't evaluate field Nope in type *service.serviceContext`,
     );
   });
 

@@ -85,9 +85,11 @@ describe('service ls', () => {
     expect(JSON.parse(await ok('service', 'ls', '--format', 'json'))).toHaveLength(2);
     expect(await tss('service', 'ls', '--format', '{{.Nope}}')).toMatchObject({
       code: 1,
-      err: `tsswarm: template: :1:2: executing "" at <.Nope>: can't evaluate field Nope in type *service.serviceContext\n`,
+      err: `tsswarm: template parsing error: template: :1:2: executing "" at <.Nope>: can't evaluate field Nope in type *service.serviceContext\n`,
     });
-    expect((await tss('service', 'ls', '--format', '{{.Name')).err).toBe('tsswarm: template: :1: unclosed action\n');
+    expect((await tss('service', 'ls', '--format', '{{.Name')).err).toBe(
+      'tsswarm: template parsing error: template: :1: unclosed action\n',
+    );
   });
 });
 
@@ -143,7 +145,7 @@ describe('node ls and node inspect', () => {
     );
     expect((await tss('node', 'inspect', '--format', '{{.Spec.Nope}}', 'self')).err).toMatch(/can't evaluate field Nope/);
     expect((await tss('node', 'inspect', '--format', '{{.ID}}', '--pretty', 'self')).err).toMatch(
-      /--format and --pretty cannot be combined/,
+      /--format is incompatible with human friendly format/,
     );
   });
 });
