@@ -562,11 +562,17 @@ const nodePs = leaf({
   async run({ flags, positionals, io }) {
     const { nodePsOutput } = await import('./service.js');
     const refs = positionals.length ? positionals : ['self'];
-    const me = refs.includes('self') ? await daemonApi('info') : undefined;
+    const me = refs.includes('self') || flags.filter.includes('node=self') ? await daemonApi('info') : undefined;
     const ids: string[] = [];
     for (const ref of refs) ids.push(ref === 'self' ? me!.nodeId : (await controlRead(io, 'getNode', { ref })).node.meta.id);
     io.stdout.write(
-      await nodePsOutput(io, ids, { filter: flags.filter, format: flags.format, noTrunc: flags['no-trunc'], quiet: flags.quiet }),
+      await nodePsOutput(io, ids, {
+        filter: flags.filter,
+        format: flags.format,
+        noTrunc: flags['no-trunc'],
+        quiet: flags.quiet,
+        selfId: me?.nodeId,
+      }),
     );
     return 0;
   },

@@ -34,7 +34,7 @@ import {
   UpdateState,
 } from '../proto/gen/objects.js';
 import { type FlagDefs, oneOf, parseArgs, wholeNumber } from './args.js';
-import { controlApi, controlRead, controlStream } from './client.js';
+import { controlApi, controlRead, controlStream, daemonApi } from './client.js';
 import { type Command, forEachArg, group, type Io, leaf } from './command.js';
 import { type Operation, type Snapshot, watchProgress } from './progress.js';
 import { ago, table } from './table.js';
@@ -1082,12 +1082,17 @@ const lsCommand = leaf({
   },
 });
 
-/** `--filter` of `service ps` (docker's keys: id, name, node, desired-state; and label, service) as a task predicate; `nodes` maps node ids to names. */
-export function psFilter(flags: readonly string[], nodes: ReadonlyMap<string, string>): (t: Task) => boolean {
+/**
+ * `--filter` of `service ps` (docker's keys: id, name, node, desired-state; and
+ * label, service) as a task predicate; `nodes` maps node ids to names, `selfId`
+ * is the node `node=self` names, as the docker CLI resolves it.
+ */
+export function psFilter(flags: readonly string[], nodes: ReadonlyMap<string, string>, selfId?: string): (t: Task) => boolean {
   return taskFilter(filtersFromFlags(flags), {
     serviceOf: () => undefined,
     labelsOf: (t) => t.serviceLabels ?? {},
     resolveNode: (ref) => {
+      if (ref === 'self' && selfId) return selfId;
       if (nodes.has(ref)) return ref;
       const named = [...nodes].find(([, name]) => name === ref);
       if (named) return named[0];
@@ -1115,7 +1120,8 @@ const psCommand = leaf({
     const choice = formatChoice(flags.format);
     filtersFromFlags(flags.filter); // a malformed --filter is refused before anything is asked
     const nodes = await listNodeNames();
-    const keep = psFilter(flags.filter, nodes);
+    const self = filtersFromFlags(flags.filter).get('node')?.has('self') ? (await daemonApi('info')).nodeId : undefined;
+    const keep = psFilter(flags.filter, nodes, self);
     const r = await controlRead(io, 'listTasks', { services: positionals });
     const tasks = r.tasks.filter(keep);
     if (choice.kind === 'json') {
@@ -1145,12 +1151,12 @@ const psCommand = leaf({
 export async function nodePsOutput(
   io: Io,
   nodeIds: readonly string[],
-  o: { filter: readonly string[]; format?: string; noTrunc: boolean; quiet: boolean },
+  o: { filter: readonly string[]; format?: string; noTrunc: boolean; quiet: boolean; selfId?: string },
 ): Promise<string> {
   const choice = formatChoice(o.format);
   filtersFromFlags(o.filter);
   const nodes = await listNodeNames();
-  const keep = psFilter(o.filter, nodes);
+  const keep = psFilter(o.filter, nodes, o.selfId);
   const tasks = (await controlRead(io, 'listTasks', { nodes: [...nodeIds] })).tasks.filter(keep);
   if (choice.kind === 'json')
     return (

@@ -100,6 +100,18 @@ describe('service ps and node ps', () => {
     expect(await ok('service', 'ps', '-f', 'name=web.2', '--format', '{{.Name}}', 'web')).toBe('web.2\n');
     expect(await ok('service', 'ps', '-f', 'desired-state=shutdown', '-q', 'web')).toBe('');
     expect(await ok('service', 'ps', '-f', 'node=nowhere', '-q', 'web')).toBe('');
+    // node=self is this daemon's node (m1), as the docker CLI resolves it; a hostname works too. (db is global: its task is on m1.)
+    const dbOnM1 = () =>
+      lone.manager.store
+        .view((tx) => tx.tasks.list())
+        .filter((t) => t.serviceName === 'db' && t.nodeId === 'm1')
+        .map((t) => t.meta.id)
+        .sort();
+    await until('the db task on m1', () => dbOnM1().length > 0);
+    for (const ref of ['self', 'm1'])
+      expect((await ok('service', 'ps', '-f', `node=${ref}`, '--no-trunc', '-q', 'db')).split('\n').filter(Boolean).sort()).toEqual(
+        dbOnM1(),
+      );
     expect((await tss('service', 'ps', '-f', 'desired-state=sleeping', 'web')).err).toBe(
       "tsswarm: Invalid desired-state filter: 'sleeping'\n",
     );
