@@ -83,6 +83,7 @@ const FUNCS = new Set([
   'index',
   'len',
   'print',
+  'printf',
   'eq',
   'ne',
   'not',
@@ -192,7 +193,7 @@ function lexAction(src: string, inner: string, base: number): Tok[] {
       else if (name === 'nil') toks.push({ k: 'nil', pos });
       else toks.push({ k: 'ident', name, pos });
     } else {
-      fail(`unexpected bad character U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')} '${c}' in command`);
+      fail(`unexpected ${JSON.stringify(c)} in command`);
     }
   }
   return toks;
@@ -258,6 +259,8 @@ export function parseTemplate(source: string): Template {
   }
 
   let at = 0;
+  // Variables in scope, as Go's parser tracks them: `$`, then each declaration until the end of its block.
+  let vars: string[] = ['$'];
   const parseList = (depth: number, closers: readonly string[]): { nodes: Node[]; closer?: Piece & { k: 'act' } } => {
     if (depth > MAX_TEMPLATE_DEPTH) fail(0, `blocks nested deeper than ${MAX_TEMPLATE_DEPTH}`);
     const nodes: Node[] = [];
@@ -283,8 +286,12 @@ export function parseTemplate(source: string): Template {
 
   const parseBlock = (word: 'if' | 'with' | 'range', toks: Tok[], pos: number, depth: number): Node => {
     if (!toks.length) fail(pos, `missing value for ${word}`);
+    const outer = vars;
+    vars = [...vars];
     const pipe = parsePipeline(toks, pos, depth, word === 'range' || word === 'with');
+    const inner = vars;
     const body = parseList(depth + 1, ['end', 'else']);
+    vars = inner;
     let elseNodes: Node[] = [];
     if (body.closer?.word === 'else') {
       const rest = body.closer.toks.slice(1);
@@ -298,6 +305,7 @@ export function parseTemplate(source: string): Template {
         if (tail.closer!.toks.length > 1) fail(tail.closer!.pos, `unexpected ${describe(tail.closer!.toks[1]!)} in end`);
       }
     } else if (body.closer!.toks.length > 1) fail(body.closer!.pos, `unexpected ${describe(body.closer!.toks[1]!)} in end`);
+    vars = outer;
     return { k: word, pipe, body: body.nodes, else: elseNodes };
   };
 
@@ -315,6 +323,8 @@ export function parseTemplate(source: string): Template {
       for (const n of names) if (n.k === 'var') decl.push(n.name);
       j = declAt + 1;
     }
+    for (const t of toks.slice(j)) if (t.k === 'var' && !vars.includes(t.name)) fail(t.pos, `undefined variable "${t.name}"`);
+    vars.push(...decl);
     const parseCmds = (d: number, inParens: boolean): Command[] => {
       if (d > MAX_TEMPLATE_DEPTH) fail(pos, `parentheses nested deeper than ${MAX_TEMPLATE_DEPTH}`);
       const cmds: Command[] = [];
@@ -480,6 +490,22 @@ function toJson(v: unknown): string {
   return JSON.stringify(v, (_k, x: unknown) => (x instanceof Map ? Object.fromEntries(x) : x)) ?? 'null';
 }
 
+/** Go's fmt.Sprintf for the verbs formats use: %s %v %d %q %t %%, with `-` and a width; a missing operand is Go's `%!s(MISSING)`. */
+function sprintf(format: string, args: readonly unknown[]): string {
+  let i = 0;
+  return format.replace(/%(-?)(\d*)([svdqt%])/g, (_m, left: string, width: string, verb: string) => {
+    if (verb === '%') return '%';
+    if (i >= args.length) return `%!${verb}(MISSING)`;
+    const v = args[i++];
+    let text: string;
+    if (verb === 'q') text = JSON.stringify(typeof v === 'string' ? v : goString(v));
+    else if (verb === 'd' && !(typeof v === 'number' && Number.isInteger(v))) text = `%!d(${goType(v)}=${goString(v)})`;
+    else text = goString(v);
+    const w = Math.min(Number(width || 0), 1024);
+    return left ? text.padEnd(w) : text.padStart(w);
+  });
+}
+
 // ------------------------------------------------------------------ execution
 
 interface Scope {
@@ -594,6 +620,9 @@ export function executeTemplate(t: Template, data: unknown, opts: { header?: boo
           (acc, v, i) => acc + (i > 0 && typeof v !== 'string' && typeof args[i - 1] !== 'string' ? ' ' : '') + goString(v),
           '',
         );
+      case 'printf':
+        if (args.length < 1) want([1, 99]);
+        return sprintf(str(args[0], 0), args.slice(1));
       case 'len': {
         want(1);
         const v = args[0];

@@ -47,6 +47,7 @@ describe('Go template subset', () => {
     expect(renderTemplate('[{{pad "x" 1 2}}]', {})).toBe('[ x  ]');
     expect(renderTemplate('{{len .Endpoint.Ports}} {{println "a" 1}}', svc)).toBe('1 a 1\n');
     expect(renderTemplate('{{print 1 2 "x" 3}}', {})).toBe('1 2x3');
+    expect(renderTemplate('[{{printf "%-6s|%4d|%q|%v|%%|%s" .ID 42 "a" true}}]', svc)).toBe('[abc123|  42|"a"|true|%|%!s(MISSING)]');
   });
 
   it('if/else if/else, with, eq/ne/not/and/or', () => {
@@ -88,7 +89,9 @@ describe('Go template subset', () => {
     expect(() => parseTemplate('{{.A | }}')).toThrow('missing value for command');
     expect(() => parseTemplate('{{(.A}}')).toThrow('unclosed left paren');
     expect(() => parseTemplate('{{.A)}}')).toThrow('unexpected right paren');
-    expect(() => parseTemplate('{{#}}')).toThrow("unexpected bad character U+0023 '#' in command");
+    expect(() => parseTemplate('{{#}}')).toThrow('template: :1: unexpected "#" in command');
+    expect(() => parseTemplate('{{$nope}}')).toThrow('template: :1: undefined variable "$nope"');
+    expect(() => parseTemplate('{{range $v := .L}}{{end}}{{$v}}')).toThrow('undefined variable "$v"');
     expect(() => parseTemplate('{{/* open')).toThrow('unclosed comment');
   });
 
@@ -101,7 +104,6 @@ describe('Go template subset', () => {
     expect(() => renderTemplate('{{.ID 1}}', svc)).toThrow("can't give argument to non-function .ID");
     expect(() => renderTemplate('{{upper 1}}', svc)).toThrow('expected string; got int');
     expect(() => renderTemplate('{{json}}', svc)).toThrow('wrong number of args for json: want 1 got 0');
-    expect(() => renderTemplate('{{$nope}}', svc)).toThrow('undefined variable: $nope');
     expect(() => renderTemplate('{{range .ID}}{{end}}', svc)).toThrow("range can't iterate over abc123");
     expect(() => renderTemplate('{{.A.B}}', { A: null })).toThrow('nil pointer evaluating interface {}.B');
     // Ranges nested over one list multiply: stopped by a step count, not left to run for ever.
