@@ -7,6 +7,8 @@ import { oneOf } from './args.js';
 import { closeClients, controlApi, controlRead, daemonApi, DEFAULT_SOCKET, socketPath, warnIfStale } from './client.js';
 import { group, leaf, type Command, type Io } from './command.js';
 import { ago, table } from './table.js';
+import { filtersFromFlags, formatChoice, NODE_FIELDS, renderInspect, renderList } from './format.js';
+import { checkNodeFilters, filterNodes, toDockerNode } from '../spec/docker/node.js';
 import { tsswarmVersion } from './version.js';
 import { swarmCaCommand } from './ca.js';
 import { type Node, NodeAvailability, NodeRole, NodeState } from '../proto/gen/objects.js';
@@ -479,23 +481,56 @@ const unlockKeyCommand = leaf({
 
 // ------------------------------------------------------------------ node
 
+const LIST_FORMAT_HELP = 'table (default), json, or a Go template: {{.ID}}, {{json .}}, table {{.ID}}\\t{{.Hostname}}';
+
+/** `node ls` template fields, docker's: ID, Self, Hostname, Status, Availability, ManagerStatus, EngineVersion, TLSStatus. */
+export function nodeContexts(nodes: readonly Node[], selfId: string, version: string): Array<Record<string, string | boolean>> {
+  return nodes.map((n) => ({
+    ID: n.meta.id,
+    Self: n.meta.id === selfId,
+    Hostname: n.description?.hostname || n.spec?.name || '',
+    Status: stateName(n.status?.state),
+    Availability: availName(n.spec?.availability),
+    ManagerStatus: managerStatus(n),
+    EngineVersion: n.description?.engineVersion || version,
+    // Every node renews from the cluster's current root (swarm ca --rotate waits for them all).
+    TLSStatus: 'Ready',
+  }));
+}
+
 const nodeLs = leaf({
   name: 'ls',
   summary: 'List nodes in the cluster',
-  flags: { ...formatFlag, quiet: { type: 'boolean', short: 'q', description: 'Only display IDs' } },
+  flags: {
+    format: { type: 'string', valueName: 'FORMAT', description: LIST_FORMAT_HELP },
+    filter: {
+      type: 'string',
+      short: 'f',
+      multiple: true,
+      valueName: 'KEY=VALUE',
+      description: 'Filter as docker: id=, label=, node.label=KEY[=VALUE], membership=accepted|pending, name=, role=manager|worker',
+    },
+    quiet: { type: 'boolean', short: 'q', description: 'Only display IDs' },
+  },
   async run({ flags, positionals, io, path }) {
     noArgs(positionals, path);
-    const format = oneOf('--format', flags.format ?? 'table', ['table', 'json']);
+    const choice = formatChoice(flags.format);
+    const f = checkNodeFilters(filtersFromFlags(flags.filter));
     const [r, me] = await Promise.all([controlRead(io, 'listNodes'), daemonApi('info')]);
-    if (format === 'json') {
-      json(io, r.nodes.map(nodeJson));
+    const nodes = filterNodes(r.nodes, f);
+    if (choice.kind === 'json') {
+      json(io, nodes.map(nodeJson));
+      return 0;
+    }
+    if (choice.kind === 'table' || choice.kind === 'raw') {
+      io.stdout.write(renderList(choice, NODE_FIELDS, nodeContexts(nodes, me.nodeId, me.version)));
       return 0;
     }
     if (flags.quiet) {
-      io.stdout.write(r.nodes.map((n) => `${n.meta.id}\n`).join(''));
+      io.stdout.write(nodes.map((n) => `${n.meta.id}\n`).join(''));
       return 0;
     }
-    const rows = r.nodes.map((n) => [
+    const rows = nodes.map((n) => [
       `${n.meta.id}${n.meta.id === me.nodeId ? ' *' : ''}`,
       n.description?.hostname || n.spec?.name || '',
       stateName(n.status?.state),
@@ -508,16 +543,74 @@ const nodeLs = leaf({
   },
 });
 
+const nodePs = leaf({
+  name: 'ps',
+  summary: 'List the tasks running on one or more nodes (default: this node)',
+  usage: '[OPTIONS] [NODE...]',
+  flags: {
+    filter: {
+      type: 'string',
+      short: 'f',
+      multiple: true,
+      valueName: 'KEY=VALUE',
+      description: 'Filter as docker: desired-state=running|shutdown|accepted|…, id=, label=, name=',
+    },
+    format: { type: 'string', valueName: 'FORMAT', description: LIST_FORMAT_HELP.replace('Hostname', 'Name') },
+    'no-trunc': { type: 'boolean', description: 'Do not truncate output' },
+    quiet: { type: 'boolean', short: 'q', description: 'Only display task IDs' },
+  },
+  async run({ flags, positionals, io }) {
+    const { nodePsOutput } = await import('./service.js');
+    const refs = positionals.length ? positionals : ['self'];
+    const me = refs.includes('self') || flags.filter.includes('node=self') ? await daemonApi('info') : undefined;
+    const ids: string[] = [];
+    for (const ref of refs) ids.push(ref === 'self' ? me!.nodeId : (await controlRead(io, 'getNode', { ref })).node.meta.id);
+    io.stdout.write(
+      await nodePsOutput(io, ids, {
+        filter: flags.filter,
+        format: flags.format,
+        noTrunc: flags['no-trunc'],
+        quiet: flags.quiet,
+        selfId: me?.nodeId,
+      }),
+    );
+    return 0;
+  },
+});
+
 const nodeInspect = leaf({
   name: 'inspect',
   summary: 'Display detailed information on one or more nodes (JSON; `self` is this node)',
   usage: 'NODE [NODE...]',
-  flags: { pretty: { type: 'boolean', description: 'Print in a human friendly format' } },
+  flags: {
+    pretty: { type: 'boolean', description: 'Print in a human friendly format' },
+    format: {
+      type: 'string',
+      short: 'f',
+      valueName: 'FORMAT',
+      description: 'A Go template over the node as the Docker API shows it: {{.ID}}, {{.Spec.Role}}, {{json .Spec.Labels}}',
+    },
+  },
   async run({ flags, positionals, io }) {
     if (!positionals.length) throw new UsageError('give at least one node (id, id prefix, name, or `self`)');
-    const me = positionals.includes('self') ? await daemonApi('info') : undefined;
+    formatChoice(flags.format);
+    if (flags.pretty && flags.format !== undefined)
+      throw new UsageError('--format is incompatible with human friendly format (--pretty): give one of them', { field: '--format' });
+    const me =
+      positionals.includes('self') || (flags.format !== undefined && flags.format !== 'json') ? await daemonApi('info') : undefined;
     const nodes: Node[] = [];
     for (const ref of positionals) nodes.push((await controlRead(io, 'getNode', { ref: ref === 'self' ? me!.nodeId : ref })).node);
+    if (flags.format !== undefined && flags.format !== 'json') {
+      // The root CA's details are not read by the CLI: Description.TLSInfo is empty here.
+      const tls = { TrustRoot: '', CertIssuerSubject: '', CertIssuerPublicKey: '' };
+      io.stdout.write(
+        renderInspect(
+          flags.format,
+          nodes.map((n) => toDockerNode(n, tls, me!.version)),
+        ),
+      );
+      return 0;
+    }
     if (!flags.pretty) {
       json(io, nodes.map(nodeJson));
       return 0;
@@ -649,7 +742,7 @@ const nodeTransferLeader = leaf({
   },
 });
 
-const nodeCommands = [nodeLs, nodeInspect, nodeUpdate, roleCommand('promote'), roleCommand('demote'), nodeTransferLeader, nodeRm];
+const nodeCommands = [nodeLs, nodePs, nodeInspect, nodeUpdate, roleCommand('promote'), roleCommand('demote'), nodeTransferLeader, nodeRm];
 const nodeCommand = group({ name: 'node', summary: 'Manage the nodes of the cluster', subcommands: () => nodeCommands });
 
 const swarmCommand = group({

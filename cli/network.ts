@@ -11,6 +11,8 @@ import { type FlagDefs, oneOf } from './args.js';
 import { controlApi, controlRead } from './client.js';
 import { type Command, forEachArg, group, type Io, leaf } from './command.js';
 import { table } from './table.js';
+import { filtersFromFlags, formatChoice, goTimeString, labelsText, NETWORK_FIELDS, renderInspect, renderList } from './format.js';
+import { networkFilter, networkToDocker } from '../spec/docker/objects.js';
 
 const createFlags = {
   driver: { type: 'string', short: 'd', valueName: 'DRIVER', description: 'Driver: overlay (the default and the only one)' },
@@ -79,6 +81,13 @@ export function networkJson(r: NetworkResponse): object {
   };
 }
 
+/** A network as `docker network inspect` templates see it: the Engine API's shape, with Go's field name ID beside the JSON's Id. */
+function dockerNetwork(n: Network): object {
+  const o = networkToDocker(n);
+  Object.defineProperty(o, 'ID', { value: n.meta.id, enumerable: false });
+  return o;
+}
+
 /** `network ls` rows. */
 export function networkRows(networks: readonly Network[], noTrunc = false): string[][] {
   return networks.map((n) => [
@@ -109,25 +118,59 @@ const createCommand = leaf({
   },
 });
 
+/** `network ls` template fields, docker's: ID, Name, Driver, Scope, IPv6, Internal, Labels, CreatedAt. */
+export function networkContexts(networks: readonly Network[], noTrunc = false): Array<Record<string, string>> {
+  return networks.map((n) => ({
+    ID: noTrunc ? n.meta.id : n.meta.id.slice(0, 12),
+    Name: n.spec.name,
+    Driver: n.spec.driver || 'overlay',
+    Scope: 'swarm',
+    IPv6: 'false',
+    Internal: String(!!n.spec.internal),
+    Labels: labelsText(n.spec.labels),
+    CreatedAt: goTimeString(n.meta.createdAt),
+  }));
+}
+
 const lsCommand = leaf({
   name: 'ls',
   summary: 'List networks',
   flags: {
     quiet: { type: 'boolean', short: 'q', description: 'Only display IDs' },
-    format: { type: 'string', short: 'f', valueName: 'FORMAT', description: 'Output format: table (default) or json' },
+    format: {
+      type: 'string',
+      valueName: 'FORMAT',
+      description: 'table (default), json, or a Go template: {{.ID}}, {{json .}}, table {{.ID}}\\t{{.Name}}',
+    },
+    filter: {
+      type: 'string',
+      short: 'f',
+      multiple: true,
+      valueName: 'KEY=VALUE',
+      description: 'Filter as docker: driver=, id=, label=KEY[=VALUE], name=, scope=swarm, type=custom|builtin, dangling=true|false',
+    },
     'no-trunc': { type: 'boolean', description: 'Do not truncate IDs' },
   },
   async run({ flags, positionals, io }) {
     if (positionals.length) throw new UsageError(`"tsswarm network ls" accepts no arguments (got "${positionals.join(' ')}")`);
-    const format = oneOf('--format', flags.format ?? 'table', ['table', 'json']);
-    const r = await controlRead(io, 'listNetworks');
-    if (format === 'json')
+    const choice = formatChoice(flags.format);
+    const f = filtersFromFlags(flags.filter);
+    networkFilter(f); // refuses unknown keys and values before anything is asked
+    const all = (await controlRead(io, 'listNetworks')).networks;
+    // `dangling` needs to know which networks services use: asked only when filtered on.
+    const used = new Set<string>();
+    if (f.has('dangling'))
+      for (const n of all) if ((await controlApi('getNetwork', { ref: n.meta.id })).services.length) used.add(n.meta.id);
+    const networks = all.filter(networkFilter(f, (n) => used.has(n.meta.id)));
+    if (choice.kind === 'json')
       json(
         io,
-        r.networks.map((n) => Network.toObject(n)),
+        networks.map((n) => Network.toObject(n)),
       );
-    else if (flags.quiet) io.stdout.write(r.networks.map((n) => `${n.meta.id}\n`).join(''));
-    else io.stdout.write(table(['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE', 'SUBNET', 'FLAGS'], networkRows(r.networks, flags['no-trunc'])));
+    else if (choice.kind === 'table' || choice.kind === 'raw')
+      io.stdout.write(renderList(choice, NETWORK_FIELDS, networkContexts(networks, flags['no-trunc'])));
+    else if (flags.quiet) io.stdout.write(networks.map((n) => `${n.meta.id}\n`).join(''));
+    else io.stdout.write(table(['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE', 'SUBNET', 'FLAGS'], networkRows(networks, flags['no-trunc'])));
     return 0;
   },
 });
@@ -300,17 +343,30 @@ const inspectCommand = leaf({
       description: "Show the network's data plane on its nodes: expected and actual entries, and the differences",
     },
     node: { type: 'string', valueName: 'NODE', description: 'With --dataplane: only this node (id, id prefix or hostname)' },
-    format: { type: 'string', short: 'f', valueName: 'FORMAT', description: 'With --dataplane: text (default) or json' },
+    format: {
+      type: 'string',
+      short: 'f',
+      valueName: 'FORMAT',
+      description:
+        'json, or a Go template over the network as the Docker API shows it ({{.Name}}, {{json .IPAM}}); with --dataplane: text (default) or json',
+    },
   },
   async run({ flags, positionals, io }) {
     if (!positionals.length) throw new UsageError('give at least one network (id, id prefix or name)');
     if (!flags.dataplane) {
       if (flags.node !== undefined)
         throw new UsageError('--node goes with --dataplane: tsswarm network inspect --dataplane --node NODE NETWORK', { field: '--node' });
-      if (flags.format !== undefined) oneOf('--format', flags.format, ['json']);
-      const out: object[] = [];
-      for (const ref of positionals) out.push(networkJson(await controlRead(io, 'getNetwork', { ref })));
-      json(io, out);
+      formatChoice(flags.format);
+      const got: NetworkResponse[] = [];
+      for (const ref of positionals) got.push(await controlRead(io, 'getNetwork', { ref }));
+      if (flags.format !== undefined && flags.format !== 'json')
+        io.stdout.write(
+          renderInspect(
+            flags.format,
+            got.map((r) => dockerNetwork(r.network)),
+          ),
+        );
+      else json(io, got.map(networkJson));
       return 0;
     }
     if (positionals.length !== 1)

@@ -34,10 +34,13 @@ import {
   UpdateState,
 } from '../proto/gen/objects.js';
 import { type FlagDefs, oneOf, parseArgs, wholeNumber } from './args.js';
-import { controlApi, controlRead, controlStream } from './client.js';
+import { controlApi, controlRead, controlStream, daemonApi } from './client.js';
 import { type Command, forEachArg, group, type Io, leaf } from './command.js';
 import { type Operation, type Snapshot, watchProgress } from './progress.js';
 import { ago, table } from './table.js';
+import { filtersFromFlags, formatChoice, renderInspect, renderList, SERVICE_FIELDS, TASK_FIELDS } from './format.js';
+import { serviceFilter, taskFilter } from '../spec/docker/filters.js';
+import { serviceToDocker } from '../spec/docker/service.js';
 import { parseProtocol, protocolName } from '../lib/ports.js';
 
 // ------------------------------------------------------------------ value parsers
@@ -1058,42 +1061,69 @@ const createCommand = leaf({
   },
 });
 
+const FORMAT_HELP = 'table (default), json, or a Go template: {{.ID}}, {{json .}}, table {{.ID}}\\t{{.Name}}';
+
+/** `service ls` template fields, docker's: ID, Name, Mode, Replicas, Image, Ports (the ingress ports). */
+export function serviceContexts(r: ListServicesResponse): Array<Record<string, string>> {
+  const rows = serviceRows(r);
+  return r.services.map((x, i) => {
+    const [ID, Name, Mode, Replicas, Image] = rows[i]!;
+    const ports = (x.service.endpoint?.ports ?? x.service.spec.endpoint?.ports ?? [])
+      .filter((p) => p.publishMode !== PublishMode.HOST && p.publishedPort)
+      .map((p) => `*:${p.publishedPort}->${p.targetPort}/${protocolName(p.protocol)}`)
+      .join(', ');
+    return { ID: ID!, Name: Name!, Mode: Mode!, Replicas: Replicas!, Image: Image!, Ports: ports };
+  });
+}
+
 const lsCommand = leaf({
   name: 'ls',
   summary: 'List services',
   flags: {
     quiet: bool('Only display IDs', 'q'),
-    format: str('FORMAT', 'Output format: table (default) or json', 'f'),
+    format: str('FORMAT', FORMAT_HELP),
+    filter: many('KEY=VALUE', 'Filter as docker: id=, label=KEY[=VALUE], mode=replicated|global, name=', 'f'),
   },
   async run({ flags, positionals, io }) {
     if (positionals.length) throw new UsageError(`"tsswarm service ls" accepts no arguments (got "${positionals.join(' ')}")`);
-    const format = oneOf('--format', flags.format ?? 'table', ['table', 'json']);
-    const r = await controlRead(io, 'listServices');
-    if (format === 'json')
+    const choice = formatChoice(flags.format);
+    const keep = serviceFilter(filtersFromFlags(flags.filter));
+    const all = await controlRead(io, 'listServices');
+    const r = { ...all, services: all.services.filter((x) => keep(x.service)) };
+    if (choice.kind === 'json')
       json(
         io,
         r.services.map((x) => ({ ...serviceJson(x.service), Replicas: { running: x.running, desired: x.desired } })),
       );
+    else if (choice.kind === 'table' || choice.kind === 'raw') io.stdout.write(renderList(choice, SERVICE_FIELDS, serviceContexts(r)));
     else if (flags.quiet) io.stdout.write(r.services.map((x) => `${x.service.meta.id}\n`).join(''));
     else io.stdout.write(table(['ID', 'NAME', 'MODE', 'REPLICAS', 'IMAGE'], serviceRows(r)));
     return 0;
   },
 });
 
-/** `-f desired-state=running` etc. */
-export function parsePsFilters(filters: readonly string[]): { desired?: string; node: string[]; id: string[]; name: string[] } {
-  const out = { desired: undefined as string | undefined, node: [] as string[], id: [] as string[], name: [] as string[] };
-  for (const f of filters) {
-    const eq = f.indexOf('=');
-    const k = f.slice(0, eq);
-    const v = f.slice(eq + 1);
-    if (eq <= 0 || !v) throw UsageError.invalid('--filter', 'KEY=VALUE with KEY one of desired-state, id, name, node', f);
-    if (k === 'desired-state') out.desired = oneOf('--filter desired-state', v, ['running', 'shutdown', 'accepted', 'ready']);
-    else if (k === 'node' || k === 'id' || k === 'name') out[k].push(v);
-    else throw UsageError.invalid('--filter', 'KEY=VALUE with KEY one of desired-state, id, name, node', f);
-  }
-  return out;
+/**
+ * `--filter` of `service ps` (docker's keys: id, name, node, desired-state; and
+ * label, service) as a task predicate; `nodes` maps node ids to names, `selfId`
+ * is the node `node=self` names, as the docker CLI resolves it.
+ */
+export function psFilter(flags: readonly string[], nodes: ReadonlyMap<string, string>, selfId?: string): (t: Task) => boolean {
+  return taskFilter(filtersFromFlags(flags), {
+    serviceOf: () => undefined,
+    labelsOf: (t) => t.serviceLabels ?? {},
+    resolveNode: (ref) => {
+      if (ref === 'self' && selfId) return selfId;
+      if (nodes.has(ref)) return ref;
+      const named = [...nodes].find(([, name]) => name === ref);
+      if (named) return named[0];
+      return [...nodes.keys()].find((id) => id.startsWith(ref)) ?? ref;
+    },
+  });
 }
+
+/** `service ps` template fields, docker's: the cells of its table. */
+const taskContexts = (rows: readonly string[][]): Array<Record<string, string>> =>
+  rows.map((r) => Object.fromEntries(Object.keys(TASK_FIELDS.headers).map((k, i) => [k, r[i] ?? ''])));
 
 const psCommand = leaf({
   name: 'ps',
@@ -1101,21 +1131,20 @@ const psCommand = leaf({
   usage: '[OPTIONS] SERVICE [SERVICE...]',
   flags: {
     'no-trunc': bool('Do not truncate output'),
-    filter: many('KEY=VALUE', 'Filter: desired-state=running|shutdown|accepted|ready, node=, id=, name=', 'f'),
+    filter: many('KEY=VALUE', 'Filter as docker: desired-state=running|shutdown|accepted|…, id=, name=, node=, label=', 'f'),
     quiet: bool('Only display task IDs', 'q'),
-    format: str('FORMAT', 'Output format: table (default) or json'),
+    format: str('FORMAT', FORMAT_HELP),
   },
   async run({ flags, positionals, io }) {
     if (!positionals.length) throw new UsageError('give at least one service: tsswarm service ps SERVICE [SERVICE...]');
-    const f = parsePsFilters(flags.filter);
-    const r = await controlRead(io, 'listTasks', { services: positionals, nodes: f.node, desiredRunning: f.desired === 'running' });
-    let tasks = r.tasks;
-    if (f.desired === 'shutdown') tasks = tasks.filter((t) => t.desiredState > TaskState.RUNNING);
-    if (f.desired === 'accepted') tasks = tasks.filter((t) => t.desiredState === TaskState.ACCEPTED);
-    if (f.desired === 'ready') tasks = tasks.filter((t) => t.desiredState === TaskState.READY);
-    if (f.id.length) tasks = tasks.filter((t) => f.id.some((p) => t.meta.id.startsWith(p)));
-    if (f.name.length) tasks = tasks.filter((t) => f.name.some((n) => `${t.serviceName}.${t.slot || t.nodeId}`.startsWith(n)));
-    if (flags.format === 'json') {
+    const choice = formatChoice(flags.format);
+    filtersFromFlags(flags.filter); // a malformed --filter is refused before anything is asked
+    const nodes = await listNodeNames();
+    const self = filtersFromFlags(flags.filter).get('node')?.has('self') ? (await daemonApi('info')).nodeId : undefined;
+    const keep = psFilter(flags.filter, nodes, self);
+    const r = await controlRead(io, 'listTasks', { services: positionals });
+    const tasks = r.tasks.filter(keep);
+    if (choice.kind === 'json') {
       // Every field, enums as numbers (JSON.stringify of a decoded message would drop defaults and name enums).
       json(
         io,
@@ -1124,15 +1153,44 @@ const psCommand = leaf({
       return 0;
     }
     const noTrunc = flags['no-trunc'];
+    if (choice.kind === 'table' || choice.kind === 'raw') {
+      io.stdout.write(renderList(choice, TASK_FIELDS, taskContexts(taskRows(tasks, { noTrunc, nodes }))));
+      return 0;
+    }
     if (flags.quiet) {
       io.stdout.write(tasks.map((t) => `${shortId(t.meta.id, noTrunc)}\n`).join(''));
       return 0;
     }
-    const rows = taskRows(tasks, { noTrunc, nodes: await listNodeNames() });
+    const rows = taskRows(tasks, { noTrunc, nodes });
     io.stdout.write(table(['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR', 'PORTS'], rows));
     return 0;
   },
 });
+
+/** `node ps`: the tasks on the nodes `nodeIds`, as `service ps` shows them. */
+export async function nodePsOutput(
+  io: Io,
+  nodeIds: readonly string[],
+  o: { filter: readonly string[]; format?: string; noTrunc: boolean; quiet: boolean; selfId?: string },
+): Promise<string> {
+  const choice = formatChoice(o.format);
+  filtersFromFlags(o.filter);
+  const nodes = await listNodeNames();
+  const keep = psFilter(o.filter, nodes, o.selfId);
+  const tasks = (await controlRead(io, 'listTasks', { nodes: [...nodeIds] })).tasks.filter(keep);
+  if (choice.kind === 'json')
+    return (
+      JSON.stringify(
+        tasks.map((x) => Task.toObject(x)),
+        null,
+        2,
+      ) + '\n'
+    );
+  const rows = taskRows(tasks, { noTrunc: o.noTrunc, nodes });
+  if (choice.kind === 'table' || choice.kind === 'raw') return renderList(choice, TASK_FIELDS, taskContexts(rows));
+  if (o.quiet) return tasks.map((t) => `${shortId(t.meta.id, o.noTrunc)}\n`).join('');
+  return table(['ID', 'NAME', 'IMAGE', 'NODE', 'DESIRED STATE', 'CURRENT STATE', 'ERROR', 'PORTS'], rows);
+}
 
 const ms = (n: number): string => (n % 1000 === 0 ? `${n / 1000}s` : `${n}ms`);
 
@@ -1254,13 +1312,26 @@ const inspectCommand = leaf({
   name: 'inspect',
   summary: 'Display detailed information on one or more services (JSON unless --pretty)',
   usage: '[OPTIONS] SERVICE [SERVICE...]',
-  flags: { pretty: bool('Print in a human friendly format') },
+  flags: {
+    pretty: bool('Print in a human friendly format'),
+    format: str('FORMAT', 'A Go template over the service as the Docker API shows it: {{.ID}}, {{.Spec.Name}}, {{json .Spec.Labels}}', 'f'),
+  },
   async run({ flags, positionals, io }) {
     if (!positionals.length) throw new UsageError('give at least one service (id, id prefix or name)');
+    formatChoice(flags.format);
+    if (flags.pretty && flags.format !== undefined)
+      throw new UsageError('--format is incompatible with human friendly format (--pretty): give one of them', { field: '--format' });
     const svcs: Service[] = [];
     for (const ref of positionals) svcs.push((await controlRead(io, 'getService', { ref })).service);
     const names = flags.pretty ? await networkNames() : new Map<string, string>();
-    if (flags.pretty) io.stdout.write(svcs.map((x) => prettyService(x, names)).join('\n'));
+    if (flags.format !== undefined && flags.format !== 'json')
+      io.stdout.write(
+        renderInspect(
+          flags.format,
+          svcs.map((x) => serviceToDocker(x, { insertDefaults: true })),
+        ),
+      );
+    else if (flags.pretty) io.stdout.write(svcs.map((x) => prettyService(x, names)).join('\n'));
     else json(io, svcs.map(serviceJson));
     return 0;
   },

@@ -74,7 +74,11 @@ export function toDockerNode(n: Node, tls: DockerTLSInfo, engineVersion = ''): J
 export const NODE_FILTERS = ['id', 'name', 'label', 'role', 'membership', 'node.label'] as const;
 
 export function parseNodeFilters(text: string | null | undefined): DockerFilters {
-  const f = parseDockerFilters(text);
+  return checkNodeFilters(parseDockerFilters(text));
+}
+
+/** Refuses keys and values GET /nodes does not take, with moby's messages; `f` when it is fine. */
+export function checkNodeFilters(f: DockerFilters): DockerFilters {
   checkFilterKeys(f, NODE_FILTERS);
   for (const r of f.get('role') ?? [])
     if (r !== '' && r !== 'worker' && r !== 'manager') throw new UsageError(`Invalid role filter: '${r}'`);

@@ -7,7 +7,7 @@ import {
   parseCreateArgv,
   parseDuration,
   parseMount,
-  parsePsFilters,
+  psFilter,
   parseScaleArg,
   parseSize,
   parseUpdateArgv,
@@ -25,7 +25,7 @@ import {
   RestartCondition,
   Service,
   ServiceSpec,
-  type Task,
+  Task,
   TaskSpec,
   TaskState,
   UpdateFailureAction,
@@ -125,8 +125,15 @@ describe('value parsers', () => {
     expect(parseScaleArg('web=5')).toEqual(['web', 5]);
     expect(msgOf(() => parseScaleArg('web'))).toMatch(/SERVICE=REPLICAS/);
     expect(msgOf(() => parseScaleArg('web=-1'))).toMatch(/whole number from 0 to 100000 \(got "-1"\)/);
-    expect(parsePsFilters(['desired-state=running', 'node=n1'])).toMatchObject({ desired: 'running', node: ['n1'] });
-    expect(msgOf(() => parsePsFilters(['colour=red']))).toMatch(/^--filter must be KEY=VALUE/);
+    const keep = psFilter(['desired-state=running', 'node=n1'], new Map([['id-n1', 'n1']]));
+    const task = (nodeId: string, desiredState: TaskState): Task => Task.create({ meta: Meta.create({ id: 't1' }), nodeId, desiredState });
+    expect([
+      keep(task('id-n1', TaskState.RUNNING)),
+      keep(task('id-n2', TaskState.RUNNING)),
+      keep(task('id-n1', TaskState.SHUTDOWN)),
+    ]).toEqual([true, false, false]);
+    expect(msgOf(() => psFilter(['colour=red'], new Map()))).toBe("invalid filter 'colour'");
+    expect(msgOf(() => psFilter(['desired-state=sleeping'], new Map()))).toBe("Invalid desired-state filter: 'sleeping'");
   });
 });
 
