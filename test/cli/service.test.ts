@@ -400,7 +400,7 @@ describe('output', () => {
   });
 
   it('ls shows ID NAME MODE REPLICAS IMAGE with running/desired', () => {
-    expect(serviceRows({ services: [{ service: svc, running: 2, desired: 3 }], stale: false })).toEqual([
+    expect(serviceRows({ services: [{ service: svc, running: 2, desired: 3, completed: 0 }], stale: false })).toEqual([
       ['abcdefghijkl', 'web', 'replicated', '2/3', 'nginx:1.25'],
     ]);
   });
@@ -430,6 +430,7 @@ describe('output', () => {
         serviceVersion: 1,
         networks: [],
         restartAttempt: 0,
+        jobIteration: 0,
         hostPorts: [],
         serviceLabels: {},
       }) as Task;
