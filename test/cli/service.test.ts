@@ -274,7 +274,7 @@ describe('service create command line → spec', () => {
       '--replicas must be a whole number from 0 to 100000 (got "-1")',
     );
     expect(msgOf(() => parseCreateArgv(['--mode', 'global', '--replicas', '2', 'busybox']))).toMatch(
-      /^--replicas can only be used with replicated mode/,
+      /^--replicas can only be used with replicated or replicated-job mode \(--mode global\)/,
     );
     expect(msgOf(() => parseCreateArgv(['--mode', 'both', 'busybox']))).toMatch(/^--mode must be one of replicated, global/);
     expect(msgOf(() => parseCreateArgv(['--constraint', 'node.colour==red', 'busybox']))).toMatch(
@@ -382,7 +382,7 @@ describe('service update command line → spec', () => {
       ServiceSpec.create({ name: 'g', global: {}, task: TaskSpec.create({ container: ContainerSpec.create({ image: 'x' }) }) }),
     ).spec;
     expect(msgOf(() => parseUpdateArgv(['--replicas', '2', 'g'], global))).toMatch(
-      /^--replicas can only be used with replicated services: service g is global/,
+      /^--replicas can only be used with replicated or replicated-job mode \(service g is global\)/,
     );
   });
 });
