@@ -1,5 +1,6 @@
 // Jobs, as SwarmKit defines them: tasks that run to completion. A replicated
-// job makes `totalCompletions` successful tasks, each in its own slot, at most
+// job makes `totalCompletions` successful tasks, each in its own slot (0 to
+// totalCompletions-1, as SwarmKit numbers them), at most
 // `maxConcurrent` of them unfinished at a time; a global job makes one per
 // eligible node (a node that joins or becomes eligible later gets one). A task
 // that completed is never run again; a failed one is replaced in its slot per
@@ -44,7 +45,8 @@ export function reconcileReplicatedJob(c: ServiceContext): void {
   const unfinished = [...open].filter((k) => !settled(c, k)).length;
   const left = rj.totalCompletions - done.size - open.size;
   let add = Math.min(rj.maxConcurrent - unfinished, left);
-  for (let s = 1; add > 0 && s <= rj.totalCompletions; s++) {
+  // Slots 0..total-1, as SwarmKit's (the docker CLI's job progress reads them so).
+  for (let s = 0; add > 0 && s < rj.totalCompletions; s++) {
     const k = String(s);
     if (done.has(k) || open.has(k)) continue;
     if (c.p.created >= CREATE_CHUNK) {

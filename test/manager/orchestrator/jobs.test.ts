@@ -41,7 +41,7 @@ describe('replicated job orchestrator', () => {
       completed(c, 'batch')
         .map((t) => t.slot)
         .sort(),
-    ).toEqual([1, 2, 3, 4, 5]);
+    ).toEqual([0, 1, 2, 3, 4]);
     expect(tasksOf(c, 'batch')).toHaveLength(5);
     const list = await c.api.listServices();
     expect(list.services[0]).toMatchObject({ running: 0, desired: 0, completed: 5 });
@@ -53,8 +53,8 @@ describe('replicated job orchestrator', () => {
     await agents(c);
     expect((await c.api.listServices()).services[0]).toMatchObject({ running: 2, desired: 2, completed: 0 });
     await finishRunning(c, 'batch');
-    await finishRunning(c, 'batch', (t) => t.slot === 4);
-    // Slot 4 failed and was replaced (on-failure): 3 completed, one running.
+    await finishRunning(c, 'batch', (t) => t.slot === 3);
+    // Slot 3 failed and was replaced (on-failure): 3 completed, one running.
     expect((await c.api.listServices()).services[0]).toMatchObject({ running: 1, desired: 1, completed: 3 });
   });
 
@@ -62,22 +62,22 @@ describe('replicated job orchestrator', () => {
     const c = await cluster(1);
     await c.api.createService({ spec: job('batch', 2, 2) });
     await agents(c);
-    await finishRunning(c, 'batch', (t) => t.slot === 2);
+    await finishRunning(c, 'batch', (t) => t.slot === 1);
     const ts = tasksOf(c, 'batch');
     expect(ts).toHaveLength(3);
-    const slot2 = ts.filter((t) => t.slot === 2).sort((a, b) => a.restartAttempt - b.restartAttempt);
+    const slot2 = ts.filter((t) => t.slot === 1).sort((a, b) => a.restartAttempt - b.restartAttempt);
     expect(slot2.map((t) => [t.status?.state, t.desiredState, t.restartAttempt])).toEqual([
       [TaskState.FAILED, TaskState.SHUTDOWN, 0],
       [TaskState.RUNNING, TaskState.RUNNING, 1],
     ]);
-    expect(ts.find((t) => t.slot === 1)).toMatchObject({ status: { state: TaskState.COMPLETE }, desiredState: TaskState.RUNNING });
+    expect(ts.find((t) => t.slot === 0)).toMatchObject({ status: { state: TaskState.COMPLETE }, desiredState: TaskState.RUNNING });
     await finishRunning(c, 'batch');
     await agents(c);
     expect(
       completed(c, 'batch')
         .map((t) => t.slot)
         .sort(),
-    ).toEqual([1, 2]);
+    ).toEqual([0, 1]);
     expect(tasksOf(c, 'batch')).toHaveLength(3);
   });
 
@@ -112,20 +112,20 @@ describe('replicated job orchestrator', () => {
     await c.api.createService({ spec: s });
     await agents(c);
     await finishRunning(c, 'batch');
-    // Slots 1 and 2 completed, slot 3 runs: a forced update now.
+    // Slots 0 and 1 completed, slot 2 runs: a forced update now.
     await c.api.updateService({ ref: 'batch', version: 0, rollback: false, spec: withTask(s, { forceUpdate: 1 }) });
     await agents(c);
     expect(service(c, 'batch').jobStatus).toMatchObject({ jobIteration: 2 });
     const ts = tasksOf(c, 'batch');
     const old = ts.filter((t) => t.jobIteration === 1);
     expect(old.filter((t) => t.status?.state === TaskState.COMPLETE)).toHaveLength(2);
-    expect(old.find((t) => t.slot === 3)).toMatchObject({ desiredState: TaskState.SHUTDOWN, status: { state: TaskState.SHUTDOWN } });
+    expect(old.find((t) => t.slot === 2)).toMatchObject({ desiredState: TaskState.SHUTDOWN, status: { state: TaskState.SHUTDOWN } });
     expect(
       ts
         .filter((t) => t.jobIteration === 2 && isRunning(t))
         .map((t) => t.slot)
         .sort(),
-    ).toEqual([1, 2]);
+    ).toEqual([0, 1]);
     await finishRunning(c, 'batch');
     await finishRunning(c, 'batch');
     expect(tasksOf(c, 'batch').filter((t) => t.jobIteration === 2 && t.status?.state === TaskState.COMPLETE)).toHaveLength(3);
