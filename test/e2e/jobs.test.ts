@@ -69,7 +69,7 @@ describe.skipIf(!canRunSandbox)('jobs', () => {
     const first = await tasksOf(m, 'batch');
     expect(first).toHaveLength(4);
     expect(first.every((t) => t.status.state === TaskState.COMPLETE && t.jobIteration === 1)).toBe(true);
-    expect(first.map((t) => Number(t.slot)).sort()).toEqual([1, 2, 3, 4]);
+    expect(first.map((t) => Number(t.slot)).sort()).toEqual([0, 1, 2, 3]);
     expect(mostAtOnce(first)).toBe(2);
     // Both nodes took part: the scheduler spread the job's tasks.
     expect(new Set(first.map((t) => t.nodeId)).size).toBe(2);
