@@ -5,6 +5,7 @@
 // renderers and watchProgress do the drawing and polling.
 import { type Service, type Task, TaskSpec, TaskState, type UpdateStatus, UpdateState } from '../proto/gen/objects.js';
 import type { Writer } from './command.js';
+import { jobCounts, jobIteration } from '../spec/jobs.js';
 
 /** How long every task must stay running before the service counts as converged. */
 export const STABILITY_MS = 1_000;
@@ -100,6 +101,7 @@ interface Row {
 export class ProgressTracker {
   private convergedSince: number | null = null;
   private noNodeSince: number | null = null;
+  private failedSince: number | null = null;
   /** Whether this operation started an update or rollback whose end we watch. */
   private readonly watchesUpdate: boolean;
 
@@ -114,6 +116,7 @@ export class ProgressTracker {
   step(snap: Snapshot, now: number): ProgressStep {
     const svc = snap.service;
     const spec = svc.spec;
+    if (spec.replicatedJob || spec.globalJob) return this.jobStep(snap, now);
     const current = taskSpecKey(spec.task);
     const isCurrent = (t: Task): boolean => taskSpecKey(t.spec) === current;
     const live = snap.tasks.filter(wantsRunning);
@@ -187,6 +190,44 @@ export class ProgressTracker {
       return { lines };
     }
     lines.push({ key: 'verify', text: 'verify: Service converged' });
+    return { lines, done: { ok: true, message: '' } };
+  }
+
+  /**
+   * A job: done once every completion of its current iteration is made (a
+   * global job: once each node given a task has completed it); failed once a
+   * task of it has ended in failure and stayed so (its restart policy gave up).
+   */
+  private jobStep(snap: Snapshot, now: number): ProgressStep {
+    const svc = snap.service;
+    const it = jobIteration(svc);
+    const mine = snap.tasks.filter((t) => t.jobIteration === it && wantsRunning(t));
+    const c = jobCounts(svc, snap.tasks);
+    const active = mine.filter(isRunning).length;
+    const lines: Line[] = [
+      { key: 'job', text: `job progress: ${c.completed} out of ${c.total} complete` },
+      { key: 'active', text: `active tasks: ${active} out of ${c.desired} tasks` },
+    ];
+    const failed = mine.filter((t) => (t.status?.state ?? 0) > TaskState.COMPLETE);
+    if (!failed.length) this.failedSince = null;
+    else {
+      // Given the orchestrator's time to replace it (restart policy): only one that stays failed ends the watch.
+      this.failedSince ??= now;
+      if (now - this.failedSince >= NO_NODE_MS) {
+        const why = [...new Set(failed.map((t) => t.status.err || stateWord(t.status.state)))].join('; ');
+        return {
+          lines,
+          done: {
+            ok: false,
+            message: `${why}
+the job cannot complete: its restart policy gave up; fix it with \`tsswarm service update\``,
+          },
+        };
+      }
+    }
+    const complete = svc.spec.replicatedJob ? c.completed >= c.total : c.total > 0 && c.desired === 0;
+    if (!complete) return { lines };
+    lines.push({ key: 'verify', text: 'job complete' });
     return { lines, done: { ok: true, message: '' } };
   }
 

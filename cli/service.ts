@@ -6,7 +6,14 @@
 import { normalizeCapability } from '../lib/capabilities.js';
 import { TsswarmError, UsageError } from '../lib/errors.js';
 import { DEFAULT_RESTART, DEFAULT_UPDATE, parseConstraint, parseSpreadPreference, plainSpec, SPEC_LIMITS } from '../spec/index.js';
-import type { ExecRequest, ListServicesResponse, LogChunk, ServiceLogsRequest, ServiceResponse } from '../proto/gen/control.js';
+import type {
+  ExecRequest,
+  ListServicesResponse,
+  LogChunk,
+  ServiceLogsRequest,
+  ServiceResponse,
+  ServiceSummary,
+} from '../proto/gen/control.js';
 import {
   type ConfigReference,
   ContainerSpec,
@@ -353,8 +360,9 @@ function updateConfigFlags<P extends 'update' | 'rollback'>(p: P) {
 /** Flags create and update share. */
 const specFlags = {
   name: str('NAME', 'Service name'),
-  replicas: str('N', 'Number of tasks (replicated mode)'),
-  mode: str('MODE', 'replicated (default) or global'),
+  replicas: str('N', 'Number of tasks (replicated mode), or of completions (replicated-job mode)'),
+  mode: str('MODE', 'replicated (default), global, replicated-job or global-job'),
+  'max-concurrent': str('N', 'Job tasks run at once (replicated-job mode; default: --replicas)'),
   env: many('KEY=VALUE', 'Set an environment variable (KEY alone: take it from this shell)', 'e'),
   workdir: str('DIR', 'Working directory inside the container', 'w'),
   user: str('USER[:GROUP]', 'User (name or uid, optional group)', 'u'),
@@ -375,7 +383,7 @@ const specFlags = {
   'limit-cpu': str('CPUS', 'Limit CPUs, e.g. 1.5'),
   'limit-memory': str('SIZE', 'Limit memory, e.g. 256M'),
   'limit-pids': str('N', 'Limit the number of processes (0: no limit)'),
-  'restart-condition': str('COND', 'Restart when: none, on-failure or any (default)'),
+  'restart-condition': str('COND', 'Restart when: none, on-failure or any (default; on-failure for jobs)'),
   'restart-delay': str('DURATION', 'Delay between restart attempts (default 5s)'),
   'restart-max-attempts': str('N', 'Maximum restarts before giving up (0: no limit)'),
   'restart-window': str('DURATION', 'Window used to count restart attempts (0: forever)'),
@@ -487,6 +495,56 @@ function upsert<T>(list: T[], items: T[], key: (t: T) => string): T[] {
   return out;
 }
 
+const MODES = ['replicated', 'global', 'replicated-job', 'global-job'] as const;
+const UPDATE_CONFIG_FLAGS = (['update', 'rollback'] as const).flatMap((p) =>
+  ['parallelism', 'delay', 'failure-action', 'monitor', 'max-failure-ratio', 'order'].map((k) => `${p}-${k}`),
+);
+
+/** The spec's mode in `--mode`'s words. */
+export const modeOf = (s: ServiceSpec | null | undefined): (typeof MODES)[number] =>
+  s?.replicatedJob ? 'replicated-job' : s?.globalJob ? 'global-job' : s?.global ? 'global' : 'replicated';
+
+/**
+ * `--mode`, `--replicas` and `--max-concurrent`, as docker's: a replicated
+ * job's `--replicas` is its total completions and `--max-concurrent` defaults
+ * to it (each 1 when left out); jobs take no update or rollback config, since
+ * every update of a job starts a new iteration.
+ */
+function applyModeFlags(spec: ServiceSpec, f: Flags): void {
+  const replicas = s(f, 'replicas');
+  const concurrent = s(f, 'max-concurrent');
+  const mode = s(f, 'mode') === undefined ? undefined : oneOf('--mode', s(f, 'mode')!, MODES);
+  if (mode !== undefined && mode !== modeOf(spec)) {
+    spec.replicated = spec.global = spec.replicatedJob = spec.globalJob = null;
+    if (mode === 'global') spec.global = {};
+    else if (mode === 'global-job') spec.globalJob = {};
+    else if (mode === 'replicated-job') spec.replicatedJob = { totalCompletions: 1, maxConcurrent: 1 };
+    else spec.replicated = { replicas: 1 };
+  }
+  const now = modeOf(spec);
+  const how = mode !== undefined ? `--mode ${mode}` : `service ${spec.name} is ${now}`;
+  if (replicas !== undefined && (now === 'global' || now === 'global-job'))
+    throw new UsageError(`--replicas can only be used with replicated or replicated-job mode (${how})`, { field: '--replicas' });
+  if (concurrent !== undefined && now !== 'replicated-job')
+    throw new UsageError(`--max-concurrent can only be used with replicated-job mode (${how})`, { field: '--max-concurrent' });
+  if (now === 'replicated-job' || now === 'global-job') {
+    const k = UPDATE_CONFIG_FLAGS.find((x) => s(f, x) !== undefined);
+    if (k)
+      throw new UsageError(`--${k} cannot be used with jobs (${how}): every update of a job starts a new iteration of it`, {
+        field: `--${k}`,
+      });
+  }
+  const n = replicas === undefined ? undefined : wholeNumber('--replicas', replicas, { max: SPEC_LIMITS.replicas });
+  if (now === 'replicated-job') {
+    const j = (spec.replicatedJob ??= { totalCompletions: 1, maxConcurrent: 1 });
+    if (n !== undefined) {
+      j.totalCompletions = n;
+      if (mode !== undefined && concurrent === undefined) j.maxConcurrent = n;
+    }
+    if (concurrent !== undefined) j.maxConcurrent = wholeNumber('--max-concurrent', concurrent, { max: SPEC_LIMITS.replicas });
+  } else if (n !== undefined) spec.replicated = { replicas: n };
+}
+
 /**
  * Applies the flags create and update share to a (plain, mutable) spec: lists
  * are added to (replacing entries with the same key; update's `--env-add`
@@ -501,24 +559,7 @@ function applySpecFlags(spec: ServiceSpec, f: Flags, env: NodeJS.ProcessEnv, ids
   ];
 
   if (s(f, 'name') !== undefined) spec.name = s(f, 'name')!;
-  const mode = s(f, 'mode') === undefined ? undefined : oneOf('--mode', s(f, 'mode')!, ['replicated', 'global'] as const);
-  if (mode === 'global') {
-    if (s(f, 'replicas') !== undefined)
-      throw new UsageError(`--replicas can only be used with replicated mode (got --mode global --replicas ${s(f, 'replicas')})`, {
-        field: '--replicas',
-      });
-    spec.global = {};
-    spec.replicated = null;
-  } else if (mode === 'replicated' && !spec.replicated) {
-    spec.replicated = { replicas: 1 };
-    spec.global = null;
-  }
-  if (s(f, 'replicas') !== undefined) {
-    const n = wholeNumber('--replicas', s(f, 'replicas')!, { max: SPEC_LIMITS.replicas });
-    if (spec.global)
-      throw new UsageError(`--replicas can only be used with replicated services: service ${spec.name} is global`, { field: '--replicas' });
-    spec.replicated = { replicas: n };
-  }
+  applyModeFlags(spec, f);
 
   for (const [field, vals] of both('env', 'env-add')) {
     const entries = vals.map((v) => envEntry(field, v, env)).filter((e): e is string => e !== null);
@@ -769,7 +810,7 @@ export function serviceCreateSpec(flags: Flags, args: readonly string[], env: No
   const spec = ServiceSpec.create({ task: TaskSpec.create({ container: ContainerSpec.create({ image, args: cmd }) }) });
   applySpecFlags(spec, flags, env);
   applySecurityFlags(spec.task.container, flags, 'create');
-  if (!spec.replicated && !spec.global) spec.replicated = { replicas: 1 };
+  if (!spec.replicated && !spec.global && !spec.replicatedJob && !spec.globalJob) spec.replicated = { replicas: 1 };
   return { spec, detach: b(flags, 'detach'), quiet: b(flags, 'quiet') };
 }
 
@@ -886,7 +927,6 @@ export function serviceJson(svc: Service): object {
 const capital = (w: string): string => (w ? w[0]!.toUpperCase() + w.slice(1) : w);
 const word = (st: TaskState | undefined): string => (TaskState[st ?? TaskState.NEW] ?? 'unknown').toLowerCase();
 const shortId = (id: string, noTrunc = false): string => (noTrunc ? id : id.slice(0, 12));
-const modeOf = (s: ServiceSpec | null | undefined): string => (s?.global ? 'global' : 'replicated');
 
 function nodeNames(nodes: Node[]): Map<string, string> {
   return new Map(nodes.map((n) => [n.meta.id, n.description?.hostname || n.spec?.name || n.meta.id]));
@@ -894,6 +934,15 @@ function nodeNames(nodes: Node[]): Map<string, string> {
 
 function stripDigest(image: string, noTrunc: boolean): string {
   return noTrunc ? image : image.replace(/@sha256:[0-9a-f]+$/, '');
+}
+
+/** REPLICAS as docker's: `running/desired`, and for a job `(completed/total completed)` (a global job's total: its nodes). */
+export function replicasColumn(x: ServiceSummary): string {
+  const sp = x.service.spec;
+  const base = `${x.running}/${x.desired}`;
+  if (sp.replicatedJob) return `${base} (${x.completed}/${sp.replicatedJob.totalCompletions} completed)`;
+  if (sp.globalJob) return `${base} (${x.completed}/${x.completed + x.desired} completed)`;
+  return base;
 }
 
 /** `service ls` rows. */
@@ -904,7 +953,7 @@ export function serviceRows(r: ListServicesResponse): string[][] {
       shortId(svc.meta.id),
       svc.spec.name,
       modeOf(svc.spec),
-      `${x.running}/${x.desired}`,
+      replicasColumn(x),
       stripDigest(svc.spec.task?.container?.image ?? '', false),
     ];
   });
@@ -1201,8 +1250,12 @@ export function prettyService(svc: Service, networks: ReadonlyMap<string, string
   const c = t?.container;
   const out: string[] = [`ID:\t\t${svc.meta.id}`, `Name:\t\t${sp.name}`];
   if (Object.keys(sp.labels).length) out.push('Labels:', ...Object.entries(sp.labels).map(([k, v]) => ` ${k}=${v}`));
-  out.push(`Service Mode:\t${sp.global ? 'Global' : 'Replicated'}`);
+  out.push(
+    `Service Mode:\t${{ replicated: 'Replicated', global: 'Global', 'replicated-job': 'ReplicatedJob', 'global-job': 'GlobalJob' }[modeOf(sp)]}`,
+  );
   if (sp.replicated) out.push(` Replicas:\t${sp.replicated.replicas}`);
+  if (sp.replicatedJob)
+    out.push(` Max Concurrent:\t${sp.replicatedJob.maxConcurrent}`, ` Total Completions:\t${sp.replicatedJob.totalCompletions}`);
   const us = svc.updateStatus;
   if (us)
     out.push(
@@ -1419,9 +1472,13 @@ const scaleCommand = leaf({
       let r!: ServiceResponse;
       for (let attempt = 0; ; attempt++) {
         const { service } = await controlApi('getService', { ref });
-        if (service!.spec.global) throw new UsageError(`scale works on replicated services only: service ${service!.spec.name} is global`);
+        const mode = modeOf(service!.spec);
+        if (mode !== 'replicated' && mode !== 'replicated-job')
+          throw new UsageError(`scale works on replicated services and replicated jobs only: service ${service!.spec.name} is ${mode}`);
         const spec = plainSpec(service!.spec);
-        spec.replicated = { replicas: n };
+        // A replicated job's scale is its total completions (as docker's), and starts a new iteration.
+        if (spec.replicatedJob) spec.replicatedJob.totalCompletions = n;
+        else spec.replicated = { replicas: n };
         try {
           r = await controlApi('updateService', { ref: service!.meta.id, version: service!.meta.version, spec, rollback: false });
           break;

@@ -8,6 +8,7 @@ export {
   DEFAULT_RESTART,
   DEFAULT_STOP_GRACE_MS,
   DEFAULT_UPDATE,
+  isJob,
   MAX_SERVICE_SPEC_BYTES,
   MAX_TASK_SPEC_BYTES,
   MIN_MEMORY_LIMIT,
@@ -51,3 +52,4 @@ export type {
   NeighRow,
   VipRow,
 } from './dataplane-report.js';
+export { type JobCounts, jobCounts, jobIteration } from './jobs.js';

@@ -26,6 +26,9 @@ import { parseConstraints, parseSpreadPreference } from './constraint.js';
 import { protocolName } from '../lib/ports.js';
 import type { NetworkSpec } from '../proto/gen/objects.js';
 
+/** Whether a service is a job (replicated-job or global-job): tasks that run to completion. */
+export const isJob = (s: ServiceSpec | null | undefined): boolean => isSet(s?.replicatedJob) || isSet(s?.globalJob);
+
 /** Swarm's restart policy when none is given. */
 export const DEFAULT_RESTART: Readonly<RestartPolicy> = Object.freeze({
   condition: RestartCondition.ANY,
@@ -276,9 +279,21 @@ export function validateServiceSpec(input: ServiceSpec): { spec: ServiceSpec; wa
   for (const k of Object.keys(spec.labels)) if (!k) throw bad('spec.labels', 'has an empty key: write KEY=VALUE');
 
   // mode
-  if (isSet(spec.replicated) && isSet(spec.global))
-    throw bad('spec.mode', 'sets both replicated and global: a service is one or the other (replicas are for replicated services only)');
-  if (!isSet(spec.replicated) && !isSet(spec.global)) spec.replicated = { replicas: 1 };
+  const modes = (['replicated', 'global', 'replicatedJob', 'globalJob'] as const).filter((k) => isSet(spec[k]));
+  if (modes.length > 1)
+    throw bad(
+      'spec.mode',
+      `sets ${modes.join(' and ')}: a service has one mode (replicated, global, replicated-job or global-job; replicas are for replicated services and jobs only)`,
+    );
+  if (modes.length === 0) spec.replicated = { replicas: 1 };
+  const job = isJob(spec);
+  if (isSet(spec.replicatedJob)) {
+    const j = spec.replicatedJob;
+    for (const k of ['maxConcurrent', 'totalCompletions'] as const)
+      if (!(Number.isInteger(j[k]) && j[k] >= 0)) throw bad(`spec.mode.replicatedJob.${k}`, `must be a whole number ≥ 0 (got ${j[k]})`);
+    if (j.maxConcurrent === 0 && j.totalCompletions > 0)
+      throw bad('spec.mode.replicatedJob.maxConcurrent', 'must be at least 1 for a job with completions to make (--max-concurrent)');
+  }
   if (isSet(spec.replicated) && !(Number.isInteger(spec.replicated.replicas) && spec.replicated.replicas >= 0)) {
     throw bad('spec.mode.replicated.replicas', `must be a whole number ≥ 0 (got ${spec.replicated.replicas})`);
   }
@@ -368,8 +383,13 @@ export function validateServiceSpec(input: ServiceSpec): { spec: ServiceSpec; wa
   }
 
   // restart
-  if (!isSet(task.restart)) task.restart = { ...DEFAULT_RESTART };
+  // A job's task that succeeded never runs again: its default condition is on-failure, and any reads as on-failure (as Swarm's jobs).
+  if (!isSet(task.restart)) task.restart = { ...DEFAULT_RESTART, ...(job ? { condition: RestartCondition.ON_FAILURE } : {}) };
   else {
+    if (job && task.restart.condition === RestartCondition.ANY) {
+      task.restart.condition = RestartCondition.ON_FAILURE;
+      warnings.push('restart condition "any" is "on-failure" for a job: a task that completed is not run again');
+    }
     const r = task.restart;
     if (!(r.condition in RestartCondition))
       throw bad('spec.task.restart.condition', `must be none, on-failure or any (got ${r.condition})`);
@@ -403,6 +423,12 @@ export function validateServiceSpec(input: ServiceSpec): { spec: ServiceSpec; wa
   // update and rollback
   for (const k of ['update', 'rollback'] as const) {
     const u = spec[k];
+    if (job) {
+      // Every update of a job starts a new iteration: there is no rolling update to configure (as Swarm).
+      if (isSet(u))
+        throw bad(`spec.${k}`, `cannot be set for a job: an update of a job starts a new iteration of it; leave out the --${k}-* flags`);
+      continue;
+    }
     if (!isSet(u)) spec[k] = { ...DEFAULT_UPDATE };
     else checkUpdateConfig(`spec.${k}`, u);
   }
@@ -526,6 +552,22 @@ export function checkServiceSpecBounds(spec: ServiceSpec): void {
   const L = SPEC_LIMITS;
   atMostChars('spec.name', '--name', spec.name, L.nameLength);
   labelsAtMost('spec.labels', '--label', spec.labels);
+  if (spec.replicatedJob) {
+    numberAtMost(
+      'spec.mode.replicatedJob.totalCompletions',
+      '--replicas',
+      spec.replicatedJob.totalCompletions,
+      L.replicas,
+      `a job makes at most ${L.replicas} completions; split it into several jobs`,
+    );
+    numberAtMost(
+      'spec.mode.replicatedJob.maxConcurrent',
+      '--max-concurrent',
+      spec.replicatedJob.maxConcurrent,
+      L.replicas,
+      `a service runs at most ${L.replicas} tasks`,
+    );
+  }
   if (spec.replicated)
     numberAtMost(
       'spec.mode.replicated.replicas',

@@ -23,8 +23,15 @@ import { AddressPool, AllocationError, DEFAULT_POOL, DEFAULT_SUBNET_BITS, type I
 import { addrOf, type Cidr, cidrOf, contains, formatCidr, formatIp, parseCidr, parseIp } from '../../lib/ipnet.js';
 import { protocolName } from '../../lib/ports.js';
 
-/** A task keeps its addresses until it is both ended and no longer wanted (Swarm's rule). */
-export const taskDead = (t: Task): boolean => t.desiredState > TaskState.RUNNING && (t.status?.state ?? 0) > TaskState.RUNNING;
+/**
+ * A task keeps its addresses until it is both ended and no longer wanted
+ * (Swarm's rule). A job's task that completed is not wanted any more: Swarm's
+ * desired state for it is COMPLETE, where ours stays RUNNING (orchestrator/jobs.ts).
+ */
+export const taskDead = (t: Task): boolean => {
+  const st = t.status?.state ?? 0;
+  return st > TaskState.RUNNING && (t.desiredState > TaskState.RUNNING || (t.jobIteration > 0 && st === TaskState.COMPLETE));
+};
 
 export const networkOwner = (n: Network): string => `network ${n.spec?.name ?? ''} (${n.meta.id})`;
 export const serviceOwner = (s: Service): string => `service ${s.spec?.name ?? ''} (${s.meta.id})`;

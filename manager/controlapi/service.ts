@@ -27,6 +27,8 @@ import { resolveServiceFileRefs } from './secret.js';
 import { findNode, findService, findTask } from './refs.js';
 import { plainSpec, validateServiceSpec } from '../../spec/validate.js';
 import { sameTaskSpec } from '../../spec/task-spec.js';
+import { isJob } from '../../spec/validate.js';
+import { jobCounts } from '../../spec/jobs.js';
 
 export interface ServiceApiOptions {
   store: MemoryStore;
@@ -40,8 +42,15 @@ export interface ServiceApiOptions {
 export { sameTaskSpec };
 
 const isGlobal = (s: ServiceSpec | null | undefined): boolean => s?.global !== null && s?.global !== undefined;
-const modeName = (s: ServiceSpec | null | undefined): string => (isGlobal(s) ? 'global' : 'replicated');
+const modeName = (s: ServiceSpec | null | undefined): string =>
+  s?.replicatedJob ? 'replicated-job' : s?.globalJob ? 'global-job' : isGlobal(s) ? 'global' : 'replicated';
 const wantsRunning = (t: Task): boolean => t.desiredState === TaskState.RUNNING || t.desiredState === TaskState.READY;
+
+/** A job's next iteration: every change of its spec (`service update --force` included) runs it again. */
+function nextIteration(cur: Service, spec: ServiceSpec, now: number): Service['jobStatus'] {
+  if (!isJob(spec)) return null;
+  return { jobIteration: (cur.jobStatus?.jobIteration ?? 0) + 1, lastExecution: now };
+}
 
 export class ServiceApi {
   private readonly store: MemoryStore;
@@ -71,6 +80,7 @@ export class ServiceApi {
       previousSpec: null,
       updateStatus: null,
       endpoint: null,
+      jobStatus: isJob(spec) ? { jobIteration: 1, lastExecution: now } : null,
     });
     await this.store.update((tx) => tx.services.create(service));
     this.log.info({ service: id, name: spec.name }, 'service created');
@@ -87,10 +97,14 @@ export class ServiceApi {
       tx.services.list().map((s): ServiceSummary => {
         const tasks = tx.tasks.by('service', s.meta.id);
         const running = tasks.filter((t) => t.desiredState === TaskState.RUNNING && t.status?.state === TaskState.RUNNING).length;
+        if (isJob(s.spec)) {
+          const j = jobCounts(s, tasks);
+          return { service: s, running, desired: j.desired, completed: j.completed };
+        }
         const desired = isGlobal(s.spec)
           ? tasks.filter((t) => t.desiredState === TaskState.RUNNING).length
           : (s.spec?.replicated?.replicas ?? 0);
-        return { service: s, running, desired };
+        return { service: s, running, desired, completed: 0 };
       }),
     );
     return { services: services.sort((a, b) => (a.service.spec?.name ?? '').localeCompare(b.service.spec?.name ?? '')), stale };
@@ -128,7 +142,13 @@ export class ServiceApi {
       const updateStatus: UpdateStatus = changed
         ? { state: UpdateState.ROLLBACK_STARTED, startedAt: now, completedAt: 0, message: 'manually requested rollback' }
         : { state: UpdateState.ROLLBACK_COMPLETED, startedAt: now, completedAt: now, message: 'manually requested rollback' };
-      next = Service.create({ ...cur, spec: cur.previousSpec, previousSpec: cur.spec, updateStatus });
+      next = Service.create({
+        ...cur,
+        spec: cur.previousSpec,
+        previousSpec: cur.spec,
+        updateStatus: isJob(cur.spec) ? null : updateStatus,
+        jobStatus: nextIteration(cur, cur.previousSpec, now),
+      });
     } else {
       if (!req.spec) throw new TsswarmError('INVALID_ARGUMENT', 'spec is required: send the new service spec (or set rollback)');
       const raw = plainSpec(req.spec);
@@ -144,7 +164,7 @@ export class ServiceApi {
           'INVALID_ARGUMENT',
           `spec.name: renaming a service is not supported (${name} → ${spec.name}): create a new service instead`,
         );
-      if (isGlobal(spec) !== isGlobal(cur.spec)) {
+      if (modeName(spec) !== modeName(cur.spec)) {
         throw new TsswarmError(
           'INVALID_ARGUMENT',
           `spec.mode: service ${name} is ${modeName(cur.spec)} and cannot become ${modeName(spec)}: remove it and create it again`,
@@ -153,10 +173,12 @@ export class ServiceApi {
       // As SwarmKit, an update that keeps the task spec (a scale) clears the status: the docker
       // CLI's progress display stops at once on a `completed` left from an earlier update, and
       // the updater starts an update again if tasks of an older spec remain (a paused one).
-      const updateStatus = sameTaskSpec(spec.task, cur.spec.task)
-        ? null
-        : { state: UpdateState.UPDATING, startedAt: now, completedAt: 0, message: 'update in progress' };
-      next = Service.create({ ...cur, spec, previousSpec: cur.spec, updateStatus });
+      // A job has no rolling update: every update starts its next iteration (as SwarmKit), whose tasks replace the last one's.
+      const updateStatus =
+        isJob(spec) || sameTaskSpec(spec.task, cur.spec.task)
+          ? null
+          : { state: UpdateState.UPDATING, startedAt: now, completedAt: 0, message: 'update in progress' };
+      next = Service.create({ ...cur, spec, previousSpec: cur.spec, updateStatus, jobStatus: nextIteration(cur, spec, now) });
     }
     next.meta = Meta.create({ ...cur.meta, updatedAt: now });
     await this.store.update((tx) => tx.services.update(next));

@@ -17,6 +17,8 @@ export const isTerminal = (s: TaskState | undefined): boolean => (s ?? 0) > Task
 /** The task should run (or get ready to): the "current" task of its slot. */
 export const isCurrent = (t: Task): boolean => t.desiredState <= TaskState.RUNNING;
 export const isGlobal = (s: ServiceSpec | null | undefined): boolean => s?.global !== null && s?.global !== undefined;
+/** One task per node, the node preset on the task: global services and global jobs. */
+const perNode = (s: ServiceSpec | null | undefined): boolean => isGlobal(s) || (s?.globalJob !== null && s?.globalJob !== undefined);
 
 /** Whether a service's tasks need the allocator (network addresses, or ports published through the mesh). */
 export function needsAllocation(spec: ServiceSpec | null | undefined): boolean {
@@ -58,7 +60,7 @@ export class ServiceContext {
     tasks: readonly Task[],
     readonly p: Pass,
   ) {
-    this.global = isGlobal(svc?.spec);
+    this.global = perNode(svc?.spec);
     for (const t of tasks) this.addToSlot(t);
   }
 
@@ -144,6 +146,7 @@ export class ServiceContext {
       serviceName: svc.spec.name,
       serviceLabels: { ...svc.spec.labels },
       restartAttempt,
+      jobIteration: svc.jobStatus?.jobIteration ?? 0,
       hostPorts: (svc.spec.endpoint?.ports ?? []).filter((p) => p.publishMode === PublishMode.HOST),
     });
     this.fresh.set(t.meta.id, t);

@@ -4,6 +4,7 @@
 // BATCH_BYTES: what does not fit goes to the next pass, at once), phase by
 // phase (each in its own file):
 // - replicated.ts / global.ts: one current task per slot, or per eligible node;
+// - jobs.ts: replicated and global jobs, tasks that run to completion;
 // - restart.ts: ended, unhealthy, lost or drained tasks replaced per policy;
 // - update.ts: rolling updates and rollbacks;
 // - reaper.ts: old tasks beyond the history limit, removed services' tasks.
@@ -18,6 +19,7 @@ import { type Clock, type Pass, ServiceContext, systemClock } from './context.js
 import { taskHistoryLimit } from '../../spec/cluster.js';
 import { type FailureAction, ReconcileLoop } from '../reconciler.js';
 import { reconcileGlobal } from './global.js';
+import { reconcileGlobalJob, reconcileReplicatedJob } from './jobs.js';
 import { reapHistory, removeServiceTasks } from './reaper.js';
 import { reconcileReplicated } from './replicated.js';
 import { orphanLostTasks } from './restart.js';
@@ -153,9 +155,13 @@ export class Orchestrator {
         const c = new ServiceContext(tx, id, svc, tx.tasks.by('service', id), p);
         if (!svc) removeServiceTasks(c);
         else {
-          if (c.global) reconcileGlobal(c);
-          else reconcileReplicated(c);
-          rollingUpdate(c);
+          if (svc.spec.replicatedJob) reconcileReplicatedJob(c);
+          else if (svc.spec.globalJob) reconcileGlobalJob(c);
+          else {
+            if (c.global) reconcileGlobal(c);
+            else reconcileReplicated(c);
+            rollingUpdate(c);
+          }
           orphanLostTasks(c);
           reapHistory(c);
         }

@@ -27,6 +27,8 @@ export function replaceReason(t: Task, node: Node | undefined): ReplaceReason | 
 /** Whether a task that ended gets a successor per its restart policy (node loss and drains always do). */
 export function shouldRestart(t: Task, reason: ReplaceReason, slotHistory: readonly Task[], now: number): boolean {
   if (reason !== 'failed') return true;
+  // A job's task that completed is done, whatever the policy says.
+  if (t.jobIteration > 0 && t.status?.state === TaskState.COMPLETE) return false;
   const p = t.spec?.restart;
   const cond = p?.condition ?? RestartCondition.ANY;
   if (cond === RestartCondition.NONE) return false;
@@ -72,7 +74,7 @@ export function superviseRestarts(c: ServiceContext, wanted: (k: string) => bool
   const p = c.p;
   for (const [k, list] of [...c.slots]) {
     for (const t of list) {
-      if (c.isFresh(t) || !isCurrent(t)) continue;
+      if (c.isFresh(t) || !isCurrent(c.latest(t))) continue;
       const node = t.nodeId ? p.nodes.get(t.nodeId) : undefined;
       const reason = replaceReason(t, node);
       if (!reason) {

@@ -90,12 +90,13 @@ export const anyOf = (s: string, xs: readonly string[]): boolean => !xs.length |
 
 export const SERVICE_FILTER_KEYS = ['id', 'name', 'label', 'mode', 'runtime'] as const;
 
-const modeOf = (s: Service): string => (s.spec.global ? 'global' : 'replicated');
+const modeOf = (s: Service): string =>
+  s.spec.replicatedJob ? 'replicated-job' : s.spec.globalJob ? 'global-job' : s.spec.global ? 'global' : 'replicated';
 
 /**
  * GET /services filters as a predicate: `id` and `name` by prefix (any
  * value), `label` (all values), `mode` replicated|global|replicated-job|
- * global-job (exact; tsswarm has no jobs, so the job modes match nothing),
+ * global-job (exact),
  * `runtime` (container: all of ours). Unknown keys: UsageError.
  */
 export function serviceFilter(f: DockerFilters): (s: Service) => boolean {

@@ -38,6 +38,7 @@ import {
   UpdateState,
 } from '../../proto/gen/objects.js';
 import { DEFAULT_RESTART, DEFAULT_STOP_GRACE_MS, DEFAULT_UPDATE, plainSpec } from '../validate.js';
+import { jobCounts } from '../jobs.js';
 import type {
   DockerContainerSpec,
   DockerEndpointSpec,
@@ -115,8 +116,10 @@ export const SERVICE_SPEC_FIELDS: readonly DockerField[] = [
   M('Mode.Replicated'),
   M('Mode.Replicated.Replicas', 'absent: 1'),
   M('Mode.Global'),
-  R('Mode.ReplicatedJob', 'tsswarm has no job services; a replicated service with --restart-condition none comes closest', true),
-  R('Mode.GlobalJob', 'tsswarm has no job services; a global service with --restart-condition none comes closest', true),
+  M('Mode.ReplicatedJob', 'a job: tasks run to completion; every update starts a new iteration; no UpdateConfig or RollbackConfig'),
+  M('Mode.ReplicatedJob.MaxConcurrent', 'absent: 1; 0 is refused while completions are wanted'),
+  M('Mode.ReplicatedJob.TotalCompletions', 'absent: 1'),
+  M('Mode.GlobalJob', 'one completed task per eligible node'),
   ...updateFields('UpdateConfig'),
   ...updateFields('RollbackConfig'),
   ...networkFields('Networks').map((f) =>
@@ -326,9 +329,19 @@ export function serviceSpecFromDocker(json: unknown, ctx: FromDockerContext = {}
     : [];
   if (chosen.length > 1) throw new UsageError(`Mode must specify only one service mode (got ${chosen.join(' and ')})`, { field: 'Mode' });
   const global = mode?.obj('Global');
+  const rjob = mode?.obj('ReplicatedJob');
+  const gjob = mode?.obj('GlobalJob');
   if (global) {
     walk(global);
     spec.global = {};
+  } else if (gjob) {
+    walk(gjob);
+    spec.globalJob = {};
+  } else if (rjob) {
+    walk(rjob);
+    // moby's defaults: one completion, one at a time.
+    const n = (k: string): number => (rjob.o[k] === null || rjob.o[k] === undefined ? 1 : rjob.uint(k));
+    spec.replicatedJob = { maxConcurrent: n('MaxConcurrent'), totalCompletions: n('TotalCompletions') };
   } else {
     const rep = mode?.obj('Replicated');
     walk(rep ?? null);
@@ -723,17 +736,27 @@ export function taskSpecToDocker(t: TaskSpec, o: ToDockerSpecOptions = {}): Dock
  * "container" as moby answers it, durations in nanoseconds.
  */
 export function serviceSpecToDocker(spec: ServiceSpec, o: ToDockerSpecOptions = {}): DockerServiceSpec {
-  const upd = spec.update ?? (o.insertDefaults ? DEFAULT_UPDATE : null);
-  const rb = spec.rollback ?? (o.insertDefaults ? DEFAULT_UPDATE : null);
+  // A job has no update config (every update of it is a new iteration): none is made up for it.
+  const defaults = o.insertDefaults && !spec.replicatedJob && !spec.globalJob;
+  const upd = spec.update ?? (defaults ? DEFAULT_UPDATE : null);
+  const rb = spec.rollback ?? (defaults ? DEFAULT_UPDATE : null);
   return compact({
     Name: spec.name || undefined,
     Labels: { ...(spec.labels ?? {}) },
     TaskTemplate: taskSpecToDocker(spec.task, o),
-    Mode: spec.global ? { Global: {} } : { Replicated: { Replicas: spec.replicated?.replicas ?? 0 } },
+    Mode: modeToDocker(spec),
     UpdateConfig: upd ? updateToDocker(upd) : undefined,
     RollbackConfig: rb ? updateToDocker(rb) : undefined,
     EndpointSpec: spec.endpoint ? endpointSpecToDocker(spec.endpoint) : undefined,
   });
+}
+
+function modeToDocker(spec: ServiceSpec): DockerServiceSpec['Mode'] {
+  if (spec.global) return { Global: {} };
+  if (spec.globalJob) return { GlobalJob: {} };
+  const j = spec.replicatedJob;
+  if (j) return { ReplicatedJob: { MaxConcurrent: j.maxConcurrent, TotalCompletions: j.totalCompletions } };
+  return { Replicated: { Replicas: spec.replicated?.replicas ?? 0 } };
 }
 
 const UPDATE_STATES: Partial<Record<UpdateState, DockerUpdateState>> = {
@@ -780,6 +803,9 @@ export function serviceToDocker(s: Service, o: ToDockerServiceOptions = {}): Doc
         })
       : undefined,
     ServiceStatus: o.status ? { ...o.status } : undefined,
+    JobStatus: s.jobStatus
+      ? { JobIteration: { Index: s.jobStatus.jobIteration }, LastExecution: timeToDocker(s.jobStatus.lastExecution) }
+      : undefined,
   });
 }
 
@@ -787,10 +813,20 @@ export function serviceToDocker(s: Service, o: ToDockerServiceOptions = {}): Doc
  * `ServiceStatus` as SwarmKit's ListServiceStatuses counts it (what `docker
  * service ls` shows as REPLICAS): running = the service's tasks whose state
  * is running, whatever their desired state; desired = the replicas, or for a
- * global service its tasks whose desired state is running. tsswarm has no
- * jobs, so CompletedTasks is 0. `tasks`: every task of the service.
+ * global service its tasks whose desired state is running; for a job, the
+ * tasks that may run now and those of its current iteration that completed
+ * (spec/jobs.ts). `tasks`: every task of the service.
  */
 export function serviceStatusOf(s: Service, tasks: Iterable<Task>): DockerServiceStatus {
+  if (s.spec.replicatedJob || s.spec.globalJob) {
+    const list = [...tasks];
+    const j = jobCounts(s, list);
+    return {
+      RunningTasks: list.filter((t) => t.status?.state === TaskState.RUNNING).length,
+      DesiredTasks: j.desired,
+      CompletedTasks: j.completed,
+    };
+  }
   const st: DockerServiceStatus = {
     RunningTasks: 0,
     DesiredTasks: s.spec.global ? 0 : (s.spec.replicated?.replicas ?? 0),
@@ -868,6 +904,10 @@ const DOCKER_NAMES: Record<string, string> = {
   mode: 'Mode',
   replicated: 'Replicated',
   replicas: 'Replicas',
+  replicatedJob: 'ReplicatedJob',
+  maxConcurrent: 'MaxConcurrent',
+  totalCompletions: 'TotalCompletions',
+  globalJob: 'GlobalJob',
   update: 'UpdateConfig',
   rollback: 'RollbackConfig',
   parallelism: 'Parallelism',

@@ -77,8 +77,10 @@ export function taskToDocker(t: Task, o: TaskToDockerOptions = {}): DockerTask {
       State: taskStateToDocker(st.state),
       PortStatus: {},
     },
-    DesiredState: taskStateToDocker(t.desiredState),
+    // A job's task is meant to finish: Swarm's desired state for it is complete.
+    DesiredState: taskStateToDocker(t.jobIteration > 0 && t.desiredState === TaskState.RUNNING ? TaskState.COMPLETE : t.desiredState),
   };
+  if (t.jobIteration > 0) out.JobIteration = { Index: t.jobIteration };
   if (t.slot) out.Slot = t.slot;
   if (t.nodeId) out.NodeID = t.nodeId;
   if (st.message) out.Status.Message = st.message;

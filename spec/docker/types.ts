@@ -139,6 +139,14 @@ export interface DockerUpdateConfig {
 export interface DockerServiceMode {
   Replicated?: { Replicas: number };
   Global?: Record<string, never>;
+  ReplicatedJob?: { MaxConcurrent: number; TotalCompletions: number };
+  GlobalJob?: Record<string, never>;
+}
+
+/** A job's iteration (API ≥ 1.41). */
+export interface DockerJobStatus {
+  JobIteration: DockerVersion;
+  LastExecution?: string;
 }
 
 export interface DockerServiceSpec {
@@ -180,6 +188,7 @@ export interface DockerService {
   };
   UpdateStatus?: DockerUpdateStatus;
   ServiceStatus?: DockerServiceStatus;
+  JobStatus?: DockerJobStatus;
 }
 
 export type DockerTaskState =
@@ -225,5 +234,7 @@ export interface DockerTask {
     PortStatus: { Ports?: DockerPortConfig[] };
   };
   DesiredState: DockerTaskState;
+  /** Jobs: the iteration the task was made for. */
+  JobIteration?: DockerVersion;
   NetworksAttachments?: Array<{ Network: DockerTaskNetwork; Addresses: string[] }>;
 }

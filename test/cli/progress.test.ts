@@ -57,6 +57,7 @@ function task(
     networks: [],
     serviceName: 'web',
     restartAttempt: 0,
+    jobIteration: 0,
     hostPorts: [],
     serviceLabels: {},
   };

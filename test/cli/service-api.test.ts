@@ -188,6 +188,7 @@ describe('service CLI over the Control API', () => {
         networks: [],
         serviceName: 'web',
         restartAttempt: 0,
+        jobIteration: 0,
         hostPorts: [],
         serviceLabels: {},
       }),
@@ -245,6 +246,7 @@ describe('service CLI over the Control API', () => {
                 networks: [],
                 serviceName: 'conv',
                 restartAttempt: 0,
+                jobIteration: 0,
                 hostPorts: [],
                 serviceLabels: {},
               });
@@ -297,6 +299,7 @@ describe('service CLI over the Control API', () => {
               networks: [],
               serviceName: 'nofit',
               restartAttempt: 0,
+              jobIteration: 0,
               hostPorts: [],
               serviceLabels: {},
             }),

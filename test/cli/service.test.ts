@@ -281,7 +281,7 @@ describe('service create command line → spec', () => {
       '--replicas must be a whole number from 0 to 100000 (got "-1")',
     );
     expect(msgOf(() => parseCreateArgv(['--mode', 'global', '--replicas', '2', 'busybox']))).toMatch(
-      /^--replicas can only be used with replicated mode/,
+      /^--replicas can only be used with replicated or replicated-job mode \(--mode global\)/,
     );
     expect(msgOf(() => parseCreateArgv(['--mode', 'both', 'busybox']))).toMatch(/^--mode must be one of replicated, global/);
     expect(msgOf(() => parseCreateArgv(['--constraint', 'node.colour==red', 'busybox']))).toMatch(
@@ -389,7 +389,7 @@ describe('service update command line → spec', () => {
       ServiceSpec.create({ name: 'g', global: {}, task: TaskSpec.create({ container: ContainerSpec.create({ image: 'x' }) }) }),
     ).spec;
     expect(msgOf(() => parseUpdateArgv(['--replicas', '2', 'g'], global))).toMatch(
-      /^--replicas can only be used with replicated services: service g is global/,
+      /^--replicas can only be used with replicated or replicated-job mode \(service g is global\)/,
     );
   });
 });
@@ -407,7 +407,7 @@ describe('output', () => {
   });
 
   it('ls shows ID NAME MODE REPLICAS IMAGE with running/desired', () => {
-    expect(serviceRows({ services: [{ service: svc, running: 2, desired: 3 }], stale: false })).toEqual([
+    expect(serviceRows({ services: [{ service: svc, running: 2, desired: 3, completed: 0 }], stale: false })).toEqual([
       ['abcdefghijkl', 'web', 'replicated', '2/3', 'nginx:1.25'],
     ]);
   });
@@ -437,6 +437,7 @@ describe('output', () => {
         serviceVersion: 1,
         networks: [],
         restartAttempt: 0,
+        jobIteration: 0,
         hostPorts: [],
         serviceLabels: {},
       }) as Task;

@@ -356,8 +356,6 @@ function setAt(body: J, path: string, value: unknown): void {
  * first test below.
  */
 const REFUSED: ReadonlyArray<[path: string, value: unknown]> = [
-  ['Mode.ReplicatedJob', {}],
-  ['Mode.GlobalJob', {}],
   ['UpdateConfig.FailureAction', 'explode'],
   ['UpdateConfig.Order', 'random'],
   ['RollbackConfig.FailureAction', 'retry'],
@@ -646,7 +644,15 @@ function genDocker(r: () => number): J {
       ...(maybe(0.2) ? { Consistency: 'default' } : {}),
     };
   };
-  const mode = pick([{ Replicated: { Replicas: int(10) } }, { Global: {} }, { Replicated: {} }, {}]);
+  const mode = pick([
+    { Replicated: { Replicas: int(10) } },
+    { Global: {} },
+    { Replicated: {} },
+    {},
+    { ReplicatedJob: { MaxConcurrent: 1 + int(4), TotalCompletions: int(10) } },
+    { ReplicatedJob: {} },
+    { GlobalJob: {} },
+  ]);
   const nets = Array.from({ length: int(3) }, (_v, i) => ({ Target: `net${i}`, Aliases: maybe() ? [word()] : [] }));
   const spec: J = {
     Name: word(),
@@ -727,7 +733,10 @@ function expectedBack(sent: J): unknown {
   }
   t.Runtime = 'container';
   const m = x.Mode as J;
-  if (!m.Global && (m.Replicated as J | undefined)?.Replicas === undefined) x.Mode = { Replicated: { Replicas: 1 } };
+  const rj = m.ReplicatedJob as J | undefined;
+  if (rj) rj.MaxConcurrent ??= 1;
+  if (rj) rj.TotalCompletions ??= 1;
+  else if (!m.Global && !m.GlobalJob && (m.Replicated as J | undefined)?.Replicas === undefined) x.Mode = { Replicated: { Replicas: 1 } };
   for (const k of ['UpdateConfig', 'RollbackConfig']) {
     const u = x[k] as J | null;
     if (!u) continue;
