@@ -128,8 +128,12 @@ describe('tsswarm swarm update', () => {
     const key = /(SWMKEY-1-[A-Za-z0-9+/]{43})/.exec(on.out)?.[1] ?? '';
     expect(on.out).toBe(`Swarm updated.\n${unlockKeyText(key)}`);
     expect(settings().autolock).toBe(true);
-    // Every manager applies it as the change commits: the key file is rewrapped, the stored KEK gone.
-    await until('the raft keys wrapped by the unlock key', () => dek().kek.source === 'unlock-key', { timeoutMs: 10_000, everyMs: 20 });
+    // Every manager applies it as the change commits: the key file is rewrapped, then the stored KEK removed.
+    await until(
+      'the raft keys wrapped by the unlock key and the stored KEK gone',
+      () => dek().kek.source === 'unlock-key' && !existsSync(join(lone.raftDir, 'raft-kek.json')),
+      { timeoutMs: 10_000, everyMs: 20 },
+    );
     expect(dek().kek.id).toBe(kekFromUnlockKey(key).id);
     expect(dek().nodeKey).toBeTruthy();
     expect(existsSync(join(lone.raftDir, 'raft-kek.json'))).toBe(false);
