@@ -165,6 +165,9 @@ describe.skipIf(!canRunSandbox || !haveDocker || !haveRegistry)('digest pinning 
       'tss-pinned',
       '--replicas',
       '2',
+      // One task on each node, whichever is ready first: both pull, and the worker has a container to inspect.
+      '--replicas-max-per-node',
+      '1',
       '--mount',
       'type=volume,source=tss-dist-data,target=/data',
       image,
@@ -182,7 +185,9 @@ describe.skipIf(!canRunSandbox || !haveDocker || !haveRegistry)('digest pinning 
     );
     expect(platforms).toEqual([expect.objectContaining({ OS: 'linux' })]);
     // service ls shows the image without its digest, as the docker CLI prints it.
-    expect(await ok(m, 'service', 'ls')).toMatch(new RegExp(`tss-pinned\\s+replicated\\s+2/2\\s+${image.replace(/[/.]/g, '\\$&')}\\s`));
+    expect(await ok(m, 'service', 'ls')).toMatch(
+      new RegExp(`tss-pinned\\s+replicated\\s+2/2 \\(max 1 per node\\)\\s+${image.replace(/[/.]/g, '\\$&')}\\s`),
+    );
     // service ps too; --no-trunc shows the digest.
     expect((await ok(m, 'service', 'ps', '--format', '{{.Image}}', 'tss-pinned')).trim().split('\n')).toEqual([image, image]);
     expect((await ok(m, 'service', 'ps', '--no-trunc', '--format', '{{.Image}}', 'tss-pinned')).trim().split('\n')).toEqual([
