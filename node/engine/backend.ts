@@ -1,6 +1,7 @@
 // What the engine's routes may ask of the daemon: its Control handlers (which
 // forward to the leader), its own verbs (init, join, leave, unlock), and the
 // facts only it has. The Daemon implements this; tests give a fake.
+import type { ContainerState } from '../../agent/runtime/types.js';
 import type {
   ControlHandlers,
   ImageSummary,
@@ -53,17 +54,8 @@ export interface EngineBackend {
   distribution(ref: string, auth: DockerRegistryAuth | undefined, signal: AbortSignal): Promise<unknown>;
 }
 
-/** A container of this node as the runtime reports it (agent/runtime's ContainerState). */
-export interface LocalContainer {
-  id: string;
-  status: 'created' | 'running' | 'stopped' | 'unknown';
-  pid: number;
-  exitCode?: number;
-  startedAt?: number;
-  finishedAt?: number;
-  labels: Record<string, string>;
-  image: string;
-}
+/** A container of this node as the runtime reports it (one shape: agent/runtime's). */
+export type LocalContainer = ContainerState;
 
 /** Where `GET /events` subscribes: recent events replayed, then each new one as it happens. */
 export interface SwarmEventSource {
