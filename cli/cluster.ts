@@ -116,6 +116,12 @@ const daemonCommand = leaf({
       valueName: 'LIST',
       description: 'Registries pulled from over plain http (HOST, HOST:PORT or an IPv4 CIDR, comma-separated); loopback always is',
     },
+    'certs-dir': {
+      type: 'string',
+      valueName: 'DIR',
+      description:
+        "A registry's own CA and client certificate: DIR/HOST[:PORT]/ca.crt, client.cert, client.key (default /etc/tsswarm/certs.d, as dockerd's /etc/docker/certs.d)",
+    },
     'docker-tcp': {
       type: 'string',
       valueName: 'IP:PORT',

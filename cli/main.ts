@@ -55,6 +55,8 @@ export const commands: readonly Command[] = [
   lazy('config', 'Manage configs', async () => (await import('./secret.js')).configCommand),
   lazy('stack', 'Manage stacks', async () => (await import('./stack.js')).stackCommand),
   lazy('image', "Manage this node's images", async () => (await import('./image.js')).imageCommand),
+  lazy('login', 'Log in to a registry', async () => (await import('./login.js')).loginCommand),
+  lazy('logout', 'Log out from a registry', async () => (await import('./login.js')).logoutCommand),
   lazy(
     'ca',
     'Client certificates of the cluster CA (the Docker Engine API over TCP)',

@@ -40,9 +40,9 @@ export interface ImagePin {
 }
 
 /** Asks the daemon for the image's digest and platforms; on failure warns on stderr (the tag is kept) and gives undefined. */
-export async function resolvePin(io: Io, image: string): Promise<ImagePin | undefined> {
+export async function resolvePin(io: Io, image: string, registryAuth?: string): Promise<ImagePin | undefined> {
   try {
-    const r = await daemonApi('resolveImage', { reference: imageWithTag(image) }, 60_000);
+    const r = await daemonApi('resolveImage', { reference: imageWithTag(image), registryAuth: registryAuth ?? '' }, 60_000);
     return { image: pinnedImage(image, r.digest), platforms: placementPlatforms(r.platforms) };
   } catch (e) {
     io.stderr.write(digestWarning(image, (e as Error).message.split('\n')[0]!.slice(0, 300)));

@@ -5,7 +5,15 @@
 // unless --detach, follow the tasks with cli/progress.ts.
 import { normalizeCapability } from '../lib/capabilities.js';
 import { TsswarmError, UsageError } from '../lib/errors.js';
-import { DEFAULT_RESTART, DEFAULT_UPDATE, parseConstraint, parseSpreadPreference, plainSpec, SPEC_LIMITS } from '../spec/index.js';
+import {
+  DEFAULT_RESTART,
+  DEFAULT_UPDATE,
+  parseConstraint,
+  parseSpreadPreference,
+  plainSpec,
+  SPEC_LIMITS,
+  validateServiceSpec,
+} from '../spec/index.js';
 import type {
   ExecRequest,
   ListServicesResponse,
@@ -49,6 +57,8 @@ import { filtersFromFlags, formatChoice, renderInspect, renderList, SERVICE_FIEL
 import { serviceFilter, taskFilter } from '../spec/docker/filters.js';
 import { serviceToDocker } from '../spec/docker/service.js';
 import { parseProtocol, protocolName } from '../lib/ports.js';
+import { applyPin, resolvePin } from './resolve-image.js';
+import { dockerConfigPath, encodedAuthFor, imageRegistry, readDockerConfig } from './registry-auth.js';
 
 // ------------------------------------------------------------------ value parsers
 
@@ -408,6 +418,10 @@ const specFlags = {
   tty: optBool('Allocate a pseudo-TTY (refused: not supported yet)', 't'),
   detach: bool('Exit at once instead of waiting for the service to converge', 'd'),
   quiet: bool('Suppress progress output', 'q'),
+  'with-registry-auth': bool(
+    "Send the credentials of `tsswarm login` for the image's registry to the nodes that pull it (kept with the service, never shown)",
+  ),
+  'no-resolve-image': bool("Do not ask the registry for the image's digest to pin it (image:tag@sha256:…) in the spec"),
 } as const satisfies FlagDefs;
 
 const updateOnlyFlags = {
@@ -1095,6 +1109,29 @@ function warn(io: Io, warnings: readonly string[]): void {
 
 // ------------------------------------------------------------------ commands
 
+/**
+ * What the docker CLI does to a spec before sending it: --with-registry-auth
+ * puts the credentials `tsswarm login` stored for the image's registry in
+ * pullOptions; then, unless --no-resolve-image (or `resolve` is false: an
+ * update without --image), the daemon asks the registry for the image's
+ * digest, pinned as image:tag@sha256:… (a registry out of reach is a warning
+ * and the tag is kept).
+ */
+export async function prepareImage(io: Io, spec: ServiceSpec, flags: Flags, resolve: boolean): Promise<void> {
+  const c = spec.task.container;
+  let registryAuth: string | undefined;
+  if (flags['with-registry-auth']) {
+    const path = dockerConfigPath();
+    registryAuth = encodedAuthFor(readDockerConfig(path), c.image, path);
+    if (registryAuth) c.pullOptions = { registryAuth };
+    else
+      io.stderr.write(
+        `WARNING: --with-registry-auth: no login for ${imageRegistry(c.image)} in ${path}: the nodes pull ${c.image} without credentials\n`,
+      );
+  }
+  if (resolve && !flags['no-resolve-image'] && c.image) applyPin(spec, await resolvePin(io, c.image, registryAuth));
+}
+
 const createCommand = leaf({
   name: 'create',
   summary: 'Create a new service',
@@ -1103,6 +1140,9 @@ const createCommand = leaf({
   stopAtPositional: true,
   async run({ flags, positionals, rest, io }) {
     const o = serviceCreateSpec(flags, [...positionals, ...rest], process.env);
+    // A spec the managers would refuse is refused before any registry is asked.
+    validateServiceSpec(plainSpec(o.spec));
+    await prepareImage(io, o.spec, flags, true);
     const r = await controlApi('createService', { spec: o.spec });
     warn(io, r.warnings);
     io.stdout.write(`${r.service.meta.id}\n`);
@@ -1437,6 +1477,8 @@ const updateCommand = leaf({
       for (let attempt = 0; ; attempt++) {
         const { service } = await controlApi('getService', { ref });
         const spec = serviceUpdateSpec(service!.spec, flags, process.env, networkIds);
+        // As the docker CLI: the digest is asked again only for a new --image (a moved tag then re-pulls).
+        await prepareImage(io, spec, flags, flags.image !== undefined);
         try {
           r = await controlApi('updateService', { ref: service!.meta.id, version: service!.meta.version, spec, rollback: false });
           break;

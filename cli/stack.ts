@@ -21,6 +21,7 @@ import {
 import { serviceSpecFromDocker } from '../spec/docker/service.js';
 import { controlApi, controlRead } from './client.js';
 import { applyPin, type ImagePin, resolvePin } from './resolve-image.js';
+import { dockerConfigPath, encodedAuthFor, readDockerConfig } from './registry-auth.js';
 import { type Command, group, type Io, leaf } from './command.js';
 import { serviceRows, taskRows } from './service.js';
 import { type Stdin, stdin as stdinSource } from './stdin.js';
@@ -156,7 +157,7 @@ const deploy = leaf({
     },
     'with-registry-auth': {
       type: 'boolean',
-      description: 'Not supported yet (nodes pull without credentials): refused',
+      description: "Send the credentials of `tsswarm login` for each image's registry to the nodes that pull it",
     },
   },
   async run({ flags, positionals, io }) {
@@ -164,11 +165,8 @@ const deploy = leaf({
     const resolveImage = flags['resolve-image'] ?? 'always';
     if (!['always', 'changed', 'never'].includes(resolveImage))
       throw new UsageError(`Invalid option ${resolveImage} for flag --resolve-image`);
-    if (flags['with-registry-auth'])
-      throw new UsageError(
-        '--with-registry-auth is not supported by tsswarm yet: nodes pull without credentials; log in on each node, or use a registry that needs no login',
-        { field: '--with-registry-auth' },
-      );
+    const authPath = dockerConfigPath();
+    const authConfig = flags['with-registry-auth'] ? readDockerConfig(authPath) : undefined;
     const { files, workingDir } = await composeInputs(flags['compose-file'], process.cwd());
     let stack: ComposeStack;
     try {
@@ -236,9 +234,11 @@ const deploy = leaf({
       const old = byName.get(spec.name);
       // As docker stack deploy: always, or (changed) when the image differs from the one the stack recorded.
       const image = spec.task?.container?.image ?? '';
+      const registryAuth = authConfig && image ? encodedAuthFor(authConfig, image, authPath) : undefined;
+      if (registryAuth) spec.task.container.pullOptions = { registryAuth };
       const query = resolveImage === 'always' || (resolveImage === 'changed' && image !== old?.spec.labels['com.docker.stack.image']);
       if (image && query) {
-        if (!pins.has(image)) pins.set(image, await resolvePin(io, image));
+        if (!pins.has(image)) pins.set(image, await resolvePin(io, image, registryAuth));
         applyPin(spec, pins.get(image));
       }
       if (old) {

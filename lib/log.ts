@@ -32,6 +32,10 @@ export function parseLogLevel(value: string, source = '--log-level'): LogLevel {
   throw UsageError.invalid(source, `one of ${logLevels.join(', ')}`, value);
 }
 
+/** Keys whose values are never logged, at any depth up to five. */
+const SECRET_KEYS = ['pullOptions', 'registryAuth', 'password', 'identityToken', 'registryToken'];
+export const REDACT_PATHS: string[] = SECRET_KEYS.flatMap((k) => [0, 1, 2, 3, 4, 5].map((d) => [...Array(d).fill('*'), k].join('.')));
+
 export function createLogger(options: LoggerOptions = {}): Logger {
   const env = options.env ?? process.env;
   const envLevel = env.TSSWARM_LOG_LEVEL;
@@ -57,6 +61,9 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       // "level":"info" rather than 30: the lines are read by people and grep.
       formatters: { level: (label) => ({ level: label }) },
+      // Registry credentials (--with-registry-auth's pullOptions, a login's password) never reach a log line,
+      // whichever object carries them to it: a spec, a task, a request.
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
     },
     stream,
   );

@@ -48,6 +48,8 @@ export interface DaemonConfig {
   lbBackend?: LbBackend;
   /** Registries reached over plain http besides loopback (dockerd's insecure-registries): HOST, HOST:PORT or IPv4 CIDR. */
   insecureRegistries?: string[];
+  /** Per-registry TLS material, `<certsDir>/<host[:port]>/{ca.crt,client.cert,client.key}` (dockerd's /etc/docker/certs.d); default /etc/tsswarm/certs.d. */
+  certsDir?: string;
 }
 
 /** The keys a config file may hold, each with its check. */
@@ -65,6 +67,7 @@ export interface DaemonFlags {
   'lb-backend'?: string;
   'docker-socket'?: string;
   'insecure-registry'?: string;
+  'certs-dir'?: string;
   'docker-tcp'?: string;
 }
 
@@ -210,6 +213,7 @@ const KEYS: Record<keyof DaemonConfig, { check: Check; flag?: keyof DaemonFlags;
     flag: 'insecure-registry',
     flagCheck: (v, field) => insecureRegistries(typeof v === 'string' ? v.split(',').filter((x) => x.trim()) : v, field),
   },
+  certsDir: { check: absPath, flag: 'certs-dir', flagCheck: (v, field) => resolve(str(v, field)) },
 };
 
 export const CONFIG_KEYS = Object.keys(KEYS) as (keyof DaemonConfig)[];

@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, hostname as osHostname, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import type pino from 'pino';
+import { decodeRegistryAuth } from '../spec/docker/distribution.js';
 import { TsswarmError, UsageError } from '../lib/errors.js';
 import { nodeAddrError, resolveAdvertiseAddr } from '../lib/addr.js';
 import { callStream, callUnary, grpcChannelOptions, grpcServerOptions, serverNoDelay, unary } from '../lib/grpc.js';
@@ -53,7 +54,7 @@ import {
   RaftMembershipService,
 } from '../proto/gen/control.js';
 import { NodeDescription, TaskState, TaskStatus } from '../proto/gen/objects.js';
-import { resolveDescriptor, Runtime } from '../agent/runtime/index.js';
+import { checkLogin, resolveDescriptor, Runtime } from '../agent/runtime/index.js';
 import { AgentSession } from '../agent/session.js';
 import { Worker } from '../agent/worker/worker.js';
 import { NetworkAgent } from '../agent/network-agent.js';
@@ -93,6 +94,8 @@ export interface DaemonOptions {
   dockerSocketGid?: number;
   /** Registries pulled from (and resolved against) over plain http besides loopback. */
   insecureRegistries?: string[];
+  /** Per-registry CAs and client certificates (default /etc/tsswarm/certs.d). */
+  certsDir?: string;
   /** `IP:PORT` where the Engine API is also served over TCP with TLS, to operators only (docs/engine-api.md); undefined: not. */
   dockerTcpAddr?: string;
 }
@@ -190,6 +193,7 @@ export class Daemon {
     try {
       await rt.init();
       rt.images.insecureRegistries = this.o.insecureRegistries ?? [];
+      if (this.o.certsDir) rt.images.certsDir = this.o.certsDir;
       this.runtime = rt;
     } catch (e) {
       // The daemon still serves the cluster; tasks sent here are rejected with this reason.
@@ -509,9 +513,24 @@ export class Daemon {
       pullImage: unary(async (req: { reference: string; insecure: boolean }) => ({
         images: await this.images().pull(req.reference, { insecure: req.insecure }),
       })),
-      resolveImage: unary(async (req: { reference: string }) => {
-        const d = await resolveDescriptor(req.reference, { insecure: this.o.insecureRegistries });
+      resolveImage: unary(async (req: { reference: string; registryAuth: string }) => {
+        const d = await resolveDescriptor(req.reference, {
+          insecure: this.o.insecureRegistries,
+          certsDir: this.o.certsDir,
+          auth: decodeRegistryAuth(req.registryAuth || undefined),
+        });
         return { digest: d.Descriptor.digest, platforms: d.Platforms.map((p) => ({ os: p.os, architecture: p.architecture })) };
+      }),
+      registryLogin: unary(async (req: { registry: string; username: string; password: string }) => {
+        await checkLogin(
+          req.registry,
+          { username: req.username, password: req.password },
+          {
+            insecure: this.o.insecureRegistries,
+            certsDir: this.o.certsDir,
+          },
+        );
+        return { status: 'Login Succeeded' };
       }),
       listImages: unary(async () => ({ images: this.images().list() })),
       removeImage: unary(async (req: { reference: string; force: boolean }) => ({
@@ -627,7 +646,8 @@ export class Daemon {
       },
       volumes: () => this.runtime?.volumes() ?? [],
       localNetworks: () => this.network?.networks() ?? [],
-      distribution: (ref, auth, signal) => resolveDescriptor(ref, { insecure: this.o.insecureRegistries, auth, signal }),
+      distribution: (ref, auth, signal) =>
+        resolveDescriptor(ref, { insecure: this.o.insecureRegistries, auth, signal, certsDir: this.o.certsDir }),
     };
   }
 

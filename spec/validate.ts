@@ -126,6 +126,26 @@ function checkSecurity(c: ContainerSpec): void {
     );
 }
 
+/**
+ * --with-registry-auth: the image registry's credentials as X-Registry-Auth
+ * carries them (base64url JSON), bounded as that header is; never echoed in
+ * the error. An empty value is no credentials (the field is dropped).
+ */
+function checkPullOptions(c: ContainerSpec): void {
+  const auth = c.pullOptions?.registryAuth ?? '';
+  if (!auth) {
+    c.pullOptions = null;
+    return;
+  }
+  if (auth.length > SPEC_LIMITS.registryAuthLength)
+    throw bad(
+      'spec.task.container.pullOptions.registryAuth',
+      `is ${auth.length} characters long: at most ${SPEC_LIMITS.registryAuthLength} (log in again to get a shorter token)`,
+    );
+  if (!/^[A-Za-z0-9_+/=-]+$/.test(auth))
+    throw bad('spec.task.container.pullOptions.registryAuth', 'must be base64url JSON of an AuthConfig, as X-Registry-Auth');
+}
+
 /** Where a secret whose target is a relative name appears in the container. */
 export const SECRETS_DIR = '/run/secrets';
 /** A secret's or config's file mode when the reference gives none (0: unset, as proto3 cannot tell them apart). */
@@ -357,6 +377,7 @@ export function validateServiceSpec(input: ServiceSpec): { spec: ServiceSpec; wa
 
   if (isSet(c.healthcheck)) checkHealth('spec.task.container.healthcheck', c.healthcheck);
   checkSecurity(c);
+  checkPullOptions(c);
   checkFileReferences(c);
 
   // resources
@@ -490,6 +511,8 @@ export const SPEC_LIMITS = {
   healthRetries: 10_000,
   driverOpts: 32,
   cidrLength: 64,
+  /** pullOptions.registryAuth: as the Engine API's X-Registry-Auth header (an AuthConfig with a token is a few KiB). */
+  registryAuthLength: 16 * 1024,
 } as const;
 
 /**

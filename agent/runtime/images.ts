@@ -38,7 +38,7 @@ import {
   writeFileStream,
 } from './blobs.js';
 import { unpackLayer } from './layer.js';
-import { bodyOf, type RegistryAuth, RegistrySession, registryIsInsecure, registryRef } from './registry.js';
+import { bodyOf, DEFAULT_CERTS_DIR, type RegistryAuth, RegistrySession, registryIsInsecure, registryRef, registryTls } from './registry.js';
 import { TarError, cleanName, readTarStream } from './tar.js';
 
 export { DEFAULT_IMAGE_LIMITS, type ImageLimits } from './blobs.js';
@@ -193,6 +193,8 @@ export class ImageStore {
   inUse: () => Set<string> = () => new Set();
   /** Registries pulled from over plain http besides loopback (the daemon's insecureRegistries). */
   insecureRegistries: readonly string[] = [];
+  /** Per-registry CAs and client certificates, `<certsDir>/<host[:port]>/` (the daemon's certsDir). */
+  certsDir: string = DEFAULT_CERTS_DIR;
 
   constructor(
     readonly root: string,
@@ -761,8 +763,10 @@ export class ImageStore {
     const { registry } = pref;
     if (pref.digest) checkDigest(pref.digest, `the digest in ${reference}`);
     const L = this.limits;
+    const plainHttp = o.insecure || registryIsInsecure(registry, this.insecureRegistries);
     const session = new RegistrySession(pref, {
-      plainHttp: o.insecure || registryIsInsecure(registry, this.insecureRegistries),
+      plainHttp,
+      tls: plainHttp ? undefined : registryTls(this.certsDir, registry),
       auth: o.auth,
       maxJsonBytes: L.maxJsonBytes,
       verb: `pulling ${reference}`,

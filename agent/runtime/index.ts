@@ -2,7 +2,7 @@
 // under runc + conmon (runtime.ts), their OCI config (spec.ts), health checks.
 export { DEFAULT_INIT, Runtime, type RuntimeOptions } from './runtime.js';
 export { ImageStore, canonicalRef, normalizeRef, parsePullRef, repoDigestOf, type ResolvedImage } from './images.js';
-export { type DistributionInspect, type RegistryAuth, resolveDescriptor } from './registry.js';
+export { checkLogin, type DistributionInspect, type RegistryAuth, resolveDescriptor } from './registry.js';
 export { readTar, writeTar, type TarEntry, type TarType } from './tar.js';
 export { unpackLayer } from './layer.js';
 export {

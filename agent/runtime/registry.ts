@@ -5,7 +5,12 @@
 // against their digest, and the descriptor and platforms dockerd answers with.
 import { createHash } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { isIP, isIPv4, isIPv6 } from 'node:net';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { rootCertificates } from 'node:tls';
 import { TsswarmError } from '../../lib/errors.js';
 import { asArray, asObject, checkDigest, type Json, optString, parseJson, readCapped } from './blobs.js';
 
@@ -17,6 +22,118 @@ export interface RegistryAuth {
   identityToken?: string;
   /** A Bearer token used as it is (`registrytoken`). */
   registryToken?: string;
+}
+
+/** Where a registry's own CA and client certificate are looked for, as dockerd's /etc/docker/certs.d. */
+export const DEFAULT_CERTS_DIR = '/etc/tsswarm/certs.d';
+const MAX_CERT_FILE_BYTES = 1024 * 1024;
+
+/** TLS material for one registry: CAs trusted besides the system's, and a client certificate and key. */
+export interface RegistryTls {
+  ca: string[];
+  cert?: string;
+  key?: string;
+}
+
+/**
+ * The TLS material `<certsDir>/<host[:port]>/` holds for a registry, as
+ * dockerd reads certs.d: every `*.crt` is a CA added to the system's, and a
+ * `NAME.cert` with its `NAME.key` is the client certificate (a certificate
+ * without its key, or a key without its certificate, is an error naming the
+ * file). Undefined when the directory does not exist. Files are bounded.
+ */
+export function registryTls(certsDir: string, registry: string): RegistryTls | undefined {
+  if (!certsDir) return undefined;
+  const dir = join(certsDir, registry);
+  // A registry name with a path separator or dots alone never names a directory here.
+  if (!registry || /[/\\]/.test(registry) || /^\.+$/.test(registry)) return undefined;
+  let names: string[];
+  try {
+    names = readdirSync(dir).sort();
+  } catch {
+    return undefined;
+  }
+  const read = (name: string): string => {
+    const path = join(dir, name);
+    const st = statSync(path);
+    if (!st.isFile() || st.size > MAX_CERT_FILE_BYTES)
+      throw new TsswarmError('INVALID_ARGUMENT', `${path}: not a regular file of at most ${MAX_CERT_FILE_BYTES} bytes`);
+    return readFileSync(path, 'utf8');
+  };
+  const out: RegistryTls = { ca: [] };
+  for (const n of names) {
+    if (n.endsWith('.crt')) out.ca.push(read(n));
+    else if (n.endsWith('.cert')) {
+      const key = `${n.slice(0, -5)}.key`;
+      if (!names.includes(key))
+        throw new TsswarmError('INVALID_ARGUMENT', `${join(dir, n)}: the client certificate has no key: put it in ${join(dir, key)}`);
+      out.cert = read(n);
+      out.key = read(key);
+    } else if (n.endsWith('.key') && !names.includes(`${n.slice(0, -4)}.cert`))
+      throw new TsswarmError(
+        'INVALID_ARGUMENT',
+        `${join(dir, n)}: the client key has no certificate: put it in ${join(dir, `${n.slice(0, -4)}.cert`)}`,
+      );
+  }
+  return out;
+}
+
+/**
+ * fetch over node:https with a registry's own TLS material (Node's fetch
+ * takes no CA per request). Redirects are followed by hand, at most 10: the
+ * Authorization header and the client certificate go only to the host first
+ * asked (blob storage elsewhere gets neither), as fetch drops Authorization
+ * on a cross-origin redirect.
+ */
+export async function tlsFetch(
+  url: string | URL,
+  o: { headers: Record<string, string>; signal: AbortSignal; tls: RegistryTls; redirect?: 'follow' | 'error' },
+): Promise<Response> {
+  const first = new URL(String(url));
+  let at = first;
+  for (let hop = 0; ; hop++) {
+    const same = at.host === first.host && at.protocol === first.protocol;
+    const headers = { ...o.headers };
+    if (!same) delete headers.authorization;
+    const r: Response =
+      at.protocol === 'https:'
+        ? await new Promise<Response>((res, rej) => {
+            const req = httpsRequest(
+              at,
+              {
+                headers,
+                signal: o.signal,
+                ...(same ? { ca: o.tls.ca.length ? [...rootCertificates, ...o.tls.ca] : undefined, cert: o.tls.cert, key: o.tls.key } : {}),
+              },
+              (m) => {
+                const h = new Headers();
+                for (const [k, v] of Object.entries(m.headers)) {
+                  if (Array.isArray(v)) for (const x of v) h.append(k, x);
+                  else if (v !== undefined) h.set(k, v);
+                }
+                const status = m.statusCode ?? 502;
+                const empty = status === 204 || status === 304 || (status >= 300 && status < 400);
+                if (empty) m.resume();
+                res(
+                  new Response(empty ? null : (Readable.toWeb(m) as unknown as ReadableStream), {
+                    status,
+                    statusText: m.statusMessage ?? '',
+                    headers: h,
+                  }),
+                );
+              },
+            );
+            req.on('error', rej);
+            req.end();
+          })
+        : await fetch(at, { headers, signal: o.signal, redirect: 'manual' });
+    const loc = r.headers.get('location');
+    if (r.status < 300 || r.status >= 400 || !loc) return r;
+    await r.body?.cancel();
+    if (o.redirect === 'error') throw new Error(`redirected to ${new URL(loc, at).origin}`);
+    if (hop >= 10) throw new Error('too many redirects');
+    at = new URL(loc, at);
+  }
 }
 
 /** The media types a manifest is asked for in: indexes and lists first, then single-platform manifests. */
@@ -201,7 +318,7 @@ export class RegistrySession {
 
   constructor(
     readonly ref: RegistryRef,
-    private readonly o: { plainHttp: boolean; auth?: RegistryAuth; maxJsonBytes: number; verb: string },
+    private readonly o: { plainHttp: boolean; auth?: RegistryAuth; maxJsonBytes: number; verb: string; tls?: RegistryTls },
   ) {
     this.base = `${o.plainHttp ? 'http' : 'https'}://${ref.registry}/v2/${ref.repo}`;
     if (o.auth?.registryToken) this.authorization = `Bearer ${o.auth.registryToken}`;
@@ -244,6 +361,7 @@ export class RegistrySession {
 
   private async fetchOrExplain(url: string | URL, headers: Record<string, string>, signal: AbortSignal): Promise<Response> {
     try {
+      if (this.o.tls && !this.o.plainHttp) return await tlsFetch(url, { headers, signal, tls: this.o.tls });
       return await fetch(url, { headers, signal, redirect: 'follow' });
     } catch (e) {
       if (signal.aborted) throw e;
@@ -264,20 +382,27 @@ export class RegistrySession {
     const { registry, repo } = this.ref;
     const at = await checkedTokenRealm(realm, { registry, plainHttp: this.o.plainHttp, reference: this.o.verb.replace(/^\w+ /, '') });
     const service = /service="([^"]+)"/i.exec(challenge)?.[1];
-    const scope = `repository:${repo}:pull`;
+    // A login (no repository) asks for a token without a scope, as docker login does.
+    const scope = repo ? `repository:${repo}:pull` : '';
     let tr: Response;
     try {
       if (a.identityToken) {
         // OAuth2 refresh-token grant, as the docker CLI's identity tokens are used.
-        const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: a.identityToken, client_id: 'tsswarm', scope });
+        const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: a.identityToken, client_id: 'tsswarm' });
+        if (scope) form.set('scope', scope);
         if (service) form.set('service', service);
         tr = await fetch(at, { method: 'POST', body: form, signal, redirect: 'error' });
       } else {
         if (service) at.searchParams.set('service', service);
-        at.searchParams.set('scope', scope);
+        if (scope) at.searchParams.set('scope', scope);
         const h = basic(a);
         // No redirects: each hop would need the checks above, and token servers answer directly.
-        tr = await fetch(at, { signal, redirect: 'error', headers: h ? { authorization: h } : {} });
+        const headers: Record<string, string> = h ? { authorization: h } : {};
+        // A token server on the registry's own host is trusted as the registry is (its certs.d CA).
+        tr =
+          this.o.tls && at.protocol === 'https:' && at.host === registry
+            ? await tlsFetch(at, { headers, signal, tls: this.o.tls, redirect: 'error' })
+            : await fetch(at, { signal, redirect: 'error', headers });
       }
     } catch (e) {
       throw new TsswarmError(
@@ -413,13 +538,15 @@ export function registryRef(ref: string): RegistryRef {
  */
 export async function resolveDescriptor(
   reference: string,
-  o: { insecure?: readonly string[]; auth?: RegistryAuth; maxJsonBytes?: number; signal?: AbortSignal },
+  o: { insecure?: readonly string[]; auth?: RegistryAuth; maxJsonBytes?: number; signal?: AbortSignal; certsDir?: string },
 ): Promise<DistributionInspect> {
   const ref = registryRef(reference);
   if (ref.digest) checkDigest(ref.digest, `the digest in ${reference}`);
   const maxJsonBytes = o.maxJsonBytes ?? 4 * 1024 * 1024;
+  const plainHttp = registryIsInsecure(ref.registry, o.insecure);
   const s = new RegistrySession(ref, {
-    plainHttp: registryIsInsecure(ref.registry, o.insecure),
+    plainHttp,
+    tls: plainHttp ? undefined : registryTls(o.certsDir ?? DEFAULT_CERTS_DIR, ref.registry),
     auth: o.auth,
     maxJsonBytes,
     verb: `resolving ${reference}`,
@@ -431,3 +558,29 @@ export async function resolveDescriptor(
 
 /** sha256 of bytes as a digest. */
 export const digestOf = (b: Uint8Array): string => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+/**
+ * `tsswarm login`: GET /v2/ on the registry and answer its challenge with the
+ * credentials (Basic, or a Bearer token from the realm asked with them), as
+ * dockerd checks a login. A registry that asks for nothing accepts anyone.
+ * Throws a RegistryError (401) when the credentials are refused.
+ */
+export async function checkLogin(
+  registry: string,
+  auth: RegistryAuth,
+  o: { insecure?: readonly string[]; certsDir?: string; signal?: AbortSignal } = {},
+): Promise<void> {
+  const plainHttp = registryIsInsecure(registry, o.insecure);
+  const s = new RegistrySession(
+    { registry, repo: '', tag: '', digest: '' },
+    {
+      plainHttp,
+      tls: plainHttp ? undefined : registryTls(o.certsDir ?? DEFAULT_CERTS_DIR, registry),
+      auth,
+      maxJsonBytes: 1024 * 1024,
+      verb: `logging in to ${registry}`,
+    },
+  );
+  const r = await s.get(`${plainHttp ? 'http' : 'https'}://${registry}/v2/`, undefined, o.signal ?? AbortSignal.timeout(30_000));
+  await r.body?.cancel();
+}

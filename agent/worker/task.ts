@@ -8,6 +8,7 @@ import { MountType, type PortConfig, SeccompMode, type Task, TaskState, type Tas
 import type { ContainerConfig, ContainerFile, ContainerState, HealthMonitor, Runtime } from '../runtime/index.js';
 import { TsswarmError } from '../../lib/errors.js';
 import { MissingDependencyError } from './dependencies.js';
+import { decodeRegistryAuth } from '../../spec/docker/distribution.js';
 import { expandTemplate, isTemplate, type TemplateContext } from '../../lib/template.js';
 import { isVolumeName, VOLUME_NAME_HINT } from '../../lib/volumes.js';
 
@@ -416,13 +417,12 @@ export class TaskRunner {
       return false;
     }
     if (!rt.images.resolve(cfg.image)) {
+      // --with-registry-auth: the credentials travel with the task, are used for this pull only, and never reach a disk or a log.
+      const auth = decodeRegistryAuth(this.task.spec?.container?.pullOptions?.registryAuth);
       try {
-        await rt.images.pull(cfg.image, { insecure: /^(localhost|127\.0\.0\.1)(:\d+)?\//.test(cfg.image) });
+        await rt.images.pull(cfg.image, { insecure: /^(localhost|127\.0\.0\.1)(:\d+)?\//.test(cfg.image), auth });
       } catch (e) {
-        this.fail(
-          TaskState.REJECTED,
-          `image ${cfg.image} is not on node ${this.host.nodeId.slice(0, 12)} and could not be pulled (${(e as Error).message}): load it on every node with \`tsswarm image load -i FILE\``,
-        );
+        this.fail(TaskState.REJECTED, pullFailure(cfg.image, this.host.nodeId, e, auth !== undefined));
         return false;
       }
     }
@@ -541,4 +541,20 @@ export class TaskRunner {
     this.stopHealth();
     this.stopWaiting();
   }
+}
+
+/**
+ * Why a task was rejected when its image could not be pulled, with the fix:
+ * a registry that wants credentials the task did not bring names
+ * --with-registry-auth (Docker says only "No such image").
+ */
+export function pullFailure(image: string, nodeId: string, e: unknown, hadAuth: boolean): string {
+  const why = (e as Error).message;
+  const head = `image ${image} is not on node ${nodeId.slice(0, 12)} and could not be pulled (${why})`;
+  const status = (e as { status?: unknown }).status;
+  if (status === 401 || status === 403 || (e as TsswarmError).code === 'UNAUTHENTICATED')
+    return hadAuth
+      ? `${head}: the registry refused the credentials the service carries; log in again (\`tsswarm login REGISTRY\`) and update the service with --with-registry-auth`
+      : `${head}: the registry needs authentication; log in (\`tsswarm login REGISTRY\`) and create or update the service with --with-registry-auth`;
+  return `${head}: load it on every node with \`tsswarm image load -i FILE\``;
 }

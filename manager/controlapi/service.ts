@@ -19,7 +19,17 @@ import type {
   ServiceSummary,
   UpdateServiceRequest,
 } from '../../proto/gen/control.js';
-import { Meta, Service, type ServiceSpec, type Task, TaskState, type UpdateStatus, UpdateState } from '../../proto/gen/objects.js';
+import {
+  ContainerSpec,
+  Meta,
+  Service,
+  ServiceSpec,
+  Task,
+  TaskSpec,
+  TaskState,
+  type UpdateStatus,
+  UpdateState,
+} from '../../proto/gen/objects.js';
 import type { MemoryStore, ReadTx } from '../store/index.js';
 import { randomServiceName } from './names.js';
 import { resolveServiceNetworking } from './network.js';
@@ -50,6 +60,45 @@ const wantsRunning = (t: Task): boolean => t.desiredState === TaskState.RUNNING 
 function nextIteration(cur: Service, spec: ServiceSpec, now: number): Service['jobStatus'] {
   if (!isJob(spec)) return null;
   return { jobIteration: (cur.jobStatus?.jobIteration ?? 0) + 1, lastExecution: now };
+}
+
+/** A task spec without its registry credentials (a copy; the stored one is left alone). */
+function taskSpecWithoutAuth(t: TaskSpec): TaskSpec {
+  if (!t?.container?.pullOptions) return t;
+  return TaskSpec.create({ ...t, container: ContainerSpec.create({ ...t.container, pullOptions: null }) });
+}
+
+function specWithoutAuth<S extends ServiceSpec | null | undefined>(s: S): S {
+  if (!s?.task?.container?.pullOptions) return s;
+  return ServiceSpec.create({ ...s, task: taskSpecWithoutAuth(s.task) }) as S;
+}
+
+/**
+ * A service as the Control API answers it: the registry credentials of
+ * --with-registry-auth (ContainerSpec.pullOptions) are kept in the store and
+ * reach the agents with their tasks, but no client reads them back, as
+ * Docker's `service inspect` never shows PullOptions.
+ */
+export function serviceWithoutAuth(s: Service): Service {
+  if (!s.spec?.task?.container?.pullOptions && !s.previousSpec?.task?.container?.pullOptions) return s;
+  return Service.create({ ...s, spec: specWithoutAuth(s.spec), previousSpec: specWithoutAuth(s.previousSpec) });
+}
+
+/** A task as the Control API answers it: without its registry credentials. */
+export function taskWithoutAuth(t: Task): Task {
+  if (!t.spec?.container?.pullOptions) return t;
+  return Task.create({ ...t, spec: taskSpecWithoutAuth(t.spec) });
+}
+
+/**
+ * An update that sends no credentials keeps the ones the service has, as
+ * dockerd does without X-Registry-Auth (registryAuthFrom=spec): clients read
+ * specs without them, so a read-modify-write must not drop them.
+ */
+function keepPullAuth(spec: ServiceSpec, cur: ServiceSpec): void {
+  const held = cur.task?.container?.pullOptions;
+  if (held?.registryAuth && !spec.task.container.pullOptions?.registryAuth)
+    spec.task.container.pullOptions = { registryAuth: held.registryAuth };
 }
 
 export class ServiceApi {
@@ -84,12 +133,12 @@ export class ServiceApi {
     });
     await this.store.update((tx) => tx.services.create(service));
     this.log.info({ service: id, name: spec.name }, 'service created');
-    return { service: this.store.view((tx) => tx.services.get(id))!, warnings, stale: false };
+    return { service: serviceWithoutAuth(this.store.view((tx) => tx.services.get(id))!), warnings, stale: false };
   }
 
   async getService(req: GetServiceRequest): Promise<ServiceResponse> {
     const r = await this.read((tx) => findService(tx, req.ref));
-    return { service: r.value, warnings: [], stale: r.stale };
+    return { service: serviceWithoutAuth(r.value), warnings: [], stale: r.stale };
   }
 
   async listServices(_req: ListServicesRequest = {}): Promise<ListServicesResponse> {
@@ -99,12 +148,12 @@ export class ServiceApi {
         const running = tasks.filter((t) => t.desiredState === TaskState.RUNNING && t.status?.state === TaskState.RUNNING).length;
         if (isJob(s.spec)) {
           const j = jobCounts(s, tasks);
-          return { service: s, running, desired: j.desired, completed: j.completed };
+          return { service: serviceWithoutAuth(s), running, desired: j.desired, completed: j.completed };
         }
         const desired = isGlobal(s.spec)
           ? tasks.filter((t) => t.desiredState === TaskState.RUNNING).length
           : (s.spec?.replicated?.replicas ?? 0);
-        return { service: s, running, desired, completed: 0 };
+        return { service: serviceWithoutAuth(s), running, desired, completed: 0 };
       }),
     );
     return { services: services.sort((a, b) => (a.service.spec?.name ?? '').localeCompare(b.service.spec?.name ?? '')), stale };
@@ -153,6 +202,7 @@ export class ServiceApi {
       if (!req.spec) throw new TsswarmError('INVALID_ARGUMENT', 'spec is required: send the new service spec (or set rollback)');
       const raw = plainSpec(req.spec);
       if (!raw.name) raw.name = name;
+      keepPullAuth(raw, cur.spec);
       const v = validateServiceSpec(raw);
       const spec = v.spec;
       warnings = [
@@ -186,7 +236,7 @@ export class ServiceApi {
       { service: cur.meta.id, name, rollback: req.rollback, updateState: next.updateStatus?.state },
       req.rollback ? 'service rollback requested' : 'service updated',
     );
-    return { service: this.store.view((tx) => tx.services.get(cur.meta.id))!, warnings, stale: false };
+    return { service: serviceWithoutAuth(this.store.view((tx) => tx.services.get(cur.meta.id))!), warnings, stale: false };
   }
 
   async removeService(req: RemoveServiceRequest): Promise<RemoveServiceResponse> {
@@ -203,14 +253,14 @@ export class ServiceApi {
       let ts = sids.length ? sids.flatMap((id) => tx.tasks.by('service', id)) : tx.tasks.list();
       if (nids.size) ts = ts.filter((t) => nids.has(t.nodeId));
       if (req.desiredRunning) ts = ts.filter(wantsRunning);
-      return ts;
+      return ts.map(taskWithoutAuth);
     });
     return { tasks, stale };
   }
 
   async getTask(req: GetTaskRequest): Promise<GetTaskResponse> {
     const r = await this.read((tx) => findTask(tx, req.ref));
-    return { task: r.value, stale: r.stale };
+    return { task: taskWithoutAuth(r.value), stale: r.stale };
   }
 
   /** A random name no service has (names compare without case). */

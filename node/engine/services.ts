@@ -11,6 +11,7 @@ import { parseDockerFilters, serviceFilter, taskFilter } from '../../spec/docker
 import { dockerMessage, serviceSpecFromDocker, serviceStatusOf, serviceToDocker } from '../../spec/docker/service.js';
 import { taskServiceLabels, taskToDocker } from '../../spec/docker/task.js';
 import { timeToDocker } from '../../spec/docker/values.js';
+import { decodeRegistryAuth } from '../../spec/docker/distribution.js';
 import { DockerError } from './errors.js';
 import { del, empty, type EngineRequest, get, json, post, queryBool, queryVersion, type Route } from './route.js';
 import { compareVersions } from './version.js';
@@ -40,24 +41,31 @@ async function inDockerWords<T>(f: () => Promise<T>): Promise<T> {
 }
 
 /**
- * `X-Registry-Auth` (`--with-registry-auth`, `stack deploy`): base64url JSON. The docker CLI sends
- * `{}` when there is no login; credentials tsswarm cannot pass to its nodes yet are refused, never dropped.
+ * `X-Registry-Auth` (`--with-registry-auth`): base64url JSON of an AuthConfig,
+ * kept as sent in the spec's pullOptions (as dockerd keeps it in Swarm's
+ * PullOptions.RegistryAuth) for the agents that pull; never shown by inspect.
+ * Credentials-free (`{}`, which the docker CLI sends without a login) is none.
+ * A value that is not base64url JSON, or too long, is a 400.
  */
-function checkRegistryAuth(r: EngineRequest): void {
-  const raw = r.headers['x-registry-auth'];
-  if (raw === undefined || raw === '') return;
+export function registryAuthOf(r: { headers: Record<string, string | string[] | undefined> }): string | undefined {
+  const h = r.headers['x-registry-auth'];
+  const raw = (Array.isArray(h) ? h[0] : h)?.trim();
+  if (raw === undefined || raw === '') return undefined;
   let doc: unknown;
   try {
-    doc = JSON.parse(Buffer.from(String(raw), 'base64url').toString('utf8'));
+    doc = JSON.parse(Buffer.from(raw, 'base64url').toString('utf8'));
   } catch {
     throw new DockerError(400, 'X-Registry-Auth is not base64url-encoded JSON');
   }
-  const empty = doc === null || (typeof doc === 'object' && Object.values(doc as object).every((v) => v === '' || v === null));
-  if (!empty)
-    throw new DockerError(
-      400,
-      'registry credentials (X-Registry-Auth, --with-registry-auth) are not supported by tsswarm yet: nodes pull without them; log in on each node or use a registry that needs no login',
-    );
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc))
+    throw new DockerError(400, 'X-Registry-Auth is not base64url-encoded JSON of an AuthConfig');
+  try {
+    if (!decodeRegistryAuth(raw)) return undefined;
+  } catch (e) {
+    throw new DockerError(400, (e as Error).message);
+  }
+  if (!/^[A-Za-z0-9_+/=-]+$/.test(raw)) throw new DockerError(400, 'X-Registry-Auth is not base64url-encoded JSON');
+  return raw;
 }
 
 const networkResolver =
@@ -160,15 +168,16 @@ export const serviceRoutes: Route[] = [
   }),
 
   post('/services/create', 'manager', async (r) => {
-    checkRegistryAuth(r);
+    const auth = registryAuthOf(r);
     const c = r.backend.control();
     const spec = await serviceSpecOf(r, c);
+    if (auth) spec.task.container.pullOptions = { registryAuth: auth };
     const { service, warnings } = await inDockerWords(() => c.createService({ spec }));
     return json(warnings.length ? { ID: service.meta.id, Warnings: warnings } : { ID: service.meta.id }, 201);
   }),
 
   post('/services/{id}/update', 'manager', async (r) => {
-    checkRegistryAuth(r);
+    const auth = registryAuthOf(r);
     const version = queryVersion(r, 'service');
     const rollback = r.query.get('rollback') ?? '';
     if (rollback !== '' && rollback !== 'previous') throw new DockerError(400, `invalid value for rollback: ${rollback} (only "previous")`);
@@ -178,6 +187,8 @@ export const serviceRoutes: Route[] = [
     const c = r.backend.control();
     // A rollback's body is the current spec, which the swap ignores (as moby).
     const spec = rollback ? undefined : await serviceSpecOf(r, c);
+    // Without credentials the Control API keeps the service's own (dockerd's registryAuthFrom=spec).
+    if (spec && auth) spec.task.container.pullOptions = { registryAuth: auth };
     const { warnings } = await inDockerWords(() =>
       c.updateService({ ref: r.params.id!, version, spec, rollback: rollback === 'previous' }),
     );

@@ -35,6 +35,8 @@ describe('lazy top-level commands', () => {
       'config',
       'stack',
       'image',
+      'login',
+      'logout',
       'ca',
       'sandbox',
     ]);

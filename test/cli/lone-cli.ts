@@ -12,6 +12,8 @@ import type { LoneManager } from '../manager/lone-manager.js';
 /** Serves `lone` on `unix://<sock>`; resolves with the server (tryShutdown it after). */
 export const TEST_REGISTRY_DIGEST = `sha256:${'7'.repeat(64)}`;
 export const resolvedImages: string[] = [];
+/** The X-Registry-Auth each ResolveImage call carried ('' for none), in order. */
+export const resolvedAuths: string[] = [];
 
 export async function serveLoneManager(lone: LoneManager, sock: string, nodeId = 'm1'): Promise<grpc.Server> {
   const m = lone.manager;
@@ -33,8 +35,9 @@ export async function serveLoneManager(lone: LoneManager, sock: string, nodeId =
     info: unary(async () =>
       m.clusterApi.info({ state: 'active', version: 'test', stale: false, nodeId, nodeName: nodeId, clusterId: lone.clusterId }),
     ),
-    resolveImage: unary(async (req: { reference: string }) => {
+    resolveImage: unary(async (req: { reference: string; registryAuth: string }) => {
       resolvedImages.push(req.reference);
+      resolvedAuths.push(req.registryAuth);
       if (!req.reference.startsWith('registry.test/')) throw new Error(`resolving ${req.reference}: no registry is reachable in tests`);
       return { digest: TEST_REGISTRY_DIGEST, platforms: [{ os: 'linux', architecture: 'amd64' }] };
     }),

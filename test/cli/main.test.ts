@@ -77,10 +77,10 @@ describe('tsswarm', () => {
     expect(r.code).toBe(1);
     expect(r.out).toBe('');
     expect(r.err).toBe(
-      'tsswarm: unknown command "verson" for "tsswarm"; known commands: ca, config, daemon, help, image, info, init, join, join-token, leave, network, node, sandbox, secret, service, stack, swarm, unlock, unlock-key, version. Did you mean "version"? Run \'tsswarm --help\' for usage.\n',
+      'tsswarm: unknown command "verson" for "tsswarm"; known commands: ca, config, daemon, help, image, info, init, join, join-token, leave, login, logout, network, node, sandbox, secret, service, stack, swarm, unlock, unlock-key, version. Did you mean "version"? Run \'tsswarm --help\' for usage.\n',
     );
     expect((await run('help', 'nope')).err).toMatch(
-      /^tsswarm: unknown command "nope" for "tsswarm"; known commands: ca, config, daemon, help, image, info, init, join, join-token, leave, network, node, sandbox, secret, service, stack, swarm, unlock, unlock-key, version\./,
+      /^tsswarm: unknown command "nope" for "tsswarm"; known commands: ca, config, daemon, help, image, info, init, join, join-token, leave, login, logout, network, node, sandbox, secret, service, stack, swarm, unlock, unlock-key, version\./,
     );
   });
 

@@ -226,7 +226,21 @@ describe('network CLI over the Control API', () => {
   });
 
   it('service create --network -p: inspect --pretty shows the VIP and ports; network rm is refused naming the service until it detaches', async () => {
-    const c = await run('service', 'create', '-d', '--name', 'web', '--network', 'backend', '-p', '8080:80', '-p', '90', 'busybox');
+    const c = await run(
+      'service',
+      'create',
+      '-d',
+      '--no-resolve-image',
+      '--name',
+      'web',
+      '--network',
+      'backend',
+      '-p',
+      '8080:80',
+      '-p',
+      '90',
+      'busybox',
+    );
     expect(c.err).toBe('');
     await settle();
     const svc = store.view((tx) => tx.services.byName('web'))!;

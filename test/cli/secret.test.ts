@@ -221,7 +221,7 @@ describe('secret and config CLI over the Control API', () => {
     expect(dup.err).toMatch(
       /^tsswarm: spec.name: secret db_pw already exists \(\w+; names are compared without case\): choose another name, e.g. db_pw.v2/,
     );
-    const unknown = await run('service', 'create', '-d', '--name', 'web', '--secret', 'nope', 'busybox');
+    const unknown = await run('service', 'create', '-d', '--no-resolve-image', '--name', 'web', '--secret', 'nope', 'busybox');
     expect(unknown.code).toBe(1);
     expect(unknown.err).toMatch(
       /^tsswarm: spec.task.container.secrets\[0\] \(--secret nope\): secret nope not found: see `tsswarm secret ls`, or create it with `tsswarm secret create nope FILE`/,

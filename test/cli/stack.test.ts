@@ -178,9 +178,25 @@ configs:
     expect(changed.code).toBe(1);
     expect(changed.err).toContain('only updates to Labels are allowed');
     writeFileSync(join(app, 'pw.txt'), 'hunter2');
-    expect((await tss('deploy', '--with-registry-auth', '-c', compose, 'demo')).err).toBe(
-      'tsswarm: --with-registry-auth is not supported by tsswarm yet: nodes pull without credentials; log in on each node, or use a registry that needs no login\n',
+    // --with-registry-auth: the login stored for Docker Hub travels in the spec of the services whose image is there.
+    const dockerConfig = join(dir, 'docker-config');
+    mkdirSync(dockerConfig, { recursive: true });
+    writeFileSync(
+      join(dockerConfig, 'config.json'),
+      JSON.stringify({ auths: { 'https://index.docker.io/v1/': { auth: Buffer.from('tss:pw').toString('base64') } } }),
     );
+    process.env.DOCKER_CONFIG = dockerConfig;
+    try {
+      expect((await tss('deploy', '--with-registry-auth', '--resolve-image', 'never', '-c', compose, 'demo')).code).toBe(0);
+    } finally {
+      delete process.env.DOCKER_CONFIG;
+    }
+    const web = lone.manager.store.view((tx) => tx.services.byName('demo_web'))!;
+    expect(JSON.parse(Buffer.from(web.spec.task.container.pullOptions!.registryAuth, 'base64url').toString())).toEqual({
+      username: 'tss',
+      password: 'pw',
+      serveraddress: 'https://index.docker.io/v1/',
+    });
 
     writeFileSync(compose, 'services:\n  web:\n    image: busybox\n    command: sleep 3600\n');
     const pruned = await tss('deploy', '--prune', '--resolve-image', 'never', '-c', compose, 'demo');
