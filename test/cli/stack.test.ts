@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { composeInputs, networkSpecFromCompose, readRegularFile, stackCommand, stackRows } from '../../cli/stack.js';
 import { type LoneManager, startLoneManager } from '../manager/lone-manager.js';
-import { resolvedImages, serveLoneManager, TEST_REGISTRY_DIGEST } from './lone-cli.js';
+import { resolvedAuths, resolvedImages, serveLoneManager, TEST_REGISTRY_DIGEST } from './lone-cli.js';
+import { serviceCommand } from '../../cli/service.js';
 import { runCommand } from './run-command.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tss-stack-cli-'));
@@ -249,4 +250,56 @@ configs:
     expect(resolvedImages).toHaveLength(2);
     expect(svc().spec.task.container.image).toBe('registry.test/team/api:2');
   }, 30_000);
+});
+
+describe('service create | update against the lone manager: digest pinning and --with-registry-auth', () => {
+  const svc = (...argv: string[]) => runCommand({ service: serviceCommand }, `unix://${sock}`, ['service', ...argv]);
+  const stored = (name: string) => lone.manager.store.view((tx) => tx.services.list()).find((x) => x.spec.name === name)!;
+
+  it('create pins image:tag@digest with the login for its registry; inspect shows neither credentials nor less than the pin', async () => {
+    const cfg = join(dir, 'svc-docker-config');
+    mkdirSync(cfg, { recursive: true });
+    writeFileSync(
+      join(cfg, 'config.json'),
+      JSON.stringify({ auths: { 'registry.test': { auth: Buffer.from('tss:pw').toString('base64') } } }),
+    );
+    process.env.DOCKER_CONFIG = cfg;
+    resolvedImages.length = 0;
+    resolvedAuths.length = 0;
+    try {
+      const r = await svc('create', '-d', '--with-registry-auth', '--name', 'priv', 'registry.test/team/priv:1', 'sleep', '1d');
+      expect([r.code, r.err]).toEqual([0, '']);
+    } finally {
+      delete process.env.DOCKER_CONFIG;
+    }
+    expect(resolvedImages).toEqual(['registry.test/team/priv:1']);
+    expect(JSON.parse(Buffer.from(resolvedAuths[0]!, 'base64url').toString())).toMatchObject({ username: 'tss', password: 'pw' });
+    expect(stored('priv').spec.task.container.image).toBe(`registry.test/team/priv:1@${TEST_REGISTRY_DIGEST}`);
+    expect(stored('priv').spec.task.container.pullOptions?.registryAuth).toBe(resolvedAuths[0]);
+    const inspect = await svc('inspect', 'priv');
+    expect(inspect.out).toContain(`registry.test/team/priv:1@${TEST_REGISTRY_DIGEST}`);
+    expect(inspect.out).not.toMatch(/registryAuth/i);
+    expect(inspect.out).not.toContain(resolvedAuths[0]!);
+
+    // An update without --image asks nothing and keeps the credentials; --image asks again.
+    expect((await svc('update', '-d', '--env-add', 'A=1', 'priv')).code).toBe(0);
+    expect(resolvedImages).toHaveLength(1);
+    expect(stored('priv').spec.task.container.pullOptions?.registryAuth).toBe(resolvedAuths[0]);
+    expect((await svc('update', '-d', '--image', 'registry.test/team/priv:2', 'priv')).code).toBe(0);
+    expect(resolvedImages).toEqual(['registry.test/team/priv:1', 'registry.test/team/priv:2']);
+    expect(stored('priv').spec.task.container.image).toBe(`registry.test/team/priv:2@${TEST_REGISTRY_DIGEST}`);
+    // --no-resolve-image keeps the tag as given.
+    expect((await svc('update', '-d', '--no-resolve-image', '--image', 'registry.test/team/priv:3', 'priv')).code).toBe(0);
+    expect(resolvedImages).toHaveLength(2);
+    expect(stored('priv').spec.task.container.image).toBe('registry.test/team/priv:3');
+  });
+
+  it('a registry out of reach is a warning, as the docker CLI words it, and the tag is kept', async () => {
+    const r = await svc('create', '-d', '--name', 'unpinned', 'elsewhere.test/app:1');
+    expect(r.code).toBe(0);
+    expect(r.err).toMatch(
+      /^image elsewhere.test\/app:1 could not be accessed on a registry to record\nits digest \(.*\)\. Each node will access elsewhere.test\/app:1 independently,\npossibly leading to different nodes running different\nversions of the image\.\n$/,
+    );
+    expect(stored('unpinned').spec.task.container.image).toBe('elsewhere.test/app:1');
+  });
 });

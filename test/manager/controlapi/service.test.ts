@@ -235,3 +235,60 @@ describe('ServiceApi', () => {
     expect([r.stale, l.stale]).toEqual([true, true]);
   });
 });
+
+describe('registry credentials (--with-registry-auth)', () => {
+  const AUTH = Buffer.from(JSON.stringify({ username: 'tss', password: 'pw' })).toString('base64url');
+  const withAuth = (name: string, auth = AUTH): ServiceSpec => {
+    const s = spec(name);
+    s.task.container.pullOptions = { registryAuth: auth };
+    return s;
+  };
+
+  it('are stored for the agents but never answered: create, get, list, update, tasks', async () => {
+    const { store, api } = setup();
+    const created = await api.createService({ spec: withAuth('web') });
+    expect(created.service!.spec.task.container.pullOptions ?? null).toBeNull();
+    const id = created.service!.meta.id;
+    expect(store.view((tx) => tx.services.get(id))!.spec.task.container.pullOptions).toEqual({ registryAuth: AUTH });
+    expect((await api.getService({ ref: 'web' })).service!.spec.task.container.pullOptions ?? null).toBeNull();
+    expect((await api.listServices({})).services[0]!.service.spec.task.container.pullOptions ?? null).toBeNull();
+    const t = Task.create({
+      meta: Meta.create({ id: 't1' }),
+      serviceId: id,
+      spec: store.view((tx) => tx.services.get(id))!.spec.task,
+      status: TaskStatus.create({ state: TaskState.RUNNING }),
+    });
+    await store.update((tx) => tx.tasks.create(t));
+    expect((await api.getTask({ ref: 't1' })).task!.spec.container.pullOptions ?? null).toBeNull();
+    expect(
+      (await api.listTasks({ services: [], nodes: [], desiredRunning: false })).tasks[0]!.spec.container.pullOptions ?? null,
+    ).toBeNull();
+    // The stored task keeps them: the dispatcher sends it to the agent as it is.
+    expect(store.view((tx) => tx.tasks.get('t1'))!.spec.container.pullOptions).toEqual({ registryAuth: AUTH });
+  });
+
+  it('an update without credentials keeps the service’s own (read-modify-write drops nothing); new ones replace them', async () => {
+    const { store, api } = setup();
+    const { service } = await api.createService({ spec: withAuth('web') });
+    const read = (await api.getService({ ref: 'web' })).service!;
+    read.spec.task.container.env = ['A=1'];
+    const up = await api.updateService({ ref: 'web', version: read.meta.version, spec: read.spec, rollback: false });
+    expect(up.service!.previousSpec?.task.container.pullOptions ?? null).toBeNull();
+    const stored = () => store.view((tx) => tx.services.get(service!.meta.id))!;
+    expect(stored().spec.task.container.pullOptions).toEqual({ registryAuth: AUTH });
+    const other = Buffer.from('{"username":"u2","password":"p2"}').toString('base64url');
+    const next = withAuth('web', other);
+    await api.updateService({ ref: 'web', version: stored().meta.version, spec: next, rollback: false });
+    expect(stored().spec.task.container.pullOptions).toEqual({ registryAuth: other });
+  });
+
+  it('are bounded and must look like X-Registry-Auth; the error does not echo them', async () => {
+    const { api } = setup();
+    const long = await codeOf(api.createService({ spec: withAuth('a', 'x'.repeat(16 * 1024 + 1)) }));
+    expect(long.message).toMatch(/spec.task.container.pullOptions.registryAuth is 16385 characters long: at most 16384/);
+    const odd = await codeOf(api.createService({ spec: withAuth('b', 'not base64 {secret}') }));
+    expect(odd.code).toBe('INVALID_ARGUMENT');
+    expect(odd.message).toMatch(/must be base64url JSON of an AuthConfig/);
+    expect(odd.message).not.toContain('secret');
+  });
+});
