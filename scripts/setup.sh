@@ -14,12 +14,13 @@ TSSWARM_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # tini: its static build is the init of containers run with --init.
 # attr: setfattr for overlay opaque directories when unpacking image layers.
 # docker-registry: a local OCI registry, for the image-pull test.
+# apache2-utils: htpasswd -B (bcrypt), the private registry test's users.
 # The deploy lint test needs three linters: the shellcheck package (every
 # script), vagrant (`vagrant validate` on the Vagrantfile) and cloud-init
 # (`cloud-init schema` on the multipass cloud-config). iperf3: throughput in
 # the overlay benchmark. ipvsadm: the IPVS load-balancer backend's tool (the
 # IPVS kernel tests then skip for the kernel's reason, not the tool's).
-TSSWARM_APT_PACKAGES=(ca-certificates git iproute2 nftables iptables runc conmon tini attr busybox-static docker-registry shellcheck vagrant cloud-init iperf3 conntrack ipvsadm)
+TSSWARM_APT_PACKAGES=(ca-certificates git iproute2 nftables iptables runc conmon tini attr busybox-static docker-registry apache2-utils shellcheck vagrant cloud-init iperf3 conntrack ipvsadm)
 # Packages that ship a service the tests run themselves, never as the system's:
 # prometheus (the Engine API e2e test runs its binary against a sandbox with
 # dockerswarm_sd_configs). Debian's package would start and enable
