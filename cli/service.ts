@@ -1120,8 +1120,8 @@ function warn(io: Io, warnings: readonly string[]): void {
 export async function prepareImage(io: Io, spec: ServiceSpec, flags: Flags, resolve: boolean): Promise<void> {
   const c = spec.task.container;
   let registryAuth: string | undefined;
+  const path = dockerConfigPath();
   if (flags['with-registry-auth']) {
-    const path = dockerConfigPath();
     registryAuth = encodedAuthFor(readDockerConfig(path), c.image, path);
     if (registryAuth) c.pullOptions = { registryAuth };
     else
@@ -1129,7 +1129,17 @@ export async function prepareImage(io: Io, spec: ServiceSpec, flags: Flags, reso
         `WARNING: --with-registry-auth: no login for ${imageRegistry(c.image)} in ${path}: the nodes pull ${c.image} without credentials\n`,
       );
   }
-  if (resolve && !flags['no-resolve-image'] && c.image) applyPin(spec, await resolvePin(io, c.image, registryAuth));
+  if (!resolve || flags['no-resolve-image'] || !c.image) return;
+  // The digest is asked with this user's login even when the spec does not carry it (an update
+  // keeps the service's own): the daemon uses it for this one question.
+  if (!registryAuth) {
+    try {
+      registryAuth = encodedAuthFor(readDockerConfig(path), c.image, path);
+    } catch {
+      registryAuth = undefined;
+    }
+  }
+  applyPin(spec, await resolvePin(io, c.image, registryAuth));
 }
 
 const createCommand = leaf({

@@ -7,6 +7,7 @@
 // both nodes pull and run; the password is in no daemon log and in no
 // `service inspect`. Skipped, saying why, without docker-registry or htpasswd.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -76,6 +77,33 @@ async function pushOci(base: string, tarPath: string, tag: string): Promise<stri
   });
   expect(r.status).toBe(201);
   return digest;
+}
+
+/**
+ * Moves `tag` to a new image: the archive's layers under a config with one more label (so a new
+ * config and manifest digest), pushed to a registry without auth; returns the new manifest digest.
+ */
+async function pushMoved(base: string, tarPath: string, tag: string): Promise<string> {
+  const files = new Map([...readTar(readFileSync(tarPath))].map((e) => [e.name, e.data]));
+  const blob = (d: string): Buffer => files.get(`blobs/sha256/${d.slice(7)}`)!;
+  const top = (JSON.parse(files.get('index.json')!.toString()) as { manifests: { digest: string }[] }).manifests[0]!.digest;
+  const manifest = JSON.parse(blob(top).toString()) as { config: { digest: string; size: number } };
+  const config = JSON.parse(blob(manifest.config.digest).toString()) as { config?: { Labels?: Record<string, string> } };
+  config.config = { ...config.config, Labels: { ...config.config?.Labels, 'tss.moved': 'yes' } };
+  const cbuf = Buffer.from(JSON.stringify(config));
+  const cdigest = `sha256:${createHash('sha256').update(cbuf).digest('hex')}`;
+  const start = await fetch(`${base}/blobs/uploads/`, { method: 'POST' });
+  const loc = new URL(start.headers.get('location')!, base);
+  loc.searchParams.set('digest', cdigest);
+  expect((await fetch(loc, { method: 'PUT', body: new Uint8Array(cbuf) })).status).toBe(201);
+  const mbuf = Buffer.from(JSON.stringify({ ...manifest, config: { ...manifest.config, digest: cdigest, size: cbuf.length } }));
+  const r = await fetch(`${base}/manifests/${tag}`, {
+    method: 'PUT',
+    body: new Uint8Array(mbuf),
+    headers: { 'content-type': 'application/vnd.oci.image.manifest.v1+json' },
+  });
+  expect(r.status).toBe(201);
+  return `sha256:${createHash('sha256').update(mbuf).digest('hex')}`;
 }
 
 describe.skipIf(!canRunSandbox || !haveRegistry || !haveHtpasswd)('a private registry with TLS and htpasswd auth', () => {
@@ -205,6 +233,48 @@ describe.skipIf(!canRunSandbox || !haveRegistry || !haveHtpasswd)('a private reg
       const log = readFileSync(h.logFile, 'utf8');
       for (const needle of [PASSWORD, secret, credentials.slice(0, 40)]) expect(log).not.toContain(needle);
     }
+
+    // The tag moves: an update naming it again pins the new digest (asked with the login), and the tasks re-pull it.
+    const port = await freePort();
+    const filler = startRegistry(regDir, 'mover', `  addr: 127.0.0.1:${port}\n`);
+    let moved = '';
+    try {
+      await until('the second registry process answers on loopback', async () =>
+        fetch(`http://127.0.0.1:${port}/v2/`)
+          .then((r) => r.ok)
+          .catch(() => false),
+      );
+      moved = await pushMoved(`http://127.0.0.1:${port}/v2/tss/priv`, join(sb.root, 'images', 'busybox-oci.tar'), 'v1');
+    } finally {
+      filler.kill('SIGKILL');
+    }
+    expect(moved).not.toBe(digest);
+    const updated = await ts(m, 'service', 'update', '--image', image(), 'tss-priv');
+    expect(updated.code, updated.err).toBe(0);
+    expect(updated.err).not.toMatch(/could not be accessed/);
+    await until(
+      'both tasks of the moved tag running',
+      async () => {
+        const lines = (
+          await ok(
+            m,
+            'service',
+            'ps',
+            '--no-trunc',
+            '--filter',
+            'desired-state=running',
+            '--format',
+            '{{.Image}} {{.CurrentState}}',
+            'tss-priv',
+          )
+        )
+          .trim()
+          .split('\n');
+        return lines.length === 2 && lines.every((l) => l.startsWith(`${image()}@${moved} Running`));
+      },
+      90_000,
+    );
+
     await ok(m, 'service', 'rm', 'tss-priv');
     const out = await tsIn(m, '', 'logout', registryAddr);
     expect(out.out).toBe(`Removing login credentials for ${registryAddr}\n`);
