@@ -16,7 +16,7 @@ import { readTar } from '../../agent/runtime/index.js';
 import { createCSR, createRootCA, generateNodeKey, signEngineServerCSR } from '../../ca/index.js';
 import { defaultDaemonCommand, Sandbox } from '../../deploy/sandbox/index.js';
 import { have } from '../have.js';
-import { canRunSandbox, joinByCli, tsswarmOn, until } from './helpers.js';
+import { canRunSandbox, dockerOn, joinByCli, tsswarmOn, until } from './helpers.js';
 
 const haveRegistry = have('docker-registry');
 const haveHtpasswd = have('htpasswd', ['-nbB', 'tss', 'x']);
@@ -39,6 +39,8 @@ const sb = new Sandbox({
   },
 });
 const { ts, tsIn, ok } = tsswarmOn(sb, 120_000);
+const { docker } = dockerOn(sb, 120_000);
+const haveDocker = have('docker');
 
 const freePort = (): Promise<number> =>
   new Promise((res) => {
@@ -276,6 +278,30 @@ describe.skipIf(!canRunSandbox || !haveRegistry || !haveHtpasswd)('a private reg
     );
 
     await ok(m, 'service', 'rm', 'tss-priv');
+
+    // The docker CLI reads the same config file: its --with-registry-auth sends X-Registry-Auth to the Engine API.
+    if (haveDocker) {
+      const d = await docker(
+        m,
+        'service',
+        'create',
+        '--with-registry-auth',
+        '--name',
+        'tss-dpriv',
+        '--replicas',
+        '2',
+        image(),
+        'sleep',
+        '1d',
+      );
+      expect(d.code, d.err).toBe(0);
+      expect(d.err).not.toMatch(/could not be accessed/);
+      expect(
+        (await docker(m, 'service', 'inspect', '--format', '{{.Spec.TaskTemplate.ContainerSpec.Image}}', 'tss-dpriv')).out.trim(),
+      ).toBe(`${image()}@${moved}`);
+      expect((await docker(m, 'service', 'inspect', 'tss-dpriv')).out).not.toMatch(/PullOptions|RegistryAuth/);
+      await ok(m, 'service', 'rm', 'tss-dpriv');
+    }
     const out = await tsIn(m, '', 'logout', registryAddr);
     expect(out.out).toBe(`Removing login credentials for ${registryAddr}\n`);
   });

@@ -1,0 +1,60 @@
+// X-Registry-Auth on POST /services/create and /services/{id}/update: the
+// docker CLI's --with-registry-auth lands in the spec's pullOptions for the
+// agents; without it an update sends none (the Control API keeps the
+// service's own); a header that is not an AuthConfig is a 400.
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ControlHandlers } from '../../../proto/gen/control.js';
+import type { ServiceSpec } from '../../../proto/gen/objects.js';
+import { call, fakeBackend, serve, type Served } from './fake.js';
+
+const AUTH = Buffer.from(JSON.stringify({ username: 'tss', password: 'pw', serveraddress: 'reg:5000' })).toString('base64url');
+const BODY = JSON.stringify({ Name: 'web', TaskTemplate: { ContainerSpec: { Image: 'reg:5000/app:v1' } } });
+
+describe('X-Registry-Auth on service create and update', () => {
+  let s: Served | undefined;
+  afterEach(async () => {
+    await s?.close();
+    s = undefined;
+  });
+
+  async function served(): Promise<{ specs: { method: string; spec: ServiceSpec | undefined }[] }> {
+    const f = fakeBackend();
+    const specs: { method: string; spec: ServiceSpec | undefined }[] = [];
+    const control = f.backend.control() as unknown as Record<string, unknown>;
+    const svc = { meta: { id: 's1', version: 3 }, spec: { name: 'web' } };
+    Object.assign(control, {
+      listNetworks: async () => ({ networks: [], stale: false }),
+      createService: async (req: { spec: ServiceSpec }) => {
+        specs.push({ method: 'create', spec: req.spec });
+        return { service: svc, warnings: [], stale: false };
+      },
+      updateService: async (req: { spec?: ServiceSpec }) => {
+        specs.push({ method: 'update', spec: req.spec });
+        return { service: svc, warnings: [], stale: false };
+      },
+    } satisfies Partial<Record<keyof ControlHandlers, unknown>>);
+    s = await serve(f.backend);
+    return { specs };
+  }
+
+  it('puts the credentials in pullOptions on create and update; none sent is none put', async () => {
+    const { specs } = await served();
+    expect((await call(s!.socket, 'POST', '/v1.41/services/create', BODY, { 'X-Registry-Auth': AUTH })).status).toBe(201);
+    expect(specs[0]!.spec!.task.container.pullOptions).toEqual({ registryAuth: AUTH });
+    expect((await call(s!.socket, 'POST', '/v1.41/services/s1/update?version=3', BODY, { 'X-Registry-Auth': AUTH })).status).toBe(200);
+    expect(specs[1]!.spec!.task.container.pullOptions).toEqual({ registryAuth: AUTH });
+    expect((await call(s!.socket, 'POST', '/v1.41/services/s1/update?version=3&registryAuthFrom=spec', BODY)).status).toBe(200);
+    expect(specs[2]!.spec!.task.container.pullOptions ?? null).toBeNull();
+    // The docker CLI's `{}` without a login is no credentials.
+    expect((await call(s!.socket, 'POST', '/v1.41/services/create', BODY, { 'X-Registry-Auth': 'e30=' })).status).toBe(201);
+    expect(specs[3]!.spec!.task.container.pullOptions ?? null).toBeNull();
+  });
+
+  it('a header that is not base64url JSON of an AuthConfig is a 400, and nothing is created', async () => {
+    const { specs } = await served();
+    const r = await call(s!.socket, 'POST', '/v1.41/services/create', BODY, { 'X-Registry-Auth': '%%%' });
+    expect(r.status).toBe(400);
+    expect((r.json as { message: string }).message).toMatch(/X-Registry-Auth is not base64url-encoded JSON/);
+    expect(specs).toEqual([]);
+  });
+});
