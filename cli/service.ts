@@ -1114,8 +1114,9 @@ function warn(io: Io, warnings: readonly string[]): void {
  * puts the credentials `tsswarm login` stored for the image's registry in
  * pullOptions; then, unless --no-resolve-image (or `resolve` is false: an
  * update without --image), the daemon asks the registry for the image's
- * digest, pinned as image:tag@sha256:… (a registry out of reach is a warning
- * and the tag is kept).
+ * digest, with the user's login when there is one, pinned as
+ * image:tag@sha256:… (a registry out of reach is a warning and the tag is
+ * kept).
  */
 export async function prepareImage(io: Io, spec: ServiceSpec, flags: Flags, resolve: boolean): Promise<void> {
   const c = spec.task.container;

@@ -646,6 +646,8 @@ export class Daemon {
       },
       volumes: () => this.runtime?.volumes() ?? [],
       localNetworks: () => this.network?.networks() ?? [],
+      registryLogin: (registry, auth, signal) =>
+        checkLogin(registry, auth, { insecure: this.o.insecureRegistries, certsDir: this.o.certsDir, signal }),
       distribution: (ref, auth, signal) =>
         resolveDescriptor(ref, { insecure: this.o.insecureRegistries, auth, signal, certsDir: this.o.certsDir }),
     };

@@ -52,6 +52,8 @@ export interface EngineBackend {
   localNetworks(): Network[];
   /** The manifest a reference names on its registry, as `GET /distribution/{name}/json` answers (credentials never logged). */
   distribution(ref: string, auth: DockerRegistryAuth | undefined, signal: AbortSignal): Promise<unknown>;
+  /** `POST /auth`: checks credentials against a registry (HOST[:PORT]) as `tsswarm login` does; stores nothing. */
+  registryLogin(registry: string, auth: DockerRegistryAuth, signal: AbortSignal): Promise<void>;
 }
 
 /** A container of this node as the runtime reports it (one shape: agent/runtime's). */

@@ -4,8 +4,10 @@
 // from the first sandbox host's namespace, holding the sandbox's busybox
 // image. Without credentials the tasks are rejected naming the login; after
 // `tsswarm login`, `service create --with-registry-auth` pins the digest and
-// both nodes pull and run; the password is in no daemon log and in no
-// `service inspect`. Skipped, saying why, without docker-registry or htpasswd.
+// both nodes pull and run; a moved tag named again re-pins and re-pulls; the
+// password is in no daemon log and in no `service inspect`. The docker CLI
+// logs in through POST /auth and its --with-registry-auth reads the same
+// config file. Skipped, saying why, without docker-registry or htpasswd.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -39,7 +41,7 @@ const sb = new Sandbox({
   },
 });
 const { ts, tsIn, ok } = tsswarmOn(sb, 120_000);
-const { docker } = dockerOn(sb, 120_000);
+const { docker, dockerIn } = dockerOn(sb, 120_000);
 const haveDocker = have('docker');
 
 const freePort = (): Promise<number> =>
@@ -281,6 +283,12 @@ describe.skipIf(!canRunSandbox || !haveRegistry || !haveHtpasswd)('a private reg
 
     // The docker CLI reads the same config file: its --with-registry-auth sends X-Registry-Auth to the Engine API.
     if (haveDocker) {
+      // docker login through the Engine API's POST /auth: the daemon checks the password, the docker CLI stores it.
+      const refused = await dockerIn(m, 'wrong\n', 'login', '-u', 'tss', '--password-stdin', registryAddr);
+      expect(refused.code).not.toBe(0);
+      expect(refused.err).toMatch(/credentials given were refused/);
+      const dl = await dockerIn(m, `${PASSWORD}\n`, 'login', '-u', 'tss', '--password-stdin', registryAddr);
+      expect([dl.code, dl.out.trim()], dl.err).toEqual([0, 'Login Succeeded']);
       const d = await docker(
         m,
         'service',

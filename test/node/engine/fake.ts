@@ -141,6 +141,11 @@ export function fakeBackend(info: InfoResponse = baseInfo()): Fake {
     containerDetail: () => ({}),
     volumes: () => [],
     localNetworks: () => [],
+    registryLogin: async (registry, auth) => {
+      calls.push({ method: 'registryLogin', req: { registry, auth } });
+      if (auth.password !== 'good')
+        throw Object.assign(new TsswarmError('UNAUTHENTICATED', 'the credentials given were refused'), { status: 401 });
+    },
     distribution: (ref, auth) =>
       rec('distribution', { ref, auth }, { Descriptor: { mediaType: 'm', digest: 'd', size: 1 }, Platforms: [] }),
   };

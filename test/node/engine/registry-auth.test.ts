@@ -58,3 +58,29 @@ describe('X-Registry-Auth on service create and update', () => {
     expect(specs).toEqual([]);
   });
 });
+
+describe('POST /auth (docker login)', () => {
+  let s: Served | undefined;
+  afterEach(async () => {
+    await s?.close();
+    s = undefined;
+  });
+
+  it("checks the credentials against the serveraddress's registry (Docker Hub when none), 401 when refused", async () => {
+    const f = fakeBackend();
+    s = await serve(f.backend);
+    const ok = await call(
+      s.socket,
+      'POST',
+      '/v1.41/auth',
+      JSON.stringify({ username: 'tss', password: 'good', serveraddress: 'https://Reg:5000/v2/' }),
+    );
+    expect([ok.status, ok.json]).toEqual([200, { Status: 'Login Succeeded', IdentityToken: '' }]);
+    expect(f.calls.at(-1)).toEqual({ method: 'registryLogin', req: { registry: 'reg:5000', auth: { username: 'tss', password: 'good' } } });
+    const hub = await call(s.socket, 'POST', '/v1.41/auth', JSON.stringify({ username: 'tss', password: 'bad' }));
+    expect(hub.status).toBe(401);
+    expect((hub.json as { message: string }).message).toMatch(/refused/);
+    expect((f.calls.at(-1)!.req as { registry: string }).registry).toBe('registry-1.docker.io');
+    expect((await call(s.socket, 'POST', '/v1.41/auth', JSON.stringify({ serveraddress: 'a b' }))).status).toBe(400);
+  });
+});
