@@ -109,7 +109,7 @@ describe('logins and blob redirects over plain http', () => {
 });
 
 describe("a registry's own CA and client certificate from certs.d", () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tss-certsd-'));
+  let dir = '';
   const now = Date.now();
   const ca = createRootCA({ now, commonName: 'tss-registry-ca' });
   const serverKey = generateNodeKey();
@@ -135,6 +135,7 @@ describe("a registry's own CA and client certificate from certs.d", () => {
   const storageSeen: (string | undefined)[] = [];
 
   beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'tss-certsd-'));
     storage = createServer((q, r) => {
       storageSeen.push(q.headers.authorization);
       r.end('stored');
@@ -156,9 +157,9 @@ describe("a registry's own CA and client certificate from certs.d", () => {
   });
 
   afterAll(() => {
-    srv.close();
-    storage.close();
-    rmSync(dir, { recursive: true, force: true });
+    srv?.close();
+    storage?.close();
+    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('reads ca.crt, client.cert and client.key of HOST:PORT; nothing when the directory is absent', () => {
