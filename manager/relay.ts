@@ -48,6 +48,13 @@ export class TaskRelay {
    */
   async logs(req: ServiceLogsRequest, write: (c: LogChunk) => void, signal: AbortSignal): Promise<void> {
     const { service, tasks } = resolveTasks(this.store, req.ref);
+    // As dockerd: a driver that keeps nothing cannot be read back.
+    const driver = service ? service.spec.task?.logDriver : tasks[0]?.spec?.logDriver;
+    if (driver?.name === 'none')
+      throw new TsswarmError(
+        'FAILED_PRECONDITION',
+        `configured logging driver does not support reading: ${req.ref} runs with --log-driver none (give json-file or local to keep logs)`,
+      );
     const started = new Set<string>();
     const cancels: (() => void)[] = [];
     let open = 0;
