@@ -1037,7 +1037,7 @@ export interface LogFormat {
   timestamps?: boolean;
   noTrunc?: boolean;
   noTaskIds?: boolean;
-  /** Ids for names in the prefix: `TASKID@NODEID`, as docker's --no-resolve. */
+  /** Ids for names in the prefix (`SERVICEID.1.TASKID@NODEID`), as docker's --no-resolve. */
   noResolve?: boolean;
   /** No `task@node    | ` prefix at all. */
   raw?: boolean;
@@ -1045,16 +1045,18 @@ export interface LogFormat {
   details?: boolean;
 }
 
-/** `web.1.abcdef123456@node1    | line` for each line of a chunk (time and details first when asked). */
+/**
+ * `web.1.abcdef123456@node1    | line` for each line of a chunk, the time
+ * first and the details after the bar when asked, in the docker CLI's order.
+ * Unlike the docker CLI, --details keeps the com.docker.swarm.* keys even
+ * beside the prefix (docker prints them only with --raw).
+ */
 export function formatLogChunk(c: LogChunk, o: LogFormat = {}): string {
   let who = '';
   if (!o.raw) {
-    if (o.noResolve) who = `${c.taskId}@${c.nodeId}`;
-    else {
-      const node = o.nodes?.get(c.nodeId) ?? shortId(c.nodeId, o.noTrunc);
-      who = `${c.serviceName}.${c.slot || shortId(c.nodeId, o.noTrunc)}${o.noTaskIds ? '' : `.${shortId(c.taskId, o.noTrunc)}`}@${node}`;
-    }
-    who += '    | ';
+    const service = o.noResolve ? c.serviceId || c.serviceName : c.serviceName;
+    const node = o.noResolve ? c.nodeId : (o.nodes?.get(c.nodeId) ?? shortId(c.nodeId, o.noTrunc));
+    who = `${service}.${c.slot || shortId(c.nodeId, o.noTrunc)}${o.noTaskIds ? '' : `.${shortId(c.taskId, o.noTrunc)}`}@${node}    | `;
   }
   const text = Buffer.from(c.data).toString('utf8');
   const lines = text.endsWith('\n') ? text.slice(0, -1).split('\n') : text.split('\n');
@@ -1062,7 +1064,7 @@ export function formatLogChunk(c: LogChunk, o: LogFormat = {}): string {
   const details = o.details
     ? `com.docker.swarm.node.id=${c.nodeId},com.docker.swarm.service.id=${c.serviceId},com.docker.swarm.task.id=${c.taskId} `
     : '';
-  return lines.map((line) => `${who}${ts}${details}${line}\n`).join('');
+  return lines.map((line) => `${ts}${who}${details}${line}\n`).join('');
 }
 
 /** `--since`/`--until` into the request's Unix ms (0: not given). */

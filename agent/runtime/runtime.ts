@@ -668,7 +668,8 @@ export class Runtime {
         const more: LogLine[] = [];
         await advance(more);
         for (const l of more) yield l;
-        if (parser.lastTime >= until) return;
+        // Past `until` nothing more can be kept (a line's time is when conmon read it).
+        if (parser.lastTime >= until || Date.now() >= until) return;
         const s = await this.inspect(id);
         if (!s || s.status === 'stopped') {
           const last: LogLine[] = [];

@@ -153,7 +153,7 @@ function queryTime(r: EngineRequest, key: 'since' | 'until'): number {
  * each line with its time and details first when asked (the docker CLI asks
  * for details and builds its `task@node |` prefix from them).
  */
-async function logsResponse(r: EngineRequest, ref: string, driver: LogDriver | null | undefined): Promise<EngineReply> {
+async function logsResponse(r: EngineRequest, ref: string, serviceId: string, driver: LogDriver | null | undefined): Promise<EngineReply> {
   const stdout = queryBool(r.query, 'stdout');
   const stderr = queryBool(r.query, 'stderr');
   if (!stdout && !stderr) throw new DockerError(400, 'Bad parameters: you must choose at least one stream');
@@ -177,7 +177,7 @@ async function logsResponse(r: EngineRequest, ref: string, driver: LogDriver | n
         { ref, follow, tail, timestamps: false, sinceMs, untilMs },
         (ch: LogChunk) => {
           if (ch.stream === 'stderr' ? !stderr : !stdout) return;
-          for (const f of logFrames(ch, ch.serviceId, { details, timestamps })) write(f);
+          for (const f of logFrames(ch, ch.serviceId || serviceId, { details, timestamps })) write(f);
         },
         signal,
       );
@@ -241,12 +241,12 @@ export const serviceRoutes: Route[] = [
 
   get('/services/{id}/logs', 'manager', async (r) => {
     const { service } = await r.backend.control().getService({ ref: r.params.id! });
-    return logsResponse(r, service.meta.id, service.spec.task?.logDriver);
+    return logsResponse(r, service.meta.id, service.meta.id, service.spec.task?.logDriver);
   }),
 
   get('/tasks/{id}/logs', 'manager', async (r) => {
     const { task } = await r.backend.control().getTask({ ref: r.params.id! });
-    return logsResponse(r, task.meta.id, task.spec?.logDriver);
+    return logsResponse(r, task.meta.id, task.serviceId, task.spec?.logDriver);
   }),
 
   get('/tasks', 'manager', async (r) => {

@@ -523,7 +523,7 @@ describe('output', () => {
       'web.1.k6s0zwl9ivuz@node1    | hello\nweb.1.k6s0zwl9ivuz@node1    | world\n',
     );
     expect(formatLogChunk({ ...chunk, time: Date.UTC(2026, 0, 2, 3, 4, 5) }, { timestamps: true, noTaskIds: true })).toBe(
-      'web.1@n1    | 2026-01-02T03:04:05.000Z hello\nweb.1@n1    | 2026-01-02T03:04:05.000Z world\n',
+      '2026-01-02T03:04:05.000Z web.1@n1    | hello\n2026-01-02T03:04:05.000Z web.1@n1    | world\n',
     );
   });
 
@@ -541,7 +541,10 @@ describe('output', () => {
     const nodes = new Map([['n1', 'node1']]);
     expect(formatLogChunk(chunk, { nodes, raw: true })).toBe('hello\n');
     expect(formatLogChunk(chunk, { nodes, raw: true, timestamps: true })).toBe('2026-01-02T03:04:05.000Z hello\n');
-    expect(formatLogChunk(chunk, { nodes, noResolve: true })).toBe('k6s0zwl9ivuzqqqqqqqqqqqqq@n1    | hello\n');
+    expect(formatLogChunk(chunk, { nodes, noResolve: true })).toBe('s1.2.k6s0zwl9ivuz@n1    | hello\n');
+    expect(formatLogChunk(chunk, { nodes, noResolve: true, noTrunc: true, timestamps: true })).toBe(
+      '2026-01-02T03:04:05.000Z s1.2.k6s0zwl9ivuzqqqqqqqqqqqqq@n1    | hello\n',
+    );
     expect(formatLogChunk(chunk, { nodes, noTaskIds: true, details: true })).toBe(
       'web.2@node1    | com.docker.swarm.node.id=n1,com.docker.swarm.service.id=s1,com.docker.swarm.task.id=k6s0zwl9ivuzqqqqqqqqqqqqq hello\n',
     );

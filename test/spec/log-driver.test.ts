@@ -10,6 +10,8 @@ import {
 } from '../../spec/log-driver.js';
 import { validateServiceSpec } from '../../spec/validate.js';
 import { ContainerSpec, ServiceSpec, TaskSpec } from '../../proto/gen/objects.js';
+import { serviceSpecFromDocker, serviceSpecToDocker } from '../../spec/docker/service.js';
+import { service as composeService } from './compose/helpers.js';
 
 const MiB = 1024 * 1024;
 
@@ -116,5 +118,43 @@ describe('log times', () => {
   it('anything else is refused, naming the flag', () => {
     for (const v of ['yesterday', '-5m', '10d', '2026-13-45T00:00:00Z', '2026/12/07', '5m ago'])
       expect(() => parseLogTime('--until', v, now), v).toThrow(/^--until must be a duration back from now/);
+  });
+});
+
+describe('log drivers through the Engine API and compose', () => {
+  const body = (logDriver: unknown) => ({ Name: 'w', TaskTemplate: { ContainerSpec: { Image: 'busybox' }, LogDriver: logDriver } });
+
+  it('TaskTemplate.LogDriver maps both ways; no driver stays absent', () => {
+    const spec = serviceSpecFromDocker(body({ Name: 'json-file', Options: { 'max-size': '10m', 'max-file': '2' } }));
+    expect(spec.task.logDriver).toEqual({ name: 'json-file', options: { 'max-size': '10m', 'max-file': '2' } });
+    expect(serviceSpecToDocker(spec).TaskTemplate.LogDriver).toEqual({
+      Name: 'json-file',
+      Options: { 'max-size': '10m', 'max-file': '2' },
+    });
+    expect(serviceSpecToDocker(serviceSpecFromDocker(body({ Name: 'none' }))).TaskTemplate.LogDriver).toEqual({ Name: 'none' });
+    expect(serviceSpecFromDocker(body(null)).task.logDriver).toBeNull();
+    expect(serviceSpecToDocker(serviceSpecFromDocker(body(null))).TaskTemplate.LogDriver).toBeUndefined();
+  });
+
+  it('refusals name the Docker field', () => {
+    const msg = (d: unknown): string => {
+      try {
+        serviceSpecFromDocker(body(d));
+      } catch (e) {
+        return (e as Error).message;
+      }
+      return 'accepted';
+    };
+    expect(msg({ Name: 'gelf' })).toMatch(/^TaskTemplate\.LogDriver\.Name is not valid: --log-driver gelf is not supported/);
+    expect(msg({ Name: 'local', Options: { 'max-file': '0' } })).toMatch(
+      /^TaskTemplate\.LogDriver\.Options is not valid: --log-opt max-file/,
+    );
+  });
+
+  it("a stack's logging: {driver, options} reaches the spec", () => {
+    const cs = composeService('services: {web: {image: nginx, logging: {driver: local, options: {max-size: 1m, max-file: 2}}}}\n');
+    const spec = serviceSpecFromDocker(JSON.parse(JSON.stringify(cs)));
+    expect(spec.task.logDriver).toEqual({ name: 'local', options: { 'max-size': '1m', 'max-file': '2' } });
+    expect(logPolicy(spec.task.logDriver)).toEqual({ kind: 'file', maxSize: MiB, maxFiles: 2 });
   });
 });
