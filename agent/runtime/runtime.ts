@@ -610,19 +610,18 @@ export class Runtime {
     const parser = new K8sFileParser();
     const keep = (l: LogLine): boolean => l.time >= since && l.time < until;
     let reader: { fh: FileHandle; ino: number; pos: number } | null = null;
-    let cap = o.tail ?? 0;
-    const drain = async (out: LogLine[]): Promise<void> => {
-      if (!reader) return;
+    /** The kept lines of the open file from where it was left, a buffer's worth at a time (a 100 MiB log is never held whole). */
+    async function* drain(): AsyncGenerator<LogLine[]> {
+      const r = reader;
+      if (!r) return;
       const buf = Buffer.alloc(64 * 1024);
       for (;;) {
-        const { bytesRead } = await reader.fh.read(buf, 0, buf.length, reader.pos);
+        const { bytesRead } = await r.fh.read(buf, 0, buf.length, r.pos);
         if (bytesRead === 0) return;
-        reader.pos += bytesRead;
-        for (const l of parser.push(buf.subarray(0, bytesRead))) if (keep(l)) out.push(l);
-        // Only the last `tail` lines are shown: the first read of a full set of files need not hold them all.
-        if (cap && out.length > 2 * cap) out.splice(0, out.length - cap);
+        r.pos += bytesRead;
+        yield parser.push(buf.subarray(0, bytesRead)).filter(keep);
       }
-    };
+    }
     const openFile = async (f: { path: string; ino: number }): Promise<boolean> => {
       try {
         const fh = await open(f.path, 'r');
@@ -637,12 +636,13 @@ export class Runtime {
         return false;
       }
     };
-    /** Reads what the files past the one open hold (the next ones after a rotation, oldest first). */
-    const advance = async (out: LogLine[]): Promise<void> => {
+    /** The rest of the open file, then the files past it (the next ones after a rotation, oldest first). */
+    async function* advance(): AsyncGenerator<LogLine[]> {
       for (let attempt = 0; attempt < 5; attempt++) {
-        await drain(out);
+        yield* drain();
         const files = logFiles(d);
         const at = reader ? files.findIndex((f) => f.ino === reader!.ino) : -1;
+        // Our file already dropped (max-file passed while we read): go on with the newest.
         const rest = reader && at < 0 ? files.slice(-1) : files.slice(at + 1);
         if (rest.length === 0) return;
         let moved = true;
@@ -651,30 +651,29 @@ export class Runtime {
             moved = false;
             break;
           }
-          await drain(out);
+          yield* drain();
         }
         if (moved) return;
       }
-    };
+    }
     try {
-      const first: LogLine[] = [];
-      await advance(first);
-      const shown = o.tail && first.length > o.tail ? first.slice(first.length - o.tail) : first;
-      cap = 0;
-      for (const l of shown) yield l;
+      if (o.tail) {
+        const tail: LogLine[] = [];
+        for await (const batch of advance()) {
+          tail.push(...batch);
+          if (tail.length > 2 * o.tail) tail.splice(0, tail.length - o.tail);
+        }
+        for (const l of tail.slice(-o.tail)) yield l;
+      } else for await (const batch of advance()) for (const l of batch) yield l;
       if (!o.follow) return;
       while (!o.signal?.aborted) {
         await sleep(200, o.signal);
-        const more: LogLine[] = [];
-        await advance(more);
-        for (const l of more) yield l;
+        for await (const batch of advance()) for (const l of batch) yield l;
         // Past `until` nothing more can be kept (a line's time is when conmon read it).
         if (parser.lastTime >= until || Date.now() >= until) return;
         const s = await this.inspect(id);
         if (!s || s.status === 'stopped') {
-          const last: LogLine[] = [];
-          await advance(last);
-          for (const l of last) yield l;
+          for await (const batch of advance()) for (const l of batch) yield l;
           return;
         }
       }

@@ -154,6 +154,38 @@ describe.skipIf(!canRun)('container logs rotate and read back in order', () => {
     expect(text(await read('tss-lg-time', { since: b.time + 1 }))).toEqual([]);
   });
 
+  it('a new Runtime on the same root (a restarted agent) goes on rotating the containers it adopts', async () => {
+    const maxFiles = 2;
+    await run('tss-lg-adopt', {
+      command: ['sh', '-c', 'while true; do echo tsswarm adoption line; done'],
+      log: { kind: 'file', maxSize: 32 * 1024, maxFiles },
+    });
+    const d = cdir('tss-lg-adopt');
+    const ino = (n: string): number | undefined => {
+      try {
+        return statSync(join(d, n)).ino;
+      } catch {
+        return undefined;
+      }
+    };
+    await until('a first rotation', () => ino('ctr.log.1') !== undefined, { timeoutMs: 30_000 });
+    rt.close(); // the agent goes; conmon and the container stay
+    const before = ino('ctr.log.1');
+    const rt2 = new Runtime({ root: join(dir, 'root'), logger: log });
+    try {
+      await rt2.init();
+      await until('ctr.log.1 replaced by the new Runtime', () => ino('ctr.log.1') !== undefined && ino('ctr.log.1') !== before, {
+        timeoutMs: 30_000,
+      });
+      await rt2.stop('tss-lg-adopt', 5000);
+      await until('the rotator settles after the stop', () => onDisk(d).files <= maxFiles, { timeoutMs: 5000 });
+    } finally {
+      rt2.close();
+      rt = new Runtime({ root: join(dir, 'root'), logger: log });
+      await rt.init();
+    }
+  });
+
   it('the none driver keeps nothing, and reading says so', async () => {
     await run('tss-lg-none', { command: ['sh', '-c', 'echo lost; sleep 30'], log: { kind: 'none' } });
     await expect(read('tss-lg-none')).rejects.toThrow(/^configured logging driver does not support reading/);
