@@ -101,8 +101,11 @@ export function logFiles(dir: string): { path: string; ino: number }[] {
     .map((m) => m[0]);
   const out: { path: string; ino: number }[] = [];
   const seen = new Set<number>();
-  // `.cur` before the live file: when they differ, conmon has switched and `.cur` is the older.
-  for (const n of [...rotated, CUR, LOG_FILE]) {
+  // `.next` counts once conmon has taken it (it is no longer `.tmp`), an empty file until then.
+  const next = ino(join(dir, NEXT));
+  const taken = next !== undefined && next !== ino(join(dir, TMP));
+  // `.cur`, then a taken `.next`, then the live file: when they differ, conmon has switched, oldest first.
+  for (const n of [...rotated, CUR, ...(taken ? [NEXT] : []), LOG_FILE]) {
     const i = ino(join(dir, n));
     if (i === undefined || seen.has(i)) continue;
     seen.add(i);

@@ -56,10 +56,12 @@ describe('log rotation passes', () => {
     const c = container();
     rotatePass(c.dir, 5);
     c.write('a');
+    expect(c.kept()).toEqual(['a']); // the prepared file is not read while conmon has not taken it
     c.switchFile();
     c.write('b');
     c.switchFile();
     c.write('c');
+    expect(c.kept()).toEqual(['a', 'b', 'c']); // read in order before the pass too
     rotatePass(c.dir, 5);
     expect(c.kept()).toEqual(['a', 'b', 'c']);
   });
