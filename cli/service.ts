@@ -28,6 +28,7 @@ import {
   EndpointMode,
   SeccompMode,
   type HealthConfig,
+  type LogDriver,
   type Mount,
   MountType,
   type NetworkAttachmentConfig,
@@ -59,6 +60,7 @@ import { serviceToDocker } from '../spec/docker/service.js';
 import { parseProtocol, protocolName } from '../lib/ports.js';
 import { applyPin, resolvePin } from './resolve-image.js';
 import { dockerConfigPath, encodedAuthFor, imageRegistry, readDockerConfig } from './registry-auth.js';
+import { LogDriverError, logPolicy, parseLogOpts, parseLogTime } from '../spec/log-driver.js';
 
 // ------------------------------------------------------------------ value parsers
 
@@ -416,6 +418,8 @@ const specFlags = {
   'cap-drop': many('CAP', 'Drop a Linux capability from the default set (CHOWN, or ALL)'),
   'security-opt': many('OPT', 'Security option: seccomp=unconfined, seccomp=builtin, no-new-privileges[=true|false]'),
   tty: optBool('Allocate a pseudo-TTY (refused: not supported yet)', 't'),
+  'log-driver': str('DRIVER', 'Where task output goes: json-file or local (rotated files on the node), or none'),
+  'log-opt': many('KEY=VALUE', 'Log driver option: max-size=SIZE (default 20m), max-file=N (default 5), compress=false'),
   detach: bool('Exit at once instead of waiting for the service to converge', 'd'),
   quiet: bool('Suppress progress output', 'q'),
   'with-registry-auth': bool(
@@ -597,6 +601,7 @@ function applySpecFlags(spec: ServiceSpec, f: Flags, env: NodeJS.ProcessEnv, ids
       { field: '--tty' },
     );
   if (f.tty === false) c.tty = false;
+  applyLogDriverFlags(task, f);
 
   for (const [field, vals] of both('mount', 'mount-add'))
     c.mounts = upsert(
@@ -788,6 +793,32 @@ export function parseSecurityOpt(field: string, v: string): { seccomp: SeccompMo
     throw new UsageError(`${field} "${v}": custom seccomp profiles are not supported; ${SECURITY_OPT_HELP}`, { field });
   }
   throw new UsageError(`${field} "${v}" is not supported: ${SECURITY_OPT_HELP}`, { field });
+}
+
+/**
+ * `--log-driver` and `--log-opt` (create and update): as docker's update, a
+ * new driver comes with exactly the options given beside it; options alone
+ * are refused rather than dropped.
+ */
+function applyLogDriverFlags(task: TaskSpec, f: Flags): void {
+  const name = s(f, 'log-driver');
+  const opts = l(f, 'log-opt');
+  if (name === undefined) {
+    if (opts.length)
+      throw new UsageError('--log-opt needs --log-driver beside it (json-file or local): --log-driver json-file --log-opt max-size=10m', {
+        field: '--log-opt',
+      });
+    return;
+  }
+  try {
+    const d: LogDriver = { name, options: parseLogOpts(opts) };
+    logPolicy(d);
+    task.logDriver = d;
+  } catch (e) {
+    if (e instanceof LogDriverError)
+      throw new UsageError(e.message, { field: e.message.startsWith('--log-opt') ? '--log-opt' : '--log-driver' });
+    throw e;
+  }
 }
 
 /**
@@ -1014,17 +1045,57 @@ export function taskRows(tasks: readonly Task[], o: PsOptions = {}): string[][] 
   });
 }
 
-/** `web.1.abcdef123456@node1    | line` for each line of a chunk. */
-export function formatLogChunk(
-  c: LogChunk,
-  o: { nodes?: ReadonlyMap<string, string>; timestamps?: boolean; noTrunc?: boolean; noTaskIds?: boolean } = {},
-): string {
-  const node = o.nodes?.get(c.nodeId) ?? shortId(c.nodeId, o.noTrunc);
-  const who = `${c.serviceName}.${c.slot || shortId(c.nodeId, o.noTrunc)}${o.noTaskIds ? '' : `.${shortId(c.taskId, o.noTrunc)}`}@${node}`;
+/** How `service logs` prints each line, as the docker CLI's flags choose. */
+export interface LogFormat {
+  nodes?: ReadonlyMap<string, string>;
+  timestamps?: boolean;
+  noTrunc?: boolean;
+  noTaskIds?: boolean;
+  /** Ids for names in the prefix (`SERVICEID.1.TASKID@NODEID`), as docker's --no-resolve. */
+  noResolve?: boolean;
+  /** No `task@node    | ` prefix at all. */
+  raw?: boolean;
+  /** `com.docker.swarm.node.id=...,com.docker.swarm.service.id=...,com.docker.swarm.task.id=... ` before each line. */
+  details?: boolean;
+}
+
+/**
+ * `web.1.abcdef123456@node1    | line` for each line of a chunk, the time
+ * first and the details after the bar when asked, in the docker CLI's order.
+ * Unlike the docker CLI, --details keeps the com.docker.swarm.* keys even
+ * beside the prefix (docker prints them only with --raw).
+ */
+export function formatLogChunk(c: LogChunk, o: LogFormat = {}): string {
+  let who = '';
+  if (!o.raw) {
+    const service = o.noResolve ? c.serviceId || c.serviceName : c.serviceName;
+    const node = o.noResolve ? c.nodeId : (o.nodes?.get(c.nodeId) ?? shortId(c.nodeId, o.noTrunc));
+    who = `${service}.${c.slot || shortId(c.nodeId, o.noTrunc)}${o.noTaskIds ? '' : `.${shortId(c.taskId, o.noTrunc)}`}@${node}    | `;
+  }
   const text = Buffer.from(c.data).toString('utf8');
   const lines = text.endsWith('\n') ? text.slice(0, -1).split('\n') : text.split('\n');
-  const ts = o.timestamps && c.time ? `${new Date(c.time).toISOString()} ` : '';
-  return lines.map((line) => `${who}    | ${ts}${line}\n`).join('');
+  const ts = o.timestamps && c.time ? `${new Date(Number(c.time)).toISOString()} ` : '';
+  const details = o.details
+    ? `com.docker.swarm.node.id=${c.nodeId},com.docker.swarm.service.id=${c.serviceId},com.docker.swarm.task.id=${c.taskId} `
+    : '';
+  return lines.map((line) => `${ts}${who}${details}${line}\n`).join('');
+}
+
+/** `--since`/`--until` into the request's Unix ms (0: not given). */
+export function logWindow(since: string | undefined, until: string | undefined, nowMs: number): { sinceMs: number; untilMs: number } {
+  const at = (flag: string, v: string | undefined): number => {
+    if (v === undefined || v === '') return 0;
+    try {
+      return Math.max(1, parseLogTime(flag, v, nowMs));
+    } catch (e) {
+      if (e instanceof LogDriverError) throw new UsageError(e.message, { field: flag });
+      throw e;
+    }
+  };
+  const w = { sinceMs: at('--since', since), untilMs: at('--until', until) };
+  if (w.sinceMs && w.untilMs && w.untilMs <= w.sinceMs)
+    throw new UsageError(`--until must be later than --since (got --since ${since} --until ${until})`, { field: '--until' });
+  return w;
 }
 
 // ------------------------------------------------------------------ calls
@@ -1584,13 +1655,27 @@ const logsCommand = leaf({
     timestamps: bool('Show timestamps', 't'),
     'no-trunc': bool('Do not truncate ids'),
     'no-task-ids': bool('Do not include task ids'),
+    'no-resolve': bool('Do not map ids to names in the prefix (TASKID@NODEID)'),
+    raw: bool('Do not print the task@node prefix'),
+    details: bool('Show the com.docker.swarm.* details of each line'),
+    since: str('TIME', 'Only lines since this time: RFC 3339 (2026-12-07T10:00:00Z), Unix seconds, or a duration back (10m)'),
+    until: str('TIME', 'Only lines before this time (same forms as --since)'),
   },
   async run({ flags, positionals, io }) {
     if (positionals.length !== 1) throw new UsageError('give exactly one service or task: tsswarm service logs [OPTIONS] SERVICE|TASK');
     const tail = flags.tail === undefined || flags.tail === 'all' ? 0 : wholeNumber('--tail', flags.tail);
-    const nodes = await listNodeNames();
-    const req: ServiceLogsRequest = { ref: positionals[0]!, follow: flags.follow, tail, timestamps: flags.timestamps };
-    const fmt = { nodes, timestamps: flags.timestamps, noTrunc: flags['no-trunc'], noTaskIds: flags['no-task-ids'] };
+    const window = logWindow(flags.since, flags.until, Date.now());
+    const nodes = flags['no-resolve'] || flags.raw ? new Map<string, string>() : await listNodeNames();
+    const req: ServiceLogsRequest = { ref: positionals[0]!, follow: flags.follow, tail, timestamps: flags.timestamps, ...window };
+    const fmt: LogFormat = {
+      nodes,
+      timestamps: flags.timestamps,
+      noTrunc: flags['no-trunc'],
+      noTaskIds: flags['no-task-ids'],
+      noResolve: flags['no-resolve'],
+      raw: flags.raw,
+      details: flags.details,
+    };
     const { signal, done } = interruptSignal();
     try {
       await controlStream('serviceLogs', req, (c) => (c.stream === 'stderr' ? io.stderr : io.stdout).write(formatLogChunk(c, fmt)), signal);

@@ -44,12 +44,22 @@ export class TaskRelay {
 
   /**
    * Streams the logs of a service's tasks (or one task). Without follow it ends when every
-   * agent has sent its part; with follow it goes on, picking up tasks that start later, until `signal`.
+   * agent has sent its part; with follow it goes on, picking up tasks that start later, until `signal`
+   * (or, given an until time, once that has passed and every agent's stream has ended).
    */
   async logs(req: ServiceLogsRequest, write: (c: LogChunk) => void, signal: AbortSignal): Promise<void> {
     const { service, tasks } = resolveTasks(this.store, req.ref);
+    // As dockerd: a driver that keeps nothing cannot be read back.
+    const driver = service ? service.spec.task?.logDriver : tasks[0]?.spec?.logDriver;
+    if (driver?.name === 'none')
+      throw new TsswarmError(
+        'FAILED_PRECONDITION',
+        `configured logging driver does not support reading: ${req.ref} runs with --log-driver none (give json-file or local to keep logs)`,
+      );
     const started = new Set<string>();
     const cancels: (() => void)[] = [];
+    // Following up to --until: no task started later can have lines before it, so the stream ends with the last agent's.
+    const past = (): boolean => Number(req.untilMs) > 0 && Date.now() >= Number(req.untilMs);
     let open = 0;
     let unreachable = 0;
     let done: () => void = () => undefined;
@@ -63,7 +73,7 @@ export class TaskRelay {
         if (d.log) write(d.log);
         if (d.end) {
           if (d.error) this.log.debug({ task: id, why: d.error }, 'a task log stream ended with an error');
-          if (--open === 0 && !req.follow) done();
+          if (--open === 0 && (!req.follow || past())) done();
         }
       });
       if (!cancel) {
@@ -90,10 +100,19 @@ export class TaskRelay {
     }
     const onAbort = (): void => done();
     signal.addEventListener('abort', onAbort, { once: true });
+    let untilTimer: NodeJS.Timeout | undefined;
+    if (req.follow && Number(req.untilMs) > 0) {
+      const check = (): void => {
+        if (past() && open === 0) done();
+        else untilTimer = setTimeout(check, past() ? 1000 : Math.min(Number(req.untilMs) - Date.now(), 2 ** 31 - 1));
+      };
+      check();
+    }
     try {
       await finished;
     } finally {
       signal.removeEventListener('abort', onAbort);
+      clearTimeout(untilTimer);
       unsub?.();
       for (const c of cancels) c();
     }

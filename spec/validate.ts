@@ -23,6 +23,7 @@ import {
   UpdateOrder,
 } from '../proto/gen/objects.js';
 import { parseConstraints, parseSpreadPreference } from './constraint.js';
+import { LogDriverError, logPolicy } from './log-driver.js';
 import { protocolName } from '../lib/ports.js';
 import type { NetworkSpec } from '../proto/gen/objects.js';
 
@@ -440,6 +441,13 @@ export function validateServiceSpec(input: ServiceSpec): { spec: ServiceSpec; wa
         );
     });
   });
+  // The log driver: its name and options as spec/log-driver.ts honours them (an empty name: the node's bounded default).
+  try {
+    logPolicy(task.logDriver);
+  } catch (e) {
+    if (e instanceof LogDriverError) throw bad('spec.task.logDriver', `is not valid: ${e.message}`);
+    throw e;
+  }
 
   // update and rollback
   for (const k of ['update', 'rollback'] as const) {
@@ -695,6 +703,10 @@ export function checkServiceSpecBounds(spec: ServiceSpec): void {
       listAtMost(`spec.task.networks[${i}].aliases`, '--network alias=', n.aliases, L.aliases, L.hostnameLength);
     });
     numberAtMost('spec.task.forceUpdate', '--force', task.forceUpdate, Number.MAX_SAFE_INTEGER, 'the counter cannot grow further');
+    if (task.logDriver) {
+      atMostChars('spec.task.logDriver.name', '--log-driver', task.logDriver.name, L.portNameLength);
+      labelsAtMost('spec.task.logDriver.options', '--log-opt', task.logDriver.options, L.driverOpts);
+    }
   }
   for (const k of ['update', 'rollback'] as const) {
     const u = spec[k];

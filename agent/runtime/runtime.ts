@@ -22,17 +22,20 @@ import {
   watch,
   writeFileSync,
 } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import type pino from 'pino';
 import { TsswarmError } from '../../lib/errors.js';
+import { DEFAULT_LOG_MAX_FILE, DEFAULT_LOG_MAX_SIZE } from '../../spec/log-driver.js';
 import { isMounted, MNT_DETACH, mount, umount } from '../../native/libc.js';
 import { type FileMount, mountFiles, unmountFiles } from './files.js';
 import { ImageStore, type ResolvedImage } from './images.js';
+import { conmonFileSize, LOG_FILE, LogRotator, logFiles } from './logrotate.js';
 import { ociConfig, resolveUser, TTY_REFUSED } from './spec.js';
-import type { ContainerConfig, ContainerState, ExecHandle, LogLine } from './types.js';
+import type { ContainerConfig, ContainerState, ExecHandle, LogLine, LogPolicy } from './types.js';
 
 const ID_RE = /^tss[A-Za-z0-9_.-]+$/;
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
@@ -87,6 +90,8 @@ interface Meta {
   startedAt?: number;
   /** The signal stop sends by default: the spec's, else the image's STOPSIGNAL. */
   stopSignal?: string;
+  /** Where its output goes: none, or rotated files (absent in containers made before rotation: one unbounded file). */
+  log?: LogPolicy;
 }
 
 function exec(file: string, args: string[], timeoutMs = 30_000): Promise<{ stdout: string; stderr: string }> {
@@ -114,6 +119,7 @@ export class Runtime {
   private poll: NodeJS.Timeout | null = null;
   private readonly seenExits = new Set<string>();
   private execSeq = 0;
+  private readonly rotator: LogRotator;
 
   constructor(o: RuntimeOptions) {
     this.root = o.root;
@@ -126,6 +132,7 @@ export class Runtime {
     this.initBin = o.init ?? DEFAULT_INIT;
     this.log = o.logger.child({ component: 'runtime' });
     this.images = new ImageStore(o.root, this.log);
+    this.rotator = new LogRotator(this.log);
     this.images.inUse = () => new Set(this.metas().map((m) => m.imageId));
   }
 
@@ -149,6 +156,8 @@ export class Runtime {
     this.watcher = watch(this.exits, () => this.scanExits());
     this.poll = setInterval(() => this.scanExits(), 2000);
     this.poll.unref();
+    // Containers that outlived the last agent (live restore) go on rotating.
+    for (const m of this.metas()) if (m.log?.kind === 'file') this.rotator.add(m.id, this.dir(m.id), m.log.maxFiles);
   }
 
   /**
@@ -259,6 +268,8 @@ export class Runtime {
     const meta: Meta = { id: c.id, image: c.image, imageId: img.id, labels: c.labels ?? {}, createdAt: Date.now() };
     const stopSignal = c.stopSignal || img.stopSignal;
     if (stopSignal) meta.stopSignal = stopSignal;
+    const logPolicy: LogPolicy = c.log ?? { kind: 'file', maxSize: DEFAULT_LOG_MAX_SIZE, maxFiles: DEFAULT_LOG_MAX_FILE };
+    meta.log = logPolicy;
     writeFileSync(join(d, 'meta.json'), JSON.stringify(meta));
     // overlayfs: the image's layers, top first, below a private upper dir. The mount source is the container id.
     const lower = img.layers.length ? [...img.layers].reverse().join(':') : join(d, 'empty');
@@ -307,8 +318,10 @@ export class Runtime {
       join(d, 'pid'),
       '-P',
       join(d, 'conmon.pid'),
-      '-l',
-      `k8s-file:${join(d, 'ctr.log')}`,
+      // conmon bounds each file (a new one when the next record would pass the size); the rotator keeps max-file of them (logrotate.ts).
+      ...(logPolicy.kind === 'none'
+        ? ['-l', 'none']
+        : ['-l', `k8s-file:${join(d, LOG_FILE)}`, '--log-size-max', String(conmonFileSize(logPolicy.maxSize, logPolicy.maxFiles))]),
       '--exit-dir',
       this.exits,
       '--socket-dir-path',
@@ -357,6 +370,7 @@ export class Runtime {
       p.unref();
     });
     if (!existsSync(join(d, 'pid'))) throw new TsswarmError('INTERNAL', `runc did not create ${c.id} (no pid file); see the daemon log`);
+    if (logPolicy.kind === 'file') this.rotator.add(c.id, d, logPolicy.maxFiles);
   }
 
   async start(id: string): Promise<ContainerState> {
@@ -528,6 +542,7 @@ export class Runtime {
   /** Removes the container and everything made for it: process, conmon, runc state, mount, cgroups, files. Idempotent. */
   async remove(id: string): Promise<void> {
     const d = this.dir(id);
+    this.rotator.remove(id);
     const conmonPid = Number(readText(join(d, 'conmon.pid')) || 0);
     await this.runc(['delete', '-f', id]).catch((e: Error) => {
       if (!/does not exist|not exist/i.test(e.message)) this.log.warn({ container: id, err: e.message }, 'runc delete failed');
@@ -567,61 +582,103 @@ export class Runtime {
     }
   }
 
-  /** The container's output, parsed from conmon's k8s-file log; follow tails it until `signal` aborts or the container stops. */
-  async *logs(id: string, o: { follow?: boolean; tail?: number; signal?: AbortSignal } = {}): AsyncIterable<LogLine> {
-    const file = join(this.dir(id), 'ctr.log');
-    if (!existsSync(file)) {
-      if (!existsSync(this.dir(id))) throw new TsswarmError('NOT_FOUND', `no container ${id} on this node`);
-      return;
-    }
-    const fh = await open(file, 'r');
+  /**
+   * The container's output, parsed from conmon's k8s-file logs, oldest
+   * rotated file first. `since`/`until` (Unix ms) keep the lines written in
+   * [since, until); `tail` the last N of those. Follow goes on across
+   * rotations until `signal` aborts, the container stops, or a line passes `until`.
+   */
+  async *logs(
+    id: string,
+    o: { follow?: boolean; tail?: number; since?: number; until?: number; signal?: AbortSignal } = {},
+  ): AsyncIterable<LogLine> {
+    const d = this.dir(id);
+    if (!existsSync(d)) throw new TsswarmError('NOT_FOUND', `no container ${id} on this node`);
+    let meta: Meta | undefined;
     try {
-      let pos = 0;
-      let rest = '';
-      let partial: { stream: 'stdout' | 'stderr'; time: number; text: string } | null = null;
-      const parse = (chunk: string, out: LogLine[]): void => {
-        const lines = (rest + chunk).split('\n');
-        rest = lines.pop() ?? '';
-        for (const l of lines) {
-          const m = /^(\S+) (stdout|stderr) ([FP]) ?(.*)$/.exec(l);
-          if (!m) continue;
-          const stream = m[2] as 'stdout' | 'stderr';
-          const time = Date.parse(m[1]!) || Date.now();
-          const text = (partial && partial.stream === stream ? partial.text : '') + m[4]!;
-          if (m[3] === 'P') {
-            partial = { stream, time, text };
-            continue;
+      meta = JSON.parse(readFileSync(join(d, 'meta.json'), 'utf8')) as Meta;
+    } catch {
+      /* half-made: no logs yet */
+    }
+    if (meta?.log?.kind === 'none')
+      throw new TsswarmError(
+        'FAILED_PRECONDITION',
+        'configured logging driver does not support reading: the task runs with --log-driver none',
+      );
+    const since = o.since ?? 0;
+    const until = o.until || Number.POSITIVE_INFINITY;
+    const parser = new K8sFileParser();
+    const keep = (l: LogLine): boolean => l.time >= since && l.time < until;
+    let reader: { fh: FileHandle; ino: number; pos: number } | null = null;
+    /** The kept lines of the open file from where it was left, a buffer's worth at a time (a 100 MiB log is never held whole). */
+    async function* drain(): AsyncGenerator<LogLine[]> {
+      const r = reader;
+      if (!r) return;
+      const buf = Buffer.alloc(64 * 1024);
+      for (;;) {
+        const { bytesRead } = await r.fh.read(buf, 0, buf.length, r.pos);
+        if (bytesRead === 0) return;
+        r.pos += bytesRead;
+        yield parser.push(buf.subarray(0, bytesRead)).filter(keep);
+      }
+    }
+    const openFile = async (f: { path: string; ino: number }): Promise<boolean> => {
+      try {
+        const fh = await open(f.path, 'r');
+        if ((await fh.stat()).ino !== f.ino) {
+          await fh.close();
+          return false; // renamed by the rotator meanwhile: the caller lists again
+        }
+        if (reader) await reader.fh.close();
+        reader = { fh, ino: f.ino, pos: 0 };
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    /** The rest of the open file, then the files past it (the next ones after a rotation, oldest first). */
+    async function* advance(): AsyncGenerator<LogLine[]> {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        yield* drain();
+        const files = logFiles(d);
+        const at = reader ? files.findIndex((f) => f.ino === reader!.ino) : -1;
+        // Our file already dropped (max-file passed while we read): go on with the newest.
+        const rest = reader && at < 0 ? files.slice(-1) : files.slice(at + 1);
+        if (rest.length === 0) return;
+        let moved = true;
+        for (const f of rest) {
+          if (!(await openFile(f))) {
+            moved = false;
+            break;
           }
-          partial = null;
-          out.push({ stream, time, line: Buffer.from(`${text}\n`) });
+          yield* drain();
         }
-      };
-      const readMore = async (): Promise<LogLine[]> => {
-        const out: LogLine[] = [];
-        for (;;) {
-          const buf = Buffer.alloc(64 * 1024);
-          const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
-          if (bytesRead === 0) break;
-          pos += bytesRead;
-          parse(buf.subarray(0, bytesRead).toString('utf8'), out);
+        if (moved) return;
+      }
+    }
+    try {
+      if (o.tail) {
+        const tail: LogLine[] = [];
+        for await (const batch of advance()) {
+          tail.push(...batch);
+          if (tail.length > 2 * o.tail) tail.splice(0, tail.length - o.tail);
         }
-        return out;
-      };
-      let first = await readMore();
-      if (o.tail && first.length > o.tail) first = first.slice(first.length - o.tail);
-      for (const l of first) yield l;
+        for (const l of tail.slice(-o.tail)) yield l;
+      } else for await (const batch of advance()) for (const l of batch) yield l;
       if (!o.follow) return;
       while (!o.signal?.aborted) {
         await sleep(200, o.signal);
-        for (const l of await readMore()) yield l;
+        for await (const batch of advance()) for (const l of batch) yield l;
+        // Past `until` nothing more can be kept (a line's time is when conmon read it).
+        if (parser.lastTime >= until || Date.now() >= until) return;
         const s = await this.inspect(id);
         if (!s || s.status === 'stopped') {
-          for (const l of await readMore()) yield l;
+          for await (const batch of advance()) for (const l of batch) yield l;
           return;
         }
       }
     } finally {
-      await fh.close();
+      if (reader) await (reader as { fh: FileHandle }).fh.close();
     }
   }
 
@@ -713,6 +770,7 @@ export class Runtime {
     if (this.poll) clearInterval(this.poll);
     this.poll = null;
     this.exitFns.clear();
+    this.rotator.close();
   }
 }
 
@@ -758,6 +816,39 @@ function isConmonOf(pid: number, id: string): boolean {
     return argv.includes(id) && /conmon/.test(argv[0] ?? '');
   } catch {
     return false;
+  }
+}
+
+/**
+ * conmon's k8s-file records (`TIME STREAM F|P TEXT`) into whole lines; a
+ * partial record (P) is joined with the next of its stream, across files too.
+ */
+export class K8sFileParser {
+  private rest = '';
+  private partial: { stream: 'stdout' | 'stderr'; text: string } | null = null;
+  private readonly utf8 = new StringDecoder('utf8');
+  /** The time of the last record seen, kept or not (Unix ms; 0 before any). */
+  lastTime = 0;
+
+  push(chunk: Buffer): LogLine[] {
+    const out: LogLine[] = [];
+    const lines = (this.rest + this.utf8.write(chunk)).split('\n');
+    this.rest = lines.pop() ?? '';
+    for (const l of lines) {
+      const m = /^(\S+) (stdout|stderr) ([FP]) ?(.*)$/.exec(l);
+      if (!m) continue;
+      const stream = m[2] as 'stdout' | 'stderr';
+      const time = Date.parse(m[1]!) || Date.now();
+      this.lastTime = time;
+      const text = (this.partial && this.partial.stream === stream ? this.partial.text : '') + m[4]!;
+      if (m[3] === 'P') {
+        this.partial = { stream, text };
+        continue;
+      }
+      this.partial = null;
+      out.push({ stream, time, line: Buffer.from(`${text}\n`) });
+    }
+    return out;
   }
 }
 

@@ -1,4 +1,7 @@
 // Shapes the runtime takes and gives: what to run, what is running.
+import type { LogPolicy } from '../../spec/log-driver.js';
+
+export type { LogPolicy };
 
 export interface MountConfig {
   type: 'bind' | 'volume' | 'tmpfs';
@@ -65,6 +68,8 @@ export interface ContainerConfig {
   noNewPrivileges?: boolean;
   /** Secrets and configs, mounted read-only from a per-container tmpfs. */
   files?: ContainerFile[];
+  /** What is kept of its output (spec/log-driver.ts's logPolicy); default: rotated files with the bounded default. */
+  log?: LogPolicy;
 }
 
 export interface ContainerState {

@@ -11,6 +11,7 @@ import { MissingDependencyError } from './dependencies.js';
 import { decodeRegistryAuth } from '../../spec/docker/distribution.js';
 import { expandTemplate, isTemplate, type TemplateContext } from '../../lib/template.js';
 import { isVolumeName, VOLUME_NAME_HINT } from '../../lib/volumes.js';
+import { LogDriverError, logPolicy } from '../../spec/log-driver.js';
 
 export const TERMINAL = new Set([
   TaskState.COMPLETE,
@@ -141,7 +142,18 @@ export function containerConfig(t: Task, nodeId: string, node?: TemplateNode): C
     capDrop: c?.capabilityDrop?.length ? [...c.capabilityDrop] : undefined,
     seccomp: c?.seccomp === SeccompMode.SECCOMP_UNCONFINED ? 'unconfined' : undefined,
     noNewPrivileges: c?.noNewPrivileges || undefined,
+    log: taskLogPolicy(t),
   };
+}
+
+/** The task's --log-driver as the runtime keeps its output (the manager validated it; a bad one fails the task by name). */
+function taskLogPolicy(t: Task): ContainerConfig['log'] {
+  try {
+    return logPolicy(t.spec?.logDriver);
+  } catch (e) {
+    if (e instanceof LogDriverError) throw new TsswarmError('INVALID_ARGUMENT', e.message);
+    throw e;
+  }
 }
 
 export interface TaskHost {

@@ -205,7 +205,14 @@ export class Worker {
   private async logs(req: RelayRequest, signal: AbortSignal, send: (d: { log: LogChunk }) => void): Promise<void> {
     const { id, task } = this.containerFor(req.taskId);
     const q = req.logs!;
-    for await (const l of this.o.runtime.logs(id, { follow: q.follow, tail: q.tail || undefined, signal })) {
+    const o = {
+      follow: q.follow,
+      tail: q.tail || undefined,
+      since: Number(q.sinceMs) || undefined,
+      until: Number(q.untilMs) || undefined,
+      signal,
+    };
+    for await (const l of this.o.runtime.logs(id, o)) {
       if (signal.aborted) break;
       send({
         log: {
@@ -216,6 +223,7 @@ export class Worker {
           data: l.line,
           time: l.time,
           serviceName: task.serviceName,
+          serviceId: task.serviceId,
         } as LogChunk,
       });
     }

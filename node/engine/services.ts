@@ -6,14 +6,15 @@
 // rest, its validation messages rewritten to Docker's field names.
 import { NotFoundError, TsswarmError, UsageError } from '../../lib/errors.js';
 import type { ControlHandlers, LogChunk } from '../../proto/gen/control.js';
-import type { Network, Node, Service, Task } from '../../proto/gen/objects.js';
+import type { LogDriver, Network, Node, Service, Task } from '../../proto/gen/objects.js';
 import { parseDockerFilters, serviceFilter, taskFilter } from '../../spec/docker/filters.js';
 import { dockerMessage, serviceSpecFromDocker, serviceStatusOf, serviceToDocker } from '../../spec/docker/service.js';
 import { taskServiceLabels, taskToDocker } from '../../spec/docker/task.js';
 import { timeToDocker } from '../../spec/docker/values.js';
 import { decodeRegistryAuth } from '../../spec/docker/distribution.js';
+import { LogDriverError, parseLogTime } from '../../spec/log-driver.js';
 import { DockerError } from './errors.js';
-import { del, empty, type EngineRequest, get, json, post, queryBool, queryVersion, type Route } from './route.js';
+import { del, empty, type EngineReply, type EngineRequest, get, json, post, queryBool, queryVersion, type Route } from './route.js';
 import { compareVersions } from './version.js';
 
 /** id, exact name, then a unique id prefix, as dockerd resolves references; ambiguity and absence are errors. */
@@ -143,6 +144,55 @@ function logFrames(ch: LogChunk, serviceId: string, o: { details: boolean; times
   return lines.map((l) => muxFrame(stream, new TextEncoder().encode(`${stamp}${details}${l}\n`)));
 }
 
+/** `?since=`/`?until=` as dockerd takes them (Unix seconds with a fraction, as the docker CLI sends; RFC 3339 too), in Unix ms; 0 when absent. */
+function queryTime(r: EngineRequest, key: 'since' | 'until'): number {
+  const v = r.query.get(key) ?? '';
+  if (v === '' || v === '0') return 0;
+  try {
+    return Math.max(1, parseLogTime(key, v, Date.now()));
+  } catch (e) {
+    if (e instanceof LogDriverError) throw new DockerError(400, `invalid value for ${key}: ${v}`);
+    throw e;
+  }
+}
+
+/**
+ * A service's or task's logs as dockerd streams them: multiplexed frames,
+ * each line with its time and details first when asked (the docker CLI asks
+ * for details and builds its `task@node |` prefix from them).
+ */
+async function logsResponse(r: EngineRequest, ref: string, serviceId: string, driver: LogDriver | null | undefined): Promise<EngineReply> {
+  const stdout = queryBool(r.query, 'stdout');
+  const stderr = queryBool(r.query, 'stderr');
+  if (!stdout && !stderr) throw new DockerError(400, 'Bad parameters: you must choose at least one stream');
+  const details = queryBool(r.query, 'details');
+  const timestamps = queryBool(r.query, 'timestamps');
+  const tail = queryTail(r);
+  const follow = queryBool(r.query, 'follow');
+  const sinceMs = queryTime(r, 'since');
+  const untilMs = queryTime(r, 'until');
+  const c = r.backend.control();
+  // Before the stream starts, so it is the reply's status, as dockerd's.
+  if (driver?.name === 'none') throw new DockerError(501, 'configured logging driver does not support reading');
+  return {
+    status: 200,
+    headers: {
+      'Content-Type':
+        compareVersions(r.apiVersion, '1.42') >= 0 ? 'application/vnd.docker.multiplexed-stream' : 'application/vnd.docker.raw-stream',
+    },
+    stream: async (write, signal) => {
+      await c.serviceLogs(
+        { ref, follow, tail, timestamps: false, sinceMs, untilMs },
+        (ch: LogChunk) => {
+          if (ch.stream === 'stderr' ? !stderr : !stdout) return;
+          for (const f of logFrames(ch, ch.serviceId || serviceId, { details, timestamps })) write(f);
+        },
+        signal,
+      );
+    },
+  };
+}
+
 export const serviceRoutes: Route[] = [
   get('/services', 'manager', async (r) => {
     const c = r.backend.control();
@@ -201,35 +251,13 @@ export const serviceRoutes: Route[] = [
   }),
 
   get('/services/{id}/logs', 'manager', async (r) => {
-    const since = r.query.get('since') ?? '';
-    if (since !== '' && since !== '0')
-      throw new DockerError(400, "since is not supported by tsswarm yet: give --tail instead (service logs keep each task's last lines)");
-    const stdout = queryBool(r.query, 'stdout');
-    const stderr = queryBool(r.query, 'stderr');
-    if (!stdout && !stderr) throw new DockerError(400, 'Bad parameters: you must choose at least one stream');
-    const details = queryBool(r.query, 'details');
-    const timestamps = queryBool(r.query, 'timestamps');
-    const tail = queryTail(r);
-    const follow = queryBool(r.query, 'follow');
-    const c = r.backend.control();
-    const { service } = await c.getService({ ref: r.params.id! });
-    return {
-      status: 200,
-      headers: {
-        'Content-Type':
-          compareVersions(r.apiVersion, '1.42') >= 0 ? 'application/vnd.docker.multiplexed-stream' : 'application/vnd.docker.raw-stream',
-      },
-      stream: async (write, signal) => {
-        await c.serviceLogs(
-          { ref: service.meta.id, follow, tail, timestamps: false },
-          (ch: LogChunk) => {
-            if (ch.stream === 'stderr' ? !stderr : !stdout) return;
-            for (const f of logFrames(ch, service.meta.id, { details, timestamps })) write(f);
-          },
-          signal,
-        );
-      },
-    };
+    const { service } = await r.backend.control().getService({ ref: r.params.id! });
+    return logsResponse(r, service.meta.id, service.meta.id, service.spec.task?.logDriver);
+  }),
+
+  get('/tasks/{id}/logs', 'manager', async (r) => {
+    const { task } = await r.backend.control().getTask({ ref: r.params.id! });
+    return logsResponse(r, task.meta.id, task.serviceId, task.spec?.logDriver);
   }),
 
   get('/tasks', 'manager', async (r) => {

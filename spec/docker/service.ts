@@ -14,6 +14,7 @@ import {
   type EndpointSpec,
   type FileTarget,
   type HealthConfig,
+  type LogDriver,
   type Mount,
   MountType,
   type NetworkAttachmentConfig,
@@ -39,6 +40,7 @@ import {
 } from '../../proto/gen/objects.js';
 import { DEFAULT_RESTART, DEFAULT_STOP_GRACE_MS, DEFAULT_UPDATE, plainSpec } from '../validate.js';
 import { jobCounts } from '../jobs.js';
+import { LogDriverError, logPolicy } from '../log-driver.js';
 import type {
   DockerContainerSpec,
   DockerEndpointSpec,
@@ -163,7 +165,9 @@ export const SERVICE_SPEC_FIELDS: readonly DockerField[] = [
   M('TaskTemplate.Placement.Platforms[].Architecture'),
   M('TaskTemplate.Placement.Platforms[].OS'),
   ...networkFields('TaskTemplate.Networks'),
-  R('TaskTemplate.LogDriver', "tasks log through tsswarm's agent (service logs): there are no log drivers"),
+  M('TaskTemplate.LogDriver', 'absent: rotated files on the node, 20m × 5 (spec/log-driver.ts)'),
+  V('TaskTemplate.LogDriver.Name', 'json-file, local (both rotated files read by service logs) or none; other drivers are refused'),
+  V('TaskTemplate.LogDriver.Options', 'max-size, max-file, compress=false; other options are refused'),
   M('TaskTemplate.ForceUpdate'),
   V('TaskTemplate.Runtime', '"" or container; plugin and attachment are refused: tsswarm runs containers only'),
 
@@ -371,7 +375,25 @@ function taskSpecFromDocker(r: JsonReader | null, path: string, ctx: FromDockerC
     placement: placementFromDocker(t.obj('Placement')),
     networks: networksFromDocker(t.list('Networks'), ctx),
     forceUpdate: t.uint('ForceUpdate'),
+    logDriver: logDriverFromDocker(t.obj('LogDriver')),
   };
+}
+
+/** TaskTemplate.LogDriver as given, once spec/log-driver.ts accepts it (a refusal names Name or Options). */
+function logDriverFromDocker(r: JsonReader | null): LogDriver | null {
+  if (!r) return null;
+  walk(r);
+  const name = r.str('Name');
+  const options = r.strMap('Options');
+  if (name === '' && Object.keys(options).length === 0) return null;
+  try {
+    logPolicy({ name, options });
+  } catch (e) {
+    if (!(e instanceof LogDriverError)) throw e;
+    const field = r.at(e.message.startsWith('--log-opt') ? 'Options' : 'Name');
+    throw new UsageError(`${field} is not valid: ${e.message}`, { field });
+  }
+  return { name, options };
 }
 
 function networksFromDocker(list: readonly JsonReader[], ctx: FromDockerContext): NetworkAttachmentConfig[] {
@@ -726,6 +748,7 @@ export function taskSpecToDocker(t: TaskSpec, o: ToDockerSpecOptions = {}): Dock
       : undefined,
     Networks: nonEmpty(t.networks)?.map((n) => compact({ Target: n.target, Aliases: nonEmpty(n.aliases) })),
     ForceUpdate: t.forceUpdate,
+    LogDriver: t.logDriver ? compact({ Name: t.logDriver.name, Options: nonEmptyMap(t.logDriver.options) }) : undefined,
     Runtime: 'container' as const,
   });
 }
@@ -901,6 +924,7 @@ const DOCKER_NAMES: Record<string, string> = {
   networks: 'Networks',
   aliases: 'Aliases',
   forceUpdate: 'ForceUpdate',
+  logDriver: 'LogDriver',
   mode: 'Mode',
   replicated: 'Replicated',
   replicas: 'Replicas',

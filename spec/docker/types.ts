@@ -124,6 +124,7 @@ export interface DockerTaskSpec {
   Placement?: DockerPlacement;
   Networks?: DockerNetworkAttachmentConfig[];
   ForceUpdate: number;
+  LogDriver?: { Name: string; Options?: Record<string, string> };
   Runtime?: 'container';
 }
 

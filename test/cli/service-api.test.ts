@@ -51,6 +51,7 @@ beforeAll(async () => {
         data: Buffer.from(`hello ${req.ref}\n`),
         time: 0,
         serviceName: 'web',
+        serviceId: 'svc1',
       });
       write({
         taskId: 'task1aaaaaaaaaaaaaaaaaaaa',
@@ -60,6 +61,7 @@ beforeAll(async () => {
         data: Buffer.from('oops\n'),
         time: 0,
         serviceName: 'web',
+        serviceId: 'svc1',
       });
     }),
     exec: serverStream(async (req: ExecRequest, write: (o: ExecOutput) => void) => {

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   formatLogChunk,
+  logWindow,
   parseCpus,
   parseCreateArgv,
   parseDuration,
@@ -394,6 +395,45 @@ describe('service update command line → spec', () => {
   });
 });
 
+describe('service create/update --log-driver and --log-opt', () => {
+  it('create keeps the driver and its options as given; update replaces both, as docker', () => {
+    const { spec } = parseCreateArgv([
+      '--name',
+      'web',
+      '--log-driver',
+      'json-file',
+      '--log-opt',
+      'max-size=10m',
+      '--log-opt',
+      'max-file=3',
+      'busybox',
+    ]);
+    expect(spec.task.logDriver).toEqual({ name: 'json-file', options: { 'max-size': '10m', 'max-file': '3' } });
+    expect(parseCreateArgv(['busybox']).spec.task.logDriver ?? null).toBeNull();
+    const current = validateServiceSpec(spec).spec;
+    expect(parseUpdateArgv(['--log-driver', 'none', 'web'], current).task.logDriver).toEqual({ name: 'none', options: {} });
+    expect(parseUpdateArgv(['--log-driver', 'local', '--log-opt', 'max-file=2', 'web'], current).task.logDriver).toEqual({
+      name: 'local',
+      options: { 'max-file': '2' },
+    });
+    expect(parseUpdateArgv(['--replicas', '2', 'web'], current).task.logDriver).toEqual(current.task.logDriver);
+  });
+
+  it('refuses what it cannot honour, naming the flag', () => {
+    expect(msgOf(() => parseCreateArgv(['--log-driver', 'syslog', 'busybox']))).toBe(
+      '--log-driver syslog is not supported: tsswarm keeps logs on the node, give json-file, local, none (got "syslog")',
+    );
+    expect(msgOf(() => parseCreateArgv(['--log-driver', 'local', '--log-opt', 'compress=true', 'busybox']))).toMatch(
+      /^--log-opt compress=true: tsswarm does not compress/,
+    );
+    expect(msgOf(() => parseCreateArgv(['--log-driver', 'local', '--log-opt', 'tag={{.Name}}', 'busybox']))).toMatch(
+      /^--log-opt tag is not supported by the local log driver/,
+    );
+    // docker drops options given without a driver; we say so instead.
+    expect(msgOf(() => parseCreateArgv(['--log-opt', 'max-size=10m', 'busybox']))).toMatch(/^--log-opt needs --log-driver beside it/);
+  });
+});
+
 describe('output', () => {
   const svc = Service.create({
     meta: Meta.create({ id: 'abcdefghijklmnopqrstuvwxy' }),
@@ -477,13 +517,54 @@ describe('output', () => {
       data: new TextEncoder().encode('hello\nworld\n'),
       time: 0,
       serviceName: 'web',
+      serviceId: 's1',
     };
     expect(formatLogChunk(chunk, { nodes: new Map([['n1', 'node1']]) })).toBe(
       'web.1.k6s0zwl9ivuz@node1    | hello\nweb.1.k6s0zwl9ivuz@node1    | world\n',
     );
     expect(formatLogChunk({ ...chunk, time: Date.UTC(2026, 0, 2, 3, 4, 5) }, { timestamps: true, noTaskIds: true })).toBe(
-      'web.1@n1    | 2026-01-02T03:04:05.000Z hello\nweb.1@n1    | 2026-01-02T03:04:05.000Z world\n',
+      '2026-01-02T03:04:05.000Z web.1@n1    | hello\n2026-01-02T03:04:05.000Z web.1@n1    | world\n',
     );
+  });
+
+  it('logs --raw, --no-resolve and --details shape the prefix as the docker CLI does', () => {
+    const chunk = {
+      taskId: 'k6s0zwl9ivuzqqqqqqqqqqqqq',
+      nodeId: 'n1',
+      slot: 2,
+      stream: 'stdout',
+      data: new TextEncoder().encode('hello\n'),
+      time: Date.UTC(2026, 0, 2, 3, 4, 5),
+      serviceName: 'web',
+      serviceId: 's1',
+    };
+    const nodes = new Map([['n1', 'node1']]);
+    expect(formatLogChunk(chunk, { nodes, raw: true })).toBe('hello\n');
+    expect(formatLogChunk(chunk, { nodes, raw: true, timestamps: true })).toBe('2026-01-02T03:04:05.000Z hello\n');
+    expect(formatLogChunk(chunk, { nodes, noResolve: true })).toBe('s1.2.k6s0zwl9ivuz@n1    | hello\n');
+    expect(formatLogChunk(chunk, { nodes, noResolve: true, noTrunc: true, timestamps: true })).toBe(
+      '2026-01-02T03:04:05.000Z s1.2.k6s0zwl9ivuzqqqqqqqqqqqqq@n1    | hello\n',
+    );
+    expect(formatLogChunk(chunk, { nodes, noTaskIds: true, details: true })).toBe(
+      'web.2@node1    | com.docker.swarm.node.id=n1,com.docker.swarm.service.id=s1,com.docker.swarm.task.id=k6s0zwl9ivuzqqqqqqqqqqqqq hello\n',
+    );
+    expect(formatLogChunk(chunk, { nodes, timestamps: true, details: true, raw: true })).toBe(
+      '2026-01-02T03:04:05.000Z com.docker.swarm.node.id=n1,com.docker.swarm.service.id=s1,com.docker.swarm.task.id=k6s0zwl9ivuzqqqqqqqqqqqqq hello\n',
+    );
+  });
+
+  it('logs --since and --until take durations, RFC 3339 times and Unix seconds', () => {
+    const now = Date.UTC(2026, 11, 7, 12, 0, 0);
+    expect(logWindow('10m', undefined, now)).toEqual({ sinceMs: now - 600_000, untilMs: 0 });
+    expect(logWindow('2026-12-07T11:00:00Z', '1m30s', now)).toEqual({ sinceMs: now - 3_600_000, untilMs: now - 90_000 });
+    expect(logWindow('2026-12-07', '1.5h', now)).toEqual({ sinceMs: Date.UTC(2026, 11, 7), untilMs: now - 5_400_000 });
+    expect(logWindow('1765100000.5', '2026-12-07T11:30:00.123456789+01:00', Date.UTC(2026, 0, 1))).toEqual({
+      sinceMs: 1_765_100_000_500,
+      untilMs: Date.UTC(2026, 11, 7, 10, 30, 0, 123),
+    });
+    expect(() => logWindow('yesterday', undefined, now)).toThrow(/--since must be a duration back from now .*\(got "yesterday"\)/);
+    expect(() => logWindow('5m', '10m', now)).toThrow(/--until must be later than --since/);
+    expect(logWindow(undefined, undefined, now)).toEqual({ sinceMs: 0, untilMs: 0 });
   });
 
   it('inspect --pretty shows the spec in docker terms', () => {

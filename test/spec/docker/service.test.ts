@@ -371,7 +371,8 @@ const REFUSED: ReadonlyArray<[path: string, value: unknown]> = [
   ['TaskTemplate.Resources.MemorySwappiness', 10],
   ['TaskTemplate.RestartPolicy.Condition', 'always'],
   ['TaskTemplate.Networks[].DriverOpts', { 'com.docker.network.driver.mtu': '1400' }],
-  ['TaskTemplate.LogDriver', { Name: 'json-file' }],
+  ['TaskTemplate.LogDriver.Name', 'syslog'],
+  ['TaskTemplate.LogDriver.Options', { labels: 'team' }],
   ['TaskTemplate.Runtime', 'plugin'],
   ['TaskTemplate.ContainerSpec.Groups', ['wheel']],
   ['TaskTemplate.ContainerSpec.Privileges.CredentialSpec', { File: 'spec.json' }],
@@ -709,6 +710,9 @@ function genDocker(r: () => number): J {
           }
         : null,
       ForceUpdate: int(5),
+      LogDriver: maybe()
+        ? { Name: pick(['json-file', 'local']), Options: maybe() ? { 'max-size': `${1 + int(50)}m`, 'max-file': `${1 + int(9)}` } : {} }
+        : null,
       Runtime: pick(['', 'container']),
     },
     Mode: mode,
