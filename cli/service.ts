@@ -450,6 +450,9 @@ const updateOnlyFlags = {
 
 const updateFlags = { ...specFlags, ...updateOnlyFlags } as const;
 
+/** The flag tables (create: `create`, updateOnly: what `update` adds), read by the flag-table test (test/cli/service-flags.test.ts). */
+export const SERVICE_FLAG_TABLES = { create: specFlags, updateOnly: updateOnlyFlags } as const;
+
 /** Parsed flags, loosely typed so that create and update share the code below. */
 type Flags = Record<string, string | boolean | string[] | undefined>;
 const s = (f: Flags, k: string): string | undefined => f[k] as string | undefined;

@@ -139,6 +139,83 @@ describe.skipIf(!canRunSandbox)('workload effects inside running containers', ()
     await ok(m, 'service', 'rm', 'tss-tmpl');
   }, 180_000);
 
+  it('container flags reach the container: workdir, user, entrypoint, env, limits, read-only, capabilities, no-new-privileges, labels, args on update', async () => {
+    await ok(
+      m,
+      'service',
+      'create',
+      '-d',
+      '--name',
+      'tss-opts',
+      '--workdir',
+      '/tmp',
+      '--user',
+      '1234:2345',
+      '--entrypoint',
+      'sh',
+      '-e',
+      'TSS_A=1',
+      '--limit-memory',
+      '96M',
+      '--limit-pids',
+      '77',
+      '--limit-cpu',
+      '0.5',
+      '--reserve-cpu',
+      '0.1',
+      '--reserve-memory',
+      '8M',
+      '--read-only',
+      '--cap-drop',
+      'ALL',
+      '--cap-add',
+      'CHOWN',
+      '--security-opt',
+      'no-new-privileges',
+      '--label',
+      'tss.svc=yes',
+      '--stop-grace-period',
+      '3s',
+      SANDBOX_IMAGE,
+      '-c',
+      'sleep 1d',
+    );
+    await until('the task running', async () => ((await running('tss-opts')).length === 1 ? true : undefined), 90_000);
+    const script = [
+      'pwd',
+      'id -u; id -g',
+      'echo $TSS_A',
+      "tr '\\0' ' ' < /proc/1/cmdline; echo",
+      'cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max /sys/fs/cgroup/cpu.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max',
+      'touch /rootfile 2>/dev/null && echo writable || echo read-only',
+      'grep -E "^(CapBnd|NoNewPrivs):" /proc/self/status',
+    ].join('; ');
+    const lines = (await exec('tss-opts', script)).split('\n');
+    expect(lines.slice(0, 5)).toEqual(['/tmp', '1234', '2345', '1', 'sh -c sleep 1d']);
+    expect(lines).toContain(String(96 * 2 ** 20));
+    expect(lines).toContain('77');
+    expect(lines.some((l) => /^50000 100000$/.test(l))).toBe(true);
+    expect(lines).toContain('read-only');
+    // CHOWN alone is bit 0.
+    expect(lines).toContain('CapBnd:\t0000000000000001');
+    expect(lines).toContain('NoNewPrivs:\t1');
+    const inspect = JSON.parse(await ok(m, 'service', 'inspect', 'tss-opts'))[0];
+    expect(inspect.spec.labels).toEqual({ 'tss.svc': 'yes' });
+    expect(Number(inspect.spec.task.container.stopGracePeriodMs)).toBe(3000);
+    expect((await ok(m, 'service', 'ls', '--filter', 'label=tss.svc=yes', '--format', '{{.Name}}')).trim()).toBe('tss-opts');
+    // --args on update replaces the command's arguments: the new task runs them.
+    await ok(m, 'service', 'update', '-d', '--args', "-c 'echo tss-args-ok; sleep 1d'", 'tss-opts');
+    await until(
+      'the new arguments in PID 1',
+      async () => {
+        const r = await ts(m, 'service', 'exec', 'tss-opts', '--', 'sh', '-c', "tr '\\0' ' ' < /proc/1/cmdline");
+        return r.code === 0 && r.out.trim() === 'sh -c echo tss-args-ok; sleep 1d';
+      },
+      90_000,
+    );
+    await ok(m, 'service', 'rm', 'tss-opts');
+  }, 180_000);
+
   it('an anonymous volume is one per task, filled from the image, listed on its node with its task, and removed with the task', async () => {
     // /etc of the sandbox image has files: the new volume starts with them, as Docker copies image content in.
     await ok(
