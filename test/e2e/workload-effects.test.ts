@@ -34,7 +34,8 @@ describe.skipIf(!canRunSandbox)('workload effects inside running containers', ()
     await sb.up({ managers: 1, workers: 1, preloadImages: true, bootstrap: (s) => joinByCli(s) });
     m = sb.hosts().find((h) => h.role === 'manager')!.name;
     w = sb.hosts().find((h) => h.role === 'worker')!.name;
-    const self = JSON.parse(await ok(w, 'node', 'inspect', 'self'))[0] as { ID: string; Description: { hostname: string } };
+    const id = (await ok(m, 'node', 'ls', '--filter', 'role=worker', '-q')).trim();
+    const self = JSON.parse(await ok(m, 'node', 'inspect', id))[0] as { ID: string; Description: { hostname: string } };
     workerId = self.ID;
     workerHost = self.Description.hostname;
   }, 180_000);
