@@ -95,10 +95,13 @@ interface Meta {
 
 const ANON_VOLUME_RE = /^[0-9a-f]{64}$/;
 
-/** Labels of an anonymous volume: Docker's marker, and the swarm labels of the container it was made for (its task). */
+/**
+ * Labels of an anonymous volume: Docker's marker, and the task labels of the container it was
+ * made for (`tsswarm.task.id`, ...; the Engine API adds their `com.docker.swarm.*` names).
+ */
 function anonymousVolumeLabels(containerLabels: Record<string, string> | undefined): Record<string, string> {
   const out: Record<string, string> = { 'com.docker.volume.anonymous': '' };
-  for (const [k, v] of Object.entries(containerLabels ?? {})) if (k.startsWith('com.docker.swarm.')) out[k] = v;
+  for (const [k, v] of Object.entries(containerLabels ?? {})) if (k.startsWith('tsswarm.') || k.startsWith('com.docker.swarm.')) out[k] = v;
   return out;
 }
 

@@ -290,7 +290,8 @@ export function volumesToDocker(vs: readonly VolumeView[]): { Volumes: unknown[]
     Volumes: vs.map((v) => ({
       CreatedAt: timeToDocker(v.createdAt),
       Driver: 'local',
-      Labels: { ...(v.labels ?? {}) },
+      // An anonymous volume carries its task's labels: shown under Swarm's names too, as a task container's.
+      Labels: swarmLabels(v.labels ?? {}),
       Mountpoint: v.mountpoint,
       Name: v.name,
       Options: {},

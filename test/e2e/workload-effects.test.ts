@@ -179,7 +179,8 @@ describe.skipIf(!canRunSandbox)('workload effects inside running containers', ()
       '3s',
       SANDBOX_IMAGE,
       '-c',
-      'sleep 1d',
+      // ": " last, so that sh stays PID 1 (it would exec a last simple command).
+      'sleep 1d; :',
     );
     await until('the task running', async () => ((await running('tss-opts')).length === 1 ? true : undefined), 90_000);
     const script = [
@@ -191,8 +192,8 @@ describe.skipIf(!canRunSandbox)('workload effects inside running containers', ()
       'touch /rootfile 2>/dev/null && echo writable || echo read-only',
       'grep -E "^(CapBnd|NoNewPrivs):" /proc/self/status',
     ].join('; ');
-    const lines = (await exec('tss-opts', script)).split('\n');
-    expect(lines.slice(0, 5)).toEqual(['/tmp', '1234', '2345', '1', 'sh -c sleep 1d']);
+    const lines = (await exec('tss-opts', script)).split('\n').map((x) => x.trim());
+    expect(lines.slice(0, 5)).toEqual(['/tmp', '1234', '2345', '1', 'sh -c sleep 1d; :']);
     expect(lines).toContain(String(96 * 2 ** 20));
     expect(lines).toContain('77');
     expect(lines.some((l) => /^50000 100000$/.test(l))).toBe(true);
@@ -205,12 +206,12 @@ describe.skipIf(!canRunSandbox)('workload effects inside running containers', ()
     expect(Number(inspect.spec.task.container.stopGracePeriodMs)).toBe(3000);
     expect((await ok(m, 'service', 'ls', '--filter', 'label=tss.svc=yes', '--format', '{{.Name}}')).trim()).toBe('tss-opts');
     // --args on update replaces the command's arguments: the new task runs them.
-    await ok(m, 'service', 'update', '-d', '--args', "-c 'echo tss-args-ok; sleep 1d'", 'tss-opts');
+    await ok(m, 'service', 'update', '-d', '--args', "-c 'echo tss-args-ok; sleep 1d; :'", 'tss-opts');
     await until(
       'the new arguments in PID 1',
       async () => {
         const r = await ts(m, 'service', 'exec', 'tss-opts', '--', 'sh', '-c', "tr '\\0' ' ' < /proc/1/cmdline");
-        return r.code === 0 && r.out.trim() === 'sh -c echo tss-args-ok; sleep 1d';
+        return r.code === 0 && r.out.trim() === 'sh -c echo tss-args-ok; sleep 1d; :';
       },
       90_000,
     );

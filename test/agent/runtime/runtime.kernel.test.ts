@@ -584,7 +584,7 @@ describe.skipIf(!canRun)('runtime on runc and conmon', () => {
     const done = exited('tss-av1');
     await run('tss-av1', {
       image: 'tss/vols:1',
-      labels: { 'com.docker.swarm.task.id': 'tsstask1', other: 'x' },
+      labels: { 'tsswarm.task.id': 'tsstask1', other: 'x' },
       command: ['/busybox', 'sh', '-c', '/busybox cat /opt/o; /busybox ls -A /data /esc | /busybox wc -l; /busybox echo w > /cache/f'],
       mounts: [
         { type: 'bind', source: '/bin/busybox', target: '/busybox', readOnly: true },
@@ -600,7 +600,7 @@ describe.skipIf(!canRun)('runtime on runc and conmon', () => {
     const anon = rt.volumes().filter((v) => !before.has(v.name));
     expect(anon.map((v) => v.name).every((n) => /^[0-9a-f]{64}$/.test(n))).toBe(true);
     expect(anon).toHaveLength(4); // /opt, /data, /cache, /esc: /data's mount covers the image's VOLUME
-    for (const v of anon) expect(v.labels).toEqual({ 'com.docker.volume.anonymous': '', 'com.docker.swarm.task.id': 'tsstask1' });
+    for (const v of anon) expect(v.labels).toEqual({ 'com.docker.volume.anonymous': '', 'tsswarm.task.id': 'tsstask1' });
     const files = anon.map((v) => readdirSync(v.mountpoint).sort().join(',')).sort();
     expect(files).toEqual(['', '', 'f', 'link,o']);
     const opt = anon.find((v) => existsSync(join(v.mountpoint, 'o')))!;
