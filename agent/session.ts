@@ -54,6 +54,8 @@ export class AgentSession {
   /** host:port of the manager the session is open with, '' when none. */
   connectedTo = '';
   private readonly Ctor = grpc.makeGenericClientConstructor(DispatcherService, 'Dispatcher');
+  /** The period the heartbeat timer is armed with: the managers' (welcome, then each ack), 0 before the first session. */
+  armedPeriodMs = 0;
   private readonly timers: NonNullable<SessionOptions['timers']>;
 
   constructor(private readonly o: SessionOptions) {
@@ -170,6 +172,7 @@ export class AgentSession {
   private armHeartbeat(): void {
     if (this.beat) clearInterval(this.beat);
     this.beat = setInterval(() => this.stream?.write({ heartbeat: {} } as AgentMessage), this.periodMs);
+    this.armedPeriodMs = this.periodMs;
   }
 
   private scheduleRetry(why: string): void {

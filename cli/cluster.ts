@@ -87,7 +87,7 @@ const daemonCommand = leaf({
       type: 'string',
       valueName: 'FILE',
       description:
-        'Read settings from this JSON file (keys: advertiseAddr, listenAddr, stateDir, socket, socketGroup, dockerSocket, dockerTcp, nodeName, metricsAddr, heartbeatPeriodMs, logLevel, lbBackend)',
+        'Read settings from this JSON file (keys: advertiseAddr, listenAddr, stateDir, socket, socketGroup, dockerSocket, dockerTcp, nodeName, metricsAddr, heartbeatPeriodMs, logLevel, lbBackend, insecureRegistries, labels)',
     },
     'node-name': { type: 'string', valueName: 'NAME', description: 'Name of this node (default: the hostname)' },
     'state-dir': { type: 'string', valueName: 'DIR', description: 'State directory (default /var/lib/tsswarm)' },
@@ -132,6 +132,12 @@ const daemonCommand = leaf({
       type: 'string',
       valueName: 'BACKEND',
       description: 'Service load balancer: auto (default), nftables, iptables or ipvs',
+    },
+    label: {
+      type: 'string',
+      multiple: true,
+      valueName: 'KEY=VALUE',
+      description: "Engine label of this node, as dockerd's (repeatable): matched by `--constraint engine.labels.KEY==VALUE`",
     },
   },
   async run({ flags, positionals, path }) {
@@ -641,6 +647,10 @@ const nodeInspect = leaf({
             : []),
           ...(Object.keys(n.spec?.labels ?? {}).length
             ? ['Labels:', ...Object.entries(n.spec.labels).map(([k, v]) => ` - ${k}=${v}`)]
+            : []),
+          // The daemon's own labels (`tsswarm daemon --label`), as docker's `Engine Labels:`.
+          ...(Object.keys(n.description?.engineLabels ?? {}).length
+            ? ['Engine Labels:', ...Object.entries(n.description!.engineLabels).map(([k, v]) => ` - ${k}=${v}`)]
             : []),
         ].join('\n') + '\n',
       );

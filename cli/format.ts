@@ -172,6 +172,16 @@ export const NETWORK_FIELDS: ListFields = {
   },
 };
 
+/** docker/cli's secret and config listing fields (cli/command/{secret,config}/formatter.go). */
+export const SECRET_FIELDS: ListFields = {
+  goType: '*secret.secretContext',
+  headers: { ID: 'ID', Name: 'NAME', Driver: 'DRIVER', CreatedAt: 'CREATED', UpdatedAt: 'UPDATED', Labels: 'LABELS' },
+};
+export const CONFIG_FIELDS: ListFields = {
+  goType: '*config.configContext',
+  headers: { ID: 'ID', Name: 'NAME', CreatedAt: 'CREATED', UpdatedAt: 'UPDATED', Labels: 'LABELS' },
+};
+
 /** Docker's `Labels` field of a listing: `k=v,k2=v2`. */
 export const labelsText = (labels: Readonly<Record<string, string>> | undefined): string =>
   Object.entries(labels ?? {})

@@ -7,7 +7,8 @@ import { readFileSync, statSync } from 'node:fs';
 import { TsswarmError, UsageError } from '../lib/errors.js';
 import { type Config, ConfigSpec, type Secret, SecretSpec } from '../proto/gen/objects.js';
 import { checkObjectData, type FileObjectKind, MAX_FILE_OBJECT_BYTES, validateConfigSpec, validateSecretSpec } from '../spec/index.js';
-import { oneOf } from './args.js';
+import { checkFilterKeys, type DockerFilters, anyOf, anyPrefix, filterValues, matchLabels } from '../spec/docker/filters.js';
+import { CONFIG_FIELDS, filtersFromFlags, formatChoice, labelsText, renderList, SECRET_FIELDS } from './format.js';
 import { controlApi, controlRead } from './client.js';
 import { type Command, forEachArg, group, type Io, leaf } from './command.js';
 import { type Stdin, stdin as stdinSource } from './stdin.js';
@@ -128,6 +129,32 @@ export function objectRows(kind: FileObjectKind, objects: readonly (Secret | Con
   ]);
 }
 
+/** `secret ls` / `config ls --filter` keys, as the Engine API's: id and name by prefix, names exactly, label KEY or KEY=VALUE. */
+export const OBJECT_FILTER_KEYS = ['id', 'name', 'names', 'label'] as const;
+
+/** The filter of `ls --filter`; unknown keys refused as docker's daemon refuses them. */
+export function objectFilter(f: DockerFilters): (o: Secret | Config) => boolean {
+  checkFilterKeys(f, OBJECT_FILTER_KEYS);
+  const ids = filterValues(f, 'id');
+  const names = filterValues(f, 'name');
+  const exact = filterValues(f, 'names');
+  const labels = filterValues(f, 'label');
+  return (o) =>
+    anyPrefix(o.meta.id, ids) && anyPrefix(o.spec.name, names) && anyOf(o.spec.name, exact) && matchLabels(o.spec.labels ?? {}, labels);
+}
+
+/** A listing row as docker's `--format` templates see it (`{{.ID}}`, `{{.Name}}`, `{{.CreatedAt}}`, `{{.Labels}}`). */
+export function objectContexts(kind: FileObjectKind, objects: readonly (Secret | Config)[], now = Date.now()): object[] {
+  return objects.map((o) => ({
+    ID: o.meta.id,
+    Name: o.spec.name,
+    ...(kind === 'secret' ? { Driver: '' } : {}),
+    CreatedAt: o.meta.createdAt ? ago(o.meta.createdAt, now) : '',
+    UpdatedAt: o.meta.updatedAt ? ago(o.meta.updatedAt, now) : '',
+    Labels: labelsText(o.spec.labels),
+  }));
+}
+
 function json(io: Io, v: unknown): void {
   io.stdout.write(JSON.stringify(v, null, 2) + '\n');
 }
@@ -165,17 +192,31 @@ function commandsFor(kind: FileObjectKind): Command {
     summary: `List ${kind}s`,
     flags: {
       quiet: { type: 'boolean', short: 'q', description: 'Only display IDs' },
-      format: { type: 'string', short: 'f', valueName: 'FORMAT', description: 'Output format: table (default) or json' },
+      format: {
+        type: 'string',
+        valueName: 'FORMAT',
+        description: 'Output format: table (default), json, `table TEMPLATE` or a Go template ({{.ID}}, {{.Name}}, {{.Labels}}, ...)',
+      },
+      filter: {
+        type: 'string',
+        short: 'f',
+        multiple: true,
+        valueName: 'KEY=VALUE',
+        description: 'Filter as docker: id=PREFIX, name=PREFIX, label=KEY[=VALUE]',
+      },
     },
     async run({ flags, positionals, io }) {
       if (positionals.length) throw new UsageError(`"tsswarm ${kind} ls" accepts no arguments (got "${positionals.join(' ')}")`);
-      const format = oneOf('--format', flags.format ?? 'table', ['table', 'json']);
-      const objects = await list(io);
-      if (format === 'json')
+      const choice = formatChoice(flags.format);
+      const keep = objectFilter(filtersFromFlags(flags.filter)); // refuses unknown keys before anything is asked
+      const objects = (await list(io)).filter(keep);
+      if (choice.kind === 'json')
         json(
           io,
           objects.map((o) => objectJson(kind, o)),
         );
+      else if (choice.kind === 'table' || choice.kind === 'raw')
+        io.stdout.write(renderList(choice, kind === 'secret' ? SECRET_FIELDS : CONFIG_FIELDS, objectContexts(kind, objects)));
       else if (flags.quiet) io.stdout.write(objects.map((o) => `${o.meta.id}\n`).join(''));
       else
         io.stdout.write(

@@ -141,7 +141,7 @@ export function csvOptions(s: string): Array<[key: string, value: string | undef
 
 /** `type=bind,source=/srv,target=/data,readonly` (src/dst/destination/ro aliases; default type volume). */
 export function parseMount(field: string, v: string): Mount {
-  const m: Mount = { type: MountType.VOLUME, source: '', target: '', readOnly: false, volumeLabels: {} };
+  const m: Mount = { type: MountType.VOLUME, source: '', target: '', readOnly: false, volumeLabels: {}, volumeNocopy: false };
   for (const [key, val] of csvOptions(v)) {
     switch (key) {
       case 'type': {
@@ -166,6 +166,12 @@ export function parseMount(field: string, v: string): Mount {
         else if (val === 'false' || val === '0') m.readOnly = false;
         else throw new UsageError(`${field} ${key} must be true or false (got "${val}" in "${v}")`, { field });
         break;
+      case 'volume-nocopy':
+        // docker's: a new volume is not filled with the image's content at the target.
+        if (val === undefined || val === 'true' || val === '1') m.volumeNocopy = true;
+        else if (val === 'false' || val === '0') m.volumeNocopy = false;
+        else throw new UsageError(`${field} volume-nocopy must be true or false (got "${val}" in "${v}")`, { field });
+        break;
       case 'volume-label': {
         // docker's volume-label=KEY=VALUE (as `docker service create --mount`): kept on the mount, shown by inspect.
         const eq = (val ?? '').indexOf('=');
@@ -176,7 +182,7 @@ export function parseMount(field: string, v: string): Mount {
       }
       default:
         throw new UsageError(
-          `${field}: unknown option "${key}" in "${v}": use type, source (src), target (dst), readonly (ro), volume-label`,
+          `${field}: unknown option "${key}" in "${v}": use type, source (src), target (dst), readonly (ro), volume-label, volume-nocopy`,
           { field },
         );
     }
@@ -184,6 +190,8 @@ export function parseMount(field: string, v: string): Mount {
   if (!m.target) throw new UsageError(`${field} needs target=PATH, where the mount appears in the container (got "${v}")`, { field });
   if (m.type !== MountType.VOLUME && Object.keys(m.volumeLabels).length)
     throw new UsageError(`${field}: volume-label is for type=volume mounts only (got "${v}")`, { field });
+  if (m.type !== MountType.VOLUME && m.volumeNocopy)
+    throw new UsageError(`${field}: volume-nocopy is for type=volume mounts only (got "${v}")`, { field });
   if (m.type === MountType.TMPFS && m.source) throw new UsageError(`${field}: a tmpfs mount takes no source (got "${v}")`, { field });
   if (m.type === MountType.BIND && !m.source)
     throw new UsageError(`${field}: a bind mount needs source=/host/path (got "${v}")`, { field });
@@ -380,7 +388,10 @@ const specFlags = {
   user: str('USER[:GROUP]', 'User (name or uid, optional group)', 'u'),
   hostname: str('NAME', 'Container hostname'),
   entrypoint: str('CMD', 'Override the image entrypoint'),
-  mount: many('SPEC', 'Attach a mount: type=bind|volume|tmpfs,source=...,target=...[,readonly][,volume-label=KEY=VALUE]'),
+  mount: many(
+    'SPEC',
+    'Attach a mount: type=bind|volume|tmpfs,source=...,target=...[,readonly][,volume-label=KEY=VALUE][,volume-nocopy]; a volume without source is anonymous',
+  ),
   constraint: many('EXPR', 'Placement constraint, e.g. node.role==worker'),
   network: many('NETWORK', 'Attach to a network: NAME, or name=NAME,alias=ALIAS'),
   publish: many('SPEC', 'Publish a port: published=8080,target=80[,protocol=tcp|udp][,mode=ingress|host], or 8080:80[/udp]', 'p'),
@@ -456,6 +467,9 @@ const updateOnlyFlags = {
 } as const satisfies FlagDefs;
 
 const updateFlags = { ...specFlags, ...updateOnlyFlags } as const;
+
+/** The flag tables (create: `create`, updateOnly: what `update` adds), read by the flag-table test (test/cli/service-flags.test.ts). */
+export const SERVICE_FLAG_TABLES = { create: specFlags, updateOnly: updateOnlyFlags } as const;
 
 /** Parsed flags, loosely typed so that create and update share the code below. */
 type Flags = Record<string, string | boolean | string[] | undefined>;

@@ -50,6 +50,11 @@ export interface DaemonConfig {
   insecureRegistries?: string[];
   /** Per-registry TLS material, `<certsDir>/<host[:port]>/{ca.crt,client.cert,client.key}` (dockerd's /etc/docker/certs.d); default /etc/tsswarm/certs.d. */
   certsDir?: string;
+  /**
+   * The engine's labels (dockerd's `--label` and daemon.json `labels`): `KEY=VALUE` strings, sent in
+   * the node description and matched by `engine.labels.KEY` constraints.
+   */
+  labels?: string[];
 }
 
 /** The keys a config file may hold, each with its check. */
@@ -69,6 +74,8 @@ export interface DaemonFlags {
   'insecure-registry'?: string;
   'certs-dir'?: string;
   'docker-tcp'?: string;
+  /** `--label KEY=VALUE`, repeatable. */
+  label?: string[];
 }
 
 type Check = (v: unknown, field: string) => unknown;
@@ -182,6 +189,43 @@ function insecureRegistries(v: unknown, field: string): string[] {
   });
 }
 
+/** Bounds on the engine labels a daemon sends (the managers bound them again: manager/dispatcher/limits.ts). */
+export const ENGINE_LABEL_LIMITS = { count: 64, keyLength: 128, valueLength: 1024 } as const;
+
+/**
+ * dockerd's labels: a list of `KEY=VALUE` (a JSON array in the file, the repeated flag on the
+ * command line); a key given twice is refused, as dockerd refuses conflicting labels.
+ */
+function engineLabels(v: unknown, field: string): string[] {
+  const L = ENGINE_LABEL_LIMITS;
+  if (!Array.isArray(v) || v.length > L.count || !v.every((x) => typeof x === 'string'))
+    throw UsageError.invalid(field, `a list of KEY=VALUE labels, at most ${L.count}`, JSON.stringify(v).slice(0, 200));
+  const seen = new Set<string>();
+  return v.map((x: string) => {
+    const eq = x.indexOf('=');
+    const k = eq < 0 ? x : x.slice(0, eq);
+    if (eq <= 0 || !/^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(k) || k.length > L.keyLength || x.length - eq - 1 > L.valueLength)
+      throw UsageError.invalid(
+        field,
+        `KEY=VALUE with a key of letters, digits, ".", "_", "/" and "-" (at most ${L.keyLength}) and a value of at most ${L.valueLength} characters`,
+        x.length > 200 ? `${x.slice(0, 200)}…` : x,
+      );
+    if (seen.has(k)) throw new UsageError(`${field}: the label "${k}" is given twice: keep one value`, { field });
+    seen.add(k);
+    return x;
+  });
+}
+
+/** The engine labels as a map, for the node description. */
+export function engineLabelMap(labels: readonly string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const l of labels ?? []) {
+    const eq = l.indexOf('=');
+    out[l.slice(0, eq)] = l.slice(eq + 1);
+  }
+  return out;
+}
+
 function heartbeatMs(v: unknown, field: string): number {
   // A JSON number in the file; the flag's text is converted before it gets here.
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 100)
@@ -214,6 +258,7 @@ const KEYS: Record<keyof DaemonConfig, { check: Check; flag?: keyof DaemonFlags;
     flagCheck: (v, field) => insecureRegistries(typeof v === 'string' ? v.split(',').filter((x) => x.trim()) : v, field),
   },
   certsDir: { check: absPath, flag: 'certs-dir', flagCheck: (v, field) => resolve(str(v, field)) },
+  labels: { check: engineLabels, flag: 'label' },
 };
 
 export const CONFIG_KEYS = Object.keys(KEYS) as (keyof DaemonConfig)[];

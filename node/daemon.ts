@@ -96,6 +96,8 @@ export interface DaemonOptions {
   insecureRegistries?: string[];
   /** Per-registry CAs and client certificates (default /etc/tsswarm/certs.d). */
   certsDir?: string;
+  /** The engine's labels (`--label`, daemon.json `labels`), reported in the node description. */
+  engineLabels?: Record<string, string>;
   /** `IP:PORT` where the Engine API is also served over TCP with TLS, to operators only (docs/engine-api.md); undefined: not. */
   dockerTcpAddr?: string;
 }
@@ -103,13 +105,14 @@ export interface DaemonOptions {
 const CALL_MS = 5000;
 
 /** What this host offers, as the scheduler sees it (architecture named as docker does). */
-export function nodeDescription(hostname: string): NodeDescription {
+export function nodeDescription(hostname: string, engineLabels: Record<string, string> = {}): NodeDescription {
   const arch = ({ x64: 'x86_64', arm64: 'aarch64', arm: 'armv7l', ia32: 'i386' } as Record<string, string>)[process.arch] ?? process.arch;
   return NodeDescription.create({
     hostname,
     platform: { os: process.platform, architecture: arch },
     resources: { nanoCpus: availableParallelism() * 1e9, memoryBytes: totalmem(), pids: 0 },
     engineVersion: '',
+    engineLabels,
   });
 }
 const DEFAULT_PORT = 4242;
@@ -958,7 +961,7 @@ export class Daemon {
     this.session = new AgentSession({
       nodeId: node.nodeId,
       addr: node.advertiseAddr,
-      description: nodeDescription(this.nodeName),
+      description: nodeDescription(this.nodeName, this.o.engineLabels),
       credentials: () => this.managerCredentials(),
       managers: () => {
         const own = this.manager ? [node.advertiseAddr] : [];

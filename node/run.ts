@@ -7,7 +7,7 @@ import { resolveAdvertiseAddr } from '../lib/addr.js';
 import { createLogger } from '../lib/log.js';
 import { releaseFreeHeap } from '../native/libc.js';
 import { Daemon } from './daemon.js';
-import { type DaemonFlags, dockerSocketPath, groupId, readDaemonConfig, resolveDaemonConfig } from './daemon-config.js';
+import { type DaemonFlags, dockerSocketPath, engineLabelMap, groupId, readDaemonConfig, resolveDaemonConfig } from './daemon-config.js';
 import { releaseHeapAfterGc } from './heap.js';
 
 export interface RunDaemonInput {
@@ -52,6 +52,7 @@ export async function runDaemon({ flags, socketOverride, defaultSocket, version 
     dockerSocketGid: socketGid,
     insecureRegistries: cfg.insecureRegistries,
     certsDir: cfg.certsDir,
+    engineLabels: engineLabelMap(cfg.labels),
     dockerTcpAddr: cfg.dockerTcp || undefined,
   });
   // What the daemon's bursts of work freed goes back to the kernel once the collector goes quiet.

@@ -21,7 +21,7 @@ export function jobCounts(s: Service, tasks: Iterable<Task>): JobCounts {
   const done = new Set<string>();
   const open = new Set<string>();
   for (const t of tasks) {
-    if (t.jobIteration !== it || t.desiredState > TaskState.RUNNING) continue;
+    if (t.jobIteration !== it || t.desiredState > TaskState.COMPLETE) continue;
     const k = global ? t.nodeId : String(t.slot);
     if (t.status?.state === TaskState.COMPLETE) done.add(k);
     else open.add(k);

@@ -374,6 +374,8 @@ export function validateServiceSpec(input: ServiceSpec): { spec: ServiceSpec; wa
     }
     if (m.type !== MountType.VOLUME && Object.keys(m.volumeLabels ?? {}).length)
       throw bad(`${f}.volumeLabels`, 'are for volume mounts only: leave them out of a bind or tmpfs mount');
+    if (m.type !== MountType.VOLUME && m.volumeNocopy)
+      throw bad(`${f}.volumeNocopy`, 'is for volume mounts only: leave volume-nocopy out of a bind or tmpfs mount');
   });
 
   if (isSet(c.healthcheck)) checkHealth('spec.task.container.healthcheck', c.healthcheck);

@@ -58,6 +58,8 @@ export interface ResolvedImage {
   healthcheck?: HealthConfig;
   /** The image's STOPSIGNAL (`SIGQUIT`, `9`), when it has one. */
   stopSignal?: string;
+  /** The image's VOLUME paths (absolute, normalized): each an anonymous volume per container unless a mount covers it. */
+  volumes?: string[];
 }
 
 interface ImageRecord {
@@ -77,6 +79,7 @@ interface ImageRecord {
     WorkingDir?: string;
     User?: string;
     StopSignal?: string;
+    Volumes?: string[];
     Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; Retries?: number; StartPeriod?: number };
   };
 }
@@ -317,6 +320,7 @@ export class ImageStore {
           }
         : undefined,
       ...(i.config.StopSignal ? { stopSignal: i.config.StopSignal } : {}),
+      ...(i.config.Volumes?.length ? { volumes: i.config.Volumes } : {}),
     };
   }
 
@@ -903,6 +907,7 @@ function parseConfig(v: Json, limits: ImageLimits): { diffIds: string[]; created
       `the image config's config.StopSignal ${JSON.stringify(stop.slice(0, 40))} is not a signal name or number`,
     );
   put('StopSignal', stop || undefined);
+  put('Volumes', imageVolumes(x.Volumes));
   if (x.Healthcheck !== undefined && x.Healthcheck !== null) {
     const h = asObject(x.Healthcheck, 'config.Healthcheck');
     config.Healthcheck = {
@@ -914,6 +919,33 @@ function parseConfig(v: Json, limits: ImageLimits): { diffIds: string[]; created
     };
   }
   return { diffIds, created: created ? Date.parse(created) || 0 : 0, config };
+}
+
+/** How many VOLUME paths an image may declare; each becomes a directory per container. */
+export const MAX_IMAGE_VOLUMES = 64;
+
+/**
+ * The image config's `Volumes` (`{"/data": {}}`), as absolute normalized paths: the image's
+ * author wrote them and each becomes a mount of every container, so each is checked and the
+ * number bounded. A path that normalizes to `/` is refused (it would hide the whole rootfs).
+ */
+function imageVolumes(v: unknown): string[] | undefined {
+  if (v === undefined || v === null) return undefined;
+  const o = asObject(v, 'config.Volumes');
+  const keys = Object.keys(o);
+  if (keys.length > MAX_IMAGE_VOLUMES)
+    throw new TsswarmError('INVALID_ARGUMENT', `the image config's config.Volumes has ${keys.length} paths: at most ${MAX_IMAGE_VOLUMES}`);
+  const out = new Set<string>();
+  for (const k of keys) {
+    const p = posix.normalize(k).replace(/\/+$/, '');
+    if (!k.startsWith('/') || k.length > 4096 || k.includes('\0') || p === '' || p === '/')
+      throw new TsswarmError(
+        'INVALID_ARGUMENT',
+        `the image config's config.Volumes path ${JSON.stringify(k.slice(0, 80))} is not an absolute path below /`,
+      );
+    out.add(p);
+  }
+  return out.size ? [...out] : undefined;
 }
 
 /** An images.json record as this store writes it, or undefined when any id in it is malformed. */

@@ -24,7 +24,8 @@ import {
 } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
-import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { join, posix } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import type pino from 'pino';
@@ -35,7 +36,8 @@ import { type FileMount, mountFiles, unmountFiles } from './files.js';
 import { ImageStore, type ResolvedImage } from './images.js';
 import { conmonFileSize, LOG_FILE, LogRotator, logFiles } from './logrotate.js';
 import { ociConfig, resolveUser, TTY_REFUSED } from './spec.js';
-import type { ContainerConfig, ContainerState, ExecHandle, LogLine, LogPolicy } from './types.js';
+import { resolveInRoot } from './inroot.js';
+import type { ContainerConfig, ContainerState, ExecHandle, LogLine, LogPolicy, MountConfig } from './types.js';
 
 const ID_RE = /^tss[A-Za-z0-9_.-]+$/;
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
@@ -92,6 +94,20 @@ interface Meta {
   stopSignal?: string;
   /** Where its output goes: none, or rotated files (absent in containers made before rotation: one unbounded file). */
   log?: LogPolicy;
+  /** The anonymous volumes made for this container (64 hex digits each, as Docker names them): removed with it. */
+  anonymousVolumes?: string[];
+}
+
+const ANON_VOLUME_RE = /^[0-9a-f]{64}$/;
+
+/**
+ * Labels of an anonymous volume: Docker's marker, and the task labels of the container it was
+ * made for (`tsswarm.task.id`, ...; the Engine API adds their `com.docker.swarm.*` names).
+ */
+function anonymousVolumeLabels(containerLabels: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = { 'com.docker.volume.anonymous': '' };
+  for (const [k, v] of Object.entries(containerLabels ?? {})) if (k.startsWith('tsswarm.') || k.startsWith('com.docker.swarm.')) out[k] = v;
+  return out;
 }
 
 function exec(file: string, args: string[], timeoutMs = 30_000): Promise<{ stdout: string; stderr: string }> {
@@ -240,25 +256,78 @@ export class Runtime {
       );
     const d = this.dir(c.id);
     if (existsSync(d)) throw new TsswarmError('ALREADY_EXISTS', `container ${c.id} already exists`);
-    for (const m of c.mounts ?? []) {
-      if (m.type !== 'volume') continue;
-      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(m.source))
-        throw new TsswarmError(
-          'INVALID_ARGUMENT',
-          `volume name "${m.source}" (mount at ${m.target}) must be letters, digits, _ . - (a named volume, not a path: use a bind mount for host paths)`,
-        );
-      mkdirSync(join(this.root, 'volumes', m.source), { recursive: true }); // made on demand, kept after remove
-    }
+    const { mounts, anonymous, fill } = this.volumeMounts(c, img);
     try {
-      await this.make(c, img, d);
+      await this.make({ ...c, mounts }, img, d, anonymous, fill);
     } catch (e) {
+      this.removeAnonymousVolumes(anonymous);
       // Nothing half-made stays: no mount, no runc state, no directory.
       await this.remove(c.id).catch((err: unknown) => this.log.warn({ err, container: c.id }, 'cleaning up a failed create'));
       throw e;
     }
   }
 
-  private async make(c: ContainerConfig, img: ResolvedImage, d: string): Promise<void> {
+  /**
+   * The container's mounts with its volumes made: a named volume's directory on first use (kept
+   * after the container), and for each anonymous one (a volume mount with no source, or a VOLUME
+   * of the image that no mount covers, as Docker's) a new volume of its own, named by 64 random
+   * hex digits as Docker's and removed with the container. `fill`: the new volumes to fill with
+   * the image's content at their target (all anonymous ones unless volume-nocopy).
+   */
+  private volumeMounts(c: ContainerConfig, img: ResolvedImage): { mounts: MountConfig[]; anonymous: string[]; fill: Set<string> } {
+    const mounts: MountConfig[] = [];
+    const anonymous: string[] = [];
+    const fill = new Set<string>();
+    const anon = (m: MountConfig): MountConfig => {
+      const name = randomBytes(32).toString('hex');
+      anonymous.push(name);
+      if (!m.noCopy) fill.add(name);
+      return { ...m, source: name };
+    };
+    for (const m of c.mounts ?? []) {
+      if (m.type !== 'volume') mounts.push(m);
+      else if (m.source === '') mounts.push(anon(m));
+      else if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(m.source))
+        throw new TsswarmError(
+          'INVALID_ARGUMENT',
+          `volume name "${m.source}" (mount at ${m.target}) must be letters, digits, _ . - (a named volume, not a path: use a bind mount for host paths)`,
+        );
+      else mounts.push(m);
+    }
+    const covered = new Set(mounts.map((m) => posix.normalize(m.target).replace(/\/+$/, '')));
+    for (const v of img.volumes ?? []) if (!covered.has(v)) mounts.push(anon({ type: 'volume', source: '', target: v }));
+    for (const m of mounts) if (m.type === 'volume') mkdirSync(join(this.root, 'volumes', m.source), { recursive: true });
+    if (anonymous.length) {
+      const labels = JSON.stringify(anonymousVolumeLabels(c.labels));
+      mkdirSync(join(this.root, 'volume-labels'), { recursive: true });
+      for (const name of anonymous) writeFileSync(join(this.root, 'volume-labels', `${name}.json`), labels);
+    }
+    return { mounts, anonymous, fill };
+  }
+
+  /** Docker's copy into a new volume: what the image holds at `target` (resolved inside the rootfs, links never followed out of it). */
+  private async fillVolume(rootfs: string, target: string, volume: string): Promise<void> {
+    let src: string;
+    try {
+      src = resolveInRoot(rootfs, target, { followFinal: true });
+    } catch {
+      return; // nothing at that path in the image (or a path that cannot be): the volume starts empty
+    }
+    if (!statSync(src, { throwIfNoEntry: false })?.isDirectory()) return;
+    // -a: owners, modes, times and links as they are (a link inside is copied as a link, never followed).
+    await exec('cp', ['-a', '--', `${src}/.`, volume]);
+  }
+
+  /** Removes a container's anonymous volumes (named by meta.json, each checked to be one). */
+  private removeAnonymousVolumes(names: readonly string[] | undefined): void {
+    for (const name of names ?? []) {
+      if (!ANON_VOLUME_RE.test(name)) continue;
+      rmSync(join(this.root, 'volumes', name), { recursive: true, force: true });
+      rmSync(join(this.root, 'volume-labels', `${name}.json`), { force: true });
+    }
+  }
+
+  private async make(c: ContainerConfig, img: ResolvedImage, d: string, anonymous: string[] = [], fill = new Set<string>()): Promise<void> {
     const bundle = join(d, 'bundle');
     const rootfs = join(bundle, 'rootfs');
     for (const x of [rootfs, join(d, 'upper'), join(d, 'work'), join(d, 'empty')]) mkdirSync(x, { recursive: true });
@@ -266,6 +335,7 @@ export class Runtime {
     rmSync(join(this.exits, c.id), { force: true });
     this.seenExits.delete(c.id);
     const meta: Meta = { id: c.id, image: c.image, imageId: img.id, labels: c.labels ?? {}, createdAt: Date.now() };
+    if (anonymous.length) meta.anonymousVolumes = anonymous;
     const stopSignal = c.stopSignal || img.stopSignal;
     if (stopSignal) meta.stopSignal = stopSignal;
     const logPolicy: LogPolicy = c.log ?? { kind: 'file', maxSize: DEFAULT_LOG_MAX_SIZE, maxFiles: DEFAULT_LOG_MAX_FILE };
@@ -275,6 +345,8 @@ export class Runtime {
     const lower = img.layers.length ? [...img.layers].reverse().join(':') : join(d, 'empty');
     // A syscall, not a `mount` process: every fork of the daemon blocks its event loop for a while.
     mount(c.id, rootfs, 'overlay', `lowerdir=${lower},upperdir=${join(d, 'upper')},workdir=${join(d, 'work')}`);
+    for (const m of c.mounts ?? [])
+      if (m.type === 'volume' && fill.has(m.source)) await this.fillVolume(rootfs, m.target, join(this.root, 'volumes', m.source));
     const hostname = c.hostname || c.id.slice(0, 12);
     writeFileSync(join(d, 'hostname'), `${hostname}\n`);
     writeFileSync(join(d, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`);
@@ -462,8 +534,12 @@ export class Runtime {
     };
   }
 
-  /** The named volumes this node holds: directories under volumes/, made on a task's first use and kept. */
-  volumes(): { name: string; mountpoint: string; createdAt: number }[] {
+  /**
+   * The volumes this node holds: directories under volumes/. A named one is made on a task's first
+   * use and kept; an anonymous one (labelled com.docker.volume.anonymous and with its task's
+   * labels) lives as long as its container.
+   */
+  volumes(): { name: string; mountpoint: string; createdAt: number; labels: Record<string, string> }[] {
     const dir = join(this.root, 'volumes');
     if (!existsSync(dir)) return [];
     return readdirSync(dir, { withFileTypes: true })
@@ -471,7 +547,15 @@ export class Runtime {
       .map((e) => {
         const mountpoint = join(dir, e.name);
         const st = statSync(mountpoint, { throwIfNoEntry: false });
-        return { name: e.name, mountpoint, createdAt: st ? Math.floor(st.birthtimeMs || st.mtimeMs) : 0 };
+        let labels: Record<string, string> = {};
+        if (ANON_VOLUME_RE.test(e.name)) {
+          try {
+            labels = JSON.parse(readFileSync(join(this.root, 'volume-labels', `${e.name}.json`), 'utf8')) as Record<string, string>;
+          } catch {
+            /* made before labels were kept, or its file went first */
+          }
+        }
+        return { name: e.name, mountpoint, createdAt: st ? Math.floor(st.birthtimeMs || st.mtimeMs) : 0, labels };
       })
       .sort((a, b) => a.name.localeCompare(b.name));
   }
@@ -543,6 +627,12 @@ export class Runtime {
   async remove(id: string): Promise<void> {
     const d = this.dir(id);
     this.rotator.remove(id);
+    let anonymous: string[] | undefined;
+    try {
+      anonymous = (JSON.parse(readFileSync(join(d, 'meta.json'), 'utf8')) as Meta).anonymousVolumes;
+    } catch {
+      /* no meta (a half-made container): no volume was recorded for it */
+    }
     const conmonPid = Number(readText(join(d, 'conmon.pid')) || 0);
     await this.runc(['delete', '-f', id]).catch((e: Error) => {
       if (!/does not exist|not exist/i.test(e.message)) this.log.warn({ container: id, err: e.message }, 'runc delete failed');
@@ -570,6 +660,8 @@ export class Runtime {
       }
     }
     rmSync(d, { recursive: true, force: true });
+    // Docker removes a container's anonymous volumes with it (swarm tasks' containers are removed so).
+    this.removeAnonymousVolumes(anonymous);
     rmSync(join(this.exits, id), { force: true });
     rmSync(join(this.sockets, id), { recursive: true, force: true });
     this.seenExits.delete(id);

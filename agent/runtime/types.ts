@@ -5,9 +5,12 @@ export type { LogPolicy };
 
 export interface MountConfig {
   type: 'bind' | 'volume' | 'tmpfs';
+  /** A volume's name; '' for an anonymous volume: a new one made for the container and removed with it. */
   source: string;
   target: string;
   readOnly?: boolean;
+  /** A new volume is not filled with the image's content at its target (docker's volume-nocopy). */
+  noCopy?: boolean;
 }
 
 /**

@@ -123,6 +123,7 @@ export function containerConfig(t: Task, nodeId: string, node?: TemplateNode): C
         m.type === MountType.VOLUME ? volumeSource(m.source, i, ctx) : expandTemplate(`--mount source= (mounts[${i}])`, m.source, ctx),
       target: m.target,
       readOnly: m.readOnly,
+      ...(m.volumeNocopy ? { noCopy: true } : {}),
     })),
     limits: { nanoCpus: limits?.nanoCpus || undefined, memoryBytes: limits?.memoryBytes || undefined, pids: limits?.pids || undefined },
     // The service's --container-label values, then ours (which they cannot replace).

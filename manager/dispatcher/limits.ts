@@ -25,6 +25,10 @@ export const NODE_LIMITS = {
   containerIdLength: 128,
   portStatus: 1000,
   portNameLength: 64,
+  /** Engine labels (`tsswarm daemon --label`): as many as a daemon may set, each key and value bounded. */
+  engineLabels: 64,
+  engineLabelKeyLength: 128,
+  engineLabelValueLength: 1024,
   /** Reports in one batch; an agent sends one per task that changed since its last batch. */
   updatesPerBatch: 20_000,
 } as const;
@@ -98,8 +102,31 @@ export function boundHello(nodeId: string, hello: AgentHello, log: pino.Logger):
     d.resources.memoryBytes = clamp(d.resources.memoryBytes, L.memoryBytes, 'resources.memoryBytes', cuts);
     d.resources.pids = clamp(d.resources.pids, L.pids, 'resources.pids', cuts);
   }
+  d.engineLabels = boundEngineLabels(d.engineLabels, cuts);
   if (cuts.length) log.warn({ node: nodeId, fields: cuts }, 'node description out of bounds: fields cut to their limits');
   return undefined;
+}
+
+/** The engine labels kept: the first NODE_LIMITS.engineLabels whose key and value are within bounds; the rest dropped. */
+function boundEngineLabels(labels: Record<string, string> | undefined, cuts: string[]): Record<string, string> {
+  const L = NODE_LIMITS;
+  const out: Record<string, string> = {};
+  let dropped = 0;
+  for (const [k, v] of Object.entries(labels ?? {})) {
+    const fits =
+      Object.keys(out).length < L.engineLabels &&
+      k.length > 0 &&
+      k.length <= L.engineLabelKeyLength &&
+      typeof v === 'string' &&
+      v.length <= L.engineLabelValueLength;
+    if (fits) out[k] = v;
+    else dropped++;
+  }
+  if (dropped)
+    cuts.push(
+      `engineLabels (${dropped} dropped: at most ${L.engineLabels}, keys ≤ ${L.engineLabelKeyLength}, values ≤ ${L.engineLabelValueLength})`,
+    );
+  return out;
 }
 
 function validId(s: unknown, max: number, allowEmpty: boolean): boolean {

@@ -14,8 +14,12 @@ export const DEFAULT_HISTORY = 5;
 const DELETE_BYTES = 64;
 
 export const isTerminal = (s: TaskState | undefined): boolean => (s ?? 0) > TaskState.RUNNING;
-/** The task should run (or get ready to): the "current" task of its slot. */
-export const isCurrent = (t: Task): boolean => t.desiredState <= TaskState.RUNNING;
+/**
+ * The task should run (or get ready to), or is a job's task that completed
+ * (desired COMPLETE, as SwarmKit's job orchestrators set it): the "current"
+ * task of its slot. Only jobs' tasks are ever desired COMPLETE.
+ */
+export const isCurrent = (t: Task): boolean => t.desiredState <= TaskState.COMPLETE;
 export const isGlobal = (s: ServiceSpec | null | undefined): boolean => s?.global !== null && s?.global !== undefined;
 /** One task per node, the node preset on the task: global services and global jobs. */
 const perNode = (s: ServiceSpec | null | undefined): boolean => isGlobal(s) || (s?.globalJob !== null && s?.globalJob !== undefined);
@@ -89,7 +93,7 @@ export class ServiceContext {
     return this.fresh.get(id) ?? this.writes.get(id) ?? t;
   }
 
-  /** Current tasks of a slot (desired ≤ RUNNING), as last written. */
+  /** Current tasks of a slot (desired ≤ RUNNING, or a job's COMPLETE), as last written. */
   current(k: string): Task[] {
     const l = this.slots.get(k);
     if (!l) return [];

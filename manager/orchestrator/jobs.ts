@@ -22,8 +22,11 @@ function currentIteration(c: ServiceContext): { done: Set<string>; open: Set<str
   for (const k of [...c.slots.keys()]) {
     for (const t of c.current(k)) {
       if (t.jobIteration !== it) c.setDesired(t, TaskState.SHUTDOWN, 'a new iteration of the job began');
-      else if (t.status?.state === TaskState.COMPLETE) done.add(k);
-      else open.add(k);
+      else if (t.status?.state === TaskState.COMPLETE) {
+        // Done for good: desired COMPLETE, as SwarmKit's (`service ps` shows Complete, not Running).
+        c.setDesired(t, TaskState.COMPLETE);
+        done.add(k);
+      } else open.add(k);
     }
   }
   for (const k of done) open.delete(k);

@@ -20,10 +20,12 @@ function nodeValue(n: Node, k: string): string | undefined {
       return n.description?.platform?.architecture;
   }
   if (k.startsWith('node.labels.')) return n.spec?.labels?.[k.slice('node.labels.'.length)];
-  if (k.startsWith('engine.labels.'))
-    return (n.description as { engineLabels?: Record<string, string> } | null | undefined)?.engineLabels?.[
-      k.slice('engine.labels.'.length)
-    ];
+  if (k.startsWith('engine.labels.')) {
+    // The daemon's own labels (`tsswarm daemon --label`), reported in its description.
+    const labels = n.description?.engineLabels ?? {};
+    const key = k.slice('engine.labels.'.length);
+    return Object.hasOwn(labels, key) ? labels[key] : undefined;
+  }
   return undefined;
 }
 

@@ -276,11 +276,12 @@ export function containerInspectToDocker(c: ContainerView, d: ContainerDetail = 
   };
 }
 
-/** A named volume of this node (a directory of the runtime's volumes folder). */
+/** A volume of this node (a directory of the runtime's volumes folder); an anonymous one carries its task's labels. */
 export interface VolumeView {
   name: string;
   mountpoint: string;
   createdAt: number;
+  labels?: Record<string, string>;
 }
 
 /** GET /volumes as dockerd answers it (Go's volume.ListResponse). */
@@ -289,7 +290,8 @@ export function volumesToDocker(vs: readonly VolumeView[]): { Volumes: unknown[]
     Volumes: vs.map((v) => ({
       CreatedAt: timeToDocker(v.createdAt),
       Driver: 'local',
-      Labels: {},
+      // An anonymous volume carries its task's labels: shown under Swarm's names too, as a task container's.
+      Labels: swarmLabels(v.labels ?? {}),
       Mountpoint: v.mountpoint,
       Name: v.name,
       Options: {},

@@ -50,7 +50,7 @@ export function toDockerNode(n: Node, tls: DockerTLSInfo, engineVersion = ''): J
       Hostname: d?.hostname ?? '',
       Platform: { Architecture: d?.platform?.architecture ?? '', OS: d?.platform?.os ?? '' },
       Resources: { NanoCPUs: Number(d?.resources?.nanoCpus ?? 0), MemoryBytes: Number(d?.resources?.memoryBytes ?? 0) },
-      Engine: { EngineVersion: d?.engineVersion || engineVersion },
+      Engine: { EngineVersion: d?.engineVersion || engineVersion, Labels: { ...(d?.engineLabels ?? {}) } },
       TLSInfo: tls,
     },
     Status: {
@@ -91,7 +91,7 @@ export function checkNodeFilters(f: DockerFilters): DockerFilters {
  * The nodes `f` selects, as SwarmKit's ListNodes: `id` a prefix of the id,
  * `name` a prefix of the hostname, `role` the role of the node's certificate,
  * `membership` accepted (every node in the store is), `label` the engine's
- * labels (tsswarm nodes have none), `node.label` the labels of the node's spec.
+ * labels (`tsswarm daemon --label`), `node.label` the labels of the node's spec.
  */
 export function filterNodes(nodes: readonly Node[], f: DockerFilters): Node[] {
   const v = (k: string): string[] => filterValues(f, k);
@@ -101,7 +101,7 @@ export function filterNodes(nodes: readonly Node[], f: DockerFilters): Node[] {
       anyPrefix(n.description?.hostname || n.spec.name, v('name')) &&
       anyOf(ROLE_NAMES[n.role] ?? 'worker', v('role')) &&
       anyOf('accepted', v('membership')) &&
-      matchLabels({}, v('label')) &&
+      matchLabels(n.description?.engineLabels ?? {}, v('label')) &&
       matchLabels(n.spec.labels ?? {}, v('node.label')),
   );
 }

@@ -206,10 +206,7 @@ export const SERVICE_SPEC_FIELDS: readonly DockerField[] = [
   R(`${CS}.Mounts[].BindOptions.ReadOnlyNonRecursive`, 'tsswarm bind mounts are recursive (rbind)'),
   R(`${CS}.Mounts[].BindOptions.ReadOnlyForceRecursive`, 'tsswarm bind mounts are recursive (rbind)'),
   M(`${CS}.Mounts[].VolumeOptions`),
-  R(
-    `${CS}.Mounts[].VolumeOptions.NoCopy`,
-    'tsswarm never copies image content into a volume, so nocopy is how it always behaves: leave the option out',
-  ),
+  M(`${CS}.Mounts[].VolumeOptions.NoCopy`, 'a new anonymous volume is not filled with the image content at its target'),
   M(`${CS}.Mounts[].VolumeOptions.Labels`, 'kept and shown; tsswarm volumes are directories and carry no labels'),
   R(`${CS}.Mounts[].VolumeOptions.Subpath`, 'tsswarm mounts a whole volume'),
   R(`${CS}.Mounts[].VolumeOptions.DriverConfig`, 'tsswarm volumes are local directories: there are no volume drivers'),
@@ -536,6 +533,7 @@ function mountFromDocker(m: JsonReader): Mount {
     target: m.str('Target'),
     readOnly: m.bool('ReadOnly'),
     volumeLabels: vol?.strMap('Labels') ?? {},
+    volumeNocopy: vol?.bool('NoCopy') ?? false,
   };
 }
 
@@ -673,7 +671,10 @@ function mountToDocker(m: Mount): DockerMount {
     Source: m.source || undefined,
     Target: m.target || undefined,
     ReadOnly: m.readOnly || undefined,
-    VolumeOptions: nonEmptyMap(m.volumeLabels) ? { Labels: { ...m.volumeLabels } } : undefined,
+    VolumeOptions:
+      nonEmptyMap(m.volumeLabels) || m.volumeNocopy
+        ? { ...(m.volumeNocopy ? { NoCopy: true } : {}), ...(nonEmptyMap(m.volumeLabels) ? { Labels: { ...m.volumeLabels } } : {}) }
+        : undefined,
   });
 }
 
@@ -882,6 +883,7 @@ const DOCKER_NAMES: Record<string, string> = {
   target: 'Target',
   readOnly: 'ReadOnly',
   volumeLabels: 'VolumeOptions.Labels',
+  volumeNocopy: 'VolumeOptions.NoCopy',
   stopGracePeriodMs: 'StopGracePeriod',
   stopSignal: 'StopSignal',
   tty: 'TTY',

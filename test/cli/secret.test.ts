@@ -203,6 +203,36 @@ describe('secret and config CLI over the Control API', () => {
     expect(all).not.toContain(VALUE);
   });
 
+  it('secret ls and config ls take a Go template --format and --filter id=, name=, label= as docker', async () => {
+    expect((await run('secret', 'create', '-l', 'tier=web', '-l', 'x', 'fmt_a', write('fa', VALUE))).code).toBe(0);
+    expect((await run('secret', 'create', 'fmt_b', write('fb', VALUE))).code).toBe(0);
+    const a = store.view((tx) => tx.secrets.byName('fmt_a'))!.meta.id;
+    expect((await run('secret', 'ls', '--filter', 'name=fmt_', '--format', '{{.Name}} {{.Labels}}')).out).toBe(
+      'fmt_a tier=web,x=\nfmt_b \n',
+    );
+    expect((await run('secret', 'ls', '-f', 'label=tier=web', '--format', '{{.ID}}')).out).toBe(`${a}\n`);
+    expect((await run('secret', 'ls', '-f', 'label=x', '-f', 'name=fmt', '--format', '{{.Name}}')).out).toBe('fmt_a\n');
+    expect((await run('secret', 'ls', '-f', `id=${a.slice(0, 6)}`, '-q')).out).toBe(`${a}\n`);
+    expect((await run('secret', 'ls', '-f', 'name=fmt_b', '--format', 'table {{.Name}}\t{{.Driver}}')).out).toBe(
+      'NAME      DRIVER\nfmt_b     \n',
+    );
+    expect((await run('secret', 'ls', '-f', 'name=fmt_a', '--format', '{{json .}}')).out).toMatch(
+      /^\{"ID":"\w+","Name":"fmt_a",.*"Labels":"tier=web,x="\}\n$/,
+    );
+    const bad = await run('secret', 'ls', '-f', 'driver=x');
+    expect([bad.code, bad.err]).toEqual([1, expect.stringMatching(/invalid filter 'driver'/)]);
+    expect((await run('secret', 'ls', '--format', '{{.Nope}}')).err).toMatch(/can't evaluate field Nope in type \*secret.secretContext/);
+    expect((await run('config', 'create', '-l', 'k=v', 'fmt_c', write('fc', 'c'))).code).toBe(0);
+    expect((await run('config', 'ls', '-f', 'label=k', '--format', 'table {{.Name}}\t{{.Labels}}')).out).toBe(
+      'NAME      LABELS\nfmt_c     k=v\n',
+    );
+    expect((await run('config', 'ls', '--format', '{{.Driver}}')).err).toMatch(
+      /can't evaluate field Driver in type \*config.configContext/,
+    );
+    expect((await run('secret', 'rm', 'fmt_a', 'fmt_b')).code).toBe(0);
+    expect((await run('config', 'rm', 'fmt_c')).code).toBe(0);
+  });
+
   it('config create, ls (no DRIVER), inspect shows the data as docker does', async () => {
     expect((await run('config', 'create', 'app.conf', write('app.conf', 'listen 80;\n'))).code).toBe(0);
     expect((await run('config', 'ls')).out).toMatch(/^ID\s+NAME\s+CREATED\s+UPDATED\n\w{25}\s+app\.conf\s+/);

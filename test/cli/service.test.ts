@@ -78,6 +78,13 @@ describe('value parsers', () => {
     expect(msgOf(() => parseCpus('--reserve-cpu', 'x'))).toMatch(/got "x"/);
   });
 
+  it('a volume mount without a source is anonymous; volume-nocopy is kept, for volume mounts only', () => {
+    expect(parseMount('--mount', 'type=volume,target=/x,volume-nocopy')).toMatchObject({ source: '', target: '/x', volumeNocopy: true });
+    expect(parseMount('--mount', 'dst=/x,volume-nocopy=false').volumeNocopy).toBe(false);
+    expect(msgOf(() => parseMount('--mount', 'type=tmpfs,dst=/x,volume-nocopy'))).toMatch(/volume-nocopy is for type=volume mounts only/);
+    expect(msgOf(() => parseMount('--mount', 'dst=/x,volume-nocopy=maybe'))).toMatch(/volume-nocopy must be true or false \(got "maybe"/);
+  });
+
   it('mounts in docker csv syntax with aliases', () => {
     expect(parseMount('--mount', 'type=bind,source=/srv/data,target=/data,readonly')).toEqual({
       type: MountType.BIND,
@@ -85,6 +92,7 @@ describe('value parsers', () => {
       target: '/data',
       readOnly: true,
       volumeLabels: {},
+      volumeNocopy: false,
     });
     expect(parseMount('--mount', 'src=pg,dst=/var/lib/pg')).toEqual({
       type: MountType.VOLUME,
@@ -92,6 +100,7 @@ describe('value parsers', () => {
       target: '/var/lib/pg',
       readOnly: false,
       volumeLabels: {},
+      volumeNocopy: false,
     });
     expect(parseMount('--mount', 'type=tmpfs,destination=/tmp,ro=false')).toEqual({
       type: MountType.TMPFS,
@@ -99,6 +108,7 @@ describe('value parsers', () => {
       target: '/tmp',
       readOnly: false,
       volumeLabels: {},
+      volumeNocopy: false,
     });
     expect(parseMount('--mount', 'type=bind,"source=/a,b",target=/x')).toEqual({
       type: MountType.BIND,
@@ -106,6 +116,7 @@ describe('value parsers', () => {
       target: '/x',
       readOnly: false,
       volumeLabels: {},
+      volumeNocopy: false,
     });
     expect(msgOf(() => parseMount('--mount', 'type=nfs,target=/x'))).toMatch(/^--mount type must be bind, volume or tmpfs/);
     expect(msgOf(() => parseMount('--mount', 'source=x'))).toMatch(/^--mount needs target=PATH/);
@@ -232,8 +243,8 @@ describe('service create command line → spec', () => {
     expect([c.dir, c.user, c.hostname, c.stopGracePeriodMs, c.stopSignal]).toEqual(['/app', '1000:1000', 'web-host', 30_000, 'SIGQUIT']);
     expect(c.labels).toEqual({ x: 'y' });
     expect(c.mounts).toEqual([
-      { type: MountType.BIND, source: '/srv', target: '/data', readOnly: true, volumeLabels: {} },
-      { type: MountType.TMPFS, source: '', target: '/tmp', readOnly: false, volumeLabels: {} },
+      { type: MountType.BIND, source: '/srv', target: '/data', readOnly: true, volumeLabels: {}, volumeNocopy: false },
+      { type: MountType.TMPFS, source: '', target: '/tmp', readOnly: false, volumeLabels: {}, volumeNocopy: false },
     ]);
     expect(c.healthcheck).toEqual({
       test: ['CMD-SHELL', 'curl -f http://localhost/'],
@@ -323,7 +334,7 @@ describe('service update command line → spec', () => {
         container: ContainerSpec.create({
           image: 'nginx:1.24',
           env: ['A=1', 'B=2'],
-          mounts: [{ type: MountType.VOLUME, source: 'vol', target: '/v', readOnly: false, volumeLabels: {} }],
+          mounts: [{ type: MountType.VOLUME, source: 'vol', target: '/v', readOnly: false, volumeLabels: {}, volumeNocopy: false }],
         }),
         placement: { constraints: ['node.role==worker'], preferences: [], maxReplicas: 0, platforms: [] },
       }),
@@ -366,7 +377,7 @@ describe('service update command line → spec', () => {
     const c = s.task.container;
     expect(c.image).toBe('nginx:1.25');
     expect(c.env).toEqual(['B=3', 'C=4']);
-    expect(c.mounts).toEqual([{ type: MountType.TMPFS, source: '', target: '/t', readOnly: false, volumeLabels: {} }]);
+    expect(c.mounts).toEqual([{ type: MountType.TMPFS, source: '', target: '/t', readOnly: false, volumeLabels: {}, volumeNocopy: false }]);
     expect(c.args).toEqual(['nginx', '-g', 'daemon off;']);
     expect(s.task.placement!.constraints).toEqual(['node.labels.ssd==true']);
     expect(s.labels).toEqual({ team: 'a', v: '2' });

@@ -8,6 +8,7 @@ import { usageError } from '../errors.js';
 import {
   dockerSocketPath,
   dockerTcpHostError,
+  engineLabelMap,
   groupId,
   parseDaemonConfig,
   readDaemonConfig,
@@ -124,6 +125,23 @@ describe('resolveDaemonConfig', () => {
     expect(usageError(() => parseDaemonConfig('{"insecureRegistries": "x:1"}', FILE)).message).toMatch(
       /"insecureRegistries" in .* must be a list/,
     );
+  });
+
+  it("engine labels as dockerd's: a KEY=VALUE list in the file (labels), --label repeated on the command line, each checked", () => {
+    expect(parseDaemonConfig('{"labels": ["zone=east", "ssd=true"]}', FILE).labels).toEqual(['zone=east', 'ssd=true']);
+    const cfg = resolveDaemonConfig({ flags: { label: ['gpu=a=b', 'empty='] }, file: { labels: ['zone=east'] } });
+    expect(engineLabelMap(cfg.labels)).toEqual({ gpu: 'a=b', empty: '' });
+    expect(usageError(() => resolveDaemonConfig({ flags: { label: ['novalue'] } })).message).toMatch(
+      /^--label must be KEY=VALUE with a key of letters.* \(got "novalue"\)$/,
+    );
+    expect(usageError(() => resolveDaemonConfig({ flags: { label: ['a=1', 'a=2'] } })).message).toBe(
+      '--label: the label "a" is given twice: keep one value',
+    );
+    expect(usageError(() => parseDaemonConfig('{"labels": {"a": "b"}}', FILE)).message).toMatch(
+      /"labels" in .* must be a list of KEY=VALUE/,
+    );
+    const many = JSON.stringify({ labels: Array.from({ length: 65 }, (_, i) => `k${i}=v`) });
+    expect(usageError(() => parseDaemonConfig(many, FILE)).message).toMatch(/at most 64/);
   });
 
   it('a socket chosen by --host or TSSWARM_HOST wins over the file', () => {

@@ -113,7 +113,10 @@ describe('validateServiceSpec', () => {
 
   it('mounts: type, absolute target, absolute bind source, volume name, tmpfs without source', () => {
     const m = (o: object) =>
-      spec({}, { mounts: [{ type: MountType.VOLUME, source: '', target: '/data', readOnly: false, volumeLabels: {}, ...o }] });
+      spec(
+        {},
+        { mounts: [{ type: MountType.VOLUME, source: '', target: '/data', readOnly: false, volumeLabels: {}, volumeNocopy: false, ...o }] },
+      );
     fails(m({ target: 'data' }), 'mounts[0].target', /absolute/);
     fails(m({ target: '' }), 'mounts[0].target', /required/);
     fails(m({ type: MountType.BIND, source: 'rel/path' }), 'mounts[0].source', /absolute/);
@@ -127,8 +130,8 @@ describe('validateServiceSpec', () => {
         {},
         {
           mounts: [
-            { type: MountType.TMPFS, source: '', target: '/t', readOnly: false, volumeLabels: {} },
-            { type: MountType.TMPFS, source: '', target: '/t', readOnly: false, volumeLabels: {} },
+            { type: MountType.TMPFS, source: '', target: '/t', readOnly: false, volumeLabels: {}, volumeNocopy: false },
+            { type: MountType.TMPFS, source: '', target: '/t', readOnly: false, volumeLabels: {}, volumeNocopy: false },
           ],
         },
       ),
@@ -331,12 +334,28 @@ describe('spec bounds', () => {
       'mounts count',
       spec(
         {},
-        { mounts: many(L.mounts, (i) => `/m${i}`).map((target) => ({ type: 2, source: '', target, readOnly: false, volumeLabels: {} })) },
+        {
+          mounts: many(L.mounts, (i) => `/m${i}`).map((target) => ({
+            type: 2,
+            source: '',
+            target,
+            readOnly: false,
+            volumeLabels: {},
+            volumeNocopy: false,
+          })),
+        },
       ),
       spec(
         {},
         {
-          mounts: many(L.mounts + 1, (i) => `/m${i}`).map((target) => ({ type: 2, source: '', target, readOnly: false, volumeLabels: {} })),
+          mounts: many(L.mounts + 1, (i) => `/m${i}`).map((target) => ({
+            type: 2,
+            source: '',
+            target,
+            readOnly: false,
+            volumeLabels: {},
+            volumeNocopy: false,
+          })),
         },
       ),
       ['spec.task.container.mounts', /101 entries: at most 100/, /--mount/],

@@ -567,6 +567,58 @@ describe.skipIf(!canRun)('runtime on runc and conmon', () => {
     expect(readFileSync(join(dir, 'root', 'volumes', 'tssvol', 'f'), 'utf8')).toBe('v\n');
   });
 
+  it("anonymous volumes as Docker's: one per mount without a source and per image VOLUME no mount covers, filled from the image (not with volume-nocopy, links kept inside), labelled with the task, removed with the container", async () => {
+    const layout = join(dir, 'vols');
+    const layer = writeTar([
+      { name: 'data', type: 'dir', mode: 0o755, mtime: T },
+      { name: 'data/seed', type: 'file', data: Buffer.from('seed\n'), mtime: T },
+      { name: 'opt', type: 'dir', mode: 0o750, mtime: T },
+      { name: 'opt/o', type: 'file', mode: 0o600, data: Buffer.from('from-image\n'), mtime: T },
+      { name: 'opt/link', type: 'symlink', linkname: '/etc/hostname', mtime: T },
+      // A VOLUME behind a link out of the image: resolved inside the rootfs, so nothing of the host is copied.
+      { name: 'esc', type: 'symlink', linkname: '/../../../../etc', mtime: T },
+    ]);
+    ociLayout(layout, 'tss/vols:1', [layer], { Cmd: ['sh'], Volumes: { '/data': {}, '/cache/': {}, '/esc': {} } });
+    await rt.images.load(layout);
+    const before = new Set(rt.volumes().map((v) => v.name));
+    const done = exited('tss-av1');
+    await run('tss-av1', {
+      image: 'tss/vols:1',
+      labels: { 'tsswarm.task.id': 'tsstask1', other: 'x' },
+      command: ['/busybox', 'sh', '-c', '/busybox cat /opt/o; /busybox ls -A /data /esc | /busybox wc -l; /busybox echo w > /cache/f'],
+      mounts: [
+        { type: 'bind', source: '/bin/busybox', target: '/busybox', readOnly: true },
+        { type: 'volume', source: '', target: '/opt' },
+        { type: 'volume', source: '', target: '/data', noCopy: true },
+      ],
+    });
+    expect(await done).toBe(0);
+    const out: string[] = [];
+    for await (const l of rt.logs('tss-av1')) out.push(l.line.toString().trim());
+    // /data (nocopy) is empty; /esc's volume got nothing of the host's /etc: "/data:", "", "/esc:" → 3 lines.
+    expect(out).toEqual(['from-image', '3']);
+    const anon = rt.volumes().filter((v) => !before.has(v.name));
+    expect(anon.map((v) => v.name).every((n) => /^[0-9a-f]{64}$/.test(n))).toBe(true);
+    expect(anon).toHaveLength(4); // /opt, /data, /cache, /esc: /data's mount covers the image's VOLUME
+    for (const v of anon) expect(v.labels).toEqual({ 'com.docker.volume.anonymous': '', 'tsswarm.task.id': 'tsstask1' });
+    const files = anon.map((v) => readdirSync(v.mountpoint).sort().join(',')).sort();
+    expect(files).toEqual(['', '', 'f', 'link,o']);
+    const opt = anon.find((v) => existsSync(join(v.mountpoint, 'o')))!;
+    expect(statSync(opt.mountpoint).mode & 0o777).toBe(0o750);
+    expect(statSync(join(opt.mountpoint, 'o')).mode & 0o777).toBe(0o600);
+    expect(execFileSync('readlink', [join(opt.mountpoint, 'link')], { encoding: 'utf8' }).trim()).toBe('/etc/hostname');
+    await rt.remove('tss-av1');
+    made.splice(made.indexOf('tss-av1'), 1);
+    expect(rt.volumes().filter((v) => !before.has(v.name))).toEqual([]);
+    for (const v of anon) expect(existsSync(v.mountpoint)).toBe(false);
+    // The image's author wrote the paths: a relative one, or / itself, is refused at load.
+    for (const [i, bad] of ['data', '/', '/..'].entries()) {
+      const l = join(dir, `badvol${i}`);
+      ociLayout(l, `tss/badvol${i}:1`, [], { Cmd: ['sh'], Volumes: { [bad]: {} } });
+      await expect(rt.images.load(l)).rejects.toThrow(/config\.Volumes path .* is not an absolute path below \//);
+    }
+  });
+
   it('exits that happen while no Runtime watches are reported to the next one', async () => {
     await run('tss-x1', { command: ['sh', '-c', 'sleep 0.3; exit 4'] });
     rt.close();

@@ -3,7 +3,9 @@
 // applies it without a restart: the dispatcher tells agents the new heartbeat
 // period in its next ack, the orchestrator reaps to the new history limit,
 // Raft snapshots at the new interval, new certificates get the new validity.
+import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AgentSession, type SessionOptions } from '../../../agent/session.js';
 import { createCSR, generateNodeKey, parseNodeCert } from '../../../ca/index.js';
 import type { TsswarmError } from '../../../lib/errors.js';
 import type { Orchestration } from '../../../manager/orchestrator/index.js';
@@ -12,7 +14,7 @@ import { Meta, RestartCondition, type ServiceSpec, Task, TaskState } from '../..
 import { clusterSettings } from '../../../spec/cluster.js';
 import { DataKeys, kekFromUnlockKey, newUnlockKey, realVfs } from '../../../manager/raft/storage/index.js';
 import { until } from '../../lib/wait.js';
-import { dispatcherHarness } from '../dispatcher/harness.js';
+import { dispatcherHarness, log } from '../dispatcher/harness.js';
 import { type LoneManager, startLoneManager } from '../lone-manager.js';
 
 const { serve, openSession } = dispatcherHarness();
@@ -84,6 +86,31 @@ describe('UpdateCluster on a lone manager', () => {
     stream.write({ heartbeat: {} } as AgentMessage);
     const ack = await until('a heartbeat ack', () => got.find((m) => m.heartbeatAck)?.heartbeatAck);
     expect(ack.heartbeatPeriodMs).toBe(2000);
+  });
+
+  it("a changed period reaches a real agent session's heartbeat timer through its next ack (swarm update --dispatcher-heartbeat)", async () => {
+    await update(['dispatcher-heartbeat'], { dispatcherHeartbeatMs: 300 });
+    await until('the dispatcher to use 300ms', () => lone.manager.dispatcher.heartbeatPeriodMs === 300);
+    const addr = await serve(lone.manager.dispatcher, 'm1');
+    const s = new AgentSession({
+      nodeId: 'm1',
+      addr: '127.0.0.1',
+      description: { hostname: 'm1' } as SessionOptions['description'],
+      credentials: () => grpc.credentials.createInsecure(),
+      managers: () => [addr],
+      logger: log,
+    });
+    try {
+      s.start();
+      await until('the welcome to arm the heartbeat at 300ms', () => s.armedPeriodMs === 300);
+      await update(['dispatcher-heartbeat'], { dispatcherHeartbeatMs: 200 });
+      // No restart, no new session: the agent's next beat is answered with the new period.
+      await until('the agent to beat every 200ms', () => s.armedPeriodMs === 200);
+      expect(s.connectedTo).toBe(addr);
+    } finally {
+      s.stop();
+      await update(['dispatcher-heartbeat'], { dispatcherHeartbeatMs: 60_000 });
+    }
   });
 
   it('the orchestrator reaps to the new task history limit at once; 0 keeps none, -1 keeps all', async () => {

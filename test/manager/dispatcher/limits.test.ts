@@ -31,6 +31,7 @@ const hello = (
     nanoCpus?: number;
     memoryBytes?: number;
     pids?: number;
+    engineLabels?: Record<string, string>;
   } = {},
 ): AgentHello => ({
   addr: '10.0.0.1:4242',
@@ -39,6 +40,7 @@ const hello = (
     platform: { os: o.os ?? 'linux', architecture: o.architecture ?? 'x86_64' },
     resources: { nanoCpus: o.nanoCpus ?? 4e9, memoryBytes: o.memoryBytes ?? 8 * 2 ** 30, pids: o.pids ?? 0 },
     engineVersion: o.engineVersion ?? '0.1.0',
+    engineLabels: o.engineLabels ?? {},
   },
 });
 
@@ -113,6 +115,21 @@ describe('boundHello', () => {
     );
     // The log line carries lengths, not the 100,000 characters.
     expect(JSON.stringify(records[0]).length).toBeLessThan(1000);
+  });
+});
+
+describe('engine labels in a hello', () => {
+  it('keeps at most 64 engine labels with bounded keys and values, dropping the rest with one warning', () => {
+    const { log, records } = capture();
+    const labels: Record<string, string> = { zone: 'east', ['k'.repeat(129)]: 'x', big: 'v'.repeat(1025) };
+    for (let i = 0; i < 70; i++) labels[`l${i}`] = String(i);
+    const h = hello({ engineLabels: labels });
+    expect(boundHello('n7', h, log)).toBeUndefined();
+    const kept = h.description!.engineLabels;
+    expect(Object.keys(kept)).toHaveLength(NODE_LIMITS.engineLabels);
+    expect(kept.zone).toBe('east');
+    expect(kept.big).toBeUndefined();
+    expect((records[0]!.fields as string[]).join(' ')).toMatch(/engineLabels \(9 dropped: at most 64/);
   });
 });
 

@@ -70,7 +70,8 @@ describe('replicated job orchestrator', () => {
       [TaskState.FAILED, TaskState.SHUTDOWN, 0],
       [TaskState.RUNNING, TaskState.RUNNING, 1],
     ]);
-    expect(ts.find((t) => t.slot === 0)).toMatchObject({ status: { state: TaskState.COMPLETE }, desiredState: TaskState.RUNNING });
+    // Desired COMPLETE once it completed, as SwarmKit's job orchestrators set it.
+    expect(ts.find((t) => t.slot === 0)).toMatchObject({ status: { state: TaskState.COMPLETE }, desiredState: TaskState.COMPLETE });
     await finishRunning(c, 'batch');
     await agents(c);
     expect(
@@ -79,6 +80,32 @@ describe('replicated job orchestrator', () => {
         .sort(),
     ).toEqual([0, 1]);
     expect(tasksOf(c, 'batch')).toHaveLength(3);
+  });
+
+  it('a failed task whose restart policy gave up frees its share of max-concurrent; its slot stays failed', async () => {
+    const none = { condition: RestartCondition.NONE, delayMs: 0, maxAttempts: 0, windowMs: 0 };
+    const c = await cluster(1);
+    await c.api.createService({ spec: withTask(job('batch', 3, 1), { restart: none }) });
+    await agents(c);
+    expect(tasksOf(c, 'batch').map((t) => t.slot)).toEqual([0]);
+    await finishRunning(c, 'batch', () => true);
+    // Slot 0 failed for good (condition none): slot 1 runs in its place, then slot 2.
+    expect(
+      tasksOf(c, 'batch')
+        .filter(isRunning)
+        .map((t) => t.slot),
+    ).toEqual([1]);
+    await finishRunning(c, 'batch');
+    expect(
+      tasksOf(c, 'batch')
+        .filter(isRunning)
+        .map((t) => t.slot),
+    ).toEqual([2]);
+    await finishRunning(c, 'batch');
+    const ts = tasksOf(c, 'batch');
+    expect(ts).toHaveLength(3);
+    expect(ts.find((t) => t.slot === 0)?.status?.state).toBe(TaskState.FAILED);
+    expect((await c.api.listServices()).services[0]).toMatchObject({ running: 0, completed: 2 });
   });
 
   it('stores on-failure as the restart condition of a job, with a warning for any', async () => {

@@ -160,6 +160,26 @@ describe('updater', () => {
     expect(running(c, 'web').filter((t) => t.spec?.container?.image === 'busybox')).toHaveLength(2);
   });
 
+  it('max failure ratio: one failed task of 4 pauses the update at 0, and is tolerated at 0.5 (the update completes)', async () => {
+    const failsOnce = (t: { slot: number; restartAttempt: number; spec?: ServiceSpec['task'] | null }) =>
+      t.spec?.container?.image === 'busybox:2' && t.slot === 4 && t.restartAttempt === 0;
+    const outcome = async (maxFailureRatio: number): Promise<UpdateState | undefined> => {
+      const c = await cluster(4);
+      const s = await deploy(c, spec('web', { replicated: { replicas: 4 }, update: update({ monitorMs: 5000, maxFailureRatio }) }));
+      await c.api.updateService({ ref: 'web', version: 0, spec: withImage(s, 'busybox:2'), rollback: false });
+      for (let i = 0; i < 6; i++) {
+        await agents(c, failsOnce);
+        c.clock.advance(5000);
+      }
+      await agents(c, failsOnce);
+      const st = service(c, 'web').updateStatus?.state;
+      await teardown();
+      return st;
+    };
+    expect(await outcome(0)).toBe(UpdateState.PAUSED);
+    expect(await outcome(0.5)).toBe(UpdateState.COMPLETED);
+  });
+
   it('updating a paused service resumes with the new spec', async () => {
     const c = await cluster(2);
     const s = await deploy(c, spec('web', { replicated: { replicas: 2 }, update: update({ monitorMs: 5000 }) }));

@@ -12,6 +12,7 @@ interface NodeOpts {
   arch?: string;
   cpus?: number;
   memMiB?: number;
+  engineLabels?: Record<string, string>;
 }
 
 const node = (i: number, o: NodeOpts = {}): Node =>
@@ -29,6 +30,7 @@ const node = (i: number, o: NodeOpts = {}): Node =>
       platform: { os: o.os ?? 'linux', architecture: o.arch ?? 'x86_64' },
       resources: { nanoCpus: (o.cpus ?? 4) * 1e9, memoryBytes: (o.memMiB ?? 4096) * 2 ** 20, pids: 0 },
       engineVersion: '',
+      engineLabels: o.engineLabels ?? {},
     },
   } as Partial<Node>);
 
@@ -94,6 +96,20 @@ describe('scheduler filters', () => {
     ];
     const ts = tasks(3);
     expect(where(schedule(nodes, [], ts), ts)).toEqual(['n4', 'n4', 'n4']);
+  });
+
+  it("places a task by engine.labels (the daemon's --label), values compared exactly; a node without the label never equals", () => {
+    const nodes = [node(1, { engineLabels: { disk: 'ssd' } }), node(2, { engineLabels: { disk: 'SSD', constructor: 'x' } }), node(3)];
+    const one = (c: string): string => {
+      const t = task({ constraints: [c] });
+      const r = schedule(nodes, [], [t]);
+      return r.assignments.get(t.meta.id) ?? r.unschedulable.get(t.meta.id)!;
+    };
+    expect(one('engine.labels.disk==ssd')).toBe('n1');
+    expect(one('engine.labels.disk==SSD')).toBe('n2');
+    expect(one('engine.labels.toString==x')).toMatch(/constraint/);
+    const t = task({ constraints: ['engine.labels.disk!=ssd', 'engine.labels.disk!=SSD'] });
+    expect(schedule(nodes, [], [t]).assignments.get(t.meta.id)).toBe('n3');
   });
 
   it('honours == and != constraints on id, hostname, role, os, arch and labels', () => {

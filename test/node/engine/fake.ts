@@ -22,6 +22,7 @@ export function node(id: string, name: string, role: NodeRole, extra: Partial<No
       platform: { os: 'linux', architecture: 'x86_64' },
       resources: { nanoCpus: 2e9, memoryBytes: 1 << 30, pids: 0 },
       engineVersion: '',
+      engineLabels: {},
     },
     ...(role === NodeRole.MANAGER
       ? { managerStatus: { raftId: 'r1', addr: '10.0.0.1:4242', leader: true, reachability: 'reachable' } }

@@ -35,7 +35,7 @@ describe('node filters', () => {
     expect(() => parseNodeFilters('{"membership":{"left":true}}')).toThrow("Invalid membership filter: 'left'");
   });
 
-  it('node.label reads the spec labels (every value must match), label the engine labels tsswarm nodes do not have', () => {
+  it('node.label reads the spec labels (every value must match), label the engine labels (daemon --label)', () => {
     const n = Node.create({
       meta: { id: 'abc', version: 1, createdAt: 0, updatedAt: 0 },
       spec: { name: 'h1', role: NodeRole.WORKER, availability: NodeAvailability.ACTIVE, labels: { zone: 'a', ssd: '' } },
@@ -45,6 +45,14 @@ describe('node filters', () => {
     expect(pick('{"node.label":{"zone=a":true,"ssd":true}}')).toBe(1);
     expect(pick('{"node.label":{"zone=b":true}}')).toBe(0);
     expect(pick('{"label":{"zone":true}}')).toBe(0);
+    n.description = { hostname: 'h1', engineVersion: '', engineLabels: { disk: 'ssd' } } as Node['description'];
+    expect(pick('{"label":{"disk=ssd":true}}')).toBe(1);
+    expect(pick('{"label":{"disk=hdd":true}}')).toBe(0);
+    const tls = { TrustRoot: '', CertIssuerSubject: '', CertIssuerPublicKey: '' };
+    expect((toDockerNode(n, tls) as { Description: { Engine: object } }).Description.Engine).toEqual({
+      EngineVersion: '',
+      Labels: { disk: 'ssd' },
+    });
     expect(pick('{"role":{"worker":true},"name":{"h":true},"id":{"ab":true}}')).toBe(1);
   });
 });

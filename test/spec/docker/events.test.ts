@@ -44,7 +44,7 @@ const node = (over: Partial<Node> = {}): Node =>
     spec: { name: '', role: NodeRole.WORKER, availability: NodeAvailability.ACTIVE, labels: {} },
     role: NodeRole.WORKER,
     status: { state: NodeState.READY, message: '', addr: '10.0.0.2:4242' },
-    description: { hostname: 'w1', engineVersion: '' },
+    description: { hostname: 'w1', engineVersion: '', engineLabels: {} },
     ...over,
   });
 

@@ -202,4 +202,15 @@ describe('volumes', () => {
     });
     expect(volumesToDocker([])).toEqual({ Volumes: [], Warnings: [] });
   });
+
+  it("an anonymous volume shows its task's labels under Swarm's names too", () => {
+    const labels = { 'com.docker.volume.anonymous': '', 'tsswarm.task.id': 't1', 'tsswarm.service.name': 'web', 'tsswarm.task.slot': '2' };
+    const [v] = volumesToDocker([{ name: 'a'.repeat(64), mountpoint: '/v', createdAt: 0, labels }]).Volumes as { Labels: object }[];
+    expect(v!.Labels).toMatchObject({
+      'com.docker.volume.anonymous': '',
+      'com.docker.swarm.task.id': 't1',
+      'com.docker.swarm.service.name': 'web',
+      'com.docker.swarm.task.name': 'web.2.t1',
+    });
+  });
 });

@@ -215,7 +215,7 @@ describe('the docker CLI bodies of the research note', () => {
       reservations: { nanoCpus: 5e8, memoryBytes: 0, pids: 0 },
     });
     expect(s.task.container.mounts).toEqual([
-      { type: MountType.VOLUME, source: 'data', target: '/data', readOnly: false, volumeLabels: {} },
+      { type: MountType.VOLUME, source: 'data', target: '/data', readOnly: false, volumeLabels: {}, volumeNocopy: false },
     ]);
     expect(s.task.container.healthcheck).toEqual({
       test: ['CMD-SHELL', 'redis-cli ping'],
@@ -389,7 +389,6 @@ const REFUSED: ReadonlyArray<[path: string, value: unknown]> = [
   ['TaskTemplate.ContainerSpec.Mounts[].BindOptions.CreateMountpoint', true],
   ['TaskTemplate.ContainerSpec.Mounts[].BindOptions.ReadOnlyNonRecursive', true],
   ['TaskTemplate.ContainerSpec.Mounts[].BindOptions.ReadOnlyForceRecursive', true],
-  ['TaskTemplate.ContainerSpec.Mounts[].VolumeOptions.NoCopy', true],
   ['TaskTemplate.ContainerSpec.Mounts[].VolumeOptions.Subpath', 'sub'],
   ['TaskTemplate.ContainerSpec.Mounts[].VolumeOptions.DriverConfig', { Name: 'nfs' }],
   ['TaskTemplate.ContainerSpec.Mounts[].ImageOptions', { Subpath: 'x' }],
@@ -641,7 +640,7 @@ function genDocker(r: () => number): J {
       Target: `/${word()}`,
       ReadOnly: maybe(),
       ...(type === 'bind' && maybe() ? { BindOptions: { Propagation: 'rprivate' } } : {}),
-      ...(type === 'volume' ? { VolumeOptions: { Labels: { ns: word() } } } : {}),
+      ...(type === 'volume' ? { VolumeOptions: { Labels: { ns: word() }, ...(maybe() ? { NoCopy: true } : {}) } } : {}),
       ...(maybe(0.2) ? { Consistency: 'default' } : {}),
     };
   };
