@@ -49,6 +49,7 @@ import { filtersFromFlags, formatChoice, renderInspect, renderList, SERVICE_FIEL
 import { serviceFilter, taskFilter } from '../spec/docker/filters.js';
 import { serviceToDocker } from '../spec/docker/service.js';
 import { parseProtocol, protocolName } from '../lib/ports.js';
+import { isNoNetwork, refusedPredefined } from '../spec/predefined-networks.js';
 
 // ------------------------------------------------------------------ value parsers
 
@@ -1395,7 +1396,8 @@ async function resolveNetworks(values: readonly string[]): Promise<Map<string, s
   const ids = new Map<string, string>();
   for (const v of values) {
     const name = parseNetworkFlag('--network', v).target;
-    if (ids.has(name)) continue;
+    // none, host and bridge name no network object: the managers keep none and refuse the others with the reason.
+    if (ids.has(name) || isNoNetwork(name) || refusedPredefined(name)) continue;
     const r = await controlApi('getNetwork', { ref: name });
     ids.set(name, r.network.meta.id);
   }

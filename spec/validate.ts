@@ -25,6 +25,7 @@ import {
 import { parseConstraints, parseSpreadPreference } from './constraint.js';
 import { protocolName } from '../lib/ports.js';
 import type { NetworkSpec } from '../proto/gen/objects.js';
+import { isNoNetwork, NO_NETWORK, refusedPredefined } from './predefined-networks.js';
 
 /** Whether a service is a job (replicated-job or global-job): tasks that run to completion. */
 export const isJob = (s: ServiceSpec | null | undefined): boolean => isSet(s?.replicatedJob) || isSet(s?.globalJob);
@@ -209,6 +210,26 @@ function checkTemplates(c: ContainerSpec): void {
 }
 
 /** Endpoint mode and published ports: ranges, enums, one service port per published port, no routing mesh under dnsrr. */
+/** `none` (loopback only) stands alone: no other network, no published port (there is no interface to publish on). */
+function checkNoNetwork(spec: ServiceSpec): void {
+  const nets = spec.task?.networks ?? [];
+  const i = nets.findIndex((n) => isNoNetwork(n.target));
+  if (i < 0) return;
+  const other = nets.findIndex((n) => !isNoNetwork(n.target));
+  if (other >= 0)
+    throw bad(
+      `spec.task.networks[${i}].target`,
+      `(--network none) cannot be combined with other networks (networks[${other}] is "${nets[other]!.target}"): a task on none has loopback only; keep one or the other`,
+    );
+  if ((spec.endpoint?.ports.length ?? 0) > 0)
+    throw bad(
+      'spec.endpoint.ports',
+      '(--publish) cannot be used with --network none: a task on none has loopback only, so nothing can reach a published port; remove --publish or --network none',
+    );
+  // Stored as Docker's CLI writes it: the name, lowercase.
+  nets[i]!.target = NO_NETWORK;
+}
+
 function checkEndpoint(spec: ServiceSpec): void {
   const ep = spec.endpoint;
   if (!isSet(ep)) return;
@@ -411,6 +432,8 @@ export function validateServiceSpec(input: ServiceSpec): { spec: ServiceSpec; wa
     const prev = netTargets.get(n.target.toLowerCase());
     if (prev !== undefined) throw bad(`spec.task.networks[${i}].target`, `"${n.target}" is also networks[${prev}]: give each network once`);
     netTargets.set(n.target.toLowerCase(), i);
+    const refused = refusedPredefined(n.target);
+    if (refused) throw bad(`spec.task.networks[${i}].target`, `(--network ${n.target}): ${refused}`);
     n.aliases.forEach((a, j) => {
       if (!validHostname(a) || a.includes('{{'))
         throw bad(
@@ -419,6 +442,8 @@ export function validateServiceSpec(input: ServiceSpec): { spec: ServiceSpec; wa
         );
     });
   });
+
+  checkNoNetwork(spec);
 
   // update and rollback
   for (const k of ['update', 'rollback'] as const) {
