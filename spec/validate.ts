@@ -209,8 +209,7 @@ function checkTemplates(c: ContainerSpec): void {
   c.mounts.forEach((m, i) => isTemplate(m.source) && parseTemplate(`spec.task.container.mounts[${i}].source (--mount source=)`, m.source));
 }
 
-/** Endpoint mode and published ports: ranges, enums, one service port per published port, no routing mesh under dnsrr. */
-/** `none` (loopback only) stands alone: no other network, no published port (there is no interface to publish on). */
+/** `none` (loopback only) stands alone: no other network, no alias, no published port (there is no interface to publish on). */
 function checkNoNetwork(spec: ServiceSpec): void {
   const nets = spec.task?.networks ?? [];
   const i = nets.findIndex((n) => isNoNetwork(n.target));
@@ -226,10 +225,16 @@ function checkNoNetwork(spec: ServiceSpec): void {
       'spec.endpoint.ports',
       '(--publish) cannot be used with --network none: a task on none has loopback only, so nothing can reach a published port; remove --publish or --network none',
     );
+  if (nets[i]!.aliases.length > 0)
+    throw bad(
+      `spec.task.networks[${i}].aliases`,
+      '(--network name=none,alias=...) cannot be set on none: aliases are names on a network, and none has no address to name; drop the aliases',
+    );
   // Stored as Docker's CLI writes it: the name, lowercase.
   nets[i]!.target = NO_NETWORK;
 }
 
+/** Endpoint mode and published ports: ranges, enums, one service port per published port, no routing mesh under dnsrr. */
 function checkEndpoint(spec: ServiceSpec): void {
   const ep = spec.endpoint;
   if (!isSet(ep)) return;

@@ -237,6 +237,14 @@ describe('services on networks', () => {
     expect(e.message).toMatch(/cannot be combined with other networks/);
   });
 
+  it('refuses aliases on none: there is no address to name', async () => {
+    const { svcs } = setup();
+    const s = sspec('quiet', ['none']);
+    s.task.networks[0]!.aliases = ['q'];
+    const e = await refused(svcs.createService({ spec: s }));
+    expect(e.message).toMatch(/^spec.task.networks\[0\].aliases \(--network name=none,alias=...\) cannot be set on none/);
+  });
+
   it('refuses a published port on a service on none: nothing could reach it', async () => {
     const { store, svcs } = setup();
     const e = await refused(svcs.createService({ spec: sspec('quiet', ['none'], [port(8080, 80, { mode: PublishMode.HOST })]) }));
