@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NetworkAgent } from '../../agent/network-agent.js';
 import { readLinks } from '../../agent/overlay/kernel.js';
 import { silentLogger } from '../../lib/log.js';
-import { Meta, NetworkAttachmentConfig, Task, TaskSpec } from '../../proto/gen/objects.js';
+import { Meta, type NetworkAttachmentConfig, Task, TaskSpec } from '../../proto/gen/objects.js';
 import { have, isRoot } from '../have.js';
 import { until as waitUntil } from '../lib/wait.js';
 
