@@ -57,6 +57,8 @@ interface LocalTask {
   lb: ServiceLoadBalancer | null;
   /** Its address on the egress bridge (host-mode ports are forwarded there). */
   egressIp?: string;
+  /** Its interface on the egress bridge, which is the node's default bridge. */
+  egress?: { ip: string; prefixLen: number; mac: string; gateway: string };
   /** Its ports published in host mode, each with the node port it has here (picked when the spec left it out). */
   hostPorts: PortConfig[];
 }
@@ -497,7 +499,15 @@ export class NetworkAgent {
       const egress = await plane.attachEgress({ containerNetns: netns, ifName: `eth${i}` });
       const prev = this.tasks.get(t.meta.id);
       const hostPorts = await this.hostPortsFor(t, prev?.hostPorts);
-      const lt: LocalTask = { task: t, netns, ips, lb: prev?.netns === netns ? prev.lb : null, egressIp: egress.ip, hostPorts };
+      const lt: LocalTask = {
+        task: t,
+        netns,
+        ips,
+        lb: prev?.netns === netns ? prev.lb : null,
+        egressIp: egress.ip,
+        egress: { ip: egress.ip, prefixLen: egress.prefixLen, mac: egress.mac, gateway: plane.egressGateway },
+        hostPorts,
+      };
       this.tasks.set(t.meta.id, lt);
       if (ips.size > 0) {
         // The container's own name answers in DNS: its expanded hostname, not the template.
@@ -556,6 +566,12 @@ export class NetworkAgent {
       await this.plane?.detachEgress(lt.netns).catch(() => undefined);
       if (lt.task.hostPorts.length > 0) await this.programHost();
     });
+  }
+
+  /** A task's address on the node's default bridge (container inspect shows it as Docker's `bridge` network). */
+  bridgeAddress(taskId: string): { ip: string; prefixLen: number; gateway: string; mac: string } | undefined {
+    const lt = this.tasks.get(taskId);
+    return lt?.egress ? { ...lt.egress } : undefined;
   }
 
   /** What this node holds (tests, `network inspect --dataplane`). */

@@ -101,6 +101,11 @@ describe.skipIf(!canRun)('networking defaults as Docker: the default bridge, and
       1000,
     );
     expect(seen).toBe(sb.host(M).addr);
+    // docker inspect shows it on Docker's bridge network, with its address there.
+    const id = (await docker(M, 'ps', '-q', '--filter', 'name=out.1')).out.trim();
+    expect(id).not.toBe('');
+    const d = await docker(M, 'inspect', '--format', '{{.HostConfig.NetworkMode}} {{.NetworkSettings.Networks.bridge.IPAddress}}', id);
+    expect(d.out.trim()).toMatch(/^bridge 172\.30\.\d+\.\d+$/);
     // No loopback resolver from the host in the container (it would answer only in the host's namespace).
     expect(await inTask('out', 'grep -c "^nameserver 127\\." /etc/resolv.conf || true')).toBe('0');
   }, 180_000);
