@@ -2,19 +2,21 @@
 // the networks this node's tasks use (NetworkUpdate messages on the session)
 // and turns it into the node's data plane: the overlay (agent/overlay:
 // per-network namespace, bridge, VXLAN device, FDB/neighbor entries for
-// remote endpoints, egress NAT), the service VIP load balancing in each
+// remote endpoints, egress NAT, which is also the default bridge of a task
+// with no network, as Docker's `bridge`), the service VIP load balancing in each
 // container's namespace (agent/lb) and the names each container resolves
 // (agent/dns). The worker calls attach() between a container's create and
 // start, and detach() once it has stopped. Everything runs in one queue, so
 // an update and a container joining never interleave.
 import { createSocket } from 'node:dgram';
-import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type pino from 'pino';
 import { TsswarmError } from '../lib/errors.js';
 import type { NetworkEndpoint, NetworkService, NetworkUpdate } from '../proto/gen/netfeed.js';
 import { EndpointMode, type Network, PortConfig, PortProtocol, PublishMode, type Task } from '../proto/gen/objects.js';
-import { containerResolvConf, EmbeddedDns, type ServiceRecord } from './dns/index.js';
+import { onNoNetwork } from '../spec/predefined-networks.js';
+import { bridgeResolvConf, containerResolvConf, EmbeddedDns, parseResolvConf, type ServiceRecord } from './dns/index.js';
 import { type LbService, type LbTable, mustRunIn, ServiceLoadBalancer } from './lb/index.js';
 import { OverlayPlane, type Peer } from './overlay/index.js';
 import { defaultNameTag } from './overlay/names.js';
@@ -34,6 +36,8 @@ export interface NetworkAgentOptions {
   nameTag?: string;
   /** The namespace holding the underlay (the VTEP's interface); default: this process's. Tests run a node in a tss namespace. */
   hostNetns?: string;
+  /** The host's resolv.conf, whose reachable resolvers default-bridge containers get; default /etc/resolv.conf. */
+  hostResolvConf?: string;
 }
 
 interface NetView {
@@ -53,6 +57,8 @@ interface LocalTask {
   lb: ServiceLoadBalancer | null;
   /** Its address on the egress bridge (host-mode ports are forwarded there). */
   egressIp?: string;
+  /** Its interface on the egress bridge, which is the node's default bridge. */
+  egress?: { ip: string; prefixLen: number; mac: string; gateway: string };
   /** Its ports published in host mode, each with the node port it has here (picked when the spec left it out). */
   hostPorts: PortConfig[];
 }
@@ -198,14 +204,34 @@ export class NetworkAgent {
     return this.plane;
   }
 
-  /** Whether the task needs attach/detach: it is on overlay networks, or publishes ports in host mode. */
+  /**
+   * Whether the task needs attach/detach: every task but one on `none`
+   * (loopback only). A task with no network is on the node's default bridge,
+   * as Docker's `bridge` network: the egress interface alone.
+   */
   uses(t: Task): boolean {
-    return onOverlay(t) || t.hostPorts.length > 0;
+    return !onNoNetwork(t.spec);
   }
 
-  /** The resolv.conf of a task's container: the embedded server's when it is on overlay networks. */
+  /** Whether the task can be a VIP backend: it is on overlay networks (its stop waits for the other hosts to drop it). */
+  behindVip(t: Task): boolean {
+    return onOverlay(t);
+  }
+
+  /**
+   * The resolv.conf of a task's container: the embedded server's when it is
+   * on overlay networks; otherwise the host's resolvers a container can reach
+   * (Docker's default bridge and `none` get the same).
+   */
   resolvConf(t: Task): string | undefined {
-    return onOverlay(t) ? containerResolvConf({}) : undefined;
+    if (onOverlay(t)) return containerResolvConf({});
+    let host = '';
+    try {
+      host = readFileSync(this.o.hostResolvConf ?? '/etc/resolv.conf', 'utf8');
+    } catch {
+      // none: Docker's defaults
+    }
+    return bridgeResolvConf(parseResolvConf(host));
   }
 
   /** A NetworkUpdate from the managers. */
@@ -433,7 +459,8 @@ export class NetworkAgent {
   /**
    * Joins a created (not yet started) container to its task's networks: one
    * veth per network (eth0, eth1, ... in the task's order), an egress
-   * interface for traffic leaving the cluster, the DNS server at 127.0.0.11
+   * interface for traffic leaving the cluster (the only one of a task with no
+   * network: the node's default bridge), the DNS server at 127.0.0.11
    * and the VIP load balancer in its namespace. Idempotent: an adopted
    * running container is joined again without change. Returns the task's
    * host-mode ports as bound here, with any port this node picked (its status
@@ -467,11 +494,20 @@ export class NetworkAgent {
         ips.set(a.networkId, ip);
         endpoints.push({ network: a.networkId, ip });
       }
-      if (ips.size === 0 && t.hostPorts.length === 0) return [];
+      // `none`: loopback only (the worker does not call attach for it; an adopted one stays so).
+      if (onNoNetwork(t.spec)) return [];
       const egress = await plane.attachEgress({ containerNetns: netns, ifName: `eth${i}` });
       const prev = this.tasks.get(t.meta.id);
       const hostPorts = await this.hostPortsFor(t, prev?.hostPorts);
-      const lt: LocalTask = { task: t, netns, ips, lb: prev?.netns === netns ? prev.lb : null, egressIp: egress.ip, hostPorts };
+      const lt: LocalTask = {
+        task: t,
+        netns,
+        ips,
+        lb: prev?.netns === netns ? prev.lb : null,
+        egressIp: egress.ip,
+        egress: { ip: egress.ip, prefixLen: egress.prefixLen, mac: egress.mac, gateway: plane.egressGateway },
+        hostPorts,
+      };
       this.tasks.set(t.meta.id, lt);
       if (ips.size > 0) {
         // The container's own name answers in DNS: its expanded hostname, not the template.
@@ -530,6 +566,12 @@ export class NetworkAgent {
       await this.plane?.detachEgress(lt.netns).catch(() => undefined);
       if (lt.task.hostPorts.length > 0) await this.programHost();
     });
+  }
+
+  /** A task's address on the node's default bridge (container inspect shows it as Docker's `bridge` network). */
+  bridgeAddress(taskId: string): { ip: string; prefixLen: number; gateway: string; mac: string } | undefined {
+    const lt = this.tasks.get(taskId);
+    return lt?.egress ? { ...lt.egress } : undefined;
   }
 
   /** What this node holds (tests, `network inspect --dataplane`). */

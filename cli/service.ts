@@ -61,6 +61,7 @@ import { parseProtocol, protocolName } from '../lib/ports.js';
 import { applyPin, resolvePin } from './resolve-image.js';
 import { dockerConfigPath, encodedAuthFor, imageRegistry, readDockerConfig } from './registry-auth.js';
 import { LogDriverError, logPolicy, parseLogOpts, parseLogTime } from '../spec/log-driver.js';
+import { isNoNetwork, refusedPredefined } from '../spec/predefined-networks.js';
 
 // ------------------------------------------------------------------ value parsers
 
@@ -1531,7 +1532,8 @@ async function resolveNetworks(values: readonly string[]): Promise<Map<string, s
   const ids = new Map<string, string>();
   for (const v of values) {
     const name = parseNetworkFlag('--network', v).target;
-    if (ids.has(name)) continue;
+    // none, host and bridge name no network object: the managers keep none and refuse the others with the reason.
+    if (ids.has(name) || isNoNetwork(name) || refusedPredefined(name)) continue;
     const r = await controlApi('getNetwork', { ref: name });
     ids.set(name, r.network.meta.id);
   }

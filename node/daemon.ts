@@ -645,6 +645,7 @@ export class Daemon {
           task: taskId ? this.worker?.runner(taskId)?.task : undefined,
           image: img && { id: img.id, env: img.env, entrypoint: img.entrypoint, cmd: img.cmd, workdir: img.workdir, user: img.user },
           networkName: (id) => this.network?.networkName(id),
+          ...(taskId && this.network?.bridgeAddress(taskId) ? { bridge: this.network.bridgeAddress(taskId)! } : {}),
         };
       },
       volumes: () => this.runtime?.volumes() ?? [],

@@ -4,6 +4,7 @@
 import { TsswarmError } from '../lib/errors.js';
 import { type Cidr, contains, formatIp, parseCidr, parseIp, sizeOf } from '../lib/ipnet.js';
 import { NetworkSpec } from '../proto/gen/objects.js';
+import { PREDEFINED_NETWORK_NAMES } from './predefined-networks.js';
 import { checkNetworkSpecBounds } from './validate.js';
 
 /** The name the leader gives the routing mesh's network. */
@@ -54,6 +55,11 @@ export function validateNetworkSpec(input: NetworkSpec | null | undefined): Netw
     throw bad(
       'spec.name',
       `"${spec.name}" is kept for the routing mesh's network: add --ingress to create that one, or choose another name`,
+    );
+  if ((PREDEFINED_NETWORK_NAMES as readonly string[]).includes(spec.name.toLowerCase()))
+    throw bad(
+      'spec.name',
+      `"${spec.name}" is a pre-defined network name (none, host and bridge name each node's own networks, as in Docker): choose another name`,
     );
   for (const k of Object.keys(spec.labels)) if (!k) throw bad('spec.labels', 'has an empty key: write KEY=VALUE');
 

@@ -26,6 +26,7 @@ import { parseConstraints, parseSpreadPreference } from './constraint.js';
 import { LogDriverError, logPolicy } from './log-driver.js';
 import { protocolName } from '../lib/ports.js';
 import type { NetworkSpec } from '../proto/gen/objects.js';
+import { isNoNetwork, NO_NETWORK, refusedPredefined } from './predefined-networks.js';
 
 /** Whether a service is a job (replicated-job or global-job): tasks that run to completion. */
 export const isJob = (s: ServiceSpec | null | undefined): boolean => isSet(s?.replicatedJob) || isSet(s?.globalJob);
@@ -227,6 +228,31 @@ function checkTemplates(c: ContainerSpec): void {
   if (isTemplate(c.hostname)) parseTemplate('spec.task.container.hostname (--hostname)', c.hostname);
   c.env.forEach((e, i) => isTemplate(e) && parseTemplate(`spec.task.container.env[${i}] (--env)`, e));
   c.mounts.forEach((m, i) => isTemplate(m.source) && parseTemplate(`spec.task.container.mounts[${i}].source (--mount source=)`, m.source));
+}
+
+/** `none` (loopback only) stands alone: no other network, no alias, no published port (there is no interface to publish on). */
+function checkNoNetwork(spec: ServiceSpec): void {
+  const nets = spec.task?.networks ?? [];
+  const i = nets.findIndex((n) => isNoNetwork(n.target));
+  if (i < 0) return;
+  const other = nets.findIndex((n) => !isNoNetwork(n.target));
+  if (other >= 0)
+    throw bad(
+      `spec.task.networks[${i}].target`,
+      `(--network none) cannot be combined with other networks (networks[${other}] is "${nets[other]!.target}"): a task on none has loopback only; keep one or the other`,
+    );
+  if ((spec.endpoint?.ports.length ?? 0) > 0)
+    throw bad(
+      'spec.endpoint.ports',
+      '(--publish) cannot be used with --network none: a task on none has loopback only, so nothing can reach a published port; remove --publish or --network none',
+    );
+  if (nets[i]!.aliases.length > 0)
+    throw bad(
+      `spec.task.networks[${i}].aliases`,
+      '(--network name=none,alias=...) cannot be set on none: aliases are names on a network, and none has no address to name; drop the aliases',
+    );
+  // Stored as Docker's CLI writes it: the name, lowercase.
+  nets[i]!.target = NO_NETWORK;
 }
 
 /** Endpoint mode and published ports: ranges, enums, one service port per published port, no routing mesh under dnsrr. */
@@ -435,6 +461,8 @@ export function validateServiceSpec(input: ServiceSpec): { spec: ServiceSpec; wa
     const prev = netTargets.get(n.target.toLowerCase());
     if (prev !== undefined) throw bad(`spec.task.networks[${i}].target`, `"${n.target}" is also networks[${prev}]: give each network once`);
     netTargets.set(n.target.toLowerCase(), i);
+    const refused = refusedPredefined(n.target);
+    if (refused) throw bad(`spec.task.networks[${i}].target`, `(--network ${n.target}): ${refused}`);
     n.aliases.forEach((a, j) => {
       if (!validHostname(a) || a.includes('{{'))
         throw bad(
@@ -450,6 +478,8 @@ export function validateServiceSpec(input: ServiceSpec): { spec: ServiceSpec; wa
     if (e instanceof LogDriverError) throw bad('spec.task.logDriver', `is not valid: ${e.message}`);
     throw e;
   }
+
+  checkNoNetwork(spec);
 
   // update and rollback
   for (const k of ['update', 'rollback'] as const) {

@@ -8,7 +8,15 @@ import { parseResolvConf, upstreamsFrom, type Upstream } from './resolvconf.js';
 import { DnsTable, type ContainerRecord } from './resolver.js';
 import { ContainerDnsServer } from './server.js';
 
-export { containerResolvConf, EMBEDDED_DNS_ADDRESS, parseResolvConf, upstreamsFrom, type Upstream } from './resolvconf.js';
+export {
+  bridgeResolvConf,
+  containerResolvConf,
+  DEFAULT_BRIDGE_NAMESERVERS,
+  EMBEDDED_DNS_ADDRESS,
+  parseResolvConf,
+  upstreamsFrom,
+  type Upstream,
+} from './resolvconf.js';
 export { DnsTable, reverseName, type ContainerRecord, type EndpointMode, type ServiceRecord, type TableChange } from './resolver.js';
 export { answerQuery, ContainerDnsServer } from './server.js';
 

@@ -1,6 +1,7 @@
 // resolv.conf both ways: the host's file read for the upstream servers the
 // embedded DNS forwards to, and the file a container gets (pointing at the
-// embedded server). Pure text in, text out.
+// embedded server on overlay networks; the host's reachable resolvers on the
+// default bridge). Pure text in, text out.
 import { isIP } from 'node:net';
 
 /** Where the embedded server listens inside every container. */
@@ -73,5 +74,33 @@ export function containerResolvConf(opts: ContainerResolvConfOptions = {}): stri
   if (opts.search && opts.search.length > 0) lines.push(`search ${opts.search.join(' ')}`);
   const options = ['ndots:0', ...(opts.options ?? []).filter((o) => !o.startsWith('ndots:'))];
   lines.push(`options ${options.join(' ')}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** The resolvers Docker writes when the host leaves none a container can reach. */
+export const DEFAULT_BRIDGE_NAMESERVERS: readonly string[] = ['8.8.8.8', '8.8.4.4'];
+
+/**
+ * The /etc/resolv.conf of a container on its node's default bridge (no
+ * overlay network, so no embedded server), as Docker writes it for its
+ * `bridge` network: the host's nameservers less loopback ones (they answer
+ * only in the host's namespace) and IPv6 ones (the bridge is IPv4), at most
+ * three; Docker's public defaults when none is left; the host's search
+ * domains and options kept.
+ */
+export function bridgeResolvConf(hostConf: ResolvConf): string {
+  const usable = hostConf.nameservers.filter((a) => {
+    const ip = a.split('%')[0]!;
+    return isIP(ip) === 4 && !ip.startsWith('127.');
+  });
+  const servers = usable.length > 0 ? usable.slice(0, MAX_UPSTREAMS) : [...DEFAULT_BRIDGE_NAMESERVERS];
+  const lines = [
+    usable.length > 0
+      ? "# written by tsswarm: the host's resolvers, as Docker's default bridge network gives them"
+      : "# written by tsswarm: the host has no resolver a container can reach (loopback or IPv6 only), so Docker's defaults",
+    ...servers.map((s) => `nameserver ${s}`),
+  ];
+  if (hostConf.search.length > 0) lines.push(`search ${hostConf.search.join(' ')}`);
+  if (hostConf.options.length > 0) lines.push(`options ${hostConf.options.join(' ')}`);
   return `${lines.join('\n')}\n`;
 }

@@ -90,6 +90,11 @@ export class OverlayPlane {
     this.log = (o.log ?? silentLogger()).child({ component: 'network' });
   }
 
+  /** The egress bridge's address: the default route of every container on it. */
+  get egressGateway(): string {
+    return this.egress.gateway;
+  }
+
   /** The namespace name a network gets on this host. */
   netnsOf(vni: number): string {
     return overlayNetnsName(vni, this.tag);

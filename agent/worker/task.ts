@@ -174,7 +174,7 @@ export interface TaskHost {
     containerId: string,
     onChange: (status: 'starting' | 'healthy' | 'unhealthy', output: string) => void,
   ): HealthMonitor | null;
-  /** Overlay networking (absent: tasks run with loopback only). */
+  /** Networking: the default bridge and overlays (absent: tasks run with loopback only). */
   network?: TaskNetworking;
   /**
    * The files of the task's secrets and configs (agent/worker/dependencies.ts);
@@ -188,8 +188,10 @@ export interface TaskHost {
 
 /** What the worker needs from overlay networking (agent/network-agent.ts). */
 export interface TaskNetworking {
-  /** Whether the task is attached to overlay networks. */
+  /** Whether the task joins networks: every task but one on `none` (the default bridge, overlays, host-mode ports). */
   uses(t: Task): boolean;
+  /** Whether the task can be a VIP backend (it is on overlay networks): its stop waits for the other hosts to drop it. */
+  behindVip(t: Task): boolean;
   /** The container's resolv.conf, or undefined for the host's. */
   resolvConf(t: Task): string | undefined;
   /** Joins the created container (its init pid) to the task's networks, before it starts; idempotent. Returns its host-mode ports as bound on this node (for its status). */
@@ -515,7 +517,7 @@ export class TaskRunner {
     // apply that before the container gets its signal, so no new connection
     // is sent to a process that is going away (connections in flight then
     // have the stop grace period to finish).
-    if (c.status === 'running' && this.host.network?.uses(this.task) && this.task.desiredState > TaskState.RUNNING)
+    if (c.status === 'running' && this.host.network?.behindVip(this.task) && this.task.desiredState > TaskState.RUNNING)
       await sleep(LB_DRAIN_MS);
     try {
       await this.host.runtime.stop(this.containerId, grace, spec?.stopSignal || undefined);

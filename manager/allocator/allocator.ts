@@ -33,6 +33,7 @@ import {
 } from '../store/index.js';
 import { tryParseIp } from '../../lib/ipnet.js';
 import { INGRESS_NAME } from '../../spec/network.js';
+import { clusterAttachments } from '../../spec/predefined-networks.js';
 import { AllocatorState, type AllocatorStateOptions, publishesIngress, taskDead } from './state.js';
 import { type Clock, ReconcileLoop } from '../reconciler.js';
 
@@ -276,7 +277,7 @@ export class Allocator {
   /** The networks a service's VIPs go on: its spec's (resolved), plus ingress when it publishes through the mesh. */
   private serviceNetworks(tx: ReadTx, s: Service): string[] {
     const ids: string[] = [];
-    for (const a of s.spec?.task?.networks ?? []) {
+    for (const a of clusterAttachments(s.spec?.task)) {
       const n = findNetworkIn(tx, a.target);
       if (!n) throw new Error(`network "${a.target}" not found: it was removed; update the service (--network-rm ${a.target})`);
       if (!ids.includes(n.meta.id)) ids.push(n.meta.id);
@@ -358,7 +359,7 @@ export class Allocator {
     ingress: () => Network | undefined,
   ): Array<{ networkId: string; aliases: string[] }> {
     const out: Array<{ networkId: string; aliases: string[] }> = [];
-    for (const a of t.spec?.networks ?? []) {
+    for (const a of clusterAttachments(t.spec)) {
       const n = findNetworkIn(tx, a.target);
       if (!n) throw new Error(`network "${a.target}" not found: it was removed; update the service (--network-rm ${a.target})`);
       if (!out.some((x) => x.networkId === n.meta.id)) out.push({ networkId: n.meta.id, aliases: [...a.aliases] });

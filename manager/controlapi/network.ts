@@ -20,6 +20,7 @@ import type { MemoryStore, ReadTx } from '../store/index.js';
 import { protocolName } from '../../lib/ports.js';
 import { findNetwork } from './refs.js';
 import { validateNetworkSpec } from '../../spec/network.js';
+import { isNoNetwork } from '../../spec/predefined-networks.js';
 
 export { findNetwork };
 
@@ -52,6 +53,8 @@ export function resolveServiceNetworking(tx: ReadTx, spec: ServiceSpec, selfId: 
   const seen = new Map<string, number>();
   (spec.task?.networks ?? []).forEach((a, i) => {
     const f = `spec.task.networks[${i}].target`;
+    // `none` names no network object: it is kept as given (validated alone, loopback only).
+    if (isNoNetwork(a.target)) return;
     let n: Network;
     try {
       n = findNetwork(tx, a.target);

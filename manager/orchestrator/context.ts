@@ -3,6 +3,7 @@
 // global service), the writes made so far (a task written twice is written
 // once, in its latest form), and the clock.
 import { newId } from '../../lib/ids.js';
+import { clusterAttachments } from '../../spec/predefined-networks.js';
 import { actionBytes, encodedSize, fitsAlone, type TableName, type Tables, type WriteTx } from '../store/index.js';
 import { Meta, type Node, PublishMode, type Service, type ServiceSpec, Task, TaskState } from '../../proto/gen/objects.js';
 
@@ -26,7 +27,7 @@ const perNode = (s: ServiceSpec | null | undefined): boolean => isGlobal(s) || (
 
 /** Whether a service's tasks need the allocator (network addresses, or ports published through the mesh). */
 export function needsAllocation(spec: ServiceSpec | null | undefined): boolean {
-  return (spec?.task?.networks?.length ?? 0) > 0 || (spec?.endpoint?.ports?.length ?? 0) > 0;
+  return clusterAttachments(spec?.task).length > 0 || (spec?.endpoint?.ports?.length ?? 0) > 0;
 }
 
 /** One orchestration pass (one transaction) over every service that changed. */

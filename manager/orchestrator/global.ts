@@ -2,7 +2,9 @@
 // DOWN, availability ACTIVE, constraints satisfied), its node preset on the
 // task. Tasks on nodes that are drained, removed or no longer eligible are
 // shut down; a node that joins, comes back or gets a matching label gets one.
-import { type Node, NodeAvailability, NodeState, type ServiceSpec, TaskState } from '../../proto/gen/objects.js';
+// A paused node keeps the tasks it runs, as SwarmKit's global orchestrator:
+// it gets no new one, no update, and a task that ends there is not restarted.
+import { Node, NodeAvailability, NodeState, type ServiceSpec, TaskState } from '../../proto/gen/objects.js';
 import { matchConstraint, parseConstraint } from '../scheduler/index.js';
 import { CREATE_CHUNK } from './chunk.js';
 import type { ServiceContext } from './context.js';
@@ -18,9 +20,22 @@ export function eligibleNode(n: Node | undefined, spec: ServiceSpec): boolean {
   }
 }
 
+/** Whether the node is paused (PAUSE availability): its global tasks stay, nothing new goes there. */
+export const pausedNode = (n: Node | undefined): boolean => n?.spec?.availability === NodeAvailability.PAUSE;
+
+/**
+ * Whether a global service keeps the task it has on this node: an eligible
+ * node, or a paused one that is up and still matches the constraints (only
+ * drain, DOWN, removal or a constraint stops a global task, as in SwarmKit).
+ */
+export function keepsGlobalTask(n: Node | undefined, spec: ServiceSpec): boolean {
+  if (!pausedNode(n)) return eligibleNode(n, spec);
+  return eligibleNode(Node.create({ ...n!, spec: { ...n!.spec!, availability: NodeAvailability.ACTIVE } }), spec);
+}
+
 export function reconcileGlobal(c: ServiceContext): void {
   const spec = c.spec;
-  const wanted = (k: string): boolean => eligibleNode(c.p.nodes.get(k), spec);
+  const wanted = (k: string): boolean => keepsGlobalTask(c.p.nodes.get(k), spec);
   superviseRestarts(c, wanted);
   for (const k of c.slots.keys()) {
     if (wanted(k)) continue;

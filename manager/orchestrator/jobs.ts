@@ -11,7 +11,7 @@ import { TaskState } from '../../proto/gen/objects.js';
 import { jobIteration } from '../../spec/jobs.js';
 import { CREATE_CHUNK } from './chunk.js';
 import { isTerminal, type ServiceContext } from './context.js';
-import { eligibleNode } from './global.js';
+import { eligibleNode, keepsGlobalTask } from './global.js';
 import { superviseRestarts } from './restart.js';
 
 /** Shuts down the unfinished tasks of earlier iterations; the slots (nodes) that completed or hold a task of this one. */
@@ -65,11 +65,12 @@ export function reconcileReplicatedJob(c: ServiceContext): void {
 export function reconcileGlobalJob(c: ServiceContext): void {
   const spec = c.spec;
   currentIteration(c);
-  superviseRestarts(c, (k) => eligibleNode(c.p.nodes.get(k), spec));
+  // A paused node keeps its task (SwarmKit's global job reconciler removes tasks of invalid nodes only).
+  superviseRestarts(c, (k) => keepsGlobalTask(c.p.nodes.get(k), spec));
   const { done, open } = currentIteration(c);
   // An unfinished task on a node that is no longer eligible stops; one that completed stays as it is.
   for (const k of open) {
-    if (eligibleNode(c.p.nodes.get(k), spec)) continue;
+    if (keepsGlobalTask(c.p.nodes.get(k), spec)) continue;
     for (const t of c.current(k)) if (!isTerminal(t.status?.state)) c.setDesired(t, TaskState.SHUTDOWN, 'node no longer eligible');
   }
   for (const [id, n] of c.p.nodes) {

@@ -9,7 +9,7 @@
 // read back from the store (updateStatus.startedAt, task times), so a new
 // leader continues an update where the old one was.
 import { sameTaskSpec } from '../controlapi/index.js';
-import { Service, type Task, TaskState, UpdateFailureAction, UpdateOrder, UpdateState } from '../../proto/gen/objects.js';
+import { NodeAvailability, Service, type Task, TaskState, UpdateFailureAction, UpdateOrder, UpdateState } from '../../proto/gen/objects.js';
 import { isTerminal, type ServiceContext } from './context.js';
 
 const DEFAULT_MONITOR_MS = 5000;
@@ -45,6 +45,8 @@ export function rollingUpdate(c: ServiceContext): void {
   /** New tasks still within their monitor window: the update is not over. */
   let watched = 0;
   for (const k of c.slots.keys()) {
+    // A global task on a paused node is left as it is (SwarmKit's global orchestrator updates none there).
+    if (c.global && p.nodes.get(k)?.spec?.availability === NodeAvailability.PAUSE) continue;
     const cur = c.current(k);
     const good = cur.filter(matches);
     const old = cur.filter((t) => !matches(t));

@@ -8,6 +8,7 @@ import { MountType, type Task } from '../../proto/gen/objects.js';
 import { GO_ZERO_TIME, timeToDocker } from './values.js';
 import { anyOf, anyPrefix, checkFilterKeys, type DockerFilters, filterValues, matchLabels } from './filters.js';
 import { humanDuration } from '../cluster.js';
+import { onNoNetwork } from '../predefined-networks.js';
 
 /** What the runtime reports of one container (agent/runtime's ContainerState, without importing it). */
 export interface ContainerView {
@@ -145,6 +146,8 @@ export interface ContainerDetail {
   /** The image as the node's store has it. */
   image?: { id: string; env: string[]; entrypoint: string[]; cmd: string[]; workdir: string; user: string };
   networkName?: (id: string) => string | undefined;
+  /** The container's address on its node's default bridge (the egress bridge), as the node's agent gave it. */
+  bridge?: { ip: string; prefixLen: number; gateway: string; mac: string };
 }
 
 const MOUNT_TYPE: Record<MountType, string> = { [MountType.BIND]: 'bind', [MountType.VOLUME]: 'volume', [MountType.TMPFS]: 'tmpfs' };
@@ -184,6 +187,27 @@ export function containerInspectToDocker(c: ContainerView, d: ContainerDetail = 
       Gateway: '',
       IPAddress: ip ?? '',
       IPPrefixLen: prefix ? Number(prefix) : 0,
+      IPv6Gateway: '',
+      GlobalIPv6Address: '',
+      GlobalIPv6PrefixLen: 0,
+      DNSNames: null,
+    };
+  }
+  // Docker's own local networks: a task with no network is on the node's default bridge; one on none has no address.
+  const onNone = onNoNetwork(d.task?.spec);
+  if (Object.keys(networks).length === 0 && (onNone || d.bridge)) {
+    const b = onNone ? undefined : d.bridge;
+    networks[onNone ? 'none' : 'bridge'] = {
+      IPAMConfig: null,
+      Links: null,
+      Aliases: null,
+      MacAddress: b?.mac ?? '',
+      DriverOpts: null,
+      NetworkID: '',
+      EndpointID: '',
+      Gateway: b?.gateway ?? '',
+      IPAddress: b?.ip ?? '',
+      IPPrefixLen: b?.prefixLen ?? 0,
       IPv6Gateway: '',
       GlobalIPv6Address: '',
       GlobalIPv6PrefixLen: 0,

@@ -39,6 +39,7 @@ import {
   UpdateState,
 } from '../../proto/gen/objects.js';
 import { DEFAULT_RESTART, DEFAULT_STOP_GRACE_MS, DEFAULT_UPDATE, plainSpec } from '../validate.js';
+import { isNoNetwork } from '../predefined-networks.js';
 import { jobCounts } from '../jobs.js';
 import { LogDriverError, logPolicy } from '../log-driver.js';
 import type {
@@ -397,7 +398,9 @@ function networksFromDocker(list: readonly JsonReader[], ctx: FromDockerContext)
   return list.map((n) => {
     walk(n);
     const target = n.str('Target');
-    return { target: target && ctx.resolveNetwork ? ctx.resolveNetwork(target) : target, aliases: n.strs('Aliases') };
+    // `none` names no network object (loopback only): kept as given, checked with the rest of the spec.
+    const resolve = target && ctx.resolveNetwork && !isNoNetwork(target);
+    return { target: resolve ? ctx.resolveNetwork!(target) : target, aliases: n.strs('Aliases') };
   });
 }
 

@@ -109,6 +109,14 @@ describe('network and port flags to specs', () => {
     );
   });
 
+  it('service create --network none, and service update --network-rm none: the name as it is (no lookup, it names no network object)', () => {
+    const { spec } = parseCreateArgv(['--network', 'none', 'busybox']);
+    expect(spec.task.networks).toEqual([{ target: 'none', aliases: [] }]);
+    // The CLI resolves no id for none (resolveNetworks skips it): the stored target matches by name.
+    const back = parseUpdateArgv(['--network-rm', 'none'], spec, {}, new Map());
+    expect(back.task.networks).toEqual([]);
+  });
+
   it('service update: --network-add/--network-rm by name or id, --publish-add replaces the same published port, --publish-rm by target', () => {
     const cur = ServiceSpec.create({
       name: 'web',

@@ -1,7 +1,7 @@
 // agent/dns/resolvconf.ts: the host's resolv.conf read for upstreams, and the
 // file a container gets.
 import { describe, expect, it } from 'vitest';
-import { containerResolvConf, parseResolvConf, upstreamsFrom } from '../../../agent/dns/resolvconf.js';
+import { bridgeResolvConf, containerResolvConf, parseResolvConf, upstreamsFrom } from '../../../agent/dns/resolvconf.js';
 
 describe('host resolv.conf', () => {
   it('reads nameservers, the last search line and options, skipping comments and junk', () => {
@@ -47,5 +47,37 @@ describe('container resolv.conf', () => {
   it('carries search domains and extra options, and never a second ndots', () => {
     const text = containerResolvConf({ search: ['corp.example'], options: ['ndots:5', 'timeout:2'] });
     expect(text.split('\n').slice(1)).toEqual(['nameserver 127.0.0.11', 'search corp.example', 'options ndots:0 timeout:2', '']);
+  });
+});
+
+describe("default-bridge resolv.conf (Docker's bridge network: no embedded server)", () => {
+  it("keeps the host's IPv4 resolvers, search domains and options, at most three resolvers", () => {
+    const conf = parseResolvConf(
+      'nameserver 10.255.255.53\nnameserver 1.1.1.1\nnameserver 9.9.9.9\nnameserver 8.8.8.8\nsearch corp.example\noptions edns0 timeout:2\n',
+    );
+    expect(bridgeResolvConf(conf).split('\n').slice(1)).toEqual([
+      'nameserver 10.255.255.53',
+      'nameserver 1.1.1.1',
+      'nameserver 9.9.9.9',
+      'search corp.example',
+      'options edns0 timeout:2',
+      '',
+    ]);
+  });
+
+  it('leaves out loopback resolvers (systemd-resolved answers only in the host namespace) and IPv6 ones', () => {
+    const conf = parseResolvConf('nameserver 127.0.0.53\nnameserver fe80::1%eth0\nnameserver 10.0.0.2\nnameserver ::1\n');
+    expect(
+      bridgeResolvConf(conf)
+        .split('\n')
+        .filter((l) => l.startsWith('nameserver')),
+    ).toEqual(['nameserver 10.0.0.2']);
+  });
+
+  it("falls back to Docker's public defaults when no resolver is left, and says so", () => {
+    const text = bridgeResolvConf(parseResolvConf('nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch lan\n'));
+    expect(text).toMatch(/^# written by tsswarm: the host has no resolver a container can reach/);
+    expect(text.split('\n').slice(1)).toEqual(['nameserver 8.8.8.8', 'nameserver 8.8.4.4', 'search lan', 'options edns0 trust-ad', '']);
+    expect(bridgeResolvConf(parseResolvConf(''))).toContain('nameserver 8.8.8.8\nnameserver 8.8.4.4\n');
   });
 });

@@ -4,6 +4,7 @@
 // given to --network are stored as ids, a published port is one service's.
 import { describe, expect, it } from 'vitest';
 import { ensureIngressNetwork } from '../../../manager/allocator/index.js';
+import { needsAllocation } from '../../../manager/orchestrator/context.js';
 import { NetworkApi, ServiceApi } from '../../../manager/controlapi/index.js';
 import { validateNetworkSpec, validateServiceSpec } from '../../../spec/index.js';
 import { localStore, type MemoryStore } from '../../../manager/store/index.js';
@@ -71,6 +72,9 @@ describe('validateNetworkSpec', () => {
     [nspec('bad name'), /^spec.name "bad name" is not valid/],
     [nspec('ingress'), /^spec.name "ingress" is kept for the routing mesh's network: add --ingress/],
     [nspec('n', { driver: 'bridge' }), /^spec.driver "bridge" is not supported: cluster networks are overlays \(-d overlay\)/],
+    [nspec('none'), /^spec.name "none" is a pre-defined network name \(none, host and bridge name each node's own networks/],
+    [nspec('Host'), /^spec.name "Host" is a pre-defined network name/],
+    [nspec('bridge'), /^spec.name "bridge" is a pre-defined network name/],
     [nspec('n', { driverOpts: { mtu: '1400' } }), /^spec.driverOpts.mtu \(--opt mtu\): unknown option/],
     [nspec('n', { subnet: '10.0.0.0' }), /^spec.subnet \(--subnet\) "10.0.0.0" is not an IPv4 subnet/],
     [
@@ -201,6 +205,16 @@ describe('services on networks', () => {
     [['missing'], /^spec.task.networks\[0\].target \(--network missing\): network missing not found/],
     [['a', 'A'], /^spec.task.networks\[1\].target "A" is also networks\[0\]/],
     [['ingress'], /^spec.task.networks\[0\].target \(--network ingress\): the ingress network carries the routing mesh only/],
+    [['none', 'a'], /^spec.task.networks\[0\].target \(--network none\) cannot be combined with other networks \(networks\[1\] is "a"\)/],
+    [['a', 'none'], /^spec.task.networks\[1\].target \(--network none\) cannot be combined with other networks \(networks\[0\] is "a"\)/],
+    [
+      ['host'],
+      /^spec.task.networks\[0\].target \(--network host\): tsswarm does not run tasks in their node's network namespace: publish .* --publish mode=host/,
+    ],
+    [
+      ['bridge'],
+      /^spec.task.networks\[0\].target \(--network bridge\): a service with no --network is already on its node's default bridge .*leave --network out/,
+    ],
   ])('refuses networks %j naming the field and stores nothing', async (targets, re) => {
     const { store, nets, svcs } = setup();
     await nets.createNetwork({ spec: nspec('a') });
@@ -208,6 +222,33 @@ describe('services on networks', () => {
     const e = await refused(svcs.createService({ spec: sspec('web', targets) }));
     expect(e.code).toBe('INVALID_ARGUMENT');
     expect(e.message).toMatch(re);
+    expect(store.view((tx) => tx.services.count())).toBe(0);
+  });
+
+  it('stores --network none as Docker writes it (target "none", no network object) and allocates no address for it', async () => {
+    const { store, svcs } = setup();
+    await ensureIngressNetwork(store, silentLogger());
+    const r = await svcs.createService({ spec: sspec('quiet', ['None']) });
+    expect(r.service.spec.task.networks).toEqual([{ target: 'none', aliases: [] }]);
+    expect(needsAllocation(r.service.spec)).toBe(false);
+    expect(needsAllocation(sspec('web', ['a']))).toBe(true);
+    // An update to another network must drop none first.
+    const e = await refused(svcs.updateService({ ref: 'quiet', version: 0, spec: sspec('quiet', ['none', 'ingress']), rollback: false }));
+    expect(e.message).toMatch(/cannot be combined with other networks/);
+  });
+
+  it('refuses aliases on none: there is no address to name', async () => {
+    const { svcs } = setup();
+    const s = sspec('quiet', ['none']);
+    s.task.networks[0]!.aliases = ['q'];
+    const e = await refused(svcs.createService({ spec: s }));
+    expect(e.message).toMatch(/^spec.task.networks\[0\].aliases \(--network name=none,alias=...\) cannot be set on none/);
+  });
+
+  it('refuses a published port on a service on none: nothing could reach it', async () => {
+    const { store, svcs } = setup();
+    const e = await refused(svcs.createService({ spec: sspec('quiet', ['none'], [port(8080, 80, { mode: PublishMode.HOST })]) }));
+    expect(e.message).toMatch(/^spec.endpoint.ports \(--publish\) cannot be used with --network none/);
     expect(store.view((tx) => tx.services.count())).toBe(0);
   });
 

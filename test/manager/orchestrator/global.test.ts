@@ -1,7 +1,7 @@
 // Global services: one task per eligible node, following the nodes.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Node, NodeAvailability, NodeState, TaskState } from '../../../proto/gen/objects.js';
-import { agents, cluster, nodeObject, running, setNode, settle, spec, tasksOf, teardown, withTask } from './harness.js';
+import { agents, cluster, nodeObject, running, service, setNode, settle, spec, tasksOf, teardown, withImage, withTask } from './harness.js';
 
 afterEach(teardown);
 
@@ -88,5 +88,70 @@ describe('global orchestrator', () => {
     await agents(c);
     expect(nodesOf(running(c, 'mon'))).toEqual(['n1', 'n2']);
     expect(tasksOf(c, 'mon')).toHaveLength(3);
+  });
+
+  describe('on a paused node (as SwarmKit: only drain stops a global task)', () => {
+    const pause = (c: Awaited<ReturnType<typeof cluster>>, id: string, availability = NodeAvailability.PAUSE) =>
+      setNode(c, id, (n) => Node.create({ ...n, spec: { ...n.spec, availability } }));
+
+    it('the running task keeps running; drain then stops it', async () => {
+      const c = await cluster(2);
+      await c.api.createService({ spec: globalSpec('mon') });
+      await agents(c);
+      const before = running(c, 'mon').find((t) => t.nodeId === 'n1')!;
+      await pause(c, 'n1');
+      await agents(c);
+      expect(nodesOf(running(c, 'mon'))).toEqual(['n1', 'n2']);
+      expect(running(c, 'mon').find((t) => t.nodeId === 'n1')!.meta.id).toBe(before.meta.id);
+      await pause(c, 'n1', NodeAvailability.DRAIN);
+      await agents(c);
+      expect(nodesOf(running(c, 'mon'))).toEqual(['n2']);
+      expect(tasksOf(c, 'mon').find((t) => t.meta.id === before.meta.id)!.desiredState).toBe(TaskState.SHUTDOWN);
+    });
+
+    it('a service created while the node is paused gets no task there until it is active again', async () => {
+      const c = await cluster(2);
+      await pause(c, 'n2');
+      await c.api.createService({ spec: globalSpec('mon') });
+      await agents(c);
+      expect(nodesOf(tasksOf(c, 'mon'))).toEqual(['n1']);
+      await pause(c, 'n2', NodeAvailability.ACTIVE);
+      await agents(c);
+      expect(nodesOf(running(c, 'mon'))).toEqual(['n1', 'n2']);
+    });
+
+    it('a task that fails there is shut down and not restarted while the node is paused', async () => {
+      const c = await cluster(2);
+      await c.api.createService({ spec: globalSpec('mon') });
+      await agents(c);
+      await pause(c, 'n2');
+      const n2 = running(c, 'mon').find((t) => t.nodeId === 'n2')!;
+      await c.store.update((tx) => {
+        const t = tx.tasks.get(n2.meta.id)!;
+        tx.tasks.update({ ...t, status: { ...t.status, state: TaskState.FAILED, exitCode: 1 } } as typeof t);
+      });
+      await agents(c);
+      expect(nodesOf(running(c, 'mon'))).toEqual(['n1']);
+      expect(tasksOf(c, 'mon').filter((t) => t.nodeId === 'n2')).toHaveLength(1);
+      expect(tasksOf(c, 'mon').find((t) => t.nodeId === 'n2')!.desiredState).toBe(TaskState.SHUTDOWN);
+      await pause(c, 'n2', NodeAvailability.ACTIVE);
+      await agents(c);
+      expect(nodesOf(running(c, 'mon'))).toEqual(['n1', 'n2']);
+    });
+
+    it('a rolling update leaves the task on the paused node as it is', async () => {
+      const c = await cluster(2);
+      await c.api.createService({ spec: globalSpec('mon') });
+      await agents(c);
+      const kept = running(c, 'mon').find((t) => t.nodeId === 'n2')!;
+      await pause(c, 'n2');
+      const svc = service(c, 'mon');
+      await c.api.updateService({ ref: 'mon', version: svc.meta.version, spec: withImage(svc.spec, 'busybox:2'), rollback: false });
+      await agents(c);
+      const now = running(c, 'mon');
+      expect(nodesOf(now)).toEqual(['n1', 'n2']);
+      expect(now.find((t) => t.nodeId === 'n1')!.spec?.container?.image).toBe('busybox:2');
+      expect(now.find((t) => t.nodeId === 'n2')!.meta.id).toBe(kept.meta.id);
+    });
   });
 });

@@ -1,7 +1,7 @@
 // Jobs: replicated jobs (total completions, at most max-concurrent at once)
 // and global jobs (one completion per eligible node), iterations.
 import { afterEach, describe, expect, it } from 'vitest';
-import { RestartCondition, type ServiceSpec, type Task, TaskState } from '../../../proto/gen/objects.js';
+import { Node, NodeAvailability, RestartCondition, type ServiceSpec, type Task, TaskState } from '../../../proto/gen/objects.js';
 import { agents, cluster, nodeObject, report, service, settle, spec, type TestCluster, tasksOf, teardown, withTask } from './harness.js';
 
 afterEach(teardown);
@@ -201,5 +201,24 @@ describe('global job orchestrator', () => {
     const fresh = tasksOf(c, 'setup').filter((t) => t.jobIteration === 2);
     expect(fresh.map((t) => t.nodeId).sort()).toEqual(['n1', 'n2']);
     expect(fresh.every(isRunning)).toBe(true);
+  });
+
+  it('a paused node keeps its unfinished task (only drain stops it) and gets none of a new job', async () => {
+    const c = await cluster(2);
+    await c.api.createService({ spec: globalJob('setup') });
+    await agents(c);
+    await c.store.update((tx) => {
+      const n = tx.nodes.get('n2')!;
+      tx.nodes.update(Node.create({ ...n, spec: { ...n.spec!, availability: NodeAvailability.PAUSE } }));
+    });
+    await c.api.createService({ spec: globalJob('later') });
+    await agents(c);
+    expect(
+      tasksOf(c, 'setup')
+        .filter(isRunning)
+        .map((t) => t.nodeId)
+        .sort(),
+    ).toEqual(['n1', 'n2']);
+    expect(tasksOf(c, 'later').map((t) => t.nodeId)).toEqual(['n1']);
   });
 });

@@ -1,7 +1,7 @@
 // Replicated services: slots 1..replicas, scale up and down, removal.
 import { afterEach, describe, expect, it } from 'vitest';
 import { PortProtocol, PublishMode, TaskState } from '../../../proto/gen/objects.js';
-import { agents, all, cluster, running, service, settle, spec, tasksOf, teardown } from './harness.js';
+import { agents, all, cluster, running, service, settle, spec, tasksOf, teardown, withTask } from './harness.js';
 
 afterEach(teardown);
 
@@ -22,6 +22,21 @@ describe('replicated orchestrator', () => {
       });
       expect(t.status).toMatchObject({ state: TaskState.ASSIGNED, message: 'scheduler assigned task to node' });
       expect(t.spec?.container?.image).toBe('busybox');
+    }
+  });
+
+  it('a service on network none (loopback only) is scheduled with no network attachment', async () => {
+    const c = await cluster(2);
+    await c.api.createService({
+      spec: withTask(spec('quiet', { replicated: { replicas: 2 } }), { networks: [{ target: 'none', aliases: [] }] }),
+    });
+    await settle();
+    const ts = tasksOf(c, 'quiet');
+    expect(ts).toHaveLength(2);
+    for (const t of ts) {
+      expect(t.status?.state).toBe(TaskState.ASSIGNED);
+      expect(t.networks).toEqual([]);
+      expect(t.spec?.networks).toEqual([{ target: 'none', aliases: [] }]);
     }
   });
 

@@ -373,6 +373,15 @@ networks:
     ]);
   });
 
+  it("the compose docs' recipe for no network (an external network named none) gives Target none, which the Control API keeps (loopback only)", async () => {
+    const s = stack(`${web('networks: {nonet: {}}')}networks: {nonet: {external: true, name: none}}\n`);
+    expect(s.services[0]?.TaskTemplate.Networks).toEqual([{ Target: 'none' }]);
+    const { serviceSpecFromDocker } = await import('../../../spec/docker/service.js');
+    const { validateServiceSpec } = await import('../../../spec/validate.js');
+    const { spec } = validateServiceSpec(serviceSpecFromDocker(JSON.parse(JSON.stringify(s.services[0]))));
+    expect(spec.task.networks).toEqual([{ target: 'none', aliases: [] }]);
+  });
+
   it('an undeclared network is refused before anything is created', () => {
     expect(error(web('networks: [nope]'))).toBe('service web: undefined network "nope"');
   });

@@ -159,6 +159,24 @@ describe('container inspect', () => {
     expect(c.State).toMatchObject({ StartedAt: expect.stringMatching(/^1970-01-01T00:16:40/) });
   });
 
+  it("a task with no network shows Docker's bridge network with its default-bridge address; one on none shows none", () => {
+    const plain = { ...t, networks: [] } as unknown as Task;
+    const bridge = { ip: '172.30.0.7', prefixLen: 16, gateway: '172.30.0.1', mac: '02:42:ac:1e:00:07' };
+    const c = containerInspectToDocker(task(), { task: plain, image, bridge });
+    expect(c).toMatchObject({
+      HostConfig: { NetworkMode: 'bridge' },
+      NetworkSettings: {
+        Networks: { bridge: { IPAddress: '172.30.0.7', IPPrefixLen: 16, Gateway: '172.30.0.1', MacAddress: '02:42:ac:1e:00:07' } },
+      },
+    });
+    const quiet = { ...plain, spec: { ...plain.spec, networks: [{ target: 'none', aliases: [] }] } } as unknown as Task;
+    const n = containerInspectToDocker(task(), { task: quiet, image });
+    expect(n).toMatchObject({
+      HostConfig: { NetworkMode: 'none' },
+      NetworkSettings: { Networks: { none: { IPAddress: '', Gateway: '' } } },
+    });
+  });
+
   it('a stopped container without its task still inspects, from the runtime alone', () => {
     const c = containerInspectToDocker(task({ status: 'stopped', exitCode: 3, finishedAt: 2_000_000 }));
     expect(c).toMatchObject({

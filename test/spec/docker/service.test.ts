@@ -252,6 +252,22 @@ describe('the docker CLI bodies of the research note', () => {
     ]);
   });
 
+  it('Networks [{Target: "none"}] is kept as "none" (never looked up as a network) and shown back as Docker stores it', () => {
+    const looked: string[] = [];
+    const body = { ...clone(CREATE_WEB), TaskTemplate: { ...clone(CREATE_WEB).TaskTemplate, Networks: [{ Target: 'none' }] } };
+    delete (body as Record<string, unknown>).EndpointSpec;
+    const s = serviceSpecFromDocker(body, {
+      resolveNetwork: (n) => {
+        looked.push(n);
+        throw new UsageError(`network ${n} not found`);
+      },
+    });
+    expect(looked).toEqual([]);
+    const { spec } = validateServiceSpec(s);
+    expect(spec.task.networks).toEqual([{ target: 'none', aliases: [] }]);
+    expect((serviceSpecToDocker(spec).TaskTemplate as { Networks: unknown }).Networks).toEqual([{ Target: 'none' }]);
+  });
+
   it('each converts to a spec the Control API accepts', () => {
     for (const body of [CREATE_WEB, CREATE_API2, STACK_WEB, STACK_DB]) {
       const s = serviceSpecFromDocker(clone(body), { resolveNetwork });
