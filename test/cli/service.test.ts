@@ -431,6 +431,7 @@ describe('output', () => {
           health: '',
           pid: 0,
           startedAt: 0,
+          runningAt: 0,
           portStatus: [],
         },
         spec: svc.spec.task,
