@@ -98,13 +98,15 @@ export function rollingUpdate(c: ServiceContext): void {
       }
     const failed = made.filter((t) => {
       const s = t.status?.state;
-      if (s !== TaskState.FAILED && s !== TaskState.REJECTED && !(s === TaskState.RUNNING && t.status?.health === 'unhealthy'))
-        return false;
+      // Reported unhealthy (its agent is stopping it): a failure now, not once the stop grace is over.
+      const sick = (s === TaskState.STARTING || s === TaskState.RUNNING) && t.status?.health === 'unhealthy';
+      if (s !== TaskState.FAILED && s !== TaskState.REJECTED && !sick) return false;
       return failedAfter(t) < monitor;
     });
     if (failed.length && failed.length / Math.max(1, made.length) > (cfg?.maxFailureRatio ?? 0)) {
       const f = failed[0]!;
-      const why = `task ${f.meta.id}${f.status?.err ? ` (${f.status.err})` : ''}`;
+      const err = f.status?.err || (f.status?.health === 'unhealthy' ? 'unhealthy container' : '');
+      const why = `task ${f.meta.id}${err ? ` (${err})` : ''}`;
       if (cfg?.failureAction === UpdateFailureAction.ROLLBACK && !rollingBack && svc.previousSpec) {
         c.updateService(
           Service.create({

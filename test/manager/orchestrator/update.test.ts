@@ -336,6 +336,23 @@ describe('health-gated updates (a task is RUNNING once healthy: the agent holds 
     expect(current(c, 'web', 'sick:1')).toEqual([]);
   });
 
+  it('a successor reported unhealthy while STARTING is a failure at once, before its agent has stopped it', async () => {
+    const c = await cluster(1);
+    const s = await deploy(c, spec('web', { update: startFirst() }));
+    const [old] = running(c, 'web');
+    await c.api.updateService({ ref: 'web', version: 0, spec: withImage(s, 'sick:1'), rollback: false });
+    await settle();
+    const [next] = current(c, 'web', 'sick:1');
+    await starting(c, next!);
+    expect(service(c, 'web').updateStatus!.state).toBe(UpdateState.UPDATING);
+    await report(c, next!, { state: TaskState.STARTING, health: 'unhealthy', message: 'unhealthy' });
+    expect(service(c, 'web').updateStatus).toMatchObject({
+      state: UpdateState.PAUSED,
+      message: `update paused due to failure or early termination of task ${next!.meta.id} (unhealthy container)`,
+    });
+    expect(desired(c, old!.meta.id)).toBe(TaskState.RUNNING);
+  });
+
   it('--update-monitor counts from RUNNING (healthy), not from the container start: a failure 3 s after turning healthy still counts', async () => {
     const c = await cluster(1);
     const s = await deploy(c, spec('web', { update: update({ monitorMs: 5000 }) }));
@@ -363,10 +380,11 @@ describe('health-gated updates (a task is RUNNING once healthy: the agent holds 
     await settle();
     expect(service(c, 'web').updateStatus!.state).toBe(UpdateState.UPDATING);
     await healthy(c, next!);
-    c.clock.advance(4999);
+    // The harness clock is real time plus what the test advanced: a margin for the real part.
+    c.clock.advance(4000);
     await settle();
     expect(service(c, 'web').updateStatus!.state).toBe(UpdateState.UPDATING);
-    c.clock.advance(1);
+    c.clock.advance(1000);
     await settle();
     expect(service(c, 'web').updateStatus!.state).toBe(UpdateState.COMPLETED);
   });
