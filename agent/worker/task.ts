@@ -1,8 +1,10 @@
 // One task on this node: drives its container from what the managers want
 // (desired state) and reports what is (observed state), only ever forwards:
 // ASSIGNED → ACCEPTED → PREPARING → READY → STARTING → RUNNING → COMPLETE |
-// FAILED | SHUTDOWN | REJECTED. Every step runs in one queue per task, so an
-// exit event, a new desired state and a health change never interleave.
+// FAILED | SHUTDOWN | REJECTED. A container with a health check stays STARTING
+// until its check first passes (as Docker's executor): RUNNING means serving.
+// Every step runs in one queue per task, so an exit event, a new desired state
+// and a health change never interleave.
 import type pino from 'pino';
 import { MountType, type PortConfig, SeccompMode, type Task, TaskState, type TaskStatus } from '../../proto/gen/objects.js';
 import type { ContainerConfig, ContainerFile, ContainerState, HealthMonitor, Runtime } from '../runtime/index.js';
@@ -339,6 +341,8 @@ export class TaskRunner {
     if (want < TaskState.RUNNING) return;
     if (this.cur === TaskState.READY) this.report(TaskState.STARTING, 'starting');
     if (this.cur === TaskState.STARTING) {
+      // Started, waiting for its first healthy check: the monitor moves it on (or fails it).
+      if (this.health) return;
       const c = await this.inspect();
       if (!c) {
         // Adopted at STARTING without a container (the agent died mid-create): make it again.
@@ -350,8 +354,7 @@ export class TaskRunner {
           // Not queued behind other tasks' creates: a start is a FIFO read (see Runtime.start), and a
           // FIFO-ordered limit made every container of a burst wait for the last create before starting.
           const s = await rt.start(this.containerId);
-          this.report(TaskState.RUNNING, 'started', { pid: s.pid, startedAt: s.startedAt ?? Date.now(), exitCode: 0 });
-          this.startHealth();
+          this.started({ pid: s.pid, startedAt: s.startedAt ?? Date.now(), exitCode: 0 });
         } catch (e) {
           this.fail(TaskState.FAILED, `starting the container failed: ${(e as Error).message}`);
         }
@@ -359,8 +362,7 @@ export class TaskRunner {
       }
       if (c.status === 'running') {
         if (!(await this.joinNetworks(c))) return;
-        this.report(TaskState.RUNNING, 'started', { pid: c.pid, startedAt: c.startedAt ?? Date.now() });
-        this.startHealth();
+        this.started({ pid: c.pid, startedAt: c.startedAt ?? Date.now() });
         return;
       }
       this.exitedFrom(c);
@@ -528,23 +530,44 @@ export class TaskRunner {
     return (await this.inspect())?.exitCode;
   }
 
-  private startHealth(): void {
-    if (this.health) return;
-    this.health = this.host.health(this.task, this.containerId, (h, output) =>
-      this.run(async () => {
-        if (this.cur !== TaskState.RUNNING) return;
-        if (h !== 'unhealthy') {
-          this.report(TaskState.RUNNING, 'started', { health: h });
-          return;
-        }
-        // Swarm's rule: an unhealthy container is a failed task (the orchestrator replaces it).
-        this.report(TaskState.RUNNING, 'started', { health: h });
-        this.log.warn({ output }, 'container unhealthy: stopping it');
-        await this.stopContainer();
-        this.fail(TaskState.FAILED, `task: container unhealthy${output ? ` (${output.trim().slice(0, 200)})` : ''}`, { pid: 0 });
-      }),
-    );
+  /**
+   * The container runs: without a health check the task is RUNNING now; with
+   * one it stays STARTING (no VIP sends it traffic, a start-first update keeps
+   * the task it replaces) until the check first passes.
+   */
+  private started(extra: Partial<TaskStatus>): void {
+    if (this.startHealth()) this.report(TaskState.STARTING, 'waiting for the container to be healthy', { ...extra, health: 'starting' });
+    else this.report(TaskState.RUNNING, 'started', { ...extra, runningAt: Date.now() });
+  }
+
+  /** Starts the container's health check if it has one; whether it has. */
+  private startHealth(): boolean {
+    if (this.health) return true;
+    this.health = this.host.health(this.task, this.containerId, (h, output) => this.run(() => this.healthChanged(h, output)));
     this.health?.start();
+    return this.health !== null;
+  }
+
+  private async healthChanged(h: 'starting' | 'healthy' | 'unhealthy', output: string): Promise<void> {
+    if (this.cur !== TaskState.STARTING && this.cur !== TaskState.RUNNING) return;
+    if (h === 'starting') return; // said when it started; a task adopted RUNNING keeps its last word until a check answers
+    if (h === 'healthy') {
+      if (this.cur === TaskState.STARTING) this.report(TaskState.RUNNING, 'started', { health: h, runningAt: Date.now() });
+      else if (this.status.health !== h) this.report(TaskState.RUNNING, 'started', { health: h });
+      return;
+    }
+    // Swarm's rule: an unhealthy container is a failed task (the orchestrator replaces it), whether
+    // it never passed its check or stopped passing it. Said at once, so it leaves the VIPs before the stop.
+    const before = this.cur === TaskState.STARTING ? ' before it ever passed its health check' : '';
+    this.report(this.cur, this.cur === TaskState.STARTING ? 'unhealthy' : 'started', { health: h });
+    this.log.warn({ output }, `container unhealthy${before}: stopping it`);
+    const code = (await this.stopContainer()) ?? -1;
+    const last = output.trim().slice(0, 200);
+    this.fail(
+      TaskState.FAILED,
+      `task: non-zero exit (${code}): unhealthy container${before}${last ? ` (last check said: ${JSON.stringify(last)})` : ''}`,
+      { exitCode: code, pid: 0 },
+    );
   }
 
   private stopHealth(): void {

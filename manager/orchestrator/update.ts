@@ -1,18 +1,32 @@
 // Rolling updates and rollbacks of one service. A slot whose current task runs
 // another TaskSpec (forceUpdate included) is replaced in slot order, at most
-// `parallelism` at a time, waiting `delay` after each new task runs. stop-first
+// `parallelism` at a time, waiting `delay` after each new task runs. A task
+// runs once its container started and, with a health check, first passed it
+// (the agent holds it STARTING until then, as Docker's executor). stop-first
 // shuts the old task down as its successor is made READY, which starts once the
 // old one has stopped (restart.ts); start-first shuts it down once the
-// successor runs. A new task that fails within `monitor` of its start counts
-// against maxFailureRatio, and the failure action then pauses, goes on, or
-// rolls back (spec := previousSpec, run with the rollback config). All of it is
-// read back from the store (updateStatus.startedAt, task times), so a new
-// leader continues an update where the old one was.
+// successor runs, so a successor that never gets healthy never replaces it. A
+// new task that fails (an unhealthy one included) before it has run for
+// `monitor` counts against maxFailureRatio, and the failure action then
+// pauses, goes on, or rolls back (spec := previousSpec, run with the rollback
+// config), as SwarmKit's updater. All of it is read back from the store
+// (updateStatus.startedAt, task times), so a new leader continues an update
+// where the old one was.
 import { sameTaskSpec } from '../controlapi/index.js';
 import { NodeAvailability, Service, type Task, TaskState, UpdateFailureAction, UpdateOrder, UpdateState } from '../../proto/gen/objects.js';
 import { isTerminal, type ServiceContext } from './context.js';
 
 const DEFAULT_MONITOR_MS = 5000;
+
+/**
+ * How long a failed task had been RUNNING when it failed (ms): from the time
+ * it reached RUNNING (its container started and passed its first health
+ * check) to its last report; 0 when it never ran.
+ */
+export function failedAfter(t: Task): number {
+  const since = t.status?.runningAt ?? 0;
+  return since ? Math.max(0, (t.status?.timestamp ?? 0) - since) : 0;
+}
 
 export function rollingUpdate(c: ServiceContext): void {
   const { svc, p } = c;
@@ -36,8 +50,9 @@ export function rollingUpdate(c: ServiceContext): void {
     if (m === undefined) byVersion.set(t.serviceVersion, (m = sameTaskSpec(t.spec, spec.task)));
     return m;
   };
+  /** How long a task has been RUNNING (healthy, when it has a check); -1 while it is not. */
   const ranFor = (t: Task): number =>
-    t.status?.state === TaskState.RUNNING ? p.now - (t.status?.startedAt || t.status?.timestamp || p.now) : -1;
+    t.status?.state === TaskState.RUNNING ? p.now - (t.status?.runningAt || t.status?.startedAt || t.status?.timestamp || p.now) : -1;
 
   const outdated: Task[] = [];
   /** New tasks not yet running, or running for less than the delay: the batch is not over. */
@@ -65,8 +80,8 @@ export function rollingUpdate(c: ServiceContext): void {
       }
     }
     if (!old.length) continue;
-    // start-first: the old task goes once its successor runs.
-    if (good.some((g) => g.status?.state === TaskState.RUNNING)) {
+    // start-first: the old task goes once its successor runs (healthy, not already failing its check).
+    if (good.some((g) => g.status?.state === TaskState.RUNNING && g.status?.health !== 'unhealthy')) {
       for (const o of old) c.setDesired(o, TaskState.SHUTDOWN, 'replaced by an updated task');
       continue;
     }
@@ -74,7 +89,8 @@ export function rollingUpdate(c: ServiceContext): void {
     outdated.push(...old);
   }
 
-  // Failures among the tasks this update made: ended before running `monitor` ms.
+  // Failures among the tasks this update made: ended (or turned unhealthy) before running `monitor`
+  // ms, counted from RUNNING; one that never reached RUNNING (failed its first checks) ran 0 ms.
   if (inUpdate && cfg?.failureAction !== UpdateFailureAction.CONTINUE) {
     const made: Task[] = [];
     for (const list of c.slots.values())
@@ -84,14 +100,15 @@ export function rollingUpdate(c: ServiceContext): void {
       }
     const failed = made.filter((t) => {
       const s = t.status?.state;
-      if (s !== TaskState.FAILED && s !== TaskState.REJECTED && !(s === TaskState.RUNNING && t.status?.health === 'unhealthy'))
-        return false;
-      const ran = t.status?.startedAt ? (t.status?.timestamp ?? 0) - t.status.startedAt : 0;
-      return ran < monitor;
+      // Reported unhealthy (its agent is stopping it): a failure now, not once the stop grace is over.
+      const sick = (s === TaskState.STARTING || s === TaskState.RUNNING) && t.status?.health === 'unhealthy';
+      if (s !== TaskState.FAILED && s !== TaskState.REJECTED && !sick) return false;
+      return failedAfter(t) < monitor;
     });
     if (failed.length && failed.length / Math.max(1, made.length) > (cfg?.maxFailureRatio ?? 0)) {
       const f = failed[0]!;
-      const why = `task ${f.meta.id}${f.status?.err ? ` (${f.status.err})` : ''}`;
+      const err = f.status?.err || (f.status?.health === 'unhealthy' ? 'unhealthy container' : '');
+      const why = `task ${f.meta.id}${err ? ` (${err})` : ''}`;
       if (cfg?.failureAction === UpdateFailureAction.ROLLBACK && !rollingBack && svc.previousSpec) {
         c.updateService(
           Service.create({

@@ -482,6 +482,7 @@ describe('output', () => {
           health: '',
           pid: 0,
           startedAt: 0,
+          runningAt: 0,
           portStatus: [],
         },
         spec: svc.spec.task,

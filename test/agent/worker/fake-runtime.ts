@@ -1,8 +1,10 @@
 // An in-memory container runtime with the surface the worker uses (create,
-// start, inspect, stop, remove, list, exit events, image lookup), so the task
-// state machine runs in unit tests; every call is recorded and any step can fail or wait.
+// start, inspect, stop, remove, list, exit events, image lookup, exec for
+// health checks), so the task state machine runs in unit tests; every call is
+// recorded and any step can fail or wait.
+import { PassThrough } from 'node:stream';
 import type { ImageStore, Runtime } from '../../../agent/runtime/index.js';
-import type { ContainerConfig, ContainerState } from '../../../agent/runtime/types.js';
+import type { ContainerConfig, ContainerState, ExecHandle } from '../../../agent/runtime/types.js';
 
 type Op = 'create' | 'start' | 'stop' | 'remove' | 'pull';
 
@@ -12,7 +14,7 @@ interface Held {
 }
 
 /** What the fake promises to be: the part of Runtime the worker and its task runners call. */
-type WorkerRuntime = Pick<Runtime, 'onExit' | 'create' | 'start' | 'inspect' | 'list' | 'stop' | 'remove'> & {
+type WorkerRuntime = Pick<Runtime, 'onExit' | 'create' | 'start' | 'inspect' | 'list' | 'stop' | 'remove' | 'exec'> & {
   images: Pick<ImageStore, 'resolve' | 'pull'>;
 };
 
@@ -131,6 +133,20 @@ export class FakeRuntime implements WorkerRuntime {
 
   async list(): Promise<ContainerState[]> {
     return [...this.containers.values()].map((c) => ({ ...c.state }));
+  }
+
+  /** The exit code of an exec (a health probe) in each container; absent: 1, the check fails. */
+  readonly probeExit = new Map<string, number>();
+  /** How many execs ran in each container. */
+  readonly probes = new Map<string, number>();
+
+  exec(id: string, o: { cmd: string[] }): ExecHandle {
+    this.probes.set(id, (this.probes.get(id) ?? 0) + 1);
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    const code = this.containers.get(id)?.state.status === 'running' ? (this.probeExit.get(id) ?? 1) : 126;
+    stdout.end(`${o.cmd.join(' ')}: ${code === 0 ? 'ok' : 'not ready'}\n`);
+    return { stdout, stderr, exit: Promise.resolve(code), kill: () => undefined };
   }
 
   /** The last stop's grace period and signal, by container. */

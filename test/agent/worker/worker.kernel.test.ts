@@ -200,6 +200,32 @@ describe.skipIf(!canRun)('the worker on runc', () => {
     expect(cfg.annotations).toMatchObject({ 'com.example.team': 'tss-a', tier: 'web' });
   });
 
+  it('a container with a health check keeps its task STARTING until its check passes in the container, then RUNNING and healthy', async () => {
+    const w = worker();
+    const t = withContainer(task(TaskState.RUNNING), {
+      healthcheck: {
+        test: ['CMD-SHELL', 'test -f /tmp/ready || { echo no >> /tmp/probes; exit 1; }'],
+        intervalMs: 100,
+        timeoutMs: 5000,
+        retries: 1_000_000,
+        startPeriodMs: 0,
+      },
+    });
+    w.assignments({ full: true, tasks: [t], removedTaskIds: [] });
+    await until('running', async () => (await status(t)) === 'running');
+    await until('three failed probes', async () => Number((await inside(t, ['sh', '-c', 'cat /tmp/probes | wc -l'])).trim()) >= 3);
+    await w.runner(t.meta.id)!.settled();
+    expect(w.runner(t.meta.id)!.state).toBe(TaskState.STARTING);
+    expect(reported(t)).not.toContain(TaskState.RUNNING);
+    await inside(t, ['touch', '/tmp/ready']);
+    await until('RUNNING reported', () => reported(t).includes(TaskState.RUNNING));
+    const run = sent
+      .flatMap((m) => m.taskStatus?.updates ?? [])
+      .find((u) => u.taskId === t.meta.id && u.status?.state === TaskState.RUNNING);
+    expect(run!.status).toMatchObject({ health: 'healthy' });
+    expect(run!.status!.runningAt).toBeGreaterThan(0);
+  });
+
   it("--health-interval without --health-cmd runs the image's check at the given interval", async () => {
     await buildBusyboxImage({
       outPath: join(dir, 'health.tar'),

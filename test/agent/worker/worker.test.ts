@@ -201,6 +201,137 @@ describe("the worker's task state machine (fake runtime)", () => {
   });
 });
 
+/** A task whose container has a health check probing every few ms, failing `retries` times in a row before it is unhealthy. */
+function checked(retries: number, o: Parameters<typeof task>[1] = {}): Task {
+  const t = task(TaskState.RUNNING, o);
+  t.spec.container.healthcheck = { test: ['CMD', 'ready'], intervalMs: 5, timeoutMs: 1000, retries, startPeriodMs: 0 };
+  return t;
+}
+
+describe("health-gated RUNNING (as Docker's executor)", () => {
+  it('a task with a health check stays STARTING until its check first passes, then is RUNNING, healthy, with the time it got there', async () => {
+    const { rt, w, reported, states, last, settled } = setup();
+    const t = checked(1_000_000);
+    const cid = containerIdOf(t);
+    w.assignments({ full: true, tasks: [t], removedTaskIds: [] });
+    const starting = await reported(t, TaskState.STARTING);
+    await until('its container started', () => rt.status(cid) === 'running', { timeoutMs: 5_000, everyMs: 5 });
+    expect(starting).toMatchObject({ message: 'waiting for the container to be healthy', health: 'starting' });
+    expect(starting.runningAt ?? 0).toBe(0);
+    // Checks run and fail; the task stays STARTING however many there are, and a newer copy from
+    // the managers neither restarts nor re-reports it.
+    await until('three failed checks', () => (rt.probes.get(cid) ?? 0) >= 3, { timeoutMs: 5_000, everyMs: 5 });
+    const before = states(t).length;
+    w.assignments({ full: false, tasks: [{ ...t, meta: { ...t.meta, version: 2 } }], removedTaskIds: [] });
+    await settled(t);
+    expect(last(t)!.state).toBe(TaskState.STARTING);
+    expect(states(t)).toHaveLength(before);
+    expect(rt.count('start', cid)).toBe(1);
+    const t0 = Date.now();
+    rt.probeExit.set(cid, 0);
+    const run = await reported(t, TaskState.RUNNING);
+    expect(run).toMatchObject({ message: 'started', health: 'healthy', containerId: cid });
+    expect(run.pid).toBeGreaterThan(0);
+    expect(run.runningAt).toBeGreaterThanOrEqual(t0);
+    expect(run.startedAt).toBeLessThanOrEqual(run.runningAt);
+    const seen = states(t);
+    expect([...seen].sort((a, b) => a - b)).toEqual(seen);
+  });
+
+  it('a task without a health check is RUNNING as soon as its container started', async () => {
+    const { w, reported } = setup();
+    const t = task(TaskState.RUNNING);
+    w.assignments({ full: true, tasks: [t], removedTaskIds: [] });
+    const run = await reported(t, TaskState.RUNNING);
+    expect(run.health ?? '').toBe('');
+    expect(run.runningAt).toBeGreaterThan(0);
+  });
+
+  it('a task whose check fails `retries` times before ever passing is FAILED as an unhealthy container, stopped, never RUNNING', async () => {
+    const { rt, w, reported, states, last } = setup();
+    const t = checked(2);
+    const cid = containerIdOf(t);
+    rt.hold('stop');
+    w.assignments({ full: true, tasks: [t], removedTaskIds: [] });
+    // Said unhealthy before the stop, so the managers know at once.
+    await until('unhealthy reported while STARTING', () => rt.waitingAt('stop', cid), { timeoutMs: 5_000, everyMs: 5 });
+    const sick = await until('the unhealthy report sent', () => (last(t)?.health === 'unhealthy' ? last(t) : undefined), {
+      timeoutMs: 5_000,
+      everyMs: 5,
+    });
+    expect(sick).toMatchObject({ state: TaskState.STARTING, message: 'unhealthy' });
+    rt.release('stop');
+    const failed = await reported(t, TaskState.FAILED);
+    expect(failed.err).toMatch(
+      /^task: non-zero exit \(137\): unhealthy container before it ever passed its health check \(last check said: "ready: not ready"\)$/,
+    );
+    expect(failed).toMatchObject({ message: 'failed', exitCode: 137, pid: 0, health: 'unhealthy' });
+    expect(failed.runningAt ?? 0).toBe(0);
+    expect(states(t)).not.toContain(TaskState.RUNNING);
+    expect(rt.status(cid)).toBe('stopped');
+    expect(rt.count('stop', cid)).toBe(1);
+  });
+
+  it('a RUNNING task that stops passing its check is reported unhealthy at once, then FAILED with its container stopped', async () => {
+    const { rt, w, reported, last } = setup();
+    const t = checked(2);
+    const cid = containerIdOf(t);
+    rt.probeExit.set(cid, 0);
+    w.assignments({ full: true, tasks: [t], removedTaskIds: [] });
+    await reported(t, TaskState.RUNNING);
+    rt.hold('stop');
+    rt.probeExit.set(cid, 1);
+    await until('the stop begun', () => rt.waitingAt('stop', cid), { timeoutMs: 5_000, everyMs: 5 });
+    const sick = await until('the unhealthy report sent', () => (last(t)?.health === 'unhealthy' ? last(t) : undefined), {
+      timeoutMs: 5_000,
+      everyMs: 5,
+    });
+    expect(sick.state).toBe(TaskState.RUNNING);
+    rt.release('stop');
+    const failed = await reported(t, TaskState.FAILED);
+    expect(failed.err).toMatch(/^task: non-zero exit \(137\): unhealthy container \(last check said: "ready: not ready"\)$/);
+    expect(rt.status(cid)).toBe('stopped');
+  });
+
+  it('a task whose container exits while STARTING is FAILED with its exit code, and its check stops', async () => {
+    const { rt, w, reported } = setup();
+    const t = checked(1_000_000);
+    const cid = containerIdOf(t);
+    w.assignments({ full: true, tasks: [t], removedTaskIds: [] });
+    await reported(t, TaskState.STARTING);
+    await until('its container started', () => rt.status(cid) === 'running', { timeoutMs: 5_000, everyMs: 5 });
+    rt.exit(cid, 4);
+    expect(await reported(t, TaskState.FAILED)).toMatchObject({ exitCode: 4, err: 'task: non-zero exit (4)' });
+    const n = rt.probes.get(cid) ?? 0;
+    await new Promise((r) => setImmediate(r));
+    await until(
+      'no probe for a while',
+      async () => {
+        const before = rt.probes.get(cid) ?? 0;
+        await new Promise((r) => setTimeout(r, 30));
+        return (rt.probes.get(cid) ?? 0) === before;
+      },
+      { timeoutMs: 5_000, everyMs: 5 },
+    );
+    expect(rt.probes.get(cid) ?? 0).toBeLessThanOrEqual(n + 1);
+  });
+
+  it('a task adopted RUNNING keeps RUNNING while its check starts over (no STARTING, no "starting" report)', async () => {
+    const rt = new FakeRuntime();
+    const t = checked(1_000_000, { observed: TaskState.RUNNING });
+    t.status!.health = 'healthy';
+    const cid = containerIdOf(t);
+    rt.seed(cid, t.meta.id, 'running');
+    const { w, reports, settled } = setup(rt);
+    w.assignments({ full: true, tasks: [t], removedTaskIds: [] });
+    await settled(t);
+    await until('three failed checks', () => (rt.probes.get(cid) ?? 0) >= 3, { timeoutMs: 5_000, everyMs: 5 });
+    await settled(t);
+    expect(w.runner(t.meta.id)!.state).toBe(TaskState.RUNNING);
+    expect(reports(t)).toEqual([]);
+  });
+});
+
 describe('adoption of the containers a previous agent left (live restore)', () => {
   it('adopts the running container of an assigned task without making it again, and still sees it exit', async () => {
     const rt = new FakeRuntime();

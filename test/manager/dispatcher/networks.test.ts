@@ -102,6 +102,24 @@ describe('network feed', () => {
     expect(got.get('n3')!).toHaveLength(1);
   });
 
+  it('a task waiting for its first healthy check (STARTING) is programmed but no VIP backend; it serves once RUNNING healthy, and stops serving when unhealthy', async () => {
+    const { store, got } = await setup();
+    const status = (state: TaskState, health: string) => TaskStatus.create({ state, health });
+    const n2 = got.get('n2')!;
+    const w3 = task('w3', 'web', 'n2', [['front', '10.0.1.5/24']], TaskState.STARTING);
+    await store.update((tx) => tx.tasks.create(Task.create({ ...w3, status: status(TaskState.STARTING, 'starting') })));
+    expect(n2.at(-1)!.networks[0]!.endpoints.map((e) => [e.taskId, e.ip, e.serving])).toEqual([['w3', '10.0.1.5', false]]);
+    // A STARTING task found unhealthy (its container about to stop) still is not one.
+    const write = async (s: TaskStatus) => {
+      const cur = store.view((tx) => tx.tasks.get('w3'))!;
+      await store.update((tx) => tx.tasks.update(Task.create({ ...cur, status: s })));
+      return n2.at(-1)!.networks[0]!.endpoints.map((e) => [e.taskId, e.serving]);
+    };
+    expect(await write(status(TaskState.STARTING, 'unhealthy'))).toEqual([['w3', false]]);
+    expect(await write(status(TaskState.RUNNING, 'healthy'))).toEqual([['w3', true]]);
+    expect(await write(status(TaskState.RUNNING, 'unhealthy'))).toEqual([['w3', false]]);
+  });
+
   it('tells a node to remove a network once its last task there ends, and sends the full state to a node whose first task arrives', async () => {
     const { store, got } = await setup();
     const w2 = store.view((tx) => tx.tasks.get('w2'))!;

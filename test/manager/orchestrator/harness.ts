@@ -142,6 +142,7 @@ export async function agentsStep(c: TestCluster, fail: (t: Task) => boolean = ()
             ...t.status,
             state: f ? TaskState.FAILED : TaskState.RUNNING,
             startedAt: now,
+            runningAt: f ? 0 : now,
             timestamp: now,
             exitCode: f ? 1 : 0,
             err: f ? 'task: non-zero exit (1)' : '',

@@ -1,7 +1,15 @@
 // Rolling updates and rollbacks.
 import { afterEach, describe, expect, it } from 'vitest';
 import { startOrchestration } from '../../../manager/orchestrator/index.js';
-import { NodeState, type ServiceSpec, TaskState, UpdateFailureAction, UpdateOrder, UpdateState } from '../../../proto/gen/objects.js';
+import {
+  NodeState,
+  type ServiceSpec,
+  type Task,
+  TaskState,
+  UpdateFailureAction,
+  UpdateOrder,
+  UpdateState,
+} from '../../../proto/gen/objects.js';
 import {
   agents,
   agentsStep,
@@ -256,5 +264,180 @@ describe('updater', () => {
     await agents(c);
     expect(service(c, 'web').updateStatus!.state).toBe(UpdateState.COMPLETED);
     expect(running(c, 'web').filter((t) => t.spec?.container?.image === 'busybox:2')).toHaveLength(3);
+  });
+});
+
+describe('health-gated updates (a task is RUNNING once healthy: the agent holds it STARTING until then)', () => {
+  const startFirst = (o: Partial<NonNullable<ServiceSpec['update']>> = {}) =>
+    update({ order: UpdateOrder.START_FIRST, monitorMs: 5000, ...o });
+  const desired = (c: TestCluster, id: string) => tasksOf(c, 'web').find((t) => t.meta.id === id)!.desiredState;
+  /** The agent's reports for a task that started its container `ago` ms back and has not passed its check yet. */
+  const starting = (c: TestCluster, t: Task, ago = 0) =>
+    report(c, t, { state: TaskState.STARTING, health: 'starting', startedAt: c.clock.now() - ago, pid: 42 });
+  const unhealthy = (c: TestCluster, t: Task) =>
+    report(c, t, {
+      state: TaskState.FAILED,
+      health: 'unhealthy',
+      exitCode: 137,
+      pid: 0,
+      err: 'task: non-zero exit (137): unhealthy container before it ever passed its health check',
+    });
+  const healthy = (c: TestCluster, t: Task) => report(c, t, { state: TaskState.RUNNING, health: 'healthy', runningAt: c.clock.now() });
+
+  it('start-first keeps the old task while its successor is STARTING, however long, and shuts it down once the successor is RUNNING', async () => {
+    const c = await cluster(1);
+    const s = await deploy(c, spec('web', { update: startFirst() }));
+    const [old] = running(c, 'web');
+    await c.api.updateService({ ref: 'web', version: 0, spec: withImage(s, 'busybox:2'), rollback: false });
+    await settle();
+    const [next] = current(c, 'web', 'busybox:2');
+    await starting(c, next!);
+    c.clock.advance(600_000);
+    await settle();
+    expect(desired(c, old!.meta.id)).toBe(TaskState.RUNNING);
+    expect(service(c, 'web').updateStatus!.state).toBe(UpdateState.UPDATING);
+    await healthy(c, next!);
+    expect(desired(c, old!.meta.id)).toBe(TaskState.SHUTDOWN);
+  });
+
+  it('a successor that fails its health check before it ever runs is a failure, however long ago its container started: the update pauses, the old tasks untouched', async () => {
+    const c = await cluster(2);
+    const s = await deploy(c, spec('web', { replicated: { replicas: 2 }, update: startFirst() }));
+    const old = running(c, 'web').map((t) => t.meta.id);
+    await c.api.updateService({ ref: 'web', version: 0, spec: withImage(s, 'sick:1'), rollback: false });
+    await settle();
+    const [next] = current(c, 'web', 'sick:1');
+    // Its container started 60 s ago, far past the 5 s monitor; it never reached RUNNING, so it ran 0 ms.
+    await starting(c, next!, 60_000);
+    await unhealthy(c, next!);
+    const svc = service(c, 'web');
+    expect(svc.updateStatus!.state).toBe(UpdateState.PAUSED);
+    expect(svc.updateStatus!.message).toMatch(
+      new RegExp(
+        `^update paused due to failure or early termination of task ${next!.meta.id} \\(task: non-zero exit \\(137\\): unhealthy container`,
+      ),
+    );
+    expect(old.map((id) => desired(c, id))).toEqual([TaskState.RUNNING, TaskState.RUNNING]);
+    // The restart policy replaces the sick task with another of the new spec; the old ones keep serving beside it.
+    await agents(c, (t) => t.spec?.container?.image === 'sick:1');
+    expect(old.map((id) => desired(c, id))).toEqual([TaskState.RUNNING, TaskState.RUNNING]);
+    expect(service(c, 'web').updateStatus!.state).toBe(UpdateState.PAUSED);
+  });
+
+  it('with failure action rollback, an unhealthy successor rolls the service back without the old tasks ever being stopped', async () => {
+    const c = await cluster(2);
+    const s = await deploy(
+      c,
+      spec('web', {
+        replicated: { replicas: 2 },
+        update: startFirst({ failureAction: UpdateFailureAction.ROLLBACK }),
+        rollback: startFirst({ monitorMs: 1000 }),
+      }),
+    );
+    const old = running(c, 'web').map((t) => t.meta.id);
+    await c.api.updateService({ ref: 'web', version: 0, spec: withImage(s, 'sick:1'), rollback: false });
+    await settle();
+    const [next] = current(c, 'web', 'sick:1');
+    await starting(c, next!);
+    await unhealthy(c, next!);
+    await agents(c);
+    const svc = service(c, 'web');
+    expect(svc.updateStatus!.state).toBe(UpdateState.ROLLBACK_COMPLETED);
+    expect(svc.updateStatus!.message).toMatch(
+      /^update rolled back due to failure or early termination of task \w+ \(task: non-zero exit \(137\): unhealthy/,
+    );
+    expect(svc.spec.task.container.image).toBe('busybox');
+    expect(old.map((id) => desired(c, id))).toEqual([TaskState.RUNNING, TaskState.RUNNING]);
+    expect(
+      running(c, 'web')
+        .map((t) => t.meta.id)
+        .sort(),
+    ).toEqual([...old].sort());
+    expect(current(c, 'web', 'sick:1')).toEqual([]);
+  });
+
+  it('a successor reported unhealthy while STARTING is a failure at once, before its agent has stopped it', async () => {
+    const c = await cluster(1);
+    const s = await deploy(c, spec('web', { update: startFirst() }));
+    const [old] = running(c, 'web');
+    await c.api.updateService({ ref: 'web', version: 0, spec: withImage(s, 'sick:1'), rollback: false });
+    await settle();
+    const [next] = current(c, 'web', 'sick:1');
+    await starting(c, next!);
+    expect(service(c, 'web').updateStatus!.state).toBe(UpdateState.UPDATING);
+    await report(c, next!, { state: TaskState.STARTING, health: 'unhealthy', message: 'unhealthy' });
+    expect(service(c, 'web').updateStatus).toMatchObject({
+      state: UpdateState.PAUSED,
+      message: `update paused due to failure or early termination of task ${next!.meta.id} (unhealthy container)`,
+    });
+    expect(desired(c, old!.meta.id)).toBe(TaskState.RUNNING);
+  });
+
+  it('--update-monitor counts from RUNNING (healthy), not from the container start: a failure 3 s after turning healthy still counts', async () => {
+    const c = await cluster(1);
+    const s = await deploy(c, spec('web', { update: update({ monitorMs: 5000 }) }));
+    await c.api.updateService({ ref: 'web', version: 0, spec: withImage(s, 'busybox:2'), rollback: false });
+    await agents(c); // the old task stops, its successor is made and assigned
+    const [next] = current(c, 'web', 'busybox:2');
+    await starting(c, next!);
+    c.clock.advance(20_000); // 20 s to pass its first check
+    await healthy(c, next!);
+    c.clock.advance(3000);
+    await settle();
+    expect(service(c, 'web').updateStatus!.state).toBe(UpdateState.UPDATING);
+    await report(c, next!, { state: TaskState.FAILED, exitCode: 1, err: 'task: non-zero exit (1)' });
+    expect(service(c, 'web').updateStatus!.state).toBe(UpdateState.PAUSED);
+  });
+
+  it('--update-monitor: an update completes once every new task has been RUNNING for the monitor, counted from healthy', async () => {
+    const c = await cluster(1);
+    const s = await deploy(c, spec('web', { update: update({ monitorMs: 5000 }) }));
+    await c.api.updateService({ ref: 'web', version: 0, spec: withImage(s, 'busybox:2'), rollback: false });
+    await agents(c);
+    const [next] = current(c, 'web', 'busybox:2');
+    await starting(c, next!);
+    c.clock.advance(20_000);
+    await settle();
+    expect(service(c, 'web').updateStatus!.state).toBe(UpdateState.UPDATING);
+    await healthy(c, next!);
+    // The harness clock is real time plus what the test advanced: a margin for the real part.
+    c.clock.advance(4000);
+    await settle();
+    expect(service(c, 'web').updateStatus!.state).toBe(UpdateState.UPDATING);
+    c.clock.advance(1000);
+    await settle();
+    expect(service(c, 'web').updateStatus!.state).toBe(UpdateState.COMPLETED);
+  });
+
+  it('a new task that turns unhealthy while RUNNING within the monitor is a failure', async () => {
+    const c = await cluster(1);
+    const s = await deploy(c, spec('web', { update: startFirst() }));
+    await c.api.updateService({ ref: 'web', version: 0, spec: withImage(s, 'busybox:2'), rollback: false });
+    await settle();
+    const [next] = current(c, 'web', 'busybox:2');
+    await healthy(c, next!);
+    c.clock.advance(1000);
+    await report(c, next!, { state: TaskState.RUNNING, health: 'unhealthy' });
+    expect(service(c, 'web').updateStatus!.state).toBe(UpdateState.PAUSED);
+  });
+
+  it.each([
+    [0.5, 'COMPLETED'],
+    [0.4, 'PAUSED'],
+  ] as const)('an unhealthy new task counts against --update-max-failure-ratio (1 of 2 failed, ratio %s: %s)', async (ratio, end) => {
+    const c = await cluster(2);
+    const s = await deploy(c, spec('web', { replicated: { replicas: 2 }, update: startFirst({ parallelism: 0, maxFailureRatio: ratio }) }));
+    await c.api.updateService({ ref: 'web', version: 0, spec: withImage(s, 'busybox:2'), rollback: false });
+    await settle();
+    const [a, b] = current(c, 'web', 'busybox:2');
+    await starting(c, a!);
+    await starting(c, b!);
+    await healthy(c, a!);
+    await unhealthy(c, b!);
+    // The sick one's replacement (the restart policy) passes its check.
+    await agents(c);
+    c.clock.advance(5000);
+    await agents(c);
+    expect(UpdateState[service(c, 'web').updateStatus!.state]).toBe(end);
   });
 });

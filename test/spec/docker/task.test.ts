@@ -107,6 +107,7 @@ describe('taskToDocker', () => {
           pid: 0,
           health: '',
           startedAt: 0,
+          runningAt: 0,
           portStatus: [{ name: '', protocol: PortProtocol.UDP, targetPort: 53, publishedPort: 30053, publishMode: PublishMode.HOST }],
         },
         networks: [{ networkId: 'net1', addresses: ['10.0.1.5/24'], aliases: [] }],
