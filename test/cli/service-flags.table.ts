@@ -308,6 +308,27 @@ export const SERVICE_FLAGS: Record<string, FlagRow> = {
     roundTrip: { argv: ['--no-healthcheck'], expect: { [`${C}.healthcheck.test`]: ['NONE'] } },
     effect: at('test/agent/runtime/health.test.ts')("NONE disables the check; defaults are docker's"),
   },
+  // ---- logs
+  'log-driver': {
+    roundTrip: { argv: ['--log-driver', 'json-file'], expect: { 'spec.task.logDriver.name': 'json-file' } },
+    effect: e2e('logs', 'json-file with options; --since/--until, --raw, --no-task-ids, --no-resolve, --details; none cannot be read'),
+  },
+  'log-opt': {
+    roundTrip: {
+      argv: ['--log-driver', 'local', '--log-opt', 'max-size=1m', '--log-opt', 'max-file=3'],
+      expect: { 'spec.task.logDriver.options': { 'max-size': '1m', 'max-file': '3' } },
+    },
+    effect: at('test/agent/runtime/logs.kernel.test.ts')('a task writing as fast as it can stays within max-size × max-file'),
+  },
+  // ---- registries
+  'with-registry-auth': {
+    cliOnly: "sends the stored login's credentials with the spec (pullOptions), which inspect never shows",
+    effect: e2e('registry-auth', 'tsswarm login, then --with-registry-auth: the digest is pinned, both nodes pull and run'),
+  },
+  'no-resolve-image': {
+    cliOnly: 'the CLI does not ask the registry for the digest, so the image is stored as given',
+    effect: at('test/cli/stack.test.ts')('create pins image:tag@digest with the login for its registry'),
+  },
   // ---- the CLI's own behaviour
   detach: {
     cliOnly: 'returns once the spec is stored instead of following the tasks',
