@@ -52,7 +52,7 @@ import {
   NodeCAService,
   RaftMembershipService,
 } from '../proto/gen/control.js';
-import { NodeDescription, TaskState, TaskStatus } from '../proto/gen/objects.js';
+import { type GenericResource, NodeDescription, TaskState, TaskStatus } from '../proto/gen/objects.js';
 import { resolveDescriptor, Runtime } from '../agent/runtime/index.js';
 import { AgentSession } from '../agent/session.js';
 import { Worker } from '../agent/worker/worker.js';
@@ -93,6 +93,8 @@ export interface DaemonOptions {
   dockerSocketGid?: number;
   /** Registries pulled from (and resolved against) over plain http besides loopback. */
   insecureRegistries?: string[];
+  /** Generic resources this node advertises (daemon.json nodeGenericResources, --node-generic-resource). */
+  genericResources?: GenericResource[];
   /** `IP:PORT` where the Engine API is also served over TCP with TLS, to operators only (docs/engine-api.md); undefined: not. */
   dockerTcpAddr?: string;
 }
@@ -100,12 +102,12 @@ export interface DaemonOptions {
 const CALL_MS = 5000;
 
 /** What this host offers, as the scheduler sees it (architecture named as docker does). */
-export function nodeDescription(hostname: string): NodeDescription {
+export function nodeDescription(hostname: string, generic: readonly GenericResource[] = []): NodeDescription {
   const arch = ({ x64: 'x86_64', arm64: 'aarch64', arm: 'armv7l', ia32: 'i386' } as Record<string, string>)[process.arch] ?? process.arch;
   return NodeDescription.create({
     hostname,
     platform: { os: process.platform, architecture: arch },
-    resources: { nanoCpus: availableParallelism() * 1e9, memoryBytes: totalmem(), pids: 0 },
+    resources: { nanoCpus: availableParallelism() * 1e9, memoryBytes: totalmem(), pids: 0, generic: [...generic] },
     engineVersion: '',
   });
 }
@@ -936,7 +938,7 @@ export class Daemon {
     this.session = new AgentSession({
       nodeId: node.nodeId,
       addr: node.advertiseAddr,
-      description: nodeDescription(this.nodeName),
+      description: nodeDescription(this.nodeName, this.o.genericResources),
       credentials: () => this.managerCredentials(),
       managers: () => {
         const own = this.manager ? [node.advertiseAddr] : [];

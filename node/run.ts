@@ -51,6 +51,7 @@ export async function runDaemon({ flags, socketOverride, defaultSocket, version 
     dockerSocketPath: dockerSocketPath(cfg.dockerSocket, socket),
     dockerSocketGid: socketGid,
     insecureRegistries: cfg.insecureRegistries,
+    genericResources: cfg.nodeGenericResources,
     dockerTcpAddr: cfg.dockerTcp || undefined,
   });
   // What the daemon's bursts of work freed goes back to the kernel once the collector goes quiet.

@@ -77,7 +77,7 @@ interface ImageRecord {
     WorkingDir?: string;
     User?: string;
     StopSignal?: string;
-    Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; Retries?: number; StartPeriod?: number };
+    Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; Retries?: number; StartPeriod?: number; StartInterval?: number };
   };
 }
 
@@ -312,6 +312,7 @@ export class ImageStore {
             timeoutMs: (hc.Timeout ?? 0) / 1e6,
             retries: hc.Retries ?? 0,
             startPeriodMs: (hc.StartPeriod ?? 0) / 1e6,
+            startIntervalMs: (hc.StartInterval ?? 0) / 1e6,
           }
         : undefined,
       ...(i.config.StopSignal ? { stopSignal: i.config.StopSignal } : {}),
