@@ -31,7 +31,8 @@ import { TsswarmError } from '../../lib/errors.js';
 import { isMounted, MNT_DETACH, mount, umount } from '../../native/libc.js';
 import { type FileMount, mountFiles, unmountFiles } from './files.js';
 import { ImageStore, type ResolvedImage } from './images.js';
-import { ociConfig, resolveUser, TTY_REFUSED } from './spec.js';
+import { ociConfig, ociJson, resolveUser, TTY_REFUSED } from './spec.js';
+import { hostsFile, resolvConfWith } from './etc.js';
 import type { ContainerConfig, ContainerState, ExecHandle, LogLine } from './types.js';
 
 const ID_RE = /^tss[A-Za-z0-9_.-]+$/;
@@ -266,7 +267,7 @@ export class Runtime {
     mount(c.id, rootfs, 'overlay', `lowerdir=${lower},upperdir=${join(d, 'upper')},workdir=${join(d, 'work')}`);
     const hostname = c.hostname || c.id.slice(0, 12);
     writeFileSync(join(d, 'hostname'), `${hostname}\n`);
-    writeFileSync(join(d, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`);
+    writeFileSync(join(d, 'hosts'), hostsFile(hostname, c.extraHosts));
     let resolv = c.resolvConf ?? '';
     if (!resolv) {
       try {
@@ -275,7 +276,7 @@ export class Runtime {
         resolv = 'nameserver 127.0.0.11\n';
       }
     }
-    writeFileSync(join(d, 'resolv.conf'), resolv);
+    writeFileSync(join(d, 'resolv.conf'), resolvConfWith(resolv, c.dns));
     // Secrets and configs on a tmpfs of the container's own (files.ts); a failed create unmounts it in remove().
     const files: FileMount[] = c.files?.length ? mountFiles(d, c.files) : [];
     const spec = ociConfig(c, img, {
@@ -286,7 +287,7 @@ export class Runtime {
       files,
       ...(c.init ? { init: this.initBin } : {}),
     });
-    writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
+    writeFileSync(join(bundle, 'config.json'), ociJson(spec));
     // conmon daemonizes at once; it reports runc's create through the sync pipe (fd 3): {"data": pid} or a negative data with a message.
     const args = [
       '--api-version',

@@ -65,6 +65,21 @@ export interface ContainerConfig {
   noNewPrivileges?: boolean;
   /** Secrets and configs, mounted read-only from a per-container tmpfs. */
   files?: ContainerFile[];
+  /** Namespaced kernel parameters (OCI linux.sysctl); spec/container-options.ts says which. */
+  sysctls?: Record<string, string>;
+  /** Process limits by Docker's names (`nofile`); -1: unlimited. */
+  ulimits?: { name: string; soft: number; hard: number }[];
+  /** Supplementary groups: names in the image's /etc/group, or gids. */
+  groups?: string[];
+  oomScoreAdj?: number;
+  /** Extra /etc/hosts lines, `IP NAME [ALIAS...]`. */
+  extraHosts?: string[];
+  /**
+   * --dns, --dns-search, --dns-option: the search and options replace
+   * resolv.conf's; the nameservers replace its nameservers, except the
+   * embedded server's (127.0.0.11), which stays and forwards to them.
+   */
+  dns?: { nameservers: string[]; search: string[]; options: string[] };
 }
 
 export interface ContainerState {
