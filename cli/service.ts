@@ -55,6 +55,7 @@ import {
   checkDnsServer,
   checkGroup,
   checkOomScoreAdj,
+  formatUlimit,
   parseExtraHost,
   parseGenericResource,
   parseSysctl,
@@ -1450,6 +1451,20 @@ export function prettyService(svc: Service, networks: ReadonlyMap<string, string
     if (c.user) out.push(` User:\t\t${c.user}`);
     if (c.hostname) out.push(` Hostname:\t${c.hostname}`);
     if (c.healthcheck?.test.length) out.push(` Healthcheck:\t${c.healthcheck.test.join(' ')}`);
+    if (c.groups?.length) out.push(` Groups:\t${c.groups.join(' ')}`);
+    if (c.oomScoreAdj) out.push(` OomScoreAdj:\t${c.oomScoreAdj}`);
+    const sysctls = Object.entries(c.sysctls ?? {});
+    if (sysctls.length) out.push(' Sysctls:', ...sysctls.map(([k, v]) => `  ${k}=${v}`));
+    if (c.ulimits?.length) out.push(' Ulimits:', ...c.ulimits.map((u) => `  ${formatUlimit(u)}`));
+    if (c.hosts?.length) out.push(' Hosts:', ...c.hosts.map((h) => `  ${h}`));
+    const dns = c.dnsConfig;
+    if (dns && (dns.nameservers.length || dns.search.length || dns.options.length))
+      out.push(
+        ' DNS:',
+        ...(dns.nameservers.length ? [`  Nameservers:\t${dns.nameservers.join(' ')}`] : []),
+        ...(dns.search.length ? [`  Search:\t${dns.search.join(' ')}`] : []),
+        ...(dns.options.length ? [`  Options:\t${dns.options.join(' ')}`] : []),
+      );
     // References only: a spec never holds a secret's value.
     const file = (t: { name: string; uid: string; gid: string; mode: number } | null | undefined): string[] =>
       t ? [`  UID:\t\t${t.uid}`, `  GID:\t\t${t.gid}`, `  Mode:\t\t0${t.mode.toString(8)}`] : [];
@@ -1486,6 +1501,7 @@ export function prettyService(svc: Service, networks: ReadonlyMap<string, string
       if (x.nanoCpus) out.push(`  CPU:\t\t${x.nanoCpus / 1e9}`);
       if (x.memoryBytes) out.push(`  Memory:\t${x.memoryBytes} B`);
       if (x.pids) out.push(`  Pids:\t\t${x.pids}`);
+      for (const g of x.generic ?? []) out.push(`  ${g.kind}:\t\t${g.value}`);
     }
   }
   const rp = t?.restart;

@@ -3,7 +3,8 @@
 // --env-file: command lines → specs, without a daemon.
 import { describe, expect, it } from 'vitest';
 import { parseEnvFile } from '../../cli/env-file.js';
-import { parseCreateArgv, parseUpdateArgv } from '../../cli/service.js';
+import { parseCreateArgv, parseUpdateArgv, prettyService } from '../../cli/service.js';
+import { Meta, Service } from '../../proto/gen/objects.js';
 import { validateServiceSpec } from '../../spec/index.js';
 
 const msg = (fn: () => unknown): string => {
@@ -86,6 +87,25 @@ describe('service create', () => {
     expect(bad('--oom-score-adj', 'x')).toMatch(/^--oom-score-adj:/);
     expect(bad('--generic-resource', 'gpu=UUID-1')).toMatch(/^--generic-resource: .*named generic resources/);
     expect(bad('--health-start-interval', 'soon')).toMatch(/^--health-start-interval must be a duration/);
+  });
+});
+
+describe('service inspect --pretty', () => {
+  it('lists the container options and the generic reservation', () => {
+    const { spec } = parseCreateArgv(['--name', 's', ...CREATE], {}, noFiles);
+    const out = prettyService(Service.create({ meta: Meta.create({ id: 'x' }), spec }));
+    for (const line of [
+      ' Groups:\tvideo 1001',
+      ' OomScoreAdj:\t-500',
+      '  net.core.somaxconn=1024',
+      '  nofile=1024:2048',
+      '  10.0.0.5 db.local',
+      '  Nameservers:\t192.0.2.53',
+      '  Search:\texample.com',
+      '  Options:\tndots:2',
+      '  gpu:\t\t2',
+    ])
+      expect(out.split('\n')).toContain(line);
   });
 });
 
