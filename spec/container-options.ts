@@ -63,6 +63,12 @@ export function checkSysctl(field: string, key: string, value: string): void {
       field,
       `"${key}" is not namespaced: it would change the whole host, so only net.*, fs.mqueue.*, kernel.shm*, kernel.msg* and kernel.sem can be set`,
     );
+  const iface = /^net\.ipv[46]\.(?:conf|neigh)\.([^.]+)\./.exec(key)?.[1];
+  if (iface !== undefined && !['all', 'default', 'lo'].includes(iface))
+    throw bad(
+      field,
+      `"${key}" names the interface ${iface}, which does not exist yet when the container is made (a task's interfaces are added after): use all or default in its place, e.g. ${key.replace(`.${iface}.`, '.all.')}`,
+    );
   if (value.length > OPTION_LIMITS.sysctlValueLength)
     throw bad(field, `the value of ${key} is ${value.length} characters long: at most ${OPTION_LIMITS.sysctlValueLength} are allowed`);
   if (/[\n\0]/.test(value)) throw bad(field, `the value of ${key} holds a newline or NUL: give one line`);

@@ -39,6 +39,10 @@ describe('sysctls', () => {
     expect(msg(() => parseSysctl('--sysctl', 'net.core.somaxconn'))).toMatch(/is not KEY=VALUE/);
     expect(msg(() => parseSysctl('--sysctl', 'net/ipv4/ip_forward=1'))).toMatch(/is not a sysctl name/);
     expect(msg(() => parseSysctl('--sysctl', 'net.a=1\n2'))).toMatch(/newline/);
+    expect(msg(() => parseSysctl('--sysctl', 'net.ipv4.conf.eth0.rp_filter=2'))).toMatch(
+      /names the interface eth0, which does not exist yet .* e.g. net.ipv4.conf.all.rp_filter/,
+    );
+    expect(parseSysctl('--sysctl', 'net.ipv6.conf.all.disable_ipv6=1')).toEqual(['net.ipv6.conf.all.disable_ipv6', '1']);
   });
 });
 
