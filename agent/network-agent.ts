@@ -511,7 +511,12 @@ export class NetworkAgent {
       this.tasks.set(t.meta.id, lt);
       if (ips.size > 0) {
         // The container's own name answers in DNS: its expanded hostname, not the template.
-        await this.dns.attach(netns, { hostname: hostname || t.spec?.container?.hostname || t.meta.id.slice(0, 12), endpoints });
+        await this.dns.attach(netns, {
+          hostname: hostname || t.spec?.container?.hostname || t.meta.id.slice(0, 12),
+          endpoints,
+          // The service's --dns servers take external names for this container, as Docker's embedded DNS does.
+          upstreams: (t.spec?.container?.dnsConfig?.nameservers ?? []).map((address) => ({ address, port: 53 })),
+        });
         if (!lt.lb) lt.lb = await ServiceLoadBalancer.open({ netns, lbBackend: this.o.lbBackend, log: this.log });
         await lt.lb.update(this.lbTable(lt));
       }

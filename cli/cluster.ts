@@ -111,6 +111,11 @@ const daemonCommand = leaf({
       description:
         "Serve the Docker Engine API on this unix socket (default: docker.sock beside the CLI socket, /run/tsswarm/docker.sock); '' or none: off",
     },
+    'node-generic-resource': {
+      type: 'string',
+      valueName: 'LIST',
+      description: 'Generic resources this node offers to tasks that reserve them: KIND=COUNT, comma-separated (e.g. gpu=4,fpga=1)',
+    },
     'insecure-registry': {
       type: 'string',
       valueName: 'LIST',

@@ -62,6 +62,20 @@ import { applyPin, resolvePin } from './resolve-image.js';
 import { dockerConfigPath, encodedAuthFor, imageRegistry, readDockerConfig } from './registry-auth.js';
 import { LogDriverError, logPolicy, parseLogOpts, parseLogTime } from '../spec/log-driver.js';
 import { isNoNetwork, refusedPredefined } from '../spec/predefined-networks.js';
+import {
+  checkDnsOption,
+  checkDnsSearch,
+  checkDnsServer,
+  checkGroup,
+  checkOomScoreAdj,
+  formatUlimit,
+  parseExtraHost,
+  parseGenericResource,
+  parseSysctl,
+  parseUlimit,
+  removeHosts,
+} from '../spec/container-options.js';
+import { parseEnvFile, readEnvFileText } from './env-file.js';
 
 // ------------------------------------------------------------------ value parsers
 
@@ -418,6 +432,7 @@ const specFlags = {
   'health-timeout': str('DURATION', 'Maximum time a check may take'),
   'health-retries': str('N', 'Consecutive failures that make a task unhealthy'),
   'health-start-period': str('DURATION', 'Start period during which failures do not count'),
+  'health-start-interval': str('DURATION', 'Time between health checks during the start period'),
   'no-healthcheck': bool("Disable the image's health check"),
   'stop-grace-period': str('DURATION', 'Time to wait before killing a task being stopped (default 10s)'),
   'stop-signal': str('SIGNAL', 'Signal that stops a task'),
@@ -432,6 +447,16 @@ const specFlags = {
   tty: optBool('Allocate a pseudo-TTY (refused: not supported yet)', 't'),
   'log-driver': str('DRIVER', 'Where task output goes: json-file or local (rotated files on the node), or none'),
   'log-opt': many('KEY=VALUE', 'Log driver option: max-size=SIZE (default 20m), max-file=N (default 5), compress=false'),
+  'env-file': many('FILE', 'Read environment variables from a file (KEY=VALUE lines; --env wins)'),
+  sysctl: many('KEY=VALUE', 'Set a namespaced kernel parameter (net.*, fs.mqueue.*, kernel.shm*, kernel.msg*, kernel.sem)'),
+  ulimit: many('NAME=SOFT[:HARD]', 'Set a process limit, e.g. nofile=1024:2048 (-1: unlimited)'),
+  dns: many('IP', 'Nameserver for names outside the cluster'),
+  'dns-option': many('OPT', 'resolv.conf option, e.g. ndots:2'),
+  'dns-search': many('DOMAIN', 'resolv.conf search domain'),
+  host: many('HOST:IP', 'Add a line to /etc/hosts'),
+  group: many('GROUP', 'Add a supplementary group (name in the image, or gid)'),
+  'oom-score-adj': str('N', "Tune the container's OOM preference (-1000 to 1000)"),
+  'generic-resource': many('KIND=COUNT', 'Reserve generic resources a node advertises, e.g. gpu=2'),
   detach: bool('Exit at once instead of waiting for the service to converge', 'd'),
   quiet: bool('Suppress progress output', 'q'),
   'with-registry-auth': bool(
@@ -463,6 +488,22 @@ const updateOnlyFlags = {
   'label-rm': many('KEY', 'Remove a service label'),
   'container-label-add': many('KEY=VALUE', 'Add or update a container label'),
   'container-label-rm': many('KEY', 'Remove a container label'),
+  'sysctl-add': many('KEY=VALUE', 'Add or update a sysctl'),
+  'sysctl-rm': many('KEY', 'Remove a sysctl'),
+  'ulimit-add': many('NAME=SOFT[:HARD]', 'Add or update a ulimit'),
+  'ulimit-rm': many('NAME', 'Remove a ulimit'),
+  'dns-add': many('IP', 'Add a nameserver'),
+  'dns-rm': many('IP', 'Remove a nameserver'),
+  'dns-option-add': many('OPT', 'Add a resolv.conf option'),
+  'dns-option-rm': many('OPT', 'Remove a resolv.conf option'),
+  'dns-search-add': many('DOMAIN', 'Add a search domain'),
+  'dns-search-rm': many('DOMAIN', 'Remove a search domain'),
+  'host-add': many('HOST:IP', 'Add a line to /etc/hosts'),
+  'host-rm': many('HOST[:IP]', 'Remove a host (every address of it, or the one given)'),
+  'group-add': many('GROUP', 'Add a supplementary group'),
+  'group-rm': many('GROUP', 'Remove a supplementary group'),
+  'generic-resource-add': many('KIND=COUNT', 'Add or update a generic resource reservation'),
+  'generic-resource-rm': many('KIND', 'Remove a generic resource reservation'),
   force: bool('Replace the tasks even if nothing changed'),
   rollback: bool('Roll back to the previous spec'),
 } as const satisfies FlagDefs;
@@ -479,7 +520,7 @@ const l = (f: Flags, k: string): string[] => (f[k] as string[] | undefined) ?? [
 const b = (f: Flags, k: string): boolean => f[k] === true;
 
 function resources(r: Resources | null | undefined): Resources {
-  return { nanoCpus: r?.nanoCpus ?? 0, memoryBytes: r?.memoryBytes ?? 0, pids: r?.pids ?? 0 };
+  return { nanoCpus: r?.nanoCpus ?? 0, memoryBytes: r?.memoryBytes ?? 0, pids: r?.pids ?? 0, generic: [...(r?.generic ?? [])] };
 }
 
 function applyUpdateConfig(f: Flags, p: 'update' | 'rollback', cur: UpdateConfig | null | undefined): UpdateConfig | null | undefined {
@@ -583,7 +624,13 @@ function applyModeFlags(spec: ServiceSpec, f: Flags): void {
  * are added to (replacing entries with the same key; update's `--env-add`
  * etc. do the same as `--env`), single values replace.
  */
-function applySpecFlags(spec: ServiceSpec, f: Flags, env: NodeJS.ProcessEnv, ids?: ReadonlyMap<string, string>): void {
+function applySpecFlags(
+  spec: ServiceSpec,
+  f: Flags,
+  env: NodeJS.ProcessEnv,
+  ids?: ReadonlyMap<string, string>,
+  readFile: ReadEnvFile = readEnvFileText,
+): void {
   const task = (spec.task ??= TaskSpec.create());
   const c = (task.container ??= ContainerSpec.create());
   const both = (a: string, bName: string): [string, string[]][] => [
@@ -594,6 +641,8 @@ function applySpecFlags(spec: ServiceSpec, f: Flags, env: NodeJS.ProcessEnv, ids
   if (s(f, 'name') !== undefined) spec.name = s(f, 'name')!;
   applyModeFlags(spec, f);
 
+  // As the docker CLI: the files first, so that --env wins over them.
+  for (const path of l(f, 'env-file')) c.env = upsert(c.env, parseEnvFile('--env-file', path, readFile('--env-file', path), env), envKey);
   for (const [field, vals] of both('env', 'env-add')) {
     const entries = vals.map((v) => envEntry(field, v, env)).filter((e): e is string => e !== null);
     c.env = upsert(c.env, entries, envKey);
@@ -678,7 +727,7 @@ function applySpecFlags(spec: ServiceSpec, f: Flags, env: NodeJS.ProcessEnv, ids
     if (lim.memoryBytes > 0 && rsv.memoryBytes > lim.memoryBytes)
       throw new UsageError(`--reserve-memory must not be more than --limit-memory`, { field: '--reserve-memory' });
     r.limits = lim.nanoCpus || lim.memoryBytes || lim.pids ? lim : null;
-    r.reservations = rsv.nanoCpus || rsv.memoryBytes ? rsv : null;
+    r.reservations = rsv.nanoCpus || rsv.memoryBytes || rsv.generic.length ? rsv : null;
   }
 
   // restart policy
@@ -699,19 +748,29 @@ function applySpecFlags(spec: ServiceSpec, f: Flags, env: NodeJS.ProcessEnv, ids
   spec.rollback = applyUpdateConfig(f, 'rollback', spec.rollback);
 
   // health check
-  const healthKeys = ['health-cmd', 'health-interval', 'health-timeout', 'health-retries', 'health-start-period'];
+  const healthKeys = ['health-cmd', 'health-interval', 'health-timeout', 'health-retries', 'health-start-period', 'health-start-interval'];
   const given = healthKeys.filter((k) => s(f, k) !== undefined);
   if (b(f, 'no-healthcheck')) {
     if (given.length)
       throw new UsageError(`--no-healthcheck conflicts with --${given[0]}: give one or the other`, { field: '--no-healthcheck' });
-    c.healthcheck = { test: ['NONE'], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0 };
+    c.healthcheck = { test: ['NONE'], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0, startIntervalMs: 0 };
   } else if (given.length) {
-    const h: HealthConfig = { test: [], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0, ...(c.healthcheck ?? {}) };
+    const h: HealthConfig = {
+      test: [],
+      intervalMs: 0,
+      timeoutMs: 0,
+      retries: 0,
+      startPeriodMs: 0,
+      startIntervalMs: 0,
+      ...(c.healthcheck ?? {}),
+    };
     if (h.test[0] === 'NONE') h.test = [];
     if (s(f, 'health-cmd') !== undefined) h.test = s(f, 'health-cmd') ? ['CMD-SHELL', s(f, 'health-cmd')!] : [];
     if (s(f, 'health-interval') !== undefined) h.intervalMs = parseDuration('--health-interval', s(f, 'health-interval')!);
     if (s(f, 'health-timeout') !== undefined) h.timeoutMs = parseDuration('--health-timeout', s(f, 'health-timeout')!);
     if (s(f, 'health-start-period') !== undefined) h.startPeriodMs = parseDuration('--health-start-period', s(f, 'health-start-period')!);
+    if (s(f, 'health-start-interval') !== undefined)
+      h.startIntervalMs = parseDuration('--health-start-interval', s(f, 'health-start-interval')!);
     if (s(f, 'health-retries') !== undefined)
       h.retries = wholeNumber('--health-retries', s(f, 'health-retries')!, { max: SPEC_LIMITS.healthRetries });
     c.healthcheck = h;
@@ -857,6 +916,95 @@ function applySecurityFlags(c: ContainerSpec, f: Flags, mode: 'create' | 'update
   }
 }
 
+/** Reads an `--env-file` (tests give a fake). */
+export type ReadEnvFile = (field: string, path: string) => string;
+
+const dedupe = (xs: readonly string[]): string[] => [...new Set(xs)];
+const withoutAll = (xs: readonly string[], rm: readonly string[]): string[] => xs.filter((x) => !rm.includes(x));
+
+/**
+ * --sysctl, --ulimit, --dns, --dns-option, --dns-search, --host, --group,
+ * --oom-score-adj and --generic-resource, with update's -add/-rm forms: the
+ * removals first, then the additions (a key given again replaces its value),
+ * as the docker CLI applies them.
+ */
+function applyContainerOptionFlags(task: TaskSpec, c: ContainerSpec, f: Flags): void {
+  const both = (a: string): [string, string[]][] => [
+    [`--${a}`, l(f, a)],
+    [`--${a}-add`, l(f, `${a}-add`)],
+  ];
+  const sysctls = { ...(c.sysctls ?? {}) };
+  for (const k of l(f, 'sysctl-rm')) delete sysctls[k.trim()];
+  for (const [field, vals] of both('sysctl'))
+    for (const v of vals) {
+      const [k, val] = parseSysctl(field, v);
+      sysctls[k] = val;
+    }
+  c.sysctls = sysctls;
+
+  const rmUlimits = l(f, 'ulimit-rm').map((x) => x.trim());
+  c.ulimits = (c.ulimits ?? []).filter((u) => !rmUlimits.includes(u.name));
+  for (const [field, vals] of both('ulimit'))
+    c.ulimits = upsert(
+      c.ulimits,
+      vals.map((v) => parseUlimit(field, v)),
+      (u) => u.name,
+    );
+
+  const dnsKeys = ['dns', 'dns-option', 'dns-search'].flatMap((k) => [k, `${k}-add`, `${k}-rm`]);
+  if (dnsKeys.some((k) => l(f, k).length)) {
+    const d = { nameservers: [], search: [], options: [], ...(c.dnsConfig ?? {}) };
+    const one = (k: string, cur: string[], check: (field: string, v: string) => void): string[] => {
+      const add = both(k).flatMap(([field, vals]) => vals.map((v) => (check(field, v.trim()), v.trim())));
+      return dedupe([
+        ...withoutAll(
+          cur,
+          l(f, `${k}-rm`).map((x) => x.trim()),
+        ),
+        ...add,
+      ]);
+    };
+    d.nameservers = one('dns', d.nameservers, checkDnsServer);
+    d.search = one('dns-search', d.search, checkDnsSearch);
+    d.options = one('dns-option', d.options, checkDnsOption);
+    c.dnsConfig = d.nameservers.length || d.search.length || d.options.length ? d : null;
+  }
+
+  let hosts = c.hosts ?? [];
+  for (const x of l(f, 'host-rm')) hosts = removeHosts('--host-rm', hosts, x);
+  for (const [field, vals] of both('host')) hosts = dedupe([...hosts, ...vals.map((v) => parseExtraHost(field, v))]);
+  c.hosts = hosts;
+
+  const groups = both('group').flatMap(([field, vals]) => vals.map((v) => (checkGroup(field, v.trim()), v.trim())));
+  c.groups = dedupe([
+    ...withoutAll(
+      c.groups ?? [],
+      l(f, 'group-rm').map((x) => x.trim()),
+    ),
+    ...groups,
+  ]);
+
+  const oom = s(f, 'oom-score-adj');
+  if (oom !== undefined) {
+    const n = /^-?\d+$/.test(oom.trim()) ? Number(oom) : NaN;
+    checkOomScoreAdj('--oom-score-adj', n);
+    c.oomScoreAdj = n;
+  }
+
+  const rmKinds = l(f, 'generic-resource-rm').map((x) => x.trim());
+  const add = both('generic-resource').flatMap(([field, vals]) => vals.map((v) => parseGenericResource(field, v)));
+  if (rmKinds.length || add.length) {
+    const r = (task.resources ??= { limits: null, reservations: null });
+    const rsv = resources(r.reservations);
+    rsv.generic = upsert(
+      rsv.generic.filter((g) => !rmKinds.includes(g.kind)),
+      add,
+      (g) => g.kind,
+    );
+    r.reservations = rsv.nanoCpus || rsv.memoryBytes || rsv.generic.length ? rsv : null;
+  }
+}
+
 export interface CreateOptions {
   spec: ServiceSpec;
   detach: boolean;
@@ -864,24 +1012,34 @@ export interface CreateOptions {
 }
 
 /** `service create` flags and `IMAGE [COMMAND [ARG...]]` → the spec to send. Pure (env only for `-e KEY`). */
-export function serviceCreateSpec(flags: Flags, args: readonly string[], env: NodeJS.ProcessEnv = {}): CreateOptions {
+export function serviceCreateSpec(
+  flags: Flags,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  readFile: ReadEnvFile = readEnvFileText,
+): CreateOptions {
   const [image, ...cmd] = args;
   if (!image) throw new UsageError('give the image to run: tsswarm service create [OPTIONS] IMAGE [COMMAND] [ARG...]', { field: 'IMAGE' });
   const spec = ServiceSpec.create({ task: TaskSpec.create({ container: ContainerSpec.create({ image, args: cmd }) }) });
-  applySpecFlags(spec, flags, env);
+  applySpecFlags(spec, flags, env, undefined, readFile);
   applySecurityFlags(spec.task.container, flags, 'create');
+  applyContainerOptionFlags(spec.task, spec.task.container, flags);
   if (!spec.replicated && !spec.global && !spec.replicatedJob && !spec.globalJob) spec.replicated = { replicas: 1 };
   return { spec, detach: b(flags, 'detach'), quiet: b(flags, 'quiet') };
 }
 
 /** Parses a `service create` command line (after `create`) into a spec, without a daemon. */
-export function parseCreateArgv(argv: readonly string[], env: NodeJS.ProcessEnv = {}): CreateOptions {
+export function parseCreateArgv(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  readFile: ReadEnvFile = readEnvFileText,
+): CreateOptions {
   const p = parseArgs(
     argv,
     { ...specFlags, help: { type: 'boolean', description: '' } },
     { command: 'tsswarm service create', stopAtPositional: true },
   );
-  return serviceCreateSpec(p.flags, [...p.positionals, ...p.rest], env);
+  return serviceCreateSpec(p.flags, [...p.positionals, ...p.rest], env, readFile);
 }
 
 /**
@@ -894,6 +1052,7 @@ export function serviceUpdateSpec(
   flags: Flags,
   env: NodeJS.ProcessEnv = {},
   networkIds?: ReadonlyMap<string, string>,
+  readFile: ReadEnvFile = readEnvFileText,
 ): ServiceSpec {
   const spec = plainSpec(current);
   const task = (spec.task ??= TaskSpec.create());
@@ -956,8 +1115,9 @@ export function serviceUpdateSpec(
   }
   for (const k of l(flags, 'label-rm')) delete spec.labels[k];
   for (const k of l(flags, 'container-label-rm')) delete c.labels[k];
-  applySpecFlags(spec, flags, env, networkIds);
+  applySpecFlags(spec, flags, env, networkIds, readFile);
   applySecurityFlags(c, flags, 'update');
+  applyContainerOptionFlags(task, c, flags);
   if (b(flags, 'force')) task.forceUpdate = (task.forceUpdate ?? 0) + 1;
   return spec;
 }
@@ -968,9 +1128,10 @@ export function parseUpdateArgv(
   current: ServiceSpec,
   env: NodeJS.ProcessEnv = {},
   networkIds?: ReadonlyMap<string, string>,
+  readFile: ReadEnvFile = readEnvFileText,
 ): ServiceSpec {
   const p = parseArgs(argv, { ...updateFlags, help: { type: 'boolean', description: '' } }, { command: 'tsswarm service update' });
-  return serviceUpdateSpec(current, p.flags, env, networkIds);
+  return serviceUpdateSpec(current, p.flags, env, networkIds, readFile);
 }
 
 // ------------------------------------------------------------------ output helpers
@@ -1427,6 +1588,20 @@ export function prettyService(svc: Service, networks: ReadonlyMap<string, string
     if (c.user) out.push(` User:\t\t${c.user}`);
     if (c.hostname) out.push(` Hostname:\t${c.hostname}`);
     if (c.healthcheck?.test.length) out.push(` Healthcheck:\t${c.healthcheck.test.join(' ')}`);
+    if (c.groups?.length) out.push(` Groups:\t${c.groups.join(' ')}`);
+    if (c.oomScoreAdj) out.push(` OomScoreAdj:\t${c.oomScoreAdj}`);
+    const sysctls = Object.entries(c.sysctls ?? {});
+    if (sysctls.length) out.push(' Sysctls:', ...sysctls.map(([k, v]) => `  ${k}=${v}`));
+    if (c.ulimits?.length) out.push(' Ulimits:', ...c.ulimits.map((u) => `  ${formatUlimit(u)}`));
+    if (c.hosts?.length) out.push(' Hosts:', ...c.hosts.map((h) => `  ${h}`));
+    const dns = c.dnsConfig;
+    if (dns && (dns.nameservers.length || dns.search.length || dns.options.length))
+      out.push(
+        ' DNS:',
+        ...(dns.nameservers.length ? [`  Nameservers:\t${dns.nameservers.join(' ')}`] : []),
+        ...(dns.search.length ? [`  Search:\t${dns.search.join(' ')}`] : []),
+        ...(dns.options.length ? [`  Options:\t${dns.options.join(' ')}`] : []),
+      );
     // References only: a spec never holds a secret's value.
     const file = (t: { name: string; uid: string; gid: string; mode: number } | null | undefined): string[] =>
       t ? [`  UID:\t\t${t.uid}`, `  GID:\t\t${t.gid}`, `  Mode:\t\t0${t.mode.toString(8)}`] : [];
@@ -1463,6 +1638,7 @@ export function prettyService(svc: Service, networks: ReadonlyMap<string, string
       if (x.nanoCpus) out.push(`  CPU:\t\t${x.nanoCpus / 1e9}`);
       if (x.memoryBytes) out.push(`  Memory:\t${x.memoryBytes} B`);
       if (x.pids) out.push(`  Pids:\t\t${x.pids}`);
+      for (const g of x.generic ?? []) out.push(`  ${g.kind}:\t\t${g.value}`);
     }
   }
   const rp = t?.restart;

@@ -7,6 +7,8 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { UsageError } from '../lib/errors.js';
 import { logLevels, type LogLevel } from '../lib/log.js';
 import { checkInsecureRegistry } from '../agent/runtime/registry.js';
+import { checkGenericResources, parseGenericResource } from '../spec/container-options.js';
+import type { GenericResource } from '../proto/gen/objects.js';
 
 /** Load-balancer backends for service VIPs; `auto` lets the daemon pick what the kernel supports. */
 export const LB_BACKENDS = ['auto', 'nftables', 'iptables', 'ipvs'] as const;
@@ -55,6 +57,11 @@ export interface DaemonConfig {
    * the node description and matched by `engine.labels.KEY` constraints.
    */
   labels?: string[];
+  /**
+   * Generic resources this node offers to tasks that reserve them (`--generic-resource gpu=2`):
+   * `KIND=COUNT` entries, as dockerd's node-generic-resources (counts only: named ones are refused).
+   */
+  nodeGenericResources?: GenericResource[];
 }
 
 /** The keys a config file may hold, each with its check. */
@@ -76,6 +83,7 @@ export interface DaemonFlags {
   'docker-tcp'?: string;
   /** `--label KEY=VALUE`, repeatable. */
   label?: string[];
+  'node-generic-resource'?: string;
 }
 
 type Check = (v: unknown, field: string) => unknown;
@@ -226,6 +234,15 @@ export function engineLabelMap(labels: readonly string[] | undefined): Record<st
   return out;
 }
 
+/** `["gpu=4", "fpga=1"]` in the file; the flag's comma-separated text is split before it gets here. */
+function genericResources(v: unknown, field: string): GenericResource[] {
+  if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
+    throw UsageError.invalid(field, 'a list of KIND=COUNT entries such as ["gpu=4", "fpga=1"]', JSON.stringify(v).slice(0, 200));
+  const out = v.map((x) => parseGenericResource(field, x));
+  checkGenericResources(field, out);
+  return out;
+}
+
 function heartbeatMs(v: unknown, field: string): number {
   // A JSON number in the file; the flag's text is converted before it gets here.
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 100)
@@ -259,7 +276,15 @@ const KEYS: Record<keyof DaemonConfig, { check: Check; flag?: keyof DaemonFlags;
   },
   certsDir: { check: absPath, flag: 'certs-dir', flagCheck: (v, field) => resolve(str(v, field)) },
   labels: { check: engineLabels, flag: 'label' },
+  nodeGenericResources: {
+    check: genericResources,
+    flag: 'node-generic-resource',
+    flagCheck: (v, field) => genericResources(typeof v === 'string' ? v.split(',').filter((x) => x.trim()) : v, field),
+  },
 };
+
+/** dockerd's spellings of keys we also take, so a docker daemon.json entry can be copied as it is. */
+const DOCKERD_KEYS: Readonly<Record<string, keyof DaemonConfig>> = { 'node-generic-resources': 'nodeGenericResources' };
 
 export const CONFIG_KEYS = Object.keys(KEYS) as (keyof DaemonConfig)[];
 
@@ -296,7 +321,8 @@ export function parseDaemonConfig(text: string, file: string): DaemonConfigFile 
     );
   }
   const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(doc)) {
+  for (const [given, value] of Object.entries(doc)) {
+    const key = DOCKERD_KEYS[given] ?? given;
     const spec = KEYS[key as keyof DaemonConfig];
     if (!spec) {
       const near = nearKey(key);
@@ -307,7 +333,7 @@ export function parseDaemonConfig(text: string, file: string): DaemonConfigFile 
     }
     // null stands for "not set", so a generated file may carry every key.
     if (value === null) continue;
-    out[key] = spec.check(value, `"${key}" in ${file}`);
+    out[key] = spec.check(value, `"${given}" in ${file}`);
   }
   return out as DaemonConfigFile;
 }

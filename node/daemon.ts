@@ -53,7 +53,7 @@ import {
   NodeCAService,
   RaftMembershipService,
 } from '../proto/gen/control.js';
-import { NodeDescription, TaskState, TaskStatus } from '../proto/gen/objects.js';
+import { type GenericResource, NodeDescription, TaskState, TaskStatus } from '../proto/gen/objects.js';
 import { checkLogin, resolveDescriptor, Runtime } from '../agent/runtime/index.js';
 import { AgentSession } from '../agent/session.js';
 import { Worker } from '../agent/worker/worker.js';
@@ -98,6 +98,8 @@ export interface DaemonOptions {
   certsDir?: string;
   /** The engine's labels (`--label`, daemon.json `labels`), reported in the node description. */
   engineLabels?: Record<string, string>;
+  /** Generic resources this node advertises (daemon.json nodeGenericResources, --node-generic-resource). */
+  genericResources?: GenericResource[];
   /** `IP:PORT` where the Engine API is also served over TCP with TLS, to operators only (docs/engine-api.md); undefined: not. */
   dockerTcpAddr?: string;
 }
@@ -105,12 +107,16 @@ export interface DaemonOptions {
 const CALL_MS = 5000;
 
 /** What this host offers, as the scheduler sees it (architecture named as docker does). */
-export function nodeDescription(hostname: string, engineLabels: Record<string, string> = {}): NodeDescription {
+export function nodeDescription(
+  hostname: string,
+  engineLabels: Record<string, string> = {},
+  generic: readonly GenericResource[] = [],
+): NodeDescription {
   const arch = ({ x64: 'x86_64', arm64: 'aarch64', arm: 'armv7l', ia32: 'i386' } as Record<string, string>)[process.arch] ?? process.arch;
   return NodeDescription.create({
     hostname,
     platform: { os: process.platform, architecture: arch },
-    resources: { nanoCpus: availableParallelism() * 1e9, memoryBytes: totalmem(), pids: 0 },
+    resources: { nanoCpus: availableParallelism() * 1e9, memoryBytes: totalmem(), pids: 0, generic: [...generic] },
     engineVersion: '',
     engineLabels,
   });
@@ -962,7 +968,7 @@ export class Daemon {
     this.session = new AgentSession({
       nodeId: node.nodeId,
       addr: node.advertiseAddr,
-      description: nodeDescription(this.nodeName, this.o.engineLabels),
+      description: nodeDescription(this.nodeName, this.o.engineLabels, this.o.genericResources),
       credentials: () => this.managerCredentials(),
       managers: () => {
         const own = this.manager ? [node.advertiseAddr] : [];

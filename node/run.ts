@@ -53,6 +53,7 @@ export async function runDaemon({ flags, socketOverride, defaultSocket, version 
     insecureRegistries: cfg.insecureRegistries,
     certsDir: cfg.certsDir,
     engineLabels: engineLabelMap(cfg.labels),
+    genericResources: cfg.nodeGenericResources,
     dockerTcpAddr: cfg.dockerTcp || undefined,
   });
   // What the daemon's bursts of work freed goes back to the kernel once the collector goes quiet.

@@ -24,6 +24,7 @@ import {
 } from '../proto/gen/objects.js';
 import { parseConstraints, parseSpreadPreference } from './constraint.js';
 import { LogDriverError, logPolicy } from './log-driver.js';
+import { checkContainerOptions, checkGenericResources, OPTION_LIMITS } from './container-options.js';
 import { protocolName } from '../lib/ports.js';
 import type { NetworkSpec } from '../proto/gen/objects.js';
 import { isNoNetwork, NO_NETWORK, refusedPredefined } from './predefined-networks.js';
@@ -78,6 +79,8 @@ function checkResources(field: string, r: Resources | null | undefined, pidsAllo
   nonNegative(`${field}.memoryBytes`, r.memoryBytes, 'give a positive size, e.g. 64M');
   nonNegative(`${field}.pids`, r.pids, 'give a positive process count');
   if (!pidsAllowed && r.pids > 0) throw bad(`${field}.pids`, 'is a limit only: set it under limits (--limit-pids)');
+  if (pidsAllowed && r.generic?.length)
+    throw bad(`${field}.generic`, 'is a reservation only: generic resources are reserved (--generic-resource), never limited');
 }
 
 function checkUpdateConfig(field: string, u: UpdateConfig): void {
@@ -107,7 +110,7 @@ function checkHealth(field: string, h: HealthConfig): void {
       throw bad(`${field}.test`, `must start with CMD, CMD-SHELL or NONE (got ${JSON.stringify(kind)})`);
     }
   }
-  for (const k of ['intervalMs', 'timeoutMs', 'startPeriodMs'] as const) {
+  for (const k of ['intervalMs', 'timeoutMs', 'startPeriodMs', 'startIntervalMs'] as const) {
     nonNegative(`${field}.${k}`, h[k], 'give a duration such as 30s (0: the default)');
     if (h[k] > 0 && h[k] < 1) throw bad(`${field}.${k}`, 'must be at least 1ms');
   }
@@ -550,6 +553,8 @@ export const SPEC_LIMITS = {
   restartAttempts: 1_000_000,
   healthRetries: 10_000,
   driverOpts: 32,
+  /** --sysctl, --ulimit, --dns*, --host, --group, --oom-score-adj, --generic-resource (spec/container-options.ts). */
+  ...OPTION_LIMITS,
   cidrLength: 64,
   /** pullOptions.registryAuth: as the Engine API's X-Registry-Auth header (an AuthConfig with a token is a few KiB). */
   registryAuthLength: 16 * 1024,
@@ -675,12 +680,15 @@ export function checkServiceSpecBounds(spec: ServiceSpec): void {
         atMostChars(`${g}.target.gid`, `--${kind} gid=`, r.target?.gid, L.userLength);
       });
     }
+    // Counts and lengths, then each value: these options are small enough to check whole here.
+    checkContainerOptions(c);
     const h = c.healthcheck;
     if (h) {
       listAtMost(`${f}.healthcheck.test`, '--health-cmd', h.test, L.healthTest, L.argLength);
       durationAtMost(`${f}.healthcheck.intervalMs`, '--health-interval', h.intervalMs);
       durationAtMost(`${f}.healthcheck.timeoutMs`, '--health-timeout', h.timeoutMs);
       durationAtMost(`${f}.healthcheck.startPeriodMs`, '--health-start-period', h.startPeriodMs);
+      durationAtMost(`${f}.healthcheck.startIntervalMs`, '--health-start-interval', h.startIntervalMs ?? 0);
       numberAtMost(
         `${f}.healthcheck.retries`,
         '--health-retries',
@@ -712,6 +720,7 @@ export function checkServiceSpecBounds(spec: ServiceSpec): void {
         'memory is at most 1 PiB (2^50 bytes)',
       );
       numberAtMost(`spec.task.resources.${k}.pids`, '--limit-pids', r.pids, L.pids, `Linux has at most ${L.pids} processes`);
+      checkGenericResources(`spec.task.resources.${k}.generic (--generic-resource)`, r.generic ?? []);
     }
     const r = task.restart;
     if (r) {

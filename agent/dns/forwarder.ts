@@ -37,9 +37,10 @@ export class Forwarder {
   /**
    * Tries each upstream in turn. `transport` is how the client asked: a UDP
    * client gets a truncated answer as it came (it will ask us again over
-   * TCP); a TCP client gets the full answer fetched over TCP.
+   * TCP); a TCP client gets the full answer fetched over TCP. `upstreams`,
+   * when given and not empty, replace the host's (a service's --dns).
    */
-  async forward(query: Buffer, transport: Transport): Promise<Buffer | undefined> {
+  async forward(query: Buffer, transport: Transport, upstreams?: readonly Upstream[]): Promise<Buffer | undefined> {
     const clientId = messageId(query);
     if (clientId === undefined || this.closed) return undefined;
     if (this.inFlight >= this.maxInFlight) {
@@ -48,7 +49,7 @@ export class Forwarder {
     }
     this.inFlight++;
     try {
-      for (const upstream of this.opts.upstreams()) {
+      for (const upstream of upstreams?.length ? upstreams : this.opts.upstreams()) {
         if (this.closed) return undefined;
         const id = randomInt(0, 0x10000);
         const out = withId(query, id);

@@ -1,6 +1,7 @@
 // The names each container sees: for every network it is attached to, service
 // name → VIP (or the task IPs under dnsrr), tasks.<service> → task IPs, its own
 // hostname → its address, and PTR for those addresses. Pure: no sockets, no clock.
+import type { Upstream } from './resolvconf.js';
 import { canonicalName, RRType, type Answer } from './wire.js';
 
 export type EndpointMode = 'vip' | 'dnsrr';
@@ -19,6 +20,8 @@ export interface ServiceRecord {
 export interface ContainerRecord {
   hostname: string;
   endpoints: ReadonlyArray<{ network: string; ip: string }>;
+  /** The service's --dns servers: names outside the cluster are forwarded there instead of the node's resolvers. */
+  upstreams?: readonly Upstream[];
 }
 
 /** What to do with a question. */

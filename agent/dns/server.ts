@@ -50,7 +50,7 @@ export async function answerQuery(raw: Buffer, transport: Transport, ctx: QueryC
     const r = ctx.table.resolve(ctx.key, question.name, question.type);
     if (r.kind === 'answer') return buildResponse(q, { rcode: RCode.NOERROR, aa: true, answers: r.answers, maxSize });
   }
-  const forwarded = await ctx.forwarder.forward(raw, transport);
+  const forwarded = await ctx.forwarder.forward(raw, transport, ctx.table.container(ctx.key)?.upstreams);
   return forwarded ?? buildResponse(q, { rcode: RCode.SERVFAIL, maxSize });
 }
 

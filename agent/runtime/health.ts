@@ -1,7 +1,9 @@
 // Health checks as docker runs them: the test command inside the container
 // every interval, with a timeout; "starting" until the first success,
 // "healthy" after one, "unhealthy" after `retries` failures in a row (and
-// healthy again after a success). Failures within the start period do not count.
+// healthy again after a success). Failures within the start period do not count,
+// and while a container is starting within it, checks run every start interval
+// (when one is set) instead of every interval.
 import type { HealthConfig } from '../../proto/gen/objects.js';
 import type { ExecHandle } from './types.js';
 
@@ -50,6 +52,7 @@ export function mergeHealthcheck(service: HealthConfig | null | undefined, image
     timeoutMs: s?.timeoutMs || i?.timeoutMs || 0,
     retries: s?.retries || i?.retries || 0,
     startPeriodMs: s?.startPeriodMs || i?.startPeriodMs || 0,
+    startIntervalMs: s?.startIntervalMs || i?.startIntervalMs || 0,
   };
 }
 
@@ -63,6 +66,11 @@ export class HealthState {
     private readonly startPeriodMs: number,
     private readonly startedAt: number,
   ) {}
+
+  /** Still starting, within the start period: the start interval applies (as Docker's). */
+  inStartPeriod(at: number): boolean {
+    return this.status === 'starting' && at - this.startedAt < this.startPeriodMs;
+  }
 
   record(ok: boolean, at: number): HealthStatus {
     if (ok) {
@@ -82,6 +90,8 @@ export class HealthMonitor {
   private readonly state: HealthState;
   private readonly cmd: string[] | null;
   private readonly intervalMs: number;
+  /** 0: the interval, also in the start period. */
+  private readonly startIntervalMs: number;
   private readonly timeoutMs: number;
   private ac: AbortController | null = null;
 
@@ -94,6 +104,7 @@ export class HealthMonitor {
   ) {
     this.cmd = healthCommand(cfg.test);
     this.intervalMs = cfg.intervalMs || HEALTH_DEFAULTS.intervalMs;
+    this.startIntervalMs = cfg.startIntervalMs || 0;
     this.timeoutMs = cfg.timeoutMs || HEALTH_DEFAULTS.timeoutMs;
     this.state = new HealthState(cfg.retries || HEALTH_DEFAULTS.retries, cfg.startPeriodMs || 0, clock.now());
   }
@@ -106,7 +117,8 @@ export class HealthMonitor {
 
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = this.clock.setTimeout(() => void this.probe(), this.intervalMs);
+    const start = this.startIntervalMs > 0 && this.state.inStartPeriod(this.clock.now());
+    this.timer = this.clock.setTimeout(() => void this.probe(), start ? this.startIntervalMs : this.intervalMs);
   }
 
   private async probe(): Promise<void> {

@@ -80,7 +80,7 @@ interface ImageRecord {
     User?: string;
     StopSignal?: string;
     Volumes?: string[];
-    Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; Retries?: number; StartPeriod?: number };
+    Healthcheck?: { Test?: string[]; Interval?: number; Timeout?: number; Retries?: number; StartPeriod?: number; StartInterval?: number };
   };
 }
 
@@ -317,6 +317,7 @@ export class ImageStore {
             timeoutMs: (hc.Timeout ?? 0) / 1e6,
             retries: hc.Retries ?? 0,
             startPeriodMs: (hc.StartPeriod ?? 0) / 1e6,
+            startIntervalMs: (hc.StartInterval ?? 0) / 1e6,
           }
         : undefined,
       ...(i.config.StopSignal ? { stopSignal: i.config.StopSignal } : {}),

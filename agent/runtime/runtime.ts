@@ -35,7 +35,8 @@ import { isMounted, MNT_DETACH, mount, umount } from '../../native/libc.js';
 import { type FileMount, mountFiles, unmountFiles } from './files.js';
 import { ImageStore, type ResolvedImage } from './images.js';
 import { conmonFileSize, LOG_FILE, LogRotator, logFiles } from './logrotate.js';
-import { ociConfig, resolveUser, TTY_REFUSED } from './spec.js';
+import { ociConfig, ociJson, resolveUser, TTY_REFUSED } from './spec.js';
+import { hostsFile, resolvConfWith } from './etc.js';
 import { resolveInRoot } from './inroot.js';
 import type { ContainerConfig, ContainerState, ExecHandle, LogLine, LogPolicy, MountConfig } from './types.js';
 
@@ -349,7 +350,7 @@ export class Runtime {
       if (m.type === 'volume' && fill.has(m.source)) await this.fillVolume(rootfs, m.target, join(this.root, 'volumes', m.source));
     const hostname = c.hostname || c.id.slice(0, 12);
     writeFileSync(join(d, 'hostname'), `${hostname}\n`);
-    writeFileSync(join(d, 'hosts'), `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${hostname}\n`);
+    writeFileSync(join(d, 'hosts'), hostsFile(hostname, c.extraHosts));
     let resolv = c.resolvConf ?? '';
     if (!resolv) {
       try {
@@ -358,7 +359,7 @@ export class Runtime {
         resolv = 'nameserver 127.0.0.11\n';
       }
     }
-    writeFileSync(join(d, 'resolv.conf'), resolv);
+    writeFileSync(join(d, 'resolv.conf'), resolvConfWith(resolv, c.dns));
     // Secrets and configs on a tmpfs of the container's own (files.ts); a failed create unmounts it in remove().
     const files: FileMount[] = c.files?.length ? mountFiles(d, c.files) : [];
     const spec = ociConfig(c, img, {
@@ -369,7 +370,7 @@ export class Runtime {
       files,
       ...(c.init ? { init: this.initBin } : {}),
     });
-    writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
+    writeFileSync(join(bundle, 'config.json'), ociJson(spec));
     // conmon daemonizes at once; it reports runc's create through the sync pipe (fd 3): {"data": pid} or a negative data with a message.
     const args = [
       '--api-version',

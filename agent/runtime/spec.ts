@@ -3,8 +3,9 @@
 // namespaces, the usual /proc /dev /sys mounts, the user's mounts, cgroup
 // limits, and docker's confinement: its default capabilities (with the
 // service's --cap-add/--cap-drop), our default seccomp profile, masked and
-// read-only /proc and /sys paths. Pure but for the host's architecture, kernel
-// and CPU list, so it is unit-tested.
+// read-only /proc and /sys paths; and the service's sysctls, ulimits,
+// supplementary groups and OOM score adjustment. Pure but for the host's
+// architecture, kernel and CPU list, so it is unit-tested.
 import { existsSync, readFileSync } from 'node:fs';
 import { arch, release } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import type { FileMount } from './files.js';
 import type { ResolvedImage } from './images.js';
 import { readFileInRoot } from './inroot.js';
 import { seccompFor } from './seccomp/profile.js';
+import { ULIMIT_RESOURCES, ULIMIT_UNLIMITED } from '../../spec/container-options.js';
 import type { ContainerConfig } from './types.js';
 
 /** Docker's masked paths: files that leak host state or reach host devices, hidden behind /dev/null (files) or an empty read-only tmpfs (directories). */
@@ -115,6 +117,46 @@ export function resolveUser(user: string, rootfs: string | null): { uid: number;
   return { uid, gid };
 }
 
+/** Supplementary groups: gids as given, names looked up in the rootfs's /etc/group (as --user's group is). */
+export function resolveGroups(groups: readonly string[], rootfs: string | null): number[] {
+  let db: string[][] | undefined;
+  return groups.map((g) => {
+    if (/^\d+$/.test(g)) return Number(g);
+    db ??=
+      (rootfs ? readFileInRoot(rootfs, 'etc/group', USER_DB_MAX_BYTES) : null)
+        ?.toString('utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split(':')) ?? [];
+    const hit = db.find((x) => x[0] === g);
+    if (!hit || !/^\d+$/.test(hit[2] ?? ''))
+      throw new TsswarmError(
+        'INVALID_ARGUMENT',
+        `group "${g}" (--group) is not in the image's /etc/group: give a numeric gid (--group 1001)`,
+      );
+    return Number(hit[2]);
+  });
+}
+
+/** RLIM_INFINITY as runc reads it (a uint64): written into the JSON text, as no JS number holds it exactly. */
+const RLIM_INFINITY_MARK = '__tss_rlim_infinity__';
+
+/** Docker's ulimits as OCI rlimits; -1 is unlimited. */
+export function ociRlimits(ulimits: readonly { name: string; soft: number; hard: number }[]): Record<string, unknown>[] {
+  return ulimits.map((u) => {
+    const type = ULIMIT_RESOURCES[u.name];
+    if (!type)
+      throw new TsswarmError('INVALID_ARGUMENT', `ulimit "${u.name}" (--ulimit) is not one of Docker's names (nofile, nproc, ...)`);
+    const v = (n: number): number | string => (n === ULIMIT_UNLIMITED ? RLIM_INFINITY_MARK : n);
+    return { type, soft: v(u.soft), hard: v(u.hard) };
+  });
+}
+
+/** config.json's text for an ociConfig result. */
+export function ociJson(spec: Record<string, unknown>): string {
+  return JSON.stringify(spec).replaceAll(`"${RLIM_INFINITY_MARK}"`, '18446744073709551615');
+}
+
 export interface SpecPaths {
   rootfs: string;
   hostname: string;
@@ -144,6 +186,7 @@ export function ociConfig(
   if (c.tty) throw new TsswarmError('UNIMPLEMENTED', TTY_REFUSED);
   const args = c.init ? [INIT_PATH, '--', ...cmd] : cmd;
   const user = resolveUser(c.user || img.user, readUsersFrom);
+  const additionalGids = resolveGroups(c.groups ?? [], readUsersFrom);
   const mounts: Record<string, unknown>[] = [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
@@ -204,16 +247,19 @@ export function ociConfig(
   };
   // Capability rules follow the bounding set, as Docker's do.
   if (c.seccomp !== 'unconfined') linux.seccomp = seccompFor(caps, arch(), release());
+  if (c.sysctls && Object.keys(c.sysctls).length) linux.sysctl = { ...c.sysctls };
   return {
     ociVersion: '1.0.2',
     process: {
       terminal: false,
-      user: { uid: user.uid, gid: user.gid },
+      user: { uid: user.uid, gid: user.gid, ...(additionalGids.length ? { additionalGids } : {}) },
       args,
       env: mergeEnv(img.env, [`HOSTNAME=${p.hostname}`], c.env),
       cwd: c.workdir || img.workdir || '/',
       capabilities: { bounding: caps, effective: [...caps], permitted: [...caps] },
       noNewPrivileges: !!c.noNewPrivileges,
+      ...(c.ulimits?.length ? { rlimits: ociRlimits(c.ulimits) } : {}),
+      ...(c.oomScoreAdj ? { oomScoreAdj: c.oomScoreAdj } : {}),
     },
     root: { path: p.rootfs, readonly: !!c.readOnly },
     hostname: p.hostname,

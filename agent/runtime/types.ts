@@ -73,6 +73,21 @@ export interface ContainerConfig {
   files?: ContainerFile[];
   /** What is kept of its output (spec/log-driver.ts's logPolicy); default: rotated files with the bounded default. */
   log?: LogPolicy;
+  /** Namespaced kernel parameters (OCI linux.sysctl); spec/container-options.ts says which. */
+  sysctls?: Record<string, string>;
+  /** Process limits by Docker's names (`nofile`); -1: unlimited. */
+  ulimits?: { name: string; soft: number; hard: number }[];
+  /** Supplementary groups: names in the image's /etc/group, or gids. */
+  groups?: string[];
+  oomScoreAdj?: number;
+  /** Extra /etc/hosts lines, `IP NAME [ALIAS...]`. */
+  extraHosts?: string[];
+  /**
+   * --dns, --dns-search, --dns-option: the search and options replace
+   * resolv.conf's; the nameservers replace its nameservers, except the
+   * embedded server's (127.0.0.11), which stays and forwards to them.
+   */
+  dns?: { nameservers: string[]; search: string[]; options: string[] };
 }
 
 export interface ContainerState {

@@ -146,6 +146,14 @@ export function containerConfig(t: Task, nodeId: string, node?: TemplateNode): C
     seccomp: c?.seccomp === SeccompMode.SECCOMP_UNCONFINED ? 'unconfined' : undefined,
     noNewPrivileges: c?.noNewPrivileges || undefined,
     log: taskLogPolicy(t),
+    sysctls: c?.sysctls && Object.keys(c.sysctls).length ? { ...c.sysctls } : undefined,
+    ulimits: c?.ulimits?.length ? c.ulimits.map((u) => ({ name: u.name, soft: u.soft, hard: u.hard })) : undefined,
+    groups: c?.groups?.length ? [...c.groups] : undefined,
+    oomScoreAdj: c?.oomScoreAdj || undefined,
+    extraHosts: c?.hosts?.length ? [...c.hosts] : undefined,
+    dns: c?.dnsConfig
+      ? { nameservers: [...c.dnsConfig.nameservers], search: [...c.dnsConfig.search], options: [...c.dnsConfig.options] }
+      : undefined,
   };
 }
 

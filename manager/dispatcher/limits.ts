@@ -6,6 +6,7 @@ import type pino from 'pino';
 import { TsswarmError } from '../../lib/errors.js';
 import type { AgentHello, TaskStatusUpdate } from '../../proto/gen/control.js';
 import type { PortConfig, TaskStatus } from '../../proto/gen/objects.js';
+import { OPTION_LIMITS } from '../../spec/container-options.js';
 
 export const NODE_LIMITS = {
   /** RFC 1123's whole-name limit; Linux's own hostnames are shorter (64). */
@@ -16,6 +17,10 @@ export const NODE_LIMITS = {
   nanoCpus: 10_000 * 1e9,
   memoryBytes: 2 ** 50,
   pids: 4_194_304,
+  /** Kinds of generic resources a node advertises (node-generic-resources), and each count. */
+  genericResources: OPTION_LIMITS.genericResources,
+  genericKindLength: OPTION_LIMITS.genericKindLength,
+  genericValue: OPTION_LIMITS.genericValue,
   /** Status text shown by `service ps`; the runtime's errors fit easily. */
   statusMessageLength: 1024,
   statusErrLength: 4096,
@@ -101,6 +106,19 @@ export function boundHello(nodeId: string, hello: AgentHello, log: pino.Logger):
     d.resources.nanoCpus = clamp(d.resources.nanoCpus, L.nanoCpus, 'resources.nanoCpus', cuts);
     d.resources.memoryBytes = clamp(d.resources.memoryBytes, L.memoryBytes, 'resources.memoryBytes', cuts);
     d.resources.pids = clamp(d.resources.pids, L.pids, 'resources.pids', cuts);
+    // Generic resources: a kind that is not a plain name is dropped, a count clamped, the list cut; one kind once.
+    const generic = Array.isArray(d.resources.generic) ? d.resources.generic : [];
+    if (generic.length > L.genericResources) cuts.push(`resources.generic (${generic.length} kinds, kept ${L.genericResources})`);
+    const kinds = new Set<string>();
+    d.resources.generic = generic.slice(0, L.genericResources).flatMap((g, i) => {
+      const kind = typeof g?.kind === 'string' ? g.kind : '';
+      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(kind) || kind.length > L.genericKindLength || kinds.has(kind)) {
+        cuts.push(`resources.generic[${i}].kind (dropped)`);
+        return [];
+      }
+      kinds.add(kind);
+      return [{ kind, value: clamp(g.value, L.genericValue, `resources.generic[${i}].value`, cuts) }];
+    });
   }
   d.engineLabels = boundEngineLabels(d.engineLabels, cuts);
   if (cuts.length) log.warn({ node: nodeId, fields: cuts }, 'node description out of bounds: fields cut to their limits');

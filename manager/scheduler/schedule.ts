@@ -1,7 +1,7 @@
 // The scheduler's pure core: from the nodes, the tasks already placed and the
 // tasks waiting, decide where each waiting task goes, or say why it cannot
 // go anywhere. Filters first (node ready and active, constraints, reserved
-// resources, platform, max replicas per node, host-mode ports already taken on
+// resources (CPU, memory, generic resources such as gpu=2), platform, max replicas per node, host-mode ports already taken on
 // the node, a global task's own node), then
 // spread: the node with the fewest tasks of the service, then the fewest tasks
 // overall, after balancing over placement-preference label values. Tasks of
@@ -24,6 +24,8 @@ interface NodeLoad {
   byService: Map<string, number>;
   cpu: number;
   mem: number;
+  /** Generic resources not yet reserved, by kind (what the node advertises minus its tasks' reservations). */
+  generic: Map<string, number>;
   /** Ports published in host mode by the tasks on the node (`tcp/8080`). */
   hostPorts: Set<string>;
 }
@@ -147,6 +149,7 @@ export function schedule(
       byService: new Map(),
       cpu: res?.nanoCpus ?? 0,
       mem: res?.memoryBytes ?? 0,
+      generic: new Map((res?.generic ?? []).map((g) => [g.kind, g.value])),
       hostPorts: new Set(),
     });
   }
@@ -161,6 +164,7 @@ export function schedule(
     const r = t.spec?.resources?.reservations;
     l.cpu -= r?.nanoCpus ?? 0;
     l.mem -= r?.memoryBytes ?? 0;
+    for (const g of r?.generic ?? []) l.generic.set(g.kind, (l.generic.get(g.kind) ?? 0) - g.value);
     for (const p of hostPortsOf(t)) l.hostPorts.add(p);
   }
   const out: ScheduleResult = { assignments: new Map(), unschedulable: new Map() };
@@ -190,6 +194,7 @@ function scheduleGroup(group: Task[], loads: Map<string, NodeLoad>, out: Schedul
   const rsv = t0.spec?.resources?.reservations;
   const needCpu = rsv?.nanoCpus ?? 0;
   const needMem = rsv?.memoryBytes ?? 0;
+  const needGeneric = (rsv?.generic ?? []).filter((g) => g.value > 0);
   const maxReplicas = placement?.maxReplicas ?? 0;
   const platforms = placement?.platforms ?? [];
   const hostPorts = hostPortsOf(t0);
@@ -214,6 +219,8 @@ function scheduleGroup(group: Task[], loads: Map<string, NodeLoad>, out: Schedul
         ok: false,
         why: `insufficient resources (needs ${[needCpu ? `${needCpu / 1e9} CPU` : '', needMem ? `${Math.round(needMem / 2 ** 20)} MiB memory` : ''].filter(Boolean).join(' and ')})`,
       };
+    const short = needGeneric.filter((g) => (l.generic.get(g.kind) ?? 0) < g.value).map((g) => g.kind);
+    if (short.length) return { ok: false, why: `insufficient generic resources ${short.join(', ')}` };
     if (maxReplicas && (l.byService.get(svc) ?? 0) >= maxReplicas)
       return { ok: false, why: `max replicas per node (${maxReplicas}) reached` };
     const taken = hostPorts.find((p) => l.hostPorts.has(p));
@@ -296,6 +303,7 @@ function scheduleGroup(group: Task[], loads: Map<string, NodeLoad>, out: Schedul
     chosen.byService.set(svc, (chosen.byService.get(svc) ?? 0) + 1);
     chosen.cpu -= needCpu;
     chosen.mem -= needMem;
+    for (const g of needGeneric) chosen.generic.set(g.kind, (chosen.generic.get(g.kind) ?? 0) - g.value);
     for (const p of hostPorts) chosen.hostPorts.add(p);
     leaf.heap!.push(chosen);
     for (const x of path) x.count++;

@@ -49,7 +49,13 @@ export function toDockerNode(n: Node, tls: DockerTLSInfo, engineVersion = ''): J
     Description: {
       Hostname: d?.hostname ?? '',
       Platform: { Architecture: d?.platform?.architecture ?? '', OS: d?.platform?.os ?? '' },
-      Resources: { NanoCPUs: Number(d?.resources?.nanoCpus ?? 0), MemoryBytes: Number(d?.resources?.memoryBytes ?? 0) },
+      Resources: {
+        NanoCPUs: Number(d?.resources?.nanoCpus ?? 0),
+        MemoryBytes: Number(d?.resources?.memoryBytes ?? 0),
+        ...(d?.resources?.generic?.length
+          ? { GenericResources: d.resources.generic.map((g) => ({ DiscreteResourceSpec: { Kind: g.kind, Value: g.value } })) }
+          : {}),
+      },
       Engine: { EngineVersion: d?.engineVersion || engineVersion, Labels: { ...(d?.engineLabels ?? {}) } },
       TLSInfo: tls,
     },

@@ -42,6 +42,7 @@ import { DEFAULT_RESTART, DEFAULT_STOP_GRACE_MS, DEFAULT_UPDATE, plainSpec } fro
 import { isNoNetwork } from '../predefined-networks.js';
 import { jobCounts } from '../jobs.js';
 import { LogDriverError, logPolicy } from '../log-driver.js';
+import { checkSysctl, isNamespacedSysctl, ULIMIT_RESOURCES } from '../container-options.js';
 import type {
   DockerContainerSpec,
   DockerEndpointSpec,
@@ -148,7 +149,14 @@ export const SERVICE_SPEC_FIELDS: readonly DockerField[] = [
   M('TaskTemplate.Resources.Reservations'),
   M('TaskTemplate.Resources.Reservations.NanoCPUs'),
   M('TaskTemplate.Resources.Reservations.MemoryBytes'),
-  R('TaskTemplate.Resources.Reservations.GenericResources', 'tsswarm nodes advertise no generic resources'),
+  M('TaskTemplate.Resources.Reservations.GenericResources', 'counts of what nodes advertise (node-generic-resources)'),
+  M('TaskTemplate.Resources.Reservations.GenericResources[].DiscreteResourceSpec'),
+  M('TaskTemplate.Resources.Reservations.GenericResources[].DiscreteResourceSpec.Kind'),
+  M('TaskTemplate.Resources.Reservations.GenericResources[].DiscreteResourceSpec.Value'),
+  R(
+    'TaskTemplate.Resources.Reservations.GenericResources[].NamedResourceSpec',
+    'named generic resources: nodes advertise counts only; reserve a DiscreteResourceSpec',
+  ),
   R('TaskTemplate.Resources.SwapBytes', 'tsswarm sets no swap limit'),
   R('TaskTemplate.Resources.MemorySwappiness', 'tsswarm sets no memory swappiness'),
   M('TaskTemplate.RestartPolicy', 'absent: condition any, delay 5s, filled by validation'),
@@ -180,7 +188,7 @@ export const SERVICE_SPEC_FIELDS: readonly DockerField[] = [
   M(`${CS}.Env`),
   M(`${CS}.Dir`),
   M(`${CS}.User`),
-  R(`${CS}.Groups`, 'tsswarm sets no supplementary groups'),
+  M(`${CS}.Groups`, "names resolved in the image's /etc/group when the container is made, or gids"),
   M(`${CS}.Privileges`),
   R(`${CS}.Privileges.CredentialSpec`, 'credential specs are for Windows containers'),
   R(`${CS}.Privileges.SELinuxContext`, 'tsswarm applies no SELinux labels'),
@@ -220,13 +228,13 @@ export const SERVICE_SPEC_FIELDS: readonly DockerField[] = [
   M(`${CS}.Healthcheck.Interval`),
   M(`${CS}.Healthcheck.Timeout`),
   M(`${CS}.Healthcheck.StartPeriod`),
-  R(`${CS}.Healthcheck.StartInterval`, "tsswarm's health checks have no start interval"),
+  M(`${CS}.Healthcheck.StartInterval`, 'checks run this often while starting within the start period; 0: the interval'),
   M(`${CS}.Healthcheck.Retries`),
-  R(`${CS}.Hosts`, 'tsswarm writes no extra /etc/hosts entries'),
-  M(`${CS}.DNSConfig`, 'only empty: tasks use the embedded DNS server'),
-  R(`${CS}.DNSConfig.Nameservers`, "tasks use the embedded DNS server, which forwards to the node's resolvers"),
-  R(`${CS}.DNSConfig.Search`, 'tasks use the embedded DNS server with no search domains'),
-  R(`${CS}.DNSConfig.Options`, 'tasks use the embedded DNS server with no resolver options'),
+  M(`${CS}.Hosts`, '"IP HOSTNAME [ALIAS...]" lines added to /etc/hosts'),
+  M(`${CS}.DNSConfig`),
+  M(`${CS}.DNSConfig.Nameservers`, "on overlay networks: the embedded DNS server's upstreams for this task; otherwise resolv.conf's"),
+  M(`${CS}.DNSConfig.Search`),
+  M(`${CS}.DNSConfig.Options`),
   M(`${CS}.Secrets`),
   ...fileTargetFields(`${CS}.Secrets[]`),
   M(`${CS}.Secrets[].SecretID`, 'resolved with SecretName by the Control API'),
@@ -237,11 +245,17 @@ export const SERVICE_SPEC_FIELDS: readonly DockerField[] = [
   M(`${CS}.Configs[].ConfigID`, 'resolved with ConfigName by the Control API'),
   M(`${CS}.Configs[].ConfigName`),
   V(`${CS}.Isolation`, '"" or default: Linux containers have no other isolation'),
-  R(`${CS}.Sysctls`, 'tsswarm sets no sysctls in task namespaces'),
+  V(`${CS}.Sysctls`, 'namespaced ones only: net.*, fs.mqueue.*, kernel.shm*, kernel.msg*, kernel.sem'),
   M(`${CS}.CapabilityAdd`),
   M(`${CS}.CapabilityDrop`),
-  R(`${CS}.Ulimits`, 'tsswarm sets no ulimits'),
-  R(`${CS}.OomScoreAdj`, 'tsswarm does not set the OOM score adjustment'),
+  M(`${CS}.Ulimits`),
+  V(
+    `${CS}.Ulimits[].Name`,
+    "Docker's names: core, cpu, data, fsize, locks, memlock, msgqueue, nice, nofile, nproc, rss, rtprio, rttime, sigpending, stack",
+  ),
+  M(`${CS}.Ulimits[].Soft`, '-1: unlimited'),
+  M(`${CS}.Ulimits[].Hard`, '-1: unlimited'),
+  M(`${CS}.OomScoreAdj`, '-1000 to 1000'),
 ];
 
 const fieldsByPath = new Map(SERVICE_SPEC_FIELDS.map((f) => [f.path, f]));
@@ -410,7 +424,17 @@ function resourcesFromDocker(r: JsonReader | null): ResourceRequirements | null 
   const one = (x: JsonReader | null, pids: boolean): Resources | null => {
     if (!x) return null;
     walk(x);
-    return { nanoCpus: x.int('NanoCPUs'), memoryBytes: x.int('MemoryBytes'), pids: pids ? x.int('Pids') : 0 };
+    const generic = pids
+      ? []
+      : x.list('GenericResources').flatMap((g) => {
+          walk(g);
+          const d = g.obj('DiscreteResourceSpec');
+          // An element holding nothing (a zero NamedResourceSpec) reserves nothing.
+          if (!d) return [];
+          walk(d);
+          return [{ kind: d.str('Kind'), value: d.int('Value') }];
+        });
+    return { nanoCpus: x.int('NanoCPUs'), memoryBytes: x.int('MemoryBytes'), pids: pids ? x.int('Pids') : 0, generic };
   };
   return { limits: one(r.obj('Limits'), true), reservations: one(r.obj('Reservations'), false) };
 }
@@ -566,13 +590,15 @@ function containerFromDocker(r: JsonReader, ctx: FromDockerContext): ContainerSp
   if (seccompMode === 'custom') throw refusal(seccomp!.at('Mode'), '"custom": custom seccomp profiles; give default or unconfined');
   const health = r.obj('Healthcheck');
   walk(health);
-  walk(r.obj('DNSConfig'));
+  const dns = r.obj('DNSConfig');
+  walk(dns);
   const healthcheck: HealthConfig | null = health && {
     test: health.strs('Test'),
     intervalMs: health.duration('Interval'),
     timeoutMs: health.duration('Timeout'),
     retries: health.uint('Retries'),
     startPeriodMs: health.duration('StartPeriod'),
+    startIntervalMs: health.duration('StartInterval'),
   };
   return {
     image: r.str('Image'),
@@ -606,7 +632,31 @@ function containerFromDocker(r: JsonReader, ctx: FromDockerContext): ContainerSp
     capabilityDrop: r.strs('CapabilityDrop'),
     seccomp: oneOf(seccomp ?? new JsonReader({}, ''), 'Mode', SECCOMP, 'default, unconfined or custom'),
     noNewPrivileges: priv?.bool('NoNewPrivileges') ?? false,
+    groups: r.strs('Groups'),
+    sysctls: sysctlsFromDocker(r),
+    ulimits: r.list('Ulimits').map((u) => {
+      walk(u);
+      const name = u.str('Name');
+      if (!Object.hasOwn(ULIMIT_RESOURCES, name))
+        throw new UsageError(`${u.at('Name')} must be one of ${Object.keys(ULIMIT_RESOURCES).join(', ')} (got ${short(name)})`, {
+          field: u.at('Name'),
+        });
+      return { name, soft: u.int('Soft'), hard: u.int('Hard') };
+    }),
+    dnsConfig:
+      dns && (dns.has('Nameservers') || dns.has('Search') || dns.has('Options'))
+        ? { nameservers: dns.strs('Nameservers'), search: dns.strs('Search'), options: dns.strs('Options') }
+        : null,
+    hosts: r.strs('Hosts'),
+    oomScoreAdj: r.int('OomScoreAdj'),
   };
+}
+
+/** Namespaced sysctls only, refused here by Docker's path (validation checks the rest of each value). */
+function sysctlsFromDocker(r: JsonReader): Record<string, string> {
+  const m = r.strMap('Sysctls');
+  for (const k of Object.keys(m)) if (!isNamespacedSysctl(k)) checkSysctl(r.at('Sysctls'), k, m[k]!);
+  return m;
 }
 
 // ------------------------------------------------------------------ ours → Docker
@@ -717,10 +767,22 @@ function containerToDocker(c: ContainerSpec, o: ToDockerSpecOptions): DockerCont
           Interval: nz(durationToDocker(h.intervalMs)),
           Timeout: nz(durationToDocker(h.timeoutMs)),
           StartPeriod: nz(durationToDocker(h.startPeriodMs)),
+          StartInterval: nz(durationToDocker(h.startIntervalMs ?? 0)),
           Retries: nz(h.retries),
         })
       : undefined,
-    DNSConfig: {},
+    DNSConfig: c.dnsConfig
+      ? compact({
+          Nameservers: nonEmpty(c.dnsConfig.nameservers),
+          Search: nonEmpty(c.dnsConfig.search),
+          Options: nonEmpty(c.dnsConfig.options),
+        })
+      : {},
+    Hosts: nonEmpty(c.hosts),
+    Groups: nonEmpty(c.groups),
+    Sysctls: nonEmptyMap(c.sysctls),
+    Ulimits: nonEmpty(c.ulimits)?.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
+    OomScoreAdj: nz(c.oomScoreAdj),
     Secrets: nonEmpty(c.secrets)?.map((s) => ({ File: fileToDocker(s.target), SecretID: s.secretId, SecretName: s.secretName })),
     Configs: nonEmpty(c.configs)?.map((s) =>
       compact({ File: fileToDocker(s.target) ?? undefined, ConfigID: s.configId, ConfigName: s.configName }),
@@ -735,7 +797,14 @@ function containerToDocker(c: ContainerSpec, o: ToDockerSpecOptions): DockerCont
 export function taskSpecToDocker(t: TaskSpec, o: ToDockerSpecOptions = {}): DockerTaskSpec {
   const res = t.resources ?? (o.insertDefaults ? { limits: null, reservations: null } : null);
   const one = (x: Resources | null | undefined, pids: boolean) =>
-    x ? compact({ NanoCPUs: nz(x.nanoCpus), MemoryBytes: nz(x.memoryBytes), ...(pids ? { Pids: nz(x.pids) } : {}) }) : undefined;
+    x
+      ? compact({
+          NanoCPUs: nz(x.nanoCpus),
+          MemoryBytes: nz(x.memoryBytes),
+          ...(pids ? { Pids: nz(x.pids) } : {}),
+          GenericResources: nonEmpty(x.generic)?.map((g) => ({ DiscreteResourceSpec: { Kind: g.kind, Value: g.value } })),
+        })
+      : undefined;
   const restart = t.restart ?? (o.insertDefaults ? DEFAULT_RESTART : null);
   const p = t.placement ?? (o.insertDefaults ? { constraints: [], preferences: [], maxReplicas: 0, platforms: [] } : null);
   return compact({

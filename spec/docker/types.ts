@@ -60,6 +60,7 @@ export interface DockerHealthConfig {
   Interval?: number;
   Timeout?: number;
   StartPeriod?: number;
+  StartInterval?: number;
   Retries?: number;
 }
 
@@ -87,7 +88,12 @@ export interface DockerContainerSpec {
   Mounts?: DockerMount[];
   StopGracePeriod?: number;
   Healthcheck?: DockerHealthConfig;
-  DNSConfig?: Record<string, never>;
+  DNSConfig?: { Nameservers?: string[]; Search?: string[]; Options?: string[] };
+  Hosts?: string[];
+  Groups?: string[];
+  Sysctls?: Record<string, string>;
+  Ulimits?: Array<{ Name: string; Soft: number; Hard: number }>;
+  OomScoreAdj?: number;
   Secrets?: DockerSecretReference[];
   Configs?: DockerConfigReference[];
   CapabilityAdd?: string[];
@@ -97,6 +103,12 @@ export interface DockerContainerSpec {
 export interface DockerResources {
   NanoCPUs?: number;
   MemoryBytes?: number;
+  GenericResources?: DockerGenericResource[];
+}
+
+/** Docker's generic resource; tsswarm has the discrete (count) kind only. */
+export interface DockerGenericResource {
+  DiscreteResourceSpec?: { Kind: string; Value: number };
 }
 
 export interface DockerLimit extends DockerResources {

@@ -252,14 +252,15 @@ describe('service create command line → spec', () => {
       timeoutMs: 0,
       retries: 2,
       startPeriodMs: 0,
+      startIntervalMs: 0,
     });
     expect(spec.task.placement).toMatchObject({
       constraints: ['node.role==worker', 'node.labels.zone!=east'],
       preferences: [{ spread: 'node.labels.zone' }],
     });
     expect(spec.task.resources).toEqual({
-      reservations: { nanoCpus: 5e8, memoryBytes: 64 << 20, pids: 0 },
-      limits: { nanoCpus: 1e9, memoryBytes: 128 << 20, pids: 100 },
+      reservations: { nanoCpus: 5e8, memoryBytes: 64 << 20, pids: 0, generic: [] },
+      limits: { nanoCpus: 1e9, memoryBytes: 128 << 20, pids: 100, generic: [] },
     });
     expect(spec.task.restart).toEqual({ condition: RestartCondition.ON_FAILURE, delayMs: 5000, maxAttempts: 3, windowMs: 0 });
     expect(spec.update).toEqual({

@@ -121,13 +121,13 @@ describe.skipIf(!canRunSandbox || !haveDocker)('services through the Docker Engi
       '-d',
       '--name',
       'sys',
-      '--sysctl',
-      'net.core.somaxconn=1024',
+      '--isolation',
+      'hyperv',
       '--no-resolve-image',
       SANDBOX_IMAGE,
     );
     expect(refused.code).toBe(1);
-    expect(refused.err).toMatch(/Error response from daemon: .*TaskTemplate\.ContainerSpec\.Sysctls/);
+    expect(refused.err).toMatch(/Error response from daemon: .*TaskTemplate\.ContainerSpec\.Isolation/);
     expect(await ok(m, 'service', 'ls')).not.toMatch(/\bsys\b/);
     expect((await docker(m, 'service', 'inspect', 'nope')).err).toMatch(/no such service: nope|service nope not found/i);
 

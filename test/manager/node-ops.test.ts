@@ -48,7 +48,7 @@ async function addNode(id: string, o: { role?: NodeRole; state?: NodeState } = {
     description: NodeDescription.create({
       hostname: id,
       platform: { os: 'linux', architecture: 'x86_64' },
-      resources: { nanoCpus: 4e9, memoryBytes: 8 * 2 ** 30, pids: 0 },
+      resources: { nanoCpus: 4e9, memoryBytes: 8 * 2 ** 30, pids: 0, generic: [] },
     }),
   });
   await m.store.update((tx) => tx.nodes.create(n));

@@ -182,8 +182,8 @@ describe('validateServiceSpec', () => {
         {},
         {
           resources: {
-            limits: limits && { nanoCpus: 0, memoryBytes: 0, pids: 0, ...limits },
-            reservations: reservations && { nanoCpus: 0, memoryBytes: 0, pids: 0, ...reservations },
+            limits: limits && { nanoCpus: 0, memoryBytes: 0, pids: 0, generic: [], ...limits },
+            reservations: reservations && { nanoCpus: 0, memoryBytes: 0, pids: 0, generic: [], ...reservations },
           },
         },
       );
@@ -214,7 +214,7 @@ describe('validateServiceSpec', () => {
 
   it('health checks: CMD, CMD-SHELL or NONE, and durations', () => {
     const h = (test: string[], o: object = {}) =>
-      spec({}, { healthcheck: { test, intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0, ...o } });
+      spec({}, { healthcheck: { test, intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0, startIntervalMs: 0, ...o } });
     fails(h(['curl', 'x']), 'healthcheck.test', /CMD, CMD-SHELL or NONE/);
     fails(h(['CMD']), 'healthcheck.test', /needs a command/);
     fails(h(['CMD-SHELL', 'a', 'b']), 'healthcheck.test', /one shell command/);
@@ -265,7 +265,7 @@ describe('spec bounds', () => {
   const placement = (o: object) => ({ placement: { constraints: [], preferences: [], maxReplicas: 0, platforms: [], ...o } });
   const res = (k: 'limits' | 'reservations', o: object) => ({ resources: { [k]: { nanoCpus: 0, memoryBytes: 0, pids: 0, ...o } } });
   const health = (o: object) => ({
-    healthcheck: { test: ['CMD', 'true'], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0, ...o },
+    healthcheck: { test: ['CMD', 'true'], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0, startIntervalMs: 0, ...o },
   });
   const nets = (networks: Array<{ target: string; aliases: string[] }>) => ({ networks });
   const port = (i: number) => ({ name: '', protocol: 0, targetPort: 1 + (i % 65535), publishedPort: 0, publishMode: 1 });

@@ -58,12 +58,22 @@ function fakeExec(results: (number | 'hang')[], calls: string[][]): HealthExec {
   };
 }
 
-const cfg = (over: Partial<{ test: string[]; intervalMs: number; timeoutMs: number; retries: number; startPeriodMs: number }> = {}) => ({
+const cfg = (
+  over: Partial<{
+    test: string[];
+    intervalMs: number;
+    timeoutMs: number;
+    retries: number;
+    startPeriodMs: number;
+    startIntervalMs: number;
+  }> = {},
+) => ({
   test: ['CMD-SHELL', 'test -f /ok'],
   intervalMs: 1000,
   timeoutMs: 500,
   retries: 3,
   startPeriodMs: 0,
+  startIntervalMs: 0,
   ...over,
 });
 
@@ -118,7 +128,7 @@ describe('HealthMonitor', () => {
     const d = new HealthMonitor(
       fakeExec([0], calls),
       'tss-h',
-      { test: ['CMD', 'true'], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0 },
+      { test: ['CMD', 'true'], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0, startIntervalMs: 0 },
       () => undefined,
       clock,
     );
@@ -132,8 +142,15 @@ describe('HealthMonitor', () => {
 });
 
 describe("the service's health check merged with the image's, as Docker merges them", () => {
-  const image = { test: ['CMD-SHELL', 'test -f /ok'], intervalMs: 30_000, timeoutMs: 5_000, retries: 3, startPeriodMs: 1_000 };
-  const none = { test: [], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0 };
+  const image = {
+    test: ['CMD-SHELL', 'test -f /ok'],
+    intervalMs: 30_000,
+    timeoutMs: 5_000,
+    retries: 3,
+    startPeriodMs: 1_000,
+    startIntervalMs: 0,
+  };
+  const none = { test: [], intervalMs: 0, timeoutMs: 0, retries: 0, startPeriodMs: 0, startIntervalMs: 0 };
 
   it("timings without a test run the image's test with the given timings, the rest the image's", () => {
     expect(mergeHealthcheck({ ...none, intervalMs: 200, retries: 7 }, image)).toEqual({ ...image, intervalMs: 200, retries: 7 });

@@ -277,6 +277,7 @@ describe.skipIf(!canRun)('runtime on runc and conmon', () => {
       'tss-h1',
       {
         test: ['CMD-SHELL', 'test -f /tmp/ok || { echo missing; exit 1; }'],
+        startIntervalMs: 0,
         intervalMs: 100,
         timeoutMs: 10_000,
         retries: 2,

@@ -209,6 +209,7 @@ describe.skipIf(!canRun)('the worker on runc', () => {
         timeoutMs: 5000,
         retries: 1_000_000,
         startPeriodMs: 0,
+        startIntervalMs: 0,
       },
     });
     w.assignments({ full: true, tasks: [t], removedTaskIds: [] });
@@ -238,7 +239,7 @@ describe.skipIf(!canRun)('the worker on runc', () => {
     const w = worker();
     const t = withContainer(task(TaskState.RUNNING), {
       image: 'tss/health:1',
-      healthcheck: { test: [], intervalMs: 100, timeoutMs: 0, retries: 0, startPeriodMs: 0 },
+      healthcheck: { test: [], intervalMs: 100, timeoutMs: 0, retries: 0, startPeriodMs: 0, startIntervalMs: 0 },
     });
     w.assignments({ full: true, tasks: [t], removedTaskIds: [] });
     await until('running', async () => (await status(t)) === 'running');

@@ -204,7 +204,7 @@ describe("the worker's task state machine (fake runtime)", () => {
 /** A task whose container has a health check probing every few ms, failing `retries` times in a row before it is unhealthy. */
 function checked(retries: number, o: Parameters<typeof task>[1] = {}): Task {
   const t = task(TaskState.RUNNING, o);
-  t.spec.container.healthcheck = { test: ['CMD', 'ready'], intervalMs: 5, timeoutMs: 1000, retries, startPeriodMs: 0 };
+  t.spec.container.healthcheck = { test: ['CMD', 'ready'], intervalMs: 5, timeoutMs: 1000, retries, startPeriodMs: 0, startIntervalMs: 0 };
   return t;
 }
 

@@ -38,7 +38,7 @@ const hello = (
   description: {
     hostname: o.hostname ?? 'tss-node-1',
     platform: { os: o.os ?? 'linux', architecture: o.architecture ?? 'x86_64' },
-    resources: { nanoCpus: o.nanoCpus ?? 4e9, memoryBytes: o.memoryBytes ?? 8 * 2 ** 30, pids: o.pids ?? 0 },
+    resources: { nanoCpus: o.nanoCpus ?? 4e9, memoryBytes: o.memoryBytes ?? 8 * 2 ** 30, pids: o.pids ?? 0, generic: [] },
     engineVersion: o.engineVersion ?? '0.1.0',
     engineLabels: o.engineLabels ?? {},
   },
@@ -107,7 +107,7 @@ describe('boundHello', () => {
     expect(d.platform!.os).toHaveLength(NODE_LIMITS.platformLength);
     expect(d.platform!.architecture).toHaveLength(NODE_LIMITS.platformLength);
     expect(d.engineVersion).toHaveLength(NODE_LIMITS.engineVersionLength);
-    expect(d.resources).toEqual({ nanoCpus: NODE_LIMITS.nanoCpus, memoryBytes: 0, pids: 0 });
+    expect(d.resources).toEqual({ nanoCpus: NODE_LIMITS.nanoCpus, memoryBytes: 0, pids: 0, generic: [] });
     expect(records).toHaveLength(1);
     expect(records[0]).toMatchObject({ level: 40, node: 'n7' });
     expect((records[0]!.fields as string[]).join(' ')).toMatch(

@@ -20,7 +20,7 @@ export function node(id: string, name: string, role: NodeRole, extra: Partial<No
     description: {
       hostname: name,
       platform: { os: 'linux', architecture: 'x86_64' },
-      resources: { nanoCpus: 2e9, memoryBytes: 1 << 30, pids: 0 },
+      resources: { nanoCpus: 2e9, memoryBytes: 1 << 30, pids: 0, generic: [] },
       engineVersion: '',
       engineLabels: {},
     },

@@ -186,8 +186,8 @@ describe('the docker CLI bodies of the research note', () => {
     ]);
     expect(s.task.networks).toEqual([{ target: NET_INGRESS, aliases: [] }]);
     expect(s.task.resources).toEqual({
-      limits: { nanoCpus: 0, memoryBytes: 0, pids: 0 },
-      reservations: { nanoCpus: 0, memoryBytes: 0, pids: 0 },
+      limits: { nanoCpus: 0, memoryBytes: 0, pids: 0, generic: [] },
+      reservations: { nanoCpus: 0, memoryBytes: 0, pids: 0, generic: [] },
     });
     expect(s.endpoint).toEqual({
       mode: EndpointMode.VIP,
@@ -211,8 +211,8 @@ describe('the docker CLI bodies of the research note', () => {
     expect(s.rollback ?? null).toBeNull();
     expect(s.task.restart).toEqual({ condition: RestartCondition.ON_FAILURE, delayMs: 5000, maxAttempts: 0, windowMs: 0 });
     expect(s.task.resources).toEqual({
-      limits: { nanoCpus: 0, memoryBytes: 268435456, pids: 0 },
-      reservations: { nanoCpus: 5e8, memoryBytes: 0, pids: 0 },
+      limits: { nanoCpus: 0, memoryBytes: 268435456, pids: 0, generic: [] },
+      reservations: { nanoCpus: 5e8, memoryBytes: 0, pids: 0, generic: [] },
     });
     expect(s.task.container.mounts).toEqual([
       { type: MountType.VOLUME, source: 'data', target: '/data', readOnly: false, volumeLabels: {}, volumeNocopy: false },
@@ -223,6 +223,7 @@ describe('the docker CLI bodies of the research note', () => {
       timeoutMs: 0,
       retries: 0,
       startPeriodMs: 0,
+      startIntervalMs: 0,
     });
     expect(s.task.placement?.constraints).toEqual(['node.role==worker']);
   });
@@ -382,7 +383,7 @@ const REFUSED: ReadonlyArray<[path: string, value: unknown]> = [
   ['EndpointSpec.Ports[].PublishMode', 'everywhere'],
   ['TaskTemplate.PluginSpec', { name: 'x' }],
   ['TaskTemplate.NetworkAttachmentSpec', { ContainerID: 'c' }],
-  ['TaskTemplate.Resources.Reservations.GenericResources', [{ DiscreteResourceSpec: { Kind: 'gpu', Value: 1 } }]],
+  ['TaskTemplate.Resources.Reservations.GenericResources[].NamedResourceSpec', { Kind: 'gpu', Value: 'GPU-1' }],
   ['TaskTemplate.Resources.SwapBytes', 1024],
   ['TaskTemplate.Resources.MemorySwappiness', 10],
   ['TaskTemplate.RestartPolicy.Condition', 'always'],
@@ -390,7 +391,6 @@ const REFUSED: ReadonlyArray<[path: string, value: unknown]> = [
   ['TaskTemplate.LogDriver.Name', 'syslog'],
   ['TaskTemplate.LogDriver.Options', { labels: 'team' }],
   ['TaskTemplate.Runtime', 'plugin'],
-  ['TaskTemplate.ContainerSpec.Groups', ['wheel']],
   ['TaskTemplate.ContainerSpec.Privileges.CredentialSpec', { File: 'spec.json' }],
   ['TaskTemplate.ContainerSpec.Privileges.SELinuxContext', { User: 'system_u' }],
   ['TaskTemplate.ContainerSpec.Privileges.Seccomp.Mode', 'custom'],
@@ -410,16 +410,10 @@ const REFUSED: ReadonlyArray<[path: string, value: unknown]> = [
   ['TaskTemplate.ContainerSpec.Mounts[].ImageOptions', { Subpath: 'x' }],
   ['TaskTemplate.ContainerSpec.Mounts[].TmpfsOptions', { SizeBytes: 1024 }],
   ['TaskTemplate.ContainerSpec.Mounts[].ClusterOptions', { X: 1 }],
-  ['TaskTemplate.ContainerSpec.Healthcheck.StartInterval', 1e9],
-  ['TaskTemplate.ContainerSpec.Hosts', ['10.0.0.1 db']],
-  ['TaskTemplate.ContainerSpec.DNSConfig.Nameservers', ['1.1.1.1']],
-  ['TaskTemplate.ContainerSpec.DNSConfig.Search', ['example.com']],
-  ['TaskTemplate.ContainerSpec.DNSConfig.Options', ['ndots:2']],
   ['TaskTemplate.ContainerSpec.Configs[].Runtime', {}],
   ['TaskTemplate.ContainerSpec.Isolation', 'hyperv'],
-  ['TaskTemplate.ContainerSpec.Sysctls', { 'net.core.somaxconn': '1024' }],
-  ['TaskTemplate.ContainerSpec.Ulimits', [{ Name: 'nofile', Soft: 1024, Hard: 2048 }]],
-  ['TaskTemplate.ContainerSpec.OomScoreAdj', 500],
+  ['TaskTemplate.ContainerSpec.Sysctls', { 'kernel.hostname': 'x' }],
+  ['TaskTemplate.ContainerSpec.Ulimits[].Name', 'files'],
 ];
 
 const concrete = (p: string): string => p.replace(/\[\]/g, '[0]');
@@ -695,8 +689,17 @@ function genDocker(r: () => number): J {
         ReadOnly: maybe(),
         Mounts: Array.from({ length: int(3) }, mount),
         StopGracePeriod: maybe() ? ms() : null,
-        Healthcheck: maybe() ? { Test: ['CMD', 'true'], Interval: ms(), Timeout: ms(), StartPeriod: ms(), Retries: int(5) } : null,
-        DNSConfig: {},
+        Healthcheck: maybe()
+          ? { Test: ['CMD', 'true'], Interval: ms(), Timeout: ms(), StartPeriod: ms(), StartInterval: ms(), Retries: int(5) }
+          : null,
+        DNSConfig: maybe()
+          ? { Nameservers: maybe() ? ['192.0.2.53'] : [], Search: maybe() ? ['example.com'] : [], Options: maybe() ? ['ndots:2'] : [] }
+          : {},
+        Hosts: maybe() ? ['10.0.0.1 db', '10.0.0.2 cache c'] : [],
+        Groups: maybe() ? ['wheel', '1001'] : [],
+        Sysctls: maybe() ? { 'net.core.somaxconn': String(int(4096)) } : {},
+        Ulimits: maybe() ? [{ Name: 'nofile', Soft: int(1024), Hard: 1024 + int(1024) }] : [],
+        OomScoreAdj: maybe() ? int(2001) - 1000 : 0,
         Secrets: Array.from({ length: int(3) }, (_v, i) => ({
           File: maybe(0.8) ? file(false) : null,
           SecretID: `sid${i}`,
@@ -710,7 +713,13 @@ function genDocker(r: () => number): J {
       Resources: maybe()
         ? {
             Limits: maybe() ? { NanoCPUs: int(8) * 1e9, MemoryBytes: int(1000) * 2 ** 20, Pids: int(100) } : null,
-            Reservations: maybe() ? { NanoCPUs: int(4) * 1e8, MemoryBytes: int(100) * 2 ** 20 } : null,
+            Reservations: maybe()
+              ? {
+                  NanoCPUs: int(4) * 1e8,
+                  MemoryBytes: int(100) * 2 ** 20,
+                  GenericResources: maybe() ? [{ DiscreteResourceSpec: { Kind: 'gpu', Value: 1 + int(4) } }] : [],
+                }
+              : null,
           }
         : null,
       RestartPolicy: maybe()
