@@ -11,6 +11,8 @@
 // `expect` maps a dotted path of the inspect JSON to its value; `base` (update
 // only) is the create command line of the service the update starts from.
 
+import { fileURLToPath } from 'node:url';
+
 export interface EffectTest {
   /** Path from the repository root. */
   file: string;
@@ -35,6 +37,9 @@ export type FlagRow =
   /** Changes how the CLI behaves, not the spec: `why` says so; `effect` sees the behaviour. */
   | { cliOnly: string; effect: EffectTest };
 
+/** `--env-file`'s round trip reads this file. */
+const ENV_FILE = fileURLToPath(new URL('./fixtures/service.env', import.meta.url));
+
 const at =
   (file: string) =>
   (test: string): EffectTest => ({ file, test });
@@ -55,6 +60,11 @@ const JOB = 'a replicated job of 4 completions, 2 at a time, completes; ls shows
 const HEALTH = 'health checks run in the container: a passing one marks the task healthy, a failing one fails and replaces it';
 const MERGED_HEALTH = '--health-interval without --health-cmd runs the image';
 const INIT = '--init and --container-label through docker: tini is PID 1, the labels are on the container';
+const COPTS_E2E = 'reach the container, show in inspect with Docker names, and reserve generic resources';
+const COPTS_KERNEL = at('test/agent/runtime/container-options.kernel.test.ts')(
+  'sets sysctls, ulimits, groups, the OOM score and /etc/hosts lines',
+);
+const COPTS_DNS = at('test/agent/runtime/container-options.kernel.test.ts')('search domains and options are written');
 const MANUAL_ROLLBACK = 'a manual rollback runs with the rollback config and completes';
 
 /** An update's round trip: `base` creates the service, `argv` updates it. */
@@ -308,6 +318,42 @@ export const SERVICE_FLAGS: Record<string, FlagRow> = {
     roundTrip: { argv: ['--no-healthcheck'], expect: { [`${C}.healthcheck.test`]: ['NONE'] } },
     effect: at('test/agent/runtime/health.test.ts')("NONE disables the check; defaults are docker's"),
   },
+  // ---- container options (spec/container-options.ts)
+  'env-file': {
+    roundTrip: { argv: ['--env-file', ENV_FILE], expect: { [`${C}.env`]: ['FROM_FILE=1'] } },
+    effect: at('test/e2e/container-options.test.ts')(COPTS_E2E),
+  },
+  sysctl: {
+    roundTrip: { argv: ['--sysctl', 'net.ipv4.ip_forward=1'], expect: { [`${C}.sysctls`]: { 'net.ipv4.ip_forward': '1' } } },
+    effect: COPTS_KERNEL,
+  },
+  ulimit: {
+    roundTrip: { argv: ['--ulimit', 'nofile=1024:2048'], expect: { [`${C}.ulimits`]: [{ name: 'nofile', soft: 1024, hard: 2048 }] } },
+    effect: COPTS_KERNEL,
+  },
+  dns: { roundTrip: { argv: ['--dns', '10.0.0.53'], expect: { [`${C}.dnsConfig.nameservers`]: ['10.0.0.53'] } }, effect: COPTS_KERNEL },
+  'dns-option': {
+    roundTrip: { argv: ['--dns-option', 'ndots:2'], expect: { [`${C}.dnsConfig.options`]: ['ndots:2'] } },
+    effect: COPTS_DNS,
+  },
+  'dns-search': {
+    roundTrip: { argv: ['--dns-search', 'example.test'], expect: { [`${C}.dnsConfig.search`]: ['example.test'] } },
+    effect: COPTS_DNS,
+  },
+  host: { roundTrip: { argv: ['--host', 'db.test:10.0.0.9'], expect: { [`${C}.hosts`]: ['10.0.0.9 db.test'] } }, effect: COPTS_KERNEL },
+  group: { roundTrip: { argv: ['--group', '1234'], expect: { [`${C}.groups`]: ['1234'] } }, effect: COPTS_KERNEL },
+  'oom-score-adj': { roundTrip: { argv: ['--oom-score-adj', '500'], expect: { [`${C}.oomScoreAdj`]: 500 } }, effect: COPTS_KERNEL },
+  'generic-resource': {
+    roundTrip: {
+      argv: ['--generic-resource', 'gpu=2'],
+      expect: { 'spec.task.resources.reservations.generic': [{ kind: 'gpu', value: 2 }] },
+    },
+    effect: at('test/manager/scheduler/generic-resources.test.ts')('a task goes only to a node advertising enough of the kind'),
+  },
+  'health-start-interval': {
+    roundTrip: { argv: ['--health-cmd', 'true', '--health-start-interval', '2s'], expect: { [`${C}.healthcheck.startIntervalMs`]: 2000 } },
+    effect: at('test/agent/runtime/container-options.kernel.test.ts')('--health-start-interval: checks run at the start interval'),
+  },
   // ---- logs
   'log-driver': {
     roundTrip: { argv: ['--log-driver', 'json-file'], expect: { 'spec.task.logDriver.name': 'json-file' } },
@@ -340,6 +386,85 @@ export const SERVICE_FLAGS: Record<string, FlagRow> = {
   },
 
   // ---- update only
+  // ---- update only: container options
+  'sysctl-add': {
+    roundTrip: update(['--sysctl', 'net.ipv4.ip_forward=0', 'busybox'], ['--sysctl-add', 'net.ipv4.ip_forward=1'], {
+      [`${C}.sysctls`]: { 'net.ipv4.ip_forward': '1' },
+    }),
+    effect: { sameAs: 'sysctl' },
+  },
+  'sysctl-rm': {
+    roundTrip: update(['--sysctl', 'net.ipv4.ip_forward=0', 'busybox'], ['--sysctl-rm', 'net.ipv4.ip_forward'], { [`${C}.sysctls`]: {} }),
+    effect: { sameAs: 'sysctl' },
+  },
+  'ulimit-add': {
+    roundTrip: update(['busybox'], ['--ulimit-add', 'nproc=100'], { [`${C}.ulimits`]: [{ name: 'nproc', soft: 100, hard: 100 }] }),
+    effect: { sameAs: 'ulimit' },
+  },
+  'ulimit-rm': {
+    roundTrip: update(['--ulimit', 'nproc=100', 'busybox'], ['--ulimit-rm', 'nproc'], { [`${C}.ulimits`]: [] }),
+    effect: { sameAs: 'ulimit' },
+  },
+  'dns-add': {
+    roundTrip: update(['busybox'], ['--dns-add', '10.0.0.53'], { [`${C}.dnsConfig.nameservers`]: ['10.0.0.53'] }),
+    effect: { sameAs: 'dns' },
+  },
+  'dns-rm': {
+    roundTrip: update(['--dns', '10.0.0.53', '--dns', '10.0.0.54', 'busybox'], ['--dns-rm', '10.0.0.53'], {
+      [`${C}.dnsConfig.nameservers`]: ['10.0.0.54'],
+    }),
+    effect: { sameAs: 'dns' },
+  },
+  'dns-option-add': {
+    roundTrip: update(['busybox'], ['--dns-option-add', 'ndots:3'], { [`${C}.dnsConfig.options`]: ['ndots:3'] }),
+    effect: { sameAs: 'dns-option' },
+  },
+  'dns-option-rm': {
+    roundTrip: update(['--dns-option', 'ndots:3', '--dns-option', 'rotate', 'busybox'], ['--dns-option-rm', 'ndots:3'], {
+      [`${C}.dnsConfig.options`]: ['rotate'],
+    }),
+    effect: { sameAs: 'dns-option' },
+  },
+  'dns-search-add': {
+    roundTrip: update(['busybox'], ['--dns-search-add', 'a.test'], { [`${C}.dnsConfig.search`]: ['a.test'] }),
+    effect: { sameAs: 'dns-search' },
+  },
+  'dns-search-rm': {
+    roundTrip: update(['--dns-search', 'a.test', '--dns-search', 'b.test', 'busybox'], ['--dns-search-rm', 'a.test'], {
+      [`${C}.dnsConfig.search`]: ['b.test'],
+    }),
+    effect: { sameAs: 'dns-search' },
+  },
+  'host-add': {
+    roundTrip: update(['busybox'], ['--host-add', 'db.test:10.0.0.9'], { [`${C}.hosts`]: ['10.0.0.9 db.test'] }),
+    effect: { sameAs: 'host' },
+  },
+  'host-rm': {
+    roundTrip: update(['--host', 'db.test:10.0.0.9', '--host', 'c.test:10.0.0.8', 'busybox'], ['--host-rm', 'db.test'], {
+      [`${C}.hosts`]: ['10.0.0.8 c.test'],
+    }),
+    effect: { sameAs: 'host' },
+  },
+  'group-add': {
+    roundTrip: update(['busybox'], ['--group-add', '1234'], { [`${C}.groups`]: ['1234'] }),
+    effect: { sameAs: 'group' },
+  },
+  'group-rm': {
+    roundTrip: update(['--group', '1234', '--group', '5678', 'busybox'], ['--group-rm', '1234'], { [`${C}.groups`]: ['5678'] }),
+    effect: { sameAs: 'group' },
+  },
+  'generic-resource-add': {
+    roundTrip: update(['busybox'], ['--generic-resource-add', 'gpu=1'], {
+      'spec.task.resources.reservations.generic': [{ kind: 'gpu', value: 1 }],
+    }),
+    effect: { sameAs: 'generic-resource' },
+  },
+  'generic-resource-rm': {
+    roundTrip: update(['--generic-resource', 'gpu=1', '--generic-resource', 'fpga=1', 'busybox'], ['--generic-resource-rm', 'gpu'], {
+      'spec.task.resources.reservations.generic': [{ kind: 'fpga', value: 1 }],
+    }),
+    effect: { sameAs: 'generic-resource' },
+  },
   image: {
     roundTrip: update(['busybox'], ['--image', 'busybox:2'], { [`${C}.image`]: 'busybox:2' }),
     effect: e2e('services', 'a rolling update whose new version fails rolls back'),
