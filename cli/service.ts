@@ -61,7 +61,7 @@ import { parseProtocol, protocolName } from '../lib/ports.js';
 import { applyPin, resolvePin } from './resolve-image.js';
 import { dockerConfigPath, encodedAuthFor, imageRegistry, readDockerConfig } from './registry-auth.js';
 import { EMPTY_REGISTRY_AUTH } from '../spec/docker/distribution.js';
-import { LogDriverError, logPolicy, parseLogOpts, parseLogTime } from '../spec/log-driver.js';
+import { LogDriverError, logPolicy, MAX_LOG_TAIL, parseLogOpts, parseLogTime } from '../spec/log-driver.js';
 import { isNoNetwork, refusedPredefined } from '../spec/predefined-networks.js';
 import {
   checkDnsOption,
@@ -1858,7 +1858,7 @@ const logsCommand = leaf({
   },
   async run({ flags, positionals, io }) {
     if (positionals.length !== 1) throw new UsageError('give exactly one service or task: tsswarm service logs [OPTIONS] SERVICE|TASK');
-    const tail = flags.tail === undefined || flags.tail === 'all' ? 0 : wholeNumber('--tail', flags.tail);
+    const tail = flags.tail === undefined || flags.tail === 'all' ? 0 : wholeNumber('--tail', flags.tail, { max: MAX_LOG_TAIL });
     const window = logWindow(flags.since, flags.until, Date.now());
     const nodes = flags['no-resolve'] || flags.raw ? new Map<string, string>() : await listNodeNames();
     const req: ServiceLogsRequest = { ref: positionals[0]!, follow: flags.follow, tail, timestamps: flags.timestamps, ...window };
