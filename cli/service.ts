@@ -60,7 +60,8 @@ import { serviceToDocker } from '../spec/docker/service.js';
 import { parseProtocol, protocolName } from '../lib/ports.js';
 import { applyPin, resolvePin } from './resolve-image.js';
 import { dockerConfigPath, encodedAuthFor, imageRegistry, readDockerConfig } from './registry-auth.js';
-import { LogDriverError, logPolicy, parseLogOpts, parseLogTime } from '../spec/log-driver.js';
+import { EMPTY_REGISTRY_AUTH } from '../spec/docker/distribution.js';
+import { LogDriverError, logPolicy, MAX_LOG_TAIL, parseLogOpts, parseLogTime } from '../spec/log-driver.js';
 import { isNoNetwork, refusedPredefined } from '../spec/predefined-networks.js';
 import {
   checkDnsOption,
@@ -1359,7 +1360,8 @@ function warn(io: Io, warnings: readonly string[]): void {
 /**
  * What the docker CLI does to a spec before sending it: --with-registry-auth
  * puts the credentials `tsswarm login` stored for the image's registry in
- * pullOptions; then, unless --no-resolve-image (or `resolve` is false: an
+ * pullOptions (or, without a login, an explicit "none" that clears what the
+ * service held); then, unless --no-resolve-image (or `resolve` is false: an
  * update without --image), the daemon asks the registry for the image's
  * digest, with the user's login when there is one, pinned as
  * image:tag@sha256:… (a registry out of reach is a warning and the tag is
@@ -1371,8 +1373,9 @@ export async function prepareImage(io: Io, spec: ServiceSpec, flags: Flags, reso
   const path = dockerConfigPath();
   if (flags['with-registry-auth']) {
     registryAuth = encodedAuthFor(readDockerConfig(path), c.image, path);
-    if (registryAuth) c.pullOptions = { registryAuth };
-    else
+    // Without a login the flag still sends "no credentials", which replaces any the service holds (as docker's `{}`).
+    c.pullOptions = { registryAuth: registryAuth ?? EMPTY_REGISTRY_AUTH };
+    if (!registryAuth)
       io.stderr.write(
         `WARNING: --with-registry-auth: no login for ${imageRegistry(c.image)} in ${path}: the nodes pull ${c.image} without credentials\n`,
       );
@@ -1855,7 +1858,7 @@ const logsCommand = leaf({
   },
   async run({ flags, positionals, io }) {
     if (positionals.length !== 1) throw new UsageError('give exactly one service or task: tsswarm service logs [OPTIONS] SERVICE|TASK');
-    const tail = flags.tail === undefined || flags.tail === 'all' ? 0 : wholeNumber('--tail', flags.tail);
+    const tail = flags.tail === undefined || flags.tail === 'all' ? 0 : wholeNumber('--tail', flags.tail, { max: MAX_LOG_TAIL });
     const window = logWindow(flags.since, flags.until, Date.now());
     const nodes = flags['no-resolve'] || flags.raw ? new Map<string, string>() : await listNodeNames();
     const req: ServiceLogsRequest = { ref: positionals[0]!, follow: flags.follow, tail, timestamps: flags.timestamps, ...window };

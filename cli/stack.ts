@@ -22,6 +22,7 @@ import { serviceSpecFromDocker } from '../spec/docker/service.js';
 import { controlApi, controlRead } from './client.js';
 import { applyPin, type ImagePin, resolvePin } from './resolve-image.js';
 import { dockerConfigPath, encodedAuthFor, readDockerConfig } from './registry-auth.js';
+import { EMPTY_REGISTRY_AUTH } from '../spec/docker/distribution.js';
 import { type Command, group, type Io, leaf } from './command.js';
 import { serviceRows, taskRows } from './service.js';
 import { type Stdin, stdin as stdinSource } from './stdin.js';
@@ -235,7 +236,8 @@ const deploy = leaf({
       // As docker stack deploy: always, or (changed) when the image differs from the one the stack recorded.
       const image = spec.task?.container?.image ?? '';
       const registryAuth = authConfig && image ? encodedAuthFor(authConfig, image, authPath) : undefined;
-      if (registryAuth) spec.task.container.pullOptions = { registryAuth };
+      // --with-registry-auth without a login for this image's registry: an explicit none, replacing what the service held.
+      if (authConfig && image) spec.task.container.pullOptions = { registryAuth: registryAuth ?? EMPTY_REGISTRY_AUTH };
       const query = resolveImage === 'always' || (resolveImage === 'changed' && image !== old?.spec.labels['com.docker.stack.image']);
       if (image && query) {
         if (!pins.has(image)) pins.set(image, await resolvePin(io, image, registryAuth));

@@ -49,14 +49,20 @@ export class TaskRelay {
    */
   async logs(req: ServiceLogsRequest, write: (c: LogChunk) => void, signal: AbortSignal): Promise<void> {
     const { service, tasks } = resolveTasks(this.store, req.ref);
-    // As dockerd: a driver that keeps nothing cannot be read back.
-    const driver = service ? service.spec.task?.logDriver : tasks[0]?.spec?.logDriver;
-    if (driver?.name === 'none')
-      throw new TsswarmError(
-        'FAILED_PRECONDITION',
-        `configured logging driver does not support reading: ${req.ref} runs with --log-driver none (give json-file or local to keep logs)`,
-      );
-    const started = new Set<string>();
+    // As dockerd: a driver that keeps nothing cannot be read back. Each task is judged by its own spec's driver:
+    // the tasks from before an update to none keep their logs; when no task can be read the request is refused.
+    const started = (t: Task): boolean => !!t.nodeId && (t.status?.state ?? 0) >= TaskState.STARTING;
+    const noLogs = (t: Task): boolean => t.spec?.logDriver?.name === 'none';
+    const refusal = `configured logging driver does not support reading: ${req.ref} runs with --log-driver none (give json-file or local to keep logs)`;
+    if (!service) {
+      if (tasks[0] && noLogs(tasks[0])) throw new TsswarmError('FAILED_PRECONDITION', refusal);
+    } else {
+      const live = tasks.filter(started);
+      // Nothing readable now: refused when the service itself is on none, or (without -f) when there was something to read.
+      if (live.every(noLogs) && (service.spec.task?.logDriver?.name === 'none' || (!req.follow && live.length > 0)))
+        throw new TsswarmError('FAILED_PRECONDITION', refusal);
+    }
+    const begun = new Set<string>();
     const cancels: (() => void)[] = [];
     // Following up to --until: no task started later can have lines before it, so the stream ends with the last agent's.
     const past = (): boolean => Number(req.untilMs) > 0 && Date.now() >= Number(req.untilMs);
@@ -66,8 +72,22 @@ export class TaskRelay {
     const finished = new Promise<void>((res) => (done = res));
     const begin = (t: Task): void => {
       const id = t.meta.id;
-      if (started.has(id) || !t.nodeId || (t.status?.state ?? 0) < TaskState.STARTING) return;
-      started.add(id);
+      if (begun.has(id) || !started(t)) return;
+      begun.add(id);
+      if (noLogs(t)) {
+        // A task on none says so, once, in its own place in the stream; the others are read.
+        write({
+          taskId: id,
+          nodeId: t.nodeId,
+          slot: t.slot,
+          stream: 'stderr',
+          data: new TextEncoder().encode(`configured logging driver does not support reading: task ${id} runs with --log-driver none\n`),
+          time: Date.now(),
+          serviceName: t.serviceName,
+          serviceId: t.serviceId,
+        } as LogChunk);
+        return;
+      }
       open++;
       const cancel = this.dispatcher.relay(t.nodeId, { taskId: id, logs: req, exec: undefined }, (d: RelayData) => {
         if (d.log) write(d.log);

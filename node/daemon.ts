@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { availableParallelism, hostname as osHostname, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import type pino from 'pino';
-import { decodeRegistryAuth } from '../spec/docker/distribution.js';
+import { decodeRegistryAuth, serverRegistry } from '../spec/docker/distribution.js';
 import { TsswarmError, UsageError } from '../lib/errors.js';
 import { nodeAddrError, resolveAdvertiseAddr } from '../lib/addr.js';
 import { callStream, callUnary, grpcChannelOptions, grpcServerOptions, serverNoDelay, unary } from '../lib/grpc.js';
@@ -531,8 +531,10 @@ export class Daemon {
         return { digest: d.Descriptor.digest, platforms: d.Platforms.map((p) => ({ os: p.os, architecture: p.architecture })) };
       }),
       registryLogin: unary(async (req: { registry: string; username: string; password: string }) => {
+        // Checked as POST /auth checks serveraddress: HOST[:PORT] (Docker Hub by any of its names), never a path
+        // (the registry names its certs.d directory).
         await checkLogin(
-          req.registry,
+          serverRegistry(req.registry, 'SERVER'),
           { username: req.username, password: req.password },
           {
             insecure: this.o.insecureRegistries,

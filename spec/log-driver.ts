@@ -96,29 +96,71 @@ export function parseLogOpts(words: readonly string[]): Record<string, string> {
 
 const DURATION_UNITS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
+/** The largest time a JavaScript Date holds (±100,000,000 days from 1970), in ms: past it a time is no time. */
+export const MAX_LOG_TIME_MS = 8.64e15;
+/** `service logs --tail N`: the largest N, the wire's (uint32); a reader holds at most N lines and 8 MiB of them anyway. */
+export const MAX_LOG_TAIL = 0xffff_ffff;
+
+const DOCKER_TIME = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt ](\d{2})(?::(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?)?([Zz]|[+-]\d{2}:\d{2})?$/;
+
+/**
+ * A time as docker's GetTimestamp reads it: `2006-01-02`, `2006-01-02T15`,
+ * `2006-01-02T15:04`, `2006-01-02T15:04:05[.999999999]`, each with an optional
+ * zone (`Z`, `+07:00`); without one the time is in this machine's local zone,
+ * as docker reads it (the docker CLI reads it on the client). Unix ms, or
+ * undefined when it is not such a time or names no real one (month 13, Feb 30).
+ */
+function dockerTime(s: string): number | undefined {
+  const m = DOCKER_TIME.exec(s);
+  if (!m) return undefined;
+  const [y, mo, d, h, mi, sec] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i] ?? 0)) as [number, number, number, number, number, number];
+  const ms = Number((m[7] ?? '').padEnd(3, '0').slice(0, 3));
+  const zone = m[8];
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59) return undefined;
+  let t: number;
+  if (zone) {
+    const off = /^[Zz]$/.test(zone) ? 0 : (zone[0] === '-' ? -1 : 1) * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6)));
+    // setUTCFullYear, not Date.UTC: years 0-99 are not 1900-1999.
+    const utc = new Date(0);
+    utc.setUTCFullYear(y, mo - 1, d);
+    if (utc.getUTCDate() !== d) return undefined;
+    utc.setUTCHours(h, mi, sec, ms);
+    t = utc.getTime() - off * 60_000;
+  } else {
+    const local = new Date(2000, 0, 1);
+    local.setFullYear(y, mo - 1, d);
+    if (local.getDate() !== d) return undefined;
+    local.setHours(h, mi, sec, ms);
+    t = local.getTime();
+  }
+  return Number.isFinite(t) ? t : undefined;
+}
+
 /**
  * A point in time as `docker service logs --since/--until` take it, in Unix
- * ms: a duration back from `nowMs` (Go's spelling: 10m, 1h30m, 2.5s), an
- * RFC 3339 time (2026-12-07T10:00:00Z, a date alone is its midnight UTC), or
- * Unix seconds with an optional fraction (1765100000.5), which is what the
- * docker CLI sends to the Engine API.
+ * ms: a duration back from `nowMs` (Go's spelling: 10m, 1h30m, 2.5s), a time
+ * as docker writes it (2026-12-07T10:00:00Z, 2026-12-07T10:00, 2026-12-07T10,
+ * a date alone is its midnight; no zone is the local zone, as docker reads
+ * it), or Unix seconds with an optional fraction (1765100000.5), which is what
+ * the docker CLI sends to the Engine API. A time past what a date can hold
+ * (±8.64e15 ms) is refused.
  */
 export function parseLogTime(flag: string, v: string, nowMs: number): number {
   const s = v.trim();
+  const inRange = (ms: number): number => {
+    if (!Number.isFinite(ms) || Math.abs(ms) > MAX_LOG_TIME_MS)
+      throw new LogDriverError(`${flag} is out of range: a time must lie within 100,000,000 days of 1970 (got "${v.slice(0, 64)}")`);
+    return ms;
+  };
   if (/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(s)) {
     let ms = 0;
     for (const m of s.matchAll(/(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/g)) ms += Number(m[1]) * DURATION_UNITS[m[2]!]!;
-    return Math.floor(nowMs - ms);
+    return inRange(Math.floor(nowMs - ms));
   }
-  if (/^\d+(\.\d{1,9})?$/.test(s)) return Math.floor(Number(s) * 1000);
-  if (/^\d{4}-\d{2}-\d{2}$/.test(s) || /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:\d{2})?$/.test(s)) {
-    // JavaScript keeps ms: drop the digits past them; a time without a zone is UTC, as Docker reads it.
-    let t = s.replace(/(\.\d{3})\d+/, '$1');
-    if (t.length > 10 && !/([Zz]|[+-]\d{2}:\d{2})$/.test(t)) t += 'Z';
-    const ms = Date.parse(t.length === 10 ? `${t}T00:00:00Z` : t);
-    if (Number.isFinite(ms)) return ms;
-  }
+  if (/^\d+(\.\d{1,9})?$/.test(s)) return inRange(Math.floor(Number(s) * 1000));
+  const t = dockerTime(s);
+  if (t !== undefined) return inRange(t);
   throw new LogDriverError(
-    `${flag} must be a duration back from now (10m, 1h30m), an RFC 3339 time (2026-12-07T10:00:00Z) or Unix seconds (got "${v}")`,
+    `${flag} must be a duration back from now (10m, 1h30m), an RFC 3339 time (2026-12-07T10:00:00Z; 2026-12-07T10:00 or 2026-12-07 in the local zone) or Unix seconds (got "${v}")`,
   );
 }

@@ -3,6 +3,7 @@
 // answer, so the CLI and tests can call it without a store.
 import { normalizeCapabilities } from '../lib/capabilities.js';
 import { TsswarmError } from '../lib/errors.js';
+import { decodeRegistryAuth, serverRegistry } from './docker/distribution.js';
 import { expandTemplate, isTemplate, parseTemplate, sampleTemplateContext } from '../lib/template.js';
 import { isVolumeName, VOLUME_NAME_HINT } from '../lib/volumes.js';
 import {
@@ -147,8 +148,34 @@ function checkPullOptions(c: ContainerSpec): void {
       'spec.task.container.pullOptions.registryAuth',
       `is ${auth.length} characters long: at most ${SPEC_LIMITS.registryAuthLength} (log in again to get a shorter token)`,
     );
-  if (!/^[A-Za-z0-9_+/=-]+$/.test(auth))
-    throw bad('spec.task.container.pullOptions.registryAuth', 'must be base64url JSON of an AuthConfig, as X-Registry-Auth');
+  const field = 'spec.task.container.pullOptions.registryAuth';
+  if (!/^[A-Za-z0-9_+/=-]+$/.test(auth)) throw bad(field, 'must be base64url JSON of an AuthConfig, as X-Registry-Auth');
+  let doc: unknown;
+  try {
+    doc = JSON.parse(Buffer.from(auth, 'base64url').toString('utf8'));
+  } catch {
+    throw bad(field, 'is base64 of no JSON: it must be base64url JSON of an AuthConfig, as X-Registry-Auth');
+  }
+  if (doc === null || typeof doc !== 'object' || Array.isArray(doc))
+    throw bad(field, 'is base64 of JSON that is no object: it must be base64url JSON of an AuthConfig, as X-Registry-Auth');
+  let creds: ReturnType<typeof decodeRegistryAuth>;
+  try {
+    creds = decodeRegistryAuth(auth);
+  } catch (e) {
+    throw bad(field, `is refused: ${(e as Error).message}`);
+  }
+  // An AuthConfig with no credentials (`{}`, --with-registry-auth without a login) is none: the field is dropped.
+  if (!creds) {
+    c.pullOptions = null;
+    return;
+  }
+  if (creds.serverAddress !== undefined) {
+    try {
+      serverRegistry(creds.serverAddress);
+    } catch {
+      throw bad(field, 'has a serveraddress that is not a registry: give HOST[:PORT]');
+    }
+  }
 }
 
 /** Where a secret whose target is a relative name appears in the container. */

@@ -6,12 +6,13 @@
 import { createHash } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { isIP, isIPv4, isIPv6 } from 'node:net';
+import { isIP, isIPv4, isIPv6, type LookupFunction } from 'node:net';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { rootCertificates } from 'node:tls';
-import { TsswarmError } from '../../lib/errors.js';
+import { TsswarmError, UsageError } from '../../lib/errors.js';
 import { asArray, asObject, checkDigest, type Json, optString, parseJson, readCapped } from './blobs.js';
 
 /** Credentials for one registry, as dockerd's AuthConfig carries them. */
@@ -78,16 +79,38 @@ export function registryTls(certsDir: string, registry: string): RegistryTls | u
   return out;
 }
 
+/** An address a host name was checked at, which the connection then uses rather than resolve the name again. */
+export interface PinnedAddress {
+  address: string;
+  family: number;
+}
+
+/** A `lookup` for node:net that answers `pin` for any name (the name was checked at that address). */
+function pinnedLookup(pin: PinnedAddress): LookupFunction {
+  return ((_host: string, opts: { all?: boolean }, cb: (...a: unknown[]) => void) =>
+    opts?.all ? cb(null, [pin]) : cb(null, pin.address, pin.family)) as unknown as LookupFunction;
+}
+
 /**
- * fetch over node:https with a registry's own TLS material (Node's fetch
- * takes no CA per request). Redirects are followed by hand, at most 10: the
- * Authorization header and the client certificate go only to the host first
- * asked (blob storage elsewhere gets neither), as fetch drops Authorization
- * on a cross-origin redirect.
+ * fetch over node:http(s) with a registry's own TLS material (Node's fetch
+ * takes no CA per request) and, for a token server whose name was checked
+ * (`pin`), the address it was checked at, so that a second DNS answer cannot
+ * move the request elsewhere. Redirects are followed by hand, at most 10: the
+ * Authorization header, the client certificate and the pin go only to the
+ * host first asked (blob storage elsewhere gets none), as fetch drops
+ * Authorization on a cross-origin redirect.
  */
 export async function tlsFetch(
   url: string | URL,
-  o: { headers: Record<string, string>; signal: AbortSignal; tls: RegistryTls; redirect?: 'follow' | 'error' },
+  o: {
+    headers: Record<string, string>;
+    signal: AbortSignal;
+    tls?: RegistryTls;
+    redirect?: 'follow' | 'error';
+    method?: 'GET' | 'POST';
+    body?: string;
+    pin?: PinnedAddress;
+  },
 ): Promise<Response> {
   const first = new URL(String(url));
   let at = first;
@@ -95,38 +118,40 @@ export async function tlsFetch(
     const same = at.host === first.host && at.protocol === first.protocol;
     const headers = { ...o.headers };
     if (!same) delete headers.authorization;
-    const r: Response =
-      at.protocol === 'https:'
-        ? await new Promise<Response>((res, rej) => {
-            const req = httpsRequest(
-              at,
-              {
-                headers,
-                signal: o.signal,
-                ...(same ? { ca: o.tls.ca.length ? [...rootCertificates, ...o.tls.ca] : undefined, cert: o.tls.cert, key: o.tls.key } : {}),
-              },
-              (m) => {
-                const h = new Headers();
-                for (const [k, v] of Object.entries(m.headers)) {
-                  if (Array.isArray(v)) for (const x of v) h.append(k, x);
-                  else if (v !== undefined) h.set(k, v);
-                }
-                const status = m.statusCode ?? 502;
-                const empty = status === 204 || status === 304 || (status >= 300 && status < 400);
-                if (empty) m.resume();
-                res(
-                  new Response(empty ? null : (Readable.toWeb(m) as unknown as ReadableStream), {
-                    status,
-                    statusText: m.statusMessage ?? '',
-                    headers: h,
-                  }),
-                );
-              },
-            );
-            req.on('error', rej);
-            req.end();
-          })
-        : await fetch(at, { headers, signal: o.signal, redirect: 'manual' });
+    const method = hop === 0 ? (o.method ?? 'GET') : 'GET';
+    const tls =
+      same && o.tls ? { ca: o.tls.ca.length ? [...rootCertificates, ...o.tls.ca] : undefined, cert: o.tls.cert, key: o.tls.key } : {};
+    const r: Response = await new Promise<Response>((res, rej) => {
+      const options = {
+        method,
+        headers,
+        signal: o.signal,
+        ...(same && o.pin ? { lookup: pinnedLookup(o.pin) } : {}),
+      };
+      const req = (at.protocol === 'https:' ? httpsRequest : httpRequest)(
+        at,
+        at.protocol === 'https:' ? { ...options, ...tls } : options,
+        (m) => {
+          const h = new Headers();
+          for (const [k, v] of Object.entries(m.headers)) {
+            if (Array.isArray(v)) for (const x of v) h.append(k, x);
+            else if (v !== undefined) h.set(k, v);
+          }
+          const status = m.statusCode ?? 502;
+          const empty = status === 204 || status === 304 || (status >= 300 && status < 400);
+          if (empty) m.resume();
+          res(
+            new Response(empty ? null : (Readable.toWeb(m) as unknown as ReadableStream), {
+              status,
+              statusText: m.statusMessage ?? '',
+              headers: h,
+            }),
+          );
+        },
+      );
+      req.on('error', rej);
+      req.end(method === 'POST' && hop === 0 ? (o.body ?? '') : undefined);
+    });
     const loc = r.headers.get('location');
     if (r.status < 300 || r.status >= 400 || !loc) return r;
     await r.body?.cancel();
@@ -280,12 +305,27 @@ export function tokenRealmUrl(realm: string, o: { registry: string; plainHttp: b
   return url;
 }
 
-/** tokenRealmUrl, plus the same address rule for every address the realm's host name resolves to. */
-async function checkedTokenRealm(realm: string, o: { registry: string; plainHttp: boolean; reference: string }): Promise<URL> {
+/**
+ * tokenRealmUrl, plus the same address rule for every address the realm's
+ * host name resolves to, and the address to connect to (`pin`): the request
+ * goes to the address checked, never to a second DNS answer (a name that
+ * resolves to a public address for the check and to 127.0.0.1 or the
+ * metadata address for the fetch). Private ranges are allowed: registries in
+ * private networks are normal.
+ */
+async function checkedTokenRealm(
+  realm: string,
+  o: { registry: string; plainHttp: boolean; reference: string },
+): Promise<{ url: URL; pin?: PinnedAddress }> {
   const url = tokenRealmUrl(realm, o);
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  if (isIP(host) || internalAddress(new URL(`http://${o.registry}`).hostname)) return url;
+  if (isIP(host) || internalAddress(new URL(`http://${o.registry}`).hostname)) return { url };
   const addrs = await lookup(host, { all: true }).catch(() => []);
+  if (!addrs.length)
+    throw new TsswarmError(
+      'UNAVAILABLE',
+      `pulling ${o.reference}: the token server ${url.origin} of the registry ${o.registry} does not resolve`,
+    );
   const bad = addrs.find((a) => internalAddress(a.address));
   if (bad) {
     throw new TsswarmError(
@@ -293,7 +333,7 @@ async function checkedTokenRealm(realm: string, o: { registry: string; plainHttp
       `pulling ${o.reference}: the registry ${o.registry} names the token server ${url.origin}, whose name resolves to ${bad.address}, a ${internalAddress(bad.address)} address, while the registry is not on this host; the registry is misconfigured or hostile`,
     );
   }
-  return url;
+  return { url, pin: { address: addrs[0]!.address, family: addrs[0]!.family } };
 }
 
 /** A fetch body as Buffers (an empty body is no bytes). */
@@ -380,10 +420,17 @@ export class RegistrySession {
     const realm = /realm="([^"]+)"/i.exec(challenge)?.[1];
     if (!/^bearer\b/i.test(challenge) || !realm) return undefined;
     const { registry, repo } = this.ref;
-    const at = await checkedTokenRealm(realm, { registry, plainHttp: this.o.plainHttp, reference: this.o.verb.replace(/^\w+ /, '') });
+    const { url: at, pin } = await checkedTokenRealm(realm, {
+      registry,
+      plainHttp: this.o.plainHttp,
+      reference: this.o.verb.replace(/^\w+ /, ''),
+    });
     const service = /service="([^"]+)"/i.exec(challenge)?.[1];
     // A login (no repository) asks for a token without a scope, as docker login does.
     const scope = repo ? `repository:${repo}:pull` : '';
+    // A token server on the registry's own host is trusted as the registry is (its certs.d CA), whichever grant is
+    // asked; no redirects: each hop would need the checks above, and token servers answer directly.
+    const tls = this.o.tls && at.protocol === 'https:' && at.host === registry ? this.o.tls : undefined;
     let tr: Response;
     try {
       if (a.identityToken) {
@@ -391,18 +438,22 @@ export class RegistrySession {
         const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: a.identityToken, client_id: 'tsswarm' });
         if (scope) form.set('scope', scope);
         if (service) form.set('service', service);
-        tr = await fetch(at, { method: 'POST', body: form, signal, redirect: 'error' });
+        const body = form.toString();
+        tr = await tlsFetch(at, {
+          method: 'POST',
+          body,
+          headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(Buffer.byteLength(body)) },
+          signal,
+          tls,
+          pin,
+          redirect: 'error',
+        });
       } else {
         if (service) at.searchParams.set('service', service);
         if (scope) at.searchParams.set('scope', scope);
         const h = basic(a);
-        // No redirects: each hop would need the checks above, and token servers answer directly.
         const headers: Record<string, string> = h ? { authorization: h } : {};
-        // A token server on the registry's own host is trusted as the registry is (its certs.d CA).
-        tr =
-          this.o.tls && at.protocol === 'https:' && at.host === registry
-            ? await tlsFetch(at, { headers, signal, tls: this.o.tls, redirect: 'error' })
-            : await fetch(at, { signal, redirect: 'error', headers });
+        tr = await tlsFetch(at, { headers, signal, tls, pin, redirect: 'error' });
       }
     } catch (e) {
       throw new TsswarmError(
@@ -570,6 +621,11 @@ export async function checkLogin(
   auth: RegistryAuth,
   o: { insecure?: readonly string[]; certsDir?: string; signal?: AbortSignal } = {},
 ): Promise<void> {
+  // HOST[:PORT] only: the name is a URL's authority and a certs.d directory.
+  if (registry.length > 255 || !/^[a-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-f:]+\](:\d{1,5})?$/.test(registry))
+    throw new UsageError(`${JSON.stringify(registry.slice(0, 64))} is not a registry: give HOST[:PORT]`, {
+      field: 'registry',
+    });
   const plainHttp = registryIsInsecure(registry, o.insecure);
   const s = new RegistrySession(
     { registry, repo: '', tag: '', digest: '' },

@@ -751,12 +751,10 @@ export class Runtime {
     }
     try {
       if (o.tail) {
-        const tail: LogLine[] = [];
-        for await (const batch of advance()) {
-          tail.push(...batch);
-          if (tail.length > 2 * o.tail) tail.splice(0, tail.length - o.tail);
-        }
-        for (const l of tail.slice(-o.tail)) yield l;
+        // At most N lines and TAIL_MAX_BYTES of them are held, however large N and the log are.
+        const tail = new TailRing(o.tail, TAIL_MAX_BYTES);
+        for await (const batch of advance()) for (const l of batch) tail.push(l);
+        for (const l of tail.lines()) yield l;
       } else for await (const batch of advance()) for (const l of batch) yield l;
       if (!o.follow) return;
       while (!o.signal?.aborted) {
@@ -912,9 +910,60 @@ function isConmonOf(pid: number, id: string): boolean {
   }
 }
 
+/** What `--tail N` holds of a task's log at most, whatever N: the newest lines that fit (each counted with LINE_OVERHEAD). */
+export const TAIL_MAX_BYTES = 8 * 1024 * 1024;
+/** What one held LogLine costs beyond its bytes (the object, its Buffer), for TailRing's budget. */
+const LINE_OVERHEAD = 96;
+
+/** The last `n` lines pushed, and no more of them than fit in `maxBytes`: older ones are dropped as newer come. */
+export class TailRing {
+  private held: (LogLine | undefined)[] = [];
+  private head = 0;
+  private bytes = 0;
+
+  constructor(
+    private readonly n: number,
+    private readonly maxBytes: number,
+  ) {}
+
+  push(l: LogLine): void {
+    this.held.push(l);
+    this.bytes += l.line.length + LINE_OVERHEAD;
+    while (this.held.length - this.head > this.n || (this.bytes > this.maxBytes && this.held.length - this.head > 1)) {
+      this.bytes -= this.held[this.head]!.line.length + LINE_OVERHEAD;
+      this.held[this.head++] = undefined;
+    }
+    // Dropped slots are given back once they are half of the array.
+    if (this.head > 1024 && this.head * 2 > this.held.length) {
+      this.held = this.held.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** The lines held, oldest first. */
+  lines(): LogLine[] {
+    return this.held.slice(this.head) as LogLine[];
+  }
+
+  /** The bytes held, with each line's overhead. */
+  get size(): number {
+    return this.bytes;
+  }
+}
+
+/**
+ * The longest line a log reader joins from partial records: a container that
+ * writes without newlines gets its output in lines of this size (Docker splits
+ * its log lines at 16 KiB too), so a reader never holds more of one line.
+ */
+export const MAX_LOG_LINE_BYTES = 16 * 1024;
+/** The longest unterminated record kept between reads: conmon's are a few KiB; anything longer is not one. */
+const MAX_RECORD_CHARS = 256 * 1024;
+
 /**
  * conmon's k8s-file records (`TIME STREAM F|P TEXT`) into whole lines; a
- * partial record (P) is joined with the next of its stream, across files too.
+ * partial record (P) is joined with the next of its stream, across files too,
+ * up to MAX_LOG_LINE_BYTES: past that the text so far is a line of its own.
  */
 export class K8sFileParser {
   private rest = '';
@@ -927,13 +976,26 @@ export class K8sFileParser {
     const out: LogLine[] = [];
     const lines = (this.rest + this.utf8.write(chunk)).split('\n');
     this.rest = lines.pop() ?? '';
+    // Not a conmon record (they are short): dropped rather than grown without end.
+    if (this.rest.length > MAX_RECORD_CHARS) this.rest = '';
     for (const l of lines) {
       const m = /^(\S+) (stdout|stderr) ([FP]) ?(.*)$/.exec(l);
       if (!m) continue;
       const stream = m[2] as 'stdout' | 'stderr';
       const time = Date.parse(m[1]!) || Date.now();
       this.lastTime = time;
-      const text = (this.partial && this.partial.stream === stream ? this.partial.text : '') + m[4]!;
+      // A partial record of the other stream ends the one held: it is a line of its own, never lost.
+      if (this.partial && this.partial.stream !== stream) {
+        out.push({ stream: this.partial.stream, time, line: Buffer.from(`${this.partial.text}\n`) });
+        this.partial = null;
+      }
+      let text = (this.partial?.text ?? '') + m[4]!;
+      // Bounded: a container that never writes a newline gets lines of MAX_LOG_LINE_BYTES.
+      while (Buffer.byteLength(text) > MAX_LOG_LINE_BYTES) {
+        const cut = utf8Prefix(text, MAX_LOG_LINE_BYTES);
+        out.push({ stream, time, line: Buffer.from(`${text.slice(0, cut)}\n`) });
+        text = text.slice(cut);
+      }
       if (m[3] === 'P') {
         this.partial = { stream, text };
         continue;
@@ -943,6 +1005,20 @@ export class K8sFileParser {
     }
     return out;
   }
+}
+
+/** The length (in UTF-16 units) of the longest prefix of `s` that is at most `maxBytes` in UTF-8, never splitting a character. */
+function utf8Prefix(s: string, maxBytes: number): number {
+  let bytes = 0;
+  let i = 0;
+  while (i < s.length) {
+    const c = s.codePointAt(i)!;
+    const n = c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+    if (bytes + n > maxBytes) break;
+    bytes += n;
+    i += c >= 0x10000 ? 2 : 1;
+  }
+  return Math.max(i, 1);
 }
 
 /** An exec that could not start: its message on stderr, exit code 126 as a shell gives. */

@@ -10,7 +10,7 @@ import { MountType, type PortConfig, SeccompMode, type Task, TaskState, type Tas
 import type { ContainerConfig, ContainerFile, ContainerState, HealthMonitor, Runtime } from '../runtime/index.js';
 import { TsswarmError } from '../../lib/errors.js';
 import { MissingDependencyError } from './dependencies.js';
-import { decodeRegistryAuth } from '../../spec/docker/distribution.js';
+import { credentialsFitImage, type DockerRegistryAuth, decodeRegistryAuth } from '../../spec/docker/distribution.js';
 import { expandTemplate, isTemplate, type TemplateContext } from '../../lib/template.js';
 import { isVolumeName, VOLUME_NAME_HINT } from '../../lib/volumes.js';
 import { LogDriverError, logPolicy } from '../../spec/log-driver.js';
@@ -443,7 +443,15 @@ export class TaskRunner {
     }
     if (!rt.images.resolve(cfg.image)) {
       // --with-registry-auth: the credentials travel with the task, are used for this pull only, and never reach a disk or a log.
-      const auth = decodeRegistryAuth(this.task.spec?.container?.pullOptions?.registryAuth);
+      // Only to the registry they are for: a service moved to another registry never hands it the old login.
+      let auth: DockerRegistryAuth | undefined;
+      try {
+        auth = decodeRegistryAuth(this.task.spec?.container?.pullOptions?.registryAuth);
+      } catch (e) {
+        this.fail(TaskState.REJECTED, `--with-registry-auth: ${(e as Error).message}`);
+        return false;
+      }
+      if (auth && !credentialsFitImage(auth, cfg.image)) auth = undefined;
       try {
         await rt.images.pull(cfg.image, { insecure: /^(localhost|127\.0\.0\.1)(:\d+)?\//.test(cfg.image), auth });
       } catch (e) {

@@ -36,6 +36,7 @@ import { resolveServiceNetworking } from './network.js';
 import { resolveServiceFileRefs } from './secret.js';
 import { findNode, findService, findTask } from './refs.js';
 import { plainSpec, validateServiceSpec } from '../../spec/validate.js';
+import { keepsPullAuth } from '../../spec/docker/distribution.js';
 import { sameTaskSpec } from '../../spec/task-spec.js';
 import { isJob } from '../../spec/validate.js';
 import { jobCounts } from '../../spec/jobs.js';
@@ -93,12 +94,18 @@ export function taskWithoutAuth(t: Task): Task {
 /**
  * An update that sends no credentials keeps the ones the service has, as
  * dockerd does without X-Registry-Auth (registryAuthFrom=spec): clients read
- * specs without them, so a read-modify-write must not drop them.
+ * specs without them, so a read-modify-write must not drop them. Unlike
+ * dockerd, they are kept only while they are for the new image's registry
+ * (keepsPullAuth): an update that moves the image to another registry drops
+ * them rather than hand them to that registry. Explicit credentials, even
+ * none (EMPTY_REGISTRY_AUTH: --with-registry-auth without a login), replace
+ * them.
  */
 function keepPullAuth(spec: ServiceSpec, cur: ServiceSpec): void {
-  const held = cur.task?.container?.pullOptions;
-  if (held?.registryAuth && !spec.task.container.pullOptions?.registryAuth)
-    spec.task.container.pullOptions = { registryAuth: held.registryAuth };
+  const held = cur.task?.container?.pullOptions?.registryAuth;
+  if (!held || spec.task?.container?.pullOptions?.registryAuth) return;
+  if (keepsPullAuth(held, cur.task?.container?.image ?? '', spec.task?.container?.image ?? ''))
+    spec.task.container.pullOptions = { registryAuth: held };
 }
 
 export class ServiceApi {

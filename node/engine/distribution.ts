@@ -4,7 +4,7 @@
 // dockerd does, resolving through the agent's registry client with the
 // caller's X-Registry-Auth; a registry's refusal keeps its status and words.
 import { TsswarmError } from '../../lib/errors.js';
-import { decodeRegistryAuth, distributionRef } from '../../spec/docker/distribution.js';
+import { decodeRegistryAuth, distributionRef, serverRegistry } from '../../spec/docker/distribution.js';
 import { DockerError } from './errors.js';
 import { get, json, post, type Route } from './route.js';
 
@@ -16,19 +16,13 @@ function registryFailure(e: unknown): unknown {
   return e;
 }
 
-/** Docker Hub's names for itself in an AuthConfig's serveraddress; its registry is registry-1.docker.io. */
-const HUB = /^(docker\.io|index\.docker\.io|registry-1\.docker\.io|registry\.hub\.docker\.com)$/;
-
 /** The registry (HOST[:PORT]) an AuthConfig's serveraddress names, as dockerd reads it: no scheme, no path; empty is Docker Hub. */
 export function loginRegistry(serveraddress: unknown): string {
-  const host = (typeof serveraddress === 'string' ? serveraddress : '')
-    .trim()
-    .replace(/^[a-z]+:\/\//i, '')
-    .split('/')[0]!
-    .toLowerCase();
-  if (host.length > 255 || (host && !/^[a-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-f:]+\](:\d{1,5})?$/.test(host)))
-    throw new DockerError(400, 'serveraddress is not a registry: give HOST[:PORT]');
-  return !host || HUB.test(host) ? 'registry-1.docker.io' : host;
+  try {
+    return serverRegistry(serveraddress);
+  } catch (e) {
+    throw new DockerError(400, (e as Error).message);
+  }
 }
 
 export const distributionRoutes: Route[] = [
@@ -37,7 +31,7 @@ export const distributionRoutes: Route[] = [
     const body = await r.json();
     if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new DockerError(400, 'the body must be an AuthConfig');
     const b = body as Record<string, unknown>;
-    const auth = decodeRegistryAuth(Buffer.from(JSON.stringify(b)).toString('base64url')) ?? {};
+    const { serverAddress: _, ...auth } = decodeRegistryAuth(Buffer.from(JSON.stringify(b)).toString('base64url')) ?? {};
     const registry = loginRegistry(b.serveraddress);
     const signal = AbortSignal.any([r.signal, AbortSignal.timeout(30_000)]);
     try {

@@ -11,7 +11,7 @@ import { parseDockerFilters, serviceFilter, taskFilter } from '../../spec/docker
 import { dockerMessage, serviceSpecFromDocker, serviceStatusOf, serviceToDocker } from '../../spec/docker/service.js';
 import { taskServiceLabels, taskToDocker } from '../../spec/docker/task.js';
 import { timeToDocker } from '../../spec/docker/values.js';
-import { decodeRegistryAuth } from '../../spec/docker/distribution.js';
+import { decodeRegistryAuth, EMPTY_REGISTRY_AUTH } from '../../spec/docker/distribution.js';
 import { LogDriverError, parseLogTime } from '../../spec/log-driver.js';
 import { DockerError } from './errors.js';
 import { del, empty, type EngineReply, type EngineRequest, get, json, post, queryBool, queryVersion, type Route } from './route.js';
@@ -45,8 +45,10 @@ async function inDockerWords<T>(f: () => Promise<T>): Promise<T> {
  * `X-Registry-Auth` (`--with-registry-auth`): base64url JSON of an AuthConfig,
  * kept as sent in the spec's pullOptions (as dockerd keeps it in Swarm's
  * PullOptions.RegistryAuth) for the agents that pull; never shown by inspect.
- * Credentials-free (`{}`, which the docker CLI sends without a login) is none.
- * A value that is not base64url JSON, or too long, is a 400.
+ * A header that carries no credentials (`{}`, which the docker CLI sends with
+ * the flag and no login) is still an answer: it replaces what a service holds
+ * with none, as dockerd does. No header is undefined (an update keeps the
+ * service's own). A value that is not base64url JSON, or too long, is a 400.
  */
 export function registryAuthOf(r: { headers: Record<string, string | string[] | undefined> }): string | undefined {
   const h = r.headers['x-registry-auth'];
@@ -60,12 +62,12 @@ export function registryAuthOf(r: { headers: Record<string, string | string[] | 
   }
   if (doc === null || typeof doc !== 'object' || Array.isArray(doc))
     throw new DockerError(400, 'X-Registry-Auth is not base64url-encoded JSON of an AuthConfig');
+  if (!/^[A-Za-z0-9_+/=-]+$/.test(raw)) throw new DockerError(400, 'X-Registry-Auth is not base64url-encoded JSON');
   try {
-    if (!decodeRegistryAuth(raw)) return undefined;
+    if (!decodeRegistryAuth(raw)) return EMPTY_REGISTRY_AUTH;
   } catch (e) {
     throw new DockerError(400, (e as Error).message);
   }
-  if (!/^[A-Za-z0-9_+/=-]+$/.test(raw)) throw new DockerError(400, 'X-Registry-Auth is not base64url-encoded JSON');
   return raw;
 }
 
@@ -237,7 +239,8 @@ export const serviceRoutes: Route[] = [
     const c = r.backend.control();
     // A rollback's body is the current spec, which the swap ignores (as moby).
     const spec = rollback ? undefined : await serviceSpecOf(r, c);
-    // Without credentials the Control API keeps the service's own (dockerd's registryAuthFrom=spec).
+    // Without the header the Control API keeps the service's own (dockerd's registryAuthFrom=spec) while
+    // they are for the image's registry; with it (even `{}`) they are replaced.
     if (spec && auth) spec.task.container.pullOptions = { registryAuth: auth };
     const { warnings } = await inDockerWords(() =>
       c.updateService({ ref: r.params.id!, version, spec, rollback: rollback === 'previous' }),

@@ -17,6 +17,7 @@ import {
   writeDockerConfig,
 } from '../../cli/registry-auth.js';
 import { registryAuthOf } from '../../node/engine/services.js';
+import { EMPTY_REGISTRY_AUTH } from '../../spec/docker/distribution.js';
 import { pullFailure } from '../../agent/worker/task.js';
 import { RegistryError } from '../../agent/runtime/registry.js';
 import { loginCommand, logoutCommand } from '../../cli/login.js';
@@ -111,10 +112,10 @@ describe('tsswarm login and logout', () => {
 
 describe('X-Registry-Auth on /services/create and update', () => {
   const h = (v: string) => ({ headers: { 'x-registry-auth': v } });
-  it('is kept as sent when it carries credentials; {} or none is nothing; junk and too long are 400s', () => {
+  it('is kept as sent when it carries credentials; {} is an explicit none, no header nothing; junk and too long are 400s', () => {
     const good = Buffer.from('{"username":"u","password":"p"}').toString('base64url');
     expect(registryAuthOf(h(good))).toBe(good);
-    expect(registryAuthOf(h('e30='))).toBeUndefined();
+    expect(registryAuthOf(h('e30='))).toBe(EMPTY_REGISTRY_AUTH);
     expect(registryAuthOf({ headers: {} })).toBeUndefined();
     expect(() => registryAuthOf(h('!!!'))).toThrow(/X-Registry-Auth is not base64url-encoded JSON/);
     expect(() => registryAuthOf(h(Buffer.from('[1]').toString('base64url')))).toThrow(/of an AuthConfig/);

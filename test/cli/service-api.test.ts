@@ -161,6 +161,13 @@ describe('service CLI over the Control API', () => {
     expect(r.err).toBe('web.1.task1aaaaaaa@host1    | oops\n');
   });
 
+  it('logs --tail takes N up to the wire’s 2^32-1; larger is refused, never wrapped to "all"', async () => {
+    expect((await run('service', 'logs', '--tail', '4294967295', 'web')).code).toBe(0);
+    const big = await run('service', 'logs', '--tail', '4294967296', 'web');
+    expect(big.code).not.toBe(0);
+    expect(big.err).toMatch(/--tail.*from 0 to 4294967295/);
+  });
+
   it("exec streams output and exits with the command's code", async () => {
     const r = await run('service', 'exec', '--slot', '1', '-u', 'root', 'web', '--', 'sh', '-c', 'exit 3');
     expect(r).toEqual({ code: 3, out: 'out\n', err: 'err\n' });

@@ -292,6 +292,20 @@ describe('service create | update against the lone manager: digest pinning and -
     expect((await svc('update', '-d', '--no-resolve-image', '--image', 'registry.test/team/priv:3', 'priv')).code).toBe(0);
     expect(resolvedImages).toHaveLength(2);
     expect(stored('priv').spec.task.container.image).toBe('registry.test/team/priv:3');
+    // --with-registry-auth with no login: the service's credentials are cleared, even on the same registry
+    // (docker replaces stored credentials whenever the flag is given: the user logged out on purpose).
+    const empty = join(dir, 'svc-docker-config-empty');
+    mkdirSync(empty, { recursive: true });
+    writeFileSync(join(empty, 'config.json'), '{}');
+    process.env.DOCKER_CONFIG = empty;
+    try {
+      const r = await svc('update', '-d', '--no-resolve-image', '--with-registry-auth', '--image', 'registry.test/team/priv:4', 'priv');
+      expect(r.code).toBe(0);
+      expect(r.err).toMatch(/--with-registry-auth: no login for registry.test/);
+    } finally {
+      delete process.env.DOCKER_CONFIG;
+    }
+    expect(stored('priv').spec.task.container.pullOptions ?? null).toBeNull();
   });
 
   it('a registry out of reach is a warning, as the docker CLI words it, and the tag is kept', async () => {

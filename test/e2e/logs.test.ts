@@ -97,12 +97,36 @@ describe.skipIf(!canRunSandbox || !haveDocker)('service logs: drivers and the fl
     const dTask = await docker(m, 'service', 'logs', '--no-task-ids', task!.meta.id);
     expect(dTask.out).toMatch(/^tss-lg\.1@\S+\s+\| early\ntss-lg\.1@\S+\s+\| late\n$/);
 
-    // none: nothing kept, and both CLIs say reading is not supported.
+    // none: nothing kept. Each task is judged by its own driver: the task from before the update stays
+    // readable and the task on none says so; that task read by its id is refused by both CLIs.
     await ok(m, 'service', 'update', '-d', '--log-driver', 'none', 'tss-lg');
+    const noneId = await until(
+      'the task on none running',
+      async () => {
+        const ps = await docker(
+          m,
+          'service',
+          'ps',
+          '--no-trunc',
+          '--filter',
+          'desired-state=running',
+          '--format',
+          '{{.ID}} {{.CurrentState}}',
+          'tss-lg',
+        );
+        const [id, state] = ps.out.trim().split(/\s+/);
+        return id && id !== task!.meta.id && state === 'Running' ? id : false;
+      },
+      60_000,
+    );
     const tNone = await ts(m, 'service', 'logs', 'tss-lg');
-    expect(tNone.code).not.toBe(0);
-    expect(tNone.err).toMatch(/configured logging driver does not support reading/);
-    const dNone = await docker(m, 'service', 'logs', 'tss-lg');
+    expect(tNone.code, tNone.err).toBe(0);
+    expect(tNone.out).toMatch(/\| early\n(.*\n)*.*\| late\n/);
+    expect(tNone.err).toContain(`configured logging driver does not support reading: task ${noneId} runs with --log-driver none`);
+    const tOne = await ts(m, 'service', 'logs', noneId);
+    expect(tOne.code).not.toBe(0);
+    expect(tOne.err).toMatch(/configured logging driver does not support reading/);
+    const dNone = await docker(m, 'service', 'logs', noneId);
     expect(dNone.code).not.toBe(0);
     expect(dNone.err).toMatch(/configured logging driver does not support reading/);
 

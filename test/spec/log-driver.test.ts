@@ -108,15 +108,40 @@ describe('log times', () => {
   it('RFC 3339 times, dates and Unix seconds (what the docker CLI sends) are absolute', () => {
     expect(parseLogTime('--since', '2026-12-07T10:00:00Z', now)).toBe(Date.UTC(2026, 11, 7, 10));
     expect(parseLogTime('--since', '2026-12-07T10:00:00.123456789+02:00', now)).toBe(Date.UTC(2026, 11, 7, 8, 0, 0, 123));
-    expect(parseLogTime('--since', '2026-12-07T10:00', now)).toBe(Date.UTC(2026, 11, 7, 10));
-    expect(parseLogTime('--since', '2026-12-07', now)).toBe(Date.UTC(2026, 11, 7));
+    expect(parseLogTime('--since', '2026-12-07T10Z', now)).toBe(Date.UTC(2026, 11, 7, 10));
+    expect(parseLogTime('--since', '2026-12-07T10:30-01:00', now)).toBe(Date.UTC(2026, 11, 7, 11, 30));
     expect(parseLogTime('--since', '1765100000', now)).toBe(1_765_100_000_000);
     expect(parseLogTime('--since', '1765100000.000000001', now)).toBe(1_765_100_000_000);
     expect(parseLogTime('--since', '1765100000.25', now)).toBe(1_765_100_000_250);
   });
 
+  it('a time without a zone is in the local zone, as docker reads it; docker’s short forms too', () => {
+    const tz = process.env.TZ;
+    process.env.TZ = 'Asia/Kolkata'; // +05:30, no daylight saving
+    try {
+      expect(parseLogTime('--since', '2026-12-07T10:00', now)).toBe(Date.UTC(2026, 11, 7, 4, 30));
+      expect(parseLogTime('--since', '2026-12-07T10:00:00.5', now)).toBe(Date.UTC(2026, 11, 7, 4, 30, 0, 500));
+      expect(parseLogTime('--since', '2026-12-07T10', now)).toBe(Date.UTC(2026, 11, 7, 4, 30));
+      expect(parseLogTime('--since', '2026-12-07', now)).toBe(Date.UTC(2026, 11, 6, 18, 30));
+      expect(parseLogTime('--since', '2026-12-07T10:00:00Z', now)).toBe(Date.UTC(2026, 11, 7, 10));
+    } finally {
+      if (tz === undefined) delete process.env.TZ;
+      else process.env.TZ = tz;
+    }
+  });
+
+  it('a time past what a date holds is refused, not Infinity', () => {
+    for (const v of ['9'.repeat(400), '9'.repeat(20), '99999999999999999h', '275760-09-14'.replace('275760', '2757600')])
+      expect(() => parseLogTime('--since', v, now), v).toThrow(/--since (is out of range|must be)/);
+    expect(() => parseLogTime('--since', '9'.repeat(400), now)).toThrow(
+      /^--since is out of range: a time must lie within 100,000,000 days of 1970/,
+    );
+    expect(() => parseLogTime('--since', '8640000000001', now)).toThrow(/out of range/);
+    expect(parseLogTime('--since', '8640000000000', now)).toBe(8.64e15);
+  });
+
   it('anything else is refused, naming the flag', () => {
-    for (const v of ['yesterday', '-5m', '10d', '2026-13-45T00:00:00Z', '2026/12/07', '5m ago'])
+    for (const v of ['yesterday', '-5m', '10d', '2026-13-45T00:00:00Z', '2026-02-30', '2026-12-07T24:00', '2026/12/07', '5m ago'])
       expect(() => parseLogTime('--until', v, now), v).toThrow(/^--until must be a duration back from now/);
   });
 });

@@ -97,6 +97,26 @@ describe('logins and blob redirects over plain http', () => {
     expect((bad as Error).message).toMatch(/token server .* answered 401/);
   });
 
+  it('a login names a registry as HOST[:PORT] only: a path (which would name another certs.d directory) is refused before any request', async () => {
+    const before = tokenQueries.length;
+    for (const r of ['../../etc', `127.0.0.1:${bearerPort}/x`, 'a b', '', 'REG:5000'])
+      await expect(checkLogin(r, { username: 'tss', password: 'pw' })).rejects.toThrow(/is not a registry: give HOST\[:PORT\]/);
+    expect(tokenQueries.length).toBe(before);
+  });
+
+  it('a token server reached at a pinned address: the checked address is used, the name is not resolved again', async () => {
+    // tss-rebind.invalid never resolves: only the pin can take the request to the loopback token server.
+    const r = await tlsFetch(`http://tss-rebind.invalid:${bearerPort}/token?service=pinned`, {
+      headers: { authorization: basic('tss', 'pw') },
+      signal: AbortSignal.timeout(10_000),
+      pin: { address: '127.0.0.1', family: 4 },
+      redirect: 'error',
+    });
+    expect(r.status).toBe(200);
+    expect(await r.json()).toEqual({ token: 'tok-1' });
+    expect(tokenQueries.at(-1)!.get('service')).toBe('pinned');
+  });
+
   it('a blob redirected to another host is fetched without the Authorization header', async () => {
     const s = new RegistrySession(
       { registry: `127.0.0.1:${basicPort}`, repo: 'tss/app', tag: 'v1', digest: '' },
@@ -133,6 +153,7 @@ describe("a registry's own CA and client certificate from certs.d", () => {
   let storagePort = 0;
   const clients: { authorized: boolean; authorization?: string }[] = [];
   const storageSeen: (string | undefined)[] = [];
+  const oauthForms: URLSearchParams[] = [];
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'tss-certsd-'));
@@ -145,6 +166,20 @@ describe("a registry's own CA and client certificate from certs.d", () => {
       { cert: serverCert, key: serverKey.privateKeyPem, ca: [ca.certPem], requestCert: true, rejectUnauthorized: false },
       (q, r) => {
         clients.push({ authorized: (q.socket as TLSSocket).authorized, authorization: q.headers.authorization });
+        if (q.url === '/oauth' && q.method === 'POST') {
+          let body = '';
+          q.on('data', (c: Buffer) => (body += c.toString()));
+          q.on('end', () => {
+            oauthForms.push(new URLSearchParams(body));
+            r.end(JSON.stringify({ access_token: 'tok-oauth' }));
+          });
+          return;
+        }
+        if (q.url?.startsWith('/v2/oauth/') && q.headers.authorization !== 'Bearer tok-oauth') {
+          r.writeHead(401, { 'www-authenticate': `Bearer realm="https://127.0.0.1:${port}/oauth",service="tss-oauth"` });
+          r.end();
+          return;
+        }
         if (q.url?.includes('/blobs/')) {
           r.writeHead(302, { location: `http://localhost:${storagePort}/b` });
           r.end();
@@ -194,6 +229,21 @@ describe("a registry's own CA and client certificate from certs.d", () => {
     await expect(s.get(`https://127.0.0.1:${port}/v2/`, undefined, AbortSignal.timeout(10_000))).rejects.toThrow(
       /cannot reach https:\/\/127\.0\.0\.1:\d+ \((SELF_SIGNED|UNABLE_TO_VERIFY|DEPTH_ZERO)/,
     );
+  });
+
+  it('an identity token is traded at a realm on the registry’s host through the same certs.d CA', async () => {
+    const tls = registryTls(dir, `127.0.0.1:${port}`)!;
+    const s = new RegistrySession(
+      { registry: `127.0.0.1:${port}`, repo: '', tag: '', digest: '' },
+      { plainHttp: false, tls, auth: { identityToken: 'refresh-1' }, maxJsonBytes: 1024, verb: 'logging in to it' },
+    );
+    // Only /v2/oauth/ challenges (the other tests see none); the realm is https on the registry's own host.
+    const r = await s.get(`https://127.0.0.1:${port}/v2/oauth/ping`, undefined, AbortSignal.timeout(10_000));
+    expect(r.status).toBe(200);
+    await r.body?.cancel();
+    const form = oauthForms.at(-1)!;
+    expect([form.get('grant_type'), form.get('refresh_token'), form.get('service')]).toEqual(['refresh_token', 'refresh-1', 'tss-oauth']);
+    expect(clients.at(-1)).toMatchObject({ authorized: true, authorization: 'Bearer tok-oauth' });
   });
 
   it('over TLS too, a redirect to another host carries neither the Authorization header nor the client certificate', async () => {

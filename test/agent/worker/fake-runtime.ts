@@ -22,6 +22,8 @@ export class FakeRuntime implements WorkerRuntime {
   readonly containers = new Map<string, Held>();
   /** Every call, as "op id" (pull: "pull ref"), in order. */
   readonly calls: string[] = [];
+  /** The credentials each pull was given (--with-registry-auth), in order. */
+  readonly pullAuths: unknown[] = [];
   /** Images this node holds; others must be pulled. */
   readonly localImages = new Set<string>(['tss/busybox:latest']);
   /** A step that fails with this message every time, until deleted. */
@@ -38,7 +40,8 @@ export class FakeRuntime implements WorkerRuntime {
       this.localImages.has(ref)
         ? { id: `sha256:${ref}`, references: [ref], layers: [], entrypoint: [], cmd: [], env: [], workdir: '', user: '' }
         : undefined,
-    pull: async (ref) => {
+    pull: async (ref, o) => {
+      this.pullAuths.push(o?.auth);
       await this.step('pull', ref);
       this.localImages.add(ref);
       return [];

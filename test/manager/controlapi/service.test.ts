@@ -2,6 +2,7 @@
 // remove, tasks; version conflicts, name clashes, references by prefix, and
 // nothing stored for a refused request.
 import { describe, expect, it } from 'vitest';
+import { EMPTY_REGISTRY_AUTH } from '../../../spec/docker/distribution.js';
 import { ServiceApi } from '../../../manager/controlapi/index.js';
 import { localStore, type MemoryStore } from '../../../manager/store/index.js';
 import { silentLogger } from '../../../lib/log.js';
@@ -280,6 +281,64 @@ describe('registry credentials (--with-registry-auth)', () => {
     const next = withAuth('web', other);
     await api.updateService({ ref: 'web', version: stored().meta.version, spec: next, rollback: false });
     expect(stored().spec.task.container.pullOptions).toEqual({ registryAuth: other });
+  });
+
+  it('an update that moves the image to another registry drops the old registry’s credentials', async () => {
+    const { store, api } = setup();
+    const regA = Buffer.from(JSON.stringify({ username: 'tss', password: 'pw', serveraddress: 'rega.example:5000' })).toString('base64url');
+    const s = withAuth('web', regA);
+    s.task.container.image = 'rega.example:5000/app:v1';
+    const { service } = await api.createService({ spec: s });
+    const stored = () => store.view((tx) => tx.services.get(service!.meta.id))!;
+    // Same registry, another tag: kept.
+    let read = (await api.getService({ ref: 'web' })).service!;
+    read.spec.task.container.image = 'rega.example:5000/app:v2';
+    await api.updateService({ ref: 'web', version: read.meta.version, spec: read.spec, rollback: false });
+    expect(stored().spec.task.container.pullOptions).toEqual({ registryAuth: regA });
+    // `update --image other.reg/x` with nothing sent: other.reg never gets rega's login.
+    read = (await api.getService({ ref: 'web' })).service!;
+    read.spec.task.container.image = 'other.reg/x';
+    await api.updateService({ ref: 'web', version: read.meta.version, spec: read.spec, rollback: false });
+    expect(stored().spec.task.container.pullOptions ?? null).toBeNull();
+    // Credentials without a serveraddress stay only while the image stays on its registry.
+    const bare = withAuth('bare');
+    bare.task.container.image = 'rega.example:5000/app:v1';
+    const b = (await api.createService({ spec: bare })).service!;
+    read = (await api.getService({ ref: 'bare' })).service!;
+    read.spec.task.container.image = 'busybox';
+    await api.updateService({ ref: 'bare', version: read.meta.version, spec: read.spec, rollback: false });
+    expect(store.view((tx) => tx.services.get(b.meta.id))!.spec.task.container.pullOptions ?? null).toBeNull();
+  });
+
+  it('explicit none (`{}`, --with-registry-auth without a login) clears what the service holds', async () => {
+    const { store, api } = setup();
+    const { service } = await api.createService({ spec: withAuth('web') });
+    const read = (await api.getService({ ref: 'web' })).service!;
+    read.spec.task.container.pullOptions = { registryAuth: EMPTY_REGISTRY_AUTH };
+    await api.updateService({ ref: 'web', version: read.meta.version, spec: read.spec, rollback: false });
+    expect(store.view((tx) => tx.services.get(service!.meta.id))!.spec.task.container.pullOptions ?? null).toBeNull();
+  });
+
+  it('must decode to an AuthConfig: base64 of no JSON, of no object, or with a huge field is refused, naming the field', async () => {
+    const { api } = setup();
+    const notJson = await codeOf(api.createService({ spec: withAuth('a', Buffer.from('secret-no-json').toString('base64url')) }));
+    expect(notJson.code).toBe('INVALID_ARGUMENT');
+    expect(notJson.message).toMatch(/spec.task.container.pullOptions.registryAuth is base64 of no JSON/);
+    expect(notJson.message).not.toContain('secret');
+    const arr = await codeOf(api.createService({ spec: withAuth('b', Buffer.from('[1]').toString('base64url')) }));
+    expect(arr.message).toMatch(/pullOptions.registryAuth is base64 of JSON that is no object/);
+    const field = await codeOf(
+      api.createService({
+        spec: withAuth('c', Buffer.from(JSON.stringify({ username: 'u', password: 'p'.repeat(9000) })).toString('base64url')),
+      }),
+    );
+    expect(field.message).toMatch(/pullOptions.registryAuth is refused: X-Registry-Auth: its "password" is 9000 characters long/);
+    const server = await codeOf(
+      api.createService({
+        spec: withAuth('d', Buffer.from(JSON.stringify({ username: 'u', password: 'p', serveraddress: 'a b' })).toString('base64url')),
+      }),
+    );
+    expect(server.message).toMatch(/pullOptions.registryAuth has a serveraddress that is not a registry/);
   });
 
   it('are bounded and must look like X-Registry-Auth; the error does not echo them', async () => {

@@ -5,6 +5,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ControlHandlers } from '../../../proto/gen/control.js';
 import type { ServiceSpec } from '../../../proto/gen/objects.js';
+import { EMPTY_REGISTRY_AUTH } from '../../../spec/docker/distribution.js';
 import { call, fakeBackend, serve, type Served } from './fake.js';
 
 const AUTH = Buffer.from(JSON.stringify({ username: 'tss', password: 'pw', serveraddress: 'reg:5000' })).toString('base64url');
@@ -37,7 +38,7 @@ describe('X-Registry-Auth on service create and update', () => {
     return { specs };
   }
 
-  it('puts the credentials in pullOptions on create and update; none sent is none put', async () => {
+  it('puts the credentials in pullOptions on create and update; no header is none put; `{}` is an explicit none', async () => {
     const { specs } = await served();
     expect((await call(s!.socket, 'POST', '/v1.41/services/create', BODY, { 'X-Registry-Auth': AUTH })).status).toBe(201);
     expect(specs[0]!.spec!.task.container.pullOptions).toEqual({ registryAuth: AUTH });
@@ -45,9 +46,12 @@ describe('X-Registry-Auth on service create and update', () => {
     expect(specs[1]!.spec!.task.container.pullOptions).toEqual({ registryAuth: AUTH });
     expect((await call(s!.socket, 'POST', '/v1.41/services/s1/update?version=3&registryAuthFrom=spec', BODY)).status).toBe(200);
     expect(specs[2]!.spec!.task.container.pullOptions ?? null).toBeNull();
-    // The docker CLI's `{}` without a login is no credentials.
+    // The docker CLI's `{}` without a login is no credentials, sent as such: on an update it replaces
+    // what the service holds (as dockerd), rather than leave the old registry's login in place.
     expect((await call(s!.socket, 'POST', '/v1.41/services/create', BODY, { 'X-Registry-Auth': 'e30=' })).status).toBe(201);
-    expect(specs[3]!.spec!.task.container.pullOptions ?? null).toBeNull();
+    expect(specs[3]!.spec!.task.container.pullOptions).toEqual({ registryAuth: EMPTY_REGISTRY_AUTH });
+    expect((await call(s!.socket, 'POST', '/v1.41/services/s1/update?version=3', BODY, { 'X-Registry-Auth': 'e30=' })).status).toBe(200);
+    expect(specs[4]!.spec!.task.container.pullOptions).toEqual({ registryAuth: EMPTY_REGISTRY_AUTH });
   });
 
   it('a header that is not base64url JSON of an AuthConfig is a 400, and nothing is created', async () => {

@@ -1,6 +1,16 @@
 // X-Registry-Auth and the reference of GET /distribution/{name}/json, read as dockerd reads them.
 import { describe, expect, it } from 'vitest';
-import { decodeRegistryAuth, distributionRef, MAX_REGISTRY_AUTH_CHARS } from '../../../spec/docker/distribution.js';
+import {
+  credentialsFitImage,
+  decodeRegistryAuth,
+  distributionRef,
+  EMPTY_REGISTRY_AUTH,
+  HUB_REGISTRY,
+  imageRegistry,
+  keepsPullAuth,
+  MAX_REGISTRY_AUTH_CHARS,
+  serverRegistry,
+} from '../../../spec/docker/distribution.js';
 
 const enc = (o: unknown): string => Buffer.from(JSON.stringify(o)).toString('base64url');
 
@@ -9,7 +19,10 @@ describe('X-Registry-Auth', () => {
     expect(decodeRegistryAuth(enc({ username: 'alice', password: 'pw', serveraddress: 'reg:5000' }))).toEqual({
       username: 'alice',
       password: 'pw',
+      serverAddress: 'reg:5000',
     });
+    // A serveraddress alone is no credentials.
+    expect(decodeRegistryAuth(enc({ serveraddress: 'reg:5000' }))).toBeUndefined();
     const padded = Buffer.from(JSON.stringify({ username: 'bob', password: 'x' }))
       .toString('base64')
       .replace(/\+/g, '-')
@@ -40,9 +53,50 @@ describe('X-Registry-Auth', () => {
     }
   });
 
-  it('every field is capped', () => {
-    const a = decodeRegistryAuth(enc({ username: 'u', password: 'p'.repeat(10_000) }));
-    expect(a?.password).toHaveLength(8192);
+  it('a field longer than 8 KiB is refused, naming the field, never cut (a cut token is another credential)', () => {
+    expect(decodeRegistryAuth(enc({ username: 'u', password: 'p'.repeat(8192) }))?.password).toHaveLength(8192);
+    expect(() => decodeRegistryAuth(enc({ username: 'u', password: 'p'.repeat(8193) }))).toThrow(
+      /X-Registry-Auth: its "password" is 8193 characters long: at most 8192/,
+    );
+    expect(() => decodeRegistryAuth(enc({ identitytoken: 't'.repeat(9000) }))).toThrow(/its "identitytoken"/);
+  });
+});
+
+describe('which registry credentials are for', () => {
+  const hub = enc({ username: 'u', password: 'p', serveraddress: 'https://index.docker.io/v1/' });
+  const regA = enc({ username: 'u', password: 'p', serveraddress: 'rega.example:5000' });
+  const bare = enc({ username: 'u', password: 'p' });
+
+  it('the registry of a serveraddress and of an image, Docker Hub by any of its names', () => {
+    expect(serverRegistry('https://index.docker.io/v1/')).toBe(HUB_REGISTRY);
+    expect(serverRegistry('')).toBe(HUB_REGISTRY);
+    expect(serverRegistry('https://Reg:5000/v2/')).toBe('reg:5000');
+    expect(() => serverRegistry('a b')).toThrow(/serveraddress is not a registry/);
+    for (const i of ['busybox', 'user/app:v1', 'docker.io/library/busybox', 'index.docker.io/x/y', 'registry-1.docker.io/x/y@sha256:ab'])
+      expect(imageRegistry(i)).toBe(HUB_REGISTRY);
+    expect(imageRegistry('RegA.example:5000/app:v1')).toBe('rega.example:5000');
+    expect(imageRegistry('localhost/app')).toBe('localhost');
+  });
+
+  it('credentials are sent only to the registry their serveraddress names', () => {
+    expect(credentialsFitImage(decodeRegistryAuth(regA)!, 'rega.example:5000/app:v1')).toBe(true);
+    expect(credentialsFitImage(decodeRegistryAuth(regA)!, 'other.reg/x')).toBe(false);
+    expect(credentialsFitImage(decodeRegistryAuth(regA)!, 'busybox')).toBe(false);
+    expect(credentialsFitImage(decodeRegistryAuth(hub)!, 'docker.io/library/busybox')).toBe(true);
+    expect(credentialsFitImage(decodeRegistryAuth(hub)!, 'rega.example:5000/app')).toBe(false);
+    // Without a serveraddress they are for the image they came with.
+    expect(credentialsFitImage(decodeRegistryAuth(bare)!, 'other.reg/x')).toBe(true);
+  });
+
+  it('an update that sends none keeps them only while they are for the new image’s registry', () => {
+    expect(keepsPullAuth(regA, 'rega.example:5000/app:v1', 'rega.example:5000/app:v2')).toBe(true);
+    expect(keepsPullAuth(regA, 'rega.example:5000/app:v1', 'other.reg/x')).toBe(false);
+    expect(keepsPullAuth(hub, 'busybox', 'docker.io/library/alpine')).toBe(true);
+    expect(keepsPullAuth(hub, 'busybox', 'ghcr.io/o/r')).toBe(false);
+    expect(keepsPullAuth(bare, 'rega.example:5000/app:v1', 'rega.example:5000/other')).toBe(true);
+    expect(keepsPullAuth(bare, 'rega.example:5000/app:v1', 'other.reg/x')).toBe(false);
+    expect(keepsPullAuth('%%%', 'a', 'a')).toBe(false);
+    expect(keepsPullAuth(EMPTY_REGISTRY_AUTH, 'a', 'a')).toBe(false);
   });
 });
 
