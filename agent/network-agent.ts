@@ -16,7 +16,15 @@ import { TsswarmError } from '../lib/errors.js';
 import type { NetworkEndpoint, NetworkService, NetworkUpdate } from '../proto/gen/netfeed.js';
 import { EndpointMode, type Network, PortConfig, PortProtocol, PublishMode, type Task } from '../proto/gen/objects.js';
 import { onNoNetwork } from '../spec/predefined-networks.js';
-import { bridgeResolvConf, containerResolvConf, EmbeddedDns, parseResolvConf, type ServiceRecord } from './dns/index.js';
+import {
+  bridgeResolvConf,
+  containerResolvConf,
+  EmbeddedDns,
+  hostResolvConfForBridge,
+  SYSTEMD_RESOLVED_STUB,
+  SYSTEMD_RESOLVED_UPSTREAMS,
+  type ServiceRecord,
+} from './dns/index.js';
 import { type LbService, type LbTable, mustRunIn, ServiceLoadBalancer } from './lb/index.js';
 import { OverlayPlane, type Peer } from './overlay/index.js';
 import { defaultNameTag } from './overlay/names.js';
@@ -38,6 +46,10 @@ export interface NetworkAgentOptions {
   hostNetns?: string;
   /** The host's resolv.conf, whose reachable resolvers default-bridge containers get; default /etc/resolv.conf. */
   hostResolvConf?: string;
+  /** systemd-resolved's list of upstream servers, read when the host's resolv.conf names only its stub; default /run/systemd/resolve/resolv.conf. */
+  systemdResolvConf?: string;
+  /** This node's control-plane TCP ports (its gRPC port, the Engine API's TCP port), which tasks may not open through the egress gateway. */
+  hostTcpPorts?: number[];
 }
 
 interface NetView {
@@ -195,7 +207,13 @@ export class NetworkAgent {
       const mtu = await underlayMtu(this.o.vtep);
       const nameTag = this.o.nameTag ?? defaultNameTag(ownNetnsName());
       this.plane = new OverlayPlane(
-        { vtep: this.o.vtep, underlayMtu: mtu, nameTag, ...(this.o.hostNetns ? { hostNetns: this.o.hostNetns } : {}) },
+        {
+          vtep: this.o.vtep,
+          underlayMtu: mtu,
+          nameTag,
+          ...(this.o.hostNetns ? { hostNetns: this.o.hostNetns } : {}),
+          ...(this.o.hostTcpPorts ? { hostTcpPorts: this.o.hostTcpPorts } : {}),
+        },
         { log: this.log },
       );
       await this.dns.loadResolvConf();
@@ -225,13 +243,17 @@ export class NetworkAgent {
    */
   resolvConf(t: Task): string | undefined {
     if (onOverlay(t)) return containerResolvConf({});
-    let host = '';
-    try {
-      host = readFileSync(this.o.hostResolvConf ?? '/etc/resolv.conf', 'utf8');
-    } catch {
-      // none: Docker's defaults
-    }
-    return bridgeResolvConf(parseResolvConf(host));
+    const read = (path: string): string | undefined => {
+      try {
+        return readFileSync(path, 'utf8');
+      } catch {
+        return undefined;
+      }
+    };
+    // None at all: Docker's defaults. Behind systemd-resolved's stub: the servers it forwards to.
+    const etc = read(this.o.hostResolvConf ?? '/etc/resolv.conf') ?? '';
+    const resolved = etc.includes(SYSTEMD_RESOLVED_STUB) ? read(this.o.systemdResolvConf ?? SYSTEMD_RESOLVED_UPSTREAMS) : undefined;
+    return bridgeResolvConf(hostResolvConfForBridge(etc, resolved));
   }
 
   /** A NetworkUpdate from the managers. */

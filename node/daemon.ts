@@ -186,6 +186,14 @@ export class Daemon {
     return full;
   }
 
+  /** The TCP ports this node's control plane listens on (the node gRPC port; the Engine API's TCP port), closed to tasks. */
+  private controlPorts(): number[] {
+    const ports = [this.listenAddr, this.o.dockerTcpAddr ?? '']
+      .map((a) => Number(/:(\d+)$/.exec(a)?.[1]))
+      .filter((p) => Number.isInteger(p) && p > 0 && p < 65536);
+    return [...new Set(ports)];
+  }
+
   /** `--advertise-addr` of init/join, as an IPv4 address with the default port when it has none. */
   private async advertiseFor(given: string): Promise<string> {
     return given ? withPort(await resolveAdvertiseAddr('--advertise-addr', given), DEFAULT_PORT) : this.advertiseAddr;
@@ -1015,6 +1023,7 @@ export class Daemon {
         vtep: node.advertiseAddr.replace(/:\d+$/, ''),
         logger: this.o.logger,
         lbBackend: this.o.lbBackend,
+        hostTcpPorts: this.controlPorts(),
       });
       const platform = nodeDescription(this.nodeName).platform;
       this.worker = new Worker({

@@ -13,7 +13,10 @@ export {
   containerResolvConf,
   DEFAULT_BRIDGE_NAMESERVERS,
   EMBEDDED_DNS_ADDRESS,
+  hostResolvConfForBridge,
   parseResolvConf,
+  SYSTEMD_RESOLVED_STUB,
+  SYSTEMD_RESOLVED_UPSTREAMS,
   upstreamsFrom,
   type Upstream,
 } from './resolvconf.js';

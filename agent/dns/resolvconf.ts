@@ -77,6 +77,32 @@ export function containerResolvConf(opts: ContainerResolvConfOptions = {}): stri
   return `${lines.join('\n')}\n`;
 }
 
+/** A resolver a container on the bridge can reach: IPv4 and not loopback. */
+function bridgeUsable(addr: string): boolean {
+  const ip = addr.split('%')[0]!;
+  return isIP(ip) === 4 && !ip.startsWith('127.');
+}
+
+/** systemd-resolved's stub listener, which answers only in the host's namespace. */
+export const SYSTEMD_RESOLVED_STUB = '127.0.0.53';
+
+/** Where systemd-resolved writes the upstream servers its stub forwards to. */
+export const SYSTEMD_RESOLVED_UPSTREAMS = '/run/systemd/resolve/resolv.conf';
+
+/**
+ * The host resolver configuration a default-bridge container's file is made
+ * from, as Docker picks it: /etc/resolv.conf (`etcText`), unless that names
+ * systemd-resolved's stub and nothing a container can reach, in which case
+ * the servers behind the stub (`resolvedText`, the text of
+ * /run/systemd/resolve/resolv.conf; undefined when absent).
+ */
+export function hostResolvConfForBridge(etcText: string, resolvedText: string | undefined): ResolvConf {
+  const etc = parseResolvConf(etcText);
+  if (resolvedText === undefined || etc.nameservers.some(bridgeUsable) || !etc.nameservers.includes(SYSTEMD_RESOLVED_STUB)) return etc;
+  const resolved = parseResolvConf(resolvedText);
+  return resolved.nameservers.some(bridgeUsable) ? resolved : etc;
+}
+
 /** The resolvers Docker writes when the host leaves none a container can reach. */
 export const DEFAULT_BRIDGE_NAMESERVERS: readonly string[] = ['8.8.8.8', '8.8.4.4'];
 
@@ -89,10 +115,7 @@ export const DEFAULT_BRIDGE_NAMESERVERS: readonly string[] = ['8.8.8.8', '8.8.4.
  * domains and options kept.
  */
 export function bridgeResolvConf(hostConf: ResolvConf): string {
-  const usable = hostConf.nameservers.filter((a) => {
-    const ip = a.split('%')[0]!;
-    return isIP(ip) === 4 && !ip.startsWith('127.');
-  });
+  const usable = hostConf.nameservers.filter(bridgeUsable);
   const servers = usable.length > 0 ? usable.slice(0, MAX_UPSTREAMS) : [...DEFAULT_BRIDGE_NAMESERVERS];
   const lines = [
     usable.length > 0

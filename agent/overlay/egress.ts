@@ -4,6 +4,10 @@
 // isolated from each other (so overlay networks stay apart), and a private
 // nftables table that masquerades what leaves by another interface and drops
 // what would be routed from one egress port to another. Pure planners.
+// The VXLAN device lives in the host namespace and its socket listens on all
+// host addresses: the table also keeps containers from sending VXLAN packets
+// (to this host or, through the masquerade, to another), which would inject
+// frames into any overlay network, and from calling the node's control plane.
 import { UsageError } from '../../lib/errors.js';
 import { EGRESS_BRIDGE, EGRESS_TABLE, formatIp, ipOfVethName, macOf, parsePrefix, type Prefix } from './names.js';
 import type { LinkState } from './types.js';
@@ -46,11 +50,21 @@ export function planEgressBridge(net: EgressNet, mtu: number, actual: LinkState 
   return out;
 }
 
+export interface EgressGuard {
+  /** The VXLAN UDP port (4789 unless configured): no container reaches it on this host or another. */
+  vxlanPort: number;
+  /** TCP ports of this host a container may not open through the gateway (the node's gRPC port, the Engine API's TCP port). */
+  hostTcpPorts?: readonly number[];
+}
+
 /**
  * The egress table as one `nft -f` transaction. Creating, flushing and
  * deleting the table first makes the whole file replace whatever was there.
  */
-export function egressRuleset(net: EgressNet): string {
+export function egressRuleset(net: EgressNet, guard: EgressGuard): string {
+  const ports = [...new Set(guard.hostTcpPorts ?? [])].sort((a, b) => a - b);
+  for (const p of [guard.vxlanPort, ...ports])
+    if (!Number.isInteger(p) || p < 1 || p > 65535) throw UsageError.invalid('port', 'a port from 1 to 65535', p);
   return [
     `add table ip ${EGRESS_TABLE}`,
     `delete table ip ${EGRESS_TABLE}`,
@@ -59,9 +73,16 @@ export function egressRuleset(net: EgressNet): string {
     `    type nat hook postrouting priority 100; policy accept;`,
     `    ip saddr ${net.subnet} oifname != "${EGRESS_BRIDGE}" masquerade`,
     `  }`,
+    // What a container sends to the host itself (the gateway, or any other address of the host).
+    `  chain input {`,
+    `    type filter hook input priority 0; policy accept;`,
+    `    iifname "${EGRESS_BRIDGE}" udp dport ${guard.vxlanPort} drop`,
+    ...(ports.length ? [`    iifname "${EGRESS_BRIDGE}" tcp dport { ${ports.join(', ')} } drop`] : []),
+    `  }`,
     `  chain forward {`,
     `    type filter hook forward priority 0; policy accept;`,
     `    iifname "${EGRESS_BRIDGE}" oifname "${EGRESS_BRIDGE}" drop`,
+    `    ip saddr ${net.subnet} udp dport ${guard.vxlanPort} drop`,
     `  }`,
     `}`,
     '',

@@ -58,6 +58,7 @@ export class OverlayPlane {
   private readonly port: number;
   private readonly flood: boolean;
   private readonly egress: EgressNet;
+  private readonly hostTcpPorts: number[];
   private readonly log: Logger;
   private readonly networks = new Map<string, KnownNetwork>();
   private egressReady = false;
@@ -87,6 +88,9 @@ export class OverlayPlane {
     this.tag = tag;
     this.flood = host.flood ?? false;
     this.egress = egressNet(host.egressSubnet ?? DEFAULT_EGRESS_SUBNET);
+    this.hostTcpPorts = host.hostTcpPorts ?? [];
+    for (const p of this.hostTcpPorts)
+      if (!Number.isInteger(p) || p < 1 || p > 65535) throw UsageError.invalid('hostTcpPorts', 'TCP ports from 1 to 65535', p);
     this.log = (o.log ?? silentLogger()).child({ component: 'network' });
   }
 
@@ -320,7 +324,7 @@ export class OverlayPlane {
       'egress bridge',
     );
     if (!this.egressReady) {
-      await nft(this.hostNetns, egressRuleset(this.egress), 'egress NAT table');
+      await nft(this.hostNetns, egressRuleset(this.egress, { vxlanPort: this.port, hostTcpPorts: this.hostTcpPorts }), 'egress NAT table');
       await sysctl(this.hostNetns, 'net.ipv4.ip_forward', '1');
       this.egressReady = true;
     }

@@ -27,6 +27,8 @@ export interface HostConfig {
   nameTag?: string;
   /** The egress bridge's subnet (containers' way out, NATed). Default 172.30.0.0/16. */
   egressSubnet?: string;
+  /** TCP ports of this host containers may not reach through the egress bridge (the node's control plane). */
+  hostTcpPorts?: number[];
   /**
    * Also program a flood entry (00:00:00:00:00:00 → VTEP) per remote host, so
    * broadcasts and unknown unicasts reach every host of the network. Off by

@@ -38,6 +38,15 @@ import { conmonFileSize, LOG_FILE, LogRotator, logFiles } from './logrotate.js';
 import { ociConfig, ociJson, resolveUser, TTY_REFUSED } from './spec.js';
 import { hostsFile, resolvConfWith } from './etc.js';
 import { resolveInRoot } from './inroot.js';
+import {
+  checkVolumeFills,
+  type FillAllowance,
+  MAX_VOLUME_FILL_BYTES,
+  MAX_VOLUME_FILL_ENTRIES,
+  measureFill,
+  VOLUME_FILL_TIMEOUT_MS,
+  type VolumeFill,
+} from './volumefill.js';
 import type { ContainerConfig, ContainerState, ExecHandle, LogLine, LogPolicy, MountConfig } from './types.js';
 
 const ID_RE = /^tss[A-Za-z0-9_.-]+$/;
@@ -269,11 +278,12 @@ export class Runtime {
   }
 
   /**
-   * The container's mounts with its volumes made: a named volume's directory on first use (kept
+   * The container's mounts with its volumes planned: a named volume's directory on first use (kept
    * after the container), and for each anonymous one (a volume mount with no source, or a VOLUME
    * of the image that no mount covers, as Docker's) a new volume of its own, named by 64 random
    * hex digits as Docker's and removed with the container. `fill`: the new volumes to fill with
-   * the image's content at their target (all anonymous ones unless volume-nocopy).
+   * the image's content at their target (all anonymous ones unless volume-nocopy). Makes nothing
+   * on disk (makeVolumes does, once meta.json records them).
    */
   private volumeMounts(c: ContainerConfig, img: ResolvedImage): { mounts: MountConfig[]; anonymous: string[]; fill: Set<string> } {
     const mounts: MountConfig[] = [];
@@ -297,26 +307,50 @@ export class Runtime {
     }
     const covered = new Set(mounts.map((m) => posix.normalize(m.target).replace(/\/+$/, '')));
     for (const v of img.volumes ?? []) if (!covered.has(v)) mounts.push(anon({ type: 'volume', source: '', target: v }));
-    for (const m of mounts) if (m.type === 'volume') mkdirSync(join(this.root, 'volumes', m.source), { recursive: true });
+    return { mounts, anonymous, fill };
+  }
+
+  /**
+   * Makes the container's volume directories (and its anonymous ones' label files). Called once
+   * meta.json names the anonymous ones, so whatever fails (or a daemon that dies) after this
+   * point leaves them to remove() along with the container.
+   */
+  private makeVolumes(c: ContainerConfig, anonymous: readonly string[]): void {
+    for (const m of c.mounts ?? []) if (m.type === 'volume') mkdirSync(join(this.root, 'volumes', m.source), { recursive: true });
     if (anonymous.length) {
       const labels = JSON.stringify(anonymousVolumeLabels(c.labels));
       mkdirSync(join(this.root, 'volume-labels'), { recursive: true });
       for (const name of anonymous) writeFileSync(join(this.root, 'volume-labels', `${name}.json`), labels);
     }
-    return { mounts, anonymous, fill };
   }
 
-  /** Docker's copy into a new volume: what the image holds at `target` (resolved inside the rootfs, links never followed out of it). */
-  private async fillVolume(rootfs: string, target: string, volume: string): Promise<void> {
-    let src: string;
-    try {
-      src = resolveInRoot(rootfs, target, { followFinal: true });
-    } catch {
-      return; // nothing at that path in the image (or a path that cannot be): the volume starts empty
+  /**
+   * Docker's copy into new volumes: what the image holds at each target (resolved inside the
+   * rootfs, links never followed out of it). All checked (volumefill.ts: never the whole rootfs,
+   * no directory aliased by a link) and measured against one allowance before any copy.
+   */
+  private async fillVolumes(rootfs: string, mounts: readonly MountConfig[], fill: ReadonlySet<string>): Promise<void> {
+    const fills: VolumeFill[] = [];
+    for (const m of mounts) {
+      if (m.type !== 'volume' || !fill.has(m.source)) continue;
+      let source: string;
+      try {
+        source = resolveInRoot(rootfs, m.target, { followFinal: true });
+      } catch {
+        continue; // nothing at that path in the image (or a path that cannot be): the volume starts empty
+      }
+      if (!statSync(source, { throwIfNoEntry: false })?.isDirectory()) continue;
+      fills.push({ target: m.target, source, volume: join(this.root, 'volumes', m.source) });
     }
-    if (!statSync(src, { throwIfNoEntry: false })?.isDirectory()) return;
-    // -a: owners, modes, times and links as they are (a link inside is copied as a link, never followed).
-    await exec('cp', ['-a', '--', `${src}/.`, volume]);
+    checkVolumeFills(rootfs, fills);
+    const left: FillAllowance = { bytes: MAX_VOLUME_FILL_BYTES, entries: MAX_VOLUME_FILL_ENTRIES };
+    for (const f of fills) await measureFill(f.source, f.target, left);
+    for (const f of fills) {
+      // -a: owners, modes, times and links as they are (a link inside is copied as a link, never followed).
+      await exec('cp', ['-a', '--', `${f.source}/.`, f.volume], VOLUME_FILL_TIMEOUT_MS).catch((e: Error) => {
+        throw new TsswarmError('INTERNAL', `volume at ${f.target}: copying the image's content into it failed: ${e.message}`);
+      });
+    }
   }
 
   /** Removes a container's anonymous volumes (named by meta.json, each checked to be one). */
@@ -342,12 +376,12 @@ export class Runtime {
     const logPolicy: LogPolicy = c.log ?? { kind: 'file', maxSize: DEFAULT_LOG_MAX_SIZE, maxFiles: DEFAULT_LOG_MAX_FILE };
     meta.log = logPolicy;
     writeFileSync(join(d, 'meta.json'), JSON.stringify(meta));
+    this.makeVolumes(c, anonymous);
     // overlayfs: the image's layers, top first, below a private upper dir. The mount source is the container id.
     const lower = img.layers.length ? [...img.layers].reverse().join(':') : join(d, 'empty');
     // A syscall, not a `mount` process: every fork of the daemon blocks its event loop for a while.
     mount(c.id, rootfs, 'overlay', `lowerdir=${lower},upperdir=${join(d, 'upper')},workdir=${join(d, 'work')}`);
-    for (const m of c.mounts ?? [])
-      if (m.type === 'volume' && fill.has(m.source)) await this.fillVolume(rootfs, m.target, join(this.root, 'volumes', m.source));
+    if (fill.size) await this.fillVolumes(rootfs, c.mounts ?? [], fill);
     const hostname = c.hostname || c.id.slice(0, 12);
     writeFileSync(join(d, 'hostname'), `${hostname}\n`);
     writeFileSync(join(d, 'hosts'), hostsFile(hostname, c.extraHosts));

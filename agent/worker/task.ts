@@ -364,6 +364,8 @@ export class TaskRunner {
           const s = await rt.start(this.containerId);
           this.started({ pid: s.pid, startedAt: s.startedAt ?? Date.now(), exitCode: 0 });
         } catch (e) {
+          // Attached above: its ports, host-port forwards and DNS records go with it.
+          this.leaveNetworks();
           this.fail(TaskState.FAILED, `starting the container failed: ${(e as Error).message}`);
         }
         return;

@@ -3,7 +3,9 @@
 // tss_gwbridge with a default route, and the host masquerades what leaves, so
 // a TCP server "outside" (a namespace routed from the host namespace only,
 // with no route back to the egress subnet) answers it and sees the host's
-// address. A task on `none` gets nothing but lo and cannot connect. Every
+// address. It cannot send to the VXLAN port (of its host, at the gateway, or
+// of another host) nor open the node's control-plane port. A task on `none`
+// gets nothing but lo and cannot connect. Every
 // namespace, process and file here carries this file's tss prefix and is
 // removed in afterAll, pass or fail.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -28,6 +30,11 @@ const NONE = `tss-${ID}-n`;
 const HOST_IP = '192.168.83.1';
 const OUT_IP = '192.168.83.2';
 const PORT = 7707;
+/** The node's gRPC port, as the daemon passes it (hostTcpPorts). */
+const CONTROL_PORT = 7708;
+/** A UDP port anyone may use, sent to after the VXLAN one: its arrival says the VXLAN datagram had its chance. */
+const OPEN_UDP = 4788;
+const VXLAN = 4789;
 const RESOLV = `/tmp/tss-${ID}-resolv.conf`;
 const made: string[] = [];
 const procs: ChildProcess[] = [];
@@ -60,12 +67,32 @@ async function sleeperIn(ns: string): Promise<number> {
 }
 
 /** Connects from namespace `ns` to the outside server: what it answered (the source address it saw), or the error code. */
-function connectFrom(ns: string): Promise<string> {
-  const code = `const s=require('net').connect(${PORT},'${OUT_IP}');let d='';s.setTimeout(3000,()=>{console.log('TIMEOUT');process.exit(0)});s.on('data',x=>d+=x);s.on('end',()=>{console.log(d);process.exit(0)});s.on('error',e=>{console.log(e.code);process.exit(0)});`;
+function connectFrom(ns: string, addr = OUT_IP, port = PORT): Promise<string> {
+  const code = `const s=require('net').connect(${port},'${addr}');let d='';s.setTimeout(3000,()=>{console.log('TIMEOUT');process.exit(0)});s.on('data',x=>d+=x);s.on('end',()=>{console.log(d);process.exit(0)});s.on('error',e=>{console.log(e.code);process.exit(0)});`;
   const p = spawnIn(ns, [process.execPath, '-e', code]);
   let out = '';
   p.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
   return new Promise((resolve) => p.on('close', () => resolve(out.trim())));
+}
+
+/** A UDP listener in `ns` on the VXLAN port and OPEN_UDP; resolves, once OPEN_UDP got a datagram, with the ports that got one. */
+function udpListener(ns: string): { ready: Promise<void>; heard: Promise<number[]> } {
+  const code = `const d=require('dgram');const got=[];let n=0;for(const p of [${VXLAN},${OPEN_UDP}]){const s=d.createSocket('udp4');s.on('message',()=>{got.push(p);if(p===${OPEN_UDP})setImmediate(()=>setImmediate(()=>{console.log('heard '+got.join(','));process.exit(0)}))});s.bind(p,'0.0.0.0',()=>{if(++n===2)console.log('listening')})}`;
+  const p = spawnIn(ns, [process.execPath, '-e', code]);
+  let out = '';
+  p.stdout!.setEncoding('utf8');
+  const ready = new Promise<void>((resolve) => p.stdout!.on('data', (d: string) => (out += d).includes('listening') && resolve()));
+  const heard = new Promise<number[]>((resolve) =>
+    p.on('close', () => resolve((/heard (.*)/.exec(out)?.[1] ?? '').split(',').filter(Boolean).map(Number))),
+  );
+  return { ready, heard };
+}
+
+/** From `ns`: one datagram to addr's VXLAN port, then one to OPEN_UDP. */
+function sendUdpFrom(ns: string, addr: string): Promise<void> {
+  const code = `const s=require('dgram').createSocket('udp4');s.send('x',${VXLAN},'${addr}',()=>s.send('y',${OPEN_UDP},'${addr}',()=>s.close()))`;
+  const p = spawnIn(ns, [process.execPath, '-e', code]);
+  return new Promise((resolve) => p.on('close', () => resolve()));
 }
 
 const task = (id: string, networks: NetworkAttachmentConfig[]): Task =>
@@ -110,6 +137,7 @@ describe.skipIf(!canRun)('the default bridge of a task with no network, and none
       hostNetns: HOST,
       nameTag: ID,
       hostResolvConf: RESOLV,
+      hostTcpPorts: [CONTROL_PORT],
     });
   });
 
@@ -154,6 +182,40 @@ describe.skipIf(!canRun)('the default bridge of a task with no network, and none
     const host = (await readLinks(HOST))!;
     expect(host.filter((l) => l.master === 'tss_gwbridge')).toEqual([]);
     expect(await connectFrom(CTR)).toBe('ENETUNREACH');
+  });
+
+  it('cannot send to the VXLAN port of its host or of another, nor open the control-plane port, yet still gets out', async () => {
+    const t = task('t-guard', []);
+    const pid = await sleeperIn(CTR);
+    await agent.attach(t, pid);
+    try {
+      // The host's VXLAN socket listens on every host address, the gateway's too.
+      const here = udpListener(HOST);
+      await here.ready;
+      await sendUdpFrom(CTR, '172.30.0.1');
+      expect(await here.heard).toEqual([OPEN_UDP]);
+      // Another node's VXLAN port, through the masquerade.
+      const there = udpListener(OUT);
+      await there.ready;
+      await sendUdpFrom(CTR, OUT_IP);
+      expect(await there.heard).toEqual([OPEN_UDP]);
+      // The node's gRPC port answers the host, not the task.
+      const control = spawnIn(HOST, [
+        process.execPath,
+        '-e',
+        `require('net').createServer(s=>s.end('control')).listen(${CONTROL_PORT},'0.0.0.0',()=>console.log('listening'))`,
+      ]);
+      let said = '';
+      control.stdout!.setEncoding('utf8').on('data', (d: string) => (said += d));
+      await until('the control-plane stand-in to listen', () => said.includes('listening'));
+      expect(await connectFrom(HOST, HOST_IP, CONTROL_PORT)).toBe('control');
+      expect(await connectFrom(CTR, '172.30.0.1', CONTROL_PORT)).toBe('TIMEOUT');
+      expect(await connectFrom(CTR, HOST_IP, CONTROL_PORT)).toBe('TIMEOUT');
+      // The way out is untouched.
+      expect(await connectFrom(CTR)).toBe(HOST_IP);
+    } finally {
+      await agent.detach(t);
+    }
   });
 
   it('a task on none gets nothing but lo, and its connect fails', async () => {

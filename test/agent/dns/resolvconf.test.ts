@@ -1,7 +1,13 @@
 // agent/dns/resolvconf.ts: the host's resolv.conf read for upstreams, and the
 // file a container gets.
 import { describe, expect, it } from 'vitest';
-import { bridgeResolvConf, containerResolvConf, parseResolvConf, upstreamsFrom } from '../../../agent/dns/resolvconf.js';
+import {
+  bridgeResolvConf,
+  containerResolvConf,
+  hostResolvConfForBridge,
+  parseResolvConf,
+  upstreamsFrom,
+} from '../../../agent/dns/resolvconf.js';
 
 describe('host resolv.conf', () => {
   it('reads nameservers, the last search line and options, skipping comments and junk', () => {
@@ -79,5 +85,23 @@ describe("default-bridge resolv.conf (Docker's bridge network: no embedded serve
     expect(text).toMatch(/^# written by tsswarm: the host has no resolver a container can reach/);
     expect(text.split('\n').slice(1)).toEqual(['nameserver 8.8.8.8', 'nameserver 8.8.4.4', 'search lan', 'options edns0 trust-ad', '']);
     expect(bridgeResolvConf(parseResolvConf(''))).toContain('nameserver 8.8.8.8\nnameserver 8.8.4.4\n');
+  });
+
+  it('behind systemd-resolved, gives the servers its stub forwards to, as Docker reads /run/systemd/resolve/resolv.conf', () => {
+    const etc = 'nameserver 127.0.0.53\noptions edns0 trust-ad\nsearch lan\n';
+    const resolved = '# upstreams\nnameserver 192.168.1.1\nnameserver 10.0.0.53\nsearch lan corp\n';
+    expect(bridgeResolvConf(hostResolvConfForBridge(etc, resolved)).split('\n').slice(1)).toEqual([
+      'nameserver 192.168.1.1',
+      'nameserver 10.0.0.53',
+      'search lan corp',
+      '',
+    ]);
+    // No such file, or one naming nothing reachable: the stub's file, hence Docker's public defaults.
+    expect(hostResolvConfForBridge(etc, undefined)).toEqual(parseResolvConf(etc));
+    expect(hostResolvConfForBridge(etc, 'nameserver 127.0.0.1\n')).toEqual(parseResolvConf(etc));
+    // A host file with a reachable server, or no stub, is used as it is.
+    const mixed = 'nameserver 127.0.0.53\nnameserver 10.1.2.3\n';
+    expect(hostResolvConfForBridge(mixed, resolved)).toEqual(parseResolvConf(mixed));
+    expect(hostResolvConfForBridge('nameserver 127.0.0.1\n', resolved)).toEqual(parseResolvConf('nameserver 127.0.0.1\n'));
   });
 });

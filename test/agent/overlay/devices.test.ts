@@ -218,10 +218,29 @@ describe('egress', () => {
   });
 
   it('masquerades what leaves by another interface and drops routing between egress ports, in one replacing transaction', () => {
-    const r = egressRuleset(net);
+    const r = egressRuleset(net, { vxlanPort: 4789 });
     expect(r.split('\n').slice(0, 2)).toEqual(['add table ip tss_egress', 'delete table ip tss_egress']);
     expect(r).toContain('ip saddr 172.30.0.0/16 oifname != "tss_gwbridge" masquerade');
     expect(r).toContain('iifname "tss_gwbridge" oifname "tss_gwbridge" drop');
+  });
+
+  it('keeps containers off the VXLAN port, here and on other hosts, and off the node control-plane ports', () => {
+    const lines = egressRuleset(net, { vxlanPort: 4790, hostTcpPorts: [2376, 4242, 2376] })
+      .split('\n')
+      .map((l) => l.trim());
+    const input = lines.slice(lines.indexOf('chain input {'), lines.indexOf('chain forward {'));
+    expect(input).toEqual([
+      'chain input {',
+      'type filter hook input priority 0; policy accept;',
+      'iifname "tss_gwbridge" udp dport 4790 drop',
+      'iifname "tss_gwbridge" tcp dport { 2376, 4242 } drop',
+      '}',
+    ]);
+    const forward = lines.slice(lines.indexOf('chain forward {'));
+    expect(forward).toContain('ip saddr 172.30.0.0/16 udp dport 4790 drop');
+    // No control-plane port known: no empty set (nft refuses one).
+    expect(egressRuleset(net, { vxlanPort: 4789 })).not.toContain('tcp dport');
+    expect(() => egressRuleset(net, { vxlanPort: 0 })).toThrow(/port must be a port from 1 to 65535/);
   });
 
   it('hands out the lowest address no port holds, and says when the subnet is full', () => {

@@ -568,6 +568,38 @@ describe.skipIf(!canRun)('runtime on runc and conmon', () => {
     expect(readFileSync(join(dir, 'root', 'volumes', 'tssvol', 'f'), 'utf8')).toBe('v\n');
   });
 
+  it('an anonymous volume whose image VOLUME links to / (or aliases another) fails the create with the volume named, and leaves nothing behind', async () => {
+    const layer = writeTar([
+      { name: 'data', type: 'dir', mode: 0o755, mtime: T },
+      { name: 'data/seed', type: 'file', data: Buffer.from('seed\n'), mtime: T },
+      // The whole rootfs, once per VOLUME and replica, if it were copied.
+      { name: 'all', type: 'symlink', linkname: '/', mtime: T },
+      { name: 'also', type: 'symlink', linkname: 'data', mtime: T },
+    ]);
+    const volumesDir = join(dir, 'root', 'volumes');
+    const labelsDir = join(dir, 'root', 'volume-labels');
+    const entries = (d: string): string[] => (existsSync(d) ? readdirSync(d).sort() : []);
+    const cases: [string, Record<string, object>, RegExp][] = [
+      ['root', { '/data': {}, '/all': {} }, /^volume at \/all: the image's \/all is its root directory \(through a link\)/],
+      ['alias', { '/data': {}, '/also': {} }, /^volumes at \/(data|also) and \/(data|also): .* through a link/],
+    ];
+    for (const [name, volumes, message] of cases) {
+      const layout = join(dir, `volroot-${name}`);
+      ociLayout(layout, `tss/volroot-${name}:1`, [layer], { Cmd: ['sh'], Volumes: volumes });
+      await rt.images.load(layout);
+      const volumesBefore = entries(volumesDir);
+      const labelsBefore = entries(labelsDir);
+      const id = `tss-vr-${name}`;
+      await expect(
+        rt.create({ id, image: `tss/volroot-${name}:1`, command: ['sh'], labels: { 'tsswarm.task.id': 'tsstask9' } }),
+      ).rejects.toThrow(message);
+      expect(entries(volumesDir)).toEqual(volumesBefore);
+      expect(entries(labelsDir)).toEqual(labelsBefore);
+      expect(existsSync(join(dir, 'root', 'containers', id))).toBe(false);
+      expect((await rt.list()).map((c) => c.id)).not.toContain(id);
+    }
+  });
+
   it("anonymous volumes as Docker's: one per mount without a source and per image VOLUME no mount covers, filled from the image (not with volume-nocopy, links kept inside), labelled with the task, removed with the container", async () => {
     const layout = join(dir, 'vols');
     const layer = writeTar([

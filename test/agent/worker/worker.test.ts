@@ -4,7 +4,7 @@
 // The same orders on real runc containers are in worker.kernel.test.ts.
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { containerIdOf } from '../../../agent/worker/task.js';
+import { containerIdOf, type TaskNetworking } from '../../../agent/worker/task.js';
 import { Worker } from '../../../agent/worker/worker.js';
 import type { AgentMessage } from '../../../proto/gen/control.js';
 import { Task, TaskState, type TaskStatus } from '../../../proto/gen/objects.js';
@@ -170,6 +170,31 @@ describe("the worker's task state machine (fake runtime)", () => {
       message: 'failed',
       err: 'starting the container failed: runc: exec format error',
     });
+  });
+
+  it('a start that fails after the container joined its networks leaves them (no endpoint or host-port forward stays behind)', async () => {
+    const rt = new FakeRuntime();
+    rt.failing.set('start', 'runc: exec format error');
+    const calls: string[] = [];
+    const network: TaskNetworking = {
+      uses: () => true,
+      behindVip: () => false,
+      resolvConf: () => undefined,
+      attach: async (t) => void calls.push(`attach ${t.meta.id}`),
+      detach: async (t) => void calls.push(`detach ${t.meta.id}`),
+    };
+    const sent: AgentMessage[] = [];
+    const w = new Worker({ runtime: rt.asRuntime(), nodeId: NODE, logger: log, network, send: (m) => (sent.push(m), true) });
+    w.start();
+    workers.push(w);
+    const t = task(TaskState.RUNNING);
+    w.assignments({ full: true, tasks: [t], removedTaskIds: [] });
+    await until(
+      'the task reported FAILED',
+      () => sent.flatMap((m) => m.taskStatus?.updates ?? []).some((u) => u.taskId === t.meta.id && u.status?.state === TaskState.FAILED),
+      { timeoutMs: 5_000, everyMs: 5 },
+    );
+    expect(calls).toEqual([`attach ${t.meta.id}`, `detach ${t.meta.id}`]);
   });
 
   it('an image missing on the node is pulled first; one that cannot be pulled rejects the task naming the image and the fix', async () => {
