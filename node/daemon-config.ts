@@ -7,6 +7,7 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { UsageError } from '../lib/errors.js';
 import { logLevels, type LogLevel } from '../lib/log.js';
 import { checkInsecureRegistry } from '../agent/runtime/registry.js';
+import { ENGINE_LABEL_KEY_RE, engineLabelValueHasControl } from '../manager/dispatcher/limits.js';
 import { checkGenericResources, parseGenericResource } from '../spec/container-options.js';
 import type { GenericResource } from '../proto/gen/objects.js';
 
@@ -212,10 +213,16 @@ function engineLabels(v: unknown, field: string): string[] {
   return v.map((x: string) => {
     const eq = x.indexOf('=');
     const k = eq < 0 ? x : x.slice(0, eq);
-    if (eq <= 0 || !/^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(k) || k.length > L.keyLength || x.length - eq - 1 > L.valueLength)
+    if (
+      eq <= 0 ||
+      !ENGINE_LABEL_KEY_RE.test(k) ||
+      k.length > L.keyLength ||
+      x.length - eq - 1 > L.valueLength ||
+      engineLabelValueHasControl(x.slice(eq + 1))
+    )
       throw UsageError.invalid(
         field,
-        `KEY=VALUE with a key of letters, digits, ".", "_", "/" and "-" (at most ${L.keyLength}) and a value of at most ${L.valueLength} characters`,
+        `KEY=VALUE with a key of letters, digits, ".", "_", "/" and "-" (at most ${L.keyLength}) and a value of at most ${L.valueLength} characters, none a control character`,
         x.length > 200 ? `${x.slice(0, 200)}…` : x,
       );
     if (seen.has(k)) throw new UsageError(`${field}: the label "${k}" is given twice: keep one value`, { field });

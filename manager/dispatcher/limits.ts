@@ -40,6 +40,17 @@ export const NODE_LIMITS = {
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 /**
+ * An engine label's key: letters, digits, ".", "_", "/" and "-", starting with
+ * a letter or digit (what the daemon accepts for `--label`, node/daemon-config.ts).
+ * No "=" (a constraint `engine.labels.KEY==VALUE` could not name it) and no control characters.
+ */
+export const ENGINE_LABEL_KEY_RE = /^[A-Za-z0-9][A-Za-z0-9._/-]*$/;
+/** C0 and C1 control characters and DEL: an engine label's value may hold none (`node inspect` prints it, logs carry it). */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const CONTROL_RE = /[\u0000-\u001f\u007f-\u009f]/;
+/** Whether an engine label's value holds a control character (the daemon refuses it, a manager drops it). */
+export const engineLabelValueHasControl = (v: string): boolean => CONTROL_RE.test(v);
+/**
  * Letters, digits, ".", "_" and "-", starting with a letter or digit: what a
  * hostname can safely be shown and templated as. Templates put it into
  * container hostnames and volume names (`--mount source={{.Node.Hostname}}`),
@@ -125,25 +136,35 @@ export function boundHello(nodeId: string, hello: AgentHello, log: pino.Logger):
   return undefined;
 }
 
-/** The engine labels kept: the first NODE_LIMITS.engineLabels whose key and value are within bounds; the rest dropped. */
+/**
+ * The engine labels kept: the first NODE_LIMITS.engineLabels with a key of the
+ * daemon's character set and a value without control characters, each within
+ * bounds; the rest dropped, counted by reason in the hello's warning.
+ */
 function boundEngineLabels(labels: Record<string, string> | undefined, cuts: string[]): Record<string, string> {
   const L = NODE_LIMITS;
   const out: Record<string, string> = {};
-  let dropped = 0;
+  let kept = 0;
+  let surplus = 0;
+  let tooLong = 0;
+  let badKey = 0;
+  let control = 0;
   for (const [k, v] of Object.entries(labels ?? {})) {
-    const fits =
-      Object.keys(out).length < L.engineLabels &&
-      k.length > 0 &&
-      k.length <= L.engineLabelKeyLength &&
-      typeof v === 'string' &&
-      v.length <= L.engineLabelValueLength;
-    if (fits) out[k] = v;
-    else dropped++;
+    if (typeof v !== 'string' || k.length > L.engineLabelKeyLength || v.length > L.engineLabelValueLength) tooLong++;
+    else if (!ENGINE_LABEL_KEY_RE.test(k)) badKey++;
+    else if (CONTROL_RE.test(v)) control++;
+    else if (kept >= L.engineLabels) surplus++;
+    else {
+      out[k] = v;
+      kept++;
+    }
   }
-  if (dropped)
-    cuts.push(
-      `engineLabels (${dropped} dropped: at most ${L.engineLabels}, keys ≤ ${L.engineLabelKeyLength}, values ≤ ${L.engineLabelValueLength})`,
-    );
+  if (surplus) cuts.push(`engineLabels (${surplus} dropped: at most ${L.engineLabels})`);
+  if (tooLong)
+    cuts.push(`engineLabels (${tooLong} dropped: keys ≤ ${L.engineLabelKeyLength}, values ≤ ${L.engineLabelValueLength} characters)`);
+  if (badKey)
+    cuts.push(`engineLabels (${badKey} dropped: a key of letters, digits, ".", "_", "/" and "-", starting with a letter or digit)`);
+  if (control) cuts.push(`engineLabels (${control} dropped: a value with control characters)`);
   return out;
 }
 

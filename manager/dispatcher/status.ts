@@ -2,11 +2,14 @@
 // arrives within a short window, from all nodes, goes into one store
 // transaction, or several when they hold more than BATCH_BYTES. A report is taken only from the node the task is on, and only
 // if it moves the task forward (a state never goes backwards; the same state
-// may refresh health, message or error).
+// may refresh health, message or error). The times the manager decides by
+// (timestamp, runningAt) are stamped here with the manager's clock: an
+// agent's clock may run ahead or behind, and a rolling update's delay and
+// monitor count from them.
 import type pino from 'pino';
 import { TsswarmError } from '../../lib/errors.js';
 import { chunkByBytes, encodedSize, EntryTooLargeError, fitsAlone, type MemoryStore, writeSplitting } from '../store/index.js';
-import { Task, type TaskStatus } from '../../proto/gen/objects.js';
+import { Task, TaskState, type TaskStatus } from '../../proto/gen/objects.js';
 
 /** How long reports gather before one write (ms). */
 export const STATUS_BATCH_MS = 25;
@@ -33,6 +36,21 @@ export function movesForward(cur: TaskStatus | null | undefined, next: TaskStatu
   );
 }
 
+/**
+ * The status written for a report that moves a task forward, with the
+ * manager's clock `now`: timestamp is when the manager recorded it; runningAt
+ * is when the manager first recorded the task RUNNING, and stays so after
+ * (the agent's own runningAt is taken only as a sign that the task ran, when
+ * its RUNNING report was replaced by a later one in the same batch).
+ */
+export function stampStatus(cur: TaskStatus | null | undefined, next: TaskStatus, now: number): TaskStatus {
+  const was = cur?.state ?? 0;
+  let runningAt = 0;
+  if (was >= TaskState.RUNNING) runningAt = cur?.runningAt ?? 0;
+  else if (next.state === TaskState.RUNNING || (next.state > TaskState.RUNNING && (next.runningAt ?? 0) > 0)) runningAt = now;
+  return { ...next, timestamp: now, runningAt };
+}
+
 function portsKey(ps: readonly { protocol: number; targetPort: number; publishedPort: number }[] | undefined): string {
   return (ps ?? []).map((p) => `${p.protocol}/${p.targetPort}/${p.publishedPort}`).join(',');
 }
@@ -48,6 +66,8 @@ export class StatusWriter {
   private readonly log: pino.Logger;
   private readonly retryMs: number;
   private readonly writeTimeoutMs: number;
+  /** The manager's clock (unix ms), which stamps timestamp and runningAt. */
+  private readonly now: () => number;
   written = 0;
   dropped = 0;
   /** Batches that failed (refused, unknown outcome, timed out) and were kept for the next one. */
@@ -56,8 +76,9 @@ export class StatusWriter {
   constructor(
     private readonly store: MemoryStore,
     logger: pino.Logger,
-    o: { retryMs?: number; writeTimeoutMs?: number } = {},
+    o: { retryMs?: number; writeTimeoutMs?: number; now?: () => number } = {},
   ) {
+    this.now = o.now ?? Date.now;
     this.log = logger.child({ component: 'task-status' });
     this.retryMs = o.retryMs ?? STATUS_RETRY_MS;
     this.writeTimeoutMs = o.writeTimeoutMs ?? STATUS_WRITE_TIMEOUT_MS;
@@ -123,7 +144,7 @@ export class StatusWriter {
             for (const [id, { nodeId, status }] of batch) {
               const t = tx.tasks.get(id);
               if (!t || t.nodeId !== nodeId || !movesForward(t.status, status)) continue;
-              tx.tasks.update(Task.create({ ...t, status: { ...status, timestamp: status.timestamp || Date.now() } }));
+              tx.tasks.update(Task.create({ ...t, status: stampStatus(t.status, status, this.now()) }));
               n++;
             }
           }),

@@ -5,7 +5,7 @@
 // prepared meanwhile) and flipped to RUNNING when its delay, counted from its
 // creation time, is over, so a new leader recomputes every delay from the store.
 import { type Node, NodeAvailability, NodeState, RestartCondition, type Task, TaskState } from '../../proto/gen/objects.js';
-import { isCurrent, isGlobal, isTerminal, type ServiceContext } from './context.js';
+import { isCurrent, isTerminal, type ServiceContext } from './context.js';
 
 export const DEFAULT_RESTART_DELAY_MS = 5000;
 /** How long the tasks of a DOWN node stay as they were reported before they are marked ORPHANED (SwarmKit: 24 h). */
@@ -94,8 +94,9 @@ export function superviseRestarts(c: ServiceContext, wanted: (k: string) => bool
       if (!shouldRestart(t, reason, list, p.now)) continue; // it stays, ended: `service ps` shows it
       c.setDesired(t, TaskState.SHUTDOWN, reason === 'node-down' ? 'node down' : reason === 'drained' ? 'node drained' : undefined);
       if (c.global && reason !== 'failed') continue; // a global task never moves to another node
-      // A paused node gets no new task of a global service (SwarmKit's global orchestrator shuts the ended one down, no more).
-      if (isGlobal(c.spec) && node?.spec?.availability === NodeAvailability.PAUSE) continue;
+      // A paused node gets no new task of a global service or global job (SwarmKit's global orchestrator
+      // shuts the ended one down, no more); one comes once the node is active again.
+      if (c.global && node?.spec?.availability === NodeAvailability.PAUSE) continue;
       const delay = reason === 'failed' ? restartDelay(t) : 0;
       c.newTask(
         t.slot,

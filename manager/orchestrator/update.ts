@@ -21,11 +21,30 @@ const DEFAULT_MONITOR_MS = 5000;
 /**
  * How long a failed task had been RUNNING when it failed (ms): from the time
  * it reached RUNNING (its container started and passed its first health
- * check) to its last report; 0 when it never ran.
+ * check) to its last report; 0 when it never ran. The dispatcher stamps both
+ * with the manager's clock. A task without runningAt (RUNNING in a store
+ * written before the dispatcher stamped it, from an agent that did not send
+ * it) counts from its container's start when it has no health check, which is
+ * when such a task runs; with a check, no runningAt means it never passed it.
  */
 export function failedAfter(t: Task): number {
-  const since = t.status?.runningAt ?? 0;
+  const since = t.status?.runningAt || (t.status?.health ? 0 : t.status?.startedAt) || 0;
   return since ? Math.max(0, (t.status?.timestamp ?? 0) - since) : 0;
+}
+
+/**
+ * How long a task has been RUNNING at `now` (ms), never negative; -1 while it
+ * is not RUNNING. A runningAt ahead of `now` was stamped by another clock (a
+ * former leader's running ahead, or an agent's in a store written before the
+ * dispatcher stamped it): the task counts from its last write instead
+ * (meta.updatedAt, this cluster's clock), so the update is not held for as
+ * long as the clocks differ.
+ */
+export function ranFor(t: Task, now: number): number {
+  if (t.status?.state !== TaskState.RUNNING) return -1;
+  let since = t.status?.runningAt || t.status?.startedAt || t.status?.timestamp || now;
+  if (since > now) since = Math.min(since, t.meta?.updatedAt || now);
+  return Math.max(0, now - since);
 }
 
 export function rollingUpdate(c: ServiceContext): void {
@@ -50,9 +69,6 @@ export function rollingUpdate(c: ServiceContext): void {
     if (m === undefined) byVersion.set(t.serviceVersion, (m = sameTaskSpec(t.spec, spec.task)));
     return m;
   };
-  /** How long a task has been RUNNING (healthy, when it has a check); -1 while it is not. */
-  const ranFor = (t: Task): number =>
-    t.status?.state === TaskState.RUNNING ? p.now - (t.status?.runningAt || t.status?.startedAt || t.status?.timestamp || p.now) : -1;
 
   const outdated: Task[] = [];
   /** New tasks not yet running, or running for less than the delay: the batch is not over. */
@@ -68,7 +84,7 @@ export function rollingUpdate(c: ServiceContext): void {
     for (const g of good) {
       const s = g.status?.state ?? 0;
       if (isTerminal(s)) continue;
-      const ran = ranFor(g);
+      const ran = ranFor(g, p.now);
       const ofThisUpdate = inUpdate && (g.meta?.createdAt ?? 0) >= startedAt;
       if (s < TaskState.RUNNING || (ofThisUpdate && ran < delay)) {
         inFlight++;
@@ -76,6 +92,7 @@ export function rollingUpdate(c: ServiceContext): void {
       }
       if (ofThisUpdate && (s < TaskState.RUNNING || ran < monitor)) {
         watched++;
+        // A RUNNING task has ran ≥ 0: a wake is always set while it is monitored (a status change wakes the rest).
         if (ran >= 0) p.wake = Math.min(p.wake, p.now + (monitor - ran));
       }
     }

@@ -8,15 +8,16 @@
 // Adding a flag is one row:
 //   'my-flag': { roundTrip: { argv: ['--my-flag', 'x'], expect: { 'spec.task.container.myField': 'x' } },
 //                effect: e2e('workload-effects', 'title of the test that sees it') },
-// `expect` maps a dotted path of the inspect JSON to its value; `base` (update
-// only) is the create command line of the service the update starts from.
+// `expect` maps a dotted path of the inspect JSON to its exact value (an
+// object lists every key inspect prints there, `{}` means empty); `base`
+// (update only) is the create command line of the service the update starts from.
 
 import { fileURLToPath } from 'node:url';
 
 export interface EffectTest {
   /** Path from the repository root. */
   file: string;
-  /** The test's title, or a part of it that names it alone. */
+  /** The start of the test's title (its `it(`/`test(` call), enough to name it alone. */
   test: string;
 }
 
@@ -64,7 +65,9 @@ const COPTS_E2E = 'reach the container, show in inspect with Docker names, and r
 const COPTS_KERNEL = at('test/agent/runtime/container-options.kernel.test.ts')(
   'sets sysctls, ulimits, groups, the OOM score and /etc/hosts lines',
 );
-const COPTS_DNS = at('test/agent/runtime/container-options.kernel.test.ts')('search domains and options are written');
+const COPTS_DNS = at('test/agent/runtime/container-options.kernel.test.ts')(
+  'on the embedded DNS server, it stays the nameserver; search domains and options are written',
+);
 const MANUAL_ROLLBACK = 'a manual rollback runs with the rollback config and completes';
 
 /** An update's round trip: `base` creates the service, `argv` updates it. */
@@ -117,7 +120,9 @@ export const SERVICE_FLAGS: Record<string, FlagRow> = {
   mount: {
     roundTrip: {
       argv: ['--mount', 'type=volume,target=/x,volume-nocopy'],
-      expect: { [`${C}.mounts`]: [{ type: 'VOLUME', target: '/x', volumeNocopy: true }] },
+      expect: {
+        [`${C}.mounts`]: [{ type: 'VOLUME', source: '', target: '/x', readOnly: false, volumeLabels: {}, volumeNocopy: true }],
+      },
     },
     effect: e2e('workload-effects', ANON),
   },
@@ -205,7 +210,7 @@ export const SERVICE_FLAGS: Record<string, FlagRow> = {
   publish: {
     roundTrip: {
       argv: ['-p', '8080:80'],
-      expect: { 'spec.endpoint.ports': [{ protocol: 'TCP', targetPort: 80, publishedPort: 8080, publishMode: 'INGRESS' }] },
+      expect: { 'spec.endpoint.ports': [{ name: '', protocol: 'TCP', targetPort: 80, publishedPort: 8080, publishMode: 'INGRESS' }] },
     },
     effect: e2e('networking', MESH),
   },
@@ -216,14 +221,14 @@ export const SERVICE_FLAGS: Record<string, FlagRow> = {
   secret: {
     roundTrip: {
       argv: ['--secret', 'source=db_pw,target=pw,mode=0400'],
-      expect: { [`${C}.secrets`]: [{ secretName: 'db_pw', target: { name: 'pw', mode: 0o400 } }] },
+      expect: { [`${C}.secrets`]: [{ secretId: '', secretName: 'db_pw', target: { name: 'pw', uid: '', gid: '', mode: 0o400 } }] },
     },
     effect: e2e('secrets', SECRETS),
   },
   config: {
     roundTrip: {
       argv: ['--config', 'source=app,target=/etc/app.conf'],
-      expect: { [`${C}.configs`]: [{ configName: 'app', target: { name: '/etc/app.conf' } }] },
+      expect: { [`${C}.configs`]: [{ configId: '', configName: 'app', target: { name: '/etc/app.conf', uid: '', gid: '', mode: 0 } }] },
     },
     effect: e2e('secrets', SECRETS),
   },
@@ -471,7 +476,8 @@ export const SERVICE_FLAGS: Record<string, FlagRow> = {
   },
   args: {
     roundTrip: update(['busybox', 'sleep', '1'], ['--args', "sh -c 'echo hi'"], { [`${C}.args`]: ['sh', '-c', 'echo hi'] }),
-    effect: e2e('workload-effects', 'labels, args on update'),
+    // The workload-effects test updates --args and sees them in the container.
+    effect: e2e('workload-effects', OPTS),
   },
   'env-add': { roundTrip: update(['-e', 'A=1', 'busybox'], ['--env-add', 'A=2'], { [`${C}.env`]: ['A=2'] }), effect: { sameAs: 'env' } },
   'env-rm': {
@@ -479,7 +485,9 @@ export const SERVICE_FLAGS: Record<string, FlagRow> = {
     effect: { sameAs: 'env' },
   },
   'mount-add': {
-    roundTrip: update(['busybox'], ['--mount-add', 'type=tmpfs,target=/t'], { [`${C}.mounts`]: [{ type: 'TMPFS', target: '/t' }] }),
+    roundTrip: update(['busybox'], ['--mount-add', 'type=tmpfs,target=/t'], {
+      [`${C}.mounts`]: [{ type: 'TMPFS', source: '', target: '/t', readOnly: false, volumeLabels: {}, volumeNocopy: false }],
+    }),
     effect: { sameAs: 'mount' },
   },
   'mount-rm': {
@@ -497,7 +505,7 @@ export const SERVICE_FLAGS: Record<string, FlagRow> = {
     effect: { sameAs: 'constraint' },
   },
   'network-add': {
-    roundTrip: update(['busybox'], ['--network-add', 'front'], { 'spec.task.networks': [{ target: 'front' }] }),
+    roundTrip: update(['busybox'], ['--network-add', 'front'], { 'spec.task.networks': [{ target: 'front', aliases: [] }] }),
     effect: { sameAs: 'network' },
   },
   'network-rm': {
@@ -506,7 +514,7 @@ export const SERVICE_FLAGS: Record<string, FlagRow> = {
   },
   'publish-add': {
     roundTrip: update(['busybox'], ['--publish-add', 'published=8081,target=81'], {
-      'spec.endpoint.ports': [{ targetPort: 81, publishedPort: 8081 }],
+      'spec.endpoint.ports': [{ name: '', protocol: 'TCP', targetPort: 81, publishedPort: 8081, publishMode: 'INGRESS' }],
     }),
     effect: { sameAs: 'publish' },
   },
@@ -515,7 +523,9 @@ export const SERVICE_FLAGS: Record<string, FlagRow> = {
     effect: { sameAs: 'publish' },
   },
   'secret-add': {
-    roundTrip: update(['busybox'], ['--secret-add', 'db_pw'], { [`${C}.secrets`]: [{ secretName: 'db_pw', target: { name: 'db_pw' } }] }),
+    roundTrip: update(['busybox'], ['--secret-add', 'db_pw'], {
+      [`${C}.secrets`]: [{ secretId: '', secretName: 'db_pw', target: { name: 'db_pw', uid: '', gid: '', mode: 0 } }],
+    }),
     effect: { sameAs: 'secret' },
   },
   'secret-rm': {
@@ -523,7 +533,9 @@ export const SERVICE_FLAGS: Record<string, FlagRow> = {
     effect: { sameAs: 'secret' },
   },
   'config-add': {
-    roundTrip: update(['busybox'], ['--config-add', 'app'], { [`${C}.configs`]: [{ configName: 'app', target: { name: '/app' } }] }),
+    roundTrip: update(['busybox'], ['--config-add', 'app'], {
+      [`${C}.configs`]: [{ configId: '', configName: 'app', target: { name: '/app', uid: '', gid: '', mode: 0 } }],
+    }),
     effect: { sameAs: 'config' },
   },
   'config-rm': {

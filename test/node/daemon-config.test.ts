@@ -134,6 +134,10 @@ describe('resolveDaemonConfig', () => {
     expect(usageError(() => resolveDaemonConfig({ flags: { label: ['novalue'] } })).message).toMatch(
       /^--label must be KEY=VALUE with a key of letters.* \(got "novalue"\)$/,
     );
+    for (const bad of ['a.b=x\ny', 'bell=\u0007', 'k=\u009b', 'a\u0001b=c'])
+      expect(usageError(() => resolveDaemonConfig({ flags: { label: [bad] } })).message).toMatch(
+        /^--label must be KEY=VALUE .*none a control character/,
+      );
     expect(usageError(() => resolveDaemonConfig({ flags: { label: ['a=1', 'a=2'] } })).message).toBe(
       '--label: the label "a" is given twice: keep one value',
     );

@@ -129,7 +129,34 @@ describe('engine labels in a hello', () => {
     expect(Object.keys(kept)).toHaveLength(NODE_LIMITS.engineLabels);
     expect(kept.zone).toBe('east');
     expect(kept.big).toBeUndefined();
-    expect((records[0]!.fields as string[]).join(' ')).toMatch(/engineLabels \(9 dropped: at most 64/);
+    const fields = (records[0]!.fields as string[]).join(' ');
+    expect(fields).toMatch(/engineLabels \(7 dropped: at most 64\)/);
+    expect(fields).toMatch(/engineLabels \(2 dropped: keys ≤ 128, values ≤ 1024 characters\)/);
+  });
+
+  it('drops a label whose key is outside the daemon’s character set or whose value holds control characters, with a warning naming the node', () => {
+    const { log, records } = capture();
+    const labels: Record<string, string> = {
+      zone: 'east',
+      'com.example/rack-1_a': 'r1=x',
+      'a=b': 'x',
+      '.hidden': 'x',
+      'tab\tkey': 'x',
+      ké: 'x',
+      '': 'x',
+      bell: 'ring\u0007',
+      newline: 'one\ntwo',
+      c1: 'x\u009by',
+      del: 'x\u007f',
+    };
+    const h = hello({ engineLabels: labels });
+    expect(boundHello('n7', h, log)).toBeUndefined();
+    expect(h.description!.engineLabels).toEqual({ zone: 'east', 'com.example/rack-1_a': 'r1=x' });
+    expect(records).toHaveLength(1);
+    expect(records[0]).toMatchObject({ level: 40, node: 'n7' });
+    const fields = (records[0]!.fields as string[]).join(' ');
+    expect(fields).toMatch(/engineLabels \(5 dropped: a key of letters, digits/);
+    expect(fields).toMatch(/engineLabels \(4 dropped: a value with control characters\)/);
   });
 });
 

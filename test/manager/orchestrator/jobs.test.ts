@@ -221,4 +221,25 @@ describe('global job orchestrator', () => {
     ).toEqual(['n1', 'n2']);
     expect(tasksOf(c, 'later').map((t) => t.nodeId)).toEqual(['n1']);
   });
+
+  it('a task that fails on a paused node is not restarted there until the node is active again', async () => {
+    const c = await cluster(2);
+    await c.api.createService({ spec: globalJob('setup') });
+    await agents(c);
+    await c.store.update((tx) => {
+      const n = tx.nodes.get('n2')!;
+      tx.nodes.update(Node.create({ ...n, spec: { ...n.spec!, availability: NodeAvailability.PAUSE } }));
+    });
+    await agents(c);
+    await finishRunning(c, 'setup', (t) => t.nodeId === 'n2');
+    const onN2 = () => tasksOf(c, 'setup').filter((t) => t.nodeId === 'n2');
+    expect(onN2()).toHaveLength(1);
+    expect(onN2()[0]!.desiredState).toBe(TaskState.SHUTDOWN);
+    await c.store.update((tx) => {
+      const n = tx.nodes.get('n2')!;
+      tx.nodes.update(Node.create({ ...n, spec: { ...n.spec!, availability: NodeAvailability.ACTIVE } }));
+    });
+    await agents(c);
+    expect(onN2().filter(isRunning)).toHaveLength(1);
+  });
 });

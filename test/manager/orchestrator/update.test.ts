@@ -236,6 +236,39 @@ describe('updater', () => {
     expect(service(c, 'web').updateStatus!.state).toBe(UpdateState.PAUSED);
   });
 
+  it('a task whose runningAt is ahead of the manager’s clock (another clock’s) still ends its monitor: the update completes', async () => {
+    const c = await cluster(1);
+    const s = await deploy(c, spec('web', { update: update({ monitorMs: 5000 }) }));
+    await c.api.updateService({ ref: 'web', version: 0, spec: withImage(s, 'busybox:2'), rollback: false });
+    await settle();
+    const [next] = current(c, 'web', 'busybox:2');
+    // Stamped by a clock an hour ahead of this manager's.
+    const ahead = c.clock.now() + 3_600_000;
+    await report(c, next!, { state: TaskState.RUNNING, startedAt: ahead, runningAt: ahead, timestamp: ahead });
+    expect(service(c, 'web').updateStatus!.state).toBe(UpdateState.UPDATING);
+    c.clock.advance(5000);
+    await settle();
+    expect(service(c, 'web').updateStatus!.state).toBe(UpdateState.COMPLETED);
+  });
+
+  it('a task without runningAt (no health check) counts its monitor from its container start: failing past the monitor is no failure', async () => {
+    const c = await cluster(2);
+    const s = await deploy(c, spec('web', { replicated: { replicas: 2 }, update: update({ monitorMs: 5000 }) }));
+    await c.api.updateService({ ref: 'web', version: 0, spec: withImage(s, 'busybox:2'), rollback: false });
+    await settle();
+    const [first] = current(c, 'web', 'busybox:2');
+    // Stored RUNNING by a manager that did not stamp runningAt, from an agent that did not send it.
+    await report(c, first!, { state: TaskState.RUNNING, startedAt: c.clock.now(), runningAt: 0 });
+    c.clock.advance(8000);
+    await settle();
+    // Its monitor is over: the second slot is being updated.
+    expect(current(c, 'web', 'busybox:2')).toHaveLength(2);
+    expect(service(c, 'web').updateStatus!.state).toBe(UpdateState.UPDATING);
+    // It fails 8 s after it started, past the 5 s monitor: the update is not paused for it.
+    await report(c, first!, { state: TaskState.FAILED, exitCode: 1, err: 'task: non-zero exit (1)' });
+    expect(service(c, 'web').updateStatus!.state).toBe(UpdateState.UPDATING);
+  });
+
   it('a manual rollback runs with the rollback config and completes', async () => {
     const c = await cluster(2);
     const s = await deploy(c, spec('web', { replicated: { replicas: 2 }, update: update(), rollback: update({ parallelism: 0 }) }));
