@@ -43,8 +43,8 @@ async function setCertExpiry(ms: number): Promise<void> {
 }
 
 /** Polls until the rotation to `newRoot` ends; the root then, or null when another rotation replaced this one. */
-async function watchRotation(io: Io, newRoot: string, quiet: boolean): Promise<string | null> {
-  let last = '';
+async function watchRotation(io: Io, newRoot: string, quiet: boolean, shown: string): Promise<string | null> {
+  let last = shown;
   for (;;) {
     const s = await controlRead(io, 'getRootCAStatus');
     if (!s.rotationInProgress) return s.rootCaCertPem === newRoot ? s.rootCaCertPem : null;
@@ -92,7 +92,10 @@ export const swarmCaCommand = leaf({
       if (!flags.quiet) io.stdout.write(`Root CA rotation started: ${rotationLine(started).replace(/^rotating the root CA: /, '')}\n`);
       return 0;
     }
-    const root = await watchRotation(io, started.newRootCaCertPem, flags.quiet);
+    // The state the rotation started in is shown at once: the first poll may come after it has moved on.
+    const first = rotationLine(started);
+    if (!flags.quiet) io.stdout.write(`${first}\n`);
+    const root = await watchRotation(io, started.newRootCaCertPem, flags.quiet, first);
     if (root === null) {
       io.stderr.write('another `swarm ca --rotate` replaced this rotation; `tsswarm swarm ca` shows where it stands\n');
       return 1;
