@@ -510,7 +510,7 @@ describe.skipIf(!canRun)('runtime on runc and conmon', () => {
     const done = exited('tss-y1');
     await rt.stop('tss-y1', 30_000);
     expect(await done).toBe(0);
-    expect(await lines()).toContain('got-term\r\n');
+    expect(await poll(async () => (await lines()).includes('got-term\r\n'), 10_000), (await lines()).join('|')).toBe(true);
     // Without --tty the same checks fail: stdin, stdout and stderr are conmon's pipes.
     const plain = await runScript(
       'tss-y2',
