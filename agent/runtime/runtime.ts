@@ -929,7 +929,8 @@ export class K8sFileParser {
     const lines = (this.rest + this.utf8.write(chunk)).split('\n');
     this.rest = lines.pop() ?? '';
     for (const l of lines) {
-      const m = /^(\S+) (stdout|stderr) ([FP]) ?(.*)$/.exec(l);
+      // s: a --tty container's text ends in the terminal's CR, which `.` alone would not match.
+      const m = /^(\S+) (stdout|stderr) ([FP]) ?(.*)$/s.exec(l);
       if (!m) continue;
       const stream = m[2] as 'stdout' | 'stderr';
       const time = Date.parse(m[1]!) || Date.now();

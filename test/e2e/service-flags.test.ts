@@ -93,9 +93,21 @@ describe.skipIf(!canRunSandbox || !haveDocker)('service flags reach the containe
     /** Where the running task's PID 1 has its stdin and stdout ('' while there is no task). */
     const stdio = async (): Promise<string> => {
       const r = await ts(m, 'service', 'exec', 'tss-tty', '--', 'readlink', '/proc/1/fd/0', '/proc/1/fd/1');
-      return r.code === 0 ? r.out.trim().replace(/\n/g, ' ') : '';
+      if (r.code !== 0) throw new Error(`service exec: ${r.err.trim()}`); // the timeout names the last one
+      return r.out.trim().replace(/\n/g, ' ');
     };
-    await until('PID 1 runs on a terminal', async () => /^\/dev\/pts\/(\d+) \/dev\/pts\/\1$/.test(await stdio()), 60_000);
+    /** Waits until PID 1's stdio matches `re`; on timeout the error shows what it was. */
+    const stdioMatches = (what: string, re: RegExp) =>
+      until(
+        what,
+        async () => {
+          const s = await stdio();
+          if (!re.test(s)) throw new Error(`PID 1's stdin and stdout: ${s}`);
+          return true;
+        },
+        60_000,
+      );
+    await stdioMatches('PID 1 runs on a terminal', /^\/dev\/pts\/(\d+) \/dev\/pts\/\1$/);
     expect((await ok(m, 'service', 'inspect', '--format', '{{.Spec.TaskTemplate.ContainerSpec.TTY}}', 'tss-tty')).trim()).toBe('true');
     // A TTY's logs are one raw stream: no frame header bytes in what the CLI prints.
     await until(
@@ -107,7 +119,7 @@ describe.skipIf(!canRunSandbox || !haveDocker)('service flags reach the containe
 
     const off = await docker(m, 'service', 'update', '-d', '--tty=false', 'tss-tty');
     expect(off.code, off.err).toBe(0);
-    await until('PID 1 writes to a pipe again', async () => / pipe:\[\d+\]$/.test(await stdio()), 60_000);
+    await stdioMatches('PID 1 writes to a pipe again', / pipe:\[\d+\]$/);
     await ok(m, 'service', 'rm', 'tss-tty');
   }, 300_000);
 });
