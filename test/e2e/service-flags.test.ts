@@ -92,7 +92,7 @@ describe.skipIf(!canRunSandbox || !haveDocker)('service flags reach the containe
     expect(created.code, created.err).toBe(0);
     /** Where the running task's PID 1 has its stdin and stdout ('' while there is no task). */
     const stdio = async (): Promise<string> => {
-      const r = await ts(m, 'service', 'exec', 'tss-tty', '--', 'readlink', '/proc/1/fd/0', '/proc/1/fd/1');
+      const r = await ts(m, 'service', 'exec', 'tss-tty', '--', 'sh', '-c', 'readlink /proc/1/fd/0; readlink /proc/1/fd/1');
       if (r.code !== 0) throw new Error(`service exec: ${r.err.trim()}`); // the timeout names the last one
       return r.out.trim().replace(/\n/g, ' ');
     };
@@ -109,13 +109,13 @@ describe.skipIf(!canRunSandbox || !haveDocker)('service flags reach the containe
       );
     await stdioMatches('PID 1 runs on a terminal', /^\/dev\/pts\/(\d+) \/dev\/pts\/\1$/);
     expect((await ok(m, 'service', 'inspect', '--format', '{{.Spec.TaskTemplate.ContainerSpec.TTY}}', 'tss-tty')).trim()).toBe('true');
-    // A TTY's logs are one raw stream: no frame header bytes in what the CLI prints.
+    // A TTY's logs are one raw stream (the docker CLI reads them with --raw only): no frame header bytes in what it prints.
     await until(
       'tty printed its terminal in the logs',
-      async () => /\/dev\/pts\/\d+\r?\n/.test(await ok(m, 'service', 'logs', 'tss-tty')),
+      async () => /\/dev\/pts\/\d+\r?\n/.test(await ok(m, 'service', 'logs', '--raw', 'tss-tty')),
       60_000,
     );
-    expect((await ok(m, 'service', 'logs', 'tss-tty')).includes('\u0000')).toBe(false);
+    expect((await ok(m, 'service', 'logs', '--raw', 'tss-tty')).includes('\u0000')).toBe(false);
 
     const off = await docker(m, 'service', 'update', '-d', '--tty=false', 'tss-tty');
     expect(off.code, off.err).toBe(0);
