@@ -445,7 +445,7 @@ const specFlags = {
   'cap-add': many('CAP', 'Add a Linux capability to the default set (NET_ADMIN, CAP_SYS_PTRACE, or ALL)'),
   'cap-drop': many('CAP', 'Drop a Linux capability from the default set (CHOWN, or ALL)'),
   'security-opt': many('OPT', 'Security option: seccomp=unconfined, seccomp=builtin, no-new-privileges[=true|false]'),
-  tty: optBool('Allocate a pseudo-TTY (refused: not supported yet)', 't'),
+  tty: optBool('Allocate a pseudo-TTY (stdin, stdout and stderr are a terminal); --tty=false to turn it off', 't'),
   'log-driver': str('DRIVER', 'Where task output goes: json-file or local (rotated files on the node), or none'),
   'log-opt': many('KEY=VALUE', 'Log driver option: max-size=SIZE (default 20m), max-file=N (default 5), compress=false'),
   'env-file': many('FILE', 'Read environment variables from a file (KEY=VALUE lines; --env wins)'),
@@ -660,12 +660,7 @@ function applySpecFlags(
   if (s(f, 'stop-signal') !== undefined) c.stopSignal = s(f, 'stop-signal')!;
   if (f.init !== undefined) c.init = f.init === true;
   if (f['read-only'] !== undefined) c.readOnly = f['read-only'] === true;
-  if (f.tty === true)
-    throw new UsageError(
-      '--tty (-t) is not supported: tsswarm runs containers with their output on pipes (no console socket for a pseudo-TTY yet); leave --tty out',
-      { field: '--tty' },
-    );
-  if (f.tty === false) c.tty = false;
+  if (f.tty !== undefined) c.tty = f.tty === true;
   applyLogDriverFlags(task, f);
 
   for (const [field, vals] of both('mount', 'mount-add'))

@@ -15,5 +15,5 @@ export {
   type HealthExec,
   type HealthStatus,
 } from './health.js';
-export { INIT_PATH, ociConfig, processArgs, mergeEnv, resolveUser, TTY_REFUSED } from './spec.js';
+export { INIT_PATH, ociConfig, processArgs, mergeEnv, resolveUser, TTY_SIZE } from './spec.js';
 export type { ContainerConfig, ContainerFile, ContainerState, ExecHandle, LogLine, MountConfig } from './types.js';

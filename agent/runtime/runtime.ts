@@ -35,7 +35,7 @@ import { isMounted, MNT_DETACH, mount, umount } from '../../native/libc.js';
 import { type FileMount, mountFiles, unmountFiles } from './files.js';
 import { ImageStore, type ResolvedImage } from './images.js';
 import { conmonFileSize, LOG_FILE, LogRotator, logFiles } from './logrotate.js';
-import { ociConfig, ociJson, resolveUser, TTY_REFUSED } from './spec.js';
+import { ociConfig, ociJson, resolveUser } from './spec.js';
 import { hostsFile, resolvConfWith } from './etc.js';
 import { resolveInRoot } from './inroot.js';
 import {
@@ -252,7 +252,6 @@ export class Runtime {
   async create(c: ContainerConfig): Promise<void> {
     if (!ID_RE.test(c.id))
       throw new TsswarmError('INVALID_ARGUMENT', `container id "${c.id}" must start with tss and hold only letters, digits, _ . -`);
-    if (c.tty) throw new TsswarmError('UNIMPLEMENTED', TTY_REFUSED);
     if (c.init && !existsSync(this.initBin))
       throw new TsswarmError(
         'FAILED_PRECONDITION',
@@ -425,6 +424,8 @@ export class Runtime {
       join(d, 'pid'),
       '-P',
       join(d, 'conmon.pid'),
+      // --tty: conmon makes the console socket, passes it to runc, and holds the pty's master for the container's life.
+      ...(c.tty ? ['-t'] : []),
       // conmon bounds each file (a new one when the next record would pass the size); the rotator keeps max-file of them (logrotate.ts).
       ...(logPolicy.kind === 'none'
         ? ['-l', 'none']
@@ -1013,7 +1014,8 @@ export class K8sFileParser {
     // Not a conmon record (they are short): dropped rather than grown without end.
     if (this.rest.length > MAX_RECORD_CHARS) this.rest = '';
     for (const l of lines) {
-      const m = /^(\S+) (stdout|stderr) ([FP]) ?(.*)$/.exec(l);
+      // s: a --tty container's text ends in the terminal's CR, which `.` alone would not match.
+      const m = /^(\S+) (stdout|stderr) ([FP]) ?(.*)$/s.exec(l);
       if (!m) continue;
       const stream = m[2] as 'stdout' | 'stderr';
       const time = Date.parse(m[1]!) || Date.now();

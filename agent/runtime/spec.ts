@@ -53,9 +53,11 @@ function thermalThrottlePaths(): string[] {
   thermal = cpus.map((i) => `/sys/devices/system/cpu/cpu${i}/thermal_throttle`).filter((p) => existsSync(p));
   return thermal;
 }
-/** Why --tty is refused, naming the flag: conmon holds the container's stdio as pipes, and a terminal needs a console socket it does not get. */
-export const TTY_REFUSED =
-  '--tty (-t) is not supported: tsswarm runs containers with their output on pipes (no console socket for a pseudo-TTY yet); run the service without --tty';
+/**
+ * The size of a --tty container's terminal. Without one runc leaves the new pty at 0x0, which
+ * full-screen programs (top, less) take for no terminal at all; nobody is attached to resize it.
+ */
+export const TTY_SIZE = { height: 24, width: 80 } as const;
 
 /** The most of an image's /etc/passwd or /etc/group read for --user. */
 export const USER_DB_MAX_BYTES = 1 << 20;
@@ -183,7 +185,6 @@ export function ociConfig(
     throw new TsswarmError('INVALID_ARGUMENT', `image ${c.image} has no command and none was given: add one after the image name`);
   if (c.init && !p.init)
     throw new TsswarmError('FAILED_PRECONDITION', 'the container asks for an init (--init) but no init binary was given');
-  if (c.tty) throw new TsswarmError('UNIMPLEMENTED', TTY_REFUSED);
   const args = c.init ? [INIT_PATH, '--', ...cmd] : cmd;
   const user = resolveUser(c.user || img.user, readUsersFrom);
   const additionalGids = resolveGroups(c.groups ?? [], readUsersFrom);
@@ -251,10 +252,13 @@ export function ociConfig(
   return {
     ociVersion: '1.0.2',
     process: {
-      terminal: false,
+      // --tty: runc makes a pty and hands its master to conmon (-t), which logs what the process writes to it.
+      terminal: !!c.tty,
+      ...(c.tty ? { consoleSize: { ...TTY_SIZE } } : {}),
       user: { uid: user.uid, gid: user.gid, ...(additionalGids.length ? { additionalGids } : {}) },
       args,
-      env: mergeEnv(img.env, [`HOSTNAME=${p.hostname}`], c.env),
+      // Docker sets TERM=xterm in a --tty container; the image's or the service's own TERM wins.
+      env: mergeEnv(c.tty ? ['TERM=xterm'] : [], img.env, [`HOSTNAME=${p.hostname}`], c.env),
       cwd: c.workdir || img.workdir || '/',
       capabilities: { bounding: caps, effective: [...caps], permitted: [...caps] },
       noNewPrivileges: !!c.noNewPrivileges,

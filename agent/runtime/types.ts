@@ -57,7 +57,11 @@ export interface ContainerConfig {
    * the container when the node has no tini.
    */
   init?: boolean;
-  /** Allocate a TTY; refused (the runtime has no console socket yet). */
+  /**
+   * Run the process on a pseudo-terminal (Docker's -t): stdin, stdout and stderr are the pty
+   * (stdin with no input, as -t without -i), TERM=xterm, and its output is logged as stdout
+   * with the terminal's CRLF line ends, as Docker's logs of such a container.
+   */
   tty?: boolean;
   /** The signal `stop` sends when the caller names none (an image's STOPSIGNAL); SIGTERM by default. */
   stopSignal?: string;

@@ -133,8 +133,11 @@ function queryTail(r: EngineRequest): number {
   return Math.min(Number(v), 0xffff_ffff);
 }
 
-/** A log chunk's lines as frames: details (`key=value,...`) and the time first, as dockerd writes them. */
-function logFrames(ch: LogChunk, serviceId: string, o: { details: boolean; timestamps: boolean }): Uint8Array[] {
+/**
+ * A log chunk's lines as frames: details (`key=value,...`) and the time first, as dockerd writes them.
+ * `raw` (a --tty service's logs): the lines alone, unframed, as dockerd sends a TTY's output (the docker CLI copies them as they come).
+ */
+export function logFrames(ch: LogChunk, serviceId: string, o: { details: boolean; timestamps: boolean; raw?: boolean }): Uint8Array[] {
   const text = new TextDecoder().decode(ch.data);
   const lines = text.split('\n');
   if (lines.at(-1) === '') lines.pop();
@@ -143,7 +146,10 @@ function logFrames(ch: LogChunk, serviceId: string, o: { details: boolean; times
   const details = o.details
     ? `com.docker.swarm.node.id=${ch.nodeId},com.docker.swarm.service.id=${serviceId},com.docker.swarm.task.id=${ch.taskId} `
     : '';
-  return lines.map((l) => muxFrame(stream, new TextEncoder().encode(`${stamp}${details}${l}\n`)));
+  return lines.map((l) => {
+    const payload = new TextEncoder().encode(`${stamp}${details}${l}\n`);
+    return o.raw ? payload : muxFrame(stream, payload);
+  });
 }
 
 /** `?since=`/`?until=` as dockerd takes them (Unix seconds with a fraction, as the docker CLI sends; RFC 3339 too), in Unix ms; 0 when absent. */
@@ -159,11 +165,27 @@ function queryTime(r: EngineRequest, key: 'since' | 'until'): number {
 }
 
 /**
- * A service's or task's logs as dockerd streams them: multiplexed frames,
- * each line with its time and details first when asked (the docker CLI asks
- * for details and builds its `task@node |` prefix from them).
+ * dockerd's content type for logs: a --tty service's or task's are a raw stream (one terminal, no
+ * stdout/stderr to tell apart); others multiplexed, so named from API 1.42 on.
  */
-async function logsResponse(r: EngineRequest, ref: string, serviceId: string, driver: LogDriver | null | undefined): Promise<EngineReply> {
+export function logContentType(apiVersion: string, tty: boolean): string {
+  return !tty && compareVersions(apiVersion, '1.42') >= 0
+    ? 'application/vnd.docker.multiplexed-stream'
+    : 'application/vnd.docker.raw-stream';
+}
+
+/**
+ * A service's or task's logs as dockerd streams them: multiplexed frames (the
+ * lines alone for a --tty one), each line with its time and details first when
+ * asked (the docker CLI asks for details and builds its `task@node |` prefix from them).
+ */
+async function logsResponse(
+  r: EngineRequest,
+  ref: string,
+  serviceId: string,
+  driver: LogDriver | null | undefined,
+  tty: boolean,
+): Promise<EngineReply> {
   const stdout = queryBool(r.query, 'stdout');
   const stderr = queryBool(r.query, 'stderr');
   if (!stdout && !stderr) throw new DockerError(400, 'Bad parameters: you must choose at least one stream');
@@ -178,16 +200,13 @@ async function logsResponse(r: EngineRequest, ref: string, serviceId: string, dr
   if (driver?.name === 'none') throw new DockerError(501, 'configured logging driver does not support reading');
   return {
     status: 200,
-    headers: {
-      'Content-Type':
-        compareVersions(r.apiVersion, '1.42') >= 0 ? 'application/vnd.docker.multiplexed-stream' : 'application/vnd.docker.raw-stream',
-    },
+    headers: { 'Content-Type': logContentType(r.apiVersion, tty) },
     stream: async (write, signal) => {
       await c.serviceLogs(
         { ref, follow, tail, timestamps: false, sinceMs, untilMs },
         (ch: LogChunk) => {
           if (ch.stream === 'stderr' ? !stderr : !stdout) return;
-          for (const f of logFrames(ch, ch.serviceId || serviceId, { details, timestamps })) write(f);
+          for (const f of logFrames(ch, ch.serviceId || serviceId, { details, timestamps, raw: tty })) write(f);
         },
         signal,
       );
@@ -255,12 +274,12 @@ export const serviceRoutes: Route[] = [
 
   get('/services/{id}/logs', 'manager', async (r) => {
     const { service } = await r.backend.control().getService({ ref: r.params.id! });
-    return logsResponse(r, service.meta.id, service.meta.id, service.spec.task?.logDriver);
+    return logsResponse(r, service.meta.id, service.meta.id, service.spec.task?.logDriver, !!service.spec.task?.container?.tty);
   }),
 
   get('/tasks/{id}/logs', 'manager', async (r) => {
     const { task } = await r.backend.control().getTask({ ref: r.params.id! });
-    return logsResponse(r, task.meta.id, task.serviceId, task.spec?.logDriver);
+    return logsResponse(r, task.meta.id, task.serviceId, task.spec?.logDriver, !!task.spec?.container?.tty);
   }),
 
   get('/tasks', 'manager', async (r) => {

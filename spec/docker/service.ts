@@ -199,7 +199,7 @@ export const SERVICE_SPEC_FIELDS: readonly DockerField[] = [
   M(`${CS}.Privileges.NoNewPrivileges`),
   M(`${CS}.Init`, 'null is false'),
   M(`${CS}.StopSignal`),
-  R(`${CS}.TTY`, 'tsswarm runs containers with their output on pipes, with no console socket for a pseudo-TTY yet'),
+  M(`${CS}.TTY`, 'null is false'),
   R(`${CS}.OpenStdin`, "tsswarm does not attach to a service task's standard input"),
   M(`${CS}.ReadOnly`),
   M(`${CS}.Mounts`),
@@ -612,7 +612,7 @@ function containerFromDocker(r: JsonReader, ctx: FromDockerContext): ContainerSp
     mounts: r.list('Mounts').map(mountFromDocker),
     stopGracePeriodMs: r.duration('StopGracePeriod'),
     stopSignal: r.str('StopSignal'),
-    tty: false, // TTY is refused above
+    tty: r.bool('TTY'),
     readOnly: r.bool('ReadOnly'),
     init: r.bool('Init'),
     healthcheck,

@@ -145,10 +145,8 @@ export const SERVICE_FLAGS: Record<string, FlagRow> = {
     effect: e2e('workload-effects', OPTS),
   },
   tty: {
-    refused: 'containers run with their output on pipes held by conmon: there is no console socket for a pseudo-TTY yet',
-    argv: ['--tty'],
-    error: /^--tty \(-t\) is not supported/,
-    effect: e2e('service-flags', '--tty is refused by the docker CLI (through the Engine API) and by tsswarm, naming the flag'),
+    roundTrip: { argv: ['--tty'], expect: { [`${C}.tty`]: true } },
+    effect: kernel('--tty: stdin, stdout and stderr are a terminal (tty prints /dev/pts/…)'),
   },
   'stop-grace-period': {
     roundTrip: { argv: ['--stop-grace-period', '3s'], expect: { [`${C}.stopGracePeriodMs`]: 3000 } },

@@ -799,10 +799,14 @@ describe('--init, --read-only, --tty, --container-label and Docker spellings (is
     expect(parseUpdateArgv(['--init=true', 'web'], created(['--name', 'web', 'busybox'])).task.container.init).toBe(true);
   });
 
-  it('--tty is refused naming the flag and why; --tty=false is accepted', () => {
-    expect(msgOf(() => parseCreateArgv(['-t', 'busybox']))).toMatch(/^--tty \(-t\) is not supported: .*pseudo-TTY/);
-    expect(msgOf(() => parseCreateArgv(['--tty', 'busybox']))).toMatch(/^--tty/);
-    expect(parseCreateArgv(['--tty=false', 'busybox']).spec.task!.container!.tty).toBe(false);
+  it('-t and --tty give the containers a terminal; --tty=false on update takes it away, no flag keeps it', () => {
+    expect(created(['-t', '--name', 'a', 'busybox']).task.container.tty).toBe(true);
+    const cur = created(['--tty', '--name', 'web', 'busybox']);
+    expect(cur.task.container.tty).toBe(true);
+    expect(parseUpdateArgv(['web'], cur).task.container.tty).toBe(true);
+    expect(parseUpdateArgv(['--tty=false', 'web'], cur).task.container.tty).toBe(false);
+    expect(parseUpdateArgv(['-t', 'web'], created(['--name', 'web', 'busybox'])).task.container.tty).toBe(true);
+    expect(created(['--tty=false', '--name', 'a', 'busybox']).task.container.tty).toBe(false);
   });
 
   it('--container-label sets, --container-label-add adds and --container-label-rm removes container labels', () => {

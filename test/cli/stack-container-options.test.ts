@@ -1,5 +1,5 @@
 // A stack's container options, as docker stack deploy reads them (sysctls,
-// ulimits, dns, dns_search, extra_hosts, generic_resources, start_interval),
+// ulimits, dns, dns_search, extra_hosts, generic_resources, start_interval, tty),
 // reach the service spec tsswarm stores; a host-wide sysctl is refused.
 import { describe, expect, it } from 'vitest';
 import { stackServiceSpecs } from '../../cli/stack.js';
@@ -52,5 +52,11 @@ describe('stack deploy with container options', () => {
     expect(() => stackServiceSpecs(stack(text))).toThrow(
       /^service demo_app: TaskTemplate.ContainerSpec.Sysctls: "vm.swappiness" is not namespaced/,
     );
+  });
+
+  it('tty: true gives the service a pseudo-terminal, as docker stack deploy does; tty: false none', () => {
+    const tty = (v: string) => stackServiceSpecs(stack(`services:\n  app:\n    image: busybox\n    tty: ${v}\n`))[0]!.task.container.tty;
+    expect(tty('true')).toBe(true);
+    expect(tty('false')).toBe(false);
   });
 });

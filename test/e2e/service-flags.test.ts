@@ -2,8 +2,8 @@
 // the real docker CLI (v28) and tsswarm's own CLI set --init and
 // --container-label, the effect is read from inside the task's container
 // (PID 1) and from `docker ps` (the labels), `--init=false` on update turns the
-// init off again, and --tty is refused by both CLIs naming the flag. Skipped,
-// saying why, without the docker CLI.
+// init off again, and -t gives the task's PID 1 a terminal (`--tty=false` on
+// update takes it away). Skipped, saying why, without the docker CLI.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SANDBOX_IMAGE, Sandbox } from '../../deploy/sandbox/index.js';
 import { have } from '../have.js';
@@ -16,7 +16,7 @@ const sb = new Sandbox({ root: `/tmp/tss-e2eflags-${process.pid}`, prefix: `tss-
 const { docker, ok } = dockerOn(sb, 120_000);
 const { ts } = tsswarmOn(sb, 120_000);
 
-describe.skipIf(!canRunSandbox || !haveDocker)('service flags reach the container or are refused', () => {
+describe.skipIf(!canRunSandbox || !haveDocker)('service flags reach the container', () => {
   let m = '';
   beforeAll(async () => {
     await sb.up({ managers: 1, workers: 0, preloadImages: true, bootstrap: (s) => joinByCli(s) });
@@ -74,13 +74,52 @@ describe.skipIf(!canRunSandbox || !haveDocker)('service flags reach the containe
     await ok(m, 'service', 'rm', 'tss-flags');
   }, 300_000);
 
-  it('--tty is refused by the docker CLI (through the Engine API) and by tsswarm, naming the flag; nothing is stored', async () => {
-    const d = await docker(m, 'service', 'create', '-d', '-t', '--name', 'tss-tty', '--no-resolve-image', SANDBOX_IMAGE, 'sleep', '1d');
-    expect(d.code).not.toBe(0);
-    expect(d.err).toMatch(/TTY/);
-    const t = await ts(m, 'service', 'create', '-d', '-t', '--name', 'tss-tty', SANDBOX_IMAGE, 'sleep', '1d');
-    expect(t.code).not.toBe(0);
-    expect(t.err).toMatch(/--tty \(-t\) is not supported/);
-    expect(await ok(m, 'service', 'ls', '--format', '{{.Name}}')).not.toContain('tss-tty');
-  }, 120_000);
+  it("--tty through docker: the task's PID 1 has a terminal, docker service logs show its lines raw; --tty=false on update takes it away", async () => {
+    const created = await docker(
+      m,
+      'service',
+      'create',
+      '-d',
+      '-t',
+      '--name',
+      'tss-tty',
+      '--no-resolve-image',
+      SANDBOX_IMAGE,
+      'sh',
+      '-c',
+      'tty; exec sleep 1d',
+    );
+    expect(created.code, created.err).toBe(0);
+    /** Where the running task's PID 1 has its stdin and stdout ('' while there is no task). */
+    const stdio = async (): Promise<string> => {
+      const r = await ts(m, 'service', 'exec', 'tss-tty', '--', 'sh', '-c', 'readlink /proc/1/fd/0; readlink /proc/1/fd/1');
+      if (r.code !== 0) throw new Error(`service exec: ${r.err.trim()}`); // the timeout names the last one
+      return r.out.trim().replace(/\n/g, ' ');
+    };
+    /** Waits until PID 1's stdio matches `re`; on timeout the error shows what it was. */
+    const stdioMatches = (what: string, re: RegExp) =>
+      until(
+        what,
+        async () => {
+          const s = await stdio();
+          if (!re.test(s)) throw new Error(`PID 1's stdin and stdout: ${s}`);
+          return true;
+        },
+        60_000,
+      );
+    await stdioMatches('PID 1 runs on a terminal', /^\/dev\/pts\/(\d+) \/dev\/pts\/\1$/);
+    expect((await ok(m, 'service', 'inspect', '--format', '{{.Spec.TaskTemplate.ContainerSpec.TTY}}', 'tss-tty')).trim()).toBe('true');
+    // A TTY's logs are one raw stream (the docker CLI reads them with --raw only): no frame header bytes in what it prints.
+    await until(
+      'tty printed its terminal in the logs',
+      async () => /\/dev\/pts\/\d+\r?\n/.test(await ok(m, 'service', 'logs', '--raw', 'tss-tty')),
+      60_000,
+    );
+    expect((await ok(m, 'service', 'logs', '--raw', 'tss-tty')).includes('\u0000')).toBe(false);
+
+    const off = await docker(m, 'service', 'update', '-d', '--tty=false', 'tss-tty');
+    expect(off.code, off.err).toBe(0);
+    await stdioMatches('PID 1 writes to a pipe again', / pipe:\[\d+\]$/);
+    await ok(m, 'service', 'rm', 'tss-tty');
+  }, 300_000);
 });

@@ -483,9 +483,40 @@ describe.skipIf(!canRun)('runtime on runc and conmon', () => {
       code: 'FAILED_PRECONDITION',
       message: expect.stringMatching(/--init needs \/nonexistent\/tini-static .*apt-get install tini/),
     });
-    await expect(rt.create({ id: 'tss-i3', image: 'tsswarm/busybox:latest', tty: true })).rejects.toThrow(/--tty/);
     expect(existsSync(join(dir, 'root', 'containers', 'tss-i2'))).toBe(false);
-    expect(existsSync(join(dir, 'root', 'containers', 'tss-i3'))).toBe(false);
+  });
+
+  it('--tty: stdin, stdout and stderr are a terminal (tty prints /dev/pts/…), its output is in the logs with CRLF, exec, adoption and stop work; without it stdout is no terminal', async () => {
+    const script =
+      'test -t 0 && test -t 1 && test -t 2 && tty && stty size && echo "term=$TERM"; trap "echo got-term; exit 0" TERM; while true; do sleep 0.1; done';
+    await run('tss-y1', { tty: true, command: ['sh', '-c', script] });
+    const lines = async (): Promise<string[]> => {
+      const out: string[] = [];
+      for await (const l of rt.logs('tss-y1')) out.push(l.line.toString());
+      return out;
+    };
+    expect(await poll(async () => (await lines()).some((l) => l.startsWith('term=')), 10_000), (await lines()).join('|')).toBe(true);
+    const out = await lines();
+    // The terminal's line ends, as in Docker's logs of a -t container: all of it is stdout.
+    expect(out.slice(0, 3)).toEqual([expect.stringMatching(/^\/dev\/pts\/\d+\r\n$/), '24 80\r\n', 'term=xterm\r\n']);
+    for await (const l of rt.logs('tss-y1')) expect(l.stream).toBe('stdout');
+    // exec runs without a terminal of its own, beside the container's.
+    expect(await execOut('tss-y1', ['sh', '-c', 'test -t 1 && echo exec-tty || echo exec-pipe'])).toBe('exec-pipe\n');
+    // conmon holds the pty's master: a new Runtime adopts the container and stops it.
+    rt.close();
+    rt = new Runtime({ root: join(dir, 'root'), logger: log });
+    await rt.init();
+    expect(await rt.inspect('tss-y1')).toMatchObject({ status: 'running' });
+    const done = exited('tss-y1');
+    await rt.stop('tss-y1', 30_000);
+    expect(await done).toBe(0);
+    expect(await poll(async () => (await lines()).includes('got-term\r\n'), 10_000), (await lines()).join('|')).toBe(true);
+    // Without --tty the same checks fail: stdin, stdout and stderr are conmon's pipes.
+    const plain = await runScript(
+      'tss-y2',
+      'test -t 1 && echo stdout-tty || echo stdout-pipe; test -t 0 && echo stdin-tty || echo stdin-other; tty; echo "term=$TERM"',
+    );
+    expect(plain.out).toEqual(['stdout-pipe', 'stdin-other', 'not a tty', 'term=']);
   });
 
   it("the image's STOPSIGNAL is what stop sends when none is given; a given one wins", async () => {

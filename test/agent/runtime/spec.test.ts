@@ -16,7 +16,7 @@ import {
   normalizeCapability,
 } from '../../../lib/capabilities.js';
 import { DEFAULT_PROFILE, type LinuxSeccomp, kernelAtLeast, seccompFor } from '../../../agent/runtime/seccomp/profile.js';
-import { INIT_PATH, ociConfig, resolveUser, TTY_REFUSED } from '../../../agent/runtime/index.js';
+import { INIT_PATH, ociConfig, resolveUser, TTY_SIZE } from '../../../agent/runtime/index.js';
 import { USER_DB_MAX_BYTES } from '../../../agent/runtime/spec.js';
 import type { ContainerConfig } from '../../../agent/runtime/index.js';
 
@@ -299,7 +299,10 @@ describe("--user reads the image's /etc/passwd and /etc/group inside its rootfs"
 });
 
 describe('--init, --tty and container labels in the OCI config', () => {
-  type Full = Spec & { process: { args: string[] }; annotations?: Record<string, string> };
+  type Full = Spec & {
+    process: { args: string[]; terminal: boolean; consoleSize?: { height: number; width: number }; env: string[] };
+    annotations?: Record<string, string>;
+  };
   const full = (c: Partial<ContainerConfig>, init?: string): Full =>
     ociConfig(
       { id: 'tss-s', image: 'x', command: ['sleep', '9'], ...c },
@@ -321,10 +324,23 @@ describe('--init, --tty and container labels in the OCI config', () => {
     expect(plain.mounts.some((m) => m.destination === INIT_PATH)).toBe(false);
   });
 
-  it('--init without an init binary, and --tty, are refused, naming the flag', () => {
+  it('--init without an init binary is refused, naming the flag', () => {
     expect(() => full({ init: true })).toThrow(/--init/);
-    expect(() => full({ tty: true })).toThrow(/--tty/);
-    expect(() => full({ tty: true })).toThrow(TTY_REFUSED);
+  });
+
+  it('--tty runs the process on a terminal of 80x24 with TERM=xterm, which the image or the service can override', () => {
+    const t = full({ tty: true });
+    expect(t.process.terminal).toBe(true);
+    expect(t.process.consoleSize).toEqual({ height: 24, width: 80 });
+    expect(TTY_SIZE).toEqual({ height: 24, width: 80 });
+    expect(t.process.env).toContain('TERM=xterm');
+    expect(full({ tty: true, env: ['TERM=vt100'] }).process.env).toContain('TERM=vt100');
+    expect(full({ tty: true, env: ['TERM=vt100'] }).process.env).not.toContain('TERM=xterm');
+    for (const off of [full({}), full({ tty: false })]) {
+      expect(off.process.terminal).toBe(false);
+      expect(off.process.consoleSize).toBeUndefined();
+      expect(off.process.env.some((e) => e.startsWith('TERM='))).toBe(false);
+    }
   });
 
   it("the container's labels are its OCI annotations", () => {

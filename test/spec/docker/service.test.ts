@@ -397,7 +397,6 @@ const REFUSED: ReadonlyArray<[path: string, value: unknown]> = [
   ['TaskTemplate.ContainerSpec.Privileges.Seccomp.Profile', 'eyJ9'],
   ['TaskTemplate.ContainerSpec.Privileges.AppArmor', { Mode: 'disabled' }],
   ['TaskTemplate.ContainerSpec.OpenStdin', true],
-  ['TaskTemplate.ContainerSpec.TTY', true],
   ['TaskTemplate.ContainerSpec.Mounts[].Type', 'npipe'],
   ['TaskTemplate.ContainerSpec.Mounts[].Consistency', 'cached'],
   ['TaskTemplate.ContainerSpec.Mounts[].BindOptions.Propagation', 'rshared'],
@@ -505,6 +504,15 @@ describe("moby's defaults and Docker's value types", () => {
     expect(usage(() => serviceSpecFromDocker(body({ Mode: { Replicated: {}, Global: {} } }))).message).toMatch(
       /^Mode must specify only one service mode/,
     );
+  });
+
+  it("TTY true is a --tty container (docker service create -t, a stack's tty:), false or null none, and shows back as TTY", () => {
+    const tty = (v: unknown) =>
+      serviceSpecFromDocker(body({ TaskTemplate: { ContainerSpec: { Image: 'b', TTY: v } } })).task.container!.tty;
+    expect(tty(true)).toBe(true);
+    for (const v of [false, null, undefined]) expect(tty(v), String(v)).toBe(false);
+    const s = serviceSpecFromDocker(body({ TaskTemplate: { ContainerSpec: { Image: 'b', TTY: true } } }));
+    expect(serviceSpecToDocker(s).TaskTemplate.ContainerSpec.TTY).toBe(true);
   });
 
   it('RestartPolicy.Delay absent is 5s, 0 is no delay; UpdateConfig.Monitor absent or 0 is 5s', () => {
@@ -685,7 +693,7 @@ function genDocker(r: () => number): J {
         },
         Init: pick([true, false, null]),
         StopSignal: maybe() ? 'SIGQUIT' : '',
-        TTY: false,
+        TTY: maybe(),
         ReadOnly: maybe(),
         Mounts: Array.from({ length: int(3) }, mount),
         StopGracePeriod: maybe() ? ms() : null,
