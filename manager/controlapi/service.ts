@@ -257,8 +257,20 @@ export class ServiceApi {
     const { value: tasks, stale } = await this.read((tx) => {
       const sids = [...new Set(req.services.map((r) => findService(tx, r).meta.id))];
       const nids = new Set(req.nodes.map((r) => findNode(tx, r).meta.id));
-      let ts = sids.length ? sids.flatMap((id) => tx.tasks.by('service', id)) : tx.tasks.list();
-      if (nids.size) ts = ts.filter((t) => nids.has(t.nodeId));
+      // From the smaller of the two indexes, never a scan of the whole table
+      // when a filter names services or nodes (`docker service ps` polls this).
+      const count = (index: 'service' | 'node', ids: Iterable<string>): number =>
+        [...ids].reduce((n, id) => n + tx.tasks.countBy(index, id), 0);
+      const useNodes = nids.size > 0 && (sids.length === 0 || count('node', nids) < count('service', sids));
+      let ts = useNodes
+        ? [...nids].flatMap((id) => tx.tasks.by('node', id))
+        : sids.length
+          ? sids.flatMap((id) => tx.tasks.by('service', id))
+          : tx.tasks.list();
+      if (useNodes && sids.length) {
+        const keep = new Set(sids);
+        ts = ts.filter((t) => keep.has(t.serviceId));
+      } else if (nids.size && !useNodes) ts = ts.filter((t) => nids.has(t.nodeId));
       if (req.desiredRunning) ts = ts.filter(wantsRunning);
       return ts.map(taskWithoutAuth);
     });

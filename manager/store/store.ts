@@ -81,16 +81,22 @@ export interface TxOutcome {
 
 // ------------------------------------------------------------------ tables
 
-/** One table's rows (frozen, normalized objects) and its secondary indexes. */
+/**
+ * One table's rows (frozen, normalized objects) and its secondary indexes.
+ * Each index key keeps the set of its ids and, once read, their objects in
+ * id order: a listing by service or node (what `service ps` and the
+ * dispatcher ask on every request) then costs a copy of the answer, not a
+ * sort of it nor a lookup per id, until a write touches that key.
+ */
 class TableState<T extends TableName> {
   readonly rows = new Map<string, Tables[T]>();
   /** Per index: its key function and its key → ids map. */
-  private readonly idx: Array<{ name: string; fn: (o: Tables[T]) => string | undefined; keys: Map<string, Set<string>> }> = [];
-  private readonly byName = new Map<string, Map<string, Set<string>>>();
+  private readonly idx: Array<{ name: string; fn: (o: Tables[T]) => string | undefined; keys: Map<string, IndexKey<T>> }> = [];
+  private readonly byName = new Map<string, Map<string, IndexKey<T>>>();
 
   constructor(readonly def: TableDef<T>) {
     for (const [name, fn] of Object.entries(def.indexes) as Array<[string, (o: Tables[T]) => string | undefined]>) {
-      const keys = new Map<string, Set<string>>();
+      const keys = new Map<string, IndexKey<T>>();
       this.idx.push({ name, fn, keys });
       this.byName.set(name, keys);
     }
@@ -104,12 +110,17 @@ class TableState<T extends TableName> {
     for (const { fn, keys } of this.idx) {
       const k = fn(o);
       const ko = old ? fn(old) : undefined;
-      if (old && k === ko) continue;
+      if (old && k === ko) {
+        // Same key, new object: the key's sorted objects hold the old one.
+        if (k !== undefined) keys.get(k)!.sorted = null;
+        continue;
+      }
       if (ko !== undefined) drop(keys, ko, id);
       if (k !== undefined) {
-        let ids = keys.get(k);
-        if (!ids) keys.set(k, (ids = new Set()));
-        ids.add(id);
+        let e = keys.get(k);
+        if (!e) keys.set(k, (e = { ids: new Set(), sorted: null }));
+        e.ids.add(id);
+        e.sorted = null;
       }
     }
   }
@@ -124,8 +135,7 @@ class TableState<T extends TableName> {
     this.rows.delete(id);
   }
 
-  /** Ids under `key` in an index, sorted, so that every replica answers in the same order. */
-  ids(index: string, key: string | number): string[] {
+  private index(index: string): Map<string, IndexKey<T>> {
     const m = this.byName.get(index);
     if (!m) {
       throw new TsswarmError(
@@ -133,15 +143,53 @@ class TableState<T extends TableName> {
         `${this.def.name} has no index "${index}" (its indexes: ${[...this.byName.keys()].join(', ') || 'none'})`,
       );
     }
-    const k = index === 'name' ? nameKey(String(key)) : String(key);
-    return [...(m.get(k) ?? [])].sort();
+    return m;
+  }
+
+  private key(index: string, key: string | number): string {
+    return index === 'name' ? nameKey(String(key)) : String(key);
+  }
+
+  /**
+   * Objects under `key` in an index, by id, so that every replica answers in
+   * the same order. The array is the index's own (kept until a write touches
+   * the key): callers must not change it.
+   */
+  objects(index: string, key: string | number): readonly Tables[T][] {
+    const e = this.index(index).get(this.key(index, key));
+    if (!e) return [];
+    if (!e.sorted) e.sorted = Object.freeze([...e.ids].sort().map((id) => this.rows.get(id)!)) as Tables[T][];
+    return e.sorted;
+  }
+
+  /** Ids under `key` in an index, sorted. */
+  ids(index: string, key: string | number): string[] {
+    return this.objects(index, key).map((o) => o.meta.id);
+  }
+
+  /** How many ids are under `key` in an index. */
+  size(index: string, key: string | number): number {
+    return this.index(index).get(this.key(index, key))?.ids.size ?? 0;
+  }
+
+  /** Every key of an index with its ids, unordered: for checks, not for answers replicas must agree on. */
+  keysOf(index: string): Map<string, ReadonlySet<string>> {
+    return new Map([...this.index(index)].map(([k, e]) => [k, new Set(e.ids)]));
   }
 }
 
-function drop(keys: Map<string, Set<string>>, k: string, id: string): void {
-  const ids = keys.get(k);
-  ids?.delete(id);
-  if (ids?.size === 0) keys.delete(k);
+/** One key of an index: its ids, and their objects by id once read (null until then, or after a write to one of them). */
+interface IndexKey<T extends TableName> {
+  ids: Set<string>;
+  sorted: Tables[T][] | null;
+}
+
+function drop<T extends TableName>(keys: Map<string, IndexKey<T>>, k: string, id: string): void {
+  const e = keys.get(k);
+  if (!e) return;
+  e.ids.delete(id);
+  e.sorted = null;
+  if (e.ids.size === 0) keys.delete(k);
 }
 
 type States = { [T in TableName]: TableState<T> };
@@ -185,12 +233,27 @@ export class TableReader<T extends TableName> {
    */
   by(index: IndexName<T>, key: string | number): Tables[T][] {
     const st = this.state();
-    return st.ids(index, key).map((id) => forReader(this.table, st.rows.get(id)!));
+    const os = st.objects(index, key);
+    return st.def.hasBytes ? os.map((o) => forReader(this.table, o)) : os.slice();
   }
 
   /** The object of that name (any case); where names repeat (nodes), the one with the lowest id. */
   byName(name: string): Tables[T] | undefined {
-    return this.by('name' as IndexName<T>, name)[0];
+    const id = this.state().ids('name', name)[0];
+    return id === undefined ? undefined : this.get(id);
+  }
+
+  /** How many objects are under `key` in a secondary index, without reading them. */
+  countBy(index: IndexName<T>, key: string | number): number {
+    return this.state().size(index, key);
+  }
+
+  /**
+   * Every key of a secondary index with the ids under it, unordered: a
+   * snapshot for consistency checks (tests compare it with a scan).
+   */
+  indexKeys(index: IndexName<T>): Map<string, ReadonlySet<string>> {
+    return this.state().keysOf(index);
   }
 
   filter(pred: (o: Tables[T]) => boolean): Tables[T][] {
