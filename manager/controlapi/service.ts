@@ -151,14 +151,20 @@ export class ServiceApi {
   async listServices(_req: ListServicesRequest = {}): Promise<ListServicesResponse> {
     const { value: services, stale } = await this.read((tx) =>
       tx.services.list().map((s): ServiceSummary => {
-        const tasks = tx.tasks.by('service', s.meta.id);
-        const running = tasks.filter((t) => t.desiredState === TaskState.RUNNING && t.status?.state === TaskState.RUNNING).length;
+        // Counted in the service index, without copying its tasks out: this
+        // runs over every service on each `service ls` and Engine API listing.
+        const id = s.meta.id;
+        const running = tx.tasks.countBy(
+          'service',
+          id,
+          (t) => t.desiredState === TaskState.RUNNING && t.status?.state === TaskState.RUNNING,
+        );
         if (isJob(s.spec)) {
-          const j = jobCounts(s, tasks);
+          const j = jobCounts(s, tx.tasks.by('service', id));
           return { service: serviceWithoutAuth(s), running, desired: j.desired, completed: j.completed };
         }
         const desired = isGlobal(s.spec)
-          ? tasks.filter((t) => t.desiredState === TaskState.RUNNING).length
+          ? tx.tasks.countBy('service', id, (t) => t.desiredState === TaskState.RUNNING)
           : (s.spec?.replicated?.replicas ?? 0);
         return { service: serviceWithoutAuth(s), running, desired, completed: 0 };
       }),

@@ -6,7 +6,7 @@
 // rest, its validation messages rewritten to Docker's field names.
 import { NotFoundError, TsswarmError, UsageError } from '../../lib/errors.js';
 import type { ControlHandlers, LogChunk } from '../../proto/gen/control.js';
-import type { LogDriver, Network, Node, Service, Task } from '../../proto/gen/objects.js';
+import type { LogDriver, Network, Service, Task } from '../../proto/gen/objects.js';
 import { parseDockerFilters, serviceFilter, taskFilter } from '../../spec/docker/filters.js';
 import { dockerMessage, serviceSpecFromDocker, serviceStatusOf, serviceToDocker } from '../../spec/docker/service.js';
 import { taskServiceLabels, taskToDocker } from '../../spec/docker/task.js';
@@ -214,6 +214,44 @@ async function logsResponse(
   };
 }
 
+/**
+ * The tasks a `service` or `node` filter can keep, read through the Control
+ * API's filters (the store's service and node indexes) rather than the whole
+ * table: `docker service ps` and the CLI's progress display poll this. The
+ * same resolvers as the filter itself; a filter none of whose values resolves
+ * keeps nothing. The caller still applies the whole filter to what this returns.
+ */
+async function tasksFiltered(
+  c: ReturnType<EngineRequest['backend']['control']>,
+  f: ReturnType<typeof parseDockerFilters>,
+  resolveService: (ref: string) => string,
+  resolveNode: (ref: string) => string,
+): Promise<Task[]> {
+  const ids = (key: string, resolve: (ref: string) => string): string[] | null =>
+    f.has(key) && (f.get(key)?.size ?? 0) > 0 ? [...new Set([...f.get(key)!].map(resolve).filter(Boolean))] : null;
+  return tasksOf(c, ids('service', resolveService), ids('node', resolveNode));
+}
+
+/**
+ * Tasks of these services on these nodes (null: any), through ListTasks'
+ * filters; an empty list of either matches nothing. Callers filter the
+ * answer again, so a service or node removed since it was resolved (the call
+ * refuses it) falls back to the whole listing.
+ */
+async function tasksOf(
+  c: ReturnType<EngineRequest['backend']['control']>,
+  services: string[] | null,
+  nodes: string[] | null,
+): Promise<Task[]> {
+  if (services?.length === 0 || nodes?.length === 0) return [];
+  try {
+    return (await c.listTasks({ services: services ?? [], nodes: nodes ?? [], desiredRunning: false })).tasks;
+  } catch (e) {
+    if (!(e instanceof TsswarmError && e.code === 'NOT_FOUND')) throw e;
+    return (await c.listTasks({ services: [], nodes: [], desiredRunning: false })).tasks;
+  }
+}
+
 export const serviceRoutes: Route[] = [
   get('/services', 'manager', async (r) => {
     const c = r.backend.control();
@@ -222,7 +260,10 @@ export const serviceRoutes: Route[] = [
     const chosen = services.map((s) => s.service).filter(keep);
     // ServiceStatus from API 1.41 on, when asked, counted over each service's tasks as SwarmKit counts them.
     const status = queryBool(r.query, 'status') && compareVersions(r.apiVersion, '1.41') >= 0;
-    const byService = status ? tasksByService((await c.listTasks({ services: [], nodes: [], desiredRunning: false })).tasks) : undefined;
+    // Only the chosen services' tasks, from the service index, when a filter left out some.
+    const byService = status
+      ? tasksByService(await tasksOf(c, chosen.length === services.length ? null : chosen.map((s) => s.meta.id), null))
+      : undefined;
     return json(
       chosen.map((s) =>
         serviceToDocker(s, {
@@ -285,16 +326,14 @@ export const serviceRoutes: Route[] = [
   get('/tasks', 'manager', async (r) => {
     const c = r.backend.control();
     const f = parseDockerFilters(r.query.get('filters'));
-    const [{ services }, { tasks }, { networks }] = await Promise.all([
+    const [{ services }, { networks }, nodes] = await Promise.all([
       c.listServices({}),
-      c.listTasks({ services: [], nodes: [], desiredRunning: false }),
       c.listNetworks({}),
+      f.has('node') ? c.listNodes({}).then((x) => x.nodes) : undefined,
     ]);
     const svcs: Service[] = services.map((s) => s.service);
     const byId = new Map(svcs.map((s) => [s.meta.id, s]));
     const nets = new Map(networks.map((n) => [n.meta.id, n]));
-    let nodes: Node[] | undefined;
-    if (f.has('node')) nodes = (await c.listNodes({})).nodes;
     const orNone = (g: () => string): string => {
       try {
         return g();
@@ -303,32 +342,35 @@ export const serviceRoutes: Route[] = [
         throw e;
       }
     };
+    const resolveService = (ref: string): string =>
+      orNone(
+        () =>
+          resolveRef(
+            svcs,
+            ref,
+            (s) => s.meta.id,
+            (s) => s.spec.name,
+            'service',
+          ).meta.id,
+      );
+    const resolveNode = (ref: string): string =>
+      orNone(
+        () =>
+          resolveRef(
+            nodes ?? [],
+            ref,
+            (n) => n.meta.id,
+            (n) => n.spec.name || n.description?.hostname || '',
+            'node',
+          ).meta.id,
+      );
     const keep = taskFilter(f, {
       serviceOf: (t) => byId.get(t.serviceId),
       labelsOf: (t) => taskServiceLabels(t, byId.get(t.serviceId)),
-      resolveService: (ref) =>
-        orNone(
-          () =>
-            resolveRef(
-              svcs,
-              ref,
-              (s) => s.meta.id,
-              (s) => s.spec.name,
-              'service',
-            ).meta.id,
-        ),
-      resolveNode: (ref) =>
-        orNone(
-          () =>
-            resolveRef(
-              nodes ?? [],
-              ref,
-              (n) => n.meta.id,
-              (n) => n.spec.name || n.description?.hostname || '',
-              'node',
-            ).meta.id,
-        ),
+      resolveService,
+      resolveNode,
     });
+    const tasks = await tasksFiltered(c, f, resolveService, resolveNode);
     return json(
       tasks.filter(keep).map((t) =>
         taskToDocker(t, {
