@@ -151,21 +151,15 @@ export class ServiceApi {
   async listServices(_req: ListServicesRequest = {}): Promise<ListServicesResponse> {
     const { value: services, stale } = await this.read((tx) =>
       tx.services.list().map((s): ServiceSummary => {
-        // Counted in the service index, without copying its tasks out: this
-        // runs over every service on each `service ls` and Engine API listing.
+        // Counted by the store's per-service indexes, not over the tasks: this
+        // runs for every service on each `service ls` and Engine API listing.
         const id = s.meta.id;
-        const running = tx.tasks.countBy(
-          'service',
-          id,
-          (t) => t.desiredState === TaskState.RUNNING && t.status?.state === TaskState.RUNNING,
-        );
+        const running = tx.tasks.countBy('running', id);
         if (isJob(s.spec)) {
           const j = jobCounts(s, tx.tasks.by('service', id));
           return { service: serviceWithoutAuth(s), running, desired: j.desired, completed: j.completed };
         }
-        const desired = isGlobal(s.spec)
-          ? tx.tasks.countBy('service', id, (t) => t.desiredState === TaskState.RUNNING)
-          : (s.spec?.replicated?.replicas ?? 0);
+        const desired = isGlobal(s.spec) ? tx.tasks.countBy('desiredRunning', id) : (s.spec?.replicated?.replicas ?? 0);
         return { service: serviceWithoutAuth(s), running, desired, completed: 0 };
       }),
     );

@@ -3,7 +3,18 @@
 // objects are normalized (every field at its default) and frozen.
 import protobuf from 'protobufjs/light.js';
 import { reflectType } from '../../proto/reflect.js';
-import { Cluster, Config, Network, Node, Secret, Service, type StoreAction, type StoreSnapshot, Task } from '../../proto/gen/objects.js';
+import {
+  Cluster,
+  Config,
+  Network,
+  Node,
+  Secret,
+  Service,
+  type StoreAction,
+  type StoreSnapshot,
+  Task,
+  TaskState,
+} from '../../proto/gen/objects.js';
 import type { Codec } from '../../proto/runtime.js';
 
 /** Table name → the object type it holds. */
@@ -24,8 +35,12 @@ export interface TableIndexes {
   cluster: 'name';
   nodes: 'name';
   services: 'name';
-  /** slot: key `${serviceId}/${slot}` (see taskSlotKey). desiredState: key is the TaskState number. */
-  tasks: 'service' | 'node' | 'desiredState' | 'slot';
+  /**
+   * slot: key `${serviceId}/${slot}` (see taskSlotKey). desiredState: key is the TaskState number.
+   * running: key the service id, for tasks desired and observed running; desiredRunning: the same
+   * for tasks desired running. Both are for counts per service (`service ls`) without a scan.
+   */
+  tasks: 'service' | 'node' | 'desiredState' | 'slot' | 'running' | 'desiredRunning';
   networks: 'name';
   secrets: 'name';
   configs: 'name';
@@ -96,6 +111,9 @@ export const tableDefs: { readonly [T in TableName]: TableDef<T> } = {
     node: (t) => t.nodeId || undefined,
     desiredState: (t) => String(t.desiredState),
     slot: (t) => (t.serviceId ? taskSlotKey(t.serviceId, t.slot) : undefined),
+    running: (t) =>
+      t.serviceId && t.desiredState === TaskState.RUNNING && t.status?.state === TaskState.RUNNING ? t.serviceId : undefined,
+    desiredRunning: (t) => (t.serviceId && t.desiredState === TaskState.RUNNING ? t.serviceId : undefined),
   }),
   networks: def('networks', Network, 'network', 'networks', true, { name: byName }),
   secrets: def('secrets', Secret, 'secret', 'secrets', true, { name: byName }),

@@ -25,11 +25,11 @@ const NODES = ['n1', 'n2', 'n3', ''];
 const STATES = [TaskState.NEW, TaskState.RUNNING, TaskState.SHUTDOWN, TaskState.REMOVE];
 
 /** What each index should hold, computed from a scan. */
-function expected(store: MemoryStore): Record<'service' | 'node' | 'desiredState' | 'slot', Map<string, string[]>> {
-  const out = { service: new Map(), node: new Map(), desiredState: new Map(), slot: new Map() } as Record<
-    'service' | 'node' | 'desiredState' | 'slot',
-    Map<string, string[]>
-  >;
+type Index = 'service' | 'node' | 'desiredState' | 'slot' | 'running' | 'desiredRunning';
+const INDEXES: readonly Index[] = ['service', 'node', 'desiredState', 'slot', 'running', 'desiredRunning'];
+
+function expected(store: MemoryStore): Record<Index, Map<string, string[]>> {
+  const out = Object.fromEntries(INDEXES.map((i) => [i, new Map()])) as Record<Index, Map<string, string[]>>;
   const add = (m: Map<string, string[]>, k: string | undefined, id: string): void => {
     if (k === undefined) return;
     m.set(k, [...(m.get(k) ?? []), id]);
@@ -39,6 +39,9 @@ function expected(store: MemoryStore): Record<'service' | 'node' | 'desiredState
     add(out.node, t.nodeId || undefined, t.meta.id);
     add(out.desiredState, String(t.desiredState), t.meta.id);
     add(out.slot, t.serviceId ? taskSlotKey(t.serviceId, t.slot) : undefined, t.meta.id);
+    const wantsRunning = t.serviceId && t.desiredState === TaskState.RUNNING;
+    add(out.running, wantsRunning && t.status?.state === TaskState.RUNNING ? t.serviceId : undefined, t.meta.id);
+    add(out.desiredRunning, wantsRunning ? t.serviceId : undefined, t.meta.id);
   }
   for (const m of Object.values(out)) for (const [k, v] of m) m.set(k, v.sort());
   return out;
@@ -47,7 +50,7 @@ function expected(store: MemoryStore): Record<'service' | 'node' | 'desiredState
 function checkIndexes(store: MemoryStore, step: string): void {
   const want = expected(store);
   store.view((tx) => {
-    for (const index of ['service', 'node', 'desiredState', 'slot'] as const) {
+    for (const index of INDEXES) {
       const have = new Map([...tx.tasks.indexKeys(index)].map(([k, ids]) => [k, [...ids].sort()]));
       expect(have, `${step}: index ${index}`).toEqual(want[index]);
       for (const [k, ids] of want[index]) {
@@ -94,7 +97,7 @@ async function randomRun(seed: number, steps: number): Promise<void> {
         nodeId: r() < 0.5 ? pick(r, NODES) : t.nodeId,
         desiredState: r() < 0.5 ? pick(r, STATES) : t.desiredState,
         slot: r() < 0.3 ? 1 + Math.floor(r() * 3) : t.slot,
-        status: { ...t.status, message: `step ${step}` },
+        status: { ...t.status, state: r() < 0.5 ? pick(r, STATES) : (t.status?.state ?? TaskState.NEW), message: `step ${step}` },
       });
       await store.update((tx) => tx.tasks.update(moved));
     } else if (op < 0.85) {

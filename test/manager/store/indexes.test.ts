@@ -90,7 +90,7 @@ describe('store indexes', () => {
   it('asking for an index a table does not have names the indexes it has', () => {
     const s = localStore();
     expect(() => s.view((tx) => tx.tasks.by('nope' as 'node', 'x'))).toThrow(
-      'tasks has no index "nope" (its indexes: service, node, desiredState, slot)',
+      'tasks has no index "nope" (its indexes: service, node, desiredState, slot, running, desiredRunning)',
     );
   });
 });
