@@ -8,6 +8,7 @@ const benches: Record<string, () => Promise<void>> = {
   overlay: async () => (await import('./overlay.js')).main(),
   cli: async () => (await import('./cli.js')).main(),
   memory: async () => (await import('./cli.js')).memoryMain(),
+  hollow: async () => (await import('./hollow.js')).main(),
 };
 
 const name = process.argv[2];
