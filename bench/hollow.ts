@@ -6,7 +6,8 @@
 // all T are RUNNING, seconds until the tasks of a drained 10 % run elsewhere,
 // and the process's RSS. The manager and every agent share this process and
 // its one event loop, so these are the figures of the whole cluster on one
-// core, not of a manager alone. N and T: BENCH_NODES (200), BENCH_TASKS (5000).
+// core, not of a manager alone. N and T: BENCH_NODES (200), BENCH_TASKS (5000);
+// joins at once: BENCH_JOIN_WIDTH (16).
 import { startHollowNodes } from '../node/hollow.js';
 import { ContainerSpec, NodeState, Placement, ServiceSpec, TaskSpec, TaskState } from '../proto/gen/objects.js';
 import { startLoneManager } from '../test/manager/lone-manager.js';
@@ -28,6 +29,7 @@ export async function main(): Promise<void> {
     joinToken: lone.manager.clusterApi.joinTokens().worker,
     count: nodes,
     namePrefix: 'bench-hollow',
+    joinConcurrency: Number(process.env.BENCH_JOIN_WIDTH ?? 16),
   });
   try {
     report.add('tsswarm', c, 'join_seconds', (performance.now() - t0) / 1000, 's');
