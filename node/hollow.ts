@@ -9,6 +9,7 @@
 // to fail, and stops when asked; joining a network is recorded and does
 // nothing. Nothing is written to disk.
 import type * as grpc from '@grpc/grpc-js';
+import { PassThrough } from 'node:stream';
 import pino from 'pino';
 import { checkManagerCert, generateNodeKey } from '../ca/index.js';
 import { channelCredentials, MemoryCertificateProvider } from '../lib/tls.js';
@@ -196,8 +197,14 @@ export class HollowRuntime implements WorkerRuntime {
     this.containers.delete(id);
   }
 
-  exec(): ExecHandle {
-    throw new Error(`hollow node ${this.node}: containers run no processes`);
+  /** A health probe (or `exec`) passes at once in a running container, with no output. */
+  exec(id: string): ExecHandle {
+    const stdout = new PassThrough();
+    const stderr = new PassThrough();
+    stdout.end();
+    stderr.end();
+    const code = this.containers.get(id)?.status === 'running' ? 0 : 126;
+    return { stdout, stderr, exit: Promise.resolve(code), kill: () => undefined };
   }
 
   /** A hollow container writes no output. */

@@ -2,7 +2,7 @@
 // mTLS on loopback: 50 join with the worker token, each with its own key,
 // certificate and session, and are READY; a service of 500 replicas runs on
 // them through the real worker and task runners; a drain of 5 moves their
-// tasks; a start set to fail fails its task; and closing them leaves no
+// tasks; a start set to fail fails its task; a health check passes; and closing them leaves no
 // timer or session behind (the manager sees every one go DOWN).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHollowNodes, type HollowNodes } from '../../node/hollow.js';
@@ -101,6 +101,22 @@ describe('hollow nodes', () => {
     const failed = await wait('the failing task FAILED', () => tasksOf(bad.meta.id).find((t) => t.status.state === TaskState.FAILED));
     expect(failed.status.err).toContain('this start was set to fail');
     expect(hollow.nodes.reduce((s, n) => s + n.runtime.failed, 0)).toBeGreaterThan(0);
+
+    // A health check passes in a hollow container: the task goes STARTING → RUNNING on its probe.
+    const spec = service('tss-hollow-checked', 'tss/busybox', 2);
+    spec.task!.container!.healthcheck = {
+      test: ['CMD', 'true'],
+      intervalMs: 100,
+      timeoutMs: 1000,
+      retries: 3,
+      startPeriodMs: 0,
+      startIntervalMs: 0,
+    };
+    const checked = (await api.createService({ spec })).service;
+    await wait('the checked tasks RUNNING and healthy', () => {
+      const ts = tasksOf(checked.meta.id).filter((t) => t.status.state === TaskState.RUNNING);
+      return ts.length === 2 && ts.every((t) => t.status.health === 'healthy');
+    });
 
     // Closing: no timer, session or heartbeat survives; the manager marks every hollow node DOWN.
     await hollow.close();
