@@ -204,6 +204,7 @@ export class AgentSession {
 
   stop(): void {
     this.stopped = true;
+    this.connectedTo = '';
     if (this.beat) clearInterval(this.beat);
     if (this.retry) this.timers.clearTimeout(this.retry);
     this.stream?.cancel();

@@ -9,6 +9,7 @@ const benches: Record<string, () => Promise<void>> = {
   cli: async () => (await import('./cli.js')).main(),
   memory: async () => (await import('./cli.js')).memoryMain(),
   reads: async () => (await import('./reads.js')).main(),
+  hollow: async () => (await import('./hollow.js')).main(),
 };
 
 const name = process.argv[2];

@@ -15,11 +15,10 @@ import { nodeAddrError, resolveAdvertiseAddr } from '../lib/addr.js';
 import { callStream, callUnary, grpcChannelOptions, grpcServerOptions, serverNoDelay, unary } from '../lib/grpc.js';
 // prom-client and the metrics server load only when metrics are served (--metrics-addr; off by default).
 import type { MetricsServer, Registry } from '../lib/metrics.js';
-import { MemoryCertificateProvider, channelCredentials, serverCredentials, untrustedChannelCredentials } from '../lib/tls.js';
+import { MemoryCertificateProvider, channelCredentials, serverCredentials } from '../lib/tls.js';
 import {
   bundleDigest,
   caDigest,
-  checkCAPin,
   checkManagerCert,
   createCSR,
   createRootCA,
@@ -56,6 +55,7 @@ import {
 import { type GenericResource, NodeDescription, TaskState, TaskStatus } from '../proto/gen/objects.js';
 import { checkLogin, resolveDescriptor, Runtime } from '../agent/runtime/index.js';
 import { AgentSession } from '../agent/session.js';
+import { CALL_MS, callOnce, requestJoin } from './join.js';
 import { Worker } from '../agent/worker/worker.js';
 import { NetworkAgent } from '../agent/network-agent.js';
 import { type Certificates, type NodeState, openKeyPem, sealKeyPem, StateDir } from './state.js';
@@ -103,8 +103,6 @@ export interface DaemonOptions {
   /** `IP:PORT` where the Engine API is also served over TCP with TLS, to operators only (docs/engine-api.md); undefined: not. */
   dockerTcpAddr?: string;
 }
-
-const CALL_MS = 5000;
 
 /** What this host offers, as the scheduler sees it (architecture named as docker does). */
 export function nodeDescription(
@@ -880,42 +878,18 @@ export class Daemon {
     let remote = withPort(req.remoteAddr, DEFAULT_PORT);
     if (!remote) throw new UsageError('the address of a manager is required: tsswarm join --token TOKEN HOST:PORT', { field: 'HOST:PORT' });
     const advertise = await this.advertiseFor(req.advertiseAddr);
-    // 1. The CA, fetched without trust and checked against the digest pinned in the token.
-    const caPem = (
-      await this.callOnce<{ certPem: string }>(
-        NodeCAService,
-        'NodeCA',
-        remote,
-        untrustedChannelCredentials(),
-        'getRootCA',
-        {},
-        `reaching the manager at ${remote}`,
-      )
-    ).certPem;
-    checkCAPin(req.token, caPem);
-    // 2. A certificate for our key, from the leader (a follower points us to it).
     const key = generateNodeKey();
-    const csr = createCSR(key.privateKeyPem, { nodeId: 'pending' });
-    this.setTls(caPem);
-    let issued: IssueNodeCertificateResponse | undefined;
-    for (let hop = 0; hop < 3 && !issued; hop++) {
-      try {
-        issued = await this.callOnce<IssueNodeCertificateResponse>(
-          NodeCAService,
-          'NodeCA',
-          remote,
-          this.managerCredentials(remote),
-          'issueNodeCertificate',
-          { token: req.token, csrPem: csr, hostname: this.nodeName, addr: advertise, nodeId: '' },
-          `joining through ${remote}`,
-        );
-      } catch (e) {
-        const hint = /leader is at (\S+?)(?:[;,\s]|$)/.exec((e as Error).message)?.[1];
-        if (!hint) throw e;
-        remote = hint;
-      }
-    }
-    if (!issued) throw new TsswarmError('UNAVAILABLE', 'could not reach the leader to join; retry');
+    const joined = await requestJoin({
+      remote,
+      token: req.token,
+      keyPem: key.privateKeyPem,
+      hostname: this.nodeName,
+      addr: advertise,
+      trust: (caPem) => this.setTls(caPem),
+      credentials: (addr) => this.managerCredentials(addr),
+    });
+    const issued = joined.issued;
+    remote = joined.remote;
     const role = issued.role === 'manager' ? 'manager' : 'worker';
     this.saveCerts({ caPem: issued.caCertPem, certPem: issued.certPem, keyPem: key.privateKeyPem });
     this.setTls(issued.caCertPem, issued.certPem, key.privateKeyPem);
@@ -953,23 +927,9 @@ export class Daemon {
 
   // ------------------------------------------------------------ node services
 
-  /** One unary call on a short-lived client, closed afterwards (joining, renewal: rare calls to varying managers). */
-  private async callOnce<Res>(
-    def: grpc.ServiceDefinition,
-    name: string,
-    addr: string,
-    creds: grpc.ChannelCredentials,
-    method: string,
-    req: object,
-    what: string,
-  ): Promise<Res> {
-    const Ctor = grpc.makeGenericClientConstructor(def, name);
-    const c = new Ctor(addr, creds, grpcChannelOptions());
-    try {
-      return await callUnary<object, Res>(c, method, req, CALL_MS, what);
-    } finally {
-      c.close();
-    }
+  /** One unary call on a short-lived client, closed afterwards (node/join.ts). */
+  private callOnce<Res>(...a: Parameters<typeof callOnce>): Promise<Res> {
+    return callOnce<Res>(...a);
   }
 
   private async startNodeServices(bootstrap?: Parameters<typeof Manager.start>[0]['bootstrap'], forceNewCluster = false): Promise<void> {

@@ -19,3 +19,4 @@ export {
   resolveDaemonConfig,
 } from './daemon-config.js';
 export { runDaemon, type RunDaemonInput } from './run.js';
+export { type HollowDelays, type HollowNode, type HollowNodes, type HollowOptions, startHollowNodes } from './hollow.js';

@@ -1,6 +1,7 @@
 // One in-process manager that bootstraps its own cluster and leads it, on an
 // insecure loopback server and its own temporary Raft directory: what tests
-// of node operations, join checks and reads need without mTLS or an agent.
+// of node operations, join checks and reads need without mTLS or an agent;
+// with `tls`, it listens on a loopback port with mTLS, for agents to join.
 import * as grpc from '@grpc/grpc-js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,12 +10,15 @@ import { type CertAndKey, createCSR, createRootCA, generateNodeKey, parseNodeCer
 import { newRaftId } from '../../lib/ids.js';
 import { silentLogger } from '../../lib/log.js';
 import { Manager, type ManagerOptions } from '../../manager/manager.js';
+import { MemoryCertificateProvider, channelCredentials, serverCredentials } from '../../lib/tls.js';
 import { until } from '../lib/wait.js';
 
 export interface LoneManager {
   manager: Manager;
   ca: CertAndKey;
   clusterId: string;
+  /** Where it listens with mTLS (opts.tls), host:port; '' without. */
+  addr: string;
   /** The manager's Raft directory (its WAL, snapshots and key files). */
   raftDir: string;
   /** Stops the manager and its server and removes its directory. */
@@ -25,22 +29,39 @@ export interface LoneManager {
 export async function startLoneManager(
   nodeId: string,
   clusterId: string,
-  opts: Pick<ManagerOptions, 'onLockChange'> & { unlockKey?: string } = {},
+  opts: Pick<ManagerOptions, 'onLockChange'> & {
+    unlockKey?: string;
+    /** Serve on a loopback port with mTLS, as a daemon does, so agents can join and open sessions. */
+    tls?: boolean;
+    heartbeatPeriodMs?: number;
+  } = {},
 ): Promise<LoneManager> {
   const dir = mkdtempSync(join(tmpdir(), `tss-${nodeId}-`));
   const server = new grpc.Server();
   const now = Date.now();
   const ca = createRootCA({ commonName: `${nodeId}-ca`, now });
   const key = generateNodeKey();
-  const cert = parseNodeCert(signNodeCSR(ca, createCSR(key.privateKeyPem, { nodeId }), { nodeId, role: 'manager', clusterId, now }));
+  const certPem = signNodeCSR(ca, createCSR(key.privateKeyPem, { nodeId }), { nodeId, role: 'manager', clusterId, now });
+  const cert = parseNodeCert(certPem);
+  let addr = '';
+  let credentials = { server: grpc.ServerCredentials.createInsecure(), client: grpc.credentials.createInsecure() };
+  if (opts.tls) {
+    const tls = new MemoryCertificateProvider();
+    tls.set(ca.certPem, certPem, key.privateKeyPem);
+    credentials = { server: serverCredentials(tls), client: channelCredentials(tls) };
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', credentials.server, (err, n) => (err ? reject(err) : resolve(n))),
+    );
+    addr = `127.0.0.1:${port}`;
+  }
   const manager = await Manager.start({
     raftDir: join(dir, 'raft'),
     nodeId,
     raftId: newRaftId(),
     clusterId,
-    advertiseAddr: '127.0.0.1:1',
+    advertiseAddr: addr || '127.0.0.1:1',
     server,
-    credentials: { server: grpc.ServerCredentials.createInsecure(), client: grpc.credentials.createInsecure() },
+    credentials,
     logger: silentLogger(),
     bootstrap: {
       clusterId,
@@ -52,7 +73,7 @@ export async function startLoneManager(
       nodeCertValidityMs: 0,
       unlockKey: opts.unlockKey,
     },
-    heartbeatPeriodMs: 60_000,
+    heartbeatPeriodMs: opts.heartbeatPeriodMs ?? 60_000,
     version: 'test',
     caCertPem: () => ca.certPem,
     onLockChange: opts.onLockChange,
@@ -72,5 +93,5 @@ export async function startLoneManager(
     await close();
     throw e;
   }
-  return { manager, ca, clusterId, raftDir: join(dir, 'raft'), close };
+  return { manager, ca, clusterId, addr, raftDir: join(dir, 'raft'), close };
 }
