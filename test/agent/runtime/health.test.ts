@@ -2,41 +2,8 @@
 // starting, healthy and unhealthy, the start period and the probe timeout.
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { HealthMonitor, mergeHealthcheck, type HealthClock, type HealthExec } from '../../../agent/runtime/index.js';
-
-class FakeClock implements HealthClock {
-  t = 0;
-  private timers: { at: number; fn: () => void; id: number }[] = [];
-  private next = 1;
-  now(): number {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): unknown {
-    const id = this.next++;
-    this.timers.push({ at: this.t + ms, fn, id });
-    return id;
-  }
-  clearTimeout(id: unknown): void {
-    this.timers = this.timers.filter((x) => x.id !== id);
-  }
-  get pending(): number {
-    return this.timers.length;
-  }
-  /** Moves time forward, firing due timers in order and letting probes settle. */
-  async advance(ms: number): Promise<void> {
-    const end = this.t + ms;
-    for (;;) {
-      this.timers.sort((a, b) => a.at - b.at);
-      const due = this.timers[0];
-      if (!due || due.at > end) break;
-      this.timers.shift();
-      this.t = due.at;
-      due.fn();
-      for (let i = 0; i < 5; i++) await Promise.resolve();
-    }
-    this.t = end;
-  }
-}
+import { HealthMonitor, mergeHealthcheck, type HealthExec } from '../../../agent/runtime/index.js';
+import { FakeClock } from './fake-health-clock.js';
 
 /** Each probe answers with the next result: an exit code, or 'hang' (exits only when aborted). */
 function fakeExec(results: (number | 'hang')[], calls: string[][]): HealthExec {
