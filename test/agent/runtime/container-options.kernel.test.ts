@@ -1,24 +1,14 @@
-// The container options for real: a `service create` command line with
-// --sysctl, --ulimit, --host, --dns, --dns-search, --dns-option, --group and
-// --oom-score-adj becomes a task's container config, runc runs it, and a
-// shell inside reads each effect back (/proc/sys, ulimit, /etc/hosts,
-// /etc/resolv.conf, id, /proc/self/oom_score_adj). Every runtime root is a
-// /tmp/tss- directory and every container is removed, pass or fail.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { buildBusyboxImage } from '../../../deploy/images/busybox.js';
-import { HealthMonitor, Runtime } from '../../../agent/runtime/index.js';
+import { existsSync } from 'node:fs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { HealthMonitor, type Runtime } from '../../../agent/runtime/index.js';
 import { containerConfig } from '../../../agent/worker/task.js';
 import { parseCreateArgv } from '../../../cli/service.js';
 import { Task, TaskState } from '../../../proto/gen/objects.js';
 import { validateServiceSpec } from '../../../spec/index.js';
 import { have, isRoot } from '../../have.js';
+import { useBusyboxRuntime } from './busybox-runtime.js';
 import { until } from '../../lib/wait.js';
 
-const log = pino({ level: 'silent' });
 const canRun = isRoot && have('runc') && have('conmon') && existsSync('/bin/busybox');
 if (!canRun) console.log('container option tests on runc skipped: need root, runc, conmon and busybox-static');
 
@@ -51,31 +41,12 @@ function taskOf(argv: string[]): Task {
 }
 
 describe.skipIf(!canRun)('container options in a running container', () => {
-  let dir = '';
+  const env = useBusyboxRuntime('/tmp/tss-opts-');
+  const made = env.made;
   let rt: Runtime;
-  const made: string[] = [];
 
-  beforeAll(async () => {
-    dir = mkdtempSync('/tmp/tss-opts-');
-    await buildBusyboxImage({ outPath: join(dir, 'oci.tar'), format: 'oci', tag: 'tsswarm/busybox:latest' });
-    rt = new Runtime({ root: join(dir, 'root'), logger: log });
-    await rt.init();
-    await rt.images.load(join(dir, 'oci.tar'));
-  });
-
-  afterEach(async () => {
-    for (const id of made.splice(0)) await rt.remove(id);
-  });
-
-  afterAll(async () => {
-    rt?.close();
-    if (dir) {
-      const mounts = readFileSync('/proc/self/mounts', 'utf8')
-        .split('\n')
-        .filter((l) => l.includes(dir));
-      for (const m of mounts) execFileSync('umount', ['-l', m.split(' ')[1]!]);
-      rmSync(dir, { recursive: true, force: true });
-    }
+  beforeAll(() => {
+    rt = env.rt;
   });
 
   /** Runs the probe in a container made from `argv` (with `resolvConf` as the base file) and returns its output lines. */

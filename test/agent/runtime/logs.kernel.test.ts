@@ -1,17 +1,12 @@
-// Container logs for real: conmon bounds each file (--log-size-max), the
-// runtime's rotator keeps max-file of them, and Runtime.logs() reads them in
-// order, across rotations, following or not, and by time. The runtime root is
-// a /tmp/tss- directory; every container is removed after its test.
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { buildBusyboxImage } from '../../../deploy/images/busybox.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Runtime } from '../../../agent/runtime/index.js';
 import { conmonFileSize } from '../../../agent/runtime/logrotate.js';
 import type { LogLine } from '../../../agent/runtime/types.js';
 import { have, isRoot } from '../../have.js';
+import { useBusyboxRuntime } from './busybox-runtime.js';
 import { until } from '../../lib/wait.js';
 
 const log = pino({ level: 'silent' });
@@ -41,32 +36,15 @@ function onDisk(dir: string): { files: number; bytes: number; largest: number } 
 }
 
 describe.skipIf(!canRun)('container logs rotate and read back in order', () => {
-  let dir = '';
+  const env = useBusyboxRuntime('/tmp/tss-logs-');
+  const made = env.made;
   let rt: Runtime;
-  const made: string[] = [];
+  let dir = '';
   const cdir = (id: string): string => join(dir, 'root', 'containers', id);
 
-  beforeAll(async () => {
-    dir = mkdtempSync('/tmp/tss-logs-');
-    await buildBusyboxImage({ outPath: join(dir, 'oci.tar'), format: 'oci', tag: 'tsswarm/busybox:latest' });
-    rt = new Runtime({ root: join(dir, 'root'), logger: log });
-    await rt.init();
-    await rt.images.load(join(dir, 'oci.tar'));
-  });
-
-  afterEach(async () => {
-    for (const id of made.splice(0)) await rt.remove(id);
-  });
-
-  afterAll(async () => {
-    rt?.close();
-    if (dir) {
-      for (const m of readFileSync('/proc/self/mounts', 'utf8')
-        .split('\n')
-        .filter((l) => l.includes(dir)))
-        execFileSync('umount', ['-l', m.split(' ')[1]!]);
-      rmSync(dir, { recursive: true, force: true });
-    }
+  beforeAll(() => {
+    rt = env.rt;
+    dir = env.dir;
   });
 
   const run = async (id: string, cfg: Partial<Parameters<Runtime['create']>[0]>): Promise<void> => {
@@ -182,6 +160,7 @@ describe.skipIf(!canRun)('container logs rotate and read back in order', () => {
     } finally {
       rt2.close();
       rt = new Runtime({ root: join(dir, 'root'), logger: log });
+      env.rt = rt;
       await rt.init();
     }
   });
